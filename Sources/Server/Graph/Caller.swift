@@ -1,0 +1,66 @@
+import Foundation
+import TesseraCore
+
+/// The authenticated caller of a Graph request: its tenant and what its token grants.
+struct Caller: Sendable {
+    let tenant: String
+    let actor: Actor
+    /// Application permissions (`roles` claim).
+    let roles: Set<String>
+
+    /// Validates the bearer token: signature with our key, issuer, audience, lifetime, tenant.
+    static func authenticate(_ request: APIRequest, app: TesseraApp) async throws -> Caller {
+        guard let header = request.header("authorization"), header.count > 7, header.lowercased().hasPrefix("bearer ") else {
+            throw DirectoryError(.invalidToken, "Access token is empty.")
+        }
+        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let jwt = JWT.decode(token), jwt.header["alg"]?.stringValue == "RS256",
+              jwt.header["kid"]?.stringValue == app.signingKey.kid, jwt.verify(with: app.signingKey.publicKey)
+        else { throw DirectoryError(.invalidToken, "IDX14100: JWT is not well formed or its signature is invalid.") }
+        let now = app.clock.now.timeIntervalSince1970
+        guard let exp = jwt.claims["exp"]?.intValue, Double(exp) > now - 300 else {
+            throw DirectoryError(.invalidToken, "Lifetime validation failed, the token is expired.")
+        }
+        if let nbf = jwt.claims["nbf"]?.intValue, Double(nbf) > now + 300 {
+            throw DirectoryError(.invalidToken, "Lifetime validation failed, the token is not yet valid.")
+        }
+        guard jwt.claims["aud"]?.stringValue == "https://graph.microsoft.com" || jwt.claims["aud"]?.stringValue == GraphPermissions.graphAppId else {
+            throw DirectoryError(.invalidToken, "Invalid audience.")
+        }
+        guard let tenant = jwt.claims["tid"]?.stringValue, let issuer = jwt.claims["iss"]?.stringValue, issuer.hasSuffix("/\(tenant)/v2.0"),
+              let oid = jwt.claims["oid"]?.stringValue
+        else { throw DirectoryError(.invalidToken, "Invalid issuer or tenant.") }
+        let roles = Set(jwt.claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let actor = Actor(kind: .application, id: oid, displayName: jwt.claims["app_displayname"]?.stringValue ?? "",
+                          appId: jwt.claims["appid"]?.stringValue)
+        return Caller(tenant: tenant, actor: actor, roles: roles)
+    }
+
+    /// Throws `Authorization_RequestDenied` unless the token holds one of `permissions`.
+    func require(anyOf permissions: [String]) throws(DirectoryError) {
+        guard permissions.contains(where: roles.contains) else {
+            throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation.")
+        }
+    }
+
+    /// Read and write permissions per kind of object.
+    static func permissions(for kind: ObjectKind, write: Bool) -> [String] {
+        let directory = write ? ["Directory.ReadWrite.All"] : ["Directory.Read.All", "Directory.ReadWrite.All"]
+        switch kind {
+        case .user: return directory + (write ? ["User.ReadWrite.All"] : ["User.Read.All", "User.ReadWrite.All"])
+        case .group: return directory + (write ? ["Group.ReadWrite.All"] : ["Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All"])
+        case .application, .servicePrincipal:
+            return directory + (write ? ["Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"] : ["Application.Read.All", "Application.ReadWrite.All"])
+        case .device: return directory + (write ? ["Device.ReadWrite.All"] : ["Device.Read.All", "Device.ReadWrite.All"])
+        case .organization: return directory + (write ? ["Organization.ReadWrite.All"] : ["Organization.Read.All", "Organization.ReadWrite.All"])
+        case .domain: return directory + (write ? ["Domain.ReadWrite.All"] : ["Domain.Read.All", "Domain.ReadWrite.All"])
+        case .appRoleAssignment:
+            return write ? ["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All", "Directory.ReadWrite.All"]
+                : directory + ["Application.Read.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "User.Read.All", "User.ReadWrite.All"]
+        case .roleAssignment:
+            return write ? ["RoleManagement.ReadWrite.Directory"]
+                : directory + ["RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory"]
+        default: return directory
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import TesseraCore
+
+/// Microsoft Graph's directory surface at `/v1.0` and `/beta`.
+struct GraphAPI {
+    let app: TesseraApp
+
+    /// Entity sets and the kinds they hold.
+    static let entitySets: [String: ObjectKind] = [
+        "users": .user, "groups": .group, "applications": .application, "servicePrincipals": .servicePrincipal,
+        "devices": .device, "organization": .organization, "domains": .domain,
+    ]
+
+    func handle(_ request: APIRequest) async throws -> APIResponse {
+        guard request.body.count <= app.maxBodyBytes else {
+            throw DirectoryError(.requestTooLarge, "The request body exceeds the maximum of \(app.maxBodyBytes) bytes.")
+        }
+        let caller = try await Caller.authenticate(request, app: app)
+        let version = request.segments[0]
+        var path = Array(request.segments.dropFirst())
+        guard !path.isEmpty else {
+            return .json(["@odata.context": .string("\(request.baseURL)/\(version)/$metadata"), "value": []])
+        }
+        // Key-as-segment forms: users('id'), applications(appId='…').
+        path = Self.normalizeKeySegments(path)
+        let context = RequestContext(request: request, caller: caller, version: version)
+        if path == ["$batch"] { return try await BatchHandler(api: self).handle(context) }
+        return try await dispatch(path, context)
+    }
+
+    func dispatch(_ path: [String], _ c: RequestContext) async throws -> APIResponse {
+        let head = path[0]
+        if head == "me" {
+            throw DirectoryError.badRequest("/me request is only valid with delegated authentication flow.")
+        }
+        if let kind = Self.entitySets[head] {
+            return try await ResourceHandler(api: self, context: c, kind: kind).handle(Array(path.dropFirst()))
+        }
+        switch head {
+        case "directoryObjects": return try await DirectoryObjectsHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        case "directory": return try await DirectoryObjectsHandler(api: self, context: c).handleDirectory(Array(path.dropFirst()))
+        case "roleManagement": return try await RolesHandler(api: self, context: c).handleRoleManagement(Array(path.dropFirst()))
+        case "directoryRoles": return try await RolesHandler(api: self, context: c).handleDirectoryRoles(Array(path.dropFirst()))
+        case "auditLogs": return try await AuditHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        default:
+            throw DirectoryError(.badRequest, "Resource not found for the segment '\(head)'.")
+        }
+    }
+
+    /// Rewrites `users('x')` to `users/x` and `applications(appId='x')` to `applications/appId=x`.
+    static func normalizeKeySegments(_ path: [String]) -> [String] {
+        var out: [String] = []
+        for segment in path {
+            if let open = segment.firstIndex(of: "("), segment.hasSuffix(")") {
+                let name = String(segment[..<open])
+                var key = String(segment[segment.index(after: open)..<segment.index(before: segment.endIndex)])
+                if key.hasPrefix("'"), key.hasSuffix("'"), key.count >= 2 { key = String(key.dropFirst().dropLast()) }
+                key = key.replacingOccurrences(of: "='", with: "=").replacingOccurrences(of: "''", with: "'")
+                if key.hasSuffix("'") { key.removeLast() }
+                out.append(name)
+                out.append(key)
+            } else {
+                out.append(segment)
+            }
+        }
+        return out
+    }
+}
+
+/// One Graph call: the request, the caller and the API version.
+struct RequestContext: Sendable {
+    let request: APIRequest
+    let caller: Caller
+    let version: String
+    var tenant: String { caller.tenant }
+    var base: String { "\(request.baseURL)/\(version)" }
+    /// True with `ConsistencyLevel: eventual` (advanced queries).
+    var isAdvanced: Bool { request.header("consistencylevel")?.lowercased() == "eventual" }
+
+    func parseOptions() throws(DirectoryError) -> QueryOptions {
+        do {
+            return try QueryOptions.parse(request.query)
+        } catch {
+            throw DirectoryError(error.isUnsupported ? .unsupportedQuery : .badRequest, error.message)
+        }
+    }
+
+    func etagVersion() throws(DirectoryError) -> Int64? {
+        guard let value = request.header("if-match"), value != "*" else { return nil }
+        guard let version = ETag.version(value) else {
+            throw DirectoryError(.preconditionFailed, "The If-Match ETag does not match the current version of the object.")
+        }
+        return version
+    }
+}
+
+/// ETags of directory objects: a weak tag over the object's version.
+enum ETag {
+    static func make(_ object: StoredObject) -> String { "W/\"\(Base64URL.encode(Data("\(object.id):\(object.version)".utf8)))\"" }
+    static func version(_ tag: String) -> Int64? {
+        var t = tag
+        if t.hasPrefix("W/") { t.removeFirst(2) }
+        t = t.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        guard let data = Base64URL.decode(t), let text = String(data: data, encoding: .utf8),
+              let colon = text.lastIndex(of: ":") else { return nil }
+        return Int64(text[text.index(after: colon)...])
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import TesseraCore
+
+/// Lists a collection with OData options: `$filter`, `$search`, `$select`, `$orderby`, `$top`, `$count`,
+/// and paging by `@odata.nextLink` with an opaque `$skiptoken`.
+struct Lister {
+    let context: RequestContext
+    let app: TesseraApp
+
+    static let defaultPageSize = 100
+
+    func list(kinds: [ObjectKind], scope: QueryScope = .all, deleted: Bool = false, contextPath: String,
+              entity: String?, polymorphic: Bool = false, constraint: FilterExpression? = nil) async throws -> APIResponse {
+        let options = try context.parseOptions()
+        try QueryValidator(entity: entity, advanced: context.isAdvanced, count: options.count).check(options)
+        let top = options.top ?? Self.defaultPageSize
+        let filter: FilterExpression? = switch (constraint, options.filter) {
+        case (let a?, let b?): .and(a, b)
+        case (let a?, nil): a
+        case (nil, let b): b
+        }
+        var query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, deleted: deleted, filter: filter,
+                                search: options.search, orderBy: options.orderBy, limit: top + 1)
+        if let token = options.skipToken {
+            guard let data = Base64URL.decode(token), case .object(let state)? = try? JSONParser.parse(Array(data)) else {
+                throw DirectoryError.badRequest("Invalid $skiptoken.")
+            }
+            if let after = state["a"]?.stringValue { query.afterId = after }
+            if let offset = state["o"]?.intValue, offset >= 0 { query.offset = Int(offset) }
+        }
+        let wantsCount = options.count && context.isAdvanced
+        let frozen = query
+        let (rows, total) = try await app.store.read { tx in
+            (try await tx.query(frozen), wantsCount ? try await tx.count(frozen) : nil)
+        }
+        let page = Array(rows.prefix(top))
+        var body: [String: JSONValue] = [
+            "@odata.context": .string("\(context.base)/$metadata#\(contextPath)"),
+            "value": .array(page.map { Renderer.render($0, select: options.select, polymorphic: polymorphic) }),
+        ]
+        if let total { body["@odata.count"] = .int(Int64(total)) }
+        if rows.count > top, let last = page.last {
+            let state: JSONValue = options.orderBy.isEmpty ? ["a": .string(last.id)] : ["o": .int(Int64(query.offset + top))]
+            body["@odata.nextLink"] = .string(nextLink(skipToken: Base64URL.encode(Data(state.serialized.utf8))))
+        }
+        return .json(.object(body))
+    }
+
+    /// The same URL with a new `$skiptoken`.
+    func nextLink(skipToken: String) -> String {
+        var parameters = context.request.query.filter { $0.name != "$skiptoken" }
+        parameters.append(("$skiptoken", skipToken))
+        let path = context.request.segments.map(Self.encode).joined(separator: "/")
+        return "\(context.request.baseURL)/\(path)?" + parameters.map { "\(Self.encode($0.name))=\(Self.encode($0.value))" }.joined(separator: "&")
+    }
+
+    static let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~$")
+    static func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text }
+
+    /// `…/$count`: the number of matching objects as plain text (needs `ConsistencyLevel: eventual`).
+    func count(kinds: [ObjectKind], scope: QueryScope = .all, entity: String?) async throws -> APIResponse {
+        guard context.isAdvanced else {
+            throw DirectoryError(.badRequest, "Count is not currently supported: the request needs the header 'ConsistencyLevel: eventual'.")
+        }
+        let options = try context.parseOptions()
+        try QueryValidator(entity: entity, advanced: true, count: true).check(options)
+        let query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, filter: options.filter, search: options.search)
+        let total = try await app.store.read { tx in try await tx.count(query) }
+        return .text(String(total))
+    }
+}

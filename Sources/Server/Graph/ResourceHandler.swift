@@ -1,0 +1,98 @@
+import Foundation
+import TesseraCore
+
+/// `/users`, `/groups`, `/applications`, `/servicePrincipals`, `/devices`, `/organization`, `/domains`
+/// and their members, owners, credentials and assignments.
+struct ResourceHandler {
+    let api: GraphAPI
+    let context: RequestContext
+    let kind: ObjectKind
+
+    var app: TesseraApp { api.app }
+    var method: String { context.request.method }
+    var lister: Lister { Lister(context: context, app: app) }
+    var tenant: String { context.tenant }
+
+    func handle(_ rest: [String]) async throws -> APIResponse {
+        if rest.isEmpty {
+            switch method {
+            case "GET":
+                try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
+                return try await lister.list(kinds: [kind], contextPath: kind.entitySet, entity: kind.rawValue)
+            case "POST" where kind != .organization && kind != .domain:
+                try context.caller.require(anyOf: Caller.permissions(for: kind, write: true))
+                let created = try await app.directory.create(tenant: tenant, kind: kind, body: try context.request.jsonObject(),
+                                                             actor: context.caller.actor)
+                var body = Renderer.render(created, select: nil)
+                body["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
+                return .json(body, status: 201, headers: [("Location", "\(context.base)/\(kind.entitySet)/\(created.id)"), ("ETag", ETag.make(created))])
+            default: throw methodNotAllowed()
+            }
+        }
+        if rest == ["$count"], method == "GET" {
+            try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
+            return try await lister.count(kinds: [kind], entity: kind.rawValue)
+        }
+        if rest.first == "delta", kind == .user || kind == .group {
+            try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
+            return try await DeltaHandler(context: context, app: app, kind: kind).handle()
+        }
+        let id = try await resolve(rest[0])
+        if rest.count == 1 { return try await single(id) }
+        return try await RelationHandler(resource: self, id: id).handle(Array(rest.dropFirst()))
+    }
+
+    func methodNotAllowed() -> DirectoryError {
+        DirectoryError(.methodNotAllowed, "The HTTP method '\(method)' is not allowed on this resource.")
+    }
+
+    /// An id, a UPN (users) or `appId=…` (applications, service principals) to an object id of this kind.
+    func resolve(_ key: String) async throws -> String {
+        let tenant = self.tenant, kind = self.kind
+        let found: StoredObject? = try await app.store.read { tx in
+            if kind == .user, key.contains("@") {
+                guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("userPrincipalName", key)) else { return nil }
+                return try await tx.object(tenant: tenant, id: id)
+            }
+            if key.hasPrefix("appId="), kind == .application || kind == .servicePrincipal {
+                let name = kind == .application ? "appId" : "servicePrincipal:appId"
+                guard let id = try await tx.holder(tenant: tenant, key: UniqueKey(name, String(key.dropFirst(6)))) else { return nil }
+                return try await tx.object(tenant: tenant, id: id)
+            }
+            return try await tx.object(tenant: tenant, id: key)
+        }
+        guard let found, found.kind == kind, found.deletedAt == nil else { throw DirectoryError.notFound(key) }
+        return found.id
+    }
+
+    func single(_ id: String) async throws -> APIResponse {
+        switch method {
+        case "GET":
+            try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
+            let options = try context.parseOptions()
+            try QueryValidator(entity: kind.rawValue, advanced: context.isAdvanced, count: false).check(
+                QueryOptions(select: options.select))
+            let tenant = self.tenant
+            guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }) else {
+                throw DirectoryError.notFound(id)
+            }
+            var body = Renderer.render(object, select: options.select)
+            body["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
+            return .json(body, headers: [("ETag", ETag.make(object))])
+        case "PATCH":
+            try context.caller.require(anyOf: Caller.permissions(for: kind, write: true))
+            guard kind != .domain else { throw methodNotAllowed() }
+            _ = try await app.directory.update(tenant: tenant, id: id, kind: kind, patch: try context.request.jsonObject(),
+                                               actor: context.caller.actor, ifMatch: try context.etagVersion())
+            return .noContent
+        case "DELETE":
+            try context.caller.require(anyOf: Caller.permissions(for: kind, write: true))
+            guard kind != .organization, kind != .domain else { throw methodNotAllowed() }
+            try await app.directory.delete(tenant: tenant, id: id, kind: kind, actor: context.caller.actor,
+                                           ifMatch: try context.etagVersion())
+            return .noContent
+        default:
+            throw methodNotAllowed()
+        }
+    }
+}

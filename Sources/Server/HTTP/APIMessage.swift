@@ -1,0 +1,102 @@
+import Foundation
+public import TesseraCore
+
+/// An HTTP request as Tessera's handlers see it, independent of the server library (so `$batch` can
+/// dispatch its parts through the same code).
+public struct APIRequest: Sendable {
+    public var method: String
+    /// Path segments, percent-decoded.
+    public var segments: [String]
+    /// Query parameters, percent-decoded, in order.
+    public var query: [(name: String, value: String)]
+    /// Header names lowercased.
+    public var headers: [String: String]
+    public var body: [UInt8]
+    /// `https://host:port`, from the Host header, for absolute links.
+    public var baseURL: String
+
+    public init(method: String, path: String, query: [(name: String, value: String)], headers: [String: String],
+                body: [UInt8], baseURL: String) {
+        self.method = method.uppercased()
+        self.segments = path.split(separator: "/", omittingEmptySubsequences: true).map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.baseURL = baseURL
+    }
+
+    /// A header by lowercased name.
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+
+    /// The first query parameter with this name.
+    public func parameter(_ name: String) -> String? { query.first { $0.name == name }?.value }
+
+    /// Parses `a=b&c=d` (form or query string) with `+` as space.
+    public static func parseForm(_ text: String) -> [(name: String, value: String)] {
+        text.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let rawName = parts.first else { return nil }
+            func decode(_ s: Substring) -> String {
+                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
+            }
+            return (decode(rawName), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
+    /// The body as a JSON object, or a Graph 400.
+    func jsonObject() throws(DirectoryError) -> [String: JSONValue] {
+        guard !body.isEmpty else { throw DirectoryError.badRequest("Empty Payload. JSON content expected.") }
+        do {
+            guard case .object(let object) = try JSONParser.parse(body) else {
+                throw DirectoryError.badRequest("Invalid request body: a JSON object was expected.")
+            }
+            return object
+        } catch let error as JSONParser.Failure {
+            throw DirectoryError.badRequest("Unable to read JSON request payload. \(error.description).")
+        } catch let error as DirectoryError {
+            throw error
+        } catch {
+            throw DirectoryError.badRequest("Unable to read JSON request payload.")
+        }
+    }
+}
+
+/// An HTTP response.
+public struct APIResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON response.
+    static func json(_ value: JSONValue, status: Int = 200, headers: [(name: String, value: String)] = []) -> APIResponse {
+        APIResponse(status: status, headers: [("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8")] + headers,
+                    body: value.serializedBytes)
+    }
+
+    static func text(_ text: String, status: Int = 200) -> APIResponse {
+        APIResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array(text.utf8))
+    }
+
+    static let noContent = APIResponse(status: 204)
+
+    /// Graph's error body: `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
+    static func error(_ error: DirectoryError, request: APIRequest? = nil, now: Date = Date()) -> APIResponse {
+        let requestId = Identifier.make()
+        var inner: [String: JSONValue] = ["date": .string(Timestamp.format(now)), "request-id": .string(requestId)]
+        inner["client-request-id"] = .string(request?.header("client-request-id") ?? requestId)
+        var headers: [(name: String, value: String)] = [("request-id", requestId)]
+        if error.code == .invalidToken {
+            headers.append(("WWW-Authenticate", "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\""))
+        }
+        return .json(["error": ["code": .string(error.code.rawValue), "message": .string(error.message), "innerError": .object(inner)]],
+                     status: error.code.status, headers: headers)
+    }
+}

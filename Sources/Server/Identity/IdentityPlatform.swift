@@ -1,0 +1,70 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import TesseraCore
+import X509
+
+/// The Microsoft identity platform endpoints of a tenant: discovery, keys and the token endpoint.
+struct IdentityPlatform {
+    let app: TesseraApp
+
+    /// Access tokens live an hour, as Entra's do by default.
+    static let accessTokenLifetime: TimeInterval = 3599
+
+    func handle(_ request: APIRequest) async throws -> APIResponse {
+        let s = request.segments
+        guard s.count >= 2 else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        let tenantSegment = s[0]
+        let rest = Array(s.dropFirst())
+        let isDiscovery = rest == ["v2.0", ".well-known", "openid-configuration"] || rest == [".well-known", "openid-configuration"]
+        let isKeys = rest == ["discovery", "v2.0", "keys"] || rest == ["discovery", "keys"]
+        let isToken = rest == ["oauth2", "v2.0", "token"]
+        guard isDiscovery || isKeys || isToken else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        guard let tenant = try await app.store.read({ tx in try await tx.tenant(tenantSegment) }) else {
+            throw OAuthError(error: "invalid_tenant", code: 90002,
+                             description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
+        }
+        if isDiscovery {
+            guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
+            return .json(discovery(tenant: tenant, base: request.baseURL))
+        }
+        if isKeys {
+            guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
+            return .json(["keys": [try app.signingKey.jwk(issuer: issuer(tenant: tenant.id, base: request.baseURL))]])
+        }
+        guard request.method == "POST" else {
+            throw OAuthError.invalidRequest(900561, "The endpoint only accepts POST requests.")
+        }
+        return try await TokenEndpoint(app: app, tenant: tenant, request: request).respond()
+    }
+
+    func issuer(tenant: String, base: String) -> String { "\(base)/\(tenant)/v2.0" }
+
+    func discovery(tenant: TenantRecord, base: String) -> JSONValue {
+        let root = "\(base)/\(tenant.id)"
+        return [
+            "issuer": .string(issuer(tenant: tenant.id, base: base)),
+            "token_endpoint": .string("\(root)/oauth2/v2.0/token"),
+            "authorization_endpoint": .string("\(root)/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": .string("\(root)/oauth2/v2.0/devicecode"),
+            "end_session_endpoint": .string("\(root)/oauth2/v2.0/logout"),
+            "jwks_uri": .string("\(root)/discovery/v2.0/keys"),
+            "userinfo_endpoint": .string("\(base)/oidc/userinfo"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "grant_types_supported": ["client_credentials"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid", "name", "preferred_username", "roles", "nonce"],
+            "request_uri_parameter_supported": false,
+            "tenant_region_scope": nil,
+            "cloud_instance_name": .string(URL(string: base)?.host ?? "localhost"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "kerberos_endpoint": .string("\(root)/kerberos"),
+        ]
+    }
+}

@@ -1,0 +1,56 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import TesseraCore
+
+/// The RSA key that signs tokens, shared by all tenants of a deployment (as Entra's are), kept in the
+/// store so every node of a cluster signs with the same key.
+struct SigningKey: Sendable {
+    let kid: String
+    let privateKey: _RSA.Signing.PrivateKey
+    var publicKey: _RSA.Signing.PublicKey { privateKey.publicKey }
+
+    /// The JWK (RFC 7517) of the public key.
+    func jwk(issuer: String) throws -> JSONValue {
+        let primitives = try publicKey.getKeyPrimitives()
+        return ["kty": "RSA", "use": "sig", "kid": .string(kid), "x5t": .string(kid), "alg": "RS256",
+                "n": .string(Base64URL.encode(primitives.modulus)), "e": .string(Base64URL.encode(primitives.publicExponent)),
+                "issuer": .string(issuer)]
+    }
+
+    static let settingsTenant = "_deployment"
+
+    /// Loads the deployment's key, creating it on first start.
+    static func loadOrCreate(store: any DirectoryStore) async throws -> SigningKey {
+        if let existing = try await load(store: store) { return existing }
+        let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let kid = Base64URL.encode(Data(SHA256.hash(data: key.publicKey.derRepresentation)).prefix(20))
+        return try await store.write { tx in
+            // Another node may have won the race: keep the first key written.
+            if let value = try await tx.setting(tenant: settingsTenant, key: "signingKey"),
+               let pem = value["pem"]?.stringValue, let kid = value["kid"]?.stringValue {
+                return SigningKey(kid: kid, privateKey: try _RSA.Signing.PrivateKey(pemRepresentation: pem))
+            }
+            try await tx.putSetting(tenant: settingsTenant, key: "signingKey",
+                                    value: ["kid": .string(kid), "pem": .string(key.pemRepresentation)])
+            return SigningKey(kid: kid, privateKey: key)
+        }
+    }
+
+    static func load(store: any DirectoryStore) async throws -> SigningKey? {
+        try await store.read { tx in
+            guard let value = try await tx.setting(tenant: settingsTenant, key: "signingKey"),
+                  let pem = value["pem"]?.stringValue, let kid = value["kid"]?.stringValue
+            else { return nil }
+            return SigningKey(kid: kid, privateKey: try _RSA.Signing.PrivateKey(pemRepresentation: pem))
+        }
+    }
+}
+
+extension TesseraApp {
+    /// One RS256 signature of a token-sized input with the deployment key (the benchmark's baseline).
+    public func signOnce() throws {
+        _ = try JWT.sign(claims: ["aud": "https://graph.microsoft.com", "iat": 0, "roles": ["User.Read.All"]],
+                         header: ["kid": .string(signingKey.kid)], key: signingKey.privateKey)
+    }
+}

@@ -1,0 +1,212 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import SwiftASN1
+import TesseraCore
+import X509
+
+/// `POST /{tenant}/oauth2/v2.0/token` for the client credentials grant, with client secrets (post or
+/// basic) or a signed client assertion (`private_key_jwt`).
+struct TokenEndpoint {
+    let app: TesseraApp
+    let tenant: TenantRecord
+    let request: APIRequest
+
+    static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+    func respond() async throws -> APIResponse {
+        guard request.body.count <= 64 * 1024 else { throw OAuthError.invalidRequest(90014, "The request body is too large.") }
+        let contentType = request.header("content-type") ?? ""
+        guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
+        }
+        var form: [String: String] = [:]
+        for (name, value) in APIRequest.parseForm(String(decoding: request.body, as: UTF8.self)) {
+            if form[name] != nil { throw OAuthError.invalidRequest(90015, "Parameter '\(name)' is duplicated.") }
+            form[name] = value
+        }
+        guard let grant = form["grant_type"], !grant.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
+        }
+        guard grant == "client_credentials" else {
+            throw OAuthError(error: "unsupported_grant_type", code: 70003, description: "The app requested an unsupported grant type '\(grant)'.")
+        }
+        let client = try await authenticateClient(form)
+        guard let scope = form["scope"], !scope.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'scope'.")
+        }
+        let scopes = scope.split(separator: " ").map(String.init)
+        guard scopes.count == 1, let resourceName = scopes[0].hasSuffix("/.default") ? String(scopes[0].dropLast("/.default".count)) : nil else {
+            throw OAuthError(error: "invalid_scope", code: 1002012,
+                             description: "The provided value for scope \(scope) is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
+        }
+        return try await issue(client: client, resourceName: resourceName)
+    }
+
+    struct Client {
+        let application: StoredObject
+        let servicePrincipal: StoredObject
+        /// "1" for a secret, "2" for a certificate (Entra's `appidacr`).
+        let authenticationClass: String
+    }
+
+    func authenticateClient(_ form: [String: String]) async throws -> Client {
+        var clientId = form["client_id"]
+        var secret = form["client_secret"]
+        if let authorization = request.header("authorization"), authorization.lowercased().hasPrefix("basic ") {
+            guard let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+                  let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+            else { throw OAuthError.invalidClient(7000216, "The client credentials in the Authorization header are malformed.") }
+            let id = String(text[..<colon]).removingPercentEncoding ?? ""
+            if let clientId, clientId != id { throw OAuthError.invalidClient(7000216, "client_id does not match the Authorization header.") }
+            clientId = id
+            secret = String(text[text.index(after: colon)...]).removingPercentEncoding
+        }
+        let assertion = form["client_assertion"]
+        if assertion != nil, form["client_assertion_type"] != Self.assertionType {
+            throw OAuthError.invalidRequest(50027, "client_assertion_type must be '\(Self.assertionType)'.")
+        }
+        if clientId == nil, let assertion, let jwt = JWT.decode(assertion) { clientId = jwt.claims["sub"]?.stringValue }
+        guard let clientId, !clientId.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'client_id'.")
+        }
+        let tenantId = tenant.id
+        let found = try await app.store.read { tx -> (StoredObject, StoredObject?)? in
+            guard let appObjectId = try await tx.holder(tenant: tenantId, key: UniqueKey("appId", clientId)),
+                  let application = try await tx.object(tenant: tenantId, id: appObjectId), application.deletedAt == nil
+            else { return nil }
+            let spId = try await tx.holder(tenant: tenantId, key: UniqueKey("servicePrincipal:appId", clientId))
+            return (application, try await spId.asyncMap { try await tx.object(tenant: tenantId, id: $0) } ?? nil)
+        }
+        guard let (application, maybeSp) = found, let servicePrincipal = maybeSp, servicePrincipal.deletedAt == nil else {
+            throw OAuthError(error: "unauthorized_client", code: 700016,
+                             description: "Application with identifier '\(clientId)' was not found in the directory '\(tenant.domain)'. This can happen if the application has not been installed by the administrator of the tenant.")
+        }
+        guard servicePrincipal.body["accountEnabled"] != .bool(false) else {
+            throw OAuthError(error: "unauthorized_client", code: 7000112, description: "Application '\(clientId)' is disabled.")
+        }
+        if let assertion {
+            try await verifyAssertion(assertion, clientId: clientId, application: application)
+            return Client(application: application, servicePrincipal: servicePrincipal, authenticationClass: "2")
+        }
+        guard let secret, !secret.isEmpty else {
+            throw OAuthError.invalidClient(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+        }
+        let now = app.clock.now
+        let matches = (application.body["passwordCredentials"]?.arrayValue ?? []).contains { credential in
+            guard let digest = credential["_hash"]?.stringValue else { return false }
+            if let end = credential["endDateTime"]?.stringValue.flatMap(Timestamp.parse), end < now { return false }
+            return Secrets.matches(secret, digest: digest)
+        }
+        guard matches else {
+            throw OAuthError.invalidClient(7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientId)'.")
+        }
+        return Client(application: application, servicePrincipal: servicePrincipal, authenticationClass: "1")
+    }
+
+    /// Verifies a `private_key_jwt` client assertion (RFC 7523) against the app's certificates.
+    func verifyAssertion(_ assertion: String, clientId: String, application: StoredObject) async throws {
+        guard let jwt = JWT.decode(assertion) else { throw OAuthError.invalidClient(50027, "The client assertion is not a valid JWT.") }
+        let now = app.clock.now.timeIntervalSince1970
+        guard jwt.claims["iss"]?.stringValue == clientId, jwt.claims["sub"]?.stringValue == clientId else {
+            throw OAuthError.invalidClient(700021, "The client assertion's iss and sub must both be the client id.")
+        }
+        guard let audience = jwt.claims["aud"]?.stringValue, let audienceURL = URL(string: audience),
+              audienceURL.path.split(separator: "/").map(String.init).suffix(3) == ["oauth2", "v2.0", "token"],
+              let audienceTenant = audienceURL.path.split(separator: "/").first.map(String.init),
+              audienceTenant.lowercased() == tenant.id || audienceTenant.lowercased() == tenant.domain
+        else { throw OAuthError.invalidClient(700212, "The client assertion's audience must be this tenant's token endpoint.") }
+        guard let exp = jwt.claims["exp"]?.intValue, Double(exp) > now - 300 else {
+            throw OAuthError.invalidClient(700024, "The client assertion is expired.")
+        }
+        guard Double(exp) - now <= 86_400 else { throw OAuthError.invalidClient(700024, "The client assertion lives too long.") }
+        if let nbf = jwt.claims["nbf"]?.intValue, Double(nbf) > now + 300 {
+            throw OAuthError.invalidClient(700024, "The client assertion is not yet valid.")
+        }
+        let sha1 = jwt.header["x5t"]?.stringValue.flatMap(Base64URL.decode)
+        let sha256 = jwt.header["x5t#S256"]?.stringValue.flatMap(Base64URL.decode)
+        guard sha1 != nil || sha256 != nil else { throw OAuthError.invalidClient(700027, "The client assertion has no x5t or x5t#S256 header.") }
+        var verified = false
+        for credential in application.body["keyCredentials"]?.arrayValue ?? [] {
+            guard let certificate = credential["_certificate"]?.stringValue, let der = Data(base64Encoded: certificate) else { continue }
+            if let end = credential["endDateTime"]?.stringValue.flatMap(Timestamp.parse), end.timeIntervalSince1970 < now { continue }
+            let matchesThumbprint = (sha1.map { Secrets.constantTimeEquals(Array($0), Array(Insecure.SHA1.hash(data: der))) } ?? false)
+                || (sha256.map { Secrets.constantTimeEquals(Array($0), Array(SHA256.hash(data: der))) } ?? false)
+            guard matchesThumbprint,
+                  let parsed = try? Certificate(derEncoded: Array(der)), let key = _RSA.Signing.PublicKey(parsed.publicKey)
+            else { continue }
+            verified = jwt.verify(with: key)
+            if verified { break }
+        }
+        guard verified else {
+            throw OAuthError.invalidClient(700027, "The client assertion's signature does not match a certificate registered on app '\(clientId)'.")
+        }
+        guard let jti = jwt.claims["jti"]?.stringValue, !jti.isEmpty, jti.count <= 256 else {
+            throw OAuthError.invalidClient(700027, "The client assertion must carry a jti.")
+        }
+        let tenantId = tenant.id
+        let expiresAt = Timestamp.format(Date(timeIntervalSince1970: Double(exp) + 300))
+        let nowText = Timestamp.format(app.clock.now)
+        let fresh = try await app.store.write { tx in
+            try await tx.consumeOnce(tenant: tenantId, key: "assertion:\(clientId):\(jti)", expiresAt: expiresAt, now: nowText)
+        }
+        guard fresh else { throw OAuthError.invalidClient(700027, "The client assertion was already used (its jti was seen before).") }
+    }
+
+    func issue(client: Client, resourceName: String) async throws -> APIResponse {
+        let tenantId = tenant.id
+        let isGraph = resourceName.lowercased() == "https://graph.microsoft.com" || resourceName.lowercased() == GraphPermissions.graphAppId
+        let resolved = try await app.store.read { tx -> (StoredObject, [String])? in
+            let resourceAppId: String?
+            if isGraph {
+                resourceAppId = GraphPermissions.graphAppId
+            } else if let appObject = try await tx.holder(tenant: tenantId, key: UniqueKey("identifierUris", resourceName)),
+                      let resourceApp = try await tx.object(tenant: tenantId, id: appObject) {
+                resourceAppId = resourceApp.body["appId"]?.stringValue
+            } else {
+                resourceAppId = Identifier.isGUID(resourceName) ? resourceName.lowercased() : nil
+            }
+            guard let resourceAppId, let spId = try await tx.holder(tenant: tenantId, key: UniqueKey("servicePrincipal:appId", resourceAppId)),
+                  let resource = try await tx.object(tenant: tenantId, id: spId), resource.deletedAt == nil
+            else { return nil }
+            let assignments = try await tx.query(ObjectQuery(
+                tenant: tenantId, kinds: [.appRoleAssignment],
+                filter: .and(.compare(PropertyPath(["principalId"]), .eq, .string(client.servicePrincipal.id)),
+                             .compare(PropertyPath(["resourceId"]), .eq, .string(resource.id)))))
+            let roleIds = Set(assignments.compactMap { $0.body["appRoleId"]?.stringValue })
+            let values = (resource.body["appRoles"]?.arrayValue ?? []).compactMap { role -> String? in
+                guard let id = role["id"]?.stringValue?.lowercased(), roleIds.contains(id), role["isEnabled"] != .bool(false) else { return nil }
+                return role["value"]?.stringValue
+            }
+            return (resource, values.sorted())
+        }
+        guard let (resource, roles) = resolved else {
+            throw OAuthError(error: "invalid_resource", code: 500011,
+                             description: "The resource principal named \(resourceName) was not found in the tenant named \(tenant.name).")
+        }
+        let now = Int64(app.clock.now.timeIntervalSince1970)
+        let issuer = IdentityPlatform(app: app).issuer(tenant: tenantId, base: request.baseURL)
+        let appId = client.application.body["appId"]?.stringValue ?? ""
+        var claims: [String: JSONValue] = [
+            "aud": .string(isGraph ? "https://graph.microsoft.com" : (resource.body["appId"]?.stringValue ?? resourceName)),
+            "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + Int64(IdentityPlatform.accessTokenLifetime)),
+            "tid": .string(tenantId), "oid": .string(client.servicePrincipal.id), "sub": .string(client.servicePrincipal.id),
+            "appid": .string(appId), "azp": .string(appId), "appidacr": .string(client.authenticationClass),
+            "azpacr": .string(client.authenticationClass), "idtyp": "app", "ver": "2.0", "idp": .string(issuer),
+            "app_displayname": .optional(client.application.body["displayName"]?.stringValue), "uti": .string(Secrets.randomToken(bytes: 16)),
+        ]
+        if !roles.isEmpty { claims["roles"] = .strings(roles) }
+        let token = try JWT.sign(claims: claims, header: ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)],
+                                 key: app.signingKey.privateKey)
+        return .json(["token_type": "Bearer", "expires_in": .int(Int64(IdentityPlatform.accessTokenLifetime)),
+                      "ext_expires_in": .int(Int64(IdentityPlatform.accessTokenLifetime)), "access_token": .string(token)],
+                     headers: [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+    }
+}
+
+extension Optional {
+    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}

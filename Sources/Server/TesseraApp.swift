@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+public import TesseraCore
+
+/// Everything a request handler needs: the store, the directory service, the signing key and settings.
+/// Built once at start; immutable afterwards.
+public struct TesseraApp: Sendable {
+    public let store: any DirectoryStore
+    public let directory: DirectoryService
+    let signingKey: SigningKey
+    public let clock: any TimeSource
+    /// Largest request body accepted, in bytes.
+    public let maxBodyBytes: Int
+    let logger: Logger
+
+    /// Opens the app over a migrated store, loading (or creating) the signing key.
+    public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
+                            maxBodyBytes: Int = 4 * 1024 * 1024) async throws -> TesseraApp {
+        try await store.migrate()
+        let key = try await SigningKey.loadOrCreate(store: store)
+        return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock), signingKey: key, clock: clock,
+                          maxBodyBytes: maxBodyBytes, logger: Logger(label: "tessera"))
+    }
+
+    /// Handles one request: identity platform, Graph or health.
+    public func handle(_ request: APIRequest) async -> APIResponse {
+        do {
+            return try await route(request)
+        } catch let error as DirectoryError {
+            return .error(error, request: request, now: clock.now)
+        } catch let error as OAuthError {
+            return error.response
+        } catch {
+            // Never echo internals to the client; log them for the operator.
+            logger.error("Unhandled error on \(request.method) /\(request.segments.joined(separator: "/")): \(String(describing: error))")
+            return .error(DirectoryError(.internalError, "An unexpected error occurred."), request: request, now: clock.now)
+        }
+    }
+
+    func route(_ request: APIRequest) async throws -> APIResponse {
+        let s = request.segments
+        guard let first = s.first else {
+            return .text("Tessera is running. Graph: /v1.0, identity platform: /{tenant}/v2.0/.well-known/openid-configuration\n")
+        }
+        switch first {
+        case "healthz": return .text("ok")
+        case "v1.0", "beta": return try await GraphAPI(app: self).handle(request)
+        default: return try await IdentityPlatform(app: self).handle(request)
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import TesseraCore
+
+/// Translates an `ObjectQuery` (OData `$filter`, `$search`, `$orderby`, paging) to SQL with binds.
+///
+/// Property names become JSON paths; every name is checked to be a plain identifier before it is
+/// placed in SQL text, and every value is a bind.
+struct QueryTranslator {
+    let dialect: SQLDialect
+    private var binds: [SQLValue] = []
+    private var aliasCounter = 0
+
+    init(dialect: SQLDialect) {
+        self.dialect = dialect
+    }
+
+    struct Translated {
+        let sql: String
+        let binds: [SQLValue]
+    }
+
+    func select(_ query: ObjectQuery, columns: String) throws(DirectoryError) -> Translated {
+        var me = self
+        var sql = "SELECT \(columns) FROM objects WHERE " + (try me.whereClause(query))
+        if query.orderBy.isEmpty {
+            if let after = query.afterId {
+                sql += " AND id > ?"
+                me.binds.append(.text(after))
+            }
+            sql += " ORDER BY id"
+        } else {
+            let terms = try query.orderBy.map { item throws(DirectoryError) in
+                "\(try me.orderExpression(item.path)) \(item.descending ? "DESC" : "ASC")"
+            }
+            sql += " ORDER BY " + terms.joined(separator: ", ") + ", id"
+        }
+        if let limit = query.limit {
+            sql += " LIMIT ?"
+            me.binds.append(.int(Int64(limit)))
+            if query.offset > 0 {
+                sql += " OFFSET ?"
+                me.binds.append(.int(Int64(query.offset)))
+            }
+        }
+        return Translated(sql: sql, binds: me.binds)
+    }
+
+    func count(_ query: ObjectQuery) throws(DirectoryError) -> Translated {
+        var me = self
+        let sql = "SELECT COUNT(*) FROM objects WHERE " + (try me.whereClause(query))
+        return Translated(sql: sql, binds: me.binds)
+    }
+
+    private mutating func whereClause(_ query: ObjectQuery) throws(DirectoryError) -> String {
+        var parts = ["tenant = ?"]
+        binds.append(.text(query.tenant))
+        if query.kinds.count == 1 {
+            parts.append("kind = ?")
+            binds.append(.text(query.kinds[0].rawValue))
+        } else if !query.kinds.isEmpty {
+            parts.append("kind IN (\(marks(query.kinds.count)))")
+            binds += query.kinds.map { .text($0.rawValue) }
+        }
+        parts.append(query.deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL")
+        switch query.scope {
+        case .all: break
+        case .targets(let source, let relation):
+            parts.append("id IN (SELECT target FROM links WHERE tenant = ? AND source = ? AND relation = ?)")
+            binds += [.text(query.tenant), .text(source), .text(relation)]
+        case .sources(let target, let relation):
+            parts.append("id IN (SELECT source FROM links WHERE tenant = ? AND target = ? AND relation = ?)")
+            binds += [.text(query.tenant), .text(target), .text(relation)]
+        case .ids(let ids):
+            if ids.isEmpty {
+                parts.append("1 = 0")
+            } else {
+                parts.append("id IN (\(marks(ids.count)))")
+                binds += ids.map { .text($0) }
+            }
+        }
+        if let filter = query.filter { parts.append(try expression(filter, tenant: query.tenant, element: nil)) }
+        if let search = query.search { parts.append(try searchExpression(search)) }
+        return parts.joined(separator: " AND ")
+    }
+
+    private func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ",") }
+
+    static func checkPath(_ segments: [String]) throws(DirectoryError) {
+        for segment in segments {
+            guard !segment.isEmpty, segment.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 })
+            else { throw DirectoryError(.badRequest, "Invalid property name '\(segment)'.") }
+        }
+    }
+
+    /// The lambda element in scope: its alias.
+    private typealias Element = String
+
+    private func raw(_ path: PropertyPath, element: Element?) throws(DirectoryError) -> String {
+        try Self.checkPath(path.segments)
+        if path.isLambdaVariable {
+            guard let element else { throw DirectoryError(.badRequest, "A lambda variable is used outside its lambda.") }
+            return dialect.elementText(alias: element, subpath: path.segments)
+        }
+        if path.segments == ["id"] { return "id" }
+        return dialect.text(path.segments)
+    }
+
+    private func folded(_ path: PropertyPath, element: Element?) throws(DirectoryError) -> String {
+        try Self.checkPath(path.segments)
+        if path.isLambdaVariable {
+            guard let element else { throw DirectoryError(.badRequest, "A lambda variable is used outside its lambda.") }
+            return dialect.foldedElement(alias: element, subpath: path.segments)
+        }
+        if path.segments == ["id"] { return "id" }
+        return dialect.folded(path.segments)
+    }
+
+    private func orderExpression(_ path: PropertyPath) throws(DirectoryError) -> String {
+        try folded(path, element: nil)
+    }
+
+    private mutating func expression(_ filter: FilterExpression, tenant: String, element: Element?) throws(DirectoryError) -> String {
+        switch filter {
+        case .and(let a, let b):
+            return "(\(try expression(a, tenant: tenant, element: element)) AND \(try expression(b, tenant: tenant, element: element)))"
+        case .or(let a, let b):
+            return "(\(try expression(a, tenant: tenant, element: element)) OR \(try expression(b, tenant: tenant, element: element)))"
+        case .not(let a):
+            return "(NOT COALESCE(\(try expression(a, tenant: tenant, element: element)), FALSE))"
+        case .compare(let path, let op, let literal):
+            return try comparison(path, op, literal, element: element)
+        case .startsWith(let path, let prefix):
+            let lhs = try folded(path, element: element)
+            binds += [.text(prefix.lowercased()), .text(prefix.lowercased() + "\u{10FFFF}")]
+            return "(\(lhs) >= ? AND \(lhs) < ?)"
+        case .endsWith(let path, let suffix):
+            binds.append(.text("%" + Self.escapeLike(suffix.lowercased())))
+            return "(\(try folded(path, element: element)) LIKE ? ESCAPE '!')"
+        case .contains(let path, let text):
+            binds.append(.text("%" + Self.escapeLike(text.lowercased()) + "%"))
+            return "(\(try folded(path, element: element)) LIKE ? ESCAPE '!')"
+        case .in(let path, let literals):
+            guard !literals.isEmpty else { return "(1 = 0)" }
+            let terms = try literals.map { literal throws(DirectoryError) in try comparison(path, .eq, literal, element: element) }
+            return "(" + terms.joined(separator: " OR ") + ")"
+        case .any(let collection, _, let predicate):
+            guard !collection.isLambdaVariable else { throw DirectoryError(.unsupportedQuery, "Nested lambda expressions are not supported.") }
+            try Self.checkPath(collection.segments)
+            // Fast path: an address lookup through the unique-key index.
+            if collection.segments == ["proxyAddresses"],
+               case .compare(let p, .eq, .string(let value))? = predicate, p.isLambdaVariable, p.segments.isEmpty {
+                binds += [.text(tenant), .text(value.lowercased())]
+                return "id IN (SELECT object FROM unique_keys WHERE tenant = ? AND name = 'proxyAddresses' AND value = ?)"
+            }
+            aliasCounter += 1
+            let alias = "e\(aliasCounter)"
+            let from = dialect.arrayElements(collection.segments, alias: alias)
+            guard let predicate else { return "EXISTS (SELECT 1 FROM \(from))" }
+            return "EXISTS (SELECT 1 FROM \(from) WHERE \(try expression(predicate, tenant: tenant, element: alias)))"
+        case .all(let collection, _, let predicate):
+            try Self.checkPath(collection.segments)
+            aliasCounter += 1
+            let alias = "e\(aliasCounter)"
+            let from = dialect.arrayElements(collection.segments, alias: alias)
+            return "NOT EXISTS (SELECT 1 FROM \(from) WHERE NOT COALESCE(\(try expression(predicate, tenant: tenant, element: alias)), FALSE))"
+        }
+    }
+
+    private mutating func comparison(_ path: PropertyPath, _ op: ComparisonOperator, _ literal: ODataLiteral,
+                                     element: Element?) throws(DirectoryError) -> String {
+        let sqlOp: String = switch op {
+        case .eq: "="
+        case .ne: "<>"
+        case .gt: ">"
+        case .ge: ">="
+        case .lt: "<"
+        case .le: "<="
+        }
+        switch literal {
+        case .null:
+            let lhs = try raw(path, element: element)
+            switch op {
+            case .eq: return "(\(lhs) IS NULL)"
+            case .ne: return "(\(lhs) IS NOT NULL)"
+            default: throw DirectoryError(.badRequest, "Only 'eq' and 'ne' can compare with null.")
+            }
+        case .string(let s), .guid(let s), .dateTimeOffset(let s):
+            let lhs = try folded(path, element: element)
+            binds.append(.text(s.lowercased()))
+            return op == .ne ? "(\(lhs) IS NULL OR \(lhs) <> ?)" : "(\(lhs) \(sqlOp) ?)"
+        case .bool(let b):
+            let lhs = try raw(path, element: element)
+            binds.append(dialect.boolean(b))
+            return op == .ne ? "(\(lhs) IS NULL OR \(lhs) <> ?)" : "(\(lhs) \(sqlOp) ?)"
+        case .int(let i):
+            let lhs = dialect.number(try raw(path, element: element))
+            binds.append(dialect.isPostgres ? .double(Double(i)) : .int(i))
+            return op == .ne ? "(\(lhs) IS NULL OR \(lhs) <> ?)" : "(\(lhs) \(sqlOp) ?)"
+        case .double(let d):
+            let lhs = dialect.number(try raw(path, element: element))
+            binds.append(.double(d))
+            return op == .ne ? "(\(lhs) IS NULL OR \(lhs) <> ?)" : "(\(lhs) \(sqlOp) ?)"
+        }
+    }
+
+    private mutating func searchExpression(_ search: SearchExpression) throws(DirectoryError) -> String {
+        switch search {
+        case .and(let a, let b): return "(\(try searchExpression(a)) AND \(try searchExpression(b)))"
+        case .or(let a, let b): return "(\(try searchExpression(a)) OR \(try searchExpression(b)))"
+        case .term(let term):
+            try Self.checkPath([term.property])
+            let lhs = dialect.folded([term.property])
+            let word = Self.escapeLike(term.value.lowercased())
+            binds += [.text(word + "%"), .text("% " + word + "%")]
+            return "(\(lhs) LIKE ? ESCAPE '!' OR \(lhs) LIKE ? ESCAPE '!')"
+        }
+    }
+
+    static func escapeLike(_ text: String) -> String {
+        var out = ""
+        for ch in text {
+            if ch == "%" || ch == "_" || ch == "!" { out.append("!") }
+            out.append(ch)
+        }
+        return out
+    }
+}

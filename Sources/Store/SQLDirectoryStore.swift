@@ -1,0 +1,42 @@
+public import TesseraCore
+
+/// The directory store over SQL: SQLite (default) or PostgreSQL, one implementation.
+public final class SQLDirectoryStore: DirectoryStore {
+    let backend: any SQLBackend
+
+    init(backend: any SQLBackend) {
+        self.backend = backend
+    }
+
+    /// Opens the store named by `database`: a `postgres://` URL, or a path to an SQLite file (`:memory:` for tests).
+    public static func open(_ database: String) async throws -> SQLDirectoryStore {
+        if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
+            return SQLDirectoryStore(backend: try PostgresBackend(url: database))
+        }
+        let path = database.hasPrefix("sqlite://") ? String(database.dropFirst("sqlite://".count)) : database
+        return SQLDirectoryStore(backend: try await SQLiteBackend(path: path))
+    }
+
+    /// True for PostgreSQL.
+    public var isPostgres: Bool { backend.dialect.isPostgres }
+
+    public func migrate() async throws {
+        try await Migrations.run(on: backend)
+    }
+
+    public func write<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T {
+        try await backend.withWriteSession { session in
+            try await body(SQLTransaction(session: session, dialect: self.backend.dialect))
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T {
+        try await backend.withReadSession { session in
+            try await body(SQLTransaction(session: session, dialect: self.backend.dialect))
+        }
+    }
+
+    public func shutdown() async throws {
+        try await backend.close()
+    }
+}

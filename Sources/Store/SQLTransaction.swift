@@ -1,0 +1,205 @@
+import TesseraCore
+
+/// `DirectoryTransaction` over one SQL session.
+struct SQLTransaction: DirectoryTransaction {
+    let session: any SQLSession
+    let dialect: SQLDialect
+
+    private func rows(_ sql: String, _ binds: [SQLValue] = []) async throws -> [[SQLValue]] {
+        try await session.execute(sql, binds)
+    }
+
+    // MARK: Tenants
+
+    func tenant(_ idOrDomain: String) async throws -> TenantRecord? {
+        let found = try await rows("SELECT id, domain, name, created_at FROM tenants WHERE id = ? OR domain = ?",
+                                   [.text(idOrDomain.lowercased()), .text(idOrDomain.lowercased())])
+        return found.first.map(Self.tenantRecord)
+    }
+
+    func tenants() async throws -> [TenantRecord] {
+        try await rows("SELECT id, domain, name, created_at FROM tenants ORDER BY created_at, id").map(Self.tenantRecord)
+    }
+
+    func insertTenant(_ tenant: TenantRecord) async throws {
+        let existing = try await rows("SELECT id FROM tenants WHERE id = ? OR domain = ?", [.text(tenant.id), .text(tenant.domain.lowercased())])
+        guard existing.isEmpty else { throw DirectoryError.badRequest("A tenant with the domain '\(tenant.domain)' already exists.") }
+        _ = try await rows("INSERT INTO tenants (id, domain, name, created_at) VALUES (?, ?, ?, ?)",
+                           [.text(tenant.id), .text(tenant.domain.lowercased()), .text(tenant.name), .text(tenant.createdAt)])
+    }
+
+    static func tenantRecord(_ row: [SQLValue]) -> TenantRecord {
+        TenantRecord(id: row[0].text ?? "", domain: row[1].text ?? "", name: row[2].text ?? "", createdAt: row[3].text ?? "")
+    }
+
+    // MARK: Objects
+
+    var objectColumns: String { "id, kind, \(dialect.bodyText), version, deleted_at" }
+
+    func object(tenant: String, id: String) async throws -> StoredObject? {
+        try await rows("SELECT \(objectColumns) FROM objects WHERE tenant = ? AND id = ?", [.text(tenant), .text(id.lowercased())])
+            .first.map { try Self.decode($0, tenant: tenant) }
+    }
+
+    func objects(tenant: String, ids: [String]) async throws -> [StoredObject] {
+        guard !ids.isEmpty else { return [] }
+        var found: [String: StoredObject] = [:]
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            for row in try await rows("SELECT \(objectColumns) FROM objects WHERE tenant = ? AND id IN (\(marks))",
+                                      [.text(tenant)] + chunk.map { .text($0) }) {
+                let object = try Self.decode(row, tenant: tenant)
+                found[object.id] = object
+            }
+        }
+        return ids.compactMap { found[$0] }
+    }
+
+    func insert(_ object: StoredObject) async throws {
+        let existing = try await rows("SELECT 1 FROM objects WHERE tenant = ? AND id = ?", [.text(object.tenant), .text(object.id)])
+        guard existing.isEmpty else { throw DirectoryError.badRequest("An object with the id '\(object.id)' already exists.") }
+        _ = try await rows(
+            "INSERT INTO objects (tenant, id, kind, body, version, deleted_at) VALUES (?, ?, ?, \(dialect.jsonBind), ?, ?)",
+            [.text(object.tenant), .text(object.id), .text(object.kind.rawValue), .text(JSONValue.object(object.body).serialized),
+             .int(object.version), object.deletedAt.map { .text($0) } ?? .null])
+    }
+
+    func update(_ object: StoredObject, expectedVersion: Int64) async throws {
+        let updated = try await rows(
+            "UPDATE objects SET body = \(dialect.jsonBind), version = ?, deleted_at = ? WHERE tenant = ? AND id = ? AND version = ? RETURNING id",
+            [.text(JSONValue.object(object.body).serialized), .int(object.version), object.deletedAt.map { .text($0) } ?? .null,
+             .text(object.tenant), .text(object.id), .int(expectedVersion)])
+        guard !updated.isEmpty else {
+            throw DirectoryError(.conflict, "The object was changed by another request; read it again and retry.")
+        }
+    }
+
+    func purge(tenant: String, id: String) async throws {
+        _ = try await rows("DELETE FROM objects WHERE tenant = ? AND id = ?", [.text(tenant), .text(id)])
+        _ = try await rows("DELETE FROM links WHERE tenant = ? AND (source = ? OR target = ?)", [.text(tenant), .text(id), .text(id)])
+        _ = try await rows("DELETE FROM unique_keys WHERE tenant = ? AND object = ?", [.text(tenant), .text(id)])
+    }
+
+    static func decode(_ row: [SQLValue], tenant: String) throws -> StoredObject {
+        guard case .text(let id) = row[0], case .text(let kind) = row[1], case .text(let body) = row[2],
+              case .object(let fields) = try JSONParser.parse(body)
+        else { throw StoreError(message: "A stored object could not be decoded.") }
+        return StoredObject(tenant: tenant, id: id, kind: ObjectKind(rawValue: kind), body: fields,
+                            version: row[3].int ?? 1, deletedAt: row[4].text)
+    }
+
+    // MARK: Unique keys
+
+    func claim(tenant: String, object: String, keys: [UniqueKey]) async throws {
+        for key in keys {
+            _ = try await rows(
+                "INSERT INTO unique_keys (tenant, name, value, object) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, name, value) DO NOTHING",
+                [.text(tenant), .text(key.name), .text(key.value), .text(object)])
+            let holder = try await holder(tenant: tenant, key: key)
+            if holder != object { throw key.conflictError }
+        }
+    }
+
+    func release(tenant: String, object: String, keys: [UniqueKey]) async throws {
+        for key in keys {
+            _ = try await rows("DELETE FROM unique_keys WHERE tenant = ? AND name = ? AND value = ? AND object = ?",
+                               [.text(tenant), .text(key.name), .text(key.value), .text(object)])
+        }
+    }
+
+    func holder(tenant: String, key: UniqueKey) async throws -> String? {
+        try await rows("SELECT object FROM unique_keys WHERE tenant = ? AND name = ? AND value = ?",
+                       [.text(tenant), .text(key.name), .text(key.value)]).first?.first?.text
+    }
+
+    // MARK: Links
+
+    func link(tenant: String, source: String, relation: String, target: String) async throws -> Bool {
+        !(try await rows(
+            "INSERT INTO links (tenant, source, relation, target) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING target",
+            [.text(tenant), .text(source), .text(relation), .text(target)])).isEmpty
+    }
+
+    func unlink(tenant: String, source: String, relation: String, target: String) async throws -> Bool {
+        !(try await rows("DELETE FROM links WHERE tenant = ? AND source = ? AND relation = ? AND target = ? RETURNING target",
+                         [.text(tenant), .text(source), .text(relation), .text(target)])).isEmpty
+    }
+
+    func targets(tenant: String, source: String, relation: String) async throws -> [String] {
+        try await rows("SELECT target FROM links WHERE tenant = ? AND source = ? AND relation = ? ORDER BY target",
+                       [.text(tenant), .text(source), .text(relation)]).compactMap { $0.first?.text }
+    }
+
+    func sources(tenant: String, target: String, relation: String) async throws -> [String] {
+        try await rows("SELECT source FROM links WHERE tenant = ? AND target = ? AND relation = ? ORDER BY source",
+                       [.text(tenant), .text(target), .text(relation)]).compactMap { $0.first?.text }
+    }
+
+    // MARK: Change log
+
+    func record(_ change: ChangeRecord) async throws -> Int64 {
+        guard let seq = try await rows("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+                                       [.text(change.tenant)]).first?.first?.int
+        else { throw DirectoryError.notFound(change.tenant) }
+        _ = try await rows(
+            "INSERT INTO changes (tenant, seq, object, kind, operation, activity, actor, at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [.text(change.tenant), .int(seq), .text(change.objectId), .text(change.kind.rawValue), .text(change.operation),
+             .text(change.activity), .text(change.actor.serialized), .text(change.at), .text(change.details.serialized)])
+        return seq
+    }
+
+    func changes(tenant: String, kinds: [ObjectKind]?, after seq: Int64, limit: Int) async throws -> [ChangeRecord] {
+        var sql = "SELECT seq, object, kind, operation, activity, actor, at, details FROM changes WHERE tenant = ? AND seq > ?"
+        var binds: [SQLValue] = [.text(tenant), .int(seq)]
+        if let kinds {
+            sql += " AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ",")))"
+            binds += kinds.map { .text($0.rawValue) }
+        }
+        sql += " ORDER BY seq LIMIT ?"
+        binds.append(.int(Int64(limit)))
+        return try await rows(sql, binds).map { row in
+            ChangeRecord(seq: row[0].int ?? 0, tenant: tenant, objectId: row[1].text ?? "", kind: ObjectKind(rawValue: row[2].text ?? ""),
+                         operation: row[3].text ?? "", activity: row[4].text ?? "",
+                         actor: (try? JSONParser.parse(row[5].text ?? "null")) ?? .null, at: row[6].text ?? "",
+                         details: (try? JSONParser.parse(row[7].text ?? "null")) ?? .null)
+        }
+    }
+
+    func latestSequence(tenant: String) async throws -> Int64 {
+        try await rows("SELECT change_seq FROM tenants WHERE id = ?", [.text(tenant)]).first?.first?.int ?? 0
+    }
+
+    // MARK: Queries
+
+    func query(_ query: ObjectQuery) async throws -> [StoredObject] {
+        let translated = try QueryTranslator(dialect: dialect).select(query, columns: objectColumns)
+        return try await rows(translated.sql, translated.binds).map { try Self.decode($0, tenant: query.tenant) }
+    }
+
+    func count(_ query: ObjectQuery) async throws -> Int {
+        let translated = try QueryTranslator(dialect: dialect).count(query)
+        return Int(try await rows(translated.sql, translated.binds).first?.first?.int ?? 0)
+    }
+
+    func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool {
+        _ = try await rows("DELETE FROM single_use WHERE tenant = ? AND expires_at < ?", [.text(tenant), .text(now)])
+        return !(try await rows(
+            "INSERT INTO single_use (tenant, key, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING key",
+            [.text(tenant), .text(key), .text(expiresAt)])).isEmpty
+    }
+
+    // MARK: Settings
+
+    func setting(tenant: String, key: String) async throws -> JSONValue? {
+        guard let text = try await rows("SELECT value FROM settings WHERE tenant = ? AND key = ?", [.text(tenant), .text(key)])
+            .first?.first?.text
+        else { return nil }
+        return try JSONParser.parse(text)
+    }
+
+    func putSetting(tenant: String, key: String, value: JSONValue) async throws {
+        _ = try await rows(
+            "INSERT INTO settings (tenant, key, value) VALUES (?, ?, ?) ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value",
+            [.text(tenant), .text(key), .text(value.serialized)])
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+/// `tessera bench`: measurements written to BENCHMARKS.md.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run benchmarks.", subcommands: [TokenBench.self])
+}

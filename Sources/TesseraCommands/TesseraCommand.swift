@@ -1,0 +1,110 @@
+public import ArgumentParser
+import Foundation
+import Server
+import Store
+import TesseraCore
+
+/// `tessera`: the command line. Thin: it parses, calls the libraries and prints.
+public struct TesseraCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
+        subcommands: [Serve.self, TenantCommand.self, Bench.self])
+    public init() {}
+}
+
+/// Where the data lives: shared by every command.
+struct StorageOptions: ParsableArguments {
+    @Option(help: "Data folder (SQLite database, TLS material).")
+    var data: String = ProcessInfo.processInfo.environment["TESSERA_DATA"] ?? "./tessera-data"
+
+    @Option(help: "Database: a postgres:// URL, or omit for SQLite in the data folder.")
+    var database: String? = ProcessInfo.processInfo.environment["TESSERA_DATABASE"]
+
+    func openStore() async throws -> SQLDirectoryStore {
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let store = try await SQLDirectoryStore.open(database ?? (data + "/tessera.sqlite"))
+        try await store.migrate()
+        return store
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server.")
+    @OptionGroup var storage: StorageOptions
+    @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port: Int = 8443
+    @Flag(help: "Serve plain http instead of https (MSAL and azure-identity need https).") var http = false
+
+    func run() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let store = try await storage.openStore()
+        let app = try await TesseraApp.make(store: store)
+        let tenants = try await store.read { tx in try await tx.tenants() }
+        let scheme = http ? "http" : "https"
+        let shownHost = host == "0.0.0.0" ? "localhost" : host
+        if tenants.isEmpty {
+            let created = try await TenantProvisioner(directory: app.directory).create(name: "Tessera", domain: "tessera.local")
+            print("""
+            Tessera created its first tenant. Keep this; the secret is not shown again.
+              tenant id:     \(created.tenantId)
+              domain:        \(created.domain)
+              administrator: \(created.adminUserPrincipalName)
+              client id:     \(created.clientId)
+              client secret: \(created.clientSecret)
+              token:         POST \(scheme)://\(shownHost):\(port)/\(created.tenantId)/oauth2/v2.0/token
+            """)
+        }
+        let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host, shownHost])
+        if let tls { print("TLS: trust \(tls.caPath)") }
+        let url = "\(scheme)://\(shownHost):\(port)"
+        try await TesseraServer.run(app: app, host: host, port: port, tls: tls) {
+            print("Tessera is listening on \(url) (Graph at \(url)/v1.0)")
+        }
+        try await store.shutdown()
+    }
+}
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tenant with an administrator and an automation app.")
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "Organisation name.") var name: String
+        @Option(help: "Initial domain, e.g. contoso.test.") var domain: String
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            let store = try await storage.openStore()
+            let app = try await TesseraApp.make(store: store)
+            do {
+                let created = try await TenantProvisioner(directory: app.directory).create(name: name, domain: domain)
+                if json {
+                    let value: JSONValue = ["tenantId": .string(created.tenantId), "domain": .string(created.domain),
+                                            "adminUserPrincipalName": .string(created.adminUserPrincipalName),
+                                            "clientId": .string(created.clientId), "clientSecret": .string(created.clientSecret)]
+                    print(value.serialized)
+                } else {
+                    print("tenant \(created.tenantId) (\(created.domain)); admin \(created.adminUserPrincipalName); client \(created.clientId) secret \(created.clientSecret)")
+                }
+            } catch let error as DirectoryError {
+                try await store.shutdown()
+                throw ValidationError(error.message)
+            }
+            try await store.shutdown()
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tenants.")
+        @OptionGroup var storage: StorageOptions
+        func run() async throws {
+            let store = try await storage.openStore()
+            for tenant in try await store.read({ tx in try await tx.tenants() }) {
+                print("\(tenant.id)  \(tenant.domain)  \(tenant.name)")
+            }
+            try await store.shutdown()
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Server
+import Store
+import TesseraCore
+
+/// Client-credentials issuance rate against the raw RS256 signing rate, measured in one run.
+struct TokenBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Token issuance per second vs raw RS256 signing.")
+    @Option(help: "Seconds per measurement.") var seconds: Double = 5
+    @Option(help: "Concurrent clients.") var concurrency: Int = 2
+
+    func run() async throws {
+        let store = try await SQLDirectoryStore.open(":memory:")
+        let app = try await TesseraApp.make(store: store)
+        let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Bench", domain: "bench.test")
+        let raw = try await Benchmarks.measure(seconds: seconds, concurrency: concurrency) { try app.signOnce() }
+        let body = "grant_type=client_credentials&client_id=\(tenant.clientId)&client_secret=\(tenant.clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+        let request = APIRequest(method: "POST", path: "/\(tenant.tenantId)/oauth2/v2.0/token", query: [],
+                                 headers: ["content-type": "application/x-www-form-urlencoded"], body: Array(body.utf8),
+                                 baseURL: "https://localhost:8443")
+        let issued = try await Benchmarks.measure(seconds: seconds, concurrency: concurrency) {
+            let response = await app.handle(request)
+            guard response.status == 200 else { throw ValidationError("token request failed: \(response.status)") }
+        }
+        print(String(format: "raw RS256 signatures/s: %.0f", raw))
+        print(String(format: "client-credentials tokens/s: %.0f", issued))
+        print(String(format: "ratio: %.2f (target >= 0.80)", issued / raw))
+        try await store.shutdown()
+    }
+}
+
+enum Benchmarks {
+    /// Runs `operation` from `concurrency` tasks for `seconds`; returns operations per second.
+    static func measure(seconds: Double, concurrency: Int, _ operation: @escaping @Sendable () async throws -> Void) async throws -> Double {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        let start = ContinuousClock.now
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var n = 0
+                    while ContinuousClock.now < deadline {
+                        try await operation()
+                        n += 1
+                    }
+                    return n
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = ContinuousClock.now - start
+        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+}

@@ -1,0 +1,143 @@
+/// The invariants of each kind of object: required properties, defaults, read-only properties and
+/// unique keys. Pure functions of the object and what the transaction can read.
+enum DirectoryRules {
+    /// Properties no caller may write.
+    static let readOnly: [ObjectKind: Set<String>] = [
+        .user: ["id", "createdDateTime", "deletedDateTime", "onPremisesSyncEnabled", "onPremisesLastSyncDateTime",
+                "onPremisesProvisioningErrors", "securityIdentifier", "creationType", "signInActivity", "assignedPlans",
+                "provisionedPlans", "licenseAssignmentStates", "lastPasswordChangeDateTime"],
+        .group: ["id", "createdDateTime", "deletedDateTime", "onPremisesSyncEnabled", "onPremisesLastSyncDateTime",
+                 "securityIdentifier", "renewedDateTime", "proxyAddresses"],
+        .application: ["id", "appId", "createdDateTime", "deletedDateTime", "publisherDomain", "passwordCredentials"],
+        .servicePrincipal: ["id", "appId", "deletedDateTime", "appOwnerOrganizationId", "passwordCredentials"],
+        .device: ["id", "deletedDateTime"],
+        .appRoleAssignment: ["id", "createdDateTime", "principalDisplayName", "principalType", "resourceDisplayName",
+                             "principalId", "resourceId", "appRoleId"],
+        .roleAssignment: ["id", "principalId", "roleDefinitionId", "directoryScopeId"],
+    ]
+
+    static let required: [ObjectKind: [String]] = [
+        .user: ["accountEnabled", "displayName", "mailNickname", "userPrincipalName", "passwordProfile"],
+        .group: ["displayName", "mailEnabled", "mailNickname", "securityEnabled"],
+        .application: ["displayName"],
+        .servicePrincipal: ["appId"],
+        .device: ["displayName", "deviceId", "operatingSystem", "operatingSystemVersion"],
+        .appRoleAssignment: ["principalId", "resourceId", "appRoleId"],
+        .roleAssignment: ["principalId", "roleDefinitionId"],
+    ]
+
+    static func prepareCreate(kind: ObjectKind, fields: [String: JSONValue], tenant: String,
+                              tx: any DirectoryTransaction, now: String) async throws -> [String: JSONValue] {
+        var body = fields
+        for name in required[kind] ?? [] where body[name] == nil || body[name] == .null {
+            throw DirectoryError.badRequest("Property '\(name)' is required when creating the object.")
+        }
+        for name in readOnly[kind] ?? [] where name != "id" && body[name] != nil
+            && !(kind == .servicePrincipal && name == "appId") && !(kind == .appRoleAssignment || kind == .roleAssignment) {
+            throw DirectoryError.badRequest("Property '\(name)' is read-only and cannot be set.")
+        }
+        if kind != .appRoleAssignment, kind != .roleAssignment, kind != .domain {
+            body["createdDateTime"] = .string(now)
+        }
+        switch kind {
+        case .user: try await UserRules.prepare(&body, tenant: tenant, tx: tx, isCreate: true)
+        case .group: GroupRules.prepare(&body)
+        case .application: ApplicationRules.prepareApplication(&body, tenant: tenant)
+        case .servicePrincipal: try await ApplicationRules.prepareServicePrincipal(&body, tenant: tenant, tx: tx)
+        case .appRoleAssignment: try await AssignmentRules.prepareAppRoleAssignment(&body, tenant: tenant, tx: tx, now: now)
+        case .roleAssignment: try await AssignmentRules.prepareRoleAssignment(&body, tenant: tenant, tx: tx)
+        case .device:
+            body["accountEnabled"] = body["accountEnabled"] ?? true
+            body["registrationDateTime"] = .string(now)
+        default: break
+        }
+        return body
+    }
+
+    static func prepareUpdate(current: StoredObject, patch: [String: JSONValue], tx: any DirectoryTransaction,
+                              now: String, allowReadOnly: Bool) async throws -> [String: JSONValue] {
+        if !allowReadOnly {
+            for key in patch.keys where readOnly[current.kind]?.contains(key) == true {
+                if key == "passwordCredentials" {
+                    throw DirectoryError.badRequest("Updates to passwordCredentials are not supported. Use addPassword and removePassword.")
+                }
+                throw DirectoryError.badRequest("Property '\(key)' is read-only and cannot be set.")
+            }
+            if current.body["onPremisesSyncEnabled"] == .bool(true) {
+                for key in patch.keys where UserRules.syncedProperties.contains(key) {
+                    throw DirectoryError.badRequest(
+                        "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
+                }
+            }
+        }
+        for name in required[current.kind] ?? [] where patch[name] == .null {
+            throw DirectoryError.badRequest("Property '\(name)' cannot be null.")
+        }
+        var body = current.body
+        for (key, value) in patch { body[key] = value }
+        switch current.kind {
+        case .user: try await UserRules.prepare(&body, tenant: current.tenant, tx: tx, isCreate: false)
+        case .application: try ApplicationRules.checkKeyCredentials(&body)
+        default: break
+        }
+        return body
+    }
+
+    /// The keys that must be unique in the tenant for this object.
+    static func uniqueKeys(of object: StoredObject) -> [UniqueKey] {
+        var keys: [UniqueKey] = []
+        let body = object.body
+        func add(_ name: String, _ property: String) {
+            if let value = body[property]?.stringValue, !value.isEmpty { keys.append(UniqueKey(name, value)) }
+        }
+        switch object.kind {
+        case .user:
+            add("userPrincipalName", "userPrincipalName")
+            add("onPremisesImmutableId", "onPremisesImmutableId")
+            for address in body["proxyAddresses"]?.arrayValue ?? [] {
+                if let value = address.stringValue { keys.append(UniqueKey("proxyAddresses", value)) }
+            }
+        case .group:
+            for address in body["proxyAddresses"]?.arrayValue ?? [] {
+                if let value = address.stringValue { keys.append(UniqueKey("proxyAddresses", value)) }
+            }
+            add("onPremisesSecurityIdentifier", "onPremisesSecurityIdentifier")
+        case .application:
+            add("appId", "appId")
+            for uri in body["identifierUris"]?.arrayValue ?? [] {
+                if let value = uri.stringValue { keys.append(UniqueKey("identifierUris", value)) }
+            }
+        case .servicePrincipal:
+            add("servicePrincipal:appId", "appId")
+        case .device:
+            add("deviceId", "deviceId")
+        case .appRoleAssignment:
+            if let p = body["principalId"]?.stringValue, let r = body["resourceId"]?.stringValue,
+               let a = body["appRoleId"]?.stringValue {
+                keys.append(UniqueKey("appRoleAssignment", "\(p)|\(r)|\(a)"))
+            }
+        case .roleAssignment:
+            if let p = body["principalId"]?.stringValue, let r = body["roleDefinitionId"]?.stringValue {
+                keys.append(UniqueKey("roleAssignment", "\(p)|\(r)|\(body["directoryScopeId"]?.stringValue ?? "/")"))
+            }
+        default: break
+        }
+        return keys
+    }
+
+    static func checkDeletable(_ object: StoredObject) throws(DirectoryError) {
+        if object.kind == .servicePrincipal, object.body["appId"]?.stringValue == GraphPermissions.graphAppId {
+            throw DirectoryError(.accessDenied, "The Microsoft Graph service principal cannot be deleted.")
+        }
+        if object.kind == .organization {
+            throw DirectoryError(.methodNotAllowed, "The organization cannot be deleted.")
+        }
+    }
+
+    /// A value as audit logs show it: JSON text.
+    static func auditValue(_ value: JSONValue?) -> String {
+        guard let value else { return "" }
+        if case .object(let o) = value, o.keys.contains(where: { $0.hasPrefix("_") }) { return "[redacted]" }
+        return value.serialized
+    }
+}

@@ -1,0 +1,126 @@
+import Crypto
+public import Foundation
+
+extension DirectoryService {
+    /// Adds a client secret to an application or service principal (`addPassword`).
+    ///
+    /// Returns the `passwordCredential` with `secretText`, which is shown this once: only its SHA-256 is kept.
+    public func addPassword(tenant: String, objectId: String, displayName: String?, endDateTime: String?,
+                            actor: Actor) async throws -> JSONValue {
+        let secret = Secrets.makeClientSecret()
+        let now = clock.now
+        let keyId = Identifier.make()
+        let end = endDateTime ?? Timestamp.format(now.addingTimeInterval(2 * 365 * 86_400))
+        guard let endDate = Timestamp.parse(end), endDate > now else {
+            throw DirectoryError.badRequest("Invalid value specified for property 'endDateTime': it must be a future date and time.")
+        }
+        let credential: [String: JSONValue] = [
+            "keyId": .string(keyId), "displayName": .optional(displayName), "hint": .string(String(secret.prefix(3))),
+            "startDateTime": .string(Timestamp.format(now)), "endDateTime": .string(Timestamp.format(endDate)),
+            "customKeyIdentifier": nil, "secretText": nil, "_hash": .string(Secrets.digest(secret)),
+        ]
+        try await appendCredential(tenant: tenant, objectId: objectId, list: "passwordCredentials", credential: credential,
+                                   activity: "Update application – Certificates and secrets management ", actor: actor)
+        var shown = credential
+        shown["_hash"] = nil
+        shown["secretText"] = .string(secret)
+        return .object(shown)
+    }
+
+    /// Removes a client secret by key id (`removePassword`).
+    public func removePassword(tenant: String, objectId: String, keyId: String, actor: Actor) async throws {
+        let now = self.now
+        try await store.write { tx in
+            guard var object = try await tx.object(tenant: tenant, id: objectId), object.deletedAt == nil,
+                  object.kind == .application || object.kind == .servicePrincipal
+            else { throw DirectoryError.notFound(objectId) }
+            let list = object.body["passwordCredentials"]?.arrayValue ?? []
+            let kept = list.filter { $0["keyId"]?.stringValue?.lowercased() != keyId.lowercased() }
+            guard kept.count < list.count else {
+                throw DirectoryError.badRequest("No password credential found with keyId '\(keyId)'.")
+            }
+            let version = object.version
+            object.body["passwordCredentials"] = .array(kept)
+            object.version += 1
+            try await tx.update(object, expectedVersion: version)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: objectId, kind: object.kind, operation: "update",
+                activity: "Update application – Certificates and secrets management ", actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(object.body["displayName"]?.stringValue), "removedKeyId": .string(keyId)]))
+        }
+    }
+
+    func appendCredential(tenant: String, objectId: String, list: String, credential: [String: JSONValue],
+                          activity: String, actor: Actor) async throws {
+        let now = self.now
+        try await store.write { tx in
+            guard var object = try await tx.object(tenant: tenant, id: objectId), object.deletedAt == nil,
+                  object.kind == .application || object.kind == .servicePrincipal
+            else { throw DirectoryError.notFound(objectId) }
+            var items = object.body[list]?.arrayValue ?? []
+            guard items.count < 64 else { throw DirectoryError.badRequest("Too many credentials on this object.") }
+            items.append(.object(credential))
+            let version = object.version
+            object.body[list] = .array(items)
+            object.version += 1
+            try await tx.update(object, expectedVersion: version)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: objectId, kind: object.kind, operation: "update", activity: activity,
+                actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(object.body["displayName"]?.stringValue),
+                          "addedKeyId": credential["keyId"] ?? nil]))
+        }
+    }
+}
+
+/// Secrets: generation, digests and constant-time comparison. Secrets are never logged or stored in clear.
+public enum Secrets {
+    static let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.~")
+
+    /// A client secret in Entra's shape: 40 characters with `8Q~` after a three-character hint.
+    public static func makeClientSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        func chars(_ n: Int) -> String { String((0..<n).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] }) }
+        return chars(3) + "8Q~" + chars(34)
+    }
+
+    /// Random bytes as base64url without padding (for tokens, codes and ids that must be unguessable).
+    public static func randomToken(bytes: Int = 32) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let data = Data((0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        return Base64URL.encode(data)
+    }
+
+    /// The hex SHA-256 of a secret, as stored.
+    public static func digest(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Compares two byte strings in time that depends only on their lengths.
+    public static func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+
+    /// True when `secret` hashes to `storedDigest`, compared in constant time.
+    public static func matches(_ secret: String, digest storedDigest: String) -> Bool {
+        constantTimeEquals(Array(digest(secret).utf8), Array(storedDigest.utf8))
+    }
+}
+
+/// base64url (RFC 4648 §5) without padding.
+public enum Base64URL {
+    public static func encode(_ data: some DataProtocol) -> String {
+        Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func decode(_ text: String) -> Data? {
+        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        guard !s.contains("=") || text.contains("=") == false else { return nil }
+        while s.count % 4 != 0 { s += "=" }
+        return Data(base64Encoded: s)
+    }
+}

@@ -1,0 +1,96 @@
+extension DirectoryService {
+    /// The relations Graph exposes as `…/{relation}/$ref`, and which kinds may be on each end.
+    static let linkRules: [String: (sources: [ObjectKind], targets: [ObjectKind])] = [
+        "members": ([.group], [.user, .group, .device, .servicePrincipal]),
+        "owners": ([.group, .application, .servicePrincipal, .device], [.user, .servicePrincipal]),
+        "manager": ([.user], [.user]),
+    ]
+
+    /// Adds a link (`POST /groups/{id}/members/$ref`).
+    public func addLink(tenant: String, source: String, relation: String, target: String, actor: Actor) async throws {
+        guard let rule = Self.linkRules[relation] else { throw DirectoryError.badRequest("Unsupported relation '\(relation)'.") }
+        let now = self.now
+        try await store.write { tx in
+            guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil, rule.sources.contains(from.kind)
+            else { throw DirectoryError.notFound(source) }
+            guard let to = try await tx.object(tenant: tenant, id: target), to.deletedAt == nil else {
+                throw DirectoryError.notFound(target)
+            }
+            guard rule.targets.contains(to.kind) else {
+                throw DirectoryError.badRequest("A \(to.kind.rawValue) cannot be added to '\(relation)'.")
+            }
+            if source == target { throw DirectoryError.badRequest("An object cannot be a member or owner of itself.") }
+            if relation == "manager" {
+                for old in try await tx.targets(tenant: tenant, source: source, relation: "manager") {
+                    try await tx.unlink(tenant: tenant, source: source, relation: "manager", target: old)
+                }
+            }
+            guard try await tx.link(tenant: tenant, source: source, relation: relation, target: target) else {
+                throw DirectoryError.badRequest(
+                    "One or more added object references already exist for the following modified properties: '\(relation)'.")
+            }
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: source, kind: from.kind, operation: "link",
+                activity: Self.linkActivity(relation, adding: true, on: from.kind), actor: actor.initiatedBy, at: now,
+                details: ["relation": .string(relation), "targetId": .string(target), "targetKind": .string(to.kind.rawValue),
+                          "displayName": .optional(from.body["displayName"]?.stringValue),
+                          "targetDisplayName": .optional(to.body["displayName"]?.stringValue)]))
+        }
+    }
+
+    /// Removes a link (`DELETE /groups/{id}/members/{member}/$ref`).
+    public func removeLink(tenant: String, source: String, relation: String, target: String, actor: Actor) async throws {
+        let now = self.now
+        try await store.write { tx in
+            guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil else {
+                throw DirectoryError.notFound(source)
+            }
+            guard try await tx.unlink(tenant: tenant, source: source, relation: relation, target: target) else {
+                throw DirectoryError.notFound(target)
+            }
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: source, kind: from.kind, operation: "unlink",
+                activity: Self.linkActivity(relation, adding: false, on: from.kind), actor: actor.initiatedBy, at: now,
+                details: ["relation": .string(relation), "targetId": .string(target),
+                          "displayName": .optional(from.body["displayName"]?.stringValue)]))
+        }
+    }
+
+    static func linkActivity(_ relation: String, adding: Bool, on kind: ObjectKind) -> String {
+        let verb = adding ? "Add" : "Remove"
+        switch relation {
+        case "members": return "\(verb) member \(adding ? "to" : "from") group"
+        case "owners": return "\(verb) owner \(adding ? "to" : "from") \(kind.auditNoun)"
+        case "manager": return adding ? "Set user manager" : "Remove user manager"
+        default: return "\(verb) \(relation)"
+        }
+    }
+
+    /// All groups `id` is in, directly or through nested groups (no duplicates, cycles tolerated).
+    public func transitiveGroups(tenant: String, of id: String, tx: any DirectoryTransaction) async throws -> [String] {
+        var seen: Set<String> = []
+        var order: [String] = []
+        var frontier = [id]
+        while let next = frontier.popLast() {
+            for group in try await tx.sources(tenant: tenant, target: next, relation: "members") where seen.insert(group).inserted {
+                order.append(group)
+                frontier.append(group)
+            }
+        }
+        return order
+    }
+
+    /// All members of group `id`, through nested groups (no duplicates, cycles tolerated).
+    public func transitiveMembers(tenant: String, of id: String, tx: any DirectoryTransaction) async throws -> [String] {
+        var seen: Set<String> = [id]
+        var order: [String] = []
+        var frontier = [id]
+        while let next = frontier.popLast() {
+            for member in try await tx.targets(tenant: tenant, source: next, relation: "members") where seen.insert(member).inserted {
+                order.append(member)
+                frontier.append(member)
+            }
+        }
+        return order
+    }
+}

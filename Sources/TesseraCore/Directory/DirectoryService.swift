@@ -1,0 +1,149 @@
+import Foundation
+
+/// The one writer of the directory. The Graph API, the command line, restore jobs and sync all write
+/// through it, so unique keys, links, read-only properties and the change log hold whoever writes.
+public struct DirectoryService: Sendable {
+    public let store: any DirectoryStore
+    public let clock: any TimeSource
+    /// How long soft-deleted objects stay restorable.
+    public let deletedRetentionDays: Int
+
+    public init(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(), deletedRetentionDays: Int = 30) {
+        self.store = store
+        self.clock = clock
+        self.deletedRetentionDays = deletedRetentionDays
+    }
+
+    var now: String { Timestamp.format(clock.now) }
+
+    /// Creates an object of `kind` from a Graph request body.
+    public func create(tenant: String, kind: ObjectKind, body: [String: JSONValue], actor: Actor,
+                       id explicitId: String? = nil) async throws -> StoredObject {
+        try GraphValidator.validate(body, entity: kind.rawValue)
+        let now = self.now
+        return try await store.write { tx in
+            var fields = body.filter { !$0.key.hasPrefix("@odata") }
+            let id = explicitId ?? Identifier.make()
+            fields["id"] = .string(id)
+            let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now)
+            let object = StoredObject(tenant: tenant, id: id, kind: kind, body: prepared)
+            try await tx.claim(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: object))
+            try await tx.insert(object)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: id, kind: kind, operation: "create", activity: "Add \(kind.auditNoun)",
+                actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(prepared["displayName"]?.stringValue ?? prepared["userPrincipalName"]?.stringValue)]))
+            return object
+        }
+    }
+
+    /// Applies a Graph PATCH body to an object.
+    ///
+    /// - Parameter ifMatch: when set, the write happens only if the object's version is still this one.
+    public func update(tenant: String, id: String, kind: ObjectKind?, patch: [String: JSONValue], actor: Actor,
+                       ifMatch: Int64? = nil, allowReadOnly: Bool = false) async throws -> StoredObject {
+        let now = self.now
+        return try await store.write { tx in
+            guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
+                  kind == nil || current.kind == kind
+            else { throw DirectoryError.notFound(id) }
+            try GraphValidator.validate(patch, entity: current.kind.rawValue)
+            if let ifMatch, ifMatch != current.version {
+                throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
+            }
+            let fields = patch.filter { !$0.key.hasPrefix("@odata") }
+            var next = current
+            next.body = try await DirectoryRules.prepareUpdate(
+                current: current, patch: fields, tx: tx, now: now, allowReadOnly: allowReadOnly)
+            next.version = current.version + 1
+            let oldKeys = Set(DirectoryRules.uniqueKeys(of: current)), newKeys = Set(DirectoryRules.uniqueKeys(of: next))
+            try await tx.release(tenant: tenant, object: id, keys: Array(oldKeys.subtracting(newKeys)))
+            try await tx.claim(tenant: tenant, object: id, keys: Array(newKeys.subtracting(oldKeys)))
+            try await tx.update(next, expectedVersion: current.version)
+            let modified: [JSONValue] = fields.keys.sorted().filter { !$0.hasPrefix("_") }.map { key in
+                ["displayName": .string(key),
+                 "oldValue": .string(DirectoryRules.auditValue(current.body[key])),
+                 "newValue": .string(DirectoryRules.auditValue(next.body[key]))]
+            }
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: id, kind: current.kind, operation: "update",
+                activity: "Update \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(next.body["displayName"]?.stringValue), "modifiedProperties": .array(modified)]))
+            return next
+        }
+    }
+
+    /// Deletes an object: users, groups, applications and service principals go to deleted items for
+    /// `deletedRetentionDays`; other kinds are removed at once.
+    public func delete(tenant: String, id: String, kind: ObjectKind?, actor: Actor, ifMatch: Int64? = nil) async throws {
+        let now = self.now
+        try await store.write { tx in
+            guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
+                  kind == nil || current.kind == kind
+            else { throw DirectoryError.notFound(id) }
+            if let ifMatch, ifMatch != current.version {
+                throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
+            }
+            try DirectoryRules.checkDeletable(current)
+            try await tx.release(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: current))
+            if current.kind.isSoftDeletable {
+                var next = current
+                next.deletedAt = now
+                next.body["deletedDateTime"] = .string(now)
+                next.version += 1
+                try await tx.update(next, expectedVersion: current.version)
+                if current.kind == .application {
+                    // Entra soft-deletes an application's service principal with it.
+                    if let appId = current.body["appId"]?.stringValue,
+                       let spId = try await tx.holder(tenant: tenant, key: UniqueKey("servicePrincipal:appId", appId)),
+                       let sp = try await tx.object(tenant: tenant, id: spId) {
+                        try await tx.release(tenant: tenant, object: spId, keys: DirectoryRules.uniqueKeys(of: sp))
+                        try await tx.purge(tenant: tenant, id: spId)
+                    }
+                }
+            } else {
+                try await tx.purge(tenant: tenant, id: id)
+            }
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: id, kind: current.kind, operation: "delete",
+                activity: "Delete \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(current.body["displayName"]?.stringValue)]))
+        }
+    }
+
+    /// Restores a soft-deleted object with its original id, claiming its unique keys again.
+    public func restore(tenant: String, id: String, actor: Actor) async throws -> StoredObject {
+        let now = self.now
+        let cutoff = Timestamp.format(clock.now.addingTimeInterval(-Double(deletedRetentionDays) * 86_400))
+        return try await store.write { tx in
+            guard let current = try await tx.object(tenant: tenant, id: id), let deletedAt = current.deletedAt,
+                  deletedAt >= cutoff
+            else { throw DirectoryError.notFound(id) }
+            var next = current
+            next.deletedAt = nil
+            next.body["deletedDateTime"] = nil
+            next.version += 1
+            try await tx.claim(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: next))
+            try await tx.update(next, expectedVersion: current.version)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: id, kind: current.kind, operation: "restore",
+                activity: "Restore \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(current.body["displayName"]?.stringValue)]))
+            return next
+        }
+    }
+
+    /// Permanently deletes a soft-deleted object.
+    public func purgeDeleted(tenant: String, id: String, actor: Actor) async throws {
+        let now = self.now
+        try await store.write { tx in
+            guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt != nil
+            else { throw DirectoryError.notFound(id) }
+            try await tx.purge(tenant: tenant, id: id)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: id, kind: current.kind, operation: "purge",
+                activity: "Hard Delete \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(current.body["displayName"]?.stringValue)]))
+        }
+    }
+}

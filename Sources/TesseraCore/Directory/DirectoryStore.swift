@@ -1,0 +1,183 @@
+/// One object as the store holds it: its Graph JSON is the truth.
+public struct StoredObject: Sendable, Hashable {
+    public var tenant: String
+    public var id: String
+    public var kind: ObjectKind
+    /// The Graph JSON, including private `_`-prefixed members that are never served.
+    public var body: [String: JSONValue]
+    /// Bumped on every write; the ETag.
+    public var version: Int64
+    /// When soft-deleted, else nil.
+    public var deletedAt: String?
+
+    public init(tenant: String, id: String, kind: ObjectKind, body: [String: JSONValue], version: Int64 = 1, deletedAt: String? = nil) {
+        self.tenant = tenant
+        self.id = id
+        self.kind = kind
+        self.body = body
+        self.version = version
+        self.deletedAt = deletedAt
+    }
+}
+
+/// A value that must be unique in a tenant (a UPN, a proxy address, an appId…), held by one object.
+public struct UniqueKey: Sendable, Hashable {
+    /// What the value is, e.g. `userPrincipalName`; also the property named in a conflict error.
+    public var name: String
+    /// The value, normalised (lowercased).
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value.lowercased()
+    }
+}
+
+/// A row of the change log: every write, in the same transaction as the write.
+public struct ChangeRecord: Sendable, Hashable {
+    public var seq: Int64
+    public var tenant: String
+    public var objectId: String
+    public var kind: ObjectKind
+    /// `create`, `update`, `delete`, `restore`, `purge`, `link`, `unlink`.
+    public var operation: String
+    /// Graph's `activityDisplayName`, e.g. "Add user".
+    public var activity: String
+    /// Who did it: `{"user": {...}}` or `{"app": {...}}` in `auditActivityInitiator` shape.
+    public var actor: JSONValue
+    public var at: String
+    /// Extra facts: modified properties, link targets, display names.
+    public var details: JSONValue
+
+    public init(seq: Int64 = 0, tenant: String, objectId: String, kind: ObjectKind, operation: String, activity: String,
+                actor: JSONValue, at: String, details: JSONValue = .object([:])) {
+        self.seq = seq
+        self.tenant = tenant
+        self.objectId = objectId
+        self.kind = kind
+        self.operation = operation
+        self.activity = activity
+        self.actor = actor
+        self.at = at
+        self.details = details
+    }
+}
+
+/// A tenant: the unit of isolation.
+public struct TenantRecord: Sendable, Hashable {
+    public var id: String
+    public var domain: String
+    public var name: String
+    public var createdAt: String
+    public init(id: String, domain: String, name: String, createdAt: String) {
+        self.id = id
+        self.domain = domain
+        self.name = name
+        self.createdAt = createdAt
+    }
+}
+
+/// Which objects a query ranges over.
+public enum QueryScope: Sendable, Hashable {
+    /// Every object of the kinds.
+    case all
+    /// Objects linked from `source` by `relation` (a group's members).
+    case targets(of: String, relation: String)
+    /// Objects that link to `target` by `relation` (a user's groups).
+    case sources(of: String, relation: String)
+    /// These ids only.
+    case ids([String])
+}
+
+/// A query over objects, translated to SQL by the store.
+public struct ObjectQuery: Sendable, Hashable {
+    public var tenant: String
+    public var kinds: [ObjectKind]
+    public var scope: QueryScope
+    public var deleted: Bool
+    public var filter: FilterExpression?
+    public var search: SearchExpression?
+    public var orderBy: [OrderByItem]
+    /// At most this many (the store may fetch one more to know if a next page exists).
+    public var limit: Int?
+    /// Keyset paging on id when there is no `orderBy`.
+    public var afterId: String?
+    /// Offset paging when there is an `orderBy`.
+    public var offset: Int
+
+    public init(tenant: String, kinds: [ObjectKind], scope: QueryScope = .all, deleted: Bool = false,
+                filter: FilterExpression? = nil, search: SearchExpression? = nil, orderBy: [OrderByItem] = [],
+                limit: Int? = nil, afterId: String? = nil, offset: Int = 0) {
+        self.tenant = tenant
+        self.kinds = kinds
+        self.scope = scope
+        self.deleted = deleted
+        self.filter = filter
+        self.search = search
+        self.orderBy = orderBy
+        self.limit = limit
+        self.afterId = afterId
+        self.offset = offset
+    }
+}
+
+/// The operations of one transaction. Everything a write does happens through one of these and
+/// commits or rolls back together.
+public protocol DirectoryTransaction: Sendable {
+    func tenant(_ idOrDomain: String) async throws -> TenantRecord?
+    func tenants() async throws -> [TenantRecord]
+    func insertTenant(_ tenant: TenantRecord) async throws
+
+    func object(tenant: String, id: String) async throws -> StoredObject?
+    func objects(tenant: String, ids: [String]) async throws -> [StoredObject]
+    func insert(_ object: StoredObject) async throws
+    /// Replaces body, version and deletion state; fails with `conflict` if `expectedVersion` is stale.
+    func update(_ object: StoredObject, expectedVersion: Int64) async throws
+    /// Removes the object, its links and its keys for good.
+    func purge(tenant: String, id: String) async throws
+
+    /// Claims keys for an object; throws `DirectoryError.duplicate(name)` if another object holds one.
+    func claim(tenant: String, object: String, keys: [UniqueKey]) async throws
+    /// Releases keys held by an object.
+    func release(tenant: String, object: String, keys: [UniqueKey]) async throws
+    /// The object that holds a key.
+    func holder(tenant: String, key: UniqueKey) async throws -> String?
+
+    /// Adds a link; false if it already existed.
+    @discardableResult
+    func link(tenant: String, source: String, relation: String, target: String) async throws -> Bool
+    /// Removes a link; false if it did not exist.
+    @discardableResult
+    func unlink(tenant: String, source: String, relation: String, target: String) async throws -> Bool
+    func targets(tenant: String, source: String, relation: String) async throws -> [String]
+    func sources(tenant: String, target: String, relation: String) async throws -> [String]
+
+    /// Appends to the change log; returns the record's sequence number.
+    @discardableResult
+    func record(_ change: ChangeRecord) async throws -> Int64
+    /// Changes after `seq`, oldest first.
+    func changes(tenant: String, kinds: [ObjectKind]?, after seq: Int64, limit: Int) async throws -> [ChangeRecord]
+    /// The newest sequence number of the tenant's change log.
+    func latestSequence(tenant: String) async throws -> Int64
+
+    func query(_ query: ObjectQuery) async throws -> [StoredObject]
+    func count(_ query: ObjectQuery) async throws -> Int
+
+    /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
+    func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
+
+    /// A private per-tenant setting (signing keys, counters). Not part of the Graph surface.
+    func setting(tenant: String, key: String) async throws -> JSONValue?
+    func putSetting(tenant: String, key: String, value: JSONValue) async throws
+}
+
+/// A store of tenants, objects, links, unique keys and the change log.
+public protocol DirectoryStore: Sendable {
+    /// Creates or upgrades the schema.
+    func migrate() async throws
+    /// Runs `body` in one read-write transaction.
+    func write<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T
+    /// Runs `body` against a consistent read view.
+    func read<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T
+    /// Closes connections.
+    func shutdown() async throws
+}

@@ -1,0 +1,61 @@
+/// The kinds of object the directory stores.
+public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public static let user = ObjectKind(rawValue: "user")
+    public static let group = ObjectKind(rawValue: "group")
+    public static let application = ObjectKind(rawValue: "application")
+    public static let servicePrincipal = ObjectKind(rawValue: "servicePrincipal")
+    public static let device = ObjectKind(rawValue: "device")
+    public static let organization = ObjectKind(rawValue: "organization")
+    public static let domain = ObjectKind(rawValue: "domain")
+    public static let appRoleAssignment = ObjectKind(rawValue: "appRoleAssignment")
+    public static let roleAssignment = ObjectKind(rawValue: "unifiedRoleAssignment")
+
+    /// The kinds that are directory objects (addressable at `/directoryObjects/{id}`).
+    public static let directoryObjects: [ObjectKind] = [.user, .group, .application, .servicePrincipal, .device, .organization]
+
+    /// Graph's `@odata.type` for this kind.
+    public var odataType: String { "#microsoft.graph.\(rawValue)" }
+
+    /// Kinds that go to `/directory/deletedItems` for 30 days when deleted.
+    public var isSoftDeletable: Bool { self == .user || self == .group || self == .application || self == .servicePrincipal }
+
+    /// The Graph entity set name (`users`, `groups`, …).
+    public var entitySet: String {
+        switch self {
+        case .user: "users"
+        case .group: "groups"
+        case .application: "applications"
+        case .servicePrincipal: "servicePrincipals"
+        case .device: "devices"
+        case .organization: "organization"
+        case .domain: "domains"
+        default: rawValue
+        }
+    }
+
+    /// Word used in audit activity names ("Add user", "Update group").
+    var auditNoun: String {
+        switch self {
+        case .servicePrincipal: "service principal"
+        case .appRoleAssignment: "app role assignment"
+        case .roleAssignment: "member to role"
+        default: rawValue
+        }
+    }
+
+    /// Graph audit category.
+    var auditCategory: String {
+        switch self {
+        case .user: "UserManagement"
+        case .group: "GroupManagement"
+        case .application, .servicePrincipal, .appRoleAssignment: "ApplicationManagement"
+        case .device: "Device"
+        case .roleAssignment: "RoleManagement"
+        default: "DirectoryManagement"
+        }
+    }
+}

@@ -1,0 +1,91 @@
+/// Checks request bodies against the Graph schema: unknown properties and wrong types are refused
+/// with Graph-style messages before anything is written.
+public enum GraphValidator {
+    /// Validates `body` as a (partial) instance of entity type `entity`.
+    ///
+    /// Annotations (`@odata.type`, `…@odata.bind`) are allowed and ignored here.
+    public static func validate(_ body: [String: JSONValue], entity: String) throws(DirectoryError) {
+        guard let structure = GraphSchema.entity(entity) else { return }
+        try validate(body, structure: structure, path: "")
+    }
+
+    static func validate(_ body: [String: JSONValue], structure: GraphStructure, path: String) throws(DirectoryError) {
+        for (key, value) in body {
+            if key.hasPrefix("@odata.") || key.contains("@odata.") { continue }
+            guard let property = structure.properties[key] else {
+                throw DirectoryError.badRequest(
+                    "Property '\(key)' does not exist as a declared property or extension property.")
+            }
+            try check(value, as: property.type, nullable: property.nullable, name: path + key)
+        }
+    }
+
+    static func check(_ value: JSONValue, as type: GraphPropertyType, nullable: Bool, name: String) throws(DirectoryError) {
+        if value == .null {
+            if nullable { return }
+            throw DirectoryError.badRequest("Property '\(name)' cannot be null.")
+        }
+        func mismatch(_ expected: String) -> DirectoryError {
+            DirectoryError.badRequest("Invalid value specified for property '\(name)': expected \(expected).")
+        }
+        switch type {
+        case .string, .binary, .duration, .timeOfDay, .date:
+            guard value.stringValue != nil else { throw mismatch("a string") }
+        case .guid:
+            guard let s = value.stringValue, Identifier.isGUID(s) else { throw mismatch("a GUID") }
+        case .dateTimeOffset:
+            guard let s = value.stringValue, Timestamp.parse(s) != nil else { throw mismatch("an ISO 8601 date and time") }
+        case .boolean:
+            guard value.boolValue != nil else { throw mismatch("a boolean") }
+        case .int32, .int64:
+            guard value.intValue != nil else { throw mismatch("an integer") }
+        case .double:
+            switch value {
+            case .int, .double: break
+            default: throw mismatch("a number")
+            }
+        case .stream, .untyped:
+            break
+        case .enumeration(let name):
+            guard let text = value.stringValue else { throw mismatch("a string") }
+            if let enumeration = GraphSchema.enumeration(name) {
+                let parts = enumeration.isFlags ? text.split(separator: ",").map { String($0).trimmed } : [text]
+                for part in parts where !enumeration.members.contains(part) {
+                    throw DirectoryError.badRequest("Invalid value '\(part)' for property '\(name)'.")
+                }
+            }
+        case .complex(let typeName):
+            guard let object = value.objectValue else { throw mismatch("an object") }
+            var structureName = typeName
+            if let declared = object["@odata.type"]?.stringValue {
+                let short = declared.replacingPrefix("#microsoft.graph.").replacingPrefix("microsoft.graph.")
+                if short != typeName {
+                    guard GraphSchema.derivedTypes(of: typeName).contains(short) else {
+                        throw DirectoryError.badRequest("Invalid @odata.type '\(declared)' for property '\(name)'.")
+                    }
+                    structureName = short
+                }
+            }
+            if let structure = GraphSchema.complexType(structureName) {
+                try validate(object, structure: structure, path: name + ".")
+            }
+        case .collection(let element):
+            guard let array = value.arrayValue else { throw mismatch("a collection") }
+            for item in array { try check(item, as: element, nullable: false, name: name) }
+        }
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces.
+    var trimmed: String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+
+    func replacingPrefix(_ prefix: String) -> String {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self
+    }
+}

@@ -1,0 +1,48 @@
+/// The Graph v1.0 types Tessera serves, generated from Microsoft's CSDL (see `scripts/gen-schema.py`).
+public enum GraphSchema {
+    /// An entity type by name (`user`, `group`, …).
+    public static func entity(_ name: String) -> GraphStructure? { generatedEntities[name] }
+    /// A complex type by name (`passwordProfile`, …).
+    public static func complexType(_ name: String) -> GraphStructure? { generatedComplexTypes[name] }
+    /// An enumeration by name.
+    public static func enumeration(_ name: String) -> GraphEnumeration? { generatedEnums[name] }
+    /// Complex types that derive from `name`.
+    public static func derivedTypes(of name: String) -> [String] { generatedDerivedTypes[name] ?? [] }
+}
+
+/// A structured type: its properties by name.
+public struct GraphStructure: Sendable {
+    /// The type's name in the `microsoft.graph` namespace.
+    public let name: String
+    /// Its properties, base types included.
+    public let properties: [String: GraphProperty]
+}
+
+/// One property of a structured type.
+public struct GraphProperty: Sendable {
+    /// Its type.
+    public let type: GraphPropertyType
+    /// False when Graph declares `Nullable="false"`.
+    public let nullable: Bool
+    init(_ type: GraphPropertyType, nullable: Bool = true) {
+        self.type = type
+        self.nullable = nullable
+    }
+}
+
+/// An enumeration's members.
+public struct GraphEnumeration: Sendable {
+    /// Member names.
+    public let members: [String]
+    /// True for flags enums, whose values are comma-separated member lists.
+    public let isFlags: Bool
+}
+
+/// The type of a property, as the CSDL declares it.
+public indirect enum GraphPropertyType: Sendable {
+    case string, boolean, int32, int64, double, guid, dateTimeOffset, date, timeOfDay, duration, binary, stream
+    case enumeration(String)
+    case complex(String)
+    case collection(GraphPropertyType)
+    case untyped
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+import TesseraCommands
+
+@main
+extension TesseraCommand {}

@@ -1,0 +1,252 @@
+"""Helpers shared by the interop tests: constants, Tessera/Graph clients and response checks.
+
+Trap avoided on purpose: this machine (like many CI images) sets REQUESTS_CA_BUNDLE, and requests lets that
+override Session.verify. Every session here therefore has trust_env=False and verify=<Tessera's CA>.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+import uuid
+
+import requests
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
+ADMIN_PERMISSIONS = frozenset({
+    "Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "Application.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory", "Policy.ReadWrite.AuthenticationMethod",
+    "Policy.ReadWrite.ConditionalAccess", "AuditLog.Read.All",
+})
+GLOBAL_ADMIN_ROLE_ID = "62e90394-69f5-4237-9190-012177145e10"
+DUPLICATE_UPN_MESSAGE = "Another object with the same value for property userPrincipalName already exists."
+PASSWORD = "Interop-Passw0rd!"  # meets Entra's complexity rules
+ADVANCED = {"ConsistencyLevel": "eventual"}
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    domain: str
+    admin_upn: str
+    client_id: str
+    client_secret: str
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Tenant":
+        return cls(d["tenantId"], d["domain"], d["adminUserPrincipalName"], d["clientId"], d["clientSecret"])
+
+
+class Session(requests.Session):
+    """requests.Session that trusts only Tessera's CA, ignores the environment and never waits forever."""
+
+    def __init__(self, ca: str):
+        super().__init__()
+        self.verify = ca
+        self.trust_env = False
+
+    def request(self, method, url, **kw):
+        kw.setdefault("timeout", 60)
+        return super().request(method, url, **kw)
+
+
+def assert_graph_error(resp: requests.Response, status, code: str | None = None) -> dict:
+    """Check a Graph error response: {"error": {"code", "message", "innerError": {...}}}."""
+    statuses = status if isinstance(status, (tuple, list, set)) else (status,)
+    assert resp.status_code in statuses, f"expected HTTP {status}, got {resp.status_code}: {resp.text[:1000]}"
+    assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
+    err = resp.json().get("error")
+    assert isinstance(err, dict), resp.text
+    assert isinstance(err.get("code"), str) and err["code"], err
+    assert isinstance(err.get("message"), str), err
+    assert isinstance(err.get("innerError"), dict), err
+    if code is not None:
+        assert err["code"] == code, err
+    return err
+
+
+def assert_oauth_error(resp: requests.Response, error, statuses=(400, 401)) -> dict:
+    """Check an Entra-style OAuth error: error, error_description and numeric error_codes."""
+    assert resp.status_code in statuses, f"HTTP {resp.status_code}: {resp.text[:1000]}"
+    body = resp.json()
+    errors = error if isinstance(error, (tuple, list, set)) else (error,)
+    assert body.get("error") in errors, body
+    assert isinstance(body.get("error_description"), str) and body["error_description"], body
+    assert isinstance(body.get("error_codes"), list) and body["error_codes"], body
+    assert all(isinstance(c, int) for c in body["error_codes"]), body
+    assert "access_token" not in body
+    return body
+
+
+class Graph:
+    """Microsoft Graph over plain requests with one bearer token."""
+
+    def __init__(self, tessera: "Tessera", token: str, version: str = "v1.0"):
+        self.tessera = tessera
+        self.token = token
+        self.base = f"{tessera.base_url}/{version}"
+        self.s = tessera.session()
+        self.s.headers["Authorization"] = f"Bearer {token}"
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("https://") else f"{self.base}/{path.lstrip('/')}"
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        return self.s.request(method, self.url(path), **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def ok(self, method: str, path: str, status=200, **kw) -> dict:
+        r = self.request(method, path, **kw)
+        assert r.status_code == status, f"{method} {path}: expected {status}, got {r.status_code}: {r.text[:2000]}"
+        return r.json() if r.content else {}
+
+    def all_pages(self, path: str, max_pages: int = 200, **kw) -> list[dict]:
+        """GET a collection and follow @odata.nextLink (absolute URLs) to the end."""
+        items, url = [], path
+        for _ in range(max_pages):
+            page = self.ok("GET", url, **kw)
+            items.extend(page["value"])
+            url = page.get("@odata.nextLink")
+            if not url:
+                return items
+            assert url.startswith(self.tessera.base_url + "/"), f"nextLink not on this host: {url}"
+            kw.pop("params", None)  # the nextLink carries the query
+        raise AssertionError(f"more than {max_pages} pages at {path}")
+
+    def create_user(self, domain: str, nick: str | None = None, **props) -> dict:
+        nick = nick or unique("u")
+        body = {
+            "accountEnabled": True, "displayName": nick, "mailNickname": nick,
+            "userPrincipalName": f"{nick}@{domain}",
+            "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": PASSWORD},
+        }
+        body.update(props)
+        return self.ok("POST", "users", 201, json=body)
+
+    def create_group(self, name: str | None = None, **props) -> dict:
+        nick = name or unique("g")
+        body = {"displayName": nick, "mailEnabled": False, "mailNickname": nick, "securityEnabled": True}
+        body.update(props)
+        return self.ok("POST", "groups", 201, json=body)
+
+    def create_app(self, name: str | None = None) -> tuple[dict, dict]:
+        """An application and its service principal (Entra issues app tokens only with one)."""
+        app = self.ok("POST", "applications", 201, json={"displayName": name or unique("app-")})
+        sp = self.ok("POST", "servicePrincipals", 201, json={"appId": app["appId"]})
+        return app, sp
+
+    def add_password(self, app_object_id: str) -> str:
+        cred = self.ok("POST", f"applications/{app_object_id}/addPassword", 200,
+                       json={"passwordCredential": {"displayName": "interop"}})
+        assert cred.get("secretText"), cred
+        return cred["secretText"]
+
+    def graph_service_principal(self) -> dict:
+        found = self.ok("GET", "servicePrincipals", params={"$filter": f"appId eq '{GRAPH_APP_ID}'"})["value"]
+        assert len(found) == 1, found
+        return found[0]
+
+    def grant(self, sp_id: str, permission: str) -> dict:
+        """Grant a Graph application permission (an appRole of the Graph service principal) to sp_id."""
+        graph_sp = self.graph_service_principal()
+        role = next((r for r in graph_sp["appRoles"] if r["value"] == permission), None)
+        assert role, f"{permission} is not an appRole of the Graph service principal"
+        return self.ok("POST", f"servicePrincipals/{sp_id}/appRoleAssignments", 201,
+                       json={"principalId": sp_id, "resourceId": graph_sp["id"], "appRoleId": role["id"]})
+
+
+class Tessera:
+    def __init__(self, base_url: str, ca: str, tenant_a: Tenant, tenant_b: Tenant):
+        self.base_url = base_url.rstrip("/")
+        self.ca = ca
+        self.tenant_a = tenant_a
+        self.tenant_b = tenant_b
+        self._tokens: dict[tuple, str] = {}
+
+    def session(self) -> Session:
+        return Session(self.ca)
+
+    def authority(self, tenant_ref: str) -> str:
+        return f"{self.base_url}/{tenant_ref}"
+
+    def token_endpoint(self, tenant_ref: str) -> str:
+        return f"{self.base_url}/{tenant_ref}/oauth2/v2.0/token"
+
+    def request_token(self, tenant_ref: str, client_id: str, secret: str | None = None,
+                      scope: str = GRAPH_SCOPE, **form) -> requests.Response:
+        data = {"grant_type": "client_credentials", "client_id": client_id, "scope": scope}
+        if secret is not None:
+            data["client_secret"] = secret
+        data.update(form)
+        return self.session().post(self.token_endpoint(tenant_ref), data=data)
+
+    def token(self, tenant: Tenant, client_id: str | None = None, secret: str | None = None) -> str:
+        key = (tenant.tenant_id, client_id or tenant.client_id, secret or tenant.client_secret)
+        if key not in self._tokens:
+            r = self.request_token(tenant.tenant_id, key[1], key[2])
+            assert r.status_code == 200, f"token request failed: {r.status_code} {r.text}"
+            self._tokens[key] = r.json()["access_token"]
+        return self._tokens[key]
+
+    def graph(self, tenant: Tenant, version: str = "v1.0") -> Graph:
+        return Graph(self, self.token(tenant), version)
+
+
+class Sdk:
+    """msgraph-sdk's GraphServiceClient for tenant A, authenticated by azure.identity.aio.ClientSecretCredential.
+
+    One event loop (asyncio.Runner) for the whole session, so the httpx and aiohttp connections are reused.
+    """
+
+    def __init__(self, tessera: Tessera, tenant: Tenant):
+        self.tessera, self.tenant = tessera, tenant
+        self.runner = asyncio.Runner()
+        self.client = self.runner.run(self._build())
+
+    async def _build(self):
+        import httpx
+        from azure.identity.aio import ClientSecretCredential
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider)
+        from msgraph import GraphRequestAdapter, GraphServiceClient
+        from msgraph.graph_request_adapter import options as graph_options
+        from msgraph_core import GraphClientFactory
+
+        t = self.tessera
+        self.credential = ClientSecretCredential(
+            self.tenant.tenant_id, self.tenant.client_id, self.tenant.client_secret, authority=t.base_url,
+            disable_instance_discovery=True, connection_verify=t.ca)
+        # Explicit scopes: without them kiota derives "https://127.0.0.1/.default" from the request host.
+        # allowed_hosts: kiota sends the token only to hosts on this list.
+        auth = AzureIdentityAuthenticationProvider(self.credential, scopes=[GRAPH_SCOPE], allowed_hosts=["127.0.0.1"])
+        self.http = httpx.AsyncClient(verify=ssl.create_default_context(cafile=t.ca), trust_env=False, http2=True,
+                                      timeout=httpx.Timeout(60, connect=10))
+        adapter = GraphRequestAdapter(
+            auth, client=GraphClientFactory.create_with_default_middleware(client=self.http, options=graph_options))
+        adapter.base_url = f"{t.base_url}/v1.0"
+        return GraphServiceClient(request_adapter=adapter)
+
+    def run(self, coro):
+        return self.runner.run(coro)
+
+    def close(self):
+        self.run(self.http.aclose())
+        self.run(self.credential.close())
+        self.runner.close()
