@@ -3,7 +3,7 @@ import Hummingbird
 import HummingbirdTLS
 import Logging
 import NIOSSL
-public import TesseraCore
+import TesseraCore
 
 /// Runs Tessera's HTTP(S) server until cancelled (SIGINT/SIGTERM stop it gracefully).
 public enum TesseraServer {

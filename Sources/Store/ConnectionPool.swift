@@ -2,7 +2,7 @@
 actor ConnectionPool<Connection: Sendable> {
     private var idle: [Connection]
     private var waiters: [CheckedContinuation<Connection, Never>] = []
-    let all: [Connection]
+    nonisolated let all: [Connection]
 
     init(_ connections: [Connection]) {
         idle = connections

@@ -62,9 +62,9 @@ final class SQLiteBackend: SQLBackend {
     }
 
     func close() async throws {
-        for connection in await readers.all { try await connection.close() }
-        if await readers.all.first !== (await writer.all.first) {
-            for connection in await writer.all { try await connection.close() }
+        for connection in readers.all { try await connection.close() }
+        if readers.all.first !== writer.all.first {
+            for connection in writer.all { try await connection.close() }
         }
     }
 }

@@ -19,11 +19,12 @@ struct StorageOptions: ParsableArguments {
     var data: String = ProcessInfo.processInfo.environment["TESSERA_DATA"] ?? "./tessera-data"
 
     @Option(help: "Database: a postgres:// URL, or omit for SQLite in the data folder.")
-    var database: String? = ProcessInfo.processInfo.environment["TESSERA_DATABASE"]
+    var database: String?
 
     func openStore() async throws -> SQLDirectoryStore {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let store = try await SQLDirectoryStore.open(database ?? (data + "/tessera.sqlite"))
+        let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE"] ?? (data + "/tessera.sqlite")
+        let store = try await SQLDirectoryStore.open(url)
         try await store.migrate()
         return store
     }
@@ -37,7 +38,6 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve plain http instead of https (MSAL and azure-identity need https).") var http = false
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)
         let store = try await storage.openStore()
         let app = try await TesseraApp.make(store: store)
         let tenants = try await store.read { tx in try await tx.tenants() }
@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
         let shownHost = host == "0.0.0.0" ? "localhost" : host
         if tenants.isEmpty {
             let created = try await TenantProvisioner(directory: app.directory).create(name: "Tessera", domain: "tessera.local")
-            print("""
+            say("""
             Tessera created its first tenant. Keep this; the secret is not shown again.
               tenant id:     \(created.tenantId)
               domain:        \(created.domain)
@@ -56,10 +56,10 @@ struct Serve: AsyncParsableCommand {
             """)
         }
         let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host, shownHost])
-        if let tls { print("TLS: trust \(tls.caPath)") }
+        if let tls { say("TLS: trust \(tls.caPath)") }
         let url = "\(scheme)://\(shownHost):\(port)"
         try await TesseraServer.run(app: app, host: host, port: port, tls: tls) {
-            print("Tessera is listening on \(url) (Graph at \(url)/v1.0)")
+            say("Tessera is listening on \(url) (Graph at \(url)/v1.0)")
         }
         try await store.shutdown()
     }
@@ -107,4 +107,9 @@ struct TenantCommand: AsyncParsableCommand {
             try await store.shutdown()
         }
     }
+}
+
+/// Writes a line to standard output at once (not buffered), so scripts see it while the server runs.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

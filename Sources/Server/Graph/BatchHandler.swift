@@ -58,7 +58,7 @@ struct BatchHandler {
         if !url.hasPrefix("/") { url = "/" + url }
         let parts = url.split(separator: "?", maxSplits: 1)
         let path = "/\(c.version)" + String(parts.first ?? "")
-        let query = parts.count > 1 ? APIRequest.parseForm(String(parts[1]).replacingOccurrences(of: "+", with: "%2B")) : []
+        let query = parts.count > 1 ? APIRequest.parseForm(String(parts[1])) : []
         var headers = c.request.headers.filter { ["authorization", "host"].contains($0.key) }
         for (name, value) in request["headers"]?.objectValue ?? [:] { headers[name.lowercased()] = value.stringValue ?? "" }
         var body: [UInt8] = []

@@ -18,10 +18,10 @@ struct Caller: Sendable {
               jwt.header["kid"]?.stringValue == app.signingKey.kid, jwt.verify(with: app.signingKey.publicKey)
         else { throw DirectoryError(.invalidToken, "IDX14100: JWT is not well formed or its signature is invalid.") }
         let now = app.clock.now.timeIntervalSince1970
-        guard let exp = jwt.claims["exp"]?.intValue, Double(exp) > now - 300 else {
+        guard let exp = jwt.claims["exp"]?.doubleValue, exp > now - 300 else {
             throw DirectoryError(.invalidToken, "Lifetime validation failed, the token is expired.")
         }
-        if let nbf = jwt.claims["nbf"]?.intValue, Double(nbf) > now + 300 {
+        if let nbf = jwt.claims["nbf"]?.doubleValue, nbf > now + 300 {
             throw DirectoryError(.invalidToken, "Lifetime validation failed, the token is not yet valid.")
         }
         guard jwt.claims["aud"]?.stringValue == "https://graph.microsoft.com" || jwt.claims["aud"]?.stringValue == GraphPermissions.graphAppId else {

@@ -15,7 +15,9 @@ struct DeltaHandler {
 
     func handle() async throws -> APIResponse {
         guard context.request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
-        let options = try QueryOptions.parseDelta(context.request.query)
+        var options = try QueryOptions.parseDelta(context.request.query)
+        // Delta always carries the id, whatever $select says.
+        if let select = options.select, !select.contains("id") { options.select = select + ["id"] }
         try QueryValidator(entity: kind.rawValue, advanced: false, count: false).check(QueryOptions(select: options.select))
         let tenant = context.tenant, kind = self.kind
         let now = app.clock.now

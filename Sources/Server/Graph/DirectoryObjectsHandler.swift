@@ -36,8 +36,8 @@ struct DirectoryObjectsHandler {
     func handleDirectory(_ rest: [String]) async throws -> APIResponse {
         guard rest.first == "deletedItems" else { throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "")'.") }
         let tail = Array(rest.dropFirst())
-        if let cast = tail.first, cast.hasPrefix("microsoft.graph.") {
-            let kind = ObjectKind(rawValue: String(cast.dropFirst("microsoft.graph.".count)))
+        if let cast = tail.first, let kindName = GraphAPI.castName(cast) {
+            let kind = ObjectKind(rawValue: kindName)
             guard kind.isSoftDeletable else { throw DirectoryError.badRequest("Deleted items of type '\(cast)' are not supported.") }
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
             let lister = Lister(context: context, app: app)

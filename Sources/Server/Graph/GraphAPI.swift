@@ -47,6 +47,12 @@ struct GraphAPI {
         }
     }
 
+    /// The type name of an OData cast segment (`microsoft.graph.user` or the SDKs' short `graph.user`).
+    static func castName(_ segment: String) -> String? {
+        for prefix in ["microsoft.graph.", "graph."] where segment.hasPrefix(prefix) { return String(segment.dropFirst(prefix.count)) }
+        return nil
+    }
+
     /// Rewrites `users('x')` to `users/x` and `applications(appId='x')` to `applications/appId=x`.
     static func normalizeKeySegments(_ path: [String]) -> [String] {
         var out: [String] = []

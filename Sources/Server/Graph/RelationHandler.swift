@@ -21,8 +21,8 @@ struct RelationHandler {
         var tail = Array(rest.dropFirst())
         // OData casts: members/microsoft.graph.user
         var kinds: [ObjectKind]? = nil
-        if let cast = tail.first, cast.hasPrefix("microsoft.graph.") {
-            kinds = [ObjectKind(rawValue: String(cast.dropFirst("microsoft.graph.".count)))]
+        if let cast = tail.first, let kindName = GraphAPI.castName(cast) {
+            kinds = [ObjectKind(rawValue: kindName)]
             tail.removeFirst()
         }
         switch relation {

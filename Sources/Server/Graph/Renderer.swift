@@ -18,7 +18,10 @@ enum Renderer {
         } else {
             out = object.body
         }
-        if select == nil { out["id"] = .string(object.id) }
+        if select == nil {
+            out["id"] = .string(object.id)
+            if object.deletedAt != nil { out["deletedDateTime"] = object.body["deletedDateTime"] ?? .string(object.deletedAt ?? "") }
+        }
         if polymorphic || object.deletedAt != nil { out["@odata.type"] = .string(object.kind.odataType) }
         return stripPrivate(.object(out))
     }

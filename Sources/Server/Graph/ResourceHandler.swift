@@ -78,6 +78,7 @@ struct ResourceHandler {
             }
             var body = Renderer.render(object, select: options.select)
             body["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
+            body["@odata.etag"] = .string(ETag.make(object))
             return .json(body, headers: [("ETag", ETag.make(object))])
         case "PATCH":
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: true))

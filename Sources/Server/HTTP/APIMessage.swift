@@ -1,5 +1,5 @@
 import Foundation
-public import TesseraCore
+import TesseraCore
 
 /// An HTTP request as Tessera's handlers see it, independent of the server library (so `$batch` can
 /// dispatch its parts through the same code).

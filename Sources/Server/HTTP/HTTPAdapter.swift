@@ -36,7 +36,7 @@ public struct TesseraResponder: HTTPResponder {
         let rawQuery = request.uri.query ?? ""
         let apiRequest = APIRequest(
             method: request.method.rawValue, path: request.uri.path,
-            query: APIRequest.parseForm(rawQuery.replacingOccurrences(of: "+", with: "%2B")),
+            query: APIRequest.parseForm(rawQuery),
             headers: headers, body: Array(buffer: body), baseURL: "\(scheme)://\(host)")
         return Self.convert(await app.handle(apiRequest))
     }

@@ -116,11 +116,11 @@ struct TokenEndpoint {
               let audienceTenant = audienceURL.path.split(separator: "/").first.map(String.init),
               audienceTenant.lowercased() == tenant.id || audienceTenant.lowercased() == tenant.domain
         else { throw OAuthError.invalidClient(700212, "The client assertion's audience must be this tenant's token endpoint.") }
-        guard let exp = jwt.claims["exp"]?.intValue, Double(exp) > now - 300 else {
+        guard let exp = jwt.claims["exp"]?.doubleValue, exp > now - 300 else {
             throw OAuthError.invalidClient(700024, "The client assertion is expired.")
         }
-        guard Double(exp) - now <= 86_400 else { throw OAuthError.invalidClient(700024, "The client assertion lives too long.") }
-        if let nbf = jwt.claims["nbf"]?.intValue, Double(nbf) > now + 300 {
+        guard exp - now <= 86_400 else { throw OAuthError.invalidClient(700024, "The client assertion lives too long.") }
+        if let nbf = jwt.claims["nbf"]?.doubleValue, nbf > now + 300 {
             throw OAuthError.invalidClient(700024, "The client assertion is not yet valid.")
         }
         let sha1 = jwt.header["x5t"]?.stringValue.flatMap(Base64URL.decode)
@@ -145,7 +145,7 @@ struct TokenEndpoint {
             throw OAuthError.invalidClient(700027, "The client assertion must carry a jti.")
         }
         let tenantId = tenant.id
-        let expiresAt = Timestamp.format(Date(timeIntervalSince1970: Double(exp) + 300))
+        let expiresAt = Timestamp.format(Date(timeIntervalSince1970: exp + 300))
         let nowText = Timestamp.format(app.clock.now)
         let fresh = try await app.store.write { tx in
             try await tx.consumeOnce(tenant: tenantId, key: "assertion:\(clientId):\(jti)", expiresAt: expiresAt, now: nowText)

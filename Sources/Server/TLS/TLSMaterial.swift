@@ -49,7 +49,7 @@ public struct TLSMaterial: Sendable {
                 Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames(names)
-                AuthorityKeyIdentifier(keyIdentifier: try SubjectKeyIdentifier(hash: .init(caKey.publicKey)).keyIdentifier)
+                AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: .init(caKey.publicKey)).keyIdentifier)
             },
             issuerPrivateKey: .init(caKey))
         try write(try ca.serializeAsPEM().pemString, to: material.caPath, mode: 0o644)

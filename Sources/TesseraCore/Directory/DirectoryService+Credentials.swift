@@ -118,8 +118,10 @@ public enum Base64URL {
     }
 
     public static func decode(_ text: String) -> Data? {
+        // Padding is optional in base64url; some clients (MSAL's x5t) send it.
         var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        guard !s.contains("=") || text.contains("=") == false else { return nil }
+        while s.hasSuffix("=") { s.removeLast() }
+        guard !s.contains("=") else { return nil }
         while s.count % 4 != 0 { s += "=" }
         return Data(base64Encoded: s)
     }

@@ -23,6 +23,14 @@ public enum JSONValue: Sendable, Hashable {
         default: nil
         }
     }
+    /// The number, if this is an integer or a double.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
     /// The members, if this is an object.
     public var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
     /// The elements, if this is an array.
