@@ -119,7 +119,11 @@ struct TokenEndpoint {
         guard let exp = jwt.claims["exp"]?.doubleValue, exp > now - 300 else {
             throw OAuthError.invalidClient(700024, "The client assertion is expired.")
         }
-        guard exp - now <= 86_400 else { throw OAuthError.invalidClient(700024, "The client assertion lives too long.") }
+        // A client assertion is a bearer credential for as long as it lives: keep that short.
+        let issuedAt = jwt.claims["iat"]?.doubleValue ?? jwt.claims["nbf"]?.doubleValue ?? now
+        guard exp - now <= 3600, exp - issuedAt <= 3600 else {
+            throw OAuthError.invalidClient(700024, "The client assertion lives longer than one hour.")
+        }
         if let nbf = jwt.claims["nbf"]?.doubleValue, nbf > now + 300 {
             throw OAuthError.invalidClient(700024, "The client assertion is not yet valid.")
         }
@@ -141,16 +145,11 @@ struct TokenEndpoint {
         guard verified else {
             throw OAuthError.invalidClient(700027, "The client assertion's signature does not match a certificate registered on app '\(clientId)'.")
         }
+        // As Entra does, the same assertion may be presented again while it lives (MSAL and azure-identity
+        // cache theirs for about nine minutes); its lifetime is capped at an hour above.
         guard let jti = jwt.claims["jti"]?.stringValue, !jti.isEmpty, jti.count <= 256 else {
             throw OAuthError.invalidClient(700027, "The client assertion must carry a jti.")
         }
-        let tenantId = tenant.id
-        let expiresAt = Timestamp.format(Date(timeIntervalSince1970: exp + 300))
-        let nowText = Timestamp.format(app.clock.now)
-        let fresh = try await app.store.write { tx in
-            try await tx.consumeOnce(tenant: tenantId, key: "assertion:\(clientId):\(jti)", expiresAt: expiresAt, now: nowText)
-        }
-        guard fresh else { throw OAuthError.invalidClient(700027, "The client assertion was already used (its jti was seen before).") }
     }
 
     func issue(client: Client, resourceName: String) async throws -> APIResponse {

@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+@testable import Store
+import TesseraCore
+
+@Suite("Directory store and service")
+struct DirectoryStoreTests {
+    @Test("a duplicate userPrincipalName is refused with Graph's message", arguments: TestDatabases.all)
+    func duplicateUPN(_ database: String) async throws {
+        try await withTenant(database) { _, directory, tenant in
+            _ = try await directory.makeUser(tenant, "Ada")
+            await #expect(throws: DirectoryError.duplicate("userPrincipalName")) {
+                _ = try await directory.makeUser(tenant, "ADA")
+            }
+        }
+    }
+
+    @Test("concurrent creations of one UPN: exactly one wins", arguments: TestDatabases.all)
+    func concurrentDuplicates(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let results = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<12 {
+                    group.addTask { (try? await directory.makeUser(tenant, "Racer")) != nil }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 }.count == 1)
+            let count = try await store.read { tx in
+                try await tx.count(ObjectQuery(tenant: tenant.tenantId, kinds: [.user],
+                                               filter: .compare(PropertyPath(["displayName"]), .eq, .string("Racer"))))
+            }
+            #expect(count == 1)
+        }
+    }
+
+    @Test("a failed write leaves nothing half-written", arguments: TestDatabases.all)
+    func rollback(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            _ = try await directory.makeUser(tenant, "Owner", extra: ["mail": .string("shared@\(tenant.domain)")])
+            let before = try await store.read { tx in try await tx.latestSequence(tenant: tenant.tenantId) }
+            // The second user claims its UPN first, then fails on the proxy address: the UPN must not stay claimed.
+            await #expect(throws: DirectoryError.self) {
+                _ = try await directory.makeUser(tenant, "Second", extra: ["mail": .string("shared@\(tenant.domain)")])
+            }
+            let (holder, after) = try await store.read { tx in
+                (try await tx.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "second@\(tenant.domain)")),
+                 try await tx.latestSequence(tenant: tenant.tenantId))
+            }
+            #expect(holder == nil)
+            #expect(after == before)
+            _ = try await directory.makeUser(tenant, "Second")
+        }
+    }
+
+    @Test("filters translate to SQL that finds the right objects", arguments: TestDatabases.all)
+    func filters(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            _ = try await directory.makeUser(tenant, "Alice Adams", extra: ["jobTitle": "Engineer", "mail": .string("alice@\(tenant.domain)")])
+            _ = try await directory.makeUser(tenant, "Bob Brown", extra: ["jobTitle": "Designer", "accountEnabled": false])
+            _ = try await directory.makeUser(tenant, "Alan Turing", extra: ["jobTitle": "Engineer"])
+            let cases: [(String, Set<String>)] = [
+                ("startswith(displayName,'al')", ["Alice Adams", "Alan Turing"]),
+                ("displayName eq 'BOB BROWN'", ["Bob Brown"]),
+                ("jobTitle eq 'Engineer' and not(startswith(displayName,'Alan'))", ["Alice Adams"]),
+                ("jobTitle in ('Designer','Nobody')", ["Bob Brown"]),
+                ("accountEnabled eq false", ["Bob Brown"]),
+                ("proxyAddresses/any(p:p eq 'SMTP:ALICE@\(tenant.domain)')", ["Alice Adams"]),
+                ("proxyAddresses/any(p:startswith(p,'smtp:'))", ["Alice Adams"]),
+                ("endswith(userPrincipalName,'turing@\(tenant.domain)')", ["Alan Turing"]),
+                ("jobTitle ne 'Engineer' and startswith(displayName,'B')", ["Bob Brown"]),
+                ("jobTitle eq null and startswith(displayName,'A')", []),
+            ]
+            for (text, expected) in cases {
+                let filter = try FilterParser.parse(text)
+                let names = try await store.read { tx in
+                    try await tx.query(ObjectQuery(tenant: tenant.tenantId, kinds: [.user], filter: filter))
+                }.compactMap { $0.body["displayName"]?.stringValue }
+                #expect(Set(names) == expected, "\(text)")
+            }
+        }
+    }
+
+    @Test("keyset and offset paging visit every object once", arguments: TestDatabases.all)
+    func paging(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            for i in 0..<7 { _ = try await directory.makeUser(tenant, "Pager \(i)") }
+            var seen: [String] = []
+            var after: String?
+            repeat {
+                let page = try await store.read { [after] tx in
+                    try await tx.query(ObjectQuery(tenant: tenant.tenantId, kinds: [.user], limit: 3, afterId: after))
+                }
+                seen += page.map(\.id)
+                after = page.count == 3 ? page.last?.id : nil
+            } while after != nil
+            #expect(seen.count == 8 && Set(seen).count == 8)
+            let sorted = try await store.read { tx in
+                try await tx.query(ObjectQuery(tenant: tenant.tenantId, kinds: [.user],
+                                               orderBy: [OrderByItem(path: PropertyPath(["displayName"]), descending: true)], limit: 2, offset: 1))
+            }
+            // Descending: "Tessera Administrator" comes first and is skipped by the offset.
+            #expect(sorted.map { $0.body["displayName"]?.stringValue } == ["Pager 6", "Pager 5"])
+        }
+    }
+
+    @Test("delete, restore and purge follow Entra's soft-delete model", arguments: TestDatabases.all)
+    func softDelete(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let user = try await directory.makeUser(tenant, "Temp")
+            try await directory.delete(tenant: tenant.tenantId, id: user.id, kind: .user, actor: .system)
+            // The UPN is free while the user is deleted …
+            let again = try await directory.makeUser(tenant, "Temp")
+            // … so restoring the first one conflicts until the second is gone.
+            await #expect(throws: DirectoryError.duplicate("userPrincipalName")) {
+                _ = try await directory.restore(tenant: tenant.tenantId, id: user.id, actor: .system)
+            }
+            try await directory.delete(tenant: tenant.tenantId, id: again.id, kind: .user, actor: .system)
+            try await directory.purgeDeleted(tenant: tenant.tenantId, id: again.id, actor: .system)
+            let restored = try await directory.restore(tenant: tenant.tenantId, id: user.id, actor: .system)
+            #expect(restored.deletedAt == nil && restored.id == user.id)
+            let gone = try await store.read { tx in try await tx.object(tenant: tenant.tenantId, id: again.id) }
+            #expect(gone == nil)
+        }
+    }
+
+    @Test("every write lands in the change log, in order", arguments: TestDatabases.all)
+    func changeLog(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let start = try await store.read { tx in try await tx.latestSequence(tenant: tenant.tenantId) }
+            let user = try await directory.makeUser(tenant, "Logged")
+            _ = try await directory.update(tenant: tenant.tenantId, id: user.id, kind: .user, patch: ["jobTitle": "Chef"], actor: .system)
+            try await directory.delete(tenant: tenant.tenantId, id: user.id, kind: .user, actor: .system)
+            let changes = try await store.read { tx in try await tx.changes(tenant: tenant.tenantId, kinds: [.user], after: start, limit: 10) }
+            #expect(changes.map(\.operation) == ["create", "update", "delete"])
+            #expect(changes.map(\.activity) == ["Add user", "Update user", "Delete user"])
+            #expect(changes[1].details["modifiedProperties"]?.arrayValue?.first?["newValue"] == .string("\"Chef\""))
+            #expect(zip(changes, changes.dropFirst()).allSatisfy { $0.seq < $1.seq })
+        }
+    }
+
+    @Test("group membership links, transitive views and duplicates", arguments: TestDatabases.all)
+    func links(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let user = try await directory.makeUser(tenant, "Member")
+            func group(_ name: String) async throws -> StoredObject {
+                try await directory.create(tenant: tenant.tenantId, kind: .group, body: [
+                    "displayName": .string(name), "mailEnabled": false, "mailNickname": .string(name), "securityEnabled": true,
+                ], actor: .system)
+            }
+            let inner = try await group("Inner"), outer = try await group("Outer")
+            try await directory.addLink(tenant: tenant.tenantId, source: inner.id, relation: "members", target: user.id, actor: .system)
+            try await directory.addLink(tenant: tenant.tenantId, source: outer.id, relation: "members", target: inner.id, actor: .system)
+            await #expect(throws: DirectoryError.self) {
+                try await directory.addLink(tenant: tenant.tenantId, source: outer.id, relation: "members", target: inner.id, actor: .system)
+            }
+            let (groups, members) = try await store.read { tx in
+                (try await directory.transitiveGroups(tenant: tenant.tenantId, of: user.id, tx: tx),
+                 try await directory.transitiveMembers(tenant: tenant.tenantId, of: outer.id, tx: tx))
+            }
+            #expect(Set(groups) == [inner.id, outer.id])
+            #expect(Set(members) == [inner.id, user.id])
+        }
+    }
+
+    @Test("single-use keys are accepted once", arguments: TestDatabases.all)
+    func singleUse(_ database: String) async throws {
+        try await withTenant(database) { store, _, tenant in
+            let first = try await store.write { tx in
+                try await tx.consumeOnce(tenant: tenant.tenantId, key: "k", expiresAt: "2999-01-01T00:00:00Z", now: "2026-01-01T00:00:00Z")
+            }
+            let second = try await store.write { tx in
+                try await tx.consumeOnce(tenant: tenant.tenantId, key: "k", expiresAt: "2999-01-01T00:00:00Z", now: "2026-01-01T00:00:00Z")
+            }
+            #expect(first && !second)
+        }
+    }
+
+    @Test("tenants are isolated", arguments: TestDatabases.all)
+    func isolation(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let other = try await TenantProvisioner(directory: directory).create(name: "Other", domain: "o\(UUID().uuidString.prefix(8).lowercased()).test")
+            let user = try await directory.makeUser(tenant, "Private")
+            let seen = try await store.read { tx in try await tx.object(tenant: other.tenantId, id: user.id) }
+            #expect(seen == nil)
+            await #expect(throws: DirectoryError.self) {
+                _ = try await directory.update(tenant: other.tenantId, id: user.id, kind: nil, patch: ["jobTitle": "x"], actor: .system)
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Testing
+@testable import TesseraCore
+
+@Suite("Secrets")
+struct SecretsTests {
+    @Test("client secrets look like Entra's and verify only against their own digest")
+    func clientSecrets() {
+        let secret = Secrets.makeClientSecret()
+        #expect(secret.count == 40)
+        #expect(Array(secret)[3...5] == ["8", "Q", "~"])
+        let digest = Secrets.digest(secret)
+        #expect(Secrets.matches(secret, digest: digest))
+        #expect(!Secrets.matches(secret + "x", digest: digest))
+        #expect(!Secrets.matches(Secrets.makeClientSecret(), digest: digest))
+    }
+
+    @Test("constant-time comparison compares whole values")
+    func constantTime() {
+        #expect(Secrets.constantTimeEquals([1, 2, 3], [1, 2, 3]))
+        #expect(!Secrets.constantTimeEquals([1, 2, 3], [1, 2, 4]))
+        #expect(!Secrets.constantTimeEquals([1, 2], [1, 2, 3]))
+    }
+
+    @Test("base64url round-trips with or without padding", arguments: [[UInt8](), [0xff], [0xfb, 0xef], [1, 2, 3, 4, 5]])
+    func base64url(_ bytes: [UInt8]) {
+        let encoded = Base64URL.encode(bytes)
+        #expect(!encoded.contains("=") && !encoded.contains("+") && !encoded.contains("/"))
+        #expect(Base64URL.decode(encoded).map(Array.init) == bytes)
+        #expect(Base64URL.decode(encoded + String(repeating: "=", count: (4 - encoded.count % 4) % 4)).map(Array.init) == bytes)
+    }
+
+    @Test("user principal names and domains follow Entra's rules", arguments: [
+        ("contoso.test", true), ("a.b.c", true), ("localhost", false), ("-bad.test", false), ("ex ample.test", false),
+    ])
+    func domains(_ domain: String, _ valid: Bool) {
+        #expect(TenantProvisioner.isValidDomain(domain) == valid)
+    }
+}
