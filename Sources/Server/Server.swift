@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTLS
 import Logging
 import NIOSSL
+import ServiceLifecycle
 import TesseraCore
 
 /// Runs Tessera's HTTP(S) server until cancelled (SIGINT/SIGTERM stop it gracefully).
@@ -10,6 +11,7 @@ public enum TesseraServer {
     /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil.
     public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, onReady: @escaping @Sendable () -> Void = {}) async throws {
         let logger = Logger(label: "tessera.http")
+        let services: [any Service] = [RetentionService(app: app)]
         let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Tessera")
         if let tls {
             var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
@@ -18,12 +20,12 @@ public enum TesseraServer {
             tlsConfiguration.minimumTLSVersion = .tlsv12
             let application = Application(
                 responder: TesseraResponder(app: app, scheme: "https"), server: try .tls(.http1(), tlsConfiguration: tlsConfiguration),
-                configuration: configuration, onServerRunning: { _ in onReady() }, logger: logger)
+                configuration: configuration, services: services, onServerRunning: { _ in onReady() }, logger: logger)
             try await application.runService()
         } else {
             let application = Application(
                 responder: TesseraResponder(app: app, scheme: "http"), server: .http1(), configuration: configuration,
-                onServerRunning: { _ in onReady() }, logger: logger)
+                services: services, onServerRunning: { _ in onReady() }, logger: logger)
             try await application.runService()
         }
     }

@@ -12,6 +12,8 @@ public struct TesseraApp: Sendable {
     /// Largest request body accepted, in bytes.
     public let maxBodyBytes: Int
     let logger: Logger
+    /// Token-endpoint lookups, valid while a tenant's change log stands still.
+    let tokenCache = TokenCache()
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),

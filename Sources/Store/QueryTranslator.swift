@@ -61,6 +61,14 @@ struct QueryTranslator {
             binds += query.kinds.map { .text($0.rawValue) }
         }
         parts.append(query.deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL")
+        if query.deleted, let since = query.deletedSince {
+            parts.append("deleted_at >= ?")
+            binds.append(.text(since))
+        }
+        if query.deleted, let before = query.deletedBefore {
+            parts.append("deleted_at < ?")
+            binds.append(.text(before))
+        }
         switch query.scope {
         case .all: break
         case .targets(let source, let relation):

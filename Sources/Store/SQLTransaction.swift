@@ -12,13 +12,13 @@ struct SQLTransaction: DirectoryTransaction {
     // MARK: Tenants
 
     func tenant(_ idOrDomain: String) async throws -> TenantRecord? {
-        let found = try await rows("SELECT id, domain, name, created_at FROM tenants WHERE id = ? OR domain = ?",
+        let found = try await rows("SELECT id, domain, name, created_at, change_seq FROM tenants WHERE id = ? OR domain = ?",
                                    [.text(idOrDomain.lowercased()), .text(idOrDomain.lowercased())])
         return found.first.map(Self.tenantRecord)
     }
 
     func tenants() async throws -> [TenantRecord] {
-        try await rows("SELECT id, domain, name, created_at FROM tenants ORDER BY created_at, id").map(Self.tenantRecord)
+        try await rows("SELECT id, domain, name, created_at, change_seq FROM tenants ORDER BY created_at, id").map(Self.tenantRecord)
     }
 
     func insertTenant(_ tenant: TenantRecord) async throws {
@@ -29,7 +29,8 @@ struct SQLTransaction: DirectoryTransaction {
     }
 
     static func tenantRecord(_ row: [SQLValue]) -> TenantRecord {
-        TenantRecord(id: row[0].text ?? "", domain: row[1].text ?? "", name: row[2].text ?? "", createdAt: row[3].text ?? "")
+        TenantRecord(id: row[0].text ?? "", domain: row[1].text ?? "", name: row[2].text ?? "", createdAt: row[3].text ?? "",
+                     changeSequence: row[4].int ?? 0)
     }
 
     // MARK: Objects
@@ -56,12 +57,14 @@ struct SQLTransaction: DirectoryTransaction {
     }
 
     func insert(_ object: StoredObject) async throws {
-        let existing = try await rows("SELECT 1 FROM objects WHERE tenant = ? AND id = ?", [.text(object.tenant), .text(object.id)])
-        guard existing.isEmpty else { throw DirectoryError.badRequest("An object with the id '\(object.id)' already exists.") }
-        _ = try await rows(
-            "INSERT INTO objects (tenant, id, kind, body, version, deleted_at) VALUES (?, ?, ?, \(dialect.jsonBind), ?, ?)",
+        let inserted = try await rows(
+            """
+            INSERT INTO objects (tenant, id, kind, body, version, deleted_at) VALUES (?, ?, ?, \(dialect.jsonBind), ?, ?)
+            ON CONFLICT (tenant, id) DO NOTHING RETURNING id
+            """,
             [.text(object.tenant), .text(object.id), .text(object.kind.rawValue), .text(JSONValue.object(object.body).serialized),
              .int(object.version), object.deletedAt.map { .text($0) } ?? .null])
+        guard !inserted.isEmpty else { throw DirectoryError.badRequest("An object with the id '\(object.id)' already exists.") }
     }
 
     func update(_ object: StoredObject, expectedVersion: Int64) async throws {
@@ -92,11 +95,11 @@ struct SQLTransaction: DirectoryTransaction {
 
     func claim(tenant: String, object: String, keys: [UniqueKey]) async throws {
         for key in keys {
-            _ = try await rows(
-                "INSERT INTO unique_keys (tenant, name, value, object) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, name, value) DO NOTHING",
+            // The primary key is the rule: of two writers, the database lets exactly one insert.
+            let inserted = try await rows(
+                "INSERT INTO unique_keys (tenant, name, value, object) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, name, value) DO NOTHING RETURNING object",
                 [.text(tenant), .text(key.name), .text(key.value), .text(object)])
-            let holder = try await holder(tenant: tenant, key: key)
-            if holder != object { throw key.conflictError }
+            if inserted.isEmpty, try await holder(tenant: tenant, key: key) != object { throw key.conflictError }
         }
     }
 

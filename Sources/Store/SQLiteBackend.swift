@@ -32,32 +32,26 @@ final class SQLiteBackend: SQLBackend {
     }
 
     func withWriteSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
-        try await writer.with { connection in
-            let session = SQLiteSession(connection: connection)
-            _ = try await connection.query("BEGIN IMMEDIATE")
-            do {
-                let result = try await body(session)
-                _ = try await connection.query("COMMIT")
-                return result
-            } catch {
-                _ = try? await connection.query("ROLLBACK")
-                throw error
-            }
-        }
+        // IMMEDIATE takes the write lock at once, so a transaction never fails half-way to upgrade it.
+        try await writer.with { try await Self.transaction(on: $0, begin: "BEGIN IMMEDIATE", body) }
     }
 
     func withReadSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
-        try await readers.with { connection in
-            let session = SQLiteSession(connection: connection)
-            _ = try await connection.query("BEGIN")
-            do {
-                let result = try await body(session)
-                _ = try await connection.query("COMMIT")
-                return result
-            } catch {
-                _ = try? await connection.query("ROLLBACK")
-                throw error
-            }
+        // Reads run in autocommit: each statement sees a committed snapshot, with no BEGIN/COMMIT round trips
+        // on the hot read path (the same read-committed view PostgreSQL gives).
+        try await readers.with { try await body(SQLiteSession(connection: $0)) }
+    }
+
+    private static func transaction<T: Sendable>(on connection: SQLiteConnection, begin: String,
+                                                 _ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        _ = try await connection.query(begin)
+        do {
+            let result = try await body(SQLiteSession(connection: connection))
+            _ = try await connection.query("COMMIT")
+            return result
+        } catch {
+            _ = try? await connection.query("ROLLBACK")
+            throw error
         }
     }
 

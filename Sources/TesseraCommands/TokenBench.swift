@@ -8,10 +8,14 @@ import TesseraCore
 struct TokenBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Token issuance per second vs raw RS256 signing.")
     @Option(help: "Seconds per measurement.") var seconds: Double = 5
-    @Option(help: "Concurrent clients.") var concurrency: Int = 2
+    @Option(help: "Concurrent clients.") var concurrency: Int = 4
 
     func run() async throws {
-        let store = try await SQLDirectoryStore.open(":memory:")
+        // A file database, as `tessera serve` uses (an in-memory one has a single connection).
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-bench-\(Identifier.make())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try await SQLDirectoryStore.open(folder + "/tessera.sqlite")
         let app = try await TesseraApp.make(store: store)
         let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Bench", domain: "bench.test")
         let raw = try await Benchmarks.measure(seconds: seconds, concurrency: concurrency) { try app.signOnce() }

@@ -188,3 +188,32 @@ struct DirectoryStoreTests {
         }
     }
 }
+
+@Suite("Deleted-item retention")
+struct RetentionTests {
+    final class ShiftedClock: TimeSource {
+        let offset: Double
+        init(days: Double) { offset = days * 86_400 }
+        var now: Date { Date().addingTimeInterval(offset) }
+    }
+
+    @Test("objects deleted more than 30 days ago are purged; recent ones stay restorable", arguments: TestDatabases.all)
+    func purgesExpired(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            // Deleted "31 days ago" by a directory whose clock ran a month behind.
+            let past = DirectoryService(store: store, clock: ShiftedClock(days: -31))
+            let old = try await past.makeUser(tenant, "Old")
+            try await past.delete(tenant: tenant.tenantId, id: old.id, kind: .user, actor: .system)
+            let recent = try await directory.makeUser(tenant, "Recent")
+            try await directory.delete(tenant: tenant.tenantId, id: recent.id, kind: .user, actor: .system)
+            #expect(try await directory.purgeExpiredDeletedItems(tenant: tenant.tenantId) == 1)
+            let (oldGone, recentKept) = try await store.read { tx in
+                (try await tx.object(tenant: tenant.tenantId, id: old.id), try await tx.object(tenant: tenant.tenantId, id: recent.id))
+            }
+            #expect(oldGone == nil)
+            #expect(recentKept?.deletedAt != nil)
+            await #expect(throws: DirectoryError.self) { _ = try await past.restore(tenant: tenant.tenantId, id: old.id, actor: .system) }
+            _ = try await directory.restore(tenant: tenant.tenantId, id: recent.id, actor: .system)
+        }
+    }
+}

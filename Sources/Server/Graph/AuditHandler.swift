@@ -79,24 +79,11 @@ struct AuditHandler {
                                              "newValue": .string("\"\(targetId)\"")]]
         }
         return [
-            "id": .string("Directory_\(change.seq)"), "category": .string(change.kind.auditCategoryName),
+            "id": .string("Directory_\(change.seq)"), "category": .string(change.kind.auditCategory),
             "correlationId": .string(Identifier.make()), "result": "success", "resultReason": "",
             "activityDisplayName": .string(change.activity), "activityDateTime": .string(change.at),
             "loggedByService": "Core Directory", "operationType": .string(operationType), "initiatedBy": change.actor,
             "targetResources": [.object(target)], "additionalDetails": [],
         ]
-    }
-}
-
-extension ObjectKind {
-    var auditCategoryName: String {
-        switch self {
-        case .user: "UserManagement"
-        case .group: "GroupManagement"
-        case .application, .servicePrincipal, .appRoleAssignment: "ApplicationManagement"
-        case .device: "Device"
-        case .roleAssignment: "RoleManagement"
-        default: "DirectoryManagement"
-        }
     }
 }

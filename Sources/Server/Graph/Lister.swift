@@ -19,7 +19,8 @@ struct Lister {
         case (let a?, nil): a
         case (nil, let b): b
         }
-        var query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, deleted: deleted, filter: filter,
+        var query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, deleted: deleted,
+                                deletedSince: deleted ? app.directory.deletedCutoff : nil, filter: filter,
                                 search: options.search, orderBy: options.orderBy, limit: top + 1)
         if let token = options.skipToken {
             guard let data = Base64URL.decode(token), case .object(let state)? = try? JSONParser.parse(Array(data)) else {

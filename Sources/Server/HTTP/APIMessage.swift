@@ -35,14 +35,38 @@ public struct APIRequest: Sendable {
 
     /// Parses `a=b&c=d` (form or query string) with `+` as space.
     public static func parseForm(_ text: String) -> [(name: String, value: String)] {
-        text.split(separator: "&").compactMap { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        text.utf8.split(separator: UInt8(ascii: "&")).compactMap { pair in
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             guard let rawName = parts.first else { return nil }
-            func decode(_ s: Substring) -> String {
-                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
-            }
-            return (decode(rawName), parts.count > 1 ? decode(parts[1]) : "")
+            return (percentDecode(rawName), parts.count > 1 ? percentDecode(parts[1]) : "")
         }
+    }
+
+    /// `%XX` and `+` decoding; a malformed escape is kept as written.
+    static func percentDecode(_ bytes: some Collection<UInt8>) -> String {
+        let input = Array(bytes)
+        var out = [UInt8]()
+        out.reserveCapacity(input.count)
+        var i = 0
+        func hexValue(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 65...70: c - 55
+            case 97...102: c - 87
+            default: nil
+            }
+        }
+        while i < input.count {
+            let c = input[i]
+            if c == UInt8(ascii: "%"), i + 2 < input.count, let hi = hexValue(input[i + 1]), let lo = hexValue(input[i + 2]) {
+                out.append(hi << 4 | lo)
+                i += 3
+            } else {
+                out.append(c == UInt8(ascii: "+") ? UInt8(ascii: " ") : c)
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The body as a JSON object, or a Graph 400.

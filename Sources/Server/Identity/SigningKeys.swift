@@ -48,9 +48,11 @@ struct SigningKey: Sendable {
 }
 
 extension TesseraApp {
-    /// One RS256 signature of a token-sized input with the deployment key (the benchmark's baseline).
+    /// One raw RS256 signature (PKCS#1 v1.5 over a SHA-256 digest) with the deployment key: the benchmark's
+    /// baseline, with nothing of Tessera's around it.
     public func signOnce() throws {
-        _ = try JWT.sign(claims: ["aud": "https://graph.microsoft.com", "iat": 0, "roles": ["User.Read.All"]],
-                         header: ["kid": .string(signingKey.kid)], key: signingKey.privateKey)
+        _ = try signingKey.privateKey.signature(for: Self.baselineDigest, padding: .insecurePKCS1v1_5)
     }
+
+    static let baselineDigest = SHA256.hash(data: Data(repeating: 0x2A, count: 700))
 }

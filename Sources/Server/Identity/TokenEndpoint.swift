@@ -71,12 +71,21 @@ struct TokenEndpoint {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'client_id'.")
         }
         let tenantId = tenant.id
-        let found = try await app.store.read { tx -> (StoredObject, StoredObject?)? in
-            guard let appObjectId = try await tx.holder(tenant: tenantId, key: UniqueKey("appId", clientId)),
-                  let application = try await tx.object(tenant: tenantId, id: appObjectId), application.deletedAt == nil
-            else { return nil }
-            let spId = try await tx.holder(tenant: tenantId, key: UniqueKey("servicePrincipal:appId", clientId))
-            return (application, try await spId.asyncMap { try await tx.object(tenant: tenantId, id: $0) } ?? nil)
+        var found: (StoredObject, StoredObject?)?
+        if let cached = app.tokenCache.client(tenant: tenant, clientId: clientId) {
+            found = (cached.application, cached.servicePrincipal)
+        } else {
+            found = try await app.store.read { tx -> (StoredObject, StoredObject?)? in
+                guard let appObjectId = try await tx.holder(tenant: tenantId, key: UniqueKey("appId", clientId)),
+                      let application = try await tx.object(tenant: tenantId, id: appObjectId), application.deletedAt == nil
+                else { return nil }
+                let spId = try await tx.holder(tenant: tenantId, key: UniqueKey("servicePrincipal:appId", clientId))
+                return (application, try await spId.asyncMap { try await tx.object(tenant: tenantId, id: $0) } ?? nil)
+            }
+            if let (application, sp) = found {
+                app.tokenCache.store(.init(sequence: tenant.changeSequence, application: application, servicePrincipal: sp),
+                                     tenant: tenantId, clientId: clientId)
+            }
         }
         guard let (application, maybeSp) = found, let servicePrincipal = maybeSp, servicePrincipal.deletedAt == nil else {
             throw OAuthError(error: "unauthorized_client", code: 700016,
@@ -155,7 +164,28 @@ struct TokenEndpoint {
     func issue(client: Client, resourceName: String) async throws -> APIResponse {
         let tenantId = tenant.id
         let isGraph = resourceName.lowercased() == "https://graph.microsoft.com" || resourceName.lowercased() == GraphPermissions.graphAppId
-        let resolved = try await app.store.read { tx -> (StoredObject, [String])? in
+        let principal = client.servicePrincipal.id
+        var resolved: (StoredObject, [String])?
+        if let cached = app.tokenCache.grant(tenant: tenant, principal: principal, resource: resourceName) {
+            resolved = (cached.resource, cached.roles)
+        } else {
+            resolved = try await resolveGrant(resourceName: resourceName, isGraph: isGraph, client: client)
+            if let (resource, roles) = resolved {
+                app.tokenCache.store(.init(sequence: tenant.changeSequence, resource: resource, roles: roles),
+                                     tenant: tenantId, principal: principal, resource: resourceName)
+            }
+        }
+        guard let (resource, roles) = resolved else {
+            throw OAuthError(error: "invalid_resource", code: 500011,
+                             description: "The resource principal named \(resourceName) was not found in the tenant named \(tenant.name).")
+        }
+        return try sign(client: client, resource: resource, roles: roles, isGraph: isGraph, resourceName: resourceName)
+    }
+
+    /// The resource's service principal and the values of the app roles the client holds on it.
+    func resolveGrant(resourceName: String, isGraph: Bool, client: Client) async throws -> (StoredObject, [String])? {
+        let tenantId = tenant.id
+        return try await app.store.read { tx -> (StoredObject, [String])? in
             let resourceAppId: String?
             if isGraph {
                 resourceAppId = GraphPermissions.graphAppId
@@ -179,10 +209,10 @@ struct TokenEndpoint {
             }
             return (resource, values.sorted())
         }
-        guard let (resource, roles) = resolved else {
-            throw OAuthError(error: "invalid_resource", code: 500011,
-                             description: "The resource principal named \(resourceName) was not found in the tenant named \(tenant.name).")
-        }
+    }
+
+    func sign(client: Client, resource: StoredObject, roles: [String], isGraph: Bool, resourceName: String) throws -> APIResponse {
+        let tenantId = tenant.id
         let now = Int64(app.clock.now.timeIntervalSince1970)
         let issuer = IdentityPlatform(app: app).issuer(tenant: tenantId, base: request.baseURL)
         let appId = client.application.body["appId"]?.stringValue ?? ""

@@ -68,27 +68,23 @@ extension DirectoryService {
 
     /// All groups `id` is in, directly or through nested groups (no duplicates, cycles tolerated).
     public func transitiveGroups(tenant: String, of id: String, tx: any DirectoryTransaction) async throws -> [String] {
-        var seen: Set<String> = []
-        var order: [String] = []
-        var frontier = [id]
-        while let next = frontier.popLast() {
-            for group in try await tx.sources(tenant: tenant, target: next, relation: "members") where seen.insert(group).inserted {
-                order.append(group)
-                frontier.append(group)
-            }
-        }
-        return order
+        try await Self.closure(from: id) { try await tx.sources(tenant: tenant, target: $0, relation: "members") }
     }
 
     /// All members of group `id`, through nested groups (no duplicates, cycles tolerated).
     public func transitiveMembers(tenant: String, of id: String, tx: any DirectoryTransaction) async throws -> [String] {
-        var seen: Set<String> = [id]
+        try await Self.closure(from: id) { try await tx.targets(tenant: tenant, source: $0, relation: "members") }
+    }
+
+    /// Everything reachable from `start` by `neighbours`, in discovery order, without `start` itself.
+    static func closure(from start: String, _ neighbours: (String) async throws -> [String]) async throws -> [String] {
+        var seen: Set<String> = [start]
         var order: [String] = []
-        var frontier = [id]
+        var frontier = [start]
         while let next = frontier.popLast() {
-            for member in try await tx.targets(tenant: tenant, source: next, relation: "members") where seen.insert(member).inserted {
-                order.append(member)
-                frontier.append(member)
+            for found in try await neighbours(next) where seen.insert(found).inserted {
+                order.append(found)
+                frontier.append(found)
             }
         }
         return order

@@ -114,7 +114,7 @@ public struct DirectoryService: Sendable {
     /// Restores a soft-deleted object with its original id, claiming its unique keys again.
     public func restore(tenant: String, id: String, actor: Actor) async throws -> StoredObject {
         let now = self.now
-        let cutoff = Timestamp.format(clock.now.addingTimeInterval(-Double(deletedRetentionDays) * 86_400))
+        let cutoff = deletedCutoff
         return try await store.write { tx in
             guard let current = try await tx.object(tenant: tenant, id: id), let deletedAt = current.deletedAt,
                   deletedAt >= cutoff
@@ -130,6 +130,31 @@ public struct DirectoryService: Sendable {
                 activity: "Restore \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
                 details: ["displayName": .optional(current.body["displayName"]?.stringValue)]))
             return next
+        }
+    }
+
+    /// The instant before which soft-deleted objects are past restoring.
+    public var deletedCutoff: String {
+        Timestamp.format(clock.now.addingTimeInterval(-Double(deletedRetentionDays) * 86_400))
+    }
+
+    /// Permanently deletes the tenant's soft-deleted objects that are past the retention period; returns how many.
+    @discardableResult
+    public func purgeExpiredDeletedItems(tenant: String, batch: Int = 500) async throws -> Int {
+        let query = ObjectQuery(tenant: tenant, kinds: [.user, .group, .application, .servicePrincipal], deleted: true,
+                                deletedBefore: deletedCutoff, limit: batch)
+        var purged = 0
+        while true {
+            let expired = try await store.read { tx in try await tx.query(query) }
+            for object in expired {
+                do {
+                    try await purgeDeleted(tenant: tenant, id: object.id, actor: .system)
+                    purged += 1
+                } catch let error as DirectoryError where error.code == .notFound {
+                    // Another node purged it first.
+                }
+            }
+            if expired.count < batch { return purged }
         }
     }
 

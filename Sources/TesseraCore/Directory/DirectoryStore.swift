@@ -68,11 +68,15 @@ public struct TenantRecord: Sendable, Hashable {
     public var domain: String
     public var name: String
     public var createdAt: String
-    public init(id: String, domain: String, name: String, createdAt: String) {
+    /// The newest sequence number of the tenant's change log when this record was read: anything derived
+    /// from the tenant's objects at that sequence is still true while it has not moved.
+    public var changeSequence: Int64
+    public init(id: String, domain: String, name: String, createdAt: String, changeSequence: Int64 = 0) {
         self.id = id
         self.domain = domain
         self.name = name
         self.createdAt = createdAt
+        self.changeSequence = changeSequence
     }
 }
 
@@ -94,6 +98,10 @@ public struct ObjectQuery: Sendable, Hashable {
     public var kinds: [ObjectKind]
     public var scope: QueryScope
     public var deleted: Bool
+    /// With `deleted`: only objects deleted at or after this ISO 8601 instant.
+    public var deletedSince: String?
+    /// With `deleted`: only objects deleted before this ISO 8601 instant.
+    public var deletedBefore: String?
     public var filter: FilterExpression?
     public var search: SearchExpression?
     public var orderBy: [OrderByItem]
@@ -105,12 +113,14 @@ public struct ObjectQuery: Sendable, Hashable {
     public var offset: Int
 
     public init(tenant: String, kinds: [ObjectKind], scope: QueryScope = .all, deleted: Bool = false,
-                filter: FilterExpression? = nil, search: SearchExpression? = nil, orderBy: [OrderByItem] = [],
+                deletedSince: String? = nil, deletedBefore: String? = nil, filter: FilterExpression? = nil, search: SearchExpression? = nil, orderBy: [OrderByItem] = [],
                 limit: Int? = nil, afterId: String? = nil, offset: Int = 0) {
         self.tenant = tenant
         self.kinds = kinds
         self.scope = scope
         self.deleted = deleted
+        self.deletedSince = deletedSince
+        self.deletedBefore = deletedBefore
         self.filter = filter
         self.search = search
         self.orderBy = orderBy

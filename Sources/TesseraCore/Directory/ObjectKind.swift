@@ -47,8 +47,8 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         }
     }
 
-    /// Graph audit category.
-    var auditCategory: String {
+    /// Graph's audit `category` for writes to this kind.
+    public var auditCategory: String {
         switch self {
         case .user: "UserManagement"
         case .group: "GroupManagement"
