@@ -14,6 +14,7 @@ public struct TesseraApp: Sendable {
     let logger: Logger
     /// Token-endpoint lookups, valid while a tenant's change log stands still.
     let tokenCache = TokenCache()
+    let tenantCache = TenantCache()
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),

@@ -1,10 +1,8 @@
+import TesseraCore
+
 /// The schema, created in order; each step runs once and is recorded in `schema_migrations`.
 enum Migrations {
-    /// Properties whose folded text has an index, for the `$filter`/`$orderby` that Graph clients use most.
-    static let indexedProperties = [
-        "displayName", "userPrincipalName", "mail", "mailNickname", "givenName", "surname", "appId", "deviceId",
-        "onPremisesImmutableId", "employeeId", "jobTitle", "department",
-    ]
+    static var indexedProperties: [String] { ObjectQuery.indexedProperties }
 
     static func steps(_ d: SQLDialect) -> [(Int, [String])] {
         var first = [

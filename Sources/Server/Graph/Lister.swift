@@ -19,9 +19,15 @@ struct Lister {
         case (let a?, nil): a
         case (nil, let b): b
         }
+        // Without $orderby, order by the indexed property the filter narrows by (if any), so the database
+        // walks that index rather than scanning every object in id order.
+        var orderBy = options.orderBy
+        if orderBy.isEmpty, let narrowing = ObjectQuery.indexedNarrowing(options.filter) {
+            orderBy = [OrderByItem(path: narrowing, descending: false)]
+        }
         var query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, deleted: deleted,
                                 deletedSince: deleted ? app.directory.deletedCutoff : nil, filter: filter,
-                                search: options.search, orderBy: options.orderBy, limit: top + 1)
+                                search: options.search, orderBy: orderBy, limit: top + 1)
         if let token = options.skipToken {
             guard let data = Base64URL.decode(token), case .object(let state)? = try? JSONParser.parse(Array(data)) else {
                 throw DirectoryError.badRequest("Invalid $skiptoken.")
@@ -41,7 +47,7 @@ struct Lister {
         ]
         if let total { body["@odata.count"] = .int(Int64(total)) }
         if rows.count > top, let last = page.last {
-            let state: JSONValue = options.orderBy.isEmpty ? ["a": .string(last.id)] : ["o": .int(Int64(query.offset + top))]
+            let state: JSONValue = orderBy.isEmpty ? ["a": .string(last.id)] : ["o": .int(Int64(query.offset + top))]
             body["@odata.nextLink"] = .string(nextLink(skipToken: Base64URL.encode(Data(state.serialized.utf8))))
         }
         return .json(.object(body))

@@ -20,7 +20,7 @@ struct IdentityPlatform {
         let isKeys = rest == ["discovery", "v2.0", "keys"] || rest == ["discovery", "keys"]
         let isToken = rest == ["oauth2", "v2.0", "token"]
         guard isDiscovery || isKeys || isToken else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
-        guard let tenant = try await app.store.read({ tx in try await tx.tenant(tenantSegment) }) else {
+        guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
         }

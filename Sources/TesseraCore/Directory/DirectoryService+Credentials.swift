@@ -30,7 +30,7 @@ extension DirectoryService {
     /// Removes a client secret by key id (`removePassword`).
     public func removePassword(tenant: String, objectId: String, keyId: String, actor: Actor) async throws {
         let now = self.now
-        try await store.write { tx in
+        try await write(tenant) { tx in
             guard var object = try await tx.object(tenant: tenant, id: objectId), object.deletedAt == nil,
                   object.kind == .application || object.kind == .servicePrincipal
             else { throw DirectoryError.notFound(objectId) }
@@ -53,7 +53,7 @@ extension DirectoryService {
     func appendCredential(tenant: String, objectId: String, list: String, credential: [String: JSONValue],
                           activity: String, actor: Actor) async throws {
         let now = self.now
-        try await store.write { tx in
+        try await write(tenant) { tx in
             guard var object = try await tx.object(tenant: tenant, id: objectId), object.deletedAt == nil,
                   object.kind == .application || object.kind == .servicePrincipal
             else { throw DirectoryError.notFound(objectId) }
@@ -87,8 +87,10 @@ public enum Secrets {
     /// Random bytes as base64url without padding (for tokens, codes and ids that must be unguessable).
     public static func randomToken(bytes: Int = 32) -> String {
         var generator = SystemRandomNumberGenerator()
-        let data = Data((0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
-        return Base64URL.encode(data)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes + 8)
+        while out.count < bytes { withUnsafeBytes(of: generator.next() as UInt64) { out.append(contentsOf: $0) } }
+        return Base64URL.encode(out.prefix(bytes))
     }
 
     /// The hex SHA-256 of a secret, as stored.

@@ -10,7 +10,7 @@ extension DirectoryService {
     public func addLink(tenant: String, source: String, relation: String, target: String, actor: Actor) async throws {
         guard let rule = Self.linkRules[relation] else { throw DirectoryError.badRequest("Unsupported relation '\(relation)'.") }
         let now = self.now
-        try await store.write { tx in
+        try await write(tenant) { tx in
             guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil, rule.sources.contains(from.kind)
             else { throw DirectoryError.notFound(source) }
             guard let to = try await tx.object(tenant: tenant, id: target), to.deletedAt == nil else {
@@ -41,7 +41,7 @@ extension DirectoryService {
     /// Removes a link (`DELETE /groups/{id}/members/{member}/$ref`).
     public func removeLink(tenant: String, source: String, relation: String, target: String, actor: Actor) async throws {
         let now = self.now
-        try await store.write { tx in
+        try await write(tenant) { tx in
             guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil else {
                 throw DirectoryError.notFound(source)
             }

@@ -7,6 +7,8 @@ public struct DirectoryService: Sendable {
     public let clock: any TimeSource
     /// How long soft-deleted objects stay restorable.
     public let deletedRetentionDays: Int
+    /// Bumped after each committed write, per tenant (shared by copies of this service).
+    public let generations = TenantGenerations()
 
     public init(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(), deletedRetentionDays: Int = 30) {
         self.store = store
@@ -21,7 +23,7 @@ public struct DirectoryService: Sendable {
                        id explicitId: String? = nil) async throws -> StoredObject {
         try GraphValidator.validate(body, entity: kind.rawValue)
         let now = self.now
-        return try await store.write { tx in
+        return try await write(tenant) { tx in
             var fields = body.filter { !$0.key.hasPrefix("@odata") }
             let id = explicitId ?? Identifier.make()
             fields["id"] = .string(id)
@@ -43,7 +45,7 @@ public struct DirectoryService: Sendable {
     public func update(tenant: String, id: String, kind: ObjectKind?, patch: [String: JSONValue], actor: Actor,
                        ifMatch: Int64? = nil, allowReadOnly: Bool = false) async throws -> StoredObject {
         let now = self.now
-        return try await store.write { tx in
+        return try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
                   kind == nil || current.kind == kind
             else { throw DirectoryError.notFound(id) }
@@ -77,7 +79,7 @@ public struct DirectoryService: Sendable {
     /// `deletedRetentionDays`; other kinds are removed at once.
     public func delete(tenant: String, id: String, kind: ObjectKind?, actor: Actor, ifMatch: Int64? = nil) async throws {
         let now = self.now
-        try await store.write { tx in
+        try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
                   kind == nil || current.kind == kind
             else { throw DirectoryError.notFound(id) }
@@ -115,7 +117,7 @@ public struct DirectoryService: Sendable {
     public func restore(tenant: String, id: String, actor: Actor) async throws -> StoredObject {
         let now = self.now
         let cutoff = deletedCutoff
-        return try await store.write { tx in
+        return try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id), let deletedAt = current.deletedAt,
                   deletedAt >= cutoff
             else { throw DirectoryError.notFound(id) }
@@ -161,7 +163,7 @@ public struct DirectoryService: Sendable {
     /// Permanently deletes a soft-deleted object.
     public func purgeDeleted(tenant: String, id: String, actor: Actor) async throws {
         let now = self.now
-        try await store.write { tx in
+        try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt != nil
             else { throw DirectoryError.notFound(id) }
             try await tx.purge(tenant: tenant, id: id)

@@ -94,6 +94,28 @@ public enum QueryScope: Sendable, Hashable {
 
 /// A query over objects, translated to SQL by the store.
 public struct ObjectQuery: Sendable, Hashable {
+    /// Properties the store indexes (case-folded), for the `$filter` and `$orderby` clients use most.
+    public static let indexedProperties = [
+        "displayName", "userPrincipalName", "mail", "mailNickname", "givenName", "surname", "appId", "deviceId",
+        "onPremisesImmutableId", "employeeId", "jobTitle", "department",
+    ]
+
+    /// The indexed property a filter narrows by (a top-level `eq`, `in` or `startswith` conjunct), if any:
+    /// ordering by it lets the database walk that index instead of scanning in id order.
+    public static func indexedNarrowing(_ filter: FilterExpression?) -> PropertyPath? {
+        guard let filter else { return nil }
+        func indexed(_ path: PropertyPath) -> PropertyPath? {
+            !path.isLambdaVariable && path.segments.count == 1 && indexedProperties.contains(path.segments[0]) ? path : nil
+        }
+        switch filter {
+        case .and(let a, let b): return indexedNarrowing(a) ?? indexedNarrowing(b)
+        case .startsWith(let path, _): return indexed(path)
+        case .compare(let path, .eq, .string(_)): return indexed(path)
+        case .in(let path, let values) where values.allSatisfy({ if case .string = $0 { true } else { false } }): return indexed(path)
+        default: return nil
+        }
+    }
+
     public var tenant: String
     public var kinds: [ObjectKind]
     public var scope: QueryScope

@@ -33,7 +33,7 @@ public struct TenantProvisioner: Sendable {
         let tenantId = Identifier.make()
         let now = directory.now
         let actor = Actor.system
-        try await directory.store.write { tx in
+        try await directory.write(tenantId) { tx in
             try await tx.insertTenant(TenantRecord(id: tenantId, domain: domain, name: name, createdAt: now))
             let organization = StoredObject(tenant: tenantId, id: tenantId, kind: .organization, body: [
                 "id": .string(tenantId), "displayName": .string(name), "createdDateTime": .string(now), "tenantType": "AAD",
@@ -66,7 +66,7 @@ public struct TenantProvisioner: Sendable {
             "keyCredentials": [], "passwordCredentials": [], "oauth2PermissionScopes": [], "replyUrls": [], "tags": [],
             "alternativeNames": [], "notificationEmailAddresses": [], "addIns": [], "resourceSpecificApplicationPermissions": [],
         ])
-        try await directory.store.write { tx in
+        try await directory.write(tenantId) { tx in
             var body = graphSp.body
             body["id"] = .string(graphSp.id)
             body["createdDateTime"] = .string(now)
