@@ -5,7 +5,7 @@ enum Migrations {
     static var indexedProperties: [String] { ObjectQuery.indexedProperties }
 
     static func steps(_ d: SQLDialect) -> [(Int, [String])] {
-        var first = [
+        let first = [
             """
             CREATE TABLE IF NOT EXISTS tenants (
               id TEXT PRIMARY KEY, domain TEXT NOT NULL UNIQUE, name TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -44,14 +44,22 @@ enum Migrations {
               tenant TEXT NOT NULL, key TEXT NOT NULL, expires_at TEXT NOT NULL, PRIMARY KEY (tenant, key))
             """,
         ]
+        // Step 2: the property indexes end with id, so `ORDER BY property, id LIMIT n` reads n entries of
+        // the index and stops, instead of fetching every match and sorting.
+        var second: [String] = []
         for property in indexedProperties {
-            first.append("CREATE INDEX IF NOT EXISTS objects_\(property) ON objects (tenant, kind, (\(d.folded([property]))))")
+            second.append("DROP INDEX IF EXISTS objects_\(property)")
+            second.append("CREATE INDEX IF NOT EXISTS objects_by_\(property) ON objects (tenant, kind, (\(d.folded([property]))), id)")
         }
-        return [(1, first)]
+        return [(1, first), (2, second)]
     }
 
     static func run(on backend: any SQLBackend) async throws {
         try await backend.withWriteSession { session in
+            if backend.dialect.isPostgres {
+                // Nodes that start together migrate one at a time (SQLite's BEGIN IMMEDIATE does this there).
+                _ = try await session.execute("SELECT pg_advisory_xact_lock(7254916401)", [])
+            }
             _ = try await session.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)", [])
             let applied = Set(try await session.execute("SELECT version FROM schema_migrations", []).compactMap { $0.first?.int })
             for (version, statements) in steps(backend.dialect) where !applied.contains(Int64(version)) {

@@ -33,6 +33,26 @@ struct DirectoryStoreTests {
         }
     }
 
+    @Test("concurrent claims of one proxy address by different users: exactly one wins", arguments: TestDatabases.all)
+    func concurrentProxyAddresses(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let results = await withTaskGroup(of: Bool.self) { group in
+                for i in 0..<12 {
+                    group.addTask {
+                        (try? await directory.makeUser(tenant, "Claimant \(i)", extra: ["mail": .string("contested@\(tenant.domain)")])) != nil
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 }.count == 1)
+            let holders = try await store.read { tx in
+                try await tx.query(ObjectQuery(tenant: tenant.tenantId, kinds: [.user],
+                                               filter: try FilterParser.parse("proxyAddresses/any(p:p eq 'smtp:contested@\(tenant.domain)')")))
+            }
+            #expect(holders.count == 1)
+        }
+    }
+
     @Test("a failed write leaves nothing half-written", arguments: TestDatabases.all)
     func rollback(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in
