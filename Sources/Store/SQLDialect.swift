@@ -54,6 +54,17 @@ struct SQLDialect: Sendable {
     /// How a boolean is compared: SQLite's json_extract yields 1/0, PostgreSQL's #>> yields 'true'/'false'.
     func boolean(_ value: Bool) -> SQLValue { isPostgres ? .text(value ? "true" : "false") : .int(value ? 1 : 0) }
 
+    /// A JSON object of just `properties` of `body`, as text (missing properties become null).
+    func projectedBody(_ properties: [String]) -> String {
+        if isPostgres {
+            let pairs = properties.map { "'\($0)', body -> '\($0)'" }
+            // jsonb_build_object takes at most 100 arguments: build in chunks and merge.
+            let chunks = stride(from: 0, to: pairs.count, by: 40).map { Array(pairs[$0..<min($0 + 40, pairs.count)]) }
+            return "(" + chunks.map { "jsonb_build_object(\($0.joined(separator: ", ")))" }.joined(separator: " || ") + ")::text"
+        }
+        return "json_object(" + properties.map { "'\($0)', json(body -> '$.\($0)')" }.joined(separator: ", ") + ")"
+    }
+
     /// `INSERT … ON CONFLICT DO NOTHING` works in both; this names the returning clause support.
     var autoincrementType: String { isPostgres ? "BIGINT" : "INTEGER" }
 }

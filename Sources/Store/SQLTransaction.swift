@@ -175,7 +175,12 @@ struct SQLTransaction: DirectoryTransaction {
     // MARK: Queries
 
     func query(_ query: ObjectQuery) async throws -> [StoredObject] {
-        let translated = try QueryTranslator(dialect: dialect).select(query, columns: objectColumns)
+        var columns = objectColumns
+        if let projection = query.projection {
+            try QueryTranslator.checkPath(projection)
+            columns = "id, kind, \(dialect.projectedBody(projection)), version, deleted_at"
+        }
+        let translated = try QueryTranslator(dialect: dialect).select(query, columns: columns)
         return try await rows(translated.sql, translated.binds).map { try Self.decode($0, tenant: query.tenant) }
     }
 

@@ -100,6 +100,24 @@ struct DirectoryStoreTests {
         }
     }
 
+    @Test("a projection reads just the named properties, as JSON of the right types", arguments: TestDatabases.all)
+    func projection(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let user = try await directory.makeUser(tenant, "Projected", extra: ["mail": .string("p@\(tenant.domain)"), "accountEnabled": false])
+            var query = ObjectQuery(tenant: tenant.tenantId, kinds: [.user], scope: .ids([user.id]))
+            query.projection = ["displayName", "proxyAddresses", "accountEnabled", "jobTitle"]
+            let frozen = query
+            let found = try #require(try await store.read { tx in try await tx.query(frozen) }.first)
+            #expect(found.id == user.id)
+            #expect(found.body == [
+                "displayName": "Projected", "proxyAddresses": [.string("SMTP:p@\(tenant.domain)")], "accountEnabled": false, "jobTitle": nil,
+            ])
+            query.projection = ["displayName'); DROP TABLE objects; --"]
+            let hostile = query
+            await #expect(throws: DirectoryError.self) { _ = try await store.read { tx in try await tx.query(hostile) } }
+        }
+    }
+
     @Test("keyset and offset paging visit every object once", arguments: TestDatabases.all)
     func paging(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in

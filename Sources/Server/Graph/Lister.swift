@@ -28,6 +28,15 @@ struct Lister {
         var query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, deleted: deleted,
                                 deletedSince: deleted ? app.directory.deletedCutoff : nil, filter: filter,
                                 search: options.search, orderBy: orderBy, limit: top + 1)
+        // Read only what the response shows: the selected properties, or Graph's default set for users.
+        if !deleted, !polymorphic {
+            if let select = options.select {
+                query.projection = select.filter { $0 != "id" }
+            } else if kinds == [.user] {
+                query.projection = Renderer.defaultUserProperties.filter { $0 != "id" }.sorted()
+            }
+            if query.projection?.isEmpty == true { query.projection = nil }
+        }
         if let token = options.skipToken {
             guard let data = Base64URL.decode(token), case .object(let state)? = try? JSONParser.parse(Array(data)) else {
                 throw DirectoryError.badRequest("Invalid $skiptoken.")

@@ -133,6 +133,9 @@ public struct ObjectQuery: Sendable, Hashable {
     public var afterId: String?
     /// Offset paging when there is an `orderBy`.
     public var offset: Int
+    /// When set, only these top-level properties of each body are read (the database builds the smaller
+    /// JSON), for `$select` and Graph's default user properties.
+    public var projection: [String]?
 
     public init(tenant: String, kinds: [ObjectKind], scope: QueryScope = .all, deleted: Bool = false,
                 deletedSince: String? = nil, deletedBefore: String? = nil, filter: FilterExpression? = nil, search: SearchExpression? = nil, orderBy: [OrderByItem] = [],
@@ -149,6 +152,7 @@ public struct ObjectQuery: Sendable, Hashable {
         self.limit = limit
         self.afterId = afterId
         self.offset = offset
+        self.projection = nil
     }
 }
 
