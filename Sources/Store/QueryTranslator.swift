@@ -102,24 +102,24 @@ struct QueryTranslator {
     /// The lambda element in scope: its alias.
     private typealias Element = String
 
-    private func raw(_ path: PropertyPath, element: Element?) throws(DirectoryError) -> String {
+    /// The SQL for a property's value: as stored (`raw`) or case-folded for comparisons and ordering.
+    private func column(_ path: PropertyPath, element: Element?, folded: Bool) throws(DirectoryError) -> String {
         try Self.checkPath(path.segments)
         if path.isLambdaVariable {
             guard let element else { throw DirectoryError(.badRequest, "A lambda variable is used outside its lambda.") }
-            return dialect.elementText(alias: element, subpath: path.segments)
+            return folded ? dialect.foldedElement(alias: element, subpath: path.segments)
+                : dialect.elementText(alias: element, subpath: path.segments)
         }
         if path.segments == ["id"] { return "id" }
-        return dialect.text(path.segments)
+        return folded ? dialect.folded(path.segments) : dialect.text(path.segments)
+    }
+
+    private func raw(_ path: PropertyPath, element: Element?) throws(DirectoryError) -> String {
+        try column(path, element: element, folded: false)
     }
 
     private func folded(_ path: PropertyPath, element: Element?) throws(DirectoryError) -> String {
-        try Self.checkPath(path.segments)
-        if path.isLambdaVariable {
-            guard let element else { throw DirectoryError(.badRequest, "A lambda variable is used outside its lambda.") }
-            return dialect.foldedElement(alias: element, subpath: path.segments)
-        }
-        if path.segments == ["id"] { return "id" }
-        return dialect.folded(path.segments)
+        try column(path, element: element, folded: true)
     }
 
     private func orderExpression(_ path: PropertyPath) throws(DirectoryError) -> String {
