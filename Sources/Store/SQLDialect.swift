@@ -65,6 +65,4 @@ struct SQLDialect: Sendable {
         return "json_object(" + properties.map { "'\($0)', json(body -> '$.\($0)')" }.joined(separator: ", ") + ")"
     }
 
-    /// `INSERT … ON CONFLICT DO NOTHING` works in both; this names the returning clause support.
-    var autoincrementType: String { isPostgres ? "BIGINT" : "INTEGER" }
 }

@@ -3,14 +3,14 @@ import Foundation
 
 /// Rules for applications and service principals.
 enum ApplicationRules {
-    static func prepareApplication(_ body: inout [String: JSONValue], tenant: String) {
+    static func prepareApplication(_ body: inout [String: JSONValue], tenant: String) throws(DirectoryError) {
         body["appId"] = .string(Identifier.make())
         body["signInAudience"] = body["signInAudience"] ?? "AzureADMyOrg"
         for key in ["identifierUris", "keyCredentials", "passwordCredentials", "appRoles", "requiredResourceAccess", "tags", "addIns"]
         where body[key] == nil {
             body[key] = []
         }
-        if body["keyCredentials"] != .array([]) { try? checkKeyCredentials(&body) }
+        if body["keyCredentials"] != .array([]) { try checkKeyCredentials(&body) }
     }
 
     static func prepareServicePrincipal(_ body: inout [String: JSONValue], tenant: String, tx: any DirectoryTransaction) async throws {

@@ -42,7 +42,7 @@ enum DirectoryRules {
         switch kind {
         case .user: try await UserRules.prepare(&body, tenant: tenant, tx: tx, isCreate: true)
         case .group: GroupRules.prepare(&body)
-        case .application: ApplicationRules.prepareApplication(&body, tenant: tenant)
+        case .application: try ApplicationRules.prepareApplication(&body, tenant: tenant)
         case .servicePrincipal: try await ApplicationRules.prepareServicePrincipal(&body, tenant: tenant, tx: tx)
         case .appRoleAssignment: try await AssignmentRules.prepareAppRoleAssignment(&body, tenant: tenant, tx: tx, now: now)
         case .roleAssignment: try await AssignmentRules.prepareRoleAssignment(&body, tenant: tenant, tx: tx)
