@@ -80,6 +80,34 @@ struct AuthorizationTests {
         }
     }
 
+    @Test("a removed secret and a revoked permission stop working at the next token request, despite the token cache")
+    func revocationReachesTokenIssuance() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let appObject = try #require(await h.graph("GET", "applications", token: admin,
+                                                       query: [("$filter", "appId eq '\(h.tenant.clientId)'")]).json["value"]?.arrayValue?.first)
+            let appObjectId = try #require(appObject["id"]?.stringValue)
+            let added = await h.graph("POST", "applications/\(appObjectId)/addPassword", token: admin, json: ["passwordCredential": ["displayName": "second"]])
+            let second = try #require(added.json["secretText"]?.stringValue), keyId = try #require(added.json["keyId"]?.stringValue)
+            #expect(await h.token(secret: second).status == 200)  // now cached
+            #expect(await h.graph("POST", "applications/\(appObjectId)/removePassword", token: admin, json: ["keyId": .string(keyId)]).status == 204)
+            let refused = await h.token(secret: second)
+            #expect(refused.status == 401)
+            #expect(refused.json["error"]?.stringValue == "invalid_client")
+
+            // Revoke AuditLog.Read.All: the next token no longer carries the role.
+            let sp = try #require(await h.graph("GET", "servicePrincipals", token: admin,
+                                                query: [("$filter", "appId eq '\(h.tenant.clientId)'")]).json["value"]?.arrayValue?.first?["id"]?.stringValue)
+            let auditRole = try #require(GraphPermissions.byValue("AuditLog.Read.All")).id
+            let assignments = await h.graph("GET", "servicePrincipals/\(sp)/appRoleAssignments", token: admin)
+            let assignment = try #require(assignments.json["value"]?.arrayValue?.first { $0["appRoleId"]?.stringValue == auditRole }?["id"]?.stringValue)
+            #expect(await h.graph("DELETE", "servicePrincipals/\(sp)/appRoleAssignments/\(assignment)", token: admin).status == 204)
+            let roles = try #require(JWT.decode(try await h.accessToken())).claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(!roles.contains("AuditLog.Read.All"))
+            #expect(roles.contains("User.ReadWrite.All"))
+        }
+    }
+
     @Test("a token from one tenant never reads another tenant's objects")
     func tenantIsolation() async throws {
         try await Harness.run { h in

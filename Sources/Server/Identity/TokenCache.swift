@@ -1,6 +1,28 @@
 import Synchronization
 import TesseraCore
 
+/// A dictionary behind a lock that never grows past `limit` entries (it starts over when full: every
+/// entry can be rebuilt from the store).
+final class BoundedTable<Value: Sendable>: Sendable {
+    private let entries = Mutex<[String: Value]>([:])
+    private let limit: Int
+
+    init(limit: Int = 10_000) {
+        self.limit = limit
+    }
+
+    subscript(key: String) -> Value? {
+        entries.withLock { $0[key] }
+    }
+
+    func set(_ value: Value, for key: String) {
+        entries.withLock { table in
+            if table.count >= limit { table.removeAll(keepingCapacity: true) }
+            table[key] = value
+        }
+    }
+}
+
 /// What the token endpoint derives from the directory for one client and resource: the client's app and
 /// service principal, and the roles it holds on the resource. Valid while the tenant's change log has
 /// not moved, so a revoked secret, a removed assignment or a disabled app takes effect at the next
@@ -18,30 +40,23 @@ final class TokenCache: Sendable {
         let roles: [String]
     }
 
-    private let clients = Mutex<[String: Client]>([:])
-    private let grants = Mutex<[String: Grant]>([:])
-    private let limit = 10_000
+    private let clients = BoundedTable<Client>()
+    private let grants = BoundedTable<Grant>()
 
     func client(tenant: TenantRecord, clientId: String) -> Client? {
-        clients.withLock { $0["\(tenant.id)|\(clientId)"] }.flatMap { $0.sequence == tenant.changeSequence ? $0 : nil }
+        clients["\(tenant.id)|\(clientId)"].flatMap { $0.sequence == tenant.changeSequence ? $0 : nil }
     }
 
     func store(_ client: Client, tenant: String, clientId: String) {
-        clients.withLock { table in
-            if table.count >= limit { table.removeAll(keepingCapacity: true) }
-            table["\(tenant)|\(clientId)"] = client
-        }
+        clients.set(client, for: "\(tenant)|\(clientId)")
     }
 
     func grant(tenant: TenantRecord, principal: String, resource: String) -> Grant? {
-        grants.withLock { $0["\(tenant.id)|\(principal)|\(resource)"] }.flatMap { $0.sequence == tenant.changeSequence ? $0 : nil }
+        grants["\(tenant.id)|\(principal)|\(resource)"].flatMap { $0.sequence == tenant.changeSequence ? $0 : nil }
     }
 
     func store(_ grant: Grant, tenant: String, principal: String, resource: String) {
-        grants.withLock { table in
-            if table.count >= limit { table.removeAll(keepingCapacity: true) }
-            table["\(tenant)|\(principal)|\(resource)"] = grant
-        }
+        grants.set(grant, for: "\(tenant)|\(principal)|\(resource)")
     }
 }
 
@@ -57,34 +72,27 @@ final class TenantCache: Sendable {
     }
 
     static let maxAge: Duration = .seconds(1)
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = BoundedTable<Entry>()
     /// Domain → tenant id, learned from reads (a domain never moves to another tenant here).
-    private let domains = Mutex<[String: String]>([:])
+    private let domains = BoundedTable<String>()
 
     func tenantId(forSegment segment: String) -> String? {
-        Identifier.isGUID(segment) ? segment : domains.withLock { $0[segment] }
+        Identifier.isGUID(segment) ? segment : domains[segment]
     }
 
     func learn(domain: String, tenantId: String) {
-        domains.withLock { table in
-            if table.count >= 10_000 { table.removeAll(keepingCapacity: true) }
-            table[domain] = tenantId
-        }
+        domains.set(tenantId, for: domain)
     }
 
     func record(_ segment: String, generations: TenantGenerations) -> TenantRecord? {
-        guard let entry = entries.withLock({ $0[segment] }),
-              ContinuousClock.now - entry.readAt < Self.maxAge,
+        guard let entry = entries[segment], ContinuousClock.now - entry.readAt < Self.maxAge,
               generations.current(entry.record.id) == entry.generation
         else { return nil }
         return entry.record
     }
 
     func store(_ record: TenantRecord, segment: String, generation: UInt64, readAt: ContinuousClock.Instant) {
-        entries.withLock { table in
-            if table.count >= 10_000 { table.removeAll(keepingCapacity: true) }
-            table[segment] = Entry(record: record, generation: generation, readAt: readAt)
-        }
+        entries.set(Entry(record: record, generation: generation, readAt: readAt), for: segment)
     }
 }
 
