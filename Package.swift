@@ -85,8 +85,17 @@ let package = Package(
                 "WebAuthn",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // libFuzzer over the WebAuthn parsers (Fuzz/README.md); built normally it replays a corpus.
+        .executableTarget(
+            name: "WebAuthnFuzz",
+            dependencies: ["WebAuthn"],
+            path: "Fuzz/WebAuthnFuzz",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -51,7 +51,7 @@ struct Vector: CustomStringConvertible, Sendable {
         }
         let algorithms = (input["allowedAlgorithms"] as? [Int]).map { $0.map(COSEAlgorithm.init) } ?? COSEAlgorithm.defaultAllowed
         return RelyingParty(id: input["rpId"] as! String, origins: input["origins"] as! [String],
-                            allowedAlgorithms: algorithms, trustAnchors: anchors, metadata: metadata, clock: { time })
+                            allowedTopOrigins: input["allowedTopOrigins"] as? [String] ?? [], allowedAlgorithms: algorithms, trustAnchors: anchors, metadata: metadata, clock: { time })
     }
 
     func storedCredential() throws -> StoredCredential {
