@@ -16,6 +16,7 @@ struct WebAuthnBench: AsyncParsableCommand {
     @Option(help: "The vectors folder (Tests/WebAuthnTests/Vectors).") var vectors = "Tests/WebAuthnTests/Vectors"
     @Option(help: "Seconds per measurement.") var seconds: Double = 2
     @Option(help: "Rounds; medians are reported.") var rounds = 5
+    @Flag(help: "Also time the verification's parts (client data, authenticator data, hashing) on their own.") var breakdown = false
 
     struct Assertion {
         let party: RelyingParty
@@ -57,6 +58,14 @@ struct WebAuthnBench: AsyncParsableCommand {
             }
             let raw = median(samples.map(\.raw)), verify = median(samples.map(\.verify)), json = median(samples.map(\.json))
             let ratio = median(samples.map { $0.verify / $0.raw })
+            if breakdown, let a = assertions.first {
+                let clientData = measure { _ in (try? CollectedClientData(json: a.response.clientDataJSON)) != nil }
+                let authData = measure { _ in (try? AuthenticatorData(a.response.authenticatorData)) != nil }
+                let hash = measure { _ in SHA256.hash(data: a.response.clientDataJSON).withUnsafeBytes { $0.count == 32 } }
+                let id = measure { _ in WebAuthn.Base64URL.matches(a.response.id, a.response.rawID) }
+                say(String(format: "  parts, ns each: client data %.0f, authenticator data %.0f, SHA-256 of client data %.0f, id check %.0f",
+                           1e9 / clientData, 1e9 / authData, 1e9 / hash, 1e9 / id))
+            }
             say(String(format: "%@: raw %.0f/s, verify %.0f/s (ratio %.2f, median of %d rounds), from JSON %.0f/s",
                        alg, raw, verify, ratio, rounds, json))
             lines.append(String(format: "| %@ | %.0f | %.0f | %.2f | %.0f |", alg.uppercased(), raw, verify, ratio, json))

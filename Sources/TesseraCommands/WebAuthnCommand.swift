@@ -206,9 +206,15 @@ enum CeremonyIO {
         }
         var metadata: MetadataBLOB? = nil
         if let spec = input["metadata"] {
-            guard let blob = spec["blob"]?.stringValue, let rootPEM = spec["rootCertificate"]?.stringValue,
+            // Inline, or from files: an MDS3 BLOB as downloaded from FIDO, and the root it must chain to.
+            func member(_ name: String) -> String? {
+                if let text = spec[name]?.stringValue { return text }
+                guard let path = spec[name + "Path"]?.stringValue, let data = FileManager.default.contents(atPath: path) else { return nil }
+                return String(decoding: data, as: UTF8.self)
+            }
+            guard let blob = member("blob"), let rootPEM = member("rootCertificate"),
                   let root = try? Certificate(pemEncoded: rootPEM) else {
-                throw UnusableInput("\"metadata\" must be {\"blob\": JWT, \"rootCertificate\": PEM}")
+                throw UnusableInput("\"metadata\" must be {\"blob\" or \"blobPath\", \"rootCertificate\" or \"rootCertificatePath\"}")
             }
             metadata = try await MetadataBLOB(jwt: blob, root: root, at: time)
         }

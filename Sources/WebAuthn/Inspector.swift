@@ -74,9 +74,32 @@ public enum Inspector {
                 }
             case (_, .bytes(let b)):
                 out.append(indent + "\(key): \(b.count) bytes \(hex(b.prefix(32)))\(b.count > 32 ? "…" : "")")
+                if key == "pubArea" { explainPublicArea(b, indent: indent + "  ", into: &out) }
+                if key == "certInfo" { explainCertInfo(b, indent: indent + "  ", into: &out) }
             case (_, .text(let t)): out.append(indent + "\(key): \"\(t)\"")
             default: out.append(indent + "\(key): \(pair.value)")
             }
+        }
+    }
+
+    static func explainPublicArea(_ bytes: [UInt8], indent: String, into out: inout [String]) {
+        do {
+            let area = try TPMAttestation.PublicArea(bytes)
+            let type = area.type == TPMAttestation.PublicArea.rsa ? "RSA, \(area.rsaModulus.count * 8)-bit modulus, exponent \(area.rsaExponent)"
+                : "ECC, curve 0x\(String(area.curve, radix: 16))"
+            out.append(indent + "TPMT_PUBLIC: \(type); nameAlg 0x\(String(area.nameAlg, radix: 16, uppercase: false))")
+        } catch {
+            out.append(indent + "TPMT_PUBLIC: \(error.message)")
+        }
+    }
+
+    static func explainCertInfo(_ bytes: [UInt8], indent: String, into out: inout [String]) {
+        do {
+            let info = try TPMAttestation.AttestationInfo(bytes)
+            out.append(indent + "TPMS_ATTEST: TPM_GENERATED_VALUE, TPM_ST_ATTEST_CERTIFY; extraData \(info.extraData.count) bytes "
+                + "(the hash of authData || clientDataHash); attested name \(hex(info.attestedName.prefix(2))) + \(info.attestedName.count - 2)-byte digest")
+        } catch {
+            out.append(indent + "TPMS_ATTEST: \(error.message)")
         }
     }
 
@@ -89,7 +112,7 @@ public enum Inspector {
             (.backupState, "BS backed up"), (.attestedCredentialData, "AT attested credential data"), (.extensionData, "ED extensions"),
         ]
         let set = names.filter { flags.contains($0.0) }.map(\.1)
-        out.append(indent + "flags: 0x\(String(format2: bytes[32])) = \(set.isEmpty ? "none" : set.joined(separator: ", "))")
+        out.append(indent + "flags: 0x\(hex([bytes[32]])) = \(set.isEmpty ? "none" : set.joined(separator: ", "))")
         if bytes[32] & 0x22 != 0 { out.append(indent + "  reserved flag bits are set (0x22)") }
         if flags.contains(.backupState) && !flags.contains(.backupEligible) { out.append(indent + "  BS without BE is invalid") }
         out.append(indent + "passkey type: \(flags.contains(.backupEligible) ? "synced (BE set: the credential may be copied to other devices)" : "device-bound by the authenticator's claim (BE clear)")")
@@ -113,11 +136,5 @@ public enum Inspector {
         } catch {
             out.append(indent + "problem: \(error.code): \(error.message)")
         }
-    }
-}
-
-extension String {
-    init(format2 byte: UInt8) {
-        self = hex([byte])
     }
 }

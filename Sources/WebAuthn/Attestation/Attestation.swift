@@ -180,5 +180,6 @@ enum CertificateChecks {
 }
 
 extension Array where Element == UInt8 {
-    var sha256: [UInt8] { Array(SHA256.hash(data: self)) }
+    /// SHA-256 as bytes (copied from the digest in one go; iterating a `Digest` costs a call per byte).
+    var sha256: [UInt8] { SHA256.hash(data: self).withUnsafeBytes { Array($0) } }
 }

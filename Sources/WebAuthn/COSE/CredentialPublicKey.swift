@@ -124,6 +124,33 @@ public struct CredentialPublicKey: Sendable {
         }
     }
 
+    /// Whether `signature` is this key's signature over `authenticatorData || SHA-256(clientDataJSON)` (§7.2 step
+    /// 20). Hash-then-sign keys take the digest incrementally, so the message is never assembled.
+    public func isValidAssertionSignature(_ signature: [UInt8], authenticatorData: [UInt8], clientDataJSON: [UInt8]) -> Bool {
+        func digest<H: HashFunction>(_: H.Type) -> H.Digest {
+            var hasher = H()
+            hasher.update(data: authenticatorData)
+            SHA256.hash(data: clientDataJSON).withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            return hasher.finalize()
+        }
+        switch key {
+        case .p256(let k):
+            guard let s = try? P256.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+            return k.isValidSignature(s, for: digest(SHA256.self))
+        case .p384(let k):
+            guard let s = try? P384.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+            return k.isValidSignature(s, for: digest(SHA384.self))
+        case .p521(let k):
+            guard let s = try? P521.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+            return k.isValidSignature(s, for: digest(SHA512.self))
+        case .ed25519:
+            return isValidSignature(signature, for: authenticatorData + clientDataJSON.sha256)
+        case .rsa(let k, let pss):
+            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest(SHA256.self),
+                                      padding: pss ? .PSS : .insecurePKCS1v1_5)
+        }
+    }
+
     /// A short description for the inspector: `ES256 (P-256)`, `RS256 (2048-bit RSA)`.
     public var summary: String {
         switch key {

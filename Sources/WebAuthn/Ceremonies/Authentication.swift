@@ -59,7 +59,7 @@ extension RelyingParty {
     ) throws(WebAuthnError) -> VerifiedAuthentication {
         guard response.type == "public-key" else { throw WebAuthnError(.responseType, "credential type is \"\(response.type)\", not \"public-key\"") }
         // Step 5: the credential is the one named.
-        guard response.rawID == credential.id, Base64URL.decode(response.id) == response.rawID else {
+        guard response.rawID == credential.id, Base64URL.matches(response.id, response.rawID) else {
             throw WebAuthnError(.credentialIdMismatch, "the response is for another credential")
         }
         // Step 6: the user handle.
@@ -82,8 +82,8 @@ extension RelyingParty {
                                 "backup eligibility (BE) was \(credential.backupEligible) at registration and is \(authData.backupEligible) now")
         }
         // Steps 20–21.
-        let signed = response.authenticatorData + response.clientDataJSON.sha256
-        guard credential.publicKey.isValidSignature(response.signature, for: signed) else {
+        guard credential.publicKey.isValidAssertionSignature(response.signature, authenticatorData: response.authenticatorData,
+                                                             clientDataJSON: response.clientDataJSON) else {
             throw WebAuthnError(.assertionSignature, "the assertion signature does not verify with the credential's public key")
         }
         // Step 22: the signature counter.

@@ -79,7 +79,7 @@ extension RelyingParty {
         requireTrustedAttestation: Bool = false
     ) async throws(WebAuthnError) -> VerifiedRegistration {
         guard response.type == "public-key" else { throw WebAuthnError(.responseType, "credential type is \"\(response.type)\", not \"public-key\"") }
-        guard Base64URL.decode(response.id) == response.rawID else {
+        guard Base64URL.matches(response.id, response.rawID) else {
             throw WebAuthnError(.credentialIdMismatch, "the credential's id and rawId differ")
         }
         // Steps 5–10: the client data.

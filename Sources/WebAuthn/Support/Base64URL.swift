@@ -24,13 +24,18 @@ public enum Base64URL {
     }
 
     /// Decodes base64url; padding is tolerated, any other character is refused.
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        decode(text, table: reverse)
+    public static func decode(_ text: String) -> [UInt8]? {
+        var text = text
+        return text.withUTF8 { decode($0, table: reverse) }
     }
 
+    /// Decodes base64url from a substring.
+    public static func decode(_ text: Substring) -> [UInt8]? { decode(String(text)) }
+
     /// Decodes standard base64 (with or without padding).
-    public static func decodeStandard(_ text: some StringProtocol) -> [UInt8]? {
-        decode(text, table: standardReverse)
+    public static func decodeStandard(_ text: String) -> [UInt8]? {
+        var text = text
+        return text.withUTF8 { decode($0, table: standardReverse) }
     }
 
     private static func encode(_ bytes: [UInt8], alphabet: [UInt8], pad: Bool) -> String {
@@ -57,15 +62,41 @@ public enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static func decode(_ text: some StringProtocol, table: [UInt8]) -> [UInt8]? {
-        var utf8 = Array(text.utf8)
-        while utf8.last == UInt8(ascii: "=") { utf8.removeLast() }
-        if utf8.count % 4 == 1 { return nil }
+    /// Whether `text` is the unpadded base64url encoding of `bytes`, without allocating.
+    public static func matches(_ text: String, _ bytes: [UInt8]) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            guard utf8.count == (bytes.count * 4 + 2) / 3 else { return false }
+            var out = 0
+            var index = 0
+            var same = true
+            while index < bytes.count {
+                let b0 = UInt32(bytes[index]), b1 = index + 1 < bytes.count ? UInt32(bytes[index + 1]) : 0
+                let b2 = index + 2 < bytes.count ? UInt32(bytes[index + 2]) : 0
+                let n = b0 << 16 | b1 << 8 | b2
+                let chars = min(4, (bytes.count - index) * 4 / 3 + ((bytes.count - index) < 3 ? 1 : 0))
+                for k in 0..<chars {
+                    same = same && utf8[out] == alphabet[Int(n >> UInt32(18 - 6 * k) & 63)]
+                    out += 1
+                }
+                index += 3
+            }
+            return same && out == utf8.count
+        }
+    }
+
+    /// Decodes base64url straight from UTF-8 bytes.
+    static func decode(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? { decode(text, table: reverse) }
+
+    private static func decode(_ text: UnsafeBufferPointer<UInt8>, table: [UInt8]) -> [UInt8]? {
+        var count = text.count
+        while count > 0, text[count - 1] == UInt8(ascii: "=") { count -= 1 }
+        if count % 4 == 1 { return nil }
         var out = [UInt8]()
-        out.reserveCapacity(utf8.count * 3 / 4)
+        out.reserveCapacity(count * 3 / 4)
         var accumulator: UInt32 = 0
         var bits = 0
-        for byte in utf8 {
+        for byte in text[0..<count] {
             let value = table[Int(byte)]
             if value == 0xFF { return nil }
             accumulator = accumulator << 6 | UInt32(value)

@@ -2,7 +2,7 @@
 /// SafetyNet JWS and FIDO metadata. The library keeps to swift-crypto, swift-certificates and swift-asn1, so it
 /// has its own.
 public indirect enum JSON: Sendable, Equatable {
-    case object([String: JSON])
+    case object(JSONObject)
     case array([JSON])
     case string(String)
     case number(Double)
@@ -14,7 +14,7 @@ public indirect enum JSON: Sendable, Equatable {
     public var number: Double? { if case .number(let n) = self { n } else { nil } }
     public var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
     public var array: [JSON]? { if case .array(let a) = self { a } else { nil } }
-    public var object: [String: JSON]? { if case .object(let o) = self { o } else { nil } }
+    public var object: JSONObject? { if case .object(let o) = self { o } else { nil } }
 
     /// Parses one JSON text; duplicate object keys, trailing content and nesting deeper than 64 are refused.
     public static func parse(_ bytes: some Collection<UInt8>) -> JSON? {
@@ -25,7 +25,23 @@ public indirect enum JSON: Sendable, Equatable {
     }
 }
 
-private struct JSONReader {
+/// A JSON object's members in document order. The objects WebAuthn reads are small, so a list searched in order
+/// beats hashing; duplicate keys are refused while parsing.
+public struct JSONObject: Sendable, Equatable {
+    public var members: [Member]
+
+    public struct Member: Sendable, Equatable {
+        public var key: String
+        public var value: JSON
+    }
+
+    public subscript(key: String) -> JSON? {
+        for member in members where member.key == key { return member.value }
+        return nil
+    }
+}
+
+struct JSONReader {
     let bytes: [UInt8]
     var index = 0
 
@@ -48,20 +64,28 @@ private struct JSONReader {
         switch bytes[index] {
         case UInt8(ascii: "{"):
             index += 1
-            var object: [String: JSON] = [:]
+            var members: [JSONObject.Member] = []
+            var keys: Set<String>? = nil // only for large objects, where a linear duplicate check would be quadratic
             whitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(JSONObject(members: members)) }
             while true {
                 whitespace()
                 guard let key = string() else { return nil }
                 whitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
                 index += 1
-                guard let item = value(depth: depth + 1), object.updateValue(item, forKey: key) == nil else { return nil }
+                guard let item = value(depth: depth + 1) else { return nil }
+                if members.count < 16 {
+                    guard !members.contains(where: { $0.key == key }) else { return nil }
+                } else {
+                    if keys == nil { keys = Set(members.map(\.key)) }
+                    guard keys!.insert(key).inserted else { return nil }
+                }
+                members.append(JSONObject.Member(key: key, value: item))
                 whitespace()
                 guard index < bytes.count else { return nil }
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(JSONObject(members: members)) }
                 return nil
             }
         case UInt8(ascii: "["):
@@ -85,6 +109,37 @@ private struct JSONReader {
         case UInt8(ascii: "n"): return literal("null") ? .null : nil
         default: return number()
         }
+    }
+
+    /// Validates one value without building it (for members a caller does not need).
+    mutating func skipValue(depth: Int) -> Bool {
+        whitespace()
+        guard index < bytes.count else { return false }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): return rawString() != nil || string() != nil
+        case UInt8(ascii: "{"), UInt8(ascii: "["): return value(depth: depth) != nil
+        default: return value(depth: depth) != nil
+        }
+    }
+
+    /// The byte range of a string's contents when it has no escapes (the cursor moves past it); otherwise `nil`
+    /// and the cursor does not move, so the caller can fall back to ``string()``.
+    mutating func rawString() -> Range<Int>? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        var end = index + 1
+        while end < bytes.count {
+            let c = bytes[end]
+            if c == UInt8(ascii: "\"") {
+                let range = (index + 1)..<end
+                // Non-ASCII content must still be valid UTF-8.
+                if bytes[range].contains(where: { $0 >= 0x80 }), String(validating: bytes[range], as: UTF8.self) == nil { return nil }
+                index = end + 1
+                return range
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 { return nil }
+            end += 1
+        }
+        return nil
     }
 
     mutating func number() -> JSON? {
