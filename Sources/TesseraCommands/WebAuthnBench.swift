@@ -16,6 +16,7 @@ struct WebAuthnBench: AsyncParsableCommand {
     @Option(help: "The vectors folder (Tests/WebAuthnTests/Vectors).") var vectors = "Tests/WebAuthnTests/Vectors"
     @Option(help: "Seconds per measurement.") var seconds: Double = 2
     @Option(help: "Rounds; medians are reported.") var rounds = 5
+    @Flag(help: "Print one JSON line per algorithm and round (scripts/bench-webauthn reads them).") var json = false
     @Flag(help: "Also time the verification's parts (client data, authenticator data, hashing) on their own.") var breakdown = false
 
     struct Assertion {
@@ -42,33 +43,44 @@ struct WebAuthnBench: AsyncParsableCommand {
             guard !assertions.isEmpty else { throw ValidationError("no \(alg) authentication vectors in \(folder)") }
             var samples: [(raw: Double, verify: Double, json: Double)] = []
             for _ in 0..<rounds {
-                let raw = measure { i in assertions[i % assertions.count].raw() }
-                let verify = measure { i in
-                    let a = assertions[i % assertions.count]
-                    return (try? a.party.verifyAuthentication(a.response, challenge: a.challenge, credential: a.credential,
-                                                              requireUserVerification: a.requireUV)) != nil
+                // The three are interleaved in small batches, so a change in the machine's speed (these are shared,
+                // noisy machines) falls on all three alike and the ratios hold.
+                let rates = interleaved([
+                    { i in assertions[i % assertions.count].raw() },
+                    { i in
+                        let a = assertions[i % assertions.count]
+                        return (try? a.party.verifyAuthentication(a.response, challenge: a.challenge, credential: a.credential,
+                                                                  requireUserVerification: a.requireUV)) != nil
+                    },
+                    { i in
+                        let a = assertions[i % assertions.count]
+                        guard let response = try? AuthenticationResponse(json: a.json) else { return false }
+                        return (try? a.party.verifyAuthentication(response, challenge: a.challenge, credential: a.credential,
+                                                                  requireUserVerification: a.requireUV)) != nil
+                    },
+                ])
+                samples.append((rates[0], rates[1], rates[2]))
+                if json {
+                    print(String(format: #"{"alg": "%@", "raw": %.1f, "verify": %.1f, "fromJSON": %.1f}"#,
+                                 Self.names[alg]!, rates[0], rates[1], rates[2]))
                 }
-                let json = measure { i in
-                    let a = assertions[i % assertions.count]
-                    guard let response = try? AuthenticationResponse(json: a.json) else { return false }
-                    return (try? a.party.verifyAuthentication(response, challenge: a.challenge, credential: a.credential,
-                                                              requireUserVerification: a.requireUV)) != nil
-                }
-                samples.append((raw, verify, json))
             }
-            let raw = median(samples.map(\.raw)), verify = median(samples.map(\.verify)), json = median(samples.map(\.json))
-            let ratio = median(samples.map { $0.verify / $0.raw })
             if breakdown, let a = assertions.first {
                 let clientData = measure { _ in (try? CollectedClientData(json: a.response.clientDataJSON)) != nil }
                 let authData = measure { _ in (try? AuthenticatorData(a.response.authenticatorData)) != nil }
                 let hash = measure { _ in SHA256.hash(data: a.response.clientDataJSON).withUnsafeBytes { $0.count == 32 } }
                 let id = measure { _ in WebAuthn.Base64URL.matches(a.response.id, a.response.rawID) }
-                say(String(format: "  parts, ns each: client data %.0f, authenticator data %.0f, SHA-256 of client data %.0f, id check %.0f",
-                           1e9 / clientData, 1e9 / authData, 1e9 / hash, 1e9 / id))
+                let parse = measure { _ in (try? AuthenticationResponse(json: a.json)) != nil }
+                say(String(format: "  parts, ns each: credential JSON %.0f, client data %.0f, authenticator data %.0f, SHA-256 of client data %.0f, id check %.0f",
+                           1e9 / parse, 1e9 / clientData, 1e9 / authData, 1e9 / hash, 1e9 / id))
             }
-            say(String(format: "%@: raw %.0f/s, verify %.0f/s (ratio %.2f, median of %d rounds), from JSON %.0f/s",
-                       alg, raw, verify, ratio, rounds, json))
-            lines.append(String(format: "| %@ | %.0f | %.0f | %.2f | %.0f |", alg.uppercased(), raw, verify, ratio, json))
+            let raw = median(samples.map(\.raw)), verify = median(samples.map(\.verify)), fromJSON = median(samples.map(\.json))
+            let ratio = median(samples.map { $0.verify / $0.raw })
+            if !json {
+                say(String(format: "%@: raw %.0f/s, verify %.0f/s (ratio %.2f, median of %d rounds), from JSON %.0f/s",
+                           Self.names[alg]!, raw, verify, ratio, rounds, fromJSON))
+            }
+            lines.append(String(format: "| %@ | %.0f | %.0f | %.2f | %.0f |", Self.names[alg]!, raw, verify, ratio, fromJSON))
         }
         // Registration: packed with an x5c chain to a trust anchor (signature, §8.2.1 checks, RFC 5280 path).
         let registration = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: folder + "/es256-packed-x5c-trusted-registration.json"))))
@@ -88,11 +100,33 @@ struct WebAuthnBench: AsyncParsableCommand {
                 n += 1
             }
             registrations.append(Double(n) / (ContinuousClock.now - start).seconds)
+            if json { print(String(format: #"{"alg": "packed-x5c-registration", "perSecond": %.1f}"#, registrations.last!)) }
         }
+        guard !json else { return }
         say(String(format: "packed x5c registration: %.0f/s (median of %d rounds)", median(registrations), rounds))
         print("")
         print(lines.joined(separator: "\n"))
         print(String(format: "\npacked (x5c, chained to a trust anchor) registrations/s: %.0f", median(registrations)))
+    }
+
+    static let names = ["es256": "ES256", "eddsa": "EdDSA", "rs256": "RS256"]
+
+    /// Runs the bodies in turn, 32 calls at a time, for `seconds` each in all; returns each one's calls per second.
+    func interleaved(_ bodies: [(Int) -> Bool]) -> [Double] {
+        var spent = [Duration](repeating: .zero, count: bodies.count)
+        var counts = [Int](repeating: 0, count: bodies.count)
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000) * bodies.count)
+        while ContinuousClock.now < deadline {
+            for (k, body) in bodies.enumerated() {
+                let start = ContinuousClock.now
+                for _ in 0..<32 {
+                    precondition(body(counts[k]), "a benchmark verification failed")
+                    counts[k] += 1
+                }
+                spent[k] += ContinuousClock.now - start
+            }
+        }
+        return zip(counts, spent).map { Double($0) / $1.seconds }
     }
 
     func measure(_ body: (Int) -> Bool) -> Double {

@@ -65,7 +65,7 @@ public enum Base64URL {
     /// Whether `text` is the unpadded base64url encoding of `bytes`, without allocating.
     public static func matches(_ text: String, _ bytes: [UInt8]) -> Bool {
         var text = text
-        return text.withUTF8 { utf8 in
+        return text.withUTF8 { utf8 in alphabet.withUnsafeBufferPointer { alphabet in
             guard utf8.count == (bytes.count * 4 + 2) / 3 else { return false }
             var out = 0
             var index = 0
@@ -82,7 +82,7 @@ public enum Base64URL {
                 index += 3
             }
             return same && out == utf8.count
-        }
+        } }
     }
 
     /// Decodes base64url straight from UTF-8 bytes.
@@ -92,32 +92,53 @@ public enum Base64URL {
         var count = text.count
         while count > 0, text[count - 1] == UInt8(ascii: "=") { count -= 1 }
         if count % 4 == 1 { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(count * 3 / 4)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for byte in text[0..<count] {
-            let value = table[Int(byte)]
-            if value == 0xFF { return nil }
-            accumulator = accumulator << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+        var valid = true
+        let out = [UInt8](unsafeUninitializedCapacity: count * 3 / 4) { buffer, written in
+            table.withUnsafeBufferPointer { table in
+                var accumulator: UInt32 = 0
+                var bits = 0
+                var n = 0
+                for i in 0..<count {
+                    let value = table[Int(text[i])]
+                    if value == 0xFF { valid = false; break }
+                    accumulator = accumulator << 6 | UInt32(value)
+                    bits += 6
+                    if bits >= 8 {
+                        bits -= 8
+                        buffer[n] = UInt8(truncatingIfNeeded: accumulator >> UInt32(bits))
+                        n += 1
+                    }
+                }
+                // Leftover bits must be zero, so one byte string has exactly one encoding.
+                if valid && bits > 0 && accumulator & ((1 << UInt32(bits)) - 1) != 0 { valid = false }
+                written = n
             }
         }
-        // Leftover bits must be zero, so one byte string has exactly one encoding.
-        if bits > 0 && accumulator & ((1 << UInt32(bits)) - 1) != 0 { return nil }
-        return out
+        return valid ? out : nil
     }
 }
 
 /// Compares two byte strings in time that depends only on their lengths, for challenges and other secrets.
-@inline(never)
 public func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+    if let result = a.withContiguousStorageIfAvailable({ a in
+        b.withContiguousStorageIfAvailable { b in constantTimeEquals(UnsafeRawBufferPointer(a), UnsafeRawBufferPointer(b)) }
+    }), let result { return result }
+    return slowConstantTimeEquals(a, b)
+}
+
+private func slowConstantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
     for (x, y) in zip(a, b) { difference |= x ^ y }
+    return difference == 0
+}
+
+/// The loop itself, kept out of line so the optimiser cannot turn it into an early-exit comparison.
+@inline(never)
+func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for i in 0..<a.count { difference |= a[i] ^ b[i] }
     return difference == 0
 }
 

@@ -126,20 +126,25 @@ struct JSONReader {
     /// and the cursor does not move, so the caller can fall back to ``string()``.
     mutating func rawString() -> Range<Int>? {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
-        var end = index + 1
-        while end < bytes.count {
-            let c = bytes[end]
-            if c == UInt8(ascii: "\"") {
-                let range = (index + 1)..<end
-                // Non-ASCII content must still be valid UTF-8.
-                if bytes[range].contains(where: { $0 >= 0x80 }), String(validating: bytes[range], as: UTF8.self) == nil { return nil }
-                index = end + 1
-                return range
+        let start = index + 1
+        // (end, ascii): the closing quote and whether everything before it is ASCII; nil at an escape or control.
+        let scan: (Int, Bool)? = bytes.withUnsafeBufferPointer { p in
+            var end = start
+            var high: UInt8 = 0
+            while end < p.count {
+                let c = p[end]
+                if c == UInt8(ascii: "\"") { return (end, high < 0x80) }
+                if c == UInt8(ascii: "\\") || c < 0x20 { return nil }
+                high |= c
+                end += 1
             }
-            if c == UInt8(ascii: "\\") || c < 0x20 { return nil }
-            end += 1
+            return nil
         }
-        return nil
+        guard let (end, ascii) = scan else { return nil }
+        // Non-ASCII content must still be valid UTF-8.
+        if !ascii, String(validating: bytes[start..<end], as: UTF8.self) == nil { return nil }
+        index = end + 1
+        return start..<end
     }
 
     mutating func number() -> JSON? {
