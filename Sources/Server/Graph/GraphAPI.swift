@@ -42,6 +42,7 @@ struct GraphAPI {
         case "roleManagement": return try await RolesHandler(api: self, context: c).handleRoleManagement(Array(path.dropFirst()))
         case "directoryRoles": return try await RolesHandler(api: self, context: c).handleDirectoryRoles(Array(path.dropFirst()))
         case "auditLogs": return try await AuditHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        case "policies": return try await PolicyHandler(api: self, context: c).handle(Array(path.dropFirst()))
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(head)'.")
         }

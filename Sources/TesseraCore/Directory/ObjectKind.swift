@@ -55,6 +55,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .application, .servicePrincipal, .appRoleAssignment: "ApplicationManagement"
         case .device: "Device"
         case .roleAssignment: "RoleManagement"
+        case .authenticationMethodsPolicy: "Policy"
         default: "DirectoryManagement"
         }
     }

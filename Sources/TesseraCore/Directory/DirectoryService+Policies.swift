@@ -1,0 +1,53 @@
+/// Tenant-wide policies kept as singleton objects, so they are in the change log (audit, backup) like any other
+/// write.
+extension ObjectKind {
+    /// The tenant's authentication methods policy (one object, id `authenticationmethodspolicy`).
+    public static let authenticationMethodsPolicy = ObjectKind(rawValue: "authenticationMethodsPolicy")
+}
+
+extension DirectoryService {
+    /// Object ids are stored in lowercase.
+    static let authenticationMethodsPolicyID = "authenticationmethodspolicy"
+
+    /// The tenant's FIDO2 configuration: the stored one, migrated to passkey profiles if it predates them, or the
+    /// tenant default when none was ever written.
+    public func fido2Configuration(tenant: String) async throws -> (configuration: Fido2Configuration, lastModified: String?) {
+        let stored = try await store.read { tx in try await tx.object(tenant: tenant, id: Self.authenticationMethodsPolicyID) }
+        guard let stored, let fido2 = stored.body["fido2"] else { return (.tenantDefault, nil) }
+        return (try Fido2Configuration(stored: fido2).migrated(), stored.body["lastModifiedDateTime"]?.stringValue)
+    }
+
+    /// Reverts the FIDO2 configuration to the tenant default (Graph's DELETE), whatever it holds.
+    public func resetFido2Configuration(tenant: String, actor: Actor) async throws {
+        try await replaceFido2Configuration(tenant: tenant, with: .tenantDefault, actor: actor, validated: false)
+    }
+
+    /// Replaces the FIDO2 configuration after checking Entra's rules against the current one.
+    @discardableResult
+    public func replaceFido2Configuration(tenant: String, with next: Fido2Configuration, actor: Actor,
+                                          validated: Bool = true) async throws -> Fido2Configuration {
+        let now = self.now
+        return try await write(tenant) { tx in
+            let id = Self.authenticationMethodsPolicyID
+            let current = try await tx.object(tenant: tenant, id: id)
+            let previous = try current?.body["fido2"].map { try Fido2Configuration(stored: $0).migrated() } ?? .tenantDefault
+            if validated { try next.validate(replacing: previous) }
+            var body = current?.body ?? [:]
+            body["fido2"] = next.json
+            body["lastModifiedDateTime"] = .string(now)
+            if var object = current {
+                let version = object.version
+                object.body = body
+                object.version = version + 1
+                try await tx.update(object, expectedVersion: version)
+            } else {
+                try await tx.insert(StoredObject(tenant: tenant, id: id, kind: .authenticationMethodsPolicy, body: body))
+            }
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: id, kind: .authenticationMethodsPolicy, operation: "update",
+                activity: "Update authentication methods policy", actor: actor.initiatedBy, at: now,
+                details: ["displayName": "Authentication Methods Policy", "method": "Fido2"]))
+            return next
+        }
+    }
+}
