@@ -30,8 +30,9 @@ import TesseraCore
         }
     }
 
-    /// Every combination (2 × 2 × 2 × 3 × 3 × 2 × 3 × 2 × 2 = 5,184), minus profiles Entra refuses to save
-    /// (synced with attestation enforced).
+    /// Every combination: passkey type × attested × listed × restriction (2 × 2 × 2 × 3), the profile's types and
+    /// attestation (4 that Entra lets you save: synced never with attestation enforced), targeting × excluded ×
+    /// phase (3 × 2 × 2): 1,152 cases.
     static let cases: [Case] = {
         var all: [Case] = []
         let typeSets: [Set<PasskeyKind>] = [[.deviceBound], [.synced], [.deviceBound, .synced]]
