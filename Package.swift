@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "TesseraCore",
                 "Store",
+                "WebAuthn",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -8,6 +8,8 @@ public struct TesseraApp: Sendable {
     public let store: any DirectoryStore
     public let directory: DirectoryService
     let signingKey: SigningKey
+    /// Signs and checks WebAuthn challenges, so any replica can finish a ceremony another began.
+    let passkeyChallenges: PasskeyChallenges
     public let clock: any TimeSource
     /// Largest request body accepted, in bytes.
     public let maxBodyBytes: Int
@@ -21,7 +23,9 @@ public struct TesseraApp: Sendable {
                             maxBodyBytes: Int = 4 * 1024 * 1024) async throws -> TesseraApp {
         try await store.migrate()
         let key = try await SigningKey.loadOrCreate(store: store)
-        return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock), signingKey: key, clock: clock,
+        let challenges = try await PasskeyChallenges.loadOrCreate(store: store)
+        return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock), signingKey: key,
+                          passkeyChallenges: challenges, clock: clock,
                           maxBodyBytes: maxBodyBytes, logger: Logger(label: "tessera"))
     }
 

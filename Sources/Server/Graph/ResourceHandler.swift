@@ -39,6 +39,11 @@ struct ResourceHandler {
         }
         let id = try await resolve(rest[0])
         if rest.count == 1 { return try await single(id) }
+        if kind == .user, rest[1] == "authentication" {
+            let tenant = self.tenant
+            guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }) else { throw DirectoryError.notFound(id) }
+            return try await AuthenticationMethodsHandler(context: context, app: app, user: user).handle(Array(rest.dropFirst(2)))
+        }
         return try await RelationHandler(resource: self, id: id).handle(Array(rest.dropFirst()))
     }
 

@@ -1,0 +1,56 @@
+import Crypto
+import Foundation
+import TesseraCore
+import WebAuthn
+
+/// WebAuthn challenges that any replica can check: 16 random bytes, an expiry and an HMAC over them and what the
+/// challenge is for (ceremony, tenant, user), keyed by a deployment secret kept in the store. Nothing is stored at
+/// issue; at use the nonce goes through `consumeOnce`, so a challenge works once and only until it expires.
+struct PasskeyChallenges: Sendable {
+    let key: SymmetricKey
+    static let lifetime: TimeInterval = 5 * 60
+
+    static func loadOrCreate(store: any DirectoryStore) async throws -> PasskeyChallenges {
+        let secret: [UInt8] = try await store.write { tx in
+            if let stored = try await tx.setting(tenant: "", key: "challengeKey")?.stringValue, let bytes = WebAuthn.Base64URL.decode(stored) {
+                return bytes
+            }
+            var random = SystemRandomNumberGenerator()
+            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+            try await tx.putSetting(tenant: "", key: "challengeKey", value: .string(WebAuthn.Base64URL.encode(bytes)))
+            return bytes
+        }
+        return PasskeyChallenges(key: SymmetricKey(data: secret))
+    }
+
+    func mac(_ purpose: String, _ body: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(purpose.utf8) + [0] + body, using: key)).prefix(16).map { $0 }
+    }
+
+    /// A new challenge for `purpose` (e.g. `create:<tenant>:<user>`), and when it expires.
+    func issue(_ purpose: String, now: Date) -> (challenge: [UInt8], expires: Date) {
+        let expires = now.addingTimeInterval(Self.lifetime)
+        var random = SystemRandomNumberGenerator()
+        var body = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let seconds = UInt64(expires.timeIntervalSince1970)
+        body += (0..<8).map { UInt8(truncatingIfNeeded: seconds >> (56 - 8 * UInt64($0))) }
+        return (body + mac(purpose, body), expires)
+    }
+
+    /// Checks a challenge the browser echoed for `purpose` and spends it. Throws a Graph 400 when it is not one of
+    /// ours, was for something else, expired, or was used before.
+    func redeem(_ challenge: [UInt8], purpose: String, tenant: String, now: Date, store: any DirectoryStore) async throws {
+        let refusal = DirectoryError.badRequest("The passkey challenge is invalid, expired or already used; request new creation options.")
+        guard challenge.count == 40 else { throw refusal }
+        let body = Array(challenge[0..<24])
+        guard WebAuthn.constantTimeEquals(challenge[24...], mac(purpose, body)) else { throw refusal }
+        let seconds = body[16..<24].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let expires = Date(timeIntervalSince1970: TimeInterval(seconds))
+        guard expires > now else { throw refusal }
+        let fresh = try await store.write { tx in
+            try await tx.consumeOnce(tenant: tenant, key: "passkey-challenge:" + WebAuthn.Base64URL.encode(body[0..<16]),
+                                     expiresAt: Timestamp.format(expires), now: Timestamp.format(now))
+        }
+        guard fresh else { throw refusal }
+    }
+}

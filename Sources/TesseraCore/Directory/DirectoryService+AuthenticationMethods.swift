@@ -1,0 +1,67 @@
+/// Users' authentication methods (passkeys so far), kept as objects linked from their user so that they are in
+/// the change log, and so that a credential id can be registered only once in a tenant (WebAuthn §7.1 step 27).
+extension ObjectKind {
+    /// A user's passkey: Graph's `fido2AuthenticationMethod`.
+    public static let fido2Method = ObjectKind(rawValue: "fido2AuthenticationMethod")
+}
+
+extension DirectoryService {
+    /// The relation from a user to their passkeys.
+    public static let fido2MethodsRelation = "fido2Methods"
+
+    /// Stores a verified passkey for a user. `body` is the Graph JSON plus private `_`-prefixed members (public key,
+    /// counter, flags); `credentialKey` is the credential id in lowercase hex, unique in the tenant.
+    public func addFido2Method(tenant: String, userID: String, body: [String: JSONValue], credentialKey: String,
+                               actor: Actor) async throws -> StoredObject {
+        let now = self.now
+        return try await write(tenant) { tx in
+            guard let user = try await tx.object(tenant: tenant, id: userID), user.kind == .user, user.deletedAt == nil else {
+                throw DirectoryError.notFound(userID)
+            }
+            let id = Identifier.make()
+            var fields = body
+            fields["id"] = .string(id)
+            fields["createdDateTime"] = .string(now)
+            fields["_userId"] = .string(userID)
+            let object = StoredObject(tenant: tenant, id: id, kind: .fido2Method, body: fields)
+            do {
+                try await tx.claim(tenant: tenant, object: id, keys: [UniqueKey("fido2CredentialId", credentialKey)])
+            } catch {
+                throw DirectoryError.badRequest("This passkey is already registered in the tenant.")
+            }
+            try await tx.insert(object)
+            try await tx.link(tenant: tenant, source: userID, relation: Self.fido2MethodsRelation, target: id)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: userID, kind: .user, operation: "link", activity: "Admin registered security info",
+                actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(user.body["displayName"]?.stringValue), "method": "Fido2",
+                          "targetId": .string(id), "aaGuid": .optional(body["aaGuid"]?.stringValue)]))
+            return object
+        }
+    }
+
+    /// A user's passkeys, oldest first.
+    public func fido2Methods(tenant: String, userID: String) async throws -> [StoredObject] {
+        try await store.read { tx in
+            let ids = try await tx.targets(tenant: tenant, source: userID, relation: Self.fido2MethodsRelation)
+            return try await tx.objects(tenant: tenant, ids: ids).filter { $0.kind == .fido2Method }
+                .sorted { ($0.body["createdDateTime"]?.stringValue ?? "") < ($1.body["createdDateTime"]?.stringValue ?? "") }
+        }
+    }
+
+    /// Removes a user's passkey for good (Graph has no recycle bin for methods).
+    public func deleteFido2Method(tenant: String, userID: String, methodID: String, actor: Actor) async throws {
+        let now = self.now
+        try await write(tenant) { tx in
+            guard let method = try await tx.object(tenant: tenant, id: methodID), method.kind == .fido2Method,
+                  method.body["_userId"]?.stringValue == userID
+            else { throw DirectoryError.notFound(methodID) }
+            try await tx.purge(tenant: tenant, id: methodID)
+            let user = try await tx.object(tenant: tenant, id: userID)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: userID, kind: .user, operation: "unlink", activity: "Admin deleted security info",
+                actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(user?.body["displayName"]?.stringValue), "method": "Fido2", "targetId": .string(methodID)]))
+        }
+    }
+}
