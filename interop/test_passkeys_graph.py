@@ -137,3 +137,15 @@ def test_disabling_passkeys_stops_registration(graph, tessera, user, fido2_polic
     graph.ok("PATCH", FIDO2, status=204, json={"state": "disabled"})
     r = graph.get(f"users/{user['id']}/authentication/fido2Methods/creationOptions")
     assert_graph_error(r, 403, "Authorization_RequestDenied")
+
+
+def test_a_purged_user_frees_their_passkey(graph, tessera, tenant_a):
+    first = graph.create_user(tenant_a.domain, unique("pk"))
+    key = softauthn.SoftAuthenticator("ES256")
+    assert register(graph, tessera, first["id"], key).status_code == 201
+    graph.ok("DELETE", f"users/{first['id']}", status=204)
+    second = graph.create_user(tenant_a.domain, unique("pk"))
+    # Soft-deleted, the user still holds the credential; purged, it is free again.
+    assert "already registered" in assert_graph_error(register(graph, tessera, second["id"], key), 400)["message"]
+    graph.ok("DELETE", f"directory/deletedItems/{first['id']}", status=204)
+    assert register(graph, tessera, second["id"], key).status_code == 201

@@ -166,6 +166,13 @@ public struct DirectoryService: Sendable {
         try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt != nil
             else { throw DirectoryError.notFound(id) }
+            // A user's authentication methods go with the user (their links would otherwise vanish and leave them
+            // holding their credential ids).
+            if current.kind == .user {
+                for method in try await tx.targets(tenant: tenant, source: id, relation: Self.fido2MethodsRelation) {
+                    try await tx.purge(tenant: tenant, id: method)
+                }
+            }
             try await tx.purge(tenant: tenant, id: id)
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: id, kind: current.kind, operation: "purge",
