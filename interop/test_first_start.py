@@ -110,10 +110,27 @@ def test_a_restart_keeps_the_tenant_and_prints_no_new_secret(first_start):
     port = _free_port()
     proc, lines = _serve(data, port)  # a second server over the same data folder
     try:
-        assert "client secret" not in "".join(lines)
+        assert "client secret" not in "".join(lines) and "access pass" not in "".join(lines)
         tenant = _field(printed, "tenant id")
         meta = requests.get(f"https://127.0.0.1:{port}/{tenant}/v2.0/.well-known/openid-configuration",
                             verify=str(data / "tls" / "ca.pem")).json()
         assert meta["issuer"] == f"https://127.0.0.1:{port}/{tenant}/v2.0"
     finally:
         _stop(proc)
+
+
+def test_first_start_prints_a_one_time_access_pass_for_the_administrator(first_start):
+    data, port, printed = first_start
+    passcode = _field(printed, "access pass")
+    assert len(passcode) == 12 and "one use" in printed
+    tenant, client, secret = _field(printed, "tenant id"), _field(printed, "client id"), _field(printed, "client secret")
+    session = requests.Session()
+    session.verify, session.trust_env = str(data / "tls" / "ca.pem"), False
+    token = session.post(f"https://127.0.0.1:{port}/{tenant}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": client, "client_secret": secret,
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    admin = _field(printed, "administrator")
+    methods = session.get(f"https://127.0.0.1:{port}/v1.0/users/{admin}/authentication/temporaryAccessPassMethods",
+                          headers={"Authorization": f"Bearer {token}"}).json()["value"]
+    assert len(methods) == 1 and methods[0]["isUsableOnce"] is True and methods[0]["isUsable"] is True
+    assert methods[0]["lifetimeInMinutes"] == 480 and methods[0]["temporaryAccessPass"] is None

@@ -149,3 +149,16 @@ def test_a_purged_user_frees_their_passkey(graph, tessera, tenant_a):
     assert "already registered" in assert_graph_error(register(graph, tessera, second["id"], key), 400)["message"]
     graph.ok("DELETE", f"directory/deletedItems/{first['id']}", status=204)
     assert register(graph, tessera, second["id"], key).status_code == 201
+
+
+def test_a_temporary_access_pass_is_shown_once(graph, user):
+    path = f"users/{user['id']}/authentication/temporaryAccessPassMethods"
+    created = graph.ok("POST", path, status=201, json={"lifetimeInMinutes": 60, "isUsableOnce": True})
+    assert len(created["temporaryAccessPass"]) == 12 and created["isUsable"] is True
+    listed = graph.ok("GET", path)["value"]
+    assert [m["id"] for m in listed] == [created["id"]] and listed[0]["temporaryAccessPass"] is None
+    assert created["temporaryAccessPass"] not in graph.get(path).text
+    assert_graph_error(graph.post(path, json={}), 400, "Request_BadRequest")  # one per user
+    assert_graph_error(graph.post(f"users/{user['id']}/authentication/temporaryAccessPassMethods", json={"lifetimeInMinutes": 1}), 400)
+    graph.ok("DELETE", f"{path}/{created['id']}", status=204)
+    assert graph.ok("GET", path)["value"] == []

@@ -45,11 +45,15 @@ struct Serve: AsyncParsableCommand {
         let shownHost = host == "0.0.0.0" ? "localhost" : host
         if tenants.isEmpty {
             let created = try await TenantProvisioner(directory: app.directory).create(name: "Tessera", domain: "tessera.local")
+            // The first administrator signs in once with this pass to register a passkey (there are no passwords).
+            let (_, pass) = try await app.directory.createTemporaryAccessPass(
+                tenant: created.tenantId, userID: created.adminUserId, lifetimeInMinutes: 8 * 60, isUsableOnce: true, actor: .system)
             say("""
             Tessera created its first tenant. Keep this; the secret is not shown again.
               tenant id:     \(created.tenantId)
               domain:        \(created.domain)
               administrator: \(created.adminUserPrincipalName)
+              access pass:   \(pass) (Temporary Access Pass: one use, within 8 hours, to register a passkey)
               client id:     \(created.clientId)
               client secret: \(created.clientSecret)
               token:         POST \(scheme)://\(shownHost):\(port)/\(created.tenantId)/oauth2/v2.0/token

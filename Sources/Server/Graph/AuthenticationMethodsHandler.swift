@@ -19,7 +19,63 @@ struct AuthenticationMethodsHandler {
             guard method == "GET" else { throw DirectoryError(.methodNotAllowed, "Methods are added through their own collections.") }
             try context.caller.require(anyOf: Self.readPermissions)
             let methods = try await app.directory.fido2Methods(tenant: tenant, userID: user.id)
-            return .json(["@odata.context": .string(base + "/methods"), "value": .array(methods.map(PasskeyRegistration.render))])
+            var value = methods.map(PasskeyRegistration.render)
+            if let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id) { value.append(renderPass(pass)) }
+            return .json(["@odata.context": .string(base + "/methods"), "value": .array(value)])
+        case ("temporaryAccessPassMethods"?, 1):
+            switch method {
+            case "GET":
+                try context.caller.require(anyOf: Self.readPermissions)
+                let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id)
+                return .json(["@odata.context": .string(base + "/temporaryAccessPassMethods"), "value": .array(pass.map { [renderPass($0)] } ?? [])])
+            case "POST":
+                try context.caller.require(anyOf: Self.writePermissions)
+                let body = try context.request.jsonObject()
+                var start: Date?
+                var lifetime = DirectoryService.defaultTemporaryAccessPassLifetime
+                var once = false
+                for (key, value) in body where !key.hasPrefix("@odata") {
+                    switch key {
+                    case "startDateTime":
+                        guard let text = value.stringValue, let date = Timestamp.parse(text) else {
+                            throw DirectoryError.badRequest("'startDateTime' must be an ISO 8601 date and time.")
+                        }
+                        start = date
+                    case "lifetimeInMinutes":
+                        guard let minutes = value.intValue else { throw DirectoryError.badRequest("'lifetimeInMinutes' must be a whole number.") }
+                        lifetime = Int(minutes)
+                    case "isUsableOnce":
+                        guard let flag = value.boolValue else { throw DirectoryError.badRequest("'isUsableOnce' must be true or false.") }
+                        once = flag
+                    default:
+                        throw DirectoryError.badRequest("Property '\(key)' does not exist on type 'microsoft.graph.temporaryAccessPassAuthenticationMethod'.")
+                    }
+                }
+                let (created, passcode) = try await app.directory.createTemporaryAccessPass(
+                    tenant: tenant, userID: user.id, startDateTime: start, lifetimeInMinutes: lifetime, isUsableOnce: once,
+                    actor: context.caller.actor)
+                guard case .object(var out) = renderPass(created) else { throw DirectoryError(.internalError, "render") }
+                out["temporaryAccessPass"] = .string(passcode) // shown this once
+                out["@odata.context"] = .string(base + "/temporaryAccessPassMethods/$entity")
+                return .json(.object(out), status: 201)
+            default:
+                throw DirectoryError(.methodNotAllowed, "temporaryAccessPassMethods supports GET and POST.")
+            }
+        case ("temporaryAccessPassMethods"?, 2):
+            guard let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id), pass.id == rest[1].lowercased() else {
+                throw DirectoryError.notFound(rest[1])
+            }
+            switch method {
+            case "GET":
+                try context.caller.require(anyOf: Self.readPermissions)
+                return .json(renderPass(pass))
+            case "DELETE":
+                try context.caller.require(anyOf: Self.writePermissions)
+                try await app.directory.deleteTemporaryAccessPass(tenant: tenant, userID: user.id, methodID: pass.id, actor: context.caller.actor)
+                return .noContent
+            default:
+                throw DirectoryError(.methodNotAllowed, "A Temporary Access Pass supports GET and DELETE.")
+            }
         case ("fido2Methods"?, 1):
             switch method {
             case "GET":
@@ -64,5 +120,16 @@ struct AuthenticationMethodsHandler {
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "authentication")'.")
         }
+    }
+
+    /// Graph's `temporaryAccessPassAuthenticationMethod` (the passcode itself is never stored, so never shown again).
+    func renderPass(_ pass: StoredObject) -> JSONValue {
+        var out = pass.body.filter { !$0.key.hasPrefix("_") }
+        let usability = app.directory.temporaryAccessPassUsability(pass)
+        out["@odata.type"] = "#microsoft.graph.temporaryAccessPassAuthenticationMethod"
+        out["isUsable"] = .bool(usability.isUsable)
+        out["methodUsabilityReason"] = .string(usability.reason)
+        out["temporaryAccessPass"] = .null
+        return .object(out)
     }
 }

@@ -169,8 +169,10 @@ public struct DirectoryService: Sendable {
             // A user's authentication methods go with the user (their links would otherwise vanish and leave them
             // holding their credential ids).
             if current.kind == .user {
-                for method in try await tx.targets(tenant: tenant, source: id, relation: Self.fido2MethodsRelation) {
-                    try await tx.purge(tenant: tenant, id: method)
+                for relation in [Self.fido2MethodsRelation, Self.temporaryAccessPassRelation] {
+                    for method in try await tx.targets(tenant: tenant, source: id, relation: relation) {
+                        try await tx.purge(tenant: tenant, id: method)
+                    }
                 }
             }
             try await tx.purge(tenant: tenant, id: id)
