@@ -10,6 +10,7 @@ struct AuditHandler {
 
     func handle(_ rest: [String]) async throws -> APIResponse {
         try context.caller.require(anyOf: ["AuditLog.Read.All"])
+        if rest == ["signIns"], context.request.method == "GET" { return try await signIns() }
         guard rest.first == "directoryAudits", context.request.method == "GET" else {
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "")'.")
         }
@@ -85,5 +86,27 @@ struct AuditHandler {
             "loggedByService": "Core Directory", "operationType": .string(operationType), "initiatedBy": change.actor,
             "targetResources": [.object(target)], "additionalDetails": [],
         ]
+    }
+}
+
+extension AuditHandler {
+    /// `/auditLogs/signIns`: newest first, `$filter` on the record's properties, `$top`, offset paging.
+    func signIns() async throws -> APIResponse {
+        let options = try context.parseOptions()
+        let top = options.top ?? Self.pageSize
+        var offset = 0
+        if let token = options.skipToken {
+            guard let value = Int(token), value >= 0 else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
+            offset = value
+        }
+        let found = try await api.app.directory.signIns(tenant: context.tenant, filter: options.filter, limit: top + 1, offset: offset)
+        var body: [String: JSONValue] = [
+            "@odata.context": .string("\(context.base)/$metadata#auditLogs/signIns"),
+            "value": .array(found.prefix(top).map { .object($0.body.filter { !$0.key.hasPrefix("_") }) }),
+        ]
+        if found.count > top {
+            body["@odata.nextLink"] = .string("\(context.base)/auditLogs/signIns?$top=\(top)&$skiptoken=\(offset + top)")
+        }
+        return .json(.object(body))
     }
 }

@@ -19,7 +19,8 @@ struct IdentityPlatform {
         let isDiscovery = rest == ["v2.0", ".well-known", "openid-configuration"] || rest == [".well-known", "openid-configuration"]
         let isKeys = rest == ["discovery", "v2.0", "keys"] || rest == ["discovery", "keys"]
         let isToken = rest == ["oauth2", "v2.0", "token"]
-        guard isDiscovery || isKeys || isToken else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        let isPasskey = rest.first == "login" && (rest == ["login", "passkey", "options"] || rest == ["login", "passkey"])
+        guard isDiscovery || isKeys || isToken || isPasskey else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
@@ -27,6 +28,10 @@ struct IdentityPlatform {
         if isDiscovery {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return .json(discovery(tenant: tenant, base: request.baseURL))
+        }
+        if isPasskey {
+            guard request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use POST.") }
+            return try await passkeySignIn(request, tenant: tenant.id, finish: rest.count == 2)
         }
         if isKeys {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
@@ -39,6 +44,24 @@ struct IdentityPlatform {
     }
 
     func issuer(tenant: String, base: String) -> String { "\(base)/\(tenant)/v2.0" }
+
+    /// The sign-in page's passkey ceremony: `login/passkey/options` then `login/passkey`. Until sessions exist
+    /// (issue 4), a verified sign-in answers with who signed in.
+    func passkeySignIn(_ request: APIRequest, tenant: String, finish: Bool) async throws -> APIResponse {
+        let ceremony = PasskeySignIn(app: app, tenant: tenant)
+        guard finish else {
+            let body = request.body.isEmpty ? [:] : try request.jsonObject()
+            return .json(try await ceremony.options(loginHint: body["loginHint"]?.stringValue, baseURL: request.baseURL))
+        }
+        do {
+            let result = try await ceremony.finish(credential: request.body, baseURL: request.baseURL, ipAddress: request.header("x-forwarded-for"))
+            return .json(["userId": .string(result.user.id), "userPrincipalName": .optional(result.user.body["userPrincipalName"]?.stringValue),
+                          "amr": ["fido", "mfa"], "passkeyProfile": .optional(result.profileID)])
+        } catch let failure as PasskeySignIn.Failure {
+            return .json(["error": "access_denied", "error_codes": [.string(failure.reason)], "error_description": .string(failure.message)],
+                         status: 400)
+        }
+    }
 
     func discovery(tenant: TenantRecord, base: String) -> JSONValue {
         let root = "\(base)/\(tenant.id)"

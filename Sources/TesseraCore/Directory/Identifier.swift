@@ -5,6 +5,19 @@ public enum Identifier {
     /// A new random (version 4) GUID in lowercase.
     public static func make() -> String { UUID().uuidString.lowercased() }
 
+    /// A time-ordered (version 7) GUID: 48 bits of Unix milliseconds, then random bits, so ids sort by creation
+    /// (for logs read newest first).
+    public static func makeTimeOrdered(at date: Date) -> String {
+        var bytes = withUnsafeBytes(of: UUID().uuid) { Array($0) }
+        let ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> UInt64(40 - 8 * i)) }
+        bytes[6] = 0x70 | (bytes[6] & 0x0F)
+        bytes[8] = 0x80 | (bytes[8] & 0x3F)
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let c = Array(hex)
+        return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-" + String(c[20..<32])
+    }
+
     /// True when `text` is an 8-4-4-4-12 hexadecimal GUID.
     public static func isGUID(_ text: String) -> Bool {
         let bytes = Array(text.utf8)

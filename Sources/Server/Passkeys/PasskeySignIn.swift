@@ -1,0 +1,155 @@
+import Foundation
+import TesseraCore
+import WebAuthn
+
+/// The passkey sign-in ceremony the sign-in page drives: request options (a five-minute single-use challenge,
+/// discoverable credentials or the named user's), then the assertion: verified by the WebAuthn library against the
+/// stored credential, judged again by the user's passkey profiles (a passkey the policy no longer allows is
+/// refused with the reason), counter and backup state stored, and every attempt written to the sign-in log.
+struct PasskeySignIn {
+    let app: TesseraApp
+    let tenant: String
+
+    /// Who signed in, and how.
+    struct Result: Sendable {
+        let user: StoredObject
+        let method: StoredObject
+        let profileID: String?
+    }
+
+    /// A refusal with the code that goes to the sign-in log and the client.
+    struct Failure: Error, Sendable {
+        let reason: String
+        let message: String
+    }
+
+    static func purpose(tenant: String) -> String { "get:\(tenant)" }
+
+    /// `PublicKeyCredentialRequestOptions` as JSON. With a login hint that names a user with passkeys, their
+    /// credentials are listed; otherwise the browser offers discoverable credentials (no username needed).
+    func options(loginHint: String?, baseURL: String) async throws -> JSONValue {
+        let now = app.clock.now
+        let (challenge, expires) = app.passkeyChallenges.issue(Self.purpose(tenant: tenant), now: now)
+        var allow: [JSONValue] = []
+        if let hint = loginHint?.lowercased(), !hint.isEmpty, let user = try await user(principalName: hint) {
+            allow = try await app.directory.fido2Methods(tenant: tenant, userID: user.id).compactMap { method in
+                method.body["_credentialId"]?.stringValue.map { ["type": "public-key", "id": .string($0)] }
+            }
+        }
+        return [
+            "challenge": .string(WebAuthn.Base64URL.encode(challenge)),
+            "rpId": .string(PasskeyRegistration.relyingParty(baseURL: baseURL, now: now).id),
+            "timeout": .int(Int64(PasskeyChallenges.lifetime * 1000)),
+            "userVerification": "required",
+            "allowCredentials": .array(allow),
+            "challengeTimeoutDateTime": .string(Timestamp.format(expires)),
+        ]
+    }
+
+    func user(principalName: String) async throws -> StoredObject? {
+        let tenant = self.tenant
+        return try await app.store.read { tx in
+            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("userPrincipalName", principalName)) else { return nil }
+            return try await tx.object(tenant: tenant, id: id)
+        }
+    }
+
+    /// Verifies an assertion (the JSON of `navigator.credentials.get()`) and returns who signed in.
+    func finish(credential: [UInt8], baseURL: String, ipAddress: String?) async throws -> Result {
+        var user: StoredObject?
+        var method: StoredObject?
+        do {
+            let result = try await verify(credential, baseURL: baseURL, user: &user, method: &method)
+            try await log(user: user, method: method, ipAddress: ipAddress, failure: nil)
+            return result
+        } catch let failure as Failure {
+            try await log(user: user, method: method, ipAddress: ipAddress, failure: failure)
+            throw failure
+        }
+    }
+
+    private func verify(_ credential: [UInt8], baseURL: String, user: inout StoredObject?, method: inout StoredObject?) async throws -> Result {
+        let now = app.clock.now
+        let response: AuthenticationResponse
+        let clientData: CollectedClientData
+        do {
+            response = try AuthenticationResponse(json: credential)
+            clientData = try CollectedClientData(json: response.clientDataJSON)
+        } catch {
+            throw Failure(reason: "response.malformed", message: "The passkey response is not a valid credential: \(error.message)")
+        }
+        do {
+            try await app.passkeyChallenges.redeem(clientData.challenge, purpose: Self.purpose(tenant: tenant), tenant: tenant,
+                                                   now: now, store: app.store)
+        } catch {
+            throw Failure(reason: "challenge.invalid", message: "The sign-in request expired or was already used; start again.")
+        }
+        let tenant = self.tenant
+        let key = response.rawID.map { String(format: "%02x", $0) }.joined()
+        let found: (StoredObject, StoredObject)? = try await app.store.read { tx in
+            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("fido2CredentialId", key)),
+                  let method = try await tx.object(tenant: tenant, id: id), method.kind == .fido2Method,
+                  let userID = method.body["_userId"]?.stringValue, let user = try await tx.object(tenant: tenant, id: userID),
+                  user.kind == .user, user.deletedAt == nil
+            else { return nil }
+            return (user, method)
+        }
+        guard let (owner, passkey) = found else {
+            throw Failure(reason: "credential.unknown", message: "This passkey is not registered in this tenant.")
+        }
+        user = owner
+        method = passkey
+        guard owner.body["accountEnabled"]?.boolValue != false else {
+            throw Failure(reason: "user.disabled", message: "The account is disabled.")
+        }
+        guard let cose = passkey.body["_publicKey"]?.stringValue.flatMap(WebAuthn.Base64URL.decode),
+              let publicKey = try? CredentialPublicKey(cose: cose) else {
+            throw Failure(reason: "credential.corrupt", message: "The stored passkey cannot be read.")
+        }
+        let stored = StoredCredential(
+            id: response.rawID, publicKey: publicKey, signCount: UInt32(passkey.body["_signCount"]?.intValue ?? 0),
+            backupEligible: passkey.body["_backupEligible"]?.boolValue ?? false, userHandle: Array(owner.id.utf8))
+        let party = PasskeyRegistration.relyingParty(baseURL: baseURL, now: now)
+        let verified: VerifiedAuthentication
+        do {
+            verified = try party.verifyAuthentication(response, challenge: clientData.challenge, credential: stored,
+                                                      requireUserVerification: true)
+        } catch {
+            throw Failure(reason: error.code.name, message: error.message)
+        }
+        // The policy as it is now, not as it was at registration.
+        let (configuration, _) = try await app.directory.fido2Configuration(tenant: tenant)
+        let groups = try await app.store.read { tx in try await app.directory.transitiveGroups(tenant: tenant, of: owner.id, tx: tx) }
+        let facts = Fido2Configuration.PasskeyFacts(
+            type: passkey.body["passkeyType"]?.stringValue == "synced" ? .synced : .deviceBound,
+            aaguid: passkey.body["aaGuid"]?.stringValue ?? "", attested: passkey.body["attestationLevel"]?.stringValue == "attested")
+        let decision = configuration.evaluate(facts, for: .init(userID: owner.id, groupIDs: Set(groups)), phase: .signIn)
+        guard decision.allowed else { throw Failure(reason: decision.reason, message: decision.message) }
+        guard try await app.directory.updateFido2Usage(tenant: tenant, methodID: passkey.id, signCount: verified.newSignCount,
+                                                       backupState: verified.backupState) else {
+            throw Failure(reason: WebAuthnError.Code.assertionPossibleClone.name,
+                          message: "Another sign-in used this signature counter first: the authenticator may have been cloned.")
+        }
+        return Result(user: owner, method: passkey, profileID: decision.profileID)
+    }
+
+    /// One `signIn` record, as Graph shapes it.
+    private func log(user: StoredObject?, method: StoredObject?, ipAddress: String?, failure: Failure?) async throws {
+        let passkeyType = method?.body["passkeyType"]?.stringValue
+        let detail = method.map { "\($0.body["displayName"]?.stringValue ?? "Passkey") (\($0.body["aaGuid"]?.stringValue ?? ""))" }
+        try await app.directory.recordSignIn(tenant: tenant, entry: [
+            "userId": .optional(user?.id), "userPrincipalName": .optional(user?.body["userPrincipalName"]?.stringValue),
+            "userDisplayName": .optional(user?.body["displayName"]?.stringValue),
+            "appDisplayName": "Tessera sign-in", "clientAppUsed": "Browser", "ipAddress": .optional(ipAddress),
+            "isInteractive": true,
+            "status": ["errorCode": .int(failure == nil ? 0 : 50_000), "failureReason": .optional(failure?.reason),
+                       "additionalDetails": .optional(failure?.message)],
+            "authenticationDetails": [[
+                "authenticationMethod": .string(passkeyType == "synced" ? "Passkey (synced)" : "Passkey (device-bound)"),
+                "authenticationMethodDetail": .optional(detail), "succeeded": .bool(failure == nil),
+                "authenticationStepResultDetail": .string(failure?.reason ?? "MFA completed in Tessera"),
+            ]],
+            "aaGuid": .optional(method?.body["aaGuid"]?.stringValue), "passkeyType": .optional(passkeyType),
+        ])
+    }
+}

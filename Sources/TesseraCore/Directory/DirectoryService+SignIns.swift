@@ -1,0 +1,30 @@
+/// Sign-in logs (Graph's `signIn`): one object per attempt, successful or not. They are not directory changes, so
+/// they stay out of the change log and the audit log; they are kept 30 days, as Entra keeps them.
+extension ObjectKind {
+    public static let signIn = ObjectKind(rawValue: "signIn")
+}
+
+extension DirectoryService {
+    /// How long sign-in records are kept.
+    public static let signInRetentionDays = 30
+
+    /// Records one sign-in attempt. `entry` is Graph's `signIn` shape; `id` and `createdDateTime` are set here.
+    @discardableResult
+    public func recordSignIn(tenant: String, entry: [String: JSONValue]) async throws -> StoredObject {
+        var body = entry
+        let id = Identifier.makeTimeOrdered(at: clock.now)
+        body["id"] = .string(id)
+        body["createdDateTime"] = .string(now)
+        let object = StoredObject(tenant: tenant, id: id, kind: .signIn, body: body)
+        try await store.write { tx in try await tx.insert(object) }
+        return object
+    }
+
+    /// Sign-ins, newest first (their ids are time-ordered).
+    public func signIns(tenant: String, filter: FilterExpression?, limit: Int, offset: Int) async throws -> [StoredObject] {
+        let query = ObjectQuery(tenant: tenant, kinds: [.signIn], filter: filter,
+                                orderBy: [OrderByItem(path: PropertyPath(["id"]), descending: true)],
+                                limit: limit, offset: offset)
+        return try await store.read { tx in try await tx.query(query) }
+    }
+}
