@@ -27,6 +27,8 @@ public struct RetentionService: Service {
             for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
                 let purged = try await app.directory.purgeExpiredDeletedItems(tenant: tenant.id)
                 if purged > 0 { logger.info("Purged \(purged) deleted objects past retention in tenant \(tenant.id)") }
+                let signIns = try await app.directory.purgeExpiredSignIns(tenant: tenant.id)
+                if signIns > 0 { logger.info("Purged \(signIns) sign-in records older than \(DirectoryService.signInRetentionDays) days in tenant \(tenant.id)") }
             }
         } catch {
             logger.error("Retention sweep failed: \(String(describing: error))")

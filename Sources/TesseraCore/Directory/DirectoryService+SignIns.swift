@@ -1,3 +1,5 @@
+import Foundation
+
 /// Sign-in logs (Graph's `signIn`): one object per attempt, successful or not. They are not directory changes, so
 /// they stay out of the change log and the audit log; they are kept 30 days, as Entra keeps them.
 extension ObjectKind {
@@ -26,5 +28,24 @@ extension DirectoryService {
                                 orderBy: [OrderByItem(path: PropertyPath(["id"]), descending: true)],
                                 limit: limit, offset: offset)
         return try await store.read { tx in try await tx.query(query) }
+    }
+}
+
+extension DirectoryService {
+    /// Deletes the tenant's sign-in records older than ``signInRetentionDays``; returns how many.
+    @discardableResult
+    public func purgeExpiredSignIns(tenant: String, batch: Int = 500) async throws -> Int {
+        let cutoff = Timestamp.format(clock.now.addingTimeInterval(-Double(Self.signInRetentionDays) * 86_400))
+        let query = ObjectQuery(tenant: tenant, kinds: [.signIn],
+                                filter: .compare(PropertyPath(["createdDateTime"]), .lt, .string(cutoff)), limit: batch)
+        var purged = 0
+        while true {
+            let expired = try await store.read { tx in try await tx.query(query) }
+            try await store.write { tx in
+                for record in expired { try await tx.purge(tenant: tenant, id: record.id) }
+            }
+            purged += expired.count
+            if expired.count < batch { return purged }
+        }
     }
 }

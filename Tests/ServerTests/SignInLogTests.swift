@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+@testable import Server
+import TesseraCore
+
+@Suite("Sign-in logs")
+struct SignInLogTests {
+    @Test("records are listed newest first, page, filter, and go after 30 days")
+    func listingAndRetention() async throws {
+        try await Harness.run { h in
+            let directory = h.app.directory, tenant = h.tenant.tenantId
+            for n in 0..<5 {
+                try await directory.recordSignIn(tenant: tenant, entry: ["userId": .string("user-\(n % 2)"), "n": .int(Int64(n))])
+                h.clock.advance(1)
+            }
+            let token = try await h.accessToken()
+            let page = await h.graph("GET", "auditLogs/signIns", token: token, query: [("$top", "2")])
+            #expect(page.json["value"]?.arrayValue?.compactMap { $0["n"]?.intValue } == [4, 3])
+            let next = try #require(page.json["@odata.nextLink"]?.stringValue)
+            #expect(next.hasSuffix("$skiptoken=2"))
+            let second = await h.graph("GET", "auditLogs/signIns", token: token, query: [("$top", "2"), ("$skiptoken", "2")])
+            #expect(second.json["value"]?.arrayValue?.compactMap { $0["n"]?.intValue } == [2, 1])
+            let filtered = await h.graph("GET", "auditLogs/signIns", token: token, query: [("$filter", "userId eq 'user-1'")])
+            #expect(filtered.json["value"]?.arrayValue?.compactMap { $0["n"]?.intValue } == [3, 1])
+            h.clock.advance(31 * 86_400)
+            try await directory.recordSignIn(tenant: tenant, entry: ["userId": "user-9", "n": 9])
+            #expect(try await directory.purgeExpiredSignIns(tenant: tenant) == 5)
+            let fresh = try await h.accessToken()
+            #expect(await h.graph("GET", "auditLogs/signIns", token: fresh).json["value"]?.arrayValue?.compactMap { $0["n"]?.intValue } == [9])
+        }
+    }
+}
