@@ -20,7 +20,8 @@ struct IdentityPlatform {
         let isKeys = rest == ["discovery", "v2.0", "keys"] || rest == ["discovery", "keys"]
         let isToken = rest == ["oauth2", "v2.0", "token"]
         let isPasskey = rest.first == "login" && (rest == ["login", "passkey", "options"] || rest == ["login", "passkey"])
-        guard isDiscovery || isKeys || isToken || isPasskey else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        let isPage = rest == ["login"]
+        guard isDiscovery || isKeys || isToken || isPasskey || isPage else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
@@ -28,6 +29,10 @@ struct IdentityPlatform {
         if isDiscovery {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return .json(discovery(tenant: tenant, base: request.baseURL))
+        }
+        if isPage {
+            guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
+            return SignInPage.render(tenant: tenant)
         }
         if isPasskey {
             guard request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use POST.") }

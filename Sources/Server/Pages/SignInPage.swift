@@ -1,0 +1,110 @@
+import TesseraCore
+
+/// The sign-in page (`GET /{tenant}/login`): server-rendered, no build step. It offers passkeys through
+/// conditional mediation (the browser's autofill on the username field) and a "Sign in with a passkey" button
+/// (discoverable credentials: no username needed), and talks to `login/passkey/options` and `login/passkey`.
+enum SignInPage {
+    static func render(tenant: TenantRecord) -> APIResponse {
+        let nonce = Secrets.randomToken(bytes: 16)
+        let html = """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Sign in – \(escape(tenant.name))</title>
+        <style nonce="\(nonce)">
+          body { font-family: system-ui, sans-serif; background: #f3f4f6; margin: 0; display: grid; place-items: center; min-height: 100vh; }
+          main { background: white; padding: 2.5rem; border-radius: 12px; box-shadow: 0 2px 12px rgba(0,0,0,.08); width: 22rem; }
+          h1 { font-size: 1.4rem; margin: 0 0 .25rem; } p.org { color: #555; margin: 0 0 1.5rem; }
+          label { display: block; font-size: .9rem; margin-bottom: .35rem; }
+          input { width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border: 1px solid #bbb; border-radius: 6px; }
+          button { margin-top: 1rem; width: 100%; padding: .7rem; font-size: 1rem; border: 0; border-radius: 6px; background: #0f6cbd; color: white; cursor: pointer; }
+          #status { margin-top: 1rem; min-height: 1.5rem; font-size: .95rem; } #status.error { color: #b00020; } #status.ok { color: #0a7d32; }
+        </style>
+        </head>
+        <body>
+        <main>
+          <h1>Sign in</h1>
+          <p class="org">\(escape(tenant.name))</p>
+          <label for="username">Username</label>
+          <input id="username" name="username" type="text" autocomplete="username webauthn" placeholder="someone@\(escape(tenant.domain))">
+          <button id="passkey" type="button">Sign in with a passkey</button>
+          <div id="status" role="status" aria-live="polite"></div>
+        </main>
+        <script nonce="\(nonce)">
+        "use strict";
+        const base = location.pathname.replace(/\\/login\\/?$/, "");
+        const statusBox = document.getElementById("status");
+        function show(text, ok) { statusBox.textContent = text; statusBox.className = ok ? "ok" : "error"; }
+        async function requestOptions(hint) {
+          const r = await fetch(base + "/login/passkey/options", { method: "POST", headers: { "content-type": "application/json" },
+                                                                 body: JSON.stringify(hint ? { loginHint: hint } : {}) });
+          if (!r.ok) throw new Error("The sign-in service did not answer.");
+          const o = await r.json();
+          return PublicKeyCredential.parseRequestOptionsFromJSON({ challenge: o.challenge, rpId: o.rpId, timeout: o.timeout,
+                                                                    userVerification: o.userVerification, allowCredentials: o.allowCredentials });
+        }
+        async function finish(credential) {
+          const r = await fetch(base + "/login/passkey", { method: "POST", headers: { "content-type": "application/json" },
+                                                          body: JSON.stringify(credential.toJSON()) });
+          const answer = await r.json();
+          if (r.ok) show("Signed in as " + answer.userPrincipalName, true);
+          else show(answer.error_description || "Sign-in failed.", false);
+          return answer;
+        }
+        let pending = null;
+        async function autofill() {
+          if (!window.PublicKeyCredential || !PublicKeyCredential.isConditionalMediationAvailable ||
+              !(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+          pending = new AbortController();
+          try {
+            const publicKey = await requestOptions();
+            const credential = await navigator.credentials.get({ publicKey, mediation: "conditional", signal: pending.signal });
+            await finish(credential);
+          } catch (e) {
+            if (e.name !== "AbortError") show(e.message || String(e), false);
+          }
+        }
+        async function signInWithPasskey() {
+          if (pending) { pending.abort(); pending = null; }
+          try {
+            const publicKey = await requestOptions(document.getElementById("username").value.trim());
+            return await finish(await navigator.credentials.get({ publicKey }));
+          } catch (e) {
+            show(e.name === "NotAllowedError" ? "The passkey prompt was closed or timed out." : (e.message || String(e)), false);
+            return { error: String(e) };
+          }
+        }
+        window.signInWithPasskey = signInWithPasskey;
+        // Stops the pending autofill request (a page may run one WebAuthn request at a time).
+        window.cancelAutofill = () => { if (pending) { pending.abort(); pending = null; } };
+        document.getElementById("passkey").addEventListener("click", signInWithPasskey);
+        autofill();
+        </script>
+        </body>
+        </html>
+        """
+        return APIResponse(status: 200, headers: [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", "default-src 'none'; script-src 'nonce-\(nonce)'; style-src 'nonce-\(nonce)'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+            ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"),
+        ], body: Array(html.utf8))
+    }
+
+    /// HTML text escaping for values that come from the directory.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

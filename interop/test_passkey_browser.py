@@ -1,0 +1,174 @@
+"""Passkeys in a real browser: headless Chromium with a CDP virtual authenticator against a Tessera of its own,
+served over plain http on localhost (a secure context, so WebAuthn works without a trusted certificate).
+
+A passkey is registered through Graph from the Tessera origin, then used on Tessera's sign-in page (the
+"Sign in with a passkey" button: a discoverable credential, no username), and the tenant's passkey profiles
+decide: switching synced passkeys off refuses a synced one at sign-in. A page from another origin cannot use the
+passkey. Screenshots of the sign-in page go to the test's work folder."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
+FIDO2 = "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2"
+DEFAULT_PROFILE = "00000000-0000-0000-0000-000000000001"
+CTAP2 = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+         "isUserVerified": True, "automaticPresenceSimulation": True}
+
+REGISTER = """
+const [userId, token, done] = arguments;
+(async () => {
+  window.cancelAutofill();  // the sign-in page's conditional (autofill) request is pending
+  const headers = { "authorization": "Bearer " + token, "content-type": "application/json" };
+  const options = await (await fetch(`/v1.0/users/${userId}/authentication/fido2Methods/creationOptions`, { headers })).json();
+  const pk = options.publicKey;
+  delete pk.authenticatorSelection.authenticatorAttachment;
+  const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(pk) });
+  const r = await fetch(`/v1.0/users/${userId}/authentication/fido2Methods`, { method: "POST", headers,
+      body: JSON.stringify({ displayName: "Chromium passkey", publicKeyCredential: credential.toJSON() }) });
+  return { status: r.status, body: await r.json() };
+})().then(done, e => done({ error: String(e) }));
+"""
+SIGN_IN = "const done = arguments[0]; window.signInWithPasskey().then(done, e => done({ error: String(e) }));"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`tessera serve --http` on a fresh data folder; yields its URL and what its first start printed."""
+    data = Path(tempfile.mkdtemp(prefix="tessera-browser-"))
+    port = _free_port()
+    proc = subprocess.Popen([BINARY, "serve", "--http", "--data", str(data), "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    lines, deadline = [], time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("tessera serve stopped:\n" + "".join(lines))
+        lines.append(line)
+        if "listening on" in line:
+            break
+    printed = "".join(lines)
+    field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
+    url = f"http://localhost:{port}"
+    token = requests.post(f"{url}/{field('tenant id')}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": field("client id"), "client_secret": field("client secret"),
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    try:
+        yield {"url": url, "tenant": field("tenant id"), "token": token, "admin": field("administrator"), "data": data}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+                "--window-size=900,700"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")), options=opts)
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("TESSERA_INTEROP_WORKDIR") or tempfile.gettempdir()) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def graph(server, method: str, path: str, **kw) -> requests.Response:
+    return requests.request(method, f"{server['url']}/v1.0/{path}", headers={"Authorization": f"Bearer {server['token']}"}, **kw)
+
+
+def new_user(server, nick: str) -> dict:
+    domain = server["admin"].split("@")[1]
+    r = graph(server, "POST", "users", json={"accountEnabled": True, "displayName": nick, "mailNickname": nick,
+                                             "userPrincipalName": f"{nick}@{domain}", "passwordProfile": {"password": "Xy!9Xy!9Xy!9"}})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def authenticator(driver, synced: bool) -> str:
+    driver.execute_cdp_cmd("WebAuthn.enable", {"enableUI": False})
+    options = dict(CTAP2, defaultBackupEligibility=synced, defaultBackupState=synced)
+    return driver.execute_cdp_cmd("WebAuthn.addVirtualAuthenticator", {"options": options})["authenticatorId"]
+
+
+def test_a_passkey_registered_in_chromium_signs_in_on_the_sign_in_page(server, browser):
+    user = new_user(server, "chromium1")
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    assert "Sign in with a passkey" in browser.page_source
+    browser.save_screenshot(str(artifacts() / "sign-in-page.png"))
+    aid = authenticator(browser, synced=False)
+    try:
+        registered = browser.execute_async_script(REGISTER, user["id"], server["token"])
+        assert registered.get("status") == 201, registered
+        assert registered["body"]["passkeyType"] == "deviceBound"
+        signed_in = browser.execute_async_script(SIGN_IN)
+        assert signed_in.get("userPrincipalName") == user["userPrincipalName"], signed_in
+        assert signed_in["amr"] == ["fido", "mfa"]
+        assert "Signed in as " + user["userPrincipalName"] in browser.find_element("id", "status").text
+        browser.save_screenshot(str(artifacts() / "signed-in.png"))
+        # Another origin (the same server as 127.0.0.1) cannot use the passkey scoped to localhost.
+        port = server["url"].rsplit(":", 1)[1]
+        browser.get(f"http://127.0.0.1:{port}/{server['tenant']}/login")
+        elsewhere = browser.execute_async_script(SIGN_IN)
+        assert "error" in elsewhere or "userPrincipalName" not in elsewhere, elsewhere
+    finally:
+        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+
+
+def test_a_synced_passkey_is_refused_at_sign_in_once_synced_is_switched_off(server, browser):
+    user = new_user(server, "chromium2")
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    aid = authenticator(browser, synced=True)
+    try:
+        registered = browser.execute_async_script(REGISTER, user["id"], server["token"])
+        assert registered.get("status") == 201 and registered["body"]["passkeyType"] == "synced", registered
+        assert browser.execute_async_script(SIGN_IN).get("userPrincipalName") == user["userPrincipalName"]
+        r = graph(server, "PATCH", FIDO2, json={"passkeyProfiles": [
+            {"id": DEFAULT_PROFILE, "name": "Default passkey profile", "passkeyTypes": "deviceBound", "attestationEnforcement": "disabled"}]})
+        assert r.status_code == 204, r.text
+        try:
+            refused = browser.execute_async_script(SIGN_IN)
+            assert refused.get("error_codes") == ["passkeyTypeNotAllowed"], refused
+            assert "synced" in browser.find_element("id", "status").text
+            browser.save_screenshot(str(artifacts() / "synced-refused.png"))
+            # and at registration (for another user: the authenticator already holds this user's credential, and the
+            # creation options exclude it)
+            other = new_user(server, "chromium3")
+            again = browser.execute_async_script(REGISTER, other["id"], server["token"])
+            assert again.get("status") == 400 and "passkeyTypeNotAllowed" in again["body"]["error"]["message"], again
+        finally:
+            assert graph(server, "DELETE", FIDO2).status_code == 204
+    finally:
+        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
