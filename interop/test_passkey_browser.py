@@ -33,7 +33,6 @@ const [userId, token, done] = arguments;
   const headers = { "authorization": "Bearer " + token, "content-type": "application/json" };
   const options = await (await fetch(`/v1.0/users/${userId}/authentication/fido2Methods/creationOptions`, { headers })).json();
   const pk = options.publicKey;
-  delete pk.authenticatorSelection.authenticatorAttachment;
   const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(pk) });
   const r = await fetch(`/v1.0/users/${userId}/authentication/fido2Methods`, { method: "POST", headers,
       body: JSON.stringify({ displayName: "Chromium passkey", publicKeyCredential: credential.toJSON() }) });
@@ -71,7 +70,8 @@ def server():
         "grant_type": "client_credentials", "client_id": field("client id"), "client_secret": field("client secret"),
         "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
     try:
-        yield {"url": url, "tenant": field("tenant id"), "token": token, "admin": field("administrator"), "data": data}
+        yield {"url": url, "tenant": field("tenant id"), "token": token, "admin": field("administrator"),
+               "tap": field("access pass"), "data": data}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -172,3 +172,31 @@ def test_a_synced_passkey_is_refused_at_sign_in_once_synced_is_switched_off(serv
             assert graph(server, "DELETE", FIDO2).status_code == 204
     finally:
         browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+
+
+def test_the_first_administrator_onboards_with_the_printed_access_pass(server, browser):
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    aid = authenticator(browser, synced=False)
+    try:
+        browser.find_element("id", "username").send_keys(server["admin"])
+        browser.find_element("id", "onboarding").click()
+        browser.find_element("id", "tap").send_keys("not-the-pass")
+        refused = browser.execute_async_script("const done = arguments[0]; window.useAccessPass().then(done);")
+        assert refused.get("error_codes") == ["tap.invalid"], refused
+        tap = browser.find_element("id", "tap")
+        tap.clear()
+        tap.send_keys(server["tap"])
+        browser.save_screenshot(str(artifacts() / "access-pass.png"))
+        created = browser.execute_async_script("const done = arguments[0]; window.useAccessPass().then(done);")
+        assert created.get("passkeyType") == "deviceBound", created
+        assert "Passkey created" in browser.find_element("id", "status").text
+        # The pass was one-time: it cannot be used again.
+        again = browser.execute_async_script("const done = arguments[0]; window.useAccessPass().then(done);")
+        assert again.get("error_codes") == ["tap.invalid"], again
+        signed_in = browser.execute_async_script(SIGN_IN)
+        assert signed_in.get("userPrincipalName") == server["admin"], signed_in
+    finally:
+        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+    logs = graph(server, "GET", "auditLogs/signIns").json()["value"]
+    methods = [entry["authenticationDetails"][0]["authenticationMethod"] for entry in logs if entry.get("userPrincipalName") == server["admin"]]
+    assert methods[:4] == ["Passkey (device-bound)", "Temporary Access Pass", "Temporary Access Pass", "Temporary Access Pass"], methods

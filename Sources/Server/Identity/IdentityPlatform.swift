@@ -19,7 +19,8 @@ struct IdentityPlatform {
         let isDiscovery = rest == ["v2.0", ".well-known", "openid-configuration"] || rest == [".well-known", "openid-configuration"]
         let isKeys = rest == ["discovery", "v2.0", "keys"] || rest == ["discovery", "keys"]
         let isToken = rest == ["oauth2", "v2.0", "token"]
-        let isPasskey = rest.first == "login" && (rest == ["login", "passkey", "options"] || rest == ["login", "passkey"])
+        let isPasskey = rest.first == "login" && [["login", "passkey", "options"], ["login", "passkey"], ["login", "tap"],
+                                                 ["login", "enroll", "options"], ["login", "enroll"]].contains(rest)
         let isPage = rest == ["login"]
         guard isDiscovery || isKeys || isToken || isPasskey || isPage else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
@@ -36,6 +37,7 @@ struct IdentityPlatform {
         }
         if isPasskey {
             guard request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use POST.") }
+            if rest[1] == "tap" || rest[1] == "enroll" { return try await onboarding(request, tenant: tenant.id, step: Array(rest.dropFirst())) }
             return try await passkeySignIn(request, tenant: tenant.id, finish: rest.count == 2)
         }
         if isKeys {
@@ -49,6 +51,38 @@ struct IdentityPlatform {
     }
 
     func issuer(tenant: String, base: String) -> String { "\(base)/\(tenant)/v2.0" }
+
+    /// Onboarding with a Temporary Access Pass: `login/tap` ({username, temporaryAccessPass}) answers with an
+    /// enrollment token; `login/enroll/options` and `login/enroll` ({userId, enrollmentToken[, credential]})
+    /// register one passkey with it.
+    func onboarding(_ request: APIRequest, tenant: String, step: [String]) async throws -> APIResponse {
+        let flow = TemporaryAccessPassSignIn(app: app, tenant: tenant)
+        let body = try request.jsonObject()
+        func field(_ name: String) throws -> String {
+            guard let value = body[name]?.stringValue, !value.isEmpty else { throw DirectoryError.badRequest("'\(name)' is required.") }
+            return value
+        }
+        switch step {
+        case ["tap"]:
+            do {
+                let (user, token) = try await flow.signIn(username: try field("username"), passcode: try field("temporaryAccessPass"),
+                                                          ipAddress: request.header("x-forwarded-for"))
+                return .json(["userId": .string(user.id), "userPrincipalName": .optional(user.body["userPrincipalName"]?.stringValue),
+                              "enrollmentToken": .string(token), "amr": ["tap"]])
+            } catch let failure as PasskeySignIn.Failure {
+                return .json(["error": "access_denied", "error_codes": [.string(failure.reason)], "error_description": .string(failure.message)],
+                             status: 400)
+            }
+        case ["enroll", "options"]:
+            let user = try await flow.enrolling(userID: try field("userId"), token: try field("enrollmentToken"))
+            return .json(try await PasskeyRegistration(app: app, tenant: tenant).creationOptions(user: user, baseURL: request.baseURL))
+        default:
+            guard let credential = body["credential"], credential.objectValue != nil else { throw DirectoryError.badRequest("'credential' is required.") }
+            let method = try await flow.enroll(userID: try field("userId"), token: try field("enrollmentToken"), credential: credential,
+                                               baseURL: request.baseURL)
+            return .json(PasskeyRegistration.render(method), status: 201)
+        }
+    }
 
     /// The sign-in page's passkey ceremony: `login/passkey/options` then `login/passkey`. Until sessions exist
     /// (issue 4), a verified sign-in answers with who signed in.

@@ -20,6 +20,8 @@ enum SignInPage {
           label { display: block; font-size: .9rem; margin-bottom: .35rem; }
           input { width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border: 1px solid #bbb; border-radius: 6px; }
           button { margin-top: 1rem; width: 100%; padding: .7rem; font-size: 1rem; border: 0; border-radius: 6px; background: #0f6cbd; color: white; cursor: pointer; }
+          details { margin-top: 1.5rem; font-size: .95rem; } summary { cursor: pointer; color: #0f6cbd; }
+          button.secondary { background: #e8eef7; color: #0f3d73; } label.spaced { margin-top: .8rem; }
           #status { margin-top: 1rem; min-height: 1.5rem; font-size: .95rem; } #status.error { color: #b00020; } #status.ok { color: #0a7d32; }
         </style>
         </head>
@@ -30,6 +32,12 @@ enum SignInPage {
           <label for="username">Username</label>
           <input id="username" name="username" type="text" autocomplete="username webauthn" placeholder="someone@\(escape(tenant.domain))">
           <button id="passkey" type="button">Sign in with a passkey</button>
+          <details id="onboarding">
+            <summary>New here? Use a Temporary Access Pass</summary>
+            <label for="tap" class="spaced">Temporary Access Pass</label>
+            <input id="tap" name="tap" type="password" autocomplete="one-time-code">
+            <button id="tapbutton" class="secondary" type="button">Sign in and create a passkey</button>
+          </details>
           <div id="status" role="status" aria-live="polite"></div>
         </main>
         <script nonce="\(nonce)">
@@ -76,6 +84,34 @@ enum SignInPage {
             return { error: String(e) };
           }
         }
+        const json = { "content-type": "application/json" };
+        async function useAccessPass() {
+          if (pending) { pending.abort(); pending = null; }
+          try {
+            const username = document.getElementById("username").value.trim();
+            const pass = document.getElementById("tap").value.trim();
+            const r = await fetch(base + "/login/tap", { method: "POST", headers: json, body: JSON.stringify({ username, temporaryAccessPass: pass }) });
+            const granted = await r.json();
+            if (!r.ok) { show(granted.error_description || "The Temporary Access Pass was not accepted.", false); return granted; }
+            show("Temporary Access Pass accepted: create your passkey.", true);
+            const enrollment = { userId: granted.userId, enrollmentToken: granted.enrollmentToken };
+            const o = await fetch(base + "/login/enroll/options", { method: "POST", headers: json, body: JSON.stringify(enrollment) });
+            const options = await o.json();
+            if (!o.ok) { show((options.error && options.error.message) || "Passkey registration is not available.", false); return options; }
+            const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey) });
+            const e = await fetch(base + "/login/enroll", { method: "POST", headers: json,
+                                                           body: JSON.stringify({ ...enrollment, credential: credential.toJSON() }) });
+            const method = await e.json();
+            if (e.ok) show("Passkey created. Sign in with it now.", true);
+            else show((method.error && method.error.message) || "The passkey was not registered.", false);
+            return method;
+          } catch (e) {
+            show(e.message || String(e), false);
+            return { error: String(e) };
+          }
+        }
+        window.useAccessPass = useAccessPass;
+        document.getElementById("tapbutton").addEventListener("click", useAccessPass);
         window.signInWithPasskey = signInWithPasskey;
         // Stops the pending autofill request (a page may run one WebAuthn request at a time).
         window.cancelAutofill = () => { if (pending) { pending.abort(); pending = null; } };

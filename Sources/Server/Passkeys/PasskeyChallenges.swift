@@ -37,6 +37,15 @@ struct PasskeyChallenges: Sendable {
         return (body + mac(purpose, body), expires)
     }
 
+    /// Whether `token` is one of ours for `purpose` and has not expired (it is not spent).
+    func isValid(_ token: [UInt8], purpose: String, now: Date) -> Bool {
+        guard token.count == 40 else { return false }
+        let body = Array(token[0..<24])
+        guard WebAuthn.constantTimeEquals(token[24...], mac(purpose, body)) else { return false }
+        let seconds = body[16..<24].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Date(timeIntervalSince1970: TimeInterval(seconds)) > now
+    }
+
     /// Checks a challenge the browser echoed for `purpose` and spends it. Throws a Graph 400 when it is not one of
     /// ours, was for something else, expired, or was used before.
     func redeem(_ challenge: [UInt8], purpose: String, tenant: String, now: Date, store: any DirectoryStore) async throws {

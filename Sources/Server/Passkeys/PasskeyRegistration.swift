@@ -40,8 +40,7 @@ struct PasskeyRegistration {
                 "user": ["id": .string(WebAuthn.Base64URL.encode(Array(user.id.utf8))), "name": .string(name),
                          "displayName": .string(user.body["displayName"]?.stringValue ?? name)],
                 "pubKeyCredParams": .array(COSEAlgorithm.defaultAllowed.map { ["type": "public-key", "alg": .int(Int64($0.rawValue))] }),
-                "authenticatorSelection": ["authenticatorAttachment": nil, "requireResidentKey": true, "residentKey": "required",
-                                           "userVerification": "required"],
+                "authenticatorSelection": ["requireResidentKey": true, "residentKey": "required", "userVerification": "required"],
                 "excludeCredentials": .array(existing.compactMap { method in
                     method.body["_credentialId"]?.stringValue.map { ["type": "public-key", "id": .string($0), "transports": []] }
                 }),
