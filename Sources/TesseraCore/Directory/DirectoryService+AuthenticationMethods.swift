@@ -51,17 +51,23 @@ extension DirectoryService {
 
     /// Removes a user's passkey for good (Graph has no recycle bin for methods).
     public func deleteFido2Method(tenant: String, userID: String, methodID: String, actor: Actor) async throws {
+        try await deleteAuthenticationMethod(tenant: tenant, userID: userID, methodID: methodID, kind: .fido2Method,
+                                             activity: "Admin deleted security info", method: "Fido2", actor: actor)
+    }
+
+    /// Removes one of a user's authentication methods of `kind` and records it against the user.
+    func deleteAuthenticationMethod(tenant: String, userID: String, methodID: String, kind: ObjectKind, activity: String,
+                                    method name: String, actor: Actor) async throws {
         let now = self.now
         try await write(tenant) { tx in
-            guard let method = try await tx.object(tenant: tenant, id: methodID), method.kind == .fido2Method,
+            guard let method = try await tx.object(tenant: tenant, id: methodID), method.kind == kind,
                   method.body["_userId"]?.stringValue == userID
             else { throw DirectoryError.notFound(methodID) }
             try await tx.purge(tenant: tenant, id: methodID)
             let user = try await tx.object(tenant: tenant, id: userID)
             try await tx.record(ChangeRecord(
-                tenant: tenant, objectId: userID, kind: .user, operation: "unlink", activity: "Admin deleted security info",
-                actor: actor.initiatedBy, at: now,
-                details: ["displayName": .optional(user?.body["displayName"]?.stringValue), "method": "Fido2", "targetId": .string(methodID)]))
+                tenant: tenant, objectId: userID, kind: .user, operation: "unlink", activity: activity, actor: actor.initiatedBy, at: now,
+                details: ["displayName": .optional(user?.body["displayName"]?.stringValue), "method": .string(name), "targetId": .string(methodID)]))
         }
     }
 }

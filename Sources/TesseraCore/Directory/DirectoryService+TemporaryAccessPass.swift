@@ -97,15 +97,8 @@ extension DirectoryService {
 
     /// Deletes the user's Temporary Access Pass.
     public func deleteTemporaryAccessPass(tenant: String, userID: String, methodID: String, actor: Actor) async throws {
-        let now = self.now
-        try await write(tenant) { tx in
-            guard let method = try await tx.object(tenant: tenant, id: methodID), method.kind == .temporaryAccessPass,
-                  method.body["_userId"]?.stringValue == userID
-            else { throw DirectoryError.notFound(methodID) }
-            try await tx.purge(tenant: tenant, id: methodID)
-            try await tx.record(ChangeRecord(
-                tenant: tenant, objectId: userID, kind: .user, operation: "unlink", activity: "Admin deleted temporary access pass method for user",
-                actor: actor.initiatedBy, at: now, details: ["method": "TemporaryAccessPass", "targetId": .string(methodID)]))
-        }
+        try await deleteAuthenticationMethod(tenant: tenant, userID: userID, methodID: methodID, kind: .temporaryAccessPass,
+                                             activity: "Admin deleted temporary access pass method for user",
+                                             method: "TemporaryAccessPass", actor: actor)
     }
 }
