@@ -88,6 +88,7 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
                 "--window-size=900,700"):
         opts.add_argument(arg)
@@ -200,3 +201,105 @@ def test_the_first_administrator_onboards_with_the_printed_access_pass(server, b
     logs = graph(server, "GET", "auditLogs/signIns").json()["value"]
     methods = [entry["authenticationDetails"][0]["authenticationMethod"] for entry in logs if entry.get("userPrincipalName") == server["admin"]]
     assert methods[:4] == ["Passkey (device-bound)", "Temporary Access Pass", "Temporary Access Pass", "Temporary Access Pass"], methods
+
+
+class _Callback:
+    """A client's redirect URI: a tiny HTTP server that records the query it is sent to."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                if self.path.startswith("/callback"):  # not the browser's /favicon.ico
+                    received.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"signed in")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self.httpd.server_address[1]}/callback"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server, browser):
+    import base64
+    import hashlib
+    import secrets
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    import jwt
+
+    callback = _Callback()
+    user = new_user(server, "oidc1")
+    app = graph(server, "POST", "applications", json={"displayName": "Web app", "web": {"redirectUris": [callback.url]}}).json()
+    secret = graph(server, "POST", f"applications/{app['id']}/addPassword", json={}).json()["secretText"]
+    assert graph(server, "POST", "servicePrincipals", json={"appId": app["appId"]}).status_code == 201
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    aid = authenticator(browser, synced=False)
+
+    def authorize(**extra) -> tuple[str, str, str, str]:
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        state, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+        params = {"client_id": app["appId"], "response_type": "code", "redirect_uri": callback.url, "scope": "openid profile User.Read",
+                  "state": state, "nonce": nonce, "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+        return f"{server['url']}/{server['tenant']}/oauth2/v2.0/authorize?{urlencode(params)}", verifier, state, nonce
+
+    def wait_for_callback(count: int) -> dict:
+        deadline = time.monotonic() + 15
+        while len(callback.received) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(callback.received) == count, browser.current_url
+        return {k: v[0] for k, v in parse_qs(urlsplit(callback.received[-1]).query).items()}
+
+    try:
+        assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
+        browser.delete_all_cookies()  # earlier tests signed other users in on this browser
+        url, verifier, state, nonce = authorize()
+        # No session yet: the browser is sent to the sign-in page, whose passkey autofill (conditional mediation)
+        # the virtual authenticator answers with the one passkey it holds for this site; the page then sends the
+        # browser back to /authorize, which redirects to the client with a code.
+        browser.get(url)
+        query = wait_for_callback(1)
+        assert query["state"] == state and "code" in query
+        token_url = f"{server['url']}/{server['tenant']}/oauth2/v2.0/token"
+        form = {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": callback.url, "client_id": app["appId"],
+                "client_secret": secret, "code_verifier": verifier, "scope": "openid profile User.Read"}
+        tokens = requests.post(token_url, data=form).json()
+        keys = jwt.PyJWKClient(f"{server['url']}/{server['tenant']}/discovery/v2.0/keys")
+        id_token = tokens["id_token"]
+        claims = jwt.decode(id_token, keys.get_signing_key_from_jwt(id_token).key, algorithms=["RS256"], audience=app["appId"],
+                            issuer=f"{server['url']}/{server['tenant']}/v2.0")
+        assert claims["nonce"] == nonce and claims["amr"] == ["fido", "mfa"] and claims["oid"] == user["id"]
+        assert claims["preferred_username"] == user["userPrincipalName"] and claims["tid"] == server["tenant"]
+        assert claims["sid"] and abs(claims["auth_time"] - time.time()) < 120
+        access = jwt.decode(tokens["access_token"], keys.get_signing_key_from_jwt(tokens["access_token"]).key, algorithms=["RS256"],
+                            audience="https://graph.microsoft.com")
+        assert access["scp"] == "User.Read" and access["oid"] == user["id"] and access["idtyp"] == "user"
+        # A code works once; a wrong verifier fails.
+        replay = requests.post(token_url, data=form)
+        assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+        # With the session, a second request comes straight back with a code; its verifier must match.
+        url, verifier, state, _ = authorize()
+        browser.get(url)
+        second = wait_for_callback(2)
+        wrong = dict(form, code=second["code"], code_verifier=secrets.token_urlsafe(48))
+        assert requests.post(token_url, data=wrong).json()["error"] == "invalid_grant"
+        # prompt=login asks again.
+        url, *_ = authorize(prompt="login")
+        browser.get(url)
+        assert "/login?" in browser.current_url
+    finally:
+        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+        callback.close()

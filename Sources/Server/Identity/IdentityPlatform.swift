@@ -22,7 +22,8 @@ struct IdentityPlatform {
         let isPasskey = rest.first == "login" && [["login", "passkey", "options"], ["login", "passkey"], ["login", "tap"],
                                                  ["login", "enroll", "options"], ["login", "enroll"]].contains(rest)
         let isPage = rest == ["login"]
-        guard isDiscovery || isKeys || isToken || isPasskey || isPage else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        let isAuthorize = rest == ["oauth2", "v2.0", "authorize"]
+        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
@@ -30,6 +31,10 @@ struct IdentityPlatform {
         if isDiscovery {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return .json(discovery(tenant: tenant, base: request.baseURL))
+        }
+        if isAuthorize {
+            guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
+            return try await AuthorizeEndpoint(app: app, tenant: tenant, request: request).respond()
         }
         if isPage {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
@@ -94,8 +99,17 @@ struct IdentityPlatform {
         }
         do {
             let result = try await ceremony.finish(credential: request.body, baseURL: request.baseURL, ipAddress: request.header("x-forwarded-for"))
-            return .json(["userId": .string(result.user.id), "userPrincipalName": .optional(result.user.body["userPrincipalName"]?.stringValue),
-                          "amr": ["fido", "mfa"], "passkeyProfile": .optional(result.profileID)])
+            let (_, cookie) = try await SignInSessions(app: app).start(tenant: tenant, userID: result.user.id, amr: ["fido", "mfa"],
+                                                                        baseURL: request.baseURL)
+            var answer: [String: JSONValue] = [
+                "userId": .string(result.user.id), "userPrincipalName": .optional(result.user.body["userPrincipalName"]?.stringValue),
+                "amr": ["fido", "mfa"], "passkeyProfile": .optional(result.profileID)]
+            // Back to the authorization request that sent the browser here: only ever this tenant's authorize path.
+            if let next = request.query.first(where: { $0.name == "continue" })?.value,
+               next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?"), !next.contains("//"), !next.contains("\\") {
+                answer["redirect"] = .string(next)
+            }
+            return .json(.object(answer), headers: [("Set-Cookie", cookie), ("Cache-Control", "no-store")])
         } catch let failure as PasskeySignIn.Failure {
             return .json(["error": "access_denied", "error_codes": [.string(failure.reason)], "error_description": .string(failure.message)],
                          status: 400)
@@ -114,9 +128,11 @@ struct IdentityPlatform {
             "userinfo_endpoint": .string("\(base)/oidc/userinfo"),
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "grant_types_supported": ["client_credentials"],
+            "response_modes_supported": ["query"],
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["client_credentials", "authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "name", "preferred_username", "oid", "tid", "email"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],

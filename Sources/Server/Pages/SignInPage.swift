@@ -44,6 +44,9 @@ enum SignInPage {
         "use strict";
         const base = location.pathname.replace(/\\/login\\/?$/, "");
         const statusBox = document.getElementById("status");
+        const params = new URLSearchParams(location.search);
+        const next = params.get("continue");
+        if (params.get("login_hint")) document.getElementById("username").value = params.get("login_hint");
         function show(text, ok) { statusBox.textContent = text; statusBox.className = ok ? "ok" : "error"; }
         async function requestOptions(hint) {
           const r = await fetch(base + "/login/passkey/options", { method: "POST", headers: { "content-type": "application/json" },
@@ -54,11 +57,13 @@ enum SignInPage {
                                                                     userVerification: o.userVerification, allowCredentials: o.allowCredentials });
         }
         async function finish(credential) {
-          const r = await fetch(base + "/login/passkey", { method: "POST", headers: { "content-type": "application/json" },
-                                                          body: JSON.stringify(credential.toJSON()) });
+          const r = await fetch(base + "/login/passkey" + (next ? "?continue=" + encodeURIComponent(next) : ""),
+                                { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(credential.toJSON()) });
           const answer = await r.json();
           if (r.ok) show("Signed in as " + answer.userPrincipalName, true);
           else show(answer.error_description || "Sign-in failed.", false);
+          // Back to the application that asked, once the caller has seen the answer.
+          if (r.ok && answer.redirect) setTimeout(() => location.assign(answer.redirect), 50);
           return answer;
         }
         let pending = null;

@@ -1,0 +1,51 @@
+import Crypto
+import Foundation
+import TesseraCore
+import WebAuthn
+
+/// Authorization codes: what the token endpoint needs, MACed with the deployment key so any replica can check
+/// them, valid ten minutes, and spent through `consumeOnce` at redemption.
+struct AuthorizationCode: Sendable {
+    var tenant: String
+    var clientID: String
+    var redirectURI: String
+    var userID: String
+    var scope: String
+    var nonce: String?
+    var codeChallenge: String?
+    var authTime: Int64
+    var sessionID: String
+    var amr: [String]
+    var expires: Int64
+
+    static let lifetime: TimeInterval = 600
+
+    func encode(app: TesseraApp) -> String {
+        var claims: [String: JSONValue] = [
+            "t": .string(tenant), "c": .string(clientID), "r": .string(redirectURI), "u": .string(userID), "s": .string(scope),
+            "a": .int(authTime), "sid": .string(sessionID), "amr": .strings(amr), "x": .int(expires),
+            "j": .string(Secrets.randomToken(bytes: 12)),
+        ]
+        if let nonce { claims["n"] = .string(nonce) }
+        if let codeChallenge { claims["p"] = .string(codeChallenge) }
+        let payload = JSONValue.object(claims).serializedBytes
+        return WebAuthn.Base64URL.encode(payload) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac("code", payload))
+    }
+
+    /// Decodes and checks a code's MAC and expiry (not whether it was already used).
+    static func decode(_ code: String, app: TesseraApp) -> AuthorizationCode? {
+        let parts = code.split(separator: ".", omittingEmptySubsequences: false)
+        guard code.utf8.count < 4096, parts.count == 2, let payload = WebAuthn.Base64URL.decode(String(parts[0])),
+              let mac = WebAuthn.Base64URL.decode(String(parts[1])),
+              WebAuthn.constantTimeEquals(mac, app.passkeyChallenges.mac("code", payload)),
+              let claims = try? JSONParser.parse(payload),
+              let tenant = claims["t"]?.stringValue, let client = claims["c"]?.stringValue, let redirect = claims["r"]?.stringValue,
+              let user = claims["u"]?.stringValue, let scope = claims["s"]?.stringValue, let authTime = claims["a"]?.intValue,
+              let sid = claims["sid"]?.stringValue, let expires = claims["x"]?.intValue,
+              expires > Int64(app.clock.now.timeIntervalSince1970)
+        else { return nil }
+        return AuthorizationCode(tenant: tenant, clientID: client, redirectURI: redirect, userID: user, scope: scope,
+                                 nonce: claims["n"]?.stringValue, codeChallenge: claims["p"]?.stringValue, authTime: authTime,
+                                 sessionID: sid, amr: claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: expires)
+    }
+}

@@ -1,0 +1,116 @@
+import Crypto
+import Foundation
+import TesseraCore
+import WebAuthn
+
+/// `GET /{tenant}/oauth2/v2.0/authorize`: the authorization code flow with PKCE. A request without a current
+/// session goes to the sign-in page and comes back here; with one, the browser is sent to the client's redirect
+/// URI with a code.
+struct AuthorizeEndpoint {
+    let app: TesseraApp
+    let tenant: TenantRecord
+    let request: APIRequest
+
+    /// The parameter the sign-in page adds when it sends the browser back, so `prompt=login` is satisfied by a
+    /// sign-in made after the request, not by the old session.
+    static let signedInAfter = "x_signed_in_after"
+
+    func respond() async throws -> APIResponse {
+        var query: [String: String] = [:]
+        for (name, value) in request.query {
+            if query[name] != nil { throw OAuthError.invalidRequest(90015, "Parameter '\(name)' is duplicated.") }
+            query[name] = value
+        }
+        guard let clientID = query["client_id"], !clientID.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'client_id'.")
+        }
+        guard let redirectURI = query["redirect_uri"], !redirectURI.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request must contain the following parameter: 'redirect_uri'.")
+        }
+        let tenantID = tenant.id
+        guard let application = try await app.store.read({ tx -> StoredObject? in
+            guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", clientID)) else { return nil }
+            return try await tx.object(tenant: tenantID, id: id)
+        }), application.deletedAt == nil else {
+            throw OAuthError(error: "unauthorized_client", code: 700016,
+                             description: "Application with identifier '\(clientID)' was not found in the directory '\(tenant.domain)'.")
+        }
+        guard let clientKind = Self.redirectKind(redirectURI, application: application) else {
+            throw OAuthError(error: "invalid_request", code: 50011,
+                             description: "The redirect URI '\(redirectURI)' specified in the request does not match the redirect URIs configured for the application '\(clientID)'.")
+        }
+        // From here on, errors go back to the client's redirect URI.
+        let state = query["state"]
+        func fail(_ error: String, _ description: String) -> APIResponse {
+            var params = [("error", error), ("error_description", description)]
+            if let state { params.append(("state", state)) }
+            return Self.redirect(redirectURI, params)
+        }
+        guard query["response_type"] == "code" else {
+            return fail("unsupported_response_type", "AADSTS700054: Only response_type=code is supported.")
+        }
+        if let mode = query["response_mode"], mode != "query" {
+            return fail("invalid_request", "AADSTS900352: Only response_mode=query is supported.")
+        }
+        guard let scope = query["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty else {
+            return fail("invalid_request", "AADSTS900144: The request body must contain the following parameter: 'scope'.")
+        }
+        let challenge = query["code_challenge"]
+        if challenge != nil || query["code_challenge_method"] != nil {
+            guard query["code_challenge_method"] == "S256", let challenge, challenge.count >= 43, challenge.count <= 128 else {
+                return fail("invalid_request", "AADSTS501491: code_challenge_method must be S256 with a 43 to 128 character code_challenge.")
+            }
+        } else if clientKind != "web" {
+            return fail("invalid_request", "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
+        }
+        let prompt = query["prompt"]
+        let sessions = SignInSessions(app: app)
+        var session = try await sessions.current(request, tenant: tenantID)
+        if let after = query[Self.signedInAfter].flatMap(Int64.init), let current = session, current.authTime < after { session = nil }
+        if prompt == "login" && query[Self.signedInAfter] == nil { session = nil }
+        if let hint = query["login_hint"]?.lowercased(), let current = session {
+            let upn = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: current.userID) }?.body["userPrincipalName"]?.stringValue
+            if upn?.lowercased() != hint { session = nil }
+        }
+        guard let session else {
+            if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
+            // To the sign-in page, which sends the browser back here once a passkey sign-in succeeds.
+            var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter }
+            if prompt == "login" { back.append((Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))) }
+            let continuation = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back)
+            var login = [("continue", continuation)]
+            if let hint = query["login_hint"] { login.append(("login_hint", hint)) }
+            return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode(login)),
+                                                      ("Cache-Control", "no-store")])
+        }
+        let code = AuthorizationCode(
+            tenant: tenantID, clientID: clientID, redirectURI: redirectURI, userID: session.userID, scope: scope,
+            nonce: query["nonce"], codeChallenge: challenge, authTime: session.authTime, sessionID: session.id, amr: session.amr,
+            expires: Int64(app.clock.now.addingTimeInterval(AuthorizationCode.lifetime).timeIntervalSince1970))
+        var params = [("code", code.encode(app: app))]
+        if let state { params.append(("state", state)) }
+        params.append(("session_state", session.id))
+        return Self.redirect(redirectURI, params)
+    }
+
+    /// `web` (confidential), `spa` or `publicClient`, by where the redirect URI is registered; nil when nowhere.
+    static func redirectKind(_ uri: String, application: StoredObject) -> String? {
+        for kind in ["web", "spa", "publicClient"] where
+            (application.body[kind]?["redirectUris"]?.arrayValue ?? []).contains(where: { $0.stringValue == uri }) {
+            return kind
+        }
+        return nil
+    }
+
+    static func encode(_ params: [(name: String, value: String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return params.map { "\($0.name)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+    }
+
+    static func redirect(_ uri: String, _ params: [(String, String)]) -> APIResponse {
+        let separator = uri.contains("?") ? "&" : "?"
+        return APIResponse(status: 302, headers: [("Location", uri + separator + encode(params.map { (name: $0.0, value: $0.1) })),
+                                                  ("Cache-Control", "no-store")])
+    }
+}

@@ -1,0 +1,65 @@
+import Crypto
+import Foundation
+import TesseraCore
+import WebAuthn
+
+/// Browser sessions after a sign-in: a `signInSession` object per session (so sign-out everywhere can delete them)
+/// and an HttpOnly, SameSite=Lax cookie holding its id and a MAC, so a forged or guessed id is refused without a
+/// store read.
+struct SignInSessions {
+    let app: TesseraApp
+    static let lifetime: TimeInterval = 12 * 3600
+    static let kind = ObjectKind(rawValue: "signInSession")
+
+    struct Session: Sendable {
+        let id: String
+        let userID: String
+        let authTime: Int64
+        let amr: [String]
+    }
+
+    static func cookieName(tenant: String) -> String { "tessera_session_\(tenant.replacingOccurrences(of: "-", with: ""))" }
+
+    func tag(_ tenant: String, _ id: String) -> String {
+        WebAuthn.Base64URL.encode(app.passkeyChallenges.mac("session:\(tenant)", Array(id.utf8)))
+    }
+
+    /// Starts a session; returns it with the `Set-Cookie` header value.
+    func start(tenant: String, userID: String, amr: [String], baseURL: String) async throws -> (Session, String) {
+        let now = app.clock.now
+        let id = Identifier.make()
+        let session = Session(id: id, userID: userID, authTime: Int64(now.timeIntervalSince1970), amr: amr)
+        try await app.store.write { tx in
+            try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
+                "id": .string(id), "_userId": .string(userID), "_authTime": .int(session.authTime), "_amr": .strings(amr),
+                "_expires": .string(Timestamp.format(now.addingTimeInterval(Self.lifetime))),
+            ]))
+        }
+        let secure = baseURL.hasPrefix("https:") ? "; Secure" : ""
+        let cookie = "\(Self.cookieName(tenant: tenant))=\(id).\(tag(tenant, id)); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(Self.lifetime))\(secure)"
+        return (session, cookie)
+    }
+
+    /// The session a request's cookie names, if it is genuine, current and its user still enabled.
+    func current(_ request: APIRequest, tenant: String) async throws -> Session? {
+        let name = Self.cookieName(tenant: tenant) + "="
+        guard let header = request.header("cookie"),
+              let pair = header.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix(name) })
+        else { return nil }
+        let value = pair.dropFirst(name.count)
+        guard let dot = value.firstIndex(of: ".") else { return nil }
+        let id = String(value[..<dot]), presented = Array(value[value.index(after: dot)...].utf8)
+        guard Identifier.isGUID(id), WebAuthn.constantTimeEquals(presented, Array(tag(tenant, id).utf8)) else { return nil }
+        let now = app.clock.now
+        return try await app.store.read { tx -> Session? in
+            guard let object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,
+                  let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now,
+                  let userID = object.body["_userId"]?.stringValue,
+                  let user = try await tx.object(tenant: tenant, id: userID), user.deletedAt == nil,
+                  user.body["accountEnabled"]?.boolValue != false
+            else { return nil }
+            return Session(id: id, userID: userID, authTime: object.body["_authTime"]?.intValue ?? 0,
+                           amr: object.body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        }
+    }
+}

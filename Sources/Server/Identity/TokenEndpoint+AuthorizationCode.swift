@@ -1,0 +1,104 @@
+import Crypto
+import Foundation
+import TesseraCore
+import WebAuthn
+
+/// The `authorization_code` grant: the code checked (MAC, expiry, client, redirect URI, PKCE), spent once, then
+/// an access token for the user (delegated: `scp`) and, with `openid`, an ID token with how they signed in.
+extension TokenEndpoint {
+    func redeemAuthorizationCode(_ form: [String: String]) async throws -> APIResponse {
+        func invalidGrant(_ code: Int, _ description: String) -> OAuthError { OAuthError(error: "invalid_grant", code: code, description: description) }
+        guard let text = form["code"], !text.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
+        }
+        guard let code = AuthorizationCode.decode(text, app: app), code.tenant == tenant.id else {
+            throw invalidGrant(70008, "The provided authorization code is invalid or has expired.")
+        }
+        if let clientID = form["client_id"], clientID != code.clientID {
+            throw invalidGrant(70002, "The authorization code was issued to another client.")
+        }
+        guard form["redirect_uri"] == code.redirectURI else {
+            throw invalidGrant(70009, "The redirect_uri does not match the one the authorization code was issued for.")
+        }
+        let tenantID = tenant.id
+        guard let application = try await app.store.read({ tx -> StoredObject? in
+            guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", code.clientID)) else { return nil }
+            return try await tx.object(tenant: tenantID, id: id)
+        }), application.deletedAt == nil, let kind = AuthorizeEndpoint.redirectKind(code.redirectURI, application: application) else {
+            throw invalidGrant(70002, "The client is no longer registered for this redirect URI.")
+        }
+        if kind == "web" {
+            // Confidential clients prove themselves as in the client credentials grant.
+            var confidential = form
+            confidential["client_id"] = code.clientID
+            _ = try await authenticateClient(confidential)
+        } else if form["client_secret"] != nil || form["client_assertion"] != nil {
+            throw OAuthError.invalidRequest(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
+        }
+        if let challenge = code.codeChallenge {
+            guard let verifier = form["code_verifier"], (43...128).contains(verifier.count) else {
+                throw invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+            }
+            let computed = WebAuthn.Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
+            guard WebAuthn.constantTimeEquals(Array(computed.utf8), Array(challenge.utf8)) else {
+                throw invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+            }
+        }
+        let now = app.clock.now
+        let digest = Secrets.digest(text)
+        let fresh = try await app.store.write { tx in
+            try await tx.consumeOnce(tenant: tenantID, key: "code:" + digest, expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
+                                     now: Timestamp.format(now))
+        }
+        guard fresh else { throw invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.") }
+        guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: code.userID) }),
+              user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else {
+            throw invalidGrant(50057, "The user account is disabled or no longer exists.")
+        }
+        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1")
+    }
+
+    /// Access and ID tokens for a signed-in user.
+    func userTokens(code: AuthorizationCode, user: StoredObject, application: StoredObject, clientInfo: Bool) throws -> APIResponse {
+        let now = Int64(app.clock.now.timeIntervalSince1970)
+        let lifetime = Int64(IdentityPlatform.accessTokenLifetime)
+        let issuer = IdentityPlatform(app: app).issuer(tenant: tenant.id, base: request.baseURL)
+        let scopes = code.scope.split(separator: " ").map(String.init)
+        let oidc: Set<String> = ["openid", "profile", "email", "offline_access"]
+        let graphScopes = scopes.filter { !oidc.contains($0) }.map { scope in
+            scope.hasPrefix("https://graph.microsoft.com/") ? String(scope.dropFirst("https://graph.microsoft.com/".count)) : scope
+        }
+        let upn = user.body["userPrincipalName"]?.stringValue
+        let name = user.body["displayName"]?.stringValue
+        let header: [String: JSONValue] = ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)]
+        let access = try JWT.sign(claims: [
+            "aud": "https://graph.microsoft.com", "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
+            "tid": .string(tenant.id), "oid": .string(user.id), "sub": .string(user.id), "idtyp": "user", "ver": "2.0",
+            "appid": .string(code.clientID), "azp": .string(code.clientID), "scp": .string(graphScopes.isEmpty ? "User.Read" : graphScopes.joined(separator: " ")),
+            "upn": .optional(upn), "unique_name": .optional(upn), "name": .optional(name), "amr": .strings(code.amr),
+            "sid": .string(code.sessionID), "uti": .string(Secrets.randomToken(bytes: 16)),
+        ], header: header, key: app.signingKey.privateKey)
+        var body: [String: JSONValue] = [
+            "token_type": "Bearer", "scope": .string(scopes.joined(separator: " ")), "expires_in": .int(lifetime),
+            "ext_expires_in": .int(lifetime), "access_token": .string(access),
+        ]
+        if scopes.contains("openid") {
+            // Pairwise subject, as Entra's v2 ID tokens: stable per user and client, not the object id.
+            let subject = WebAuthn.Base64URL.encode(Array(SHA256.hash(data: Array("\(tenant.id):\(code.clientID):\(user.id)".utf8))))
+            var claims: [String: JSONValue] = [
+                "aud": .string(code.clientID), "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
+                "sub": .string(subject), "oid": .string(user.id), "tid": .string(tenant.id), "ver": "2.0",
+                "auth_time": .int(code.authTime), "amr": .strings(code.amr), "sid": .string(code.sessionID),
+                "preferred_username": .optional(upn), "name": .optional(name), "uti": .string(Secrets.randomToken(bytes: 16)),
+            ]
+            if let nonce = code.nonce { claims["nonce"] = .string(nonce) }
+            if scopes.contains("email"), let mail = user.body["mail"]?.stringValue { claims["email"] = .string(mail) }
+            body["id_token"] = .string(try JWT.sign(claims: claims, header: header, key: app.signingKey.privateKey))
+        }
+        if clientInfo {
+            let info = JSONValue.object(["uid": .string(user.id), "utid": .string(tenant.id)]).serializedBytes
+            body["client_info"] = .string(WebAuthn.Base64URL.encode(info))
+        }
+        return .json(.object(body), headers: [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+    }
+}
