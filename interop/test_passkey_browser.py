@@ -296,6 +296,30 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         second = wait_for_callback(2)
         wrong = dict(form, code=second["code"], code_verifier=secrets.token_urlsafe(48))
         assert requests.post(token_url, data=wrong).json()["error"] == "invalid_grant"
+        # Refresh tokens rotate: the new one works, the spent one fails and takes its family with it.
+        url, verifier, state, _ = authorize(scope="openid profile offline_access User.Read")
+        browser.get(url)
+        third = wait_for_callback(3)
+        first = requests.post(token_url, data=dict(form, code=third["code"], code_verifier=verifier,
+                                                   scope="openid profile offline_access User.Read")).json()
+        refresh = {"grant_type": "refresh_token", "client_id": app["appId"], "client_secret": secret, "refresh_token": first["refresh_token"]}
+        second_tokens = requests.post(token_url, data=refresh).json()
+        assert second_tokens["refresh_token"] != first["refresh_token"] and "id_token" in second_tokens
+        reused = requests.post(token_url, data=refresh)
+        assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+        family_gone = requests.post(token_url, data=dict(refresh, refresh_token=second_tokens["refresh_token"]))
+        assert family_gone.status_code == 400 and family_gone.json()["error"] == "invalid_grant"
+        # Sign out everywhere: the session and every refresh token of the user stop working.
+        url, verifier, state, _ = authorize(scope="openid offline_access")
+        browser.get(url)
+        fourth = wait_for_callback(4)
+        last = requests.post(token_url, data=dict(form, code=fourth["code"], code_verifier=verifier, scope="openid offline_access")).json()
+        revoked = graph(server, "POST", f"users/{user['id']}/revokeSignInSessions")
+        assert revoked.status_code == 200 and revoked.json()["value"] is True
+        assert requests.post(token_url, data=dict(refresh, refresh_token=last["refresh_token"])).json()["error"] == "invalid_grant"
+        url, *_ = authorize(prompt="none")
+        browser.get(url)
+        assert wait_for_callback(5)["error"] == "login_required"
         # prompt=login asks again.
         url, *_ = authorize(prompt="login")
         browser.get(url)

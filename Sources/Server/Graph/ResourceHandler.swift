@@ -39,6 +39,12 @@ struct ResourceHandler {
         }
         let id = try await resolve(rest[0])
         if rest.count == 1 { return try await single(id) }
+        if kind == .user, rest.count == 2, rest[1] == "revokeSignInSessions" {
+            guard method == "POST" else { throw methodNotAllowed() }
+            try context.caller.require(anyOf: Caller.permissions(for: .user, write: true))
+            try await RefreshTokens(app: app).revokeAll(tenant: tenant, userID: id)
+            return .json(["@odata.context": .string("\(context.base)/$metadata#Edm.Boolean"), "value": true])
+        }
         if kind == .user, rest[1] == "authentication" {
             let tenant = self.tenant
             guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }) else { throw DirectoryError.notFound(id) }

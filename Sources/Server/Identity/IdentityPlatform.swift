@@ -130,7 +130,7 @@ struct IdentityPlatform {
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
             "response_modes_supported": ["query"],
             "response_types_supported": ["code"],
-            "grant_types_supported": ["client_credentials", "authorization_code"],
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "name", "preferred_username", "oid", "tid", "email"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],

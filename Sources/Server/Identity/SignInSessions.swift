@@ -10,6 +10,7 @@ struct SignInSessions {
     let app: TesseraApp
     static let lifetime: TimeInterval = 12 * 3600
     static let kind = ObjectKind(rawValue: "signInSession")
+    static let relation = "signInSessions"
 
     struct Session: Sendable {
         let id: String
@@ -34,6 +35,7 @@ struct SignInSessions {
                 "id": .string(id), "_userId": .string(userID), "_authTime": .int(session.authTime), "_amr": .strings(amr),
                 "_expires": .string(Timestamp.format(now.addingTimeInterval(Self.lifetime))),
             ]))
+            try await tx.link(tenant: tenant, source: userID, relation: Self.relation, target: id)
         }
         let secure = baseURL.hasPrefix("https:") ? "; Secure" : ""
         let cookie = "\(Self.cookieName(tenant: tenant))=\(id).\(tag(tenant, id)); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(Self.lifetime))\(secure)"

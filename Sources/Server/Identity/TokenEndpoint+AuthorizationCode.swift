@@ -55,11 +55,38 @@ extension TokenEndpoint {
               user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
-        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1")
+        let refresh = code.scope.split(separator: " ").contains("offline_access")
+            ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: kind == "web") : nil
+        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
+    }
+
+    /// The `refresh_token` grant: the token spent and replaced (rotation), the user re-checked.
+    func redeemRefreshToken(_ form: [String: String]) async throws -> APIResponse {
+        guard let token = form["refresh_token"], !token.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
+        }
+        let tokens = RefreshTokens(app: app)
+        let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
+        if confidential {
+            var confidentialForm = form
+            confidentialForm["client_id"] = code.clientID
+            _ = try await authenticateClient(confidentialForm)
+        }
+        let tenantID = tenant.id
+        guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: code.userID) }),
+              user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false,
+              let application = try await app.store.read({ tx -> StoredObject? in
+                  guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", code.clientID)) else { return nil }
+                  return try await tx.object(tenant: tenantID, id: id)
+              }), application.deletedAt == nil
+        else { throw OAuthError(error: "invalid_grant", code: 50057, description: "The user or application no longer exists or is disabled.") }
+        let next = try await tokens.issue(tenant: tenantID, code: code, confidential: confidential, family: family)
+        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next)
     }
 
     /// Access and ID tokens for a signed-in user.
-    func userTokens(code: AuthorizationCode, user: StoredObject, application: StoredObject, clientInfo: Bool) throws -> APIResponse {
+    func userTokens(code: AuthorizationCode, user: StoredObject, application: StoredObject, clientInfo: Bool,
+                    refreshToken: String?) throws -> APIResponse {
         let now = Int64(app.clock.now.timeIntervalSince1970)
         let lifetime = Int64(IdentityPlatform.accessTokenLifetime)
         let issuer = IdentityPlatform(app: app).issuer(tenant: tenant.id, base: request.baseURL)
@@ -95,6 +122,7 @@ extension TokenEndpoint {
             if scopes.contains("email"), let mail = user.body["mail"]?.stringValue { claims["email"] = .string(mail) }
             body["id_token"] = .string(try JWT.sign(claims: claims, header: header, key: app.signingKey.privateKey))
         }
+        if let refreshToken { body["refresh_token"] = .string(refreshToken) }
         if clientInfo {
             let info = JSONValue.object(["uid": .string(user.id), "utid": .string(tenant.id)]).serializedBytes
             body["client_info"] = .string(WebAuthn.Base64URL.encode(info))

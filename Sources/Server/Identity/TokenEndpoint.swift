@@ -29,6 +29,7 @@ struct TokenEndpoint {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
         }
         if grant == "authorization_code" { return try await redeemAuthorizationCode(form) }
+        if grant == "refresh_token" { return try await redeemRefreshToken(form) }
         guard grant == "client_credentials" else {
             throw OAuthError(error: "unsupported_grant_type", code: 70003, description: "The app requested an unsupported grant type '\(grant)'.")
         }

@@ -169,7 +169,8 @@ public struct DirectoryService: Sendable {
             // A user's authentication methods go with the user (their links would otherwise vanish and leave them
             // holding their credential ids).
             if current.kind == .user {
-                for relation in [Self.fido2MethodsRelation, Self.temporaryAccessPassRelation] {
+                // Sessions and refresh tokens too (the server's objects, linked the same way).
+                for relation in [Self.fido2MethodsRelation, Self.temporaryAccessPassRelation, "signInSessions", "refreshTokens"] {
                     for method in try await tx.targets(tenant: tenant, source: id, relation: relation) {
                         try await tx.purge(tenant: tenant, id: method)
                     }
