@@ -320,10 +320,18 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         url, *_ = authorize(prompt="none")
         browser.get(url)
         assert wait_for_callback(5)["error"] == "login_required"
-        # prompt=login asks again.
+        # prompt=login asks again (and autofill answers, starting a new session).
         url, *_ = authorize(prompt="login")
         browser.get(url)
-        assert "/login?" in browser.current_url
+        assert "code" in wait_for_callback(6)
+        # Signing out ends the session and returns to the app's registered URI.
+        from urllib.parse import quote
+        browser.get(f"{server['url']}/{server['tenant']}/oauth2/v2.0/logout?client_id={app['appId']}"
+                    f"&post_logout_redirect_uri={quote(callback.url, safe='')}&state=bye")
+        assert wait_for_callback(7)["state"] == "bye"
+        url, *_ = authorize(prompt="none")
+        browser.get(url)
+        assert wait_for_callback(8)["error"] == "login_required"
     finally:
         browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
         callback.close()

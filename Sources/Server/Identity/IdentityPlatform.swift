@@ -23,7 +23,8 @@ struct IdentityPlatform {
                                                  ["login", "enroll", "options"], ["login", "enroll"]].contains(rest)
         let isPage = rest == ["login"]
         let isAuthorize = rest == ["oauth2", "v2.0", "authorize"]
-        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        let isLogout = rest == ["oauth2", "v2.0", "logout"]
+        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize || isLogout else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
@@ -31,6 +32,10 @@ struct IdentityPlatform {
         if isDiscovery {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return .json(discovery(tenant: tenant, base: request.baseURL))
+        }
+        if isLogout {
+            guard request.method == "GET" || request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
+            return try await logout(request, tenant: tenant)
         }
         if isAuthorize {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
@@ -56,6 +61,31 @@ struct IdentityPlatform {
     }
 
     func issuer(tenant: String, base: String) -> String { "\(base)/\(tenant)/v2.0" }
+
+    /// `oauth2/v2.0/logout`: ends the browser session and clears its cookie, then returns to
+    /// `post_logout_redirect_uri` when `client_id` names an app that registered it, or shows that the user signed out.
+    func logout(_ request: APIRequest, tenant: TenantRecord) async throws -> APIResponse {
+        let cookie = try await SignInSessions(app: app).end(request, tenant: tenant.id)
+        let query = Dictionary(request.query.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        if let target = query["post_logout_redirect_uri"], let clientID = query["client_id"] {
+            let tenantID = tenant.id
+            let application = try await app.store.read { tx -> StoredObject? in
+                guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", clientID)) else { return nil }
+                return try await tx.object(tenant: tenantID, id: id)
+            }
+            if let application, AuthorizeEndpoint.redirectKind(target, application: application) != nil
+                || application.body["web"]?["logoutUrl"]?.stringValue == target {
+                var response = AuthorizeEndpoint.redirect(target, query["state"].map { [("state", $0)] } ?? [])
+                response.headers.append(("Set-Cookie", cookie))
+                return response
+            }
+        }
+        let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head>"
+            + "<body><p>You have signed out of \(SignInPage.escape(tenant.name)).</p></body></html>"
+        return APIResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8"), ("Set-Cookie", cookie),
+                                                  ("Cache-Control", "no-store"), ("Content-Security-Policy", "default-src 'none'")],
+                           body: Array(page.utf8))
+    }
 
     /// Onboarding with a Temporary Access Pass: `login/tap` ({username, temporaryAccessPass}) answers with an
     /// enrollment token; `login/enroll/options` and `login/enroll` ({userId, enrollmentToken[, credential]})

@@ -42,6 +42,15 @@ struct SignInSessions {
         return (session, cookie)
     }
 
+    /// Ends the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
+    func end(_ request: APIRequest, tenant: String) async throws -> String {
+        if let session = try await current(request, tenant: tenant) {
+            try await app.store.write { tx in try await tx.purge(tenant: tenant, id: session.id) }
+        }
+        let secure = request.baseURL.hasPrefix("https:") ? "; Secure" : ""
+        return "\(Self.cookieName(tenant: tenant))=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0\(secure)"
+    }
+
     /// The session a request's cookie names, if it is genuine, current and its user still enabled.
     func current(_ request: APIRequest, tenant: String) async throws -> Session? {
         let name = Self.cookieName(tenant: tenant) + "="
