@@ -287,6 +287,12 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         access = jwt.decode(tokens["access_token"], keys.get_signing_key_from_jwt(tokens["access_token"]).key, algorithms=["RS256"],
                             audience="https://graph.microsoft.com")
         assert access["scp"] == "User.Read" and access["oid"] == user["id"] and access["idtyp"] == "user"
+        # The access token works for the user's own /me, and for nothing an administrator's token is for.
+        me = requests.get(f"{server['url']}/v1.0/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert me.status_code == 200 and me.json()["userPrincipalName"] == user["userPrincipalName"], me.text
+        for path in ("me/authentication/methods", "users"):
+            denied = requests.get(f"{server['url']}/v1.0/{path}", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+            assert denied.status_code == 403 and denied.json()["error"]["code"] == "Authorization_RequestDenied", (path, denied.text)
         # A code works once; a wrong verifier fails.
         replay = requests.post(token_url, data=form)
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
@@ -297,11 +303,17 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         wrong = dict(form, code=second["code"], code_verifier=secrets.token_urlsafe(48))
         assert requests.post(token_url, data=wrong).json()["error"] == "invalid_grant"
         # Refresh tokens rotate: the new one works, the spent one fails and takes its family with it.
-        url, verifier, state, _ = authorize(scope="openid profile offline_access User.Read")
+        scope = "openid profile offline_access User.Read UserAuthenticationMethod.ReadWrite"
+        url, verifier, state, _ = authorize(scope=scope)
         browser.get(url)
         third = wait_for_callback(3)
-        first = requests.post(token_url, data=dict(form, code=third["code"], code_verifier=verifier,
-                                                   scope="openid profile offline_access User.Read")).json()
+        first = requests.post(token_url, data=dict(form, code=third["code"], code_verifier=verifier, scope=scope)).json()
+        # Self-service: the user sees their own passkeys, and cannot give themselves a Temporary Access Pass.
+        bearer = {"Authorization": f"Bearer {first['access_token']}"}
+        own = requests.get(f"{server['url']}/v1.0/me/authentication/fido2Methods", headers=bearer)
+        assert own.status_code == 200 and [m["passkeyType"] for m in own.json()["value"]] == ["deviceBound"], own.text
+        tap = requests.post(f"{server['url']}/v1.0/me/authentication/temporaryAccessPassMethods", headers=bearer, json={})
+        assert tap.status_code == 403, tap.text
         refresh = {"grant_type": "refresh_token", "client_id": app["appId"], "client_secret": secret, "refresh_token": first["refresh_token"]}
         second_tokens = requests.post(token_url, data=refresh).json()
         assert second_tokens["refresh_token"] != first["refresh_token"] and "id_token" in second_tokens

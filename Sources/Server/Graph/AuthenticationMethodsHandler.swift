@@ -6,30 +6,44 @@ struct AuthenticationMethodsHandler {
     let context: RequestContext
     let app: TesseraApp
     let user: StoredObject
+    /// `/me/authentication`: the signed-in user's own methods, allowed by delegated scopes.
+    var isSelf = false
 
     var tenant: String { context.tenant }
     var method: String { context.request.method }
     static let readPermissions = ["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"]
     static let writePermissions = ["UserAuthenticationMethod.ReadWrite.All"]
+    static let selfReadScopes = ["UserAuthenticationMethod.Read", "UserAuthenticationMethod.ReadWrite"]
+    static let selfWriteScopes = ["UserAuthenticationMethod.ReadWrite"]
+
+    func requireRead() throws(DirectoryError) {
+        if isSelf { try context.caller.requireDelegated(anyOf: Self.selfReadScopes) } else { try context.caller.require(anyOf: Self.readPermissions) }
+    }
+
+    func requireWrite() throws(DirectoryError) {
+        if isSelf { try context.caller.requireDelegated(anyOf: Self.selfWriteScopes) } else { try context.caller.require(anyOf: Self.writePermissions) }
+    }
 
     func handle(_ rest: [String]) async throws -> APIResponse {
         let base = "\(context.base)/$metadata#users('\(user.id)')/authentication"
         switch (rest.first, rest.count) {
         case ("methods"?, 1):
             guard method == "GET" else { throw DirectoryError(.methodNotAllowed, "Methods are added through their own collections.") }
-            try context.caller.require(anyOf: Self.readPermissions)
+            try requireRead()
             let methods = try await app.directory.fido2Methods(tenant: tenant, userID: user.id)
             var value = methods.map(PasskeyRegistration.render)
             if let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id) { value.append(renderPass(pass)) }
             return .json(["@odata.context": .string(base + "/methods"), "value": .array(value)])
+        case ("temporaryAccessPassMethods"?, _) where isSelf && method != "GET":
+            throw DirectoryError(.accessDenied, "Users cannot create or delete their own Temporary Access Pass; an administrator does.")
         case ("temporaryAccessPassMethods"?, 1):
             switch method {
             case "GET":
-                try context.caller.require(anyOf: Self.readPermissions)
+                try requireRead()
                 let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id)
                 return .json(["@odata.context": .string(base + "/temporaryAccessPassMethods"), "value": .array(pass.map { [renderPass($0)] } ?? [])])
             case "POST":
-                try context.caller.require(anyOf: Self.writePermissions)
+                try requireWrite()
                 let body = try context.request.jsonObject()
                 var start: Date?
                 var lifetime = DirectoryService.defaultTemporaryAccessPassLifetime
@@ -67,10 +81,10 @@ struct AuthenticationMethodsHandler {
             }
             switch method {
             case "GET":
-                try context.caller.require(anyOf: Self.readPermissions)
+                try requireRead()
                 return .json(renderPass(pass))
             case "DELETE":
-                try context.caller.require(anyOf: Self.writePermissions)
+                try requireWrite()
                 try await app.directory.deleteTemporaryAccessPass(tenant: tenant, userID: user.id, methodID: pass.id, actor: context.caller.actor)
                 return .noContent
             default:
@@ -79,11 +93,11 @@ struct AuthenticationMethodsHandler {
         case ("fido2Methods"?, 1):
             switch method {
             case "GET":
-                try context.caller.require(anyOf: Self.readPermissions)
+                try requireRead()
                 let methods = try await app.directory.fido2Methods(tenant: tenant, userID: user.id)
                 return .json(["@odata.context": .string(base + "/fido2Methods"), "value": .array(methods.map(PasskeyRegistration.render))])
             case "POST":
-                try context.caller.require(anyOf: Self.writePermissions)
+                try requireWrite()
                 let created = try await PasskeyRegistration(app: app, tenant: tenant).register(
                     user: user, body: try context.request.jsonObject(), baseURL: context.request.baseURL, actor: context.caller.actor)
                 guard case .object(var body) = PasskeyRegistration.render(created) else { throw DirectoryError(.internalError, "render") }
@@ -94,7 +108,7 @@ struct AuthenticationMethodsHandler {
             }
         case ("fido2Methods"?, 2) where rest[1] == "creationOptions" || rest[1].hasPrefix("creationOptions("):
             guard method == "GET" else { throw DirectoryError(.methodNotAllowed, "creationOptions is a function: use GET.") }
-            try context.caller.require(anyOf: Self.writePermissions)
+            try requireWrite()
             var options = try await PasskeyRegistration(app: app, tenant: tenant).creationOptions(user: user, baseURL: context.request.baseURL)
             if case .object(var object) = options {
                 object["@odata.context"] = .string("\(context.base)/$metadata#microsoft.graph.webauthnCredentialCreationOptions")
@@ -108,10 +122,10 @@ struct AuthenticationMethodsHandler {
             }
             switch method {
             case "GET":
-                try context.caller.require(anyOf: Self.readPermissions)
+                try requireRead()
                 return .json(PasskeyRegistration.render(found))
             case "DELETE":
-                try context.caller.require(anyOf: Self.writePermissions)
+                try requireWrite()
                 try await app.directory.deleteFido2Method(tenant: tenant, userID: user.id, methodID: found.id, actor: context.caller.actor)
                 return .noContent
             default:

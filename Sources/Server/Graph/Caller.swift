@@ -7,6 +7,17 @@ struct Caller: Sendable {
     let actor: Actor
     /// Application permissions (`roles` claim).
     let roles: Set<String>
+    /// For a user's (delegated) token: the user, and the scopes the user consented to (`scp`). Delegated tokens
+    /// reach only `/me` so far; everything else needs application permissions.
+    var userID: String? = nil
+    var scopes: Set<String> = []
+
+    /// Throws `Authorization_RequestDenied` unless this is a user's token holding one of `scopes`.
+    func requireDelegated(anyOf wanted: [String]) throws(DirectoryError) {
+        guard userID != nil, wanted.contains(where: scopes.contains) else {
+            throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation.")
+        }
+    }
 
     /// Validates the bearer token: signature with our key, issuer, audience, lifetime, tenant.
     static func authenticate(_ request: APIRequest, app: TesseraApp) async throws -> Caller {
@@ -30,6 +41,12 @@ struct Caller: Sendable {
         guard let tenant = jwt.claims["tid"]?.stringValue, let issuer = jwt.claims["iss"]?.stringValue, issuer.hasSuffix("/\(tenant)/v2.0"),
               let oid = jwt.claims["oid"]?.stringValue
         else { throw DirectoryError(.invalidToken, "Invalid issuer or tenant.") }
+        if jwt.claims["idtyp"]?.stringValue == "user" {
+            let scopes = Set((jwt.claims["scp"]?.stringValue ?? "").split(separator: " ").map(String.init))
+            let actor = Actor(kind: .user, id: oid, displayName: jwt.claims["name"]?.stringValue ?? "",
+                              userPrincipalName: jwt.claims["upn"]?.stringValue, appId: jwt.claims["appid"]?.stringValue)
+            return Caller(tenant: tenant, actor: actor, roles: [], userID: oid, scopes: scopes)
+        }
         let roles = Set(jwt.claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let actor = Actor(kind: .application, id: oid, displayName: jwt.claims["app_displayname"]?.stringValue ?? "",
                           appId: jwt.claims["appid"]?.stringValue)

@@ -31,7 +31,10 @@ struct GraphAPI {
     func dispatch(_ path: [String], _ c: RequestContext) async throws -> APIResponse {
         let head = path[0]
         if head == "me" {
-            throw DirectoryError.badRequest("/me request is only valid with delegated authentication flow.")
+            guard let userID = c.caller.userID else {
+                throw DirectoryError.badRequest("/me request is only valid with delegated authentication flow.")
+            }
+            return try await me(userID: userID, rest: Array(path.dropFirst()), c)
         }
         if let kind = Self.entitySets[head] {
             return try await ResourceHandler(api: self, context: c, kind: kind).handle(Array(path.dropFirst()))
@@ -46,6 +49,26 @@ struct GraphAPI {
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(head)'.")
         }
+    }
+
+    /// `/me` and `/me/authentication/…` for the signed-in user (delegated tokens).
+    func me(userID: String, rest: [String], _ c: RequestContext) async throws -> APIResponse {
+        let tenant = c.tenant
+        guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: userID) }), user.kind == .user,
+              user.deletedAt == nil else { throw DirectoryError.notFound(userID) }
+        if rest.isEmpty {
+            guard c.request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Only GET /me is supported.") }
+            try c.caller.requireDelegated(anyOf: ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All",
+                                                  "Directory.Read.All", "Directory.ReadWrite.All"])
+            let options = try c.parseOptions()
+            var body = Renderer.render(user, select: options.select)
+            body["@odata.context"] = .string("\(c.base)/$metadata#users/$entity")
+            return .json(body)
+        }
+        guard rest.first == "authentication" else {
+            throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest[0])' under /me.")
+        }
+        return try await AuthenticationMethodsHandler(context: c, app: app, user: user, isSelf: true).handle(Array(rest.dropFirst()))
     }
 
     /// The type name of an OData cast segment (`microsoft.graph.user` or the SDKs' short `graph.user`).
