@@ -347,3 +347,40 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
     finally:
         browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
         callback.close()
+
+
+def test_a_device_signs_in_with_the_device_code_flow(server, browser):
+    import jwt
+
+    user = new_user(server, "device1")
+    app = graph(server, "POST", "applications", json={"displayName": "Command-line tool", "isFallbackPublicClient": True}).json()
+    assert graph(server, "POST", "servicePrincipals", json={"appId": app["appId"]}).status_code == 201
+    base = f"{server['url']}/{server['tenant']}"
+    start = requests.post(f"{base}/oauth2/v2.0/devicecode", data={"client_id": app["appId"], "scope": "openid offline_access User.Read"}).json()
+    assert start["verification_uri"] == f"{base}/devicelogin" and start["interval"] == 5 and start["user_code"] in start["message"]
+    poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": app["appId"], "device_code": start["device_code"]}
+    pending = requests.post(f"{base}/oauth2/v2.0/token", data=poll)
+    assert pending.status_code == 400 and pending.json()["error"] == "authorization_pending"
+    browser.delete_all_cookies()
+    browser.get(f"{base}/login")
+    aid = authenticator(browser, synced=False)
+    try:
+        assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
+        # The code page sends the browser to sign in (autofill answers) and back, with the code filled in.
+        browser.get(f"{start['verification_uri']}?user_code={start['user_code']}")
+        deadline = time.monotonic() + 15
+        while "Approve" not in browser.page_source and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert user["userPrincipalName"] in browser.page_source
+        approved = browser.execute_async_script("const done = arguments[0]; window.approveDevice().then(done);")
+        assert approved == {"approved": True}
+        browser.save_screenshot(str(artifacts() / "device-approved.png"))
+    finally:
+        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+    tokens = requests.post(f"{base}/oauth2/v2.0/token", data=poll).json()
+    keys = jwt.PyJWKClient(f"{base}/discovery/v2.0/keys")
+    claims = jwt.decode(tokens["id_token"], keys.get_signing_key_from_jwt(tokens["id_token"]).key, algorithms=["RS256"],
+                        audience=app["appId"], issuer=f"{base}/v2.0")
+    assert claims["preferred_username"] == user["userPrincipalName"] and claims["amr"] == ["fido", "mfa"] and "refresh_token" in tokens
+    again = requests.post(f"{base}/oauth2/v2.0/token", data=poll)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"  # once

@@ -24,7 +24,8 @@ struct IdentityPlatform {
         let isPage = rest == ["login"]
         let isAuthorize = rest == ["oauth2", "v2.0", "authorize"]
         let isLogout = rest == ["oauth2", "v2.0", "logout"]
-        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize || isLogout else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        let isDevice = rest == ["oauth2", "v2.0", "devicecode"] || rest == ["devicelogin"]
+        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize || isLogout || isDevice else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
@@ -33,6 +34,7 @@ struct IdentityPlatform {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return .json(discovery(tenant: tenant, base: request.baseURL))
         }
+        if isDevice { return try await device(request, tenant: tenant, login: rest == ["devicelogin"]) }
         if isLogout {
             guard request.method == "GET" || request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return try await logout(request, tenant: tenant)
@@ -61,6 +63,44 @@ struct IdentityPlatform {
     }
 
     func issuer(tenant: String, base: String) -> String { "\(base)/\(tenant)/v2.0" }
+
+    /// The device code flow: `oauth2/v2.0/devicecode` for the device, `devicelogin` (GET the page, POST the approval)
+    /// for the signed-in user.
+    func device(_ request: APIRequest, tenant: TenantRecord, login: Bool) async throws -> APIResponse {
+        let codes = DeviceCodes(app: app)
+        guard login else {
+            guard request.method == "POST" else { throw OAuthError.invalidRequest(900561, "The endpoint only accepts POST requests.") }
+            let form = Dictionary(APIRequest.parseForm(String(decoding: request.body, as: UTF8.self)).map { ($0.name, $0.value) },
+                                  uniquingKeysWith: { first, _ in first })
+            return try await codes.start(tenant: tenant, form: form, baseURL: request.baseURL)
+        }
+        let session = try await SignInSessions(app: app).current(request, tenant: tenant.id)
+        let userCode = request.query.first { $0.name == "user_code" }?.value
+        switch request.method {
+        case "GET":
+            guard let session else {
+                var back = "/\(request.segments[0])/devicelogin"
+                if let userCode { back += "?" + AuthorizeEndpoint.encode([("user_code", userCode)]) }
+                return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + AuthorizeEndpoint.encode([("continue", back)])),
+                                                          ("Cache-Control", "no-store")])
+            }
+            let tenantID = tenant.id
+            let upn = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: session.userID) }?.body["userPrincipalName"]?.stringValue
+            return DeviceLoginPage.render(tenant: tenant, userPrincipalName: upn ?? "", userCode: userCode)
+        case "POST":
+            // JSON only (a cross-site form cannot send it without a preflight), and the SameSite session cookie.
+            guard let session, request.header("content-type")?.lowercased().hasPrefix("application/json") == true else {
+                throw DirectoryError(.accessDenied, "Sign in first.")
+            }
+            guard let code = try request.jsonObject()["userCode"]?.stringValue,
+                  try await codes.approve(tenant: tenant.id, userCode: code, session: session) else {
+                throw DirectoryError.badRequest("The code is not valid or has expired.")
+            }
+            return .json(["approved": true])
+        default:
+            throw DirectoryError(.methodNotAllowed, "Use GET or POST.")
+        }
+    }
 
     /// `oauth2/v2.0/logout`: ends the browser session and clears its cookie, then returns to
     /// `post_logout_redirect_uri` when `client_id` names an app that registered it, or shows that the user signed out.
@@ -136,7 +176,8 @@ struct IdentityPlatform {
                 "amr": ["fido", "mfa"], "passkeyProfile": .optional(result.profileID)]
             // Back to the authorization request that sent the browser here: only ever this tenant's authorize path.
             if let next = request.query.first(where: { $0.name == "continue" })?.value,
-               next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?"), !next.contains("//"), !next.contains("\\") {
+               next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?") || next.hasPrefix("/\(request.segments[0])/devicelogin"),
+               !next.contains("//"), !next.contains("\\") {
                 answer["redirect"] = .string(next)
             }
             return .json(.object(answer), headers: [("Set-Cookie", cookie), ("Cache-Control", "no-store")])
@@ -160,7 +201,7 @@ struct IdentityPlatform {
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
             "response_modes_supported": ["query"],
             "response_types_supported": ["code"],
-            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "name", "preferred_username", "oid", "tid", "email"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],

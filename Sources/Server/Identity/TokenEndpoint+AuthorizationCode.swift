@@ -84,6 +84,25 @@ extension TokenEndpoint {
         return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next)
     }
 
+    /// The device code grant: pending until the user approves on the device login page, then tokens, once.
+    func redeemDeviceCode(_ form: [String: String]) async throws -> APIResponse {
+        guard let deviceCode = form["device_code"] ?? form["code"], !deviceCode.isEmpty else {
+            throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'device_code'.")
+        }
+        let code = try await DeviceCodes(app: app).redeem(tenant: tenant.id, deviceCode: deviceCode, clientID: form["client_id"])
+        let tenantID = tenant.id
+        guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: code.userID) }),
+              user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false,
+              let application = try await app.store.read({ tx -> StoredObject? in
+                  guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", code.clientID)) else { return nil }
+                  return try await tx.object(tenant: tenantID, id: id)
+              })
+        else { throw OAuthError(error: "invalid_grant", code: 50057, description: "The user or application no longer exists or is disabled.") }
+        let refresh = code.scope.split(separator: " ").contains("offline_access")
+            ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: false) : nil
+        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
+    }
+
     /// Access and ID tokens for a signed-in user.
     func userTokens(code: AuthorizationCode, user: StoredObject, application: StoredObject, clientInfo: Bool,
                     refreshToken: String?) throws -> APIResponse {

@@ -30,6 +30,7 @@ struct TokenEndpoint {
         }
         if grant == "authorization_code" { return try await redeemAuthorizationCode(form) }
         if grant == "refresh_token" { return try await redeemRefreshToken(form) }
+        if grant == "urn:ietf:params:oauth:grant-type:device_code" { return try await redeemDeviceCode(form) }
         guard grant == "client_credentials" else {
             throw OAuthError(error: "unsupported_grant_type", code: 70003, description: "The app requested an unsupported grant type '\(grant)'.")
         }
