@@ -124,3 +124,15 @@ def test_every_attempt_is_in_the_sign_in_log(signin, enrolled, graph):
     assert success["aaGuid"] == "cb69481e-8ff7-4039-93ec-0a2729a154a8" and success["passkeyType"] == "deviceBound"
     assert success["authenticationDetails"][0]["authenticationMethod"] == "Passkey (device-bound)"
     assert success["userPrincipalName"] == user["userPrincipalName"]
+
+
+def test_sign_in_calls_from_another_site_are_refused(signin, enrolled):
+    user, key = enrolled
+    url = f"{signin.tessera.base_url}/{signin.tenant.tenant_id}/login/passkey"
+    import json as _json
+    body = _json.dumps(signin.assertion(key, user["id"], counter=1))
+    as_form = signin.s.post(url, data=body, headers={"content-type": "text/plain"})  # what a cross-site form or no-cors fetch sends
+    assert as_form.status_code == 400 and "application/json" in as_form.json()["error"]["message"]
+    foreign = signin.s.post(url, data=body, headers={"content-type": "application/json", "origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    assert "set-cookie" not in {k.lower() for k in foreign.headers}

@@ -49,6 +49,7 @@ struct IdentityPlatform {
         }
         if isPasskey {
             guard request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use POST.") }
+            try Self.requireSameOriginJSON(request)
             if rest[1] == "tap" || rest[1] == "enroll" { return try await onboarding(request, tenant: tenant.id, step: Array(rest.dropFirst())) }
             return try await passkeySignIn(request, tenant: tenant.id, finish: rest.count == 2)
         }
@@ -63,6 +64,21 @@ struct IdentityPlatform {
     }
 
     func issuer(tenant: String, base: String) -> String { "\(base)/\(tenant)/v2.0" }
+
+    /// The sign-in page's calls change who is signed in, so they must come from the page itself: a JSON body (which
+    /// a cross-site form or no-cors fetch cannot send without a CORS preflight, which Tessera does not grant) and,
+    /// when the browser says where the request comes from, this origin.
+    static func requireSameOriginJSON(_ request: APIRequest) throws {
+        guard request.header("content-type")?.lowercased().hasPrefix("application/json") == true else {
+            throw DirectoryError(.badRequest, "The sign-in endpoints accept only application/json.")
+        }
+        if let origin = request.header("origin") {
+            let components = URLComponents(string: request.baseURL)
+            var own = "\(components?.scheme ?? "https")://\(components?.host ?? "")"
+            if let port = components?.port { own += ":\(port)" }
+            guard origin == own else { throw DirectoryError(.accessDenied, "Cross-origin sign-in requests are refused.") }
+        }
+    }
 
     /// The device code flow: `oauth2/v2.0/devicecode` for the device, `devicelogin` (GET the page, POST the approval)
     /// for the signed-in user.
@@ -89,9 +105,8 @@ struct IdentityPlatform {
             return DeviceLoginPage.render(tenant: tenant, userPrincipalName: upn ?? "", userCode: userCode)
         case "POST":
             // JSON only (a cross-site form cannot send it without a preflight), and the SameSite session cookie.
-            guard let session, request.header("content-type")?.lowercased().hasPrefix("application/json") == true else {
-                throw DirectoryError(.accessDenied, "Sign in first.")
-            }
+            try Self.requireSameOriginJSON(request)
+            guard let session else { throw DirectoryError(.accessDenied, "Sign in first.") }
             guard let code = try request.jsonObject()["userCode"]?.stringValue,
                   try await codes.approve(tenant: tenant.id, userCode: code, session: session) else {
                 throw DirectoryError.badRequest("The code is not valid or has expired.")
