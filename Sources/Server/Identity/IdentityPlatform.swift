@@ -136,7 +136,7 @@ struct IdentityPlatform {
             }
         }
         let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head>"
-            + "<body><p>You have signed out of \(SignInPage.escape(tenant.name)).</p></body></html>"
+            + "<body><p>You have signed out of \(Page.escape(tenant.name)).</p></body></html>"
         return APIResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8"), ("Set-Cookie", cookie),
                                                   ("Cache-Control", "no-store"), ("Content-Security-Policy", "default-src 'none'")],
                            body: Array(page.utf8))

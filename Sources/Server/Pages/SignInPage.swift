@@ -2,35 +2,22 @@ import TesseraCore
 
 /// The sign-in page (`GET /{tenant}/login`): server-rendered, no build step. It offers passkeys through
 /// conditional mediation (the browser's autofill on the username field) and a "Sign in with a passkey" button
-/// (discoverable credentials: no username needed), and talks to `login/passkey/options` and `login/passkey`.
+/// (discoverable credentials: no username needed), onboarding with a Temporary Access Pass, and sends the browser
+/// back to the authorization request that brought it (`continue`).
 enum SignInPage {
     static func render(tenant: TenantRecord) -> APIResponse {
-        let nonce = Secrets.randomToken(bytes: 16)
-        let html = """
-        <!doctype html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Sign in – \(escape(tenant.name))</title>
-        <style nonce="\(nonce)">
-          body { font-family: system-ui, sans-serif; background: #f3f4f6; margin: 0; display: grid; place-items: center; min-height: 100vh; }
-          main { background: white; padding: 2.5rem; border-radius: 12px; box-shadow: 0 2px 12px rgba(0,0,0,.08); width: 22rem; }
+        Page.render(title: "Sign in – \(tenant.name)", style: """
           h1 { font-size: 1.4rem; margin: 0 0 .25rem; } p.org { color: #555; margin: 0 0 1.5rem; }
           label { display: block; font-size: .9rem; margin-bottom: .35rem; }
-          input { width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border: 1px solid #bbb; border-radius: 6px; }
-          button { margin-top: 1rem; width: 100%; padding: .7rem; font-size: 1rem; border: 0; border-radius: 6px; background: #0f6cbd; color: white; cursor: pointer; }
           details { margin-top: 1.5rem; font-size: .95rem; } summary { cursor: pointer; color: #0f6cbd; }
           button.secondary { background: #e8eef7; color: #0f3d73; } label.spaced { margin-top: .8rem; }
-          #status { margin-top: 1rem; min-height: 1.5rem; font-size: .95rem; } #status.error { color: #b00020; } #status.ok { color: #0a7d32; }
-        </style>
-        </head>
-        <body>
+
+        """, body: """
         <main>
           <h1>Sign in</h1>
-          <p class="org">\(escape(tenant.name))</p>
+          <p class="org">\(Page.escape(tenant.name))</p>
           <label for="username">Username</label>
-          <input id="username" name="username" type="text" autocomplete="username webauthn" placeholder="someone@\(escape(tenant.domain))">
+          <input id="username" name="username" type="text" autocomplete="username webauthn" placeholder="someone@\(Page.escape(tenant.domain))">
           <button id="passkey" type="button">Sign in with a passkey</button>
           <details id="onboarding">
             <summary>New here? Use a Temporary Access Pass</summary>
@@ -40,8 +27,7 @@ enum SignInPage {
           </details>
           <div id="status" role="status" aria-live="polite"></div>
         </main>
-        <script nonce="\(nonce)">
-        "use strict";
+        """, script: """
         const base = location.pathname.replace(/\\/login\\/?$/, "");
         const statusBox = document.getElementById("status");
         const params = new URLSearchParams(location.search);
@@ -122,30 +108,6 @@ enum SignInPage {
         window.cancelAutofill = () => { if (pending) { pending.abort(); pending = null; } };
         document.getElementById("passkey").addEventListener("click", signInWithPasskey);
         autofill();
-        </script>
-        </body>
-        </html>
-        """
-        return APIResponse(status: 200, headers: [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Security-Policy", "default-src 'none'; script-src 'nonce-\(nonce)'; style-src 'nonce-\(nonce)'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
-            ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"),
-        ], body: Array(html.utf8))
-    }
-
-    /// HTML text escaping for values that come from the directory.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
+        """)
     }
 }
