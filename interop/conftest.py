@@ -132,7 +132,9 @@ def tessera(request):
         base_url = f"https://127.0.0.1:{port}"
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [binary, "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port), *db_args],
+                [binary, "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port), *db_args,
+                 # the test PKI's attestation root (interop/webauthn/testpki), for profiles that enforce attestation
+                 "--attestation-roots", str(Path(__file__).resolve().parent / "webauthn" / "testpki" / "attestation-root.pem")],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         pidfile.write_text(str(proc.pid))
         _STATE.update(proc=proc, pidfile=pidfile)

@@ -162,3 +162,22 @@ def test_a_temporary_access_pass_is_shown_once(graph, user):
     assert_graph_error(graph.post(f"users/{user['id']}/authentication/temporaryAccessPassMethods", json={"lifetimeInMinutes": 1}), 400)
     graph.ok("DELETE", f"{path}/{created['id']}", status=204)
     assert graph.ok("GET", path)["value"] == []
+
+
+def test_enforced_attestation_needs_a_chain_to_a_trusted_root(graph, tessera, user, fido2_policy):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    graph.ok("PATCH", FIDO2, status=204, json={"passkeyProfiles": [
+        {"id": DEFAULT_PROFILE, "name": "Default passkey profile", "passkeyTypes": "deviceBound", "attestationEnforcement": "registrationOnly"}]})
+    unattested = register(graph, tessera, user["id"], softauthn.SoftAuthenticator("ES256"))
+    assert "attestationRequired" in assert_graph_error(unattested, 400, "Request_BadRequest")["message"]
+    pki = Path(__file__).resolve().parent / "webauthn" / "testpki"
+    leaf = x509.load_pem_x509_certificate((pki / "attestation-leaf-certified.pem").read_bytes())
+    intermediate = x509.load_pem_x509_certificate((pki / "attestation-intermediate.pem").read_bytes())
+    key = serialization.load_pem_private_key((pki / "attestation-leaf-certified-key.pem").read_bytes(), password=None)
+    attested = softauthn.SoftAuthenticator("ES256", aaguid=bytes.fromhex("7e55e2a00a0a4a0a8a0a00000000000a"),
+                                           attestation=softauthn.Attestation.packed_x5c(key, [leaf, intermediate]))
+    r = register(graph, tessera, user["id"], attested)
+    assert r.status_code == 201, r.text
+    assert r.json()["attestationLevel"] == "attested" and len(r.json()["attestationCertificates"]) == 2

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 public import TesseraCore
+public import X509
 
 /// Everything a request handler needs: the store, the directory service, the signing key and settings.
 /// Built once at start; immutable afterwards.
@@ -11,6 +12,9 @@ public struct TesseraApp: Sendable {
     /// Signs and checks WebAuthn challenges, so any replica can finish a ceremony another began.
     let passkeyChallenges: PasskeyChallenges
     public let clock: any TimeSource
+    /// Attestation roots the operator trusts (`serve --attestation-roots`): a passkey whose attestation chains to
+    /// one is `attested`, which profiles that enforce attestation require.
+    public let attestationRoots: [Certificate]
     /// Largest request body accepted, in bytes.
     public let maxBodyBytes: Int
     let logger: Logger
@@ -20,12 +24,12 @@ public struct TesseraApp: Sendable {
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
-                            maxBodyBytes: Int = 4 * 1024 * 1024) async throws -> TesseraApp {
+                            maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = []) async throws -> TesseraApp {
         try await store.migrate()
         let key = try await SigningKey.loadOrCreate(store: store)
         let challenges = try await PasskeyChallenges.loadOrCreate(store: store)
         return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock), signingKey: key,
-                          passkeyChallenges: challenges, clock: clock,
+                          passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,
                           maxBodyBytes: maxBodyBytes, logger: Logger(label: "tessera"))
     }
 

@@ -3,6 +3,8 @@ import Foundation
 import Server
 import Store
 import TesseraCore
+import SwiftASN1
+import X509
 
 /// `tessera`: the command line. Thin: it parses, calls the libraries and prints.
 public struct TesseraCommand: AsyncParsableCommand {
@@ -36,10 +38,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "Port to listen on.") var port: Int = 8443
     @Flag(help: "Serve plain http instead of https (MSAL and azure-identity need https).") var http = false
+    @Option(help: "A PEM file of attestation root certificates to trust for passkeys (profiles that enforce attestation need them).")
+    var attestationRoots: String?
 
     func run() async throws {
+        var roots: [Certificate] = []
+        if let path = attestationRoots {
+            guard let pem = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            let text = String(decoding: pem, as: UTF8.self)
+            for block in text.components(separatedBy: "-----END CERTIFICATE-----") where block.contains("-----BEGIN CERTIFICATE-----") {
+                do { roots.append(try Certificate(pemEncoded: block + "-----END CERTIFICATE-----")) } catch {
+                    throw ValidationError("\(path) holds something that is not a PEM certificate")
+                }
+            }
+            guard !roots.isEmpty else { throw ValidationError("\(path) holds no certificate") }
+        }
         let store = try await storage.openStore()
-        let app = try await TesseraApp.make(store: store)
+        let app = try await TesseraApp.make(store: store, attestationRoots: roots)
         let tenants = try await store.read { tx in try await tx.tenants() }
         let scheme = http ? "http" : "https"
         let shownHost = host == "0.0.0.0" ? "localhost" : host

@@ -13,12 +13,12 @@ struct PasskeyRegistration {
     let tenant: String
 
     /// The relying party for a request's base URL: its host is the RP ID, its origin the one allowed origin.
-    static func relyingParty(baseURL: String, now: Date) -> RelyingParty {
+    static func relyingParty(baseURL: String, now: Date, trustAnchors: [Certificate] = []) -> RelyingParty {
         let components = URLComponents(string: baseURL)
         let host = components?.host ?? "localhost"
         var origin = "\(components?.scheme ?? "https")://\(host)"
         if let port = components?.port { origin += ":\(port)" }
-        return RelyingParty(id: host, origins: [origin], clock: { now })
+        return RelyingParty(id: host, origins: [origin], trustAnchors: trustAnchors, clock: { now })
     }
 
     /// `webauthnCredentialCreationOptions` for `user`.
@@ -62,7 +62,7 @@ struct PasskeyRegistration {
         let displayName = body["displayName"]?.stringValue ?? "Passkey"
         guard !displayName.isEmpty, displayName.count <= 256 else { throw DirectoryError.badRequest("'displayName' must be 1 to 256 characters.") }
         let now = app.clock.now
-        let party = Self.relyingParty(baseURL: baseURL, now: now)
+        let party = Self.relyingParty(baseURL: baseURL, now: now, trustAnchors: app.attestationRoots)
         let verified: VerifiedRegistration
         do {
             let response = try RegistrationResponse(json: credential.serializedBytes)
