@@ -28,10 +28,7 @@ struct AuthorizeEndpoint {
             throw OAuthError.invalidRequest(900144, "The request must contain the following parameter: 'redirect_uri'.")
         }
         let tenantID = tenant.id
-        guard let application = try await app.store.read({ tx -> StoredObject? in
-            guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", clientID)) else { return nil }
-            return try await tx.object(tenant: tenantID, id: id)
-        }), application.deletedAt == nil else {
+        guard let application = try await app.application(tenant: tenantID, appID: clientID) else {
             throw OAuthError(error: "unauthorized_client", code: 700016,
                              description: "Application with identifier '\(clientID)' was not found in the directory '\(tenant.domain)'.")
         }

@@ -21,7 +21,7 @@ struct DeviceCodes {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'scope'.")
         }
         let tenantID = tenant.id
-        guard try await app.store.read({ tx in try await tx.holder(tenant: tenantID, key: UniqueKey("appId", clientID)) }) != nil else {
+        guard try await app.application(tenant: tenantID, appID: clientID) != nil else {
             throw OAuthError(error: "unauthorized_client", code: 700016,
                              description: "Application with identifier '\(clientID)' was not found in the directory '\(tenant.domain)'.")
         }

@@ -73,10 +73,7 @@ struct IdentityPlatform {
             throw DirectoryError(.badRequest, "The sign-in endpoints accept only application/json.")
         }
         if let origin = request.header("origin") {
-            let components = URLComponents(string: request.baseURL)
-            var own = "\(components?.scheme ?? "https")://\(components?.host ?? "")"
-            if let port = components?.port { own += ":\(port)" }
-            guard origin == own else { throw DirectoryError(.accessDenied, "Cross-origin sign-in requests are refused.") }
+            guard origin == PasskeyRegistration.site(baseURL: request.baseURL).origin else { throw DirectoryError(.accessDenied, "Cross-origin sign-in requests are refused.") }
         }
     }
 
@@ -123,12 +120,7 @@ struct IdentityPlatform {
         let cookie = try await SignInSessions(app: app).end(request, tenant: tenant.id)
         let query = Dictionary(request.query.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         if let target = query["post_logout_redirect_uri"], let clientID = query["client_id"] {
-            let tenantID = tenant.id
-            let application = try await app.store.read { tx -> StoredObject? in
-                guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", clientID)) else { return nil }
-                return try await tx.object(tenant: tenantID, id: id)
-            }
-            if let application, AuthorizeEndpoint.redirectKind(target, application: application) != nil
+            if let application = try await app.application(tenant: tenant.id, appID: clientID), AuthorizeEndpoint.redirectKind(target, application: application) != nil
                 || application.body["web"]?["logoutUrl"]?.stringValue == target {
                 var response = AuthorizeEndpoint.redirect(target, query["state"].map { [("state", $0)] } ?? [])
                 response.headers.append(("Set-Cookie", cookie))

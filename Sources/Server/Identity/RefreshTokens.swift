@@ -9,7 +9,7 @@ import WebAuthn
 struct RefreshTokens {
     let app: TesseraApp
     static let kind = ObjectKind(rawValue: "refreshToken")
-    static let relation = "refreshTokens"
+    static let relation = DirectoryService.refreshTokensRelation
     static let lifetime: TimeInterval = 90 * 86_400
 
     /// Issues a token carrying what the next access and ID tokens need.

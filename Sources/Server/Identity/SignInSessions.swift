@@ -10,7 +10,7 @@ struct SignInSessions {
     let app: TesseraApp
     static let lifetime: TimeInterval = 12 * 3600
     static let kind = ObjectKind(rawValue: "signInSession")
-    static let relation = "signInSessions"
+    static let relation = DirectoryService.signInSessionsRelation
 
     struct Session: Sendable {
         let id: String

@@ -21,10 +21,8 @@ extension TokenEndpoint {
             throw invalidGrant(70009, "The redirect_uri does not match the one the authorization code was issued for.")
         }
         let tenantID = tenant.id
-        guard let application = try await app.store.read({ tx -> StoredObject? in
-            guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", code.clientID)) else { return nil }
-            return try await tx.object(tenant: tenantID, id: id)
-        }), application.deletedAt == nil, let kind = AuthorizeEndpoint.redirectKind(code.redirectURI, application: application) else {
+        guard let application = try await app.application(tenant: tenantID, appID: code.clientID),
+              let kind = AuthorizeEndpoint.redirectKind(code.redirectURI, application: application) else {
             throw invalidGrant(70002, "The client is no longer registered for this redirect URI.")
         }
         if kind == "web" {
@@ -51,8 +49,7 @@ extension TokenEndpoint {
                                      now: Timestamp.format(now))
         }
         guard fresh else { throw invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.") }
-        guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: code.userID) }),
-              user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else {
+        guard let user = try await app.activeUser(tenant: tenantID, id: code.userID) else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
         let refresh = code.scope.split(separator: " ").contains("offline_access")
@@ -72,15 +69,8 @@ extension TokenEndpoint {
             confidentialForm["client_id"] = code.clientID
             _ = try await authenticateClient(confidentialForm)
         }
-        let tenantID = tenant.id
-        guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: code.userID) }),
-              user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false,
-              let application = try await app.store.read({ tx -> StoredObject? in
-                  guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", code.clientID)) else { return nil }
-                  return try await tx.object(tenant: tenantID, id: id)
-              }), application.deletedAt == nil
-        else { throw OAuthError(error: "invalid_grant", code: 50057, description: "The user or application no longer exists or is disabled.") }
-        let next = try await tokens.issue(tenant: tenantID, code: code, confidential: confidential, family: family)
+        let (user, application) = try await stillSignedIn(code)
+        let next = try await tokens.issue(tenant: tenant.id, code: code, confidential: confidential, family: family)
         return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next)
     }
 
@@ -90,17 +80,18 @@ extension TokenEndpoint {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'device_code'.")
         }
         let code = try await DeviceCodes(app: app).redeem(tenant: tenant.id, deviceCode: deviceCode, clientID: form["client_id"])
-        let tenantID = tenant.id
-        guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: code.userID) }),
-              user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false,
-              let application = try await app.store.read({ tx -> StoredObject? in
-                  guard let id = try await tx.holder(tenant: tenantID, key: UniqueKey("appId", code.clientID)) else { return nil }
-                  return try await tx.object(tenant: tenantID, id: id)
-              })
-        else { throw OAuthError(error: "invalid_grant", code: 50057, description: "The user or application no longer exists or is disabled.") }
+        let (user, application) = try await stillSignedIn(code)
         let refresh = code.scope.split(separator: " ").contains("offline_access")
-            ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: false) : nil
+            ? try await RefreshTokens(app: app).issue(tenant: tenant.id, code: code, confidential: false) : nil
         return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
+    }
+
+    /// The user and application a grant was for, if both still exist and the user may still sign in.
+    func stillSignedIn(_ code: AuthorizationCode) async throws -> (user: StoredObject, application: StoredObject) {
+        guard let user = try await app.activeUser(tenant: tenant.id, id: code.userID),
+              let application = try await app.application(tenant: tenant.id, appID: code.clientID)
+        else { throw OAuthError(error: "invalid_grant", code: 50057, description: "The user or application no longer exists or is disabled.") }
+        return (user, application)
     }
 
     /// Access and ID tokens for a signed-in user.

@@ -38,26 +38,25 @@ struct PasskeyChallenges: Sendable {
     }
 
     /// Whether `token` is one of ours for `purpose` and has not expired (it is not spent).
-    func isValid(_ token: [UInt8], purpose: String, now: Date) -> Bool {
-        guard token.count == 40 else { return false }
+    func isValid(_ token: [UInt8], purpose: String, now: Date) -> Bool { expiry(token, purpose: purpose, now: now) != nil }
+
+    /// A genuine, unexpired token's expiry.
+    private func expiry(_ token: [UInt8], purpose: String, now: Date) -> Date? {
+        guard token.count == 40 else { return nil }
         let body = Array(token[0..<24])
-        guard WebAuthn.constantTimeEquals(token[24...], mac(purpose, body)) else { return false }
+        guard WebAuthn.constantTimeEquals(token[24...], mac(purpose, body)) else { return nil }
         let seconds = body[16..<24].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return Date(timeIntervalSince1970: TimeInterval(seconds)) > now
+        let expires = Date(timeIntervalSince1970: TimeInterval(seconds))
+        return expires > now ? expires : nil
     }
 
     /// Checks a challenge the browser echoed for `purpose` and spends it. Throws a Graph 400 when it is not one of
     /// ours, was for something else, expired, or was used before.
     func redeem(_ challenge: [UInt8], purpose: String, tenant: String, now: Date, store: any DirectoryStore) async throws {
         let refusal = DirectoryError.badRequest("The passkey challenge is invalid, expired or already used; request new creation options.")
-        guard challenge.count == 40 else { throw refusal }
-        let body = Array(challenge[0..<24])
-        guard WebAuthn.constantTimeEquals(challenge[24...], mac(purpose, body)) else { throw refusal }
-        let seconds = body[16..<24].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let expires = Date(timeIntervalSince1970: TimeInterval(seconds))
-        guard expires > now else { throw refusal }
+        guard let expires = expiry(challenge, purpose: purpose, now: now) else { throw refusal }
         let fresh = try await store.write { tx in
-            try await tx.consumeOnce(tenant: tenant, key: "passkey-challenge:" + WebAuthn.Base64URL.encode(body[0..<16]),
+            try await tx.consumeOnce(tenant: tenant, key: "passkey-challenge:" + WebAuthn.Base64URL.encode(challenge[0..<16]),
                                      expiresAt: Timestamp.format(expires), now: Timestamp.format(now))
         }
         guard fresh else { throw refusal }

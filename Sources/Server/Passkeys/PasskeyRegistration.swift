@@ -14,11 +14,17 @@ struct PasskeyRegistration {
 
     /// The relying party for a request's base URL: its host is the RP ID, its origin the one allowed origin.
     static func relyingParty(baseURL: String, now: Date, trustAnchors: [Certificate] = []) -> RelyingParty {
+        let (host, origin) = site(baseURL: baseURL)
+        return RelyingParty(id: host, origins: [origin], trustAnchors: trustAnchors, clock: { now })
+    }
+
+    /// The host and origin (`scheme://host[:port]`) the browser used.
+    static func site(baseURL: String) -> (host: String, origin: String) {
         let components = URLComponents(string: baseURL)
         let host = components?.host ?? "localhost"
         var origin = "\(components?.scheme ?? "https")://\(host)"
         if let port = components?.port { origin += ":\(port)" }
-        return RelyingParty(id: host, origins: [origin], trustAnchors: trustAnchors, clock: { now })
+        return (host, origin)
     }
 
     /// `webauthnCredentialCreationOptions` for `user`.

@@ -137,19 +137,10 @@ struct PasskeySignIn {
     private func log(user: StoredObject?, method: StoredObject?, ipAddress: String?, failure: Failure?) async throws {
         let passkeyType = method?.body["passkeyType"]?.stringValue
         let detail = method.map { "\($0.body["displayName"]?.stringValue ?? "Passkey") (\($0.body["aaGuid"]?.stringValue ?? ""))" }
-        try await app.directory.recordSignIn(tenant: tenant, entry: [
-            "userId": .optional(user?.id), "userPrincipalName": .optional(user?.body["userPrincipalName"]?.stringValue),
-            "userDisplayName": .optional(user?.body["displayName"]?.stringValue),
-            "appDisplayName": "Tessera sign-in", "clientAppUsed": "Browser", "ipAddress": .optional(ipAddress),
-            "isInteractive": true,
-            "status": ["errorCode": .int(failure == nil ? 0 : 50_000), "failureReason": .optional(failure?.reason),
-                       "additionalDetails": .optional(failure?.message)],
-            "authenticationDetails": [[
-                "authenticationMethod": .string(passkeyType == "synced" ? "Passkey (synced)" : "Passkey (device-bound)"),
-                "authenticationMethodDetail": .optional(detail), "succeeded": .bool(failure == nil),
-                "authenticationStepResultDetail": .string(failure?.reason ?? "MFA completed in Tessera"),
-            ]],
-            "aaGuid": .optional(method?.body["aaGuid"]?.stringValue), "passkeyType": .optional(passkeyType),
-        ])
+        try await SignInLog(app: app, tenant: tenant).record(
+            user: user, ipAddress: ipAddress, failure: failure,
+            method: passkeyType == "synced" ? "Passkey (synced)" : "Passkey (device-bound)", detail: detail,
+            succeeded: "MFA completed in Tessera",
+            extra: ["aaGuid": .optional(method?.body["aaGuid"]?.stringValue), "passkeyType": .optional(passkeyType)])
     }
 }

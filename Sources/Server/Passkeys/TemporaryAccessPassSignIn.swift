@@ -16,8 +16,9 @@ struct TemporaryAccessPassSignIn {
         let ceremony = PasskeySignIn(app: app, tenant: tenant)
         let user = try await ceremony.user(principalName: username.lowercased())
         func refuse(_ reason: String, _ message: String) async throws -> Never {
-            try await log(user: user, failure: (reason, message), ipAddress: ipAddress)
-            throw PasskeySignIn.Failure(reason: reason, message: message)
+            let failure = PasskeySignIn.Failure(reason: reason, message: message)
+            try await log(user: user, failure: failure, ipAddress: ipAddress)
+            throw failure
         }
         guard let user, user.kind == .user, user.deletedAt == nil else {
             try await refuse("tap.invalid", "The username or Temporary Access Pass is not valid.")
@@ -53,15 +54,9 @@ struct TemporaryAccessPassSignIn {
                          userPrincipalName: user.body["userPrincipalName"]?.stringValue))
     }
 
-    private func log(user: StoredObject?, failure: (reason: String, message: String)?, ipAddress: String?) async throws {
-        try await app.directory.recordSignIn(tenant: tenant, entry: [
-            "userId": .optional(user?.id), "userPrincipalName": .optional(user?.body["userPrincipalName"]?.stringValue),
-            "userDisplayName": .optional(user?.body["displayName"]?.stringValue),
-            "appDisplayName": "Tessera sign-in", "clientAppUsed": "Browser", "ipAddress": .optional(ipAddress), "isInteractive": true,
-            "status": ["errorCode": .int(failure == nil ? 0 : 50_000), "failureReason": .optional(failure?.reason),
-                       "additionalDetails": .optional(failure?.message)],
-            "authenticationDetails": [["authenticationMethod": "Temporary Access Pass", "succeeded": .bool(failure == nil),
-                                       "authenticationStepResultDetail": .string(failure?.reason ?? "Temporary Access Pass accepted")]],
-        ])
+    private func log(user: StoredObject?, failure: PasskeySignIn.Failure?, ipAddress: String?) async throws {
+        try await SignInLog(app: app, tenant: tenant).record(user: user, ipAddress: ipAddress, failure: failure,
+                                                             method: "Temporary Access Pass", detail: nil,
+                                                             succeeded: "Temporary Access Pass accepted")
     }
 }

@@ -8,6 +8,13 @@ extension ObjectKind {
 extension DirectoryService {
     /// The relation from a user to their passkeys.
     public static let fido2MethodsRelation = "fido2Methods"
+    /// The relations from a user to their browser sessions and refresh tokens (objects the server keeps).
+    public static let signInSessionsRelation = "signInSessions"
+    public static let refreshTokensRelation = "refreshTokens"
+    /// Every relation from a user to objects that exist only for that user and are purged with them.
+    public static var userOwnedRelations: [String] {
+        [fido2MethodsRelation, temporaryAccessPassRelation, signInSessionsRelation, refreshTokensRelation]
+    }
 
     /// Stores a verified passkey for a user. `body` is the Graph JSON plus private `_`-prefixed members (public key,
     /// counter, flags); `credentialKey` is the credential id in lowercase hex, unique in the tenant.

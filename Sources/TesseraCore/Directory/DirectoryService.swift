@@ -166,11 +166,10 @@ public struct DirectoryService: Sendable {
         try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt != nil
             else { throw DirectoryError.notFound(id) }
-            // A user's authentication methods go with the user (their links would otherwise vanish and leave them
-            // holding their credential ids).
+            // What belongs to a user goes with the user (their links would otherwise vanish and leave, for example,
+            // a passkey holding its credential id).
             if current.kind == .user {
-                // Sessions and refresh tokens too (the server's objects, linked the same way).
-                for relation in [Self.fido2MethodsRelation, Self.temporaryAccessPassRelation, "signInSessions", "refreshTokens"] {
+                for relation in Self.userOwnedRelations {
                     for method in try await tx.targets(tenant: tenant, source: id, relation: relation) {
                         try await tx.purge(tenant: tenant, id: method)
                     }
