@@ -20,28 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from browser import APPROVE_DEVICE, REGISTER, SIGN_IN, USE_ACCESS_PASS, Callback, add_authenticator, chromium, remove_authenticator, wait_for_text
+
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 FIDO2 = "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2"
 DEFAULT_PROFILE = "00000000-0000-0000-0000-000000000001"
-CTAP2 = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
-         "isUserVerified": True, "automaticPresenceSimulation": True}
-
-REGISTER = """
-const [userId, token, done] = arguments;
-(async () => {
-  window.cancelAutofill();  // the sign-in page's conditional (autofill) request is pending
-  const headers = { "authorization": "Bearer " + token, "content-type": "application/json" };
-  const options = await (await fetch(`/v1.0/users/${userId}/authentication/fido2Methods/creationOptions`, { headers })).json();
-  const pk = options.publicKey;
-  const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(pk) });
-  const r = await fetch(`/v1.0/users/${userId}/authentication/fido2Methods`, { method: "POST", headers,
-      body: JSON.stringify({ displayName: "Chromium passkey", publicKeyCredential: credential.toJSON() }) });
-  return { status: r.status, body: await r.json() };
-})().then(done, e => done({ error: String(e) }));
-"""
-SIGN_IN = "const done = arguments[0]; window.signInWithPasskey().then(done, e => done({ error: String(e) }));"
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,21 +66,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
-                "--window-size=900,700"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")), options=opts)
-    driver.set_script_timeout(30)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def artifacts() -> Path:
@@ -118,18 +88,12 @@ def new_user(server, nick: str) -> dict:
     return r.json()
 
 
-def authenticator(driver, synced: bool) -> str:
-    driver.execute_cdp_cmd("WebAuthn.enable", {"enableUI": False})
-    options = dict(CTAP2, defaultBackupEligibility=synced, defaultBackupState=synced)
-    return driver.execute_cdp_cmd("WebAuthn.addVirtualAuthenticator", {"options": options})["authenticatorId"]
-
-
 def test_a_passkey_registered_in_chromium_signs_in_on_the_sign_in_page(server, browser):
     user = new_user(server, "chromium1")
     browser.get(f"{server['url']}/{server['tenant']}/login")
     assert "Sign in with a passkey" in browser.page_source
     browser.save_screenshot(str(artifacts() / "sign-in-page.png"))
-    aid = authenticator(browser, synced=False)
+    aid = add_authenticator(browser, synced=False)
     try:
         registered = browser.execute_async_script(REGISTER, user["id"], server["token"])
         assert registered.get("status") == 201, registered
@@ -145,13 +109,13 @@ def test_a_passkey_registered_in_chromium_signs_in_on_the_sign_in_page(server, b
         elsewhere = browser.execute_async_script(SIGN_IN)
         assert "error" in elsewhere or "userPrincipalName" not in elsewhere, elsewhere
     finally:
-        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+        remove_authenticator(browser, aid)
 
 
 def test_a_synced_passkey_is_refused_at_sign_in_once_synced_is_switched_off(server, browser):
     user = new_user(server, "chromium2")
     browser.get(f"{server['url']}/{server['tenant']}/login")
-    aid = authenticator(browser, synced=True)
+    aid = add_authenticator(browser, synced=True)
     try:
         registered = browser.execute_async_script(REGISTER, user["id"], server["token"])
         assert registered.get("status") == 201 and registered["body"]["passkeyType"] == "synced", registered
@@ -172,81 +136,52 @@ def test_a_synced_passkey_is_refused_at_sign_in_once_synced_is_switched_off(serv
         finally:
             assert graph(server, "DELETE", FIDO2).status_code == 204
     finally:
-        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+        remove_authenticator(browser, aid)
 
 
 def test_the_first_administrator_onboards_with_the_printed_access_pass(server, browser):
     browser.get(f"{server['url']}/{server['tenant']}/login")
-    aid = authenticator(browser, synced=False)
+    aid = add_authenticator(browser, synced=False)
     try:
         browser.find_element("id", "username").send_keys(server["admin"])
         browser.find_element("id", "onboarding").click()
         browser.find_element("id", "tap").send_keys("not-the-pass")
-        refused = browser.execute_async_script("const done = arguments[0]; window.useAccessPass().then(done);")
+        refused = browser.execute_async_script(USE_ACCESS_PASS)
         assert refused.get("error_codes") == ["tap.invalid"], refused
         tap = browser.find_element("id", "tap")
         tap.clear()
         tap.send_keys(server["tap"])
         browser.save_screenshot(str(artifacts() / "access-pass.png"))
-        created = browser.execute_async_script("const done = arguments[0]; window.useAccessPass().then(done);")
+        created = browser.execute_async_script(USE_ACCESS_PASS)
         assert created.get("passkeyType") == "deviceBound", created
         assert "Passkey created" in browser.find_element("id", "status").text
         # The pass was one-time: it cannot be used again.
-        again = browser.execute_async_script("const done = arguments[0]; window.useAccessPass().then(done);")
+        again = browser.execute_async_script(USE_ACCESS_PASS)
         assert again.get("error_codes") == ["tap.invalid"], again
         signed_in = browser.execute_async_script(SIGN_IN)
         assert signed_in.get("userPrincipalName") == server["admin"], signed_in
     finally:
-        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+        remove_authenticator(browser, aid)
     logs = graph(server, "GET", "auditLogs/signIns").json()["value"]
     methods = [entry["authenticationDetails"][0]["authenticationMethod"] for entry in logs if entry.get("userPrincipalName") == server["admin"]]
     assert methods[:4] == ["Passkey (device-bound)", "Temporary Access Pass", "Temporary Access Pass", "Temporary Access Pass"], methods
-
-
-class _Callback:
-    """A client's redirect URI: a tiny HTTP server that records the query it is sent to."""
-
-    def __init__(self):
-        import http.server
-        import threading
-
-        received = self.received = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                if self.path.startswith("/callback"):  # not the browser's /favicon.ico
-                    received.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"signed in")
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://localhost:{self.httpd.server_address[1]}/callback"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
 
 
 def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server, browser):
     import base64
     import hashlib
     import secrets
-    from urllib.parse import parse_qs, urlencode, urlsplit
+    from urllib.parse import urlencode
 
     import jwt
 
-    callback = _Callback()
+    callback = Callback()
     user = new_user(server, "oidc1")
     app = graph(server, "POST", "applications", json={"displayName": "Web app", "web": {"redirectUris": [callback.url]}}).json()
     secret = graph(server, "POST", f"applications/{app['id']}/addPassword", json={}).json()["secretText"]
     assert graph(server, "POST", "servicePrincipals", json={"appId": app["appId"]}).status_code == 201
     browser.get(f"{server['url']}/{server['tenant']}/login")
-    aid = authenticator(browser, synced=False)
+    aid = add_authenticator(browser, synced=False)
 
     def authorize(**extra) -> tuple[str, str, str, str]:
         verifier = secrets.token_urlsafe(48)
@@ -256,13 +191,6 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
                   "state": state, "nonce": nonce, "code_challenge": challenge, "code_challenge_method": "S256", **extra}
         return f"{server['url']}/{server['tenant']}/oauth2/v2.0/authorize?{urlencode(params)}", verifier, state, nonce
 
-    def wait_for_callback(count: int) -> dict:
-        deadline = time.monotonic() + 15
-        while len(callback.received) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(callback.received) == count, browser.current_url
-        return {k: v[0] for k, v in parse_qs(urlsplit(callback.received[-1]).query).items()}
-
     try:
         assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
         browser.delete_all_cookies()  # earlier tests signed other users in on this browser
@@ -271,7 +199,7 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         # the virtual authenticator answers with the one passkey it holds for this site; the page then sends the
         # browser back to /authorize, which redirects to the client with a code.
         browser.get(url)
-        query = wait_for_callback(1)
+        query = callback.wait(1)
         assert query["state"] == state and "code" in query
         token_url = f"{server['url']}/{server['tenant']}/oauth2/v2.0/token"
         form = {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": callback.url, "client_id": app["appId"],
@@ -299,14 +227,14 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         # With the session, a second request comes straight back with a code; its verifier must match.
         url, verifier, state, _ = authorize()
         browser.get(url)
-        second = wait_for_callback(2)
+        second = callback.wait(2)
         wrong = dict(form, code=second["code"], code_verifier=secrets.token_urlsafe(48))
         assert requests.post(token_url, data=wrong).json()["error"] == "invalid_grant"
         # Refresh tokens rotate: the new one works, the spent one fails and takes its family with it.
         scope = "openid profile offline_access User.Read UserAuthenticationMethod.ReadWrite"
         url, verifier, state, _ = authorize(scope=scope)
         browser.get(url)
-        third = wait_for_callback(3)
+        third = callback.wait(3)
         first = requests.post(token_url, data=dict(form, code=third["code"], code_verifier=verifier, scope=scope)).json()
         # Self-service: the user sees their own passkeys, and cannot give themselves a Temporary Access Pass.
         bearer = {"Authorization": f"Bearer {first['access_token']}"}
@@ -324,28 +252,28 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         # Sign out everywhere: the session and every refresh token of the user stop working.
         url, verifier, state, _ = authorize(scope="openid offline_access")
         browser.get(url)
-        fourth = wait_for_callback(4)
+        fourth = callback.wait(4)
         last = requests.post(token_url, data=dict(form, code=fourth["code"], code_verifier=verifier, scope="openid offline_access")).json()
         revoked = graph(server, "POST", f"users/{user['id']}/revokeSignInSessions")
         assert revoked.status_code == 200 and revoked.json()["value"] is True
         assert requests.post(token_url, data=dict(refresh, refresh_token=last["refresh_token"])).json()["error"] == "invalid_grant"
         url, *_ = authorize(prompt="none")
         browser.get(url)
-        assert wait_for_callback(5)["error"] == "login_required"
+        assert callback.wait(5)["error"] == "login_required"
         # prompt=login asks again (and autofill answers, starting a new session).
         url, *_ = authorize(prompt="login")
         browser.get(url)
-        assert "code" in wait_for_callback(6)
+        assert "code" in callback.wait(6)
         # Signing out ends the session and returns to the app's registered URI.
         from urllib.parse import quote
         browser.get(f"{server['url']}/{server['tenant']}/oauth2/v2.0/logout?client_id={app['appId']}"
                     f"&post_logout_redirect_uri={quote(callback.url, safe='')}&state=bye")
-        assert wait_for_callback(7)["state"] == "bye"
+        assert callback.wait(7)["state"] == "bye"
         url, *_ = authorize(prompt="none")
         browser.get(url)
-        assert wait_for_callback(8)["error"] == "login_required"
+        assert callback.wait(8)["error"] == "login_required"
     finally:
-        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+        remove_authenticator(browser, aid)
         callback.close()
 
 
@@ -363,20 +291,18 @@ def test_a_device_signs_in_with_the_device_code_flow(server, browser):
     assert pending.status_code == 400 and pending.json()["error"] == "authorization_pending"
     browser.delete_all_cookies()
     browser.get(f"{base}/login")
-    aid = authenticator(browser, synced=False)
+    aid = add_authenticator(browser, synced=False)
     try:
         assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
         # The code page sends the browser to sign in (autofill answers) and back, with the code filled in.
         browser.get(f"{start['verification_uri']}?user_code={start['user_code']}")
-        deadline = time.monotonic() + 15
-        while "Approve" not in browser.page_source and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_text(browser, "Approve")
         assert user["userPrincipalName"] in browser.page_source
-        approved = browser.execute_async_script("const done = arguments[0]; window.approveDevice().then(done);")
+        approved = browser.execute_async_script(APPROVE_DEVICE)
         assert approved == {"approved": True}
         browser.save_screenshot(str(artifacts() / "device-approved.png"))
     finally:
-        browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
+        remove_authenticator(browser, aid)
     tokens = requests.post(f"{base}/oauth2/v2.0/token", data=poll).json()
     keys = jwt.PyJWKClient(f"{base}/discovery/v2.0/keys")
     claims = jwt.decode(tokens["id_token"], keys.get_signing_key_from_jwt(tokens["id_token"]).key, algorithms=["RS256"],
