@@ -56,6 +56,7 @@ public struct TesseraApp: Sendable {
         switch first {
         case "healthz": return .text("ok")
         case "v1.0", "beta": return try await GraphAPI(app: self).handle(request)
+        case "admin": return try await AdminCenter(app: self).handle(request)
         default: return try await IdentityPlatform(app: self).handle(request)
         }
     }

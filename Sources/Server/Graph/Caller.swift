@@ -5,12 +5,23 @@ import TesseraCore
 struct Caller: Sendable {
     let tenant: String
     let actor: Actor
-    /// Application permissions (`roles` claim).
+    /// The Graph permissions this call may use: an application's `roles` claim, or for a user (a delegated token or
+    /// the admin center) what both the token's scopes and the user's directory roles allow, as in Entra.
     let roles: Set<String>
-    /// For a user's (delegated) token: the user, and the scopes the user consented to (`scp`). Delegated tokens
-    /// reach only `/me` so far; everything else needs application permissions.
+    /// For a user: the user, and the scopes the user consented to (`scp`), which `/me` checks.
     var userID: String? = nil
     var scopes: Set<String> = []
+
+    /// A signed-in user acting with `scopes` (nil: every scope, as the admin center, a first-party client, has):
+    /// the permissions are those scopes narrowed to what the user's directory roles allow.
+    static func user(tenant: String, user: StoredObject, scopes: Set<String>?, app: TesseraApp) async throws -> Caller {
+        let roles = try await app.directory.directoryRoles(tenant: tenant, principal: user.id)
+        let allowed = RolePermissions.graphPermissions(roles: roles)
+        let actor = Actor(kind: .user, id: user.id, displayName: user.body["displayName"]?.stringValue ?? "",
+                          userPrincipalName: user.body["userPrincipalName"]?.stringValue)
+        return Caller(tenant: tenant, actor: actor, roles: scopes.map { allowed.intersection($0) } ?? allowed, userID: user.id,
+                      scopes: scopes ?? allowed.union(["User.Read", "User.ReadWrite", "UserAuthenticationMethod.Read", "UserAuthenticationMethod.ReadWrite"]))
+    }
 
     /// Throws `Authorization_RequestDenied` unless this is a user's token holding one of `scopes`.
     func requireDelegated(anyOf wanted: [String]) throws(DirectoryError) {
@@ -43,9 +54,11 @@ struct Caller: Sendable {
         else { throw DirectoryError(.invalidToken, "Invalid issuer or tenant.") }
         if jwt.claims["idtyp"]?.stringValue == "user" {
             let scopes = Set((jwt.claims["scp"]?.stringValue ?? "").split(separator: " ").map(String.init))
+            let roles = try await app.directory.directoryRoles(tenant: tenant, principal: oid)
             let actor = Actor(kind: .user, id: oid, displayName: jwt.claims["name"]?.stringValue ?? "",
                               userPrincipalName: jwt.claims["upn"]?.stringValue, appId: jwt.claims["appid"]?.stringValue)
-            return Caller(tenant: tenant, actor: actor, roles: [], userID: oid, scopes: scopes)
+            return Caller(tenant: tenant, actor: actor, roles: RolePermissions.graphPermissions(roles: roles).intersection(scopes),
+                          userID: oid, scopes: scopes)
         }
         let roles = Set(jwt.claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let actor = Actor(kind: .application, id: oid, displayName: jwt.claims["app_displayname"]?.stringValue ?? "",

@@ -15,7 +15,11 @@ struct GraphAPI {
         guard request.body.count <= app.maxBodyBytes else {
             throw DirectoryError(.requestTooLarge, "The request body exceeds the maximum of \(app.maxBodyBytes) bytes.")
         }
-        let caller = try await Caller.authenticate(request, app: app)
+        return try await handle(request, as: try await Caller.authenticate(request, app: app))
+    }
+
+    /// A request on behalf of a caller already authenticated some other way (the admin center's signed-in user).
+    func handle(_ request: APIRequest, as caller: Caller) async throws -> APIResponse {
         let version = request.segments[0]
         var path = Array(request.segments.dropFirst())
         guard !path.isEmpty else {

@@ -181,9 +181,11 @@ struct IdentityPlatform {
             var answer: [String: JSONValue] = [
                 "userId": .string(result.user.id), "userPrincipalName": .optional(result.user.body["userPrincipalName"]?.stringValue),
                 "amr": ["fido", "mfa"], "passkeyProfile": .optional(result.profileID)]
-            // Back to the authorization request that sent the browser here: only ever this tenant's authorize path.
+            // Back to the page that sent the browser here: only ever this tenant's authorize or device login path, or
+            // its admin center.
             if let next = request.query.first(where: { $0.name == "continue" })?.value,
-               next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?") || next.hasPrefix("/\(request.segments[0])/devicelogin"),
+               next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?") || next.hasPrefix("/\(request.segments[0])/devicelogin")
+                || next.hasPrefix("/admin/\(tenant)/"),
                !next.contains("//"), !next.contains("\\") {
                 answer["redirect"] = .string(next)
             }

@@ -11,8 +11,10 @@ enum Page {
       #status { margin-top: 1rem; min-height: 1.5rem; font-size: .95rem; } #status.error { color: #b00020; } #status.ok { color: #0a7d32; }
     """
 
-    /// A page; `style` is added to the shared look, `script` runs under the nonce.
-    static func render(title: String, style: String, body: String, script: String) -> APIResponse {
+    /// A page; `style` is added to `shell` (the sign-in pages' centred card unless told otherwise), `script` runs
+    /// under the nonce.
+    static func render(title: String, shell: String = baseStyle, style: String, body: String, script: String,
+                       status: Int = 200) -> APIResponse {
         let nonce = Secrets.randomToken(bytes: 16)
         let html = """
         <!doctype html>
@@ -22,7 +24,7 @@ enum Page {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>\(escape(title))</title>
         <style nonce="\(nonce)">
-        \(baseStyle)
+        \(shell)
         \(style)
         </style>
         </head>
@@ -35,7 +37,7 @@ enum Page {
         </body>
         </html>
         """
-        return APIResponse(status: 200, headers: [
+        return APIResponse(status: status, headers: [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Security-Policy", "default-src 'none'; script-src 'nonce-\(nonce)'; style-src 'nonce-\(nonce)'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
             ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"),

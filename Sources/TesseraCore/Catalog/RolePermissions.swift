@@ -1,0 +1,60 @@
+/// What a user's directory roles let them do through Microsoft Graph, in Graph permission names.
+///
+/// In Entra a delegated call is allowed when the app was granted the scope *and* the signed-in user's roles allow
+/// the operation. Tessera models the second half with this table: each built-in role Tessera acts on maps to the
+/// Graph permissions whose operations the role's `allowedResourceActions` cover. A role not listed grants nothing
+/// beyond what every member user has (`memberDefaults`).
+public enum RolePermissions {
+    /// What any member user may read (Entra's default user permissions: read users, groups and memberships).
+    public static let memberDefaults: Set<String> = [
+        "User.ReadBasic.All", "User.Read.All", "Group.Read.All", "GroupMember.Read.All",
+    ]
+
+    static let directoryRead: Set<String> = [
+        "Directory.Read.All", "User.Read.All", "Group.Read.All", "GroupMember.Read.All", "Application.Read.All",
+        "Device.Read.All", "Organization.Read.All", "Domain.Read.All", "RoleManagement.Read.Directory", "RoleManagement.Read.All",
+    ]
+
+    static let table: [String: Set<String>] = [
+        BuiltInRoles.globalAdministrator: directoryRead.union([
+            "Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
+            "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Device.ReadWrite.All", "Organization.ReadWrite.All",
+            "Domain.ReadWrite.All", "RoleManagement.ReadWrite.Directory", "UserAuthenticationMethod.Read.All",
+            "UserAuthenticationMethod.ReadWrite.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod",
+            "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All",
+        ]),
+        BuiltInRoles.globalReader: directoryRead.union([
+            "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
+        ]),
+        BuiltInRoles.privilegedRoleAdministrator: directoryRead.union(["RoleManagement.ReadWrite.Directory", "Policy.Read.All"]),
+        BuiltInRoles.userAdministrator: directoryRead.union([
+            "User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
+        ]),
+        BuiltInRoles.groupsAdministrator: directoryRead.union(["Group.ReadWrite.All", "GroupMember.ReadWrite.All"]),
+        BuiltInRoles.authenticationAdministrator: directoryRead.union([
+            "UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All", "AuditLog.Read.All",
+        ]),
+        BuiltInRoles.privilegedAuthenticationAdministrator: directoryRead.union([
+            "UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All", "AuditLog.Read.All",
+        ]),
+        BuiltInRoles.authenticationPolicyAdministrator: directoryRead.union([
+            "Policy.Read.All", "Policy.Read.AuthenticationMethod", "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All",
+        ]),
+        BuiltInRoles.securityAdministrator: directoryRead.union(["Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All"]),
+        BuiltInRoles.securityReader: directoryRead.union(["Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All"]),
+        BuiltInRoles.reportsReader: directoryRead.union(["AuditLog.Read.All"]),
+        BuiltInRoles.helpdeskAdministrator: directoryRead.union(["UserAuthenticationMethod.Read.All"]),
+        BuiltInRoles.applicationAdministrator: directoryRead.union(["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"]),
+        BuiltInRoles.cloudApplicationAdministrator: directoryRead.union(["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"]),
+        BuiltInRoles.cloudDeviceAdministrator: directoryRead.union(["Device.ReadWrite.All"]),
+        BuiltInRoles.directoryReaders: directoryRead,
+        BuiltInRoles.hybridIdentityAdministrator: directoryRead,
+    ]
+
+    /// The Graph permissions a holder of `roles` (template ids) has, member defaults included.
+    public static func graphPermissions(roles: some Sequence<String>) -> Set<String> {
+        var out = memberDefaults
+        for role in roles { out.formUnion(table[role.lowercased()] ?? []) }
+        return out
+    }
+}
