@@ -13,13 +13,15 @@ from contextlib import contextmanager
 CTAP2 = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
          "isUserVerified": True, "automaticPresenceSimulation": True}
 
-# Registers a passkey for a user through Graph from the page's origin: arguments userId, an admin token.
+# Registers a passkey for a user through Graph from the page's origin: arguments userId, an admin token, and
+# optionally the attestation conveyance to ask the authenticator for instead of Tessera's ("none": no attestation).
 REGISTER = """
-const [userId, token, done] = arguments;
+const args = [...arguments], done = args.pop(), [userId, token, conveyance] = args;
 (async () => {
   window.cancelAutofill();  // the sign-in page's conditional (autofill) request is pending
   const headers = { "authorization": "Bearer " + token, "content-type": "application/json" };
   const options = await (await fetch(`/v1.0/users/${userId}/authentication/fido2Methods/creationOptions`, { headers })).json();
+  if (conveyance) options.publicKey.attestation = conveyance;
   const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey) });
   const r = await fetch(`/v1.0/users/${userId}/authentication/fido2Methods`, { method: "POST", headers,
       body: JSON.stringify({ displayName: "Chromium passkey", publicKeyCredential: credential.toJSON() }) });

@@ -36,7 +36,10 @@ def server():
     """`tessera serve --http` on a fresh data folder; yields its URL and what its first start printed."""
     data = Path(tempfile.mkdtemp(prefix="tessera-browser-"))
     port = _free_port()
-    proc = subprocess.Popen([BINARY, "serve", "--http", "--data", str(data), "--port", str(port)], stdout=subprocess.PIPE,
+    # Chromium's virtual authenticators attest with its batch certificate: trusting it makes their keys "attested".
+    roots = Path(__file__).resolve().parent / "webauthn" / "testpki" / "chromium-batch-certificate.pem"
+    proc = subprocess.Popen([BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots)],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
     lines, deadline = [], time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -310,3 +313,159 @@ def test_a_device_signs_in_with_the_device_code_flow(server, browser):
     assert claims["preferred_username"] == user["userPrincipalName"] and claims["amr"] == ["fido", "mfa"] and "refresh_token" in tokens
     again = requests.post(f"{base}/oauth2/v2.0/token", data=poll)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"  # once
+
+
+def test_registration_only_attestation_refuses_an_unattested_key_and_accepts_a_trusted_one(server, browser):
+    user = new_user(server, "attested1")
+    r = graph(server, "PATCH", FIDO2, json={"passkeyProfiles": [
+        {"id": DEFAULT_PROFILE, "name": "Default passkey profile", "passkeyTypes": "deviceBound", "attestationEnforcement": "registrationOnly"}]})
+    assert r.status_code == 204, r.text
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    aid = add_authenticator(browser, synced=False)
+    try:
+        # The browser is told not to convey attestation: the key arrives as "none", which the profile refuses.
+        unattested = browser.execute_async_script(REGISTER, user["id"], server["token"], "none")
+        assert unattested.get("status") == 400 and "attestationRequired" in unattested["body"]["error"]["message"], unattested
+        # Chromium's packed attestation chains to the batch certificate the server trusts.
+        attested = browser.execute_async_script(REGISTER, user["id"], server["token"])
+        assert attested.get("status") == 201, attested
+        assert attested["body"]["attestationLevel"] == "attested" and attested["body"]["aaGuid"] == "01020304-0506-0708-0102-030405060708"
+        assert browser.execute_async_script(SIGN_IN).get("userPrincipalName") == user["userPrincipalName"]
+    finally:
+        remove_authenticator(browser, aid)
+        assert graph(server, "DELETE", FIDO2).status_code == 204
+
+
+def test_a_confidential_client_signs_in_with_authlib_and_pkce(server, browser):
+    """Authlib's OAuth2Session as a web app's back end: authorization URL with PKCE (S256) and a nonce, the
+    browser signs in with a passkey, the code is redeemed with the client secret, the ID token verifies against the
+    JWKS with PyJWT, refresh works, and after the user's sessions are revoked the refresh token does not."""
+    import jwt
+    from authlib.common.security import generate_token
+    from authlib.integrations.base_client.errors import OAuthError
+    from authlib.integrations.requests_client import OAuth2Session
+
+    callback = Callback()
+    user = new_user(server, "authlib1")
+    app = graph(server, "POST", "applications", json={"displayName": "Authlib web app", "web": {"redirectUris": [callback.url]}}).json()
+    secret = graph(server, "POST", f"applications/{app['id']}/addPassword", json={}).json()["secretText"]
+    assert graph(server, "POST", "servicePrincipals", json={"appId": app["appId"]}).status_code == 201
+    base = f"{server['url']}/{server['tenant']}"
+    browser.delete_all_cookies()
+    browser.get(f"{base}/login")
+    aid = add_authenticator(browser, synced=False)
+    try:
+        assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
+        client = OAuth2Session(app["appId"], secret, scope="openid profile offline_access User.Read", redirect_uri=callback.url,
+                               code_challenge_method="S256", token_endpoint_auth_method="client_secret_post")
+        verifier, nonce = generate_token(48), generate_token(20)
+        url, state = client.create_authorization_url(f"{base}/oauth2/v2.0/authorize", code_verifier=verifier, nonce=nonce)
+        browser.get(url)
+        query = callback.wait(1)
+        assert query["state"] == state
+        response_url = callback.url + "?" + callback.received[-1].split("?", 1)[1]
+        token = client.fetch_token(f"{base}/oauth2/v2.0/token", authorization_response=response_url, code_verifier=verifier)
+        keys = jwt.PyJWKClient(f"{base}/discovery/v2.0/keys")
+        claims = jwt.decode(token["id_token"], keys.get_signing_key_from_jwt(token["id_token"]).key, algorithms=["RS256"],
+                            audience=app["appId"], issuer=f"{base}/v2.0")
+        assert claims["nonce"] == nonce and claims["oid"] == user["id"] and claims["amr"] == ["fido", "mfa"]
+        me = client.get(f"{server['url']}/v1.0/me")
+        assert me.status_code == 200 and me.json()["id"] == user["id"], me.text
+        refreshed = client.refresh_token(f"{base}/oauth2/v2.0/token")
+        assert refreshed["refresh_token"] != token["refresh_token"] and refreshed["access_token"]
+        assert graph(server, "POST", f"users/{user['id']}/revokeSignInSessions").status_code == 200
+        with pytest.raises(OAuthError) as refused:
+            client.refresh_token(f"{base}/oauth2/v2.0/token")
+        assert refused.value.error == "invalid_grant"
+    finally:
+        remove_authenticator(browser, aid)
+        callback.close()
+
+
+def _submit(browser, action: str, fields: dict[str, str] | None = None, checks: tuple[str, ...] = (), unchecks: tuple[str, ...] = ()) -> None:
+    """Fills and submits the admin center form that posts to `action`, the way a person would."""
+    from selenium.webdriver.common.by import By
+
+    form = browser.find_element(By.CSS_SELECTOR, f"form[method=post][action='{action}']")
+    for name, value in (fields or {}).items():
+        field = form.find_element(By.NAME, name)
+        if field.tag_name == "select":
+            from selenium.webdriver.support.ui import Select
+            Select(field).select_by_value(value)
+        else:
+            field.clear()
+            field.send_keys(value)
+    for value in checks:
+        box = form.find_element(By.CSS_SELECTOR, f"input[type=checkbox][value='{value}']")
+        if not box.is_selected():
+            box.click()
+    for value in unchecks:
+        box = form.find_element(By.CSS_SELECTOR, f"input[type=checkbox][value='{value}']")
+        if box.is_selected():
+            box.click()
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser):
+    from selenium.webdriver.common.by import By
+
+    domain = server["admin"].split("@")[1]
+    admin = new_user(server, "operator1")
+    assigned = graph(server, "POST", "roleManagement/directory/roleAssignments", json={
+        "principalId": admin["id"], "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10", "directoryScopeId": "/"})
+    assert assigned.status_code == 201, assigned.text
+    browser.delete_all_cookies()
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    aid = add_authenticator(browser, synced=False)
+    shots = artifacts()
+    try:
+        assert browser.execute_async_script(REGISTER, admin["id"], server["token"]).get("status") == 201
+        # /admin sends the browser to sign in; the passkey (autofill) signs the administrator in and back.
+        browser.get(f"{server['url']}/admin")
+        wait_for_text(browser, "New user")
+        assert admin["userPrincipalName"] in browser.page_source
+        base = f"/admin/{server['tenant']}"
+        assert browser.current_url.endswith(f"{base}/users")
+
+        _submit(browser, f"{base}/users", {"displayName": "Grace Hopper", "userPrincipalName": f"grace@{domain}", "jobTitle": "Rear admiral"})
+        wait_for_text(browser, "Issue a Temporary Access Pass")
+        grace_id = browser.current_url.split("/users/")[1].split("?")[0]
+        _submit(browser, f"{base}/users/{grace_id}/tap")
+        wait_for_text(browser, "It is shown only now")
+        tap = browser.find_element(By.ID, "temporary-access-pass").text
+        browser.save_screenshot(str(shots / "admin-temporary-access-pass.png"))
+        onboard = requests.post(f"{server['url']}/{server['tenant']}/login/tap", json={"username": f"grace@{domain}", "temporaryAccessPass": tap})
+        assert onboard.status_code == 200 and onboard.json()["userId"] == grace_id, onboard.text
+
+        browser.get(f"{server['url']}{base}/groups")
+        _submit(browser, f"{base}/groups", {"displayName": "Hardware key pilots"})
+        wait_for_text(browser, "Add member")
+        group_id = browser.current_url.split("/groups/")[1].split("?")[0]
+        _submit(browser, f"{base}/groups/{group_id}/members/add", {"member": f"grace@{domain}"})
+        wait_for_text(browser, f"grace@{domain}")
+
+        browser.get(f"{server['url']}{base}/passkeys")
+        _submit(browser, f"{base}/passkeys/profiles/new", {"name": "Security keys", "attestationEnforcement": "disabled",
+                                                            "enforcementType": "block", "aaGuids": ""}, checks=("deviceBound",), unchecks=("synced",))
+        wait_for_text(browser, "Saved.")
+        profiles = graph(server, "GET", FIDO2).json()["passkeyProfiles"]
+        keys = next(p for p in profiles if p["name"] == "Security keys")
+        assert keys["passkeyTypes"] == "deviceBound"
+        _submit(browser, f"{base}/passkeys/include", {"target": "Hardware key pilots"}, checks=(keys["id"],))
+        wait_for_text(browser, "Saved.")
+        browser.get(f"{server['url']}{base}/passkeys?check=grace%40{domain}")
+        result = browser.find_element(By.ID, "check-result").text
+        assert "Security keys" in result and "Default passkey profile" in result, result
+        browser.set_window_size(1200, 1900)
+        browser.save_screenshot(str(shots / "admin-passkey-profiles.png"))
+        targets = graph(server, "GET", FIDO2).json()["includeTargets"]
+        assert {"id": group_id, "targetType": "group", "isRegistrationRequired": False, "allowedPasskeyProfiles": [keys["id"]]} in targets
+
+        browser.get(f"{server['url']}{base}/signins?user={admin['userPrincipalName']}")
+        wait_for_text(browser, "Sign-in logs")
+        assert "Passkey (device-bound)" in browser.page_source
+        browser.save_screenshot(str(shots / "admin-sign-in-logs.png"))
+    finally:
+        browser.set_window_size(900, 700)
+        remove_authenticator(browser, aid)
+        graph(server, "DELETE", FIDO2)

@@ -228,7 +228,7 @@ struct AdminRequest: Sendable {
         <span class="who">\(h(userPrincipalName)) · <a href="\(h(signOut))">Sign out</a></span></header>
         <nav>\(nav)</nav>
         <main>\(banner)\(content)</main>
-        """, script: "", status: status)
+        """, script: "", status: status, referrerPolicy: "same-origin")
     }
 
     static let shell = """

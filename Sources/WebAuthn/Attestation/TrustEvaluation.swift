@@ -14,8 +14,11 @@ enum TrustEvaluation {
         guard let leaf = certificates.first else { return "there is no certificate" }
         guard !anchors.isEmpty else { return "no trust anchor is configured for this authenticator" }
         // An administrator may trust an attestation certificate itself (a batch certificate that is self-signed and
-        // not a CA, as Chromium's virtual authenticator has); RFC 5280 path building would refuse it as a root.
-        if anchors.contains(leaf) {
+        // not a CA, as Chromium's virtual authenticator has); RFC 5280 path building would refuse it as a root. Such
+        // an authenticator may mint its self-signed certificate afresh (Chromium does, with a new expiry each time),
+        // so what is trusted is the name and key: a leaf with the anchor's subject and public key, signed by that key.
+        if anchors.contains(where: { $0 == leaf || ($0.subject == leaf.subject && $0.publicKey == leaf.publicKey && leaf.issuer == leaf.subject
+                                                    && leaf.publicKey.isValidSignature(leaf.signature, for: leaf)) }) {
             return leaf.notValidBefore <= time && time <= leaf.notValidAfter
                 ? nil : "the trusted attestation certificate is not valid at \(time)"
         }
