@@ -277,3 +277,11 @@ struct AdminRequest: Sendable {
     /// A single-quoted OData string literal.
     static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 }
+
+extension TesseraApp {
+    /// A session cookie for `userID`, for `tessera bench admin` (which renders pages in process as that user).
+    public func adminBenchSession(tenant: String, userID: String) async throws -> String {
+        let (_, setCookie) = try await SignInSessions(app: self).start(tenant: tenant, userID: userID, amr: ["fido", "mfa"], baseURL: "https://localhost:8443")
+        return String(setCookie.split(separator: ";")[0])
+    }
+}
