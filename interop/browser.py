@@ -72,7 +72,8 @@ def wait_for_text(driver, text: str, timeout: float = 15) -> None:
 
 
 class Callback:
-    """A client's redirect URI: a tiny HTTP server that records the queries the browser brings to /callback."""
+    """A client's redirect URI: a tiny HTTP server that records the queries (or form posts) the browser brings to
+    /callback."""
 
     def __init__(self):
         received = self.received = []
@@ -81,6 +82,16 @@ class Callback:
             def do_GET(self):  # noqa: N802
                 if self.path.startswith("/callback"):  # not the browser's /favicon.ico
                     received.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"signed in")
+
+            def do_POST(self):  # noqa: N802  (response_mode=form_post): recorded as if it were the query
+                length = int(self.headers.get("Content-Length") or 0)
+                form = self.rfile.read(length).decode()
+                if self.path.startswith("/callback"):
+                    received.append(self.path.split("?")[0] + "?" + form)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()

@@ -267,14 +267,20 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         url, *_ = authorize(prompt="login")
         browser.get(url)
         assert "code" in callback.wait(6)
+        # response_mode=form_post: the code arrives in a POST from an auto-submitting page, not in the URL.
+        url, verifier, state, _ = authorize(response_mode="form_post")
+        browser.get(url)
+        posted = callback.wait(7)
+        assert posted["state"] == state and "code" in posted
+        assert requests.post(token_url, data=dict(form, code=posted["code"], code_verifier=verifier)).status_code == 200
         # Signing out ends the session and returns to the app's registered URI.
         from urllib.parse import quote
         browser.get(f"{server['url']}/{server['tenant']}/oauth2/v2.0/logout?client_id={app['appId']}"
                     f"&post_logout_redirect_uri={quote(callback.url, safe='')}&state=bye")
-        assert callback.wait(7)["state"] == "bye"
+        assert callback.wait(8)["state"] == "bye"
         url, *_ = authorize(prompt="none")
         browser.get(url)
-        assert callback.wait(8)["error"] == "login_required"
+        assert callback.wait(9)["error"] == "login_required"
     finally:
         remove_authenticator(browser, aid)
         callback.close()

@@ -95,4 +95,24 @@ struct AuthorizeTests {
             #expect(await redeem(other).json["error"] == "invalid_grant") // expired
         }
     }
+
+    @Test("response_mode=form_post posts the code from a page whose CSP allows only that target; other modes are refused")
+    func formPost() async throws {
+        try await Harness.run { h in
+            let appID = try await Self.application(h, try await h.accessToken())
+            let (_, setCookie) = try await SignInSessions(app: h.app).start(tenant: h.tenant.tenantId, userID: h.tenant.adminUserId,
+                                                                             amr: ["fido", "mfa"], baseURL: Harness.base)
+            let cookie = String(setCookie.split(separator: ";")[0])
+            let params = [("client_id", appID), ("redirect_uri", Self.web), ("response_type", "code"), ("scope", "openid"), ("state", "s<1>")]
+            let posted = await Self.authorize(h, params + [("response_mode", "form_post")], cookie: cookie)
+            #expect(posted.status == 200 && Self.location(posted) == nil)
+            let html = String(decoding: posted.body, as: UTF8.self)
+            #expect(html.contains("<form method=\"post\" action=\"\(Self.web)\">") && html.contains("name=\"code\" value=\""))
+            #expect(html.contains("name=\"state\" value=\"s&lt;1&gt;\""))
+            let csp = posted.headers.first { $0.name == "Content-Security-Policy" }?.value ?? ""
+            #expect(csp.contains("form-action https://app.contoso.test;") && csp.contains("script-src 'nonce-"))
+            let fragment = await Self.authorize(h, params + [("response_mode", "fragment")], cookie: cookie)
+            #expect(Self.location(fragment)?.hasPrefix(Self.web + "?error=invalid_request") == true)
+        }
+    }
 }

@@ -38,16 +38,20 @@ struct AuthorizeEndpoint {
         }
         // From here on, errors go back to the client's redirect URI.
         let state = query["state"]
+        let formPost = query["response_mode"] == "form_post"
+        func deliver(_ params: [(String, String)]) -> APIResponse {
+            formPost ? Self.formPost(redirectURI, params) : Self.redirect(redirectURI, params)
+        }
         func fail(_ error: String, _ description: String) -> APIResponse {
             var params = [("error", error), ("error_description", description)]
             if let state { params.append(("state", state)) }
-            return Self.redirect(redirectURI, params)
+            return deliver(params)
         }
         guard query["response_type"] == "code" else {
             return fail("unsupported_response_type", "AADSTS700054: Only response_type=code is supported.")
         }
-        if let mode = query["response_mode"], mode != "query" {
-            return fail("invalid_request", "AADSTS900352: Only response_mode=query is supported.")
+        if let mode = query["response_mode"], mode != "query", mode != "form_post" {
+            return fail("invalid_request", "AADSTS900352: response_mode must be query or form_post.")
         }
         guard let scope = query["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty else {
             return fail("invalid_request", "AADSTS900144: The request body must contain the following parameter: 'scope'.")
@@ -87,7 +91,7 @@ struct AuthorizeEndpoint {
         var params = [("code", code.encode(app: app))]
         if let state { params.append(("state", state)) }
         params.append(("session_state", session.id))
-        return Self.redirect(redirectURI, params)
+        return deliver(params)
     }
 
     /// `web` (confidential), `spa` or `publicClient`, by where the redirect URI is registered; nil when nowhere.
@@ -103,6 +107,25 @@ struct AuthorizeEndpoint {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return params.map { "\($0.name)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+    }
+
+    /// `response_mode=form_post`: a page that posts the parameters to the redirect URI at once (the code stays out
+    /// of the URL, the history and the Referer). Its CSP allows that one form target and the page's one script.
+    static func formPost(_ uri: String, _ params: [(String, String)]) -> APIResponse {
+        let nonce = Secrets.randomToken(bytes: 16)
+        let fields = params.map { "<input type=\"hidden\" name=\"\(Page.escape($0.0))\" value=\"\(Page.escape($0.1))\">" }.joined()
+        let html = """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing in…</title></head><body>
+        <form method="post" action="\(Page.escape(uri))">\(fields)<noscript><button type="submit">Continue</button></noscript></form>
+        <script nonce="\(nonce)">document.forms[0].submit();</script></body></html>
+        """
+        let components = URLComponents(string: uri)
+        var target = "\(components?.scheme ?? "https")://\(components?.host ?? "")"
+        if let port = components?.port { target += ":\(port)" }
+        return APIResponse(status: 200, headers: [
+            ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
+            ("Content-Security-Policy", "default-src 'none'; script-src 'nonce-\(nonce)'; form-action \(target); frame-ancestors 'none'; base-uri 'none'"),
+        ], body: Array(html.utf8))
     }
 
     static func redirect(_ uri: String, _ params: [(String, String)]) -> APIResponse {

@@ -208,7 +208,7 @@ struct IdentityPlatform {
             "userinfo_endpoint": .string("\(base)/oidc/userinfo"),
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
-            "response_modes_supported": ["query"],
+            "response_modes_supported": ["query", "form_post"],
             "response_types_supported": ["code"],
             "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
             "code_challenge_methods_supported": ["S256"],
