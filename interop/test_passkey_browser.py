@@ -163,11 +163,18 @@ def test_the_first_administrator_onboards_with_the_printed_access_pass(server, b
         assert again.get("error_codes") == ["tap.invalid"], again
         signed_in = browser.execute_async_script(SIGN_IN)
         assert signed_in.get("userPrincipalName") == server["admin"], signed_in
+        # Sign out; the admin center sends the browser to sign in, where the passkey answers through autofill
+        # (conditional mediation), and back.
+        browser.get(f"{server['url']}/{server['tenant']}/oauth2/v2.0/logout")
+        wait_for_text(browser, "You have signed out")
+        browser.get(f"{server['url']}/admin")
+        wait_for_text(browser, "New user")
+        assert server["admin"] in browser.page_source and browser.current_url.endswith("/users")
     finally:
         remove_authenticator(browser, aid)
     logs = graph(server, "GET", "auditLogs/signIns").json()["value"]
     methods = [entry["authenticationDetails"][0]["authenticationMethod"] for entry in logs if entry.get("userPrincipalName") == server["admin"]]
-    assert methods[:4] == ["Passkey (device-bound)", "Temporary Access Pass", "Temporary Access Pass", "Temporary Access Pass"], methods
+    assert methods[:5] == ["Passkey (device-bound)"] * 2 + ["Temporary Access Pass"] * 3, methods  # newest first: autofill, the button
 
 
 def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server, browser):
@@ -337,6 +344,18 @@ def test_registration_only_attestation_refuses_an_unattested_key_and_accepts_a_t
         assert attested.get("status") == 201, attested
         assert attested["body"]["attestationLevel"] == "attested" and attested["body"]["aaGuid"] == "01020304-0506-0708-0102-030405060708"
         assert browser.execute_async_script(SIGN_IN).get("userPrincipalName") == user["userPrincipalName"]
+        # An AAGUID block list naming the virtual authenticator's model refuses its keys, at sign-in and at
+        # registration.
+        chromium_aaguid = attested["body"]["aaGuid"]
+        r = graph(server, "PATCH", FIDO2, json={"passkeyProfiles": [
+            {"id": DEFAULT_PROFILE, "name": "Default passkey profile", "passkeyTypes": "deviceBound,synced", "attestationEnforcement": "disabled",
+             "keyRestrictions": {"isEnforced": True, "enforcementType": "block", "aaGuids": [chromium_aaguid]}}]})
+        assert r.status_code == 204, r.text
+        blocked = browser.execute_async_script(SIGN_IN)
+        assert blocked.get("error_codes") == ["aaguidBlocked"], blocked
+        other = new_user(server, "attested2")
+        refused = browser.execute_async_script(REGISTER, other["id"], server["token"])
+        assert refused.get("status") == 400 and "aaguidBlocked" in refused["body"]["error"]["message"], refused
     finally:
         remove_authenticator(browser, aid)
         assert graph(server, "DELETE", FIDO2).status_code == 204
