@@ -54,7 +54,12 @@ enum Migrations {
         // Step 3: single-use keys are swept by expiry on every consume; without this index each sweep read every
         // key the tenant ever had (found by `tessera bench signin`, whose write rate fell as the table grew).
         let third = ["CREATE INDEX IF NOT EXISTS single_use_by_expiry ON single_use (tenant, expires_at)"]
-        return [(1, first), (2, second), (3, third)]
+        // Step 4: reverse link lookups (a user's groups) list sources in order; with the source in the index the
+        // database reads just those entries, where before it preferred walking every link of the tenant in
+        // primary-key order to skip the sort (found by `tessera bench admin` at 100,000 users).
+        let fourth = ["DROP INDEX IF EXISTS links_by_target",
+                      "CREATE INDEX IF NOT EXISTS links_by_target_source ON links (tenant, target, relation, source)"]
+        return [(1, first), (2, second), (3, third), (4, fourth)]
     }
 
     static func run(on backend: any SQLBackend) async throws {

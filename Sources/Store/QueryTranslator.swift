@@ -31,7 +31,10 @@ struct QueryTranslator {
             let terms = try query.orderBy.map { item throws(DirectoryError) in
                 "\(try me.orderExpression(item.path)) \(item.descending ? "DESC" : "ASC")"
             }
-            sql += " ORDER BY " + terms.joined(separator: ", ") + ", id"
+            // The id breaks ties, unless the order already ends with it: a second, ascending "id" after "id DESC"
+            // makes SQLite give up the (tenant, kind, id) index and walk every object of the tenant.
+            let tieBreak = query.orderBy.last?.path.segments == ["id"] ? "" : ", id"
+            sql += " ORDER BY " + terms.joined(separator: ", ") + tieBreak
         }
         if let limit = query.limit {
             sql += " LIMIT ?"
@@ -123,7 +126,9 @@ struct QueryTranslator {
     }
 
     private func orderExpression(_ path: PropertyPath) throws(DirectoryError) -> String {
-        try folded(path, element: nil)
+        // The id is a column (and the last part of every index): ordering by it walks an index, not the JSON.
+        if path.segments == ["id"], !path.isLambdaVariable { return "id" }
+        return try folded(path, element: nil)
     }
 
     private mutating func expression(_ filter: FilterExpression, tenant: String, element: Element?) throws(DirectoryError) -> String {
