@@ -59,10 +59,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Backup and Recovery: content-addressed snapshots, difference reports, recovery (issue 5).
+        .target(
+            name: "Backup",
+            dependencies: [
+                "TesseraCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Server",
             dependencies: [
                 "TesseraCore",
+                "Backup",
                 "Store",
                 "WebAuthn",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -83,6 +93,7 @@ let package = Package(
                 "TesseraCore",
                 "Store",
                 "Server",
+                "Backup",
                 "WebAuthn",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -126,6 +137,11 @@ let package = Package(
         .testTarget(
             name: "TesseraCoreTests",
             dependencies: ["TesseraCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BackupTests",
+            dependencies: ["Backup", "Store", "TesseraCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -59,7 +59,28 @@ enum Migrations {
         // primary-key order to skip the sort (found by `tessera bench admin` at 100,000 users).
         let fourth = ["DROP INDEX IF EXISTS links_by_target",
                       "CREATE INDEX IF NOT EXISTS links_by_target_source ON links (tenant, target, relation, source)"]
-        return [(1, first), (2, second), (3, third), (4, fourth)]
+        // Step 5: backups (the `Backup` target): content-addressed blobs, snapshots, and each snapshot's object and
+        // link entries (all of them in a full snapshot, the changes since its parent in an incremental one).
+        let fifth = [
+            "CREATE TABLE IF NOT EXISTS backup_blobs (tenant TEXT NOT NULL, digest TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tenant, digest))",
+            """
+            CREATE TABLE IF NOT EXISTS backup_snapshots (
+              tenant TEXT NOT NULL, id TEXT NOT NULL, created_at TEXT NOT NULL, seq BIGINT NOT NULL, parent TEXT, digest TEXT NOT NULL,
+              object_count BIGINT NOT NULL, link_count BIGINT NOT NULL, changed_objects BIGINT NOT NULL, PRIMARY KEY (tenant, id))
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS backup_entries (
+              tenant TEXT NOT NULL, snapshot TEXT NOT NULL, object TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT, deleted_at TEXT,
+              PRIMARY KEY (tenant, snapshot, object))
+            """,
+            "CREATE INDEX IF NOT EXISTS backup_entries_by_digest ON backup_entries (tenant, digest)",
+            """
+            CREATE TABLE IF NOT EXISTS backup_links (
+              tenant TEXT NOT NULL, snapshot TEXT NOT NULL, source TEXT NOT NULL, relation TEXT NOT NULL, target TEXT NOT NULL,
+              present BIGINT NOT NULL, PRIMARY KEY (tenant, snapshot, source, relation, target))
+            """,
+        ]
+        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth)]
     }
 
     static func run(on backend: any SQLBackend) async throws {

@@ -211,3 +211,122 @@ struct SQLTransaction: DirectoryTransaction {
             [.text(tenant), .text(key), .text(value.serialized)])
     }
 }
+
+// MARK: Backups
+
+extension SQLTransaction {
+    /// Multi-row inserts, a few hundred rows a statement.
+    private func insertRows(_ prefix: String, columns: Int, rows values: [[SQLValue]], suffix: String = "") async throws {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+        for start in stride(from: 0, to: values.count, by: 200) {
+            let chunk = values[start..<min(start + 200, values.count)]
+            _ = try await rows(prefix + " VALUES " + Array(repeating: row, count: chunk.count).joined(separator: ",") + suffix,
+                               chunk.flatMap { $0 })
+        }
+    }
+
+    func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject] {
+        var sql = "SELECT id, kind, \(dialect.bodyText), deleted_at FROM objects WHERE tenant = ? AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ",")))"
+        var binds: [SQLValue] = [.text(tenant)] + kinds.map { .text($0.rawValue) }
+        if let afterId {
+            sql += " AND id > ?"
+            binds.append(.text(afterId))
+        }
+        sql += " ORDER BY id LIMIT ?"
+        binds.append(.int(Int64(limit)))
+        return try await rows(sql, binds).map { row in
+            RawObject(id: row[0].text ?? "", kind: ObjectKind(rawValue: row[1].text ?? ""), body: row[2].text ?? "", deletedAt: row[3].text)
+        }
+    }
+
+    func allLinks(tenant: String, relations: [String]) async throws -> [LinkRow] {
+        try await rows("SELECT source, relation, target FROM links WHERE tenant = ? AND relation IN (\(Array(repeating: "?", count: relations.count).joined(separator: ","))) ORDER BY source, relation, target",
+                       [.text(tenant)] + relations.map { .text($0) })
+            .map { LinkRow(source: $0[0].text ?? "", relation: $0[1].text ?? "", target: $0[2].text ?? "") }
+    }
+
+    func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws {
+        try await insertRows("INSERT INTO backup_blobs (tenant, digest, body)", columns: 3,
+                             rows: blobs.map { [.text(tenant), .text($0.digest), .text($0.body)] }, suffix: " ON CONFLICT DO NOTHING")
+    }
+
+    func blobs(tenant: String, digests: [String]) async throws -> [String: String] {
+        var found: [String: String] = [:]
+        for start in stride(from: 0, to: digests.count, by: 500) {
+            let chunk = digests[start..<min(start + 500, digests.count)]
+            for row in try await rows("SELECT digest, body FROM backup_blobs WHERE tenant = ? AND digest IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))",
+                                      [.text(tenant)] + chunk.map { .text($0) }) {
+                if let digest = row[0].text, let body = row[1].text { found[digest] = body }
+            }
+        }
+        return found
+    }
+
+    func missingBlobs(tenant: String) async throws -> [String] {
+        try await rows("""
+            SELECT DISTINCT e.digest FROM backup_entries e WHERE e.tenant = ? AND e.digest IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM backup_blobs b WHERE b.tenant = e.tenant AND b.digest = e.digest)
+            """, [.text(tenant)]).compactMap { $0.first?.text }
+    }
+
+    func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
+        _ = try await rows("""
+            INSERT INTO backup_snapshots (tenant, id, created_at, seq, parent, digest, object_count, link_count, changed_objects)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(snapshot.tenant), .text(snapshot.id), .text(snapshot.createdAt), .int(snapshot.sequence),
+                  snapshot.parent.map { .text($0) } ?? .null, .text(snapshot.digest), .int(Int64(snapshot.objectCount)),
+                  .int(Int64(snapshot.linkCount)), .int(Int64(snapshot.changedObjects))])
+        try await insertRows("INSERT INTO backup_entries (tenant, snapshot, object, kind, digest, deleted_at)", columns: 6, rows: entries.map {
+            [.text(snapshot.tenant), .text(snapshot.id), .text($0.object), .text($0.kind.rawValue), $0.digest.map { .text($0) } ?? .null,
+             $0.deletedAt.map { .text($0) } ?? .null]
+        })
+        try await insertRows("INSERT INTO backup_links (tenant, snapshot, source, relation, target, present)", columns: 6, rows: links.map {
+            [.text(snapshot.tenant), .text(snapshot.id), .text($0.link.source), .text($0.link.relation), .text($0.link.target), .int($0.present ? 1 : 0)]
+        })
+    }
+
+    func snapshots(tenant: String) async throws -> [SnapshotRecord] {
+        try await rows("""
+            SELECT id, created_at, seq, parent, digest, object_count, link_count, changed_objects FROM backup_snapshots
+            WHERE tenant = ? ORDER BY created_at, id
+            """, [.text(tenant)]).map { row in
+            SnapshotRecord(tenant: tenant, id: row[0].text ?? "", createdAt: row[1].text ?? "", sequence: row[2].int ?? 0, parent: row[3].text,
+                           digest: row[4].text ?? "", objectCount: Int(row[5].int ?? 0), linkCount: Int(row[6].int ?? 0),
+                           changedObjects: Int(row[7].int ?? 0))
+        }
+    }
+
+    func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry] {
+        try await rows("SELECT object, kind, digest, deleted_at FROM backup_entries WHERE tenant = ? AND snapshot = ? ORDER BY object",
+                       [.text(tenant), .text(snapshot)]).map { row in
+            SnapshotEntry(object: row[0].text ?? "", kind: ObjectKind(rawValue: row[1].text ?? ""), digest: row[2].text, deletedAt: row[3].text)
+        }
+    }
+
+    func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink] {
+        try await rows("SELECT source, relation, target, present FROM backup_links WHERE tenant = ? AND snapshot = ? ORDER BY source, relation, target",
+                       [.text(tenant), .text(snapshot)]).map { row in
+            SnapshotLink(link: LinkRow(source: row[0].text ?? "", relation: row[1].text ?? "", target: row[2].text ?? ""), present: row[3].int == 1)
+        }
+    }
+
+    func deleteSnapshot(tenant: String, id: String) async throws -> Int {
+        for table in ["backup_entries", "backup_links"] {
+            _ = try await rows("DELETE FROM \(table) WHERE tenant = ? AND snapshot = ?", [.text(tenant), .text(id)])
+        }
+        _ = try await rows("DELETE FROM backup_snapshots WHERE tenant = ? AND id = ?", [.text(tenant), .text(id)])
+        return try await rows("""
+            DELETE FROM backup_blobs WHERE tenant = ?
+              AND NOT EXISTS (SELECT 1 FROM backup_entries e WHERE e.tenant = backup_blobs.tenant AND e.digest = backup_blobs.digest)
+            RETURNING digest
+            """, [.text(tenant)]).count
+    }
+
+    func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
+        for table in ["backup_entries", "backup_links"] {
+            _ = try await rows("DELETE FROM \(table) WHERE tenant = ? AND snapshot = ?", [.text(snapshot.tenant), .text(snapshot.id)])
+        }
+        _ = try await rows("DELETE FROM backup_snapshots WHERE tenant = ? AND id = ?", [.text(snapshot.tenant), .text(snapshot.id)])
+        try await insertSnapshot(snapshot, entries: entries, links: links)
+    }
+}

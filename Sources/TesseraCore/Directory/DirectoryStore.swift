@@ -201,6 +201,27 @@ public protocol DirectoryTransaction: Sendable {
     /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
     func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
 
+    // MARK: Backups (the `Backup` target)
+
+    /// Objects of `kinds`, soft-deleted ones included, as stored, in id order after `afterId`.
+    func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject]
+    /// Every link of `relations`, ordered.
+    func allLinks(tenant: String, relations: [String]) async throws -> [LinkRow]
+    /// Stores blobs by digest; a digest already stored is left as it is.
+    func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
+    func blobs(tenant: String, digests: [String]) async throws -> [String: String]
+    /// Every blob digest the tenant's snapshots reference that has no blob (for `verify`).
+    func missingBlobs(tenant: String) async throws -> [String]
+    func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
+    func snapshots(tenant: String) async throws -> [SnapshotRecord]
+    func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
+    func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink]
+    /// Removes a snapshot with its entries (retention), and then every blob no snapshot references; returns how
+    /// many blobs went.
+    func deleteSnapshot(tenant: String, id: String) async throws -> Int
+    /// Replaces a snapshot's record and entries (retention folds an expiring full snapshot into its child).
+    func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
+
     /// A private per-tenant setting (signing keys, counters). Not part of the Graph surface.
     func setting(tenant: String, key: String) async throws -> JSONValue?
     func putSetting(tenant: String, key: String, value: JSONValue) async throws

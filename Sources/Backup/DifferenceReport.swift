@@ -1,0 +1,148 @@
+public import TesseraCore
+
+/// What differs between a snapshot (the state to go back to) and a later state (another snapshot, or now), object
+/// by object, with each changed property's old and new value and each added or removed link, and what a recovery
+/// would do about it in Entra's model.
+public struct DifferenceReport: Sendable {
+    public enum Action: String, Sendable, Hashable {
+        /// Added since the snapshot (or deleted in it): soft-delete it.
+        case softDelete
+        /// Changed since the snapshot: put its properties and links back.
+        case update
+        /// Soft-deleted since the snapshot: restore it (and put back what else changed).
+        case restore
+        /// Hard-deleted since the snapshot: create it again with its original id (beyond Entra, which cannot).
+        case recreate
+    }
+
+    public struct PropertyChange: Sendable, Hashable {
+        public var name: String
+        /// nil: the property was not set.
+        public var old: JSONValue?
+        public var new: JSONValue?
+    }
+
+    public struct LinkChange: Sendable, Hashable {
+        public var relation: String
+        public var target: String
+        /// True when the link was added since the snapshot (a recovery removes it), false when it was removed.
+        public var added: Bool
+        public init(relation: String, target: String, added: Bool) {
+            self.relation = relation
+            self.target = target
+            self.added = added
+        }
+    }
+
+    public struct ObjectChange: Sendable, Hashable {
+        public var id: String
+        public var kind: ObjectKind
+        public var displayName: String?
+        public var action: Action
+        public var properties: [PropertyChange]
+        public var links: [LinkChange]
+        /// Synchronised from on-premises: shown, never recovered.
+        public var isOnPremises: Bool
+    }
+
+    public var changes: [ObjectChange]
+
+    /// The changes a recovery considers (on-premises objects excluded), by type and id.
+    public var recoverable: [ObjectChange] { changes.filter { !$0.isOnPremises } }
+
+    /// Compares `target` (the snapshot's state) with `current`; `bodies` gives stored JSON by digest for both.
+    public static func compare(target: BackupService.State, current: BackupService.State, bodies: [String: String]) -> DifferenceReport {
+        var linksBySource: [String: [LinkChange]] = [:]
+        for link in current.links.subtracting(target.links) {
+            linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: true))
+        }
+        for link in target.links.subtracting(current.links) {
+            linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: false))
+        }
+        var changes: [ObjectChange] = []
+        for id in Set(target.objects.keys).union(current.objects.keys).union(linksBySource.keys).sorted() {
+            let old = target.objects[id], new = current.objects[id]
+            let links = (linksBySource[id] ?? []).sorted { ($0.relation, $0.target, $0.added ? 1 : 0) < ($1.relation, $1.target, $1.added ? 1 : 0) }
+            guard old != new || !links.isEmpty, let kind = (old ?? new)?.kind else { continue }
+            let oldBody = old?.digest.flatMap { bodies[$0] }.flatMap(Self.parse) ?? [:]
+            let newBody = new?.digest.flatMap { bodies[$0] }.flatMap(Self.parse) ?? [:]
+            let action: Action
+            switch (old, new) {
+            case (nil, _?): action = .softDelete
+            case (let o?, let n?) where o.deletedAt == nil && n.deletedAt != nil: action = .restore
+            case (let o?, let n?) where o.deletedAt != nil && n.deletedAt == nil: action = .softDelete
+            case (_?, nil): action = .recreate
+            default: action = .update
+            }
+            var properties: [PropertyChange] = []
+            if old?.digest != new?.digest {
+                for name in Set(oldBody.keys).union(newBody.keys).sorted() where !name.hasPrefix("_") && oldBody[name] != newBody[name] {
+                    properties.append(PropertyChange(name: name, old: oldBody[name], new: newBody[name]))
+                }
+            }
+            if old == new, links.isEmpty { continue }
+            let body = newBody.isEmpty ? oldBody : newBody
+            changes.append(ObjectChange(
+                id: id, kind: kind, displayName: body["displayName"]?.stringValue ?? body["userPrincipalName"]?.stringValue,
+                action: action, properties: properties, links: links,
+                isOnPremises: body["onPremisesSyncEnabled"]?.boolValue == true || oldBody["onPremisesSyncEnabled"]?.boolValue == true))
+        }
+        return DifferenceReport(changes: changes)
+    }
+
+    static func parse(_ text: String) -> [String: JSONValue]? {
+        (try? JSONParser.parse(Array(text.utf8)))?.objectValue
+    }
+
+    /// Graph's `recoveryChangeObjectBase` for one change, with Tessera's attribute and link detail.
+    public static func render(_ change: ObjectChange) -> JSONValue {
+        [
+            "id": .string(change.id), "displayName": .optional(change.displayName), "entityTypeName": .string(Self.entityTypeName(change.kind)),
+            "recoveryAction": .string(change.action == .recreate ? "restore" : change.action.rawValue),
+            "tesseraAction": .string(change.action.rawValue), "isOnPremisesSynced": .bool(change.isOnPremises),
+            "changedProperties": .array(change.properties.map { ["name": .string($0.name), "oldValue": $0.old ?? .null, "newValue": $0.new ?? .null] }),
+            "changedLinks": .array(change.links.map { ["relation": .string($0.relation), "targetId": .string($0.target),
+                                                       "change": .string($0.added ? "added" : "removed")] }),
+        ]
+    }
+
+    /// Graph's `resourceTypeName` for a kind.
+    public static func entityTypeName(_ kind: ObjectKind) -> String {
+        switch kind {
+        case .authenticationMethodsPolicy: "authenticationMethodPolicy"
+        case .roleAssignment: "unifiedRoleAssignment"
+        default: kind.rawValue
+        }
+    }
+}
+
+extension BackupService {
+    /// The report between snapshot `from` (the state to go back to) and snapshot `to`, or now when `to` is nil.
+    public func difference(tenant: String, from: String, to: String?) async throws -> DifferenceReport {
+        let target = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: from).id)
+        let current: State
+        var bodies: [String: String]
+        if let to {
+            current = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id)
+            bodies = [:]
+        } else {
+            (current, bodies) = try await liveState(tenant: tenant)
+        }
+        // Bodies only for what differs.
+        var wanted: Set<String> = []
+        for id in Set(target.objects.keys).union(current.objects.keys) where target.objects[id] != current.objects[id] {
+            if let d = target.objects[id]?.digest { wanted.insert(d) }
+            if let d = current.objects[id]?.digest { wanted.insert(d) }
+        }
+        for link in target.links.symmetricDifference(current.links) {
+            if let d = target.objects[link.source]?.digest ?? current.objects[link.source]?.digest { wanted.insert(d) }
+        }
+        let missing = Array(wanted.filter { bodies[$0] == nil })
+        let stored = try await store.read { tx in try await tx.blobs(tenant: tenant, digests: missing) }
+        bodies.merge(stored) { a, _ in a }
+        if let lost = missing.first(where: { bodies[$0] == nil }) {
+            throw BackupError.damaged("Blob \(lost) is missing.")
+        }
+        return DifferenceReport.compare(target: target, current: current, bodies: bodies)
+    }
+}
