@@ -1,9 +1,12 @@
+import Backup
 import Logging
 public import ServiceLifecycle
 import TesseraCore
 
-/// Permanently deletes soft-deleted objects once they are past the 30-day retention, hourly and at start.
-/// Safe to run on every node of a cluster: purging an object twice is a no-op.
+/// The hourly housekeeping, also run at start: permanently deletes soft-deleted objects past the 30-day retention
+/// and old sign-in records, and takes each tenant's daily snapshot if today's is missing (so days the server was
+/// down are caught up when it starts), dropping snapshots past their retention. Safe on every node of a cluster:
+/// purging twice is a no-op, and the day's snapshot is claimed once.
 public struct RetentionService: Service {
     let app: TesseraApp
     let interval: Duration
@@ -29,6 +32,9 @@ public struct RetentionService: Service {
                 if purged > 0 { logger.info("Purged \(purged) deleted objects past retention in tenant \(tenant.id)") }
                 let signIns = try await app.directory.purgeExpiredSignIns(tenant: tenant.id)
                 if signIns > 0 { logger.info("Purged \(signIns) sign-in records older than \(DirectoryService.signInRetentionDays) days in tenant \(tenant.id)") }
+                if let snapshot = try await app.backup.daily(tenant: tenant.id) {
+                    logger.info("Took snapshot \(snapshot.id) of tenant \(tenant.id): \(snapshot.objectCount) objects, \(snapshot.changedObjects) changed")
+                }
             }
         } catch {
             logger.error("Retention sweep failed: \(String(describing: error))")

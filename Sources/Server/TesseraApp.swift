@@ -1,3 +1,4 @@
+public import Backup
 import Foundation
 import Logging
 public import TesseraCore
@@ -8,6 +9,8 @@ public import X509
 public struct TesseraApp: Sendable {
     public let store: any DirectoryStore
     public let directory: DirectoryService
+    /// Daily snapshots, difference reports and recovery (issue 5).
+    public let backup: BackupService
     let signingKey: SigningKey
     /// Signs and checks WebAuthn challenges, so any replica can finish a ceremony another began.
     let passkeyChallenges: PasskeyChallenges
@@ -24,11 +27,13 @@ public struct TesseraApp: Sendable {
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
-                            maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = []) async throws -> TesseraApp {
+                            maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = [],
+                            backupRetentionDays: Int = 5) async throws -> TesseraApp {
         try await store.migrate()
         let key = try await SigningKey.loadOrCreate(store: store)
         let challenges = try await PasskeyChallenges.loadOrCreate(store: store)
-        return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock), signingKey: key,
+        return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock),
+                          backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKey: key,
                           passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,
                           maxBodyBytes: maxBodyBytes, logger: Logger(label: "tessera"))
     }

@@ -11,7 +11,7 @@ public struct TesseraCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
-        subcommands: [Serve.self, TenantCommand.self, WebAuthnCommand.self, Bench.self])
+        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, WebAuthnCommand.self, Bench.self])
     public init() {}
 }
 
@@ -40,6 +40,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve plain http instead of https (MSAL and azure-identity need https).") var http = false
     @Option(help: "A PEM file of attestation root certificates to trust for passkeys (profiles that enforce attestation need them).")
     var attestationRoots: String?
+    @Option(help: "Days each tenant's daily snapshots are kept.") var backupRetentionDays: Int = 5
 
     func run() async throws {
         var roots: [Certificate] = []
@@ -54,7 +55,8 @@ struct Serve: AsyncParsableCommand {
             guard !roots.isEmpty else { throw ValidationError("\(path) holds no certificate") }
         }
         let store = try await storage.openStore()
-        let app = try await TesseraApp.make(store: store, attestationRoots: roots)
+        guard (1...365).contains(backupRetentionDays) else { throw ValidationError("--backup-retention-days must be 1 to 365") }
+        let app = try await TesseraApp.make(store: store, attestationRoots: roots, backupRetentionDays: backupRetentionDays)
         let tenants = try await store.read { tx in try await tx.tenants() }
         let scheme = http ? "http" : "https"
         let shownHost = host == "0.0.0.0" ? "localhost" : host
