@@ -64,6 +64,8 @@ public struct DifferenceReport: Sendable {
             let old = target.objects[id], new = current.objects[id]
             let links = (linksBySource[id] ?? []).sorted { ($0.relation, $0.target, $0.added ? 1 : 0) < ($1.relation, $1.target, $1.added ? 1 : 0) }
             guard old != new || !links.isEmpty, let kind = (old ?? new)?.kind else { continue }
+            // Made and deleted since: already where going back would put it (soft-deleted, as Entra leaves it).
+            if old == nil, new?.deletedAt != nil, links.isEmpty { continue }
             let oldBody = old?.digest.flatMap { bodies[$0] }.flatMap(Self.parse) ?? [:]
             let newBody = new?.digest.flatMap { bodies[$0] }.flatMap(Self.parse) ?? [:]
             let action: Action
@@ -119,6 +121,11 @@ public struct DifferenceReport: Sendable {
 extension BackupService {
     /// The report between snapshot `from` (the state to go back to) and snapshot `to`, or now when `to` is nil.
     public func difference(tenant: String, from: String, to: String?) async throws -> DifferenceReport {
+        try await comparison(tenant: tenant, from: from, to: to).report
+    }
+
+    /// The report, with the snapshot's state and the stored JSON of everything that differs (what a recovery needs).
+    func comparison(tenant: String, from: String, to: String?) async throws -> (report: DifferenceReport, target: State, bodies: [String: String]) {
         let target = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: from).id)
         let current: State
         var bodies: [String: String]
@@ -143,6 +150,6 @@ extension BackupService {
         if let lost = missing.first(where: { bodies[$0] == nil }) {
             throw BackupError.damaged("Blob \(lost) is missing.")
         }
-        return DifferenceReport.compare(target: target, current: current, bodies: bodies)
+        return (DifferenceReport.compare(target: target, current: current, bodies: bodies), target, bodies)
     }
 }

@@ -178,3 +178,104 @@ struct BackupTests {
         }
     }
 }
+
+@Suite("Recovery: back to a snapshot through the directory service")
+struct RecoveryTests {
+    static let job = Actor(kind: .application, id: "5e1f0000-0000-0000-0000-00000000b4c0", displayName: "Backup and Recovery job")
+
+    @Test("added objects are soft-deleted, changed ones reverted, deleted ones restored or recreated, links put back", arguments: Databases.all)
+    func everyAction(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            let ada = try await f.user("ada", extra: ["jobTitle": "Analyst"])
+            let bob = try await f.user("bob")
+            let cyd = try await f.user("cyd")
+            let group = try await f.group("pilots")
+            for member in [ada, cyd] {
+                try await f.directory.addLink(tenant: f.id, source: group.id, relation: "members", target: member.id, actor: .system)
+            }
+            let snapshot = try await f.backup.snapshot(tenant: f.id)
+
+            _ = try await f.directory.update(tenant: f.id, id: ada.id, kind: .user, patch: ["jobTitle": "Director", "department": "Ops"], actor: .system)
+            try await f.directory.delete(tenant: f.id, id: bob.id, kind: .user, actor: .system)
+            try await f.directory.delete(tenant: f.id, id: cyd.id, kind: .user, actor: .system)
+            try await f.directory.purgeDeleted(tenant: f.id, id: cyd.id, actor: .system)
+            let eve = try await f.user("eve")
+            try await f.directory.addLink(tenant: f.id, source: group.id, relation: "members", target: eve.id, actor: .system)
+            let sam = try await f.user("sam")
+            _ = try await f.directory.update(tenant: f.id, id: sam.id, kind: .user, patch: ["onPremisesSyncEnabled": true], actor: .system,
+                                             allowReadOnly: true)
+
+            let dry = try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .all, directory: f.directory, actor: Self.job, dryRun: true)
+            #expect(dry.outcomes.isEmpty && Set(dry.planned.map(\.id)) == [ada.id, bob.id, cyd.id, eve.id, group.id])
+            #expect(try await f.store.read { tx in try await tx.object(tenant: f.id, id: eve.id) }?.deletedAt == nil)  // nothing written
+
+            let run = try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .all, directory: f.directory, actor: Self.job)
+            #expect(run.outcomes.allSatisfy { $0.failure == nil } && run.outcomes.count == 5 && !run.stopped)
+            func object(_ id: String) async throws -> StoredObject? { try await f.store.read { tx in try await tx.object(tenant: f.id, id: id) } }
+            let adaNow = try #require(try await object(ada.id))
+            #expect(adaNow.body["jobTitle"] == "Analyst" && adaNow.body["department"] == nil)
+            #expect(try await object(bob.id)?.deletedAt == nil)
+            let cydNow = try #require(try await object(cyd.id))
+            #expect(cydNow.deletedAt == nil && cydNow.body["userPrincipalName"] == cyd.body["userPrincipalName"])
+            #expect(try await object(eve.id)?.deletedAt != nil)
+            #expect(try await object(sam.id)?.deletedAt == nil)  // on-premises: reported, not recovered
+            let members = try await f.store.read { tx in try await tx.targets(tenant: f.id, source: group.id, relation: "members") }
+            #expect(Set(members) == [ada.id, cyd.id])
+            // The unique keys came back with the objects: the recreated user's name is taken again.
+            let holder = try await f.store.read { tx in try await tx.holder(tenant: f.id, key: UniqueKey("userPrincipalName", "cyd@\(f.tenant.domain)")) }
+            #expect(holder == cyd.id)
+            // Every change is in the audit log under the job.
+            let changes = try await f.store.read { tx in try await tx.changes(tenant: f.id, kinds: nil, after: 0, limit: 1000) }
+            #expect(changes.filter { $0.actor["app"]?["displayName"]?.stringValue == Self.job.displayName }.count >= 6)
+            // Against the snapshot only the on-premises user differs now; a second run has nothing left to do.
+            let after = try await f.backup.difference(tenant: f.id, from: snapshot.id, to: nil)
+            #expect(after.changes.map(\.id) == [sam.id])
+            #expect(try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .all, directory: f.directory, actor: Self.job).planned.isEmpty)
+        }
+    }
+
+    @Test("filters by type or id; a unique key taken since fails that object only", arguments: Databases.all)
+    func filtersAndFailures(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            let ada = try await f.user("ada")
+            let group = try await f.group("staff")
+            let snapshot = try await f.backup.snapshot(tenant: f.id)
+            try await f.directory.delete(tenant: f.id, id: ada.id, kind: .user, actor: .system)
+            try await f.directory.purgeDeleted(tenant: f.id, id: ada.id, actor: .system)
+            let impostor = try await f.user("ada")  // takes ada's user principal name
+            _ = try await f.directory.update(tenant: f.id, id: group.id, kind: .group, patch: ["description": "changed"], actor: .system)
+
+            let groupsOnly = try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .entityTypes(["group"]),
+                                                        directory: f.directory, actor: RecoveryTests.job)
+            #expect(groupsOnly.outcomes.map(\.change.id) == [group.id] && groupsOnly.outcomes[0].failure == nil)
+            let byID = try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .ids(["user": [ada.id]]),
+                                                  directory: f.directory, actor: RecoveryTests.job)
+            #expect(byID.outcomes.count == 1 && byID.outcomes[0].change.action == .recreate)
+            #expect(byID.outcomes[0].failure?.contains("userPrincipalName") == true)
+            #expect(try await f.store.read { tx in try await tx.object(tenant: f.id, id: ada.id) } == nil)  // nothing half-written
+            #expect(try await f.store.read { tx in try await tx.object(tenant: f.id, id: impostor.id) }?.deletedAt == nil)
+        }
+    }
+
+    @Test("a damaged snapshot is refused before anything is written", arguments: Databases.all)
+    func damagedSnapshot(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            let ada = try await f.user("ada", extra: ["jobTitle": "Analyst"])
+            let snapshot = try await f.backup.snapshot(tenant: f.id)
+            _ = try await f.directory.update(tenant: f.id, id: ada.id, kind: .user, patch: ["jobTitle": "Director"], actor: .system)
+            let state = try await f.backup.state(tenant: f.id, snapshot: snapshot.id)
+            let digest = try #require(state.objects[ada.id]?.digest)
+            // Someone edits the stored copy of ada in the database: the blob no longer matches its digest.
+            let blobs = try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: [digest]) }
+            let tampered = try #require(blobs[digest]).replacingOccurrences(of: "Analyst", with: "Attacker")
+            _ = try await f.store.backend.withWriteSession { session in
+                try await session.execute("UPDATE backup_blobs SET body = ? WHERE tenant = ? AND digest = ?", [.text(tampered), .text(f.id), .text(digest)])
+            }
+            await #expect(throws: BackupError.self) {
+                _ = try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .all, directory: f.directory, actor: RecoveryTests.job)
+            }
+            #expect(try await f.store.read { tx in try await tx.object(tenant: f.id, id: ada.id) }?.body["jobTitle"] == "Director")
+            #expect(try await f.backup.verify(tenant: f.id).problems.contains { $0.message.contains(digest) })
+        }
+    }
+}
