@@ -18,6 +18,8 @@ public struct RetentionService: Service {
     }
 
     public func run() async throws {
+        // Jobs a stopped server was running are taken up again first.
+        await RecoveryJobs(app: app).resumeInterrupted()
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             await sweep()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }

@@ -2,7 +2,7 @@ import Backup
 import TesseraCore
 
 /// `/directory/recovery`: Entra Backup and Recovery's Graph surface (`microsoft.graph.entraRecoveryServices`).
-/// Snapshots so far; difference reports and recovery jobs as Graph jobs are still to come (issue 5).
+/// Snapshots (read-only), difference reports and recovery jobs.
 struct RecoveryHandler {
     let context: RequestContext
     let app: TesseraApp
@@ -11,27 +11,96 @@ struct RecoveryHandler {
     /// its own.
     static let readPermissions = ["Directory.Read.All", "Directory.ReadWrite.All"]
 
+    /// Difference reports and recoveries: what Backup Administrator has; directory write permissions until Graph
+    /// names its own.
+    static let writePermissions = ["Directory.ReadWrite.All"]
+
+    var method: String { context.request.method }
+    var jobs: RecoveryJobs { RecoveryJobs(app: app) }
+
     func handle(_ rest: [String]) async throws -> APIResponse {
-        guard rest.first == "snapshots" else {
-            throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "recovery")'.")
+        switch rest.first {
+        case "snapshots": return try await snapshots(Array(rest.dropFirst()))
+        case "jobs": return try await jobRoutes(Array(rest.dropFirst()))
+        default: throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "recovery")'.")
         }
-        guard context.request.method == "GET" else {
+    }
+
+    func snapshots(_ rest: [String]) async throws -> APIResponse {
+        guard method == "GET" else {
             throw DirectoryError(.methodNotAllowed, "Snapshots are taken by the service and cannot be created, changed or deleted.")
         }
         try context.caller.require(anyOf: Self.readPermissions)
         let base = "\(context.base)/$metadata#directory/recovery/snapshots"
         switch rest.count {
-        case 1:
+        case 0:
             let records = try await app.backup.snapshots(tenant: context.tenant).reversed()
             return .json(["@odata.context": .string(base), "value": .array(records.map(Self.render))])
-        case 2:
-            guard case .object(var body) = Self.render(try await app.backup.snapshot(tenant: context.tenant, id: rest[1])) else {
+        case 1:
+            guard case .object(var body) = Self.render(try await app.backup.snapshot(tenant: context.tenant, id: rest[0])) else {
                 throw DirectoryError(.internalError, "render")
             }
             body["@odata.context"] = .string(base + "/$entity")
             return .json(.object(body))
+        case 2 where rest[1] == "recoveryJobs" || rest[1] == "recoveryPreviewJobs":
+            let snapshot = try await app.backup.snapshot(tenant: context.tenant, id: rest[0])
+            let type = rest[1] == "recoveryJobs" ? RecoveryJobs.recoveryType : RecoveryJobs.previewType
+            let found = try await jobs.jobs(tenant: context.tenant)
+                .filter { $0.body["snapshotId"]?.stringValue == snapshot.id && $0.body["@odata.type"]?.stringValue == type }
+            return .json(["@odata.context": .string(base + "('\(snapshot.id)')/\(rest[1])"), "value": .array(found.map(RecoveryJobs.render))])
         default:
-            throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest[2])'.")
+            throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.last ?? "")'.")
+        }
+    }
+
+    func jobRoutes(_ rest: [String]) async throws -> APIResponse {
+        let base = "\(context.base)/$metadata#directory/recovery/jobs"
+        if rest.isEmpty {
+            switch method {
+            case "GET":
+                try context.caller.require(anyOf: Self.readPermissions)
+                return .json(["@odata.context": .string(base), "value": .array(try await jobs.jobs(tenant: context.tenant).map(RecoveryJobs.render))])
+            case "POST":
+                try context.caller.require(anyOf: Self.writePermissions)
+                let job = try await jobs.start(tenant: context.tenant, body: try context.request.jsonObject())
+                guard case .object(var body) = RecoveryJobs.render(job) else { throw DirectoryError(.internalError, "render") }
+                body["@odata.context"] = .string(base + "/$entity")
+                return .json(.object(body), status: 201, headers: [("Location", "\(context.base)/directory/recovery/jobs/\(job.id)")])
+            default:
+                throw DirectoryError(.methodNotAllowed, "Use GET or POST.")
+            }
+        }
+        let job = try await jobs.job(tenant: context.tenant, id: rest[0])
+        // Operations may come after a cast to the job's type; the namespace prefix is optional.
+        let operation = rest.dropFirst().filter { !$0.isEmpty }.last { !$0.hasSuffix("Job") }.map { segment -> String in
+            var name = segment
+            if let dot = name.lastIndex(of: ".") { name = String(name[name.index(after: dot)...]) }
+            if name.hasSuffix("()") { name.removeLast(2) }
+            return name
+        }
+        switch (operation, method) {
+        case (nil, "GET"):
+            try context.caller.require(anyOf: Self.readPermissions)
+            guard case .object(var body) = RecoveryJobs.render(job) else { throw DirectoryError(.internalError, "render") }
+            body["@odata.context"] = .string(base + "/$entity")
+            return .json(.object(body))
+        case (nil, _):
+            throw DirectoryError(.methodNotAllowed, "Jobs cannot be changed or deleted; cancel one with its cancel action.")
+        case ("getChanges"?, "GET"), ("getFailedChanges"?, "GET"):
+            try context.caller.require(anyOf: Self.readPermissions)
+            var changes = job.body["_changes"]?.arrayValue ?? []
+            if operation == "getFailedChanges" { changes = changes.filter { $0["failureMessage"] != nil && $0["failureMessage"] != .null } }
+            return .json(["@odata.context": .string("\(context.base)/$metadata#Collection(microsoft.graph.entraRecoveryServices.recoveryChangeObjectBase)"),
+                          "value": .array(changes)])
+        case ("cancel"?, "POST"):
+            try context.caller.require(anyOf: Self.writePermissions)
+            guard RecoveryJobs.active.contains(job.body["status"]?.stringValue ?? "") else {
+                throw DirectoryError.badRequest("The job has finished (\(job.body["status"]?.stringValue ?? "")); there is nothing to cancel.")
+            }
+            try await jobs.update(tenant: context.tenant, id: job.id) { $0["_cancel"] = true }
+            return .noContent
+        default:
+            throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.last ?? "")'.")
         }
     }
 

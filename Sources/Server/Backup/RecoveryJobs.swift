@@ -1,0 +1,216 @@
+import Backup
+import Foundation
+import Logging
+import TesseraCore
+
+/// Difference reports (`recoveryPreviewJob`) and recoveries (`recoveryJob`) as Graph's long-running jobs: a row
+/// per job (status, totals, its changes), run in the background, one at a time per tenant. A job the server was
+/// running when it stopped is taken up again at start: a recovery works from the difference against the
+/// directory as it is, so running it again finishes what is left.
+struct RecoveryJobs: Sendable {
+    let app: TesseraApp
+    static let kind = ObjectKind(rawValue: "recoveryJob")
+    static let previewType = "#microsoft.graph.entraRecoveryServices.recoveryPreviewJob"
+    static let recoveryType = "#microsoft.graph.entraRecoveryServices.recoveryJob"
+    static let active: Set<String> = ["initialized", "calculating", "running"]
+    let logger = Logger(label: "tessera.recovery")
+
+    /// The identity a job's changes are audited under.
+    static func actor(_ jobID: String) -> Actor {
+        Actor(kind: .application, id: jobID, displayName: "Backup and Recovery job \(jobID)")
+    }
+
+    // MARK: Reading
+
+    func jobs(tenant: String) async throws -> [StoredObject] {
+        try await app.store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind])) }
+            .sorted { $0.id > $1.id }
+    }
+
+    func job(tenant: String, id: String) async throws -> StoredObject {
+        guard let found = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id.lowercased()) }), found.kind == Self.kind else {
+            throw DirectoryError.notFound(id)
+        }
+        return found
+    }
+
+    static func render(_ job: StoredObject) -> JSONValue {
+        .object(job.body.filter { !$0.key.hasPrefix("_") })
+    }
+
+    // MARK: Starting
+
+    /// Validates a `POST /directory/recovery/jobs` body, records the job and starts it.
+    func start(tenant: String, body: [String: JSONValue]) async throws -> StoredObject {
+        let type = body["@odata.type"]?.stringValue ?? ""
+        guard type == Self.previewType || type == Self.recoveryType else {
+            throw DirectoryError.badRequest("'@odata.type' must be \(Self.previewType) (a difference report) or \(Self.recoveryType).")
+        }
+        for key in body.keys where !["@odata.type", "filteringCriteria", "targetStateDateTime", "snapshotId", "comparisonSnapshotId"].contains(key) {
+            throw DirectoryError.badRequest("Property '\(key)' does not exist on type '\(type.dropFirst())'.")
+        }
+        let snapshots = try await app.backup.snapshots(tenant: tenant)
+        guard !snapshots.isEmpty else { throw DirectoryError.badRequest("The tenant has no snapshot yet.") }
+        // The snapshot: named, or the newest taken at or before targetStateDateTime.
+        let snapshot: SnapshotRecord
+        if let id = body["snapshotId"]?.stringValue {
+            guard let found = snapshots.first(where: { $0.id == id.lowercased() }) else { throw DirectoryError.badRequest("No snapshot '\(id)'.") }
+            snapshot = found
+        } else if let text = body["targetStateDateTime"]?.stringValue {
+            guard let when = Timestamp.parse(text) else { throw DirectoryError.badRequest("'targetStateDateTime' must be an ISO 8601 date and time.") }
+            guard let found = snapshots.last(where: { (Timestamp.parse($0.createdAt) ?? .distantFuture) <= when }) else {
+                throw DirectoryError.badRequest("No snapshot was taken at or before \(text); the oldest is from \(snapshots[0].createdAt).")
+            }
+            snapshot = found
+        } else {
+            throw DirectoryError.badRequest("Say which state to go back to: 'targetStateDateTime' (or Tessera's 'snapshotId').")
+        }
+        var comparison: String?
+        if let other = body["comparisonSnapshotId"]?.stringValue {
+            guard type == Self.previewType else { throw DirectoryError.badRequest("'comparisonSnapshotId' is for difference reports.") }
+            guard let found = snapshots.first(where: { $0.id == other.lowercased() }) else { throw DirectoryError.badRequest("No snapshot '\(other)'.") }
+            comparison = found.id
+        }
+        _ = try Self.filter(body["filteringCriteria"])
+        let now = Timestamp.format(app.clock.now)
+        let id = Identifier.makeTimeOrdered(at: app.clock.now)
+        var fields: [String: JSONValue] = [
+            "@odata.type": .string(type), "id": .string(id), "status": "calculating", "jobStartDateTime": .string(now),
+            "jobCompletionDateTime": nil, "targetStateDateTime": .string(snapshot.createdAt),
+            "filteringCriteria": body["filteringCriteria"] ?? .null, "totalChangedObjectsCalculated": 0, "totalChangedLinksCalculated": 0,
+            "snapshotId": .string(snapshot.id), "comparisonSnapshotId": .optional(comparison), "_changes": [],
+        ]
+        if type == Self.recoveryType {
+            fields.merge(["totalFailedChanges": 0, "totalObjectsModified": 0, "totalLinksModified": 0]) { _, b in b }
+        }
+        let job = StoredObject(tenant: tenant, id: id, kind: Self.kind, body: fields)
+        // One job per tenant at a time: checked and recorded in one write transaction.
+        try await app.store.write { tx in
+            let running = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind]))
+                .filter { Self.active.contains($0.body["status"]?.stringValue ?? "") }
+            guard running.isEmpty else {
+                throw DirectoryError(.conflict, "A difference report or recovery job (\(running[0].id)) is already in progress for this tenant; wait for it or cancel it.")
+            }
+            try await tx.insert(job)
+        }
+        launch(tenant: tenant, id: id)
+        return job
+    }
+
+    func launch(tenant: String, id: String) {
+        let runner = self
+        Task.detached { await runner.run(tenant: tenant, id: id) }
+    }
+
+    /// Jobs left active by a server that stopped: taken up again.
+    func resumeInterrupted() async {
+        do {
+            for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
+                for job in try await jobs(tenant: tenant.id) where Self.active.contains(job.body["status"]?.stringValue ?? "") {
+                    logger.info("Resuming recovery job \(job.id) of tenant \(tenant.id) after a restart")
+                    try await update(tenant: tenant.id, id: job.id) { $0["tesseraResumedDateTime"] = .string(Timestamp.format(app.clock.now)) }
+                    launch(tenant: tenant.id, id: job.id)
+                }
+            }
+        } catch {
+            logger.error("Could not resume recovery jobs: \(String(describing: error))")
+        }
+    }
+
+    static func filter(_ value: JSONValue?) throws(DirectoryError) -> RecoveryFilter {
+        guard let value, value != .null else { return .all }
+        let type = value["@odata.type"]?.stringValue ?? ""
+        if type.hasSuffix("recoveryJobEntityNamesFilter") {
+            guard let types = value["entityTypes"]?.arrayValue?.compactMap(\.stringValue), !types.isEmpty else {
+                throw DirectoryError.badRequest("'entityTypes' must name at least one entity type.")
+            }
+            return .entityTypes(Set(types.map { $0.lowercased() }))
+        }
+        if type.hasSuffix("recoveryJobEntityNameAndIdsFilter") {
+            var byType: [String: Set<String>] = [:]
+            for item in value["filterValues"]?.arrayValue ?? [] {
+                guard let entity = item["entityType"]?.stringValue, let ids = item["entityIds"]?.arrayValue?.compactMap(\.stringValue) else {
+                    throw DirectoryError.badRequest("Each filter value needs 'entityType' and 'entityIds'.")
+                }
+                byType[entity.lowercased(), default: []].formUnion(ids.map { $0.lowercased() })
+            }
+            guard !byType.isEmpty else { throw DirectoryError.badRequest("'filterValues' must name at least one object.") }
+            return .ids(byType)
+        }
+        throw DirectoryError.badRequest("'filteringCriteria' must be a recoveryJobEntityNamesFilter or a recoveryJobEntityNameAndIdsFilter.")
+    }
+
+    // MARK: Running
+
+    func update(tenant: String, id: String, _ change: @escaping @Sendable (inout [String: JSONValue]) -> Void) async throws {
+        try await app.store.write { tx in
+            guard var job = try await tx.object(tenant: tenant, id: id) else { return }
+            let version = job.version
+            change(&job.body)
+            job.version = version + 1
+            try await tx.update(job, expectedVersion: version)
+        }
+    }
+
+    func run(tenant: String, id: String) async {
+        do {
+            let job = try await job(tenant: tenant, id: id)
+            let snapshot = job.body["snapshotId"]?.stringValue ?? ""
+            let filter = try Self.filter(job.body["filteringCriteria"])
+            if job.body["@odata.type"]?.stringValue == Self.previewType {
+                let changes = try await app.backup.difference(tenant: tenant, from: snapshot, to: job.body["comparisonSnapshotId"]?.stringValue)
+                    .changes.filter(filter.includes)
+                let rendered = changes.map(DifferenceReport.render)
+                let links = changes.reduce(0) { $0 + $1.links.count }
+                try await update(tenant: tenant, id: id) { body in
+                    body["_changes"] = .array(rendered)
+                    body["totalChangedObjectsCalculated"] = .int(Int64(changes.count))
+                    body["totalChangedLinksCalculated"] = .int(Int64(links))
+                    body["status"] = "successful"
+                    body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
+                }
+                return
+            }
+            let jobs = self
+            let result = try await app.backup.recover(
+                tenant: tenant, snapshot: snapshot, filter: filter, directory: app.directory, actor: Self.actor(id),
+                shouldStop: { (try? await jobs.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) == true },
+                progress: { done, total in
+                    if done == 0 {
+                        try? await jobs.update(tenant: tenant, id: id) { body in
+                            body["status"] = "running"
+                            body["totalChangedObjectsCalculated"] = .int(Int64(total))
+                        }
+                    }
+                })
+            let applied = result.outcomes.filter { $0.failure == nil }
+            let failed = result.outcomes.filter { $0.failure != nil }
+            let outcomes: [JSONValue] = result.outcomes.map { outcome in
+                guard case .object(var change) = DifferenceReport.render(outcome.change) else { return .null }
+                change["failureMessage"] = .optional(outcome.failure)
+                change["tesseraApplied"] = .bool(outcome.failure == nil)
+                return .object(change)
+            }
+            let links = result.planned.reduce(0) { $0 + $1.links.count }
+            let linksApplied = applied.reduce(0) { $0 + $1.change.links.count }
+            try await update(tenant: tenant, id: id) { body in
+                body["_changes"] = .array(outcomes)
+                body["totalChangedObjectsCalculated"] = .int(Int64(result.planned.count))
+                body["totalChangedLinksCalculated"] = .int(Int64(links))
+                body["totalObjectsModified"] = .int(Int64(applied.count))
+                body["totalLinksModified"] = .int(Int64(linksApplied))
+                body["totalFailedChanges"] = .int(Int64(failed.count))
+                body["status"] = .string(result.stopped ? "abandoned" : "successful")
+                body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
+            }
+        } catch {
+            logger.error("Recovery job \(id) failed: \(String(describing: error))")
+            let message = (error as? DirectoryError)?.message ?? (error as? BackupError)?.description ?? "An unexpected error occurred."
+            try? await update(tenant: tenant, id: id) { body in
+                body["status"] = "failed"
+                body["tesseraFailureMessage"] = .string(message)
+                body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+"""Difference reports and recovery jobs through Microsoft Graph, on a Tessera of its own (so the test can kill it):
+a recovery interrupted by SIGKILL is taken up again when the server starts, and finishes; the Graph SDK creates
+and reads the jobs."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
+PREVIEW = "#microsoft.graph.entraRecoveryServices.recoveryPreviewJob"
+RECOVERY = "#microsoft.graph.entraRecoveryServices.recoveryJob"
+
+
+class Server:
+    def __init__(self):
+        self.data = Path(tempfile.mkdtemp(prefix="tessera-recovery-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://localhost:{self.port}"
+        self.proc = None
+        self.printed = ""
+
+    def start(self):
+        self.proc = subprocess.Popen([BINARY, "serve", "--http", "--data", str(self.data), "--port", str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        lines, deadline = [], time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError("tessera serve stopped:\n" + "".join(lines))
+            lines.append(line)
+            if "listening on" in line:
+                break
+        self.printed += "".join(lines)
+        # Keep reading its output so it never blocks on a full pipe.
+        import threading
+        threading.Thread(target=lambda p=self.proc: [None for _ in p.stdout], daemon=True).start()
+
+    def field(self, name: str) -> str:
+        return re.search(rf"{name}:\s+(\S+)", self.printed).group(1)
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def token(server) -> str:
+    return requests.post(f"{server.url}/{server.field('tenant id')}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": server.field("client id"), "client_secret": server.field("client secret"),
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+
+
+def graph(server, method, path, **kw):
+    return requests.request(method, f"{server.url}/v1.0/{path}", headers={"Authorization": f"Bearer {token(server)}"}, **kw)
+
+
+def wait_for(server, job_id, statuses=("successful", "failed", "abandoned"), timeout=120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = graph(server, "GET", f"directory/recovery/jobs/{job_id}").json()
+        if job.get("status") in statuses:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {statuses}")
+
+
+def snapshot_now(server) -> dict:
+    run = subprocess.run([BINARY, "backup", "snapshot", "--now", "--data", str(server.data), "--json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    import json
+    return json.loads(run.stdout)[0]
+
+
+def test_a_difference_report_then_a_recovery_through_the_graph_sdk(server):
+    import asyncio
+
+    from azure.identity.aio import ClientSecretCredential  # noqa: F401  (the SDK's usual credential; here a static token)
+    from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider
+    from kiota_http.httpx_request_adapter import HttpxRequestAdapter
+    from msgraph import GraphServiceClient
+    from msgraph.generated.models.entra_recovery_services.recovery_job_entity_names_filter import RecoveryJobEntityNamesFilter
+    from msgraph.generated.models.entra_recovery_services.recovery_preview_job import RecoveryPreviewJob
+    from msgraph.generated.models.entra_recovery_services.resource_type_name import ResourceTypeName
+    import datetime
+
+    domain = server.field("administrator").split("@")[1]
+    nick = "rec1"
+    user = graph(server, "POST", "users", json={"accountEnabled": True, "displayName": "Rec One", "mailNickname": nick, "jobTitle": "Analyst",
+                                                "userPrincipalName": f"{nick}@{domain}", "passwordProfile": {"password": "Xy!9Xy!9Xy!9"}}).json()
+    snapshot = snapshot_now(server)
+    assert graph(server, "PATCH", f"users/{user['id']}", json={"jobTitle": "Director"}).status_code == 204
+
+    class Static(AccessTokenProvider):
+        async def get_authorization_token(self, uri, additional_authentication_context=None):
+            return token(server)
+
+        def get_allowed_hosts_validator(self):
+            return AllowedHostsValidator(["localhost"])
+
+    adapter = HttpxRequestAdapter(BaseBearerTokenAuthenticationProvider(Static()))
+    adapter.base_url = f"{server.url}/v1.0"
+    client = GraphServiceClient(request_adapter=adapter)
+
+    async def preview():
+        body = RecoveryPreviewJob(odata_type=PREVIEW, target_state_date_time=datetime.datetime.fromisoformat(snapshot["createdDateTime"].replace("Z", "+00:00")),
+                                  filtering_criteria=RecoveryJobEntityNamesFilter(odata_type="#microsoft.graph.entraRecoveryServices.recoveryJobEntityNamesFilter",
+                                                                                  entity_types=[ResourceTypeName.User]))
+        return await client.directory.recovery.jobs.post(body)
+
+    created = asyncio.run(preview())
+    assert created.id and created.status.value in ("calculating", "successful")
+    done = wait_for(server, created.id)
+    assert done["status"] == "successful" and done["totalChangedObjectsCalculated"] >= 1
+    changes = graph(server, "GET", f"directory/recovery/jobs/{created.id}/microsoft.graph.entraRecoveryServices.getChanges()").json()["value"]
+    mine = next(c for c in changes if c["id"] == user["id"])
+    assert mine["recoveryAction"] == "update" and mine["entityTypeName"] == "user"
+    assert {"name": "jobTitle", "oldValue": "Analyst", "newValue": "Director"} in mine["changedProperties"]
+    # Only one job at a time per tenant is the rule; a finished one does not count.
+    job = graph(server, "POST", "directory/recovery/jobs", json={
+        "@odata.type": RECOVERY, "targetStateDateTime": snapshot["createdDateTime"],
+        "filteringCriteria": {"@odata.type": "#microsoft.graph.entraRecoveryServices.recoveryJobEntityNameAndIdsFilter",
+                              "filterValues": [{"entityType": "user", "entityIds": [user["id"]]}]}})
+    assert job.status_code == 201, job.text
+    finished = wait_for(server, job.json()["id"])
+    assert finished["status"] == "successful" and finished["totalObjectsModified"] == 1 and finished["totalFailedChanges"] == 0
+    assert graph(server, "GET", f"users/{user['id']}?$select=jobTitle").json()["jobTitle"] == "Analyst"
+    # The change is in the audit log under the job.
+    audits = graph(server, "GET", "auditLogs/directoryAudits").json()["value"]
+    assert any(a["initiatedBy"].get("app", {}).get("displayName", "").startswith("Backup and Recovery job") for a in audits)
+    # Bad input: a Graph error, nothing started.
+    bad = graph(server, "POST", "directory/recovery/jobs", json={"@odata.type": RECOVERY, "targetStateDateTime": "1999-01-01T00:00:00Z"})
+    assert bad.status_code == 400 and "No snapshot" in bad.json()["error"]["message"]
+
+
+def test_a_recovery_killed_mid_way_is_taken_up_at_restart_and_finishes(server):
+    domain = server.field("administrator").split("@")[1]
+    ids = []
+    for i in range(400):
+        r = graph(server, "POST", "users", json={"accountEnabled": True, "displayName": f"Bulk {i:04d}", "mailNickname": f"bulk{i}",
+                                                 "userPrincipalName": f"bulk{i}@{domain}", "passwordProfile": {"password": "Xy!9Xy!9Xy!9"}})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    snapshot = snapshot_now(server)
+    for user_id in ids:
+        assert graph(server, "DELETE", f"users/{user_id}").status_code == 204
+    job = graph(server, "POST", "directory/recovery/jobs", json={"@odata.type": RECOVERY, "snapshotId": snapshot["id"]}).json()
+    running = wait_for(server, job["id"], statuses=("running", "successful"))
+    assert running["status"] == "running", "the recovery finished before it could be interrupted"
+    # A second job while one runs is refused.
+    second = graph(server, "POST", "directory/recovery/jobs", json={"@odata.type": PREVIEW, "snapshotId": snapshot["id"]})
+    assert second.status_code == 409, second.text
+    server.kill()
+    server.start()
+    finished = wait_for(server, job["id"])
+    assert finished["status"] == "successful" and finished.get("tesseraResumedDateTime"), finished
+    restored = [graph(server, "GET", f"users/{user_id}?$select=id").status_code for user_id in ids]
+    assert restored.count(200) == len(ids)
+    # Nothing is left to recover, and every snapshot is still sound.
+    report = graph(server, "POST", "directory/recovery/jobs", json={"@odata.type": PREVIEW, "snapshotId": snapshot["id"],
+                                                                    "filteringCriteria": {"@odata.type": "#microsoft.graph.entraRecoveryServices.recoveryJobEntityNamesFilter", "entityTypes": ["user"]}}).json()
+    assert wait_for(server, report["id"])["totalChangedObjectsCalculated"] == 0
+    verify = subprocess.run([BINARY, "backup", "verify", "--data", str(server.data)], capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0 and "sound" in verify.stdout, verify.stdout + verify.stderr
