@@ -44,7 +44,16 @@ public struct BackupService: Sendable {
             return Self.hex(hasher.finalize())
         }
 
-        static func hex(_ digest: some Sequence<UInt8>) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+        static func hex(_ digest: some Sequence<UInt8>) -> String {
+            let digits = Array("0123456789abcdef".utf8)
+            var out: [UInt8] = []
+            out.reserveCapacity(64)
+            for byte in digest {
+                out.append(digits[Int(byte >> 4)])
+                out.append(digits[Int(byte & 0x0f)])
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
     }
 
     // MARK: Taking snapshots
@@ -66,7 +75,7 @@ public struct BackupService: Sendable {
             guard rows.count == page, let last = rows.last else { break }
             after = last.id
         }
-        let links = Set(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations) })
+        let links = Set(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations, sources: nil) })
         return (State(objects: objects, links: links), fresh)
     }
 
@@ -96,7 +105,8 @@ public struct BackupService: Sendable {
             tenant: tenant, id: Identifier.makeTimeOrdered(at: clock.now), createdAt: Timestamp.format(clock.now), sequence: sequence,
             parent: parent?.id, digest: now.digest, objectCount: now.objects.count, linkCount: now.links.count,
             changedObjects: parentState == nil ? now.objects.count : entries.count)
-        let blobs = fresh, rows = entries, linkRows = links
+        // In key order, so the database appends to its indexes instead of splitting pages all over them.
+        let blobs = fresh.sorted { $0.digest < $1.digest }, rows = entries.sorted { $0.object < $1.object }, linkRows = links.sorted { $0.link < $1.link }
         try await store.write { tx in
             try await tx.putBlobs(tenant: tenant, blobs)
             try await tx.insertSnapshot(record, entries: rows, links: linkRows)
@@ -117,19 +127,24 @@ public struct BackupService: Sendable {
         return found
     }
 
-    /// The state a snapshot records: its full ancestor with every later change applied, in order.
-    public func state(tenant: String, snapshot id: String) async throws -> State {
+    /// The state a snapshot records: its full ancestor with every later change applied, in order. With `known`
+    /// (an ancestor's state), only the changes after that ancestor are read.
+    public func state(tenant: String, snapshot id: String, from known: (id: String, state: State)? = nil) async throws -> State {
         let all = Dictionary(uniqueKeysWithValues: try await snapshots(tenant: tenant).map { ($0.id, $0) })
         var chain: [SnapshotRecord] = []
         var next: String? = id
+        var state = State(objects: [:], links: [])
         while let current = next {
+            if let known, current == known.id {
+                state = known.state
+                break
+            }
             guard let record = all[current], chain.count <= all.count else {
                 throw BackupError.damaged("Snapshot \(current) is missing from the chain of \(id).")
             }
             chain.append(record)
             next = record.parent
         }
-        var state = State(objects: [:], links: [])
         for record in chain.reversed() {
             let (entries, links) = try await store.read { tx in
                 (try await tx.snapshotEntries(tenant: tenant, snapshot: record.id), try await tx.snapshotLinks(tenant: tenant, snapshot: record.id))
@@ -142,7 +157,44 @@ public struct BackupService: Sendable {
         return state
     }
 
-    /// The live state, for reports against now.
+    /// The state now, from a snapshot's state and the change log since: only the objects written since are read
+    /// again (and the links of those that are link sources). Every write to the objects in scope goes through the
+    /// directory service and its change log; the next snapshot, which reads everything, is the ground truth.
+    public func liveState(tenant: String, since record: SnapshotRecord, base: State) async throws -> (State, [String: String]) {
+        var changed: Set<String> = []
+        var purged: Set<String> = []
+        var after = record.sequence
+        while true {
+            let cursor = after
+            let page = try await store.read { tx in try await tx.changes(tenant: tenant, kinds: nil, after: cursor, limit: 5000) }
+            for change in page {
+                if Self.kinds.contains(change.kind) { changed.insert(change.objectId) }
+                if change.operation == "purge" { purged.insert(change.objectId) }
+            }
+            guard page.count == 5000, let last = page.last else { break }
+            after = last.seq
+        }
+        var state = base
+        var bodies: [String: String] = [:]
+        let ids = Array(changed)
+        let rows = try await store.read { tx in try await tx.rawObjects(tenant: tenant, ids: ids) }
+        var seen: Set<String> = []
+        for row in rows where Self.kinds.contains(row.kind) {
+            let digest = State.hex(SHA256.hash(data: Array(row.body.utf8)))
+            state.objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
+            bodies[digest] = row.body
+            seen.insert(row.id)
+        }
+        for id in changed where !seen.contains(id) { state.objects[id] = nil }
+        // Links: those of every changed source as they are now; none to or from a purged object.
+        let sources = changed.union(purged)
+        state.links = state.links.filter { !sources.contains($0.source) && !purged.contains($0.target) }
+        let present = Array(changed.intersection(seen))
+        state.links.formUnion(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations, sources: present) })
+        return (state, bodies)
+    }
+
+    /// The live state, read whole, for reports against now.
     public func liveState(tenant: String) async throws -> (State, [String: String]) {
         let (state, bodies) = try await readLive(tenant: tenant, keepingBodiesNotIn: nil)
         return (state, Dictionary(bodies.map { ($0.digest, $0.body) }, uniquingKeysWith: { a, _ in a }))

@@ -60,7 +60,11 @@ public struct DifferenceReport: Sendable {
             linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: false))
         }
         var changes: [ObjectChange] = []
-        for id in Set(target.objects.keys).union(current.objects.keys).union(linksBySource.keys).sorted() {
+        // Only the ids whose entries or links differ (a tenant has many objects; a day changes few).
+        var differing = Set(linksBySource.keys)
+        for (id, entry) in target.objects where current.objects[id] != entry { differing.insert(id) }
+        for (id, entry) in current.objects where target.objects[id] != entry { differing.insert(id) }
+        for id in differing.sorted() {
             let old = target.objects[id], new = current.objects[id]
             let links = (linksBySource[id] ?? []).sorted { ($0.relation, $0.target, $0.added ? 1 : 0) < ($1.relation, $1.target, $1.added ? 1 : 0) }
             guard old != new || !links.isEmpty, let kind = (old ?? new)?.kind else { continue }
@@ -130,16 +134,20 @@ extension BackupService {
         let current: State
         var bodies: [String: String]
         if let to {
-            current = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id)
+            // A later snapshot is the earlier one's state plus the changes between: only those are read again.
+            current = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id, from: (from.lowercased(), target))
             bodies = [:]
         } else {
-            (current, bodies) = try await liveState(tenant: tenant)
+            (current, bodies) = try await liveState(tenant: tenant, since: try snapshot(tenant: tenant, id: from), base: target)
         }
         // Bodies only for what differs.
         var wanted: Set<String> = []
-        for id in Set(target.objects.keys).union(current.objects.keys) where target.objects[id] != current.objects[id] {
-            if let d = target.objects[id]?.digest { wanted.insert(d) }
+        for (id, entry) in target.objects where current.objects[id] != entry {
+            if let d = entry.digest { wanted.insert(d) }
             if let d = current.objects[id]?.digest { wanted.insert(d) }
+        }
+        for (id, entry) in current.objects where target.objects[id] == nil {
+            if let d = entry.digest { wanted.insert(d) }
         }
         for link in target.links.symmetricDifference(current.links) {
             if let d = target.objects[link.source]?.digest ?? current.objects[link.source]?.digest { wanted.insert(d) }

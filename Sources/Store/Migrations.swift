@@ -73,7 +73,6 @@ enum Migrations {
               tenant TEXT NOT NULL, snapshot TEXT NOT NULL, object TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT, deleted_at TEXT,
               PRIMARY KEY (tenant, snapshot, object))
             """,
-            "CREATE INDEX IF NOT EXISTS backup_entries_by_digest ON backup_entries (tenant, digest)",
             """
             CREATE TABLE IF NOT EXISTS backup_links (
               tenant TEXT NOT NULL, snapshot TEXT NOT NULL, source TEXT NOT NULL, relation TEXT NOT NULL, target TEXT NOT NULL,

@@ -40,3 +40,21 @@ public final class SQLDirectoryStore: DirectoryStore {
         try await backend.close()
     }
 }
+
+extension SQLDirectoryStore {
+    /// Bytes a tenant's backups take, counted as their stored text: blobs (body and digest) plus every entry and
+    /// link row; for `tessera bench backup`.
+    public func backupBytes(tenant: String) async throws -> (total: Int, blobs: Int) {
+        try await backend.withReadSession { session in
+            let blobs = try await session.execute("SELECT COALESCE(SUM(LENGTH(body) + LENGTH(digest)), 0) FROM backup_blobs WHERE tenant = ?", [.text(tenant)])
+            let entries = try await session.execute(
+                "SELECT COALESCE(SUM(LENGTH(snapshot) + LENGTH(object) + LENGTH(kind) + COALESCE(LENGTH(digest), 0) + COALESCE(LENGTH(deleted_at), 0)), 0) FROM backup_entries WHERE tenant = ?",
+                [.text(tenant)])
+            let links = try await session.execute(
+                "SELECT COALESCE(SUM(LENGTH(snapshot) + LENGTH(source) + LENGTH(relation) + LENGTH(target) + 1), 0) FROM backup_links WHERE tenant = ?",
+                [.text(tenant)])
+            let b = Int(blobs.first?.first?.int ?? 0)
+            return (b + Int(entries.first?.first?.int ?? 0) + Int(links.first?.first?.int ?? 0), b)
+        }
+    }
+}

@@ -239,10 +239,34 @@ extension SQLTransaction {
         }
     }
 
-    func allLinks(tenant: String, relations: [String]) async throws -> [LinkRow] {
-        try await rows("SELECT source, relation, target FROM links WHERE tenant = ? AND relation IN (\(Array(repeating: "?", count: relations.count).joined(separator: ","))) ORDER BY source, relation, target",
-                       [.text(tenant)] + relations.map { .text($0) })
-            .map { LinkRow(source: $0[0].text ?? "", relation: $0[1].text ?? "", target: $0[2].text ?? "") }
+    func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject] {
+        var found: [RawObject] = []
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let chunk = ids[start..<min(start + 500, ids.count)]
+            found += try await rows("SELECT id, kind, \(dialect.bodyText), deleted_at FROM objects WHERE tenant = ? AND id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))",
+                                    [.text(tenant)] + chunk.map { .text($0) }).map { row in
+                RawObject(id: row[0].text ?? "", kind: ObjectKind(rawValue: row[1].text ?? ""), body: row[2].text ?? "", deletedAt: row[3].text)
+            }
+        }
+        return found
+    }
+
+    func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow] {
+        let relationMarks = Array(repeating: "?", count: relations.count).joined(separator: ",")
+        func read(_ chunk: ArraySlice<String>?) async throws -> [LinkRow] {
+            var sql = "SELECT source, relation, target FROM links WHERE tenant = ? AND relation IN (\(relationMarks))"
+            var binds: [SQLValue] = [.text(tenant)] + relations.map { .text($0) }
+            if let chunk {
+                sql += " AND source IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))"
+                binds += chunk.map { .text($0) }
+            }
+            return try await rows(sql + " ORDER BY source, relation, target", binds)
+                .map { LinkRow(source: $0[0].text ?? "", relation: $0[1].text ?? "", target: $0[2].text ?? "") }
+        }
+        guard let sources else { return try await read(nil) }
+        var found: [LinkRow] = []
+        for start in stride(from: 0, to: sources.count, by: 500) { found += try await read(sources[start..<min(start + 500, sources.count)]) }
+        return found
     }
 
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws {
@@ -264,9 +288,9 @@ extension SQLTransaction {
 
     func missingBlobs(tenant: String) async throws -> [String] {
         try await rows("""
-            SELECT DISTINCT e.digest FROM backup_entries e WHERE e.tenant = ? AND e.digest IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM backup_blobs b WHERE b.tenant = e.tenant AND b.digest = e.digest)
-            """, [.text(tenant)]).compactMap { $0.first?.text }
+            SELECT DISTINCT digest FROM backup_entries WHERE tenant = ? AND digest IS NOT NULL
+              AND digest NOT IN (SELECT digest FROM backup_blobs WHERE tenant = ?)
+            """, [.text(tenant), .text(tenant)]).compactMap { $0.first?.text }
     }
 
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
@@ -315,11 +339,12 @@ extension SQLTransaction {
             _ = try await rows("DELETE FROM \(table) WHERE tenant = ? AND snapshot = ?", [.text(tenant), .text(id)])
         }
         _ = try await rows("DELETE FROM backup_snapshots WHERE tenant = ? AND id = ?", [.text(tenant), .text(id)])
+        // No index on the entries' digests (it would slow every snapshot); the database hashes the referenced set once.
         return try await rows("""
             DELETE FROM backup_blobs WHERE tenant = ?
-              AND NOT EXISTS (SELECT 1 FROM backup_entries e WHERE e.tenant = backup_blobs.tenant AND e.digest = backup_blobs.digest)
+              AND digest NOT IN (SELECT digest FROM backup_entries WHERE tenant = ? AND digest IS NOT NULL)
             RETURNING digest
-            """, [.text(tenant)]).count
+            """, [.text(tenant), .text(tenant)]).count
     }
 
     func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {

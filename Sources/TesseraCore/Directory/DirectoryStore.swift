@@ -205,8 +205,10 @@ public protocol DirectoryTransaction: Sendable {
 
     /// Objects of `kinds`, soft-deleted ones included, as stored, in id order after `afterId`.
     func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject]
-    /// Every link of `relations`, ordered.
-    func allLinks(tenant: String, relations: [String]) async throws -> [LinkRow]
+    /// These objects as stored (absent ones are left out).
+    func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject]
+    /// Every link of `relations`, ordered; only those from `sources` when given.
+    func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow]
     /// Stores blobs by digest; a digest already stored is left as it is.
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
     func blobs(tenant: String, digests: [String]) async throws -> [String: String]

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Backup
+import Foundation
+import Store
+import TesseraCore
+
+/// Backup costs on a tenant `bench load` filled: a first (full) snapshot, four more daily snapshots after 1% churn
+/// each, the bytes they take against five full copies, difference reports between two snapshots and against now,
+/// and the recovery of about 1,000 objects.
+struct BackupBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Snapshot, storage, report and recovery costs on a loaded tenant.")
+    @OptionGroup var storage: StorageOptions
+    @Option(help: "The loaded tenant's id (bench load's output).") var tenant: String
+    @Option(help: "Share of users changed between snapshots.") var churn: Double = 0.01
+
+    func run() async throws {
+        let store = try await storage.openStore()
+        let directory = DirectoryService(store: store)
+        let backup = BackupService(store: store, retentionDays: 30)
+        let tenantID = tenant
+        func seconds(_ start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start).seconds }
+        let userIDs = try await store.read { tx in
+            try await tx.rawObjects(tenant: tenantID, kinds: [.user], afterId: nil, limit: 1_000_000).filter { $0.deletedAt == nil }.map(\.id)
+        }
+        let groupIDs = try await store.read { tx in try await tx.rawObjects(tenant: tenantID, kinds: [.group], afterId: nil, limit: 1_000_000).map(\.id) }
+        say("tenant \(tenant): \(userIDs.count) users, \(groupIDs.count) groups (\(store.isPostgres ? "PostgreSQL" : "SQLite"))")
+
+        var start = ContinuousClock.now
+        let first = try await backup.snapshot(tenant: tenant)
+        let fullSeconds = seconds(start)
+        let oneFull = try await store.backupBytes(tenant: tenant)
+        say(String(format: "first snapshot: %d objects, %d links in %.2f s; %.1f MB stored", first.objectCount, first.linkCount, fullSeconds, Double(oneFull.total) / 1e6))
+
+        var snapshots = [first]
+        let run = Identifier.make().prefix(8)  // so every run's changes are changes, whatever an earlier run wrote
+        var incremental: [Double] = []
+        let perDay = max(1, Int(Double(userIDs.count) * churn))
+        for day in 1...4 {
+            // 1% of users change a property; 1% of that many memberships come and go.
+            for i in 0..<perDay {
+                let id = userIDs[(day * 7919 + i * 104_729) % userIDs.count]
+                _ = try await directory.update(tenant: tenant, id: id, kind: .user, patch: ["jobTitle": .string("Run \(run) day \(day) title \(i)")], actor: .system)
+            }
+            for i in 0..<max(1, perDay / 10) {
+                let group = groupIDs[(day * 31 + i) % groupIDs.count], user = userIDs[(day * 131 + i * 7) % userIDs.count]
+                try? await directory.addLink(tenant: tenant, source: group, relation: "members", target: user, actor: .system)
+            }
+            start = ContinuousClock.now
+            snapshots.append(try await backup.snapshot(tenant: tenant))
+            incremental.append(seconds(start))
+        }
+        let five = try await store.backupBytes(tenant: tenant)
+        say(String(format: "four more snapshots after %d user changes a day: median %.2f s each", perDay, incremental.sorted()[incremental.count / 2]))
+        say(String(format: "storage for the five: %.1f MB; five full copies: %.1f MB; ratio to one full snapshot: %.2f (target < 1.2)",
+                   Double(five.total) / 1e6, Double(oneFull.total * 5) / 1e6, Double(five.total) / Double(oneFull.total)))
+
+        start = ContinuousClock.now
+        let between = try await backup.difference(tenant: tenant, from: snapshots[0].id, to: snapshots[4].id)
+        let betweenSeconds = seconds(start)
+        start = ContinuousClock.now
+        let live = try await backup.difference(tenant: tenant, from: snapshots[0].id, to: nil)
+        let liveSeconds = seconds(start)
+        say(String(format: "difference report, first vs fifth snapshot: %d objects in %.2f s; first snapshot vs now: %d objects in %.2f s",
+                   between.changes.count, betweenSeconds, live.changes.count, liveSeconds))
+
+        // About 1,000 objects to put back: the users changed on the first day, after the others are put back to today.
+        start = ContinuousClock.now
+        let result = try await backup.recover(tenant: tenant, snapshot: snapshots[3].id, filter: .entityTypes(["user"]), directory: directory,
+                                              actor: Actor(kind: .application, id: Identifier.make(), displayName: "bench"))
+        let recoverSeconds = seconds(start)
+        say(String(format: "recovery of %d objects (to the fourth snapshot): %.2f s, %d failed", result.outcomes.count, recoverSeconds,
+                   result.outcomes.filter { $0.failure != nil }.count))
+        say("")
+        say("| measure | value | target |")
+        say("|---|---|---|")
+        say(String(format: "| first (full) snapshot, %d objects + %d links | %.2f s | < 5 s |", first.objectCount, first.linkCount, fullSeconds))
+        say(String(format: "| daily snapshot after %.0f%% churn (median of 4) | %.2f s | < 5 s |", churn * 100, incremental.sorted()[incremental.count / 2]))
+        say(String(format: "| storage, 5 snapshots / 1 full snapshot | %.2f (%.1f MB / %.1f MB) | < 1.2 |", Double(five.total) / Double(oneFull.total),
+                   Double(five.total) / 1e6, Double(oneFull.total) / 1e6))
+        say(String(format: "| storage, 5 snapshots / 5 full copies | %.2f | |", Double(five.total) / Double(oneFull.total * 5)))
+        say(String(format: "| difference report between two snapshots (%d objects) | %.2f s | < 2 s |", between.changes.count, betweenSeconds))
+        say(String(format: "| difference report, snapshot vs now (%d objects) | %.2f s | < 2 s |", live.changes.count, liveSeconds))
+        say(String(format: "| recovery of %d objects | %.2f s | |", result.outcomes.count, recoverSeconds))
+        try await store.shutdown()
+    }
+}
