@@ -486,6 +486,14 @@ def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser)
         targets = graph(server, "GET", FIDO2).json()["includeTargets"]
         assert {"id": group_id, "targetType": "group", "isRegistrationRequired": False, "allowedPasskeyProfiles": [keys["id"]]} in targets
 
+        # Backup and Recovery: the start-up snapshot against now shows what this test changed.
+        snapshots = graph(server, "GET", "directory/recovery/snapshots").json()["value"]
+        assert snapshots, "serve took no snapshot at start"
+        browser.get(f"{server['url']}{base}/backup?from={snapshots[-1]['id']}")
+        wait_for_text(browser, "What changed since")
+        assert "Grace Hopper" in browser.page_source and "Hardware key pilots" in browser.page_source
+        browser.save_screenshot(str(shots / "admin-backup-report.png"))
+
         browser.get(f"{server['url']}{base}/signins?user={admin['userPrincipalName']}")
         wait_for_text(browser, "Sign-in logs")
         assert "Passkey (device-bound)" in browser.page_source

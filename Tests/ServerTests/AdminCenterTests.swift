@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Backup
 @testable import Server
 import TesseraCore
 
@@ -231,6 +232,41 @@ struct AdminCenterTests {
             #expect(found.text.components(separatedBy: "<tr><td><a href=").count - 1 == 10)
             let byAddress = await admin.get("/users", [("q", "pager05@")])
             #expect(byAddress.text.contains("pager05@contoso.test") && !byAddress.text.contains("pager06@contoso.test"))
+        }
+    }
+
+    @Test("backup: the timeline, a report with old and new values, a previewed recovery that a job then applies")
+    func backupWizard() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let adaID = try await Self.createUser(h, token, "ada")
+            _ = await h.graph("PATCH", "users/\(adaID)", token: token, json: ["jobTitle": "Analyst"])
+            let snapshot = try await h.app.backup.snapshot(tenant: h.tenant.tenantId)
+            _ = await h.graph("PATCH", "users/\(adaID)", token: token, json: ["jobTitle": "Director"])
+            let admin = try await Browser.signIn(h, userID: h.tenant.adminUserId)
+            let timeline = await admin.get("/backup")
+            #expect(timeline.status == 200 && timeline.text.contains(snapshot.createdAt))
+            let report = await admin.get("/backup", [("from", snapshot.id), ("type", "user")])
+            #expect(report.text.contains("put it back as it was") && report.text.contains("&quot;Analyst&quot;") && report.text.contains("&quot;Director&quot;"))
+            let object = "user:\(adaID)"
+            let preview = try await admin.post("/backup/preview", [("snapshot", snapshot.id), ("object", object)])
+            #expect(preview.status == 200 && preview.text.contains("id=\"plan\"") && preview.text.contains("jobTitle"))
+            // The preview wrote nothing.
+            #expect(await h.graph("GET", "users/\(adaID)", token: token, query: [("$select", "jobTitle")]).json["jobTitle"] == "Director")
+            let started = try await admin.post("/backup/recover", [("snapshot", snapshot.id), ("object", object)])
+            let jobPage = try #require(Self.location(started))
+            #expect(started.status == 303 && jobPage.contains("/backup/jobs/"))
+            var status = ""
+            for _ in 0..<200 {
+                status = await admin.get(String(jobPage.dropFirst("/admin/\(h.tenant.tenantId)".count))).text
+                if status.contains("id=\"job-status\">successful") { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(status.contains("id=\"job-status\">successful"))
+            #expect(await h.graph("GET", "users/\(adaID)", token: token, query: [("$select", "jobTitle")]).json["jobTitle"] == "Analyst")
+            // Choosing nothing is a clear error.
+            let none = try await admin.post("/backup/preview", [("snapshot", snapshot.id)])
+            #expect(none.status == 400 && none.text.contains("Select at least one object"))
         }
     }
 

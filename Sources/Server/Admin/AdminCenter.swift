@@ -70,6 +70,8 @@ struct AdminCenter {
         case ("roles", 1): return try await RolesPage(admin: admin).render(failure: failure)
         case ("passkeys", 1): return try await PasskeyPolicyPage(admin: admin).render(failure: failure)
         case ("signins", 1): return try await SignInsPage(admin: admin).render(failure: failure)
+        case ("backup", 1): return try await BackupPage(admin: admin).render(failure: failure)
+        case ("backup", 3) where path[1] == "jobs": return try await BackupPage(admin: admin).job(id: path[2])
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
     }
@@ -93,6 +95,16 @@ struct AdminCenter {
             page = ["roles"]
         case "passkeys": outcome = await PasskeyPolicyPage(admin: admin).act(Array(path.dropFirst()))
             page = ["passkeys"]
+        case "backup":
+            let backup = BackupPage(admin: admin)
+            switch Array(path.dropFirst()) {
+            case ["preview"]: return try await backup.preview()
+            case ["recover"]: return try await backup.recover()
+            case let a where a.count == 3 && a[0] == "jobs" && a[2] == "cancel":
+                outcome = await backup.cancel(id: a[1])
+                page = ["backup", "jobs", a[1]]
+            default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
+            }
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
         switch outcome {
@@ -213,6 +225,7 @@ struct AdminRequest: Sendable {
 
     static let sections: [(path: String, title: String)] = [
         ("users", "Users"), ("groups", "Groups"), ("roles", "Roles"), ("passkeys", "Passkey policy"), ("signins", "Sign-in logs"),
+        ("backup", "Backup and Recovery"),
     ]
 
     func page(title: String, section: String, status: Int = 200, failure: String? = nil, content: String) -> APIResponse {
@@ -239,11 +252,11 @@ struct AdminRequest: Sendable {
       nav { background: white; border-right: 1px solid #ddd; padding: 1rem 0; }
       nav a { display: block; padding: .5rem 1.2rem; color: #0f3d73; text-decoration: none; }
       nav a[aria-current] { background: #e8eef7; font-weight: 600; }
-      main { padding: 1.5rem 2rem; max-width: 72rem; }
+      main { padding: 1.5rem 2rem; max-width: 72rem; overflow-x: auto; }
       h1 { font-size: 1.5rem; margin-top: 0; } h2 { font-size: 1.15rem; margin-top: 2rem; }
       table { border-collapse: collapse; width: 100%; background: white; margin: .5rem 0; }
       th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; font-size: .93rem; }
-      th { background: #f0f2f5; font-weight: 600; }
+      th { background: #f0f2f5; font-weight: 600; } table.inner { margin: 0; } table.inner td, table.inner th { font-size: .85rem; padding: .2rem .4rem; }
       form { display: inline-flex; gap: .4rem; align-items: center; flex-wrap: wrap; margin: .2rem 0; }
       form.block { display: flex; flex-direction: column; align-items: flex-start; background: white; padding: 1rem; border: 1px solid #ddd; border-radius: 8px; }
       form.block label { font-size: .9rem; }
