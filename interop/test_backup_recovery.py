@@ -191,3 +191,32 @@ def test_a_recovery_killed_mid_way_is_taken_up_at_restart_and_finishes(server):
     assert wait_for(server, report["id"])["totalChangedObjectsCalculated"] == 0
     verify = subprocess.run([BINARY, "backup", "verify", "--data", str(server.data)], capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "sound" in verify.stdout, verify.stdout + verify.stderr
+
+
+def test_the_command_line_previews_restores_and_exports(server):
+    domain = server.field("administrator").split("@")[1]
+    user = graph(server, "POST", "users", json={"accountEnabled": True, "displayName": "Cli One", "mailNickname": "cli1", "department": "Ops",
+                                                "userPrincipalName": f"cli1@{domain}", "passwordProfile": {"password": "Xy!9Xy!9Xy!9"}}).json()
+    snapshot = snapshot_now(server)
+    assert graph(server, "PATCH", f"users/{user['id']}", json={"department": "Sales"}).status_code == 204
+    base = [BINARY, "backup", "restore", "--data", str(server.data), "--snapshot", snapshot["id"], "--type", "user", "--id", user["id"]]
+    import json
+    dry = subprocess.run(base + ["--dry-run", "--json"], capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    planned = json.loads(dry.stdout)
+    assert [c["id"] for c in planned] == [user["id"]]
+    assert {"name": "department", "oldValue": "Ops", "newValue": "Sales"} in planned[0]["changedProperties"]
+    assert graph(server, "GET", f"users/{user['id']}?$select=department").json()["department"] == "Sales"  # a dry run writes nothing
+    done = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "1 applied, 0 failed" in done.stdout, done.stdout + done.stderr
+    assert graph(server, "GET", f"users/{user['id']}?$select=department").json()["department"] == "Ops"
+    out = server.data / "export.json"
+    exported = subprocess.run([BINARY, "backup", "export", snapshot["id"], "--output", str(out), "--data", str(server.data)],
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(out.read_text())
+    mine = next(o for o in document["objects"] if o["id"] == user["id"])
+    assert mine["body"]["department"] == "Ops" and mine["kind"] == "user" and len(mine["sha256"]) == 64
+    # A snapshot that does not exist is a clear error.
+    missing = subprocess.run(base[:5] + ["--snapshot", "00000000-0000-0000-0000-000000000000"], capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "does not exist" in (missing.stdout + missing.stderr)

@@ -8,7 +8,7 @@ import TesseraCore
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup", abstract: "Snapshots of each tenant's critical objects (taken daily by `serve`).",
-        subcommands: [Snapshot.self, List.self, Show.self, Diff.self, Verify.self])
+        subcommands: [Snapshot.self, List.self, Show.self, Diff.self, Restore.self, Verify.self, Export.self])
 
     /// Storage, the tenant and output options every backup command takes.
     struct Common: ParsableArguments {
@@ -17,9 +17,9 @@ struct BackupCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
         @Option(help: "Days snapshots are kept.") var backupRetentionDays: Int = 5
 
-        func open() async throws -> (SQLDirectoryStore, BackupService) {
-            let store = try await storage.openStore()
-            return (store, BackupService(store: store, retentionDays: backupRetentionDays))
+        /// Runs `body` with the store and the backup service; the store is closed however `body` ends.
+        func run<T>(_ body: (SQLDirectoryStore, BackupService) async throws -> T) async throws -> T {
+            try await storage.withStore { store in try await body(store, BackupService(store: store, retentionDays: backupRetentionDays)) }
         }
 
         /// The tenants named (or every tenant when `all` and none is named; else the only one).
@@ -51,24 +51,24 @@ struct BackupCommand: AsyncParsableCommand {
         @Flag(help: "Take it now, even if today's was taken.") var now = false
 
         func run() async throws {
-            let (store, backup) = try await common.open()
-            var taken: [JSONValue] = []
-            for tenant in try await common.tenants(store, all: true) {
-                let started = ContinuousClock.now
-                let snapshot = now ? try await backup.snapshot(tenant: tenant.id) : try await backup.daily(tenant: tenant.id)
-                if let snapshot {
-                    try await backup.applyRetention(tenant: tenant.id)
-                    taken.append(BackupCommand.render(snapshot))
-                    if !common.json {
-                        say(String(format: "%@ (%@): snapshot %@, %d objects, %d links, %d changed, in %.2f s", tenant.domain, tenant.id, snapshot.id,
-                                   snapshot.objectCount, snapshot.linkCount, snapshot.changedObjects, (ContinuousClock.now - started).seconds))
+            try await common.run { store, backup in
+                var taken: [JSONValue] = []
+                for tenant in try await common.tenants(store, all: true) {
+                    let started = ContinuousClock.now
+                    let snapshot = now ? try await backup.snapshot(tenant: tenant.id) : try await backup.daily(tenant: tenant.id)
+                    if let snapshot {
+                        try await backup.applyRetention(tenant: tenant.id)
+                        taken.append(BackupCommand.render(snapshot))
+                        if !common.json {
+                            say(String(format: "%@ (%@): snapshot %@, %d objects, %d links, %d changed, in %.2f s", tenant.domain, tenant.id, snapshot.id,
+                                       snapshot.objectCount, snapshot.linkCount, snapshot.changedObjects, (ContinuousClock.now - started).seconds))
+                        }
+                    } else if !common.json {
+                        say("\(tenant.domain) (\(tenant.id)): today's snapshot exists (use --now for another)")
                     }
-                } else if !common.json {
-                    say("\(tenant.domain) (\(tenant.id)): today's snapshot exists (use --now for another)")
                 }
+                if common.json { say(JSONValue.array(taken).serialized) }
             }
-            if common.json { say(JSONValue.array(taken).serialized) }
-            try await store.shutdown()
         }
     }
 
@@ -77,13 +77,13 @@ struct BackupCommand: AsyncParsableCommand {
         @OptionGroup var common: Common
 
         func run() async throws {
-            let (store, backup) = try await common.open()
-            let tenant = try await common.tenants(store)[0]
-            let records = try await backup.snapshots(tenant: tenant.id)
-            common.emit(.array(records.map(BackupCommand.render)), records.map {
-                "\($0.id)  \($0.createdAt)  \($0.objectCount) objects  \($0.linkCount) links  \($0.changedObjects) changed\($0.parent == nil ? "  (full)" : "")"
-            }.joined(separator: "\n"))
-            try await store.shutdown()
+            try await common.run { store, backup in
+                let tenant = try await common.tenants(store)[0]
+                let records = try await backup.snapshots(tenant: tenant.id)
+                common.emit(.array(records.map(BackupCommand.render)), records.map {
+                    "\($0.id)  \($0.createdAt)  \($0.objectCount) objects  \($0.linkCount) links  \($0.changedObjects) changed\($0.parent == nil ? "  (full)" : "")"
+                }.joined(separator: "\n"))
+            }
         }
     }
 
@@ -93,17 +93,17 @@ struct BackupCommand: AsyncParsableCommand {
         @Argument(help: "Snapshot id.") var snapshot: String
 
         func run() async throws {
-            let (store, backup) = try await common.open()
-            let tenant = try await common.tenants(store)[0]
-            let record = try await backup.snapshot(tenant: tenant.id, id: snapshot)
-            let state = try await backup.state(tenant: tenant.id, snapshot: record.id)
-            var counts: [String: Int] = [:]
-            for entry in state.objects.values { counts[DifferenceReport.entityTypeName(entry.kind), default: 0] += 1 }
-            var value = BackupCommand.render(record)
-            value = .object((value.objectValue ?? [:]).merging(["objectsByType": .object(counts.mapValues { .int(Int64($0)) })]) { _, b in b })
-            common.emit(value, "snapshot \(record.id) taken \(record.createdAt)\n"
-                + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" }.joined(separator: "\n") + "\n  links: \(state.links.count)")
-            try await store.shutdown()
+            try await common.run { store, backup in
+                let tenant = try await common.tenants(store)[0]
+                let record = try await backup.snapshot(tenant: tenant.id, id: snapshot)
+                let state = try await backup.state(tenant: tenant.id, snapshot: record.id)
+                var counts: [String: Int] = [:]
+                for entry in state.objects.values { counts[DifferenceReport.entityTypeName(entry.kind), default: 0] += 1 }
+                var value = BackupCommand.render(record)
+                value = .object((value.objectValue ?? [:]).merging(["objectsByType": .object(counts.mapValues { .int(Int64($0)) })]) { _, b in b })
+                common.emit(value, "snapshot \(record.id) taken \(record.createdAt)\n"
+                    + counts.keys.sorted().map { "  \($0): \(counts[$0]!)" }.joined(separator: "\n") + "\n  links: \(state.links.count)")
+            }
         }
     }
 
@@ -115,17 +115,98 @@ struct BackupCommand: AsyncParsableCommand {
         @Option(help: "Only this type (user, group, application, servicePrincipal, …).") var type: String?
 
         func run() async throws {
-            let (store, backup) = try await common.open()
-            let tenant = try await common.tenants(store)[0]
-            var changes = try await backup.difference(tenant: tenant.id, from: from, to: to).changes
-            if let type { changes = changes.filter { DifferenceReport.entityTypeName($0.kind).lowercased() == type.lowercased() } }
-            common.emit(.array(changes.map(DifferenceReport.render)), changes.map { change in
-                var lines = ["\(change.action.rawValue)  \(DifferenceReport.entityTypeName(change.kind))  \(change.id)  \(change.displayName ?? "")\(change.isOnPremises ? "  (on-premises: not recovered)" : "")"]
-                for p in change.properties { lines.append("    \(p.name): \(p.old?.serialized ?? "(not set)") → \(p.new?.serialized ?? "(not set)")") }
-                for l in change.links { lines.append("    \(l.relation) \(l.added ? "+" : "-") \(l.target)") }
-                return lines.joined(separator: "\n")
-            }.joined(separator: "\n") + (changes.isEmpty ? "no differences" : "\n\(changes.count) objects differ"))
-            try await store.shutdown()
+            try await common.run { store, backup in
+                let tenant = try await common.tenants(store)[0]
+                var changes = try await backup.difference(tenant: tenant.id, from: from, to: to).changes
+                if let type { changes = changes.filter { DifferenceReport.entityTypeName($0.kind).lowercased() == type.lowercased() } }
+                common.emit(.array(changes.map(DifferenceReport.render)), changes.map { change in
+                    var lines = ["\(change.action.rawValue)  \(DifferenceReport.entityTypeName(change.kind))  \(change.id)  \(change.displayName ?? "")\(change.isOnPremises ? "  (on-premises: not recovered)" : "")"]
+                    for p in change.properties { lines.append("    \(p.name): \(p.old?.serialized ?? "(not set)") → \(p.new?.serialized ?? "(not set)")") }
+                    for l in change.links { lines.append("    \(l.relation) \(l.added ? "+" : "-") \(l.target)") }
+                    return lines.joined(separator: "\n")
+                }.joined(separator: "\n") + (changes.isEmpty ? "no differences" : "\n\(changes.count) objects differ"))
+            }
+        }
+    }
+
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put objects back as a snapshot had them (through the directory, audited); --dry-run shows what it would do.")
+        @OptionGroup var common: Common
+        @Option(help: "The snapshot to go back to.") var snapshot: String
+        @Option(help: "Only objects of this type (repeatable).") var type: [String] = []
+        @Option(help: "Only this object (repeatable; with --type for its type, else any).") var id: [String] = []
+        @Flag(help: "Show what would be done; change nothing.") var dryRun = false
+
+        func run() async throws {
+            try await common.run { store, backup in
+                let tenant = try await common.tenants(store)[0]
+                let directory = DirectoryService(store: store)
+                var filter = RecoveryFilter.all
+                if !id.isEmpty {
+                    let types = type.isEmpty ? BackupService.kinds.map(DifferenceReport.entityTypeName) : type
+                    filter = .ids(Dictionary(uniqueKeysWithValues: types.map { ($0.lowercased(), Set(id.map { $0.lowercased() })) }))
+                } else if !type.isEmpty {
+                    filter = .entityTypes(Set(type.map { $0.lowercased() }))
+                }
+                let actor = Actor(kind: .system, id: Actor.system.id, displayName: "tessera backup restore", appId: Actor.system.appId)
+                let result = try await backup.recover(tenant: tenant.id, snapshot: snapshot, filter: filter, directory: directory, actor: actor,
+                                                      dryRun: dryRun, progress: { done, total in
+                                                          if !common.json, total > 0, done % 100 == 0 || done == total { Progress.show(done, total) }
+                                                      })
+                let outcomes: [JSONValue] = dryRun ? result.planned.map(DifferenceReport.render) : result.outcomes.map { outcome in
+                    guard case .object(var change) = DifferenceReport.render(outcome.change) else { return .null }
+                    change["failureMessage"] = .optional(outcome.failure)
+                    return .object(change)
+                }
+                let failed = result.outcomes.filter { $0.failure != nil }
+                common.emit(.array(outcomes), (dryRun ? result.planned.map { "would \($0.action.rawValue)  \(DifferenceReport.entityTypeName($0.kind))  \($0.id)  \($0.displayName ?? "")" }
+                    : result.outcomes.map { "\($0.failure == nil ? "done" : "FAILED")  \($0.change.action.rawValue)  \(DifferenceReport.entityTypeName($0.change.kind))  \($0.change.id)\($0.failure.map { ": " + $0 } ?? "")" })
+                    .joined(separator: "\n") + "\n\(dryRun ? "\(result.planned.count) changes planned (dry run)" : "\(result.outcomes.count - failed.count) applied, \(failed.count) failed")")
+                if !failed.isEmpty { throw ExitCode(1) }
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a snapshot, whole, to a JSON file (for keeping longer than the retention).")
+        @OptionGroup var common: Common
+        @Argument(help: "Snapshot id.") var snapshot: String
+        @Option(help: "The file to write.") var output: String
+
+        func run() async throws {
+            try await common.run { store, backup in
+                let tenant = try await common.tenants(store)[0]
+                let record = try await backup.snapshot(tenant: tenant.id, id: snapshot)
+                let state = try await backup.state(tenant: tenant.id, snapshot: record.id)
+                let digests = Array(Set(state.objects.values.compactMap(\.digest)))
+                let bodies = try await store.read { tx in try await tx.blobs(tenant: tenant.id, digests: digests) }
+                var objects: [JSONValue] = []
+                for id in state.objects.keys.sorted() {
+                    let entry = state.objects[id]!
+                    guard let digest = entry.digest, let body = bodies[digest], let parsed = try? JSONParser.parse(Array(body.utf8)) else {
+                        throw ValidationError("snapshot \(record.id) is damaged: blob \(entry.digest ?? "-") of \(id) is missing")
+                    }
+                    objects.append(["id": .string(id), "kind": .string(entry.kind.rawValue), "deletedDateTime": .optional(entry.deletedAt),
+                                    "sha256": .string(digest), "body": parsed])
+                }
+                let document: JSONValue = [
+                    "tenant": .string(tenant.id), "snapshot": BackupCommand.render(record), "objects": .array(objects),
+                    "links": .array(state.links.sorted().map { ["source": .string($0.source), "relation": .string($0.relation), "target": .string($0.target)] }),
+                ]
+                try Data(document.serializedBytes).write(to: URL(fileURLWithPath: output), options: .atomic)
+                common.emit(["file": .string(output), "objects": .int(Int64(objects.count)), "links": .int(Int64(state.links.count))],
+                            "wrote \(objects.count) objects and \(state.links.count) links of snapshot \(record.id) to \(output)")
+            }
+        }
+    }
+
+    /// A progress bar on standard error, for long work in a terminal.
+    enum Progress {
+        static func show(_ done: Int, _ total: Int) {
+            let width = 30, filled = total == 0 ? width : width * done / total
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)\(done == total ? "\n" : "")".utf8))
         }
     }
 
@@ -134,18 +215,18 @@ struct BackupCommand: AsyncParsableCommand {
         @OptionGroup var common: Common
 
         func run() async throws {
-            let (store, backup) = try await common.open()
-            var damaged = false
-            for tenant in try await common.tenants(store, all: true) {
-                let (problems, blobs) = try await backup.verify(tenant: tenant.id)
-                damaged = damaged || !problems.isEmpty
-                common.emit(["tenant": .string(tenant.id), "blobsChecked": .int(Int64(blobs)),
-                             "problems": .array(problems.map { ["snapshot": .optional($0.snapshot), "message": .string($0.message)] })],
-                            problems.isEmpty ? "\(tenant.domain): every snapshot sound (\(blobs) blobs checked)"
-                                : "\(tenant.domain): DAMAGED\n" + problems.map { "  \($0.snapshot ?? "-"): \($0.message)" }.joined(separator: "\n"))
+            try await common.run { store, backup in
+                var damaged = false
+                for tenant in try await common.tenants(store, all: true) {
+                    let (problems, blobs) = try await backup.verify(tenant: tenant.id)
+                    damaged = damaged || !problems.isEmpty
+                    common.emit(["tenant": .string(tenant.id), "blobsChecked": .int(Int64(blobs)),
+                                 "problems": .array(problems.map { ["snapshot": .optional($0.snapshot), "message": .string($0.message)] })],
+                                problems.isEmpty ? "\(tenant.domain): every snapshot sound (\(blobs) blobs checked)"
+                                    : "\(tenant.domain): DAMAGED\n" + problems.map { "  \($0.snapshot ?? "-"): \($0.message)" }.joined(separator: "\n"))
+                }
+                if damaged { throw ExitCode(1) }
             }
-            try await store.shutdown()
-            if damaged { throw ExitCode(1) }
         }
     }
 }

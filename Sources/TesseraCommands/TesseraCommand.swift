@@ -23,6 +23,20 @@ struct StorageOptions: ParsableArguments {
     @Option(help: "Database: a postgres:// URL, or omit for SQLite in the data folder.")
     var database: String?
 
+    /// Runs `body` with the store open and closes it however `body` ends (an error included: an open connection
+    /// must not be dropped).
+    func withStore<T>(_ body: (SQLDirectoryStore) async throws -> T) async throws -> T {
+        let store = try await openStore()
+        do {
+            let result = try await body(store)
+            try await store.shutdown()
+            return result
+        } catch {
+            try? await store.shutdown()
+            throw error
+        }
+    }
+
     func openStore() async throws -> SQLDirectoryStore {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE"] ?? (data + "/tessera.sqlite")
