@@ -20,12 +20,8 @@ struct SignInBench: AsyncParsableCommand {
     @Option(help: "Rounds; medians are reported.") var rounds: Int = 3
 
     func run() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-bench-\(Identifier.make())").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (folder, store, app, tenant) = try await Benchmarks.temporaryTenant()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try await SQLDirectoryStore.open(folder + "/tessera.sqlite")
-        let app = try await TesseraApp.make(store: store)
-        let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Bench", domain: "bench.test")
         let port = try Self.freePort()
         let base = "http://localhost:\(port)"
         let server = Task { try await TesseraServer.run(app: app, host: "127.0.0.1", port: port, tls: nil) }

@@ -12,13 +12,8 @@ struct TokenBench: AsyncParsableCommand {
     @Option(help: "Rounds; each measures both rates back to back, and the median ratio is reported.") var rounds: Int = 5
 
     func run() async throws {
-        // A file database, as `tessera serve` uses (an in-memory one has a single connection).
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-bench-\(Identifier.make())").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (folder, store, app, tenant) = try await Benchmarks.temporaryTenant()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try await SQLDirectoryStore.open(folder + "/tessera.sqlite")
-        let app = try await TesseraApp.make(store: store)
-        let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Bench", domain: "bench.test")
         let body = "grant_type=client_credentials&client_id=\(tenant.clientId)&client_secret=\(tenant.clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
         let request = APIRequest(method: "POST", path: "/\(tenant.tenantId)/oauth2/v2.0/token", query: [],
                                  headers: ["content-type": "application/x-www-form-urlencoded"], body: Array(body.utf8),
@@ -47,6 +42,17 @@ struct TokenBench: AsyncParsableCommand {
 }
 
 enum Benchmarks {
+    /// A Tessera on a SQLite file in a fresh temporary folder (as `tessera serve` uses: an in-memory database has a
+    /// single connection), with one tenant. The caller removes the folder.
+    static func temporaryTenant() async throws -> (folder: String, store: SQLDirectoryStore, app: TesseraApp, tenant: ProvisionedTenant) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-bench-\(Identifier.make())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let store = try await SQLDirectoryStore.open(folder + "/tessera.sqlite")
+        let app = try await TesseraApp.make(store: store)
+        let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Bench", domain: "bench.test")
+        return (folder, store, app, tenant)
+    }
+
     /// Runs `operation` from `concurrency` tasks for `seconds`; returns operations per second.
     static func measure(seconds: Double, concurrency: Int, _ operation: @escaping @Sendable () async throws -> Void) async throws -> Double {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))

@@ -107,6 +107,14 @@ struct RecoveryJobs: Sendable {
         do {
             for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
                 for job in try await jobs(tenant: tenant.id) where Self.active.contains(job.body["status"]?.stringValue ?? "") {
+                    // On a cluster every node starts this sweep: the job's current version is claimed once, so one
+                    // node takes it up (resuming bumps the version, so a later restart can claim it again).
+                    let now = app.clock.now
+                    let claimed = try await app.store.write { tx in
+                        try await tx.consumeOnce(tenant: tenant.id, key: "recovery-resume:\(job.id):\(job.version)",
+                                                 expiresAt: Timestamp.format(now.addingTimeInterval(86_400)), now: Timestamp.format(now))
+                    }
+                    guard claimed else { continue }
                     logger.info("Resuming recovery job \(job.id) of tenant \(tenant.id) after a restart")
                     try await update(tenant: tenant.id, id: job.id) { $0["tesseraResumedDateTime"] = .string(Timestamp.format(app.clock.now)) }
                     launch(tenant: tenant.id, id: job.id)
