@@ -218,7 +218,10 @@ struct BackupCommand: AsyncParsableCommand {
             try await common.run { store, backup in
                 var damaged = false
                 for tenant in try await common.tenants(store, all: true) {
-                    let (problems, blobs) = try await backup.verify(tenant: tenant.id)
+                    let json = common.json
+                    let (problems, blobs) = try await backup.verify(tenant: tenant.id) { done, total in
+                        if !json, total > 0 { Progress.show(done, total) }
+                    }
                     damaged = damaged || !problems.isEmpty
                     common.emit(["tenant": .string(tenant.id), "blobsChecked": .int(Int64(blobs)),
                                  "problems": .array(problems.map { ["snapshot": .optional($0.snapshot), "message": .string($0.message)] })],
