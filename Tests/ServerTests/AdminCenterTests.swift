@@ -147,6 +147,15 @@ struct AdminCenterTests {
             let escalate = try await bob.post("/roles/assign", [("role", BuiltInRoles.globalAdministrator), ("principal", "bob@contoso.test")])
             #expect(escalate.status == 400 && escalate.text.contains("Insufficient privileges"))
             #expect(try await h.app.directory.directoryRoles(tenant: h.tenant.tenantId, principal: bobID) == [BuiltInRoles.userAdministrator])
+            // Nor may a User Administrator touch an account that holds a privileged role: not disable it, not give it a pass.
+            let disableAdmin = try await bob.post("/users/\(h.tenant.adminUserId)/disable", [])
+            #expect(disableAdmin.status == 400 && disableAdmin.text.contains("holds a privileged role"))
+            let passForAdmin = try await bob.post("/users/\(h.tenant.adminUserId)/tap", [("lifetimeInMinutes", "60")])
+            #expect(passForAdmin.status == 400)
+            #expect(await h.graph("GET", "users/\(h.tenant.adminUserId)", token: token, query: [("$select", "accountEnabled")]).json["accountEnabled"] == true)
+            #expect(await h.graph("GET", "users/\(h.tenant.adminUserId)/authentication/temporaryAccessPassMethods", token: token).json["value"]?.arrayValue?.isEmpty == true)
+            // A Global Administrator may (bob's own role is privileged).
+            #expect(try await admin.post("/users/\(bobID)/disable", []).status == 303)
         }
     }
 

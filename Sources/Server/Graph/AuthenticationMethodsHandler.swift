@@ -20,8 +20,10 @@ struct AuthenticationMethodsHandler {
         if isSelf { try context.caller.requireDelegated(anyOf: Self.selfReadScopes) } else { try context.caller.require(anyOf: Self.readPermissions) }
     }
 
-    func requireWrite() throws(DirectoryError) {
-        if isSelf { try context.caller.requireDelegated(anyOf: Self.selfWriteScopes) } else { try context.caller.require(anyOf: Self.writePermissions) }
+    func requireWrite() async throws {
+        if isSelf { try context.caller.requireDelegated(anyOf: Self.selfWriteScopes); return }
+        try context.caller.require(anyOf: Self.writePermissions)
+        try await context.caller.requireMayManage(user: user.id, app: app)
     }
 
     func handle(_ rest: [String]) async throws -> APIResponse {
@@ -43,7 +45,7 @@ struct AuthenticationMethodsHandler {
                 let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id)
                 return .json(["@odata.context": .string(base + "/temporaryAccessPassMethods"), "value": .array(pass.map { [renderPass($0)] } ?? [])])
             case "POST":
-                try requireWrite()
+                try await requireWrite()
                 let body = try context.request.jsonObject()
                 var start: Date?
                 var lifetime = DirectoryService.defaultTemporaryAccessPassLifetime
@@ -84,7 +86,7 @@ struct AuthenticationMethodsHandler {
                 try requireRead()
                 return .json(renderPass(pass))
             case "DELETE":
-                try requireWrite()
+                try await requireWrite()
                 try await app.directory.deleteTemporaryAccessPass(tenant: tenant, userID: user.id, methodID: pass.id, actor: context.caller.actor)
                 return .noContent
             default:
@@ -97,7 +99,7 @@ struct AuthenticationMethodsHandler {
                 let methods = try await app.directory.fido2Methods(tenant: tenant, userID: user.id)
                 return .json(["@odata.context": .string(base + "/fido2Methods"), "value": .array(methods.map(PasskeyRegistration.render))])
             case "POST":
-                try requireWrite()
+                try await requireWrite()
                 let created = try await PasskeyRegistration(app: app, tenant: tenant).register(
                     user: user, body: try context.request.jsonObject(), baseURL: context.request.baseURL, actor: context.caller.actor)
                 guard case .object(var body) = PasskeyRegistration.render(created) else { throw DirectoryError(.internalError, "render") }
@@ -108,7 +110,7 @@ struct AuthenticationMethodsHandler {
             }
         case ("fido2Methods"?, 2) where rest[1] == "creationOptions" || rest[1].hasPrefix("creationOptions("):
             guard method == "GET" else { throw DirectoryError(.methodNotAllowed, "creationOptions is a function: use GET.") }
-            try requireWrite()
+            try await requireWrite()
             var options = try await PasskeyRegistration(app: app, tenant: tenant).creationOptions(user: user, baseURL: context.request.baseURL)
             if case .object(var object) = options {
                 object["@odata.context"] = .string("\(context.base)/$metadata#microsoft.graph.webauthnCredentialCreationOptions")
@@ -125,7 +127,7 @@ struct AuthenticationMethodsHandler {
                 try requireRead()
                 return .json(PasskeyRegistration.render(found))
             case "DELETE":
-                try requireWrite()
+                try await requireWrite()
                 try await app.directory.deleteFido2Method(tenant: tenant, userID: user.id, methodID: found.id, actor: context.caller.actor)
                 return .noContent
             default:

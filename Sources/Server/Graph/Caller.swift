@@ -11,6 +11,25 @@ struct Caller: Sendable {
     /// For a user: the user, and the scopes the user consented to (`scp`), which `/me` checks.
     var userID: String? = nil
     var scopes: Set<String> = []
+    /// For a user: the directory roles (template ids) they hold.
+    var directoryRoles: Set<String> = []
+
+    /// Who may change an account that holds a privileged role (Entra: only these, not, say, a User or
+    /// Authentication Administrator).
+    static let privilegedAccountManagers: Set<String> = [
+        BuiltInRoles.globalAdministrator, BuiltInRoles.privilegedAuthenticationAdministrator, BuiltInRoles.privilegedRoleAdministrator,
+    ]
+
+    /// Throws `Authorization_RequestDenied` when a signed-in user without a privileged-account role acts on another
+    /// user who holds a privileged role (properties, deletion, sessions, authentication methods). Applications are
+    /// bound by their permissions alone, as in Entra.
+    func requireMayManage(user target: String, app: TesseraApp) async throws {
+        guard let me = userID, me != target, directoryRoles.isDisjoint(with: Self.privilegedAccountManagers) else { return }
+        let roles = try await app.directory.directoryRoles(tenant: tenant, principal: target)
+        if roles.contains(where: { BuiltInRoles.byTemplateId($0)?.isPrivileged == true }) {
+            throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: the user holds a privileged role, which only a Global Administrator, Privileged Authentication Administrator or Privileged Role Administrator may change.")
+        }
+    }
 
     /// A signed-in user acting with `scopes` (nil: every scope, as the admin center, a first-party client, has):
     /// the permissions are those scopes narrowed to what the user's directory roles allow.
@@ -20,7 +39,8 @@ struct Caller: Sendable {
         let actor = Actor(kind: .user, id: user.id, displayName: user.body["displayName"]?.stringValue ?? "",
                           userPrincipalName: user.body["userPrincipalName"]?.stringValue)
         return Caller(tenant: tenant, actor: actor, roles: scopes.map { allowed.intersection($0) } ?? allowed, userID: user.id,
-                      scopes: scopes ?? allowed.union(["User.Read", "User.ReadWrite", "UserAuthenticationMethod.Read", "UserAuthenticationMethod.ReadWrite"]))
+                      scopes: scopes ?? allowed.union(["User.Read", "User.ReadWrite", "UserAuthenticationMethod.Read", "UserAuthenticationMethod.ReadWrite"]),
+                      directoryRoles: roles)
     }
 
     /// Throws `Authorization_RequestDenied` unless this is a user's token holding one of `scopes`.
@@ -58,7 +78,7 @@ struct Caller: Sendable {
             let actor = Actor(kind: .user, id: oid, displayName: jwt.claims["name"]?.stringValue ?? "",
                               userPrincipalName: jwt.claims["upn"]?.stringValue, appId: jwt.claims["appid"]?.stringValue)
             return Caller(tenant: tenant, actor: actor, roles: RolePermissions.graphPermissions(roles: roles).intersection(scopes),
-                          userID: oid, scopes: scopes)
+                          userID: oid, scopes: scopes, directoryRoles: roles)
         }
         let roles = Set(jwt.claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let actor = Actor(kind: .application, id: oid, displayName: jwt.claims["app_displayname"]?.stringValue ?? "",

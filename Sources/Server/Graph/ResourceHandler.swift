@@ -42,6 +42,7 @@ struct ResourceHandler {
         if kind == .user, rest.count == 2, rest[1] == "revokeSignInSessions" {
             guard method == "POST" else { throw methodNotAllowed() }
             try context.caller.require(anyOf: Caller.permissions(for: .user, write: true))
+            try await context.caller.requireMayManage(user: id, app: app)
             try await RefreshTokens(app: app).revokeAll(tenant: tenant, userID: id)
             return .json(["@odata.context": .string("\(context.base)/$metadata#Edm.Boolean"), "value": true])
         }
@@ -94,12 +95,14 @@ struct ResourceHandler {
         case "PATCH":
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: true))
             guard kind != .domain else { throw methodNotAllowed() }
+            if kind == .user { try await context.caller.requireMayManage(user: id, app: app) }
             _ = try await app.directory.update(tenant: tenant, id: id, kind: kind, patch: try context.request.jsonObject(),
                                                actor: context.caller.actor, ifMatch: try context.etagVersion())
             return .noContent
         case "DELETE":
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: true))
             guard kind != .organization, kind != .domain else { throw methodNotAllowed() }
+            if kind == .user { try await context.caller.requireMayManage(user: id, app: app) }
             try await app.directory.delete(tenant: tenant, id: id, kind: kind, actor: context.caller.actor,
                                            ifMatch: try context.etagVersion())
             return .noContent
