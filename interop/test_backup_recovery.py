@@ -220,3 +220,18 @@ def test_the_command_line_previews_restores_and_exports(server):
     # A snapshot that does not exist is a clear error.
     missing = subprocess.run(base[:5] + ["--snapshot", "00000000-0000-0000-0000-000000000000"], capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "does not exist" in (missing.stdout + missing.stderr)
+
+
+def test_backups_can_be_taken_out_of_the_tenants_plan(server):
+    snapshot = snapshot_now(server)
+    off = subprocess.run([BINARY, "backup", "disable", "--data", str(server.data)], capture_output=True, text=True, timeout=120)
+    assert off.returncode == 0, off.stderr
+    try:
+        refused = graph(server, "POST", "directory/recovery/jobs", json={"@odata.type": PREVIEW, "snapshotId": snapshot["id"]})
+        assert refused.status_code == 403 and "not part of this tenant's plan" in refused.json()["error"]["message"], refused.text
+        # What was taken stays readable.
+        assert any(s["id"] == snapshot["id"] for s in graph(server, "GET", "directory/recovery/snapshots").json()["value"])
+    finally:
+        on = subprocess.run([BINARY, "backup", "enable", "--data", str(server.data)], capture_output=True, text=True, timeout=120)
+        assert on.returncode == 0, on.stderr
+    assert graph(server, "POST", "directory/recovery/jobs", json={"@odata.type": PREVIEW, "snapshotId": snapshot["id"]}).status_code == 201

@@ -243,12 +243,29 @@ public struct BackupService: Sendable {
         return (problems, checked.count)
     }
 
+    // MARK: The tenant's plan
+
+    /// Whether backups are part of the tenant's plan (Entra needs P1 or P2): on unless an operator turned them off.
+    public func isEnabled(tenant: String) async throws -> Bool {
+        try await store.read { tx in try await tx.setting(tenant: tenant, key: "backup") }?["enabled"]?.boolValue ?? true
+    }
+
+    /// Turns daily snapshots, reports and recoveries on or off for the tenant; snapshots already taken are kept
+    /// until their retention ends.
+    public func setEnabled(tenant: String, _ enabled: Bool) async throws {
+        try await store.write { tx in try await tx.putSetting(tenant: tenant, key: "backup", value: ["enabled": .bool(enabled)]) }
+    }
+
     // MARK: Schedule and retention
 
     /// The daily job for one tenant: a snapshot unless one was taken today (UTC), then retention. On a cluster the
     /// day is claimed once (a single-use key), so one node takes it. Returns the snapshot taken, if any.
     @discardableResult
     public func daily(tenant: String) async throws -> SnapshotRecord? {
+        guard try await isEnabled(tenant: tenant) else {
+            try await applyRetention(tenant: tenant)
+            return nil
+        }
         let now = clock.now
         let day = String(Timestamp.format(now).prefix(10))
         if try await snapshots(tenant: tenant).last.map({ $0.createdAt.hasPrefix(day) }) == true {

@@ -8,7 +8,7 @@ import TesseraCore
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup", abstract: "Snapshots of each tenant's critical objects (taken daily by `serve`).",
-        subcommands: [Snapshot.self, List.self, Show.self, Diff.self, Restore.self, Verify.self, Export.self])
+        subcommands: [Snapshot.self, List.self, Show.self, Diff.self, Restore.self, Verify.self, Export.self, Enable.self, Disable.self])
 
     /// Storage, the tenant and output options every backup command takes.
     struct Common: ParsableArguments {
@@ -43,6 +43,29 @@ struct BackupCommand: AsyncParsableCommand {
     static func render(_ s: SnapshotRecord) -> JSONValue {
         ["id": .string(s.id), "tenant": .string(s.tenant), "createdDateTime": .string(s.createdAt), "totalChangedObjects": .int(Int64(s.changedObjects)),
          "objects": .int(Int64(s.objectCount)), "links": .int(Int64(s.linkCount)), "full": .bool(s.parent == nil), "digest": .string(s.digest)]
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make Backup and Recovery part of the tenant's plan again (it is unless turned off).")
+        @OptionGroup var common: Common
+        func run() async throws {
+            try await common.run { store, backup in
+                for tenant in try await common.tenants(store) { try await backup.setEnabled(tenant: tenant.id, true) }
+                say("Backup and Recovery is on.")
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take Backup and Recovery out of the tenant's plan: no new snapshots, reports or recoveries; existing snapshots age out.")
+        @OptionGroup var common: Common
+        func run() async throws {
+            try await common.run { store, backup in
+                for tenant in try await common.tenants(store) { try await backup.setEnabled(tenant: tenant.id, false) }
+                say("Backup and Recovery is off; snapshots already taken are kept until their retention ends.")
+            }
+        }
     }
 
     struct Snapshot: AsyncParsableCommand {

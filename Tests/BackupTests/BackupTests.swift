@@ -159,6 +159,18 @@ struct BackupTests {
         }
     }
 
+    @Test("a tenant whose plan has no backups gets no daily snapshot until it is turned on again", arguments: Databases.all)
+    func planGate(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            #expect(try await f.backup.isEnabled(tenant: f.id))
+            try await f.backup.setEnabled(tenant: f.id, false)
+            #expect(try await f.backup.daily(tenant: f.id) == nil)
+            #expect(try await f.backup.snapshots(tenant: f.id).isEmpty)
+            try await f.backup.setEnabled(tenant: f.id, true)
+            #expect(try await f.backup.daily(tenant: f.id) != nil)
+        }
+    }
+
     @Test("retention keeps five days: the oldest kept snapshot becomes full, and unshared blobs go", arguments: Databases.all)
     func retention(_ database: String) async throws {
         try await Fixture.run(database) { f in

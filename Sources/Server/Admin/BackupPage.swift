@@ -29,6 +29,7 @@ struct BackupPage {
         <h1>Backup and Recovery</h1>
         <p class="muted">A snapshot of users, groups, applications, service principals, role and app role assignments and the
         authentication methods policy is taken every day and kept \(admin.app.backup.retentionDays) days. Nobody can change or delete one.</p>
+        \(try await admin.app.backup.isEnabled(tenant: tenant) ? "" : "<p class=\"banner error\">Backup and Recovery is not part of this tenant's plan: no new snapshots are taken and nothing can be recovered. An operator turns it on with <span class=\"mono\">tessera backup enable</span>.</p>")
         <h2>Snapshots</h2>
         <table><thead><tr><th>Taken (UTC)</th><th>Objects</th><th>Changed since the one before</th><th></th></tr></thead>
         <tbody>\(rows.isEmpty ? "<tr><td colspan=\"4\" class=\"muted\">No snapshot yet: the first is taken within the hour.</td></tr>" : rows)</tbody></table>

@@ -42,6 +42,9 @@ struct RecoveryJobs: Sendable {
 
     /// Validates a `POST /directory/recovery/jobs` body, records the job and starts it.
     func start(tenant: String, body: [String: JSONValue]) async throws -> StoredObject {
+        guard try await app.backup.isEnabled(tenant: tenant) else {
+            throw DirectoryError(.accessDenied, "Backup and Recovery is not part of this tenant's plan; an operator turns it on with `tessera backup enable`.")
+        }
         let type = body["@odata.type"]?.stringValue ?? ""
         guard type == Self.previewType || type == Self.recoveryType else {
             throw DirectoryError.badRequest("'@odata.type' must be \(Self.previewType) (a difference report) or \(Self.recoveryType).")
