@@ -159,6 +159,25 @@ struct BackupTests {
         }
     }
 
+    @Test("a large snapshot (streamed with COPY on PostgreSQL) keeps every byte, tabs, newlines and backslashes included", arguments: Databases.all)
+    func largeSnapshot(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            for i in 0..<230 {
+                _ = try await f.user("bulk\(i)", extra: ["jobTitle": .string("tab\there, line\nbreak, back\\slash, \"quote\", ünïcødé \(i)")])
+            }
+            let snapshot = try await f.backup.snapshot(tenant: f.id)
+            #expect(snapshot.objectCount >= 230)
+            let (problems, blobs) = try await f.backup.verify(tenant: f.id)
+            #expect(problems.isEmpty && blobs == snapshot.objectCount)
+            #expect(try await f.backup.state(tenant: f.id, snapshot: snapshot.id) == (try await f.backup.liveState(tenant: f.id)).0)
+            // A second full-size write of the same blobs keeps one copy of each.
+            let state = try await f.backup.state(tenant: f.id, snapshot: snapshot.id)
+            let bodies = try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: state.objects.values.compactMap(\.digest)) }
+            try await f.store.write { tx in try await tx.putBlobs(tenant: f.id, bodies.map { (digest: $0.key, body: $0.value) }) }
+            #expect(try await f.backup.verify(tenant: f.id).blobs == snapshot.objectCount)
+        }
+    }
+
     @Test("a tenant whose plan has no backups gets no daily snapshot until it is turned on again", arguments: Databases.all)
     func planGate(_ database: String) async throws {
         try await Fixture.run(database) { f in
