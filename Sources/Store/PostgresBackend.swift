@@ -81,44 +81,6 @@ struct PostgresSession: SQLSession {
         }
     }
 
-    /// COPY … FROM STDIN in text format: one round trip for many rows instead of a statement per few hundred.
-    func copy(into table: String, columns: [String], rows: [[SQLValue]]) async throws -> Bool {
-        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-            var buffer = ByteBuffer()
-            for row in rows {
-                for (index, value) in row.enumerated() {
-                    if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
-                    switch value {
-                    case .null: buffer.writeStaticString("\\N")
-                    case .int(let i): buffer.writeString(String(i))
-                    case .double(let d): buffer.writeString(String(d))
-                    case .text(let text): Self.writeCopyText(text, to: &buffer)
-                    }
-                }
-                buffer.writeInteger(UInt8(ascii: "\n"))
-                if buffer.readableBytes > 1 << 20 {
-                    try await writer.write(buffer)
-                    buffer.clear()
-                }
-            }
-            if buffer.readableBytes > 0 { try await writer.write(buffer) }
-        }
-        return true
-    }
-
-    /// COPY's text escaping: backslash, tab, newline and carriage return.
-    static func writeCopyText(_ text: String, to buffer: inout ByteBuffer) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-            default: buffer.writeInteger(byte)
-            }
-        }
-    }
-
     /// Rewrites `?` placeholders to PostgreSQL's `$1, $2…`, leaving quoted text alone.
     static func numberPlaceholders(_ sql: String) -> String {
         var out = ""

@@ -20,13 +20,6 @@ enum SQLValue: Sendable, Hashable {
 protocol SQLSession: Sendable {
     /// Runs one statement with `?` placeholders; returns rows as positional values.
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]]
-    /// Streams rows into `table` (PostgreSQL's COPY); nil where the database has no such path (SQLite), and the
-    /// caller inserts instead. `table` and `columns` are ours, never input.
-    func copy(into table: String, columns: [String], rows: [[SQLValue]]) async throws -> Bool
-}
-
-extension SQLSession {
-    func copy(into table: String, columns: [String], rows: [[SQLValue]]) async throws -> Bool { false }
 }
 
 /// A database: SQLite in a file, or PostgreSQL. Everything above this speaks the same SQL, with the

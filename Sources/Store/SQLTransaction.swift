@@ -270,23 +270,8 @@ extension SQLTransaction {
     }
 
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws {
-        let values: [[SQLValue]] = blobs.map { [.text(tenant), .text($0.digest), .text($0.body)] }
-        // PostgreSQL: COPY into a transaction-local table, then keep what is new (COPY cannot skip conflicts).
-        if dialect.isPostgres, values.count > 200 {
-            _ = try await rows("CREATE TEMP TABLE incoming_blobs (tenant TEXT, digest TEXT, body TEXT) ON COMMIT DROP")
-            if try await session.copy(into: "incoming_blobs", columns: ["tenant", "digest", "body"], rows: values) {
-                _ = try await rows("INSERT INTO backup_blobs (tenant, digest, body) SELECT tenant, digest, body FROM incoming_blobs ON CONFLICT DO NOTHING")
-                _ = try await rows("DROP TABLE incoming_blobs")
-                return
-            }
-        }
-        try await insertRows("INSERT INTO backup_blobs (tenant, digest, body)", columns: 3, rows: values, suffix: " ON CONFLICT DO NOTHING")
-    }
-
-    /// New rows for a table, by COPY where the database has it.
-    private func bulkInsert(_ table: String, _ columns: [String], _ values: [[SQLValue]]) async throws {
-        if values.count > 200, try await session.copy(into: table, columns: columns, rows: values) { return }
-        try await insertRows("INSERT INTO \(table) (\(columns.joined(separator: ", ")))", columns: columns.count, rows: values)
+        try await insertRows("INSERT INTO backup_blobs (tenant, digest, body)", columns: 3,
+                             rows: blobs.map { [.text(tenant), .text($0.digest), .text($0.body)] }, suffix: " ON CONFLICT DO NOTHING")
     }
 
     func blobs(tenant: String, digests: [String]) async throws -> [String: String] {
@@ -315,11 +300,11 @@ extension SQLTransaction {
             """, [.text(snapshot.tenant), .text(snapshot.id), .text(snapshot.createdAt), .int(snapshot.sequence),
                   snapshot.parent.map { .text($0) } ?? .null, .text(snapshot.digest), .int(Int64(snapshot.objectCount)),
                   .int(Int64(snapshot.linkCount)), .int(Int64(snapshot.changedObjects))])
-        try await bulkInsert("backup_entries", ["tenant", "snapshot", "object", "kind", "digest", "deleted_at"], entries.map {
+        try await insertRows("INSERT INTO backup_entries (tenant, snapshot, object, kind, digest, deleted_at)", columns: 6, rows: entries.map {
             [.text(snapshot.tenant), .text(snapshot.id), .text($0.object), .text($0.kind.rawValue), $0.digest.map { .text($0) } ?? .null,
              $0.deletedAt.map { .text($0) } ?? .null]
         })
-        try await bulkInsert("backup_links", ["tenant", "snapshot", "source", "relation", "target", "present"], links.map {
+        try await insertRows("INSERT INTO backup_links (tenant, snapshot, source, relation, target, present)", columns: 6, rows: links.map {
             [.text(snapshot.tenant), .text(snapshot.id), .text($0.link.source), .text($0.link.relation), .text($0.link.target), .int($0.present ? 1 : 0)]
         })
     }

@@ -159,7 +159,7 @@ struct BackupTests {
         }
     }
 
-    @Test("a large snapshot (streamed with COPY on PostgreSQL) keeps every byte, tabs, newlines and backslashes included", arguments: Databases.all)
+    @Test("a large snapshot keeps every byte, tabs, newlines and backslashes included", arguments: Databases.all)
     func largeSnapshot(_ database: String) async throws {
         try await Fixture.run(database) { f in
             for i in 0..<230 {
