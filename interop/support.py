@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ssl
+import subprocess
+import time
 import uuid
 
 import requests
@@ -250,3 +252,20 @@ class Sdk:
         self.run(self.http.aclose())
         self.run(self.credential.close())
         self.runner.close()
+
+
+def start_serve(command: list[str]) -> tuple[subprocess.Popen, str]:
+    """Starts `tessera serve …` (the whole command line) and returns it with what it printed up to 'listening on'."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("tessera serve stopped:\n" + "".join(lines))
+        lines.append(line)
+        if "listening on" in line:
+            return proc, "".join(lines)
+    proc.kill()
+    raise AssertionError("tessera serve did not start:\n" + "".join(lines))

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from support import start_serve
+
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 PREVIEW = "#microsoft.graph.entraRecoveryServices.recoveryPreviewJob"
 RECOVERY = "#microsoft.graph.entraRecoveryServices.recoveryJob"
@@ -32,17 +34,8 @@ class Server:
         self.printed = ""
 
     def start(self):
-        self.proc = subprocess.Popen([BINARY, "serve", "--http", "--data", str(self.data), "--port", str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-        lines, deadline = [], time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError("tessera serve stopped:\n" + "".join(lines))
-            lines.append(line)
-            if "listening on" in line:
-                break
-        self.printed += "".join(lines)
+        self.proc, printed = start_serve([BINARY, "serve", "--http", "--data", str(self.data), "--port", str(self.port)])
+        self.printed += printed
         # Keep reading its output so it never blocks on a full pipe.
         import threading
         threading.Thread(target=lambda p=self.proc: [None for _ in p.stdout], daemon=True).start()

@@ -17,6 +17,8 @@ import msal
 import pytest
 import requests
 
+from support import start_serve
+
 from conftest import REPO_ROOT, _free_port
 
 BINARY = os.environ.get("TESSERA_BIN", str(REPO_ROOT / ".build" / "debug" / "tessera"))
@@ -24,20 +26,8 @@ BINARY = os.environ.get("TESSERA_BIN", str(REPO_ROOT / ".build" / "debug" / "tes
 
 def _serve(data: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
     """Starts `tessera serve` and returns it with the lines it printed up to 'listening'."""
-    proc = subprocess.Popen([BINARY, "serve", "--data", str(data), "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError("tessera serve stopped:\n" + "".join(lines))
-        lines.append(line)
-        if "listening on" in line:
-            return proc, lines
-    proc.kill()
-    raise AssertionError("tessera serve did not start:\n" + "".join(lines))
+    proc, printed = start_serve([BINARY, "serve", "--data", str(data), "--port", str(port)])
+    return proc, printed.splitlines(keepends=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from support import start_serve
 from browser import APPROVE_DEVICE, REGISTER, SIGN_IN, USE_ACCESS_PASS, Callback, add_authenticator, chromium, remove_authenticator, wait_for_text
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
@@ -38,18 +39,7 @@ def server():
     port = _free_port()
     # Chromium's virtual authenticators attest with its batch certificate: trusting it makes their keys "attested".
     roots = Path(__file__).resolve().parent / "webauthn" / "testpki" / "chromium-batch-certificate.pem"
-    proc = subprocess.Popen([BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots)],
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    lines, deadline = [], time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError("tessera serve stopped:\n" + "".join(lines))
-        lines.append(line)
-        if "listening on" in line:
-            break
-    printed = "".join(lines)
+    proc, printed = start_serve([BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots)])
     field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
     url = f"http://localhost:{port}"
     token = requests.post(f"{url}/{field('tenant id')}/oauth2/v2.0/token", data={

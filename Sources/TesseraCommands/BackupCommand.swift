@@ -35,6 +35,14 @@ struct BackupCommand: AsyncParsableCommand {
             throw ValidationError("there are \(every.count) tenants: say which with --tenant")
         }
 
+        /// Turns backups on or off for the named (or only) tenant.
+        func setPlan(_ enabled: Bool, _ message: String) async throws {
+            try await run { store, backup in
+                for tenant in try await tenants(store) { try await backup.setEnabled(tenant: tenant.id, enabled) }
+                say(message)
+            }
+        }
+
         func emit(_ value: JSONValue, _ text: String) {
             say(json ? value.serialized : text)
         }
@@ -48,12 +56,7 @@ struct BackupCommand: AsyncParsableCommand {
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make Backup and Recovery part of the tenant's plan again (it is unless turned off).")
         @OptionGroup var common: Common
-        func run() async throws {
-            try await common.run { store, backup in
-                for tenant in try await common.tenants(store) { try await backup.setEnabled(tenant: tenant.id, true) }
-                say("Backup and Recovery is on.")
-            }
-        }
+        func run() async throws { try await common.setPlan(true, "Backup and Recovery is on.") }
     }
 
     struct Disable: AsyncParsableCommand {
@@ -61,10 +64,7 @@ struct BackupCommand: AsyncParsableCommand {
             abstract: "Take Backup and Recovery out of the tenant's plan: no new snapshots, reports or recoveries; existing snapshots age out.")
         @OptionGroup var common: Common
         func run() async throws {
-            try await common.run { store, backup in
-                for tenant in try await common.tenants(store) { try await backup.setEnabled(tenant: tenant.id, false) }
-                say("Backup and Recovery is off; snapshots already taken are kept until their retention ends.")
-            }
+            try await common.setPlan(false, "Backup and Recovery is off; snapshots already taken are kept until their retention ends.")
         }
     }
 

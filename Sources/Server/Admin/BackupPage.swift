@@ -139,15 +139,11 @@ struct BackupPage {
         guard let snapshot = form["snapshot"] else { return try await failed("Choose a snapshot.") }
         let chosen = admin.formValues("object")
         guard !chosen.isEmpty else { return try await failed("Select at least one object to recover.") }
-        var byType: [String: [String]] = [:]
-        for item in chosen {
-            let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
-            if parts.count == 2 { byType[parts[0], default: []].append(parts[1]) }
-        }
+        let byType = Self.chosenByType(chosen)
         let body: JSONValue = [
             "@odata.type": .string(RecoveryJobs.recoveryType), "snapshotId": .string(snapshot),
             "filteringCriteria": ["@odata.type": "#microsoft.graph.entraRecoveryServices.recoveryJobEntityNameAndIdsFilter",
-                                  "filterValues": .array(byType.keys.sorted().map { ["entityType": .string($0), "entityIds": .strings(byType[$0]!)] })],
+                                  "filterValues": .array(byType.keys.sorted().map { ["entityType": .string($0), "entityIds": .strings(byType[$0]!.sorted())] })],
         ]
         switch await admin.graph("POST", "directory/recovery/jobs", body: body) {
         case .success(let job): return AdminCenter.redirect("\(admin.base)/backup/jobs/\(job["id"]?.stringValue ?? "")")
@@ -187,14 +183,17 @@ struct BackupPage {
         await admin.perform("POST", "directory/recovery/jobs/\(id)/microsoft.graph.entraRecoveryServices.cancel", notice: "saved")
     }
 
-    static func filter(_ chosen: [String]) -> RecoveryFilter {
+    /// The wizard's checkboxes (`type:id`) by type.
+    static func chosenByType(_ chosen: [String]) -> [String: Set<String>] {
         var byType: [String: Set<String>] = [:]
         for item in chosen {
             let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
             if parts.count == 2 { byType[parts[0].lowercased(), default: []].insert(parts[1].lowercased()) }
         }
-        return .ids(byType)
+        return byType
     }
+
+    static func filter(_ chosen: [String]) -> RecoveryFilter { .ids(chosenByType(chosen)) }
 
     func failed(_ message: String) async throws -> APIResponse {
         var response = try await render(failure: message)
