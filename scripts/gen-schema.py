@@ -12,7 +12,9 @@ import sys
 import xml.etree.ElementTree as ET
 
 ROOTS = ["user", "group", "application", "servicePrincipal", "device", "organization", "domain",
-         "appRoleAssignment", "unifiedRoleAssignment", "unifiedRoleDefinition", "directoryRole"]
+         "appRoleAssignment", "unifiedRoleAssignment", "unifiedRoleDefinition", "directoryRole",
+         "conditionalAccessPolicy", "namedLocation", "ipNamedLocation", "countryNamedLocation", "authorizationPolicy",
+         "oAuth2PermissionGrant"]
 NS = "{http://docs.oasis-open.org/odata/ns/edm}"
 
 def main(path):

@@ -112,11 +112,15 @@ public struct DifferenceReport: Sendable {
         ]
     }
 
+    /// Graph's `resourceTypeName` of every kind a snapshot holds.
+    public static let entityTypeNames = BackupService.kinds.map(entityTypeName)
+
     /// Graph's `resourceTypeName` for a kind.
     public static func entityTypeName(_ kind: ObjectKind) -> String {
         switch kind {
         case .authenticationMethodsPolicy: "authenticationMethodPolicy"
         case .roleAssignment: "unifiedRoleAssignment"
+        case .namedLocation: "namedLocationPolicy"
         default: kind.rawValue
         }
     }

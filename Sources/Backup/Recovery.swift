@@ -18,6 +18,16 @@ public enum RecoveryFilter: Sendable, Hashable {
     }
 }
 
+extension RecoveryFilter {
+    /// Checks entity type names (Graph's `resourceTypeName`, any case) against what a snapshot holds.
+    public static func checkTypes(_ names: some Sequence<String>) throws(DirectoryError) {
+        let known = Set(DifferenceReport.entityTypeNames.map { $0.lowercased() })
+        for name in names where !known.contains(name.lowercased()) {
+            throw DirectoryError.badRequest("Unknown entity type '\(name)': use one of \(DifferenceReport.entityTypeNames.joined(separator: ", ")).")
+        }
+    }
+}
+
 /// What a recovery did with one change: done, or why not.
 public struct RecoveryOutcome: Sendable, Hashable {
     public var change: DifferenceReport.ObjectChange

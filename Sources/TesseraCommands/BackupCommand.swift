@@ -166,6 +166,7 @@ struct BackupCommand: AsyncParsableCommand {
                 let tenant = try await common.tenants(store)[0]
                 let directory = DirectoryService(store: store)
                 var filter = RecoveryFilter.all
+                try RecoveryFilter.checkTypes(type)
                 if !id.isEmpty {
                     let types = type.isEmpty ? BackupService.kinds.map(DifferenceReport.entityTypeName) : type
                     filter = .ids(Dictionary(uniqueKeysWithValues: types.map { ($0.lowercased(), Set(id.map { $0.lowercased() })) }))

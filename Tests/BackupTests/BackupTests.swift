@@ -271,6 +271,58 @@ struct RecoveryTests {
         }
     }
 
+    @Test("Conditional Access policies, named locations, the authorization policy and delegated grants come back", arguments: Databases.all)
+    func policies(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            let office = try await f.directory.create(tenant: f.id, kind: .namedLocation, body: [
+                "@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office", "ipRanges": [["cidrAddress": "198.51.100.0/24"]]],
+                                                      actor: .system)
+            let policyBody: [String: JSONValue] = [
+                "displayName": "Passkeys outside the office", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": ["All"]],
+                               "locations": ["includeLocations": ["All"], "excludeLocations": [.string(office.id)]]],
+                "grantControls": ["operator": "OR", "authenticationStrength": ["id": "00000000-0000-0000-0000-000000000004"]]]
+            let policy = try await f.directory.create(tenant: f.id, kind: .conditionalAccessPolicy, body: policyBody, actor: .system)
+            try await f.directory.updateAuthorizationPolicy(tenant: f.id, patch: ["blockMsolPowerShell": true], actor: .system)
+            let sps = try await f.store.read { tx in try await tx.query(ObjectQuery(tenant: f.id, kinds: [.servicePrincipal])) }
+            let grant = try await f.directory.create(tenant: f.id, kind: .oauth2PermissionGrant, body: [
+                "clientId": .string(sps[0].id), "resourceId": .string(sps[1].id), "consentType": "AllPrincipals", "scope": "User.Read"],
+                                                     actor: .system)
+            let snapshot = try await f.backup.snapshot(tenant: f.id)
+
+            // An administrator (or an attacker) switches the policy to report-only, deletes the location, loosens the
+            // authorization policy, removes the grant and adds a policy of their own.
+            _ = try await f.directory.update(tenant: f.id, id: policy.id, kind: nil, patch: ["state": "enabledForReportingButNotEnforced",
+                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": ["All"]]]], actor: .system)
+            try await f.directory.delete(tenant: f.id, id: office.id, kind: nil, actor: .system)
+            try await f.directory.updateAuthorizationPolicy(tenant: f.id, patch: ["blockMsolPowerShell": false, "allowInvitesFrom": "none"], actor: .system)
+            try await f.directory.delete(tenant: f.id, id: grant.id, kind: nil, actor: .system)
+            let added = try await f.directory.create(tenant: f.id, kind: .conditionalAccessPolicy, body: [
+                "displayName": "Block nothing", "state": "disabled",
+                "conditions": ["users": ["includeUsers": ["None"]], "applications": ["includeApplications": ["None"]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]], actor: .system)
+
+            let report = try await f.backup.difference(tenant: f.id, from: snapshot.id, to: nil)
+            let byID = Dictionary(uniqueKeysWithValues: report.changes.map { ($0.id, $0) })
+            #expect(byID[policy.id]?.action == .update && byID[policy.id]?.properties.map(\.name).contains("state") == true)
+            #expect(byID[office.id]?.action == .restore && byID[added.id]?.action == .softDelete && byID[grant.id]?.action == .recreate)
+            #expect(report.changes.contains { $0.kind == .authorizationPolicy && $0.properties.contains { $0.name == "blockMsolPowerShell" } })
+            #expect(Set(report.changes.map { DifferenceReport.entityTypeName($0.kind) })
+                    == ["conditionalAccessPolicy", "namedLocationPolicy", "authorizationPolicy", "oAuth2PermissionGrant"])
+
+            let run = try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .all, directory: f.directory, actor: Self.job)
+            #expect(run.outcomes.allSatisfy { $0.failure == nil } && run.outcomes.count == 5, "\(run.outcomes)")
+            func object(_ id: String) async throws -> StoredObject? { try await f.store.read { tx in try await tx.object(tenant: f.id, id: id) } }
+            #expect(try await object(policy.id)?.body == policy.body)
+            #expect(try await object(office.id)?.deletedAt == nil)
+            #expect(try await object(added.id)?.deletedAt != nil)
+            #expect(try await object(grant.id)?.body["scope"] == "User.Read")
+            let authorization = try await f.directory.authorizationPolicy(tenant: f.id)
+            #expect(authorization["blockMsolPowerShell"] == true && authorization["allowInvitesFrom"] == "everyone")
+            #expect(try await f.backup.difference(tenant: f.id, from: snapshot.id, to: nil).changes.isEmpty)
+        }
+    }
+
     @Test("filters by type or id; a unique key taken since fails that object only", arguments: Databases.all)
     func filtersAndFailures(_ database: String) async throws {
         try await Fixture.run(database) { f in

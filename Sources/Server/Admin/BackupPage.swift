@@ -8,7 +8,7 @@ import TesseraCore
 struct BackupPage {
     let admin: AdminRequest
     var tenant: String { admin.tenant.id }
-    static let types = ["user", "group", "application", "servicePrincipal", "appRoleAssignment", "unifiedRoleAssignment", "authenticationMethodPolicy"]
+    static let types = DifferenceReport.entityTypeNames
 
     func render(failure: String?) async throws -> APIResponse {
         do {
@@ -111,7 +111,7 @@ struct BackupPage {
         let filter = Self.filter(chosen)
         let plan: [DifferenceReport.ObjectChange]
         do {
-            try admin.caller.require(anyOf: RecoveryHandler.writePermissions)
+            try admin.caller.require(anyOf: RecoveryHandler.recoveryPermissions)
             plan = try await admin.app.backup.recover(tenant: tenant, snapshot: snapshot, filter: filter, directory: admin.app.directory,
                                                       actor: admin.caller.actor, dryRun: true).planned
         } catch let error as DirectoryError {

@@ -135,6 +135,7 @@ struct RecoveryJobs: Sendable {
             guard let types = value["entityTypes"]?.arrayValue?.compactMap(\.stringValue), !types.isEmpty else {
                 throw DirectoryError.badRequest("'entityTypes' must name at least one entity type.")
             }
+            try RecoveryFilter.checkTypes(types)
             return .entityTypes(Set(types.map { $0.lowercased() }))
         }
         if type.hasSuffix("recoveryJobEntityNameAndIdsFilter") {
@@ -143,6 +144,7 @@ struct RecoveryJobs: Sendable {
                 guard let entity = item["entityType"]?.stringValue, let ids = item["entityIds"]?.arrayValue?.compactMap(\.stringValue) else {
                     throw DirectoryError.badRequest("Each filter value needs 'entityType' and 'entityIds'.")
                 }
+                try RecoveryFilter.checkTypes([entity])
                 byType[entity.lowercased(), default: []].formUnion(ids.map { $0.lowercased() })
             }
             guard !byType.isEmpty else { throw DirectoryError.badRequest("'filterValues' must name at least one object.") }

@@ -110,6 +110,10 @@ struct Caller: Sendable {
         case .roleAssignment:
             return write ? ["RoleManagement.ReadWrite.Directory"]
                 : directory + ["RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory"]
+        case .conditionalAccessPolicy, .namedLocation:
+            return write ? ["Policy.ReadWrite.ConditionalAccess"] : ["Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess"]
+        case .oauth2PermissionGrant:
+            return write ? ["DelegatedPermissionGrant.ReadWrite.All"] : directory + ["DelegatedPermissionGrant.ReadWrite.All"]
         default: return directory
         }
     }

@@ -39,7 +39,7 @@ struct DirectoryObjectsHandler {
         let tail = Array(rest.dropFirst())
         if let cast = tail.first, let kindName = GraphAPI.castName(cast) {
             let kind = ObjectKind(rawValue: kindName)
-            guard kind.isSoftDeletable else { throw DirectoryError.badRequest("Deleted items of type '\(cast)' are not supported.") }
+            guard kind.isSoftDeletable, ObjectKind.directoryObjects.contains(kind) else { throw DirectoryError.badRequest("Deleted items of type '\(cast)' are not supported.") }
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
             let lister = Lister(context: context, app: app)
             if tail.count == 2, tail[1] == "$count" { return try await lister.count(kinds: [kind], entity: kind.rawValue) }
@@ -50,9 +50,9 @@ struct DirectoryObjectsHandler {
             throw DirectoryError.badRequest("Specify the type of deleted items, e.g. /directory/deletedItems/microsoft.graph.user.")
         }
         let tenant = self.tenant
-        guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }), object.deletedAt != nil else {
-            throw DirectoryError.notFound(id)
-        }
+        guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }), object.deletedAt != nil,
+              ObjectKind.directoryObjects.contains(object.kind)
+        else { throw DirectoryError.notFound(id) }
         switch (tail.count, method) {
         case (1, "GET"):
             try context.caller.require(anyOf: Caller.permissions(for: object.kind, write: false))

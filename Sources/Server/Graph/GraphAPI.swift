@@ -8,7 +8,7 @@ struct GraphAPI {
     /// Entity sets and the kinds they hold.
     static let entitySets: [String: ObjectKind] = [
         "users": .user, "groups": .group, "applications": .application, "servicePrincipals": .servicePrincipal,
-        "devices": .device, "organization": .organization, "domains": .domain,
+        "devices": .device, "organization": .organization, "domains": .domain, "oauth2PermissionGrants": .oauth2PermissionGrant,
     ]
 
     func handle(_ request: APIRequest) async throws -> APIResponse {
@@ -50,6 +50,7 @@ struct GraphAPI {
         case "directoryRoles": return try await RolesHandler(api: self, context: c).handleDirectoryRoles(Array(path.dropFirst()))
         case "auditLogs": return try await AuditHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "policies": return try await PolicyHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        case "identity": return try await ConditionalAccessHandler(api: self, context: c).handle(Array(path.dropFirst()))
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(head)'.")
         }

@@ -12,6 +12,7 @@ struct PolicyHandler {
     static let writePermissions = ["Policy.ReadWrite.AuthenticationMethod"]
 
     func handle(_ rest: [String]) async throws -> APIResponse {
+        if rest == ["authorizationPolicy"] { return try await authorizationPolicy() }
         guard rest.first == "authenticationMethodsPolicy" else {
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "policies")'.")
         }
@@ -43,6 +44,24 @@ struct PolicyHandler {
             }
             guard tail.count == 2, tail[1].lowercased() == "fido2" else { throw DirectoryError.notFound(tail.dropFirst().joined(separator: "/")) }
             return try await fido2()
+        }
+    }
+
+    /// `/policies/authorizationPolicy` (a singleton in v1.0): GET and PATCH.
+    func authorizationPolicy() async throws -> APIResponse {
+        let directory = api.app.directory
+        switch method {
+        case "GET":
+            try context.caller.require(anyOf: ["Policy.Read.All", "Policy.ReadWrite.Authorization"])
+            var body = try await directory.authorizationPolicy(tenant: tenant)
+            body["@odata.context"] = .string("\(context.base)/$metadata#policies/authorizationPolicy/$entity")
+            return .json(.object(body))
+        case "PATCH":
+            try context.caller.require(anyOf: ["Policy.ReadWrite.Authorization"])
+            try await directory.updateAuthorizationPolicy(tenant: tenant, patch: try context.request.jsonObject(), actor: context.caller.actor)
+            return .noContent
+        default:
+            throw DirectoryError(.methodNotAllowed, "The authorization policy supports GET and PATCH.")
         }
     }
 

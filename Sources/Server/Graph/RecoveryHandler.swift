@@ -7,13 +7,12 @@ struct RecoveryHandler {
     let context: RequestContext
     let app: TesseraApp
 
-    /// Reading backups: what Backup Reader has; Tessera maps it to directory read permissions until Graph names
-    /// its own.
-    static let readPermissions = ["Directory.Read.All", "Directory.ReadWrite.All"]
-
-    /// Difference reports and recoveries: what Backup Administrator has; directory write permissions until Graph
-    /// names its own.
-    static let writePermissions = ["Directory.ReadWrite.All"]
+    /// Reading snapshots, reports and job history (Entra Backup Reader; Global Reader).
+    static let readPermissions = ["EntraBackup.Read.All", "EntraBackup.ReadWrite.Preview", "EntraBackup.ReadWrite.Recovery"]
+    /// Making difference reports (and cancelling them).
+    static let previewPermissions = ["EntraBackup.ReadWrite.Preview", "EntraBackup.ReadWrite.Recovery"]
+    /// Recovering objects (Entra Backup Administrator; Global Administrator).
+    static let recoveryPermissions = ["EntraBackup.ReadWrite.Recovery"]
 
     var method: String { context.request.method }
     var jobs: RecoveryJobs { RecoveryJobs(app: app) }
@@ -61,8 +60,10 @@ struct RecoveryHandler {
                 try context.caller.require(anyOf: Self.readPermissions)
                 return .json(["@odata.context": .string(base), "value": .array(try await jobs.jobs(tenant: context.tenant).map(RecoveryJobs.render))])
             case "POST":
-                try context.caller.require(anyOf: Self.writePermissions)
-                let job = try await jobs.start(tenant: context.tenant, body: try context.request.jsonObject())
+                let request = try context.request.jsonObject()
+                let isPreview = request["@odata.type"]?.stringValue.map { $0.hasSuffix("recoveryPreviewJob") } ?? false
+                try context.caller.require(anyOf: isPreview ? Self.previewPermissions : Self.recoveryPermissions)
+                let job = try await jobs.start(tenant: context.tenant, body: request)
                 guard case .object(var body) = RecoveryJobs.render(job) else { throw DirectoryError(.internalError, "render") }
                 body["@odata.context"] = .string(base + "/$entity")
                 return .json(.object(body), status: 201, headers: [("Location", "\(context.base)/directory/recovery/jobs/\(job.id)")])
@@ -93,7 +94,8 @@ struct RecoveryHandler {
             return .json(["@odata.context": .string("\(context.base)/$metadata#Collection(microsoft.graph.entraRecoveryServices.recoveryChangeObjectBase)"),
                           "value": .array(changes)])
         case ("cancel"?, "POST"):
-            try context.caller.require(anyOf: Self.writePermissions)
+            let isPreview = job.body["@odata.type"]?.stringValue == RecoveryJobs.previewType
+            try context.caller.require(anyOf: isPreview ? Self.previewPermissions : Self.recoveryPermissions)
             guard RecoveryJobs.active.contains(job.body["status"]?.stringValue ?? "") else {
                 throw DirectoryError.badRequest("The job has finished (\(job.body["status"]?.stringValue ?? "")); there is nothing to cancel.")
             }

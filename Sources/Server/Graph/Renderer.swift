@@ -22,7 +22,11 @@ enum Renderer {
             out["id"] = .string(object.id)
             if object.deletedAt != nil { out["deletedDateTime"] = object.body["deletedDateTime"] ?? .string(object.deletedAt ?? "") }
         }
-        if polymorphic || object.deletedAt != nil { out["@odata.type"] = .string(object.kind.odataType) }
+        if let derived = object.body["@odata.type"], object.kind == .namedLocation {
+            out["@odata.type"] = derived  // always: clients pick the derived type by it
+        } else if polymorphic || object.deletedAt != nil {
+            out["@odata.type"] = .string(object.kind.odataType)
+        }
         return stripPrivate(.object(out))
     }
 

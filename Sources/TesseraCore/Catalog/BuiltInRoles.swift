@@ -132,6 +132,12 @@ public enum BuiltInRoles {
     /// Template id of Organizational Branding Administrator.
     public static let organizationalBrandingAdministrator: String = "92ed04bf-c94a-4b82-9729-b799a7a4c178"
 
+    /// Tessera's id for Entra Backup Reader. Microsoft has not published template ids for the two Backup and
+    /// Recovery roles (preview, 2026); Tessera assigns its own and will take Microsoft's once they are published.
+    public static let backupReader: String = "7832c867-2a39-44d5-b4e6-a7d152128b32"
+    /// Tessera's id for Entra Backup Administrator (see `backupReader`).
+    public static let backupAdministrator: String = "ace83dc7-24de-4e54-a14f-e771648b29be"
+
     // MARK: Catalog
 
     /// Every known built-in role.
@@ -830,6 +836,29 @@ public enum BuiltInRoles {
                 "microsoft.directory/lifecycleWorkflows/workflows/allProperties/allTasks",
                 "microsoft.directory/organization/strongAuthentication/read",
                 "microsoft.directory/users/lifeCycleInfo/read",
+            ]
+        ),
+        // MARK: Backup and Recovery (ids assigned by Tessera; see `backupReader`)
+        BuiltInRole(
+            templateId: backupReader,
+            displayName: "Entra Backup Reader",
+            description: "Can view Microsoft Entra backups, difference reports and recovery history.",
+            isPrivileged: false,
+            allowedResourceActions: [
+                "microsoft.directory/backups/read",
+                "microsoft.directory/recoveryJobs/read",
+            ]
+        ),
+        BuiltInRole(
+            templateId: backupAdministrator,
+            displayName: "Entra Backup Administrator",
+            description: "Can view Microsoft Entra backups, create difference reports and recover objects from a backup.",
+            isPrivileged: true,
+            allowedResourceActions: [
+                "microsoft.directory/backups/read",
+                "microsoft.directory/recoveryJobs/read",
+                "microsoft.directory/recoveryPreviewJobs/create",
+                "microsoft.directory/recoveryJobs/create",
             ]
         ),
     ]

@@ -252,6 +252,28 @@ public enum GraphPermissions {
             description: "Allows an app to manage license assignments for users and groups, without a signed-in user."
         ),
 
+        // MARK: Backup and Recovery
+        // Graph names these three for Entra Backup and Recovery; their app role ids are not published yet, so
+        // Tessera assigns its own.
+        GraphPermission(
+            id: "b39eff5f-ae31-4683-892c-719644643cc0",
+            value: "EntraBackup.Read.All",
+            displayName: "Read Microsoft Entra backups",
+            description: "Allows the app to read Microsoft Entra backup snapshots, difference reports and recovery jobs, without a signed-in user."
+        ),
+        GraphPermission(
+            id: "5738c069-ecd3-4cf0-b67a-2569ece88edb",
+            value: "EntraBackup.ReadWrite.Preview",
+            displayName: "Create Microsoft Entra backup difference reports",
+            description: "Allows the app to read Microsoft Entra backups and create difference reports between backups and the directory, without a signed-in user."
+        ),
+        GraphPermission(
+            id: "c179f642-d2af-4039-b8ae-68f723e809fa",
+            value: "EntraBackup.ReadWrite.Recovery",
+            displayName: "Recover Microsoft Entra objects from backups",
+            description: "Allows the app to read Microsoft Entra backups, create difference reports and recover directory objects from a backup, without a signed-in user."
+        ),
+
         // MARK: Policies
         GraphPermission(
             id: "246dd0d5-5bd0-4def-940b-0421030a5b68",

@@ -15,16 +15,28 @@ public enum RolePermissions {
         "Device.Read.All", "Organization.Read.All", "Domain.Read.All", "RoleManagement.Read.Directory", "RoleManagement.Read.All",
     ]
 
+    /// Backup and Recovery: read backups, make difference reports, recover (Entra Backup Administrator).
+    static let backupAdministration: Set<String> = [
+        "EntraBackup.Read.All", "EntraBackup.ReadWrite.Preview", "EntraBackup.ReadWrite.Recovery",
+    ]
+
     static let table: [String: Set<String>] = [
         BuiltInRoles.globalAdministrator: directoryRead.union([
             "Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
             "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Device.ReadWrite.All", "Organization.ReadWrite.All",
             "Domain.ReadWrite.All", "RoleManagement.ReadWrite.Directory", "UserAuthenticationMethod.Read.All",
             "UserAuthenticationMethod.ReadWrite.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod",
-            "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All",
-        ]),
+            "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
+            "Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.Authorization", "DelegatedPermissionGrant.ReadWrite.All",
+        ]).union(backupAdministration),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
+            "Policy.Read.ConditionalAccess", "EntraBackup.Read.All",
+        ]),
+        BuiltInRoles.backupReader: ["EntraBackup.Read.All"],
+        BuiltInRoles.backupAdministrator: backupAdministration,
+        BuiltInRoles.conditionalAccessAdministrator: directoryRead.union([
+            "Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess",
         ]),
         BuiltInRoles.privilegedRoleAdministrator: directoryRead.union(["RoleManagement.ReadWrite.Directory", "Policy.Read.All"]),
         BuiltInRoles.userAdministrator: directoryRead.union([
@@ -40,12 +52,21 @@ public enum RolePermissions {
         BuiltInRoles.authenticationPolicyAdministrator: directoryRead.union([
             "Policy.Read.All", "Policy.Read.AuthenticationMethod", "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All",
         ]),
-        BuiltInRoles.securityAdministrator: directoryRead.union(["Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All"]),
-        BuiltInRoles.securityReader: directoryRead.union(["Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All"]),
+        BuiltInRoles.securityAdministrator: directoryRead.union([
+            "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
+            "Policy.ReadWrite.ConditionalAccess",
+        ]),
+        BuiltInRoles.securityReader: directoryRead.union([
+            "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
+        ]),
         BuiltInRoles.reportsReader: directoryRead.union(["AuditLog.Read.All"]),
         BuiltInRoles.helpdeskAdministrator: directoryRead.union(["UserAuthenticationMethod.Read.All"]),
-        BuiltInRoles.applicationAdministrator: directoryRead.union(["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"]),
-        BuiltInRoles.cloudApplicationAdministrator: directoryRead.union(["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"]),
+        BuiltInRoles.applicationAdministrator: directoryRead.union([
+            "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
+        ]),
+        BuiltInRoles.cloudApplicationAdministrator: directoryRead.union([
+            "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
+        ]),
         BuiltInRoles.cloudDeviceAdministrator: directoryRead.union(["Device.ReadWrite.All"]),
         BuiltInRoles.directoryReaders: directoryRead,
         BuiltInRoles.hybridIdentityAdministrator: directoryRead,

@@ -122,6 +122,8 @@ extension UniqueKey {
     public var conflictError: DirectoryError {
         switch name {
         case "appRoleAssignment": DirectoryError.badRequest("Permission being assigned already exists on the object")
+        case "oauth2PermissionGrant":
+            DirectoryError(.conflict, "Permission entry already exists: this client already has a grant to this resource for this principal; update its scope instead.")
         case "roleAssignment":
             DirectoryError.badRequest("A conflicting object with one or more of the specified property values is present in the directory.")
         default: DirectoryError.duplicate(name.split(separator: ":").last.map(String.init) ?? name)

@@ -14,6 +14,9 @@ enum DirectoryRules {
         .appRoleAssignment: ["id", "createdDateTime", "principalDisplayName", "principalType", "resourceDisplayName",
                              "principalId", "resourceId", "appRoleId"],
         .roleAssignment: ["id", "principalId", "roleDefinitionId", "directoryScopeId"],
+        .conditionalAccessPolicy: ["id", "createdDateTime", "modifiedDateTime", "deletedDateTime"],
+        .namedLocation: ["id", "createdDateTime", "modifiedDateTime", "deletedDateTime"],
+        .oauth2PermissionGrant: ["id", "clientId", "consentType", "principalId", "resourceId"],
     ]
 
     static let required: [ObjectKind: [String]] = [
@@ -24,6 +27,9 @@ enum DirectoryRules {
         .device: ["displayName", "deviceId", "operatingSystem", "operatingSystemVersion"],
         .appRoleAssignment: ["principalId", "resourceId", "appRoleId"],
         .roleAssignment: ["principalId", "roleDefinitionId"],
+        .conditionalAccessPolicy: ["displayName", "state", "conditions"],
+        .namedLocation: ["displayName"],
+        .oauth2PermissionGrant: ["clientId", "consentType", "resourceId"],
     ]
 
     static func prepareCreate(kind: ObjectKind, fields: [String: JSONValue], tenant: String,
@@ -33,10 +39,11 @@ enum DirectoryRules {
             throw DirectoryError.badRequest("Property '\(name)' is required when creating the object.")
         }
         for name in readOnly[kind] ?? [] where name != "id" && body[name] != nil
-            && !(kind == .servicePrincipal && name == "appId") && !(kind == .appRoleAssignment || kind == .roleAssignment) {
+            && !(kind == .servicePrincipal && name == "appId")
+            && !(kind == .appRoleAssignment || kind == .roleAssignment || kind == .oauth2PermissionGrant) {
             throw DirectoryError.badRequest("Property '\(name)' is read-only and cannot be set.")
         }
-        if kind != .appRoleAssignment, kind != .roleAssignment, kind != .domain {
+        if kind != .appRoleAssignment, kind != .roleAssignment, kind != .domain, kind != .oauth2PermissionGrant {
             body["createdDateTime"] = .string(now)
         }
         switch kind {
@@ -49,6 +56,10 @@ enum DirectoryRules {
         case .device:
             body["accountEnabled"] = body["accountEnabled"] ?? true
             body["registrationDateTime"] = .string(now)
+        case .conditionalAccessPolicy: try await PolicyRules.prepareConditionalAccessPolicy(&body, tenant: tenant, tx: tx)
+        case .namedLocation:
+            try PolicyRules.prepareNamedLocation(&body, type: PolicyRules.schemaEntity(kind: kind, body: fields, current: nil))
+        case .oauth2PermissionGrant: try await PolicyRules.prepareGrant(&body, tenant: tenant, tx: tx)
         default: break
         }
         return body
@@ -78,6 +89,12 @@ enum DirectoryRules {
         switch current.kind {
         case .user: try await UserRules.prepare(&body, tenant: current.tenant, tx: tx, isCreate: false)
         case .application: try ApplicationRules.checkKeyCredentials(&body)
+        case .conditionalAccessPolicy:
+            try await PolicyRules.prepareConditionalAccessPolicy(&body, tenant: current.tenant, tx: tx)
+            body["modifiedDateTime"] = .string(now)
+        case .namedLocation:
+            try PolicyRules.prepareNamedLocation(&body, type: PolicyRules.schemaEntity(kind: .namedLocation, body: [:], current: current))
+            body["modifiedDateTime"] = .string(now)
         default: break
         }
         return body
@@ -119,6 +136,10 @@ enum DirectoryRules {
         case .roleAssignment:
             if let p = body["principalId"]?.stringValue, let r = body["roleDefinitionId"]?.stringValue {
                 keys.append(UniqueKey("roleAssignment", "\(p)|\(r)|\(body["directoryScopeId"]?.stringValue ?? "/")"))
+            }
+        case .oauth2PermissionGrant:
+            if let c = body["clientId"]?.stringValue, let r = body["resourceId"]?.stringValue {
+                keys.append(UniqueKey("oauth2PermissionGrant", "\(c)|\(r)|\(body["principalId"]?.stringValue ?? "AllPrincipals")"))
             }
         default: break
         }

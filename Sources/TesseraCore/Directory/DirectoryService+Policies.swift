@@ -51,3 +51,46 @@ extension DirectoryService {
         }
     }
 }
+
+extension DirectoryService {
+    /// Object ids are stored in lowercase; Graph shows the id as `authorizationPolicy`.
+    static let authorizationPolicyID = "authorizationpolicy"
+
+    /// The tenant's authorization policy: as last written, or Entra's defaults.
+    public func authorizationPolicy(tenant: String) async throws -> [String: JSONValue] {
+        let stored = try await store.read { tx in try await tx.object(tenant: tenant, id: Self.authorizationPolicyID) }
+        var body = stored?.body ?? PolicyRules.authorizationPolicyDefaults
+        body["id"] = "authorizationPolicy"
+        return body
+    }
+
+    /// Applies a Graph PATCH to the authorization policy (validated against the schema and Entra's values).
+    @discardableResult
+    public func updateAuthorizationPolicy(tenant: String, patch: [String: JSONValue], actor: Actor) async throws -> [String: JSONValue] {
+        try GraphValidator.validate(patch, entity: ObjectKind.authorizationPolicy.rawValue)
+        let now = self.now
+        return try await write(tenant) { tx in
+            let id = Self.authorizationPolicyID
+            let current = try await tx.object(tenant: tenant, id: id)
+            let before = current?.body ?? PolicyRules.authorizationPolicyDefaults
+            let body = try PolicyRules.patchedAuthorizationPolicy(before, with: patch)
+            if var object = current {
+                let version = object.version
+                object.body = body
+                object.version = version + 1
+                try await tx.update(object, expectedVersion: version)
+            } else {
+                try await tx.insert(StoredObject(tenant: tenant, id: id, kind: .authorizationPolicy, body: body))
+            }
+            let modified: [JSONValue] = Set(before.keys).union(body.keys).sorted().filter { before[$0] != body[$0] }.map { key in
+                ["displayName": .string(key), "oldValue": .string(DirectoryRules.auditValue(before[key])),
+                 "newValue": .string(DirectoryRules.auditValue(body[key]))]
+            }
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: id, kind: .authorizationPolicy, operation: "update",
+                activity: "Update authorization policy", actor: actor.initiatedBy, at: now,
+                details: ["displayName": "Authorization Policy", "modifiedProperties": .array(modified)]))
+            return body
+        }
+    }
+}

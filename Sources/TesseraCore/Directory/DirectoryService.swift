@@ -21,10 +21,11 @@ public struct DirectoryService: Sendable {
     /// Creates an object of `kind` from a Graph request body.
     public func create(tenant: String, kind: ObjectKind, body: [String: JSONValue], actor: Actor,
                        id explicitId: String? = nil) async throws -> StoredObject {
-        try GraphValidator.validate(body, entity: kind.rawValue)
+        try GraphValidator.validate(body, entity: try PolicyRules.schemaEntity(kind: kind, body: body, current: nil))
         let now = self.now
         return try await write(tenant) { tx in
-            var fields = body.filter { !$0.key.hasPrefix("@odata") }
+            // A named location keeps its derived type.
+            var fields = body.filter { !$0.key.hasPrefix("@odata") || (kind == .namedLocation && $0.key == "@odata.type") }
             let id = explicitId ?? Identifier.make()
             fields["id"] = .string(id)
             let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now)
@@ -49,7 +50,7 @@ public struct DirectoryService: Sendable {
             guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
                   kind == nil || current.kind == kind
             else { throw DirectoryError.notFound(id) }
-            try GraphValidator.validate(patch, entity: current.kind.rawValue)
+            try GraphValidator.validate(patch, entity: try PolicyRules.schemaEntity(kind: current.kind, body: patch, current: current))
             if let ifMatch, ifMatch != current.version {
                 throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
             }
@@ -87,6 +88,7 @@ public struct DirectoryService: Sendable {
                 throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
             }
             try DirectoryRules.checkDeletable(current)
+            if current.kind == .namedLocation { try await PolicyRules.checkUnused(location: current, tx: tx) }
             try await tx.release(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: current))
             if current.kind.isSoftDeletable {
                 var next = current
@@ -143,7 +145,7 @@ public struct DirectoryService: Sendable {
     /// Permanently deletes the tenant's soft-deleted objects that are past the retention period; returns how many.
     @discardableResult
     public func purgeExpiredDeletedItems(tenant: String, batch: Int = 500) async throws -> Int {
-        let query = ObjectQuery(tenant: tenant, kinds: [.user, .group, .application, .servicePrincipal], deleted: true,
+        let query = ObjectQuery(tenant: tenant, kinds: ObjectKind.softDeletable, deleted: true,
                                 deletedBefore: deletedCutoff, limit: batch)
         var purged = 0
         while true {

@@ -17,11 +17,17 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     /// The kinds that are directory objects (addressable at `/directoryObjects/{id}`).
     public static let directoryObjects: [ObjectKind] = [.user, .group, .application, .servicePrincipal, .device, .organization]
 
+    /// The kinds that go to deleted items when deleted.
+    public static let softDeletable: [ObjectKind] = [.user, .group, .application, .servicePrincipal, .conditionalAccessPolicy, .namedLocation]
+
     /// Graph's `@odata.type` for this kind.
     public var odataType: String { "#microsoft.graph.\(rawValue)" }
 
     /// Kinds that go to `/directory/deletedItems` for 30 days when deleted.
-    public var isSoftDeletable: Bool { self == .user || self == .group || self == .application || self == .servicePrincipal }
+    public var isSoftDeletable: Bool {
+        self == .user || self == .group || self == .application || self == .servicePrincipal
+            || self == .conditionalAccessPolicy || self == .namedLocation
+    }
 
     /// The Graph entity set name (`users`, `groups`, …).
     public var entitySet: String {
@@ -33,6 +39,9 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .device: "devices"
         case .organization: "organization"
         case .domain: "domains"
+        case .conditionalAccessPolicy: "identity/conditionalAccess/policies"
+        case .namedLocation: "identity/conditionalAccess/namedLocations"
+        case .oauth2PermissionGrant: "oauth2PermissionGrants"
         default: rawValue
         }
     }
@@ -43,6 +52,10 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .servicePrincipal: "service principal"
         case .appRoleAssignment: "app role assignment"
         case .roleAssignment: "member to role"
+        case .conditionalAccessPolicy: "conditional access policy"
+        case .namedLocation: "named location"
+        case .authorizationPolicy: "authorization policy"
+        case .oauth2PermissionGrant: "delegated permission grant"
         default: rawValue
         }
     }
@@ -55,7 +68,8 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .application, .servicePrincipal, .appRoleAssignment: "ApplicationManagement"
         case .device: "Device"
         case .roleAssignment: "RoleManagement"
-        case .authenticationMethodsPolicy: "Policy"
+        case .authenticationMethodsPolicy, .conditionalAccessPolicy, .namedLocation, .authorizationPolicy: "Policy"
+        case .oauth2PermissionGrant: "ApplicationManagement"
         default: "DirectoryManagement"
         }
     }

@@ -17,7 +17,8 @@ public struct TenantProvisioner: Sendable {
     public static let bootstrapPermissions = [
         "Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "Application.ReadWrite.All",
         "RoleManagement.ReadWrite.Directory", "Policy.ReadWrite.AuthenticationMethod", "Policy.ReadWrite.ConditionalAccess",
-        "AuditLog.Read.All", "UserAuthenticationMethod.ReadWrite.All",
+        "AuditLog.Read.All", "UserAuthenticationMethod.ReadWrite.All", "Policy.ReadWrite.Authorization",
+        "DelegatedPermissionGrant.ReadWrite.All", "EntraBackup.ReadWrite.Recovery",
     ]
 
     let directory: DirectoryService

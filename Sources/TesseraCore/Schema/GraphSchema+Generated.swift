@@ -343,6 +343,67 @@ extension GraphSchema {
             "displayName": .init(.string),
             "roleTemplateId": .init(.string),
         ]),
+        "conditionalAccessPolicy": GraphStructure(name: "conditionalAccessPolicy", properties: [
+            "deletedDateTime": .init(.dateTimeOffset),
+            "conditions": .init(.complex("conditionalAccessConditionSet"), nullable: false),
+            "createdDateTime": .init(.dateTimeOffset),
+            "description": .init(.string),
+            "displayName": .init(.string, nullable: false),
+            "grantControls": .init(.complex("conditionalAccessGrantControls")),
+            "id": .init(.string, nullable: false),
+            "modifiedDateTime": .init(.dateTimeOffset),
+            "sessionControls": .init(.complex("conditionalAccessSessionControls")),
+            "state": .init(.enumeration("conditionalAccessPolicyState"), nullable: false),
+            "templateId": .init(.string),
+        ]),
+        "namedLocation": GraphStructure(name: "namedLocation", properties: [
+            "deletedDateTime": .init(.dateTimeOffset),
+            "createdDateTime": .init(.dateTimeOffset),
+            "displayName": .init(.string, nullable: false),
+            "id": .init(.string, nullable: false),
+            "modifiedDateTime": .init(.dateTimeOffset),
+        ]),
+        "ipNamedLocation": GraphStructure(name: "ipNamedLocation", properties: [
+            "deletedDateTime": .init(.dateTimeOffset),
+            "createdDateTime": .init(.dateTimeOffset),
+            "displayName": .init(.string, nullable: false),
+            "id": .init(.string, nullable: false),
+            "modifiedDateTime": .init(.dateTimeOffset),
+            "ipRanges": .init(.collection(.complex("ipRange")), nullable: false),
+            "isTrusted": .init(.boolean, nullable: false),
+        ]),
+        "countryNamedLocation": GraphStructure(name: "countryNamedLocation", properties: [
+            "deletedDateTime": .init(.dateTimeOffset),
+            "createdDateTime": .init(.dateTimeOffset),
+            "displayName": .init(.string, nullable: false),
+            "id": .init(.string, nullable: false),
+            "modifiedDateTime": .init(.dateTimeOffset),
+            "countriesAndRegions": .init(.collection(.string), nullable: false),
+            "countryLookupMethod": .init(.enumeration("countryLookupMethodType")),
+            "includeUnknownCountriesAndRegions": .init(.boolean, nullable: false),
+        ]),
+        "authorizationPolicy": GraphStructure(name: "authorizationPolicy", properties: [
+            "id": .init(.string, nullable: false),
+            "deletedDateTime": .init(.dateTimeOffset),
+            "description": .init(.string),
+            "displayName": .init(.string),
+            "allowedToSignUpEmailBasedSubscriptions": .init(.boolean, nullable: false),
+            "allowedToUseSSPR": .init(.boolean, nullable: false),
+            "allowEmailVerifiedUsersToJoinOrganization": .init(.boolean, nullable: false),
+            "allowInvitesFrom": .init(.enumeration("allowInvitesFrom")),
+            "allowUserConsentForRiskyApps": .init(.boolean),
+            "blockMsolPowerShell": .init(.boolean),
+            "defaultUserRolePermissions": .init(.complex("defaultUserRolePermissions"), nullable: false),
+            "guestUserRoleId": .init(.guid),
+        ]),
+        "oAuth2PermissionGrant": GraphStructure(name: "oAuth2PermissionGrant", properties: [
+            "id": .init(.string, nullable: false),
+            "clientId": .init(.string, nullable: false),
+            "consentType": .init(.string),
+            "principalId": .init(.string),
+            "resourceId": .init(.string, nullable: false),
+            "scope": .init(.string),
+        ]),
     ]
     /// Complex types reachable from those entities.
     static let generatedComplexTypes: [String: GraphStructure] = [
@@ -401,7 +462,43 @@ extension GraphSchema {
             "isPublisherAttested": .init(.boolean),
             "lastCertificationDateTime": .init(.dateTimeOffset),
         ]),
+        "conditionalAccessConditionSet": GraphStructure(name: "conditionalAccessConditionSet", properties: [
+            "applications": .init(.complex("conditionalAccessApplications")),
+            "authenticationFlows": .init(.complex("conditionalAccessAuthenticationFlows")),
+            "clientApplications": .init(.complex("conditionalAccessClientApplications")),
+            "clientAppTypes": .init(.collection(.enumeration("conditionalAccessClientApp")), nullable: false),
+            "devices": .init(.complex("conditionalAccessDevices")),
+            "insiderRiskLevels": .init(.enumeration("conditionalAccessInsiderRiskLevels")),
+            "locations": .init(.complex("conditionalAccessLocations")),
+            "platforms": .init(.complex("conditionalAccessPlatforms")),
+            "servicePrincipalRiskLevels": .init(.collection(.enumeration("riskLevel")), nullable: false),
+            "signInRiskLevels": .init(.collection(.enumeration("riskLevel")), nullable: false),
+            "userRiskLevels": .init(.collection(.enumeration("riskLevel")), nullable: false),
+            "users": .init(.complex("conditionalAccessUsers")),
+        ]),
+        "conditionalAccessGrantControls": GraphStructure(name: "conditionalAccessGrantControls", properties: [
+            "builtInControls": .init(.collection(.enumeration("conditionalAccessGrantControl")), nullable: false),
+            "customAuthenticationFactors": .init(.collection(.string), nullable: false),
+            "operator": .init(.string),
+            "termsOfUse": .init(.collection(.string), nullable: false),
+        ]),
+        "conditionalAccessSessionControls": GraphStructure(name: "conditionalAccessSessionControls", properties: [
+            "applicationEnforcedRestrictions": .init(.complex("applicationEnforcedRestrictionsSessionControl")),
+            "cloudAppSecurity": .init(.complex("cloudAppSecuritySessionControl")),
+            "disableResilienceDefaults": .init(.boolean),
+            "persistentBrowser": .init(.complex("persistentBrowserSessionControl")),
+            "secureSignInSession": .init(.complex("secureSignInSessionControl")),
+            "signInFrequency": .init(.complex("signInFrequencySessionControl")),
+        ]),
         "customSecurityAttributeValue": GraphStructure(name: "customSecurityAttributeValue", properties: [:]),
+        "defaultUserRolePermissions": GraphStructure(name: "defaultUserRolePermissions", properties: [
+            "allowedToCreateApps": .init(.boolean, nullable: false),
+            "allowedToCreateSecurityGroups": .init(.boolean, nullable: false),
+            "allowedToCreateTenants": .init(.boolean),
+            "allowedToReadBitlockerKeysForOwnedDevice": .init(.boolean),
+            "allowedToReadOtherUsers": .init(.boolean, nullable: false),
+            "permissionGrantPoliciesAssigned": .init(.collection(.string)),
+        ]),
         "domainState": GraphStructure(name: "domainState", properties: [
             "lastActionDateTime": .init(.dateTimeOffset),
             "operation": .init(.string),
@@ -411,6 +508,20 @@ extension GraphSchema {
             "costCenter": .init(.string),
             "division": .init(.string),
         ]),
+        "iPv4CidrRange": GraphStructure(name: "iPv4CidrRange", properties: [
+            "cidrAddress": .init(.string, nullable: false),
+        ]),
+        "iPv4Range": GraphStructure(name: "iPv4Range", properties: [
+            "lowerAddress": .init(.string, nullable: false),
+            "upperAddress": .init(.string, nullable: false),
+        ]),
+        "iPv6CidrRange": GraphStructure(name: "iPv6CidrRange", properties: [
+            "cidrAddress": .init(.string, nullable: false),
+        ]),
+        "iPv6Range": GraphStructure(name: "iPv6Range", properties: [
+            "lowerAddress": .init(.string, nullable: false),
+            "upperAddress": .init(.string, nullable: false),
+        ]),
         "informationalUrl": GraphStructure(name: "informationalUrl", properties: [
             "logoUrl": .init(.string),
             "marketingUrl": .init(.string),
@@ -418,6 +529,7 @@ extension GraphSchema {
             "supportUrl": .init(.string),
             "termsOfServiceUrl": .init(.string),
         ]),
+        "ipRange": GraphStructure(name: "ipRange", properties: [:]),
         "keyCredential": GraphStructure(name: "keyCredential", properties: [
             "customKeyIdentifier": .init(.binary),
             "displayName": .init(.string),
@@ -596,6 +708,9 @@ extension GraphSchema {
             "redirectUris": .init(.collection(.string), nullable: false),
             "redirectUriSettings": .init(.collection(.complex("redirectUriSettings")), nullable: false),
         ]),
+        "applicationEnforcedRestrictionsSessionControl": GraphStructure(name: "applicationEnforcedRestrictionsSessionControl", properties: [
+            "isEnabled": .init(.boolean),
+        ]),
         "automaticRepliesSetting": GraphStructure(name: "automaticRepliesSetting", properties: [
             "externalAudience": .init(.enumeration("externalAudienceScope")),
             "externalReplyMessage": .init(.string),
@@ -603,6 +718,46 @@ extension GraphSchema {
             "scheduledEndDateTime": .init(.complex("dateTimeTimeZone")),
             "scheduledStartDateTime": .init(.complex("dateTimeTimeZone")),
             "status": .init(.enumeration("automaticRepliesStatus")),
+        ]),
+        "cloudAppSecuritySessionControl": GraphStructure(name: "cloudAppSecuritySessionControl", properties: [
+            "isEnabled": .init(.boolean),
+            "cloudAppSecurityType": .init(.enumeration("cloudAppSecuritySessionControlType")),
+        ]),
+        "conditionalAccessApplications": GraphStructure(name: "conditionalAccessApplications", properties: [
+            "applicationFilter": .init(.complex("conditionalAccessFilter")),
+            "excludeApplications": .init(.collection(.string), nullable: false),
+            "includeApplications": .init(.collection(.string), nullable: false),
+            "includeAuthenticationContextClassReferences": .init(.collection(.string), nullable: false),
+            "includeUserActions": .init(.collection(.string), nullable: false),
+        ]),
+        "conditionalAccessAuthenticationFlows": GraphStructure(name: "conditionalAccessAuthenticationFlows", properties: [
+            "transferMethods": .init(.enumeration("conditionalAccessTransferMethods"), nullable: false),
+        ]),
+        "conditionalAccessClientApplications": GraphStructure(name: "conditionalAccessClientApplications", properties: [
+            "excludeServicePrincipals": .init(.collection(.string), nullable: false),
+            "includeServicePrincipals": .init(.collection(.string), nullable: false),
+            "servicePrincipalFilter": .init(.complex("conditionalAccessFilter")),
+        ]),
+        "conditionalAccessDevices": GraphStructure(name: "conditionalAccessDevices", properties: [
+            "deviceFilter": .init(.complex("conditionalAccessFilter")),
+        ]),
+        "conditionalAccessLocations": GraphStructure(name: "conditionalAccessLocations", properties: [
+            "excludeLocations": .init(.collection(.string), nullable: false),
+            "includeLocations": .init(.collection(.string), nullable: false),
+        ]),
+        "conditionalAccessPlatforms": GraphStructure(name: "conditionalAccessPlatforms", properties: [
+            "excludePlatforms": .init(.collection(.enumeration("conditionalAccessDevicePlatform")), nullable: false),
+            "includePlatforms": .init(.collection(.enumeration("conditionalAccessDevicePlatform")), nullable: false),
+        ]),
+        "conditionalAccessUsers": GraphStructure(name: "conditionalAccessUsers", properties: [
+            "excludeGroups": .init(.collection(.string), nullable: false),
+            "excludeGuestsOrExternalUsers": .init(.complex("conditionalAccessGuestsOrExternalUsers")),
+            "excludeRoles": .init(.collection(.string), nullable: false),
+            "excludeUsers": .init(.collection(.string), nullable: false),
+            "includeGroups": .init(.collection(.string), nullable: false),
+            "includeGuestsOrExternalUsers": .init(.complex("conditionalAccessGuestsOrExternalUsers")),
+            "includeRoles": .init(.collection(.string), nullable: false),
+            "includeUsers": .init(.collection(.string), nullable: false),
         ]),
         "implicitGrantSettings": GraphStructure(name: "implicitGrantSettings", properties: [
             "enableAccessTokenIssuance": .init(.boolean),
@@ -622,6 +777,10 @@ extension GraphSchema {
             "name": .init(.string, nullable: false),
             "source": .init(.string),
         ]),
+        "persistentBrowserSessionControl": GraphStructure(name: "persistentBrowserSessionControl", properties: [
+            "isEnabled": .init(.boolean),
+            "mode": .init(.enumeration("persistentBrowserSessionMode")),
+        ]),
         "preAuthorizedApplication": GraphStructure(name: "preAuthorizedApplication", properties: [
             "appId": .init(.string),
             "delegatedPermissionIds": .init(.collection(.string), nullable: false),
@@ -634,11 +793,29 @@ extension GraphSchema {
             "id": .init(.guid, nullable: false),
             "type": .init(.string),
         ]),
+        "secureSignInSessionControl": GraphStructure(name: "secureSignInSessionControl", properties: [
+            "isEnabled": .init(.boolean),
+        ]),
+        "signInFrequencySessionControl": GraphStructure(name: "signInFrequencySessionControl", properties: [
+            "isEnabled": .init(.boolean),
+            "authenticationType": .init(.enumeration("signInFrequencyAuthenticationType")),
+            "frequencyInterval": .init(.enumeration("signInFrequencyInterval")),
+            "type": .init(.enumeration("signinFrequencyType")),
+            "value": .init(.int32),
+        ]),
         "workingHours": GraphStructure(name: "workingHours", properties: [
             "daysOfWeek": .init(.collection(.enumeration("dayOfWeek"))),
             "endTime": .init(.timeOfDay),
             "startTime": .init(.timeOfDay),
             "timeZone": .init(.complex("timeZoneBase")),
+        ]),
+        "conditionalAccessFilter": GraphStructure(name: "conditionalAccessFilter", properties: [
+            "mode": .init(.enumeration("filterMode"), nullable: false),
+            "rule": .init(.string, nullable: false),
+        ]),
+        "conditionalAccessGuestsOrExternalUsers": GraphStructure(name: "conditionalAccessGuestsOrExternalUsers", properties: [
+            "externalTenants": .init(.complex("conditionalAccessExternalTenants")),
+            "guestOrExternalUserTypes": .init(.enumeration("conditionalAccessGuestOrExternalUserTypes"), nullable: false),
         ]),
         "customTimeZone": GraphStructure(name: "customTimeZone", properties: [
             "name": .init(.string),
@@ -652,6 +829,16 @@ extension GraphSchema {
         ]),
         "timeZoneBase": GraphStructure(name: "timeZoneBase", properties: [
             "name": .init(.string),
+        ]),
+        "conditionalAccessAllExternalTenants": GraphStructure(name: "conditionalAccessAllExternalTenants", properties: [
+            "membershipKind": .init(.enumeration("conditionalAccessExternalTenantsMembershipKind")),
+        ]),
+        "conditionalAccessEnumeratedExternalTenants": GraphStructure(name: "conditionalAccessEnumeratedExternalTenants", properties: [
+            "membershipKind": .init(.enumeration("conditionalAccessExternalTenantsMembershipKind")),
+            "members": .init(.collection(.string), nullable: false),
+        ]),
+        "conditionalAccessExternalTenants": GraphStructure(name: "conditionalAccessExternalTenants", properties: [
+            "membershipKind": .init(.enumeration("conditionalAccessExternalTenantsMembershipKind")),
         ]),
         "daylightTimeZoneOffset": GraphStructure(name: "daylightTimeZoneOffset", properties: [
             "dayOccurrence": .init(.int32),
@@ -671,20 +858,39 @@ extension GraphSchema {
     ]
     /// Complex types that derive from another (for `@odata.type` on polymorphic values).
     static let generatedDerivedTypes: [String: [String]] = [
+        "conditionalAccessExternalTenants": ["conditionalAccessAllExternalTenants", "conditionalAccessEnumeratedExternalTenants"],
+        "ipRange": ["iPv4CidrRange", "iPv4Range", "iPv6CidrRange", "iPv6Range"],
         "serviceProvisioningError": ["serviceProvisioningXmlError"],
         "standardTimeZoneOffset": ["daylightTimeZoneOffset"],
         "timeZoneBase": ["customTimeZone"],
     ]
     /// Enumerations reachable from those entities, with their members.
     static let generatedEnums: [String: GraphEnumeration] = [
+        "allowInvitesFrom": GraphEnumeration(members: ["none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone", "unknownFutureValue"], isFlags: false),
         "automaticRepliesStatus": GraphEnumeration(members: ["disabled", "alwaysEnabled", "scheduled"], isFlags: false),
+        "cloudAppSecuritySessionControlType": GraphEnumeration(members: ["mcasConfigured", "monitorOnly", "blockDownloads", "unknownFutureValue"], isFlags: false),
+        "conditionalAccessClientApp": GraphEnumeration(members: ["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other", "unknownFutureValue"], isFlags: false),
+        "conditionalAccessDevicePlatform": GraphEnumeration(members: ["android", "iOS", "windows", "windowsPhone", "macOS", "all", "unknownFutureValue", "linux"], isFlags: false),
+        "conditionalAccessExternalTenantsMembershipKind": GraphEnumeration(members: ["all", "enumerated", "unknownFutureValue"], isFlags: false),
+        "conditionalAccessGrantControl": GraphEnumeration(members: ["block", "mfa", "compliantDevice", "domainJoinedDevice", "approvedApplication", "compliantApplication", "passwordChange", "unknownFutureValue", "riskRemediation"], isFlags: false),
+        "conditionalAccessGuestOrExternalUserTypes": GraphEnumeration(members: ["none", "internalGuest", "b2bCollaborationGuest", "b2bCollaborationMember", "b2bDirectConnectUser", "otherExternalUser", "serviceProvider", "unknownFutureValue"], isFlags: true),
+        "conditionalAccessInsiderRiskLevels": GraphEnumeration(members: ["minor", "moderate", "elevated", "unknownFutureValue"], isFlags: true),
+        "conditionalAccessPolicyState": GraphEnumeration(members: ["enabled", "disabled", "enabledForReportingButNotEnforced"], isFlags: false),
+        "conditionalAccessTransferMethods": GraphEnumeration(members: ["none", "deviceCodeFlow", "authenticationTransfer", "unknownFutureValue"], isFlags: true),
+        "countryLookupMethodType": GraphEnumeration(members: ["clientIpAddress", "authenticatorAppGps", "unknownFutureValue"], isFlags: false),
         "dayOfWeek": GraphEnumeration(members: ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"], isFlags: false),
         "delegateMeetingMessageDeliveryOptions": GraphEnumeration(members: ["sendToDelegateAndInformationToPrincipal", "sendToDelegateAndPrincipal", "sendToDelegateOnly"], isFlags: false),
         "externalAudienceScope": GraphEnumeration(members: ["none", "contactsOnly", "all"], isFlags: false),
+        "filterMode": GraphEnumeration(members: ["include", "exclude"], isFlags: false),
         "groupAccessType": GraphEnumeration(members: ["none", "private", "secret", "public", "unknownFutureValue"], isFlags: false),
         "mdmAuthority": GraphEnumeration(members: ["unknown", "intune", "sccm", "office365"], isFlags: false),
         "nativeAuthenticationApisEnabled": GraphEnumeration(members: ["none", "all", "unknownFutureValue"], isFlags: true),
         "partnerTenantType": GraphEnumeration(members: ["microsoftSupport", "syndicatePartner", "breadthPartner", "breadthPartnerDelegatedAdmin", "resellerPartnerDelegatedAdmin", "valueAddedResellerPartnerDelegatedAdmin", "unknownFutureValue"], isFlags: false),
+        "persistentBrowserSessionMode": GraphEnumeration(members: ["always", "never"], isFlags: false),
+        "riskLevel": GraphEnumeration(members: ["low", "medium", "high", "hidden", "none", "unknownFutureValue"], isFlags: false),
+        "signInFrequencyAuthenticationType": GraphEnumeration(members: ["primaryAndSecondaryAuthentication", "secondaryAuthentication", "unknownFutureValue"], isFlags: false),
+        "signInFrequencyInterval": GraphEnumeration(members: ["timeBased", "everyTime", "unknownFutureValue"], isFlags: false),
+        "signinFrequencyType": GraphEnumeration(members: ["days", "hours"], isFlags: false),
         "userPurpose": GraphEnumeration(members: ["user", "linked", "shared", "room", "equipment", "others", "unknownFutureValue"], isFlags: false),
         "weakAlgorithms": GraphEnumeration(members: ["rsaSha1", "unknownFutureValue"], isFlags: true),
     ]

@@ -66,9 +66,15 @@ public enum GraphValidator {
                     structureName = short
                 }
             }
-            if let structure = GraphSchema.complexType(structureName) {
-                try validate(object, structure: structure, path: name + ".")
+            guard let structure = GraphSchema.complexType(structureName) else { break }
+            if object["@odata.type"] == nil, object.keys.contains(where: { structure.properties[$0] == nil && !$0.contains("@odata.") }) {
+                // An untyped value of an abstract type (an ipRange with a cidrAddress): it must fit one derived type.
+                for derived in GraphSchema.derivedTypes(of: typeName) {
+                    guard let candidate = GraphSchema.complexType(derived) else { continue }
+                    if (try? validate(object, structure: candidate, path: name + ".")) != nil { return }
+                }
             }
+            try validate(object, structure: structure, path: name + ".")
         case .collection(let element):
             guard let array = value.arrayValue else { throw mismatch("a collection") }
             for item in array { try check(item, as: element, nullable: false, name: name) }

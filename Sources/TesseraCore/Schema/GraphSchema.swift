@@ -3,7 +3,16 @@ public enum GraphSchema {
     /// An entity type by name (`user`, `group`, …).
     public static func entity(_ name: String) -> GraphStructure? { generatedEntities[name] }
     /// A complex type by name (`passwordProfile`, …).
-    public static func complexType(_ name: String) -> GraphStructure? { generatedComplexTypes[name] }
+    public static func complexType(_ name: String) -> GraphStructure? {
+        guard let extra = navigationProperties[name], let generated = generatedComplexTypes[name] else { return generatedComplexTypes[name] }
+        return GraphStructure(name: name, properties: generated.properties.merging(extra) { a, _ in a })
+    }
+
+    /// Navigation properties of complex types that requests may set inline (a policy's authentication strength,
+    /// given as `{"id": …}`); the CSDL declares them apart from the properties.
+    static let navigationProperties: [String: [String: GraphProperty]] = [
+        "conditionalAccessGrantControls": ["authenticationStrength": GraphProperty(.untyped)],
+    ]
     /// An enumeration by name.
     public static func enumeration(_ name: String) -> GraphEnumeration? { generatedEnums[name] }
     /// Complex types that derive from `name`.
