@@ -59,25 +59,42 @@ public struct BackupService: Sendable {
 
     // MARK: Taking snapshots
 
-    /// Reads the tenant's objects and links as they are now; `bodies` gets each object's stored JSON by digest.
-    func readLive(tenant: String, keepingBodiesNotIn known: State?) async throws -> (State, [(digest: String, body: String)]) {
+    /// Reads the tenant's objects and links as they are now, with each object's stored JSON by digest for those
+    /// whose digest differs from `known`'s. With `storingFresh`, those bodies are written to the store as they come
+    /// (in their own transactions: blobs are content-addressed, and a snapshot that fails leaves only blobs nothing
+    /// references, which the next collection removes) instead of being returned. The next page is fetched while
+    /// this one is hashed, and the links while the objects are read: the database works on one core while Tessera
+    /// works on the other.
+    func readLive(tenant: String, keepingBodiesNotIn known: State?, storingFresh: Bool = false) async throws -> (State, [(digest: String, body: String)]) {
+        let store = self.store, kinds = Self.kinds, relations = Self.relations
+        async let linkRows = store.read { tx in try await tx.allLinks(tenant: tenant, relations: relations, sources: nil) }
+        let page = 2000
+        @Sendable func fetch(after cursor: String?) async throws -> [RawObject] {
+            try await store.read { tx in try await tx.rawObjects(tenant: tenant, kinds: kinds, afterId: cursor, limit: page) }
+        }
         var objects: [String: SnapshotEntry] = [:]
         var fresh: [(digest: String, body: String)] = []
-        var after: String?
-        let page = 2000
-        while true {
-            let cursor = after
-            let rows = try await store.read { tx in try await tx.rawObjects(tenant: tenant, kinds: Self.kinds, afterId: cursor, limit: page) }
+        var next: Task<[RawObject], any Error>? = Task { try await fetch(after: nil) }
+        var writing: Task<Void, any Error>?
+        while let current = next {
+            let rows = try await current.value
+            let cursor = rows.count == page ? rows.last?.id : nil
+            next = cursor.map { after in Task { try await fetch(after: after) } }
             for row in rows {
-                let digest = State.hex(SHA256.hash(data: Array(row.body.utf8)))
+                var body = row.body
+                let digest = State.hex(body.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) })
                 objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
                 if known?.objects[row.id]?.digest != digest { fresh.append((digest, row.body)) }
             }
-            guard rows.count == page, let last = rows.last else { break }
-            after = last.id
+            if storingFresh, fresh.count >= page || (next == nil && !fresh.isEmpty) {
+                try await writing?.value
+                let batch = fresh
+                fresh = []
+                writing = Task { try await store.write { tx in try await tx.putBlobs(tenant: tenant, batch) } }
+            }
         }
-        let links = Set(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations, sources: nil) })
-        return (State(objects: objects, links: links), fresh)
+        try await writing?.value
+        return (State(objects: objects, links: Set(try await linkRows)), fresh)
     }
 
     /// Takes a snapshot of the tenant now.
@@ -88,7 +105,7 @@ public struct BackupService: Sendable {
         let parent = existing.last
         var parentState: State?
         if let parent { parentState = try await state(tenant: tenant, snapshot: parent.id) }
-        let (now, fresh) = try await readLive(tenant: tenant, keepingBodiesNotIn: parentState)
+        let (now, _) = try await readLive(tenant: tenant, keepingBodiesNotIn: parentState, storingFresh: true)
         var entries: [SnapshotEntry] = []
         var links: [SnapshotLink] = []
         if let parentState {
@@ -106,12 +123,7 @@ public struct BackupService: Sendable {
             tenant: tenant, id: Identifier.makeTimeOrdered(at: clock.now), createdAt: Timestamp.format(clock.now), sequence: sequence,
             parent: parent?.id, digest: now.digest, objectCount: now.objects.count, linkCount: now.links.count,
             changedObjects: parentState == nil ? now.objects.count : entries.count)
-        // In key order, so the database appends to its indexes instead of splitting pages all over them.
-        let blobs = fresh.sorted { $0.digest < $1.digest }, rows = entries.sorted { $0.object < $1.object }, linkRows = links.sorted { $0.link < $1.link }
-        try await store.write { tx in
-            try await tx.putBlobs(tenant: tenant, blobs)
-            try await tx.insertSnapshot(record, entries: rows, links: linkRows)
-        }
+        try await store.write { [entries, links] tx in try await tx.insertSnapshot(record, entries: entries, links: links) }
         return record
     }
 

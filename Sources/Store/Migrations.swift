@@ -79,7 +79,32 @@ enum Migrations {
               present BIGINT NOT NULL, PRIMARY KEY (tenant, snapshot, source, relation, target))
             """,
         ]
-        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth)]
+        // Step 6: blobs in packs and each snapshot's entries and links in one manifest row (see
+        // SQLTransaction+Backup.swift); what step 5's tables held moves over, one pack per blob.
+        let tab = d.isPostgres ? "chr(9)" : "char(9)", newline = d.isPostgres ? "chr(10)" : "char(10)"
+        func lines(_ expression: String) -> String {
+            d.isPostgres ? "string_agg(\(expression) || \(newline), '')" : "group_concat(\(expression) || \(newline), '')"
+        }
+        let bytes = d.isPostgres ? "octet_length(body)" : "length(CAST(body AS BLOB))"
+        let sixth = [
+            "CREATE TABLE IF NOT EXISTS backup_packs (tenant TEXT NOT NULL, pack TEXT NOT NULL, digests TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tenant, pack))",
+            "CREATE TABLE IF NOT EXISTS backup_manifests (tenant TEXT NOT NULL, snapshot TEXT NOT NULL, entries TEXT NOT NULL, links TEXT NOT NULL, PRIMARY KEY (tenant, snapshot))",
+            """
+            INSERT INTO backup_packs (tenant, pack, digests, body)
+            SELECT tenant, digest, digest || ' 0 ' || \(bytes) || \(newline), body FROM backup_blobs
+            """,
+            """
+            INSERT INTO backup_manifests (tenant, snapshot, entries, links)
+            SELECT s.tenant, s.id,
+              COALESCE((SELECT \(lines("e.object || \(tab) || e.kind || \(tab) || COALESCE(e.digest, '-') || \(tab) || COALESCE(e.deleted_at, '')"))
+                        FROM backup_entries e WHERE e.tenant = s.tenant AND e.snapshot = s.id), ''),
+              COALESCE((SELECT \(lines("l.source || \(tab) || l.relation || \(tab) || l.target || \(tab) || CAST(l.present AS TEXT)"))
+                        FROM backup_links l WHERE l.tenant = s.tenant AND l.snapshot = s.id), '')
+            FROM backup_snapshots s
+            """,
+            "DROP TABLE backup_blobs", "DROP TABLE backup_entries", "DROP TABLE backup_links",
+        ]
+        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth)]
     }
 
     static func run(on backend: any SQLBackend) async throws {

@@ -42,19 +42,15 @@ public final class SQLDirectoryStore: DirectoryStore {
 }
 
 extension SQLDirectoryStore {
-    /// Bytes a tenant's backups take, counted as their stored text: blobs (body and digest) plus every entry and
-    /// link row; for `tessera bench backup`.
+    /// Bytes a tenant's backups take, counted as their stored text (before any compression by the database):
+    /// packs (blob bodies and their index) and manifests; for `tessera bench backup`.
     public func backupBytes(tenant: String) async throws -> (total: Int, blobs: Int) {
         try await backend.withReadSession { session in
-            let blobs = try await session.execute("SELECT COALESCE(SUM(LENGTH(body) + LENGTH(digest)), 0) FROM backup_blobs WHERE tenant = ?", [.text(tenant)])
-            let entries = try await session.execute(
-                "SELECT COALESCE(SUM(LENGTH(snapshot) + LENGTH(object) + LENGTH(kind) + COALESCE(LENGTH(digest), 0) + COALESCE(LENGTH(deleted_at), 0)), 0) FROM backup_entries WHERE tenant = ?",
-                [.text(tenant)])
-            let links = try await session.execute(
-                "SELECT COALESCE(SUM(LENGTH(snapshot) + LENGTH(source) + LENGTH(relation) + LENGTH(target) + 1), 0) FROM backup_links WHERE tenant = ?",
-                [.text(tenant)])
-            let b = Int(blobs.first?.first?.int ?? 0)
-            return (b + Int(entries.first?.first?.int ?? 0) + Int(links.first?.first?.int ?? 0), b)
+            let packs = try await session.execute("SELECT COALESCE(SUM(LENGTH(body) + LENGTH(digests)), 0) FROM backup_packs WHERE tenant = ?", [.text(tenant)])
+            let manifests = try await session.execute(
+                "SELECT COALESCE(SUM(LENGTH(entries) + LENGTH(links)), 0) FROM backup_manifests WHERE tenant = ?", [.text(tenant)])
+            let b = Int(packs.first?.first?.int ?? 0)
+            return (b + Int(manifests.first?.first?.int ?? 0), b)
         }
     }
 }

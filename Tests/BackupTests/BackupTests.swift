@@ -159,6 +159,53 @@ struct BackupTests {
         }
     }
 
+    @Test("backups kept in the earlier layout (a row per blob, entry and link) move to packs and manifests intact")
+    func migratesTheEarlierLayout() async throws {
+        try await Fixture.run(":memory:") { f in
+            let ada = try await f.user("ada", extra: ["jobTitle": "Tab\there, quote \" and \\ and é"])
+            let group = try await f.group("g")
+            try await f.directory.addLink(tenant: f.id, source: group.id, relation: "members", target: ada.id, actor: .system)
+            let first = try await f.backup.snapshot(tenant: f.id)
+            try await f.directory.delete(tenant: f.id, id: ada.id, kind: .user, actor: .system)
+            let second = try await f.backup.snapshot(tenant: f.id)
+            let states = [try await f.backup.state(tenant: f.id, snapshot: first.id), try await f.backup.state(tenant: f.id, snapshot: second.id)]
+            let digests = Set(states.flatMap { $0.objects.values.compactMap(\.digest) })
+            let bodies = try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: Array(digests)) }
+            var deltas: [(String, [SnapshotEntry], [SnapshotLink])] = []
+            for record in [first, second] {
+                deltas.append((record.id, try await f.store.read { tx in try await tx.snapshotEntries(tenant: f.id, snapshot: record.id) },
+                               try await f.store.read { tx in try await tx.snapshotLinks(tenant: f.id, snapshot: record.id) }))
+            }
+            // Put them back as step 5 kept them, as a deployment upgraded from it has them.
+            let old = deltas
+            _ = try await f.store.backend.withWriteSession { s in
+                for statement in Migrations.steps(.sqlite).first(where: { $0.0 == 5 })!.1 { _ = try await s.execute(statement, []) }
+                for (digest, body) in bodies {
+                    _ = try await s.execute("INSERT INTO backup_blobs VALUES (?, ?, ?)", [.text(f.id), .text(digest), .text(body)])
+                }
+                for (snapshot, entries, links) in old {
+                    for e in entries {
+                        _ = try await s.execute("INSERT INTO backup_entries VALUES (?, ?, ?, ?, ?, ?)", [
+                            .text(f.id), .text(snapshot), .text(e.object), .text(e.kind.rawValue), e.digest.map { .text($0) } ?? .null,
+                            e.deletedAt.map { .text($0) } ?? .null])
+                    }
+                    for l in links {
+                        _ = try await s.execute("INSERT INTO backup_links VALUES (?, ?, ?, ?, ?, ?)", [
+                            .text(f.id), .text(snapshot), .text(l.link.source), .text(l.link.relation), .text(l.link.target), .int(l.present ? 1 : 0)])
+                    }
+                }
+                _ = try await s.execute("DELETE FROM backup_packs", [])
+                _ = try await s.execute("DELETE FROM backup_manifests", [])
+                return try await s.execute("DELETE FROM schema_migrations WHERE version = 6", [])
+            }
+            try await f.store.migrate()
+            #expect(try await f.backup.state(tenant: f.id, snapshot: first.id) == states[0])
+            #expect(try await f.backup.state(tenant: f.id, snapshot: second.id) == states[1])
+            #expect(try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: Array(digests)) } == bodies)
+            #expect(try await f.backup.verify(tenant: f.id).problems.isEmpty)
+        }
+    }
+
     @Test("a large snapshot keeps every byte, tabs, newlines and backslashes included", arguments: Databases.all)
     func largeSnapshot(_ database: String) async throws {
         try await Fixture.run(database) { f in
@@ -356,9 +403,9 @@ struct RecoveryTests {
             let digest = try #require(state.objects[ada.id]?.digest)
             // Someone edits the stored copy of ada in the database: the blob no longer matches its digest.
             let blobs = try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: [digest]) }
-            let tampered = try #require(blobs[digest]).replacingOccurrences(of: "Analyst", with: "Attacker")
+            #expect(try #require(blobs[digest]).contains("Analyst"))
             _ = try await f.store.backend.withWriteSession { session in
-                try await session.execute("UPDATE backup_blobs SET body = ? WHERE tenant = ? AND digest = ?", [.text(tampered), .text(f.id), .text(digest)])
+                try await session.execute("UPDATE backup_packs SET body = replace(body, 'Analyst', 'Analyse') WHERE tenant = ?", [.text(f.id)])
             }
             await #expect(throws: BackupError.self) {
                 _ = try await f.backup.recover(tenant: f.id, snapshot: snapshot.id, filter: .all, directory: f.directory, actor: RecoveryTests.job)

@@ -209,11 +209,9 @@ public protocol DirectoryTransaction: Sendable {
     func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject]
     /// Every link of `relations`, ordered; only those from `sources` when given.
     func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow]
-    /// Stores blobs by digest; a digest already stored is left as it is.
+    /// Stores blobs (each the stored JSON of an object, named by its digest).
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
     func blobs(tenant: String, digests: [String]) async throws -> [String: String]
-    /// Every blob digest the tenant's snapshots reference that has no blob (for `verify`).
-    func missingBlobs(tenant: String) async throws -> [String]
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
     func snapshots(tenant: String) async throws -> [SnapshotRecord]
     func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
