@@ -68,6 +68,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Directory sync from on-premises Active Directory (issue 6): matching and its protections.
+        .target(
+            name: "Sync",
+            dependencies: ["TesseraCore"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Server",
             dependencies: [
@@ -142,6 +148,11 @@ let package = Package(
         .testTarget(
             name: "BackupTests",
             dependencies: ["Backup", "Store", "TesseraCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SyncTests",
+            dependencies: ["Sync", "TesseraCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
