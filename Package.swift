@@ -68,6 +68,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // An LDAP v3 client: BER through swift-asn1, TLS through swift-nio-ssl (issue 6's connector to AD).
+        .target(
+            name: "LDAP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Directory sync from on-premises Active Directory (issue 6): matching and its protections.
         .target(
             name: "Sync",
@@ -152,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncTests",
-            dependencies: ["Sync", "TesseraCore"],
+            dependencies: ["Sync", "TesseraCore", "LDAP", .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,307 @@
+import SwiftASN1
+
+/// An LDAP error: a result code the server returned (RFC 4511 §4.1.9), or a protocol problem.
+public struct LDAPError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The server's result code; nil for a local or protocol error.
+    public var resultCode: Int?
+    public var message: String
+    public init(resultCode: Int? = nil, _ message: String) {
+        self.resultCode = resultCode
+        self.message = message
+    }
+    public var description: String { resultCode.map { "LDAP result \($0): \(message)" } ?? "LDAP: \(message)" }
+
+    /// 49, invalidCredentials.
+    public var isInvalidCredentials: Bool { resultCode == 49 }
+}
+
+/// A control on a request or response (RFC 4511 §4.1.11).
+public struct LDAPControl: Sendable, Hashable {
+    public var oid: String
+    public var critical: Bool
+    public var value: [UInt8]?
+    public init(oid: String, critical: Bool = false, value: [UInt8]? = nil) {
+        self.oid = oid
+        self.critical = critical
+        self.value = value
+    }
+
+    /// Simple paged results (RFC 2696): page size and the server's cookie.
+    public static let pagedResultsOID = "1.2.840.113556.1.4.319"
+    /// Active Directory's DirSync (MS-ADTS 3.1.1.3.4.1.3): changes since a cookie.
+    public static let dirSyncOID = "1.2.840.113556.1.4.841"
+    /// Active Directory's Show Deleted: tombstones in search results.
+    public static let showDeletedOID = "1.2.840.113556.1.4.417"
+
+    public static func pagedResults(size: Int, cookie: [UInt8]) -> LDAPControl {
+        LDAPControl(oid: pagedResultsOID, critical: false, value: BERWriter.sequence { s in
+            BERWriter.integer(&s, size)
+            BERWriter.octetString(&s, cookie)
+        })
+    }
+
+    /// DirSync with `flags` (0x80000000: incremental values; 1: object security), at most `maxBytes` per page.
+    public static func dirSync(flags: Int32 = Int32(bitPattern: 0x8000_0000), maxBytes: Int = 1 << 20, cookie: [UInt8]) -> LDAPControl {
+        LDAPControl(oid: dirSyncOID, critical: true, value: BERWriter.sequence { s in
+            BERWriter.integer(&s, Int(flags))
+            BERWriter.integer(&s, maxBytes)
+            BERWriter.octetString(&s, cookie)
+        })
+    }
+
+    public static let showDeleted = LDAPControl(oid: showDeletedOID, critical: true)
+
+    /// A paged-results or DirSync response's cookie (and DirSync's "more data" flag).
+    public func cookie() throws -> (more: Bool, cookie: [UInt8]) {
+        guard let value else { throw LDAPError("control \(oid) has no value") }
+        let node = try BER.parse(value)
+        let items = try BERReader.children(node)
+        switch oid {
+        case Self.pagedResultsOID:
+            guard items.count == 2 else { throw LDAPError("malformed paged results control") }
+            let cookie = try BERReader.bytes(items[1])
+            return (!cookie.isEmpty, cookie)
+        case Self.dirSyncOID:
+            guard items.count == 3 else { throw LDAPError("malformed DirSync control") }
+            return (try BERReader.integer(items[0]) != 0, try BERReader.bytes(items[2]))
+        default:
+            throw LDAPError("control \(oid) has no cookie")
+        }
+    }
+}
+
+/// One entry of a search result: its distinguished name and attribute values (as bytes; text attributes are UTF-8).
+public struct LDAPEntry: Sendable, Hashable {
+    public var dn: String
+    /// Attribute values by name as the server spelled it; look up with `values(_:)`, which ignores case.
+    public var attributes: [String: [[UInt8]]]
+
+    public init(dn: String, attributes: [String: [[UInt8]]]) {
+        self.dn = dn
+        self.attributes = attributes
+    }
+
+    /// Values of an attribute, matched without case (and `member;range=0-0`-style options are kept distinct).
+    public func values(_ name: String) -> [[UInt8]] {
+        if let exact = attributes[name] { return exact }
+        let lower = name.lowercased()
+        return attributes.first { $0.key.lowercased() == lower }?.value ?? []
+    }
+
+    /// The first value as text.
+    public func string(_ name: String) -> String? { values(name).first.map { String(decoding: $0, as: UTF8.self) } }
+    /// Every value as text.
+    public func strings(_ name: String) -> [String] { values(name).map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// The scope of a search.
+public enum LDAPScope: Int, Sendable { case base = 0, oneLevel = 1, subtree = 2 }
+
+/// A modification of one attribute (RFC 4511 §4.6).
+public struct LDAPModification: Sendable, Hashable {
+    public enum Operation: Int, Sendable { case add = 0, delete = 1, replace = 2 }
+    public var operation: Operation
+    public var attribute: String
+    public var values: [[UInt8]]
+    public init(_ operation: Operation, _ attribute: String, _ values: [[UInt8]]) {
+        self.operation = operation
+        self.attribute = attribute
+        self.values = values
+    }
+}
+
+/// Requests the client sends.
+enum LDAPRequest {
+    case bind(dn: String, password: String)
+    case search(base: String, scope: LDAPScope, filter: LDAPFilter, attributes: [String], sizeLimit: Int)
+    case modify(dn: String, changes: [LDAPModification])
+    case add(dn: String, attributes: [(String, [[UInt8]])])
+    case delete(dn: String)
+    case extended(oid: String)
+    case unbind
+
+    /// The complete LDAPMessage.
+    func encode(messageID: Int, controls: [LDAPControl]) throws -> [UInt8] {
+        var s = DER.Serializer()
+        try s.appendConstructedNode(identifier: .sequence) { s in
+            BERWriter.integer(&s, messageID)
+            switch self {
+            case .bind(let dn, let password):
+                s.appendConstructedNode(identifier: .application(0)) { s in
+                    BERWriter.integer(&s, 3)
+                    BERWriter.octetString(&s, Array(dn.utf8))
+                    s.appendPrimitiveNode(identifier: .context(0)) { $0.append(contentsOf: password.utf8) }
+                }
+            case .search(let base, let scope, let filter, let attributes, let sizeLimit):
+                try s.appendConstructedNode(identifier: .application(3)) { s in
+                    BERWriter.octetString(&s, Array(base.utf8))
+                    BERWriter.enumerated(&s, scope.rawValue)
+                    BERWriter.enumerated(&s, 0)  // never dereference aliases
+                    BERWriter.integer(&s, sizeLimit)
+                    BERWriter.integer(&s, 0)
+                    s.appendPrimitiveNode(identifier: .boolean) { $0.append(0) }
+                    try filter.encode(&s)
+                    s.appendConstructedNode(identifier: .sequence) { s in
+                        for attribute in attributes { BERWriter.octetString(&s, Array(attribute.utf8)) }
+                    }
+                }
+            case .modify(let dn, let changes):
+                s.appendConstructedNode(identifier: .application(6)) { s in
+                    BERWriter.octetString(&s, Array(dn.utf8))
+                    s.appendConstructedNode(identifier: .sequence) { s in
+                        for change in changes {
+                            s.appendConstructedNode(identifier: .sequence) { s in
+                                BERWriter.enumerated(&s, change.operation.rawValue)
+                                s.appendConstructedNode(identifier: .sequence) { s in
+                                    BERWriter.octetString(&s, Array(change.attribute.utf8))
+                                    s.appendConstructedNode(identifier: .set) { s in
+                                        for value in change.values { BERWriter.octetString(&s, value) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            case .add(let dn, let attributes):
+                s.appendConstructedNode(identifier: .application(8)) { s in
+                    BERWriter.octetString(&s, Array(dn.utf8))
+                    s.appendConstructedNode(identifier: .sequence) { s in
+                        for (name, values) in attributes {
+                            s.appendConstructedNode(identifier: .sequence) { s in
+                                BERWriter.octetString(&s, Array(name.utf8))
+                                s.appendConstructedNode(identifier: .set) { s in
+                                    for value in values { BERWriter.octetString(&s, value) }
+                                }
+                            }
+                        }
+                    }
+                }
+            case .delete(let dn):
+                BERWriter.octetString(&s, Array(dn.utf8), identifier: .application(10))
+            case .extended(let oid):
+                s.appendConstructedNode(identifier: .application(23)) { s in
+                    s.appendPrimitiveNode(identifier: .context(0)) { $0.append(contentsOf: oid.utf8) }
+                }
+            case .unbind:
+                s.appendPrimitiveNode(identifier: .application(2)) { _ in }
+            }
+            if !controls.isEmpty {
+                s.appendConstructedNode(identifier: .context(0)) { s in
+                    for control in controls {
+                        s.appendConstructedNode(identifier: .sequence) { s in
+                            BERWriter.octetString(&s, Array(control.oid.utf8))
+                            if control.critical { s.appendPrimitiveNode(identifier: .boolean) { $0.append(0xff) } }
+                            if let value = control.value { BERWriter.octetString(&s, value) }
+                        }
+                    }
+                }
+            }
+        }
+        return s.serializedBytes
+    }
+}
+
+/// A message the server sends.
+enum LDAPResponse: Sendable {
+    /// A result (bind, modify, extended, search done): code, matched DN, diagnostic message.
+    case result(tag: UInt, code: Int, message: String)
+    case entry(LDAPEntry)
+    case reference([String])
+
+    /// Decodes one LDAPMessage: its id, what it carries and its controls.
+    static func decode(_ bytes: [UInt8]) throws -> (id: Int, response: LDAPResponse, controls: [LDAPControl]) {
+        let message = try BERReader.children(try BER.parse(bytes))
+        guard message.count >= 2 else { throw LDAPError("malformed LDAPMessage") }
+        let id = try BERReader.integer(message[0])
+        let op = message[1]
+        var controls: [LDAPControl] = []
+        if message.count > 2, message[2].identifier == .context(0) {
+            for control in try BERReader.children(message[2]) {
+                let parts = try BERReader.children(control)
+                guard let first = parts.first else { continue }
+                var c = LDAPControl(oid: String(decoding: try BERReader.bytes(first), as: UTF8.self))
+                for part in parts.dropFirst() {
+                    if part.identifier == .boolean { c.critical = try BERReader.bytes(part).first.map { $0 != 0 } ?? false }
+                    if part.identifier == .octetString { c.value = try BERReader.bytes(part) }
+                }
+                controls.append(c)
+            }
+        }
+        guard op.identifier.tagClass == .application else { throw LDAPError("unexpected protocol operation") }
+        switch op.identifier.tagNumber {
+        case 4:
+            let parts = try BERReader.children(op)
+            guard parts.count == 2 else { throw LDAPError("malformed SearchResultEntry") }
+            var attributes: [String: [[UInt8]]] = [:]
+            for attribute in try BERReader.children(parts[1]) {
+                let pair = try BERReader.children(attribute)
+                guard pair.count == 2 else { throw LDAPError("malformed attribute") }
+                let name = String(decoding: try BERReader.bytes(pair[0]), as: UTF8.self)
+                attributes[name, default: []] += try BERReader.children(pair[1]).map(BERReader.bytes)
+            }
+            return (id, .entry(LDAPEntry(dn: String(decoding: try BERReader.bytes(parts[0]), as: UTF8.self), attributes: attributes)), controls)
+        case 19:
+            let uris = try BERReader.children(op).map { String(decoding: try BERReader.bytes($0), as: UTF8.self) }
+            return (id, .reference(uris), controls)
+        default:
+            let parts = try BERReader.children(op)
+            guard parts.count >= 3 else { throw LDAPError("malformed LDAPResult") }
+            return (id, .result(tag: op.identifier.tagNumber, code: try BERReader.integer(parts[0]),
+                                message: String(decoding: try BERReader.bytes(parts[2]), as: UTF8.self)), controls)
+        }
+    }
+}
+
+extension ASN1Identifier {
+    static func application(_ number: UInt) -> ASN1Identifier { ASN1Identifier(tagWithNumber: number, tagClass: .application) }
+    static func context(_ number: UInt) -> ASN1Identifier { ASN1Identifier(tagWithNumber: number, tagClass: .contextSpecific) }
+}
+
+/// BER values LDAP uses, written with swift-asn1's serializer (DER is a subset of BER).
+enum BERWriter {
+    static func integer(_ s: inout DER.Serializer, _ value: Int, identifier: ASN1Identifier = .integer) {
+        s.appendPrimitiveNode(identifier: identifier) { bytes in
+            // Minimal two's complement, big-endian.
+            var v = Int64(value)
+            var out: [UInt8] = []
+            repeat {
+                out.insert(UInt8(truncatingIfNeeded: v), at: 0)
+                v >>= 8
+            } while !(v == 0 && out[0] & 0x80 == 0) && !(v == -1 && out[0] & 0x80 != 0)
+            bytes.append(contentsOf: out)
+        }
+    }
+
+    static func enumerated(_ s: inout DER.Serializer, _ value: Int) { integer(&s, value, identifier: .enumerated) }
+
+    static func octetString(_ s: inout DER.Serializer, _ value: [UInt8], identifier: ASN1Identifier = .octetString) {
+        s.appendPrimitiveNode(identifier: identifier) { $0.append(contentsOf: value) }
+    }
+
+    static func sequence(_ body: (inout DER.Serializer) throws -> Void) rethrows -> [UInt8] {
+        var s = DER.Serializer()
+        try s.appendConstructedNode(identifier: .sequence, body)
+        return s.serializedBytes
+    }
+}
+
+/// Reading the BER nodes LDAP servers send.
+enum BERReader {
+    static func children(_ node: ASN1Node) throws -> [ASN1Node] {
+        guard case .constructed(let nodes) = node.content else { throw LDAPError("expected a constructed value") }
+        return Array(nodes)
+    }
+
+    static func bytes(_ node: ASN1Node) throws -> [UInt8] {
+        guard case .primitive(let bytes) = node.content else { throw LDAPError("expected a primitive value") }
+        return Array(bytes)
+    }
+
+    static func integer(_ node: ASN1Node) throws -> Int {
+        let bytes = try self.bytes(node)
+        guard !bytes.isEmpty, bytes.count <= 8 else { throw LDAPError("integer out of range") }
+        var value: Int64 = bytes[0] & 0x80 != 0 ? -1 : 0
+        for byte in bytes { value = value << 8 | Int64(byte) }
+        return Int(value)
+    }
+}
