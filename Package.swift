@@ -83,7 +83,7 @@ let package = Package(
         // Directory sync from on-premises Active Directory (issue 6): matching and its protections.
         .target(
             name: "Sync",
-            dependencies: ["TesseraCore"],
+            dependencies: ["TesseraCore", "LDAP"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -112,6 +112,7 @@ let package = Package(
                 "Store",
                 "Server",
                 "Backup",
+                "Sync",
                 "WebAuthn",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -164,7 +165,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncTests",
-            dependencies: ["Sync", "TesseraCore", "LDAP", .product(name: "SwiftASN1", package: "swift-asn1")],
+            dependencies: ["Sync", "TesseraCore", "LDAP", "Store", .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -169,6 +169,12 @@ public final class LDAPConnection: Sendable {
         guard reply.code == 0 else { throw LDAPError(resultCode: reply.code, reply.message) }
     }
 
+    /// Renames or moves an entry (`newSuperior`: its new parent).
+    public func modifyDN(dn: String, newRDN: String, newSuperior: String? = nil) async throws {
+        let reply = try await send(.modifyDN(dn: dn, newRDN: newRDN, newSuperior: newSuperior), controls: [])
+        guard reply.code == 0 else { throw LDAPError(resultCode: reply.code, reply.message) }
+    }
+
     /// Deletes an entry.
     public func delete(dn: String) async throws {
         let reply = try await send(.delete(dn: dn), controls: [])

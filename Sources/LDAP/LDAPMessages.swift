@@ -117,6 +117,7 @@ enum LDAPRequest {
     case modify(dn: String, changes: [LDAPModification])
     case add(dn: String, attributes: [(String, [[UInt8]])])
     case delete(dn: String)
+    case modifyDN(dn: String, newRDN: String, newSuperior: String?)
     case extended(oid: String)
     case unbind
 
@@ -175,6 +176,13 @@ enum LDAPRequest {
                             }
                         }
                     }
+                }
+            case .modifyDN(let dn, let rdn, let superior):
+                s.appendConstructedNode(identifier: .application(12)) { s in
+                    BERWriter.octetString(&s, Array(dn.utf8))
+                    BERWriter.octetString(&s, Array(rdn.utf8))
+                    s.appendPrimitiveNode(identifier: .boolean) { $0.append(0xff) }
+                    if let superior { BERWriter.octetString(&s, Array(superior.utf8), identifier: .context(0)) }
                 }
             case .delete(let dn):
                 BERWriter.octetString(&s, Array(dn.utf8), identifier: .application(10))

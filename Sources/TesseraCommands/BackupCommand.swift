@@ -24,15 +24,7 @@ struct BackupCommand: AsyncParsableCommand {
 
         /// The tenants named (or every tenant when `all` and none is named; else the only one).
         func tenants(_ store: SQLDirectoryStore, all: Bool = false) async throws -> [TenantRecord] {
-            let every = try await store.read { tx in try await tx.tenants() }
-            if let tenant {
-                guard let found = try await store.read({ tx in try await tx.tenant(tenant) }) else {
-                    throw ValidationError("no tenant '\(tenant)'")
-                }
-                return [found]
-            }
-            if all || every.count == 1 { return every }
-            throw ValidationError("there are \(every.count) tenants: say which with --tenant")
+            try await StorageOptions.tenants(store, named: tenant, all: all)
         }
 
         /// Turns backups on or off for the named (or only) tenant.

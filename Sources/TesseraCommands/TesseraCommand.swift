@@ -11,7 +11,7 @@ public struct TesseraCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
-        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, WebAuthnCommand.self, Bench.self])
+        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, WebAuthnCommand.self, Bench.self])
     public init() {}
 }
 
@@ -35,6 +35,19 @@ struct StorageOptions: ParsableArguments {
             try? await store.shutdown()
             throw error
         }
+    }
+
+    /// The tenant named by id or domain; or every tenant when `all` and none is named; else the only one.
+    static func tenants(_ store: SQLDirectoryStore, named tenant: String?, all: Bool = false) async throws -> [TenantRecord] {
+        let every = try await store.read { tx in try await tx.tenants() }
+        if let tenant {
+            guard let found = try await store.read({ tx in try await tx.tenant(tenant) }) else {
+                throw ValidationError("no tenant '\(tenant)'")
+            }
+            return [found]
+        }
+        if all || every.count == 1 { return every }
+        throw ValidationError("there are \(every.count) tenants: say which with --tenant")
     }
 
     func openStore() async throws -> SQLDirectoryStore {

@@ -33,12 +33,13 @@ enum DirectoryRules {
     ]
 
     static func prepareCreate(kind: ObjectKind, fields: [String: JSONValue], tenant: String,
-                              tx: any DirectoryTransaction, now: String) async throws -> [String: JSONValue] {
+                              tx: any DirectoryTransaction, now: String, allowReadOnly: Bool = false) async throws -> [String: JSONValue] {
         var body = fields
-        for name in required[kind] ?? [] where body[name] == nil || body[name] == .null {
+        // A synced user has no cloud password.
+        for name in required[kind] ?? [] where (body[name] == nil || body[name] == .null) && !(allowReadOnly && name == "passwordProfile") {
             throw DirectoryError.badRequest("Property '\(name)' is required when creating the object.")
         }
-        for name in readOnly[kind] ?? [] where name != "id" && body[name] != nil
+        for name in readOnly[kind] ?? [] where !allowReadOnly && name != "id" && body[name] != nil
             && !(kind == .servicePrincipal && name == "appId")
             && !(kind == .appRoleAssignment || kind == .roleAssignment || kind == .oauth2PermissionGrant) {
             throw DirectoryError.badRequest("Property '\(name)' is read-only and cannot be set.")

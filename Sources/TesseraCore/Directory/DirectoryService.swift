@@ -19,8 +19,10 @@ public struct DirectoryService: Sendable {
     var now: String { Timestamp.format(clock.now) }
 
     /// Creates an object of `kind` from a Graph request body.
+    ///
+    /// - Parameter allowReadOnly: for directory sync, which sets what callers may not (`onPremisesSyncEnabled`, …).
     public func create(tenant: String, kind: ObjectKind, body: [String: JSONValue], actor: Actor,
-                       id explicitId: String? = nil) async throws -> StoredObject {
+                       id explicitId: String? = nil, allowReadOnly: Bool = false) async throws -> StoredObject {
         try GraphValidator.validate(body, entity: try PolicyRules.schemaEntity(kind: kind, body: body, current: nil))
         let now = self.now
         return try await write(tenant) { tx in
@@ -28,7 +30,8 @@ public struct DirectoryService: Sendable {
             var fields = body.filter { !$0.key.hasPrefix("@odata") || (kind == .namedLocation && $0.key == "@odata.type") }
             let id = explicitId ?? Identifier.make()
             fields["id"] = .string(id)
-            let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now)
+            let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now,
+                                                                  allowReadOnly: allowReadOnly)
             let object = StoredObject(tenant: tenant, id: id, kind: kind, body: prepared)
             try await tx.claim(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: object))
             try await tx.insert(object)
@@ -182,6 +185,18 @@ public struct DirectoryService: Sendable {
                 tenant: tenant, objectId: id, kind: current.kind, operation: "purge",
                 activity: "Hard Delete \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
                 details: ["displayName": .optional(current.body["displayName"]?.stringValue)]))
+        }
+    }
+}
+
+extension DirectoryService {
+    /// Records an event in the audit log that changes no object (a sync run, a quarantined object).
+    public func recordEvent(tenant: String, objectId: String, kind: ObjectKind, activity: String, actor: Actor,
+                            details: [String: JSONValue]) async throws {
+        let now = self.now
+        try await write(tenant) { tx in
+            _ = try await tx.record(ChangeRecord(tenant: tenant, objectId: objectId, kind: kind, operation: "event", activity: activity,
+                                                 actor: actor.initiatedBy, at: now, details: .object(details)))
         }
     }
 }

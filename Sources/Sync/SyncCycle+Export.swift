@@ -1,0 +1,286 @@
+import Foundation
+import TesseraCore
+import LDAP
+
+/// A user in a connector's staging area.
+struct StagedUser {
+    var object: StoredObject
+
+    var attributes: [String: [String]] {
+        get {
+            var out: [String: [String]] = [:]
+            for (key, value) in object.body["attributes"]?.objectValue ?? [:] { out[key] = value.arrayValue?.compactMap(\.stringValue) ?? [] }
+            return out
+        }
+        set { object.body["attributes"] = .object(newValue.mapValues { .array($0.map { .string($0) }) }) }
+    }
+    func value(_ name: String) -> String? { attributes[name.lowercased()]?.first }
+    func values(_ name: String) -> [String] { attributes[name.lowercased()] ?? [] }
+    var dn: String { object.body["dn"]?.stringValue ?? "" }
+    var cloudID: String? { object.body["cloudId"]?.stringValue }
+    var state: String { object.body["state"]?.stringValue ?? "pending" }
+    var isDeleted: Bool { value("isDeleted")?.uppercased() == "TRUE" }
+    var isUser: Bool {
+        let classes = values("objectClass").map { $0.lowercased() }
+        return classes.contains("user") && !classes.contains("computer")
+    }
+
+    /// `ms-DS-ConsistencyGuid` when it holds a GUID, otherwise `objectGUID`: Base64 of the 16 bytes as AD stores them
+    /// (.NET byte order), which is Entra's sourceAnchor.
+    var sourceAnchor: String? {
+        if let consistency = value("mS-DS-ConsistencyGuid"), Data(base64Encoded: consistency)?.count == 16 { return consistency }
+        return value("objectGUID")
+    }
+}
+
+extension SyncCycle {
+    static func stagingID(connector: String, guid: [UInt8]) -> String {
+        "sync:\(connector.lowercased()):" + guid.map { String($0, radix: 16).leftPad2 }.joined()
+    }
+
+    /// Merges the imported entries into the staging area and exports what changed.
+    func export(_ entries: [LDAPEntry], tenant: TenantRecord, connector: SyncConnector, settings: SyncSettings, run: inout SyncRun) async throws {
+        let tenantID = tenant.id
+        let staged = try await store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.syncObject], filter: .compare(PropertyPath(["connector"]), .eq, .string(connector.name))))
+        }
+        var byID = Dictionary(uniqueKeysWithValues: staged.map { ($0.id, StagedUser(object: $0)) })
+        var changed: [String] = []
+        var seen: Set<String> = []
+        for entry in entries {
+            guard let guid = entry.values("objectGUID").first, guid.count == 16 else { continue }
+            let id = Self.stagingID(connector: connector.name, guid: guid)
+            seen.insert(id)
+            var user = byID[id] ?? StagedUser(object: StoredObject(tenant: tenantID, id: id, kind: .syncObject, body: [
+                "connector": .string(connector.name), "state": "pending", "attributes": [:]]))
+            var attributes = run.full ? [:] : user.attributes
+            for (name, values) in entry.attributes {
+                let key = name.lowercased()
+                attributes[key] = Self.binaryAttributes.contains(key) ? values.map { Data($0).base64EncodedString() }
+                    : values.map { String(decoding: $0, as: UTF8.self) }
+            }
+            user.attributes = attributes
+            user.object.body["dn"] = .string(entry.dn)
+            byID[id] = user
+            changed.append(id)
+        }
+        if run.full {
+            // Everything still in AD came back; staged objects that did not are gone.
+            for (id, var user) in byID where !seen.contains(id) {
+                var attributes = user.attributes
+                attributes["isdeleted"] = ["TRUE"]
+                user.attributes = attributes
+                byID[id] = user
+                changed.append(id)
+            }
+        }
+
+        var deletions: [String] = []
+        let matcher = Matcher(features: settings.features, enforcementDate: settings.enforcementDate)
+        for id in changed {
+            guard var user = byID[id], user.isUser else { continue }
+            let inScope = !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased())
+            if !inScope {
+                if user.cloudID != nil { deletions.append(id) } else { try await removeStaged(user, tenant: tenantID) }
+                continue
+            }
+            do {
+                try await apply(&user, matcher: matcher, tenant: tenant, run: &run)
+            } catch let error as DirectoryError {
+                user.object.body["state"] = "error"
+                user.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),
+                                             "occurredDateTime": .string(Timestamp.format(clock.now))]
+                run.errors.append(Self.errorJSON(user, code: error.code.rawValue, message: error.message))
+            }
+            try await saveStaged(user)
+            byID[id] = user
+        }
+
+        // Accidental deletion prevention: past the threshold nothing is deleted, and the run says so.
+        let joinedCount = byID.values.filter { $0.cloudID != nil }.count
+        let limit = settings.deletionPreventionType == "enabledForPercentage"
+            ? max(1, joinedCount * settings.deletionThreshold / 100) : settings.deletionThreshold
+        if settings.deletionPreventionType != "disabled", deletions.count > limit {
+            run.status = "stopped-deletion-threshold-exceeded"
+            run.pendingDeletions = deletions.sorted()
+            return
+        }
+        for id in deletions {
+            guard let user = byID[id] else { continue }
+            try await delete(user, tenant: tenantID)
+            run.deleted += 1
+        }
+    }
+
+    static func errorJSON(_ user: StagedUser, code: String, message: String) -> JSONValue {
+        ["id": .string(user.object.id), "sourceAnchor": .optional(user.sourceAnchor), "distinguishedName": .string(user.dn),
+         "code": .string(code), "message": .string(message)]
+    }
+
+    /// Deletes the cloud user of a staged object that left AD (or the connector's scope), and the staged object.
+    func delete(_ user: StagedUser, tenant: String) async throws {
+        if let cloud = user.cloudID {
+            do {
+                try await directory.delete(tenant: tenant, id: cloud, kind: .user, actor: Self.actor)
+            } catch let error as DirectoryError where error.code == .notFound {
+                // Deleted in the cloud already.
+            }
+        }
+        try await removeStaged(user, tenant: tenant)
+    }
+
+    func removeStaged(_ user: StagedUser, tenant: String) async throws {
+        let id = user.object.id
+        try await store.write { tx in
+            if try await tx.object(tenant: tenant, id: id) != nil { try await tx.purge(tenant: tenant, id: id) }
+        }
+    }
+
+    func saveStaged(_ user: StagedUser) async throws {
+        let object = user.object
+        try await store.write { tx in
+            if let current = try await tx.object(tenant: object.tenant, id: object.id) {
+                var next = object
+                next.version = current.version + 1
+                try await tx.update(next, expectedVersion: current.version)
+            } else {
+                try await tx.insert(object)
+            }
+        }
+    }
+
+    /// Matches one staged user and writes the outcome to the directory.
+    func apply(_ user: inout StagedUser, matcher: Matcher, tenant: TenantRecord, run: inout SyncRun) async throws {
+        guard let anchor = user.sourceAnchor else { return }
+        let desired = try await flow(user, anchor: anchor, tenant: tenant)
+        let upn = desired["userPrincipalName"]?.stringValue ?? ""
+        let incoming = IncomingUser(sourceAnchor: anchor, userPrincipalName: upn, proxyAddresses: user.values("proxyAddresses"),
+                                    joinedCloudID: user.cloudID)
+        let candidates = try await self.candidates(incoming, tenant: tenant.id)
+        let decision = matcher.decide(incoming, candidates: candidates, now: clock.now)
+        switch decision {
+        case .create:
+            var body = desired
+            let tenantID = tenant.id
+            let upnTaken = try await store.read { tx in try await tx.holder(tenant: tenantID, key: UniqueKey("userPrincipalName", upn)) } != nil
+            var takenProxies: Set<String> = []
+            for address in user.values("proxyAddresses") {
+                if try await store.read({ tx in try await tx.holder(tenant: tenantID, key: UniqueKey("proxyAddresses", address)) }) != nil {
+                    takenProxies.insert(address)
+                }
+            }
+            let resolved = AttributeResiliency.resolve(
+                userPrincipalName: upn, proxyAddresses: user.values("proxyAddresses"), initialDomain: tenant.domain,
+                now: Timestamp.format(clock.now), upnTaken: { $0 == upn ? upnTaken : false }, proxyTaken: { takenProxies.contains($0) })
+            body["userPrincipalName"] = .string(resolved.userPrincipalName)
+            body["proxyAddresses"] = .array(resolved.proxyAddresses.map { .string($0) })
+            body["onPremisesProvisioningErrors"] = .array(resolved.errors)
+            let created = try await directory.create(tenant: tenant.id, kind: .user, body: body, actor: SyncCycle.actor, allowReadOnly: true)
+            user.object.body["cloudId"] = .string(created.id)
+            user.object.body["state"] = "joined"
+            user.object.body["error"] = nil
+            run.added += 1
+            for error in resolved.errors {
+                run.errors.append(Self.errorJSON(user, code: "AttributeValueMustBeUnique",
+                                                 message: "\(error["propertyCausingError"]?.stringValue ?? "") '\(error["value"]?.stringValue ?? "")' is held by another object; duplicate attribute resiliency applied."))
+            }
+        case .join(let id, let kind):
+            _ = try await directory.update(tenant: tenant.id, id: id, kind: .user, patch: desired, actor: SyncCycle.actor, allowReadOnly: true)
+            user.object.body["cloudId"] = .string(id)
+            user.object.body["state"] = "joined"
+            user.object.body["matchedBy"] = .string(kind.rawValue)
+            user.object.body["error"] = nil
+            run.updated += 1
+        case .update(let id), .updateAnchor(let id):
+            guard let current = try await store.read({ tx in try await tx.object(tenant: tenant.id, id: id) }) else { return }
+            var patch: [String: JSONValue] = [:]
+            for (key, value) in desired where key != "onPremisesLastSyncDateTime" && current.body[key] != value { patch[key] = value }
+            if !patch.isEmpty {
+                patch["onPremisesLastSyncDateTime"] = desired["onPremisesLastSyncDateTime"]
+                _ = try await directory.update(tenant: tenant.id, id: id, kind: .user, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
+                run.updated += 1
+            }
+        case .quarantine(let code, let message):
+            user.object.body["state"] = "quarantined"
+            user.object.body["error"] = ["code": .string(code.rawValue), "message": .string(message),
+                                         "occurredDateTime": .string(Timestamp.format(clock.now))]
+            run.quarantined += 1
+            run.errors.append(Self.errorJSON(user, code: code.rawValue, message: message))
+            try await directory.recordEvent(tenant: tenant.id, objectId: user.object.id, kind: .syncObject,
+                                            activity: "Quarantine on-premises object (\(code.rawValue))", actor: SyncCycle.actor,
+                                            details: ["displayName": .string(user.dn), "sourceAnchor": .string(anchor), "message": .string(message)])
+        }
+    }
+
+    /// The cloud users matching may consider.
+    func candidates(_ incoming: IncomingUser, tenant: String) async throws -> Matcher.Candidates {
+        let directory = self.directory
+        func cloudUser(_ id: String?) async throws -> CloudUser? {
+            guard let id, let object = try await directory.store.read({ tx in try await tx.object(tenant: tenant, id: id) }),
+                  object.kind == .user, object.deletedAt == nil else { return nil }
+            let roles = try await directory.directoryRoles(tenant: tenant, principal: id)
+            return CloudUser(id: id, userPrincipalName: object.body["userPrincipalName"]?.stringValue ?? "",
+                             proxyAddresses: object.body["proxyAddresses"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                             onPremisesImmutableId: object.body["onPremisesImmutableId"]?.stringValue,
+                             onPremisesSyncEnabled: object.body["onPremisesSyncEnabled"]?.boolValue ?? false, holdsDirectoryRole: !roles.isEmpty)
+        }
+        func holder(_ key: UniqueKey) async throws -> String? { try await directory.store.read { tx in try await tx.holder(tenant: tenant, key: key) } }
+        var candidates = Matcher.Candidates()
+        candidates.joined = try await cloudUser(incoming.joinedCloudID)
+        guard candidates.joined == nil else { return candidates }
+        candidates.byAnchor = try await cloudUser(try await holder(UniqueKey("onPremisesImmutableId", incoming.sourceAnchor)))
+        if let smtp = incoming.primarySMTP { candidates.bySMTP = try await cloudUser(try await holder(UniqueKey("proxyAddresses", "smtp:\(smtp)"))) }
+        candidates.byUPN = try await cloudUser(try await holder(UniqueKey("userPrincipalName", incoming.userPrincipalName)))
+        return candidates
+    }
+
+    /// The cloud user's properties from the AD user's attributes (Entra Connect's default attribute flow).
+    func flow(_ user: StagedUser, anchor: String, tenant: TenantRecord) async throws -> [String: JSONValue] {
+        let sam = user.value("sAMAccountName") ?? ""
+        let adUPN = user.value("userPrincipalName") ?? "\(sam)@\(tenant.domain)"
+        // A UPN whose suffix is not a verified domain of the tenant takes the initial domain, as in Entra.
+        let parts = adUPN.split(separator: "@", maxSplits: 1)
+        let suffix = parts.count == 2 ? String(parts[1]).lowercased() : ""
+        let tenantID = tenant.id
+        let verified = try await store.read { tx in try await tx.object(tenant: tenantID, id: suffix) }?.kind == .domain
+        let upn = verified ? adUPN : "\(parts.first ?? Substring(sam))@\(tenant.domain)"
+        let uac = Int(user.value("userAccountControl") ?? "") ?? 512
+        var extensions: [String: JSONValue] = [:]
+        for i in 1...15 { extensions["extensionAttribute\(i)"] = .optional(user.value("extensionAttribute\(i)")) }
+        let domain = user.dn.split(separator: ",").filter { $0.lowercased().hasPrefix("dc=") }.map { $0.dropFirst(3) }.joined(separator: ".")
+        return [
+            "accountEnabled": .bool(uac & 0x2 == 0),
+            "displayName": .string(user.value("displayName") ?? user.value("name") ?? sam),
+            "givenName": .optional(user.value("givenName")), "surname": .optional(user.value("sn")),
+            "mail": .optional(user.value("mail")), "department": .optional(user.value("department")), "jobTitle": .optional(user.value("title")),
+            "businessPhones": .array(user.values("telephoneNumber").map { .string($0) }),
+            "mailNickname": .string(sam.isEmpty ? String(upn.split(separator: "@").first ?? "") : sam),
+            "userPrincipalName": .string(upn),
+            "proxyAddresses": .array(user.values("proxyAddresses").map { .string($0) }),
+            "onPremisesImmutableId": .string(anchor), "onPremisesSyncEnabled": true,
+            "onPremisesLastSyncDateTime": .string(Timestamp.format(clock.now)),
+            "onPremisesSamAccountName": .optional(sam.isEmpty ? nil : sam),
+            "onPremisesUserPrincipalName": .string(adUPN),
+            "onPremisesDistinguishedName": .string(user.dn), "onPremisesDomainName": .optional(domain.isEmpty ? nil : domain),
+            "onPremisesSecurityIdentifier": .optional(user.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
+            "onPremisesExtensionAttributes": .object(extensions),
+        ]
+    }
+
+    /// A binary SID as `S-1-5-21-…`.
+    static func sidString(_ bytes: [UInt8]) -> String? {
+        guard bytes.count >= 8, bytes.count == 8 + Int(bytes[1]) * 4 else { return nil }
+        var authority: UInt64 = 0
+        for byte in bytes[2..<8] { authority = authority << 8 | UInt64(byte) }
+        var parts = ["S", String(bytes[0]), String(authority)]
+        for i in 0..<Int(bytes[1]) {
+            let o = 8 + i * 4
+            parts.append(String(UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24))
+        }
+        return parts.joined(separator: "-")
+    }
+}
+
+extension String {
+    var leftPad2: String { count >= 2 ? self : "0" + self }
+}

@@ -1,0 +1,187 @@
+import Foundation
+public import TesseraCore
+import LDAP
+
+/// One sync cycle for a tenant: import from each connector (a DirSync delta since the last cookie, or everything)
+/// into the staging area, match each new on-premises user to the cloud directory (`Matcher`), and export through
+/// `DirectoryService` (so unique keys, the change log and the audit log hold), then record the run.
+///
+/// Users are synced; groups, memberships and computers (devices) are not yet.
+public struct SyncCycle: Sendable {
+    public let directory: DirectoryService
+    public let clock: any TimeSource
+    /// Who sync acts as in the audit log.
+    public static let actor = Actor(kind: .application, id: "5f1c0000-0000-0000-0000-00000000517c", displayName: "Tessera directory sync",
+                                    appId: "5f1c0000-0000-0000-0000-00000000517c")
+
+    public init(directory: DirectoryService, clock: any TimeSource = SystemTimeSource()) {
+        self.directory = directory
+        self.clock = clock
+    }
+
+    var store: any DirectoryStore { directory.store }
+
+    static let userAttributes = [
+        "objectGUID", "objectClass", "distinguishedName", "userPrincipalName", "displayName", "givenName", "sn", "mail", "proxyAddresses",
+        "department", "title", "telephoneNumber", "sAMAccountName", "objectSid", "userAccountControl", "mS-DS-ConsistencyGuid", "isDeleted",
+        "lastKnownParent", "name",
+    ] + (1...15).map { "extensionAttribute\($0)" }
+    static let binaryAttributes: Set<String> = ["objectguid", "objectsid", "ms-ds-consistencyguid"]
+
+    /// Runs every connector (or the one named) once.
+    public func run(tenant: TenantRecord, connector name: String? = nil, full: Bool = false) async throws -> [SyncRun] {
+        var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+        let chosen = settings.connectors.filter { name == nil || $0.name == name }
+        guard !chosen.isEmpty else {
+            throw DirectoryError.badRequest(name.map { "No sync connector named '\($0)'." } ?? "No sync connector is configured: add one with `tessera sync connector add`.")
+        }
+        var runs: [SyncRun] = []
+        for connector in chosen {
+            var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: connector.name, at: Timestamp.format(clock.now))
+            run.full = full || connector.cookie == nil
+            do {
+                let (entries, cookie) = try await importEntries(connector, full: run.full)
+                run.imported = entries.count
+                try await export(entries, tenant: tenant, connector: connector, settings: settings, run: &run)
+                if let index = settings.connectors.firstIndex(where: { $0.name == connector.name }) { settings.connectors[index].cookie = cookie }
+            } catch let error as LDAPError {
+                run.status = "failed"
+                run.errors.append(["code": "ConnectorError", "message": .string(error.description)])
+            }
+            runs.append(run)
+            settings.runs.append(run.json)
+        }
+        let cutoff = Timestamp.format(clock.now.addingTimeInterval(-7 * 86_400))
+        settings.runs = Array(settings.runs.filter { ($0["at"]?.stringValue ?? "") >= cutoff }.suffix(200))
+        try await settings.save(tenant: tenant.id, store: store)
+        for run in runs {
+            try await directory.recordEvent(tenant: tenant.id, objectId: run.id, kind: .syncObject, activity: "Directory synchronization run",
+                                            actor: Self.actor, details: ["connector": .string(run.connector), "status": .string(run.status),
+                                                                         "added": .int(Int64(run.added)), "updated": .int(Int64(run.updated)),
+                                                                         "deleted": .int(Int64(run.deleted)), "quarantined": .int(Int64(run.quarantined))])
+        }
+        return runs
+    }
+
+    // MARK: Import
+
+    /// Reads the connector's users: every one (full), or what changed since its DirSync cookie. Returns them with
+    /// the new cookie, which is stored only after the export succeeded.
+    func importEntries(_ connector: SyncConnector, full: Bool) async throws -> ([LDAPEntry], [UInt8]) {
+        let password = try String(contentsOfFile: connector.bindPasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
+        let mode: LDAPTLS.Mode = connector.ldapURL.lowercased().hasPrefix("ldaps://") ? .ldaps : connector.startTLS ? .startTLS : .none
+        let ldap = try await LDAPConnection.connect(url: connector.ldapURL,
+                                                    tls: LDAPTLS(mode: mode, caFile: connector.caFile, insecureSkipVerify: connector.insecureSkipVerify))
+        defer { Task { await ldap.close() } }
+        try await ldap.bind(dn: connector.bindDN, password: password)
+        // DirSync reads from the root of the naming context; the connector's scope is applied when exporting.
+        let root = connector.baseDN.split(separator: ",").filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("dc=") }
+            .joined(separator: ",")
+        var cookie = full ? [] : connector.cookie ?? []
+        var entries: [LDAPEntry] = []
+        var more = true
+        while more {
+            let page = try await ldap.search(base: root, filter: "(objectClass=user)", attributes: Self.userAttributes,
+                                             controls: [.dirSync(flags: 0, cookie: cookie)])
+            entries += page.entries
+            guard let control = page.controls.first(where: { $0.oid == LDAPControl.dirSyncOID }) else {
+                throw LDAPError("the server did not answer the DirSync control (the bind account needs Replicating Directory Changes)")
+            }
+            (more, cookie) = try control.cookie()
+        }
+        return (entries, cookie)
+    }
+}
+
+// MARK: Operations on the staging area
+
+extension SyncCycle {
+    func stagedObjects(tenant: String, state: String? = nil) async throws -> [StagedUser] {
+        let filter: FilterExpression? = state.map { .compare(PropertyPath(["state"]), .eq, .string($0)) }
+        return try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.syncObject], filter: filter)) }
+            .map(StagedUser.init)
+    }
+
+    /// Objects sync could not export: quarantined (refused matches) and failed ones, with their errors.
+    public func errors(tenant: String) async throws -> [JSONValue] {
+        try await stagedObjects(tenant: tenant).filter { $0.state == "quarantined" || $0.state == "error" }.map { user in
+            var json = Self.errorJSON(user, code: user.object.body["error"]?["code"]?.stringValue ?? "",
+                                      message: user.object.body["error"]?["message"]?.stringValue ?? "")
+            if case .object(var o) = json {
+                o["state"] = .string(user.state)
+                o["occurredDateTime"] = user.object.body["error"]?["occurredDateTime"] ?? .null
+                o["connector"] = user.object.body["connector"] ?? .null
+                json = .object(o)
+            }
+            return json
+        }
+    }
+
+    /// The quarantined objects.
+    public func quarantined(tenant: String) async throws -> [JSONValue] {
+        try await errors(tenant: tenant).filter { $0["state"] == "quarantined" }
+    }
+
+    /// Permanently deletes a quarantined object from the staging area (Entra's remediation step): its connector's
+    /// next run reads everything again, so the object comes back as new and is matched again.
+    public func deleteQuarantined(tenant: String, id: String) async throws {
+        let all = try await stagedObjects(tenant: tenant, state: "quarantined")
+        guard let user = all.first(where: { $0.object.id == id.lowercased() }) else {
+            throw DirectoryError.notFound(id)
+        }
+        try await removeStaged(user, tenant: tenant)
+        var settings = try await SyncSettings.load(tenant: tenant, store: store)
+        for index in settings.connectors.indices where settings.connectors[index].name == user.object.body["connector"]?.stringValue {
+            settings.connectors[index].cookie = nil
+        }
+        try await settings.save(tenant: tenant, store: store)
+        try await directory.recordEvent(tenant: tenant, objectId: user.object.id, kind: .syncObject,
+                                        activity: "Delete quarantined on-premises object", actor: Self.actor,
+                                        details: ["displayName": .string(user.dn)])
+    }
+
+    /// Carries out the deletions a run held back at the accidental-deletion threshold, once.
+    @discardableResult
+    public func approveDeletions(tenant: TenantRecord, run id: String) async throws -> Int {
+        var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+        guard let index = settings.runs.firstIndex(where: { $0["id"]?.stringValue == id.lowercased() }) else { throw DirectoryError.notFound(id) }
+        guard settings.runs[index]["status"] == "stopped-deletion-threshold-exceeded" else {
+            throw DirectoryError.badRequest("Run \(id) has no deletions waiting for approval (its status is \(settings.runs[index]["status"]?.stringValue ?? "")).")
+        }
+        let pending = Set(settings.runs[index]["pendingDeletions"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        var deleted = 0
+        for user in try await stagedObjects(tenant: tenant.id) where pending.contains(user.object.id) {
+            try await delete(user, tenant: tenant.id)
+            deleted += 1
+        }
+        if case .object(var run) = settings.runs[index] {
+            run["status"] = "deletions-approved"
+            run["deleted"] = .int(Int64(deleted))
+            settings.runs[index] = .object(run)
+        }
+        try await settings.save(tenant: tenant.id, store: store)
+        try await directory.recordEvent(tenant: tenant.id, objectId: id, kind: .syncObject, activity: "Approve directory synchronization deletions",
+                                        actor: Self.actor, details: ["deleted": .int(Int64(deleted))])
+        return deleted
+    }
+
+    /// Synced accounts that hold a directory role, with how each was matched: what Microsoft advises reviewing
+    /// before the June 2026 rule.
+    public func privilegedSyncedAccounts(tenant: String) async throws -> [JSONValue] {
+        let synced = try await store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenant, kinds: [.user], filter: .compare(PropertyPath(["onPremisesSyncEnabled"]), .eq, .bool(true))))
+        }
+        let staged = Dictionary(try await stagedObjects(tenant: tenant).compactMap { user in user.cloudID.map { ($0, user) } }) { a, _ in a }
+        var out: [JSONValue] = []
+        for user in synced {
+            let roles = try await directory.directoryRoles(tenant: tenant, principal: user.id)
+            guard !roles.isEmpty else { continue }
+            out.append(["id": .string(user.id), "userPrincipalName": user.body["userPrincipalName"] ?? .null,
+                        "onPremisesImmutableId": user.body["onPremisesImmutableId"] ?? .null,
+                        "onPremisesDistinguishedName": user.body["onPremisesDistinguishedName"] ?? .null,
+                        "matchedBy": .string(staged[user.id]?.object.body["matchedBy"]?.stringValue ?? "created"),
+                        "roles": .array(roles.sorted().map { .string(BuiltInRoles.byTemplateId($0)?.displayName ?? $0) })])
+        }
+        return out
+    }
+}

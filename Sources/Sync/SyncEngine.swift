@@ -1,0 +1,120 @@
+public import Foundation
+public import TesseraCore
+import LDAP
+
+extension ObjectKind {
+    /// An on-premises object in a connector's staging area (its anchor, DN, attributes and join), never shown in Graph.
+    public static let syncObject = ObjectKind(rawValue: "syncObject")
+}
+
+/// A connector to an on-premises directory, as `tessera sync connector add` configures it. The bind password stays
+/// in its file (read at each run), never in the database.
+public struct SyncConnector: Sendable, Hashable {
+    public var name: String
+    public var ldapURL: String
+    public var bindDN: String
+    public var bindPasswordFile: String
+    public var baseDN: String
+    public var caFile: String?
+    public var insecureSkipVerify: Bool
+    /// StartTLS on an `ldap://` URL (`ldaps://` is TLS already); plain LDAP only with `allowPlain`.
+    public var startTLS: Bool
+    /// The DirSync cookie of the last import; nil before the first (or after a reset: the next run is full).
+    public var cookie: [UInt8]?
+
+    public init(name: String, ldapURL: String, bindDN: String, bindPasswordFile: String, baseDN: String, caFile: String? = nil,
+                insecureSkipVerify: Bool = false, startTLS: Bool = true, cookie: [UInt8]? = nil) {
+        self.name = name
+        self.ldapURL = ldapURL
+        self.bindDN = bindDN
+        self.bindPasswordFile = bindPasswordFile
+        self.baseDN = baseDN
+        self.caFile = caFile
+        self.insecureSkipVerify = insecureSkipVerify
+        self.startTLS = startTLS
+        self.cookie = cookie
+    }
+
+    var json: JSONValue {
+        ["name": .string(name), "ldapUrl": .string(ldapURL), "bindDn": .string(bindDN), "bindPasswordFile": .string(bindPasswordFile),
+         "baseDn": .string(baseDN), "caFile": .optional(caFile), "insecureSkipVerify": .bool(insecureSkipVerify), "startTls": .bool(startTLS),
+         "cookie": .optional(cookie.map { Data($0).base64EncodedString() })]
+    }
+
+    init?(_ json: JSONValue) {
+        guard let name = json["name"]?.stringValue, let url = json["ldapUrl"]?.stringValue, let bind = json["bindDn"]?.stringValue,
+              let file = json["bindPasswordFile"]?.stringValue, let base = json["baseDn"]?.stringValue else { return nil }
+        self.init(name: name, ldapURL: url, bindDN: bind, bindPasswordFile: file, baseDN: base, caFile: json["caFile"]?.stringValue,
+                  insecureSkipVerify: json["insecureSkipVerify"]?.boolValue ?? false, startTLS: json["startTls"]?.boolValue ?? true,
+                  cookie: json["cookie"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) })
+    }
+}
+
+/// A tenant's sync configuration: its connectors, the matching switches, the deletion threshold, the enforcement
+/// date of the June 2026 rule, and recent runs. Kept as the tenant setting `sync`.
+public struct SyncSettings: Sendable {
+    public var connectors: [SyncConnector] = []
+    public var features = MatchingFeatures()
+    /// Entra's accidentalDeletionPrevention: `enabledForCount`, `enabledForPercentage` or `disabled`.
+    public var deletionPreventionType = "enabledForCount"
+    public var deletionThreshold = 500
+    public var enforcementDate = Matcher.defaultEnforcementDate
+    /// Newest last; kept for 7 days, as Entra Connect keeps run history.
+    public var runs: [JSONValue] = []
+
+    public init() {}
+
+    static let key = "sync"
+
+    public static func load(tenant: String, store: any DirectoryStore) async throws -> SyncSettings {
+        var settings = SyncSettings()
+        guard let json = try await store.read({ tx in try await tx.setting(tenant: tenant, key: key) }) else { return settings }
+        settings.connectors = json["connectors"]?.arrayValue?.compactMap(SyncConnector.init) ?? []
+        if let f = json["features"] {
+            settings.features = MatchingFeatures(
+                blockSoftMatchEnabled: f["blockSoftMatchEnabled"]?.boolValue ?? false,
+                blockCloudObjectTakeoverThroughHardMatchEnabled: f["blockCloudObjectTakeoverThroughHardMatchEnabled"]?.boolValue ?? false,
+                softMatchOnUpnEnabled: f["softMatchOnUpnEnabled"]?.boolValue ?? true,
+                allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled: f["allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled"]?.boolValue ?? false)
+        }
+        settings.deletionPreventionType = json["deletionPreventionType"]?.stringValue ?? settings.deletionPreventionType
+        settings.deletionThreshold = json["deletionThreshold"]?.intValue.map(Int.init) ?? settings.deletionThreshold
+        if let date = json["enforcementDate"]?.stringValue, let parsed = Timestamp.parse(date) { settings.enforcementDate = parsed }
+        settings.runs = json["runs"]?.arrayValue ?? []
+        return settings
+    }
+
+    public func save(tenant: String, store: any DirectoryStore) async throws {
+        let f = features
+        let value: JSONValue = [
+            "connectors": .array(connectors.map(\.json)),
+            "features": ["blockSoftMatchEnabled": .bool(f.blockSoftMatchEnabled),
+                         "blockCloudObjectTakeoverThroughHardMatchEnabled": .bool(f.blockCloudObjectTakeoverThroughHardMatchEnabled),
+                         "softMatchOnUpnEnabled": .bool(f.softMatchOnUpnEnabled),
+                         "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": .bool(f.allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled)],
+            "deletionPreventionType": .string(deletionPreventionType), "deletionThreshold": .int(Int64(deletionThreshold)),
+            "enforcementDate": .string(Timestamp.format(enforcementDate)), "runs": .array(runs),
+        ]
+        try await store.write { tx in try await tx.putSetting(tenant: tenant, key: Self.key, value: value) }
+    }
+}
+
+/// One sync cycle's outcome, as `tessera sync run --json` prints it.
+public struct SyncRun: Sendable {
+    public var id: String
+    public var connector: String
+    public var at: String
+    public var status = "success"
+    public var full = false
+    public var imported = 0, added = 0, updated = 0, deleted = 0, quarantined = 0
+    public var errors: [JSONValue] = []
+    /// Deletions held back by the accidental-deletion threshold (staged object ids), to approve once.
+    public var pendingDeletions: [String] = []
+
+    public var json: JSONValue {
+        ["id": .string(id), "connector": .string(connector), "at": .string(at), "status": .string(status), "full": .bool(full),
+         "imported": .int(Int64(imported)), "added": .int(Int64(added)), "updated": .int(Int64(updated)),
+         "deleted": .int(Int64(deleted)), "quarantined": .int(Int64(quarantined)), "errors": .array(errors),
+         "pendingDeletions": .array(pendingDeletions.map { .string($0) })]
+    }
+}

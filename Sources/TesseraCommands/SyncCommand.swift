@@ -1,0 +1,182 @@
+import ArgumentParser
+import Foundation
+import Store
+import Sync
+import TesseraCore
+
+/// `tessera sync`: directory sync from on-premises Active Directory — connectors, runs, errors, quarantine,
+/// deletion approvals and the privileged-account audit.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync", abstract: "Directory sync from on-premises Active Directory.",
+        subcommands: [Connector.self, Run.self, Errors.self, Quarantine.self, ApproveDeletions.self, AuditPrivileged.self])
+
+    struct Common: ParsableArguments {
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "Tenant id or domain (default: the only tenant).") var tenant: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run<T>(_ body: (SQLDirectoryStore, TenantRecord, SyncCycle) async throws -> T) async throws -> T {
+            try await storage.withStore { store in
+                let tenant = try await StorageOptions.tenants(store, named: self.tenant)[0]
+                return try await body(store, tenant, SyncCycle(directory: DirectoryService(store: store)))
+            }
+        }
+
+        func emit(_ value: JSONValue, _ text: @autoclosure () -> String) {
+            say(json ? value.serialized : text())
+        }
+    }
+
+    struct Connector: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Configure the directories sync reads.", subcommands: [Add.self, List.self, Remove.self])
+
+        struct Add: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Add an LDAP connector to Active Directory.")
+            @OptionGroup var common: Common
+            @Option(help: "A name for the connector.") var name: String
+            @Option(help: "ldaps://host[:port], or ldap://host[:port] (StartTLS unless --plain).") var ldapUrl: String
+            @Option(help: "The account sync binds as (it needs Replicating Directory Changes).") var bindDn: String
+            @Option(help: "A file holding the bind password; it is read at each run and never stored.") var bindPasswordFile: String
+            @Option(help: "The scope: users under this DN are synced.") var baseDn: String
+            @Option(help: "PEM file of the CA that signed the domain controller's certificate.") var caFile: String?
+            @Flag(help: "Accept any certificate (tests only).") var insecureSkipVerify = false
+            @Flag(help: "No TLS on an ldap:// URL (the password crosses the network in the clear).") var plain = false
+
+            func validate() throws {
+                guard FileManager.default.isReadableFile(atPath: bindPasswordFile) else { throw ValidationError("cannot read \(bindPasswordFile)") }
+                guard ldapUrl.lowercased().hasPrefix("ldap://") || ldapUrl.lowercased().hasPrefix("ldaps://") else {
+                    throw ValidationError("--ldap-url must be ldap://… or ldaps://…")
+                }
+                if let caFile { guard FileManager.default.isReadableFile(atPath: caFile) else { throw ValidationError("cannot read \(caFile)") } }
+            }
+
+            func run() async throws {
+                try await common.run { store, tenant, _ in
+                    var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+                    guard !settings.connectors.contains(where: { $0.name == name }) else { throw ValidationError("a connector named '\(name)' exists") }
+                    let file = URL(fileURLWithPath: bindPasswordFile).standardizedFileURL.path
+                    let ca = caFile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+                    settings.connectors.append(SyncConnector(name: name, ldapURL: ldapUrl, bindDN: bindDn, bindPasswordFile: file, baseDN: baseDn,
+                                                             caFile: ca, insecureSkipVerify: insecureSkipVerify, startTLS: !plain))
+                    try await settings.save(tenant: tenant.id, store: store)
+                    common.emit(["name": .string(name)], "connector \(name) added; `tessera sync run` reads it")
+                }
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List the connectors.")
+            @OptionGroup var common: Common
+            func run() async throws {
+                try await common.run { store, tenant, _ in
+                    let connectors = try await SyncSettings.load(tenant: tenant.id, store: store).connectors
+                    common.emit(.array(connectors.map { ["name": .string($0.name), "ldapUrl": .string($0.ldapURL), "baseDn": .string($0.baseDN),
+                                                        "bindDn": .string($0.bindDN), "delta": .bool($0.cookie != nil)] }),
+                                connectors.map { "\($0.name)  \($0.ldapURL)  \($0.baseDN)" }.joined(separator: "\n"))
+                }
+            }
+        }
+
+        struct Remove: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove a connector (the users it synced stay, still synced).")
+            @OptionGroup var common: Common
+            @Argument var name: String
+            func run() async throws {
+                try await common.run { store, tenant, _ in
+                    var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+                    guard settings.connectors.contains(where: { $0.name == name }) else { throw ValidationError("no connector named '\(name)'") }
+                    settings.connectors.removeAll { $0.name == name }
+                    try await settings.save(tenant: tenant.id, store: store)
+                    common.emit(["removed": .string(name)], "connector \(name) removed")
+                }
+            }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run one sync cycle now.")
+        @OptionGroup var common: Common
+        @Option(help: "Only this connector.") var connector: String?
+        @Flag(help: "Read everything, not just what changed.") var full = false
+
+        func run() async throws {
+            let runs = try await common.run { _, tenant, cycle in try await cycle.run(tenant: tenant, connector: connector, full: full) }
+            for run in runs {
+                var json = run.json
+                if case .object(var o) = json { o["pendingDeletions"] = nil; json = .object(o) }
+                common.emit(json, "\(run.connector): \(run.status) — imported \(run.imported), added \(run.added), updated \(run.updated), deleted \(run.deleted), quarantined \(run.quarantined)"
+                    + run.errors.map { "\n  \($0["code"]?.stringValue ?? ""): \($0["distinguishedName"]?.stringValue ?? "") \($0["message"]?.stringValue ?? "")" }.joined()
+                    + (run.pendingDeletions.isEmpty ? "" : "\n  \(run.pendingDeletions.count) deletions held back: approve with `tessera sync approve-deletions \(run.id)`"))
+            }
+            if runs.contains(where: { $0.status == "failed" }) { throw ExitCode(1) }
+        }
+    }
+
+    struct Errors: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Objects sync could not export, with their errors.")
+        @OptionGroup var common: Common
+        func run() async throws {
+            try await common.run { _, tenant, cycle in
+                let errors = try await cycle.errors(tenant: tenant.id)
+                common.emit(.array(errors), errors.isEmpty ? "no sync errors"
+                    : errors.map { "\($0["state"]?.stringValue ?? "")  \($0["code"]?.stringValue ?? "")  \($0["distinguishedName"]?.stringValue ?? "")\n    \($0["message"]?.stringValue ?? "")" }.joined(separator: "\n"))
+            }
+        }
+    }
+
+    struct Quarantine: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Objects held back by a refused match.", subcommands: [List.self, Delete.self])
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List quarantined objects.")
+            @OptionGroup var common: Common
+            func run() async throws {
+                try await common.run { _, tenant, cycle in
+                    let items = try await cycle.quarantined(tenant: tenant.id)
+                    common.emit(.array(items), items.isEmpty ? "nothing in quarantine"
+                        : items.map { "\($0["id"]?.stringValue ?? "")  \($0["code"]?.stringValue ?? "")  \($0["distinguishedName"]?.stringValue ?? "")" }.joined(separator: "\n"))
+                }
+            }
+        }
+
+        struct Delete: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Permanently delete a quarantined object; the next run reads its directory again and matches it anew.")
+            @OptionGroup var common: Common
+            @Argument var id: String
+            func run() async throws {
+                try await common.run { _, tenant, cycle in
+                    try await cycle.deleteQuarantined(tenant: tenant.id, id: id)
+                    common.emit(["deleted": .string(id)], "deleted \(id) from quarantine; the next run reads everything again")
+                }
+            }
+        }
+    }
+
+    struct ApproveDeletions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "approve-deletions",
+                                                        abstract: "Carry out the deletions a run held back at the accidental-deletion threshold.")
+        @OptionGroup var common: Common
+        @Argument var run: String
+        func run() async throws {
+            try await common.run { _, tenant, cycle in
+                let deleted = try await cycle.approveDeletions(tenant: tenant, run: run)
+                common.emit(["deleted": .int(Int64(deleted))], "\(deleted) users deleted")
+            }
+        }
+    }
+
+    struct AuditPrivileged: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "audit-privileged",
+                                                        abstract: "Synced accounts that hold a directory role, and how each was matched.")
+        @OptionGroup var common: Common
+        func run() async throws {
+            try await common.run { _, tenant, cycle in
+                let accounts = try await cycle.privilegedSyncedAccounts(tenant: tenant.id)
+                common.emit(.array(accounts), accounts.isEmpty ? "no synced account holds a role"
+                    : accounts.map { "\($0["userPrincipalName"]?.stringValue ?? "")  \($0["matchedBy"]?.stringValue ?? "")  \(($0["roles"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "))" }.joined(separator: "\n"))
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+import LDAP
+import Store
+@testable import Sync
+import TesseraCore
+
+/// A tenant on an in-memory store, a connector to the test domain controller scoped to an OU of its own, and an
+/// LDAP connection to fill that OU.
+struct SyncFixture {
+    let store: SQLDirectoryStore
+    let directory: DirectoryService
+    let tenant: TenantRecord
+    let provisioned: ProvisionedTenant
+    let cycle: SyncCycle
+    let ldap: LDAPConnection
+    let ou: String
+    let dc: DomainController
+
+    static func run(_ body: (SyncFixture) async throws -> Void) async throws {
+        let dc = try #require(DomainController.fromEnvironment)
+        let store = try await SQLDirectoryStore.open(":memory:")
+        try await store.migrate()
+        let directory = DirectoryService(store: store)
+        let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
+        let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
+        let ldap = try await dc.connect()
+        let ou = "OU=Sync\(UUID().uuidString.prefix(8)),\(dc.base)"
+        try await ldap.add(dn: ou, [("objectClass", [Array("organizationalUnit".utf8)])])
+        let passwordFile = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-sync-\(UUID().uuidString)").path
+        try Data(dc.password.utf8).write(to: URL(fileURLWithPath: passwordFile))
+        var settings = SyncSettings()
+        settings.connectors = [SyncConnector(name: "corp", ldapURL: dc.ldap, bindDN: dc.bindDN, bindPasswordFile: passwordFile, baseDN: ou, caFile: dc.caFile)]
+        try await settings.save(tenant: tenant.id, store: store)
+        let fixture = SyncFixture(store: store, directory: directory, tenant: tenant, provisioned: provisioned,
+                                  cycle: SyncCycle(directory: directory), ldap: ldap, ou: ou, dc: dc)
+        do {
+            try await body(fixture)
+        } catch {
+            await fixture.cleanUp(passwordFile)
+            throw error
+        }
+        await fixture.cleanUp(passwordFile)
+    }
+
+    func cleanUp(_ passwordFile: String) async {
+        if let all = try? await ldap.search(base: ou, filter: "(objectClass=user)", attributes: ["cn"]) {
+            for entry in all.entries { try? await ldap.delete(dn: entry.dn) }
+        }
+        if let ous = try? await ldap.search(base: ou, filter: "(objectClass=organizationalUnit)", attributes: ["ou"]) {
+            for entry in ous.entries.sorted(by: { $0.dn.count > $1.dn.count }) { try? await ldap.delete(dn: entry.dn) }
+        }
+        await ldap.close()
+        try? FileManager.default.removeItem(atPath: passwordFile)
+        try? await store.shutdown()
+    }
+
+    @discardableResult
+    func addUser(_ name: String, in parent: String? = nil, extra: [(String, [[UInt8]])] = [], enabled: Bool = true) async throws -> String {
+        let dn = "CN=\(name),\(parent ?? ou)"
+        try await ldap.add(dn: dn, [
+            ("objectClass", [Array("user".utf8)]), ("sAMAccountName", [Array("\(name)-\(ou.hashValue & 0xffff)".prefix(20).utf8)]),
+            ("userPrincipalName", [Array("\(name)@contoso.test".utf8)]), ("displayName", [Array(name.capitalized.utf8)]),
+            ("userAccountControl", [Array((enabled ? "544" : "546").utf8)]),
+        ] + extra)
+        return dn
+    }
+
+    func cloudUser(upn: String) async throws -> StoredObject? {
+        let tenant = tenant.id
+        return try await store.read { tx in
+            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("userPrincipalName", upn)) else { return nil }
+            return try await tx.object(tenant: tenant, id: id)
+        }
+    }
+
+    func runOnce(full: Bool = false) async throws -> SyncRun {
+        try #require(try await cycle.run(tenant: tenant, full: full).first)
+    }
+}
+
+@Suite("Directory sync from a real Samba AD domain controller", .enabled(if: DomainController.fromEnvironment != nil), .serialized)
+struct SyncLiveTests {
+    @Test("users in OUs sync in; a change, a move, a disable and a delete arrive on the next delta; synced properties are read-only")
+    func initialAndDelta() async throws {
+        try await SyncFixture.run { f in
+            let sub = "OU=Engineering,\(f.ou)"
+            try await f.ldap.add(dn: sub, [("objectClass", [Array("organizationalUnit".utf8)])])
+            for i in 0..<12 { try await f.addUser("user\(i)", in: i % 2 == 0 ? f.ou : sub, extra: [("title", [Array("Engineer".utf8)])]) }
+            let first = try await f.runOnce()
+            #expect(first.status == "success" && first.added == 12 && first.quarantined == 0, "\(first.json)")
+            let user3 = try #require(try await f.cloudUser(upn: "user3@contoso.test"))
+            #expect(user3.body["onPremisesSyncEnabled"] == true && user3.body["jobTitle"] == "Engineer")
+            #expect(user3.body["onPremisesDistinguishedName"]?.stringValue?.hasPrefix("CN=user3,OU=Engineering") == true)
+            #expect(user3.body["onPremisesImmutableId"]?.stringValue.flatMap { Data(base64Encoded: $0) }?.count == 16)
+            #expect(user3.body["onPremisesSecurityIdentifier"]?.stringValue?.hasPrefix("S-1-5-21-") == true)
+
+            try await f.ldap.modify(dn: "CN=user0,\(f.ou)", [LDAPModification(.replace, "title", [Array("Director".utf8)])])
+            try await f.ldap.modifyDN(dn: "CN=user2,\(f.ou)", newRDN: "CN=user2", newSuperior: sub)
+            try await f.ldap.modify(dn: "CN=user4,\(f.ou)", [LDAPModification(.replace, "userAccountControl", [Array("546".utf8)])])
+            try await f.ldap.delete(dn: "CN=user6,\(f.ou)")
+            let delta = try await f.runOnce()
+            #expect(delta.status == "success" && !delta.full && delta.updated == 3 && delta.deleted == 1 && delta.added == 0, "\(delta.json)")
+            #expect(try await f.cloudUser(upn: "user0@contoso.test")?.body["jobTitle"] == "Director")
+            #expect(try await f.cloudUser(upn: "user2@contoso.test")?.body["onPremisesDistinguishedName"]?.stringValue?.contains("OU=Engineering") == true)
+            #expect(try await f.cloudUser(upn: "user4@contoso.test")?.body["accountEnabled"] == false)
+            #expect(try await f.cloudUser(upn: "user6@contoso.test") == nil)  // soft-deleted: its name is free again
+
+            // Graph callers cannot change what sync owns.
+            await #expect(throws: DirectoryError.self) {
+                _ = try await f.directory.update(tenant: f.tenant.id, id: user3.id, kind: .user, patch: ["jobTitle": "Hacker"], actor: .system)
+            }
+            // Nothing changed: nothing to do.
+            let idle = try await f.runOnce()
+            #expect(idle.added == 0 && idle.updated == 0 && idle.deleted == 0)
+        }
+    }
+
+    @Test("the takeover attack is quarantined while the rest of the run syncs; removing the role and deleting the quarantined object completes the match")
+    func takeoverAndRemediation() async throws {
+        try await SyncFixture.run { f in
+            // The cloud Global Administrator has an immutable id (as a cloud account that was once synced keeps).
+            let admin = try #require(try await f.cloudUser(upn: f.provisioned.adminUserPrincipalName))
+            let anchorBytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
+            let anchor = Data(anchorBytes).base64EncodedString()
+            _ = try await f.directory.update(tenant: f.tenant.id, id: admin.id, kind: .user, patch: ["onPremisesImmutableId": .string(anchor)], actor: .system)
+            // An attacker with write access to AD sets a new user's ms-DS-ConsistencyGuid to that anchor.
+            try await f.addUser("mallory", extra: [("mS-DS-ConsistencyGuid", [anchorBytes])])
+            for i in 0..<3 { try await f.addUser("staff\(i)") }
+            let run = try await f.runOnce()
+            #expect(run.quarantined == 1 && run.added == 3, "\(run.json)")
+            let error = try #require(run.errors.first)
+            #expect(error["code"] == "InvalidHardMatch" && error["sourceAnchor"] == .string(anchor))
+            let adminAfter = try #require(try await f.cloudUser(upn: f.provisioned.adminUserPrincipalName))
+            #expect(adminAfter.body["onPremisesSyncEnabled"] == nil && adminAfter.version == admin.version + 1)  // untouched by sync
+            let quarantined = try await f.cycle.quarantined(tenant: f.tenant.id)
+            #expect(quarantined.count == 1)
+            let audit = try await f.store.read { tx in try await tx.changes(tenant: f.tenant.id, kinds: nil, after: 0, limit: 1000) }
+            #expect(audit.contains { $0.activity == "Quarantine on-premises object (InvalidHardMatch)" })
+            #expect(try await f.cycle.privilegedSyncedAccounts(tenant: f.tenant.id).isEmpty)
+
+            // The next delta leaves it in quarantine.
+            #expect(try await f.runOnce().quarantined == 0)
+            #expect(try await f.cycle.quarantined(tenant: f.tenant.id).count == 1)
+
+            // Remediation, as Entra documents it: remove the role, delete the quarantined object, run again.
+            let assignments = try await f.store.read { tx in try await tx.query(ObjectQuery(tenant: f.tenant.id, kinds: [.roleAssignment])) }
+            for assignment in assignments where assignment.body["principalId"] == .string(admin.id) {
+                try await f.directory.delete(tenant: f.tenant.id, id: assignment.id, kind: .roleAssignment, actor: .system)
+            }
+            let id = try #require(quarantined.first?["id"]?.stringValue)
+            try await f.cycle.deleteQuarantined(tenant: f.tenant.id, id: id)
+            let remedied = try await f.runOnce()
+            #expect(remedied.full && remedied.quarantined == 0 && remedied.updated >= 1, "\(remedied.json)")
+            let matched = try #require(try await f.store.read { tx in try await tx.object(tenant: f.tenant.id, id: admin.id) })
+            #expect(matched.body["onPremisesSyncEnabled"] == true && matched.body["onPremisesImmutableId"] == .string(anchor))
+        }
+    }
+
+    @Test("deleting more users than the threshold stops before deleting anything; an approval deletes them once")
+    func deletionThreshold() async throws {
+        try await SyncFixture.run { f in
+            var settings = try await SyncSettings.load(tenant: f.tenant.id, store: f.store)
+            settings.deletionThreshold = 5
+            try await settings.save(tenant: f.tenant.id, store: f.store)
+            var dns: [String] = []
+            for i in 0..<10 { dns.append(try await f.addUser("temp\(i)")) }
+            #expect(try await f.runOnce().added == 10)
+            for dn in dns.prefix(8) { try await f.ldap.delete(dn: dn) }
+            let stopped = try await f.runOnce()
+            #expect(stopped.status == "stopped-deletion-threshold-exceeded" && stopped.deleted == 0 && stopped.pendingDeletions.count == 8)
+            #expect(try await f.cloudUser(upn: "temp0@contoso.test") != nil)
+            #expect(try await f.cycle.approveDeletions(tenant: f.tenant, run: stopped.id) == 8)
+            #expect(try await f.cloudUser(upn: "temp0@contoso.test") == nil)
+            #expect(try await f.cloudUser(upn: "temp9@contoso.test") != nil)
+            await #expect(throws: DirectoryError.self) { try await f.cycle.approveDeletions(tenant: f.tenant, run: stopped.id) }
+        }
+    }
+}
