@@ -91,6 +91,7 @@ let package = Package(
             dependencies: [
                 "TesseraCore",
                 "Backup",
+                "Sync",
                 "Store",
                 "WebAuthn",
                 .product(name: "Hummingbird", package: "hummingbird"),

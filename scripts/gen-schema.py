@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 ROOTS = ["user", "group", "application", "servicePrincipal", "device", "organization", "domain",
          "appRoleAssignment", "unifiedRoleAssignment", "unifiedRoleDefinition", "directoryRole",
          "conditionalAccessPolicy", "namedLocation", "ipNamedLocation", "countryNamedLocation", "authorizationPolicy",
-         "oAuth2PermissionGrant"]
+         "oAuth2PermissionGrant", "onPremisesDirectorySynchronization"]
 NS = "{http://docs.oasis-open.org/odata/ns/edm}"
 
 def main(path):

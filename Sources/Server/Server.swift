@@ -9,9 +9,11 @@ import TesseraCore
 /// Runs Tessera's HTTP(S) server until cancelled (SIGINT/SIGTERM stop it gracefully).
 public enum TesseraServer {
     /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil.
-    public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, onReady: @escaping @Sendable () -> Void = {}) async throws {
+    public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, syncInterval: Duration? = .seconds(1800),
+                           onReady: @escaping @Sendable () -> Void = {}) async throws {
         let logger = Logger(label: "tessera.http")
-        let services: [any Service] = [RetentionService(app: app)]
+        var services: [any Service] = [RetentionService(app: app)]
+        if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Tessera")
         if let tls {
             var tlsConfiguration = TLSConfiguration.makeServerConfiguration(

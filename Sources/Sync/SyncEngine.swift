@@ -55,6 +55,8 @@ public struct SyncConnector: Sendable, Hashable {
 public struct SyncSettings: Sendable {
     public var connectors: [SyncConnector] = []
     public var features = MatchingFeatures()
+    /// The other `onPremisesDirectorySynchronization` feature switches, kept as set (Tessera acts on none of them).
+    public var otherFeatures: [String: JSONValue] = [:]
     /// Entra's accidentalDeletionPrevention: `enabledForCount`, `enabledForPercentage` or `disabled`.
     public var deletionPreventionType = "enabledForCount"
     public var deletionThreshold = 500
@@ -65,12 +67,17 @@ public struct SyncSettings: Sendable {
     public init() {}
 
     static let key = "sync"
+    static let matchingFeatureNames: Set<String> = [
+        "blockSoftMatchEnabled", "blockCloudObjectTakeoverThroughHardMatchEnabled", "softMatchOnUpnEnabled",
+        "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled",
+    ]
 
     public static func load(tenant: String, store: any DirectoryStore) async throws -> SyncSettings {
         var settings = SyncSettings()
         guard let json = try await store.read({ tx in try await tx.setting(tenant: tenant, key: key) }) else { return settings }
         settings.connectors = json["connectors"]?.arrayValue?.compactMap(SyncConnector.init) ?? []
         if let f = json["features"] {
+            settings.otherFeatures = (f.objectValue ?? [:]).filter { !Self.matchingFeatureNames.contains($0.key) }
             settings.features = MatchingFeatures(
                 blockSoftMatchEnabled: f["blockSoftMatchEnabled"]?.boolValue ?? false,
                 blockCloudObjectTakeoverThroughHardMatchEnabled: f["blockCloudObjectTakeoverThroughHardMatchEnabled"]?.boolValue ?? false,
@@ -88,10 +95,12 @@ public struct SyncSettings: Sendable {
         let f = features
         let value: JSONValue = [
             "connectors": .array(connectors.map(\.json)),
-            "features": ["blockSoftMatchEnabled": .bool(f.blockSoftMatchEnabled),
+            "features": JSONValue.object(otherFeatures.merging([
+                         "blockSoftMatchEnabled": .bool(f.blockSoftMatchEnabled),
                          "blockCloudObjectTakeoverThroughHardMatchEnabled": .bool(f.blockCloudObjectTakeoverThroughHardMatchEnabled),
                          "softMatchOnUpnEnabled": .bool(f.softMatchOnUpnEnabled),
-                         "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": .bool(f.allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled)],
+                         "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": .bool(f.allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled),
+            ]) { _, new in new }),
             "deletionPreventionType": .string(deletionPreventionType), "deletionThreshold": .int(Int64(deletionThreshold)),
             "enforcementDate": .string(Timestamp.format(enforcementDate)), "runs": .array(runs),
         ]

@@ -68,6 +68,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A PEM file of attestation root certificates to trust for passkeys (profiles that enforce attestation need them).")
     var attestationRoots: String?
     @Option(help: "Days each tenant's daily snapshots are kept.") var backupRetentionDays: Int = 5
+    @Option(help: "Minutes between directory sync cycles for tenants with a connector (0: only `tessera sync run`).") var syncInterval: Int = 30
 
     func run() async throws {
         var roots: [Certificate] = []
@@ -83,6 +84,7 @@ struct Serve: AsyncParsableCommand {
         }
         let store = try await storage.openStore()
         guard (1...365).contains(backupRetentionDays) else { throw ValidationError("--backup-retention-days must be 1 to 365") }
+        guard (0...10_080).contains(syncInterval) else { throw ValidationError("--sync-interval must be 0 to 10080 minutes (a delta is needed at least weekly)") }
         let app = try await TesseraApp.make(store: store, attestationRoots: roots, backupRetentionDays: backupRetentionDays)
         let tenants = try await store.read { tx in try await tx.tenants() }
         let scheme = http ? "http" : "https"
@@ -106,7 +108,8 @@ struct Serve: AsyncParsableCommand {
         let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host, shownHost])
         if let tls { say("TLS: trust \(tls.caPath)") }
         let url = "\(scheme)://\(shownHost):\(port)"
-        try await TesseraServer.run(app: app, host: host, port: port, tls: tls) {
+        try await TesseraServer.run(app: app, host: host, port: port, tls: tls,
+                                    syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60)) {
             say("Tessera is listening on \(url) (Graph at \(url)/v1.0)")
         }
         try await store.shutdown()

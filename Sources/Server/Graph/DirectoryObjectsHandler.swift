@@ -35,6 +35,9 @@ struct DirectoryObjectsHandler {
     /// `/directory/deletedItems/microsoft.graph.user`, `/directory/deletedItems/{id}`, `…/{id}/restore`.
     func handleDirectory(_ rest: [String]) async throws -> APIResponse {
         if rest.first == "recovery" { return try await RecoveryHandler(context: context, app: app).handle(Array(rest.dropFirst())) }
+        if rest.first == "onPremisesSynchronization" {
+            return try await OnPremisesSyncHandler(context: context, app: app).handle(Array(rest.dropFirst()))
+        }
         guard rest.first == "deletedItems" else { throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "")'.") }
         let tail = Array(rest.dropFirst())
         if let cast = tail.first, let kindName = GraphAPI.castName(cast) {

@@ -28,6 +28,7 @@ public enum RolePermissions {
             "UserAuthenticationMethod.ReadWrite.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod",
             "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
             "Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.Authorization", "DelegatedPermissionGrant.ReadWrite.All",
+            "OnPremDirectorySynchronization.Read.All", "OnPremDirectorySynchronization.ReadWrite.All",
         ]).union(backupAdministration),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
@@ -69,7 +70,7 @@ public enum RolePermissions {
         ]),
         BuiltInRoles.cloudDeviceAdministrator: directoryRead.union(["Device.ReadWrite.All"]),
         BuiltInRoles.directoryReaders: directoryRead,
-        BuiltInRoles.hybridIdentityAdministrator: directoryRead,
+        BuiltInRoles.hybridIdentityAdministrator: directoryRead.union(["OnPremDirectorySynchronization.Read.All"]),
     ]
 
     /// The Graph permissions a holder of `roles` (template ids) has, member defaults included.

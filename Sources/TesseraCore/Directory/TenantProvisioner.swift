@@ -18,7 +18,7 @@ public struct TenantProvisioner: Sendable {
         "Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "Application.ReadWrite.All",
         "RoleManagement.ReadWrite.Directory", "Policy.ReadWrite.AuthenticationMethod", "Policy.ReadWrite.ConditionalAccess",
         "AuditLog.Read.All", "UserAuthenticationMethod.ReadWrite.All", "Policy.ReadWrite.Authorization",
-        "DelegatedPermissionGrant.ReadWrite.All", "EntraBackup.ReadWrite.Recovery",
+        "DelegatedPermissionGrant.ReadWrite.All", "EntraBackup.ReadWrite.Recovery", "OnPremDirectorySynchronization.ReadWrite.All",
     ]
 
     let directory: DirectoryService

@@ -404,6 +404,11 @@ extension GraphSchema {
             "resourceId": .init(.string, nullable: false),
             "scope": .init(.string),
         ]),
+        "onPremisesDirectorySynchronization": GraphStructure(name: "onPremisesDirectorySynchronization", properties: [
+            "id": .init(.string, nullable: false),
+            "configuration": .init(.complex("onPremisesDirectorySynchronizationConfiguration")),
+            "features": .init(.complex("onPremisesDirectorySynchronizationFeature"), nullable: false),
+        ]),
     ]
     /// Complex types reachable from those entities.
     static let generatedComplexTypes: [String: GraphStructure] = [
@@ -566,6 +571,31 @@ extension GraphSchema {
             "issuer": .init(.string),
             "issuerAssignedId": .init(.string),
             "signInType": .init(.string),
+        ]),
+        "onPremisesDirectorySynchronizationConfiguration": GraphStructure(name: "onPremisesDirectorySynchronizationConfiguration", properties: [
+            "accidentalDeletionPrevention": .init(.complex("onPremisesAccidentalDeletionPrevention")),
+        ]),
+        "onPremisesDirectorySynchronizationFeature": GraphStructure(name: "onPremisesDirectorySynchronizationFeature", properties: [
+            "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": .init(.boolean),
+            "blockCloudObjectTakeoverThroughHardMatchEnabled": .init(.boolean),
+            "blockSoftMatchEnabled": .init(.boolean),
+            "bypassDirSyncOverridesEnabled": .init(.boolean),
+            "cloudPasswordPolicyForPasswordSyncedUsersEnabled": .init(.boolean),
+            "concurrentCredentialUpdateEnabled": .init(.boolean),
+            "concurrentOrgIdProvisioningEnabled": .init(.boolean),
+            "deviceWritebackEnabled": .init(.boolean),
+            "directoryExtensionsEnabled": .init(.boolean),
+            "fopeConflictResolutionEnabled": .init(.boolean),
+            "groupWriteBackEnabled": .init(.boolean),
+            "passwordSyncEnabled": .init(.boolean),
+            "passwordWritebackEnabled": .init(.boolean),
+            "quarantineUponProxyAddressesConflictEnabled": .init(.boolean),
+            "quarantineUponUpnConflictEnabled": .init(.boolean),
+            "softMatchOnUpnEnabled": .init(.boolean),
+            "synchronizeUpnForManagedUsersEnabled": .init(.boolean),
+            "unifiedGroupWritebackEnabled": .init(.boolean),
+            "userForcePasswordChangeOnLogonEnabled": .init(.boolean),
+            "userWritebackEnabled": .init(.boolean),
         ]),
         "onPremisesExtensionAttributes": GraphStructure(name: "onPremisesExtensionAttributes", properties: [
             "extensionAttribute1": .init(.string),
@@ -771,6 +801,10 @@ extension GraphSchema {
             "displayName": .init(.string),
             "locale": .init(.string),
         ]),
+        "onPremisesAccidentalDeletionPrevention": GraphStructure(name: "onPremisesAccidentalDeletionPrevention", properties: [
+            "alertThreshold": .init(.int32),
+            "synchronizationPreventionType": .init(.enumeration("onPremisesDirectorySynchronizationDeletionPreventionType")),
+        ]),
         "optionalClaim": GraphStructure(name: "optionalClaim", properties: [
             "additionalProperties": .init(.collection(.string)),
             "essential": .init(.boolean, nullable: false),
@@ -885,6 +919,7 @@ extension GraphSchema {
         "groupAccessType": GraphEnumeration(members: ["none", "private", "secret", "public", "unknownFutureValue"], isFlags: false),
         "mdmAuthority": GraphEnumeration(members: ["unknown", "intune", "sccm", "office365"], isFlags: false),
         "nativeAuthenticationApisEnabled": GraphEnumeration(members: ["none", "all", "unknownFutureValue"], isFlags: true),
+        "onPremisesDirectorySynchronizationDeletionPreventionType": GraphEnumeration(members: ["disabled", "enabledForCount", "enabledForPercentage", "unknownFutureValue"], isFlags: false),
         "partnerTenantType": GraphEnumeration(members: ["microsoftSupport", "syndicatePartner", "breadthPartner", "breadthPartnerDelegatedAdmin", "resellerPartnerDelegatedAdmin", "valueAddedResellerPartnerDelegatedAdmin", "unknownFutureValue"], isFlags: false),
         "persistentBrowserSessionMode": GraphEnumeration(members: ["always", "never"], isFlags: false),
         "riskLevel": GraphEnumeration(members: ["low", "medium", "high", "hidden", "none", "unknownFutureValue"], isFlags: false),

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import Server
+import Sync
+import TesseraCore
+
+@Suite("/directory/onPremisesSynchronization over Graph")
+struct OnPremisesSyncTests {
+    @Test("the switches and the deletion threshold read and change as in Entra; the matcher sees them")
+    func switches() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let list = await h.graph("GET", "directory/onPremisesSynchronization", token: token)
+            #expect(list.status == 200, "\(list.text)")
+            let item = try #require(list.json["value"]?.arrayValue?.first)
+            #expect(item["id"] == .string(h.tenant.tenantId))
+            #expect(item["features"]?["blockSoftMatchEnabled"] == false && item["features"]?["softMatchOnUpnEnabled"] == true)
+            #expect(item["features"]?["passwordSyncEnabled"] == false)
+            #expect(item["configuration"]?["accidentalDeletionPrevention"]?["alertThreshold"] == 500)
+            #expect(item["configuration"]?["accidentalDeletionPrevention"]?["synchronizationPreventionType"] == "enabledForCount")
+
+            let path = "directory/onPremisesSynchronization/\(h.tenant.tenantId)"
+            let patched = await h.graph("PATCH", path, token: token, json: [
+                "features": ["blockSoftMatchEnabled": true, "blockCloudObjectTakeoverThroughHardMatchEnabled": true, "passwordSyncEnabled": true],
+                "configuration": ["accidentalDeletionPrevention": ["synchronizationPreventionType": "enabledForPercentage", "alertThreshold": 10]]])
+            #expect(patched.status == 204, "\(patched.text)")
+            let after = await h.graph("GET", path, token: token).json
+            #expect(after["features"]?["blockSoftMatchEnabled"] == true && after["features"]?["passwordSyncEnabled"] == true)
+            #expect(after["configuration"]?["accidentalDeletionPrevention"]?["alertThreshold"] == 10)
+            let settings = try await SyncSettings.load(tenant: h.tenant.tenantId, store: h.app.store)
+            #expect(settings.features.blockSoftMatchEnabled && settings.features.blockCloudObjectTakeoverThroughHardMatchEnabled)
+            #expect(settings.deletionPreventionType == "enabledForPercentage" && settings.deletionThreshold == 10)
+
+            // Bad input is a Graph error and changes nothing.
+            #expect(await h.graph("PATCH", path, token: token, json: ["features": ["noSuchFeature": true]]).status == 400)
+            #expect(await h.graph("PATCH", path, token: token, json: ["configuration": ["accidentalDeletionPrevention": ["alertThreshold": 500]]]).status == 400)
+            #expect(await h.graph("PATCH", path, token: token, json: ["id": "x"]).status == 400)
+            #expect(await h.graph("PATCH", "directory/onPremisesSynchronization/\(Identifier.make())", token: token, json: [:]).status == 404)
+            #expect(try await SyncSettings.load(tenant: h.tenant.tenantId, store: h.app.store).deletionThreshold == 10)
+        }
+    }
+
+    @Test("a signed-in user needs the Global Administrator role to change them; a Hybrid Identity Administrator reads")
+    func roles() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let id = try await AdminCenterTests.createUser(h, token, "hybrid")
+            _ = await h.graph("POST", "roleManagement/directory/roleAssignments", token: token, json: [
+                "principalId": .string(id), "roleDefinitionId": .string(BuiltInRoles.hybridIdentityAdministrator), "directoryScopeId": "/"])
+            let user = try #require(try await h.app.store.read { tx in try await tx.object(tenant: h.tenant.tenantId, id: id) })
+            let caller = try await Caller.user(tenant: h.tenant.tenantId, user: user, scopes: nil, app: h.app)
+            func call(_ method: String, _ path: String, _ json: JSONValue? = nil) async throws -> APIResponse {
+                try await GraphAPI(app: h.app).handle(APIRequest(method: method, path: "/v1.0/" + path, query: [],
+                                                                 headers: ["content-type": "application/json"],
+                                                                 body: json?.serializedBytes ?? [], baseURL: Harness.base), as: caller)
+            }
+            #expect(try await call("GET", "directory/onPremisesSynchronization").status == 200)
+            await #expect(throws: DirectoryError.self) {
+                try await call("PATCH", "directory/onPremisesSynchronization/\(h.tenant.tenantId)", ["features": ["blockSoftMatchEnabled": true]])
+            }
+        }
+    }
+}
