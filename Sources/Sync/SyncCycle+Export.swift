@@ -24,6 +24,7 @@ struct StagedUser {
         let classes = values("objectClass").map { $0.lowercased() }
         return classes.contains("user") && !classes.contains("computer")
     }
+    var isGroup: Bool { values("objectClass").contains { $0.lowercased() == "group" } }
 
     /// `ms-DS-ConsistencyGuid` when it holds a GUID, otherwise `objectGUID`: Base64 of the 16 bytes as AD stores them
     /// (.NET byte order), which is Entra's sourceAnchor.
@@ -77,15 +78,23 @@ extension SyncCycle {
 
         var deletions: [String] = []
         let matcher = Matcher(features: settings.features, enforcementDate: settings.enforcementDate)
-        for id in changed {
-            guard var user = byID[id], user.isUser else { continue }
+        // Users first, then groups, then memberships (which need both).
+        let order = changed.filter { byID[$0]?.isUser == true } + changed.filter { byID[$0]?.isGroup == true }
+        var changedGroups: [String] = []
+        for id in order {
+            guard var user = byID[id] else { continue }
             let inScope = !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased())
             if !inScope {
                 if user.cloudID != nil { deletions.append(id) } else { try await removeStaged(user, tenant: tenantID) }
                 continue
             }
             do {
-                try await apply(&user, matcher: matcher, tenant: tenant, run: &run)
+                if user.isGroup {
+                    try await applyGroup(&user, tenant: tenant, run: &run)
+                    changedGroups.append(id)
+                } else {
+                    try await apply(&user, matcher: matcher, tenant: tenant, run: &run)
+                }
             } catch let error as DirectoryError {
                 user.object.body["state"] = "error"
                 user.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),
@@ -94,6 +103,17 @@ extension SyncCycle {
             }
             try await saveStaged(user)
             byID[id] = user
+        }
+
+        if !changedGroups.isEmpty {
+            var cloudByDN: [String: String] = [:]
+            for user in byID.values {
+                if let cloud = user.cloudID, !user.isDeleted { cloudByDN[user.dn.lowercased()] = cloud }
+            }
+            for id in changedGroups {
+                guard let group = byID[id], let cloud = group.cloudID else { continue }
+                try await syncMembers(of: cloud, to: Set(group.values("member").compactMap { cloudByDN[$0.lowercased()] }), tenant: tenantID, run: &run)
+            }
         }
 
         // Accidental deletion prevention: past the threshold nothing is deleted, and the run says so.
@@ -117,11 +137,11 @@ extension SyncCycle {
          "code": .string(code), "message": .string(message)]
     }
 
-    /// Deletes the cloud user of a staged object that left AD (or the connector's scope), and the staged object.
+    /// Deletes the cloud object of a staged object that left AD (or the connector's scope), and the staged object.
     func delete(_ user: StagedUser, tenant: String) async throws {
         if let cloud = user.cloudID {
             do {
-                try await directory.delete(tenant: tenant, id: cloud, kind: .user, actor: Self.actor)
+                try await directory.delete(tenant: tenant, id: cloud, kind: user.isGroup ? .group : .user, actor: Self.actor)
             } catch let error as DirectoryError where error.code == .notFound {
                 // Deleted in the cloud already.
             }
@@ -209,6 +229,53 @@ extension SyncCycle {
             try await directory.recordEvent(tenant: tenant.id, objectId: user.object.id, kind: .syncObject,
                                             activity: "Quarantine on-premises object (\(code.rawValue))", actor: SyncCycle.actor,
                                             details: ["displayName": .string(user.dn), "sourceAnchor": .string(anchor), "message": .string(message)])
+        }
+    }
+
+    /// Creates or updates the cloud group of an on-premises group. Groups are not matched to cloud groups (Entra
+    /// matches only mail-enabled groups, by address); a synced group is created with its own id.
+    func applyGroup(_ group: inout StagedUser, tenant: TenantRecord, run: inout SyncRun) async throws {
+        let sam = group.value("sAMAccountName") ?? group.value("name") ?? "group"
+        let groupType = Int(group.value("groupType") ?? "") ?? 0
+        let domain = group.dn.split(separator: ",").filter { $0.lowercased().hasPrefix("dc=") }.map { $0.dropFirst(3) }.joined(separator: ".")
+        let mail = group.value("mail")
+        var desired: [String: JSONValue] = [
+            "displayName": .string(group.value("displayName") ?? group.value("name") ?? sam),
+            "description": .optional(group.value("description")),
+            "mailEnabled": .bool(mail != nil), "mail": .optional(mail),
+            "securityEnabled": .bool(groupType & Int(Int32.min) != 0 || groupType < 0),
+            "mailNickname": .string(sam.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }),
+            "proxyAddresses": .array(group.values("proxyAddresses").map { .string($0) }),
+            "onPremisesSyncEnabled": true, "onPremisesLastSyncDateTime": .string(Timestamp.format(clock.now)),
+            "onPremisesSamAccountName": .string(sam), "onPremisesDomainName": .optional(domain.isEmpty ? nil : domain),
+            "onPremisesSecurityIdentifier": .optional(group.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
+        ]
+        if desired["mailNickname"] == "" { desired["mailNickname"] = "group" }
+        if let cloud = group.cloudID, let current = try await store.read({ tx in try await tx.object(tenant: tenant.id, id: cloud) }), current.deletedAt == nil {
+            var patch: [String: JSONValue] = [:]
+            for (key, value) in desired where key != "onPremisesLastSyncDateTime" && current.body[key] != value { patch[key] = value }
+            if !patch.isEmpty {
+                patch["onPremisesLastSyncDateTime"] = desired["onPremisesLastSyncDateTime"]
+                _ = try await directory.update(tenant: tenant.id, id: cloud, kind: .group, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
+                run.updated += 1
+            }
+        } else {
+            let created = try await directory.create(tenant: tenant.id, kind: .group, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
+            group.object.body["cloudId"] = .string(created.id)
+            run.added += 1
+        }
+        group.object.body["state"] = "joined"
+        group.object.body["error"] = nil
+    }
+
+    /// Makes a synced group's members exactly the synced objects its on-premises `member` names.
+    func syncMembers(of group: String, to wanted: Set<String>, tenant: String, run: inout SyncRun) async throws {
+        let current = Set(try await store.read { tx in try await tx.targets(tenant: tenant, source: group, relation: "members") })
+        for member in wanted.subtracting(current) {
+            try await directory.addLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor)
+        }
+        for member in current.subtracting(wanted) {
+            try await directory.removeLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor)
         }
     }
 

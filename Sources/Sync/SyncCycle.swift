@@ -6,7 +6,7 @@ import LDAP
 /// into the staging area, match each new on-premises user to the cloud directory (`Matcher`), and export through
 /// `DirectoryService` (so unique keys, the change log and the audit log hold), then record the run.
 ///
-/// Users are synced; groups, memberships and computers (devices) are not yet.
+/// Users, security and mail-enabled groups and their memberships are synced; computers (devices) are not yet.
 public struct SyncCycle: Sendable {
     public let directory: DirectoryService
     public let clock: any TimeSource
@@ -25,6 +25,8 @@ public struct SyncCycle: Sendable {
         "objectGUID", "objectClass", "distinguishedName", "userPrincipalName", "displayName", "givenName", "sn", "mail", "proxyAddresses",
         "department", "title", "telephoneNumber", "sAMAccountName", "objectSid", "userAccountControl", "mS-DS-ConsistencyGuid", "isDeleted",
         "lastKnownParent", "name",
+        // groups
+        "member", "groupType", "description",
     ] + (1...15).map { "extensionAttribute\($0)" }
     static let binaryAttributes: Set<String> = ["objectguid", "objectsid", "ms-ds-consistencyguid"]
 
@@ -81,7 +83,7 @@ public struct SyncCycle: Sendable {
         var entries: [LDAPEntry] = []
         var more = true
         while more {
-            let page = try await ldap.search(base: root, filter: "(objectClass=user)", attributes: Self.userAttributes,
+            let page = try await ldap.search(base: root, filter: "(|(objectClass=user)(objectClass=group))", attributes: Self.userAttributes,
                                              controls: [.dirSync(flags: 0, cookie: cookie)])
             entries += page.entries
             guard let control = page.controls.first(where: { $0.oid == LDAPControl.dirSyncOID }) else {

@@ -157,6 +157,53 @@ struct SyncLiveTests {
         }
     }
 
+    @Test("groups sync with their members; a membership change and a deleted group arrive on the next delta")
+    func groups() async throws {
+        try await SyncFixture.run { f in
+            var users: [String] = []
+            for i in 0..<4 { users.append(try await f.addUser("member\(i)")) }
+            func addGroup(_ name: String, _ members: [String]) async throws -> String {
+                let dn = "CN=\(name),\(f.ou)"
+                try await f.ldap.add(dn: dn, [("objectClass", [Array("group".utf8)]), ("sAMAccountName", [Array("\(name)-\(f.ou.hashValue & 0xffff)".utf8)]),
+                                              ("description", [Array("The \(name) team".utf8)])] + (members.isEmpty ? [] : [("member", members.map { Array($0.utf8) })]))
+                return dn
+            }
+            let pilots = try await addGroup("pilots", Array(users.prefix(2)))
+            let crew = try await addGroup("crew", [users[3]])
+            let first = try await f.runOnce()
+            #expect(first.added == 6 && first.status == "success", "\(first.json)")
+            func cloudGroup(_ name: String) async throws -> StoredObject? {
+                try await f.store.read { tx in
+                    try await tx.query(ObjectQuery(tenant: f.tenant.id, kinds: [.group], filter: .compare(PropertyPath(["displayName"]), .eq, .string(name))))
+                }.first
+            }
+            func members(_ name: String) async throws -> Set<String> {
+                guard let group = try await cloudGroup(name) else { return [] }
+                let ids = try await f.store.read { tx in try await tx.targets(tenant: f.tenant.id, source: group.id, relation: "members") }
+                var names: Set<String> = []
+                for id in ids {
+                    if let user = try await f.store.read({ tx in try await tx.object(tenant: f.tenant.id, id: id) }) {
+                        names.insert(user.body["displayName"]?.stringValue ?? "")
+                    }
+                }
+                return names
+            }
+            let group = try #require(try await cloudGroup("pilots"))
+            #expect(group.body["onPremisesSyncEnabled"] == true && group.body["securityEnabled"] == true && group.body["description"] == "The pilots team")
+            #expect(group.body["onPremisesSecurityIdentifier"]?.stringValue?.hasPrefix("S-1-5-21-") == true)
+            #expect(try await members("pilots") == ["Member0", "Member1"])
+            try await f.ldap.modify(dn: pilots, [LDAPModification(.add, "member", [Array(users[2].utf8)]),
+                                                 LDAPModification(.delete, "member", [Array(users[0].utf8)])])
+            try await f.ldap.delete(dn: crew)
+            let delta = try await f.runOnce()
+            #expect(delta.deleted == 1, "\(delta.json)")
+            #expect(try await members("pilots") == ["Member1", "Member2"])
+            #expect(try await cloudGroup("crew") == nil)
+            let deleted = try await f.store.read { tx in try await tx.query(ObjectQuery(tenant: f.tenant.id, kinds: [.group], deleted: true)) }
+            #expect(deleted.map { $0.body["displayName"] } == ["crew"])
+        }
+    }
+
     @Test("deleting more users than the threshold stops before deleting anything; an approval deletes them once")
     func deletionThreshold() async throws {
         try await SyncFixture.run { f in

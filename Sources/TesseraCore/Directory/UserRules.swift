@@ -69,7 +69,8 @@ enum UserRules {
 enum GroupRules {
     static func prepare(_ body: inout [String: JSONValue]) {
         body["groupTypes"] = body["groupTypes"] ?? []
-        body["proxyAddresses"] = []
+        // Entra sets a cloud group's addresses itself; a synced group brings its own from on-premises.
+        if body["onPremisesSyncEnabled"] != .bool(true) { body["proxyAddresses"] = [] }
         body["visibility"] = body["visibility"] ?? nil
         body["isAssignableToRole"] = body["isAssignableToRole"] ?? false
     }
