@@ -81,6 +81,7 @@ extension SyncCycle {
         // Users first, then groups, then memberships (which need both).
         let order = changed.filter { byID[$0]?.isUser == true } + changed.filter { byID[$0]?.isGroup == true }
         var changedGroups: [String] = []
+        var createdGroups: Set<String> = [], updatedGroups: Set<String> = []
         for id in order {
             guard var user = byID[id] else { continue }
             let inScope = !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased())
@@ -90,8 +91,11 @@ extension SyncCycle {
             }
             do {
                 if user.isGroup {
+                    let before = (run.added, run.updated)
                     try await applyGroup(&user, tenant: tenant, run: &run)
                     changedGroups.append(id)
+                    if run.added > before.0 { createdGroups.insert(id) }
+                    if run.updated > before.1 { updatedGroups.insert(id) }
                 } else {
                     try await apply(&user, matcher: matcher, tenant: tenant, run: &run)
                 }
@@ -112,7 +116,10 @@ extension SyncCycle {
             }
             for id in changedGroups {
                 guard let group = byID[id], let cloud = group.cloudID else { continue }
-                try await syncMembers(of: cloud, to: Set(group.values("member").compactMap { cloudByDN[$0.lowercased()] }), tenant: tenantID, run: &run)
+                let changedMembers = try await syncMembers(of: cloud, to: Set(group.values("member").compactMap { cloudByDN[$0.lowercased()] }),
+                                                           tenant: tenantID, run: &run)
+                // A membership change is an update of the group (unless the group was created in this run).
+                if changedMembers, !createdGroups.contains(id), !updatedGroups.contains(id) { run.updated += 1 }
             }
         }
 
@@ -269,7 +276,9 @@ extension SyncCycle {
     }
 
     /// Makes a synced group's members exactly the synced objects its on-premises `member` names.
-    func syncMembers(of group: String, to wanted: Set<String>, tenant: String, run: inout SyncRun) async throws {
+    /// Returns whether the members changed.
+    @discardableResult
+    func syncMembers(of group: String, to wanted: Set<String>, tenant: String, run: inout SyncRun) async throws -> Bool {
         let current = Set(try await store.read { tx in try await tx.targets(tenant: tenant, source: group, relation: "members") })
         for member in wanted.subtracting(current) {
             try await directory.addLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor)
@@ -277,6 +286,7 @@ extension SyncCycle {
         for member in current.subtracting(wanted) {
             try await directory.removeLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor)
         }
+        return wanted != current
     }
 
     /// The cloud users matching may consider.
