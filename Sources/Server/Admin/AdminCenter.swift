@@ -72,6 +72,7 @@ struct AdminCenter {
         case ("signins", 1): return try await SignInsPage(admin: admin).render(failure: failure)
         case ("backup", 1): return try await BackupPage(admin: admin).render(failure: failure)
         case ("backup", 3) where path[1] == "jobs": return try await BackupPage(admin: admin).job(id: path[2])
+        case ("sync", 1): return try await SyncPage(admin: admin).render(failure: failure)
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
     }
@@ -105,6 +106,8 @@ struct AdminCenter {
                 page = ["backup", "jobs", a[1]]
             default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
             }
+        case "sync": outcome = await SyncPage(admin: admin).act(Array(path.dropFirst()))
+            page = ["sync"]
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
         switch outcome {
@@ -225,7 +228,7 @@ struct AdminRequest: Sendable {
 
     static let sections: [(path: String, title: String)] = [
         ("users", "Users"), ("groups", "Groups"), ("roles", "Roles"), ("passkeys", "Passkey policy"), ("signins", "Sign-in logs"),
-        ("backup", "Backup and Recovery"),
+        ("backup", "Backup and Recovery"), ("sync", "Directory sync"),
     ]
 
     func page(title: String, section: String, status: Int = 200, failure: String? = nil, content: String) -> APIResponse {
