@@ -25,6 +25,9 @@ struct StagedUser {
         return classes.contains("user") && !classes.contains("computer")
     }
     var isGroup: Bool { values("objectClass").contains { $0.lowercased() == "group" } }
+    var isComputer: Bool { values("objectClass").contains { $0.lowercased() == "computer" } }
+    /// The cloud kind this object becomes.
+    var cloudKind: ObjectKind { isComputer ? .device : isGroup ? .group : .user }
 
     /// `ms-DS-ConsistencyGuid` when it holds a GUID, otherwise `objectGUID`: Base64 of the 16 bytes as AD stores them
     /// (.NET byte order), which is Entra's sourceAnchor.
@@ -78,8 +81,9 @@ extension SyncCycle {
 
         var deletions: [String] = []
         let matcher = Matcher(features: settings.features, enforcementDate: settings.enforcementDate)
-        // Users first, then groups, then memberships (which need both).
+        // Users first, then groups, then memberships (which need both); computers become devices.
         let order = changed.filter { byID[$0]?.isUser == true } + changed.filter { byID[$0]?.isGroup == true }
+            + changed.filter { byID[$0]?.isComputer == true }
         var changedGroups: [String] = []
         var createdGroups: Set<String> = [], updatedGroups: Set<String> = []
         for id in order {
@@ -90,7 +94,9 @@ extension SyncCycle {
                 continue
             }
             do {
-                if user.isGroup {
+                if user.isComputer {
+                    try await applyDevice(&user, tenant: tenant, run: &run)
+                } else if user.isGroup {
                     let before = (run.added, run.updated)
                     try await applyGroup(&user, tenant: tenant, run: &run)
                     changedGroups.append(id)
@@ -148,7 +154,7 @@ extension SyncCycle {
     func delete(_ user: StagedUser, tenant: String) async throws {
         if let cloud = user.cloudID {
             do {
-                try await directory.delete(tenant: tenant, id: cloud, kind: user.isGroup ? .group : .user, actor: Self.actor)
+                try await directory.delete(tenant: tenant, id: cloud, kind: user.cloudKind, actor: Self.actor)
             } catch let error as DirectoryError where error.code == .notFound {
                 // Deleted in the cloud already.
             }
@@ -273,6 +279,44 @@ extension SyncCycle {
         }
         group.object.body["state"] = "joined"
         group.object.body["error"] = nil
+    }
+
+    /// Creates or updates the device of an on-premises computer (hybrid joined: `trustType` ServerAd), with the
+    /// computer's objectGUID as its `deviceId`.
+    func applyDevice(_ computer: inout StagedUser, tenant: TenantRecord, run: inout SyncRun) async throws {
+        guard let guid = computer.value("objectGUID").flatMap({ Data(base64Encoded: $0) }), guid.count == 16 else { return }
+        let uac = Int(computer.value("userAccountControl") ?? "") ?? 4096
+        let name = computer.value("name") ?? String((computer.value("sAMAccountName") ?? "computer").dropLast())
+        let desired: [String: JSONValue] = [
+            "displayName": .string(name), "deviceId": .string(Self.guidString(Array(guid))),
+            "operatingSystem": .string(computer.value("operatingSystem") ?? "Windows"),
+            "operatingSystemVersion": .string(computer.value("operatingSystemVersion") ?? ""),
+            "accountEnabled": .bool(uac & 0x2 == 0), "trustType": "ServerAd",
+            "onPremisesSyncEnabled": true, "onPremisesLastSyncDateTime": .string(Timestamp.format(clock.now)),
+            "onPremisesSecurityIdentifier": .optional(computer.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
+        ]
+        if let cloud = computer.cloudID, let current = try await store.read({ tx in try await tx.object(tenant: tenant.id, id: cloud) }) {
+            var patch: [String: JSONValue] = [:]
+            for (key, value) in desired where key != "onPremisesLastSyncDateTime" && current.body[key] != value { patch[key] = value }
+            if !patch.isEmpty {
+                patch["onPremisesLastSyncDateTime"] = desired["onPremisesLastSyncDateTime"]
+                _ = try await directory.update(tenant: tenant.id, id: cloud, kind: .device, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
+                run.updated += 1
+            }
+        } else {
+            let created = try await directory.create(tenant: tenant.id, kind: .device, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
+            computer.object.body["cloudId"] = .string(created.id)
+            run.added += 1
+        }
+        computer.object.body["state"] = "joined"
+        computer.object.body["error"] = nil
+    }
+
+    /// A GUID's 16 bytes as AD stores them, in the string form Windows shows (the first three fields little-endian).
+    static func guidString(_ b: [UInt8]) -> String {
+        let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
+        let hex = order.map { String(b[$0], radix: 16).leftPad2 }
+        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
     }
 
     /// Makes a synced group's members exactly the synced objects its on-premises `member` names.

@@ -6,7 +6,7 @@ import LDAP
 /// into the staging area, match each new on-premises user to the cloud directory (`Matcher`), and export through
 /// `DirectoryService` (so unique keys, the change log and the audit log hold), then record the run.
 ///
-/// Users, security and mail-enabled groups and their memberships are synced; computers (devices) are not yet.
+/// Users, security and mail-enabled groups with their memberships, and computers (as hybrid joined devices) are synced.
 public struct SyncCycle: Sendable {
     public let directory: DirectoryService
     public let clock: any TimeSource
@@ -27,6 +27,8 @@ public struct SyncCycle: Sendable {
         "lastKnownParent", "name",
         // groups
         "member", "groupType", "description",
+        // computers
+        "dNSHostName", "operatingSystem", "operatingSystemVersion",
     ] + (1...15).map { "extensionAttribute\($0)" }
     static let binaryAttributes: Set<String> = ["objectguid", "objectsid", "ms-ds-consistencyguid"]
 

@@ -9,7 +9,7 @@ import TesseraCore
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync", abstract: "Directory sync from on-premises Active Directory.",
-        subcommands: [Connector.self, Run.self, Errors.self, Quarantine.self, ApproveDeletions.self, AuditPrivileged.self])
+        subcommands: [Connector.self, Run.self, Errors.self, Quarantine.self, ApproveDeletions.self, AuditPrivileged.self, Configure.self])
 
     struct Common: ParsableArguments {
         @OptionGroup var storage: StorageOptions
@@ -163,6 +163,43 @@ struct SyncCommand: AsyncParsableCommand {
             try await common.run { _, tenant, cycle in
                 let deleted = try await cycle.approveDeletions(tenant: tenant, run: run)
                 common.emit(["deleted": .int(Int64(deleted))], "\(deleted) users deleted")
+            }
+        }
+    }
+
+    struct Configure: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or change the tenant's sync settings (the switches are also at Graph's /directory/onPremisesSynchronization).")
+        @OptionGroup var common: Common
+        @Option(help: "From this date (YYYY-MM-DD, UTC) hard matches into cloud accounts that hold a role are refused (Entra: 2026-06-01).")
+        var hardMatchEnforcementDate: String?
+        @Option(help: "Stop a run that would delete more than this many objects (or this percentage).") var deletionThreshold: Int?
+        @Option(help: "enabledForCount, enabledForPercentage or disabled.") var deletionPrevention: String?
+
+        func run() async throws {
+            try await common.run { store, tenant, _ in
+                var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+                if let date = hardMatchEnforcementDate {
+                    guard let parsed = Timestamp.parse(date + "T00:00:00Z") else { throw ValidationError("--hard-match-enforcement-date must be YYYY-MM-DD") }
+                    settings.enforcementDate = parsed
+                }
+                if let type = deletionPrevention {
+                    guard ["enabledForCount", "enabledForPercentage", "disabled"].contains(type) else {
+                        throw ValidationError("--deletion-prevention must be enabledForCount, enabledForPercentage or disabled")
+                    }
+                    settings.deletionPreventionType = type
+                }
+                if let threshold = deletionThreshold {
+                    guard threshold >= 1, settings.deletionPreventionType != "enabledForPercentage" || threshold <= 100 else {
+                        throw ValidationError("--deletion-threshold must be at least 1 (and at most 100 for a percentage)")
+                    }
+                    settings.deletionThreshold = threshold
+                }
+                try await settings.save(tenant: tenant.id, store: store)
+                let date = String(Timestamp.format(settings.enforcementDate).prefix(10))
+                common.emit(["hardMatchEnforcementDate": .string(date), "deletionPrevention": .string(settings.deletionPreventionType),
+                             "deletionThreshold": .int(Int64(settings.deletionThreshold))],
+                            "hard-match protection from \(date); deletions: \(settings.deletionPreventionType), threshold \(settings.deletionThreshold)")
             }
         }
     }

@@ -204,6 +204,29 @@ struct SyncLiveTests {
         }
     }
 
+    @Test("a computer becomes a hybrid joined device whose deviceId is its objectGUID; its deletion removes the device")
+    func computers() async throws {
+        try await SyncFixture.run { f in
+            let dn = "CN=WS01,\(f.ou)"
+            try await f.ldap.add(dn: dn, [("objectClass", [Array("computer".utf8)]), ("sAMAccountName", [Array("WS\(f.ou.hashValue & 0xffff)$".utf8)]),
+                                          ("userAccountControl", [Array("4096".utf8)]), ("operatingSystem", [Array("Windows 11 Enterprise".utf8)]),
+                                          ("operatingSystemVersion", [Array("10.0 (26100)".utf8)])])
+            let guid = try #require(try await f.ldap.search(base: dn, scope: .base, filter: "(objectClass=*)", attributes: ["objectGUID"]).entries.first?.values("objectGUID").first)
+            let run = try await f.runOnce()
+            #expect(run.added == 1, "\(run.json)")
+            let devices = try await f.store.read { tx in try await tx.query(ObjectQuery(tenant: f.tenant.id, kinds: [.device])) }
+            let device = try #require(devices.first)
+            #expect(device.body["deviceId"] == .string(SyncCycle.guidString(guid)) && device.body["trustType"] == "ServerAd")
+            #expect(device.body["operatingSystem"] == "Windows 11 Enterprise" && device.body["onPremisesSyncEnabled"] == true)
+            // Windows shows the GUID with its first three fields byte-swapped.
+            let expected = UUID(uuid: (guid[3], guid[2], guid[1], guid[0], guid[5], guid[4], guid[7], guid[6], guid[8], guid[9], guid[10], guid[11], guid[12], guid[13], guid[14], guid[15]))
+            #expect(device.body["deviceId"]?.stringValue == expected.uuidString.lowercased())
+            try await f.ldap.delete(dn: dn)
+            #expect(try await f.runOnce().deleted == 1)
+            #expect(try await f.store.read { tx in try await tx.query(ObjectQuery(tenant: f.tenant.id, kinds: [.device])) }.isEmpty)
+        }
+    }
+
     @Test("deleting more users than the threshold stops before deleting anything; an approval deletes them once")
     func deletionThreshold() async throws {
         try await SyncFixture.run { f in
