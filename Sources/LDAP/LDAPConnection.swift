@@ -266,16 +266,15 @@ final class LDAPClientHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
-        guard var waiting = pending[decoded.id] else { return }
+        guard pending[decoded.id] != nil else { return }
         switch decoded.response {
         case .entry(let entry):
-            waiting.reply.entries.append(entry)
-            pending[decoded.id] = waiting
+            // In place: copying the reply out and back would copy every entry so far for each new one.
+            pending[decoded.id]!.reply.entries.append(entry)
         case .reference(let uris):
-            waiting.reply.references += uris
-            pending[decoded.id] = waiting
+            pending[decoded.id]!.reply.references += uris
         case .result(_, let code, let message):
-            pending[decoded.id] = nil
+            guard var waiting = pending.removeValue(forKey: decoded.id) else { return }
             waiting.reply.code = code
             waiting.reply.message = message
             waiting.reply.controls = decoded.controls

@@ -136,10 +136,10 @@ public struct Matcher: Sendable {
         }
         // Hard match: only for new objects.
         if let user = candidates.byAnchor {
-            if user.onPremisesSyncEnabled {
-                return .quarantine(.attributeValueMustBeUnique,
-                                   "Another synchronized object, user '\(user.userPrincipalName)', already has the source anchor '\(incoming.sourceAnchor)'.")
-            }
+            // A synced user with this anchor is this object (an earlier run exported it and lost its join): the
+            // anchor is the join key. Whether another on-premises object already holds the join is the caller's to
+            // check.
+            if user.onPremisesSyncEnabled { return .update(user.id) }
             if features.blockCloudObjectTakeoverThroughHardMatchEnabled {
                 return .quarantine(.invalidHardMatch,
                                    "Hard match into the cloud-managed user '\(user.userPrincipalName)' is blocked: the tenant has blockCloudObjectTakeoverThroughHardMatchEnabled set.")

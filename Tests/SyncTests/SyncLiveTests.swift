@@ -113,6 +113,21 @@ struct SyncLiveTests {
             // Nothing changed: nothing to do.
             let idle = try await f.runOnce()
             #expect(idle.added == 0 && idle.updated == 0 && idle.deleted == 0)
+
+            // The staging area lost (say, a crash after the export and before it was saved): a full run joins each
+            // user again by its anchor, creating nothing twice.
+            let tenant = f.tenant.id
+            try await f.store.write { tx in
+                for object in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.syncObject])) { try await tx.purge(tenant: tenant, id: object.id) }
+            }
+            var settings = try await SyncSettings.load(tenant: tenant, store: f.store)
+            settings.connectors[0].cookie = nil
+            try await settings.save(tenant: tenant, store: f.store)
+            let before = try await f.store.read { tx in try await tx.count(ObjectQuery(tenant: tenant, kinds: [.user])) }
+            let rejoined = try await f.runOnce()
+            #expect(rejoined.full && rejoined.added == 0 && rejoined.quarantined == 0, "\(rejoined.json)")
+            #expect(try await f.store.read { tx in try await tx.count(ObjectQuery(tenant: tenant, kinds: [.user])) } == before)
+            #expect(try await f.runOnce().added == 0)
         }
     }
 
