@@ -123,6 +123,7 @@ extension SyncCycle {
             byID[id] = user
         }
         try await saveStaged(dirty)
+        if connector.writeBackAnchor { try await writeBackAnchors(order.compactMap { byID[$0] }, connector: connector, run: &run) }
 
         if !changedGroups.isEmpty {
             var cloudByDN: [String: String] = [:]
@@ -348,6 +349,23 @@ extension SyncCycle {
         let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
         let hex = order.map { String(b[$0], radix: 16).leftPad2 }
         return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
+    }
+
+    /// Writes the objectGUID of each joined user without an `ms-DS-ConsistencyGuid` into it (Entra Connect's
+    /// ConsistencyGuid writeback); the next delta brings the attribute back, with the same anchor.
+    func writeBackAnchors(_ users: [StagedUser], connector: SyncConnector, run: inout SyncRun) async throws {
+        let pending = users.filter { $0.isUser && $0.cloudID != nil && !$0.isDeleted && $0.value("mS-DS-ConsistencyGuid") == nil }
+        guard !pending.isEmpty else { return }
+        let ldap = try await Self.connect(connector)
+        defer { Task { await ldap.close() } }
+        for user in pending {
+            guard let guid = user.value("objectGUID").flatMap({ Data(base64Encoded: $0) }) else { continue }
+            do {
+                try await ldap.modify(dn: user.dn, [LDAPModification(.replace, "mS-DS-ConsistencyGuid", [Array(guid)])])
+            } catch let error as LDAPError {
+                run.errors.append(Self.errorJSON(user, code: "AnchorWritebackFailed", message: error.description))
+            }
+        }
     }
 
     /// Makes a synced group's members exactly the synced objects its on-premises `member` names.

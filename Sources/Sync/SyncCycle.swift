@@ -69,15 +69,26 @@ public struct SyncCycle: Sendable {
 
     // MARK: Import
 
-    /// Reads the connector's users: every one (full), or what changed since its DirSync cookie. Returns them with
-    /// the new cookie, which is stored only after the export succeeded.
-    func importEntries(_ connector: SyncConnector, full: Bool) async throws -> ([LDAPEntry], [UInt8]) {
+    /// A bound connection to the connector's directory.
+    static func connect(_ connector: SyncConnector) async throws -> LDAPConnection {
         let password = try String(contentsOfFile: connector.bindPasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
         let mode: LDAPTLS.Mode = connector.ldapURL.lowercased().hasPrefix("ldaps://") ? .ldaps : connector.startTLS ? .startTLS : .none
         let ldap = try await LDAPConnection.connect(url: connector.ldapURL,
                                                     tls: LDAPTLS(mode: mode, caFile: connector.caFile, insecureSkipVerify: connector.insecureSkipVerify))
+        do {
+            try await ldap.bind(dn: connector.bindDN, password: password)
+        } catch {
+            await ldap.close()
+            throw error
+        }
+        return ldap
+    }
+
+    /// Reads the connector's users: every one (full), or what changed since its DirSync cookie. Returns them with
+    /// the new cookie, which is stored only after the export succeeded.
+    func importEntries(_ connector: SyncConnector, full: Bool) async throws -> ([LDAPEntry], [UInt8]) {
+        let ldap = try await Self.connect(connector)
         defer { Task { await ldap.close() } }
-        try await ldap.bind(dn: connector.bindDN, password: password)
         // DirSync reads from the root of the naming context; the connector's scope is applied when exporting.
         let root = connector.baseDN.split(separator: ",").filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("dc=") }
             .joined(separator: ",")

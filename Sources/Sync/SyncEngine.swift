@@ -21,6 +21,9 @@ public struct SyncConnector: Sendable, Hashable {
     public var startTLS: Bool
     /// The DirSync cookie of the last import; nil before the first (or after a reset: the next run is full).
     public var cookie: [UInt8]?
+    /// Write each synced user's sourceAnchor (its objectGUID) to `ms-DS-ConsistencyGuid` when that is empty, as
+    /// Entra Connect does, so the anchor survives a move to another forest.
+    public var writeBackAnchor = false
 
     public init(name: String, ldapURL: String, bindDN: String, bindPasswordFile: String, baseDN: String, caFile: String? = nil,
                 insecureSkipVerify: Bool = false, startTLS: Bool = true, cookie: [UInt8]? = nil) {
@@ -38,7 +41,7 @@ public struct SyncConnector: Sendable, Hashable {
     var json: JSONValue {
         ["name": .string(name), "ldapUrl": .string(ldapURL), "bindDn": .string(bindDN), "bindPasswordFile": .string(bindPasswordFile),
          "baseDn": .string(baseDN), "caFile": .optional(caFile), "insecureSkipVerify": .bool(insecureSkipVerify), "startTls": .bool(startTLS),
-         "cookie": .optional(cookie.map { Data($0).base64EncodedString() })]
+         "cookie": .optional(cookie.map { Data($0).base64EncodedString() }), "writeBackAnchor": .bool(writeBackAnchor)]
     }
 
     init?(_ json: JSONValue) {
@@ -47,6 +50,7 @@ public struct SyncConnector: Sendable, Hashable {
         self.init(name: name, ldapURL: url, bindDN: bind, bindPasswordFile: file, baseDN: base, caFile: json["caFile"]?.stringValue,
                   insecureSkipVerify: json["insecureSkipVerify"]?.boolValue ?? false, startTLS: json["startTls"]?.boolValue ?? true,
                   cookie: json["cookie"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) })
+        writeBackAnchor = json["writeBackAnchor"]?.boolValue ?? false
     }
 }
 

@@ -42,6 +42,8 @@ struct SyncCommand: AsyncParsableCommand {
             @Option(help: "PEM file of the CA that signed the domain controller's certificate.") var caFile: String?
             @Flag(help: "Accept any certificate (tests only).") var insecureSkipVerify = false
             @Flag(help: "No TLS on an ldap:// URL (the password crosses the network in the clear).") var plain = false
+            @Flag(help: "Write each synced user's sourceAnchor to ms-DS-ConsistencyGuid when it is empty (the bind account needs write access).")
+            var writeBackAnchor = false
 
             func validate() throws {
                 guard FileManager.default.isReadableFile(atPath: bindPasswordFile) else { throw ValidationError("cannot read \(bindPasswordFile)") }
@@ -57,8 +59,10 @@ struct SyncCommand: AsyncParsableCommand {
                     guard !settings.connectors.contains(where: { $0.name == name }) else { throw ValidationError("a connector named '\(name)' exists") }
                     let file = URL(fileURLWithPath: bindPasswordFile).standardizedFileURL.path
                     let ca = caFile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                    settings.connectors.append(SyncConnector(name: name, ldapURL: ldapUrl, bindDN: bindDn, bindPasswordFile: file, baseDN: baseDn,
-                                                             caFile: ca, insecureSkipVerify: insecureSkipVerify, startTLS: !plain))
+                    var connector = SyncConnector(name: name, ldapURL: ldapUrl, bindDN: bindDn, bindPasswordFile: file, baseDN: baseDn,
+                                                  caFile: ca, insecureSkipVerify: insecureSkipVerify, startTLS: !plain)
+                    connector.writeBackAnchor = writeBackAnchor
+                    settings.connectors.append(connector)
                     try await settings.save(tenant: tenant.id, store: store)
                     common.emit(["name": .string(name)], "connector \(name) added; `tessera sync run` reads it")
                 }

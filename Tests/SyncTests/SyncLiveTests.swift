@@ -219,6 +219,25 @@ struct SyncLiveTests {
         }
     }
 
+    @Test("with writeback on, each synced user's objectGUID goes to ms-DS-ConsistencyGuid, and the anchor stays the same")
+    func anchorWriteback() async throws {
+        try await SyncFixture.run { f in
+            var settings = try await SyncSettings.load(tenant: f.tenant.id, store: f.store)
+            settings.connectors[0].writeBackAnchor = true
+            try await settings.save(tenant: f.tenant.id, store: f.store)
+            let dn = try await f.addUser("anchored")
+            let first = try await f.runOnce()
+            #expect(first.added == 1 && first.errors.isEmpty, "\(first.json)")
+            let entry = try #require(try await f.ldap.search(base: dn, scope: .base, filter: "(objectClass=*)",
+                                                             attributes: ["objectGUID", "mS-DS-ConsistencyGuid"]).entries.first)
+            #expect(entry.values("mS-DS-ConsistencyGuid").first == entry.values("objectGUID").first)
+            let anchor = try #require(try await f.cloudUser(upn: "anchored@contoso.test")?.body["onPremisesImmutableId"])
+            let next = try await f.runOnce()
+            #expect(next.quarantined == 0 && next.added == 0)
+            #expect(try await f.cloudUser(upn: "anchored@contoso.test")?.body["onPremisesImmutableId"] == anchor)
+        }
+    }
+
     @Test("a computer becomes a hybrid joined device whose deviceId is its objectGUID; its deletion removes the device")
     func computers() async throws {
         try await SyncFixture.run { f in
