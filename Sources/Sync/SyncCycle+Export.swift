@@ -257,14 +257,7 @@ extension SyncCycle {
                 user.object.body["error"] = nil
                 joined[id] = user.object.id
             }
-            guard let current = try await store.read({ tx in try await tx.object(tenant: tenant.id, id: id) }) else { return }
-            var patch: [String: JSONValue] = [:]
-            for (key, value) in desired where key != "onPremisesLastSyncDateTime" && current.body[key] != value { patch[key] = value }
-            if !patch.isEmpty {
-                patch["onPremisesLastSyncDateTime"] = desired["onPremisesLastSyncDateTime"]
-                _ = try await directory.update(tenant: tenant.id, id: id, kind: .user, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
-                run.updated += 1
-            }
+            try await upsert(&user, kind: .user, desired: desired, tenant: tenant.id, run: &run)
         case .quarantine(let code, let message):
             user.object.body["state"] = "quarantined"
             user.object.body["error"] = ["code": .string(code.rawValue), "message": .string(message),
@@ -296,21 +289,28 @@ extension SyncCycle {
             "onPremisesSecurityIdentifier": .optional(group.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
         ]
         if desired["mailNickname"] == "" { desired["mailNickname"] = "group" }
-        if let cloud = group.cloudID, let current = try await store.read({ tx in try await tx.object(tenant: tenant.id, id: cloud) }), current.deletedAt == nil {
+        try await upsert(&group, kind: .group, desired: desired, tenant: tenant.id, run: &run)
+    }
+
+    /// Creates the staged object's cloud object, or updates what differs from `desired` (the sync time is written
+    /// only with a change), and records the join.
+    func upsert(_ staged: inout StagedUser, kind: ObjectKind, desired: [String: JSONValue], tenant: String, run: inout SyncRun) async throws {
+        if let cloud = staged.cloudID, let current = try await store.read({ tx in try await tx.object(tenant: tenant, id: cloud) }),
+           current.deletedAt == nil {
             var patch: [String: JSONValue] = [:]
             for (key, value) in desired where key != "onPremisesLastSyncDateTime" && current.body[key] != value { patch[key] = value }
             if !patch.isEmpty {
                 patch["onPremisesLastSyncDateTime"] = desired["onPremisesLastSyncDateTime"]
-                _ = try await directory.update(tenant: tenant.id, id: cloud, kind: .group, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
+                _ = try await directory.update(tenant: tenant, id: cloud, kind: kind, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
                 run.updated += 1
             }
         } else {
-            let created = try await directory.create(tenant: tenant.id, kind: .group, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
-            group.object.body["cloudId"] = .string(created.id)
+            let created = try await directory.create(tenant: tenant, kind: kind, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
+            staged.object.body["cloudId"] = .string(created.id)
             run.added += 1
         }
-        group.object.body["state"] = "joined"
-        group.object.body["error"] = nil
+        staged.object.body["state"] = "joined"
+        staged.object.body["error"] = nil
     }
 
     /// Creates or updates the device of an on-premises computer (hybrid joined: `trustType` ServerAd), with the
@@ -327,21 +327,7 @@ extension SyncCycle {
             "onPremisesSyncEnabled": true, "onPremisesLastSyncDateTime": .string(Timestamp.format(clock.now)),
             "onPremisesSecurityIdentifier": .optional(computer.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
         ]
-        if let cloud = computer.cloudID, let current = try await store.read({ tx in try await tx.object(tenant: tenant.id, id: cloud) }) {
-            var patch: [String: JSONValue] = [:]
-            for (key, value) in desired where key != "onPremisesLastSyncDateTime" && current.body[key] != value { patch[key] = value }
-            if !patch.isEmpty {
-                patch["onPremisesLastSyncDateTime"] = desired["onPremisesLastSyncDateTime"]
-                _ = try await directory.update(tenant: tenant.id, id: cloud, kind: .device, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
-                run.updated += 1
-            }
-        } else {
-            let created = try await directory.create(tenant: tenant.id, kind: .device, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
-            computer.object.body["cloudId"] = .string(created.id)
-            run.added += 1
-        }
-        computer.object.body["state"] = "joined"
-        computer.object.body["error"] = nil
+        try await upsert(&computer, kind: .device, desired: desired, tenant: tenant.id, run: &run)
     }
 
     /// A GUID's 16 bytes as AD stores them, in the string form Windows shows (the first three fields little-endian).
