@@ -42,9 +42,18 @@ public struct SyncCycle: Sendable {
         var runs: [SyncRun] = []
         for connector in chosen {
             var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: connector.name, at: Timestamp.format(clock.now))
-            run.full = full || connector.cookie == nil
+            run.full = full || connector.cookie == nil || connector.ldifFile != nil
             do {
-                let (entries, cookie) = try await importEntries(connector, full: run.full)
+                let (entries, cookie): ([LDAPEntry], [UInt8]?)
+                if let file = connector.ldifFile {
+                    do {
+                        (entries, cookie) = (try LDIF.parse(try String(contentsOfFile: file, encoding: .utf8)), nil)
+                    } catch let error as CocoaError {
+                        throw LDAPError("cannot read \(file): \(error.localizedDescription)")
+                    }
+                } else {
+                    (entries, cookie) = try await importEntries(connector, full: run.full)
+                }
                 run.imported = entries.count
                 try await export(entries, tenant: tenant, connector: connector, settings: settings, run: &run)
                 if let index = settings.connectors.firstIndex(where: { $0.name == connector.name }) { settings.connectors[index].cookie = cookie }

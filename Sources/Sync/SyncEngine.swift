@@ -24,6 +24,8 @@ public struct SyncConnector: Sendable, Hashable {
     /// Write each synced user's sourceAnchor (its objectGUID) to `ms-DS-ConsistencyGuid` when that is empty, as
     /// Entra Connect does, so the anchor survives a move to another forest.
     public var writeBackAnchor = false
+    /// An LDIF file to read instead of a directory (offline imports, tests): read whole on every run.
+    public var ldifFile: String?
 
     public init(name: String, ldapURL: String, bindDN: String, bindPasswordFile: String, baseDN: String, caFile: String? = nil,
                 insecureSkipVerify: Bool = false, startTLS: Bool = true, cookie: [UInt8]? = nil) {
@@ -41,7 +43,8 @@ public struct SyncConnector: Sendable, Hashable {
     var json: JSONValue {
         ["name": .string(name), "ldapUrl": .string(ldapURL), "bindDn": .string(bindDN), "bindPasswordFile": .string(bindPasswordFile),
          "baseDn": .string(baseDN), "caFile": .optional(caFile), "insecureSkipVerify": .bool(insecureSkipVerify), "startTls": .bool(startTLS),
-         "cookie": .optional(cookie.map { Data($0).base64EncodedString() }), "writeBackAnchor": .bool(writeBackAnchor)]
+         "cookie": .optional(cookie.map { Data($0).base64EncodedString() }), "writeBackAnchor": .bool(writeBackAnchor),
+         "ldifFile": .optional(ldifFile)]
     }
 
     init?(_ json: JSONValue) {
@@ -51,6 +54,7 @@ public struct SyncConnector: Sendable, Hashable {
                   insecureSkipVerify: json["insecureSkipVerify"]?.boolValue ?? false, startTLS: json["startTls"]?.boolValue ?? true,
                   cookie: json["cookie"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) })
         writeBackAnchor = json["writeBackAnchor"]?.boolValue ?? false
+        ldifFile = json["ldifFile"]?.stringValue
     }
 }
 

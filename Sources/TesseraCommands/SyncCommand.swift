@@ -35,9 +35,10 @@ struct SyncCommand: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Add an LDAP connector to Active Directory.")
             @OptionGroup var common: Common
             @Option(help: "A name for the connector.") var name: String
-            @Option(help: "ldaps://host[:port], or ldap://host[:port] (StartTLS unless --plain).") var ldapUrl: String
-            @Option(help: "The account sync binds as (it needs Replicating Directory Changes).") var bindDn: String
-            @Option(help: "A file holding the bind password; it is read at each run and never stored.") var bindPasswordFile: String
+            @Option(help: "ldaps://host[:port], or ldap://host[:port] (StartTLS unless --plain).") var ldapUrl: String?
+            @Option(help: "The account sync binds as (it needs Replicating Directory Changes).") var bindDn: String?
+            @Option(help: "A file holding the bind password; it is read at each run and never stored.") var bindPasswordFile: String?
+            @Option(help: "An LDIF file to read instead of a directory (read whole at each run).") var ldif: String?
             @Option(help: "The scope: users under this DN are synced.") var baseDn: String
             @Option(help: "PEM file of the CA that signed the domain controller's certificate.") var caFile: String?
             @Flag(help: "Accept any certificate (tests only).") var insecureSkipVerify = false
@@ -46,6 +47,14 @@ struct SyncCommand: AsyncParsableCommand {
             var writeBackAnchor = false
 
             func validate() throws {
+                if let ldif {
+                    guard ldapUrl == nil, bindDn == nil, bindPasswordFile == nil else { throw ValidationError("--ldif replaces --ldap-url, --bind-dn and --bind-password-file") }
+                    guard FileManager.default.isReadableFile(atPath: ldif) else { throw ValidationError("cannot read \(ldif)") }
+                    return
+                }
+                guard let ldapUrl, let bindDn, !bindDn.isEmpty, let bindPasswordFile else {
+                    throw ValidationError("give --ldap-url, --bind-dn and --bind-password-file (or --ldif FILE)")
+                }
                 guard FileManager.default.isReadableFile(atPath: bindPasswordFile) else { throw ValidationError("cannot read \(bindPasswordFile)") }
                 guard ldapUrl.lowercased().hasPrefix("ldap://") || ldapUrl.lowercased().hasPrefix("ldaps://") else {
                     throw ValidationError("--ldap-url must be ldap://… or ldaps://…")
@@ -57,11 +66,11 @@ struct SyncCommand: AsyncParsableCommand {
                 try await common.run { store, tenant, _ in
                     var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
                     guard !settings.connectors.contains(where: { $0.name == name }) else { throw ValidationError("a connector named '\(name)' exists") }
-                    let file = URL(fileURLWithPath: bindPasswordFile).standardizedFileURL.path
-                    let ca = caFile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                    var connector = SyncConnector(name: name, ldapURL: ldapUrl, bindDN: bindDn, bindPasswordFile: file, baseDN: baseDn,
-                                                  caFile: ca, insecureSkipVerify: insecureSkipVerify, startTLS: !plain)
-                    connector.writeBackAnchor = writeBackAnchor
+                    func absolute(_ path: String?) -> String? { path.map { URL(fileURLWithPath: $0).standardizedFileURL.path } }
+                    var connector = SyncConnector(name: name, ldapURL: ldapUrl ?? "", bindDN: bindDn ?? "", bindPasswordFile: absolute(bindPasswordFile) ?? "",
+                                                  baseDN: baseDn, caFile: absolute(caFile), insecureSkipVerify: insecureSkipVerify, startTLS: !plain)
+                    connector.writeBackAnchor = writeBackAnchor && ldif == nil
+                    connector.ldifFile = absolute(ldif)
                     settings.connectors.append(connector)
                     try await settings.save(tenant: tenant.id, store: store)
                     common.emit(["name": .string(name)], "connector \(name) added; `tessera sync run` reads it")
@@ -77,7 +86,7 @@ struct SyncCommand: AsyncParsableCommand {
                     let connectors = try await SyncSettings.load(tenant: tenant.id, store: store).connectors
                     common.emit(.array(connectors.map { ["name": .string($0.name), "ldapUrl": .string($0.ldapURL), "baseDn": .string($0.baseDN),
                                                         "bindDn": .string($0.bindDN), "delta": .bool($0.cookie != nil)] }),
-                                connectors.map { "\($0.name)  \($0.ldapURL)  \($0.baseDN)" }.joined(separator: "\n"))
+                                connectors.map { "\($0.name)  \($0.ldifFile ?? $0.ldapURL)  \($0.baseDN)" }.joined(separator: "\n"))
                 }
             }
         }

@@ -61,3 +61,38 @@ struct OnPremisesSyncTests {
         }
     }
 }
+
+@Suite("serve's sync schedule")
+struct SyncServiceTests {
+    @Test("each interval's run is claimed once per tenant, so a cluster syncs once; a tenant without a connector is left alone")
+    func claimedOnce() async throws {
+        try await Harness.run { h in
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).ldif")
+            defer { try? FileManager.default.removeItem(at: file) }
+            try """
+            dn: CN=ada,OU=Staff,DC=corp,DC=test
+            objectClass: user
+            objectGUID:: AAECAwQFBgcICQoLDA0ODw==
+            sAMAccountName: ada
+            userPrincipalName: ada@contoso.test
+            userAccountControl: 512
+
+            """.write(to: file, atomically: true, encoding: .utf8)
+            var settings = SyncSettings()
+            var connector = SyncConnector(name: "file", ldapURL: "", bindDN: "", bindPasswordFile: "", baseDN: "OU=Staff,DC=corp,DC=test")
+            connector.ldifFile = file.path
+            settings.connectors = [connector]
+            try await settings.save(tenant: h.tenant.tenantId, store: h.app.store)
+            // Two nodes in the same interval.
+            await SyncService(app: h.app, interval: .seconds(1800)).cycle()
+            await SyncService(app: h.app, interval: .seconds(1800)).cycle()
+            let runs = try await SyncSettings.load(tenant: h.tenant.tenantId, store: h.app.store).runs
+            #expect(runs.count == 1 && runs.first?["added"] == 1)
+            #expect(try await h.app.store.read { tx in try await tx.holder(tenant: h.tenant.tenantId, key: UniqueKey("userPrincipalName", "ada@contoso.test")) } != nil)
+            // The next interval runs again.
+            h.clock.advance(1800)
+            await SyncService(app: h.app, interval: .seconds(1800)).cycle()
+            #expect(try await SyncSettings.load(tenant: h.tenant.tenantId, store: h.app.store).runs.count == 2)
+        }
+    }
+}
