@@ -94,7 +94,7 @@ extension SyncCycle {
             guard var user = byID[id] else { continue }
             let inScope = !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased())
             if !inScope {
-                if user.cloudID != nil { deletions.append(id) } else { try await removeStaged(user, tenant: tenantID) }
+                if user.cloudID != nil { deletions.append(id) } else if user.isDeleted { try await removeStaged(user, tenant: tenantID) }
                 continue
             }
             do {
@@ -160,7 +160,9 @@ extension SyncCycle {
          "code": .string(code), "message": .string(message)]
     }
 
-    /// Deletes the cloud object of a staged object that left AD (or the connector's scope), and the staged object.
+    /// Deletes the cloud object of a staged object that left AD (or the connector's scope). A deleted object leaves
+    /// the staging area; one that only left the scope stays there, with its attributes, in case it comes back (a
+    /// delta then brings only what changed).
     func delete(_ user: StagedUser, tenant: String) async throws {
         if let cloud = user.cloudID {
             do {
@@ -169,7 +171,14 @@ extension SyncCycle {
                 // Deleted in the cloud already.
             }
         }
-        try await removeStaged(user, tenant: tenant)
+        if user.isDeleted {
+            try await removeStaged(user, tenant: tenant)
+        } else {
+            var kept = user
+            kept.object.body["cloudId"] = nil
+            kept.object.body["state"] = "outOfScope"
+            try await saveStaged([kept])
+        }
     }
 
     func removeStaged(_ user: StagedUser, tenant: String) async throws {
@@ -207,8 +216,19 @@ extension SyncCycle {
         let decision = matcher.decide(incoming, candidates: candidates, now: clock.now)
         switch decision {
         case .create:
-            var body = desired
+            // A user this object left behind (moved out of scope, say) is restored, as Entra does, not created again.
             let tenantID = tenant.id
+            if let deleted = try await store.read({ tx in
+                try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.user], deleted: true,
+                                               filter: .compare(PropertyPath(["onPremisesImmutableId"]), .eq, .string(anchor))))
+            }).first(where: { $0.body["onPremisesSyncEnabled"] == .bool(true) && joined[$0.id] == nil }) {
+                _ = try await directory.restore(tenant: tenantID, id: deleted.id, actor: SyncCycle.actor)
+                user.object.body["cloudId"] = .string(deleted.id)
+                joined[deleted.id] = user.object.id
+                try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)
+                return
+            }
+            var body = desired
             let upnTaken = try await store.read { tx in try await tx.holder(tenant: tenantID, key: UniqueKey("userPrincipalName", upn)) } != nil
             var takenProxies: Set<String> = []
             for address in user.values("proxyAddresses") {
@@ -360,10 +380,11 @@ extension SyncCycle {
     func syncMembers(of group: String, to wanted: Set<String>, tenant: String, run: inout SyncRun) async throws -> Bool {
         let current = Set(try await store.read { tx in try await tx.targets(tenant: tenant, source: group, relation: "members") })
         for member in wanted.subtracting(current) {
-            try await directory.addLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor)
+            try await directory.addLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor, allowSynced: true)
         }
         for member in current.subtracting(wanted) {
-            try await directory.removeLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor)
+            try await directory.removeLink(tenant: tenant, source: group, relation: "members", target: member, actor: SyncCycle.actor,
+                                           allowSynced: true)
         }
         return wanted != current
     }

@@ -188,9 +188,10 @@ struct SyncLiveTests {
             let first = try await f.runOnce()
             #expect(first.added == 6 && first.status == "success", "\(first.json)")
             func cloudGroup(_ name: String) async throws -> StoredObject? {
-                try await f.store.read { tx in
+                let found = try await f.store.read { tx in
                     try await tx.query(ObjectQuery(tenant: f.tenant.id, kinds: [.group], filter: .compare(PropertyPath(["displayName"]), .eq, .string(name))))
-                }.first
+                }
+                return found.first
             }
             func members(_ name: String) async throws -> Set<String> {
                 guard let group = try await cloudGroup(name) else { return [] }
@@ -213,6 +214,11 @@ struct SyncLiveTests {
             let delta = try await f.runOnce()
             #expect(delta.deleted == 1, "\(delta.json)")
             #expect(try await members("pilots") == ["Member1", "Member2"])
+            // Graph callers cannot change a synced group's members.
+            let member3 = try #require(try await f.cloudUser(upn: "member3@contoso.test"))
+            await #expect(throws: DirectoryError.self) {
+                try await f.directory.addLink(tenant: f.tenant.id, source: group.id, relation: "members", target: member3.id, actor: .system)
+            }
             #expect(try await cloudGroup("crew") == nil)
             let deleted = try await f.store.read { tx in try await tx.query(ObjectQuery(tenant: f.tenant.id, kinds: [.group], deleted: true)) }
             #expect(deleted.map { $0.body["displayName"] } == ["crew"])
@@ -235,6 +241,25 @@ struct SyncLiveTests {
             let next = try await f.runOnce()
             #expect(next.quarantined == 0 && next.added == 0)
             #expect(try await f.cloudUser(upn: "anchored@contoso.test")?.body["onPremisesImmutableId"] == anchor)
+        }
+    }
+
+    @Test("a user moved out of scope is soft-deleted; moved back, the same cloud user is restored")
+    func outOfScopeAndBack() async throws {
+        try await SyncFixture.run { f in
+            let dn = try await f.addUser("wanderer")
+            #expect(try await f.runOnce().added == 1)
+            let original = try #require(try await f.cloudUser(upn: "wanderer@contoso.test"))
+            let outside = "OU=Outside\(UUID().uuidString.prefix(6)),\(f.dc.base)"
+            try await f.ldap.add(dn: outside, [("objectClass", [Array("organizationalUnit".utf8)])])
+            try await f.ldap.modifyDN(dn: dn, newRDN: "CN=wanderer", newSuperior: outside)
+            #expect(try await f.runOnce().deleted == 1)
+            #expect(try await f.cloudUser(upn: "wanderer@contoso.test") == nil)
+            try await f.ldap.modifyDN(dn: "CN=wanderer,\(outside)", newRDN: "CN=wanderer", newSuperior: f.ou)
+            try await f.ldap.delete(dn: outside)
+            let back = try await f.runOnce()
+            #expect(back.added == 0 && back.quarantined == 0, "\(back.json)")
+            #expect(try await f.cloudUser(upn: "wanderer@contoso.test")?.id == original.id, "\(back.json)")
         }
     }
 

@@ -6,13 +6,22 @@ extension DirectoryService {
         "manager": ([.user], [.user]),
     ]
 
+    /// A synced group's members come from on-premises: only sync (`allowSynced`) changes them, as in Entra.
+    static func checkMembersWritable(_ group: StoredObject, relation: String, allowSynced: Bool) throws(DirectoryError) {
+        if relation == "members", !allowSynced, group.body["onPremisesSyncEnabled"] == .bool(true) {
+            throw DirectoryError.badRequest(
+                "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
+        }
+    }
+
     /// Adds a link (`POST /groups/{id}/members/$ref`).
-    public func addLink(tenant: String, source: String, relation: String, target: String, actor: Actor) async throws {
+    public func addLink(tenant: String, source: String, relation: String, target: String, actor: Actor, allowSynced: Bool = false) async throws {
         guard let rule = Self.linkRules[relation] else { throw DirectoryError.badRequest("Unsupported relation '\(relation)'.") }
         let now = self.now
         try await write(tenant) { tx in
             guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil, rule.sources.contains(from.kind)
             else { throw DirectoryError.notFound(source) }
+            try Self.checkMembersWritable(from, relation: relation, allowSynced: allowSynced)
             guard let to = try await tx.object(tenant: tenant, id: target), to.deletedAt == nil else {
                 throw DirectoryError.notFound(target)
             }
@@ -39,12 +48,14 @@ extension DirectoryService {
     }
 
     /// Removes a link (`DELETE /groups/{id}/members/{member}/$ref`).
-    public func removeLink(tenant: String, source: String, relation: String, target: String, actor: Actor) async throws {
+    public func removeLink(tenant: String, source: String, relation: String, target: String, actor: Actor,
+                           allowSynced: Bool = false) async throws {
         let now = self.now
         try await write(tenant) { tx in
             guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil else {
                 throw DirectoryError.notFound(source)
             }
+            try Self.checkMembersWritable(from, relation: relation, allowSynced: allowSynced)
             guard try await tx.unlink(tenant: tenant, source: source, relation: relation, target: target) else {
                 throw DirectoryError.notFound(target)
             }
