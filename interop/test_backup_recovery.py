@@ -97,10 +97,6 @@ def snapshot_now(server) -> dict:
 def test_a_difference_report_then_a_recovery_through_the_graph_sdk(server):
     import asyncio
 
-    from azure.identity.aio import ClientSecretCredential  # noqa: F401  (the SDK's usual credential; here a static token)
-    from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider
-    from kiota_http.httpx_request_adapter import HttpxRequestAdapter
-    from msgraph import GraphServiceClient
     from msgraph.generated.models.entra_recovery_services.recovery_job_entity_names_filter import RecoveryJobEntityNamesFilter
     from msgraph.generated.models.entra_recovery_services.recovery_preview_job import RecoveryPreviewJob
     from msgraph.generated.models.entra_recovery_services.resource_type_name import ResourceTypeName
@@ -113,16 +109,7 @@ def test_a_difference_report_then_a_recovery_through_the_graph_sdk(server):
     snapshot = snapshot_now(server)
     assert graph(server, "PATCH", f"users/{user['id']}", json={"jobTitle": "Director"}).status_code == 204
 
-    class Static(AccessTokenProvider):
-        async def get_authorization_token(self, uri, additional_authentication_context=None):
-            return token(server)
-
-        def get_allowed_hosts_validator(self):
-            return AllowedHostsValidator(["localhost"])
-
-    adapter = HttpxRequestAdapter(BaseBearerTokenAuthenticationProvider(Static()))
-    adapter.base_url = f"{server.url}/v1.0"
-    client = GraphServiceClient(request_adapter=adapter)
+    client = _sdk_client(server)
 
     async def preview():
         body = RecoveryPreviewJob(odata_type=PREVIEW, target_state_date_time=datetime.datetime.fromisoformat(snapshot["createdDateTime"].replace("Z", "+00:00")),

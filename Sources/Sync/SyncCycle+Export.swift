@@ -193,15 +193,7 @@ extension SyncCycle {
         guard !users.isEmpty else { return }
         let objects = users.map(\.object)
         try await store.write { tx in
-            for object in objects {
-                if let current = try await tx.object(tenant: object.tenant, id: object.id) {
-                    var next = object
-                    next.version = current.version + 1
-                    try await tx.update(next, expectedVersion: current.version)
-                } else {
-                    try await tx.insert(object)
-                }
-            }
+            for object in objects { try await tx.put(object, over: try await tx.object(tenant: object.tenant, id: object.id)) }
         }
     }
 

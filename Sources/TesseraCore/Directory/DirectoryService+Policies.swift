@@ -35,14 +35,7 @@ extension DirectoryService {
             var body = current?.body ?? [:]
             body["fido2"] = next.json
             body["lastModifiedDateTime"] = .string(now)
-            if var object = current {
-                let version = object.version
-                object.body = body
-                object.version = version + 1
-                try await tx.update(object, expectedVersion: version)
-            } else {
-                try await tx.insert(StoredObject(tenant: tenant, id: id, kind: .authenticationMethodsPolicy, body: body))
-            }
+            try await tx.put(StoredObject(tenant: tenant, id: id, kind: .authenticationMethodsPolicy, body: body), over: current)
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: id, kind: .authenticationMethodsPolicy, operation: "update",
                 activity: "Update authentication methods policy", actor: actor.initiatedBy, at: now,
@@ -74,14 +67,7 @@ extension DirectoryService {
             let current = try await tx.object(tenant: tenant, id: id)
             let before = current?.body ?? PolicyRules.authorizationPolicyDefaults
             let body = try PolicyRules.patchedAuthorizationPolicy(before, with: patch)
-            if var object = current {
-                let version = object.version
-                object.body = body
-                object.version = version + 1
-                try await tx.update(object, expectedVersion: version)
-            } else {
-                try await tx.insert(StoredObject(tenant: tenant, id: id, kind: .authorizationPolicy, body: body))
-            }
+            try await tx.put(StoredObject(tenant: tenant, id: id, kind: .authorizationPolicy, body: body), over: current)
             let modified: [JSONValue] = Set(before.keys).union(body.keys).sorted().filter { before[$0] != body[$0] }.map { key in
                 ["displayName": .string(key), "oldValue": .string(DirectoryRules.auditValue(before[key])),
                  "newValue": .string(DirectoryRules.auditValue(body[key]))]
@@ -92,5 +78,16 @@ extension DirectoryService {
                 details: ["displayName": "Authorization Policy", "modifiedProperties": .array(modified)]))
             return body
         }
+    }
+}
+
+extension DirectoryTransaction {
+    /// Writes `object` over `current` (its stored version, read in this transaction), or inserts it when there is
+    /// none: for objects that are replaced whole (tenant-wide policies, sync's staging objects).
+    public func put(_ object: StoredObject, over current: StoredObject?) async throws {
+        guard let current else { return try await insert(object) }
+        var next = object
+        next.version = current.version + 1
+        try await update(next, expectedVersion: current.version)
     }
 }
