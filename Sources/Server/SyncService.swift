@@ -17,31 +17,42 @@ public struct SyncService: Service {
     }
 
     public func run() async throws {
+        // Woken at least hourly: Entra releases resolved attribute conflicts every hour, whatever the sync interval.
+        let tick = min(interval, .seconds(3600))
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             await cycle()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: tick) }
         }
     }
 
-    /// One pass: every tenant that has a connector, if this node claims the slot.
+    /// One pass over every tenant that has a connector: a sync run if this node claims the interval's slot, and the
+    /// release of resolved attribute conflicts if it claims the hour's (a run releases them too).
     public func cycle() async {
         let seconds = max(1, Int(interval.components.seconds))
         let now = app.clock.now
-        let slot = Int(now.timeIntervalSince1970) / seconds
+        let slot = Int(now.timeIntervalSince1970) / seconds, hour = Int(now.timeIntervalSince1970) / 3600
+        let sync = SyncCycle(directory: app.directory, clock: app.clock)
         do {
             for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
                 guard !(try await SyncSettings.load(tenant: tenant.id, store: app.store).connectors.isEmpty) else { continue }
-                let claimed = try await app.store.write { tx in
-                    try await tx.consumeOnce(tenant: tenant.id, key: "sync-slot:\(seconds):\(slot)",
-                                             expiresAt: Timestamp.format(now.addingTimeInterval(Double(seconds) * 2)), now: Timestamp.format(now))
-                }
-                guard claimed else { continue }
-                for run in try await SyncCycle(directory: app.directory, clock: app.clock).run(tenant: tenant) {
-                    logger.info("Sync of tenant \(tenant.id) from \(run.connector): \(run.status), \(run.added) added, \(run.updated) updated, \(run.deleted) deleted, \(run.quarantined) quarantined")
+                if try await claim(tenant: tenant.id, key: "sync-slot:\(seconds):\(slot)", for: seconds, now: now) {
+                    for run in try await sync.run(tenant: tenant) {
+                        logger.info("Sync of tenant \(tenant.id) from \(run.connector): \(run.status), \(run.added) added, \(run.updated) updated, \(run.deleted) deleted, \(run.quarantined) quarantined")
+                    }
+                } else if try await claim(tenant: tenant.id, key: "sync-release:\(hour)", for: 3600, now: now) {
+                    let released = try await sync.releaseResolvedConflicts(tenant: tenant)
+                    if released > 0 { logger.info("Sync of tenant \(tenant.id): \(released) resolved attribute conflicts released") }
                 }
             }
         } catch {
             logger.error("Sync cycle failed: \(String(describing: error))")
+        }
+    }
+
+    private func claim(tenant: String, key: String, for seconds: Int, now: Date) async throws -> Bool {
+        try await app.store.write { tx in
+            try await tx.consumeOnce(tenant: tenant, key: key, expiresAt: Timestamp.format(now.addingTimeInterval(Double(seconds) * 2)),
+                                     now: Timestamp.format(now))
         }
     }
 }

@@ -107,7 +107,7 @@ extension SyncCycle {
                     if run.added > before.0 { createdGroups.insert(id) }
                     if run.updated > before.1 { updatedGroups.insert(id) }
                 } else {
-                    try await apply(&user, matcher: matcher, tenant: tenant, joined: &joined, run: &run)
+                    try await apply(&user, matcher: matcher, settings: settings, tenant: tenant, joined: &joined, run: &run)
                 }
             } catch let error as DirectoryError {
                 user.object.body["state"] = "error"
@@ -198,18 +198,20 @@ extension SyncCycle {
     }
 
     /// Matches one staged user and writes the outcome to the directory.
-    func apply(_ user: inout StagedUser, matcher: Matcher, tenant: TenantRecord, joined: inout [String: String], run: inout SyncRun) async throws {
+    func apply(_ user: inout StagedUser, matcher: Matcher, settings: SyncSettings, tenant: TenantRecord, joined: inout [String: String],
+               run: inout SyncRun) async throws {
         guard let anchor = user.sourceAnchor else { return }
-        let desired = try await flow(user, anchor: anchor, tenant: tenant)
+        user.object.body["conflict"] = nil
+        var desired = try await flow(user, anchor: anchor, tenant: tenant)
         let upn = desired["userPrincipalName"]?.stringValue ?? ""
         let incoming = IncomingUser(sourceAnchor: anchor, userPrincipalName: upn, proxyAddresses: user.values("proxyAddresses"),
                                     joinedCloudID: user.cloudID)
         let candidates = try await self.candidates(incoming, tenant: tenant.id)
         let decision = matcher.decide(incoming, candidates: candidates, now: clock.now)
+        let tenantID = tenant.id
         switch decision {
         case .create:
             // A user this object left behind (moved out of scope, say) is restored, as Entra does, not created again.
-            let tenantID = tenant.id
             if let deleted = try await store.read({ tx in
                 try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.user], deleted: true,
                                                filter: .compare(PropertyPath(["onPremisesImmutableId"]), .eq, .string(anchor))))
@@ -217,35 +219,21 @@ extension SyncCycle {
                 _ = try await directory.restore(tenant: tenantID, id: deleted.id, actor: SyncCycle.actor)
                 user.object.body["cloudId"] = .string(deleted.id)
                 joined[deleted.id] = user.object.id
+                guard try await resolveConflicts(&desired, of: &user, cloudID: deleted.id, tenant: tenant, settings: settings, run: &run) else { return }
                 try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)
                 return
             }
-            var body = desired
-            let upnTaken = try await store.read { tx in try await tx.holder(tenant: tenantID, key: UniqueKey("userPrincipalName", upn)) } != nil
-            var takenProxies: Set<String> = []
-            for address in user.values("proxyAddresses") {
-                if try await store.read({ tx in try await tx.holder(tenant: tenantID, key: UniqueKey("proxyAddresses", address)) }) != nil {
-                    takenProxies.insert(address)
-                }
-            }
-            let resolved = AttributeResiliency.resolve(
-                userPrincipalName: upn, proxyAddresses: user.values("proxyAddresses"), initialDomain: tenant.domain,
-                now: Timestamp.format(clock.now), upnTaken: { $0 == upn ? upnTaken : false }, proxyTaken: { takenProxies.contains($0) })
-            body["userPrincipalName"] = .string(resolved.userPrincipalName)
-            body["proxyAddresses"] = .array(resolved.proxyAddresses.map { .string($0) })
-            body["onPremisesProvisioningErrors"] = .array(resolved.errors)
-            let created = try await directory.create(tenant: tenant.id, kind: .user, body: body, actor: SyncCycle.actor, allowReadOnly: true)
+            guard try await resolveConflicts(&desired, of: &user, cloudID: nil, tenant: tenant, settings: settings, run: &run) else { return }
+            if desired["onPremisesProvisioningErrors"] == nil { desired["onPremisesProvisioningErrors"] = [] }
+            let created = try await directory.create(tenant: tenantID, kind: .user, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
             user.object.body["cloudId"] = .string(created.id)
             user.object.body["state"] = "joined"
             user.object.body["error"] = nil
             joined[created.id] = user.object.id
             run.added += 1
-            for error in resolved.errors {
-                run.errors.append(Self.errorJSON(user, code: "AttributeValueMustBeUnique",
-                                                 message: "\(error["propertyCausingError"]?.stringValue ?? "") '\(error["value"]?.stringValue ?? "")' is held by another object; duplicate attribute resiliency applied."))
-            }
         case .join(let id, let kind):
-            _ = try await directory.update(tenant: tenant.id, id: id, kind: .user, patch: desired, actor: SyncCycle.actor, allowReadOnly: true)
+            guard try await resolveConflicts(&desired, of: &user, cloudID: id, tenant: tenant, settings: settings, run: &run) else { return }
+            _ = try await directory.update(tenant: tenantID, id: id, kind: .user, patch: desired, actor: SyncCycle.actor, allowReadOnly: true)
             user.object.body["cloudId"] = .string(id)
             joined[id] = user.object.id
             user.object.body["state"] = "joined"
@@ -256,12 +244,9 @@ extension SyncCycle {
             if user.cloudID != id {
                 // Joining again by anchor: only if no other on-premises object holds that user.
                 if let other = joined[id], other != user.object.id {
-                    let message = "Another on-premises object already synchronizes to user '\(upn)' with the source anchor '\(anchor)'."
-                    user.object.body["state"] = "quarantined"
-                    user.object.body["error"] = ["code": "AttributeValueMustBeUnique", "message": .string(message),
-                                                 "occurredDateTime": .string(Timestamp.format(clock.now))]
-                    run.quarantined += 1
-                    run.errors.append(Self.errorJSON(user, code: "AttributeValueMustBeUnique", message: message))
+                    quarantine(&user, code: "AttributeValueMustBeUnique",
+                               message: "Another on-premises object already synchronizes to user '\(upn)' with the source anchor '\(anchor)'.",
+                               run: &run)
                     return
                 }
                 user.object.body["cloudId"] = .string(id)
@@ -269,17 +254,77 @@ extension SyncCycle {
                 user.object.body["error"] = nil
                 joined[id] = user.object.id
             }
-            try await upsert(&user, kind: .user, desired: desired, tenant: tenant.id, run: &run)
+            guard try await resolveConflicts(&desired, of: &user, cloudID: id, tenant: tenant, settings: settings, run: &run) else { return }
+            try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)
         case .quarantine(let code, let message):
-            user.object.body["state"] = "quarantined"
-            user.object.body["error"] = ["code": .string(code.rawValue), "message": .string(message),
-                                         "occurredDateTime": .string(Timestamp.format(clock.now))]
-            run.quarantined += 1
-            run.errors.append(Self.errorJSON(user, code: code.rawValue, message: message))
-            try await directory.recordEvent(tenant: tenant.id, objectId: user.object.id, kind: .syncObject,
+            quarantine(&user, code: code.rawValue, message: message, run: &run)
+            try await directory.recordEvent(tenant: tenantID, objectId: user.object.id, kind: .syncObject,
                                             activity: "Quarantine on-premises object (\(code.rawValue))", actor: SyncCycle.actor,
                                             details: ["displayName": .string(user.dn), "sourceAnchor": .string(anchor), "message": .string(message)])
         }
+    }
+
+    func quarantine(_ user: inout StagedUser, code: String, message: String, run: inout SyncRun) {
+        // The same error again keeps the time it first occurred.
+        let earlier = user.state == "quarantined" && user.object.body["error"]?["code"]?.stringValue == code
+            ? user.object.body["error"]?["occurredDateTime"] : nil
+        user.object.body["state"] = "quarantined"
+        user.object.body["error"] = ["code": .string(code), "message": .string(message),
+                                     "occurredDateTime": earlier ?? .string(Timestamp.format(clock.now))]
+        run.quarantined += 1
+        run.errors.append(Self.errorJSON(user, code: code, message: message))
+    }
+
+    /// Duplicate attribute resiliency, for every write of a synced user: a user principal name another object holds
+    /// becomes `prefix+NNNN@<initial domain>` (the same one for as long as the conflict lasts), a proxy address
+    /// another object holds is left off, and each is recorded in `onPremisesProvisioningErrors`, keeping the time it
+    /// first occurred. Once the other object lets go, the next write (a delta, or the hourly release) puts the
+    /// on-premises values back and the error goes. With `quarantineUponUpnConflictEnabled` or
+    /// `quarantineUponProxyAddressesConflictEnabled` a conflict quarantines the object instead: returns false.
+    func resolveConflicts(_ desired: inout [String: JSONValue], of user: inout StagedUser, cloudID: String?, tenant: TenantRecord,
+                          settings: SyncSettings, run: inout SyncRun) async throws -> Bool {
+        let tenantID = tenant.id
+        let upn = desired["userPrincipalName"]?.stringValue ?? ""
+        let proxies = user.values("proxyAddresses")
+        let (upnHolder, proxyHolders, current) = try await store.read { tx in
+            var holders: [String?] = []
+            for address in proxies { holders.append(try await tx.holder(tenant: tenantID, key: UniqueKey("proxyAddresses", address))) }
+            let current: StoredObject? = if let cloudID { try await tx.object(tenant: tenantID, id: cloudID) } else { nil }
+            return (try await tx.holder(tenant: tenantID, key: UniqueKey("userPrincipalName", upn)), holders, current)
+        }
+        let own = cloudID?.lowercased()
+        func taken(_ holder: String?) -> Bool { holder != nil && holder != own }
+        let upnTaken = taken(upnHolder)
+        let takenProxies = Set(zip(proxies, proxyHolders).filter { taken($0.1) }.map(\.0))
+        if upnTaken && settings.quarantineUponUpnConflict || !takenProxies.isEmpty && settings.quarantineUponProxyAddressesConflict {
+            let value = upnTaken && settings.quarantineUponUpnConflict ? "user principal name '\(upn)'" : "proxy address '\(takenProxies.sorted()[0])'"
+            quarantine(&user, code: "AttributeValueMustBeUnique",
+                       message: "The \(value) is already held by another object; the object is quarantined until the conflict is resolved.", run: &run)
+            user.object.body["conflict"] = true
+            return false
+        }
+        let earlier = current?.body["onPremisesProvisioningErrors"]?.arrayValue ?? []
+        func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
+            a["propertyCausingError"] == b["propertyCausingError"] && a["value"]?.stringValue?.lowercased() == b["value"]?.stringValue?.lowercased()
+        }
+        var resolved = AttributeResiliency.resolve(
+            userPrincipalName: upn, proxyAddresses: proxies, initialDomain: tenant.domain, now: Timestamp.format(clock.now),
+            upnTaken: { $0 == upn ? upnTaken : false }, proxyTaken: { takenProxies.contains($0) })
+        // The user keeps the name resiliency gave it while the conflict lasts.
+        if upnTaken, let name = current?.body["userPrincipalName"]?.stringValue,
+           earlier.contains(where: { $0["propertyCausingError"] == "UserPrincipalName" && $0["value"]?.stringValue?.lowercased() == upn.lowercased() }) {
+            resolved.userPrincipalName = name
+        }
+        let errors = resolved.errors.map { error in earlier.first { same($0, error) } ?? error }
+        desired["userPrincipalName"] = .string(resolved.userPrincipalName)
+        desired["proxyAddresses"] = .array(resolved.proxyAddresses.map { .string($0) })
+        if !errors.isEmpty || !earlier.isEmpty { desired["onPremisesProvisioningErrors"] = .array(errors) }
+        user.object.body["conflict"] = errors.isEmpty ? nil : true
+        for error in errors where !earlier.contains(where: { same($0, error) }) {
+            run.errors.append(Self.errorJSON(user, code: "AttributeValueMustBeUnique",
+                                             message: "\(error["propertyCausingError"]?.stringValue ?? "") '\(error["value"]?.stringValue ?? "")' is held by another object; duplicate attribute resiliency applied."))
+        }
+        return true
     }
 
     /// Creates or updates the cloud group of an on-premises group. Groups are not matched to cloud groups (Entra

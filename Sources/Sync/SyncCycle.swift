@@ -64,6 +64,7 @@ public struct SyncCycle: Sendable {
             runs.append(run)
             settings.runs.append(run.json)
         }
+        try await releaseResolvedConflicts(tenant: tenant)
         let cutoff = Timestamp.format(clock.now.addingTimeInterval(-7 * 86_400))
         settings.runs = Array(settings.runs.filter { ($0["at"]?.stringValue ?? "") >= cutoff }.suffix(200))
         try await settings.save(tenant: tenant.id, store: store)
@@ -126,19 +127,73 @@ extension SyncCycle {
             .map(StagedUser.init)
     }
 
-    /// Objects sync could not export: quarantined (refused matches) and failed ones, with their errors.
+    /// Objects sync could not export: quarantined (refused matches and, with the quarantine switches, conflicts) and
+    /// failed ones, with their errors; and synced users exported with an attribute conflict (state `conflict`, one
+    /// entry per `onPremisesProvisioningErrors` value), as Entra's sync errors report lists them.
     public func errors(tenant: String) async throws -> [JSONValue] {
-        try await stagedObjects(tenant: tenant).filter { $0.state == "quarantined" || $0.state == "error" }.map { user in
-            var json = Self.errorJSON(user, code: user.object.body["error"]?["code"]?.stringValue ?? "",
-                                      message: user.object.body["error"]?["message"]?.stringValue ?? "")
+        var out: [JSONValue] = []
+        let staged = try await stagedObjects(tenant: tenant)
+        func entry(_ user: StagedUser, state: String, code: String, message: String, at: JSONValue?) -> JSONValue {
+            var json = Self.errorJSON(user, code: code, message: message)
             if case .object(var o) = json {
-                o["state"] = .string(user.state)
-                o["occurredDateTime"] = user.object.body["error"]?["occurredDateTime"] ?? .null
+                o["state"] = .string(state)
+                o["occurredDateTime"] = at ?? .null
                 o["connector"] = user.object.body["connector"] ?? .null
+                o["cloudId"] = .optional(user.cloudID)
                 json = .object(o)
             }
             return json
         }
+        for user in staged where user.state == "quarantined" || user.state == "error" {
+            out.append(entry(user, state: user.state, code: user.object.body["error"]?["code"]?.stringValue ?? "",
+                             message: user.object.body["error"]?["message"]?.stringValue ?? "", at: user.object.body["error"]?["occurredDateTime"]))
+        }
+        let conflicted = staged.filter { $0.object.body["conflict"] == .bool(true) && $0.state == "joined" }
+        let cloud = try await store.read { tx in
+            var objects: [String: StoredObject] = [:]
+            for id in conflicted.compactMap(\.cloudID) { objects[id] = try await tx.object(tenant: tenant, id: id) }
+            return objects
+        }
+        for user in conflicted {
+            for error in user.cloudID.flatMap({ cloud[$0] })?.body["onPremisesProvisioningErrors"]?.arrayValue ?? [] {
+                let property = error["propertyCausingError"]?.stringValue ?? ""
+                out.append(entry(user, state: "conflict", code: "AttributeValueMustBeUnique",
+                                 message: "\(property) '\(error["value"]?.stringValue ?? "")' is held by another object; duplicate attribute resiliency applied.",
+                                 at: error["occurredDateTime"]))
+            }
+        }
+        return out
+    }
+
+    /// Entra's hourly release of resolved attribute conflicts: every staged user with a conflict (a user principal
+    /// name resiliency changed, a proxy address it left off, or quarantined for one) is written again, which puts
+    /// the on-premises values back, or exports the quarantined user, once the other object has let go. Returns how
+    /// many conflicts were resolved. A sync run ends with it too.
+    @discardableResult
+    public func releaseResolvedConflicts(tenant: TenantRecord) async throws -> Int {
+        let conflicted = try await store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenant.id, kinds: [.syncObject], filter: .compare(PropertyPath(["conflict"]), .eq, .bool(true))))
+        }.map(StagedUser.init)
+        guard !conflicted.isEmpty else { return 0 }
+        let settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+        let matcher = Matcher(features: settings.features, enforcementDate: settings.enforcementDate)
+        var joined: [String: String] = [:]
+        for user in try await stagedObjects(tenant: tenant.id) { if let cloud = user.cloudID { joined[cloud] = user.object.id } }
+        var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: "", at: Timestamp.format(clock.now))
+        var released = 0, written: [StagedUser] = []
+        for var user in conflicted where user.isUser && !user.isDeleted {
+            do {
+                try await apply(&user, matcher: matcher, settings: settings, tenant: tenant, joined: &joined, run: &run)
+            } catch let error as DirectoryError {
+                user.object.body["state"] = "error"
+                user.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),
+                                             "occurredDateTime": .string(Timestamp.format(clock.now))]
+            }
+            if user.object.body["conflict"] == nil { released += 1 }
+            written.append(user)
+        }
+        try await saveStaged(written)
+        return released
     }
 
     /// The quarantined objects.

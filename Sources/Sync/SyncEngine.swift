@@ -63,8 +63,13 @@ public struct SyncConnector: Sendable, Hashable {
 public struct SyncSettings: Sendable {
     public var connectors: [SyncConnector] = []
     public var features = MatchingFeatures()
-    /// The other `onPremisesDirectorySynchronization` feature switches, kept as set (Tessera acts on none of them).
+    /// The other `onPremisesDirectorySynchronization` feature switches, kept as set. Sync acts on the two
+    /// quarantine switches below; the writeback and password switches have nothing to act on yet.
     public var otherFeatures: [String: JSONValue] = [:]
+    /// A user whose user principal name another object holds is quarantined instead of renamed.
+    public var quarantineUponUpnConflict: Bool { otherFeatures["quarantineUponUpnConflictEnabled"]?.boolValue ?? false }
+    /// A user with a proxy address another object holds is quarantined instead of synced without that address.
+    public var quarantineUponProxyAddressesConflict: Bool { otherFeatures["quarantineUponProxyAddressesConflictEnabled"]?.boolValue ?? false }
     /// Entra's accidentalDeletionPrevention: `enabledForCount`, `enabledForPercentage` or `disabled`.
     public var deletionPreventionType = "enabledForCount"
     public var deletionThreshold = 500

@@ -95,4 +95,40 @@ struct SyncServiceTests {
             #expect(try await SyncSettings.load(tenant: h.tenant.tenantId, store: h.app.store).runs.count == 2)
         }
     }
+
+    @Test("resolved attribute conflicts are released hourly, between daily runs")
+    func hourlyRelease() async throws {
+        try await Harness.run { h in
+            let tenant = h.tenant.tenantId
+            let squatter = try await h.app.directory.create(tenant: tenant, kind: .user, body: [
+                "accountEnabled": true, "displayName": "Ada (cloud)", "userPrincipalName": "ada@contoso.test", "mailNickname": "ada",
+                "passwordProfile": ["password": "Kx9!long-enough-Passw0rd"]], actor: .system)
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).ldif")
+            defer { try? FileManager.default.removeItem(at: file) }
+            try "dn: CN=ada,OU=Staff,DC=corp,DC=test\nobjectClass: user\nobjectGUID:: AAECAwQFBgcICQoLDA0ODw==\nsAMAccountName: ada\nuserPrincipalName: ada@contoso.test\n"
+                .write(to: file, atomically: true, encoding: .utf8)
+            var settings = SyncSettings()
+            var connector = SyncConnector(name: "file", ldapURL: "", bindDN: "", bindPasswordFile: "", baseDN: "OU=Staff,DC=corp,DC=test")
+            connector.ldifFile = file.path
+            settings.connectors = [connector]
+            settings.features.blockSoftMatchEnabled = true
+            try await settings.save(tenant: tenant, store: h.app.store)
+            let daily = SyncService(app: h.app, interval: .seconds(86_400))
+            await daily.cycle()
+            func synced() async throws -> StoredObject? {
+                try await h.app.store.read { tx in
+                    guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("onPremisesImmutableId", "AAECAwQFBgcICQoLDA0ODw==")) else { return nil }
+                    return try await tx.object(tenant: tenant, id: id)
+                }
+            }
+            #expect(try await synced()?.body["userPrincipalName"]?.stringValue?.hasPrefix("ada+") == true)
+            try await h.app.directory.delete(tenant: tenant, id: squatter.id, kind: .user, actor: .system)
+            h.clock.advance(3600)
+            await daily.cycle()
+            await daily.cycle()  // another node in the same hour
+            #expect(try await SyncSettings.load(tenant: tenant, store: h.app.store).runs.count == 1)
+            #expect(try await synced()?.body["userPrincipalName"] == "ada@contoso.test")
+            #expect(try await synced()?.body["onPremisesProvisioningErrors"] == [])
+        }
+    }
 }
