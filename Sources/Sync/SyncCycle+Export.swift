@@ -5,14 +5,16 @@ import LDAP
 /// A user in a connector's staging area.
 struct StagedUser {
     var object: StoredObject
-
+    /// The on-premises attributes (names in lower case), kept decoded beside the stored body.
     var attributes: [String: [String]] {
-        get {
-            var out: [String: [String]] = [:]
-            for (key, value) in object.body["attributes"]?.objectValue ?? [:] { out[key] = value.arrayValue?.compactMap(\.stringValue) ?? [] }
-            return out
-        }
-        set { object.body["attributes"] = .object(newValue.mapValues { .array($0.map { .string($0) }) }) }
+        didSet { object.body["attributes"] = .object(attributes.mapValues { .array($0.map { .string($0) }) }) }
+    }
+
+    init(object: StoredObject) {
+        self.object = object
+        var attributes: [String: [String]] = [:]
+        for (key, value) in object.body["attributes"]?.objectValue ?? [:] { attributes[key] = value.arrayValue?.compactMap(\.stringValue) ?? [] }
+        self.attributes = attributes
     }
     func value(_ name: String) -> String? { attributes[name.lowercased()]?.first }
     func values(_ name: String) -> [String] { attributes[name.lowercased()] ?? [] }
@@ -37,7 +39,34 @@ struct StagedUser {
     }
 }
 
+/// What one export (or one release of conflicts) knows beyond each object: the tenant, its switches, and what it
+/// reads once instead of once an object.
+struct ExportContext {
+    let tenant: TenantRecord
+    let settings: SyncSettings
+    let matcher: Matcher
+    /// The tenant's domains: a UPN with another suffix takes the initial domain.
+    let domains: Set<String>
+    /// Which staged object holds each cloud object.
+    var joined: [String: String]
+    /// Soft-deleted synced users by anchor: an object that comes back restores its user instead of a new one.
+    var deletedByAnchor: [String: [String]]
+}
+
 extension SyncCycle {
+    func context(tenant: TenantRecord, settings: SyncSettings, joined: [String: String]) async throws -> ExportContext {
+        let tenantID = tenant.id
+        let (domains, deleted) = try await store.read { tx in
+            (try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.domain])).map { $0.id.lowercased() },
+             try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.user], deleted: true,
+                                            filter: .compare(PropertyPath(["onPremisesSyncEnabled"]), .eq, .bool(true)))))
+        }
+        var deletedByAnchor: [String: [String]] = [:]
+        for user in deleted { if let anchor = user.body["onPremisesImmutableId"]?.stringValue { deletedByAnchor[anchor, default: []].append(user.id) } }
+        return ExportContext(tenant: tenant, settings: settings, matcher: Matcher(features: settings.features, enforcementDate: settings.enforcementDate),
+                             domains: Set(domains), joined: joined, deletedByAnchor: deletedByAnchor)
+    }
+
     static func stagingID(connector: String, guid: [UInt8]) -> String {
         "sync:\(connector.lowercased()):" + guid.map { String($0, radix: 16).leftPad2 }.joined()
     }
@@ -80,7 +109,6 @@ extension SyncCycle {
         }
 
         var deletions: [String] = []
-        let matcher = Matcher(features: settings.features, enforcementDate: settings.enforcementDate)
         // Users first, then groups, then memberships (which need both); computers become devices.
         let order = changed.filter { byID[$0]?.isUser == true } + changed.filter { byID[$0]?.isGroup == true }
             + changed.filter { byID[$0]?.isComputer == true }
@@ -88,11 +116,24 @@ extension SyncCycle {
         // Which staged object holds each cloud object.
         var joined: [String: String] = [:]
         for (id, user) in byID { if let cloud = user.cloudID { joined[cloud] = id } }
+        var context = try await self.context(tenant: tenant, settings: settings, joined: joined)
+        func inScope(_ user: StagedUser) -> Bool { !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased()) }
+        // New users first, in batches: an initial sync is mostly these.
+        var done: Set<String> = []
+        let fresh = order.compactMap { byID[$0] }.filter { $0.isUser && $0.cloudID == nil && inScope($0) }
+        for start in stride(from: 0, to: fresh.count, by: Self.bulkSize) {
+            let created = try await createInBulk(Array(fresh[start..<min(start + Self.bulkSize, fresh.count)]), context: &context, run: &run)
+            for user in created {
+                byID[user.object.id] = user
+                done.insert(user.object.id)
+            }
+            try await saveStaged(created)
+        }
         var dirty: [StagedUser] = []
         var createdGroups: Set<String> = [], updatedGroups: Set<String> = []
-        for id in order {
+        for id in order where !done.contains(id) {
             guard var user = byID[id] else { continue }
-            let inScope = !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased())
+            let inScope = inScope(user)
             if !inScope {
                 if user.cloudID != nil { deletions.append(id) } else if user.isDeleted { try await removeStaged(user, tenant: tenantID) }
                 continue
@@ -107,7 +148,7 @@ extension SyncCycle {
                     if run.added > before.0 { createdGroups.insert(id) }
                     if run.updated > before.1 { updatedGroups.insert(id) }
                 } else {
-                    try await apply(&user, matcher: matcher, settings: settings, tenant: tenant, joined: &joined, run: &run)
+                    try await apply(&user, context: &context, run: &run)
                 }
             } catch let error as DirectoryError {
                 user.object.body["state"] = "error"
@@ -155,6 +196,68 @@ extension SyncCycle {
         }
     }
 
+    static let bulkSize = 250
+
+    /// Creates new users together when each plainly creates: no cloud user matches it, there is nothing to restore,
+    /// no other object holds its name or addresses, and no other user in the batch shares them. One read and one
+    /// write transaction serve the whole batch instead of several for each user, which is what an initial sync
+    /// spends its time on. Returns the users created; the others (and all of them if the write fails, which then
+    /// writes nothing) go through `apply` one by one.
+    func createInBulk(_ users: [StagedUser], context: inout ExportContext, run: inout SyncRun) async throws -> [StagedUser] {
+        let tenantID = context.tenant.id
+        var planned: [(user: StagedUser, desired: [String: JSONValue], incoming: IncomingUser)] = []
+        for user in users {
+            guard let anchor = user.sourceAnchor, context.deletedByAnchor[anchor] == nil else { continue }
+            let desired = flow(user, anchor: anchor, tenant: context.tenant, domains: context.domains)
+            planned.append((user, desired, IncomingUser(sourceAnchor: anchor, userPrincipalName: desired["userPrincipalName"]?.stringValue ?? "",
+                                                        proxyAddresses: user.values("proxyAddresses"))))
+        }
+        let incoming = planned.map(\.incoming)
+        let directory = self.directory
+        let looked = try await store.read { tx in
+            var out: [(candidates: Matcher.Candidates, taken: Bool)] = []
+            for user in incoming {
+                let candidates = try await Self.candidates(user, tenant: tenantID, directory: directory, tx: tx)
+                var taken = try await tx.holder(tenant: tenantID, key: UniqueKey("userPrincipalName", user.userPrincipalName)) != nil
+                for address in user.proxyAddresses where !taken {
+                    taken = try await tx.holder(tenant: tenantID, key: UniqueKey("proxyAddresses", address)) != nil
+                }
+                out.append((candidates, taken))
+            }
+            return out
+        }
+        var keys: Set<String> = [], chosen: [Int] = []
+        for (index, plan) in planned.enumerated() where !looked[index].taken {
+            guard case .create = context.matcher.decide(plan.incoming, candidates: looked[index].candidates, now: clock.now) else { continue }
+            // The store compares unique values without case.
+            let mine = Set(["anchor:" + plan.incoming.sourceAnchor, "upn:" + plan.incoming.userPrincipalName].map { $0.lowercased() }
+                           + plan.incoming.proxyAddresses.map { "proxy:" + $0.lowercased() })
+            guard keys.isDisjoint(with: mine) else { continue }
+            keys.formUnion(mine)
+            chosen.append(index)
+        }
+        guard !chosen.isEmpty else { return [] }
+        let created: [StoredObject]
+        do {
+            created = try await directory.createMany(tenant: tenantID, kind: .user, bodies: chosen.map { planned[$0].desired.merging(["onPremisesProvisioningErrors": []]) { a, _ in a } },
+                                                     actor: SyncCycle.actor, allowReadOnly: true)
+        } catch is DirectoryError {
+            return []
+        }
+        var out: [StagedUser] = []
+        for (index, object) in zip(chosen, created) {
+            var user = planned[index].user
+            user.object.body["cloudId"] = .string(object.id)
+            user.object.body["state"] = "joined"
+            user.object.body["error"] = nil
+            user.object.body["conflict"] = nil
+            context.joined[object.id] = user.object.id
+            out.append(user)
+        }
+        run.added += out.count
+        return out
+    }
+
     static func errorJSON(_ user: StagedUser, code: String, message: String) -> JSONValue {
         ["id": .string(user.object.id), "sourceAnchor": .optional(user.sourceAnchor), "distinguishedName": .string(user.dn),
          "code": .string(code), "message": .string(message)]
@@ -198,44 +301,42 @@ extension SyncCycle {
     }
 
     /// Matches one staged user and writes the outcome to the directory.
-    func apply(_ user: inout StagedUser, matcher: Matcher, settings: SyncSettings, tenant: TenantRecord, joined: inout [String: String],
-               run: inout SyncRun) async throws {
+    func apply(_ user: inout StagedUser, context: inout ExportContext, run: inout SyncRun) async throws {
         guard let anchor = user.sourceAnchor else { return }
         user.object.body["conflict"] = nil
-        var desired = try await flow(user, anchor: anchor, tenant: tenant)
+        let tenant = context.tenant
+        var desired = flow(user, anchor: anchor, tenant: tenant, domains: context.domains)
         let upn = desired["userPrincipalName"]?.stringValue ?? ""
         let incoming = IncomingUser(sourceAnchor: anchor, userPrincipalName: upn, proxyAddresses: user.values("proxyAddresses"),
                                     joinedCloudID: user.cloudID)
         let candidates = try await self.candidates(incoming, tenant: tenant.id)
-        let decision = matcher.decide(incoming, candidates: candidates, now: clock.now)
+        let decision = context.matcher.decide(incoming, candidates: candidates, now: clock.now)
         let tenantID = tenant.id
         switch decision {
         case .create:
             // A user this object left behind (moved out of scope, say) is restored, as Entra does, not created again.
-            if let deleted = try await store.read({ tx in
-                try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.user], deleted: true,
-                                               filter: .compare(PropertyPath(["onPremisesImmutableId"]), .eq, .string(anchor))))
-            }).first(where: { $0.body["onPremisesSyncEnabled"] == .bool(true) && joined[$0.id] == nil }) {
-                _ = try await directory.restore(tenant: tenantID, id: deleted.id, actor: SyncCycle.actor)
-                user.object.body["cloudId"] = .string(deleted.id)
-                joined[deleted.id] = user.object.id
-                guard try await resolveConflicts(&desired, of: &user, cloudID: deleted.id, tenant: tenant, settings: settings, run: &run) else { return }
+            if let deleted = context.deletedByAnchor[anchor]?.first(where: { context.joined[$0] == nil }) {
+                _ = try await directory.restore(tenant: tenantID, id: deleted, actor: SyncCycle.actor)
+                context.deletedByAnchor[anchor]?.removeAll { $0 == deleted }
+                user.object.body["cloudId"] = .string(deleted)
+                context.joined[deleted] = user.object.id
+                guard try await resolveConflicts(&desired, of: &user, cloudID: deleted, context: context, run: &run) else { return }
                 try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)
                 return
             }
-            guard try await resolveConflicts(&desired, of: &user, cloudID: nil, tenant: tenant, settings: settings, run: &run) else { return }
+            guard try await resolveConflicts(&desired, of: &user, cloudID: nil, context: context, run: &run) else { return }
             if desired["onPremisesProvisioningErrors"] == nil { desired["onPremisesProvisioningErrors"] = [] }
             let created = try await directory.create(tenant: tenantID, kind: .user, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
             user.object.body["cloudId"] = .string(created.id)
             user.object.body["state"] = "joined"
             user.object.body["error"] = nil
-            joined[created.id] = user.object.id
+            context.joined[created.id] = user.object.id
             run.added += 1
         case .join(let id, let kind):
-            guard try await resolveConflicts(&desired, of: &user, cloudID: id, tenant: tenant, settings: settings, run: &run) else { return }
+            guard try await resolveConflicts(&desired, of: &user, cloudID: id, context: context, run: &run) else { return }
             _ = try await directory.update(tenant: tenantID, id: id, kind: .user, patch: desired, actor: SyncCycle.actor, allowReadOnly: true)
             user.object.body["cloudId"] = .string(id)
-            joined[id] = user.object.id
+            context.joined[id] = user.object.id
             user.object.body["state"] = "joined"
             user.object.body["matchedBy"] = .string(kind.rawValue)
             user.object.body["error"] = nil
@@ -243,7 +344,7 @@ extension SyncCycle {
         case .update(let id), .updateAnchor(let id):
             if user.cloudID != id {
                 // Joining again by anchor: only if no other on-premises object holds that user.
-                if let other = joined[id], other != user.object.id {
+                if let other = context.joined[id], other != user.object.id {
                     quarantine(&user, code: "AttributeValueMustBeUnique",
                                message: "Another on-premises object already synchronizes to user '\(upn)' with the source anchor '\(anchor)'.",
                                run: &run)
@@ -252,9 +353,9 @@ extension SyncCycle {
                 user.object.body["cloudId"] = .string(id)
                 user.object.body["state"] = "joined"
                 user.object.body["error"] = nil
-                joined[id] = user.object.id
+                context.joined[id] = user.object.id
             }
-            guard try await resolveConflicts(&desired, of: &user, cloudID: id, tenant: tenant, settings: settings, run: &run) else { return }
+            guard try await resolveConflicts(&desired, of: &user, cloudID: id, context: context, run: &run) else { return }
             try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)
         case .quarantine(let code, let message):
             quarantine(&user, code: code.rawValue, message: message, run: &run)
@@ -281,8 +382,9 @@ extension SyncCycle {
     /// first occurred. Once the other object lets go, the next write (a delta, or the hourly release) puts the
     /// on-premises values back and the error goes. With `quarantineUponUpnConflictEnabled` or
     /// `quarantineUponProxyAddressesConflictEnabled` a conflict quarantines the object instead: returns false.
-    func resolveConflicts(_ desired: inout [String: JSONValue], of user: inout StagedUser, cloudID: String?, tenant: TenantRecord,
-                          settings: SyncSettings, run: inout SyncRun) async throws -> Bool {
+    func resolveConflicts(_ desired: inout [String: JSONValue], of user: inout StagedUser, cloudID: String?, context: ExportContext,
+                          run: inout SyncRun) async throws -> Bool {
+        let tenant = context.tenant, settings = context.settings
         let tenantID = tenant.id
         let upn = desired["userPrincipalName"]?.stringValue ?? ""
         let proxies = user.values("proxyAddresses")
@@ -426,37 +528,41 @@ extension SyncCycle {
         return wanted != current
     }
 
-    /// The cloud users matching may consider.
+    /// The cloud users matching may consider, read in one transaction.
     func candidates(_ incoming: IncomingUser, tenant: String) async throws -> Matcher.Candidates {
         let directory = self.directory
+        return try await store.read { tx in try await Self.candidates(incoming, tenant: tenant, directory: directory, tx: tx) }
+    }
+
+    static func candidates(_ incoming: IncomingUser, tenant: String, directory: DirectoryService,
+                           tx: any DirectoryTransaction) async throws -> Matcher.Candidates {
         func cloudUser(_ id: String?) async throws -> CloudUser? {
-            guard let id, let object = try await directory.store.read({ tx in try await tx.object(tenant: tenant, id: id) }),
-                  object.kind == .user, object.deletedAt == nil else { return nil }
-            let roles = try await directory.directoryRoles(tenant: tenant, principal: id)
+            guard let id, let object = try await tx.object(tenant: tenant, id: id), object.kind == .user, object.deletedAt == nil else { return nil }
+            let roles = try await directory.directoryRoles(tenant: tenant, principal: id, tx: tx)
             return CloudUser(id: id, userPrincipalName: object.body["userPrincipalName"]?.stringValue ?? "",
                              proxyAddresses: object.body["proxyAddresses"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                              onPremisesImmutableId: object.body["onPremisesImmutableId"]?.stringValue,
                              onPremisesSyncEnabled: object.body["onPremisesSyncEnabled"]?.boolValue ?? false, holdsDirectoryRole: !roles.isEmpty)
         }
-        func holder(_ key: UniqueKey) async throws -> String? { try await directory.store.read { tx in try await tx.holder(tenant: tenant, key: key) } }
         var candidates = Matcher.Candidates()
         candidates.joined = try await cloudUser(incoming.joinedCloudID)
         guard candidates.joined == nil else { return candidates }
-        candidates.byAnchor = try await cloudUser(try await holder(UniqueKey("onPremisesImmutableId", incoming.sourceAnchor)))
-        if let smtp = incoming.primarySMTP { candidates.bySMTP = try await cloudUser(try await holder(UniqueKey("proxyAddresses", "smtp:\(smtp)"))) }
-        candidates.byUPN = try await cloudUser(try await holder(UniqueKey("userPrincipalName", incoming.userPrincipalName)))
+        candidates.byAnchor = try await cloudUser(try await tx.holder(tenant: tenant, key: UniqueKey("onPremisesImmutableId", incoming.sourceAnchor)))
+        if let smtp = incoming.primarySMTP {
+            candidates.bySMTP = try await cloudUser(try await tx.holder(tenant: tenant, key: UniqueKey("proxyAddresses", "smtp:\(smtp)")))
+        }
+        candidates.byUPN = try await cloudUser(try await tx.holder(tenant: tenant, key: UniqueKey("userPrincipalName", incoming.userPrincipalName)))
         return candidates
     }
 
     /// The cloud user's properties from the AD user's attributes (Entra Connect's default attribute flow).
-    func flow(_ user: StagedUser, anchor: String, tenant: TenantRecord) async throws -> [String: JSONValue] {
+    func flow(_ user: StagedUser, anchor: String, tenant: TenantRecord, domains: Set<String>) -> [String: JSONValue] {
         let sam = user.value("sAMAccountName") ?? ""
         let adUPN = user.value("userPrincipalName") ?? "\(sam)@\(tenant.domain)"
         // A UPN whose suffix is not a verified domain of the tenant takes the initial domain, as in Entra.
         let parts = adUPN.split(separator: "@", maxSplits: 1)
         let suffix = parts.count == 2 ? String(parts[1]).lowercased() : ""
-        let tenantID = tenant.id
-        let verified = try await store.read { tx in try await tx.object(tenant: tenantID, id: suffix) }?.kind == .domain
+        let verified = domains.contains(suffix)
         let upn = verified ? adUPN : "\(parts.first ?? Substring(sam))@\(tenant.domain)"
         let uac = Int(user.value("userAccountControl") ?? "") ?? 512
         var extensions: [String: JSONValue] = [:]

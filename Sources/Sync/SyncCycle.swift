@@ -175,15 +175,14 @@ extension SyncCycle {
             try await tx.query(ObjectQuery(tenant: tenant.id, kinds: [.syncObject], filter: .compare(PropertyPath(["conflict"]), .eq, .bool(true))))
         }.map(StagedUser.init)
         guard !conflicted.isEmpty else { return 0 }
-        let settings = try await SyncSettings.load(tenant: tenant.id, store: store)
-        let matcher = Matcher(features: settings.features, enforcementDate: settings.enforcementDate)
         var joined: [String: String] = [:]
         for user in try await stagedObjects(tenant: tenant.id) { if let cloud = user.cloudID { joined[cloud] = user.object.id } }
+        var context = try await self.context(tenant: tenant, settings: try await SyncSettings.load(tenant: tenant.id, store: store), joined: joined)
         var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: "", at: Timestamp.format(clock.now))
         var released = 0, written: [StagedUser] = []
         for var user in conflicted where user.isUser && !user.isDeleted {
             do {
-                try await apply(&user, matcher: matcher, settings: settings, tenant: tenant, joined: &joined, run: &run)
+                try await apply(&user, context: &context, run: &run)
             } catch let error as DirectoryError {
                 user.object.body["state"] = "error"
                 user.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),

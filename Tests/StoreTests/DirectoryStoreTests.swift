@@ -72,6 +72,29 @@ struct DirectoryStoreTests {
         }
     }
 
+    @Test("createMany writes all of its objects or, when one fails, none", arguments: TestDatabases.all)
+    func createManyAllOrNothing(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            func body(_ name: String) -> [String: JSONValue] {
+                ["accountEnabled": true, "displayName": .string(name), "mailNickname": .string(name), "userPrincipalName": .string("\(name)@\(tenant.domain)"),
+                 "passwordProfile": ["password": "Str0ng!Passw0rd"]]
+            }
+            let before = try await store.read { tx in try await tx.latestSequence(tenant: tenant.tenantId) }
+            await #expect(throws: DirectoryError.duplicate("userPrincipalName")) {
+                _ = try await directory.createMany(tenant: tenant.tenantId, kind: .user, bodies: [body("one"), body("two"), body("ONE")], actor: .system)
+            }
+            let (holder, after) = try await store.read { tx in
+                (try await tx.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "two@\(tenant.domain)")),
+                 try await tx.latestSequence(tenant: tenant.tenantId))
+            }
+            #expect(holder == nil && after == before)
+            let created = try await directory.createMany(tenant: tenant.tenantId, kind: .user, bodies: [body("one"), body("two")], actor: .system)
+            #expect(created.count == 2 && Set(created.map(\.id)).count == 2)
+            let changes = try await store.read { tx in try await tx.changes(tenant: tenant.tenantId, kinds: [.user], after: before, limit: 10) }
+            #expect(changes.map(\.objectId) == created.map(\.id) && changes.allSatisfy { $0.operation == "create" })
+        }
+    }
+
     @Test("filters translate to SQL that finds the right objects", arguments: TestDatabases.all)
     func filters(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in

@@ -114,6 +114,23 @@ struct ConflictTests {
         }
     }
 
+    @Test("new users that share a name in one run are each created once: the first keeps it, the next is renamed")
+    func sharedWithinOneRun() async throws {
+        try await Self.withFixture { f in
+            let twin = LDIFSyncTests.record("ada", 2).replacingOccurrences(of: "CN=ada,", with: "CN=ada2,")
+            try f.write(LDIFSyncTests.record("ada", 1), twin, LDIFSyncTests.record("bob", 3))
+            let run = try await f.run()
+            #expect(run.added == 3 && run.errors.count == 1 && run.status == "success", "\(run.json)")
+            let first = try #require(try await f.synced(anchor: LDIFSyncTests.guid(1)))
+            let second = try #require(try await f.synced(anchor: LDIFSyncTests.guid(2)))
+            #expect(Set([first.body["userPrincipalName"], second.body["userPrincipalName"]]).contains("ada@contoso.test"))
+            #expect([first, second].filter { $0.body["userPrincipalName"]?.stringValue?.hasPrefix("ada+") == true }.count == 1)
+            let audit = try await f.store.read { tx in try await tx.changes(tenant: f.tenant.id, kinds: [.user], after: 0, limit: 1000) }
+            let bob = try #require(try await f.synced(anchor: LDIFSyncTests.guid(3)))
+            for id in [first.id, second.id, bob.id] { #expect(audit.filter { $0.objectId == id && $0.operation == "create" }.count == 1) }
+        }
+    }
+
     @Test("a change on-premises into a name another object holds is resolved the same way, not failed")
     func conflictOnUpdate() async throws {
         try await Self.withFixture { f in

@@ -2,16 +2,19 @@ extension DirectoryService {
     /// The directory roles (template ids) `principal` holds at the tenant scope: assigned to it, or to a
     /// role-assignable group it is in (directly or through nested groups).
     public func directoryRoles(tenant: String, principal: String) async throws -> Set<String> {
-        try await store.read { tx in
-            var principals = [principal]
-            principals += try await transitiveGroups(tenant: tenant, of: principal, tx: tx)
-            let assignments = try await tx.query(ObjectQuery(
-                tenant: tenant, kinds: [.roleAssignment],
-                filter: .in(PropertyPath(["principalId"]), principals.map { .string($0) })))
-            return Set(assignments.compactMap { assignment -> String? in
-                guard assignment.body["directoryScopeId"]?.stringValue ?? "/" == "/" else { return nil }
-                return assignment.body["roleDefinitionId"]?.stringValue
-            })
-        }
+        try await store.read { tx in try await directoryRoles(tenant: tenant, principal: principal, tx: tx) }
+    }
+
+    /// The same, inside a transaction the caller holds.
+    public func directoryRoles(tenant: String, principal: String, tx: any DirectoryTransaction) async throws -> Set<String> {
+        var principals = [principal]
+        principals += try await transitiveGroups(tenant: tenant, of: principal, tx: tx)
+        let assignments = try await tx.query(ObjectQuery(
+            tenant: tenant, kinds: [.roleAssignment],
+            filter: .in(PropertyPath(["principalId"]), principals.map { .string($0) })))
+        return Set(assignments.compactMap { assignment -> String? in
+            guard assignment.body["directoryScopeId"]?.stringValue ?? "/" == "/" else { return nil }
+            return assignment.body["roleDefinitionId"]?.stringValue
+        })
     }
 }

@@ -26,21 +26,43 @@ public struct DirectoryService: Sendable {
         try GraphValidator.validate(body, entity: try PolicyRules.schemaEntity(kind: kind, body: body, current: nil))
         let now = self.now
         return try await write(tenant) { tx in
-            // A named location keeps its derived type.
-            var fields = body.filter { !$0.key.hasPrefix("@odata") || (kind == .namedLocation && $0.key == "@odata.type") }
-            let id = explicitId ?? Identifier.make()
-            fields["id"] = .string(id)
-            let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now,
-                                                                  allowReadOnly: allowReadOnly)
-            let object = StoredObject(tenant: tenant, id: id, kind: kind, body: prepared)
-            try await tx.claim(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: object))
-            try await tx.insert(object)
-            try await tx.record(ChangeRecord(
-                tenant: tenant, objectId: id, kind: kind, operation: "create", activity: "Add \(kind.auditNoun)",
-                actor: actor.initiatedBy, at: now,
-                details: ["displayName": .optional(prepared["displayName"]?.stringValue ?? prepared["userPrincipalName"]?.stringValue)]))
-            return object
+            try await Self.insert(kind: kind, body: body, id: explicitId ?? Identifier.make(), tenant: tenant, actor: actor, now: now,
+                                  allowReadOnly: allowReadOnly, tx: tx)
         }
+    }
+
+    /// Creates many objects of `kind` in one transaction (directory sync's initial load): all of them, or, when one
+    /// fails, none, and the error is thrown.
+    public func createMany(tenant: String, kind: ObjectKind, bodies: [[String: JSONValue]], actor: Actor,
+                           allowReadOnly: Bool = false) async throws -> [StoredObject] {
+        for body in bodies { try GraphValidator.validate(body, entity: try PolicyRules.schemaEntity(kind: kind, body: body, current: nil)) }
+        let now = self.now
+        return try await write(tenant) { tx in
+            var created: [StoredObject] = []
+            created.reserveCapacity(bodies.count)
+            for body in bodies {
+                created.append(try await Self.insert(kind: kind, body: body, id: Identifier.make(), tenant: tenant, actor: actor, now: now,
+                                                     allowReadOnly: allowReadOnly, tx: tx))
+            }
+            return created
+        }
+    }
+
+    private static func insert(kind: ObjectKind, body: [String: JSONValue], id: String, tenant: String, actor: Actor, now: String,
+                               allowReadOnly: Bool, tx: any DirectoryTransaction) async throws -> StoredObject {
+        // A named location keeps its derived type.
+        var fields = body.filter { !$0.key.hasPrefix("@odata") || (kind == .namedLocation && $0.key == "@odata.type") }
+        fields["id"] = .string(id)
+        let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now,
+                                                              allowReadOnly: allowReadOnly)
+        let object = StoredObject(tenant: tenant, id: id, kind: kind, body: prepared)
+        try await tx.claim(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: object))
+        try await tx.insert(object)
+        try await tx.record(ChangeRecord(
+            tenant: tenant, objectId: id, kind: kind, operation: "create", activity: "Add \(kind.auditNoun)",
+            actor: actor.initiatedBy, at: now,
+            details: ["displayName": .optional(prepared["displayName"]?.stringValue ?? prepared["userPrincipalName"]?.stringValue)]))
+        return object
     }
 
     /// Applies a Graph PATCH body to an object.
