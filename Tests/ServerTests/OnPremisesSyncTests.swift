@@ -122,6 +122,13 @@ struct SyncServiceTests {
                 }
             }
             #expect(try await synced()?.body["userPrincipalName"]?.stringValue?.hasPrefix("ada+") == true)
+            // Graph finds the users with a conflict, as Entra's documentation filters them.
+            let token = try await h.accessToken()
+            let conflicted = await h.graph("GET", "users", token: token, query: [
+                ("$filter", "onPremisesProvisioningErrors/any(o:o/category eq 'PropertyConflict')"), ("$select", "id,onPremisesProvisioningErrors")])
+            #expect(conflicted.status == 200, "\(conflicted.text)")
+            let listed = conflicted.json["value"]?.arrayValue ?? []
+            #expect(listed.count == 1 && listed.first?["onPremisesProvisioningErrors"]?.arrayValue?.first?["propertyCausingError"] == "UserPrincipalName", "\(conflicted.text)")
             try await h.app.directory.delete(tenant: tenant, id: squatter.id, kind: .user, actor: .system)
             h.clock.advance(3600)
             await daily.cycle()
