@@ -4,17 +4,26 @@ import LDAP
 
 /// A user in a connector's staging area.
 struct StagedUser {
+    /// The staged object without its attributes, which are kept decoded (once) in `attributes`; `stored` puts them back.
     var object: StoredObject
-    /// The on-premises attributes (names in lower case), kept decoded beside the stored body.
-    var attributes: [String: [String]] {
-        didSet { object.body["attributes"] = .object(attributes.mapValues { .array($0.map { .string($0) }) }) }
-    }
+    /// The on-premises attributes, names in lower case.
+    var attributes: [String: [String]]
 
     init(object: StoredObject) {
-        self.object = object
+        var object = object
         var attributes: [String: [String]] = [:]
-        for (key, value) in object.body["attributes"]?.objectValue ?? [:] { attributes[key] = value.arrayValue?.compactMap(\.stringValue) ?? [] }
+        for (key, value) in object.body.removeValue(forKey: "attributes")?.objectValue ?? [:] {
+            attributes[key] = value.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+        self.object = object
         self.attributes = attributes
+    }
+
+    /// The object as the staging area keeps it.
+    var stored: StoredObject {
+        var stored = object
+        stored.body["attributes"] = .object(attributes.mapValues { .array($0.map { .string($0) }) })
+        return stored
     }
     func value(_ name: String) -> String? { attributes[name.lowercased()]?.first }
     func values(_ name: String) -> [String] { attributes[name.lowercased()] ?? [] }
@@ -72,7 +81,8 @@ extension SyncCycle {
     }
 
     /// Merges the imported entries into the staging area and exports what changed.
-    func export(_ entries: [LDAPEntry], tenant: TenantRecord, connector: SyncConnector, settings: SyncSettings, run: inout SyncRun) async throws {
+    func export(_ entries: consuming [LDAPEntry], tenant: TenantRecord, connector: SyncConnector, settings: SyncSettings,
+                run: inout SyncRun) async throws {
         let tenantID = tenant.id
         let staged = try await store.read { tx in
             try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.syncObject], filter: .compare(PropertyPath(["connector"]), .eq, .string(connector.name))))
@@ -80,12 +90,13 @@ extension SyncCycle {
         var byID = Dictionary(uniqueKeysWithValues: staged.map { ($0.id, StagedUser(object: $0)) })
         var changed: [String] = []
         var seen: Set<String> = []
-        for entry in entries {
+        for index in entries.indices {
+            let entry = entries[index]
             guard let guid = entry.values("objectGUID").first, guid.count == 16 else { continue }
             let id = Self.stagingID(connector: connector.name, guid: guid)
             seen.insert(id)
             var user = byID[id] ?? StagedUser(object: StoredObject(tenant: tenantID, id: id, kind: .syncObject, body: [
-                "connector": .string(connector.name), "state": "pending", "attributes": [:]]))
+                "connector": .string(connector.name), "state": "pending"]))
             var attributes = run.full ? [:] : user.attributes
             for (name, values) in entry.attributes {
                 let key = name.lowercased()
@@ -97,6 +108,7 @@ extension SyncCycle {
             byID[id] = user
             changed.append(id)
         }
+        _ = consume entries  // merged: the import's copy goes before the export begins
         if run.full {
             // Everything still in AD came back; staged objects that did not are gone.
             for (id, var user) in byID where !seen.contains(id) {
@@ -294,7 +306,7 @@ extension SyncCycle {
     /// Writes staged objects, many to a transaction (one per object was a third of an initial sync's time).
     func saveStaged(_ users: [StagedUser]) async throws {
         guard !users.isEmpty else { return }
-        let objects = users.map(\.object)
+        let objects = users.map(\.stored)
         try await store.write { tx in
             for object in objects { try await tx.put(object, over: try await tx.object(tenant: object.tenant, id: object.id)) }
         }

@@ -55,7 +55,7 @@ public struct SyncCycle: Sendable {
                     (entries, cookie) = try await importEntries(connector, full: run.full)
                 }
                 run.imported = entries.count
-                try await export(entries, tenant: tenant, connector: connector, settings: settings, run: &run)
+                try await export(consume entries, tenant: tenant, connector: connector, settings: settings, run: &run)
                 if let index = settings.connectors.firstIndex(where: { $0.name == connector.name }) { settings.connectors[index].cookie = cookie }
             } catch let error as LDAPError {
                 run.status = "failed"
