@@ -9,69 +9,9 @@ import TesseraCore
 /// quarantine switches, through a file connector.
 @Suite("Attribute conflicts: resiliency on every write, release, quarantine switches")
 struct ConflictTests {
-    struct Fixture {
-        let store: SQLDirectoryStore
-        let directory: DirectoryService
-        let tenant: TenantRecord
-        let file: URL
-        let cycle: SyncCycle
-
-        func write(_ records: String...) throws { try records.joined(separator: "\n\n").write(to: file, atomically: true, encoding: .utf8) }
-
-        func user(_ upn: String) async throws -> StoredObject? {
-            try await store.read { tx in
-                guard let id = try await tx.holder(tenant: tenant.id, key: UniqueKey("userPrincipalName", upn)) else { return nil }
-                return try await tx.object(tenant: tenant.id, id: id)
-            }
-        }
-
-        func synced(anchor: String) async throws -> StoredObject? {
-            try await store.read { tx in
-                guard let id = try await tx.holder(tenant: tenant.id, key: UniqueKey("onPremisesImmutableId", anchor)) else { return nil }
-                return try await tx.object(tenant: tenant.id, id: id)
-            }
-        }
-
-        /// A cloud-only user holding `upn` and, optionally, a proxy address.
-        @discardableResult
-        func cloudUser(_ upn: String, proxy: String? = nil) async throws -> StoredObject {
-            var body: [String: JSONValue] = ["accountEnabled": true, "displayName": .string(upn), "userPrincipalName": .string(upn),
-                                             "mailNickname": .string(String(upn.prefix { $0 != "@" }))]
-            if let proxy { body["proxyAddresses"] = [.string(proxy)] }
-            return try await directory.create(tenant: tenant.id, kind: .user, body: body, actor: .system, allowReadOnly: true)
-        }
-
-        func run() async throws -> SyncRun { try #require(try await cycle.run(tenant: tenant).first) }
-    }
-
-    static func withFixture(features: [String: JSONValue] = [:], _ body: (Fixture) async throws -> Void) async throws {
-        let store = try await SQLDirectoryStore.open(":memory:")
-        try await store.migrate()
-        let directory = DirectoryService(store: store)
-        let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
-        let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).ldif")
-        defer { try? FileManager.default.removeItem(at: file) }
-        var settings = SyncSettings()
-        var connector = SyncConnector(name: "file", ldapURL: "", bindDN: "", bindPasswordFile: "", baseDN: "OU=Staff,DC=corp,DC=example,DC=test")
-        connector.ldifFile = file.path
-        settings.connectors = [connector]
-        // Soft match is off, so a cloud user holding an incoming user's name is a conflict, not a match.
-        settings.features.blockSoftMatchEnabled = true
-        settings.otherFeatures = features
-        try await settings.save(tenant: tenant.id, store: store)
-        do {
-            try await body(Fixture(store: store, directory: directory, tenant: tenant, file: file, cycle: SyncCycle(directory: directory)))
-        } catch {
-            try? await store.shutdown()
-            throw error
-        }
-        try await store.shutdown()
-    }
-
     @Test("a renamed user keeps its name and error through later deltas; once the other objects let go, the release puts the on-premises values back")
     func resiliencyLastsAndReleases() async throws {
-        try await Self.withFixture { f in
+        try await FileConnectorFixture.withTenant(blockSoftMatch: true) { f in
             let squatter = try await f.cloudUser("ada@contoso.test")
             let holder = try await f.cloudUser("holder@contoso.test", proxy: "smtp:shared@contoso.test")
             try f.write(LDIFSyncTests.record("ada", 1), LDIFSyncTests.record("bob", 2, extra: "proxyAddresses: SMTP:shared@contoso.test\nproxyAddresses: smtp:bob@contoso.test"))
@@ -116,7 +56,7 @@ struct ConflictTests {
 
     @Test("new users that share a name in one run are each created once: the first keeps it, the next is renamed")
     func sharedWithinOneRun() async throws {
-        try await Self.withFixture { f in
+        try await FileConnectorFixture.withTenant(blockSoftMatch: true) { f in
             let twin = LDIFSyncTests.record("ada", 2).replacingOccurrences(of: "CN=ada,", with: "CN=ada2,")
             try f.write(LDIFSyncTests.record("ada", 1), twin, LDIFSyncTests.record("bob", 3))
             let run = try await f.run()
@@ -133,7 +73,7 @@ struct ConflictTests {
 
     @Test("a change on-premises into a name another object holds is resolved the same way, not failed")
     func conflictOnUpdate() async throws {
-        try await Self.withFixture { f in
+        try await FileConnectorFixture.withTenant(blockSoftMatch: true) { f in
             try await f.cloudUser("taken@contoso.test")
             try f.write(LDIFSyncTests.record("cyd", 3))
             #expect(try await f.run().added == 1)
@@ -149,7 +89,7 @@ struct ConflictTests {
 
     @Test("with quarantineUponUpnConflictEnabled and quarantineUponProxyAddressesConflictEnabled a conflict quarantines the user; the release exports it once the conflict is gone")
     func quarantineSwitches() async throws {
-        try await Self.withFixture(features: ["quarantineUponUpnConflictEnabled": true, "quarantineUponProxyAddressesConflictEnabled": true]) { f in
+        try await FileConnectorFixture.withTenant(blockSoftMatch: true, features: ["quarantineUponUpnConflictEnabled": true, "quarantineUponProxyAddressesConflictEnabled": true]) { f in
             let squatter = try await f.cloudUser("ada@contoso.test")
             let holder = try await f.cloudUser("holder@contoso.test", proxy: "smtp:shared@contoso.test")
             try f.write(LDIFSyncTests.record("ada", 1), LDIFSyncTests.record("bob", 2, extra: "proxyAddresses: SMTP:shared@contoso.test"),

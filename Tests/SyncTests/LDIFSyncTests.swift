@@ -37,45 +37,22 @@ struct LDIFSyncTests {
 
     @Test("a file connector creates, updates and deletes as the file changes")
     func runs() async throws {
-        let store = try await SQLDirectoryStore.open(":memory:")
-        try await store.migrate()
-        let directory = DirectoryService(store: store)
-        let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
-        let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).ldif")
-        defer { try? FileManager.default.removeItem(at: file) }
-        var settings = SyncSettings()
-        var connector = SyncConnector(name: "file", ldapURL: "", bindDN: "", bindPasswordFile: "", baseDN: "OU=Staff,DC=corp,DC=example,DC=test")
-        connector.ldifFile = file.path
-        settings.connectors = [connector]
-        try await settings.save(tenant: tenant.id, store: store)
-        let cycle = SyncCycle(directory: directory)
-        func user(_ upn: String) async throws -> StoredObject? {
-            try await store.read { tx in
-                guard let id = try await tx.holder(tenant: tenant.id, key: UniqueKey("userPrincipalName", upn)) else { return nil }
-                return try await tx.object(tenant: tenant.id, id: id)
-            }
-        }
-        do {
-            try ([Self.record("ada", 1), Self.record("bob", 2), Self.record("cyd", 3)].joined(separator: "\n")).write(to: file, atomically: true, encoding: .utf8)
-            let first = try #require(try await cycle.run(tenant: tenant).first)
+        try await FileConnectorFixture.withTenant { f in
+            try f.write(Self.record("ada", 1), Self.record("bob", 2), Self.record("cyd", 3))
+            let first = try await f.run()
             #expect(first.full && first.added == 3 && first.status == "success", "\(first.json)")
-            #expect(try await user("ada@contoso.test")?.body["onPremisesImmutableId"] == .string(Self.guid(1)))
+            #expect(try await f.user("ada@contoso.test")?.body["onPremisesImmutableId"] == .string(Self.guid(1)))
 
-            try ([Self.record("ada", 1, title: "Director"), Self.record("bob", 2)].joined(separator: "\n")).write(to: file, atomically: true, encoding: .utf8)
-            let second = try #require(try await cycle.run(tenant: tenant).first)
+            try f.write(Self.record("ada", 1, title: "Director"), Self.record("bob", 2))
+            let second = try await f.run()
             #expect(second.updated == 1 && second.deleted == 1 && second.added == 0, "\(second.json)")
-            #expect(try await user("ada@contoso.test")?.body["jobTitle"] == "Director")
-            #expect(try await user("cyd@contoso.test") == nil)
+            #expect(try await f.user("ada@contoso.test")?.body["jobTitle"] == "Director")
+            #expect(try await f.user("cyd@contoso.test") == nil)
 
-            try "dn: CN=broken\nchangetype: delete\n".write(to: file, atomically: true, encoding: .utf8)
-            let broken = try #require(try await cycle.run(tenant: tenant).first)
+            try f.write("dn: CN=broken\nchangetype: delete\n")
+            let broken = try await f.run()
             #expect(broken.status == "failed" && broken.deleted == 0)
-            #expect(try await user("bob@contoso.test") != nil)  // a bad file deletes nothing
-        } catch {
-            try? await store.shutdown()
-            throw error
+            #expect(try await f.user("bob@contoso.test") != nil)  // a bad file deletes nothing
         }
-        try await store.shutdown()
     }
 }
