@@ -22,7 +22,8 @@ final class PostgresBackend: SQLBackend {
         configuration.options.maximumConnections = maxConnections
         configuration.options.minimumConnections = 1
         client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "tessera.postgres.pool"))
-        runner = Task { [client] in await client.run() }
+        // Started at once, on this thread, so the client is running before the first lease (PostgresNIO warns otherwise).
+        runner = Task.immediate { [client] in await client.run() }
     }
 
     func withWriteSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {

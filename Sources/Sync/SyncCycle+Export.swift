@@ -251,8 +251,8 @@ extension SyncCycle {
         guard !chosen.isEmpty else { return [] }
         let created: [StoredObject]
         do {
-            created = try await directory.createMany(tenant: tenantID, kind: .user, bodies: chosen.map { planned[$0].desired.merging(["onPremisesProvisioningErrors": []]) { a, _ in a } },
-                                                     actor: SyncCycle.actor, allowReadOnly: true)
+            let bodies = chosen.map { planned[$0].desired.merging(["onPremisesProvisioningErrors": []]) { current, _ in current } }
+            created = try await directory.createMany(tenant: tenantID, kind: .user, bodies: bodies, actor: SyncCycle.actor, allowReadOnly: true)
         } catch is DirectoryError {
             return []
         }
