@@ -230,7 +230,8 @@ extension SyncCycle {
             var out: [(candidates: Matcher.Candidates, taken: Bool)] = []
             for user in incoming {
                 let candidates = try await Self.candidates(user, tenant: tenantID, directory: directory, tx: tx)
-                var taken = try await tx.holder(tenant: tenantID, key: UniqueKey("userPrincipalName", user.userPrincipalName)) != nil
+                // Only live users hold user principal names, so candidates' byUPN is the name's holder.
+                var taken = candidates.byUPN != nil
                 for address in user.proxyAddresses where !taken {
                     taken = try await tx.holder(tenant: tenantID, key: UniqueKey("proxyAddresses", address)) != nil
                 }
@@ -251,8 +252,8 @@ extension SyncCycle {
         guard !chosen.isEmpty else { return [] }
         let created: [StoredObject]
         do {
-            let bodies = chosen.map { planned[$0].desired.merging(["onPremisesProvisioningErrors": []]) { current, _ in current } }
-            created = try await directory.createMany(tenant: tenantID, kind: .user, bodies: bodies, actor: SyncCycle.actor, allowReadOnly: true)
+            created = try await directory.createMany(tenant: tenantID, kind: .user, bodies: chosen.map { planned[$0].desired },
+                                                     actor: SyncCycle.actor, allowReadOnly: true)
         } catch is DirectoryError {
             return []
         }
@@ -337,7 +338,6 @@ extension SyncCycle {
                 return
             }
             guard try await resolveConflicts(&desired, of: &user, cloudID: nil, context: context, run: &run) else { return }
-            if desired["onPremisesProvisioningErrors"] == nil { desired["onPremisesProvisioningErrors"] = [] }
             let created = try await directory.create(tenant: tenantID, kind: .user, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
             user.object.body["cloudId"] = .string(created.id)
             user.object.body["state"] = "joined"
@@ -432,7 +432,7 @@ extension SyncCycle {
         let errors = resolved.errors.map { error in earlier.first { same($0, error) } ?? error }
         desired["userPrincipalName"] = .string(resolved.userPrincipalName)
         desired["proxyAddresses"] = .array(resolved.proxyAddresses.map { .string($0) })
-        if !errors.isEmpty || !earlier.isEmpty { desired["onPremisesProvisioningErrors"] = .array(errors) }
+        desired["onPremisesProvisioningErrors"] = .array(errors)
         user.object.body["conflict"] = errors.isEmpty ? nil : true
         for error in errors where !earlier.contains(where: { same($0, error) }) {
             run.errors.append(Self.errorJSON(user, code: "AttributeValueMustBeUnique",
@@ -596,6 +596,8 @@ extension SyncCycle {
             "onPremisesDistinguishedName": .string(user.dn), "onPremisesDomainName": .optional(domain.isEmpty ? nil : domain),
             "onPremisesSecurityIdentifier": .optional(user.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
             "onPremisesExtensionAttributes": .object(extensions),
+            // Duplicate attribute resiliency (`resolveConflicts`) puts the conflicts here.
+            "onPremisesProvisioningErrors": [],
         ]
     }
 
