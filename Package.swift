@@ -142,6 +142,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What every test target shares: the test clock (fixed start, or TESSERA_TEST_CLOCK_START).
+        .target(
+            name: "TesseraTesting",
+            dependencies: ["TesseraCore"],
+            path: "Tests/TesseraTesting",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "WebAuthnTests",
             dependencies: [
@@ -161,23 +168,23 @@ let package = Package(
         ),
         .testTarget(
             name: "BackupTests",
-            dependencies: ["Backup", "Store", "TesseraCore"],
+            dependencies: ["Backup", "Store", "TesseraCore", "TesseraTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SyncTests",
-            dependencies: ["Sync", "TesseraCore", "LDAP", "Store", .product(name: "SwiftASN1", package: "swift-asn1")],
+            dependencies: ["Sync", "TesseraCore", "TesseraTesting", "LDAP", "Store", .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StoreTests",
-            dependencies: ["Store", "TesseraCore"],
+            dependencies: ["Store", "TesseraCore", "TesseraTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Store", "TesseraCore", "Backup",
+                "Server", "Store", "TesseraCore", "Backup", "TesseraTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

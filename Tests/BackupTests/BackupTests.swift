@@ -1,16 +1,9 @@
 import Foundation
-import Synchronization
 import Testing
 import Backup
 @testable import Store
 import TesseraCore
-
-/// A clock the tests move.
-final class TestClock: TimeSource {
-    private let instant = Mutex(Date(timeIntervalSince1970: 1_795_000_000))
-    var now: Date { instant.withLock { $0 } }
-    func advance(days: Double) { instant.withLock { $0 = $0.addingTimeInterval(days * 86_400) } }
-}
+import TesseraTesting
 
 enum Databases {
     static var all: [String] {

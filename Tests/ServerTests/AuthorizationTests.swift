@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Server
 import TesseraCore
+import TesseraTesting
 
 @Suite("Identity platform and authorisation")
 struct AuthorizationTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Server
 import TesseraCore
+import TesseraTesting
 
 @Suite("Authorization code flow: what /authorize and the code grant refuse")
 struct AuthorizeTests {

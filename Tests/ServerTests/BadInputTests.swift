@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Server
 import TesseraCore
+import TesseraTesting
 
 @Suite("Bad input gets a Graph error and writes nothing")
 struct BadInputTests {

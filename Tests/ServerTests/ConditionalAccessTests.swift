@@ -3,6 +3,7 @@ import Testing
 import Backup
 @testable import Server
 import TesseraCore
+import TesseraTesting
 
 @Suite("Conditional Access policies, named locations, the authorization policy and delegated permission grants over Graph")
 struct ConditionalAccessTests {

@@ -1,15 +1,8 @@
 import Foundation
-import Synchronization
 @testable import Server
 import Store
 import TesseraCore
-
-/// A clock tests can move.
-final class TestClock: TimeSource {
-    private let instant = Mutex(Date())
-    var now: Date { instant.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
+import TesseraTesting
 
 /// A Tessera over an in-memory SQLite store, driven through `TesseraApp.handle` (no socket).
 struct Harness {

@@ -3,6 +3,7 @@ import Testing
 @testable import Server
 import Sync
 import TesseraCore
+import TesseraTesting
 
 @Suite("/directory/onPremisesSynchronization over Graph")
 struct OnPremisesSyncTests {
@@ -113,6 +114,9 @@ struct SyncServiceTests {
             settings.connectors = [connector]
             settings.features.blockSoftMatchEnabled = true
             try await settings.save(tenant: tenant, store: h.app.store)
+            // Daily slots start at midnight UTC: the first run at a quarter past one, so an hour later is the same day
+            // whatever the instant the clock started at (TESSERA_TEST_CLOCK_START).
+            h.clock.advance(toNext: 86_400, plus: 4500)
             let daily = SyncService(app: h.app, interval: .seconds(86_400))
             await daily.cycle()
             func synced() async throws -> StoredObject? {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Server
 import TesseraCore
+import TesseraTesting
 
 @Suite("Passkey challenges: single-use, five minutes, bound to their purpose")
 struct PasskeyChallengeTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Server
 import TesseraCore
+import TesseraTesting
 
 @Suite("Sign-in logs")
 struct SignInLogTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Server
 import TesseraCore
+import TesseraTesting
 
 @Suite("Temporary Access Pass")
 struct TemporaryAccessPassTests {

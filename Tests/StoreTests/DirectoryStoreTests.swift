@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Store
 import TesseraCore
+import TesseraTesting
 
 @Suite("Directory store and service")
 struct DirectoryStoreTests {
@@ -252,17 +253,11 @@ struct DirectoryStoreTests {
 
 @Suite("Deleted-item retention")
 struct RetentionTests {
-    final class ShiftedClock: TimeSource {
-        let offset: Double
-        init(days: Double) { offset = days * 86_400 }
-        var now: Date { Date().addingTimeInterval(offset) }
-    }
-
     @Test("objects deleted more than 30 days ago are purged; recent ones stay restorable", arguments: TestDatabases.all)
     func purgesExpired(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in
             // Deleted "31 days ago" by a directory whose clock ran a month behind.
-            let past = DirectoryService(store: store, clock: ShiftedClock(days: -31))
+            let past = DirectoryService(store: store, clock: TestClock(start: TestClock.start.addingTimeInterval(-31 * 86_400)))
             let old = try await past.makeUser(tenant, "Old")
             try await past.delete(tenant: tenant.tenantId, id: old.id, kind: .user, actor: .system)
             let recent = try await directory.makeUser(tenant, "Recent")

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Store
 import TesseraCore
+import TesseraTesting
 
 /// The databases every store test runs against: SQLite always, and PostgreSQL when the test command
 /// provides one in `TESSERA_TEST_POSTGRES_URL` (scripts/test always does).
@@ -16,7 +17,7 @@ enum TestDatabases {
 func withTenant<T: Sendable>(_ database: String, _ body: (SQLDirectoryStore, DirectoryService, ProvisionedTenant) async throws -> T) async throws -> T {
     let store = try await SQLDirectoryStore.open(database)
     try await store.migrate()
-    let directory = DirectoryService(store: store)
+    let directory = DirectoryService(store: store, clock: TestClock())
     do {
         let tenant = try await TenantProvisioner(directory: directory).create(
             name: "Test", domain: "t\(UUID().uuidString.prefix(8).lowercased()).test")

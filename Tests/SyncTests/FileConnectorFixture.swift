@@ -3,6 +3,7 @@ import Testing
 import Store
 @testable import Sync
 import TesseraCore
+import TesseraTesting
 
 /// A tenant whose one connector reads an LDIF file, for tests of the sync cycle that need no directory server.
 struct FileConnectorFixture {
@@ -45,7 +46,8 @@ struct FileConnectorFixture {
     static func withTenant(blockSoftMatch: Bool = false, features: [String: JSONValue] = [:], _ body: (FileConnectorFixture) async throws -> Void) async throws {
         let store = try await SQLDirectoryStore.open(":memory:")
         try await store.migrate()
-        let directory = DirectoryService(store: store)
+        let clock = TestClock()
+        let directory = DirectoryService(store: store, clock: clock)
         let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
         let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).ldif")
@@ -58,7 +60,7 @@ struct FileConnectorFixture {
         settings.otherFeatures = features
         try await settings.save(tenant: tenant.id, store: store)
         do {
-            try await body(FileConnectorFixture(store: store, directory: directory, tenant: tenant, file: file, cycle: SyncCycle(directory: directory)))
+            try await body(FileConnectorFixture(store: store, directory: directory, tenant: tenant, file: file, cycle: SyncCycle(directory: directory, clock: clock)))
         } catch {
             try? await store.shutdown()
             throw error

@@ -4,6 +4,7 @@ import LDAP
 import Store
 @testable import Sync
 import TesseraCore
+import TesseraTesting
 
 /// A tenant on an in-memory store, a connector to the test domain controller scoped to an OU of its own, and an
 /// LDAP connection to fill that OU.
@@ -21,7 +22,8 @@ struct SyncFixture {
         let dc = try #require(DomainController.fromEnvironment)
         let store = try await SQLDirectoryStore.open(":memory:")
         try await store.migrate()
-        let directory = DirectoryService(store: store)
+        let clock = TestClock()
+        let directory = DirectoryService(store: store, clock: clock)
         let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
         let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
         let ldap = try await dc.connect()
@@ -33,7 +35,7 @@ struct SyncFixture {
         settings.connectors = [SyncConnector(name: "corp", ldapURL: dc.ldap, bindDN: dc.bindDN, bindPasswordFile: passwordFile, baseDN: ou, caFile: dc.caFile)]
         try await settings.save(tenant: tenant.id, store: store)
         let fixture = SyncFixture(store: store, directory: directory, tenant: tenant, provisioned: provisioned,
-                                  cycle: SyncCycle(directory: directory), ldap: ldap, ou: ou, dc: dc)
+                                  cycle: SyncCycle(directory: directory, clock: clock), ldap: ldap, ou: ou, dc: dc)
         do {
             try await body(fixture)
         } catch {
