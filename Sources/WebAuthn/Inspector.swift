@@ -121,8 +121,10 @@ public enum Inspector {
         do {
             let data = try AuthenticatorData(bytes)
             if let credential = data.attestedCredential {
+                // The inspector verifies nothing, so a name read from the AAGUID is always the authenticator's claim.
                 let name = KnownAuthenticators.name(of: credential.aaguid, metadata: nil)
-                let note = name.map { " (\($0))" } ?? (credential.aaguid == .zero ? " (not given)" : "")
+                let note = name.map { " (\($0), as the authenticator claims: only trusted attestation proves it)" }
+                    ?? (credential.aaguid == .zero ? " (not given)" : "")
                 out.append(indent + "aaguid: \(credential.aaguid)\(note)")
                 out.append(indent + "credentialId: \(credential.credentialID.count) bytes \(Base64URL.encode(credential.credentialID))")
                 switch credential.publicKeyResult {

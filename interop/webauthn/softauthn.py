@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from fido2 import cbor
-from fido2.cose import ES256, ES384, ES512, PS256, RS256, CoseKey, EdDSA
+from fido2.cose import ES256, ES256K, ES384, ES512, PS256, RS1, RS256, CoseKey, EdDSA
 from fido2.utils import sha256, websafe_encode
 from fido2.webauthn import (
     AttestationObject,
@@ -46,7 +46,28 @@ Flags = AuthenticatorData.FLAG  # UP UV BE BS AT ED
 
 ALGORITHMS = ("ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256")
 
-_COSE_CLASS = {"ES256": ES256, "ES384": ES384, "ES512": ES512, "EdDSA": EdDSA, "RS256": RS256, "PS256": PS256}
+
+# RSA algorithms python-fido2 has no class for: the same COSE key (kty 3, n, e) under another algorithm number.
+class RS384(RS256):
+    ALGORITHM = -258
+
+
+class RS512(RS256):
+    ALGORITHM = -259
+
+
+class PS384(PS256):
+    ALGORITHM = -38
+
+
+class PS512(PS256):
+    ALGORITHM = -39
+
+
+_COSE_CLASS = {"ES256": ES256, "ES384": ES384, "ES512": ES512, "EdDSA": EdDSA, "RS256": RS256, "PS256": PS256,
+               "RS384": RS384, "RS512": RS512, "PS384": PS384, "PS512": PS512, "RS1": RS1, "ES256K": ES256K}
+_RSA_HASH = {"RS1": hashes.SHA1, "RS256": hashes.SHA256, "RS384": hashes.SHA384, "RS512": hashes.SHA512,
+             "PS256": hashes.SHA256, "PS384": hashes.SHA384, "PS512": hashes.SHA512}
 COSE_ALG = {name: cls.ALGORITHM for name, cls in _COSE_CLASS.items()}  # ES256 -7, ES384 -35, ES512 -36, EdDSA -8,
 #                                                                       RS256 -257, PS256 -37
 
@@ -66,7 +87,9 @@ def generate_key(alg: str):
         return ec.generate_private_key(ec.SECP521R1())
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.generate()
-    if alg in ("RS256", "PS256"):
+    if alg == "ES256K":
+        return ec.generate_private_key(ec.SECP256K1())
+    if alg in _RSA_HASH:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     raise ValueError(f"unsupported algorithm {alg}")
 
@@ -81,10 +104,13 @@ def sign(alg: str, key, data: bytes) -> bytes:
         return key.sign(data, ec.ECDSA(hashes.SHA512()))
     if alg == "EdDSA":
         return key.sign(data)
-    if alg == "RS256":
-        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    if alg == "PS256":
-        return key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+    if alg == "ES256K":
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    if alg in _RSA_HASH:
+        digest = _RSA_HASH[alg]()
+        if alg.startswith("PS"):  # MGF1 with the same hash, salt as long as the digest (RFC 8230 §2)
+            return key.sign(data, padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size), digest)
+        return key.sign(data, padding.PKCS1v15(), digest)
     raise ValueError(f"unsupported algorithm {alg}")
 
 

@@ -9,8 +9,8 @@ enum AndroidKeyAttestation {
     static func verify(_ input: AttestationInput) throws(WebAuthnError) -> AttestationOutcome {
         let alg = COSEAlgorithm(try input.field("alg", { $0.int }, format: "android-key"))
         let sig: [UInt8] = try input.field("sig", { $0.bytesValue }, format: "android-key")
-        let certificates = try input.certificates(format: "android-key")
-        let leaf = certificates[0]
+        let x5c = try input.certificates(format: "android-key")
+        let leaf = x5c.leaf
         guard try CertificateChecks.verify(sig, over: input.signedData, with: leaf, algorithm: alg) else {
             throw WebAuthnError(.attestationSignature, "the android-key signature does not verify with the credential certificate")
         }
@@ -38,7 +38,7 @@ enum AndroidKeyAttestation {
         guard lists.contains(where: { $0.purposes.contains(2) }) else {
             throw WebAuthnError(.attestationAndroidKeyDescription, "the key's purposes do not include KM_PURPOSE_SIGN")
         }
-        return AttestationOutcome(type: .basic, certificates: certificates)
+        return AttestationOutcome(type: .basic, x5c: x5c)
     }
 
     /// The parts of Android's `KeyDescription` that WebAuthn checks.
@@ -98,14 +98,21 @@ enum AndroidSafetyNetAttestation {
         else { throw fail("is not a compact JWS") }
         guard header["alg"]?.string == "RS256" else { throw fail("is not signed with RS256") }
         guard let x5c = header["x5c"]?.array, !x5c.isEmpty else { throw fail("has no x5c header") }
-        var certificates: [Certificate] = []
-        for item in x5c {
-            guard let text = item.string, let der = Base64URL.decodeStandard(text), let certificate = try? Certificate(derEncoded: der) else {
-                throw WebAuthnError(.attestationCertificateMalformed, "a SafetyNet x5c entry is not a certificate")
+        // As for a statement's x5c, only the signing certificate must parse; the rest only help build a chain.
+        var chain = AttestationCertificates(certificates: [], count: x5c.count, unreadable: [])
+        for (index, item) in x5c.enumerated() {
+            guard let text = item.string, let der = Base64URL.decodeStandard(text) else {
+                throw WebAuthnError(.attestationCertificateMalformed, "the SafetyNet x5c[\(index)] is not base64")
             }
-            certificates.append(certificate)
+            if let certificate = try? Certificate(derEncoded: der) {
+                chain.certificates.append(certificate)
+            } else if index == 0 {
+                throw WebAuthnError(.attestationCertificateMalformed, "the SafetyNet signing certificate cannot be read: \(AttestationCertificates.whyUnreadable(der))")
+            } else {
+                chain.unreadable.append("the SafetyNet x5c[\(index)] cannot be read: \(AttestationCertificates.whyUnreadable(der))")
+            }
         }
-        let leaf = certificates[0]
+        let leaf = chain.leaf
         let signingInput = Array(parts[0]) + [UInt8(ascii: ".")] + Array(parts[1])
         guard try CertificateChecks.verify(signature, over: signingInput, with: leaf, algorithm: .rs256) else {
             throw fail("signature does not verify with its certificate")
@@ -129,6 +136,6 @@ enum AndroidSafetyNetAttestation {
         guard difference >= -allowedSkew, difference <= allowedSkew else {
             throw WebAuthnError(.attestationSafetyNetTimestamp, "the SafetyNet timestamp \(stamp) is more than \(Int(allowedSkew)) s from \(input.verificationTime)")
         }
-        return AttestationOutcome(type: .basic, certificates: certificates)
+        return AttestationOutcome(type: .basic, x5c: chain)
     }
 }

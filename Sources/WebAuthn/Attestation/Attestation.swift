@@ -23,6 +23,47 @@ struct AttestationOutcome {
     var type: AttestationType
     /// The attestation certificate first, then the rest of the chain the statement carried.
     var certificates: [Certificate]
+    /// Chain certificates in `x5c` that could not be parsed, each with why (``AttestationCertificates/unreadable``).
+    var unreadable: [String] = []
+
+    init(type: AttestationType, certificates: [Certificate]) {
+        self.type = type
+        self.certificates = certificates
+    }
+
+    init(type: AttestationType, x5c: AttestationCertificates) {
+        self.init(type: type, certificates: x5c.certificates)
+        self.unreadable = x5c.unreadable
+    }
+}
+
+/// `x5c` as read. Only the attestation certificate (the first) is covered by a format's checks, so only it must
+/// parse; the others are there to build a chain to a trust anchor with. One that does not parse cannot help build
+/// one, so it makes the attestation untrusted (unless a chain is found without it), not the registration malformed
+/// (§7.1 steps 23–25). Real Windows Hello TPMs send intermediates with negative serial numbers, which RFC 5280
+/// §4.1.2.2 asks verifiers to tolerate and swift-certificates refuses to parse.
+struct AttestationCertificates {
+    /// The certificates that parsed, the attestation certificate first.
+    var certificates: [Certificate]
+    /// How many certificates `x5c` held.
+    var count: Int
+    /// `x5c[i]` and why it could not be parsed, for each chain certificate that could not.
+    var unreadable: [String]
+
+    var leaf: Certificate { certificates[0] }
+
+    /// Why a DER certificate did not parse, as precisely as can be said without parsing it.
+    static func whyUnreadable(_ der: [UInt8]) -> String {
+        // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber INTEGER, ... }, ... }
+        if let root = try? DER.parse(der), case .constructed(let outer) = root.content,
+           let tbs = outer.first(where: { _ in true }), case .constructed(let fields) = tbs.content {
+            let serial = fields.first { $0.identifier != ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) }
+            if let serial, serial.identifier == .integer, case .primitive(let bytes) = serial.content, let first = bytes.first, first & 0x80 != 0 {
+                return "its serial number is negative, which RFC 5280 §4.1.2.2 asks verifiers to tolerate but the X.509 parser refuses"
+            }
+        }
+        return "it is not a valid X.509 certificate"
+    }
 }
 
 /// The facts every attestation statement format verifies against (§8, "verification procedure" inputs).
@@ -76,22 +117,26 @@ extension AttestationInput {
         return typed
     }
 
-    /// `x5c`: a non-empty array of DER certificates.
-    func certificates(format: String) throws(WebAuthnError) -> [Certificate] {
+    /// `x5c`: a non-empty array of DER certificates whose first, the attestation certificate, must parse.
+    func certificates(format: String) throws(WebAuthnError) -> AttestationCertificates {
         let items: [CBORValue] = try field("x5c", { $0.arrayValue }, format: format)
         guard !items.isEmpty else { throw WebAuthnError(.attestationStatementMalformed, "the \(format) x5c is empty") }
-        var certificates: [Certificate] = []
+        var x5c = AttestationCertificates(certificates: [], count: items.count, unreadable: [])
         for (index, item) in items.enumerated() {
             guard let der = item.bytesValue else {
                 throw WebAuthnError(.attestationStatementMalformed, "x5c[\(index)] is not a byte string")
             }
             do {
-                certificates.append(try Certificate(derEncoded: der))
+                x5c.certificates.append(try Certificate(derEncoded: der))
             } catch {
-                throw WebAuthnError(.attestationCertificateMalformed, "x5c[\(index)] is not a valid X.509 certificate")
+                let why = AttestationCertificates.whyUnreadable(der)
+                guard index > 0 else {
+                    throw WebAuthnError(.attestationCertificateMalformed, "the attestation certificate x5c[0] cannot be read: \(why)")
+                }
+                x5c.unreadable.append("x5c[\(index)] cannot be read: \(why)")
             }
         }
-        return certificates
+        return x5c
     }
 }
 
@@ -120,16 +165,12 @@ enum CertificateChecks {
         case .eddsa:
             guard let k = Curve25519.Signing.PublicKey(key) else { throw mismatch() }
             return k.isValidSignature(signature, for: data)
-        case .rs256, .ps256, .rs1:
-            guard let k = _RSA.Signing.PublicKey(key) else { throw mismatch() }
-            let s = _RSA.Signing.RSASignature(rawRepresentation: signature)
-            switch algorithm {
-            case .rs256: return k.isValidSignature(s, for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5)
-            case .ps256: return k.isValidSignature(s, for: SHA256.hash(data: data), padding: .PSS)
-            default: return k.isValidSignature(s, for: Insecure.SHA1.hash(data: data), padding: .insecurePKCS1v1_5)
-            }
         default:
-            throw WebAuthnError(.attestationAlgorithmMismatch, "attestation algorithm \(algorithm) is not supported")
+            guard let scheme = RSAScheme(algorithm) else {
+                throw WebAuthnError(.attestationAlgorithmMismatch, "attestation algorithm \(algorithm) is not supported")
+            }
+            guard let k = _RSA.Signing.PublicKey(key) else { throw mismatch() }
+            return scheme.isValid(signature, over: [data], key: k)
         }
     }
 

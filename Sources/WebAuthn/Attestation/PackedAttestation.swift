@@ -20,14 +20,14 @@ enum PackedAttestation {
             }
             return AttestationOutcome(type: .self, certificates: [])
         }
-        let certificates = try input.certificates(format: "packed")
-        let leaf = certificates[0]
+        let x5c = try input.certificates(format: "packed")
+        let leaf = x5c.leaf
         guard try CertificateChecks.verify(sig, over: input.signedData, with: leaf, algorithm: alg) else {
             throw WebAuthnError(.attestationSignature, "the packed attestation signature does not verify with the x5c certificate")
         }
         try checkRequirements(leaf)
         try CertificateChecks.checkAAGUIDExtension(leaf, input.credential.aaguid)
-        return AttestationOutcome(type: .basic, certificates: certificates)
+        return AttestationOutcome(type: .basic, x5c: x5c)
     }
 
     /// §8.2.1: version 3; subject C, O, OU = "Authenticator Attestation", CN; not a CA.
@@ -56,18 +56,18 @@ enum PackedAttestation {
 enum FIDOU2FAttestation {
     static func verify(_ input: AttestationInput) throws(WebAuthnError) -> AttestationOutcome {
         let sig: [UInt8] = try input.field("sig", { $0.bytesValue }, format: "fido-u2f")
-        let certificates = try input.certificates(format: "fido-u2f")
-        guard certificates.count == 1 else {
-            throw WebAuthnError(.attestationStatementMalformed, "a fido-u2f x5c holds exactly one certificate, not \(certificates.count)")
+        let x5c = try input.certificates(format: "fido-u2f")
+        guard x5c.count == 1 else {
+            throw WebAuthnError(.attestationStatementMalformed, "a fido-u2f x5c holds exactly one certificate, not \(x5c.count)")
         }
         guard case .ec(curve: 1, let x, let y) = input.publicKey.material else {
             throw WebAuthnError(.attestationPublicKeyMismatch, "a fido-u2f credential key must be an EC2 P-256 key")
         }
         let data: [UInt8] = [0x00] + input.authenticatorData.rpIDHash + input.clientDataHash + input.credential.credentialID + [0x04] + x + y
-        guard try CertificateChecks.verify(sig, over: data, with: certificates[0], algorithm: .es256) else {
+        guard try CertificateChecks.verify(sig, over: data, with: x5c.leaf, algorithm: .es256) else {
             throw WebAuthnError(.attestationSignature, "the fido-u2f attestation signature does not verify with its certificate's P-256 key")
         }
-        return AttestationOutcome(type: .basic, certificates: certificates)
+        return AttestationOutcome(type: .basic, x5c: x5c)
     }
 }
 
@@ -76,8 +76,8 @@ enum AppleAttestation {
     static let nonceExtension: ASN1ObjectIdentifier = [1, 2, 840, 113635, 100, 8, 2]
 
     static func verify(_ input: AttestationInput) throws(WebAuthnError) -> AttestationOutcome {
-        let certificates = try input.certificates(format: "apple")
-        let leaf = certificates[0]
+        let x5c = try input.certificates(format: "apple")
+        let leaf = x5c.leaf
         let nonce = input.signedData.sha256
         guard let node = CertificateChecks.extensionNode(leaf, nonceExtension), let found = try? Self.nonce(in: node) else {
             throw WebAuthnError(.attestationCertificateRequirements, "the apple credential certificate has no readable nonce extension (1.2.840.113635.100.8.2)")
@@ -88,7 +88,7 @@ enum AppleAttestation {
         guard CertificateChecks.certificate(leaf, holds: input.publicKey) else {
             throw WebAuthnError(.attestationPublicKeyMismatch, "the apple credential certificate is not for the credential's public key")
         }
-        return AttestationOutcome(type: .anonCA, certificates: certificates)
+        return AttestationOutcome(type: .anonCA, x5c: x5c)
     }
 
     /// `SEQUENCE { [1] EXPLICIT OCTET STRING nonce }`.

@@ -21,7 +21,7 @@ enum TPMAttestation {
         if input.statement[textKey: "ecdaaKeyId"] != nil {
             throw WebAuthnError(.attestationUnsupportedFormat, "ECDAA attestation was removed from WebAuthn and is not supported")
         }
-        let certificates = try input.certificates(format: "tpm")
+        let x5c = try input.certificates(format: "tpm")
 
         let pubArea = try PublicArea(pubAreaBytes)
         guard pubArea.matches(input.publicKey) else {
@@ -32,8 +32,8 @@ enum TPMAttestation {
         let expectedExtraData: [UInt8]
         switch alg {
         case .rs1: expectedExtraData = Array(Insecure.SHA1.hash(data: toBeSigned))
-        case .es384: expectedExtraData = Array(SHA384.hash(data: toBeSigned))
-        case .es512: expectedExtraData = Array(SHA512.hash(data: toBeSigned))
+        case .es384, .rs384, .ps384: expectedExtraData = Array(SHA384.hash(data: toBeSigned))
+        case .es512, .rs512, .ps512: expectedExtraData = Array(SHA512.hash(data: toBeSigned))
         default: expectedExtraData = toBeSigned.sha256
         }
         guard constantTimeEquals(certInfo.extraData, expectedExtraData) else {
@@ -45,13 +45,13 @@ enum TPMAttestation {
         guard certInfo.attestedName == nameDigest else {
             throw WebAuthnError(.attestationTPMCertInfo, "certInfo.attested.name is not the name of pubArea")
         }
-        let aik = certificates[0]
+        let aik = x5c.leaf
         guard try CertificateChecks.verify(sig, over: certInfoBytes, with: aik, algorithm: alg) else {
             throw WebAuthnError(.attestationSignature, "the TPM signature over certInfo does not verify with the AIK certificate")
         }
         try checkAIKCertificate(aik)
         try CertificateChecks.checkAAGUIDExtension(aik, input.credential.aaguid)
-        return AttestationOutcome(type: .attCA, certificates: certificates)
+        return AttestationOutcome(type: .attCA, x5c: x5c)
     }
 
     /// §8.3.1: version 3, empty subject, a SAN naming the TPM, the AIK purpose, not a CA.

@@ -9,6 +9,15 @@ enum TrustEvaluation {
         await evaluate(certificates, to: anchors, at: time) == nil
     }
 
+    /// `nil` when the chain reaches an anchor; otherwise why not, for administrators. `unreadable` names the chain
+    /// certificates that could not be parsed, and so could not be used: they are the likely reason when none is found.
+    static func evaluate(_ certificates: [Certificate], unreadable: [String], to anchors: [Certificate], at time: Date) async -> String? {
+        guard let reason = await evaluate(certificates, to: anchors, at: time) else { return nil }
+        guard !unreadable.isEmpty, !anchors.isEmpty else { return reason }
+        return "no chain to a trust anchor could be built without the certificates that cannot be read ("
+            + unreadable.joined(separator: "; ") + "): \(reason)"
+    }
+
     /// `nil` when the chain reaches an anchor; otherwise why not, for administrators.
     static func evaluate(_ certificates: [Certificate], to anchors: [Certificate], at time: Date) async -> String? {
         guard let leaf = certificates.first else { return "there is no certificate" }

@@ -12,7 +12,7 @@ public struct CredentialPublicKey: Sendable {
         case p384(P384.Signing.PublicKey)
         case p521(P521.Signing.PublicKey)
         case ed25519(Curve25519.Signing.PublicKey)
-        case rsa(_RSA.Signing.PublicKey, pss: Bool)
+        case rsa(_RSA.Signing.PublicKey, RSAScheme)
     }
 
     let key: Key
@@ -52,6 +52,11 @@ public struct CredentialPublicKey: Sendable {
             }
             return b
         }
+        // An algorithm this library cannot verify is unsupported; one it can, named on a key of another type, is a
+        // malformed key.
+        guard algorithm.isSupported else {
+            throw WebAuthnError(.credentialPublicKeyUnsupported, "\(algorithm) is not an algorithm this verifier supports")
+        }
         func mismatch() -> WebAuthnError {
             WebAuthnError(.credentialPublicKeyMalformed, "COSE key type \(kty) cannot be used with \(COSEAlgorithm(alg))")
         }
@@ -89,11 +94,8 @@ public struct CredentialPublicKey: Sendable {
             case 3: // RSA
                 let n = try bytes(-1), e = try bytes(-2)
                 material = .rsa(n: n, e: e)
-                switch algorithm {
-                case .rs256: key = .rsa(try _RSA.Signing.PublicKey(n: n, e: e), pss: false)
-                case .ps256: key = .rsa(try _RSA.Signing.PublicKey(n: n, e: e), pss: true)
-                default: throw mismatch()
-                }
+                guard let scheme = RSAScheme(algorithm) else { throw mismatch() }
+                key = .rsa(try _RSA.Signing.PublicKey(n: n, e: e), scheme)
             default:
                 throw WebAuthnError(.credentialPublicKeyUnsupported, "COSE key type \(kty) is not supported")
             }
@@ -118,9 +120,8 @@ public struct CredentialPublicKey: Sendable {
             return k.isValidSignature(s, for: data)
         case .ed25519(let k):
             return k.isValidSignature(signature, for: data)
-        case .rsa(let k, let pss):
-            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: data),
-                                      padding: pss ? .PSS : .insecurePKCS1v1_5)
+        case .rsa(let k, let scheme):
+            return scheme.isValid(signature, over: [data], key: k)
         }
     }
 
@@ -145,9 +146,8 @@ public struct CredentialPublicKey: Sendable {
             return k.isValidSignature(s, for: digest(SHA512.self))
         case .ed25519:
             return isValidSignature(signature, for: authenticatorData + clientDataJSON.sha256)
-        case .rsa(let k, let pss):
-            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest(SHA256.self),
-                                      padding: pss ? .PSS : .insecurePKCS1v1_5)
+        case .rsa(let k, let scheme):
+            return scheme.isValid(signature, over: [authenticatorData, clientDataJSON.sha256], key: k)
         }
     }
 
@@ -159,6 +159,44 @@ public struct CredentialPublicKey: Sendable {
         case .p521: "\(algorithm) (P-521)"
         case .ed25519: "\(algorithm) (Ed25519)"
         case .rsa(let k, _): "\(algorithm) (\(k.keySizeInBits)-bit RSA)"
+        }
+    }
+}
+
+/// How an RSA key signs (RFC 8230, RFC 8812): PKCS #1 v1.5 or PSS (salt as long as the hash), and the hash.
+struct RSAScheme: Sendable, Hashable {
+    enum Hash: Sendable, Hashable { case sha1, sha256, sha384, sha512 }
+    let hash: Hash
+    let pss: Bool
+
+    /// The scheme of an RSA COSE algorithm; `nil` for any other algorithm.
+    init?(_ algorithm: COSEAlgorithm) {
+        switch algorithm {
+        case .rs1: (hash, pss) = (.sha1, false)
+        case .rs256: (hash, pss) = (.sha256, false)
+        case .rs384: (hash, pss) = (.sha384, false)
+        case .rs512: (hash, pss) = (.sha512, false)
+        case .ps256: (hash, pss) = (.sha256, true)
+        case .ps384: (hash, pss) = (.sha384, true)
+        case .ps512: (hash, pss) = (.sha512, true)
+        default: return nil
+        }
+    }
+
+    /// Whether `signature` is `key`'s signature over the concatenation of `parts`, hashed as they come.
+    func isValid(_ signature: [UInt8], over parts: [[UInt8]], key: _RSA.Signing.PublicKey) -> Bool {
+        let rsaSignature = _RSA.Signing.RSASignature(rawRepresentation: signature)
+        let padding: _RSA.Signing.Padding = pss ? .PSS : .insecurePKCS1v1_5
+        func check<H: HashFunction>(_: H.Type) -> Bool {
+            var hasher = H()
+            for part in parts { hasher.update(data: part) }
+            return key.isValidSignature(rsaSignature, for: hasher.finalize(), padding: padding)
+        }
+        switch hash {
+        case .sha1: return check(Insecure.SHA1.self)
+        case .sha256: return check(SHA256.self)
+        case .sha384: return check(SHA384.self)
+        case .sha512: return check(SHA512.self)
         }
     }
 }

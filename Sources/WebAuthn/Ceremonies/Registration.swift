@@ -29,6 +29,9 @@ public struct VerifiedRegistration: Sendable {
     public let attestationType: AttestationType
     /// Whether the attestation chains to a trust anchor (the administrator's or the metadata's).
     public let attestationTrusted: Bool
+    /// Why the attestation is not trusted (no certificate, no anchor for it, a chain that cannot be built or
+    /// checked); `nil` when it is.
+    public let attestationUntrustedReason: String?
     /// The attestation certificates, leaf first, as the authenticator sent them.
     public let attestationCertificates: [Certificate]
     public let backupEligible: Bool
@@ -41,6 +44,35 @@ public struct VerifiedRegistration: Sendable {
     public let authenticatorIcon: String?
     /// Authenticator extension outputs, if any.
     public let extensions: CBORValue?
+
+    /// Whether the AAGUID, and so ``authenticatorName``, is established. A trusted attestation signs the
+    /// authenticator data that holds the AAGUID with a key that chains to a trust anchor, so the authenticator is
+    /// vouched for; otherwise the AAGUID, and any name read from it, is only what the authenticator claims to be.
+    public var aaguidVerified: Bool { attestationTrusted }
+
+    /// Whether the AAGUID is one of Windows Hello's. A claim, not proof: see ``isWindowsHello``.
+    public var claimsWindowsHello: Bool { KnownAuthenticators.isWindowsHello(aaguid) }
+
+    /// Whether the key is proven to be Windows Hello's: a Windows Hello AAGUID in a trusted attestation. Any software
+    /// can claim Windows Hello's AAGUID and a clear backup-eligible flag; without trusted attestation nothing should
+    /// treat the key as Windows Hello, or as bound to a TPM, on that basis.
+    public var isWindowsHello: Bool { claimsWindowsHello && aaguidVerified }
+
+    /// Sentences for administrators about what this registration does not prove (empty when attestation is trusted).
+    public var caveats: [String] {
+        guard !aaguidVerified else { return [] }
+        var notes: [String] = []
+        if let authenticatorName {
+            notes.append("The authenticator's name (\(authenticatorName)) comes from its AAGUID, which is its own claim: the attestation is not trusted.")
+        }
+        if claimsWindowsHello {
+            notes.append("The AAGUID claims Windows Hello, but without trusted attestation the key is not known to be Windows Hello's or to be held by a TPM.")
+        }
+        if passkeyType == .deviceBound {
+            notes.append("Device-bound is the authenticator's claim (backup eligibility clear); only trusted attestation proves a key cannot leave its device.")
+        }
+        return notes
+    }
 }
 
 /// The parsed attestation object (§6.5): format, statement and authenticator data.
@@ -117,11 +149,12 @@ extension RelyingParty {
         let entry = metadata?.entry(for: credential.aaguid)
         try entry?.checkStatus(at: time)
         let anchors = trustAnchors + (entry?.attestationRootCertificates ?? [])
-        let trusted = outcome.certificates.isEmpty ? false : await TrustEvaluation.chains(outcome.certificates, to: anchors, at: time)
-        if requireTrustedAttestation && !trusted {
-            throw WebAuthnError(.attestationUntrusted, outcome.certificates.isEmpty
-                ? "trusted attestation is required and this credential has \(outcome.type.rawValue) attestation"
-                : "trusted attestation is required and the attestation certificate does not chain to a trust anchor")
+        let untrustedReason = outcome.certificates.isEmpty
+            ? "\(outcome.type.rawValue) attestation carries no certificate"
+            : await TrustEvaluation.evaluate(outcome.certificates, unreadable: outcome.unreadable, to: anchors, at: time)
+        let trusted = untrustedReason == nil
+        if requireTrustedAttestation, let untrustedReason {
+            throw WebAuthnError(.attestationUntrusted, "trusted attestation is required and it is not trusted: \(untrustedReason)")
         }
         var type = outcome.type
         if type == .basic, entry?.attestationTypes.contains("attca") == true, entry?.attestationTypes.contains("basic_full") == false {
@@ -129,7 +162,8 @@ extension RelyingParty {
         }
         return VerifiedRegistration(
             credentialID: credential.credentialID, publicKey: publicKey, signCount: authData.signCount, aaguid: credential.aaguid,
-            format: object.format, attestationType: type, attestationTrusted: trusted, attestationCertificates: outcome.certificates,
+            format: object.format, attestationType: type, attestationTrusted: trusted,
+            attestationUntrustedReason: untrustedReason, attestationCertificates: outcome.certificates,
             backupEligible: authData.backupEligible, backupState: authData.backupState, userVerified: authData.userVerified,
             passkeyType: PasskeyType(backupEligible: authData.backupEligible),
             authenticatorName: KnownAuthenticators.name(of: credential.aaguid, metadata: metadata),

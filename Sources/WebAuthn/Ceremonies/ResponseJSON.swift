@@ -9,6 +9,18 @@ extension RegistrationResponse {
         guard let attestationObject = fields.attestationObject else { throw ResponseJSON.missing("attestationObject") }
         self.init(id: fields.id, rawID: fields.rawID, type: fields.type, clientDataJSON: clientDataJSON, attestationObject: attestationObject)
     }
+
+    /// Parses Microsoft Graph's `webauthnPublicKeyCredential`, the `publicKeyCredential` of `POST
+    /// …/authentication/fido2Methods`: `id`, `response` (`clientDataJSON`, `attestationObject`) and
+    /// `clientExtensionResults`, each object possibly with an `@odata.type`. It has no `rawId` and no `type`: the raw
+    /// id is `id` decoded and the type is `public-key`. The browser's `RegistrationResponseJSON`, which has both, is
+    /// read as well; when they are present they are checked as usual.
+    public init(graphJSON bytes: [UInt8]) throws(WebAuthnError) {
+        let fields = try ResponseJSON.read(bytes, rawIDAndTypeImplied: true)
+        guard let clientDataJSON = fields.clientDataJSON else { throw ResponseJSON.missing("clientDataJSON") }
+        guard let attestationObject = fields.attestationObject else { throw ResponseJSON.missing("attestationObject") }
+        self.init(id: fields.id, rawID: fields.rawID, type: fields.type, clientDataJSON: clientDataJSON, attestationObject: attestationObject)
+    }
 }
 
 extension AuthenticationResponse {
@@ -40,11 +52,12 @@ struct ResponseJSON {
         WebAuthnError(.responseMalformed, "response.\(name) is missing or not base64url")
     }
 
-    static func read(_ bytes: [UInt8]) throws(WebAuthnError) -> ResponseJSON {
+    /// - Parameter rawIDAndTypeImplied: Graph's shape: an absent `rawId` is `id` decoded, an absent `type` `public-key`.
+    static func read(_ bytes: [UInt8], rawIDAndTypeImplied: Bool = false) throws(WebAuthnError) -> ResponseJSON {
         var fields = ResponseJSON()
         var reader = JSONReader(bytes: bytes)
         var problem: String?
-        var sawID = false, sawRawID = false, sawResponse = false
+        var sawID = false, sawRawID = false, sawType = false, sawResponse = false
         let ok = outer.walk(&reader) { member, reader in
             switch member {
             case 0:
@@ -58,6 +71,7 @@ struct ResponseJSON {
             case 2:
                 guard let type = reader.stringValue() else { problem = "\"type\" is not a string"; return false }
                 fields.type = type
+                sawType = true
             default:
                 sawResponse = true
                 return inner.walk(&reader, depth: 1) { member, reader in
@@ -85,7 +99,17 @@ struct ResponseJSON {
             throw WebAuthnError(.responseMalformed, "the credential is not a valid JSON object" + (problem.map { ": \($0)" } ?? ""))
         }
         guard sawID else { throw WebAuthnError(.responseMalformed, "the credential has no string \"id\"") }
-        guard sawRawID else { throw WebAuthnError(.responseMalformed, "\"rawId\" is missing or not base64url") }
+        if rawIDAndTypeImplied {
+            if !sawRawID {
+                guard let raw = Base64URL.decode(fields.id), !raw.isEmpty else {
+                    throw WebAuthnError(.responseMalformed, "the credential's \"id\" is not base64url")
+                }
+                fields.rawID = raw
+            }
+            if !sawType { fields.type = "public-key" }
+        } else {
+            guard sawRawID else { throw WebAuthnError(.responseMalformed, "\"rawId\" is missing or not base64url") }
+        }
         guard sawResponse else { throw WebAuthnError(.responseMalformed, "the credential has no \"response\" object") }
         return fields
     }
