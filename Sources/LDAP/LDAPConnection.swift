@@ -2,6 +2,7 @@ public import NIOCore
 public import NIOPosix
 import NIOSSL
 import NIOConcurrencyHelpers
+import NIOTLS
 import Foundation
 
 /// How a connection is protected.
@@ -29,6 +30,10 @@ public struct LDAPSearchResult: Sendable {
 
 /// An LDAP v3 client connection (RFC 4511) over SwiftNIO, with LDAPS or StartTLS through swift-nio-ssl and BER
 /// through swift-asn1. Requests may be sent from any task; each waits for its own response.
+///
+/// Every network wait has a deadline of `timeout`: the TCP connect, the TLS handshake, each request's response
+/// (a bind, one search page) and the unbind on close. A wait that reaches it fails with an error and closes the
+/// connection; nothing here can wait for ever on a server that stops answering or a connection that is gone.
 public final class LDAPConnection: Sendable {
     let channel: any Channel
     let nextID = NIOLockedValueBox(1)
@@ -47,28 +52,60 @@ public final class LDAPConnection: Sendable {
         guard !(secure && tls.mode == .startTLS) else { throw LDAPError("StartTLS is for ldap:// URLs; ldaps:// is already TLS") }
         let context = mode == .none ? nil : try makeContext(tls)
         let serverName = host.isIPAddress ? nil : host
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if mode == .ldaps, let context {
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
+        let handshake = group.next().makePromise(of: Void.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if mode == .ldaps, let context {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
+                            try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(handshake))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LDAPFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(LDAPClientHandler())
                     }
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LDAPFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(LDAPClientHandler())
                 }
-            }
-            .connect(host: host, port: port).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            handshake.fail(error)
+            throw error
+        }
         let connection = LDAPConnection(channel: channel, timeout: timeout)
-        if mode == .startTLS, let context {
-            let reply = try await connection.send(.extended(oid: "1.3.6.1.4.1.1466.20037"), controls: [])
-            guard reply.code == 0 else { throw LDAPError(resultCode: reply.code, "StartTLS refused: \(reply.message)") }
-            try await channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName),
-                                                               position: .first)
-            }.get()
+        do {
+            if mode == .startTLS, let context {
+                let reply = try await connection.send(.extended(oid: "1.3.6.1.4.1.1466.20037"), controls: [])
+                guard reply.code == 0 else { throw LDAPError(resultCode: reply.code, "StartTLS refused: \(reply.message)") }
+                // In one turn of the event loop, so the waiter is in place before the handshake can end.
+                try await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(handshake), position: .first)
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName),
+                                                                   position: .first)
+                }.get()
+            } else if mode == .none {
+                handshake.succeed(())
+            }
+            // A certificate that is not trusted fails here, at connect, not in whichever request comes first.
+            try await connection.deadline(handshake, "the TLS handshake")
+        } catch {
+            handshake.fail(error)
+            await connection.close()
+            throw error
         }
         return connection
+    }
+
+    /// Waits for `promise` until the connection's timeout; past it, fails the wait with a clear error and closes the
+    /// connection (which fails every other request on it too).
+    func deadline<Value: Sendable>(_ promise: EventLoopPromise<Value>, _ what: String) async throws -> Value {
+        let channel = self.channel, timeout = self.timeout
+        let guardTask = channel.eventLoop.scheduleTask(in: timeout) {
+            promise.fail(LDAPError("\(what) took longer than \(timeout.nanoseconds / 1_000_000) ms"))
+            channel.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in guardTask.cancel() }
+        return try await promise.futureResult.get()
     }
 
     static func makeContext(_ tls: LDAPTLS) throws -> NIOSSLContext {
@@ -115,16 +152,16 @@ public final class LDAPConnection: Sendable {
         }
         let bytes = try request.encode(messageID: id, controls: controls)
         if case .unbind = request {
-            try await channel.writeAndFlush(LDAPOutgoing(id: id, bytes: bytes, promise: nil)).get()
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            channel.writeAndFlush(LDAPOutgoing(id: id, bytes: bytes, promise: nil), promise: written)
+            try await deadline(written, "the unbind")
             return LDAPReply()
         }
         let promise = channel.eventLoop.makePromise(of: LDAPReply.self)
-        // A request that outlives the timeout closes the connection, which fails every request on it.
-        let channel = self.channel
-        let guardTask = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-        promise.futureResult.whenComplete { _ in guardTask.cancel() }
-        channel.writeAndFlush(LDAPOutgoing(id: id, bytes: bytes, promise: promise), promise: nil)
-        return try await promise.futureResult.get()
+        // A write that fails never reaches the handler that would answer the request (a connection already closed
+        // by the server or by a failed TLS handshake): it fails the request itself instead of leaving it waiting.
+        channel.writeAndFlush(LDAPOutgoing(id: id, bytes: bytes, promise: promise)).whenFailure { promise.fail($0) }
+        return try await deadline(promise, "the \(request.name) request")
     }
 
     /// A simple bind (RFC 4513 §5.1.3). An empty password is refused here: servers take it as an anonymous bind.
@@ -181,10 +218,50 @@ public final class LDAPConnection: Sendable {
         guard reply.code == 0 else { throw LDAPError(resultCode: reply.code, reply.message) }
     }
 
-    /// Unbinds and closes.
+    /// Unbinds and closes, within the connection's timeout; when this returns the connection is closed.
     public func close() async {
-        _ = try? await send(.unbind, controls: [])
-        try? await channel.close()
+        if channel.isActive { _ = try? await send(.unbind, controls: []) }
+        channel.close(promise: nil)
+        try? await channel.closeFuture.get()
+    }
+
+    /// Runs `body` with this connection and closes it when `body` returns or throws, waiting for the close.
+    public func closing<Result>(isolation: isolated (any Actor)? = #isolation,
+                                _ body: (LDAPConnection) async throws -> Result) async throws -> Result {
+        do {
+            let result = try await body(self)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+}
+
+/// Completes its promise when the TLS handler before it has finished the handshake, or fails it with what ended
+/// the connection first.
+final class TLSHandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let promise: EventLoopPromise<Void>
+
+    init(_ promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event { promise.succeed(()) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(LDAPError("the connection closed during the TLS handshake"))
+        context.fireChannelInactive()
     }
 }
 

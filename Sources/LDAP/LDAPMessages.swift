@@ -121,6 +121,20 @@ enum LDAPRequest {
     case extended(oid: String)
     case unbind
 
+    /// The operation's name, for errors.
+    var name: String {
+        switch self {
+        case .bind: "bind"
+        case .search: "search"
+        case .modify: "modify"
+        case .add: "add"
+        case .delete: "delete"
+        case .modifyDN: "modify DN"
+        case .extended: "extended"
+        case .unbind: "unbind"
+        }
+    }
+
     /// The complete LDAPMessage.
     func encode(messageID: Int, controls: [LDAPControl]) throws -> [UInt8] {
         var s = DER.Serializer()

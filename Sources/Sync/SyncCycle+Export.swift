@@ -513,16 +513,18 @@ extension SyncCycle {
     func writeBackAnchors(_ users: [StagedUser], connector: SyncConnector, run: inout SyncRun) async throws {
         let pending = users.filter { $0.isUser && $0.cloudID != nil && !$0.isDeleted && $0.value("mS-DS-ConsistencyGuid") == nil }
         guard !pending.isEmpty else { return }
-        let ldap = try await Self.connect(connector)
-        defer { Task { await ldap.close() } }
-        for user in pending {
-            guard let guid = user.value("objectGUID").flatMap({ Data(base64Encoded: $0) }) else { continue }
-            do {
-                try await ldap.modify(dn: user.dn, [LDAPModification(.replace, "mS-DS-ConsistencyGuid", [Array(guid)])])
-            } catch let error as LDAPError {
-                run.errors.append(Self.errorJSON(user, code: "AnchorWritebackFailed", message: error.description))
+        var errors: [JSONValue] = []
+        try await Self.connect(connector).closing { ldap in
+            for user in pending {
+                guard let guid = user.value("objectGUID").flatMap({ Data(base64Encoded: $0) }) else { continue }
+                do {
+                    try await ldap.modify(dn: user.dn, [LDAPModification(.replace, "mS-DS-ConsistencyGuid", [Array(guid)])])
+                } catch let error as LDAPError {
+                    errors.append(Self.errorJSON(user, code: "AnchorWritebackFailed", message: error.description))
+                }
             }
         }
+        run.errors += errors
     }
 
     /// Makes a synced group's members exactly the synced objects its on-premises `member` names.

@@ -97,24 +97,24 @@ public struct SyncCycle: Sendable {
     /// Reads the connector's users: every one (full), or what changed since its DirSync cookie. Returns them with
     /// the new cookie, which is stored only after the export succeeded.
     func importEntries(_ connector: SyncConnector, full: Bool) async throws -> ([LDAPEntry], [UInt8]) {
-        let ldap = try await Self.connect(connector)
-        defer { Task { await ldap.close() } }
         // DirSync reads from the root of the naming context; the connector's scope is applied when exporting.
         let root = connector.baseDN.split(separator: ",").filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("dc=") }
             .joined(separator: ",")
-        var cookie = full ? [] : connector.cookie ?? []
-        var entries: [LDAPEntry] = []
-        var more = true
-        while more {
-            let page = try await ldap.search(base: root, filter: "(|(objectClass=user)(objectClass=group))", attributes: Self.userAttributes,
-                                             controls: [.dirSync(flags: 0, cookie: cookie)])
-            entries += page.entries
-            guard let control = page.controls.first(where: { $0.oid == LDAPControl.dirSyncOID }) else {
-                throw LDAPError("the server did not answer the DirSync control (the bind account needs Replicating Directory Changes)")
+        return try await Self.connect(connector).closing { ldap in
+            var cookie = full ? [] : connector.cookie ?? []
+            var entries: [LDAPEntry] = []
+            var more = true
+            while more {
+                let page = try await ldap.search(base: root, filter: "(|(objectClass=user)(objectClass=group))", attributes: Self.userAttributes,
+                                                 controls: [.dirSync(flags: 0, cookie: cookie)])
+                entries += page.entries
+                guard let control = page.controls.first(where: { $0.oid == LDAPControl.dirSyncOID }) else {
+                    throw LDAPError("the server did not answer the DirSync control (the bind account needs Replicating Directory Changes)")
+                }
+                (more, cookie) = try control.cookie()
             }
-            (more, cookie) = try control.cookie()
+            return (entries, cookie)
         }
-        return (entries, cookie)
     }
 }
 

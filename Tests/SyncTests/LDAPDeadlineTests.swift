@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import LDAP
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Servers that misbehave the ways that hung the live tests: one that takes connections and never says a word, and
+/// one that closes each connection as soon as it has it. Every wait of the client must end, with an error, by its
+/// deadline or sooner; the time limits make a regression fail instead of hang.
+@Suite("LDAP client: every network wait has a deadline", .timeLimit(.minutes(1)))
+struct LDAPDeadlineTests {
+    /// A listening TCP socket on 127.0.0.1. The kernel completes connections to it whether or not they are
+    /// accepted; `closeEach` accepts them on a thread of its own and closes each at once.
+    final class Listener: @unchecked Sendable {  // the descriptor is set once, before any thread reads it
+        let descriptor: Int32
+        let port: Int
+
+        init(closeEach: Bool) throws {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            self.descriptor = descriptor
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    bind(descriptor, pointer, length) == 0 && listen(descriptor, 16) == 0 && getsockname(descriptor, pointer, &length) == 0
+                }
+            }
+            guard bound else { throw LDAPError("the test listener could not bind") }
+            port = Int(UInt16(bigEndian: address.sin_port))
+            if closeEach {
+                Thread.detachNewThread {
+                    while true {
+                        let connection = accept(descriptor, nil, nil)
+                        guard connection >= 0 else { return }  // the listener was closed
+                        close(connection)
+                    }
+                }
+            }
+        }
+
+        deinit { shutdown(descriptor, Int32(SHUT_RDWR)); close(descriptor) }
+    }
+
+    static func elapsed(_ body: () async throws -> Void) async -> (error: (any Error)?, seconds: Double) {
+        let start = ContinuousClock.now
+        do { try await body() } catch { return (error, (ContinuousClock.now - start) / .seconds(1)) }
+        return (nil, (ContinuousClock.now - start) / .seconds(1))
+    }
+
+    @Test("a server that never answers the TLS handshake fails ldaps:// at connect, at the deadline")
+    func silentHandshake() async throws {
+        let server = try Listener(closeEach: false)
+        let (error, seconds) = await Self.elapsed {
+            _ = try await LDAPConnection.connect(url: "ldaps://127.0.0.1:\(server.port)", tls: LDAPTLS(mode: .ldaps, insecureSkipVerify: true),
+                                                 timeout: .milliseconds(500))
+        }
+        #expect((error as? LDAPError)?.message.contains("the TLS handshake took longer than 500 ms") == true, "\(String(describing: error))")
+        #expect(seconds < 10)
+    }
+
+    @Test("a bind, a StartTLS and a search that get no answer fail at the deadline", arguments: ["bind", "startTLS", "search"])
+    func silentRequests(_ request: String) async throws {
+        let server = try Listener(closeEach: false)
+        let (error, seconds) = await Self.elapsed {
+            let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(server.port)",
+                                                              tls: LDAPTLS(mode: request == "startTLS" ? .startTLS : .none, insecureSkipVerify: true),
+                                                              timeout: .milliseconds(500))
+            try await connection.closing { connection in
+                if request == "bind" { try await connection.bind(dn: "CN=x", password: "y") }
+                if request == "search" { _ = try await connection.search(base: "DC=x", filter: "(objectClass=*)") }
+            }
+        }
+        let expected = ["bind": "the bind request", "startTLS": "the extended request", "search": "the search request"][request]!
+        #expect((error as? LDAPError)?.message.contains("\(expected) took longer than 500 ms") == true, "\(String(describing: error))")
+        #expect(seconds < 10)
+    }
+
+    @Test("a connection the server closed fails the next request at once, not at the deadline (nor never)")
+    func closedByTheServer() async throws {
+        let server = try Listener(closeEach: true)
+        let (error, seconds) = await Self.elapsed {
+            let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(server.port)", tls: LDAPTLS(mode: .none), timeout: .seconds(40))
+            // Give the server's close time to arrive, so the bind is written to a connection that is already gone
+            // (if it has not, the bind fails as the connection closes: the same error, as soon).
+            try await Task.sleep(for: .milliseconds(200))
+            try await connection.closing { connection in try await connection.bind(dn: "CN=x", password: "y") }
+        }
+        #expect(error != nil)
+        #expect(seconds < 20, "the request waited for its 40-second deadline instead of failing with the connection")
+    }
+
+    @Test("a certificate nobody trusts fails ldaps:// at connect")
+    func untrustedAtConnect() async throws {
+        // A TLS server with a self-made certificate is what the live test uses; here a server that closes the
+        // connection in the middle of the handshake must end the connect the same way: an error, not a wait.
+        let server = try Listener(closeEach: true)
+        let (error, seconds) = await Self.elapsed {
+            _ = try await LDAPConnection.connect(url: "ldaps://127.0.0.1:\(server.port)", tls: LDAPTLS(mode: .ldaps), timeout: .seconds(40))
+        }
+        #expect(error != nil)
+        #expect(seconds < 20)
+    }
+}
