@@ -261,6 +261,17 @@ def test_client_assertion_for_another_audience_is_refused(tessera, tenant_a, cer
 
 
 # ---------------------------------------------------------------------------------------- tenant by domain
+def test_client_assertion_for_another_hosts_token_endpoint_is_refused(tessera, tenant_a, cert_app):
+    # The same path on another host (RFC 7523 §3: the audience must identify this server): an assertion minted for a
+    # look-alike or another deployment cannot be replayed here.
+    client_id = cert_app["app"]["appId"]
+    elsewhere = tessera.token_endpoint(tenant_a.tenant_id).replace("://127.0.0.1:", "://login.example:")
+    assert elsewhere != tessera.token_endpoint(tenant_a.tenant_id)
+    for audience in (elsewhere, tessera.token_endpoint(tenant_a.tenant_id) + "/extra"):
+        forged = client_assertion(cert_app["key"], cert_app["der"], client_id, audience)
+        assert_oauth_error(assertion_request(tessera, tenant_a.tenant_id, client_id, forged), "invalid_client")
+
+
 def test_tenant_referenced_by_domain(tessera, tenant_a):
     meta = discovery(tessera, tenant_a.domain)
     assert meta["issuer"] == f"{tessera.base_url}/{tenant_a.tenant_id}/v2.0"  # Entra: always the tenant id

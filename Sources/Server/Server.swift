@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOSSL
@@ -8,27 +9,38 @@ import TesseraCore
 
 /// Runs Tessera's HTTP(S) server until cancelled (SIGINT/SIGTERM stop it gracefully).
 public enum TesseraServer {
-    /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil.
+    /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil, within `limits`.
     public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, syncInterval: Duration? = .seconds(1800),
-                           onReady: @escaping @Sendable () -> Void = {}) async throws {
+                           limits: ServerLimits = .init(), onReady: @escaping @Sendable () -> Void = {}) async throws {
         let logger = Logger(label: "tessera.http")
         var services: [any Service] = [RetentionService(app: app)]
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
-        let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Tessera")
+        let configuration = ApplicationConfiguration(
+            address: .hostname(host, port: port), serverName: "Tessera",
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger))
+        let connections = ConnectionsPerAddress(limit: limits.maxConnectionsPerAddress)
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000
+                                                                         + limits.idleTimeout.components.attoseconds / 1_000_000_000))
+        let tlsConfiguration: TLSConfiguration?
         if let tls {
-            var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+            var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)))
-            tlsConfiguration.minimumTLSVersion = .tlsv12
-            let application = Application(
-                responder: TesseraResponder(app: app, scheme: "https"), server: try .tls(.http1(), tlsConfiguration: tlsConfiguration),
-                configuration: configuration, services: services, onServerRunning: { _ in onReady() }, logger: logger)
-            try await application.runService()
+            configuration.minimumTLSVersion = .tlsv12
+            tlsConfiguration = configuration
         } else {
-            let application = Application(
-                responder: TesseraResponder(app: app, scheme: "http"), server: .http1(), configuration: configuration,
-                services: services, onServerRunning: { _ in onReady() }, logger: logger)
-            try await application.runService()
+            tlsConfiguration = nil
         }
+        let server = HTTPServerBuilder { responder in
+            let plain = HTTP1Channel(responder: responder, configuration: http1)
+            if let tlsConfiguration {
+                return AdmittedChannel(base: try TLSChannel(plain, tlsConfiguration: tlsConfiguration), connections: connections)
+            }
+            return AdmittedChannel(base: plain, connections: connections)
+        }
+        let application = Application(
+            responder: TesseraResponder(app: app, scheme: tls == nil ? "http" : "https", limits: limits), server: server,
+            configuration: configuration, services: services, onServerRunning: { _ in onReady() }, logger: logger)
+        try await application.runService()
     }
 }

@@ -20,22 +20,26 @@ public struct TesseraApp: Sendable {
     public let attestationRoots: [Certificate]
     /// Largest request body accepted, in bytes.
     public let maxBodyBytes: Int
+    /// The names the deployment answers to and the proxies it trusts.
+    public let network: NetworkPolicy
     let logger: Logger
     /// Token-endpoint lookups, valid while a tenant's change log stands still.
     let tokenCache = TokenCache()
     let tenantCache = TenantCache()
+    /// Smart lockout and per-source throttling of failed authentication.
+    let throttle = SignInThrottle()
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
                             maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = [],
-                            backupRetentionDays: Int = 5) async throws -> TesseraApp {
+                            backupRetentionDays: Int = 5, network: NetworkPolicy = .init()) async throws -> TesseraApp {
         try await store.migrate()
         let key = try await SigningKey.loadOrCreate(store: store)
         let challenges = try await PasskeyChallenges.loadOrCreate(store: store)
         return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock),
                           backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKey: key,
                           passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,
-                          maxBodyBytes: maxBodyBytes, logger: Logger(label: "tessera"))
+                          maxBodyBytes: maxBodyBytes, network: network, logger: Logger(label: "tessera"))
     }
 
     /// Handles one request: identity platform, Graph or health.

@@ -69,6 +69,13 @@ struct Serve: AsyncParsableCommand {
     var attestationRoots: String?
     @Option(help: "Days each tenant's daily snapshots are kept.") var backupRetentionDays: Int = 5
     @Option(help: "Minutes between directory sync cycles for tenants with a connector (0: only `tessera sync run`).") var syncInterval: Int = 30
+    @Option(help: ArgumentHelp("A URL users and clients reach Tessera by, e.g. https://login.contoso.com (repeat for more; the first is canonical). Requests for any other host are refused, and the issuer and every link are built from these.",
+                               discussion: "Default: https://localhost:PORT, and the same on 127.0.0.1 and [::1]."))
+    var publicURL: [String] = []
+    @Option(help: "An address or CIDR range of a reverse proxy whose X-Forwarded-For is believed (repeatable). Without one, the client address is the connection's.")
+    var trustedProxy: [String] = []
+    @Option(help: "Open connections allowed from one client address.") var maxConnectionsPerAddress: Int = 256
+    @Option(help: "Seconds a connection may stay without a request (TLS handshake and request head included).") var idleTimeout: Int = 30
 
     func run() async throws {
         var roots: [Certificate] = []
@@ -85,10 +92,28 @@ struct Serve: AsyncParsableCommand {
         let store = try await storage.openStore()
         guard (1...365).contains(backupRetentionDays) else { throw ValidationError("--backup-retention-days must be 1 to 365") }
         guard (0...10_080).contains(syncInterval) else { throw ValidationError("--sync-interval must be 0 to 10080 minutes (a delta is needed at least weekly)") }
-        let app = try await TesseraApp.make(store: store, attestationRoots: roots, backupRetentionDays: backupRetentionDays)
-        let tenants = try await store.read { tx in try await tx.tenants() }
         let scheme = http ? "http" : "https"
-        let shownHost = host == "0.0.0.0" ? "localhost" : host
+        var urls: [String] = []
+        for url in publicURL {
+            guard let normalised = NetworkPolicy.normalise(url), normalised.hasPrefix(scheme + "://") else {
+                throw ValidationError("--public-url \(url) is not a \(scheme):// URL with a host name and nothing after it")
+            }
+            urls.append(normalised)
+        }
+        if urls.isEmpty { urls = NetworkPolicy.loopback(scheme: scheme, host: host, port: port) }
+        var proxies: [IPRange] = []
+        for text in trustedProxy {
+            guard let range = IPRange(text) else { throw ValidationError("--trusted-proxy \(text) is not an IP address or CIDR range") }
+            proxies.append(range)
+        }
+        guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }
+        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 3600 seconds") }
+        let app = try await TesseraApp.make(store: store, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
+                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies))
+        let tenants = try await store.read { tx in try await tx.tenants() }
+        // Passkeys are bound to a host name (browsers refuse IP addresses as relying-party ids), so the address to give
+        // people is a name: the canonical public URL, localhost by default.
+        let url = app.network.publicURLs[0]
         if tenants.isEmpty {
             let created = try await TenantProvisioner(directory: app.directory).create(name: "Tessera", domain: "tessera.local")
             // The first administrator signs in once with this pass to register a passkey (there are no passwords).
@@ -102,15 +127,16 @@ struct Serve: AsyncParsableCommand {
               access pass:   \(pass) (Temporary Access Pass: one use, within 8 hours, to register a passkey)
               client id:     \(created.clientId)
               client secret: \(created.clientSecret)
-              token:         POST \(scheme)://\(shownHost):\(port)/\(created.tenantId)/oauth2/v2.0/token
+              token:         POST \(url)/\(created.tenantId)/oauth2/v2.0/token
             """)
         }
-        let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host, shownHost])
+        let names = app.network.publicURLs.compactMap { URL(string: $0)?.host }.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) }
+        let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host] + names)
         if let tls { say("TLS: trust \(tls.caPath)") }
-        let url = "\(scheme)://\(shownHost):\(port)"
+        let limits = ServerLimits(maxConnectionsPerAddress: maxConnectionsPerAddress, idleTimeout: .seconds(idleTimeout))
         try await TesseraServer.run(app: app, host: host, port: port, tls: tls,
-                                    syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60)) {
-            say("Tessera is listening on \(url) (Graph at \(url)/v1.0)")
+                                    syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60), limits: limits) {
+            say("Tessera is listening on \(url) (Graph at \(url)/v1.0; open it by this name: passkeys are bound to it, and browsers refuse IP addresses)")
         }
         try await store.shutdown()
     }

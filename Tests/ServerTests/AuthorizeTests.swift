@@ -73,8 +73,9 @@ struct AuthorizeTests {
     func badCodes() async throws {
         try await Harness.run { h in
             let appID = try await Self.application(h, try await h.accessToken())
-            func redeem(_ code: String, client: String? = nil) async -> APIResponse {
-                let form = "grant_type=authorization_code&client_id=\(client ?? appID)&redirect_uri=\(Self.spa.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&code=\(code)&code_verifier=\(String(repeating: "v", count: 43))"
+            func redeem(_ code: String, client: String? = nil, verifier: Bool = false) async -> APIResponse {
+                var form = "grant_type=authorization_code&client_id=\(client ?? appID)&redirect_uri=\(Self.spa.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&code=\(code)"
+                if verifier { form += "&code_verifier=\(String(repeating: "v", count: 43))" }
                 return await h.send("POST", "/\(h.tenant.tenantId)/oauth2/v2.0/token", headers: ["content-type": "application/x-www-form-urlencoded"],
                                     body: Array(form.utf8))
             }
@@ -82,6 +83,9 @@ struct AuthorizeTests {
             let genuine = AuthorizationCode(tenant: h.tenant.tenantId, clientID: appID, redirectURI: Self.spa, userID: h.tenant.adminUserId,
                                             scope: "openid", nonce: nil, codeChallenge: nil, authTime: now, sessionID: Identifier.make(),
                                             amr: ["fido", "mfa"], expires: now + 600).encode(app: h.app)
+            // A verifier for a code issued without a challenge is a PKCE downgrade (RFC 9700 §2.1.1): refused, code unspent.
+            let downgrade = await redeem(genuine, verifier: true)
+            #expect(downgrade.json["error"] == "invalid_grant" && downgrade.json["error_codes"]?.arrayValue?.first?.intValue == 501481)
             #expect(await redeem(genuine).status == 200)
             #expect(await redeem(genuine).json["error"] == "invalid_grant") // spent
             var tampered = genuine

@@ -50,13 +50,15 @@ struct Caller: Sendable {
         }
     }
 
-    /// Validates the bearer token: signature with our key, issuer, audience, lifetime, tenant.
-    static func authenticate(_ request: APIRequest, app: TesseraApp) async throws -> Caller {
-        guard let header = request.header("authorization"), header.count > 7, header.lowercased().hasPrefix("bearer ") else {
+    /// Checks a bearer token from the `Authorization` header alone: signature with our key, lifetime, audience, and an
+    /// issuer this deployment issues (one of its own URLs, for the token's tenant). Cheap enough to run before a
+    /// request body is read.
+    static func verifiedToken(_ header: String?, app: TesseraApp, base: String) throws(DirectoryError) -> JWT {
+        guard let header, header.count > 7, header.lowercased().hasPrefix("bearer ") else {
             throw DirectoryError(.invalidToken, "Access token is empty.")
         }
         let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        guard let jwt = JWT.decode(token), jwt.header["alg"]?.stringValue == "RS256",
+        guard token.utf8.count <= 16 * 1024, let jwt = JWT.decode(token), jwt.header["alg"]?.stringValue == "RS256",
               jwt.header["kid"]?.stringValue == app.signingKey.kid, jwt.verify(with: app.signingKey.publicKey)
         else { throw DirectoryError(.invalidToken, "IDX14100: JWT is not well formed or its signature is invalid.") }
         let now = app.clock.now.timeIntervalSince1970
@@ -69,9 +71,16 @@ struct Caller: Sendable {
         guard jwt.claims["aud"]?.stringValue == "https://graph.microsoft.com" || jwt.claims["aud"]?.stringValue == GraphPermissions.graphAppId else {
             throw DirectoryError(.invalidToken, "Invalid audience.")
         }
-        guard let tenant = jwt.claims["tid"]?.stringValue, let issuer = jwt.claims["iss"]?.stringValue, issuer.hasSuffix("/\(tenant)/v2.0"),
-              let oid = jwt.claims["oid"]?.stringValue
+        guard let tenant = jwt.claims["tid"]?.stringValue, let issuer = jwt.claims["iss"]?.stringValue,
+              app.network.isOwnIssuer(issuer, tenant: tenant, base: base), jwt.claims["oid"]?.stringValue != nil
         else { throw DirectoryError(.invalidToken, "Invalid issuer or tenant.") }
+        return jwt
+    }
+
+    /// Validates the bearer token (``verifiedToken(_:app:base:)``) and resolves what it grants.
+    static func authenticate(_ request: APIRequest, app: TesseraApp) async throws -> Caller {
+        let jwt = try verifiedToken(request.header("authorization"), app: app, base: request.baseURL)
+        let tenant = jwt.claims["tid"]?.stringValue ?? "", oid = jwt.claims["oid"]?.stringValue ?? ""
         if jwt.claims["idtyp"]?.stringValue == "user" {
             let scopes = Set((jwt.claims["scp"]?.stringValue ?? "").split(separator: " ").map(String.init))
             let roles = try await app.directory.directoryRoles(tenant: tenant, principal: oid)

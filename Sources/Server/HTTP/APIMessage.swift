@@ -12,11 +12,14 @@ public struct APIRequest: Sendable {
     /// Header names lowercased.
     public var headers: [String: String]
     public var body: [UInt8]
-    /// `https://host:port`, from the Host header, for absolute links.
+    /// `https://host:port`: the deployment's URL the request came in by (its `Host`, checked against the
+    /// ``NetworkPolicy``), for the issuer and absolute links.
     public var baseURL: String
+    /// The client's address: the connection's peer, or whom a trusted proxy forwarded for. Nil in-process.
+    public var clientAddress: String?
 
     public init(method: String, path: String, query: [(name: String, value: String)], headers: [String: String],
-                body: [UInt8], baseURL: String) {
+                body: [UInt8], baseURL: String, clientAddress: String? = nil) {
         self.method = method.uppercased()
         self.segments = path.split(separator: "/", omittingEmptySubsequences: true).map {
             String($0).removingPercentEncoding ?? String($0)
@@ -25,6 +28,7 @@ public struct APIRequest: Sendable {
         self.headers = headers
         self.body = body
         self.baseURL = baseURL
+        self.clientAddress = clientAddress
     }
 
     /// A header by lowercased name.

@@ -4,47 +4,109 @@ public import Hummingbird
 import NIOCore
 import TesseraCore
 
-/// Adapts Hummingbird requests to `TesseraApp.handle`, and its answers back.
+/// Adapts Hummingbird requests to `TesseraApp.handle`, and its answers back. It is where the network is distrusted:
+/// the `Host` must be one the deployment answers to, Graph callers prove who they are before a byte of their body is
+/// read, every body is read within a size, a time and a shared memory budget, and the client address comes from the
+/// connection (or from a proxy the deployment was told to trust).
 public struct TesseraResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = TesseraRequestContext
     let app: TesseraApp
     let scheme: String
+    let limits: ServerLimits
+    let budget: BodyBudget
 
-    public init(app: TesseraApp, scheme: String) {
+    public init(app: TesseraApp, scheme: String, limits: ServerLimits = .init()) {
         self.app = app
         self.scheme = scheme
+        self.limits = limits
+        self.budget = BodyBudget(capacity: limits.maxBufferedBodyBytes)
     }
 
-    public func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        var request = request
+    public func respond(to request: Request, context: TesseraRequestContext) async throws -> Response {
         var headers: [String: String] = [:]
         for field in request.headers {
             let name = field.name.canonicalName.lowercased()
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
-        let limit = app.maxBodyBytes
+        guard let baseURL = app.network.baseURL(scheme: scheme, host: request.head.authority ?? headers["host"]) else {
+            return convert(.error(DirectoryError(.misdirectedRequest, "This server does not answer to that host name; use \(app.network.publicURLs.first ?? "its configured URL").")),
+                           base: nil)
+        }
+        let clientAddress = app.network.clientAddress(peer: context.remoteAddress?.ipAddress, forwardedFor: headers["x-forwarded-for"])
+        let path = request.uri.path
+        let isGraph = path.hasPrefix("/v1.0/") || path.hasPrefix("/beta/") || path == "/v1.0" || path == "/beta"
+        var limit = min(app.maxBodyBytes, limits.maxAnonymousBodyBytes)
+        if isGraph {
+            // Graph is for callers with a token: anyone else is answered from the headers alone.
+            do {
+                _ = try Caller.verifiedToken(headers["authorization"], app: app, base: baseURL)
+            } catch {
+                return convert(.error(error, request: APIRequest(method: request.method.rawValue, path: path, query: [], headers: headers,
+                                                                 body: [], baseURL: baseURL), now: app.clock.now), base: baseURL)
+            }
+            limit = app.maxBodyBytes
+        }
+        let declared = headers["content-length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if let declared, declared > limit { return convert(Self.tooLarge(limit), base: baseURL) }
+        let reservation = min(declared ?? limit, limit) + 1
+        guard budget.reserve(reservation) else {
+            var busy = APIResponse.error(DirectoryError(.serviceUnavailable, "The server is busy; retry shortly."))
+            busy.headers.append(("Retry-After", "1"))
+            return convert(busy, base: baseURL)
+        }
+        defer { budget.release(reservation) }
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: limit + 1)
+            body = try await Self.collect(request, upTo: min(reservation, limit + 1), within: limits.bodyTimeout)
+        } catch is BodyTimeout {
+            var late = APIResponse.error(DirectoryError(.requestTimeout, "The request body did not arrive in time."))
+            late.headers.append(("Connection", "close"))
+            return convert(late, base: baseURL)
         } catch {
-            return Self.convert(.error(.init(.requestTooLarge, "The request body exceeds the maximum of \(limit) bytes.")))
+            return convert(Self.tooLarge(limit), base: baseURL)
         }
-        if body.readableBytes > limit {
-            return Self.convert(.error(.init(.requestTooLarge, "The request body exceeds the maximum of \(limit) bytes.")))
-        }
-        let host = request.head.authority ?? headers["host"] ?? "localhost"
-        let rawQuery = request.uri.query ?? ""
+        if body.readableBytes > limit { return convert(Self.tooLarge(limit), base: baseURL) }
         let apiRequest = APIRequest(
-            method: request.method.rawValue, path: request.uri.path,
-            query: APIRequest.parseForm(rawQuery),
-            headers: headers, body: Array(buffer: body), baseURL: "\(scheme)://\(host)")
-        return Self.convert(await app.handle(apiRequest))
+            method: request.method.rawValue, path: path, query: APIRequest.parseForm(request.uri.query ?? ""),
+            headers: headers, body: Array(buffer: body), baseURL: baseURL, clientAddress: clientAddress)
+        return convert(await app.handle(apiRequest), base: baseURL)
     }
 
-    static func convert(_ response: APIResponse) -> Response {
+    static func tooLarge(_ limit: Int) -> APIResponse {
+        var response = APIResponse.error(DirectoryError(.requestTooLarge, "The request body exceeds the maximum of \(limit) bytes."))
+        response.headers.append(("Connection", "close"))
+        return response
+    }
+
+    struct BodyTimeout: Error {}
+
+    /// The body, up to `limit` bytes, or `BodyTimeout` when it has not all arrived within `timeout`.
+    static func collect(_ request: Request, upTo limit: Int, within timeout: Duration) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                var request = request
+                return try await request.collectBody(upTo: limit)
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let body = first else { throw BodyTimeout() }
+            return body
+        }
+    }
+
+    /// The response with the headers every answer carries: no MIME sniffing, and over HTTPS to a real host name,
+    /// HSTS (not for localhost, where it would outlive the test server and break every other local site).
+    func convert(_ response: APIResponse, base: String?) -> Response {
         var fields = HTTPFields()
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        fields[.xContentTypeOptions] = "nosniff"
+        if scheme == "https", let base, let host = URL(string: base)?.host, host != "localhost", IPRange.bytes(of: host) == nil {
+            fields[.strictTransportSecurity] = "max-age=31536000"
         }
         return Response(status: .init(code: response.status), headers: fields,
                         body: .init(byteBuffer: ByteBuffer(bytes: response.body)))

@@ -146,12 +146,20 @@ struct IdentityPlatform {
         }
         switch step {
         case ["tap"]:
+            let username = try field("username"), passcode = try field("temporaryAccessPass")
+            let account = "tap:\(tenant):\(username.lowercased())", now = app.clock.now
+            if let refusal = app.throttle.check(account: account, source: request.clientAddress, now: now) {
+                return Self.refused(refusal, now: now)
+            }
             do {
-                let (user, token) = try await flow.signIn(username: try field("username"), passcode: try field("temporaryAccessPass"),
-                                                          ipAddress: request.header("x-forwarded-for"))
+                let (user, token) = try await flow.signIn(username: username, passcode: passcode, ipAddress: request.clientAddress)
+                app.throttle.succeeded(account: account, source: request.clientAddress)
                 return .json(["userId": .string(user.id), "userPrincipalName": .optional(user.body["userPrincipalName"]?.stringValue),
                               "enrollmentToken": .string(token), "amr": ["tap"]])
             } catch let failure as PasskeySignIn.Failure {
+                if let until = app.throttle.failed(account: account, source: request.clientAddress, now: now) {
+                    try await flow.recordLockout(username: username, until: until, ipAddress: request.clientAddress)
+                }
                 return .json(["error": "access_denied", "error_codes": [.string(failure.reason)], "error_description": .string(failure.message)],
                              status: 400)
             }
@@ -174,8 +182,10 @@ struct IdentityPlatform {
             let body = request.body.isEmpty ? [:] : try request.jsonObject()
             return .json(try await ceremony.options(loginHint: body["loginHint"]?.stringValue, baseURL: request.baseURL))
         }
+        let now = app.clock.now
+        if let refusal = app.throttle.check(account: nil, source: request.clientAddress, now: now) { return Self.refused(refusal, now: now) }
         do {
-            let result = try await ceremony.finish(credential: request.body, baseURL: request.baseURL, ipAddress: request.header("x-forwarded-for"))
+            let result = try await ceremony.finish(credential: request.body, baseURL: request.baseURL, ipAddress: request.clientAddress)
             let (_, cookie) = try await SignInSessions(app: app).start(tenant: tenant, userID: result.user.id, amr: ["fido", "mfa"],
                                                                         baseURL: request.baseURL)
             var answer: [String: JSONValue] = [
@@ -191,8 +201,25 @@ struct IdentityPlatform {
             }
             return .json(.object(answer), headers: [("Set-Cookie", cookie), ("Cache-Control", "no-store")])
         } catch let failure as PasskeySignIn.Failure {
+            app.throttle.failed(account: nil, source: request.clientAddress, now: now)
             return .json(["error": "access_denied", "error_codes": [.string(failure.reason)], "error_description": .string(failure.message)],
                          status: 400)
+        }
+    }
+
+    /// The sign-in page's answer to an attempt refused by smart lockout (AADSTS50053) or per-source throttling (429),
+    /// with `Retry-After`.
+    static func refused(_ refusal: SignInThrottle.Refusal, now: Date) -> APIResponse {
+        let retry = refusal.retryAfter(now: now)
+        switch refusal {
+        case .lockedOut:
+            return .json(["error": "access_denied", "error_codes": ["account.locked", "AADSTS50053"],
+                          "error_description": .string("Your account is temporarily locked to prevent unauthorized use. Try again in \(retry) seconds.")],
+                         status: 400, headers: [("Retry-After", String(retry))])
+        case .throttled:
+            return .json(["error": "temporarily_unavailable", "error_codes": ["throttled"],
+                          "error_description": .string("Too many failed attempts from this address. Try again in \(retry) seconds.")],
+                         status: 429, headers: [("Retry-After", String(retry))])
         }
     }
 
@@ -212,11 +239,11 @@ struct IdentityPlatform {
             "response_types_supported": ["code"],
             "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "name", "preferred_username", "oid", "tid", "email"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid", "name", "preferred_username", "roles", "nonce"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "amr", "sid", "name", "preferred_username",
+                                 "oid", "tid", "email", "roles"],
             "request_uri_parameter_supported": false,
             "tenant_region_scope": nil,
             "cloud_instance_name": .string(URL(string: base)?.host ?? "localhost"),

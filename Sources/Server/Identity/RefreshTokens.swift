@@ -13,7 +13,8 @@ struct RefreshTokens {
     static let lifetime: TimeInterval = 90 * 86_400
 
     /// Issues a token carrying what the next access and ID tokens need.
-    func issue(tenant: String, code: AuthorizationCode, confidential: Bool, family: String? = nil) async throws -> String {
+    /// `codeDigest` names the authorization code the family began with, so that a replay of that code revokes it.
+    func issue(tenant: String, code: AuthorizationCode, confidential: Bool, family: String? = nil, codeDigest: String? = nil) async throws -> String {
         let id = Identifier.make()
         let secret = Secrets.randomToken(bytes: 32)
         let expires = Timestamp.format(app.clock.now.addingTimeInterval(Self.lifetime))
@@ -22,7 +23,10 @@ struct RefreshTokens {
                 "id": .string(id), "_digest": .string(Secrets.digest(secret)), "_userId": .string(code.userID),
                 "_clientId": .string(code.clientID), "_redirectUri": .string(code.redirectURI), "_scope": .string(code.scope),
                 "_sessionId": .string(code.sessionID), "_amr": .strings(code.amr), "_authTime": .int(code.authTime),
-                "_confidential": .bool(confidential), "_family": .string(family ?? id), "_expires": .string(expires), "_used": false,
+                "_confidential": .bool(confidential), "family": .string(family ?? id), "_expires": .string(expires), "_used": false,
+                // Queried (revocation), so not `_`-hidden: the store never lets a query reach hidden members, and this
+                // kind is never served.
+                "issuedForCode": .optional(codeDigest),
             ]))
             try await tx.link(tenant: tenant, source: code.userID, relation: Self.relation, target: id)
         }
@@ -42,7 +46,7 @@ struct RefreshTokens {
                   let digest = object.body["_digest"]?.stringValue, Secrets.matches(parts[1], digest: digest),
                   let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now
             else { return .invalid }
-            if object.body["_used"]?.boolValue == true { return .reused(object.body["_family"]?.stringValue ?? object.id) }
+            if object.body["_used"]?.boolValue == true { return .reused(object.body["family"]?.stringValue ?? object.id) }
             let version = object.version
             object.body["_used"] = true
             object.version = version + 1
@@ -63,14 +67,36 @@ struct RefreshTokens {
                 scope: body["_scope"]?.stringValue ?? "", nonce: nil, codeChallenge: nil, authTime: body["_authTime"]?.intValue ?? 0,
                 sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                 expires: 0)
-            return (code, body["_confidential"]?.boolValue ?? false, body["_family"]?.stringValue ?? object.id)
+            return (code, body["_confidential"]?.boolValue ?? false, body["family"]?.stringValue ?? object.id)
         }
+    }
+
+    /// The client a token was issued to and whether it is confidential, without spending it; nil when the token is
+    /// not a live one.
+    func peek(tenant: String, token: String) async throws -> (clientID: String, confidential: Bool)? {
+        let parts = token.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2, Identifier.isGUID(parts[0]) else { return nil }
+        let now = app.clock.now
+        guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: parts[0]) }), object.kind == Self.kind,
+              let digest = object.body["_digest"]?.stringValue, Secrets.matches(parts[1], digest: digest),
+              let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now,
+              let client = object.body["_clientId"]?.stringValue
+        else { return nil }
+        return (client, object.body["_confidential"]?.boolValue ?? false)
+    }
+
+    /// Revokes every family that began with the authorization code whose digest is `codeDigest`.
+    func revokeIssued(tenant: String, codeDigest: String) async throws {
+        let first = try await app.store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind], filter: .compare(PropertyPath(["issuedForCode"]), .eq, .string(codeDigest))))
+        }
+        for family in Set(first.compactMap { $0.body["family"]?.stringValue }) { try await revokeFamily(tenant: tenant, family: family) }
     }
 
     func revokeFamily(tenant: String, family: String) async throws {
         try await app.store.write { tx in
             let members = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind],
-                                                         filter: .compare(PropertyPath(["_family"]), .eq, .string(family))))
+                                                         filter: .compare(PropertyPath(["family"]), .eq, .string(family))))
             for member in members { try await tx.purge(tenant: tenant, id: member.id) }
         }
     }

@@ -41,6 +41,9 @@ extension TokenEndpoint {
             guard WebAuthn.constantTimeEquals(Array(computed.utf8), Array(challenge.utf8)) else {
                 throw invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
             }
+        } else if form["code_verifier"] != nil {
+            // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
+            throw invalidGrant(501481, "A code_verifier was sent for an authorization code that was issued without a code_challenge.")
         }
         let now = app.clock.now
         let digest = Secrets.digest(text)
@@ -48,12 +51,16 @@ extension TokenEndpoint {
             try await tx.consumeOnce(tenant: tenantID, key: "code:" + digest, expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
                                      now: Timestamp.format(now))
         }
-        guard fresh else { throw invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.") }
+        guard fresh else {
+            // A code presented twice was stolen or leaked: what it was exchanged for is revoked too (RFC 6749 §4.1.2).
+            try await RefreshTokens(app: app).revokeIssued(tenant: tenantID, codeDigest: digest)
+            throw invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.")
+        }
         guard let user = try await app.activeUser(tenant: tenantID, id: code.userID) else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
         let refresh = code.scope.split(separator: " ").contains("offline_access")
-            ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: kind == "web") : nil
+            ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: kind == "web", codeDigest: digest) : nil
         return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
     }
 
@@ -63,12 +70,14 @@ extension TokenEndpoint {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
         }
         let tokens = RefreshTokens(app: app)
-        let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
-        if confidential {
+        // A confidential client proves itself before its token is spent: someone who only holds the token must not be
+        // able to end the session by presenting it without the client's credentials.
+        if let holder = try await tokens.peek(tenant: tenant.id, token: token), holder.confidential {
             var confidentialForm = form
-            confidentialForm["client_id"] = code.clientID
+            confidentialForm["client_id"] = holder.clientID
             _ = try await authenticateClient(confidentialForm)
         }
+        let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
         let (user, application) = try await stillSignedIn(code)
         let next = try await tokens.issue(tenant: tenant.id, code: code, confidential: confidential, family: family)
         return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next)
@@ -79,10 +88,19 @@ extension TokenEndpoint {
         guard let deviceCode = form["device_code"] ?? form["code"], !deviceCode.isEmpty else {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'device_code'.")
         }
+        // The device code flow is a public-client flow: an app that does not allow those (Entra's "Allow public client
+        // flows", isFallbackPublicClient) is a confidential client and authenticates as one (RFC 6749 §3.2.1).
+        let confidential: Bool
+        if let clientID = form["client_id"], let application = try await app.application(tenant: tenant.id, appID: clientID) {
+            confidential = application.body["isFallbackPublicClient"]?.boolValue != true
+        } else {
+            confidential = true
+        }
+        if confidential { _ = try await authenticateClient(form) }
         let code = try await DeviceCodes(app: app).redeem(tenant: tenant.id, deviceCode: deviceCode, clientID: form["client_id"])
         let (user, application) = try await stillSignedIn(code)
         let refresh = code.scope.split(separator: " ").contains("offline_access")
-            ? try await RefreshTokens(app: app).issue(tenant: tenant.id, code: code, confidential: false) : nil
+            ? try await RefreshTokens(app: app).issue(tenant: tenant.id, code: code, confidential: confidential) : nil
         return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
     }
 

@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import Logging
 import SwiftASN1
 import TesseraCore
 import X509
@@ -53,7 +54,29 @@ struct TokenEndpoint {
         let authenticationClass: String
     }
 
+    /// Authenticates the client (``verifyClient(_:)``) under smart lockout: a source that keeps failing is slowed,
+    /// then refused before any credential is checked; a client id guessed at from one address stays usable from others.
     func authenticateClient(_ form: [String: String]) async throws -> Client {
+        let now = app.clock.now
+        let account = form["client_id"].map { "client:\(tenant.id):\($0)" }
+        if let refusal = app.throttle.check(account: account, source: request.clientAddress, now: now) {
+            throw OAuthError.refused(refusal, now: now)
+        }
+        do {
+            let client = try await verifyClient(form)
+            if let account { app.throttle.succeeded(account: account, source: request.clientAddress) }
+            return client
+        } catch let error as OAuthError where error.error == "invalid_client" {
+            if app.throttle.failed(account: account, source: request.clientAddress, now: now) != nil {
+                app.logger.warning("Client locked out after repeated failed authentication",
+                                   metadata: ["tenant": .string(tenant.id), "client": .string(form["client_id"] ?? ""),
+                                              "source": .string(request.clientAddress ?? "-")])
+            }
+            throw error
+        }
+    }
+
+    func verifyClient(_ form: [String: String]) async throws -> Client {
         var clientId = form["client_id"]
         var secret = form["client_secret"]
         if let authorization = request.header("authorization"), authorization.lowercased().hasPrefix("basic ") {
@@ -123,8 +146,12 @@ struct TokenEndpoint {
         guard jwt.claims["iss"]?.stringValue == clientId, jwt.claims["sub"]?.stringValue == clientId else {
             throw OAuthError.invalidClient(700021, "The client assertion's iss and sub must both be the client id.")
         }
+        // The audience names this server's token endpoint for this tenant (RFC 7523 §3): an assertion minted for another
+        // host's endpoint (or a look-alike) is not for us, whatever its path says.
         guard let audience = jwt.claims["aud"]?.stringValue, let audienceURL = URL(string: audience),
+              app.network.isOwn(audience, base: request.baseURL),
               audienceURL.path.split(separator: "/").map(String.init).suffix(3) == ["oauth2", "v2.0", "token"],
+              audienceURL.path.split(separator: "/").count == 4,
               let audienceTenant = audienceURL.path.split(separator: "/").first.map(String.init),
               audienceTenant.lowercased() == tenant.id || audienceTenant.lowercased() == tenant.domain
         else { throw OAuthError.invalidClient(700212, "The client assertion's audience must be this tenant's token endpoint.") }

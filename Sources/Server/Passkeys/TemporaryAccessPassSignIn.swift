@@ -54,6 +54,18 @@ struct TemporaryAccessPassSignIn {
                          userPrincipalName: user.body["userPrincipalName"]?.stringValue))
     }
 
+    /// Smart lockout locked `username` for this source: one sign-in record says so (Entra's 50053), however many
+    /// attempts the lock then refuses unlogged.
+    func recordLockout(username: String, until: Date, ipAddress: String?) async throws {
+        let user = try await PasskeySignIn(app: app, tenant: tenant).user(principalName: username.lowercased())
+        let message = "Account locked after repeated failed Temporary Access Pass attempts from this address, until \(Timestamp.format(until))."
+        try await SignInLog(app: app, tenant: tenant).record(
+            user: user?.kind == .user ? user : nil, ipAddress: ipAddress, failure: .init(reason: "account.locked", message: message),
+            method: "Temporary Access Pass", detail: nil, succeeded: "",
+            extra: ["status": ["errorCode": 50053, "failureReason": "account.locked", "additionalDetails": .string(message)],
+                    "userPrincipalName": .string(user?.body["userPrincipalName"]?.stringValue ?? username)])
+    }
+
     private func log(user: StoredObject?, failure: PasskeySignIn.Failure?, ipAddress: String?) async throws {
         try await SignInLog(app: app, tenant: tenant).record(user: user, ipAddress: ipAddress, failure: failure,
                                                              method: "Temporary Access Pass", detail: nil,

@@ -36,6 +36,14 @@ public struct DirectoryError: Error, Sendable, Hashable, CustomStringConvertible
         public static let conflict = Code("Request_Conflict", 409)
         /// 424: a `$batch` request whose dependency failed.
         public static let failedDependency = Code("Request_FailedDependency", 424)
+        /// 408: the request body did not arrive in time.
+        public static let requestTimeout = Code("Request_Timeout", 408)
+        /// 421: the request named a host this deployment does not answer to.
+        public static let misdirectedRequest = Code("Request_MisdirectedRequest", 421)
+        /// 429: too many requests from this client; `Retry-After` says when to come back.
+        public static let tooManyRequests = Code("TooManyRequests", 429)
+        /// 503: the server is busy (or a dependency is down); `Retry-After` says when to come back.
+        public static let serviceUnavailable = Code("ServiceUnavailable", 503)
         /// 500: something Tessera did not expect; details go to the log, not the client.
         public static let internalError = Code("Service_InternalServerError", 500)
     }

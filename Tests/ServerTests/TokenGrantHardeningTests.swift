@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+import Testing
+@testable import Server
+import TesseraCore
+import TesseraTesting
+import WebAuthn
+
+/// The grants an attacker probes: each test is an attack that worked before and must not now.
+@Suite("Token grants: refresh, replay, device code, lockout and issuer")
+struct TokenGrantHardeningTests {
+    static let web = "https://app.contoso.test/callback"
+    static let spa = "https://spa.contoso.test/"
+
+    /// A confidential web app with a SPA redirect too; returns its appId and a client secret.
+    static func webApp(_ h: Harness, _ token: String) async throws -> (appID: String, secret: String) {
+        let app = await h.graph("POST", "applications", token: token, json: [
+            "displayName": "Web app", "web": ["redirectUris": [.string(web)]], "spa": ["redirectUris": [.string(spa)]]])
+        let appID = try #require(app.json["appId"]?.stringValue)
+        _ = await h.graph("POST", "servicePrincipals", token: token, json: ["appId": .string(appID)])
+        let secret = await h.graph("POST", "applications/\(try #require(app.json["id"]?.stringValue))/addPassword", token: token,
+                                   json: ["passwordCredential": ["displayName": "web"]])
+        return (appID, try #require(secret.json["secretText"]?.stringValue))
+    }
+
+    static func post(_ h: Harness, _ path: String, _ form: [(String, String)], headers: [String: String] = [:]) async -> APIResponse {
+        var all = headers
+        all["content-type"] = "application/x-www-form-urlencoded"
+        return await h.send("POST", "/\(h.tenant.tenantId)/oauth2/v2.0/\(path)", headers: all,
+                            body: Array(AuthorizeEndpoint.encode(form).utf8))
+    }
+
+    /// A code as /authorize issues it to a signed-in administrator.
+    static func code(_ h: Harness, client: String, redirect: String, scope: String = "openid offline_access",
+                     challenge: String? = nil) -> String {
+        let now = Int64(h.clock.now.timeIntervalSince1970)
+        return AuthorizationCode(tenant: h.tenant.tenantId, clientID: client, redirectURI: redirect, userID: h.tenant.adminUserId,
+                                 scope: scope, nonce: nil, codeChallenge: challenge, authTime: now, sessionID: Identifier.make(),
+                                 amr: ["fido", "mfa"], expires: now + 600).encode(app: h.app)
+    }
+
+    @Test("a web client's refresh token is not spent when presented without the client's secret")
+    func refreshTokenNeedsTheClientFirst() async throws {
+        try await Harness.run { h in
+            let (appID, secret) = try await Self.webApp(h, try await h.accessToken())
+            let first = await Self.post(h, "token", [("grant_type", "authorization_code"), ("client_id", appID), ("client_secret", secret),
+                                                     ("redirect_uri", Self.web), ("code", Self.code(h, client: appID, redirect: Self.web))])
+            let refresh = try #require(first.json["refresh_token"]?.stringValue)
+            let stolen = await Self.post(h, "token", [("grant_type", "refresh_token"), ("client_id", appID), ("refresh_token", refresh)])
+            #expect(stolen.status == 401 && stolen.json["error"] == "invalid_client")
+            // The holder of the token alone ended nothing: the client still refreshes with it.
+            let genuine = await Self.post(h, "token", [("grant_type", "refresh_token"), ("client_id", appID), ("client_secret", secret),
+                                                       ("refresh_token", refresh)])
+            #expect(genuine.status == 200 && genuine.json["refresh_token"]?.stringValue != nil)
+        }
+    }
+
+    @Test("an authorization code presented twice revokes the refresh tokens issued from it (RFC 6749 §4.1.2)")
+    func codeReplayRevokes() async throws {
+        try await Harness.run { h in
+            let (appID, _) = try await Self.webApp(h, try await h.accessToken())
+            let verifier = String(repeating: "k", count: 43)
+            let challenge = WebAuthn.Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
+            let code = Self.code(h, client: appID, redirect: Self.spa, challenge: challenge)
+            let form = [("grant_type", "authorization_code"), ("client_id", appID), ("redirect_uri", Self.spa), ("code", code),
+                        ("code_verifier", verifier)]
+            let first = await Self.post(h, "token", form)
+            let refresh = try #require(first.json["refresh_token"]?.stringValue)
+            // One rotation: the family grows, and the replay must reach its newest member too.
+            let rotated = await Self.post(h, "token", [("grant_type", "refresh_token"), ("client_id", appID), ("refresh_token", refresh)])
+            let newest = try #require(rotated.json["refresh_token"]?.stringValue)
+            let replay = await Self.post(h, "token", form)
+            #expect(replay.json["error"] == "invalid_grant" && replay.json["error_codes"]?.arrayValue?.first?.intValue == 54005)
+            let after = await Self.post(h, "token", [("grant_type", "refresh_token"), ("client_id", appID), ("refresh_token", newest)])
+            #expect(after.json["error"] == "invalid_grant")
+        }
+    }
+
+    @Test("the device code flow is public-client only: a confidential app must authenticate to redeem it")
+    func deviceCodeForConfidentialClients() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let (confidential, secret) = try await Self.webApp(h, token)
+            let publicApp = await h.graph("POST", "applications", token: token, json: ["displayName": "CLI", "isFallbackPublicClient": true])
+            let publicID = try #require(publicApp.json["appId"]?.stringValue)
+            for (client, credential, expected) in [(confidential, nil, "invalid_client"), (confidential, secret, "authorization_pending"),
+                                                   (publicID, nil, "authorization_pending")] as [(String, String?, String)] {
+                let started = await Self.post(h, "devicecode", [("client_id", client), ("scope", "openid User.Read")])
+                let deviceCode = try #require(started.json["device_code"]?.stringValue)
+                var form = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", client), ("device_code", deviceCode)]
+                if let credential { form.append(("client_secret", credential)) }
+                let polled = await Self.post(h, "token", form)
+                #expect(polled.json["error"]?.stringValue == expected, "\(client == publicID ? "public" : "confidential") \(credential != nil)")
+            }
+        }
+    }
+
+    @Test("smart lockout: a client secret guessed from one address locks that address out, not the client's own")
+    func clientSecretLockout() async throws {
+        try await Harness.run { h in
+            func attempt(_ secret: String, from address: String) async -> APIResponse {
+                let form = [("grant_type", "client_credentials"), ("client_id", h.tenant.clientId), ("client_secret", secret),
+                            ("scope", "https://graph.microsoft.com/.default")]
+                var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/oauth2/v2.0/token", query: [],
+                                         headers: ["content-type": "application/x-www-form-urlencoded"],
+                                         body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Harness.base)
+                request.clientAddress = address
+                return await h.app.handle(request)
+            }
+            for _ in 0..<10 { #expect(await attempt("wrong", from: "203.0.113.5").json["error"] == "invalid_client") }
+            let locked = await attempt(h.tenant.clientSecret, from: "203.0.113.5")
+            #expect(locked.json["error_codes"]?.arrayValue?.first?.intValue == 50053)
+            #expect(locked.headers.contains { $0.name == "Retry-After" })
+            #expect(await attempt(h.tenant.clientSecret, from: "198.51.100.1").status == 200)
+            // The lock ends, and the next failure from the same address locks again for twice as long.
+            h.clock.advance(61)
+            #expect(await attempt(h.tenant.clientSecret, from: "203.0.113.5").status == 200)
+        }
+    }
+
+    @Test("a Graph token is accepted only with this deployment's exact issuer")
+    func exactIssuer() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let ok = await h.graph("GET", "users", token: token)
+            #expect(ok.status == 200)
+            // The same token presented at another name of the server (a Host it does not answer to) is not its token.
+            var request = APIRequest(method: "GET", path: "/v1.0/users", query: [], headers: ["authorization": "Bearer \(token)"], body: [],
+                                     baseURL: "https://evil.example")
+            request.clientAddress = "203.0.113.9"
+            let elsewhere = await h.app.handle(request)
+            #expect(elsewhere.status == 401 && elsewhere.errorCode == "InvalidAuthenticationToken")
+        }
+    }
+}
+
+@Suite("Network policy: host names, forwarded addresses and address ranges")
+struct NetworkPolicyTests {
+    @Test("only the configured names are answered; ports and case are normalised")
+    func hosts() {
+        let policy = NetworkPolicy(publicURLs: ["https://Login.Contoso.com:443/", "https://localhost:8443"])
+        #expect(policy.publicURLs == ["https://login.contoso.com", "https://localhost:8443"])
+        #expect(policy.baseURL(scheme: "https", host: "login.contoso.com") == "https://login.contoso.com")
+        #expect(policy.baseURL(scheme: "https", host: "LOGIN.contoso.com:443") == "https://login.contoso.com")
+        #expect(policy.baseURL(scheme: "https", host: "localhost:8443") == "https://localhost:8443")
+        #expect(policy.baseURL(scheme: "https", host: "evil.example") == nil)
+        #expect(policy.baseURL(scheme: "https", host: "login.contoso.com@evil.example") == nil)
+        #expect(policy.baseURL(scheme: "http", host: "login.contoso.com") == nil)
+        #expect(policy.isOwnIssuer("https://login.contoso.com/t1/v2.0", tenant: "t1", base: "https://evil.example"))
+        #expect(!policy.isOwnIssuer("https://evil.example/t1/v2.0", tenant: "t1", base: "https://evil.example"))
+        #expect(policy.isOwn("https://login.contoso.com/t1/oauth2/v2.0/token", base: "x"))
+        #expect(!policy.isOwn("https://login.contoso.com.evil.example/t1/oauth2/v2.0/token", base: "x"))
+        #expect(NetworkPolicy.loopback(scheme: "https", host: "127.0.0.1", port: 8443).first == "https://localhost:8443")
+    }
+
+    @Test("X-Forwarded-For counts only from a trusted proxy, and only up to the first untrusted hop")
+    func forwarded() throws {
+        let policy = NetworkPolicy(trustedProxies: [try #require(IPRange("10.0.0.0/8")), try #require(IPRange("::1"))])
+        #expect(policy.clientAddress(peer: "203.0.113.1", forwardedFor: "198.51.100.1") == "203.0.113.1")
+        #expect(policy.clientAddress(peer: "10.1.2.3", forwardedFor: "198.51.100.1") == "198.51.100.1")
+        // A client that sends its own X-Forwarded-For through the proxy cannot choose its address.
+        #expect(policy.clientAddress(peer: "10.1.2.3", forwardedFor: "1.2.3.4, 198.51.100.1") == "198.51.100.1")
+        #expect(policy.clientAddress(peer: "10.1.2.3", forwardedFor: "198.51.100.1, 10.9.9.9") == "198.51.100.1")
+        #expect(policy.clientAddress(peer: "::1", forwardedFor: "garbage") == "::1")
+        #expect(IPRange("10.0.0.0/33") == nil && IPRange("not an address") == nil)
+        #expect(try #require(IPRange("10.0.0.0/8")).contains(try #require(IPRange.bytes(of: "::ffff:10.0.0.1"))))
+    }
+}
