@@ -32,8 +32,13 @@ struct TemporaryAccessPassTests {
             #expect(try await directory.redeemTemporaryAccessPass(tenant: tenant, userID: user, passcode: passcode))
             #expect(try await !directory.redeemTemporaryAccessPass(tenant: tenant, userID: user, passcode: passcode))
             #expect(await h.graph("GET", path, token: token).json["value"]?.arrayValue?.first?["methodUsabilityReason"] == "OneTimeUsed")
-            // One pass per user.
-            #expect(await h.graph("POST", path, token: token, json: [:]).status == 400)
+            // One pass per user: a new one replaces the old, as Microsoft documents.
+            let replacement = await h.graph("POST", path, token: token, json: [:])
+            #expect(replacement.status == 201)
+            let methods = await h.graph("GET", path, token: token).json["value"]?.arrayValue ?? []
+            #expect(methods.count == 1 && methods.first?["id"] == replacement.json["id"])
+            let next = try #require(replacement.json["temporaryAccessPass"]?.stringValue)
+            #expect(try await directory.redeemTemporaryAccessPass(tenant: tenant, userID: user, passcode: next))
         }
     }
 

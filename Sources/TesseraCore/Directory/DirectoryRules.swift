@@ -61,9 +61,32 @@ enum DirectoryRules {
         case .namedLocation:
             try PolicyRules.prepareNamedLocation(&body, type: PolicyRules.schemaEntity(kind: kind, body: fields, current: nil))
         case .oauth2PermissionGrant: try await PolicyRules.prepareGrant(&body, tenant: tenant, tx: tx)
+        case .domain: try await prepareDomain(&body, tenant: tenant, tx: tx)
         default: break
         }
         return body
+    }
+
+    /// `POST /domains`: a domain is added unverified (verification is a manual step here); it cannot hold users
+    /// until verified. Its id is its name.
+    static func prepareDomain(_ body: inout [String: JSONValue], tenant: String, tx: any DirectoryTransaction) async throws {
+        guard let name = body["id"]?.stringValue, TenantProvisioner.isValidDomain(name) else {
+            throw DirectoryError.badRequest("Property 'id' must be a domain name, such as contoso.com.")
+        }
+        guard try await tx.object(tenant: tenant, id: name) == nil else {
+            throw DirectoryError.badRequest("Another object with the same value for property id already exists.")
+        }
+        body["authenticationType"] = body["authenticationType"] ?? "Managed"
+        body["availabilityStatus"] = nil
+        body["isAdminManaged"] = true
+        body["isDefault"] = false
+        body["isInitial"] = false
+        body["isRoot"] = true
+        body["isVerified"] = false
+        body["passwordNotificationWindowInDays"] = body["passwordNotificationWindowInDays"] ?? nil
+        body["passwordValidityPeriodInDays"] = body["passwordValidityPeriodInDays"] ?? nil
+        body["supportedServices"] = body["supportedServices"] ?? []
+        body["state"] = nil
     }
 
     static func prepareUpdate(current: StoredObject, patch: [String: JSONValue], tx: any DirectoryTransaction,
@@ -86,7 +109,11 @@ enum DirectoryRules {
             throw DirectoryError.badRequest("Property '\(name)' cannot be null.")
         }
         var body = current.body
-        for (key, value) in patch { body[key] = value }
+        for (key, value) in patch {
+            // A Conditional Access policy's complex values merge (Microsoft's update example sends only
+            // `conditions.signInRiskLevels`); elsewhere a complex value is replaced whole, as Graph does.
+            body[key] = current.kind == .conditionalAccessPolicy ? merged(body[key], value) : value
+        }
         switch current.kind {
         case .user: try await UserRules.prepare(&body, tenant: current.tenant, tx: tx, isCreate: false)
         case .application: try ApplicationRules.checkKeyCredentials(&body)
@@ -99,6 +126,13 @@ enum DirectoryRules {
         default: break
         }
         return body
+    }
+
+    /// `patch` over `base`: objects merge member by member, anything else (arrays, scalars, null) replaces.
+    static func merged(_ base: JSONValue?, _ patch: JSONValue) -> JSONValue {
+        guard case .object(var out)? = base, case .object(let changes) = patch else { return patch }
+        for (key, value) in changes { out[key] = merged(out[key], value) }
+        return .object(out)
     }
 
     /// The keys that must be unique in the tenant for this object.

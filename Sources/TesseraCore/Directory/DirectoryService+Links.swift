@@ -22,29 +22,40 @@ extension DirectoryService {
             guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil, rule.sources.contains(from.kind)
             else { throw DirectoryError.notFound(source) }
             try Self.checkMembersWritable(from, relation: relation, allowSynced: allowSynced)
-            guard let to = try await tx.object(tenant: tenant, id: target), to.deletedAt == nil else {
-                throw DirectoryError.notFound(target)
-            }
-            guard rule.targets.contains(to.kind) else {
-                throw DirectoryError.badRequest("A \(to.kind.rawValue) cannot be added to '\(relation)'.")
-            }
-            if source == target { throw DirectoryError.badRequest("An object cannot be a member or owner of itself.") }
-            if relation == "manager" {
-                for old in try await tx.targets(tenant: tenant, source: source, relation: "manager") {
-                    try await tx.unlink(tenant: tenant, source: source, relation: "manager", target: old)
-                }
-            }
-            guard try await tx.link(tenant: tenant, source: source, relation: relation, target: target) else {
-                throw DirectoryError.badRequest(
-                    "One or more added object references already exist for the following modified properties: '\(relation)'.")
-            }
-            try await tx.record(ChangeRecord(
-                tenant: tenant, objectId: source, kind: from.kind, operation: "link",
-                activity: Self.linkActivity(relation, adding: true, on: from.kind), actor: actor.initiatedBy, at: now,
-                details: ["relation": .string(relation), "targetId": .string(target), "targetKind": .string(to.kind.rawValue),
-                          "displayName": .optional(from.body["displayName"]?.stringValue),
-                          "targetDisplayName": .optional(to.body["displayName"]?.stringValue)]))
+            try await Self.link(from, relation: relation, target: target, actor: actor, now: now, tx: tx)
         }
+    }
+
+    /// Adds one link from `from` inside a write transaction, with its change record: the one place links are made,
+    /// whether by `$ref` or by a body's `@odata.bind`.
+    static func link(_ from: StoredObject, relation: String, target: String, actor: Actor, now: String,
+                     tx: any DirectoryTransaction) async throws {
+        guard let rule = linkRules[relation], rule.sources.contains(from.kind) else {
+            throw DirectoryError.badRequest("Unsupported relation '\(relation)'.")
+        }
+        let tenant = from.tenant, source = from.id
+        guard let to = try await tx.object(tenant: tenant, id: target), to.deletedAt == nil else {
+            throw DirectoryError.notFound(target)
+        }
+        guard rule.targets.contains(to.kind) else {
+            throw DirectoryError.badRequest("A \(to.kind.rawValue) cannot be added to '\(relation)'.")
+        }
+        if source == target { throw DirectoryError.badRequest("An object cannot be a member or owner of itself.") }
+        if relation == "manager" {
+            for old in try await tx.targets(tenant: tenant, source: source, relation: "manager") {
+                try await tx.unlink(tenant: tenant, source: source, relation: "manager", target: old)
+            }
+        }
+        guard try await tx.link(tenant: tenant, source: source, relation: relation, target: target) else {
+            throw DirectoryError.badRequest(
+                "One or more added object references already exist for the following modified properties: '\(relation)'.")
+        }
+        try await tx.record(ChangeRecord(
+            tenant: tenant, objectId: source, kind: from.kind, operation: "link",
+            activity: linkActivity(relation, adding: true, on: from.kind), actor: actor.initiatedBy, at: now,
+            details: ["relation": .string(relation), "targetId": .string(target), "targetKind": .string(to.kind.rawValue),
+                      "displayName": .optional(from.body["displayName"]?.stringValue),
+                      "targetDisplayName": .optional(to.body["displayName"]?.stringValue)]))
     }
 
     /// Removes a link (`DELETE /groups/{id}/members/{member}/$ref`).

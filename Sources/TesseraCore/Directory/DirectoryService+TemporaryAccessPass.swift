@@ -17,7 +17,7 @@ extension DirectoryService {
     static let passcodeAlphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
 
     /// Creates a user's Temporary Access Pass; returns the stored method and the passcode, shown this once.
-    /// A user has at most one: creating another while one exists is refused, as Entra does.
+    /// A user has at most one: a new pass replaces the one the user has, as Microsoft documents for Graph.
     public func createTemporaryAccessPass(tenant: String, userID: String, startDateTime: Date? = nil,
                                           lifetimeInMinutes: Int = DirectoryService.defaultTemporaryAccessPassLifetime,
                                           isUsableOnce: Bool = false, actor: Actor) async throws -> (method: StoredObject, passcode: String) {
@@ -32,8 +32,12 @@ extension DirectoryService {
             guard let user = try await tx.object(tenant: tenant, id: userID), user.kind == .user, user.deletedAt == nil else {
                 throw DirectoryError.notFound(userID)
             }
-            guard try await tx.targets(tenant: tenant, source: userID, relation: Self.temporaryAccessPassRelation).isEmpty else {
-                throw DirectoryError.badRequest("The user already has a Temporary Access Pass; delete it before creating another.")
+            for old in try await tx.targets(tenant: tenant, source: userID, relation: Self.temporaryAccessPassRelation) {
+                try await tx.purge(tenant: tenant, id: old)
+                try await tx.record(ChangeRecord(
+                    tenant: tenant, objectId: userID, kind: .user, operation: "unlink", activity: "Admin deleted temporary access pass method for user",
+                    actor: actor.initiatedBy, at: now,
+                    details: ["displayName": .optional(user.body["displayName"]?.stringValue), "method": "TemporaryAccessPass", "targetId": .string(old)]))
             }
             let id = Identifier.make()
             let object = StoredObject(tenant: tenant, id: id, kind: .temporaryAccessPass, body: [

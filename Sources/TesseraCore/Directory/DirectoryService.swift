@@ -50,8 +50,8 @@ public struct DirectoryService: Sendable {
 
     private static func insert(kind: ObjectKind, body: [String: JSONValue], id: String, tenant: String, actor: Actor, now: String,
                                allowReadOnly: Bool, tx: any DirectoryTransaction) async throws -> StoredObject {
-        // A named location keeps its derived type.
-        var fields = body.filter { !$0.key.hasPrefix("@odata") || (kind == .namedLocation && $0.key == "@odata.type") }
+        let parsed = try RequestBody.parse(body, kind: kind)
+        var fields = parsed.properties
         fields["id"] = .string(id)
         let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now,
                                                               allowReadOnly: allowReadOnly)
@@ -62,6 +62,9 @@ public struct DirectoryService: Sendable {
             tenant: tenant, objectId: id, kind: kind, operation: "create", activity: "Add \(kind.auditNoun)",
             actor: actor.initiatedBy, at: now,
             details: ["displayName": .optional(prepared["displayName"]?.stringValue ?? prepared["userPrincipalName"]?.stringValue)]))
+        for (relation, targets) in parsed.binds {
+            for target in targets { try await link(object, relation: relation, target: target, actor: actor, now: now, tx: tx) }
+        }
         return object
     }
 
@@ -79,7 +82,16 @@ public struct DirectoryService: Sendable {
             if let ifMatch, ifMatch != current.version {
                 throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
             }
-            let fields = patch.filter { !$0.key.hasPrefix("@odata") }
+            let parsed = try RequestBody.parse(patch, kind: current.kind)
+            let fields = parsed.properties.filter { !$0.key.hasPrefix("@odata") }
+            for (relation, _) in parsed.binds { try Self.checkMembersWritable(current, relation: relation, allowSynced: allowReadOnly) }
+            if fields.isEmpty, !parsed.binds.isEmpty {
+                // Only links: the object itself does not change.
+                for (relation, targets) in parsed.binds {
+                    for target in targets { try await Self.link(current, relation: relation, target: target, actor: actor, now: now, tx: tx) }
+                }
+                return current
+            }
             var next = current
             next.body = try await DirectoryRules.prepareUpdate(
                 current: current, patch: fields, tx: tx, now: now, allowReadOnly: allowReadOnly)
@@ -97,6 +109,9 @@ public struct DirectoryService: Sendable {
                 tenant: tenant, objectId: id, kind: current.kind, operation: "update",
                 activity: "Update \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
                 details: ["displayName": .optional(next.body["displayName"]?.stringValue), "modifiedProperties": .array(modified)]))
+            for (relation, targets) in parsed.binds {
+                for target in targets { try await Self.link(next, relation: relation, target: target, actor: actor, now: now, tx: tx) }
+            }
             return next
         }
     }

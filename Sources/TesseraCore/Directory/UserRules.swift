@@ -44,7 +44,8 @@ enum UserRules {
             throw DirectoryError.badRequest("Invalid value specified for property 'userPrincipalName' of resource 'User'.")
         }
         let domain = String(parts[1]).lowercased()
-        guard let found = try await tx.object(tenant: tenant, id: domain), found.kind == .domain else {
+        guard let found = try await tx.object(tenant: tenant, id: domain), found.kind == .domain,
+              found.body["isVerified"] != .bool(false) else {
             throw DirectoryError.badRequest(
                 "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.")
         }

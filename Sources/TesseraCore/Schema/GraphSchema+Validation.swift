@@ -7,6 +7,12 @@ public enum GraphValidator {
     public static func validate(_ body: [String: JSONValue], entity: String) throws(DirectoryError) {
         guard let structure = GraphSchema.entity(entity) else { return }
         try validate(body, structure: structure, path: "")
+        for (key, value) in body {
+            guard let limit = GraphSchema.maxLength(entity: entity, property: key), let text = value.stringValue,
+                  text.count > limit else { continue }
+            throw DirectoryError.badRequest(
+                "Invalid value specified for property '\(key)' of resource '\(GraphSchema.resourceName(entity))': the maximum length is \(limit) characters.")
+        }
     }
 
     static func validate(_ body: [String: JSONValue], structure: GraphStructure, path: String) throws(DirectoryError) {
@@ -30,7 +36,11 @@ public enum GraphValidator {
         }
         switch type {
         case .string, .binary, .duration, .timeOfDay, .date:
-            guard value.stringValue != nil else { throw mismatch("a string") }
+            guard let text = value.stringValue else { throw mismatch("a string") }
+            // A NUL cuts strings short in C, LDAP and logs downstream: Entra refuses control characters like it.
+            guard !text.unicodeScalars.contains("\u{0}") else {
+                throw DirectoryError.badRequest("Invalid value specified for property '\(name)': it contains a NUL character.")
+            }
         case .guid:
             guard let s = value.stringValue, Identifier.isGUID(s) else { throw mismatch("a GUID") }
         case .dateTimeOffset:
