@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -214,10 +215,47 @@ def pytest_runtest_call(item):
     item.stash[_LOG_OFFSET] = log.stat().st_size if log and log.exists() else 0
 
 
+def _failure_folder() -> Path:
+    """Where a failed browser test's page goes: beside the server log the suite keeps, else the work folder."""
+    log = _STATE["log"]
+    base = log.parent if log else Path(os.environ.get("TESSERA_INTEROP_WORKDIR") or tempfile.gettempdir())
+    folder = base / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _keep_the_page(item) -> list[str]:
+    """Saves, for each browser the failed test used, the page as it was at the failure: a screenshot, the HTML
+    and the browser's console log. Returns what was written (or why nothing could be)."""
+    kept = []
+    for name, driver in item.funcargs.items():
+        if not (hasattr(driver, "save_screenshot") and hasattr(driver, "page_source")):
+            continue
+        # interop/test_x.py::test_y[param] and the fixture's name -> test_x-test_y_param_-browser
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{Path(item.fspath).stem}-{item.name}-{name}")[-150:]
+        png, html, console_txt = (_failure_folder() / (stem + suffix) for suffix in (".png", ".html", ".console.txt"))
+        try:
+            kept.append(f"url: {driver.current_url}")
+            driver.save_screenshot(str(png))
+            html.write_text(driver.page_source)
+            kept += [str(png), str(html)]
+            console = "\n".join(f"{e.get('level')} {e.get('message')}" for e in driver.get_log("browser"))
+            if console:
+                console_txt.write_text(console)
+                kept.append(str(console_txt))
+        except Exception as error:  # a browser that crashed: say so, and keep the test's own failure in front
+            kept.append(f"could not save the page of '{name}': {error!r}")
+    return kept
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if report.failed and call.when == "call":
+        kept = _keep_the_page(item)  # before teardown, while the browser still shows the page
+        if kept:
+            report.sections.append(("the browser at the failure", "\n".join(kept)))
     if report.failed and _STATE["log"]:
         offset = item.stash.get(_LOG_OFFSET, 0) if call.when == "call" else 0
         report.sections.append(("tessera server log during this test", _tail(_STATE["log"], offset, 60)))

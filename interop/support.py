@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 
 import requests
 
@@ -252,6 +253,28 @@ class Sdk:
         self.run(self.http.aclose())
         self.run(self.credential.close())
         self.runner.close()
+
+
+def free_port() -> int:
+    """A port the system reports free now; something else may take it before it is used (see serve_on_a_free_port)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_on_a_free_port(command: Callable[[int], list[str]], attempts: int = 3) -> tuple[subprocess.Popen, str, int]:
+    """`start_serve(command(port))` on a free port, on another one when the first was taken in between (the
+    server says 'Address already in use'); returns the process, what it printed and the port."""
+    for attempt in range(attempts):
+        port = free_port()
+        try:
+            proc, printed = start_serve(command(port))
+            return proc, printed, port
+        except AssertionError as failure:
+            if attempt == attempts - 1 or "in use" not in str(failure).lower():
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_serve(command: list[str]) -> tuple[subprocess.Popen, str]:

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import start_serve
+from support import serve_on_a_free_port
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 PREVIEW = "#microsoft.graph.entraRecoveryServices.recoveryPreviewJob"
@@ -26,15 +25,14 @@ RECOVERY = "#microsoft.graph.entraRecoveryServices.recoveryJob"
 class Server:
     def __init__(self):
         self.data = Path(tempfile.mkdtemp(prefix="tessera-recovery-"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://localhost:{self.port}"
+        self.url = ""
         self.proc = None
         self.printed = ""
 
     def start(self):
-        self.proc, printed = start_serve([BINARY, "serve", "--http", "--data", str(self.data), "--port", str(self.port)])
+        # A free port at each start: a restart need not get the old one back.
+        self.proc, printed, port = serve_on_a_free_port(lambda port: [BINARY, "serve", "--http", "--data", str(self.data), "--port", str(port)])
+        self.url = f"http://localhost:{port}"
         self.printed += printed
         # Keep reading its output so it never blocks on a full pipe.
         import threading

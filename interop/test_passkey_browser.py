@@ -11,35 +11,40 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from support import start_serve
+from support import serve_on_a_free_port
 from browser import APPROVE_DEVICE, REGISTER, SIGN_IN, USE_ACCESS_PASS, Callback, add_authenticator, chromium, remove_authenticator, wait_for_text
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 FIDO2 = "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2"
 DEFAULT_PROFILE = "00000000-0000-0000-0000-000000000001"
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """`tessera serve --http` on a fresh data folder; yields its URL and what its first start printed."""
     data = Path(tempfile.mkdtemp(prefix="tessera-browser-"))
-    port = _free_port()
     # Chromium's virtual authenticators attest with its batch certificate: trusting it makes their keys "attested".
     roots = Path(__file__).resolve().parent / "webauthn" / "testpki" / "chromium-batch-certificate.pem"
-    proc, printed = start_serve([BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots)])
+    proc, printed, port = serve_on_a_free_port(
+        lambda port: [BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots)])
+    # Its output goes on to browser-server.log in the work folder (where a failed test's page is kept too), and the
+    # pipe never fills.
+    log = artifacts().parent / "browser-server.log"
+    log.write_text(printed)
+
+    def drain(out=proc.stdout):
+        with open(log, "a") as f:
+            for line in out:
+                f.write(line)
+                f.flush()
+    threading.Thread(target=drain, daemon=True).start()
     field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
     url = f"http://localhost:{port}"
     token = requests.post(f"{url}/{field('tenant id')}/oauth2/v2.0/token", data={
@@ -398,8 +403,12 @@ def test_a_confidential_client_signs_in_with_authlib_and_pkce(server, browser):
 
 
 def _submit(browser, action: str, fields: dict[str, str] | None = None, checks: tuple[str, ...] = (), unchecks: tuple[str, ...] = ()) -> None:
-    """Fills and submits the admin center form that posts to `action`, the way a person would."""
+    """Fills and submits the admin center form that posts to `action`, the way a person would, and returns once the
+    form's response has loaded: the page the form was on is gone and the new document is complete. Only that proves
+    the post happened: text such as "Saved." may be on the page already, from the form before."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     form = browser.find_element(By.CSS_SELECTOR, f"form[method=post][action='{action}']")
     for name, value in (fields or {}).items():
@@ -418,7 +427,11 @@ def _submit(browser, action: str, fields: dict[str, str] | None = None, checks: 
         box = form.find_element(By.CSS_SELECTOR, f"input[type=checkbox][value='{value}']")
         if box.is_selected():
             box.click()
+    before = browser.find_element(By.TAG_NAME, "html")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(before), f"the form posting to {action} never answered")
+    WebDriverWait(browser, 20).until(lambda b: b.execute_script("return document.readyState") == "complete",
+                                     f"the answer to the form posting to {action} never finished loading")
 
 
 def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser):
