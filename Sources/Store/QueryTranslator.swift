@@ -95,8 +95,13 @@ struct QueryTranslator {
 
     private func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ",") }
 
+    /// Every property name placed in SQL: a plain identifier, never a hidden (`_`-prefixed) member, whatever the kind.
+    /// Hidden members hold secret digests and internal state; no query may read them, even by prefix.
     static func checkPath(_ segments: [String]) throws(DirectoryError) {
         for segment in segments {
+            guard !segment.hasPrefix("_") else {
+                throw DirectoryError(.badRequest, "Could not find a property named '\(segment)'.")
+            }
             guard !segment.isEmpty, segment.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 })
             else { throw DirectoryError(.badRequest, "Invalid property name '\(segment)'.") }
         }
@@ -139,8 +144,25 @@ struct QueryTranslator {
             return "(\(try expression(a, tenant: tenant, element: element)) OR \(try expression(b, tenant: tenant, element: element)))"
         case .not(let a):
             return "(NOT COALESCE(\(try expression(a, tenant: tenant, element: element)), FALSE))"
+        case .compare(let path, let op, let literal) where path.segments.last == "$count" && !path.isLambdaVariable:
+            guard case .int(let n) = literal else { throw DirectoryError(.badRequest, "$count compares with an integer.") }
+            let sqlOp: String = switch op {
+            case .eq: "="
+            case .ne: "<>"
+            case .gt: ">"
+            case .ge: ">="
+            case .lt: "<"
+            case .le: "<="
+            }
+            binds.append(.int(n))
+            return "(\(try countExpression(PropertyPath(Array(path.segments.dropLast())))) \(sqlOp) ?)"
         case .compare(let path, let op, let literal):
             return try comparison(path, op, literal, element: element)
+        case .isOf(let type):
+            // A derived type is kept in the body (named locations); otherwise the kind is the type.
+            let stored = dialect.isPostgres ? "(body ->> '@odata.type')" : "json_extract(body, '$.\"@odata.type\"')"
+            binds += [.text(type), .text("#microsoft.graph.\(type)")]
+            return "(kind = ? OR \(stored) = ?)"
         case .startsWith(let path, let prefix):
             let lhs = try folded(path, element: element)
             binds += [.text(prefix.lowercased()), .text(prefix.lowercased() + "\u{10FFFF}")]
@@ -175,6 +197,24 @@ struct QueryTranslator {
             let alias = "e\(aliasCounter)"
             let from = dialect.arrayElements(collection.segments, alias: alias)
             return "NOT EXISTS (SELECT 1 FROM \(from) WHERE NOT COALESCE(\(try expression(predicate, tenant: tenant, element: alias)), FALSE))"
+        }
+    }
+
+    /// The number of elements of a collection property, or of objects on a relation (`memberOf/$count`).
+    private func countExpression(_ path: PropertyPath) throws(DirectoryError) -> String {
+        try Self.checkPath(path.segments)
+        switch path.segments {
+        case ["memberOf"]:
+            return "(SELECT COUNT(*) FROM links l WHERE l.tenant = objects.tenant AND l.target = objects.id AND l.relation = 'members')"
+        case ["members"], ["owners"]:
+            return "(SELECT COUNT(*) FROM links l WHERE l.tenant = objects.tenant AND l.source = objects.id AND l.relation = '\(path.segments[0])')"
+        case ["appRoleAssignments"]:
+            return "(SELECT COUNT(*) FROM objects a WHERE a.tenant = objects.tenant AND a.kind = 'appRoleAssignment' AND a.deleted_at IS NULL AND \(dialect.text(["principalId"], column: "a.body")) = objects.id)"
+        default:
+            let array = dialect.json(path.segments)
+            return dialect.isPostgres
+                ? "COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof(\(array)) = 'array' THEN \(array) END), 0)"
+                : "COALESCE(json_array_length(body, '$.\(path.segments.joined(separator: "."))'), 0)"
         }
     }
 
@@ -221,11 +261,47 @@ struct QueryTranslator {
         case .or(let a, let b): return "(\(try searchExpression(a)) OR \(try searchExpression(b)))"
         case .term(let term):
             try Self.checkPath([term.property])
-            let lhs = dialect.folded([term.property])
-            let word = Self.escapeLike(term.value.lowercased())
-            binds += [.text(word + "%"), .text("% " + word + "%")]
-            return "(\(lhs) LIKE ? ESCAPE '!' OR \(lhs) LIKE ? ESCAPE '!')"
+            let lhs = dialect.folded([term.property]), raw = dialect.text([term.property])
+            let word = term.value.lowercased()
+            guard let first = word.unicodeScalars.first else { return "(1 = 1)" }
+            // Graph's $search matches the start of a token: tokens split at anything but letters and digits, between
+            // letters and digits, and where a lower-case letter meets an upper-case one ("contoso_Android",
+            // "contosoAndroid", "Android10" all have the token "android").
+            let isDigit = first.properties.numericType != nil
+            let boundary = isDigit ? "[a-z]" : "[0-9]"
+            var caseChange = ""
+            for (offset, ch) in word.unicodeScalars.enumerated() {
+                let upper = String(ch).uppercased(), lower = String(ch)
+                if upper == lower { caseChange += dialect.isPostgres ? Self.escapeRegex(lower) : Self.escapeGlob(lower) }
+                else { caseChange += offset == 0 ? upper : "[\(lower)\(upper)]" }
+            }
+            binds.append(.text(Self.escapeLike(word) + "%"))
+            if dialect.isPostgres {
+                binds.append(.text("([^a-z0-9]|\(boundary))\(Self.escapeRegex(word))"))
+                if isDigit { return "(\(lhs) LIKE ? ESCAPE '!' OR \(lhs) ~ ?)" }
+                binds.append(.text("[a-z]\(caseChange)"))
+                return "(\(lhs) LIKE ? ESCAPE '!' OR \(lhs) ~ ? OR \(raw) ~ ?)"
+            }
+            let escaped = Self.escapeGlob(word)
+            binds += [.text("*[^a-z0-9]\(escaped)*"), .text("*\(boundary)\(escaped)*")]
+            if isDigit { return "(\(lhs) LIKE ? ESCAPE '!' OR \(lhs) GLOB ? OR \(lhs) GLOB ?)" }
+            binds.append(.text("*[a-z]\(caseChange)*"))
+            return "(\(lhs) LIKE ? ESCAPE '!' OR \(lhs) GLOB ? OR \(lhs) GLOB ? OR \(raw) GLOB ?)"
         }
+    }
+
+    /// A literal for SQLite's GLOB: its wildcards and brackets each inside brackets.
+    static func escapeGlob(_ text: String) -> String {
+        var out = ""
+        for ch in text { out += "*?[]".contains(ch) ? "[\(ch)]" : String(ch) }
+        return out
+    }
+
+    /// A literal for a POSIX regular expression: every character that is not a letter or digit escaped.
+    static func escapeRegex(_ text: String) -> String {
+        var out = ""
+        for ch in text { out += ch.isLetter || ch.isNumber ? String(ch) : "\\\(ch)" }
+        return out
     }
 
     static func escapeLike(_ text: String) -> String {

@@ -28,6 +28,10 @@ private let skuGUID = "6fd2c87f-b296-42f0-b197-1e91e994b900"
     ("score le 1e3", .compare(path("score"), .le, .double(1000))),
     ("createdDateTime ge 2024-01-01T00:00:00Z",
      .compare(path("createdDateTime"), .ge, .dateTimeOffset("2024-01-01T00:00:00Z"))),
+    // A date-only literal, as Microsoft's list-users example writes it, is midnight UTC.
+    ("createdDateTime ge 2021-11-01", .compare(path("createdDateTime"), .ge, .dateTimeOffset("2021-11-01T00:00:00Z"))),
+    ("assignedLicenses/$count eq 0", .compare(path("assignedLicenses/$count"), .eq, .int(0))),
+    ("isof('microsoft.graph.countryNamedLocation')", .isOf("countryNamedLocation")),
     ("createdDateTime lt 2024-02-29T10:30:00.123+05:30",
      .compare(path("createdDateTime"), .lt, .dateTimeOffset("2024-02-29T10:30:00.123+05:30"))),
     ("id eq 6FD2C87F-B296-42F0-B197-1E91E994B900", eq("id", .guid(skuGUID))),
@@ -91,7 +95,7 @@ func operatorPrecedence() throws {
     "startswith(displayName)", "startswith(displayName, 5)", "startswith('x', displayName)",
     "startswith(a,'x') eq 'y'", "a in ()", "a in ('x',)", "a in 'x'", "proxyAddresses/any(p p eq 'x')",
     "proxyAddresses/any(p:p eq 'x'", "memberOf/all()", "a eq 99999999999999999999", "a eq 1.", "a eq 1e",
-    "a eq 12abc", "a eq 2024-13-01T00:00:00Z", "a eq 2024-01-01", "a eq 2024-01-01T00:00:00",
+    "a eq 12abc", "a eq 2024-13-01T00:00:00Z", "a eq 2024-13-01", "a eq 2024-01-01T00:00:00",
     "a eq 6fd2c87f-b296-42f0-b197-1e91e994b90", "a eq \(skuGUID)0", "a eq @", "a/ eq 1", "/a eq 1",
     "a eq \"x\"", "a eq 1 and and b eq 2", "not", "()",
 ])

@@ -22,41 +22,79 @@ struct AuditHandler {
             else { throw DirectoryError.notFound(rest[1]) }
             return .json(Self.render(change))
         }
-        let options = try context.parseOptions()
-        var wanted: (String, String)? = nil
-        if let filter = options.filter {
-            guard case .compare(let path, .eq, .string(let value)) = filter, path.segments.count == 1,
-                  ["activityDisplayName", "category", "operationType"].contains(path.segments[0])
-            else { throw DirectoryError(.unsupportedQuery, "Only activityDisplayName, category or operationType eq filters are supported.") }
-            wanted = (path.segments[0], value)
+        // Any property of the record can be filtered (`initiatedBy/user/id`, `activityDateTime ge 2021-11-01`,
+        // `targetResources/any(t:t/id eq '…')`); the only order is by activityDateTime, oldest first unless `desc`.
+        let options = try QueryValidator(entity: nil, advanced: true, count: true).resolve(try context.parseOptions())
+        var descending = false
+        for item in options.orderBy {
+            guard item.path.segments == ["activityDateTime"] else {
+                throw DirectoryError(.unsupportedQuery, "Directory audits can be ordered by activityDateTime only.")
+            }
+            descending = item.descending
         }
         let top = options.top ?? Self.pageSize
-        var after: Int64 = 0
+        // The skip token is the sequence to continue after (oldest first) or before (`d…`, newest first).
+        var boundary: Int64? = nil
         if let token = options.skipToken {
-            guard let value = Int64(token) else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
-            after = value
-        }
-        var collected: [JSONValue] = []
-        var lastSeq = after
-        var exhausted = false
-        while collected.count < top, !exhausted {
-            let from = lastSeq
-            let batch = try await api.app.store.read { tx in try await tx.changes(tenant: tenant, kinds: nil, after: from, limit: 500) }
-            exhausted = batch.count < 500
-            for change in batch {
-                lastSeq = change.seq
-                let rendered = Self.render(change)
-                if let (field, value) = wanted, rendered[field]?.stringValue?.lowercased() != value.lowercased() { continue }
-                collected.append(rendered)
-                if collected.count == top { exhausted = exhausted && change.seq == batch.last?.seq; break }
+            guard token.hasPrefix("d") == descending, let value = Int64(descending ? String(token.dropFirst()) : token) else {
+                throw DirectoryError.badRequest("Invalid $skiptoken.")
             }
+            boundary = value
         }
+        let page = descending
+            ? try await newestFirst(before: boundary, top: top, filter: options.filter)
+            : try await oldestFirst(after: boundary ?? 0, top: top, filter: options.filter)
         var body: [String: JSONValue] = ["@odata.context": .string("\(context.base)/$metadata#auditLogs/directoryAudits"),
-                                         "value": .array(collected)]
-        if collected.count == top, !exhausted {
-            body["@odata.nextLink"] = .string(Lister(context: context, app: api.app).nextLink(skipToken: String(lastSeq)))
+                                         "value": .array(page.values)]
+        if let next = page.next {
+            body["@odata.nextLink"] = .string(Lister(context: context, app: api.app).nextLink(skipToken: descending ? "d\(next)" : String(next)))
         }
         return .json(.object(body))
+    }
+
+    static let readBatch = 500
+
+    /// Up to `top` matching records after sequence `after`, and the sequence to continue after if there may be more.
+    func oldestFirst(after: Int64, top: Int, filter: FilterExpression?) async throws -> (values: [JSONValue], next: Int64?) {
+        let tenant = context.tenant
+        var collected: [JSONValue] = []
+        var position = after
+        while true {
+            let from = position
+            let batch = try await api.app.store.read { tx in try await tx.changes(tenant: tenant, kinds: nil, after: from, limit: Self.readBatch) }
+            for change in batch {
+                position = change.seq
+                let rendered = Self.render(change)
+                guard filter?.matches(rendered) ?? true else { continue }
+                collected.append(rendered)
+                if collected.count == top { return (collected, change.seq == batch.last?.seq && batch.count < Self.readBatch ? nil : change.seq) }
+            }
+            if batch.count < Self.readBatch { return (collected, nil) }
+        }
+    }
+
+    /// Up to `top` matching records before sequence `before` (from the newest when nil), newest first, and the
+    /// sequence to continue before if there may be more. Reads the change log backwards in windows.
+    func newestFirst(before: Int64?, top: Int, filter: FilterExpression?) async throws -> (values: [JSONValue], next: Int64?) {
+        let tenant = context.tenant
+        var upper: Int64
+        if let before { upper = before } else { upper = try await api.app.store.read { tx in try await tx.latestSequence(tenant: tenant) } + 1 }
+        var collected: [JSONValue] = []
+        while upper > 1 {
+            let lower = max(0, upper - 1 - Int64(Self.readBatch))
+            let window = upper
+            let batch = try await api.app.store.read { tx in
+                try await tx.changes(tenant: tenant, kinds: nil, after: lower, limit: Self.readBatch)
+            }.filter { $0.seq < window }
+            for change in batch.reversed() {
+                let rendered = Self.render(change)
+                guard filter?.matches(rendered) ?? true else { continue }
+                collected.append(rendered)
+                if collected.count == top { return (collected, change.seq > 1 ? change.seq : nil) }
+            }
+            upper = lower + 1
+        }
+        return (collected, nil)
     }
 
     static func render(_ change: ChangeRecord) -> JSONValue {
@@ -92,7 +130,11 @@ struct AuditHandler {
 extension AuditHandler {
     /// `/auditLogs/signIns`: newest first, `$filter` on the record's properties, `$top`, offset paging.
     func signIns() async throws -> APIResponse {
-        let options = try context.parseOptions()
+        let options = try QueryValidator(entity: nil, advanced: true, count: true).resolve(try context.parseOptions())
+        guard options.search == nil else { throw DirectoryError(.unsupportedQuery, "$search is not supported on sign-ins.") }
+        guard options.orderBy.allSatisfy({ $0.path.segments == ["createdDateTime"] && $0.descending }) else {
+            throw DirectoryError(.unsupportedQuery, "Sign-ins are ordered by createdDateTime desc only.")
+        }
         let top = options.top ?? Self.pageSize
         var offset = 0
         if let token = options.skipToken {
@@ -102,7 +144,7 @@ extension AuditHandler {
         let found = try await api.app.directory.signIns(tenant: context.tenant, filter: options.filter, limit: top + 1, offset: offset)
         var body: [String: JSONValue] = [
             "@odata.context": .string("\(context.base)/$metadata#auditLogs/signIns"),
-            "value": .array(found.prefix(top).map { .object($0.body.filter { !$0.key.hasPrefix("_") }) }),
+            "value": .array(found.prefix(top).map { Renderer.select(.object($0.body), options.select) }),
         ]
         if found.count > top {
             body["@odata.nextLink"] = .string("\(context.base)/auditLogs/signIns?$top=\(top)&$skiptoken=\(offset + top)")

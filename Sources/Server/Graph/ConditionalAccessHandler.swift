@@ -39,7 +39,7 @@ struct ConditionalAccessHandler {
         switch (rest.count, method) {
         case (1, "GET"):
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
-            var body = Renderer.render(object, select: try context.parseOptions().select)
+            var body = Renderer.render(object, select: try context.select(entity: kind.rawValue))
             body["@odata.context"] = .string("\(context.base)/$metadata#\(path)/$entity")
             return .json(body)
         case (1, "DELETE"):

@@ -29,7 +29,7 @@ struct DirectoryObjectsHandler {
         guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }), object.deletedAt == nil,
               ObjectKind.directoryObjects.contains(object.kind)
         else { throw DirectoryError.notFound(id) }
-        return .json(Renderer.render(object, select: try context.parseOptions().select, polymorphic: true))
+        return .json(Renderer.render(object, select: try context.select(entity: object.kind.rawValue), polymorphic: true))
     }
 
     /// `/directory/deletedItems/microsoft.graph.user`, `/directory/deletedItems/{id}`, `…/{id}/restore`.
@@ -59,7 +59,7 @@ struct DirectoryObjectsHandler {
         switch (tail.count, method) {
         case (1, "GET"):
             try context.caller.require(anyOf: Caller.permissions(for: object.kind, write: false))
-            return .json(Renderer.render(object, select: try context.parseOptions().select, polymorphic: true))
+            return .json(Renderer.render(object, select: try context.select(entity: object.kind.rawValue), polymorphic: true))
         case (1, "DELETE"):
             try context.caller.require(anyOf: Caller.permissions(for: object.kind, write: true))
             try await app.directory.purgeDeleted(tenant: tenant, id: id, actor: context.caller.actor)

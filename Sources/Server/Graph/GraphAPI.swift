@@ -65,8 +65,7 @@ struct GraphAPI {
             guard c.request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Only GET /me is supported.") }
             try c.caller.requireDelegated(anyOf: ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All",
                                                   "Directory.Read.All", "Directory.ReadWrite.All"])
-            let options = try c.parseOptions()
-            var body = Renderer.render(user, select: options.select)
+            var body = Renderer.render(user, select: try c.select(entity: "user"))
             body["@odata.context"] = .string("\(c.base)/$metadata#users/$entity")
             return .json(body)
         }
@@ -118,6 +117,18 @@ struct RequestContext: Sendable {
         } catch {
             throw DirectoryError(error.isUnsupported ? .unsupportedQuery : .badRequest, error.message)
         }
+    }
+
+    /// The query options with every property name resolved against the schema of `entity` (or of `kinds`).
+    func options(entity: String?, kinds: [ObjectKind] = []) throws(DirectoryError) -> QueryOptions {
+        let options = try parseOptions()
+        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: options.count).resolve(options)
+    }
+
+    /// `$select` alone, resolved (for a single object).
+    func select(entity: String?, kinds: [ObjectKind] = []) throws(DirectoryError) -> [String]? {
+        let select = try parseOptions().select
+        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: false).resolve(QueryOptions(select: select)).select
     }
 
     func etagVersion() throws(DirectoryError) -> Int64? {

@@ -10,9 +10,9 @@ struct Lister {
     static let defaultPageSize = 100
 
     func list(kinds: [ObjectKind], scope: QueryScope = .all, deleted: Bool = false, contextPath: String,
-              entity: String?, polymorphic: Bool = false, constraint: FilterExpression? = nil) async throws -> APIResponse {
-        let options = try context.parseOptions()
-        try QueryValidator(entity: entity, advanced: context.isAdvanced, count: options.count).check(options)
+              entity: String?, polymorphic: Bool = false, constraint: FilterExpression? = nil,
+              virtual: [JSONValue] = []) async throws -> APIResponse {
+        let options = try context.options(entity: entity, kinds: kinds)
         let top = options.top ?? Self.defaultPageSize
         let filter: FilterExpression? = switch (constraint, options.filter) {
         case (let a?, let b?): .and(a, b)
@@ -50,11 +50,15 @@ struct Lister {
             (try await tx.query(frozen), wantsCount ? try await tx.count(frozen) : nil)
         }
         let page = Array(rows.prefix(top))
+        // Objects that are not stored (directory roles in memberOf) match the same filter in memory; they come first,
+        // on the first page.
+        let shown = options.skipToken == nil && options.search == nil
+            ? virtual.filter { options.filter?.matches($0) ?? true }.map { Renderer.select($0, options.select) } : []
         var body: [String: JSONValue] = [
             "@odata.context": .string("\(context.base)/$metadata#\(contextPath)"),
-            "value": .array(page.map { Renderer.render($0, select: options.select, polymorphic: polymorphic) }),
+            "value": .array(shown + page.map { Renderer.render($0, select: options.select, polymorphic: polymorphic) }),
         ]
-        if let total { body["@odata.count"] = .int(Int64(total)) }
+        if let total { body["@odata.count"] = .int(Int64(total + virtual.filter { options.filter?.matches($0) ?? true }.count)) }
         if rows.count > top, let last = page.last {
             let state: JSONValue = orderBy.isEmpty ? ["a": .string(last.id)] : ["o": .int(Int64(query.offset + top))]
             body["@odata.nextLink"] = .string(nextLink(skipToken: Base64URL.encode(Data(state.serialized.utf8))))
@@ -78,8 +82,7 @@ struct Lister {
         guard context.isAdvanced else {
             throw DirectoryError(.badRequest, "Count is not currently supported: the request needs the header 'ConsistencyLevel: eventual'.")
         }
-        let options = try context.parseOptions()
-        try QueryValidator(entity: entity, advanced: true, count: true).check(options)
+        let options = try QueryValidator(entity: entity, kinds: kinds, advanced: true, count: true).resolve(try context.parseOptions())
         let query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, filter: options.filter, search: options.search)
         let total = try await app.store.read { tx in try await tx.count(query) }
         return .text(String(total))

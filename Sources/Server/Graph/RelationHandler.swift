@@ -28,10 +28,10 @@ struct RelationHandler {
         switch relation {
         case "members", "owners":
             return try await links(relation, tail: tail, kinds: kinds)
-        case "memberOf":
+        case "memberOf", "transitiveMemberOf":
             try caller.require(anyOf: Caller.permissions(for: kind, write: false))
-            return try await list(.sources(of: id, relation: "members"), kinds: kinds ?? [.group], tail: tail)
-        case "transitiveMembers", "transitiveMemberOf":
+            return try await memberships(transitive: relation == "transitiveMemberOf", cast: kinds, tail: tail)
+        case "transitiveMembers":
             try caller.require(anyOf: Caller.permissions(for: kind, write: false))
             let tenant = self.tenant, id = self.id, directory = app.directory
             let ids = try await app.store.read { tx in
@@ -39,7 +39,7 @@ struct RelationHandler {
                     ? try await directory.transitiveMembers(tenant: tenant, of: id, tx: tx)
                     : try await directory.transitiveGroups(tenant: tenant, of: id, tx: tx)
             }
-            return try await list(.ids(ids), kinds: kinds ?? (relation == "transitiveMembers" ? Self.memberKinds : [.group]), tail: tail)
+            return try await list(.ids(ids), kinds: kinds ?? Self.memberKinds, tail: tail)
         case "ownedObjects":
             try caller.require(anyOf: Caller.permissions(for: kind, write: false))
             return try await list(.sources(of: id, relation: "owners"), kinds: kinds ?? [.group, .application, .servicePrincipal, .device], tail: tail)
@@ -67,6 +67,13 @@ struct RelationHandler {
             }
             try await app.directory.removePassword(tenant: tenant, objectId: id, keyId: keyId, actor: caller.actor)
             return .noContent
+        case "oauth2PermissionGrants" where kind == .servicePrincipal || kind == .user:
+            guard tail.isEmpty, method == "GET" else { throw resource.methodNotAllowed() }
+            try caller.require(anyOf: Caller.permissions(for: .oauth2PermissionGrant, write: false))
+            let field = kind == .servicePrincipal ? "clientId" : "principalId"
+            return try await resource.lister.list(kinds: [.oauth2PermissionGrant], contextPath: "oauth2PermissionGrants",
+                                                  entity: ObjectKind.oauth2PermissionGrant.rawValue,
+                                                  constraint: .compare(PropertyPath([field]), .eq, .string(id)))
         case "appRoleAssignments" where [.user, .group, .servicePrincipal].contains(kind):
             return try await assignments(field: "principalId", tail: tail)
         case "appRoleAssignedTo" where kind == .servicePrincipal:
@@ -74,6 +81,30 @@ struct RelationHandler {
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(relation)'.")
         }
+    }
+
+    /// `memberOf` and `transitiveMemberOf`: the groups, and the directory roles held tenant-wide (directly, or for
+    /// `transitiveMemberOf` through a role-assignable group), as Entra lists them. A cast picks one of the two.
+    func memberships(transitive: Bool, cast: [ObjectKind]?, tail: [String]) async throws -> APIResponse {
+        let tenant = self.tenant, id = self.id, directory = app.directory
+        let groups = try await app.store.read { tx in
+            transitive ? try await directory.transitiveGroups(tenant: tenant, of: id, tx: tx)
+                : try await tx.sources(tenant: tenant, target: id, relation: "members")
+        }
+        let wantsRoles = cast == nil || cast == [.directoryRole]
+        let roles = wantsRoles
+            ? try await RolesHandler.heldRoles(by: [id] + (transitive ? groups : []), tenant: tenant, app: app).map(RolesHandler.directoryRole)
+            : []
+        if cast == [.directoryRole] {
+            guard tail.isEmpty, method == "GET" else { throw resource.methodNotAllowed() }
+            return try await resource.lister.list(kinds: [.group], scope: .ids([]), contextPath: "directoryObjects",
+                                                  entity: "directoryRole", polymorphic: true, virtual: roles)
+        }
+        let kinds = cast ?? [.group]
+        if tail == ["$count"] { return try await resource.lister.count(kinds: kinds, scope: .ids(groups), entity: kinds.count == 1 ? kinds[0].rawValue : nil) }
+        guard tail.isEmpty, method == "GET" else { throw resource.methodNotAllowed() }
+        return try await resource.lister.list(kinds: kinds, scope: .ids(groups), contextPath: "directoryObjects",
+                                              entity: cast == nil ? nil : kinds[0].rawValue, polymorphic: true, virtual: roles)
     }
 
     func list(_ scope: QueryScope, kinds: [ObjectKind], tail: [String]) async throws -> APIResponse {
@@ -142,7 +173,7 @@ struct RelationHandler {
             return try await tx.object(tenant: tenant, id: managerId)
         }
         guard let manager, manager.deletedAt == nil else { throw DirectoryError.notFound("manager") }
-        return .json(Renderer.render(manager, select: try context.parseOptions().select, polymorphic: true))
+        return .json(Renderer.render(manager, select: try context.select(entity: "user"), polymorphic: true))
     }
 
     /// App role assignments granted to (`principalId`) or on (`resourceId`) this object.

@@ -19,13 +19,17 @@ struct ResourceHandler {
             case "GET":
                 try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
                 return try await lister.list(kinds: [kind], contextPath: kind.entitySet, entity: kind.rawValue)
-            case "POST" where kind != .organization && kind != .domain:
+            case "POST" where kind != .organization:
                 try context.caller.require(anyOf: Caller.permissions(for: kind, write: true))
-                let created = try await app.directory.create(tenant: tenant, kind: kind, body: try context.request.jsonObject(),
-                                                             actor: context.caller.actor)
-                var body = Renderer.render(created, select: nil)
-                body["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
-                return .json(body, status: 201, headers: [("Location", "\(context.base)/\(kind.entitySet)/\(created.id)"), ("ETag", ETag.make(created))])
+                let body = try context.request.jsonObject()
+                // A domain's id is its name (`POST /domains {"id": "contoso.com"}`).
+                let explicitId = kind == .domain ? body["id"]?.stringValue?.lowercased() : nil
+                if kind == .domain, explicitId == nil { throw DirectoryError.badRequest("Property 'id' is required: the domain name.") }
+                let created = try await app.directory.create(tenant: tenant, kind: kind, body: body, actor: context.caller.actor,
+                                                             id: explicitId)
+                var rendered = Renderer.render(created, select: nil)
+                rendered["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
+                return .json(rendered, status: 201, headers: [("Location", "\(context.base)/\(kind.entitySet)/\(created.id)"), ("ETag", ETag.make(created))])
             default: throw methodNotAllowed()
             }
         }
@@ -66,6 +70,10 @@ struct ResourceHandler {
                 guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("userPrincipalName", key)) else { return nil }
                 return try await tx.object(tenant: tenant, id: id)
             }
+            if key.hasPrefix("deviceId="), kind == .device {
+                guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceId", String(key.dropFirst(9)))) else { return nil }
+                return try await tx.object(tenant: tenant, id: id)
+            }
             if key.hasPrefix("appId="), kind == .application || kind == .servicePrincipal {
                 let name = kind == .application ? "appId" : "servicePrincipal:appId"
                 guard let id = try await tx.holder(tenant: tenant, key: UniqueKey(name, String(key.dropFirst(6)))) else { return nil }
@@ -81,14 +89,12 @@ struct ResourceHandler {
         switch method {
         case "GET":
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
-            let options = try context.parseOptions()
-            try QueryValidator(entity: kind.rawValue, advanced: context.isAdvanced, count: false).check(
-                QueryOptions(select: options.select))
+            let select = try context.select(entity: kind.rawValue)
             let tenant = self.tenant
             guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }) else {
                 throw DirectoryError.notFound(id)
             }
-            var body = Renderer.render(object, select: options.select)
+            var body = Renderer.render(object, select: select)
             body["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
             body["@odata.etag"] = .string(ETag.make(object))
             return .json(body, headers: [("ETag", ETag.make(object))])

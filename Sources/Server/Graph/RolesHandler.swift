@@ -29,23 +29,12 @@ struct RolesHandler {
             guard method == "GET" else { throw DirectoryError(.methodNotAllowed, "Custom role definitions are not supported yet.") }
             if let id = tail.first {
                 guard let role = BuiltInRoles.byTemplateId(id.lowercased()) else { throw DirectoryError.notFound(id) }
-                return .json(Self.definition(role))
+                return .json(Renderer.select(Self.definition(role), try context.select(entity: "unifiedRoleDefinition")))
             }
-            let options = try context.parseOptions()
-            var roles = BuiltInRoles.all
-            if case .compare(let path, .eq, .string(let value))? = options.filter {
-                roles = roles.filter { role in
-                    switch path.segments {
-                    case ["displayName"]: role.displayName.lowercased() == value.lowercased()
-                    case ["templateId"], ["id"]: role.templateId == value.lowercased()
-                    default: false
-                    }
-                }
-            } else if options.filter != nil {
-                throw DirectoryError(.unsupportedQuery, "Only displayName, templateId or id eq filters are supported on roleDefinitions.")
-            }
+            let options = try context.options(entity: "unifiedRoleDefinition")
+            let roles = BuiltInRoles.all.map(Self.definition).filter { options.filter?.matches($0) ?? true }
             return .json(["@odata.context": .string("\(context.base)/$metadata#roleManagement/directory/roleDefinitions"),
-                          "value": .array(roles.map(Self.definition))])
+                          "value": .array(roles.map { Renderer.select($0, options.select) })])
         case "roleAssignments":
             return try await assignments(tail)
         default:
@@ -71,7 +60,7 @@ struct RolesHandler {
             else { throw DirectoryError.notFound(id) }
             if method == "GET" {
                 try context.caller.require(anyOf: readPermissions)
-                return .json(Renderer.render(found, select: try context.parseOptions().select))
+                return .json(Renderer.render(found, select: try context.select(entity: "unifiedRoleAssignment")))
             }
             try context.caller.require(anyOf: ["RoleManagement.ReadWrite.Directory"])
             try await app.directory.delete(tenant: tenant, id: id, kind: .roleAssignment, actor: context.caller.actor)
@@ -81,38 +70,108 @@ struct RolesHandler {
         }
     }
 
-    /// The legacy view: a role is "activated" when it has an assignment at the tenant scope; its id is its template id.
+    /// A role in the legacy view (`directoryRole`); its id is its template id.
+    static func directoryRole(_ role: BuiltInRole) -> JSONValue {
+        ["@odata.type": "#microsoft.graph.directoryRole", "id": .string(role.templateId), "roleTemplateId": .string(role.templateId),
+         "displayName": .string(role.displayName), "description": .string(role.description), "deletedDateTime": nil]
+    }
+
+    /// The roles `principals` hold tenant-wide (the legacy view's memberships), in the catalog's order.
+    static func heldRoles(by principals: [String], tenant: String, app: TesseraApp) async throws -> [BuiltInRole] {
+        guard !principals.isEmpty else { return [] }
+        let query = ObjectQuery(tenant: tenant, kinds: [.roleAssignment], filter: .and(
+            .in(PropertyPath(["principalId"]), principals.map { .string($0) }),
+            .compare(PropertyPath(["directoryScopeId"]), .eq, .string("/"))))
+        let assignments = try await app.store.read { tx in try await tx.query(query) }
+        let held = Set(assignments.compactMap { $0.body["roleDefinitionId"]?.stringValue })
+        return BuiltInRoles.all.filter { held.contains($0.templateId) }
+    }
+
+    /// Roles activated in the legacy view without members (`POST /directoryRoles`), kept as a tenant setting.
+    static let activatedSetting = "directoryRoles.activated"
+
+    /// The legacy view: a role is activated when it has an assignment at the tenant scope or was activated from its
+    /// template. Its members are the principals of those assignments: adding or removing one writes the same role
+    /// assignment the unified API does.
     func handleDirectoryRoles(_ rest: [String]) async throws -> APIResponse {
-        try context.caller.require(anyOf: readPermissions)
-        guard method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
         let tenant = self.tenant
-        let assignments = try await app.store.read { tx in
-            try await tx.query(ObjectQuery(tenant: tenant, kinds: [.roleAssignment],
-                                           filter: .compare(PropertyPath(["directoryScopeId"]), .eq, .string("/"))))
+        let (assignments, activated) = try await app.store.read { tx in
+            (try await tx.query(ObjectQuery(tenant: tenant, kinds: [.roleAssignment],
+                                            filter: .compare(PropertyPath(["directoryScopeId"]), .eq, .string("/")))),
+             try await tx.setting(tenant: tenant, key: Self.activatedSetting)?.arrayValue?.compactMap(\.stringValue) ?? [])
         }
-        var byRole: [String: [String]] = [:]
+        var byRole: [String: [(principal: String, assignment: String)]] = [:]
         for a in assignments {
             if let role = a.body["roleDefinitionId"]?.stringValue, let principal = a.body["principalId"]?.stringValue {
-                byRole[role, default: []].append(principal)
+                byRole[role, default: []].append((principal, a.id))
             }
         }
-        func render(_ role: BuiltInRole) -> JSONValue {
-            ["id": .string(role.templateId), "roleTemplateId": .string(role.templateId), "displayName": .string(role.displayName),
-             "description": .string(role.description), "deletedDateTime": nil]
-        }
+        func isActive(_ role: BuiltInRole) -> Bool { byRole[role.templateId] != nil || activated.contains(role.templateId) }
         var key = rest.first
         if key == "roleTemplateId", rest.count >= 2 { key = rest[1] }
-        if let key = key?.replacingOccurrences(of: "roleTemplateId=", with: "") {
-            guard let role = BuiltInRoles.byTemplateId(key.lowercased()), byRole[role.templateId] != nil else { throw DirectoryError.notFound(key) }
-            let memberTail = rest.first == "roleTemplateId" ? Array(rest.dropFirst(2)) : Array(rest.dropFirst())
-            if memberTail == ["members"] {
-                return try await Lister(context: context, app: app).list(
-                    kinds: [.user, .group, .servicePrincipal], scope: .ids(byRole[role.templateId] ?? []),
-                    contextPath: "directoryObjects", entity: nil, polymorphic: true)
+        guard let key = key?.replacingOccurrences(of: "roleTemplateId=", with: "") else {
+            switch method {
+            case "GET":
+                try context.caller.require(anyOf: readPermissions)
+                let options = try context.options(entity: "directoryRole")
+                let active = BuiltInRoles.all.filter(isActive).map(Self.directoryRole)
+                    .filter { options.filter?.matches($0) ?? true }.map { Renderer.select($0, options.select) }
+                return .json(["@odata.context": .string("\(context.base)/$metadata#directoryRoles"), "value": .array(active)])
+            case "POST":
+                return try await activate()
+            default:
+                throw DirectoryError(.methodNotAllowed, "The HTTP method '\(method)' is not allowed on this resource.")
             }
-            return .json(render(role))
         }
-        let active = BuiltInRoles.all.filter { byRole[$0.templateId] != nil }
-        return .json(["@odata.context": .string("\(context.base)/$metadata#directoryRoles"), "value": .array(active.map(render))])
+        guard let role = BuiltInRoles.byTemplateId(key.lowercased()), isActive(role) else { throw DirectoryError.notFound(key) }
+        let memberTail = rest.first == "roleTemplateId" ? Array(rest.dropFirst(2)) : Array(rest.dropFirst())
+        let members = byRole[role.templateId] ?? []
+        switch (memberTail.first, method) {
+        case (nil, "GET"):
+            try context.caller.require(anyOf: readPermissions)
+            return .json(Renderer.select(Self.directoryRole(role), try context.select(entity: "directoryRole")))
+        case ("members", "GET") where memberTail.count == 1:
+            try context.caller.require(anyOf: readPermissions)
+            return try await Lister(context: context, app: app).list(
+                kinds: [.user, .group, .servicePrincipal], scope: .ids(members.map(\.principal)),
+                contextPath: "directoryObjects", entity: nil, polymorphic: true)
+        case ("members", "POST") where memberTail.count == 2 && memberTail[1] == "$ref":
+            try context.caller.require(anyOf: ["RoleManagement.ReadWrite.Directory"])
+            guard let reference = try context.request.jsonObject()["@odata.id"]?.stringValue,
+                  let principal = RequestBody.referencedId(reference) else {
+                throw DirectoryError.badRequest("Invalid @odata.id: expected a URL that ends with a directory object id.")
+            }
+            _ = try await app.directory.create(tenant: tenant, kind: .roleAssignment, body: [
+                "principalId": .string(principal), "roleDefinitionId": .string(role.templateId), "directoryScopeId": "/",
+            ], actor: context.caller.actor)
+            return .noContent
+        case ("members", "DELETE") where memberTail.count == 3 && memberTail[2] == "$ref":
+            try context.caller.require(anyOf: ["RoleManagement.ReadWrite.Directory"])
+            guard let assignment = members.first(where: { $0.principal == memberTail[1].lowercased() }) else {
+                throw DirectoryError.notFound(memberTail[1])
+            }
+            try await app.directory.delete(tenant: tenant, id: assignment.assignment, kind: .roleAssignment, actor: context.caller.actor)
+            return .noContent
+        default:
+            throw DirectoryError(.methodNotAllowed, "The HTTP method '\(method)' is not allowed on this resource.")
+        }
+    }
+
+    /// `POST /directoryRoles` with `roleTemplateId`: activates a built-in role in the legacy view.
+    func activate() async throws -> APIResponse {
+        try context.caller.require(anyOf: ["RoleManagement.ReadWrite.Directory"])
+        let body = try context.request.jsonObject()
+        guard let templateId = body["roleTemplateId"]?.stringValue, let role = BuiltInRoles.byTemplateId(templateId.lowercased()) else {
+            throw DirectoryError.badRequest("Property 'roleTemplateId' must name a built-in role template.")
+        }
+        let tenant = self.tenant
+        try await app.store.write { tx in
+            var activated = try await tx.setting(tenant: tenant, key: Self.activatedSetting)?.arrayValue?.compactMap(\.stringValue) ?? []
+            if !activated.contains(role.templateId) { activated.append(role.templateId) }
+            try await tx.putSetting(tenant: tenant, key: Self.activatedSetting, value: .array(activated.map { .string($0) }))
+        }
+        var out = Self.directoryRole(role)
+        out["@odata.context"] = .string("\(context.base)/$metadata#directoryRoles/$entity")
+        return .json(out, status: 201, headers: [("Location", "\(context.base)/directoryRoles/\(role.templateId)")])
     }
 }

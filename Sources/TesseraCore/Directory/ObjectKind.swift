@@ -13,6 +13,8 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     public static let domain = ObjectKind(rawValue: "domain")
     public static let appRoleAssignment = ObjectKind(rawValue: "appRoleAssignment")
     public static let roleAssignment = ObjectKind(rawValue: "unifiedRoleAssignment")
+    /// A role in the legacy `directoryRoles` view; never stored (a view over role assignments).
+    public static let directoryRole = ObjectKind(rawValue: "directoryRole")
 
     /// The kinds that are directory objects (addressable at `/directoryObjects/{id}`).
     public static let directoryObjects: [ObjectKind] = [.user, .group, .application, .servicePrincipal, .device, .organization]

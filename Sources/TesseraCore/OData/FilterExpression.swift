@@ -81,6 +81,8 @@ public indirect enum FilterExpression: Sendable, Hashable {
     case any(collection: PropertyPath, variable: String, predicate: FilterExpression?)
     /// `collection/all(v: predicate)`.
     case all(collection: PropertyPath, variable: String, predicate: FilterExpression)
+    /// `isof('microsoft.graph.type')`: the object is of this type (its short name, e.g. `countryNamedLocation`).
+    case isOf(String)
 }
 
 /// An error describing why an OData query option could not be parsed.
@@ -131,6 +133,15 @@ extension ODataLiteral {
             if dash ? c != "-" : !c.isHexDigit { return false }
         }
         return true
+    }
+
+    /// True for a date-only literal, `YYYY-MM-DD` (an `Edm.Date`, which Graph compares with date-times as midnight UTC).
+    static func isDate(_ s: [Unicode.Scalar]) -> Bool {
+        guard s.count == 10, s[4] == "-", s[7] == "-" else { return false }
+        let digits = [0, 1, 2, 3, 5, 6, 8, 9]
+        guard digits.allSatisfy({ s[$0].isASCIIDigit }) else { return false }
+        let month = Int(s[5].value - 0x30) * 10 + Int(s[6].value - 0x30), day = Int(s[8].value - 0x30) * 10 + Int(s[9].value - 0x30)
+        return (1...12).contains(month) && (1...31).contains(day)
     }
 
     /// Loose ISO 8601 check: `YYYY-MM-DDThh:mm[:ss[.f+]](Z|±hh:mm)` with plausible field ranges.

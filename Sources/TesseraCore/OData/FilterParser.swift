@@ -74,6 +74,13 @@ struct FilterLexer {
                     kind = .literal(.guid(String(String.UnicodeScalarView(scalars[start..<index])).lowercased()))
                 } else if c.isASCIIDigit || (c == "-" && scalar(at: index + 1)?.isASCIIDigit == true) {
                     kind = .literal(try scanNumberOrDate())
+                } else if c == "$" {
+                    // `$count` is the one system segment a path may end with (`assignedLicenses/$count eq 0`).
+                    index += 1
+                    while let n = scalar(at: index), n.isIdentifierPart { index += 1 }
+                    let word = String(String.UnicodeScalarView(scalars[start..<index]))
+                    guard word.lowercased() == "$count" else { throw error("unexpected '\(word)'", at: start) }
+                    kind = .identifier("$count")
                 } else if c.isIdentifierStart {
                     while let n = scalar(at: index), n.isIdentifierPart { index += 1 }
                     kind = .identifier(String(String.UnicodeScalarView(scalars[start..<index])))
@@ -116,6 +123,7 @@ struct FilterLexer {
         if (0..<4).allSatisfy({ scalar(at: start + $0)?.isASCIIDigit == true }), scalar(at: start + 4) == "-" {
             while let c = scalar(at: index), c.isASCIIDigit || "-:.+TtZz".unicodeScalars.contains(c) { index += 1 }
             let raw = Array(scalars[start..<index])
+            if ODataLiteral.isDate(raw) { return .dateTimeOffset(String(String.UnicodeScalarView(raw)) + "T00:00:00Z") }
             guard ODataLiteral.isDateTimeOffset(raw) else { throw error("invalid dateTimeOffset literal", at: start) }
             return .dateTimeOffset(String(String.UnicodeScalarView(raw)))
         }
@@ -286,11 +294,19 @@ struct FilterParserState {
     private mutating func parseFunction(_ name: String) throws(ODataParseError) -> FilterExpression {
         let nameToken = current
         let function = name.lowercased()
-        guard ["startswith", "endswith", "contains"].contains(function) else {
+        guard ["startswith", "endswith", "contains", "isof"].contains(function) else {
             throw error("unsupported function '\(name)'", nameToken, unsupported: true)
         }
         advance()
         try expect(.openParen, "'('")
+        if function == "isof" {
+            guard case .literal(.string(let type)) = current.kind else { throw error("expected a type name in quotes", current) }
+            advance()
+            try expect(.closeParen, "')'")
+            let short = type.hasPrefix("#") ? String(type.dropFirst()) : type
+            guard short.hasPrefix("microsoft.graph."), short.count > 16 else { throw error("expected a microsoft.graph type", nameToken) }
+            return .isOf(String(short.dropFirst(16)))
+        }
         let path = resolve(try parsePath())
         try expect(.comma, "','")
         guard case .literal(.string(let value)) = current.kind else { throw error("expected a string literal", current) }
