@@ -108,7 +108,12 @@ struct AuthenticationMethodsHandler {
             default:
                 throw DirectoryError(.methodNotAllowed, "fido2Methods supports GET and POST.")
             }
-        case ("fido2Methods"?, 2) where rest[1] == "creationOptions" || rest[1].hasPrefix("creationOptions("):
+        case ("fido2Methods"?, 2...3) where rest[1] == "creationOptions":
+            // `creationOptions`, the SDKs' `creationOptions()`, or beta's `creationOptions(challengeTimeoutInMinutes=N)`
+            // (its key normalised into a third segment). The challenge lives five minutes whatever is asked, as v1.0's.
+            if rest.count == 3, !rest[2].isEmpty, !rest[2].hasPrefix("challengeTimeoutInMinutes=") {
+                throw DirectoryError.badRequest("creationOptions takes no parameter but 'challengeTimeoutInMinutes'.")
+            }
             guard method == "GET" else { throw DirectoryError(.methodNotAllowed, "creationOptions is a function: use GET.") }
             try await requireWrite()
             var options = try await PasskeyRegistration(app: app, tenant: tenant).creationOptions(user: user, baseURL: context.request.baseURL)

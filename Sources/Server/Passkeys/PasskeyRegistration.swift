@@ -71,7 +71,8 @@ struct PasskeyRegistration {
         let party = Self.relyingParty(baseURL: baseURL, now: now, trustAnchors: app.attestationRoots)
         let verified: VerifiedRegistration
         do {
-            let response = try RegistrationResponse(json: credential.serializedBytes)
+            // Graph's webauthnPublicKeyCredential (id, response, clientExtensionResults) or the browser's JSON.
+            let response = try RegistrationResponse(graphJSON: credential.serializedBytes)
             let clientData = try CollectedClientData(json: response.clientDataJSON)
             try await app.passkeyChallenges.redeem(clientData.challenge, purpose: Self.purpose(tenant: tenant, user: user.id),
                                                    tenant: tenant, now: now, store: app.store)
@@ -105,6 +106,8 @@ struct PasskeyRegistration {
             "_backupState": .bool(verified.backupState),
             "_format": .string(verified.format),
             "_attestationType": .string(verified.attestationType.rawValue),
+            // The AAGUID (so `model`) and the passkey type are the authenticator's claims unless attestation is trusted.
+            "_aaguidVerified": .bool(verified.aaguidVerified),
         ]
         return try await app.directory.addFido2Method(
             tenant: tenant, userID: user.id, body: method, credentialKey: verified.credentialID.map { String(format: "%02x", $0) }.joined(),
