@@ -50,6 +50,11 @@ struct VerifyRegistration: AsyncParsableCommand {
                 "attestationCertificates": .array(result.attestationCertificates.map { .string((try? $0.serializeAsPEM().pemString) ?? "") }),
             ]
             if let name = result.authenticatorName { out["authenticatorName"] = .string(name) }
+            // What the registration does not prove: the AAGUID and the name read from it are claims unless attested.
+            out["aaguidVerified"] = .bool(result.aaguidVerified)
+            if result.claimsWindowsHello { out["windowsHello"] = result.isWindowsHello ? "verified" : "claimed" }
+            if let reason = result.attestationUntrustedReason { out["attestationUntrustedReason"] = .string(reason) }
+            if !result.caveats.isEmpty { out["caveats"] = .array(result.caveats.map { .string($0) }) }
             if let entry = party.metadata?.entry(for: result.aaguid) {
                 if let description = entry.description { out["metadataDescription"] = .string(description) }
                 if let icon = entry.icon { out["metadataIcon"] = .string(icon) }
@@ -199,10 +204,16 @@ enum CeremonyIO {
         }
         var algorithms = COSEAlgorithm.defaultAllowed
         if let list = input["allowedAlgorithms"] {
-            guard let ids = list.arrayValue?.compactMap(\.intValue), !ids.isEmpty else {
+            guard let items = list.arrayValue, !items.isEmpty, case let ids = items.compactMap(\.intValue), ids.count == items.count else {
                 throw UnusableInput("\"allowedAlgorithms\" must be a non-empty array of COSE algorithm numbers")
             }
             algorithms = ids.map { COSEAlgorithm(Int($0)) }
+            // An algorithm nothing here can verify would be a silent promise: refuse the configuration instead.
+            let unsupported = algorithms.filter { !$0.isSupported }
+            guard unsupported.isEmpty else {
+                throw UnusableInput("\"allowedAlgorithms\" holds \(unsupported.map { String($0.rawValue) }.joined(separator: ", ")), "
+                    + "which Tessera cannot verify; supported: \(COSEAlgorithm.supported.map { "\($0.rawValue) (\($0))" }.joined(separator: ", "))")
+            }
         }
         var metadata: MetadataBLOB? = nil
         if let spec = input["metadata"] {

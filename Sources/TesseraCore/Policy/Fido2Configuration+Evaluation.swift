@@ -14,6 +14,13 @@ extension Fido2Configuration {
             self.aaguid = aaguid.lowercased()
             self.attested = attested
         }
+
+        /// Whether the AAGUID is one of Windows Hello's. Any authenticator can send it: without trusted attestation
+        /// it is a claim, which may subject a key to Windows Hello's restrictions but never proves it is one.
+        public var claimsWindowsHello: Bool { Fido2Configuration.windowsHelloAAGUIDs.contains(aaguid) }
+
+        /// Whether the key is proven to be Windows Hello's: its AAGUID in a trusted attestation.
+        public var isWindowsHello: Bool { claimsWindowsHello && attested }
     }
 
     /// Who the user is, for targeting.
@@ -106,7 +113,10 @@ extension Fido2Configuration {
         }
         let attestationEnforced = profile.attestationEnforcement == .registrationOnly || isAttestationEnforced
         let restrictions = profile.keyRestrictions
-        if Self.windowsHelloAAGUIDs.contains(passkey.aaguid) {
+        // Windows Hello's rule is a restriction, so it applies to a claim as well as to a proven Windows Hello key.
+        // Nothing here infers device-bound from the AAGUID: the type is the backup-eligible flag, itself a claim that
+        // only enforced attestation backs.
+        if passkey.claimsWindowsHello {
             let allowedExplicitly = restrictions.isEnforced && restrictions.enforcementType == .allow && restrictions.aaGuids.contains(passkey.aaguid)
             guard allowedExplicitly && !attestationEnforced else {
                 return refuse("windowsHelloNotAllowed",
@@ -131,6 +141,10 @@ extension Fido2Configuration {
             default: break
             }
         }
-        return Decision(allowed: true, reason: "allowed", message: "Allowed by passkey profile '\(profile.name)'.", profileID: profile.id)
+        var message = "Allowed by passkey profile '\(profile.name)'."
+        if passkey.claimsWindowsHello && !passkey.isWindowsHello {
+            message += " Its Windows Hello AAGUID is the authenticator's claim: without verified attestation the key is not known to be Windows Hello's or bound to a TPM."
+        }
+        return Decision(allowed: true, reason: "allowed", message: message, profileID: profile.id)
     }
 }
