@@ -15,9 +15,11 @@ public enum FuzzEntry {
         _ = try? CollectedClientData(json: bytes)
         _ = JSON.parse(bytes)
         _ = try? RegistrationResponse(json: bytes)
+        _ = try? RegistrationResponse(graphJSON: bytes)
         _ = try? AuthenticationResponse(json: bytes)
         _ = try? TPMAttestation.PublicArea(bytes)
         _ = try? TPMAttestation.AttestationInfo(bytes)
+        _ = AttestationCertificates.whyUnreadable(bytes)
         if let node = try? DER.parse(bytes) {
             _ = try? AndroidKeyAttestation.KeyDescription(node)
             _ = try? AppleAttestation.nonce(in: node)
