@@ -26,20 +26,27 @@ public struct RetentionService: Service {
         }
     }
 
-    /// One pass over every tenant.
-    public func sweep() async {
-        do {
-            for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
+    /// One pass over every tenant. A step that fails for one tenant is logged and returned, and the sweep goes on
+    /// with that tenant's other steps and the other tenants.
+    @discardableResult
+    public func sweep() async -> [TenantFailure] {
+        var sweep = TenantSweep(logger: logger)
+        let tenants = await sweep.attempt("listing the tenants", tenant: nil) { try await app.store.read { tx in try await tx.tenants() } } ?? []
+        for tenant in tenants {
+            await sweep.attempt("purging deleted objects past retention", tenant: tenant.id) {
                 let purged = try await app.directory.purgeExpiredDeletedItems(tenant: tenant.id)
                 if purged > 0 { logger.info("Purged \(purged) deleted objects past retention in tenant \(tenant.id)") }
+            }
+            await sweep.attempt("purging old sign-in records", tenant: tenant.id) {
                 let signIns = try await app.directory.purgeExpiredSignIns(tenant: tenant.id)
                 if signIns > 0 { logger.info("Purged \(signIns) sign-in records older than \(DirectoryService.signInRetentionDays) days in tenant \(tenant.id)") }
+            }
+            await sweep.attempt("the daily snapshot", tenant: tenant.id) {
                 if let snapshot = try await app.backup.daily(tenant: tenant.id) {
                     logger.info("Took snapshot \(snapshot.id) of tenant \(tenant.id): \(snapshot.objectCount) objects, \(snapshot.changedObjects) changed")
                 }
             }
-        } catch {
-            logger.error("Retention sweep failed: \(String(describing: error))")
         }
+        return sweep.failures
     }
 }

@@ -26,15 +26,19 @@ public struct SyncService: Service {
     }
 
     /// One pass over every tenant that has a connector: a sync run if this node claims the interval's slot, and the
-    /// release of resolved attribute conflicts if it claims the hour's (a run releases them too).
-    public func cycle() async {
+    /// release of resolved attribute conflicts if it claims the hour's (a run releases them too). A tenant whose
+    /// sync fails is logged and returned, and the pass goes on with the next.
+    @discardableResult
+    public func cycle() async -> [TenantFailure] {
         let seconds = max(1, Int(interval.components.seconds))
         let now = app.clock.now
         let slot = Int(now.timeIntervalSince1970) / seconds, hour = Int(now.timeIntervalSince1970) / 3600
         let sync = SyncCycle(directory: app.directory, clock: app.clock)
-        do {
-            for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
-                guard !(try await SyncSettings.load(tenant: tenant.id, store: app.store).connectors.isEmpty) else { continue }
+        var sweep = TenantSweep(logger: logger)
+        let tenants = await sweep.attempt("listing the tenants", tenant: nil) { try await app.store.read { tx in try await tx.tenants() } } ?? []
+        for tenant in tenants {
+            await sweep.attempt("directory sync", tenant: tenant.id) {
+                guard !(try await SyncSettings.load(tenant: tenant.id, store: app.store).connectors.isEmpty) else { return }
                 if try await claim(tenant: tenant.id, key: "sync-slot:\(seconds):\(slot)", for: seconds, now: now) {
                     for run in try await sync.run(tenant: tenant) {
                         logger.info("Sync of tenant \(tenant.id) from \(run.connector): \(run.status), \(run.added) added, \(run.updated) updated, \(run.deleted) deleted, \(run.quarantined) quarantined")
@@ -44,9 +48,8 @@ public struct SyncService: Service {
                     if released > 0 { logger.info("Sync of tenant \(tenant.id): \(released) resolved attribute conflicts released") }
                 }
             }
-        } catch {
-            logger.error("Sync cycle failed: \(String(describing: error))")
         }
+        return sweep.failures
     }
 
     private func claim(tenant: String, key: String, for seconds: Int, now: Date) async throws -> Bool {
