@@ -62,8 +62,11 @@ public enum Inspector {
             case ("x5c", .array(let certs)):
                 out.append(indent + "x5c: \(certs.count) certificate\(certs.count == 1 ? "" : "s")")
                 for (index, item) in certs.enumerated() {
-                    guard let der = item.bytesValue, let certificate = try? Certificate(derEncoded: der) else {
-                        out.append(indent + "  [\(index)] not a certificate"); continue
+                    guard let der = item.bytesValue else { out.append(indent + "  [\(index)] not a byte string"); continue }
+                    guard let certificate = try? Certificate(derEncoded: der) else {
+                        let consequence = index == 0 ? "the attestation cannot be verified" : "the chain cannot be built through it"
+                        out.append(indent + "  [\(index)] cannot be read: \(AttestationCertificates.whyUnreadable(der)); \(consequence)")
+                        continue
                     }
                     out.append(indent + "  [\(index)] subject: \(certificate.subject.isEmpty ? "(empty)" : String(describing: certificate.subject))")
                     out.append(indent + "      issuer: \(certificate.issuer)")

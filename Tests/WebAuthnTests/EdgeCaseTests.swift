@@ -68,6 +68,14 @@ import SwiftASN1
         #expect(result.attestationCertificates.count == 1) // the intermediate could not be read
     }
 
+    @Test func theInspectorSaysWhyAChainCertificateCannotBeRead() throws {
+        let vector = Vector.named("published/tpm-rs256-negative-serial-intermediate-fido2-net-lib.json")
+        let response = vector.input["response"] as! [String: Any]
+        let object = Base64URL.decode((response["response"] as! [String: Any])["attestationObject"] as! String)!
+        let text = Inspector.explain(object)
+        #expect(text.contains("[1] cannot be read: its serial number is negative"), "\(text)")
+    }
+
     @Test func untrustedAttestationSaysWhy() async throws {
         let none = try await AttestationTests.verify("fido2/es256-none-registration.json")
         #expect(none.attestationUntrustedReason == "none attestation carries no certificate")
