@@ -13,7 +13,8 @@ public enum TesseraServer {
     public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, syncInterval: Duration? = .seconds(1800),
                            limits: ServerLimits = .init(), onReady: @escaping @Sendable () -> Void = {}) async throws {
         let logger = Logger(label: "tessera.http")
-        var services: [any Service] = [RetentionService(app: app)]
+        // First, so it is shut down last: the background jobs are waited for once no request can start another.
+        var services: [any Service] = [BackgroundJobsService(jobs: app.jobs), RetentionService(app: app)]
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: port), serverName: "Tessera",

@@ -28,6 +28,8 @@ public struct TesseraApp: Sendable {
     let tenantCache = TenantCache()
     /// Smart lockout and per-source throttling of failed authentication.
     let throttle = SignInThrottle()
+    /// Recovery jobs running in the background; graceful shutdown waits for them.
+    let jobs = BackgroundJobs()
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),

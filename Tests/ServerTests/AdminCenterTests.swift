@@ -265,12 +265,8 @@ struct AdminCenterTests {
             let started = try await admin.post("/backup/recover", [("snapshot", snapshot.id), ("object", object)])
             let jobPage = try #require(Self.location(started))
             #expect(started.status == 303 && jobPage.contains("/backup/jobs/"))
-            var status = ""
-            for _ in 0..<200 {
-                status = await admin.get(String(jobPage.dropFirst("/admin/\(h.tenant.tenantId)".count))).text
-                if status.contains("id=\"job-status\">successful") { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            await h.app.jobs.idle()
+            let status = await admin.get(String(jobPage.dropFirst("/admin/\(h.tenant.tenantId)".count))).text
             #expect(status.contains("id=\"job-status\">successful"))
             #expect(await h.graph("GET", "users/\(adaID)", token: token, query: [("$select", "jobTitle")]).json["jobTitle"] == "Analyst")
             // Choosing nothing is a clear error.

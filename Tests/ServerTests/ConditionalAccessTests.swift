@@ -204,11 +204,7 @@ struct ConditionalAccessTests {
             let job = try await call("POST", "directory/recovery/jobs", preview, as: backupAdmin)
             #expect(job.status == 201, "\(job.text)")
             let jobID = try #require(job.json["id"]?.stringValue)
-            for _ in 0..<500 {
-                let status = try await call("GET", "directory/recovery/jobs/\(jobID)", as: reader).json["status"]?.stringValue
-                if status == "successful" { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            await h.app.jobs.idle()
             #expect(try await call("GET", "directory/recovery/jobs/\(jobID)", as: reader).json["status"] == "successful")
             // A Conditional Access Administrator manages policies and nothing of users.
             let caAdmin = try await caller("caadmin", role: BuiltInRoles.conditionalAccessAdministrator)

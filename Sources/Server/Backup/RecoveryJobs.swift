@@ -100,9 +100,10 @@ struct RecoveryJobs: Sendable {
         return job
     }
 
+    /// Runs the job in the background, as one of the app's jobs that graceful shutdown waits for.
     func launch(tenant: String, id: String) {
         let runner = self
-        Task.detached { await runner.run(tenant: tenant, id: id) }
+        app.jobs.start { await runner.run(tenant: tenant, id: id) }
     }
 
     /// Jobs left active by a server that stopped: taken up again.
