@@ -367,6 +367,28 @@ struct GraphDocumentedTests {
         }
     }
 
+    // beta/api/device-update.md ("extensionAttributes") and device-get.md with $select on beta.
+    @Test("on beta a device's extensionAttributes can be written and selected; v1.0 does not declare them")
+    func betaExtensionAttributes() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let device = await h.graph("POST", "devices", token: token, json: [
+                "accountEnabled": true, "deviceId": .string(UUID().uuidString.lowercased()), "displayName": "Kiosk",
+                "operatingSystem": "Windows", "operatingSystemVersion": "10", "alternativeSecurityIds": []])
+            let id = try #require(device.json["id"]?.stringValue)
+            let auth = ["authorization": "Bearer \(token)", "content-type": "application/json"]
+            let patched = await h.send("PATCH", "/beta/devices/\(id)", headers: auth,
+                                       body: JSONValue.object(["extensionAttributes": ["extensionAttribute1": "BYOD-Device"]]).serializedBytes)
+            #expect(patched.status == 204)
+            let selected = await h.send("GET", "/beta/devices/\(id)", query: [("$select", "id,extensionAttributes")], headers: auth)
+            #expect(selected.status == 200 && selected.json["extensionAttributes"]?["extensionAttribute1"] == "BYOD-Device")
+            let filtered = await h.send("GET", "/beta/devices", query: [("$filter", "extensionAttributes/extensionAttribute1 eq 'BYOD-Device'")],
+                                        headers: auth)
+            #expect(Self.ids(filtered) == [id])
+            #expect(await h.graph("GET", "devices/\(id)", token: token, query: [("$select", "extensionAttributes")]).status == 400)
+        }
+    }
+
     // domain-post-domains.md; serviceprincipal-list-oauth2permissiongrants.md; rbacapplication-list-roledefinitions.md.
     @Test("POST /domains adds an unverified domain; a service principal's grants; $select on role definitions")
     func missingOperations() async throws {

@@ -60,7 +60,7 @@ struct DeltaHandler {
     /// Delta accepts `$select`, `$filter` on ids, `$skiptoken` and `$deltatoken`.
     func parse() throws(DirectoryError) -> Options {
         var options = Options()
-        var validator = QueryValidator(entity: kind.rawValue, advanced: false, count: false)
+        var validator = QueryValidator(entity: kind.rawValue, advanced: false, count: false, beta: context.version == "beta")
         if kind == .group { validator.navigation = ["members"] }
         for (name, value) in context.request.query {
             switch name.lowercased() {

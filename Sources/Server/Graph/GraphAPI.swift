@@ -122,13 +122,15 @@ struct RequestContext: Sendable {
     /// The query options with every property name resolved against the schema of `entity` (or of `kinds`).
     func options(entity: String?, kinds: [ObjectKind] = []) throws(DirectoryError) -> QueryOptions {
         let options = try parseOptions()
-        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: options.count).resolve(options)
+        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: options.count, beta: version == "beta")
+            .resolve(options)
     }
 
     /// `$select` alone, resolved (for a single object).
     func select(entity: String?, kinds: [ObjectKind] = []) throws(DirectoryError) -> [String]? {
         let select = try parseOptions().select
-        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: false).resolve(QueryOptions(select: select)).select
+        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: false, beta: version == "beta")
+            .resolve(QueryOptions(select: select)).select
     }
 
     func etagVersion() throws(DirectoryError) -> Int64? {

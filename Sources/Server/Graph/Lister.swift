@@ -31,7 +31,8 @@ struct Lister {
         // Read only what the response shows: the selected properties, or Graph's default set for users.
         if !deleted, !polymorphic {
             if let select = options.select {
-                query.projection = select.filter { $0 != "id" }
+                // Derived members read what they derive from.
+                query.projection = Set(select.filter { $0 != "id" } + select.compactMap { Renderer.derivedFrom[$0] }).sorted()
             } else if kinds == [.user] {
                 query.projection = Renderer.defaultUserProperties.filter { $0 != "id" }.sorted()
             }
@@ -82,7 +83,7 @@ struct Lister {
         guard context.isAdvanced else {
             throw DirectoryError(.badRequest, "Count is not currently supported: the request needs the header 'ConsistencyLevel: eventual'.")
         }
-        let options = try QueryValidator(entity: entity, kinds: kinds, advanced: true, count: true).resolve(try context.parseOptions())
+        let options = try QueryValidator(entity: entity, kinds: kinds, advanced: true, count: true, beta: context.version == "beta").resolve(try context.parseOptions())
         let query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, filter: options.filter, search: options.search)
         let total = try await app.store.read { tx in try await tx.count(query) }
         return .text(String(total))

@@ -22,9 +22,9 @@ struct QueryValidator {
     /// Abstract types whose collections hold derived ones, resolved against each.
     static let derived = ["namedLocation": ["namedLocation", "ipNamedLocation", "countryNamedLocation"]]
 
-    init(entity: String?, kinds: [ObjectKind] = [], advanced: Bool, count: Bool) {
+    init(entity: String?, kinds: [ObjectKind] = [], advanced: Bool, count: Bool, beta: Bool = false) {
         let names = entity.map { [$0] } ?? kinds.map(\.rawValue)
-        structures = names.flatMap { Self.derived[$0] ?? [$0] }.compactMap(GraphSchema.entity)
+        structures = names.flatMap { Self.derived[$0] ?? [$0] }.compactMap { GraphSchema.entity($0, beta: beta) }
         typeName = names.count == 1 ? names[0] : "directoryObject"
         self.advanced = advanced
         self.count = count
@@ -60,9 +60,6 @@ struct QueryValidator {
         }
         return out
     }
-
-    /// Checks the options (for callers that keep the names as written).
-    func check(_ options: QueryOptions) throws(DirectoryError) { _ = try resolve(options) }
 
     func notFound(_ name: String, on type: String? = nil) -> DirectoryError {
         DirectoryError(.badRequest, "Could not find a property named '\(name)' on type 'microsoft.graph.\(type ?? typeName)'.")

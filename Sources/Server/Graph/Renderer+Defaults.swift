@@ -58,6 +58,9 @@ extension Renderer {
         ],
     ]
 
+    /// The stored property each derived member is computed from.
+    static let derivedFrom = ["renewedDateTime": "createdDateTime", "identities": "userPrincipalName"]
+
     /// Completes `body` with the defaults of `kind` and the members Graph derives (a group's `renewedDateTime`, a
     /// user's `identities`).
     static func withDefaults(_ body: [String: JSONValue], kind: ObjectKind) -> [String: JSONValue] {

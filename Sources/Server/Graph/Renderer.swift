@@ -17,7 +17,8 @@ enum Renderer {
         } else if object.kind == .user {
             for name in defaultUserProperties { out[name] = body[name] ?? .null }
         } else {
-            out = body
+            // Annotations stored before request bodies were parsed (a `members@odata.bind` saved as data) are not shown.
+            out = body.filter { !$0.key.contains("@") || $0.key == "@odata.type" }
         }
         if select == nil {
             out["id"] = .string(object.id)

@@ -5,7 +5,7 @@ public enum GraphValidator {
     ///
     /// Annotations (`@odata.type`, `…@odata.bind`) are allowed and ignored here.
     public static func validate(_ body: [String: JSONValue], entity: String) throws(DirectoryError) {
-        guard let structure = GraphSchema.entity(entity) else { return }
+        guard let structure = GraphSchema.entity(entity, beta: true) else { return }
         try validate(body, structure: structure, path: "")
         for (key, value) in body {
             guard let limit = GraphSchema.maxLength(entity: entity, property: key), let text = value.stringValue,

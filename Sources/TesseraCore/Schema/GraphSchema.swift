@@ -1,7 +1,16 @@
 /// The Graph v1.0 types Tessera serves, generated from Microsoft's CSDL (see `scripts/gen-schema.py`).
 public enum GraphSchema {
-    /// An entity type by name (`user`, `group`, …).
-    public static func entity(_ name: String) -> GraphStructure? { generatedEntities[name] }
+    /// An entity type by name (`user`, `group`, …), with the properties Graph's beta endpoint adds when `beta`.
+    public static func entity(_ name: String, beta: Bool = false) -> GraphStructure? {
+        guard beta, let extra = betaProperties[name], let generated = generatedEntities[name] else { return generatedEntities[name] }
+        return GraphStructure(name: name, properties: generated.properties.merging(extra) { a, _ in a })
+    }
+
+    /// Properties only Graph's beta schema declares, that Microsoft's beta examples read and write (a device's
+    /// `extensionAttributes`). Writes accept them whatever the version, since the store does not know one.
+    static let betaProperties: [String: [String: GraphProperty]] = [
+        "device": ["extensionAttributes": GraphProperty(.complex("onPremisesExtensionAttributes"))],
+    ]
     /// A complex type by name (`passwordProfile`, …).
     public static func complexType(_ name: String) -> GraphStructure? {
         guard let extra = navigationProperties[name], let generated = generatedComplexTypes[name] else { return generatedComplexTypes[name] }
