@@ -314,6 +314,10 @@ struct GraphDocumentedTests {
             #expect(Self.ids(loners).contains(alone) && !Self.ids(loners).contains(member))
             let grouped = await h.graph("GET", "users", token: token, query: [("$filter", "memberOf/$count gt 0"), ("$count", "true")], headers: eventual)
             #expect(Self.ids(grouped) == [member])
+            let assigned = await h.graph("GET", "users", token: token, query: [("$filter", "appRoleAssignments/$count gt 0"), ("$count", "true")], headers: eventual)
+            #expect(assigned.status == 200 && !Self.ids(assigned).contains(alone))
+            let emptyGroups = await h.graph("GET", "groups", token: token, query: [("$filter", "members/$count eq 1 and owners/$count eq 0"), ("$count", "true")], headers: eventual)
+            #expect(emptyGroups.status == 200 && emptyGroups.json["@odata.count"] == 1)
             let plain = await h.graph("GET", "users", token: token, query: [("$filter", "assignedLicenses/$count eq 0")])
             #expect(plain.status == 400 && plain.errorCode == "Request_UnsupportedQuery")
         }
