@@ -157,6 +157,8 @@ struct GraphDocumentedTests {
             #expect(roles.json["value"]?[0]?["@odata.type"] == "#microsoft.graph.directoryRole")
             #expect(Set(Self.ids(await h.graph("GET", "users/\(user)/memberOf", token: token))) == [userAdministrator, groupID])
             #expect(Self.ids(await h.graph("GET", "users/\(user)/memberOf/microsoft.graph.group", token: token)) == [groupID])
+            let counted = await h.graph("GET", "users/\(user)/memberOf/$count", token: token, headers: ["consistencylevel": "eventual"])
+            #expect(String(decoding: counted.body, as: UTF8.self) == "2")
             let transitive = await h.graph("GET", "users/\(user)/transitiveMemberOf/microsoft.graph.directoryRole", token: token)
             #expect(Set(Self.ids(transitive)) == [userAdministrator, reader])
         }

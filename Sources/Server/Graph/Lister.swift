@@ -79,13 +79,14 @@ struct Lister {
     static func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text }
 
     /// `…/$count`: the number of matching objects as plain text (needs `ConsistencyLevel: eventual`).
-    func count(kinds: [ObjectKind], scope: QueryScope = .all, entity: String?) async throws -> APIResponse {
+    /// `virtual` counts objects that are not stored (directory roles in `memberOf/$count`).
+    func count(kinds: [ObjectKind], scope: QueryScope = .all, entity: String?, virtual: [JSONValue] = []) async throws -> APIResponse {
         guard context.isAdvanced else {
             throw DirectoryError(.badRequest, "Count is not currently supported: the request needs the header 'ConsistencyLevel: eventual'.")
         }
         let options = try QueryValidator(entity: entity, kinds: kinds, advanced: true, count: true, beta: context.version == "beta").resolve(try context.parseOptions())
         let query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, filter: options.filter, search: options.search)
         let total = try await app.store.read { tx in try await tx.count(query) }
-        return .text(String(total))
+        return .text(String(total + virtual.filter { options.filter?.matches($0) ?? true }.count))
     }
 }

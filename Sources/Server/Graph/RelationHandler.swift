@@ -96,12 +96,15 @@ struct RelationHandler {
             ? try await RolesHandler.heldRoles(by: [id] + (transitive ? groups : []), tenant: tenant, app: app).map(RolesHandler.directoryRole)
             : []
         if cast == [.directoryRole] {
+            if tail == ["$count"] { return try await resource.lister.count(kinds: [.group], scope: .ids([]), entity: "directoryRole", virtual: roles) }
             guard tail.isEmpty, method == "GET" else { throw resource.methodNotAllowed() }
             return try await resource.lister.list(kinds: [.group], scope: .ids([]), contextPath: "directoryObjects",
                                                   entity: "directoryRole", polymorphic: true, virtual: roles)
         }
         let kinds = cast ?? [.group]
-        if tail == ["$count"] { return try await resource.lister.count(kinds: kinds, scope: .ids(groups), entity: kinds.count == 1 ? kinds[0].rawValue : nil) }
+        if tail == ["$count"] {
+            return try await resource.lister.count(kinds: kinds, scope: .ids(groups), entity: cast == nil ? nil : kinds[0].rawValue, virtual: roles)
+        }
         guard tail.isEmpty, method == "GET" else { throw resource.methodNotAllowed() }
         return try await resource.lister.list(kinds: kinds, scope: .ids(groups), contextPath: "directoryObjects",
                                               entity: cast == nil ? nil : kinds[0].rawValue, polymorphic: true, virtual: roles)
