@@ -26,11 +26,15 @@ struct RecoveryHandler {
     }
 
     func snapshots(_ rest: [String]) async throws -> APIResponse {
+        let base = "\(context.base)/$metadata#directory/recovery/snapshots"
+        // A snapshot's job collections: recoveryPreviewJobs and recoveryJobs.
+        if rest.count >= 2, let type = Self.jobTypes[rest[1]] {
+            return try await snapshotJobs(snapshotID: rest[0], collection: rest[1], type: type, Array(rest.dropFirst(2)), base: base)
+        }
         guard method == "GET" else {
             throw DirectoryError(.methodNotAllowed, "Snapshots are taken by the service and cannot be created, changed or deleted.")
         }
         try context.caller.require(anyOf: Self.readPermissions)
-        let base = "\(context.base)/$metadata#directory/recovery/snapshots"
         switch rest.count {
         case 0:
             let records = try await app.backup.snapshots(tenant: context.tenant).reversed()
@@ -41,15 +45,57 @@ struct RecoveryHandler {
             }
             body["@odata.context"] = .string(base + "/$entity")
             return .json(.object(body))
-        case 2 where rest[1] == "recoveryJobs" || rest[1] == "recoveryPreviewJobs":
-            let snapshot = try await app.backup.snapshot(tenant: context.tenant, id: rest[0])
-            let type = rest[1] == "recoveryJobs" ? RecoveryJobs.recoveryType : RecoveryJobs.previewType
-            let found = try await jobs.jobs(tenant: context.tenant)
-                .filter { $0.body["snapshotId"]?.stringValue == snapshot.id && $0.body["@odata.type"]?.stringValue == type }
-            return .json(["@odata.context": .string(base + "('\(snapshot.id)')/\(rest[1])"), "value": .array(found.map(RecoveryJobs.render))])
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.last ?? "")'.")
         }
+    }
+
+    /// A snapshot's navigation property for each kind of job, and the job type it holds.
+    static let jobTypes = ["recoveryPreviewJobs": RecoveryJobs.previewType, "recoveryJobs": RecoveryJobs.recoveryType]
+
+    /// `/snapshots/{id}/recoveryPreviewJobs` and `…/recoveryJobs`: list, create (Microsoft's RELO pattern: `202
+    /// Accepted` and a `Location` naming the job, which is then read there or under `/directory/recovery/jobs`), and
+    /// one job with its functions and actions.
+    func snapshotJobs(snapshotID: String, collection: String, type: String, _ rest: [String], base: String) async throws -> APIResponse {
+        let snapshot = try await app.backup.snapshot(tenant: context.tenant, id: snapshotID)
+        let here = "\(context.base)/directory/recovery/snapshots/\(snapshot.id)/\(collection)"
+        guard let jobID = rest.first else {
+            switch method {
+            case "GET":
+                try context.caller.require(anyOf: Self.readPermissions)
+                let found = try await jobs.jobs(tenant: context.tenant)
+                    .filter { $0.body["snapshotId"]?.stringValue == snapshot.id && $0.body["@odata.type"]?.stringValue == type }
+                return .json(["@odata.context": .string(base + "('\(snapshot.id)')/\(collection)"), "value": .array(found.map(RecoveryJobs.render))])
+            case "POST":
+                try context.caller.require(anyOf: type == RecoveryJobs.previewType ? Self.previewPermissions : Self.recoveryPermissions)
+                // The body is optional: only filteringCriteria (and the job's own @odata.type) may be in it.
+                let request = context.request.body.isEmpty ? [:] : try context.request.jsonObject()
+                if let named = request["@odata.type"]?.stringValue, named != type, named != String(type.dropFirst()) {
+                    throw DirectoryError.badRequest("'\(collection)' holds \(type.dropFirst()) objects, not \(named).")
+                }
+                for key in request.keys where !["@odata.type", "filteringCriteria"].contains(key) {
+                    throw DirectoryError.badRequest("Property '\(key)' does not exist on type '\(type.dropFirst())'.")
+                }
+                var body: [String: JSONValue] = ["@odata.type": .string(type), "snapshotId": .string(snapshot.id)]
+                body["filteringCriteria"] = request["filteringCriteria"]
+                let job = try await jobs.start(tenant: context.tenant, body: body)
+                return APIResponse(status: 202, headers: [("Location", "\(here)/\(job.id)")])
+            default:
+                throw DirectoryError(.methodNotAllowed, "Use GET or POST.")
+            }
+        }
+        let job = try await jobs.job(tenant: context.tenant, id: jobID)
+        guard job.body["snapshotId"]?.stringValue == snapshot.id, job.body["@odata.type"]?.stringValue == type else {
+            throw DirectoryError.notFound(jobID)
+        }
+        if rest.count == 1, method == "GET" {
+            try context.caller.require(anyOf: Self.readPermissions)
+            guard case .object(var body) = RecoveryJobs.render(job) else { throw DirectoryError(.internalError, "render") }
+            body["@odata.context"] = .string(base + "('\(snapshot.id)')/\(collection)/$entity")
+            return .json(.object(body))
+        }
+        // getChanges, getFailedChanges, cancel: as under /directory/recovery/jobs.
+        return try await jobRoutes(rest)
     }
 
     func jobRoutes(_ rest: [String]) async throws -> APIResponse {
