@@ -314,3 +314,60 @@ def test_conditional_access_policies_and_named_locations_come_back_through_the_g
     except APIError as error:
         assert error.response_status_code == 400
     loop.close()
+
+
+def test_jobs_are_created_under_their_snapshot_as_microsoft_documents(server):
+    """POST /directory/recovery/snapshots/{id}/recoveryPreviewJobs and …/recoveryJobs with the documentation's own
+    request bodies (none at all; an entity-names filter): 202 Accepted and a Location naming the job, which the
+    Graph SDK then reads with its own models."""
+    import asyncio
+
+    from msgraph.generated.models.entra_recovery_services.recovery_job import RecoveryJob
+    from msgraph.generated.models.entra_recovery_services.recovery_status import RecoveryStatus
+    from msgraph.generated.models.entra_recovery_services.recovery_preview_job import RecoveryPreviewJob
+
+    domain = server.field("administrator").split("@")[1]
+    user = graph(server, "POST", "users", json={"accountEnabled": True, "displayName": "Relo One", "mailNickname": "relo1", "jobTitle": "Analyst",
+                                                "userPrincipalName": f"relo1@{domain}", "passwordProfile": {"password": "Xy!9Xy!9Xy!9"}}).json()
+    snapshot = snapshot_now(server)
+    assert graph(server, "PATCH", f"users/{user['id']}", json={"jobTitle": "Director"}).status_code == 204
+    collection = f"{server.url}/v1.0/directory/recovery/snapshots/{snapshot['id']}"
+
+    # Example 1 of "Create recoveryPreviewJob": no body.
+    accepted = requests.post(f"{collection}/recoveryPreviewJobs", headers={"Authorization": f"Bearer {token(server)}"})
+    assert accepted.status_code == 202, accepted.text
+    location = accepted.headers["Location"]
+    assert location.startswith(f"{collection}/recoveryPreviewJobs/"), location
+    preview_id = location.rsplit("/", 1)[1]
+    assert wait_for(server, preview_id)["status"] == "successful"
+    client = _sdk_client(server)
+    loop = asyncio.new_event_loop()  # one loop for the client's connection pool
+    by_snapshot = client.directory.recovery.snapshots.by_snapshot_id(snapshot["id"])
+
+    async def read_preview():
+        return await by_snapshot.recovery_preview_jobs.by_recovery_preview_job_id(preview_id).get()
+
+    preview = loop.run_until_complete(read_preview())
+    assert isinstance(preview, RecoveryPreviewJob) and preview.id == preview_id and preview.status == RecoveryStatus.Successful
+    assert preview.total_changed_objects_calculated >= 1
+
+    # Example 2 of "Create recoveryJob": scoped to users.
+    accepted = requests.post(f"{collection}/recoveryJobs", headers={"Authorization": f"Bearer {token(server)}"}, json={
+        "filteringCriteria": {"@odata.type": "#microsoft.graph.entraRecoveryServices.recoveryJobEntityNamesFilter", "entityTypes": ["user"]}})
+    assert accepted.status_code == 202, accepted.text
+    recovery_id = accepted.headers["Location"].rsplit("/", 1)[1]
+    assert accepted.headers["Location"] == f"{collection}/recoveryJobs/{recovery_id}"
+    assert wait_for(server, recovery_id)["status"] == "successful"
+
+    async def read_recovery():
+        return await by_snapshot.recovery_jobs.by_recovery_job_id(recovery_id).get()
+
+    recovery = loop.run_until_complete(read_recovery())
+    loop.close()
+    assert isinstance(recovery, RecoveryJob) and recovery.status == RecoveryStatus.Successful and recovery.total_objects_modified >= 1
+    assert graph(server, "GET", f"users/{user['id']}?$select=jobTitle").json()["jobTitle"] == "Analyst"
+    # Bad input: Graph's error, and nothing started.
+    before = len(graph(server, "GET", "directory/recovery/jobs").json()["value"])
+    bad = requests.post(f"{collection}/recoveryJobs", headers={"Authorization": f"Bearer {token(server)}"}, json={"snapshotId": "x"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "Request_BadRequest", bad.text
+    assert len(graph(server, "GET", "directory/recovery/jobs").json()["value"]) == before
