@@ -172,6 +172,17 @@ def test_the_first_administrator_onboards_with_the_printed_access_pass(server, b
     assert methods[:5] == ["Passkey (device-bound)"] * 2 + ["Temporary Access Pass"] * 3, methods  # newest first: autofill, the button
 
 
+def admin_consent(server, app_id: str, scope: str) -> None:
+    """The app's service principal, and `scope` of Microsoft Graph granted to it for every user (admin consent through
+    Graph, as an administrator does for a line-of-business app): its users then see no consent prompt."""
+    sp = graph(server, "POST", "servicePrincipals", json={"appId": app_id})
+    assert sp.status_code == 201, sp.text
+    resource = graph(server, "GET", "servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'").json()["value"][0]
+    grant = graph(server, "POST", "oauth2PermissionGrants", json={
+        "clientId": sp.json()["id"], "consentType": "AllPrincipals", "resourceId": resource["id"], "scope": scope})
+    assert grant.status_code == 201, grant.text
+
+
 def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server, browser):
     import base64
     import hashlib
@@ -184,7 +195,7 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
     user = new_user(server, "oidc1")
     app = graph(server, "POST", "applications", json={"displayName": "Web app", "web": {"redirectUris": [callback.url]}}).json()
     secret = graph(server, "POST", f"applications/{app['id']}/addPassword", json={}).json()["secretText"]
-    assert graph(server, "POST", "servicePrincipals", json={"appId": app["appId"]}).status_code == 201
+    admin_consent(server, app["appId"], "User.Read UserAuthenticationMethod.ReadWrite")
     browser.get(f"{server['url']}/{server['tenant']}/login")
     aid = add_authenticator(browser, synced=False)
 
@@ -369,7 +380,7 @@ def test_a_confidential_client_signs_in_with_authlib_and_pkce(server, browser):
     user = new_user(server, "authlib1")
     app = graph(server, "POST", "applications", json={"displayName": "Authlib web app", "web": {"redirectUris": [callback.url]}}).json()
     secret = graph(server, "POST", f"applications/{app['id']}/addPassword", json={}).json()["secretText"]
-    assert graph(server, "POST", "servicePrincipals", json={"appId": app["appId"]}).status_code == 201
+    admin_consent(server, app["appId"], "User.Read")
     base = f"{server['url']}/{server['tenant']}"
     browser.delete_all_cookies()
     browser.get(f"{base}/login")

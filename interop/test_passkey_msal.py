@@ -10,6 +10,7 @@ import hashlib
 import threading
 from pathlib import Path
 
+import jwt
 import msal
 import pytest
 from cryptography import x509
@@ -45,12 +46,19 @@ def passkey_user(graph, tessera, tenant_a, origin, browser):
     remove_authenticator(browser, aid)
 
 
-def public_client(graph, tessera, origin, tenant_a, redirect_uri: str | None = None) -> msal.PublicClientApplication:
+def public_client(graph, tessera, origin, tenant_a, redirect_uri: str | None = None,
+                  admin_consent: str | None = None) -> msal.PublicClientApplication:
+    """A public client app; with `admin_consent`, those Graph scopes granted for the whole tenant (as an administrator
+    does through Graph for a command-line tool, whose device code flow has no consent page)."""
     body = {"displayName": unique("MSAL app"), "isFallbackPublicClient": True}
     if redirect_uri:
         body["publicClient"] = {"redirectUris": [redirect_uri]}
     app = graph.ok("POST", "applications", status=201, json=body)
-    graph.ok("POST", "servicePrincipals", status=201, json={"appId": app["appId"]})
+    sp = graph.ok("POST", "servicePrincipals", status=201, json={"appId": app["appId"]})
+    if admin_consent:
+        graph.ok("POST", "oauth2PermissionGrants", status=201, json={
+            "clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph.graph_service_principal()["id"],
+            "scope": admin_consent})
     session = tessera.session()
     return msal.PublicClientApplication(app["appId"], authority=f"{origin}/{tenant_a.tenant_id}", instance_discovery=False,
                                         http_client=session)
@@ -61,9 +69,15 @@ def test_msal_authorization_code_flow_with_a_passkey(graph, tessera, tenant_a, o
     try:
         app = public_client(graph, tessera, origin, tenant_a, redirect_uri=callback.url)
         flow = app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url)
-        browser.get(flow["auth_uri"])  # to the sign-in page, whose autofill signs the user in, then back with a code
+        browser.get(flow["auth_uri"])  # to the sign-in page, whose autofill signs the user in
+        # Nothing is granted to this app yet: the user is asked, and consents for themselves.
+        wait_for_text(browser, "Permissions requested")
+        assert browser.find_element("id", "scopes").text.split() == ["User.Read"]
+        browser.find_element("id", "accept").click()
         result = app.acquire_token_by_auth_code_flow(flow, callback.wait(1))
         assert "access_token" in result, result
+        access = jwt.decode(result["access_token"], options={"verify_signature": False})
+        assert access["scp"] == "User.Read", access
         claims = result["id_token_claims"]
         assert claims["preferred_username"] == passkey_user["userPrincipalName"] and claims["amr"] == ["fido", "mfa"]
         assert claims["oid"] == passkey_user["id"] and claims["tid"] == tenant_a.tenant_id
@@ -77,7 +91,7 @@ def test_msal_authorization_code_flow_with_a_passkey(graph, tessera, tenant_a, o
 
 
 def test_msal_device_code_flow_with_a_passkey(graph, tessera, tenant_a, origin, browser, passkey_user):
-    app = public_client(graph, tessera, origin, tenant_a)
+    app = public_client(graph, tessera, origin, tenant_a, admin_consent="User.Read")
     flow = app.initiate_device_flow(scopes=["User.Read"])
     assert flow.get("user_code"), flow
     result: dict = {}
@@ -89,3 +103,33 @@ def test_msal_device_code_flow_with_a_passkey(graph, tessera, tenant_a, origin, 
     poller.join(timeout=30)
     assert "access_token" in result, result
     assert result["id_token_claims"]["preferred_username"] == passkey_user["userPrincipalName"]
+
+
+def test_consent_is_asked_once_declined_or_refused_silently(graph, tessera, tenant_a, origin, browser, passkey_user):
+    """No grant: Cancel sends access_denied to the client; prompt=none gets consent_required; once the user accepted,
+    the next sign-in goes straight through; an admin-only scope shows a plain user "ask your administrator"."""
+    callback = Callback()
+    try:
+        app = public_client(graph, tessera, origin, tenant_a, redirect_uri=callback.url)
+        declined = app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url)
+        browser.get(declined["auth_uri"])  # signs in (autofill), then the consent page
+        wait_for_text(browser, "Permissions requested")
+        browser.find_element("id", "cancel").click()
+        assert callback.wait(1)["error"] == "access_denied"
+        silent = app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url, prompt="none")
+        browser.get(silent["auth_uri"])  # signed in, but nothing granted: no page may be shown
+        assert callback.wait(2)["error"] == "consent_required"
+        accepted = app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url)
+        browser.get(accepted["auth_uri"])
+        wait_for_text(browser, "Permissions requested")
+        browser.find_element("id", "accept").click()
+        assert "code" in callback.wait(3)
+        again = app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url)
+        browser.get(again["auth_uri"])  # granted now: no page, a code at once
+        assert "code" in callback.wait(4)
+        admin_only = app.initiate_auth_code_flow(scopes=["Directory.ReadWrite.All"], redirect_uri=callback.url)
+        browser.get(admin_only["auth_uri"])
+        wait_for_text(browser, "only an administrator can grant")
+        assert not browser.find_elements("id", "accept")
+    finally:
+        callback.close()

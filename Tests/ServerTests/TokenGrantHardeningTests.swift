@@ -118,6 +118,45 @@ struct TokenGrantHardeningTests {
         }
     }
 
+    @Test("a delegated token carries only the consented scopes, and loses them when consent is withdrawn")
+    func consentNarrowsScopes() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let (appID, secret) = try await Self.webApp(h, admin)
+            let scope = "openid offline_access User.Read Directory.ReadWrite.All"
+            func redeem() async throws -> JSONValue {
+                try JSONParser.parse(await Self.post(h, "token", [
+                    ("grant_type", "authorization_code"), ("client_id", appID), ("client_secret", secret), ("redirect_uri", Self.web),
+                    ("code", Self.code(h, client: appID, redirect: Self.web, scope: scope))]).body)
+            }
+            func claims(_ token: JSONValue) throws -> [String: JSONValue] {
+                let access = try #require(token["access_token"]?.stringValue)
+                return try #require(JWT.decode(access)).claims
+            }
+            // Nothing granted: the token can do nothing in Graph, whatever the administrator who signed in may do.
+            let bare = try await redeem()
+            #expect(try claims(bare)["scp"] == "openid")
+            let asUser = await h.graph("POST", "users", token: try #require(bare["access_token"]?.stringValue), json: [
+                "accountEnabled": true, "displayName": "Mallory", "mailNickname": "mallory", "userPrincipalName": "mallory@contoso.test",
+                "passwordProfile": ["password": "Str0ng!Passw0rd"]])
+            #expect(asUser.status == 403)
+            let sp = await h.graph("GET", "servicePrincipals", token: admin, query: [("$filter", "appId eq '\(appID)'")])
+            let graphSP = await h.graph("GET", "servicePrincipals", token: admin, query: [("$filter", "appId eq '\(GraphPermissions.graphAppId)'")])
+            let grant = await h.graph("POST", "oauth2PermissionGrants", token: admin, json: [
+                "clientId": .string(try #require(sp.json["value"]?.arrayValue?.first?["id"]?.stringValue)), "consentType": "AllPrincipals",
+                "resourceId": .string(try #require(graphSP.json["value"]?.arrayValue?.first?["id"]?.stringValue)), "scope": "User.Read"])
+            #expect(grant.status == 201)
+            let granted = try await redeem()
+            #expect(try claims(granted)["scp"] == "User.Read")
+            // Consent withdrawn: the next refresh carries nothing of it.
+            _ = await h.graph("DELETE", "oauth2PermissionGrants/\(try #require(grant.json["id"]?.stringValue))", token: admin)
+            let refreshed = try JSONParser.parse(await Self.post(h, "token", [
+                ("grant_type", "refresh_token"), ("client_id", appID), ("client_secret", secret),
+                ("refresh_token", try #require(granted["refresh_token"]?.stringValue))]).body)
+            #expect(try claims(refreshed)["scp"] == "openid")
+        }
+    }
+
     @Test("a Graph token is accepted only with this deployment's exact issuer")
     func exactIssuer() async throws {
         try await Harness.run { h in

@@ -14,6 +14,8 @@ struct AuthorizeEndpoint {
     /// The parameter the sign-in page adds when it sends the browser back, so `prompt=login` is satisfied by a
     /// sign-in made after the request, not by the old session.
     static let signedInAfter = "x_signed_in_after"
+    /// Added when the consent page sends the browser back, so that `prompt=consent` asks once.
+    static let consented = "x_consented"
 
     func respond() async throws -> APIResponse {
         var query: [String: String] = [:]
@@ -76,13 +78,29 @@ struct AuthorizeEndpoint {
         guard let session else {
             if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
             // To the sign-in page, which sends the browser back here once a passkey sign-in succeeds.
-            var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter }
+            var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter && $0.name != Self.consented }
             if prompt == "login" { back.append((Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))) }
             let continuation = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back)
             var login = [("continue", continuation)]
             if let hint = query["login_hint"] { login.append(("login_hint", hint)) }
             return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode(login)),
                                                       ("Cache-Control", "no-store")])
+        }
+        // Delegated access needs consent: what is not granted yet is asked for (or, silently, refused).
+        let consent = Consent(app: app, tenant: tenant)
+        let missing = try await consent.missing(scope: scope, clientID: clientID, userID: session.userID)
+        if !missing.isEmpty || (prompt == "consent" && query[Self.consented] == nil) {
+            if prompt == "none" {
+                return fail("consent_required", "AADSTS65001: The user or administrator has not consented to use the application with ID '\(clientID)'. Send an interactive authorization request for this user and resource.")
+            }
+            let asked = missing.isEmpty ? Consent.graphScopes(scope).scopes : missing
+            let (forSelf, forOrganisation) = try await consent.authority(userID: session.userID, scopes: asked)
+            var back = request.query.filter { $0.name != Self.consented }
+            back.append((Self.consented, "1"))
+            return ConsentPage.render(
+                tenant: tenant, application: application, scopes: asked, mayConsent: forSelf, mayConsentForOrganisation: forOrganisation,
+                continuation: "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back),
+                token: consent.formToken(sessionID: session.id, clientID: clientID, scopes: asked), redirectURI: redirectURI)
         }
         let code = AuthorizationCode(
             tenant: tenantID, clientID: clientID, redirectURI: redirectURI, userID: session.userID, scope: scope,

@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import TesseraCore
+import WebAuthn
 import X509
 
 /// The Microsoft identity platform endpoints of a tenant: discovery, keys and the token endpoint.
@@ -24,8 +25,9 @@ struct IdentityPlatform {
         let isPage = rest == ["login"]
         let isAuthorize = rest == ["oauth2", "v2.0", "authorize"]
         let isLogout = rest == ["oauth2", "v2.0", "logout"]
+        let isConsent = rest == ["oauth2", "v2.0", "consent"]
         let isDevice = rest == ["oauth2", "v2.0", "devicecode"] || rest == ["devicelogin"]
-        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize || isLogout || isDevice else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize || isLogout || isDevice || isConsent else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
@@ -38,6 +40,10 @@ struct IdentityPlatform {
         if isLogout {
             guard request.method == "GET" || request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return try await logout(request, tenant: tenant)
+        }
+        if isConsent {
+            guard request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use POST.") }
+            return try await consent(request, tenant: tenant)
         }
         if isAuthorize {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
@@ -132,6 +138,50 @@ struct IdentityPlatform {
         return APIResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8"), ("Set-Cookie", cookie),
                                                   ("Cache-Control", "no-store"), ("Content-Security-Policy", "default-src 'none'")],
                            body: Array(page.utf8))
+    }
+
+    /// The consent page's answer (`oauth2/v2.0/consent`): the signed-in user grants what the page showed, for
+    /// themselves or, as an administrator, for the organisation, and the browser goes back to /authorize; or declines,
+    /// and the client hears `access_denied`.
+    func consent(_ request: APIRequest, tenant: TenantRecord) async throws -> APIResponse {
+        if let origin = request.header("origin"), origin != PasskeyRegistration.site(baseURL: request.baseURL).origin {
+            throw DirectoryError(.accessDenied, "Cross-origin consent is refused.")
+        }
+        let form = Dictionary(APIRequest.parseForm(String(decoding: request.body, as: UTF8.self)).map { ($0.name, $0.value) },
+                              uniquingKeysWith: { first, _ in first })
+        guard let session = try await SignInSessions(app: app).current(request, tenant: tenant.id) else {
+            throw DirectoryError(.accessDenied, "Sign in first.")
+        }
+        let flow = Consent(app: app, tenant: tenant)
+        guard let clientID = form["client_id"], let scope = form["scope"], let continuation = form["continue"],
+              continuation.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?"), !continuation.contains("//"),
+              let presented = form["consent_token"]
+        else { throw DirectoryError.badRequest("The consent form is incomplete.") }
+        let scopes = Set(scope.split(separator: " ").map(String.init))
+        let expected = flow.formToken(sessionID: session.id, clientID: clientID, scopes: scopes)
+        guard WebAuthn.constantTimeEquals(Array(presented.utf8), Array(expected.utf8)),
+              let application = try await app.application(tenant: tenant.id, appID: clientID)
+        else { throw DirectoryError(.accessDenied, "The consent form is not valid for this session; start the sign-in again.") }
+        let back = Dictionary(APIRequest.parseForm(String(continuation.drop { $0 != "?" }.dropFirst())).map { ($0.name, $0.value) },
+                              uniquingKeysWith: { first, _ in first })
+        guard back["client_id"] == clientID, let redirectURI = back["redirect_uri"],
+              AuthorizeEndpoint.redirectKind(redirectURI, application: application) != nil
+        else { throw DirectoryError.badRequest("The consent form does not match its authorization request.") }
+        guard form["decision"] == "accept" else {
+            var params = [("error", "access_denied"), ("error_description", "AADSTS65004: User declined to consent to access the app.")]
+            if let state = back["state"] { params.append(("state", state)) }
+            return back["response_mode"] == "form_post" ? AuthorizeEndpoint.formPost(redirectURI, params) : AuthorizeEndpoint.redirect(redirectURI, params)
+        }
+        let (forSelf, forOrganisation) = try await flow.authority(userID: session.userID, scopes: scopes)
+        let organisation = form["for_organization"] == "true"
+        guard forSelf, !organisation || forOrganisation else {
+            throw DirectoryError(.accessDenied, "Only an administrator can grant these permissions.")
+        }
+        let user = try await app.store.read { [tenantID = tenant.id] tx in try await tx.object(tenant: tenantID, id: session.userID) }
+        let actor = Actor(kind: .user, id: session.userID, displayName: user?.body["displayName"]?.stringValue ?? "",
+                          userPrincipalName: user?.body["userPrincipalName"]?.stringValue)
+        try await flow.grant(clientID: clientID, userID: session.userID, scopes: scopes, forOrganisation: organisation, actor: actor)
+        return APIResponse(status: 303, headers: [("Location", continuation), ("Cache-Control", "no-store")])
     }
 
     /// Onboarding with a Temporary Access Pass: `login/tap` ({username, temporaryAccessPass}) answers with an

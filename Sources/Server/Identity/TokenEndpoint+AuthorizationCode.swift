@@ -61,7 +61,7 @@ extension TokenEndpoint {
         }
         let refresh = code.scope.split(separator: " ").contains("offline_access")
             ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: kind == "web", codeDigest: digest) : nil
-        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
+        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
     }
 
     /// The `refresh_token` grant: the token spent and replaced (rotation), the user re-checked.
@@ -80,7 +80,7 @@ extension TokenEndpoint {
         let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
         let (user, application) = try await stillSignedIn(code)
         let next = try await tokens.issue(tenant: tenant.id, code: code, confidential: confidential, family: family)
-        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next)
+        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next)
     }
 
     /// The device code grant: pending until the user approves on the device login page, then tokens, once.
@@ -101,7 +101,7 @@ extension TokenEndpoint {
         let (user, application) = try await stillSignedIn(code)
         let refresh = code.scope.split(separator: " ").contains("offline_access")
             ? try await RefreshTokens(app: app).issue(tenant: tenant.id, code: code, confidential: confidential) : nil
-        return try userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
+        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
     }
 
     /// The user and application a grant was for, if both still exist and the user may still sign in.
@@ -112,29 +112,29 @@ extension TokenEndpoint {
         return (user, application)
     }
 
-    /// Access and ID tokens for a signed-in user.
+    /// Access and ID tokens for a signed-in user. The access token's `scp` is what was asked for and is granted to the
+    /// client now (consent can be withdrawn between refreshes), never more.
     func userTokens(code: AuthorizationCode, user: StoredObject, application: StoredObject, clientInfo: Bool,
-                    refreshToken: String?) throws -> APIResponse {
+                    refreshToken: String?) async throws -> APIResponse {
+        let consented = try await Consent(app: app, tenant: tenant).effective(scope: code.scope, clientID: code.clientID, userID: user.id)
         let now = Int64(app.clock.now.timeIntervalSince1970)
         let lifetime = Int64(IdentityPlatform.accessTokenLifetime)
         let issuer = IdentityPlatform(app: app).issuer(tenant: tenant.id, base: request.baseURL)
         let scopes = code.scope.split(separator: " ").map(String.init)
         let oidc: Set<String> = ["openid", "profile", "email", "offline_access"]
-        let graphScopes = scopes.filter { !oidc.contains($0) }.map { scope in
-            scope.hasPrefix("https://graph.microsoft.com/") ? String(scope.dropFirst("https://graph.microsoft.com/".count)) : scope
-        }
+        let graphScopes = consented.isEmpty ? scopes.filter { oidc.contains($0) && $0 != "offline_access" } : consented
         let upn = user.body["userPrincipalName"]?.stringValue
         let name = user.body["displayName"]?.stringValue
         let header: [String: JSONValue] = ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)]
         let access = try JWT.sign(claims: [
             "aud": "https://graph.microsoft.com", "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
             "tid": .string(tenant.id), "oid": .string(user.id), "sub": .string(user.id), "idtyp": "user", "ver": "2.0",
-            "appid": .string(code.clientID), "azp": .string(code.clientID), "scp": .string(graphScopes.isEmpty ? "User.Read" : graphScopes.joined(separator: " ")),
+            "appid": .string(code.clientID), "azp": .string(code.clientID), "scp": .string(graphScopes.joined(separator: " ")),
             "upn": .optional(upn), "unique_name": .optional(upn), "name": .optional(name), "amr": .strings(code.amr),
             "sid": .string(code.sessionID), "uti": .string(Secrets.randomToken(bytes: 16)),
         ], header: header, key: app.signingKey.privateKey)
         var body: [String: JSONValue] = [
-            "token_type": "Bearer", "scope": .string(scopes.joined(separator: " ")), "expires_in": .int(lifetime),
+            "token_type": "Bearer", "scope": .string((consented + scopes.filter { oidc.contains($0) }).joined(separator: " ")), "expires_in": .int(lifetime),
             "ext_expires_in": .int(lifetime), "access_token": .string(access),
         ]
         if scopes.contains("openid") {

@@ -15,7 +15,7 @@ enum Page {
     /// under the nonce. Pages that post forms need `same-origin` referrers: under `no-referrer` a browser sends
     /// `Origin: null` with the post, and the origin check could not tell it from a sandboxed attacker's.
     static func render(title: String, shell: String = baseStyle, style: String, body: String, script: String,
-                       status: Int = 200, referrerPolicy: String = "no-referrer") -> APIResponse {
+                       status: Int = 200, referrerPolicy: String = "no-referrer", formAction: String = "'self'") -> APIResponse {
         let nonce = Secrets.randomToken(bytes: 16)
         let html = """
         <!doctype html>
@@ -40,7 +40,7 @@ enum Page {
         """
         return APIResponse(status: status, headers: [
             ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Security-Policy", "default-src 'none'; script-src 'nonce-\(nonce)'; style-src 'nonce-\(nonce)'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+            ("Content-Security-Policy", "default-src 'none'; script-src 'nonce-\(nonce)'; style-src 'nonce-\(nonce)'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action \(formAction)"),
             ("X-Frame-Options", "DENY"), ("Referrer-Policy", referrerPolicy), ("Cache-Control", "no-store"),
         ], body: Array(html.utf8))
     }
