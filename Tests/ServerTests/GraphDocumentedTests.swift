@@ -161,6 +161,16 @@ struct GraphDocumentedTests {
             #expect(String(decoding: counted.body, as: UTF8.self) == "2")
             let transitive = await h.graph("GET", "users/\(user)/transitiveMemberOf/microsoft.graph.directoryRole", token: token)
             #expect(Set(Self.ids(transitive)) == [userAdministrator, reader])
+
+            // user-getmembergroups.md, user-getmemberobjects.md, user-checkmembergroups.md.
+            func values(_ response: APIResponse) -> Set<String> { Set(response.json["value"]?.arrayValue?.compactMap(\.stringValue) ?? []) }
+            let memberGroups = await h.graph("POST", "users/\(user)/getMemberGroups", token: token, json: ["securityEnabledOnly": false])
+            #expect(memberGroups.status == 200 && values(memberGroups) == [groupID])
+            let memberObjects = await h.graph("POST", "users/\(user)/getMemberObjects", token: token, json: ["securityEnabledOnly": true])
+            #expect(values(memberObjects) == [groupID, userAdministrator, reader])
+            let checked = await h.graph("POST", "users/\(user)/checkMemberGroups", token: token,
+                                        json: ["groupIds": [.string(groupID), .string(UUID().uuidString.lowercased())]])
+            #expect(values(checked) == [groupID])
         }
     }
 

@@ -70,7 +70,8 @@ struct GraphAPI {
             return .json(body)
         }
         guard rest.first == "authentication" else {
-            throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest[0])' under /me.")
+            // /me/memberOf, /me/manager, /me/getMemberGroups…: the same as /users/{id}/…, with the same permission checks.
+            return try await ResourceHandler(api: self, context: c, kind: .user).handle([userID] + rest)
         }
         return try await AuthenticationMethodsHandler(context: c, app: app, user: user, isSelf: true).handle(Array(rest.dropFirst()))
     }

@@ -46,6 +46,8 @@ struct RelationHandler {
         case "directReports":
             try caller.require(anyOf: Caller.permissions(for: kind, write: false))
             return try await list(.sources(of: id, relation: "manager"), kinds: kinds ?? [.user], tail: tail)
+        case _ where Self.membershipFunctions.contains(relation) && tail.isEmpty:
+            return try await membershipFunction(relation)
         case "manager" where kind == .user:
             return try await manager(tail)
         case "addPassword" where kind == .application || kind == .servicePrincipal:
