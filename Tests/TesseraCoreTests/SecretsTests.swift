@@ -14,6 +14,17 @@ struct SecretsTests {
         #expect(!Secrets.matches(Secrets.makeClientSecret(), digest: digest))
     }
 
+    @Test("digests are salted: the same secret never stores the same digest, and digests stored before salts still verify")
+    func saltedDigests() {
+        let secret = Secrets.makeClientSecret()
+        let first = Secrets.digest(secret), second = Secrets.digest(secret)
+        #expect(first != second && first.hasPrefix("s1$") && !first.contains(Secrets.fingerprint(secret)))
+        #expect(Secrets.matches(secret, digest: first) && Secrets.matches(secret, digest: second))
+        #expect(Secrets.matches(secret, digest: Secrets.fingerprint(secret)))
+        #expect(!Secrets.matches(secret, digest: "s1$zz$" + Secrets.fingerprint(secret)))
+        #expect(!Secrets.matches("", digest: ""))
+    }
+
     @Test("constant-time comparison compares whole values")
     func constantTime() {
         #expect(Secrets.constantTimeEquals([1, 2, 3], [1, 2, 3]))

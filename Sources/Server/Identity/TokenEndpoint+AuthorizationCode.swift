@@ -46,7 +46,7 @@ extension TokenEndpoint {
             throw invalidGrant(501481, "A code_verifier was sent for an authorization code that was issued without a code_challenge.")
         }
         let now = app.clock.now
-        let digest = Secrets.digest(text)
+        let digest = Secrets.fingerprint(text)
         let fresh = try await app.store.write { tx in
             try await tx.consumeOnce(tenant: tenantID, key: "code:" + digest, expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
                                      now: Timestamp.format(now))

@@ -93,9 +93,20 @@ public enum Secrets {
         return Base64URL.encode(out.prefix(bytes))
     }
 
-    /// The hex SHA-256 of a secret, as stored.
+    /// What is stored of a secret: `s1$<salt>$<SHA-256 of salt and secret>`, with 16 random bytes of salt, so equal
+    /// secrets never share a digest and no table of digests can be built ahead. Secrets are random and long (client
+    /// secrets, refresh tokens, device codes) or short-lived and single-use (Temporary Access Passes).
     public static func digest(_ secret: String) -> String {
-        Hex.encode(SHA256.hash(data: Data(secret.utf8)))
+        var generator = SystemRandomNumberGenerator()
+        var salt = [UInt8]()
+        while salt.count < 16 { withUnsafeBytes(of: generator.next() as UInt64) { salt.append(contentsOf: $0) } }
+        return "s1$" + Hex.encode(salt) + "$" + Hex.encode(SHA256.hash(data: salt + Array(secret.utf8)))
+    }
+
+    /// The unsalted SHA-256 of a value, for a lookup key that must be found again from the value (a spent
+    /// authorization code's single-use key), never for verifying a stored secret.
+    public static func fingerprint(_ value: String) -> String {
+        Hex.encode(SHA256.hash(data: Data(value.utf8)))
     }
 
     /// Compares two byte strings in time that depends only on their lengths.
@@ -106,9 +117,14 @@ public enum Secrets {
         return difference == 0
     }
 
-    /// True when `secret` hashes to `storedDigest`, compared in constant time.
+    /// True when `secret` hashes to `storedDigest` (salted, or an unsalted digest stored before salts), compared in
+    /// constant time.
     public static func matches(_ secret: String, digest storedDigest: String) -> Bool {
-        constantTimeEquals(Array(digest(secret).utf8), Array(storedDigest.utf8))
+        let parts = storedDigest.split(separator: "$", omittingEmptySubsequences: false)
+        if parts.count == 3, parts[0] == "s1", let salt = Hex.decode(parts[1]), salt.count == 16 {
+            return constantTimeEquals(Array(Hex.encode(SHA256.hash(data: salt + Array(secret.utf8))).utf8), Array(parts[2].utf8))
+        }
+        return constantTimeEquals(Array(fingerprint(secret).utf8), Array(storedDigest.utf8))
     }
 }
 
@@ -180,5 +196,26 @@ public enum Hex {
             out.append(digits[Int(b & 15)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The bytes of lowercase or uppercase hexadecimal; nil for anything else.
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 65...70: c - 55
+            case 97...102: c - 87
+            default: nil
+            }
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(utf8.count / 2)
+        for index in stride(from: 0, to: utf8.count, by: 2) {
+            guard let high = value(utf8[index]), let low = value(utf8[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+        }
+        return out
     }
 }
