@@ -4,23 +4,32 @@ import Store
 import TesseraCore
 import TesseraTesting
 
-/// A Tessera over an in-memory SQLite store, driven through `TesseraApp.handle` (no socket).
+/// A Tessera driven through `TesseraApp.handle` (no socket), over an SQLite file in a folder of its own, opened
+/// as `tessera serve` opens it: one writer and separate read-only readers, so a write inside a read transaction
+/// fails here as it would in production (an in-memory database shares one connection and would let it pass).
 struct Harness {
     let app: TesseraApp
     let clock: TestClock
     let tenant: ProvisionedTenant
     static let base = "https://tessera.test"
 
-    /// Runs `body` against a fresh Tessera, closing its store afterwards however `body` ends.
+    /// Runs `body` against a fresh Tessera; afterwards waits for its background jobs, closes its store and removes
+    /// its folder, however `body` ends.
     static func run(_ body: (Harness) async throws -> Void) async throws {
-        let store = try await SQLDirectoryStore.open(":memory:")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try await SQLDirectoryStore.open(folder.appendingPathComponent("tessera.sqlite").path)
+        var app: TesseraApp?
         do {
             let clock = TestClock()
-            let app = try await TesseraApp.make(store: store, clock: clock, maxBodyBytes: 64 * 1024)
-            let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Contoso", domain: "contoso.test")
-            try await body(Harness(app: app, clock: clock, tenant: tenant))
+            app = try await TesseraApp.make(store: store, clock: clock, maxBodyBytes: 64 * 1024)
+            let tenant = try await TenantProvisioner(directory: app!.directory).create(name: "Contoso", domain: "contoso.test")
+            try await body(Harness(app: app!, clock: clock, tenant: tenant))
+            await app?.jobs.idle()
             try await store.shutdown()
         } catch {
+            await app?.jobs.idle()
             try? await store.shutdown()
             throw error
         }

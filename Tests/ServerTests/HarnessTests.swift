@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+@testable import Server
+import TesseraCore
+import TesseraTesting
+
+@Suite("The test harness is production's setup")
+struct HarnessTests {
+    @Test("a write inside a read transaction fails, as it does for tessera serve (read-only reader connections)")
+    func readTransactionsCannotWrite() async throws {
+        try await Harness.run { h in
+            let object = StoredObject(tenant: h.tenant.tenantId, id: Identifier.make(), kind: ObjectKind(rawValue: "recoveryJob"), body: [:])
+            await #expect(throws: (any Error).self) {
+                try await h.app.store.read { tx in try await tx.insert(object) }
+            }
+            #expect(try await h.app.store.read { tx in try await tx.object(tenant: h.tenant.tenantId, id: object.id) } == nil)
+            // The same write in a write transaction is fine.
+            try await h.app.store.write { tx in try await tx.insert(object) }
+            #expect(try await h.app.store.read { tx in try await tx.object(tenant: h.tenant.tenantId, id: object.id) } != nil)
+        }
+    }
+
+    @Test("the clock starts where TestClock.start says, and only the test moves it")
+    func clockStartsAtTheFixedInstant() async throws {
+        try await Harness.run { h in
+            #expect(h.clock.now == TestClock.start)
+            h.clock.advance(toNext: 86_400, plus: 60)
+            #expect(Int(h.clock.now.timeIntervalSince1970) % 86_400 == 60 && h.clock.now > TestClock.start)
+        }
+    }
+}
