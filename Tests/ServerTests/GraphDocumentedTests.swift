@@ -428,6 +428,9 @@ struct GraphDocumentedTests {
             let grants = await h.graph("GET", "servicePrincipals/\(client)/oauth2PermissionGrants", token: token)
             #expect(grants.status == 200 && Self.ids(grants) == [grant.json["id"]?.stringValue ?? ""])
 
+            let users = await h.graph("GET", "directoryObjects/microsoft.graph.user", token: token)
+            #expect(users.status == 200 && users.json["value"]?.arrayValue?.allSatisfy { $0["@odata.type"] == "#microsoft.graph.user" } == true)
+
             let roles = await h.graph("GET", "roleManagement/directory/roleDefinitions", token: token,
                                       query: [("$select", "displayName,id"), ("$filter", "startswith(displayName,'User Admin')")])
             #expect(roles.status == 200 && roles.json["value"]?.arrayValue?.first?.objectValue?.keys.sorted() == ["displayName", "id"])

@@ -25,6 +25,13 @@ struct DirectoryObjectsHandler {
             return .json(["@odata.context": .string("\(context.base)/$metadata#directoryObjects"), "value": .array(value)])
         }
         guard rest.count == 1, method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
+        if let cast = GraphAPI.castName(rest[0]) {
+            // `/directoryObjects/microsoft.graph.user`: the directory objects of one type.
+            let kind = ObjectKind(rawValue: cast)
+            guard ObjectKind.directoryObjects.contains(kind) else { throw DirectoryError.notFound(rest[0]) }
+            return try await Lister(context: context, app: app).list(kinds: [kind], contextPath: "directoryObjects/\(rest[0])",
+                                                                     entity: kind.rawValue, polymorphic: true)
+        }
         let id = rest[0].lowercased(), tenant = self.tenant
         guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }), object.deletedAt == nil,
               ObjectKind.directoryObjects.contains(object.kind)
