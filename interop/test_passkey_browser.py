@@ -503,10 +503,26 @@ def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser)
         # Backup and Recovery: the start-up snapshot against now shows what this test changed.
         snapshots = graph(server, "GET", "directory/recovery/snapshots").json()["value"]
         assert snapshots, "serve took no snapshot at start"
-        browser.get(f"{server['url']}{base}/backup?from={snapshots[-1]['id']}")
+        report = f"{server['url']}{base}/backup?from={snapshots[-1]['id']}"
+        browser.get(report)
         wait_for_text(browser, "What changed since")
         assert "Grace Hopper" in browser.page_source and "Hardware key pilots" in browser.page_source
-        browser.save_screenshot(str(shots / "admin-backup-report.png"))
+        # Objects added since say so once, not a row of "—" per property.
+        added = browser.find_element(By.XPATH, "//tr[.//td[contains(., 'Grace Hopper')]]").text
+        assert "added" in added and "—" not in added, added
+        # The report fits a 1,200 px window and a phone's width: nothing runs off the right edge.
+        for name, width, height in (("1200", 1200, 1000), ("phone", 390, 844)):
+            browser.set_window_size(width, height)
+            browser.get(report)
+            wait_for_text(browser, "What changed since")
+            overflow = browser.execute_script(
+                "const m = document.querySelector('main');"
+                "return {tables: Math.max(...[...m.querySelectorAll('table')].map(t => t.getBoundingClientRect().right)),"
+                " main: m.getBoundingClientRect().right, page: document.documentElement.scrollWidth,"
+                " window: document.documentElement.clientWidth};")
+            assert overflow["tables"] <= overflow["main"] + 1 and overflow["page"] <= overflow["window"] + 1, (name, overflow)
+            browser.save_screenshot(str(shots / f"admin-backup-report-{name}.png"))
+        browser.set_window_size(900, 700)
 
         browser.get(f"{server['url']}{base}/signins?user={admin['userPrincipalName']}")
         wait_for_text(browser, "Sign-in logs")

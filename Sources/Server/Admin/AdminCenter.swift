@@ -272,6 +272,15 @@ struct AdminRequest: Sendable {
       .muted { color: #666; } .pill { display: inline-block; padding: 0 .5rem; border-radius: 1rem; background: #e8eef7; font-size: .85rem; margin-right: .25rem; }
       .pill.off { background: #f3e1e1; } code, .mono { font-family: ui-monospace, monospace; font-size: .85rem; }
       .secret { font-size: 1.6rem; letter-spacing: .08em; background: white; padding: .8rem 1rem; border: 2px dashed #0f6cbd; display: inline-block; }
+      table.report { table-layout: fixed; } table.report td { overflow-wrap: anywhere; }
+      table.report th:nth-child(1) { width: 2rem; } table.report th:nth-child(2) { width: 7.5rem; } table.report th:nth-child(4) { width: 8rem; }
+      table.report th:nth-child(5) { width: 38%; } table.inner { table-layout: fixed; } table.inner th:first-child { width: 30%; }
+      @media (max-width: 40rem) {
+        body { grid-template-columns: 1fr; } header { grid-column: 1; flex-wrap: wrap; }
+        nav { display: flex; overflow-x: auto; border-right: 0; border-bottom: 1px solid #ddd; padding: 0; } nav a { white-space: nowrap; }
+        main { padding: 1rem; } main table { table-layout: fixed; } th, td { overflow-wrap: anywhere; }
+        table.report th:nth-child(2), table.report td:nth-child(2) { display: none; } table.report th:nth-child(5) { width: 50%; }
+      }
     """
 
     /// The `$skiptoken` of a Graph page's `@odata.nextLink`, if there is a next page.

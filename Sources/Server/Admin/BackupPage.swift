@@ -10,6 +10,30 @@ struct BackupPage {
     var tenant: String { admin.tenant.id }
     static let types = DifferenceReport.entityTypeNames
 
+    /// What a snapshot holds, in words, from the kinds it covers (so the page never lists fewer than the report).
+    static var covered: String {
+        let names = BackupService.kinds.map(Self.noun)
+        return names.dropLast().joined(separator: ", ") + " and " + (names.last ?? "")
+    }
+
+    /// A kind in the plural, as an administrator says it.
+    static func noun(_ kind: ObjectKind) -> String {
+        switch kind {
+        case .user: "users"
+        case .group: "groups"
+        case .application: "applications"
+        case .servicePrincipal: "service principals"
+        case .appRoleAssignment: "app role assignments"
+        case .roleAssignment: "directory role assignments"
+        case .authenticationMethodsPolicy: "the authentication methods policy"
+        case .conditionalAccessPolicy: "Conditional Access policies"
+        case .namedLocation: "named locations"
+        case .authorizationPolicy: "the authorization policy"
+        case .oauth2PermissionGrant: "delegated permission grants"
+        default: kind.rawValue
+        }
+    }
+
     func render(failure: String?) async throws -> APIResponse {
         do {
             try admin.caller.require(anyOf: RecoveryHandler.readPermissions)
@@ -27,8 +51,8 @@ struct BackupPage {
         let options = snapshots.map { "<option value=\"\(h($0.id))\">\(h($0.createdAt))</option>" }.joined()
         var content = """
         <h1>Backup and Recovery</h1>
-        <p class="muted">A snapshot of users, groups, applications, service principals, role and app role assignments and the
-        authentication methods policy is taken every day and kept \(admin.app.backup.retentionDays) days. Nobody can change or delete one.</p>
+        <p class="muted">A snapshot of \(Self.covered) is taken every day and kept \(admin.app.backup.retentionDays) days.
+        Nobody can change or delete one.</p>
         \(try await admin.app.backup.isEnabled(tenant: tenant) ? "" : "<p class=\"banner error\">Backup and Recovery is not part of this tenant's plan: no new snapshots are taken and nothing can be recovered. An operator turns it on with <span class=\"mono\">tessera backup enable</span>.</p>")
         <h2>Snapshots</h2>
         <table><thead><tr><th>Taken (UTC)</th><th>Objects</th><th>Changed since the one before</th><th></th></tr></thead>
@@ -56,20 +80,26 @@ struct BackupPage {
         }.joined(separator: " · ")
         var rows = ""
         for change in changes.prefix(500) {
-            let props = change.properties.map { p in
+            // An object added or deleted since is that, once; only an object changed in place has old and new values.
+            let whole: String? = switch change.action {
+            case .softDelete: "<span class=\"pill\">added</span>"
+            case .restore, .recreate: "<span class=\"pill off\">deleted</span>"
+            case .update: nil
+            }
+            let props = whole != nil ? "" : change.properties.map { p in
                 "<tr><td class=\"mono\">\(h(p.name))</td><td class=\"mono\">\(h(p.old?.serialized ?? "—"))</td><td class=\"mono\">\(h(p.new?.serialized ?? "—"))</td></tr>"
             }.joined()
-            let links = change.links.map { "<li>\(h($0.relation)) \($0.added ? "added" : "removed"): <span class=\"mono\">\(h($0.target))</span></li>" }.joined()
+            let links = whole != nil ? "" : change.links.map { "<li>\(h($0.relation)) \($0.added ? "added" : "removed"): <span class=\"mono\">\(h($0.target))</span></li>" }.joined()
             let box = change.isOnPremises ? "<span class=\"muted\">on-premises</span>"
                 : "<input type=\"checkbox\" name=\"object\" value=\"\(h(DifferenceReport.entityTypeName(change.kind))):\(h(change.id))\" checked aria-label=\"Restore \(h(change.displayName ?? change.id))\">"
             rows += "<tr><td>\(later == nil ? box : "")</td><td>\(h(DifferenceReport.entityTypeName(change.kind)))</td><td>\(h(change.displayName ?? change.id))<br><span class=\"muted mono\">\(h(change.id))</span></td>"
-                + "<td>\(h(Self.describe(change.action)))</td><td>"
+                + "<td>\(h(Self.describe(change.action)))</td><td>" + (whole ?? "")
                 + (props.isEmpty ? "" : "<table class=\"inner\"><thead><tr><th>Property</th><th>In the snapshot</th><th>\(later == nil ? "Now" : "Later")</th></tr></thead><tbody>\(props)</tbody></table>")
                 + (links.isEmpty ? "" : "<ul>\(links)</ul>") + "</td></tr>"
         }
         let heading = "<h2 id=\"report\">What changed since \(h(target.createdAt))\(later.map { " until \(h($0.createdAt))" } ?? "")</h2>"
             + "<p>\(total) objects differ\(type.map { "; \(changes.count) of type \(h($0))" } ?? ""). \(typeLinks)</p>"
-        let table = "<table><thead><tr><th></th><th>Type</th><th>Object</th><th>A recovery would</th><th>Changes (old → new)</th></tr></thead><tbody>"
+        let table = "<table class=\"report\"><thead><tr><th></th><th>Type</th><th>Object</th><th>A recovery would</th><th>Changes (old → new)</th></tr></thead><tbody>"
             + (rows.isEmpty ? "<tr><td colspan=\"5\" class=\"muted\">No differences.</td></tr>" : rows) + "</tbody></table>"
             + (changes.count > 500 ? "<p class=\"muted\">The first 500 are shown; filter by type to see the rest.</p>" : "")
         guard later == nil, !changes.isEmpty else { return heading + table }
