@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 
 /// PostgreSQL through a pooled PostgresNIO client, for deployments with several Tessera nodes.
@@ -10,7 +11,7 @@ final class PostgresBackend: SQLBackend {
     private let runner: Task<Void, Never>
     private let logger = Logger(label: "tessera.postgres")
 
-    /// Connects to `postgres://user[:password]@host[:port]/database`.
+    /// Connects to `postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=FILE]`.
     init(url: String, maxConnections: Int = 16) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, !host.isEmpty
@@ -18,12 +19,53 @@ final class PostgresBackend: SQLBackend {
         let database = String(components.path.drop(while: { $0 == "/" }))
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password, database: database.isEmpty ? nil : database, tls: .disable)
+            password: components.password, database: database.isEmpty ? nil : database, tls: try Self.tls(components.queryItems ?? []))
         configuration.options.maximumConnections = maxConnections
         configuration.options.minimumConnections = 1
         client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "tessera.postgres.pool"))
         // Started at once, on this thread, so the client is running before the first lease (PostgresNIO warns otherwise).
         runner = Task.immediate { [client] in await client.run() }
+    }
+
+    /// TLS as libpq's `sslmode` and `sslrootcert` ask: `disable`; `allow`/`prefer` (the default: TLS when the server
+    /// offers it, unverified); `require` (TLS, unverified, unless a root is given, as libpq does); `verify-ca` (the
+    /// chain to `sslrootcert`); `verify-full` (the chain and the host name). A database reached over a network should be
+    /// `verify-full`.
+    static func tls(_ items: [URLQueryItem]) throws -> PostgresClient.Configuration.TLS {
+        var parameters: [String: String] = [:]
+        for item in items {
+            guard ["sslmode", "sslrootcert"].contains(item.name), let value = item.value else {
+                throw StoreError.badConfiguration("Unknown PostgreSQL URL parameter '\(item.name)' (sslmode and sslrootcert are understood).")
+            }
+            parameters[item.name] = value
+        }
+        let mode = parameters["sslmode"] ?? "prefer"
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let root = parameters["sslrootcert"] {
+            guard FileManager.default.isReadableFile(atPath: root) else {
+                throw StoreError.badConfiguration("sslrootcert \(root) cannot be read.")
+            }
+            tls.trustRoots = .file(root)
+        }
+        switch mode {
+        case "disable":
+            return .disable
+        case "allow", "prefer":
+            tls.certificateVerification = .none
+            return .prefer(tls)
+        case "require":
+            tls.certificateVerification = parameters["sslrootcert"] == nil ? .none : .noHostnameVerification
+            return .require(tls)
+        case "verify-ca":
+            guard parameters["sslrootcert"] != nil else { throw StoreError.badConfiguration("sslmode=verify-ca needs sslrootcert=FILE.") }
+            tls.certificateVerification = .noHostnameVerification
+            return .require(tls)
+        case "verify-full":
+            tls.certificateVerification = .fullVerification
+            return .require(tls)
+        default:
+            throw StoreError.badConfiguration("sslmode must be disable, allow, prefer, require, verify-ca or verify-full (not '\(mode)').")
+        }
     }
 
     func withWriteSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
