@@ -17,17 +17,17 @@ import msal
 import pytest
 import requests
 
-from support import start_serve
+from support import serve_on_a_free_port
 
-from conftest import REPO_ROOT, _free_port
+from conftest import REPO_ROOT
 
 BINARY = os.environ.get("TESSERA_BIN", str(REPO_ROOT / ".build" / "debug" / "tessera"))
 
 
-def _serve(data: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
-    """Starts `tessera serve` and returns it with the lines it printed up to 'listening'."""
-    proc, printed = start_serve([BINARY, "serve", "--data", str(data), "--port", str(port)])
-    return proc, printed.splitlines(keepends=True)
+def _serve(data: Path) -> tuple[subprocess.Popen, list[str], int]:
+    """Starts `tessera serve` on a free port and returns it with the lines it printed up to 'listening' and the port."""
+    proc, printed, port = serve_on_a_free_port(lambda port: [BINARY, "serve", "--data", str(data), "--port", str(port)])
+    return proc, printed.splitlines(keepends=True), port
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -41,8 +41,7 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def first_start():
     data = Path(tempfile.mkdtemp(prefix="tessera-first-start-"))
-    port = _free_port()
-    proc, lines = _serve(data, port)
+    proc, lines, port = _serve(data)
     try:
         yield data, port, "".join(lines)
     finally:
@@ -97,8 +96,7 @@ def test_tls_1_2_and_1_3_are_accepted(first_start, version):
 
 def test_a_restart_keeps_the_tenant_and_prints_no_new_secret(first_start):
     data, _, printed = first_start
-    port = _free_port()
-    proc, lines = _serve(data, port)  # a second server over the same data folder
+    proc, lines, port = _serve(data)  # a second server over the same data folder
     try:
         assert "client secret" not in "".join(lines) and "access pass" not in "".join(lines)
         tenant = _field(printed, "tenant id")

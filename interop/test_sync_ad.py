@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import start_serve
+from support import serve_on_a_free_port
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 
@@ -43,11 +42,9 @@ class World:
         created = subprocess.run([BINARY, "tenant", "create", "--data", str(self.data), "--name", "Contoso", "--domain", "contoso.test", "--json"],
                                  capture_output=True, text=True, timeout=120, check=True)
         self.tenant = json.loads(created.stdout)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.proc, _, self.port = serve_on_a_free_port(
+            lambda port: [BINARY, "serve", "--http", "--data", str(self.data), "--port", str(port), "--sync-interval", "0"])
         self.url = f"http://localhost:{self.port}"
-        self.proc, _ = start_serve([BINARY, "serve", "--http", "--data", str(self.data), "--port", str(self.port), "--sync-interval", "0"])
         import threading
         threading.Thread(target=lambda p=self.proc: [None for _ in p.stdout], daemon=True).start()
         self.ou = f"OU=Interop{uuid.uuid4().hex[:8]},{self.ad['AD_BASE_DN']}"
