@@ -135,6 +135,19 @@ struct GraphDocumentedTests {
         }
     }
 
+    @Test("malformed $count, isof and non-primitive operands are refused with 400, never a server error", arguments: [
+        "$count eq 1", "proxyAddresses/$count/x eq 1", "displayName/$count eq 1", "assignedLicenses/$count eq 'a'", "isof('user')",
+        "startswith(businessPhones,'1')", "signInActivity eq 'x'", "assignedLicenses/any(x:x eq 'a')", "displayName/any(x:x eq 'a')",
+        "onPremisesExtensionAttributes/nosuch eq 'a'",
+    ])
+    func malformedFilters(_ filter: String) async throws {
+        try await Harness.run { h in
+            let response = await h.graph("GET", "users", token: try await h.accessToken(), query: [("$filter", filter), ("$count", "true")],
+                                         headers: ["consistencylevel": "eventual"])
+            #expect(response.status == 400, "\(filter): \(String(decoding: response.body, as: UTF8.self))")
+        }
+    }
+
     // user-list-memberof.md: "is this user an admin" by memberOf/microsoft.graph.directoryRole.
     @Test("memberOf and transitiveMemberOf list the directory roles a user holds tenant-wide, directly or through a group")
     func memberOfListsRoles() async throws {
