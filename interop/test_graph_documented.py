@@ -304,3 +304,97 @@ def test_named_locations_filters(graph):
     by_country = graph.ok("GET", "identity/conditionalAccess/namedLocations",
                           params={"$filter": "countriesAndRegions/any(c:c eq 'GB')"})["value"]
     assert created["id"] in {n["id"] for n in by_country}
+
+
+@pytest.fixture(scope="module")
+def documented_objects(graph, tenant_a):
+    """What the documented requests below name: two users, a Microsoft 365 group holding the first, an application
+    and its service principal."""
+    def new_user_id():
+        nick = unique("doc")
+        return graph.ok("POST", "users", 201, json={
+            "accountEnabled": True, "displayName": nick, "mailNickname": nick, "userPrincipalName": f"{nick}@{tenant_a.domain}",
+            "passwordProfile": {"forceChangePasswordNextSignIn": True, "password": "xWwvJ]6NMw+bWH-d"}})["id"]
+    u1, u2 = new_user_id(), new_user_id()
+    group = graph.ok("POST", "groups", 201, json={  # group-post-groups.md, example 1
+        "description": "Self help community for library", "displayName": "Library Assist", "groupTypes": ["Unified"],
+        "mailEnabled": True, "mailNickname": unique("library"), "securityEnabled": False})["id"]
+    graph.ok("POST", f"groups/{group}/members/$ref", 204, json={"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{u1}"})
+    app = graph.ok("POST", "applications", 201, json={"displayName": "Display name"})
+    sp = graph.ok("POST", "servicePrincipals", 201, json={"appId": app["appId"]})
+    return {"u1": u1, "u2": u2, "group": group, "app": app["id"], "sp": sp["id"]}
+
+
+# (page under api-reference/v1.0/api/, method, path, body, advanced query): Microsoft's documented requests, with ids
+# adapted; each must answer 2xx.
+DOCUMENTED = [
+    ("user-list.md", "GET", "users?$select=displayName,mail,identities", None, False),
+    ("user-list.md", "GET", "users?$filter=identities/any(c:c/issuerAssignedId eq 'j.smith@yahoo.com' and c/issuer eq 'My B2C tenant')&$select=displayName,id", None, False),
+    ("user-list.md", "GET", "users?$filter=startswith(displayName,'a')&$orderby=displayName&$count=true&$top=1", None, True),
+    ("user-list.md", "GET", "users?$filter=endswith(mail,'a@contoso.com')&$orderby=userPrincipalName&$count=true", None, True),
+    ("user-list.md", "GET", 'users?$search="displayName:wa" OR "displayName:ad"&$orderby=displayName&$count=true', None, True),
+    ("user-list.md", "GET", "users?$filter=signInActivity/lastSignInDateTime le 2019-06-01T00:00:00Z", None, False),
+    ("user-list.md", "GET", "users?$select=displayName,id&$filter=assignedLicenses/any(x:x/skuId eq 184efa21-98c3-4e5d-95ab-d07053a96e67)", None, False),
+    ("user-list.md", "GET", "users?$filter=assignedLicenses/$count eq 0&$count=true", None, True),
+    ("user-list-memberof.md", "GET", "users/{u1}/memberOf?$count=true&$orderby=displayName&$filter=startswith(displayName, 'a')", None, True),
+    ("user-list-transitivememberof.md", "GET", "users/{u1}/transitiveMemberOf/microsoft.graph.group?$count=true", None, True),
+    ("user-update.md", "PATCH", "users/{u1}", {"businessPhones": ["+1 425 555 0109"], "officeLocation": "18/2111"}, False),
+    ("user-update.md", "PATCH", "users/{u1}", {"passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "xWwvJ]6NMw+bWH-d"}}, False),
+    ("user-update.md", "PATCH", "users/{u1}", {"accountEnabled": False}, False),
+    ("user-post-manager.md", "PUT", "users/{u1}/manager/$ref", {"@odata.id": "https://graph.microsoft.com/v1.0/users/{u2}"}, False),
+    ("user-list-manager.md", "GET", "users/{u1}/manager", None, False),
+    ("user-list-directreports.md", "GET", "users/{u2}/directReports", None, False),
+    ("user-list-ownedobjects.md", "GET", "users/{u1}/ownedObjects", None, False),
+    ("user-list-oauth2permissiongrants.md", "GET", "users/{u1}/oauth2PermissionGrants", None, False),
+    ("user-delta.md", "GET", "users/delta?$select=displayName,givenName,surname", None, False),
+    ("user-getmembergroups.md", "POST", "users/{u1}/getMemberGroups", {"securityEnabledOnly": False}, False),
+    ("user-checkmemberobjects.md", "POST", "users/{u1}/checkMemberObjects", {"ids": ["{group}"]}, False),
+    ("group-list.md", "GET", "groups?$filter=groupTypes/any(c:c+eq+'Unified')", None, False),
+    ("group-list.md", "GET", "groups?$filter=startswith(displayName, 'a')&$count=true&$top=1&$orderby=displayName", None, True),
+    ("group-list.md", "GET", 'groups?$search="displayName:Video" OR "description:prod"&$orderby=displayName&$count=true', None, True),
+    ("group-list.md", "GET", "groups?$filter=mailEnabled eq false and securityEnabled eq true and NOT(groupTypes/any(s:s eq 'Unified')) and membershipRuleProcessingState eq 'On'&$count=true&$select=id,membershipRule,membershipRuleProcessingState", None, True),
+    ("group-list.md", "GET", "groups?$filter=hasMembersWithLicenseErrors eq true", None, False),
+    ("group-list-members.md", "GET", "groups/{group}/members?$count=true&$filter=startswith(displayName, 'a')", None, True),
+    ("group-list-members.md", "GET", 'groups/{group}/members/microsoft.graph.user?$count=true&$orderby=displayName&$search="displayName:Pr"&$select=displayName,id', None, True),
+    ("group-list-transitivemembers.md", "GET", "groups/{group}/transitiveMembers/microsoft.graph.user?$count=true", None, True),
+    ("group-update.md", "PATCH", "groups/{group}", {"description": "Library Assist group", "displayName": "Library Assist"}, False),
+    ("group-post-owners.md", "POST", "groups/{group}/owners/$ref", {"@odata.id": "https://graph.microsoft.com/v1.0/users/{u2}"}, False),
+    ("group-delta.md", "GET", "groups/delta?$select=displayName,description,members", None, False),
+    ("application-list.md", "GET", "applications?$count=true&$filter=startswith(displayName, 'a')", None, True),
+    ("application-get.md", "GET", "applications/{app}?$select=id,appId,displayName,requiredResourceAccess", None, False),
+    ("application-update.md", "PATCH", "applications/{app}", {"web": {"redirectUris": ["https://localhost/callback"]}}, False),
+    ("application-update.md", "PATCH", "applications/{app}", {"appRoles": [{"allowedMemberTypes": ["User"], "description": "Writers", "displayName": "Writer", "id": "f9c7e1c4-4f4b-4e0a-9b0e-3f1c2d9a0b11", "isEnabled": True, "value": "Document.Write"}]}, False),
+    ("application-post-owners.md", "POST", "applications/{app}/owners/$ref", {"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{u1}"}, False),
+    ("serviceprincipal-update.md", "PATCH", "servicePrincipals/{sp}", {"appRoleAssignmentRequired": True}, False),
+    ("serviceprincipal-list-approleassignedto.md", "GET", "servicePrincipals/{sp}/appRoleAssignedTo", None, False),
+    ("serviceprincipal-get.md", "GET", "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')?$select=appRoles", None, False),
+    ("serviceprincipal-list.md", "GET", "servicePrincipals?$count=true&$search=\"displayName:Team\"", None, True),
+    ("directoryobject-getbyids.md", "POST", "directoryObjects/getByIds", {"ids": ["{u1}", "{group}"], "types": ["user", "group"]}, False),
+    ("directory-deleteditems-list.md", "GET", "directory/deletedItems/microsoft.graph.group", None, False),
+    ("organization-get.md", "GET", "organization?$select=id,displayName,verifiedDomains", None, False),
+    ("domain-list.md", "GET", "domains", None, False),
+    ("rbacapplication-list-roledefinitions.md", "GET", "roleManagement/directory/roleDefinitions?$filter=displayName eq 'Helpdesk Administrator'", None, False),
+    ("unifiedroledefinition-get.md", "GET", "roleManagement/directory/roleDefinitions/fdd7a751-b60b-444a-984c-02652fe8fa1c", None, False),
+    ("rbacapplication-list-roleassignments.md", "GET", "roleManagement/directory/roleAssignments?$filter=principalId eq '{u1}'", None, False),
+    ("directoryrole-list.md", "GET", "directoryRoles", None, False),
+    ("directoryaudit-list.md", "GET", "auditLogs/directoryAudits?$filter=loggedByService eq 'Core Directory'&$top=1", None, False),
+    ("signin-list.md", "GET", "auditLogs/signIns?$filter=startsWith(appDisplayName,'Graph')&$top=10", None, False),
+    ("conditionalaccessroot-list-policies.md", "GET", "identity/conditionalAccess/policies", None, False),
+    ("conditionalaccessroot-list-namedlocations.md", "GET", "identity/conditionalAccess/namedLocations?$filter=modifiedDateTime ge 2019-09-01", None, False),
+    ("authorizationpolicy-get.md", "GET", "policies/authorizationPolicy", None, False),
+    ("oauth2permissiongrant-list.md", "GET", "oauth2PermissionGrants?$filter=clientId eq '{sp}'", None, False),
+]
+
+
+@pytest.mark.parametrize("page,method,path,body,advanced", DOCUMENTED, ids=[f"{d[0]}:{i}" for i, d in enumerate(DOCUMENTED)])
+def test_documented_request_succeeds(graph, documented_objects, page, method, path, body, advanced):
+    def fill(value):
+        if isinstance(value, str):
+            return value.format(**documented_objects)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        return value
+    resp = graph.request(method, fill(path), json=fill(body), headers=ADVANCED if advanced else {})
+    assert 200 <= resp.status_code < 300, f"{page}: {method} {path} answered {resp.status_code}: {resp.text[:500]}"
