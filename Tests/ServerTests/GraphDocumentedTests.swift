@@ -68,8 +68,10 @@ struct GraphDocumentedTests {
     /// Every entity set, and the hidden members real objects hold (a secret's digest, a pass's digest).
     static let hiddenProbes: [(path: String, option: String, value: String)] = {
         var probes: [(String, String, String)] = []
-        for set in GraphAPI.entitySets.keys.sorted() + ["identity/conditionalAccess/policies", "roleManagement/directory/roleAssignments",
-                                                        "auditLogs/signIns"] {
+        for set in GraphAPI.entitySets.keys.sorted() + ["identity/conditionalAccess/policies", "identity/conditionalAccess/namedLocations",
+                                                        "roleManagement/directory/roleAssignments", "auditLogs/signIns",
+                                                        "auditLogs/directoryAudits", "directory/deletedItems/microsoft.graph.user",
+                                                        "directoryObjects/microsoft.graph.group"] {
             probes += [(set, "$filter", "_hash eq 'a'"), (set, "$filter", "startswith(_digest,'a')"), (set, "$orderby", "_hash"),
                        (set, "$select", "id,_hash"), (set, "$search", "\"_hash:a\"")]
         }

@@ -25,6 +25,7 @@ struct AuditHandler {
         // Any property of the record can be filtered (`initiatedBy/user/id`, `activityDateTime ge 2021-11-01`,
         // `targetResources/any(t:t/id eq '…')`); the only order is by activityDateTime, oldest first unless `desc`.
         let options = try QueryValidator(entity: nil, advanced: true, count: true).resolve(try context.parseOptions())
+        guard options.search == nil else { throw DirectoryError(.unsupportedQuery, "$search is not supported on directory audits.") }
         var descending = false
         for item in options.orderBy {
             guard item.path.segments == ["activityDateTime"] else {
@@ -45,7 +46,7 @@ struct AuditHandler {
             ? try await newestFirst(before: boundary, top: top, filter: options.filter)
             : try await oldestFirst(after: boundary ?? 0, top: top, filter: options.filter)
         var body: [String: JSONValue] = ["@odata.context": .string("\(context.base)/$metadata#auditLogs/directoryAudits"),
-                                         "value": .array(page.values)]
+                                         "value": .array(page.values.map { Renderer.select($0, options.select) })]
         if let next = page.next {
             body["@odata.nextLink"] = .string(Lister(context: context, app: api.app).nextLink(skipToken: descending ? "d\(next)" : String(next)))
         }
