@@ -449,6 +449,10 @@ struct GraphDocumentedTests {
             let roles = await h.graph("GET", "roleManagement/directory/roleDefinitions", token: token,
                                       query: [("$select", "displayName,id"), ("$filter", "startswith(displayName,'User Admin')")])
             #expect(roles.status == 200 && roles.json["value"]?.arrayValue?.first?.objectValue?.keys.sorted() == ["displayName", "id"])
+            let ordered = await h.graph("GET", "roleManagement/directory/roleDefinitions", token: token,
+                                        query: [("$select", "displayName"), ("$orderby", "displayName desc"), ("$top", "3")])
+            let names = ordered.json["value"]?.arrayValue?.compactMap { $0["displayName"]?.stringValue } ?? []
+            #expect(names.count == 3 && names == names.sorted { $0.lowercased() > $1.lowercased() })
         }
     }
 

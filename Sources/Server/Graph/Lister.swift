@@ -90,3 +90,34 @@ struct Lister {
         return .text(String(total + virtual.filter { options.filter?.matches($0) ?? true }.count))
     }
 }
+
+extension Lister {
+    /// OData over a small collection that is not stored (built-in role definitions, directory roles): `$filter`,
+    /// `$orderby` (case-insensitive text, numbers, nulls first), `$top` and `$select` in memory, so no option is
+    /// silently ignored; `$search` is refused.
+    static func inMemory(_ values: [JSONValue], _ options: QueryOptions) throws(DirectoryError) -> [JSONValue] {
+        guard options.search == nil else { throw DirectoryError(.unsupportedQuery, "$search is not supported on this resource.") }
+        var out = values.filter { options.filter?.matches($0) ?? true }
+        if !options.orderBy.isEmpty {
+            out.sort { a, b in
+                for item in options.orderBy {
+                    let x = sortKey(a.value(at: item.path.segments)), y = sortKey(b.value(at: item.path.segments))
+                    if x != y { return item.descending ? x > y : x < y }
+                }
+                return false
+            }
+        }
+        if let top = options.top { out = Array(out.prefix(top)) }
+        return out.map { Renderer.select($0, options.select) }
+    }
+
+    /// A comparable key: text folded, numbers zero-padded after it sorts nulls first.
+    static func sortKey(_ value: JSONValue?) -> String {
+        switch value {
+        case .string(let s)?: "1" + s.lowercased()
+        case .int(let i)?: "1" + String(format: "%020lld", i)
+        case .bool(let b)?: "1" + (b ? "1" : "0")
+        default: "0"
+        }
+    }
+}

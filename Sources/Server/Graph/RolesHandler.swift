@@ -32,9 +32,8 @@ struct RolesHandler {
                 return .json(Renderer.select(Self.definition(role), try context.select(entity: "unifiedRoleDefinition")))
             }
             let options = try context.options(entity: "unifiedRoleDefinition")
-            let roles = BuiltInRoles.all.map(Self.definition).filter { options.filter?.matches($0) ?? true }
             return .json(["@odata.context": .string("\(context.base)/$metadata#roleManagement/directory/roleDefinitions"),
-                          "value": .array(roles.map { Renderer.select($0, options.select) })])
+                          "value": .array(try Lister.inMemory(BuiltInRoles.all.map(Self.definition), options))])
         case "roleAssignments":
             return try await assignments(tail)
         default:
@@ -114,8 +113,7 @@ struct RolesHandler {
             case "GET":
                 try context.caller.require(anyOf: readPermissions)
                 let options = try context.options(entity: "directoryRole")
-                let active = BuiltInRoles.all.filter(isActive).map(Self.directoryRole)
-                    .filter { options.filter?.matches($0) ?? true }.map { Renderer.select($0, options.select) }
+                let active = try Lister.inMemory(BuiltInRoles.all.filter(isActive).map(Self.directoryRole), options)
                 return .json(["@odata.context": .string("\(context.base)/$metadata#directoryRoles"), "value": .array(active)])
             case "POST":
                 return try await activate()
