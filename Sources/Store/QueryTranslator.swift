@@ -209,7 +209,8 @@ struct QueryTranslator {
         case ["members"], ["owners"]:
             return "(SELECT COUNT(*) FROM links l WHERE l.tenant = objects.tenant AND l.source = objects.id AND l.relation = '\(path.segments[0])')"
         case ["appRoleAssignments"]:
-            return "(SELECT COUNT(*) FROM objects a WHERE a.tenant = objects.tenant AND a.kind = 'appRoleAssignment' AND a.deleted_at IS NULL AND \(dialect.text(["principalId"], column: "a.body")) = objects.id)"
+            return "(SELECT COUNT(*) FROM objects a WHERE a.tenant = objects.tenant AND a.kind = 'appRoleAssignment'"
+                + " AND a.deleted_at IS NULL AND \(dialect.text(["principalId"], column: "a.body")) = objects.id)"
         default:
             let array = dialect.json(path.segments)
             return dialect.isPostgres

@@ -98,7 +98,9 @@ struct QueryValidator {
                 continue
             }
             guard case .complex(let complexName) = known else {
-                throw DirectoryError(.badRequest, "The property '\((out + [segment]).joined(separator: "/"))' cannot be reached: '\(out.joined(separator: "/"))' is \(known.elementType == nil ? "a primitive value" : "a collection; use any() or all()").")
+                let what = known.elementType == nil ? "a primitive value" : "a collection; use any() or all()"
+                let full = (out + [segment]).joined(separator: "/")
+                throw DirectoryError(.badRequest, "The property '\(full)' cannot be reached: '\(out.joined(separator: "/"))' is \(what).")
             }
             guard let structure = known.structure, !structure.properties.isEmpty else {
                 // A type the schema leaves open (custom security attributes): names pass as written.
@@ -170,7 +172,8 @@ struct QueryValidator {
         case .isOf(let type): return .isOf(type)
         case .any(let c, let variable, let predicate):
             let (collection, element) = try lambdaCollection(c, lambda: lambda)
-            return .any(collection: collection, variable: variable, predicate: try predicate.map { p throws(DirectoryError) in try walk(p, lambda: .some(element)) })
+            let checked = try predicate.map { p throws(DirectoryError) in try walk(p, lambda: .some(element)) }
+            return .any(collection: collection, variable: variable, predicate: checked)
         case .all(let c, let variable, let predicate):
             let (collection, element) = try lambdaCollection(c, lambda: lambda)
             return .all(collection: collection, variable: variable, predicate: try walk(predicate, lambda: .some(element)))
@@ -182,7 +185,8 @@ struct QueryValidator {
         let (segments, type) = try path(c.segments)
         guard let type else { return (PropertyPath(segments), nil) }
         guard let element = type.elementType else {
-            throw DirectoryError(.badRequest, "Invalid filter clause: any() and all() apply to collections; '\(segments.joined(separator: "/"))' is not one.")
+            throw DirectoryError(.badRequest,
+                                 "Invalid filter clause: any() and all() apply to collections; '\(segments.joined(separator: "/"))' is not one.")
         }
         return (PropertyPath(segments), element)
     }
