@@ -28,6 +28,8 @@ public struct TesseraApp: Sendable {
     let tenantCache = TenantCache()
     /// Smart lockout and per-source throttling of failed authentication.
     let throttle = SignInThrottle()
+    /// Counters and timers for `/metrics`.
+    public let telemetry: Telemetry
     /// Recovery jobs running in the background; graceful shutdown waits for them.
     let jobs = BackgroundJobs()
 
@@ -35,13 +37,15 @@ public struct TesseraApp: Sendable {
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
                             maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = [],
                             backupRetentionDays: Int = 5, network: NetworkPolicy = .init()) async throws -> TesseraApp {
+        let telemetry = Telemetry()
+        let store = InstrumentedStore(base: store, telemetry: telemetry)
         try await store.migrate()
         let key = try await SigningKey.loadOrCreate(store: store)
         let challenges = try await PasskeyChallenges.loadOrCreate(store: store)
         return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock),
                           backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKey: key,
                           passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,
-                          maxBodyBytes: maxBodyBytes, network: network, logger: Logger(label: "tessera"))
+                          maxBodyBytes: maxBodyBytes, network: network, logger: Logger(label: "tessera"), telemetry: telemetry)
     }
 
     /// Handles one request: identity platform, Graph or health.
@@ -66,6 +70,11 @@ public struct TesseraApp: Sendable {
         }
         switch first {
         case "healthz": return .text("ok")
+        case "metrics" where s.count == 1:
+            // Counts only, but an operator's: served to this machine and to the proxies the deployment trusts.
+            guard request.clientAddress.map(network.mayScrape) ?? true else { throw DirectoryError.notFound("/metrics") }
+            return APIResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store")],
+                               body: telemetry.exposition())
         case "v1.0", "beta": return try await GraphAPI(app: self).handle(request)
         case "admin": return try await AdminCenter(app: self).handle(request)
         default: return try await IdentityPlatform(app: self).handle(request)

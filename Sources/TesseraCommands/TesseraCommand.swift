@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import Logging
 import Server
 import Store
 import TesseraCore
@@ -76,8 +77,12 @@ struct Serve: AsyncParsableCommand {
     var trustedProxy: [String] = []
     @Option(help: "Open connections allowed from one client address.") var maxConnectionsPerAddress: Int = 256
     @Option(help: "Seconds a connection may stay without a request (TLS handshake and request head included).") var idleTimeout: Int = 30
+    @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
     func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
+        logFormat.bootstrap(level: level)
         var roots: [Certificate] = []
         if let path = attestationRoots {
             guard let pem = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }

@@ -17,6 +17,9 @@ public struct APIRequest: Sendable {
     public var baseURL: String
     /// The client's address: the connection's peer, or whom a trusted proxy forwarded for. Nil in-process.
     public var clientAddress: String?
+    /// This request's id, minted as it arrived: sent back as `request-id` and in Graph's error `innerError`, and on
+    /// every log line about it, so a client's report finds the log.
+    public var requestID: String = Identifier.make()
 
     public init(method: String, path: String, query: [(name: String, value: String)], headers: [String: String],
                 body: [UInt8], baseURL: String, clientAddress: String? = nil) {
@@ -117,7 +120,7 @@ public struct APIResponse: Sendable {
 
     /// Graph's error body: `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
     static func error(_ error: DirectoryError, request: APIRequest? = nil, now: Date = Date()) -> APIResponse {
-        let requestId = Identifier.make()
+        let requestId = request?.requestID ?? Identifier.make()
         var inner: [String: JSONValue] = ["date": .string(Timestamp.format(now)), "request-id": .string(requestId)]
         inner["client-request-id"] = .string(request?.header("client-request-id") ?? requestId)
         var headers: [(name: String, value: String)] = [("request-id", requestId)]

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import Logging
 import NIOCore
 import TesseraCore
 
@@ -23,6 +24,27 @@ public struct TesseraResponder: HTTPResponder {
     }
 
     public func respond(to request: Request, context: TesseraRequestContext) async throws -> Response {
+        // The id is minted before anything can fail, so that every answer, and the log line about it, carries it.
+        let start = ContinuousClock.now
+        let requestID = Identifier.make()
+        let segments = request.uri.path.split(separator: "/").map(String.init)
+        var tenant: String?
+        let response = await answer(request, context: context, requestID: requestID, tenant: &tenant)
+        let status = response.status.code
+        let elapsed = ContinuousClock.now - start
+        app.telemetry.request(route: Telemetry.route(segments), method: request.method.rawValue, status: status, duration: elapsed)
+        var metadata: Logger.Metadata = [
+            "request-id": .string(requestID), "method": .string(request.method.rawValue), "route": .string(Telemetry.route(segments)),
+            "status": .stringConvertible(status), "duration_ms": .stringConvertible(Telemetry.nanoseconds(elapsed) / 1_000_000),
+        ]
+        if let tenant { metadata["tenant"] = .string(tenant) }
+        if let peer = context.remoteAddress?.ipAddress { metadata["peer"] = .string(peer) }
+        app.logger.log(level: status >= 500 ? .error : .info, "request", metadata: metadata)
+        return response
+    }
+
+    /// The answer to one request; `tenant` is set as soon as it is known, for the log.
+    func answer(_ request: Request, context: TesseraRequestContext, requestID: String, tenant: inout String?) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers {
             let name = field.name.canonicalName.lowercased()
@@ -30,7 +52,7 @@ public struct TesseraResponder: HTTPResponder {
         }
         guard let baseURL = app.network.baseURL(scheme: scheme, host: request.head.authority ?? headers["host"]) else {
             return convert(.error(DirectoryError(.misdirectedRequest, "This server does not answer to that host name; use \(app.network.publicURLs.first ?? "its configured URL").")),
-                           base: nil)
+                           base: nil, requestID: requestID)
         }
         let clientAddress = app.network.clientAddress(peer: context.remoteAddress?.ipAddress, forwardedFor: headers["x-forwarded-for"])
         let path = request.uri.path
@@ -39,20 +61,21 @@ public struct TesseraResponder: HTTPResponder {
         if isGraph {
             // Graph is for callers with a token: anyone else is answered from the headers alone.
             do {
-                _ = try Caller.verifiedToken(headers["authorization"], app: app, base: baseURL)
+                tenant = try Caller.verifiedToken(headers["authorization"], app: app, base: baseURL).claims["tid"]?.stringValue
             } catch {
-                return convert(.error(error, request: APIRequest(method: request.method.rawValue, path: path, query: [], headers: headers,
-                                                                 body: [], baseURL: baseURL), now: app.clock.now), base: baseURL)
+                var refused = APIRequest(method: request.method.rawValue, path: path, query: [], headers: headers, body: [], baseURL: baseURL)
+                refused.requestID = requestID
+                return convert(.error(error, request: refused, now: app.clock.now), base: baseURL, requestID: requestID)
             }
             limit = app.maxBodyBytes
         }
         let declared = headers["content-length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        if let declared, declared > limit { return convert(Self.tooLarge(limit), base: baseURL) }
+        if let declared, declared > limit { return convert(Self.tooLarge(limit), base: baseURL, requestID: requestID) }
         let reservation = min(declared ?? limit, limit) + 1
         guard budget.reserve(reservation) else {
             var busy = APIResponse.error(DirectoryError(.serviceUnavailable, "The server is busy; retry shortly."))
             busy.headers.append(("Retry-After", "1"))
-            return convert(busy, base: baseURL)
+            return convert(busy, base: baseURL, requestID: requestID)
         }
         defer { budget.release(reservation) }
         let body: ByteBuffer
@@ -61,15 +84,17 @@ public struct TesseraResponder: HTTPResponder {
         } catch is BodyTimeout {
             var late = APIResponse.error(DirectoryError(.requestTimeout, "The request body did not arrive in time."))
             late.headers.append(("Connection", "close"))
-            return convert(late, base: baseURL)
+            return convert(late, base: baseURL, requestID: requestID)
         } catch {
-            return convert(Self.tooLarge(limit), base: baseURL)
+            return convert(Self.tooLarge(limit), base: baseURL, requestID: requestID)
         }
-        if body.readableBytes > limit { return convert(Self.tooLarge(limit), base: baseURL) }
-        let apiRequest = APIRequest(
+        if body.readableBytes > limit { return convert(Self.tooLarge(limit), base: baseURL, requestID: requestID) }
+        var apiRequest = APIRequest(
             method: request.method.rawValue, path: path, query: APIRequest.parseForm(request.uri.query ?? ""),
             headers: headers, body: Array(buffer: body), baseURL: baseURL, clientAddress: clientAddress)
-        return convert(await app.handle(apiRequest), base: baseURL)
+        apiRequest.requestID = requestID
+        if tenant == nil, let first = apiRequest.segments.first, Identifier.isGUID(first) { tenant = first }
+        return convert(await app.handle(apiRequest), base: baseURL, requestID: requestID)
     }
 
     static func tooLarge(_ limit: Int) -> APIResponse {
@@ -99,8 +124,11 @@ public struct TesseraResponder: HTTPResponder {
 
     /// The response with the headers every answer carries: no MIME sniffing, and over HTTPS to a real host name,
     /// HSTS (not for localhost, where it would outlive the test server and break every other local site).
-    func convert(_ response: APIResponse, base: String?) -> Response {
+    func convert(_ response: APIResponse, base: String?, requestID: String) -> Response {
         var fields = HTTPFields()
+        if !response.headers.contains(where: { $0.name.lowercased() == "request-id" }), let name = HTTPField.Name("request-id") {
+            fields.append(HTTPField(name: name, value: requestID))
+        }
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }

@@ -82,6 +82,13 @@ public struct NetworkPolicy: Sendable {
         return client
     }
 
+    /// Whether `address` may read `/metrics`: this machine, or a trusted proxy (a scraper behind it).
+    func mayScrape(_ address: String) -> Bool {
+        guard let bytes = IPRange.bytes(of: address) else { return false }
+        let loopback = [IPRange("127.0.0.0/8"), IPRange("::1")].compactMap { $0 }
+        return loopback.contains { $0.contains(bytes) } || isTrusted(address)
+    }
+
     func isTrusted(_ address: String) -> Bool {
         guard let bytes = IPRange.bytes(of: address) else { return false }
         return trustedProxies.contains { $0.contains(bytes) }

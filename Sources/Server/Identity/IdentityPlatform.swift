@@ -199,6 +199,7 @@ struct IdentityPlatform {
             let username = try field("username"), passcode = try field("temporaryAccessPass")
             let account = "tap:\(tenant):\(username.lowercased())", now = app.clock.now
             if let refusal = app.throttle.check(account: account, source: request.clientAddress, now: now) {
+                app.telemetry.throttled(kind: "temporaryAccessPass")
                 return Self.refused(refusal, now: now)
             }
             do {
@@ -208,6 +209,7 @@ struct IdentityPlatform {
                               "enrollmentToken": .string(token), "amr": ["tap"]])
             } catch let failure as PasskeySignIn.Failure {
                 if let until = app.throttle.failed(account: account, source: request.clientAddress, now: now) {
+                    app.telemetry.lockout(kind: "temporaryAccessPass")
                     try await flow.recordLockout(username: username, until: until, ipAddress: request.clientAddress)
                 }
                 return .json(["error": "access_denied", "error_codes": [.string(failure.reason)], "error_description": .string(failure.message)],
@@ -233,7 +235,10 @@ struct IdentityPlatform {
             return .json(try await ceremony.options(loginHint: body["loginHint"]?.stringValue, baseURL: request.baseURL))
         }
         let now = app.clock.now
-        if let refusal = app.throttle.check(account: nil, source: request.clientAddress, now: now) { return Self.refused(refusal, now: now) }
+        if let refusal = app.throttle.check(account: nil, source: request.clientAddress, now: now) {
+            app.telemetry.throttled(kind: "passkey")
+            return Self.refused(refusal, now: now)
+        }
         do {
             let result = try await ceremony.finish(credential: request.body, baseURL: request.baseURL, ipAddress: request.clientAddress)
             let (_, cookie) = try await SignInSessions(app: app).start(tenant: tenant, userID: result.user.id, amr: ["fido", "mfa"],

@@ -61,7 +61,7 @@ extension TokenEndpoint {
         }
         let refresh = code.scope.split(separator: " ").contains("offline_access")
             ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: kind == "web", codeDigest: digest) : nil
-        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
+        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh, grant: "authorization_code")
     }
 
     /// The `refresh_token` grant: the token spent and replaced (rotation), the user re-checked.
@@ -80,7 +80,7 @@ extension TokenEndpoint {
         let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
         let (user, application) = try await stillSignedIn(code)
         let next = try await tokens.issue(tenant: tenant.id, code: code, confidential: confidential, family: family)
-        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next)
+        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next, grant: "refresh_token")
     }
 
     /// The device code grant: pending until the user approves on the device login page, then tokens, once.
@@ -101,7 +101,7 @@ extension TokenEndpoint {
         let (user, application) = try await stillSignedIn(code)
         let refresh = code.scope.split(separator: " ").contains("offline_access")
             ? try await RefreshTokens(app: app).issue(tenant: tenant.id, code: code, confidential: confidential) : nil
-        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh)
+        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh, grant: "device_code")
     }
 
     /// The user and application a grant was for, if both still exist and the user may still sign in.
@@ -115,8 +115,9 @@ extension TokenEndpoint {
     /// Access and ID tokens for a signed-in user. The access token's `scp` is what was asked for and is granted to the
     /// client now (consent can be withdrawn between refreshes), never more.
     func userTokens(code: AuthorizationCode, user: StoredObject, application: StoredObject, clientInfo: Bool,
-                    refreshToken: String?) async throws -> APIResponse {
+                    refreshToken: String?, grant: String) async throws -> APIResponse {
         let consented = try await Consent(app: app, tenant: tenant).effective(scope: code.scope, clientID: code.clientID, userID: user.id)
+        app.telemetry.token(grant: grant)
         let now = Int64(app.clock.now.timeIntervalSince1970)
         let lifetime = Int64(IdentityPlatform.accessTokenLifetime)
         let issuer = IdentityPlatform(app: app).issuer(tenant: tenant.id, base: request.baseURL)

@@ -60,6 +60,7 @@ struct TokenEndpoint {
         let now = app.clock.now
         let account = form["client_id"].map { "client:\(tenant.id):\($0)" }
         if let refusal = app.throttle.check(account: account, source: request.clientAddress, now: now) {
+            app.telemetry.throttled(kind: "client")
             throw OAuthError.refused(refusal, now: now)
         }
         do {
@@ -68,6 +69,7 @@ struct TokenEndpoint {
             return client
         } catch let error as OAuthError where error.error == "invalid_client" {
             if app.throttle.failed(account: account, source: request.clientAddress, now: now) != nil {
+                app.telemetry.lockout(kind: "client")
                 app.logger.warning("Client locked out after repeated failed authentication",
                                    metadata: ["tenant": .string(tenant.id), "client": .string(form["client_id"] ?? ""),
                                               "source": .string(request.clientAddress ?? "-")])
@@ -255,6 +257,7 @@ struct TokenEndpoint {
             "app_displayname": .optional(client.application.body["displayName"]?.stringValue), "uti": .string(Secrets.randomToken(bytes: 16)),
         ]
         if !roles.isEmpty { claims["roles"] = .strings(roles) }
+        app.telemetry.token(grant: "client_credentials")
         let token = try JWT.sign(claims: claims, header: ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)],
                                  key: app.signingKey.privateKey)
         return .json(["token_type": "Bearer", "expires_in": .int(Int64(IdentityPlatform.accessTokenLifetime)),

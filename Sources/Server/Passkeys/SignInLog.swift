@@ -20,6 +20,7 @@ struct SignInLog {
             ]],
         ]
         entry.merge(extra) { _, new in new }
+        app.telemetry.signIn(method: method, succeeded: failure == nil)
         try await app.directory.recordSignIn(tenant: tenant, entry: entry)
     }
 }

@@ -1,0 +1,107 @@
+import Foundation
+import Metrics
+import Prometheus
+import TesseraCore
+
+/// What an operator scrapes at `/metrics`: swift-metrics instruments on a Prometheus registry of this app's own (no
+/// process-wide bootstrap, so every app, and every test, counts only itself). Labels are bounded: routes are templates,
+/// never ids, and tenants are not a label.
+public final class Telemetry: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                                                   .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                                                   .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
+        self.factory = factory
+    }
+
+    /// The exposition text (Prometheus 0.0.4).
+    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+
+    func request(route: String, method: String, status: Int, duration: Duration) {
+        let dimensions = [("route", route), ("method", method), ("status", String(status))]
+        Counter(label: "tessera_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        Metrics.Timer(label: "tessera_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
+            .recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    func signIn(method: String, succeeded: Bool) {
+        Counter(label: "tessera_sign_ins_total", dimensions: [("method", method), ("result", succeeded ? "success" : "failure")],
+                factory: factory).increment()
+    }
+
+    func token(grant: String) {
+        Counter(label: "tessera_tokens_issued_total", dimensions: [("grant", grant)], factory: factory).increment()
+    }
+
+    func lockout(kind: String) {
+        Counter(label: "tessera_lockouts_total", dimensions: [("kind", kind)], factory: factory).increment()
+    }
+
+    func throttled(kind: String) {
+        Counter(label: "tessera_throttled_total", dimensions: [("kind", kind)], factory: factory).increment()
+    }
+
+    func transaction(kind: String, duration: Duration) {
+        Metrics.Timer(label: "tessera_store_transaction_duration_seconds", dimensions: [("kind", kind)], factory: factory)
+            .recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    /// A background job: a sync run, a snapshot, retention, a recovery.
+    public func job(kind: String, succeeded: Bool, duration: Duration) {
+        Metrics.Timer(label: "tessera_job_duration_seconds", dimensions: [("kind", kind), ("result", succeeded ? "success" : "failure")],
+                      factory: factory).recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+
+    /// The route a path belongs to, as a template: `/v1.0/users/{id}/memberOf` is `/v1.0/users`, a tenant's token endpoint
+    /// `/{tenant}/oauth2/v2.0/token`. Anything unknown is `other`, so a client cannot mint label values.
+    static func route(_ segments: [String]) -> String {
+        guard let first = segments.first else { return "/" }
+        switch first {
+        case "v1.0", "beta":
+            guard segments.count > 1 else { return "/\(first)" }
+            let resource = segments[1]
+            let known = resource.allSatisfy { $0.isLetter || $0 == "$" } && resource.count <= 40
+            return "/\(first)/\(known ? resource : "{resource}")"
+        case "admin", "healthz", "readyz", "metrics":
+            return "/\(first)"
+        default:
+            let rest = segments.dropFirst().joined(separator: "/")
+            let endpoints: Set<String> = [
+                "v2.0/.well-known/openid-configuration", ".well-known/openid-configuration", "discovery/v2.0/keys", "discovery/keys",
+                "oauth2/v2.0/token", "oauth2/v2.0/authorize", "oauth2/v2.0/logout", "oauth2/v2.0/devicecode", "oauth2/v2.0/consent",
+                "devicelogin", "login", "login/passkey", "login/passkey/options", "login/tap", "login/enroll", "login/enroll/options",
+            ]
+            return endpoints.contains(rest) ? "/{tenant}/\(rest)" : "other"
+        }
+    }
+}
+
+/// The store, timed: every transaction's duration goes to ``Telemetry``.
+struct InstrumentedStore: DirectoryStore {
+    let base: any DirectoryStore
+    let telemetry: Telemetry
+
+    func migrate() async throws { try await base.migrate() }
+
+    func write<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        defer { telemetry.transaction(kind: "write", duration: ContinuousClock.now - start) }
+        return try await base.write(body)
+    }
+
+    func read<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        defer { telemetry.transaction(kind: "read", duration: ContinuousClock.now - start) }
+        return try await base.read(body)
+    }
+
+    func shutdown() async throws { try await base.shutdown() }
+}
