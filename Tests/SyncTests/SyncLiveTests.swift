@@ -81,7 +81,8 @@ struct SyncFixture {
     }
 }
 
-@Suite("Directory sync from a real Samba AD domain controller", .enabled(if: DomainController.fromEnvironment != nil), .serialized)
+@Suite("Directory sync from a real Samba AD domain controller", .enabled(if: DomainController.fromEnvironment != nil), .serialized,
+       .timeLimit(.minutes(10)))
 struct SyncLiveTests {
     @Test("users in OUs sync in; a change, a move, a disable and a delete arrive on the next delta; synced properties are read-only")
     func initialAndDelta() async throws {
