@@ -420,6 +420,35 @@ struct GraphDocumentedTests {
         }
     }
 
+    // user-list-manager.md ($expand=manager), group-list-members.md, rbacapplication-list-roleassignments.md ($expand=principal).
+    @Test("$expand inlines a user's manager, a group's members and a role assignment's principal and definition")
+    func expand() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let boss = try await Self.user(h, token, "boss"), worker = try await Self.user(h, token, "worker")
+            #expect(await h.graph("PUT", "users/\(worker)/manager/$ref", token: token,
+                                  json: ["@odata.id": .string("https://graph.microsoft.com/v1.0/users/\(boss)")]).status == 204)
+            let managed = await h.graph("GET", "users/\(worker)", token: token, query: [("$expand", "Manager")])
+            #expect(managed.status == 200 && managed.json["manager"]?["id"]?.stringValue == boss)
+            #expect(managed.json["manager"]?["@odata.type"] == "#microsoft.graph.user")
+            let group = try #require(await h.graph("POST", "groups", token: token, json: [
+                "displayName": "Expanded", "mailEnabled": false, "mailNickname": "expanded", "securityEnabled": true,
+                "members@odata.bind": [.string("https://graph.microsoft.com/v1.0/users/\(worker)")]]).json["id"]?.stringValue)
+            let groups = await h.graph("GET", "groups", token: token, query: [("$filter", "displayName eq 'Expanded'"), ("$expand", "members")])
+            #expect(groups.json["value"]?[0]?["members"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [worker])
+            #expect(await h.graph("GET", "groups/\(group)", token: token, query: [("$expand", "nosuch")]).status == 400)
+            let helpdesk = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
+            #expect(await h.graph("POST", "roleManagement/directory/roleAssignments", token: token, json: [
+                "principalId": .string(boss), "roleDefinitionId": .string(helpdesk), "directoryScopeId": "/"]).status == 201)
+            let assignments = await h.graph("GET", "roleManagement/directory/roleAssignments", token: token, query: [
+                ("$filter", "roleDefinitionId eq '\(helpdesk)'"), ("$expand", "principal")])
+            #expect(assignments.json["value"]?[0]?["principal"]?["id"]?.stringValue == boss)
+            let withDefinition = await h.graph("GET", "roleManagement/directory/roleAssignments", token: token, query: [
+                ("$filter", "principalId eq '\(boss)'"), ("$expand", "roleDefinition")])
+            #expect(withDefinition.json["value"]?[0]?["roleDefinition"]?["displayName"] == "Helpdesk Administrator")
+        }
+    }
+
     // domain-post-domains.md; serviceprincipal-list-oauth2permissiongrants.md; rbacapplication-list-roledefinitions.md.
     @Test("POST /domains adds an unverified domain; a service principal's grants; $select on role definitions")
     func missingOperations() async throws {

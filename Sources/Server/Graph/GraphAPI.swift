@@ -127,11 +127,23 @@ struct RequestContext: Sendable {
             .resolve(options)
     }
 
+    /// `$select` and `$expand`, resolved (for a single object).
+    func objectOptions(entity: String?, kinds: [ObjectKind] = []) throws(DirectoryError) -> QueryOptions {
+        let options = try parseOptions()
+        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: false, beta: version == "beta")
+            .resolve(QueryOptions(select: options.select, expand: options.expand))
+    }
+
     /// `$select` alone, resolved (for a single object).
     func select(entity: String?, kinds: [ObjectKind] = []) throws(DirectoryError) -> [String]? {
-        let select = try parseOptions().select
-        return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: false, beta: version == "beta")
-            .resolve(QueryOptions(select: select)).select
+        try objectOptions(entity: entity, kinds: kinds).select
+    }
+
+    /// One object as Graph returns it: `$select` applied and `$expand` resolved.
+    func render(_ object: StoredObject, _ options: QueryOptions, app: TesseraApp, polymorphic: Bool = false) async throws -> JSONValue {
+        let rendered = Renderer.render(object, select: options.select, polymorphic: polymorphic)
+        guard let expand = options.expand else { return rendered }
+        return try await Expander(app: app, tenant: tenant).expand([rendered], objects: [object], names: expand).first ?? rendered
     }
 
     func etagVersion() throws(DirectoryError) -> Int64? {

@@ -29,7 +29,7 @@ struct Lister {
                                 deletedSince: deleted ? app.directory.deletedCutoff : nil, filter: filter,
                                 search: options.search, orderBy: orderBy, limit: top + 1)
         // Read only what the response shows: the selected properties, or Graph's default set for users.
-        if !deleted, !polymorphic {
+        if !deleted, !polymorphic, options.expand == nil {
             if let select = options.select {
                 // Derived members read what they derive from.
                 query.projection = Set(select.filter { $0 != "id" } + select.compactMap { Renderer.derivedFrom[$0] }).sorted()
@@ -55,9 +55,13 @@ struct Lister {
         // on the first page.
         let shown = options.skipToken == nil && options.search == nil
             ? virtual.filter { options.filter?.matches($0) ?? true }.map { Renderer.select($0, options.select) } : []
+        var rendered = page.map { Renderer.render($0, select: options.select, polymorphic: polymorphic) }
+        if let expand = options.expand {
+            rendered = try await Expander(app: app, tenant: context.tenant).expand(rendered, objects: page, names: expand)
+        }
         var body: [String: JSONValue] = [
             "@odata.context": .string("\(context.base)/$metadata#\(contextPath)"),
-            "value": .array(shown + page.map { Renderer.render($0, select: options.select, polymorphic: polymorphic) }),
+            "value": .array(shown + rendered),
         ]
         if let total { body["@odata.count"] = .int(Int64(total + virtual.filter { options.filter?.matches($0) ?? true }.count)) }
         if rows.count > top, let last = page.last {

@@ -11,6 +11,8 @@ struct QueryValidator {
     let structures: [GraphStructure]
     /// The type named in messages.
     let typeName: String
+    /// The entity names the collection holds.
+    let entityNames: [String]
     let advanced: Bool
     let count: Bool
     /// Navigation properties `$select` may name besides the declared properties (delta's `members`).
@@ -26,6 +28,7 @@ struct QueryValidator {
         let names = entity.map { [$0] } ?? kinds.map(\.rawValue)
         structures = names.flatMap { Self.derived[$0] ?? [$0] }.compactMap { GraphSchema.entity($0, beta: beta) }
         typeName = names.count == 1 ? names[0] : "directoryObject"
+        entityNames = names
         self.advanced = advanced
         self.count = count
     }
@@ -55,8 +58,10 @@ struct QueryValidator {
         if options.filter != nil, !options.orderBy.isEmpty, !(advanced && count) {
             throw DirectoryError(.unsupportedQuery, "Sorting not supported for current query. $orderby with $filter requires $count=true and the ConsistencyLevel header set to eventual.")
         }
-        if options.expand != nil {
-            throw DirectoryError(.unsupportedQuery, "$expand is not supported on this resource yet.")
+        if let expand = options.expand {
+            var names: [String] = []
+            for name in expand { names.append(try Expander.resolve(name, on: entityNames)) }
+            out.expand = names
         }
         return out
     }

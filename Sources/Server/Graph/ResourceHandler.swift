@@ -89,12 +89,12 @@ struct ResourceHandler {
         switch method {
         case "GET":
             try context.caller.require(anyOf: Caller.permissions(for: kind, write: false))
-            let select = try context.select(entity: kind.rawValue)
+            let options = try context.objectOptions(entity: kind.rawValue)
             let tenant = self.tenant
             guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }) else {
                 throw DirectoryError.notFound(id)
             }
-            var body = Renderer.render(object, select: select)
+            var body = try await context.render(object, options, app: app)
             body["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
             body["@odata.etag"] = .string(ETag.make(object))
             return .json(body, headers: [("ETag", ETag.make(object))])

@@ -59,7 +59,7 @@ struct RolesHandler {
             else { throw DirectoryError.notFound(id) }
             if method == "GET" {
                 try context.caller.require(anyOf: readPermissions)
-                return .json(Renderer.render(found, select: try context.select(entity: "unifiedRoleAssignment")))
+                return .json(try await context.render(found, try context.objectOptions(entity: "unifiedRoleAssignment"), app: app))
             }
             try context.caller.require(anyOf: ["RoleManagement.ReadWrite.Directory"])
             try await app.directory.delete(tenant: tenant, id: id, kind: .roleAssignment, actor: context.caller.actor)
