@@ -230,7 +230,7 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         assert claims["sid"] and abs(claims["auth_time"] - time.time()) < 120
         access = jwt.decode(tokens["access_token"], keys.get_signing_key_from_jwt(tokens["access_token"]).key, algorithms=["RS256"],
                             audience="https://graph.microsoft.com")
-        assert access["scp"] == "User.Read" and access["oid"] == user["id"] and access["idtyp"] == "user"
+        assert access["scp"].split() == ["openid", "profile", "User.Read"] and access["oid"] == user["id"] and access["idtyp"] == "user"
         # The access token works for the user's own /me, and for nothing an administrator's token is for.
         me = requests.get(f"{server['url']}/v1.0/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
         assert me.status_code == 200 and me.json()["userPrincipalName"] == user["userPrincipalName"], me.text
@@ -402,6 +402,12 @@ def test_a_confidential_client_signs_in_with_authlib_and_pkce(server, browser):
         assert claims["nonce"] == nonce and claims["oid"] == user["id"] and claims["amr"] == ["fido", "mfa"]
         me = client.get(f"{server['url']}/v1.0/me")
         assert me.status_code == 200 and me.json()["id"] == user["id"], me.text
+        # UserInfo where discovery says it is, as a generic relying party calls it after the code exchange: the ID
+        # token's pairwise sub, and the profile claims the scopes allow.
+        userinfo_endpoint = requests.get(f"{base}/v2.0/.well-known/openid-configuration").json()["userinfo_endpoint"]
+        info = client.get(userinfo_endpoint)
+        assert info.status_code == 200 and info.json()["sub"] == claims["sub"], info.text
+        assert info.json()["preferred_username"] == user["userPrincipalName"]
         refreshed = client.refresh_token(f"{base}/oauth2/v2.0/token")
         assert refreshed["refresh_token"] != token["refresh_token"] and refreshed["access_token"]
         assert graph(server, "POST", f"users/{user['id']}/revokeSignInSessions").status_code == 200

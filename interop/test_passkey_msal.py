@@ -77,7 +77,7 @@ def test_msal_authorization_code_flow_with_a_passkey(graph, tessera, tenant_a, o
         result = app.acquire_token_by_auth_code_flow(flow, callback.wait(1))
         assert "access_token" in result, result
         access = jwt.decode(result["access_token"], options={"verify_signature": False})
-        assert access["scp"] == "User.Read", access
+        assert access["scp"].split() == ["openid", "profile", "User.Read"], access
         claims = result["id_token_claims"]
         assert claims["preferred_username"] == passkey_user["userPrincipalName"] and claims["amr"] == ["fido", "mfa"]
         assert claims["oid"] == passkey_user["id"] and claims["tid"] == tenant_a.tenant_id

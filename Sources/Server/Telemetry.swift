@@ -72,6 +72,8 @@ public final class Telemetry: Sendable {
             return "/\(first)/\(known ? resource : "{resource}")"
         case "admin", "healthz", "readyz", "metrics":
             return "/\(first)"
+        case "oidc":
+            return segments == ["oidc", "userinfo"] ? "/oidc/userinfo" : "other"
         default:
             let rest = segments.dropFirst().joined(separator: "/")
             let endpoints: Set<String> = [

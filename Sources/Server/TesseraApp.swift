@@ -76,6 +76,7 @@ public struct TesseraApp: Sendable {
             return APIResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store")],
                                body: telemetry.exposition())
         case "v1.0", "beta": return try await GraphAPI(app: self).handle(request)
+        case "oidc" where s == ["oidc", "userinfo"]: return try await UserInfo(app: self).respond(request)
         case "admin": return try await AdminCenter(app: self).handle(request)
         default: return try await IdentityPlatform(app: self).handle(request)
         }

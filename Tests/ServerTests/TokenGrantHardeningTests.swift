@@ -147,13 +147,40 @@ struct TokenGrantHardeningTests {
                 "resourceId": .string(try #require(graphSP.json["value"]?.arrayValue?.first?["id"]?.stringValue)), "scope": "User.Read"])
             #expect(grant.status == 201)
             let granted = try await redeem()
-            #expect(try claims(granted)["scp"] == "User.Read")
+            #expect(try claims(granted)["scp"] == "openid User.Read")
             // Consent withdrawn: the next refresh carries nothing of it.
             _ = await h.graph("DELETE", "oauth2PermissionGrants/\(try #require(grant.json["id"]?.stringValue))", token: admin)
             let refreshed = try JSONParser.parse(await Self.post(h, "token", [
                 ("grant_type", "refresh_token"), ("client_id", appID), ("client_secret", secret),
                 ("refresh_token", try #require(granted["refresh_token"]?.stringValue))]).body)
             #expect(try claims(refreshed)["scp"] == "openid")
+        }
+    }
+
+    @Test("userinfo answers the token's user with the ID token's pairwise sub and what the scopes allow (OpenID Connect Core §5.3)")
+    func userInfo() async throws {
+        try await Harness.run { h in
+            let (appID, secret) = try await Self.webApp(h, try await h.accessToken())
+            let tokens = try JSONParser.parse(await Self.post(h, "token", [
+                ("grant_type", "authorization_code"), ("client_id", appID), ("client_secret", secret), ("redirect_uri", Self.web),
+                ("code", Self.code(h, client: appID, redirect: Self.web, scope: "openid profile"))]).body)
+            let access = try #require(tokens["access_token"]?.stringValue)
+            let idText = try #require(tokens["id_token"]?.stringValue)
+            let idToken = try #require(JWT.decode(idText))
+            let viaHeader = await h.send("GET", "/oidc/userinfo", headers: ["authorization": "Bearer \(access)"])
+            #expect(viaHeader.status == 200)
+            #expect(viaHeader.json["sub"] == idToken.claims["sub"] && viaHeader.json["sub"]?.stringValue != h.tenant.adminUserId)
+            #expect(viaHeader.json["preferred_username"] == idToken.claims["preferred_username"] && viaHeader.json["email"] == nil)
+            let viaForm = await h.send("POST", "/oidc/userinfo", headers: ["content-type": "application/x-www-form-urlencoded"],
+                                       body: Array("access_token=\(access)".utf8))
+            #expect(viaForm.json["sub"] == idToken.claims["sub"])
+            let missing = await h.send("GET", "/oidc/userinfo")
+            #expect(missing.status == 401 && missing.headers.contains { $0.name == "WWW-Authenticate" && $0.value.hasPrefix("Bearer") })
+            let forged = await h.send("GET", "/oidc/userinfo", headers: ["authorization": "Bearer \(access)x"])
+            #expect(forged.status == 401 && forged.headers.contains { $0.value.contains("invalid_token") })
+            // An application's token has no user to describe.
+            let appToken = await h.send("GET", "/oidc/userinfo", headers: ["authorization": "Bearer \(try await h.accessToken())"])
+            #expect(appToken.status == 403 && appToken.headers.contains { $0.value.contains("insufficient_scope") })
         }
     }
 

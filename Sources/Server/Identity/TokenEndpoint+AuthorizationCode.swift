@@ -123,7 +123,8 @@ extension TokenEndpoint {
         let issuer = IdentityPlatform(app: app).issuer(tenant: tenant.id, base: request.baseURL)
         let scopes = code.scope.split(separator: " ").map(String.init)
         let oidc: Set<String> = ["openid", "profile", "email", "offline_access"]
-        let graphScopes = consented.isEmpty ? scopes.filter { oidc.contains($0) && $0 != "offline_access" } : consented
+        // As Entra's Graph tokens: the OpenID Connect scopes asked for (what userinfo may answer) and the consented ones.
+        let graphScopes = scopes.filter { oidc.contains($0) && $0 != "offline_access" } + consented
         let upn = user.body["userPrincipalName"]?.stringValue
         let name = user.body["displayName"]?.stringValue
         let header: [String: JSONValue] = ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)]
@@ -140,7 +141,7 @@ extension TokenEndpoint {
         ]
         if scopes.contains("openid") {
             // Pairwise subject, as Entra's v2 ID tokens: stable per user and client, not the object id.
-            let subject = WebAuthn.Base64URL.encode(Array(SHA256.hash(data: Array("\(tenant.id):\(code.clientID):\(user.id)".utf8))))
+            let subject = UserInfo.subject(tenant: tenant.id, client: code.clientID, user: user.id)
             var claims: [String: JSONValue] = [
                 "aud": .string(code.clientID), "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
                 "sub": .string(subject), "oid": .string(user.id), "tid": .string(tenant.id), "ver": "2.0",
