@@ -330,10 +330,12 @@ struct RecoveryTests {
                                                      actor: .system)
             let snapshot = try await f.backup.snapshot(tenant: f.id)
 
-            // An administrator (or an attacker) switches the policy to report-only, deletes the location, loosens the
-            // authorization policy, removes the grant and adds a policy of their own.
+            // An administrator (or an attacker) switches the policy to report-only, takes the location out of it (a PATCH
+            // merges complex values, so that takes an explicit null) and deletes it, loosens the authorization policy,
+            // removes the grant and adds a policy of their own.
             _ = try await f.directory.update(tenant: f.id, id: policy.id, kind: nil, patch: ["state": "enabledForReportingButNotEnforced",
-                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": ["All"]]]], actor: .system)
+                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": ["All"]], "locations": .null]],
+                                             actor: .system)
             try await f.directory.delete(tenant: f.id, id: office.id, kind: nil, actor: .system)
             try await f.directory.updateAuthorizationPolicy(tenant: f.id, patch: ["blockMsolPowerShell": false, "allowInvitesFrom": "none"], actor: .system)
             try await f.directory.delete(tenant: f.id, id: grant.id, kind: nil, actor: .system)
