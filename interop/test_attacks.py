@@ -26,6 +26,7 @@ from support import serve_on_a_free_port
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 IDLE = 2
 PER_ADDRESS = 20
+RATE = 5  # requests a second per Graph caller and per token client address, ten at once
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def server():
     data = Path(tempfile.mkdtemp(prefix="tessera-attacks-"))
     proc, printed, port = serve_on_a_free_port(lambda port: [
         BINARY, "serve", "--data", str(data), "--port", str(port), "--idle-timeout", str(IDLE),
-        "--max-connections-per-address", str(PER_ADDRESS), "--trusted-proxy", "127.0.0.1"])
+        "--max-connections-per-address", str(PER_ADDRESS), "--trusted-proxy", "127.0.0.1",
+        "--graph-rate-limit", str(RATE), "--token-rate-limit", str(RATE)])
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
     ca = str(data / "tls" / "ca.pem")
@@ -241,3 +243,17 @@ def test_a_source_that_keeps_failing_is_throttled_and_writes_little(server):
     assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
     # What the guessing wrote is bounded by the burst, not by how fast it guessed.
     assert len(sign_ins(server, source)) <= 31
+
+
+def test_graph_and_the_token_endpoint_throttle_a_caller_with_retry_after(server):
+    session, bearer = server["session"], {"Authorization": f"Bearer {server['token']}"}
+    answers = [session.get(f"{server['base']}/v1.0/organization", headers=bearer) for _ in range(4 * RATE)]
+    throttled = [r for r in answers if r.status_code == 429]
+    assert throttled and all(r.status_code in (200, 429) for r in answers), [r.status_code for r in answers]
+    assert throttled[0].json()["error"]["code"] == "TooManyRequests" and int(throttled[0].headers["Retry-After"]) >= 1
+    tokens = [session.post(f"{server['base']}/{server['tenant']}/oauth2/v2.0/token", data={"grant_type": "client_credentials"})
+              for _ in range(4 * RATE)]
+    assert 429 in [r.status_code for r in tokens] and all(r.status_code in (400, 429) for r in tokens)
+    # Waiting as told is enough.
+    time.sleep(int(throttled[-1].headers["Retry-After"]) + 1)
+    assert session.get(f"{server['base']}/v1.0/organization", headers=bearer).status_code == 200

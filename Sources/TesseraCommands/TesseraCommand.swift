@@ -77,6 +77,10 @@ struct Serve: AsyncParsableCommand {
     var trustedProxy: [String] = []
     @Option(help: "Open connections allowed from one client address.") var maxConnectionsPerAddress: Int = 256
     @Option(help: "Seconds a connection may stay without a request (TLS handshake and request head included).") var idleTimeout: Int = 30
+    @Option(help: "Graph requests a second per caller (user or app, per tenant), twice that in a burst; then 429 (0: no limit).")
+    var graphRateLimit: Int = 500
+    @Option(help: "Token endpoint requests a second per client address, twice that in a burst; then 429 (0: no limit).")
+    var tokenRateLimit: Int = 200
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
@@ -138,7 +142,10 @@ struct Serve: AsyncParsableCommand {
         let names = app.network.publicURLs.compactMap { URL(string: $0)?.host }.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) }
         let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host] + names)
         if let tls { say("TLS: trust \(tls.caPath)") }
-        let limits = ServerLimits(maxConnectionsPerAddress: maxConnectionsPerAddress, idleTimeout: .seconds(idleTimeout))
+        guard graphRateLimit >= 0, tokenRateLimit >= 0 else { throw ValidationError("rate limits cannot be negative") }
+        var limits = ServerLimits(maxConnectionsPerAddress: maxConnectionsPerAddress, idleTimeout: .seconds(idleTimeout))
+        limits.graphRequestsPerSecond = graphRateLimit
+        limits.tokenRequestsPerSecond = tokenRateLimit
         try await TesseraServer.run(app: app, host: host, port: port, tls: tls,
                                     syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60), limits: limits) {
             say("Tessera is listening on \(url) (Graph at \(url)/v1.0; open it by this name: passkeys are bound to it, and browsers refuse IP addresses)")

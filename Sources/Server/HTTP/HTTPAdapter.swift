@@ -15,12 +15,18 @@ public struct TesseraResponder: HTTPResponder {
     let scheme: String
     let limits: ServerLimits
     let budget: BodyBudget
+    let graphLimiter: RateLimiter?
+    let tokenLimiter: RateLimiter?
 
     public init(app: TesseraApp, scheme: String, limits: ServerLimits = .init()) {
         self.app = app
         self.scheme = scheme
         self.limits = limits
         self.budget = BodyBudget(capacity: limits.maxBufferedBodyBytes)
+        self.graphLimiter = limits.graphRequestsPerSecond > 0
+            ? RateLimiter(rate: Double(limits.graphRequestsPerSecond), burst: Double(2 * limits.graphRequestsPerSecond)) : nil
+        self.tokenLimiter = limits.tokenRequestsPerSecond > 0
+            ? RateLimiter(rate: Double(limits.tokenRequestsPerSecond), burst: Double(2 * limits.tokenRequestsPerSecond)) : nil
     }
 
     public func respond(to request: Request, context: TesseraRequestContext) async throws -> Response {
@@ -61,13 +67,22 @@ public struct TesseraResponder: HTTPResponder {
         if isGraph {
             // Graph is for callers with a token: anyone else is answered from the headers alone.
             do {
-                tenant = try Caller.verifiedToken(headers["authorization"], app: app, base: baseURL).claims["tid"]?.stringValue
+                let token = try Caller.verifiedToken(headers["authorization"], app: app, base: baseURL)
+                tenant = token.claims["tid"]?.stringValue
+                if let graphLimiter, let wait = graphLimiter.take("\(tenant ?? ""):\(token.claims["oid"]?.stringValue ?? "")") {
+                    app.telemetry.throttled(kind: "graph")
+                    return convert(Self.throttled(wait), base: baseURL, requestID: requestID)
+                }
             } catch {
                 var refused = APIRequest(method: request.method.rawValue, path: path, query: [], headers: headers, body: [], baseURL: baseURL)
                 refused.requestID = requestID
                 return convert(.error(error, request: refused, now: app.clock.now), base: baseURL, requestID: requestID)
             }
             limit = app.maxBodyBytes
+        }
+        if let tokenLimiter, path.hasSuffix("/oauth2/v2.0/token"), let wait = tokenLimiter.take(clientAddress ?? "-") {
+            app.telemetry.throttled(kind: "token")
+            return convert(Self.throttled(wait), base: baseURL, requestID: requestID)
         }
         let declared = headers["content-length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         if let declared, declared > limit { return convert(Self.tooLarge(limit), base: baseURL, requestID: requestID) }
@@ -95,6 +110,13 @@ public struct TesseraResponder: HTTPResponder {
         apiRequest.requestID = requestID
         if tenant == nil, let first = apiRequest.segments.first, Identifier.isGUID(first) { tenant = first }
         return convert(await app.handle(apiRequest), base: baseURL, requestID: requestID)
+    }
+
+    /// Graph's throttling answer: 429, `TooManyRequests`, and when to come back.
+    static func throttled(_ seconds: Int) -> APIResponse {
+        var response = APIResponse.error(DirectoryError(.tooManyRequests, "Too many requests from this caller. Retry after \(seconds) seconds."))
+        response.headers.append(("Retry-After", String(seconds)))
+        return response
     }
 
     static func tooLarge(_ limit: Int) -> APIResponse {

@@ -28,6 +28,11 @@ public struct ServerLimits: Sendable {
     public var maxAnonymousBodyBytes: Int
     /// Request bodies held in memory at once, across all connections; past it requests get 503 with `Retry-After`.
     public var maxBufferedBodyBytes: Int
+    /// Graph requests a second one caller (a user or an application, per tenant) may make, with twice that as a burst;
+    /// past it, 429 with `Retry-After`, as Graph throttles. Zero: no limit.
+    public var graphRequestsPerSecond: Int = 500
+    /// Token endpoint requests a second from one client address, with twice that as a burst. Zero: no limit.
+    public var tokenRequestsPerSecond: Int = 200
 
     public init(maxConnections: Int = ServerLimits.defaultMaxConnections(), maxConnectionsPerAddress: Int = 256,
                 idleTimeout: Duration = .seconds(30), bodyTimeout: Duration = .seconds(30),
@@ -172,5 +177,43 @@ public struct TesseraRequestContext: Hummingbird.RequestContext, RemoteAddressRe
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// Token buckets per key (a Graph caller, a client address at the token endpoint): `rate` requests a second
+/// sustained, `burst` at once; past that a request is answered 429 with `Retry-After`.
+final class RateLimiter: Sendable {
+    let rate: Double
+    let burst: Double
+    private struct Bucket {
+        var tokens: Double
+        var updated: ContinuousClock.Instant
+    }
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    init(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = burst
+    }
+
+    /// Takes one request from `key`'s bucket; nil when allowed, else the seconds to wait.
+    func take(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
+        buckets.withLock { buckets in
+            if buckets.count > 100_000 {
+                // Forget the full buckets (callers who have been quiet): they would start full anyway.
+                buckets = buckets.filter { now - $0.value.updated < .seconds(burst / rate) }
+            }
+            var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
+            let elapsed = now - bucket.updated
+            bucket.tokens = min(burst, bucket.tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * rate)
+            bucket.updated = now
+            guard bucket.tokens >= 1 else {
+                buckets[key] = bucket
+                return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
+            }
+            bucket.tokens -= 1
+            buckets[key] = bucket
+            return nil
+        }
     }
 }
