@@ -379,6 +379,7 @@ DOCUMENTED = [
     ("rbacapplication-list-roleassignments.md", "GET", "roleManagement/directory/roleAssignments?$filter=roleDefinitionId eq '62e90394-69f5-4237-9190-012177145e10'&$expand=principal", None, False),
     ("group-get.md", "GET", "groups/{group}?$expand=members", None, False),
     ("user-list-manager.md", "GET", "users/{u1}?$expand=manager", None, False),
+    ("user-list-manager.md", "GET", "users/{u1}/?$expand=manager($select=id,displayName)", None, False),
     ("directoryrole-list.md", "GET", "directoryRoles", None, False),
     ("directoryaudit-list.md", "GET", "auditLogs/directoryAudits?$filter=loggedByService eq 'Core Directory'&$top=1", None, False),
     ("signin-list.md", "GET", "auditLogs/signIns?$filter=startsWith(appDisplayName,'Graph')&$top=10", None, False),

@@ -431,6 +431,10 @@ struct GraphDocumentedTests {
             let managed = await h.graph("GET", "users/\(worker)", token: token, query: [("$expand", "Manager")])
             #expect(managed.status == 200 && managed.json["manager"]?["id"]?.stringValue == boss)
             #expect(managed.json["manager"]?["@odata.type"] == "#microsoft.graph.user")
+            let narrow = await h.graph("GET", "users/\(worker)", token: token, query: [("$expand", "manager($select=id,displayName)")])
+            #expect(narrow.json["manager"]?.objectValue?.keys.sorted() == ["@odata.type", "displayName", "id"])
+            #expect(await h.graph("GET", "users/\(worker)", token: token, query: [("$expand", "manager($levels=max)")]).errorCode
+                    == "Request_UnsupportedQuery")
             let group = try #require(await h.graph("POST", "groups", token: token, json: [
                 "displayName": "Expanded", "mailEnabled": false, "mailNickname": "expanded", "securityEnabled": true,
                 "members@odata.bind": [.string("https://graph.microsoft.com/v1.0/users/\(worker)")]]).json["id"]?.stringValue)

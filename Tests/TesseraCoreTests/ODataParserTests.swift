@@ -212,7 +212,7 @@ func topRejectsInvalidSizes(value: String) {
     ([(name: "$filter", value: "a eq")], false),
     ([(name: "$skip", value: "10")], true),
     ([(name: "$apply", value: "x")], true),
-    ([(name: "$expand", value: "manager($select=id)")], true),
+    ([(name: "$expand", value: "manager($levels=max;$select=id)")], true),
 ] as [([(name: String, value: String)], Bool)])
 func invalidOptionsThrow(parameters: [(name: String, value: String)], unsupported: Bool) {
     let error = #expect(throws: ODataParseError.self) { try QueryOptions.parse(parameters) }
@@ -260,4 +260,11 @@ func unquotedSearchReportsCharacter() {
         try QueryOptions.parse([(name: "$search", value: "displayName:John")])
     }
     #expect(error?.message == "Syntax error: character ':' is not valid at position 11 in 'displayName:John'.")
+}
+
+@Test("$expand takes a nested $select per item, split at top-level commas")
+func expandWithNestedSelect() throws {
+    let options = try QueryOptions.parse([("$expand", "manager($select=id,displayName), memberOf")])
+    #expect(options.expand == ["manager", "memberOf"])
+    #expect(options.expandSelect == ["manager": ["id", "displayName"]])
 }

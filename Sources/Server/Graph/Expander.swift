@@ -26,6 +26,9 @@ struct Expander {
         "unifiedRoleAssignment": ["principal": .property("principalId"), "roleDefinition": .roleDefinition],
     ]
 
+    /// The kinds an expanded navigation property can hold (what a nested `$select` is checked against).
+    static let relatedKinds: [ObjectKind] = [.user, .group, .servicePrincipal, .device, .application]
+
     /// Graph expands at most this many objects of a collection.
     static let collectionLimit = 20
 
@@ -38,7 +41,8 @@ struct Expander {
     }
 
     /// Adds the expanded members to each rendered object (same order as `objects`).
-    func expand(_ rendered: [JSONValue], objects: [StoredObject], names: [String]) async throws -> [JSONValue] {
+    func expand(_ rendered: [JSONValue], objects: [StoredObject], names: [String],
+                selects: [String: [String]] = [:]) async throws -> [JSONValue] {
         guard !names.isEmpty else { return rendered }
         let tenant = self.tenant
         let related = try await app.store.read { tx -> [[String: JSONValue]] in
@@ -53,20 +57,20 @@ struct Expander {
                         let ids = isTargets ? try await tx.targets(tenant: tenant, source: object.id, relation: relation)
                             : try await tx.sources(tenant: tenant, target: object.id, relation: relation)
                         let found = try await tx.objects(tenant: tenant, ids: Array(ids.prefix(Self.collectionLimit)))
-                        members[name] = .array(found.filter { $0.deletedAt == nil }.map { Renderer.render($0, select: nil, polymorphic: true) })
+                        members[name] = .array(found.filter { $0.deletedAt == nil }.map { Renderer.render($0, select: selects[name], polymorphic: true) })
                     case .single(let relation):
                         if let id = try await tx.targets(tenant: tenant, source: object.id, relation: relation).first,
                            let found = try await tx.object(tenant: tenant, id: id), found.deletedAt == nil {
-                            members[name] = Renderer.render(found, select: nil, polymorphic: true)
+                            members[name] = Renderer.render(found, select: selects[name], polymorphic: true)
                         }
                     case .property(let property):
                         if let id = object.body[property]?.stringValue, let found = try await tx.object(tenant: tenant, id: id),
                            found.deletedAt == nil {
-                            members[name] = Renderer.render(found, select: nil, polymorphic: true)
+                            members[name] = Renderer.render(found, select: selects[name], polymorphic: true)
                         }
                     case .roleDefinition:
                         if let id = object.body["roleDefinitionId"]?.stringValue, let role = BuiltInRoles.byTemplateId(id) {
-                            members[name] = RolesHandler.definition(role)
+                            members[name] = Renderer.select(RolesHandler.definition(role), selects[name])
                         }
                     }
                 }

@@ -131,7 +131,7 @@ struct RequestContext: Sendable {
     func objectOptions(entity: String?, kinds: [ObjectKind] = []) throws(DirectoryError) -> QueryOptions {
         let options = try parseOptions()
         return try QueryValidator(entity: entity, kinds: kinds, advanced: isAdvanced, count: false, beta: version == "beta")
-            .resolve(QueryOptions(select: options.select, expand: options.expand))
+            .resolve(QueryOptions(select: options.select, expand: options.expand, expandSelect: options.expandSelect))
     }
 
     /// `$select` alone, resolved (for a single object).
@@ -143,7 +143,8 @@ struct RequestContext: Sendable {
     func render(_ object: StoredObject, _ options: QueryOptions, app: TesseraApp, polymorphic: Bool = false) async throws -> JSONValue {
         let rendered = Renderer.render(object, select: options.select, polymorphic: polymorphic)
         guard let expand = options.expand else { return rendered }
-        return try await Expander(app: app, tenant: tenant).expand([rendered], objects: [object], names: expand).first ?? rendered
+        return try await Expander(app: app, tenant: tenant).expand([rendered], objects: [object], names: expand,
+                                                                    selects: options.expandSelect).first ?? rendered
     }
 
     func etagVersion() throws(DirectoryError) -> Int64? {

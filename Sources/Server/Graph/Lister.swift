@@ -57,7 +57,8 @@ struct Lister {
             ? virtual.filter { options.filter?.matches($0) ?? true }.map { Renderer.select($0, options.select) } : []
         var rendered = page.map { Renderer.render($0, select: options.select, polymorphic: polymorphic) }
         if let expand = options.expand {
-            rendered = try await Expander(app: app, tenant: context.tenant).expand(rendered, objects: page, names: expand)
+            rendered = try await Expander(app: app, tenant: context.tenant).expand(rendered, objects: page, names: expand,
+                                                                                   selects: options.expandSelect)
         }
         var body: [String: JSONValue] = [
             "@odata.context": .string("\(context.base)/$metadata#\(contextPath)"),

@@ -59,9 +59,19 @@ struct QueryValidator {
             throw DirectoryError(.unsupportedQuery, "Sorting not supported for current query. $orderby with $filter requires $count=true and the ConsistencyLevel header set to eventual.")
         }
         if let expand = options.expand {
-            var names: [String] = []
-            for name in expand { names.append(try Expander.resolve(name, on: entityNames)) }
+            var names: [String] = [], selects: [String: [String]] = [:]
+            for name in expand {
+                let declared = try Expander.resolve(name, on: entityNames)
+                names.append(declared)
+                if let nested = options.expandSelect[name] {
+                    let target = declared == "roleDefinition"
+                        ? QueryValidator(entity: "unifiedRoleDefinition", advanced: advanced, count: count)
+                        : QueryValidator(entity: nil, kinds: Expander.relatedKinds, advanced: advanced, count: count)
+                    selects[declared] = try target.resolve(QueryOptions(select: nested)).select
+                }
+            }
             out.expand = names
+            out.expandSelect = selects
         }
         return out
     }

@@ -54,6 +54,8 @@ public struct QueryOptions: Sendable, Hashable {
     public var skipToken: String?
     /// `$expand` navigation property names, trimmed; nil when absent.
     public var expand: [String]?
+    /// A nested `$select` per expanded name (`$expand=manager($select=id,displayName)`).
+    public var expandSelect: [String: [String]]
 
     /// Maximum accepted length of a `$search`, `$select`, `$orderby` or `$expand` value, in UTF-8 bytes.
     public static let maxOptionLength = 8192
@@ -61,7 +63,8 @@ public struct QueryOptions: Sendable, Hashable {
     /// Creates query options; all options default to absent.
     public init(
         filter: FilterExpression? = nil, select: [String]? = nil, orderBy: [OrderByItem] = [], top: Int? = nil,
-        count: Bool = false, search: SearchExpression? = nil, skipToken: String? = nil, expand: [String]? = nil
+        count: Bool = false, search: SearchExpression? = nil, skipToken: String? = nil, expand: [String]? = nil,
+        expandSelect: [String: [String]] = [:]
     ) {
         self.filter = filter
         self.select = select
@@ -71,6 +74,7 @@ public struct QueryOptions: Sendable, Hashable {
         self.search = search
         self.skipToken = skipToken
         self.expand = expand
+        self.expandSelect = expandSelect
     }
 
     /// Parses raw, already percent-decoded query parameters (keys include the `$`, e.g. "$filter").
@@ -95,7 +99,7 @@ public struct QueryOptions: Sendable, Hashable {
             switch name {
             case "$filter": options.filter = try FilterParser.parse(value)
             case "$select": options.select = try parseNames(value, option: "$select")
-            case "$expand": options.expand = try parseNames(value, option: "$expand")
+            case "$expand": (options.expand, options.expandSelect) = try parseExpand(value)
             case "$orderby": options.orderBy = try parseOrderBy(value)
             case "$search":
                 var parser = SearchParser(text: value)
@@ -142,10 +146,6 @@ public struct QueryOptions: Sendable, Hashable {
         var names: [String] = []
         for (offset, item) in value.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             let name = trimmed(item)
-            if option == "$expand", name.contains("(") {
-                throw ODataParseError(
-                    message: "Nested query options in $expand are not supported: '\(name)'.", isUnsupported: true)
-            }
             guard isIdentifier(name) else {
                 let shown = name.isEmpty ? "an empty property name" : "'\(name)'"
                 throw ODataParseError(
@@ -154,6 +154,43 @@ public struct QueryOptions: Sendable, Hashable {
             names.append(String(name))
         }
         return names
+    }
+
+    /// `name` or `name($select=a,b)` items, separated by commas outside parentheses; other nested options
+    /// (`$levels`, `$filter`, …) are unsupported.
+    private static func parseExpand(_ value: String) throws(ODataParseError) -> ([String], [String: [String]]) {
+        var items: [Substring] = []
+        var depth = 0, start = value.startIndex
+        for index in value.indices {
+            switch value[index] {
+            case "(": depth += 1
+            case ")": depth -= 1
+            case "," where depth == 0:
+                items.append(value[start..<index])
+                start = value.index(after: index)
+            default: break
+            }
+            guard depth >= 0 else { throw ODataParseError(message: "Invalid $expand clause: unbalanced parentheses in '\(value)'.") }
+        }
+        guard depth == 0 else { throw ODataParseError(message: "Invalid $expand clause: unbalanced parentheses in '\(value)'.") }
+        items.append(value[start...])
+        var names: [String] = [], selects: [String: [String]] = [:]
+        for raw in items {
+            let item = trimmed(raw)
+            guard let open = item.firstIndex(of: "(") else {
+                names += try parseNames(String(item), option: "$expand")
+                continue
+            }
+            let name = String(trimmed(item[..<open]))
+            let inner = trimmed(item[item.index(after: open)..<item.index(before: item.endIndex)])
+            guard item.hasSuffix(")"), isIdentifier(Substring(name)), inner.lowercased().hasPrefix("$select="), !inner.contains(";") else {
+                throw ODataParseError(message: "Nested query options in $expand other than $select are not supported: '\(item)'.",
+                                      isUnsupported: true)
+            }
+            names.append(name)
+            selects[name] = try parseNames(String(inner.dropFirst("$select=".count)), option: "$select")
+        }
+        return (names, selects)
     }
 
     private static func parseOrderBy(_ value: String) throws(ODataParseError) -> [OrderByItem] {
