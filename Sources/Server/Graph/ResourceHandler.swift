@@ -43,6 +43,16 @@ struct ResourceHandler {
         }
         let id = try await resolve(rest[0])
         if rest.count == 1 { return try await single(id) }
+        if kind == .domain, rest.count == 2, rest[1] == "verify" {
+            // Tessera checks no DNS record: the administrator who calls verify vouches for owning the name.
+            guard method == "POST" else { throw methodNotAllowed() }
+            try context.caller.require(anyOf: Caller.permissions(for: .domain, write: true))
+            let verified = try await app.directory.update(tenant: tenant, id: id, kind: .domain, patch: ["isVerified": true],
+                                                          actor: context.caller.actor)
+            var body = Renderer.render(verified, select: nil)
+            body["@odata.context"] = .string("\(context.base)/$metadata#domains/$entity")
+            return .json(body)
+        }
         if kind == .user, rest.count == 2, rest[1] == "revokeSignInSessions" {
             guard method == "POST" else { throw methodNotAllowed() }
             try context.caller.require(anyOf: Caller.permissions(for: .user, write: true))
