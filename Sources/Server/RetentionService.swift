@@ -33,15 +33,15 @@ public struct RetentionService: Service {
         var sweep = TenantSweep(logger: logger)
         let tenants = await sweep.attempt("listing the tenants", tenant: nil) { try await app.store.read { tx in try await tx.tenants() } } ?? []
         for tenant in tenants {
-            await sweep.attempt("purging deleted objects past retention", tenant: tenant.id) {
+            await sweep.attempt("purging deleted objects past retention", tenant: tenant.id, job: "retention", telemetry: app.telemetry) {
                 let purged = try await app.directory.purgeExpiredDeletedItems(tenant: tenant.id)
                 if purged > 0 { logger.info("Purged \(purged) deleted objects past retention in tenant \(tenant.id)") }
             }
-            await sweep.attempt("purging old sign-in records", tenant: tenant.id) {
+            await sweep.attempt("purging old sign-in records", tenant: tenant.id, job: "signInRetention", telemetry: app.telemetry) {
                 let signIns = try await app.directory.purgeExpiredSignIns(tenant: tenant.id)
                 if signIns > 0 { logger.info("Purged \(signIns) sign-in records older than \(DirectoryService.signInRetentionDays) days in tenant \(tenant.id)") }
             }
-            await sweep.attempt("the daily snapshot", tenant: tenant.id) {
+            await sweep.attempt("the daily snapshot", tenant: tenant.id, job: "snapshot", telemetry: app.telemetry) {
                 if let snapshot = try await app.backup.daily(tenant: tenant.id) {
                     logger.info("Took snapshot \(snapshot.id) of tenant \(tenant.id): \(snapshot.objectCount) objects, \(snapshot.changedObjects) changed")
                 }

@@ -37,7 +37,7 @@ public struct SyncService: Service {
         var sweep = TenantSweep(logger: logger)
         let tenants = await sweep.attempt("listing the tenants", tenant: nil) { try await app.store.read { tx in try await tx.tenants() } } ?? []
         for tenant in tenants {
-            await sweep.attempt("directory sync", tenant: tenant.id) {
+            await sweep.attempt("directory sync", tenant: tenant.id, job: "sync", telemetry: app.telemetry) {
                 guard !(try await SyncSettings.load(tenant: tenant.id, store: app.store).connectors.isEmpty) else { return }
                 if try await claim(tenant: tenant.id, key: "sync-slot:\(seconds):\(slot)", for: seconds, now: now) {
                     for run in try await sync.run(tenant: tenant) {

@@ -21,12 +21,18 @@ struct TenantSweep {
 
     init(logger: Logger) { self.logger = logger }
 
-    /// `body`'s result, or nil when it threw (logged and recorded).
+    /// `body`'s result, or nil when it threw (logged and recorded). With `job` and `telemetry`, its duration and outcome
+    /// go to `/metrics` as `tessera_job_duration_seconds{kind=job}`.
     @discardableResult
-    mutating func attempt<Result>(_ task: String, tenant: String?, _ body: () async throws -> Result) async -> Result? {
+    mutating func attempt<Result>(_ task: String, tenant: String?, job: String? = nil, telemetry: Telemetry? = nil,
+                                  _ body: () async throws -> Result) async -> Result? {
+        let start = ContinuousClock.now
         do {
-            return try await body()
+            let result = try await body()
+            if let job { telemetry?.job(kind: job, succeeded: true, duration: ContinuousClock.now - start) }
+            return result
         } catch {
+            if let job { telemetry?.job(kind: job, succeeded: false, duration: ContinuousClock.now - start) }
             let failure = TenantFailure(tenant: tenant, task: task, message: String(describing: error))
             logger.error("\(failure)")
             failures.append(failure)

@@ -167,8 +167,11 @@ struct RecoveryJobs: Sendable {
     }
 
     func run(tenant: String, id: String) async {
+        let start = ContinuousClock.now
+        var kind = "recovery"
         do {
             let job = try await job(tenant: tenant, id: id)
+            if job.body["@odata.type"]?.stringValue == Self.previewType { kind = "recoveryPreview" }
             let snapshot = job.body["snapshotId"]?.stringValue ?? ""
             let filter = try Self.filter(job.body["filteringCriteria"])
             if job.body["@odata.type"]?.stringValue == Self.previewType {
@@ -183,6 +186,7 @@ struct RecoveryJobs: Sendable {
                     body["status"] = "successful"
                     body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
                 }
+                app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
                 return
             }
             let jobs = self
@@ -217,7 +221,9 @@ struct RecoveryJobs: Sendable {
                 body["status"] = .string(result.stopped ? "abandoned" : "successful")
                 body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
             }
+            app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
         } catch {
+            app.telemetry.job(kind: kind, succeeded: false, duration: ContinuousClock.now - start)
             logger.error("Recovery job \(id) failed: \(String(describing: error))")
             let message = (error as? DirectoryError)?.message ?? (error as? BackupError)?.description ?? "An unexpected error occurred."
             try? await update(tenant: tenant, id: id) { body in
