@@ -76,17 +76,18 @@ enum DirectoryRules {
         guard try await tx.object(tenant: tenant, id: name) == nil else {
             throw DirectoryError.badRequest("Another object with the same value for property id already exists.")
         }
+        // What Microsoft's example response shows for a domain just added.
         body["authenticationType"] = body["authenticationType"] ?? "Managed"
-        body["availabilityStatus"] = nil
+        body["availabilityStatus"] = .null
         body["isAdminManaged"] = true
         body["isDefault"] = false
         body["isInitial"] = false
         body["isRoot"] = true
         body["isVerified"] = false
-        body["passwordNotificationWindowInDays"] = body["passwordNotificationWindowInDays"] ?? nil
-        body["passwordValidityPeriodInDays"] = body["passwordValidityPeriodInDays"] ?? nil
+        body["passwordNotificationWindowInDays"] = body["passwordNotificationWindowInDays"] ?? .null
+        body["passwordValidityPeriodInDays"] = body["passwordValidityPeriodInDays"] ?? .null
         body["supportedServices"] = body["supportedServices"] ?? []
-        body["state"] = nil
+        body["state"] = .null
     }
 
     static func prepareUpdate(current: StoredObject, patch: [String: JSONValue], tx: any DirectoryTransaction,
