@@ -147,7 +147,7 @@ struct AuthorizeEndpoint {
     }
 
     static func redirect(_ uri: String, _ params: [(String, String)]) -> APIResponse {
-        let separator = uri.contains("?") ? "&" : "?"
+        let separator = params.isEmpty ? "" : uri.contains("?") ? "&" : "?"
         return APIResponse(status: 302, headers: [("Location", uri + separator + encode(params.map { (name: $0.0, value: $0.1) })),
                                                   ("Cache-Control", "no-store")])
     }

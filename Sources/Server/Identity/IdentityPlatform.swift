@@ -121,11 +121,23 @@ struct IdentityPlatform {
     }
 
     /// `oauth2/v2.0/logout`: ends the browser session and clears its cookie, then returns to
-    /// `post_logout_redirect_uri` when `client_id` names an app that registered it, or shows that the user signed out.
+    /// `post_logout_redirect_uri` when the client (`client_id` or the `id_token_hint`'s audience) registered it, or shows
+    /// that the user signed out.
     func logout(_ request: APIRequest, tenant: TenantRecord) async throws -> APIResponse {
         let cookie = try await SignInSessions(app: app).end(request, tenant: tenant.id)
         let query = Dictionary(request.query.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
-        if let target = query["post_logout_redirect_uri"], let clientID = query["client_id"] {
+        // RP-initiated logout names the client by `client_id` or by an ID token it was given (`id_token_hint`, accepted
+        // expired, as OpenID Connect RP-Initiated Logout §2 allows, but only ours and for this tenant); when both are
+        // sent they must agree.
+        var clientID = query["client_id"]
+        if let hint = query["id_token_hint"] {
+            guard let jwt = JWT.decode(hint), jwt.verify(with: app.signingKey.publicKey), jwt.claims["tid"]?.stringValue == tenant.id,
+                  let issuer = jwt.claims["iss"]?.stringValue, app.network.isOwnIssuer(issuer, tenant: tenant.id, base: request.baseURL),
+                  let audience = jwt.claims["aud"]?.stringValue, clientID == nil || clientID == audience
+            else { throw OAuthError.invalidRequest(50132, "The id_token_hint is not an ID token this tenant issued to that client.") }
+            clientID = audience
+        }
+        if let target = query["post_logout_redirect_uri"], let clientID {
             if let application = try await app.application(tenant: tenant.id, appID: clientID), AuthorizeEndpoint.redirectKind(target, application: application) != nil
                 || application.body["web"]?["logoutUrl"]?.stringValue == target {
                 var response = AuthorizeEndpoint.redirect(target, query["state"].map { [("state", $0)] } ?? [])
