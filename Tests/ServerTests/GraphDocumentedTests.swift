@@ -172,6 +172,9 @@ struct GraphDocumentedTests {
             #expect(roles.json["value"]?[0]?["@odata.type"] == "#microsoft.graph.directoryRole")
             #expect(Set(Self.ids(await h.graph("GET", "users/\(user)/memberOf", token: token))) == [userAdministrator, groupID])
             #expect(Self.ids(await h.graph("GET", "users/\(user)/memberOf/microsoft.graph.group", token: token)) == [groupID])
+            let searched = await h.graph("GET", "users/\(user)/memberOf", token: token,
+                                         query: [("$search", "\"displayName:user\""), ("$count", "true")], headers: ["consistencylevel": "eventual"])
+            #expect(Self.ids(searched) == [userAdministrator] && searched.json["@odata.count"] == 1)
             let counted = await h.graph("GET", "users/\(user)/memberOf/$count", token: token, headers: ["consistencylevel": "eventual"])
             #expect(String(decoding: counted.body, as: UTF8.self) == "2")
             let transitive = await h.graph("GET", "users/\(user)/transitiveMemberOf/microsoft.graph.directoryRole", token: token)

@@ -268,3 +268,12 @@ func expandWithNestedSelect() throws {
     #expect(options.expand == ["manager", "memberOf"])
     #expect(options.expandSelect == ["manager": ["id", "displayName"]])
 }
+
+@Test("in-memory $search matches the start of a token, split as Graph splits them", arguments: [
+    ("contoso_Android", "android", true), ("contosoAndroid", "android", true), ("Android10", "10", true), ("Laptop2android", "android", true),
+    ("User Administrator", "admin", true), ("Globaladministrator", "admin", false), ("Helpdesk Administrator", "desk", false),
+])
+func inMemorySearch(_ text: String, _ word: String, _ expected: Bool) {
+    let search = SearchExpression.term(SearchTerm(property: "displayName", value: word))
+    #expect(search.matches(["displayName": .string(text)]) == expected)
+}

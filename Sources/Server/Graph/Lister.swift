@@ -53,8 +53,8 @@ struct Lister {
         let page = Array(rows.prefix(top))
         // Objects that are not stored (directory roles in memberOf) match the same filter in memory; they come first,
         // on the first page.
-        let shown = options.skipToken == nil && options.search == nil
-            ? virtual.filter { options.filter?.matches($0) ?? true }.map { Renderer.select($0, options.select) } : []
+        let matchingVirtual = virtual.filter { (options.filter?.matches($0) ?? true) && (options.search?.matches($0) ?? true) }
+        let shown = options.skipToken == nil ? matchingVirtual.map { Renderer.select($0, options.select) } : []
         var rendered = page.map { Renderer.render($0, select: options.select, polymorphic: polymorphic) }
         if let expand = options.expand {
             rendered = try await Expander(app: app, tenant: context.tenant).expand(rendered, objects: page, names: expand,
@@ -64,7 +64,7 @@ struct Lister {
             "@odata.context": .string("\(context.base)/$metadata#\(contextPath)"),
             "value": .array(shown + rendered),
         ]
-        if let total { body["@odata.count"] = .int(Int64(total + virtual.filter { options.filter?.matches($0) ?? true }.count)) }
+        if let total { body["@odata.count"] = .int(Int64(total + matchingVirtual.count)) }
         if rows.count > top, let last = page.last {
             let state: JSONValue = orderBy.isEmpty ? ["a": .string(last.id)] : ["o": .int(Int64(query.offset + top))]
             body["@odata.nextLink"] = .string(nextLink(skipToken: Base64URL.encode(Data(state.serialized.utf8))))
@@ -92,7 +92,7 @@ struct Lister {
         let options = try QueryValidator(entity: entity, kinds: kinds, advanced: true, count: true, beta: context.version == "beta").resolve(try context.parseOptions())
         let query = ObjectQuery(tenant: context.tenant, kinds: kinds, scope: scope, filter: options.filter, search: options.search)
         let total = try await app.store.read { tx in try await tx.count(query) }
-        return .text(String(total + virtual.filter { options.filter?.matches($0) ?? true }.count))
+        return .text(String(total + virtual.filter { (options.filter?.matches($0) ?? true) && (options.search?.matches($0) ?? true) }.count))
     }
 }
 

@@ -82,3 +82,42 @@ extension FilterExpression {
         }
     }
 }
+
+/// `$search` over Graph JSON held in memory, tokenised as the store's SQL and Graph tokenise: a term matches when a
+/// token of the property's text starts with it.
+extension SearchExpression {
+    /// True when `object` matches.
+    public func matches(_ object: JSONValue) -> Bool {
+        switch self {
+        case .and(let a, let b): return a.matches(object) && b.matches(object)
+        case .or(let a, let b): return a.matches(object) || b.matches(object)
+        case .term(let term):
+            guard !term.property.hasPrefix("_"), let text = object[term.property]?.stringValue else { return false }
+            let word = term.value.lowercased()
+            return Self.tokens(text).contains { $0.hasPrefix(word) }
+        }
+    }
+
+    /// The lower-cased tokens of `text`: split at anything but letters and digits, between letters and digits, and
+    /// where a lower-case letter meets an upper-case one.
+    static func tokens(_ text: String) -> [String] {
+        var tokens: [String] = [], current = ""
+        var previous: Character?
+        for ch in text {
+            guard ch.isLetter || ch.isNumber else {
+                if !current.isEmpty { tokens.append(current) }
+                current = ""
+                previous = nil
+                continue
+            }
+            if let p = previous, (p.isLetter != ch.isLetter) || (p.isLowercase && ch.isUppercase) {
+                tokens.append(current)
+                current = ""
+            }
+            current += ch.lowercased()
+            previous = ch
+        }
+        if !current.isEmpty { tokens.append(current) }
+        return tokens
+    }
+}
