@@ -149,10 +149,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // What every test target shares: the test clock (fixed start, or TESSERA_TEST_CLOCK_START).
+        // What every test target shares: the test clock (fixed start, or TESSERA_TEST_CLOCK_START) and a software
+        // authenticator.
         .target(
             name: "TesseraTesting",
-            dependencies: ["TesseraCore"],
+            dependencies: ["TesseraCore", "WebAuthn", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/TesseraTesting",
             swiftSettings: swiftSettings
         ),
@@ -160,6 +161,7 @@ let package = Package(
             name: "WebAuthnTests",
             dependencies: [
                 "WebAuthn",
+                "TesseraTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

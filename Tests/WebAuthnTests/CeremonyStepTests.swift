@@ -1,5 +1,6 @@
 import Crypto
 import Testing
+import TesseraTesting
 import WebAuthn
 
 /// One test per verification step: a valid ceremony with exactly one thing changed must fail at that step, with
