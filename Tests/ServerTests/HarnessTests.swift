@@ -20,6 +20,20 @@ struct HarnessTests {
         }
     }
 
+    @Test("a key credential without dates is valid for a year from the directory's clock, not the wall clock")
+    func keyCredentialDatesFollowTheClock() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let (_, der) = try SessionAndAssertionTests.certificate(at: h.clock.now)
+            let app = await h.graph("POST", "applications", token: token, json: ["displayName": "Daemon", "keyCredentials": [[
+                "type": "AsymmetricX509Cert", "usage": "Verify", "key": .string(Data(der).base64EncodedString())]]])
+            #expect(app.status == 201, "\(app.text)")
+            let key = app.json["keyCredentials"]?.arrayValue?.first
+            #expect(key?["startDateTime"] == .string(Timestamp.format(h.clock.now)), "\(app.text)")
+            #expect(key?["endDateTime"] == .string(Timestamp.format(h.clock.now.addingTimeInterval(365 * 86_400))), "\(app.text)")
+        }
+    }
+
     @Test("the clock starts where TestClock.start says, and only the test moves it")
     func clockStartsAtTheFixedInstant() async throws {
         try await Harness.run { h in

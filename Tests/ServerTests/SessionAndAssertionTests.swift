@@ -59,11 +59,10 @@ struct SessionAndAssertionTests {
         }
     }
 
-    /// An RSA key and a self-signed certificate for it, DER.
-    static func certificate() throws -> (_RSA.Signing.PrivateKey, [UInt8]) {
+    /// An RSA key and a self-signed certificate for it, DER, valid around `now` (the test's clock, never the wall's).
+    static func certificate(at now: Date) throws -> (_RSA.Signing.PrivateKey, [UInt8]) {
         let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let name = try DistinguishedName { CommonName("tessera-test-client") }
-        let now = Date()
         let certificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: now.addingTimeInterval(-3600),
             notValidAfter: now.addingTimeInterval(86_400 * 365 * 5), issuer: name, subject: name, signatureAlgorithm: .sha256WithRSAEncryption,
@@ -77,7 +76,7 @@ struct SessionAndAssertionTests {
     func clientAssertions() async throws {
         try await Harness.run { h in
             let admin = try await h.accessToken()
-            let (key, der) = try Self.certificate()
+            let (key, der) = try Self.certificate(at: h.clock.now)
             let app = await h.graph("POST", "applications", token: admin, json: ["displayName": "Daemon"])
             let appID = try #require(app.json["appId"]?.stringValue), objectID = try #require(app.json["id"]?.stringValue)
             _ = await h.graph("POST", "servicePrincipals", token: admin, json: ["appId": .string(appID)])

@@ -3,14 +3,14 @@ import Foundation
 
 /// Rules for applications and service principals.
 enum ApplicationRules {
-    static func prepareApplication(_ body: inout [String: JSONValue], tenant: String) throws(DirectoryError) {
+    static func prepareApplication(_ body: inout [String: JSONValue], tenant: String, now: String) throws(DirectoryError) {
         body["appId"] = .string(Identifier.make())
         body["signInAudience"] = body["signInAudience"] ?? "AzureADMyOrg"
         for key in ["identifierUris", "keyCredentials", "passwordCredentials", "appRoles", "requiredResourceAccess", "tags", "addIns"]
         where body[key] == nil {
             body[key] = []
         }
-        if body["keyCredentials"] != .array([]) { try checkKeyCredentials(&body) }
+        if body["keyCredentials"] != .array([]) { try checkKeyCredentials(&body, now: now) }
     }
 
     static func prepareServicePrincipal(_ body: inout [String: JSONValue], tenant: String, tx: any DirectoryTransaction) async throws {
@@ -37,7 +37,8 @@ enum ApplicationRules {
 
     /// Normalises `keyCredentials` written by PATCH: each certificate gets a keyId, its SHA-1 thumbprint
     /// as `customKeyIdentifier`, and the public part only is kept.
-    static func checkKeyCredentials(_ body: inout [String: JSONValue]) throws(DirectoryError) {
+    /// Checks and completes `keyCredentials`; a key without dates is valid for a year from `now` (the directory's clock).
+    static func checkKeyCredentials(_ body: inout [String: JSONValue], now: String) throws(DirectoryError) {
         guard let credentials = body["keyCredentials"]?.arrayValue else { return }
         var out: [JSONValue] = []
         for credential in credentials {
@@ -61,8 +62,11 @@ enum ApplicationRules {
             }
             fields["keyId"] = fields["keyId"] ?? .string(Identifier.make())
             fields["displayName"] = fields["displayName"] ?? "CN=certificate"
-            fields["startDateTime"] = fields["startDateTime"] ?? .string(Timestamp.format(Date()))
-            fields["endDateTime"] = fields["endDateTime"] ?? .string(Timestamp.format(Date().addingTimeInterval(365 * 86_400)))
+            if fields["startDateTime"] == nil || fields["endDateTime"] == nil {
+                guard let start = Timestamp.parse(now) else { throw DirectoryError(.internalError, "The directory's time '\(now)' is not a timestamp.") }
+                fields["startDateTime"] = fields["startDateTime"] ?? .string(now)
+                fields["endDateTime"] = fields["endDateTime"] ?? .string(Timestamp.format(start.addingTimeInterval(365 * 86_400)))
+            }
             out.append(.object(fields))
         }
         body["keyCredentials"] = .array(out)

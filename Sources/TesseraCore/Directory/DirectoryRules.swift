@@ -50,7 +50,7 @@ enum DirectoryRules {
         switch kind {
         case .user: try await UserRules.prepare(&body, tenant: tenant, tx: tx, isCreate: true)
         case .group: GroupRules.prepare(&body)
-        case .application: try ApplicationRules.prepareApplication(&body, tenant: tenant)
+        case .application: try ApplicationRules.prepareApplication(&body, tenant: tenant, now: now)
         case .servicePrincipal: try await ApplicationRules.prepareServicePrincipal(&body, tenant: tenant, tx: tx)
         case .appRoleAssignment: try await AssignmentRules.prepareAppRoleAssignment(&body, tenant: tenant, tx: tx, now: now)
         case .roleAssignment: try await AssignmentRules.prepareRoleAssignment(&body, tenant: tenant, tx: tx)
@@ -117,7 +117,7 @@ enum DirectoryRules {
         }
         switch current.kind {
         case .user: try await UserRules.prepare(&body, tenant: current.tenant, tx: tx, isCreate: false)
-        case .application: try ApplicationRules.checkKeyCredentials(&body)
+        case .application: try ApplicationRules.checkKeyCredentials(&body, now: now)
         case .conditionalAccessPolicy:
             try await PolicyRules.prepareConditionalAccessPolicy(&body, tenant: current.tenant, tx: tx)
             body["modifiedDateTime"] = .string(now)
