@@ -1,0 +1,131 @@
+public import Foundation
+
+/// What Conditional Access knows about one sign-in or token request: the input of a decision. Ids are compared
+/// case-insensitively (they are lowercased here once).
+public struct SignInFacts: Sendable {
+    /// Who signs in: a user (with the groups and directory roles it holds, transitively) or a service principal
+    /// (client credentials: Conditional Access for workload identities).
+    public enum Subject: Sendable, Hashable {
+        case user(id: String, groupIDs: Set<String>, roleTemplateIDs: Set<String>, external: ExternalUserKind?)
+        case servicePrincipal(id: String)
+    }
+
+    /// A guest or external user, in Graph's `conditionalAccessGuestOrExternalUserTypes` vocabulary, with the
+    /// tenant the user comes from (nil for an internal guest).
+    public struct ExternalUserKind: Sendable, Hashable {
+        public var type: GuestOrExternalUserType
+        public var homeTenantID: String?
+        public init(type: GuestOrExternalUserType, homeTenantID: String?) {
+            self.type = type
+            self.homeTenantID = homeTenantID?.lowercased()
+        }
+
+        /// The kind Entra gives a user from its `userType` and home tenant: a guest of this tenant is an internal
+        /// guest, a guest from another a B2B collaboration guest, a member from another a B2B collaboration member;
+        /// nil for a member of this tenant.
+        public init?(userType: String, homeTenantID: String?, tenantID: String) {
+            let home = homeTenantID?.lowercased()
+            let isGuest = userType.lowercased() == "guest"
+            let isForeign = home != nil && home != tenantID.lowercased()
+            switch (isGuest, isForeign) {
+            case (true, false): self.init(type: .internalGuest, homeTenantID: nil)
+            case (true, true): self.init(type: .b2bCollaborationGuest, homeTenantID: home)
+            case (false, true): self.init(type: .b2bCollaborationMember, homeTenantID: home)
+            case (false, false): return nil
+            }
+        }
+    }
+
+    /// What the sign-in asks for: a resource (by application id), a user action, or both with authentication
+    /// contexts (`acrs`).
+    public enum Target: Sendable, Hashable {
+        case application(appID: String)
+        case userAction(UserAction)
+    }
+
+    /// A method the session used, and when.
+    public struct MethodUse: Sendable, Hashable {
+        public var method: AuthenticationMethodModes
+        public var at: Date
+        public init(_ method: AuthenticationMethodModes, at: Date) {
+            self.method = method
+            self.at = at
+        }
+    }
+
+    public var tenantID: String
+    public var subject: Subject
+    public var target: Target
+    /// Authentication context class references the request carries (`c1` … `c99`).
+    public var authenticationContexts: Set<String>
+    public var clientAppType: ClientAppType
+    /// Nil when the User-Agent names none Tessera recognises.
+    public var platform: DevicePlatform?
+    public var clientIP: IPAddress?
+    /// The ISO 3166 code of the client's country, nil when unknown.
+    public var country: String?
+    /// The device, nil when it is unregistered.
+    public var device: DeviceFacts?
+    public var userRisk: RiskLevel
+    public var signInRisk: RiskLevel
+    public var servicePrincipalRisk: RiskLevel
+    /// Nil when nothing sets it (`minor`, `moderate`, `elevated` in Entra).
+    public var insiderRisk: String?
+    /// `deviceCodeFlow` or `authenticationTransfer` when the sign-in is one of those flows.
+    public var transferMethod: String?
+    /// The methods this session used; the latest use of each counts.
+    public var methodsUsed: [MethodUse]
+    /// The clock.
+    public var now: Date
+
+    public init(tenantID: String, subject: Subject, target: Target, authenticationContexts: Set<String> = [],
+                clientAppType: ClientAppType = .browser, platform: DevicePlatform? = nil, clientIP: IPAddress? = nil,
+                country: String? = nil, device: DeviceFacts? = nil, userRisk: RiskLevel = .none,
+                signInRisk: RiskLevel = .none, servicePrincipalRisk: RiskLevel = .none, insiderRisk: String? = nil,
+                transferMethod: String? = nil, methodsUsed: [MethodUse] = [], now: Date) {
+        self.tenantID = tenantID.lowercased()
+        switch subject {
+        case .user(let id, let groups, let roles, let external):
+            self.subject = .user(id: id.lowercased(), groupIDs: Set(groups.map { $0.lowercased() }),
+                                 roleTemplateIDs: Set(roles.map { $0.lowercased() }), external: external)
+        case .servicePrincipal(let id):
+            self.subject = .servicePrincipal(id: id.lowercased())
+        }
+        switch target {
+        case .application(let appID): self.target = .application(appID: appID.lowercased())
+        case .userAction: self.target = target
+        }
+        self.authenticationContexts = authenticationContexts
+        self.clientAppType = clientAppType
+        self.platform = platform
+        self.clientIP = clientIP
+        self.country = country?.uppercased()
+        self.device = device
+        self.userRisk = userRisk
+        self.signInRisk = signInRisk
+        self.servicePrincipalRisk = servicePrincipalRisk
+        self.insiderRisk = insiderRisk
+        self.transferMethod = transferMethod
+        self.methodsUsed = methodsUsed
+        self.now = now
+    }
+
+    /// Every method the session used, as one set of flags.
+    public var methods: AuthenticationMethodModes {
+        methodsUsed.reduce(into: []) { $0.formUnion($1.method) }
+    }
+}
+
+/// Graph's `conditionalAccessGuestOrExternalUserTypes` members.
+public enum GuestOrExternalUserType: String, Sendable, Hashable, CaseIterable {
+    case internalGuest, b2bCollaborationGuest, b2bCollaborationMember, b2bDirectConnectUser, otherExternalUser
+    case serviceProvider
+}
+
+/// The user actions a policy can target (`includeUserActions`).
+public enum UserAction: String, Sendable, Hashable, CaseIterable {
+    /// Registering security information, such as a passkey.
+    case registerSecurityInformation = "urn:user:registersecurityinfo"
+    /// Registering or joining a device.
+    case registerOrJoinDevices = "urn:user:registerdevice"
+}
