@@ -230,3 +230,426 @@ import TesseraCore
         }
     }
 }
+
+// MARK: Grant controls and authentication strengths
+
+extension ConditionalAccessEngineTests {
+    struct GrantRow: Sendable, CustomStringConvertible {
+        var anyOf: Bool
+        var multifactorDone: Bool
+        var compliant: Bool
+        var state: String
+        var description: String { "\(anyOf ? "OR" : "AND") mfa:\(multifactorDone) compliant:\(compliant) \(state)" }
+    }
+
+    static let grantRows: [GrantRow] = [false, true].flatMap { anyOf in
+        [false, true].flatMap { mfa in
+            [false, true].flatMap { compliant in
+                ["enabled", "enabledForReportingButNotEnforced", "disabled"].map {
+                    GrantRow(anyOf: anyOf, multifactorDone: mfa, compliant: compliant, state: $0)
+                }
+            }
+        }
+    }
+
+    /// `mfa` and `compliantDevice` under AND and OR: AND needs both, OR either; what is missing is what the decision
+    /// asks for; report-only says whether the sign-in would have been interrupted (a prompt) or failed (a device).
+    @Test(arguments: grantRows)
+    func grantOperatorCombinesControls(_ row: GrantRow) {
+        let grant: JSONValue = ["operator": .string(row.anyOf ? "OR" : "AND"), "builtInControls": ["mfa", "compliantDevice"]]
+        let engine = Self.engine([Self.policy(state: row.state, grant: grant)])
+        let decision = engine.decide(Self.facts {
+            $0.methodsUsed = [.init(row.multifactorDone ? .fido2 : .password, at: Self.now)]
+            $0.device = DeviceFacts(deviceId: "d1", trustType: "AzureAD", isCompliant: row.compliant)
+        })
+        let result = decision.policies[0]
+        var missing: [ConditionalAccessRequirement] = []
+        if !row.multifactorDone { missing.append(.authenticationStrength(.multifactor)) }
+        if !row.compliant { missing.append(.compliantDevice) }
+        let met = row.anyOf ? missing.count < 2 : missing.isEmpty
+        switch row.state {
+        case "disabled":
+            #expect(result.result == .notEnabled)
+            #expect(decision.outcome == .allow)
+        case "enabled":
+            #expect(result.result == (met ? .success : .failure))
+            #expect(decision.status == (met ? "success" : "failure"))
+            #expect(result.enforcedGrantControls == ["mfa", "compliantDevice"])
+            #expect(decision.outcome == (met ? .allow : .needs([.init(policyID: result.id, anyOf: row.anyOf, requirements: missing)])))
+        default:
+            let interrupted = row.anyOf || missing == [.authenticationStrength(.multifactor)]
+            #expect(result.result == (met ? .reportOnlySuccess : interrupted ? .reportOnlyInterrupted : .reportOnlyFailure))
+            #expect(decision.outcome == .allow)
+        }
+    }
+
+    struct StrengthRow: Sendable, CustomStringConvertible {
+        var methods: AuthenticationMethodModes
+        var satisfies: Set<String>
+        var description: String { "\(methods.combination) satisfies \(satisfies.sorted())" }
+    }
+
+    static let mfa = "00000000-0000-0000-0000-000000000002"
+    static let passwordless = "00000000-0000-0000-0000-000000000003"
+    static let phishingResistant = "00000000-0000-0000-0000-000000000004"
+
+    static let strengthRows: [StrengthRow] = [
+        StrengthRow(methods: .fido2, satisfies: [mfa, passwordless, phishingResistant]),  // a passkey, Windows Hello's too
+        StrengthRow(methods: .windowsHelloForBusiness, satisfies: [mfa, passwordless, phishingResistant]),
+        StrengthRow(methods: .x509CertificateMultiFactor, satisfies: [mfa, passwordless, phishingResistant]),
+        StrengthRow(methods: .deviceBasedPush, satisfies: [mfa, passwordless]),
+        StrengthRow(methods: .temporaryAccessPassOneTime, satisfies: [mfa]),
+        StrengthRow(methods: .temporaryAccessPassMultiUse, satisfies: [mfa]),
+        StrengthRow(methods: [.password, .sms], satisfies: [mfa]),
+        StrengthRow(methods: [.password, .microsoftAuthenticatorPush], satisfies: [mfa]),
+        StrengthRow(methods: .password, satisfies: []),
+        StrengthRow(methods: .sms, satisfies: []),
+        StrengthRow(methods: .microsoftAuthenticatorPush, satisfies: []),
+        StrengthRow(methods: [], satisfies: []),
+    ]
+
+    /// Each built-in strength required by a policy (Microsoft's ids) against the methods a session used.
+    @Test(arguments: strengthRows, [mfa, passwordless, phishingResistant])
+    func builtInAuthenticationStrengthsAcceptTheirCombinations(_ row: StrengthRow, strength: String) {
+        let grant: JSONValue = ["operator": "OR", "authenticationStrength": ["id": .string(strength)]]
+        let decision = Self.engine([Self.policy(grant: grant)]).decide(Self.facts {
+            $0.methodsUsed = row.methods.isEmpty ? [] : [.init(row.methods, at: Self.now)]
+        })
+        let expected = AuthenticationStrength.builtIns[strength]!
+        #expect(decision.policies[0].enforcedGrantControls == ["authenticationStrength"])
+        if row.satisfies.contains(strength) {
+            #expect(decision.outcome == .allow)
+            #expect(decision.policies[0].result == .success)
+        } else {
+            #expect(decision.outcome == .needs([.init(policyID: decision.policies[0].id, anyOf: true,
+                                                      requirements: [.authenticationStrength(expected)])]))
+        }
+    }
+
+    /// A custom strength from the tenant is honoured; one the engine does not know can never be met, so the policy
+    /// blocks rather than lets the sign-in through.
+    @Test func customStrengthsAreHonouredAndUnknownOnesFailClosed() {
+        let custom = AuthenticationStrength(id: "c0570000-0000-0000-0000-000000000001", displayName: "Passkey or TAP",
+                                            allowedCombinations: [.fido2, .temporaryAccessPassOneTime])
+        let grant: JSONValue = ["operator": "OR", "authenticationStrength": ["id": .string(custom.id)]]
+        let tap = Self.facts { $0.methodsUsed = [.init(.temporaryAccessPassOneTime, at: Self.now)] }
+        let sms = Self.facts { $0.methodsUsed = [.init([.password, .sms], at: Self.now)] }
+        #expect(Self.engine([Self.policy(grant: grant)], strengths: [custom]).decide(tap).outcome == .allow)
+        #expect(Self.engine([Self.policy(grant: grant)], strengths: [custom]).decide(sms).outcome
+                == .needs([.init(policyID: "ca000000-0000-0000-0000-000000000001", anyOf: true,
+                                 requirements: [.authenticationStrength(custom)])]))
+        let unknown = Self.engine([Self.policy(grant: grant)]).decide(tap)
+        #expect(unknown.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+        #expect(unknown.policies[0].unmetRequirements == [.unsupported("authenticationStrength \(custom.id)")])
+    }
+
+    /// A policy demanding phishing resistance for every app: a TAP session is asked for a passkey at the app, but
+    /// registering security information (the user action, not an app) is not subject to it, so the TAP can enrol one.
+    @Test func aTemporaryAccessPassCanOnlyRegisterAPasskeyUnderPhishingResistance() {
+        let grant: JSONValue = ["operator": "OR", "authenticationStrength": ["id": .string(Self.phishingResistant)]]
+        let engine = Self.engine([Self.policy(grant: grant)])
+        let tap: (inout SignInFacts) -> Void = { $0.methodsUsed = [.init(.temporaryAccessPassOneTime, at: Self.now)] }
+        #expect(engine.decide(Self.facts(tap)).outcome == .needs([.init(
+            policyID: "ca000000-0000-0000-0000-000000000001", anyOf: true,
+            requirements: [.authenticationStrength(.phishingResistant)])]))
+        let registering = engine.decide(Self.facts {
+            tap(&$0)
+            $0.target = .userAction(.registerSecurityInformation)
+        })
+        #expect(registering.outcome == .allow)
+        #expect(registering.policies[0].result == .notApplied)
+        #expect(registering.policies[0].conditionsNotSatisfied == .userActions)
+        #expect(engine.decide(Self.facts()).outcome == .allow)  // a passkey
+    }
+
+    /// `domainJoinedDevice` asks for a hybrid joined device (trust type ServerAD); controls Tessera cannot satisfy
+    /// (an approved client app, terms of use) never count as met: alone they block, beside another under OR they drop out.
+    @Test func deviceControlsAndUnsupportedControls() {
+        let hybrid = Self.engine([Self.policy(grant: ["operator": "AND", "builtInControls": ["domainJoinedDevice"]])])
+        #expect(hybrid.decide(Self.facts { $0.device = DeviceFacts(deviceId: "d", trustType: "ServerAD") }).outcome == .allow)
+        #expect(hybrid.decide(Self.facts { $0.device = DeviceFacts(deviceId: "d", trustType: "AzureAD") }).outcome
+                == .needs([.init(policyID: "ca000000-0000-0000-0000-000000000001", anyOf: false, requirements: [.hybridJoinedDevice])]))
+        let approved = Self.engine([Self.policy(grant: ["operator": "AND", "builtInControls": ["mfa", "approvedApplication"]])])
+        #expect(approved.decide(Self.facts()).outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+        let either = Self.engine([Self.policy(grant: ["operator": "OR", "builtInControls": ["mfa", "approvedApplication"]])])
+        #expect(either.decide(Self.facts()).outcome == .allow)
+        #expect(either.decide(Self.facts { $0.methodsUsed = [.init(.password, at: Self.now)] }).outcome
+                == .needs([.init(policyID: "ca000000-0000-0000-0000-000000000001", anyOf: true,
+                                 requirements: [.authenticationStrength(.multifactor)])]))
+        let terms = Self.engine([Self.policy(grant: ["operator": "OR", "termsOfUse": ["tou-1"]])])
+        #expect(terms.decide(Self.facts()).outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+    }
+}
+
+// MARK: Entra's subtleties
+
+extension ConditionalAccessEngineTests {
+    struct ExclusionRow: Sendable, CustomStringConvertible {
+        var include: [String: JSONValue]
+        var exclude: [String: JSONValue]
+        var label: String
+        var description: String { label }
+    }
+
+    static let exclusionRows: [ExclusionRow] = {
+        let by: [(String, String, String)] = [("user", "Users", alice), ("group", "Groups", engineering),
+                                              ("role", "Roles", globalAdministrator)]
+        return by.flatMap { included in
+            by.filter { $0.0 != included.0 }.map { excluded in
+                ExclusionRow(include: ["include\(included.1)": [.string(included.2)]],
+                             exclude: ["exclude\(excluded.1)": [.string(excluded.2)]],
+                             label: "included by \(included.0), excluded by \(excluded.0)")
+            }
+        }
+    }()
+
+    /// Alice is in Engineering and a Global Administrator: whichever of the three includes her, an exclusion by any
+    /// other wins.
+    @Test(arguments: exclusionRows)
+    func exclusionBeatsInclusionAcrossUsersGroupsAndRoles(_ row: ExclusionRow) {
+        var users = row.include
+        let alice = Self.facts { $0.subject = Self.user(groups: [Self.engineering], roles: [Self.globalAdministrator]) }
+        let included = Self.engine([Self.policy(conditions: ["users": .object(users)])]).decide(alice)
+        #expect(included.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+        for (key, value) in row.exclude { users[key] = value }
+        let excluded = Self.engine([Self.policy(conditions: ["users": .object(users)])]).decide(alice)
+        #expect(excluded.outcome == .allow)
+        #expect(excluded.policies[0].result == .notApplied)
+        #expect(excluded.policies[0].conditionsNotSatisfied == .users)
+    }
+
+    /// A report-only block is logged as `reportOnlyFailure` and enforces nothing, while an enforced policy beside it
+    /// still does; an enforced block wins over every other requirement.
+    @Test func reportOnlyBlockNeverEnforcesAndBlockWins() {
+        let mfaPolicy = Self.policy("ca000000-0000-0000-0000-00000000000a", grant: ["operator": "OR", "builtInControls": ["mfa"]])
+        let reportOnlyBlock = Self.policy("ca000000-0000-0000-0000-00000000000b", state: "enabledForReportingButNotEnforced")
+        let password = Self.facts { $0.methodsUsed = [.init(.password, at: Self.now)] }
+        let reported = Self.engine([reportOnlyBlock, mfaPolicy]).decide(password)
+        #expect(reported.policies.map(\.result) == [.reportOnlyFailure, .failure])
+        #expect(reported.outcome == .needs([.init(policyID: "ca000000-0000-0000-0000-00000000000a", anyOf: true,
+                                                  requirements: [.authenticationStrength(.multifactor)])]))
+        #expect(Self.engine([reportOnlyBlock]).decide(password).outcome == .allow)
+        let enforcedBlock = Self.policy("ca000000-0000-0000-0000-00000000000c")
+        let blocked = Self.engine([mfaPolicy, enforcedBlock]).decide(password)
+        #expect(blocked.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-00000000000c"]))
+        #expect(blocked.status == "failure")
+    }
+
+    struct GuestRow: Sendable, CustomStringConvertible {
+        var userType: String
+        var homeTenant: String?
+        var applies: Bool
+        var description: String { "\(userType) from \(homeTenant ?? "this tenant") applies:\(applies)" }
+    }
+
+    /// A policy for B2B collaboration guests of one listed tenant: it applies to a guest from that tenant only, not to a
+    /// guest from another, a B2B member, an internal guest or a member.
+    @Test(arguments: [
+        GuestRow(userType: "Guest", homeTenant: externalTenant, applies: true),
+        GuestRow(userType: "Guest", homeTenant: otherTenant, applies: false),
+        GuestRow(userType: "Member", homeTenant: externalTenant, applies: false),
+        GuestRow(userType: "Guest", homeTenant: nil, applies: false),
+        GuestRow(userType: "Guest", homeTenant: tenant, applies: false),
+        GuestRow(userType: "Member", homeTenant: nil, applies: false),
+    ])
+    func aGuestOfAListedExternalTenant(_ row: GuestRow) {
+        let users: JSONValue = ["includeGuestsOrExternalUsers": [
+            "guestOrExternalUserTypes": "b2bCollaborationGuest",
+            "externalTenants": ["membershipKind": "enumerated", "members": [.string(Self.externalTenant)]]]]
+        let external = SignInFacts.ExternalUserKind(userType: row.userType, homeTenantID: row.homeTenant, tenantID: Self.tenant)
+        let decision = Self.engine([Self.policy(conditions: ["users": users])])
+            .decide(Self.facts { $0.subject = Self.user(external: external) })
+        #expect(decision.policies[0].result == (row.applies ? .failure : .notApplied))
+    }
+
+    /// An internal guest is one whatever the tenant list says; `membershipKind: all` takes guests from any tenant.
+    @Test func internalGuestsIgnoreTheTenantListAndAllTenantsTakesAnyTenant() {
+        let listed: JSONValue = ["includeGuestsOrExternalUsers": [
+            "guestOrExternalUserTypes": "internalGuest,b2bCollaborationGuest",
+            "externalTenants": ["membershipKind": "enumerated", "members": [.string(Self.externalTenant)]]]]
+        let internalGuest = Self.facts { $0.subject = Self.user(external: .init(type: .internalGuest, homeTenantID: nil)) }
+        #expect(Self.engine([Self.policy(conditions: ["users": listed])]).decide(internalGuest).policies[0].result == .failure)
+        let anyTenant: JSONValue = ["includeGuestsOrExternalUsers": [
+            "guestOrExternalUserTypes": "b2bCollaborationGuest", "externalTenants": ["membershipKind": "all"]]]
+        let guest = Self.facts { $0.subject = Self.user(external: .init(type: .b2bCollaborationGuest, homeTenantID: Self.otherTenant)) }
+        #expect(Self.engine([Self.policy(conditions: ["users": anyTenant])]).decide(guest).policies[0].result == .failure)
+    }
+
+    /// Sign-in frequency of one hour: a passkey used 30 minutes ago is fresh, one used two hours ago asks for a new
+    /// sign-in; `everyTime` asks unless the last authentication is within Entra's five minutes.
+    @Test(arguments: [(1_800.0, "hours", false), (7_200.0, "hours", true), (7_200.0, "everyTime", true),
+                      (120.0, "everyTime", false), (90_000.0, "days", true), (80_000.0, "days", false)])
+    func signInFrequencyAsksForANewSignIn(age: Double, unit: String, expectsPrompt: Bool) {
+        let frequency: JSONValue = unit == "everyTime"
+            ? ["isEnabled": true, "frequencyInterval": "everyTime", "authenticationType": "primaryAndSecondaryAuthentication"]
+            : ["isEnabled": true, "frequencyInterval": "timeBased", "type": .string(unit), "value": 1]
+        let engine = Self.engine([Self.policy(grant: nil, session: ["signInFrequency": frequency])])
+        let decision = engine.decide(Self.facts { $0.methodsUsed = [.init(.fido2, at: Self.now.addingTimeInterval(-age))] })
+        #expect(decision.policies[0].enforcedSessionControls == ["SignInFrequency"])
+        #expect(decision.outcome == (expectsPrompt
+            ? .needs([.init(policyID: "ca000000-0000-0000-0000-000000000001", anyOf: false, requirements: [.reauthentication])])
+            : .allow))
+    }
+
+    /// A persistent browser session control is reported on the decision when its policy applies and is met.
+    @Test func persistentBrowserModeIsReported() {
+        let session: JSONValue = ["persistentBrowser": ["isEnabled": true, "mode": "never"]]
+        let onlyAlice: [String: JSONValue] = ["users": ["includeUsers": [.string(Self.alice)]]]
+        let engine = Self.engine([Self.policy(conditions: onlyAlice, grant: nil, session: session)])
+        #expect(engine.decide(Self.facts()).persistentBrowser == "never")
+        #expect(engine.decide(Self.facts()).policies[0].enforcedSessionControls == ["PersistentBrowserSessionMode"])
+        #expect(engine.decide(Self.facts { $0.subject = Self.user(Self.bob) }).persistentBrowser == nil)
+    }
+
+    /// Conditional Access for workload identities: a service principal outside its allowed range is blocked; a policy
+    /// for users never applies to one, nor one for workload identities to a user.
+    @Test func workloadIdentityPolicyBlocksOutsideTheAllowedRange() {
+        let policy = Self.policy(conditions: [
+            "users": ["includeUsers": ["None"]],
+            "clientApplications": ["includeServicePrincipals": [.string(Self.workload)]],
+            "locations": ["includeLocations": ["All"], "excludeLocations": [.string(Self.office)]],
+        ])
+        let engine = Self.engine([policy, Self.policy("ca000000-0000-0000-0000-00000000000d",
+                                                      grant: ["operator": "OR", "builtInControls": ["mfa"]])])
+        let outside = engine.decide(Self.facts { $0.subject = .servicePrincipal(id: Self.workload); $0.methodsUsed = [] })
+        #expect(outside.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+        #expect(outside.policies[1].result == .notApplied)
+        #expect(outside.policies[1].conditionsNotSatisfied.contains(.workloadIdentities))
+        let inside = engine.decide(Self.facts {
+            $0.subject = .servicePrincipal(id: Self.workload)
+            $0.clientIP = IPAddress("203.0.113.20")
+        })
+        #expect(inside.outcome == .allow)
+        #expect(engine.decide(Self.facts()).policies[0].result == .notApplied)
+    }
+}
+
+// MARK: Failing closed
+
+extension ConditionalAccessEngineTests {
+    /// A condition the engine cannot read (a named location that is gone, a device filter outside the grammar, an
+    /// unknown platform) makes the policy fail for the sign-ins it would otherwise apply to, saying why; it still does
+    /// not apply to a user it excludes.
+    @Test(arguments: [
+        ["locations": ["includeLocations": ["10c00000-0000-0000-0000-0000000000ff"]]],
+        ["devices": ["deviceFilter": ["mode": "include", "rule": "device.colour -eq \"blue\""]]],
+        ["devices": ["deviceFilter": ["mode": "include", "rule": "device.trustType -eq \"ServerAD"]]],
+        ["platforms": ["includePlatforms": ["amiga"]]],
+    ] as [[String: JSONValue]])
+    func anUnreadableConditionFailsClosed(_ conditions: [String: JSONValue]) {
+        var all = conditions
+        all["users"] = ["includeUsers": ["All"], "excludeUsers": [.string(Self.bob)]]
+        let policy = Self.policy(conditions: all, grant: ["operator": "OR", "builtInControls": ["mfa"]])
+        let decision = Self.engine([policy]).decide(Self.facts())
+        #expect(decision.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+        #expect(decision.policies[0].result == .failure)
+        #expect(decision.policies[0].failedClosedBecause?.hasPrefix("The policy cannot be evaluated") == true)
+        #expect(Self.engine([policy]).decide(Self.facts { $0.subject = Self.user(Self.bob) }).outcome == .allow)
+        let reportOnly = Self.policy(state: "enabledForReportingButNotEnforced", conditions: all)
+        #expect(Self.engine([reportOnly]).decide(Self.facts()).policies[0].result == .reportOnlyFailure)
+        #expect(Self.engine([reportOnly]).decide(Self.facts()).outcome == .allow)
+    }
+
+    /// A policy that cannot be read at all (an unknown state, no conditions, a bad operator) fails every sign-in.
+    @Test(arguments: [
+        ["id": "ca000000-0000-0000-0000-000000000001", "displayName": "x", "state": "maybe",
+         "conditions": ["users": ["includeUsers": ["None"]]], "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]],
+        ["id": "ca000000-0000-0000-0000-000000000001", "displayName": "x", "state": "enabled",
+         "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]],
+        ["id": "ca000000-0000-0000-0000-000000000001", "displayName": "x", "state": "enabled",
+         "conditions": ["users": ["includeUsers": ["None"]]], "grantControls": ["operator": "XOR", "builtInControls": ["mfa"]]],
+    ] as [JSONValue])
+    func anUnreadablePolicyFailsEverySignIn(_ body: JSONValue) {
+        let decision = Self.engine([body]).decide(Self.facts())
+        #expect(decision.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+        #expect(decision.policies[0].failedClosedBecause != nil)
+    }
+}
+
+// MARK: The parts
+
+extension ConditionalAccessEngineTests {
+    @Test(arguments: [
+        ("203.0.113.0/24", "203.0.113.0", true), ("203.0.113.0/24", "203.0.113.255", true),
+        ("203.0.113.0/24", "203.0.114.0", false), ("203.0.113.9/24", "203.0.113.200", true),
+        ("10.0.0.0/8", "::ffff:10.1.2.3", true), ("0.0.0.0/0", "8.8.8.8", true), ("0.0.0.0/0", "2001:db8::1", false),
+        ("2001:db8::/32", "2001:db8:ffff::1", true), ("2001:db8::/32", "2001:db9::", false),
+        ("::/0", "2001:db8::1", true), ("2001:db8::1/128", "2001:db8::1", true), ("2001:db8::1/128", "2001:db8::2", false),
+    ])
+    func cidrRangesContainTheirAddresses(cidr: String, address: String, contained: Bool) throws {
+        let range = try #require(IPAddressRange(cidr: cidr))
+        let ip = try #require(IPAddress(address))
+        #expect(range.contains(ip) == contained)
+        #expect(IPAddressRangeSet([range]).contains(ip) == contained)
+    }
+
+    @Test(arguments: ["203.0.113.0", "203.0.113.0/33", "2001:db8::/129", "203.0.113.0/-1", "203.0.113/24", "x/8", "1.2.3.4/ 8", ""])
+    func malformedCidrIsRefused(_ text: String) {
+        #expect(IPAddressRange(cidr: text) == nil)
+    }
+
+    @Test func aRangeSetMergesOverlapsAndFindsEveryRange() throws {
+        let set = IPAddressRangeSet(["10.0.0.0/24", "10.0.1.0/24", "10.0.0.128/25", "192.168.0.0/16", "2001:db8::/64"]
+            .compactMap { IPAddressRange(cidr: $0) })
+        #expect(set.ranges.count == 3)
+        for (address, expected) in [("10.0.1.255", true), ("10.0.2.0", false), ("192.168.200.1", true), ("9.255.255.255", false),
+                                    ("2001:db8::ffff", true), ("2001:db8:0:1::", false)] {
+            #expect(set.contains(try #require(IPAddress(address))) == expected, "\(address)")
+        }
+    }
+
+    static let device = DeviceFacts(deviceId: "4B0F2C4E-1111-2222-3333-444455556666", displayName: "Finance-Laptop-07",
+                                    trustType: "ServerAD", isCompliant: true, operatingSystem: "Windows",
+                                    other: [.extensionAttribute1: "Finance", .model: "Surface Pro 9"])
+
+    @Test(arguments: [
+        ("device.trustType -eq \"ServerAD\"", true, false),
+        ("device.trustType -ne \"ServerAD\"", false, true),
+        ("device.isCompliant -eq True", true, false),
+        ("device.displayName -startsWith \"finance-\"", true, false),
+        ("device.displayName -notStartsWith \"Finance-\"", false, true),
+        ("device.displayName -endsWith \"-07\"", true, false),
+        ("device.displayName -notEndsWith \"-07\"", false, true),
+        ("device.model -contains \"Surface\"", true, false),
+        ("device.model -notContains \"Surface\"", false, true),
+        ("device.extensionAttribute1 -in [\"HR\", \"Finance\"]", true, false),
+        ("device.extensionAttribute1 -notIn [\"HR\", \"Finance\"]", false, true),
+        ("device.operatingSystem -eq \"Windows\" -and device.isCompliant -eq False", false, false),
+        ("device.operatingSystem -eq \"iOS\" -or device.extensionAttribute1 -eq \"finance\"", true, false),
+        ("(device.operatingSystem -eq \"iOS\" -or device.model -contains \"Pro\") -and device.trustType -eq \"ServerAD\"", true, false),
+        ("device.operatingSystem -eq \"iOS\" -or device.model -contains \"Pro\" -and device.trustType -eq \"AzureAD\"", false, false),
+        ("DEVICE.DEVICEID -EQ \"4b0f2c4e-1111-2222-3333-444455556666\"", true, false),
+    ])
+    func deviceFiltersFollowEntrasGrammar(rule: String, registered: Bool, unregistered: Bool) throws {
+        let filter = try DeviceFilter(rule: rule)
+        #expect(filter.matches(Self.device) == registered)
+        #expect(filter.matches(nil) == unregistered)
+    }
+
+    @Test(arguments: ["device.colour -eq \"x\"", "device.model -like \"x\"", "device.model -eq \"x", "device.model -eq x",
+                      "(device.model -eq \"x\"", "device.model -eq \"x\" -and", "device.model -in []", ""])
+    func malformedDeviceFiltersAreRefused(_ rule: String) {
+        #expect(throws: DeviceFilter.ParseError.self) { try DeviceFilter(rule: rule) }
+    }
+
+    @Test(arguments: [
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36", DevicePlatform.windows),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 Safari/605.1.15", .macOS),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36", .linux),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36", .android),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", .iOS),
+        ("Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", .iOS),
+        ("Mozilla/5.0 (Windows Phone 10.0; Android 6.0.1; Microsoft; Lumia 950) Edge/15.15063", .windowsPhone),
+    ] as [(String, DevicePlatform)])
+    func platformsAreReadFromUserAgents(userAgent: String, platform: DevicePlatform) {
+        #expect(DevicePlatform(userAgent: userAgent) == platform)
+    }
+
+    @Test func anUnrecognisedUserAgentHasNoPlatformAndMatchesOnlyAnyPlatform() {
+        #expect(DevicePlatform(userAgent: "python-requests/2.31") == nil)
+        let any = Self.engine([Self.policy(conditions: ["platforms": ["includePlatforms": ["all"]]])])
+        let windows = Self.engine([Self.policy(conditions: ["platforms": ["includePlatforms": ["windows"]]])])
+        #expect(any.decide(Self.facts { $0.platform = nil }).policies[0].result == .failure)
+        #expect(windows.decide(Self.facts { $0.platform = nil }).policies[0].result == .notApplied)
+    }
+}

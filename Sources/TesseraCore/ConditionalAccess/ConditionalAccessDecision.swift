@@ -101,6 +101,12 @@ public struct ConditionalAccessDecision: Sendable, Hashable {
         /// True when any one of `requirements` is enough (`OR`), false when all are needed (`AND`).
         public var anyOf: Bool
         public var requirements: [ConditionalAccessRequirement]
+
+        public init(policyID: String, anyOf: Bool, requirements: [ConditionalAccessRequirement]) {
+            self.policyID = policyID
+            self.anyOf = anyOf
+            self.requirements = requirements
+        }
     }
 
     public var outcome: Outcome

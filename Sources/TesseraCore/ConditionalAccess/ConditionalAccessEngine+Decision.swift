@@ -70,7 +70,11 @@ extension ConditionalAccessEngine {
             result.failedClosedBecause = "The policy cannot be evaluated: \(reason)."
             return PolicyOutcome(result: result, blocks: true)
         }
-        let (satisfied, notSatisfied) = conditions(of: policy, facts: facts)
+        var (satisfied, notSatisfied) = conditions(of: policy, facts: facts)
+        // A condition the engine cannot read is unknown, neither met nor unmet: it cannot keep the policy from applying.
+        let unknown = policy.unevaluable.reduce(into: ConditionalAccessConditions()) { $0.formUnion($1.0) }
+        satisfied.subtract(unknown)
+        notSatisfied.subtract(unknown)
         result.conditionsSatisfied = satisfied
         result.conditionsNotSatisfied = notSatisfied
         guard notSatisfied.isEmpty else {
@@ -131,7 +135,7 @@ extension ConditionalAccessEngine {
 
     private func needsReauthentication(_ frequency: CompiledPolicy.SignInFrequency, facts: SignInFacts) -> Bool {
         guard case .user = facts.subject else { return false }
-        guard let latest = facts.methodsUsed.map(\.at).max() else { return true }
+        guard let latest = facts.methodsUsed.lazy.map(\.at).max() else { return true }
         let age = facts.now.timeIntervalSince(latest)
         return age > (frequency.seconds ?? Self.everyTimeTolerance)
     }
