@@ -343,6 +343,34 @@ extension ConditionalAccessEngineTests {
         #expect(unknown.policies[0].unmetRequirements == [.unsupported("authenticationStrength \(custom.id)")])
     }
 
+    /// A custom strength as Graph stores it, limited by a `fido2CombinationConfiguration` to one passkey model: that
+    /// model satisfies it, another passkey does not; a configuration the engine does not know makes it unreadable.
+    @Test func aStrengthsAllowedAAGUIDsLimitWhichPasskeysCount() throws {
+        let yubiKey = "CB69481E-8FF7-4039-93EC-0A2729A154A8"
+        let body: JSONValue = [
+            "id": "c0570000-0000-0000-0000-000000000002", "displayName": "Security keys only",
+            "allowedCombinations": ["fido2", "password,hardwareOath"],
+            "combinationConfigurations": [["@odata.type": "#microsoft.graph.fido2CombinationConfiguration",
+                                           "appliesToCombinations": ["fido2"], "allowedAAGUIDs": [.string(yubiKey)]]],
+        ]
+        let strength = try #require(AuthenticationStrength(body: body))
+        #expect(strength.allowedCombinations == [.fido2, [.password, .hardwareOath]])
+        let grant: JSONValue = ["operator": "OR", "authenticationStrength": ["id": .string(strength.id)]]
+        let engine = Self.engine([Self.policy(grant: grant)], strengths: [strength])
+        let listed = Self.facts { $0.methodsUsed = [.init(.fido2, at: Self.now, aaguid: yubiKey)] }
+        let other = Self.facts { $0.methodsUsed = [.init(.fido2, at: Self.now, aaguid: "08987058-cadc-4b81-b6e1-30de50dcbe96")] }
+        #expect(engine.decide(listed).outcome == .allow)
+        #expect(engine.decide(other).outcome == .needs([.init(policyID: "ca000000-0000-0000-0000-000000000001", anyOf: true,
+                                                              requirements: [.authenticationStrength(strength)])]))
+        var x509 = body
+        x509["combinationConfigurations"] = [["@odata.type": "#microsoft.graph.x509CertificateCombinationConfiguration",
+                                              "appliesToCombinations": ["x509CertificateMultiFactor"]]]
+        #expect(AuthenticationStrength(body: x509) == nil)
+        var unknownMethod = body
+        unknownMethod["allowedCombinations"] = ["fido2,carrierPigeon"]
+        #expect(AuthenticationStrength(body: unknownMethod) == nil)
+    }
+
     /// A policy demanding phishing resistance for every app: a TAP session is asked for a passkey at the app, but
     /// registering security information (the user action, not an app) is not subject to it, so the TAP can enrol one.
     @Test func aTemporaryAccessPassCanOnlyRegisterAPasskeyUnderPhishingResistance() {

@@ -58,16 +58,55 @@ public struct AuthenticationStrength: Sendable, Hashable {
     public var displayName: String
     /// Each element is one allowed combination; a sign-in satisfies the strength when it used every method of one.
     public var allowedCombinations: [AuthenticationMethodModes]
+    /// A `fido2CombinationConfiguration`'s `allowedAAGUIDs` (lowercased): only passkeys of these models count as
+    /// `fido2`. Nil when any passkey does.
+    public var fido2AllowedAAGUIDs: Set<String>?
 
-    public init(id: String, displayName: String, allowedCombinations: [AuthenticationMethodModes]) {
+    public init(id: String, displayName: String, allowedCombinations: [AuthenticationMethodModes],
+                fido2AllowedAAGUIDs: Set<String>? = nil) {
         self.id = id.lowercased()
         self.displayName = displayName
         self.allowedCombinations = allowedCombinations
+        self.fido2AllowedAAGUIDs = fido2AllowedAAGUIDs.map { Set($0.map { $0.lowercased() }) }
     }
 
     /// Whether methods used in the session satisfy the strength.
     public func isSatisfied(by used: AuthenticationMethodModes) -> Bool {
         allowedCombinations.contains { used.isSuperset(of: $0) }
+    }
+
+    /// Whether a session's methods satisfy the strength, a passkey counting only if its AAGUID is allowed.
+    public func isSatisfied(by uses: [SignInFacts.MethodUse]) -> Bool {
+        var used: AuthenticationMethodModes = []
+        for use in uses {
+            if use.method.contains(.fido2), let allowed = fido2AllowedAAGUIDs,
+               !(use.aaguid.map(allowed.contains) ?? false) {
+                used.formUnion(use.method.subtracting(.fido2))
+            } else {
+                used.formUnion(use.method)
+            }
+        }
+        return isSatisfied(by: used)
+    }
+
+    /// A stored Graph `authenticationStrengthPolicy` body; nil when it names a method combination or a combination
+    /// configuration the engine does not know (a policy requiring it then fails closed).
+    public init?(body: JSONValue) {
+        guard let id = body["id"]?.stringValue, let names = body["allowedCombinations"]?.arrayValue else { return nil }
+        var combinations: [AuthenticationMethodModes] = []
+        for name in names {
+            guard let text = name.stringValue, let combination = AuthenticationMethodModes(combination: text) else { return nil }
+            combinations.append(combination)
+        }
+        var allowed: Set<String>?
+        for configuration in body["combinationConfigurations"]?.arrayValue ?? [] {
+            guard configuration["@odata.type"]?.stringValue?.hasSuffix("fido2CombinationConfiguration") == true,
+                  let aaguids = configuration["allowedAAGUIDs"]?.arrayValue
+            else { return nil }
+            allowed = (allowed ?? []).union(aaguids.compactMap(\.stringValue))
+        }
+        self.init(id: id, displayName: body["displayName"]?.stringValue ?? id, allowedCombinations: combinations,
+                  fido2AllowedAAGUIDs: allowed)
     }
 
     private static func combinations(_ list: [String]) -> [AuthenticationMethodModes] {

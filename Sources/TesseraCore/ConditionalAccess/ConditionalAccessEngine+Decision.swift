@@ -126,7 +126,8 @@ extension ConditionalAccessEngine {
     private func isMet(_ requirement: ConditionalAccessRequirement, facts: SignInFacts,
                        methods: AuthenticationMethodModes) -> Bool {
         switch requirement {
-        case .authenticationStrength(let strength): strength.isSatisfied(by: methods)
+        case .authenticationStrength(let strength):
+            strength.fido2AllowedAAGUIDs == nil ? strength.isSatisfied(by: methods) : strength.isSatisfied(by: facts.methodsUsed)
         case .compliantDevice: facts.device?.isCompliant ?? false
         case .hybridJoinedDevice: facts.device?.isHybridJoined ?? false
         case .reauthentication, .unsupported: false

@@ -47,9 +47,12 @@ public struct SignInFacts: Sendable {
     public struct MethodUse: Sendable, Hashable {
         public var method: AuthenticationMethodModes
         public var at: Date
-        public init(_ method: AuthenticationMethodModes, at: Date) {
+        /// The passkey's AAGUID (lowercased), for a `fido2` use.
+        public var aaguid: String?
+        public init(_ method: AuthenticationMethodModes, at: Date, aaguid: String? = nil) {
             self.method = method
             self.at = at
+            self.aaguid = aaguid?.lowercased()
         }
     }
 
