@@ -62,6 +62,7 @@ public struct AuthenticationStrength: Sendable, Hashable {
     /// `fido2`. Nil when any passkey does.
     public var fido2AllowedAAGUIDs: Set<String>?
 
+    /// A strength; ids are compared lowercased, as are the AAGUIDs.
     public init(id: String, displayName: String, allowedCombinations: [AuthenticationMethodModes],
                 fido2AllowedAAGUIDs: Set<String>? = nil) {
         self.id = id.lowercased()

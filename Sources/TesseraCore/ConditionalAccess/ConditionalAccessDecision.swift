@@ -67,6 +67,7 @@ public enum AppliedPolicyResult: String, Sendable, Hashable {
 public struct AppliedPolicy: Sendable, Hashable {
     public var id: String
     public var displayName: String
+    /// The policy's result in the sign-in log's vocabulary.
     public var result: AppliedPolicyResult
     /// The conditions the sign-in matched (all of the policy's configured ones when it applied).
     public var conditionsSatisfied: ConditionalAccessConditions
@@ -85,6 +86,7 @@ public struct AppliedPolicy: Sendable, Hashable {
 
 /// The decision for a sign-in.
 public struct ConditionalAccessDecision: Sendable, Hashable {
+    /// What the issuer does with the sign-in.
     public enum Outcome: Sendable, Hashable {
         case allow
         /// A policy blocks (its `block` control, a requirement Tessera can never meet, or a policy that failed
@@ -109,6 +111,7 @@ public struct ConditionalAccessDecision: Sendable, Hashable {
         }
     }
 
+    /// What the issuer does: allow, block, or ask for what is missing.
     public var outcome: Outcome
     /// Every policy of the tenant, in the order they were given.
     public var policies: [AppliedPolicy]

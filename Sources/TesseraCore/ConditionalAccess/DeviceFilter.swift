@@ -22,6 +22,7 @@ public enum DeviceAttribute: Int, Sendable, Hashable, CaseIterable {
 /// (`-ne`, `-notStartsWith`, `-notEndsWith`, `-notContains`, `-notIn`) match, so an unregistered device matches
 /// exactly the rules that speak of what it is not.
 public indirect enum DeviceFilter: Sendable, Hashable {
+    /// A comparison operator (`-eq`, `-notIn`, …), named without its dash.
     public enum Operator: String, Sendable, Hashable, CaseIterable {
         case eq, ne, startsWith, notStartsWith, endsWith, notEndsWith, contains, notContains, `in`, notIn
 
@@ -197,7 +198,9 @@ public struct DeviceFacts: Sendable, Hashable {
     private var values: [String?]
     /// `AzureAd` (Entra joined), `ServerAD` (hybrid joined) or `Workplace` (registered).
     public var trustType: String? { self[.trustType] }
+    /// Whether the device is marked compliant.
     public var isCompliant: Bool { self[.isCompliant] == "true" }
+    /// Whether the device is Microsoft Entra hybrid joined (trust type `ServerAD`).
     public var isHybridJoined: Bool { self[.trustType] == "serverad" }
 
     /// A device with these properties; every other property is null.

@@ -7,9 +7,11 @@ import Darwin
 /// An IPv4 or IPv6 address as one 128-bit number: IPv4 addresses are IPv4-mapped (`::ffff:a.b.c.d`), so one
 /// table holds both families and an IPv4 client seen as a mapped IPv6 address still matches its IPv4 ranges.
 public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The address as a number, IPv4 addresses in the IPv4-mapped block.
     public let value: UInt128
     static let mappedIPv4Prefix: UInt128 = 0xffff << 32
 
+    /// The address with this number.
     public init(value: UInt128) { self.value = value }
 
     /// Parses a textual IPv4 (`203.0.113.7`) or IPv6 (`2001:db8::1`) address; nil if it is neither.
@@ -45,7 +47,9 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
 
 /// A contiguous block of addresses, from a CIDR range such as `203.0.113.0/24` or `2001:db8::/48`.
 public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
+    /// The lowest address of the block.
     public let first: IPAddress
+    /// The highest address of the block.
     public let last: IPAddress
 
     public init(first: IPAddress, last: IPAddress) {
@@ -68,6 +72,7 @@ public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
         self.last = IPAddress(value: address.value | hostMask)
     }
 
+    /// Whether the address is in the block.
     public func contains(_ address: IPAddress) -> Bool { first <= address && address <= last }
 
     public var description: String { "\(first)-\(last)" }
@@ -78,6 +83,7 @@ public struct IPAddressRangeSet: Sendable, Hashable {
     /// Disjoint, non-adjacent ranges in ascending order.
     public private(set) var ranges: [IPAddressRange]
 
+    /// The union of the ranges, sorted and merged (compiled once per named location).
     public init(_ ranges: some Sequence<IPAddressRange>) {
         var merged: [IPAddressRange] = []
         for range in ranges.sorted(by: { $0.first < $1.first }) {
@@ -90,6 +96,7 @@ public struct IPAddressRangeSet: Sendable, Hashable {
         self.ranges = merged
     }
 
+    /// Whether any range holds the address: one binary search.
     public func contains(_ address: IPAddress) -> Bool {
         var low = 0, high = ranges.count
         while low < high {  // the first range whose last address is ≥ address

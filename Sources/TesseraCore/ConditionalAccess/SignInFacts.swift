@@ -49,6 +49,7 @@ public struct SignInFacts: Sendable {
         public var at: Date
         /// The passkey's AAGUID (lowercased), for a `fido2` use.
         public var aaguid: String?
+        /// A use of `method` at `at` (for a passkey, with its AAGUID).
         public init(_ method: AuthenticationMethodModes, at: Date, aaguid: String? = nil) {
             self.method = method
             self.at = at
@@ -81,6 +82,8 @@ public struct SignInFacts: Sendable {
     /// The clock.
     public var now: Date
 
+    /// The facts of a sign-in; everything not given is unknown or `none`. Ids, tenants and the country are
+    /// normalised here (lowercase ids, uppercase country) so a decision compares without converting.
     public init(tenantID: String, subject: Subject, target: Target, authenticationContexts: Set<String> = [],
                 clientAppType: ClientAppType = .browser, platform: DevicePlatform? = nil, clientIP: IPAddress? = nil,
                 country: String? = nil, device: DeviceFacts? = nil, userRisk: RiskLevel = .none,
