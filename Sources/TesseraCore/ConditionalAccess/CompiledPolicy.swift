@@ -107,7 +107,11 @@ struct CompiledPolicy: Sendable {
     var transferMethods: Set<String>?
     /// Conditions the engine cannot evaluate (an unknown keyword, location or filter), each with its reason: if the
     /// policy would otherwise apply, it fails closed.
-    var unevaluable: [(ConditionalAccessConditions, String)] = []
+    var unevaluable: [(ConditionalAccessConditions, String)] = [] {
+        didSet { unevaluableConditions = unevaluable.reduce(into: ConditionalAccessConditions(rawValue: 0)) { $0.formUnion($1.0) } }
+    }
+    /// The union of the unevaluable conditions.
+    private(set) var unevaluableConditions = ConditionalAccessConditions(rawValue: 0)
 
     var grant: Grant?
     var signInFrequency: SignInFrequency?

@@ -1,11 +1,11 @@
 /// Matching a sign-in's facts against a policy's conditions. A condition the policy does not configure matches.
-extension ConditionalAccessEngine {
+extension ConditionalAccessEngine.Compiled {
     /// The configured conditions the sign-in matched, and those it did not.
-    func conditions(of policy: CompiledPolicy, facts: SignInFacts)
+    func conditions(_ facts: SignInFacts, trustedRanges: IPAddressRangeSet)
         -> (satisfied: ConditionalAccessConditions, notSatisfied: ConditionalAccessConditions)
     {
-        var satisfied: ConditionalAccessConditions = []
-        var notSatisfied: ConditionalAccessConditions = []
+        var satisfied = ConditionalAccessConditions(rawValue: 0)
+        var notSatisfied = ConditionalAccessConditions(rawValue: 0)
         func check(_ condition: ConditionalAccessConditions, _ matches: Bool) {
             if matches { satisfied.insert(condition) } else { notSatisfied.insert(condition) }
         }
@@ -22,19 +22,18 @@ extension ConditionalAccessEngine {
             }
             if let levels = policy.servicePrincipalRisk { check(.servicePrincipalRisk, levels.contains(facts.servicePrincipalRisk)) }
         }
-        let applications = policy.applications
         switch facts.target {
         case .application(let appID):
-            let byApp = (applications.includeAll || applications.include.contains(appID)) && !applications.exclude.contains(appID)
-            let byContext = !applications.authenticationContexts.isEmpty
-                && !applications.authenticationContexts.isDisjoint(with: facts.authenticationContexts)
-            let targetsApps = applications.includeAll || !applications.include.isEmpty
+            let byApp = (policy.applications.includeAll || policy.applications.include.contains(appID)) && !policy.applications.exclude.contains(appID)
+            let byContext = !policy.applications.authenticationContexts.isEmpty
+                && !policy.applications.authenticationContexts.isDisjoint(with: facts.authenticationContexts)
+            let targetsApps = policy.applications.includeAll || !policy.applications.include.isEmpty
             let condition: ConditionalAccessConditions =
-                byContext || (!targetsApps && !applications.authenticationContexts.isEmpty) ? .authenticationContext
-                : !targetsApps && !applications.userActions.isEmpty ? .userActions : .application
+                byContext || (!targetsApps && !policy.applications.authenticationContexts.isEmpty) ? .authenticationContext
+                : !targetsApps && !policy.applications.userActions.isEmpty ? .userActions : .application
             check(condition, byApp || byContext)
         case .userAction(let action):
-            check(.userActions, applications.userActions.contains(action))
+            check(.userActions, policy.applications.userActions.contains(action))
         }
         if let platforms = policy.platforms {
             let platform = facts.platform

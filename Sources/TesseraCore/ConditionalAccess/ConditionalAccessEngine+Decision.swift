@@ -13,19 +13,20 @@ extension ConditionalAccessEngine {
         var blocking: [String] = []
         var needs: [ConditionalAccessDecision.RequirementSet] = []
         var persistentBrowser: String?
-        for policy in policies {
-            let outcome = evaluate(policy, facts: facts, methods: methods)
+        for compiled in policies {
+            let outcome = compiled.evaluate(facts, methods: methods, trustedRanges: trustedRanges)
             applied.append(outcome.result)
-            guard policy.state == .enabled, outcome.result.result == .failure else {
-                if policy.state == .enabled, outcome.result.result == .success, let mode = policy.persistentBrowser {
+            let enabled = compiled.policy.state == .enabled
+            guard enabled, outcome.result.result == .failure else {
+                if enabled, outcome.result.result == .success, let mode = compiled.policy.persistentBrowser {
                     persistentBrowser = mode
                 }
                 continue
             }
             if outcome.blocks {
-                blocking.append(policy.id)
+                blocking.append(outcome.result.id)
             } else {
-                needs.append(contentsOf: outcome.requirementSets(policyID: policy.id))
+                needs.append(contentsOf: outcome.requirementSets(policyID: outcome.result.id))
             }
         }
         if case .servicePrincipal = facts.subject, !needs.isEmpty {
@@ -37,8 +38,10 @@ extension ConditionalAccessEngine {
             !blocking.isEmpty ? .block(policyIDs: blocking) : needs.isEmpty ? .allow : .needs(needs)
         return ConditionalAccessDecision(outcome: decision, policies: applied, persistentBrowser: persistentBrowser)
     }
+}
 
-    private struct PolicyOutcome {
+extension ConditionalAccessEngine.Compiled {
+    struct PolicyOutcome {
         var result: AppliedPolicy
         /// True when nothing the user does can satisfy the policy (block, fail closed, unsupported controls).
         var blocks = false
@@ -56,9 +59,11 @@ extension ConditionalAccessEngine {
         }
     }
 
-    private func evaluate(_ policy: CompiledPolicy, facts: SignInFacts, methods: AuthenticationMethodModes) -> PolicyOutcome {
+    /// This policy's result for the sign-in. A method of the shared reference, so it reads the compiled policy in
+    /// place instead of copying it.
+    func evaluate(_ facts: SignInFacts, methods: AuthenticationMethodModes, trustedRanges: IPAddressRangeSet) -> PolicyOutcome {
         var result = AppliedPolicy(id: policy.id, displayName: policy.displayName, result: .notEnabled,
-                                   conditionsSatisfied: [], conditionsNotSatisfied: [], enforcedGrantControls: [],
+                                   conditionsSatisfied: .init(rawValue: 0), conditionsNotSatisfied: .init(rawValue: 0), enforcedGrantControls: [],
                                    enforcedSessionControls: [], unmetRequirements: [], failedClosedBecause: nil)
         let enforced = policy.state == .enabled
         switch policy.state {
@@ -70,11 +75,10 @@ extension ConditionalAccessEngine {
             result.failedClosedBecause = "The policy cannot be evaluated: \(reason)."
             return PolicyOutcome(result: result, blocks: true)
         }
-        var (satisfied, notSatisfied) = conditions(of: policy, facts: facts)
+        var (satisfied, notSatisfied) = conditions(facts, trustedRanges: trustedRanges)
         // A condition the engine cannot read is unknown, neither met nor unmet: it cannot keep the policy from applying.
-        let unknown = policy.unevaluable.reduce(into: ConditionalAccessConditions()) { $0.formUnion($1.0) }
-        satisfied.subtract(unknown)
-        notSatisfied.subtract(unknown)
+        satisfied.subtract(policy.unevaluableConditions)
+        notSatisfied.subtract(policy.unevaluableConditions)
         result.conditionsSatisfied = satisfied
         result.conditionsNotSatisfied = notSatisfied
         guard notSatisfied.isEmpty else {
@@ -138,6 +142,6 @@ extension ConditionalAccessEngine {
         guard case .user = facts.subject else { return false }
         guard let latest = facts.methodsUsed.lazy.map(\.at).max() else { return true }
         let age = facts.now.timeIntervalSince(latest)
-        return age > (frequency.seconds ?? Self.everyTimeTolerance)
+        return age > (frequency.seconds ?? ConditionalAccessEngine.everyTimeTolerance)
     }
 }

@@ -6,7 +6,13 @@
 /// enforced; `block` wins over everything; a policy the engine cannot read fails closed for the sign-ins it would
 /// apply to (or, when it cannot be read at all, for every sign-in) and says why.
 public struct ConditionalAccessEngine: Sendable {
-    let policies: [CompiledPolicy]
+    /// Shared references, so a decision walks them without copying (and retaining the members of) each policy.
+    let policies: [Compiled]
+
+    final class Compiled: Sendable {
+        let policy: CompiledPolicy
+        init(_ policy: CompiledPolicy) { self.policy = policy }
+    }
     let trustedRanges: IPAddressRangeSet
 
     /// Application groups Entra's keywords stand for, by lowercased keyword. `Office365` lists Microsoft's
@@ -41,7 +47,7 @@ public struct ConditionalAccessEngine: Sendable {
             strengths: Dictionary(authenticationStrengths.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
             applicationGroups: Dictionary(applicationGroups.map { ($0.key.lowercased(), Set($0.value.map { $0.lowercased() })) },
                                           uniquingKeysWith: { $0.union($1) }))
-        self.policies = policies.map { CompiledPolicy(body: $0, context: context) }
+        self.policies = policies.map { Compiled(CompiledPolicy(body: $0, context: context)) }
     }
 }
 

@@ -118,7 +118,7 @@ public struct SignInFacts: Sendable {
 
     /// Every method the session used, as one set of flags.
     public var methods: AuthenticationMethodModes {
-        methodsUsed.reduce(into: []) { $0.formUnion($1.method) }
+        methodsUsed.reduce(into: AuthenticationMethodModes(rawValue: 0)) { $0.formUnion($1.method) }
     }
 }
 
