@@ -455,6 +455,7 @@ def _submit(browser, action: str, fields: dict[str, str] | None = None, checks: 
 
 def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     domain = server["admin"].split("@")[1]
     admin = new_user(server, "operator1")
@@ -536,6 +537,20 @@ def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser)
         wait_for_text(browser, "Sign-in logs")
         assert "Passkey (device-bound)" in browser.page_source
         browser.save_screenshot(str(shots / "admin-sign-in-logs.png"))
+
+        # Every page fits a 1,200 px window and a phone's width: nothing makes the page scroll sideways.
+        pages = {"users": "users", "user": f"users/{admin['id']}", "groups": "groups", "group": f"groups/{group_id}",
+                 "roles": "roles", "passkeys": "passkeys", "signins": f"signins?user={admin['userPrincipalName']}",
+                 "backup": "backup", "sync": "sync"}
+        for width, height, size in ((1200, 1000, "1200"), (390, 844, "phone")):
+            browser.set_window_size(width, height)
+            for name, path in pages.items():
+                browser.get(f"{server['url']}{base}/{path}")
+                WebDriverWait(browser, 15).until(lambda b: b.execute_script("return document.readyState") == "complete"
+                                                 and b.find_elements(By.TAG_NAME, "main"))
+                fit = browser.execute_script("return {page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth};")
+                browser.save_screenshot(str(shots / f"admin-{name}-{size}.png"))
+                assert fit["page"] <= fit["window"] + 1, (name, size, fit)
     finally:
         browser.set_window_size(900, 700)
         remove_authenticator(browser, aid)
