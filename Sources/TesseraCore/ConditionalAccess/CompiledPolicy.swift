@@ -10,14 +10,14 @@ struct CompiledPolicy: Sendable {
         var groups: Set<String> = []
         var roles: Set<String> = []
         var guests: Guests?
+        /// The `DirectoryIndex` numbers of `users`, `groups` and `roles`, set when the engine is built.
+        var indexes: [Int] = []
 
         var isEmpty: Bool { !all && users.isEmpty && groups.isEmpty && roles.isEmpty && guests == nil }
 
-        func contains(id: String, groups memberOf: Set<String>, roles held: Set<String>,
-                      external: SignInFacts.ExternalUserKind?) -> Bool {
-            if all || users.contains(id) { return true }
-            if !groups.isEmpty, !groups.isDisjoint(with: memberOf) { return true }
-            if !roles.isEmpty, !roles.isDisjoint(with: held) { return true }
+        func contains(_ subject: SubjectBits, external: SignInFacts.ExternalUserKind?) -> Bool {
+            if all { return true }
+            for index in indexes where subject.contains(index) { return true }
             if let guests, let external { return guests.contains(external) }
             return false
         }

@@ -1,7 +1,7 @@
 /// Matching a sign-in's facts against a policy's conditions. A condition the policy does not configure matches.
 extension ConditionalAccessEngine.Compiled {
     /// The configured conditions the sign-in matched, and those it did not.
-    func conditions(_ facts: SignInFacts, trustedRanges: IPAddressRangeSet)
+    func conditions(_ facts: SignInFacts, subject: SubjectBits, trustedRanges: IPAddressRangeSet)
         -> (satisfied: ConditionalAccessConditions, notSatisfied: ConditionalAccessConditions)
     {
         var satisfied = ConditionalAccessConditions(rawValue: 0)
@@ -10,9 +10,9 @@ extension ConditionalAccessEngine.Compiled {
             if matches { satisfied.insert(condition) } else { notSatisfied.insert(condition) }
         }
         switch facts.subject {
-        case .user(let id, let groups, let roles, let external):
-            let included = policy.includeUsers.contains(id: id, groups: groups, roles: roles, external: external)
-            let excluded = policy.excludeUsers.contains(id: id, groups: groups, roles: roles, external: external)
+        case .user(_, _, _, let external):
+            let included = policy.includeUsers.contains(subject, external: external)
+            let excluded = policy.excludeUsers.contains(subject, external: external)
             check(.users, included && !excluded)
         case .servicePrincipal(let id):
             if let principals = policy.servicePrincipals {

@@ -8,13 +8,14 @@ extension ConditionalAccessEngine {
     /// The decision for a sign-in, with each policy's result and reasons.
     public func decide(_ facts: SignInFacts) -> ConditionalAccessDecision {
         let methods = facts.methods
+        let subject = directory.bits(for: facts.subject)
         var applied: [AppliedPolicy] = []
         applied.reserveCapacity(policies.count)
         var blocking: [String] = []
         var needs: [ConditionalAccessDecision.RequirementSet] = []
         var persistentBrowser: String?
         for compiled in policies {
-            let outcome = compiled.evaluate(facts, methods: methods, trustedRanges: trustedRanges)
+            let outcome = compiled.evaluate(facts, subject: subject, methods: methods, trustedRanges: trustedRanges)
             applied.append(outcome.result)
             let enabled = compiled.policy.state == .enabled
             guard enabled, outcome.result.result == .failure else {
@@ -61,7 +62,8 @@ extension ConditionalAccessEngine.Compiled {
 
     /// This policy's result for the sign-in. A method of the shared reference, so it reads the compiled policy in
     /// place instead of copying it.
-    func evaluate(_ facts: SignInFacts, methods: AuthenticationMethodModes, trustedRanges: IPAddressRangeSet) -> PolicyOutcome {
+    func evaluate(_ facts: SignInFacts, subject: SubjectBits, methods: AuthenticationMethodModes,
+                  trustedRanges: IPAddressRangeSet) -> PolicyOutcome {
         var result = AppliedPolicy(id: policy.id, displayName: policy.displayName, result: .notEnabled,
                                    conditionsSatisfied: .init(rawValue: 0), conditionsNotSatisfied: .init(rawValue: 0), enforcedGrantControls: [],
                                    enforcedSessionControls: [], unmetRequirements: [], failedClosedBecause: nil)
@@ -75,7 +77,7 @@ extension ConditionalAccessEngine.Compiled {
             result.failedClosedBecause = "The policy cannot be evaluated: \(reason)."
             return PolicyOutcome(result: result, blocks: true)
         }
-        var (satisfied, notSatisfied) = conditions(facts, trustedRanges: trustedRanges)
+        var (satisfied, notSatisfied) = conditions(facts, subject: subject, trustedRanges: trustedRanges)
         // A condition the engine cannot read is unknown, neither met nor unmet: it cannot keep the policy from applying.
         satisfied.subtract(policy.unevaluableConditions)
         notSatisfied.subtract(policy.unevaluableConditions)

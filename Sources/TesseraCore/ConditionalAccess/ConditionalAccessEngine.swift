@@ -14,6 +14,7 @@ public struct ConditionalAccessEngine: Sendable {
         init(_ policy: CompiledPolicy) { self.policy = policy }
     }
     let trustedRanges: IPAddressRangeSet
+    let directory: DirectoryIndex
 
     /// Application groups Entra's keywords stand for, by lowercased keyword. `Office365` lists Microsoft's
     /// Office 365 services; `MicrosoftAdminPortals` the Azure portal and Microsoft's admin centers. Callers add
@@ -47,7 +48,14 @@ public struct ConditionalAccessEngine: Sendable {
             strengths: Dictionary(authenticationStrengths.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
             applicationGroups: Dictionary(applicationGroups.map { ($0.key.lowercased(), Set($0.value.map { $0.lowercased() })) },
                                           uniquingKeysWith: { $0.union($1) }))
-        self.policies = policies.map { Compiled(CompiledPolicy(body: $0, context: context)) }
+        var index = DirectoryIndex()
+        self.policies = policies.map { body in
+            var policy = CompiledPolicy(body: body, context: context)
+            index.intern(&policy.includeUsers)
+            index.intern(&policy.excludeUsers)
+            return Compiled(policy)
+        }
+        directory = index
     }
 }
 
