@@ -37,9 +37,13 @@ struct Vector: CustomStringConvertible, Sendable {
     var requireUserVerification: Bool { input["requireUserVerification"] as? Bool ?? false }
     var responseJSON: [UInt8] { Array(try! JSONSerialization.data(withJSONObject: input["response"]!)) }
 
+    /// The vector's own `verificationTime`, or one fixed instant: never the wall clock, so that a vector judged today is
+    /// judged the same next year (a vector whose certificates matter names its time).
     var verificationTime: Date {
-        (input["verificationTime"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
+        (input["verificationTime"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) } ?? Self.fixedTime
     }
+
+    static let fixedTime = ISO8601DateFormatter().date(from: "2026-12-06T12:00:00Z")!
 
     func relyingParty() async throws -> RelyingParty {
         let time = verificationTime
