@@ -226,6 +226,7 @@ import TesseraCore
                 #expect(result.enforcedGrantControls == ["block"])
             } else {
                 #expect(result.conditionsNotSatisfied.contains(row.condition.flag))
+                #expect(!result.applied && result.enforcedGrantControls.isEmpty)
             }
         }
     }

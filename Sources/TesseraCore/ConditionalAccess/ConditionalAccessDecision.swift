@@ -63,25 +63,43 @@ public enum AppliedPolicyResult: String, Sendable, Hashable {
     case reportOnlySuccess, reportOnlyFailure, reportOnlyNotApplied, reportOnlyInterrupted
 }
 
-/// One policy's part in a decision: an `appliedConditionalAccessPolicy` with the reasons behind it.
+/// One policy's part in a decision: an `appliedConditionalAccessPolicy` with the reasons behind it. It refers to the
+/// compiled policy for what the policy says (id, name, controls), so recording a result copies no strings.
 public struct AppliedPolicy: Sendable, Hashable {
-    public var id: String
-    public var displayName: String
+    let source: ConditionalAccessEngine.Compiled
     /// The policy's result in the sign-in log's vocabulary.
     public var result: AppliedPolicyResult
     /// The conditions the sign-in matched (all of the policy's configured ones when it applied).
     public var conditionsSatisfied: ConditionalAccessConditions
     /// The conditions that kept the policy from applying.
     public var conditionsNotSatisfied: ConditionalAccessConditions
-    /// The grant controls as Graph lists them (`block`, `mfa`, `compliantDevice`, `RequireAuthenticationStrength`…)
-    /// when the policy applied.
-    public var enforcedGrantControls: [String]
-    /// The session controls (`SignInFrequency`, `PersistentBrowserSessionMode`) when the policy applied.
-    public var enforcedSessionControls: [String]
+    /// Whether every condition matched, so the policy's controls were enforced (or, report-only, reported).
+    public var applied: Bool
     /// What the sign-in has not yet done, when the policy applied and is not satisfied (empty for a block).
     public var unmetRequirements: [ConditionalAccessRequirement]
     /// Why the policy could not be evaluated, when it failed closed.
     public var failedClosedBecause: String?
+
+    /// The policy's id (lowercase).
+    public var id: String { source.policy.id }
+    /// The policy's display name.
+    public var displayName: String { source.policy.displayName }
+    /// The grant controls as Graph's `builtInControls` name them (`block`, `mfa`, `compliantDevice`…), plus
+    /// `authenticationStrength`, `termsOfUse` and `customAuthenticationFactors`, when the policy applied.
+    public var enforcedGrantControls: [String] { applied ? source.policy.grant?.names ?? [] : [] }
+    /// The session controls (`SignInFrequency`, `PersistentBrowserSessionMode`) when the policy applied.
+    public var enforcedSessionControls: [String] { applied ? source.policy.sessionControlNames : [] }
+
+    public static func == (lhs: AppliedPolicy, rhs: AppliedPolicy) -> Bool {
+        lhs.source === rhs.source && lhs.result == rhs.result && lhs.conditionsSatisfied == rhs.conditionsSatisfied
+            && lhs.conditionsNotSatisfied == rhs.conditionsNotSatisfied && lhs.applied == rhs.applied
+            && lhs.unmetRequirements == rhs.unmetRequirements && lhs.failedClosedBecause == rhs.failedClosedBecause
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ObjectIdentifier(source))
+        hasher.combine(result)
+    }
 }
 
 /// The decision for a sign-in.

@@ -64,9 +64,9 @@ extension ConditionalAccessEngine.Compiled {
     /// place instead of copying it.
     func evaluate(_ facts: SignInFacts, subject: SubjectBits, methods: AuthenticationMethodModes,
                   trustedRanges: IPAddressRangeSet) -> PolicyOutcome {
-        var result = AppliedPolicy(id: policy.id, displayName: policy.displayName, result: .notEnabled,
-                                   conditionsSatisfied: .init(rawValue: 0), conditionsNotSatisfied: .init(rawValue: 0), enforcedGrantControls: [],
-                                   enforcedSessionControls: [], unmetRequirements: [], failedClosedBecause: nil)
+        var result = AppliedPolicy(source: self, result: .notEnabled, conditionsSatisfied: .init(rawValue: 0),
+                                   conditionsNotSatisfied: .init(rawValue: 0), applied: false, unmetRequirements: [],
+                                   failedClosedBecause: nil)
         let enforced = policy.state == .enabled
         switch policy.state {
         case .disabled: return PolicyOutcome(result: result)
@@ -87,8 +87,7 @@ extension ConditionalAccessEngine.Compiled {
             result.result = enforced ? .notApplied : .reportOnlyNotApplied
             return PolicyOutcome(result: result)
         }
-        result.enforcedGrantControls = policy.grant?.names ?? []
-        result.enforcedSessionControls = policy.sessionControlNames
+        result.applied = true
         if !policy.unevaluable.isEmpty {
             result.result = enforced ? .failure : .reportOnlyFailure
             result.failedClosedBecause = "The policy cannot be evaluated: "
