@@ -292,3 +292,16 @@ def start_serve(command: list[str]) -> tuple[subprocess.Popen, str]:
             return proc, "".join(lines)
     proc.kill()
     raise AssertionError("tessera serve did not start:\n" + "".join(lines))
+
+
+def stop_serve(proc: subprocess.Popen, data=None) -> None:
+    """Stops a `tessera serve` started by `start_serve` (SIGTERM, then SIGKILL after 30 s) and removes its data folder."""
+    import shutil
+    import signal
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    if data is not None:
+        shutil.rmtree(data, ignore_errors=True)

@@ -9,11 +9,8 @@ from __future__ import annotations
 import os
 import re
 import select
-import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import serve_on_a_free_port
+from support import serve_on_a_free_port, stop_serve
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 IDLE = 2
@@ -30,14 +27,19 @@ PER_ADDRESS = 20
 RATE = 5  # requests a second per Graph caller and per token client address, ten at once
 
 
+def serve(*options: str):
+    """`tessera serve` over TLS on a fresh data folder with `options`; its output drained. Returns the process, what it
+    printed, its port and the folder."""
+    data = Path(tempfile.mkdtemp(prefix="tessera-attacks-"))
+    proc, printed, port = serve_on_a_free_port(lambda port: [BINARY, "serve", "--data", str(data), "--port", str(port), *options])
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, printed, port, data
+
+
 @pytest.fixture(scope="module")
 def server():
-    data = Path(tempfile.mkdtemp(prefix="tessera-attacks-"))
-    proc, printed, port = serve_on_a_free_port(lambda port: [
-        BINARY, "serve", "--data", str(data), "--port", str(port), "--idle-timeout", str(IDLE),
-        "--max-connections-per-address", str(PER_ADDRESS), "--trusted-proxy", "127.0.0.1",
-        "--graph-rate-limit", str(RATE), "--token-rate-limit", str(RATE)])
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    proc, printed, port, data = serve("--idle-timeout", str(IDLE), "--max-connections-per-address", str(PER_ADDRESS),
+                                      "--trusted-proxy", "127.0.0.1", "--graph-rate-limit", str(RATE), "--token-rate-limit", str(RATE))
     field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
     ca = str(data / "tls" / "ca.pem")
     base = f"https://localhost:{port}"
@@ -50,12 +52,7 @@ def server():
         yield {"port": port, "base": base, "ca": ca, "pid": proc.pid, "tenant": field("tenant id"), "token": token,
                "admin": field("administrator"), "tap": field("access pass"), "session": session, "printed": printed}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data, ignore_errors=True)
+        stop_serve(proc, data)
 
 
 def tls_socket(server, source: str = "127.0.0.1", timeout: float = 10) -> ssl.SSLSocket:
@@ -153,20 +150,11 @@ def test_silent_connections_are_closed(server):
 @pytest.fixture(scope="module")
 def patient_server():
     """A server whose idle timeout (60 s) outlasts the test, so that only the per-address limit closes connections."""
-    data = Path(tempfile.mkdtemp(prefix="tessera-hoard-"))
-    proc, _, port = serve_on_a_free_port(lambda port: [
-        BINARY, "serve", "--data", str(data), "--port", str(port), "--idle-timeout", "60",
-        "--max-connections-per-address", str(PER_ADDRESS)])
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    proc, _, port, data = serve("--idle-timeout", "60", "--max-connections-per-address", str(PER_ADDRESS))
     try:
         yield {"port": port, "ca": str(data / "tls" / "ca.pem")}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data, ignore_errors=True)
+        stop_serve(proc, data)
 
 
 def healthz(server, source: str = "127.0.0.1") -> int:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -17,7 +14,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import serve_on_a_free_port
+from support import serve_on_a_free_port, stop_serve
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 
@@ -34,12 +31,7 @@ def server():
         yield {"url": f"http://localhost:{port}", "tenant": field("tenant id"), "client": field("client id"),
                "secret": field("client secret"), "lines": lines, "tap": field("access pass"), "admin": field("administrator")}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data, ignore_errors=True)
+        stop_serve(proc, data)
 
 
 def token(server) -> requests.Response:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import serve_on_a_free_port
+from support import serve_on_a_free_port, stop_serve
 from browser import APPROVE_DEVICE, REGISTER, SIGN_IN, USE_ACCESS_PASS, Callback, add_authenticator, chromium, remove_authenticator, wait_for_text
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
@@ -54,12 +51,7 @@ def server():
         yield {"url": url, "tenant": field("tenant id"), "token": token, "admin": field("administrator"),
                "tap": field("access pass"), "data": data}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data, ignore_errors=True)
+        stop_serve(proc, data)
 
 
 @pytest.fixture(scope="module")

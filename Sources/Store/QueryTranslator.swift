@@ -146,14 +146,7 @@ struct QueryTranslator {
             return "(NOT COALESCE(\(try expression(a, tenant: tenant, element: element)), FALSE))"
         case .compare(let path, let op, let literal) where path.segments.last == "$count" && !path.isLambdaVariable:
             guard case .int(let n) = literal else { throw DirectoryError(.badRequest, "$count compares with an integer.") }
-            let sqlOp: String = switch op {
-            case .eq: "="
-            case .ne: "<>"
-            case .gt: ">"
-            case .ge: ">="
-            case .lt: "<"
-            case .le: "<="
-            }
+            let sqlOp = Self.sql(op)
             binds.append(.int(n))
             return "(\(try countExpression(PropertyPath(Array(path.segments.dropLast())))) \(sqlOp) ?)"
         case .compare(let path, let op, let literal):
@@ -219,9 +212,9 @@ struct QueryTranslator {
         }
     }
 
-    private mutating func comparison(_ path: PropertyPath, _ op: ComparisonOperator, _ literal: ODataLiteral,
-                                     element: Element?) throws(DirectoryError) -> String {
-        let sqlOp: String = switch op {
+    /// The SQL operator of an OData comparison.
+    static func sql(_ op: ComparisonOperator) -> String {
+        switch op {
         case .eq: "="
         case .ne: "<>"
         case .gt: ">"
@@ -229,6 +222,11 @@ struct QueryTranslator {
         case .lt: "<"
         case .le: "<="
         }
+    }
+
+    private mutating func comparison(_ path: PropertyPath, _ op: ComparisonOperator, _ literal: ODataLiteral,
+                                     element: Element?) throws(DirectoryError) -> String {
+        let sqlOp = Self.sql(op)
         switch literal {
         case .null:
             let lhs = try raw(path, element: element)
