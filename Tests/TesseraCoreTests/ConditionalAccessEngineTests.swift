@@ -676,6 +676,7 @@ extension ConditionalAccessEngineTests {
 
     @Test func anUnrecognisedUserAgentHasNoPlatformAndMatchesOnlyAnyPlatform() {
         #expect(DevicePlatform(userAgent: "python-requests/2.31") == nil)
+        #expect(DevicePlatform(userAgent: "Mozilla/5.0 (X11; CrOS x86_64 15633.69.0) AppleWebKit/537.36 Chrome/119.0") == nil)
         let any = Self.engine([Self.policy(conditions: ["platforms": ["includePlatforms": ["all"]]])])
         let windows = Self.engine([Self.policy(conditions: ["platforms": ["includePlatforms": ["windows"]]])])
         #expect(any.decide(Self.facts { $0.platform = nil }).policies[0].result == .failure)

@@ -3,10 +3,12 @@ public enum DevicePlatform: String, Sendable, Hashable, CaseIterable {
     case android, iOS, windows, windowsPhone, macOS, linux
 
     /// The platform a User-Agent names, as Entra infers it (nil when none is recognisable). Windows Phone and
-    /// Android are checked before the desktop systems their User-Agents also mention.
+    /// Android are checked before the desktop systems their User-Agents also mention; ChromeOS is no platform.
     public init?(userAgent: String) {
         let ua = userAgent.lowercased()
-        if ua.contains("windows phone") {
+        if ua.contains(" cros ") {
+            return nil  // ChromeOS is none of Conditional Access's platforms: only "any platform" takes it
+        } else if ua.contains("windows phone") {
             self = .windowsPhone
         } else if ua.contains("android") {
             self = .android
@@ -16,7 +18,7 @@ public enum DevicePlatform: String, Sendable, Hashable, CaseIterable {
             self = .windows
         } else if ua.contains("mac os x") || ua.contains("macintosh") || ua.contains("macos") {
             self = .macOS
-        } else if ua.contains("linux") || ua.contains("x11") || ua.contains("cros") {
+        } else if ua.contains("linux") || ua.contains("x11") {
             self = .linux
         } else {
             return nil
