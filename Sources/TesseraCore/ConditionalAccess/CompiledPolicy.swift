@@ -49,6 +49,9 @@ struct CompiledPolicy: Sendable {
         var includeAll = false
         var include: Set<String> = []
         var exclude: Set<String> = []
+        /// The `DirectoryIndex` numbers of `include` and `exclude`, set when the engine is built.
+        var includeNumbers: [Int] = []
+        var excludeNumbers: [Int] = []
         var userActions: Set<UserAction> = []
         var authenticationContexts: Set<String> = []
     }

@@ -23,8 +23,10 @@ extension ConditionalAccessEngine.Compiled {
             if let levels = policy.servicePrincipalRisk { check(.servicePrincipalRisk, levels.contains(facts.servicePrincipalRisk)) }
         }
         switch facts.target {
-        case .application(let appID):
-            let byApp = (policy.applications.includeAll || policy.applications.include.contains(appID)) && !policy.applications.exclude.contains(appID)
+        case .application:
+            let number = subject.application
+            let byApp = (policy.applications.includeAll || number.map(policy.applications.includeNumbers.contains) ?? false)
+                && !(number.map(policy.applications.excludeNumbers.contains) ?? false)
             let byContext = !policy.applications.authenticationContexts.isEmpty
                 && !policy.applications.authenticationContexts.isDisjoint(with: facts.authenticationContexts)
             let targetsApps = policy.applications.includeAll || !policy.applications.include.isEmpty

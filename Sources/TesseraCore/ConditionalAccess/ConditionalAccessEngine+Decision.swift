@@ -8,7 +8,7 @@ extension ConditionalAccessEngine {
     /// The decision for a sign-in, with each policy's result and reasons.
     public func decide(_ facts: SignInFacts) -> ConditionalAccessDecision {
         let methods = facts.methods
-        let subject = directory.bits(for: facts.subject)
+        let subject = directory.bits(for: facts)
         var applied: [AppliedPolicy] = []
         applied.reserveCapacity(policies.count)
         var blocking: [String] = []

@@ -53,6 +53,7 @@ public struct ConditionalAccessEngine: Sendable {
             var policy = CompiledPolicy(body: body, context: context)
             index.intern(&policy.includeUsers)
             index.intern(&policy.excludeUsers)
+            index.intern(&policy.applications)
             return Compiled(policy)
         }
         directory = index
