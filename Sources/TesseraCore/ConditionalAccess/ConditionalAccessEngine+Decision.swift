@@ -16,19 +16,19 @@ extension ConditionalAccessEngine {
         var persistentBrowser: String?
         for compiled in policies {
             let outcome = compiled.evaluate(facts, subject: subject, methods: methods, trustedRanges: trustedRanges)
-            applied.append(outcome.result)
-            let enabled = compiled.policy.state == .enabled
-            guard enabled, outcome.result.result == .failure else {
-                if enabled, outcome.result.result == .success, let mode = compiled.policy.persistentBrowser {
-                    persistentBrowser = mode
+            if compiled.policy.state == .enabled {
+                switch outcome.result.result {
+                case .failure where outcome.blocks:
+                    blocking.append(compiled.policy.id)
+                case .failure:
+                    needs.append(contentsOf: outcome.requirementSets(policyID: compiled.policy.id))
+                case .success:
+                    if let mode = compiled.policy.persistentBrowser { persistentBrowser = mode }
+                default:
+                    break
                 }
-                continue
             }
-            if outcome.blocks {
-                blocking.append(outcome.result.id)
-            } else {
-                needs.append(contentsOf: outcome.requirementSets(policyID: outcome.result.id))
-            }
+            applied.append(outcome.result)  // the outcome's last use, so its result moves rather than copies
         }
         if case .servicePrincipal = facts.subject, !needs.isEmpty {
             // A workload identity cannot answer a prompt: what it has not met, it never will.
