@@ -447,6 +447,23 @@ extension ConditionalAccessEngineTests {
         #expect(excluded.policies[0].conditionsNotSatisfied == .users)
     }
 
+    /// A user in more groups than the policies name, and policies naming more groups than the user is in: membership
+    /// is found either way, for inclusion and for exclusion.
+    @Test(arguments: [2, 50])
+    func groupMembershipIsFoundWhicheverSideIsLarger(userGroups: Int) {
+        let groups = (0..<userGroups).map { String(format: "9a000000-0000-0000-0000-%012d", $0) }
+        let named = (0..<10).map { String(format: "9b000000-0000-0000-0000-%012d", $0) } + [groups[1]]
+        let including = Self.policy("ca000000-0000-0000-0000-000000000010",
+                                    conditions: ["users": ["includeGroups": .strings(named)]])
+        let excluding = Self.policy("ca000000-0000-0000-0000-000000000011", conditions: [
+            "users": ["includeUsers": ["All"], "excludeGroups": .strings(Array(named.suffix(1)))]])
+        let elsewhere = Self.policy("ca000000-0000-0000-0000-000000000012",
+                                    conditions: ["users": ["includeGroups": .strings(Array(named.prefix(10)))]])
+        let decision = Self.engine([including, excluding, elsewhere])
+            .decide(Self.facts { $0.subject = Self.user(groups: Set(groups)) })
+        #expect(decision.policies.map(\.result) == [.failure, .notApplied, .notApplied])
+    }
+
     /// A report-only block is logged as `reportOnlyFailure` and enforces nothing, while an enforced policy beside it
     /// still does; an enforced block wins over every other requirement.
     @Test func reportOnlyBlockNeverEnforcesAndBlockWins() {
