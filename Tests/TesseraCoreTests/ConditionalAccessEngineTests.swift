@@ -596,6 +596,20 @@ extension ConditionalAccessEngineTests {
         #expect(Self.engine([reportOnly]).decide(Self.facts()).outcome == .allow)
     }
 
+    /// A trusted named location that cannot be read (a range that is not CIDR) leaves `AllTrusted` unknown: a policy
+    /// excluding trusted locations fails closed rather than treating every address as untrusted, or trusted.
+    @Test func anUnreadableTrustedLocationMakesAllTrustedUnknown() {
+        let broken: JSONValue = ["id": "10c00000-0000-0000-0000-0000000000aa", "@odata.type": "#microsoft.graph.ipNamedLocation",
+                                 "isTrusted": true, "ipRanges": [["cidrAddress": "198.51.100.0/40"]]]
+        let policy = Self.policy(conditions: ["locations": ["includeLocations": ["All"], "excludeLocations": ["AllTrusted"]]])
+        let engine = ConditionalAccessEngine(policies: [policy], namedLocations: Self.namedLocations + [broken])
+        let decision = engine.decide(Self.facts { $0.clientIP = IPAddress("198.51.100.9") })
+        #expect(decision.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-000000000001"]))
+        #expect(decision.policies[0].failedClosedBecause?.contains("trusted named location") == true)
+        let readable = Self.engine([policy]).decide(Self.facts { $0.clientIP = IPAddress("198.51.100.9") })
+        #expect(readable.outcome == .allow)
+    }
+
     /// A policy that cannot be read at all (an unknown state, no conditions, a bad operator) fails every sign-in.
     @Test(arguments: [
         ["id": "ca000000-0000-0000-0000-000000000001", "displayName": "x", "state": "maybe",

@@ -5,7 +5,8 @@ import Foundation
 extension CompiledPolicy {
     struct Context {
         var locations: [String: NamedLocation]
-        var trustedRanges: IPAddressRangeSet
+        /// Whether a trusted named location could not be read, so `AllTrusted` cannot be known.
+        var unreadableTrusted: Bool
         var strengths: [String: AuthenticationStrength]
         var applicationGroups: [String: Set<String>]
     }
@@ -172,7 +173,9 @@ extension CompiledPolicy {
             for id in Self.strings(value[key]) {
                 switch id {
                 case "all": all = true
-                case "alltrusted": trusted = true
+                case "alltrusted":
+                    trusted = true
+                    if context.unreadableTrusted { fail(.location, "a trusted named location cannot be read") }
                 default:
                     guard let location = context.locations[id] else {
                         fail(.location, "the named location '\(id)' does not exist or cannot be read")

@@ -13,8 +13,6 @@ struct CompiledPolicy: Sendable {
         /// The `DirectoryIndex` numbers of `users`, `groups` and `roles`, set when the engine is built.
         var indexes: [Int] = []
 
-        var isEmpty: Bool { !all && users.isEmpty && groups.isEmpty && roles.isEmpty && guests == nil }
-
         func contains(_ subject: SubjectBits, external: SignInFacts.ExternalUserKind?) -> Bool {
             if all { return true }
             for index in indexes where subject.contains(index) { return true }

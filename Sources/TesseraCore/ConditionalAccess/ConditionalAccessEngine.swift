@@ -38,13 +38,17 @@ public struct ConditionalAccessEngine: Sendable {
     public init(policies: [JSONValue], namedLocations: [JSONValue], authenticationStrengths: [AuthenticationStrength] = [],
                 applicationGroups: [String: Set<String>] = defaultApplicationGroups) {
         var locations: [String: NamedLocation] = [:]
+        var unreadableTrusted = false
         for body in namedLocations {
-            guard let location = NamedLocation(body: body) else { continue }
+            guard let location = NamedLocation(body: body) else {
+                unreadableTrusted = unreadableTrusted || body["isTrusted"]?.boolValue == true
+                continue
+            }
             locations[location.id] = location
         }
         trustedRanges = IPAddressRangeSet(locations.values.filter(\.isTrusted).flatMap(\.ranges.ranges))
         let context = CompiledPolicy.Context(
-            locations: locations, trustedRanges: trustedRanges,
+            locations: locations, unreadableTrusted: unreadableTrusted,
             strengths: Dictionary(authenticationStrengths.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
             applicationGroups: Dictionary(applicationGroups.map { ($0.key.lowercased(), Set($0.value.map { $0.lowercased() })) },
                                           uniquingKeysWith: { $0.union($1) }))
