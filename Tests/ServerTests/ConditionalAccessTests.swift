@@ -103,6 +103,16 @@ struct ConditionalAccessTests {
             await refused(Self.policies, with("grantControls", ["operator": "OR", "authenticationStrength": ["id": "00000000-0000-0000-0000-000000000009"]]),
                           "built-in authentication strength")
             await refused(Self.policies, with("grantControls", nil), "grant controls, session controls or both")
+            // What the decision engine reads must parse: a device filter in Entra's grammar, known user actions.
+            let everyone: JSONValue = ["includeUsers": ["All"]]
+            await refused(Self.policies, with("conditions", ["users": everyone, "applications": ["includeApplications": ["All"]],
+                                                            "devices": ["deviceFilter": ["mode": "include", "rule": "device.trustType -like \"x\""]]]),
+                          "deviceFilter.rule")
+            await refused(Self.policies, with("conditions", ["users": everyone, "applications": ["includeApplications": ["All"]],
+                                                            "devices": ["deviceFilter": ["rule": "device.isCompliant -eq True"]]]),
+                          "deviceFilter.mode")
+            await refused(Self.policies, with("conditions", ["users": everyone, "applications": ["includeUserActions": ["urn:user:doanything"]]]),
+                          "includeUserActions")
             await refused(Self.policies, with("state", "on"), "Invalid value 'on'")
             await refused(Self.locations, ["displayName": "No type", "ipRanges": [["cidrAddress": "10.0.0.0/8"]]], "@odata.type")
             await refused(Self.locations, ["@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Bad",

@@ -94,6 +94,22 @@ enum PolicyRules {
                 throw DirectoryError.badRequest("Invalid value '\(id)' in conditions.applications.\(key): use an application id, \"All\", \"None\", \"Office365\" or \"MicrosoftAdminPortals\".")
             }
         }
+        // What the decision engine reads must be readable: a device filter in Entra's grammar, user actions it knows.
+        if let devices = conditions["devices"]?.objectValue, let filter = devices["deviceFilter"]?.objectValue {
+            guard let mode = filter["mode"]?.stringValue, mode == "include" || mode == "exclude" else {
+                throw DirectoryError.badRequest("Property 'conditions.devices.deviceFilter.mode' must be \"include\" or \"exclude\".")
+            }
+            guard let rule = filter["rule"]?.stringValue, !rule.trimmed.isEmpty else {
+                throw DirectoryError.badRequest("Property 'conditions.devices.deviceFilter.rule' is required.")
+            }
+            do { _ = try DeviceFilter(rule: rule) } catch {
+                throw DirectoryError.badRequest("Invalid 'conditions.devices.deviceFilter.rule': \(error.description)")
+            }
+        }
+        for action in strings(applications, "includeUserActions")
+        where !["urn:user:registersecurityinfo", "urn:user:registerdevice"].contains(action.lowercased()) {
+            throw DirectoryError.badRequest("Invalid value '\(action)' in conditions.applications.includeUserActions: use urn:user:registersecurityinfo or urn:user:registerdevice.")
+        }
         if let locations = conditions["locations"]?.objectValue {
             for key in ["includeLocations", "excludeLocations"] {
                 for id in strings(locations, key) where !["All", "AllTrusted"].contains(id) {
