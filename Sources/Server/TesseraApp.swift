@@ -28,6 +28,8 @@ public struct TesseraApp: Sendable {
     let tenantCache = TenantCache()
     /// Smart lockout and per-source throttling of failed authentication.
     let throttle = SignInThrottle()
+    /// Each tenant's Conditional Access policies, compiled.
+    let conditionalAccess = ConditionalAccessGate()
     /// Counters and timers for `/metrics`.
     public let telemetry: Telemetry
     /// Recovery jobs running in the background; graceful shutdown waits for them.

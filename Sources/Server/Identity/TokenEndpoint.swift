@@ -211,6 +211,8 @@ struct TokenEndpoint {
             throw OAuthError(error: "invalid_resource", code: 500011,
                              description: "The resource principal named \(resourceName) was not found in the tenant named \(tenant.name).")
         }
+        try await requireConditionalAccess(client: client, resourceAppID: isGraph ? GraphPermissions.graphAppId
+                                                                                   : resource.body["appId"]?.stringValue ?? resource.id)
         return try sign(client: client, resource: resource, roles: roles, isGraph: isGraph, resourceName: resourceName)
     }
 
