@@ -56,6 +56,18 @@ struct Harness {
         return token
     }
 
+    /// A client credentials request for the tenant's automation app (with `secret`, its own by default) as if it came
+    /// from `address` (what the HTTP edge would have established).
+    func clientCredentials(secret: String? = nil, from address: String) async -> APIResponse {
+        let form = [("grant_type", "client_credentials"), ("client_id", tenant.clientId), ("client_secret", secret ?? tenant.clientSecret),
+                    ("scope", "https://graph.microsoft.com/.default")]
+        var request = APIRequest(method: "POST", path: "/\(tenant.tenantId)/oauth2/v2.0/token", query: [],
+                                 headers: ["content-type": "application/x-www-form-urlencoded"],
+                                 body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Self.base)
+        request.clientAddress = address
+        return await app.handle(request)
+    }
+
     /// A Graph call with a bearer token; JSON bodies are serialised.
     func graph(_ method: String, _ path: String, token: String, json: JSONValue? = nil, query: [(name: String, value: String)] = [],
                headers: [String: String] = [:]) async -> APIResponse {

@@ -99,13 +99,7 @@ struct TokenGrantHardeningTests {
     func clientSecretLockout() async throws {
         try await Harness.run { h in
             func attempt(_ secret: String, from address: String) async -> APIResponse {
-                let form = [("grant_type", "client_credentials"), ("client_id", h.tenant.clientId), ("client_secret", secret),
-                            ("scope", "https://graph.microsoft.com/.default")]
-                var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/oauth2/v2.0/token", query: [],
-                                         headers: ["content-type": "application/x-www-form-urlencoded"],
-                                         body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Harness.base)
-                request.clientAddress = address
-                return await h.app.handle(request)
+                await h.clientCredentials(secret: secret, from: address)
             }
             for _ in 0..<10 { #expect(await attempt("wrong", from: "203.0.113.5").json["error"] == "invalid_client") }
             let locked = await attempt(h.tenant.clientSecret, from: "203.0.113.5")

@@ -15,15 +15,7 @@ struct WorkloadIdentityAccessTests {
             let office = try await ConditionalAccessTests.office(h, admin)  // 203.0.113.0/24 and 2001:db8::/48
             let sp = await h.graph("GET", "servicePrincipals", token: admin, query: [("$filter", "appId eq '\(h.tenant.clientId)'")])
             let spID = try #require(sp.json["value"]?.arrayValue?.first?["id"]?.stringValue)
-            func token(from address: String) async -> APIResponse {
-                let form = [("grant_type", "client_credentials"), ("client_id", h.tenant.clientId), ("client_secret", h.tenant.clientSecret),
-                            ("scope", "https://graph.microsoft.com/.default")]
-                var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/oauth2/v2.0/token", query: [],
-                                         headers: ["content-type": "application/x-www-form-urlencoded"],
-                                         body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Harness.base)
-                request.clientAddress = address
-                return await h.app.handle(request)
-            }
+            func token(from address: String) async -> APIResponse { await h.clientCredentials(from: address) }
             let created = await h.graph("POST", ConditionalAccessTests.policies, token: admin, json: [
                 "displayName": "The automation app only from the office", "state": "enabledForReportingButNotEnforced",
                 "conditions": [
