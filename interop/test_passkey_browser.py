@@ -30,7 +30,9 @@ def server():
     # Chromium's virtual authenticators attest with its batch certificate: trusting it makes their keys "attested".
     roots = Path(__file__).resolve().parent / "webauthn" / "testpki" / "chromium-batch-certificate.pem"
     proc, printed, port = serve_on_a_free_port(
-        lambda port: [BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots)])
+        lambda port: [BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots),
+                      # The Conditional Access test says where the browser is through X-Forwarded-For, as a proxy would.
+                      "--trusted-proxy", "127.0.0.1"])
     # Its output goes on to browser-server.log in the work folder (where a failed test's page is kept too), and the
     # pipe never fills.
     log = artifacts().parent / "browser-server.log"
@@ -547,3 +549,48 @@ def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser)
         browser.set_window_size(900, 700)
         remove_authenticator(browser, aid)
         graph(server, "DELETE", FIDO2)
+
+
+def test_conditional_access_blocks_a_sign_in_from_outside_the_named_location(server, browser):
+    """A policy blocks one user's sign-ins to one app from outside a named location: from elsewhere the browser gets
+    Entra's error page (AADSTS53003 and a correlation id) after the passkey step, and no code; from inside
+    the location the same sign-in returns to the app with a code. The browser's address comes through
+    X-Forwarded-For, which the server trusts from 127.0.0.1 only."""
+    from urllib.parse import urlencode
+
+    callback = Callback()
+    user = new_user(server, "traveller1")
+    app = graph(server, "POST", "applications", json={"displayName": "Ledger", "web": {"redirectUris": [callback.url]}}).json()
+    location = graph(server, "POST", "identity/conditionalAccess/namedLocations", json={
+        "@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Head office",
+        "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"}]}).json()
+    policy = graph(server, "POST", "identity/conditionalAccess/policies", json={
+        "displayName": "Ledger only from the head office", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [user["id"]]}, "applications": {"includeApplications": [app["appId"]]},
+                       "locations": {"includeLocations": ["All"], "excludeLocations": [location["id"]]}},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}})
+    assert policy.status_code == 201, policy.text
+    browser.delete_all_cookies()
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    aid = add_authenticator(browser, synced=False)
+    authorize = f"{server['url']}/{server['tenant']}/oauth2/v2.0/authorize?" + urlencode({
+        "client_id": app["appId"], "response_type": "code", "redirect_uri": callback.url, "scope": "openid", "state": "ca1"})
+    try:
+        assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-Forwarded-For": "198.51.100.9"}})
+        browser.get(authorize)  # the sign-in page's autofill signs in, then /authorize decides
+        wait_for_text(browser, "AADSTS53003")
+        assert browser.find_element("id", "correlation-id").text
+        assert "head office" not in browser.page_source  # which policy refused is in the log, for the administrator
+        assert callback.received == []
+        browser.save_screenshot(str(artifacts() / "conditional-access-blocked.png"))
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-Forwarded-For": "203.0.113.40"}})
+        browser.get(authorize)
+        query = callback.wait(1)
+        assert query["state"] == "ca1" and "code" in query
+    finally:
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+        graph(server, "DELETE", f"identity/conditionalAccess/policies/{policy.json()['id']}")
+        remove_authenticator(browser, aid)
+        callback.close()

@@ -86,6 +86,13 @@ struct AuthorizeEndpoint {
             return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode(login)),
                                                       ("Cache-Control", "no-store")])
         }
+        // Conditional Access decides the sign-in before anything is issued for it.
+        if let refused = try await conditionalAccess(session: session, clientID: clientID, continuation: request.query) {
+            if prompt == "none", refused.status == 302 {
+                return fail("interaction_required", "AADSTS50076: Due to a configuration change made by your administrator, you must sign in again.")
+            }
+            return refused
+        }
         // Delegated access needs consent: what is not granted yet is asked for (or, silently, refused).
         let consent = Consent(app: app, tenant: tenant)
         let missing = try await consent.missing(scope: scope, clientID: clientID, userID: session.userID)

@@ -44,3 +44,48 @@ extension TokenEndpoint {
         }
     }
 }
+
+extension AuthorizeEndpoint {
+    /// Conditional Access for an interactive sign-in to `clientID`, after the passkey step and before the code: the
+    /// signed-in user (groups and roles, transitively; guest or member), where the browser is, what it runs, and how
+    /// and when the session authenticated. Nil when the sign-in may go on; otherwise the answer: a new sign-in when
+    /// only re-authentication is missing (sign-in frequency), else Entra's error page with the code and correlation id.
+    func conditionalAccess(session: SignInSessions.Session, clientID: String, continuation: [(name: String, value: String)]) async throws -> APIResponse? {
+        let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
+        let tenantID = tenant.id
+        let directory = app.directory
+        let (user, groups) = try await app.store.read { tx in
+            (try await tx.object(tenant: tenantID, id: session.userID),
+             try await directory.transitiveGroups(tenant: tenantID, of: session.userID, tx: tx))
+        }
+        let roles = try await app.directory.directoryRoles(tenant: tenantID, principal: session.userID)
+        let external = (user?.body["userType"]?.stringValue).flatMap {
+            SignInFacts.ExternalUserKind(userType: $0, homeTenantID: nil, tenantID: tenantID)
+        }
+        let authenticated = Date(timeIntervalSince1970: TimeInterval(session.authTime))
+        let methods: [SignInFacts.MethodUse] = session.amr.contains("fido") ? [.init(.fido2, at: authenticated)] : []
+        let facts = SignInFacts(tenantID: tenantID, subject: .user(id: session.userID, groupIDs: Set(groups), roleTemplateIDs: roles,
+                                                                   external: external),
+                                target: .application(appID: clientID), clientAppType: .browser,
+                                platform: request.header("user-agent").flatMap(DevicePlatform.init(userAgent:)),
+                                clientIP: request.clientAddress.flatMap(IPAddress.init), methodsUsed: methods, now: app.clock.now)
+        let decision = engine.decide(facts)
+        switch decision.outcome {
+        case .allow:
+            return nil
+        case .needs(let sets) where sets.allSatisfy({ $0.requirements.contains(.reauthentication) }):
+            // Sign-in frequency: the session is too old for this app; sign in again, then come back.
+            let back = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(
+                continuation.filter { $0.name != Self.signedInAfter } + [(Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))])
+            return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode([("continue", back)])),
+                                                      ("Cache-Control", "no-store")])
+        case .needs, .block:
+            let policies = decision.policies.filter { $0.result == .failure }.map(\.displayName)
+            let correlation = request.requestID
+            app.logger.notice("Conditional Access refused a sign-in", metadata: [
+                "tenant": .string(tenantID), "user": .string(session.userID), "client": .string(clientID),
+                "policies": .string(policies.joined(separator: "; ")), "request-id": .string(correlation)])
+            return AccessBlockedPage.render(tenant: tenant, code: 53003, correlationID: correlation, now: app.clock.now)
+        }
+    }
+}
