@@ -19,6 +19,7 @@ struct InteractiveAccessTests {
     static func setup(_ h: Harness, _ admin: String) async throws -> Setup {
         let app = await h.graph("POST", "applications", token: admin, json: ["displayName": "Payroll", "web": ["redirectUris": [.string(web)]]])
         let appID = try #require(app.json["appId"]?.stringValue)
+        _ = await h.graph("POST", "servicePrincipals", token: admin, json: ["appId": .string(appID)])
         let group = await h.graph("POST", "groups", token: admin, json: [
             "displayName": "Finance", "mailEnabled": false, "mailNickname": "finance", "securityEnabled": true])
         let groupID = try #require(group.json["id"]?.stringValue)
@@ -30,9 +31,9 @@ struct InteractiveAccessTests {
         return Setup(appID: appID, groupID: groupID, office: office, cookie: String(setCookie.split(separator: ";")[0]))
     }
 
-    static func authorize(_ h: Harness, _ s: Setup, from address: String, extra: [(String, String)] = []) async -> APIResponse {
+    static func authorize(_ h: Harness, _ s: Setup, from address: String, scope: String = "openid", extra: [(String, String)] = []) async -> APIResponse {
         var request = APIRequest(method: "GET", path: "/\(h.tenant.tenantId)/oauth2/v2.0/authorize",
-                                 query: ([("client_id", s.appID), ("redirect_uri", web), ("response_type", "code"), ("scope", "openid"),
+                                 query: ([("client_id", s.appID), ("redirect_uri", web), ("response_type", "code"), ("scope", scope),
                                           ("state", "s1")] + extra).map { (name: $0.0, value: $0.1) },
                                  headers: ["cookie": s.cookie, "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/140.0"],
                                  body: [], baseURL: Harness.base)
@@ -85,6 +86,61 @@ struct InteractiveAccessTests {
             #expect(again.status == 302 && Self.location(again)?.hasPrefix("/\(h.tenant.tenantId)/login?continue=") == true)
             let silent = await Self.authorize(h, s, from: "203.0.113.5", extra: [("prompt", "none")])
             #expect(Self.location(silent)?.hasPrefix(Self.web + "?error=interaction_required") == true)
+        }
+    }
+
+    @Test("a refresh is decided again: a new policy's requirement is interaction_required with a claims challenge; a block is 53003 and spends nothing")
+    func refresh() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let s = try await Self.setup(h, admin)
+            // A public client with the SPA redirect would need PKCE; this web app proves itself with a secret.
+            let apps = await h.graph("GET", "applications", token: admin, query: [("$filter", "appId eq '\(s.appID)'")])
+            let objectID = try #require(apps.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+            let secret = try #require(await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: [:]).json["secretText"]?.stringValue)
+            func post(_ form: [(String, String)], from address: String) async -> APIResponse {
+                var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/oauth2/v2.0/token", query: [],
+                                         headers: ["content-type": "application/x-www-form-urlencoded"],
+                                         body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Harness.base)
+                request.clientAddress = address
+                return await h.app.handle(request)
+            }
+            let code = try #require(Self.location(await Self.authorize(h, s, from: "203.0.113.5", scope: "openid offline_access"))?
+                .split(separator: "code=").last?.split(separator: "&").first.map(String.init))
+            let first = await post([("grant_type", "authorization_code"), ("client_id", s.appID), ("client_secret", secret),
+                                    ("redirect_uri", Self.web), ("code", code)], from: "203.0.113.5")
+            let refresh = try #require(first.json["refresh_token"]?.stringValue)
+            func refreshing(from address: String) async -> APIResponse {
+                await post([("grant_type", "refresh_token"), ("client_id", s.appID), ("client_secret", secret), ("refresh_token", refresh)],
+                           from: address)
+            }
+            // A block from outside the office: refused, the token not spent.
+            let blocking = await h.graph("POST", ConditionalAccessTests.policies, token: admin, json: [
+                "displayName": "Payroll only from the office", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": [.string(s.appID)]],
+                               "locations": ["includeLocations": ["All"], "excludeLocations": [.string(s.office)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            let blockingID = try #require(blocking.json["id"]?.stringValue)
+            let outside = await refreshing(from: "198.51.100.4")
+            #expect(outside.json["error"] == "invalid_grant" && outside.json["error_codes"]?.arrayValue?.first?.intValue == 53003)
+            _ = await h.graph("DELETE", "\(ConditionalAccessTests.policies)/\(blockingID)", token: admin)
+            // A sign-in frequency the session no longer meets: sign in again, with the policy named in the claims challenge.
+            let frequency = await h.graph("POST", ConditionalAccessTests.policies, token: admin, json: [
+                "displayName": "Payroll every hour", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": [.string(s.appID)]]],
+                "sessionControls": ["signInFrequency": ["value": 1, "type": "hours", "isEnabled": true, "frequencyInterval": "timeBased",
+                                                        "authenticationType": "primaryAndSecondaryAuthentication"]]])
+            let frequencyID = try #require(frequency.json["id"]?.stringValue)
+            h.clock.advance(2 * 3600)
+            let challenged = await refreshing(from: "203.0.113.5")
+            #expect(challenged.json["error"] == "interaction_required")
+            let claims = try JSONParser.parse(Array(try #require(challenged.json["claims"]?.stringValue).utf8))
+            #expect(claims["access_token"]?["capolids"]?["values"] == [.string(frequencyID)])
+            // Once the policy is gone, the same token still refreshes: nothing was spent by the refusals.
+            let removed = await h.graph("DELETE", "\(ConditionalAccessTests.policies)/\(frequencyID)", token: try await h.accessToken())
+            #expect(removed.status == 204, "\(removed.text)")
+            let after = await refreshing(from: "203.0.113.5")
+            #expect(after.status == 200, "\(after.text)")
         }
     }
 }

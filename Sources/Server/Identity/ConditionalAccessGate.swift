@@ -24,7 +24,56 @@ final class ConditionalAccessGate: Sendable {
     }
 }
 
+extension ConditionalAccessGate {
+    /// A user's sign-in as Conditional Access sees it: the user's groups and roles (transitively), guest or member,
+    /// the application, where the request came from and what it runs, and the session's methods and when.
+    func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, clientID: String, amr: [String], authTime: Int64,
+                   clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
+        let tenantID = tenant.id
+        let directory = app.directory
+        let (user, groups) = try await app.store.read { tx in
+            (try await tx.object(tenant: tenantID, id: userID), try await directory.transitiveGroups(tenant: tenantID, of: userID, tx: tx))
+        }
+        let roles = try await app.directory.directoryRoles(tenant: tenantID, principal: userID)
+        let external = (user?.body["userType"]?.stringValue).flatMap {
+            SignInFacts.ExternalUserKind(userType: $0, homeTenantID: nil, tenantID: tenantID)
+        }
+        let authenticated = Date(timeIntervalSince1970: TimeInterval(authTime))
+        let methods: [SignInFacts.MethodUse] = amr.contains("fido") ? [.init(.fido2, at: authenticated)] : []
+        return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: Set(groups), roleTemplateIDs: roles, external: external),
+                           target: .application(appID: clientID), clientAppType: .browser,
+                           platform: userAgent.flatMap(DevicePlatform.init(userAgent:)),
+                           clientIP: clientAddress.flatMap(IPAddress.init), methodsUsed: methods, now: app.clock.now)
+    }
+}
+
 extension TokenEndpoint {
+    /// Conditional Access at a refresh: the session the token came from must still satisfy the tenant's policies, from
+    /// where the request comes now. Anything the user could fix by signing in again is `interaction_required` with a
+    /// `claims` challenge naming the policies (as MSAL expects, to pass to its next interactive request); a block is
+    /// AADSTS53003.
+    func requireConditionalAccess(refreshing code: AuthorizationCode) async throws {
+        let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
+        let facts = try await app.conditionalAccess.userFacts(
+            app: app, tenant: tenant, userID: code.userID, clientID: code.clientID, amr: code.amr, authTime: code.authTime,
+            clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
+        let decision = engine.decide(facts)
+        switch decision.outcome {
+        case .allow:
+            return
+        case .needs(let sets) where sets.allSatisfy({ $0.requirements.contains { $0.isInteractive } }):
+            let ids = sets.map { JSONValue.string($0.policyID) }
+            let claims = JSONValue.object(["access_token": ["capolids": ["essential": true, "values": .array(ids)]]]).serialized
+            throw OAuthError(error: "interaction_required", code: 50076,
+                             description: "Due to a configuration change made by your administrator, or because you moved to a new location, you must sign in again.",
+                             claims: claims)
+        case .needs, .block:
+            throw OAuthError(error: "invalid_grant", code: 53003,
+                             description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+        }
+    }
+
+
     /// Conditional Access for workload identities: a client credentials request is decided like a sign-in of the
     /// service principal, from where it came, for the resource it asks for. A service principal cannot answer a prompt,
     /// so anything short of allow refuses the token (AADSTS53003).
@@ -53,22 +102,9 @@ extension AuthorizeEndpoint {
     func conditionalAccess(session: SignInSessions.Session, clientID: String, continuation: [(name: String, value: String)]) async throws -> APIResponse? {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
         let tenantID = tenant.id
-        let directory = app.directory
-        let (user, groups) = try await app.store.read { tx in
-            (try await tx.object(tenant: tenantID, id: session.userID),
-             try await directory.transitiveGroups(tenant: tenantID, of: session.userID, tx: tx))
-        }
-        let roles = try await app.directory.directoryRoles(tenant: tenantID, principal: session.userID)
-        let external = (user?.body["userType"]?.stringValue).flatMap {
-            SignInFacts.ExternalUserKind(userType: $0, homeTenantID: nil, tenantID: tenantID)
-        }
-        let authenticated = Date(timeIntervalSince1970: TimeInterval(session.authTime))
-        let methods: [SignInFacts.MethodUse] = session.amr.contains("fido") ? [.init(.fido2, at: authenticated)] : []
-        let facts = SignInFacts(tenantID: tenantID, subject: .user(id: session.userID, groupIDs: Set(groups), roleTemplateIDs: roles,
-                                                                   external: external),
-                                target: .application(appID: clientID), clientAppType: .browser,
-                                platform: request.header("user-agent").flatMap(DevicePlatform.init(userAgent:)),
-                                clientIP: request.clientAddress.flatMap(IPAddress.init), methodsUsed: methods, now: app.clock.now)
+        let facts = try await app.conditionalAccess.userFacts(
+            app: app, tenant: tenant, userID: session.userID, clientID: clientID, amr: session.amr, authTime: session.authTime,
+            clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
         let decision = engine.decide(facts)
         switch decision.outcome {
         case .allow:

@@ -10,17 +10,21 @@ struct OAuthError: Error, Sendable {
     var status: Int = 400
     /// Seconds to wait, sent as `Retry-After` (throttling and lockout).
     var retryAfter: Int? = nil
+    /// A claims challenge (`interaction_required`): what the client passes as `claims` to its next interactive request.
+    var claims: String? = nil
 
     var response: APIResponse {
         let trace = Identifier.make()
         var headers: [(name: String, value: String)] = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
         if status == 401 { headers.append(("WWW-Authenticate", "Basic realm=\"tessera\"")) }
         if let retryAfter { headers.append(("Retry-After", String(retryAfter))) }
-        return .json([
+        var body: [String: JSONValue] = [
             "error": .string(error), "error_description": .string("AADSTS\(code): \(description) Trace ID: \(trace)"),
             "error_codes": [.int(Int64(code))], "timestamp": .string(Timestamp.format(Date())), "trace_id": .string(trace),
             "correlation_id": .string(Identifier.make()),
-        ], status: status, headers: headers)
+        ]
+        if let claims { body["claims"] = .string(claims) }
+        return .json(.object(body), status: status, headers: headers)
     }
 
     /// What a throttled or locked-out attempt is told (AADSTS50053 for a lock, 429 for a source out of attempts).

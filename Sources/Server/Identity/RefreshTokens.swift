@@ -59,30 +59,33 @@ struct RefreshTokens {
             try await revokeFamily(tenant: tenant, family: family)
             throw invalid
         case .ok(let object):
-            let body = object.body
-            guard let user = body["_userId"]?.stringValue, let client = body["_clientId"]?.stringValue, clientID == nil || clientID == client
-            else { throw invalid }
-            let code = AuthorizationCode(
-                tenant: tenant, clientID: client, redirectURI: body["_redirectUri"]?.stringValue ?? "", userID: user,
-                scope: body["_scope"]?.stringValue ?? "", nonce: nil, codeChallenge: nil, authTime: body["_authTime"]?.intValue ?? 0,
-                sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                expires: 0)
-            return (code, body["_confidential"]?.boolValue ?? false, body["family"]?.stringValue ?? object.id)
+            guard let code = Self.code(object, tenant: tenant), clientID == nil || clientID == code.clientID else { throw invalid }
+            return (code, object.body["_confidential"]?.boolValue ?? false, object.body["family"]?.stringValue ?? object.id)
         }
     }
 
-    /// The client a token was issued to and whether it is confidential, without spending it; nil when the token is
-    /// not a live one.
-    func peek(tenant: String, token: String) async throws -> (clientID: String, confidential: Bool)? {
+    /// What a stored token carries, as the grant it continues.
+    static func code(_ object: StoredObject, tenant: String) -> AuthorizationCode? {
+        let body = object.body
+        guard let user = body["_userId"]?.stringValue, let client = body["_clientId"]?.stringValue else { return nil }
+        return AuthorizationCode(
+            tenant: tenant, clientID: client, redirectURI: body["_redirectUri"]?.stringValue ?? "", userID: user,
+            scope: body["_scope"]?.stringValue ?? "", nonce: nil, codeChallenge: nil, authTime: body["_authTime"]?.intValue ?? 0,
+            sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: 0)
+    }
+
+    /// What a token carries and whether its client is confidential, without spending it; nil when the token is not a
+    /// live one.
+    func peek(tenant: String, token: String) async throws -> (code: AuthorizationCode, confidential: Bool)? {
         let parts = token.split(separator: ".", maxSplits: 1).map(String.init)
         guard parts.count == 2, Identifier.isGUID(parts[0]) else { return nil }
         let now = app.clock.now
         guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: parts[0]) }), object.kind == Self.kind,
               let digest = object.body["_digest"]?.stringValue, Secrets.matches(parts[1], digest: digest),
               let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now,
-              let client = object.body["_clientId"]?.stringValue
+              object.body["_used"]?.boolValue != true, let code = Self.code(object, tenant: tenant)
         else { return nil }
-        return (client, object.body["_confidential"]?.boolValue ?? false)
+        return (code, object.body["_confidential"]?.boolValue ?? false)
     }
 
     /// Revokes every family that began with the authorization code whose digest is `codeDigest`.

@@ -72,10 +72,14 @@ extension TokenEndpoint {
         let tokens = RefreshTokens(app: app)
         // A confidential client proves itself before its token is spent: someone who only holds the token must not be
         // able to end the session by presenting it without the client's credentials.
-        if let holder = try await tokens.peek(tenant: tenant.id, token: token), holder.confidential {
-            var confidentialForm = form
-            confidentialForm["client_id"] = holder.clientID
-            _ = try await authenticateClient(confidentialForm)
+        if let holder = try await tokens.peek(tenant: tenant.id, token: token) {
+            if holder.confidential {
+                var confidentialForm = form
+                confidentialForm["client_id"] = holder.code.clientID
+                _ = try await authenticateClient(confidentialForm)
+            }
+            // Conditional Access decides before the token is spent: a refusal leaves it usable once the user complies.
+            try await requireConditionalAccess(refreshing: holder.code)
         }
         let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
         let (user, application) = try await stillSignedIn(code)
