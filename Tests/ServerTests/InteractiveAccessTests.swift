@@ -143,4 +143,36 @@ struct InteractiveAccessTests {
             #expect(after.status == 200, "\(after.text)")
         }
     }
+
+    @Test("the device login page refuses to approve a device's sign-in that Conditional Access blocks where the user is")
+    func deviceApproval() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let s = try await Self.setup(h, admin)
+            let cli = await h.graph("POST", "applications", token: admin, json: ["displayName": "CLI", "isFallbackPublicClient": true])
+            let cliID = try #require(cli.json["appId"]?.stringValue)
+            _ = await h.graph("POST", ConditionalAccessTests.policies, token: admin, json: [
+                "displayName": "CLI only from the office", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": [.string(cliID)]],
+                               "locations": ["includeLocations": ["All"], "excludeLocations": [.string(s.office)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            func start() async throws -> String {
+                let started = await h.send("POST", "/\(h.tenant.tenantId)/oauth2/v2.0/devicecode",
+                                           headers: ["content-type": "application/x-www-form-urlencoded"],
+                                           body: Array("client_id=\(cliID)&scope=openid".utf8))
+                return try #require(started.json["user_code"]?.stringValue)
+            }
+            func approve(_ userCode: String, from address: String) async -> APIResponse {
+                var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/devicelogin", query: [],
+                                         headers: ["content-type": "application/json", "origin": Harness.base, "cookie": s.cookie],
+                                         body: JSONValue.object(["userCode": .string(userCode)]).serializedBytes, baseURL: Harness.base)
+                request.clientAddress = address
+                return await h.app.handle(request)
+            }
+            let away = await approve(try await start(), from: "198.51.100.4")
+            #expect(away.status == 403 && away.text.contains("AADSTS53003"))
+            let office = await approve(try await start(), from: "203.0.113.20")
+            #expect(office.status == 200 && office.json["approved"] == true)
+        }
+    }
 }

@@ -25,6 +25,16 @@ final class ConditionalAccessGate: Sendable {
 }
 
 extension ConditionalAccessGate {
+    /// The decision for a signed-in browser session's sign-in to `clientID`, from this request.
+    func decide(app: TesseraApp, tenant: TenantRecord, session: SignInSessions.Session, clientID: String,
+                request: APIRequest) async throws -> ConditionalAccessDecision {
+        let engine = try await engine(for: tenant, store: app.store)
+        let facts = try await userFacts(app: app, tenant: tenant, userID: session.userID, clientID: clientID, amr: session.amr,
+                                        authTime: session.authTime, clientAddress: request.clientAddress,
+                                        userAgent: request.header("user-agent"))
+        return engine.decide(facts)
+    }
+
     /// A user's sign-in as Conditional Access sees it: the user's groups and roles (transitively), guest or member,
     /// the application, where the request came from and what it runs, and the session's methods and when.
     func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, clientID: String, amr: [String], authTime: Int64,
@@ -100,12 +110,8 @@ extension AuthorizeEndpoint {
     /// and when the session authenticated. Nil when the sign-in may go on; otherwise the answer: a new sign-in when
     /// only re-authentication is missing (sign-in frequency), else Entra's error page with the code and correlation id.
     func conditionalAccess(session: SignInSessions.Session, clientID: String, continuation: [(name: String, value: String)]) async throws -> APIResponse? {
-        let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
         let tenantID = tenant.id
-        let facts = try await app.conditionalAccess.userFacts(
-            app: app, tenant: tenant, userID: session.userID, clientID: clientID, amr: session.amr, authTime: session.authTime,
-            clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
-        let decision = engine.decide(facts)
+        let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID, request: request)
         switch decision.outcome {
         case .allow:
             return nil

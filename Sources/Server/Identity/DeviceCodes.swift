@@ -44,6 +44,20 @@ struct DeviceCodes {
         ], headers: [("Cache-Control", "no-store")])
     }
 
+    /// The application a pending, unexpired user code was issued to.
+    func pendingClient(tenant: String, userCode: String) async throws -> String? {
+        let now = app.clock.now
+        let code = userCode.uppercased().filter { $0.isLetter || $0.isNumber }
+        return try await app.store.read { tx in
+            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceUserCode", code)),
+                  let object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,
+                  object.body["_status"]?.stringValue == "pending",
+                  let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now
+            else { return nil }
+            return object.body["_clientId"]?.stringValue
+        }
+    }
+
     /// The device login page's approval, by a signed-in user.
     func approve(tenant: String, userCode: String, session: SignInSessions.Session) async throws -> Bool {
         let now = app.clock.now

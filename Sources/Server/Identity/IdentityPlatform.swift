@@ -110,6 +110,14 @@ struct IdentityPlatform {
             // JSON only (a cross-site form cannot send it without a preflight), and the SameSite session cookie.
             try Self.requireSameOriginJSON(request)
             guard let session else { throw DirectoryError(.accessDenied, "Sign in first.") }
+            // Conditional Access decides the device's sign-in here, where the user is: the device gets nothing it refuses.
+            if let userCode = try request.jsonObject()["userCode"]?.stringValue,
+               let clientID = try await codes.pendingClient(tenant: tenant.id, userCode: userCode) {
+                let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID, request: request)
+                guard case .allow = decision.outcome else {
+                    throw DirectoryError(.accessDenied, "AADSTS53003: Access has been blocked by Conditional Access policies (correlation id \(request.requestID)).")
+                }
+            }
             guard let code = try request.jsonObject()["userCode"]?.stringValue,
                   try await codes.approve(tenant: tenant.id, userCode: code, session: session) else {
                 throw DirectoryError.badRequest("The code is not valid or has expired.")
