@@ -44,30 +44,30 @@ struct DeviceCodes {
         ], headers: [("Cache-Control", "no-store")])
     }
 
+    /// The pending, unexpired device code a user code (as typed: any case, with separators) names.
+    static func pending(_ userCode: String, tenant: String, now: Date, tx: any DirectoryTransaction) async throws -> StoredObject? {
+        let code = userCode.uppercased().filter { $0.isLetter || $0.isNumber }
+        guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceUserCode", code)),
+              let object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,
+              object.body["_status"]?.stringValue == "pending",
+              let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now
+        else { return nil }
+        return object
+    }
+
     /// The application a pending, unexpired user code was issued to.
     func pendingClient(tenant: String, userCode: String) async throws -> String? {
         let now = app.clock.now
-        let code = userCode.uppercased().filter { $0.isLetter || $0.isNumber }
         return try await app.store.read { tx in
-            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceUserCode", code)),
-                  let object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,
-                  object.body["_status"]?.stringValue == "pending",
-                  let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now
-            else { return nil }
-            return object.body["_clientId"]?.stringValue
+            try await Self.pending(userCode, tenant: tenant, now: now, tx: tx)?.body["_clientId"]?.stringValue
         }
     }
 
     /// The device login page's approval, by a signed-in user.
     func approve(tenant: String, userCode: String, session: SignInSessions.Session) async throws -> Bool {
         let now = app.clock.now
-        let code = userCode.uppercased().filter { $0.isLetter || $0.isNumber }
         return try await app.store.write { tx in
-            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceUserCode", code)),
-                  var object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,
-                  object.body["_status"]?.stringValue == "pending",
-                  let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now
-            else { return false }
+            guard var object = try await Self.pending(userCode, tenant: tenant, now: now, tx: tx) else { return false }
             let version = object.version
             object.body["_status"] = "approved"
             object.body["_userId"] = .string(session.userID)
