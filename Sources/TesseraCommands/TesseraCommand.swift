@@ -110,9 +110,9 @@ struct Serve: AsyncParsableCommand {
             urls.append(normalised)
         }
         if urls.isEmpty { urls = NetworkPolicy.loopback(scheme: scheme, host: host, port: port) }
-        var proxies: [IPRange] = []
+        var proxies: [IPAddressRange] = []
         for text in trustedProxy {
-            guard let range = IPRange(text) else { throw ValidationError("--trusted-proxy \(text) is not an IP address or CIDR range") }
+            guard let range = NetworkPolicy.proxyRange(text) else { throw ValidationError("--trusted-proxy \(text) is not an IP address or CIDR range") }
             proxies.append(range)
         }
         guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }

@@ -155,7 +155,7 @@ public struct TesseraResponder: HTTPResponder {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
         fields[.xContentTypeOptions] = "nosniff"
-        if scheme == "https", let base, let host = URL(string: base)?.host, host != "localhost", IPRange.bytes(of: host) == nil {
+        if scheme == "https", let base, let host = URL(string: base)?.host, host != "localhost", NetworkPolicy.address(host) == nil {
             fields[.strictTransportSecurity] = "max-age=31536000"
         }
         return Response(status: .init(code: response.status), headers: fields,

@@ -1,10 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+public import TesseraCore
 
 /// What Tessera believes about the network: the names it is reached by, and the proxies whose forwarding headers it
 /// trusts. Nothing a client sends is believed otherwise: a `Host` that is not one of ``publicURLs`` is refused (so the
@@ -14,9 +9,9 @@ public struct NetworkPolicy: Sendable {
     /// first is canonical. Empty: whatever the request says (only for an app driven in-process, as tests do).
     public var publicURLs: [String]
     /// Peers allowed to say, in `X-Forwarded-For`, whom they forward for.
-    public var trustedProxies: [IPRange]
+    public var trustedProxies: [IPAddressRange]
 
-    public init(publicURLs: [String] = [], trustedProxies: [IPRange] = []) {
+    public init(publicURLs: [String] = [], trustedProxies: [IPAddressRange] = []) {
         self.publicURLs = publicURLs.compactMap(Self.normalise)
         self.trustedProxies = trustedProxies
     }
@@ -75,7 +70,7 @@ public struct NetworkPolicy: Sendable {
         var client = peer
         for hop in forwardedFor.split(separator: ",").reversed() {
             let address = hop.trimmingCharacters(in: .whitespaces)
-            guard IPRange.bytes(of: address) != nil else { break }
+            guard Self.address(address) != nil else { break }
             client = address
             if !isTrusted(address) { break }
         }
@@ -84,59 +79,25 @@ public struct NetworkPolicy: Sendable {
 
     /// Whether `address` may read `/metrics`: this machine, or a trusted proxy (a scraper behind it).
     func mayScrape(_ address: String) -> Bool {
-        guard let bytes = IPRange.bytes(of: address) else { return false }
-        let loopback = [IPRange("127.0.0.0/8"), IPRange("::1")].compactMap { $0 }
-        return loopback.contains { $0.contains(bytes) } || isTrusted(address)
+        guard let parsed = Self.address(address) else { return false }
+        return Self.loopback.contains { $0.contains(parsed) } || isTrusted(address)
     }
 
     func isTrusted(_ address: String) -> Bool {
-        guard let bytes = IPRange.bytes(of: address) else { return false }
-        return trustedProxies.contains { $0.contains(bytes) }
-    }
-}
-
-/// An IPv4 or IPv6 network in CIDR notation (`10.0.0.0/8`, `::1/128`, or one address).
-public struct IPRange: Sendable, Equatable, CustomStringConvertible {
-    let network: [UInt8]
-    let prefix: Int
-
-    public init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
-        guard let first = parts.first, let bytes = Self.bytes(of: first) else { return nil }
-        let bits = bytes.count * 8
-        let prefix = parts.count == 2 ? Int(parts[1]) : bits
-        guard let prefix, (0...bits).contains(prefix) else { return nil }
-        self.network = bytes
-        self.prefix = prefix
+        guard let parsed = Self.address(address) else { return false }
+        return trustedProxies.contains { $0.contains(parsed) }
     }
 
-    public var description: String { "\(network.count == 4 ? network.map(String.init).joined(separator: ".") : "ipv6")/\(prefix)" }
+    static let loopback = ["127.0.0.0/8", "::1/128"].compactMap(IPAddressRange.init(cidr:))
 
-    func contains(_ address: [UInt8]) -> Bool {
-        var address = address
-        // An IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d) is that IPv4 address.
-        if network.count == 4, address.count == 16, address[0..<10].allSatisfy({ $0 == 0 }), address[10] == 0xFF, address[11] == 0xFF {
-            address = Array(address[12...])
-        }
-        guard address.count == network.count else { return false }
-        var remaining = prefix
-        for index in 0..<network.count where remaining > 0 {
-            let take = min(8, remaining)
-            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - take))
-            if address[index] & mask != network[index] & mask { return false }
-            remaining -= take
-        }
-        return true
+    /// An address as a peer or a Host names it (IPv6 possibly in brackets); nil when it is not an IP address.
+    static func address(_ text: String) -> IPAddress? {
+        IPAddress(text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text)
     }
 
-    /// The address's bytes (4 or 16), or nil when `text` is not an IP address.
-    static func bytes(of text: String) -> [UInt8]? {
-        var text = text
-        if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
+    /// A `--trusted-proxy` value: a CIDR range, or one address (a /32 or /128).
+    public static func proxyRange(_ text: String) -> IPAddressRange? {
+        if text.contains("/") { return IPAddressRange(cidr: text) }
+        return address(text).map { IPAddressRange(first: $0, last: $0) }
     }
 }

@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension ObjectKind {
     /// A Conditional Access policy (`/identity/conditionalAccess/policies`).
@@ -21,12 +16,9 @@ extension ObjectKind {
 /// grants, as Entra applies them when they are written.
 enum PolicyRules {
     static let namedLocationTypes = ["ipNamedLocation", "countryNamedLocation"]
-    /// Entra's built-in authentication strengths: MFA, passwordless MFA, phishing-resistant MFA (passkeys).
-    static let builtInAuthenticationStrengths: [String: String] = [
-        "00000000-0000-0000-0000-000000000002": "Multifactor authentication",
-        "00000000-0000-0000-0000-000000000003": "Passwordless MFA",
-        "00000000-0000-0000-0000-000000000004": "Phishing-resistant MFA",
-    ]
+    /// Entra's built-in authentication strengths by id, with their names: the decision engine's own
+    /// (MFA, passwordless MFA, phishing-resistant MFA).
+    static let builtInAuthenticationStrengths: [String: String] = AuthenticationStrength.builtIns.mapValues(\.displayName)
     /// The three guest user roles `guestUserRoleId` may name (User, Guest User, Restricted Guest User).
     static let guestRoles = ["a0b1b346-4d3e-4e8b-98f8-753987be4970", "10dae51f-b6af-4016-8d66-8c2a99b929b3",
                              "2af84b1e-32c8-42b7-82bc-daa82404023b"]
@@ -194,14 +186,10 @@ enum PolicyRules {
     }
 
     /// 4 or 6 for a valid CIDR range (`address/prefix`), nil otherwise.
+    /// 4 or 6 for a CIDR range the decision engine can read, nil for anything else.
     static func cidrFamily(_ text: String) -> Int? {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let prefix = Int(parts[1]), parts[1].allSatisfy(\.isNumber) else { return nil }
-        let address = String(parts[0])
-        var v4 = in_addr(), v6 = in6_addr()
-        if inet_pton(AF_INET, address, &v4) == 1 { return (0...32).contains(prefix) ? 4 : nil }
-        if inet_pton(AF_INET6, address, &v6) == 1 { return (0...128).contains(prefix) ? 6 : nil }
-        return nil
+        guard IPAddressRange(cidr: text) != nil else { return nil }
+        return text.contains(":") ? 6 : 4
     }
 
     /// Refuses to delete a named location a Conditional Access policy still uses.
