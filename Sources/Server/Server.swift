@@ -18,10 +18,9 @@ public enum TesseraServer {
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: port), serverName: "Tessera",
-            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger))
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections ?? ServerLimits.raiseOpenFileLimit(), logger: logger))
         let connections = ConnectionsPerAddress(limit: limits.maxConnectionsPerAddress)
-        let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000
-                                                                         + limits.idleTimeout.components.attoseconds / 1_000_000_000))
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Telemetry.nanoseconds(limits.idleTimeout)))
         let tlsConfiguration: TLSConfiguration?
         if let tls {
             var configuration = TLSConfiguration.makeServerConfiguration(

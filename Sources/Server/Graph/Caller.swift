@@ -79,7 +79,7 @@ struct Caller: Sendable {
 
     /// Validates the bearer token (``verifiedToken(_:app:base:)``) and resolves what it grants.
     static func authenticate(_ request: APIRequest, app: TesseraApp) async throws -> Caller {
-        let jwt = try verifiedToken(request.header("authorization"), app: app, base: request.baseURL)
+        let jwt = try request.verifiedToken ?? verifiedToken(request.header("authorization"), app: app, base: request.baseURL)
         let tenant = jwt.claims["tid"]?.stringValue ?? "", oid = jwt.claims["oid"]?.stringValue ?? ""
         if jwt.claims["idtyp"]?.stringValue == "user" {
             let scopes = Set((jwt.claims["scp"]?.stringValue ?? "").split(separator: " ").map(String.init))

@@ -20,6 +20,9 @@ public struct APIRequest: Sendable {
     /// This request's id, minted as it arrived: sent back as `request-id` and in Graph's error `innerError`, and on
     /// every log line about it, so a client's report finds the log.
     public var requestID: String = Identifier.make()
+    /// The bearer token of `authorization`, when the HTTP edge has already checked it (Graph callers are checked before
+    /// their body is read), so that it is not verified twice.
+    var verifiedToken: JWT?
 
     public init(method: String, path: String, query: [(name: String, value: String)], headers: [String: String],
                 body: [UInt8], baseURL: String, clientAddress: String? = nil) {

@@ -38,9 +38,10 @@ public struct TesseraResponder: HTTPResponder {
         let response = await answer(request, context: context, requestID: requestID, tenant: &tenant)
         let status = response.status.code
         let elapsed = ContinuousClock.now - start
-        app.telemetry.request(route: Telemetry.route(segments), method: request.method.rawValue, status: status, duration: elapsed)
+        let route = Telemetry.route(segments)
+        app.telemetry.request(route: route, method: request.method.rawValue, status: status, duration: elapsed)
         var metadata: Logger.Metadata = [
-            "request-id": .string(requestID), "method": .string(request.method.rawValue), "route": .string(Telemetry.route(segments)),
+            "request-id": .string(requestID), "method": .string(request.method.rawValue), "route": .string(route),
             "status": .stringConvertible(status), "duration_ms": .stringConvertible(Telemetry.nanoseconds(elapsed) / 1_000_000),
         ]
         if let tenant { metadata["tenant"] = .string(tenant) }
@@ -64,10 +65,12 @@ public struct TesseraResponder: HTTPResponder {
         let path = request.uri.path
         let isGraph = path.hasPrefix("/v1.0/") || path.hasPrefix("/beta/") || path == "/v1.0" || path == "/beta"
         var limit = min(app.maxBodyBytes, limits.maxAnonymousBodyBytes)
+        var verifiedToken: JWT?
         if isGraph {
             // Graph is for callers with a token: anyone else is answered from the headers alone.
             do {
                 let token = try Caller.verifiedToken(headers["authorization"], app: app, base: baseURL)
+                verifiedToken = token
                 tenant = token.claims["tid"]?.stringValue
                 if let graphLimiter, let wait = graphLimiter.take("\(tenant ?? ""):\(token.claims["oid"]?.stringValue ?? "")") {
                     app.telemetry.throttled(kind: "graph")
@@ -108,6 +111,7 @@ public struct TesseraResponder: HTTPResponder {
             method: request.method.rawValue, path: path, query: APIRequest.parseForm(request.uri.query ?? ""),
             headers: headers, body: Array(buffer: body), baseURL: baseURL, clientAddress: clientAddress)
         apiRequest.requestID = requestID
+        apiRequest.verifiedToken = verifiedToken
         if tenant == nil, let first = apiRequest.segments.first, Identifier.isGUID(first) { tenant = first }
         return convert(await app.handle(apiRequest), base: baseURL, requestID: requestID)
     }

@@ -15,8 +15,9 @@ import Darwin
 /// no more than this: silent connections are closed, one address cannot hold every descriptor, and request bodies are
 /// read only within a budget, after the caller is known where the route allows it.
 public struct ServerLimits: Sendable {
-    /// Open connections in all; past it the server stops accepting until one closes.
-    public var maxConnections: Int
+    /// Open connections in all; past it the server stops accepting until one closes. Nil: the server raises the
+    /// process's open-file limit when it starts and stays below it.
+    public var maxConnections: Int?
     /// Open connections from one client address; past it a new connection is closed at once.
     public var maxConnectionsPerAddress: Int
     /// How long a connection may go without a request once open or after a response: covers the TLS handshake, a request
@@ -34,7 +35,7 @@ public struct ServerLimits: Sendable {
     /// Token endpoint requests a second from one client address, with twice that as a burst. Zero: no limit.
     public var tokenRequestsPerSecond: Int = 200
 
-    public init(maxConnections: Int = ServerLimits.defaultMaxConnections(), maxConnectionsPerAddress: Int = 256,
+    public init(maxConnections: Int? = nil, maxConnectionsPerAddress: Int = 256,
                 idleTimeout: Duration = .seconds(30), bodyTimeout: Duration = .seconds(30),
                 maxAnonymousBodyBytes: Int = 256 * 1024, maxBufferedBodyBytes: Int = 256 * 1024 * 1024) {
         self.maxConnections = maxConnections
@@ -45,9 +46,10 @@ public struct ServerLimits: Sendable {
         self.maxBufferedBodyBytes = maxBufferedBodyBytes
     }
 
-    /// Raises the process's open-file limit to its hard limit and leaves room for the database, files and logs: the
-    /// connections Tessera accepts must never be what stops it from opening anything else.
-    public static func defaultMaxConnections() -> Int {
+    /// Raises the process's open-file limit to its hard limit (once, as the server starts) and returns how many
+    /// connections fit below it with room for the database, files and logs: the connections Tessera accepts must
+    /// never be what stops it from opening anything else.
+    static func raiseOpenFileLimit() -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 900 }
         if limit.rlim_cur < limit.rlim_max {
@@ -180,16 +182,36 @@ public struct TesseraRequestContext: Hummingbird.RequestContext, RemoteAddressRe
     }
 }
 
+/// A token bucket: it holds up to `capacity` tokens and gains `rate` a second; each request or failure takes one.
+struct TokenBucket: Sendable {
+    private(set) var tokens: Double
+    private(set) var updated: Date
+
+    init(capacity: Double, at now: Date) {
+        tokens = capacity
+        updated = now
+    }
+
+    /// Adds what `rate` has earned since the last update, up to `capacity`.
+    mutating func refill(at now: Date, rate: Double, capacity: Double) {
+        tokens = min(capacity, tokens + max(0, now.timeIntervalSince(updated)) * rate)
+        updated = now
+    }
+
+    mutating func take() { tokens -= 1 }
+
+    var isEmpty: Bool { tokens < 1 }
+
+    /// Whole seconds until the next token, at `rate`.
+    func secondsUntilNext(rate: Double) -> Int { max(1, Int(((1 - tokens) / rate).rounded(.up))) }
+}
+
 /// Token buckets per key (a Graph caller, a client address at the token endpoint): `rate` requests a second
 /// sustained, `burst` at once; past that a request is answered 429 with `Retry-After`.
 final class RateLimiter: Sendable {
     let rate: Double
     let burst: Double
-    private struct Bucket {
-        var tokens: Double
-        var updated: ContinuousClock.Instant
-    }
-    private let buckets = Mutex<[String: Bucket]>([:])
+    private let buckets = Mutex<[String: TokenBucket]>([:])
 
     init(rate: Double, burst: Double) {
         self.rate = rate
@@ -197,22 +219,17 @@ final class RateLimiter: Sendable {
     }
 
     /// Takes one request from `key`'s bucket; nil when allowed, else the seconds to wait.
-    func take(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
+    func take(_ key: String, now: Date = Date()) -> Int? {
         buckets.withLock { buckets in
             if buckets.count > 100_000 {
-                // Forget the full buckets (callers who have been quiet): they would start full anyway.
-                buckets = buckets.filter { now - $0.value.updated < .seconds(burst / rate) }
+                // Forget the buckets that have refilled (callers who have been quiet): they would start full anyway.
+                buckets = buckets.filter { now.timeIntervalSince($0.value.updated) < burst / rate }
             }
-            var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
-            let elapsed = now - bucket.updated
-            bucket.tokens = min(burst, bucket.tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * rate)
-            bucket.updated = now
-            guard bucket.tokens >= 1 else {
-                buckets[key] = bucket
-                return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
-            }
-            bucket.tokens -= 1
-            buckets[key] = bucket
+            var bucket = buckets[key] ?? TokenBucket(capacity: burst, at: now)
+            bucket.refill(at: now, rate: rate, capacity: burst)
+            defer { buckets[key] = bucket }
+            if bucket.isEmpty { return bucket.secondsUntilNext(rate: rate) }
+            bucket.take()
             return nil
         }
     }

@@ -25,10 +25,12 @@ final class ConditionalAccessGate: Sendable {
 }
 
 extension ConditionalAccessGate {
-    /// The decision for a signed-in browser session's sign-in to `clientID`, from this request.
+    /// The decision for a signed-in browser session's sign-in to `clientID`, from this request; nil when the tenant
+    /// has no policy to evaluate (then a sign-in costs nothing: no user, group or role reads).
     func decide(app: TesseraApp, tenant: TenantRecord, session: SignInSessions.Session, clientID: String,
-                request: APIRequest) async throws -> ConditionalAccessDecision {
+                request: APIRequest) async throws -> ConditionalAccessDecision? {
         let engine = try await engine(for: tenant, store: app.store)
+        guard engine.evaluatesAnything else { return nil }
         let facts = try await userFacts(app: app, tenant: tenant, userID: session.userID, clientID: clientID, amr: session.amr,
                                         authTime: session.authTime, clientAddress: request.clientAddress,
                                         userAgent: request.header("user-agent"))
@@ -64,6 +66,7 @@ extension TokenEndpoint {
     /// AADSTS53003.
     func requireConditionalAccess(refreshing code: AuthorizationCode) async throws {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
+        guard engine.evaluatesAnything else { return }
         let facts = try await app.conditionalAccess.userFacts(
             app: app, tenant: tenant, userID: code.userID, clientID: code.clientID, amr: code.amr, authTime: code.authTime,
             clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
@@ -111,7 +114,9 @@ extension AuthorizeEndpoint {
     /// only re-authentication is missing (sign-in frequency), else Entra's error page with the code and correlation id.
     func conditionalAccess(session: SignInSessions.Session, clientID: String, continuation: [(name: String, value: String)]) async throws -> APIResponse? {
         let tenantID = tenant.id
-        let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID, request: request)
+        guard let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID,
+                                                                    request: request)
+        else { return nil }
         switch decision.outcome {
         case .allow:
             return nil

@@ -46,14 +46,8 @@ struct Consent {
     func granted(clientID: String, userID: String) async throws -> Set<String> {
         let (client, graph) = try await principals(clientID: clientID)
         guard let client, let graph else { return [] }
-        let tenantID = tenant.id
-        let grants = try await app.store.read { tx in
-            try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.oauth2PermissionGrant],
-                                           filter: .and(.compare(PropertyPath(["clientId"]), .eq, .string(client)),
-                                                        .compare(PropertyPath(["resourceId"]), .eq, .string(graph)))))
-        }
         var scopes = Set<String>()
-        for grant in grants where grant.deletedAt == nil {
+        for grant in try await grants(client: client, resource: graph) {
             let forEveryone = grant.body["consentType"]?.stringValue == "AllPrincipals"
             guard forEveryone || grant.body["principalId"]?.stringValue == userID else { continue }
             scopes.formUnion((grant.body["scope"]?.stringValue ?? "").split(separator: " ").map(String.init))
@@ -87,6 +81,16 @@ struct Consent {
         return (admin || (userConsentAllowed && consentable), admin)
     }
 
+    /// The live delegated permission grants from one service principal to another.
+    func grants(client: String, resource: String) async throws -> [StoredObject] {
+        let tenantID = tenant.id
+        return try await app.store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.oauth2PermissionGrant],
+                                           filter: .and(.compare(PropertyPath(["clientId"]), .eq, .string(client)),
+                                                        .compare(PropertyPath(["resourceId"]), .eq, .string(resource)))))
+        }.filter { $0.deletedAt == nil }
+    }
+
     /// Records consent: the user's own grant (`Principal`), or the organisation's (`AllPrincipals`), adding `scopes`
     /// to any grant already there. Creates the client's service principal first if the tenant has none (as Entra does
     /// on first consent).
@@ -97,15 +101,9 @@ struct Consent {
             client = try await app.directory.create(tenant: tenant.id, kind: .servicePrincipal, body: ["appId": .string(clientID)], actor: actor).id
         }
         guard let client else { return }
-        let tenantID = tenant.id
         let consentType = forOrganisation ? "AllPrincipals" : "Principal"
-        let existing = try await app.store.read { tx in
-            try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.oauth2PermissionGrant],
-                                           filter: .and(.compare(PropertyPath(["clientId"]), .eq, .string(client)),
-                                                        .compare(PropertyPath(["resourceId"]), .eq, .string(graph)))))
-        }.first { grant in
-            grant.deletedAt == nil && grant.body["consentType"]?.stringValue == consentType
-                && (forOrganisation || grant.body["principalId"]?.stringValue == userID)
+        let existing = try await grants(client: client, resource: graph).first { grant in
+            grant.body["consentType"]?.stringValue == consentType && (forOrganisation || grant.body["principalId"]?.stringValue == userID)
         }
         if let existing {
             let had = Set((existing.body["scope"]?.stringValue ?? "").split(separator: " ").map(String.init))

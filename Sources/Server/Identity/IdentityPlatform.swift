@@ -113,8 +113,9 @@ struct IdentityPlatform {
             // Conditional Access decides the device's sign-in here, where the user is: the device gets nothing it refuses.
             if let userCode = try request.jsonObject()["userCode"]?.stringValue,
                let clientID = try await codes.pendingClient(tenant: tenant.id, userCode: userCode) {
-                let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID, request: request)
-                guard case .allow = decision.outcome else {
+                if let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID,
+                                                                         request: request),
+                   decision.outcome != .allow {
                     throw DirectoryError(.accessDenied, "AADSTS53003: Access has been blocked by Conditional Access policies (correlation id \(request.requestID)).")
                 }
             }

@@ -43,14 +43,9 @@ final class SignInThrottle: Sendable {
         var lastSeen: Date
     }
 
-    private struct Source {
-        var tokens: Double
-        var updated: Date
-    }
-
     private struct State {
         var accounts: [String: Account] = [:]
-        var sources: [String: Source] = [:]
+        var sources: [String: TokenBucket] = [:]
         var lastSweep = Date.distantPast
     }
 
@@ -65,11 +60,9 @@ final class SignInThrottle: Sendable {
     func check(account: String?, source: String?, now: Date) -> Refusal? {
         state.withLock { state in
             if let source, var bucket = state.sources[source] {
-                refill(&bucket, now: now)
+                bucket.refill(at: now, rate: settings.sourceRefillPerSecond, capacity: settings.sourceBurst)
                 state.sources[source] = bucket
-                if bucket.tokens < 1 {
-                    return .throttled(retryAfter: max(1, Int(((1 - bucket.tokens) / settings.sourceRefillPerSecond).rounded(.up))))
-                }
+                if bucket.isEmpty { return .throttled(retryAfter: bucket.secondsUntilNext(rate: settings.sourceRefillPerSecond)) }
             }
             if let account, let entry = state.accounts[Self.key(account, source)], let until = entry.lockedUntil, until > now {
                 return .lockedOut(until: until)
@@ -84,9 +77,9 @@ final class SignInThrottle: Sendable {
         state.withLock { state in
             sweep(&state, now: now)
             if let source {
-                var bucket = state.sources[source] ?? Source(tokens: settings.sourceBurst, updated: now)
-                refill(&bucket, now: now)
-                bucket.tokens -= 1
+                var bucket = state.sources[source] ?? TokenBucket(capacity: settings.sourceBurst, at: now)
+                bucket.refill(at: now, rate: settings.sourceRefillPerSecond, capacity: settings.sourceBurst)
+                bucket.take()
                 state.sources[source] = bucket
             }
             guard let account else { return nil }
@@ -112,12 +105,6 @@ final class SignInThrottle: Sendable {
     /// A success from this source: the account's count for it starts again.
     func succeeded(account: String, source: String?) {
         _ = state.withLock { state in state.accounts.removeValue(forKey: Self.key(account, source)) }
-    }
-
-    private func refill(_ bucket: inout Source, now: Date) {
-        let elapsed = max(0, now.timeIntervalSince(bucket.updated))
-        bucket.tokens = min(settings.sourceBurst, bucket.tokens + elapsed * settings.sourceRefillPerSecond)
-        bucket.updated = now
     }
 
     private func sweep(_ state: inout State, now: Date) {

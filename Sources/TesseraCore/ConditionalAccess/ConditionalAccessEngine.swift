@@ -14,6 +14,10 @@ public struct ConditionalAccessEngine: Sendable {
         init(_ policy: CompiledPolicy) { self.policy = policy }
     }
     let trustedRanges: IPAddressRangeSet
+
+    /// Whether any policy is evaluated at all (enabled or report-only): when none is, a caller need not gather a
+    /// sign-in's facts, since the decision is `allow` with every policy `notEnabled`.
+    public var evaluatesAnything: Bool { policies.contains { $0.policy.state != .disabled } }
     let directory: DirectoryIndex
 
     /// Application groups Entra's keywords stand for, by lowercased keyword. `Office365` lists Microsoft's
