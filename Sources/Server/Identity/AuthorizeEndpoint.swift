@@ -144,9 +144,7 @@ struct AuthorizeEndpoint {
         <form method="post" action="\(Page.escape(uri))">\(fields)<noscript><button type="submit">Continue</button></noscript></form>
         <script nonce="\(nonce)">document.forms[0].submit();</script></body></html>
         """
-        let components = URLComponents(string: uri)
-        var target = "\(components?.scheme ?? "https")://\(components?.host ?? "")"
-        if let port = components?.port { target += ":\(port)" }
+        let target = ConsentPage.origin(of: uri)
         return APIResponse(status: 200, headers: [
             ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
             ("Content-Security-Policy", "default-src 'none'; script-src 'nonce-\(nonce)'; form-action \(target); frame-ancestors 'none'; base-uri 'none'"),

@@ -52,7 +52,7 @@ enum ConsentPage {
         """, script: "", referrerPolicy: "same-origin", formAction: "'self' \(origin(of: redirectURI))")
     }
 
-    /// `scheme://host[:port]` of a URI, for a CSP source list.
+    /// `scheme://host[:port]` of a URI, for a CSP source list (the consent page's and `form_post`'s `form-action`).
     static func origin(of uri: String) -> String {
         let components = URLComponents(string: uri)
         var origin = "\(components?.scheme ?? "https")://\(components?.host ?? "")"
