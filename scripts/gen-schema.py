@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 ROOTS = ["user", "group", "application", "servicePrincipal", "device", "organization", "domain",
          "appRoleAssignment", "unifiedRoleAssignment", "unifiedRoleDefinition", "directoryRole",
          "conditionalAccessPolicy", "namedLocation", "ipNamedLocation", "countryNamedLocation", "authorizationPolicy",
-         "oAuth2PermissionGrant", "onPremisesDirectorySynchronization"]
+         "oAuth2PermissionGrant", "onPremisesDirectorySynchronization", "authenticationStrengthPolicy",
+         "fido2CombinationConfiguration"]
 NS = "{http://docs.oasis-open.org/odata/ns/edm}"
 
 def main(path):

@@ -24,7 +24,7 @@ public struct BackupService: Sendable {
     /// What a snapshot holds: the directory's critical objects (Entra's scope as far as Tessera has them).
     public static let kinds: [ObjectKind] = [
         .user, .group, .application, .servicePrincipal, .appRoleAssignment, .roleAssignment, .authenticationMethodsPolicy,
-        .conditionalAccessPolicy, .namedLocation, .authorizationPolicy, .oauth2PermissionGrant,
+        .conditionalAccessPolicy, .namedLocation, .authorizationPolicy, .oauth2PermissionGrant, .authenticationStrengthPolicy,
     ]
     /// The links a snapshot holds.
     public static let relations = ["members", "owners"]

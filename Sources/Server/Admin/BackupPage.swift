@@ -30,6 +30,7 @@ struct BackupPage {
         case .namedLocation: "named locations"
         case .authorizationPolicy: "the authorization policy"
         case .oauth2PermissionGrant: "delegated permission grants"
+        case .authenticationStrengthPolicy: "authentication strengths"
         default: kind.rawValue
         }
     }

@@ -49,7 +49,12 @@ struct GraphAPI {
         case "roleManagement": return try await RolesHandler(api: self, context: c).handleRoleManagement(Array(path.dropFirst()))
         case "directoryRoles": return try await RolesHandler(api: self, context: c).handleDirectoryRoles(Array(path.dropFirst()))
         case "auditLogs": return try await AuditHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        case "policies" where path.count > 1 && path[1] == "authenticationStrengthPolicies":
+            return try await AuthenticationStrengthHandler(api: self, context: c, collectionPath: "policies/authenticationStrengthPolicies")
+                .policies(Array(path.dropFirst(2)))
         case "policies": return try await PolicyHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        case "identity" where path.count > 2 && path[1] == "conditionalAccess" && path[2] == "authenticationStrength":
+            return try await AuthenticationStrengthHandler.root(api: self, context: c, Array(path.dropFirst(3)))
         case "identity": return try await ConditionalAccessHandler(api: self, context: c).handle(Array(path.dropFirst()))
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(head)'.")

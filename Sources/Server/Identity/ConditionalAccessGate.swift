@@ -13,12 +13,15 @@ final class ConditionalAccessGate: Sendable {
     func engine(for tenant: TenantRecord, store: any DirectoryStore) async throws -> ConditionalAccessEngine {
         if let cached = engines.withLock({ $0[tenant.id] }), cached.sequence == tenant.changeSequence { return cached.engine }
         let tenantID = tenant.id
-        let (policies, locations) = try await store.read { tx in
+        let (policies, locations, strengths) = try await store.read { tx in
             (try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.conditionalAccessPolicy])),
-             try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.namedLocation])))
+             try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.namedLocation])),
+             try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.authenticationStrengthPolicy])))
         }
         let engine = ConditionalAccessEngine(policies: policies.filter { $0.deletedAt == nil }.map { .object($0.body) },
-                                             namedLocations: locations.filter { $0.deletedAt == nil }.map { .object($0.body) })
+                                             namedLocations: locations.filter { $0.deletedAt == nil }.map { .object($0.body) },
+                                             // A custom strength the engine cannot read is left out: policies requiring it fail closed.
+                                             authenticationStrengths: strengths.compactMap { AuthenticationStrength(body: .object($0.body)) })
         engines.withLock { $0[tenant.id] = (tenant.changeSequence, engine) }
         return engine
     }

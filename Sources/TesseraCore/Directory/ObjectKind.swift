@@ -58,6 +58,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .namedLocation: "named location"
         case .authorizationPolicy: "authorization policy"
         case .oauth2PermissionGrant: "delegated permission grant"
+        case .authenticationStrengthPolicy: "authentication strength policy"
         default: rawValue
         }
     }
@@ -70,7 +71,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .application, .servicePrincipal, .appRoleAssignment: "ApplicationManagement"
         case .device: "Device"
         case .roleAssignment: "RoleManagement"
-        case .authenticationMethodsPolicy, .conditionalAccessPolicy, .namedLocation, .authorizationPolicy: "Policy"
+        case .authenticationMethodsPolicy, .conditionalAccessPolicy, .namedLocation, .authorizationPolicy, .authenticationStrengthPolicy: "Policy"
         case .oauth2PermissionGrant: "ApplicationManagement"
         default: "DirectoryManagement"
         }

@@ -127,16 +127,29 @@ enum PolicyRules {
                 throw DirectoryError.badRequest("Property 'grantControls.operator' must be \"AND\" or \"OR\".")
             }
             if let strength {
-                guard let id = strength["id"]?.stringValue?.lowercased(), let name = builtInAuthenticationStrengths[id] else {
-                    throw DirectoryError.badRequest("Invalid 'grantControls.authenticationStrength': name a built-in authentication strength by id (\(builtInAuthenticationStrengths.keys.sorted().joined(separator: ", "))).")
-                }
-                guard strength.objectValue?.keys.allSatisfy({ ["id", "displayName", "@odata.type"].contains($0) }) ?? false else {
-                    throw DirectoryError.badRequest("Invalid 'grantControls.authenticationStrength': only 'id' may be given.")
-                }
-                grant["authenticationStrength"] = ["id": .string(id), "displayName": .string(name)]
+                grant["authenticationStrength"] = try await authenticationStrengthReference(strength, tenant: tenant, tx: tx)
                 body["grantControls"] = .object(grant)
             }
         }
+    }
+
+    /// The strength a policy's `grantControls.authenticationStrength` names by id (a built-in or one of the tenant's
+    /// custom ones), as the policy shows it. The strength's other properties may be given back as read (they are
+    /// ignored: the id decides); anything else is refused.
+    static func authenticationStrengthReference(_ strength: JSONValue, tenant: String, tx: any DirectoryTransaction) async throws -> JSONValue {
+        let shown: Set<String> = ["id", "displayName", "description", "policyType", "requirementsSatisfied", "allowedCombinations",
+                                  "createdDateTime", "modifiedDateTime", "combinationConfigurations"]
+        guard let members = strength.objectValue, members.keys.allSatisfy({ shown.contains($0) || $0.hasPrefix("@odata.") }) else {
+            throw DirectoryError.badRequest("Invalid 'grantControls.authenticationStrength': name an authentication strength policy by its 'id'.")
+        }
+        guard let id = members["id"]?.stringValue?.lowercased(), !id.isEmpty else {
+            throw DirectoryError.badRequest("Invalid 'grantControls.authenticationStrength': 'id' is required.")
+        }
+        if let builtIn = AuthenticationStrengthRules.builtIn(id) { return AuthenticationStrengthRules.reference(builtIn) }
+        guard Identifier.isGUID(id), let custom = try await tx.object(tenant: tenant, id: id), custom.kind == .authenticationStrengthPolicy else {
+            throw DirectoryError.badRequest("Invalid 'grantControls.authenticationStrength': '\(id)' is neither a built-in authentication strength (\(builtInAuthenticationStrengths.keys.sorted().joined(separator: ", "))) nor one of the tenant's custom ones (listed at /identity/conditionalAccess/authenticationStrength/policies).")
+        }
+        return AuthenticationStrengthRules.reference(custom.body)
     }
 
     static func requireObject(_ id: String, kind: ObjectKind, property: String, tenant: String, tx: any DirectoryTransaction) async throws {

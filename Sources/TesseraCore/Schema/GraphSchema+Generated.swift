@@ -409,6 +409,21 @@ extension GraphSchema {
             "configuration": .init(.complex("onPremisesDirectorySynchronizationConfiguration")),
             "features": .init(.complex("onPremisesDirectorySynchronizationFeature"), nullable: false),
         ]),
+        "authenticationStrengthPolicy": GraphStructure(name: "authenticationStrengthPolicy", properties: [
+            "id": .init(.string, nullable: false),
+            "allowedCombinations": .init(.collection(.enumeration("authenticationMethodModes")), nullable: false),
+            "createdDateTime": .init(.dateTimeOffset, nullable: false),
+            "description": .init(.string),
+            "displayName": .init(.string, nullable: false),
+            "modifiedDateTime": .init(.dateTimeOffset, nullable: false),
+            "policyType": .init(.enumeration("authenticationStrengthPolicyType"), nullable: false),
+            "requirementsSatisfied": .init(.enumeration("authenticationStrengthRequirements"), nullable: false),
+        ]),
+        "fido2CombinationConfiguration": GraphStructure(name: "fido2CombinationConfiguration", properties: [
+            "id": .init(.string, nullable: false),
+            "appliesToCombinations": .init(.collection(.enumeration("authenticationMethodModes")), nullable: false),
+            "allowedAAGUIDs": .init(.collection(.string), nullable: false),
+        ]),
     ]
     /// Complex types reachable from those entities.
     static let generatedComplexTypes: [String: GraphStructure] = [
@@ -901,6 +916,9 @@ extension GraphSchema {
     /// Enumerations reachable from those entities, with their members.
     static let generatedEnums: [String: GraphEnumeration] = [
         "allowInvitesFrom": GraphEnumeration(members: ["none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone", "unknownFutureValue"], isFlags: false),
+        "authenticationMethodModes": GraphEnumeration(members: ["password", "voice", "hardwareOath", "softwareOath", "sms", "fido2", "windowsHelloForBusiness", "microsoftAuthenticatorPush", "deviceBasedPush", "temporaryAccessPassOneTime", "temporaryAccessPassMultiUse", "email", "x509CertificateSingleFactor", "x509CertificateMultiFactor", "federatedSingleFactor", "federatedMultiFactor", "unknownFutureValue", "qrCodePin"], isFlags: true),
+        "authenticationStrengthPolicyType": GraphEnumeration(members: ["builtIn", "custom", "unknownFutureValue"], isFlags: false),
+        "authenticationStrengthRequirements": GraphEnumeration(members: ["none", "mfa", "unknownFutureValue"], isFlags: true),
         "automaticRepliesStatus": GraphEnumeration(members: ["disabled", "alwaysEnabled", "scheduled"], isFlags: false),
         "cloudAppSecuritySessionControlType": GraphEnumeration(members: ["mcasConfigured", "monitorOnly", "blockDownloads", "unknownFutureValue"], isFlags: false),
         "conditionalAccessClientApp": GraphEnumeration(members: ["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other", "unknownFutureValue"], isFlags: false),
