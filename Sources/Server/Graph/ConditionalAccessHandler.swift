@@ -1,9 +1,7 @@
 import TesseraCore
 
-/// `/identity/conditionalAccess`: policies, named locations, and the deleted ones (kept 30 days, restorable).
-///
-/// Policies and named locations are stored, validated, audited and backed up; Tessera does not yet evaluate
-/// policies at sign-in (see the README).
+/// `/identity/conditionalAccess`: policies, named locations, the deleted ones (kept 30 days, restorable), and the
+/// What If action `evaluate` (`ConditionalAccessHandler+Evaluate.swift`).
 struct ConditionalAccessHandler {
     let api: GraphAPI
     let context: RequestContext
@@ -14,6 +12,7 @@ struct ConditionalAccessHandler {
         guard rest.first == "conditionalAccess", rest.count >= 2 else {
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.last ?? "identity")'.")
         }
+        if rest.count == 2, rest[1] == "evaluate" || rest[1] == "microsoft.graph.evaluate" { return try await evaluate() }
         if let kind = Self.collections[rest[1]] {
             return try await ResourceHandler(api: api, context: context, kind: kind).handle(Array(rest.dropFirst(2)))
         }

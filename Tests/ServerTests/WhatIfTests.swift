@@ -1,0 +1,327 @@
+import Foundation
+import Testing
+@testable import Server
+import TesseraCore
+import TesseraTesting
+
+/// Conditional Access What If (`POST /identity/conditionalAccess/evaluate`) as Microsoft documents it, answered by the
+/// engine real sign-ins ask.
+@Suite("Conditional Access What If: Graph's evaluate action")
+struct WhatIfTests {
+    static let evaluate = "identity/conditionalAccess/evaluate"
+    static let sharePoint = "00000003-0000-0ff1-ce00-000000000000"
+
+    static func create(_ h: Harness, _ token: String, _ policy: JSONValue) async throws -> String {
+        let created = await h.graph("POST", ConditionalAccessTests.policies, token: token, json: policy)
+        #expect(created.status == 201, "\(created.text)")
+        return try #require(created.json["id"]?.stringValue)
+    }
+
+    static func userSignIn(_ userID: String, app: String = sharePoint, conditions: JSONValue = [:], onlyApplied: Bool = false) -> JSONValue {
+        ["signInIdentity": ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(userID)],
+         "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(app)]],
+         "signInConditions": conditions, "appliedPoliciesOnly": .bool(onlyApplied)]
+    }
+
+    /// Each policy's answer by display name: (policyApplies, analysisReasons).
+    static func answers(_ response: APIResponse) -> [String: (Bool?, String?)] {
+        Dictionary((response.json["value"]?.arrayValue ?? []).map {
+            ($0["displayName"]?.stringValue ?? "", ($0["policyApplies"]?.boolValue, $0["analysisReasons"]?.stringValue))
+        }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @Test("Microsoft's first example: the request as documented gets the documented shape, policies applying with notSet")
+    func documentedExample() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "whatif")
+            let excluded = try await AdminCenterTests.createUser(h, token, "excluded")
+            _ = try await Self.create(h, token, [
+                "displayName": "All users except au1_Office 365_No conditions_Session control application enforced restrictions",
+                "state": "enabledForReportingButNotEnforced",
+                "conditions": ["clientAppTypes": ["all"], "applications": ["includeApplications": ["Office365"]],
+                               "users": ["includeUsers": ["All"], "excludeUsers": [.string(excluded)]]],
+                // Microsoft's example has an app-enforced-restrictions session control, which the engine cannot evaluate
+                // (it would fail closed); a sign-in frequency is a session control it reads.
+                "sessionControls": ["signInFrequency": ["value": 4, "type": "hours", "isEnabled": true]]])
+            _ = try await Self.create(h, token, [
+                "displayName": "All Users except au1_All resources_user risk H_Password change", "state": "enabledForReportingButNotEnforced",
+                "conditions": ["userRiskLevels": ["high"], "clientAppTypes": ["all"], "applications": ["includeApplications": ["All"]],
+                               "users": ["includeUsers": ["All"], "excludeUsers": [.string(excluded)]]],
+                "grantControls": ["operator": "AND", "builtInControls": ["mfa", "passwordChange"]]])
+            _ = try await Self.create(h, token, [
+                "displayName": "iOS only", "state": "enabled",
+                "conditions": ["platforms": ["includePlatforms": ["iOS"]], "applications": ["includeApplications": ["All"]],
+                               "users": ["includeUsers": ["All"], "excludeUsers": [.string(h.tenant.adminUserId)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            // Microsoft's request, word for word but for the user's id.
+            let request: JSONValue = [
+                "signInIdentity": ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(user)],
+                "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]],
+                "signInConditions": [
+                    "devicePlatform": "android", "clientAppType": "browser", "signInRiskLevel": "high", "userRiskLevel": "high",
+                    "country": "US", "ipAddress": "40.77.182.32", "insiderRiskLevel": "elevated",
+                    "authenticationFlow": ["transferMethod": "deviceCodeFlow"], "deviceInfo": ["isCompliant": true]],
+                "appliedPoliciesOnly": true]
+            let response = await h.graph("POST", Self.evaluate, token: token, json: request)
+            #expect(response.status == 200, "\(response.text)")
+            #expect(response.json["@odata.context"]?.stringValue == "\(Harness.base)/v1.0/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)")
+            let value = try #require(response.json["value"]?.arrayValue)
+            #expect(value.count == 2)
+            for result in value {
+                #expect(result["policyApplies"] == true && result["analysisReasons"] == "notSet")
+                #expect(result["state"] == "enabledForReportingButNotEnforced")
+                #expect(result["id"]?.stringValue != nil && result["createdDateTime"]?.stringValue != nil)
+                #expect(result["conditions"]?["users"]?["includeUsers"] == ["All"])
+            }
+            let office = try #require(value.first { $0["displayName"]?.stringValue?.hasPrefix("All users except au1_Office") == true })
+            #expect(office["conditions"]?["applications"]?["includeApplications"] == ["Office365"])
+            #expect(office["sessionControls"]?["signInFrequency"]?["value"] == 4)
+            // Every policy, with why the others do not apply, when not only the applied ones are asked for.
+            var all = request
+            all["appliedPoliciesOnly"] = false
+            let every = Self.answers(await h.graph("POST", Self.evaluate, token: token, json: all))
+            #expect(every.count == 3)
+            #expect(every["iOS only"]! == (false, "devicePlatform"))
+            // The excluded user: exclusions win.
+            var other = request
+            other["signInIdentity"] = ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(excluded)]
+            let forExcluded = await h.graph("POST", Self.evaluate, token: token, json: other)
+            #expect(forExcluded.json["value"]?.arrayValue?.isEmpty == true, "\(forExcluded.text)")
+        }
+    }
+
+    @Test("each condition a sign-in misses is named, several at once comma-joined, and a disabled policy is policyNotEnabled")
+    func reasons() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "reasons")
+            let office = try await ConditionalAccessTests.office(h, token)  // 203.0.113.0/24, trusted
+            let everyone: JSONValue = ["includeUsers": ["All"], "excludeUsers": [.string(h.tenant.adminUserId)]]
+            let allApps: JSONValue = ["includeApplications": ["All"]]
+            let mfa: JSONValue = ["operator": "OR", "builtInControls": ["mfa"]]
+            func policy(_ name: String, _ conditions: [String: JSONValue], state: String = "enabled") -> JSONValue {
+                var all: [String: JSONValue] = ["users": everyone, "applications": allApps]
+                all.merge(conditions) { _, new in new }
+                return ["displayName": .string(name), "state": .string(state), "conditions": .object(all), "grantControls": mfa]
+            }
+            for body in [
+                policy("Another user", ["users": ["includeUsers": [.string(h.tenant.adminUserId)]]]),
+                policy("Another application", ["applications": ["includeApplications": ["00000002-0000-0ff1-ce00-000000000000"]]]),
+                policy("Outside the office", ["locations": ["includeLocations": ["All"], "excludeLocations": [.string(office)]]]),
+                policy("Windows", ["platforms": ["includePlatforms": ["windows"]]]),
+                policy("Desktop clients", ["clientAppTypes": ["mobileAppsAndDesktopClients"]]),
+                policy("Risky users", ["userRiskLevels": ["high"]]),
+                policy("Risky sign-ins", ["signInRiskLevels": ["medium", "high"]]),
+                policy("Windows outside the office", ["platforms": ["includePlatforms": ["windows"]],
+                                                      "locations": ["includeLocations": ["All"], "excludeLocations": [.string(office)]]]),
+                policy("Switched off", [:], state: "disabled"),
+                policy("Report-only, everyone", [:], state: "enabledForReportingButNotEnforced"),
+            ] { _ = try await Self.create(h, token, body) }
+            let response = await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(user, conditions: [
+                "ipAddress": "203.0.113.40", "devicePlatform": "macOS", "clientAppType": "browser"]))
+            #expect(response.status == 200, "\(response.text)")
+            let answers = Self.answers(response)
+            let expected: [String: (Bool, String)] = [
+                "Another user": (false, "users"), "Another application": (false, "application"), "Outside the office": (false, "location"),
+                "Windows": (false, "devicePlatform"), "Desktop clients": (false, "clientApps"), "Risky users": (false, "userRisk"),
+                "Risky sign-ins": (false, "signInRisk"), "Windows outside the office": (false, "devicePlatform,location"),
+                "Switched off": (false, "policyNotEnabled"), "Report-only, everyone": (true, "notSet"),
+            ]
+            #expect(answers.count == expected.count)
+            for (name, answer) in expected { #expect(answers[name]! == answer, "\(name): \(String(describing: answers[name]))") }
+            // From outside the office on Windows with risk, what kept them from applying is gone.
+            let risky = Self.answers(await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(user, conditions: [
+                "ipAddress": "198.51.100.9", "devicePlatform": "windows", "userRiskLevel": "high", "signInRiskLevel": "medium"],
+                onlyApplied: true)))
+            #expect(Set(risky.keys) == ["Outside the office", "Windows", "Risky users", "Risky sign-ins", "Windows outside the office",
+                                        "Report-only, everyone"])
+        }
+    }
+
+    @Test("user actions and authentication contexts are their own targets")
+    func userActionsAndContexts() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "actions")
+            let everyone: JSONValue = ["includeUsers": ["All"], "excludeUsers": [.string(h.tenant.adminUserId)]]
+            let strength: JSONValue = ["operator": "OR", "authenticationStrength": ["id": "00000000-0000-0000-0000-000000000002"]]
+            _ = try await Self.create(h, token, ["displayName": "Register security info", "state": "enabled", "grantControls": strength,
+                                                 "conditions": ["users": everyone, "applications": ["includeUserActions": ["urn:user:registersecurityinfo"]]]])
+            _ = try await Self.create(h, token, ["displayName": "Sensitive files", "state": "enabled", "grantControls": strength,
+                                                 "conditions": ["users": everyone, "applications": ["includeAuthenticationContextClassReferences": ["c1", "c37"]]]])
+            _ = try await Self.create(h, token, ["displayName": "Everything", "state": "enabled", "grantControls": strength,
+                                                 "conditions": ["users": everyone, "applications": ["includeApplications": ["All"]]]])
+            func ask(_ context: JSONValue) async -> [String: (Bool?, String?)] {
+                let response = await h.graph("POST", Self.evaluate, token: token, json: [
+                    "signInIdentity": ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(user)],
+                    "signInContext": context, "signInConditions": [:]])
+                #expect(response.status == 200, "\(response.text)")
+                return Self.answers(response)
+            }
+            let action = await ask(["@odata.type": "#microsoft.graph.userActionContext", "userAction": "registerSecurityInformation"])
+            #expect(action["Register security info"]! == (true, "notSet"))
+            #expect(action["Sensitive files"]?.0 == false && action["Everything"]?.0 == false)
+            let data = await ask(["@odata.type": "#microsoft.graph.authContext", "authenticationContextValue": "c37"])
+            #expect(data["Sensitive files"]! == (true, "notSet"))
+            #expect(data["Everything"]! == (false, "authenticationContext"))
+            #expect(data["Register security info"]?.0 == false)
+            let app = await ask(["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(Self.sharePoint)]])
+            #expect(app["Everything"]! == (true, "notSet"))
+            #expect(app["Register security info"]! == (false, "userActions"))
+            #expect(app["Sensitive files"]! == (false, "authenticationContext"))
+        }
+    }
+
+    @Test("a service principal is answered as the token endpoint decides its client credentials")
+    func servicePrincipal() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let office = try await ConditionalAccessTests.office(h, token)
+            let sp = await h.graph("GET", "servicePrincipals", token: token, query: [("$filter", "appId eq '\(h.tenant.clientId)'")])
+            let spID = try #require(sp.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+            _ = try await Self.create(h, token, [
+                "displayName": "Automation only from the office", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["None"]], "clientApplications": ["includeServicePrincipals": [.string(spID)]],
+                               "applications": ["includeApplications": ["All"]],
+                               "locations": ["includeLocations": ["All"], "excludeLocations": [.string(office)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            _ = try await Self.create(h, token, [
+                "displayName": "Users only", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["All"], "excludeUsers": [.string(h.tenant.adminUserId)]],
+                               "applications": ["includeApplications": ["All"]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]])
+            func ask(from address: String) async -> [String: (Bool?, String?)] {
+                // Microsoft's fourth example, with this tenant's service principal and an address.
+                let response = await h.graph("POST", Self.evaluate, token: token, json: [
+                    "signInIdentity": ["@odata.type": "#microsoft.graph.servicePrincipalSignIn", "servicePrincipalId": .string(spID)],
+                    "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(Self.sharePoint)]],
+                    "signInConditions": ["servicePrincipalRiskLevel": "high", "country": "CA", "ipAddress": .string(address)]])
+                #expect(response.status == 200, "\(response.text)")
+                return Self.answers(response)
+            }
+            let outside = await ask(from: "198.51.100.7")
+            #expect(outside["Automation only from the office"]! == (true, "notSet"))
+            #expect(outside["Users only"]! == (false, "workloadIdentities"))
+            #expect(await h.clientCredentials(from: "198.51.100.7").status == 400)
+            let inside = await ask(from: "203.0.113.5")
+            #expect(inside["Automation only from the office"]! == (false, "location"))
+            #expect(await h.clientCredentials(from: "203.0.113.5").status == 200)
+        }
+    }
+
+    @Test("the answer for a user is the decision the gate makes for the same sign-in")
+    func sameAsTheGate() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "gate")
+            let group = await h.graph("POST", "groups", token: token, json: [
+                "displayName": "Outer", "mailEnabled": false, "mailNickname": "outer", "securityEnabled": true])
+            let inner = await h.graph("POST", "groups", token: token, json: [
+                "displayName": "Inner", "mailEnabled": false, "mailNickname": "inner", "securityEnabled": true])
+            let outerID = try #require(group.json["id"]?.stringValue), innerID = try #require(inner.json["id"]?.stringValue)
+            // Transitive: the user is in Inner, Inner in Outer; the policy names Outer.
+            for (parent, child) in [(outerID, innerID), (innerID, user)] {
+                let added = await h.graph("POST", "groups/\(parent)/members/$ref", token: token,
+                                          json: ["@odata.id": .string("\(Harness.base)/v1.0/directoryObjects/\(child)")])
+                #expect(added.status == 204, "\(added.text)")
+            }
+            let office = try await ConditionalAccessTests.office(h, token)
+            for (name, platform) in [("Outer group, Linux, outside", "linux"), ("Outer group, Windows, outside", "windows")] {
+                _ = try await Self.create(h, token, [
+                    "displayName": .string(name), "state": "enabled",
+                    "conditions": ["users": ["includeGroups": [.string(outerID)]], "applications": ["includeApplications": ["All"]],
+                                   "platforms": ["includePlatforms": [.string(platform)]],
+                                   "locations": ["includeLocations": ["All"], "excludeLocations": [.string(office)]]],
+                    "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            }
+            let tenant = try #require(try await h.app.tenantRecord(h.tenant.tenantId))
+            let engine = try await h.app.conditionalAccess.engine(for: tenant, store: h.app.store)
+            for address in ["198.51.100.1", "203.0.113.1"] {
+                let facts = try await h.app.conditionalAccess.userFacts(
+                    app: h.app, tenant: tenant, userID: user, clientID: Self.sharePoint, amr: ["fido"],
+                    authTime: Int64(h.clock.now.timeIntervalSince1970), clientAddress: address,
+                    userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36")
+                let real = engine.decide(facts).policies.map { ($0.displayName, $0.applied) }
+                let whatIf = Self.answers(await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(
+                    user, conditions: ["ipAddress": .string(address), "devicePlatform": "linux", "clientAppType": "browser"])))
+                #expect(real.count == whatIf.count)
+                for (name, applied) in real { #expect(whatIf[name]?.0 == applied, "\(name) from \(address)") }
+                #expect(real.contains { $0.1 } == (address == "198.51.100.1"))
+            }
+        }
+    }
+
+    @Test("a policy the engine cannot read applies (it fails closed) with invalidPolicy; a disabled one is policyNotEnabled")
+    func failedClosed() throws {
+        let unreadable: JSONValue = ["id": "b7c0f8a2-0000-4000-8000-000000000001", "displayName": "Unreadable", "state": "sometimes",
+                                     "conditions": ["users": ["includeUsers": ["None"]], "applications": ["includeApplications": ["None"]]],
+                                     "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]]
+        var disabled = unreadable
+        disabled["id"] = "b7c0f8a2-0000-4000-8000-000000000002"
+        disabled["state"] = "disabled"
+        let engine = ConditionalAccessEngine(policies: [unreadable, disabled], namedLocations: [])
+        let question = try WhatIfQuestion(body: Self.userSignIn("b7c0f8a2-0000-4000-8000-0000000000ff").objectValue ?? [:])
+        let facts = SignInFacts(tenantID: "t", subject: .user(id: "b7c0f8a2-0000-4000-8000-0000000000ff", groupIDs: [], roleTemplateIDs: [], external: nil),
+                                target: .application(appID: Self.sharePoint), now: Date(timeIntervalSince1970: 1_800_000_000))
+        let answers = WhatIfAnswer.combine([engine.decide(facts).policies], question: question)
+        #expect(answers.map(\.applies) == [true, false])
+        #expect(answers.map(\.reasons) == ["invalidPolicy", "policyNotEnabled"])
+    }
+
+    @Test("bad questions get Graph's 400 and nothing is evaluated", arguments: [
+        ("an unknown parameter", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{},"evaluateAll":true}"##, "not a valid parameter for the operation 'evaluate'"),
+        ("an unknown condition", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"browser":"Edge"}}"##, "Property 'browser' does not exist"),
+        ("a platform that is no single sign-in's", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"devicePlatform":"all"}}"##, "Invalid value 'all' for property 'signInConditions.devicePlatform'"),
+        ("an address that is none", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"ipAddress":"10.0.0.300"}}"##, "signInConditions.ipAddress"),
+        ("a risk of the wrong type", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"userRiskLevel":3}}"##, "expected a string"),
+        ("no identity", ##"{"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "Property 'signInIdentity' is required"),
+        ("an identity type that is none", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.deviceSignIn","deviceId":"x"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "Invalid @odata.type '#microsoft.graph.deviceSignIn'"),
+        ("no application", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":[]},"signInConditions":{}}"##, "1 to 20 application ids"),
+        ("an unknown service principal", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"6f0b5d2e-0000-4000-8000-000000000001"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "no service principal"),
+        ("an unknown user", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.userSignIn","userId":"6f0b5d2e-0000-4000-8000-000000000001"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "no user"),
+        ("an authentication context that is none", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.authContext","authenticationContextValue":"c100"},"signInConditions":{}}"##, "c1 to c99"),
+        ("not JSON", ##"{"signInIdentity":"##, "Unable to read JSON request payload"),
+    ])
+    func badInput(_ what: String, _ body: String, _ message: String) async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let sp = await h.graph("GET", "servicePrincipals", token: token, query: [("$filter", "appId eq '\(h.tenant.clientId)'")])
+            let spID = try #require(sp.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+            let response = await h.send("POST", "/v1.0/\(Self.evaluate)", headers: ["authorization": "Bearer \(token)", "content-type": "application/json"],
+                                        body: Array(body.replacingOccurrences(of: "\"SP\"", with: "\"\(spID)\"").utf8))
+            #expect(response.status == 400, "\(what): \(response.text)")
+            #expect(response.errorCode == "Request_BadRequest", "\(what)")
+            #expect(response.json["error"]?["message"]?.stringValue?.contains(message) == true, "\(what): \(response.text)")
+        }
+    }
+
+    @Test("only a caller that may read Conditional Access policies may ask; others get 403, and GET is not the action")
+    func permission() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, admin, "asked")
+            func appToken(_ permission: String) async throws -> String {
+                let app = await h.graph("POST", "applications", token: admin, json: ["displayName": .string(permission)])
+                let appId = try #require(app.json["appId"]?.stringValue), objectID = try #require(app.json["id"]?.stringValue)
+                let sp = await h.graph("POST", "servicePrincipals", token: admin, json: ["appId": .string(appId)])
+                let spID = try #require(sp.json["id"]?.stringValue)
+                let graph = await h.graph("GET", "servicePrincipals", token: admin, query: [("$filter", "appId eq '\(GraphPermissions.graphAppId)'")])
+                let graphID = try #require(graph.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+                let grant = await h.graph("POST", "servicePrincipals/\(spID)/appRoleAssignments", token: admin, json: [
+                    "principalId": .string(spID), "resourceId": .string(graphID),
+                    "appRoleId": .string(try #require(GraphPermissions.byValue(permission)).id)])
+                #expect(grant.status == 201)
+                let secret = await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: ["passwordCredential": ["displayName": "t"]])
+                return try await h.accessToken(clientId: appId, secret: try #require(secret.json["secretText"]?.stringValue))
+            }
+            let question = Self.userSignIn(user)
+            let denied = await h.graph("POST", Self.evaluate, token: try await appToken("User.Read.All"), json: question)
+            #expect(denied.status == 403 && denied.errorCode == "Authorization_RequestDenied", "\(denied.text)")
+            #expect(denied.json["error"]?["message"]?.stringValue?.isEmpty == false)
+            let reader = await h.graph("POST", Self.evaluate, token: try await appToken("Policy.Read.ConditionalAccess"), json: question)
+            #expect(reader.status == 200, "\(reader.text)")
+            #expect(await h.graph("GET", Self.evaluate, token: admin).status == 405)
+        }
+    }
+}
