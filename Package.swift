@@ -172,7 +172,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore"],
+            dependencies: ["TesseraCore", "TesseraTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -22,6 +22,9 @@ public struct TesseraApp: Sendable {
     public let maxBodyBytes: Int
     /// The names the deployment answers to and the proxies it trusts.
     public let network: NetworkPolicy
+    /// Which country a client address is in, for country named locations (`serve --country-database`); empty when
+    /// no database was loaded, and then every country is unknown.
+    public let countries: CountryDatabase
     let logger: Logger
     /// Token-endpoint lookups, valid while a tenant's change log stands still.
     let tokenCache = TokenCache()
@@ -38,7 +41,8 @@ public struct TesseraApp: Sendable {
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
                             maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = [],
-                            backupRetentionDays: Int = 5, network: NetworkPolicy = .init()) async throws -> TesseraApp {
+                            backupRetentionDays: Int = 5, network: NetworkPolicy = .init(),
+                            countries: CountryDatabase = .empty) async throws -> TesseraApp {
         let telemetry = Telemetry()
         let store = InstrumentedStore(base: store, telemetry: telemetry)
         try await store.migrate()
@@ -47,7 +51,7 @@ public struct TesseraApp: Sendable {
         return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock),
                           backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKey: key,
                           passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,
-                          maxBodyBytes: maxBodyBytes, network: network, logger: Logger(label: "tessera"), telemetry: telemetry)
+                          maxBodyBytes: maxBodyBytes, network: network, countries: countries, logger: Logger(label: "tessera"), telemetry: telemetry)
     }
 
     /// Handles one request: identity platform, Graph or health.

@@ -12,7 +12,7 @@ public struct TesseraCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
-        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, WebAuthnCommand.self, Bench.self])
+        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, Bench.self])
     public init() {}
 }
 
@@ -81,6 +81,9 @@ struct Serve: AsyncParsableCommand {
     var graphRateLimit: Int = 500
     @Option(help: "Token endpoint requests a second per client address, twice that in a burst; then 429 (0: no limit).")
     var tokenRateLimit: Int = 200
+    @Option(help: ArgumentHelp("Tor's geoip files that say which country an IP address is in, for country named locations: a folder holding geoip and geoip6, or one file.",
+                               discussion: "Default: $TESSERA_COUNTRY_DATABASE, else /usr/share/tor (Debian's tor-geoipdb) when installed; without one every country is unknown."))
+    var countryDatabase: String?
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
@@ -98,6 +101,8 @@ struct Serve: AsyncParsableCommand {
             }
             guard !roots.isEmpty else { throw ValidationError("\(path) holds no certificate") }
         }
+        let countries = try Self.loadCountries(named: countryDatabase ?? ProcessInfo.processInfo.environment["TESSERA_COUNTRY_DATABASE"],
+                                               logger: Logger(label: "tessera"))
         let store = try await storage.openStore()
         guard (1...365).contains(backupRetentionDays) else { throw ValidationError("--backup-retention-days must be 1 to 365") }
         guard (0...10_080).contains(syncInterval) else { throw ValidationError("--sync-interval must be 0 to 10080 minutes (a delta is needed at least weekly)") }
@@ -118,8 +123,9 @@ struct Serve: AsyncParsableCommand {
         guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 3600 seconds") }
         let app = try await TesseraApp.make(store: store, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
-                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies))
+                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies), countries: countries)
         let tenants = try await store.read { tx in try await tx.tenants() }
+        try await Self.warnOfCountryLocations(without: countries, store: store, tenants: tenants, logger: Logger(label: "tessera"))
         // Passkeys are bound to a host name (browsers refuse IP addresses as relying-party ids), so the address to give
         // people is a name: the canonical public URL, localhost by default.
         let url = app.network.publicURLs[0]

@@ -13,9 +13,11 @@ struct Harness {
     let tenant: ProvisionedTenant
     static let base = "https://tessera.test"
 
-    /// Runs `body` against a fresh Tessera; afterwards waits for its background jobs, closes its store and removes
-    /// its folder, however `body` ends.
-    static func run(_ body: (Harness) async throws -> Void) async throws {
+    /// Runs `body` against a fresh Tessera (with `network`'s trusted proxies and `countries` as its IP-to-country
+    /// database, none by default); afterwards waits for its background jobs, closes its store and removes its folder,
+    /// however `body` ends.
+    static func run(network: NetworkPolicy = .init(), countries: CountryDatabase = .empty,
+                    _ body: (Harness) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -23,7 +25,7 @@ struct Harness {
         var app: TesseraApp?
         do {
             let clock = TestClock()
-            app = try await TesseraApp.make(store: store, clock: clock, maxBodyBytes: 64 * 1024)
+            app = try await TesseraApp.make(store: store, clock: clock, maxBodyBytes: 64 * 1024, network: network, countries: countries)
             let tenant = try await TenantProvisioner(directory: app!.directory).create(name: "Contoso", domain: "contoso.test")
             try await body(Harness(app: app!, clock: clock, tenant: tenant))
             await app?.jobs.idle()

@@ -58,7 +58,8 @@ extension ConditionalAccessGate {
         return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: Set(groups), roleTemplateIDs: roles, external: external),
                            target: .application(appID: clientID), clientAppType: .browser,
                            platform: userAgent.flatMap(DevicePlatform.init(userAgent:)),
-                           clientIP: clientAddress.flatMap(IPAddress.init), methodsUsed: methods, now: app.clock.now)
+                           clientIP: clientAddress.flatMap(IPAddress.init), country: app.countries.country(for: clientAddress),
+                           methodsUsed: methods, now: app.clock.now)
     }
 }
 
@@ -97,7 +98,8 @@ extension TokenEndpoint {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
         let facts = SignInFacts(tenantID: tenant.id, subject: .servicePrincipal(id: client.servicePrincipal.id),
                                 target: .application(appID: resourceAppID), clientAppType: .other,
-                                clientIP: request.clientAddress.flatMap(IPAddress.init), now: app.clock.now)
+                                clientIP: request.clientAddress.flatMap(IPAddress.init),
+                                country: app.countries.country(for: request.clientAddress), now: app.clock.now)
         let decision = engine.decide(facts)
         guard case .allow = decision.outcome else {
             let policies = decision.policies.filter { $0.result == .failure }.map(\.id)
