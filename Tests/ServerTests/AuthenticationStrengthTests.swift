@@ -1,3 +1,4 @@
+import Backup
 import Foundation
 import Testing
 @testable import Server
@@ -49,6 +50,8 @@ struct AuthenticationStrengthTests {
             #expect(builtInOnly.json["value"]?.arrayValue?.count == 3, "\(builtInOnly.text)")
             let customOnly = await h.graph("GET", Self.alias, token: token, query: [("$filter", "policyType eq 'custom'"), ("$select", "displayName")])
             #expect(customOnly.json["value"]?.arrayValue?.map { $0["displayName"] } == ["Keys only"], "\(customOnly.text)")
+            let count = await h.graph("GET", "\(Self.policies)/$count", token: token, query: [("$filter", "policyType eq 'custom'")])
+            #expect(count.status == 200 && count.text == "1", "\(count.text)")
 
             let builtIn = "\(Self.policies)/00000000-0000-0000-0000-000000000003"
             for (method, path, body) in [("PATCH", builtIn, ["displayName": "Mine"] as JSONValue), ("DELETE", builtIn, nil),
@@ -310,6 +313,32 @@ struct AuthenticationStrengthTests {
                 tenantID: tenantID, subject: .user(id: h.tenant.adminUserId, groupIDs: [], roleTemplateIDs: [], external: nil),
                 target: .application(appID: Identifier.make()), methodsUsed: [.init(.fido2, at: h.clock.now, aaguid: Self.otherKey)], now: h.clock.now))
             #expect(otherKey.outcome == .allow)
+        }
+    }
+
+    @Test("custom strengths are in every snapshot: a renamed one is put back, a deleted one created again, an added one removed")
+    func backupAndRecovery() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let renamed = try await Self.create(h, token, "Keys", ["fido2"])
+            let deleted = try await Self.create(h, token, "Hello", ["windowsHelloForBusiness"])
+            let snapshot = try await h.app.backup.snapshot(tenant: h.tenant.tenantId)
+            #expect(await h.graph("PATCH", "\(Self.policies)/\(renamed)", token: token, json: ["displayName": "Any passkey"]).status == 204)
+            #expect(await h.graph("DELETE", "\(Self.policies)/\(deleted)", token: token).status == 204)
+            let added = try await Self.create(h, token, "Texts", ["password,sms"])
+
+            let report = try await h.app.backup.difference(tenant: h.tenant.tenantId, from: snapshot.id, to: nil)
+            let actions = Dictionary(uniqueKeysWithValues: report.changes.filter { $0.kind == .authenticationStrengthPolicy }.map { ($0.id, $0.action) })
+            #expect(actions == [renamed: .update, deleted: .recreate, added: .softDelete], "\(report.changes)")
+            #expect(DifferenceReport.entityTypeName(.authenticationStrengthPolicy) == "authenticationStrengthPolicy")
+
+            let (_, outcomes, _) = try await h.app.backup.recover(tenant: h.tenant.tenantId, snapshot: snapshot.id,
+                                                                   filter: .entityTypes(["authenticationstrengthpolicy"]),
+                                                                   directory: h.app.directory, actor: .system)
+            #expect(outcomes.count == 3 && outcomes.allSatisfy { $0.failure == nil }, "\(outcomes)")
+            #expect(await h.graph("GET", "\(Self.policies)/\(renamed)", token: token).json["displayName"] == "Keys")
+            #expect(await h.graph("GET", "\(Self.policies)/\(deleted)", token: token).json["allowedCombinations"] == ["windowsHelloForBusiness"])
+            #expect(await h.graph("GET", "\(Self.policies)/\(added)", token: token).status == 404)
         }
     }
 

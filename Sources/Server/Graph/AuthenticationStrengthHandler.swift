@@ -54,6 +54,13 @@ struct AuthenticationStrengthHandler {
         var rest = rest
         if rest.count > 1, rest.last == "" { rest.removeLast() }
         guard let id = rest.first else { return try await collection() }
+        if rest == ["$count"] {
+            guard method == "GET" else { throw methodNotAllowed() }
+            try requireRead()
+            let options = try context.options(entity: ObjectKind.authenticationStrengthPolicy.rawValue)
+            let all = try await directory.authenticationStrengthPolicies(tenant: tenant).map { JSONValue.object($0) }
+            return .text(String(all.filter { options.filter?.matches($0) ?? true }.count))
+        }
         switch (rest.count, rest.count > 1 ? Self.operation(rest[1]) : "") {
         case (1, _):
             return try await single(id)
