@@ -41,6 +41,13 @@ public enum TesseraServer {
         let application = Application(
             responder: TesseraResponder(app: app, scheme: tls == nil ? "http" : "https", limits: limits), server: server,
             configuration: configuration, services: services, onServerRunning: { _ in onReady() }, logger: logger)
-        try await application.runService()
+        do {
+            try await application.runService()
+        } catch {
+            try? await app.directory.flushSignIns()
+            throw error
+        }
+        // Sign-in records still waiting for their batch are written before the process goes.
+        try await app.directory.flushSignIns()
     }
 }

@@ -12,6 +12,11 @@ import WebAuthn
 struct AdminCenter {
     let app: TesseraApp
 
+    /// The admin center's application id, as Conditional Access and the sign-in log name it (one of the
+    /// `MicrosoftAdminPortals`).
+    static let appID = "5d3b0a6e-7e1c-4a8e-9f3d-7e55a1d0c0a1"
+    static let appDisplayName = "Tessera admin center"
+
     func handle(_ request: APIRequest) async throws -> APIResponse {
         let s = request.segments
         guard s.count >= 2 else { return try await chooseTenant(request) }
@@ -27,6 +32,24 @@ struct AdminCenter {
         let tenantID = tenant.id
         guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: session.userID) }) else {
             throw DirectoryError(.accessDenied, "Sign in first.")
+        }
+        // Conditional Access decides every admin center request, as the admin portal it is: a policy that targets
+        // `MicrosoftAdminPortals`, or this app, applies here, from wherever the browser is now.
+        let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: Self.appID, request: request)
+        switch decision.outcome {
+        case .allow:
+            break
+        case .needs(let sets) where sets.allSatisfy({ $0.requirements.contains(.reauthentication) }) && request.method == "GET":
+            return Self.redirect("/\(tenant.id)/login?" + AuthorizeEndpoint.encode([("continue", here)]))
+        case .needs, .block:
+            app.logger.notice("Conditional Access refused the admin center", metadata: [
+                "tenant": .string(tenantID), "user": .string(session.userID), "request-id": .string(request.requestID)])
+            await SignInLog(app: app, tenant: tenantID).record(
+                SignInEvent(kind: .interactiveUser, principal: user, appID: Self.appID, appDisplayName: Self.appDisplayName,
+                            amr: session.amr, authTime: session.authTime, decision: decision,
+                            failure: (53003, "Access has been blocked by Conditional Access policies."), clientAppUsed: "Browser"),
+                request: request)
+            return AccessBlockedPage.render(tenant: tenant, code: 53003, correlationID: request.requestID, now: app.clock.now)
         }
         let caller = try await Caller.user(tenant: tenant.id, user: user, scopes: nil, app: app)
         let admin = AdminRequest(app: app, request: request, tenant: tenant, sessionID: session.id, user: user, caller: caller)

@@ -87,7 +87,9 @@ struct AuthorizeEndpoint {
                                                       ("Cache-Control", "no-store")])
         }
         // Conditional Access decides the sign-in before anything is issued for it.
-        if let refused = try await conditionalAccess(session: session, clientID: clientID, continuation: request.query) {
+        let (decision, refusal) = try await conditionalAccess(session: session, clientID: clientID, application: application,
+                                                              continuation: request.query)
+        if let refused = refusal {
             if prompt == "none", refused.status == 302 {
                 return fail("interaction_required", "AADSTS50076: Due to a configuration change made by your administrator, you must sign in again.")
             }
@@ -113,6 +115,12 @@ struct AuthorizeEndpoint {
             tenant: tenantID, clientID: clientID, redirectURI: redirectURI, userID: session.userID, scope: scope,
             nonce: query["nonce"], codeChallenge: challenge, authTime: session.authTime, sessionID: session.id, amr: session.amr,
             expires: Int64(app.clock.now.addingTimeInterval(AuthorizationCode.lifetime).timeIntervalSince1970))
+        if let user = try await app.activeUser(tenant: tenantID, id: session.userID) {
+            await SignInLog(app: app, tenant: tenantID).record(
+                SignInEvent(kind: .interactiveUser, principal: user, appID: clientID, appDisplayName: application.body["displayName"]?.stringValue,
+                            amr: session.amr, authTime: session.authTime, decision: decision, clientAppUsed: "Browser"),
+                request: request)
+        }
         var params = [("code", code.encode(app: app))]
         if let state { params.append(("state", state)) }
         params.append(("session_state", session.id))

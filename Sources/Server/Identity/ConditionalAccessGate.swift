@@ -7,6 +7,10 @@ import TesseraCore
 /// ``ConditionalAccessEngine``, again only when the tenant's change log has moved (a policy written on another node
 /// applies at the next request after that node's commit).
 final class ConditionalAccessGate: Sendable {
+    /// What application keywords stand for here: Entra's, with Tessera's admin center among the admin portals.
+    static let applicationGroups = ConditionalAccessEngine.defaultApplicationGroups.merging(
+        ["microsoftadminportals": [AdminCenter.appID]], uniquingKeysWith: { $0.union($1) })
+
     private let engines = Mutex<[String: (sequence: Int64, engine: ConditionalAccessEngine)]>([:])
 
     /// The tenant's engine, compiled from what is stored now.
@@ -21,28 +25,75 @@ final class ConditionalAccessGate: Sendable {
         let engine = ConditionalAccessEngine(policies: policies.filter { $0.deletedAt == nil }.map { .object($0.body) },
                                              namedLocations: locations.filter { $0.deletedAt == nil }.map { .object($0.body) },
                                              // A custom strength the engine cannot read is left out: policies requiring it fail closed.
-                                             authenticationStrengths: strengths.compactMap { AuthenticationStrength(body: .object($0.body)) })
+                                             authenticationStrengths: strengths.compactMap { AuthenticationStrength(body: .object($0.body)) },
+                                             applicationGroups: Self.applicationGroups)
         engines.withLock { $0[tenant.id] = (tenant.changeSequence, engine) }
         return engine
     }
 }
 
 extension ConditionalAccessGate {
-    /// The decision for a signed-in browser session's sign-in to `clientID`, from this request; nil when the tenant
-    /// has no policy to evaluate (then a sign-in costs nothing: no user, group or role reads).
+    /// The decision for a signed-in browser session's sign-in to `clientID`, from this request. A tenant with no policy
+    /// to evaluate costs a sign-in nothing: no user, group or role reads (every policy is then `notEnabled`).
     func decide(app: TesseraApp, tenant: TenantRecord, session: SignInSessions.Session, clientID: String,
-                request: APIRequest) async throws -> ConditionalAccessDecision? {
+                request: APIRequest) async throws -> ConditionalAccessDecision {
         let engine = try await engine(for: tenant, store: app.store)
-        guard engine.evaluatesAnything else { return nil }
+        guard engine.evaluatesAnything else { return Self.idle(engine, tenant: tenant, userID: session.userID, clientID: clientID, now: app.clock.now) }
         let facts = try await userFacts(app: app, tenant: tenant, userID: session.userID, clientID: clientID, amr: session.amr,
                                         authTime: session.authTime, clientAddress: request.clientAddress,
                                         userAgent: request.header("user-agent"))
         return engine.decide(facts)
     }
 
+    /// The methods a session's `amr` records, as Conditional Access counts them: a passkey is `fido2`, a Temporary
+    /// Access Pass `temporaryAccessPassOneTime`.
+    static func methods(amr: [String], at time: Date) -> [SignInFacts.MethodUse] {
+        var methods: [SignInFacts.MethodUse] = []
+        if amr.contains("fido") { methods.append(.init(.fido2, at: time)) }
+        if amr.contains("tap") { methods.append(.init(.temporaryAccessPassOneTime, at: time)) }
+        return methods
+    }
+
+    /// Conditional Access for registering security information (Entra's `urn:user:registersecurityinfo` user action)
+    /// with what the user signed in with, such as a Temporary Access Pass: nil when it may go on, else the refusal,
+    /// which is in the sign-in log.
+    func registration(app: TesseraApp, tenantID: String, user: StoredObject, amr: [String], request: APIRequest) async throws -> DirectoryError? {
+        guard let tenant = try await app.tenantRecord(tenantID) else { return nil }
+        let engine = try await engine(for: tenant, store: app.store)
+        guard engine.evaluatesAnything else { return nil }
+        let now = app.clock.now
+        let facts = try await userFacts(app: app, tenant: tenant, userID: user.id, target: .userAction(.registerSecurityInformation), amr: amr,
+                                        authTime: Int64(now.timeIntervalSince1970), clientAddress: request.clientAddress,
+                                        userAgent: request.header("user-agent"))
+        let decision = engine.decide(facts)
+        guard decision.outcome != .allow else { return nil }
+        await SignInLog(app: app, tenant: tenantID).record(
+            SignInEvent(kind: .interactiveUser, principal: user, appID: Self.securityInfoAppID, appDisplayName: "My Signins",
+                        amr: amr, authTime: Int64(now.timeIntervalSince1970), decision: decision,
+                        failure: (53003, "Access has been blocked by Conditional Access policies."), clientAppUsed: "Browser"),
+            request: request)
+        return DirectoryError(.accessDenied, "AADSTS53003: Access has been blocked by Conditional Access policies: registering security information is not allowed from here with how you signed in (correlation id \(request.requestID)).")
+    }
+
+    /// Entra's "My Signins" application, where security information is registered.
+    static let securityInfoAppID = "19db86c3-b2b9-44cc-b339-36da233a3be2"
+
+    /// The decision of an engine that evaluates nothing: every policy `notEnabled`, without reading the directory.
+    static func idle(_ engine: ConditionalAccessEngine, tenant: TenantRecord, userID: String, clientID: String, now: Date) -> ConditionalAccessDecision {
+        engine.decide(SignInFacts(tenantID: tenant.id, subject: .user(id: userID, groupIDs: [], roleTemplateIDs: [], external: nil),
+                                  target: .application(appID: clientID), now: now))
+    }
+
     /// A user's sign-in as Conditional Access sees it: the user's groups and roles (transitively), guest or member,
     /// the application, where the request came from and what it runs, and the session's methods and when.
     func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, clientID: String, amr: [String], authTime: Int64,
+                   clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
+        try await userFacts(app: app, tenant: tenant, userID: userID, target: .application(appID: clientID), amr: amr, authTime: authTime,
+                            clientAddress: clientAddress, userAgent: userAgent)
+    }
+
+    /// A user's sign-in for `target` (an application, or a user action such as registering security information).
+    func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, target: SignInFacts.Target, amr: [String], authTime: Int64,
                    clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
         let tenantID = tenant.id
         let directory = app.directory
@@ -54,9 +105,9 @@ extension ConditionalAccessGate {
             SignInFacts.ExternalUserKind(userType: $0, homeTenantID: nil, tenantID: tenantID)
         }
         let authenticated = Date(timeIntervalSince1970: TimeInterval(authTime))
-        let methods: [SignInFacts.MethodUse] = amr.contains("fido") ? [.init(.fido2, at: authenticated)] : []
+        let methods = Self.methods(amr: amr, at: authenticated)
         return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: Set(groups), roleTemplateIDs: roles, external: external),
-                           target: .application(appID: clientID), clientAppType: .browser,
+                           target: target, clientAppType: .browser,
                            platform: userAgent.flatMap(DevicePlatform.init(userAgent:)),
                            clientIP: clientAddress.flatMap(IPAddress.init), country: app.countries.country(for: clientAddress),
                            methodsUsed: methods, now: app.clock.now)
@@ -68,33 +119,45 @@ extension TokenEndpoint {
     /// where the request comes now. Anything the user could fix by signing in again is `interaction_required` with a
     /// `claims` challenge naming the policies (as MSAL expects, to pass to its next interactive request); a block is
     /// AADSTS53003.
-    func requireConditionalAccess(refreshing code: AuthorizationCode) async throws {
+    func requireConditionalAccess(refreshing code: AuthorizationCode) async throws -> ConditionalAccessDecision {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
-        guard engine.evaluatesAnything else { return }
+        guard engine.evaluatesAnything else {
+            return ConditionalAccessGate.idle(engine, tenant: tenant, userID: code.userID, clientID: code.clientID, now: app.clock.now)
+        }
         let facts = try await app.conditionalAccess.userFacts(
             app: app, tenant: tenant, userID: code.userID, clientID: code.clientID, amr: code.amr, authTime: code.authTime,
             clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
         let decision = engine.decide(facts)
+        let refusal: OAuthError
         switch decision.outcome {
         case .allow:
-            return
+            return decision
         case .needs(let sets) where sets.allSatisfy({ $0.requirements.contains { $0.isInteractive } }):
             let ids = sets.map { JSONValue.string($0.policyID) }
             let claims = JSONValue.object(["access_token": ["capolids": ["essential": true, "values": .array(ids)]]]).serialized
-            throw OAuthError(error: "interaction_required", code: 50076,
-                             description: "Due to a configuration change made by your administrator, or because you moved to a new location, you must sign in again.",
-                             claims: claims)
+            refusal = OAuthError(error: "interaction_required", code: 50076,
+                                 description: "Due to a configuration change made by your administrator, or because you moved to a new location, you must sign in again.",
+                                 claims: claims)
         case .needs, .block:
-            throw OAuthError(error: "invalid_grant", code: 53003,
-                             description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+            refusal = OAuthError(error: "invalid_grant", code: 53003,
+                                 description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
         }
+        if let user = try await app.activeUser(tenant: tenant.id, id: code.userID) {
+            let application = try await app.application(tenant: tenant.id, appID: code.clientID)
+            await SignInLog(app: app, tenant: tenant.id).record(
+                SignInEvent(kind: .nonInteractiveUser, principal: user, appID: code.clientID,
+                            appDisplayName: application?.body["displayName"]?.stringValue, amr: code.amr, authTime: code.authTime,
+                            decision: decision, failure: (refusal.code, refusal.description), clientAppUsed: "Mobile Apps and Desktop clients"),
+                request: request)
+        }
+        throw refusal
     }
 
 
     /// Conditional Access for workload identities: a client credentials request is decided like a sign-in of the
     /// service principal, from where it came, for the resource it asks for. A service principal cannot answer a prompt,
     /// so anything short of allow refuses the token (AADSTS53003).
-    func requireConditionalAccess(client: Client, resourceAppID: String) async throws {
+    func requireConditionalAccess(client: Client, resourceAppID: String) async throws -> ConditionalAccessDecision {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
         let facts = SignInFacts(tenantID: tenant.id, subject: .servicePrincipal(id: client.servicePrincipal.id),
                                 target: .application(appID: resourceAppID), clientAppType: .other,
@@ -106,38 +169,54 @@ extension TokenEndpoint {
             app.logger.notice("Conditional Access refused a token", metadata: [
                 "tenant": .string(tenant.id), "servicePrincipal": .string(client.servicePrincipal.id),
                 "policies": .string(policies.joined(separator: ",")), "source": .string(request.clientAddress ?? "-")])
-            throw OAuthError(error: "invalid_grant", code: 53003,
-                             description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+            let refusal = OAuthError(error: "invalid_grant", code: 53003,
+                                     description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+            await SignInLog(app: app, tenant: tenant.id).record(
+                SignInEvent(kind: .servicePrincipal, principal: client.servicePrincipal,
+                            appID: client.application.body["appId"]?.stringValue ?? "",
+                            appDisplayName: client.application.body["displayName"]?.stringValue, resourceID: resourceAppID,
+                            decision: decision, failure: (refusal.code, refusal.description)),
+                request: request)
+            throw refusal
         }
+        return decision
     }
 }
 
 extension AuthorizeEndpoint {
     /// Conditional Access for an interactive sign-in to `clientID`, after the passkey step and before the code: the
     /// signed-in user (groups and roles, transitively; guest or member), where the browser is, what it runs, and how
-    /// and when the session authenticated. Nil when the sign-in may go on; otherwise the answer: a new sign-in when
-    /// only re-authentication is missing (sign-in frequency), else Entra's error page with the code and correlation id.
-    func conditionalAccess(session: SignInSessions.Session, clientID: String, continuation: [(name: String, value: String)]) async throws -> APIResponse? {
+    /// and when the session authenticated. The decision, and the answer when the sign-in may not go on: a new sign-in
+    /// when only re-authentication is missing (sign-in frequency), else Entra's error page with the code and correlation
+    /// id (that refusal is in the sign-in log).
+    func conditionalAccess(session: SignInSessions.Session, clientID: String, application: StoredObject,
+                           continuation: [(name: String, value: String)]) async throws -> (ConditionalAccessDecision, refusal: APIResponse?) {
         let tenantID = tenant.id
-        guard let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID,
-                                                                    request: request)
-        else { return nil }
+        let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID, request: request)
         switch decision.outcome {
         case .allow:
-            return nil
+            return (decision, nil)
         case .needs(let sets) where sets.allSatisfy({ $0.requirements.contains(.reauthentication) }):
             // Sign-in frequency: the session is too old for this app; sign in again, then come back.
             let back = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(
                 continuation.filter { $0.name != Self.signedInAfter } + [(Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))])
-            return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode([("continue", back)])),
-                                                      ("Cache-Control", "no-store")])
+            return (decision, APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode([("continue", back)])),
+                                                                 ("Cache-Control", "no-store")]))
         case .needs, .block:
             let policies = decision.policies.filter { $0.result == .failure }.map(\.displayName)
             let correlation = request.requestID
             app.logger.notice("Conditional Access refused a sign-in", metadata: [
                 "tenant": .string(tenantID), "user": .string(session.userID), "client": .string(clientID),
                 "policies": .string(policies.joined(separator: "; ")), "request-id": .string(correlation)])
-            return AccessBlockedPage.render(tenant: tenant, code: 53003, correlationID: correlation, now: app.clock.now)
+            if let user = try await app.activeUser(tenant: tenantID, id: session.userID) {
+                await SignInLog(app: app, tenant: tenantID).record(
+                    SignInEvent(kind: .interactiveUser, principal: user, appID: clientID,
+                                appDisplayName: application.body["displayName"]?.stringValue, amr: session.amr, authTime: session.authTime,
+                                decision: decision, failure: (53003, "Access has been blocked by Conditional Access policies."),
+                                clientAppUsed: "Browser"),
+                    request: request)
+            }
+            return (decision, AccessBlockedPage.render(tenant: tenant, code: 53003, correlationID: correlation, now: app.clock.now))
         }
     }
 }

@@ -113,9 +113,20 @@ struct IdentityPlatform {
             // Conditional Access decides the device's sign-in here, where the user is: the device gets nothing it refuses.
             if let userCode = try request.jsonObject()["userCode"]?.stringValue,
                let clientID = try await codes.pendingClient(tenant: tenant.id, userCode: userCode) {
-                if let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID,
-                                                                         request: request),
-                   decision.outcome != .allow {
+                let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID,
+                                                                      request: request)
+                let refused = decision.outcome != .allow
+                if let user = try await app.activeUser(tenant: tenant.id, id: session.userID) {
+                    let application = try await app.application(tenant: tenant.id, appID: clientID)
+                    await SignInLog(app: app, tenant: tenant.id).record(
+                        SignInEvent(kind: .interactiveUser, principal: user, appID: clientID,
+                                    appDisplayName: application?.body["displayName"]?.stringValue, amr: session.amr,
+                                    authTime: session.authTime, decision: decision,
+                                    failure: refused ? (53003, "Access has been blocked by Conditional Access policies.") : nil,
+                                    clientAppUsed: "Mobile Apps and Desktop clients"),
+                        request: request)
+                }
+                if refused {
                     throw DirectoryError(.accessDenied, "AADSTS53003: Access has been blocked by Conditional Access policies (correlation id \(request.requestID)).")
                 }
             }
@@ -238,9 +249,17 @@ struct IdentityPlatform {
             }
         case ["enroll", "options"]:
             let user = try await flow.enrolling(userID: try field("userId"), token: try field("enrollmentToken"))
+            // Registering a passkey is the "register security information" user action, decided with the pass it rests on.
+            if let refusal = try await app.conditionalAccess.registration(app: app, tenantID: tenant, user: user, amr: ["tap"], request: request) {
+                throw refusal
+            }
             return .json(try await PasskeyRegistration(app: app, tenant: tenant).creationOptions(user: user, baseURL: request.baseURL))
         default:
             guard let credential = body["credential"], credential.objectValue != nil else { throw DirectoryError.badRequest("'credential' is required.") }
+            let user = try await flow.enrolling(userID: try field("userId"), token: try field("enrollmentToken"))
+            if let refusal = try await app.conditionalAccess.registration(app: app, tenantID: tenant, user: user, amr: ["tap"], request: request) {
+                throw refusal
+            }
             let method = try await flow.enroll(userID: try field("userId"), token: try field("enrollmentToken"), credential: credential,
                                                baseURL: request.baseURL)
             return .json(PasskeyRegistration.render(method), status: 201)

@@ -70,6 +70,7 @@ extension TokenEndpoint {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
         }
         let tokens = RefreshTokens(app: app)
+        var decision: ConditionalAccessDecision?
         // A confidential client proves itself before its token is spent: someone who only holds the token must not be
         // able to end the session by presenting it without the client's credentials.
         if let holder = try await tokens.peek(tenant: tenant.id, token: token) {
@@ -79,12 +80,20 @@ extension TokenEndpoint {
                 _ = try await authenticateClient(confidentialForm)
             }
             // Conditional Access decides before the token is spent: a refusal leaves it usable once the user complies.
-            try await requireConditionalAccess(refreshing: holder.code)
+            decision = try await requireConditionalAccess(refreshing: holder.code)
         }
         let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
         let (user, application) = try await stillSignedIn(code)
         let next = try await tokens.issue(tenant: tenant.id, code: code, confidential: confidential, family: family)
-        return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: next, grant: "refresh_token")
+        let response = try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1",
+                                            refreshToken: next, grant: "refresh_token")
+        await SignInLog(app: app, tenant: tenant.id).record(
+            SignInEvent(kind: .nonInteractiveUser, principal: user, appID: code.clientID,
+                        appDisplayName: application.body["displayName"]?.stringValue, resourceID: GraphPermissions.graphAppId,
+                        resourceDisplayName: "Microsoft Graph", amr: code.amr, authTime: code.authTime, decision: decision,
+                        clientAppUsed: "Mobile Apps and Desktop clients"),
+            request: request)
+        return response
     }
 
     /// The device code grant: pending until the user approves on the device login page, then tokens, once.

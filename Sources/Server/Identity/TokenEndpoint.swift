@@ -211,9 +211,15 @@ struct TokenEndpoint {
             throw OAuthError(error: "invalid_resource", code: 500011,
                              description: "The resource principal named \(resourceName) was not found in the tenant named \(tenant.name).")
         }
-        try await requireConditionalAccess(client: client, resourceAppID: isGraph ? GraphPermissions.graphAppId
-                                                                                   : resource.body["appId"]?.stringValue ?? resource.id)
-        return try sign(client: client, resource: resource, roles: roles, isGraph: isGraph, resourceName: resourceName)
+        let resourceAppID = isGraph ? GraphPermissions.graphAppId : resource.body["appId"]?.stringValue ?? resource.id
+        let decision = try await requireConditionalAccess(client: client, resourceAppID: resourceAppID)
+        let response = try sign(client: client, resource: resource, roles: roles, isGraph: isGraph, resourceName: resourceName)
+        await SignInLog(app: app, tenant: tenantId).record(
+            SignInEvent(kind: .servicePrincipal, principal: client.servicePrincipal, appID: client.application.body["appId"]?.stringValue ?? "",
+                        appDisplayName: client.application.body["displayName"]?.stringValue, resourceID: resourceAppID,
+                        resourceDisplayName: resource.body["displayName"]?.stringValue, decision: decision),
+            request: request)
+        return response
     }
 
     /// The resource's service principal and the values of the app roles the client holds on it.

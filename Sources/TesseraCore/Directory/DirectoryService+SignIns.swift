@@ -9,8 +9,11 @@ extension ObjectKind {
 extension DirectoryService {
     /// How long sign-in records are kept.
     public static let signInRetentionDays = 30
+    /// The most sign-in records written in one transaction.
+    public static var signInBatchSize: Int { SignInWriter.batchSize }
 
-    /// Records one sign-in attempt. `entry` is Graph's `signIn` shape; `id` and `createdDateTime` are set here.
+    /// Records one sign-in attempt. `entry` is Graph's `signIn` shape; `id` and `createdDateTime` are set here. The
+    /// record is written with others a moment later (``SignInWriter``); reading the log on this node sees it at once.
     @discardableResult
     public func recordSignIn(tenant: String, entry: [String: JSONValue]) async throws -> StoredObject {
         var body = entry
@@ -18,12 +21,18 @@ extension DirectoryService {
         body["id"] = .string(id)
         body["createdDateTime"] = .string(now)
         let object = StoredObject(tenant: tenant, id: id, kind: .signIn, body: body)
-        try await store.write { tx in try await tx.insert(object) }
+        try await signInWriter.append(object)
         return object
     }
 
-    /// Sign-ins, newest first (their ids are time-ordered).
+    /// Writes the sign-in records still waiting (at shutdown, or before reading the log).
+    public func flushSignIns() async throws {
+        try await signInWriter.flush()
+    }
+
+    /// Sign-ins, newest first (their ids are time-ordered), every record this node accepted included.
     public func signIns(tenant: String, filter: FilterExpression?, limit: Int, offset: Int) async throws -> [StoredObject] {
+        try await signInWriter.flush()
         let query = ObjectQuery(tenant: tenant, kinds: [.signIn], filter: filter,
                                 orderBy: [OrderByItem(path: PropertyPath(["id"]), descending: true)],
                                 limit: limit, offset: offset)
@@ -38,6 +47,7 @@ extension DirectoryService {
         let cutoff = Timestamp.format(clock.now.addingTimeInterval(-Double(Self.signInRetentionDays) * 86_400))
         let query = ObjectQuery(tenant: tenant, kinds: [.signIn],
                                 filter: .compare(PropertyPath(["createdDateTime"]), .lt, .string(cutoff)), limit: batch)
+        try await signInWriter.flush()
         var purged = 0
         while true {
             let expired = try await store.read { tx in try await tx.query(query) }

@@ -9,11 +9,14 @@ public struct DirectoryService: Sendable {
     public let deletedRetentionDays: Int
     /// Bumped after each committed write, per tenant (shared by copies of this service).
     public let generations = TenantGenerations()
+    /// Sign-in records on their way to the store (shared by copies of this service).
+    let signInWriter: SignInWriter
 
     public init(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(), deletedRetentionDays: Int = 30) {
         self.store = store
         self.clock = clock
         self.deletedRetentionDays = deletedRetentionDays
+        signInWriter = SignInWriter(store: store)
     }
 
     var now: String { Timestamp.format(clock.now) }

@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import TesseraCore
+
+/// A sign-in to an application, or a token issued without one, as the sign-in log records it: Graph's `signIn`, with
+/// the fields of its beta version that say how it was authenticated (`signInEventTypes`, `authenticationRequirement`,
+/// `authenticationDetails`, `authenticationMethodsUsed`, each applied policy's conditions), and the Conditional Access
+/// decision behind it.
+struct SignInEvent {
+    /// Graph's `signInEventTypes`.
+    enum Kind: String {
+        /// A user at a browser: `/authorize` and the device login page.
+        case interactiveUser
+        /// A client on the user's behalf, without the user: the refresh token grant.
+        case nonInteractiveUser
+        /// A client for itself: the client credentials grant.
+        case servicePrincipal
+    }
+
+    var kind: Kind
+    /// The user who signed in; for `servicePrincipal`, the client's service principal.
+    var principal: StoredObject
+    /// The client application's appId and name.
+    var appID: String
+    var appDisplayName: String?
+    /// The resource the token is for (its appId) and its name, when there is one.
+    var resourceID: String?
+    var resourceDisplayName: String?
+    /// The methods of the session (its `amr`) and when it authenticated.
+    var amr: [String] = []
+    var authTime: Int64?
+    /// Conditional Access's decision; nil only when it was not asked.
+    var decision: ConditionalAccessDecision?
+    /// Why the sign-in failed (Entra's AADSTS number and reason); nil when it succeeded.
+    var failure: (code: Int, reason: String)?
+    /// Graph's `clientAppUsed`.
+    var clientAppUsed: String?
+
+    /// Graph's `signIn` body (without `id` and `createdDateTime`, which the log sets).
+    func entry(request: APIRequest, tenantID: String) -> [String: JSONValue] {
+        let isUser = kind != .servicePrincipal
+        var entry: [String: JSONValue] = [
+            "appId": .string(appID), "appDisplayName": .optional(appDisplayName),
+            "resourceId": .optional(resourceID), "resourceDisplayName": .optional(resourceDisplayName),
+            "resourceTenantId": .string(tenantID), "homeTenantId": .string(tenantID),
+            "correlationId": .string(request.requestID), "ipAddress": .optional(request.clientAddress),
+            "userAgent": .optional(request.header("user-agent")), "clientAppUsed": .optional(clientAppUsed),
+            "isInteractive": .bool(kind == .interactiveUser), "signInEventTypes": [.string(kind.rawValue)],
+            "status": [
+                "errorCode": .int(Int64(failure?.code ?? 0)), "failureReason": .optional(failure?.reason),
+                "additionalDetails": .optional(failure == nil ? nil : "Correlation id \(request.requestID)"),
+            ],
+            "deviceDetail": [
+                "operatingSystem": .optional(request.header("user-agent").flatMap(DevicePlatform.init(userAgent:))?.rawValue),
+            ],
+        ]
+        if isUser {
+            entry["userId"] = .string(principal.id)
+            entry["userPrincipalName"] = .optional(principal.body["userPrincipalName"]?.stringValue)
+            entry["userDisplayName"] = .optional(principal.body["displayName"]?.stringValue)
+        } else {
+            // A service principal's sign-in has no user; Graph's userId is not nullable, so it is empty.
+            entry["userId"] = ""
+            entry["servicePrincipalId"] = .string(principal.id)
+            entry["servicePrincipalName"] = .optional(principal.body["displayName"]?.stringValue)
+        }
+        let applied = decision?.policies ?? []
+        entry["appliedConditionalAccessPolicies"] = .array(applied.map(Self.render))
+        entry["conditionalAccessStatus"] = .string(decision?.status ?? "notApplied")
+        // What the policies asked of this sign-in, not what the user happened to do: multifactor when an enforced policy
+        // that applied demanded a method (mfa or an authentication strength).
+        let demandsMethod = applied.contains { policy in
+            (policy.result == .success || policy.result == .failure)
+                && policy.enforcedGrantControls.contains { $0 == "mfa" || $0 == "authenticationStrength" }
+        }
+        if isUser {
+            entry["authenticationRequirement"] = .string(demandsMethod ? "multiFactorAuthentication" : "singleFactorAuthentication")
+            let methods = Self.methodNames(amr)
+            entry["authenticationMethodsUsed"] = .strings(methods)
+            let when = authTime.map { JSONValue.string(Timestamp.format(Date(timeIntervalSince1970: TimeInterval($0)))) } ?? .null
+            entry["authenticationDetails"] = .array(kind == .nonInteractiveUser
+                ? [["authenticationMethod": "Previously satisfied", "authenticationStepDateTime": when, "succeeded": true,
+                    "authenticationStepResultDetail": "First factor requirement satisfied by claim in the token"]]
+                : methods.map { method in
+                    ["authenticationMethod": .string(method), "authenticationStepDateTime": when, "succeeded": true,
+                     "authenticationStepRequirement": "Primary authentication",
+                     "authenticationStepResultDetail": "MFA completed in Tessera"]
+                })
+        }
+        return entry
+    }
+
+    /// An `appliedConditionalAccessPolicy`, with beta's `conditionsSatisfied` / `conditionsNotSatisfied` flags.
+    static func render(_ policy: AppliedPolicy) -> JSONValue {
+        var body: [String: JSONValue] = [
+            "id": .string(policy.id), "displayName": .string(policy.displayName), "result": .string(policy.result.rawValue),
+            "enforcedGrantControls": .strings(policy.enforcedGrantControls),
+            "enforcedSessionControls": .strings(policy.enforcedSessionControls),
+            "conditionsSatisfied": .string(policy.conditionsSatisfied.names.isEmpty ? "none" : policy.conditionsSatisfied.names.joined(separator: ",")),
+            "conditionsNotSatisfied": .string(policy.conditionsNotSatisfied.names.isEmpty ? "none" : policy.conditionsNotSatisfied.names.joined(separator: ",")),
+        ]
+        if let reason = policy.failedClosedBecause { body["failedClosedBecause"] = .string(reason) }
+        return .object(body)
+    }
+
+    /// The methods a session's `amr` stands for, as the sign-in log names them.
+    static func methodNames(_ amr: [String]) -> [String] {
+        var names: [String] = []
+        if amr.contains("fido") { names.append("Passkey") }
+        if amr.contains("tap") { names.append("Temporary Access Pass") }
+        return names
+    }
+}
+
+extension SignInLog {
+    /// Records a sign-in or token request. The log must not decide whether a token is issued: when it cannot take the
+    /// record (its store is failing), that is logged as an error and the caller goes on.
+    func record(_ event: SignInEvent, request: APIRequest) async {
+        app.telemetry.signIn(method: event.kind.rawValue, succeeded: event.failure == nil)
+        do {
+            try await app.directory.recordSignIn(tenant: tenant, entry: event.entry(request: request, tenantID: tenant))
+        } catch {
+            app.logger.error("Could not record a sign-in", metadata: [
+                "tenant": .string(tenant), "request-id": .string(request.requestID), "error": .string(String(describing: error))])
+        }
+    }
+}
