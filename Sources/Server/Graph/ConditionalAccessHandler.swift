@@ -14,12 +14,30 @@ struct ConditionalAccessHandler {
         }
         if rest.count == 2, rest[1] == "evaluate" || rest[1] == "microsoft.graph.evaluate" { return try await evaluate() }
         if let kind = Self.collections[rest[1]] {
+            if kind == .conditionalAccessPolicy { try await safeguard(Array(rest.dropFirst(2))) }
             return try await ResourceHandler(api: api, context: context, kind: kind).handle(Array(rest.dropFirst(2)))
         }
         guard rest[1] == "deletedItems", rest.count >= 3, let kind = Self.collections[rest[2]] else {
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest[1])'.")
         }
         return try await deletedItems(kind, Array(rest.dropFirst(3)))
+    }
+
+    /// A policy being created or changed must not lock out every Global Administrator or the caller
+    /// (``ConditionalAccessSafeguard``): checked on the policy as it would be stored, before anything is written.
+    func safeguard(_ rest: [String]) async throws {
+        let method = context.request.method
+        guard (rest.isEmpty && method == "POST") || (rest.count == 1 && method == "PATCH"),
+              let body = try? context.request.jsonObject() else { return }
+        var candidate = body
+        if rest.count == 1 {
+            let tenant = context.tenant, id = rest[0].lowercased()
+            guard let current = try await api.app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }),
+                  current.kind == .conditionalAccessPolicy, current.deletedAt == nil else { return }
+            candidate = DirectoryService.conditionalAccessPolicy(current.body, patchedWith: body)
+        }
+        guard let tenant = try await api.app.tenantRecord(context.tenant) else { return }
+        try await ConditionalAccessSafeguard(app: api.app, tenant: tenant).check(candidate, caller: context.caller, request: context.request)
     }
 
     /// `deletedItems/policies`, `deletedItems/policies/{id}` (GET, DELETE: permanently), `…/{id}/restore`.

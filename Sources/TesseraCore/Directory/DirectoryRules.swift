@@ -198,3 +198,13 @@ enum DirectoryRules {
         return value.serialized
     }
 }
+
+extension DirectoryService {
+    /// A Conditional Access policy as a PATCH would leave it: its complex values merged member by member, as
+    /// ``update(tenant:id:kind:patch:actor:ifMatch:allowReadOnly:)`` merges them.
+    public static func conditionalAccessPolicy(_ current: [String: JSONValue], patchedWith patch: [String: JSONValue]) -> [String: JSONValue] {
+        var body = current
+        for (key, value) in patch { body[key] = DirectoryRules.merged(body[key], value) }
+        return body
+    }
+}
