@@ -139,6 +139,28 @@ struct WhatIfTests {
         }
     }
 
+    @Test("a country named location applies to the country the question gives, and not without one")
+    func country() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "traveller")
+            let location = await h.graph("POST", ConditionalAccessTests.locations, token: token, json: [
+                "@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "New Zealand", "countriesAndRegions": ["NZ"]])
+            let locationID = try #require(location.json["id"]?.stringValue)
+            _ = try await Self.create(h, token, [
+                "displayName": "From New Zealand", "state": "enabled",
+                "conditions": ["users": ["includeUsers": [.string(user)]], "applications": ["includeApplications": ["All"]],
+                               "locations": ["includeLocations": [.string(locationID)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]])
+            func ask(_ conditions: JSONValue) async -> (Bool?, String?)? {
+                Self.answers(await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(user, conditions: conditions)))["From New Zealand"]
+            }
+            #expect(await ask(["country": "nz", "ipAddress": "192.0.2.1"])! == (true, "notSet"))
+            #expect(await ask(["country": "AU"])! == (false, "location"))
+            #expect(await ask([:])! == (false, "location"))
+        }
+    }
+
     @Test("user actions and authentication contexts are their own targets")
     func userActionsAndContexts() async throws {
         try await Harness.run { h in

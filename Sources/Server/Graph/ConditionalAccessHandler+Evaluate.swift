@@ -90,7 +90,8 @@ struct WhatIfAnswer: Sendable, Equatable {
 
 extension WhatIfQuestion {
     /// The sign-ins the question describes, one per application it names: for a user, the facts a real sign-in
-    /// gathers (transitive groups and directory roles, guest or member), then the question's conditions.
+    /// gathers (transitive groups and directory roles, guest or member, and what the client address tells, its country
+    /// among it), then the question's other conditions (a country given overrides the address's).
     func facts(app: TesseraApp, tenant: TenantRecord) async throws -> [SignInFacts] {
         let tenantID = tenant.id
         var base: SignInFacts
@@ -102,13 +103,13 @@ extension WhatIfQuestion {
             }
             base = try await app.conditionalAccess.userFacts(
                 app: app, tenant: tenant, userID: id, clientID: "", amr: [], authTime: Int64(app.clock.now.timeIntervalSince1970),
-                clientAddress: nil, userAgent: nil)
+                clientAddress: conditions.ipAddress, userAgent: nil)
             if let external, case .user(let id, let groups, let roles, _) = base.subject {
                 base.subject = .user(id: id, groupIDs: groups, roleTemplateIDs: roles, external: external)
             }
         case .user(nil, let external):
             base = SignInFacts(tenantID: tenantID, subject: .user(id: "", groupIDs: [], roleTemplateIDs: [], external: external),
-                               target: .application(appID: ""), now: app.clock.now)
+                               target: .application(appID: ""), clientIP: conditions.ipAddress.flatMap(IPAddress.init), now: app.clock.now)
         case .servicePrincipal(let id):
             let object = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: id) }
             guard let object, object.kind == .servicePrincipal, object.deletedAt == nil else {
@@ -117,12 +118,11 @@ extension WhatIfQuestion {
             }
             // As at the token endpoint: a workload identity's request is a client credentials grant (client app `other`).
             base = SignInFacts(tenantID: tenantID, subject: .servicePrincipal(id: id), target: .application(appID: ""),
-                               clientAppType: .other, now: app.clock.now)
+                               clientAppType: .other, clientIP: conditions.ipAddress.flatMap(IPAddress.init), now: app.clock.now)
         }
         if let type = conditions.clientAppType { base.clientAppType = type }
         base.platform = conditions.platform
-        base.clientIP = conditions.ipAddress
-        base.country = conditions.country
+        if let country = conditions.country { base.country = country }
         base.device = conditions.device
         base.userRisk = conditions.userRisk
         base.signInRisk = conditions.signInRisk

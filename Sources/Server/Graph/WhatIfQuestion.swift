@@ -27,7 +27,8 @@ struct WhatIfQuestion: Sendable {
     struct Conditions: Sendable {
         var clientAppType: ClientAppType?
         var platform: DevicePlatform?
-        var ipAddress: IPAddress?
+        /// The client's address, as the request gave it (checked to be an IPv4 or IPv6 address).
+        var ipAddress: String?
         var country: String?
         var device: DeviceFacts?
         var userRisk = RiskLevel.none
@@ -122,8 +123,8 @@ struct WhatIfQuestion: Sendable {
         out.clientAppType = try reader.member("clientAppType", ClientAppType.self)
         out.platform = try reader.member("devicePlatform", DevicePlatform.self)
         if let address = try reader.string("ipAddress") {
-            guard let ip = IPAddress(address) else { throw Reader.mismatch("signInConditions.ipAddress", "an IPv4 or IPv6 address") }
-            out.ipAddress = ip
+            guard IPAddress(address) != nil else { throw Reader.mismatch("signInConditions.ipAddress", "an IPv4 or IPv6 address") }
+            out.ipAddress = address
         }
         if let country = try reader.string("country") {
             guard country.utf8.count == 2, country.utf8.allSatisfy({ (65...90).contains($0) || (97...122).contains($0) }) else {
