@@ -274,6 +274,26 @@ struct WhatIfTests {
         }
     }
 
+    @Test("What If agrees with a real interactive sign-in at /authorize: blocked where the policy applies, a code where it does not")
+    func sameAsAuthorize() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let s = try await InteractiveAccessTests.setup(h, admin)  // the administrator in Finance, a passkey session
+            _ = try await Self.create(h, admin, [
+                "displayName": "Finance only from the office", "state": "enabled",
+                "conditions": ["users": ["includeGroups": [.string(s.groupID)]], "applications": ["includeApplications": [.string(s.appID)]],
+                               "locations": ["includeLocations": ["All"], "excludeLocations": [.string(s.office)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            for (address, blocked) in [("198.51.100.4", true), ("203.0.113.77", false)] {
+                let signIn = await InteractiveAccessTests.authorize(h, s, from: address)
+                #expect((signIn.status == 403) == blocked, "\(address): \(signIn.status)")
+                let whatIf = Self.answers(await h.graph("POST", Self.evaluate, token: admin, json: Self.userSignIn(
+                    h.tenant.adminUserId, app: s.appID, conditions: ["ipAddress": .string(address), "devicePlatform": "windows"])))
+                #expect(whatIf["Finance only from the office"]! == (blocked, blocked ? "notSet" : "location"), "\(address)")
+            }
+        }
+    }
+
     @Test("a policy the engine cannot read applies (it fails closed) with invalidPolicy; a disabled one is policyNotEnabled")
     func failedClosed() throws {
         let unreadable: JSONValue = ["id": "b7c0f8a2-0000-4000-8000-000000000001", "displayName": "Unreadable", "state": "sometimes",
