@@ -134,3 +134,31 @@ def test_multi_method_combinations_and_bad_ones_as_microsofts_examples_send_them
     filtered = graph.get("/policies/authenticationStrengthPolicies", params={"$filter": "policyType eq 'custom'"}).json()["value"]
     assert name in {p["displayName"] for p in filtered} and all(p["policyType"] == "custom" for p in filtered)
     assert graph.delete(f"/policies/authenticationStrengthPolicies/{body['id']}").status_code == 204
+
+
+def test_concurrent_writers_keep_the_limit_and_unique_names(graph_b):
+    """Twenty creates at once (each its own connection): exactly fifteen are kept; five creates of one name: exactly
+    one. Tenant B, so the first test's strengths do not count."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = "/identity/conditionalAccess/authenticationStrength/policies"
+
+    def create(name: str) -> int:
+        session = graph_b.tessera.session()
+        session.headers["Authorization"] = f"Bearer {graph_b.token}"
+        return session.post(graph_b.url(path), json={"displayName": name, "allowedCombinations": ["fido2"]}).status_code
+
+    run = uuid.uuid4().hex[:8]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(create, [f"Concurrent {run} {n}" for n in range(20)]))
+    assert sorted(statuses) == [201] * 15 + [400] * 5, statuses
+    custom = [p for p in graph_b.get(path).json()["value"] if p["policyType"] == "custom"]
+    assert len(custom) == 15
+    for policy in custom:
+        assert graph_b.delete(f"{path}/{policy['id']}").status_code == 204
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        statuses = list(pool.map(create, [f"Same name {run}"] * 5))
+    assert sorted(statuses) == [201] + [400] * 4, statuses
+    for policy in graph_b.get(path, params={"$filter": "policyType eq 'custom'"}).json()["value"]:
+        assert graph_b.delete(f"{path}/{policy['id']}").status_code == 204

@@ -119,8 +119,14 @@ public enum AuthenticationStrengthRules {
         let combinations = try normalizedCombinations(properties["allowedCombinations"])
         stored["allowedCombinations"] = .array(combinations.map(JSONValue.string))
         stored["requirementsSatisfied"] = .string(requirementsSatisfied(combinations))
+        let given: [JSONValue]
+        switch configurations {
+        case nil, .null?: given = []
+        case .array(let items)?: given = items
+        default: throw DirectoryError.badRequest("Invalid value for 'combinationConfigurations': expected a collection.")
+        }
         var prepared: [JSONValue] = []
-        for configuration in configurations.flatMap({ $0 == .null ? nil : $0 }).map({ $0.arrayValue ?? [$0] }) ?? [] {
+        for configuration in given {
             guard let object = configuration.objectValue else {
                 throw DirectoryError.badRequest("Invalid value in 'combinationConfigurations': each is a fido2CombinationConfiguration object.")
             }
