@@ -161,6 +161,36 @@ struct WhatIfTests {
         }
     }
 
+    @Test("without a country, the address's country counts, as at sign-in: for a user and for a service principal")
+    func countryOfTheAddress() async throws {
+        try await Harness.run(countries: try CountryDatabaseFixture.load()) { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "dutch")
+            let sp = await h.graph("GET", "servicePrincipals", token: token, query: [("$filter", "appId eq '\(h.tenant.clientId)'")])
+            let spID = try #require(sp.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+            let location = await h.graph("POST", ConditionalAccessTests.locations, token: token, json: [
+                "@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "Netherlands", "countriesAndRegions": ["NL"]])
+            let locationID = try #require(location.json["id"]?.stringValue)
+            _ = try await Self.create(h, token, [
+                "displayName": "From the Netherlands", "state": "enabledForReportingButNotEnforced",
+                "conditions": ["users": ["includeUsers": [.string(user)]], "clientApplications": ["includeServicePrincipals": [.string(spID)]],
+                               "applications": ["includeApplications": ["All"]], "locations": ["includeLocations": [.string(locationID)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            func ask(_ identity: JSONValue, _ conditions: JSONValue) async -> (Bool?, String?)? {
+                Self.answers(await h.graph("POST", Self.evaluate, token: token, json: [
+                    "signInIdentity": identity, "signInConditions": conditions,
+                    "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(Self.sharePoint)]]]))["From the Netherlands"]
+            }
+            let asUser: JSONValue = ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(user)]
+            let asService: JSONValue = ["@odata.type": "#microsoft.graph.servicePrincipalSignIn", "servicePrincipalId": .string(spID)]
+            for identity in [asUser, asService] {
+                #expect(await ask(identity, ["ipAddress": "193.0.0.10"])! == (true, "notSet"))  // RIPE NCC, Amsterdam
+                #expect(await ask(identity, ["ipAddress": "8.8.8.8"])! == (false, "location"))
+                #expect(await ask(identity, ["ipAddress": "8.8.8.8", "country": "NL"])! == (true, "notSet"))
+            }
+        }
+    }
+
     @Test("user actions and authentication contexts are their own targets")
     func userActionsAndContexts() async throws {
         try await Harness.run { h in

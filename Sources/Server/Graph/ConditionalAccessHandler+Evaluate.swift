@@ -89,9 +89,9 @@ struct WhatIfAnswer: Sendable, Equatable {
 }
 
 extension WhatIfQuestion {
-    /// The sign-ins the question describes, one per application it names: for a user, the facts a real sign-in
-    /// gathers (transitive groups and directory roles, guest or member, and what the client address tells, its country
-    /// among it), then the question's other conditions (a country given overrides the address's).
+    /// The sign-ins the question describes, one per application it names: the facts a real sign-in gathers (for a user,
+    /// transitive groups and directory roles, guest or member; for anyone, the country the client address is in), then
+    /// the question's other conditions (a country given overrides the address's).
     func facts(app: TesseraApp, tenant: TenantRecord) async throws -> [SignInFacts] {
         let tenantID = tenant.id
         var base: SignInFacts
@@ -109,16 +109,19 @@ extension WhatIfQuestion {
             }
         case .user(nil, let external):
             base = SignInFacts(tenantID: tenantID, subject: .user(id: "", groupIDs: [], roleTemplateIDs: [], external: external),
-                               target: .application(appID: ""), clientIP: conditions.ipAddress.flatMap(IPAddress.init), now: app.clock.now)
+                               target: .application(appID: ""), clientIP: conditions.ipAddress.flatMap(IPAddress.init),
+                               country: app.countries.country(for: conditions.ipAddress), now: app.clock.now)
         case .servicePrincipal(let id):
             let object = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: id) }
             guard let object, object.kind == .servicePrincipal, object.deletedAt == nil else {
                 throw DirectoryError.badRequest(
                     "Invalid value specified for property 'signInIdentity.servicePrincipalId': no service principal '\(id)' in this tenant.")
             }
-            // As at the token endpoint: a workload identity's request is a client credentials grant (client app `other`).
+            // As at the token endpoint: a workload identity's request is a client credentials grant (client app `other`),
+            // in the country its address is in.
             base = SignInFacts(tenantID: tenantID, subject: .servicePrincipal(id: id), target: .application(appID: ""),
-                               clientAppType: .other, clientIP: conditions.ipAddress.flatMap(IPAddress.init), now: app.clock.now)
+                               clientAppType: .other, clientIP: conditions.ipAddress.flatMap(IPAddress.init),
+                               country: app.countries.country(for: conditions.ipAddress), now: app.clock.now)
         }
         if let type = conditions.clientAppType { base.clientAppType = type }
         base.platform = conditions.platform
