@@ -113,7 +113,8 @@ struct AuthenticationStrengthTests {
                 #expect(duplicate.status == 400 && duplicate.text.contains("already exists"), "\(duplicate.text)")
             }
 
-            #expect(await h.graph("DELETE", "\(Self.policies)/\(id)", token: token).status == 204)
+            // Microsoft's delete example: DELETE …/policies/authenticationStrengthPolicies/{id}/$ref.
+            #expect(await h.graph("DELETE", "\(Self.alias)/\(id)/$ref", token: token).status == 204)
             #expect(await h.graph("GET", "\(Self.policies)/\(id)", token: token).status == 404)
             #expect(await h.graph("DELETE", "\(Self.policies)/\(id)", token: token).status == 404)
 

@@ -64,6 +64,9 @@ struct AuthenticationStrengthHandler {
         switch (rest.count, rest.count > 1 ? Self.operation(rest[1]) : "") {
         case (1, _):
             return try await single(id)
+        case (2, "$ref") where method == "DELETE":
+            // Microsoft's delete example addresses the policy as `…/{id}/$ref`.
+            return try await single(id)
         case (2, "updateAllowedCombinations"):
             guard method == "POST" else { throw methodNotAllowed() }
             try requireWrite()
