@@ -32,6 +32,14 @@ struct AdminConditionalAccessTests {
         try await Harness.run { h in
             let token = try await h.accessToken()
             let (policy, _, _) = try await Self.reportOnlyPolicy(h, token)
+            let payroll = await h.graph("POST", "applications", token: token, json: ["displayName": "Payroll & <Pensions>"])
+            let payrollID = try #require(payroll.json["appId"]?.stringValue)
+            #expect(await h.graph("POST", "servicePrincipals", token: token, json: ["appId": .string(payrollID)]).status == 201)
+            _ = try await WhatIfTests.create(h, token, [
+                "displayName": "Payroll from the office", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["All"], "excludeUsers": [.string(h.tenant.adminUserId)]],
+                               "applications": ["includeApplications": [.string(payrollID)]]],
+                "grantControls": ["operator": "AND", "builtInControls": ["mfa", "compliantDevice"]]])
             _ = try await WhatIfTests.create(h, token, [
                 "displayName": "Block legacy clients", "state": "disabled",
                 "conditions": ["users": ["includeUsers": ["All"], "excludeUsers": [.string(h.tenant.adminUserId)]],
@@ -48,7 +56,8 @@ struct AdminConditionalAccessTests {
             #expect(html.contains("Platforms: windows, macOS") && html.contains("except</span> Office"))
             #expect(html.contains("Require multifactor authentication") && html.contains("sign-in frequency: 8 hours"))
             #expect(html.contains("<strong>Block access</strong>") && html.contains("Client apps: exchangeActiveSync, other"))
-            #expect(html.contains("Office 365"))
+            #expect(html.contains("Office 365") && html.contains("Payroll &amp; &lt;Pensions&gt;"))
+            #expect(html.contains("Require multifactor authentication and a compliant device"))
             #expect(html.contains("/conditional-access/\(policy)\""))
             let detail = await admin.get("/conditional-access/\(policy)")
             #expect(detail.status == 200)
