@@ -17,6 +17,10 @@ struct AuthorizationCode: Sendable {
     var sessionID: String
     var amr: [String]
     var expires: Int64
+    /// The AAGUID of the passkey the session signed in with, when it did.
+    var aaguid: String? = nil
+    /// The authentication contexts the sign-in satisfied (the access token's `acrs`).
+    var acrs: [String] = []
 
     static let lifetime: TimeInterval = 600
 
@@ -28,6 +32,8 @@ struct AuthorizationCode: Sendable {
         ]
         if let nonce { claims["n"] = .string(nonce) }
         if let codeChallenge { claims["p"] = .string(codeChallenge) }
+        if let aaguid { claims["g"] = .string(aaguid) }
+        if !acrs.isEmpty { claims["acrs"] = .strings(acrs) }
         let payload = JSONValue.object(claims).serializedBytes
         return WebAuthn.Base64URL.encode(payload) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac("code", payload))
     }
@@ -46,6 +52,7 @@ struct AuthorizationCode: Sendable {
         else { return nil }
         return AuthorizationCode(tenant: tenant, clientID: client, redirectURI: redirect, userID: user, scope: scope,
                                  nonce: claims["n"]?.stringValue, codeChallenge: claims["p"]?.stringValue, authTime: authTime,
-                                 sessionID: sid, amr: claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: expires)
+                                 sessionID: sid, amr: claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: expires,
+                                 aaguid: claims["g"]?.stringValue, acrs: claims["acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 }

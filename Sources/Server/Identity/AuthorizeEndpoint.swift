@@ -87,8 +87,14 @@ struct AuthorizeEndpoint {
                                                       ("Cache-Control", "no-store")])
         }
         // Conditional Access decides the sign-in before anything is issued for it.
+        let contexts: Set<String>
+        do {
+            contexts = try ConditionalAccessGate.authenticationContexts(claims: query["claims"])
+        } catch let error as OAuthError {
+            return fail(error.error, "AADSTS\(error.code): \(error.description)")
+        }
         let (decision, refusal) = try await conditionalAccess(session: session, clientID: clientID, application: application,
-                                                              continuation: request.query)
+                                                              authenticationContexts: contexts, continuation: request.query)
         if let refused = refusal {
             if prompt == "none", refused.status == 302 {
                 return fail("interaction_required", "AADSTS50076: Due to a configuration change made by your administrator, you must sign in again.")
@@ -114,7 +120,8 @@ struct AuthorizeEndpoint {
         let code = AuthorizationCode(
             tenant: tenantID, clientID: clientID, redirectURI: redirectURI, userID: session.userID, scope: scope,
             nonce: query["nonce"], codeChallenge: challenge, authTime: session.authTime, sessionID: session.id, amr: session.amr,
-            expires: Int64(app.clock.now.addingTimeInterval(AuthorizationCode.lifetime).timeIntervalSince1970))
+            expires: Int64(app.clock.now.addingTimeInterval(AuthorizationCode.lifetime).timeIntervalSince1970), aaguid: session.aaguid,
+            acrs: contexts.sorted())
         if let user = try await app.activeUser(tenant: tenantID, id: session.userID) {
             await SignInLog(app: app, tenant: tenantID).record(
                 SignInEvent(kind: .interactiveUser, principal: user, appID: clientID, appDisplayName: application.body["displayName"]?.stringValue,
@@ -124,7 +131,13 @@ struct AuthorizeEndpoint {
         var params = [("code", code.encode(app: app))]
         if let state { params.append(("state", state)) }
         params.append(("session_state", session.id))
-        return deliver(params)
+        var response = deliver(params)
+        // A persistent browser session control decides whether the browser keeps the session when it closes.
+        if let mode = decision.persistentBrowser,
+           let cookie = SignInSessions(app: app).cookie(request, tenant: tenantID, persistent: mode == "always") {
+            response.headers.append(("Set-Cookie", cookie))
+        }
+        return response
     }
 
     /// `web` (confidential), `spa` or `publicClient`, by where the redirect URI is registered; nil when nowhere.

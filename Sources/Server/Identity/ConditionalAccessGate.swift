@@ -36,20 +36,40 @@ extension ConditionalAccessGate {
     /// The decision for a signed-in browser session's sign-in to `clientID`, from this request. A tenant with no policy
     /// to evaluate costs a sign-in nothing: no user, group or role reads (every policy is then `notEnabled`).
     func decide(app: TesseraApp, tenant: TenantRecord, session: SignInSessions.Session, clientID: String,
-                request: APIRequest) async throws -> ConditionalAccessDecision {
+                request: APIRequest, authenticationContexts: Set<String> = []) async throws -> ConditionalAccessDecision {
         let engine = try await engine(for: tenant, store: app.store)
         guard engine.evaluatesAnything else { return Self.idle(engine, tenant: tenant, userID: session.userID, clientID: clientID, now: app.clock.now) }
-        let facts = try await userFacts(app: app, tenant: tenant, userID: session.userID, clientID: clientID, amr: session.amr,
-                                        authTime: session.authTime, clientAddress: request.clientAddress,
-                                        userAgent: request.header("user-agent"))
+        var facts = try await userFacts(app: app, tenant: tenant, userID: session.userID, target: .application(appID: clientID),
+                                        amr: session.amr, aaguid: session.aaguid, authTime: session.authTime,
+                                        clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
+        facts.authenticationContexts = authenticationContexts
         return engine.decide(facts)
+    }
+
+    /// The authentication contexts a `claims` request parameter asks for, the way MSAL passes on a claims challenge:
+    /// `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}` (or `values`). Anything else in it is ignored, as
+    /// Entra ignores claims it does not act on; a parameter that is not JSON, or a context that is not `c1`…`c99`, is an
+    /// error.
+    static func authenticationContexts(claims: String?) throws -> Set<String> {
+        guard let claims, !claims.isEmpty else { return [] }
+        guard let parsed = try? JSONParser.parse(Array(claims.utf8)), parsed.objectValue != nil else {
+            throw OAuthError.invalidRequest(90008, "The claims parameter is not a valid JSON object.")
+        }
+        guard let acrs = parsed["access_token"]?["acrs"] else { return [] }
+        let values = (acrs["values"]?.arrayValue?.compactMap(\.stringValue) ?? []) + (acrs["value"]?.stringValue.map { [$0] } ?? [])
+        for value in values {
+            guard value.count >= 2, value.count <= 3, value.first == "c", let number = Int(value.dropFirst()), (1...99).contains(number) else {
+                throw OAuthError.invalidRequest(90008, "The claims parameter names an authentication context '\(value)' that is not c1 to c99.")
+            }
+        }
+        return Set(values)
     }
 
     /// The methods a session's `amr` records, as Conditional Access counts them: a passkey is `fido2`, a Temporary
     /// Access Pass `temporaryAccessPassOneTime`.
-    static func methods(amr: [String], at time: Date) -> [SignInFacts.MethodUse] {
+    static func methods(amr: [String], aaguid: String? = nil, at time: Date) -> [SignInFacts.MethodUse] {
         var methods: [SignInFacts.MethodUse] = []
-        if amr.contains("fido") { methods.append(.init(.fido2, at: time)) }
+        if amr.contains("fido") { methods.append(.init(.fido2, at: time, aaguid: aaguid)) }
         if amr.contains("tap") { methods.append(.init(.temporaryAccessPassOneTime, at: time)) }
         return methods
     }
@@ -93,8 +113,8 @@ extension ConditionalAccessGate {
     }
 
     /// A user's sign-in for `target` (an application, or a user action such as registering security information).
-    func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, target: SignInFacts.Target, amr: [String], authTime: Int64,
-                   clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
+    func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, target: SignInFacts.Target, amr: [String], aaguid: String? = nil,
+                   authTime: Int64, clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
         let tenantID = tenant.id
         let directory = app.directory
         let (user, groups) = try await app.store.read { tx in
@@ -105,7 +125,7 @@ extension ConditionalAccessGate {
             SignInFacts.ExternalUserKind(userType: $0, homeTenantID: nil, tenantID: tenantID)
         }
         let authenticated = Date(timeIntervalSince1970: TimeInterval(authTime))
-        let methods = Self.methods(amr: amr, at: authenticated)
+        let methods = Self.methods(amr: amr, aaguid: aaguid, at: authenticated)
         return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: Set(groups), roleTemplateIDs: roles, external: external),
                            target: target, clientAppType: .browser,
                            platform: userAgent.flatMap(DevicePlatform.init(userAgent:)),
@@ -119,14 +139,15 @@ extension TokenEndpoint {
     /// where the request comes now. Anything the user could fix by signing in again is `interaction_required` with a
     /// `claims` challenge naming the policies (as MSAL expects, to pass to its next interactive request); a block is
     /// AADSTS53003.
-    func requireConditionalAccess(refreshing code: AuthorizationCode) async throws -> ConditionalAccessDecision {
+    func requireConditionalAccess(refreshing code: AuthorizationCode, authenticationContexts: Set<String>) async throws -> ConditionalAccessDecision {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
         guard engine.evaluatesAnything else {
             return ConditionalAccessGate.idle(engine, tenant: tenant, userID: code.userID, clientID: code.clientID, now: app.clock.now)
         }
-        let facts = try await app.conditionalAccess.userFacts(
-            app: app, tenant: tenant, userID: code.userID, clientID: code.clientID, amr: code.amr, authTime: code.authTime,
-            clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
+        var facts = try await app.conditionalAccess.userFacts(
+            app: app, tenant: tenant, userID: code.userID, target: .application(appID: code.clientID), amr: code.amr, aaguid: code.aaguid,
+            authTime: code.authTime, clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
+        facts.authenticationContexts = authenticationContexts
         let decision = engine.decide(facts)
         let refusal: OAuthError
         switch decision.outcome {
@@ -189,10 +210,11 @@ extension AuthorizeEndpoint {
     /// and when the session authenticated. The decision, and the answer when the sign-in may not go on: a new sign-in
     /// when only re-authentication is missing (sign-in frequency), else Entra's error page with the code and correlation
     /// id (that refusal is in the sign-in log).
-    func conditionalAccess(session: SignInSessions.Session, clientID: String, application: StoredObject,
+    func conditionalAccess(session: SignInSessions.Session, clientID: String, application: StoredObject, authenticationContexts: Set<String>,
                            continuation: [(name: String, value: String)]) async throws -> (ConditionalAccessDecision, refusal: APIResponse?) {
         let tenantID = tenant.id
-        let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID, request: request)
+        let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID, request: request,
+                                                              authenticationContexts: authenticationContexts)
         switch decision.outcome {
         case .allow:
             return (decision, nil)

@@ -74,6 +74,7 @@ struct DeviceCodes {
             object.body["_sessionId"] = .string(session.id)
             object.body["_authTime"] = .int(session.authTime)
             object.body["_amr"] = .strings(session.amr)
+            object.body["_aaguid"] = .optional(session.aaguid)
             object.version = version + 1
             try await tx.update(object, expectedVersion: version)
             return true
@@ -116,7 +117,8 @@ struct DeviceCodes {
             return AuthorizationCode(
                 tenant: tenant, clientID: body["_clientId"]?.stringValue ?? "", redirectURI: "", userID: body["_userId"]?.stringValue ?? "",
                 scope: body["_scope"]?.stringValue ?? "", nonce: nil, codeChallenge: nil, authTime: body["_authTime"]?.intValue ?? 0,
-                sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: 0)
+                sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: 0,
+                aaguid: body["_aaguid"]?.stringValue)
         }
     }
 }

@@ -22,7 +22,7 @@ struct RefreshTokens {
             try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
                 "id": .string(id), "_digest": .string(Secrets.digest(secret)), "_userId": .string(code.userID),
                 "_clientId": .string(code.clientID), "_redirectUri": .string(code.redirectURI), "_scope": .string(code.scope),
-                "_sessionId": .string(code.sessionID), "_amr": .strings(code.amr), "_authTime": .int(code.authTime),
+                "_sessionId": .string(code.sessionID), "_amr": .strings(code.amr), "_aaguid": .optional(code.aaguid), "_acrs": .strings(code.acrs), "_authTime": .int(code.authTime),
                 "_confidential": .bool(confidential), "family": .string(family ?? id), "_expires": .string(expires), "_used": false,
                 // Queried (revocation), so not `_`-hidden: the store never lets a query reach hidden members, and this
                 // kind is never served.
@@ -71,7 +71,8 @@ struct RefreshTokens {
         return AuthorizationCode(
             tenant: tenant, clientID: client, redirectURI: body["_redirectUri"]?.stringValue ?? "", userID: user,
             scope: body["_scope"]?.stringValue ?? "", nonce: nil, codeChallenge: nil, authTime: body["_authTime"]?.intValue ?? 0,
-            sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: 0)
+            sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: 0,
+            aaguid: body["_aaguid"]?.stringValue, acrs: body["_acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 
     /// What a token carries and whether its client is confidential, without spending it; nil when the token is not a

@@ -17,6 +17,8 @@ struct SignInSessions {
         let userID: String
         let authTime: Int64
         let amr: [String]
+        /// The AAGUID of the passkey the session signed in with (authentication strengths can allow only some models).
+        var aaguid: String? = nil
     }
 
     static func cookieName(tenant: String) -> String { "tessera_session_\(tenant.replacingOccurrences(of: "-", with: ""))" }
@@ -26,13 +28,13 @@ struct SignInSessions {
     }
 
     /// Starts a session; returns it with the `Set-Cookie` header value.
-    func start(tenant: String, userID: String, amr: [String], baseURL: String) async throws -> (Session, String) {
+    func start(tenant: String, userID: String, amr: [String], aaguid: String? = nil, baseURL: String) async throws -> (Session, String) {
         let now = app.clock.now
         let id = Identifier.make()
-        let session = Session(id: id, userID: userID, authTime: Int64(now.timeIntervalSince1970), amr: amr)
+        let session = Session(id: id, userID: userID, authTime: Int64(now.timeIntervalSince1970), amr: amr, aaguid: aaguid)
         try await app.store.write { tx in
             try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
-                "id": .string(id), "_userId": .string(userID), "_authTime": .int(session.authTime), "_amr": .strings(amr),
+                "id": .string(id), "_userId": .string(userID), "_authTime": .int(session.authTime), "_amr": .strings(amr), "_aaguid": .optional(aaguid),
                 "_expires": .string(Timestamp.format(now.addingTimeInterval(Self.lifetime))),
             ]))
             try await tx.link(tenant: tenant, source: userID, relation: Self.relation, target: id)
@@ -40,6 +42,17 @@ struct SignInSessions {
         let secure = baseURL.hasPrefix("https:") ? "; Secure" : ""
         let cookie = "\(Self.cookieName(tenant: tenant))=\(id).\(tag(tenant, id)); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(Self.lifetime))\(secure)"
         return (session, cookie)
+    }
+
+    /// The request's session cookie again, as Conditional Access's persistent browser session control wants it:
+    /// `never` makes it a browser-session cookie (gone when the browser closes), `always` keeps it for the session's
+    /// lifetime. Nil when the request carries no session cookie.
+    func cookie(_ request: APIRequest, tenant: String, persistent: Bool) -> String? {
+        let name = Self.cookieName(tenant: tenant) + "="
+        guard let pair = request.header("cookie")?.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) })
+            .first(where: { $0.hasPrefix(name) }) else { return nil }
+        let secure = request.baseURL.hasPrefix("https:") ? "; Secure" : ""
+        return "\(pair); Path=/; HttpOnly; SameSite=Lax\(persistent ? "; Max-Age=\(Int(Self.lifetime))" : "")\(secure)"
     }
 
     /// Ends the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
@@ -70,7 +83,7 @@ struct SignInSessions {
                   user.body["accountEnabled"]?.boolValue != false
             else { return nil }
             return Session(id: id, userID: userID, authTime: object.body["_authTime"]?.intValue ?? 0,
-                           amr: object.body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                           amr: object.body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], aaguid: object.body["_aaguid"]?.stringValue)
         }
     }
 }

@@ -71,6 +71,7 @@ extension TokenEndpoint {
         }
         let tokens = RefreshTokens(app: app)
         var decision: ConditionalAccessDecision?
+        var contexts: Set<String> = []
         // A confidential client proves itself before its token is spent: someone who only holds the token must not be
         // able to end the session by presenting it without the client's credentials.
         if let holder = try await tokens.peek(tenant: tenant.id, token: token) {
@@ -80,9 +81,13 @@ extension TokenEndpoint {
                 _ = try await authenticateClient(confidentialForm)
             }
             // Conditional Access decides before the token is spent: a refusal leaves it usable once the user complies.
-            decision = try await requireConditionalAccess(refreshing: holder.code)
+            // A claims challenge passed back (MSAL's claims_challenge) asks for authentication contexts on top of those the
+            // session already satisfied.
+            contexts = Set(holder.code.acrs).union(try ConditionalAccessGate.authenticationContexts(claims: form["claims"]))
+            decision = try await requireConditionalAccess(refreshing: holder.code, authenticationContexts: contexts)
         }
-        let (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
+        var (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
+        code.acrs = contexts.sorted()
         let (user, application) = try await stillSignedIn(code)
         let next = try await tokens.issue(tenant: tenant.id, code: code, confidential: confidential, family: family)
         let response = try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1",
@@ -147,7 +152,8 @@ extension TokenEndpoint {
             "appid": .string(code.clientID), "azp": .string(code.clientID), "scp": .string(graphScopes.joined(separator: " ")),
             "upn": .optional(upn), "unique_name": .optional(upn), "name": .optional(name), "amr": .strings(code.amr),
             "sid": .string(code.sessionID), "uti": .string(Secrets.randomToken(bytes: 16)),
-        ], header: header, key: app.signingKey.privateKey)
+            "acrs": code.acrs.isEmpty ? nil : .strings(code.acrs),
+        ].compactMapValues { $0 }, header: header, key: app.signingKey.privateKey)
         var body: [String: JSONValue] = [
             "token_type": "Bearer", "scope": .string((consented + scopes.filter { oidc.contains($0) }).joined(separator: " ")), "expires_in": .int(lifetime),
             "ext_expires_in": .int(lifetime), "access_token": .string(access),
