@@ -70,6 +70,8 @@ struct AuthenticationStrengthTests {
             #expect(fido2?["displayName"] == "FIDO2 Security Key" && fido2?["authenticationMethod"] == "fido2", "\(modes.text)")
             let combinations = await h.graph("GET", "identity/conditionalAccess/authenticationStrength/combinations", token: token)
             #expect(combinations.json["value"]?.arrayValue?.count == 22 && combinations.json["value"]?.arrayValue?.contains("password,sms") == true)
+            let root = await h.graph("GET", "identity/conditionalAccess/authenticationStrength", token: token)
+            #expect(root.status == 200 && root.json["combinations"] == combinations.json["value"], "\(root.text)")
         }
     }
 

@@ -26,6 +26,12 @@ struct AuthenticationStrengthHandler {
         let base = "identity/conditionalAccess/authenticationStrength"
         let handler = AuthenticationStrengthHandler(api: api, context: context, collectionPath: "\(base)/policies")
         switch rest.first {
+        case nil:
+            // The root: its one property is the list of combinations; policies and method modes are its collections.
+            try handler.requireRead()
+            guard context.request.method == "GET" else { throw handler.methodNotAllowed() }
+            return .json(["@odata.context": .string("\(context.base)/$metadata#\(base)/$entity"),
+                          "combinations": .array(AuthenticationStrengthRules.combinations.map(JSONValue.string))])
         case "policies":
             return try await handler.policies(Array(rest.dropFirst()))
         case "authenticationMethodModes":
