@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -133,3 +134,43 @@ def test_consent_is_asked_once_declined_or_refused_silently(graph, tessera, tena
         assert not browser.find_elements("id", "accept")
     finally:
         callback.close()
+
+
+def test_msal_surfaces_interaction_required_with_claims_when_a_policy_changes(graph, tessera, tenant_a, origin, browser,
+                                                                              passkey_user):
+    """A refresh after a policy change: the session's passkey is not one the new policy's authentication strength
+    allows (its AAGUID is not on the strength's list), so the refresh is `interaction_required` with a claims challenge
+    naming the policy, and MSAL hands both to the app (issue 14)."""
+    app = public_client(graph, tessera, origin, tenant_a, admin_consent="User.Read")
+    flow = app.initiate_device_flow(scopes=["User.Read"])
+    result: dict = {}
+    poller = threading.Thread(target=lambda: result.update(app.acquire_token_by_device_flow(flow)), daemon=True)
+    poller.start()
+    browser.get(f"{flow['verification_uri']}?user_code={flow['user_code']}".replace("127.0.0.1", "localhost"))
+    wait_for_text(browser, "Approve")
+    assert browser.execute_async_script(APPROVE_DEVICE) == {"approved": True}
+    poller.join(timeout=30)
+    assert "access_token" in result, result
+    account = app.get_accounts()[0]
+    assert "access_token" in app.acquire_token_silent_with_error(["User.Read"], account=account, force_refresh=True)
+
+    strength = graph.ok("POST", "identity/conditionalAccess/authenticationStrength/policies", status=201, json={
+        "displayName": unique("Only our security keys"), "allowedCombinations": ["fido2"]})
+    graph.ok("POST", f"identity/conditionalAccess/authenticationStrength/policies/{strength['id']}/combinationConfigurations",
+             status=201, json={"@odata.type": "#microsoft.graph.fido2CombinationConfiguration",
+                               "allowedAAGUIDs": ["90a3ccdf-635c-4729-a248-9b709135078f"], "appliesToCombinations": ["fido2"]})
+    policy = graph.ok("POST", "identity/conditionalAccess/policies", status=201, json={
+        "displayName": unique("This app: our security keys only"), "state": "enabled",
+        "conditions": {"users": {"includeUsers": [passkey_user["id"]]}, "applications": {"includeApplications": [app.client_id]}},
+        "grantControls": {"operator": "OR", "authenticationStrength": {"id": strength["id"]}}})
+    try:
+        refused = app.acquire_token_silent_with_error(["User.Read"], account=account, force_refresh=True)
+        assert refused and refused.get("error") == "interaction_required", refused
+        assert 50076 in refused.get("error_codes", []), refused
+        claims = json.loads(refused["claims"])
+        assert claims["access_token"]["capolids"]["values"] == [policy["id"]], claims
+    finally:
+        graph.ok("DELETE", f"identity/conditionalAccess/policies/{policy['id']}", status=204)
+        # A deleted policy still names the strength until it is gone for good.
+        graph.ok("DELETE", f"identity/conditionalAccess/deletedItems/policies/{policy['id']}", status=204)
+        graph.ok("DELETE", f"identity/conditionalAccess/authenticationStrength/policies/{strength['id']}", status=204)
