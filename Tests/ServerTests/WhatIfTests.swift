@@ -191,6 +191,63 @@ struct WhatIfTests {
         }
     }
 
+    @Test("an external user of a kind and home tenant, with or without an object here, is answered as one")
+    func externalUsers() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let partner = "3f1a6c2e-0000-4000-8000-0000000000aa"
+            let member = try await AdminCenterTests.createUser(h, token, "member")
+            _ = try await Self.create(h, token, [
+                "displayName": "Partner guests", "state": "enabled",
+                "conditions": ["users": ["includeGuestsOrExternalUsers": [
+                    "guestOrExternalUserTypes": "b2bCollaborationGuest",
+                    "externalTenants": ["@odata.type": "#microsoft.graph.conditionalAccessEnumeratedExternalTenants",
+                                        "membershipKind": "enumerated", "members": [.string(partner)]]]],
+                               "applications": ["includeApplications": ["All"]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]])
+            func ask(_ identity: JSONValue) async -> (Bool?, String?)? {
+                let response = await h.graph("POST", Self.evaluate, token: token, json: [
+                    "signInIdentity": identity, "signInConditions": [:],
+                    "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(Self.sharePoint)]]])
+                #expect(response.status == 200, "\(response.text)")
+                return Self.answers(response)["Partner guests"]
+            }
+            let guest: JSONValue = ["@odata.type": "#microsoft.graph.userSignIn", "externalTenantId": .string(partner),
+                                    "externalUserType": "b2bCollaborationGuest"]
+            #expect(await ask(guest)! == (true, "notSet"))
+            #expect(await ask(["@odata.type": "#microsoft.graph.userSignIn", "externalTenantId": "3f1a6c2e-0000-4000-8000-0000000000bb",
+                               "externalUserType": "b2bCollaborationGuest"])! == (false, "users"))
+            // A member of this tenant asked about as the partner's guest, and as itself.
+            #expect(await ask(["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(member), "externalTenantId": .string(partner),
+                               "externalUserType": "b2bCollaborationGuest"])! == (true, "notSet"))
+            #expect(await ask(["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(member)])! == (false, "users"))
+        }
+    }
+
+    @Test("several applications: a policy applies when it applies to any of them, else every reason it had")
+    func severalApplications() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "several")
+            let exchange = "00000002-0000-0ff1-ce00-000000000000", teams = "cc15fd57-2c6c-4117-a88c-83b1d56b4bbe"
+            _ = try await Self.create(h, token, [
+                "displayName": "Exchange on Windows", "state": "enabled",
+                "conditions": ["users": ["includeUsers": [.string(user)]], "applications": ["includeApplications": [.string(exchange)]],
+                               "platforms": ["includePlatforms": ["windows"]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]])
+            func ask(_ apps: [String], platform: String) async -> (Bool?, String?)? {
+                Self.answers(await h.graph("POST", Self.evaluate, token: token, json: [
+                    "signInIdentity": ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(user)],
+                    "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": .strings(apps)],
+                    "signInConditions": ["devicePlatform": .string(platform)]]))["Exchange on Windows"]
+            }
+            #expect(await ask([Self.sharePoint, exchange], platform: "windows")! == (true, "notSet"))
+            #expect(await ask([Self.sharePoint, teams], platform: "windows")! == (false, "application"))
+            #expect(await ask([Self.sharePoint, exchange], platform: "linux")! == (false, "application,devicePlatform"))
+            #expect(await ask([exchange, Self.sharePoint], platform: "linux")! == (false, "application,devicePlatform"))
+        }
+    }
+
     @Test("user actions and authentication contexts are their own targets")
     func userActionsAndContexts() async throws {
         try await Harness.run { h in
@@ -338,7 +395,7 @@ struct WhatIfTests {
                                 target: .application(appID: Self.sharePoint), now: Date(timeIntervalSince1970: 1_800_000_000))
         let answers = WhatIfAnswer.combine([engine.decide(facts).policies], question: question)
         #expect(answers.map(\.applies) == [true, false])
-        #expect(answers.map(\.reasons) == ["invalidPolicy", "policyNotEnabled"])
+        #expect(answers.map(\.serializedReasons) == ["invalidPolicy", "policyNotEnabled"])
     }
 
     @Test("bad questions get Graph's 400 and nothing is evaluated", arguments: [

@@ -27,7 +27,7 @@ extension ConditionalAccessHandler {
             guard let policy = policies[answer.policyID] else { continue }
             var body = Renderer.render(policy, select: nil)
             body["policyApplies"] = .bool(answer.applies)
-            body["analysisReasons"] = .string(answer.reasons)
+            body["analysisReasons"] = .string(answer.serializedReasons)
             value.append(body)
         }
         return .json(["@odata.context": .string("\(context.base)/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)"),
@@ -39,8 +39,20 @@ extension ConditionalAccessHandler {
 struct WhatIfAnswer: Sendable, Equatable {
     var policyID: String
     var applies: Bool
-    /// The `whatIfAnalysisReasons` flags, comma-separated as Graph serialises a flags enum (`notSet` when it applies).
-    var reasons: String
+    /// The `whatIfAnalysisReasons` members that hold (none when the policy applies and nothing is to be said).
+    var reasons: Set<String>
+
+    /// Graph's `whatIfAnalysisReasons` members in their declared order, the order a flags value lists them in.
+    static let members = [
+        "notEnoughInformation", "invalidCondition", "users", "workloadIdentities", "application", "userActions",
+        "authenticationContext", "devicePlatform", "devices", "clientApps", "location", "signInRisk", "emptyPolicy",
+        "invalidPolicy", "policyNotEnabled", "userRisk", "time", "insiderRisk", "authenticationFlow",
+    ]
+
+    /// The flags as Graph serialises them: comma-separated in declared order, `notSet` when there are none.
+    var serializedReasons: String {
+        reasons.isEmpty ? "notSet" : Self.members.filter(reasons.contains).joined(separator: ",")
+    }
 
     /// The answer the engine's result for one sign-in gives.
     ///
@@ -50,22 +62,22 @@ struct WhatIfAnswer: Sendable, Equatable {
     init(_ result: AppliedPolicy, question: WhatIfQuestion) {
         policyID = result.id
         if result.result == .notEnabled {
-            (applies, reasons) = (false, "policyNotEnabled")
+            (applies, reasons) = (false, ["policyNotEnabled"])
         } else if result.failedClosedBecause != nil {
-            (applies, reasons) = (true, result.applied ? "invalidCondition" : "invalidPolicy")
+            (applies, reasons) = (true, [result.applied ? "invalidCondition" : "invalidPolicy"])
         } else if case .authenticationContext = question.context, result.applied,
                   !result.conditionsSatisfied.contains(.authenticationContext) {
             // A question about data behind an authentication context names no application: the policies that apply
             // are those that target the context, as in Microsoft's example.
-            (applies, reasons) = (false, "authenticationContext")
+            (applies, reasons) = (false, ["authenticationContext"])
         } else if result.applied {
-            (applies, reasons) = (true, "notSet")
+            (applies, reasons) = (true, [])
         } else {
             applies = false
             var unmet = result.conditionsNotSatisfied
             // Graph has no flag of its own for service principal risk: it is a workload identity condition.
             if unmet.contains(.servicePrincipalRisk) { unmet.remove(.servicePrincipalRisk); unmet.insert(.workloadIdentities) }
-            reasons = unmet.names.isEmpty ? "notSet" : unmet.names.joined(separator: ",")
+            reasons = Set(unmet.names)
         }
     }
 
@@ -78,9 +90,8 @@ struct WhatIfAnswer: Sendable, Equatable {
                 let other = WhatIfAnswer(result, question: question)
                 if other.applies {
                     answers[index] = other
-                } else if other.reasons != answers[index].reasons {
-                    let known = answers[index].reasons.split(separator: ",")
-                    answers[index].reasons += other.reasons.split(separator: ",").filter { !known.contains($0) }.map { "," + $0 }.joined()
+                } else {
+                    answers[index].reasons.formUnion(other.reasons)
                 }
             }
         }
