@@ -319,6 +319,33 @@ struct AuthenticationStrengthTests {
         }
     }
 
+    @Test("at /authorize a custom strength admits a passkey of an allowed model and refuses another model's")
+    func enforcedAtSignIn() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let s = try await InteractiveAccessTests.setup(h, admin)
+            let strength = try await Self.create(h, admin, "YubiKey 5 only", ["fido2"])
+            _ = await h.graph("POST", "\(Self.policies)/\(strength)/combinationConfigurations", token: admin, json: [
+                "@odata.type": "#microsoft.graph.fido2CombinationConfiguration", "allowedAAGUIDs": [.string(Self.yubiKey5)],
+                "appliesToCombinations": ["fido2"]])
+            let created = await h.graph("POST", ConditionalAccessTests.policies, token: admin, json: [
+                "displayName": "Payroll: company keys", "state": "enabled",
+                "conditions": ["users": ["includeUsers": ["All"]], "applications": ["includeApplications": [.string(s.appID)]]],
+                "grantControls": ["operator": "OR", "authenticationStrength": ["id": .string(strength)]]])
+            #expect(created.status == 201, "\(created.text)")
+            func session(aaguid: String) async throws -> InteractiveAccessTests.Setup {
+                let (_, setCookie) = try await SignInSessions(app: h.app).start(tenant: h.tenant.tenantId, userID: h.tenant.adminUserId,
+                                                                                amr: ["fido", "mfa"], aaguid: aaguid, baseURL: Harness.base)
+                return InteractiveAccessTests.Setup(appID: s.appID, groupID: s.groupID, office: s.office,
+                                                    cookie: String(setCookie.split(separator: ";")[0]))
+            }
+            let allowed = await InteractiveAccessTests.authorize(h, try await session(aaguid: Self.yubiKey5), from: "198.51.100.4")
+            #expect(InteractiveAccessTests.location(allowed)?.hasPrefix(InteractiveAccessTests.web + "?code=") == true, "\(allowed.text)")
+            let refused = await InteractiveAccessTests.authorize(h, try await session(aaguid: Self.otherKey), from: "198.51.100.4")
+            #expect(refused.status == 403 && refused.text.contains("AADSTS53003"), "\(refused.status) \(refused.text)")
+        }
+    }
+
     @Test("custom strengths are in every snapshot: a renamed one is put back, a deleted one created again, an added one removed")
     func backupAndRecovery() async throws {
         try await Harness.run { h in
