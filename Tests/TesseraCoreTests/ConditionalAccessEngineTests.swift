@@ -714,3 +714,165 @@ extension ConditionalAccessEngineTests {
         #expect(windows.decide(Self.facts { $0.platform = nil }).policies[0].result == .notApplied)
     }
 }
+
+// MARK: Many policies at once, and a decision reused from sign-in to sign-in
+
+extension ConditionalAccessEngineTests {
+    static func policyID(_ n: Int) -> String { String(format: "ca%06x-0000-0000-0000-000000000000", n) }
+
+    /// Every policy of the condition and grant tables with its own id, plus session controls, a policy that fails
+    /// closed and an unreadable one: more than 64, so the engine's policy sets span several words.
+    static let everyPolicy: [JSONValue] = {
+        var bodies: [JSONValue] = []
+        for row in conditionRows where row.factsMatch {
+            let conditions = row.scope == .include ? row.condition.include : row.condition.exclude!
+            bodies.append(policy(policyID(bodies.count), state: row.state, conditions: conditions))
+        }
+        for row in grantRows where !row.multifactorDone && !row.compliant {
+            let grant: JSONValue = ["operator": .string(row.anyOf ? "OR" : "AND"), "builtInControls": ["mfa", "compliantDevice"]]
+            bodies.append(policy(policyID(bodies.count), state: row.state, grant: grant))
+            let strength: JSONValue = ["operator": .string(row.anyOf ? "OR" : "AND"), "builtInControls": ["approvedApplication"],
+                                       "authenticationStrength": ["id": "00000000-0000-0000-0000-000000000004"]]
+            bodies.append(policy(policyID(bodies.count), state: row.state, grant: strength))
+        }
+        let hourly: JSONValue = ["signInFrequency": ["isEnabled": true, "type": "hours", "value": 1],
+                                 "persistentBrowser": ["isEnabled": true, "mode": "never"]]
+        bodies.append(policy(policyID(bodies.count), grant: nil, session: hourly))
+        bodies.append(policy(policyID(bodies.count), conditions: ["locations": ["includeLocations": ["10c00000-0000-0000-0000-0000000000ff"]]]))
+        bodies.append(["id": .string(policyID(bodies.count)), "displayName": "Unreadable", "state": "enabled"])
+        return bodies
+    }()
+
+    /// Sign-ins that match and miss each condition, and some with weaker or older methods.
+    static let everySignIn: [SignInFacts] = conditionTypes.flatMap { [facts($0.matching), facts($0.other)] } + [
+        facts { $0.methodsUsed = [.init(.password, at: now)] },
+        facts { $0.methodsUsed = [.init(.fido2, at: now.addingTimeInterval(-7_200))] },
+        facts { $0.device = DeviceFacts(deviceId: "d2", trustType: "AzureAD", isCompliant: true); $0.methodsUsed = [] },
+        facts { $0.subject = .servicePrincipal(id: workload); $0.clientIP = IPAddress("203.0.113.5") },
+    ]
+
+    /// Each policy gets the same result, reasons and missing controls among 90 others as on its own: the policy sets
+    /// that decide all of them at once keep every policy to itself.
+    @Test func eachPolicyIsDecidedAmongManyAsOnItsOwn() {
+        let together = Self.engine(Self.everyPolicy)
+        let alone = Self.everyPolicy.map { Self.engine([$0]) }
+        #expect(Self.everyPolicy.count > 64)
+        for facts in Self.everySignIn {
+            let decision = together.decide(facts)
+            let results = decision.policies
+            for (index, engine) in alone.enumerated() {
+                let expected = engine.decide(facts).policies[0], actual = results[index]
+                #expect(actual.id == expected.id)
+                #expect(actual.result == expected.result, "\(actual.id)")
+                #expect(actual.conditionsSatisfied == expected.conditionsSatisfied, "\(actual.id)")
+                #expect(actual.conditionsNotSatisfied == expected.conditionsNotSatisfied, "\(actual.id)")
+                #expect(actual.applied == expected.applied, "\(actual.id)")
+                #expect(actual.unmetRequirements == expected.unmetRequirements, "\(actual.id)")
+                #expect(actual.failedClosedBecause == expected.failedClosedBecause, "\(actual.id)")
+            }
+            let blocked = alone.map { $0.decide(facts) }.compactMap { decision -> [String]? in
+                if case .block(let ids) = decision.outcome { ids } else { nil }
+            }.flatMap { $0 }
+            if blocked.isEmpty {
+                #expect(!{ if case .block = decision.outcome { true } else { false } }())
+            } else if case .user = facts.subject {
+                #expect(decision.outcome == .block(policyIDs: blocked))
+            }
+            #expect(decision.status == (results.contains { $0.result == .failure } ? "failure"
+                : results.contains { $0.result == .success } ? "success" : "notApplied"))
+        }
+    }
+
+    /// `decide(_:into:)` reusing one decision, across sign-ins and engines of different sizes, decides exactly as
+    /// `decide(_:)` does.
+    @Test func decidingIntoAReusedDecisionIsTheSameAsAFreshOne() {
+        let engines = [Self.engine(Self.everyPolicy), Self.engine(Array(Self.everyPolicy.prefix(3))), Self.engine([])]
+        var reused = ConditionalAccessDecision()
+        #expect(reused.outcome == .allow && reused.policies.isEmpty && reused.status == "notApplied")
+        for engine in engines + engines.reversed() {
+            for facts in Self.everySignIn + Self.everySignIn.reversed() {
+                engine.decide(facts, into: &reused)
+                let fresh = engine.decide(facts)
+                #expect(reused == fresh)
+                #expect(reused.outcome == fresh.outcome && reused.status == fresh.status)
+                #expect(reused.persistentBrowser == fresh.persistentBrowser && reused.isAllowed == (fresh.outcome == .allow))
+            }
+        }
+    }
+
+    /// A decision reused for the next sign-in keeps nothing of the previous one (results, reasons, missing controls,
+    /// the block, the browser mode), and a copy taken before is not changed by the reuse.
+    @Test func aReusedDecisionKeepsNothingOfThePreviousSignIn() {
+        let blockEngineering = Self.policy("ca000000-0000-0000-0000-0000000000e1",
+                                           conditions: ["users": ["includeGroups": [.string(Self.engineering)]]])
+        let mfaAndBrowser = Self.policy("ca000000-0000-0000-0000-0000000000e2", grant: ["operator": "OR", "builtInControls": ["mfa"]],
+                                        session: ["persistentBrowser": ["isEnabled": true, "mode": "never"]])
+        let engine = Self.engine([blockEngineering, mfaAndBrowser])
+        let blocked = Self.facts { $0.subject = Self.user(groups: [Self.engineering]); $0.methodsUsed = [.init(.password, at: Self.now)] }
+        let allowed = Self.facts { $0.subject = Self.user(Self.bob) }
+
+        var decision = ConditionalAccessDecision()
+        engine.decide(blocked, into: &decision)
+        let first = decision
+        #expect(decision.outcome == .block(policyIDs: ["ca000000-0000-0000-0000-0000000000e1"]))
+        #expect(decision.policies.map(\.result) == [.failure, .failure])
+        #expect(decision.policies[1].unmetRequirements == [.authenticationStrength(.multifactor)])
+        #expect(decision.persistentBrowser == nil)
+
+        engine.decide(allowed, into: &decision)
+        #expect(decision.outcome == .allow && decision.isAllowed && decision.status == "success")
+        #expect(decision.policies.map(\.result) == [.notApplied, .success])
+        #expect(decision.policies[0].conditionsNotSatisfied == .users && decision.policies[0].conditionsSatisfied.contains(.application))
+        #expect(decision.policies[1].unmetRequirements.isEmpty && decision.policies[1].applied)
+        #expect(decision.persistentBrowser == "never")
+        #expect(first == engine.decide(blocked))
+
+        engine.decide(blocked, into: &decision)
+        #expect(decision == first)
+        #expect(decision.persistentBrowser == nil && decision.status == "failure")
+    }
+
+    /// 150 policies, each for its own group, every other one excluding a VIP group: a user's groups pick exactly
+    /// theirs, whether the user or the policies name more groups.
+    @Test(arguments: [0, 400])
+    func groupsPickTheirPoliciesAmongMany(unrelatedGroups: Int) {
+        let group = { (n: Int) in String(format: "9c000000-0000-0000-0000-%012d", n) }
+        let vip = "9d000000-0000-0000-0000-000000000001"
+        let policies = (0..<150).map { k in
+            var users: [String: JSONValue] = ["includeGroups": [.string(group(k))]]
+            if k % 2 == 0 { users["excludeGroups"] = [.string(vip)] }
+            return Self.policy(Self.policyID(k), conditions: ["users": .object(users)])
+        }
+        let memberOf = Set([group(5), group(70), group(149), vip] + (0..<unrelatedGroups).map { group(1_000 + $0) })
+        let decision = Self.engine(policies).decide(Self.facts { $0.subject = Self.user(groups: memberOf) })
+        #expect(decision.outcome == .block(policyIDs: [Self.policyID(5), Self.policyID(149)]))
+        let results = decision.policies.map(\.result)
+        #expect(results.indices.filter { results[$0] == .failure } == [5, 149])
+        #expect(decision.policies[70].conditionsNotSatisfied == .users)
+    }
+
+    /// Named locations that overlap (a network inside another, a trusted one inside both, IPv6 inside IPv6): every
+    /// location holding the address counts, exclusions win, and the edges of each range are exact.
+    @Test(arguments: [
+        ("10.2.0.1", [true, false, false]), ("10.1.0.1", [false, false, false]), ("10.1.2.3", [false, true, false]),
+        ("10.255.255.255", [true, false, false]), ("11.0.0.0", [false, false, false]), ("10.1.255.255", [false, false, false]),
+        ("10.2.0.0", [true, false, false]), ("2001:db8:1::5", [false, false, true]), ("2001:db8:2::5", [false, false, false]),
+        ("9.255.255.255", [false, false, false]),
+    ])
+    func overlappingNamedLocationsAreAllFound(address: String, applies: [Bool]) {
+        let ids = (1...5).map { String(format: "10d00000-0000-0000-0000-%012d", $0) }
+        let cidrs = ["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "2001:db8::/32", "2001:db8:1::/48"]
+        let locations: [JSONValue] = zip(ids, cidrs).enumerated().map { index, pair in
+            ["id": .string(pair.0), "@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": .string("L\(index)"),
+             "isTrusted": .bool(index == 2), "ipRanges": [["cidrAddress": .string(pair.1)]]]
+        }
+        let policies = [
+            Self.policy(Self.policyID(0), conditions: ["locations": ["includeLocations": [.string(ids[0])], "excludeLocations": [.string(ids[1])]]]),
+            Self.policy(Self.policyID(1), conditions: ["locations": ["includeLocations": ["AllTrusted"]]]),
+            Self.policy(Self.policyID(2), conditions: ["locations": ["includeLocations": [.string(ids[4])]]]),
+        ]
+        let engine = ConditionalAccessEngine(policies: policies, namedLocations: locations)
+        let decision = engine.decide(Self.facts { $0.clientIP = IPAddress(address) })
+        #expect(decision.policies.map(\.applied) == applies)
+    }
+}

@@ -10,15 +10,6 @@ struct CompiledPolicy: Sendable {
         var groups: Set<String> = []
         var roles: Set<String> = []
         var guests: Guests?
-        /// The `DirectoryIndex` numbers of `users`, `groups` and `roles`, set when the engine is built.
-        var indexes: [Int] = []
-
-        func contains(_ subject: SubjectBits, external: SignInFacts.ExternalUserKind?) -> Bool {
-            if all { return true }
-            for index in indexes where subject.contains(index) { return true }
-            if let guests, let external { return guests.contains(external) }
-            return false
-        }
     }
 
     /// `includeGuestsOrExternalUsers` / `excludeGuestsOrExternalUsers` (or the legacy `GuestsOrExternalUsers`
@@ -47,9 +38,6 @@ struct CompiledPolicy: Sendable {
         var includeAll = false
         var include: Set<String> = []
         var exclude: Set<String> = []
-        /// The `DirectoryIndex` numbers of `include` and `exclude`, set when the engine is built.
-        var includeNumbers: [Int] = []
-        var excludeNumbers: [Int] = []
         var userActions: Set<UserAction> = []
         var authenticationContexts: Set<String> = []
     }
@@ -120,7 +108,7 @@ struct CompiledPolicy: Sendable {
     var sessionControlNames: [String] = []
 }
 
-/// A named location compiled: its ranges merged for binary search, or its countries.
+/// A named location compiled: its ranges merged, or its countries (`NamedLocationTable` indexes them all).
 struct NamedLocation: Sendable {
     var id: String
     var isTrusted: Bool
@@ -128,13 +116,4 @@ struct NamedLocation: Sendable {
     /// Nil for an IP location.
     var countries: Set<String>?
     var includeUnknownCountries: Bool
-
-    func contains(ip: IPAddress?, country: String?) -> Bool {
-        if let countries {
-            guard let country else { return includeUnknownCountries }
-            return countries.contains(country)
-        }
-        guard let ip else { return false }
-        return ranges.contains(ip)
-    }
 }

@@ -102,7 +102,9 @@ public struct AppliedPolicy: Sendable, Hashable {
     }
 }
 
-/// The decision for a sign-in.
+/// The decision for a sign-in. It holds what the engine found as compact sets of policies, in storage that
+/// `ConditionalAccessEngine.decide(_:into:)` reuses from one sign-in to the next (so deciding allocates nothing);
+/// `outcome`, `policies` and `persistentBrowser` are built from it when read.
 public struct ConditionalAccessDecision: Sendable, Hashable {
     /// What the issuer does with the sign-in.
     public enum Outcome: Sendable, Hashable {
@@ -129,18 +131,156 @@ public struct ConditionalAccessDecision: Sendable, Hashable {
         }
     }
 
+    /// The rows a decision writes, each a set of policies (`DecisionProgram.words` words): per condition flag `f`,
+    /// row `2f` (the policies whose condition matched) and `2f + 1` (the ones whose condition did not); then the
+    /// policies that applied, the enforced ones that block, the enforced ones that need something, and scratch.
+    enum Row {
+        static func satisfied(_ flag: Int) -> Int { 2 * flag }
+        static func notSatisfied(_ flag: Int) -> Int { 2 * flag + 1 }
+        static let applied = 2 * DecisionProgram.Flag.all.count
+        static let blocking = applied + 1, needs = applied + 2
+        static let include = applied + 3, exclude = applied + 4, matched = applied + 5
+        static let count = applied + 6
+    }
+
+    /// The most grant controls a policy may name (a control is a bit of a word, the last bit is re-authentication).
+    static let maximumControls = 63
+    static let reauthentication: UInt64 = 1 << 63
+    static let resultCodes: [AppliedPolicyResult] = [
+        .success, .failure, .notApplied, .notEnabled, .reportOnlySuccess, .reportOnlyFailure, .reportOnlyNotApplied, .reportOnlyInterrupted,
+    ]
+
+    /// What a decision found beyond its rows.
+    struct Summary: Sendable {
+        enum Kind: Sendable { case allow, block, needs }
+        var kind = Kind.allow
+        var servicePrincipal = false
+        /// The last enforced policy that succeeded and sets a persistent browser mode; -1 for none.
+        var persistentBrowser = -1
+        var failures = 0
+        var successes = 0
+    }
+
+    /// The engine's policies this decision speaks of; nil for an empty decision.
+    var program: DecisionProgram?
+    /// The rows, then each applied policy's result code, then each applied policy's unmet controls (bits).
+    var storage: [UInt64] = []
+    var summary = Summary()
+
+    /// An empty decision (allow, no policies), to be filled by `ConditionalAccessEngine.decide(_:into:)`.
+    public init() {}
+
+    /// Makes the storage fit `program`'s policies; what it held is overwritten by the next decision.
+    mutating func prepare(for program: DecisionProgram) {
+        let size = Row.count * program.words + 2 * program.count
+        if self.program !== program { self.program = program }
+        if storage.count != size { storage = Array(repeating: 0, count: size) }
+    }
+
+    var resultsOffset: Int { Row.count * (program?.words ?? 0) }
+    var unmetOffset: Int { resultsOffset + (program?.count ?? 0) }
+
+    func contains(_ policy: Int, row: Int) -> Bool {
+        guard let program else { return false }
+        return storage[row * program.words + policy >> 6] & (1 << UInt64(policy & 63)) != 0
+    }
+
+    func policies(in row: Int) -> [Int] {
+        guard let program else { return [] }
+        return (0..<program.count).filter { contains($0, row: row) }
+    }
+
     /// What the issuer does: allow, block, or ask for what is missing.
-    public var outcome: Outcome
-    /// Every policy of the tenant, in the order they were given.
-    public var policies: [AppliedPolicy]
+    public var outcome: Outcome {
+        guard let program else { return .allow }
+        switch summary.kind {
+        case .allow:
+            return .allow
+        case .block:
+            // A workload identity cannot answer a prompt: what it has not met, it never will.
+            let ids = policies(in: Row.blocking) + (summary.servicePrincipal ? policies(in: Row.needs) : [])
+            return .block(policyIDs: ids.map { program.compiled[$0].policy.id })
+        case .needs:
+            return .needs(policies(in: Row.needs).flatMap { requirementSets($0, program: program) })
+        }
+    }
+
+    /// Whether the sign-in may go on as it is.
+    public var isAllowed: Bool { summary.kind == .allow }
+
+    /// Every policy of the tenant, in the order they were given (built when read: keep it rather than read it twice).
+    public var policies: [AppliedPolicy] {
+        guard let program else { return [] }
+        return (0..<program.count).map { appliedPolicy($0, program: program) }
+    }
+
     /// The persistent browser mode an applied policy sets (`always` or `never`), if any.
-    public var persistentBrowser: String?
+    public var persistentBrowser: String? {
+        summary.persistentBrowser < 0 ? nil : program?.compiled[summary.persistentBrowser].policy.persistentBrowser
+    }
 
     /// Graph's `conditionalAccessStatus` for the sign-in log: `failure` if an enforced policy failed, `success`
     /// if one applied and all that applied were met, `notApplied` if none applied.
     public var status: String {
-        if policies.contains(where: { $0.result == .failure }) { return "failure" }
-        if policies.contains(where: { $0.result == .success }) { return "success" }
-        return "notApplied"
+        summary.failures > 0 ? "failure" : summary.successes > 0 ? "success" : "notApplied"
+    }
+
+    /// The unmet controls of policy `i`, in the policy's order, re-authentication last.
+    func unmetRequirements(_ i: Int, program: DecisionProgram) -> [ConditionalAccessRequirement] {
+        let mask = storage[unmetOffset + i]
+        let controls = program.compiled[i].policy.grant?.controls ?? []
+        var unmet = controls.indices.filter { mask & (1 << UInt64($0)) != 0 }.map { controls[$0] }
+        if mask & Self.reauthentication != 0 { unmet.append(.reauthentication) }
+        return unmet
+    }
+
+    /// The grant controls still missing (any one of them for `OR`), and re-authentication on its own.
+    func requirementSets(_ i: Int, program: DecisionProgram) -> [RequirementSet] {
+        let policy = program.compiled[i].policy
+        let unmet = unmetRequirements(i, program: program)
+        let grant = unmet.filter { $0 != .reauthentication }
+        var sets: [RequirementSet] = []
+        if !grant.isEmpty { sets.append(.init(policyID: policy.id, anyOf: policy.grant?.anyOf ?? false, requirements: grant)) }
+        if unmet.contains(.reauthentication) { sets.append(.init(policyID: policy.id, anyOf: false, requirements: [.reauthentication])) }
+        return sets
+    }
+
+    func appliedPolicy(_ i: Int, program: DecisionProgram) -> AppliedPolicy {
+        let source = program.compiled[i]
+        let enforced = program.controls[i].enabled
+        var result = AppliedPolicy(source: source, result: .notEnabled, conditionsSatisfied: .init(rawValue: 0),
+                                   conditionsNotSatisfied: .init(rawValue: 0), applied: false, unmetRequirements: [],
+                                   failedClosedBecause: nil)
+        if program.fixed.contains(i, row: DecisionProgram.Fixed.invalid) {
+            result.result = enforced ? .failure : .reportOnlyFailure
+            result.failedClosedBecause = "The policy cannot be evaluated: \(source.policy.invalid ?? "")."
+            return result
+        }
+        guard program.fixed.contains(i, row: DecisionProgram.Fixed.evaluable) else { return result }
+        for (f, flag) in DecisionProgram.Flag.all.enumerated() {
+            if contains(i, row: Row.satisfied(f)) { result.conditionsSatisfied.insert(flag) }
+            if contains(i, row: Row.notSatisfied(f)) { result.conditionsNotSatisfied.insert(flag) }
+        }
+        guard contains(i, row: Row.applied) else {
+            result.result = enforced ? .notApplied : .reportOnlyNotApplied
+            return result
+        }
+        result.applied = true
+        result.result = Self.resultCodes[Int(storage[resultsOffset + i])]
+        result.unmetRequirements = unmetRequirements(i, program: program)
+        if program.controls[i].unevaluable {
+            result.failedClosedBecause = "The policy cannot be evaluated: "
+                + source.policy.unevaluable.map { "\($0.0.names.joined(separator: ",")): \($0.1)" }.joined(separator: "; ") + "."
+        }
+        return result
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.outcome == rhs.outcome && lhs.policies == rhs.policies && lhs.persistentBrowser == rhs.persistentBrowser
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(outcome)
+        hasher.combine(status)
     }
 }

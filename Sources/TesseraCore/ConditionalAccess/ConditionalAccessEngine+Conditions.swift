@@ -1,67 +1,199 @@
-/// Matching a sign-in's facts against a policy's conditions. A condition the policy does not configure matches.
-extension ConditionalAccessEngine.Compiled {
-    /// The configured conditions the sign-in matched, and those it did not.
-    func conditions(_ facts: SignInFacts, subject: SubjectBits, trustedRanges: IPAddressRangeSet)
-        -> (satisfied: ConditionalAccessConditions, notSatisfied: ConditionalAccessConditions)
-    {
-        var satisfied = ConditionalAccessConditions(rawValue: 0)
-        var notSatisfied = ConditionalAccessConditions(rawValue: 0)
-        func check(_ condition: ConditionalAccessConditions, _ matches: Bool) {
-            if matches { satisfied.insert(condition) } else { notSatisfied.insert(condition) }
-        }
+/// Matching a sign-in against every policy's conditions at once. For each condition the evaluation builds the set of
+/// policies it matched (from the rows of the sign-in's ids, address, platform, client, device and risks) and records,
+/// for the policies that configure the condition and can read it, which matched and which did not; a policy applies
+/// when it is evaluated and no condition of it failed. A condition a policy does not configure matches.
+extension Evaluation {
+    mutating func matchConditions(_ facts: SignInFacts) {
+        typealias Flag = DecisionProgram.Flag
+        let include = row(Row.include), exclude = row(Row.exclude), matched = row(Row.matched)
+        let everyPolicy = fixed(Fixed.evaluable)
+
         switch facts.subject {
-        case .user(_, _, _, let external):
-            let included = policy.includeUsers.contains(subject, external: external)
-            let excluded = policy.excludeUsers.contains(subject, external: external)
-            check(.users, included && !excluded)
-        case .servicePrincipal(let id):
-            if let principals = policy.servicePrincipals {
-                check(.workloadIdentities, (principals.all || principals.include.contains(id)) && !principals.exclude.contains(id))
+        case .user(let id, let groupIDs, let roleIDs, let external):
+            include.copy(from: fixed(Fixed.includeAllUsers), words: words)
+            exclude.copy(from: fixed(Fixed.excludeAllUsers), words: words)
+            if let number = program.users.find(id) { union(program.userRows, number, include, exclude) }
+            // Walk whichever side is smaller: the user's groups, or the groups the policies name.
+            if groupIDs.count <= program.groups.count {
+                for group in groupIDs {
+                    if let number = program.groups.find(group) { union(program.groupRows, number, include, exclude) }
+                }
             } else {
-                check(.workloadIdentities, false)
+                for (number, group) in program.groups.keys.enumerated() where groupIDs.contains(group) {
+                    union(program.groupRows, number, include, exclude)
+                }
             }
-            if let levels = policy.servicePrincipalRisk { check(.servicePrincipalRisk, levels.contains(facts.servicePrincipalRisk)) }
+            for role in roleIDs {
+                if let number = program.roles.find(role) { union(program.roleRows, number, include, exclude) }
+            }
+            if let external {
+                for rule in program.guestRules where rule.guests.contains(external) {
+                    (rule.include ? include : exclude)[rule.policy >> 6] |= 1 << UInt64(rule.policy & 63)
+                }
+            }
+            record(Flag.users, configured: everyPolicy) { include[$0] & ~exclude[$0] }
+            clear(Flag.workloadIdentities)
+            clear(Flag.servicePrincipalRisk)
+        case .servicePrincipal(let id):
+            include.copy(from: fixed(Fixed.allServicePrincipals), words: words)
+            exclude.clear(words: words)
+            if let number = program.servicePrincipals.find(id) { union(program.servicePrincipalRows, number, include, exclude) }
+            clear(Flag.users)
+            record(Flag.workloadIdentities, configured: everyPolicy) { include[$0] & ~exclude[$0] }
+            let level = fixed(Fixed.servicePrincipalRiskLevel + facts.servicePrincipalRisk.index)
+            record(Flag.servicePrincipalRisk, configured: fixed(Fixed.servicePrincipalRisk)) { level[$0] }
         }
+
         switch facts.target {
-        case .application:
-            let number = subject.application
-            let byApp = (policy.applications.includeAll || number.map(policy.applications.includeNumbers.contains) ?? false)
-                && !(number.map(policy.applications.excludeNumbers.contains) ?? false)
-            let byContext = !policy.applications.authenticationContexts.isEmpty
-                && !policy.applications.authenticationContexts.isDisjoint(with: facts.authenticationContexts)
-            let targetsApps = policy.applications.includeAll || !policy.applications.include.isEmpty
-            let condition: ConditionalAccessConditions =
-                byContext || (!targetsApps && !policy.applications.authenticationContexts.isEmpty) ? .authenticationContext
-                : !targetsApps && !policy.applications.userActions.isEmpty ? .userActions : .application
-            check(condition, byApp || byContext)
+        case .application(let appID):
+            // include, less matched: the policies whose application list takes the app; exclude: those naming an
+            // authentication context of the request.
+            include.copy(from: fixed(Fixed.includeAllApplications), words: words)
+            matched.clear(words: words)
+            if let number = program.applications.find(appID) { union(program.applicationRows, number, include, matched) }
+            exclude.clear(words: words)
+            if !program.contexts.isEmpty {
+                for context in facts.authenticationContexts {
+                    if let number = program.contexts[context] { program.contextRows.union(row: number, into: exclude) }
+                }
+            }
+            let targets = fixed(Fixed.targetsApplications), contexts = fixed(Fixed.hasContexts)
+            let actions = fixed(Fixed.hasUserActions)
+            for w in 0..<words {
+                let byApp = include[w] & ~matched[w], byContext = exclude[w]
+                // Which condition the policy reports: the context when one matched (or it targets only contexts),
+                // user actions when it targets only those, else the application.
+                let contextCondition = byContext | (~targets[w] & contexts[w])
+                let actionCondition = ~contextCondition & ~targets[w] & actions[w]
+                include[w] = contextCondition
+                exclude[w] = actionCondition
+                matched[w] = byApp | byContext
+            }
+            record(Flag.authenticationContext, configured: include) { matched[$0] }
+            record(Flag.userActions, configured: exclude) { matched[$0] }
+            record(Flag.application, configured: { ~include[$0] & ~exclude[$0] }, matching: { matched[$0] })
         case .userAction(let action):
-            check(.userActions, policy.applications.userActions.contains(action))
+            let taking = fixed(Fixed.userAction + UserAction.allCases.firstIndex(of: action)!)
+            record(Flag.userActions, configured: everyPolicy) { taking[$0] }
+            clear(Flag.application)
+            clear(Flag.authenticationContext)
         }
-        if let platforms = policy.platforms {
-            let platform = facts.platform
-            let included = platforms.includeAll || platform.map(platforms.include.contains) ?? false
-            let excluded = platform.map(platforms.exclude.contains) ?? false
-            check(.devicePlatform, included && !excluded)
+
+        let platform = fixed(Fixed.platform + (facts.platform.map { DevicePlatform.allCases.firstIndex(of: $0)! } ?? 6))
+        record(Flag.devicePlatform, configured: fixed(Fixed.platforms)) { platform[$0] }
+
+        include.copy(from: fixed(Fixed.includeAllLocations), words: words)
+        exclude.copy(from: fixed(Fixed.excludeAllLocations), words: words)
+        let locationRows = program.locationRows
+        let trusted = program.locations.forEachContaining(ip: facts.clientIP, country: facts.country) { location in
+            locationRows.union(row: 2 * location, into: include)
+            locationRows.union(row: 2 * location + 1, into: exclude)
         }
-        if let locations = policy.locations {
-            let ip = facts.clientIP, country = facts.country
-            let trusted = ip.map(trustedRanges.contains) ?? false
-            let included = locations.includeAll || (locations.includeTrusted && trusted)
-                || locations.include.contains { $0.contains(ip: ip, country: country) }
-            let excluded = locations.excludeAll || (locations.excludeTrusted && trusted)
-                || locations.exclude.contains { $0.contains(ip: ip, country: country) }
-            check(.location, included && !excluded)
+        if trusted {
+            include.formUnion(fixed(Fixed.includeTrusted), words: words)
+            exclude.formUnion(fixed(Fixed.excludeTrusted), words: words)
         }
-        if let types = policy.clientAppTypes { check(.clientApps, types.contains(facts.clientAppType)) }
-        if let device = policy.device { check(.devices, device.filter.matches(facts.device) == device.include) }
+        record(Flag.location, configured: fixed(Fixed.locations)) { include[$0] & ~exclude[$0] }
+
+        let client = fixed(Fixed.clientApp + ClientAppType.allCases.firstIndex(of: facts.clientAppType)!)
+        record(Flag.clientApps, configured: fixed(Fixed.clientApps)) { client[$0] }
+
+        matched.clear(words: words)
+        for (number, filter) in program.deviceFilters.enumerated() {
+            // Include mode applies to the devices the filter matches, exclude mode to the others.
+            program.deviceRows.union(row: 2 * number + (filter.matches(facts.device) ? 0 : 1), into: matched)
+        }
+        record(Flag.devices, configured: fixed(Fixed.devices)) { matched[$0] }
+
         if case .user = facts.subject {
-            if let levels = policy.userRisk { check(.userRisk, levels.contains(facts.userRisk)) }
-            if let levels = policy.insiderRisk { check(.insiderRisk, facts.insiderRisk.map { levels.contains($0.lowercased()) } ?? false) }
+            let userRisk = fixed(Fixed.userRiskLevel + facts.userRisk.index)
+            record(Flag.userRisk, configured: fixed(Fixed.userRisk)) { userRisk[$0] }
+            let insider = facts.insiderRisk.flatMap { Self.index(of: $0, in: DecisionProgram.insiderLevels) }
+            let insiderLevel = insider.map { fixed(Fixed.insiderRiskLevel + $0) }
+            record(Flag.insiderRisk, configured: fixed(Fixed.insiderRisk)) { insiderLevel?[$0] ?? 0 }
+        } else {
+            clear(Flag.userRisk)
+            clear(Flag.insiderRisk)
         }
-        if let levels = policy.signInRisk { check(.signInRisk, levels.contains(facts.signInRisk)) }
-        if let methods = policy.transferMethods {
-            check(.authenticationFlow, facts.transferMethod.map { methods.contains($0.lowercased()) } ?? false)
+        let signInRisk = fixed(Fixed.signInRiskLevel + facts.signInRisk.index)
+        record(Flag.signInRisk, configured: fixed(Fixed.signInRisk)) { signInRisk[$0] }
+        let transfer = facts.transferMethod.flatMap { Self.index(of: $0, in: DecisionProgram.transferMethods) }
+        let transferMethod = transfer.map { fixed(Fixed.transferMethod + $0) }
+        record(Flag.authenticationFlow, configured: fixed(Fixed.authenticationFlow)) { transferMethod?[$0] ?? 0 }
+
+        // Applied: evaluated, and no condition it can read failed.
+        let applied = row(Row.applied)
+        for w in 0..<words {
+            var failed: UInt64 = 0
+            for flag in 0..<Flag.all.count { failed |= out[Row.notSatisfied(flag) * words + w] }
+            applied[w] = everyPolicy[w] & ~failed
         }
-        return (satisfied, notSatisfied)
+    }
+
+    /// Records a condition: of the policies `configured` (and able to read it), those `matching` satisfied it, the
+    /// others did not.
+    @inline(__always)
+    func record(_ flag: Int, configured: UnsafePointer<UInt64>, matching: (Int) -> UInt64) {
+        record(flag, configured: { configured[$0] }, matching: matching)
+    }
+
+    @inline(__always)
+    func record(_ flag: Int, configured: (Int) -> UInt64, matching: (Int) -> UInt64) {
+        let satisfied = row(Row.satisfied(flag)), notSatisfied = row(Row.notSatisfied(flag))
+        let readable = fixed(Fixed.readable + flag)
+        for w in 0..<words {
+            let concerned = configured(w) & readable[w], matches = matching(w)
+            satisfied[w] = concerned & matches
+            notSatisfied[w] = concerned & ~matches
+        }
+    }
+
+    @inline(__always)
+    func record(_ flag: Int, configured: UnsafeMutablePointer<UInt64>, matching: (Int) -> UInt64) {
+        record(flag, configured: UnsafePointer(configured), matching: matching)
+    }
+
+    /// A condition no policy is asked about for this sign-in.
+    func clear(_ flag: Int) {
+        row(Row.satisfied(flag)).clear(words: words)
+        row(Row.notSatisfied(flag)).clear(words: words)
+    }
+
+    /// The policies that include the id numbered `number` join `include`, those that exclude it `exclude`.
+    @inline(__always)
+    func union(_ rows: PolicyRows, _ number: Int, _ include: UnsafeMutablePointer<UInt64>, _ exclude: UnsafeMutablePointer<UInt64>) {
+        rows.union(row: 2 * number, into: include)
+        rows.union(row: 2 * number + 1, into: exclude)
+    }
+
+    /// The position of `value` in `names`, ignoring ASCII case (the names are lowercase), without allocating.
+    static func index(of value: String, in names: [String]) -> Int? {
+        names.firstIndex { name in
+            name.utf8.count == value.utf8.count
+                && zip(name.utf8, value.utf8).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }
+        }
+    }
+}
+
+extension PolicyRows {
+    /// ORs row `row` into `target` (nothing when the row was never written).
+    @inline(__always)
+    func union(row: Int, into target: UnsafeMutablePointer<UInt64>) {
+        guard row < rowCount else { return }
+        storage.withUnsafeBufferPointer { rows in
+            for w in 0..<words { target[w] |= rows[row * words + w] }
+        }
+    }
+}
+
+extension RiskLevel {
+    /// The position in `allCases`, as the fixed rows are laid out.
+    var index: Int {
+        switch self {
+        case .none: 0
+        case .low: 1
+        case .medium: 2
+        case .high: 3
+        }
     }
 }

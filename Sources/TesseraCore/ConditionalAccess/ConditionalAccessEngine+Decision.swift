@@ -1,148 +1,149 @@
 import Foundation
 
-/// Deciding a sign-in: every policy evaluated in turn, then the enforced results combined.
+/// Deciding a sign-in: every condition of every policy matched at once as sets of policies
+/// (`ConditionalAccessEngine+Conditions.swift`), then the controls of the policies that apply.
 extension ConditionalAccessEngine {
     /// Entra's tolerance for "every time" sign-in frequency: an authentication this recent counts as this one.
     static let everyTimeTolerance = 300.0
 
     /// The decision for a sign-in, with each policy's result and reasons.
     public func decide(_ facts: SignInFacts) -> ConditionalAccessDecision {
-        let methods = facts.methods
-        let subject = directory.bits(for: facts)
-        var applied: [AppliedPolicy] = []
-        applied.reserveCapacity(policies.count)
-        var blocking: [String] = []
-        var needs: [ConditionalAccessDecision.RequirementSet] = []
-        var persistentBrowser: String?
-        for compiled in policies {
-            let outcome = compiled.evaluate(facts, subject: subject, methods: methods, trustedRanges: trustedRanges)
-            if compiled.policy.state == .enabled {
-                switch outcome.result.result {
-                case .failure where outcome.blocks:
-                    blocking.append(compiled.policy.id)
-                case .failure:
-                    needs.append(contentsOf: outcome.requirementSets(policyID: compiled.policy.id))
-                case .success:
-                    if let mode = compiled.policy.persistentBrowser { persistentBrowser = mode }
-                default:
-                    break
-                }
+        var decision = ConditionalAccessDecision()
+        decide(facts, into: &decision)
+        return decision
+    }
+
+    /// The decision for a sign-in, written into `decision` over whatever it held: the same decision as
+    /// `decide(_:)`, but reusing `decision`'s storage, so a caller deciding sign-in after sign-in allocates nothing.
+    public func decide(_ facts: SignInFacts, into decision: inout ConditionalAccessDecision) {
+        let program = self.program
+        decision.prepare(for: program)
+        decision.summary = decision.storage.withUnsafeMutableBufferPointer { storage in
+            program.fixed.storage.withUnsafeBufferPointer { fixed in
+                var evaluation = Evaluation(program: program, fixed: fixed.baseAddress!, out: storage.baseAddress!)
+                evaluation.matchConditions(facts)
+                evaluation.applyControls(facts)
+                return evaluation.summary
             }
-            applied.append(outcome.result)  // the outcome's last use, so its result moves rather than copies
         }
-        if case .servicePrincipal = facts.subject, !needs.isEmpty {
-            // A workload identity cannot answer a prompt: what it has not met, it never will.
-            blocking.append(contentsOf: needs.map(\.policyID))
-            needs = []
-        }
-        let decision: ConditionalAccessDecision.Outcome =
-            !blocking.isEmpty ? .block(policyIDs: blocking) : needs.isEmpty ? .allow : .needs(needs)
-        return ConditionalAccessDecision(outcome: decision, policies: applied, persistentBrowser: persistentBrowser)
     }
 }
 
-extension ConditionalAccessEngine.Compiled {
-    struct PolicyOutcome {
-        var result: AppliedPolicy
-        /// True when nothing the user does can satisfy the policy (block, fail closed, unsupported controls).
-        var blocks = false
-        var anyOf = false
+/// One decision in progress: the program's fixed rows, and the decision's storage it writes.
+struct Evaluation {
+    typealias Row = ConditionalAccessDecision.Row
+    typealias Fixed = DecisionProgram.Fixed
+    let program: DecisionProgram
+    let fixed: UnsafePointer<UInt64>
+    let out: UnsafeMutablePointer<UInt64>
+    let words: Int
+    var summary = ConditionalAccessDecision.Summary()
 
-        /// The grant controls still missing (any one of them for `OR`), and re-authentication on its own.
-        func requirementSets(policyID: String) -> [ConditionalAccessDecision.RequirementSet] {
-            let grant = result.unmetRequirements.filter { $0 != .reauthentication }
-            var sets: [ConditionalAccessDecision.RequirementSet] = []
-            if !grant.isEmpty { sets.append(.init(policyID: policyID, anyOf: anyOf, requirements: grant)) }
-            if result.unmetRequirements.contains(.reauthentication) {
-                sets.append(.init(policyID: policyID, anyOf: false, requirements: [.reauthentication]))
+    init(program: DecisionProgram, fixed: UnsafePointer<UInt64>, out: UnsafeMutablePointer<UInt64>) {
+        self.program = program
+        self.fixed = fixed
+        self.out = out
+        words = program.words
+    }
+
+    @inline(__always) func fixed(_ row: Int) -> UnsafePointer<UInt64> { fixed + row * words }
+    @inline(__always) func row(_ row: Int) -> UnsafeMutablePointer<UInt64> { out + row * words }
+
+    /// The controls of every policy that applies: its result, what is unmet, and whether it blocks.
+    mutating func applyControls(_ facts: SignInFacts) {
+        let applied = row(Row.applied), blocking = row(Row.blocking), needs = row(Row.needs)
+        let invalid = fixed(Fixed.invalid), enabled = fixed(Fixed.enabled)
+        let results = out + Row.count * words, unmet = results + program.count
+        // A policy that cannot be read at all fails closed for every sign-in.
+        for w in 0..<words {
+            blocking[w] = invalid[w] & enabled[w]
+            needs[w] = 0
+            summary.failures += blocking[w].nonzeroBitCount
+        }
+        if case .servicePrincipal = facts.subject { summary.servicePrincipal = true }
+        let methods = facts.methods
+        var latest: Date?
+        var lookedForLatest = false
+        for w in 0..<words {
+            var remaining = applied[w]
+            while remaining != 0 {
+                let i = w << 6 | remaining.trailingZeroBitCount
+                remaining &= remaining - 1
+                let controls = program.controls[i]
+                var result: AppliedPolicyResult
+                var missing: UInt64 = 0
+                var blocks = false
+                if controls.unevaluable || controls.block {
+                    result = controls.enabled ? .failure : .reportOnlyFailure
+                    blocks = true
+                } else {
+                    if controls.controlCount > 0 {
+                        var count = 0
+                        for k in 0..<controls.controlCount
+                        where !isMet(program.grantControls[controls.firstControl + k], facts: facts, methods: methods) {
+                            missing |= 1 << UInt64(k)
+                            count += 1
+                        }
+                        if controls.anyOf && count < controls.controlCount { missing = 0 }
+                    }
+                    if let frequency = controls.frequency, case .user = facts.subject {
+                        if !lookedForLatest {
+                            latest = facts.methodsUsed.lazy.map(\.at).max()
+                            lookedForLatest = true
+                        }
+                        // Never authenticated, or longer ago than the frequency allows.
+                        if latest.map({ facts.now.timeIntervalSince($0) > frequency }) ?? true {
+                            missing |= ConditionalAccessDecision.reauthentication
+                        }
+                    }
+                    (result, blocks) = Self.result(controls, missing: &missing)
+                }
+                results[i] = UInt64(ConditionalAccessDecision.resultCodes.firstIndex(of: result)!)
+                unmet[i] = missing
+                guard controls.enabled else { continue }
+                if result == .failure {
+                    summary.failures += 1
+                    if blocks { blocking[w] |= 1 << UInt64(i & 63) } else { needs[w] |= 1 << UInt64(i & 63) }
+                } else if result == .success {
+                    summary.successes += 1
+                    if controls.setsPersistentBrowser { summary.persistentBrowser = i }
+                }
             }
-            return sets
         }
+        var anyBlocking = false, anyNeeds = false
+        for w in 0..<words {
+            anyBlocking = anyBlocking || blocking[w] != 0
+            anyNeeds = anyNeeds || needs[w] != 0
+        }
+        summary.kind = anyBlocking || (anyNeeds && summary.servicePrincipal) ? .block : anyNeeds ? .needs : .allow
     }
 
-    /// This policy's result for the sign-in. A method of the shared reference, so it reads the compiled policy in
-    /// place instead of copying it.
-    func evaluate(_ facts: SignInFacts, subject: SubjectBits, methods: AuthenticationMethodModes,
-                  trustedRanges: IPAddressRangeSet) -> PolicyOutcome {
-        var result = AppliedPolicy(source: self, result: .notEnabled, conditionsSatisfied: .init(rawValue: 0),
-                                   conditionsNotSatisfied: .init(rawValue: 0), applied: false, unmetRequirements: [],
-                                   failedClosedBecause: nil)
-        let enforced = policy.state == .enabled
-        switch policy.state {
-        case .disabled: return PolicyOutcome(result: result)
-        case .enabled, .reportOnly: break
-        }
-        if let reason = policy.invalid {
-            result.result = enforced ? .failure : .reportOnlyFailure
-            result.failedClosedBecause = "The policy cannot be evaluated: \(reason)."
-            return PolicyOutcome(result: result, blocks: true)
-        }
-        var (satisfied, notSatisfied) = conditions(facts, subject: subject, trustedRanges: trustedRanges)
-        // A condition the engine cannot read is unknown, neither met nor unmet: it cannot keep the policy from applying.
-        satisfied.subtract(policy.unevaluableConditions)
-        notSatisfied.subtract(policy.unevaluableConditions)
-        result.conditionsSatisfied = satisfied
-        result.conditionsNotSatisfied = notSatisfied
-        guard notSatisfied.isEmpty else {
-            result.result = enforced ? .notApplied : .reportOnlyNotApplied
-            return PolicyOutcome(result: result)
-        }
-        result.applied = true
-        if !policy.unevaluable.isEmpty {
-            result.result = enforced ? .failure : .reportOnlyFailure
-            result.failedClosedBecause = "The policy cannot be evaluated: "
-                + policy.unevaluable.map { "\($0.0.names.joined(separator: ",")): \($0.1)" }.joined(separator: "; ") + "."
-            return PolicyOutcome(result: result, blocks: true)
-        }
-        if policy.grant?.block == true {
-            result.result = enforced ? .failure : .reportOnlyFailure
-            return PolicyOutcome(result: result, blocks: true)
-        }
-        var unmet: [ConditionalAccessRequirement] = []
-        let anyOf = policy.grant?.anyOf ?? false
-        if let grant = policy.grant {
-            let missing = grant.controls.filter { !isMet($0, facts: facts, methods: methods) }
-            if !(grant.anyOf && missing.count < grant.controls.count) { unmet = missing }
-        }
-        if let frequency = policy.signInFrequency, needsReauthentication(frequency, facts: facts) {
-            unmet.append(.reauthentication)
-        }
-        result.unmetRequirements = unmet
-        guard !unmet.isEmpty else {
-            result.result = enforced ? .success : .reportOnlySuccess
-            return PolicyOutcome(result: result, anyOf: anyOf)
-        }
+    /// The result of a policy that applied, from the controls it still misses (narrowed to the ones a user can meet
+    /// for an `OR` that is not a dead end); whether nothing the user does can satisfy it.
+    static func result(_ controls: DecisionProgram.Controls, missing: inout UInt64) -> (AppliedPolicyResult, blocks: Bool) {
+        guard missing != 0 else { return (controls.enabled ? .success : .reportOnlySuccess, false) }
         // Never met: an AND with an unsupported control, or an OR whose every control is unsupported.
-        let isUnsupported: (ConditionalAccessRequirement) -> Bool = { if case .unsupported = $0 { true } else { false } }
-        let grantUnmet = unmet.filter { $0 != .reauthentication }
-        let blocks = !grantUnmet.isEmpty
-            && (anyOf ? grantUnmet.allSatisfy(isUnsupported) : grantUnmet.contains(where: isUnsupported))
-        if anyOf, !blocks { result.unmetRequirements = unmet.filter { !isUnsupported($0) } }
-        if enforced {
-            result.result = .failure
-        } else {
-            let interactive = (anyOf ? grantUnmet.isEmpty || grantUnmet.contains(where: \.isInteractive)
-                : grantUnmet.allSatisfy(\.isInteractive))
-            result.result = interactive && !blocks ? .reportOnlyInterrupted : .reportOnlyFailure
-        }
-        return PolicyOutcome(result: result, blocks: blocks, anyOf: anyOf)
+        let grant = missing & ~ConditionalAccessDecision.reauthentication
+        let blocks = grant != 0
+            && (controls.anyOf ? grant & ~controls.unsupported == 0 : grant & controls.unsupported != 0)
+        if controls.anyOf, !blocks { missing &= ~controls.unsupported }
+        if controls.enabled { return (.failure, blocks) }
+        let interactive = controls.anyOf ? grant == 0 || grant & controls.interactive != 0 : grant & ~controls.interactive == 0
+        return (interactive && !blocks ? .reportOnlyInterrupted : .reportOnlyFailure, blocks)
     }
 
-    private func isMet(_ requirement: ConditionalAccessRequirement, facts: SignInFacts,
-                       methods: AuthenticationMethodModes) -> Bool {
-        switch requirement {
-        case .authenticationStrength(let strength):
-            strength.fido2AllowedAAGUIDs == nil ? strength.isSatisfied(by: methods) : strength.isSatisfied(by: facts.methodsUsed)
-        case .compliantDevice: facts.device?.isCompliant ?? false
-        case .hybridJoinedDevice: facts.device?.isHybridJoined ?? false
-        case .reauthentication, .unsupported: false
+    func isMet(_ control: DecisionProgram.Control, facts: SignInFacts, methods: AuthenticationMethodModes) -> Bool {
+        switch control {
+        case .strength(let number):
+            let strength = program.strengthRanges[number]
+            if strength.restricted { return program.strengths[number].isSatisfied(by: facts.methodsUsed) }
+            for k in strength.first..<strength.first + strength.count where methods.isSuperset(of: program.combinations[k]) {
+                return true
+            }
+            return false
+        case .compliantDevice: return facts.device?.isCompliant ?? false
+        case .hybridJoinedDevice: return facts.device?.isHybridJoined ?? false
+        case .never: return false
         }
-    }
-
-    private func needsReauthentication(_ frequency: CompiledPolicy.SignInFrequency, facts: SignInFacts) -> Bool {
-        guard case .user = facts.subject else { return false }
-        guard let latest = facts.methodsUsed.lazy.map(\.at).max() else { return true }
-        let age = facts.now.timeIntervalSince(latest)
-        return age > (frequency.seconds ?? ConditionalAccessEngine.everyTimeTolerance)
     }
 }

@@ -6,19 +6,18 @@
 /// enforced; `block` wins over everything; a policy the engine cannot read fails closed for the sign-ins it would
 /// apply to (or, when it cannot be read at all, for every sign-in) and says why.
 public struct ConditionalAccessEngine: Sendable {
-    /// Shared references, so a decision walks them without copying (and retaining the members of) each policy.
-    let policies: [Compiled]
+    /// The policies, laid out for deciding.
+    let program: DecisionProgram
 
+    /// A compiled policy, shared by reference so a decision's results name it without copying it.
     final class Compiled: Sendable {
         let policy: CompiledPolicy
         init(_ policy: CompiledPolicy) { self.policy = policy }
     }
-    let trustedRanges: IPAddressRangeSet
 
     /// Whether any policy is evaluated at all (enabled or report-only): when none is, a caller need not gather a
     /// sign-in's facts, since the decision is `allow` with every policy `notEnabled`.
-    public var evaluatesAnything: Bool { policies.contains { $0.policy.state != .disabled } }
-    let directory: DirectoryIndex
+    public var evaluatesAnything: Bool { program.evaluatesAnything }
 
     /// Application groups Entra's keywords stand for, by lowercased keyword. `Office365` lists Microsoft's
     /// Office 365 services; `MicrosoftAdminPortals` the Azure portal and Microsoft's admin centers. Callers add
@@ -50,21 +49,19 @@ public struct ConditionalAccessEngine: Sendable {
             }
             locations[location.id] = location
         }
-        trustedRanges = IPAddressRangeSet(locations.values.filter(\.isTrusted).flatMap(\.ranges.ranges))
         let context = CompiledPolicy.Context(
             locations: locations, unreadableTrusted: unreadableTrusted,
             strengths: Dictionary(authenticationStrengths.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
             applicationGroups: Dictionary(applicationGroups.map { ($0.key.lowercased(), Set($0.value.map { $0.lowercased() })) },
                                           uniquingKeysWith: { $0.union($1) }))
-        var index = DirectoryIndex()
-        self.policies = policies.map { body in
+        let compiled = policies.map { body in
             var policy = CompiledPolicy(body: body, context: context)
-            index.intern(&policy.includeUsers)
-            index.intern(&policy.excludeUsers)
-            index.intern(&policy.applications)
+            if (policy.grant?.controls.count ?? 0) > ConditionalAccessDecision.maximumControls {
+                policy.invalid = policy.invalid ?? "it names more than \(ConditionalAccessDecision.maximumControls) grant controls"
+            }
             return Compiled(policy)
         }
-        directory = index
+        program = DecisionProgram(compiled, locations: locations)
     }
 }
 
