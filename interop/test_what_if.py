@@ -8,7 +8,9 @@ are not affected by them.
 from __future__ import annotations
 
 import pytest
+from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
 from msgraph.generated.identity.conditional_access.evaluate.evaluate_post_request_body import EvaluatePostRequestBody
+from msgraph.generated.identity.conditional_access.evaluate.evaluate_post_response import EvaluatePostResponse
 from msgraph.generated.models.application_context import ApplicationContext
 from msgraph.generated.models.auth_context import AuthContext
 from msgraph.generated.models.authentication_flow import AuthenticationFlow
@@ -45,6 +47,12 @@ def setup(graph, tenant_a):
             "grantControls": grant})["id"]
 
     ids = {
+        "risky": policy("What If user risk H ", {
+            "users": {"includeUsers": [user["id"]]}, "applications": {"includeApplications": ["All"]}, "userRiskLevels": ["high"]},
+            {"operator": "AND", "builtInControls": ["mfa", "passwordChange"]}),
+        "register": policy("What If register security info ", {
+            "users": {"includeUsers": [user["id"]]}, "applications": {"includeUserActions": ["urn:user:registersecurityinfo"]}},
+            {"operator": "OR", "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000002"}}),
         "outside": policy("What If outside the office ", {
             "users": {"includeUsers": [user["id"]]}, "applications": {"includeApplications": ["Office365"]},
             "locations": {"includeLocations": ["All"], "excludeLocations": [office["id"]]}},
@@ -143,3 +151,54 @@ def test_bad_questions_are_graph_errors(sdk, graph, tessera, tenant_a, setup):
     reader.headers["Authorization"] = f"Bearer {token}"
     denied = reader.post(f"{tessera.base_url}/v1.0/identity/conditionalAccess/evaluate", json=question)
     assert_graph_error(denied, 403, "Authorization_RequestDenied")
+
+
+# conditionalaccessroot-evaluate.md, examples 1 to 4: the requests exactly as the page writes them but for the user's and
+# the service principal's ids, over plain HTTP; the answers read through the SDK's response model.
+DOCUMENTED = {
+    "user accessing an application": ({
+        "signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": "USER"},
+        "signInContext": {"@odata.type": "#microsoft.graph.applicationContext",
+                          "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]},
+        "signInConditions": {"devicePlatform": "android", "clientAppType": "browser", "signInRiskLevel": "high",
+                             "userRiskLevel": "high", "country": "US", "ipAddress": "40.77.182.32", "insiderRiskLevel": "elevated",
+                             "authenticationFlow": {"transferMethod": "deviceCodeFlow"}, "deviceInfo": {"isCompliant": True}},
+        "appliedPoliciesOnly": True}, {"risky", "outside"}),
+    "user accessing data behind an authentication context": ({
+        "signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": "USER"},
+        "signInContext": {"@odata.type": "#microsoft.graph.authContext", "authenticationContextValue": "c37"},
+        "signInConditions": {"devicePlatform": "windows", "clientAppType": "mobileAppsAndDesktopClients", "signInRiskLevel": "medium",
+                             "userRiskLevel": "none", "country": "US", "ipAddress": "40.77.182.32", "insiderRiskLevel": "moderate",
+                             "authenticationFlow": {"transferMethod": "authenticationTransfer"},
+                             "deviceInfo": {"profileType": "Standard"}},
+        "appliedPoliciesOnly": True}, {"context"}),
+    "user performing a user action": ({
+        "signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": "USER"},
+        "signInContext": {"@odata.type": "#microsoft.graph.userActionContext", "userAction": "registerSecurityInformation"},
+        "signInConditions": {"devicePlatform": "macOS", "clientAppType": "browser", "signInRiskLevel": "low", "userRiskLevel": "high",
+                             "servicePrincipalRiskLevel": "none", "country": "CA", "ipAddress": "40.77.182.32", "insiderRiskLevel": "minor",
+                             "authenticationFlow": {"transferMethod": "deviceCodeFlow"}, "deviceInfo": {"trustType": "EntraID"}},
+        "appliedPoliciesOnly": True}, {"register"}),
+    "service principal": ({
+        "signInIdentity": {"@odata.type": "#microsoft.graph.servicePrincipalSignIn", "servicePrincipalId": "SP"},
+        "signInContext": {"@odata.type": "#microsoft.graph.applicationContext",
+                          "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]},
+        "signInConditions": {"servicePrincipalRiskLevel": "high", "country": "CA", "ipAddress": "40.77.182.32"},
+        "appliedPoliciesOnly": True}, {"workload"}),
+}
+
+
+@pytest.mark.parametrize("example", DOCUMENTED)
+def test_microsofts_documented_examples(graph, setup, example):
+    body, expected = DOCUMENTED[example]
+    identity = dict(body["signInIdentity"])
+    for key, value in (("userId", setup["user"]["id"]), ("servicePrincipalId", setup["sp"]["id"])):
+        if key in identity:
+            identity[key] = value
+    response = graph.post("identity/conditionalAccess/evaluate", json={**body, "signInIdentity": identity})
+    assert response.status_code == 200, response.text
+    assert response.json()["@odata.context"] == f"{graph.base}/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)"
+    answer = JsonParseNodeFactory().get_root_parse_node("application/json", response.content).get_object_value(EvaluatePostResponse)
+    mine = {name for name, policy_id in setup["policies"].items() if policy_id in {r.id for r in answer.value}}
+    assert mine == expected
+    assert all(r.policy_applies and r.analysis_reasons == [WhatIfAnalysisReasons.NotSet] for r in answer.value)
