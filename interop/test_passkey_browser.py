@@ -32,7 +32,9 @@ def server():
     proc, printed, port = serve_on_a_free_port(
         lambda port: [BINARY, "serve", "--http", "--data", str(data), "--port", str(port), "--attestation-roots", str(roots),
                       # The Conditional Access test says where the browser is through X-Forwarded-For, as a proxy would.
-                      "--trusted-proxy", "127.0.0.1"])
+                      "--trusted-proxy", "127.0.0.1",
+                      # ...and moves the server's clock forward (a debug build's test hook) for sign-in frequency.
+                      "--test-clock-offset-file", str(data / "clock-offset")])
     # Its output goes on to browser-server.log in the work folder (where a failed test's page is kept too), and the
     # pipe never fills.
     log = artifacts().parent / "browser-server.log"
@@ -51,7 +53,7 @@ def server():
         "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
     try:
         yield {"url": url, "tenant": field("tenant id"), "token": token, "admin": field("administrator"),
-               "tap": field("access pass"), "data": data}
+               "tap": field("access pass"), "data": data, "clock": data / "clock-offset"}
     finally:
         stop_serve(proc, data)
 
@@ -592,5 +594,89 @@ def test_conditional_access_blocks_a_sign_in_from_outside_the_named_location(ser
     finally:
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
         graph(server, "DELETE", f"identity/conditionalAccess/policies/{policy.json()['id']}")
+        remove_authenticator(browser, aid)
+        callback.close()
+
+
+def test_conditional_access_phishing_resistance_with_an_access_pass_report_only_and_sign_in_frequency(server, browser):
+    """Issue 14 in a real browser. A policy requires phishing-resistant MFA for one app and a new sign-in every hour; a
+    report-only policy would block the app; registering security information needs MFA. The user has only a Temporary
+    Access Pass: with it they can register a passkey and nothing else (no session, so the app gets no code); the
+    passkey then satisfies phishing resistance and the app gets a code, with the report-only policy's
+    reportOnlyFailure in the sign-in log and the sign-in let through. Within the hour the session is reused without a
+    passkey prompt; once the (injected) clock has moved two hours, the same request needs a new passkey sign-in."""
+    from urllib.parse import urlencode
+
+    callback = Callback()
+    user = new_user(server, "onboarder1")
+    tap = graph(server, "POST", f"users/{user['id']}/authentication/temporaryAccessPassMethods",
+                json={"isUsableOnce": False, "lifetimeInMinutes": 60})
+    assert tap.status_code == 201, tap.text
+    app = graph(server, "POST", "applications", json={"displayName": "Vault", "web": {"redirectUris": [callback.url]}}).json()
+    policies = []
+    for body in (
+        {"displayName": "Vault: phishing-resistant MFA, every hour", "state": "enabled",
+         "conditions": {"users": {"includeUsers": [user["id"]]}, "applications": {"includeApplications": [app["appId"]]}},
+         "grantControls": {"operator": "OR", "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000004"}},
+         "sessionControls": {"signInFrequency": {"isEnabled": True, "value": 1, "type": "hours", "frequencyInterval": "timeBased",
+                                                 "authenticationType": "primaryAndSecondaryAuthentication"}}},
+        {"displayName": "Vault: block (report-only)", "state": "enabledForReportingButNotEnforced",
+         "conditions": {"users": {"includeUsers": [user["id"]]}, "applications": {"includeApplications": [app["appId"]]}},
+         "grantControls": {"operator": "OR", "builtInControls": ["block"]}},
+        {"displayName": "Registering security info needs MFA", "state": "enabled",
+         "conditions": {"users": {"includeUsers": [user["id"]]},
+                        "applications": {"includeUserActions": ["urn:user:registersecurityinfo"]}},
+         "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}},
+    ):
+        created = graph(server, "POST", "identity/conditionalAccess/policies", json=body)
+        assert created.status_code == 201, created.text
+        policies.append(created.json())
+    strong, report_only, _ = policies
+
+    def passkey_sign_ins() -> int:
+        logs = graph(server, "GET", "auditLogs/signIns", params={"$filter": f"userId eq '{user['id']}'"}).json()["value"]
+        return sum(1 for e in logs if (e.get("authenticationDetails") or [{}])[0].get("authenticationMethod", "").startswith("Passkey ("))
+
+    authorize = f"{server['url']}/{server['tenant']}/oauth2/v2.0/authorize?" + urlencode({
+        "client_id": app["appId"], "response_type": "code", "redirect_uri": callback.url, "scope": "openid", "state": "tap1"})
+    browser.delete_all_cookies()
+    browser.get(f"{server['url']}/{server['tenant']}/login")
+    aid = add_authenticator(browser, synced=False)
+    try:
+        # The pass registers a passkey (MFA is enough for that) and signs in to nothing.
+        browser.execute_script("window.cancelAutofill()")
+        browser.find_element("id", "username").send_keys(user["userPrincipalName"])
+        browser.find_element("id", "onboarding").click()
+        browser.find_element("id", "tap").send_keys(tap.json()["temporaryAccessPass"])
+        created = browser.execute_async_script(USE_ACCESS_PASS)
+        assert created.get("passkeyType") == "deviceBound", created
+        browser.get(authorize + "&prompt=none")
+        assert callback.wait(1).get("error") == "login_required"
+        # The passkey (autofill on the sign-in page) meets phishing resistance: a code, the report-only block only logged.
+        browser.get(authorize)
+        query = callback.wait(2)
+        assert query["state"] == "tap1" and "code" in query, query
+        assert passkey_sign_ins() == 1
+        records = graph(server, "GET", "auditLogs/signIns", params={"$filter": f"appId eq '{app['appId']}'"}).json()["value"]
+        assert len(records) == 1 and records[0]["conditionalAccessStatus"] == "success", records
+        results = {p["id"]: p["result"] for p in records[0]["appliedConditionalAccessPolicies"]}
+        assert results[strong["id"]] == "success" and results[report_only["id"]] == "reportOnlyFailure", results
+        assert records[0]["authenticationRequirement"] == "multiFactorAuthentication"
+        # Within the hour: the session is enough, no new passkey prompt.
+        browser.get(authorize)
+        assert "code" in callback.wait(3)
+        assert passkey_sign_ins() == 1
+        # Two hours later (the server's clock moved): sign in again with the passkey, then back to the app.
+        server["clock"].write_text("7200")
+        time.sleep(0.2)
+        browser.get(authorize)
+        assert "code" in callback.wait(4, timeout=30)
+        server["clock"].write_text("0")  # the test's own Graph token lives an hour of the server's time
+        time.sleep(0.2)
+        assert passkey_sign_ins() == 2
+    finally:
+        server["clock"].write_text("0")
+        for policy in policies:
+            graph(server, "DELETE", f"identity/conditionalAccess/policies/{policy['id']}")
         remove_authenticator(browser, aid)
         callback.close()

@@ -86,6 +86,18 @@ struct Serve: AsyncParsableCommand {
     var countryDatabase: String?
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    #if DEBUG
+    /// End-to-end tests move a running debug server's clock with this (never in a release build).
+    @Option(help: .hidden) var testClockOffsetFile: String?
+    #endif
+
+    /// The server's clock: the system's, or in a debug build one a test can move.
+    var clock: any TimeSource {
+        #if DEBUG
+        if let testClockOffsetFile { return OffsetFileClock(path: testClockOffsetFile) }
+        #endif
+        return SystemTimeSource()
+    }
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
@@ -122,7 +134,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 3600 seconds") }
-        let app = try await TesseraApp.make(store: store, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
+        let app = try await TesseraApp.make(store: store, clock: clock, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
                                             network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies), countries: countries)
         let tenants = try await store.read { tx in try await tx.tenants() }
         try await Self.warnOfCountryLocations(without: countries, store: store, tenants: tenants, logger: Logger(label: "tessera"))
