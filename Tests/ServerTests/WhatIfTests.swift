@@ -57,7 +57,8 @@ struct WhatIfTests {
             // Microsoft's request, word for word but for the user's id.
             let request: JSONValue = [
                 "signInIdentity": ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(user)],
-                "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]],
+                "signInContext": ["@odata.type": "#microsoft.graph.applicationContext",
+                                  "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]],
                 "signInConditions": [
                     "devicePlatform": "android", "clientAppType": "browser", "signInRiskLevel": "high", "userRiskLevel": "high",
                     "country": "US", "ipAddress": "40.77.182.32", "insiderRiskLevel": "elevated",
@@ -153,7 +154,8 @@ struct WhatIfTests {
                                "locations": ["includeLocations": [.string(locationID)]]],
                 "grantControls": ["operator": "OR", "builtInControls": ["mfa"]]])
             func ask(_ conditions: JSONValue) async -> (Bool?, String?)? {
-                Self.answers(await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(user, conditions: conditions)))["From New Zealand"]
+                let response = await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(user, conditions: conditions))
+                return Self.answers(response)["From New Zealand"]
             }
             #expect(await ask(["country": "nz", "ipAddress": "192.0.2.1"])! == (true, "notSet"))
             #expect(await ask(["country": "AU"])! == (false, "location"))
@@ -177,9 +179,10 @@ struct WhatIfTests {
                                "applications": ["includeApplications": ["All"]], "locations": ["includeLocations": [.string(locationID)]]],
                 "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
             func ask(_ identity: JSONValue, _ conditions: JSONValue) async -> (Bool?, String?)? {
-                Self.answers(await h.graph("POST", Self.evaluate, token: token, json: [
+                let response = await h.graph("POST", Self.evaluate, token: token, json: [
                     "signInIdentity": identity, "signInConditions": conditions,
-                    "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(Self.sharePoint)]]]))["From the Netherlands"]
+                    "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(Self.sharePoint)]]])
+                return Self.answers(response)["From the Netherlands"]
             }
             let asUser: JSONValue = ["@odata.type": "#microsoft.graph.userSignIn", "userId": .string(user)]
             let asService: JSONValue = ["@odata.type": "#microsoft.graph.servicePrincipalSignIn", "servicePrincipalId": .string(spID)]
@@ -255,10 +258,12 @@ struct WhatIfTests {
             let user = try await AdminCenterTests.createUser(h, token, "actions")
             let everyone: JSONValue = ["includeUsers": ["All"], "excludeUsers": [.string(h.tenant.adminUserId)]]
             let strength: JSONValue = ["operator": "OR", "authenticationStrength": ["id": "00000000-0000-0000-0000-000000000002"]]
-            _ = try await Self.create(h, token, ["displayName": "Register security info", "state": "enabled", "grantControls": strength,
-                                                 "conditions": ["users": everyone, "applications": ["includeUserActions": ["urn:user:registersecurityinfo"]]]])
-            _ = try await Self.create(h, token, ["displayName": "Sensitive files", "state": "enabled", "grantControls": strength,
-                                                 "conditions": ["users": everyone, "applications": ["includeAuthenticationContextClassReferences": ["c1", "c37"]]]])
+            _ = try await Self.create(h, token, [
+                "displayName": "Register security info", "state": "enabled", "grantControls": strength,
+                "conditions": ["users": everyone, "applications": ["includeUserActions": ["urn:user:registersecurityinfo"]]]])
+            _ = try await Self.create(h, token, [
+                "displayName": "Sensitive files", "state": "enabled", "grantControls": strength,
+                "conditions": ["users": everyone, "applications": ["includeAuthenticationContextClassReferences": ["c1", "c37"]]]])
             _ = try await Self.create(h, token, ["displayName": "Everything", "state": "enabled", "grantControls": strength,
                                                  "conditions": ["users": everyone, "applications": ["includeApplications": ["All"]]]])
             func ask(_ context: JSONValue) async -> [String: (Bool?, String?)] {
@@ -391,37 +396,85 @@ struct WhatIfTests {
         disabled["state"] = "disabled"
         let engine = ConditionalAccessEngine(policies: [unreadable, disabled], namedLocations: [])
         let question = try WhatIfQuestion(body: Self.userSignIn("b7c0f8a2-0000-4000-8000-0000000000ff").objectValue ?? [:])
-        let facts = SignInFacts(tenantID: "t", subject: .user(id: "b7c0f8a2-0000-4000-8000-0000000000ff", groupIDs: [], roleTemplateIDs: [], external: nil),
+        let user = SignInFacts.Subject.user(id: "b7c0f8a2-0000-4000-8000-0000000000ff", groupIDs: [], roleTemplateIDs: [], external: nil)
+        let facts = SignInFacts(tenantID: "t", subject: user,
                                 target: .application(appID: Self.sharePoint), now: Date(timeIntervalSince1970: 1_800_000_000))
         let answers = WhatIfAnswer.combine([engine.decide(facts).policies], question: question)
         #expect(answers.map(\.applies) == [true, false])
         #expect(answers.map(\.serializedReasons) == ["invalidPolicy", "policyNotEnabled"])
     }
 
-    @Test("bad questions get Graph's 400 and nothing is evaluated", arguments: [
-        ("an unknown parameter", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{},"evaluateAll":true}"##, "not a valid parameter for the operation 'evaluate'"),
-        ("an unknown condition", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"browser":"Edge"}}"##, "Property 'browser' does not exist"),
-        ("a platform that is no single sign-in's", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"devicePlatform":"all"}}"##, "Invalid value 'all' for property 'signInConditions.devicePlatform'"),
-        ("an address that is none", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"ipAddress":"10.0.0.300"}}"##, "signInConditions.ipAddress"),
-        ("a risk of the wrong type", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{"userRiskLevel":3}}"##, "expected a string"),
-        ("no identity", ##"{"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "Property 'signInIdentity' is required"),
-        ("an identity type that is none", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.deviceSignIn","deviceId":"x"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "Invalid @odata.type '#microsoft.graph.deviceSignIn'"),
-        ("no application", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":[]},"signInConditions":{}}"##, "1 to 20 application ids"),
-        ("an unknown service principal", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"6f0b5d2e-0000-4000-8000-000000000001"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "no service principal"),
-        ("an unknown user", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.userSignIn","userId":"6f0b5d2e-0000-4000-8000-000000000001"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["00000003-0000-0ff1-ce00-000000000000"]},"signInConditions":{}}"##, "no user"),
-        ("an authentication context that is none", ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.servicePrincipalSignIn","servicePrincipalId":"SP"},"signInContext":{"@odata.type":"#microsoft.graph.authContext","authenticationContextValue":"c100"},"signInConditions":{}}"##, "c1 to c99"),
-        ("not JSON", ##"{"signInIdentity":"##, "Unable to read JSON request payload"),
-    ])
-    func badInput(_ what: String, _ body: String, _ message: String) async throws {
+    /// A question that is wrong in one place: `section`'s `key` (or the whole section when nil) set to `value` (or
+    /// removed when nil), and the message Graph's 400 carries.
+    struct BadQuestion: Sendable, CustomTestStringConvertible {
+        let testDescription: String
+        let section: String, key: String?, value: JSONValue?, message: String
+        init(_ what: String, _ section: String, _ key: String?, _ value: JSONValue?, _ message: String) {
+            (testDescription, self.section, self.key, self.value, self.message) = (what, section, key, value, message)
+        }
+
+        func applied(to question: JSONValue) -> JSONValue {
+            var question = question
+            if let key { question[section]?[key] = value } else { question[section] = value }
+            return question
+        }
+    }
+
+    static let unknownID: JSONValue = "6f0b5d2e-0000-4000-8000-000000000001"
+    static let badQuestions: [BadQuestion] = [
+        .init("an unknown parameter", "evaluateAll", nil, true, "not a valid parameter for the operation 'evaluate'"),
+        .init("an unknown condition", "signInConditions", "browser", "Edge", "Property 'browser' does not exist"),
+        .init("a platform no single sign-in has", "signInConditions", "devicePlatform", "all",
+              "Invalid value 'all' for property 'signInConditions.devicePlatform'"),
+        .init("a client app no single sign-in has", "signInConditions", "clientAppType", "easSupported", "signInConditions.clientAppType"),
+        .init("a hidden risk", "signInConditions", "signInRiskLevel", "hidden", "signInConditions.signInRiskLevel"),
+        .init("an address that is none", "signInConditions", "ipAddress", "10.0.0.300", "signInConditions.ipAddress"),
+        .init("a country that is none", "signInConditions", "country", "NZL", "two-letter ISO 3166"),
+        .init("a risk of the wrong type", "signInConditions", "userRiskLevel", 3, "expected a string"),
+        .init("a device of the wrong type", "signInConditions", "deviceInfo", "compliant", "expected an object"),
+        .init("an unknown device property", "signInConditions", "deviceInfo", ["colour": "red"], "Property 'colour' does not exist"),
+        .init("no conditions", "signInConditions", nil, nil, "Property 'signInConditions' is required"),
+        .init("no identity", "signInIdentity", nil, nil, "Property 'signInIdentity' is required"),
+        .init("an identity type that is none", "signInIdentity", nil, ["@odata.type": "#microsoft.graph.deviceSignIn", "deviceId": "x"],
+              "Invalid @odata.type '#microsoft.graph.deviceSignIn'"),
+        .init("an identity that is not a GUID", "signInIdentity", "servicePrincipalId", "automation", "expected a GUID"),
+        .init("an unknown service principal", "signInIdentity", "servicePrincipalId", unknownID, "no service principal"),
+        .init("an unknown user", "signInIdentity", nil, ["@odata.type": "#microsoft.graph.userSignIn", "userId": unknownID], "no user"),
+        .init("no application", "signInContext", "includeApplications", [], "1 to 20 application ids"),
+        .init("an application that is not an id", "signInContext", "includeApplications", ["Office365"], "application ids (GUIDs)"),
+        .init("an authentication context that is none", "signInContext", nil,
+              ["@odata.type": "#microsoft.graph.authContext", "authenticationContextValue": "c100"], "c1 to c99"),
+        .init("a user action that is none", "signInContext", nil,
+              ["@odata.type": "#microsoft.graph.userActionContext", "userAction": "unknownFutureValue"], "signInContext.userAction"),
+        .init("not only applied policies, but a string", "appliedPoliciesOnly", nil, "yes", "expected a boolean"),
+    ]
+
+    @Test("bad questions get Graph's 400, with what is wrong", arguments: badQuestions)
+    func badInput(_ bad: BadQuestion) async throws {
         try await Harness.run { h in
             let token = try await h.accessToken()
             let sp = await h.graph("GET", "servicePrincipals", token: token, query: [("$filter", "appId eq '\(h.tenant.clientId)'")])
             let spID = try #require(sp.json["value"]?.arrayValue?.first?["id"]?.stringValue)
-            let response = await h.send("POST", "/v1.0/\(Self.evaluate)", headers: ["authorization": "Bearer \(token)", "content-type": "application/json"],
-                                        body: Array(body.replacingOccurrences(of: "\"SP\"", with: "\"\(spID)\"").utf8))
-            #expect(response.status == 400, "\(what): \(response.text)")
-            #expect(response.errorCode == "Request_BadRequest", "\(what)")
-            #expect(response.json["error"]?["message"]?.stringValue?.contains(message) == true, "\(what): \(response.text)")
+            let good: JSONValue = [
+                "signInIdentity": ["@odata.type": "#microsoft.graph.servicePrincipalSignIn", "servicePrincipalId": .string(spID)],
+                "signInContext": ["@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [.string(Self.sharePoint)]],
+                "signInConditions": ["ipAddress": "203.0.113.1"]]
+            #expect(await h.graph("POST", Self.evaluate, token: token, json: good).status == 200)
+            let response = await h.graph("POST", Self.evaluate, token: token, json: bad.applied(to: good))
+            #expect(response.status == 400 && response.errorCode == "Request_BadRequest", "\(response.text)")
+            #expect(response.json["error"]?["message"]?.stringValue?.contains(bad.message) == true, "\(response.text)")
+        }
+    }
+
+    @Test("a body that is not JSON is Graph's 400")
+    func notJSON() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let response = await h.send("POST", "/v1.0/\(Self.evaluate)", headers: ["authorization": "Bearer \(token)",
+                                                                                  "content-type": "application/json"],
+                                        body: Array(#"{"signInIdentity":"#.utf8))
+            #expect(response.status == 400 && response.errorCode == "Request_BadRequest")
+            #expect(response.json["error"]?["message"]?.stringValue?.hasPrefix("Unable to read JSON request payload") == true)
         }
     }
 
@@ -441,7 +494,8 @@ struct WhatIfTests {
                     "principalId": .string(spID), "resourceId": .string(graphID),
                     "appRoleId": .string(try #require(GraphPermissions.byValue(permission)).id)])
                 #expect(grant.status == 201)
-                let secret = await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: ["passwordCredential": ["displayName": "t"]])
+                let secret = await h.graph("POST", "applications/\(objectID)/addPassword", token: admin,
+                                           json: ["passwordCredential": ["displayName": "t"]])
                 return try await h.accessToken(clientId: appId, secret: try #require(secret.json["secretText"]?.stringValue))
             }
             let question = Self.userSignIn(user)

@@ -20,7 +20,8 @@ struct ConditionalAccessPage {
             let names = await PolicyDescription.Names.lookUp(policies, admin: admin)
             for policy in policies {
                 let described = PolicyDescription(policy: policy, names: names)
-                rows += "<tr><td><a href=\"\(h(admin.base + Self.path))/\(h(policy["id"]?.stringValue))\">\(h(policy["displayName"]?.stringValue))</a></td>"
+                let link = "\(admin.base + Self.path)/\(policy["id"]?.stringValue ?? "")"
+                rows += "<tr><td><a href=\"\(h(link))\">\(h(policy["displayName"]?.stringValue))</a></td>"
                     + "<td>\(PolicyDescription.state(policy["state"]?.stringValue))</td>"
                     + "<td>\(described.targets)</td><td>\(described.resources)</td><td>\(described.otherConditions)</td>"
                     + "<td>\(described.grant)</td><td>\(described.session)</td></tr>"
@@ -80,8 +81,10 @@ struct ConditionalAccessPage {
                 let result = applied?["result"]?.stringValue
                 counts[result ?? "", default: 0] += 1
                 let enforced = (applied?["enforcedGrantControls"]?.arrayValue ?? []) + (applied?["enforcedSessionControls"]?.arrayValue ?? [])
+                let who = entry["userPrincipalName"]?.stringValue ?? entry["servicePrincipalName"]?.stringValue
+                    ?? entry["userDisplayName"]?.stringValue
                 rows += "<tr><td>\(h(entry["createdDateTime"]?.stringValue))</td>"
-                    + "<td>\(h(entry["userPrincipalName"]?.stringValue ?? entry["servicePrincipalName"]?.stringValue ?? entry["userDisplayName"]?.stringValue))</td>"
+                    + "<td>\(h(who))</td>"
                     + "<td>\(h(entry["appDisplayName"]?.stringValue ?? entry["appId"]?.stringValue))</td>"
                     + "<td>\(Self.result(result))</td>"
                     + "<td class=\"mono\">\(h(enforced.compactMap(\.stringValue).joined(separator: ", ")))</td>"
@@ -91,6 +94,8 @@ struct ConditionalAccessPage {
             pager = admin.pager(page, path: "\(Self.path)/\(policyID)", keep: [])
         case .failure(let error): failure = failure ?? error.message
         }
+        let reportOnly = policy["state"] == "enabledForReportingButNotEnforced"
+            ? ": as report-only it enforced none of it, so this is what switching it on would do" : ""
         let summary = Self.appliedResults.compactMap { result in counts[result].map { "\(Self.result(result)) \($0)" } }.joined(separator: " ")
         return admin.page(title: policy["displayName"]?.stringValue ?? "Conditional Access", section: "conditional-access", failure: failure,
                           content: """
@@ -106,7 +111,7 @@ struct ConditionalAccessPage {
         <tr><th>Changed</th><td>\(h(policy["modifiedDateTime"]?.stringValue ?? policy["createdDateTime"]?.stringValue))</td></tr>
         </tbody></table>
         <h2>Sign-ins it applied to</h2>
-        <p class="muted">Every sign-in and token this policy applied to, with what it decided\(policy["state"] == "enabledForReportingButNotEnforced" ? ": as report-only it enforced none of it, so this is what switching it on would do" : ""). \(summary)</p>
+        <p class="muted">Every sign-in and token this policy applied to, with what it decided\(reportOnly). \(summary)</p>
         <table><thead><tr><th>Time (UTC)</th><th>User or service principal</th><th>Application</th><th>Result</th><th>Controls</th>\
         <th>Conditional Access</th><th>IP address</th></tr></thead>
         <tbody>\(rows.isEmpty ? "<tr><td colspan=\"7\" class=\"muted\">No sign-ins.</td></tr>" : rows)</tbody></table>

@@ -33,7 +33,9 @@ struct WhatIfPage {
         func field(_ name: String) -> String { fields[name]?.trimmingCharacters(in: .whitespaces) ?? "" }
         let isUser = field("identity") != "servicePrincipal"
         let who = field("principal")
-        guard !who.isEmpty else { return .failure(.init(message: "Say who signs in: a user principal name, a service principal's name, or an object id.")) }
+        guard !who.isEmpty else {
+            return .failure(.init(message: "Say who signs in: a user principal name, a service principal's name, or an object id."))
+        }
         let identity: JSONValue
         if isUser {
             let filter = Identifier.isGUID(who) ? "id eq \(AdminRequest.literal(who))" : "userPrincipalName eq \(AdminRequest.literal(who))"
@@ -103,7 +105,8 @@ struct WhatIfPage {
             let applies = policy["policyApplies"]?.boolValue == true
             let flags = (policy["analysisReasons"]?.stringValue ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             let why = flags.filter { $0 != "notSet" }.map { Self.reasons[$0] ?? $0 }.joined(separator: "; ")
-            rows += "<tr><td><a href=\"\(h(admin.base + ConditionalAccessPage.path))/\(h(policy["id"]?.stringValue))\">\(h(policy["displayName"]?.stringValue))</a></td>"
+            let link = "\(admin.base + ConditionalAccessPage.path)/\(policy["id"]?.stringValue ?? "")"
+            rows += "<tr><td><a href=\"\(h(link))\">\(h(policy["displayName"]?.stringValue))</a></td>"
                 + "<td>\(PolicyDescription.state(policy["state"]?.stringValue))</td>"
                 + "<td>\(applies ? "<strong>Applies</strong>" : "Does not apply")</td>"
                 + "<td>\(applies && !why.isEmpty ? "Applies: " : "")\(h(why))</td>"
@@ -112,7 +115,8 @@ struct WhatIfPage {
         return """
         <h2>Result</h2>
         <table class="whatif"><thead><tr><th>Policy</th><th>State</th><th>Applies</th><th>Why not</th><th>Grant</th></tr></thead>
-        <tbody>\(rows.isEmpty ? "<tr><td colspan=\"5\" class=\"muted\">The tenant has no Conditional Access policies.</td></tr>" : rows)</tbody></table>
+        <tbody>\(rows.isEmpty ? "<tr><td colspan=\"5\" class=\"muted\">The tenant has no Conditional Access policies.</td></tr>" : rows)\
+        </tbody></table>
         """
     }
 
@@ -127,7 +131,8 @@ struct WhatIfPage {
         let form = admin.form(Self.path, """
             \(select("identity", "Who", [("user", "User"), ("servicePrincipal", "Service principal")]))
             <label>User principal name, service principal name or object id <input name="principal" required value="\(value("principal"))"></label>
-            <label>Application (id or name) <input name="application" value="\(value("application"))" placeholder="00000003-0000-0000-c000-000000000000"></label>
+            <label>Application (id or name) <input name="application" value="\(value("application"))" \
+            placeholder="00000003-0000-0000-c000-000000000000"></label>
             \(select("action", "Or a user action", [("", "none"), ("registerSecurityInformation", "Register security information"),
                                                     ("registerOrJoinDevices", "Register or join devices")]))
             <label>IP address <input name="ipAddress" value="\(value("ipAddress"))" placeholder="203.0.113.7"></label>
@@ -140,7 +145,8 @@ struct WhatIfPage {
         return admin.page(title: "What If", section: "conditional-access", status: status, failure: failure, content: """
         <p><a href="\(h(admin.base + ConditionalAccessPage.path))">Conditional Access</a></p>
         <h1>What If</h1>
-        <p class="muted">Which Conditional Access policies apply to a sign-in, decided by the same engine as real sign-ins. A condition left out is unknown: a policy that needs it does not apply.</p>
+        <p class="muted">Which Conditional Access policies apply to a sign-in, decided by the same engine as real sign-ins. \
+        A condition left out is unknown: a policy that needs it does not apply.</p>
         \(form)
         \(results)
         """)

@@ -78,7 +78,8 @@ struct WhatIfQuestion: Sendable {
             external = SignInFacts.ExternalUserKind(type: type, homeTenantID: try reader.string("externalTenantId"))
         }
         guard id != nil || external != nil else {
-            throw DirectoryError.badRequest("Property 'signInIdentity.userId' is required unless 'externalUserType' says what kind of external user signs in.")
+            throw DirectoryError.badRequest(
+                "Property 'signInIdentity.userId' is required unless 'externalUserType' says what kind of external user signs in.")
         }
         return .user(id: id, external: external)
     }
@@ -215,7 +216,8 @@ private struct Reader {
         } else {
             let fitting = types.filter { !$0.value.isEmpty && object.keys.contains(where: $0.value.contains) }.map(\.key)
             guard fitting.count == 1 else {
-                throw DirectoryError.badRequest("Property '\(name)' needs an '@odata.type': one of \(types.keys.sorted().map { "#microsoft.graph.\($0)" }.joined(separator: ", ")).")
+                let names = types.keys.sorted().map { "#microsoft.graph.\($0)" }.joined(separator: ", ")
+                throw DirectoryError.badRequest("Property '\(name)' needs an '@odata.type': one of \(names).")
             }
             type = fitting[0]
         }
