@@ -146,4 +146,32 @@ struct AdminConditionalAccessTests {
             #expect(crossOrigin.status == 403)
         }
     }
+
+    @Test("what an administrator sees follows their role: a Conditional Access Administrator asks What If, a Helpdesk Administrator is told why not")
+    func roles() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let (policy, _, _) = try await Self.reportOnlyPolicy(h, token)
+            func administrator(_ name: String, role: String) async throws -> Browser {
+                let id = try await AdminCenterTests.createUser(h, token, name)
+                let assigned = await h.graph("POST", "roleManagement/directory/roleAssignments", token: token, json: [
+                    "principalId": .string(id), "roleDefinitionId": .string(role), "directoryScopeId": "/"])
+                #expect(assigned.status == 201, "\(assigned.text)")
+                return try await Browser.signIn(h, userID: id)
+            }
+            let caAdmin = try await administrator("caadmin", role: BuiltInRoles.conditionalAccessAdministrator)
+            #expect(await caAdmin.get("/conditional-access").text.contains("/conditional-access/\(policy)\""))
+            let whatIf = try await caAdmin.post("/conditional-access/what-if", [("identity", "user"), ("principal", "caadmin@contoso.test"),
+                                                                               ("application", WhatIfTests.sharePoint)],
+                                                from: "/conditional-access/what-if")
+            #expect(whatIf.status == 200 && whatIf.text.contains("Does not apply"), "\(whatIf.text)")
+            let helpdesk = try await administrator("helpdesk", role: BuiltInRoles.helpdeskAdministrator)
+            let refused = await helpdesk.get("/conditional-access")
+            #expect(refused.text.contains("banner error") && !refused.text.contains(policy))
+            let refusedWhatIf = try await helpdesk.post("/conditional-access/what-if", [("identity", "user"), ("principal", "helpdesk@contoso.test"),
+                                                                                       ("application", WhatIfTests.sharePoint)],
+                                                        from: "/conditional-access/what-if")
+            #expect(refusedWhatIf.status == 400 && refusedWhatIf.text.contains("banner error"))
+        }
+    }
 }
