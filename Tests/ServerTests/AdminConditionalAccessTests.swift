@@ -174,4 +174,27 @@ struct AdminConditionalAccessTests {
             #expect(refusedWhatIf.status == 400 && refusedWhatIf.text.contains("banner error"))
         }
     }
+
+    @Test("report-only impact end to end: real token requests are logged with the policy's result and listed on its page")
+    func reportOnlyImpactOfRealSignIns() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let office = try await ConditionalAccessTests.office(h, token)
+            let sp = await h.graph("GET", "servicePrincipals", token: token, query: [("$filter", "appId eq '\(h.tenant.clientId)'")])
+            let spID = try #require(sp.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+            let policy = try await WhatIfTests.create(h, token, [
+                "displayName": "Automation only from the office", "state": "enabledForReportingButNotEnforced",
+                "conditions": ["users": ["includeUsers": ["None"]], "clientApplications": ["includeServicePrincipals": [.string(spID)]],
+                               "applications": ["includeApplications": ["All"]],
+                               "locations": ["includeLocations": ["All"], "excludeLocations": [.string(office)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            // Report-only: both get tokens; the one from outside is what switching the policy on would refuse.
+            #expect(await h.clientCredentials(from: "198.51.100.23").status == 200)
+            #expect(await h.clientCredentials(from: "203.0.113.23").status == 200)
+            let admin = try await Browser.signIn(h, userID: h.tenant.adminUserId)
+            let page = await admin.get("/conditional-access/\(policy)").text
+            #expect(page.contains("198.51.100.23") && page.contains("Report-only: failure"), "\(page)")
+            #expect(!page.contains("203.0.113.23"))
+        }
+    }
 }
