@@ -70,6 +70,16 @@ import TesseraTesting
         #expect(database.info.ipv4Ranges == 6 && database.info.ipv6Ranges == 4)
     }
 
+    @Test("the export date is read from the header as RFC 1123 writes it; a header that is no such date is no date",
+          arguments: [("Thu, 29 Feb 2024 12:00:00 GMT", 1_709_208_000), ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+                      ("Fri, 31 Dec 2032 23:59:59 GMT", 1_988_150_399), ("Sun, 01 Mar 2026 00:00:00 GMT", 1_772_323_200),
+                      ("25 Jun 2026", nil), ("Thu, 25 Jun 2026 04:33:59 CET", nil), ("Thu, 25 Foo 2026 04:33:59 GMT", nil),
+                      ("Thu, 25 Jun 2026 24:00:00 GMT", nil)] as [(String, Int?)])
+    func exportDate(header: String, seconds: Int?) throws {
+        let database = try CountryDatabase.parse(Data("# Generated: \(header)\n1,2,US\n".utf8), name: "dated")
+        #expect(database.info.generated == seconds.map { Date(timeIntervalSince1970: TimeInterval($0)) })
+    }
+
     @Test("a malformed line is refused with its line number and what is wrong",
           arguments: [("1,2", "line 1 of bad: expected FIRST,LAST,CC"),
                       ("1,2,US,extra", "line 1 of bad: expected FIRST,LAST,CC"),
@@ -102,6 +112,15 @@ import TesseraTesting
         try Data("2001:db8::,2001:db8::ff,SE\n".utf8).write(to: folder.appendingPathComponent("geoip6"))
         let database = try CountryDatabase.load(path: folder.path)
         #expect(try database.country(for: Self.address("2001:db8::7")) == "SE" && database.info.source == folder.path)
+    }
+
+    @Test("printed, even inside another value by reflection, it names its source and size, not its entries")
+    func description() throws {
+        struct Holder { var countries: CountryDatabase }
+        let database = try CountryDatabaseFixture.load()
+        let text = String(describing: Holder(countries: database))
+        #expect(text.count < 300 && text.contains("IPv4") && String(reflecting: database).count < 300, "\(text.prefix(300))")
+        #expect(String(describing: CountryDatabase.empty) == "CountryDatabase(empty)")
     }
 
     @Test("the empty database knows no address")

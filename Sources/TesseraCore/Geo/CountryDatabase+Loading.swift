@@ -48,7 +48,10 @@ extension CountryDatabase {
         guard !files.isEmpty else { throw CountryDatabaseError(.unreadable, "\(path) holds neither geoip nor geoip6") }
         var builder = Builder()
         for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else { throw CountryDatabaseError(.unreadable, "cannot read \(file)") }
+            // Mapped, not read: the pages go back when the load is done instead of lingering in the allocator.
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped) else {
+                throw CountryDatabaseError(.unreadable, "cannot read \(file)")
+            }
             try builder.read(data, name: file)
         }
         return try builder.database(source: path)
@@ -73,6 +76,10 @@ extension CountryDatabase {
             let failure = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> CountryDatabaseError? in
                 guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
                 let count = raw.count
+                var lines = 0
+                for i in 0..<count where base[i] == 0x0A { lines += 1 }
+                ipv4.reserve(ranges: lines + 1)
+                ipv6.reserve(ranges: lines + 1)
                 var lineStart = 0, lineNumber = 0
                 while lineStart < count {
                     var lineEnd = lineStart
@@ -148,13 +155,23 @@ extension CountryDatabase {
 
         private static func malformed(_ message: String) -> CountryDatabaseError { CountryDatabaseError(.malformedLine, message) }
 
-        /// `Thu, 25 Jun 2026 04:33:59 GMT`.
-        private static func rfc1123(_ text: String) -> Date? {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "GMT")
-            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-            return formatter.date(from: text)
+        /// `Thu, 25 Jun 2026 04:33:59 GMT` (RFC 1123), read by hand: a date formatter would load the ICU data for one
+        /// line.
+        static func rfc1123(_ text: String) -> Date? {
+            let parts = text.split(separator: " ")
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+                  let year = Int(parts[3]), (1...31).contains(day) else { return nil }
+            let time = parts[4].split(separator: ":").compactMap { Int($0) }
+            guard time.count == 3, time[0] < 24, time[1] < 60, time[2] < 61 else { return nil }
+            // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
+            let y = month < 2 ? year - 1 : year, m = month + 1
+            let era = (y >= 0 ? y : y - 399) / 400
+            let yearOfEra = y - era * 400
+            let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + day - 1
+            let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+            let days = era * 146_097 + dayOfEra - 719_468
+            return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + time[0] * 3600 + time[1] * 60 + time[2]))
         }
 
         func database(source: String) throws(CountryDatabaseError) -> CountryDatabase {

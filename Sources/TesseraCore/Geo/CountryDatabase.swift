@@ -95,6 +95,13 @@ struct CountryRangeTable<Bound: FixedWidthInteger & UnsignedInteger & Sendable>:
         return true
     }
 
+    /// Makes room for `ranges` more ranges (each adds at most two entries), so building never copies the arrays to
+    /// grow them (pages a table does not reach are never touched).
+    mutating func reserve(ranges: Int) {
+        starts.reserveCapacity(starts.count + 2 * ranges + 1)
+        codes.reserveCapacity(codes.count + 2 * ranges + 1)
+    }
+
     /// The code of the run holding `value` (0 when none does).
     func code(at value: Bound) -> UInt16 {
         var low = 0, high = starts.count  // the first start greater than value
@@ -104,4 +111,16 @@ struct CountryRangeTable<Bound: FixedWidthInteger & UnsignedInteger & Sendable>:
         }
         return low == 0 ? 0 : codes[low - 1]
     }
+}
+
+/// Described by where it came from and its size, never by its hundreds of thousands of entries: a service that
+/// holds the app and is printed by reflection (the service group's log does) must not spell out the tables.
+extension CountryDatabase: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        isEmpty ? "CountryDatabase(empty)" : "CountryDatabase(\(info.source), \(info.ipv4Ranges) IPv4 and \(info.ipv6Ranges) IPv6 ranges)"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror { Mirror(self, children: ["info": info]) }
 }
