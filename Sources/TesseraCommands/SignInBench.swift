@@ -18,6 +18,8 @@ struct SignInBench: AsyncParsableCommand {
     @Option(help: "Seconds per measurement.") var seconds: Double = 5
     @Option(help: "Concurrent browsers (connections), each signing its own user in again and again.") var concurrency: Int = 4
     @Option(help: "Rounds; medians are reported.") var rounds: Int = 3
+    @Option(help: "Conditional Access policies to install (none blocking these users); each round then measures sign-ins with them disabled and enabled.")
+    var policies: Int = 0
 
     func run() async throws {
         let (folder, store, app, tenant) = try await Benchmarks.temporaryTenant()
@@ -32,6 +34,16 @@ struct SignInBench: AsyncParsableCommand {
         say("setup: \(concurrency) users with a software P-256 passkey each; web app \(setup.clientID)")
         // One sign-in, checked end to end, before anything is timed.
         _ = try await HTTPConnection.with(port: port) { try await setup.signIn(user: setup.users[0], over: $0) }
+        let conditionalAccess = policies > 0
+            ? try await ConditionalAccessLoad.install(policies: policies, app: app, tenant: tenant, host: String(base.dropFirst("http://".count)), setup: setup)
+            : nil
+        if let conditionalAccess {
+            say("setup: \(conditionalAccess.policyIDs.count) Conditional Access policies (disabled until measured), \(conditionalAccess.locations) named locations, each user in \(ConditionalAccessBenchTenant.groupsPerUser) of \(conditionalAccess.groups) groups")
+            try await conditionalAccess.set(enabled: true)
+            _ = try await HTTPConnection.with(port: port) { try await setup.signIn(user: setup.users[0], over: $0) }
+            try await conditionalAccess.set(enabled: false)
+        }
+        var withPolicies: [(http: Double, inProcess: Double)] = []
 
         var rows: [Round] = []
         for round in 1...max(1, rounds) {
@@ -56,6 +68,20 @@ struct SignInBench: AsyncParsableCommand {
             for (name, step) in zip(Setup.stepNames, row.steps) {
                 say(String(format: "  %-28@ median %.2f ms, p99 %.2f ms", name as NSString, step.median, step.p99))
             }
+            if let conditionalAccess {
+                // The same sign-ins with every policy enabled, right after the ones with every policy disabled.
+                try await conditionalAccess.set(enabled: true)
+                // One sign-in first, so the engine is compiled from the changed policies before anything is timed.
+                _ = try await HTTPConnection.with(port: port) { try await setup.signIn(user: setup.users[0], over: $0) }
+                let http = try await measureHTTP(setup: setup, port: port)
+                let local = try await Benchmarks.measure(seconds: seconds, concurrency: concurrency) {
+                    try await setup.signIn(user: setup.users[Int.random(in: 0..<setup.users.count)], over: InProcess(app: app, host: "localhost:\(port)"))
+                }
+                try await conditionalAccess.set(enabled: false)
+                withPolicies.append((http.rate, local))
+                say(String(format: "  with %d policies enabled: sign-ins over HTTP %.0f/s (%.3f of disabled), in process %.0f/s (%.3f of disabled)",
+                           policies, http.rate, http.rate / row.http, local, local / row.inProcess))
+            }
         }
         func median(_ values: [Double]) -> Double {
             let s = values.sorted()
@@ -74,6 +100,12 @@ struct SignInBench: AsyncParsableCommand {
         for (index, name) in Setup.stepNames.enumerated() {
             say(String(format: "| step: %@, median / p99 | %.2f ms / %.2f ms |", name as NSString,
                        median(rows.map { $0.steps[index].median }), median(rows.map { $0.steps[index].p99 })))
+        }
+        if !withPolicies.isEmpty {
+            say(String(format: "| complete passkey sign-ins over HTTP, %d Conditional Access policies enabled | %.0f/s |", policies, median(withPolicies.map(\.http))))
+            say(String(format: "| the same in process, policies enabled | %.0f/s |", median(withPolicies.map(\.inProcess))))
+            say(String(format: "| sign-ins over HTTP, enabled / disabled (per round) | %.3f |", median(zip(withPolicies, rows).map { $0.http / $1.http })))
+            say(String(format: "| in process, enabled / disabled (per round) | %.3f |", median(zip(withPolicies, rows).map { $0.inProcess / $1.inProcess })))
         }
         server.cancel()
         try await store.shutdown()
@@ -177,7 +209,12 @@ struct Setup: Sendable {
         let application = try await graph("POST", "applications", ["displayName": "Bench web app", "web": ["redirectUris": ["http://localhost/callback"]]])
         let appID = application["appId"]?.stringValue ?? ""
         let secret = try await graph("POST", "applications/\(application["id"]?.stringValue ?? "")/addPassword", [:])["secretText"]?.stringValue ?? ""
-        _ = try await graph("POST", "servicePrincipals", ["appId": .string(appID)])
+        let servicePrincipal = try await graph("POST", "servicePrincipals", ["appId": .string(appID)])
+        // An administrator's consent for everyone, so the sign-ins get a code rather than the consent page.
+        let graphSP = try await graph("GET", "servicePrincipals", nil)["value"]?.arrayValue?
+            .first { $0["appId"]?.stringValue == GraphPermissions.graphAppId }?["id"]?.stringValue ?? ""
+        _ = try await graph("POST", "oauth2PermissionGrants", ["clientId": servicePrincipal["id"] ?? .null, "consentType": "AllPrincipals",
+                                                              "resourceId": .string(graphSP), "scope": "openid profile offline_access User.Read"])
         let origin = base
         let rpIdHash = Array(SHA256.hash(data: Array("localhost".utf8)))
         var users: [User] = []
@@ -359,5 +396,62 @@ struct HTTPConnection: BenchClient {
             }
         }
         throw ValidationError("the connection closed")
+    }
+}
+
+/// `signin --policies N`: the Conditional Access benchmark's tenant (groups, named locations, N policies) written
+/// through Graph as an administrator would, each benchmark user in 50 of the groups, the policies created disabled and
+/// switched between disabled and enabled around each measurement. None of them blocks these users: they sign in with
+/// a passkey, from the loopback address, with no User-Agent, to an app the policies treat like any other.
+struct ConditionalAccessLoad: Sendable {
+    let policyIDs: [String]
+    let locations: Int
+    let groups: Int
+    let graph: @Sendable (String, String, JSONValue?) async throws -> JSONValue
+
+    static func install(policies count: Int, app: TesseraApp, tenant: ProvisionedTenant, host: String, setup: Setup) async throws -> ConditionalAccessLoad {
+        let local = InProcess(app: app, host: host)
+        let form = "grant_type=client_credentials&client_id=\(tenant.clientId)&client_secret=\(Setup.encode(tenant.clientSecret))&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+        let token = try await local.send("POST", "/\(tenant.tenantId)/oauth2/v2.0/token", query: "", headers: ["content-type": "application/x-www-form-urlencoded"],
+                                         body: Array(form.utf8)).json()["access_token"]?.stringValue ?? ""
+        let graph: @Sendable (String, String, JSONValue?) async throws -> JSONValue = { method, path, body in
+            let response = try await local.send(method, "/v1.0/" + path, query: "", headers: ["authorization": "Bearer \(token)", "content-type": "application/json"],
+                                                body: body?.serializedBytes ?? [])
+            guard response.status < 300 else { throw ValidationError("\(method) \(path): \(response.status) \(String(decoding: response.body, as: UTF8.self))") }
+            return response.status == 204 ? .null : try response.json()
+        }
+        var groups: [String] = []
+        for index in 0..<ConditionalAccessBenchTenant.groupCount {
+            let group = try await graph("POST", "groups", ["displayName": .string("Bench group \(index)"), "mailEnabled": false,
+                                                           "mailNickname": .string("benchgroup\(index)"), "securityEnabled": true])
+            groups.append(group["id"]?.stringValue ?? "")
+        }
+        // The tenant's administrator is the emergency-access account the blocking policies exclude (as Entra requires).
+        let admin = try await graph("GET", "users", nil)["value"]?.arrayValue?
+            .first { $0["userPrincipalName"]?.stringValue?.hasPrefix("admin@") == true }?["id"]?.stringValue
+        var tenantPlan = ConditionalAccessBenchTenant(seed: 14, groups: groups, apps: [setup.clientID], breakGlass: admin)
+        for user in setup.users {
+            var memberOf: Set<String> = []
+            while memberOf.count < ConditionalAccessBenchTenant.groupsPerUser { memberOf.insert(groups[tenantPlan.random.next(below: groups.count)]) }
+            for group in memberOf.sorted() {
+                _ = try await graph("POST", "groups/\(group)/members/$ref", ["@odata.id": .string("https://graph.microsoft.com/v1.0/directoryObjects/\(user.id)")])
+            }
+        }
+        var locationIDs: [String] = []
+        for body in tenantPlan.locations {
+            locationIDs.append(try await graph("POST", "identity/conditionalAccess/namedLocations", body)["id"]?.stringValue ?? "")
+        }
+        var policyIDs: [String] = []
+        for body in tenantPlan.policies(count: count, locationIDs: locationIDs) {
+            policyIDs.append(try await graph("POST", "identity/conditionalAccess/policies", body.setting("state", "disabled"))["id"]?.stringValue ?? "")
+        }
+        return ConditionalAccessLoad(policyIDs: policyIDs, locations: locationIDs.count, groups: groups.count, graph: graph)
+    }
+
+    /// Every policy enabled, or every one disabled (the engine is then not consulted at all).
+    func set(enabled: Bool) async throws {
+        for id in policyIDs {
+            _ = try await graph("PATCH", "identity/conditionalAccess/policies/\(id)", ["state": .string(enabled ? "enabled" : "disabled")])
+        }
     }
 }
