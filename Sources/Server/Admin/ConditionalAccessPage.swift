@@ -96,7 +96,8 @@ struct ConditionalAccessPage {
         }
         let reportOnly = policy["state"] == "enabledForReportingButNotEnforced"
             ? ": as report-only it enforced none of it, so this is what switching it on would do" : ""
-        let summary = Self.appliedResults.compactMap { result in counts[result].map { "\(Self.result(result)) \($0)" } }.joined(separator: " ")
+        let tally = Self.appliedResults.compactMap { result in counts[result].map { "\(Self.result(result)) × \($0)" } }
+        let summary = tally.isEmpty ? "" : "On this page: " + tally.joined(separator: " ")
         return admin.page(title: policy["displayName"]?.stringValue ?? "Conditional Access", section: "conditional-access", failure: failure,
                           content: """
         <p><a href="\(h(admin.base + Self.path))">Conditional Access</a></p>

@@ -130,8 +130,8 @@ struct WhatIfPage {
         let risk = [("", "none"), ("low", "low"), ("medium", "medium"), ("high", "high")]
         let form = admin.form(Self.path, """
             \(select("identity", "Who", [("user", "User"), ("servicePrincipal", "Service principal")]))
-            <label>User principal name, service principal name or object id <input name="principal" required value="\(value("principal"))"></label>
-            <label>Application (id or name) <input name="application" value="\(value("application"))" \
+            <label>User principal name, service principal name or object id <input name="principal" required size="40" value="\(value("principal"))"></label>
+            <label>Application (id or name) <input name="application" size="40" value="\(value("application"))" \
             placeholder="00000003-0000-0000-c000-000000000000"></label>
             \(select("action", "Or a user action", [("", "none"), ("registerSecurityInformation", "Register security information"),
                                                     ("registerOrJoinDevices", "Register or join devices")]))
