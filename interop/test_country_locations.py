@@ -104,3 +104,15 @@ def test_a_database_that_cannot_be_read_stops_the_server_at_start(tmp_path):
     with pytest.raises(AssertionError) as stopped:
         start_serve([BINARY, "serve", "--data", str(tmp_path / "data"), "--port", "1", "--country-database", str(bad)])
     assert f"--country-database: line 3 of {bad}: expected FIRST,LAST,CC" in str(stopped.value)
+
+
+def test_a_database_more_than_a_year_old_is_loaded_with_a_warning(tmp_path):
+    old = tmp_path / "geoip"
+    old.write_text("# Generated: Thu, 01 Jan 2015 00:00:00 GMT\n134744064,134744319,US\n")
+    proc, printed, _ = serve_on_a_free_port(lambda port: [
+        BINARY, "serve", "--data", str(tmp_path / "data"), "--port", str(port), "--country-database", str(old)])
+    try:
+        assert "generated=2015-01-01T00:00:00Z ipv4Ranges=1 ipv6Ranges=0" in printed, printed
+        assert "The IP-to-country database is more than a year old" in printed, printed
+    finally:
+        stop_serve(proc)

@@ -11,7 +11,10 @@ extension Serve {
     static func loadCountries(named path: String?, logger: Logger) throws -> CountryDatabase {
         let chosen = path ?? CountryDatabase.defaultPath
         guard path != nil || FileManager.default.fileExists(atPath: chosen + "/geoip") else {
-            logger.notice("No IP-to-country database: every client's country is unknown to Conditional Access (install Debian's tor-geoipdb or pass --country-database)")
+            logger.notice("""
+                No IP-to-country database: every client's country is unknown to Conditional Access \
+                (install Debian's tor-geoipdb or pass --country-database)
+                """)
             return .empty
         }
         let started = ContinuousClock.now
@@ -24,7 +27,10 @@ extension Serve {
         logger.info("IP-to-country database loaded", metadata: [
             "path": .string(info.source), "generated": .string(info.generated.map { $0.formatted(.iso8601) } ?? "unknown"),
             "ipv4Ranges": .stringConvertible(info.ipv4Ranges), "ipv6Ranges": .stringConvertible(info.ipv6Ranges),
-            "milliseconds": .stringConvertible(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)])
+            "milliseconds": .stringConvertible(Int((elapsed / .milliseconds(1)).rounded()))])
+        if let generated = info.generated, Date().timeIntervalSince(generated) > 365 * 86_400 {
+            logger.warning("The IP-to-country database is more than a year old: addresses move between countries; update it (Debian's tor-geoipdb)")
+        }
         return database
     }
 
@@ -36,8 +42,10 @@ extension Serve {
         for tenant in tenants {
             let locations = try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant.id, kinds: [.namedLocation])) }
             if locations.contains(where: { $0.deletedAt == nil && $0.body["@odata.type"]?.stringValue?.hasSuffix("countryNamedLocation") == true }) {
-                logger.warning("A tenant has a country named location but no IP-to-country database is loaded: every address is of unknown country to it",
-                               metadata: ["tenant": .string(tenant.id)])
+                logger.warning("""
+                    A tenant has a country named location but no IP-to-country database is loaded: \
+                    every address is of unknown country to it
+                    """, metadata: ["tenant": .string(tenant.id)])
                 return
             }
         }

@@ -143,7 +143,8 @@ extension CountryDatabase {
         private static func address(_ field: UnsafeBufferPointer<UInt8>) throws(CountryDatabaseError) -> IPAddress {
             var decimal: UInt64 = 0, isDecimal = !field.isEmpty && field.count <= 10
             for byte in field where isDecimal {
-                if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { decimal = decimal * 10 + UInt64(byte - UInt8(ascii: "0")) } else { isDecimal = false }
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { isDecimal = false; break }
+                decimal = decimal * 10 + UInt64(byte - UInt8(ascii: "0"))
             }
             if isDecimal {
                 guard decimal <= UInt32.max else { throw malformed("\(decimal) is not an IPv4 address") }
