@@ -251,6 +251,33 @@ struct WhatIfTests {
         }
     }
 
+    @Test("a device filter, an authentication flow and insider risk are matched from deviceInfo, authenticationFlow and insiderRiskLevel")
+    func devicesFlowsAndInsiderRisk() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let user = try await AdminCenterTests.createUser(h, token, "devices")
+            let mfa: JSONValue = ["operator": "OR", "builtInControls": ["mfa"]]
+            func policy(_ name: String, _ conditions: [String: JSONValue]) -> JSONValue {
+                var all: [String: JSONValue] = ["users": ["includeUsers": [.string(user)]], "applications": ["includeApplications": ["All"]]]
+                all.merge(conditions) { _, new in new }
+                return ["displayName": .string(name), "state": "enabled", "conditions": .object(all), "grantControls": mfa]
+            }
+            for body in [
+                policy("Hybrid joined devices", ["devices": ["deviceFilter": ["mode": "include", "rule": "device.trustType -eq \"ServerAD\""]]]),
+                policy("Device code flow", ["authenticationFlows": ["transferMethods": "deviceCodeFlow"]]),
+                policy("Elevated insiders", ["insiderRiskLevels": "elevated"]),
+            ] { _ = try await Self.create(h, token, body) }
+            let plain = Self.answers(await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(user)))
+            #expect(plain["Hybrid joined devices"]! == (false, "devices"))
+            #expect(plain["Device code flow"]! == (false, "authenticationFlow"))
+            #expect(plain["Elevated insiders"]! == (false, "insiderRisk"))
+            let matching = Self.answers(await h.graph("POST", Self.evaluate, token: token, json: Self.userSignIn(user, conditions: [
+                "deviceInfo": ["deviceId": "5f3e7a1c-0000-4000-8000-000000000001", "trustType": "ServerAD", "isCompliant": true],
+                "authenticationFlow": ["transferMethod": "deviceCodeFlow"], "insiderRiskLevel": "elevated"])))
+            for name in ["Hybrid joined devices", "Device code flow", "Elevated insiders"] { #expect(matching[name]! == (true, "notSet"), "\(name)") }
+        }
+    }
+
     @Test("user actions and authentication contexts are their own targets")
     func userActionsAndContexts() async throws {
         try await Harness.run { h in
