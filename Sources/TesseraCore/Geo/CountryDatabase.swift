@@ -13,8 +13,9 @@ public struct CountryDatabase: Sendable {
         public var source: String
         /// When the data was exported, from the file's `# Generated:` header; nil if it does not say.
         public var generated: Date?
-        /// Ranges with a country, per family.
+        /// IPv4 ranges with a country that were read.
         public var ipv4Ranges: Int
+        /// IPv6 ranges with a country that were read.
         public var ipv6Ranges: Int
     }
 
