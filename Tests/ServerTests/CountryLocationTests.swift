@@ -57,6 +57,12 @@ struct CountryLocationTests {
             // A private address is in no country: outside a location that does not include unknown countries.
             #expect(try await Self.token(h, forwardedFor: "192.168.1.5").status == 200)
             #expect(h.app.countries.country(for: "193.0.0.10") == "NL")
+            // The sign-in log places each request: Graph's signIn.location.countryOrRegion.
+            let log = await h.graph("GET", "auditLogs/signIns", token: admin, query: [("$filter", "ipAddress eq '193.0.0.10'")])
+            let record = try #require(log.json["value"]?.arrayValue?.first)
+            #expect(record["location"]?["countryOrRegion"] == "NL" && record["conditionalAccessStatus"] == "failure")
+            let private_ = await h.graph("GET", "auditLogs/signIns", token: admin, query: [("$filter", "ipAddress eq '192.168.1.5'")])
+            #expect(private_.json["value"]?.arrayValue?.first?["location"] == nil)
         }
     }
 

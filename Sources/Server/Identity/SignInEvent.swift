@@ -118,7 +118,10 @@ extension SignInLog {
     func record(_ event: SignInEvent, request: APIRequest) async {
         app.telemetry.signIn(method: event.kind.rawValue, succeeded: event.failure == nil)
         do {
-            try await app.directory.recordSignIn(tenant: tenant, entry: event.entry(request: request, tenantID: tenant))
+            var entry = event.entry(request: request, tenantID: tenant)
+            // Graph's signInLocation, as far as the IP-to-country database places the client.
+            if let country = app.countries.country(for: request.clientAddress) { entry["location"] = ["countryOrRegion": .string(country)] }
+            try await app.directory.recordSignIn(tenant: tenant, entry: entry)
         } catch {
             app.logger.error("Could not record a sign-in", metadata: [
                 "tenant": .string(tenant), "request-id": .string(request.requestID), "error": .string(String(describing: error))])
