@@ -876,3 +876,21 @@ extension ConditionalAccessEngineTests {
         #expect(decision.policies.map(\.applied) == applies)
     }
 }
+
+extension ConditionalAccessEngineTests {
+    /// Ids are looked up by their bytes whatever their length (empty, shorter than a word, a GUID, longer, not ASCII):
+    /// each user gets exactly the policy that names them, and an id one byte off gets none.
+    @Test func idsOfEveryLengthAreFoundByTheirBytes() {
+        let ids = (0...40).map { String(repeating: "x", count: $0) + (($0 % 3 == 0) ? "" : "é") } + [Self.alice, Self.bob + "0"]
+        let policies = ids.enumerated().map { index, id in
+            Self.policy(Self.policyID(index), conditions: ["users": ["includeUsers": [.string(id)]]])
+        }
+        let engine = Self.engine(policies)
+        for (index, id) in ids.enumerated() {
+            let decision = engine.decide(Self.facts { $0.subject = .user(id: id, groupIDs: [], roleTemplateIDs: [], external: nil) })
+            #expect(decision.outcome == .block(policyIDs: [Self.policyID(index)]), "\(id.utf8.count) bytes")
+            let nearly = engine.decide(Self.facts { $0.subject = .user(id: id + "y", groupIDs: [], roleTemplateIDs: [], external: nil) })
+            #expect(nearly.outcome == .allow, "\(id.utf8.count + 1) bytes")
+        }
+    }
+}

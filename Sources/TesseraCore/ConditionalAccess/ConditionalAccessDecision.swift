@@ -137,7 +137,7 @@ public struct ConditionalAccessDecision: Sendable, Hashable {
     enum Row {
         static func satisfied(_ flag: Int) -> Int { 2 * flag }
         static func notSatisfied(_ flag: Int) -> Int { 2 * flag + 1 }
-        static let applied = 2 * DecisionProgram.Flag.all.count
+        static let applied = 2 * DecisionProgram.Flag.count
         static let blocking = applied + 1, needs = applied + 2
         static let include = applied + 3, exclude = applied + 4, matched = applied + 5
         static let count = applied + 6
@@ -146,9 +146,6 @@ public struct ConditionalAccessDecision: Sendable, Hashable {
     /// The most grant controls a policy may name (a control is a bit of a word, the last bit is re-authentication).
     static let maximumControls = 63
     static let reauthentication: UInt64 = 1 << 63
-    static let resultCodes: [AppliedPolicyResult] = [
-        .success, .failure, .notApplied, .notEnabled, .reportOnlySuccess, .reportOnlyFailure, .reportOnlyNotApplied, .reportOnlyInterrupted,
-    ]
 
     /// What a decision found beyond its rows.
     struct Summary: Sendable {
@@ -266,7 +263,7 @@ public struct ConditionalAccessDecision: Sendable, Hashable {
             return result
         }
         result.applied = true
-        result.result = Self.resultCodes[Int(storage[resultsOffset + i])]
+        result.result = AppliedPolicyResult(code: storage[resultsOffset + i])
         result.unmetRequirements = unmetRequirements(i, program: program)
         if program.controls[i].unevaluable {
             result.failedClosedBecause = "The policy cannot be evaluated: "
@@ -282,5 +279,27 @@ public struct ConditionalAccessDecision: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) {
         hasher.combine(outcome)
         hasher.combine(status)
+    }
+}
+
+extension AppliedPolicyResult {
+    /// The result as a number a decision stores.
+    var code: UInt64 {
+        switch self {
+        case .success: 0
+        case .failure: 1
+        case .notApplied: 2
+        case .notEnabled: 3
+        case .reportOnlySuccess: 4
+        case .reportOnlyFailure: 5
+        case .reportOnlyNotApplied: 6
+        case .reportOnlyInterrupted: 7
+        }
+    }
+
+    init(code: UInt64) {
+        let all: [Self] = [.success, .failure, .notApplied, .notEnabled, .reportOnlySuccess, .reportOnlyFailure,
+                           .reportOnlyNotApplied, .reportOnlyInterrupted]
+        self = all[Int(code)]
     }
 }

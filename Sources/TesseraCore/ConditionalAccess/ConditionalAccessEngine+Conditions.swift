@@ -9,22 +9,24 @@ extension Evaluation {
         let everyPolicy = fixed(Fixed.evaluable)
 
         switch facts.subject {
-        case .user(let id, let groupIDs, let roleIDs, let external):
+        case .user(let id, let groupIDs, _, let external):
             include.copy(from: fixed(Fixed.includeAllUsers), words: words)
             exclude.copy(from: fixed(Fixed.excludeAllUsers), words: words)
             if let number = program.users.find(id) { union(program.userRows, number, include, exclude) }
             // Walk whichever side is smaller: the user's groups, or the groups the policies name.
-            if groupIDs.count <= program.groups.count {
-                for group in groupIDs {
-                    if let number = program.groups.find(group) { union(program.groupRows, number, include, exclude) }
+            let groups = program.groups, groupRows = program.groupRows
+            if facts.groups.count <= groups.count {
+                facts.groups.forEach { group in
+                    if let number = groups.find(bytes: group) { union(groupRows, number, include, exclude) }
                 }
             } else {
-                for (number, group) in program.groups.keys.enumerated() where groupIDs.contains(group) {
+                for (number, group) in program.groupIDs.enumerated() where groupIDs.contains(group) {
                     union(program.groupRows, number, include, exclude)
                 }
             }
-            for role in roleIDs {
-                if let number = program.roles.find(role) { union(program.roleRows, number, include, exclude) }
+            let roles = program.roles, roleRows = program.roleRows
+            facts.roles.forEach { role in
+                if let number = roles.find(bytes: role) { union(roleRows, number, include, exclude) }
             }
             if let external {
                 for rule in program.guestRules where rule.guests.contains(external) {
@@ -52,7 +54,7 @@ extension Evaluation {
             matched.clear(words: words)
             if let number = program.applications.find(appID) { union(program.applicationRows, number, include, matched) }
             exclude.clear(words: words)
-            if !program.contexts.isEmpty {
+            if program.hasContexts, !facts.authenticationContexts.isEmpty {
                 for context in facts.authenticationContexts {
                     if let number = program.contexts[context] { program.contextRows.union(row: number, into: exclude) }
                 }
@@ -73,13 +75,13 @@ extension Evaluation {
             record(Flag.userActions, configured: exclude) { matched[$0] }
             record(Flag.application, configured: { ~include[$0] & ~exclude[$0] }, matching: { matched[$0] })
         case .userAction(let action):
-            let taking = fixed(Fixed.userAction + UserAction.allCases.firstIndex(of: action)!)
+            let taking = fixed(Fixed.userAction + action.index)
             record(Flag.userActions, configured: everyPolicy) { taking[$0] }
             clear(Flag.application)
             clear(Flag.authenticationContext)
         }
 
-        let platform = fixed(Fixed.platform + (facts.platform.map { DevicePlatform.allCases.firstIndex(of: $0)! } ?? 6))
+        let platform = fixed(Fixed.platform + (facts.platform?.index ?? 6))
         record(Flag.devicePlatform, configured: fixed(Fixed.platforms)) { platform[$0] }
 
         include.copy(from: fixed(Fixed.includeAllLocations), words: words)
@@ -95,7 +97,7 @@ extension Evaluation {
         }
         record(Flag.location, configured: fixed(Fixed.locations)) { include[$0] & ~exclude[$0] }
 
-        let client = fixed(Fixed.clientApp + ClientAppType.allCases.firstIndex(of: facts.clientAppType)!)
+        let client = fixed(Fixed.clientApp + facts.clientAppType.index)
         record(Flag.clientApps, configured: fixed(Fixed.clientApps)) { client[$0] }
 
         matched.clear(words: words)
@@ -125,7 +127,7 @@ extension Evaluation {
         let applied = row(Row.applied)
         for w in 0..<words {
             var failed: UInt64 = 0
-            for flag in 0..<Flag.all.count { failed |= out[Row.notSatisfied(flag) * words + w] }
+            for flag in 0..<Flag.count { failed |= out[Row.notSatisfied(flag) * words + w] }
             applied[w] = everyPolicy[w] & ~failed
         }
     }
@@ -161,7 +163,7 @@ extension Evaluation {
 
     /// The policies that include the id numbered `number` join `include`, those that exclude it `exclude`.
     @inline(__always)
-    func union(_ rows: PolicyRows, _ number: Int, _ include: UnsafeMutablePointer<UInt64>, _ exclude: UnsafeMutablePointer<UInt64>) {
+    func union(_ rows: FrozenRows, _ number: Int, _ include: UnsafeMutablePointer<UInt64>, _ exclude: UnsafeMutablePointer<UInt64>) {
         rows.union(row: 2 * number, into: include)
         rows.union(row: 2 * number + 1, into: exclude)
     }
@@ -171,29 +173,6 @@ extension Evaluation {
         names.firstIndex { name in
             name.utf8.count == value.utf8.count
                 && zip(name.utf8, value.utf8).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }
-        }
-    }
-}
-
-extension PolicyRows {
-    /// ORs row `row` into `target` (nothing when the row was never written).
-    @inline(__always)
-    func union(row: Int, into target: UnsafeMutablePointer<UInt64>) {
-        guard row < rowCount else { return }
-        storage.withUnsafeBufferPointer { rows in
-            for w in 0..<words { target[w] |= rows[row * words + w] }
-        }
-    }
-}
-
-extension RiskLevel {
-    /// The position in `allCases`, as the fixed rows are laid out.
-    var index: Int {
-        switch self {
-        case .none: 0
-        case .low: 1
-        case .medium: 2
-        case .high: 3
         }
     }
 }

@@ -19,12 +19,10 @@ extension ConditionalAccessEngine {
         let program = self.program
         decision.prepare(for: program)
         decision.summary = decision.storage.withUnsafeMutableBufferPointer { storage in
-            program.fixed.storage.withUnsafeBufferPointer { fixed in
-                var evaluation = Evaluation(program: program, fixed: fixed.baseAddress!, out: storage.baseAddress!)
-                evaluation.matchConditions(facts)
-                evaluation.applyControls(facts)
-                return evaluation.summary
-            }
+            var evaluation = Evaluation(program: program, fixed: program.fixed.storage.base, out: storage.baseAddress!)
+            evaluation.matchConditions(facts)
+            evaluation.applyControls(facts)
+            return evaluation.summary
         }
     }
 }
@@ -38,6 +36,8 @@ struct Evaluation {
     let out: UnsafeMutablePointer<UInt64>
     let words: Int
     var summary = ConditionalAccessDecision.Summary()
+    /// The authentication strengths (the first 64) already checked for this sign-in, and those it meets.
+    private var strengthsChecked: UInt64 = 0, strengthsMet: UInt64 = 0
 
     init(program: DecisionProgram, fixed: UnsafePointer<UInt64>, out: UnsafeMutablePointer<UInt64>) {
         self.program = program
@@ -88,7 +88,7 @@ struct Evaluation {
                     }
                     if let frequency = controls.frequency, case .user = facts.subject {
                         if !lookedForLatest {
-                            latest = facts.methodsUsed.lazy.map(\.at).max()
+                            latest = facts.methodsUsed.lazy.map { $0.at }.max()
                             lookedForLatest = true
                         }
                         // Never authenticated, or longer ago than the frequency allows.
@@ -98,7 +98,7 @@ struct Evaluation {
                     }
                     (result, blocks) = Self.result(controls, missing: &missing)
                 }
-                results[i] = UInt64(ConditionalAccessDecision.resultCodes.firstIndex(of: result)!)
+                results[i] = result.code
                 unmet[i] = missing
                 guard controls.enabled else { continue }
                 if result == .failure {
@@ -132,18 +132,28 @@ struct Evaluation {
         return (interactive && !blocks ? .reportOnlyInterrupted : .reportOnlyFailure, blocks)
     }
 
-    func isMet(_ control: DecisionProgram.Control, facts: SignInFacts, methods: AuthenticationMethodModes) -> Bool {
+    mutating func isMet(_ control: DecisionProgram.Control, facts: SignInFacts, methods: AuthenticationMethodModes) -> Bool {
         switch control {
         case .strength(let number):
-            let strength = program.strengthRanges[number]
-            if strength.restricted { return program.strengths[number].isSatisfied(by: facts.methodsUsed) }
-            for k in strength.first..<strength.first + strength.count where methods.isSuperset(of: program.combinations[k]) {
-                return true
-            }
-            return false
+            let bit: UInt64 = number < 64 ? 1 << UInt64(number) : 0
+            if strengthsChecked & bit != 0 { return strengthsMet & bit != 0 }
+            let met = satisfies(strength: number, facts: facts, methods: methods)
+            strengthsChecked |= bit
+            if met { strengthsMet |= bit }
+            return met
         case .compliantDevice: return facts.device?.isCompliant ?? false
         case .hybridJoinedDevice: return facts.device?.isHybridJoined ?? false
         case .never: return false
         }
+    }
+
+    private func satisfies(strength number: Int, facts: SignInFacts, methods: AuthenticationMethodModes) -> Bool {
+        let strength = program.strengthRanges[number]
+        if strength.restricted { return program.strengths[number].isSatisfied(by: facts.methodsUsed) }
+        for k in strength.first..<strength.first + strength.count
+        where methods.isSuperset(of: AuthenticationMethodModes(rawValue: program.combinations[k])) {
+            return true
+        }
+        return false
     }
 }

@@ -21,12 +21,13 @@ final class DecisionProgram: Sendable {
         static let authenticationFlow = 50, transferMethod = 51  // + index in transferMethods
         /// + flag index: the evaluable policies whose condition of that flag can be read.
         static let readable = 53
-        static let count = readable + Flag.all.count
+        static let count = readable + Flag.count
     }
 
     /// The conditions in the order of `ConditionalAccessConditions.names`, by index.
     enum Flag {
         static let all = ConditionalAccessConditions.names.map(\.1)
+        static let count = 14
         static let users = 0, workloadIdentities = 1, application = 2, userActions = 3, authenticationContext = 4
         static let devicePlatform = 5, devices = 6, clientApps = 7, location = 8, signInRisk = 9, userRisk = 10
         static let insiderRisk = 11, authenticationFlow = 12, servicePrincipalRisk = 13
@@ -77,29 +78,38 @@ final class DecisionProgram: Sendable {
     let compiled: [ConditionalAccessEngine.Compiled]
     let count: Int
     let words: Int
-    let fixed: PolicyRows
-    let controls: [Controls]
-    let grantControls: [Control]
+    /// Owns the frozen tables below.
+    private let arena: Arena
+    let fixed: FrozenRows
+    let controls: FrozenArray<Controls>
+    let grantControls: FrozenArray<Control>
     let strengths: [AuthenticationStrength]
-    let strengthRanges: [Strength]
-    let combinations: [AuthenticationMethodModes]
+    let strengthRanges: FrozenArray<Strength>
+    /// The combinations of every strength, as `AuthenticationMethodModes` raw values.
+    let combinations: FrozenArray<UInt32>
     /// Ids and, for each number `j`, row `2j` (policies including it) and `2j + 1` (excluding it).
-    let users: IDTable, userRows: PolicyRows
-    let groups: IDTable, groupRows: PolicyRows
-    let roles: IDTable, roleRows: PolicyRows
-    let applications: IDTable, applicationRows: PolicyRows
-    let servicePrincipals: IDTable, servicePrincipalRows: PolicyRows
+    let users: FrozenIDTable, userRows: FrozenRows
+    let groups: FrozenIDTable, groupRows: FrozenRows
+    /// The group ids by number, for a user in more groups than the policies name.
+    let groupIDs: [String]
+    let roles: FrozenIDTable, roleRows: FrozenRows
+    let applications: FrozenIDTable, applicationRows: FrozenRows
+    let servicePrincipals: FrozenIDTable, servicePrincipalRows: FrozenRows
     let guestRules: [GuestRule]
     /// Authentication context ids, each with a row of the policies naming it.
-    let contexts: [String: Int], contextRows: PolicyRows
+    let contexts: [String: Int], contextRows: FrozenRows
+    let hasContexts: Bool
     /// Distinct device filters; for each `u`, row `2u` (policies in include mode) and `2u + 1` (exclude mode).
-    let deviceFilters: [DeviceFilter], deviceRows: PolicyRows
+    let deviceFilters: [DeviceFilter], deviceRows: FrozenRows
     let locations: NamedLocationTable
     /// For each location `l`, row `2l` (policies including it) and `2l + 1` (excluding it).
-    let locationRows: PolicyRows
+    let locationRows: FrozenRows
     let evaluatesAnything: Bool
 
     init(_ compiled: [ConditionalAccessEngine.Compiled], locations byID: [String: NamedLocation]) {
+        assert(Flag.all.count == Flag.count)
+        let arena = Arena()
+        self.arena = arena
         self.compiled = compiled
         count = compiled.count
         var fixed = PolicyRows(rows: Fixed.count, policies: compiled.count)
@@ -116,7 +126,7 @@ final class DecisionProgram: Sendable {
         var controls: [Controls] = []
         var grantControls: [Control] = []
         var strengthNumbers: [String: Int] = [:]
-        var strengths: [AuthenticationStrength] = [], strengthRanges: [Strength] = [], combinations: [AuthenticationMethodModes] = []
+        var strengths: [AuthenticationStrength] = [], strengthRanges: [Strength] = [], combinations: [UInt32] = []
 
         for (i, reference) in compiled.enumerated() {
             let policy = reference.policy
@@ -154,7 +164,7 @@ final class DecisionProgram: Sendable {
             if !apps.userActions.isEmpty { fixed.insert(i, row: Fixed.hasUserActions) }
             for id in apps.include { applicationRows.insert(i, row: 2 * applications.number(id)) }
             for id in apps.exclude { applicationRows.insert(i, row: 2 * applications.number(id) + 1) }
-            for action in apps.userActions { fixed.insert(i, row: Fixed.userAction + UserAction.allCases.firstIndex(of: action)!) }
+            for action in apps.userActions { fixed.insert(i, row: Fixed.userAction + action.index) }
             for context in apps.authenticationContexts {
                 let number = contexts[context] ?? contexts.count
                 contexts[context] = number
@@ -163,10 +173,10 @@ final class DecisionProgram: Sendable {
             // Platforms, locations, client apps, devices, risks, flows.
             if let platforms = policy.platforms {
                 fixed.insert(i, row: Fixed.platforms)
-                for (p, platform) in (DevicePlatform.allCases.map { Optional($0) } + [nil]).enumerated() {
+                for platform in DevicePlatform.allCases.map({ Optional($0) }) + [nil] {
                     let included = platforms.includeAll || platform.map(platforms.include.contains) ?? false
                     let excluded = platform.map(platforms.exclude.contains) ?? false
-                    if included && !excluded { fixed.insert(i, row: Fixed.platform + p) }
+                    if included && !excluded { fixed.insert(i, row: Fixed.platform + (platform?.index ?? 6)) }
                 }
             }
             if let conditions = policy.locations {
@@ -180,7 +190,7 @@ final class DecisionProgram: Sendable {
             }
             if let types = policy.clientAppTypes {
                 fixed.insert(i, row: Fixed.clientApps)
-                for (t, type) in ClientAppType.allCases.enumerated() where types.contains(type) { fixed.insert(i, row: Fixed.clientApp + t) }
+                for type in types { fixed.insert(i, row: Fixed.clientApp + type.index) }
             }
             if let device = policy.device {
                 fixed.insert(i, row: Fixed.devices)
@@ -213,7 +223,7 @@ final class DecisionProgram: Sendable {
                         strengths.append(strength)
                         strengthRanges.append(Strength(first: combinations.count, count: strength.allowedCombinations.count,
                                                        restricted: strength.fido2AllowedAAGUIDs != nil))
-                        combinations.append(contentsOf: strength.allowedCombinations)
+                        combinations.append(contentsOf: strength.allowedCombinations.map(\.rawValue))
                     }
                     grantControls.append(.strength(number))
                 case .compliantDevice: grantControls.append(.compliantDevice)
@@ -228,34 +238,36 @@ final class DecisionProgram: Sendable {
             entry.setsPersistentBrowser = policy.persistentBrowser != nil
             controls.append(entry)
         }
-        self.fixed = fixed
-        self.controls = controls
-        self.grantControls = grantControls
+        self.fixed = FrozenRows(fixed, in: arena)
+        self.controls = arena.freeze(controls)
+        self.grantControls = arena.freeze(grantControls)
         self.strengths = strengths
-        self.strengthRanges = strengthRanges
-        self.combinations = combinations
-        self.users = users
-        self.userRows = userRows
-        self.groups = groups
-        self.groupRows = groupRows
-        self.roles = roles
-        self.roleRows = roleRows
-        self.applications = applications
-        self.applicationRows = applicationRows
-        self.servicePrincipals = servicePrincipals
-        self.servicePrincipalRows = servicePrincipalRows
+        self.strengthRanges = arena.freeze(strengthRanges)
+        self.combinations = arena.freeze(combinations)
+        self.users = FrozenIDTable(users, in: arena)
+        self.userRows = FrozenRows(userRows, in: arena)
+        self.groups = FrozenIDTable(groups, in: arena)
+        self.groupRows = FrozenRows(groupRows, in: arena)
+        self.groupIDs = groups.keys
+        self.roles = FrozenIDTable(roles, in: arena)
+        self.roleRows = FrozenRows(roleRows, in: arena)
+        self.applications = FrozenIDTable(applications, in: arena)
+        self.applicationRows = FrozenRows(applicationRows, in: arena)
+        self.servicePrincipals = FrozenIDTable(servicePrincipals, in: arena)
+        self.servicePrincipalRows = FrozenRows(servicePrincipalRows, in: arena)
         self.guestRules = guestRules
         self.contexts = contexts
-        self.contextRows = contextRows
+        hasContexts = !contexts.isEmpty
+        self.contextRows = FrozenRows(contextRows, in: arena)
         self.deviceFilters = deviceFilters.sorted { $0.value < $1.value }.map(\.key)
-        self.deviceRows = deviceRows
-        self.locations = NamedLocationTable(namedLocations)
-        self.locationRows = locationRows
+        self.deviceRows = FrozenRows(deviceRows, in: arena)
+        self.locations = NamedLocationTable(namedLocations, in: arena)
+        self.locationRows = FrozenRows(locationRows, in: arena)
         evaluatesAnything = compiled.contains { $0.policy.state != .disabled }
     }
 
     private static func insert(_ policy: Int, _ levels: Set<RiskLevel>, into rows: inout PolicyRows, configured: Int, first: Int) {
         rows.insert(policy, row: configured)
-        for (k, level) in RiskLevel.allCases.enumerated() where levels.contains(level) { rows.insert(policy, row: first + k) }
+        for level in levels { rows.insert(policy, row: first + level.index) }
     }
 }

@@ -6,19 +6,19 @@ struct NamedLocationTable: Sendable {
     let count: Int
     let words: Int
     /// The first address of each segment, ascending, from 0.
-    private let starts: [UInt128]
+    private let starts: FrozenArray<UInt128>
     /// Each segment's set of IP locations.
-    private let sets: [UInt64]
+    private let sets: FrozenArray<UInt64>
     /// The country locations listing each two-letter code (`AA` … `ZZ`).
-    private let countrySets: [UInt64]
+    private let countrySets: FrozenArray<UInt64>
     /// The country locations that take an unknown country.
-    private let unknownCountry: [UInt64]
+    private let unknownCountry: FrozenArray<UInt64>
     /// The country locations listing a code that is not two letters.
     private let otherCountries: [String: [UInt64]]
     /// The trusted locations.
-    private let trusted: [UInt64]
+    private let trusted: FrozenArray<UInt64>
 
-    init(_ locations: [NamedLocation]) {
+    init(_ locations: [NamedLocation], in arena: Arena) {
         count = locations.count
         let words = max(1, (locations.count + 63) / 64)
         self.words = words
@@ -67,12 +67,12 @@ struct NamedLocationTable: Sendable {
                 sets.append(contentsOf: active)
             }
         }
-        self.starts = starts
-        self.sets = sets
-        self.countrySets = countrySets
-        self.unknownCountry = unknownCountry
+        self.starts = arena.freeze(starts)
+        self.sets = arena.freeze(sets)
+        self.countrySets = arena.freeze(countrySets)
+        self.unknownCountry = arena.freeze(unknownCountry)
         self.otherCountries = otherCountries
-        self.trusted = trusted
+        self.trusted = arena.freeze(trusted)
     }
 
     /// `AA` is 0, `ZZ` 675; nil for anything but two uppercase ASCII letters.

@@ -58,7 +58,12 @@ public struct SignInFacts: Sendable {
     }
 
     public var tenantID: String
-    public var subject: Subject
+    public var subject: Subject {
+        didSet { (groups, roles) = Self.memberships(of: subject) }
+    }
+    /// The user's group and role ids packed as UTF-8, kept with `subject`: a decision reads them without retaining
+    /// each string.
+    private(set) var groups = PackedIDs(), roles = PackedIDs()
     public var target: Target
     /// Authentication context class references the request carries (`c1` … `c99`).
     public var authenticationContexts: Set<String>
@@ -114,6 +119,12 @@ public struct SignInFacts: Sendable {
         self.transferMethod = transferMethod
         self.methodsUsed = methodsUsed
         self.now = now
+        (groups, roles) = Self.memberships(of: self.subject)
+    }
+
+    private static func memberships(of subject: Subject) -> (groups: PackedIDs, roles: PackedIDs) {
+        guard case .user(_, let groups, let roles, _) = subject else { return (PackedIDs(), PackedIDs()) }
+        return (PackedIDs(groups), PackedIDs(roles))
     }
 
     /// Every method the session used, as one set of flags.
@@ -134,4 +145,83 @@ public enum UserAction: String, Sendable, Hashable, CaseIterable {
     case registerSecurityInformation = "urn:user:registersecurityinfo"
     /// Registering or joining a device.
     case registerOrJoinDevices = "urn:user:registerdevice"
+}
+
+/// Ids end to end as UTF-8, each read as a byte buffer.
+struct PackedIDs: Sendable {
+    private var bytes: [UInt8] = []
+    private var ends: [Int32] = []
+
+    init() {}
+
+    init(_ ids: some Sequence<String>) {
+        for id in ids {
+            bytes.append(contentsOf: id.utf8)
+            ends.append(Int32(bytes.count))
+        }
+    }
+
+    var count: Int { ends.count }
+
+    /// Calls `body` with each id's bytes.
+    @inline(__always)
+    func forEach(_ body: (UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeBytes { all in
+            ends.withUnsafeBufferPointer { ends in
+                var start = 0
+                for end in ends {
+                    body(UnsafeRawBufferPointer(rebasing: all[start..<Int(end)]))
+                    start = Int(end)
+                }
+            }
+        }
+    }
+}
+
+extension DevicePlatform {
+    /// The position in `allCases`, without building it.
+    var index: Int {
+        switch self {
+        case .android: 0
+        case .iOS: 1
+        case .windows: 2
+        case .windowsPhone: 3
+        case .macOS: 4
+        case .linux: 5
+        }
+    }
+}
+
+extension ClientAppType {
+    /// The position in `allCases`, without building it.
+    var index: Int {
+        switch self {
+        case .browser: 0
+        case .mobileAppsAndDesktopClients: 1
+        case .exchangeActiveSync: 2
+        case .other: 3
+        }
+    }
+}
+
+extension UserAction {
+    /// The position in `allCases`, without building it.
+    var index: Int {
+        switch self {
+        case .registerSecurityInformation: 0
+        case .registerOrJoinDevices: 1
+        }
+    }
+}
+
+extension RiskLevel {
+    /// The position in `allCases`, without building it.
+    var index: Int {
+        switch self {
+        case .none: 0
+        case .low: 1
+        case .medium: 2
+        case .high: 3
+        }
+    }
 }
