@@ -57,5 +57,14 @@ extension CompiledPolicy {
             persistentBrowser = mode
             sessionControlNames.append("PersistentBrowserSessionMode")
         }
+        // Controls the application or a proxy carries out, not the issuer: they change no decision, but they are
+        // the policy's controls (a policy with only these is valid) and the sign-in log names them.
+        for (key, name) in [("applicationEnforcedRestrictions", "ApplicationEnforcedRestrictions"), ("cloudAppSecurity", "CloudAppSecurity"),
+                            ("continuousAccessEvaluation", "ContinuousAccessEvaluation"), ("secureSignInSession", "SecureSignInSession")] {
+            guard let control = value[key], control != .null else { continue }
+            if key == "continuousAccessEvaluation" ? control["mode"]?.stringValue != nil : control["isEnabled"]?.boolValue ?? true {
+                sessionControlNames.append(name)
+            }
+        }
     }
 }

@@ -42,7 +42,7 @@ extension CompiledPolicy {
                                 allowed: ["devicecodeflow", "authenticationtransfer"], condition: .authenticationFlow)
         compileGrant(body["grantControls"], strengths: context.strengths)
         compileSession(body["sessionControls"])
-        if grant == nil, signInFrequency == nil, persistentBrowser == nil, invalid == nil, state != .disabled {
+        if grant == nil, sessionControlNames.isEmpty, invalid == nil, state != .disabled {
             invalid = "it has neither grant nor session controls"
         }
     }
