@@ -14,7 +14,7 @@ public final class SQLDirectoryStore: DirectoryStore {
             return SQLDirectoryStore(backend: try PostgresBackend(url: database))
         }
         let path = database.hasPrefix("sqlite://") ? String(database.dropFirst("sqlite://".count)) : database
-        return SQLDirectoryStore(backend: try await SQLiteBackend(path: path))
+        return SQLDirectoryStore(backend: try SQLiteBackend(path: path))
     }
 
     /// True for PostgreSQL.

@@ -1,0 +1,222 @@
+import Synchronization
+
+/// The one SQLite writer connection, and group commit.
+///
+/// A write transaction takes the connection (a lock; it suspends only when another task holds it), runs its
+/// statements on the calling thread inside its own `SAVEPOINT`, and then:
+/// - when another write is waiting and the open batch is within `limit`, it hands the still-open transaction to
+///   that write and waits for the batch's `COMMIT` before it returns (so nothing is reported before it is durable
+///   in the database's sense);
+/// - otherwise it commits the batch: its own changes and those of every transaction that handed over to it.
+///
+/// A transaction that throws (or whose task is cancelled, which surfaces as a thrown error) rolls back to its
+/// savepoint: its rows, unique keys and change-log entries go, the batch's other transactions stay. If SQLite ends
+/// the whole transaction itself (an I/O error, a full disk), or the `COMMIT` fails, every transaction of the batch
+/// fails with that error. Serially the batch is exactly its transactions one after another, so sharing a commit
+/// changes no outcome, only the number of commits.
+///
+/// The connection is never handed on inside a transaction except to a writer, so reads that share it (an
+/// in-memory database) only ever see committed data.
+final class SQLiteWriter: Sendable {
+    /// How large a shared commit may grow: it commits once it holds `transactions`, or once it has been open
+    /// `duration`, even while writes keep arriving.
+    struct BatchLimit: Sendable {
+        var transactions: Int
+        var duration: Duration
+        static let standard = BatchLimit(transactions: 64, duration: .milliseconds(5))
+    }
+
+    private enum Waiter {
+        case write(CheckedContinuation<Void, Never>)
+        case read(CheckedContinuation<Void, Never>)
+
+        var continuation: CheckedContinuation<Void, Never> {
+            switch self {
+            case .write(let continuation), .read(let continuation): continuation
+            }
+        }
+        var isWrite: Bool { if case .write = self { true } else { false } }
+    }
+
+    /// The open transaction that several writes share.
+    private struct Batch {
+        let started: ContinuousClock.Instant
+        var transactions = 0
+        /// The writes that finished inside it and wait for its commit.
+        var committed: [CheckedContinuation<Void, any Error>] = []
+    }
+
+    private struct State {
+        var held = false
+        var closed = false
+        var waiters: [Waiter] = []
+        var batch: Batch?
+    }
+
+    /// Used only by the task that holds the connection (`State.held`).
+    private let handle: SQLiteHandle
+    private let state = Mutex(State())
+    let limit: BatchLimit
+
+    init(handle: SQLiteHandle, limit: BatchLimit) {
+        self.handle = handle
+        self.limit = limit
+    }
+
+    /// Runs `body` as one write transaction (see the type's description).
+    func write<T: Sendable>(_ body: (SQLiteHandle) async throws -> T) async throws -> T {
+        try await acquire(.write)
+        var outcome: Result<T, any Error>
+        do {
+            try begin()
+            do {
+                outcome = .success(try await body(handle))
+                try handle.execute("RELEASE tessera_write")
+            } catch {
+                outcome = .failure(error)
+                rollBackSavepoint()
+            }
+        } catch {
+            outcome = .failure(error)
+        }
+        return try await settle(outcome)
+    }
+
+    /// Runs `body` on the connection outside any transaction (the reads of an in-memory database).
+    func read<T: Sendable>(_ body: (SQLiteHandle) async throws -> T) async throws -> T {
+        try await acquire(.read)
+        defer { release() }
+        return try await body(handle)
+    }
+
+    /// Waits for the task holding the connection, then closes it; later calls fail with "The store is closed."
+    func close() async {
+        do { try await acquire(.write) } catch { return }
+        state.withLock { $0.closed = true }
+        handle.close()
+        release()
+    }
+
+    // MARK: The transaction
+
+    private func begin() throws {
+        if !handle.isInTransaction {
+            // IMMEDIATE takes the write lock at once, so a transaction never fails half-way to upgrade it.
+            try handle.execute("BEGIN IMMEDIATE")
+            state.withLock { $0.batch = Batch(started: .now) }
+        }
+        try handle.execute("SAVEPOINT tessera_write")
+    }
+
+    private func rollBackSavepoint() {
+        // When SQLite has already ended the whole transaction there is no savepoint left: `settle` fails the batch.
+        guard handle.isInTransaction else { return }
+        do {
+            try handle.execute("ROLLBACK TO tessera_write")
+            try handle.execute("RELEASE tessera_write")
+        } catch {
+            // The savepoint cannot be undone alone: undo the whole batch, which `settle` then reports to all of it.
+            _ = try? handle.execute("ROLLBACK")
+        }
+    }
+
+    /// Passes the open transaction to the next writer, or commits it; returns (or throws) this write's outcome once
+    /// it is committed.
+    private func settle<T: Sendable>(_ outcome: Result<T, any Error>) async throws -> T {
+        if handOffPossible() {
+            if case .failure = outcome {
+                // Nothing of this write is left in the batch: no commit to wait for.
+                handOff(committed: nil)
+                return try outcome.get()
+            }
+            try await withCheckedThrowingContinuation { handOff(committed: $0) }
+            return try outcome.get()
+        }
+        let waiting = state.withLock { state in
+            defer { state.batch = nil }
+            return state.batch?.committed ?? []
+        }
+        var result = outcome
+        do {
+            guard handle.isInTransaction else {
+                // SQLite rolled the transaction back itself: what the batch wrote is gone.
+                if waiting.isEmpty { return try settled(result) }
+                throw StoreError(message: "The database rolled back a shared transaction; retry the request.")
+            }
+            try handle.execute("COMMIT")
+            for write in waiting { write.resume() }
+        } catch {
+            if handle.isInTransaction { _ = try? handle.execute("ROLLBACK") }
+            for write in waiting { write.resume(throwing: error) }
+            if case .success = result { result = .failure(error) }
+        }
+        return try settled(result)
+    }
+
+    private func settled<T>(_ result: Result<T, any Error>) throws -> T {
+        release()
+        return try result.get()
+    }
+
+    /// Whether the next in line is a write that may join the open batch. Only the holder removes waiters and
+    /// changes the batch, so the answer stands until the holder acts on it.
+    private func handOffPossible() -> Bool {
+        guard handle.isInTransaction else { return false }
+        return state.withLock { state in
+            guard let batch = state.batch, let next = state.waiters.first, next.isWrite else { return false }
+            return batch.transactions + 1 < limit.transactions && batch.started.duration(to: .now) < limit.duration
+        }
+    }
+
+    private func handOff(committed: CheckedContinuation<Void, any Error>?) {
+        let next = state.withLock { state in
+            state.batch?.transactions += 1
+            if let committed { state.batch?.committed.append(committed) }
+            return state.waiters.removeFirst().continuation
+        }
+        next.resume()
+    }
+
+    // MARK: The connection
+
+    private enum Use { case write, read }
+
+    private func acquire(_ use: Use) async throws {
+        let taken = try state.withLock { state throws(StoreError) -> Bool in
+            if state.closed { throw Self.closedError }
+            if state.held { return false }
+            state.held = true
+            return true
+        }
+        if taken { return }
+        await withCheckedContinuation { continuation in
+            let taken = state.withLock { state in
+                if state.held {
+                    state.waiters.append(use == .write ? .write(continuation) : .read(continuation))
+                    return false
+                }
+                state.held = true
+                return true
+            }
+            if taken { continuation.resume() }
+        }
+        if state.withLock({ $0.closed }) {
+            release()
+            throw Self.closedError
+        }
+    }
+
+    /// Passes the connection to the next in line, or leaves it free.
+    private func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.held = false
+                return nil
+            }
+            return state.waiters.removeFirst().continuation
+        }
+        next?.resume()
+    }
+
+    private static var closedError: StoreError { StoreError(message: "The store is closed.") }
+}
