@@ -19,10 +19,6 @@ struct PolicyRows: Sendable {
         if row >= rowCount { storage.append(contentsOf: repeatElement(0, count: (row + 1 - rowCount) * words)) }
         storage[row * words + policy >> 6] |= 1 << UInt64(policy & 63)
     }
-
-    func contains(_ policy: Int, row: Int) -> Bool {
-        row < rowCount && storage[row * words + policy >> 6] & (1 << UInt64(policy & 63)) != 0
-    }
 }
 
 /// Word-level operations on rows held in a decision's or a program's storage.
@@ -38,8 +34,4 @@ extension UnsafeMutablePointer<UInt64> {
     @inline(__always) func clear(words: Int) {
         for w in 0..<words { self[w] = 0 }
     }
-}
-
-extension UnsafePointer<UInt64> {
-    @inline(__always) func contains(_ policy: Int) -> Bool { self[policy >> 6] & (1 << UInt64(policy & 63)) != 0 }
 }
