@@ -212,9 +212,9 @@ extension SyncCycle {
 
     /// Creates new users together when each plainly creates: no cloud user matches it, there is nothing to restore,
     /// no other object holds its name or addresses, and no other user in the batch shares them. One read and one
-    /// write transaction serve the whole batch instead of several for each user, which is what an initial sync
-    /// spends its time on. Returns the users created; the others (and all of them if the write fails, which then
-    /// writes nothing) go through `apply` one by one.
+    /// write transaction (`DirectoryService.apply`) serve the whole batch instead of several for each user, which is
+    /// what an initial sync spends its time on. Returns the users created; the others (one the directory refused
+    /// included: it alone is left out) go through `apply` one by one.
     func createInBulk(_ users: [StagedUser], context: inout ExportContext, run: inout SyncRun) async throws -> [StagedUser] {
         let tenantID = context.tenant.id
         var planned: [(user: StagedUser, desired: [String: JSONValue], incoming: IncomingUser)] = []
@@ -250,15 +250,12 @@ extension SyncCycle {
             chosen.append(index)
         }
         guard !chosen.isEmpty else { return [] }
-        let created: [StoredObject]
-        do {
-            created = try await directory.createMany(tenant: tenantID, kind: .user, bodies: chosen.map { planned[$0].desired },
-                                                     actor: SyncCycle.actor, allowReadOnly: true)
-        } catch is DirectoryError {
-            return []
-        }
+        let results = try await directory.apply(chosen.map { .create(.user, body: planned[$0].desired) }, tenant: tenantID,
+                                                actor: SyncCycle.actor, allowReadOnly: true)
         var out: [StagedUser] = []
-        for (index, object) in zip(chosen, created) {
+        for (index, result) in zip(chosen, results) {
+            // One the directory refused (a key taken since the read) goes through `apply`, which resolves conflicts.
+            guard case .success(let object) = result else { continue }
             var user = planned[index].user
             user.object.body["cloudId"] = .string(object.id)
             user.object.body["state"] = "joined"

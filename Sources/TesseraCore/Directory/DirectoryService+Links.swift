@@ -19,11 +19,20 @@ extension DirectoryService {
         guard let rule = Self.linkRules[relation] else { throw DirectoryError.badRequest("Unsupported relation '\(relation)'.") }
         let now = self.now
         try await write(tenant) { tx in
-            guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil, rule.sources.contains(from.kind)
-            else { throw DirectoryError.notFound(source) }
-            try Self.checkMembersWritable(from, relation: relation, allowSynced: allowSynced)
-            try await Self.link(from, relation: relation, target: target, actor: actor, now: now, tx: tx)
+            _ = try await Self.addLink(tenant: tenant, source: source, relation: relation, target: target, rule: rule, actor: actor,
+                                       allowSynced: allowSynced, now: now, tx: tx)
         }
+    }
+
+    /// `addLink` inside a write transaction (for it and for `apply`); returns the source.
+    static func addLink(tenant: String, source: String, relation: String, target: String,
+                        rule: (sources: [ObjectKind], targets: [ObjectKind]), actor: Actor, allowSynced: Bool, now: String,
+                        tx: any DirectoryTransaction) async throws -> StoredObject {
+        guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil, rule.sources.contains(from.kind)
+        else { throw DirectoryError.notFound(source) }
+        try checkMembersWritable(from, relation: relation, allowSynced: allowSynced)
+        try await link(from, relation: relation, target: target, actor: actor, now: now, tx: tx)
+        return from
     }
 
     /// Adds one link from `from` inside a write transaction, with its change record: the one place links are made,

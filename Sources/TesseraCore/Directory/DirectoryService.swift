@@ -51,7 +51,7 @@ public struct DirectoryService: Sendable {
         }
     }
 
-    private static func insert(kind: ObjectKind, body: [String: JSONValue], id: String, tenant: String, actor: Actor, now: String,
+    static func insert(kind: ObjectKind, body: [String: JSONValue], id: String, tenant: String, actor: Actor, now: String,
                                allowReadOnly: Bool, tx: any DirectoryTransaction) async throws -> StoredObject {
         let parsed = try RequestBody.parse(body, kind: kind)
         var fields = parsed.properties
@@ -78,45 +78,52 @@ public struct DirectoryService: Sendable {
                        ifMatch: Int64? = nil, allowReadOnly: Bool = false) async throws -> StoredObject {
         let now = self.now
         return try await write(tenant) { tx in
-            guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
-                  kind == nil || current.kind == kind
-            else { throw DirectoryError.notFound(id) }
-            try GraphValidator.validate(patch, entity: try PolicyRules.schemaEntity(kind: current.kind, body: patch, current: current))
-            if let ifMatch, ifMatch != current.version {
-                throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
-            }
-            let parsed = try RequestBody.parse(patch, kind: current.kind)
-            let fields = parsed.properties.filter { !$0.key.hasPrefix("@odata") }
-            for (relation, _) in parsed.binds { try Self.checkMembersWritable(current, relation: relation, allowSynced: allowReadOnly) }
-            if fields.isEmpty, !parsed.binds.isEmpty {
-                // Only links: the object itself does not change.
-                for (relation, targets) in parsed.binds {
-                    for target in targets { try await Self.link(current, relation: relation, target: target, actor: actor, now: now, tx: tx) }
-                }
-                return current
-            }
-            var next = current
-            next.body = try await DirectoryRules.prepareUpdate(
-                current: current, patch: fields, tx: tx, now: now, allowReadOnly: allowReadOnly)
-            next.version = current.version + 1
-            let oldKeys = Set(DirectoryRules.uniqueKeys(of: current)), newKeys = Set(DirectoryRules.uniqueKeys(of: next))
-            try await tx.release(tenant: tenant, object: id, keys: Array(oldKeys.subtracting(newKeys)))
-            try await tx.claim(tenant: tenant, object: id, keys: Array(newKeys.subtracting(oldKeys)))
-            try await tx.update(next, expectedVersion: current.version)
-            let modified: [JSONValue] = fields.keys.sorted().filter { !$0.hasPrefix("_") }.map { key in
-                ["displayName": .string(key),
-                 "oldValue": .string(DirectoryRules.auditValue(current.body[key])),
-                 "newValue": .string(DirectoryRules.auditValue(next.body[key]))]
-            }
-            try await tx.record(ChangeRecord(
-                tenant: tenant, objectId: id, kind: current.kind, operation: "update",
-                activity: "Update \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
-                details: ["displayName": .optional(next.body["displayName"]?.stringValue), "modifiedProperties": .array(modified)]))
-            for (relation, targets) in parsed.binds {
-                for target in targets { try await Self.link(next, relation: relation, target: target, actor: actor, now: now, tx: tx) }
-            }
-            return next
+            try await Self.update(tenant: tenant, id: id, kind: kind, patch: patch, actor: actor, ifMatch: ifMatch,
+                                  allowReadOnly: allowReadOnly, now: now, tx: tx)
         }
+    }
+
+    /// An update inside a write transaction: the one implementation of `update`'s rules, for it and for `apply`.
+    static func update(tenant: String, id: String, kind: ObjectKind?, patch: [String: JSONValue], actor: Actor, ifMatch: Int64?,
+                       allowReadOnly: Bool, now: String, tx: any DirectoryTransaction) async throws -> StoredObject {
+        guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
+              kind == nil || current.kind == kind
+        else { throw DirectoryError.notFound(id) }
+        try GraphValidator.validate(patch, entity: try PolicyRules.schemaEntity(kind: current.kind, body: patch, current: current))
+        if let ifMatch, ifMatch != current.version {
+            throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
+        }
+        let parsed = try RequestBody.parse(patch, kind: current.kind)
+        let fields = parsed.properties.filter { !$0.key.hasPrefix("@odata") }
+        for (relation, _) in parsed.binds { try Self.checkMembersWritable(current, relation: relation, allowSynced: allowReadOnly) }
+        if fields.isEmpty, !parsed.binds.isEmpty {
+            // Only links: the object itself does not change.
+            for (relation, targets) in parsed.binds {
+                for target in targets { try await Self.link(current, relation: relation, target: target, actor: actor, now: now, tx: tx) }
+            }
+            return current
+        }
+        var next = current
+        next.body = try await DirectoryRules.prepareUpdate(
+            current: current, patch: fields, tx: tx, now: now, allowReadOnly: allowReadOnly)
+        next.version = current.version + 1
+        let oldKeys = Set(DirectoryRules.uniqueKeys(of: current)), newKeys = Set(DirectoryRules.uniqueKeys(of: next))
+        try await tx.release(tenant: tenant, object: id, keys: Array(oldKeys.subtracting(newKeys)))
+        try await tx.claim(tenant: tenant, object: id, keys: Array(newKeys.subtracting(oldKeys)))
+        try await tx.update(next, expectedVersion: current.version)
+        let modified: [JSONValue] = fields.keys.sorted().filter { !$0.hasPrefix("_") }.map { key in
+            ["displayName": .string(key),
+             "oldValue": .string(DirectoryRules.auditValue(current.body[key])),
+             "newValue": .string(DirectoryRules.auditValue(next.body[key]))]
+        }
+        try await tx.record(ChangeRecord(
+            tenant: tenant, objectId: id, kind: current.kind, operation: "update",
+            activity: "Update \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
+            details: ["displayName": .optional(next.body["displayName"]?.stringValue), "modifiedProperties": .array(modified)]))
+        for (relation, targets) in parsed.binds {
+            for target in targets { try await Self.link(next, relation: relation, target: target, actor: actor, now: now, tx: tx) }
+        }
+        return next
     }
 
     /// Deletes an object: users, groups, applications and service principals go to deleted items for

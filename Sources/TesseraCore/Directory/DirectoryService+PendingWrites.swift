@@ -1,0 +1,187 @@
+/// One write of a batch, held over its transaction until every check of it has passed: the savepoint the store
+/// does not have. Reads go to the transaction as this write has changed it so far (its objects, unique keys and
+/// links); writes are checked as the store would check them (a key another object holds, a stale version, a link
+/// that exists) and kept; `play()` replays them into the transaction in order.
+///
+/// Queries (`query`, `count`) and the backup and settings reads see the transaction without this write's own changes:
+/// the directory's rules query only before they write.
+actor PendingWrites: DirectoryTransaction {
+    private let base: any DirectoryTransaction
+    /// Objects this write inserted or changed (nil: purged).
+    private var objects: [ObjectRef: StoredObject?] = [:]
+    /// Unique keys this write claimed (its holder) or released (nil).
+    private var keys: [KeyRef: String?] = [:]
+    /// Links this write added (true) or removed (false).
+    private var links: [LinkRef: Bool] = [:]
+    private var writes: [@Sendable (any DirectoryTransaction) async throws -> Void] = []
+
+    private struct ObjectRef: Hashable { var tenant, id: String }
+    private struct KeyRef: Hashable { var tenant: String, key: UniqueKey }
+    private struct LinkRef: Hashable { var tenant, source, relation, target: String }
+
+    init(_ base: any DirectoryTransaction) {
+        self.base = base
+    }
+
+    /// Plays the held writes into the transaction.
+    func play() async throws {
+        for write in writes { try await write(base) }
+        writes.removeAll()
+    }
+
+    // MARK: Objects
+
+    func object(tenant: String, id: String) async throws -> StoredObject? {
+        if let held = objects[ObjectRef(tenant: tenant, id: id)] { return held }
+        return try await base.object(tenant: tenant, id: id)
+    }
+
+    func objects(tenant: String, ids: [String]) async throws -> [StoredObject] {
+        let unheld = ids.filter { objects[ObjectRef(tenant: tenant, id: $0)] == nil }
+        let read = Dictionary(try await base.objects(tenant: tenant, ids: unheld).map { ($0.id, $0) }) { first, _ in first }
+        return ids.compactMap { id in objects[ObjectRef(tenant: tenant, id: id)] ?? read[id] }
+    }
+
+    func insert(_ object: StoredObject) async throws {
+        objects[ObjectRef(tenant: object.tenant, id: object.id)] = .some(object)
+        writes.append { try await $0.insert(object) }
+    }
+
+    func update(_ object: StoredObject, expectedVersion: Int64) async throws {
+        guard try await self.object(tenant: object.tenant, id: object.id)?.version == expectedVersion else {
+            throw DirectoryError(.conflict, "The object was changed by another request; read it again and retry.")
+        }
+        objects[ObjectRef(tenant: object.tenant, id: object.id)] = .some(object)
+        writes.append { try await $0.update(object, expectedVersion: expectedVersion) }
+    }
+
+    func purge(tenant: String, id: String) async throws {
+        objects[ObjectRef(tenant: tenant, id: id)] = .some(nil)
+        writes.append { try await $0.purge(tenant: tenant, id: id) }
+    }
+
+    // MARK: Unique keys
+
+    func claim(tenant: String, object: String, keys claimed: [UniqueKey]) async throws {
+        for key in claimed {
+            if let holder = try await holder(tenant: tenant, key: key), holder != object { throw key.conflictError }
+        }
+        for key in claimed { keys[KeyRef(tenant: tenant, key: key)] = .some(object) }
+        writes.append { try await $0.claim(tenant: tenant, object: object, keys: claimed) }
+    }
+
+    func release(tenant: String, object: String, keys released: [UniqueKey]) async throws {
+        for key in released where try await holder(tenant: tenant, key: key) == object {
+            keys[KeyRef(tenant: tenant, key: key)] = .some(nil)
+        }
+        writes.append { try await $0.release(tenant: tenant, object: object, keys: released) }
+    }
+
+    func holder(tenant: String, key: UniqueKey) async throws -> String? {
+        if let held = keys[KeyRef(tenant: tenant, key: key)] { return held }
+        return try await base.holder(tenant: tenant, key: key)
+    }
+
+    // MARK: Links
+
+    private func linked(_ link: LinkRef) async throws -> Bool {
+        if let held = links[link] { return held }
+        // A target's sources are few (a user's groups); a group's targets may be many.
+        return try await base.sources(tenant: link.tenant, target: link.target, relation: link.relation).contains(link.source)
+    }
+
+    func link(tenant: String, source: String, relation: String, target: String) async throws -> Bool {
+        let link = LinkRef(tenant: tenant, source: source, relation: relation, target: target)
+        guard try await !linked(link) else { return false }
+        links[link] = true
+        writes.append { try await $0.link(tenant: tenant, source: source, relation: relation, target: target) }
+        return true
+    }
+
+    func unlink(tenant: String, source: String, relation: String, target: String) async throws -> Bool {
+        let link = LinkRef(tenant: tenant, source: source, relation: relation, target: target)
+        guard try await linked(link) else { return false }
+        links[link] = false
+        writes.append { try await $0.unlink(tenant: tenant, source: source, relation: relation, target: target) }
+        return true
+    }
+
+    func targets(tenant: String, source: String, relation: String) async throws -> [String] {
+        var out = try await base.targets(tenant: tenant, source: source, relation: relation)
+        for (link, added) in links where link.tenant == tenant && link.source == source && link.relation == relation {
+            out.removeAll { $0 == link.target }
+            if added { out.append(link.target) }
+        }
+        return out
+    }
+
+    func sources(tenant: String, target: String, relation: String) async throws -> [String] {
+        var out = try await base.sources(tenant: tenant, target: target, relation: relation)
+        for (link, added) in links where link.tenant == tenant && link.target == target && link.relation == relation {
+            out.removeAll { $0 == link.source }
+            if added { out.append(link.source) }
+        }
+        return out
+    }
+
+    // MARK: The change log
+
+    /// Held like every write: the sequence is taken when the write is played, so this returns 0.
+    func record(_ change: ChangeRecord) async throws -> Int64 {
+        writes.append { try await $0.record(change) }
+        return 0
+    }
+
+    func changes(tenant: String, kinds: [ObjectKind]?, after seq: Int64, limit: Int) async throws -> [ChangeRecord] {
+        try await base.changes(tenant: tenant, kinds: kinds, after: seq, limit: limit)
+    }
+
+    func latestSequence(tenant: String) async throws -> Int64 { try await base.latestSequence(tenant: tenant) }
+
+    // MARK: Reads that see the transaction as it was
+
+    func tenant(_ idOrDomain: String) async throws -> TenantRecord? { try await base.tenant(idOrDomain) }
+    func tenants() async throws -> [TenantRecord] { try await base.tenants() }
+    func query(_ query: ObjectQuery) async throws -> [StoredObject] { try await base.query(query) }
+    func count(_ query: ObjectQuery) async throws -> Int { try await base.count(query) }
+    func setting(tenant: String, key: String) async throws -> JSONValue? { try await base.setting(tenant: tenant, key: key) }
+    func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject] {
+        try await base.rawObjects(tenant: tenant, kinds: kinds, afterId: afterId, limit: limit)
+    }
+    func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject] { try await base.rawObjects(tenant: tenant, ids: ids) }
+    func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow] {
+        try await base.allLinks(tenant: tenant, relations: relations, sources: sources)
+    }
+    func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest] {
+        try await base.objectDigests(tenant: tenant, kinds: kinds)
+    }
+    func blobs(tenant: String, digests: [String]) async throws -> [String: String] { try await base.blobs(tenant: tenant, digests: digests) }
+    func snapshots(tenant: String) async throws -> [SnapshotRecord] { try await base.snapshots(tenant: tenant) }
+    func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry] {
+        try await base.snapshotEntries(tenant: tenant, snapshot: snapshot)
+    }
+    func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink] {
+        try await base.snapshotLinks(tenant: tenant, snapshot: snapshot)
+    }
+
+    // MARK: Writes no directory write makes
+
+    private static func outsideBatch(_ what: String) -> DirectoryError {
+        DirectoryError(.internalError, "\(what) is not a directory write and cannot be part of a batch.")
+    }
+
+    func insertTenant(_ tenant: TenantRecord) async throws { throw Self.outsideBatch("Creating a tenant") }
+    func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool {
+        throw Self.outsideBatch("Spending a single-use key")
+    }
+    func packObjects(tenant: String, ids: [String]) async throws -> [String] { throw Self.outsideBatch("Packing backup blobs") }
+    func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws { throw Self.outsideBatch("Storing backup blobs") }
+    func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
+        throw Self.outsideBatch("Storing a snapshot")
+    }
+    func deleteSnapshot(tenant: String, id: String) async throws -> Int { throw Self.outsideBatch("Deleting a snapshot") }
+    func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
+        throw Self.outsideBatch("Replacing a snapshot")
+    }
+    func putSetting(tenant: String, key: String, value: JSONValue) async throws { throw Self.outsideBatch("Writing a setting") }
+}
