@@ -3,7 +3,7 @@
 /// statement, and concurrent small write transactions share a commit (`SQLiteWriter`).
 final class SQLiteBackend: SQLBackend {
     let dialect = SQLDialect.sqlite
-    private let writer: SQLiteWriter
+    let writer: SQLiteWriter
     /// The reader connections; nil for an in-memory database, which is private to its one connection, so reads
     /// go through the writer's.
     private let readers: ConnectionPool<SQLiteHandle>?

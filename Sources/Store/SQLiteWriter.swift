@@ -51,6 +51,7 @@ final class SQLiteWriter: Sendable {
         var closed = false
         var waiters: [Waiter] = []
         var batch: Batch?
+        var commits = 0
     }
 
     /// Used only by the task that holds the connection (`State.held`).
@@ -62,6 +63,11 @@ final class SQLiteWriter: Sendable {
         self.handle = handle
         self.limit = limit
     }
+
+    /// Transactions committed so far (a shared commit counts once).
+    var commits: Int { state.withLock { $0.commits } }
+    /// Tasks waiting for the connection.
+    var waiting: Int { state.withLock { $0.waiters.count } }
 
     /// Runs `body` as one write transaction (see the type's description).
     func write<T: Sendable>(_ body: (SQLiteHandle) async throws -> T) async throws -> T {
@@ -144,6 +150,7 @@ final class SQLiteWriter: Sendable {
                 throw StoreError(message: "The database rolled back a shared transaction; retry the request.")
             }
             try handle.execute("COMMIT")
+            state.withLock { $0.commits += 1 }
             for write in waiting { write.resume() }
         } catch {
             if handle.isInTransaction { _ = try? handle.execute("ROLLBACK") }

@@ -3,19 +3,33 @@ import Foundation
 import TesseraCore
 import TesseraTesting
 
-/// The databases every store test runs against: SQLite always, and PostgreSQL when the test command
-/// provides one in `TESSERA_TEST_POSTGRES_URL` (scripts/test always does).
+/// The databases every store test runs against: SQLite in memory (one connection for reads and writes) and in a
+/// file (WAL, a writer and readers, as served) always, and PostgreSQL when the test command provides one in
+/// `TESSERA_TEST_POSTGRES_URL` (scripts/test always does).
 enum TestDatabases {
+    /// Stands for a new SQLite file in a temporary folder, removed when the test ends (see `opened`).
+    static let sqliteFile = "sqlite file"
+
     static var all: [String] {
-        var urls = [":memory:"]
+        var urls = [":memory:", sqliteFile]
         if let url = ProcessInfo.processInfo.environment["TESSERA_TEST_POSTGRES_URL"], !url.isEmpty { urls.append(url) }
         return urls
+    }
+
+    /// The URL to open for `database`, and what to remove afterwards.
+    static func opened(_ database: String) -> (url: String, folder: URL?) {
+        guard database == sqliteFile else { return (database, nil) }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-store-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return (folder.appendingPathComponent("tessera.sqlite").path, folder)
     }
 }
 
 /// A fresh tenant in a migrated store; the store is closed afterwards.
 func withTenant<T: Sendable>(_ database: String, _ body: (SQLDirectoryStore, DirectoryService, ProvisionedTenant) async throws -> T) async throws -> T {
-    let store = try await SQLDirectoryStore.open(database)
+    let (url, folder) = TestDatabases.opened(database)
+    defer { if let folder { try? FileManager.default.removeItem(at: folder) } }
+    let store = try await SQLDirectoryStore.open(url)
     try await store.migrate()
     let directory = DirectoryService(store: store, clock: TestClock())
     do {

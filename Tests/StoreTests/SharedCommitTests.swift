@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+@testable import Store
+import TesseraCore
+import TesseraTesting
+
+/// SQLite's writer lets concurrent write transactions share one commit, each in its own savepoint. These tests line
+/// writes up behind one that holds the connection, so they are sure to share a commit, and check what each leaves.
+@Suite("SQLite shared commits")
+struct SharedCommitTests {
+    static let databases = [":memory:", TestDatabases.sqliteFile]
+
+    struct Refused: Error, Equatable {}
+
+    @Test("a write failing inside a shared commit rolls back alone: its object, unique key and change-log row go, the others commit",
+          arguments: databases)
+    func failingWriteRollsBackAlone(_ database: String) async throws {
+        try await withSharedCommits(database) { store, writer, directory, tenant in
+            let before = try await store.read { try await $0.latestSequence(tenant: tenant.tenantId) }
+            let commitsBefore = writer.commits
+            let hold = try await Hold(store)
+
+            let alice = Task { try await directory.makeUser(tenant, "Alice") }
+            try await waitUntil { writer.waiting == 1 }
+            // Claims the name Carol is about to take, writes its change-log row, then fails.
+            let ghost = StoredObject(tenant: tenant.tenantId, id: UUID().uuidString.lowercased(), kind: .user, body: ["displayName": "Ghost"])
+            let failing = Task {
+                try await store.write { tx in
+                    try await tx.insert(ghost)
+                    try await tx.claim(tenant: tenant.tenantId, object: ghost.id, keys: [UniqueKey("userPrincipalName", "carol@\(tenant.domain)")])
+                    _ = try await tx.record(ChangeRecord(tenant: tenant.tenantId, objectId: ghost.id, kind: .user, operation: "create",
+                                                         activity: "Add user", actor: .null, at: "2026-01-01T00:00:00Z", details: .null))
+                    throw Refused()
+                }
+            }
+            try await waitUntil { writer.waiting == 2 }
+            let carol = Task { try await directory.makeUser(tenant, "Carol") }
+            try await waitUntil { writer.waiting == 3 }
+            try await hold.release()
+
+            let aliceID = try await alice.value.id
+            await #expect(throws: Refused()) { try await failing.value }
+            let carolID = try await carol.value.id
+            // The holder, Alice, the failed write and Carol: one commit.
+            #expect(writer.commits == commitsBefore + 1)
+
+            let (ghostRow, holder, changes, latest) = try await store.read { tx in
+                (try await tx.object(tenant: tenant.tenantId, id: ghost.id),
+                 try await tx.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "carol@\(tenant.domain)")),
+                 try await tx.changes(tenant: tenant.tenantId, kinds: nil, after: before, limit: 100),
+                 try await tx.latestSequence(tenant: tenant.tenantId))
+            }
+            #expect(ghostRow == nil)
+            #expect(holder == carolID)
+            #expect(!changes.contains { $0.objectId == ghost.id })
+            #expect(changes.contains { $0.objectId == aliceID } && changes.contains { $0.objectId == carolID })
+            // The failed write's sequence number was rolled back with it: the log has no gap.
+            #expect(changes.map(\.seq) == Array(before + 1...latest))
+        }
+    }
+
+    @Test("a write cancelled mid-transaction rolls back and leaves the connection outside any transaction", arguments: databases)
+    func cancelledWriteRollsBack(_ database: String) async throws {
+        try await withSharedCommits(database) { store, writer, directory, tenant in
+            let (entered, inside) = AsyncStream<Void>.makeStream()
+            let ghost = StoredObject(tenant: tenant.tenantId, id: UUID().uuidString.lowercased(), kind: .user, body: ["displayName": "Ghost"])
+            let cancelled = Task {
+                try await store.write { tx in
+                    try await tx.insert(ghost)
+                    try await tx.claim(tenant: tenant.tenantId, object: ghost.id, keys: [UniqueKey("userPrincipalName", "dora@\(tenant.domain)")])
+                    inside.yield()
+                    try await Task.sleep(for: .seconds(60))
+                }
+            }
+            for await _ in entered { break }
+            cancelled.cancel()
+            await #expect(throws: CancellationError.self) { try await cancelled.value }
+
+            // Had the connection stayed inside the transaction, this write would join it and no reader would see it.
+            let dora = try await directory.makeUser(tenant, "Dora")
+            let (ghostRow, holder, doraRow) = try await store.read { tx in
+                (try await tx.object(tenant: tenant.tenantId, id: ghost.id),
+                 try await tx.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "dora@\(tenant.domain)")),
+                 try await tx.object(tenant: tenant.tenantId, id: dora.id))
+            }
+            #expect(ghostRow == nil)
+            #expect(holder == dora.id)
+            #expect(doraRow != nil)
+            #expect(writer.waiting == 0)
+        }
+    }
+
+    @Test("when the shared transaction is ended under the batch (as SQLite does on a full disk), every write of it fails and none is kept",
+          arguments: databases)
+    func endedTransactionFailsTheBatch(_ database: String) async throws {
+        try await withSharedCommits(database) { store, writer, directory, tenant in
+            let hold = try await Hold(store)
+            let alice = Task { try await directory.makeUser(tenant, "Alice") }
+            try await waitUntil { writer.waiting == 1 }
+            // SQLite rolls a transaction back by itself on SQLITE_FULL, SQLITE_IOERR and the like; ROLLBACK does the same.
+            let breaker = Task { try await store.backend.withWriteSession { _ = try await $0.execute("ROLLBACK", []) } }
+            try await waitUntil { writer.waiting == 2 }
+            try await hold.release()
+
+            await #expect(throws: (any Error).self) { try await hold.task.value }
+            await #expect(throws: (any Error).self) { _ = try await alice.value }
+            await #expect(throws: (any Error).self) { try await breaker.value }
+            let found = try await store.read { tx in
+                try await tx.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "alice@\(tenant.domain)"))
+            }
+            #expect(found == nil)
+            // The writer goes on: Alice can be created now.
+            _ = try await directory.makeUser(tenant, "Alice")
+        }
+    }
+
+    @Test("many concurrent writes share commits and every one lands once, in an unbroken change log", arguments: databases)
+    func concurrentWritesShareCommits(_ database: String) async throws {
+        try await withSharedCommits(database) { store, writer, directory, tenant in
+            let before = try await store.read { try await $0.latestSequence(tenant: tenant.tenantId) }
+            let commitsBefore = writer.commits
+            let hold = try await Hold(store)
+            let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                for i in 0..<100 { group.addTask { try await directory.makeUser(tenant, "Writer \(i)").id } }
+                try await waitUntil { writer.waiting == 100 }
+                try await hold.release()
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(ids.count == 100)
+            // A hundred and one transactions (with the holder), at most 64 to a commit.
+            #expect(writer.commits - commitsBefore == 2)
+            let changes = try await store.read { try await $0.changes(tenant: tenant.tenantId, kinds: nil, after: before, limit: 1000) }
+            #expect(Set(changes.map(\.objectId)).isSuperset(of: ids))
+            #expect(changes.map(\.seq) == Array(before + 1...before + Int64(changes.count)))
+        }
+    }
+
+    // MARK: Helpers
+
+    /// A write transaction that keeps the connection until released, so that writes queue behind it.
+    struct Hold {
+        let task: Task<Void, any Error>
+        private let go: AsyncStream<Void>.Continuation
+
+        init(_ store: SQLDirectoryStore) async throws {
+            let (entered, inside) = AsyncStream<Void>.makeStream()
+            let (released, go) = AsyncStream<Void>.makeStream()
+            self.go = go
+            task = Task {
+                try await store.write { _ in
+                    inside.yield()
+                    for await _ in released { break }
+                }
+            }
+            for await _ in entered { break }
+        }
+
+        func release() async throws { go.yield() }
+    }
+
+    /// A store whose shared commits stay open long enough (up to 64 transactions, 10 minutes) for a test to line
+    /// writes up, and a fresh tenant in it.
+    func withSharedCommits(_ database: String,
+                           _ body: (SQLDirectoryStore, SQLiteWriter, DirectoryService, ProvisionedTenant) async throws -> Void) async throws {
+        let (url, folder) = TestDatabases.opened(database)
+        defer { if let folder { try? FileManager.default.removeItem(at: folder) } }
+        let backend = try SQLiteBackend(path: url, batchLimit: .init(transactions: 64, duration: .seconds(600)))
+        let store = SQLDirectoryStore(backend: backend)
+        do {
+            try await store.migrate()
+            let directory = DirectoryService(store: store, clock: TestClock())
+            let tenant = try await TenantProvisioner(directory: directory).create(
+                name: "Test", domain: "t\(UUID().uuidString.prefix(8).lowercased()).test")
+            try await body(store, backend.writer, directory, tenant)
+            try await store.shutdown()
+        } catch {
+            try? await store.shutdown()
+            throw error
+        }
+    }
+
+    func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw StoreError(message: "Timed out waiting for writes to queue.") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
