@@ -81,6 +81,9 @@ struct SignInBench: AsyncParsableCommand {
                 withPolicies.append((http.rate, local))
                 say(String(format: "  with %d policies enabled: sign-ins over HTTP %.0f/s (%.3f of disabled), in process %.0f/s (%.3f of disabled)",
                            policies, http.rate, http.rate / row.http, local, local / row.inProcess))
+                for (name, (on, off)) in zip(Setup.stepNames, zip(http.steps, row.steps)) {
+                    say(String(format: "    %-28@ median %.2f ms (disabled %.2f ms)", name as NSString, on.median, off.median))
+                }
             }
         }
         func median(_ values: [Double]) -> Double {
