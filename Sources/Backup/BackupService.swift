@@ -59,42 +59,72 @@ public struct BackupService: Sendable {
 
     // MARK: Taking snapshots
 
-    /// Reads the tenant's objects and links as they are now, with each object's stored JSON by digest for those
-    /// whose digest differs from `known`'s. With `storingFresh`, those bodies are written to the store as they come
-    /// (in their own transactions: blobs are content-addressed, and a snapshot that fails leaves only blobs nothing
-    /// references, which the next collection removes) instead of being returned. The next page is fetched while
-    /// this one is hashed, and the links while the objects are read: the database works on one core while Tessera
-    /// works on the other.
-    func readLive(tenant: String, keepingBodiesNotIn known: State?, storingFresh: Bool = false) async throws -> (State, [(digest: String, body: String)]) {
+    /// Reads the tenant's objects and links as they are now from the digests the store keeps beside each object (no
+    /// body is read or hashed), and stores the bodies whose digests `known` (the parent's state) lacks as blobs, packed
+    /// inside the database so that they never travel to Tessera and back. The links are read meanwhile.
+    ///
+    /// An object written between the scan and the packing is packed as it is then; it is read again and kept as
+    /// that (a snapshot holds each object as it was when read), as is any row the store has no digest for.
+    func scanLive(tenant: String, storingBodiesNotIn known: State?) async throws -> State {
         let store = self.store, kinds = Self.kinds, relations = Self.relations
         async let linkRows = store.read { tx in try await tx.allLinks(tenant: tenant, relations: relations, sources: nil) }
-        let page = 2000
-        @Sendable func fetch(after cursor: String?) async throws -> [RawObject] {
-            try await store.read { tx in try await tx.rawObjects(tenant: tenant, kinds: kinds, afterId: cursor, limit: page) }
-        }
+        let rows = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds) }
         var objects: [String: SnapshotEntry] = [:]
-        var fresh: [(digest: String, body: String)] = []
-        var next: Task<[RawObject], any Error>? = Task { try await fetch(after: nil) }
-        var writing: Task<Void, any Error>?
-        while let current = next {
-            let rows = try await current.value
-            let cursor = rows.count == page ? rows.last?.id : nil
-            next = cursor.map { after in Task { try await fetch(after: after) } }
+        objects.reserveCapacity(rows.count)
+        var fresh: [String] = [], again: [String] = []
+        for row in rows {
+            guard let digest = row.digest else {
+                again.append(row.id)
+                continue
+            }
+            objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
+            if known?.objects[row.id]?.digest != digest { fresh.append(row.id) }
+        }
+        var stored: Set<String> = []
+        for start in stride(from: 0, to: fresh.count, by: Self.packSize) {
+            let chunk = Array(fresh[start..<min(start + Self.packSize, fresh.count)])
+            stored.formUnion(try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: chunk) })
+        }
+        again += fresh.filter { id in objects[id]?.digest.map(stored.contains) != true }
+        if !again.isEmpty {
+            let reread = again
+            for id in reread { objects[id] = nil }
+            var blobs: [(digest: String, body: String)] = []
+            for row in try await store.read({ tx in try await tx.rawObjects(tenant: tenant, ids: reread) }) where kinds.contains(row.kind) {
+                var body = row.body
+                let digest = State.hex(body.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) })
+                objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
+                blobs.append((digest, row.body))
+            }
+            let batch = blobs
+            try await store.write { tx in try await tx.putBlobs(tenant: tenant, batch) }
+        }
+        return State(objects: objects, links: Set(try await linkRows))
+    }
+
+    /// Objects packed into one blob pack.
+    static let packSize = 2000
+
+    /// Reads the tenant's objects and links as they are now, hashing each object's stored JSON (what the store's
+    /// digests must agree with), with the bodies by digest.
+    func readLive(tenant: String) async throws -> (State, [(digest: String, body: String)]) {
+        let store = self.store, kinds = Self.kinds, relations = Self.relations
+        async let linkRows = store.read { tx in try await tx.allLinks(tenant: tenant, relations: relations, sources: nil) }
+        var objects: [String: SnapshotEntry] = [:]
+        var bodies: [(digest: String, body: String)] = []
+        var cursor: String?
+        repeat {
+            let after = cursor
+            let rows = try await store.read { tx in try await tx.rawObjects(tenant: tenant, kinds: kinds, afterId: after, limit: Self.packSize) }
             for row in rows {
                 var body = row.body
                 let digest = State.hex(body.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) })
                 objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
-                if known?.objects[row.id]?.digest != digest { fresh.append((digest, row.body)) }
+                bodies.append((digest, row.body))
             }
-            if storingFresh, fresh.count >= page || (next == nil && !fresh.isEmpty) {
-                try await writing?.value
-                let batch = fresh
-                fresh = []
-                writing = Task { try await store.write { tx in try await tx.putBlobs(tenant: tenant, batch) } }
-            }
-        }
-        try await writing?.value
-        return (State(objects: objects, links: Set(try await linkRows)), fresh)
+            cursor = rows.count == Self.packSize ? rows.last?.id : nil
+        } while cursor != nil
+        return (State(objects: objects, links: Set(try await linkRows)), bodies)
     }
 
     /// Takes a snapshot of the tenant now.
@@ -105,7 +135,7 @@ public struct BackupService: Sendable {
         let parent = existing.last
         var parentState: State?
         if let parent { parentState = try await state(tenant: tenant, snapshot: parent.id) }
-        let (now, _) = try await readLive(tenant: tenant, keepingBodiesNotIn: parentState, storingFresh: true)
+        let now = try await scanLive(tenant: tenant, storingBodiesNotIn: parentState)
         var entries: [SnapshotEntry] = []
         var links: [SnapshotLink] = []
         if let parentState {
@@ -193,7 +223,7 @@ public struct BackupService: Sendable {
         let rows = try await store.read { tx in try await tx.rawObjects(tenant: tenant, ids: ids) }
         var seen: Set<String> = []
         for row in rows where Self.kinds.contains(row.kind) {
-            let digest = State.hex(SHA256.hash(data: Array(row.body.utf8)))
+            let digest = row.digest ?? State.hex(SHA256.hash(data: Array(row.body.utf8)))
             state.objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
             bodies[digest] = row.body
             seen.insert(row.id)
@@ -209,7 +239,7 @@ public struct BackupService: Sendable {
 
     /// The live state, read whole, for reports against now.
     public func liveState(tenant: String) async throws -> (State, [String: String]) {
-        let (state, bodies) = try await readLive(tenant: tenant, keepingBodiesNotIn: nil)
+        let (state, bodies) = try await readLive(tenant: tenant)
         return (state, Dictionary(bodies.map { ($0.digest, $0.body) }, uniquingKeysWith: { a, _ in a }))
     }
 

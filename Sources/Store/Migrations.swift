@@ -104,8 +104,15 @@ enum Migrations {
             """,
             "DROP TABLE backup_blobs", "DROP TABLE backup_entries", "DROP TABLE backup_links",
         ]
-        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth)]
+        // Step 7: each object's digest (SHA-256, hex, of its stored JSON as `bodyText` reads it) beside it, written by
+        // every insert and update, so a snapshot reads digests instead of hashing every body. PostgreSQL fills it for
+        // existing rows here; SQLite has no SHA-256 function, so `backfillDigests` does it after this step.
+        var seventh = ["ALTER TABLE objects ADD COLUMN digest TEXT"]
+        if d.isPostgres { seventh.append("UPDATE objects SET digest = encode(sha256(convert_to(body::text, 'UTF8')), 'hex')") }
+        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth), (digestStep, seventh)]
     }
+
+    static let digestStep = 7
 
     static func run(on backend: any SQLBackend) async throws {
         try await backend.withWriteSession { session in
@@ -117,8 +124,25 @@ enum Migrations {
             let applied = Set(try await session.execute("SELECT version FROM schema_migrations", []).compactMap { $0.first?.int })
             for (version, statements) in steps(backend.dialect) where !applied.contains(Int64(version)) {
                 for statement in statements { _ = try await session.execute(statement, []) }
+                if version == digestStep, !backend.dialect.isPostgres { try await backfillDigests(session) }
                 _ = try await session.execute("INSERT INTO schema_migrations (version) VALUES (?)", [.int(Int64(version))])
             }
+        }
+    }
+}
+
+extension Migrations {
+    /// SQLite: every object's digest, computed here (the database has no SHA-256), a page of rows at a time in rowid order.
+    static func backfillDigests(_ session: any SQLSession) async throws {
+        var after: Int64 = 0
+        while true {
+            let page = try await session.execute("SELECT rowid, body FROM objects WHERE rowid > ? ORDER BY rowid LIMIT 2000", [.int(after)])
+            for row in page {
+                guard let rowid = row[0].int, let body = row[1].text else { continue }
+                _ = try await session.execute("UPDATE objects SET digest = ? WHERE rowid = ?", [.text(Secrets.fingerprint(body)), .int(rowid)])
+            }
+            guard page.count == 2000, let last = page.last?[0].int else { return }
+            after = last
         }
     }
 }

@@ -40,12 +40,43 @@ extension SQLTransaction {
         var found: [RawObject] = []
         for start in stride(from: 0, to: ids.count, by: 500) {
             let chunk = ids[start..<min(start + 500, ids.count)]
-            found += try await rows("SELECT id, kind, \(dialect.bodyText), deleted_at FROM objects WHERE tenant = ? AND id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))",
+            found += try await rows("SELECT id, kind, \(dialect.bodyText), deleted_at, digest FROM objects WHERE tenant = ? AND id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))",
                                     [.text(tenant)] + chunk.map { .text($0) }).map { row in
-                RawObject(id: row[0].text ?? "", kind: ObjectKind(rawValue: row[1].text ?? ""), body: row[2].text ?? "", deletedAt: row[3].text)
+                RawObject(id: row[0].text ?? "", kind: ObjectKind(rawValue: row[1].text ?? ""), body: row[2].text ?? "", deletedAt: row[3].text,
+                          digest: row[4].text)
             }
         }
         return found
+    }
+
+    func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest] {
+        try await rows("SELECT id, kind, digest, deleted_at FROM objects WHERE tenant = ? AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ","))) ORDER BY id",
+                       [.text(tenant)] + kinds.map { .text($0.rawValue) }).map { row in
+            ObjectDigest(id: row[0].text ?? "", kind: ObjectKind(rawValue: row[1].text ?? ""), digest: row[2].text, deletedAt: row[3].text)
+        }
+    }
+
+    /// One pack of these objects' bodies, built by the database from the rows as they are now (bodies in id order,
+    /// each indexed by the digest kept beside it and its byte range), so no body is read out and written back.
+    func packObjects(tenant: String, ids: [String]) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+        let newline = dialect.isPostgres ? "chr(10)" : "char(10)"
+        let concat = dialect.isPostgres ? "string_agg" : "group_concat"
+        let sql = """
+            INSERT INTO backup_packs (tenant, pack, digests, body)
+            SELECT ?, ?, \(concat)(digest || ' ' || (running - bytes) || ' ' || bytes || \(newline), '' ORDER BY id), \(concat)(text, '' ORDER BY id)
+            FROM (SELECT id, digest, text, bytes, SUM(bytes) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS running
+                  FROM (SELECT id, digest, text, octet_length(text) AS bytes
+                        FROM (SELECT id, digest, \(dialect.bodyText) AS text FROM objects
+                              WHERE tenant = ? AND digest IS NOT NULL AND id IN (\(marks))) AS bodies) AS sized) AS placed
+            HAVING COUNT(*) > 0
+            RETURNING digests
+            """
+        let index = try await rows(sql, [.text(tenant), .text(Identifier.make()), .text(tenant)] + ids.map { .text($0) }).first?.first?.text ?? ""
+        return index.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            line.split(separator: UInt8(ascii: " ")).first.map { String(decoding: $0, as: UTF8.self) }
+        }
     }
 
     func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow] {

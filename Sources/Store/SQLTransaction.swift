@@ -56,21 +56,34 @@ struct SQLTransaction: DirectoryTransaction {
         return ids.compactMap { found[$0] }
     }
 
+    /// The digest of the body as stored, kept beside it (snapshots read it instead of hashing every body): the SHA-256
+    /// of the text SQLite keeps, computed here; PostgreSQL's is of its own JSONB text (what `body::text` reads back),
+    /// so it computes it from the bind. Returns the SQL (after the body's bind) and its bind.
+    func bodyDigest(_ text: String) -> (sql: String, bind: SQLValue) {
+        dialect.isPostgres
+            ? ("encode(sha256(convert_to(CAST(? AS JSONB)::text, 'UTF8')), 'hex')", .text(text))
+            : ("?", .text(Secrets.fingerprint(text)))
+    }
+
     func insert(_ object: StoredObject) async throws {
+        let text = JSONValue.object(object.body).serialized
+        let digest = bodyDigest(text)
         let inserted = try await rows(
             """
-            INSERT INTO objects (tenant, id, kind, body, version, deleted_at) VALUES (?, ?, ?, \(dialect.jsonBind), ?, ?)
+            INSERT INTO objects (tenant, id, kind, body, digest, version, deleted_at) VALUES (?, ?, ?, \(dialect.jsonBind), \(digest.sql), ?, ?)
             ON CONFLICT (tenant, id) DO NOTHING RETURNING id
             """,
-            [.text(object.tenant), .text(object.id), .text(object.kind.rawValue), .text(JSONValue.object(object.body).serialized),
+            [.text(object.tenant), .text(object.id), .text(object.kind.rawValue), .text(text), digest.bind,
              .int(object.version), object.deletedAt.map { .text($0) } ?? .null])
         guard !inserted.isEmpty else { throw DirectoryError.badRequest("An object with the id '\(object.id)' already exists.") }
     }
 
     func update(_ object: StoredObject, expectedVersion: Int64) async throws {
+        let text = JSONValue.object(object.body).serialized
+        let digest = bodyDigest(text)
         let updated = try await rows(
-            "UPDATE objects SET body = \(dialect.jsonBind), version = ?, deleted_at = ? WHERE tenant = ? AND id = ? AND version = ? RETURNING id",
-            [.text(JSONValue.object(object.body).serialized), .int(object.version), object.deletedAt.map { .text($0) } ?? .null,
+            "UPDATE objects SET body = \(dialect.jsonBind), digest = \(digest.sql), version = ?, deleted_at = ? WHERE tenant = ? AND id = ? AND version = ? RETURNING id",
+            [.text(text), digest.bind, .int(object.version), object.deletedAt.map { .text($0) } ?? .null,
              .text(object.tenant), .text(object.id), .int(expectedVersion)])
         guard !updated.isEmpty else {
             throw DirectoryError(.conflict, "The object was changed by another request; read it again and retry.")

@@ -199,6 +199,56 @@ struct BackupTests {
         }
     }
 
+    @Test("each object's digest is kept beside it as the SHA-256 of its stored JSON; a snapshot reads it, and hashes rows without one",
+          arguments: Databases.all)
+    func storedDigests(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            var users: [StoredObject] = []
+            for i in 0..<12 { users.append(try await f.user("digest\(i)", extra: ["jobTitle": .string("tab\t, é, \"q\", 😀 \(i)")])) }
+            _ = try await f.directory.update(tenant: f.id, id: users[0].id, kind: .user, patch: ["department": "Ünits"], actor: .system)
+            try await f.directory.delete(tenant: f.id, id: users[1].id, kind: .user, actor: .system)
+            let (live, _) = try await f.backup.liveState(tenant: f.id)
+            let kept = try await f.store.read { tx in try await tx.objectDigests(tenant: f.id, kinds: BackupService.kinds) }
+            #expect(kept.count == live.objects.count)
+            for row in kept { #expect(row.digest == live.objects[row.id]?.digest, "\(row.id)") }
+
+            let first = try await f.backup.snapshot(tenant: f.id)
+            #expect(try await f.backup.state(tenant: f.id, snapshot: first.id) == live)
+            // Rows written without a digest (by a path that does not keep one) are hashed from their bodies.
+            let tenant = f.id, bare = [users[2].id, users[3].id, users[4].id]
+            _ = try await f.store.backend.withWriteSession { s in
+                try await s.execute("UPDATE objects SET digest = NULL WHERE tenant = ? AND id IN (?, ?, ?)", [.text(tenant)] + bare.map { .text($0) })
+            }
+            _ = try await f.directory.update(tenant: f.id, id: users[5].id, kind: .user, patch: ["jobTitle": "changed"], actor: .system)
+            let second = try await f.backup.snapshot(tenant: f.id)
+            #expect(second.changedObjects == 1)
+            #expect(try await f.backup.state(tenant: f.id, snapshot: second.id) == (try await f.backup.liveState(tenant: f.id)).0)
+            #expect(try await f.backup.verify(tenant: f.id).problems.isEmpty)
+            #expect(try await f.backup.difference(tenant: f.id, from: first.id, to: nil).changes.map(\.id) == [users[5].id])
+        }
+    }
+
+    @Test("migration 7 fills in the digests of objects written before it, and earlier snapshots go on as parents")
+    func digestMigration() async throws {
+        try await Fixture.run(":memory:") { f in
+            // More rows than one page of the backfill.
+            for i in 0..<2100 { _ = try await f.user("before\(i)", extra: ["jobTitle": .string("é😀\t\(i)")]) }
+            let first = try await f.backup.snapshot(tenant: f.id)
+            // The schema as a deployment before step 7 has it.
+            _ = try await f.store.backend.withWriteSession { s in
+                _ = try await s.execute("ALTER TABLE objects DROP COLUMN digest", [])
+                return try await s.execute("DELETE FROM schema_migrations WHERE version = 7", [])
+            }
+            try await f.store.migrate()
+            let kept = try await f.store.read { tx in try await tx.objectDigests(tenant: f.id, kinds: BackupService.kinds) }
+            let (live, _) = try await f.backup.liveState(tenant: f.id)
+            #expect(kept.count > 2100 && kept.allSatisfy { $0.digest != nil && $0.digest == live.objects[$0.id]?.digest })
+            let second = try await f.backup.snapshot(tenant: f.id)
+            #expect(second.parent == first.id && second.changedObjects == 0 && second.digest == first.digest)
+            #expect(try await f.backup.verify(tenant: f.id).problems.isEmpty)
+        }
+    }
+
     @Test("a large snapshot keeps every byte, tabs, newlines and backslashes included", arguments: Databases.all)
     func largeSnapshot(_ database: String) async throws {
         try await Fixture.run(database) { f in

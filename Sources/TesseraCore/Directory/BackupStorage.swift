@@ -9,10 +9,29 @@ public struct RawObject: Sendable, Hashable {
     /// The stored JSON text (the store writes it canonically, so equal objects have equal text).
     public var body: String
     public var deletedAt: String?
-    public init(id: String, kind: ObjectKind, body: String, deletedAt: String?) {
+    /// The SHA-256 (hex) of `body` as the store keeps it beside the object; nil when it has none.
+    public var digest: String?
+    public init(id: String, kind: ObjectKind, body: String, deletedAt: String?, digest: String? = nil) {
         self.id = id
         self.kind = kind
         self.body = body
+        self.deletedAt = deletedAt
+        self.digest = digest
+    }
+}
+
+/// An object's id, kind, deletion and the digest of its stored JSON (SHA-256, hex), which the store writes beside
+/// the body on every insert and update: a snapshot reads these instead of hashing every body.
+public struct ObjectDigest: Sendable, Hashable {
+    public var id: String
+    public var kind: ObjectKind
+    /// nil for a row the store has no digest for (a snapshot then hashes its body).
+    public var digest: String?
+    public var deletedAt: String?
+    public init(id: String, kind: ObjectKind, digest: String?, deletedAt: String?) {
+        self.id = id
+        self.kind = kind
+        self.digest = digest
         self.deletedAt = deletedAt
     }
 }

@@ -131,7 +131,9 @@ public struct ObjectQuery: Sendable, Hashable {
     public var limit: Int?
     /// Keyset paging on id when there is no `orderBy`.
     public var afterId: String?
-    /// Offset paging when there is an `orderBy`.
+    /// Keyset paging when there is an `orderBy`: the page starts after this row in the query's order.
+    public var after: KeysetPosition?
+    /// Offset paging when there is an `orderBy` (for orders with no keyset: a property that is not text).
     public var offset: Int
     /// When set, only these top-level properties of each body are read (the database builds the smaller
     /// JSON), for `$select` and Graph's default user properties.
@@ -153,6 +155,18 @@ public struct ObjectQuery: Sendable, Hashable {
         self.afterId = afterId
         self.offset = offset
         self.projection = nil
+    }
+}
+
+/// A row's place in an ordered list: its values of the order's properties, as stored (nil when it has none),
+/// and its id, which breaks ties. The store compares them folded exactly as it orders, so a page that starts
+/// after a position neither skips nor repeats a row however many rows are inserted or deleted before it.
+public struct KeysetPosition: Sendable, Hashable {
+    public var values: [String?]
+    public var id: String
+    public init(values: [String?], id: String) {
+        self.values = values
+        self.id = id
     }
 }
 
@@ -209,6 +223,10 @@ public protocol DirectoryTransaction: Sendable {
     func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject]
     /// Every link of `relations`, ordered; only those from `sources` when given.
     func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow]
+    /// Objects of `kinds`, soft-deleted ones included, with the digest kept beside each (no bodies), in id order.
+    func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest]
+    /// Stores these objects' bodies as blobs without reading them out of the database; returns the digests stored.
+    func packObjects(tenant: String, ids: [String]) async throws -> [String]
     /// Stores blobs (each the stored JSON of an object, named by its digest).
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
     func blobs(tenant: String, digests: [String]) async throws -> [String: String]
