@@ -24,9 +24,14 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         return try await body(connection)
     }
 
-    /// Closes the pool to new work and returns every connection once the tasks holding them are done.
-    func drain() async throws -> [Connection] {
-        state.withLock { $0.closed = true }
+    /// Closes the pool to new work and returns every connection once the tasks holding them are done (none when
+    /// it was closed before).
+    func drain() async -> [Connection] {
+        let wasClosed = state.withLock { state in
+            defer { state.closed = true }
+            return state.closed
+        }
+        if wasClosed { return [] }
         var drained: [Connection] = []
         for _ in 0..<count {
             let connection = await withCheckedContinuation { continuation in

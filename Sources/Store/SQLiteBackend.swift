@@ -51,7 +51,7 @@ final class SQLiteBackend: SQLBackend {
 
     func close() async throws {
         if let readers {
-            for handle in try await readers.drain() { handle.close() }
+            for handle in await readers.drain() { handle.close() }
         }
         await writer.close()
     }

@@ -95,9 +95,11 @@ final class SQLiteWriter: Sendable {
         return try await body(handle)
     }
 
-    /// Waits for the task holding the connection, then closes it; later calls fail with "The store is closed."
+    /// Waits for the task holding the connection and for the open batch's commit, then closes the connection; later
+    /// calls fail with "The store is closed."
     func close() async {
-        do { try await acquire(.write) } catch { return }
+        // Queued as a read, so no writer hands it an open transaction: the batch commits first.
+        do { try await acquire(.read) } catch { return }
         state.withLock { $0.closed = true }
         handle.close()
         release()

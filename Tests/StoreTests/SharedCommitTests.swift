@@ -135,6 +135,31 @@ struct SharedCommitTests {
         }
     }
 
+    @Test("shutting down while writes share an open transaction commits them first, and later writes are refused")
+    func shutdownCommitsTheBatch() async throws {
+        let (url, folder) = TestDatabases.opened(TestDatabases.sqliteFile)
+        defer { if let folder { try? FileManager.default.removeItem(at: folder) } }
+        var aliceID = ""
+        var tenantID = ""
+        try await withSharedCommits(url) { store, writer, directory, tenant in
+            tenantID = tenant.tenantId
+            let hold = try await Hold(store)
+            let alice = Task { try await directory.makeUser(tenant, "Alice") }
+            try await waitUntil { writer.waiting == 1 }
+            let shutdown = Task { try await store.shutdown() }
+            try await waitUntil { writer.waiting == 2 }
+            try await hold.release()
+            aliceID = try await alice.value.id
+            try await shutdown.value
+            await #expect(throws: StoreError.self) { _ = try await directory.makeUser(tenant, "Late") }
+        }
+        let reopened = try await SQLDirectoryStore.open(url)
+        let (tenant, alice) = (tenantID, aliceID)
+        let found = try await reopened.read { try await $0.object(tenant: tenant, id: alice) }
+        try await reopened.shutdown()
+        #expect(found != nil)
+    }
+
     // MARK: Helpers
 
     /// A write transaction that keeps the connection until released, so that writes queue behind it.
