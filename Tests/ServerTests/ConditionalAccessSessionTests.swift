@@ -77,4 +77,29 @@ struct ConditionalAccessSessionTests {
             #expect(always.headers.first { $0.name == "Set-Cookie" }?.value.contains("Max-Age=\(Int(SignInSessions.lifetime))") == true)
         }
     }
+
+    @Test("the user's groups are read once per change of the tenant: joining or leaving a group reaches the next decision")
+    func membershipChanges() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let s = try await InteractiveAccessTests.setup(h, admin)  // the administrator is in Finance
+            let other = await h.graph("POST", "groups", token: admin, json: [
+                "displayName": "Contractors", "mailEnabled": false, "mailNickname": "contractors", "securityEnabled": true])
+            let contractors = try #require(other.json["id"]?.stringValue)
+            let created = await h.graph("POST", ConditionalAccessTests.policies, token: admin, json: [
+                "displayName": "No Payroll for contractors", "state": "enabled",
+                "conditions": ["users": ["includeGroups": [.string(contractors)]], "applications": ["includeApplications": [.string(s.appID)]]],
+                "grantControls": ["operator": "OR", "builtInControls": ["block"]]])
+            #expect(created.status == 201, "\(created.text)")
+            func signIn() async -> Int { await InteractiveAccessTests.authorize(h, s, from: "203.0.113.62").status }
+            #expect(await signIn() == 302)
+            #expect(await signIn() == 302)  // from the cache
+            let member = "\(Harness.base)/v1.0/directoryObjects/\(s.groupID)"
+            // Finance (which the administrator is in) joins Contractors: the administrator is a contractor transitively.
+            #expect(await h.graph("POST", "groups/\(contractors)/members/$ref", token: admin, json: ["@odata.id": .string(member)]).status == 204)
+            #expect(await signIn() == 403)
+            #expect(await h.graph("DELETE", "groups/\(contractors)/members/\(s.groupID)/$ref", token: admin).status == 204)
+            #expect(await signIn() == 302)
+        }
+    }
 }

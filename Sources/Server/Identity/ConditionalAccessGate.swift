@@ -13,6 +13,34 @@ final class ConditionalAccessGate: Sendable {
 
     private let engines = Mutex<[String: (sequence: Int64, engine: ConditionalAccessEngine)]>([:])
 
+    /// A user's groups and directory roles, transitively, with the user, read once per change of the tenant: every
+    /// sign-in, refresh and admin page asks, and nested groups cost a query per level.
+    private let memberships = Mutex<[String: Membership]>([:])
+    private struct Membership { let sequence: Int64; let user: StoredObject?; let groups: Set<String>; let roles: Set<String> }
+    /// Kept for this many users at most (then started afresh): enough for every active user of a large tenant.
+    static let membershipCapacity = 50_000
+
+    /// The user, the groups it is in and the directory roles it holds, all transitively, as of the tenant's current
+    /// change sequence.
+    func membership(app: TesseraApp, tenant: TenantRecord, userID: String) async throws -> (StoredObject?, Set<String>, Set<String>) {
+        let key = tenant.id + "/" + userID
+        if let cached = memberships.withLock({ $0[key] }), cached.sequence == tenant.changeSequence {
+            return (cached.user, cached.groups, cached.roles)
+        }
+        let tenantID = tenant.id
+        let directory = app.directory
+        let (user, groups, roles) = try await app.store.read { tx in
+            (try await tx.object(tenant: tenantID, id: userID), try await directory.transitiveGroups(tenant: tenantID, of: userID, tx: tx),
+             try await directory.directoryRoles(tenant: tenantID, principal: userID, tx: tx))
+        }
+        let entry = Membership(sequence: tenant.changeSequence, user: user, groups: Set(groups), roles: roles)
+        memberships.withLock { cache in
+            if cache.count >= Self.membershipCapacity { cache.removeAll(keepingCapacity: true) }
+            cache[key] = entry
+        }
+        return (user, entry.groups, roles)
+    }
+
     /// The tenant's engine, compiled from what is stored now.
     func engine(for tenant: TenantRecord, store: any DirectoryStore) async throws -> ConditionalAccessEngine {
         if let cached = engines.withLock({ $0[tenant.id] }), cached.sequence == tenant.changeSequence { return cached.engine }
@@ -115,18 +143,14 @@ extension ConditionalAccessGate {
     /// A user's sign-in for `target` (an application, or a user action such as registering security information).
     func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, target: SignInFacts.Target, amr: [String], aaguid: String? = nil,
                    authTime: Int64, clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
+        let (user, groups, roles) = try await membership(app: app, tenant: tenant, userID: userID)
         let tenantID = tenant.id
-        let directory = app.directory
-        let (user, groups) = try await app.store.read { tx in
-            (try await tx.object(tenant: tenantID, id: userID), try await directory.transitiveGroups(tenant: tenantID, of: userID, tx: tx))
-        }
-        let roles = try await app.directory.directoryRoles(tenant: tenantID, principal: userID)
         let external = (user?.body["userType"]?.stringValue).flatMap {
             SignInFacts.ExternalUserKind(userType: $0, homeTenantID: nil, tenantID: tenantID)
         }
         let authenticated = Date(timeIntervalSince1970: TimeInterval(authTime))
         let methods = Self.methods(amr: amr, aaguid: aaguid, at: authenticated)
-        return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: Set(groups), roleTemplateIDs: roles, external: external),
+        return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: groups, roleTemplateIDs: roles, external: external),
                            target: target, clientAppType: .browser,
                            platform: userAgent.flatMap(DevicePlatform.init(userAgent:)),
                            clientIP: clientAddress.flatMap(IPAddress.init), country: app.countries.country(for: clientAddress),
