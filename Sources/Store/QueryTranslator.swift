@@ -31,6 +31,7 @@ struct QueryTranslator {
             let terms = try query.orderBy.map { item throws(DirectoryError) in
                 "\(try me.orderExpression(item.path)) \(item.descending ? "DESC" : "ASC")"
             }
+            if let after = query.after { sql += " AND " + (try me.keyset(after, order: query.orderBy)) }
             // The id breaks ties, unless the order already ends with it: a second, ascending "id" after "id DESC"
             // makes SQLite give up the (tenant, kind, id) index and walk every object of the tenant.
             let tieBreak = query.orderBy.last?.path.segments == ["id"] ? "" : ", id"
@@ -134,6 +135,62 @@ struct QueryTranslator {
         // The id is a column (and the last part of every index): ordering by it walks an index, not the JSON.
         if path.segments == ["id"], !path.isLambdaVariable { return "id" }
         return try folded(path, element: nil)
+    }
+
+    /// The rows after `position` in `order` then id: for some term, every earlier term equal and this one after,
+    /// or all equal and a greater id. Values are folded by the same SQL as the ordered column, so the comparison
+    /// agrees with the order. NULLs sit where each database sorts them (SQLite: first ascending, PostgreSQL: last
+    /// ascending). When NULLs cannot follow the position, the first term's bound leads, so the database starts
+    /// its index walk at the position rather than stepping over every row before it.
+    private mutating func keyset(_ position: KeysetPosition, order: [OrderByItem]) throws(DirectoryError) -> String {
+        guard position.values.count == order.count else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
+        var terms: [KeysetTerm] = []
+        for (item, value) in zip(order, position.values) {
+            let isID = item.path.segments == ["id"] && !item.path.isLambdaVariable
+            terms.append(KeysetTerm(expression: try orderExpression(item.path), isID: isID, descending: item.descending,
+                                    value: isID ? value ?? position.id : value))
+        }
+        if !(terms.last?.isID ?? false) { terms.append(KeysetTerm(expression: "id", isID: true, descending: false, value: position.id)) }
+        var sql = ""
+        if let first = terms.first, let value = first.value, !nullsFollow(first) {
+            sql += "\(first.expression) \(first.descending ? "<=" : ">=") \(bound(value, first)) AND "
+        }
+        var alternatives: [String] = []
+        for (index, term) in terms.enumerated() {
+            var parts: [String] = []
+            for earlier in terms[..<index] {
+                parts.append(earlier.value.map { "\(earlier.expression) = \(bound($0, earlier))" } ?? "\(earlier.expression) IS NULL")
+            }
+            if let value = term.value {
+                let after = "\(term.expression) \(term.descending ? "<" : ">") \(bound(value, term))"
+                parts.append(nullsFollow(term) ? "(\(after) OR \(term.expression) IS NULL)" : after)
+            } else if nullsFollow(term) {
+                continue  // nothing sorts after NULL here but other NULLs, which the next term orders
+            } else {
+                parts.append("\(term.expression) IS NOT NULL")
+            }
+            alternatives.append("(" + parts.joined(separator: " AND ") + ")")
+        }
+        return "(" + sql + "(" + (alternatives.isEmpty ? "1 = 0" : alternatives.joined(separator: " OR ")) + "))"
+    }
+
+    private struct KeysetTerm {
+        var expression: String
+        var isID: Bool
+        var descending: Bool
+        var value: String?
+    }
+
+    /// Whether NULLs come after every value of the term in its direction.
+    private func nullsFollow(_ term: KeysetTerm) -> Bool {
+        !term.isID && (dialect.isPostgres != term.descending)
+    }
+
+    /// A bind folded as the term's column is.
+    private mutating func bound(_ value: String, _ term: KeysetTerm) -> String {
+        binds.append(.text(value))
+        if term.isID { return "?" }
+        return dialect.isPostgres ? "lower(CAST(? AS TEXT))" : "lower(?)"
     }
 
     private mutating func expression(_ filter: FilterExpression, tenant: String, element: Element?) throws(DirectoryError) -> String {

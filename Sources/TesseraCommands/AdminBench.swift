@@ -23,10 +23,19 @@ struct AdminBench: AsyncParsableCommand {
         guard let adminID = admins.first?.body["principalId"]?.stringValue else { throw ValidationError("no Global Administrator in \(tenant)") }
         let users = try await store.read { tx in try await tx.count(ObjectQuery(tenant: tenantID, kinds: [.user])) }
         let cookie = try await app.adminBenchSession(tenant: tenant, userID: adminID)
-        let deep = Base64URL.encode(Data(#"{"o":\#(max(0, users - 50))}"#.utf8))
+        let byOffset = Base64URL.encode(Data(#"{"o":\#(max(0, users - 50))}"#.utf8))
+        // The next link to the last 50 users by name: the keyset position of the user before them (the Graph lister's
+        // token: the order's values and the id).
+        let beforeLast = try await store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.user], orderBy: [OrderByItem(path: PropertyPath(["displayName"]), descending: true)],
+                                           limit: 51))
+        }.last
+        let keyset: JSONValue = ["k": [beforeLast?.body["displayName"] ?? .null], "a": .string(beforeLast?.id ?? "")]
+        let deep = Base64URL.encode(Data(keyset.serialized.utf8))
         let pages: [(String, String, [(name: String, value: String)])] = [
             ("users, first page (50, by name)", "users", []),
-            ("users, a page near the end (offset \(max(0, users - 50)))", "users", [("page", deep)]),
+            ("users, the last page (its next link)", "users", [("page", deep)]),
+            ("users, the same page by offset \(max(0, users - 50)) (before keyset tokens)", "users", [("page", byOffset)]),
             ("users, search by name start", "users", [("q", "User 0999")]),
             ("users, search by address start", "users", [("q", "user050000@")]),
             ("groups, first page", "groups", []),

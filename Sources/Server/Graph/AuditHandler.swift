@@ -129,7 +129,7 @@ struct AuditHandler {
 }
 
 extension AuditHandler {
-    /// `/auditLogs/signIns`: newest first, `$filter` on the record's properties, `$top`, offset paging.
+    /// `/auditLogs/signIns`: newest first, `$filter` on the record's properties, `$top`, keyset paging.
     func signIns() async throws -> APIResponse {
         let options = try QueryValidator(entity: nil, advanced: true, count: true).resolve(try context.parseOptions())
         guard options.search == nil else { throw DirectoryError(.unsupportedQuery, "$search is not supported on sign-ins.") }
@@ -137,18 +137,27 @@ extension AuditHandler {
             throw DirectoryError(.unsupportedQuery, "Sign-ins are ordered by createdDateTime desc only.")
         }
         let top = options.top ?? Self.pageSize
-        var offset = 0
+        // The skip token is the last record shown (keyset: the next page starts after it, however many records
+        // arrive meanwhile); a number is an offset from before keyset tokens.
+        var offset = 0, before: String?
         if let token = options.skipToken {
-            guard let value = Int(token), value >= 0 else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
-            offset = value
+            if let value = Int(token), value >= 0 {
+                offset = value
+            } else if let data = Base64URL.decode(token), case .object(let state)? = try? JSONParser.parse(Array(data)),
+                      let id = state["before"]?.stringValue {
+                before = id
+            } else {
+                throw DirectoryError.badRequest("Invalid $skiptoken.")
+            }
         }
-        let found = try await api.app.directory.signIns(tenant: context.tenant, filter: options.filter, limit: top + 1, offset: offset)
+        let found = try await api.app.directory.signIns(tenant: context.tenant, filter: options.filter, limit: top + 1, offset: offset,
+                                                        before: before)
         var body: [String: JSONValue] = [
             "@odata.context": .string("\(context.base)/$metadata#auditLogs/signIns"),
             "value": .array(found.prefix(top).map { Renderer.select(.object($0.body), options.select) }),
         ]
-        if found.count > top {
-            body["@odata.nextLink"] = .string("\(context.base)/auditLogs/signIns?$top=\(top)&$skiptoken=\(offset + top)")
+        if found.count > top, let last = found.prefix(top).last {
+            body["@odata.nextLink"] = .string(Lister(context: context, app: api.app).nextLink(skipToken: Lister.encode(["before": .string(last.id)])))
         }
         return .json(.object(body))
     }

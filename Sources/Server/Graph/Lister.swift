@@ -36,15 +36,14 @@ struct Lister {
             } else if kinds == [.user] {
                 query.projection = Renderer.defaultUserProperties.filter { $0 != "id" }.sorted()
             }
+            // The next page's token holds the last row's values of the order's properties: read them too.
+            if let projection = query.projection {
+                let ordered = orderBy.compactMap { $0.path.segments.count == 1 && $0.path.segments[0] != "id" ? $0.path.segments[0] : nil }
+                query.projection = Set(projection + ordered).sorted()
+            }
             if query.projection?.isEmpty == true { query.projection = nil }
         }
-        if let token = options.skipToken {
-            guard let data = Base64URL.decode(token), case .object(let state)? = try? JSONParser.parse(Array(data)) else {
-                throw DirectoryError.badRequest("Invalid $skiptoken.")
-            }
-            if let after = state["a"]?.stringValue { query.afterId = after }
-            if let offset = state["o"]?.intValue, offset >= 0 { query.offset = Int(offset) }
-        }
+        if let token = options.skipToken { try Self.resume(&query, from: token) }
         let wantsCount = options.count && context.isAdvanced
         let frozen = query
         let (rows, total) = try await app.store.read { tx in
@@ -66,10 +65,57 @@ struct Lister {
         ]
         if let total { body["@odata.count"] = .int(Int64(total + matchingVirtual.count)) }
         if rows.count > top, let last = page.last {
-            let state: JSONValue = orderBy.isEmpty ? ["a": .string(last.id)] : ["o": .int(Int64(query.offset + top))]
-            body["@odata.nextLink"] = .string(nextLink(skipToken: Base64URL.encode(Data(state.serialized.utf8))))
+            body["@odata.nextLink"] = .string(nextLink(skipToken: Self.token(after: last, orderBy: orderBy, offset: query.offset + top)))
         }
         return .json(.object(body))
+    }
+
+    /// The `$skiptoken` of the page after `last`: a keyset position (the id, and with `$orderby` the last row's values of
+    /// the order's properties), so that a page costs the same wherever it is and rows inserted or deleted before it
+    /// move nothing in or out of it. An order by a property whose value is not text (which the store orders as its
+    /// own type) pages by offset.
+    static func token(after last: StoredObject, orderBy: [OrderByItem], offset: Int) -> String {
+        var values: [JSONValue] = []
+        for item in orderBy {
+            if item.path.segments == ["id"] {
+                values.append(.string(last.id))
+                continue
+            }
+            switch JSONValue.object(last.body).value(at: item.path.segments) {
+            case .string(let text)?: values.append(.string(text))
+            case nil, .null?: values.append(.null)
+            default: return encode(["o": .int(Int64(offset))])
+            }
+        }
+        return encode(orderBy.isEmpty ? ["a": .string(last.id)] : ["k": .array(values), "a": .string(last.id)])
+    }
+
+    static func encode(_ state: JSONValue) -> String { Base64URL.encode(Data(state.serialized.utf8)) }
+
+    /// Continues `query` from a `$skiptoken` this lister made.
+    static func resume(_ query: inout ObjectQuery, from token: String) throws(DirectoryError) {
+        guard let data = Base64URL.decode(token), case .object(let state)? = try? JSONParser.parse(Array(data)) else {
+            throw DirectoryError.badRequest("Invalid $skiptoken.")
+        }
+        if case .array(let keys)? = state["k"] {
+            guard let id = state["a"]?.stringValue, keys.count == query.orderBy.count else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
+            var values: [String?] = []
+            for key in keys {
+                switch key {
+                case .string(let text): values.append(text)
+                case .null: values.append(nil)
+                default: throw DirectoryError.badRequest("Invalid $skiptoken.")
+                }
+            }
+            query.after = KeysetPosition(values: values, id: id)
+        } else if let after = state["a"]?.stringValue {
+            guard query.orderBy.isEmpty else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
+            query.afterId = after
+        } else if let offset = state["o"]?.intValue, offset >= 0 {
+            query.offset = Int(offset)
+        } else {
+            throw DirectoryError.badRequest("Invalid $skiptoken.")
+        }
     }
 
     /// The same URL with a new `$skiptoken`.

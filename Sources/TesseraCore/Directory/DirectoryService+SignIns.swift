@@ -30,13 +30,15 @@ extension DirectoryService {
         try await signInWriter.flush()
     }
 
-    /// Sign-ins, newest first (their ids are time-ordered), every record this node accepted included.
-    public func signIns(tenant: String, filter: FilterExpression?, limit: Int, offset: Int) async throws -> [StoredObject] {
+    /// Sign-ins, newest first (their ids are time-ordered), every record this node accepted included; with `before`,
+    /// those after that record in this order (keyset paging: no record skipped or repeated as others come and go).
+    public func signIns(tenant: String, filter: FilterExpression?, limit: Int, offset: Int = 0, before: String? = nil) async throws -> [StoredObject] {
         try await signInWriter.flush()
-        let query = ObjectQuery(tenant: tenant, kinds: [.signIn], filter: filter,
+        var query = ObjectQuery(tenant: tenant, kinds: [.signIn], filter: filter,
                                 orderBy: [OrderByItem(path: PropertyPath(["id"]), descending: true)],
                                 limit: limit, offset: offset)
-        return try await store.read { tx in try await tx.query(query) }
+        query.after = before.map { KeysetPosition(values: [$0], id: $0) }
+        return try await store.read { [query] tx in try await tx.query(query) }
     }
 }
 
