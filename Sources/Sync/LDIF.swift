@@ -5,57 +5,126 @@ import LDAP
 /// values (an objectGUID), long lines folded onto lines that start with a space, `#` comments, records separated by
 /// blank lines. A file connector reads its file whole on every run: what is in it exists, what is not is gone.
 enum LDIF {
+    /// Every record of `text`.
     static func parse(_ text: String) throws -> [LDAPEntry] {
-        // Unfold: a line starting with one space continues the previous one.
-        var lines: [String] = []
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : String(raw)
-            if line.hasPrefix(" "), !lines.isEmpty, !lines[lines.count - 1].isEmpty {
-                lines[lines.count - 1] += line.dropFirst()
-            } else {
-                lines.append(line)
-            }
-        }
+        var reader = Reader(bytes: Array(text.utf8))
         var entries: [LDAPEntry] = []
-        var dn: String?
-        var attributes: [String: [[UInt8]]] = [:]
-        func finish() throws {
-            if let dn { entries.append(LDAPEntry(dn: dn, attributes: attributes)) }
-            else if !attributes.isEmpty { throw LDAPError("LDIF: a record without a dn (before line \(entries.count + 1))") }
-            dn = nil
-            attributes = [:]
-        }
-        for (number, line) in lines.enumerated() {
-            if line.isEmpty {
-                try finish()
-                continue
-            }
-            if line.hasPrefix("#") || line.hasPrefix("version:") { continue }
-            guard let colon = line.firstIndex(of: ":") else { throw LDAPError("LDIF line \(number + 1): no ':' in \"\(line.prefix(60))\"") }
-            let name = String(line[..<colon])
-            var rest = line[line.index(after: colon)...]
-            let value: [UInt8]
-            if rest.hasPrefix(":") {
-                rest = rest.dropFirst()
-                guard let data = Data(base64Encoded: rest.trimmingCharacters(in: .whitespaces)) else {
-                    throw LDAPError("LDIF line \(number + 1): bad base64 for \(name)")
-                }
-                value = Array(data)
-            } else if rest.hasPrefix("<") {
-                throw LDAPError("LDIF line \(number + 1): URL values are not supported")
-            } else {
-                value = Array(String(rest.drop { $0 == " " }).utf8)
-            }
-            if name.lowercased() == "dn" {
-                guard dn == nil else { throw LDAPError("LDIF line \(number + 1): a second dn in one record") }
-                dn = String(decoding: value, as: UTF8.self)
-            } else if name.lowercased() == "changetype" {
-                throw LDAPError("LDIF line \(number + 1): change records are not content: give the directory as it is")
-            } else {
-                attributes[name, default: []].append(value)
-            }
-        }
-        try finish()
+        while let entry = try reader.next() { entries.append(entry) }
         return entries
+    }
+
+    /// Reads records one at a time from a file, a block at a time: memory holds one block and one record, however
+    /// large the file.
+    struct Reader {
+        private let file: FileHandle?
+        private var buffer: [UInt8]
+        private var position = 0
+        private var exhausted: Bool
+        /// The physical line last read (1-based), for errors.
+        private var lineNumber = 0
+        /// A line read ahead to see whether it continues the one before.
+        private var lookahead: [UInt8]?
+        static let blockSize = 1 << 20
+
+        init(bytes: [UInt8]) {
+            file = nil
+            buffer = bytes
+            exhausted = true
+        }
+
+        init(path: String) throws {
+            guard let handle = FileHandle(forReadingAtPath: path) else { throw LDAPError("cannot read \(path)") }
+            file = handle
+            buffer = []
+            exhausted = false
+        }
+
+        /// The next physical line without its line break, or nil at the end.
+        private mutating func physicalLine() throws -> [UInt8]? {
+            while true {
+                if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
+                    var line = Array(buffer[position..<newline])
+                    position = newline + 1
+                    if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                    lineNumber += 1
+                    return line
+                }
+                if exhausted {
+                    guard position < buffer.count else { return nil }
+                    var line = Array(buffer[position...])
+                    position = buffer.count
+                    if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                    lineNumber += 1
+                    return line
+                }
+                buffer.removeFirst(position)
+                position = 0
+                let block: Data
+                do {
+                    block = try file?.read(upToCount: Self.blockSize) ?? Data()
+                } catch {
+                    throw LDAPError("LDIF: reading after line \(lineNumber) failed: \(error.localizedDescription)")
+                }
+                if block.isEmpty { exhausted = true } else { buffer.append(contentsOf: block) }
+            }
+        }
+
+        /// The next line with the lines folded onto it (those starting with a space) joined, or nil at the end.
+        private mutating func logicalLine() throws -> [UInt8]? {
+            guard var line = try lookahead.take() ?? physicalLine() else { return nil }
+            while let next = try physicalLine() {
+                if next.first == UInt8(ascii: " "), !line.isEmpty {
+                    line += next.dropFirst()
+                } else {
+                    lookahead = next
+                    break
+                }
+            }
+            return line
+        }
+
+        /// The next record, or nil at the end of the input.
+        mutating func next() throws -> LDAPEntry? {
+            var dn: String?
+            var attributes: [String: [[UInt8]]] = [:]
+            while let line = try logicalLine() {
+                if line.isEmpty {
+                    if let dn { return LDAPEntry(dn: dn, attributes: attributes) }
+                    if !attributes.isEmpty { throw LDAPError("LDIF line \(lineNumber): a record without a dn") }
+                    continue
+                }
+                if line.first == UInt8(ascii: "#") || line.starts(with: Array("version:".utf8)) { continue }
+                let number = lineNumber
+                guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+                    throw LDAPError("LDIF line \(number): no ':' in \"\(String(decoding: line.prefix(60), as: UTF8.self))\"")
+                }
+                let name = String(decoding: line[..<colon], as: UTF8.self)
+                var rest = line[(colon + 1)...]
+                let value: [UInt8]
+                if rest.first == UInt8(ascii: ":") {
+                    rest = rest.dropFirst()
+                    guard let data = Data(base64Encoded: String(decoding: rest, as: UTF8.self).trimmingCharacters(in: .whitespaces)) else {
+                        throw LDAPError("LDIF line \(number): bad base64 for \(name)")
+                    }
+                    value = Array(data)
+                } else if rest.first == UInt8(ascii: "<") {
+                    throw LDAPError("LDIF line \(number): URL values are not supported")
+                } else {
+                    value = Array(rest.drop { $0 == UInt8(ascii: " ") })
+                }
+                switch name.lowercased() {
+                case "dn":
+                    guard dn == nil else { throw LDAPError("LDIF line \(number): a second dn in one record") }
+                    dn = String(decoding: value, as: UTF8.self)
+                case "changetype":
+                    throw LDAPError("LDIF line \(number): change records are not content: give the directory as it is")
+                default:
+                    attributes[name, default: []].append(value)
+                }
+            }
+            if let dn { return LDAPEntry(dn: dn, attributes: attributes) }
+            if !attributes.isEmpty { throw LDAPError("LDIF line \(lineNumber): a record without a dn") }
+            return nil
+        }
     }
 }

@@ -57,13 +57,27 @@ struct ExportContext {
     /// The tenant's domains: a UPN with another suffix takes the initial domain.
     let domains: Set<String>
     /// Which staged object holds each cloud object.
-    var joined: [String: String]
+    var joined: JoinMap
     /// Soft-deleted synced users by anchor: an object that comes back restores its user instead of a new one.
     var deletedByAnchor: [String: [String]]
 }
 
+/// An export in progress: the import arrives a page at a time, and what must wait for the whole of it (deletions of
+/// what a full import did not name, group memberships, the deletion threshold) is kept here, as ids.
+struct ExportState {
+    let connector: SyncConnector
+    var context: ExportContext
+    /// Every staged object a full import named.
+    var seen: Set<String> = []
+    /// Groups whose members to bring in line once every member is exported.
+    var changedGroups: [String] = []
+    var createdGroups: Set<String> = [], updatedGroups: Set<String> = []
+    /// Joined objects that left the directory or the connector's scope, with the attributes the import brought.
+    var deletions: [StagedUser] = []
+}
+
 extension SyncCycle {
-    func context(tenant: TenantRecord, settings: SyncSettings, joined: [String: String]) async throws -> ExportContext {
+    func context(tenant: TenantRecord, settings: SyncSettings) async throws -> ExportContext {
         let tenantID = tenant.id
         let (domains, deleted) = try await store.read { tx in
             (try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.domain])).map { $0.id.lowercased() },
@@ -73,28 +87,39 @@ extension SyncCycle {
         var deletedByAnchor: [String: [String]] = [:]
         for user in deleted { if let anchor = user.body["onPremisesImmutableId"]?.stringValue { deletedByAnchor[anchor, default: []].append(user.id) } }
         return ExportContext(tenant: tenant, settings: settings, matcher: Matcher(features: settings.features, enforcementDate: settings.enforcementDate),
-                             domains: Set(domains), joined: joined, deletedByAnchor: deletedByAnchor)
+                             domains: Set(domains), joined: JoinMap(store: store, tenant: tenantID), deletedByAnchor: deletedByAnchor)
     }
 
     static func stagingID(connector: String, guid: [UInt8]) -> String {
         "sync:\(connector.lowercased()):" + guid.map { String($0, radix: 16).leftPad2 }.joined()
     }
 
-    /// Merges the imported entries into the staging area and exports what changed.
-    func export(_ entries: consuming [LDAPEntry], tenant: TenantRecord, connector: SyncConnector, settings: SyncSettings,
-                run: inout SyncRun) async throws {
-        let tenantID = tenant.id
-        let staged = try await store.read { tx in
-            try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.syncObject], filter: .compare(PropertyPath(["connector"]), .eq, .string(connector.name))))
-        }
-        var byID = Dictionary(uniqueKeysWithValues: staged.map { ($0.id, StagedUser(object: $0)) })
-        var changed: [String] = []
-        var seen: Set<String> = []
-        for index in entries.indices {
-            let entry = entries[index]
+    /// Entries an import hands to the export at once: the memory an export holds is about a page, not the directory.
+    static let pageSize = 1_000
+
+    func beginExport(tenant: TenantRecord, connector: SyncConnector, settings: SyncSettings) async throws -> ExportState {
+        ExportState(connector: connector, context: try await context(tenant: tenant, settings: settings))
+    }
+
+    /// Merges one page of imported entries into the staging area, reading only the staged objects they name, and
+    /// exports them.
+    func exportPage(_ entries: [LDAPEntry], state: inout ExportState, run: inout SyncRun) async throws {
+        let tenantID = state.context.tenant.id, connector = state.connector
+        run.imported += entries.count
+        var named: [(id: String, entry: LDAPEntry)] = []
+        named.reserveCapacity(entries.count)
+        for entry in entries {
             guard let guid = entry.values("objectGUID").first, guid.count == 16 else { continue }
-            let id = Self.stagingID(connector: connector.name, guid: guid)
-            seen.insert(id)
+            named.append((Self.stagingID(connector: connector.name, guid: guid), entry))
+        }
+        let ids = named.map(\.id)
+        var byID: [String: StagedUser] = [:]
+        let stored = try await store.read { tx in try await tx.objects(tenant: tenantID, ids: ids) }
+        run.stagedRead += stored.count
+        for object in stored { byID[object.id] = StagedUser(object: object) }
+        var order: [String] = [], ordered: Set<String> = []
+        for (id, entry) in named {
+            if run.full { state.seen.insert(id) }
             var user = byID[id] ?? StagedUser(object: StoredObject(tenant: tenantID, id: id, kind: .syncObject, body: [
                 "connector": .string(connector.name), "state": "pending"]))
             var attributes = run.full ? [:] : user.attributes
@@ -106,48 +131,119 @@ extension SyncCycle {
             user.attributes = attributes
             user.object.body["dn"] = .string(entry.dn)
             byID[id] = user
-            changed.append(id)
+            if ordered.insert(id).inserted { order.append(id) }
         }
-        _ = consume entries  // merged: the import's copy goes before the export begins
+        try await exportChanged(order.compactMap { byID[$0] }, state: &state, run: &run)
+    }
+
+    /// Ends an export once the import has been read: what a full import did not name is gone, groups get their
+    /// members, and the deletions are carried out unless there are more than the threshold allows.
+    func finishExport(_ state: inout ExportState, run: inout SyncRun) async throws {
+        let tenantID = state.context.tenant.id, connector = state.connector
         if run.full {
             // Everything still in AD came back; staged objects that did not are gone.
-            for (id, var user) in byID where !seen.contains(id) {
-                var attributes = user.attributes
-                attributes["isdeleted"] = ["TRUE"]
-                user.attributes = attributes
-                byID[id] = user
-                changed.append(id)
+            var after: String?
+            var query = ObjectQuery(tenant: tenantID, kinds: [.syncObject],
+                                    filter: .compare(PropertyPath(["connector"]), .eq, .string(connector.name)), limit: Self.pageSize)
+            query.projection = ["connector"]
+            while true {
+                query.afterId = after
+                let page = try await store.read { [query] tx in try await tx.query(query) }
+                run.stagedRead += page.count
+                let gone = page.map(\.id).filter { !state.seen.contains($0) }
+                if !gone.isEmpty {
+                    let users = try await store.read { tx in try await tx.objects(tenant: tenantID, ids: gone) }.map { object in
+                        var user = StagedUser(object: object)
+                        user.attributes["isdeleted"] = ["TRUE"]
+                        return user
+                    }
+                    try await exportChanged(users, state: &state, run: &run)
+                }
+                guard page.count == Self.pageSize, let last = page.last?.id else { break }
+                after = last
             }
         }
 
-        var deletions: [String] = []
-        // Users first, then groups, then memberships (which need both); computers become devices.
-        let order = changed.filter { byID[$0]?.isUser == true } + changed.filter { byID[$0]?.isGroup == true }
-            + changed.filter { byID[$0]?.isComputer == true }
-        var changedGroups: [String] = []
-        // Which staged object holds each cloud object.
-        var joined: [String: String] = [:]
-        for (id, user) in byID { if let cloud = user.cloudID { joined[cloud] = id } }
-        var context = try await self.context(tenant: tenant, settings: settings, joined: joined)
+        var cloudByDN: [String: String?] = [:]
+        for start in stride(from: 0, to: state.changedGroups.count, by: Self.pageSize) {
+            let ids = Array(state.changedGroups[start..<min(start + Self.pageSize, state.changedGroups.count)])
+            let groups = try await store.read { tx in try await tx.objects(tenant: tenantID, ids: ids) }.map(StagedUser.init)
+            run.stagedRead += groups.count
+            for group in groups {
+                guard let cloud = group.cloudID else { continue }
+                let dns = group.values("member").map { $0.lowercased() }
+                run.stagedRead += try await resolveMembers(dns.filter { cloudByDN[$0] == nil }, connector: connector.name, tenant: tenantID,
+                                                           into: &cloudByDN)
+                let changedMembers = try await syncMembers(of: cloud, to: Set(dns.compactMap { cloudByDN[$0] ?? nil }), tenant: tenantID, run: &run)
+                // A membership change is an update of the group (unless the group was created in this run).
+                let id = group.object.id
+                if changedMembers, !state.createdGroups.contains(id), !state.updatedGroups.contains(id) { run.updated += 1 }
+            }
+        }
+
+        // Accidental deletion prevention: past the threshold nothing is deleted, and the run says so.
+        let settings = state.context.settings
+        if settings.deletionPreventionType != "disabled", !state.deletions.isEmpty {
+            var limit = settings.deletionThreshold
+            if settings.deletionPreventionType == "enabledForPercentage" {
+                let joinedCount = try await store.read { tx in
+                    try await tx.count(ObjectQuery(tenant: tenantID, kinds: [.syncObject], filter: .and(
+                        .compare(PropertyPath(["connector"]), .eq, .string(connector.name)), .compare(PropertyPath(["cloudId"]), .ne, .null))))
+                }
+                limit = max(1, joinedCount * settings.deletionThreshold / 100)
+            }
+            if state.deletions.count > limit {
+                run.status = "stopped-deletion-threshold-exceeded"
+                run.pendingDeletions = state.deletions.map(\.object.id).sorted()
+                return
+            }
+        }
+        for user in state.deletions {
+            try await delete(user, tenant: tenantID)
+            run.deleted += 1
+        }
+    }
+
+    /// The cloud objects of the staged objects with these distinguished names (lower case), through the `syncDN` index;
+    /// nil for a name no joined, live staged object has. Returns how many staged objects it read.
+    func resolveMembers(_ dns: [String], connector: String, tenant: String, into found: inout [String: String?]) async throws -> Int {
+        guard !dns.isEmpty else { return 0 }
+        let resolved = try await store.read { tx in
+            var staged: [(dn: String, ids: [String])] = []
+            for dn in Set(dns) {
+                staged.append((dn, try await tx.targets(tenant: tenant, source: StagingIndex.dnKey(connector: connector, dn: dn),
+                                                        relation: StagingIndex.distinguishedName)))
+            }
+            let objects = Dictionary(try await tx.objects(tenant: tenant, ids: staged.flatMap(\.ids)).map { ($0.id, StagedUser(object: $0)) }) { a, _ in a }
+            return (staged.map { dn, ids in
+                (dn, ids.compactMap { objects[$0] }.first { $0.cloudID != nil && !$0.isDeleted }?.cloudID)
+            }, objects.count)
+        }
+        for (dn, cloud) in resolved.0 { found[dn] = .some(cloud) }
+        return resolved.1
+    }
+
+    /// Exports staged objects the import changed: new users in bulk, then each of the others (users, then groups, then
+    /// computers); objects out of scope wait in `state.deletions`, groups in `state.changedGroups`.
+    func exportChanged(_ users: [StagedUser], state: inout ExportState, run: inout SyncRun) async throws {
+        let tenant = state.context.tenant, connector = state.connector
+        let order = users.filter(\.isUser) + users.filter(\.isGroup) + users.filter(\.isComputer)
         func inScope(_ user: StagedUser) -> Bool { !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased()) }
         // New users first, in batches: an initial sync is mostly these.
         var done: Set<String> = []
-        let fresh = order.compactMap { byID[$0] }.filter { $0.isUser && $0.cloudID == nil && inScope($0) }
+        var exported: [StagedUser] = []
+        let fresh = order.filter { $0.isUser && $0.cloudID == nil && inScope($0) }
         for start in stride(from: 0, to: fresh.count, by: Self.bulkSize) {
-            let created = try await createInBulk(Array(fresh[start..<min(start + Self.bulkSize, fresh.count)]), context: &context, run: &run)
-            for user in created {
-                byID[user.object.id] = user
-                done.insert(user.object.id)
-            }
+            let created = try await createInBulk(Array(fresh[start..<min(start + Self.bulkSize, fresh.count)]), context: &state.context, run: &run)
+            for user in created { done.insert(user.object.id) }
             try await saveStaged(created)
+            exported += created
         }
         var dirty: [StagedUser] = []
-        var createdGroups: Set<String> = [], updatedGroups: Set<String> = []
-        for id in order where !done.contains(id) {
-            guard var user = byID[id] else { continue }
-            let inScope = inScope(user)
-            if !inScope {
-                if user.cloudID != nil { deletions.append(id) } else if user.isDeleted { try await removeStaged(user, tenant: tenantID) }
+        for var user in order where !done.contains(user.object.id) {
+            let id = user.object.id
+            if !inScope(user) {
+                if user.cloudID != nil { state.deletions.append(user) } else if user.isDeleted { try await removeStaged(user, tenant: tenant.id) }
                 continue
             }
             do {
@@ -156,11 +252,11 @@ extension SyncCycle {
                 } else if user.isGroup {
                     let before = (run.added, run.updated)
                     try await applyGroup(&user, tenant: tenant, run: &run)
-                    changedGroups.append(id)
-                    if run.added > before.0 { createdGroups.insert(id) }
-                    if run.updated > before.1 { updatedGroups.insert(id) }
+                    state.changedGroups.append(id)
+                    if run.added > before.0 { state.createdGroups.insert(id) }
+                    if run.updated > before.1 { state.updatedGroups.insert(id) }
                 } else {
-                    try await apply(&user, context: &context, run: &run)
+                    try await apply(&user, context: &state.context, run: &run)
                 }
             } catch let error as DirectoryError {
                 user.object.body["state"] = "error"
@@ -171,41 +267,14 @@ extension SyncCycle {
             dirty.append(user)
             if dirty.count >= 500 {
                 try await saveStaged(dirty)
+                exported += dirty
                 dirty.removeAll(keepingCapacity: true)
             }
-            byID[id] = user
         }
         try await saveStaged(dirty)
-        if connector.writeBackAnchor { try await writeBackAnchors(order.compactMap { byID[$0] }, connector: connector, run: &run) }
-
-        if !changedGroups.isEmpty {
-            var cloudByDN: [String: String] = [:]
-            for user in byID.values {
-                if let cloud = user.cloudID, !user.isDeleted { cloudByDN[user.dn.lowercased()] = cloud }
-            }
-            for id in changedGroups {
-                guard let group = byID[id], let cloud = group.cloudID else { continue }
-                let changedMembers = try await syncMembers(of: cloud, to: Set(group.values("member").compactMap { cloudByDN[$0.lowercased()] }),
-                                                           tenant: tenantID, run: &run)
-                // A membership change is an update of the group (unless the group was created in this run).
-                if changedMembers, !createdGroups.contains(id), !updatedGroups.contains(id) { run.updated += 1 }
-            }
-        }
-
-        // Accidental deletion prevention: past the threshold nothing is deleted, and the run says so.
-        let joinedCount = byID.values.filter { $0.cloudID != nil }.count
-        let limit = settings.deletionPreventionType == "enabledForPercentage"
-            ? max(1, joinedCount * settings.deletionThreshold / 100) : settings.deletionThreshold
-        if settings.deletionPreventionType != "disabled", deletions.count > limit {
-            run.status = "stopped-deletion-threshold-exceeded"
-            run.pendingDeletions = deletions.sorted()
-            return
-        }
-        for id in deletions {
-            guard let user = byID[id] else { continue }
-            try await delete(user, tenant: tenantID)
-            run.deleted += 1
-        }
+        exported += dirty
+        state.context.joined.saved()
+        if connector.writeBackAnchor { try await writeBackAnchors(exported, connector: connector, run: &run) }
     }
 
     static let bulkSize = 250
@@ -261,7 +330,7 @@ extension SyncCycle {
             user.object.body["state"] = "joined"
             user.object.body["error"] = nil
             user.object.body["conflict"] = nil
-            context.joined[object.id] = user.object.id
+            context.joined.join(object.id, to: user.object.id)
             out.append(user)
         }
         run.added += out.count
@@ -301,12 +370,17 @@ extension SyncCycle {
         }
     }
 
-    /// Writes staged objects, many to a transaction (one per object was a third of an initial sync's time).
+    /// Writes staged objects, many to a transaction (one per object was a third of an initial sync's time), with their
+    /// index entries.
     func saveStaged(_ users: [StagedUser]) async throws {
         guard !users.isEmpty else { return }
         let objects = users.map(\.stored)
         try await store.write { tx in
-            for object in objects { try await tx.put(object, over: try await tx.object(tenant: object.tenant, id: object.id)) }
+            for object in objects {
+                let current = try await tx.object(tenant: object.tenant, id: object.id)
+                try await tx.put(object, over: current)
+                try await StagingIndex.update(from: current, to: object, tx: tx)
+            }
         }
     }
 
@@ -325,11 +399,16 @@ extension SyncCycle {
         switch decision {
         case .create:
             // A user this object left behind (moved out of scope, say) is restored, as Entra does, not created again.
-            if let deleted = context.deletedByAnchor[anchor]?.first(where: { context.joined[$0] == nil }) {
+            var restorable: String?
+            for candidate in context.deletedByAnchor[anchor] ?? [] where try await context.joined.holder(of: candidate) == nil {
+                restorable = candidate
+                break
+            }
+            if let deleted = restorable {
                 _ = try await directory.restore(tenant: tenantID, id: deleted, actor: SyncCycle.actor)
                 context.deletedByAnchor[anchor]?.removeAll { $0 == deleted }
                 user.object.body["cloudId"] = .string(deleted)
-                context.joined[deleted] = user.object.id
+                context.joined.join(deleted, to: user.object.id)
                 guard try await resolveConflicts(&desired, of: &user, cloudID: deleted, context: context, run: &run) else { return }
                 try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)
                 return
@@ -339,13 +418,13 @@ extension SyncCycle {
             user.object.body["cloudId"] = .string(created.id)
             user.object.body["state"] = "joined"
             user.object.body["error"] = nil
-            context.joined[created.id] = user.object.id
+            context.joined.join(created.id, to: user.object.id)
             run.added += 1
         case .join(let id, let kind):
             guard try await resolveConflicts(&desired, of: &user, cloudID: id, context: context, run: &run) else { return }
             _ = try await directory.update(tenant: tenantID, id: id, kind: .user, patch: desired, actor: SyncCycle.actor, allowReadOnly: true)
             user.object.body["cloudId"] = .string(id)
-            context.joined[id] = user.object.id
+            context.joined.join(id, to: user.object.id)
             user.object.body["state"] = "joined"
             user.object.body["matchedBy"] = .string(kind.rawValue)
             user.object.body["error"] = nil
@@ -353,7 +432,7 @@ extension SyncCycle {
         case .update(let id), .updateAnchor(let id):
             if user.cloudID != id {
                 // Joining again by anchor: only if no other on-premises object holds that user.
-                if let other = context.joined[id], other != user.object.id {
+                if let other = try await context.joined.holder(of: id), other != user.object.id {
                     quarantine(&user, code: "AttributeValueMustBeUnique",
                                message: "Another on-premises object already synchronizes to user '\(upn)' with the source anchor '\(anchor)'.",
                                run: &run)
@@ -362,7 +441,7 @@ extension SyncCycle {
                 user.object.body["cloudId"] = .string(id)
                 user.object.body["state"] = "joined"
                 user.object.body["error"] = nil
-                context.joined[id] = user.object.id
+                context.joined.join(id, to: user.object.id)
             }
             guard try await resolveConflicts(&desired, of: &user, cloudID: id, context: context, run: &run) else { return }
             try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)

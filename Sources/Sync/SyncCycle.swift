@@ -39,23 +39,35 @@ public struct SyncCycle: Sendable {
         guard !chosen.isEmpty else {
             throw DirectoryError.badRequest(name.map { "No sync connector named '\($0)'." } ?? "No sync connector is configured: add one with `tessera sync connector add`.")
         }
+        if !settings.stagingIndexed {
+            try await indexStaging(tenant: tenant.id)
+            settings.stagingIndexed = true
+            try await settings.save(tenant: tenant.id, store: store)
+        }
         var runs: [SyncRun] = []
         for connector in chosen {
             var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: connector.name, at: Timestamp.format(clock.now))
             run.full = full || connector.cookie == nil || connector.ldifFile != nil
             do {
-                let (entries, cookie): ([LDAPEntry], [UInt8]?)
+                var export = try await beginExport(tenant: tenant, connector: connector, settings: settings)
+                var cookie: [UInt8]?
                 if let file = connector.ldifFile {
-                    do {
-                        (entries, cookie) = (try LDIF.parse(try String(contentsOfFile: file, encoding: .utf8)), nil)
-                    } catch let error as CocoaError {
-                        throw LDAPError("cannot read \(file): \(error.localizedDescription)")
+                    // Read as a stream, a page at a time.
+                    var reader = try LDIF.Reader(path: file)
+                    var page: [LDAPEntry] = []
+                    page.reserveCapacity(Self.pageSize)
+                    while let entry = try reader.next() {
+                        page.append(entry)
+                        if page.count == Self.pageSize {
+                            try await exportPage(page, state: &export, run: &run)
+                            page.removeAll(keepingCapacity: true)
+                        }
                     }
+                    try await exportPage(page, state: &export, run: &run)
                 } else {
-                    (entries, cookie) = try await importEntries(connector, full: run.full)
+                    cookie = try await importPages(connector, full: run.full) { page in try await exportPage(page, state: &export, run: &run) }
                 }
-                run.imported = entries.count
-                try await export(consume entries, tenant: tenant, connector: connector, settings: settings, run: &run)
+                try await finishExport(&export, run: &run)
                 if let index = settings.connectors.firstIndex(where: { $0.name == connector.name }) { settings.connectors[index].cookie = cookie }
             } catch let error as LDAPError {
                 run.status = "failed"
@@ -94,26 +106,25 @@ public struct SyncCycle: Sendable {
         return ldap
     }
 
-    /// Reads the connector's users: every one (full), or what changed since its DirSync cookie. Returns them with
-    /// the new cookie, which is stored only after the export succeeded.
-    func importEntries(_ connector: SyncConnector, full: Bool) async throws -> ([LDAPEntry], [UInt8]) {
+    /// Reads the connector's users, every one (full) or what changed since its DirSync cookie, and hands each page to
+    /// `body` as it arrives. Returns the new cookie, which is stored only after the export succeeded.
+    func importPages(_ connector: SyncConnector, full: Bool, _ body: ([LDAPEntry]) async throws -> Void) async throws -> [UInt8] {
         // DirSync reads from the root of the naming context; the connector's scope is applied when exporting.
         let root = connector.baseDN.split(separator: ",").filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("dc=") }
             .joined(separator: ",")
         return try await Self.connect(connector).closing { ldap in
             var cookie = full ? [] : connector.cookie ?? []
-            var entries: [LDAPEntry] = []
             var more = true
             while more {
                 let page = try await ldap.search(base: root, filter: "(|(objectClass=user)(objectClass=group))", attributes: Self.userAttributes,
                                                  controls: [.dirSync(flags: 0, cookie: cookie)])
-                entries += page.entries
                 guard let control = page.controls.first(where: { $0.oid == LDAPControl.dirSyncOID }) else {
                     throw LDAPError("the server did not answer the DirSync control (the bind account needs Replicating Directory Changes)")
                 }
                 (more, cookie) = try control.cookie()
+                try await body(page.entries)
             }
-            return (entries, cookie)
+            return cookie
         }
     }
 }
@@ -125,6 +136,24 @@ extension SyncCycle {
         let filter: FilterExpression? = state.map { .compare(PropertyPath(["state"]), .eq, .string($0)) }
         return try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.syncObject], filter: filter)) }
             .map(StagedUser.init)
+    }
+
+    /// Writes the index entries of every staged object (`StagingIndex`), a page at a time: once, for a staging area
+    /// written before the index existed. Entries already there stay.
+    func indexStaging(tenant: String) async throws {
+        var query = ObjectQuery(tenant: tenant, kinds: [.syncObject], limit: Self.pageSize)
+        while true {
+            let page = try await store.read { [query] tx in try await tx.query(query) }
+            try await store.write { tx in
+                for object in page {
+                    for entry in StagingIndex.entries(of: object) {
+                        try await tx.link(tenant: tenant, source: entry.source, relation: entry.relation, target: entry.target)
+                    }
+                }
+            }
+            guard page.count == Self.pageSize, let last = page.last?.id else { return }
+            query.afterId = last
+        }
     }
 
     /// Objects sync could not export: quarantined (refused matches and, with the quarantine switches, conflicts) and
@@ -171,13 +200,18 @@ extension SyncCycle {
     /// many conflicts were resolved. A sync run ends with it too.
     @discardableResult
     public func releaseResolvedConflicts(tenant: TenantRecord) async throws -> Int {
+        var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+        if !settings.stagingIndexed {
+            try await indexStaging(tenant: tenant.id)
+            settings.stagingIndexed = true
+            try await settings.save(tenant: tenant.id, store: store)
+        }
         let conflicted = try await store.read { tx in
-            try await tx.query(ObjectQuery(tenant: tenant.id, kinds: [.syncObject], filter: .compare(PropertyPath(["conflict"]), .eq, .bool(true))))
+            let ids = try await tx.targets(tenant: tenant.id, source: StagingIndex.conflicts, relation: StagingIndex.conflict)
+            return try await tx.objects(tenant: tenant.id, ids: ids)
         }.map(StagedUser.init)
         guard !conflicted.isEmpty else { return 0 }
-        var joined: [String: String] = [:]
-        for user in try await stagedObjects(tenant: tenant.id) { if let cloud = user.cloudID { joined[cloud] = user.object.id } }
-        var context = try await self.context(tenant: tenant, settings: try await SyncSettings.load(tenant: tenant.id, store: store), joined: joined)
+        var context = try await self.context(tenant: tenant, settings: settings)
         var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: "", at: Timestamp.format(clock.now))
         var released = 0, written: [StagedUser] = []
         for var user in conflicted where user.isUser && !user.isDeleted {
@@ -228,7 +262,8 @@ extension SyncCycle {
         }
         let pending = Set(settings.runs[index]["pendingDeletions"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         var deleted = 0
-        for user in try await stagedObjects(tenant: tenant.id) where pending.contains(user.object.id) {
+        let staged = try await store.read { tx in try await tx.objects(tenant: tenant.id, ids: pending.sorted()) }.map(StagedUser.init)
+        for user in staged {
             try await delete(user, tenant: tenant.id)
             deleted += 1
         }

@@ -76,6 +76,8 @@ public struct SyncSettings: Sendable {
     public var enforcementDate = Matcher.defaultEnforcementDate
     /// Newest last; kept for 7 days, as Entra Connect keeps run history.
     public var runs: [JSONValue] = []
+    /// The staging area has its index (`StagingIndex`); false for one staged before the index existed.
+    var stagingIndexed = false
 
     public init() {}
 
@@ -101,6 +103,7 @@ public struct SyncSettings: Sendable {
         settings.deletionThreshold = json["deletionThreshold"]?.intValue.map(Int.init) ?? settings.deletionThreshold
         if let date = json["enforcementDate"]?.stringValue, let parsed = Timestamp.parse(date) { settings.enforcementDate = parsed }
         settings.runs = json["runs"]?.arrayValue ?? []
+        settings.stagingIndexed = json["stagingIndexed"]?.boolValue ?? false
         return settings
     }
 
@@ -115,7 +118,7 @@ public struct SyncSettings: Sendable {
                          "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": .bool(f.allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled),
             ]) { _, new in new }),
             "deletionPreventionType": .string(deletionPreventionType), "deletionThreshold": .int(Int64(deletionThreshold)),
-            "enforcementDate": .string(Timestamp.format(enforcementDate)), "runs": .array(runs),
+            "enforcementDate": .string(Timestamp.format(enforcementDate)), "runs": .array(runs), "stagingIndexed": .bool(stagingIndexed),
         ]
         try await store.write { tx in try await tx.putSetting(tenant: tenant, key: Self.key, value: value) }
     }
@@ -129,6 +132,8 @@ public struct SyncRun: Sendable {
     public var status = "success"
     public var full = false
     public var imported = 0, added = 0, updated = 0, deleted = 0, quarantined = 0
+    /// Staged objects the run read: those its import named, and on a full run the others too (to find what is gone).
+    public var stagedRead = 0
     public var errors: [JSONValue] = []
     /// Deletions held back by the accidental-deletion threshold (staged object ids), to approve once.
     public var pendingDeletions: [String] = []
@@ -136,7 +141,7 @@ public struct SyncRun: Sendable {
     public var json: JSONValue {
         ["id": .string(id), "connector": .string(connector), "at": .string(at), "status": .string(status), "full": .bool(full),
          "imported": .int(Int64(imported)), "added": .int(Int64(added)), "updated": .int(Int64(updated)),
-         "deleted": .int(Int64(deleted)), "quarantined": .int(Int64(quarantined)), "errors": .array(errors),
+         "deleted": .int(Int64(deleted)), "quarantined": .int(Int64(quarantined)), "stagedRead": .int(Int64(stagedRead)), "errors": .array(errors),
          "pendingDeletions": .array(pendingDeletions.map { .string($0) })]
     }
 }
