@@ -44,7 +44,7 @@ extension BackupService {
     /// A change that cannot be applied (a unique key taken since) is a failed change, not a failed recovery. The
     /// snapshot is checked first: a damaged one is refused before anything is written. A recovery works from the
     /// difference against the directory as it is, so running it again (after a crash, say) finishes what is left.
-    /// `dryRun` returns what would be done without writing; `shouldStop` is asked between changes (cancel).
+    /// `dryRun` returns what would be done without writing; `shouldStop` is asked between batches of changes (cancel).
     public func recover(tenant: String, snapshot id: String, filter: RecoveryFilter, directory: DirectoryService, actor: Actor,
                         dryRun: Bool = false, shouldStop: @Sendable () async -> Bool = { false },
                         progress: @Sendable (Int, Int) async -> Void = { _, _ in }) async throws -> (planned: [DifferenceReport.ObjectChange], outcomes: [RecoveryOutcome], stopped: Bool) {
@@ -67,42 +67,61 @@ extension BackupService {
             else { throw BackupError.damaged("The snapshot's copy of \(change.id) cannot be read.") }
             return StoredObject(tenant: tenant, id: change.id, kind: entry.kind, body: body, deletedAt: entry.deletedAt)
         }
-        // Objects first (those the links need), then links, then what was added since goes.
+        // Objects first (those the links need), then links, then what was added since goes. The changes go to the
+        // directory a batch at a time (`DirectoryService.apply`, one transaction each): their objects, then the links
+        // of those whose object was written; a change fails alone, with the first of its writes that was refused.
         let order: [DifferenceReport.Action: Int] = [.recreate: 0, .restore: 1, .update: 2, .softDelete: 3]
         let sorted = planned.sorted { (order[$0.action]!, $0.id) < (order[$1.action]!, $1.id) }
         var outcomes: [RecoveryOutcome] = []
-        for (index, change) in sorted.enumerated() {
+        for start in stride(from: 0, to: sorted.count, by: Self.recoveryBatch) {
             if await shouldStop() { return (planned, outcomes, true) }
-            await progress(index, sorted.count)
-            do {
-                switch change.action {
-                case .recreate:
-                    try await directory.reinstate(tenant: tenant, try snapshotObject(change), actor: actor)
-                case .restore, .update:
-                    if target.objects[change.id]?.digest != nil, !change.properties.isEmpty || change.action == .restore {
-                        try await directory.revert(tenant: tenant, to: try snapshotObject(change), actor: actor)
-                    }
-                case .softDelete:
-                    try await directory.delete(tenant: tenant, id: change.id, kind: nil, actor: actor)
-                }
-                if change.action != .softDelete {
-                    for link in change.links {
-                        if link.added {
-                            try await directory.removeLink(tenant: tenant, source: change.id, relation: link.relation, target: link.target, actor: actor)
-                        } else {
-                            try await directory.addLink(tenant: tenant, source: change.id, relation: link.relation, target: link.target, actor: actor)
+            await progress(start, sorted.count)
+            let batch = Array(sorted[start..<min(start + Self.recoveryBatch, sorted.count)])
+            var failures: [Int: String] = [:]
+            var writes: [(change: Int, write: DirectoryWrite)] = []
+            for (index, change) in batch.enumerated() {
+                do {
+                    switch change.action {
+                    case .recreate:
+                        writes.append((index, .reinstate(try snapshotObject(change))))
+                    case .restore, .update:
+                        if target.objects[change.id]?.digest != nil, !change.properties.isEmpty || change.action == .restore {
+                            writes.append((index, .revert(try snapshotObject(change))))
                         }
+                    case .softDelete:
+                        writes.append((index, .delete(id: change.id, kind: nil)))
                     }
+                } catch let error as BackupError {
+                    failures[index] = error.description
+                } catch let error as DirectoryError {
+                    failures[index] = error.message
                 }
-                outcomes.append(RecoveryOutcome(change: change, failure: nil))
-            } catch let error as DirectoryError {
-                outcomes.append(RecoveryOutcome(change: change, failure: error.message))
-            } catch let error as BackupError {
-                outcomes.append(RecoveryOutcome(change: change, failure: error.description))
             }
+            try await apply(writes, tenant: tenant, directory: directory, actor: actor, failures: &failures)
+            writes = []
+            for (index, change) in batch.enumerated() where failures[index] == nil && change.action != .softDelete {
+                for link in change.links {
+                    writes.append((index, link.added ? .unlink(source: change.id, relation: link.relation, target: link.target)
+                                                     : .link(source: change.id, relation: link.relation, target: link.target)))
+                }
+            }
+            try await apply(writes, tenant: tenant, directory: directory, actor: actor, failures: &failures)
+            outcomes += batch.enumerated().map { RecoveryOutcome(change: $1, failure: failures[$0]) }
         }
         await progress(sorted.count, sorted.count)
         return (planned, outcomes, false)
+    }
+
+    /// Changes written in one transaction (a cancel is seen between batches).
+    static let recoveryBatch = 100
+
+    /// Applies the writes of a batch's changes; a change's first refused write is its failure.
+    private func apply(_ writes: [(change: Int, write: DirectoryWrite)], tenant: String, directory: DirectoryService, actor: Actor,
+                       failures: inout [Int: String]) async throws {
+        let results = try await directory.apply(writes.map(\.write), tenant: tenant, actor: actor)
+        for (write, result) in zip(writes, results) where failures[write.change] == nil {
+            if case .failure(let error) = result { failures[write.change] = error.message }
+        }
     }
 
     func snapshotRecord(tenant: String, id: String, in records: [SnapshotRecord]) throws -> SnapshotRecord {

@@ -120,6 +120,9 @@ struct LoadBench: AsyncParsableCommand {
             case .link(let source, let relation, let target):
                 try await directory.addLink(tenant: tenant, source: source, relation: relation, target: target, actor: .system)
                 return .success(source)
+            case .unlink, .delete, .revert, .reinstate:
+                // The load creates and links only.
+                return .success(try await directory.apply([write], tenant: tenant, actor: .system)[0].get().id)
             }
         } catch let error as DirectoryError {
             return .failure(error)

@@ -6,10 +6,19 @@ public enum DirectoryWrite: Sendable, Hashable {
     case update(id: String, kind: ObjectKind?, patch: [String: JSONValue], ifMatch: Int64? = nil)
     /// Adds a link (`POST …/{relation}/$ref`).
     case link(source: String, relation: String, target: String)
+    /// Removes a link (`DELETE …/{relation}/{id}/$ref`).
+    case unlink(source: String, relation: String, target: String)
+    /// Deletes an object as `delete` does (soft for the kinds with deleted items).
+    case delete(id: String, kind: ObjectKind?)
+    /// Puts an object back to a body it had, from a snapshot (`revert`).
+    case revert(StoredObject)
+    /// Creates again, with its id, an object that was permanently deleted, from a snapshot (`reinstate`).
+    case reinstate(StoredObject)
 }
 
 extension DirectoryService {
-    /// Performs many writes in one transaction, each exactly as its own method (`create`, `update`, `addLink`) does it:
+    /// Performs many writes in one transaction, each exactly as its own method (`create`, `update`, `addLink`,
+    /// `removeLink`, `delete`, `revert`, `reinstate`) does it:
     /// checked, its unique keys claimed, change-logged and audited. Each write is all or nothing on its own: one that is
     /// refused is reported in its place and leaves nothing behind, and the others commit.
     ///
@@ -20,7 +29,8 @@ extension DirectoryService {
     /// is rolled back and each write runs again in a transaction of its own.
     ///
     /// - Parameter allowReadOnly: for directory sync, as in `create` and `update` (and `allowSynced` for links).
-    /// - Returns: for each write, in order, the object it created or updated (a link's source), or why it was refused.
+    /// - Returns: for each write, in order, the object it wrote (a link's source; a deleted object as it was), or why it
+    ///   was refused.
     /// - Throws: what the store throws (a lost connection, a full disk): then nothing of the batch was written.
     public func apply(_ writes: [DirectoryWrite], tenant: String, actor: Actor,
                       allowReadOnly: Bool = false) async throws -> [Result<StoredObject, DirectoryError>] {
@@ -98,6 +108,15 @@ extension DirectoryService {
             guard let rule = linkRules[relation] else { throw DirectoryError.badRequest("Unsupported relation '\(relation)'.") }
             return try await addLink(tenant: tenant, source: source, relation: relation, target: target, rule: rule, actor: actor,
                                      allowSynced: allowReadOnly, now: now, tx: tx)
+        case .unlink(let source, let relation, let target):
+            return try await removeLink(tenant: tenant, source: source, relation: relation, target: target, actor: actor,
+                                        allowSynced: allowReadOnly, now: now, tx: tx)
+        case .delete(let id, let kind):
+            return try await delete(tenant: tenant, id: id, kind: kind, actor: actor, ifMatch: nil, now: now, tx: tx)
+        case .revert(let old):
+            return try await revert(tenant: tenant, to: old, actor: actor, now: now, tx: tx)
+        case .reinstate(let object):
+            return try await reinstate(tenant: tenant, object, actor: actor, now: now, tx: tx)
         }
     }
 }

@@ -72,19 +72,27 @@ extension DirectoryService {
                            allowSynced: Bool = false) async throws {
         let now = self.now
         try await write(tenant) { tx in
-            guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil else {
-                throw DirectoryError.notFound(source)
-            }
-            try Self.checkMembersWritable(from, relation: relation, allowSynced: allowSynced)
-            guard try await tx.unlink(tenant: tenant, source: source, relation: relation, target: target) else {
-                throw DirectoryError.notFound(target)
-            }
-            try await tx.record(ChangeRecord(
-                tenant: tenant, objectId: source, kind: from.kind, operation: "unlink",
-                activity: Self.linkActivity(relation, adding: false, on: from.kind), actor: actor.initiatedBy, at: now,
-                details: ["relation": .string(relation), "targetId": .string(target),
-                          "displayName": .optional(from.body["displayName"]?.stringValue)]))
+            _ = try await Self.removeLink(tenant: tenant, source: source, relation: relation, target: target, actor: actor,
+                                          allowSynced: allowSynced, now: now, tx: tx)
         }
+    }
+
+    /// `removeLink` inside a write transaction (for it and for `apply`); returns the source.
+    static func removeLink(tenant: String, source: String, relation: String, target: String, actor: Actor, allowSynced: Bool,
+                           now: String, tx: any DirectoryTransaction) async throws -> StoredObject {
+        guard let from = try await tx.object(tenant: tenant, id: source), from.deletedAt == nil else {
+            throw DirectoryError.notFound(source)
+        }
+        try checkMembersWritable(from, relation: relation, allowSynced: allowSynced)
+        guard try await tx.unlink(tenant: tenant, source: source, relation: relation, target: target) else {
+            throw DirectoryError.notFound(target)
+        }
+        try await tx.record(ChangeRecord(
+            tenant: tenant, objectId: source, kind: from.kind, operation: "unlink",
+            activity: linkActivity(relation, adding: false, on: from.kind), actor: actor.initiatedBy, at: now,
+            details: ["relation": .string(relation), "targetId": .string(target),
+                      "displayName": .optional(from.body["displayName"]?.stringValue)]))
+        return from
     }
 
     static func linkActivity(_ relation: String, adding: Bool, on kind: ObjectKind) -> String {

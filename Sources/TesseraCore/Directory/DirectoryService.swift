@@ -131,38 +131,45 @@ public struct DirectoryService: Sendable {
     public func delete(tenant: String, id: String, kind: ObjectKind?, actor: Actor, ifMatch: Int64? = nil) async throws {
         let now = self.now
         try await write(tenant) { tx in
-            guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
-                  kind == nil || current.kind == kind
-            else { throw DirectoryError.notFound(id) }
-            if let ifMatch, ifMatch != current.version {
-                throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
-            }
-            try DirectoryRules.checkDeletable(current)
-            if current.kind == .namedLocation { try await PolicyRules.checkUnused(location: current, tx: tx) }
-            try await tx.release(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: current))
-            if current.kind.isSoftDeletable {
-                var next = current
-                next.deletedAt = now
-                next.body["deletedDateTime"] = .string(now)
-                next.version += 1
-                try await tx.update(next, expectedVersion: current.version)
-                if current.kind == .application {
-                    // Entra soft-deletes an application's service principal with it.
-                    if let appId = current.body["appId"]?.stringValue,
-                       let spId = try await tx.holder(tenant: tenant, key: UniqueKey("servicePrincipal:appId", appId)),
-                       let sp = try await tx.object(tenant: tenant, id: spId) {
-                        try await tx.release(tenant: tenant, object: spId, keys: DirectoryRules.uniqueKeys(of: sp))
-                        try await tx.purge(tenant: tenant, id: spId)
-                    }
-                }
-            } else {
-                try await tx.purge(tenant: tenant, id: id)
-            }
-            try await tx.record(ChangeRecord(
-                tenant: tenant, objectId: id, kind: current.kind, operation: "delete",
-                activity: "Delete \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
-                details: ["displayName": .optional(current.body["displayName"]?.stringValue)]))
+            _ = try await Self.delete(tenant: tenant, id: id, kind: kind, actor: actor, ifMatch: ifMatch, now: now, tx: tx)
         }
+    }
+
+    /// A delete inside a write transaction (for `delete` and `apply`); returns the object as it was.
+    static func delete(tenant: String, id: String, kind: ObjectKind?, actor: Actor, ifMatch: Int64?, now: String,
+                       tx: any DirectoryTransaction) async throws -> StoredObject {
+        guard let current = try await tx.object(tenant: tenant, id: id), current.deletedAt == nil,
+              kind == nil || current.kind == kind
+        else { throw DirectoryError.notFound(id) }
+        if let ifMatch, ifMatch != current.version {
+            throw DirectoryError(.preconditionFailed, "The object was changed since it was read: the If-Match ETag does not match.")
+        }
+        try DirectoryRules.checkDeletable(current)
+        if current.kind == .namedLocation { try await PolicyRules.checkUnused(location: current, tx: tx) }
+        try await tx.release(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: current))
+        if current.kind.isSoftDeletable {
+            var next = current
+            next.deletedAt = now
+            next.body["deletedDateTime"] = .string(now)
+            next.version += 1
+            try await tx.update(next, expectedVersion: current.version)
+            if current.kind == .application {
+                // Entra soft-deletes an application's service principal with it.
+                if let appId = current.body["appId"]?.stringValue,
+                   let spId = try await tx.holder(tenant: tenant, key: UniqueKey("servicePrincipal:appId", appId)),
+                   let sp = try await tx.object(tenant: tenant, id: spId) {
+                    try await tx.release(tenant: tenant, object: spId, keys: DirectoryRules.uniqueKeys(of: sp))
+                    try await tx.purge(tenant: tenant, id: spId)
+                }
+            }
+        } else {
+            try await tx.purge(tenant: tenant, id: id)
+        }
+        try await tx.record(ChangeRecord(
+            tenant: tenant, objectId: id, kind: current.kind, operation: "delete",
+            activity: "Delete \(current.kind.auditNoun)", actor: actor.initiatedBy, at: now,
+            details: ["displayName": .optional(current.body["displayName"]?.stringValue)]))
+        return current
     }
 
     /// Restores a soft-deleted object with its original id, claiming its unique keys again.
