@@ -36,13 +36,37 @@ public struct BackupService: Sendable {
 
         /// SHA-256 over every object (id, kind, digest, deletion) and link, in order.
         public var digest: String {
+            Self.digest(sortedObjects: objects.values.sorted { $0.object < $1.object }, sortedLinks: links.sorted())
+        }
+
+        /// The digest of a state whose objects (by id) and links are given in order: one line per object
+        /// ("o id kind digest deletedAt", "-" for none) and per link ("l source relation target"), hashed as bytes.
+        static func digest(sortedObjects: some Sequence<SnapshotEntry>, sortedLinks: some Sequence<LinkRow>) -> String {
             var hasher = SHA256()
-            for id in objects.keys.sorted() {
-                let e = objects[id]!
-                hasher.update(data: Array("o \(id) \(e.kind.rawValue) \(e.digest ?? "-") \(e.deletedAt ?? "-")\n".utf8))
+            var line: [UInt8] = []
+            line.reserveCapacity(1 << 16)
+            func add(_ text: String, then separator: UInt8) {
+                line.append(contentsOf: text.utf8)
+                line.append(separator)
             }
-            for link in links.sorted() { hasher.update(data: Array("l \(link.source) \(link.relation) \(link.target)\n".utf8)) }
-            return Self.hex(hasher.finalize())
+            func flushIfFull() {
+                guard line.count >= 1 << 16 - 512 else { return }
+                hasher.update(data: line)
+                line.removeAll(keepingCapacity: true)
+            }
+            let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n")
+            for e in sortedObjects {
+                line.append(UInt8(ascii: "o")); line.append(space)
+                add(e.object, then: space); add(e.kind.rawValue, then: space); add(e.digest ?? "-", then: space); add(e.deletedAt ?? "-", then: newline)
+                flushIfFull()
+            }
+            for link in sortedLinks {
+                line.append(UInt8(ascii: "l")); line.append(space)
+                add(link.source, then: space); add(link.relation, then: space); add(link.target, then: newline)
+                flushIfFull()
+            }
+            hasher.update(data: line)
+            return hex(hasher.finalize())
         }
 
         static func hex(_ digest: some Sequence<UInt8>) -> String {
@@ -65,7 +89,7 @@ public struct BackupService: Sendable {
     ///
     /// An object written between the scan and the packing is packed as it is then; it is read again and kept as
     /// that (a snapshot holds each object as it was when read), as is any row the store has no digest for.
-    func scanLive(tenant: String, storingBodiesNotIn known: State?) async throws -> State {
+    func scanLive(tenant: String, storingBodiesNotIn known: State?) async throws -> (state: State, digest: String) {
         let store = self.store, kinds = Self.kinds, relations = Self.relations
         async let linkRows = store.read { tx in try await tx.allLinks(tenant: tenant, relations: relations, sources: nil) }
         let rows = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds) }
@@ -99,7 +123,16 @@ public struct BackupService: Sendable {
             let batch = blobs
             try await store.write { tx in try await tx.putBlobs(tenant: tenant, batch) }
         }
-        return State(objects: objects, links: Set(try await linkRows))
+        // The store lists both in order already (by bytes, as Swift orders these ASCII ids) unless a database collates
+        // otherwise: then they are sorted here.
+        let links = try await linkRows
+        let sortedLinks = zip(links, links.dropFirst()).allSatisfy { $0 < $1 } ? links : links.sorted()
+        var entries = again.isEmpty ? rows.map { SnapshotEntry(object: $0.id, kind: $0.kind, digest: $0.digest, deletedAt: $0.deletedAt) } : []
+        if entries.isEmpty || !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) {
+            entries = objects.values.sorted { $0.object < $1.object }
+        }
+        let state = State(objects: objects, links: Set(sortedLinks))
+        return (state, State.digest(sortedObjects: entries, sortedLinks: sortedLinks))
     }
 
     /// Objects packed into one blob pack.
@@ -135,7 +168,7 @@ public struct BackupService: Sendable {
         let parent = existing.last
         var parentState: State?
         if let parent { parentState = try await state(tenant: tenant, snapshot: parent.id) }
-        let now = try await scanLive(tenant: tenant, storingBodiesNotIn: parentState)
+        let (now, digest) = try await scanLive(tenant: tenant, storingBodiesNotIn: parentState)
         var entries: [SnapshotEntry] = []
         var links: [SnapshotLink] = []
         if let parentState {
@@ -151,7 +184,7 @@ public struct BackupService: Sendable {
         }
         let record = SnapshotRecord(
             tenant: tenant, id: Identifier.makeTimeOrdered(at: clock.now), createdAt: Timestamp.format(clock.now), sequence: sequence,
-            parent: parent?.id, digest: now.digest, objectCount: now.objects.count, linkCount: now.links.count,
+            parent: parent?.id, digest: digest, objectCount: now.objects.count, linkCount: now.links.count,
             changedObjects: parentState == nil ? now.objects.count : entries.count)
         try await store.write { [entries, links] tx in try await tx.insertSnapshot(record, entries: entries, links: links) }
         return record
@@ -173,6 +206,14 @@ public struct BackupService: Sendable {
     /// The state a snapshot records: its full ancestor with every later change applied, in order. With `known`
     /// (an ancestor's state), only the changes after that ancestor are read.
     public func state(tenant: String, snapshot id: String, from known: (id: String, state: State)? = nil) async throws -> State {
+        try await chainState(tenant: tenant, snapshot: id, from: known).state
+    }
+
+    /// The state a snapshot records, and when it was built from `known`, the ids whose entries or outgoing links the
+    /// changes since touched (nothing else can differ from `known`); nil when `known` is not its ancestor.
+    func chainState(tenant: String, snapshot id: String, from known: (id: String, state: State)?) async throws -> (state: State, touched: Set<String>?) {
+        var touched: Set<String> = []
+        var fromKnown = false
         let all = Dictionary(uniqueKeysWithValues: try await snapshots(tenant: tenant).map { ($0.id, $0) })
         var chain: [SnapshotRecord] = []
         var next: String? = id
@@ -180,6 +221,7 @@ public struct BackupService: Sendable {
         while let current = next {
             if let known, current == known.id {
                 state = known.state
+                fromKnown = true
                 break
             }
             guard let record = all[current], chain.count <= all.count else {
@@ -196,14 +238,25 @@ public struct BackupService: Sendable {
             for link in links {
                 if link.present { state.links.insert(link.link) } else { state.links.remove(link.link) }
             }
+            if fromKnown {
+                for entry in entries { touched.insert(entry.object) }
+                for link in links { touched.insert(link.link.source) }
+            }
         }
-        return state
+        return (state, fromKnown ? touched : nil)
     }
 
     /// The state now, from a snapshot's state and the change log since: only the objects written since are read
     /// again (and the links of those that are link sources). Every write to the objects in scope goes through the
     /// directory service and its change log; the next snapshot, which reads everything, is the ground truth.
     public func liveState(tenant: String, since record: SnapshotRecord, base: State) async throws -> (State, [String: String]) {
+        let (state, bodies, _) = try await liveChanges(tenant: tenant, since: record, base: base)
+        return (state, bodies)
+    }
+
+    /// The state now as `liveState(tenant:since:base:)` builds it, and the ids whose entries or outgoing links may
+    /// differ from `base` (nothing else can).
+    func liveChanges(tenant: String, since record: SnapshotRecord, base: State) async throws -> (state: State, bodies: [String: String], touched: Set<String>) {
         var changed: Set<String> = []
         var purged: Set<String> = []
         var after = record.sequence
@@ -230,11 +283,15 @@ public struct BackupService: Sendable {
         }
         for id in changed where !seen.contains(id) { state.objects[id] = nil }
         // Links: those of every changed source as they are now; none to or from a purged object.
-        let sources = changed.union(purged)
-        state.links = state.links.filter { !sources.contains($0.source) && !purged.contains($0.target) }
+        var touched = changed.union(purged)
+        let gone = state.links.filter { touched.contains($0.source) || purged.contains($0.target) }
+        for link in gone {
+            state.links.remove(link)
+            touched.insert(link.source)
+        }
         let present = Array(changed.intersection(seen))
         state.links.formUnion(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations, sources: present) })
-        return (state, bodies)
+        return (state, bodies, touched)
     }
 
     /// The live state, read whole, for reports against now.

@@ -51,19 +51,36 @@ public struct DifferenceReport: Sendable {
     public var recoverable: [ObjectChange] { changes.filter { !$0.isOnPremises } }
 
     /// Compares `target` (the snapshot's state) with `current`; `bodies` gives stored JSON by digest for both.
-    public static func compare(target: BackupService.State, current: BackupService.State, bodies: [String: String]) -> DifferenceReport {
+    /// With `among`, only those ids can differ (the caller knows what changed between the two), and only they are
+    /// compared.
+    public static func compare(target: BackupService.State, current: BackupService.State, bodies: [String: String],
+                               among: Set<String>? = nil) -> DifferenceReport {
         var linksBySource: [String: [LinkChange]] = [:]
-        for link in current.links.subtracting(target.links) {
-            linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: true))
-        }
-        for link in target.links.subtracting(current.links) {
-            linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: false))
+        if let among {
+            let now = current.links.filter { among.contains($0.source) }, then = target.links.filter { among.contains($0.source) }
+            for link in now where !target.links.contains(link) {
+                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: true))
+            }
+            for link in then where !current.links.contains(link) {
+                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: false))
+            }
+        } else {
+            for link in current.links.subtracting(target.links) {
+                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: true))
+            }
+            for link in target.links.subtracting(current.links) {
+                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: false))
+            }
         }
         var changes: [ObjectChange] = []
         // Only the ids whose entries or links differ (a tenant has many objects; a day changes few).
         var differing = Set(linksBySource.keys)
-        for (id, entry) in target.objects where current.objects[id] != entry { differing.insert(id) }
-        for (id, entry) in current.objects where target.objects[id] != entry { differing.insert(id) }
+        if let among {
+            for id in among where target.objects[id] != current.objects[id] { differing.insert(id) }
+        } else {
+            for (id, entry) in target.objects where current.objects[id] != entry { differing.insert(id) }
+            for (id, entry) in current.objects where target.objects[id] != entry { differing.insert(id) }
+        }
         for id in differing.sorted() {
             let old = target.objects[id], new = current.objects[id]
             let links = (linksBySource[id] ?? []).sorted { ($0.relation, $0.target, $0.added ? 1 : 0) < ($1.relation, $1.target, $1.added ? 1 : 0) }
@@ -137,24 +154,28 @@ extension BackupService {
         let target = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: from).id)
         let current: State
         var bodies: [String: String]
+        // Only what the later snapshots or the change log touched can differ: just those ids are compared.
+        let touched: Set<String>?
         if let to {
             // A later snapshot is the earlier one's state plus the changes between: only those are read again.
-            current = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id, from: (from.lowercased(), target))
+            (current, touched) = try await chainState(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id, from: (from.lowercased(), target))
             bodies = [:]
         } else {
-            (current, bodies) = try await liveState(tenant: tenant, since: try snapshot(tenant: tenant, id: from), base: target)
+            (current, bodies, touched) = try await liveChanges(tenant: tenant, since: try snapshot(tenant: tenant, id: from), base: target)
         }
-        // Bodies only for what differs.
+        // Bodies only for what differs: its entries, or its links.
         var wanted: Set<String> = []
-        for (id, entry) in target.objects where current.objects[id] != entry {
-            if let d = entry.digest { wanted.insert(d) }
-            if let d = current.objects[id]?.digest { wanted.insert(d) }
-        }
-        for (id, entry) in current.objects where target.objects[id] == nil {
-            if let d = entry.digest { wanted.insert(d) }
-        }
-        for link in target.links.symmetricDifference(current.links) {
-            if let d = target.objects[link.source]?.digest ?? current.objects[link.source]?.digest { wanted.insert(d) }
+        let ids = touched ?? Set(target.objects.keys).union(current.objects.keys).union(target.links.symmetricDifference(current.links).map(\.source))
+        let linkSources = Set(current.links.filter { ids.contains($0.source) && !target.links.contains($0) }.map(\.source))
+            .union(target.links.filter { ids.contains($0.source) && !current.links.contains($0) }.map(\.source))
+        for id in ids {
+            let old = target.objects[id], new = current.objects[id]
+            if old != new {
+                if let d = old?.digest { wanted.insert(d) }
+                if let d = new?.digest { wanted.insert(d) }
+            } else if linkSources.contains(id), let d = old?.digest ?? new?.digest {
+                wanted.insert(d)
+            }
         }
         let missing = Array(wanted.filter { bodies[$0] == nil })
         let stored = try await store.read { tx in try await tx.blobs(tenant: tenant, digests: missing) }
@@ -162,6 +183,6 @@ extension BackupService {
         if let lost = missing.first(where: { bodies[$0] == nil }) {
             throw BackupError.damaged("Blob \(lost) is missing.")
         }
-        return (DifferenceReport.compare(target: target, current: current, bodies: bodies), target, bodies)
+        return (DifferenceReport.compare(target: target, current: current, bodies: bodies, among: ids), target, bodies)
     }
 }
