@@ -15,9 +15,11 @@ final class SQLiteBackend: SQLBackend {
             opened.append(writer)
             writer.setBusyTimeout(milliseconds: 10_000)
             // A 64 MB page cache for the writer: large writes (a tenant's first snapshot, bulk loads) stay in memory
-            // instead of reading pages back from the file. (journal_mode and foreign_keys are no-ops inside a
-            // transaction, so they are set here, before any.)
-            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536"] {
+            // instead of reading pages back from the file. Savepoints' journals (a shared commit's writes each keep
+            // one) in memory, not in temporary files. (journal_mode and foreign_keys are no-ops inside a transaction,
+            // so they are set here, before any.)
+            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536",
+                           "PRAGMA temp_store=MEMORY"] {
                 try writer.execute(pragma)
             }
             var readerHandles: [SQLiteHandle] = []

@@ -3,14 +3,15 @@ import Synchronization
 /// The one SQLite writer connection, and group commit.
 ///
 /// A write transaction takes the connection (a lock; it suspends only when another task holds it), runs its
-/// statements on the calling thread inside its own `SAVEPOINT`, and then:
+/// statements on the calling thread (the first of a batch opens the transaction, each later one runs inside its own
+/// `SAVEPOINT` in it), and then:
 /// - when another write is waiting and the open batch is within `limit`, it hands the still-open transaction to
 ///   that write and waits for the batch's `COMMIT` before it returns (so nothing is reported before it is durable
 ///   in the database's sense);
 /// - otherwise it commits the batch: its own changes and those of every transaction that handed over to it.
 ///
 /// A transaction that throws (or whose task is cancelled, which surfaces as a thrown error) rolls back to its
-/// savepoint: its rows, unique keys and change-log entries go, the batch's other transactions stay. If SQLite ends
+/// savepoint (the first of a batch, alone in it so far, rolls the transaction back): its rows, unique keys and change-log entries go, the batch's other transactions stay. If SQLite ends
 /// the whole transaction itself (an I/O error, a full disk), or the `COMMIT` fails, every transaction of the batch
 /// fails with that error. Serially the batch is exactly its transactions one after another, so sharing a commit
 /// changes no outcome, only the number of commits.
@@ -74,13 +75,13 @@ final class SQLiteWriter: Sendable {
         try await acquire(.write)
         var outcome: Result<T, any Error>
         do {
-            try begin()
+            let joined = try begin()
             do {
                 outcome = .success(try await body(handle))
-                try handle.execute("RELEASE tessera_write")
+                if joined { try handle.execute("RELEASE tessera_write") }
             } catch {
                 outcome = .failure(error)
-                rollBackSavepoint()
+                undo(joined: joined)
             }
         } catch {
             outcome = .failure(error)
@@ -107,25 +108,33 @@ final class SQLiteWriter: Sendable {
 
     // MARK: The transaction
 
-    private func begin() throws {
-        if !handle.isInTransaction {
-            // IMMEDIATE takes the write lock at once, so a transaction never fails half-way to upgrade it.
-            try handle.execute("BEGIN IMMEDIATE")
-            state.withLock { $0.batch = Batch(started: .now) }
+    /// Opens this write's part: a new transaction when none is open (the batch's first write, which ROLLBACK undoes,
+    /// so a write that shares with no one pays nothing for sharing), else a savepoint in the open one. Returns whether
+    /// it joined an open transaction.
+    private func begin() throws -> Bool {
+        if handle.isInTransaction {
+            try handle.execute("SAVEPOINT tessera_write")
+            return true
         }
-        try handle.execute("SAVEPOINT tessera_write")
+        // IMMEDIATE takes the write lock at once, so a transaction never fails half-way to upgrade it.
+        try handle.execute("BEGIN IMMEDIATE")
+        state.withLock { $0.batch = Batch(started: .now) }
+        return false
     }
 
-    private func rollBackSavepoint() {
-        // When SQLite has already ended the whole transaction there is no savepoint left: `settle` fails the batch.
+    private func undo(joined: Bool) {
+        // When SQLite has already ended the whole transaction there is nothing left to undo: `settle` fails the batch.
         guard handle.isInTransaction else { return }
-        do {
-            try handle.execute("ROLLBACK TO tessera_write")
-            try handle.execute("RELEASE tessera_write")
-        } catch {
-            // The savepoint cannot be undone alone: undo the whole batch, which `settle` then reports to all of it.
-            _ = try? handle.execute("ROLLBACK")
+        if joined {
+            do {
+                try handle.execute("ROLLBACK TO tessera_write")
+                try handle.execute("RELEASE tessera_write")
+                return
+            } catch {
+                // The savepoint cannot be undone alone: the whole batch goes, which `settle` reports to all of it.
+            }
         }
+        _ = try? handle.execute("ROLLBACK")
     }
 
     /// Passes the open transaction to the next writer, or commits it; returns (or throws) this write's outcome once

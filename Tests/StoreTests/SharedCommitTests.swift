@@ -59,6 +59,28 @@ struct SharedCommitTests {
         }
     }
 
+    @Test("the first write of a batch failing (it opened the transaction, with no savepoint) takes only itself back", arguments: databases)
+    func failingFirstWriteRollsBackAlone(_ database: String) async throws {
+        try await withSharedCommits(database) { store, writer, directory, tenant in
+            let ghost = StoredObject(tenant: tenant.tenantId, id: UUID().uuidString.lowercased(), kind: .user, body: ["displayName": "Ghost"])
+            let hold = try await Hold(store, failing: true) { tx in
+                try await tx.insert(ghost)
+                try await tx.claim(tenant: tenant.tenantId, object: ghost.id, keys: [UniqueKey("userPrincipalName", "alice@\(tenant.domain)")])
+            }
+            let alice = Task { try await directory.makeUser(tenant, "Alice") }
+            try await waitUntil { writer.waiting == 1 }
+            try await hold.release()
+            await #expect(throws: Refused()) { try await hold.task.value }
+            let aliceID = try await alice.value.id
+            let (ghostRow, holder) = try await store.read { tx in
+                (try await tx.object(tenant: tenant.tenantId, id: ghost.id),
+                 try await tx.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "alice@\(tenant.domain)")))
+            }
+            #expect(ghostRow == nil)
+            #expect(holder == aliceID)
+        }
+    }
+
     @Test("a write cancelled mid-transaction rolls back and leaves the connection outside any transaction", arguments: databases)
     func cancelledWriteRollsBack(_ database: String) async throws {
         try await withSharedCommits(database) { store, writer, directory, tenant in
@@ -167,14 +189,18 @@ struct SharedCommitTests {
         let task: Task<Void, any Error>
         private let go: AsyncStream<Void>.Continuation
 
-        init(_ store: SQLDirectoryStore) async throws {
+        /// Runs `writes` first; when `failing`, throws `Refused` once released.
+        init(_ store: SQLDirectoryStore, failing: Bool = false,
+             writes: @escaping @Sendable (any DirectoryTransaction) async throws -> Void = { _ in }) async throws {
             let (entered, inside) = AsyncStream<Void>.makeStream()
             let (released, go) = AsyncStream<Void>.makeStream()
             self.go = go
             task = Task {
-                try await store.write { _ in
+                try await store.write { tx in
+                    try await writes(tx)
                     inside.yield()
                     for await _ in released { break }
+                    if failing { throw Refused() }
                 }
             }
             for await _ in entered { break }
