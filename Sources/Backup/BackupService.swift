@@ -89,35 +89,38 @@ public struct BackupService: Sendable {
     ///
     /// An object written between the scan and the packing is packed as it is then; it is read again and kept as
     /// that (a snapshot holds each object as it was when read), as is any row the store has no digest for.
-    func scanLive(tenant: String, storingBodiesNotIn known: State?) async throws -> (state: State, digest: String) {
+    func scanLive(tenant: String, storingBodiesNotIn known: State?) async throws -> Scan {
         let store = self.store, kinds = Self.kinds, relations = Self.relations
         async let linkRows = store.read { tx in try await tx.allLinks(tenant: tenant, relations: relations, sources: nil) }
         let rows = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds) }
-        var objects: [String: SnapshotEntry] = [:]
-        objects.reserveCapacity(rows.count)
-        var fresh: [String] = [], again: [String] = []
+        var entries: [SnapshotEntry] = []
+        entries.reserveCapacity(rows.count)
+        var fresh: [Int] = [], again: [String] = []
         for row in rows {
             guard let digest = row.digest else {
                 again.append(row.id)
                 continue
             }
-            objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
-            if known?.objects[row.id]?.digest != digest { fresh.append(row.id) }
+            if known?.objects[row.id]?.digest != digest { fresh.append(entries.count) }
+            entries.append(SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt))
         }
         var stored: Set<String> = []
         for start in stride(from: 0, to: fresh.count, by: Self.packSize) {
-            let chunk = Array(fresh[start..<min(start + Self.packSize, fresh.count)])
-            stored.formUnion(try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: chunk) })
+            let ids = fresh[start..<min(start + Self.packSize, fresh.count)].map { entries[$0].object }
+            stored.formUnion(try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: ids) })
         }
-        again += fresh.filter { id in objects[id]?.digest.map(stored.contains) != true }
+        let changed = Set(fresh.filter { entries[$0].digest.map(stored.contains) != true })
+        if !changed.isEmpty {
+            again += changed.map { entries[$0].object }
+            entries = entries.indices.filter { !changed.contains($0) }.map { entries[$0] }
+        }
         if !again.isEmpty {
             let reread = again
-            for id in reread { objects[id] = nil }
             var blobs: [(digest: String, body: String)] = []
             for row in try await store.read({ tx in try await tx.rawObjects(tenant: tenant, ids: reread) }) where kinds.contains(row.kind) {
                 var body = row.body
                 let digest = State.hex(body.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) })
-                objects[row.id] = SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt)
+                entries.append(SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt))
                 blobs.append((digest, row.body))
             }
             let batch = blobs
@@ -125,14 +128,20 @@ public struct BackupService: Sendable {
         }
         // The store lists both in order already (by bytes, as Swift orders these ASCII ids) unless a database collates
         // otherwise: then they are sorted here.
-        let links = try await linkRows
-        let sortedLinks = zip(links, links.dropFirst()).allSatisfy { $0 < $1 } ? links : links.sorted()
-        var entries = again.isEmpty ? rows.map { SnapshotEntry(object: $0.id, kind: $0.kind, digest: $0.digest, deletedAt: $0.deletedAt) } : []
-        if entries.isEmpty || !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) {
-            entries = objects.values.sorted { $0.object < $1.object }
+        if !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) { entries.sort { $0.object < $1.object } }
+        var links = try await linkRows
+        if !zip(links, links.dropFirst()).allSatisfy({ $0 < $1 }) { links.sort() }
+        return Scan(entries: entries, links: links, digest: State.digest(sortedObjects: entries, sortedLinks: links))
+    }
+
+    /// What a snapshot read: every object's entry by id, every link in order, and the digest of that state.
+    struct Scan {
+        var entries: [SnapshotEntry]
+        var links: [LinkRow]
+        var digest: String
+        var state: State {
+            State(objects: Dictionary(entries.map { ($0.object, $0) }, uniquingKeysWith: { _, last in last }), links: Set(links))
         }
-        let state = State(objects: objects, links: Set(sortedLinks))
-        return (state, State.digest(sortedObjects: entries, sortedLinks: sortedLinks))
     }
 
     /// Objects packed into one blob pack.
@@ -168,10 +177,11 @@ public struct BackupService: Sendable {
         let parent = existing.last
         var parentState: State?
         if let parent { parentState = try await state(tenant: tenant, snapshot: parent.id) }
-        let (now, digest) = try await scanLive(tenant: tenant, storingBodiesNotIn: parentState)
+        let scan = try await scanLive(tenant: tenant, storingBodiesNotIn: parentState)
         var entries: [SnapshotEntry] = []
         var links: [SnapshotLink] = []
         if let parentState {
+            let now = scan.state
             for (id, entry) in now.objects where parentState.objects[id] != entry { entries.append(entry) }
             for (id, old) in parentState.objects where now.objects[id] == nil {
                 entries.append(SnapshotEntry(object: id, kind: old.kind, digest: nil, deletedAt: nil))
@@ -179,13 +189,13 @@ public struct BackupService: Sendable {
             links = now.links.subtracting(parentState.links).map { SnapshotLink(link: $0, present: true) }
                 + parentState.links.subtracting(now.links).map { SnapshotLink(link: $0, present: false) }
         } else {
-            entries = Array(now.objects.values)
-            links = now.links.map { SnapshotLink(link: $0, present: true) }
+            entries = scan.entries
+            links = scan.links.map { SnapshotLink(link: $0, present: true) }
         }
         let record = SnapshotRecord(
             tenant: tenant, id: Identifier.makeTimeOrdered(at: clock.now), createdAt: Timestamp.format(clock.now), sequence: sequence,
-            parent: parent?.id, digest: digest, objectCount: now.objects.count, linkCount: now.links.count,
-            changedObjects: parentState == nil ? now.objects.count : entries.count)
+            parent: parent?.id, digest: scan.digest, objectCount: scan.entries.count, linkCount: scan.links.count,
+            changedObjects: parentState == nil ? scan.entries.count : entries.count)
         try await store.write { [entries, links] tx in try await tx.insertSnapshot(record, entries: entries, links: links) }
         return record
     }

@@ -171,11 +171,21 @@ extension SQLTransaction {
             """, [.text(snapshot.tenant), .text(snapshot.id), .text(snapshot.createdAt), .int(snapshot.sequence),
                   snapshot.parent.map { .text($0) } ?? .null, .text(snapshot.digest), .int(Int64(snapshot.objectCount)),
                   .int(Int64(snapshot.linkCount)), .int(Int64(snapshot.changedObjects))])
-        var entryText = "", linkText = ""
-        entryText.reserveCapacity(entries.count * 120)
-        for e in entries { entryText += "\(e.object)\t\(e.kind.rawValue)\t\(e.digest ?? "-")\t\(e.deletedAt ?? "")\n" }
-        linkText.reserveCapacity(links.count * 90)
-        for l in links { linkText += "\(l.link.source)\t\(l.link.relation)\t\(l.link.target)\t\(l.present ? 1 : 0)\n" }
+        // Lines of tab-separated fields, written as bytes (interpolating a String per line was most of this).
+        func lines<Row>(_ rows: [Row], perLine: Int, _ fields: (Row) -> [String]) -> String {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(rows.count * perLine)
+            for row in rows {
+                for (index, field) in fields(row).enumerated() {
+                    if index > 0 { bytes.append(9) }
+                    bytes.append(contentsOf: field.utf8)
+                }
+                bytes.append(10)
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        let entryText = lines(entries, perLine: 120) { [$0.object, $0.kind.rawValue, $0.digest ?? "-", $0.deletedAt ?? ""] }
+        let linkText = lines(links, perLine: 90) { [$0.link.source, $0.link.relation, $0.link.target, $0.present ? "1" : "0"] }
         _ = try await rows("INSERT INTO backup_manifests (tenant, snapshot, entries, links) VALUES (?, ?, ?, ?)",
                            [.text(snapshot.tenant), .text(snapshot.id), .text(entryText), .text(linkText)])
     }
@@ -189,15 +199,6 @@ extension SQLTransaction {
                            digest: row[4].text ?? "", objectCount: Int(row[5].int ?? 0), linkCount: Int(row[6].int ?? 0),
                            changedObjects: Int(row[7].int ?? 0))
         }
-    }
-
-    /// A manifest column's lines, split at tabs (read as bytes: splitting a String by Characters was a third of a
-    /// snapshot's time).
-    func manifestLines(tenant: String, snapshot: String, column: String) async throws -> [[String]] {
-        guard let text = try await rows("SELECT \(column) FROM backup_manifests WHERE tenant = ? AND snapshot = ?",
-                                        [.text(tenant), .text(snapshot)]).first?.first?.text
-        else { return [] }
-        return Self.fields(text)
     }
 
     /// Lines of tab-separated fields.
@@ -222,18 +223,45 @@ extension SQLTransaction {
         return lines
     }
 
+    /// A manifest column's lines of four tab-separated fields, each made into a record as it is read (no array of
+    /// fields per line); other lines are skipped.
+    func manifestRecords<T>(tenant: String, snapshot: String, column: String, _ make: (String, String, String, String) -> T) async throws -> [T] {
+        guard var text = try await rows("SELECT \(column) FROM backup_manifests WHERE tenant = ? AND snapshot = ?",
+                                        [.text(tenant), .text(snapshot)]).first?.first?.text
+        else { return [] }
+        var records: [T] = []
+        text.withUTF8 { bytes in
+            var fields: (String, String, String) = ("", "", "")
+            var count = 0, start = 0
+            for i in 0..<bytes.count where bytes[i] == 9 || bytes[i] == 10 {
+                let field = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                start = i + 1
+                if bytes[i] == 10 {
+                    if count == 3 { records.append(make(fields.0, fields.1, fields.2, field)) }
+                    count = 0
+                    continue
+                }
+                switch count {
+                case 0: fields.0 = field
+                case 1: fields.1 = field
+                case 2: fields.2 = field
+                default: break
+                }
+                count += 1
+            }
+        }
+        return records
+    }
+
     func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry] {
-        try await manifestLines(tenant: tenant, snapshot: snapshot, column: "entries").compactMap { f in
-            guard f.count == 4 else { return nil }
-            return SnapshotEntry(object: f[0], kind: ObjectKind(rawValue: f[1]), digest: f[2] == "-" ? nil : f[2],
-                                 deletedAt: f[3].isEmpty ? nil : f[3])
+        try await manifestRecords(tenant: tenant, snapshot: snapshot, column: "entries") { object, kind, digest, deletedAt in
+            SnapshotEntry(object: object, kind: ObjectKind(rawValue: kind), digest: digest == "-" ? nil : digest, deletedAt: deletedAt.isEmpty ? nil : deletedAt)
         }
     }
 
     func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink] {
-        try await manifestLines(tenant: tenant, snapshot: snapshot, column: "links").compactMap { f in
-            guard f.count == 4 else { return nil }
-            return SnapshotLink(link: LinkRow(source: f[0], relation: f[1], target: f[2]), present: f[3] == "1")
+        try await manifestRecords(tenant: tenant, snapshot: snapshot, column: "links") { source, relation, target, present in
+            SnapshotLink(link: LinkRow(source: source, relation: relation, target: target), present: present == "1")
         }
     }
 
