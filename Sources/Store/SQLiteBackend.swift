@@ -7,20 +7,22 @@ final class SQLiteBackend: SQLBackend {
     /// The reader connections; nil for an in-memory database, which is private to its one connection, so reads
     /// go through the writer's.
     private let readers: ConnectionPool<SQLiteHandle>?
+    /// Checkpoints the WAL off the writer (nil in memory, which has no WAL).
+    let checkpointer: SQLiteCheckpointer?
 
     init(path: String, readers readerCount: Int = 4, batchLimit: SQLiteWriter.BatchLimit = .standard) throws {
         var opened: [SQLiteHandle] = []
         do {
-            let writer = try SQLiteHandle(path: path)
-            opened.append(writer)
-            writer.setBusyTimeout(milliseconds: 10_000)
+            let connection = try SQLiteHandle(path: path)
+            opened.append(connection)
+            connection.setBusyTimeout(milliseconds: 10_000)
             // A 64 MB page cache for the writer: large writes (a tenant's first snapshot, bulk loads) stay in memory
             // instead of reading pages back from the file. Savepoints' journals (a shared commit's writes each keep
             // one) in memory, not in temporary files. (journal_mode and foreign_keys are no-ops inside a transaction,
             // so they are set here, before any.)
             for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536",
                            "PRAGMA temp_store=MEMORY"] {
-                try writer.execute(pragma)
+                try connection.execute(pragma)
             }
             var readerHandles: [SQLiteHandle] = []
             if path != ":memory:" {
@@ -32,8 +34,11 @@ final class SQLiteBackend: SQLBackend {
                     readerHandles.append(reader)
                 }
             }
-            self.writer = SQLiteWriter(handle: writer, limit: batchLimit)
-            self.readers = readerHandles.isEmpty ? nil : ConnectionPool(readerHandles)
+            writer = SQLiteWriter(handle: connection, limit: batchLimit)
+            readers = readerHandles.isEmpty ? nil : ConnectionPool(readerHandles)
+            // Last, because it starts a thread and nothing after it can fail.
+            checkpointer = path == ":memory:" ? nil : try SQLiteCheckpointer(path: path)
+            if let checkpointer { connection.checkpointWAL(with: checkpointer) }
         } catch {
             for handle in opened { handle.close() }
             throw error
@@ -56,6 +61,7 @@ final class SQLiteBackend: SQLBackend {
             for handle in await readers.drain() { handle.close() }
         }
         await writer.close()
+        await checkpointer?.close()
     }
 }
 

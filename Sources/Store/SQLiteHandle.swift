@@ -33,6 +33,21 @@ final class SQLiteHandle: @unchecked Sendable {
         sqlite_nio_sqlite3_busy_timeout(db, milliseconds)
     }
 
+    /// Reports each commit's WAL size to `checkpointer`, which checkpoints instead of this connection (SQLite's
+    /// automatic checkpoint goes off). `checkpointer` must outlive this connection.
+    func checkpointWAL(with checkpointer: SQLiteCheckpointer) {
+        sqlite_nio_sqlite3_wal_hook(db, { context, _, _, frames in
+            guard let context else { return SQLITE_OK }
+            Unmanaged<SQLiteCheckpointer>.fromOpaque(context).takeUnretainedValue().walCommitted(frames: frames)
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(checkpointer).toOpaque())
+    }
+
+    /// Copies to the database file the WAL frames no reader or writer still needs, waiting for none of them.
+    func checkpointPassively() {
+        _ = sqlite_nio_sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+    }
+
     /// True while a transaction is open (SQLite is not in autocommit mode).
     var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(db) == 0 }
 

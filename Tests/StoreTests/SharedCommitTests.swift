@@ -238,3 +238,32 @@ struct SharedCommitTests {
         }
     }
 }
+
+@Suite("SQLite WAL checkpoints")
+struct CheckpointTests {
+    @Test("the WAL is checkpointed on the checkpointer's own connection, and every commit stays readable")
+    func checkpointsOffTheWriter() async throws {
+        let (url, folder) = TestDatabases.opened(TestDatabases.sqliteFile)
+        defer { if let folder { try? FileManager.default.removeItem(at: folder) } }
+        let backend = try SQLiteBackend(path: url)
+        let store = SQLDirectoryStore(backend: backend)
+        try await store.migrate()
+        let checkpointer = try #require(backend.checkpointer)
+        // A page of text a commit: past the threshold of WAL pages well before the last one.
+        let page = String(repeating: "x", count: 4096)
+        for i in 0..<Int(SQLiteCheckpointer.threshold) + 500 {
+            try await backend.withWriteSession { session in
+                _ = try await session.execute("INSERT INTO settings (tenant, key, value) VALUES ('t', ?, ?)", [.text("k\(i)"), .text(page)])
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while checkpointer.checkpoints == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(checkpointer.checkpoints >= 1)
+        try await store.shutdown()
+
+        let reopened = try SQLiteBackend(path: url)
+        let count = try await reopened.withReadSession { try await $0.execute("SELECT COUNT(*) FROM settings WHERE tenant = 't'", []) }
+        try await reopened.close()
+        #expect(count.first?.first?.int == Int64(SQLiteCheckpointer.threshold) + 500)
+    }
+}
