@@ -89,6 +89,39 @@ struct StagingTests {
         }
     }
 
+    @Test("a staging area written before its index existed is indexed once, and its groups keep their members")
+    func indexedOnce() async throws {
+        try await FileConnectorFixture.withTenant { f in
+            let records = [Self.group("team", 12_000, members: [1, 2])] + (0..<4).map { Self.user($0) }
+            try f.write(records.joined(separator: "\n\n"))
+            _ = try await f.run()
+            // As an earlier version left it: no index entries, and no mark.
+            let tenant = f.tenant.id
+            try await f.store.write { tx in
+                for object in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.syncObject])) {
+                    for entry in StagingIndex.entries(of: object) {
+                        try await tx.unlink(tenant: tenant, source: entry.source, relation: entry.relation, target: entry.target)
+                    }
+                }
+            }
+            var settings = try await SyncSettings.load(tenant: tenant, store: f.store)
+            settings.stagingIndexed = false
+            try await settings.save(tenant: tenant, store: f.store)
+
+            try f.write(([Self.group("team", 12_000, members: [1, 2, 3])] + (0..<4).map { Self.user($0) }).joined(separator: "\n\n"))
+            let run = try await f.run()
+            #expect(run.status == "success" && run.errors.isEmpty, "\(run.json)")
+            #expect(try await SyncSettings.load(tenant: tenant, store: f.store).stagingIndexed)
+            let team = try #require(try await f.store.read { tx in
+                try await tx.query(ObjectQuery(tenant: tenant, kinds: [.group], filter: .compare(PropertyPath(["displayName"]), .eq, .string("team")))).first
+            })
+            let members = try await f.store.read { tx in try await tx.targets(tenant: tenant, source: team.id, relation: "members") }
+            var expected: Set<String> = []
+            for n in [1, 2, 3] { expected.insert(try #require(try await f.user("u\(n)@contoso.test")).id) }
+            #expect(Set(members) == expected)
+        }
+    }
+
     @Test("the LDIF reader streams a file larger than its block, folded lines and records across block edges included")
     func streamingReader() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).ldif")
