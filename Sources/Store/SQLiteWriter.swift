@@ -11,10 +11,10 @@ import Synchronization
 /// - otherwise it commits the batch: its own changes and those of every transaction that handed over to it.
 ///
 /// A transaction that throws (or whose task is cancelled, which surfaces as a thrown error) rolls back to its
-/// savepoint (the first of a batch, alone in it so far, rolls the transaction back): its rows, unique keys and change-log entries go, the batch's other transactions stay. If SQLite ends
-/// the whole transaction itself (an I/O error, a full disk), or the `COMMIT` fails, every transaction of the batch
-/// fails with that error. Serially the batch is exactly its transactions one after another, so sharing a commit
-/// changes no outcome, only the number of commits.
+/// savepoint (the first of a batch, alone in it so far, rolls the whole transaction back): its rows, unique keys and
+/// change-log entries go, the batch's other transactions stay. If SQLite ends the whole transaction itself (an I/O
+/// error, a full disk), or the `COMMIT` fails, every transaction of the batch fails with that error. A batch is its
+/// transactions run one after another, so sharing a commit changes no outcome, only the number of commits.
 ///
 /// The connection is never handed on inside a transaction except to a writer, so reads that share it (an
 /// in-memory database) only ever see committed data.
