@@ -104,10 +104,17 @@ public struct BackupService: Sendable {
             if known?.objects[row.id]?.digest != digest { fresh.append(entries.count) }
             entries.append(SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt))
         }
+        // Two packs at a time: PostgreSQL builds each on its own core (SQLite's one writer takes them in turn).
         var stored: Set<String> = []
-        for start in stride(from: 0, to: fresh.count, by: Self.packSize) {
-            let ids = fresh[start..<min(start + Self.packSize, fresh.count)].map { entries[$0].object }
-            stored.formUnion(try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: ids) })
+        let chunks = stride(from: 0, to: fresh.count, by: Self.packSize).map { start in
+            fresh[start..<min(start + Self.packSize, fresh.count)].map { entries[$0].object }
+        }
+        try await withThrowingTaskGroup(of: [String].self) { group in
+            for (index, ids) in chunks.enumerated() {
+                if index >= 2, let done = try await group.next() { stored.formUnion(done) }
+                group.addTask { try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: ids) } }
+            }
+            for try await done in group { stored.formUnion(done) }
         }
         let changed = Set(fresh.filter { entries[$0].digest.map(stored.contains) != true })
         if !changed.isEmpty {

@@ -109,7 +109,12 @@ enum Migrations {
         // existing rows here; SQLite has no SHA-256 function, so `backfillDigests` does it after this step.
         var seventh = ["ALTER TABLE objects ADD COLUMN digest TEXT"]
         if d.isPostgres { seventh.append("UPDATE objects SET digest = encode(sha256(convert_to(body::text, 'UTF8')), 'hex')") }
-        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth), (digestStep, seventh)]
+        // Step 8: PostgreSQL compresses packs with LZ4 where it has it (pglz took a quarter of a first snapshot's
+        // time; LZ4 is several times faster for 10% more bytes); packs already written keep their compression.
+        let eighth = d.isPostgres ? ["""
+            DO $$ BEGIN ALTER TABLE backup_packs ALTER COLUMN body SET COMPRESSION lz4; EXCEPTION WHEN OTHERS THEN NULL; END $$
+            """] : []
+        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth), (digestStep, seventh), (8, eighth)]
     }
 
     static let digestStep = 7
