@@ -33,6 +33,7 @@ public struct TesseraApp: Sendable {
     let throttle = SignInThrottle()
     /// Each tenant's Conditional Access policies, compiled.
     let conditionalAccess = ConditionalAccessGate()
+    let passkeyPolicies = Fido2ConfigurationCache()
     /// Counters and timers for `/metrics`.
     public let telemetry: Telemetry
     /// Recovery jobs running in the background; graceful shutdown waits for them.

@@ -281,9 +281,7 @@ struct IdentityPlatform {
         }
         do {
             let result = try await ceremony.finish(credential: request.body, baseURL: request.baseURL, ipAddress: request.clientAddress)
-            let (_, cookie) = try await SignInSessions(app: app).start(tenant: tenant, userID: result.user.id, amr: ["fido", "mfa"],
-                                                                        aaguid: result.method.body["aaGuid"]?.stringValue,
-                                                                        baseURL: request.baseURL)
+            let cookie = result.cookie
             var answer: [String: JSONValue] = [
                 "userId": .string(result.user.id), "userPrincipalName": .optional(result.user.body["userPrincipalName"]?.stringValue),
                 "amr": ["fido", "mfa"], "passkeyProfile": .optional(result.profileID)]

@@ -15,21 +15,27 @@ struct RefreshTokens {
     /// Issues a token carrying what the next access and ID tokens need.
     /// `codeDigest` names the authorization code the family began with, so that a replay of that code revokes it.
     func issue(tenant: String, code: AuthorizationCode, confidential: Bool, family: String? = nil, codeDigest: String? = nil) async throws -> String {
+        try await app.store.write { tx in
+            try await issue(tenant: tenant, code: code, confidential: confidential, family: family, codeDigest: codeDigest, tx: tx)
+        }
+    }
+
+    /// The same inside the caller's transaction (a code is spent and its refresh token issued in one commit).
+    func issue(tenant: String, code: AuthorizationCode, confidential: Bool, family: String? = nil, codeDigest: String? = nil,
+               tx: any DirectoryTransaction) async throws -> String {
         let id = Identifier.make()
         let secret = Secrets.randomToken(bytes: 32)
         let expires = Timestamp.format(app.clock.now.addingTimeInterval(Self.lifetime))
-        try await app.store.write { tx in
-            try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
-                "id": .string(id), "_digest": .string(Secrets.digest(secret)), "_userId": .string(code.userID),
-                "_clientId": .string(code.clientID), "_redirectUri": .string(code.redirectURI), "_scope": .string(code.scope),
-                "_sessionId": .string(code.sessionID), "_amr": .strings(code.amr), "_aaguid": .optional(code.aaguid), "_acrs": .strings(code.acrs), "_authTime": .int(code.authTime),
-                "_confidential": .bool(confidential), "family": .string(family ?? id), "_expires": .string(expires), "_used": false,
-                // Queried (revocation), so not `_`-hidden: the store never lets a query reach hidden members, and this
-                // kind is never served.
-                "issuedForCode": .optional(codeDigest),
-            ]))
-            try await tx.link(tenant: tenant, source: code.userID, relation: Self.relation, target: id)
-        }
+        try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
+            "id": .string(id), "_digest": .string(Secrets.digest(secret)), "_userId": .string(code.userID),
+            "_clientId": .string(code.clientID), "_redirectUri": .string(code.redirectURI), "_scope": .string(code.scope),
+            "_sessionId": .string(code.sessionID), "_amr": .strings(code.amr), "_aaguid": .optional(code.aaguid), "_acrs": .strings(code.acrs), "_authTime": .int(code.authTime),
+            "_confidential": .bool(confidential), "family": .string(family ?? id), "_expires": .string(expires), "_used": false,
+            // Queried (revocation), so not `_`-hidden: the store never lets a query reach hidden members, and this
+            // kind is never served.
+            "issuedForCode": .optional(codeDigest),
+        ]))
+        try await tx.link(tenant: tenant, source: code.userID, relation: Self.relation, target: id)
         return "\(id).\(secret)"
     }
 

@@ -29,16 +29,20 @@ struct SignInSessions {
 
     /// Starts a session; returns it with the `Set-Cookie` header value.
     func start(tenant: String, userID: String, amr: [String], aaguid: String? = nil, baseURL: String) async throws -> (Session, String) {
+        try await app.store.write { tx in try await start(tenant: tenant, userID: userID, amr: amr, aaguid: aaguid, baseURL: baseURL, tx: tx) }
+    }
+
+    /// Starts a session inside the caller's transaction (a sign-in commits its challenge, counter and session at once).
+    func start(tenant: String, userID: String, amr: [String], aaguid: String? = nil, baseURL: String,
+               tx: any DirectoryTransaction) async throws -> (Session, String) {
         let now = app.clock.now
         let id = Identifier.make()
         let session = Session(id: id, userID: userID, authTime: Int64(now.timeIntervalSince1970), amr: amr, aaguid: aaguid)
-        try await app.store.write { tx in
-            try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
-                "id": .string(id), "_userId": .string(userID), "_authTime": .int(session.authTime), "_amr": .strings(amr), "_aaguid": .optional(aaguid),
-                "_expires": .string(Timestamp.format(now.addingTimeInterval(Self.lifetime))),
-            ]))
-            try await tx.link(tenant: tenant, source: userID, relation: Self.relation, target: id)
-        }
+        try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
+            "id": .string(id), "_userId": .string(userID), "_authTime": .int(session.authTime), "_amr": .strings(amr), "_aaguid": .optional(aaguid),
+            "_expires": .string(Timestamp.format(now.addingTimeInterval(Self.lifetime))),
+        ]))
+        try await tx.link(tenant: tenant, source: userID, relation: Self.relation, target: id)
         let secure = baseURL.hasPrefix("https:") ? "; Secure" : ""
         let cookie = "\(Self.cookieName(tenant: tenant))=\(id).\(tag(tenant, id)); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(Self.lifetime))\(secure)"
         return (session, cookie)

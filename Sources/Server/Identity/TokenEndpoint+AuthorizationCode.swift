@@ -47,20 +47,24 @@ extension TokenEndpoint {
         }
         let now = app.clock.now
         let digest = Secrets.fingerprint(text)
-        let fresh = try await app.store.write { tx in
-            try await tx.consumeOnce(tenant: tenantID, key: "code:" + digest, expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
-                                     now: Timestamp.format(now))
-        }
-        guard fresh else {
-            // A code presented twice was stolen or leaked: what it was exchanged for is revoked too (RFC 6749 §4.1.2).
-            try await RefreshTokens(app: app).revokeIssued(tenant: tenantID, codeDigest: digest)
-            throw invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.")
-        }
         guard let user = try await app.activeUser(tenant: tenantID, id: code.userID) else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
-        let refresh = code.scope.split(separator: " ").contains("offline_access")
-            ? try await RefreshTokens(app: app).issue(tenant: tenantID, code: code, confidential: kind == "web", codeDigest: digest) : nil
+        // One commit: the code spent and, with offline_access, its refresh token issued.
+        let tokens = RefreshTokens(app: app), confidential = kind == "web"
+        let wantsRefresh = code.scope.split(separator: " ").contains("offline_access")
+        let (fresh, refresh): (Bool, String?) = try await app.store.write { tx in
+            guard try await tx.consumeOnce(tenant: tenantID, key: "code:" + digest,
+                                           expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
+                                           now: Timestamp.format(now))
+            else { return (false, nil) }
+            return (true, wantsRefresh ? try await tokens.issue(tenant: tenantID, code: code, confidential: confidential, codeDigest: digest, tx: tx) : nil)
+        }
+        guard fresh else {
+            // A code presented twice was stolen or leaked: what it was exchanged for is revoked too (RFC 6749 §4.1.2).
+            try await tokens.revokeIssued(tenant: tenantID, codeDigest: digest)
+            throw invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.")
+        }
         return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh, grant: "authorization_code")
     }
 

@@ -54,11 +54,16 @@ struct PasskeyChallenges: Sendable {
     /// ours, was for something else, expired, or was used before.
     func redeem(_ challenge: [UInt8], purpose: String, tenant: String, now: Date, store: any DirectoryStore) async throws {
         let refusal = DirectoryError.badRequest("The passkey challenge is invalid, expired or already used; request new creation options.")
-        guard let expires = expiry(challenge, purpose: purpose, now: now) else { throw refusal }
-        let fresh = try await store.write { tx in
-            try await tx.consumeOnce(tenant: tenant, key: "passkey-challenge:" + WebAuthn.Base64URL.encode(challenge[0..<16]),
-                                     expiresAt: Timestamp.format(expires), now: Timestamp.format(now))
-        }
+        guard expiry(challenge, purpose: purpose, now: now) != nil else { throw refusal }
+        let fresh = try await store.write { tx in try await spend(challenge, purpose: purpose, tenant: tenant, now: now, tx: tx) }
         guard fresh else { throw refusal }
+    }
+
+    /// Spends a genuine, unexpired challenge inside the caller's transaction (so it is spent exactly when what it
+    /// authorised commits); false when it is not ours, expired or already spent.
+    func spend(_ challenge: [UInt8], purpose: String, tenant: String, now: Date, tx: any DirectoryTransaction) async throws -> Bool {
+        guard let expires = expiry(challenge, purpose: purpose, now: now) else { return false }
+        return try await tx.consumeOnce(tenant: tenant, key: "passkey-challenge:" + WebAuthn.Base64URL.encode(challenge[0..<16]),
+                                        expiresAt: Timestamp.format(expires), now: Timestamp.format(now))
     }
 }

@@ -5,16 +5,19 @@ import WebAuthn
 /// The passkey sign-in ceremony the sign-in page drives: request options (a five-minute single-use challenge,
 /// discoverable credentials or the named user's), then the assertion: verified by the WebAuthn library against the
 /// stored credential, judged again by the user's passkey profiles (a passkey the policy no longer allows is
-/// refused with the reason), counter and backup state stored, and every attempt written to the sign-in log.
+/// refused with the reason), then the challenge spent, the counter and backup state stored and the session started in
+/// one transaction; every attempt written to the sign-in log.
 struct PasskeySignIn {
     let app: TesseraApp
     let tenant: String
 
-    /// Who signed in, and how.
+    /// Who signed in, how, and the session the sign-in started.
     struct Result: Sendable {
         let user: StoredObject
         let method: StoredObject
         let profileID: String?
+        /// The session's `Set-Cookie` value.
+        let cookie: String
     }
 
     /// A refusal with the code that goes to the sign-in log and the client.
@@ -63,10 +66,14 @@ struct PasskeySignIn {
             try await log(user: user, method: method, ipAddress: ipAddress, failure: nil)
             return result
         } catch let failure as Failure {
-            try await log(user: user, method: method, ipAddress: ipAddress, failure: failure)
+            // A spent challenge says nothing about who sent the response: its record names no one.
+            let spent = failure.reason == Self.challengeInvalid.reason
+            try await log(user: spent ? nil : user, method: spent ? nil : method, ipAddress: ipAddress, failure: failure)
             throw failure
         }
     }
+
+    static let challengeInvalid = Failure(reason: "challenge.invalid", message: "The sign-in request expired or was already used; start again.")
 
     private func verify(_ credential: [UInt8], baseURL: String, user: inout StoredObject?, method: inout StoredObject?) async throws -> Result {
         let now = app.clock.now
@@ -78,11 +85,9 @@ struct PasskeySignIn {
         } catch {
             throw Failure(reason: "response.malformed", message: "The passkey response is not a valid credential: \(error.message)")
         }
-        do {
-            try await app.passkeyChallenges.redeem(clientData.challenge, purpose: Self.purpose(tenant: tenant), tenant: tenant,
-                                                   now: now, store: app.store)
-        } catch {
-            throw Failure(reason: "challenge.invalid", message: "The sign-in request expired or was already used; start again.")
+        // Ours and unexpired now; spent below, in the transaction that starts the session.
+        guard app.passkeyChallenges.isValid(clientData.challenge, purpose: Self.purpose(tenant: tenant), now: now) else {
+            throw Self.challengeInvalid
         }
         let tenant = self.tenant
         let key = response.rawID.map { String(format: "%02x", $0) }.joined()
@@ -114,23 +119,47 @@ struct PasskeySignIn {
         do {
             verified = try party.verifyAuthentication(response, challenge: clientData.challenge, credential: stored,
                                                       requireUserVerification: true)
+        } catch where error.code == .assertionPossibleClone {
+            // A counter that went back is either this very response again (its challenge already spent: a replay) or
+            // another authenticator with the same key (a clone). Spending the challenge tells which.
+            let purpose = Self.purpose(tenant: tenant), challenge = clientData.challenge, challenges = app.passkeyChallenges
+            let fresh = try await app.store.write { tx in try await challenges.spend(challenge, purpose: purpose, tenant: tenant, now: now, tx: tx) }
+            guard fresh else { throw Self.challengeInvalid }
+            throw Failure(reason: error.code.name, message: error.message)
         } catch {
             throw Failure(reason: error.code.name, message: error.message)
         }
-        // The policy as it is now, not as it was at registration.
-        let (configuration, _) = try await app.directory.fido2Configuration(tenant: tenant)
-        let groups = try await app.store.read { tx in try await app.directory.transitiveGroups(tenant: tenant, of: owner.id, tx: tx) }
+        // The policy as it is now, not as it was at registration (both read once per change of the tenant).
+        guard let record = try await app.tenantRecord(tenant) else { throw Failure(reason: "tenant.unknown", message: "The tenant does not exist.") }
+        let configuration = try await app.passkeyPolicies.configuration(app: app, tenant: record)
+        let (_, groups, _) = try await app.conditionalAccess.membership(app: app, tenant: record, userID: owner.id)
         let facts = Fido2Configuration.PasskeyFacts(
             type: passkey.body["passkeyType"]?.stringValue == "synced" ? .synced : .deviceBound,
             aaguid: passkey.body["aaGuid"]?.stringValue ?? "", attested: passkey.body["attestationLevel"]?.stringValue == "attested")
         let decision = configuration.evaluate(facts, for: .init(userID: owner.id, groupIDs: Set(groups)), phase: .signIn)
         guard decision.allowed else { throw Failure(reason: decision.reason, message: decision.message) }
-        guard try await app.directory.updateFido2Usage(tenant: tenant, methodID: passkey.id, signCount: verified.newSignCount,
-                                                       backupState: verified.backupState) else {
+        // One commit: the challenge spent, the counter moved on and the session started. A counter that did not move on
+        // still spends the challenge.
+        enum Outcome: Sendable { case spent, counterBehind, started(String) }
+        let challenges = app.passkeyChallenges, directory = app.directory, sessions = SignInSessions(app: app)
+        let challenge = clientData.challenge, purpose = Self.purpose(tenant: tenant)
+        let aaguid = passkey.body["aaGuid"]?.stringValue, methodID = passkey.id, userID = owner.id
+        let outcome: Outcome = try await app.store.write { tx in
+            guard try await challenges.spend(challenge, purpose: purpose, tenant: tenant, now: now, tx: tx) else { return .spent }
+            guard try await directory.updateFido2Usage(tenant: tenant, methodID: methodID, signCount: verified.newSignCount,
+                                                       backupState: verified.backupState, tx: tx) else { return .counterBehind }
+            return .started(try await sessions.start(tenant: tenant, userID: userID, amr: ["fido", "mfa"], aaguid: aaguid,
+                                                     baseURL: baseURL, tx: tx).1)
+        }
+        switch outcome {
+        case .spent:
+            throw Self.challengeInvalid
+        case .counterBehind:
             throw Failure(reason: WebAuthnError.Code.assertionPossibleClone.name,
                           message: "Another sign-in used this signature counter first: the authenticator may have been cloned.")
+        case .started(let cookie):
+            return Result(user: owner, method: passkey, profileID: decision.profileID, cookie: cookie)
         }
-        return Result(user: owner, method: passkey, profileID: decision.profileID)
     }
 
     /// One `signIn` record, as Graph shapes it.

@@ -84,20 +84,26 @@ extension DirectoryService {
     /// Returns false, changing nothing, when a concurrent sign-in already moved the counter to or past this one
     /// (two assertions with the same counter: one of them is from a clone).
     public func updateFido2Usage(tenant: String, methodID: String, signCount: UInt32, backupState: Bool) async throws -> Bool {
-        let now = self.now
-        return try await store.write { tx in
-            guard var method = try await tx.object(tenant: tenant, id: methodID), method.kind == .fido2Method else {
-                throw DirectoryError.notFound(methodID)
-            }
-            let current = method.body["_signCount"]?.intValue ?? 0
-            guard (signCount == 0 && current == 0) || Int64(signCount) > current else { return false }
-            let version = method.version
-            method.body["_signCount"] = .int(Int64(signCount))
-            method.body["_backupState"] = .bool(backupState)
-            method.body["_lastUsedDateTime"] = .string(now)
-            method.version = version + 1
-            try await tx.update(method, expectedVersion: version)
-            return true
+        try await store.write { tx in
+            try await updateFido2Usage(tenant: tenant, methodID: methodID, signCount: signCount, backupState: backupState, tx: tx)
         }
+    }
+
+    /// The same, inside the caller's transaction (a sign-in commits its challenge, counter and session together).
+    public func updateFido2Usage(tenant: String, methodID: String, signCount: UInt32, backupState: Bool,
+                                 tx: any DirectoryTransaction) async throws -> Bool {
+        let now = self.now
+        guard var method = try await tx.object(tenant: tenant, id: methodID), method.kind == .fido2Method else {
+            throw DirectoryError.notFound(methodID)
+        }
+        let current = method.body["_signCount"]?.intValue ?? 0
+        guard (signCount == 0 && current == 0) || Int64(signCount) > current else { return false }
+        let version = method.version
+        method.body["_signCount"] = .int(Int64(signCount))
+        method.body["_backupState"] = .bool(backupState)
+        method.body["_lastUsedDateTime"] = .string(now)
+        method.version = version + 1
+        try await tx.update(method, expectedVersion: version)
+        return true
     }
 }
