@@ -24,7 +24,7 @@ final class SQLiteHandle: @unchecked Sendable {
             throw SQLiteFailure(code: opened, message: "Cannot open the SQLite database at \(path): \(message)")
         }
         db = handle
-        // SQLite's extended codes say which constraint failed; the primary code stays in the low byte.
+        // Extended codes say which constraint or I/O step failed (the primary code stays in the low byte).
         sqlite_nio_sqlite3_extended_result_codes(db, 1)
     }
 
@@ -142,6 +142,4 @@ struct SQLiteFailure: Error, Sendable, CustomStringConvertible {
     let code: Int32
     let message: String
     var description: String { "SQLite error \(code): \(message)" }
-    /// SQLite's primary result code (the low byte of an extended one).
-    var primaryCode: Int32 { code & 0xFF }
 }
