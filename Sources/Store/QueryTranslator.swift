@@ -19,6 +19,10 @@ struct QueryTranslator {
     }
 
     func select(_ query: ObjectQuery, columns: String) throws(DirectoryError) -> Translated {
+        if let after = query.after, let limit = query.limit, let first = query.orderBy.first, after.values.first.flatMap({ $0 }) != nil,
+           after.values.count == query.orderBy.count, first.path.segments != ["id"], nullsFollow(descending: first.descending) {
+            return try selectBeforeAndAmongNulls(query, after: after, limit: limit, columns: columns)
+        }
         var me = self
         var sql = "SELECT \(columns) FROM objects WHERE " + (try me.whereClause(query))
         if query.orderBy.isEmpty {
@@ -46,6 +50,31 @@ struct QueryTranslator {
             }
         }
         return Translated(sql: sql, binds: me.binds)
+    }
+
+    /// A keyset page whose first order term has NULLs after the position's value (PostgreSQL ascending, SQLite
+    /// descending): the rows after it with a value, walked from the position along the index, then the rows without
+    /// one, each part limited, merged in order. One predicate with "or NULL" would have the database step over every
+    /// row before the position.
+    private func selectBeforeAndAmongNulls(_ query: ObjectQuery, after: KeysetPosition, limit: Int,
+                                           columns: String) throws(DirectoryError) -> Translated {
+        var me = self
+        let expressions = try query.orderBy.map { item throws(DirectoryError) in try me.orderExpression(item.path) }
+        let keys = expressions.enumerated().map { ", \($1) AS keyset_\($0)" }.joined()
+        let directions = query.orderBy.map { $0.descending ? "DESC" : "ASC" }
+        let order = zip(expressions, directions).map { "\($0) \($1)" }.joined(separator: ", ")
+            + (query.orderBy.last?.path.segments == ["id"] ? "" : ", id")
+        let outerOrder = "keyset_part, " + directions.enumerated().map { "keyset_\($0) \($1)" }.joined(separator: ", ")
+            + (query.orderBy.last?.path.segments == ["id"] ? "" : ", id")
+        var valued = "SELECT \(columns), 0 AS keyset_part\(keys) FROM objects WHERE " + (try me.whereClause(query))
+        valued += " AND " + (try me.keyset(after, order: query.orderBy, firstHasNoNulls: true)) + " ORDER BY \(order) LIMIT ?"
+        me.binds.append(.int(Int64(limit)))
+        var nulls = "SELECT \(columns), 1 AS keyset_part\(keys) FROM objects WHERE " + (try me.whereClause(query))
+        nulls += " AND \(expressions[0]) IS NULL ORDER BY \(order) LIMIT ?"
+        me.binds.append(.int(Int64(limit)))
+        me.binds.append(.int(Int64(limit)))
+        return Translated(sql: "SELECT * FROM (SELECT * FROM (\(valued)) AS valued UNION ALL SELECT * FROM (\(nulls)) AS nulls) AS page "
+                          + "ORDER BY \(outerOrder) LIMIT ?", binds: me.binds)
     }
 
     func count(_ query: ObjectQuery) throws(DirectoryError) -> Translated {
@@ -142,7 +171,8 @@ struct QueryTranslator {
     /// agrees with the order. NULLs sit where each database sorts them (SQLite: first ascending, PostgreSQL: last
     /// ascending). When NULLs cannot follow the position, the first term's bound leads, so the database starts
     /// its index walk at the position rather than stepping over every row before it.
-    private mutating func keyset(_ position: KeysetPosition, order: [OrderByItem]) throws(DirectoryError) -> String {
+    /// With `firstHasNoNulls`, rows whose first term is NULL are left to the caller.
+    private mutating func keyset(_ position: KeysetPosition, order: [OrderByItem], firstHasNoNulls: Bool = false) throws(DirectoryError) -> String {
         guard position.values.count == order.count else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
         var terms: [KeysetTerm] = []
         for (item, value) in zip(order, position.values) {
@@ -150,6 +180,7 @@ struct QueryTranslator {
             terms.append(KeysetTerm(expression: try orderExpression(item.path), isID: isID, descending: item.descending,
                                     value: isID ? value ?? position.id : value))
         }
+        if firstHasNoNulls { terms[0].hasNulls = false }
         if !(terms.last?.isID ?? false) { terms.append(KeysetTerm(expression: "id", isID: true, descending: false, value: position.id)) }
         var sql = ""
         if let first = terms.first, let value = first.value, !nullsFollow(first) {
@@ -179,11 +210,26 @@ struct QueryTranslator {
         var isID: Bool
         var descending: Bool
         var value: String?
+        /// False for the id, and for a term whose NULLs the query leaves to another part.
+        var hasNulls: Bool
+
+        init(expression: String, isID: Bool, descending: Bool, value: String?) {
+            self.expression = expression
+            self.isID = isID
+            self.descending = descending
+            self.value = value
+            self.hasNulls = !isID
+        }
     }
 
     /// Whether NULLs come after every value of the term in its direction.
     private func nullsFollow(_ term: KeysetTerm) -> Bool {
-        !term.isID && (dialect.isPostgres != term.descending)
+        term.hasNulls && nullsFollow(descending: term.descending)
+    }
+
+    /// Whether NULLs sort after every value in this direction (SQLite: NULLs first ascending; PostgreSQL: last).
+    private func nullsFollow(descending: Bool) -> Bool {
+        dialect.isPostgres != descending
     }
 
     /// A bind folded as the term's column is.
