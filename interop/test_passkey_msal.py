@@ -91,8 +91,8 @@ def test_msal_authorization_code_flow_with_a_passkey(graph, tessera, tenant_a, o
         callback.close()
 
 
-def test_msal_device_code_flow_with_a_passkey(graph, tessera, tenant_a, origin, browser, passkey_user):
-    app = public_client(graph, tessera, origin, tenant_a, admin_consent="User.Read")
+def device_code_sign_in(app: msal.PublicClientApplication, browser) -> dict:
+    """MSAL's device code flow, approved on the device login page by the browser's signed-in (or autofilled) user."""
     flow = app.initiate_device_flow(scopes=["User.Read"])
     assert flow.get("user_code"), flow
     result: dict = {}
@@ -103,6 +103,12 @@ def test_msal_device_code_flow_with_a_passkey(graph, tessera, tenant_a, origin, 
     assert browser.execute_async_script(APPROVE_DEVICE) == {"approved": True}
     poller.join(timeout=30)
     assert "access_token" in result, result
+    return result
+
+
+def test_msal_device_code_flow_with_a_passkey(graph, tessera, tenant_a, origin, browser, passkey_user):
+    app = public_client(graph, tessera, origin, tenant_a, admin_consent="User.Read")
+    result = device_code_sign_in(app, browser)
     assert result["id_token_claims"]["preferred_username"] == passkey_user["userPrincipalName"]
 
 
@@ -142,15 +148,7 @@ def test_msal_surfaces_interaction_required_with_claims_when_a_policy_changes(gr
     allows (its AAGUID is not on the strength's list), so the refresh is `interaction_required` with a claims challenge
     naming the policy, and MSAL hands both to the app (issue 14)."""
     app = public_client(graph, tessera, origin, tenant_a, admin_consent="User.Read")
-    flow = app.initiate_device_flow(scopes=["User.Read"])
-    result: dict = {}
-    poller = threading.Thread(target=lambda: result.update(app.acquire_token_by_device_flow(flow)), daemon=True)
-    poller.start()
-    browser.get(f"{flow['verification_uri']}?user_code={flow['user_code']}".replace("127.0.0.1", "localhost"))
-    wait_for_text(browser, "Approve")
-    assert browser.execute_async_script(APPROVE_DEVICE) == {"approved": True}
-    poller.join(timeout=30)
-    assert "access_token" in result, result
+    device_code_sign_in(app, browser)
     account = app.get_accounts()[0]
     assert "access_token" in app.acquire_token_silent_with_error(["User.Read"], account=account, force_refresh=True)
 

@@ -12,14 +12,10 @@ struct ConditionalAccessSessionTests {
     static let c1: String = #"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#
 
     static func redeem(_ h: Harness, _ s: InteractiveAccessTests.Setup, _ authorize: APIResponse, admin: String) async throws -> APIResponse {
-        let apps = await h.graph("GET", "applications", token: admin, query: [("$filter", "appId eq '\(s.appID)'")])
-        let objectID = try #require(apps.json["value"]?.arrayValue?.first?["id"]?.stringValue)
-        let secret = try #require(await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: [:]).json["secretText"]?.stringValue)
-        let code = try #require(InteractiveAccessTests.location(authorize)?.split(separator: "code=").last?.split(separator: "&").first.map(String.init))
+        let secret = try await InteractiveAccessTests.secret(h, s, admin: admin)
         let form = [("grant_type", "authorization_code"), ("client_id", s.appID), ("client_secret", secret),
-                    ("redirect_uri", InteractiveAccessTests.web), ("code", code)]
-        return await h.send("POST", "/\(h.tenant.tenantId)/oauth2/v2.0/token", headers: ["content-type": "application/x-www-form-urlencoded"],
-                            body: Array(AuthorizeEndpoint.encode(form).utf8))
+                    ("redirect_uri", InteractiveAccessTests.web), ("code", try InteractiveAccessTests.code(authorize))]
+        return await InteractiveAccessTests.token(h, form, from: "203.0.113.60")
     }
 
     @Test("an authentication context asked for in claims brings its policies in: refused outside the office, satisfied inside, in the token's acrs")

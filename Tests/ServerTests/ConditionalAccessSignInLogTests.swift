@@ -115,18 +115,11 @@ struct ConditionalAccessSignInLogTests {
         try await Harness.run { h in
             let admin = try await h.accessToken()
             let s = try await InteractiveAccessTests.setup(h, admin)
-            let apps = await h.graph("GET", "applications", token: admin, query: [("$filter", "appId eq '\(s.appID)'")])
-            let objectID = try #require(apps.json["value"]?.arrayValue?.first?["id"]?.stringValue)
-            let secret = try #require(await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: [:]).json["secretText"]?.stringValue)
+            let secret = try await InteractiveAccessTests.secret(h, s, admin: admin)
             func post(_ form: [(String, String)], from address: String) async -> APIResponse {
-                var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/oauth2/v2.0/token", query: [],
-                                         headers: ["content-type": "application/x-www-form-urlencoded"],
-                                         body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Harness.base)
-                request.clientAddress = address
-                return await h.app.handle(request)
+                await InteractiveAccessTests.token(h, form, from: address)
             }
-            let code = try #require(InteractiveAccessTests.location(await InteractiveAccessTests.authorize(h, s, from: "203.0.113.5", scope: "openid offline_access"))?
-                .split(separator: "code=").last?.split(separator: "&").first.map(String.init))
+            let code = try InteractiveAccessTests.code(await InteractiveAccessTests.authorize(h, s, from: "203.0.113.5", scope: "openid offline_access"))
             let first = await post([("grant_type", "authorization_code"), ("client_id", s.appID), ("client_secret", secret),
                                     ("redirect_uri", InteractiveAccessTests.web), ("code", code)], from: "203.0.113.5")
             let refresh = try #require(first.json["refresh_token"]?.stringValue)

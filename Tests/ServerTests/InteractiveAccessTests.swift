@@ -43,6 +43,27 @@ struct InteractiveAccessTests {
 
     static func location(_ r: APIResponse) -> String? { r.headers.first { $0.name == "Location" }?.value }
 
+    /// The code in an authorize response's redirect.
+    static func code(_ r: APIResponse) throws -> String {
+        try #require(location(r)?.split(separator: "code=").last?.split(separator: "&").first.map(String.init))
+    }
+
+    /// A new client secret for the web app (a confidential client redeems its codes with it).
+    static func secret(_ h: Harness, _ s: Setup, admin: String) async throws -> String {
+        let apps = await h.graph("GET", "applications", token: admin, query: [("$filter", "appId eq '\(s.appID)'")])
+        let objectID = try #require(apps.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+        return try #require(await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: [:]).json["secretText"]?.stringValue)
+    }
+
+    /// A token request with `form`, from `address`.
+    static func token(_ h: Harness, _ form: [(String, String)], from address: String) async -> APIResponse {
+        var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/oauth2/v2.0/token", query: [],
+                                 headers: ["content-type": "application/x-www-form-urlencoded"],
+                                 body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Harness.base)
+        request.clientAddress = address
+        return await h.app.handle(request)
+    }
+
     @Test("a group blocked outside its trusted location gets Entra's error page there, a code inside; report-only never blocks")
     func blockOutsideTheOffice() async throws {
         try await Harness.run { h in
@@ -95,18 +116,9 @@ struct InteractiveAccessTests {
             let admin = try await h.accessToken()
             let s = try await Self.setup(h, admin)
             // A public client with the SPA redirect would need PKCE; this web app proves itself with a secret.
-            let apps = await h.graph("GET", "applications", token: admin, query: [("$filter", "appId eq '\(s.appID)'")])
-            let objectID = try #require(apps.json["value"]?.arrayValue?.first?["id"]?.stringValue)
-            let secret = try #require(await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: [:]).json["secretText"]?.stringValue)
-            func post(_ form: [(String, String)], from address: String) async -> APIResponse {
-                var request = APIRequest(method: "POST", path: "/\(h.tenant.tenantId)/oauth2/v2.0/token", query: [],
-                                         headers: ["content-type": "application/x-www-form-urlencoded"],
-                                         body: Array(AuthorizeEndpoint.encode(form).utf8), baseURL: Harness.base)
-                request.clientAddress = address
-                return await h.app.handle(request)
-            }
-            let code = try #require(Self.location(await Self.authorize(h, s, from: "203.0.113.5", scope: "openid offline_access"))?
-                .split(separator: "code=").last?.split(separator: "&").first.map(String.init))
+            let secret = try await Self.secret(h, s, admin: admin)
+            func post(_ form: [(String, String)], from address: String) async -> APIResponse { await Self.token(h, form, from: address) }
+            let code = try Self.code(await Self.authorize(h, s, from: "203.0.113.5", scope: "openid offline_access"))
             let first = await post([("grant_type", "authorization_code"), ("client_id", s.appID), ("client_secret", secret),
                                     ("redirect_uri", Self.web), ("code", code)], from: "203.0.113.5")
             let refresh = try #require(first.json["refresh_token"]?.stringValue)

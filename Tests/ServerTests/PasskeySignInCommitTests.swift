@@ -113,17 +113,11 @@ struct PasskeySignInCommitTests {
         try await Harness.run { h in
             let admin = try await h.accessToken()
             let s = try await InteractiveAccessTests.setup(h, admin)
-            let apps = await h.graph("GET", "applications", token: admin, query: [("$filter", "appId eq '\(s.appID)'")])
-            let objectID = try #require(apps.json["value"]?.arrayValue?.first?["id"]?.stringValue)
-            let secret = try #require(await h.graph("POST", "applications/\(objectID)/addPassword", token: admin, json: [:]).json["secretText"]?.stringValue)
-            let authorize = await InteractiveAccessTests.authorize(h, s, from: "203.0.113.70", scope: "openid offline_access")
-            let code = try #require(InteractiveAccessTests.location(authorize)?.split(separator: "code=").last?.split(separator: "&").first.map(String.init))
+            let secret = try await InteractiveAccessTests.secret(h, s, admin: admin)
+            let code = try InteractiveAccessTests.code(await InteractiveAccessTests.authorize(h, s, from: "203.0.113.70", scope: "openid offline_access"))
             let form = [("grant_type", "authorization_code"), ("client_id", s.appID), ("client_secret", secret),
                         ("redirect_uri", InteractiveAccessTests.web), ("code", code)]
-            func redeem() async -> APIResponse {
-                await h.send("POST", "/\(h.tenant.tenantId)/oauth2/v2.0/token", headers: ["content-type": "application/x-www-form-urlencoded"],
-                             body: Array(AuthorizeEndpoint.encode(form).utf8))
-            }
+            func redeem() async -> APIResponse { await InteractiveAccessTests.token(h, form, from: "203.0.113.70") }
             try await h.app.directory.flushSignIns()  // earlier sign-in records are written now, not during the count
             let before = try Self.writes(h)
             let tokens = await redeem()
@@ -131,10 +125,8 @@ struct PasskeySignInCommitTests {
             #expect(try Self.writes(h) - before == 1)
             // The code a second time: refused, and the refresh token it was exchanged for is revoked with it.
             #expect(await redeem().json["error_codes"]?.arrayValue?.first?.intValue == 54005)
-            let refreshed = await h.send("POST", "/\(h.tenant.tenantId)/oauth2/v2.0/token", headers: ["content-type": "application/x-www-form-urlencoded"],
-                                         body: Array(AuthorizeEndpoint.encode([("grant_type", "refresh_token"), ("client_id", s.appID),
-                                                                               ("client_secret", secret),
-                                                                               ("refresh_token", tokens.json["refresh_token"]?.stringValue ?? "")]).utf8))
+            let refreshed = await InteractiveAccessTests.token(h, [("grant_type", "refresh_token"), ("client_id", s.appID), ("client_secret", secret),
+                                                                   ("refresh_token", tokens.json["refresh_token"]?.stringValue ?? "")], from: "203.0.113.70")
             #expect(refreshed.json["error"] == "invalid_grant")
         }
     }
