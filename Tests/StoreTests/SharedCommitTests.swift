@@ -157,6 +157,31 @@ struct SharedCommitTests {
         }
     }
 
+    @Test("in memory, a read queued between writes ends the shared commit before it and sees only what was committed")
+    func readBetweenWritesInMemory() async throws {
+        try await withSharedCommits(":memory:") { store, writer, directory, tenant in
+            let commitsBefore = writer.commits
+            let hold = try await Hold(store)
+            let alice = Task { try await directory.makeUser(tenant, "Alice") }
+            try await waitUntil { writer.waiting == 1 }
+            let read = Task {
+                try await store.read { tx in
+                    try await tx.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "alice@\(tenant.domain)"))
+                }
+            }
+            try await waitUntil { writer.waiting == 2 }
+            let carol = Task { try await directory.makeUser(tenant, "Carol") }
+            try await waitUntil { writer.waiting == 3 }
+            try await hold.release()
+
+            let aliceID = try await alice.value.id
+            #expect(try await read.value == aliceID)
+            _ = try await carol.value
+            // The holder and Alice commit together before the read; Carol commits on her own after it.
+            #expect(writer.commits == commitsBefore + 2)
+        }
+    }
+
     @Test("shutting down while writes share an open transaction commits them first, and later writes are refused")
     func shutdownCommitsTheBatch() async throws {
         let (url, folder) = TestDatabases.opened(TestDatabases.sqliteFile)
