@@ -90,6 +90,13 @@ let package = Package(
             dependencies: ["TesseraCore", "LDAP"],
             swiftSettings: swiftSettings
         ),
+        // Internet Access (issue 17): the AI app catalog, traffic log parsers, matching, traffic records and reports.
+        .target(
+            name: "InternetAccess",
+            dependencies: ["TesseraCore"],
+            resources: [.copy("Resources/ai-apps.json")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Server",
             dependencies: [
@@ -188,6 +195,11 @@ let package = Package(
         .testTarget(
             name: "StoreTests",
             dependencies: ["Store", "TesseraCore", "TesseraTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "InternetAccessTests",
+            dependencies: ["InternetAccess", "TesseraCore", "Store", "TesseraTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

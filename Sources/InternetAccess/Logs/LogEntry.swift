@@ -1,0 +1,62 @@
+/// One request as a log line tells it. Text fields are byte ranges into the line (parsers unescape in place), so a
+/// line that goes to no catalog app costs no allocation.
+public struct LogEntry: Sendable {
+    /// Seconds since 1970, UTC.
+    public var time: Double?
+    public var user: Range<Int>?
+    public var sourceIP: Range<Int>?
+    public var sourcePort: Int?
+    public var host: Range<Int>?
+    public var destinationIP: Range<Int>?
+    public var port: Int?
+    /// The request path (with its query), `/` when the log has none (a CONNECT).
+    public var path: Range<Int>?
+    public var method: Range<Int>?
+    public var action: Range<Int>?
+    /// Bytes from the client to the destination, and back.
+    public var sentBytes: Int64?
+    public var receivedBytes: Int64?
+
+    public init() {}
+
+    mutating func reset() { self = LogEntry() }
+}
+
+/// What a parser made of a line.
+public enum ParseOutcome: Sendable, Equatable {
+    case entry
+    /// A header, comment or blank line: not an error, not a request.
+    case skipped
+    case malformed(String)
+}
+
+/// A log format's parser: fills `entry` from one line (without its newline), which it may rewrite in place.
+public protocol LogParser {
+    mutating func parse(_ line: UnsafeMutableBufferPointer<UInt8>, into entry: inout LogEntry) -> ParseOutcome
+}
+
+/// The formats `tessera traffic import` reads.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case squid, w3c, cef, leef, csv
+
+    /// A parser for this format; CSV needs its mapping.
+    public func parser(mapping: CSVMapping?) throws(ImportError) -> any LogParser {
+        switch self {
+        case .squid: return SquidParser()
+        case .w3c: return W3CParser()
+        case .cef: return CEFParser()
+        case .leef: return LEEFParser()
+        case .csv:
+            guard let mapping else { throw ImportError(.badMapping, "--format csv needs --mapping FILE") }
+            return CSVParser(mapping: mapping)
+        }
+    }
+}
+
+extension UnsafeMutableBufferPointer<UInt8> {
+    /// The text of a range of the line.
+    func text(_ range: Range<Int>?) -> String? {
+        guard let range, !range.isEmpty else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: self[range]), as: UTF8.self)
+    }
+}

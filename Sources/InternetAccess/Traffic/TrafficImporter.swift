@@ -1,0 +1,141 @@
+public import Foundation
+public import TesseraCore
+
+/// Streams a proxy or firewall log into traffic records: each line is parsed in place, its host looked up in the
+/// catalog without making a string, and only requests to catalog apps become records (attributed to a directory user
+/// when the log names one), written a batch per transaction. A line that does not parse is counted and reported with
+/// its number, and the import goes on. Memory stays one read chunk and one batch whatever the file's size.
+public struct TrafficImporter: Sendable {
+    public let catalog: AICatalog
+    public let tenant: String
+    public let format: LogFormat
+    public let mapping: CSVMapping?
+    public let origin: String
+
+    /// Records written per transaction.
+    public static let batchSize = 1000
+
+    public init(catalog: AICatalog, tenant: String, format: LogFormat, mapping: CSVMapping? = nil) {
+        self.catalog = catalog; self.tenant = tenant; self.format = format; self.mapping = mapping
+        self.origin = "import:\(format.rawValue)"
+    }
+
+    /// What an import did.
+    public struct Summary: Sendable, Hashable {
+        public var lines = 0
+        public var bytes: Int64 = 0
+        /// Lines that were requests (parsed), whatever their destination.
+        public var requests = 0
+        /// Requests to catalog apps, recorded.
+        public var recorded = 0
+        public var attributed = 0
+        /// Requests to catalog apps older than the retention period: not recorded.
+        public var expired = 0
+        public var skipped = 0
+        public var malformed = 0
+        /// The first malformed lines (number and reason); all are counted and passed to `onMalformed`.
+        public var malformedSamples: [Malformed] = []
+        /// Records per catalog app id.
+        public var apps: [String: Int] = [:]
+        public init() {}
+    }
+
+    public struct Malformed: Sendable, Hashable {
+        public var line: Int
+        public var reason: String
+    }
+
+    static let sampleLimit = 20
+
+    /// Imports from a file descriptor, writing records to `store` (nil: parse and match only, for measurements).
+    /// `now` decides what is past retention; `onMalformed` hears of every line that does not parse as it is met.
+    public func run(fd: Int32, store: (any DirectoryStore)?, users: UserAttribution, now: Date,
+                    onMalformed: (Malformed) -> Void = { _ in }) async throws -> Summary {
+        var parser = try format.parser(mapping: mapping)
+        let reader = LineReader(fd: fd)
+        var summary = Summary()
+        var batch: [StoredObject] = []
+        let cutoff = now.timeIntervalSince1970 - Double(TrafficLog.retentionDays) * 86_400
+        let nowSeconds = now.timeIntervalSince1970
+        var entry = LogEntry()
+        var userCache: [String: UserAttribution.User?] = [:]
+        while try reader.readChunk({ line, number, truncated in
+            summary.lines += 1
+            if truncated {
+                Self.note(&summary, Malformed(line: number, reason: "longer than \(LineReader.defaultChunkSize) bytes"), onMalformed)
+                return
+            }
+            entry.reset()
+            switch parser.parse(line, into: &entry) {
+            case .skipped: summary.skipped += 1; return
+            case .malformed(let reason): Self.note(&summary, Malformed(line: number, reason: reason), onMalformed); return
+            case .entry: summary.requests += 1
+            }
+            guard let hostRange = entry.host,
+                  let app = catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[hostRange])) else { return }
+            let time = entry.time ?? nowSeconds
+            if time < cutoff { summary.expired += 1; return }
+            var record = makeRecord(line, entry, app: app, time: time)
+            if let name = record.loginUser {
+                let user: UserAttribution.User?
+                if let cached = userCache[name] { user = cached } else { user = users.user(named: name); userCache[name] = user }
+                if let user {
+                    record.userId = user.id; record.userPrincipalName = user.userPrincipalName
+                    summary.attributed += 1
+                }
+            }
+            summary.recorded += 1
+            summary.apps[catalog.apps[app].id, default: 0] += 1
+            if store != nil { batch.append(record.object) }
+        }) {
+            if let store, batch.count >= Self.batchSize {
+                try await Self.write(batch, to: store)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        if let store, !batch.isEmpty { try await Self.write(batch, to: store) }
+        summary.bytes = reader.bytesRead
+        return summary
+    }
+
+    static func note(_ summary: inout Summary, _ bad: Malformed, _ onMalformed: (Malformed) -> Void) {
+        summary.malformed += 1
+        if summary.malformedSamples.count < sampleLimit { summary.malformedSamples.append(bad) }
+        onMalformed(bad)
+    }
+
+    static func write(_ batch: [StoredObject], to store: any DirectoryStore) async throws {
+        try await store.write { tx in for record in batch { try await tx.insert(record) } }
+    }
+
+    func makeRecord(_ line: UnsafeMutableBufferPointer<UInt8>, _ e: LogEntry, app index: Int, time: Double) -> TrafficRecord {
+        let date = Date(timeIntervalSince1970: time)
+        let host = (line.text(e.host) ?? "").lowercased()
+        var record = TrafficRecord(transactionId: Identifier.makeTimeOrdered(at: date), createdDateTime: date, tenantId: tenant,
+                                   destinationFQDN: host, action: Self.action(line.text(e.action)),
+                                   sentBytes: e.sentBytes ?? 0, receivedBytes: e.receivedBytes ?? 0, origin: origin)
+        record.loginUser = line.text(e.user)
+        record.sourceIp = line.text(e.sourceIP)
+        record.sourcePort = e.sourcePort
+        record.destinationIp = line.text(e.destinationIP)
+        record.destinationPort = e.port
+        record.httpMethod = line.text(e.method)
+        let path = line.text(e.path) ?? ""
+        let scheme = e.port == 80 ? "http" : "https"
+        let connect = record.httpMethod?.uppercased() == "CONNECT"
+        record.destinationUrl = connect ? nil : "\(scheme)://\(host)\(path.hasPrefix("/") || path.isEmpty ? path : "/" + path)"
+        let app = catalog.apps[index]
+        record.application = .init(catalogId: app.id, name: app.name, category: app.category, score: catalog.scores[index],
+                                   activity: connect ? .none : catalog.activity(app: index, host: host, path: path))
+        return record
+    }
+
+    /// A log's verdict as Graph's `filteringPolicyAction`: denied, blocked, dropped… are `block`.
+    static func action(_ raw: String?) -> TrafficRecord.Action {
+        guard let raw = raw?.lowercased() else { return .allow }
+        if raw.contains("denied") || raw.contains("block") || raw.contains("drop") || raw.contains("deny") || raw.contains("reject")
+            || raw == "403" || raw == "407" { return .block }
+        if raw.contains("alert") { return .alert }
+        return .allow
+    }
+}
