@@ -22,7 +22,7 @@ extension DirectoryService {
     /// checked, its unique keys claimed, change-logged and audited. Each write is all or nothing on its own: one that is
     /// refused is reported in its place and leaves nothing behind, and the others commit.
     ///
-    /// The store has no savepoints, so each write runs against a `PendingWrites` overlay of the transaction: its checks
+    /// `DirectoryTransaction` has no savepoints, so each write runs against a `PendingWrites` overlay of the transaction: its checks
     /// read through the overlay (seeing the keys, objects and links the write has claimed so far), its writes are held,
     /// and only a write that passed every check is played into the transaction. Should playing it fail all the same
     /// (on PostgreSQL another transaction may commit a key between the check and the write), the batch's transaction
@@ -31,7 +31,8 @@ extension DirectoryService {
     /// - Parameter allowReadOnly: for directory sync, as in `create` and `update` (and `allowSynced` for links).
     /// - Returns: for each write, in order, the object it wrote (a link's source; a deleted object as it was), or why it
     ///   was refused.
-    /// - Throws: what the store throws (a lost connection, a full disk): then nothing of the batch was written.
+    /// - Throws: what the store throws (a lost connection, a full disk): nothing of the batch is written, except, when
+    ///   it came while the writes were running one by one, those that ran before it.
     public func apply(_ writes: [DirectoryWrite], tenant: String, actor: Actor,
                       allowReadOnly: Bool = false) async throws -> [Result<StoredObject, DirectoryError>] {
         guard !writes.isEmpty else { return [] }
