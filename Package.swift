@@ -84,6 +84,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Kerberos AP-REQ validation in Swift (issue 16): RFC 3961/3962/8009 crypto, RFC 4120 messages, the MS-PAC.
+        .target(
+            name: "Kerberos",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Directory sync from on-premises Active Directory (issue 6): matching and its protections.
         .target(
             name: "Sync",
@@ -128,6 +138,7 @@ let package = Package(
                 "Backup",
                 "Sync",
                 "WebAuthn",
+                "Kerberos",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -175,6 +186,16 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             exclude: ["Vectors"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KerberosTests",
+            dependencies: [
+                "Kerberos",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            exclude: ["Vectors", "Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

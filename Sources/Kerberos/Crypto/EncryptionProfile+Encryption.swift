@@ -1,0 +1,109 @@
+import Crypto
+
+import protocol Foundation.DataProtocol
+
+/// The two keys one key usage encrypts with: Ke for AES-CTS and Ki for the HMAC.
+struct UsageKeys: Sendable {
+    let encryption: SymmetricKey
+    let integrity: SymmetricKey
+}
+
+extension EncryptionProfile {
+    func usageKeys(_ base: SymmetricKey, usage: Int32) throws -> UsageKeys {
+        UsageKeys(
+            encryption: try deriveKey(base, usage: usage, purpose: .encryption),
+            integrity: try deriveKey(base, usage: usage, purpose: .integrity))
+    }
+
+    /// RFC 3961 section 5.3 / RFC 8009 section 5: a confounder of one block, AES-CTS with Ke, and a truncated HMAC
+    /// with Ki over the plaintext (RFC 3962) or over the zero IV and the ciphertext (RFC 8009).
+    func encrypt(_ plaintext: [UInt8], keys: UsageKeys, confounder: [UInt8]) throws -> [UInt8] {
+        precondition(confounder.count == AESCTS.blockSize)
+        let input = confounder + plaintext
+        var out = try AESCTS.encrypt(input, key: keys.encryption)
+        switch family {
+        case .sha1: out.append(contentsOf: hmac(keys.integrity, input).prefix(macLength))
+        case .sha2: out.append(contentsOf: hmac(keys.integrity, [UInt8](repeating: 0, count: 16) + out).prefix(macLength))
+        }
+        return out
+    }
+
+    /// Decrypts and verifies; the plaintext without its confounder, or an integrity error. Nothing unverified is
+    /// returned.
+    func decrypt(_ ciphertext: ArraySlice<UInt8>, keys: UsageKeys) throws -> [UInt8] {
+        guard ciphertext.count >= AESCTS.blockSize + macLength else {
+            throw KerberosError.malformed("ciphertext shorter than a confounder and a checksum")
+        }
+        let body = ciphertext.prefix(ciphertext.count - macLength)
+        let mac = ciphertext.suffix(macLength)
+        switch family {
+        case .sha1:
+            let plain = try AESCTS.decrypt(body, key: keys.encryption)
+            guard constantTimeEqual(hmac(keys.integrity, plain).prefix(macLength), mac) else {
+                throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
+            }
+            return Array(plain.dropFirst(AESCTS.blockSize))
+        case .sha2:
+            var authenticated = HMACState(profile: self, key: keys.integrity)
+            authenticated.update([UInt8](repeating: 0, count: 16))
+            authenticated.update(body)
+            guard constantTimeEqual(authenticated.finalize().prefix(macLength), mac) else {
+                throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
+            }
+            return Array(try AESCTS.decrypt(body, key: keys.encryption).dropFirst(AESCTS.blockSize))
+        }
+    }
+
+    /// The keyed checksum of `data` (RFC 3961 section 5.4: HMAC with Kc, truncated).
+    func checksum(_ data: some DataProtocol, key base: SymmetricKey, usage: Int32) throws -> [UInt8] {
+        let kc = try deriveKey(base, usage: usage, purpose: .checksum)
+        return Array(hmac(kc, data).prefix(macLength))
+    }
+
+    func verifyChecksum(_ checksum: some Collection<UInt8>, data: some DataProtocol, key: SymmetricKey, usage: Int32)
+        throws -> Bool
+    {
+        guard checksum.count == macLength else { return false }
+        return constantTimeEqual(try self.checksum(data, key: key, usage: usage), checksum)
+    }
+}
+
+/// An incremental HMAC with the profile's hash.
+private struct HMACState {
+    private enum State {
+        case sha1(HMAC<Insecure.SHA1>), sha256(HMAC<SHA256>), sha384(HMAC<SHA384>)
+    }
+    private var state: State
+
+    init(profile: EncryptionProfile, key: SymmetricKey) {
+        switch (profile.family, profile.keyLength) {
+        case (.sha1, _): state = .sha1(HMAC(key: key))
+        case (.sha2, 16): state = .sha256(HMAC(key: key))
+        default: state = .sha384(HMAC(key: key))
+        }
+    }
+
+    mutating func update(_ data: some DataProtocol) {
+        switch state {
+        case .sha1(var h): h.update(data: data); state = .sha1(h)
+        case .sha256(var h): h.update(data: data); state = .sha256(h)
+        case .sha384(var h): h.update(data: data); state = .sha384(h)
+        }
+    }
+
+    func finalize() -> [UInt8] {
+        switch state {
+        case .sha1(let h): Array(h.finalize())
+        case .sha256(let h): Array(h.finalize())
+        case .sha384(let h): Array(h.finalize())
+        }
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for (x, y) in zip(a, b) { difference |= x ^ y }
+    return difference == 0
+}

@@ -1,0 +1,61 @@
+import SwiftASN1
+
+/// RFC 4120 section 5.5.1's KRB_AP_REQ: `[APPLICATION 14] SEQUENCE { pvno, msg-type, ap-options, ticket,
+/// authenticator }`, and how it arrived (bare, in the GSS-API krb5 token, or inside SPNEGO).
+public struct APRequest: Sendable {
+    /// How the AP-REQ was wrapped; the reply is wrapped the same way.
+    enum Framing: Sendable {
+        /// The bare DER AP-REQ.
+        case bare
+        /// RFC 4121's initial context token: `[APPLICATION 0] { krb5 mech OID, 01 00, AP-REQ }`.
+        case gssKerberos(mech: ASN1ObjectIdentifier)
+        /// RFC 4178's NegTokenInit carrying a GSS-API krb5 token, as `Authorization: Negotiate` does.
+        case spnego(mech: ASN1ObjectIdentifier)
+    }
+
+    let framing: Framing
+    /// The client asked for mutual authentication (ap-options mutual-required): it expects an AP-REP.
+    public let mutualRequired: Bool
+    public let ticket: Ticket
+    let authenticator: EncryptedData
+
+    /// Decodes a bare AP-REQ, a GSS-API krb5 token or a SPNEGO NegTokenInit (the bytes after `Negotiate `, decoded
+    /// from base64).
+    public init(token: some Collection<UInt8>) throws {
+        let bytes = Array(token)
+        guard let first = bytes.first else { throw KerberosError.malformed("the token is empty") }
+        if first == 0x6E {
+            try self.init(bare: bytes[...], framing: .bare)
+            return
+        }
+        let (mech, inner) = try GSSToken.unwrap(bytes[...])
+        if mech == GSSToken.spnego {
+            let (krb5Mech, krb5Token) = try GSSToken.mechToken(fromNegTokenInit: inner)
+            let (innerMech, apReq) = try GSSToken.unwrap(krb5Token)
+            guard GSSToken.kerberosMechs.contains(innerMech), innerMech == krb5Mech || krb5Mech == GSSToken.msKerberos
+            else { throw KerberosError.malformed("the SPNEGO mechToken is not a Kerberos token") }
+            try self.init(bare: try GSSToken.stripTokenID(apReq, expected: [0x01, 0x00]), framing: .spnego(mech: krb5Mech))
+        } else if GSSToken.kerberosMechs.contains(mech) {
+            try self.init(bare: try GSSToken.stripTokenID(inner, expected: [0x01, 0x00]), framing: .gssKerberos(mech: mech))
+        } else {
+            throw KerberosError.malformed("the GSS-API token's mechanism \(mech) is neither SPNEGO nor Kerberos")
+        }
+    }
+
+    private init(bare bytes: ArraySlice<UInt8>, framing: Framing) throws {
+        self.framing = framing
+        let node = try DERFields.decoding("the AP-REQ") { try DER.parse(bytes) }
+        (mutualRequired, ticket, authenticator) = try DERFields.decoding("the AP-REQ") {
+            try DERFields.applicationSequence(node, 14) { nodes in
+                guard try DERFields.field(&nodes, 0, DERFields.int32) == 5,
+                    try DERFields.field(&nodes, 1, DERFields.int32) == 14
+                else { throw KerberosError.malformed("not a Kerberos 5 AP-REQ (pvno 5, msg-type 14)") }
+                let options = try DERFields.field(&nodes, 2) { try ASN1BitString(derEncoded: $0).bytes }
+                let ticket = try DERFields.field(&nodes, 3, Ticket.init(derEncoded:))
+                let authenticator = try DERFields.field(&nodes, 4, EncryptedData.init(derEncoded:))
+                // APOptions bit 2 (counting from the most significant bit of the first byte) is mutual-required.
+                return ((options.first ?? 0) & 0x20 != 0, ticket, authenticator)
+            }
+        }
+    }
+}

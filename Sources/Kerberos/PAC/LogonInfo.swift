@@ -1,0 +1,151 @@
+/// MS-PAC 2.5's KERB_VALIDATION_INFO (the PAC's logon information), NDR-decoded: who the client is and the groups
+/// the KDC put in the ticket.
+public struct LogonInfo: Sendable {
+    /// The account's sAMAccountName (`WS01$` for a computer).
+    public let userName: String
+    public let fullName: String
+    /// The NetBIOS domain name (`CORP`).
+    public let domainName: String
+    public let logonServer: String
+    /// The domain's SID; the account's is this plus ``userId``.
+    public let domainSid: SecurityIdentifier
+    /// The account's relative identifier.
+    public let userId: UInt32
+    /// The RID of the account's primary group (515, Domain Computers, for a computer).
+    public let primaryGroupId: UInt32
+    /// The RIDs of the domain groups the account is a member of, with their SE_GROUP attributes.
+    public let groups: [(rid: UInt32, attributes: UInt32)]
+    /// Other SIDs (universal groups of other domains, the asserted-identity SIDs), with their attributes.
+    public let extraSids: [(sid: SecurityIdentifier, attributes: UInt32)]
+    /// Resource groups (domain-local groups of a resource domain), if the KDC compressed them here.
+    public let resourceGroupDomainSid: SecurityIdentifier?
+    public let resourceGroups: [(rid: UInt32, attributes: UInt32)]
+    /// MS-PAC's UserAccountControl: the USER_* flags of MS-SAMR 2.2.1.12 (USER_ACCOUNT_DISABLED 0x1,
+    /// USER_WORKSTATION_TRUST_ACCOUNT 0x80, …), 0 when the KDC does not set it.
+    public let userAccountControl: UInt32
+    /// MS-PAC's UserFlags (LOGON_EXTRA_SIDS 0x20, LOGON_RESOURCE_GROUPS 0x200).
+    public let userFlags: UInt32
+
+    /// The account's SID (`S-1-5-21-…-RID`), what Entra stores as `onPremisesSecurityIdentifier`.
+    public var userSid: SecurityIdentifier { domainSid.appending(userId) }
+
+    /// Every group SID the ticket carries: the primary group, the domain groups, extra SIDs and resource groups.
+    public var groupSids: [SecurityIdentifier] {
+        var sids = [domainSid.appending(primaryGroupId)]
+        sids += groups.map { domainSid.appending($0.rid) }.filter { $0 != sids[0] }
+        sids += extraSids.map(\.sid)
+        if let resourceGroupDomainSid { sids += resourceGroups.map { resourceGroupDomainSid.appending($0.rid) } }
+        return sids
+    }
+
+    init(ndr bytes: ArraySlice<UInt8>) throws {
+        var r = LittleEndianReader(bytes, what: "the PAC's logon info")
+        // MS-RPCE 2.2.6: the type serialization version 1 common header (version 1, little-endian, length 8) and
+        // the private header (object length, filler), then the top-level pointer's referent ID.
+        guard try r.u8() == 1, try r.u8() == 0x10, try r.u16() == 8 else {
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the logon info is not NDR type serialization version 1")
+        }
+        try r.skip(4)
+        let objectLength = try r.u32()
+        try r.skip(4)
+        guard Int(objectLength) <= r.remaining, try r.u32() != 0 else {
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the logon info's header is inconsistent")
+        }
+
+        // The fixed part, in the order of MS-PAC 2.5.
+        try r.skip(6 * 8)  // LogonTime, LogoffTime, KickOffTime, PasswordLastSet, PasswordCanChange, PasswordMustChange
+        var strings = [(length: UInt16, pointer: UInt32)]()
+        for _ in 0..<6 { strings.append(try Self.unicodeHeader(&r)) }  // EffectiveName … HomeDirectoryDrive
+        _ = try r.u16()  // LogonCount
+        _ = try r.u16()  // BadPasswordCount
+        let userId = try r.ndrU32()
+        let primaryGroupId = try r.ndrU32()
+        let groupCount = try r.ndrU32()
+        let groupPointer = try r.ndrU32()
+        let userFlags = try r.ndrU32()
+        try r.skip(16)  // UserSessionKey
+        let logonServerHeader = try Self.unicodeHeader(&r)
+        let domainNameHeader = try Self.unicodeHeader(&r)
+        let domainIdPointer = try r.ndrU32()
+        try r.skip(8)  // Reserved1
+        let userAccountControl = try r.ndrU32()
+        try r.skip(4 + 8 + 8 + 4 + 4)  // SubAuthStatus, LastSuccessfulILogon, LastFailedILogon, FailedILogonCount, Reserved3
+        let sidCount = try r.ndrU32()
+        let extraSidsPointer = try r.ndrU32()
+        let resourceDomainPointer = try r.ndrU32()
+        let resourceGroupCount = try r.ndrU32()
+        let resourceGroupsPointer = try r.ndrU32()
+
+        // The deferred referents, in the order their pointers appeared.
+        var names = [String]()
+        for header in strings { names.append(try Self.unicodeBody(&r, header)) }
+        let groups = groupPointer == 0 ? [] : try Self.groupArray(&r, count: groupCount)
+        let logonServer = try Self.unicodeBody(&r, logonServerHeader)
+        let domainName = try Self.unicodeBody(&r, domainNameHeader)
+        guard domainIdPointer != 0 else {
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the logon info has no domain SID")
+        }
+        let domainSid = try Self.sid(&r)
+        var extraSids = [(sid: SecurityIdentifier, attributes: UInt32)]()
+        if extraSidsPointer != 0 {
+            guard try r.ndrU32() == sidCount else {
+                throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the extra SIDs' count is inconsistent")
+            }
+            let entries = try (0..<sidCount).map { _ in (pointer: try r.ndrU32(), attributes: try r.ndrU32()) }
+            for entry in entries where entry.pointer != 0 {
+                extraSids.append((try Self.sid(&r), entry.attributes))
+            }
+        }
+        let resourceDomain = resourceDomainPointer == 0 ? nil : try Self.sid(&r)
+        let resourceGroups = resourceGroupsPointer == 0 ? [] : try Self.groupArray(&r, count: resourceGroupCount)
+
+        self.userName = names[0]
+        self.fullName = names[1]
+        self.domainName = domainName
+        self.logonServer = logonServer
+        self.domainSid = domainSid
+        self.userId = userId
+        self.primaryGroupId = primaryGroupId
+        self.groups = groups
+        self.extraSids = extraSids
+        self.resourceGroupDomainSid = resourceDomain
+        self.resourceGroups = resourceGroups
+        self.userAccountControl = userAccountControl
+        self.userFlags = userFlags
+    }
+
+    /// RPC_UNICODE_STRING's inline part: Length and MaximumLength in bytes, and the buffer's pointer.
+    private static func unicodeHeader(_ r: inout LittleEndianReader) throws -> (length: UInt16, pointer: UInt32) {
+        try r.align(4)
+        let length = try r.u16()
+        _ = try r.u16()
+        return (length, try r.u32())
+    }
+
+    /// The conformant varying array of WCHARs the pointer refers to: MaxCount, Offset, ActualCount, characters.
+    private static func unicodeBody(_ r: inout LittleEndianReader, _ header: (length: UInt16, pointer: UInt32)) throws
+        -> String
+    {
+        guard header.pointer != 0 else { return "" }
+        _ = try r.ndrU32()
+        let offset = try r.ndrU32()
+        let actual = try r.ndrU32()
+        guard offset == 0, actual * 2 == UInt32(header.length) else {
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a logon info string's length is inconsistent")
+        }
+        let units = try (0..<actual).map { _ in try r.u16() }
+        return String(decoding: units, as: UTF16.self)
+    }
+
+    private static func groupArray(_ r: inout LittleEndianReader, count: UInt32) throws -> [(rid: UInt32, attributes: UInt32)] {
+        guard try r.ndrU32() == count, count <= 65_536 else {
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a group array's count is inconsistent")
+        }
+        return try (0..<count).map { _ in (rid: try r.ndrU32(), attributes: try r.ndrU32()) }
+    }
+
+    private static func sid(_ r: inout LittleEndianReader) throws -> SecurityIdentifier {
+        let count = try r.ndrU32()
+        return try SecurityIdentifier(reading: &r, count: count)
+    }
+}

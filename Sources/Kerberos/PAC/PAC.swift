@@ -1,0 +1,116 @@
+import Crypto
+
+/// MS-PAC's Privilege Attribute Certificate, as the KDC puts it in a service ticket's authorization data: the
+/// logon information, the client information, and the server and KDC signatures.
+public struct PAC: Sendable {
+    /// MS-PAC 2.4's ulType values this library reads.
+    enum BufferType: UInt32 {
+        case logonInfo = 1, serverChecksum = 6, kdcChecksum = 7, clientInfo = 10
+    }
+
+    /// A PAC_SIGNATURE_DATA (MS-PAC 2.8): its checksum type and signature.
+    public struct Signature: Sendable {
+        public let type: Int32
+        public let signature: [UInt8]
+        /// Where the signature bytes are in the PAC, to zero them for verification.
+        let range: Range<Int>
+    }
+
+    /// The logon information (KERB_VALIDATION_INFO).
+    public let logonInfo: LogonInfo
+    /// PAC_CLIENT_INFO's name, which must be the ticket's client name.
+    public let clientName: String
+    /// PAC_CLIENT_INFO's ClientId, in seconds since 1970, which must be the ticket's authtime.
+    public let clientTime: Int64
+    /// The server signature, verified with the service's key.
+    public let serverSignature: Signature
+    /// The KDC signature: parsed, not verified (only the KDC holds the krbtgt key).
+    public let kdcSignature: Signature
+    /// The ulType of every buffer, in order.
+    public let bufferTypes: [UInt32]
+
+    /// MS-PAC 2.3's PACTYPE: cBuffers, Version 0, then PAC_INFO_BUFFERs (ulType, cbBufferSize, Offset).
+    init(bytes: ArraySlice<UInt8>) throws {
+        let pac = Array(bytes)
+        var r = LittleEndianReader(pac[...], what: "the PAC")
+        let count = try r.u32()
+        guard try r.u32() == 0, count >= 1, count <= 64 else {
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's header is not version 0")
+        }
+        var buffers = [(type: UInt32, data: Range<Int>)]()
+        for _ in 0..<count {
+            let type = try r.u32()
+            let size = Int(try r.u32())
+            let offset = try r.u64()
+            guard offset <= UInt64(pac.count), UInt64(size) <= UInt64(pac.count) - offset else {
+                throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a PAC buffer lies outside the PAC")
+            }
+            buffers.append((type, Int(offset)..<(Int(offset) + size)))
+        }
+        func only(_ type: BufferType) throws -> Range<Int> {
+            let found = buffers.filter { $0.type == type.rawValue }
+            guard found.count == 1 else {
+                throw KerberosError(
+                    .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC has \(found.count) buffers of type \(type.rawValue), not one")
+            }
+            return found[0].data
+        }
+        bufferTypes = buffers.map(\.type)
+        logonInfo = try LogonInfo(ndr: pac[try only(.logonInfo)])
+        (clientName, clientTime) = try Self.clientInfo(pac[try only(.clientInfo)])
+        serverSignature = try Self.signature(pac, try only(.serverChecksum))
+        kdcSignature = try Self.signature(pac, try only(.kdcChecksum))
+        self.bytes = pac
+    }
+
+    private let bytes: [UInt8]
+
+    /// MS-PAC 2.8.1: the server signature is the keyed checksum, with the service key and key usage 17
+    /// (KERB_NON_KERB_CKSUM_SALT), of the whole PAC with the server and KDC signatures zeroed.
+    func verifyServerSignature(with key: KerberosKey) throws {
+        let profile = try key.encryptionType.profile()
+        let type = ChecksumType(rawValue: serverSignature.type)
+        guard try type.profile().type == profile.type else {
+            throw KerberosError(
+                .pacInvalid,
+                "KRB_AP_ERR_MODIFIED: the PAC's server checksum type \(serverSignature.type) does not match the "
+                    + "service key's \(key.encryptionType)")
+        }
+        var zeroed = bytes
+        for range in [serverSignature.range, kdcSignature.range] {
+            zeroed.replaceSubrange(range, with: repeatElement(0, count: range.count))
+        }
+        guard try profile.verifyChecksum(serverSignature.signature, data: zeroed, key: key.key, usage: 17) else {
+            throw KerberosError(
+                .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's server checksum does not verify with the service key")
+        }
+    }
+
+    private static func signature(_ pac: [UInt8], _ range: Range<Int>) throws -> Signature {
+        var r = LittleEndianReader(pac[range], what: "a PAC signature")
+        let type = Int32(bitPattern: try r.u32())
+        let length: Int
+        switch type {
+        case 15, 16: length = 12
+        case 19, -138: length = 16
+        case 20: length = 24
+        default:
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC signature type \(type) is unknown")
+        }
+        let start = range.lowerBound + 4
+        let signature = Array(try r.read(length))
+        return Signature(type: type, signature: signature, range: start..<(start + length))
+    }
+
+    /// MS-PAC 2.7's PAC_CLIENT_INFO: ClientId (a FILETIME), NameLength in bytes, Name in UTF-16LE.
+    private static func clientInfo(_ bytes: ArraySlice<UInt8>) throws -> (String, Int64) {
+        var r = LittleEndianReader(bytes, what: "the PAC's client info")
+        let fileTime = try r.u64()
+        let length = Int(try r.u16())
+        guard length % 2 == 0 else { throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the client info's name is odd") }
+        let units = try (0..<(length / 2)).map { _ in try r.u16() }
+        // FILETIME counts 100 ns intervals since 1601-01-01.
+        let seconds = Int64(fileTime / 10_000_000) - 11_644_473_600
+        return (String(decoding: units, as: UTF16.self), seconds)
+    }
+}

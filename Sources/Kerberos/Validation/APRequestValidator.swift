@@ -1,0 +1,156 @@
+import Crypto
+
+public import struct Foundation.Date
+
+/// What a validated AP-REQ proves: who the client is, per its ticket and its PAC, and the reply for mutual
+/// authentication.
+public struct AcceptedRequest: Sendable {
+    /// The client principal (`WS01$`) and realm.
+    public let client: PrincipalName
+    public let clientRealm: String
+    /// The ticket's authentication and end times, in seconds since 1970.
+    public let authTime: Int64
+    public let endTime: Int64
+    /// The PAC, with its server signature verified.
+    public let pac: PAC
+    /// The token to send back in `WWW-Authenticate: Negotiate …` when the client asked for mutual authentication,
+    /// framed as the request was (SPNEGO NegTokenResp, GSS-API krb5 token, or bare AP-REP); nil otherwise.
+    public let replyToken: [UInt8]?
+}
+
+/// Validates Kerberos AP-REQs for one service, as RFC 4120 section 3.2.3 describes the server's checks, with the
+/// PAC checks of MS-PAC and MS-KILE. Time comes in with each call; the replay cache and randomness are injected.
+public struct APRequestValidator: Sendable {
+    /// The service principal tickets must be for (`adrs/tessera.corp.example.test`).
+    public let servicePrincipal: PrincipalName
+    /// The realm tickets must be from (`CORP.EXAMPLE.TEST`).
+    public let realm: String
+    public let keys: ServiceKeys
+    public let replayCache: any ReplayCache
+    /// The allowed difference between the client's clock and ours (RFC 4120 suggests 5 minutes, as AD uses).
+    public let clockSkew: Int64
+    private let randomBytes: @Sendable (Int) -> [UInt8]
+
+    public init(
+        servicePrincipal: PrincipalName, realm: String, keys: ServiceKeys, replayCache: any ReplayCache,
+        clockSkew: Duration = .seconds(300),
+        randomBytes: @escaping @Sendable (Int) -> [UInt8] = { count in
+            var generator = SystemRandomNumberGenerator()
+            return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        }
+    ) {
+        self.servicePrincipal = servicePrincipal
+        self.realm = realm
+        self.keys = keys
+        self.replayCache = replayCache
+        self.clockSkew = clockSkew.components.seconds
+        self.randomBytes = randomBytes
+    }
+
+    /// Validates `token` (the bytes of `Authorization: Negotiate <base64>`, or a bare AP-REQ) at time `now`.
+    /// Throws a ``KerberosError`` naming the Windows error on any failure; a token that fails leaves nothing in
+    /// the replay cache.
+    public func validate(_ token: some Collection<UInt8>, now: Date) async throws -> AcceptedRequest {
+        let request = try APRequest(token: token)
+        let (ticketPart, authenticator, key) = try open(request, now: Int64(now.timeIntervalSince1970.rounded(.down)))
+        let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
+
+        // The PAC: present, signed by the KDC for this service, and about this client and this logon.
+        guard let pacBytes = try AuthorizationElement.pac(in: ticketPart.authorizationData) else {
+            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the ticket carries no PAC (AD-WIN2K-PAC)")
+        }
+        let pac = try PAC(bytes: pacBytes)
+        try pac.verifyServerSignature(with: key)
+        guard pac.clientName.lowercased() == ticketPart.clientName.description.lowercased(),
+            pac.clientTime == ticketPart.authTime
+        else {
+            throw KerberosError(
+                .pacInvalid,
+                "KRB_AP_ERR_MODIFIED: the PAC's client info (\(pac.clientName)) does not match the ticket's client "
+                    + "(\(ticketPart.clientName)) and authentication time")
+        }
+
+        // The replay cache, last, so that only accepted authenticators are remembered.
+        let entry = ReplayEntry(
+            client: "\(ticketPart.clientName)@\(ticketPart.clientRealm)", time: authenticator.time,
+            microseconds: authenticator.microseconds, checksumHash: Array(SHA256.hash(data: request.authenticator.cipher)))
+        guard try await replayCache.insert(entry, expires: authenticator.time + clockSkew, now: seconds) else {
+            throw KerberosError(
+                .replay, "KRB_AP_ERR_REPEAT: this authenticator was already presented (a replayed request)")
+        }
+
+        var reply: [UInt8]? = nil
+        if request.mutualRequired {
+            let apRep = try APReply.encode(
+                authenticatorTime: authenticator.time, microseconds: authenticator.microseconds,
+                sequenceNumber: authenticator.sequenceNumber, sessionKey: ticketPart.sessionKey,
+                confounder: randomBytes(16))
+            reply = try GSSToken.wrapReply(apRep, framing: request.framing)
+        }
+        return AcceptedRequest(
+            client: ticketPart.clientName, clientRealm: ticketPart.clientRealm, authTime: ticketPart.authTime,
+            endTime: ticketPart.endTime, pac: pac, replyToken: reply)
+    }
+
+    /// RFC 4120 section 3.2.3's checks up to the authenticator: the ticket's realm, service and key, its
+    /// decryption, the authenticator's decryption and client, then time: an expired ticket first (the client's
+    /// remedy is a new ticket), the authenticator's skew, and a ticket not yet valid (a postdated one).
+    private func open(_ request: APRequest, now: Int64) throws -> (EncTicketPart, Authenticator, KerberosKey) {
+        let ticket = request.ticket
+        guard ticket.realm == realm else {
+            throw KerberosError(
+                .wrongRealm, "SEC_E_WRONG_PRINCIPAL: the ticket is from the realm \(ticket.realm), not \(realm)")
+        }
+        guard ticket.serverName.matches(servicePrincipal) else {
+            throw KerberosError(
+                .targetUnknown,
+                "SEC_E_TARGET_UNKNOWN (KRB_AP_ERR_NOT_US): the ticket is for \(ticket.serverName), not \(servicePrincipal)")
+        }
+        let encrypted = ticket.encryptedPart
+        let profile = try encrypted.encryptionType.profile()
+        var opened: (EncTicketPart, KerberosKey)?
+        for key in try keys.candidates(type: encrypted.encryptionType, version: encrypted.keyVersion) {
+            let usage = try profile.usageKeys(key.key, usage: 2)
+            if let plain = try? profile.decrypt(encrypted.cipher, keys: usage) {
+                opened = (try EncTicketPart(derEncoded: plain), key)
+                break
+            }
+        }
+        guard let (ticketPart, serviceKey) = opened else {
+            throw KerberosError.integrity(
+                "the ticket does not decrypt with the service key (kvno \(encrypted.keyVersion.map(String.init) ?? "-"))")
+        }
+
+        let sessionKey = ticketPart.sessionKey
+        let authenticatorEncrypted = request.authenticator
+        guard authenticatorEncrypted.encryptionType == sessionKey.encryptionType else {
+            throw KerberosError.integrity("the authenticator is not encrypted with the session key's type")
+        }
+        let sessionProfile = try sessionKey.encryptionType.profile()
+        let authenticator = try Authenticator(
+            derEncoded: try sessionProfile.decrypt(
+                authenticatorEncrypted.cipher, keys: try sessionProfile.usageKeys(sessionKey.key, usage: 11)))
+
+        guard authenticator.clientName.matches(ticketPart.clientName), authenticator.clientRealm == ticketPart.clientRealm
+        else {
+            throw KerberosError(
+                .clientMismatch,
+                "KRB_AP_ERR_BADMATCH: the authenticator's client \(authenticator.clientName)@\(authenticator.clientRealm) "
+                    + "is not the ticket's \(ticketPart.clientName)@\(ticketPart.clientRealm)")
+        }
+        guard now - clockSkew <= ticketPart.endTime else {
+            throw KerberosError(
+                .ticketExpired, "SEC_E_CONTEXT_EXPIRED (KRB_AP_ERR_TKT_EXPIRED): the ticket expired; get a new one")
+        }
+        guard abs(authenticator.time - now) <= clockSkew else {
+            throw KerberosError(
+                .clockSkew,
+                "SEC_E_TIME_SKEW (KRB_AP_ERR_SKEW): the client's clock is \(authenticator.time - now) s from ours "
+                    + "(at most \(clockSkew) s allowed)")
+        }
+        guard (ticketPart.startTime ?? ticketPart.authTime) - clockSkew <= now else {
+            throw KerberosError(.ticketNotYetValid, "KRB_AP_ERR_TKT_NYV: the ticket is not yet valid")
+        }
+        return (ticketPart, authenticator, serviceKey)
+    }
+}

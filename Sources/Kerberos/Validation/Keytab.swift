@@ -1,0 +1,71 @@
+/// The keys of one service: its principal, its realm and every key version it still accepts (the current one and,
+/// after a rotation, the previous one for tickets already issued).
+public struct ServiceKeys: Sendable {
+    public let keys: [KerberosKey]
+
+    public init(keys: [KerberosKey]) {
+        self.keys = keys
+    }
+
+    /// Reads an MIT keytab (file format 0x0502, as `samba-tool domain exportkeytab` and `ktutil` write), keeping
+    /// the AES entries and skipping RC4 and DES ones, which this library refuses anyway.
+    public init(keytab bytes: some Collection<UInt8>) throws {
+        let data = Array(bytes)
+        guard data.count >= 2, data[0] == 0x05, data[1] == 0x02 else {
+            throw KerberosError.malformed("not a version 0x0502 keytab")
+        }
+        var keys = [KerberosKey]()
+        var offset = 2
+        func bigEndian(_ at: Int, _ count: Int) throws -> UInt32 {
+            guard at + count <= data.count else { throw KerberosError.malformed("the keytab ends early") }
+            return data[at..<(at + count)].reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        while offset + 4 <= data.count {
+            let size = Int32(bitPattern: try bigEndian(offset, 4))
+            offset += 4
+            guard size != 0 else { break }
+            let length = Int(size.magnitude)
+            guard offset + length <= data.count else { throw KerberosError.malformed("a keytab entry ends early") }
+            defer { offset += length }
+            if size < 0 { continue }  // a hole left by a removed entry
+            var at = offset
+            let components = Int(try bigEndian(at, 2))
+            at += 2
+            for _ in 0...components {  // the realm, then each component: a 16-bit length and the bytes
+                at += 2 + Int(try bigEndian(at, 2))
+            }
+            at += 4 + 4  // name type, timestamp
+            var version = try bigEndian(at, 1)
+            at += 1
+            let type = EncryptionType(rawValue: Int32(try bigEndian(at, 2)))
+            let keyLength = Int(try bigEndian(at + 2, 2))
+            at += 4
+            guard at + keyLength <= offset + length else { throw KerberosError.malformed("a keytab key ends early") }
+            let key = data[at..<(at + keyLength)]
+            at += keyLength
+            if at + 4 <= offset + length, case let wide = try bigEndian(at, 4), wide != 0 { version = wide }
+            guard (try? type.profile()) != nil else { continue }
+            keys.append(try KerberosKey(encryptionType: type, version: version, bytes: key))
+        }
+        self.keys = keys
+    }
+
+    /// The keys that may have encrypted a ticket of this type and key version.
+    func candidates(type: EncryptionType, version: UInt32?) throws -> [KerberosKey] {
+        let sameVersion = keys.filter { version == nil || $0.version == version }
+        guard !sameVersion.isEmpty else {
+            let known = Set(keys.map(\.version)).sorted().map(String.init).joined(separator: ", ")
+            throw KerberosError(
+                .unknownKeyVersion,
+                "SEC_E_LOGON_DENIED (KRB_AP_ERR_BADKEYVER): no key for the ticket's key version "
+                    + "\(version.map(String.init) ?? "-") (this service has \(known.isEmpty ? "none" : known))")
+        }
+        let matching = sameVersion.filter { $0.encryptionType == type }
+        guard !matching.isEmpty else {
+            throw KerberosError(
+                .unknownKeyVersion,
+                "SEC_E_LOGON_DENIED (KRB_AP_ERR_NOKEY): key version \(version.map(String.init) ?? "-") has no \(type) key")
+        }
+        return matching
+    }
+}

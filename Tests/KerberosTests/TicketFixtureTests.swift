@@ -1,0 +1,236 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import Testing
+
+@testable import Kerberos
+
+/// Real tickets from Samba's KDC (Fixtures/README.md): decoded, validated, and refused when tampered with.
+@Suite struct TicketFixtureTests {
+    let keys = try! ServiceKeys(keytab: Fixtures.keytab)
+    let spn = PrincipalName(Fixtures.metadata.servicePrincipal)
+
+    func validator(
+        spn: PrincipalName? = nil, realm: String? = nil, keys: ServiceKeys? = nil, cache: any ReplayCache = InMemoryReplayCache()
+    ) -> APRequestValidator {
+        APRequestValidator(
+            servicePrincipal: spn ?? self.spn, realm: realm ?? Fixtures.metadata.realm, keys: keys ?? self.keys,
+            replayCache: cache, randomBytes: { [UInt8](repeating: 7, count: $0) })
+    }
+
+    func expectError(_ code: KerberosError.Code, _ windowsName: String, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("accepted; expected \(code)")
+        } catch let error as KerberosError {
+            #expect(error.code == code, "\(error.message)")
+            #expect(error.message.contains(windowsName), "\(error.message)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    /// The ticket's decrypted part and the authenticator, through the library's internals.
+    func open(_ token: [UInt8]) throws -> (EncTicketPart, Authenticator) {
+        let request = try APRequest(token: token)
+        let serviceKey = try #require(keys.keys.first { $0.encryptionType == request.ticket.encryptedPart.encryptionType })
+        let profile = try serviceKey.encryptionType.profile()
+        let ticketPart = try EncTicketPart(
+            derEncoded: profile.decrypt(request.ticket.encryptedPart.cipher, keys: profile.usageKeys(serviceKey.key, usage: 2)))
+        let session = ticketPart.sessionKey
+        let sessionProfile = try session.encryptionType.profile()
+        let authenticator = try Authenticator(
+            derEncoded: sessionProfile.decrypt(request.authenticator.cipher, keys: sessionProfile.usageKeys(session.key, usage: 11)))
+        return (ticketPart, authenticator)
+    }
+
+    @Test func theKeytabGivesTheAESKeysOfItsKeyVersion() {
+        #expect(keys.keys.map(\.encryptionType).sorted { $0.rawValue < $1.rawValue } == [.aes128CtsHmacSha196, .aes256CtsHmacSha196])
+        #expect(keys.keys.allSatisfy { $0.version == 2 })
+    }
+
+    @Test(arguments: ["ws01-spnego.b64", "ws01-krb5.b64"])
+    func aComputersTicketValidatesWithItsPAC(_ file: String) async throws {
+        let accepted = try await validator().validate(Fixtures.token(file), now: Fixtures.captureTime)
+        #expect(accepted.client.description == "WS01$")
+        #expect(accepted.clientRealm == "CORP.EXAMPLE.TEST")
+        let info = accepted.pac.logonInfo
+        #expect(info.userName == "WS01$")
+        #expect(info.domainName == "CORP")
+        let domainSid = try SecurityIdentifier(bytes: [UInt8](Data(base64Encoded: Fixtures.metadata.domainSidBase64)!))
+        #expect(info.domainSid == domainSid)
+        #expect(info.userSid == domainSid.appending(info.userId))
+        #expect(info.userId >= 1000)
+        #expect(info.primaryGroupId == 515)  // Domain Computers
+        #expect(info.groups.count >= 2)  // Domain Computers and Tessera Devices
+        #expect(info.groupSids.first == domainSid.appending(515))
+        #expect(accepted.pac.clientName == "WS01$")
+        #expect(accepted.pac.clientTime == accepted.authTime)
+        #expect(accepted.pac.kdcSignature.type == 16)
+        #expect(accepted.endTime > accepted.authTime)
+    }
+
+    @Test func theMutualAuthenticationReplyIsAnAPREPInSPNEGOUnderTheSessionKey() async throws {
+        let token = Fixtures.token("ws01-spnego.b64")
+        let accepted = try await validator().validate(token, now: Fixtures.captureTime)
+        let reply = try #require(accepted.replyToken)
+
+        // NegTokenResp [1] { negState [0] accept-completed, supportedMech [1] krb5, responseToken [2] }.
+        let root = try DER.parse(reply)
+        #expect(root.identifier == ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific))
+        let responseToken = try DER.explicitlyTagged(root, tagNumber: 1, tagClass: .contextSpecific) { node in
+            try DER.sequence(node, identifier: .sequence) { nodes -> ArraySlice<UInt8> in
+                _ = nodes.next()
+                _ = nodes.next()
+                return try DERFields.field(&nodes, 2, DERFields.octets)
+            }
+        }
+        let (mech, inner) = try GSSToken.unwrap(responseToken)
+        #expect(mech == GSSToken.kerberos)
+        #expect(Array(inner.prefix(2)) == [0x02, 0x00])
+
+        // Decrypt the AP-REP with the session key from the ticket and find the authenticator's time in it.
+        let (ticketPart, authenticator) = try open(token)
+        let session = ticketPart.sessionKey
+        let sessionProfile = try session.encryptionType.profile()
+        let apRep = try DER.parse(inner.dropFirst(2))
+        let encrypted = try DERFields.applicationSequence(apRep, 15) { nodes in
+            #expect(try DERFields.field(&nodes, 0, DERFields.int32) == 5)
+            #expect(try DERFields.field(&nodes, 1, DERFields.int32) == 15)
+            return try DERFields.field(&nodes, 2, EncryptedData.init(derEncoded:))
+        }
+        let part = try sessionProfile.decrypt(encrypted.cipher, keys: sessionProfile.usageKeys(session.key, usage: 12))
+        let (ctime, cusec) = try DERFields.applicationSequence(DER.parse(part), 27) { nodes in
+            let time = try DERFields.field(&nodes, 0, DERFields.time)
+            let usec = try DERFields.field(&nodes, 1, DERFields.int32)
+            _ = try DERFields.optionalField(&nodes, 3) { $0 }
+            return (time, usec)
+        }
+        #expect(ctime == authenticator.time)
+        #expect(cusec == authenticator.microseconds)
+    }
+
+    @Test func aFlippedBitInTheTicketsCiphertextFailsIntegrity() async throws {
+        var token = Fixtures.token("ws01-krb5.b64")
+        let request = try APRequest(token: token)
+        let range = try #require(token.firstRange(of: Array(request.ticket.encryptedPart.cipher)))
+        token[range.lowerBound + 100] ^= 0x04
+        let cache = InMemoryReplayCache()
+        await expectError(.integrityFailure, "SEC_E_MESSAGE_ALTERED") {
+            _ = try await validator(cache: cache).validate(token, now: Fixtures.captureTime)
+        }
+        #expect(cache.count == 0)
+    }
+
+    @Test func aPACWithAnAlteredServerChecksumIsRefused() async throws {
+        var token = Fixtures.token("ws01-krb5.b64")
+        let request = try APRequest(token: token)
+        let cipher = Array(request.ticket.encryptedPart.cipher)
+        let key = try #require(keys.keys.first { $0.encryptionType == request.ticket.encryptedPart.encryptionType })
+        let profile = try key.encryptionType.profile()
+        let usage = try profile.usageKeys(key.key, usage: 2)
+        var plain = try profile.decrypt(cipher[...], keys: usage)
+        let ticketPart = try EncTicketPart(derEncoded: plain)
+        let pacBytes = try #require(try AuthorizationElement.pac(in: ticketPart.authorizationData))
+        let pac = try PAC(bytes: pacBytes)
+        let pacStart = try #require(plain.firstRange(of: Array(pacBytes))).lowerBound
+        plain[pacStart + pac.serverSignature.range.lowerBound] ^= 0x80
+        let forged = try profile.encrypt(plain, keys: usage, confounder: [UInt8](repeating: 1, count: 16))
+        let range = try #require(token.firstRange(of: cipher))
+        token.replaceSubrange(range, with: forged)
+        await expectError(.pacInvalid, "KRB_AP_ERR_MODIFIED") {
+            _ = try await validator().validate(token, now: Fixtures.captureTime)
+        }
+    }
+
+    @Test func aTicketForAnotherServiceIsTargetUnknown() async {
+        await expectError(.targetUnknown, "SEC_E_TARGET_UNKNOWN") {
+            _ = try await validator(spn: PrincipalName("HTTP/tessera.corp.example.test"))
+                .validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime)
+        }
+    }
+
+    @Test func aTicketFromAnotherRealmIsRefused() async {
+        await expectError(.wrongRealm, "SEC_E_WRONG_PRINCIPAL") {
+            _ = try await validator(realm: "OTHER.EXAMPLE.TEST").validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime)
+        }
+    }
+
+    @Test func aKeyVersionTheServiceDoesNotHaveIsLogonDenied() async throws {
+        let rotated = ServiceKeys(keys: [try KerberosKey(encryptionType: .aes256CtsHmacSha196, version: 3, bytes: [UInt8](repeating: 9, count: 32))])
+        await expectError(.unknownKeyVersion, "SEC_E_LOGON_DENIED") {
+            _ = try await validator(keys: rotated).validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime)
+        }
+    }
+
+    @Test func afterARotationThePreviousKeyVersionStillValidatesItsTickets() async throws {
+        let next = try KerberosKey(encryptionType: .aes256CtsHmacSha196, version: 3, bytes: [UInt8](repeating: 9, count: 32))
+        let both = ServiceKeys(keys: [next] + keys.keys)
+        let accepted = try await validator(keys: both).validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime)
+        #expect(accepted.client.description == "WS01$")
+    }
+
+    @Test func anExpiredTicketIsRefused() async throws {
+        let later = Fixtures.captureTime.addingTimeInterval(11 * 3_600)  // AD's tickets last 10 hours
+        await expectError(.ticketExpired, "SEC_E_CONTEXT_EXPIRED") {
+            _ = try await validator().validate(Fixtures.token("ws01-spnego.b64"), now: later)
+        }
+    }
+
+    /// Our clock `offset` seconds from the authenticator's ctime.
+    func clock(_ offset: Int64, from token: [UInt8]) throws -> Date {
+        Date(timeIntervalSince1970: TimeInterval(try open(token).1.time + offset))
+    }
+
+    @Test(arguments: [-301, 301] as [Int64])
+    func anAuthenticatorBeyondFiveMinutesOfSkewIsRefused(_ offset: Int64) async throws {
+        let token = Fixtures.token("ws01-spnego.b64")
+        let now = try clock(offset, from: token)
+        await expectError(.clockSkew, "SEC_E_TIME_SKEW") { _ = try await validator().validate(token, now: now) }
+    }
+
+    @Test(arguments: [-300, 300] as [Int64])
+    func anAuthenticatorWithinFiveMinutesOfSkewIsAccepted(_ offset: Int64) async throws {
+        let token = Fixtures.token("ws01-spnego.b64")
+        _ = try await validator().validate(token, now: try clock(offset, from: token))
+    }
+
+    @Test func aReplayedTokenIsRefusedByTheCache() async throws {
+        let cache = InMemoryReplayCache()
+        let validator = validator(cache: cache)
+        _ = try await validator.validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime)
+        await expectError(.replay, "KRB_AP_ERR_REPEAT") {
+            _ = try await validator.validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime.addingTimeInterval(5))
+        }
+        #expect(cache.count == 1)
+    }
+
+    @Test func theReplayCacheForgetsAuthenticatorsOutsideTheSkewWindow() async throws {
+        let cache = InMemoryReplayCache()
+        let entry = ReplayEntry(client: "WS01$@CORP.EXAMPLE.TEST", time: 1_000, microseconds: 5, checksumHash: [1, 2])
+        #expect(cache.insert(entry, expires: 1_300, now: 1_000))
+        #expect(!cache.insert(entry, expires: 1_300, now: 1_200))
+        #expect(cache.insert(entry, expires: 1_700, now: 1_400))
+    }
+
+    @Test func anRC4TicketIsRefusedByName() async {
+        await expectError(.unsupportedEncryptionType, "SEC_E_ETYPE_NOT_SUPP") {
+            _ = try await validator(spn: PrincipalName("adrs/rc4.corp.example.test"))
+                .validate(Fixtures.token("ws01-rc4.b64"), now: Fixtures.captureTime)
+        }
+    }
+
+    @Test(arguments: [[], [0x60, 0x03, 0x06, 0x01, 0x00], Array("Negotiate".utf8), [0x6E, 0x00]] as [[UInt8]])
+    func garbageIsAnInvalidToken(_ token: [UInt8]) async {
+        await expectError(.malformed, "SEC_E_INVALID_TOKEN") {
+            _ = try await validator().validate(token, now: Fixtures.captureTime)
+        }
+    }
+
+    @Test func aTruncatedTokenIsAnInvalidToken() async {
+        let token = Fixtures.token("ws01-spnego.b64")
+        await expectError(.malformed, "SEC_E_INVALID_TOKEN") {
+            _ = try await validator().validate(token.dropLast(10), now: Fixtures.captureTime)
+        }
+    }
+}
