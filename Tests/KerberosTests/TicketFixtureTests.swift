@@ -143,6 +143,41 @@ import Testing
         }
     }
 
+    @Test func anAuthenticatorNamingAnotherClientIsABadMatch() async throws {
+        // Re-encrypt the authenticator (with the session key, as only the client could) naming WS02$ instead.
+        var token = Fixtures.token("ws01-krb5.b64")
+        let request = try APRequest(token: token)
+        let (ticketPart, _) = try open(token)
+        let session = ticketPart.sessionKey
+        let profile = try session.encryptionType.profile()
+        let keys = try profile.usageKeys(session.key, usage: 11)
+        let cipher = Array(request.authenticator.cipher)
+        var plain = try profile.decrypt(cipher[...], keys: keys)
+        let name = try #require(plain.firstRange(of: Array("WS01$".utf8)))
+        plain.replaceSubrange(name, with: Array("WS02$".utf8))
+        let forged = try profile.encrypt(plain, keys: keys, confounder: [UInt8](repeating: 3, count: 16))
+        token.replaceSubrange(try #require(token.firstRange(of: cipher)), with: forged)
+        await expectError(.clientMismatch, "KRB_AP_ERR_BADMATCH") {
+            _ = try await validator().validate(token, now: Fixtures.captureTime)
+        }
+    }
+
+    @Test func aKerberosTokenGetsItsReplyAsAKerberosToken() async throws {
+        let accepted = try await validator().validate(Fixtures.token("ws01-krb5.b64"), now: Fixtures.captureTime)
+        let reply = try #require(accepted.replyToken)
+        let (mech, inner) = try GSSToken.unwrap(reply[...])
+        #expect(mech == GSSToken.kerberos)
+        #expect(Array(inner.prefix(3)) == [0x02, 0x00, 0x6F])  // TOK_ID 02 00, then [APPLICATION 15]
+    }
+
+    @Test func kerberosTimesRoundTrip() throws {
+        for seconds: Int64 in [0, 951_782_400, 1_796_535_311, 4_102_444_799] {
+            let node = try DER.parse([0x18, 15] + DERFields.timeBytes(seconds))
+            #expect(try DERFields.time(node) == seconds)
+        }
+        #expect(String(decoding: DERFields.timeBytes(1_796_535_311), as: UTF8.self) == "20261206053511Z")
+    }
+
     @Test func aTicketForAnotherServiceIsTargetUnknown() async {
         await expectError(.targetUnknown, "SEC_E_TARGET_UNKNOWN") {
             _ = try await validator(spn: PrincipalName("HTTP/tessera.corp.example.test"))
@@ -157,7 +192,7 @@ import Testing
     }
 
     @Test func aKeyVersionTheServiceDoesNotHaveIsLogonDenied() async throws {
-        let rotated = ServiceKeys(keys: [try KerberosKey(encryptionType: .aes256CtsHmacSha196, version: 3, bytes: [UInt8](repeating: 9, count: 32))])
+        let rotated = try ServiceKeys(keys: [try KerberosKey(encryptionType: .aes256CtsHmacSha196, version: 3, bytes: [UInt8](repeating: 9, count: 32))])
         await expectError(.unknownKeyVersion, "SEC_E_LOGON_DENIED") {
             _ = try await validator(keys: rotated).validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime)
         }
@@ -165,7 +200,7 @@ import Testing
 
     @Test func afterARotationThePreviousKeyVersionStillValidatesItsTickets() async throws {
         let next = try KerberosKey(encryptionType: .aes256CtsHmacSha196, version: 3, bytes: [UInt8](repeating: 9, count: 32))
-        let both = ServiceKeys(keys: [next] + keys.keys)
+        let both = try ServiceKeys(keys: [next] + keys.keys)
         let accepted = try await validator(keys: both).validate(Fixtures.token("ws01-spnego.b64"), now: Fixtures.captureTime)
         #expect(accepted.client.description == "WS01$")
     }

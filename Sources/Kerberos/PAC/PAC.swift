@@ -67,20 +67,21 @@ public struct PAC: Sendable {
 
     /// MS-PAC 2.8.1: the server signature is the keyed checksum, with the service key and key usage 17
     /// (KERB_NON_KERB_CKSUM_SALT), of the whole PAC with the server and KDC signatures zeroed.
-    func verifyServerSignature(with key: KerberosKey) throws {
-        let profile = try key.encryptionType.profile()
+    func verifyServerSignature(with key: ServiceKeys.PreparedKey) throws {
+        let profile = key.profile
         let type = ChecksumType(rawValue: serverSignature.type)
         guard try type.profile().type == profile.type else {
             throw KerberosError(
                 .pacInvalid,
                 "KRB_AP_ERR_MODIFIED: the PAC's server checksum type \(serverSignature.type) does not match the "
-                    + "service key's \(key.encryptionType)")
+                    + "service key's \(key.key.encryptionType)")
         }
         var zeroed = bytes
         for range in [serverSignature.range, kdcSignature.range] {
             zeroed.replaceSubrange(range, with: repeatElement(0, count: range.count))
         }
-        guard try profile.verifyChecksum(serverSignature.signature, data: zeroed, key: key.key, usage: 17) else {
+        guard constantTimeEqual(profile.hmac(key.pacChecksum, zeroed).prefix(profile.macLength), serverSignature.signature)
+        else {
             throw KerberosError(
                 .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's server checksum does not verify with the service key")
         }

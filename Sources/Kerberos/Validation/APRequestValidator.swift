@@ -95,7 +95,7 @@ public struct APRequestValidator: Sendable {
     /// RFC 4120 section 3.2.3's checks up to the authenticator: the ticket's realm, service and key, its
     /// decryption, the authenticator's decryption and client, then time: an expired ticket first (the client's
     /// remedy is a new ticket), the authenticator's skew, and a ticket not yet valid (a postdated one).
-    private func open(_ request: APRequest, now: Int64) throws -> (EncTicketPart, Authenticator, KerberosKey) {
+    private func open(_ request: APRequest, now: Int64) throws -> (EncTicketPart, Authenticator, ServiceKeys.PreparedKey) {
         let ticket = request.ticket
         guard ticket.realm == realm else {
             throw KerberosError(
@@ -108,10 +108,9 @@ public struct APRequestValidator: Sendable {
         }
         let encrypted = ticket.encryptedPart
         let profile = try encrypted.encryptionType.profile()
-        var opened: (EncTicketPart, KerberosKey)?
+        var opened: (EncTicketPart, ServiceKeys.PreparedKey)?
         for key in try keys.candidates(type: encrypted.encryptionType, version: encrypted.keyVersion) {
-            let usage = try profile.usageKeys(key.key, usage: 2)
-            if let plain = try? profile.decrypt(encrypted.cipher, keys: usage) {
+            if let plain = try? profile.decrypt(encrypted.cipher, keys: key.ticket) {
                 opened = (try EncTicketPart(derEncoded: plain), key)
                 break
             }

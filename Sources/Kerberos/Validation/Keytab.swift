@@ -1,10 +1,31 @@
-/// The keys of one service: its principal, its realm and every key version it still accepts (the current one and,
-/// after a rotation, the previous one for tickets already issued).
-public struct ServiceKeys: Sendable {
-    public let keys: [KerberosKey]
+import Crypto
 
-    public init(keys: [KerberosKey]) {
-        self.keys = keys
+/// The keys of one service: every key version it still accepts (the current one and, after a rotation, the previous
+/// one for tickets already issued). The keys each ticket needs (Ke and Ki for key usage 2, Kc for the PAC's server
+/// checksum) are derived once, here.
+public struct ServiceKeys: Sendable {
+    public var keys: [KerberosKey] { prepared.map(\.key) }
+    let prepared: [PreparedKey]
+
+    /// A service key with its derived keys.
+    struct PreparedKey: Sendable {
+        let key: KerberosKey
+        let profile: EncryptionProfile
+        /// Ke and Ki for the ticket's encrypted part (RFC 4120 key usage 2).
+        let ticket: UsageKeys
+        /// Kc for the PAC's server checksum (key usage 17, KERB_NON_KERB_CKSUM_SALT).
+        let pacChecksum: SymmetricKey
+
+        init(_ key: KerberosKey) throws {
+            self.key = key
+            profile = try key.encryptionType.profile()
+            ticket = try profile.usageKeys(key.key, usage: 2)
+            pacChecksum = try profile.deriveKey(key.key, usage: 17, purpose: .checksum)
+        }
+    }
+
+    public init(keys: [KerberosKey]) throws {
+        prepared = try keys.map(PreparedKey.init)
     }
 
     /// Reads an MIT keytab (file format 0x0502, as `samba-tool domain exportkeytab` and `ktutil` write), keeping
@@ -47,20 +68,20 @@ public struct ServiceKeys: Sendable {
             guard (try? type.profile()) != nil else { continue }
             keys.append(try KerberosKey(encryptionType: type, version: version, bytes: key))
         }
-        self.keys = keys
+        prepared = try keys.map(PreparedKey.init)
     }
 
     /// The keys that may have encrypted a ticket of this type and key version.
-    func candidates(type: EncryptionType, version: UInt32?) throws -> [KerberosKey] {
-        let sameVersion = keys.filter { version == nil || $0.version == version }
+    func candidates(type: EncryptionType, version: UInt32?) throws -> [PreparedKey] {
+        let sameVersion = prepared.filter { version == nil || $0.key.version == version }
         guard !sameVersion.isEmpty else {
-            let known = Set(keys.map(\.version)).sorted().map(String.init).joined(separator: ", ")
+            let known = Set(prepared.map(\.key.version)).sorted().map(String.init).joined(separator: ", ")
             throw KerberosError(
                 .unknownKeyVersion,
                 "SEC_E_LOGON_DENIED (KRB_AP_ERR_BADKEYVER): no key for the ticket's key version "
                     + "\(version.map(String.init) ?? "-") (this service has \(known.isEmpty ? "none" : known))")
         }
-        let matching = sameVersion.filter { $0.encryptionType == type }
+        let matching = sameVersion.filter { $0.key.encryptionType == type }
         guard !matching.isEmpty else {
             throw KerberosError(
                 .unknownKeyVersion,

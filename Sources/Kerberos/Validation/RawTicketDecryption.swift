@@ -9,13 +9,12 @@ public struct RawTicketDecryption: Sendable {
     public init(token: some Collection<UInt8>, keys: ServiceKeys) throws {
         let request = try APRequest(token: token)
         let encrypted = request.ticket.encryptedPart
-        let profile = try encrypted.encryptionType.profile()
         guard let key = try keys.candidates(type: encrypted.encryptionType, version: encrypted.keyVersion).first else {
             throw KerberosError.malformed("no key for the ticket")
         }
         self.cipher = encrypted.cipher
-        self.keys = try profile.usageKeys(key.key, usage: 2)
-        self.macLength = profile.macLength
+        self.keys = key.ticket
+        self.macLength = key.profile.macLength
     }
 
     /// Decrypts once; returns the plaintext's length.
