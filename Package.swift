@@ -111,6 +111,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "TesseraCore",
+                "InternetAccess",
                 "Backup",
                 "Sync",
                 "Store",
@@ -139,6 +140,7 @@ let package = Package(
                 "Sync",
                 "WebAuthn",
                 "Kerberos",
+                "InternetAccess",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -226,7 +228,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Store", "TesseraCore", "Backup", "TesseraTesting",
+                "Server", "Store", "TesseraCore", "Backup", "TesseraTesting", "InternetAccess",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

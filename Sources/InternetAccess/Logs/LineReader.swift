@@ -42,9 +42,13 @@ public final class LineReader {
         bytesRead += Int64(n)
         let end = filled + n
         var start = 0
-        for i in filled..<end where buffer[i] == 10 {
+        var from = filled
+        let base = buffer.baseAddress!
+        while from < end, let hit = memchr(base + from, 10, end - from) {
+            let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
             if skippingRest { skippingRest = false } else { try emit(start, i, truncated: false) }
             start = i + 1
+            from = i + 1
         }
         if n == 0 {
             if start < end, !skippingRest { try emit(start, end, truncated: false) }

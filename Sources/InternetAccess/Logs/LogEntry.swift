@@ -38,19 +38,6 @@ public protocol LogParser {
 /// The formats `tessera traffic import` reads.
 public enum LogFormat: String, Sendable, CaseIterable {
     case squid, w3c, cef, leef, csv
-
-    /// A parser for this format; CSV needs its mapping.
-    public func parser(mapping: CSVMapping?) throws(ImportError) -> any LogParser {
-        switch self {
-        case .squid: return SquidParser()
-        case .w3c: return W3CParser()
-        case .cef: return CEFParser()
-        case .leef: return LEEFParser()
-        case .csv:
-            guard let mapping else { throw ImportError(.badMapping, "--format csv needs --mapping FILE") }
-            return CSVParser(mapping: mapping)
-        }
-    }
 }
 
 extension UnsafeMutableBufferPointer<UInt8> {

@@ -51,7 +51,21 @@ public struct TrafficImporter: Sendable {
     /// `now` decides what is past retention; `onMalformed` hears of every line that does not parse as it is met.
     public func run(fd: Int32, store: (any DirectoryStore)?, users: UserAttribution, now: Date,
                     onMalformed: (Malformed) -> Void = { _ in }) async throws -> Summary {
-        var parser = try format.parser(mapping: mapping)
+        // One specialised loop per format: no dynamic dispatch per line.
+        switch format {
+        case .squid: return try await run(SquidParser(), fd: fd, store: store, users: users, now: now, onMalformed: onMalformed)
+        case .w3c: return try await run(W3CParser(), fd: fd, store: store, users: users, now: now, onMalformed: onMalformed)
+        case .cef: return try await run(CEFParser(), fd: fd, store: store, users: users, now: now, onMalformed: onMalformed)
+        case .leef: return try await run(LEEFParser(), fd: fd, store: store, users: users, now: now, onMalformed: onMalformed)
+        case .csv:
+            guard let mapping else { throw ImportError(.badMapping, "--format csv needs --mapping FILE") }
+            return try await run(CSVParser(mapping: mapping), fd: fd, store: store, users: users, now: now, onMalformed: onMalformed)
+        }
+    }
+
+    func run<Parser: LogParser>(_ parser: Parser, fd: Int32, store: (any DirectoryStore)?, users: UserAttribution, now: Date,
+                                onMalformed: (Malformed) -> Void) async throws -> Summary {
+        var parser = parser
         let reader = LineReader(fd: fd)
         var summary = Summary()
         var batch: [StoredObject] = []
