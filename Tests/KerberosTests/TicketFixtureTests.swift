@@ -250,7 +250,7 @@ import Testing
 
     @Test func anRC4TicketIsRefusedByName() async {
         await expectError(.unsupportedEncryptionType, "SEC_E_ETYPE_NOT_SUPP") {
-            _ = try await validator(spn: PrincipalName("adrs/rc4.corp.example.test"))
+            _ = try await validator(spn: PrincipalName(Fixtures.metadata.rc4ServicePrincipal))
                 .validate(Fixtures.token("ws01-rc4.b64"), now: Fixtures.captureTime)
         }
     }

@@ -37,6 +37,7 @@ enum Fixtures {
         let capturedAt: Int64
         let realm: String
         let servicePrincipal: String
+        let rc4ServicePrincipal: String
         let client: String
         let domainSidBase64: String
     }
