@@ -15,9 +15,15 @@ public enum GraphValidator {
         }
     }
 
+    /// Whether a member name is an instance annotation (`@odata.type`, `members@odata.bind`). Most names have no `@`
+    /// at all: a byte scan answers those without a substring search (which showed in a bulk sync's profile).
+    static func isAnnotation(_ key: String) -> Bool {
+        key.utf8.contains(UInt8(ascii: "@")) && key.contains("@odata.")
+    }
+
     static func validate(_ body: [String: JSONValue], structure: GraphStructure, path: String) throws(DirectoryError) {
         for (key, value) in body {
-            if key.hasPrefix("@odata.") || key.contains("@odata.") { continue }
+            if Self.isAnnotation(key) { continue }
             guard let property = structure.properties[key] else {
                 throw DirectoryError.badRequest(
                     "Property '\(key)' does not exist as a declared property or extension property.")
@@ -77,7 +83,7 @@ public enum GraphValidator {
                 }
             }
             guard let structure = GraphSchema.complexType(structureName) else { break }
-            if object["@odata.type"] == nil, object.keys.contains(where: { structure.properties[$0] == nil && !$0.contains("@odata.") }) {
+            if object["@odata.type"] == nil, object.keys.contains(where: { structure.properties[$0] == nil && !Self.isAnnotation($0) }) {
                 // An untyped value of an abstract type (an ipRange with a cidrAddress): it must fit one derived type.
                 for derived in GraphSchema.derivedTypes(of: typeName) {
                     guard let candidate = GraphSchema.complexType(derived) else { continue }
