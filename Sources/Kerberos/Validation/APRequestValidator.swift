@@ -34,17 +34,19 @@ public struct APRequestValidator: Sendable {
     public init(
         servicePrincipal: PrincipalName, realm: String, keys: ServiceKeys, replayCache: any ReplayCache,
         clockSkew: Duration = .seconds(300),
-        randomBytes: @escaping @Sendable (Int) -> [UInt8] = { count in
-            var generator = SystemRandomNumberGenerator()
-            return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        }
+        randomBytes: (@Sendable (Int) -> [UInt8])? = nil
     ) {
         self.servicePrincipal = servicePrincipal
         self.realm = realm
         self.keys = keys
         self.replayCache = replayCache
         self.clockSkew = clockSkew.components.seconds
-        self.randomBytes = randomBytes
+        self.randomBytes = randomBytes ?? Self.systemRandomBytes
+    }
+
+    /// BoringSSL's RAND_bytes, through swift-crypto: a CSPRNG in user space, one call for a whole confounder.
+    @Sendable private static func systemRandomBytes(_ count: Int) -> [UInt8] {
+        SymmetricKey(size: SymmetricKeySize(bitCount: count * 8)).withUnsafeBytes { Array($0) }
     }
 
     /// Validates `token` (the bytes of `Authorization: Negotiate <base64>`, or a bare AP-REQ) at time `now`.
