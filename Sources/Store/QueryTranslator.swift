@@ -42,8 +42,9 @@ struct QueryTranslator {
             sql += " ORDER BY " + terms.joined(separator: ", ") + tieBreak
         }
         if let limit = query.limit {
-            sql += " LIMIT ?"
-            me.binds.append(.int(Int64(limit)))
+            // Written into the text, not bound: SQLite re-plans a prepared statement whenever a bound LIMIT moves
+            // between 0, 1 and more (about 2 re-prepares a passkey sign-in), and a query's limit takes few values.
+            sql += " LIMIT \(max(0, limit))"
             if query.offset > 0 {
                 sql += " OFFSET ?"
                 me.binds.append(.int(Int64(query.offset)))
