@@ -105,7 +105,7 @@ struct ParserTests {
         let one = Parsed.run(&p, "LEEF:1.0|Palo Alto Networks|PAN-OS|10.1|url|devTime=1765015200000\tsrc=10.0.0.9\tusrName=carol\turl=https://chat.mistral.ai/api/chat?x=1\tsrcBytes=10\tdstBytes=20\taction=block")
         #expect(one.outcome == .entry)
         #expect(one.fields == ["time": "2025-12-06T10:00:00.000Z", "sourceIP": "10.0.0.9", "user": "carol", "host": "chat.mistral.ai",
-                               "path": "/api/chat?x=1", "sent": "10", "received": "20", "action": "block"])
+                               "path": "/api/chat?x=1", "port": "443", "sent": "10", "received": "20", "action": "block"])
         let two = Parsed.run(&p, #"LEEF:2.0|Vendor|Proxy|1.0|web|^|devTime=Dec 06 2026 10:00:00^usrName=dave\^x^dhost=poe.com^dstPort=443"#)
         #expect(two.fields["user"] == "dave^x")
         #expect(two.fields["host"] == "poe.com")

@@ -72,7 +72,13 @@ enum ByteParsing {
         // Skip a scheme.
         var i = start
         while i + 2 < r.upperBound, p[i] != slash, p[i] != colon { i += 1 }
-        if i + 2 < r.upperBound, p[i] == colon, p[i + 1] == slash, p[i + 2] == slash { start = i + 3 }
+        var defaultPort: Int?
+        if i + 2 < r.upperBound, p[i] == colon, p[i + 1] == slash, p[i + 2] == slash {
+            start = i + 3
+            // http:// and https:// name their port when the URL does not.
+            if i - r.lowerBound == 4, p[r.lowerBound] | 0x20 == UInt8(ascii: "h") { defaultPort = 80 }
+            if i - r.lowerBound == 5, p[r.lowerBound] | 0x20 == UInt8(ascii: "h") { defaultPort = 443 }
+        }
         var hostEnd = start
         while hostEnd < r.upperBound, p[hostEnd] != slash, p[hostEnd] != colon, p[hostEnd] != UInt8(ascii: "?") { hostEnd += 1 }
         e.host = start..<hostEnd
@@ -84,6 +90,7 @@ enum ByteParsing {
             rest = portEnd
         }
         if rest < r.upperBound { e.path = rest..<r.upperBound }
+        if e.port == nil { e.port = defaultPort }
     }
 
     /// The next run of non-space bytes from `i`, and moves `i` past it and the spaces after.
