@@ -26,9 +26,24 @@ struct EncryptionProfile: Sendable {
         type: .aes256CtsHmacSha384192, family: .sha2, keyLength: 32, macLength: 24, checksumType: .hmacSha384192Aes256)
 
     /// Derived keys per RFC 3961 section 5.3 (usage | 0x99 for checksums, 0xAA for encryption, 0x55 for integrity).
-    enum Purpose: UInt8 { case checksum = 0x99, encryption = 0xAA, integrity = 0x55 }
+    enum Purpose: UInt8 {
+        case checksum = 0x99, encryption = 0xAA, integrity = 0x55
+
+        var index: Int {
+            switch self {
+            case .checksum: 0
+            case .encryption: 1
+            case .integrity: 2
+            }
+        }
+    }
 
     // MARK: Key derivation
+
+    /// The n-folded constants of key usages 0 to 63 for each purpose, folded once: every session key needs four.
+    private static let foldedConstants: [[[UInt8]]] = (0..<64).map { usage in
+        [Purpose.checksum, .encryption, .integrity].map { nFold([0, 0, 0, UInt8(usage), $0.rawValue], outputBytes: 16) }
+    }
 
     /// DK(base, usage | purpose) for RFC 3962, KDF-HMAC-SHA2(base, usage | purpose, length) for RFC 8009.
     func deriveKey(_ base: SymmetricKey, usage: Int32, purpose: Purpose) throws -> SymmetricKey {
@@ -37,6 +52,9 @@ struct EncryptionProfile: Sendable {
             purpose.rawValue]
         switch family {
         case .sha1:
+            if (0..<Self.foldedConstants.count).contains(Int(usage)) {
+                return try dr(base, folded: Self.foldedConstants[Int(usage)][purpose.index])
+            }
             return try dk(base, constant: constant)
         case .sha2:
             let bytes = purpose == .encryption ? keyLength : macLength
@@ -44,10 +62,15 @@ struct EncryptionProfile: Sendable {
         }
     }
 
-    /// RFC 3961 section 5.1's DK with random-to-key the identity (RFC 3962): DR is successive AES encryptions of
-    /// the n-folded constant, which for two blocks is one CBC encryption of the constant and a zero block.
+    /// RFC 3961 section 5.1's DK with random-to-key the identity (RFC 3962).
     func dk(_ base: SymmetricKey, constant: [UInt8]) throws -> SymmetricKey {
-        var input = constant.count == AESCTS.blockSize ? constant : nFold(constant, outputBytes: AESCTS.blockSize)
+        try dr(base, folded: constant.count == AESCTS.blockSize ? constant : nFold(constant, outputBytes: AESCTS.blockSize))
+    }
+
+    /// DR: successive AES encryptions of the n-folded constant, which for two blocks is one CBC encryption of the
+    /// constant and a zero block.
+    private func dr(_ base: SymmetricKey, folded: [UInt8]) throws -> SymmetricKey {
+        var input = folded
         input.append(contentsOf: repeatElement(0, count: keyLength - AESCTS.blockSize))
         let out = try AES._CBC.encrypt(input, using: base, iv: AES._CBC.IV(ivBytes: [UInt8](repeating: 0, count: 16)),
             noPadding: true)
