@@ -136,3 +136,65 @@ struct NetworkAccessTrafficTests {
         }
     }
 }
+
+@Suite("Admin center: Generative AI apps")
+struct GenerativeAIAppsPageTests {
+    @Test("the page lists the apps riskiest first with SVG charts, escapes names, drills down to users, and sets sanction states through a CSRF-checked form")
+    func page() async throws {
+        try await Harness.run { h in
+            try await NetworkAccessTrafficTests.importTraffic(h)
+            let admin = try await AdminCenterTests.Browser.signIn(h, userID: h.tenant.adminUserId)
+            let page = await admin.get("/ai-apps")
+            #expect(page.status == 200)
+            let html = page.text
+            #expect(html.contains("<h1>Generative AI apps</h1>"))
+            #expect(html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"Requests to AI apps a day\""))
+            #expect(html.contains("aria-label=\"Users per app\""))
+            #expect(!html.contains("<script src"))
+            // Riskiest first: DeepSeek (no certifications, trains on prompts) before OpenAI's API.
+            let deepseek = try #require(html.range(of: "ai-apps/deepseek-chat\"")), openAI = try #require(html.range(of: "ai-apps/openai-api\""))
+            #expect(deepseek.lowerBound < openAI.lowerBound)
+
+            let users = await admin.get("/ai-apps/deepseek-chat")
+            #expect(users.status == 200)
+            #expect(users.text.contains("<td>bob <span class=\"muted\">(not a directory user)</span></td>"))
+            let adminUsers = await admin.get("/ai-apps/anthropic-claude")
+            #expect(adminUsers.text.contains(h.tenant.adminUserPrincipalName))
+
+            // The switch: without the form's token it is refused; with it the state is saved and shown.
+            let forged = try await admin.post("/ai-apps/deepseek-chat/sanction", [("state", "unsanctioned")], from: "/ai-apps", csrf: "forged")
+            #expect(forged.status == 403)
+            let set = try await admin.post("/ai-apps/deepseek-chat/sanction", [("state", "unsanctioned")], from: "/ai-apps")
+            #expect(set.status == 303)
+            #expect(try await AppSanctions.load(tenant: h.tenant.tenantId, store: h.app.store) == ["deepseek-chat": .unsanctioned])
+            #expect(await admin.get("/ai-apps").text.contains("<option value=\"unsanctioned\" selected>"))
+            let bad = try await admin.post("/ai-apps/deepseek-chat/sanction", [("state", "banned")], from: "/ai-apps")
+            #expect(bad.status == 400)
+            let unknown = try await admin.post("/ai-apps/no-such-app/sanction", [("state", "sanctioned")], from: "/ai-apps")
+            #expect(unknown.status == 400)
+            #expect(unknown.text.contains("no-such-app"))
+        }
+    }
+
+    @Test("the sanction state is set over Graph with NetworkAccess.ReadWrite.All and shown in the report")
+    func sanctionOverGraph() async throws {
+        try await Harness.run { h in
+            try await NetworkAccessTrafficTests.importTraffic(h)
+            let plain = await h.send("PATCH", "/beta/networkAccess/reports/generativeAIApps/poe", headers: [
+                "authorization": "Bearer \(try await h.accessToken())", "content-type": "application/json"],
+                body: Array(#"{"sanctionState":"sanctioned"}"#.utf8))
+            #expect(plain.status == 403)
+            let token = try await NetworkAccessTrafficTests.readerToken(h)
+            let patch = await h.send("PATCH", "/beta/networkAccess/reports/generativeAIApps/poe", headers: [
+                "authorization": "Bearer \(token)", "content-type": "application/json"], body: Array(#"{"sanctionState":"monitored"}"#.utf8))
+            #expect(patch.status == 204, "\(patch.text)")
+            let report = await NetworkAccessTrafficTests.beta(h, "networkAccess/reports/generativeAIApps", token: token)
+            #expect(report.json["value"]?.arrayValue?.first { $0["appId"] == "poe" }?["sanctionState"] == "monitored")
+            #expect(report.json["value"]?.arrayValue?.first { $0["appId"] == "openai-api" }?["sanctionState"] == "none")
+            let bad = await h.send("PATCH", "/beta/networkAccess/reports/generativeAIApps/poe", headers: [
+                "authorization": "Bearer \(token)", "content-type": "application/json"], body: Array(#"{"sanctionState":"maybe"}"#.utf8))
+            #expect(bad.status == 400)
+            #expect(bad.errorCode == "Request_BadRequest")
+        }
+    }
+}

@@ -93,6 +93,8 @@ struct AdminCenter {
         case ("roles", 1): return try await RolesPage(admin: admin).render(failure: failure)
         case ("passkeys", 1): return try await PasskeyPolicyPage(admin: admin).render(failure: failure)
         case ("signins", 1): return try await SignInsPage(admin: admin).render(failure: failure)
+        case ("ai-apps", 1): return try await GenerativeAIAppsPage(admin: admin).list(failure: failure)
+        case ("ai-apps", 2): return try await GenerativeAIAppsPage(admin: admin).detail(appId: path[1], failure: failure)
         case ("backup", 1): return try await BackupPage(admin: admin).render(failure: failure)
         case ("backup", 3) where path[1] == "jobs": return try await BackupPage(admin: admin).job(id: path[2])
         case ("sync", 1): return try await SyncPage(admin: admin).render(failure: failure)
@@ -132,6 +134,8 @@ struct AdminCenter {
                 page = ["backup", "jobs", a[1]]
             default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
             }
+        case "ai-apps": outcome = await GenerativeAIAppsPage(admin: admin).act(Array(path.dropFirst()))
+            page = ["ai-apps"]
         case "sync": outcome = await SyncPage(admin: admin).act(Array(path.dropFirst()))
             page = ["sync"]
         case "conditional-access" where path == ["conditional-access", "what-if"]: return try await WhatIfPage(admin: admin).evaluate()
@@ -255,6 +259,7 @@ struct AdminRequest: Sendable {
 
     static let sections: [(path: String, title: String)] = [
         ("users", "Users"), ("groups", "Groups"), ("roles", "Roles"), ("passkeys", "Passkey policy"), ("signins", "Sign-in logs"),
+        ("ai-apps", "Generative AI apps"),
         ("conditional-access", "Conditional Access"), ("backup", "Backup and Recovery"), ("sync", "Directory sync"),
     ]
 

@@ -20,7 +20,15 @@ struct NetworkAccessHandler {
     ]
     static let permissions: Set<String> = ["NetworkAccess.Read.All", "NetworkAccess.ReadWrite.All"]
 
+    /// The roles that may tag apps sanctioned or unsanctioned: Global Secure Access, Security and Global Administrators.
+    static let writerRoles: Set<String> = [
+        "ac434307-12b9-4fa1-a708-88bf58caabc1", BuiltInRoles.securityAdministrator, BuiltInRoles.globalAdministrator,
+    ]
+
     func handle(_ rest: [String]) async throws -> APIResponse {
+        if context.request.method == "PATCH", rest.count == 3, rest[0] == "reports", rest[1] == "generativeAIApps" {
+            return try await sanction(rest[2])
+        }
         try authorize()
         guard context.request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Only GET is supported on /networkAccess logs and reports.") }
         switch rest.first {
@@ -37,16 +45,17 @@ struct NetworkAccessHandler {
 
     /// An app needs NetworkAccess.Read.All (or ReadWrite.All); a user also needs one of ``readerRoles``, and a delegated
     /// token the scope.
-    func authorize() throws(DirectoryError) {
+    func authorize(write: Bool = false) throws(DirectoryError) {
         let caller = context.caller
+        let permissions: Set<String> = write ? ["NetworkAccess.ReadWrite.All"] : Self.permissions
         if caller.userID == nil {
-            guard !caller.roles.isDisjoint(with: Self.permissions) else {
-                throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: NetworkAccess.Read.All is required.")
+            guard !caller.roles.isDisjoint(with: permissions) else {
+                throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: \(write ? "NetworkAccess.ReadWrite.All" : "NetworkAccess.Read.All") is required.")
             }
             return
         }
-        guard !caller.directoryRoles.isDisjoint(with: Self.readerRoles),
-              caller.scopes.isEmpty || !caller.scopes.isDisjoint(with: Self.permissions) else {
+        guard !caller.directoryRoles.isDisjoint(with: write ? Self.writerRoles : Self.readerRoles),
+              caller.scopes.isEmpty || !caller.scopes.isDisjoint(with: permissions) else {
             throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: NetworkAccess.Read.All and a Global Secure Access reader role are required.")
         }
     }
@@ -93,9 +102,16 @@ struct NetworkAccessHandler {
         return out
     }
 
-    /// `GET /networkAccess/reports/generativeAIApps`: the apps seen, riskiest first, with a daily trend.
+    /// `GET /networkAccess/reports/generativeAIApps`: the apps seen, riskiest first, with a daily trend and each app's
+    /// sanction state.
     func report() async throws -> APIResponse {
         var body = try await DiscoveryReport.build(tenant: context.tenant, store: api.app.store).json
+        let sanctions = try await AppSanctions.load(tenant: context.tenant, store: api.app.store)
+        body["value"] = .array((body["value"]?.arrayValue ?? []).map { app in
+            var app = app
+            app["sanctionState"] = .string((app["appId"]?.stringValue.flatMap { sanctions[$0] } ?? .none).rawValue)
+            return app
+        })
         body["@odata.context"] = .string("\(context.base)/networkAccess/reports/$metadata#generativeAIApps")
         return .json(body)
     }
@@ -105,5 +121,23 @@ struct NetworkAccessHandler {
         let users = try await DiscoveryReport.users(of: appId, tenant: context.tenant, store: api.app.store)
         return .json(["@odata.context": .string("\(context.base)/networkAccess/reports/$metadata#generativeAIAppUsers"),
                       "value": .array(users.map(\.json))])
+    }
+
+    /// `PATCH /networkAccess/reports/generativeAIApps/{appId}` with `{"sanctionState": "sanctioned|unsanctioned|monitored|none"}`.
+    func sanction(_ appId: String) async throws -> APIResponse {
+        try authorize(write: true)
+        guard case .object(let body)? = try? JSONParser.parse(context.request.body), let raw = body["sanctionState"]?.stringValue,
+              let state = AppSanctions.State(rawValue: raw), body.count == 1 else {
+            throw DirectoryError.badRequest("The body is {\"sanctionState\": \"sanctioned|unsanctioned|monitored|none\"}.")
+        }
+        guard try Self.catalog().apps.contains(where: { $0.id == appId }) else { throw DirectoryError.notFound(appId) }
+        try await AppSanctions.set(state, app: appId, tenant: context.tenant, store: api.app.store)
+        return APIResponse(status: 204)
+    }
+
+    /// The shipped catalog (checked by its unit tests; a broken file is a 500 here, never a crash).
+    static func catalog() throws -> AICatalog { try loadedCatalog.get() }
+    private static let loadedCatalog = Result { () throws(CatalogError) -> AICatalog in
+        try AICatalog.bundled(year: Calendar(identifier: .gregorian).component(.year, from: Date()))
     }
 }
