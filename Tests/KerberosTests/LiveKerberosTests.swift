@@ -9,7 +9,8 @@ let liveDomainControllerEnvironment: String? =
 
 /// Fresh tickets from the running Samba DC that TESSERA_TEST_AD_ENV names (scripts/ad-up's env file): a computer
 /// account takes a ticket for a service account of its own through MIT's GSSAPI (scripts/kerberos-fixtures --dc,
-/// which deletes the accounts afterwards), and the validator accepts it and reads the computer's SID from the PAC.
+/// which deletes the accounts afterwards); the validator accepts it, reads the computer's SID from the PAC, and
+/// MIT's initiator accepts the validator's mutual-authentication reply.
 @Suite(.enabled(if: liveDomainControllerEnvironment != nil, "TESSERA_TEST_AD_ENV is not set"), .serialized)
 struct LiveKerberosTests {
     static var environment: String? { liveDomainControllerEnvironment }
@@ -28,46 +29,73 @@ struct LiveKerberosTests {
         func string(_ key: String) throws -> String { try #require(metadata[key] as? String) }
     }
 
-    static func capture() throws -> Capture {
+    /// Runs scripts/kerberos-fixtures --dc, answers its mutual-authentication context with `answer` (the reply
+    /// token for its SPNEGO token), and returns what it wrote once it has finished.
+    static func capture(answer: ([UInt8], Capture) async throws -> [UInt8]) async throws -> Capture {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-kerberos-\(UUID().uuidString)")
         let process = Process()
         process.executableURL = root.appendingPathComponent("scripts/kerberos-fixtures")
         process.arguments = ["--dc", try #require(environment), folder.path]
-        let errors = Pipe()
-        process.standardError = errors
+        let log = folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + ".log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let output = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw KerberosError.malformed("scripts/kerberos-fixtures failed: \(String(decoding: output, as: UTF8.self))")
+        let token = folder.appendingPathComponent("mutual-token.b64")
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !FileManager.default.fileExists(atPath: token.path), process.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        func failure() -> KerberosError {
+            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return KerberosError.malformed("scripts/kerberos-fixtures failed: \(output)")
+        }
+        guard FileManager.default.fileExists(atPath: token.path) else {
+            process.terminate()
+            throw failure()
         }
         let metadata = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("fixtures.json")))
-        return Capture(folder: folder, metadata: try #require(metadata as? [String: Any]))
+        let capture = Capture(folder: folder, metadata: try #require(metadata as? [String: Any]))
+        let reply = try await answer(try capture.token("mutual-token.b64"), capture)
+        try Data(reply).base64EncodedString().write(
+            to: folder.appendingPathComponent("mutual-reply.b64"), atomically: true, encoding: .utf8)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw failure() }
+        return capture
     }
 
-    @Test func aFreshComputerTicketFromSambaValidatesAndCarriesTheComputersSID() async throws {
-        let capture = try Self.capture()
-        defer { try? FileManager.default.removeItem(at: capture.folder) }
-        let validator = APRequestValidator(
-            servicePrincipal: PrincipalName(try capture.string("servicePrincipal")), realm: try capture.string("realm"),
+    func validator(_ capture: Capture, spn key: String = "servicePrincipal") throws -> APRequestValidator {
+        APRequestValidator(
+            servicePrincipal: PrincipalName(try capture.string(key)), realm: try capture.string("realm"),
             keys: try capture.keys, replayCache: InMemoryReplayCache())
+    }
+
+    @Test func aFreshComputerTicketFromSambaValidatesAndMITAcceptsOurMutualAuthenticationReply() async throws {
+        let capture = try await Self.capture { token, capture in
+            let accepted = try await validator(capture).validate(token, now: Date())
+            return try #require(accepted.replyToken)
+        }
+        defer { try? FileManager.default.removeItem(at: capture.folder) }
+        // MIT's initiator took our AP-REP (in a SPNEGO NegTokenResp) and completed the context with mutual
+        // authentication.
+        let mutual = try String(contentsOf: capture.folder.appendingPathComponent("mutual.txt"), encoding: .utf8)
+        #expect(mutual.trimmingCharacters(in: .whitespacesAndNewlines) == "complete=True mutual=True")
+
+        let service = try validator(capture)
         let token = try capture.token("ws01-spnego.b64")
-        let accepted = try await validator.validate(token, now: Date())
+        let accepted = try await service.validate(token, now: Date())
         #expect(accepted.client.description == (try capture.string("client")))
         let domainSid = try SecurityIdentifier(
             bytes: [UInt8](try #require(Data(base64Encoded: try capture.string("domainSidBase64")))))
         #expect(accepted.pac.logonInfo.domainSid == domainSid)
         #expect(accepted.pac.logonInfo.userSid == domainSid.appending(accepted.pac.logonInfo.userId))
         #expect(accepted.pac.logonInfo.primaryGroupId == 515)
-        #expect(accepted.replyToken != nil)
 
-        await #expect(throws: KerberosError(.replay, "")) { try await validator.validate(token, now: Date()) }
-        let rc4 = APRequestValidator(
-            servicePrincipal: PrincipalName(try capture.string("rc4ServicePrincipal")), realm: try capture.string("realm"),
-            keys: try capture.keys, replayCache: InMemoryReplayCache())
+        await #expect(throws: KerberosError(.replay, "")) { try await service.validate(token, now: Date()) }
+        let rc4 = try self.validator(capture, spn: "rc4ServicePrincipal")
         await #expect(throws: KerberosError(.unsupportedEncryptionType, "")) {
             try await rc4.validate(try capture.token("ws01-rc4.b64"), now: Date())
         }
