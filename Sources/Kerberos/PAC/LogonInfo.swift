@@ -1,3 +1,15 @@
+/// MS-PAC 2.2.2's GROUP_MEMBERSHIP: a group's RID in the domain and its SE_GROUP attributes.
+public struct GroupMembership: Hashable, Sendable {
+    public let rid: UInt32
+    public let attributes: UInt32
+}
+
+/// MS-PAC 2.2.1's KERB_SID_AND_ATTRIBUTES: a SID and its SE_GROUP attributes.
+public struct SIDAndAttributes: Hashable, Sendable {
+    public let sid: SecurityIdentifier
+    public let attributes: UInt32
+}
+
 /// MS-PAC 2.5's KERB_VALIDATION_INFO (the PAC's logon information), NDR-decoded: who the client is and the groups
 /// the KDC put in the ticket.
 public struct LogonInfo: Sendable {
@@ -14,12 +26,12 @@ public struct LogonInfo: Sendable {
     /// The RID of the account's primary group (515, Domain Computers, for a computer).
     public let primaryGroupId: UInt32
     /// The RIDs of the domain groups the account is a member of, with their SE_GROUP attributes.
-    public let groups: [(rid: UInt32, attributes: UInt32)]
+    public let groups: [GroupMembership]
     /// Other SIDs (universal groups of other domains, the asserted-identity SIDs), with their attributes.
-    public let extraSids: [(sid: SecurityIdentifier, attributes: UInt32)]
+    public let extraSids: [SIDAndAttributes]
     /// Resource groups (domain-local groups of a resource domain), if the KDC compressed them here.
     public let resourceGroupDomainSid: SecurityIdentifier?
-    public let resourceGroups: [(rid: UInt32, attributes: UInt32)]
+    public let resourceGroups: [GroupMembership]
     /// MS-PAC's UserAccountControl: the USER_* flags of MS-SAMR 2.2.1.12 (USER_ACCOUNT_DISABLED 0x1,
     /// USER_WORKSTATION_TRUST_ACCOUNT 0x80, …), 0 when the KDC does not set it.
     public let userAccountControl: UInt32
@@ -86,14 +98,14 @@ public struct LogonInfo: Sendable {
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the logon info has no domain SID")
         }
         let domainSid = try Self.sid(&r)
-        var extraSids = [(sid: SecurityIdentifier, attributes: UInt32)]()
+        var extraSids = [SIDAndAttributes]()
         if extraSidsPointer != 0 {
             guard try r.ndrU32() == sidCount else {
                 throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the extra SIDs' count is inconsistent")
             }
             let entries = try (0..<sidCount).map { _ in (pointer: try r.ndrU32(), attributes: try r.ndrU32()) }
             for entry in entries where entry.pointer != 0 {
-                extraSids.append((try Self.sid(&r), entry.attributes))
+                extraSids.append(SIDAndAttributes(sid: try Self.sid(&r), attributes: entry.attributes))
             }
         }
         let resourceDomain = resourceDomainPointer == 0 ? nil : try Self.sid(&r)
@@ -137,11 +149,11 @@ public struct LogonInfo: Sendable {
         return String(decoding: units, as: UTF16.self)
     }
 
-    private static func groupArray(_ r: inout LittleEndianReader, count: UInt32) throws -> [(rid: UInt32, attributes: UInt32)] {
+    private static func groupArray(_ r: inout LittleEndianReader, count: UInt32) throws -> [GroupMembership] {
         guard try r.ndrU32() == count, count <= 65_536 else {
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a group array's count is inconsistent")
         }
-        return try (0..<count).map { _ in (rid: try r.ndrU32(), attributes: try r.ndrU32()) }
+        return try (0..<count).map { _ in GroupMembership(rid: try r.ndrU32(), attributes: try r.ndrU32()) }
     }
 
     private static func sid(_ r: inout LittleEndianReader) throws -> SecurityIdentifier {

@@ -54,8 +54,8 @@ public struct APRequestValidator: Sendable {
     /// the replay cache.
     public func validate(_ token: some Collection<UInt8>, now: Date) async throws -> AcceptedRequest {
         let request = try APRequest(token: token)
-        let (ticketPart, authenticator, key) = try open(request, now: Int64(now.timeIntervalSince1970.rounded(.down)))
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        let (ticketPart, authenticator, key) = try open(request, now: seconds)
 
         // The PAC: present, signed by the KDC for this service, and about this client and this logon.
         guard let pacBytes = try AuthorizationElement.pac(in: ticketPart.authorizationData) else {
