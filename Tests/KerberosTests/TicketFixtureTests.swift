@@ -50,6 +50,19 @@ import Testing
         #expect(keys.keys.allSatisfy { $0.version == 2 })
     }
 
+    @Test func aTruncatedOrForeignKeytabIsRefused() {
+        #expect(throws: KerberosError(.malformed, "")) { try ServiceKeys(keytab: Fixtures.keytab.dropLast(7)) }
+        #expect(throws: KerberosError(.malformed, "")) { try ServiceKeys(keytab: [0x05, 0x01, 0, 0, 0, 0]) }
+    }
+
+    @Test func aSIDPrintsInItsStringForm() throws {
+        // S-1-5-21-1-2-3: revision 1, 3 sub-authorities after 21, authority 5 (big-endian), sub-authorities LE.
+        let bytes: [UInt8] = [1, 4, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]
+        let sid = try SecurityIdentifier(bytes: bytes)
+        #expect(sid.description == "S-1-5-21-1-2-3")
+        #expect(sid.appending(1104).description == "S-1-5-21-1-2-3-1104")
+    }
+
     @Test(arguments: ["ws01-spnego.b64", "ws01-krb5.b64"])
     func aComputersTicketValidatesWithItsPAC(_ file: String) async throws {
         let accepted = try await validator().validate(Fixtures.token(file), now: Fixtures.captureTime)
