@@ -117,3 +117,22 @@ struct CatalogTests {
         if kind == "syntax" { #expect(error.line == 12, "\(error)") }
     }
 }
+
+@Suite("Transaction ids")
+struct TransactionIDTests {
+    @Test("ids are UUID version 7, lowercase, distinct, and ordered by their time")
+    func ordered() {
+        var ids = TransactionID()
+        let made = (0..<1000).map { ids.next(milliseconds: 1_765_015_200_000 + UInt64($0 / 10)) }
+        #expect(Set(made).count == made.count)
+        for id in made {
+            #expect(UUID(uuidString: id) != nil)
+            #expect(id == id.lowercased())
+            #expect(Array(id)[14] == "7")
+            #expect("89ab".contains(Array(id)[19]))
+        }
+        let byTime = stride(from: 0, to: 1000, by: 10).map { made[$0] }
+        #expect(byTime == byTime.sorted())
+        #expect(made[0].hasPrefix("019af31a-a100-7"))
+    }
+}

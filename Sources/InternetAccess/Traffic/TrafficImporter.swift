@@ -73,6 +73,7 @@ public struct TrafficImporter: Sendable {
         let nowSeconds = now.timeIntervalSince1970
         var entry = LogEntry()
         var userCache: [String: UserAttribution.User?] = [:]
+        var ids = TransactionID()
         while try reader.readChunk({ line, number, truncated in
             summary.lines += 1
             if truncated {
@@ -89,7 +90,7 @@ public struct TrafficImporter: Sendable {
                   let app = catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[hostRange])) else { return }
             let time = entry.time ?? nowSeconds
             if time < cutoff { summary.expired += 1; return }
-            var record = makeRecord(line, entry, app: app, time: time)
+            var record = makeRecord(line, entry, app: app, time: time, id: ids.next(milliseconds: UInt64(max(0, time * 1000))))
             if let name = record.loginUser {
                 let user: UserAttribution.User?
                 if let cached = userCache[name] { user = cached } else { user = users.user(named: name); userCache[name] = user }
@@ -122,10 +123,10 @@ public struct TrafficImporter: Sendable {
         try await store.write { tx in for record in batch { try await tx.insert(record) } }
     }
 
-    func makeRecord(_ line: UnsafeMutableBufferPointer<UInt8>, _ e: LogEntry, app index: Int, time: Double) -> TrafficRecord {
+    func makeRecord(_ line: UnsafeMutableBufferPointer<UInt8>, _ e: LogEntry, app index: Int, time: Double, id: String) -> TrafficRecord {
         let date = Date(timeIntervalSince1970: time)
         let host = (line.text(e.host) ?? "").lowercased()
-        var record = TrafficRecord(transactionId: Identifier.makeTimeOrdered(at: date), createdDateTime: date, tenantId: tenant,
+        var record = TrafficRecord(transactionId: id, createdDateTime: date, tenantId: tenant,
                                    destinationFQDN: host, action: Self.action(line.text(e.action)),
                                    sentBytes: e.sentBytes ?? 0, receivedBytes: e.receivedBytes ?? 0, origin: origin)
         record.loginUser = line.text(e.user)
