@@ -133,6 +133,21 @@ struct ParserTests {
         #expect(Parsed.run(&p, #""yesterday",u,Allowed,a.test/,1,GET,1,1,x"#).outcome == .malformed("the time is not ctime"))
     }
 
+    @Test("a Zscaler NSS feed (no header line, columns by number, epoch seconds) through the README's sample mapping")
+    func zscalerFeed() throws {
+        // NSS feed output format: "%d{epochtime}","%s{login}","%s{action}","%s{eurl}","%s{cip}","%s{reqmethod}","%d{reqsize}","%d{respsize}"
+        let mapping = try CSVMapping.load(Data(#"""
+            {"delimiter": ",", "header": false, "time": "epoch",
+             "columns": {"time": "1", "user": "2", "action": "3", "url": "4", "sourceIP": "5", "method": "6", "sentBytes": "7", "receivedBytes": "8"}}
+            """#.utf8))
+        var p = CSVParser(mapping: mapping)
+        let row = Parsed.run(&p, #""1765015200","dana@contoso.test","Blocked","claude.ai/api/organizations/x/completion","10.0.0.11","POST","812","95""#)
+        #expect(row.outcome == .entry)
+        #expect(row.fields == ["time": "2025-12-06T10:00:00.000Z", "user": "dana@contoso.test", "action": "Blocked", "host": "claude.ai",
+                               "path": "/api/organizations/x/completion", "sourceIP": "10.0.0.11", "method": "POST", "sent": "812", "received": "95"])
+        #expect(TrafficImporter.action("Blocked") == .block)
+    }
+
     @Test("a mapping is checked when loaded", arguments: [
         #"{"columns": {"host": "h", "color": "c"}}"#, #"{"columns": {"user": "u"}}"#, #"{"header": false, "columns": {"host": "h"}}"#,
         #"{"delimiter": ";;", "columns": {"host": "1"}}"#, "not json",
