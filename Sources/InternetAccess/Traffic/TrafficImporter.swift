@@ -46,6 +46,8 @@ public struct TrafficImporter: Sendable {
     }
 
     static let sampleLimit = 20
+    /// The most distinct user names remembered between lines.
+    static let userCacheLimit = 100_000
 
     /// Imports from a file descriptor, writing records to `store` (nil: parse and match only, for measurements).
     /// `now` decides what is past retention; `onMalformed` hears of every line that does not parse as it is met.
@@ -93,7 +95,14 @@ public struct TrafficImporter: Sendable {
             var record = makeRecord(line, entry, app: app, time: time, id: ids.next(milliseconds: UInt64(max(0, time * 1000))))
             if let name = record.loginUser {
                 let user: UserAttribution.User?
-                if let cached = userCache[name] { user = cached } else { user = users.user(named: name); userCache[name] = user }
+                if let cached = userCache[name] {
+                    user = cached
+                } else {
+                    user = users.user(named: name)
+                    // Bounded, so a log of endless distinct names cannot grow memory with the file.
+                    if userCache.count >= Self.userCacheLimit { userCache.removeAll(keepingCapacity: true) }
+                    userCache[name] = user
+                }
                 if let user {
                     record.userId = user.id; record.userPrincipalName = user.userPrincipalName
                     summary.attributed += 1
