@@ -96,6 +96,24 @@ struct NetworkAccessTrafficTests {
         }
     }
 
+    @Test("the catalog is readable with each app's scores, the points each fact gave, and its sources")
+    func catalog() async throws {
+        try await Harness.run { h in
+            let token = try await Self.readerToken(h)
+            let catalog = await Self.beta(h, "networkAccess/generativeAIApps", token: token)
+            #expect(catalog.status == 200)
+            let apps = try #require(catalog.json["value"]?.arrayValue)
+            #expect(apps.count >= 25)
+            let api = try #require(apps.first { $0["id"] == "openai-api" })
+            #expect(api["hosts"] == ["api.openai.com"])
+            let reasons = try #require(api["scoreReasons"]?.arrayValue)
+            let legal = reasons.filter { $0["area"] == "legal" }.compactMap { $0["points"]?.intValue }.reduce(0, +)
+            #expect(Int64(min(10, legal)) == api["legalScore"]?.intValue)
+            #expect(api["sources"]?["privacy"]?["url"]?.stringValue?.hasPrefix("https://") == true)
+            #expect(api["sanctionState"] == "none")
+        }
+    }
+
     @Test("bad queries and callers without NetworkAccess.Read.All get Graph errors")
     func refusals() async throws {
         try await Harness.run { h in

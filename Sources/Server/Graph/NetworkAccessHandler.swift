@@ -35,6 +35,7 @@ struct NetworkAccessHandler {
         case "logs" where rest.count >= 2 && rest[1] == "traffic":
             if rest.count == 2 { return try await traffic() }
             if rest.count == 3 { return try await trafficRecord(rest[2]) }
+        case "generativeAIApps" where rest.count == 1: return try await catalog()
         case "reports" where rest.count >= 2 && rest[1] == "generativeAIApps":
             if rest.count == 2 { return try await report() }
             if rest.count == 4, rest[3] == "users" { return try await users(of: rest[2]) }
@@ -121,6 +122,30 @@ struct NetworkAccessHandler {
         let users = try await DiscoveryReport.users(of: appId, tenant: context.tenant, store: api.app.store)
         return .json(["@odata.context": .string("\(context.base)/networkAccess/reports/$metadata#generativeAIAppUsers"),
                       "value": .array(users.map(\.json))])
+    }
+
+    /// `GET /networkAccess/generativeAIApps`: the catalog, each app with its hosts, request patterns, scores, the points
+    /// each documented fact gave, and the pages the facts come from, so a score can be checked against its sources.
+    func catalog() async throws -> APIResponse {
+        let catalog = try Self.catalog()
+        let sanctions = try await AppSanctions.load(tenant: context.tenant, store: api.app.store)
+        let year = Calendar(identifier: .gregorian).component(.year, from: api.app.clock.now)
+        let apps: [JSONValue] = zip(catalog.apps, catalog.scores).map { app, score in
+            [
+                "id": .string(app.id), "displayName": .string(app.name), "publisher": .string(app.publisher),
+                "category": .string(app.category.displayName), "hosts": .array(app.hosts.map { .string($0) }),
+                "activityPatterns": .array(app.activityPatterns.map { ["pattern": .string($0.pattern), "activity": .string($0.activity.rawValue)] }),
+                "riskScore": .int(Int64(score.overall)), "generalScore": .int(Int64(score.general)), "securityScore": .int(Int64(score.security)),
+                "complianceScore": .int(Int64(score.compliance)), "legalScore": .int(Int64(score.legal)),
+                "scoreReasons": .array(RiskScore.points(app.factors, year: year).map {
+                    ["area": .string($0.area.rawValue), "points": .int(Int64($0.points)), "reason": .string($0.reason)]
+                }),
+                "sources": .object(app.sources.mapValues { ["url": .string($0.url), "asOf": .string($0.asOf)] }),
+                "sanctionState": .string((sanctions[app.id] ?? .none).rawValue),
+            ]
+        }
+        return .json(["@odata.context": .string("\(context.base)/networkAccess/$metadata#generativeAIApps"),
+                      "catalogVersion": .string(catalog.version), "value": .array(apps)])
     }
 
     /// `PATCH /networkAccess/reports/generativeAIApps/{appId}` with `{"sanctionState": "sanctioned|unsanctioned|monitored|none"}`.
