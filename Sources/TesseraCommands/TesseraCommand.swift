@@ -1,4 +1,5 @@
 public import ArgumentParser
+import InternetAccess
 import Foundation
 import Logging
 import Server
@@ -112,6 +113,12 @@ struct Serve: AsyncParsableCommand {
                 }
             }
             guard !roots.isEmpty else { throw ValidationError("\(path) holds no certificate") }
+        }
+        // The AI app catalog is data shipped with Tessera: a catalog with an error stops the server here, with the entry.
+        do {
+            _ = try AICatalog.bundled(year: Calendar(identifier: .gregorian).component(.year, from: Date()))
+        } catch {
+            throw ValidationError("the AI app catalog cannot be read: \(error)")
         }
         let countries = try Self.loadCountries(named: countryDatabase ?? ProcessInfo.processInfo.environment["TESSERA_COUNTRY_DATABASE"],
                                                logger: Logger(label: "tessera"))

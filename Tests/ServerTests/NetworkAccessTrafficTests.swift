@@ -215,4 +215,17 @@ struct GenerativeAIAppsPageTests {
             #expect(bad.errorCode == "Request_BadRequest")
         }
     }
+
+    @Test("the hourly housekeeping drops traffic records older than 30 days, as it does sign-in records")
+    func retention() async throws {
+        try await Harness.run { h in
+            try await NetworkAccessTrafficTests.importTraffic(h)
+            let token = try await NetworkAccessTrafficTests.readerToken(h)
+            #expect(await RetentionService(app: h.app).sweep().isEmpty)
+            #expect(await NetworkAccessTrafficTests.beta(h, "networkAccess/logs/traffic", token: token).json["value"]?.arrayValue?.count == 5)
+            h.clock.advance(Double(TrafficLog.retentionDays + 1) * 86_400)
+            #expect(await RetentionService(app: h.app).sweep().isEmpty)
+            #expect(await NetworkAccessTrafficTests.beta(h, "networkAccess/logs/traffic", token: try await h.accessToken()).json["value"]?.arrayValue?.count == 0)
+        }
+    }
 }
