@@ -6,12 +6,17 @@ override Session.verify. Every session here therefore has trust_env=False and ve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import re
 import ssl
 import subprocess
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 
@@ -275,6 +280,22 @@ def serve_on_a_free_port(command: Callable[[int], list[str]], attempts: int = 3)
             if attempt == attempts - 1 or "in use" not in str(failure).lower():
                 raise
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def first_start(binary: str, prefix: str, *options: str):
+    """`tessera serve` on a new data folder and a free port with `options`, behind MSAL-friendly https://localhost;
+    yields what its first start printed (tenant, client id and secret) with its URL, port, CA and data folder, and stops
+    it afterwards. The server's output is drained so its pipe never fills."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    proc, printed, port = serve_on_a_free_port(lambda port: [binary, "serve", "--data", str(data), "--port", str(port), *options])
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
+    try:
+        yield {"url": f"https://localhost:{port}", "port": port, "tenant": field("tenant id"), "client": field("client id"),
+               "secret": field("client secret"), "ca": str(data / "tls" / "ca.pem"), "data": data, "printed": printed}
+    finally:
+        stop_serve(proc, data)
 
 
 def start_serve(command: list[str]) -> tuple[subprocess.Popen, str]:

@@ -4,10 +4,7 @@ the test says where the client is with X-Forwarded-For (issue 14's proof, first 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import msal
 import pytest
 import requests
 
-from support import Sdk, Tenant, Tessera, serve_on_a_free_port, stop_serve
+from support import Sdk, Tenant, Tessera, first_start
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 GRAPH = "https://graph.microsoft.com/.default"
@@ -23,16 +20,8 @@ GRAPH = "https://graph.microsoft.com/.default"
 
 @pytest.fixture(scope="module")
 def server():
-    data = Path(tempfile.mkdtemp(prefix="tessera-ca-"))
-    proc, printed, port = serve_on_a_free_port(lambda port: [
-        BINARY, "serve", "--data", str(data), "--port", str(port), "--trusted-proxy", "127.0.0.1"])
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
-    try:
-        yield {"url": f"https://localhost:{port}", "port": port, "tenant": field("tenant id"), "client": field("client id"),
-               "secret": field("client secret"), "ca": str(data / "tls" / "ca.pem"), "data": data}
-    finally:
-        stop_serve(proc, data)
+    with first_start(BINARY, "tessera-ca-", "--trusted-proxy", "127.0.0.1") as started:
+        yield started
 
 
 def app_from(server, address: str) -> msal.ConfidentialClientApplication:

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-import threading
 from pathlib import Path
 
 import msal
 import pytest
 import requests
 
-from support import serve_on_a_free_port, start_serve, stop_serve
+from support import first_start, serve_on_a_free_port, start_serve, stop_serve
 
 REPO = Path(__file__).resolve().parents[1]
 BINARY = os.environ.get("TESSERA_BIN") or str(REPO / ".build" / "debug" / "tessera")
@@ -32,17 +30,8 @@ def country_database() -> str:
 
 @pytest.fixture(scope="module")
 def server():
-    data = Path(tempfile.mkdtemp(prefix="tessera-country-"))
-    proc, printed, port = serve_on_a_free_port(lambda port: [
-        BINARY, "serve", "--data", str(data), "--port", str(port), "--trusted-proxy", "127.0.0.1",
-        "--country-database", country_database()])
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    field = lambda name: re.search(rf"{name}:\s+(\S+)", printed).group(1)  # noqa: E731
-    try:
-        yield {"url": f"https://localhost:{port}", "tenant": field("tenant id"), "client": field("client id"),
-               "secret": field("client secret"), "ca": str(data / "tls" / "ca.pem"), "printed": printed}
-    finally:
-        stop_serve(proc, data)
+    with first_start(BINARY, "tessera-country-", "--trusted-proxy", "127.0.0.1", "--country-database", country_database()) as started:
+        yield started
 
 
 def app_from(server, address: str) -> msal.ConfidentialClientApplication:

@@ -34,15 +34,7 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         if wasClosed { return [] }
         var drained: [Connection] = []
         for _ in 0..<count {
-            let connection = await withCheckedContinuation { continuation in
-                let idle = state.withLock { state -> Connection? in
-                    if let connection = state.idle.popLast() { return connection }
-                    state.waiters.append(continuation)
-                    return nil
-                }
-                if let idle { continuation.resume(returning: idle) }
-            }
-            if let connection { drained.append(connection) }
+            if let connection = await nextIdle() { drained.append(connection) }
         }
         // Anyone still waiting is told the pool is closed.
         for waiter in state.withLock({ state in defer { state.waiters = [] }; return state.waiters }) { waiter.resume(returning: nil) }
@@ -60,7 +52,13 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         case .closed: throw StoreError(message: "The store is closed.")
         case .wait: break
         }
-        let connection = await withCheckedContinuation { continuation in
+        guard let connection = await nextIdle() else { throw StoreError(message: "The store is closed.") }
+        return connection
+    }
+
+    /// The next connection to come back (or one idle now); nil when the pool closes first.
+    private func nextIdle() async -> Connection? {
+        await withCheckedContinuation { continuation in
             let idle = state.withLock { state -> Connection? in
                 if let connection = state.idle.popLast() { return connection }
                 state.waiters.append(continuation)
@@ -68,8 +66,6 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
             }
             if let idle { continuation.resume(returning: idle) }
         }
-        guard let connection else { throw StoreError(message: "The store is closed.") }
-        return connection
     }
 
     private func release(_ connection: Connection) {

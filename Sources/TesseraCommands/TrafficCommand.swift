@@ -191,42 +191,30 @@ enum LogGenerator {
                             ("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.0-flash:generateContent"),
                             ("poe.com", "/"), ("www.perplexity.ai", "/search"), ("api.githubcopilot.com", "/chat/completions")]
 
-    /// SplitMix64.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
 
     /// Writes about `bytes` bytes of `format` lines to `path`; returns the size written.
     static func write(format: TrafficLogFormat, to path: String, bytes: Int) throws -> Int {
         guard FileManager.default.createFile(atPath: path, contents: nil) else { throw ValidationError("cannot write \(path)") }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot write \(path)") }
         defer { try? handle.close() }
-        var random = Random(state: format == .squid ? 1 : 2)
+        var random = SeededRandom(seed: format == .squid ? 1 : 2)
         var written = 0, buffer = ""
         var t = 1_765_015_200_000
         while written < bytes {
-            t += random.below(20)
-            let user = "user\(random.below(users))"
-            let ip = "10.0.\(random.below(8)).\(random.below(250) + 1)"
-            let ai = random.below(100) < 3
-            let (host, path) = ai ? aiTargets[random.below(aiTargets.count)] : ("www.site\(random.below(5000)).example", "/page/\(random.below(100000))")
-            let connect = random.below(4) != 0
-            let received = random.below(60_000) + 200, sent = random.below(4_000) + 100
+            t += random.next(below: 20)
+            let user = "user\(random.next(below: users))"
+            let ip = "10.0.\(random.next(below: 8)).\(random.next(below: 250) + 1)"
+            let ai = random.next(below: 100) < 3
+            let (host, path) = ai ? aiTargets[random.next(below: aiTargets.count)] : ("www.site\(random.next(below: 5000)).example", "/page/\(random.next(below: 100000))")
+            let connect = random.next(below: 4) != 0
+            let received = random.next(below: 60_000) + 200, sent = random.next(below: 4_000) + 100
             let line: String
             switch format {
             case .cef:
-                line = "<134>Dec  6 10:00:00 fw01 CEF:0|Contoso|Proxy|1.0|web|Allowed|3|rt=\(t) src=\(ip) spt=\(40000 + random.below(20000)) dhost=\(host) dpt=443 request=https://\(host)\(path) requestMethod=\(connect ? "CONNECT" : "GET") suser=\(user) out=\(sent) in=\(received) act=allow\n"
+                line = "<134>Dec  6 10:00:00 fw01 CEF:0|Contoso|Proxy|1.0|web|Allowed|3|rt=\(t) src=\(ip) spt=\(40000 + random.next(below: 20000)) dhost=\(host) dpt=443 request=https://\(host)\(path) requestMethod=\(connect ? "CONNECT" : "GET") suser=\(user) out=\(sent) in=\(received) act=allow\n"
             default:
                 let target = connect ? "\(host):443" : "http://\(host)\(path)"
-                line = "\(t / 1000).\(String(t % 1000 + 1000).dropFirst()) \(String(repeating: " ", count: 3))\(random.below(2000)) \(ip) TCP_\(connect ? "TUNNEL" : "MISS")/200 \(received) \(connect ? "CONNECT" : "GET") \(target) \(user) HIER_DIRECT/93.184.\(random.below(250)).\(random.below(250)) \(connect ? "-" : "text/html")\n"
+                line = "\(t / 1000).\(String(t % 1000 + 1000).dropFirst()) \(String(repeating: " ", count: 3))\(random.next(below: 2000)) \(ip) TCP_\(connect ? "TUNNEL" : "MISS")/200 \(received) \(connect ? "CONNECT" : "GET") \(target) \(user) HIER_DIRECT/93.184.\(random.next(below: 250)).\(random.next(below: 250)) \(connect ? "-" : "text/html")\n"
             }
             buffer += line
             if buffer.utf8.count >= 1 << 20 {
