@@ -43,9 +43,12 @@ final class SQLiteHandle: @unchecked Sendable {
         }, Unmanaged.passUnretained(checkpointer).toOpaque())
     }
 
-    /// Copies to the database file the WAL frames no reader or writer still needs, waiting for none of them.
-    func checkpointPassively() {
-        _ = sqlite_nio_sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+    /// Copies to the database file the WAL frames no reader or writer still needs, waiting for none of them; returns
+    /// how many frames were copied. Run as a statement: a connection that has read nothing yet has not opened the WAL,
+    /// and `sqlite3_wal_checkpoint_v2` on it returns OK having done nothing (the WAL then only ever grew).
+    @discardableResult
+    func checkpointPassively() -> Int64 {
+        (try? execute("PRAGMA wal_checkpoint(PASSIVE)"))?.first?.last?.int ?? 0
     }
 
     /// True while a transaction is open (SQLite is not in autocommit mode).

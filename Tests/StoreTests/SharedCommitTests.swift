@@ -284,6 +284,10 @@ struct CheckpointTests {
         let deadline = ContinuousClock.now + .seconds(20)
         while checkpointer.checkpoints == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(checkpointer.checkpoints >= 1)
+        // The checkpoints copied the commits into the database file, which a WAL that only grows never does (the file
+        // would stay at its first pages while every commit lived in the WAL).
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: url)[.size] as? Int)
+        #expect(size > Int(SQLiteCheckpointer.threshold) * 4096, "the database file is \(size) bytes")
         try await store.shutdown()
 
         let reopened = try SQLiteBackend(path: url)
