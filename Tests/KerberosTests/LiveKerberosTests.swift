@@ -27,6 +27,11 @@ struct LiveKerberosTests {
             get throws { try ServiceKeys(keytab: Data(contentsOf: folder.appendingPathComponent("service.keytab"))) }
         }
         func string(_ key: String) throws -> String { try #require(metadata[key] as? String) }
+        /// When the script took the tickets (its fixtures.json): the instant they are validated at, so the test
+        /// depends on the KDC's timestamps, not on when it runs.
+        var capturedAt: Date {
+            get throws { Date(timeIntervalSince1970: TimeInterval(try #require(metadata["capturedAt"] as? Int))) }
+        }
     }
 
     /// Runs scripts/kerberos-fixtures --dc, answers its mutual-authentication context with `answer` (the reply
@@ -75,7 +80,7 @@ struct LiveKerberosTests {
 
     @Test func aFreshComputerTicketFromSambaValidatesAndMITAcceptsOurMutualAuthenticationReply() async throws {
         let capture = try await Self.capture { token, capture in
-            let accepted = try await validator(capture).validate(token, now: Date())
+            let accepted = try await validator(capture).validate(token, now: try capture.capturedAt)
             return try #require(accepted.replyToken)
         }
         defer { try? FileManager.default.removeItem(at: capture.folder) }
@@ -86,7 +91,7 @@ struct LiveKerberosTests {
 
         let service = try validator(capture)
         let token = try capture.token("ws01-spnego.b64")
-        let accepted = try await service.validate(token, now: Date())
+        let accepted = try await service.validate(token, now: try capture.capturedAt)
         #expect(accepted.client.description == (try capture.string("client")))
         let domainSid = try SecurityIdentifier(
             bytes: [UInt8](try #require(Data(base64Encoded: try capture.string("domainSidBase64")))))
@@ -94,10 +99,10 @@ struct LiveKerberosTests {
         #expect(accepted.pac.logonInfo.userSid == domainSid.appending(accepted.pac.logonInfo.userId))
         #expect(accepted.pac.logonInfo.primaryGroupId == 515)
 
-        await #expect(throws: KerberosError(.replay, "")) { try await service.validate(token, now: Date()) }
+        await #expect(throws: KerberosError(.replay, "")) { try await service.validate(token, now: try capture.capturedAt) }
         let rc4 = try self.validator(capture, spn: "rc4ServicePrincipal")
         await #expect(throws: KerberosError(.unsupportedEncryptionType, "")) {
-            try await rc4.validate(try capture.token("ws01-rc4.b64"), now: Date())
+            try await rc4.validate(try capture.token("ws01-rc4.b64"), now: try capture.capturedAt)
         }
     }
 }
