@@ -122,7 +122,8 @@ struct AuthorizeEndpoint {
             nonce: query["nonce"], codeChallenge: challenge, authTime: session.authTime, sessionID: session.id, amr: session.amr,
             expires: Int64(app.clock.now.addingTimeInterval(AuthorizationCode.lifetime).timeIntervalSince1970), aaguid: session.aaguid,
             acrs: contexts.sorted())
-        if let user = try await app.activeUser(tenant: tenantID, id: session.userID) {
+        // The user as Conditional Access read it (once per change of the tenant), not a read per sign-in.
+        if let user = try await app.conditionalAccess.membership(app: app, tenant: tenant, userID: session.userID).0 {
             await SignInLog(app: app, tenant: tenantID).record(
                 SignInEvent(kind: .interactiveUser, principal: user, appID: clientID, appDisplayName: application.body["displayName"]?.stringValue,
                             amr: session.amr, authTime: session.authTime, decision: decision, clientAppUsed: "Browser"),

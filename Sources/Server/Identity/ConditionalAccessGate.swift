@@ -30,8 +30,9 @@ final class ConditionalAccessGate: Sendable {
         let tenantID = tenant.id
         let directory = app.directory
         let (user, groups, roles) = try await app.store.read { tx in
-            (try await tx.object(tenant: tenantID, id: userID), try await directory.transitiveGroups(tenant: tenantID, of: userID, tx: tx),
-             try await directory.directoryRoles(tenant: tenantID, principal: userID, tx: tx))
+            let groups = try await directory.transitiveGroups(tenant: tenantID, of: userID, tx: tx)
+            return (try await tx.object(tenant: tenantID, id: userID), groups,
+                    try await directory.directoryRoles(tenant: tenantID, principal: userID, groups: groups, tx: tx))
         }
         let entry = Membership(sequence: tenant.changeSequence, user: user, groups: Set(groups), roles: roles)
         memberships.withLock { cache in

@@ -116,7 +116,6 @@ extension SignInLog {
     /// Records a sign-in or token request. The log must not decide whether a token is issued: when it cannot take the
     /// record (its store is failing), that is logged as an error and the caller goes on.
     func record(_ event: SignInEvent, request: APIRequest) async {
-        app.telemetry.signIn(method: event.kind.rawValue, succeeded: event.failure == nil)
         do {
             var entry = event.entry(request: request, tenantID: tenant)
             // Graph's signInLocation, as far as the IP-to-country database places the client.
