@@ -107,19 +107,23 @@ actor PendingWrites: DirectoryTransaction {
     }
 
     func targets(tenant: String, source: String, relation: String) async throws -> [String] {
-        var out = try await base.targets(tenant: tenant, source: source, relation: relation)
-        for (link, added) in links where link.tenant == tenant && link.source == source && link.relation == relation {
-            out.removeAll { $0 == link.target }
-            if added { out.append(link.target) }
+        overlaid(try await base.targets(tenant: tenant, source: source, relation: relation), end: \.target) {
+            $0.tenant == tenant && $0.source == source && $0.relation == relation
         }
-        return out
     }
 
     func sources(tenant: String, target: String, relation: String) async throws -> [String] {
-        var out = try await base.sources(tenant: tenant, target: target, relation: relation)
-        for (link, added) in links where link.tenant == tenant && link.target == target && link.relation == relation {
-            out.removeAll { $0 == link.source }
-            if added { out.append(link.source) }
+        overlaid(try await base.sources(tenant: tenant, target: target, relation: relation), end: \.source) {
+            $0.tenant == tenant && $0.target == target && $0.relation == relation
+        }
+    }
+
+    /// Stored link ends with the held links that `matches` over them: removed ones gone, added ones at the end.
+    private func overlaid(_ stored: [String], end: KeyPath<LinkRef, String>, matches: (LinkRef) -> Bool) -> [String] {
+        var out = stored
+        for (link, added) in links where matches(link) {
+            out.removeAll { $0 == link[keyPath: end] }
+            if added { out.append(link[keyPath: end]) }
         }
         return out
     }
