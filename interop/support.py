@@ -298,6 +298,19 @@ def first_start(binary: str, prefix: str, *options: str):
         stop_serve(proc, data)
 
 
+def client_behind_proxy(server: dict, address: str):
+    """MSAL's confidential client for the automation app of a `first_start` server, its requests arriving through the
+    trusted proxy (127.0.0.1) from `address` (X-Forwarded-For)."""
+    import msal
+
+    session = requests.Session()
+    session.verify, session.trust_env = server["ca"], False
+    session.headers["X-Forwarded-For"] = address
+    return msal.ConfidentialClientApplication(server["client"], client_credential=server["secret"],
+                                              authority=f"{server['url']}/{server['tenant']}", instance_discovery=False,
+                                              http_client=session, token_cache=msal.TokenCache())
+
+
 def start_serve(command: list[str]) -> tuple[subprocess.Popen, str]:
     """Starts `tessera serve …` (the whole command line) and returns it with what it printed up to 'listening on'."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)

@@ -8,11 +8,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import msal
 import pytest
 import requests
 
-from support import Sdk, Tenant, Tessera, first_start
+from support import client_behind_proxy, Sdk, Tenant, Tessera, first_start
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 GRAPH = "https://graph.microsoft.com/.default"
@@ -24,17 +23,10 @@ def server():
         yield started
 
 
-def app_from(server, address: str) -> msal.ConfidentialClientApplication:
-    session = requests.Session()
-    session.verify, session.trust_env = server["ca"], False
-    session.headers["X-Forwarded-For"] = address
-    return msal.ConfidentialClientApplication(server["client"], client_credential=server["secret"],
-                                              authority=f"{server['url']}/{server['tenant']}", instance_discovery=False,
-                                              http_client=session, token_cache=msal.TokenCache())
 
 
 def test_a_service_principal_is_refused_outside_its_named_location(server):
-    token = app_from(server, "203.0.113.10").acquire_token_for_client(scopes=[GRAPH])
+    token = client_behind_proxy(server, "203.0.113.10").acquire_token_for_client(scopes=[GRAPH])
     assert "access_token" in token, token
     graph_session = requests.Session()
     graph_session.verify, graph_session.trust_env = server["ca"], False
@@ -53,14 +45,14 @@ def test_a_service_principal_is_refused_outside_its_named_location(server):
         "grantControls": {"operator": "OR", "builtInControls": ["block"]}})
     assert policy.status_code == 201, policy.text
     # From elsewhere MSAL surfaces Entra's error; from the data centre a token comes.
-    refused = app_from(server, "198.51.100.23").acquire_token_for_client(scopes=[GRAPH])
+    refused = client_behind_proxy(server, "198.51.100.23").acquire_token_for_client(scopes=[GRAPH])
     assert refused.get("error") == "invalid_grant" and 53003 in refused.get("error_codes", []), refused
-    allowed = app_from(server, "203.0.113.11").acquire_token_for_client(scopes=[GRAPH])
+    allowed = client_behind_proxy(server, "203.0.113.11").acquire_token_for_client(scopes=[GRAPH])
     assert "access_token" in allowed, allowed
 
 
 def graph_from(server, address: str) -> tuple[requests.Session, str]:
-    token = app_from(server, address).acquire_token_for_client(scopes=[GRAPH])
+    token = client_behind_proxy(server, address).acquire_token_for_client(scopes=[GRAPH])
     assert "access_token" in token, token
     session = requests.Session()
     session.verify, session.trust_env = server["ca"], False
@@ -74,7 +66,7 @@ def test_the_sign_in_log_says_which_policy_refused_and_the_sdk_filters_on_it(ser
     from msgraph.generated.models.applied_conditional_access_policy_result import AppliedConditionalAccessPolicyResult
     from msgraph.generated.models.conditional_access_status import ConditionalAccessStatus
 
-    refused = app_from(server, "198.51.100.31").acquire_token_for_client(scopes=[GRAPH])
+    refused = client_behind_proxy(server, "198.51.100.31").acquire_token_for_client(scopes=[GRAPH])
     assert 53003 in refused.get("error_codes", []), refused
     # The SDK's credential asks for its token straight from 127.0.0.1 (no forwarded address): put this machine in the
     # data centre.
@@ -114,7 +106,7 @@ def test_break_glass_from_the_command_line_turns_a_lockout_into_report_only(serv
                        "applications": {"includeApplications": ["All"]}},
         "grantControls": {"operator": "OR", "builtInControls": ["block"]}})
     assert lockout.status_code == 201, lockout.text
-    refused = app_from(server, "203.0.113.14").acquire_token_for_client(scopes=[GRAPH])
+    refused = client_behind_proxy(server, "203.0.113.14").acquire_token_for_client(scopes=[GRAPH])
     assert 53003 in refused.get("error_codes", []), refused
 
     done = subprocess.run([BINARY, "ca", "break-glass", "--data", str(server["data"]), "--tenant", server["tenant"]],
@@ -125,7 +117,7 @@ def test_break_glass_from_the_command_line_turns_a_lockout_into_report_only(serv
     # The running server sees the change within a second (it re-reads a tenant written by another process that often).
     deadline = time.monotonic() + 10
     while True:
-        token = app_from(server, "198.51.100.40").acquire_token_for_client(scopes=[GRAPH])
+        token = client_behind_proxy(server, "198.51.100.40").acquire_token_for_client(scopes=[GRAPH])
         if "access_token" in token or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -9,11 +9,10 @@ import os
 import re
 from pathlib import Path
 
-import msal
 import pytest
 import requests
 
-from support import first_start, serve_on_a_free_port, start_serve, stop_serve
+from support import client_behind_proxy, first_start, serve_on_a_free_port, start_serve, stop_serve
 
 REPO = Path(__file__).resolve().parents[1]
 BINARY = os.environ.get("TESSERA_BIN") or str(REPO / ".build" / "debug" / "tessera")
@@ -34,13 +33,6 @@ def server():
         yield started
 
 
-def app_from(server, address: str) -> msal.ConfidentialClientApplication:
-    session = requests.Session()
-    session.verify, session.trust_env = server["ca"], False
-    session.headers["X-Forwarded-For"] = address
-    return msal.ConfidentialClientApplication(server["client"], client_credential=server["secret"],
-                                              authority=f"{server['url']}/{server['tenant']}", instance_discovery=False,
-                                              http_client=session, token_cache=msal.TokenCache())
 
 
 def refused(result: dict) -> bool:
@@ -55,7 +47,7 @@ def test_the_server_says_which_database_it_loaded(server):
 
 
 def test_a_policy_blocking_a_country_refuses_the_app_from_there(server):
-    token = app_from(server, "8.8.8.8").acquire_token_for_client(scopes=[GRAPH])
+    token = client_behind_proxy(server, "8.8.8.8").acquire_token_for_client(scopes=[GRAPH])
     assert "access_token" in token, token
     graph = requests.Session()
     graph.verify, graph.trust_env = server["ca"], False
@@ -75,16 +67,16 @@ def test_a_policy_blocking_a_country_refuses_the_app_from_there(server):
         "grantControls": {"operator": "OR", "builtInControls": ["block"]}})
     assert policy.status_code == 201, policy.text
 
-    assert refused(app_from(server, "193.0.0.10").acquire_token_for_client(scopes=[GRAPH]))  # RIPE NCC, NL
-    assert refused(app_from(server, "2001:67c:2e8::2").acquire_token_for_client(scopes=[GRAPH]))
-    assert "access_token" in app_from(server, "8.8.8.8").acquire_token_for_client(scopes=[GRAPH])  # Google, US
+    assert refused(client_behind_proxy(server, "193.0.0.10").acquire_token_for_client(scopes=[GRAPH]))  # RIPE NCC, NL
+    assert refused(client_behind_proxy(server, "2001:67c:2e8::2").acquire_token_for_client(scopes=[GRAPH]))
+    assert "access_token" in client_behind_proxy(server, "8.8.8.8").acquire_token_for_client(scopes=[GRAPH])  # Google, US
     # A private address is in no country: outside the location until it includes unknown countries and regions.
-    assert "access_token" in app_from(server, "192.168.7.7").acquire_token_for_client(scopes=[GRAPH])
+    assert "access_token" in client_behind_proxy(server, "192.168.7.7").acquire_token_for_client(scopes=[GRAPH])
     patched = graph.patch(f"{base}/identity/conditionalAccess/namedLocations/{location.json()['id']}", json={
         "@odata.type": "#microsoft.graph.countryNamedLocation", "includeUnknownCountriesAndRegions": True})
     assert patched.status_code == 204, patched.text
-    assert refused(app_from(server, "192.168.7.7").acquire_token_for_client(scopes=[GRAPH]))
-    assert "access_token" in app_from(server, "8.8.4.4").acquire_token_for_client(scopes=[GRAPH])
+    assert refused(client_behind_proxy(server, "192.168.7.7").acquire_token_for_client(scopes=[GRAPH]))
+    assert "access_token" in client_behind_proxy(server, "8.8.4.4").acquire_token_for_client(scopes=[GRAPH])
 
 
 def test_a_database_that_cannot_be_read_stops_the_server_at_start(tmp_path):

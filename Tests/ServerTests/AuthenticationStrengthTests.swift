@@ -375,30 +375,16 @@ struct AuthenticationStrengthTests {
     @Test("Conditional Access and Security Administrators change strengths; a Security Reader reads them only")
     func roles() async throws {
         try await Harness.run { h in
-            let token = try await h.accessToken()
-            func caller(_ name: String, role: String) async throws -> Caller {
-                let id = try await AdminCenterTests.createUser(h, token, name)
-                let assigned = await h.graph("POST", "roleManagement/directory/roleAssignments", token: token, json: [
-                    "principalId": .string(id), "roleDefinitionId": .string(role), "directoryScopeId": "/"])
-                #expect(assigned.status == 201, "\(assigned.text)")
-                let user = try #require(try await h.app.store.read { tx in try await tx.object(tenant: h.tenant.tenantId, id: id) })
-                return try await Caller.user(tenant: h.tenant.tenantId, user: user, scopes: nil, app: h.app)
-            }
-            func call(_ method: String, _ path: String, _ json: JSONValue? = nil, as who: Caller) async throws -> APIResponse {
-                try await GraphAPI(app: h.app).handle(APIRequest(method: method, path: "/v1.0/" + path, query: [],
-                                                                 headers: ["content-type": "application/json"],
-                                                                 body: json?.serializedBytes ?? [], baseURL: Harness.base), as: who)
-            }
             let body: JSONValue = ["displayName": "Keys", "allowedCombinations": ["fido2"]]
-            let reader = try await caller("reader", role: BuiltInRoles.securityReader)
-            #expect(try await call("GET", Self.policies, as: reader).json["value"]?.arrayValue?.count == 3)
-            await #expect(throws: DirectoryError.self) { try await call("POST", Self.policies, body, as: reader) }
-            let policyAdmin = try await caller("policyadmin", role: BuiltInRoles.authenticationPolicyAdministrator)
-            await #expect(throws: DirectoryError.self) { try await call("POST", Self.policies, body, as: policyAdmin) }
-            let caAdmin = try await caller("caadmin", role: BuiltInRoles.conditionalAccessAdministrator)
-            #expect(try await call("POST", Self.policies, body, as: caAdmin).status == 201)
-            let securityAdmin = try await caller("secadmin", role: BuiltInRoles.securityAdministrator)
-            #expect(try await call("POST", Self.policies, ["displayName": "Hello", "allowedCombinations": ["windowsHelloForBusiness"]],
+            let reader = try await h.caller(named: "reader", role: BuiltInRoles.securityReader)
+            #expect(try await h.graph("GET", Self.policies, as: reader).json["value"]?.arrayValue?.count == 3)
+            await #expect(throws: DirectoryError.self) { try await h.graph("POST", Self.policies, body, as: reader) }
+            let policyAdmin = try await h.caller(named: "policyadmin", role: BuiltInRoles.authenticationPolicyAdministrator)
+            await #expect(throws: DirectoryError.self) { try await h.graph("POST", Self.policies, body, as: policyAdmin) }
+            let caAdmin = try await h.caller(named: "caadmin", role: BuiltInRoles.conditionalAccessAdministrator)
+            #expect(try await h.graph("POST", Self.policies, body, as: caAdmin).status == 201)
+            let securityAdmin = try await h.caller(named: "secadmin", role: BuiltInRoles.securityAdministrator)
+            #expect(try await h.graph("POST", Self.policies, ["displayName": "Hello", "allowedCombinations": ["windowsHelloForBusiness"]],
                                    as: securityAdmin).status == 201)
         }
     }

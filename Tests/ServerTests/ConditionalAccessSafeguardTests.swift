@@ -46,9 +46,7 @@ struct ConditionalAccessSafeguardTests {
             #expect(await h.graph("GET", "\(policies)/\(id)", token: admin).json["state"] == "enabledForReportingButNotEnforced")
             // A second Global Administrator left out of the policy is enough.
             let second = try await AdminCenterTests.createUser(h, admin, "breakglass")
-            let assigned = await h.graph("POST", "roleManagement/directory/roleAssignments", token: admin, json: [
-                "principalId": .string(second), "roleDefinitionId": .string(BuiltInRoles.globalAdministrator), "directoryScopeId": "/"])
-            #expect(assigned.status == 201, "\(assigned.text)")
+            try await h.assign(role: BuiltInRoles.globalAdministrator, to: second)
             #expect(await h.graph("PATCH", "\(policies)/\(id)", token: admin,
                                   json: ["conditions": ["users": ["excludeUsers": [.string(second)]]]]).status == 204)
             #expect(await h.graph("PATCH", "\(policies)/\(id)", token: admin, json: ["state": "enabled"]).status == 204)
@@ -61,8 +59,7 @@ struct ConditionalAccessSafeguardTests {
             let admin = try await h.accessToken()
             let office = try await ConditionalAccessTests.office(h, admin)
             let second = try await AdminCenterTests.createUser(h, admin, "breakglass")
-            _ = await h.graph("POST", "roleManagement/directory/roleAssignments", token: admin, json: [
-                "principalId": .string(second), "roleDefinitionId": .string(BuiltInRoles.globalAdministrator), "directoryScopeId": "/"])
+            try await h.assign(role: BuiltInRoles.globalAdministrator, to: second)
             let tenant = try #require(try await h.app.tenantRecord(h.tenant.tenantId))
             let user = try #require(try await h.app.activeUser(tenant: tenant.id, id: h.tenant.adminUserId))
             let caller = try await Caller.user(tenant: tenant.id, user: user, scopes: nil, app: h.app)

@@ -151,8 +151,7 @@ struct ConditionalAccessSignInLogTests {
             let browser = try await AdminCenterTests.Browser.signIn(h, userID: h.tenant.adminUserId)
             // An emergency access account, left out of the policy as Microsoft recommends (and the safeguard requires).
             let breakGlass = try await AdminCenterTests.createUser(h, admin, "breakglass")
-            _ = await h.graph("POST", "roleManagement/directory/roleAssignments", token: admin, json: [
-                "principalId": .string(breakGlass), "roleDefinitionId": .string(BuiltInRoles.globalAdministrator), "directoryScopeId": "/"])
+            try await h.assign(role: BuiltInRoles.globalAdministrator, to: breakGlass)
             let created = await h.graph("POST", ConditionalAccessTests.policies, token: admin, json: [
                 "displayName": "Admin portals only from the office", "state": "enabled",
                 "conditions": ["users": ["includeUsers": ["All"], "excludeUsers": [.string(breakGlass)]],

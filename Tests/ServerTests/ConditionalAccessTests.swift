@@ -186,43 +186,27 @@ struct ConditionalAccessTests {
     @Test("Backup Reader reads backups only; Backup Administrator also runs reports and recoveries; others neither")
     func backupRoles() async throws {
         try await Harness.run { h in
-            let token = try await h.accessToken()
             _ = try await h.app.backup.snapshot(tenant: h.tenant.tenantId)
-            func caller(_ name: String, role: String?) async throws -> Caller {
-                let id = try await AdminCenterTests.createUser(h, token, name)
-                if let role {
-                    let assigned = await h.graph("POST", "roleManagement/directory/roleAssignments", token: token, json: [
-                        "principalId": .string(id), "roleDefinitionId": .string(role), "directoryScopeId": "/"])
-                    #expect(assigned.status == 201, "\(assigned.text)")
-                }
-                let user = try #require(try await h.app.store.read { tx in try await tx.object(tenant: h.tenant.tenantId, id: id) })
-                return try await Caller.user(tenant: h.tenant.tenantId, user: user, scopes: nil, app: h.app)
-            }
-            func call(_ method: String, _ path: String, _ json: JSONValue? = nil, as who: Caller) async throws -> APIResponse {
-                try await GraphAPI(app: h.app).handle(APIRequest(method: method, path: "/v1.0/" + path, query: [],
-                                                                 headers: ["content-type": "application/json"],
-                                                                 body: json?.serializedBytes ?? [], baseURL: Harness.base), as: who)
-            }
             let preview: JSONValue = ["@odata.type": "#microsoft.graph.entraRecoveryServices.recoveryPreviewJob",
                                       "targetStateDateTime": .string(Timestamp.format(h.clock.now))]
-            let reader = try await caller("reader", role: BuiltInRoles.backupReader)
-            #expect(try await call("GET", "directory/recovery/snapshots", as: reader).json["value"]?.arrayValue?.count == 1)
-            await #expect(throws: DirectoryError.self) { try await call("POST", "directory/recovery/jobs", preview, as: reader) }
-            let userAdmin = try await caller("useradmin", role: BuiltInRoles.userAdministrator)
-            await #expect(throws: DirectoryError.self) { try await call("GET", "directory/recovery/snapshots", as: userAdmin) }
-            let backupAdmin = try await caller("backupadmin", role: BuiltInRoles.backupAdministrator)
-            let job = try await call("POST", "directory/recovery/jobs", preview, as: backupAdmin)
+            let reader = try await h.caller(named: "reader", role: BuiltInRoles.backupReader)
+            #expect(try await h.graph("GET", "directory/recovery/snapshots", as: reader).json["value"]?.arrayValue?.count == 1)
+            await #expect(throws: DirectoryError.self) { try await h.graph("POST", "directory/recovery/jobs", preview, as: reader) }
+            let userAdmin = try await h.caller(named: "useradmin", role: BuiltInRoles.userAdministrator)
+            await #expect(throws: DirectoryError.self) { try await h.graph("GET", "directory/recovery/snapshots", as: userAdmin) }
+            let backupAdmin = try await h.caller(named: "backupadmin", role: BuiltInRoles.backupAdministrator)
+            let job = try await h.graph("POST", "directory/recovery/jobs", preview, as: backupAdmin)
             #expect(job.status == 201, "\(job.text)")
             let jobID = try #require(job.json["id"]?.stringValue)
             await h.app.jobs.idle()
-            #expect(try await call("GET", "directory/recovery/jobs/\(jobID)", as: reader).json["status"] == "successful")
+            #expect(try await h.graph("GET", "directory/recovery/jobs/\(jobID)", as: reader).json["status"] == "successful")
             // A Conditional Access Administrator manages policies and nothing of users.
-            let caAdmin = try await caller("caadmin", role: BuiltInRoles.conditionalAccessAdministrator)
-            let office = try await call("POST", Self.locations, ["@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "NZ",
+            let caAdmin = try await h.caller(named: "caadmin", role: BuiltInRoles.conditionalAccessAdministrator)
+            let office = try await h.graph("POST", Self.locations, ["@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "NZ",
                                                                  "countriesAndRegions": ["NZ"]], as: caAdmin)
             #expect(office.status == 201)
             await #expect(throws: DirectoryError.self) {
-                try await call("POST", "users", ["accountEnabled": true, "displayName": "x", "mailNickname": "x",
+                try await h.graph("POST", "users", ["accountEnabled": true, "displayName": "x", "mailNickname": "x",
                                                  "userPrincipalName": "x@contoso.test", "passwordProfile": ["password": "Xy!9aaaaaaaa"]], as: caAdmin)
             }
             #expect(BuiltInRoles.byTemplateId(BuiltInRoles.backupAdministrator)?.displayName == "Entra Backup Administrator")

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import Server
 import Store
 import TesseraCore
@@ -71,6 +72,30 @@ struct Harness {
     }
 
     /// A Graph call with a bearer token; JSON bodies are serialised.
+    /// A new user of this tenant holding `role` (a template id; none when nil), as the Graph caller it is.
+    func caller(named name: String, role: String?) async throws -> Caller {
+        let token = try await accessToken()
+        let id = try await AdminCenterTests.createUser(self, token, name)
+        if let role { try await assign(role: role, to: id) }
+        let tenantID = tenant.tenantId
+        let user = try #require(try await app.store.read { tx in try await tx.object(tenant: tenantID, id: id) })
+        return try await Caller.user(tenant: tenantID, user: user, scopes: nil, app: app)
+    }
+
+    /// Assigns the directory role `role` (a template id) to `principal` at the tenant's scope.
+    func assign(role: String, to principal: String) async throws {
+        let assigned = await graph("POST", "roleManagement/directory/roleAssignments", token: try await accessToken(), json: [
+            "principalId": .string(principal), "roleDefinitionId": .string(role), "directoryScopeId": "/"])
+        #expect(assigned.status == 201, "\(assigned.text)")
+    }
+
+    /// A Graph request made as `caller` (as the admin center makes them), without a token.
+    func graph(_ method: String, _ path: String, _ json: JSONValue? = nil, as caller: Caller) async throws -> APIResponse {
+        try await GraphAPI(app: app).handle(APIRequest(method: method, path: "/v1.0/" + path, query: [],
+                                                       headers: ["content-type": "application/json"],
+                                                       body: json?.serializedBytes ?? [], baseURL: Self.base), as: caller)
+    }
+
     func graph(_ method: String, _ path: String, token: String, json: JSONValue? = nil, query: [(name: String, value: String)] = [],
                headers: [String: String] = [:]) async -> APIResponse {
         var all = headers
