@@ -57,6 +57,14 @@ extension CompiledPolicy {
             persistentBrowser = mode
             sessionControlNames.append("PersistentBrowserSessionMode")
         }
+        if let profile = value["globalSecureAccessFilteringProfile"], profile != .null, profile["isEnabled"]?.boolValue ?? true {
+            guard let id = profile["profileId"]?.stringValue, !id.isEmpty else {
+                invalid = invalid ?? "its Global Secure Access filtering profile names no profileId"
+                return
+            }
+            filteringProfile = id.lowercased()
+            sessionControlNames.append("GlobalSecureAccessFilteringProfile")
+        }
         // Controls the application or a proxy carries out, not the issuer: they change no decision, but they are
         // the policy's controls (a policy with only these is valid) and the sign-in log names them.
         for (key, name) in [("applicationEnforcedRestrictions", "ApplicationEnforcedRestrictions"), ("cloudAppSecurity", "CloudAppSecurity"),

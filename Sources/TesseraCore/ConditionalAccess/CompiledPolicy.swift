@@ -105,6 +105,9 @@ struct CompiledPolicy: Sendable {
     var grant: Grant?
     var signInFrequency: SignInFrequency?
     var persistentBrowser: String?
+    /// The Global Secure Access security profile (`globalSecureAccessFilteringProfile.profileId`, lowercased) that the
+    /// forward proxy applies to the internet traffic of the users in scope.
+    var filteringProfile: String?
     var sessionControlNames: [String] = []
 }
 

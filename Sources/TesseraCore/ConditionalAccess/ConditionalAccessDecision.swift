@@ -89,6 +89,8 @@ public struct AppliedPolicy: Sendable, Hashable {
     public var enforcedGrantControls: [String] { applied ? source.policy.grant?.names ?? [] : [] }
     /// The session controls (`SignInFrequency`, `PersistentBrowserSessionMode`) when the policy applied.
     public var enforcedSessionControls: [String] { applied ? source.policy.sessionControlNames : [] }
+    /// The security profile (`globalSecureAccessFilteringProfile.profileId`, lowercased) when the policy applied.
+    public var filteringProfileID: String? { applied ? source.policy.filteringProfile : nil }
 
     public static func == (lhs: AppliedPolicy, rhs: AppliedPolicy) -> Bool {
         lhs.source === rhs.source && lhs.result == rhs.result && lhs.conditionsSatisfied == rhs.conditionsSatisfied

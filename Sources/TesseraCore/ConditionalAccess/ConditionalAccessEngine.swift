@@ -19,6 +19,10 @@ public struct ConditionalAccessEngine: Sendable {
     /// sign-in's facts, since the decision is `allow` with every policy `notEnabled`.
     public var evaluatesAnything: Bool { program.evaluatesAnything }
 
+    /// The application id that stands for internet traffic through Global Secure Access (Entra's "Internet Access"
+    /// traffic profile), which a policy names in `includeApplications` to put its security profile on that traffic.
+    public static let internetAccessAppID = "5dc48733-b5df-475c-a49b-fa307ef00853"
+
     /// Application groups Entra's keywords stand for, by lowercased keyword. `Office365` lists Microsoft's
     /// Office 365 services; `MicrosoftAdminPortals` the Azure portal and Microsoft's admin centers. Callers add
     /// their own applications (Tessera's admin center is an admin portal).

@@ -1,0 +1,116 @@
+/// The decision for one destination, from the security profiles Conditional Access put on a user's traffic: a pure
+/// function of the tenant's profiles and policies, the destination and the administrators' sanction tags.
+///
+/// Entra's order: profiles by priority (lower first), within a profile its enabled policy links by priority, within a
+/// policy its rules in order; the first rule that matches decides with its policy's action; nothing matching allows.
+/// A profile from a report-only Conditional Access policy is evaluated the same way but never enforced: its match is
+/// reported beside the enforced decision.
+public struct FilteringEngine: Sendable {
+    /// A security profile that applies to this user's traffic, and the Conditional Access policy that put it there.
+    public struct ProfileInScope: Sendable, Hashable {
+        public var profileID: String
+        public var conditionalAccessPolicyID: String
+        public var reportOnly: Bool
+        public init(profileID: String, conditionalAccessPolicyID: String, reportOnly: Bool) {
+            self.profileID = profileID.lowercased(); self.conditionalAccessPolicyID = conditionalAccessPolicyID; self.reportOnly = reportOnly
+        }
+    }
+
+    /// Where a connection or request goes, as the proxy sees it.
+    public struct Destination: Sendable, Hashable {
+        /// The hostname, lowercased, without a port.
+        public var host: String
+        /// The path (with its query), when the proxy sees it (plain HTTP, inspected TLS); nil for a CONNECT tunnel.
+        public var path: String?
+        /// The catalog app and what the administrators tagged it.
+        public var app: AIApp?
+        public var sanction: AppSanctions.State
+        public init(host: String, path: String? = nil, app: AIApp? = nil, sanction: AppSanctions.State = .none) {
+            self.host = host.lowercased(); self.path = path; self.app = app; self.sanction = sanction
+        }
+    }
+
+    /// The rule that matched, where it is, and what it does.
+    public struct Match: Sendable, Hashable {
+        public var action: FilteringAction
+        public var profileID: String
+        public var policyID: String
+        public var policyName: String
+        public var ruleID: String
+        public var ruleName: String
+        public var conditionalAccessPolicyID: String
+    }
+
+    /// The enforced match (nil: nothing matched, allowed) and the report-only one (what a report-only policy would do).
+    public struct Verdict: Sendable, Hashable {
+        public var enforced: Match?
+        public var reportOnly: Match?
+        /// Whether the connection or request is blocked.
+        public var blocks: Bool { enforced?.action == .block }
+    }
+
+    let profiles: [String: FilteringProfile]
+    let policies: [String: FilteringPolicy]
+
+    public init(profiles: [FilteringProfile], policies: [FilteringPolicy]) {
+        self.profiles = Dictionary(profiles.map { ($0.id.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+        self.policies = Dictionary(policies.map { ($0.id.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Whether a rule could ever need the request's path (a URL rule): then a tunnel's decision may change once the
+    /// proxy sees the requests inside it.
+    public func needsPath(_ scopes: [ProfileInScope]) -> Bool {
+        scopes.contains { scope in
+            profiles[scope.profileID]?.links.contains { link in
+                policies[link.policyID]?.rules.contains { $0.ruleType == .url } ?? false
+            } ?? false
+        }
+    }
+
+    public func decide(_ destination: Destination, scopes: [ProfileInScope]) -> Verdict {
+        let ordered = scopes.compactMap { scope in profiles[scope.profileID].map { (scope, $0) } }
+            .filter { $0.1.enabled }
+            .sorted { ($0.1.priority, $0.1.id) < ($1.1.priority, $1.1.id) }
+        var verdict = Verdict()
+        for (scope, profile) in ordered {
+            if scope.reportOnly ? verdict.reportOnly != nil : verdict.enforced != nil { continue }
+            guard let match = firstMatch(profile, destination, scope: scope) else { continue }
+            if scope.reportOnly { verdict.reportOnly = match } else { verdict.enforced = match }
+        }
+        return verdict
+    }
+
+    func firstMatch(_ profile: FilteringProfile, _ destination: Destination, scope: ProfileInScope) -> Match? {
+        for link in profile.links.filter(\.enabled).sorted(by: { ($0.priority, $0.id) < ($1.priority, $1.id) }) {
+            guard let policy = policies[link.policyID] else { continue }
+            for rule in policy.rules where rule.destinations.contains(where: { Self.matches($0, destination) }) {
+                return Match(action: policy.action, profileID: profile.id, policyID: policy.id, policyName: policy.name,
+                             ruleID: rule.id, ruleName: rule.name, conditionalAccessPolicyID: scope.conditionalAccessPolicyID)
+            }
+        }
+        return nil
+    }
+
+    static func matches(_ rule: FilteringRule.Destination, _ d: Destination) -> Bool {
+        switch rule {
+        case .fqdn(let pattern):
+            if pattern.hasPrefix("*.") {
+                let parent = pattern.dropFirst(2)
+                return d.host == parent || d.host.hasSuffix("." + parent)
+            }
+            return d.host == pattern
+        case .url(let pattern):
+            guard let path = d.path else { return false }
+            return Glob.matches(pattern, d.host + path.lowercased())
+        case .webCategory(let name):
+            guard let app = d.app else { return false }
+            switch name.lowercased() {
+            case "artificialintelligence", "generativeai": return true
+            case FilteringRule.unsanctionedCategory.lowercased(): return d.sanction == .unsanctioned
+            case let category: return app.category.rawValue.lowercased() == category
+            }
+        case .cloudApplication(let id):
+            return d.app?.id == id
+        }
+    }
+}
