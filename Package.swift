@@ -103,7 +103,12 @@ let package = Package(
         // Internet Access (issue 17): the AI app catalog, traffic log parsers, matching, traffic records and reports.
         .target(
             name: "InternetAccess",
-            dependencies: ["TesseraCore"],
+            dependencies: [
+                "TesseraCore",
+                // The forward proxy (`tessera proxy`).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             resources: [.copy("Resources/ai-apps.json")],
             swiftSettings: swiftSettings
         ),

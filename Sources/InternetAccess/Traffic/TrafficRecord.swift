@@ -31,6 +31,10 @@ public struct TrafficRecord: Sendable, Hashable {
     public var application: Application?
     /// Where the record came from (`import:squid`, `proxy`): Tessera's own property.
     public var origin: String
+    /// The filtering decision: the enforced rule as `policyId`, `policyRuleId` (with Tessera's `filteringProfileId`,
+    /// `policyName`, `policyRuleName`, `conditionalAccessPolicyId`), and what a report-only policy would have done.
+    public var filtering: FilteringEngine.Verdict?
+    public var deviceId: String?
 
     public enum Action: String, Sendable, Hashable { case allow, block, alert }
 
@@ -67,7 +71,7 @@ public struct TrafficRecord: Sendable, Hashable {
                 "activity": .string(app.activity.rawValue),
             ]
         }
-        return [
+        var body: [String: JSONValue] = [
             "@odata.type": "#microsoft.graph.networkaccess.networkAccessTraffic",
             "transactionId": .string(transactionId), "createdDateTime": .string(Timestamp.format(createdDateTime)),
             "tenantId": .string(tenantId), "trafficType": "internet", "deviceCategory": "client",
@@ -81,11 +85,31 @@ public struct TrafficRecord: Sendable, Hashable {
             "headers": ["@odata.type": "#microsoft.graph.networkaccess.headers"],
             "cloudApplicationMetadata": metadata, "origin": .string(origin),
         ]
+        if let deviceId { body["deviceId"] = .string(deviceId) }
+        if let match = filtering?.enforced {
+            body["policyId"] = .string(match.policyID)
+            body["policyRuleId"] = .string(match.ruleID)
+            for (key, value) in match.annotations { body[key] = value }
+        }
+        if let match = filtering?.reportOnly {
+            body["reportOnly"] = .object(match.annotations.merging(
+                ["action": .string(match.action.rawValue), "policyId": .string(match.policyID), "policyRuleId": .string(match.ruleID)],
+                uniquingKeysWith: { $1 }))
+        }
+        return body
     }
 
     /// The stored object for a tenant.
     public var object: StoredObject {
         StoredObject(tenant: tenantId, id: transactionId, kind: .networkAccessTraffic, body: body)
+    }
+}
+
+extension FilteringEngine.Match {
+    /// Tessera's own properties naming where the rule is (Graph names only `policyId` and `policyRuleId`).
+    var annotations: [String: JSONValue] {
+        ["filteringProfileId": .string(profileID), "policyName": .string(policyName), "policyRuleName": .string(ruleName),
+         "conditionalAccessPolicyId": .string(conditionalAccessPolicyID)]
     }
 }
 

@@ -1,0 +1,52 @@
+public import Foundation
+public import NIOCore
+public import NIOPosix
+import Synchronization
+
+/// `tessera proxy`: an HTTP/1.1 forward proxy on SwiftNIO. CONNECT tunnels (to the allowed ports) and absolute-form
+/// plain HTTP requests, each authenticated and decided by a ``ProxyGatekeeper`` and recorded as a traffic record.
+public struct ForwardProxy: Sendable {
+    public let configuration: ProxyConfiguration
+    let shared: ProxyShared
+    let group: MultiThreadedEventLoopGroup
+
+    public init(configuration: ProxyConfiguration, gatekeeper: any ProxyGatekeeper, recorder: TrafficRecorder?,
+                group: MultiThreadedEventLoopGroup = .singleton, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
+        self.shared = ProxyShared(configuration: configuration, gatekeeper: gatekeeper, recorder: recorder, now: now)
+        self.group = group
+    }
+
+    /// Connections open now.
+    public var openConnections: Int { shared.open.load(ordering: .relaxed) }
+
+    /// Listens until cancelled; `onBound` is told the address (with the port chosen when configured with 0). Queued
+    /// traffic records are written on the way out.
+    public func run(onBound: @Sendable (SocketAddress) -> Void = { _ in }, onRecorderError: @escaping @Sendable (any Error) -> Void = { _ in }) async throws {
+        let shared = self.shared
+        let idle = configuration.idleTimeout
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(idle)))
+                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(shared: shared))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        if let address = server.localAddress { onBound(address) }
+        let recorder = shared.recorder
+        await withTaskGroup(of: Void.self) { tasks in
+            if let recorder { tasks.addTask { await recorder.run(onError: onRecorderError) } }
+            await withTaskCancellationHandler {
+                try? await server.closeFuture.get()
+            } onCancel: {
+                server.close(promise: nil)
+            }
+            tasks.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// How the forward proxy runs: where it listens, which ports it tunnels to, its limits and its test-only resolver.
+public struct ProxyConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Ports CONNECT may reach (443 by default) and plain HTTP may reach (80 by default); others get 403.
+    public var tunnelPorts: Set<Int> = [443]
+    public var httpPorts: Set<Int> = [80]
+    /// Longest request head, in bytes.
+    public var maximumHeadBytes = 16 * 1024
+    /// Seconds a client has to send its whole request head (slow clients).
+    public var headTimeout: Int64 = 10
+    /// Seconds a connection (or tunnel) may stay without any byte either way.
+    public var idleTimeout: Int64 = 120
+    /// Connections open at once; more are answered 503 and closed.
+    public var maximumConnections = 4096
+    /// Seconds to wait for an origin's TCP connection.
+    public var connectTimeout: Int64 = 10
+    /// `host:port` → address overrides, as curl's `--resolve` (tests map real names to loopback origins).
+    public var resolve: [String: String] = [:]
+
+    public init(host: String, port: Int) { self.host = host; self.port = port }
+
+    /// Reads `host:port:address` (curl's `--resolve` form; an IPv6 address may be bracketed).
+    public mutating func addResolve(_ entry: String) throws(ProxyError) {
+        let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, let port = Int(parts[1]), (1...65_535).contains(port), !parts[2].isEmpty else {
+            throw ProxyError(.malformed, "--resolve takes host:port:address, not '\(entry)'.")
+        }
+        var address = String(parts[2])
+        if address.hasPrefix("["), address.hasSuffix("]") { address = String(address.dropFirst().dropLast()) }
+        resolve["\(parts[0].lowercased()):\(port)"] = address
+    }
+
+    /// Reads `HOST:PORT` (or `[v6]:PORT`).
+    public static func listenAddress(_ text: String) throws(ProxyError) -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ProxyError(.malformed, "--listen takes HOST:PORT, not '\(text)'.")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ProxyError(.malformed, "--listen names no host.") }
+        return (host, port)
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// What every connection of one proxy shares: its configuration, who decides, where records go, and the count of
+/// open connections.
+final class ProxyShared: Sendable {
+    let configuration: ProxyConfiguration
+    let gatekeeper: any ProxyGatekeeper
+    let recorder: TrafficRecorder?
+    let now: @Sendable () -> Date
+    let open = Atomic<Int>(0)
+    private let ids = Mutex(TransactionID())
+
+    init(configuration: ProxyConfiguration, gatekeeper: any ProxyGatekeeper, recorder: TrafficRecorder?, now: @escaping @Sendable () -> Date) {
+        self.configuration = configuration; self.gatekeeper = gatekeeper; self.recorder = recorder; self.now = now
+    }
+
+    func nextID(at date: Date) -> String {
+        let ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        return ids.withLock { $0.next(milliseconds: ms) }
+    }
+}
+
+/// One client connection from its first byte until it is joined to an origin: reads the request head within the head
+/// timeout, refuses what may not pass (400 malformed, 403 port or policy, 407 no valid token, 502 origin down), asks
+/// the gatekeeper, connects to the origin and hands both channels to a ``GlueHandler`` pair. The traffic record is
+/// written when the client's connection closes, with the bytes both ways.
+final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State { case awaitingHead, deciding, joined, closed }
+    private var state = State.awaitingHead
+    private var received: [UInt8] = []
+    private var deadline: Scheduled<Void>?
+    private let shared: ProxyShared
+
+    init(shared: ProxyShared) { self.shared = shared }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let shared = self.shared
+        let count = shared.open.wrappingAdd(1, ordering: .relaxed).newValue
+        context.channel.closeFuture.whenComplete { _ in shared.open.subtract(1, ordering: .relaxed) }
+        if count > shared.configuration.maximumConnections {
+            refuse(context, ProxyError(.overloaded, "The proxy has too many connections open; try again shortly."), accept: nil)
+            return
+        }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(shared.configuration.headTimeout)) { [self] in
+            guard state == .awaitingHead else { return }
+            refuse(context, ProxyError(.headTimeout, "The request head did not arrive in time."), accept: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        switch state {
+        case .awaitingHead:
+            received += bytes
+            let parsed: ProxyRequestHead.Parsed
+            do {
+                parsed = try ProxyRequestHead.parse(received, limit: shared.configuration.maximumHeadBytes)
+            } catch {
+                refuse(context, error, accept: nil)
+                return
+            }
+            guard case .complete(let head, let length) = parsed else { return }
+            deadline?.cancel()
+            state = .deciding
+            received = Array(received[length...])
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            start(context, head)
+        case .deciding:
+            // Bytes already read when reading stopped: kept for the origin.
+            received += bytes
+            if received.count > shared.configuration.maximumHeadBytes * 4 {
+                refuse(context, ProxyError(.malformed, "Too many bytes before the tunnel opened."), accept: nil)
+            }
+        case .joined, .closed:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed, state == .awaitingHead {
+            state = .closed
+            context.close(promise: nil)
+            return
+        }
+        if event is IdleStateHandler.IdleStateEvent, state == .awaitingHead {
+            return  // the head deadline answers slow clients
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    /// Writes a refusal and closes.
+    private func refuse(_ context: ChannelHandlerContext, _ error: ProxyError, accept: String?, extra: [(String, String)] = []) {
+        send(context, ProxyResponse.error(error, accept: accept, extra: extra))
+    }
+
+    private func send(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
+        deadline?.cancel()
+        state = .closed
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func start(_ context: ChannelHandlerContext, _ head: ProxyRequestHead) {
+        let configuration = shared.configuration
+        var path: String?
+        if case .http(let p) = head.target { path = p }
+        let accept = head.header("accept")
+        let ports = path == nil ? configuration.tunnelPorts : configuration.httpPorts
+        guard ports.contains(head.port) else {
+            refuse(context, ProxyError(.portNotAllowed, "\(path == nil ? "CONNECT" : "HTTP") to port \(head.port) is not allowed through this proxy."),
+                   accept: accept)
+            return
+        }
+        let request = ProxyAdmissionRequest(
+            proxyAuthorization: head.header("proxy-authorization"), host: head.host, port: head.port, path: path,
+            clientAddress: context.channel.remoteAddress?.ipAddress, userAgent: head.header("user-agent"))
+        let gatekeeper = shared.gatekeeper
+        context.eventLoop.makeFutureWithTask { await gatekeeper.admit(request) }.assumeIsolated().whenComplete { [self] result in
+            guard state == .deciding, context.channel.isActive else { return }
+            switch result {
+            case .failure:
+                refuse(context, ProxyError(.internalError, "The proxy could not decide on this request."), accept: accept)
+            case .success(.unauthenticated(let reason)):
+                refuse(context, ProxyError(.authenticationRequired, reason), accept: accept,
+                       extra: [("Proxy-Authenticate", "Bearer realm=\"Tessera\", error=\"invalid_token\"")])
+            case .success(.decided(let user, let verdict, let application)):
+                var record = makeRecord(head, path: path, user: user, verdict: verdict, application: application,
+                                        client: context.channel.remoteAddress)
+                if let match = verdict.enforced, match.action == .block {
+                    record.action = .block
+                    shared.recorder?.submit(record)
+                    send(context, ProxyResponse.blocked(host: head.host, match: match, application: application, accept: accept))
+                    return
+                }
+                connect(context, head, record: record, accept: accept)
+            }
+        }
+    }
+
+    private func makeRecord(_ head: ProxyRequestHead, path: String?, user: ProxyUser, verdict: FilteringEngine.Verdict,
+                            application: TrafficRecord.Application?, client: SocketAddress?) -> TrafficRecord {
+        let now = shared.now()
+        var record = TrafficRecord(transactionId: shared.nextID(at: now), createdDateTime: now, tenantId: user.tenantID,
+                                   destinationFQDN: head.host, origin: "proxy")
+        record.userId = user.userID
+        record.userPrincipalName = user.userPrincipalName
+        record.deviceId = user.deviceID
+        record.sourceIp = client?.ipAddress
+        record.sourcePort = client?.port
+        record.destinationPort = head.port
+        record.destinationUrl = path.map { "http://\(head.host)\(head.port == 80 ? "" : ":\(head.port)")\($0)" }
+        record.httpMethod = head.method
+        record.application = application
+        record.filtering = verdict
+        return record
+    }
+
+    private func connect(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, record: TrafficRecord, accept: String?) {
+        let configuration = shared.configuration
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(.seconds(configuration.connectTimeout))
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelOption(ChannelOptions.autoRead, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(configuration.idleTimeout)))
+                }
+            }
+        let connecting: EventLoopFuture<any Channel>
+        if let address = configuration.resolve["\(head.host):\(head.port)"] {
+            do {
+                connecting = bootstrap.connect(to: try SocketAddress(ipAddress: address, port: head.port))
+            } catch {
+                connecting = context.eventLoop.makeFailedFuture(error)
+            }
+        } else {
+            connecting = bootstrap.connect(host: head.host, port: head.port)
+        }
+        connecting.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .failure:
+                guard state == .deciding, context.channel.isActive else { return }
+                shared.recorder?.submit(record)
+                refuse(context, ProxyError(.upstreamFailed, "Could not connect to \(head.host):\(head.port)."), accept: accept)
+            case .success(let origin):
+                guard state == .deciding, context.channel.isActive else {
+                    origin.close(promise: nil)
+                    return
+                }
+                join(context, head, origin: origin, record: record)
+            }
+        }
+    }
+
+    private func join(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, origin: any Channel, record: TrafficRecord) {
+        let counter = TrafficCounter()
+        let (client, upstream) = GlueHandler.pair(counter: counter)
+        do {
+            try context.pipeline.syncOperations.addHandler(client)
+            try origin.pipeline.syncOperations.addHandler(upstream)
+        } catch {
+            origin.close(promise: nil)
+            context.close(promise: nil)
+            return
+        }
+        var first: [UInt8]
+        switch head.target {
+        case .tunnel:
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: ProxyResponse.established)), promise: nil)
+            first = received
+        case .http(let path):
+            first = Self.originHead(head, path: path) + received
+        }
+        received = []
+        if !first.isEmpty {
+            counter.up.add(Int64(first.count), ordering: .relaxed)
+            origin.writeAndFlush(origin.allocator.buffer(bytes: first), promise: nil)
+        }
+        state = .joined
+        let recorder = shared.recorder
+        context.channel.closeFuture.whenComplete { _ in
+            var record = record
+            record.sentBytes = counter.up.load(ordering: .relaxed)
+            record.receivedBytes = counter.down.load(ordering: .relaxed)
+            recorder?.submit(record)
+        }
+        let channel = context.channel
+        context.pipeline.syncOperations.removeHandler(context: context).whenComplete { _ in
+            channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            origin.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    /// Header fields that concern one connection (RFC 9110 §7.6.1) and the proxy's own, never passed on.
+    static let hopByHop: Set<String> = ["connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate",
+                                        "te", "trailer", "upgrade"]
+
+    /// The request as the origin gets it: origin-form target, without hop-by-hop fields and the token, one request per
+    /// connection (`Connection: close`).
+    static func originHead(_ head: ProxyRequestHead, path: String) -> [UInt8] {
+        var dropped = hopByHop
+        for field in head.headers where field.name.lowercased() == "connection" {
+            for name in field.value.split(separator: ",") { dropped.insert(name.trimmingCharacters(in: .whitespaces).lowercased()) }
+        }
+        var text = "\(head.method) \(path) HTTP/1.1\r\n"
+        if head.header("host") == nil { text += "Host: \(head.host)\(head.port == 80 ? "" : ":\(head.port)")\r\n" }
+        for field in head.headers where !dropped.contains(field.name.lowercased()) { text += "\(field.name): \(field.value)\r\n" }
+        text += "Connection: close\r\n\r\n"
+        return Array(text.utf8)
+    }
+}
