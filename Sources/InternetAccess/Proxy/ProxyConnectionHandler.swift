@@ -136,7 +136,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             proxyAuthorization: head.header("proxy-authorization"), host: head.host, port: head.port, path: path,
             clientAddress: context.channel.remoteAddress?.ipAddress, userAgent: head.header("user-agent"))
         let gatekeeper = shared.gatekeeper
-        context.eventLoop.makeFutureWithTask { await gatekeeper.admit(request) }.assumeIsolated().whenComplete { [self] result in
+        context.eventLoop.makeFutureWithTask { try await gatekeeper.admit(request) }.assumeIsolated().whenComplete { [self] result in
             guard state == .deciding, context.channel.isActive else { return }
             switch result {
             case .failure:

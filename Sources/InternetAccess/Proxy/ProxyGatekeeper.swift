@@ -3,8 +3,8 @@
 /// security profiles on the user's traffic (`ProxyAccess` in the server library).
 public protocol ProxyGatekeeper: Sendable {
     /// The decision for one connection or request: who the caller is and whether the destination is allowed; or why
-    /// the caller is not authenticated (answered 407).
-    func admit(_ request: ProxyAdmissionRequest) async -> ProxyAdmission
+    /// the caller is not authenticated (answered 407). Throwing is a failure of the gatekeeper (answered 500).
+    func admit(_ request: ProxyAdmissionRequest) async throws -> ProxyAdmission
 }
 
 /// What the proxy knows when it asks.

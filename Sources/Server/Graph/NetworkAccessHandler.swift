@@ -26,6 +26,9 @@ struct NetworkAccessHandler {
     ]
 
     func handle(_ rest: [String]) async throws -> APIResponse {
+        if rest.first == "filteringPolicies" || rest.first == "filteringProfiles" {
+            return try await NetworkAccessPolicyHandler(api: api, context: context).handle(rest)
+        }
         if context.request.method == "PATCH", rest.count == 3, rest[0] == "reports", rest[1] == "generativeAIApps" {
             return try await sanction(rest[2])
         }
