@@ -109,7 +109,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            resources: [.copy("Resources/ai-apps.json")],
+            resources: [.copy("Resources/ai-apps.json"), .copy("Prompts/Resources/prompt-model.bin")],
             swiftSettings: swiftSettings
         ),
         .target(

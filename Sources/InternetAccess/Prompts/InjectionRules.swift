@@ -38,7 +38,11 @@ public struct InjectionRules: Sendable {
     }
 
     let rules: [Rule]
-    let phrases: [(family: Family, confidence: Double, text: String)]
+    let phrases: [(family: Family, confidence: Double, text: [UInt8])]
+    /// For each word in any slot, a bit per (rule, slot) it belongs to, so a prompt's words are looked up once.
+    let slotBits: [String: UInt64]
+    /// The first bit of each rule's slots.
+    let firstBit: [Int]
 
     /// The rules Tessera ships.
     public static let standard = InjectionRules()
@@ -84,12 +88,24 @@ public struct InjectionRules: Sendable {
             Rule(family: .refusalSuppression, confidence: 0.65, slots: [["without", "no", "omit", "skip"], ["warnings", "disclaimers",
                                                                                                           "caveats"]], gap: 3),
         ]
-        phrases = [
+        let delimiters: [(Family, Double, String)] = [
             (.delimiterInjection, 0.85, "<|im_start|>system"), (.delimiterInjection, 0.8, "<|system|>"),
             (.delimiterInjection, 0.8, "<</sys>>"), (.delimiterInjection, 0.75, "[/inst]"), (.delimiterInjection, 0.75, "</system>"),
             (.delimiterInjection, 0.7, "### system"), (.delimiterInjection, 0.7, "end of system prompt"),
             (.delimiterInjection, 0.7, "<|endoftext|>"),
         ]
+        phrases = delimiters.map { ($0.0, $0.1, Array($0.2.utf8)) }
+        var bits: [String: UInt64] = [:], first: [Int] = [], next = 0
+        for rule in rules {
+            first.append(next)
+            for slot in rule.slots {
+                for word in slot { bits[word, default: 0] |= 1 << UInt64(next) }
+                next += 1
+            }
+        }
+        precondition(next <= 64, "more rule slots than bits")
+        slotBits = bits
+        firstBit = first
     }
 
     /// The strongest match in a prompt (`raw`, and `prompt` its normalised form), looking into base64 runs as well.
@@ -108,25 +124,40 @@ public struct InjectionRules: Sendable {
         func consider(_ family: Family, _ confidence: Double) {
             if confidence > (best?.confidence ?? 0) { best = Match(family: family, confidence: confidence) }
         }
-        let words = prompt.words
-        for rule in rules where !(best.map { $0.confidence >= rule.confidence } ?? false) {
-            if Self.matches(rule, words) { consider(rule.family, rule.confidence) }
+        let words = prompt.words.map { slotBits[$0] ?? 0 }
+        for (r, rule) in rules.enumerated() where !(best.map { $0.confidence >= rule.confidence } ?? false) {
+            if Self.matches(rule, firstBit: firstBit[r], words) { consider(rule.family, rule.confidence) }
         }
-        for phrase in phrases where prompt.text.contains(phrase.text) { consider(phrase.family, phrase.confidence) }
+        if phrases.contains(where: { $0.confidence > (best?.confidence ?? 0) }) {
+            let text = Array(prompt.text.utf8)
+            for phrase in phrases where phrase.confidence > (best?.confidence ?? 0) && Self.contains(text, phrase.text) {
+                consider(phrase.family, phrase.confidence)
+            }
+        }
         return best
     }
 
-    /// Whether the slots occur in order, each within `gap` words after the previous.
-    static func matches(_ rule: Rule, _ words: [String]) -> Bool {
-        guard let first = rule.slots.first else { return false }
-        outer: for start in words.indices where first.contains(words[start]) {
+    /// Whether the rule's slots occur in order, each within `gap` words after the previous (`words`: each word's bits).
+    static func matches(_ rule: Rule, firstBit: Int, _ words: [UInt64]) -> Bool {
+        let bit = { (slot: Int) -> UInt64 in 1 << UInt64(firstBit + slot) }
+        outer: for start in words.indices where words[start] & bit(0) != 0 {
             var at = start
-            for slot in rule.slots.dropFirst() {
+            for slot in 1..<rule.slots.count {
                 let window = (at + 1)..<min(words.count, at + 2 + rule.gap)
-                guard let next = window.first(where: { slot.contains(words[$0]) }) else { continue outer }
+                guard let next = window.first(where: { words[$0] & bit(slot) != 0 }) else { continue outer }
                 at = next
             }
             return true
+        }
+        return false
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        var i = 0
+        while i <= haystack.count - needle.count {
+            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
         }
         return false
     }

@@ -36,7 +36,7 @@ public struct PromptDetector: Sendable {
         public var score: Double
         /// The verdict for ``score``.
         public var verdict: Verdict
-        /// The family that decided the score (``InjectionRules/Family/classifier`` when the model did).
+        /// The family of the strongest rule that matched, or ``InjectionRules/Family/classifier`` when none did.
         public var family: InjectionRules.Family
         /// The model's probability alone.
         public var modelScore: Double
@@ -68,7 +68,7 @@ public struct PromptDetector: Sendable {
         let rule = rules.strongest(in: normalized, raw: text)
         let ruleScore = rule?.confidence ?? 0
         let score = max(modelScore, ruleScore)
-        let family = ruleScore >= modelScore ? rule?.family ?? .classifier : .classifier
+        let family = rule?.family ?? .classifier
         return Assessment(score: score, verdict: verdict(score), family: family, modelScore: modelScore, rule: rule)
     }
 

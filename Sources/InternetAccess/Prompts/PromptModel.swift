@@ -22,11 +22,14 @@ public struct PromptModel: Sendable {
 
     /// The model shipped with Tessera.
     public static func bundled() throws(PromptError) -> PromptModel {
-        guard let url = Bundle.module.url(forResource: "prompt-model", withExtension: "bin") else {
+        guard let url = bundledURL else {
             throw PromptError(.invalidModel, "the bundled file prompt-model.bin is missing")
         }
         return try PromptModel(contentsOf: url)
     }
+
+    /// Where the shipped model is.
+    static var bundledURL: URL? { Bundle.module.url(forResource: "prompt-model", withExtension: "bin") }
 
     /// Reads a model file.
     public init(contentsOf url: URL) throws(PromptError) {
@@ -77,30 +80,33 @@ public struct PromptModel: Sendable {
         var total: Int64 = 0, count = 0
         weights.withUnsafeBufferPointer { w in
             func add(_ h: UInt32) { total += Int64(w[Int(h & mask)]); count += 1 }
-            var previous: [UInt8] = []
-            var utf8: [UInt8] = []
-            var ends: [Int] = []
+            var previous: [UInt8] = [], utf8: [UInt8] = []
+            // " word " (its first `maxCharWord` scalars) and where each of its scalars ends, for the character n-grams.
+            var padded: [UInt8] = [], ends: [Int] = []
             for word in prompt.words {
                 utf8.removeAll(keepingCapacity: true)
                 utf8.append(contentsOf: word.utf8)
-                add(FNV.hash(FNV.start("w:"), utf8))
-                if !previous.isEmpty {
-                    add(FNV.hash(FNV.hash(FNV.hash(FNV.start("b:"), previous), [0x20]), utf8))
-                }
-                // Character n-grams of " word " (scalar boundaries), the first `maxCharWord` scalars of the word.
+                add(FNV.hash(FNV.word, utf8))
+                if !previous.isEmpty { add(FNV.hash(FNV.hash(FNV.hash(FNV.bigram, previous), [0x20]), utf8)) }
+                padded.removeAll(keepingCapacity: true)
                 ends.removeAll(keepingCapacity: true)
-                var padded: [UInt8] = [0x20]
+                padded.append(0x20)
                 ends.append(1)
-                for scalar in word.unicodeScalars.prefix(maxCharWord) {
-                    padded.append(contentsOf: String(scalar).utf8)
-                    ends.append(padded.count)
+                var scalars = 0
+                for byte in utf8 {
+                    if byte & 0xC0 != 0x80 {  // a scalar starts
+                        if scalars == maxCharWord { break }
+                        if scalars > 0 { ends.append(padded.count) }
+                        scalars += 1
+                    }
+                    padded.append(byte)
                 }
+                if scalars > 0 { ends.append(padded.count) }
                 padded.append(0x20)
                 ends.append(padded.count)
-                let starts = [0] + ends.dropLast()
                 for n in charGrams where n <= ends.count {
                     for i in 0...(ends.count - n) {
-                        add(FNV.hash(FNV.start("c:"), padded[starts[i]..<ends[i + n - 1]]))
+                        add(FNV.hash(FNV.characters, padded[(i == 0 ? 0 : ends[i - 1])..<ends[i + n - 1]]))
                     }
                 }
                 swap(&previous, &utf8)
@@ -113,6 +119,9 @@ public struct PromptModel: Sendable {
 
 /// FNV-1a, 32 bits: the feature hash the training script uses too.
 enum FNV {
+    /// The hash states after each feature kind's prefix.
+    static let word = start("w:"), bigram = start("b:"), characters = start("c:")
+
     static func start(_ prefix: StaticString) -> UInt32 {
         var h: UInt32 = 2_166_136_261
         prefix.withUTF8Buffer { for b in $0 { h = (h ^ UInt32(b)) &* 16_777_619 } }
