@@ -32,7 +32,12 @@ public struct BackupService: Sendable {
     /// A tenant's state at a snapshot (or now): each object's entry, and every link.
     public struct State: Sendable, Equatable {
         public var objects: [String: SnapshotEntry]
-        public var links: Set<LinkRow>
+        public var links: LinkSet
+
+        public init(objects: [String: SnapshotEntry] = [:], links: LinkSet = LinkSet()) {
+            self.objects = objects
+            self.links = links
+        }
 
         /// SHA-256 over every object (id, kind, digest, deletion) and link, in order.
         public var digest: String {
@@ -147,7 +152,7 @@ public struct BackupService: Sendable {
         var links: [LinkRow]
         var digest: String
         var state: State {
-            State(objects: Dictionary(entries.map { ($0.object, $0) }, uniquingKeysWith: { _, last in last }), links: Set(links))
+            State(objects: Dictionary(entries.map { ($0.object, $0) }, uniquingKeysWith: { _, last in last }), links: LinkSet(links))
         }
     }
 
@@ -173,7 +178,7 @@ public struct BackupService: Sendable {
             }
             cursor = rows.count == Self.packSize ? rows.last?.id : nil
         } while cursor != nil
-        return (State(objects: objects, links: Set(try await linkRows)), bodies)
+        return (State(objects: objects, links: LinkSet(try await linkRows)), bodies)
     }
 
     /// Takes a snapshot of the tenant now.
@@ -193,8 +198,8 @@ public struct BackupService: Sendable {
             for (id, old) in parentState.objects where now.objects[id] == nil {
                 entries.append(SnapshotEntry(object: id, kind: old.kind, digest: nil, deletedAt: nil))
             }
-            links = now.links.subtracting(parentState.links).map { SnapshotLink(link: $0, present: true) }
-                + parentState.links.subtracting(now.links).map { SnapshotLink(link: $0, present: false) }
+            let (added, removed) = now.links.changes(from: parentState.links)
+            links = added.map { SnapshotLink(link: $0, present: true) } + removed.map { SnapshotLink(link: $0, present: false) }
         } else {
             entries = scan.entries
             links = scan.links.map { SnapshotLink(link: $0, present: true) }
@@ -234,7 +239,7 @@ public struct BackupService: Sendable {
         let all = Dictionary(uniqueKeysWithValues: try await snapshots(tenant: tenant).map { ($0.id, $0) })
         var chain: [SnapshotRecord] = []
         var next: String? = id
-        var state = State(objects: [:], links: [])
+        var state = State()
         while let current = next {
             if let known, current == known.id {
                 state = known.state
@@ -251,9 +256,15 @@ public struct BackupService: Sendable {
             let (entries, links) = try await store.read { tx in
                 (try await tx.snapshotEntries(tenant: tenant, snapshot: record.id), try await tx.snapshotLinks(tenant: tenant, snapshot: record.id))
             }
+            if state.objects.isEmpty { state.objects.reserveCapacity(entries.count) }
             for entry in entries { state.objects[entry.object] = entry.digest == nil ? nil : entry }
-            for link in links {
-                if link.present { state.links.insert(link.link) } else { state.links.remove(link.link) }
+            if state.links.isEmpty, links.allSatisfy(\.present) {
+                // A full snapshot (the chain's first): its links come sorted by source, one hash a source.
+                state.links = LinkSet(links.lazy.map(\.link))
+            } else {
+                for link in links {
+                    if link.present { state.links.insert(link.link) } else { state.links.remove(link.link) }
+                }
             }
             if fromKnown {
                 for entry in entries { touched.insert(entry.object) }
@@ -301,11 +312,8 @@ public struct BackupService: Sendable {
         for id in changed where !seen.contains(id) { state.objects[id] = nil }
         // Links: those of every changed source as they are now; none to or from a purged object.
         var touched = changed.union(purged)
-        let gone = state.links.filter { touched.contains($0.source) || purged.contains($0.target) }
-        for link in gone {
-            state.links.remove(link)
-            touched.insert(link.source)
-        }
+        for source in touched { state.links.removeLinks(from: source) }
+        touched.formUnion(state.links.removeLinks(to: purged))
         let present = Array(changed.intersection(seen))
         state.links.formUnion(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations, sources: present) })
         return (state, bodies, touched)

@@ -55,22 +55,14 @@ public struct DifferenceReport: Sendable {
     /// compared.
     public static func compare(target: BackupService.State, current: BackupService.State, bodies: [String: String],
                                among: Set<String>? = nil) -> DifferenceReport {
+        // Links: only the sources whose ends differ, each a merge of two sorted arrays.
         var linksBySource: [String: [LinkChange]] = [:]
-        if let among {
-            let now = current.links.filter { among.contains($0.source) }, then = target.links.filter { among.contains($0.source) }
-            for link in now where !target.links.contains(link) {
-                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: true))
-            }
-            for link in then where !current.links.contains(link) {
-                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: false))
-            }
-        } else {
-            for link in current.links.subtracting(target.links) {
-                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: true))
-            }
-            for link in target.links.subtracting(current.links) {
-                linksBySource[link.source, default: []].append(LinkChange(relation: link.relation, target: link.target, added: false))
-            }
+        let sources = among.map { Array($0) } ?? Array(current.links.differingSources(from: target.links))
+        for source in sources {
+            let (added, removed) = current.links.changes(from: target.links, source: source)
+            guard !added.isEmpty || !removed.isEmpty else { continue }
+            linksBySource[source] = added.map { LinkChange(relation: $0.relation, target: $0.target, added: true) }
+                + removed.map { LinkChange(relation: $0.relation, target: $0.target, added: false) }
         }
         var changes: [ObjectChange] = []
         // Only the ids whose entries or links differ (a tenant has many objects; a day changes few).
@@ -165,9 +157,8 @@ extension BackupService {
         }
         // Bodies only for what differs: its entries, or its links.
         var wanted: Set<String> = []
-        let ids = touched ?? Set(target.objects.keys).union(current.objects.keys).union(target.links.symmetricDifference(current.links).map(\.source))
-        let linkSources = Set(current.links.filter { ids.contains($0.source) && !target.links.contains($0) }.map(\.source))
-            .union(target.links.filter { ids.contains($0.source) && !current.links.contains($0) }.map(\.source))
+        let ids = touched ?? Set(target.objects.keys).union(current.objects.keys).union(current.links.differingSources(from: target.links))
+        let linkSources = Set(ids.filter { current.links.ends(from: $0) != target.links.ends(from: $0) })
         for id in ids {
             let old = target.objects[id], new = current.objects[id]
             if old != new {
