@@ -25,6 +25,7 @@ public struct BackupService: Sendable {
     public static let kinds: [ObjectKind] = [
         .user, .group, .application, .servicePrincipal, .appRoleAssignment, .roleAssignment, .authenticationMethodsPolicy,
         .conditionalAccessPolicy, .namedLocation, .authorizationPolicy, .oauth2PermissionGrant, .authenticationStrengthPolicy,
+        .crossTenantAccessPolicy, .crossTenantAccessPolicyPartner,
     ]
     /// The links a snapshot holds.
     public static let relations = ["members", "owners"]

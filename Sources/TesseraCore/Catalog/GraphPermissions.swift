@@ -507,6 +507,20 @@ public enum GraphPermissions {
             displayName: "Read and write all security and routing policies for network access",
             description: "Allows the app to read and write your organization's network access policies, without a signed-in user."
         ),
+
+        // MARK: Multitenant organization
+        GraphPermission(
+            id: "4f994bc0-31bb-44bb-b480-7a7c1be8c02e",
+            value: "MultiTenantOrganization.Read.All",
+            displayName: "Read all multi-tenant organization details and tenants",
+            description: "Allows the app to read all multi-tenant organization details and tenants, without a signed-in user."
+        ),
+        GraphPermission(
+            id: "920def01-ca61-4d2d-b3df-105b46046a70",
+            value: "MultiTenantOrganization.ReadWrite.All",
+            displayName: "Read and write all multi-tenant organization details and tenants",
+            description: "Allows the app to read and write all multi-tenant organization details and tenants, without a signed-in user."
+        ),
     ]
 
     private static let indexByValue: [String: GraphPermission] = {

@@ -20,6 +20,12 @@ public enum RolePermissions {
         "EntraBackup.Read.All", "EntraBackup.ReadWrite.Preview", "EntraBackup.ReadWrite.Recovery",
     ]
 
+    /// Cross-tenant access settings and the multitenant organization (Security Administrator is the least privileged
+    /// role Microsoft documents for writing them).
+    static let crossTenantAdministration: Set<String> = [
+        "Policy.ReadWrite.CrossTenantAccess", "MultiTenantOrganization.Read.All", "MultiTenantOrganization.ReadWrite.All",
+    ]
+
     static let table: [String: Set<String>] = [
         BuiltInRoles.globalAdministrator: directoryRead.union([
             "Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
@@ -29,10 +35,10 @@ public enum RolePermissions {
             "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
             "Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.Authorization", "DelegatedPermissionGrant.ReadWrite.All",
             "OnPremDirectorySynchronization.Read.All", "OnPremDirectorySynchronization.ReadWrite.All",
-        ]).union(backupAdministration),
+        ]).union(backupAdministration).union(crossTenantAdministration).union(["User.Invite.All"]),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
-            "Policy.Read.ConditionalAccess", "EntraBackup.Read.All",
+            "Policy.Read.ConditionalAccess", "EntraBackup.Read.All", "MultiTenantOrganization.Read.All",
         ]),
         BuiltInRoles.backupReader: ["EntraBackup.Read.All"],
         BuiltInRoles.backupAdministrator: backupAdministration,
@@ -41,8 +47,9 @@ public enum RolePermissions {
         ]),
         BuiltInRoles.privilegedRoleAdministrator: directoryRead.union(["RoleManagement.ReadWrite.Directory", "Policy.Read.All"]),
         BuiltInRoles.userAdministrator: directoryRead.union([
-            "User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
+            "User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.Invite.All",
         ]),
+        BuiltInRoles.guestInviter: ["User.Invite.All"],
         BuiltInRoles.groupsAdministrator: directoryRead.union(["Group.ReadWrite.All", "GroupMember.ReadWrite.All"]),
         BuiltInRoles.authenticationAdministrator: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All", "AuditLog.Read.All",
@@ -56,9 +63,10 @@ public enum RolePermissions {
         BuiltInRoles.securityAdministrator: directoryRead.union([
             "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
             "Policy.ReadWrite.ConditionalAccess",
-        ]),
+        ]).union(crossTenantAdministration),
         BuiltInRoles.securityReader: directoryRead.union([
             "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
+            "MultiTenantOrganization.Read.All",
         ]),
         BuiltInRoles.reportsReader: directoryRead.union(["AuditLog.Read.All"]),
         BuiltInRoles.helpdeskAdministrator: directoryRead.union(["UserAuthenticationMethod.Read.All"]),

@@ -19,6 +19,7 @@ public struct TenantProvisioner: Sendable {
         "RoleManagement.ReadWrite.Directory", "Policy.ReadWrite.AuthenticationMethod", "Policy.ReadWrite.ConditionalAccess",
         "AuditLog.Read.All", "UserAuthenticationMethod.ReadWrite.All", "Policy.ReadWrite.Authorization",
         "DelegatedPermissionGrant.ReadWrite.All", "EntraBackup.ReadWrite.Recovery", "OnPremDirectorySynchronization.ReadWrite.All",
+        "Policy.ReadWrite.CrossTenantAccess", "MultiTenantOrganization.ReadWrite.All", "User.Invite.All",
     ]
 
     let directory: DirectoryService
