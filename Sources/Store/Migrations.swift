@@ -114,7 +114,16 @@ enum Migrations {
         let eighth = d.isPostgres ? ["""
             DO $$ BEGIN ALTER TABLE backup_packs ALTER COLUMN body SET COMPRESSION lz4; EXCEPTION WHEN OTHERS THEN NULL; END $$
             """] : []
-        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth), (digestStep, seventh), (8, eighth)]
+        // Step 9: `onPremisesImmutableId` keys are compared as written (base64: case matters); those stored lowercased
+        // take their holder's value again. Two anchors that differed only in case could not both be stored before, so
+        // the values stay unique.
+        let anchor = d.text(["onPremisesImmutableId"], column: "o.body")
+        let ninth = ["""
+            UPDATE unique_keys SET value = (SELECT \(anchor) FROM objects o WHERE o.tenant = unique_keys.tenant AND o.id = unique_keys.object)
+            WHERE name = 'onPremisesImmutableId' AND EXISTS (
+              SELECT 1 FROM objects o WHERE o.tenant = unique_keys.tenant AND o.id = unique_keys.object AND lower(\(anchor)) = unique_keys.value)
+            """]
+        return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth), (digestStep, seventh), (8, eighth), (9, ninth)]
     }
 
     static let digestStep = 7

@@ -91,6 +91,16 @@ struct SQLTransaction: DirectoryTransaction {
     }
 
     func purge(tenant: String, id: String) async throws {
+        if dialect.isPostgres {
+            // The object, its links both ways and its keys in one statement (one round trip).
+            _ = try await rows(
+                """
+                WITH gone_links AS (DELETE FROM links WHERE tenant = ? AND (source = ? OR target = ?)),
+                     gone_keys AS (DELETE FROM unique_keys WHERE tenant = ? AND object = ?)
+                DELETE FROM objects WHERE tenant = ? AND id = ?
+                """, [.text(tenant), .text(id), .text(id), .text(tenant), .text(id), .text(tenant), .text(id)])
+            return
+        }
         _ = try await rows("DELETE FROM objects WHERE tenant = ? AND id = ?", [.text(tenant), .text(id)])
         _ = try await rows("DELETE FROM links WHERE tenant = ? AND (source = ? OR target = ?)", [.text(tenant), .text(id), .text(id)])
         _ = try await rows("DELETE FROM unique_keys WHERE tenant = ? AND object = ?", [.text(tenant), .text(id)])
@@ -107,20 +117,72 @@ struct SQLTransaction: DirectoryTransaction {
     // MARK: Unique keys
 
     func claim(tenant: String, object: String, keys: [UniqueKey]) async throws {
-        for key in keys {
-            // The primary key is the rule: of two writers, the database lets exactly one insert.
-            let inserted = try await rows(
-                "INSERT INTO unique_keys (tenant, name, value, object) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, name, value) DO NOTHING RETURNING object",
-                [.text(tenant), .text(key.name), .text(key.value), .text(object)])
-            if inserted.isEmpty, try await holder(tenant: tenant, key: key) != object { throw key.conflictError }
+        // The primary key is the rule: of two writers, the database lets exactly one insert. Every key goes in one
+        // statement (one round trip on PostgreSQL), in one order for every writer, so two writers claiming the same keys
+        // wait for each other instead of each holding one the other needs.
+        let claimed = Self.distinct(keys)
+        guard !claimed.isEmpty else { return }
+        var inserted: Set<KeyName> = []
+        for chunk in Self.chunks(claimed.sorted { ($0.name, $0.value) < ($1.name, $1.value) }) {
+            for row in try await rows(
+                "INSERT INTO unique_keys (tenant, name, value, object) VALUES \(Self.tuples(4, chunk.count)) ON CONFLICT (tenant, name, value) DO NOTHING RETURNING name, value",
+                chunk.flatMap { [.text(tenant), .text($0.name), .text($0.value), .text(object)] }) {
+                inserted.insert(KeyName(name: row[0].text ?? "", value: row[1].text ?? ""))
+            }
         }
+        // A key that was not inserted is held already: by this object (a claim made again) or by another, the first
+        // of which, in the caller's order, is the error.
+        let held = claimed.filter { !inserted.contains(KeyName($0)) }
+        guard !held.isEmpty else { return }
+        let holders = try await holders(tenant: tenant, keys: held)
+        if let taken = held.first(where: { holders[KeyName($0)] != object }) { throw taken.conflictError }
     }
 
     func release(tenant: String, object: String, keys: [UniqueKey]) async throws {
-        for key in keys {
-            _ = try await rows("DELETE FROM unique_keys WHERE tenant = ? AND name = ? AND value = ? AND object = ?",
-                               [.text(tenant), .text(key.name), .text(key.value), .text(object)])
+        for chunk in Self.chunks(Self.distinct(keys)) {
+            _ = try await rows("DELETE FROM unique_keys WHERE tenant = ? AND object = ? AND (\(Self.keyMatch(chunk.count)))",
+                               [.text(tenant), .text(object)] + chunk.flatMap { [.text($0.name), .text($0.value)] })
         }
+    }
+
+    /// Who holds each of `keys` (one statement for as many as 500).
+    func holders(tenant: String, keys: [UniqueKey]) async throws -> [KeyName: String] {
+        var found: [KeyName: String] = [:]
+        for chunk in Self.chunks(keys) {
+            for row in try await rows("SELECT name, value, object FROM unique_keys WHERE tenant = ? AND (\(Self.keyMatch(chunk.count)))",
+                                      [.text(tenant)] + chunk.flatMap { [.text($0.name), .text($0.value)] }) {
+                found[KeyName(name: row[0].text ?? "", value: row[1].text ?? "")] = row[2].text
+            }
+        }
+        return found
+    }
+
+    /// A unique key's name and value as stored (`UniqueKey`'s initialiser normalises; these are already normal).
+    struct KeyName: Hashable {
+        let name, value: String
+        init(name: String, value: String) { (self.name, self.value) = (name, value) }
+        init(_ key: UniqueKey) { (name, value) = (key.name, key.value) }
+    }
+
+    static func distinct(_ keys: [UniqueKey]) -> [UniqueKey] {
+        var seen: Set<UniqueKey> = []
+        return keys.filter { seen.insert($0).inserted }
+    }
+
+    /// At most 500 at a time: four binds each stay far below both databases' limits on binds per statement.
+    static func chunks<T>(_ items: [T]) -> [ArraySlice<T>] {
+        stride(from: 0, to: items.count, by: 500).map { items[$0..<min($0 + 500, items.count)] }
+    }
+
+    /// `(?, ?, …), (?, ?, …)…`: `count` rows of `width` placeholders.
+    static func tuples(_ width: Int, _ count: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+        return Array(repeating: row, count: count).joined(separator: ", ")
+    }
+
+    /// `(name = ? AND value = ?) OR …`, `count` times.
+    static func keyMatch(_ count: Int) -> String {
+        Array(repeating: "(name = ? AND value = ?)", count: count).joined(separator: " OR ")
     }
 
     func holder(tenant: String, key: UniqueKey) async throws -> String? {
@@ -154,13 +216,26 @@ struct SQLTransaction: DirectoryTransaction {
     // MARK: Change log
 
     func record(_ change: ChangeRecord) async throws -> Int64 {
+        let values: [SQLValue] = [.text(change.objectId), .text(change.kind.rawValue), .text(change.operation), .text(change.activity),
+                                  .text(change.actor.serialized), .text(change.at), .text(change.details.serialized)]
+        if dialect.isPostgres {
+            // The tenant's next sequence number and the change that takes it in one statement: one round trip, and the
+            // tenant's row (which orders its writers) is held from here to the commit only.
+            guard let seq = try await rows(
+                """
+                WITH next AS (UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING id, change_seq)
+                INSERT INTO changes (tenant, seq, object, kind, operation, activity, actor, at, details)
+                SELECT id, change_seq, ?, ?, ?, ?, ?, ?, ? FROM next RETURNING seq
+                """, [.text(change.tenant)] + values).first?.first?.int
+            else { throw DirectoryError.notFound(change.tenant) }
+            return seq
+        }
         guard let seq = try await rows("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
                                        [.text(change.tenant)]).first?.first?.int
         else { throw DirectoryError.notFound(change.tenant) }
         _ = try await rows(
             "INSERT INTO changes (tenant, seq, object, kind, operation, activity, actor, at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [.text(change.tenant), .int(seq), .text(change.objectId), .text(change.kind.rawValue), .text(change.operation),
-             .text(change.activity), .text(change.actor.serialized), .text(change.at), .text(change.details.serialized)])
+            [.text(change.tenant), .int(seq)] + values)
         return seq
     }
 
@@ -203,6 +278,19 @@ struct SQLTransaction: DirectoryTransaction {
     }
 
     func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool {
+        if dialect.isPostgres {
+            // One statement: the tenant's expired keys swept, and this one taken unless it is held and unexpired (an
+            // expired holder is taken over, as the sweep would have let it be). Of two takers, the second waits for the
+            // first's row and then finds it unexpired.
+            return !(try await rows(
+                """
+                WITH swept AS (DELETE FROM single_use WHERE tenant = ? AND expires_at < ? AND key <> ?)
+                INSERT INTO single_use (tenant, key, expires_at) VALUES (?, ?, ?)
+                ON CONFLICT (tenant, key) DO UPDATE SET expires_at = excluded.expires_at WHERE single_use.expires_at < ?
+                RETURNING key
+                """,
+                [.text(tenant), .text(now), .text(key), .text(tenant), .text(key), .text(expiresAt), .text(now)])).isEmpty
+        }
         _ = try await rows("DELETE FROM single_use WHERE tenant = ? AND expires_at < ?", [.text(tenant), .text(now)])
         return !(try await rows(
             "INSERT INTO single_use (tenant, key, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING key",

@@ -24,12 +24,18 @@ public struct StoredObject: Sendable, Hashable {
 public struct UniqueKey: Sendable, Hashable {
     /// What the value is, e.g. `userPrincipalName`; also the property named in a conflict error.
     public var name: String
-    /// The value, normalised (lowercased).
+    /// The value, normalised: lowercased, as Entra compares names and addresses, except for the keys whose case is part
+    /// of the value (`caseSensitiveNames`).
     public var value: String
     public init(_ name: String, _ value: String) {
         self.name = name
-        self.value = value.lowercased()
+        self.value = Self.caseSensitiveNames.contains(name) ? value : value.lowercased()
     }
+
+    /// Keys compared as written. `onPremisesImmutableId` is an on-premises sourceAnchor, the base64 of an objectGUID or
+    /// ms-DS-ConsistencyGuid: `QUJD` and `qujd` are different bytes, so two objects whose anchors differ only in case
+    /// are different objects.
+    public static let caseSensitiveNames: Set<String> = ["onPremisesImmutableId"]
 }
 
 /// A row of the change log: every write, in the same transaction as the write.
