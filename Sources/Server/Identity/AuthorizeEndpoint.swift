@@ -72,8 +72,11 @@ struct AuthorizeEndpoint {
         if let after = query[Self.signedInAfter].flatMap(Int64.init), let current = session, current.authTime < after { session = nil }
         if prompt == "login" && query[Self.signedInAfter] == nil { session = nil }
         if let hint = query["login_hint"]?.lowercased(), let current = session {
-            let upn = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: current.userID) }?.body["userPrincipalName"]?.stringValue
-            if upn?.lowercased() != hint { session = nil }
+            let user = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: current.userID) }
+            // An invited user signs in with its home address, which is its mail here.
+            let names = [user?.body["userPrincipalName"]?.stringValue,
+                         user?.body["creationType"]?.stringValue == "Invitation" ? user?.body["mail"]?.stringValue : nil]
+            if !names.contains(where: { $0?.lowercased() == hint }) { session = nil }
         }
         guard let session else {
             if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
@@ -81,10 +84,17 @@ struct AuthorizeEndpoint {
             var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter && $0.name != Self.consented }
             if prompt == "login" { back.append((Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))) }
             let continuation = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back)
+            // A user of another tenant of this deployment signs in at home and comes back as this tenant's guest.
+            if let hint = query["login_hint"], let external = try await ExternalSignIn.homeRealm(
+                app: app, tenant: tenant, segment: request.segments[0], loginHint: hint, continuation: continuation) { return external }
             var login = [("continue", continuation)]
             if let hint = query["login_hint"] { login.append(("login_hint", hint)) }
             return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode(login)),
                                                       ("Cache-Control", "no-store")])
+        }
+        // An external user's sign-in is B2B collaboration, which both tenants' cross-tenant access settings must allow.
+        if let reason = try await CrossTenantSignIn(app: app).refusal(tenant: tenantID, userID: session.userID, clientID: clientID) {
+            return fail("access_denied", "AADSTS500213: \(reason)")
         }
         // Conditional Access decides the sign-in before anything is issued for it.
         let contexts: Set<String>

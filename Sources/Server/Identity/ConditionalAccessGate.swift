@@ -146,11 +146,13 @@ extension ConditionalAccessGate {
                    authTime: Int64, clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
         let (user, groups, roles) = try await membership(app: app, tenant: tenant, userID: userID)
         let tenantID = tenant.id
+        // An external user's methods were used at home: they count here only when this tenant trusts that tenant's MFA.
+        let home = try await CrossTenantSignIn(app: app).home(tenant: tenantID, user: user)
         let external = (user?.body["userType"]?.stringValue).flatMap {
-            SignInFacts.ExternalUserKind(userType: $0, homeTenantID: nil, tenantID: tenantID)
+            SignInFacts.ExternalUserKind(userType: $0, homeTenantID: home?.tenantID, tenantID: tenantID)
         }
         let authenticated = Date(timeIntervalSince1970: TimeInterval(authTime))
-        let methods = Self.methods(amr: amr, aaguid: aaguid, at: authenticated)
+        let methods = home.map { $0.acceptsMFA } == false ? [] : Self.methods(amr: amr, aaguid: aaguid, at: authenticated)
         return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: groups, roleTemplateIDs: roles, external: external),
                            target: target, clientAppType: .browser,
                            platform: userAgent.flatMap(DevicePlatform.init(userAgent:)),

@@ -27,7 +27,8 @@ struct IdentityPlatform {
         let isLogout = rest == ["oauth2", "v2.0", "logout"]
         let isConsent = rest == ["oauth2", "v2.0", "consent"]
         let isDevice = rest == ["oauth2", "v2.0", "devicecode"] || rest == ["devicelogin"]
-        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize || isLogout || isDevice || isConsent else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
+        let isExternal = rest.first == "b2b"
+        guard isDiscovery || isKeys || isToken || isPasskey || isPage || isAuthorize || isLogout || isDevice || isConsent || isExternal else { throw DirectoryError.notFound("/" + s.joined(separator: "/")) }
         guard let tenant = try await app.tenantRecord(tenantSegment) else {
             throw OAuthError(error: "invalid_tenant", code: 90002,
                              description: "Tenant '\(tenantSegment)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
@@ -37,6 +38,7 @@ struct IdentityPlatform {
             return .json(discovery(tenant: tenant, base: request.baseURL))
         }
         if isDevice { return try await device(request, tenant: tenant, login: rest == ["devicelogin"]) }
+        if isExternal { return try await ExternalSignIn(app: app, tenant: tenant, request: request).respond(Array(rest.dropFirst())) }
         if isLogout {
             guard request.method == "GET" || request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
             return try await logout(request, tenant: tenant)
@@ -289,7 +291,7 @@ struct IdentityPlatform {
             // its admin center.
             if let next = request.query.first(where: { $0.name == "continue" })?.value,
                next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?") || next.hasPrefix("/\(request.segments[0])/devicelogin")
-                || next.hasPrefix("/admin/\(tenant)/"),
+                || next.hasPrefix("/admin/\(tenant)/") || ExternalSignIn.isContinuation(next),
                !next.contains("//"), !next.contains("\\") {
                 answer["redirect"] = .string(next)
             }

@@ -150,6 +150,8 @@ extension TokenEndpoint {
         let upn = user.body["userPrincipalName"]?.stringValue
         let name = user.body["displayName"]?.stringValue
         let header: [String: JSONValue] = ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)]
+        // An external user's tokens name its home tenant's issuer (`idp`) and that it is a guest here (`acct`).
+        let external = try await CrossTenantSignIn(app: app).claims(tenant: tenant.id, user: user, base: request.baseURL)
         let access = try JWT.sign(claims: [
             "aud": "https://graph.microsoft.com", "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
             "tid": .string(tenant.id), "oid": .string(user.id), "sub": .string(user.id), "idtyp": "user", "ver": "2.0",
@@ -157,7 +159,7 @@ extension TokenEndpoint {
             "upn": .optional(upn), "unique_name": .optional(upn), "name": .optional(name), "amr": .strings(code.amr),
             "sid": .string(code.sessionID), "uti": .string(Secrets.randomToken(bytes: 16)),
             "acrs": code.acrs.isEmpty ? nil : .strings(code.acrs),
-        ].compactMapValues { $0 }, header: header, key: app.signingKey.privateKey)
+        ].compactMapValues { $0 }.merging(external) { $1 }, header: header, key: app.signingKey.privateKey)
         var body: [String: JSONValue] = [
             "token_type": "Bearer", "scope": .string((consented + scopes.filter { oidc.contains($0) }).joined(separator: " ")), "expires_in": .int(lifetime),
             "ext_expires_in": .int(lifetime), "access_token": .string(access),
@@ -172,6 +174,7 @@ extension TokenEndpoint {
                 "preferred_username": .optional(upn), "name": .optional(name), "uti": .string(Secrets.randomToken(bytes: 16)),
             ]
             if let nonce = code.nonce { claims["nonce"] = .string(nonce) }
+            claims.merge(external) { $1 }
             if scopes.contains("email"), let mail = user.body["mail"]?.stringValue { claims["email"] = .string(mail) }
             body["id_token"] = .string(try JWT.sign(claims: claims, header: header, key: app.signingKey.privateKey))
         }

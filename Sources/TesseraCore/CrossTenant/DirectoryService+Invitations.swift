@@ -1,0 +1,112 @@
+/// B2B invitations and their redemption: the invited user is created in the inviting tenant (`userType` Guest or
+/// Member, `externalUserState` PendingAcceptance, `creationType` Invitation, `identities` naming the home issuer), and
+/// linked to the home tenant's user when that user redeems the invitation by signing in at home.
+extension DirectoryService {
+    /// Invites `request.email`, a user of `home` (a tenant of this deployment), into `tenant`; a second invitation of
+    /// the same address reuses the user it created.
+    public func invite(tenant: TenantRecord, request: InvitationRequest, home: TenantRecord, homeIssuer: String,
+                       actor: Actor) async throws -> Invitation {
+        guard home.id != tenant.id else {
+            throw DirectoryError.badRequest("'\(request.email)' is in this tenant's own domain; invite users of other organizations.")
+        }
+        let now = self.now
+        let local = request.email.split(separator: "@").first.map(String.init) ?? request.email
+        let upn = "\(local)_\(request.domain)#EXT#@\(tenant.domain)"
+        let displayName = request.displayName ?? request.email
+        let invitationID = Identifier.make()
+        return try await write(tenant.id) { tx in
+            let guestID: String
+            if let existing = try await tx.holder(tenant: tenant.id, key: UniqueKey("userPrincipalName", upn)) {
+                guestID = existing
+            } else {
+                let body: [String: JSONValue] = [
+                    "accountEnabled": true, "displayName": .string(displayName), "mail": .string(request.email),
+                    "mailNickname": .string("\(local)_\(request.domain)#EXT#"), "userPrincipalName": .string(upn),
+                    "userType": .string(request.userType), "externalUserState": .string(Invitation.pending),
+                    "externalUserStateChangeDateTime": .string(now), "creationType": "Invitation",
+                    "identities": [["signInType": "federated", "issuer": .string(homeIssuer), "issuerAssignedId": nil]],
+                ]
+                guestID = try await Self.insert(kind: .user, body: body, id: Identifier.make(), tenant: tenant.id, actor: actor, now: now,
+                                                allowReadOnly: true, tx: tx).id
+            }
+            let invitation = Invitation(id: invitationID, request: request, userID: guestID, displayName: displayName, homeTenantID: home.id)
+            try await tx.insert(StoredObject(tenant: tenant.id, id: invitationID, kind: .invitation, body: invitation.stored))
+            try await tx.record(ChangeRecord(tenant: tenant.id, objectId: guestID, kind: .user, operation: "update",
+                                             activity: "Invite external user", actor: actor.initiatedBy, at: now,
+                                             details: ["displayName": .string(displayName), "invitedUserEmailAddress": .string(request.email),
+                                                       "homeTenantId": .string(home.id)]))
+            return invitation
+        }
+    }
+
+    /// An invitation of `tenant`, nil when there is none by that id.
+    public func invitation(tenant: String, id: String) async throws -> Invitation? {
+        guard Identifier.isGUID(id) else { return nil }
+        let stored = try await store.read { tx in try await tx.object(tenant: tenant, id: id.lowercased()) }
+        guard let stored, stored.kind == .invitation else { return nil }
+        return try Invitation(stored: stored.body)
+    }
+
+    /// Redeems an invitation for `homeUser` (the home tenant's user who signed in there): the invited user becomes
+    /// `Accepted`, names its home identity, and is linked to `homeUser`; all in one transaction, once.
+    @discardableResult
+    public func redeem(tenant: String, invitation id: String, homeUserID: String, actor: Actor) async throws -> ExternalUserLink {
+        let now = self.now
+        return try await write(tenant) { tx in
+            guard let stored = try await tx.object(tenant: tenant, id: id), stored.kind == .invitation else { throw DirectoryError.notFound(id) }
+            var invitation = try Invitation(stored: stored.body)
+            guard let guest = try await tx.object(tenant: tenant, id: invitation.userID), guest.deletedAt == nil else {
+                throw DirectoryError.notFound(invitation.userID)
+            }
+            let key = ExternalUserLink.key(homeTenant: invitation.homeTenantID, homeUser: homeUserID)
+            if let holder = try await tx.holder(tenant: tenant, key: key), holder != ExternalUserLink.objectID(guest: guest.id) {
+                throw DirectoryError(.conflict, "That account already redeemed an invitation to this organization as another user.")
+            }
+            let linkID = ExternalUserLink.objectID(guest: guest.id)
+            if let existing = try await tx.object(tenant: tenant, id: linkID).flatMap({ ExternalUserLink(stored: $0.body) }) {
+                guard existing.homeUserID == homeUserID.lowercased(), existing.homeTenantID == invitation.homeTenantID.lowercased() else {
+                    throw DirectoryError(.conflict, "This invitation was already redeemed by another account.")
+                }
+                return existing
+            }
+            let link = ExternalUserLink(guestID: guest.id, homeTenantID: invitation.homeTenantID, homeUserID: homeUserID, invitationID: invitation.id,
+                                        redeemedDateTime: now)
+            try await tx.claim(tenant: tenant, object: linkID, keys: [key])
+            try await tx.insert(StoredObject(tenant: tenant, id: linkID, kind: .externalUserLink, body: link.stored))
+            var body = guest.body
+            body["externalUserState"] = .string("Accepted")
+            body["externalUserStateChangeDateTime"] = .string(now)
+            if var identity = body["identities"]?.arrayValue?.first?.objectValue {
+                identity["issuerAssignedId"] = .string(homeUserID.lowercased())
+                body["identities"] = [.object(identity)]
+            }
+            var updated = guest
+            updated.body = body
+            updated.version = guest.version + 1
+            try await tx.update(updated, expectedVersion: guest.version)
+            invitation.status = Invitation.completed
+            try await tx.put(StoredObject(tenant: tenant, id: invitation.id, kind: .invitation, body: invitation.stored), over: stored)
+            try await tx.record(ChangeRecord(tenant: tenant, objectId: guest.id, kind: .user, operation: "update",
+                                             activity: "Redeem external user invite", actor: actor.initiatedBy, at: now,
+                                             details: ["displayName": guest.body["displayName"] ?? nil,
+                                                       "modifiedProperties": .array(Self.modified(guest.body, body))]))
+            return link
+        }
+    }
+
+    /// The home identity of an invited user who redeemed, nil for anyone else.
+    public func externalUserLink(tenant: String, userID: String) async throws -> ExternalUserLink? {
+        try await store.read { tx in
+            try await tx.object(tenant: tenant, id: ExternalUserLink.objectID(guest: userID)).flatMap { ExternalUserLink(stored: $0.body) }
+        }
+    }
+
+    /// The user of `tenant` that `homeUser` of `homeTenant` redeemed an invitation as, if any.
+    public func externalUser(tenant: String, homeTenant: String, homeUser: String) async throws -> String? {
+        try await store.read { tx in
+            guard let linkID = try await tx.holder(tenant: tenant, key: ExternalUserLink.key(homeTenant: homeTenant, homeUser: homeUser)),
+                  let link = try await tx.object(tenant: tenant, id: linkID).flatMap({ ExternalUserLink(stored: $0.body) }) else { return nil }
+            return link.guestID
+        }
+    }
+}
