@@ -227,7 +227,12 @@ let package = Package(
         ),
         .testTarget(
             name: "InternetAccessTests",
-            dependencies: ["InternetAccess", "TesseraCore", "Store", "TesseraTesting"],
+            dependencies: [
+                "InternetAccess", "TesseraCore", "Store", "TesseraTesting",
+                // The forward proxy's tests run it on loopback with NIO origins and clients.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

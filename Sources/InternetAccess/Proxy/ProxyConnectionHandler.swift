@@ -91,7 +91,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed, state == .awaitingHead {
+        if let event = event as? ChannelEvent, event == .inputClosed, state == .awaitingHead || state == .closed {
             state = .closed
             context.close(promise: nil)
             return
@@ -112,14 +112,22 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         send(context, ProxyResponse.error(error, accept: accept, extra: extra))
     }
 
+    /// Writes the answer, then ends the connection gently: output shut after the answer, what the client still sends
+    /// read and dropped until it closes (closing with unread bytes would reset the connection and could destroy the
+    /// answer in flight), and a full close after a grace period whatever the client does.
     private func send(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
         deadline?.cancel()
         state = .closed
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
-            channel.close(promise: nil)
+            channel.close(mode: .output, promise: nil)
+            channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            channel.eventLoop.scheduleTask(in: Self.lingering) { channel.close(promise: nil) }
         }
     }
+
+    /// How long a refused client may keep the connection before it is closed.
+    static let lingering: TimeAmount = .seconds(2)
 
     private func start(_ context: ChannelHandlerContext, _ head: ProxyRequestHead) {
         let configuration = shared.configuration

@@ -59,7 +59,7 @@ public struct ProxyRequestHead: Sendable, Hashable {
         var start = 0
         var i = 0
         while i < end {
-            if data[i] == 13, i + 1 < data.count, data[i + 1] == 10 {
+            if data[i] == 13, data[i + 1] == 10 {
                 lines.append(data[start..<i]); i += 2; start = i
             } else if data[i] == 10 || data[i] == 13 || data[i] == 0 {
                 throw ProxyError(.malformed, "A bare CR, LF or NUL in the request head.")
@@ -67,6 +67,7 @@ public struct ProxyRequestHead: Sendable, Hashable {
                 i += 1
             }
         }
+        lines.append(data[start..<end])  // the last line, ended by the blank line's CRLF
         guard let requestLine = lines.first else { throw ProxyError(.malformed, "The request line is missing.") }
         var head = try Self.requestLine(requestLine)
         let fields = lines.dropFirst()

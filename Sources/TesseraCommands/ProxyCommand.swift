@@ -1,0 +1,102 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import InternetAccess
+import Logging
+import NIOCore
+import Server
+import Store
+import TesseraCore
+
+/// `tessera proxy`: the forward proxy for Internet Access (issue 17), its own process over the same store as `serve`:
+/// it validates users' access tokens, asks Conditional Access and the filtering policies, and writes traffic records.
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy", abstract: "Run the forward proxy: CONNECT and plain HTTP, for users with a Tessera access token.",
+        discussion: """
+        Clients send Proxy-Authorization: Bearer <a Tessera access token for a user> (Graph's audience, as the resource \
+        APIs take). Conditional Access policies that include the Internet Access traffic profile \
+        (5dc48733-b5df-475c-a49b-fa307ef00853) and name a security profile in sessionControls.globalSecureAccessFilteringProfile \
+        decide what each user may reach; every connection becomes a traffic record (GET /beta/networkAccess/logs/traffic).
+        """)
+
+    @OptionGroup var storage: StorageOptions
+    @Option(help: "Address to listen on, HOST:PORT.") var listen: String = "127.0.0.1:3128"
+    @Option(help: ArgumentHelp("The URL Tessera (serve) is reached at, whose tokens the proxy accepts (repeat for more).",
+                               discussion: "Default: https://localhost:8443, and the same on 127.0.0.1 and [::1]."))
+    var server: [String] = []
+    @Option(help: "A port CONNECT may reach besides 443 (repeatable).") var allowPort: [Int] = []
+    @Option(help: "A port plain HTTP may reach besides 80 (repeatable).") var allowHTTPPort: [Int] = []
+    @Option(help: "Connections open at once; more get 503.") var maxConnections: Int = 4096
+    @Option(help: "Seconds a client has to send its request head.") var headTimeout: Int = 10
+    @Option(help: "Seconds a connection or tunnel may stay silent both ways.") var idleTimeout: Int = 120
+    @Option(help: "Largest request head, in bytes.") var maxHeadBytes: Int = 16 * 1024
+    @Option(help: ArgumentHelp("host:port:address: connect to address for host:port instead of resolving it, as curl's --resolve (for tests).",
+                               valueName: "host:port:address"))
+    var resolve: [String] = []
+    @Option(help: "Log format: text, or json.") var logFormat: LogFormat = .text
+    @Option(help: "Log level.") var logLevel: String = "info"
+
+    func configurationValue() throws -> ProxyConfiguration {
+        let (host, port) = try Self.checked { () throws(ProxyError) in try ProxyConfiguration.listenAddress(listen) }
+        var configuration = ProxyConfiguration(host: host, port: port)
+        for p in allowPort + allowHTTPPort where !(1...65_535).contains(p) { throw ValidationError("port \(p) is not 1 to 65535") }
+        configuration.tunnelPorts.formUnion(allowPort)
+        configuration.httpPorts.formUnion(allowHTTPPort)
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard (1...300).contains(headTimeout) else { throw ValidationError("--head-timeout must be 1 to 300 seconds") }
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 86400 seconds") }
+        guard (1024...1_048_576).contains(maxHeadBytes) else { throw ValidationError("--max-head-bytes must be 1024 to 1048576") }
+        configuration.maximumConnections = maxConnections
+        configuration.headTimeout = Int64(headTimeout)
+        configuration.idleTimeout = Int64(idleTimeout)
+        configuration.maximumHeadBytes = maxHeadBytes
+        for entry in resolve { try Self.checked { () throws(ProxyError) in try configuration.addResolve(entry) } }
+        return configuration
+    }
+
+    static func checked<T>(_ body: () throws(ProxyError) -> T) throws -> T {
+        do { return try body() } catch { throw ValidationError(error.message) }
+    }
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
+        logFormat.bootstrap(level: level)
+        let logger = Logger(label: "tessera.proxy")
+        let configuration = try configurationValue()
+        var urls: [String] = []
+        for url in server {
+            guard let normalised = NetworkPolicy.normalise(url) else { throw ValidationError("--server \(url) is not a URL with a host name and nothing after it") }
+            urls.append(normalised)
+        }
+        if urls.isEmpty { urls = NetworkPolicy.loopback(scheme: "https", host: "127.0.0.1", port: 8443) }
+        let catalog = try TrafficCommand.catalog()
+        let store = try await storage.openStore()
+        let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls))
+        let recorder = TrafficRecorder(store: app.store)
+        let proxy = ForwardProxy(configuration: configuration, gatekeeper: NetworkAccessGatekeeper(app: app, catalog: catalog, issuerBase: urls[0]),
+                                 recorder: recorder)
+        let issuer = urls[0]
+        let task = Task {
+            try await proxy.run(onBound: { address in
+                say("Tessera proxy is listening on \(address.ipAddress ?? configuration.host):\(address.port ?? configuration.port) (tokens from \(issuer))")
+            }, onRecorderError: { error in
+                logger.error("traffic records could not be written: \(String(describing: error))")
+            })
+        }
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { task.cancel() }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
+        let outcome = await task.result
+        let counts = recorder.counts
+        logger.info("stopped: \(counts.written) traffic records written, \(counts.dropped) dropped")
+        try await store.shutdown()
+        try outcome.get()
+    }
+}
