@@ -121,6 +121,8 @@ let package = Package(
                 "Sync",
                 "Store",
                 "WebAuthn",
+                "Kerberos",  // the device registration service validates domain computers' tickets (issue 16)
+                "LDAP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -238,8 +240,10 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Store", "TesseraCore", "Backup", "TesseraTesting", "InternetAccess",
+                "Server", "Store", "TesseraCore", "Backup", "TesseraTesting", "InternetAccess", "Kerberos", "LDAP", "Sync",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

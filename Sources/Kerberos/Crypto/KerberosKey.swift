@@ -35,5 +35,8 @@ public struct KerberosKey: Sendable, CustomStringConvertible {
         self.key = key
     }
 
+    /// The key's bytes, for a service that keeps its own long-term keys in its store (never for logs).
+    public var keyBytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
+
     public var description: String { "KerberosKey(\(encryptionType), kvno \(version))" }
 }

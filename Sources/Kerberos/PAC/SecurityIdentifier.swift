@@ -33,6 +33,14 @@ public struct SecurityIdentifier: Hashable, Sendable, CustomStringConvertible {
         SecurityIdentifier(revision: revision, authority: authority, subAuthorities: subAuthorities + [rid])
     }
 
+    /// The binary form (MS-DTYP 2.4.2.2), as LDAP's `objectSid` holds it and as a filter on it must give it.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = [revision, UInt8(subAuthorities.count)]
+        out += (0..<6).reversed().map { UInt8(truncatingIfNeeded: authority >> (8 * UInt64($0))) }
+        for value in subAuthorities { out += (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) } }
+        return out
+    }
+
     public var description: String {
         "S-\(revision)-\(authority)" + subAuthorities.map { "-\($0)" }.joined()
     }
