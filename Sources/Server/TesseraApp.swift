@@ -85,6 +85,7 @@ public struct TesseraApp: Sendable {
         case "v1.0", "beta": return try await GraphAPI(app: self).handle(request)
         case "oidc" where s == ["oidc", "userinfo"]: return try await UserInfo(app: self).respond(request)
         case "admin": return try await AdminCenter(app: self).handle(request)
+        case "EnrollmentServer": return try await DeviceRegistration(app: self).handle(request)
         default: return try await IdentityPlatform(app: self).handle(request)
         }
     }
