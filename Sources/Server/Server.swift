@@ -4,18 +4,20 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOSSL
-import ServiceLifecycle
+public import ServiceLifecycle
 import TesseraCore
 
 /// Runs Tessera's HTTP(S) server until cancelled (SIGINT/SIGTERM stop it gracefully).
 public enum TesseraServer {
     /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil, within `limits`.
     public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, syncInterval: Duration? = .seconds(1800),
-                           limits: ServerLimits = .init(), onReady: @escaping @Sendable () -> Void = {}) async throws {
+                           limits: ServerLimits = .init(), services extra: [any Service] = [],
+                           onReady: @escaping @Sendable () -> Void = {}) async throws {
         let logger = Logger(label: "tessera.http")
         // First, so it is shut down last: the background jobs are waited for once no request can start another.
         var services: [any Service] = [BackgroundJobsService(jobs: app.jobs), RetentionService(app: app)]
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
+        services += extra  // e.g. the health listener (`serve --health-listen`)
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: port), serverName: "Tessera",
             availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections ?? ServerLimits.raiseOpenFileLimit(), logger: logger))

@@ -50,6 +50,15 @@ public final class Telemetry: Sendable {
             .recordNanoseconds(Self.nanoseconds(duration))
     }
 
+    /// A handshake the health listener refused (`protocol_version` for TLS 1.0/1.1), and an agent's upload by result.
+    func healthHandshakeRefused(reason: String) {
+        Counter(label: "tessera_health_tls_handshakes_refused_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    func healthUpload(result: String) {
+        Counter(label: "tessera_health_uploads_total", dimensions: [("result", result)], factory: factory).increment()
+    }
+
     /// A background job: a sync run, a snapshot, retention, a recovery.
     public func job(kind: String, succeeded: Bool, duration: Duration) {
         Metrics.Timer(label: "tessera_job_duration_seconds", dimensions: [("kind", kind), ("result", succeeded ? "success" : "failure")],

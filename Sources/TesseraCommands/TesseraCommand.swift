@@ -13,7 +13,7 @@ public struct TesseraCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
-        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, Bench.self])
+        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, HealthCommand.self, Bench.self])
     public init() {}
 }
 
@@ -85,6 +85,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Tor's geoip files that say which country an IP address is in, for country named locations: a folder holding geoip and geoip6, or one file.",
                                discussion: "Default: $TESSERA_COUNTRY_DATABASE, else /usr/share/tor (Debian's tor-geoipdb) when installed; without one every country is unknown."))
     var countryDatabase: String?
+    @Option(help: "Listen for Connect Health agents on HOST:PORT (mutual TLS 1.2+ with the tenant's health CA; off unless set).")
+    var healthListen: String?
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     #if DEBUG
@@ -172,7 +174,8 @@ struct Serve: AsyncParsableCommand {
         limits.graphRequestsPerSecond = graphRateLimit
         limits.tokenRequestsPerSecond = tokenRateLimit
         try await TesseraServer.run(app: app, host: host, port: port, tls: tls,
-                                    syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60), limits: limits) {
+                                    syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60), limits: limits,
+                                    services: try healthListener(app: app, tls: tls, names: names)) {
             say("Tessera is listening on \(url) (Graph at \(url)/v1.0; open it by this name: passkeys are bound to it, and browsers refuse IP addresses)")
         }
         try await store.shutdown()

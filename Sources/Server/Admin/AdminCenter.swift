@@ -98,6 +98,7 @@ struct AdminCenter {
         case ("backup", 1): return try await BackupPage(admin: admin).render(failure: failure)
         case ("backup", 3) where path[1] == "jobs": return try await BackupPage(admin: admin).job(id: path[2])
         case ("sync", 1): return try await SyncPage(admin: admin).render(failure: failure)
+        case ("health", 1): return try await HealthPage(admin: admin).render(failure: failure)
         case ("conditional-access", 1): return try await ConditionalAccessPage(admin: admin).list(failure: failure)
         case ("conditional-access", 2) where path[1] == "what-if": return try await WhatIfPage(admin: admin).render(failure: failure)
         case ("conditional-access", 2): return try await ConditionalAccessPage(admin: admin).detail(id: path[1], failure: failure)
@@ -260,7 +261,7 @@ struct AdminRequest: Sendable {
     static let sections: [(path: String, title: String)] = [
         ("users", "Users"), ("groups", "Groups"), ("roles", "Roles"), ("passkeys", "Passkey policy"), ("signins", "Sign-in logs"),
         ("ai-apps", "Generative AI apps"),
-        ("conditional-access", "Conditional Access"), ("backup", "Backup and Recovery"), ("sync", "Directory sync"),
+        ("conditional-access", "Conditional Access"), ("backup", "Backup and Recovery"), ("sync", "Directory sync"), ("health", "Connect Health"),
     ]
 
     func page(title: String, section: String, status: Int = 200, failure: String? = nil, content: String) -> APIResponse {

@@ -49,6 +49,7 @@ struct GraphAPI {
         case "roleManagement": return try await RolesHandler(api: self, context: c).handleRoleManagement(Array(path.dropFirst()))
         case "directoryRoles": return try await RolesHandler(api: self, context: c).handleDirectoryRoles(Array(path.dropFirst()))
         case "auditLogs": return try await AuditHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        case "connectHealth" where c.version == "beta": return try await HealthHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "networkAccess" where c.version == "beta": return try await NetworkAccessHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "policies" where path.count > 1 && path[1] == "authenticationStrengthPolicies":
             return try await AuthenticationStrengthHandler(api: self, context: c, collectionPath: "policies/authenticationStrengthPolicies")
