@@ -50,8 +50,8 @@ struct CrossTenantB2BTests {
 
         /// `/authorize` at Contoso for the SPA with Alice's home address as the hint; returns the final response after
         /// following Tessera's own redirects with Alice's Fabrikam session (and the Contoso session it starts).
-        func signIn(cookie: String? = nil) async throws -> APIResponse {
-            let params = [("client_id", appID), ("redirect_uri", AuthorizeTests.spa), ("response_type", "code"), ("scope", "openid profile"),
+        func signIn(cookie: String? = nil, scope: String = "openid profile") async throws -> APIResponse {
+            let params = [("client_id", appID), ("redirect_uri", AuthorizeTests.spa), ("response_type", "code"), ("scope", scope),
                           ("code_challenge", Self.challenge), ("code_challenge_method", "S256"), ("login_hint", "alice@fabrikam.test")]
             var response = await AuthorizeTests.authorize(h, params)
             let home = if let cookie { cookie } else { try await homeCookie() }
@@ -196,6 +196,30 @@ struct CrossTenantB2BTests {
             let refused = try await w.signIn()
             let location = try #require(AuthorizeTests.location(refused))
             #expect(location.hasPrefix(AuthorizeTests.spa + "?error=access_denied") && location.contains("AADSTS500213"), "\(location)")
+        }
+    }
+
+    @Test("a guest's refresh token stops working once the settings block B2B collaboration (AADSTS500213 at the next refresh)")
+    func refreshAfterBlock() async throws {
+        try await Harness.run { h in
+            let w = try await Self.world(h)
+            #expect(try await w.redeem(await w.invite()).status == 302)
+            let tokens = try await w.tokens(try await w.signIn(scope: "openid offline_access"))
+            let refresh = try #require(tokens["refresh_token"]?.stringValue)
+            func redeem(_ token: String) async -> APIResponse {
+                let form = AuthorizeEndpoint.encode([("grant_type", "refresh_token"), ("client_id", w.appID), ("refresh_token", token)])
+                return await h.send("POST", "/\(w.contoso)/oauth2/v2.0/token", headers: ["content-type": "application/x-www-form-urlencoded",
+                                                                                         "origin": "https://spa.contoso.test"], body: Array(form.utf8))
+            }
+            let renewed = await redeem(refresh)
+            #expect(renewed.status == 200, "\(renewed.text)")
+            let next = try #require(renewed.json["refresh_token"]?.stringValue)
+            let blocked = await h.graph("POST", "policies/crossTenantAccessPolicy/partners", token: w.fabrikamToken, json: [
+                "tenantId": .string(w.contoso),
+                "b2bCollaborationOutbound": ["usersAndGroups": ["accessType": "blocked", "targets": [["target": .string(w.alice), "targetType": "user"]]]]])
+            #expect(blocked.status == 201)
+            let refused = await redeem(next)
+            #expect(refused.status == 400 && refused.json["error"] == "invalid_grant" && refused.json["error_codes"] == [500213], "\(refused.text)")
         }
     }
 

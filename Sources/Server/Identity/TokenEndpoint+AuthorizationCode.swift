@@ -88,6 +88,10 @@ extension TokenEndpoint {
             // A claims challenge passed back (MSAL's claims_challenge) asks for authentication contexts on top of those the
             // session already satisfied.
             contexts = Set(holder.code.acrs).union(try ConditionalAccessGate.authenticationContexts(claims: form["claims"]))
+            // An external user's refresh is B2B collaboration again: settings changed since the sign-in apply now.
+            if let reason = try await CrossTenantSignIn(app: app).refusal(tenant: tenant.id, userID: holder.code.userID, clientID: holder.code.clientID) {
+                throw OAuthError(error: "invalid_grant", code: 500213, description: reason)
+            }
             decision = try await requireConditionalAccess(refreshing: holder.code, authenticationContexts: contexts)
         }
         var (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
