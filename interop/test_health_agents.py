@@ -4,9 +4,11 @@ role, its token from the token endpoint) and uploads over mutual TLS; OpenSSL's 
 with the protocol_version alert (70), TLS 1.2 and 1.3 accepted with the agent's certificate and refused without one;
 an agent below the minimum version gets 426; an agent silent for more than two hours (the server's clock moved through a
 debug build's --test-clock-offset-file) raises "Health service data is not up to date", which its next upload clears;
+a sync run stopped at the deletion threshold (a file connector) raises an alert that approving the deletions resolves;
 an adds agent reports the running Samba domain controller's bind and search latency."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -174,6 +176,42 @@ def test_a_silent_agent_raises_the_stale_alert_which_clears_when_it_reports_agai
     assert graph(server, "GET", "beta/connectHealth/alerts", params={"state": "active"}).json()["value"] == []
     history = graph(server, "GET", "beta/connectHealth/alerts").json()["value"]
     assert [(a["alertId"], a["state"]) for a in history] == [(active[0]["alertId"], "ResolvedByPositiveResult")], history
+
+
+def tessera_cli(server, *args: str) -> dict:
+    done = subprocess.run([BINARY, *args, "--data", str(server["data"]), "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ldif_user(n: int) -> str:
+    guid = base64.b64encode(bytes([0xA5] * 15 + [n])).decode()
+    return (f"dn: CN=health{n},OU=Staff,DC=corp,DC=example,DC=test\nobjectClass: top\nobjectClass: user\nobjectGUID:: {guid}\n"
+            f"sAMAccountName: health{n}\nuserPrincipalName: health{n}@corp.example.test\ndisplayName: Health {n}\nuserAccountControl: 512\n")
+
+
+def test_a_sync_run_stopped_at_the_deletion_threshold_raises_an_alert_that_approving_the_deletions_resolves(server, registered):
+    directory = server["states"] / "corp.ldif"
+    directory.write_text("\n".join(ldif_user(n) for n in range(3)))
+    tessera_cli(server, "sync", "connector", "add", "--name", "file", "--ldif", str(directory), "--base-dn", "OU=Staff,DC=corp,DC=example,DC=test")
+    tessera_cli(server, "sync", "configure", "--deletion-threshold", "1")
+    assert tessera_cli(server, "sync", "run")["status"] == "success"
+    directory.write_text("")  # all three gone from the directory: more deletions than the threshold allows
+    stopped = tessera_cli(server, "sync", "run")
+    assert stopped["status"] == "stopped-deletion-threshold-exceeded", stopped
+
+    assert sync_agent(server).returncode == 0
+    active = graph(server, "GET", "beta/connectHealth/alerts", params={"state": "active"}).json()["value"]
+    assert [a["shortName"] for a in active] == ["ExportStoppedDeletionThresholdExceeded"], active
+    assert stopped["id"] in active[0]["description"] and active[0]["level"] == "Error"
+    page_runs = graph(server, "GET", "beta/connectHealth/agents").json()["value"][0]["lastReport"]["sync"]["runs"]
+    assert [r["status"] for r in page_runs][-2:] == ["success", "stopped-deletion-threshold-exceeded"]
+
+    assert tessera_cli(server, "sync", "approve-deletions", stopped["id"])["deleted"] == 3
+    assert sync_agent(server).returncode == 0
+    assert graph(server, "GET", "beta/connectHealth/alerts", params={"state": "active"}).json()["value"] == []
+    resolved = [a for a in graph(server, "GET", "beta/connectHealth/alerts").json()["value"] if a["alertId"] == active[0]["alertId"]]
+    assert resolved[0]["state"] == "ResolvedByPositiveResult" and resolved[0]["resolvedDate"], resolved
 
 
 def _ad_env() -> dict:

@@ -57,23 +57,33 @@ struct HealthCommand: AsyncParsableCommand {
         func run() async throws {
             let registration = try await registered()
             let url = uploadUrl ?? registration.uploadURL
-            guard let url else { throw ValidationError("the server published no health listener: start it with serve --health-listen, or pass --upload-url") }
+            guard let url else { throw AgentFailure("the server published no health listener: start it with serve --health-listen, or pass --upload-url") }
             while true {
-                let report = try await collect()
-                let response = try await HTTPS.send("POST", url: url, body: report.serializedBytes, tls: try uploadTLS(registration))
-                let answer = (try? JSONParser.parse(response.body)) ?? .null
-                if response.status == 200 {
-                    say("uploaded to \(url): \(answer["activeAlerts"]?.intValue ?? 0) active alert(s)"
-                        + (answer["alerts"]?.arrayValue ?? []).compactMap(\.stringValue).map { "\n  \($0)" }.joined())
-                } else {
-                    let message = answer["error"]?["message"]?.stringValue ?? "HTTP \(response.status)"
-                    // An agent below the minimum version, or one whose registration is gone, cannot go on.
-                    if once || response.status == 426 || response.status == 401 { throw ValidationError("upload refused (\(response.status)): \(message)") }
-                    say("upload refused (\(response.status)): \(message)")
+                do {
+                    try await upload(to: url, registration)
+                } catch let failure as AgentFailure where failure.final {
+                    throw failure
+                } catch {
+                    // A server or domain controller that is down now may be back at the next interval.
+                    if once { throw error }
+                    say("upload failed: \(error)")
                 }
                 if once { return }
                 try await Task.sleep(for: .seconds(interval * 60))
             }
+        }
+
+        func upload(to url: String, _ registration: Registration) async throws {
+            let report = try await collect()
+            let response = try await HTTPS.send("POST", url: url, body: report.serializedBytes, tls: try uploadTLS(registration))
+            let answer = (try? JSONParser.parse(response.body)) ?? .null
+            guard response.status == 200 else {
+                // An agent below the minimum version, or one whose registration is gone, cannot go on.
+                throw AgentFailure("upload refused (\(response.status)): \(answer["error"]?["message"]?.stringValue ?? "no answer")",
+                                   final: response.status == 426 || response.status == 401)
+            }
+            say("uploaded to \(url): \(answer["activeAlerts"]?.intValue ?? 0) active alert(s)"
+                + (answer["alerts"]?.arrayValue ?? []).compactMap(\.stringValue).map { "\n  \($0)" }.joined())
         }
 
         // MARK: Registration
@@ -113,7 +123,7 @@ struct HealthCommand: AsyncParsableCommand {
                                                 body: body.serializedBytes, tls: try serverTLS())
             let answer = (try? JSONParser.parse(response.body)) ?? .null
             guard response.status == 201, let id = answer["id"]?.stringValue, let certificate = answer["certificate"]?.stringValue else {
-                throw ValidationError("registration refused (\(response.status)): \(answer["error"]?["message"]?.stringValue ?? "no answer")")
+                throw AgentFailure("registration refused (\(response.status)): \(answer["error"]?["message"]?.stringValue ?? "no answer")")
             }
             try write(key.privateKeyPEM, to: keyPath, mode: 0o600)
             try write(certificate, to: certificatePath, mode: 0o644)
@@ -125,7 +135,7 @@ struct HealthCommand: AsyncParsableCommand {
 
         func write(_ text: String, to path: String, mode: Int) throws {
             guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
-                throw ValidationError("cannot write \(path)")
+                throw AgentFailure("cannot write \(path)")
             }
         }
 
@@ -248,6 +258,18 @@ struct HealthCommand: AsyncParsableCommand {
     }
 }
 
+/// Why the agent stopped: a refusal or a network failure, printed as `Error: …` without the usage text a
+/// command-line mistake gets.
+struct AgentFailure: Error, CustomStringConvertible {
+    let description: String
+    /// Retrying cannot help (the agent is too old, or its registration is gone): a running agent stops.
+    var final = false
+    init(_ description: String, final: Bool = false) {
+        self.description = description
+        self.final = final
+    }
+}
+
 /// One HTTPS request over its own connection (SwiftNIO and swift-nio-ssl, so a client certificate can be presented):
 /// what the health agent needs, and no more.
 enum HTTPS {
@@ -258,7 +280,7 @@ enum HTTPS {
 
     static func send(_ method: String, url text: String, headers: [(String, String)] = [("Content-Type", "application/json")],
                      body: [UInt8], tls: TLSConfiguration) async throws -> Response {
-        guard let url = URL(string: text), url.scheme == "https", let host = url.host else { throw ValidationError("\(text) is not an https:// URL") }
+        guard let url = URL(string: text), url.scheme == "https", let host = url.host else { throw AgentFailure("\(text) is not an https:// URL") }
         let port = url.port ?? 443
         let context = try NIOSSLContext(configuration: tls)
         let name = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
@@ -290,7 +312,7 @@ enum HTTPS {
                 case .end: return response
                 }
             }
-            throw ValidationError("\(text): the connection closed before the response ended")
+            throw AgentFailure("\(text): the connection closed before the response ended")
         }
     }
 }
