@@ -133,6 +133,34 @@ struct WritePathTests {
         }
     }
 
+    @Test("sign-ins with one passkey at once: without a counter each is accepted, with counters none is a conflict and the highest stays",
+          arguments: TestDatabases.all)
+    func concurrentPasskeyCounters(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let t = tenant.tenantId
+            for counted in [false, true] {
+                let id = Identifier.make()
+                try await store.write { tx in
+                    try await tx.insert(StoredObject(tenant: t, id: id, kind: .fido2Method, body: ["id": .string(id), "_signCount": 0]))
+                }
+                let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for n in 1...16 {
+                        group.addTask {
+                            try await directory.updateFido2Usage(tenant: t, methodID: id, signCount: counted ? UInt32(n) : 0, backupState: false)
+                        }
+                    }
+                    return try await group.reduce(into: [Bool]()) { $0.append($1) }
+                }
+                let stored = try await store.read { tx in try await tx.object(tenant: t, id: id) }
+                if counted {
+                    #expect(accepted.contains(true) && stored?.body["_signCount"]?.intValue == 16)
+                } else {
+                    #expect(accepted == Array(repeating: true, count: 16) && stored?.version == 17)
+                }
+            }
+        }
+    }
+
     @Test("a purge removes the object, its links both ways and its keys, and nothing of other objects", arguments: TestDatabases.all)
     func purgeRemovesEverything(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in

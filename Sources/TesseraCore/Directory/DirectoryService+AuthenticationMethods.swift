@@ -90,20 +90,32 @@ extension DirectoryService {
     }
 
     /// The same, inside the caller's transaction (a sign-in commits its challenge, counter and session together).
+    ///
+    /// The compare-and-set is on the counter, not on the object's version: when another sign-in with the same passkey
+    /// commits first (PostgreSQL runs them side by side; SQLite's one writer never does), the passkey is read again and
+    /// this counter compared with the one that sign-in stored, so a passkey without a counter (0, as synced passkeys
+    /// report) signs in everywhere at once, and a counter that is now behind is reported as behind, not as a conflict.
     public func updateFido2Usage(tenant: String, methodID: String, signCount: UInt32, backupState: Bool,
                                  tx: any DirectoryTransaction) async throws -> Bool {
         let now = self.now
-        guard var method = try await tx.object(tenant: tenant, id: methodID), method.kind == .fido2Method else {
-            throw DirectoryError.notFound(methodID)
+        for _ in 0..<16 {
+            guard var method = try await tx.object(tenant: tenant, id: methodID), method.kind == .fido2Method else {
+                throw DirectoryError.notFound(methodID)
+            }
+            let current = method.body["_signCount"]?.intValue ?? 0
+            guard (signCount == 0 && current == 0) || Int64(signCount) > current else { return false }
+            let version = method.version
+            method.body["_signCount"] = .int(Int64(signCount))
+            method.body["_backupState"] = .bool(backupState)
+            method.body["_lastUsedDateTime"] = .string(now)
+            method.version = version + 1
+            do {
+                try await tx.update(method, expectedVersion: version)
+                return true
+            } catch let error as DirectoryError where error.code == .conflict {
+                continue  // another sign-in committed first: compare with what it stored
+            }
         }
-        let current = method.body["_signCount"]?.intValue ?? 0
-        guard (signCount == 0 && current == 0) || Int64(signCount) > current else { return false }
-        let version = method.version
-        method.body["_signCount"] = .int(Int64(signCount))
-        method.body["_backupState"] = .bool(backupState)
-        method.body["_lastUsedDateTime"] = .string(now)
-        method.version = version + 1
-        try await tx.update(method, expectedVersion: version)
-        return true
+        throw DirectoryError(.conflict, "The passkey was used by many sign-ins at once; sign in again.")
     }
 }
