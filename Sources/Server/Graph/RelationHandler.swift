@@ -125,12 +125,8 @@ struct RelationHandler {
         let targetKinds = relation == "members" ? Self.memberKinds : [.user, .servicePrincipal]
         if tail == ["$ref"], method == "POST" {
             try requireWrite()
-            let body = try context.request.jsonObject()
-            guard let reference = body["@odata.id"]?.stringValue, let target = reference.split(separator: "/").last.map(String.init),
-                  Identifier.isGUID(target) || target.contains("'")
-            else { throw DirectoryError.badRequest("Invalid @odata.id: expected a URL that ends with a directory object id.") }
-            let targetId = GraphAPI.normalizeKeySegments([target]).last ?? target
-            try await app.directory.addLink(tenant: tenant, source: id, relation: relation, target: targetId.lowercased(), actor: caller.actor)
+            let target = try Self.referenceTarget(try context.request.jsonObject())
+            try await app.directory.addLink(tenant: tenant, source: id, relation: relation, target: target, actor: caller.actor)
             return .noContent
         }
         if tail.count == 2, tail[1] == "$ref", method == "DELETE" {
@@ -145,6 +141,14 @@ struct RelationHandler {
         }
         try caller.require(anyOf: Caller.permissions(for: kind, write: false))
         return try await list(.targets(of: id, relation: relation), kinds: kinds ?? targetKinds, tail: tail)
+    }
+
+    /// The object id a `$ref` body's `@odata.id` ends with (also for a `$ref` in a `$batch`).
+    static func referenceTarget(_ body: [String: JSONValue]) throws(DirectoryError) -> String {
+        guard let reference = body["@odata.id"]?.stringValue, let target = reference.split(separator: "/").last.map(String.init),
+              Identifier.isGUID(target) || target.contains("'")
+        else { throw DirectoryError.badRequest("Invalid @odata.id: expected a URL that ends with a directory object id.") }
+        return (GraphAPI.normalizeKeySegments([target]).last ?? target).lowercased()
     }
 
     func requireWrite() throws(DirectoryError) {

@@ -27,9 +27,7 @@ struct ResourceHandler {
                 if kind == .domain, explicitId == nil { throw DirectoryError.badRequest("Property 'id' is required: the domain name.") }
                 let created = try await app.directory.create(tenant: tenant, kind: kind, body: body, actor: context.caller.actor,
                                                              id: explicitId)
-                var rendered = Renderer.render(created, select: nil)
-                rendered["@odata.context"] = .string("\(context.base)/$metadata#\(kind.entitySet)/$entity")
-                return .json(rendered, status: 201, headers: [("Location", "\(context.base)/\(kind.entitySet)/\(created.id)"), ("ETag", ETag.make(created))])
+                return Self.created(created, context: context)
             default: throw methodNotAllowed()
             }
         }
@@ -66,6 +64,13 @@ struct ResourceHandler {
             return try await AuthenticationMethodsHandler(context: context, app: app, user: user).handle(Array(rest.dropFirst(2)))
         }
         return try await RelationHandler(resource: self, id: id).handle(Array(rest.dropFirst()))
+    }
+
+    /// The answer to a create: 201, the object, where it is and its ETag (also for a create in a `$batch`).
+    static func created(_ object: StoredObject, context: RequestContext) -> APIResponse {
+        var rendered = Renderer.render(object, select: nil)
+        rendered["@odata.context"] = .string("\(context.base)/$metadata#\(object.kind.entitySet)/$entity")
+        return .json(rendered, status: 201, headers: [("Location", "\(context.base)/\(object.kind.entitySet)/\(object.id)"), ("ETag", ETag.make(object))])
     }
 
     func methodNotAllowed() -> DirectoryError {
