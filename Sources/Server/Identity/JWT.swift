@@ -13,10 +13,12 @@ struct JWT: Sendable {
 
     /// Splits and decodes a token; does not verify it.
     static func decode(_ token: String) -> JWT? {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        // Split over the bytes: a token is ASCII, and splitting the String walked it character by character.
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
         guard token.utf8.count <= 16_384, parts.count == 3,
-              let headerData = Base64URL.decode(String(parts[0])), let payloadData = Base64URL.decode(String(parts[1])),
-              let signature = Base64URL.decode(String(parts[2])),
+              let headerData = Base64URL.decode(parts[0]), let payloadData = Base64URL.decode(parts[1]),
+              let signature = Base64URL.decode(parts[2]),
               case .object(let header)? = try? JSONParser.parse(Array(headerData)),
               case .object(let claims)? = try? JSONParser.parse(Array(payloadData))
         else { return nil }
