@@ -123,7 +123,8 @@ class World:
         password.write_text(self.ad["AD_BIND_PASSWORD"])
         password.chmod(0o600)
         self.tessera("sync", "connector", "add", "--name", "corp", "--ldap-url", self.ad["AD_LDAPS_URI"], "--bind-dn", self.ad["AD_BIND_DN"],
-                     "--bind-password-file", str(password), "--base-dn", self.ad["AD_BASE_DN"], "--ca-file", self.ad["AD_CA_FILE"])
+                     "--bind-password-file", str(password), "--base-dn", f"CN=Computers,{self.ad['AD_BASE_DN']}",
+                     "--ca-file", self.ad["AD_CA_FILE"])
         kdc = self.ad["AD_LDAP_URI"].removeprefix("ldap://")
         self.krb5_conf = self.data / "krb5.conf"
         self.krb5_conf.write_text(f"""[libdefaults]
@@ -242,6 +243,13 @@ def test_a_computer_joins_with_kinit_and_curl_negotiate_and_is_a_hybrid_joined_d
     assert key.startswith("X509:<SHA1-TP-PUBKEY>" + joined["Certificate"]["Thumbprint"])
     listed = world.graph("GET", "devices", params={"$filter": "trustType eq 'ServerAd'"}).json()["value"]
     assert joined["DeviceId"] in [d["deviceId"] for d in listed]
+    # The next sync brings the same computer: it joins this device (same object, now synced), no second one.
+    world.tessera("sync", "run", "--connector", "corp")
+    after = [d for d in world.devices() if d["onPremisesSecurityIdentifier"] == sid]
+    assert [d["id"] for d in after] == [device["id"]], after
+    synced = world.graph("GET", f"devices/{device['id']}?$select=onPremisesSyncEnabled,trustType,alternativeSecurityIds").json()
+    assert synced["onPremisesSyncEnabled"] is True and synced["trustType"] == "ServerAd"
+    assert synced["alternativeSecurityIds"] == device["alternativeSecurityIds"]
 
 
 def test_exchange_for_jwt_then_register_and_a_replayed_ticket_is_refused(world):

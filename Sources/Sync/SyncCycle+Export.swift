@@ -648,7 +648,26 @@ extension SyncCycle {
             "onPremisesSyncEnabled": true, "onPremisesLastSyncDateTime": .string(Timestamp.format(clock.now)),
             "onPremisesSecurityIdentifier": .optional(computer.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
         ]
+        if computer.cloudID == nil, let registered = try await registeredDevice(desired, tenant: tenant.id) {
+            computer.object.body["cloudId"] = .string(registered)
+        }
         try await upsert(&computer, kind: .device, desired: desired, tenant: tenant.id, run: &run)
+    }
+
+    /// The device the device registration service made for this computer when it joined through Kerberos (before any
+    /// sync brought it), which sync joins instead of creating a second: the one whose deviceId is the computer's
+    /// objectGUID, or else the one with its SID.
+    func registeredDevice(_ desired: [String: JSONValue], tenant: String) async throws -> String? {
+        try await store.read { tx -> String? in
+            if let deviceID = desired["deviceId"]?.stringValue, let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceId", deviceID)),
+               try await tx.object(tenant: tenant, id: id)?.deletedAt == nil {
+                return id
+            }
+            guard let sid = desired["onPremisesSecurityIdentifier"]?.stringValue else { return nil }
+            return try await tx.query(ObjectQuery(tenant: tenant, kinds: [.device],
+                                                  filter: .compare(PropertyPath(["onPremisesSecurityIdentifier"]), .eq, .string(sid)),
+                                                  limit: 1)).first?.id
+        }
     }
 
     /// A GUID's 16 bytes as AD stores them, in the string form Windows shows (the first three fields little-endian).
