@@ -31,6 +31,8 @@ struct BackupPage {
         case .authorizationPolicy: "the authorization policy"
         case .oauth2PermissionGrant: "delegated permission grants"
         case .authenticationStrengthPolicy: "authentication strengths"
+        case .crossTenantAccessPolicy: "the cross-tenant access settings"
+        case .crossTenantAccessPolicyPartner: "cross-tenant partner configurations"
         default: kind.rawValue
         }
     }
