@@ -101,8 +101,12 @@ struct HealthCertificateAuthority: Sendable {
         return false
     }
 
-    /// A certificate from PEM.
+    /// A certificate from PEM, and back.
     static func certificate(pem: String) throws -> Certificate { try Certificate(pemEncoded: pem) }
+    static func pem(_ certificate: Certificate) throws -> String { try certificate.serializeAsPEM().pemString }
+
+    /// A certificate signing request from PEM.
+    static func request(pem: String) throws -> CertificateSigningRequest { try CertificateSigningRequest(pemEncoded: pem) }
 
     /// The SHA-256 of a certificate's DER, hex: what an agent's record keeps.
     static func thumbprint(_ certificate: Certificate) throws -> String {

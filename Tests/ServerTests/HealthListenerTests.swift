@@ -1,0 +1,121 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Testing
+@testable import Server
+import TesseraCore
+import TesseraTesting
+
+/// The health listener over real sockets: TLS versions, client certificates and an upload, with TLS clients of
+/// swift-nio-ssl (OpenSSL's s_client does the same from outside in `interop/test_health_agents.py`).
+@Suite struct HealthListenerTests {
+    /// One request over a new TLS connection; throws when the handshake fails.
+    static func post(port: Int, tls: TLSConfiguration, body: [UInt8]) async throws -> (status: Int, body: [UInt8]) {
+        let context = try NIOSSLContext(configuration: tls)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/upload")
+            head.headers.add(name: "Host", value: "localhost")
+            head.headers.add(name: "Content-Length", value: "\(body.count)")
+            try await outbound.write(.head(head))
+            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
+            try await outbound.write(.end(nil))
+            var status = 0, received: [UInt8] = []
+            for try await part in inbound {
+                switch part {
+                case .head(let h): status = Int(h.status.code)
+                case .body(var buffer): received += buffer.readBytes(length: buffer.readableBytes) ?? []
+                case .end: return (status, received)
+                }
+            }
+            throw HealthError.badRequest("the connection closed without a response")
+        }
+    }
+
+    static func client(_ material: TLSMaterial, key: String? = nil, certificate: String? = nil,
+                       versions: ClosedRange<Int> = 12...13) throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(material.caPath)
+        let names: [Int: TLSVersion] = [10: .tlsv1, 11: .tlsv11, 12: .tlsv12, 13: .tlsv13]
+        tls.minimumTLSVersion = names[versions.lowerBound]!
+        tls.maximumTLSVersion = names[versions.upperBound]!
+        if let key, let certificate {
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(key.utf8), format: .pem))
+            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(certificate.utf8)).map { .certificate($0) }
+        }
+        return tls
+    }
+
+    static func counted(_ h: Harness, _ line: String) async throws -> Bool {
+        for _ in 0..<50 {
+            if String(decoding: h.app.telemetry.exposition(), as: UTF8.self).contains(line) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    @Test("TLS 1.0 and 1.1 are refused and counted as protocol_version; TLS 1.2 and 1.3 upload with the agent's certificate and not without")
+    func listener() async throws {
+        try await Harness.run { h in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-health-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let material = try TLSMaterial.loadOrCreate(directory: folder.path, hosts: [])
+            let admin = try await h.caller(named: "hia", role: BuiltInRoles.hybridIdentityAdministrator)
+            let key = try HealthAgentKey.make(machineName: "sync01")
+            let made = try await HealthTests.beta(h, "POST", "agents", try HealthTests.registration(csr: key.certificateSigningRequestPEM), as: admin)
+            let certificate = try #require(made.json["certificate"]?.stringValue)
+
+            let (ready, announce) = AsyncStream.makeStream(of: String.self)
+            let listener = HealthListener(app: h.app, host: "127.0.0.1", port: 0, tls: material) { announce.yield($0) }
+            try await withThrowingTaskGroup { group in
+                group.addTask { try await listener.run() }
+                var urls = ready.makeAsyncIterator()
+                let url = try #require(await urls.next())
+                let port = try #require(URL(string: url)?.port)
+                #expect(try await HealthService(directory: h.app.directory, clock: h.clock).uploadURL() == url)
+
+                for old in [10, 11] {
+                    await #expect(throws: (any Error).self) {
+                        try await Self.post(port: port, tls: try Self.client(material, key: key.privateKeyPEM, certificate: certificate, versions: old...old),
+                                            body: HealthTests.clean.serializedBytes)
+                    }
+                }
+                #expect(try await Self.counted(h, #"tessera_health_tls_handshakes_refused_total{reason="protocol_version"} 2"#))
+
+                for version in [12, 13] {
+                    let response = try await Self.post(port: port, tls: try Self.client(material, key: key.privateKeyPEM, certificate: certificate,
+                                                                                        versions: version...version),
+                                                       body: HealthTests.clean.serializedBytes)
+                    #expect(response.status == 200, "\(String(decoding: response.body, as: UTF8.self))")
+                    await #expect(throws: (any Error).self) {
+                        try await Self.post(port: port, tls: try Self.client(material, versions: version...version), body: HealthTests.clean.serializedBytes)
+                    }
+                }
+                #expect(try await Self.counted(h, #"tessera_health_uploads_total{result="accepted"} 2"#))
+
+                // A certificate from another tenant's CA fails the handshake.
+                let stranger = try await HealthCertificateAuthority.loadOrCreate(tenant: "00000000-0000-0000-0000-0000000000bb", store: h.app.store,
+                                                                                 now: h.clock.now)
+                let strangerKey = try HealthAgentKey.make(machineName: "elsewhere")
+                let forged = try stranger.issue(try HealthCertificateAuthority.request(pem: strangerKey.certificateSigningRequestPEM),
+                                                tenant: h.tenant.tenantId, agent: made.json["id"]?.stringValue ?? "", machineName: "sync01", now: h.clock.now)
+                await #expect(throws: (any Error).self) {
+                    try await Self.post(port: port, tls: try Self.client(material, key: strangerKey.privateKeyPEM,
+                                                                         certificate: try HealthCertificateAuthority.pem(forged)),
+                                        body: HealthTests.clean.serializedBytes)
+                }
+                #expect(try await Self.counted(h, #"tessera_health_tls_handshakes_refused_total{reason="bad_client_certificate"} 1"#))
+                group.cancelAll()
+            }
+        }
+    }
+}
