@@ -274,6 +274,22 @@ public enum GraphPermissions {
             description: "Allows the app to read Microsoft Entra backups, create difference reports and recover directory objects from a backup, without a signed-in user."
         ),
 
+        // MARK: Tenant Configuration Management
+        // ReadWrite.All's id is Microsoft's (as listings of the Graph service principal's app roles give it); Read.All's
+        // was not found published, so Tessera assigns its own.
+        GraphPermission(
+            id: "e9645a45-7fec-428f-a162-7fc5cdebdbbc",
+            value: "ConfigurationMonitoring.Read.All",
+            displayName: "Read all Configuration Monitoring entities",
+            description: "Allows the app to read all Configuration Monitoring entities, without a signed-in user."
+        ),
+        GraphPermission(
+            id: "cfa85bfb-2ee8-4e13-8e7f-489e57a015a1",
+            value: "ConfigurationMonitoring.ReadWrite.All",
+            displayName: "Read and write all Configuration Monitoring entities",
+            description: "Allows the app to read and write all Configuration Monitoring entities, without a signed-in user."
+        ),
+
         // MARK: Policies
         GraphPermission(
             id: "246dd0d5-5bd0-4def-940b-0421030a5b68",

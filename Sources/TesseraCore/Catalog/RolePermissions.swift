@@ -26,6 +26,9 @@ public enum RolePermissions {
         "Policy.ReadWrite.CrossTenantAccess", "MultiTenantOrganization.Read.All", "MultiTenantOrganization.ReadWrite.All",
     ]
 
+    /// Tenant Configuration Management: Microsoft lets any privileged role manage monitors and snapshots; readers read.
+    static let configurationMonitoring: Set<String> = ["ConfigurationMonitoring.Read.All", "ConfigurationMonitoring.ReadWrite.All"]
+
     static let table: [String: Set<String>] = [
         BuiltInRoles.globalAdministrator: directoryRead.union([
             "Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
@@ -35,10 +38,11 @@ public enum RolePermissions {
             "Policy.ReadWrite.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
             "Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.Authorization", "DelegatedPermissionGrant.ReadWrite.All",
             "OnPremDirectorySynchronization.Read.All", "OnPremDirectorySynchronization.ReadWrite.All",
-        ]).union(backupAdministration).union(crossTenantAdministration).union(["User.Invite.All"]),
+        ]).union(backupAdministration).union(crossTenantAdministration).union(["User.Invite.All"]).union(configurationMonitoring),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
             "Policy.Read.ConditionalAccess", "EntraBackup.Read.All", "MultiTenantOrganization.Read.All",
+            "ConfigurationMonitoring.Read.All",
         ]),
         BuiltInRoles.backupReader: ["EntraBackup.Read.All"],
         BuiltInRoles.backupAdministrator: backupAdministration,
@@ -63,10 +67,10 @@ public enum RolePermissions {
         BuiltInRoles.securityAdministrator: directoryRead.union([
             "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
             "Policy.ReadWrite.ConditionalAccess",
-        ]).union(crossTenantAdministration),
+        ]).union(crossTenantAdministration).union(configurationMonitoring),
         BuiltInRoles.securityReader: directoryRead.union([
             "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All", "Policy.Read.ConditionalAccess",
-            "MultiTenantOrganization.Read.All",
+            "MultiTenantOrganization.Read.All", "ConfigurationMonitoring.Read.All",
         ]),
         BuiltInRoles.reportsReader: directoryRead.union(["AuditLog.Read.All"]),
         BuiltInRoles.helpdeskAdministrator: directoryRead.union(["UserAuthenticationMethod.Read.All"]),
