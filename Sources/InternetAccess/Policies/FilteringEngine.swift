@@ -47,7 +47,6 @@ public struct FilteringEngine: Sendable {
         public var reportOnly: Match?
         /// Whether the connection or request is blocked.
         public var blocks: Bool { enforced?.action == .block }
-        public init(enforced: Match? = nil, reportOnly: Match? = nil) { self.enforced = enforced; self.reportOnly = reportOnly }
     }
 
     let profiles: [String: FilteringProfile]
