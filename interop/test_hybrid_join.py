@@ -87,6 +87,16 @@ class Computer:
         text, _, status = run.stdout.rpartition("\n")
         return int(status), json.loads(text)
 
+    def join(self, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+        """`tessera device join` with this computer's keytab (no credential cache: it takes its own ticket)."""
+        w = self.world
+        out = self.folder / "device"
+        env = {key: value for key, value in self.env.items() if key != "KRB5CCNAME"}
+        run = subprocess.run([BINARY, "device", "join", "--server", f"http://{w.host}:{w.port}", "--tenant", w.tenant["tenantId"],
+                              "--keytab", str(self.keytab), "--address", "127.0.0.1", "--out", str(out), "--json", *extra],
+                             env=env, capture_output=True, text=True, timeout=120)
+        return run, out
+
     def delete(self):
         self.world.samba("computer", "delete", self.name, check=False)
 
@@ -250,6 +260,35 @@ def test_a_computer_joins_with_kinit_and_curl_negotiate_and_is_a_hybrid_joined_d
     synced = world.graph("GET", f"devices/{device['id']}?$select=onPremisesSyncEnabled,trustType,alternativeSecurityIds").json()
     assert synced["onPremisesSyncEnabled"] is True and synced["trustType"] == "ServerAd"
     assert synced["alternativeSecurityIds"] == device["alternativeSecurityIds"]
+
+
+def test_tessera_device_join_registers_with_the_keytab_and_writes_the_certificate_and_key(world):
+    computer = world.computer()
+    run, out = computer.join()
+    assert run.returncode == 0, run.stderr
+    joined = json.loads(run.stdout)
+    device = [d for d in world.devices() if d["deviceId"] == joined["deviceId"]]
+    assert len(device) == 1 and device[0]["trustType"] == "ServerAd" and device[0]["displayName"] == computer.name, device
+    assert device[0]["operatingSystem"] == "Linux"
+    key = serialization.load_pem_private_key((out / "device-key.pem").read_bytes(), password=None)
+    certificate = x509.load_pem_x509_certificate((out / "device.pem").read_bytes())
+    assert certificate.public_key().public_numbers() == key.public_key().public_numbers()
+    assert certificate.fingerprint(hashes.SHA1()).hex().upper() == joined["thumbprint"]
+    assert (out / "device-key.pem").stat().st_mode & 0o777 == 0o600
+    # With the principal named, and again: the same computer keeps its one device.
+    again, _ = computer.join("--principal", f"{computer.name}$@{world.realm}")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["deviceId"] == joined["deviceId"]
+    assert len([d for d in world.devices() if d["deviceId"] == joined["deviceId"]]) == 1
+
+
+def test_tessera_device_join_reports_the_refusal_of_a_disabled_computer(world):
+    computer = world.computer()
+    world.samba("user", "disable", f"{computer.name}$")
+    run, out = computer.join()
+    assert run.returncode != 0 and not out.exists()
+    # The KDC itself refuses a disabled account its initial ticket, before Tessera is asked.
+    assert "revoked" in run.stderr.lower(), run.stderr
 
 
 def test_exchange_for_jwt_then_register_and_a_replayed_ticket_is_refused(world):
