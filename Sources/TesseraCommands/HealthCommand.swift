@@ -57,7 +57,9 @@ struct HealthCommand: AsyncParsableCommand {
         func run() async throws {
             let registration = try await registered()
             let url = uploadUrl ?? registration.uploadURL
-            guard let url else { throw AgentFailure("the server published no health listener: start it with serve --health-listen, or pass --upload-url") }
+            guard let url else {
+                throw AgentFailure("the server published no health listener: start it with serve --health-listen, or pass --upload-url")
+            }
             while true {
                 do {
                     try await upload(to: url, registration)
@@ -103,15 +105,18 @@ struct HealthCommand: AsyncParsableCommand {
             let file = state + "/agent.json", keyPath = state + "/agent-key.pem", certificatePath = state + "/agent.pem"
             if let data = fm.contents(atPath: file), let json = try? JSONParser.parse(Array(data)), let id = json["id"]?.stringValue {
                 guard json["role"]?.stringValue == role.rawValue else {
-                    throw ValidationError("\(state) holds a \(json["role"]?.stringValue ?? "") agent; use another --state for a \(role.rawValue) agent")
+                    let other = json["role"]?.stringValue ?? ""
+                    throw ValidationError("\(state) holds a \(other) agent; use another --state for a \(role.rawValue) agent")
                 }
-                return Registration(id: id, role: role.rawValue, uploadURL: json["uploadUrl"]?.stringValue, keyPath: keyPath, certificatePath: certificatePath)
+                return Registration(id: id, role: role.rawValue, uploadURL: json["uploadUrl"]?.stringValue, keyPath: keyPath,
+                                    certificatePath: certificatePath)
             }
             let bearer: String
             if let token { bearer = token } else if let tokenFile, let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) {
                 bearer = text.trimmingCharacters(in: .whitespacesAndNewlines)
             } else {
-                throw ValidationError("the agent is not registered yet: pass --token or --token-file (a Global or Hybrid Identity Administrator's access token)")
+                throw ValidationError(
+                    "the agent is not registered yet: pass --token or --token-file (a Global or Hybrid Identity Administrator's access token)")
             }
             let machine = ProcessInfo.processInfo.hostName
             let key = try HealthAgentKey.make(machineName: machine)
@@ -119,7 +124,8 @@ struct HealthCommand: AsyncParsableCommand {
                                    "agentVersion": .string(HealthAgentVersion.current.description),
                                    "certificateSigningRequest": .string(key.certificateSigningRequestPEM)]
             let base = server.hasSuffix("/") ? String(server.dropLast()) : server
-            let response = try await HTTPS.send("POST", url: base + "/beta/connectHealth/agents", headers: [("Authorization", "Bearer \(bearer)"), ("Content-Type", "application/json")],
+            let response = try await HTTPS.send("POST", url: base + "/beta/connectHealth/agents",
+                                                headers: [("Authorization", "Bearer \(bearer)"), ("Content-Type", "application/json")],
                                                 body: body.serializedBytes, tls: try serverTLS())
             let answer = (try? JSONParser.parse(response.body)) ?? .null
             guard response.status == 201, let id = answer["id"]?.stringValue, let certificate = answer["certificate"]?.stringValue else {
@@ -130,7 +136,8 @@ struct HealthCommand: AsyncParsableCommand {
             let record: JSONValue = ["id": .string(id), "role": .string(role.rawValue), "uploadUrl": answer["uploadUrl"] ?? .null]
             try write(record.serialized, to: file, mode: 0o600)
             say("registered \(role.rawValue) agent \(id) as \(machine)")
-            return Registration(id: id, role: role.rawValue, uploadURL: answer["uploadUrl"]?.stringValue, keyPath: keyPath, certificatePath: certificatePath)
+            return Registration(id: id, role: role.rawValue, uploadURL: answer["uploadUrl"]?.stringValue, keyPath: keyPath,
+                                certificatePath: certificatePath)
         }
 
         func write(_ text: String, to path: String, mode: Int) throws {
@@ -240,7 +247,8 @@ struct HealthCommand: AsyncParsableCommand {
         func run() async throws {
             try await storage.withStore { store in
                 let tenant = try await StorageOptions.tenants(store, named: self.tenant)[0]
-                let alerts = try await HealthService(directory: DirectoryService(store: store), clock: clock).alerts(tenant: tenant.id, activeOnly: active)
+                let health = HealthService(directory: DirectoryService(store: store), clock: clock)
+                let alerts = try await health.alerts(tenant: tenant.id, activeOnly: active)
                 if json {
                     say(JSONValue.array(alerts).serialized)
                 } else if alerts.isEmpty {
@@ -249,7 +257,8 @@ struct HealthCommand: AsyncParsableCommand {
                     for alert in alerts {
                         let resolved = alert["resolvedDate"]?.stringValue.map { " → resolved \($0)" } ?? ""
                         say("\(alert["state"]?.stringValue ?? "")  \(alert["level"]?.stringValue ?? "")  \(alert["displayName"]?.stringValue ?? "")\n"
-                            + "    \(alert["monitorRoleType"]?.stringValue ?? "") on \(alert["machineName"]?.stringValue ?? ""), since \(alert["createdDate"]?.stringValue ?? "")\(resolved)\n"
+                            + "    \(alert["monitorRoleType"]?.stringValue ?? "") on \(alert["machineName"]?.stringValue ?? ""), "
+                            + "since \(alert["createdDate"]?.stringValue ?? "")\(resolved)\n"
                             + "    \(alert["description"]?.stringValue ?? "")")
                     }
                 }

@@ -104,7 +104,8 @@ enum HealthAlertRules {
             alerts[index].lastUpdated = now
         }
         for kind in Kind.allCases {
-            guard let description = conditions[kind], !alerts.contains(where: { $0.shortName == kind.rawValue && $0.state == .active }) else { continue }
+            let isActive = alerts.contains { $0.shortName == kind.rawValue && $0.state == .active }
+            guard let description = conditions[kind], !isActive else { continue }
             alerts.append(make(kind, agent: agent, description: description, raisedAt: now))
         }
         return prune(alerts, now: now)

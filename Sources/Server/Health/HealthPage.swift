@@ -39,10 +39,11 @@ struct HealthPage {
         }
         return admin.page(title: "Connect Health", section: "health", failure: failure, content: """
         <h1>Connect Health</h1>
-        <p class="muted">Agents upload over mutual TLS 1.2 or newer; one silent for more than two hours raises "Health service data is not up to date".</p>
+        <p class="muted">Agents upload over mutual TLS 1.2 or newer; one silent for more than two hours raises
+        "Health service data is not up to date".</p>
         <h2>Agents</h2>
         <table><thead><tr><th>Machine</th><th>Role</th><th>Version</th><th>Last upload (UTC)</th><th>Health</th><th>Last report</th></tr></thead>
-        <tbody>\(agentRows.isEmpty ? "<tr><td colspan=\"6\" class=\"muted\">No agents: register one with <code>tessera health agent</code>.</td></tr>" : agentRows)</tbody></table>
+        <tbody>\(agentRows.isEmpty ? Self.noAgents : agentRows)</tbody></table>
         <h2>Alerts</h2>
         <table><thead><tr><th>State</th><th>Level</th><th>Alert</th><th>Machine</th><th>Raised (UTC)</th></tr></thead>
         <tbody>\(alertRows.isEmpty ? "<tr><td colspan=\"5\" class=\"muted\">No alerts.</td></tr>" : alertRows)</tbody></table>
@@ -58,10 +59,13 @@ struct HealthPage {
         }
         if let dc = report?["adds"] {
             guard dc["reachable"]?.boolValue == true else { return "\(dc["domainController"]?.stringValue ?? "") unreachable" }
-            return "\(dc["domainController"]?.stringValue ?? ""): bind \(Self.ms(dc["bindMilliseconds"])), search \(Self.ms(dc["searchMilliseconds"]))"
+            let name = dc["domainController"]?.stringValue ?? ""
+            return "\(name): bind \(Self.ms(dc["bindMilliseconds"])), search \(Self.ms(dc["searchMilliseconds"]))"
         }
         return "no report yet"
     }
+
+    static let noAgents = "<tr><td colspan=\"6\" class=\"muted\">No agents: register one with <code>tessera health agent</code>.</td></tr>"
 
     static func ms(_ value: JSONValue?) -> String { String(format: "%.1f ms", value?.doubleValue ?? 0) }
 }
