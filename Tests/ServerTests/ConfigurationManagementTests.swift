@@ -142,6 +142,33 @@ struct ConfigurationManagementTests {
         }
     }
 
+    @Test("a snapshot job a stopped server left running is taken again at start, once")
+    func interruptedSnapshotJobResumes() async throws {
+        try await Harness.run { h in
+            let admin = try await Self.admin(h)
+            let started = try await Self.call(h, "POST", "\(Self.root)/configurationSnapshots/createSnapshot",
+                                              ["displayName": "Before the crash", "resources": ["microsoft.entra.authenticationMethodPolicy"]], as: admin)
+            let id = try #require(started.json["id"]?.stringValue)
+            await h.app.jobs.idle()
+            // As a server that stopped mid-job leaves it: running, its snapshot not written.
+            let monitors = ConfigurationMonitors(app: h.app)
+            let job = try await monitors.one(tenant: h.tenant.tenantId, kind: ConfigurationMonitors.snapshotJobKind, id: id)
+            let snapshotID = try #require(job.body["_snapshotId"]?.stringValue)
+            try await h.app.store.write { tx in try await tx.purge(tenant: job.tenant, id: snapshotID) }
+            try await monitors.update(tenant: job.tenant, id: id) { body in
+                body["status"] = "running"
+                body["resourceLocation"] = ""
+            }
+            await monitors.resumeInterrupted()
+            let resumed = try await Self.call(h, "GET", "\(Self.root)/configurationSnapshotJobs/\(id)", as: admin)
+            #expect(resumed.json["status"] == "succeeded", "\(resumed.text)")
+            #expect(try await Self.call(h, "GET", "\(Self.root)/configurationSnapshots/\(snapshotID)", as: admin).json["displayName"] == "Before the crash")
+            // A second node's sweep finds nothing left to do.
+            await monitors.resumeInterrupted()
+            #expect(try await Self.call(h, "GET", "\(Self.root)/configurationSnapshotJobs/\(id)", as: admin).json["status"] == "succeeded")
+        }
+    }
+
     @Test("PATCH changes a monitor's name and baseline; the next run compares against the new baseline")
     func patchChangesTheBaseline() async throws {
         try await Harness.run { h in

@@ -62,7 +62,7 @@ struct ConfigurationMonitors: Sendable {
             "description": .optional(description), "tenantId": .string(tenant), "status": "notStarted",
             "resources": .array(resources.map { .string($0.canonicalName) }), "createdDateTime": .string(Timestamp.format(app.clock.now)),
             "completedDateTime": .string(Self.notCompleted), "resourceLocation": "", "errorDetails": [],
-            "createdBy": Self.identitySet(actor), "_snapshotId": .string(snapshotID),
+            "createdBy": Self.identitySet(actor), "_snapshotId": .string(snapshotID), "_resourceLocation": .string(location),
         ])
         try await app.store.write { tx in try await tx.insert(job) }
         let runner = self
@@ -101,6 +101,30 @@ struct ConfigurationMonitors: Sendable {
                 body["errorDetails"] = [.string(message)]
                 body["completedDateTime"] = .string(Timestamp.format(app.clock.now))
             }
+        }
+    }
+
+    /// Snapshot jobs a stopped server left unfinished are taken again (a snapshot and its job's completion are written
+    /// in one transaction, so none was half-kept). On a cluster each job's current version is claimed once.
+    func resumeInterrupted() async {
+        do {
+            for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
+                for job in try await all(tenant: tenant.id, kind: Self.snapshotJobKind)
+                where job.body["status"] == "notStarted" || job.body["status"] == "running" {
+                    let now = app.clock.now
+                    let claimed = try await app.store.write { tx in
+                        try await tx.consumeOnce(tenant: tenant.id, key: "configuration-snapshot-resume:\(job.id):\(job.version)",
+                                                 expiresAt: Timestamp.format(now.addingTimeInterval(86_400)), now: Timestamp.format(now))
+                    }
+                    guard claimed, let snapshotID = job.body["_snapshotId"]?.stringValue,
+                          let location = job.body["_resourceLocation"]?.stringValue else { continue }
+                    let types = (job.body["resources"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(ConfigurationResourceType.named) }
+                    logger.info("Resuming configuration snapshot job \(job.id) of tenant \(tenant.id) after a restart")
+                    await runSnapshot(tenant: tenant.id, id: job.id, snapshotID: snapshotID, types: types, location: location)
+                }
+            }
+        } catch {
+            logger.error("Could not resume configuration snapshot jobs: \(String(describing: error))")
         }
     }
 
