@@ -173,13 +173,13 @@ struct CrossTenantB2BTests {
             let invitation = await w.invite()
             let blockAll: JSONValue = ["usersAndGroups": ["accessType": "blocked", "targets": [["target": "AllUsers", "targetType": "user"]]]]
             func block() async {
-                let (tenant, partner, token, body): (String, String, String, JSONValue) = switch side {
-                case "inbound": (w.contoso, w.fabrikam.tenantId, w.contosoToken, ["b2bCollaborationInbound": blockAll])
-                case "outbound": (w.fabrikam.tenantId, w.contoso, w.fabrikamToken, ["b2bCollaborationOutbound": blockAll])
-                default: (w.contoso, w.fabrikam.tenantId, w.contosoToken, ["b2bCollaborationInbound": [
+                // Who writes the setting, about whom, and what it says.
+                let (partner, token, body): (String, String, JSONValue) = switch side {
+                case "inbound": (w.fabrikam.tenantId, w.contosoToken, ["b2bCollaborationInbound": blockAll])
+                case "outbound": (w.contoso, w.fabrikamToken, ["b2bCollaborationOutbound": blockAll])
+                default: (w.fabrikam.tenantId, w.contosoToken, ["b2bCollaborationInbound": [
                     "applications": ["accessType": "blocked", "targets": [["target": .string(w.appID), "targetType": "application"]]]]])
                 }
-                _ = tenant
                 var json = body.objectValue ?? [:]
                 json["tenantId"] = .string(partner)
                 let created = await h.graph("POST", "policies/crossTenantAccessPolicy/partners", token: token, json: .object(json))
@@ -196,6 +196,25 @@ struct CrossTenantB2BTests {
             let refused = try await w.signIn()
             let location = try #require(AuthorizeTests.location(refused))
             #expect(location.hasPrefix(AuthorizeTests.spa + "?error=access_denied") && location.contains("AADSTS500213"), "\(location)")
+        }
+    }
+
+    @Test("a deleted guest can be invited and redeemed again: the home account is linked to the new user")
+    func inviteAgainAfterDeletion() async throws {
+        try await Harness.run { h in
+            let w = try await Self.world(h)
+            let first = await w.invite()
+            #expect(try await w.redeem(first).status == 302)
+            let guestID = try #require(first.json["invitedUser"]?["id"]?.stringValue)
+            #expect(await h.graph("DELETE", "users/\(guestID)", token: w.contosoToken).status == 204)
+            let second = await w.invite()
+            #expect(second.status == 201, "\(second.text)")
+            let newID = try #require(second.json["invitedUser"]?["id"]?.stringValue)
+            #expect(newID != guestID)
+            #expect(try await w.redeem(second).status == 302)
+            let tokens = try await w.tokens(try await w.signIn())
+            #expect(try Self.claims(tokens["id_token"])["oid"]?.stringValue == newID)
+            #expect(try await h.app.directory.externalUser(tenant: w.contoso, homeTenant: w.fabrikam.tenantId, homeUser: w.alice) == newID)
         }
     }
 

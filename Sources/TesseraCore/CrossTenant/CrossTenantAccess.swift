@@ -20,7 +20,8 @@ public struct CrossTenantAccess: Sendable, Hashable {
 
     /// The B2B setting named `name` as it applies to the partner.
     func effective(_ name: String) -> CrossTenantB2BSetting {
-        let base = defaults[b2b: name] ?? CrossTenantAccessConfiguration.systemDefault[b2b: name]!
+        // The system default sets every setting; blocking is the answer should a name ever be missing from it.
+        let base = defaults[b2b: name] ?? CrossTenantAccessConfiguration.systemDefault[b2b: name] ?? .everyone(.blocked)
         guard let own = partner?.settings[b2b: name] else { return base }
         return CrossTenantB2BSetting(usersAndGroups: own.usersAndGroups ?? base.usersAndGroups,
                                      applications: own.applications ?? base.applications)
@@ -28,8 +29,8 @@ public struct CrossTenantAccess: Sendable, Hashable {
 
     /// The inbound trust that applies to the partner's users.
     public var inboundTrust: CrossTenantInboundTrust {
-        let base = defaults.inboundTrust ?? CrossTenantAccessConfiguration.systemDefault.inboundTrust!
-        return partner?.settings.inboundTrust ?? base
+        partner?.settings.inboundTrust ?? defaults.inboundTrust
+            ?? CrossTenantInboundTrust(isMfaAccepted: false, isCompliantDeviceAccepted: false, isHybridAzureADJoinedDeviceAccepted: false)
     }
 
     /// Whether the partner's multifactor authentication satisfies this tenant's Conditional Access.

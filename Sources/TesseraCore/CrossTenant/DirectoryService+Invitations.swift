@@ -48,29 +48,34 @@ extension DirectoryService {
     }
 
     /// Redeems an invitation for `homeUser` (the home tenant's user who signed in there): the invited user becomes
-    /// `Accepted`, names its home identity, and is linked to `homeUser`; all in one transaction, once.
+    /// `Accepted`, names its home identity, and is linked to `homeUser`; all in one transaction, once. A link that
+    /// account has to a user since deleted goes, so a deleted guest can be invited again.
     @discardableResult
     public func redeem(tenant: String, invitation id: String, homeUserID: String, actor: Actor) async throws -> ExternalUserLink {
         let now = self.now
         return try await write(tenant) { tx in
             guard let stored = try await tx.object(tenant: tenant, id: id), stored.kind == .invitation else { throw DirectoryError.notFound(id) }
-            var invitation = try Invitation(stored: stored.body)
+            let invitation = try Invitation(stored: stored.body)
             guard let guest = try await tx.object(tenant: tenant, id: invitation.userID), guest.deletedAt == nil else {
                 throw DirectoryError.notFound(invitation.userID)
             }
             let key = ExternalUserLink.key(homeTenant: invitation.homeTenantID, homeUser: homeUserID)
-            if let holder = try await tx.holder(tenant: tenant, key: key), holder != ExternalUserLink.objectID(guest: guest.id) {
-                throw DirectoryError(.conflict, "That account already redeemed an invitation to this organization as another user.")
-            }
             let linkID = ExternalUserLink.objectID(guest: guest.id)
+            if let holder = try await tx.holder(tenant: tenant, key: key), holder != linkID {
+                let earlier = try await tx.object(tenant: tenant, id: holder).flatMap { ExternalUserLink(stored: $0.body) }
+                if let earlier, try await tx.object(tenant: tenant, id: earlier.guestID)?.deletedAt == nil {
+                    throw DirectoryError(.conflict, "That account already redeemed an invitation to this organization as another user.")
+                }
+                try await tx.purge(tenant: tenant, id: holder)
+            }
             if let existing = try await tx.object(tenant: tenant, id: linkID).flatMap({ ExternalUserLink(stored: $0.body) }) {
                 guard existing.homeUserID == homeUserID.lowercased(), existing.homeTenantID == invitation.homeTenantID.lowercased() else {
                     throw DirectoryError(.conflict, "This invitation was already redeemed by another account.")
                 }
                 return existing
             }
-            let link = ExternalUserLink(guestID: guest.id, homeTenantID: invitation.homeTenantID, homeUserID: homeUserID, invitationID: invitation.id,
-                                        redeemedDateTime: now)
+            let link = ExternalUserLink(guestID: guest.id, homeTenantID: invitation.homeTenantID, homeUserID: homeUserID,
+                                        invitationID: invitation.id, redeemedDateTime: now)
             try await tx.claim(tenant: tenant, object: linkID, keys: [key])
             try await tx.insert(StoredObject(tenant: tenant, id: linkID, kind: .externalUserLink, body: link.stored))
             var body = guest.body
@@ -84,8 +89,9 @@ extension DirectoryService {
             updated.body = body
             updated.version = guest.version + 1
             try await tx.update(updated, expectedVersion: guest.version)
-            invitation.status = Invitation.completed
-            try await tx.put(StoredObject(tenant: tenant, id: invitation.id, kind: .invitation, body: invitation.stored), over: stored)
+            var completed = invitation
+            completed.status = Invitation.completed
+            try await tx.put(StoredObject(tenant: tenant, id: invitation.id, kind: .invitation, body: completed.stored), over: stored)
             try await tx.record(ChangeRecord(tenant: tenant, objectId: guest.id, kind: .user, operation: "update",
                                              activity: "Redeem external user invite", actor: actor.initiatedBy, at: now,
                                              details: ["displayName": guest.body["displayName"] ?? nil,
