@@ -93,6 +93,7 @@ struct AdminCenter {
         case ("roles", 1): return try await RolesPage(admin: admin).render(failure: failure)
         case ("passkeys", 1): return try await PasskeyPolicyPage(admin: admin).render(failure: failure)
         case ("signins", 1): return try await SignInsPage(admin: admin).render(failure: failure)
+        case ("devices", 1): return try await DevicesPage(admin: admin).render(failure: failure)
         case ("ai-apps", 1): return try await GenerativeAIAppsPage(admin: admin).list(failure: failure)
         case ("ai-apps", 2): return try await GenerativeAIAppsPage(admin: admin).detail(appId: path[1], failure: failure)
         case ("backup", 1): return try await BackupPage(admin: admin).render(failure: failure)
@@ -260,6 +261,7 @@ struct AdminRequest: Sendable {
 
     static let sections: [(path: String, title: String)] = [
         ("users", "Users"), ("groups", "Groups"), ("roles", "Roles"), ("passkeys", "Passkey policy"), ("signins", "Sign-in logs"),
+        ("devices", "Devices"),
         ("ai-apps", "Generative AI apps"),
         ("conditional-access", "Conditional Access"), ("backup", "Backup and Recovery"), ("sync", "Directory sync"), ("health", "Connect Health"),
     ]
