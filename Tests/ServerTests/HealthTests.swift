@@ -78,6 +78,8 @@ import TesseraTesting
             let listed = try await Self.beta(h, "GET", "agents", as: reader).json["value"]?.arrayValue ?? []
             #expect(listed.compactMap { $0["machineName"]?.stringValue } == ["sync01.corp.example.test", "dc01"])
             #expect(listed.allSatisfy { $0["certificate"] == nil && $0["alerts"] == nil })
+            let audits = await h.graph("GET", "auditLogs/directoryAudits", token: token).json["value"]?.arrayValue ?? []
+            #expect(audits.filter { $0["activityDisplayName"] == "Register health agent" }.count == 2)
         }
     }
 
