@@ -83,7 +83,6 @@ struct ProxyFilteringTests {
         #expect(engine.decide(.init(host: "api.anthropic.com", app: Self.app("anthropic-api")), scopes: [Self.scope("p")]).blocks)
         #expect(!engine.decide(.init(host: "api.openai.com", app: Self.app("openai-api")), scopes: [Self.scope("p")]).blocks)
         #expect(engine.decide(.init(host: "api.openai.com", path: "/v1/chat/completions", app: Self.app("openai-api")), scopes: [Self.scope("p")]).blocks)
-        #expect(engine.needsPath([Self.scope("p")]))
     }
 
     @Test("profiles by priority, then links by priority, first match decides; disabled links and profiles are skipped")

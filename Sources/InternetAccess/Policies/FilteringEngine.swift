@@ -47,6 +47,7 @@ public struct FilteringEngine: Sendable {
         public var reportOnly: Match?
         /// Whether the connection or request is blocked.
         public var blocks: Bool { enforced?.action == .block }
+        public init(enforced: Match? = nil, reportOnly: Match? = nil) { self.enforced = enforced; self.reportOnly = reportOnly }
     }
 
     let profiles: [String: FilteringProfile]
@@ -55,16 +56,6 @@ public struct FilteringEngine: Sendable {
     public init(profiles: [FilteringProfile], policies: [FilteringPolicy]) {
         self.profiles = Dictionary(profiles.map { ($0.id.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
         self.policies = Dictionary(policies.map { ($0.id.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
-    }
-
-    /// Whether a rule could ever need the request's path (a URL rule): then a tunnel's decision may change once the
-    /// proxy sees the requests inside it.
-    public func needsPath(_ scopes: [ProfileInScope]) -> Bool {
-        scopes.contains { scope in
-            profiles[scope.profileID]?.links.contains { link in
-                policies[link.policyID]?.rules.contains { $0.ruleType == .url } ?? false
-            } ?? false
-        }
     }
 
     public func decide(_ destination: Destination, scopes: [ProfileInScope]) -> Verdict {

@@ -2,8 +2,8 @@ public import Foundation
 
 /// The texts an attacker hides an instruction in, decoded so the phrase rules can read them: base64 (and base64url)
 /// runs, hexadecimal runs, 8-bit binary groups, percent-encoding, `\uXXXX` escapes, Unicode tag characters ("ASCII
-/// smuggling", invisible), ROT13 and reversed text. Each is cheap to undo; a decoding that is not mostly printable
-/// text is dropped. Morse, Ascii85 and base32 are not decoded.
+/// smuggling", invisible). Each is cheap to undo; a decoding that is not mostly printable text is dropped. ROT13 and
+/// reversed text are read from the normalised words (``InjectionRules``); Morse, Ascii85 and base32 are not decoded.
 enum EncodedPayloads {
     static let minimumRun = 24
     static let maximumRuns = 16
@@ -23,8 +23,6 @@ enum EncodedPayloads {
             (0xE0020...0xE007E).contains(s.value) ? Unicode.Scalar(s.value - 0xE0000) : nil
         }))
         if tags.count >= 8 { out.append(tags) }
-        out.append(rot13(text))
-        out.append(String(text.reversed()))
         return out.filter { $0 != text }
     }
 
@@ -105,16 +103,6 @@ enum EncodedPayloads {
             }
         }
         return count >= 4 ? String(out) : nil
-    }
-
-    static func rot13(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { s -> Unicode.Scalar in
-            switch s.value {
-            case 0x41...0x5A: Unicode.Scalar(UInt8((s.value - 0x41 + 13) % 26 + 0x41))
-            case 0x61...0x7A: Unicode.Scalar(UInt8((s.value - 0x61 + 13) % 26 + 0x61))
-            default: s
-            }
-        }))
     }
 
     /// The bytes as text when they are UTF-8 and at least 90% printable.

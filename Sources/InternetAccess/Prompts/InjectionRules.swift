@@ -160,24 +160,40 @@ public struct InjectionRules: Sendable {
     /// The strongest match in a prompt (`raw`, and `prompt` its normalised form), looking into base64 runs as well.
     public func strongest(in prompt: NormalizedPrompt, raw: String) -> Match? {
         var best = strongestPlain(in: prompt)
-        for decoded in EncodedPayloads.decoded(in: raw) {
-            // An instruction hidden in an encoding is worse than the same instruction in plain text.
-            if let inner = strongestPlain(in: NormalizedPrompt(decoded)), inner.family != .encodedPayload,
-               min(0.95, inner.confidence + 0.15) > (best?.confidence ?? 0) {
-                best = Match(family: .encodedPayload, confidence: min(0.95, inner.confidence + 0.15))
-            }
+        // An instruction hidden in an encoding is worse than the same instruction in plain text.
+        func consider(hidden inner: Match?) {
+            guard let inner, inner.family != .encodedPayload else { return }
+            let confidence = min(0.95, inner.confidence + 0.15)
+            if confidence > (best?.confidence ?? 0) { best = Match(family: .encodedPayload, confidence: confidence) }
+        }
+        for decoded in EncodedPayloads.decoded(in: raw) { consider(hidden: strongestPlain(in: NormalizedPrompt(decoded))) }
+        // ROT13 and reversed text, read from the normalised words (no second normalisation).
+        consider(hidden: strongest(inWords: prompt.words.map(Self.rot13)))
+        consider(hidden: strongest(inWords: prompt.words.reversed().map { String(String.UnicodeScalarView($0.unicodeScalars.reversed())) }))
+        return best
+    }
+
+    /// ROT13 of a lower-case word's ASCII letters.
+    static func rot13(_ word: String) -> String {
+        String(String.UnicodeScalarView(word.unicodeScalars.map { s in
+            (0x61...0x7A).contains(s.value) ? Unicode.Scalar(UInt8((s.value - 0x61 + 13) % 26 + 0x61)) : s
+        }))
+    }
+
+    /// The strongest word rule (not the phrase rules) over a list of words.
+    func strongest(inWords words: [String]) -> Match? {
+        let bits = words.map { slotBits[$0] ?? Bits() }
+        var best: Match?
+        for (r, rule) in rules.enumerated() where rule.confidence > (best?.confidence ?? 0) {
+            if Self.matches(rule, firstBit: firstBit[r], bits) { best = Match(family: rule.family, confidence: rule.confidence) }
         }
         return best
     }
 
     func strongestPlain(in prompt: NormalizedPrompt) -> Match? {
-        var best: Match?
+        var best = strongest(inWords: prompt.words)
         func consider(_ family: Family, _ confidence: Double) {
             if confidence > (best?.confidence ?? 0) { best = Match(family: family, confidence: confidence) }
-        }
-        let words = prompt.words.map { slotBits[$0] ?? Bits() }
-        for (r, rule) in rules.enumerated() where !(best.map { $0.confidence >= rule.confidence } ?? false) {
-            if Self.matches(rule, firstBit: firstBit[r], words) { consider(rule.family, rule.confidence) }
         }
         if 0.7 > (best?.confidence ?? 0), Self.smugglesARole(prompt.text) { consider(.delimiterInjection, 0.7) }
         if phrases.contains(where: { $0.confidence > (best?.confidence ?? 0) }) {

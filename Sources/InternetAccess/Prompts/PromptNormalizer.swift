@@ -15,7 +15,9 @@ public struct NormalizedPrompt: Sendable, Hashable {
 
     /// Normalises `raw`.
     public init(_ raw: String) {
-        let lowered = raw.precomposedStringWithCompatibilityMapping.lowercased()
+        // NFKC leaves ASCII as it is; skipping Foundation's normalisation for it is the common case's fast path.
+        let ascii = raw.utf8.allSatisfy { $0 < 0x80 }
+        let lowered = (ascii ? raw : raw.precomposedStringWithCompatibilityMapping).lowercased()
         var kept = String.UnicodeScalarView()
         var words: [String] = []
         var word = String.UnicodeScalarView()

@@ -47,8 +47,8 @@ struct NetworkAccessHandler {
         throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.last ?? "networkAccess")'.")
     }
 
-    /// An app needs NetworkAccess.Read.All (or ReadWrite.All); a user also needs one of ``readerRoles``, and a delegated
-    /// token the scope.
+    /// An app needs NetworkAccess.Read.All (or ReadWrite.All); a user one of ``readerRoles``, and with a delegated token
+    /// the scope too.
     func authorize(write: Bool = false) throws(DirectoryError) {
         let caller = context.caller
         let permissions: Set<String> = write ? ["NetworkAccess.ReadWrite.All"] : Self.permissions
@@ -58,8 +58,10 @@ struct NetworkAccessHandler {
             }
             return
         }
+        // A delegated token also needs the scope; the admin center (no token: a signed-in administrator) is judged by role.
+        let delegated = context.request.verifiedToken != nil || context.request.header("authorization") != nil
         guard !caller.directoryRoles.isDisjoint(with: write ? Self.writerRoles : Self.readerRoles),
-              caller.scopes.isEmpty || !caller.scopes.isDisjoint(with: permissions) else {
+              !delegated || !caller.scopes.isDisjoint(with: permissions) else {
             throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: NetworkAccess.Read.All and a Global Secure Access reader role are required.")
         }
     }

@@ -38,20 +38,26 @@ struct NetworkAccessPolicyHandler {
         }
     }
 
-    /// An app needs a NetworkAccess(Policy) permission; a user also one of the Global Secure Access roles, and a
-    /// delegated token the scope.
+    /// An app needs a NetworkAccess(Policy) permission; a user one of the Global Secure Access roles (writers:
+    /// ``writerRoles``), and, calling with a delegated token rather than from the admin center, the scope too.
     func authorize(write: Bool) throws(DirectoryError) {
         let caller = context.caller
         let permissions = write ? Self.writePermissions : Self.readPermissions
+        let needed = write ? "NetworkAccessPolicy.ReadWrite.All" : "NetworkAccessPolicy.Read.All"
         if caller.userID == nil {
             guard !caller.roles.isDisjoint(with: permissions) else {
-                throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: \(write ? "NetworkAccessPolicy.ReadWrite.All" : "NetworkAccessPolicy.Read.All") is required.")
+                throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: \(needed) is required.")
             }
             return
         }
-        guard !caller.directoryRoles.isDisjoint(with: write ? Self.writerRoles : NetworkAccessHandler.readerRoles),
-              caller.scopes.isEmpty || !caller.scopes.isDisjoint(with: permissions) else {
-            throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: a Global Secure Access, Security or Global Administrator is required.")
+        guard !caller.directoryRoles.isDisjoint(with: write ? Self.writerRoles : NetworkAccessHandler.readerRoles) else {
+            throw DirectoryError(.accessDenied, write
+                ? "Insufficient privileges to complete the operation: a Global Secure Access, Security or Global Administrator is required."
+                : "Insufficient privileges to complete the operation: a Global Secure Access, Security or Global reader or administrator role is required.")
+        }
+        let delegated = context.request.verifiedToken != nil || context.request.header("authorization") != nil
+        guard !delegated || !caller.scopes.isDisjoint(with: permissions) else {
+            throw DirectoryError(.accessDenied, "Insufficient privileges to complete the operation: the token needs the \(needed) scope.")
         }
     }
 
@@ -268,6 +274,7 @@ struct NetworkAccessPolicyHandler {
             try await tx.put(object, over: current)
             _ = try await tx.record(change)
         }
+        api.app.directory.generations.bump(tenant)
     }
 
     func remove(_ object: StoredObject, activity: String, name: String) async throws {
@@ -277,5 +284,7 @@ struct NetworkAccessPolicyHandler {
             try await tx.purge(tenant: object.tenant, id: object.id)
             _ = try await tx.record(change)
         }
+        // Cached tenant records (and the change sequence they carry) are stale from here in this process.
+        api.app.directory.generations.bump(tenant)
     }
 }

@@ -21,6 +21,9 @@ public enum GraphSchema {
     /// given as `{"id": …}`); the CSDL declares them apart from the properties.
     static let navigationProperties: [String: [String: GraphProperty]] = [
         "conditionalAccessGrantControls": ["authenticationStrength": GraphProperty(.untyped)],
+        // Beta's session control naming a Global Secure Access security profile (`{"profileId", "isEnabled"}`), as
+        // Microsoft's Internet Access tutorial writes it; Conditional Access checks its members when it compiles.
+        "conditionalAccessSessionControls": ["globalSecureAccessFilteringProfile": GraphProperty(.untyped)],
     ]
     /// An enumeration by name.
     public static func enumeration(_ name: String) -> GraphEnumeration? { generatedEnums[name] }

@@ -1,0 +1,242 @@
+"""`tessera proxy` with real clients on loopback: the official `openai` and `anthropic` Python clients (httpx with the
+proxy and a Proxy-Authorization bearer) and curl, through Tessera's forward proxy to a fake AI app served on 127.0.0.2
+with a certificate from a test CA made here with openssl; the proxy's resolver maps api.openai.com and
+api.anthropic.com to it. Users sign in with a passkey in Chromium (MSAL's device code flow) to get their tokens;
+Conditional Access puts a security profile blocking unsanctioned AI apps on one group's internet traffic (enforced)
+and on another's (report-only)."""
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import anthropic
+import httpx
+import httpx2  # what anthropic's client is built on
+import openai
+import pytest
+
+from browser import REGISTER, add_authenticator, remove_authenticator
+from support import Graph, free_port, unique
+from test_passkey_msal import browser, device_code_sign_in, origin, public_client  # noqa: F401 (fixtures)
+
+
+INTERNET_ACCESS_APP = "5dc48733-b5df-475c-a49b-fa307ef00853"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def test_ca():
+    """A CA and a certificate for api.openai.com and api.anthropic.com, made with openssl."""
+    folder = Path(tempfile.mkdtemp(prefix="tessera-proxy-ca-"))
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=Interop AI test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "app.key", "-out", "app.csr",
+            "-subj", "/CN=api.openai.com", cwd=folder)
+    (folder / "ext.cnf").write_text("subjectAltName=DNS:api.openai.com,DNS:api.anthropic.com\nbasicConstraints=critical,CA:FALSE\n"
+                                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                                    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    openssl("x509", "-req", "-in", "app.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "app.pem", "-days", "2",
+            "-extfile", "ext.cnf", cwd=folder)
+    return folder
+
+
+class FakeAIApp(BaseHTTPRequestHandler):
+    """OpenAI's chat completions and Anthropic's messages, answered with a fixed reply in each vendor's shape."""
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        self.server.prompts.append((self.path, body))
+        if self.path == "/v1/chat/completions":
+            reply = {"id": "chatcmpl-interop", "object": "chat.completion", "created": 0, "model": body.get("model", "gpt"),
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello from the fake OpenAI"},
+                                  "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        elif self.path == "/v1/messages":
+            reply = {"id": "msg_interop", "type": "message", "role": "assistant", "model": body.get("model", "claude"),
+                     "content": [{"type": "text", "text": "hello from the fake Anthropic"}], "stop_reason": "end_turn",
+                     "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+        else:
+            self.send_error(404)
+            return
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture(scope="module")
+def fake_app(test_ca):
+    server = ThreadingHTTPServer(("127.0.0.2", 0), FakeAIApp)
+    server.prompts = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(test_ca / "app.pem", test_ca / "app.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def proxy(tessera, origin, fake_app):  # noqa: F811 (origin is a fixture)
+    """`tessera proxy` over the interop server's store, trusting its tokens, with the fake app's port allowed."""
+    binary = os.environ.get("TESSERA_BIN") or str(REPO / ".build" / "debug" / "tessera")
+    data = Path(tessera.ca).parent.parent
+    database = os.environ.get("TESSERA_INTEROP_DATABASE", "sqlite")
+    db_args = [] if database in ("", "sqlite") else ["--database", database]
+    app_port = fake_app.server_address[1]
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "proxy", "--data", str(data), *db_args, "--listen", f"127.0.0.1:{port}", "--server", origin, "--server", tessera.base_url,
+         "--allow-port", str(app_port), "--allow-http-port", str(app_port),
+         "--resolve", f"api.openai.com:{app_port}:127.0.0.2", "--resolve", f"api.anthropic.com:{app_port}:127.0.0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("tessera proxy stopped:\n" + "".join(lines))
+        lines.append(line)
+        if "listening on" in line:
+            break
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    yield {"url": f"http://127.0.0.1:{port}", "app_port": app_port}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def signed_in(graph, tessera, tenant_a, origin, browser, nick: str) -> tuple[dict, str]:  # noqa: F811
+    """A new user who registers a passkey and signs in with it (device code flow): the user and an access token."""
+    user = graph.create_user(tenant_a.domain, unique(nick))
+    browser.delete_all_cookies()
+    browser.get(f"{origin}/{tenant_a.tenant_id}/login")
+    aid = add_authenticator(browser)
+    try:
+        registered = browser.execute_async_script(REGISTER, user["id"], graph.token)
+        assert registered.get("status") == 201, registered
+        app = public_client(graph, tessera, origin, tenant_a, admin_consent="User.Read")
+        return user, device_code_sign_in(app, browser)["access_token"]
+    finally:
+        remove_authenticator(browser, aid)
+        browser.delete_all_cookies()
+
+
+@pytest.fixture(scope="module")
+def people(graph, tessera, tenant_a, origin, browser):  # noqa: F811
+    """Alice (Engineering: unsanctioned AI apps blocked) and Bob (Research: the same, report-only), with their tokens;
+    OpenAI's API tagged unsanctioned."""
+    sp = graph.ok("GET", "servicePrincipals", params={"$filter": f"appId eq '{tenant_a.client_id}'"})["value"][0]
+    graph.grant(sp["id"], "NetworkAccess.ReadWrite.All")
+    token = tessera.request_token(tenant_a.tenant_id, tenant_a.client_id, tenant_a.client_secret).json()["access_token"]
+    beta = Graph(tessera, token, "beta")
+    policy = beta.ok("POST", "networkAccess/filteringPolicies", 201, json={
+        "name": "Unsanctioned AI", "action": "block", "policyRules": [{
+            "@odata.type": "#microsoft.graph.networkaccess.webCategoryFilteringRule", "name": "unsanctioned AI apps",
+            "ruleType": "webCategory",
+            "destinations": [{"@odata.type": "#microsoft.graph.networkaccess.webCategory", "name": "UnsanctionedGenerativeAI"}]}]})
+    profile = beta.ok("POST", "networkAccess/filteringProfiles", 201, json={"name": unique("AI profile"), "state": "enabled",
+                                                                             "priority": 100, "policies": []})
+    beta.ok("POST", f"networkAccess/filteringProfiles/{profile['id']}/policies", 201, json={
+        "@odata.type": "#microsoft.graph.networkaccess.filteringPolicyLink", "priority": 100, "state": "enabled",
+        "loggingState": "enabled", "policy": {"@odata.type": "#microsoft.graph.networkaccess.filteringPolicy", "id": policy["id"]}})
+    r = beta.request("PATCH", "networkAccess/reports/generativeAIApps/openai-api", json={"sanctionState": "unsanctioned"})
+    assert r.status_code == 204, r.text
+    alice, alice_token = signed_in(graph, tessera, tenant_a, origin, browser, "alice")
+    bob, bob_token = signed_in(graph, tessera, tenant_a, origin, browser, "bob")
+    policies = []
+    for name, member, state in (("Engineering", alice, "enabled"), ("Research", bob, "enabledForReportingButNotEnforced")):
+        group = graph.create_group(unique(name))
+        graph.ok("POST", f"groups/{group['id']}/members/$ref", 204,
+                 json={"@odata.id": f"{tessera.base_url}/v1.0/directoryObjects/{member['id']}"})
+        policies.append(beta.ok("POST", "identity/conditionalAccess/policies", 201, json={
+            "displayName": unique(f"Internet Access for {name}"), "state": state,
+            "conditions": {"applications": {"includeApplications": [INTERNET_ACCESS_APP]}, "users": {"includeGroups": [group["id"]]}},
+            "sessionControls": {"globalSecureAccessFilteringProfile": {"profileId": profile["id"], "isEnabled": True}}}))
+    yield {"alice": (alice, alice_token), "bob": (bob, bob_token), "beta": beta, "policy": policy}
+    for p in policies:
+        graph.request("DELETE", f"identity/conditionalAccess/policies/{p['id']}")
+    beta.request("PATCH", "networkAccess/reports/generativeAIApps/openai-api", json={"sanctionState": "none"})
+
+
+def http_client(proxy, token: str, test_ca: Path, http=httpx):
+    """An HTTP client through the proxy with the user's token, trusting the test CA (`http`: the httpx flavour the SDK
+    takes; anthropic's is httpx2)."""
+    return http.Client(proxy=http.Proxy(proxy["url"], headers={"Proxy-Authorization": f"Bearer {token}"}),
+                       verify=ssl.create_default_context(cafile=str(test_ca / "ca.pem")), trust_env=False, timeout=30)
+
+
+def traffic(people, upn: str, fqdn: str, count: int = 1) -> list[dict]:
+    """The traffic records of a user to a host, once the proxy has written them (it batches every half second)."""
+    for _ in range(60):
+        records = people["beta"].ok("GET", "networkAccess/logs/traffic", params={
+            "$filter": f"userPrincipalName eq '{upn}' and destinationFQDN eq '{fqdn}'"})["value"]
+        if len(records) >= count:
+            return records
+        time.sleep(0.25)
+    raise AssertionError(f"no traffic record for {upn} to {fqdn}")
+
+
+def test_openai_is_blocked_for_the_enforced_group_with_the_error_the_client_shows(proxy, people, test_ca, fake_app):
+    alice, token = people["alice"]
+    with http_client(proxy, token, test_ca) as client:
+        ai = openai.OpenAI(api_key="sk-interop", base_url=f"https://api.openai.com:{proxy['app_port']}/v1", http_client=client, max_retries=0)
+        with pytest.raises(openai.APIConnectionError) as refused:
+            ai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello"}])
+    cause = refused.value.__cause__
+    assert isinstance(cause, httpx.ProxyError) and "403" in str(cause), repr(cause)
+    [record] = traffic(people, alice["userPrincipalName"], "api.openai.com")
+    assert record["action"] == "block" and record["policyId"] == people["policy"]["id"], record
+    assert record["cloudApplicationMetadata"]["cloudApplicationCatalogId"] == "openai-api"
+
+
+def test_report_only_logs_without_blocking_and_anthropic_passes(proxy, people, test_ca, fake_app):
+    bob, token = people["bob"]
+    with http_client(proxy, token, test_ca) as client:
+        ai = openai.OpenAI(api_key="sk-interop", base_url=f"https://api.openai.com:{proxy['app_port']}/v1", http_client=client, max_retries=0)
+        answer = ai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello"}])
+        assert answer.choices[0].message.content == "hello from the fake OpenAI"
+    [record] = traffic(people, bob["userPrincipalName"], "api.openai.com")
+    assert record["action"] == "allow" and record["reportOnly"]["action"] == "block", record
+    assert record["sentBytes"] > 0 and record["receivedBytes"] > 0
+    # Anthropic's API is not tagged: Alice, whose group is enforced, reaches it.
+    alice, alice_token = people["alice"]
+    with http_client(proxy, alice_token, test_ca, http=httpx2) as client:
+        claude = anthropic.Anthropic(api_key="sk-ant-interop", base_url=f"https://api.anthropic.com:{proxy['app_port']}",
+                                     http_client=client, max_retries=0)
+        message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "Hello"}])
+        assert message.content[0].text == "hello from the fake Anthropic"
+    [record] = traffic(people, alice["userPrincipalName"], "api.anthropic.com")
+    assert record["action"] == "allow" and "policyId" not in record
+
+
+def test_curl_shows_the_block_page_and_port_22_is_refused(proxy, people):
+    _, token = people["alice"]
+    page = subprocess.run(["curl", "-sS", "-x", proxy["url"], "--proxy-header", f"Proxy-Authorization: Bearer {token}",
+                           "-H", "Accept: text/html", "-w", "\n%{http_code}", f"http://api.openai.com:{proxy['app_port']}/v1/models"],
+                          capture_output=True, text=True, timeout=30)
+    body, status = page.stdout.rsplit("\n", 1)
+    assert status == "403", page
+    assert "<title>Forbidden</title>" in body and "Unsanctioned AI" in body and "OpenAI" in body, body
+    ssh = subprocess.run(["curl", "-sS", "-x", proxy["url"], "--proxy-header", f"Proxy-Authorization: Bearer {token}",
+                          "https://api.openai.com:22/"], capture_output=True, text=True, timeout=30)
+    assert ssh.returncode != 0 and "403" in ssh.stderr, ssh
+    anonymous = subprocess.run(["curl", "-sS", "-x", proxy["url"], "-w", "%{http_code}", "-o", "/dev/null",
+                                f"http://api.openai.com:{proxy['app_port']}/"], capture_output=True, text=True, timeout=30)
+    assert anonymous.stdout == "407", anonymous
