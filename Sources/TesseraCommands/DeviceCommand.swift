@@ -53,15 +53,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let name = displayName ?? principal.map {
                 String($0.split(separator: "@")[0]).trimmingCharacters(in: CharacterSet(charactersIn: "$")).uppercased()
             }
-            let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedName { CommonName(name ?? "device") },
-                                                    privateKey: .init(key), attributes: .init())
-            var der = DER.Serializer()
-            try der.serialize(csr)
-            var body: JSONValue = [
-                "CertificateRequest": ["Type": "pkcs10", "Data": .string(Data(der.serializedBytes).base64EncodedString())],
-                "DeviceType": "Linux", "OSVersion": .string(Self.osVersion), "JoinType": 4,
-            ]
-            if let name { body["DeviceDisplayName"] = .string(name) }
+            let body = try Self.body(key: key, name: name)
             let response = try await DeviceJoinHTTP.post(url: "\(base)/EnrollmentServer/\(tenant)/device", body: body.serializedBytes,
                                                          headers: [("Authorization", "Negotiate " + Data(token).base64EncodedString()),
                                                                    ("Content-Type", "application/json")], caFile: caFile, address: address)
@@ -91,6 +83,20 @@ struct DeviceCommand: AsyncParsableCommand {
                                      "tenantId": .string(tenant)]
             try Self.write(record.serialized, to: out + "/device.json", mode: 0o644)
             say(json ? record.serialized : "joined as device \(deviceID) (certificate \(thumbprint)); key and certificate in \(out)")
+        }
+
+        /// MS-DVRJ's join request for `key`: its PKCS #10 request, this system, and the display name when one is given.
+        static func body(key: P256.Signing.PrivateKey, name: String?) throws -> JSONValue {
+            let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedName { CommonName(name ?? "device") },
+                                                    privateKey: .init(key), attributes: .init())
+            var der = DER.Serializer()
+            try der.serialize(csr)
+            var body: JSONValue = [
+                "CertificateRequest": ["Type": "pkcs10", "Data": .string(Data(der.serializedBytes).base64EncodedString())],
+                "DeviceType": "Linux", "OSVersion": .string(osVersion), "JoinType": 4,
+            ]
+            if let name { body["DeviceDisplayName"] = .string(name) }
+            return body
         }
 
         static var osVersion: String {
