@@ -109,7 +109,8 @@ struct PromptSchemeTests {
     func cohere() throws {
         let v1 = #"{"message":"Latest question","preamble":"Rules","chat_history":[{"role":"USER","message":"old"}]}"#
         #expect(try Self.extract("api.cohere.com", "/v1/chat", v1).prompt?.text == "Latest question")
-        let v2 = #"{"model":"command-a-03-2025","messages":[{"role":"system","content":"Rules"},{"role":"user","content":[{"type":"text","text":"Hi"}]}]}"#
+        let v2 = #"{"model":"command-a-03-2025","messages":[{"role":"system","content":"Rules"},"#
+            + #"{"role":"user","content":[{"type":"text","text":"Hi"}]}]}"#
         #expect(try Self.extract("api.cohere.com", "/v2/chat", v2).prompt?.text == "Hi")
     }
 
