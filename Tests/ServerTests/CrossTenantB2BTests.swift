@@ -128,6 +128,12 @@ struct CrossTenantB2BTests {
                 #expect(claims["idp"]?.stringValue == "\(Harness.base)/\(w.fabrikam.tenantId)/v2.0" && claims["acct"] == 1)
                 #expect(claims["iss"]?.stringValue == "\(Harness.base)/\(w.contoso)/v2.0")
             }
+            // Contoso's sign-in log says where the guest came from.
+            let signIns = await h.graph("GET", "auditLogs/signIns", token: w.contosoToken,
+                                        query: [("$filter", "userId eq '\(guestID)'")]).json["value"]?.arrayValue ?? []
+            #expect(!signIns.isEmpty && signIns.allSatisfy {
+                $0["homeTenantId"]?.stringValue == w.fabrikam.tenantId && $0["resourceTenantId"]?.stringValue == w.contoso
+            }, "\(signIns)")
             let audit = await h.graph("GET", "auditLogs/directoryAudits", token: w.contosoToken).json["value"]?.arrayValue ?? []
             #expect(audit.contains { $0["activityDisplayName"] == "Invite external user" })
             #expect(audit.contains { $0["activityDisplayName"] == "Redeem external user invite" })
@@ -143,6 +149,21 @@ struct CrossTenantB2BTests {
             _ = await w.invite()
             let pending = try await w.signIn()
             #expect(pending.status == 403 && pending.text.contains("AADSTS50020"))
+        }
+    }
+
+    @Test("a login_hint in another tenant's domain goes home, unless this tenant holds that domain itself")
+    func homeRealmDiscovery() async throws {
+        try await Harness.run { h in
+            let w = try await Self.world(h)
+            let params = [("client_id", w.appID), ("redirect_uri", AuthorizeTests.spa), ("response_type", "code"), ("scope", "openid"),
+                          ("code_challenge", World.challenge), ("code_challenge_method", "S256"), ("login_hint", "alice@fabrikam.test")]
+            let away = AuthorizeTests.location(await AuthorizeTests.authorize(h, params))
+            #expect(away?.hasPrefix("/\(w.contoso)/b2b/signin?home=\(w.fabrikam.tenantId)&continue=") == true, "\(away ?? "")")
+            #expect(await h.graph("POST", "domains", token: w.contosoToken, json: ["id": "fabrikam.test"]).status == 201)
+            #expect(await h.graph("POST", "domains/fabrikam.test/verify", token: w.contosoToken).status == 200)
+            let here = AuthorizeTests.location(await AuthorizeTests.authorize(h, params))
+            #expect(here?.hasPrefix("/\(w.contoso)/login?") == true, "\(here ?? "")")
         }
     }
 

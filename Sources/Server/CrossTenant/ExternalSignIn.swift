@@ -34,8 +34,11 @@ struct ExternalSignIn {
     /// Home realm discovery at `/authorize`: a `login_hint` in another tenant of this deployment sends the browser to
     /// sign in there and come back as this tenant's guest; nil for a hint of this tenant (or of none here).
     static func homeRealm(app: TesseraApp, tenant: TenantRecord, segment: String, loginHint: String, continuation: String) async throws -> APIResponse? {
-        guard let domain = loginHint.split(separator: "@").last.map(String.init), loginHint.contains("@"),
-              let home = try await app.tenantRecord(domain.lowercased()), home.id != tenant.id else { return nil }
+        guard let domain = loginHint.split(separator: "@").last.map({ $0.lowercased() }), loginHint.contains("@"),
+              let home = try await app.tenantRecord(domain), home.id != tenant.id else { return nil }
+        // A domain this tenant holds itself is its own users' (domains are not proved by DNS here, so two tenants may).
+        let tenantID = tenant.id
+        if try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: domain) })?.kind == .domain { return nil }
         let params = [("home", home.id), ("continue", continuation), ("login_hint", loginHint)]
         return APIResponse(status: 302, headers: [("Location", "/\(segment)/b2b/signin?" + AuthorizeEndpoint.encode(params)),
                                                   ("Cache-Control", "no-store")])

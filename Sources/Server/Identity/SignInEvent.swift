@@ -120,6 +120,11 @@ extension SignInLog {
             var entry = event.entry(request: request, tenantID: tenant)
             // Graph's signInLocation, as far as the IP-to-country database places the client.
             if let country = app.countries.country(for: request.clientAddress) { entry["location"] = ["countryOrRegion": .string(country)] }
+            // An external user's sign-in names the tenant it came from (Graph's homeTenantId; beta's crossTenantAccessType).
+            if event.kind != .servicePrincipal, let link = try await CrossTenantSignIn(app: app).link(tenant: tenant, user: event.principal) {
+                entry["homeTenantId"] = .string(link.homeTenantID)
+                entry["crossTenantAccessType"] = "b2bCollaboration"
+            }
             try await app.directory.recordSignIn(tenant: tenant, entry: entry)
         } catch {
             app.logger.error("Could not record a sign-in", metadata: [
