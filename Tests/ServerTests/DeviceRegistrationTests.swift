@@ -233,16 +233,23 @@ import X509
         }
     }
 
-    @Test func registeringTheSameComputerAgainKeepsOneDevice() async throws {
+    @Test func registeringTheSameComputerAgainKeepsOneDeviceAndDoesNotEnableIt() async throws {
         try await Self.run { harness, fixture in
             let first = try await Self.register(harness, authorization: "Negotiate \(try fixture.token("ws01-spnego.b64"))", csr: try Self.csr())
             #expect(first.status == 200, "\(first.text)")
+            // An administrator disables the device; registering again renews its certificate but does not enable it.
+            let device = try #require(try await Self.devices(harness).first)
+            let token = try await harness.accessToken()
+            let disabled = await harness.graph("PATCH", "devices/\(device.id)", token: token, json: ["accountEnabled": false])
+            #expect(disabled.status == 204, "\(disabled.text)")
             // The krb5 token is another authenticator of the same computer.
             let second = try await Self.register(harness, authorization: "Negotiate \(try fixture.token("ws01-krb5.b64"))", csr: try Self.csr())
             #expect(second.status == 200, "\(second.text)")
             #expect(first.json["DeviceId"] == second.json["DeviceId"])
             #expect(first.json["Certificate"]?["Thumbprint"] != second.json["Certificate"]?["Thumbprint"])
-            #expect(try await Self.devices(harness).count == 1)
+            let devices = try await Self.devices(harness)
+            #expect(devices.count == 1)
+            #expect(devices.first?.body["accountEnabled"] == false)
         }
     }
 }

@@ -68,15 +68,17 @@ extension DeviceRegistration {
             "displayName": .string(join.displayName ?? computer.computerName), "deviceId": .string(deviceID),
             "operatingSystem": .string(join.deviceType ?? computer.operatingSystem ?? "Windows"),
             "operatingSystemVersion": .string(join.osVersion ?? computer.operatingSystemVersion ?? ""),
-            "trustType": "ServerAd", "profileType": "RegisteredDevice", "accountEnabled": true,
+            "trustType": "ServerAd", "profileType": "RegisteredDevice",
             "onPremisesSecurityIdentifier": .string(computer.sid),
             "alternativeSecurityIds": [try Self.alternativeSecurityID(certificate, thumbprint: thumbprint)],
         ]
         if let existing {
+            // Re-registering renews the certificate; it never enables a device an administrator disabled.
             body["registrationDateTime"] = .string(Timestamp.format(now))
             _ = try await app.directory.update(tenant: tenant.id, id: existing.id, kind: .device, patch: body, actor: Self.actor,
                                                allowReadOnly: true)
         } else {
+            body["accountEnabled"] = true
             _ = try await app.directory.create(tenant: tenant.id, kind: .device, body: body, actor: Self.actor, allowReadOnly: true)
         }
         app.logger.info("device registered", metadata: ["tenant": "\(tenant.id)", "deviceId": "\(deviceID)", "computer": "\(computer.accountName)"])

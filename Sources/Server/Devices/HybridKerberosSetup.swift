@@ -64,6 +64,7 @@ public struct HybridKerberosSetup: Sendable {
             } catch let error as LDAPError where error.resultCode == 68 {
                 throw HybridKerberosError("\(accountDN) exists already in AD: another Tessera set-up owns it (disable it there first)")
             }
+            var scpCreated = false
             do {
                 let version = try await Self.keyVersion(ldap, dn: accountDN)
                 let key = try KerberosDomain.KeyVersion(version: version, created: now, password: password, salt: realm + accountName)
@@ -73,11 +74,13 @@ public struct HybridKerberosSetup: Sendable {
                     ("keywords", [Array("azureADName:\(tenant.domain)".utf8), Array("azureADId:\(tenant.id)".utf8)]),
                     ("serviceBindingInformation", [Array("\(publicURL)/EnrollmentServer/\(tenant.id)".utf8)]),
                 ])
+                scpCreated = true
                 let domain = KerberosDomain(realm: realm, domainDN: domainDN, host: host, accountName: accountName, accountDN: accountDN,
                                             scpDN: scpDN, connector: connector.name, created: now, keys: [key])
                 try await domain.save(tenant: tenant.id, store: store)
                 return domain
             } catch {
+                if scpCreated { try? await ldap.delete(dn: scpDN) }
                 try? await ldap.delete(dn: accountDN)
                 if let ldapError = error as? LDAPError, ldapError.resultCode == 68 {
                     throw HybridKerberosError("\(scpDN) exists already: another tenant's device registration is configured for this forest")
