@@ -232,17 +232,9 @@ struct HealthCommand: AsyncParsableCommand {
         @Option(help: "Tenant id or domain (default: the only tenant).") var tenant: String?
         @Flag(help: "Only active alerts.") var active = false
         @Flag(help: "Print JSON.") var json = false
-        #if DEBUG
         /// Interop tests read alerts at a running debug server's moved clock.
-        @Option(help: .hidden) var testClockOffsetFile: String?
-        #endif
-
-        var clock: any TimeSource {
-            #if DEBUG
-            if let testClockOffsetFile { return OffsetFileClock(path: testClockOffsetFile) }
-            #endif
-            return SystemTimeSource()
-        }
+        @OptionGroup var clockOptions: ClockOptions
+        var clock: any TimeSource { clockOptions.clock }
 
         func run() async throws {
             try await storage.withStore { store in

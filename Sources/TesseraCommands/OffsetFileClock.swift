@@ -1,7 +1,24 @@
-#if DEBUG
+import ArgumentParser
 import Foundation
 import Synchronization
 import TesseraCore
+
+/// The clock a command runs on: the system's, or in a debug build one an end-to-end test can move with
+/// `--test-clock-offset-file` (a hidden option that a release build does not have).
+struct ClockOptions: ParsableArguments {
+    #if DEBUG
+    @Option(help: .hidden) var testClockOffsetFile: String?
+    #endif
+
+    var clock: any TimeSource {
+        #if DEBUG
+        if let testClockOffsetFile { return OffsetFileClock(path: testClockOffsetFile) }
+        #endif
+        return SystemTimeSource()
+    }
+}
+
+#if DEBUG
 
 /// A clock for end-to-end tests of a running server (debug builds only: `serve --test-clock-offset-file`): the system
 /// clock plus a number of seconds a test writes to a file, so it can move the server's time forward (sign-in frequency,

@@ -89,18 +89,10 @@ struct Serve: AsyncParsableCommand {
     var healthListen: String?
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
-    #if DEBUG
-    /// End-to-end tests move a running debug server's clock with this (never in a release build).
-    @Option(help: .hidden) var testClockOffsetFile: String?
-    #endif
-
+    /// End-to-end tests move a running debug server's clock (never in a release build).
+    @OptionGroup var clockOptions: ClockOptions
     /// The server's clock: the system's, or in a debug build one a test can move.
-    var clock: any TimeSource {
-        #if DEBUG
-        if let testClockOffsetFile { return OffsetFileClock(path: testClockOffsetFile) }
-        #endif
-        return SystemTimeSource()
-    }
+    var clock: any TimeSource { clockOptions.clock }
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
