@@ -48,7 +48,7 @@ def main():
     train, test = corpora.split(corpora.package_mix())
     X = matrix(train)
     y = np.array([it["label"] for it in train])
-    model = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=1000)
+    model = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=corpora.SEED)
     model.fit(X, y)
     w = model.coef_[0]
     bias = float(model.intercept_[0])
