@@ -22,7 +22,8 @@ extension CrossTenantTargetConfiguration {
             }
             let keyword = type == .application ? Self.applicationKeywords.contains(raw) : (type == .user && raw == Self.allUsers)
             guard keyword || Identifier.isGUID(raw) else {
-                throw DirectoryError.badRequest("Property '\(at).target' must be an object id or one of \(type == .application ? "AllApplications, Office365, AllMicrosoftApps" : "AllUsers (with targetType user)"); '\(raw)' is neither.")
+                let keywords = type == .application ? "AllApplications, Office365, AllMicrosoftApps" : "AllUsers (with targetType user)"
+                throw DirectoryError.badRequest("Property '\(at).target' must be an object id or one of \(keywords); '\(raw)' is neither.")
             }
             targets.append(Target(keyword ? raw : raw.lowercased(), type))
         }

@@ -64,7 +64,8 @@ extension DirectoryService {
             var configuration = CrossTenantAccessConfiguration.systemDefault
             if let stored = body["default"]?.objectValue { configuration = CrossTenantAccessConfiguration(); try configuration.apply(stored) }
             try configuration.apply(patch)
-            for name in CrossTenantAccessConfiguration.b2bNames where configuration[b2b: name]?.usersAndGroups == nil || configuration[b2b: name]?.applications == nil {
+            for name in CrossTenantAccessConfiguration.b2bNames
+            where configuration[b2b: name]?.usersAndGroups == nil || configuration[b2b: name]?.applications == nil {
                 throw DirectoryError.badRequest("Property '\(name)' of the default configuration needs both 'usersAndGroups' and 'applications'.")
             }
             for name in ["b2bCollaborationInbound", "b2bDirectConnectInbound"] {

@@ -147,7 +147,9 @@ extension DirectoryService {
 
     static func applyPartner(_ body: [String: JSONValue], to configuration: inout CrossTenantPartnerConfiguration) throws(DirectoryError) {
         for key in ["isInMultiTenantOrganization", "identitySynchronization"] where body[key] != nil {
-            throw DirectoryError.badRequest("Property '\(key)' cannot be written here: \(key == "identitySynchronization" ? "PUT it at partners/{tenantId}/identitySynchronization" : "it follows the multitenant organization").")
+            let instead = key == "identitySynchronization" ? "PUT it at partners/{tenantId}/identitySynchronization"
+                : "it follows the multitenant organization"
+            throw DirectoryError.badRequest("Property '\(key)' cannot be written here: \(instead).")
         }
         if let restrictions = body["tenantRestrictions"], restrictions != .null {
             throw DirectoryError.badRequest("Property 'tenantRestrictions' is not supported: this deployment has no tenant restrictions proxy.")

@@ -116,7 +116,9 @@ extension DirectoryService {
     /// An owner changes a tenant's role (its `displayName` cannot change once set).
     public func updateMultiTenantOrganizationMember(tenant: String, member added: String, patch: [String: JSONValue], actor: Actor) async throws {
         _ = try CrossTenantJSON.object(.object(patch), "multiTenantOrganizationMember", members: ["role", "tenantId", "displayName"])
-        if patch["displayName"] != nil { throw DirectoryError.badRequest("Property 'displayName' of a tenant in a multitenant organization can't be changed once set.") }
+        if patch["displayName"] != nil {
+            throw DirectoryError.badRequest("Property 'displayName' of a tenant in a multitenant organization can't be changed once set.")
+        }
         guard let role = try Self.memberRole(patch["role"]) else { return }
         let now = self.now
         try await acrossTenants { tx in
