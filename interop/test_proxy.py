@@ -3,7 +3,8 @@ proxy and a Proxy-Authorization bearer) and curl, through Tessera's forward prox
 with a certificate from a test CA made here with openssl; the proxy's resolver maps api.openai.com and
 api.anthropic.com to it. Users sign in with a passkey in Chromium (MSAL's device code flow) to get their tokens;
 Conditional Access puts a security profile blocking unsanctioned AI apps on one group's internet traffic (enforced)
-and on another's (report-only)."""
+and on another's (report-only). It all happens in a tenant of its own, so the traffic it records is in no other
+module's way (test_shadow_ai.py counts tenant A's)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,12 +25,31 @@ import openai
 import pytest
 
 from browser import REGISTER, add_authenticator, remove_authenticator
+from conftest import _create_tenant
 from support import Graph, free_port, unique
 from test_passkey_msal import browser, device_code_sign_in, origin, public_client  # noqa: F401 (fixtures)
 
 
 INTERNET_ACCESS_APP = "5dc48733-b5df-475c-a49b-fa307ef00853"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def binary_and_store(tessera) -> tuple[str, Path, list[str]]:
+    """The tessera binary, the interop server's data folder and its --database option, for commands over its store."""
+    binary = os.environ.get("TESSERA_BIN") or str(REPO / ".build" / "debug" / "tessera")
+    database = os.environ.get("TESSERA_INTEROP_DATABASE", "sqlite")
+    return binary, Path(tessera.ca).parent.parent, [] if database in ("", "sqlite") else ["--database", database]
+
+
+@pytest.fixture(scope="module")
+def tenant(tessera):
+    """A tenant of this module's own, made with `tessera tenant create` beside the running server."""
+    return _create_tenant(*binary_and_store(tessera), "Proxy interop", f"proxy-{uuid.uuid4().hex[:6]}.test")
+
+
+@pytest.fixture(scope="module")
+def tenant_graph(tessera, tenant) -> Graph:
+    return tessera.graph(tenant)
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -96,10 +117,7 @@ def fake_app(test_ca):
 @pytest.fixture(scope="module")
 def proxy(tessera, origin, fake_app):  # noqa: F811 (origin is a fixture)
     """`tessera proxy` over the interop server's store, trusting its tokens, with the fake app's port allowed."""
-    binary = os.environ.get("TESSERA_BIN") or str(REPO / ".build" / "debug" / "tessera")
-    data = Path(tessera.ca).parent.parent
-    database = os.environ.get("TESSERA_INTEROP_DATABASE", "sqlite")
-    db_args = [] if database in ("", "sqlite") else ["--database", database]
+    binary, data, db_args = binary_and_store(tessera)
     app_port = fake_app.server_address[1]
     port = free_port()
     proc = subprocess.Popen(
@@ -122,16 +140,16 @@ def proxy(tessera, origin, fake_app):  # noqa: F811 (origin is a fixture)
     proc.wait(timeout=30)
 
 
-def signed_in(graph, tessera, tenant_a, origin, browser, nick: str) -> tuple[dict, str]:  # noqa: F811
+def signed_in(graph, tessera, tenant, origin, browser, nick: str) -> tuple[dict, str]:  # noqa: F811
     """A new user who registers a passkey and signs in with it (device code flow): the user and an access token."""
-    user = graph.create_user(tenant_a.domain, unique(nick))
+    user = graph.create_user(tenant.domain, unique(nick))
     browser.delete_all_cookies()
-    browser.get(f"{origin}/{tenant_a.tenant_id}/login")
+    browser.get(f"{origin}/{tenant.tenant_id}/login")
     aid = add_authenticator(browser)
     try:
         registered = browser.execute_async_script(REGISTER, user["id"], graph.token)
         assert registered.get("status") == 201, registered
-        app = public_client(graph, tessera, origin, tenant_a, admin_consent="User.Read")
+        app = public_client(graph, tessera, origin, tenant, admin_consent="User.Read")
         return user, device_code_sign_in(app, browser)["access_token"]
     finally:
         remove_authenticator(browser, aid)
@@ -139,12 +157,12 @@ def signed_in(graph, tessera, tenant_a, origin, browser, nick: str) -> tuple[dic
 
 
 @pytest.fixture(scope="module")
-def people(graph, tessera, tenant_a, origin, browser):  # noqa: F811
+def people(tenant_graph, tessera, tenant, origin, browser):  # noqa: F811
     """Alice (Engineering: unsanctioned AI apps blocked) and Bob (Research: the same, report-only), with their tokens;
     OpenAI's API tagged unsanctioned."""
-    sp = graph.ok("GET", "servicePrincipals", params={"$filter": f"appId eq '{tenant_a.client_id}'"})["value"][0]
-    graph.grant(sp["id"], "NetworkAccess.ReadWrite.All")
-    token = tessera.request_token(tenant_a.tenant_id, tenant_a.client_id, tenant_a.client_secret).json()["access_token"]
+    sp = tenant_graph.ok("GET", "servicePrincipals", params={"$filter": f"appId eq '{tenant.client_id}'"})["value"][0]
+    tenant_graph.grant(sp["id"], "NetworkAccess.ReadWrite.All")
+    token = tessera.request_token(tenant.tenant_id, tenant.client_id, tenant.client_secret).json()["access_token"]
     beta = Graph(tessera, token, "beta")
     policy = beta.ok("POST", "networkAccess/filteringPolicies", 201, json={
         "name": "Unsanctioned AI", "action": "block", "policyRules": [{
@@ -158,20 +176,20 @@ def people(graph, tessera, tenant_a, origin, browser):  # noqa: F811
         "loggingState": "enabled", "policy": {"@odata.type": "#microsoft.graph.networkaccess.filteringPolicy", "id": policy["id"]}})
     r = beta.request("PATCH", "networkAccess/reports/generativeAIApps/openai-api", json={"sanctionState": "unsanctioned"})
     assert r.status_code == 204, r.text
-    alice, alice_token = signed_in(graph, tessera, tenant_a, origin, browser, "alice")
-    bob, bob_token = signed_in(graph, tessera, tenant_a, origin, browser, "bob")
+    alice, alice_token = signed_in(tenant_graph, tessera, tenant, origin, browser, "alice")
+    bob, bob_token = signed_in(tenant_graph, tessera, tenant, origin, browser, "bob")
     policies = []
     for name, member, state in (("Engineering", alice, "enabled"), ("Research", bob, "enabledForReportingButNotEnforced")):
-        group = graph.create_group(unique(name))
-        graph.ok("POST", f"groups/{group['id']}/members/$ref", 204,
-                 json={"@odata.id": f"{tessera.base_url}/v1.0/directoryObjects/{member['id']}"})
+        group = tenant_graph.create_group(unique(name))
+        tenant_graph.ok("POST", f"groups/{group['id']}/members/$ref", 204,
+                        json={"@odata.id": f"{tessera.base_url}/v1.0/directoryObjects/{member['id']}"})
         policies.append(beta.ok("POST", "identity/conditionalAccess/policies", 201, json={
             "displayName": unique(f"Internet Access for {name}"), "state": state,
             "conditions": {"applications": {"includeApplications": [INTERNET_ACCESS_APP]}, "users": {"includeGroups": [group["id"]]}},
             "sessionControls": {"globalSecureAccessFilteringProfile": {"profileId": profile["id"], "isEnabled": True}}}))
     yield {"alice": (alice, alice_token), "bob": (bob, bob_token), "beta": beta, "policy": policy}
     for p in policies:
-        graph.request("DELETE", f"identity/conditionalAccess/policies/{p['id']}")
+        tenant_graph.request("DELETE", f"identity/conditionalAccess/policies/{p['id']}")
     beta.request("PATCH", "networkAccess/reports/generativeAIApps/openai-api", json={"sanctionState": "none"})
 
 
