@@ -161,6 +161,15 @@ struct WritePathTests {
         }
     }
 
+    @Test("PostgreSQL placeholders are numbered outside quoted text only, whatever characters surround them")
+    func placeholders() {
+        #expect(PostgresSession.numberPlaceholders("SELECT ?, '?', 'it''s ?', body #>> '{é}' = ?, 'naïve ?' || ?")
+                == "SELECT $1, '?', 'it''s ?', body #>> '{é}' = $2, 'naïve ?' || $3")
+        #expect(PostgresSession.numberPlaceholders(Self.many) == (1...12).map { "$\($0)" }.joined(separator: ","))
+    }
+
+    static let many = Array(repeating: "?", count: 12).joined(separator: ",")
+
     @Test("a purge removes the object, its links both ways and its keys, and nothing of other objects", arguments: TestDatabases.all)
     func purgeRemovesEverything(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in
