@@ -229,6 +229,7 @@ def test_external_user_signs_in_with_msal_refused_then_accepted_by_inbound_trust
             graph_b.ok("DELETE", f"policies/crossTenantAccessPolicy/partners/{tenant_a.tenant_id}", status=204)
         if guest:
             graph_b.ok("DELETE", f"users/{guest}", status=204)
+            graph_b.ok("DELETE", f"directory/deletedItems/{guest}", status=204)
 
 
 def test_invitations_of_an_unknown_organization_are_refused(sdk_b):
