@@ -45,8 +45,8 @@ struct GraphAPI {
         }
         switch head {
         case "directoryObjects": return try await DirectoryObjectsHandler(api: self, context: c).handle(Array(path.dropFirst()))
-        case "directory" where path.count > 2 && path[1] == "tenantGovernance" && path[2] == "governancePolicyTemplates":
-            return try await GovernancePolicyTemplates(context: c, app: app).handle(Array(path.dropFirst(3)))
+        case "directory" where path.count > 2 && path[1] == "tenantGovernance":
+            return try await TenantGovernanceHandler(context: c, app: app).handle(Array(path.dropFirst(2)))
         case "directory": return try await DirectoryObjectsHandler(api: self, context: c).handleDirectory(Array(path.dropFirst()))
         case "roleManagement": return try await RolesHandler(api: self, context: c).handleRoleManagement(Array(path.dropFirst()))
         case "directoryRoles": return try await RolesHandler(api: self, context: c).handleDirectoryRoles(Array(path.dropFirst()))

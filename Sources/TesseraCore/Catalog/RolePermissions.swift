@@ -39,11 +39,14 @@ public enum RolePermissions {
             "Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.Authorization", "DelegatedPermissionGrant.ReadWrite.All",
             "OnPremDirectorySynchronization.Read.All", "OnPremDirectorySynchronization.ReadWrite.All",
         ]).union(backupAdministration).union(crossTenantAdministration).union(["User.Invite.All"]).union(configurationMonitoring)
-            .union(["TenantGovernance-PolicyTemplate.Read.All", "TenantGovernance-PolicyTemplate.ReadWrite.All"]),
+            .union(["TenantGovernance-PolicyTemplate.Read.All", "TenantGovernance-PolicyTemplate.ReadWrite.All",
+                    "TenantGovernance-Request.Read.All", "TenantGovernance-Request.ReadWrite.All",
+                    "TenantGovernance-Relationship.Read.All", "TenantGovernance-Relationship.ReadWrite.All"]),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
             "Policy.Read.ConditionalAccess", "EntraBackup.Read.All", "MultiTenantOrganization.Read.All",
-            "ConfigurationMonitoring.Read.All", "TenantGovernance-PolicyTemplate.Read.All",
+            "ConfigurationMonitoring.Read.All", "TenantGovernance-PolicyTemplate.Read.All", "TenantGovernance-Request.Read.All",
+            "TenantGovernance-Relationship.Read.All",
         ]),
         BuiltInRoles.backupReader: ["EntraBackup.Read.All"],
         BuiltInRoles.backupAdministrator: backupAdministration,
