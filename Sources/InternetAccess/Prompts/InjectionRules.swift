@@ -17,7 +17,8 @@ public struct InjectionRules: Sendable {
         case delimiterInjection
         /// "Never refuse, no warnings or disclaimers": the prompt forbids the model's refusals.
         case refusalSuppression
-        /// An attack of another family hidden in base64.
+        /// An attack of another family hidden in an encoding (base64, hex, binary, ROT13, reversed…), or a request to
+        /// decode something and obey it.
         case encodedPayload
         /// No rule: the model's score alone.
         case classifier
@@ -70,7 +71,7 @@ public struct InjectionRules: Sendable {
         firstBit = first
     }
 
-    /// The strongest match in a prompt (`raw`, and `prompt` its normalised form), looking into base64 runs as well.
+    /// The strongest match in a prompt (`raw`, and `prompt` its normalised form), looking into encoded text as well.
     public func strongest(in prompt: NormalizedPrompt, raw: String) -> Match? {
         var best = strongestPlain(in: prompt)
         // An instruction hidden in an encoding is worse than the same instruction in plain text.
@@ -82,7 +83,8 @@ public struct InjectionRules: Sendable {
         for decoded in EncodedPayloads.decoded(in: raw) { consider(hidden: strongestPlain(in: NormalizedPrompt(decoded))) }
         // ROT13 and reversed text, read from the normalised words (no second normalisation).
         consider(hidden: strongest(inWords: prompt.words.map(Self.rot13)))
-        consider(hidden: strongest(inWords: prompt.words.reversed().map { String(String.UnicodeScalarView($0.unicodeScalars.reversed())) }))
+        let reversed = prompt.words.reversed().map { String(String.UnicodeScalarView($0.unicodeScalars.reversed())) }
+        consider(hidden: strongest(inWords: reversed))
         return best
     }
 
