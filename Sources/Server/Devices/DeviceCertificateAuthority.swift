@@ -15,11 +15,14 @@ struct DeviceCertificateAuthority: Sendable {
     /// Device certificates live ten years, as Entra's do.
     static let deviceCertificateLifetime: TimeInterval = 10 * 365 * 86_400
 
+    /// The tenant's CA, nil until the first device registers.
+    static func load(tenant: String, store: any DirectoryStore) async throws -> DeviceCertificateAuthority? {
+        try await store.read({ tx in try await tx.setting(tenant: tenant, key: settingKey) }).flatMap(Self.init)
+    }
+
     /// The tenant's CA, created (by whichever node comes first) when the first device registers.
     static func loadOrCreate(tenant: String, store: any DirectoryStore, now: Date) async throws -> DeviceCertificateAuthority {
-        if let existing = try await store.read({ tx in try await tx.setting(tenant: tenant, key: settingKey) }).flatMap(Self.init) {
-            return existing
-        }
+        if let existing = try await load(tenant: tenant, store: store) { return existing }
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName {
             CommonName("MS-Organization-Access")

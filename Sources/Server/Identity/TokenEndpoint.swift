@@ -32,6 +32,7 @@ struct TokenEndpoint {
         if grant == "authorization_code" { return try await redeemAuthorizationCode(form) }
         if grant == "refresh_token" { return try await redeemRefreshToken(form) }
         if grant == "urn:ietf:params:oauth:grant-type:device_code" { return try await redeemDeviceCode(form) }
+        if grant == Self.jwtBearerGrant, form["requested_token_use"] == nil { return try await signInDevice(form) }
         guard grant == "client_credentials" else {
             throw OAuthError(error: "unsupported_grant_type", code: 70003, description: "The app requested an unsupported grant type '\(grant)'.")
         }
@@ -150,13 +151,9 @@ struct TokenEndpoint {
         }
         // The audience names this server's token endpoint for this tenant (RFC 7523 §3): an assertion minted for another
         // host's endpoint (or a look-alike) is not for us, whatever its path says.
-        guard let audience = jwt.claims["aud"]?.stringValue, let audienceURL = URL(string: audience),
-              app.network.isOwn(audience, base: request.baseURL),
-              audienceURL.path.split(separator: "/").map(String.init).suffix(3) == ["oauth2", "v2.0", "token"],
-              audienceURL.path.split(separator: "/").count == 4,
-              let audienceTenant = audienceURL.path.split(separator: "/").first.map(String.init),
-              audienceTenant.lowercased() == tenant.id || audienceTenant.lowercased() == tenant.domain
-        else { throw OAuthError.invalidClient(700212, "The client assertion's audience must be this tenant's token endpoint.") }
+        guard isOwnTokenEndpoint(jwt.claims["aud"]?.stringValue) else {
+            throw OAuthError.invalidClient(700212, "The client assertion's audience must be this tenant's token endpoint.")
+        }
         guard let exp = jwt.claims["exp"]?.doubleValue, exp > now - 300 else {
             throw OAuthError.invalidClient(700024, "The client assertion is expired.")
         }
@@ -191,6 +188,14 @@ struct TokenEndpoint {
         guard let jti = jwt.claims["jti"]?.stringValue, !jti.isEmpty, jti.count <= 256 else {
             throw OAuthError.invalidClient(700027, "The client assertion must carry a jti.")
         }
+    }
+
+    /// Whether `audience` names this server's token endpoint for this tenant (by id or domain).
+    func isOwnTokenEndpoint(_ audience: String?) -> Bool {
+        guard let audience, let audienceURL = URL(string: audience), app.network.isOwn(audience, base: request.baseURL) else { return false }
+        let path = audienceURL.path.split(separator: "/").map(String.init)
+        guard path.count == 4, path.suffix(3) == ["oauth2", "v2.0", "token"] else { return false }
+        return path[0].lowercased() == tenant.id || path[0].lowercased() == tenant.domain
     }
 
     func issue(client: Client, resourceName: String) async throws -> APIResponse {

@@ -1,0 +1,55 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import TesseraCore
+import X509
+
+/// How a registered device proves it is itself: by its device certificate (and the key it holds, which the caller
+/// checks). The certificate counts only while everything that made it count still holds, so deleting the device
+/// (`DELETE /devices/{id}`), disabling it (`accountEnabled: false`) or registering it again with a new key (which
+/// replaces its `alternativeSecurityIds`) revokes it at once, with no revocation list to publish.
+enum DeviceAuthentication {
+    /// Why a certificate was refused (the message names the reason; it holds no secret).
+    struct Refusal: Error, Equatable {
+        enum Reason: Equatable { case invalid, notFound, disabled }
+        let reason: Reason
+        let message: String
+        init(_ reason: Reason = .invalid, message: String) {
+            self.reason = reason
+            self.message = message
+        }
+    }
+
+    /// The device `certificate` belongs to, when it chains to the tenant's device CA, is within its validity, and names
+    /// (`CN=<deviceId>`) a device that exists, is enabled and lists this certificate among its `alternativeSecurityIds`.
+    static func device(presenting certificate: Certificate, tenant: String, store: any DirectoryStore, now: Date) async throws -> StoredObject {
+        guard let authority = try await DeviceCertificateAuthority.load(tenant: tenant, store: store) else {
+            throw Refusal(message: "No device has registered in this tenant.")
+        }
+        guard certificate.issuer == authority.certificate.subject,
+              authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate)
+        else { throw Refusal(message: "The certificate was not issued by this tenant's device certificate authority.") }
+        guard certificate.notValidBefore <= now, now <= certificate.notValidAfter,
+              authority.certificate.notValidBefore <= now, now <= authority.certificate.notValidAfter
+        else { throw Refusal(message: "The device certificate is outside its validity period.") }
+        guard let deviceID = certificate.subject.lazy.flatMap({ $0 }).first(where: { $0.type == .RDNAttributeType.commonName })
+                  .flatMap({ String($0.value) }), Identifier.isGUID(deviceID)
+        else { throw Refusal(message: "The device certificate's subject names no device id.") }
+
+        let device = try await store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenant, kinds: [.device],
+                                           filter: .compare(PropertyPath(["deviceId"]), .eq, .string(deviceID)), limit: 1)).first
+        }
+        guard let device, device.deletedAt == nil else { throw Refusal(.notFound, message: "The device \(deviceID) no longer exists.") }
+        guard device.body["accountEnabled"] == .bool(true) else { throw Refusal(.disabled, message: "The device \(deviceID) is disabled.") }
+
+        let der = try certificate.derBytes
+        let thumbprint = Insecure.SHA1.hash(data: der).map { String(format: "%02X", $0) }.joined()
+        let expected = Array((try DeviceRegistration.alternativeSecurityID(certificate, thumbprint: thumbprint))["key"]?.stringValue?.utf8 ?? "".utf8)
+        let listed = (device.body["alternativeSecurityIds"]?.arrayValue ?? []).contains { id in
+            id["type"]?.intValue == 2 && Secrets.constantTimeEquals(Array((id["key"]?.stringValue ?? "").utf8), expected)
+        }
+        guard listed else { throw Refusal(message: "The device \(deviceID) no longer lists this certificate: it was replaced or revoked.") }
+        return device
+    }
+}
