@@ -232,6 +232,56 @@ struct ProxyServerTests {
         }
     }
 
+    @Test("stopping the proxy closes the tunnels still open and writes their records")
+    func stopRecordsOpenTunnels() async throws {
+        let store = try await SQLDirectoryStore.open(":memory:")
+        try await store.migrate()
+        let tenant = try await TenantProvisioner(directory: DirectoryService(store: store, clock: SystemTimeSource()))
+            .create(name: "Contoso", domain: "contoso.test").tenantId
+        let origin = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(OriginHandler()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let originPort = try #require(origin.localAddress?.port)
+        var configuration = ProxyConfiguration(host: "127.0.0.1", port: 0)
+        configuration.tunnelPorts = [originPort]
+        try configuration.addResolve("api.openai.com:\(originPort):127.0.0.1")
+        let recorder = TrafficRecorder(store: store)
+        let proxy = ForwardProxy(configuration: configuration, gatekeeper: StubGatekeeper(tenant: tenant), recorder: recorder)
+        let bound = Mutex<Int?>(nil)
+        let failures = Mutex<[String]>([])
+        let task = Task {
+            try await proxy.run(onBound: { address in bound.withLock { $0 = address.port } },
+                                onRecorderError: { error in failures.withLock { $0.append("\(error)") } })
+        }
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            port = bound.withLock { $0 }
+        }
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: try #require(port)) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "CONNECT api.openai.com:\(originPort) HTTP/1.1\r\nProxy-Authorization: Bearer good\r\n\r\nping"))
+            var iterator = inbound.makeAsyncIterator()
+            var seen = ""
+            while !seen.hasSuffix("ping"), var buffer = try await iterator.next() { seen += buffer.readString(length: buffer.readableBytes) ?? "" }
+            // The tunnel is open and idle: stop the proxy now.
+            task.cancel()
+            _ = await task.result
+            #expect(proxy.openConnections == 0)
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(recorder.counts.written == 1)
+        let records = try await TrafficLog.list(tenant: tenant, store: store, filter: nil, limit: 10)
+        #expect(records.map { $0.body["sentBytes"] } == [4])
+        #expect(records.map { $0.body["receivedBytes"] } == [4])
+        try await origin.close()
+        try await store.shutdown()
+    }
+
     @Test("an origin that cannot be reached gets 502")
     func originDown() async throws {
         try await Self.run({ $0.tunnelPorts.insert(9); try? $0.addResolve("down.test:9:127.0.0.1") }) { port, _, _, _, _ in

@@ -20,8 +20,8 @@ public struct ForwardProxy: Sendable {
     /// Connections open now.
     public var openConnections: Int { shared.open.load(ordering: .relaxed) }
 
-    /// Listens until cancelled; `onBound` is told the address (with the port chosen when configured with 0). Queued
-    /// traffic records are written on the way out.
+    /// Listens until cancelled; `onBound` is told the address (with the port chosen when configured with 0). On the way
+    /// out the connections still open are closed, so their traffic records are written with the queued ones.
     public func run(onBound: @Sendable (SocketAddress) -> Void = { _ in }, onRecorderError: @escaping @Sendable (any Error) -> Void = { _ in }) async throws {
         let shared = self.shared
         let idle = configuration.idleTimeout
@@ -38,15 +38,19 @@ public struct ForwardProxy: Sendable {
             }
             .bind(host: configuration.host, port: configuration.port).get()
         if let address = server.localAddress { onBound(address) }
-        let recorder = shared.recorder
-        await withTaskGroup(of: Void.self) { tasks in
-            if let recorder { tasks.addTask { await recorder.run(onError: onRecorderError) } }
-            await withTaskCancellationHandler {
-                try? await server.closeFuture.get()
-            } onCancel: {
-                server.close(promise: nil)
-            }
-            tasks.cancelAll()
+        // The recorder runs apart from this task, whose cancellation stops the proxy: it must outlive the connections
+        // that cancellation closes, to write their records.
+        let recorder = shared.recorder.map { recorder in Task { await recorder.run(onError: onRecorderError) } }
+        await withTaskCancellationHandler {
+            try? await server.closeFuture.get()
+        } onCancel: {
+            server.close(promise: nil)
         }
+        let open = shared.channels.withLock { Array($0.values) }
+        for channel in open { channel.close(promise: nil) }
+        // Each close records its connection (a callback registered before this wait) before the wait returns.
+        for channel in open { try? await channel.closeFuture.get() }
+        recorder?.cancel()
+        await recorder?.value
     }
 }

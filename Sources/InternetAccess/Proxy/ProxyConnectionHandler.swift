@@ -11,6 +11,8 @@ final class ProxyShared: Sendable {
     let recorder: TrafficRecorder?
     let now: @Sendable () -> Date
     let open = Atomic<Int>(0)
+    /// The client connections open now, so stopping can close them (and so record them) before the last flush.
+    let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let ids = Mutex(TransactionID())
 
     init(configuration: ProxyConfiguration, gatekeeper: any ProxyGatekeeper, recorder: TrafficRecorder?, now: @escaping @Sendable () -> Date) {
@@ -42,7 +44,12 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     func channelActive(context: ChannelHandlerContext) {
         let shared = self.shared
         let count = shared.open.wrappingAdd(1, ordering: .relaxed).newValue
-        context.channel.closeFuture.whenComplete { _ in shared.open.subtract(1, ordering: .relaxed) }
+        let channel = context.channel, key = ObjectIdentifier(channel)
+        shared.channels.withLock { $0[key] = channel }
+        channel.closeFuture.whenComplete { _ in
+            shared.open.subtract(1, ordering: .relaxed)
+            _ = shared.channels.withLock { $0.removeValue(forKey: key) }
+        }
         if count > shared.configuration.maximumConnections {
             refuse(context, ProxyError(.overloaded, "The proxy has too many connections open; try again shortly."), accept: nil)
             return

@@ -48,12 +48,13 @@ public final class TrafficRecorder: Sendable {
         }
     }
 
-    /// Flushes every `interval` until cancelled, then once more.
-    public func run(interval: Duration = .milliseconds(500), onError: @Sendable (any Error) -> Void) async {
+    /// Flushes every `interval` until cancelled, then once more (in a task of its own, so a store that honours
+    /// cancellation still takes what is queued at shutdown).
+    public func run(interval: Duration = .milliseconds(500), onError: @escaping @Sendable (any Error) -> Void) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             do { try await flush() } catch { onError(error) }
         }
-        do { try await flush() } catch { onError(error) }
+        await Task { do { try await flush() } catch { onError(error) } }.value
     }
 }
