@@ -28,6 +28,8 @@ struct RelationHandler {
         switch relation {
         case "members", "owners":
             return try await links(relation, tail: tail, kinds: kinds)
+        case "registeredOwners" where kind == .device:
+            return try await registeredOwners(tail: tail, kinds: kinds)
         case "memberOf", "transitiveMemberOf":
             try caller.require(anyOf: Caller.permissions(for: kind, write: false))
             return try await memberships(transitive: relation == "transitiveMemberOf", cast: kinds, tail: tail)
