@@ -364,3 +364,44 @@ def test_the_old_key_works_during_the_grace_period_and_not_after(world):
     fresh = world.computer()
     registered = world.drs("device", negotiate=fresh.token(), body=join_body(fresh.name))
     assert registered.status_code == 200, registered.text
+
+
+def test_the_joined_device_signs_in_as_itself_until_it_is_disabled_or_deleted(world):
+    """The files `tessera device join` wrote are the device's credential: an ES256 assertion signed by device-key.pem with
+    device.pem in x5c buys a token carrying the device's id (RFC 7523's JWT bearer grant); disabling or deleting the
+    device in Graph refuses the next one at once."""
+    import time
+
+    import jwt as pyjwt
+
+    computer = world.computer()
+    run, out = computer.join()
+    assert run.returncode == 0, run.stderr
+    record = json.loads((out / "device.json").read_text())
+    key = serialization.load_pem_private_key((out / "device-key.pem").read_bytes(), password=None)
+    der = x509.load_pem_x509_certificate((out / "device.pem").read_bytes()).public_bytes(serialization.Encoding.DER)
+    endpoint = f"{world.url}/{record['tenantId']}/oauth2/v2.0/token"
+
+    def sign_in() -> requests.Response:
+        now = int(time.time())
+        assertion = pyjwt.encode({"iss": record["deviceId"], "sub": record["deviceId"], "aud": endpoint, "iat": now, "exp": now + 300,
+                                  "jti": str(uuid.uuid4())}, key, algorithm="ES256",
+                                 headers={"x5c": [base64.b64encode(der).decode()]})
+        return requests.post(endpoint, data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion,
+                                             "scope": "https://graph.microsoft.com/.default"}, timeout=60)
+
+    signed_in = sign_in()
+    assert signed_in.status_code == 200, signed_in.text
+    claims = pyjwt.decode(signed_in.json()["access_token"], options={"verify_signature": False})
+    device = [d for d in world.devices() if d["deviceId"] == record["deviceId"]][0]
+    assert claims["deviceid"] == record["deviceId"] and claims["oid"] == device["id"] and claims["idtyp"] == "device", claims
+
+    assert world.graph("PATCH", f"devices/{device['id']}", json={"accountEnabled": False}).status_code == 204
+    disabled = sign_in()
+    assert disabled.status_code == 400 and disabled.json()["error_codes"] == [135011], disabled.text
+    assert world.graph("PATCH", f"devices/{device['id']}", json={"accountEnabled": True}).status_code == 204
+    assert sign_in().status_code == 200
+
+    assert world.graph("DELETE", f"devices/{device['id']}").status_code == 204
+    deleted = sign_in()
+    assert deleted.status_code == 400 and deleted.json()["error_codes"] == [700003], deleted.text
