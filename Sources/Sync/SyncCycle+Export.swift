@@ -320,8 +320,8 @@ extension SyncCycle {
         var keys: Set<String> = [], chosen: [Int] = []
         for (index, plan) in planned.enumerated() where !looked[index].taken {
             guard case .create = context.matcher.decide(plan.incoming, candidates: looked[index].candidates, now: clock.now) else { continue }
-            // The store compares unique values without case.
-            let mine = Set(["anchor:" + plan.incoming.sourceAnchor, "upn:" + plan.incoming.userPrincipalName].map { $0.lowercased() }
+            // Compared as the store compares them: names and addresses without case, the anchor (base64) as written.
+            let mine = Set(["anchor:" + plan.incoming.sourceAnchor, "upn:" + plan.incoming.userPrincipalName.lowercased()]
                            + plan.incoming.proxyAddresses.map { "proxy:" + $0.lowercased() })
             guard keys.isDisjoint(with: mine) else { continue }
             keys.formUnion(mine)
