@@ -146,6 +146,15 @@ import X509
                     try await DeviceAuthentication.device(presenting: certificate, tenant: harness.tenant.tenantId, store: harness.app.store, now: now)
                 }
             }
+            // A certificate this tenant's CA issued for the device but which the device does not list (as one a
+            // re-registration replaced): refused.
+            let ours = try await DeviceCertificateAuthority.loadOrCreate(tenant: harness.tenant.tenantId, store: harness.app.store, now: now)
+            let unlisted = try ours.issue(for: csr, deviceID: device.deviceID, now: now)
+            let replaced = await Self.signIn(harness, try Self.assertion(harness, key: device.key, certificate: try unlisted.derBytes,
+                                                                         deviceID: device.deviceID))
+            #expect(replaced.status == 400 && Self.refusal(replaced) == ("invalid_grant", 50012), "\(replaced.text)")
+            #expect(replaced.json["error_description"]?.stringValue?.contains("no longer lists this certificate") == true, "\(replaced.text)")
+
             // The genuine certificate at the other tenant's endpoint.
             let there = await Self.signIn(harness, try Self.assertion(harness, key: device.key, certificate: device.der, deviceID: device.deviceID,
                                                                       tenant: fabrikam.tenantId), tenant: fabrikam.tenantId)
