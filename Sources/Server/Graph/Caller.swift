@@ -88,9 +88,15 @@ struct Caller: Sendable {
         let tenant = jwt.claims["tid"]?.stringValue ?? "", oid = jwt.claims["oid"]?.stringValue ?? ""
         if jwt.claims["idtyp"]?.stringValue == "user" {
             let scopes = Set((jwt.claims["scp"]?.stringValue ?? "").split(separator: " ").map(String.init))
-            let roles = try await app.directory.directoryRoles(tenant: tenant, principal: oid)
-            let actor = Actor(kind: .user, id: oid, displayName: jwt.claims["name"]?.stringValue ?? "",
+            var roles = try await app.directory.directoryRoles(tenant: tenant, principal: oid)
+            var actor = Actor(kind: .user, id: oid, displayName: jwt.claims["name"]?.stringValue ?? "",
                               userPrincipalName: jwt.claims["upn"]?.stringValue, appId: jwt.claims["appid"]?.stringValue)
+            // An external user (`idp`) may be its home tenant's administrator here through a governance relationship,
+            // asked again at every request as roles are: terminating it takes the roles away from tokens already issued.
+            if jwt.claims["idp"] != nil, let grant = try await GovernedAccess(app: app).grant(tenant: tenant, user: oid) {
+                roles.formUnion(grant.roles)
+                actor = GovernedAccess.actor(grant, appId: actor.appId)
+            }
             return Caller(tenant: tenant, actor: actor, roles: RolePermissions.graphPermissions(roles: roles).intersection(scopes),
                           userID: oid, scopes: scopes, directoryRoles: roles)
         }

@@ -156,6 +156,13 @@ extension TokenEndpoint {
         let header: [String: JSONValue] = ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)]
         // An external user's tokens name its home tenant's issuer (`idp`) and that it is a guest here (`acct`).
         let external = try await CrossTenantSignIn(app: app).claims(tenant: tenant.id, user: user, base: request.baseURL)
+        // A governing tenant's administrator: the access token's `wids` are the roles its governance relationship gives
+        // here (informative: Graph asks the relationship again at every request).
+        var wids: [String: JSONValue] = [:]
+        if !external.isEmpty, let governed = try await GovernedAccess(app: app).grant(tenant: tenant.id, user: user.id) {
+            let own = try await app.directory.directoryRoles(tenant: tenant.id, principal: user.id)
+            wids["wids"] = .strings(own.union(governed.roles).sorted())
+        }
         let access = try JWT.sign(claims: [
             "aud": "https://graph.microsoft.com", "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
             "tid": .string(tenant.id), "oid": .string(user.id), "sub": .string(user.id), "idtyp": "user", "ver": "2.0",
@@ -163,7 +170,7 @@ extension TokenEndpoint {
             "upn": .optional(upn), "unique_name": .optional(upn), "name": .optional(name), "amr": .strings(code.amr),
             "sid": .string(code.sessionID), "uti": .string(Secrets.randomToken(bytes: 16)),
             "acrs": code.acrs.isEmpty ? nil : .strings(code.acrs),
-        ].compactMapValues { $0 }.merging(external) { $1 }, header: header, key: app.signingKey.privateKey)
+        ].compactMapValues { $0 }.merging(external) { $1 }.merging(wids) { $1 }, header: header, key: app.signingKey.privateKey)
         var body: [String: JSONValue] = [
             "token_type": "Bearer", "scope": .string((consented + scopes.filter { oidc.contains($0) }).joined(separator: " ")), "expires_in": .int(lifetime),
             "ext_expires_in": .int(lifetime), "access_token": .string(access),

@@ -9,6 +9,10 @@ public struct Actor: Sendable, Hashable {
     public var userPrincipalName: String?
     /// For applications.
     public var appId: String?
+    /// For a user of another tenant acting here (a governing tenant's administrator): that tenant, which the audit's
+    /// `initiatedBy.user` names as `homeTenantId` and `homeTenantName` (userIdentity is an open type; Entra's logs do).
+    public var homeTenantId: String?
+    public var homeTenantName: String?
 
     public init(kind: Kind, id: String, displayName: String, userPrincipalName: String? = nil, appId: String? = nil) {
         self.kind = kind
@@ -26,9 +30,13 @@ public struct Actor: Sendable, Hashable {
     public var initiatedBy: JSONValue {
         switch kind {
         case .user:
-            return ["user": ["id": .string(id), "displayName": .string(displayName),
-                             "userPrincipalName": .optional(userPrincipalName), "ipAddress": nil],
-                    "app": nil]
+            var user: [String: JSONValue] = ["id": .string(id), "displayName": .string(displayName),
+                                             "userPrincipalName": .optional(userPrincipalName), "ipAddress": nil]
+            if let homeTenantId {
+                user["homeTenantId"] = .string(homeTenantId)
+                user["homeTenantName"] = .optional(homeTenantName)
+            }
+            return ["user": .object(user), "app": nil]
         case .application, .system:
             return ["app": ["appId": .optional(appId), "displayName": .string(displayName),
                             "servicePrincipalId": .string(id), "servicePrincipalName": .string(displayName)],
