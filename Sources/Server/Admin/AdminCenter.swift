@@ -103,6 +103,10 @@ struct AdminCenter {
         case ("conditional-access", 1): return try await ConditionalAccessPage(admin: admin).list(failure: failure)
         case ("conditional-access", 2) where path[1] == "what-if": return try await WhatIfPage(admin: admin).render(failure: failure)
         case ("conditional-access", 2): return try await ConditionalAccessPage(admin: admin).detail(id: path[1], failure: failure)
+        case ("partners", 1): return try await PartnersPage(admin: admin).render(failure: failure)
+        case ("organization", 1): return try await OrganizationPage(admin: admin).render(failure: failure)
+        case ("governance", 1): return try await GovernancePage(admin: admin).render(failure: failure)
+        case ("drift", 1): return try await DriftPage(admin: admin).render(failure: failure)
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
     }
@@ -140,6 +144,8 @@ struct AdminCenter {
             page = ["ai-apps"]
         case "sync": outcome = await SyncPage(admin: admin).act(Array(path.dropFirst()))
             page = ["sync"]
+        case "governance": outcome = await GovernancePage(admin: admin).act(Array(path.dropFirst()))
+            page = ["governance"]
         case "conditional-access" where path == ["conditional-access", "what-if"]: return try await WhatIfPage(admin: admin).evaluate()
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
@@ -184,7 +190,7 @@ struct AdminRequest: Sendable {
     static let notices: [String: String] = [
         "created": "Created.", "saved": "Saved.", "deleted": "Deleted.", "enabled": "The account is enabled.",
         "disabled": "The account is disabled; its sessions and refresh tokens were revoked.", "added": "Added.", "removed": "Removed.",
-        "assigned": "Role assigned.", "revoked": "Sessions revoked.",
+        "assigned": "Role assigned.", "revoked": "Sessions revoked.", "accepted": "Request accepted.", "rejected": "Request rejected.",
     ]
 
     // MARK: Graph
@@ -264,6 +270,8 @@ struct AdminRequest: Sendable {
         ("devices", "Devices"),
         ("ai-apps", "Generative AI apps"),
         ("conditional-access", "Conditional Access"), ("backup", "Backup and Recovery"), ("sync", "Directory sync"), ("health", "Connect Health"),
+        ("partners", "Cross-tenant access"), ("organization", "Multitenant organization"), ("governance", "Tenant governance"),
+        ("drift", "Configuration drift"),
     ]
 
     func page(title: String, section: String, status: Int = 200, failure: String? = nil, content: String) -> APIResponse {

@@ -1,0 +1,100 @@
+import TesseraCore
+
+/// "Tenant governance": this tenant's governance policy templates, the governance requests it sent or received, and
+/// its relationships, read through `/directory/tenantGovernance` as the signed-in user. A pending request this tenant
+/// received is accepted or rejected here by its Global Administrator with the same Graph `PATCH` an API client uses,
+/// so the rules (only the governed tenant, only a Global Administrator, only while pending and unexpired) and the
+/// audit records in both tenants are Graph's.
+struct GovernancePage {
+    let admin: AdminRequest
+
+    static let root = "directory/tenantGovernance"
+
+    func render(failure: String?) async throws -> APIResponse {
+        let requests: [JSONValue]
+        switch await admin.graph("GET", "\(Self.root)/governanceRequests") {
+        case .success(let value): requests = value["value"]?.arrayValue ?? []
+        case .failure(let error):
+            return admin.page(title: "Tenant governance", section: "governance", status: 403, failure: error.message,
+                              content: "<h1>Tenant governance</h1>")
+        }
+        var failure = failure
+        var templates: [JSONValue] = [], relationships: [JSONValue] = []
+        switch await admin.graph("GET", "\(Self.root)/governancePolicyTemplates") {
+        case .success(let value): templates = value["value"]?.arrayValue ?? []
+        case .failure(let error): failure = failure ?? error.message
+        }
+        switch await admin.graph("GET", "\(Self.root)/governanceRelationships") {
+        case .success(let value): relationships = value["value"]?.arrayValue ?? []
+        case .failure(let error): failure = failure ?? error.message
+        }
+        let mayAnswer = admin.caller.directoryRoles.contains(BuiltInRoles.globalAdministrator)
+
+        let templateRows = templates.map { template in
+            let roles = (template["delegatedAdministrationRoleAssignments"]?.arrayValue ?? []).map { assignment in
+                let names = (assignment["roleTemplates"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue ?? $0["id"]?.stringValue }
+                let group = assignment["groupDisplayName"]?.stringValue ?? assignment["group"]?["id"]?.stringValue
+                return "\(h(group)): \(h(names.joined(separator: ", ")))"
+            }
+            return "<tr><td>\(h(template["displayName"]?.stringValue))"
+                + "<br><span class=\"muted\">\(h(template["description"]?.stringValue))</span></td>"
+                + "<td>\(roles.isEmpty ? "<span class=\"muted\">None</span>" : roles.joined(separator: "<br>"))</td>"
+                + "<td>\(template["governedTenantCanTerminate"]?.boolValue == true ? "Yes" : "No")</td>"
+                + "<td>\(h(template["version"]?.stringValue))</td></tr>"
+        }.joined()
+
+        let requestRows = requests.map { request in
+            let id = request["id"]?.stringValue ?? "", status = request["status"]?.stringValue
+            let received = request["governedTenantId"]?.stringValue == admin.tenant.id
+            var answer = ""
+            if received, status == "pending", mayAnswer {
+                let path = "/governance/requests/\(GenerativeAIAppsPage.pathSegment(id))"
+                answer = admin.form(path + "/accept", "", button: "Accept") + admin.form(path + "/reject", "", button: "Reject", confirm: true)
+            }
+            return "<tr><td>\(received ? "Received from" : "Sent to") \(Self.tenant(request, received ? "governing" : "governed"))</td>"
+                + "<td>\(h(request["policySnapshot"]?["policyId"]?.stringValue))</td><td>\(Self.status(status))</td>"
+                + "<td class=\"mono\">\(h(request["requestDateTime"]?.stringValue))<br>\(h(request["expirationDateTime"]?.stringValue))</td>"
+                + "<td>\(answer)</td></tr>"
+        }.joined()
+
+        let relationshipRows = relationships.map { relationship in
+            "<tr><td>\(Self.tenant(relationship, "governing"))</td><td>\(Self.tenant(relationship, "governed"))</td>"
+                + "<td>\(Self.status(relationship["status"]?.stringValue))</td>"
+                + "<td>\(h(relationship["policySnapshot"]?["policyId"]?.stringValue))</td>"
+                + "<td class=\"mono\">\(h(relationship["creationDateTime"]?.stringValue))</td></tr>"
+        }.joined()
+
+        return admin.page(title: "Tenant governance", section: "governance", failure: failure, content: """
+        <h1>Tenant governance</h1>
+        <h2>Requests</h2>
+        <p class="muted">A governed tenant's Global Administrator accepts or rejects a request within 14 days.</p>
+        <table><thead><tr><th>Tenant</th><th>Policy template</th><th>Status</th><th>Requested / expires (UTC)</th><th></th></tr></thead>
+        <tbody>\(requestRows.isEmpty ? "<tr><td colspan=\"5\" class=\"muted\">No governance requests.</td></tr>" : requestRows)</tbody></table>
+        <h2>Relationships</h2>
+        <table><thead><tr><th>Governing tenant</th><th>Governed tenant</th><th>Status</th><th>Policy template</th><th>Created (UTC)</th></tr></thead>
+        <tbody>\(relationshipRows.isEmpty
+            ? "<tr><td colspan=\"5\" class=\"muted\">No governance relationships.</td></tr>" : relationshipRows)</tbody></table>
+        <h2>Policy templates</h2>
+        <table><thead><tr><th>Template</th><th>Roles in the governed tenant (group: roles)</th><th>Governed tenant can terminate</th>
+        <th>Version</th></tr></thead>
+        <tbody>\(templateRows.isEmpty ? "<tr><td colspan=\"4\" class=\"muted\">No policy templates.</td></tr>" : templateRows)</tbody></table>
+        """)
+    }
+
+    /// `POST governance/requests/{id}/accept` or `…/reject`: the governed tenant's answer, through Graph.
+    func act(_ path: [String]) async -> AdminRequest.Outcome {
+        guard path.count == 3, path[0] == "requests", path[2] == "accept" || path[2] == "reject" else { return .failed("Unknown action.") }
+        let status = path[2] == "accept" ? "accepted" : "rejected"
+        return await admin.perform("PATCH", "\(Self.root)/governanceRequests/\(GenerativeAIAppsPage.pathSegment(path[1]))",
+                                   body: ["status": .string(status)], notice: status)
+    }
+
+    /// The governing or governed tenant of a request or relationship: its name and id.
+    static func tenant(_ record: JSONValue, _ side: String) -> String {
+        "\(h(record["\(side)TenantName"]?.stringValue))<br><span class=\"muted mono\">\(h(record["\(side)TenantId"]?.stringValue))</span>"
+    }
+
+    static func status(_ status: String?) -> String {
+        "<span class=\"pill\(status == "active" || status == "accepted" || status == "pending" ? "" : " off")\">\(h(status ?? "—"))</span>"
+    }
+}
