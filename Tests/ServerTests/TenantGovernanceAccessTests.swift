@@ -163,6 +163,28 @@ struct TenantGovernanceAccessTests {
         }
     }
 
+    @Test("a signed-in session (the admin center's Caller) of the governing administrator holds the template's role until termination")
+    func sessionCaller() async throws {
+        try await Harness.run { h in
+            let w = try await Self.world(h)
+            let token = try await w.token(home: w.fabrikam.tenant.tenantId, user: w.alice, hint: "alice@fabrikam.test")
+            let guestID = try #require(JWT.decode(token)?.claims["oid"]?.stringValue)
+            let contoso = w.contoso
+            func caller() async throws -> Caller {
+                let stored = try await h.app.store.read { tx in try await tx.object(tenant: contoso, id: guestID) }
+                let guest = try #require(stored)
+                return try await Caller.user(tenant: contoso, user: guest, scopes: nil, app: h.app)
+            }
+            let governing = try await caller()
+            #expect(governing.directoryRoles == [BuiltInRoles.userAdministrator] && governing.roles.contains("User.ReadWrite.All"))
+            #expect(governing.actor.id == w.alice && governing.actor.homeTenantId == w.fabrikam.tenant.tenantId)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "PATCH", "governanceRelationships/\(w.relationship)",
+                                                                     ["status": "terminated"], as: w.fabrikam.globalAdmin).status == 204)
+            let ended = try await caller()
+            #expect(ended.directoryRoles.isEmpty && !ended.roles.contains("User.ReadWrite.All") && ended.actor.id == guestID)
+        }
+    }
+
     @Test("a Global Administrator of a third tenant, in a group of the same name, gets nothing in the governed tenant")
     func thirdTenant() async throws {
         try await Harness.run { h in

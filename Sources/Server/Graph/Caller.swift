@@ -34,10 +34,16 @@ struct Caller: Sendable {
     /// A signed-in user acting with `scopes` (nil: every scope, as the admin center, a first-party client, has):
     /// the permissions are those scopes narrowed to what the user's directory roles allow.
     static func user(tenant: String, user: StoredObject, scopes: Set<String>?, app: TesseraApp) async throws -> Caller {
-        let roles = try await app.directory.directoryRoles(tenant: tenant, principal: user.id)
-        let allowed = RolePermissions.graphPermissions(roles: roles)
-        let actor = Actor(kind: .user, id: user.id, displayName: user.body["displayName"]?.stringValue ?? "",
+        var roles = try await app.directory.directoryRoles(tenant: tenant, principal: user.id)
+        var actor = Actor(kind: .user, id: user.id, displayName: user.body["displayName"]?.stringValue ?? "",
                           userPrincipalName: user.body["userPrincipalName"]?.stringValue)
+        // An invited user may be its home tenant's administrator here (a governance relationship), asked every time.
+        if user.body["creationType"] == "Invitation",
+           let grant = try await GovernedAccess(app: app).grant(tenant: tenant, user: user.id) {
+            roles.formUnion(grant.roles)
+            actor = GovernedAccess.actor(grant, appId: nil)
+        }
+        let allowed = RolePermissions.graphPermissions(roles: roles)
         return Caller(tenant: tenant, actor: actor, roles: scopes.map { allowed.intersection($0) } ?? allowed, userID: user.id,
                       scopes: scopes ?? allowed.union(["User.Read", "User.ReadWrite", "UserAuthenticationMethod.Read", "UserAuthenticationMethod.ReadWrite"]),
                       directoryRoles: roles)
