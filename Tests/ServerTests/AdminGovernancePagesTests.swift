@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraCore
+import TesseraTesting
 
 @testable import Server
 
@@ -173,6 +174,20 @@ struct AdminGovernancePagesTests {
             // Answered once: a second answer is Graph's refusal, shown on the page.
             let again = try await governed.post("/governance/requests/\(id)/reject", from: "/users")
             #expect(again.status == 400 && again.text.contains("only a pending request can be answered"))
+
+            // The template does not let the governed tenant terminate: no button, and Graph refuses the post. The
+            // governing tenant terminates, in both tenants at once.
+            let relationshipID = try #require(relationships?.arrayValue?.first?["id"]?.stringValue)
+            let terminatePath = "/governance/relationships/\(relationshipID)/terminate"
+            #expect(!after.text.contains(terminatePath) && relationshipPage.text.contains(terminatePath))
+            let byGoverned = try await governed.post(terminatePath, from: "/users")
+            #expect(byGoverned.status == 400 && byGoverned.text.contains("does not let the governed tenant end it"), "\(byGoverned.text)")
+            let terminated = try await governing.post(terminatePath, from: "/governance")
+            #expect(terminated.status == 303 && AdminCenterTests.location(terminated) == "/admin/\(h.tenant.tenantId)/governance?done=terminated")
+            #expect(try await h.graph("GET", "\(GovernancePage.root)/governanceRelationships/\(relationshipID)", as: fabrikam.globalAdmin)
+                .json["status"] == "terminated")
+            let ended = await governing.get("/governance", [("done", "terminated")])
+            #expect(ended.text.contains("Relationship terminated.") && !ended.text.contains(terminatePath))
         }
     }
 
@@ -203,6 +218,7 @@ struct AdminGovernancePagesTests {
 
             // Put back: the drift is fixed and leaves the page.
             #expect(await h.graph("PATCH", "\(policies)/\(policyID)", token: token, json: ["state": "enabledForReportingButNotEnforced"]).status == 204)
+            h.clock.advance(60)
             try await ConfigurationMonitors(app: h.app).run(tenant: h.tenant.tenantId, monitorID: monitorID)
             let fixed = await browser.get("/drift")
             #expect(fixed.text.contains("No active drifts.") && fixed.text.contains("0 drifts"))

@@ -191,6 +191,7 @@ struct AdminRequest: Sendable {
         "created": "Created.", "saved": "Saved.", "deleted": "Deleted.", "enabled": "The account is enabled.",
         "disabled": "The account is disabled; its sessions and refresh tokens were revoked.", "added": "Added.", "removed": "Removed.",
         "assigned": "Role assigned.", "revoked": "Sessions revoked.", "accepted": "Request accepted.", "rejected": "Request rejected.",
+        "terminated": "Relationship terminated.",
     ]
 
     // MARK: Graph

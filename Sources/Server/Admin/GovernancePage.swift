@@ -4,7 +4,8 @@ import TesseraCore
 /// its relationships, read through `/directory/tenantGovernance` as the signed-in user. A pending request this tenant
 /// received is accepted or rejected here by its Global Administrator with the same Graph `PATCH` an API client uses,
 /// so the rules (only the governed tenant, only a Global Administrator, only while pending and unexpired) and the
-/// audit records in both tenants are Graph's.
+/// audit records in both tenants are Graph's. A relationship is terminated here the same way, by the governing tenant
+/// or, when its policy allows, the governed one.
 struct GovernancePage {
     let admin: AdminRequest
 
@@ -57,11 +58,18 @@ struct GovernancePage {
                 + "<td>\(answer)</td></tr>"
         }.joined()
 
+        let mayTerminate = (try? admin.caller.require(anyOf: GovernanceRelationships.relationshipPermissions.write)) != nil
         let relationshipRows = relationships.map { relationship in
-            "<tr><td>\(Self.tenant(relationship, "governing"))</td><td>\(Self.tenant(relationship, "governed"))</td>"
+            let id = relationship["id"]?.stringValue ?? ""
+            let governing = relationship["governingTenantId"]?.stringValue == admin.tenant.id
+            let allowed = governing || relationship["policySnapshot"]?["governedTenantCanTerminate"]?.boolValue == true
+            let terminate = mayTerminate && allowed && relationship["status"] == "active"
+                ? admin.form("/governance/relationships/\(GenerativeAIAppsPage.pathSegment(id))/terminate", "", button: "Terminate", confirm: true)
+                : ""
+            return "<tr><td>\(Self.tenant(relationship, "governing"))</td><td>\(Self.tenant(relationship, "governed"))</td>"
                 + "<td>\(Self.status(relationship["status"]?.stringValue))</td>"
                 + "<td>\(h(relationship["policySnapshot"]?["policyId"]?.stringValue))</td>"
-                + "<td class=\"mono\">\(h(relationship["creationDateTime"]?.stringValue))</td></tr>"
+                + "<td class=\"mono\">\(h(relationship["creationDateTime"]?.stringValue))</td><td>\(terminate)</td></tr>"
         }.joined()
 
         return admin.page(title: "Tenant governance", section: "governance", failure: failure, content: """
@@ -71,9 +79,10 @@ struct GovernancePage {
         <table><thead><tr><th>Tenant</th><th>Policy template</th><th>Status</th><th>Requested / expires (UTC)</th><th></th></tr></thead>
         <tbody>\(requestRows.isEmpty ? "<tr><td colspan=\"5\" class=\"muted\">No governance requests.</td></tr>" : requestRows)</tbody></table>
         <h2>Relationships</h2>
-        <table><thead><tr><th>Governing tenant</th><th>Governed tenant</th><th>Status</th><th>Policy template</th><th>Created (UTC)</th></tr></thead>
+        <table><thead><tr><th>Governing tenant</th><th>Governed tenant</th><th>Status</th><th>Policy template</th><th>Created (UTC)</th>
+        <th></th></tr></thead>
         <tbody>\(relationshipRows.isEmpty
-            ? "<tr><td colspan=\"5\" class=\"muted\">No governance relationships.</td></tr>" : relationshipRows)</tbody></table>
+            ? "<tr><td colspan=\"6\" class=\"muted\">No governance relationships.</td></tr>" : relationshipRows)</tbody></table>
         <h2>Policy templates</h2>
         <table><thead><tr><th>Template</th><th>Roles in the governed tenant (group: roles)</th><th>Governed tenant can terminate</th>
         <th>Version</th></tr></thead>
@@ -81,12 +90,22 @@ struct GovernancePage {
         """)
     }
 
-    /// `POST governance/requests/{id}/accept` or `…/reject`: the governed tenant's answer, through Graph.
+    /// `POST governance/requests/{id}/accept` or `…/reject` (the governed tenant's answer) and
+    /// `POST governance/relationships/{id}/terminate`, through Graph.
     func act(_ path: [String]) async -> AdminRequest.Outcome {
-        guard path.count == 3, path[0] == "requests", path[2] == "accept" || path[2] == "reject" else { return .failed("Unknown action.") }
-        let status = path[2] == "accept" ? "accepted" : "rejected"
-        return await admin.perform("PATCH", "\(Self.root)/governanceRequests/\(GenerativeAIAppsPage.pathSegment(path[1]))",
-                                   body: ["status": .string(status)], notice: status)
+        guard path.count == 3 else { return .failed("Unknown action.") }
+        let id = GenerativeAIAppsPage.pathSegment(path[1])
+        switch (path[0], path[2]) {
+        case ("requests", "accept"), ("requests", "reject"):
+            let status = path[2] == "accept" ? "accepted" : "rejected"
+            return await admin.perform("PATCH", "\(Self.root)/governanceRequests/\(id)", body: ["status": .string(status)],
+                                       notice: status)
+        case ("relationships", "terminate"):
+            return await admin.perform("PATCH", "\(Self.root)/governanceRelationships/\(id)", body: ["status": "terminated"],
+                                       notice: "terminated")
+        default:
+            return .failed("Unknown action.")
+        }
     }
 
     /// The governing or governed tenant of a request or relationship: its name and id.
