@@ -108,6 +108,13 @@ let package = Package(
                 // The forward proxy (`tessera proxy`).
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // TLS inspection of AI apps: the inspection CA, its leaves, and HTTP/1.1 inside the terminated TLS.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Resources/ai-apps.json"), .copy("Prompts/Resources/prompt-model.bin")],
             swiftSettings: swiftSettings
@@ -241,6 +248,10 @@ let package = Package(
                 // The forward proxy's tests run it on loopback with NIO origins and clients.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // TLS inspection's tests: origins with test-CA certificates and clients trusting the inspection CA.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -4,6 +4,7 @@ import Foundation
 import InternetAccess
 import Logging
 import NIOCore
+import NIOSSL
 import Server
 import Store
 import TesseraCore
@@ -34,6 +35,15 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("host:port:address: connect to address for host:port instead of resolving it, as curl's --resolve (for tests).",
                                valueName: "host:port:address"))
     var resolve: [String] = []
+    @Flag(help: ArgumentHelp("Inspect CONNECTs to the AI apps prompt protection reads (api.openai.com, api.anthropic.com…): TLS terminated with the tenant's inspection CA, prompts checked, injections blocked; never other destinations."))
+    var inspectAIApps = false
+    @Option(name: .customLong("no-inspect"), help: ArgumentHelp("A host never inspected, tunnelled untouched; .example.com covers its subdomains (repeatable).", valueName: "host"))
+    var noInspect: [String] = []
+    @Option(help: ArgumentHelp("PEM file of the roots the real AI hosts' certificates must chain to, instead of the system's (for tests).", valueName: "file"))
+    var originCA: String?
+    @Option(help: ArgumentHelp("Write the inspection CA certificate of --tenant (made if there is none) as PEM to this file and exit; clients trust it.", valueName: "file"))
+    var inspectionCAOut: String?
+    @Option(help: ArgumentHelp("The tenant id for --inspection-ca-out.", valueName: "id")) var tenant: String?
     @Option(help: "Log format: text, or json.") var logFormat: LogFormat = .text
     @Option(help: "Log level.") var logLevel: String = "info"
 
@@ -55,6 +65,31 @@ struct ProxyCommand: AsyncParsableCommand {
         return configuration
     }
 
+    /// TLS inspection's settings, nil without `--inspect-ai-apps`.
+    func inspectionConfiguration() throws -> TLSInspectionConfiguration? {
+        guard inspectAIApps else {
+            if !noInspect.isEmpty || originCA != nil { throw ValidationError("--no-inspect and --origin-ca need --inspect-ai-apps") }
+            return nil
+        }
+        var roots: [NIOSSLCertificate]?
+        if let originCA {
+            do {
+                roots = try NIOSSLCertificate.fromPEMFile(originCA)
+            } catch {
+                throw ValidationError("--origin-ca \(originCA) is not a readable PEM certificate file: \(error)")
+            }
+            if roots?.isEmpty ?? true { throw ValidationError("--origin-ca \(originCA) holds no certificate") }
+        }
+        var configuration = TLSInspectionConfiguration(prompts: PromptInspector(detector: try PromptDetector.bundled()), originTrustRoots: roots)
+        for host in noInspect {
+            guard !host.isEmpty, !host.contains(where: { $0 == ":" || $0 == "/" || $0 == " " }) else {
+                throw ValidationError("--no-inspect takes a host name, not '\(host)'")
+            }
+            configuration.addBypass(host)
+        }
+        return configuration
+    }
+
     static func checked<T>(_ body: () throws(ProxyError) -> T) throws -> T {
         do { return try body() } catch { throw ValidationError(error.message) }
     }
@@ -71,11 +106,20 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         if urls.isEmpty { urls = NetworkPolicy.loopback(scheme: "https", host: "127.0.0.1", port: 8443) }
         let catalog = try TrafficCommand.catalog()
+        let inspection = try inspectionConfiguration()
         let store = try await storage.openStore()
+        if let out = inspectionCAOut {
+            guard let tenant else { throw ValidationError("--inspection-ca-out needs --tenant") }
+            let ca = try await InspectionCertificateAuthority.loadOrCreate(tenant: tenant, store: store, now: Date())
+            try Data(try ca.pem.utf8).write(to: URL(fileURLWithPath: out))
+            try await store.shutdown()
+            say("Wrote the TLS inspection CA of tenant \(tenant) to \(out)")
+            return
+        }
         let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls))
         let recorder = TrafficRecorder(store: app.store)
         let proxy = ForwardProxy(configuration: configuration, gatekeeper: NetworkAccessGatekeeper(app: app, catalog: catalog, issuerBase: urls[0]),
-                                 recorder: recorder)
+                                 recorder: recorder, inspector: try inspection.map { try TLSInspector(configuration: $0, store: app.store) })
         let issuer = urls[0]
         let task = Task {
             try await proxy.run(onBound: { address in

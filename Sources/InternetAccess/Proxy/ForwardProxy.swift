@@ -10,10 +10,12 @@ public struct ForwardProxy: Sendable {
     let shared: ProxyShared
     let group: MultiThreadedEventLoopGroup
 
-    public init(configuration: ProxyConfiguration, gatekeeper: any ProxyGatekeeper, recorder: TrafficRecorder?,
+    /// A proxy; with an `inspector`, CONNECTs to the AI apps its configuration covers are inspected (TLS terminated with
+    /// the tenant's inspection CA, prompts checked, TLS re-originated to the real host).
+    public init(configuration: ProxyConfiguration, gatekeeper: any ProxyGatekeeper, recorder: TrafficRecorder?, inspector: TLSInspector? = nil,
                 group: MultiThreadedEventLoopGroup = .singleton, now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
-        self.shared = ProxyShared(configuration: configuration, gatekeeper: gatekeeper, recorder: recorder, now: now)
+        self.shared = ProxyShared(configuration: configuration, gatekeeper: gatekeeper, recorder: recorder, inspector: inspector, now: now)
         self.group = group
     }
 

@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// What every connection of one proxy shares: its configuration, who decides, where records go, and the count of
@@ -9,14 +11,18 @@ final class ProxyShared: Sendable {
     let configuration: ProxyConfiguration
     let gatekeeper: any ProxyGatekeeper
     let recorder: TrafficRecorder?
+    /// TLS inspection of AI apps, when on.
+    let inspector: TLSInspector?
     let now: @Sendable () -> Date
     let open = Atomic<Int>(0)
     /// The client connections open now, so stopping can close them (and so record them) before the last flush.
     let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let ids = Mutex(TransactionID())
 
-    init(configuration: ProxyConfiguration, gatekeeper: any ProxyGatekeeper, recorder: TrafficRecorder?, now: @escaping @Sendable () -> Date) {
-        self.configuration = configuration; self.gatekeeper = gatekeeper; self.recorder = recorder; self.now = now
+    init(configuration: ProxyConfiguration, gatekeeper: any ProxyGatekeeper, recorder: TrafficRecorder?, inspector: TLSInspector?,
+         now: @escaping @Sendable () -> Date) {
+        self.configuration = configuration; self.gatekeeper = gatekeeper; self.recorder = recorder; self.inspector = inspector
+        self.now = now
     }
 
     func nextID(at date: Date) -> String {
@@ -31,6 +37,7 @@ final class ProxyShared: Sendable {
 /// written when the client's connection closes, with the bytes both ways.
 final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private enum State { case awaitingHead, deciding, joined, closed }
@@ -168,6 +175,10 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                     send(context, ProxyResponse.blocked(host: head.host, match: match, application: application, accept: accept))
                     return
                 }
+                if case .tunnel = head.target, let inspector = shared.inspector, inspector.configuration.inspects(host: head.host) {
+                    inspect(context, head, record: record, tenant: user.tenantID, inspector: inspector, accept: accept)
+                    return
+                }
                 connect(context, head, record: record, accept: accept)
             }
         }
@@ -266,6 +277,40 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
             origin.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
+    }
+
+    /// Opens the tunnel to an inspected AI app: TLS terminated with a leaf from the tenant's inspection CA, the request
+    /// read and decided by an ``InspectedRequestHandler``, which re-originates TLS to the real host when it passes.
+    private func inspect(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, record: TrafficRecord, tenant: String,
+                         inspector: TLSInspector, accept: String?) {
+        let now = shared.now()
+        context.eventLoop.makeFutureWithTask { try await inspector.serverContext(tenant: tenant, host: head.host, now: now) }
+            .assumeIsolated().whenComplete { [self] result in
+                guard state == .deciding, context.channel.isActive else { return }
+                let handlers: [any ChannelHandler]
+                do {
+                    handlers = [NIOSSLServerHandler(context: try result.get()), ByteToMessageHandler(HTTPRequestDecoder()),
+                                InspectedRequestHandler(host: head.host, port: head.port, record: record, inspector: inspector,
+                                                        configuration: shared.configuration, recorder: shared.recorder)]
+                    try context.pipeline.syncOperations.addHandlers(handlers, position: .after(self))
+                } catch {
+                    refuse(context, ProxyError(.internalError, "The proxy could not make a certificate for \(head.host)."), accept: accept)
+                    return
+                }
+                state = .joined
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: ProxyResponse.established)), promise: nil)
+                if !received.isEmpty {
+                    context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: received)))
+                    received = []
+                }
+                let channel = context.channel
+                context.pipeline.syncOperations.removeHandler(context: context).whenComplete { _ in
+                    // TLS ends with close_notify: a client's FIN is the end of the connection, not a half-close
+                    // (else closing waits for a close_notify the client will never send).
+                    channel.setOption(ChannelOptions.allowRemoteHalfClosure, value: false).whenFailure { _ in }
+                    channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                }
+            }
     }
 
     /// Header fields that concern one connection (RFC 9110 §7.6.1) and the proxy's own, never passed on.

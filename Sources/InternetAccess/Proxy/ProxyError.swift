@@ -14,6 +14,10 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let portNotAllowed = Code(rawValue: "PortNotAllowed", status: 403)
         public static let authenticationRequired = Code(rawValue: "InvalidAuthenticationToken", status: 407)
         public static let blocked = Code(rawValue: "AccessBlockedByPolicy", status: 403)
+        /// A request body inside an inspected tunnel larger than the proxy reads.
+        public static let bodyTooLarge = Code(rawValue: "RequestEntityTooLarge", status: 413)
+        /// A prompt the prompt policy blocks (TLS inspection of AI apps).
+        public static let promptBlocked = Code(rawValue: "PromptInjectionBlocked", status: 403)
         public static let headTimeout = Code(rawValue: "RequestTimeout", status: 408)
         public static let upstreamFailed = Code(rawValue: "BadGateway", status: 502)
         public static let overloaded = Code(rawValue: "ServiceUnavailable", status: 503)

@@ -45,6 +45,7 @@ public enum ProxyResponse {
         case 403: "Forbidden"
         case 407: "Proxy Authentication Required"
         case 408: "Request Timeout"
+        case 413: "Content Too Large"
         case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 502: "Bad Gateway"

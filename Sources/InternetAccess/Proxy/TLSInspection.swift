@@ -1,0 +1,119 @@
+import Crypto
+public import Foundation
+public import NIOSSL
+import SwiftASN1
+import Synchronization
+public import TesseraCore
+import X509
+
+/// TLS inspection for AI apps only: which CONNECT destinations the proxy opens (hosts a conversation scheme of the
+/// prompt policy covers, less the bypass list), the prompt policy, and how it reaches the real host again.
+public struct TLSInspectionConfiguration: Sendable {
+    /// The prompt policy: schemes, detector, and what to do with bodies no scheme can read.
+    public var prompts: PromptInspector
+    /// Hosts never inspected (tunnelled untouched), compared without case; `.example.com` also covers subdomains.
+    public var bypass: Set<String> = []
+    /// Roots the real hosts' certificates must chain to: nil for the system's roots (tests name a test CA).
+    public var originTrustRoots: [NIOSSLCertificate]?
+    /// Largest request body read for inspection; larger ones are refused (413), never passed uninspected.
+    public var maximumBodyBytes = 4 * 1024 * 1024
+
+    public init(prompts: PromptInspector, originTrustRoots: [NIOSSLCertificate]? = nil) {
+        self.prompts = prompts; self.originTrustRoots = originTrustRoots
+    }
+
+    /// Adds a host to the bypass list.
+    public mutating func addBypass(_ host: String) {
+        var h = host.lowercased()
+        if h.hasSuffix(".") { h.removeLast() }
+        bypass.insert(h)
+    }
+
+    /// Whether a CONNECT to `host` is inspected: a scheme covers it and the bypass list does not name it.
+    public func inspects(host: String) -> Bool {
+        var h = host.lowercased()
+        if h.hasSuffix(".") { h.removeLast() }
+        if bypass.contains(h) || bypass.contains(where: { $0.hasPrefix(".") && (h.hasSuffix($0) || "." + h == $0) }) { return false }
+        return (prompts.customSchemes + ConversationScheme.builtIn).contains { Glob.matches($0.host, h) }
+    }
+}
+
+/// The running side of TLS inspection: each tenant's CA (from the store, made on first use), the leaves it mints per
+/// host (cached until a day before they expire), and the client context that verifies the real hosts fully.
+public final class TLSInspector: Sendable {
+    public let configuration: TLSInspectionConfiguration
+    let store: any DirectoryStore
+    let originContext: NIOSSLContext
+    private let authorities = Mutex<[String: Authority]>([:])
+    private let leaves = Mutex<[String: Leaf]>([:])
+    /// Leaves cached at most; the cache starts over when full.
+    static let maximumLeaves = 10_000
+
+    struct Authority: Sendable {
+        let ca: InspectionCertificateAuthority
+        /// The key of every leaf this process mints for the tenant.
+        let leafKey: P256.Signing.PrivateKey
+    }
+
+    struct Leaf: Sendable {
+        let context: NIOSSLContext
+        let renewAfter: Date
+    }
+
+    public init(configuration: TLSInspectionConfiguration, store: any DirectoryStore) throws {
+        self.configuration = configuration
+        self.store = store
+        var client = TLSConfiguration.makeClientConfiguration()
+        client.certificateVerification = .fullVerification
+        if let roots = configuration.originTrustRoots { client.trustRoots = .certificates(roots) }
+        client.applicationProtocols = ["http/1.1"]
+        self.originContext = try NIOSSLContext(configuration: client)
+    }
+
+    /// The tenant's inspection CA, for clients to trust.
+    public func authority(tenant: String, now: Date) async throws -> InspectionCertificateAuthority {
+        try await authorityEntry(tenant: tenant, now: now).ca
+    }
+
+    private func authorityEntry(tenant: String, now: Date) async throws -> Authority {
+        if let known = authorities.withLock({ $0[tenant] }) { return known }
+        let ca = try await InspectionCertificateAuthority.loadOrCreate(tenant: tenant, store: store, now: now)
+        let made = Authority(ca: ca, leafKey: P256.Signing.PrivateKey())
+        return authorities.withLock { cached in
+            if let first = cached[tenant] { return first }
+            cached[tenant] = made
+            return made
+        }
+    }
+
+    /// The server context that presents a leaf for `host` signed by the tenant's CA.
+    func serverContext(tenant: String, host: String, now: Date) async throws -> NIOSSLContext {
+        let key = "\(tenant) \(host.lowercased())"
+        if let leaf = leaves.withLock({ $0[key] }), leaf.renewAfter > now { return leaf.context }
+        let authority = try await authorityEntry(tenant: tenant, now: now)
+        let certificate = try authority.ca.issueLeaf(host: host.lowercased(), key: authority.leafKey, now: now)
+        var server = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: try certificate.derBytes, format: .der)),
+                               .certificate(try NIOSSLCertificate(bytes: try authority.ca.certificate.derBytes, format: .der))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(authority.leafKey.pemRepresentation.utf8), format: .pem)))
+        server.applicationProtocols = ["http/1.1"]
+        let context = try NIOSSLContext(configuration: server)
+        let leaf = Leaf(context: context, renewAfter: certificate.notValidAfter.addingTimeInterval(-86_400))
+        leaves.withLock { cached in
+            if cached.count >= Self.maximumLeaves { cached.removeAll(keepingCapacity: true) }
+            cached[key] = leaf
+        }
+        return context
+    }
+}
+
+extension Certificate {
+    /// The DER encoding.
+    var derBytes: [UInt8] {
+        get throws {
+            var serializer = DER.Serializer()
+            try serializer.serialize(self)
+            return serializer.serializedBytes
+        }
+    }
+}
