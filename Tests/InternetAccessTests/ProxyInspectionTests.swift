@@ -51,7 +51,7 @@ struct TestCA {
 }
 
 /// An AI app's stand-in behind TLS: reads one request (head and `Content-Length` body) and answers 200 with
-/// `origin saw:` and the request as it arrived.
+/// `origin saw:` and the request as it arrived (saying keep-alive, then closing).
 final class TLSOriginHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -66,7 +66,7 @@ final class TLSOriginHandler: ChannelInboundHandler {
             .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
         guard text.utf8.count - text.utf8.distance(from: text.startIndex, to: end.upperBound) >= length else { return }
         let body = Array("origin saw:\n".utf8) + received
-        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n"
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: Array(head.utf8) + body))).whenComplete { _ in
             channel.close(promise: nil)
@@ -236,6 +236,9 @@ struct ProxyInspectionTests {
                                                         Self.chat("What is the capital of France?"))
             #expect(answer == "HTTP/1.1 200 Connection established\r\n\r\n")
             #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            // One request per inspected connection: the client is told so, whatever the origin said.
+            #expect(text.contains("\r\nConnection: close\r\n\r\norigin saw:"))
+            #expect(!text.contains("keep-alive") && !text.contains("Keep-Alive"))
             #expect(text.contains("origin saw:\nPOST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"))
             #expect(text.contains("Authorization: Bearer sk-test\r\n"))
             #expect(text.hasSuffix("What is the capital of France?\"}]}"))
@@ -292,6 +295,15 @@ struct ProxyInspectionTests {
             #expect(text.contains("certificate could not be verified"))
             #expect(!text.contains("origin saw"))
         }
+    }
+
+    @Test("an answer's head gets Connection: close in place of the connection's own fields; a head is found only once whole")
+    func closingHead() {
+        let head = Array("HTTP/1.1 200 OK\r\nConnection: keep-alive, Upgrade\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n".utf8)
+        #expect(String(decoding: OriginRelay.closingHead(head), as: UTF8.self) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")
+        #expect(OriginRelay.endOfHead(head + Array("hi".utf8)) == head.count)
+        #expect(OriginRelay.endOfHead(Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n".utf8)) == nil)
+        #expect(OriginRelay.endOfHead([]) == nil)
     }
 
     @Test("only AI hosts a scheme covers are inspected, and the bypass list wins (subdomains with a leading dot)")

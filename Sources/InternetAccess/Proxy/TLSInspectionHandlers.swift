@@ -105,7 +105,8 @@ final class InspectedRequestHandler: ChannelInboundHandler {
 
     /// The request as the origin gets it: hop-by-hop fields dropped, the body's length stated, one request.
     private func originRequest(_ head: HTTPRequestHead, uri: String) -> [UInt8] {
-        var dropped = ProxyConnectionHandler.hopByHop.union(["content-length", "transfer-encoding"])
+        // The body goes whole, so `Expect: 100-continue` has nothing to wait for.
+        var dropped = ProxyConnectionHandler.hopByHop.union(["content-length", "transfer-encoding", "expect"])
         for value in head.headers["connection"] {
             for name in value.split(separator: ",") { dropped.insert(name.trimmingCharacters(in: .whitespaces).lowercased()) }
         }
@@ -163,8 +164,9 @@ final class InspectedRequestHandler: ChannelInboundHandler {
 }
 
 /// The origin's side of an inspected request: sends the request once TLS to the real host is up (its certificate
-/// verified), relays the answer to the client, and answers 502 itself if the origin fails before answering (a
-/// certificate that does not verify, a reset).
+/// verified), relays the answer to the client with `Connection: close` in its head (the connection carries one
+/// inspected request, so the client must not send another on it), and answers 502 itself if the origin fails before
+/// answering (a certificate that does not verify, a reset, a head that never ends).
 final class OriginRelay: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -173,8 +175,12 @@ final class OriginRelay: ChannelInboundHandler {
     private var request: [UInt8]
     private let counter: TrafficCounter
     private let host: String
-    private enum Phase { case connecting, relaying, failed }
+    private enum Phase { case connecting, head, relaying, failed }
     private var phase = Phase.connecting
+    /// The answer's head, until its blank line.
+    private var head: [UInt8] = []
+    /// Longest answer head read.
+    static let maximumHeadBytes = 64 * 1024
     /// The last write to the client, which the client's close waits for.
     private var lastWrite: EventLoopFuture<Void>?
 
@@ -192,10 +198,50 @@ final class OriginRelay: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        guard phase != .failed else { return }
-        phase = .relaying
-        counter.down.add(Int64(buffer.readableBytes), ordering: .relaxed)
-        lastWrite = client.write(buffer)
+        switch phase {
+        case .failed:
+            return
+        case .relaying:
+            counter.down.add(Int64(buffer.readableBytes), ordering: .relaxed)
+            lastWrite = client.write(buffer)
+        case .connecting, .head:
+            phase = .head
+            head += buffer.readableBytesView
+            guard let end = Self.endOfHead(head) else {
+                if head.count > Self.maximumHeadBytes {
+                    fail("\(host) answered with a head longer than \(Self.maximumHeadBytes) bytes.")
+                    context.close(promise: nil)
+                }
+                return
+            }
+            let bytes = Self.closingHead(Array(head[..<end])) + head[end...]
+            head = []
+            phase = .relaying
+            counter.down.add(Int64(bytes.count), ordering: .relaxed)
+            lastWrite = client.write(client.allocator.buffer(bytes: bytes))
+        }
+    }
+
+    /// Where the head's blank line ends, if it has arrived.
+    static func endOfHead(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+            return i + 4
+        }
+        return nil
+    }
+
+    /// An answer's head (through its blank line) with the connection's own fields replaced by `Connection: close`.
+    static func closingHead(_ head: [UInt8]) -> [UInt8] {
+        let lines = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        guard let status = lines.first else { return head }
+        var kept = [status]
+        for line in lines.dropFirst() {
+            let name = line.split(separator: ":", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            if !["connection", "keep-alive", "proxy-connection"].contains(name) { kept.append(line) }
+        }
+        kept.append("Connection: close")
+        return Array((kept.joined(separator: "\r\n") + "\r\n\r\n").utf8)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { client.flush() }
@@ -206,14 +252,14 @@ final class OriginRelay: ChannelInboundHandler {
             let client = self.client
             client.flush()
             if let lastWrite { lastWrite.whenComplete { _ in client.close(promise: nil) } } else { client.close(promise: nil) }
-        case .connecting: fail("\(host) closed the connection without answering.")
+        case .connecting, .head: fail("\(host) closed the connection without answering.")
         case .failed: break
         }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if phase == .connecting {
+        if phase == .connecting || phase == .head {
             let reason = error is NIOSSLError || error is BoringSSLError
                 ? "\(host)'s certificate could not be verified." : "The connection to \(host) failed."
             fail(reason)
