@@ -171,8 +171,9 @@ struct TenantGovernanceAccessTests {
             let guestID = try #require(JWT.decode(token)?.claims["oid"]?.stringValue)
             let contoso = w.contoso
             func caller() async throws -> Caller {
-                let stored = try await h.app.store.read { tx in try await tx.object(tenant: contoso, id: guestID) }
-                let guest = try #require(stored)
+                guard let guest = try await h.app.store.read({ tx in try await tx.object(tenant: contoso, id: guestID) }) else {
+                    throw DirectoryError.notFound(guestID)
+                }
                 return try await Caller.user(tenant: contoso, user: guest, scopes: nil, app: h.app)
             }
             let governing = try await caller()

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The texts an attacker hides an instruction in, decoded so the phrase rules can read them: base64 (and base64url)
 /// runs, hexadecimal runs, 8-bit binary groups, percent-encoding, `\uXXXX` escapes, Unicode tag characters ("ASCII

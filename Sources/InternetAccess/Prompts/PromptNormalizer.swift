@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A prompt as the rules and the model read it: compatibility-normalised (NFKC: full-width letters, ligatures and
 /// mathematical alphabets become plain letters), lower-cased, without invisible format characters (zero-width spaces
