@@ -285,9 +285,10 @@ struct CheckpointTests {
         while checkpointer.checkpoints == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(checkpointer.checkpoints >= 1)
         // The checkpoints copied the commits into the database file, which a WAL that only grows never does (the file
-        // would stay at its first pages while every commit lived in the WAL).
+        // would stay at its first page while every commit lived in the WAL). How many pages the first checkpoint copies
+        // depends on how many frames rewrote the same page, so the bound is a quarter of the threshold's pages.
         let size = try #require(try FileManager.default.attributesOfItem(atPath: url)[.size] as? Int)
-        #expect(size > Int(SQLiteCheckpointer.threshold) * 4096, "the database file is \(size) bytes")
+        #expect(size > Int(SQLiteCheckpointer.threshold) * 4096 / 4, "the database file is \(size) bytes")
         try await store.shutdown()
 
         let reopened = try SQLiteBackend(path: url)
