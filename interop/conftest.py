@@ -16,6 +16,8 @@ The clients and checks the tests use are in support.py.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +33,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from support import Graph, Sdk, Session, Tenant, Tessera
 
@@ -246,6 +250,24 @@ def _keep_the_page(item) -> list[str]:
         except Exception as error:  # a browser that crashed: say so, and keep the test's own failure in front
             kept.append(f"could not save the page of '{name}': {error!r}")
     return kept
+
+
+@pytest.fixture(scope="module")
+def origin(tessera) -> str:
+    """The interop server, addressed as localhost (WebAuthn refuses IP addresses as relying-party ids)."""
+    return tessera.base_url.replace("127.0.0.1", "localhost")
+
+
+@pytest.fixture(scope="module")
+def browser(tessera):
+    """Chromium trusting exactly the interop server's certificate (by its key's hash), for the modules that sign in with
+    a passkey at `origin` (a module may define its own `browser` instead)."""
+    from browser import chromium  # selenium only for the modules that use a browser
+
+    leaf = x509.load_pem_x509_certificate((Path(tessera.ca).parent / "server.pem").read_bytes())
+    spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with chromium(f"--ignore-certificate-errors-spki-list={base64.b64encode(hashlib.sha256(spki).digest()).decode()}") as driver:
+        yield driver
 
 
 @pytest.hookimpl(hookwrapper=True)

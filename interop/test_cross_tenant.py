@@ -10,15 +10,10 @@ real Microsoft Graph Python SDK and, for an external user's sign-in, by MSAL wit
 Every change is undone at the end: the two tenants are shared with the other modules."""
 from __future__ import annotations
 
-import base64
-import hashlib
-from pathlib import Path
 
 import jwt
 import msal
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from msgraph.generated.models.cross_tenant_access_policy_b2_b_setting import CrossTenantAccessPolicyB2BSetting
 from msgraph.generated.models.cross_tenant_access_policy_configuration_default import CrossTenantAccessPolicyConfigurationDefault
 from msgraph.generated.models.cross_tenant_access_policy_configuration_partner import CrossTenantAccessPolicyConfigurationPartner
@@ -31,13 +26,12 @@ from msgraph.generated.models.cross_tenant_access_policy_target_type import Cros
 from msgraph.generated.models.cross_tenant_identity_sync_policy_partner import CrossTenantIdentitySyncPolicyPartner
 from msgraph.generated.models.cross_tenant_user_sync_inbound import CrossTenantUserSyncInbound
 from msgraph.generated.models.invitation import Invitation
-from msgraph.generated.models.multi_tenant_organization import MultiTenantOrganization
 from msgraph.generated.models.multi_tenant_organization_join_request_record import MultiTenantOrganizationJoinRequestRecord
 from msgraph.generated.models.multi_tenant_organization_member import MultiTenantOrganizationMember
 from msgraph.generated.models.multi_tenant_organization_member_state import MultiTenantOrganizationMemberState
 from kiota_abstractions.api_error import APIError
 
-from browser import REGISTER, Callback, add_authenticator, chromium, remove_authenticator, wait_for_text
+from browser import REGISTER, Callback, add_authenticator, remove_authenticator, wait_for_text
 from support import Sdk, unique
 
 
@@ -48,18 +42,6 @@ def sdk_b(tessera, tenant_b):
     client.close()
 
 
-@pytest.fixture(scope="module")
-def origin(tessera) -> str:
-    """The server as localhost (WebAuthn refuses IP addresses as relying-party ids)."""
-    return tessera.base_url.replace("127.0.0.1", "localhost")
-
-
-@pytest.fixture(scope="module")
-def browser(tessera):
-    leaf = x509.load_pem_x509_certificate((Path(tessera.ca).parent / "server.pem").read_bytes())
-    spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    with chromium(f"--ignore-certificate-errors-spki-list={base64.b64encode(hashlib.sha256(spki).digest()).decode()}") as driver:
-        yield driver
 
 
 def test_cross_tenant_access_policy_with_the_graph_sdk(sdk, graph, tenant_b):

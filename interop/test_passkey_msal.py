@@ -5,33 +5,16 @@ Chromium is told to accept the server's key (--ignore-certificate-errors-spki-li
 key), so https://localhost is a secure context for WebAuthn, as a trusted certificate would make it."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import threading
-from pathlib import Path
 
 import jwt
 import msal
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from browser import APPROVE_DEVICE, REGISTER, Callback, add_authenticator, chromium, remove_authenticator, wait_for_text
+from browser import APPROVE_DEVICE, REGISTER, Callback, add_authenticator, remove_authenticator, wait_for_text
 from support import unique
 
-@pytest.fixture(scope="module")
-def origin(tessera) -> str:
-    """The interop server, addressed as localhost (WebAuthn refuses IP addresses as relying-party ids)."""
-    return tessera.base_url.replace("127.0.0.1", "localhost")
-
-
-@pytest.fixture(scope="module")
-def browser(tessera):
-    leaf = x509.load_pem_x509_certificate((Path(tessera.ca).parent / "server.pem").read_bytes())
-    spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    with chromium(f"--ignore-certificate-errors-spki-list={base64.b64encode(hashlib.sha256(spki).digest()).decode()}") as driver:
-        yield driver
 
 
 @pytest.fixture

@@ -10,22 +10,17 @@ The governance resources (beta tenantGovernance) go over plain HTTP: msgraph-sdk
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import ssl
-from pathlib import Path
 
 import jwt
 import msal
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from kiota_abstractions.api_error import APIError
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.unified_role_assignment import UnifiedRoleAssignment
 from msgraph.generated.models.user import User
 
-from browser import REGISTER, Callback, add_authenticator, chromium, remove_authenticator
+from browser import REGISTER, Callback, add_authenticator, remove_authenticator
 from support import PASSWORD, unique
 
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -34,18 +29,6 @@ HELPDESK_ADMINISTRATOR = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
 GOVERNANCE = "beta/directory/tenantGovernance"
 
 
-@pytest.fixture(scope="module")
-def origin(tessera) -> str:
-    """The server as localhost (WebAuthn refuses IP addresses as relying-party ids)."""
-    return tessera.base_url.replace("127.0.0.1", "localhost")
-
-
-@pytest.fixture(scope="module")
-def browser(tessera):
-    leaf = x509.load_pem_x509_certificate((Path(tessera.ca).parent / "server.pem").read_bytes())
-    spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    with chromium(f"--ignore-certificate-errors-spki-list={base64.b64encode(hashlib.sha256(spki).digest()).decode()}") as driver:
-        yield driver
 
 
 class DelegatedSdk:
