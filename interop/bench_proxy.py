@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 from support import free_port, serve_on_a_free_port, stop_serve
-from test_passkey_msal import browser, device_code_sign_in, origin, public_client  # noqa: F401 (fixtures)
+from test_passkey_msal import device_code_sign_in, public_client  # noqa: F401 (public_client is a fixture; origin and browser come from conftest.py)
 from test_proxy import signed_in
 
 DURATION, THREADS, CONNECTIONS = os.environ.get("BENCH_DURATION", "10s"), "2", os.environ.get("BENCH_CONNECTIONS", "16")

@@ -29,7 +29,7 @@ import pytest
 from browser import REGISTER, add_authenticator, remove_authenticator
 from conftest import _create_tenant
 from support import Graph, free_port, unique
-from test_passkey_msal import browser, device_code_sign_in, origin, public_client  # noqa: F401 (fixtures)
+from test_passkey_msal import device_code_sign_in, public_client  # noqa: F401 (public_client is a fixture; origin and browser come from conftest.py)
 
 
 INTERNET_ACCESS_APP = "5dc48733-b5df-475c-a49b-fa307ef00853"
