@@ -12,14 +12,17 @@ import X509
 
 /// A certificate authority for these tests: the real AI apps' stand-ins present leaves it signs.
 struct TestCA {
+    /// Fixed instants, not the clock: BoringSSL checks these certificates at the real time during the handshakes, so the
+    /// window is wide enough to hold whenever the tests run.
+    static let validity = Date(timeIntervalSince1970: 946_684_800)...Date(timeIntervalSince1970: 4_102_444_800)  // 2000–2100
     let key = P256.Signing.PrivateKey()
     let certificate: Certificate
 
     init(name: String) throws {
         let subject = try DistinguishedName { CommonName(name) }
         certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: Date().addingTimeInterval(-3600),
-            notValidAfter: Date().addingTimeInterval(86_400), issuer: subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: Self.validity.lowerBound,
+            notValidAfter: Self.validity.upperBound, issuer: subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(keyCertSign: true))
@@ -35,8 +38,8 @@ struct TestCA {
     func serverContext(hosts: [String]) throws -> NIOSSLContext {
         let leafKey = P256.Signing.PrivateKey()
         let leaf = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey), notValidBefore: Date().addingTimeInterval(-3600),
-            notValidAfter: Date().addingTimeInterval(86_400), issuer: certificate.subject,
+            version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey), notValidBefore: Self.validity.lowerBound,
+            notValidAfter: Self.validity.upperBound, issuer: certificate.subject,
             subject: try DistinguishedName { CommonName(hosts[0]) }, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 try ExtendedKeyUsage([.serverAuth])
