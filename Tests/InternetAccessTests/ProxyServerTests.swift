@@ -99,7 +99,11 @@ struct ProxyServerTests {
             channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
         }
         return try await channel.executeThenClose { inbound, outbound in
-            if !text.isEmpty { try await outbound.write(ByteBuffer(string: text)) }
+            // On a loaded machine the proxy may already have answered and closed (a head timeout) before
+            // the write: what it said is still in `inbound`, and that is what the tests judge.
+            if !text.isEmpty {
+                do { try await outbound.write(ByteBuffer(string: text)) } catch ChannelError.ioOnClosedChannel {}
+            }
             var out: [UInt8] = []
             for try await var buffer in inbound { out += buffer.readBytes(length: buffer.readableBytes) ?? [] }
             return String(decoding: out, as: UTF8.self)
