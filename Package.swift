@@ -94,6 +94,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A tenant's own CA kept in the store (the device, health agents' and TLS inspection CAs).
+        .target(
+            name: "TenantPKI",
+            dependencies: [
+                "TesseraCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Directory sync from on-premises Active Directory (issue 6): matching and its protections.
         .target(
             name: "Sync",
@@ -105,6 +116,7 @@ let package = Package(
             name: "InternetAccess",
             dependencies: [
                 "TesseraCore",
+                "TenantPKI",
                 // The forward proxy (`tessera proxy`).
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -129,6 +141,7 @@ let package = Package(
                 "Store",
                 "WebAuthn",
                 "Kerberos",  // the device registration service validates domain computers' tickets (issue 16)
+                "TenantPKI",
                 "LDAP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

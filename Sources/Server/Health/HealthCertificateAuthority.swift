@@ -1,59 +1,34 @@
 import Crypto
 import Foundation
 import SwiftASN1
+import TenantPKI
 import TesseraCore
 @_spi(FixedExpiryValidationTime) import X509
 
 /// A tenant's health CA: it issues its agents' client certificates, and the health listener accepts only
-/// certificates it issued. Its key is kept in the store (the tenant setting `health.ca`), as the deployment's
-/// signing key is, so every node of a cluster issues and verifies alike; it never leaves the server.
+/// certificates it issued. A ``TenantCertificateAuthority`` kept as the tenant setting `health.ca`; its key never
+/// leaves the server.
 struct HealthCertificateAuthority: Sendable {
-    let certificate: Certificate
-    let key: P256.Signing.PrivateKey
+    let authority: TenantCertificateAuthority
+    var certificate: Certificate { authority.certificate }
 
-    static let settingKey = "health.ca"
+    static let kind = TenantCertificateAuthority.Kind(settingKey: "health.ca", lifetime: 20 * 365 * 86_400) { tenant in
+        try DistinguishedName {
+            CommonName("Tessera health agents CA")
+            OrganizationalUnitName(tenant)
+            OrganizationName("Tessera")
+        }
+    }
     /// Client certificates last a year; an agent registers again to renew.
     static let certificateLifetime: TimeInterval = 365 * 86_400
 
     /// The tenant's CA, made on first use (another node's, when it won the race).
     static func loadOrCreate(tenant: String, store: any DirectoryStore, now: Date) async throws -> HealthCertificateAuthority {
-        if let existing = try await load(tenant: tenant, store: store) { return existing }
-        let key = P256.Signing.PrivateKey()
-        let name = try DistinguishedName {
-            CommonName("Tessera health agents CA")
-            OrganizationalUnitName(tenant)
-            OrganizationName("Tessera")
-        }
-        let certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: now.addingTimeInterval(-3600),
-            notValidAfter: now.addingTimeInterval(20 * 365 * 86_400), issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: .init(key.publicKey))
-            },
-            issuerPrivateKey: .init(key))
-        let pem = try certificate.serializeAsPEM().pemString
-        return try await store.write { tx in
-            if let value = try await tx.setting(tenant: tenant, key: settingKey), let existing = try Self(value) { return existing }
-            try await tx.putSetting(tenant: tenant, key: settingKey, value: ["certificate": .string(pem), "key": .string(key.pemRepresentation)])
-            return HealthCertificateAuthority(certificate: certificate, key: key)
-        }
+        Self(authority: try await TenantCertificateAuthority.loadOrCreate(kind, tenant: tenant, store: store, now: now))
     }
 
     static func load(tenant: String, store: any DirectoryStore) async throws -> HealthCertificateAuthority? {
-        guard let value = try await store.read({ tx in try await tx.setting(tenant: tenant, key: settingKey) }) else { return nil }
-        return try Self(value)
-    }
-
-    init(certificate: Certificate, key: P256.Signing.PrivateKey) {
-        self.certificate = certificate
-        self.key = key
-    }
-
-    init?(_ value: JSONValue) throws {
-        guard let certificate = value["certificate"]?.stringValue, let key = value["key"]?.stringValue else { return nil }
-        self.init(certificate: try Certificate(pemEncoded: certificate), key: try P256.Signing.PrivateKey(pemRepresentation: key))
+        try await TenantCertificateAuthority.load(kind, tenant: tenant, store: store).map(Self.init)
     }
 
     /// The URI naming an agent in its certificate's subject alternative names.
@@ -80,18 +55,15 @@ struct HealthCertificateAuthority: Sendable {
             OrganizationalUnitName(agent)
             OrganizationName("Tessera health agent")
         }
-        return try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: request.publicKey, notValidBefore: now.addingTimeInterval(-300),
-            notValidAfter: now.addingTimeInterval(Self.certificateLifetime), issuer: certificate.subject, subject: subject,
-            signatureAlgorithm: .ecdsaWithSHA256,
+        return try authority.issue(
+            publicKey: request.publicKey, subject: subject, notValidBefore: now.addingTimeInterval(-300),
+            notValidAfter: now.addingTimeInterval(Self.certificateLifetime),
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.clientAuth])
                 SubjectAlternativeNames([GeneralName.uniformResourceIdentifier(Self.agentURI(tenant: tenant, agent: agent))])
-                AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier)
-            },
-            issuerPrivateKey: .init(key))
+            })
     }
 
     /// True when `leaf` chains to this CA and is valid at `now` (RFC 5280, by swift-certificates' verifier).
