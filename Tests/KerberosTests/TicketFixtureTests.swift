@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import SwiftASN1
 import Testing
 
 @testable import Kerberos
@@ -90,34 +89,39 @@ import Testing
         let reply = try #require(accepted.replyToken)
 
         // NegTokenResp [1] { negState [0] accept-completed, supportedMech [1] krb5, responseToken [2] }.
-        let root = try DER.parse(reply)
-        #expect(root.identifier == ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific))
-        let responseToken = try DER.explicitlyTagged(root, tagNumber: 1, tagClass: .contextSpecific) { node in
-            try DER.sequence(node, identifier: .sequence) { nodes -> ArraySlice<UInt8> in
-                _ = nodes.next()
-                _ = nodes.next()
-                return try DERFields.field(&nodes, 2, DERFields.octets)
+        var root = DERReader(reply[...], what: "the reply")
+        let (negState, supportedMech, responseToken) = try root.field(1) { negTokenResp in
+            try negTokenResp.sequence { fields in
+                (
+                    try fields.field(0) { Array(try $0.element(0x0A)) },  // ENUMERATED
+                    try fields.field(1) { GSSToken.Mechanism(encoded: try $0.objectIdentifier()) },
+                    try fields.field(2) { try $0.octets() }
+                )
             }
         }
+        #expect(root.isAtEnd)
+        #expect(negState == [0])
+        #expect(supportedMech == .kerberos)
         let (mech, inner) = try GSSToken.unwrap(responseToken)
-        #expect(mech == GSSToken.kerberos)
+        #expect(mech == .kerberos)
         #expect(Array(inner.prefix(2)) == [0x02, 0x00])
 
         // Decrypt the AP-REP with the session key from the ticket and find the authenticator's time in it.
         let (ticketPart, authenticator) = try open(token)
         let session = ticketPart.sessionKey
         let sessionProfile = try session.encryptionType.profile()
-        let apRep = try DER.parse(inner.dropFirst(2))
-        let encrypted = try DERFields.applicationSequence(apRep, 15) { nodes in
-            #expect(try DERFields.field(&nodes, 0, DERFields.int32) == 5)
-            #expect(try DERFields.field(&nodes, 1, DERFields.int32) == 15)
-            return try DERFields.field(&nodes, 2, EncryptedData.init(derEncoded:))
+        var apRep = DERReader(inner.dropFirst(2), what: "the AP-REP")
+        let encrypted = try apRep.applicationSequence(15) { fields in
+            #expect(try fields.field(0) { try $0.int32() } == 5)
+            #expect(try fields.field(1) { try $0.int32() } == 15)
+            return try fields.field(2) { try EncryptedData(from: &$0) }
         }
         let part = try sessionProfile.decrypt(encrypted.cipher, keys: sessionProfile.usageKeys(session.key, usage: 12))
-        let (ctime, cusec) = try DERFields.applicationSequence(DER.parse(part), 27) { nodes in
-            let time = try DERFields.field(&nodes, 0, DERFields.time)
-            let usec = try DERFields.field(&nodes, 1, DERFields.int32)
-            _ = try DERFields.optionalField(&nodes, 3) { $0 }
+        var partReader = DERReader(part, what: "the EncAPRepPart")
+        let (ctime, cusec) = try partReader.applicationSequence(27) { fields in
+            let time = try fields.field(0) { try $0.time() }
+            let usec = try fields.field(1) { try $0.int32() }
+            _ = try fields.optionalField(3) { try $0.uint32() }
             return (time, usec)
         }
         #expect(ctime == authenticator.time)
@@ -149,7 +153,7 @@ import Testing
         let pac = try PAC(bytes: pacBytes)
         let pacStart = try #require(plain.firstRange(of: Array(pacBytes))).lowerBound
         plain[pacStart + pac.serverSignature.range.lowerBound] ^= 0x80
-        let forged = try profile.encrypt(plain, keys: usage, confounder: [UInt8](repeating: 1, count: 16))
+        let forged = try profile.encrypt(Array(plain), keys: usage, confounder: [UInt8](repeating: 1, count: 16))
         let range = try #require(token.firstRange(of: cipher))
         token.replaceSubrange(range, with: forged)
         await expectError(.pacInvalid, "KRB_AP_ERR_MODIFIED") {
@@ -169,7 +173,7 @@ import Testing
         var plain = try profile.decrypt(cipher[...], keys: keys)
         let name = try #require(plain.firstRange(of: Array("WS01$".utf8)))
         plain.replaceSubrange(name, with: Array("WS02$".utf8))
-        let forged = try profile.encrypt(plain, keys: keys, confounder: [UInt8](repeating: 3, count: 16))
+        let forged = try profile.encrypt(Array(plain), keys: keys, confounder: [UInt8](repeating: 3, count: 16))
         token.replaceSubrange(try #require(token.firstRange(of: cipher)), with: forged)
         await expectError(.clientMismatch, "KRB_AP_ERR_BADMATCH") {
             _ = try await validator().validate(token, now: Fixtures.captureTime)
@@ -180,16 +184,18 @@ import Testing
         let accepted = try await validator().validate(Fixtures.token("ws01-krb5.b64"), now: Fixtures.captureTime)
         let reply = try #require(accepted.replyToken)
         let (mech, inner) = try GSSToken.unwrap(reply[...])
-        #expect(mech == GSSToken.kerberos)
+        #expect(mech == .kerberos)
         #expect(Array(inner.prefix(3)) == [0x02, 0x00, 0x6F])  // TOK_ID 02 00, then [APPLICATION 15]
     }
 
     @Test func kerberosTimesRoundTrip() throws {
         for seconds: Int64 in [0, 951_782_400, 1_796_535_311, 4_102_444_799] {
-            let node = try DER.parse([0x18, 15] + DERFields.timeBytes(seconds))
-            #expect(try DERFields.time(node) == seconds)
+            var reader = DERReader(([0x18, 15] + KerberosTime.bytes(seconds))[...], what: "a time")
+            #expect(try reader.time() == seconds)
         }
-        #expect(String(decoding: DERFields.timeBytes(1_796_535_311), as: UTF8.self) == "20261206053511Z")
+        #expect(String(decoding: KerberosTime.bytes(1_796_535_311), as: UTF8.self) == "20261206053511Z")
+        #expect(KerberosTime.seconds(Array("20261306053511Z".utf8)[...]) == nil)  // month 13
+        #expect(KerberosTime.seconds(Array("2026120605351Z".utf8)[...]) == nil)  // a digit short
     }
 
     @Test func aTicketForAnotherServiceIsTargetUnknown() async {

@@ -28,9 +28,9 @@ extension EncryptionProfile {
         return out
     }
 
-    /// Decrypts and verifies; the plaintext without its confounder, or an integrity error. Nothing unverified is
-    /// returned.
-    func decrypt(_ ciphertext: ArraySlice<UInt8>, keys: UsageKeys) throws -> [UInt8] {
+    /// Decrypts and verifies; the plaintext without its confounder (a slice of the one buffer decrypted into), or an
+    /// integrity error. Nothing unverified is returned.
+    func decrypt(_ ciphertext: ArraySlice<UInt8>, keys: UsageKeys) throws -> ArraySlice<UInt8> {
         guard ciphertext.count >= AESCTS.blockSize + macLength else {
             throw KerberosError.malformed("ciphertext shorter than a confounder and a checksum")
         }
@@ -42,7 +42,7 @@ extension EncryptionProfile {
             guard constantTimeEqual(hmac(keys.integrity, plain).prefix(macLength), mac) else {
                 throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
             }
-            return Array(plain.dropFirst(AESCTS.blockSize))
+            return plain.dropFirst(AESCTS.blockSize)
         case .sha2:
             var authenticated = HMACState(profile: self, key: keys.integrity)
             authenticated.update([UInt8](repeating: 0, count: 16))
@@ -50,7 +50,7 @@ extension EncryptionProfile {
             guard constantTimeEqual(authenticated.finalize().prefix(macLength), mac) else {
                 throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
             }
-            return Array(try AESCTS.decrypt(body, key: keys.encryption).dropFirst(AESCTS.blockSize))
+            return try AESCTS.decrypt(body, key: keys.encryption).dropFirst(AESCTS.blockSize)
         }
     }
 
@@ -69,7 +69,7 @@ extension EncryptionProfile {
 }
 
 /// An incremental HMAC with the profile's hash.
-private struct HMACState {
+struct HMACState {
     private enum State {
         case sha1(HMAC<Insecure.SHA1>), sha256(HMAC<SHA256>), sha384(HMAC<SHA384>)
     }

@@ -13,12 +13,12 @@ enum APReply {
         confounder: [UInt8]
     ) throws -> [UInt8] {
         var part = DER.Serializer()
-        try part.appendConstructedNode(identifier: DERFields.application(27)) { coder in
+        try part.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 27, tagClass: .application)) { coder in
             try coder.appendConstructedNode(identifier: .sequence) { coder in
                 coder.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) {
                     coder in
                     coder.appendPrimitiveNode(identifier: .generalizedTime) {
-                        $0.append(contentsOf: DERFields.timeBytes(authenticatorTime))
+                        $0.append(contentsOf: KerberosTime.bytes(authenticatorTime))
                     }
                 }
                 try coder.serialize(Int(microseconds), explicitlyTaggedWithTagNumber: 1, tagClass: .contextSpecific)
@@ -33,7 +33,7 @@ enum APReply {
         let encrypted = EncryptedData(encryptionType: sessionKey.encryptionType, keyVersion: nil, cipher: cipher)
 
         var reply = DER.Serializer()
-        try reply.appendConstructedNode(identifier: DERFields.application(15)) { coder in
+        try reply.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 15, tagClass: .application)) { coder in
             try coder.appendConstructedNode(identifier: .sequence) { coder in
                 try coder.serialize(5, explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific)
                 try coder.serialize(15, explicitlyTaggedWithTagNumber: 1, tagClass: .contextSpecific)

@@ -1,5 +1,3 @@
-import SwiftASN1
-
 /// RFC 4120 section 5.5.1's KRB_AP_REQ: `[APPLICATION 14] SEQUENCE { pvno, msg-type, ap-options, ticket,
 /// authenticator }`, and how it arrived (bare, in the GSS-API krb5 token, or inside SPNEGO).
 public struct APRequest: Sendable {
@@ -8,9 +6,9 @@ public struct APRequest: Sendable {
         /// The bare DER AP-REQ.
         case bare
         /// RFC 4121's initial context token: `[APPLICATION 0] { krb5 mech OID, 01 00, AP-REQ }`.
-        case gssKerberos(mech: ASN1ObjectIdentifier)
+        case gssKerberos(mech: GSSToken.Mechanism)
         /// RFC 4178's NegTokenInit carrying a GSS-API krb5 token, as `Authorization: Negotiate` does.
-        case spnego(mech: ASN1ObjectIdentifier)
+        case spnego(mech: GSSToken.Mechanism)
     }
 
     let framing: Framing
@@ -29,33 +27,34 @@ public struct APRequest: Sendable {
             return
         }
         let (mech, inner) = try GSSToken.unwrap(bytes[...])
-        if mech == GSSToken.spnego {
+        if mech == .spnego {
             let (krb5Mech, krb5Token) = try GSSToken.mechToken(fromNegTokenInit: inner)
             let (innerMech, apReq) = try GSSToken.unwrap(krb5Token)
-            guard GSSToken.kerberosMechs.contains(innerMech), innerMech == krb5Mech || krb5Mech == GSSToken.msKerberos
+            guard innerMech.isKerberos, innerMech == krb5Mech || krb5Mech == .msKerberos
             else { throw KerberosError.malformed("the SPNEGO mechToken is not a Kerberos token") }
             try self.init(bare: try GSSToken.stripTokenID(apReq, expected: [0x01, 0x00]), framing: .spnego(mech: krb5Mech))
-        } else if GSSToken.kerberosMechs.contains(mech) {
+        } else if mech.isKerberos {
             try self.init(bare: try GSSToken.stripTokenID(inner, expected: [0x01, 0x00]), framing: .gssKerberos(mech: mech))
         } else {
-            throw KerberosError.malformed("the GSS-API token's mechanism \(mech) is neither SPNEGO nor Kerberos")
+            throw KerberosError.malformed("the GSS-API token's mechanism \(mech.identifier) is neither SPNEGO nor Kerberos")
         }
     }
 
+    /// `[APPLICATION 14] SEQUENCE { pvno [0] INTEGER (5), msg-type [1] INTEGER (14), ap-options [2] APOptions,
+    /// ticket [3] Ticket, authenticator [4] EncryptedData }`, read in place.
     private init(bare bytes: ArraySlice<UInt8>, framing: Framing) throws {
         self.framing = framing
-        let node = try DERFields.decoding("the AP-REQ") { try DER.parse(bytes) }
-        (mutualRequired, ticket, authenticator) = try DERFields.decoding("the AP-REQ") {
-            try DERFields.applicationSequence(node, 14) { nodes in
-                guard try DERFields.field(&nodes, 0, DERFields.int32) == 5,
-                    try DERFields.field(&nodes, 1, DERFields.int32) == 14
-                else { throw KerberosError.malformed("not a Kerberos 5 AP-REQ (pvno 5, msg-type 14)") }
-                let options = try DERFields.field(&nodes, 2) { try ASN1BitString(derEncoded: $0).bytes }
-                let ticket = try DERFields.field(&nodes, 3, Ticket.init(derEncoded:))
-                let authenticator = try DERFields.field(&nodes, 4, EncryptedData.init(derEncoded:))
-                // APOptions bit 2 (counting from the most significant bit of the first byte) is mutual-required.
-                return ((options.first ?? 0) & 0x20 != 0, ticket, authenticator)
+        var reader = DERReader(bytes, what: "the AP-REQ")
+        (mutualRequired, ticket, authenticator) = try reader.applicationSequence(14) { fields in
+            guard try fields.field(0, { try $0.int32() }) == 5, try fields.field(1, { try $0.int32() }) == 14 else {
+                throw KerberosError.malformed("not a Kerberos 5 AP-REQ (pvno 5, msg-type 14)")
             }
+            let options = try fields.field(2) { try $0.bitString() }
+            let ticket = try fields.field(3) { try Ticket(from: &$0) }
+            let authenticator = try fields.field(4) { try EncryptedData(from: &$0) }
+            // APOptions bit 2 (counting from the most significant bit of the first byte) is mutual-required.
+            return ((options.first ?? 0) & 0x20 != 0, ticket, authenticator)
         }
+        guard reader.isAtEnd else { throw KerberosError.malformed("the AP-REQ has bytes after it") }
     }
 }

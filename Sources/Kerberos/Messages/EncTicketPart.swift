@@ -1,10 +1,9 @@
-import SwiftASN1
-
-/// RFC 4120's EncryptionKey as a ``KerberosKey`` (a session key or subkey has no version).
-func decodeKey(_ node: ASN1Node) throws -> KerberosKey {
-    try DER.sequence(node, identifier: .sequence) { nodes in
-        let type = EncryptionType(rawValue: try DERFields.field(&nodes, 0, DERFields.int32))
-        let value = try DERFields.field(&nodes, 1, DERFields.octets)
+/// RFC 4120's EncryptionKey, `SEQUENCE { keytype [0] Int32, keyvalue [1] OCTET STRING }`, as a ``KerberosKey`` (a
+/// session key or subkey has no version).
+func decodeKey(_ reader: inout DERReader) throws -> KerberosKey {
+    try reader.sequence { fields in
+        let type = EncryptionType(rawValue: try fields.field(0) { try $0.int32() })
+        let value = try fields.field(1) { try $0.octets() }
         return try KerberosKey(encryptionType: type, bytes: value)
     }
 }
@@ -23,26 +22,26 @@ struct EncTicketPart: Sendable {
     let renewTill: Int64?
     let authorizationData: [AuthorizationElement]
 
-    init(derEncoded bytes: [UInt8]) throws {
-        let node = try DERFields.decoding("the EncTicketPart") { try DER.parse(bytes) }
-        self = try DERFields.decoding("the EncTicketPart") {
-            try DERFields.applicationSequence(node, 3) { nodes in
-                let flags = try DERFields.field(&nodes, 0) { try ASN1BitString(derEncoded: $0).bytes }
-                let key = try DERFields.field(&nodes, 1, decodeKey)
-                let crealm = try DERFields.field(&nodes, 2, DERFields.string)
-                let cname = try DERFields.field(&nodes, 3, PrincipalName.init(derEncoded:))
-                _ = try DERFields.field(&nodes, 4) { $0 }  // transited
-                let authTime = try DERFields.field(&nodes, 5, DERFields.time)
-                let startTime = try DERFields.optionalField(&nodes, 6, DERFields.time)
-                let endTime = try DERFields.field(&nodes, 7, DERFields.time)
-                let renewTill = try DERFields.optionalField(&nodes, 8, DERFields.time)
-                _ = try DERFields.optionalField(&nodes, 9) { $0 }  // caddr
-                let authorization = try DERFields.optionalField(&nodes, 10, AuthorizationElement.sequence) ?? []
-                return EncTicketPart(
-                    flags: flags, sessionKey: key, clientRealm: crealm, clientName: cname, authTime: authTime,
-                    startTime: startTime, endTime: endTime, renewTill: renewTill, authorizationData: authorization)
-            }
+    /// Reads the decrypted part in place: the authorization data (and the PAC in it) stay slices of `bytes`.
+    init(derEncoded bytes: ArraySlice<UInt8>) throws {
+        var reader = DERReader(bytes, what: "the EncTicketPart")
+        self = try reader.applicationSequence(3) { fields in
+            let flags = try fields.field(0) { try $0.bitString() }
+            let key = try fields.field(1, decodeKey)
+            let crealm = try fields.field(2) { try $0.string() }
+            let cname = try fields.field(3) { try PrincipalName(from: &$0) }
+            try fields.field(4) { try $0.skipElement() }  // transited
+            let authTime = try fields.field(5) { try $0.time() }
+            let startTime = try fields.optionalField(6) { try $0.time() }
+            let endTime = try fields.field(7) { try $0.time() }
+            let renewTill = try fields.optionalField(8) { try $0.time() }
+            try fields.optionalField(9) { try $0.skipElement() }  // caddr
+            let authorization = try fields.optionalField(10) { try AuthorizationElement.sequence(from: &$0) } ?? []
+            return EncTicketPart(
+                flags: flags, sessionKey: key, clientRealm: crealm, clientName: cname, authTime: authTime,
+                startTime: startTime, endTime: endTime, renewTill: renewTill, authorizationData: authorization)
         }
+        guard reader.isAtEnd else { throw KerberosError.malformed("the EncTicketPart has bytes after it") }
     }
 
     private init(
@@ -74,28 +73,27 @@ struct Authenticator: Sendable {
     let subkey: KerberosKey?
     let sequenceNumber: UInt32?
 
-    init(derEncoded bytes: [UInt8]) throws {
-        let node = try DERFields.decoding("the authenticator") { try DER.parse(bytes) }
+    init(derEncoded bytes: ArraySlice<UInt8>) throws {
+        var reader = DERReader(bytes, what: "the authenticator")
         (clientRealm, clientName, checksumType, checksum, microseconds, time, subkey, sequenceNumber) =
-            try DERFields.decoding("the authenticator") {
-                try DERFields.applicationSequence(node, 2) { nodes in
-                    guard try DERFields.field(&nodes, 0, DERFields.int32) == 5 else {
-                        throw KerberosError.malformed("the authenticator-vno is not 5")
-                    }
-                    let crealm = try DERFields.field(&nodes, 1, DERFields.string)
-                    let cname = try DERFields.field(&nodes, 2, PrincipalName.init(derEncoded:))
-                    let checksum = try DERFields.optionalField(&nodes, 3) { node in
-                        try DER.sequence(node, identifier: .sequence) { fields in
-                            (try DERFields.field(&fields, 0, DERFields.int32), try DERFields.field(&fields, 1, DERFields.octets))
-                        }
-                    }
-                    let cusec = try DERFields.field(&nodes, 4, DERFields.int32)
-                    let ctime = try DERFields.field(&nodes, 5, DERFields.time)
-                    let subkey = try DERFields.optionalField(&nodes, 6, decodeKey)
-                    let sequence = try DERFields.optionalField(&nodes, 7, DERFields.uint32)
-                    _ = try DERFields.optionalField(&nodes, 8) { $0 }  // authorization-data
-                    return (crealm, cname, checksum?.0, checksum?.1, cusec, ctime, subkey, sequence)
+            try reader.applicationSequence(2) { fields in
+                guard try fields.field(0, { try $0.int32() }) == 5 else {
+                    throw KerberosError.malformed("the authenticator-vno is not 5")
                 }
+                let crealm = try fields.field(1) { try $0.string() }
+                let cname = try fields.field(2) { try PrincipalName(from: &$0) }
+                let checksum = try fields.optionalField(3) { checksum in
+                    try checksum.sequence { fields in
+                        (try fields.field(0) { try $0.int32() }, try fields.field(1) { try $0.octets() })
+                    }
+                }
+                let cusec = try fields.field(4) { try $0.int32() }
+                let ctime = try fields.field(5) { try $0.time() }
+                let subkey = try fields.optionalField(6, decodeKey)
+                let sequence = try fields.optionalField(7) { try $0.uint32() }
+                try fields.optionalField(8) { try $0.skipElement() }  // authorization-data
+                return (crealm, cname, checksum?.0, checksum?.1, cusec, ctime, subkey, sequence)
             }
+        guard reader.isAtEnd else { throw KerberosError.malformed("the authenticator has bytes after it") }
     }
 }

@@ -3,25 +3,60 @@ import SwiftASN1
 /// RFC 2743 section 3.1's mechanism-independent token framing, RFC 4121's krb5 token IDs and RFC 4178's SPNEGO
 /// NegTokenInit / NegTokenResp.
 enum GSSToken {
+    /// The mechanisms this library tells apart, by their OBJECT IDENTIFIER's encoding.
+    enum Mechanism: Sendable, Equatable {
+        /// SPNEGO, 1.3.6.1.5.5.2.
+        case spnego
+        /// Kerberos 5, 1.2.840.113554.1.2.2.
+        case kerberos
+        /// The OID Windows clients put first in SPNEGO's mechTypes (a historical mis-encoding of the krb5 OID),
+        /// 1.2.840.48018.1.2.2.
+        case msKerberos
+        /// Another mechanism (NTLMSSP, …), with its OID's content octets.
+        case other(ArraySlice<UInt8>)
+
+        init(encoded content: ArraySlice<UInt8>) {
+            if content.elementsEqual(Self.spnegoBytes) {
+                self = .spnego
+            } else if content.elementsEqual(Self.kerberosBytes) {
+                self = .kerberos
+            } else if content.elementsEqual(Self.msKerberosBytes) {
+                self = .msKerberos
+            } else {
+                self = .other(content)
+            }
+        }
+
+        var isKerberos: Bool { self == .kerberos || self == .msKerberos }
+
+        /// The OID, for replies and messages.
+        var identifier: ASN1ObjectIdentifier {
+            switch self {
+            case .spnego: GSSToken.spnego
+            case .kerberos: GSSToken.kerberos
+            case .msKerberos: GSSToken.msKerberos
+            case .other(let content): (try? ASN1ObjectIdentifier(derEncoded: [0x06] + TLVLength.encode(content.count) + content)) ?? [0]
+            }
+        }
+
+        private static let spnegoBytes: [UInt8] = [0x2B, 0x06, 0x01, 0x05, 0x05, 0x02]
+        private static let kerberosBytes: [UInt8] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x12, 0x01, 0x02, 0x02]
+        private static let msKerberosBytes: [UInt8] = [0x2A, 0x86, 0x48, 0x82, 0xF7, 0x12, 0x01, 0x02, 0x02]
+    }
+
     static let spnego = try! ASN1ObjectIdentifier(dotRepresentation: "1.3.6.1.5.5.2")
     static let kerberos = try! ASN1ObjectIdentifier(dotRepresentation: "1.2.840.113554.1.2.2")
-    /// The OID Windows clients put first in SPNEGO's mechTypes (a historical mis-encoding of the krb5 OID).
     static let msKerberos = try! ASN1ObjectIdentifier(dotRepresentation: "1.2.840.48018.1.2.2")
-    static let kerberosMechs = [kerberos, msKerberos]
 
-    /// `[APPLICATION 0] IMPLICIT SEQUENCE { thisMech OID, innerToken ANY }`: the mechanism and the bytes after it.
-    static func unwrap(_ bytes: ArraySlice<UInt8>) throws -> (ASN1ObjectIdentifier, ArraySlice<UInt8>) {
-        var reader = TLVReader(bytes)
-        guard try reader.tag() == 0x60 else { throw KerberosError.malformed("not a GSS-API initial context token") }
-        let length = try reader.length()
-        guard length == reader.remaining else { throw KerberosError.malformed("the GSS-API token's length is wrong") }
-        let oidStart = reader.position
-        guard try reader.tag() == 0x06 else { throw KerberosError.malformed("the GSS-API token has no mechanism OID") }
-        try reader.skip(try reader.length())
-        let oid = try DERFields.decoding("the GSS-API mechanism") {
-            try ASN1ObjectIdentifier(derEncoded: bytes[oidStart..<reader.position])
-        }
-        return (oid, bytes[reader.position...])
+    /// `[APPLICATION 0] IMPLICIT SEQUENCE { thisMech OID, innerToken ANY }`: the mechanism and the bytes after it (the
+    /// inner token is the mechanism's own, not necessarily DER).
+    static func unwrap(_ bytes: ArraySlice<UInt8>) throws -> (Mechanism, ArraySlice<UInt8>) {
+        var outer = DERReader(bytes, what: "the GSS-API initial context token")
+        let token = try outer.element(0x60)
+        guard outer.isAtEnd else { throw KerberosError.malformed("the GSS-API token's length is wrong") }
+        var reader = DERReader(token, what: "the GSS-API token's mechanism")
+        let mech = Mechanism(encoded: try reader.objectIdentifier())
+        return (mech, reader.rest)
     }
 
     static func stripTokenID(_ bytes: ArraySlice<UInt8>, expected: [UInt8]) throws -> ArraySlice<UInt8> {
@@ -34,23 +69,28 @@ enum GSSToken {
     /// NegotiationToken ::= CHOICE { negTokenInit [0] NegTokenInit, … } with NegTokenInit ::= SEQUENCE {
     /// mechTypes [0], reqFlags [1] OPTIONAL, mechToken [2] OPTIONAL, mechListMIC [3] OPTIONAL }: the client's
     /// preferred mechanism and its token, which must be for that mechanism (an optimistic token).
-    static func mechToken(fromNegTokenInit bytes: ArraySlice<UInt8>) throws -> (ASN1ObjectIdentifier, ArraySlice<UInt8>) {
-        try DERFields.decoding("the SPNEGO NegTokenInit") {
-            let root = try DER.parse(bytes)
-            return try DER.explicitlyTagged(root, tagNumber: 0, tagClass: .contextSpecific) { node in
-                try DER.sequence(node, identifier: .sequence) { nodes in
-                    let mechs = try DERFields.field(&nodes, 0) { try DERFields.sequenceOf($0).map(ASN1ObjectIdentifier.init(derEncoded:)) }
-                    _ = try DERFields.optionalField(&nodes, 1) { $0 }
-                    let token = try DERFields.optionalField(&nodes, 2, DERFields.octets)
-                    _ = try DERFields.optionalField(&nodes, 3) { $0 }
-                    while nodes.next() != nil {}  // NegTokenInit2's negHints and later extensions
-                    guard let preferred = mechs.first, kerberosMechs.contains(preferred), let token else {
-                        throw KerberosError.malformed("the SPNEGO NegTokenInit carries no Kerberos mechToken")
+    static func mechToken(fromNegTokenInit bytes: ArraySlice<UInt8>) throws -> (Mechanism, ArraySlice<UInt8>) {
+        var reader = DERReader(bytes, what: "the SPNEGO NegTokenInit")
+        let found = try reader.field(0) { negTokenInit in
+            try negTokenInit.sequence { fields -> (Mechanism?, ArraySlice<UInt8>?) in
+                var preferred: Mechanism?
+                try fields.field(0) { mechTypes in
+                    try mechTypes.sequenceOf { mech in
+                        let oid = Mechanism(encoded: try mech.objectIdentifier())
+                        if preferred == nil { preferred = oid }
                     }
-                    return (preferred, token)
                 }
+                try fields.optionalField(1) { try $0.skipElement() }
+                let token = try fields.optionalField(2) { try $0.octets() }
+                while !fields.isAtEnd { try fields.skipElement() }  // mechListMIC, NegTokenInit2's negHints, later ones
+                return (preferred, token)
             }
         }
+        guard reader.isAtEnd else { throw KerberosError.malformed("the SPNEGO token has bytes after its NegTokenInit") }
+        guard let preferred = found.0, preferred.isKerberos, let token = found.1 else {
+            throw KerberosError.malformed("the SPNEGO NegTokenInit carries no Kerberos mechToken")
+        }
+        return (preferred, token)
     }
 
     /// The AP-REP framed as the request was: bare, in a krb5 token (TOK_ID 02 00), or in a SPNEGO NegTokenResp with
@@ -68,7 +108,7 @@ enum GSSToken {
                 try coder.appendConstructedNode(identifier: .sequence) { coder in
                     try coder.serialize(Enumerated(0), explicitlyTaggedWithTagNumber: 0,
                         tagClass: .contextSpecific)
-                    try coder.serialize(mech, explicitlyTaggedWithTagNumber: 1, tagClass: .contextSpecific)
+                    try coder.serialize(mech.identifier, explicitlyTaggedWithTagNumber: 1, tagClass: .contextSpecific)
                     try coder.serialize(ASN1OctetString(contentBytes: try krb5Token(apRep)[...]),
                         explicitlyTaggedWithTagNumber: 2, tagClass: .contextSpecific)
                 }
@@ -81,7 +121,7 @@ enum GSSToken {
         var oid = DER.Serializer()
         try oid.serialize(kerberos)
         let body = oid.serializedBytes + [0x02, 0x00] + apRep
-        return [0x60] + TLVReader.encodeLength(body.count) + body
+        return [0x60] + TLVLength.encode(body.count) + body
     }
 
     /// ENUMERATED, which swift-asn1 has no type for.
@@ -94,40 +134,9 @@ enum GSSToken {
     }
 }
 
-/// Reads DER tag-length headers by hand, for GSS-API's framing whose inner token is not itself DER.
-struct TLVReader {
-    private let bytes: ArraySlice<UInt8>
-    private(set) var position: Int
-
-    init(_ bytes: ArraySlice<UInt8>) {
-        self.bytes = bytes
-        self.position = bytes.startIndex
-    }
-
-    var remaining: Int { bytes.endIndex - position }
-
-    mutating func tag() throws -> UInt8 {
-        guard position < bytes.endIndex else { throw KerberosError.malformed("the token ends early") }
-        defer { position += 1 }
-        return bytes[position]
-    }
-
-    mutating func length() throws -> Int {
-        let first = try tag()
-        if first < 0x80 { return Int(first) }
-        let count = Int(first & 0x7F)
-        guard count >= 1, count <= 3 else { throw KerberosError.malformed("a DER length is not 1 to 3 bytes") }
-        var value = 0
-        for _ in 0..<count { value = value << 8 | Int(try tag()) }
-        return value
-    }
-
-    mutating func skip(_ count: Int) throws {
-        guard count <= remaining else { throw KerberosError.malformed("the token ends early") }
-        position += count
-    }
-
-    static func encodeLength(_ length: Int) -> [UInt8] {
+/// DER's length octets, for GSS-API's framing of the reply.
+enum TLVLength {
+    static func encode(_ length: Int) -> [UInt8] {
         if length < 0x80 { return [UInt8(length)] }
         var bytes = [UInt8]()
         var rest = length

@@ -1,5 +1,3 @@
-import SwiftASN1
-
 /// RFC 4120's PrincipalName: a name type and its components (`adrs/tessera.corp.example.test` is two components).
 public struct PrincipalName: Hashable, Sendable, CustomStringConvertible {
     /// NT-PRINCIPAL (1), NT-SRV-INST (2), NT-SRV-HST (3), NT-ENTERPRISE (10), …; not compared by `matches`.
@@ -18,19 +16,35 @@ public struct PrincipalName: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { components.joined(separator: "/") }
 
-    /// Whether the components are the same; service names compare without regard to case (as AD's SPN lookup does).
+    /// Whether the components are the same; service names compare without regard to (ASCII) case, as AD's SPN
+    /// lookup does.
     public func matches(_ other: PrincipalName) -> Bool {
         components.count == other.components.count
-            && zip(components, other.components).allSatisfy { $0.lowercased() == $1.lowercased() }
+            && zip(components, other.components).allSatisfy { asciiCaseInsensitiveEqual($0, $1) }
     }
 
-    init(derEncoded node: ASN1Node) throws {
-        (nameType, components) = try DER.sequence(node, identifier: .sequence) { nodes in
-            let type = try DERFields.field(&nodes, 0, DERFields.int32)
-            let names = try DERFields.field(&nodes, 1) { node in
-                try DERFields.sequenceOf(node).map(DERFields.string)
-            }
+    /// `SEQUENCE { name-type [0] Int32, name-string [1] SEQUENCE OF KerberosString }`.
+    init(from reader: inout DERReader) throws {
+        (nameType, components) = try reader.sequence { fields in
+            let type = try fields.field(0) { try $0.int32() }
+            var names = [String]()
+            try fields.field(1) { try $0.sequenceOf { names.append(try $0.string()) } }
             return (type, names)
+        }
+    }
+}
+
+/// Whether two strings are equal ignoring the case of ASCII letters, without allocating.
+func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+    var (a, b) = (a, b)
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            guard x.count == y.count else { return false }
+            for (p, q) in zip(x, y) where p != q {
+                let (lp, lq) = (p | 0x20, q | 0x20)
+                guard lp == lq, lp >= UInt8(ascii: "a"), lp <= UInt8(ascii: "z") else { return false }
+            }
+            return true
         }
     }
 }

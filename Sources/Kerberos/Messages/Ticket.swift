@@ -6,12 +6,14 @@ public struct EncryptedData: Sendable {
     public let keyVersion: UInt32?
     public let cipher: ArraySlice<UInt8>
 
-    init(derEncoded node: ASN1Node) throws {
-        (encryptionType, keyVersion, cipher) = try DER.sequence(node, identifier: .sequence) { nodes in
+    /// `SEQUENCE { etype [0] Int32, kvno [1] UInt32 OPTIONAL, cipher [2] OCTET STRING }`; the cipher stays a slice of
+    /// the token.
+    init(from reader: inout DERReader) throws {
+        (encryptionType, keyVersion, cipher) = try reader.sequence { fields in
             (
-                EncryptionType(rawValue: try DERFields.field(&nodes, 0, DERFields.int32)),
-                try DERFields.optionalField(&nodes, 1, DERFields.uint32),
-                try DERFields.field(&nodes, 2, DERFields.octets)
+                EncryptionType(rawValue: try fields.field(0) { try $0.int32() }),
+                try fields.optionalField(1) { try $0.uint32() },
+                try fields.field(2) { try $0.octets() }
             )
         }
     }
@@ -43,15 +45,15 @@ public struct Ticket: Sendable {
     /// The EncTicketPart, encrypted with the service's long-term key (key usage 2).
     public let encryptedPart: EncryptedData
 
-    init(derEncoded node: ASN1Node) throws {
-        (realm, serverName, encryptedPart) = try DERFields.applicationSequence(node, 1) { nodes in
-            guard try DERFields.field(&nodes, 0, DERFields.int32) == 5 else {
+    init(from reader: inout DERReader) throws {
+        (realm, serverName, encryptedPart) = try reader.applicationSequence(1) { fields in
+            guard try fields.field(0, { try $0.int32() }) == 5 else {
                 throw KerberosError.malformed("the ticket's tkt-vno is not 5")
             }
             return (
-                try DERFields.field(&nodes, 1, DERFields.string),
-                try DERFields.field(&nodes, 2, PrincipalName.init(derEncoded:)),
-                try DERFields.field(&nodes, 3, EncryptedData.init(derEncoded:))
+                try fields.field(1) { try $0.string() },
+                try fields.field(2) { try PrincipalName(from: &$0) },
+                try fields.field(3) { try EncryptedData(from: &$0) }
             )
         }
     }
@@ -65,24 +67,30 @@ struct AuthorizationElement: Sendable {
     let type: Int32
     let data: ArraySlice<UInt8>
 
-    static func sequence(_ node: ASN1Node) throws -> [AuthorizationElement] {
-        try DERFields.sequenceOf(node).map { element in
-            try DER.sequence(element, identifier: .sequence) { nodes in
-                AuthorizationElement(
-                    type: try DERFields.field(&nodes, 0, DERFields.int32),
-                    data: try DERFields.field(&nodes, 1, DERFields.octets))
-            }
+    /// AuthorizationData ::= SEQUENCE OF SEQUENCE { ad-type [0] Int32, ad-data [1] OCTET STRING }.
+    static func sequence(from reader: inout DERReader) throws -> [AuthorizationElement] {
+        var elements = [AuthorizationElement]()
+        try reader.sequenceOf { element in
+            elements.append(
+                try element.sequence { fields in
+                    AuthorizationElement(
+                        type: try fields.field(0) { try $0.int32() }, data: try fields.field(1) { try $0.octets() })
+                })
         }
+        return elements
     }
 
-    /// The PAC: AD-WIN2K-PAC, at the top level or (as AD and Samba send it) inside AD-IF-RELEVANT.
+    /// The PAC: AD-WIN2K-PAC, at the top level or (as AD and Samba send it) inside AD-IF-RELEVANT, whose ad-data is
+    /// itself an AuthorizationData. A slice of the decrypted ticket.
     static func pac(in elements: [AuthorizationElement]) throws -> ArraySlice<UInt8>? {
         for element in elements {
             switch element.type {
             case win2kPAC:
                 return element.data
             case ifRelevant:
-                let inner = try DERFields.decoding("AD-IF-RELEVANT") { try sequence(DER.parse(element.data)) }
+                var reader = DERReader(element.data, what: "AD-IF-RELEVANT")
+                let inner = try sequence(from: &reader)
+                guard reader.isAtEnd else { throw KerberosError.malformed("AD-IF-RELEVANT has bytes after its elements") }
                 if let pac = try pac(in: inner) { return pac }
             default:
                 continue

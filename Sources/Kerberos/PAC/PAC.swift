@@ -29,15 +29,17 @@ public struct PAC: Sendable {
     /// The ulType of every buffer, in order.
     public let bufferTypes: [UInt32]
 
-    /// MS-PAC 2.3's PACTYPE: cBuffers, Version 0, then PAC_INFO_BUFFERs (ulType, cbBufferSize, Offset).
+    /// MS-PAC 2.3's PACTYPE: cBuffers, Version 0, then PAC_INFO_BUFFERs (ulType, cbBufferSize, Offset). Read in
+    /// place: `bytes` is the slice of the decrypted ticket that holds it, kept for the server checksum.
     init(bytes: ArraySlice<UInt8>) throws {
-        let pac = Array(bytes)
-        var r = LittleEndianReader(pac[...], what: "the PAC")
+        let pac = bytes
+        var r = LittleEndianReader(pac, what: "the PAC")
         let count = try r.u32()
         guard try r.u32() == 0, count >= 1, count <= 64 else {
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's header is not version 0")
         }
         var buffers = [(type: UInt32, data: Range<Int>)]()
+        buffers.reserveCapacity(Int(count))
         for _ in 0..<count {
             let type = try r.u32()
             let size = Int(try r.u32())
@@ -47,26 +49,37 @@ public struct PAC: Sendable {
             }
             buffers.append((type, Int(offset)..<(Int(offset) + size)))
         }
+        /// The one buffer of `type`, as offsets from the PAC's start.
         func only(_ type: BufferType) throws -> Range<Int> {
-            let found = buffers.filter { $0.type == type.rawValue }
-            guard found.count == 1 else {
-                throw KerberosError(
-                    .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC has \(found.count) buffers of type \(type.rawValue), not one")
+            var found: Range<Int>?
+            var count = 0
+            for buffer in buffers where buffer.type == type.rawValue {
+                found = buffer.data
+                count += 1
             }
-            return found[0].data
+            guard count == 1, let found else {
+                throw KerberosError(
+                    .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC has \(count) buffers of type \(type.rawValue), not one")
+            }
+            return found
+        }
+        func buffer(_ type: BufferType) throws -> ArraySlice<UInt8> {
+            let range = try only(type)
+            return pac[(pac.startIndex + range.lowerBound)..<(pac.startIndex + range.upperBound)]
         }
         bufferTypes = buffers.map(\.type)
-        logonInfo = try LogonInfo(ndr: pac[try only(.logonInfo)])
-        (clientName, clientTime) = try Self.clientInfo(pac[try only(.clientInfo)])
-        serverSignature = try Self.signature(pac, try only(.serverChecksum))
-        kdcSignature = try Self.signature(pac, try only(.kdcChecksum))
+        logonInfo = try LogonInfo(ndr: try buffer(.logonInfo))
+        (clientName, clientTime) = try Self.clientInfo(try buffer(.clientInfo))
+        serverSignature = try Self.signature(try buffer(.serverChecksum), at: try only(.serverChecksum).lowerBound)
+        kdcSignature = try Self.signature(try buffer(.kdcChecksum), at: try only(.kdcChecksum).lowerBound)
         self.bytes = pac
     }
 
-    private let bytes: [UInt8]
+    private let bytes: ArraySlice<UInt8>
 
     /// MS-PAC 2.8.1: the server signature is the keyed checksum, with the service key and key usage 17
-    /// (KERB_NON_KERB_CKSUM_SALT), of the whole PAC with the server and KDC signatures zeroed.
+    /// (KERB_NON_KERB_CKSUM_SALT), of the whole PAC with the server and KDC signatures zeroed: hashed in place, zeros
+    /// fed for the two signatures.
     func verifyServerSignature(with key: ServiceKeys.PreparedKey) throws {
         let profile = key.profile
         let type = ChecksumType(rawValue: serverSignature.type)
@@ -76,19 +89,28 @@ public struct PAC: Sendable {
                 "KRB_AP_ERR_MODIFIED: the PAC's server checksum type \(serverSignature.type) does not match the "
                     + "service key's \(key.key.encryptionType)")
         }
-        var zeroed = bytes
-        for range in [serverSignature.range, kdcSignature.range] {
-            zeroed.replaceSubrange(range, with: repeatElement(0, count: range.count))
+        var mac = HMACState(profile: profile, key: key.pacChecksum)
+        var at = 0
+        let zeros = [UInt8](repeating: 0, count: 24)
+        for range in [serverSignature.range, kdcSignature.range].sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            // Two signatures that overlap are not a PAC any KDC makes.
+            guard range.lowerBound >= at else {
+                throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's signatures overlap")
+            }
+            mac.update(bytes[(bytes.startIndex + at)..<(bytes.startIndex + range.lowerBound)])
+            mac.update(zeros[..<range.count])
+            at = range.upperBound
         }
-        guard constantTimeEqual(profile.hmac(key.pacChecksum, zeroed).prefix(profile.macLength), serverSignature.signature)
-        else {
+        mac.update(bytes[(bytes.startIndex + at)...])
+        guard constantTimeEqual(mac.finalize().prefix(profile.macLength), serverSignature.signature) else {
             throw KerberosError(
                 .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's server checksum does not verify with the service key")
         }
     }
 
-    private static func signature(_ pac: [UInt8], _ range: Range<Int>) throws -> Signature {
-        var r = LittleEndianReader(pac[range], what: "a PAC signature")
+    /// A PAC_SIGNATURE_DATA at `offset` in the PAC: its type and signature, and where the signature lies.
+    private static func signature(_ buffer: ArraySlice<UInt8>, at offset: Int) throws -> Signature {
+        var r = LittleEndianReader(buffer, what: "a PAC signature")
         let type = Int32(bitPattern: try r.u32())
         let length: Int
         switch type {
@@ -98,7 +120,7 @@ public struct PAC: Sendable {
         default:
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC signature type \(type) is unknown")
         }
-        let start = range.lowerBound + 4
+        let start = offset + 4
         let signature = Array(try r.read(length))
         return Signature(type: type, signature: signature, range: start..<(start + length))
     }

@@ -63,7 +63,7 @@ public struct APRequestValidator: Sendable {
         }
         let pac = try PAC(bytes: pacBytes)
         try pac.verifyServerSignature(with: key)
-        guard pac.clientName.lowercased() == ticketPart.clientName.description.lowercased(),
+        guard asciiCaseInsensitiveEqual(pac.clientName, ticketPart.clientName.description),
             pac.clientTime == ticketPart.authTime
         else {
             throw KerberosError(

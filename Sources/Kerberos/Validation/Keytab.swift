@@ -1,4 +1,5 @@
 import Crypto
+import Synchronization
 
 /// The keys of one service: every key version it still accepts (the current one and, after a rotation, the previous
 /// one for tickets already issued). The keys each ticket needs (Ke and Ki for key usage 2, Kc for the PAC's server
@@ -22,10 +23,32 @@ public struct ServiceKeys: Sendable {
             ticket = try profile.usageKeys(key.key, usage: 2)
             pacChecksum = try profile.deriveKey(key.key, usage: 17, purpose: .checksum)
         }
+
+        /// The long-term key's derived keys, derived once per process: a server makes its ``ServiceKeys`` afresh for
+        /// each request from the keys in its store, and each key's Ke, Ki and Kc are three AES encryptions.
+        static func cached(_ key: KerberosKey) throws -> PreparedKey {
+            let id = CacheKey(type: key.encryptionType.rawValue, version: key.version, bytes: key.keyBytes)
+            if let prepared = cache.withLock({ $0[id] }) { return prepared }
+            let prepared = try PreparedKey(key)
+            cache.withLock { cache in
+                // A handful of keys per tenant (the current version and one retiring); a bound against growth all
+                // the same, forgetting everything when it is reached.
+                if cache.count >= 256 { cache.removeAll() }
+                cache[id] = prepared
+            }
+            return prepared
+        }
+
+        private struct CacheKey: Hashable {
+            let type: Int32
+            let version: UInt32
+            let bytes: [UInt8]
+        }
+        private static let cache = Mutex<[CacheKey: PreparedKey]>([:])
     }
 
     public init(keys: [KerberosKey]) throws {
-        prepared = try keys.map(PreparedKey.init)
+        prepared = try keys.map(PreparedKey.cached)
     }
 
     /// Reads an MIT keytab (file format 0x0502, as `samba-tool domain exportkeytab` and `ktutil` write), keeping
@@ -68,7 +91,7 @@ public struct ServiceKeys: Sendable {
             guard (try? type.profile()) != nil else { continue }
             keys.append(try KerberosKey(encryptionType: type, version: version, bytes: key))
         }
-        prepared = try keys.map(PreparedKey.init)
+        prepared = try keys.map(PreparedKey.cached)
     }
 
     /// The keys that may have encrypted a ticket of this type and key version.

@@ -1,9 +1,11 @@
-/// The AES-CTS decryption of a ticket's encrypted part alone, with Ke derived once: no HMAC, no parsing, no PAC.
-/// It is the floor `tessera bench kerberos` measures AP-REQ validation against.
+/// The decryption of a ticket's encrypted part alone, with its keys derived once: no parsing, no PAC, no
+/// authenticator. The floor `tessera bench kerberos` measures AP-REQ validation against, two ways: the enctype's
+/// decryption as RFC 3961 defines it (for aes-cts-hmac-sha1-96, AES-CTS and the HMAC-SHA1-96 check), and AES-CTS
+/// alone.
 public struct RawTicketDecryption: Sendable {
     private let cipher: ArraySlice<UInt8>
     private let keys: UsageKeys
-    private let macLength: Int
+    private let profile: EncryptionProfile
 
     /// Prepares the decryption of `token`'s ticket with the matching key of `keys`.
     public init(token: some Collection<UInt8>, keys: ServiceKeys) throws {
@@ -14,11 +16,16 @@ public struct RawTicketDecryption: Sendable {
         }
         self.cipher = encrypted.cipher
         self.keys = key.ticket
-        self.macLength = key.profile.macLength
+        self.profile = key.profile
     }
 
-    /// Decrypts once; returns the plaintext's length.
-    public func run() throws -> Int {
-        try AESCTS.decrypt(cipher.dropLast(macLength), key: keys.encryption).count
+    /// The enctype's decryption (AES-CTS, then the HMAC over the plaintext checked); returns the plaintext's length.
+    public func decryptAndVerify() throws -> Int {
+        try profile.decrypt(cipher, keys: keys).count
+    }
+
+    /// AES-CTS alone, the HMAC neither computed nor checked; returns the plaintext's length.
+    public func decryptOnly() throws -> Int {
+        try AESCTS.decrypt(cipher.dropLast(profile.macLength), key: keys.encryption).count
     }
 }
