@@ -182,17 +182,14 @@ extension SyncCycle {
         }
 
         // Accidental deletion prevention: past the threshold nothing is deleted, and the run says so.
-        let settings = state.context.settings
-        if settings.deletionPreventionType != "disabled", !state.deletions.isEmpty {
-            var limit = settings.deletionThreshold
-            if settings.deletionPreventionType == "enabledForPercentage" {
-                let joinedCount = try await store.read { tx in
+        if !state.deletions.isEmpty {
+            let threshold = try await DeletionThreshold(settings: state.context.settings) {
+                try await store.read { tx in
                     try await tx.count(ObjectQuery(tenant: tenantID, kinds: [.syncObject], filter: .and(
                         .compare(PropertyPath(["connector"]), .eq, .string(connector.name)), .compare(PropertyPath(["cloudId"]), .ne, .null))))
                 }
-                limit = max(1, joinedCount * settings.deletionThreshold / 100)
             }
-            if state.deletions.count > limit {
+            if threshold.holdsBack(state.deletions.count) {
                 run.status = "stopped-deletion-threshold-exceeded"
                 run.pendingDeletions = state.deletions.map(\.object.id).sorted()
                 return
