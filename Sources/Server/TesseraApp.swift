@@ -38,12 +38,14 @@ public struct TesseraApp: Sendable {
     public let telemetry: Telemetry
     /// Recovery jobs running in the background; graceful shutdown waits for them.
     let jobs = BackgroundJobs()
+    /// Requests this server makes to others: the OpenID Connect providers of B2B with other deployments.
+    public let outbound: any OutboundHTTP
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
                             maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = [],
                             backupRetentionDays: Int = 5, network: NetworkPolicy = .init(),
-                            countries: CountryDatabase = .empty) async throws -> TesseraApp {
+                            countries: CountryDatabase = .empty, outbound: (any OutboundHTTP)? = nil) async throws -> TesseraApp {
         let telemetry = Telemetry()
         let store = InstrumentedStore(base: store, telemetry: telemetry)
         try await store.migrate()
@@ -52,7 +54,8 @@ public struct TesseraApp: Sendable {
         return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock),
                           backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKey: key,
                           passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,
-                          maxBodyBytes: maxBodyBytes, network: network, countries: countries, logger: Logger(label: "tessera"), telemetry: telemetry)
+                          maxBodyBytes: maxBodyBytes, network: network, countries: countries, logger: Logger(label: "tessera"), telemetry: telemetry,
+                          outbound: try outbound ?? NIOOutboundHTTP())
     }
 
     /// Handles one request: identity platform, Graph or health.

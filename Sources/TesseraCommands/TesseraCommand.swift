@@ -1,6 +1,7 @@
 public import ArgumentParser
 import InternetAccess
 import Foundation
+import NIOSSL
 import Logging
 import Server
 import Store
@@ -69,6 +70,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve plain http instead of https (MSAL and azure-identity need https).") var http = false
     @Option(help: "A PEM file of attestation root certificates to trust for passkeys (profiles that enforce attestation need them).")
     var attestationRoots: String?
+    @Option(help: "A PEM file of CA certificates trusted, besides the system's, for the OpenID Connect identity providers of B2B with other deployments.")
+    var identityProviderCa: String?
     @Option(help: "Days each tenant's daily snapshots are kept.") var backupRetentionDays: Int = 5
     @Option(help: "Minutes between directory sync cycles for tenants with a connector (0: only `tessera sync run`).") var syncInterval: Int = 30
     @Option(help: ArgumentHelp("A URL users and clients reach Tessera by, e.g. https://login.contoso.com (repeat for more; the first is canonical). Requests for any other host are refused, and the issuer and every link are built from these.",
@@ -135,8 +138,14 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 3600 seconds") }
+        var providerRoots: [NIOSSLCertificate] = []
+        if let path = identityProviderCa {
+            do { providerRoots = try NIOSSLCertificate.fromPEMFile(path) } catch { throw ValidationError("--identity-provider-ca: cannot read PEM certificates from \(path)") }
+            guard !providerRoots.isEmpty else { throw ValidationError("--identity-provider-ca: \(path) holds no certificate") }
+        }
         let app = try await TesseraApp.make(store: store, clock: clock, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
-                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies), countries: countries)
+                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies), countries: countries,
+                                            outbound: try NIOOutboundHTTP(additionalRoots: providerRoots))
         let tenants = try await store.read { tx in try await tx.tenants() }
         try await Self.warnOfCountryLocations(without: countries, store: store, tenants: tenants, logger: Logger(label: "tessera"))
         // Passkeys are bound to a host name (browsers refuse IP addresses as relying-party ids), so the address to give

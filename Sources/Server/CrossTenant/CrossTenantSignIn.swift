@@ -18,9 +18,21 @@ struct CrossTenantSignIn {
             .b2bCollaboration(inbound: false, userID: homeUserID, groupIDs: groups, applicationID: clientID)
     }
 
+    /// B2B collaboration of the user `link` names with `resource`. A user of another deployment is decided by this
+    /// tenant's inbound settings alone, for its home tenant (the provider's `tid`) and on the user itself: its groups
+    /// and its tenant's outbound settings are its deployment's, which decided when it signed the user in.
+    func b2bCollaboration(resource: String, link: ExternalUserLink, clientID: String?) async throws -> CrossTenantAccess.Decision {
+        guard link.isRemote else {
+            return try await b2bCollaboration(resource: resource, home: link.homeTenantID, homeUserID: link.homeUserID, clientID: clientID)
+        }
+        return try await app.directory.crossTenantAccess(tenant: resource, partner: link.homeTenantID)
+            .b2bCollaboration(inbound: true, userID: link.homeUserID, groupIDs: [], applicationID: clientID)
+    }
+
     /// The home identity of `user` of `tenant` when it is an external user who redeemed an invitation.
     func link(tenant: String, user: StoredObject?) async throws -> ExternalUserLink? {
-        guard let user, user.body["creationType"]?.stringValue == "Invitation" else { return nil }
+        // Invited users, and B2B users cross-tenant synchronization provisioned (no creationType, an externalUserState).
+        guard let user, user.body["creationType"]?.stringValue == "Invitation" || user.body["externalUserState"] != nil else { return nil }
         return try await app.directory.externalUserLink(tenant: tenant, userID: user.id)
     }
 
@@ -29,7 +41,7 @@ struct CrossTenantSignIn {
     func refusal(tenant: String, userID: String, clientID: String) async throws -> String? {
         let user = try await app.activeUser(tenant: tenant, id: userID)
         guard let link = try await link(tenant: tenant, user: user) else { return nil }
-        switch try await b2bCollaboration(resource: tenant, home: link.homeTenantID, homeUserID: link.homeUserID, clientID: clientID) {
+        switch try await b2bCollaboration(resource: tenant, link: link, clientID: clientID) {
         case .allowed: return nil
         case .blocked(let reason): return reason
         }
@@ -43,10 +55,12 @@ struct CrossTenantSignIn {
         return (link.homeTenantID, access.acceptsPartnerMFA)
     }
 
-    /// The claims an external user's tokens add: `idp`, the home tenant's issuer, and `acct` (0 a member, 1 a guest).
+    /// The claims an external user's tokens add: `idp`, the home tenant's issuer (a provider's, for a user of another
+    /// deployment), and `acct` (0 a member, 1 a guest).
     func claims(tenant: String, user: StoredObject, base: String) async throws -> [String: JSONValue] {
         guard let link = try await link(tenant: tenant, user: user) else { return [:] }
         let guest = user.body["userType"]?.stringValue?.lowercased() != "member"
-        return ["idp": .string(IdentityPlatform(app: app).issuer(tenant: link.homeTenantID, base: base)), "acct": .int(guest ? 1 : 0)]
+        let idp = link.issuer ?? IdentityPlatform(app: app).issuer(tenant: link.homeTenantID, base: base)
+        return ["idp": .string(idp), "acct": .int(guest ? 1 : 0)]
     }
 }

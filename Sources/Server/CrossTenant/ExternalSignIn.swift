@@ -7,8 +7,10 @@ import WebAuthn
 /// starts a session for its own user linked to A's (the guest) and issues B's tokens. The cross-tenant access
 /// settings of both tenants decide, each time: B's inbound settings for A and A's outbound settings for B.
 ///
-/// Routes, under the resource tenant: `GET /{B}/b2b/redeem?invitation=…&t=…` (the invitation's redeem URL) and
-/// `GET /{B}/b2b/signin?home=…&continue=…` (where `/authorize` sends a user whose `login_hint` is another tenant's).
+/// Routes, under the resource tenant: `GET /{B}/b2b/redeem?invitation=…&t=…` (the invitation's redeem URL),
+/// `GET /{B}/b2b/signin?home=…&continue=…` (where `/authorize` sends a user whose `login_hint` is another tenant's;
+/// `provider=…` instead of `home` for a domain an identity provider signs in, see `FederatedSignIn`) and
+/// `GET /{B}/b2b/oidc/callback` (where that provider sends the user back).
 struct ExternalSignIn {
     let app: TesseraApp
     let tenant: TenantRecord
@@ -34,8 +36,15 @@ struct ExternalSignIn {
     /// Home realm discovery at `/authorize`: a `login_hint` in another tenant of this deployment sends the browser to
     /// sign in there and come back as this tenant's guest; nil for a hint of this tenant (or of none here).
     static func homeRealm(app: TesseraApp, tenant: TenantRecord, segment: String, loginHint: String, continuation: String) async throws -> APIResponse? {
-        guard let domain = loginHint.split(separator: "@").last.map({ $0.lowercased() }), loginHint.contains("@"),
-              let home = try await app.tenantRecord(domain), home.id != tenant.id else { return nil }
+        guard let domain = loginHint.split(separator: "@").last.map({ $0.lowercased() }), loginHint.contains("@") else { return nil }
+        guard let home = try await app.tenantRecord(domain) else {
+            // A user of another deployment, whose domain an identity provider of this tenant signs in.
+            guard let provider = try await app.directory.identityProvider(tenant: tenant.id, domain: domain) else { return nil }
+            let params = [("provider", provider.id), ("continue", continuation), ("login_hint", loginHint)]
+            return APIResponse(status: 302, headers: [("Location", "/\(segment)/b2b/signin?" + AuthorizeEndpoint.encode(params)),
+                                                      ("Cache-Control", "no-store")])
+        }
+        guard home.id != tenant.id else { return nil }
         // A domain this tenant holds itself is its own users' (domains are not proved by DNS here, so two tenants may).
         let tenantID = tenant.id
         if try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: domain) })?.kind == .domain { return nil }
@@ -49,6 +58,7 @@ struct ExternalSignIn {
         switch rest {
         case ["redeem"]: return try await redeem()
         case ["signin"]: return try await signIn()
+        case ["oidc", "callback"]: return try await FederatedSignIn(app: app, tenant: tenant, request: request).callback()
         default: throw DirectoryError.notFound("/" + request.segments.joined(separator: "/"))
         }
     }
@@ -75,8 +85,18 @@ struct ExternalSignIn {
     func redeem() async throws -> APIResponse {
         guard let id = query("invitation"), let presented = query("t"),
               WebAuthn.constantTimeEquals(Array(presented.utf8), Array(tag(id).utf8)),
-              let invitation = try await app.directory.invitation(tenant: tenant.id, id: id),
-              let home = try await app.tenantRecord(invitation.homeTenantID) else {
+              let invitation = try await app.directory.invitation(tenant: tenant.id, id: id) else {
+            return refusal(90072, "This invitation link is not valid for \(tenant.name).", status: 404)
+        }
+        if let providerID = invitation.identityProviderID {
+            // A user of another deployment: redeemed by signing in with the provider of the invitation.
+            guard let provider = try? await app.directory.identityProvider(tenant: tenant.id, id: providerID) else {
+                return refusal(90072, "The identity provider this invitation was sent through is no longer configured in \(tenant.name).")
+            }
+            return try await FederatedSignIn(app: app, tenant: tenant, request: request)
+                .start(provider, purpose: .redeem(invitationID: invitation.id), loginHint: invitation.email)
+        }
+        guard let home = try await app.tenantRecord(invitation.homeTenantID) else {
             return refusal(90072, "This invitation link is not valid for \(tenant.name).", status: 404)
         }
         let session: SignInSessions.Session
@@ -106,9 +126,16 @@ struct ExternalSignIn {
 
     /// Signs the home tenant's user in to this tenant as the guest it redeemed an invitation as, then back to `/authorize`.
     func signIn() async throws -> APIResponse {
+        if let providerID = query("provider") {
+            guard let next = query("continue"), isAuthorizeRequest(next),
+                  let provider = try? await app.directory.identityProvider(tenant: tenant.id, id: providerID) else {
+                throw DirectoryError.badRequest("An external sign-in needs an identity provider of this tenant ('provider') and this tenant's authorization request ('continue').")
+            }
+            return try await FederatedSignIn(app: app, tenant: tenant, request: request)
+                .start(provider, purpose: .signIn(continuation: next), loginHint: query("login_hint"))
+        }
         guard let homeID = query("home"), let home = try await app.tenantRecord(homeID), home.id != tenant.id,
-              let next = query("continue"), next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?"),
-              !next.contains("//"), !next.contains("\\") else {
+              let next = query("continue"), isAuthorizeRequest(next) else {
             throw DirectoryError.badRequest("An external sign-in needs the home tenant ('home') and this tenant's authorization request ('continue').")
         }
         let session: SignInSessions.Session
@@ -128,6 +155,11 @@ struct ExternalSignIn {
         let (_, cookie) = try await SignInSessions(app: app).start(tenant: tenant.id, userID: guestID, amr: session.amr, aaguid: session.aaguid,
                                                                     baseURL: request.baseURL)
         return APIResponse(status: 302, headers: [("Location", next), ("Set-Cookie", cookie), ("Cache-Control", "no-store")])
+    }
+
+    /// Whether `next` is this tenant's own `/authorize` request (the only place an external sign-in returns to).
+    func isAuthorizeRequest(_ next: String) -> Bool {
+        next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?") && !next.contains("//") && !next.contains("\\")
     }
 
     /// Entra's error page for a refused external sign-in or redemption (the reason is the user's to read: it names

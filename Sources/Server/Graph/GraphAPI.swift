@@ -63,6 +63,8 @@ struct GraphAPI {
         case "policies": return try await PolicyHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "identity" where path.count > 2 && path[1] == "conditionalAccess" && path[2] == "authenticationStrength":
             return try await AuthenticationStrengthHandler.root(api: self, context: c, Array(path.dropFirst(3)))
+        case "identity" where path.count > 1 && path[1] == "identityProviders":
+            return try await IdentityProvidersHandler(api: self, context: c).handle(Array(path.dropFirst(2)))
         case "identity": return try await ConditionalAccessHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "admin" where path.count > 1 && path[1] == "configurationManagement":
             return try await ConfigurationManagementHandler(context: c, app: app).handle(Array(path.dropFirst(2)))

@@ -41,7 +41,8 @@ public enum RolePermissions {
         ]).union(backupAdministration).union(crossTenantAdministration).union(["User.Invite.All"]).union(configurationMonitoring)
             .union(["TenantGovernance-PolicyTemplate.Read.All", "TenantGovernance-PolicyTemplate.ReadWrite.All",
                     "TenantGovernance-Request.Read.All", "TenantGovernance-Request.ReadWrite.All",
-                    "TenantGovernance-Relationship.Read.All", "TenantGovernance-Relationship.ReadWrite.All"]),
+                    "TenantGovernance-Relationship.Read.All", "TenantGovernance-Relationship.ReadWrite.All"])
+            .union(["IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"]),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
             "Policy.Read.ConditionalAccess", "EntraBackup.Read.All", "MultiTenantOrganization.Read.All",
@@ -87,6 +88,8 @@ public enum RolePermissions {
         BuiltInRoles.cloudDeviceAdministrator: directoryRead.union(["Device.ReadWrite.All"]),
         BuiltInRoles.directoryReaders: directoryRead,
         BuiltInRoles.hybridIdentityAdministrator: directoryRead.union(["OnPremDirectorySynchronization.Read.All"]),
+        // External identity providers (`/identity/identityProviders`): the least privileged role Microsoft documents.
+        BuiltInRoles.externalIdentityProviderAdministrator: ["IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"],
     ]
 
     /// The Graph permissions a holder of `roles` (template ids) has, member defaults included.

@@ -9,6 +9,17 @@ extension DirectoryService {
         guard home.id != tenant.id else {
             throw DirectoryError.badRequest("'\(request.email)' is in this tenant's own domain; invite users of other organizations.")
         }
+        return try await invite(tenant: tenant, request: request, homeTenantID: home.id, homeIssuer: homeIssuer, providerID: nil, actor: actor)
+    }
+
+    /// Invites `request.email`, a user of another deployment that `provider` signs in, into `tenant`; the home tenant is
+    /// learnt at redemption, from the provider's ID token.
+    public func invite(tenant: TenantRecord, request: InvitationRequest, provider: OpenIDIdentityProvider, actor: Actor) async throws -> Invitation {
+        try await invite(tenant: tenant, request: request, homeTenantID: "", homeIssuer: provider.issuer, providerID: provider.id, actor: actor)
+    }
+
+    func invite(tenant: TenantRecord, request: InvitationRequest, homeTenantID: String, homeIssuer: String, providerID: String?,
+                actor: Actor) async throws -> Invitation {
         let now = self.now
         let local = request.email.split(separator: "@").first.map(String.init) ?? request.email
         let upn = "\(local)_\(request.domain)#EXT#@\(tenant.domain)"
@@ -29,12 +40,13 @@ extension DirectoryService {
                 guestID = try await Self.insert(kind: .user, body: body, id: Identifier.make(), tenant: tenant.id, actor: actor, now: now,
                                                 allowReadOnly: true, tx: tx).id
             }
-            let invitation = Invitation(id: invitationID, request: request, userID: guestID, displayName: displayName, homeTenantID: home.id)
+            let invitation = Invitation(id: invitationID, request: request, userID: guestID, displayName: displayName,
+                                        homeTenantID: homeTenantID, identityProviderID: providerID)
             try await tx.insert(StoredObject(tenant: tenant.id, id: invitationID, kind: .invitation, body: invitation.stored))
             try await tx.record(ChangeRecord(tenant: tenant.id, objectId: guestID, kind: .user, operation: "update",
                                              activity: "Invite external user", actor: actor.initiatedBy, at: now,
                                              details: ["displayName": .string(displayName), "invitedUserEmailAddress": .string(request.email),
-                                                       "homeTenantId": .string(home.id)]))
+                                                       "homeTenantId": .string(homeTenantID)]))
             return invitation
         }
     }
@@ -52,14 +64,33 @@ extension DirectoryService {
     /// account has to a user since deleted goes, so a deleted guest can be invited again.
     @discardableResult
     public func redeem(tenant: String, invitation id: String, homeUserID: String, actor: Actor) async throws -> ExternalUserLink {
+        try await redeem(tenant: tenant, invitation: id, homeUserID: homeUserID, federated: nil, actor: actor)
+    }
+
+    /// Redeems an invitation for a user of another deployment, signed in by the invitation's OpenID Connect provider:
+    /// the guest is linked to (`issuer`, `subject`), and `homeTenantID` (the ID token's `tid`, when it has one) is
+    /// the tenant the cross-tenant access settings know it by.
+    @discardableResult
+    public func redeem(tenant: String, invitation id: String, issuer: String, subject: String, homeTenantID: String?,
+                       actor: Actor) async throws -> ExternalUserLink {
+        try await redeem(tenant: tenant, invitation: id, homeUserID: subject, federated: (issuer, homeTenantID ?? ""), actor: actor)
+    }
+
+    func redeem(tenant: String, invitation id: String, homeUserID: String, federated: (issuer: String, tenantID: String)?,
+                actor: Actor) async throws -> ExternalUserLink {
         let now = self.now
         return try await write(tenant) { tx in
             guard let stored = try await tx.object(tenant: tenant, id: id), stored.kind == .invitation else { throw DirectoryError.notFound(id) }
             let invitation = try Invitation(stored: stored.body)
+            guard (invitation.identityProviderID != nil) == (federated != nil) else {
+                throw DirectoryError(.conflict, "This invitation is redeemed by signing in with \(federated == nil ? "its identity provider" : "a tenant of this deployment").")
+            }
             guard let guest = try await tx.object(tenant: tenant, id: invitation.userID), guest.deletedAt == nil else {
                 throw DirectoryError.notFound(invitation.userID)
             }
-            let key = ExternalUserLink.key(homeTenant: invitation.homeTenantID, homeUser: homeUserID)
+            let candidate = ExternalUserLink(guestID: guest.id, homeTenantID: federated?.tenantID ?? invitation.homeTenantID, homeUserID: homeUserID,
+                                             invitationID: invitation.id, redeemedDateTime: now, issuer: federated?.issuer)
+            let key = candidate.key
             let linkID = ExternalUserLink.objectID(guest: guest.id)
             if let holder = try await tx.holder(tenant: tenant, key: key), holder != linkID {
                 let earlier = try await tx.object(tenant: tenant, id: holder).flatMap { ExternalUserLink(stored: $0.body) }
@@ -69,20 +100,19 @@ extension DirectoryService {
                 try await tx.purge(tenant: tenant, id: holder)
             }
             if let existing = try await tx.object(tenant: tenant, id: linkID).flatMap({ ExternalUserLink(stored: $0.body) }) {
-                guard existing.homeUserID == homeUserID.lowercased(), existing.homeTenantID == invitation.homeTenantID.lowercased() else {
+                guard existing.key == key else {
                     throw DirectoryError(.conflict, "This invitation was already redeemed by another account.")
                 }
                 return existing
             }
-            let link = ExternalUserLink(guestID: guest.id, homeTenantID: invitation.homeTenantID, homeUserID: homeUserID,
-                                        invitationID: invitation.id, redeemedDateTime: now)
+            let link = candidate
             try await tx.claim(tenant: tenant, object: linkID, keys: [key])
             try await tx.insert(StoredObject(tenant: tenant, id: linkID, kind: .externalUserLink, body: link.stored))
             var body = guest.body
             body["externalUserState"] = .string("Accepted")
             body["externalUserStateChangeDateTime"] = .string(now)
             if var identity = body["identities"]?.arrayValue?.first?.objectValue {
-                identity["issuerAssignedId"] = .string(homeUserID.lowercased())
+                identity["issuerAssignedId"] = .string(link.homeUserID)
                 body["identities"] = [.object(identity)]
             }
             var updated = guest
@@ -107,10 +137,19 @@ extension DirectoryService {
         }
     }
 
+    /// The user of `tenant` that the provider's user (`issuer`, `subject`) redeemed an invitation as, if any.
+    public func externalUser(tenant: String, issuer: String, subject: String) async throws -> String? {
+        try await externalUser(tenant: tenant, key: ExternalUserLink.key(issuer: issuer, subject: subject))
+    }
+
     /// The user of `tenant` that `homeUser` of `homeTenant` redeemed an invitation as, if any.
     public func externalUser(tenant: String, homeTenant: String, homeUser: String) async throws -> String? {
+        try await externalUser(tenant: tenant, key: ExternalUserLink.key(homeTenant: homeTenant, homeUser: homeUser))
+    }
+
+    func externalUser(tenant: String, key: UniqueKey) async throws -> String? {
         try await store.read { tx in
-            guard let linkID = try await tx.holder(tenant: tenant, key: ExternalUserLink.key(homeTenant: homeTenant, homeUser: homeUser)),
+            guard let linkID = try await tx.holder(tenant: tenant, key: key),
                   let link = try await tx.object(tenant: tenant, id: linkID).flatMap({ ExternalUserLink(stored: $0.body) }) else { return nil }
             return link.guestID
         }

@@ -68,7 +68,10 @@ public struct Invitation: Sendable, Hashable {
     public var userID: String
     public var userType: String
     public var displayName: String
+    /// The home tenant, when it is one of this deployment (empty for a provider's user until redemption names it).
     public var homeTenantID: String
+    /// The OpenID Connect provider the invited user signs in with, when the user is of another deployment.
+    public var identityProviderID: String?
     public var status: String
     public var sendInvitationMessage: Bool
     public var messageInfo: JSONValue
@@ -85,12 +88,13 @@ public struct Invitation: Sendable, Hashable {
         self.userType = body["invitedUserType"]?.stringValue ?? "Guest"
         self.displayName = body["invitedUserDisplayName"]?.stringValue ?? email
         self.homeTenantID = home
+        self.identityProviderID = body["identityProviderId"]?.stringValue
         self.status = body["status"]?.stringValue ?? Self.pending
         self.sendInvitationMessage = body["sendInvitationMessage"]?.boolValue ?? false
         self.messageInfo = body["invitedUserMessageInfo"] ?? .null
     }
 
-    init(id: String, request: InvitationRequest, userID: String, displayName: String, homeTenantID: String) {
+    init(id: String, request: InvitationRequest, userID: String, displayName: String, homeTenantID: String, identityProviderID: String?) {
         self.id = id
         self.email = request.email
         self.redirectURL = request.redirectURL
@@ -98,6 +102,7 @@ public struct Invitation: Sendable, Hashable {
         self.userType = request.userType
         self.displayName = displayName
         self.homeTenantID = homeTenantID
+        self.identityProviderID = identityProviderID
         self.status = Self.pending
         self.sendInvitationMessage = request.sendInvitationMessage
         self.messageInfo = request.messageInfo
@@ -106,7 +111,8 @@ public struct Invitation: Sendable, Hashable {
     var stored: [String: JSONValue] {
         ["id": .string(id), "invitedUserEmailAddress": .string(email), "inviteRedirectUrl": .string(redirectURL), "userId": .string(userID),
          "invitedUserType": .string(userType), "invitedUserDisplayName": .string(displayName), "homeTenantId": .string(homeTenantID),
-         "status": .string(status), "sendInvitationMessage": .bool(sendInvitationMessage), "invitedUserMessageInfo": messageInfo]
+         "status": .string(status), "sendInvitationMessage": .bool(sendInvitationMessage), "invitedUserMessageInfo": messageInfo,
+         "identityProviderId": .optional(identityProviderID)]
     }
 
     /// Graph's `invitation`, with the URL that redeems it.
@@ -126,28 +132,40 @@ public struct ExternalUserLink: Sendable, Hashable {
     public var homeUserID: String
     public var invitationID: String
     public var redeemedDateTime: String
+    /// The issuer of a user of another deployment (an OpenID Connect provider's), whose `homeUserID` is the ID
+    /// token's `oid` (or `sub`) and `homeTenantID` its `tid` (empty without one); nil for a tenant of this deployment.
+    public var issuer: String?
 
-    init(guestID: String, homeTenantID: String, homeUserID: String, invitationID: String, redeemedDateTime: String) {
+    public init(guestID: String, homeTenantID: String, homeUserID: String, invitationID: String, redeemedDateTime: String, issuer: String? = nil) {
         self.guestID = guestID
         self.homeTenantID = homeTenantID.lowercased()
-        self.homeUserID = homeUserID.lowercased()
+        self.homeUserID = issuer == nil ? homeUserID.lowercased() : homeUserID
         self.invitationID = invitationID
         self.redeemedDateTime = redeemedDateTime
+        self.issuer = issuer
     }
+
+    /// Whether the home user is of another deployment (signed in through an OpenID Connect provider).
+    public var isRemote: Bool { issuer != nil }
 
     init?(stored body: [String: JSONValue]) {
         guard let guest = body["guestId"]?.stringValue, let home = body["homeTenantId"]?.stringValue, let user = body["homeUserId"]?.stringValue
         else { return nil }
         self.init(guestID: guest, homeTenantID: home, homeUserID: user, invitationID: body["invitationId"]?.stringValue ?? "",
-                  redeemedDateTime: body["redeemedDateTime"]?.stringValue ?? "")
+                  redeemedDateTime: body["redeemedDateTime"]?.stringValue ?? "", issuer: body["issuer"]?.stringValue)
     }
 
     var stored: [String: JSONValue] {
         ["id": .string(Self.objectID(guest: guestID)), "guestId": .string(guestID), "homeTenantId": .string(homeTenantID),
-         "homeUserId": .string(homeUserID), "invitationId": .string(invitationID), "redeemedDateTime": .string(redeemedDateTime)]
+         "homeUserId": .string(homeUserID), "invitationId": .string(invitationID), "redeemedDateTime": .string(redeemedDateTime),
+         "issuer": .optional(issuer)]
     }
 
     static func objectID(guest: String) -> String { "externaluserlink-\(guest.lowercased())" }
     /// The unique key that finds the guest from the home tenant's user.
     static func key(homeTenant: String, homeUser: String) -> UniqueKey { UniqueKey("homeIdentity", "\(homeTenant)/\(homeUser)") }
+    /// The unique key that finds the guest from a provider's user: the issuer and the subject, as the ID token names them.
+    static func key(issuer: String, subject: String) -> UniqueKey { UniqueKey("federatedIdentity", "\(issuer) \(subject)") }
+    /// The key this link holds.
+    var key: UniqueKey { issuer.map { Self.key(issuer: $0, subject: homeUserID) } ?? Self.key(homeTenant: homeTenantID, homeUser: homeUserID) }
 }

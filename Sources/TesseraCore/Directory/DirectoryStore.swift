@@ -34,8 +34,8 @@ public struct UniqueKey: Sendable, Hashable {
 
     /// Keys compared as written. `onPremisesImmutableId` is an on-premises sourceAnchor, the base64 of an objectGUID or
     /// ms-DS-ConsistencyGuid: `QUJD` and `qujd` are different bytes, so two objects whose anchors differ only in case
-    /// are different objects.
-    public static let caseSensitiveNames: Set<String> = ["onPremisesImmutableId"]
+    /// are different objects. `federatedIdentity` is an OpenID Connect issuer and subject, both case-sensitive.
+    public static let caseSensitiveNames: Set<String> = ["onPremisesImmutableId", "federatedIdentity"]
 }
 
 /// A row of the change log: every write, in the same transaction as the write.
