@@ -3,12 +3,24 @@ import TesseraCore
 /// Lookups the identity platform makes on almost every request.
 extension TesseraApp {
     /// The application registration with this `appId` (client id), unless deleted.
+    ///
+    /// A sign-in asks for its application four or five times (authorize, the code, Conditional Access, the tokens), so
+    /// an application read is kept as the tenant record is (`TenantCache`): while this process has committed no write
+    /// to the tenant, and for at most `TenantCache.maxAge`, which bounds how long a change made on another node takes
+    /// to be seen here. A client id that names nothing is not kept (guessing ids cannot fill the table).
     func application(tenant: String, appID: String) async throws -> StoredObject? {
+        let key = "\(tenant)|\(appID)"
+        if let cached = applicationCache.value(key, tenant: tenant, generations: directory.generations) { return cached }
+        // Note the generation and time before reading, so a write that races the read leaves the entry stale.
+        let generation = directory.generations.current(tenant)
+        let readAt = ContinuousClock.now
         let found = try await store.read { tx -> StoredObject? in
             guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("appId", appID)) else { return nil }
             return try await tx.object(tenant: tenant, id: id)
         }
-        return found?.deletedAt == nil ? found : nil
+        guard let found, found.deletedAt == nil else { return nil }
+        applicationCache.store(found, key: key, generation: generation, readAt: readAt)
+        return found
     }
 
     /// The user, if they exist, are not deleted and may sign in.
@@ -16,5 +28,30 @@ extension TesseraApp {
         let user = try await store.read { tx in try await tx.object(tenant: tenant, id: id) }
         guard let user, user.kind == .user, user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else { return nil }
         return user
+    }
+}
+
+/// What the identity platform reads from a tenant's directory on every sign-in, kept under the same rule as
+/// `TenantCache`'s records: an entry holds while this process has committed no write to its tenant since it was
+/// read, and for at most `TenantCache.maxAge`.
+final class SignInCache<Value: Sendable>: Sendable {
+    struct Entry: Sendable {
+        let value: Value
+        let generation: UInt64
+        let readAt: ContinuousClock.Instant
+    }
+
+    private let entries = BoundedTable<Entry>()
+
+    func value(_ key: String, tenant: String, generations: TenantGenerations,
+               now: ContinuousClock.Instant = .now) -> Value? {
+        guard let entry = entries[key], now - entry.readAt < TenantCache.maxAge,
+              generations.current(tenant) == entry.generation
+        else { return nil }
+        return entry.value
+    }
+
+    func store(_ value: Value, key: String, generation: UInt64, readAt: ContinuousClock.Instant) {
+        entries.set(Entry(value: value, generation: generation, readAt: readAt), for: key)
     }
 }

@@ -29,6 +29,9 @@ public struct TesseraApp: Sendable {
     /// Token-endpoint lookups, valid while a tenant's change log stands still.
     let tokenCache = TokenCache()
     let tenantCache = TenantCache()
+    /// Applications by client id, and the Graph scopes a user has granted a client, for the sign-in path.
+    let applicationCache = SignInCache<StoredObject>()
+    let consentCache = SignInCache<Set<String>>()
     /// Smart lockout and per-source throttling of failed authentication.
     let throttle = SignInThrottle()
     /// Each tenant's Conditional Access policies, compiled.

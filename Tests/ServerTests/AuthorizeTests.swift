@@ -121,3 +121,36 @@ struct AuthorizeTests {
         }
     }
 }
+
+@Suite("The sign-in path's cache of applications and consent")
+struct SignInCacheTests {
+    @Test("a redirect URI removed through Graph is refused at the very next authorize, though the application was just read")
+    func applicationChangeSeenAtOnce() async throws {
+        try await Harness.run { h in
+            let token = try await h.accessToken()
+            let appID = try await AuthorizeTests.application(h, token)
+            let params = [("client_id", appID), ("redirect_uri", AuthorizeTests.web), ("response_type", "code"), ("scope", "openid"), ("state", "s")]
+            #expect(await AuthorizeTests.authorize(h, params).status == 302)
+            let objectID = try #require(await h.graph("GET", "applications(appId='\(appID)')", token: token).json["id"]?.stringValue)
+            let patched = await h.graph("PATCH", "applications/\(objectID)", token: token, json: ["web": ["redirectUris": []]])
+            #expect(patched.status == 204)
+            let refused = await AuthorizeTests.authorize(h, params)
+            #expect(refused.status == 400 && refused.json["error_codes"]?.arrayValue?.first?.intValue == 50011)
+        }
+    }
+
+    @Test("an entry holds while the tenant's generation stands and for at most TenantCache.maxAge")
+    func entryRule() {
+        let cache = SignInCache<Set<String>>()
+        let generations = TenantGenerations()
+        let readAt = ContinuousClock.now
+        cache.store(["User.Read"], key: "t|c|u", generation: generations.current("t"), readAt: readAt)
+        #expect(cache.value("t|c|u", tenant: "t", generations: generations, now: readAt) == ["User.Read"])
+        #expect(cache.value("t|c|u", tenant: "t", generations: generations, now: readAt + TenantCache.maxAge) == nil)
+        generations.bump("other")
+        #expect(cache.value("t|c|u", tenant: "t", generations: generations, now: readAt) == ["User.Read"])
+        generations.bump("t")
+        #expect(cache.value("t|c|u", tenant: "t", generations: generations, now: readAt) == nil)
+        #expect(cache.value("t|c|v", tenant: "t", generations: generations, now: readAt) == nil)
+    }
+}

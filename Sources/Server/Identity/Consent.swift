@@ -42,8 +42,15 @@ struct Consent {
         }
     }
 
-    /// The Graph scopes granted to `clientID` for `userID`: its admin consent and the user's own.
+    /// The Graph scopes granted to `clientID` for `userID`: its admin consent and the user's own. Asked at authorize
+    /// and again for the tokens, so kept as applications are (`SignInCache`: a revoked grant written here is seen at
+    /// once, one written on another node within `TenantCache.maxAge`).
     func granted(clientID: String, userID: String) async throws -> Set<String> {
+        let tenantID = tenant.id
+        let key = "\(tenantID)|\(clientID)|\(userID)"
+        if let cached = app.consentCache.value(key, tenant: tenantID, generations: app.directory.generations) { return cached }
+        let generation = app.directory.generations.current(tenantID)
+        let readAt = ContinuousClock.now
         let (client, graph) = try await principals(clientID: clientID)
         guard let client, let graph else { return [] }
         var scopes = Set<String>()
@@ -52,6 +59,7 @@ struct Consent {
             guard forEveryone || grant.body["principalId"]?.stringValue == userID else { continue }
             scopes.formUnion((grant.body["scope"]?.stringValue ?? "").split(separator: " ").map(String.init))
         }
+        app.consentCache.store(scopes, key: key, generation: generation, readAt: readAt)
         return scopes
     }
 
