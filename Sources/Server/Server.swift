@@ -15,7 +15,8 @@ public enum TesseraServer {
                            onReady: @escaping @Sendable () -> Void = {}) async throws {
         let logger = Logger(label: "tessera.http")
         // First, so it is shut down last: the background jobs are waited for once no request can start another.
-        var services: [any Service] = [BackgroundJobsService(jobs: app.jobs), RetentionService(app: app), ConfigurationMonitorService(app: app)]
+        var services: [any Service] = [BackgroundJobsService(jobs: app.jobs), RetentionService(app: app), ConfigurationMonitorService(app: app),
+                                       CrossTenantSyncService(app: app)]
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         services += extra  // e.g. the health listener (`serve --health-listen`)
         let configuration = ApplicationConfiguration(

@@ -92,6 +92,7 @@ public struct TesseraApp: Sendable {
         case "oidc" where s == ["oidc", "userinfo"]: return try await UserInfo(app: self).respond(request)
         case "admin": return try await AdminCenter(app: self).handle(request)
         case "EnrollmentServer": return try await DeviceRegistration(app: self).handle(request)
+        case _ where CrossTenantSyncEndpoint.isRoute(s): return try await CrossTenantSyncEndpoint(app: self).respond(request)
         default: return try await IdentityPlatform(app: self).handle(request)
         }
     }

@@ -11,6 +11,7 @@ struct AuditHandler {
     func handle(_ rest: [String]) async throws -> APIResponse {
         try context.caller.require(anyOf: ["AuditLog.Read.All"])
         if rest == ["signIns"], context.request.method == "GET" { return try await signIns() }
+        if rest.first == "provisioning" { return try await ProvisioningLogHandler(api: api, context: context).handle(Array(rest.dropFirst())) }
         guard rest.first == "directoryAudits", context.request.method == "GET" else {
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "")'.")
         }

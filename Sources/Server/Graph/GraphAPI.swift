@@ -60,6 +60,7 @@ struct GraphAPI {
             return try await CrossTenantAccessHandler(api: self, context: c).handle(Array(path.dropFirst(2)))
         case "tenantRelationships": return try await CrossTenantOrganizationHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "invitations": return try await CrossTenantInvitationHandler(api: self, context: c).handle(Array(path.dropFirst()))
+        case "applicationTemplates": return try await ApplicationTemplateHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "policies": return try await PolicyHandler(api: self, context: c).handle(Array(path.dropFirst()))
         case "identity" where path.count > 2 && path[1] == "conditionalAccess" && path[2] == "authenticationStrength":
             return try await AuthenticationStrengthHandler.root(api: self, context: c, Array(path.dropFirst(3)))

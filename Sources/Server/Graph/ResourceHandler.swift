@@ -63,6 +63,12 @@ struct ResourceHandler {
             guard let user = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }) else { throw DirectoryError.notFound(id) }
             return try await AuthenticationMethodsHandler(context: context, app: app, user: user).handle(Array(rest.dropFirst(2)))
         }
+        if kind == .servicePrincipal, rest[1] == "synchronization" {
+            let tenant = self.tenant
+            guard let sp = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) }), sp.kind == .servicePrincipal,
+                  sp.deletedAt == nil else { throw DirectoryError.notFound(id) }
+            return try await SynchronizationHandler(context: context, app: app, servicePrincipal: sp).handle(Array(rest.dropFirst(2)))
+        }
         return try await RelationHandler(resource: self, id: id).handle(Array(rest.dropFirst()))
     }
 
