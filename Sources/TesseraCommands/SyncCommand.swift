@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Server
 import Store
 import Sync
 import TesseraCore
@@ -9,7 +10,8 @@ import TesseraCore
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync", abstract: "Directory sync from on-premises Active Directory.",
-        subcommands: [Connector.self, Run.self, Errors.self, Quarantine.self, ApproveDeletions.self, AuditPrivileged.self, Configure.self])
+        subcommands: [Connector.self, Run.self, Errors.self, Quarantine.self, ApproveDeletions.self, AuditPrivileged.self, Configure.self,
+                      CrossTenant.self])
 
     struct Common: ParsableArguments {
         @OptionGroup var storage: StorageOptions
@@ -226,6 +228,59 @@ struct SyncCommand: AsyncParsableCommand {
                 let accounts = try await cycle.privilegedSyncedAccounts(tenant: tenant.id)
                 common.emit(.array(accounts), accounts.isEmpty ? "no synced account holds a role"
                     : accounts.map { "\($0["userPrincipalName"]?.stringValue ?? "")  \($0["matchedBy"]?.stringValue ?? "")  \(($0["roles"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "))" }.joined(separator: "\n"))
+            }
+        }
+    }
+}
+
+extension SyncCommand {
+    /// `tessera sync cross-tenant grant|list|revoke`: the credentials this (target) tenant grants source tenants of
+    /// other deployments, whose synchronization jobs then push with it (their `SecretToken`).
+    struct CrossTenant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cross-tenant", abstract: "Credentials for cross-tenant synchronization from tenants of other deployments.",
+            subcommands: [Grant.self, List.self, Revoke.self])
+
+        struct Grant: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Grant a source tenant of another deployment a credential to push into this tenant (printed once).")
+            @OptionGroup var common: Common
+            @Option(help: "The source tenant's id.") var source: String
+
+            func run() async throws {
+                try await common.run { store, tenant, _ in
+                    let (grant, credential) = try await CrossTenantSyncGrants(store: store).grant(tenant: tenant.id, source: source, now: Date())
+                    common.emit(["id": .string(grant.id), "sourceTenantId": .string(grant.sourceTenantID), "credential": .string(credential),
+                                 "endpoint": .string("/\(tenant.id)/crossTenantSynchronization/batches")],
+                                "Credential for tenant \(grant.sourceTenantID) (shown once; the source saves it as SecretToken):\n\(credential)")
+                }
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List the credentials granted (never the secrets).")
+            @OptionGroup var common: Common
+
+            func run() async throws {
+                try await common.run { store, tenant, _ in
+                    let grants = try await CrossTenantSyncGrants(store: store).list(tenant: tenant.id)
+                    common.emit(.array(grants.map { ["id": .string($0.id), "sourceTenantId": .string($0.sourceTenantID),
+                                                     "createdDateTime": .string($0.createdDateTime)] }),
+                                grants.map { "\($0.id)  \($0.sourceTenantID)  \($0.createdDateTime)" }.joined(separator: "\n"))
+                }
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Withdraw a credential: batches presenting it are refused from now on.")
+            @OptionGroup var common: Common
+            @Argument(help: "The grant's id.") var id: String
+
+            func run() async throws {
+                try await common.run { store, tenant, _ in
+                    try await CrossTenantSyncGrants(store: store).revoke(tenant: tenant.id, id: id)
+                    common.emit(["revoked": .string(id)], "Revoked \(id).")
+                }
             }
         }
     }
