@@ -107,6 +107,7 @@ struct AdminCenter {
         case ("organization", 1): return try await OrganizationPage(admin: admin).render(failure: failure)
         case ("governance", 1): return try await GovernancePage(admin: admin).render(failure: failure)
         case ("drift", 1): return try await DriftPage(admin: admin).render(failure: failure)
+        case ("switch", 1): return try await TenantSwitcher(admin: admin).render()
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
     }
@@ -147,6 +148,7 @@ struct AdminCenter {
         case "governance": outcome = await GovernancePage(admin: admin).act(Array(path.dropFirst()))
             page = ["governance"]
         case "conditional-access" where path == ["conditional-access", "what-if"]: return try await WhatIfPage(admin: admin).evaluate()
+        case "switch" where path.count == 1: return try await TenantSwitcher(admin: admin).switchTenant()
         default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
         }
         switch outcome {
@@ -285,6 +287,7 @@ struct AdminRequest: Sendable {
         let signOut = "/\(tenant.id)/oauth2/v2.0/logout"
         return Page.render(title: "\(title) – \(tenant.name) – Tessera", shell: Self.shell, style: "", body: """
         <header><strong>Tessera</strong> <span class="tenant">\(h(tenant.name))</span>
+        <a id="switch-tenant" href="\(h(base))/switch">Switch tenant</a>
         <span class="who">\(h(userPrincipalName)) · <a href="\(h(signOut))">Sign out</a></span></header>
         <nav>\(nav)</nav>
         <main>\(banner)\(content)</main>
