@@ -14,10 +14,7 @@ extension TesseraApp {
         // Note the generation and time before reading, so a write that races the read leaves the entry stale.
         let generation = directory.generations.current(tenant)
         let readAt = ContinuousClock.now
-        let found = try await store.read { tx -> StoredObject? in
-            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("appId", appID)) else { return nil }
-            return try await tx.object(tenant: tenant, id: id)
-        }
+        let found = try await store.read { tx in try await tx.object(tenant: tenant, holding: UniqueKey("appId", appID)) }
         guard let found, found.deletedAt == nil else { return nil }
         applicationCache.store(found, key: key, generation: generation, readAt: readAt)
         return found

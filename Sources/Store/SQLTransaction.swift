@@ -190,6 +190,13 @@ struct SQLTransaction: DirectoryTransaction {
                        [.text(tenant), .text(key.name), .text(key.value)]).first?.first?.text
     }
 
+    func object(tenant: String, holding key: UniqueKey) async throws -> StoredObject? {
+        try await rows("SELECT \(objectColumns) FROM objects WHERE tenant = ? AND id = "
+                       + "(SELECT object FROM unique_keys WHERE tenant = ? AND name = ? AND value = ?)",
+                       [.text(tenant), .text(tenant), .text(key.name), .text(key.value)])
+            .first.map { try Self.decode($0, tenant: tenant) }
+    }
+
     // MARK: Links
 
     func link(tenant: String, source: String, relation: String, target: String) async throws -> Bool {

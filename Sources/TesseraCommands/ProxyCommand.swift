@@ -35,7 +35,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("host:port:address: connect to address for host:port instead of resolving it, as curl's --resolve (for tests).",
                                valueName: "host:port:address"))
     var resolve: [String] = []
-    @Flag(help: ArgumentHelp("Inspect CONNECTs to the AI apps prompt protection reads (api.openai.com, api.anthropic.com…): TLS terminated with the tenant's inspection CA, prompts checked, injections blocked; never other destinations."))
+    @Flag(help: ArgumentHelp("Inspect CONNECTs to the AI apps prompt protection reads (api.openai.com, api.anthropic.com…) for users whose security profile links a prompt policy: TLS terminated with the tenant's inspection CA, prompts checked as the policy says; never other destinations."))
     var inspectAIApps = false
     @Option(name: .customLong("no-inspect"), help: ArgumentHelp("A host never inspected, tunnelled untouched; .example.com covers its subdomains (repeatable).", valueName: "host"))
     var noInspect: [String] = []

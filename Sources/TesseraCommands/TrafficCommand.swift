@@ -51,7 +51,10 @@ struct TrafficCommand: AsyncParsableCommand {
             try await storage.withStore { store in
                 guard let tenant = try await StorageOptions.tenants(store, named: tenant).first else { return }
                 let users = try await UserAttribution.load(tenant: tenant.id, store: store)
-                let importer = TrafficImporter(catalog: catalog, tenant: tenant.id, format: logFormat, mapping: csv)
+                // The tenant's catalog: its custom apps are discovered too, with its score overrides.
+                let tenantCatalog = try await AppSanctions.settings(tenant: tenant.id, store: store)
+                    .catalog(shipped: catalog, year: Calendar(identifier: .gregorian).component(.year, from: Date()))
+                let importer = TrafficImporter(catalog: tenantCatalog, tenant: tenant.id, format: logFormat, mapping: csv)
                 let started = ContinuousClock.now
                 let summary: TrafficImporter.Summary
                 do {

@@ -119,8 +119,8 @@ struct ProxyFilteringTests {
     }
 
     @Test("filtering policies and profiles refuse what Graph would refuse", arguments: [
-        (["name": "x", "action": "deny", "policyRules": []], "action must be block or allow."),
-        (["name": "x", "policyRules": []], "action is required (block or allow)."),
+        (["name": "x", "action": "deny", "policyRules": []], "action must be block, allow or alert."),
+        (["name": "x", "policyRules": []], "action is required (block, allow or alert)."),
         (["action": "block"], "name is required."),
         (["name": "x", "action": "block", "color": "red"], "Property 'color' does not exist on type 'microsoft.graph.networkaccess.filteringPolicy' or cannot be written."),
         (["name": "x", "action": "block", "policyRules": [["name": "r", "ruleType": "fqdn", "destinations": [["value": "bad host!"]]]]],

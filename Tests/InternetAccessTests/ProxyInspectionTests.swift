@@ -190,7 +190,8 @@ struct ProxyInspectionTests {
 
     /// CONNECTs to `host:port` through the proxy, then speaks TLS (trusting only `trust`, checking `host`) and sends
     /// `request`; returns the proxy's answer to CONNECT and everything read inside the TLS until the close.
-    static func request(_ proxyPort: Int, host: String, port: Int, trust: NIOSSLCertificate, _ request: String) async throws -> (String, String) {
+    static func request(_ proxyPort: Int, host: String, port: Int, trust: NIOSSLCertificate, token: String = "good",
+                        _ request: String) async throws -> (String, String) {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let connectAnswer = loop.makePromise(of: String.self), everything = loop.makePromise(of: String.self)
         let channel = try await ClientBootstrap(group: loop)
@@ -200,7 +201,7 @@ struct ProxyInspectionTests {
                 }
             }
             .connect(host: "127.0.0.1", port: proxyPort).get()
-        try await channel.writeAndFlush(ByteBuffer(string: "CONNECT \(host):\(port) HTTP/1.1\r\nHost: \(host):\(port)\r\nProxy-Authorization: Bearer good\r\n\r\n"))
+        try await channel.writeAndFlush(ByteBuffer(string: "CONNECT \(host):\(port) HTTP/1.1\r\nHost: \(host):\(port)\r\nProxy-Authorization: Bearer \(token)\r\n\r\n"))
         let answer = try await connectAnswer.futureResult.get()
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([trust])

@@ -8,16 +8,23 @@ import TesseraCore
 @testable import InternetAccess
 
 /// The gatekeeper for these tests of the proxy itself (its decisions are ServerTests' NetworkAccessGatekeeperTests):
-/// `Bearer good` is allowed, `Bearer blocked` is blocked by a named policy, anything else is not authenticated.
+/// `Bearer good` is allowed with a prompt policy that blocks injections, `Bearer alert-only` with one that only alerts,
+/// `Bearer no-prompt-policy` with none, `Bearer blocked` is blocked by a named policy, anything else is not authenticated.
 struct StubGatekeeper: ProxyGatekeeper {
     let tenant: String
     static let blockingMatch = FilteringEngine.Match(action: .block, profileID: "profile-1", policyID: "policy-1", policyName: "No AI",
                                                      ruleID: "rule-1", ruleName: "openai", conditionalAccessPolicyID: "ca-1")
+    static func prompt(_ action: PromptDetector.Verdict) -> PromptPolicy.InScope {
+        PromptPolicy.InScope(policy: PromptPolicy(id: "prompt-\(action.rawValue)", name: "Prompts: \(action.rawValue)", action: action),
+                             profileID: "profile-1", conditionalAccessPolicyID: "ca-1")
+    }
 
     func admit(_ request: ProxyAdmissionRequest) async throws -> ProxyAdmission {
         let user = ProxyUser(tenantID: tenant, userID: "user-1", userPrincipalName: "alice@contoso.test")
         switch request.proxyAuthorization {
-        case "Bearer good": return .decided(user, .init(), application: nil)
+        case "Bearer good": return .decided(user, .init(prompt: Self.prompt(.block)), application: nil)
+        case "Bearer alert-only": return .decided(user, .init(prompt: Self.prompt(.alert)), application: nil)
+        case "Bearer no-prompt-policy": return .decided(user, .init(), application: nil)
         case "Bearer blocked": return .decided(user, .init(enforced: Self.blockingMatch), application: nil)
         default: return .unauthenticated("Access token is empty.")
         }

@@ -94,7 +94,7 @@ struct NetworkAccessPolicyTests {
             let token = try await NetworkAccessTrafficTests.readerToken(h)
             let bad = await Self.beta(h, "POST", "filteringPolicies", token: token, json: ["name": "x", "action": "deny", "policyRules": []])
             #expect(bad.status == 400 && bad.errorCode == "Request_BadRequest")
-            #expect(bad.json["error"]?["message"] == "action must be block or allow.")
+            #expect(bad.json["error"]?["message"] == "action must be block, allow or alert.")
             let notJSON = await h.send("POST", "/beta/networkAccess/filteringPolicies", headers: ["authorization": "Bearer \(token)",
                                                                                                 "content-type": "application/json"], body: Array("{".utf8))
             #expect(notJSON.status == 400)

@@ -16,6 +16,31 @@ struct DirectoryStoreTests {
         }
     }
 
+    @Test("the object holding a unique key is read in one step, as holder and object read it in two", arguments: TestDatabases.all)
+    func objectHoldingKey(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let ada = try await directory.makeUser(tenant, "Ada")
+            let other = try await directory.makeUser(tenant, "Grace")
+            let upn = UniqueKey("userPrincipalName", "ADA@\(tenant.domain)")
+            let read = try await store.read { tx in
+                (try await tx.object(tenant: tenant.tenantId, holding: upn), try await tx.holder(tenant: tenant.tenantId, key: upn))
+            }
+            #expect(read.0?.id == ada.id && read.0?.body["displayName"] == "Ada" && read.1 == ada.id)
+            #expect(try await store.read { tx in try await tx.object(tenant: tenant.tenantId, holding: UniqueKey("userPrincipalName", "nobody@x.test")) } == nil)
+            // Another tenant's key is not this tenant's.
+            let elsewhere = try await TenantProvisioner(directory: directory).create(name: "Fabrikam", domain: "f\(UUID().uuidString.prefix(8).lowercased()).test")
+            #expect(try await store.read { tx in try await tx.object(tenant: elsewhere.tenantId, holding: upn) } == nil)
+            // A renamed user no longer holds the old name; the new one leads to it.
+            _ = try await directory.update(tenant: tenant.tenantId, id: ada.id, kind: .user,
+                                           patch: ["userPrincipalName": .string("lovelace@\(tenant.domain)")], actor: .system)
+            let after = try await store.read { tx in
+                (try await tx.object(tenant: tenant.tenantId, holding: upn),
+                 try await tx.object(tenant: tenant.tenantId, holding: UniqueKey("userPrincipalName", "lovelace@\(tenant.domain)")))
+            }
+            #expect(after.0 == nil && after.1?.id == ada.id && after.1?.id != other.id)
+        }
+    }
+
     @Test("concurrent creations of one UPN: exactly one wins", arguments: TestDatabases.all)
     func concurrentDuplicates(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in

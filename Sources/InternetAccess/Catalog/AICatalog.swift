@@ -6,7 +6,12 @@ import TesseraCore
 public struct AICatalog: Sendable {
     public let version: String
     public let apps: [AIApp]
+    /// Each app's scores: computed from its facts, or an administrator's override in their place.
     public let scores: [RiskScore]
+    /// The scores the facts give, whatever an override says.
+    public let computedScores: [RiskScore]
+    /// The overrides applied, by app id.
+    public let scoreOverrides: [String: ScoreOverride]
     private let hosts: HostTable
 
     /// The catalog shipped with Tessera. A catalog with errors is refused with the entry and its line.
@@ -43,8 +48,9 @@ public struct AICatalog: Sendable {
         try self.init(version: file.version, apps: file.apps, year: year, lines: Self.entryLines(data))
     }
 
-    /// A catalog of these apps (the shipped ones and an administrator's custom apps).
-    public init(version: String, apps: [AIApp], year: Int, lines: [Int] = []) throws(CatalogError) {
+    /// A catalog of these apps (the shipped ones and an administrator's custom apps), with an administrator's scores in
+    /// place of the computed ones where `scoreOverrides` has them.
+    public init(version: String, apps: [AIApp], year: Int, lines: [Int] = [], scoreOverrides: [String: ScoreOverride] = [:]) throws(CatalogError) {
         var table = HostTable()
         var ids = Set<String>()
         for (index, app) in apps.enumerated() {
@@ -60,7 +66,10 @@ public struct AICatalog: Sendable {
         }
         self.version = version
         self.apps = apps
-        self.scores = apps.map { RiskScore($0.factors, year: year) }
+        let computed = apps.map { RiskScore($0.factors, year: year) }
+        self.computedScores = computed
+        self.scores = zip(apps, computed).map { app, score in scoreOverrides[app.id]?.applied(to: score) ?? score }
+        self.scoreOverrides = scoreOverrides
         self.hosts = table
     }
 
@@ -68,6 +77,9 @@ public struct AICatalog: Sendable {
     /// bytes, any case, without a port.
     @inline(__always)
     public func appIndex(host: UnsafeBufferPointer<UInt8>) -> Int? { hosts.lookup(host) }
+
+    /// The index of the app with this id.
+    public func index(of id: String) -> Int? { apps.firstIndex { $0.id == id } }
 
     /// The app for a hostname.
     public func app(forHost host: String) -> Int? {

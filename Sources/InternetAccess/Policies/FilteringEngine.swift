@@ -4,7 +4,8 @@
 /// Entra's order: profiles by priority (lower first), within a profile its enabled policy links by priority, within a
 /// policy its rules in order; the first rule that matches decides with its policy's action; nothing matching allows.
 /// A profile from a report-only Conditional Access policy is evaluated the same way but never enforced: its match is
-/// reported beside the enforced decision.
+/// reported beside the enforced decision. The prompt policy is the one linked (and enabled) in the first profile by
+/// priority that links one, enforced profiles before report-only ones.
 public struct FilteringEngine: Sendable {
     /// A security profile that applies to this user's traffic, and the Conditional Access policy that put it there.
     public struct ProfileInScope: Sendable, Hashable {
@@ -41,21 +42,27 @@ public struct FilteringEngine: Sendable {
         public var conditionalAccessPolicyID: String
     }
 
-    /// The enforced match (nil: nothing matched, allowed) and the report-only one (what a report-only policy would do).
+    /// The enforced match (nil: nothing matched, allowed), the report-only one (what a report-only policy would do) and
+    /// the prompt policy on the user's traffic (nil: prompts are not inspected).
     public struct Verdict: Sendable, Hashable {
         public var enforced: Match?
         public var reportOnly: Match?
+        public var prompt: PromptPolicy.InScope?
         /// Whether the connection or request is blocked.
         public var blocks: Bool { enforced?.action == .block }
-        public init(enforced: Match? = nil, reportOnly: Match? = nil) { self.enforced = enforced; self.reportOnly = reportOnly }
+        public init(enforced: Match? = nil, reportOnly: Match? = nil, prompt: PromptPolicy.InScope? = nil) {
+            self.enforced = enforced; self.reportOnly = reportOnly; self.prompt = prompt
+        }
     }
 
     let profiles: [String: FilteringProfile]
     let policies: [String: FilteringPolicy]
+    let promptPolicies: [String: PromptPolicy]
 
-    public init(profiles: [FilteringProfile], policies: [FilteringPolicy]) {
+    public init(profiles: [FilteringProfile], policies: [FilteringPolicy], promptPolicies: [PromptPolicy] = []) {
         self.profiles = Dictionary(profiles.map { ($0.id.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
         self.policies = Dictionary(policies.map { ($0.id.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+        self.promptPolicies = Dictionary(promptPolicies.map { ($0.id.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     public func decide(_ destination: Destination, scopes: [ProfileInScope]) -> Verdict {
@@ -68,11 +75,24 @@ public struct FilteringEngine: Sendable {
             guard let match = firstMatch(profile, destination, scope: scope) else { continue }
             if scope.reportOnly { verdict.reportOnly = match } else { verdict.enforced = match }
         }
+        verdict.prompt = promptPolicy(ordered.filter { !$0.0.reportOnly }) ?? promptPolicy(ordered.filter { $0.0.reportOnly })
         return verdict
     }
 
+    /// The prompt policy of the first of these profiles that links one.
+    func promptPolicy(_ ordered: [(ProfileInScope, FilteringProfile)]) -> PromptPolicy.InScope? {
+        for (scope, profile) in ordered {
+            for link in profile.links where link.kind == .prompt && link.enabled {
+                guard let policy = promptPolicies[link.policyID] else { continue }
+                return PromptPolicy.InScope(policy: policy, profileID: profile.id, conditionalAccessPolicyID: scope.conditionalAccessPolicyID,
+                                            reportOnly: scope.reportOnly)
+            }
+        }
+        return nil
+    }
+
     func firstMatch(_ profile: FilteringProfile, _ destination: Destination, scope: ProfileInScope) -> Match? {
-        for link in profile.links.filter(\.enabled).sorted(by: { ($0.priority, $0.id) < ($1.priority, $1.id) }) {
+        for link in profile.links.filter({ $0.enabled && $0.kind == .filtering }).sorted(by: { ($0.priority, $0.id) < ($1.priority, $1.id) }) {
             guard let policy = policies[link.policyID] else { continue }
             for rule in policy.rules where rule.destinations.contains(where: { Self.matches($0, destination) }) {
                 return Match(action: policy.action, profileID: profile.id, policyID: policy.id, policyName: policy.name,

@@ -8,8 +8,8 @@ extension ObjectKind {
     public static let filteringProfile = ObjectKind(rawValue: "filteringProfile")
 }
 
-/// Allow or block, as `filteringPolicyAction` names them.
-public enum FilteringAction: String, Sendable, Hashable { case allow, block }
+/// Allow, block or alert, as `filteringPolicyAction` names them (`alert`: the request passes and its record says so).
+public enum FilteringAction: String, Sendable, Hashable { case allow, block, alert }
 
 /// A filtering policy (Graph beta's `microsoft.graph.networkaccess.filteringPolicy`): rules and the action taken when
 /// one matches.
@@ -59,11 +59,11 @@ public struct FilteringPolicy: Sendable, Hashable {
         }
         if let value = body["action"] {
             guard let action = value.stringValue.flatMap(FilteringAction.init(rawValue:)) else {
-                throw DirectoryError.badRequest("action must be block or allow.")
+                throw DirectoryError.badRequest("action must be block, allow or alert.")
             }
             self.action = action
         } else if creating {
-            throw DirectoryError.badRequest("action is required (block or allow).")
+            throw DirectoryError.badRequest("action is required (block, allow or alert).")
         }
         if let value = body["policyRules"] {
             guard let list = value.arrayValue, list.count <= Self.maximumRules else {

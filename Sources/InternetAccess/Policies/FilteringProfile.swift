@@ -5,9 +5,18 @@ public import TesseraCore
 /// priority order, which a Conditional Access policy's `globalSecureAccessFilteringProfile` session control puts on the
 /// internet traffic of the users it applies to.
 public struct FilteringProfile: Sendable, Hashable {
-    /// A `filteringPolicyLink`: one policy in the profile, its priority (lower first) and whether it is on.
+    /// A `filteringPolicyLink`: one policy in the profile, its priority (lower first) and whether it is on; or a
+    /// `promptPolicyLink` (Tessera's own, beside Microsoft's link types): the profile's prompt policy.
     public struct Link: Sendable, Hashable {
+        /// What a link names.
+        public enum Kind: String, Sendable, Hashable {
+            case filtering = "filteringPolicy", prompt = "promptPolicy"
+            var linkType: String { "#microsoft.graph.networkaccess.\(rawValue)Link" }
+            var policyType: String { "#microsoft.graph.networkaccess.\(rawValue)" }
+        }
+
         public var id: String
+        public var kind: Kind
         public var policyID: String
         public var priority: Int64
         public var enabled: Bool
@@ -20,8 +29,12 @@ public struct FilteringProfile: Sendable, Hashable {
             for key in body.keys where !["@odata.type", "id", "priority", "state", "loggingState", "policy", "action"].contains(key) {
                 throw DirectoryError.badRequest("Property '\(key)' does not exist on type 'microsoft.graph.networkaccess.filteringPolicyLink' or cannot be written.")
             }
-            if let type = body["@odata.type"]?.stringValue, !type.hasSuffix("networkaccess.filteringPolicyLink") {
-                throw DirectoryError.badRequest("'@odata.type' must be #microsoft.graph.networkaccess.filteringPolicyLink.")
+            if let type = body["@odata.type"]?.stringValue {
+                guard let named = [Kind.filtering, .prompt].first(where: { type.hasSuffix("networkaccess.\($0.rawValue)Link") }) else {
+                    throw DirectoryError.badRequest("'@odata.type' must be #microsoft.graph.networkaccess.filteringPolicyLink or #microsoft.graph.networkaccess.promptPolicyLink.")
+                }
+                guard creating || named == kind else { throw DirectoryError.badRequest("A link's type cannot be changed.") }
+                kind = named
             }
             if let value = body["priority"] {
                 guard let priority = value.intValue, (0...65_000).contains(priority) else {
@@ -47,9 +60,9 @@ public struct FilteringProfile: Sendable, Hashable {
 
         public var json: JSONValue {
             [
-                "@odata.type": "#microsoft.graph.networkaccess.filteringPolicyLink", "id": .string(id), "priority": .int(priority),
+                "@odata.type": .string(kind.linkType), "id": .string(id), "priority": .int(priority),
                 "state": .string(enabled ? "enabled" : "disabled"), "loggingState": .string(loggingEnabled ? "enabled" : "disabled"),
-                "version": "1.0.0", "policy": ["@odata.type": "#microsoft.graph.networkaccess.filteringPolicy", "id": .string(policyID)],
+                "version": "1.0.0", "policy": ["@odata.type": .string(kind.policyType), "id": .string(policyID)],
                 "createdDateTime": .string(createdDateTime), "lastModifiedDateTime": .string(lastModifiedDateTime),
             ]
         }
@@ -57,6 +70,7 @@ public struct FilteringProfile: Sendable, Hashable {
         init?(json: JSONValue) {
             guard let id = json["id"]?.stringValue, let policy = json["policy"]?["id"]?.stringValue, let priority = json["priority"]?.intValue else { return nil }
             self.id = id
+            kind = json["@odata.type"]?.stringValue?.hasSuffix("promptPolicyLink") == true ? .prompt : .filtering
             policyID = policy
             self.priority = priority
             enabled = json["state"]?.stringValue != "disabled"
@@ -67,6 +81,7 @@ public struct FilteringProfile: Sendable, Hashable {
 
         public init(id: String, now: String) {
             self.id = id
+            kind = .filtering
             policyID = ""
             priority = 0
             enabled = true

@@ -1,6 +1,12 @@
 public import Foundation
 public import TesseraCore
 
+extension ObjectKind {
+    /// Graph beta's `microsoft.graph.networkaccess.generativeAIInsight`: one per prompt the proxy inspected, kept
+    /// ``TrafficLog/retentionDays`` days as traffic records are (no change log, no audit).
+    public static let generativeAIInsight = ObjectKind(rawValue: "generativeAIInsight")
+}
+
 /// One prompt seen by the proxy, in the shape of Graph beta's `microsoft.graph.networkaccess.generativeAIInsight`
 /// (`GET /beta/networkAccess/logs/generativeAiInsights`, documented March 2026): the activity, the prompt's text, the
 /// destination, the user, the event and transaction ids.
@@ -40,6 +46,11 @@ public struct GenerativeAIInsight: Sendable, Hashable {
         self.tenantId = tenantId; self.userPrincipalName = userPrincipalName; self.destinationUrl = destinationUrl
         self.content = prompt.text; self.promptTruncated = prompt.truncated; self.scheme = scheme.name
         self.assessment = assessment; self.action = action ?? assessment.verdict
+    }
+
+    /// The stored object (its id is ``eventId``, time-ordered, so the newest come first as traffic records do).
+    public var object: StoredObject {
+        StoredObject(tenant: tenantId, id: eventId, kind: .generativeAIInsight, body: body)
     }
 
     /// The Graph shape.

@@ -175,8 +175,11 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                     send(context, ProxyResponse.blocked(host: head.host, match: match, application: application, accept: accept))
                     return
                 }
-                if case .tunnel = head.target, let inspector = shared.inspector, inspector.configuration.inspects(host: head.host) {
-                    inspect(context, head, record: record, tenant: user.tenantID, inspector: inspector, accept: accept)
+                // Only a user whose security profile links a prompt policy has prompts inspected, and only for the hosts
+                // its schemes read.
+                if case .tunnel = head.target, let inspector = shared.inspector, let prompt = verdict.prompt,
+                   inspector.configuration.inspects(host: head.host, policy: prompt.policy) {
+                    inspect(context, head, record: record, tenant: user.tenantID, inspector: inspector, prompt: prompt, accept: accept)
                     return
                 }
                 connect(context, head, record: record, accept: accept)
@@ -199,6 +202,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         record.httpMethod = head.method
         record.application = application
         record.filtering = verdict
+        if verdict.enforced?.action == .alert { record.action = .alert }
         return record
     }
 
@@ -282,7 +286,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Opens the tunnel to an inspected AI app: TLS terminated with a leaf from the tenant's inspection CA, the request
     /// read and decided by an ``InspectedRequestHandler``, which re-originates TLS to the real host when it passes.
     private func inspect(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, record: TrafficRecord, tenant: String,
-                         inspector: TLSInspector, accept: String?) {
+                         inspector: TLSInspector, prompt: PromptPolicy.InScope, accept: String?) {
         let now = shared.now()
         context.eventLoop.makeFutureWithTask { try await inspector.serverContext(tenant: tenant, host: head.host, now: now) }
             .assumeIsolated().whenComplete { [self] result in
@@ -291,7 +295,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 do {
                     handlers = [NIOSSLServerHandler(context: try result.get()), ByteToMessageHandler(HTTPRequestDecoder()),
                                 InspectedRequestHandler(host: head.host, port: head.port, record: record, inspector: inspector,
-                                                        configuration: shared.configuration, recorder: shared.recorder)]
+                                                        configuration: shared.configuration, recorder: shared.recorder,
+                                                        prompt: prompt, shared: shared)]
                     try context.pipeline.syncOperations.addHandlers(handlers, position: .after(self))
                 } catch {
                     refuse(context, ProxyError(.internalError, "The proxy could not make a certificate for \(head.host)."), accept: accept)

@@ -6,10 +6,12 @@ import Synchronization
 public import TesseraCore
 import X509
 
-/// TLS inspection for AI apps only: which CONNECT destinations the proxy opens (hosts a conversation scheme of the
-/// prompt policy covers, less the bypass list), the prompt policy, and how it reaches the real host again.
+/// TLS inspection for AI apps only: which CONNECT destinations the proxy opens (for a user whose security profile links a
+/// prompt policy, the hosts a conversation scheme of that policy covers, less the bypass list), the detector, and how it
+/// reaches the real host again.
 public struct TLSInspectionConfiguration: Sendable {
-    /// The prompt policy: schemes, detector, and what to do with bodies no scheme can read.
+    /// The detector and any custom schemes; each user's prompt policy (``PromptPolicy``) says which schemes are read and
+    /// what an injection gets.
     public var prompts: PromptInspector
     /// Hosts never inspected (tunnelled untouched), compared without case; `.example.com` also covers subdomains.
     public var bypass: Set<String> = []
@@ -31,10 +33,20 @@ public struct TLSInspectionConfiguration: Sendable {
 
     /// Whether a CONNECT to `host` is inspected: a scheme covers it and the bypass list does not name it.
     public func inspects(host: String) -> Bool {
+        inspects(host: host, schemes: prompts.customSchemes + ConversationScheme.builtIn)
+    }
+
+    /// Whether a CONNECT to `host` is inspected for a user under `policy`: a scheme the policy reads covers it and the
+    /// bypass list does not name it.
+    public func inspects(host: String, policy: PromptPolicy) -> Bool {
+        inspects(host: host, schemes: prompts.customSchemes + policy.inspectedSchemes)
+    }
+
+    func inspects(host: String, schemes: [ConversationScheme]) -> Bool {
         var h = host.lowercased()
         if h.hasSuffix(".") { h.removeLast() }
         if bypass.contains(h) || bypass.contains(where: { $0.hasPrefix(".") && (h.hasSuffix($0) || "." + h == $0) }) { return false }
-        return (prompts.customSchemes + ConversationScheme.builtIn).contains { Glob.matches($0.host, h) }
+        return schemes.contains { Glob.matches($0.host, h) }
     }
 }
 

@@ -28,10 +28,14 @@ final class InspectedRequestHandler: ChannelInboundHandler {
     private let configuration: ProxyConfiguration
     private let counter = TrafficCounter()
     private let recorder: TrafficRecorder?
+    /// The prompt policy on this user's traffic.
+    private let prompt: PromptPolicy.InScope
+    private let shared: ProxyShared
 
-    init(host: String, port: Int, record: TrafficRecord, inspector: TLSInspector, configuration: ProxyConfiguration, recorder: TrafficRecorder?) {
+    init(host: String, port: Int, record: TrafficRecord, inspector: TLSInspector, configuration: ProxyConfiguration, recorder: TrafficRecorder?,
+         prompt: PromptPolicy.InScope, shared: ProxyShared) {
         self.host = host; self.port = port; self.record = record; self.inspector = inspector
-        self.configuration = configuration; self.recorder = recorder
+        self.configuration = configuration; self.recorder = recorder; self.prompt = prompt; self.shared = shared
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -88,10 +92,10 @@ final class InspectedRequestHandler: ChannelInboundHandler {
         record.httpMethod = head.method.rawValue
         record.destinationUrl = "https://\(host)\(port == 443 ? "" : ":\(port)")\(uri)"
         counter.up.add(Int64(body.count), ordering: .relaxed)
-        let inspection = inspector.configuration.prompts.inspect(host: host, path: uri, body: body)
-        if let inspection {
+        if let (inspection, verdict) = inspector.configuration.prompts.inspect(host: host, path: uri, body: body, policy: prompt) {
             record.application?.activity = .prompt
-            switch inspection.verdict {
+            recordInsight(inspection, verdict: verdict)
+            switch verdict {
             case .block:
                 record.action = .block
                 answer(context, ProxyError(.promptBlocked, "This prompt was blocked by your organization's prompt injection protection."))
@@ -101,6 +105,17 @@ final class InspectedRequestHandler: ChannelInboundHandler {
             }
         }
         forward(context, head: head, uri: uri)
+    }
+
+    /// Queues the `generativeAIInsight` of a request that carried a prompt.
+    private func recordInsight(_ inspection: PromptInspector.Inspection, verdict: PromptDetector.Verdict) {
+        guard case .prompt(let text) = inspection.extraction, let assessment = inspection.assessment, let url = record.destinationUrl else { return }
+        let now = shared.now()
+        var insight = GenerativeAIInsight(transactionId: record.transactionId, eventId: shared.nextID(at: now), createdDateTime: now,
+                                          tenantId: record.tenantId, userPrincipalName: record.userPrincipalName, destinationUrl: url,
+                                          prompt: text, scheme: inspection.scheme, assessment: assessment, action: verdict)
+        insight.policyId = prompt.policy.id
+        recorder?.submit(insight)
     }
 
     /// The request as the origin gets it: hop-by-hop fields dropped, the body's length stated, one request.

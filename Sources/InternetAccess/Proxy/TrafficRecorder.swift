@@ -18,8 +18,12 @@ public final class TrafficRecorder: Sendable {
     }
 
     /// Queues one record.
-    public func submit(_ record: TrafficRecord) {
-        let object = record.object
+    public func submit(_ record: TrafficRecord) { enqueue(record.object) }
+
+    /// Queues one inspected prompt's insight.
+    public func submit(_ insight: GenerativeAIInsight) { enqueue(insight.object) }
+
+    private func enqueue(_ object: StoredObject) {
         let full = pending.withLock { queue in
             guard queue.count < capacity else { return true }
             queue.append(object)

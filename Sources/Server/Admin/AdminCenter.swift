@@ -142,7 +142,7 @@ struct AdminCenter {
             default: throw DirectoryError.notFound("/admin/\(admin.tenant.id)/" + path.joined(separator: "/"))
             }
         case "ai-apps": outcome = await GenerativeAIAppsPage(admin: admin).act(Array(path.dropFirst()))
-            page = ["ai-apps"]
+            page = GenerativeAIAppsPage.page(after: Array(path.dropFirst()))
         case "sync": outcome = await SyncPage(admin: admin).act(Array(path.dropFirst()))
             page = ["sync"]
         case "governance": outcome = await GovernancePage(admin: admin).act(Array(path.dropFirst()))

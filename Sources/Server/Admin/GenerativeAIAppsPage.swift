@@ -3,8 +3,10 @@ import InternetAccess
 import TesseraCore
 
 /// "Generative AI apps": the AI apps found in the traffic records, riskiest first, with server-rendered SVG charts (a
-/// daily trend and users per app), the sanctioned/unsanctioned/monitored switch, and a drill-down to an app's users.
-/// It reads and writes through Graph beta's `/networkAccess` as the signed-in user.
+/// daily trend and users per app), the sanctioned/unsanctioned/monitored switch, the tenant's custom apps (added and
+/// removed here), and a drill-down to an app: its users, and its scores with the catalog's reasons beside the
+/// administrator's override (who set it, when, why), which is set and removed there. It reads and writes through Graph
+/// beta's `/networkAccess` as the signed-in user.
 struct GenerativeAIAppsPage {
     let admin: AdminRequest
 
@@ -46,8 +48,10 @@ struct GenerativeAIAppsPage {
             let options = AppSanctions.State.allCases.map {
                 "<option value=\"\($0.rawValue)\"\($0.rawValue == state ? " selected" : "")>\(h($0.rawValue))</option>"
             }.joined()
+            let marks = (app["scoreOverridden"]?.boolValue == true ? " <span class=\"pill warn\" title=\"an administrator's scores\">override</span>" : "")
+                + (app["isCustom"]?.boolValue == true ? " <span class=\"pill\">custom</span>" : "")
             rows += "<tr><td>\(Self.riskPill(app["riskScore"]?.intValue ?? 0))</td>"
-                + "<td><a href=\"\(h(admin.base))/ai-apps/\(h(Self.pathSegment(id)))\">\(h(app["displayName"]?.stringValue))</a>"
+                + "<td><a href=\"\(h(admin.base))/ai-apps/\(h(Self.pathSegment(id)))\">\(h(app["displayName"]?.stringValue))</a>\(marks)"
                 + "<br><span class=\"muted\">\(h(app["category"]?.stringValue))</span></td>"
                 + "<td>\(app["userCount"]?.intValue ?? 0)</td><td>\(app["requestCount"]?.intValue ?? 0)</td>"
                 + "<td>\(app["promptCount"]?.intValue ?? 0)</td>"
@@ -55,6 +59,7 @@ struct GenerativeAIAppsPage {
                 + "<td class=\"mono\">\(h(app["firstSeenDateTime"]?.stringValue))<br>\(h(app["lastSeenDateTime"]?.stringValue))</td>"
                 + "<td>\(admin.form("/ai-apps/\(Self.pathSegment(id))/sanction", "<select name=\"state\" aria-label=\"Sanction state of \(h(app["displayName"]?.stringValue))\">\(options)</select>", button: "Set"))</td></tr>"
         }
+        let custom = await customApps(&failure)
         let content = """
         <h1>Generative AI apps</h1>
         <p class="muted">Requests to the AI apps of Tessera's catalog, from imported proxy and firewall logs (<span class="mono">tessera traffic import</span>), the last 30 days. Risk is the catalog's overall score: 0 is the riskiest, 10 the least.</p>
@@ -62,14 +67,51 @@ struct GenerativeAIAppsPage {
         \(Self.usersChart(apps))
         <table><thead><tr><th>Risk</th><th>App</th><th>Users</th><th>Requests</th><th>Prompts</th><th>Sent / received</th><th>First / last seen (UTC)</th><th>Sanction</th></tr></thead>
         <tbody>\(rows.isEmpty ? "<tr><td colspan=\"8\" class=\"muted\">No AI app traffic recorded.</td></tr>" : rows)</tbody></table>
+        \(custom)
         """
         return admin.page(title: "Generative AI apps", section: "ai-apps", failure: failure, content: content)
     }
 
-    /// One app's users, most requests first.
+    /// The tenant's custom apps, each removable, and the form that adds one.
+    func customApps(_ failure: inout String?) async -> String {
+        var rows = ""
+        switch await beta("GET", "networkAccess/generativeAIApps") {
+        case .success(let catalog):
+            for app in catalog["value"]?.arrayValue ?? [] where app["isCustom"]?.boolValue == true {
+                let id = app["id"]?.stringValue ?? ""
+                rows += "<tr><td><a href=\"\(h(admin.base))/ai-apps/\(h(Self.pathSegment(id)))\">\(h(app["displayName"]?.stringValue))</a></td>"
+                    + "<td class=\"mono\">\(h(app["hosts"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ")))</td>"
+                    + "<td>\(h(app["category"]?.stringValue))</td><td>\(Self.riskPill(app["riskScore"]?.intValue ?? 0))</td>"
+                    + "<td>\(h(app["createdBy"]?.stringValue))<br><span class=\"mono\">\(h(app["createdDateTime"]?.stringValue))</span></td>"
+                    + "<td>\(admin.form("/ai-apps/\(Self.pathSegment(id))/delete", "", button: "Remove", confirm: true))</td></tr>"
+            }
+        case .failure(let error): failure = failure ?? error.message
+        }
+        let categories = AIApp.Category.allCases.map { "<option value=\"\($0.rawValue)\">\(h($0.displayName))</option>" }.joined()
+        let add = admin.form("/ai-apps/custom", """
+            <label>Id <input name="id" required pattern="[a-z0-9-]+" placeholder="contoso-gpt"></label> \
+            <label>Name <input name="displayName" required></label> \
+            <label>Hosts <input name="hosts" required placeholder="gpt.contoso.com, api.contoso.ai"></label> \
+            <label>Category <select name="category">\(categories)</select></label>
+            """, button: "Add custom app")
+        return """
+        <h2>Custom apps</h2>
+        <p class="muted">Apps the catalog does not ship, added by this tenant's administrators: discovered in traffic and filtered by the proxy as catalog apps are. Facts not stated count as the riskiest.</p>
+        <table><thead><tr><th>App</th><th>Hosts</th><th>Category</th><th>Risk</th><th>Added by</th><th></th></tr></thead>
+        <tbody>\(rows.isEmpty ? "<tr><td colspan=\"6\" class=\"muted\">No custom apps.</td></tr>" : rows)</tbody></table>
+        \(add)
+        """
+    }
+
+    /// One app: its scores (the catalog's with their reasons, and an override) and its users, most requests first.
     func detail(appId: String, failure: String?) async throws -> APIResponse {
         var failure = failure
         var rows = ""
+        var scores = ""
+        switch await beta("GET", "networkAccess/generativeAIApps/\(Self.pathSegment(appId))") {
+        case .success(let app): scores = scoreSection(app)
+        case .failure(let error): failure = failure ?? error.message
+        }
         switch await beta("GET", "networkAccess/reports/generativeAIApps/\(Self.pathSegment(appId))/users") {
         case .success(let users):
             for u in users["value"]?.arrayValue ?? [] {
@@ -80,23 +122,93 @@ struct GenerativeAIAppsPage {
             }
         case .failure(let error): failure = failure ?? error.message
         }
-        let app = (try? NetworkAccessHandler.catalog())?.apps.first { $0.id == appId }
         return admin.page(title: "Generative AI apps", section: "ai-apps", failure: failure, content: """
         <p><a href="\(h(admin.base))/ai-apps">Generative AI apps</a></p>
-        <h1>\(h(app?.name ?? appId))</h1>
-        <p class="muted">\(h(app?.publisher)) · \(h(app?.category.displayName)) · \(h(app?.hosts.joined(separator: ", ")))</p>
+        \(scores.isEmpty ? "<h1>\(h(appId))</h1>" : scores)
+        <h2>Users</h2>
         <table><thead><tr><th>User</th><th>Requests</th><th>Prompts</th><th>Sent / received</th><th>First / last seen (UTC)</th></tr></thead>
         <tbody>\(rows.isEmpty ? "<tr><td colspan=\"5\" class=\"muted\">No users.</td></tr>" : rows)</tbody></table>
         """)
     }
 
-    /// `POST ai-apps/{appId}/sanction`.
+    /// An app's heading and its scores: per area the catalog's score, the points its facts gave and the override.
+    func scoreSection(_ app: JSONValue) -> String {
+        let id = app["id"]?.stringValue ?? ""
+        let override = app["scoreOverride"]
+        var rows = ""
+        for (area, key) in [("general", "generalScore"), ("security", "securityScore"), ("compliance", "complianceScore"), ("legal", "legalScore")] {
+            let reasons = (app["scoreReasons"]?.arrayValue ?? []).filter { $0["area"]?.stringValue == area }
+                .map { "+\($0["points"]?.intValue ?? 0) \(h($0["reason"]?.stringValue))" }.joined(separator: "<br>")
+            let overridden = override?[key]?.intValue.map { "<strong>\($0)</strong>" } ?? "<span class=\"muted\">—</span>"
+            rows += "<tr><td>\(h(area))</td><td>\(app["catalogScores"]?[key]?.intValue ?? 0)</td><td>\(reasons)</td><td>\(overridden)</td>"
+                + "<td><input name=\"\(key)\" type=\"number\" min=\"0\" max=\"10\" value=\"\(override?[key]?.intValue.map(String.init) ?? "")\" aria-label=\"\(h(area)) score override\"></td></tr>"
+        }
+        let author = override.flatMap { o -> String? in
+            guard let by = o["author"]?.stringValue else { return nil }
+            return "<p>Scores overridden by <strong>\(h(by))</strong> at <span class=\"mono\">\(h(o["lastModifiedDateTime"]?.stringValue))</span>"
+                + (o["reason"]?.stringValue.map { ": \(h($0))" } ?? "") + "</p>"
+                + admin.form("/ai-apps/\(Self.pathSegment(id))/override-remove", "", button: "Remove override", confirm: true)
+        } ?? ""
+        let sources = (app["sources"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
+            .map { "<li>\(h($0.key)): <a href=\"\(h($0.value["url"]?.stringValue))\" rel=\"noreferrer\">\(h($0.value["url"]?.stringValue))</a> (\(h($0.value["asOf"]?.stringValue)))</li>" }
+            .joined()
+        let form = admin.form("/ai-apps/\(Self.pathSegment(id))/override", """
+            <table><thead><tr><th>Area</th><th>Catalog</th><th>Why (the catalog's facts)</th><th>Override</th><th>New override</th></tr></thead><tbody>\(rows)</tbody></table>
+            <label>Reason <input name="reason" size="60"></label>
+            """, button: "Override scores")
+        return """
+        <h1>\(h(app["displayName"]?.stringValue)) \(Self.riskPill(app["riskScore"]?.intValue ?? 0))</h1>
+        <p class="muted">\(h(app["publisher"]?.stringValue)) · \(h(app["category"]?.stringValue)) · \(h(app["hosts"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ")))</p>
+        <h2>Risk scores</h2>
+        \(author)
+        \(form)
+        <p class="muted">Sources:</p><ul>\(sources)</ul>
+        """
+    }
+
+    /// `POST ai-apps/{appId}/sanction`, `…/override`, `…/override-remove`, `…/delete` and `ai-apps/custom`.
     func act(_ path: [String]) async -> AdminRequest.Outcome {
-        guard path.count == 2, path[1] == "sanction", let state = admin.form["state"] else { return .failed("Unknown action.") }
-        switch await beta("PATCH", "networkAccess/reports/generativeAIApps/\(Self.pathSegment(path[0]))", body: ["sanctionState": .string(state)]) {
+        let result: Result<JSONValue, AdminRequest.GraphFailure>
+        switch path {
+        case ["custom"]:
+            let hosts = (admin.form["hosts"] ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map { JSONValue.string(String($0)) }
+            result = await beta("POST", "networkAccess/generativeAIApps", body: [
+                "id": .string(admin.form["id"] ?? ""), "displayName": .string(admin.form["displayName"] ?? ""),
+                "category": .string(admin.form["category"] ?? ""), "hosts": .array(hosts)])
+        case let p where p.count == 2:
+            let app = "networkAccess/generativeAIApps/\(Self.pathSegment(p[0]))"
+            switch p[1] {
+            case "sanction":
+                guard let state = admin.form["state"] else { return .failed("Unknown action.") }
+                result = await beta("PATCH", "networkAccess/reports/generativeAIApps/\(Self.pathSegment(p[0]))", body: ["sanctionState": .string(state)])
+            case "override":
+                var body: [String: JSONValue] = [:]
+                for key in ScoreOverrideForm.keys {
+                    guard let text = admin.form[key]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { continue }
+                    guard let n = Int(text) else { return .failed("\(key) must be a whole number from 0 to 10.") }
+                    body[key] = .int(Int64(n))
+                }
+                if let reason = admin.form["reason"], !reason.isEmpty { body["reason"] = .string(reason) }
+                result = await beta("PATCH", app + "/scoreOverride", body: .object(body))
+            case "override-remove": result = await beta("DELETE", app + "/scoreOverride")
+            case "delete": result = await beta("DELETE", app)
+            default: return .failed("Unknown action.")
+            }
+        default: return .failed("Unknown action.")
+        }
+        switch result {
         case .success: return .done("saved")
         case .failure(let failure): return .failed(failure.message)
         }
+    }
+
+    /// The page an action returns to: an app's own for its scores, the list otherwise.
+    static func page(after path: [String]) -> [String] {
+        path.count == 2 && path[1].hasPrefix("override") ? ["ai-apps", path[0]] : ["ai-apps"]
+    }
+
+    enum ScoreOverrideForm {
+        static let keys = ["generalScore", "securityScore", "complianceScore", "legalScore"]
     }
 
     static func pathSegment(_ id: String) -> String { id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? id }

@@ -5,20 +5,20 @@ import TesseraCore
 
 /// What `tessera proxy` asks for each connection: the `Proxy-Authorization: Bearer` access token validated as the
 /// resource APIs validate tokens (signature with the tenant-wide key, lifetime, audience, an issuer of this
-/// deployment) plus revocation (a deleted or disabled user is refused); then Conditional Access for the Internet Access
+/// deployment) plus revocation (a deleted or disabled user is refused, and so is a token issued before the user's
+/// `signInSessionsValidFromDateTime`, which `revokeSignInSessions` sets); then Conditional Access for the Internet Access
 /// traffic profile (``ConditionalAccessEngine/internetAccessAppID``) gives the security profiles on the user's
-/// traffic, and the filtering engine decides the destination.
+/// traffic, and the filtering engine decides the destination and the prompt policy.
 ///
-/// Costs per connection: the engine, the user's groups and roles and the tenant's filtering policies are each cached
-/// until the tenant's change sequence moves (read from the tenant record, itself at most a second old); sanction tags,
-/// which are not in the change log, are reread at most every ``sanctionsMaxAge``.
+/// Costs per connection: the engine, the user's groups and roles, the tenant's filtering and prompt policies and its
+/// catalog (custom apps, score overrides, sanction tags) are each cached until the tenant's change sequence moves (read
+/// from the tenant record, itself at most a second old): every one of those writes is in the change log.
 public struct NetworkAccessGatekeeper: ProxyGatekeeper {
     let app: TesseraApp
     let catalog: AICatalog
     /// The URL the tokens' issuer is under (what `serve` is reached at).
     let issuerBase: String
     let cache = FilteringCache()
-    static let sanctionsMaxAge: Duration = .seconds(5)
 
     public init(app: TesseraApp, catalog: AICatalog, issuerBase: String) {
         self.app = app
@@ -42,8 +42,13 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
         guard let user, user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else {
             return .unauthenticated("The user's account is disabled or deleted: the token is revoked.")
         }
+        if Self.revoked(jwt, user: user) {
+            return .unauthenticated("The user's sign-in sessions were revoked after this token was issued: sign in again.")
+        }
         let scopes = try await profilesInScope(tenant: tenant, userID: userID, jwt: jwt, request: request)
-        let filtering = try await cache.entry(tenant: tenant, store: app.store, maxAge: Self.sanctionsMaxAge)
+        let filtering = try await cache.entry(tenant: tenant, store: app.store, shipped: catalog,
+                                              year: Calendar(identifier: .gregorian).component(.year, from: app.clock.now))
+        let catalog = filtering.catalog
         let index = catalog.app(forHost: request.host)
         let aiApp = index.map { catalog.apps[$0] }
         let destination = FilteringEngine.Destination(host: request.host, path: request.path, app: aiApp,
@@ -58,6 +63,14 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
                                   userPrincipalName: user.body["userPrincipalName"]?.stringValue ?? jwt.claims["upn"]?.stringValue,
                                   deviceID: jwt.claims["deviceid"]?.stringValue)
         return .decided(proxyUser, verdict, application: application)
+    }
+
+    /// Whether the token was issued before the user's sign-in sessions were revoked (`signInSessionsValidFromDateTime`,
+    /// whole seconds: a token of that same second stands).
+    static func revoked(_ jwt: JWT, user: StoredObject) -> Bool {
+        guard let from = user.body["signInSessionsValidFromDateTime"]?.stringValue.flatMap(Timestamp.parse) else { return false }
+        guard let issued = jwt.claims["iat"]?.doubleValue else { return true }
+        return issued < from.timeIntervalSince1970.rounded(.down)
     }
 
     /// The security profiles the applying Conditional Access policies put on this user's internet traffic.
@@ -78,34 +91,30 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
     }
 }
 
-/// Each tenant's filtering engine (its profiles and policies) as of a change sequence, and its sanction tags.
+/// Each tenant's filtering engine (its profiles, filtering and prompt policies), catalog (the shipped apps, its custom
+/// apps and score overrides) and sanction tags, as of a change sequence.
 final class FilteringCache: Sendable {
     struct Entry: Sendable {
         let sequence: Int64
         let engine: FilteringEngine
+        let catalog: AICatalog
         let sanctions: [String: AppSanctions.State]
-        let sanctionsReadAt: ContinuousClock.Instant
     }
 
     private let entries = Mutex<[String: Entry]>([:])
 
-    func entry(tenant: TenantRecord, store: any DirectoryStore, maxAge: Duration) async throws -> Entry {
-        let cached = entries.withLock { $0[tenant.id] }
-        if let cached, cached.sequence == tenant.changeSequence, ContinuousClock.now - cached.sanctionsReadAt < maxAge { return cached }
+    func entry(tenant: TenantRecord, store: any DirectoryStore, shipped: AICatalog, year: Int) async throws -> Entry {
+        if let cached = entries.withLock({ $0[tenant.id] }), cached.sequence == tenant.changeSequence { return cached }
         let tenantID = tenant.id
-        let engine: FilteringEngine
-        if let cached, cached.sequence == tenant.changeSequence {
-            engine = cached.engine
-        } else {
-            let objects = try await store.read { tx in
-                try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.filteringProfile, .filteringPolicy]))
-            }.filter { $0.deletedAt == nil }
-            engine = FilteringEngine(profiles: objects.filter { $0.kind == .filteringProfile }.compactMap(FilteringProfile.init(stored:)),
-                                     policies: objects.filter { $0.kind == .filteringPolicy }.compactMap(FilteringPolicy.init(stored:)))
-        }
-        let readAt = ContinuousClock.now
-        let sanctions = try await AppSanctions.load(tenant: tenantID, store: store)
-        let entry = Entry(sequence: tenant.changeSequence, engine: engine, sanctions: sanctions, sanctionsReadAt: readAt)
+        let objects = try await store.read { tx in
+            try await tx.query(ObjectQuery(tenant: tenantID, kinds: [.filteringProfile, .filteringPolicy, .promptPolicy]))
+        }.filter { $0.deletedAt == nil }
+        let engine = FilteringEngine(profiles: objects.filter { $0.kind == .filteringProfile }.compactMap(FilteringProfile.init(stored:)),
+                                     policies: objects.filter { $0.kind == .filteringPolicy }.compactMap(FilteringPolicy.init(stored:)),
+                                     promptPolicies: objects.filter { $0.kind == .promptPolicy }.compactMap(PromptPolicy.init(stored:)))
+        let settings = try await AppSanctions.settings(tenant: tenantID, store: store)
+        let entry = Entry(sequence: tenant.changeSequence, engine: engine, catalog: settings.catalog(shipped: shipped, year: year),
+                          sanctions: settings.sanctions)
         entries.withLock { table in
             if table.count >= 10_000 { table.removeAll(keepingCapacity: true) }
             table[tenantID] = entry

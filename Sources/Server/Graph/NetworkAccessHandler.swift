@@ -26,9 +26,10 @@ struct NetworkAccessHandler {
     ]
 
     func handle(_ rest: [String]) async throws -> APIResponse {
-        if rest.first == "filteringPolicies" || rest.first == "filteringProfiles" {
+        if rest.first == "filteringPolicies" || rest.first == "filteringProfiles" || rest.first == "promptPolicies" {
             return try await NetworkAccessPolicyHandler(api: api, context: context).handle(rest)
         }
+        if rest.first == "generativeAIApps" { return try await GenerativeAIAppsHandler(api: api, context: context).handle(rest) }
         if context.request.method == "PATCH", rest.count == 3, rest[0] == "reports", rest[1] == "generativeAIApps" {
             return try await sanction(rest[2])
         }
@@ -38,7 +39,7 @@ struct NetworkAccessHandler {
         case "logs" where rest.count >= 2 && rest[1] == "traffic":
             if rest.count == 2 { return try await traffic() }
             if rest.count == 3 { return try await trafficRecord(rest[2]) }
-        case "generativeAIApps" where rest.count == 1: return try await catalog()
+        case "logs" where rest.count == 2 && rest[1] == "generativeAiInsights": return try await traffic(kind: .generativeAIInsight)
         case "reports" where rest.count >= 2 && rest[1] == "generativeAIApps":
             if rest.count == 2 { return try await report() }
             if rest.count == 4, rest[3] == "users" { return try await users(of: rest[2]) }
@@ -66,12 +67,16 @@ struct NetworkAccessHandler {
         }
     }
 
-    /// `GET /networkAccess/logs/traffic`: newest first, `$filter` on any property, `$top` up to 1000, `$select`, keyset paging.
-    func traffic() async throws -> APIResponse {
+    /// `GET /networkAccess/logs/traffic` (and `…/logs/generativeAiInsights`, one per inspected prompt): newest first,
+    /// `$filter` on any property, `$top` up to 1000, `$select`, keyset paging.
+    func traffic(kind: ObjectKind = .networkAccessTraffic) async throws -> APIResponse {
+        // Each as Microsoft's examples write it.
+        let metadata = kind == .networkAccessTraffic ? "\(context.base)/networkAccess/logs/$metadata#traffic"
+            : "\(context.base)/$metadata#networkAccess/logs/generativeAiInsights"
         let options = try QueryValidator(entity: nil, advanced: true, count: false).resolve(try context.parseOptions())
         guard options.search == nil else { throw DirectoryError(.unsupportedQuery, "$search is not supported on traffic logs.") }
         guard options.orderBy.allSatisfy({ $0.path.segments == ["createdDateTime"] && $0.descending }) else {
-            throw DirectoryError(.unsupportedQuery, "Traffic logs are ordered by createdDateTime desc only.")
+            throw DirectoryError(.unsupportedQuery, "Network access logs are ordered by createdDateTime desc only.")
         }
         let top = options.top ?? Self.pageSize
         guard (1...Self.pageSize).contains(top) else { throw DirectoryError.badRequest("$top must be between 1 and \(Self.pageSize).") }
@@ -81,9 +86,10 @@ struct NetworkAccessHandler {
                   let id = state["before"]?.stringValue else { throw DirectoryError.badRequest("Invalid $skiptoken.") }
             before = id
         }
-        let found = try await TrafficLog.list(tenant: context.tenant, store: api.app.store, filter: options.filter, limit: top + 1, before: before)
+        let found = try await TrafficLog.list(tenant: context.tenant, store: api.app.store, kind: kind, filter: options.filter,
+                                              limit: top + 1, before: before)
         var body: [String: JSONValue] = [
-            "@odata.context": .string("\(context.base)/networkAccess/logs/$metadata#traffic"),
+            "@odata.context": .string(metadata),
             "value": .array(found.prefix(top).map { Renderer.select(.object(Self.graphBody($0.body)), options.select) }),
         ]
         if found.count > top, let last = found.prefix(top).last {
@@ -109,15 +115,28 @@ struct NetworkAccessHandler {
     }
 
     /// `GET /networkAccess/reports/generativeAIApps`: the apps seen, riskiest first, with a daily trend and each app's
-    /// sanction state.
+    /// sanction state; the scores are the tenant catalog's now (an administrator's override in place of the catalog's,
+    /// whatever the records said when they were written), with `scoreOverridden` and `isCustom`.
     func report() async throws -> APIResponse {
         var body = try await DiscoveryReport.build(tenant: context.tenant, store: api.app.store).json
-        let sanctions = try await AppSanctions.load(tenant: context.tenant, store: api.app.store)
-        body["value"] = .array((body["value"]?.arrayValue ?? []).map { app in
+        let settings = try await AppSanctions.settings(tenant: context.tenant, store: api.app.store)
+        let catalog = settings.catalog(shipped: try Self.catalog(), year: Calendar(identifier: .gregorian).component(.year, from: api.app.clock.now))
+        var apps = (body["value"]?.arrayValue ?? []).map { app in
             var app = app
-            app["sanctionState"] = .string((app["appId"]?.stringValue.flatMap { sanctions[$0] } ?? .none).rawValue)
+            let id = app["appId"]?.stringValue ?? ""
+            app["sanctionState"] = .string((settings.sanctions[id] ?? .none).rawValue)
+            app["isCustom"] = .bool(settings.customApps.contains { $0.app.id == id })
+            app["scoreOverridden"] = .bool(catalog.scoreOverrides[id] != nil)
+            if let index = catalog.index(of: id) {
+                let s = catalog.scores[index]
+                for (key, value) in [("riskScore", s.overall), ("generalScore", s.general), ("securityScore", s.security),
+                                     ("complianceScore", s.compliance), ("legalScore", s.legal)] { app[key] = .int(Int64(value)) }
+            }
             return app
-        })
+        }
+        // Riskiest first again (an override may have moved an app); the sort is stable, so the report's order breaks ties.
+        apps.sort { ($0["riskScore"]?.intValue ?? 0) < ($1["riskScore"]?.intValue ?? 0) }
+        body["value"] = .array(apps)
         body["@odata.context"] = .string("\(context.base)/networkAccess/reports/$metadata#generativeAIApps")
         return .json(body)
     }
@@ -129,30 +148,6 @@ struct NetworkAccessHandler {
                       "value": .array(users.map(\.json))])
     }
 
-    /// `GET /networkAccess/generativeAIApps`: the catalog, each app with its hosts, request patterns, scores, the points
-    /// each documented fact gave, and the pages the facts come from, so a score can be checked against its sources.
-    func catalog() async throws -> APIResponse {
-        let catalog = try Self.catalog()
-        let sanctions = try await AppSanctions.load(tenant: context.tenant, store: api.app.store)
-        let year = Calendar(identifier: .gregorian).component(.year, from: api.app.clock.now)
-        let apps: [JSONValue] = zip(catalog.apps, catalog.scores).map { app, score in
-            [
-                "id": .string(app.id), "displayName": .string(app.name), "publisher": .string(app.publisher),
-                "category": .string(app.category.displayName), "hosts": .array(app.hosts.map { .string($0) }),
-                "activityPatterns": .array(app.activityPatterns.map { ["pattern": .string($0.pattern), "activity": .string($0.activity.rawValue)] }),
-                "riskScore": .int(Int64(score.overall)), "generalScore": .int(Int64(score.general)), "securityScore": .int(Int64(score.security)),
-                "complianceScore": .int(Int64(score.compliance)), "legalScore": .int(Int64(score.legal)),
-                "scoreReasons": .array(RiskScore.points(app.factors, year: year).map {
-                    ["area": .string($0.area.rawValue), "points": .int(Int64($0.points)), "reason": .string($0.reason)]
-                }),
-                "sources": .object(app.sources.mapValues { ["url": .string($0.url), "asOf": .string($0.asOf)] }),
-                "sanctionState": .string((sanctions[app.id] ?? .none).rawValue),
-            ]
-        }
-        return .json(["@odata.context": .string("\(context.base)/networkAccess/$metadata#generativeAIApps"),
-                      "catalogVersion": .string(catalog.version), "value": .array(apps)])
-    }
-
     /// `PATCH /networkAccess/reports/generativeAIApps/{appId}` with `{"sanctionState": "sanctioned|unsanctioned|monitored|none"}`.
     func sanction(_ appId: String) async throws -> APIResponse {
         try authorize(write: true)
@@ -160,8 +155,13 @@ struct NetworkAccessHandler {
               let state = AppSanctions.State(rawValue: raw), body.count == 1 else {
             throw DirectoryError.badRequest("The body is {\"sanctionState\": \"sanctioned|unsanctioned|monitored|none\"}.")
         }
-        guard try Self.catalog().apps.contains(where: { $0.id == appId }) else { throw DirectoryError.notFound(appId) }
-        try await AppSanctions.set(state, app: appId, tenant: context.tenant, store: api.app.store)
+        let settings = try await AppSanctions.settings(tenant: context.tenant, store: api.app.store)
+        guard try Self.catalog().index(of: appId) != nil || settings.customApps.contains(where: { $0.app.id == appId }) else {
+            throw DirectoryError.notFound(appId)
+        }
+        try await AppSanctions.set(state, app: appId, tenant: context.tenant, store: api.app.store, actor: context.caller.actor,
+                                   now: api.app.clock.now)
+        api.app.directory.generations.bump(context.tenant)
         return APIResponse(status: 204)
     }
 

@@ -4,7 +4,8 @@ import TesseraCore
 
 /// Graph beta's Internet Access policies: `/networkAccess/filteringPolicies` (with `policyRules`) and
 /// `/networkAccess/filteringProfiles` (security profiles, with their `policies` links), as Microsoft documents them and
-/// its Internet Access tutorial uses them. Every write is one transaction with its change-log entry, so the proxy's
+/// its Internet Access tutorial uses them, and Tessera's `/networkAccess/promptPolicies` (Microsoft documents none), which a
+/// profile links with a `promptPolicyLink`. Every write is one transaction with its change-log entry, so the proxy's
 /// cached decisions are revalidated at the next connection after it.
 struct NetworkAccessPolicyHandler {
     let api: GraphAPI
@@ -34,6 +35,8 @@ struct NetworkAccessPolicyHandler {
         case ("filteringProfiles", 2): return try await profile(rest[1])
         case ("filteringProfiles", 3) where rest[2] == "policies": return try await links(of: rest[1], link: nil)
         case ("filteringProfiles", 4) where rest[2] == "policies": return try await links(of: rest[1], link: rest[3])
+        case ("promptPolicies", 1): return method == "POST" ? try await createPromptPolicy() : try await listPromptPolicies()
+        case ("promptPolicies", 2): return try await promptPolicy(rest[1])
         default: throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.last ?? "networkAccess")'.")
         }
     }
@@ -170,16 +173,22 @@ struct NetworkAccessPolicyHandler {
         return (object, profile)
     }
 
-    /// Every link must name a filtering policy of this tenant.
+    /// Every link must name a policy of its kind in this tenant, and a profile links at most one prompt policy.
     func checkLinks(_ profile: FilteringProfile) async throws {
         let tenant = self.tenant
         let ids = profile.links.map(\.policyID)
-        let found = Set(try await store.read { tx in try await tx.objects(tenant: tenant, ids: ids) }
-            .filter { $0.kind == .filteringPolicy && $0.deletedAt == nil }.map(\.id))
-        if let missing = ids.first(where: { !found.contains($0) }) {
-            throw DirectoryError.badRequest("The filtering policy '\(missing)' does not exist.")
+        let found = Dictionary(try await store.read { tx in try await tx.objects(tenant: tenant, ids: ids) }
+            .filter { $0.deletedAt == nil }.map { ($0.id, $0.kind) }, uniquingKeysWith: { first, _ in first })
+        for link in profile.links {
+            let kind: ObjectKind = link.kind == .prompt ? .promptPolicy : .filteringPolicy
+            guard found[link.policyID] == kind else {
+                throw DirectoryError.badRequest("The \(link.kind == .prompt ? "prompt" : "filtering") policy '\(link.policyID)' does not exist.")
+            }
         }
-        guard Set(ids).count == ids.count else { throw DirectoryError.badRequest("A filtering policy is linked twice to the profile.") }
+        guard Set(ids).count == ids.count else { throw DirectoryError.badRequest("A policy is linked twice to the profile.") }
+        guard profile.links.filter({ $0.kind == .prompt }).count <= 1 else {
+            throw DirectoryError.badRequest("A security profile links at most one prompt policy.")
+        }
     }
 
     func listProfiles() async throws -> APIResponse {
@@ -253,6 +262,52 @@ struct NetworkAccessPolicyHandler {
             next.links.remove(at: index)
             try await save(next.stored(tenant: tenant), over: object, activity: "Unlink filtering policy", name: next.name, operation: "update",
                            kind: .filteringProfile)
+            return APIResponse(status: 204)
+        default: throw methodNotAllowed()
+        }
+    }
+
+    // MARK: Prompt policies
+
+    func loadPromptPolicy(_ id: String) async throws -> (StoredObject, PromptPolicy) {
+        let tenant = self.tenant, key = id.lowercased()
+        guard let object = try await store.read({ tx in try await tx.object(tenant: tenant, id: key) }), object.deletedAt == nil,
+              object.kind == .promptPolicy, let policy = PromptPolicy(stored: object) else { throw DirectoryError.notFound(id) }
+        return (object, policy)
+    }
+
+    func listPromptPolicies() async throws -> APIResponse {
+        let tenant = self.tenant
+        let all = try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.promptPolicy])) }
+        return try collection(all.filter { $0.deletedAt == nil }.compactMap(PromptPolicy.init(stored:)).map { .object($0.body) }, "promptPolicies")
+    }
+
+    func createPromptPolicy() async throws -> APIResponse {
+        var policy = PromptPolicy(id: Identifier.make(), name: "", now: now)
+        try policy.apply(try context.request.jsonObject(), now: now, creating: true)
+        try await save(policy.stored(tenant: tenant), over: nil, activity: "Add prompt policy", name: policy.name, operation: "create",
+                       kind: .promptPolicy)
+        return entity(policy.body, "promptPolicies", status: 201)
+    }
+
+    func promptPolicy(_ id: String) async throws -> APIResponse {
+        let (object, policy) = try await loadPromptPolicy(id)
+        switch method {
+        case "GET": return entity(policy.body, "promptPolicies")
+        case "PATCH":
+            var next = policy
+            try next.apply(try context.request.jsonObject(), now: now, creating: false)
+            try await save(next.stored(tenant: tenant), over: object, activity: "Update prompt policy", name: next.name, operation: "update",
+                           kind: .promptPolicy)
+            return APIResponse(status: 204)
+        case "DELETE":
+            let tenant = self.tenant
+            let linked = try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.filteringProfile])) }
+                .compactMap(FilteringProfile.init(stored:)).filter { $0.links.contains { $0.policyID == policy.id } }
+            guard linked.isEmpty else {
+                throw DirectoryError(.conflict, "The prompt policy is linked to the security profile '\(linked[0].name)'; remove the link first.")
+            }
+            try await remove(object, activity: "Delete prompt policy", name: policy.name)
             return APIResponse(status: 204)
         default: throw methodNotAllowed()
         }

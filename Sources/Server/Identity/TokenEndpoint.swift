@@ -105,11 +105,10 @@ struct TokenEndpoint {
             found = (cached.application, cached.servicePrincipal)
         } else {
             found = try await app.store.read { tx -> (StoredObject, StoredObject?)? in
-                guard let appObjectId = try await tx.holder(tenant: tenantId, key: UniqueKey("appId", clientId)),
-                      let application = try await tx.object(tenant: tenantId, id: appObjectId), application.deletedAt == nil
+                guard let application = try await tx.object(tenant: tenantId, holding: UniqueKey("appId", clientId)),
+                      application.deletedAt == nil
                 else { return nil }
-                let spId = try await tx.holder(tenant: tenantId, key: UniqueKey("servicePrincipal:appId", clientId))
-                return (application, try await spId.asyncMap { try await tx.object(tenant: tenantId, id: $0) } ?? nil)
+                return (application, try await tx.object(tenant: tenantId, holding: UniqueKey("servicePrincipal:appId", clientId)))
             }
             if let (application, sp) = found {
                 app.tokenCache.store(.init(sequence: tenant.changeSequence, application: application, servicePrincipal: sp),
@@ -234,14 +233,14 @@ struct TokenEndpoint {
             let resourceAppId: String?
             if isGraph {
                 resourceAppId = GraphPermissions.graphAppId
-            } else if let appObject = try await tx.holder(tenant: tenantId, key: UniqueKey("identifierUris", resourceName)),
-                      let resourceApp = try await tx.object(tenant: tenantId, id: appObject) {
+            } else if let resourceApp = try await tx.object(tenant: tenantId, holding: UniqueKey("identifierUris", resourceName)) {
                 resourceAppId = resourceApp.body["appId"]?.stringValue
             } else {
                 resourceAppId = Identifier.isGUID(resourceName) ? resourceName.lowercased() : nil
             }
-            guard let resourceAppId, let spId = try await tx.holder(tenant: tenantId, key: UniqueKey("servicePrincipal:appId", resourceAppId)),
-                  let resource = try await tx.object(tenant: tenantId, id: spId), resource.deletedAt == nil
+            guard let resourceAppId,
+                  let resource = try await tx.object(tenant: tenantId, holding: UniqueKey("servicePrincipal:appId", resourceAppId)),
+                  resource.deletedAt == nil
             else { return nil }
             let assignments = try await tx.query(ObjectQuery(
                 tenant: tenantId, kinds: [.appRoleAssignment],

@@ -52,8 +52,7 @@ struct PasskeySignIn {
     func user(principalName: String) async throws -> StoredObject? {
         let tenant = self.tenant
         return try await app.store.read { tx in
-            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("userPrincipalName", principalName)) else { return nil }
-            return try await tx.object(tenant: tenant, id: id)
+            try await tx.object(tenant: tenant, holding: UniqueKey("userPrincipalName", principalName))
         }
     }
 
@@ -92,8 +91,8 @@ struct PasskeySignIn {
         let tenant = self.tenant
         let key = response.rawID.map { String(format: "%02x", $0) }.joined()
         let found: (StoredObject, StoredObject)? = try await app.store.read { tx in
-            guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("fido2CredentialId", key)),
-                  let method = try await tx.object(tenant: tenant, id: id), method.kind == .fido2Method,
+            guard let method = try await tx.object(tenant: tenant, holding: UniqueKey("fido2CredentialId", key)),
+                  method.kind == .fido2Method,
                   let userID = method.body["_userId"]?.stringValue, let user = try await tx.object(tenant: tenant, id: userID),
                   user.kind == .user, user.deletedAt == nil
             else { return nil }

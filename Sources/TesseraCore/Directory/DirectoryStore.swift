@@ -197,6 +197,9 @@ public protocol DirectoryTransaction: Sendable {
     func release(tenant: String, object: String, keys: [UniqueKey]) async throws
     /// The object that holds a key.
     func holder(tenant: String, key: UniqueKey) async throws -> String?
+    /// The object that holds a key, read with it (one query where the store can: a sign-in asks this of a UPN, a
+    /// credential id and a client id).
+    func object(tenant: String, holding key: UniqueKey) async throws -> StoredObject?
 
     /// Adds a link; false if it already existed.
     @discardableResult
@@ -261,4 +264,11 @@ public protocol DirectoryStore: Sendable {
     func read<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T
     /// Closes connections.
     func shutdown() async throws
+}
+
+extension DirectoryTransaction {
+    public func object(tenant: String, holding key: UniqueKey) async throws -> StoredObject? {
+        guard let id = try await holder(tenant: tenant, key: key) else { return nil }
+        return try await object(tenant: tenant, id: id)
+    }
 }
