@@ -56,6 +56,9 @@ struct ResourceHandler {
             try context.caller.require(anyOf: Caller.permissions(for: .user, write: true))
             try await context.caller.requireMayManage(user: id, app: app)
             try await RefreshTokens(app: app).revokeAll(tenant: tenant, userID: id)
+            // As Entra does: tokens issued before now are revoked (the proxy refuses their access tokens too).
+            _ = try await app.directory.update(tenant: tenant, id: id, kind: .user, patch: [
+                "signInSessionsValidFromDateTime": .string(Timestamp.format(app.clock.now))], actor: context.caller.actor, allowReadOnly: true)
             return .json(["@odata.context": .string("\(context.base)/$metadata#Edm.Boolean"), "value": true])
         }
         if kind == .user, rest[1] == "authentication" {
