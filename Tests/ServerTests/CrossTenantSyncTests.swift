@@ -139,6 +139,13 @@ struct CrossTenantSyncTests {
             // Linked as B2B sign-in links them: Fabrikam's user for Contoso's user0.
             #expect(try await h.app.directory.externalUser(tenant: w.target.tenantId, homeTenant: w.source, homeUser: users[0]) == first.id)
             #expect(try await CrossTenantSignIn(app: h.app).link(tenant: w.target.tenantId, user: first)?.homeUserID == users[0])
+            // Signed in at home (Contoso's passkey session), user0 signs in to Fabrikam as its synced user, as B2B guests do.
+            let (_, setCookie) = try await SignInSessions(app: h.app).start(tenant: w.source, userID: users[0], amr: ["fido", "mfa"], baseURL: Harness.base)
+            let next = "/\(w.target.tenantId)/oauth2/v2.0/authorize?client_id=app"
+            let signIn = await h.send("GET", "/\(w.target.tenantId)/b2b/signin", query: [("home", w.source), ("continue", next)],
+                                      headers: ["cookie": String(setCookie.split(separator: ";")[0])])
+            #expect(signIn.status == 302 && signIn.headers.first { $0.name == "Location" }?.value == next, "\(signIn.text)")
+            #expect(signIn.headers.contains { $0.name == "Set-Cookie" })
             // Groups: 50 security groups in Fabrikam, each with its 20 synced members.
             let targetGroups = try await h.app.store.read { tx in try await tx.query(ObjectQuery(tenant: w.target.tenantId, kinds: [.group])) }
             #expect(targetGroups.count == 50)
@@ -265,6 +272,32 @@ struct CrossTenantSyncTests {
             #expect(await h.graph("POST", "\(w.jobPath)/restart", token: w.sourceToken, json: ["criteria": ["resetScope": "Full, ForceDeletes"]]).status == 204)
             #expect(try await w.synced().count == 5)
             #expect(await h.graph("GET", w.jobPath, token: w.sourceToken).json["status"]?["code"] == "Active")
+        }
+    }
+
+    @Test("serve's scheduler runs an active job once its 40 minutes have passed, once per cluster: a second node in the same slot does not")
+    func scheduledOncePerCluster() async throws {
+        try await Harness.run { h in
+            let w = try await Self.world(h)
+            let (users, groups) = try await Self.populate(h, users: 4, groups: 1)
+            try await w.assign(try #require(groups.keys.first))
+            _ = try await w.start()
+            #expect(try await w.synced().count == 4)
+            #expect(await h.graph("PATCH", "users/\(users[0])", token: w.sourceToken, json: ["displayName": "Later"]).status == 204)
+            let node1 = CrossTenantSyncService(app: h.app), node2 = CrossTenantSyncService(app: h.app)
+            await node1.cycle()
+            #expect(try await w.synced()[users[0]]?.body["displayName"] == "User 0")  // not due yet
+            h.clock.advance(40 * 60)
+            let failures = await node1.cycle() + node2.cycle()
+            #expect(failures.isEmpty)
+            #expect(try await w.synced()[users[0]]?.body["displayName"] == "Later")
+            #expect(await w.provisioning("provisioningAction eq 'update'").count == 1)  // one node ran it
+            // A paused job is left alone.
+            #expect(await h.graph("POST", "\(w.jobPath)/pause", token: w.sourceToken).status == 204)
+            #expect(await h.graph("PATCH", "users/\(users[1])", token: w.sourceToken, json: ["displayName": "Paused"]).status == 204)
+            h.clock.advance(80 * 60)
+            await node2.cycle()
+            #expect(try await w.synced()[users[1]]?.body["displayName"] == "User 1")
         }
     }
 
