@@ -118,4 +118,66 @@ import TesseraTesting
             }
         }
     }
+
+    /// A TCP connection from `source` that sends nothing (the start of a slow-handshake attack).
+    static func idleConnection(from source: String, port: Int) async throws -> any Channel {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(to: try SocketAddress(ipAddress: source, port: 0))
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
+    /// Whether `channel` is closed (by the server) within `limit`.
+    static func closes(_ channel: any Channel, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline, channel.isActive { try? await Task.sleep(for: .milliseconds(20)) }
+        return !channel.isActive
+    }
+
+    @Test("an address holds at most its limit of connections: one more is closed before TLS and counted; an agent elsewhere still uploads")
+    func connectionsPerAddressAreLimited() async throws {
+        try await Harness.run { h in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-health-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let material = try TLSMaterial.loadOrCreate(directory: folder.path, hosts: [])
+            let admin = try await h.caller(named: "hia", role: BuiltInRoles.hybridIdentityAdministrator)
+            let key = try HealthAgentKey.make(machineName: "sync01")
+            let made = try await HealthTests.beta(h, "POST", "agents", try HealthTests.registration(csr: key.certificateSigningRequestPEM), as: admin)
+            let certificate = try #require(made.json["certificate"]?.stringValue)
+
+            let (ready, announce) = AsyncStream.makeStream(of: String.self)
+            let listener = HealthListener(app: h.app, host: "127.0.0.1", port: 0, tls: material, maxConnectionsPerAddress: 2) { announce.yield($0) }
+            try await withThrowingTaskGroup { group in
+                group.addTask { try await listener.run() }
+                var urls = ready.makeAsyncIterator()
+                let url = try #require(await urls.next())
+                let port = try #require(URL(string: url)?.port)
+
+                // 127.0.0.2 opens two connections and says nothing: both are held (the handshake waits for them).
+                let held = [try await Self.idleConnection(from: "127.0.0.2", port: port),
+                            try await Self.idleConnection(from: "127.0.0.2", port: port)]
+                // A third from the same address is closed at once.
+                let third = try await Self.idleConnection(from: "127.0.0.2", port: port)
+                #expect(await Self.closes(third, within: .seconds(5)))
+                #expect(try await Self.counted(h, #"tessera_health_tls_handshakes_refused_total{reason="connection_limit"} 1"#))
+                #expect(!(await Self.closes(held[0], within: .milliseconds(300))) && held[1].isActive)
+
+                // The agent, from 127.0.0.1, uploads meanwhile.
+                let response = try await Self.post(port: port, tls: try Self.client(material, key: key.privateKeyPEM, certificate: certificate),
+                                                   body: HealthTests.clean.serializedBytes)
+                #expect(response.status == 200, "\(String(decoding: response.body, as: UTF8.self))")
+
+                // A closed connection gives its place back.
+                try await held[0].close()
+                var admitted = false
+                for _ in 0..<20 where !admitted {
+                    let next = try await Self.idleConnection(from: "127.0.0.2", port: port)
+                    admitted = !(await Self.closes(next, within: .milliseconds(300)))
+                    if admitted { try await next.close() }
+                }
+                #expect(admitted)
+                try await held[1].close()
+                group.cancelAll()
+            }
+        }
+    }
 }

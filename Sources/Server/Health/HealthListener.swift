@@ -17,23 +17,34 @@ import X509
 /// the handshake. Refused handshakes are counted in `tessera_health_tls_handshakes_refused_total{reason}`.
 ///
 /// One request a connection: `POST /upload` with the agent's JSON report (at most 1 MiB).
+///
+/// An address holds at most ``maxConnectionsPerAddress`` connections at once: one more is closed as it is accepted,
+/// before any TLS, and counted as `tessera_health_tls_handshakes_refused_total{reason="connection_limit"}`, so a host
+/// that opens connections and never finishes them cannot take the listener from the agents elsewhere.
 public struct HealthListener: Service {
     let app: TesseraApp
     let host: String
     let port: Int
     let tls: TLSMaterial
+    let maxConnectionsPerAddress: Int
     let onReady: @Sendable (_ uploadURL: String) -> Void
     let logger = Logger(label: "tessera.health")
 
     static let maxBodyBytes = 1024 * 1024
     static let idleTimeout = TimeAmount.seconds(30)
+    /// An agent uploads over one connection every few minutes; a few agents behind one NAT address stay far below this.
+    public static let defaultMaxConnectionsPerAddress = 16
 
     /// A listener on `host:port` with the deployment's server certificate; `onReady` hears the upload URL once bound.
-    public init(app: TesseraApp, host: String, port: Int, tls: TLSMaterial, onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(app: TesseraApp, host: String, port: Int, tls: TLSMaterial,
+                maxConnectionsPerAddress: Int = Self.defaultMaxConnectionsPerAddress,
+                onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+        precondition(maxConnectionsPerAddress > 0)
         self.app = app
         self.host = host
         self.port = port
         self.tls = tls
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
         self.onReady = onReady
     }
 
@@ -62,9 +73,13 @@ public struct HealthListener: Service {
         let context = try NIOSSLContext(configuration: Self.tlsConfiguration(tls))
         let certificates = ClientCertificates(app: app)
         let telemetry = app.telemetry
+        let limit = AcceptedConnectionsPerAddress(limit: maxConnectionsPerAddress, telemetry: telemetry)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(limit) }
+            }
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = NIOSSLServerHandler(context: context) { chain, promise in certificates.verify(chain, promise) }
@@ -203,6 +218,35 @@ final class ClientCertificates: Sendable {
         guard let loaded = try await HealthCertificateAuthority.load(tenant: tenant, store: app.store) else { return nil }
         authorities.withLock { $0[tenant] = loaded }
         return loaded
+    }
+}
+
+/// On the listening channel, ahead of NIO's accept handler: each accepted connection takes a place of its remote
+/// address (``ConnectionsPerAddress``, as the main server's) until it closes; one past the limit is closed at once and
+/// never reaches TLS or the accept loop.
+final class AcceptedConnectionsPerAddress: ChannelInboundHandler, Sendable {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    let connections: ConnectionsPerAddress
+    let telemetry: Telemetry
+
+    init(limit: Int, telemetry: Telemetry) {
+        self.connections = ConnectionsPerAddress(limit: limit)
+        self.telemetry = telemetry
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let connection = unwrapInboundIn(data)
+        let address = connection.remoteAddress?.ipAddress ?? "unknown"
+        guard connections.open(address) else {
+            telemetry.healthHandshakeRefused(reason: "connection_limit")
+            connection.close(promise: nil)
+            return
+        }
+        let connections = self.connections
+        connection.closeFuture.whenComplete { _ in connections.close(address) }
+        context.fireChannelRead(data)
     }
 }
 
