@@ -117,6 +117,66 @@ import X509
         }
     }
 
+    @Test func theDevicesSignInsAreInTheSignInLogWithItsDeviceDetailAndFilterable() async throws {
+        try await DeviceRegistrationTests.run { harness, fixture in
+            let device = try await Self.enroll(harness, fixture)
+            let admin = try await harness.accessToken()
+            #expect(await Self.signIn(harness, try Self.assertion(harness, device)).status == 200)
+            // The device's certificate with an assertion signed by another key: a failed sign-in of that device.
+            let forged = try Self.assertion(harness, key: .init(), certificate: device.der, deviceID: device.deviceID)
+            #expect(Self.refusal(await Self.signIn(harness, forged)) == ("invalid_grant", 50012))
+            _ = await harness.graph("PATCH", "devices/\(device.objectID)", token: admin, json: ["accountEnabled": false])
+            #expect(Self.refusal(await Self.signIn(harness, try Self.assertion(harness, device))) == ("invalid_grant", 135011))
+            _ = await harness.graph("DELETE", "devices/\(device.objectID)", token: admin)
+            #expect(Self.refusal(await Self.signIn(harness, try Self.assertion(harness, device))) == ("invalid_grant", 700003))
+            // A certificate of no CA of this tenant names no device the log could trust: nothing is recorded for it.
+            let stranger = try await DeviceCertificateAuthority.loadOrCreate(tenant: UUID().uuidString.lowercased(), store: harness.app.store,
+                                                                             now: harness.clock.now)
+            let strangerCertificate = try stranger.issue(for: try DeviceRegistrationTests.csr(device.key), deviceID: device.deviceID,
+                                                         now: harness.clock.now)
+            let foreign = try Self.assertion(harness, key: device.key, certificate: try strangerCertificate.derBytes, deviceID: device.deviceID)
+            #expect(Self.refusal(await Self.signIn(harness, foreign)) == ("invalid_grant", 50012))
+
+            func log(_ filter: String) async -> [JSONValue] {
+                let response = await harness.graph("GET", "auditLogs/signIns", token: admin, query: [("$filter", filter)])
+                #expect(response.status == 200, "\(response.text)")
+                return response.json["value"]?.arrayValue ?? []
+            }
+            let records = await log("deviceDetail/deviceId eq '\(device.deviceID)'")
+            // Signed in, forged, disabled, deleted (all at the test clock's one instant: found by their codes).
+            #expect(records.compactMap { $0["status"]?["errorCode"]?.intValue }.sorted() == [0, 50012, 135011, 700003], "\(records)")
+            func record(_ code: Int64) throws -> JSONValue {
+                try #require(records.first { $0["status"]?["errorCode"]?.intValue == code })
+            }
+            let (succeeded, forgedRecord, disabled, deleted) = (try record(0), try record(50012), try record(135011), try record(700003))
+            #expect(forgedRecord["deviceDetail"]?["deviceId"]?.stringValue == device.deviceID)
+
+            #expect(succeeded["status"]?["errorCode"]?.intValue == 0)
+            #expect(succeeded["appId"]?.stringValue == DeviceRegistration.serviceAppID)
+            #expect(succeeded["resourceId"]?.stringValue == GraphPermissions.graphAppId)
+            #expect(succeeded["userId"]?.stringValue == "" && succeeded["isInteractive"] == .bool(false))
+            #expect(succeeded["signInEventTypes"] == ["servicePrincipal"])
+            #expect(succeeded["conditionalAccessStatus"]?.stringValue == "notApplied")
+            let detail = try #require(succeeded["deviceDetail"])
+            #expect(detail["deviceId"]?.stringValue == device.deviceID)
+            #expect(detail["displayName"]?.stringValue == "WS01")
+            #expect(detail["trustType"]?.stringValue == "Hybrid Azure AD joined")
+            #expect(detail["isManaged"] == .bool(true) && detail["isCompliant"] == .bool(false))
+            #expect(detail["operatingSystem"]?.stringValue != nil)
+
+            #expect(disabled["status"]?["errorCode"]?.intValue == 135011)
+            #expect(disabled["status"]?["failureReason"]?.stringValue == "The device \(device.deviceID) is disabled.")
+            #expect(disabled["deviceDetail"]?["trustType"]?.stringValue == "Hybrid Azure AD joined")
+            #expect(deleted["status"]?["errorCode"]?.intValue == 700003)
+            #expect(deleted["deviceDetail"]?["deviceId"]?.stringValue == device.deviceID && deleted["deviceDetail"]?["displayName"] == .null)
+
+            // Filterable as the other records are: by the failure's code, by the device's trust type.
+            #expect(await log("status/errorCode eq 135011").map { $0["id"] } == [disabled["id"]])
+            #expect(await log("deviceDetail/trustType eq 'Hybrid Azure AD joined'").count == 3)  // the deleted one is unknown
+            #expect(await log("appId eq '\(DeviceRegistration.serviceAppID)' and status/errorCode eq 0").count == 1)
+        }
+    }
+
     @Test func aCertificateNotFromThisTenantsDeviceCAOrOutOfItsValidityIsRefused() async throws {
         try await DeviceRegistrationTests.run { harness, fixture in
             let device = try await Self.enroll(harness, fixture)

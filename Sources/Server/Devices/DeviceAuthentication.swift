@@ -14,10 +14,17 @@ enum DeviceAuthentication {
         enum Reason: Equatable { case invalid, notFound, disabled }
         let reason: Reason
         let message: String
-        init(_ reason: Reason = .invalid, message: String) {
+        /// The device a certificate of this tenant's CA named, for the sign-in log (nil when the certificate is not
+        /// one: nothing it says can be trusted).
+        var device: SignInEvent.DeviceDetail?
+
+        init(_ reason: Reason = .invalid, message: String, device: SignInEvent.DeviceDetail? = nil) {
             self.reason = reason
             self.message = message
+            self.device = device
         }
+
+        static func == (lhs: Refusal, rhs: Refusal) -> Bool { lhs.reason == rhs.reason && lhs.message == rhs.message }
     }
 
     /// The device `certificate` belongs to, when it chains to the tenant's device CA, is within its validity, and names
@@ -40,8 +47,12 @@ enum DeviceAuthentication {
             try await tx.query(ObjectQuery(tenant: tenant, kinds: [.device],
                                            filter: .compare(PropertyPath(["deviceId"]), .eq, .string(deviceID)), limit: 1)).first
         }
-        guard let device, device.deletedAt == nil else { throw Refusal(.notFound, message: "The device \(deviceID) no longer exists.") }
-        guard device.body["accountEnabled"] == .bool(true) else { throw Refusal(.disabled, message: "The device \(deviceID) is disabled.") }
+        guard let device, device.deletedAt == nil else {
+            throw Refusal(.notFound, message: "The device \(deviceID) no longer exists.", device: .init(deviceId: deviceID))
+        }
+        guard device.body["accountEnabled"] == .bool(true) else {
+            throw Refusal(.disabled, message: "The device \(deviceID) is disabled.", device: .init(device: device))
+        }
 
         let der = try certificate.derBytes
         let thumbprint = Insecure.SHA1.hash(data: der).map { String(format: "%02X", $0) }.joined()
@@ -49,7 +60,10 @@ enum DeviceAuthentication {
         let listed = (device.body["alternativeSecurityIds"]?.arrayValue ?? []).contains { id in
             id["type"]?.intValue == 2 && Secrets.constantTimeEquals(Array((id["key"]?.stringValue ?? "").utf8), expected)
         }
-        guard listed else { throw Refusal(message: "The device \(deviceID) no longer lists this certificate: it was replaced or revoked.") }
+        guard listed else {
+            throw Refusal(message: "The device \(deviceID) no longer lists this certificate: it was replaced or revoked.",
+                          device: .init(device: device))
+        }
         return device
     }
 }

@@ -46,11 +46,17 @@ extension TokenEndpoint {
                                                     isCompliant: device.body["isCompliant"] == .bool(true),
                                                     operatingSystem: device.body["operatingSystem"]?.stringValue),
                                 now: now)
-        guard case .allow = engine.decide(facts).outcome else {
+        let decision = engine.decide(facts)
+        let detail = SignInEvent.DeviceDetail(device: device)
+        let resourceDisplayName = resource.body["displayName"]?.stringValue
+        guard case .allow = decision.outcome else {
             app.logger.notice("Conditional Access refused a device's token", metadata: [
                 "tenant": .string(tenant.id), "deviceId": .string(deviceID), "source": .string(request.clientAddress ?? "-")])
-            throw OAuthError(error: "invalid_grant", code: 53003,
-                             description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+            let refusal = OAuthError(error: "invalid_grant", code: 53003,
+                                     description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+            await recordDeviceSignIn(detail, resourceID: resourceAppID, resourceDisplayName: resourceDisplayName, decision: decision,
+                                     failure: (refusal.code, refusal.description))
+            throw refusal
         }
 
         let issued = Int64(now.timeIntervalSince1970)
@@ -67,6 +73,7 @@ extension TokenEndpoint {
                                                        "resource": .string(resource.id)])
         let token = try JWT.sign(claims: claims, header: ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)],
                                  key: app.signingKey.privateKey)
+        await recordDeviceSignIn(detail, resourceID: resourceAppID, resourceDisplayName: resourceDisplayName, decision: decision, failure: nil)
         return .json(["token_type": "Bearer", "expires_in": .int(Int64(IdentityPlatform.accessTokenLifetime)),
                       "ext_expires_in": .int(Int64(IdentityPlatform.accessTokenLifetime)), "access_token": .string(token)],
                      headers: [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
@@ -90,8 +97,28 @@ extension TokenEndpoint {
             case .disabled: 135011
             case .invalid: 50012
             }
-            throw OAuthError(error: "invalid_grant", code: code, description: refusal.message)
+            let error = OAuthError(error: "invalid_grant", code: code, description: refusal.message)
+            // A certificate of this tenant's device CA names a device: its refusal is that device's failed sign-in.
+            if let detail = refusal.device {
+                await recordDeviceSignIn(detail, resourceID: nil, resourceDisplayName: nil, decision: nil, failure: (code, refusal.message))
+            }
+            throw error
         }
+        do {
+            try await checkDeviceAssertion(jwt, key: key, device: device, now: now)
+        } catch let error as OAuthError {
+            // The certificate is the device's, so the refusal is that device's failed sign-in (a forged or replayed
+            // assertion included).
+            await recordDeviceSignIn(.init(device: device), resourceID: nil, resourceDisplayName: nil, decision: nil,
+                                     failure: (error.code, error.description))
+            throw error
+        }
+        return device
+    }
+
+    /// The assertion's signature (by the certificate's key), its claims (the device as iss and sub, this token endpoint
+    /// as audience, at most an hour of life) and its `jti`, spent here.
+    private func checkDeviceAssertion(_ jwt: JWT, key: P256.Signing.PublicKey, device: StoredObject, now: Date) async throws {
         guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: jwt.signature),
               key.isValidSignature(signature, for: SHA256.hash(data: Data(jwt.signingInput.utf8)))
         else { throw OAuthError(error: "invalid_grant", code: 50012, description: "The assertion's signature does not verify with the device certificate's key.") }
@@ -123,7 +150,18 @@ extension TokenEndpoint {
                                      expiresAt: Timestamp.format(Date(timeIntervalSince1970: exp + 300)), now: Timestamp.format(now))
         }
         guard spent else { throw OAuthError(error: "invalid_grant", code: 50027, description: "The assertion was already used.") }
-        return device
+    }
+
+    /// Records a device's own sign-in as the sign-in log records others: Graph's `signIn` with `deviceDetail` naming the
+    /// device, no user (`userId` empty) and no client service principal. The device has no client application of its
+    /// own: the application named is the Device Registration Service, whose certificate the device presents.
+    func recordDeviceSignIn(_ device: SignInEvent.DeviceDetail, resourceID: String?, resourceDisplayName: String?,
+                            decision: ConditionalAccessDecision?, failure: (code: Int, reason: String)?) async {
+        await SignInLog(app: app, tenant: tenant.id).record(
+            SignInEvent(kind: .servicePrincipal, principal: nil, appID: DeviceRegistration.serviceAppID,
+                        appDisplayName: DeviceRegistration.actor.displayName, resourceID: resourceID,
+                        resourceDisplayName: resourceDisplayName, decision: decision, failure: failure, device: device),
+            request: request)
     }
 
     /// The resource's service principal and application id (Graph by its URL or id, another by identifier URI or appId).

@@ -18,8 +18,9 @@ struct SignInEvent {
     }
 
     var kind: Kind
-    /// The user who signed in; for `servicePrincipal`, the client's service principal.
-    var principal: StoredObject
+    /// The user who signed in; for `servicePrincipal`, the client's service principal; nil for a device's own sign-in
+    /// (``device``).
+    var principal: StoredObject?
     /// The client application's appId and name.
     var appID: String
     var appDisplayName: String?
@@ -35,6 +36,51 @@ struct SignInEvent {
     var failure: (code: Int, reason: String)?
     /// Graph's `clientAppUsed`.
     var clientAppUsed: String?
+    /// A device signing in as itself: Graph's `deviceDetail` for it.
+    var device: DeviceDetail?
+
+    /// Graph's `deviceDetail` of a registered device.
+    struct DeviceDetail {
+        var deviceId: String
+        var displayName: String?
+        var operatingSystem: String?
+        var trustType: String?
+        var isManaged: Bool?
+        var isCompliant: Bool?
+
+        /// What the sign-in log says of `device` (a Graph `device` object).
+        init(device: StoredObject) {
+            let body = device.body
+            deviceId = body["deviceId"]?.stringValue ?? ""
+            displayName = body["displayName"]?.stringValue
+            operatingSystem = body["operatingSystem"]?.stringValue
+            trustType = Self.trustTypeName(body["trustType"]?.stringValue)
+            // A hybrid joined device is managed by its domain, as Entra counts it; otherwise the device's own flag.
+            isManaged = body["isManaged"] == .bool(true) || body["trustType"]?.stringValue?.lowercased() == "serverad"
+            isCompliant = body["isCompliant"] == .bool(true)
+        }
+
+        /// A device known only by its id (it no longer exists).
+        init(deviceId: String) {
+            self.deviceId = deviceId
+        }
+
+        /// The device object's `trustType` as the sign-in log spells it.
+        static func trustTypeName(_ trustType: String?) -> String? {
+            switch trustType?.lowercased() {
+            case "serverad": "Hybrid Azure AD joined"
+            case "azuread": "Azure AD joined"
+            case "workplace": "Azure AD registered"
+            default: nil
+            }
+        }
+
+        var json: JSONValue {
+            ["deviceId": .string(deviceId), "displayName": .optional(displayName), "operatingSystem": .optional(operatingSystem),
+             "trustType": .optional(trustType), "isManaged": isManaged.map(JSONValue.bool) ?? .null,
+             "isCompliant": isCompliant.map(JSONValue.bool) ?? .null]
+        }
+    }
 
     /// Graph's `signIn` body (without `id` and `createdDateTime`, which the log sets).
     func entry(request: APIRequest, tenantID: String) -> [String: JSONValue] {
@@ -50,19 +96,19 @@ struct SignInEvent {
                 "errorCode": .int(Int64(failure?.code ?? 0)), "failureReason": .optional(failure?.reason),
                 "additionalDetails": .optional(failure == nil ? nil : "Correlation id \(request.requestID)"),
             ],
-            "deviceDetail": [
+            "deviceDetail": device?.json ?? [
                 "operatingSystem": .optional(request.header("user-agent").flatMap(DevicePlatform.init(userAgent:))?.rawValue),
             ],
         ]
         if isUser {
-            entry["userId"] = .string(principal.id)
-            entry["userPrincipalName"] = .optional(principal.body["userPrincipalName"]?.stringValue)
-            entry["userDisplayName"] = .optional(principal.body["displayName"]?.stringValue)
+            entry["userId"] = .optional(principal?.id)
+            entry["userPrincipalName"] = .optional(principal?.body["userPrincipalName"]?.stringValue)
+            entry["userDisplayName"] = .optional(principal?.body["displayName"]?.stringValue)
         } else {
-            // A service principal's sign-in has no user; Graph's userId is not nullable, so it is empty.
+            // A service principal's (or a device's) sign-in has no user; Graph's userId is not nullable, so it is empty.
             entry["userId"] = ""
-            entry["servicePrincipalId"] = .string(principal.id)
-            entry["servicePrincipalName"] = .optional(principal.body["displayName"]?.stringValue)
+            entry["servicePrincipalId"] = .optional(principal?.id)
+            entry["servicePrincipalName"] = .optional(principal?.body["displayName"]?.stringValue)
         }
         let applied = decision?.policies ?? []
         entry["appliedConditionalAccessPolicies"] = .array(applied.map(Self.render))
@@ -121,7 +167,8 @@ extension SignInLog {
             // Graph's signInLocation, as far as the IP-to-country database places the client.
             if let country = app.countries.country(for: request.clientAddress) { entry["location"] = ["countryOrRegion": .string(country)] }
             // An external user's sign-in names the tenant it came from (Graph's homeTenantId; beta's crossTenantAccessType).
-            if event.kind != .servicePrincipal, let link = try await CrossTenantSignIn(app: app).link(tenant: tenant, user: event.principal) {
+            if event.kind != .servicePrincipal, let user = event.principal,
+               let link = try await CrossTenantSignIn(app: app).link(tenant: tenant, user: user) {
                 entry["homeTenantId"] = .string(link.homeTenantID)
                 entry["crossTenantAccessType"] = "b2bCollaboration"
             }
