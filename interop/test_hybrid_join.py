@@ -113,7 +113,9 @@ class World:
     """A Tessera serving over HTTP on a host name of its own, a tenant with a connector to the DC, and a private
     krb5.conf pointing at the DC's KDC."""
 
-    def __init__(self):
+    def __init__(self, test_clock: bool = True):
+        """`test_clock`: serve with the test clock (an offset file), which only a debug build has; benchmarks run a
+        release build without it."""
         self.ad = _ad_env()
         self.realm = self.ad["AD_REALM"]
         self.data = Path(tempfile.mkdtemp(prefix="tessera-hybrid-"))
@@ -126,7 +128,7 @@ class World:
         self.proc, _, self.port = serve_on_a_free_port(
             lambda port: [BINARY, "serve", "--http", "--data", str(self.data), "--port", str(port), "--sync-interval", "0",
                           "--public-url", f"http://127.0.0.1:{port}", "--public-url", f"http://{self.host}:{port}",
-                          "--test-clock-offset-file", str(self.clock)])
+                          *(["--test-clock-offset-file", str(self.clock)] if test_clock else [])])
         threading.Thread(target=lambda p=self.proc: [None for _ in p.stdout], daemon=True).start()
         self.url = f"http://127.0.0.1:{self.port}"
         password = self.data / "bind.pw"
