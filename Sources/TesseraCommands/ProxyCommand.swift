@@ -41,8 +41,12 @@ struct ProxyCommand: AsyncParsableCommand {
     var noInspect: [String] = []
     @Option(help: ArgumentHelp("PEM file of the roots the real AI hosts' certificates must chain to, instead of the system's (for tests).", valueName: "file"))
     var originCA: String?
-    @Option(help: ArgumentHelp("Write the inspection CA certificate of --tenant (made if there is none) as PEM to this file and exit; clients trust it.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the inspection CA certificates of --tenant that clients must trust now (made if there is none; during a rotation the old and the new) as PEM to this file and exit.", valueName: "file"))
     var inspectionCAOut: String?
+    @Flag(help: ArgumentHelp("Make a new inspection CA for --tenant and exit: published at once (--inspection-ca-out writes both), signing leaves after --rotation-overlap-days; the old one stays published until its last leaf expires."))
+    var rotateInspectionCA = false
+    @Option(help: ArgumentHelp("Days the new CA of --rotate-inspection-ca is published before it signs (at least 1).", valueName: "days"))
+    var rotationOverlapDays: Int = 7
     @Option(help: ArgumentHelp("The tenant id for --inspection-ca-out.", valueName: "id")) var tenant: String?
     @Option(help: "Log format: text, or json.") var logFormat: LogFormat = .text
     @Option(help: "Log level.") var logLevel: String = "info"
@@ -108,12 +112,28 @@ struct ProxyCommand: AsyncParsableCommand {
         let catalog = try TrafficCommand.catalog()
         let inspection = try inspectionConfiguration()
         let store = try await storage.openStore()
+        if rotateInspectionCA {
+            guard let tenant else { throw ValidationError("--rotate-inspection-ca needs --tenant") }
+            guard rotationOverlapDays >= 1 else { throw ValidationError("--rotation-overlap-days must be at least 1") }
+            do {
+                let rotated = try await InspectionCertificateAuthority.rotate(tenant: tenant, store: store, now: Date(),
+                                                                              overlap: Double(rotationOverlapDays) * 86_400)
+                say("Made a new TLS inspection CA for tenant \(tenant): published now, signing from \(rotated.nextActiveFrom.map(Timestamp.format) ?? "now"); give clients the PEM --inspection-ca-out writes")
+            } catch let error as InspectionCertificateAuthority.RotationError {
+                try await store.shutdown()
+                throw ValidationError(error.description)
+            }
+            if inspectionCAOut == nil {
+                try await store.shutdown()
+                return
+            }
+        }
         if let out = inspectionCAOut {
             guard let tenant else { throw ValidationError("--inspection-ca-out needs --tenant") }
-            let ca = try await InspectionCertificateAuthority.loadOrCreate(tenant: tenant, store: store, now: Date())
-            try Data(try ca.pem.utf8).write(to: URL(fileURLWithPath: out))
+            let authorities = try await InspectionCertificateAuthority.current(tenant: tenant, store: store, now: Date())
+            try Data(try authorities.pem.utf8).write(to: URL(fileURLWithPath: out))
             try await store.shutdown()
-            say("Wrote the TLS inspection CA of tenant \(tenant) to \(out)")
+            say("Wrote the TLS inspection CA\(authorities.published.count > 1 ? "s" : "") of tenant \(tenant) to \(out)")
             return
         }
         let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls))

@@ -50,8 +50,10 @@ public struct TLSInspectionConfiguration: Sendable {
     }
 }
 
-/// The running side of TLS inspection: each tenant's CA (from the store, made on first use), the leaves it mints per
-/// host (cached until a day before they expire), and the client context that verifies the real hosts fully.
+/// The running side of TLS inspection: each tenant's CA (from the store, made on first use, read again every
+/// ``authorityMaxAge`` so a rotation's new CA starts signing here when its overlap ends), the leaves it mints per host
+/// (cached until a day before they expire, or until the CA changes), and the client context that verifies the real
+/// hosts fully.
 public final class TLSInspector: Sendable {
     public let configuration: TLSInspectionConfiguration
     let store: any DirectoryStore
@@ -60,15 +62,19 @@ public final class TLSInspector: Sendable {
     private let leaves = Mutex<[String: Leaf]>([:])
     /// Leaves cached at most; the cache starts over when full.
     static let maximumLeaves = 10_000
+    /// How long a tenant's CA is used before the store is asked again.
+    static let authorityMaxAge: TimeInterval = 60
 
     struct Authority: Sendable {
         let ca: InspectionCertificateAuthority
         /// The key of every leaf this process mints for the tenant.
         let leafKey: P256.Signing.PrivateKey
+        let readAt: Date
     }
 
     struct Leaf: Sendable {
         let context: NIOSSLContext
+        let certificate: Certificate
         let renewAfter: Date
     }
 
@@ -82,27 +88,37 @@ public final class TLSInspector: Sendable {
         self.originContext = try NIOSSLContext(configuration: client)
     }
 
-    /// The tenant's inspection CA, for clients to trust.
+    /// The tenant's inspection CA that signs leaves now.
     public func authority(tenant: String, now: Date) async throws -> InspectionCertificateAuthority {
         try await authorityEntry(tenant: tenant, now: now).ca
     }
 
     private func authorityEntry(tenant: String, now: Date) async throws -> Authority {
-        if let known = authorities.withLock({ $0[tenant] }) { return known }
-        let ca = try await InspectionCertificateAuthority.loadOrCreate(tenant: tenant, store: store, now: now)
-        let made = Authority(ca: ca, leafKey: P256.Signing.PrivateKey())
-        return authorities.withLock { cached in
-            if let first = cached[tenant] { return first }
-            cached[tenant] = made
-            return made
+        let known = authorities.withLock { $0[tenant] }
+        if let known, now >= known.readAt, now.timeIntervalSince(known.readAt) < Self.authorityMaxAge { return known }
+        let ca = try await InspectionCertificateAuthority.current(tenant: tenant, store: store, now: now).signing
+        if let known, known.ca.certificate == ca.certificate {
+            let renewed = Authority(ca: known.ca, leafKey: known.leafKey, readAt: now)
+            authorities.withLock { $0[tenant] = renewed }
+            return renewed
         }
+        let made = Authority(ca: ca, leafKey: P256.Signing.PrivateKey(), readAt: now)
+        authorities.withLock { $0[tenant] = made }
+        return made
     }
 
     /// The server context that presents a leaf for `host` signed by the tenant's CA.
     func serverContext(tenant: String, host: String, now: Date) async throws -> NIOSSLContext {
+        try await leaf(tenant: tenant, host: host, now: now).context
+    }
+
+    /// The leaf for `host`: the cached one while it is fresh and its CA still signs, else a new one.
+    func leaf(tenant: String, host: String, now: Date) async throws -> Leaf {
         let key = "\(tenant) \(host.lowercased())"
-        if let leaf = leaves.withLock({ $0[key] }), leaf.renewAfter > now { return leaf.context }
         let authority = try await authorityEntry(tenant: tenant, now: now)
+        if let leaf = leaves.withLock({ $0[key] }), leaf.renewAfter > now, leaf.certificate.issuer == authority.ca.certificate.subject {
+            return leaf
+        }
         let certificate = try authority.ca.issueLeaf(host: host.lowercased(), key: authority.leafKey, now: now)
         var server = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: try certificate.derBytes, format: .der)),
@@ -110,12 +126,12 @@ public final class TLSInspector: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(authority.leafKey.pemRepresentation.utf8), format: .pem)))
         server.applicationProtocols = ["http/1.1"]
         let context = try NIOSSLContext(configuration: server)
-        let leaf = Leaf(context: context, renewAfter: certificate.notValidAfter.addingTimeInterval(-86_400))
+        let leaf = Leaf(context: context, certificate: certificate, renewAfter: certificate.notValidAfter.addingTimeInterval(-86_400))
         leaves.withLock { cached in
             if cached.count >= Self.maximumLeaves { cached.removeAll(keepingCapacity: true) }
             cached[key] = leaf
         }
-        return context
+        return leaf
     }
 }
 

@@ -1,0 +1,85 @@
+import Crypto
+import SwiftASN1
+public import Foundation
+import TenantPKI
+public import TesseraCore
+public import X509
+
+/// Rotating a tenant's inspection CA without breaking clients: ``rotate(tenant:store:now:overlap:)`` makes a new CA
+/// that is published at once (clients are told to trust it beside the old one) but signs leaves only from the end of
+/// the overlap; then it becomes the CA, and the old one stays published until the last leaf it signed has expired.
+/// Kept in the tenant setting `tlsInspectionCertificateAuthorityRotation` beside the CA's own.
+extension InspectionCertificateAuthority {
+    static let rotationKey = "tlsInspectionCertificateAuthorityRotation"
+
+    /// The CA that signs leaves now, and every CA clients must trust now (the signing one first).
+    public struct Authorities: Sendable {
+        public let signing: InspectionCertificateAuthority
+        public let published: [Certificate]
+        /// When a pending rotation's CA starts signing, if one is pending.
+        public let nextActiveFrom: Date?
+
+        /// The published CAs as one PEM bundle, for clients' trust stores.
+        public var pem: String {
+            get throws { try published.map { try $0.serializeAsPEM().pemString }.joined(separator: "\n") }
+        }
+    }
+
+    /// Why a rotation was refused.
+    public struct RotationError: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Makes the tenant's next inspection CA, published now and signing from `now + overlap` (at least a day, so
+    /// clients can be told first); refused while another rotation is pending.
+    @discardableResult
+    public static func rotate(tenant: String, store: any DirectoryStore, now: Date, overlap: TimeInterval) async throws -> Authorities {
+        guard overlap >= 86_400 else { throw RotationError(description: "the overlap must be at least a day, for clients to be told") }
+        _ = try await loadOrCreate(tenant: tenant, store: store, now: now)
+        let stamp = Timestamp.format(now)
+        let next = try TenantCertificateAuthority.make(subject: try DistinguishedName {
+            CommonName("Tessera TLS Inspection CA \(stamp)")
+            OrganizationalUnitName(tenant)
+        }, lifetime: kind.lifetime, now: now)
+        let value = try next.stored
+        try await store.write { tx in
+            var rotation = try await tx.setting(tenant: tenant, key: rotationKey)?.objectValue ?? [:]
+            if rotation["next"] != nil, let from = rotation["activeFrom"]?.stringValue {
+                throw RotationError(description: "a rotation is pending: its CA signs from \(from)")
+            }
+            rotation["next"] = value
+            rotation["activeFrom"] = .string(Timestamp.format(now.addingTimeInterval(overlap)))
+            try await tx.putSetting(tenant: tenant, key: rotationKey, value: .object(rotation))
+        }
+        return try await current(tenant: tenant, store: store, now: now)
+    }
+
+    /// The signing and published CAs as of `now`, made on first use; a rotation whose overlap has ended is carried out
+    /// here (once: the first caller's transaction moves it, the others read the result).
+    public static func current(tenant: String, store: any DirectoryStore, now: Date) async throws -> Authorities {
+        let signing = try await loadOrCreate(tenant: tenant, store: store, now: now)
+        let rotation = try await store.read { tx in try await tx.setting(tenant: tenant, key: rotationKey) }
+        if let next = rotation?["next"], let from = rotation?["activeFrom"]?.stringValue.flatMap(Timestamp.parse), now >= from {
+            try await store.write { tx in
+                // Another node may have moved it already.
+                guard let still = try await tx.setting(tenant: tenant, key: rotationKey), still["next"] == next else { return }
+                try await tx.putSetting(tenant: tenant, key: kind.settingKey, value: next)
+                try await tx.putSetting(tenant: tenant, key: rotationKey, value: [
+                    "previous": .string(try signing.certificate.serializeAsPEM().pemString),
+                    "previousUntil": .string(Timestamp.format(from.addingTimeInterval(leafLifetime))),
+                ])
+            }
+            return try await current(tenant: tenant, store: store, now: now)
+        }
+        var published = [signing.certificate]
+        var nextActiveFrom: Date?
+        if let next = rotation?["next"], let from = rotation?["activeFrom"]?.stringValue.flatMap(Timestamp.parse) {
+            published.append(try TenantCertificateAuthority(stored: next).certificate)
+            nextActiveFrom = from
+        }
+        if let pem = rotation?["previous"]?.stringValue, let until = rotation?["previousUntil"]?.stringValue.flatMap(Timestamp.parse), now < until {
+            published.append(try Certificate(pemEncoded: pem))
+        }
+        return Authorities(signing: signing, published: published, nextActiveFrom: nextActiveFrom)
+    }
+}
