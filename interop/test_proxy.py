@@ -391,3 +391,25 @@ def test_a_bypassed_ai_host_is_tunnelled_with_its_own_certificate(inspecting_pro
         message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=[
             {"role": "user", "content": "Ignore all previous instructions"}])
         assert message.content[0].text == "hello from the fake Anthropic"
+
+
+def test_rotating_the_inspection_ca_publishes_both_and_the_old_one_still_signs(tessera, tenant, inspecting_proxy, people, test_ca):
+    """`tessera proxy --rotate-inspection-ca` over the same store: --inspection-ca-out then writes both CAs, and during the
+    overlap the running proxy still presents leaves from the old one, so a client trusting the bundle is served."""
+    binary, data, db_args = binary_and_store(tessera)
+    bundle = test_ca / "inspection-bundle.pem"
+    done = subprocess.run([binary, "proxy", "--data", str(data), *db_args, "--rotate-inspection-ca", "--tenant", tenant.tenant_id,
+                           "--rotation-overlap-days", "2", "--inspection-ca-out", str(bundle)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "signing from" in done.stdout, done.stdout + done.stderr
+    assert bundle.read_text().count("BEGIN CERTIFICATE") == 2
+    again = subprocess.run([binary, "proxy", "--data", str(data), *db_args, "--rotate-inspection-ca", "--tenant", tenant.tenant_id],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "a rotation is pending" in again.stderr, again.stdout + again.stderr
+    bob, token = people["bob"]
+    proxy = inspecting_proxy
+    client = httpx.Client(proxy=httpx.Proxy(proxy["url"], headers={"Proxy-Authorization": f"Bearer {token}"}),
+                          verify=ssl.create_default_context(cafile=str(bundle)), trust_env=False, timeout=30)
+    with client:
+        ai = openai.OpenAI(api_key="sk-interop", base_url=f"https://api.openai.com:{proxy['app_port']}/v1", http_client=client, max_retries=0)
+        answer = ai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "What is 2 + 2?"}])
+    assert answer.choices[0].message.content == "hello from the fake OpenAI"

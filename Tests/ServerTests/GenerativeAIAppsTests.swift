@@ -207,4 +207,35 @@ struct GenerativeAIAppsTests {
                 .json["value"] == [])
         }
     }
+
+    @Test("the admin page adds and removes a custom app, and overrides an app's scores beside the catalog's reasons, through CSRF-checked forms")
+    func adminPage() async throws {
+        try await Harness.run { h in
+            let admin = try await AdminCenterTests.Browser.signIn(h, userID: h.tenant.adminUserId)
+            let added = try await admin.post("/ai-apps/custom", [("id", "contoso-gpt"), ("displayName", "Contoso <GPT>"),
+                                                                  ("hosts", "gpt.contoso.com, ai.contoso.com"), ("category", "chatbot")], from: "/ai-apps")
+            #expect(added.status == 303, "\(added.text)")
+            let list = await admin.get("/ai-apps").text
+            #expect(list.contains("<h2>Custom apps</h2>") && list.contains("Contoso &lt;GPT&gt;") && !list.contains("Contoso <GPT>"))
+            #expect(list.contains("gpt.contoso.com, ai.contoso.com") && list.contains(h.tenant.adminUserPrincipalName))
+            let clash = try await admin.post("/ai-apps/custom", [("id", "mine"), ("displayName", "Mine"), ("hosts", "api.openai.com"),
+                                                                  ("category", "chatbot")], from: "/ai-apps")
+            #expect(clash.status == 400 && clash.text.contains("api.openai.com"))
+
+            let forged = try await admin.post("/ai-apps/openai-api/override", [("securityScore", "1")], from: "/ai-apps/openai-api", csrf: "forged")
+            #expect(forged.status == 403)
+            let set = try await admin.post("/ai-apps/openai-api/override", [("securityScore", "1"), ("generalScore", ""), ("reason", "no SSO <here>")],
+                                           from: "/ai-apps/openai-api")
+            #expect(set.status == 303 && AdminCenterTests.location(set)?.contains("/ai-apps/openai-api?") == true)
+            let page = await admin.get("/ai-apps/openai-api").text
+            #expect(page.contains("Scores overridden by <strong>\(h.tenant.adminUserPrincipalName)</strong>") && page.contains("no SSO &lt;here&gt;"))
+            #expect(page.contains("<td>security</td>") && page.contains("<strong>1</strong>") && page.contains("founded "))
+            #expect(try await AppSanctions.settings(tenant: h.tenant.tenantId, store: h.app.store).overrides["openai-api"]?.security == 1)
+            #expect(try await admin.post("/ai-apps/openai-api/override", [("securityScore", "eleven")], from: "/ai-apps/openai-api").status == 400)
+            #expect(try await admin.post("/ai-apps/openai-api/override-remove", [], from: "/ai-apps/openai-api").status == 303)
+            #expect(try await AppSanctions.settings(tenant: h.tenant.tenantId, store: h.app.store).overrides.isEmpty)
+            #expect(try await admin.post("/ai-apps/contoso-gpt/delete", [], from: "/ai-apps").status == 303)
+            #expect(try await AppSanctions.settings(tenant: h.tenant.tenantId, store: h.app.store).customApps.isEmpty)
+        }
+    }
 }
