@@ -48,7 +48,30 @@ struct PartnersPage {
         <table><thead><tr><th>Tenant id</th><th>B2B collaboration inbound</th><th>B2B collaboration outbound</th><th>Inbound trust</th>
         <th>Identity synchronization</th><th>In the multitenant organization</th></tr></thead>
         <tbody>\(rows.isEmpty ? "<tr><td colspan=\"6\" class=\"muted\">No partner has settings of its own.</td></tr>" : rows)</tbody></table>
+        <h2>Related tenants</h2>
+        \(await relatedTenants())
         """)
+    }
+
+    /// The tenants this tenant has B2B, multitenant organization, governance or sync links with (Graph beta's
+    /// `relatedTenants`); a note for roles that may not read them.
+    func relatedTenants() async -> String {
+        guard case .success(let list) = await admin.graph("GET", "directory/tenantGovernance/relatedTenants") else {
+            return "<p class=\"muted\">A Global Administrator or Global Reader sees the tenants this tenant has links with.</p>"
+        }
+        let names = ["b2bCollaboration": "B2B collaboration", "multiTenantOrganization": "Multitenant organization",
+                     "tenantGovernance": "Tenant governance", "crossTenantSync": "Cross-tenant synchronization"]
+        let rows = (list["value"]?.arrayValue ?? []).map { tenant -> String in
+            let links = (tenant["relationships"]?.arrayValue ?? []).compactMap { $0.stringValue.map { names[$0] ?? $0 } }
+            let b2b = tenant["b2BRegistrationMetrics"]?["recent"]
+            let users = b2b.map { "\($0["inboundTotalUsers"]?.intValue ?? 0) in, \($0["outboundTotalUsers"]?.intValue ?? 0) out" } ?? ""
+            return "<tr><td>\(h(tenant["displayName"]?.stringValue ?? ""))</td><td class=\"mono\">\(h(tenant["id"]?.stringValue))</td>"
+                + "<td>\(links.map { "<span class=\"pill\">\(h($0))</span>" }.joined())</td><td>\(h(users))</td></tr>"
+        }
+        return """
+        <table id="related-tenants"><thead><tr><th>Name</th><th>Tenant id</th><th>Links</th><th>B2B guests</th></tr></thead>
+        <tbody>\(rows.isEmpty ? "<tr><td colspan=\"4\" class=\"muted\">This tenant has no links with other tenants.</td></tr>" : rows.joined())</tbody></table>
+        """
     }
 
     /// The partner's `identitySynchronization` (Graph answers 404 when it has none).
