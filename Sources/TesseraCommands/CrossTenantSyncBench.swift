@@ -27,7 +27,7 @@ struct CrossTenantSyncBench: AsyncParsableCommand {
         for round in 0..<rounds {
             let (folder, store, app, source) = try await Benchmarks.temporaryTenant(database: database)
             defer { try? FileManager.default.removeItem(atPath: folder) }
-            let ids = try await populate(app: app, tenant: source.tenantId)
+            let ids = try await populate(app: app, tenant: source.tenantId, domain: source.domain)
             if round % 2 == 0 {
                 crossTenant.append(try await crossTenantSync(app: app, source: source, round: round))
                 ldif.append(try await ldifSync(app: app, folder: folder, ids: ids, round: round))
@@ -54,12 +54,12 @@ struct CrossTenantSyncBench: AsyncParsableCommand {
     }
 
     /// The source tenant's users and groups, written in batches.
-    func populate(app: TesseraApp, tenant: String) async throws -> (users: [String], groups: [[String]]) {
+    func populate(app: TesseraApp, tenant: String, domain: String) async throws -> (users: [String], groups: [[String]]) {
         var ids: [String] = []
         for start in stride(from: 0, to: users, by: 250) {
             let writes: [DirectoryWrite] = (start..<min(start + 250, users)).map { i in
                 .create(.user, body: ["accountEnabled": true, "displayName": .string("User \(i)"), "mailNickname": .string("user\(i)"),
-                                      "userPrincipalName": .string("user\(i)@bench.test"), "department": "Sales",
+                                      "userPrincipalName": .string("user\(i)@\(domain)"), "department": "Sales",
                                       "passwordProfile": ["password": "Xy!9aaaaaaaa"]])
             }
             for result in try await app.directory.apply(writes, tenant: tenant, actor: .system) { ids.append(try result.get().id) }
@@ -81,7 +81,7 @@ struct CrossTenantSyncBench: AsyncParsableCommand {
 
     /// A job with `SyncAll` into a fresh target that allows it; two runs.
     func crossTenantSync(app: TesseraApp, source: ProvisionedTenant, round: Int) async throws -> Timing {
-        let target = try await TenantProvisioner(directory: app.directory).create(name: "Target", domain: "target\(round).test")
+        let target = try await TenantProvisioner(directory: app.directory).create(name: "Target", domain: "target-\(Identifier.make().prefix(8)).test")
         try await app.directory.createCrossTenantPartner(tenant: target.tenantId, body: ["tenantId": .string(source.tenantId)], actor: .system)
         try await app.directory.putCrossTenantIdentitySync(tenant: target.tenantId, partner: source.tenantId,
                                                            body: ["userSyncInbound": ["isSyncAllowed": true]], merge: false, actor: .system)
@@ -110,13 +110,14 @@ struct CrossTenantSyncBench: AsyncParsableCommand {
 
     /// The same users and groups as an LDIF file, synced by an LDIF connector into a fresh tenant; two runs.
     func ldifSync(app: TesseraApp, folder: String, ids: (users: [String], groups: [[String]]), round: Int) async throws -> Timing {
-        let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Local", domain: "local\(round).test")
+        let domain = "local-\(Identifier.make().prefix(8)).test"
+        let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Local", domain: domain)
         let base = "OU=Staff,DC=corp,DC=example,DC=test"
         func guid(_ n: Int) -> String { Data((0..<16).map { UInt8(truncatingIfNeeded: n >> (($0 % 4) * 8)) ^ UInt8($0 * 17) }).base64EncodedString() }
         let index = Dictionary(uniqueKeysWithValues: ids.users.enumerated().map { ($1, $0) })
         var text = ""
         for (i, _) in ids.users.enumerated() {
-            text += "dn: CN=user\(i),\(base)\nobjectClass: top\nobjectClass: user\nobjectGUID:: \(guid(i))\nuserPrincipalName: user\(i)@local\(round).test\n"
+            text += "dn: CN=user\(i),\(base)\nobjectClass: top\nobjectClass: user\nobjectGUID:: \(guid(i))\nuserPrincipalName: user\(i)@\(domain)\n"
             text += "sAMAccountName: user\(i)\ndisplayName: User \(i)\ndepartment: Sales\nuserAccountControl: 512\n\n"
         }
         for (g, members) in ids.groups.enumerated() {
