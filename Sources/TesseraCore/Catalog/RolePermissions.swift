@@ -43,12 +43,13 @@ public enum RolePermissions {
                     "TenantGovernance-Request.Read.All", "TenantGovernance-Request.ReadWrite.All",
                     "TenantGovernance-Relationship.Read.All", "TenantGovernance-Relationship.ReadWrite.All"])
             .union(["IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"])
-            .union(["TenantGovernance-RelatedTenant.Read.All", "TenantGovernance-RelatedTenant.ReadWrite.All"]),
+            .union(["TenantGovernance-RelatedTenant.Read.All", "TenantGovernance-RelatedTenant.ReadWrite.All",
+                    "TenantGovernance-Invitation.Read.All", "TenantGovernance-Invitation.ReadWrite.All"]),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
             "Policy.Read.ConditionalAccess", "EntraBackup.Read.All", "MultiTenantOrganization.Read.All",
             "ConfigurationMonitoring.Read.All", "TenantGovernance-PolicyTemplate.Read.All", "TenantGovernance-Request.Read.All",
-            "TenantGovernance-Relationship.Read.All", "TenantGovernance-RelatedTenant.Read.All",
+            "TenantGovernance-Relationship.Read.All", "TenantGovernance-RelatedTenant.Read.All", "TenantGovernance-Invitation.Read.All",
         ]),
         BuiltInRoles.backupReader: ["EntraBackup.Read.All"],
         BuiltInRoles.backupAdministrator: backupAdministration,

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+@testable import Server
+import TesseraCore
+import TesseraTesting
+
+@Suite("Governance invitations (beta): a tenant invites another of the deployment to govern it")
+struct GovernanceInvitationTests {
+    @Test("Contoso invites Fabrikam: Microsoft's shape, 30 days, seen by both and audited in both; a third tenant sees nothing; withdrawn from both")
+    func inviteListAndDelete() async throws {
+        try await Harness.run { h in
+            let contoso = try await h.caller(named: "contosoga", role: BuiltInRoles.globalAdministrator)
+            let fabrikam = try await TenantGovernanceRelationshipTests.other(h, name: "Fabrikam", domain: "fabrikam.test")
+            let northwind = try await TenantGovernanceRelationshipTests.other(h, name: "Northwind", domain: "northwind.test")
+            let fab = fabrikam.tenant.tenantId
+            let created = try await TenantGovernanceRelationshipTests.call(h, "POST", "governanceInvitations", ["governingTenantId": .string(fab)],
+                                                                           as: contoso)
+            #expect(created.status == 201, "\(created.text)")
+            #expect(created.json["@odata.type"] == "#microsoft.graph.tenantGovernanceServices.governanceInvitation")
+            #expect(created.json["governingTenantId"]?.stringValue == fab && created.json["governingTenantName"] == "Fabrikam")
+            #expect(created.json["governedTenantId"]?.stringValue == h.tenant.tenantId && created.json["governedTenantName"] == "Contoso")
+            let id = try #require(created.json["id"]?.stringValue)
+            let start = try #require(created.json["createdDateTime"]?.stringValue.flatMap(Timestamp.parse))
+            let end = try #require(created.json["expirationDateTime"]?.stringValue.flatMap(Timestamp.parse))
+            #expect(end.timeIntervalSince(start) == 30 * 86_400)
+
+            let received = try await TenantGovernanceRelationshipTests.call(h, "GET", "governanceInvitations", as: fabrikam.globalAdmin)
+            #expect(received.json["value"]?.arrayValue?.map { $0["id"]?.stringValue } == [id], "\(received.text)")
+            let third = try await TenantGovernanceRelationshipTests.call(h, "GET", "governanceInvitations", as: northwind.globalAdmin)
+            #expect(third.json["value"]?.arrayValue?.isEmpty == true)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "GET", "governanceInvitations/\(id)", as: northwind.globalAdmin).status == 404)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "POST", "governanceInvitations", ["governingTenantId": .string(fab)],
+                                                                     as: contoso).status == 409)
+
+            let withdrawn = try await TenantGovernanceRelationshipTests.call(h, "DELETE", "governanceInvitations/\(id)", as: fabrikam.globalAdmin)
+            #expect(withdrawn.status == 204, "\(withdrawn.text)")
+            for caller in [contoso, fabrikam.globalAdmin] {
+                #expect(try await TenantGovernanceRelationshipTests.call(h, "GET", "governanceInvitations/\(id)", as: caller).status == 404)
+            }
+            let fabToken = try await h.accessToken(clientId: fabrikam.tenant.clientId, secret: fabrikam.tenant.clientSecret, tenant: fab)
+            for token in [try await h.accessToken(), fabToken] {
+                let audit = await h.graph("GET", "auditLogs/directoryAudits", token: token).json["value"]?.arrayValue ?? []
+                #expect(audit.contains { $0["activityDisplayName"] == "Create governance invitation" }
+                    && audit.contains { $0["activityDisplayName"] == "Delete governance invitation" })
+            }
+        }
+    }
+
+    @Test("refused: itself, a tenant not of this deployment, an unknown property, no id; a User Administrator", arguments: [
+        "self", "unknown", "property", "missing", "role",
+    ])
+    func refusals(_ scenario: String) async throws {
+        try await Harness.run { h in
+            let admin = try await h.caller(named: "contosoga", role: BuiltInRoles.globalAdministrator)
+            let fabrikam = try await TenantGovernanceRelationshipTests.other(h, name: "Fabrikam", domain: "fabrikam.test")
+            let caller = scenario == "role" ? try await h.caller(named: "useradmin", role: BuiltInRoles.userAdministrator) : admin
+            let body: JSONValue = switch scenario {
+            case "self": ["governingTenantId": .string(h.tenant.tenantId)]
+            case "unknown": ["governingTenantId": .string(Identifier.make())]
+            case "property": ["governingTenantId": .string(fabrikam.tenant.tenantId), "governedTenantId": .string(h.tenant.tenantId)]
+            case "missing": [:]
+            default: ["governingTenantId": .string(fabrikam.tenant.tenantId)]
+            }
+            let refused = try await TenantGovernanceRelationshipTests.call(h, "POST", "governanceInvitations", body, as: caller)
+            #expect(refused.status == (scenario == "role" ? 403 : 400), "\(refused.text)")
+            let none = try await TenantGovernanceRelationshipTests.call(h, "GET", "governanceInvitations", as: fabrikam.globalAdmin)
+            #expect(none.json["value"]?.arrayValue?.isEmpty == true)
+        }
+    }
+}
