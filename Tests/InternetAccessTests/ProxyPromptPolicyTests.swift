@@ -32,7 +32,7 @@ struct ProxyPromptPolicyTests {
                                                                    trust: try await Self.trust(proxy), token: "alert-only", ProxyInspectionTests.chat(Self.injection))
             #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n") && text.contains(Self.injection))
             let record = try #require(try await ProxyInspectionTests.records(proxy, count: 1).first)
-            #expect(record["action"] == "alert")
+            #expect(record["action"] == "alert" && record["promptPolicyId"] == "prompt-alert")
             let insight = try #require(try await Self.insights(proxy, count: 1).first)
             #expect(insight["@odata.type"] == "#microsoft.graph.networkaccess.generativeAIInsight")
             #expect(insight["promptInjectionAction"] == "alert" && insight["policyId"] == "prompt-alert")

@@ -94,6 +94,7 @@ final class InspectedRequestHandler: ChannelInboundHandler {
         counter.up.add(Int64(body.count), ordering: .relaxed)
         if let (inspection, verdict) = inspector.configuration.prompts.inspect(host: host, path: uri, body: body, policy: prompt) {
             record.application?.activity = .prompt
+            record.promptPolicyId = prompt.policy.id
             recordInsight(inspection, verdict: verdict)
             switch verdict {
             case .block:

@@ -34,6 +34,8 @@ public struct TrafficRecord: Sendable, Hashable {
     /// The filtering decision: the enforced rule as `policyId`, `policyRuleId` (with Tessera's `filteringProfileId`,
     /// `policyName`, `policyRuleName`, `conditionalAccessPolicyId`), and what a report-only policy would have done.
     public var filtering: FilteringEngine.Verdict?
+    /// The prompt policy that judged the request's prompt (Tessera's own `promptPolicyId`), when it was inspected.
+    public var promptPolicyId: String?
     public var deviceId: String?
 
     public enum Action: String, Sendable, Hashable { case allow, block, alert }
@@ -86,6 +88,7 @@ public struct TrafficRecord: Sendable, Hashable {
             "cloudApplicationMetadata": metadata, "origin": .string(origin),
         ]
         if let deviceId { body["deviceId"] = .string(deviceId) }
+        if let promptPolicyId { body["promptPolicyId"] = .string(promptPolicyId) }
         if let match = filtering?.enforced {
             body["policyId"] = .string(match.policyID)
             body["policyRuleId"] = .string(match.ruleID)
