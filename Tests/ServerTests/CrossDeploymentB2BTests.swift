@@ -347,7 +347,7 @@ struct CrossDeploymentB2BTests {
 @Suite("An OpenID provider's ID token: what B2B with another deployment accepts")
 struct FederatedIDTokenTests {
     static let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
-    static let issuer = "https://idp.example/tenant/v2.0"
+    static let issuer = "https://idp.example/0b1c2d3e-1111-4222-8333-944455556666/v2.0"
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     static var jwks: [JSONValue] {
@@ -375,6 +375,11 @@ struct FederatedIDTokenTests {
         #expect(identity.addresses == ["alice@contoso.test"] && identity.amr == ["fido", "mfa"])
         guard case .accepted(let bySub) = Self.check(try Self.token(["oid": .null, "tid": .null])) else { Issue.record("refused"); return }
         #expect(bySub.subject == "pairwise" && bySub.tenantID == nil)
+        // A tid the issuer does not name is not believed (no other tenant's inbound trust by claiming its id).
+        guard case .accepted(let other) = Self.check(try Self.token(["tid": "9f8e7d6c-1111-4222-8333-944455556666"])) else {
+            Issue.record("refused"); return
+        }
+        #expect(other.tenantID == nil)
     }
 
     @Test("refused: another issuer, another audience, another nonce, expired, issued in the future, no subject, an unknown key, another signer",

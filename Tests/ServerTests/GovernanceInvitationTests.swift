@@ -68,3 +68,30 @@ struct GovernanceInvitationTests {
         }
     }
 }
+
+@Suite("Tenant governance and users of another deployment")
+struct GovernanceRemoteGuestTests {
+    @Test("a guest signed in by an identity provider never gets a governing tenant's roles, even when its token names that tenant and an administrator in the group")
+    func remoteGuestIsNotAGoverningAdministrator() async throws {
+        try await Harness.run { h in
+            let w = try await TenantGovernanceAccessTests.world(h)
+            let fabrikam = w.fabrikam.tenant.tenantId
+            let actor = Actor(kind: .user, id: Identifier.make(), displayName: "Inviter")
+            // A provider whose issuer names Fabrikam's id, for another deployment's users.
+            let provider = try await h.app.directory.createIdentityProvider(tenant: h.tenant.tenantId, body: [
+                "displayName": "Look-alike", "clientId": "client", "issuer": .string("https://idp.remote.test/\(fabrikam)/v2.0"),
+                "wellKnownEndpoint": .string("https://idp.remote.test/\(fabrikam)/v2.0/.well-known/openid-configuration"),
+                "scope": "openid", "domains": ["remote.test"], "clientAuthentication": ["clientSecret": "s"]], actor: actor)
+            let contoso = try #require(try await h.app.tenantRecord(h.tenant.tenantId))
+            let invitation = try await h.app.directory.invite(tenant: contoso, request: try InvitationRequest(body: [
+                "invitedUserEmailAddress": "mallory@remote.test", "inviteRedirectUrl": "https://myapps.test/"]), provider: provider, actor: actor)
+            // Its token claims Fabrikam's tenant and Alice, who is in the governance template's group.
+            try await h.app.directory.redeem(tenant: contoso.id, invitation: invitation.id, issuer: provider.issuer, subject: w.alice,
+                                             homeTenantID: fabrikam, actor: actor)
+            #expect(try await GovernedAccess(app: h.app).grant(tenant: contoso.id, user: invitation.userID) == nil)
+            let user = try #require(try await h.app.store.read { tx in try await tx.object(tenant: contoso.id, id: invitation.userID) })
+            let caller = try await Caller.user(tenant: contoso.id, user: user, scopes: nil, app: h.app)
+            #expect(caller.roles == RolePermissions.memberDefaults)
+        }
+    }
+}

@@ -9,7 +9,7 @@ struct FederatedIDToken: Sendable, Hashable {
     var issuer: String
     /// `oid` when the provider gives one (Entra and Tessera do: the same for every client), else `sub`.
     var subject: String
-    /// `tid`, the user's home tenant, when the provider names one.
+    /// `tid`, the user's home tenant, when the provider names one and its issuer is that tenant's.
     var tenantID: String?
     /// The addresses that name the user (`email`, `preferred_username`), lowercased.
     var addresses: [String]
@@ -57,7 +57,11 @@ struct FederatedIDToken: Sendable, Hashable {
             return .refused("The ID token names no subject.")
         }
         let addresses = ["email", "preferred_username"].compactMap { claims[$0]?.stringValue?.lowercased() }
-        let tenant = claims["tid"]?.stringValue.flatMap { Identifier.isGUID($0) ? $0.lowercased() : nil }
+        // `tid` counts only when the configured issuer names that tenant (as Entra's and Tessera's do), so a provider
+        // cannot borrow another tenant's cross-tenant settings (its inbound trust) by claiming its id.
+        let tenant = claims["tid"]?.stringValue.flatMap { tid in
+            Identifier.isGUID(tid) && issuer.lowercased().contains("/\(tid.lowercased())/") ? tid.lowercased() : nil
+        }
         return .accepted(FederatedIDToken(issuer: issuer, subject: subject, tenantID: tenant, addresses: addresses,
                                           name: claims["name"]?.stringValue, amr: claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? []))
     }

@@ -58,7 +58,9 @@ struct GovernedAccess {
 
     /// The grant of `user` of `tenant` when it is an external user whose home tenant governs `tenant`.
     func grant(tenant: String, user: String) async throws -> Grant? {
-        guard let link = try await app.directory.externalUserLink(tenant: tenant, userID: user) else { return nil }
+        // A user of another deployment is never a governing administrator here, whatever tenant and user ids its
+        // provider's token names: governance is between tenants of this deployment.
+        guard let link = try await app.directory.externalUserLink(tenant: tenant, userID: user), !link.isRemote else { return nil }
         return try await grant(tenant: tenant, homeTenantID: link.homeTenantID, homeUserID: link.homeUserID)
     }
 
