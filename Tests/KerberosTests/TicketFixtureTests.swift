@@ -188,6 +188,14 @@ import Testing
         #expect(Array(inner.prefix(3)) == [0x02, 0x00, 0x6F])  // TOK_ID 02 00, then [APPLICATION 15]
     }
 
+    @Test func pacNamesDecodeFromUTF16LittleEndian() {
+        #expect(LogonInfo.utf16LittleEndian([0x57, 0, 0x53, 0, 0x30, 0, 0x31, 0, 0x24, 0][...]) == "WS01$")
+        #expect(LogonInfo.utf16LittleEndian([0x5A, 0, 0x6F, 0, 0xEB, 0][...]) == "Zo\u{EB}")
+        #expect(LogonInfo.utf16LittleEndian([0x22, 0x6F, 0x41, 0][...]) == "\u{6F22}A")
+        #expect(LogonInfo.utf16LittleEndian([0x3D, 0xD8, 0x00, 0xDE][...]) == "\u{1F600}")  // a surrogate pair
+        #expect(LogonInfo.utf16LittleEndian([][...]) == "")
+    }
+
     @Test func kerberosTimesRoundTrip() throws {
         for seconds: Int64 in [0, 951_782_400, 1_796_535_311, 4_102_444_799] {
             var reader = DERReader(([0x18, 15] + KerberosTime.bytes(seconds))[...], what: "a time")

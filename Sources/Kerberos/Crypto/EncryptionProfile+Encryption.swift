@@ -2,17 +2,20 @@ import Crypto
 
 import protocol Foundation.DataProtocol
 
-/// The two keys one key usage encrypts with: Ke for AES-CTS and Ki for the HMAC.
+/// The two keys one key usage encrypts with: Ke for AES-CTS and Ki for the HMAC, the HMAC keyed once (its inner and
+/// outer pads hashed), so that each message copies it instead of keying it again.
 struct UsageKeys: Sendable {
     let encryption: SymmetricKey
     let integrity: SymmetricKey
+    let integrityMAC: HMACState
 }
 
 extension EncryptionProfile {
     func usageKeys(_ base: SymmetricKey, usage: Int32) throws -> UsageKeys {
-        UsageKeys(
-            encryption: try deriveKey(base, usage: usage, purpose: .encryption),
-            integrity: try deriveKey(base, usage: usage, purpose: .integrity))
+        let integrity = try deriveKey(base, usage: usage, purpose: .integrity)
+        return UsageKeys(
+            encryption: try deriveKey(base, usage: usage, purpose: .encryption), integrity: integrity,
+            integrityMAC: HMACState(profile: self, key: integrity))
     }
 
     /// RFC 3961 section 5.3 / RFC 8009 section 5: a confounder of one block, AES-CTS with Ke, and a truncated HMAC
@@ -22,8 +25,15 @@ extension EncryptionProfile {
         let input = confounder + plaintext
         var out = try AESCTS.encrypt(input, key: keys.encryption)
         switch family {
-        case .sha1: out.append(contentsOf: hmac(keys.integrity, input).prefix(macLength))
-        case .sha2: out.append(contentsOf: hmac(keys.integrity, [UInt8](repeating: 0, count: 16) + out).prefix(macLength))
+        case .sha1:
+            var mac = keys.integrityMAC
+            mac.update(input)
+            out.append(contentsOf: mac.finalize().prefix(macLength))
+        case .sha2:
+            var mac = keys.integrityMAC
+            mac.update([UInt8](repeating: 0, count: 16))
+            mac.update(out)
+            out.append(contentsOf: mac.finalize().prefix(macLength))
         }
         return out
     }
@@ -39,12 +49,14 @@ extension EncryptionProfile {
         switch family {
         case .sha1:
             let plain = try AESCTS.decrypt(body, key: keys.encryption)
-            guard constantTimeEqual(hmac(keys.integrity, plain).prefix(macLength), mac) else {
+            var check = keys.integrityMAC
+            check.update(plain)
+            guard constantTimeEqual(check.finalize().prefix(macLength), mac) else {
                 throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
             }
             return plain.dropFirst(AESCTS.blockSize)
         case .sha2:
-            var authenticated = HMACState(profile: self, key: keys.integrity)
+            var authenticated = keys.integrityMAC
             authenticated.update([UInt8](repeating: 0, count: 16))
             authenticated.update(body)
             guard constantTimeEqual(authenticated.finalize().prefix(macLength), mac) else {
@@ -68,10 +80,12 @@ extension EncryptionProfile {
     }
 }
 
-/// An incremental HMAC with the profile's hash.
-struct HMACState {
-    private enum State {
+/// An incremental HMAC with the profile's hash. A value: a copy of a keyed state is a fresh HMAC with that key.
+struct HMACState: Sendable {
+    private enum State: Sendable {
         case sha1(HMAC<Insecure.SHA1>), sha256(HMAC<SHA256>), sha384(HMAC<SHA384>)
+        /// Held only while an update runs, so that the hash being updated is the only reference to its state.
+        case updating
     }
     private var state: State
 
@@ -83,11 +97,24 @@ struct HMACState {
         }
     }
 
+    /// Hashes `data` into the state in place: swift-crypto's hash state is copied on write, and updating the payload of
+    /// an enum that still holds it would copy it at every update.
     mutating func update(_ data: some DataProtocol) {
         switch state {
-        case .sha1(var h): h.update(data: data); state = .sha1(h)
-        case .sha256(var h): h.update(data: data); state = .sha256(h)
-        case .sha384(var h): h.update(data: data); state = .sha384(h)
+        case .sha1(var h):
+            state = .updating
+            h.update(data: data)
+            state = .sha1(h)
+        case .sha256(var h):
+            state = .updating
+            h.update(data: data)
+            state = .sha256(h)
+        case .sha384(var h):
+            state = .updating
+            h.update(data: data)
+            state = .sha384(h)
+        case .updating:
+            preconditionFailure("an HMAC updated while it is being updated")
         }
     }
 
@@ -96,6 +123,7 @@ struct HMACState {
         case .sha1(let h): Array(h.finalize())
         case .sha256(let h): Array(h.finalize())
         case .sha384(let h): Array(h.finalize())
+        case .updating: preconditionFailure("an HMAC finalized while it is being updated")
         }
     }
 }

@@ -145,7 +145,33 @@ public struct LogonInfo: Sendable {
         guard offset == 0, actual * 2 == UInt32(header.length) else {
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a logon info string's length is inconsistent")
         }
-        let units = try (0..<actual).map { _ in try r.u16() }
+        return utf16LittleEndian(try r.read(Int(actual) * 2))
+    }
+
+    /// UTF-16LE text (its code units: a trailing odd byte is ignored); ASCII, as account and domain names are, is copied straight into the
+    /// string's UTF-8 storage.
+    static func utf16LittleEndian(_ bytes: ArraySlice<UInt8>) -> String {
+        let count = bytes.count / 2
+        var isASCII = true
+        var index = bytes.startIndex
+        while index + 1 < bytes.endIndex {  // a trailing odd byte is no code unit
+            if bytes[index] >= 0x80 || bytes[index + 1] != 0 {
+                isASCII = false
+                break
+            }
+            index += 2
+        }
+        if isASCII {
+            return String(unsafeUninitializedCapacity: count) { buffer in
+                for unit in 0..<count { buffer[unit] = bytes[bytes.startIndex + 2 * unit] }
+                return count
+            }
+        }
+        var units = [UInt16]()
+        units.reserveCapacity(count)
+        for unit in 0..<count {
+            units.append(UInt16(bytes[bytes.startIndex + 2 * unit]) | UInt16(bytes[bytes.startIndex + 2 * unit + 1]) << 8)
+        }
         return String(decoding: units, as: UTF16.self)
     }
 

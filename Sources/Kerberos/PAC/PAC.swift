@@ -89,7 +89,7 @@ public struct PAC: Sendable {
                 "KRB_AP_ERR_MODIFIED: the PAC's server checksum type \(serverSignature.type) does not match the "
                     + "service key's \(key.key.encryptionType)")
         }
-        var mac = HMACState(profile: profile, key: key.pacChecksum)
+        var mac = key.pacChecksum
         var at = 0
         let zeros = [UInt8](repeating: 0, count: 24)
         for range in [serverSignature.range, kdcSignature.range].sorted(by: { $0.lowerBound < $1.lowerBound }) {
@@ -131,9 +131,9 @@ public struct PAC: Sendable {
         let fileTime = try r.u64()
         let length = Int(try r.u16())
         guard length % 2 == 0 else { throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the client info's name is odd") }
-        let units = try (0..<(length / 2)).map { _ in try r.u16() }
+        let name = LogonInfo.utf16LittleEndian(try r.read(length))
         // FILETIME counts 100 ns intervals since 1601-01-01.
         let seconds = Int64(fileTime / 10_000_000) - 11_644_473_600
-        return (String(decoding: units, as: UTF16.self), seconds)
+        return (name, seconds)
     }
 }

@@ -14,14 +14,14 @@ public struct ServiceKeys: Sendable {
         let profile: EncryptionProfile
         /// Ke and Ki for the ticket's encrypted part (RFC 4120 key usage 2).
         let ticket: UsageKeys
-        /// Kc for the PAC's server checksum (key usage 17, KERB_NON_KERB_CKSUM_SALT).
-        let pacChecksum: SymmetricKey
+        /// The HMAC keyed with Kc for the PAC's server checksum (key usage 17, KERB_NON_KERB_CKSUM_SALT).
+        let pacChecksum: HMACState
 
         init(_ key: KerberosKey) throws {
             self.key = key
             profile = try key.encryptionType.profile()
             ticket = try profile.usageKeys(key.key, usage: 2)
-            pacChecksum = try profile.deriveKey(key.key, usage: 17, purpose: .checksum)
+            pacChecksum = HMACState(profile: profile, key: try profile.deriveKey(key.key, usage: 17, purpose: .checksum))
         }
 
         /// The long-term key's derived keys, derived once per process: a server makes its ``ServiceKeys`` afresh for
