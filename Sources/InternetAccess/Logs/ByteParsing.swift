@@ -68,6 +68,22 @@ enum ByteParsing {
 
     /// Splits a URL or a CONNECT target into host, port and path: `https://h:8443/p?q`, `h:443`, `h/p`.
     static func url(_ p: UnsafeMutableBufferPointer<UInt8>, _ r: Range<Int>, into e: inout LogEntry) {
+        let (host, defaultPort) = urlHost(p, r)
+        e.host = host
+        var rest = host.upperBound
+        if rest < r.upperBound, p[rest] == colon {
+            var portEnd = rest + 1
+            while portEnd < r.upperBound, p[portEnd] != slash { portEnd += 1 }
+            if let port = int(p, rest + 1..<portEnd) { e.port = Int(port) }
+            rest = portEnd
+        }
+        if rest < r.upperBound { e.path = rest..<r.upperBound }
+        if e.port == nil { e.port = defaultPort }
+    }
+
+    /// The host of a URL or a CONNECT target (empty when it has none), and the port its scheme implies.
+    @inline(__always)
+    static func urlHost(_ p: UnsafeMutableBufferPointer<UInt8>, _ r: Range<Int>) -> (host: Range<Int>, defaultPort: Int?) {
         var start = r.lowerBound
         // Skip a scheme.
         var i = start
@@ -81,16 +97,7 @@ enum ByteParsing {
         }
         var hostEnd = start
         while hostEnd < r.upperBound, p[hostEnd] != slash, p[hostEnd] != colon, p[hostEnd] != UInt8(ascii: "?") { hostEnd += 1 }
-        e.host = start..<hostEnd
-        var rest = hostEnd
-        if rest < r.upperBound, p[rest] == colon {
-            var portEnd = rest + 1
-            while portEnd < r.upperBound, p[portEnd] != slash { portEnd += 1 }
-            if let port = int(p, rest + 1..<portEnd) { e.port = Int(port) }
-            rest = portEnd
-        }
-        if rest < r.upperBound { e.path = rest..<r.upperBound }
-        if e.port == nil { e.port = defaultPort }
+        return (start..<hostEnd, defaultPort)
     }
 
     /// The next run of non-space bytes from `i`, and moves `i` past it and the spaces after.

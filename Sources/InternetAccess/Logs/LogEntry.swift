@@ -33,6 +33,16 @@ public enum ParseOutcome: Sendable, Equatable {
 /// A log format's parser: fills `entry` from one line (without its newline), which it may rewrite in place.
 public protocol LogParser {
     mutating func parse(_ line: UnsafeMutableBufferPointer<UInt8>, into entry: inout LogEntry) -> ParseOutcome
+
+    /// The importer's fast path: the host `parse` would report for a line that it certainly parses as a request, found
+    /// without parsing the rest and without changing the line; nil when the line needs `parse` (it may be a header,
+    /// malformed, or escaped). Only a line whose host is a catalog app's is then parsed, so nearly every line of a
+    /// proxy log costs only this.
+    func requestHost(_ line: UnsafeMutableBufferPointer<UInt8>) -> Range<Int>?
+}
+
+extension LogParser {
+    public func requestHost(_ line: UnsafeMutableBufferPointer<UInt8>) -> Range<Int>? { nil }
 }
 
 /// The formats `tessera traffic import` reads.

@@ -1,10 +1,12 @@
 public import Foundation
 public import TesseraCore
 
-/// Streams a proxy or firewall log into traffic records: each line is parsed in place, its host looked up in the
-/// catalog without making a string, and only requests to catalog apps become records (attributed to a directory user
-/// when the log names one), written a batch per transaction. A line that does not parse is counted and reported with
-/// its number, and the import goes on. Memory stays one read chunk and one batch whatever the file's size.
+/// Streams a proxy or firewall log into traffic records: each line's host is found first (the parser's `requestHost`,
+/// skipping to the host field without parsing the rest) and looked up in the catalog without making a string; only a
+/// line to a catalog app (or one the fast path is unsure of) is parsed in place, and only requests to catalog apps
+/// become records (attributed to a directory user when the log names one), written a batch per transaction. A line
+/// that does not parse is counted and reported with its number, and the import goes on. Memory stays one read chunk
+/// and one batch whatever the file's size.
 public struct TrafficImporter: Sendable {
     public let catalog: AICatalog
     public let tenant: String
@@ -66,9 +68,10 @@ public struct TrafficImporter: Sendable {
     }
 
     func run<Parser: LogParser>(_ parser: Parser, fd: Int32, store: (any DirectoryStore)?, users: UserAttribution, now: Date,
+                                chunkSize: Int = LineReader.defaultChunkSize,
                                 onMalformed: (Malformed) -> Void) async throws -> Summary {
         var parser = parser
-        let reader = LineReader(fd: fd)
+        let reader = LineReader(fd: fd, chunkSize: chunkSize)
         var summary = Summary()
         var batch: [StoredObject] = []
         let cutoff = now.timeIntervalSince1970 - Double(TrafficLog.retentionDays) * 86_400
@@ -79,7 +82,12 @@ public struct TrafficImporter: Sendable {
         while try reader.readChunk({ line, number, truncated in
             summary.lines += 1
             if truncated {
-                Self.note(&summary, Malformed(line: number, reason: "longer than \(LineReader.defaultChunkSize) bytes"), onMalformed)
+                Self.note(&summary, Malformed(line: number, reason: "longer than \(chunkSize) bytes"), onMalformed)
+                return
+            }
+            // The fast path: a request to a host that is no catalog app's is counted and left unparsed.
+            if let host = parser.requestHost(line), catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[host])) == nil {
+                summary.requests += 1
                 return
             }
             entry.reset()
@@ -136,7 +144,7 @@ public struct TrafficImporter: Sendable {
         let date = Date(timeIntervalSince1970: time)
         let host = (line.text(e.host) ?? "").lowercased()
         var record = TrafficRecord(transactionId: id, createdDateTime: date, tenantId: tenant,
-                                   destinationFQDN: host, action: Self.action(line.text(e.action)),
+                                   destinationFQDN: host, action: Self.action(verdict: UnsafeBufferPointer(rebasing: line[e.action ?? 0..<0])),
                                    sentBytes: e.sentBytes ?? 0, receivedBytes: e.receivedBytes ?? 0, origin: origin)
         record.loginUser = line.text(e.user)
         record.sourceIp = line.text(e.sourceIP)
@@ -156,10 +164,28 @@ public struct TrafficImporter: Sendable {
 
     /// A log's verdict as Graph's `filteringPolicyAction`: denied, blocked, dropped… are `block`.
     static func action(_ raw: String?) -> TrafficRecord.Action {
-        guard let raw = raw?.lowercased() else { return .allow }
-        if raw.contains("denied") || raw.contains("block") || raw.contains("drop") || raw.contains("deny") || raw.contains("reject")
-            || raw == "403" || raw == "407" { return .block }
-        if raw.contains("alert") { return .alert }
+        guard var raw else { return .allow }
+        return raw.withUTF8 { action(verdict: $0) }
+    }
+
+    /// The same over the log's bytes (ASCII letters in any case), without making a string: it runs for every record.
+    static func action(verdict v: UnsafeBufferPointer<UInt8>) -> TrafficRecord.Action {
+        func has(_ word: StaticString) -> Bool {
+            let w = word.utf8Start, n = word.utf8CodeUnitCount
+            guard v.count >= n else { return false }
+            outer: for start in 0...(v.count - n) {
+                for k in 0..<n {
+                    var b = v[start + k]
+                    if b &- 65 < 26 { b |= 0x20 }
+                    if b != w[k] { continue outer }
+                }
+                return true
+            }
+            return false
+        }
+        if has("denied") || has("block") || has("drop") || has("deny") || has("reject")
+            || (v.count == 3 && (has("403") || has("407"))) { return .block }
+        if has("alert") { return .alert }
         return .allow
     }
 }
