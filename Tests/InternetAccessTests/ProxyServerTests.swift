@@ -224,11 +224,13 @@ struct ProxyServerTests {
 
     @Test("a client that does not finish its head in time gets 408 and is closed")
     func slowClient() async throws {
+        // The configured second, not the 10 s default: the bound sits below the default, with room for a loaded
+        // machine (7.8 s was seen while the whole suite ran beside other builds).
         try await Self.run({ $0.headTimeout = 1 }) { port, _, _, _, _ in
             let started = ContinuousClock.now
             let answer = try await Self.exchange(port, "CONNECT api.openai.com:443 HTTP/1.1\r\nProxy-Au")
             #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
-            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(ContinuousClock.now - started < .seconds(ProxyConfiguration(host: "127.0.0.1", port: 0).headTimeout - 1))
         }
     }
 
