@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import TesseraCore
 
 /// An AI app an administrator added to the tenant's catalog: hosts, request patterns, category and the facts its scores

@@ -45,18 +45,8 @@ public struct FilteringPolicy: Sendable, Hashable {
         if let type = body["@odata.type"]?.stringValue, !type.hasSuffix("networkaccess.filteringPolicy") {
             throw DirectoryError.badRequest("'@odata.type' must be #microsoft.graph.networkaccess.filteringPolicy.")
         }
-        if let value = body["name"] {
-            guard let name = value.stringValue, !name.trimmed.isEmpty, name.count <= 256 else {
-                throw DirectoryError.badRequest("name is required and at most 256 characters.")
-            }
-            self.name = name
-        } else if creating {
-            throw DirectoryError.badRequest("name is required.")
-        }
-        if let value = body["description"] {
-            guard value == .null || (value.stringValue?.count ?? 1025) <= 1024 else { throw DirectoryError.badRequest("description is at most 1024 characters.") }
-            description = value.stringValue
-        }
+        if let name = try PolicyNaming.name(in: body, creating: creating) { self.name = name }
+        if let value = body["description"] { description = try PolicyNaming.description(value) }
         if let value = body["action"] {
             guard let action = value.stringValue.flatMap(FilteringAction.init(rawValue:)) else {
                 throw DirectoryError.badRequest("action must be block, allow or alert.")
@@ -103,6 +93,29 @@ public struct FilteringPolicy: Sendable, Hashable {
 
     public func stored(tenant: String) -> StoredObject {
         StoredObject(tenant: tenant, id: id, kind: .filteringPolicy, body: body(withRules: true))
+    }
+}
+
+/// The `name` and `description` rules that filtering policies, security profiles and prompt policies share.
+enum PolicyNaming {
+    /// The body's `name`: present on create, not blank, at most 256 characters; nil when a PATCH leaves it.
+    static func name(in body: [String: JSONValue], creating: Bool) throws(DirectoryError) -> String? {
+        guard let value = body["name"] else {
+            if creating { throw DirectoryError.badRequest("name is required.") }
+            return nil
+        }
+        guard let name = value.stringValue, !name.trimmed.isEmpty, name.count <= 256 else {
+            throw DirectoryError.badRequest("name is required and at most 256 characters.")
+        }
+        return name
+    }
+
+    /// A `description`: null (removed) or at most 1024 characters.
+    static func description(_ value: JSONValue) throws(DirectoryError) -> String? {
+        guard value == .null || (value.stringValue?.count ?? 1025) <= 1024 else {
+            throw DirectoryError.badRequest("description is at most 1024 characters.")
+        }
+        return value.stringValue
     }
 }
 

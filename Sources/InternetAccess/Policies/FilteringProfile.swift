@@ -122,18 +122,8 @@ public struct FilteringProfile: Sendable, Hashable {
         if let type = body["@odata.type"]?.stringValue, !type.hasSuffix("networkaccess.filteringProfile") {
             throw DirectoryError.badRequest("'@odata.type' must be #microsoft.graph.networkaccess.filteringProfile.")
         }
-        if let value = body["name"] {
-            guard let name = value.stringValue, !name.trimmed.isEmpty, name.count <= 256 else {
-                throw DirectoryError.badRequest("name is required and at most 256 characters.")
-            }
-            self.name = name
-        } else if creating {
-            throw DirectoryError.badRequest("name is required.")
-        }
-        if let value = body["description"] {
-            guard value == .null || (value.stringValue?.count ?? 1025) <= 1024 else { throw DirectoryError.badRequest("description is at most 1024 characters.") }
-            description = value.stringValue
-        }
+        if let name = try PolicyNaming.name(in: body, creating: creating) { self.name = name }
+        if let value = body["description"] { description = try PolicyNaming.description(value) }
         if let value = body["state"] { enabled = try Self.status(value, "state") }
         if let value = body["priority"] {
             guard let priority = value.intValue, (0...65_000).contains(priority) else {

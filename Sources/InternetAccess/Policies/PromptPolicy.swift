@@ -39,18 +39,8 @@ public struct PromptPolicy: Sendable, Hashable {
         for key in body.keys where !Self.writable.contains(key) {
             throw DirectoryError.badRequest("Property '\(key)' does not exist on type 'promptPolicy' or cannot be written.")
         }
-        if let value = body["name"] {
-            guard let name = value.stringValue, !name.trimmed.isEmpty, name.count <= 256 else {
-                throw DirectoryError.badRequest("name is required and at most 256 characters.")
-            }
-            self.name = name
-        } else if creating {
-            throw DirectoryError.badRequest("name is required.")
-        }
-        if let value = body["description"] {
-            guard value == .null || (value.stringValue?.count ?? 1025) <= 1024 else { throw DirectoryError.badRequest("description is at most 1024 characters.") }
-            description = value.stringValue
-        }
+        if let name = try PolicyNaming.name(in: body, creating: creating) { self.name = name }
+        if let value = body["description"] { description = try PolicyNaming.description(value) }
         if let value = body["action"] {
             guard let action = value.stringValue.flatMap(PromptDetector.Verdict.init(rawValue:)) else {
                 throw DirectoryError.badRequest("action must be block, alert or allow.")

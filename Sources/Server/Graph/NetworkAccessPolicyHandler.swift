@@ -114,12 +114,7 @@ struct NetworkAccessPolicyHandler {
             try await save(next.stored(tenant: tenant), over: object, activity: "Update filtering policy", name: next.name, operation: "update")
             return APIResponse(status: 204)
         case "DELETE":
-            let tenant = self.tenant
-            let linked = try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.filteringProfile])) }
-                .compactMap(FilteringProfile.init(stored:)).filter { $0.links.contains { $0.policyID == policy.id } }
-            guard linked.isEmpty else {
-                throw DirectoryError(.conflict, "The filtering policy is linked to the security profile '\(linked[0].name)'; remove the link first.")
-            }
+            try await refuseIfLinked(policy.id, "The filtering policy")
             try await remove(object, activity: "Delete filtering policy", name: policy.name)
             return APIResponse(status: 204)
         default: throw methodNotAllowed()
@@ -301,12 +296,7 @@ struct NetworkAccessPolicyHandler {
                            kind: .promptPolicy)
             return APIResponse(status: 204)
         case "DELETE":
-            let tenant = self.tenant
-            let linked = try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.filteringProfile])) }
-                .compactMap(FilteringProfile.init(stored:)).filter { $0.links.contains { $0.policyID == policy.id } }
-            guard linked.isEmpty else {
-                throw DirectoryError(.conflict, "The prompt policy is linked to the security profile '\(linked[0].name)'; remove the link first.")
-            }
+            try await refuseIfLinked(policy.id, "The prompt policy")
             try await remove(object, activity: "Delete prompt policy", name: policy.name)
             return APIResponse(status: 204)
         default: throw methodNotAllowed()
@@ -330,6 +320,15 @@ struct NetworkAccessPolicyHandler {
             _ = try await tx.record(change)
         }
         api.app.directory.generations.bump(tenant)
+    }
+
+    /// A filtering or prompt policy that a security profile links cannot be deleted: 409 naming the first such profile.
+    func refuseIfLinked(_ policyID: String, _ what: String) async throws {
+        let tenant = self.tenant
+        let linked = try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.filteringProfile])) }
+            .compactMap(FilteringProfile.init(stored:)).filter { $0.links.contains { $0.policyID == policyID } }
+        guard let first = linked.first else { return }
+        throw DirectoryError(.conflict, "\(what) is linked to the security profile '\(first.name)'; remove the link first.")
     }
 
     func remove(_ object: StoredObject, activity: String, name: String) async throws {
