@@ -154,12 +154,20 @@ final class SQLiteWriter: Sendable {
             return state.batch?.committed ?? []
         }
         var result = outcome
-        do {
-            guard handle.isInTransaction else {
-                // SQLite rolled the transaction back itself: what the batch wrote is gone.
-                if waiting.isEmpty { return try settled(result) }
-                throw StoreError(message: "The database rolled back a shared transaction; retry the request.")
+        // The connection is released exactly once below, after the batch is settled: a `settled` inside the `do`
+        // would release it, throw this write's own error into the `catch`, and release it a second time — handing
+        // the connection to a second waiter while the first one holds it.
+        if !handle.isInTransaction {
+            // Nothing to commit: this write (the first of a batch) rolled back, or SQLite rolled the whole
+            // transaction back itself, and then what the batch's other writes did is gone too.
+            if !waiting.isEmpty {
+                let error = StoreError(message: "The database rolled back a shared transaction; retry the request.")
+                for write in waiting { write.resume(throwing: error) }
+                if case .success = result { result = .failure(error) }
             }
+            return try settled(result)
+        }
+        do {
             try handle.execute("COMMIT")
             state.withLock { $0.commits += 1 }
             for write in waiting { write.resume() }

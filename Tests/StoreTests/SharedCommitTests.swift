@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Store
 import TesseraCore
@@ -56,6 +57,29 @@ struct SharedCommitTests {
             #expect(changes.contains { $0.objectId == aliceID } && changes.contains { $0.objectId == carolID })
             // The failed write's sequence number was rolled back with it: the log has no gap.
             #expect(changes.map(\.seq) == Array(before + 1...latest))
+        }
+    }
+
+    @Test("a first write that fails hands the connection to one waiter at a time, never to two at once", arguments: databases)
+    func failingFirstWriteReleasesOnce(_ database: String) async throws {
+        try await withSharedCommits(database) { store, writer, _, tenant in
+            let hold = try await Hold(store, failing: true)
+            let counter = Concurrency()
+            let tenantID = tenant.tenantId
+            let first = Task { try await counter.write(store, tenant: tenantID, "first") }
+            try await waitUntil { writer.waiting == 1 }
+            let second = Task { try await counter.write(store, tenant: tenantID, "second") }
+            try await waitUntil { writer.waiting == 2 }
+            try await hold.release()
+            await #expect(throws: Refused()) { try await hold.task.value }
+            try await first.value
+            try await second.value
+            // Before the fix the failed write released the connection twice: both waiters ran at once.
+            #expect(counter.most.load(ordering: .acquiring) == 1)
+            let settings = try await store.read { tx in
+                (try await tx.setting(tenant: tenant.tenantId, key: "first"), try await tx.setting(tenant: tenant.tenantId, key: "second"))
+            }
+            #expect(settings.0 == "first" && settings.1 == "second")
         }
     }
 
@@ -208,6 +232,22 @@ struct SharedCommitTests {
     }
 
     // MARK: Helpers
+
+    /// Counts the write bodies running at once.
+    final class Concurrency: Sendable {
+        let inside = Atomic<Int>(0), most = Atomic<Int>(0)
+
+        /// A write that stays inside its transaction for a while, noting how many are inside with it.
+        func write(_ store: SQLDirectoryStore, tenant: String, _ name: String) async throws {
+            try await store.write { tx in
+                let now = self.inside.add(1, ordering: .acquiringAndReleasing).newValue
+                _ = self.most.max(now, ordering: .acquiringAndReleasing)
+                try await tx.putSetting(tenant: tenant, key: name, value: .string(name))
+                try await Task.sleep(for: .milliseconds(30))
+                self.inside.subtract(1, ordering: .acquiringAndReleasing)
+            }
+        }
+    }
 
     /// A write transaction that keeps the connection until released, so that writes queue behind it.
     struct Hold {
