@@ -62,7 +62,9 @@ struct LDAPDeadlineTests {
                                                  timeout: .milliseconds(500))
         }
         #expect((error as? LDAPError)?.message.contains("the TLS handshake took longer than 500 ms") == true, "\(String(describing: error))")
-        #expect(seconds < 10)
+        // The message shows the 500 ms deadline fired; the bound only says it came before the 30 s default. Loose,
+        // because the whole suite's CPU-bound tests can keep this task from resuming for seconds (11 s seen in CI).
+        #expect(seconds < 25)
     }
 
     @Test("a bind, a StartTLS and a search that get no answer fail at the deadline", arguments: ["bind", "startTLS", "search"])
@@ -79,7 +81,7 @@ struct LDAPDeadlineTests {
         }
         let expected = ["bind": "the bind request", "startTLS": "the extended request", "search": "the search request"][request]!
         #expect((error as? LDAPError)?.message.contains("\(expected) took longer than 500 ms") == true, "\(String(describing: error))")
-        #expect(seconds < 10)
+        #expect(seconds < 25)  // as above: below the 30 s default, loose for a loaded run
     }
 
     @Test("a connection the server closed fails the next request at once, not at the deadline (nor never)")
