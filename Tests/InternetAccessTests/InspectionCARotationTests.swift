@@ -54,7 +54,7 @@ struct InspectionCARotationTests {
     @Test("a running inspector mints its leaves from the new CA once the overlap ends, and not before")
     func inspectorFollows() async throws {
         try await Self.withStore { store, tenant in
-            let t0 = Date()
+            let t0 = Date(timeIntervalSince1970: 1_790_000_000)
             let day: TimeInterval = 86_400
             let inspector = try TLSInspector(configuration: TLSInspectionConfiguration(prompts: PromptInspector(detector: try PromptDetector.bundled())),
                                              store: store)
