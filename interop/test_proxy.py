@@ -46,6 +46,20 @@ def binary_and_store(tessera) -> tuple[str, Path, list[str]]:
     return binary, Path(tessera.ca).parent.parent, [] if database in ("", "sqlite") else ["--database", database]
 
 
+
+def _wait_until_listening(proc):
+    """Reads `tessera proxy`'s output until it says it listens (60 s at most), then drains the rest in the background."""
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("tessera proxy stopped:\n" + "".join(lines))
+        lines.append(line)
+        if "listening on" in line:
+            break
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+
 @pytest.fixture(scope="module")
 def tenant(tessera):
     """A tenant of this module's own, made with `tessera tenant create` beside the running server."""
@@ -130,16 +144,7 @@ def proxy(tessera, origin, fake_app):  # noqa: F811 (origin is a fixture)
          "--allow-port", str(app_port), "--allow-http-port", str(app_port),
          "--resolve", f"api.openai.com:{app_port}:127.0.0.2", "--resolve", f"api.anthropic.com:{app_port}:127.0.0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    lines = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError("tessera proxy stopped:\n" + "".join(lines))
-        lines.append(line)
-        if "listening on" in line:
-            break
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    _wait_until_listening(proc)
     yield {"url": f"http://127.0.0.1:{port}", "app_port": app_port}
     proc.terminate()
     proc.wait(timeout=30)
@@ -295,16 +300,7 @@ def inspecting_proxy(tessera, tenant, origin, fake_app, test_ca):  # noqa: F811 
          "--resolve", f"api.anthropic.com:{app_port}:127.0.0.2",
          "--inspect-ai-apps", "--origin-ca", str(test_ca / "ca.pem"), "--no-inspect", "api.anthropic.com"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    lines = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError("tessera proxy stopped:\n" + "".join(lines))
-        lines.append(line)
-        if "listening on" in line:
-            break
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    _wait_until_listening(proc)
     yield {"url": f"http://127.0.0.1:{port}", "app_port": app_port, "ca": ca}
     proc.terminate()
     proc.wait(timeout=30)
