@@ -68,11 +68,7 @@ import TesseraTesting
         try await Harness.run { h in
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-health-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: folder) }
-            let material = try TLSMaterial.loadOrCreate(directory: folder.path, hosts: [])
-            let admin = try await h.caller(named: "hia", role: BuiltInRoles.hybridIdentityAdministrator)
-            let key = try HealthAgentKey.make(machineName: "sync01")
-            let made = try await HealthTests.beta(h, "POST", "agents", try HealthTests.registration(csr: key.certificateSigningRequestPEM), as: admin)
-            let certificate = try #require(made.json["certificate"]?.stringValue)
+            let (material, key, certificate, agentID) = try await Self.registeredAgent(h, folder: folder)
 
             let (ready, announce) = AsyncStream.makeStream(of: String.self)
             let listener = HealthListener(app: h.app, host: "127.0.0.1", port: 0, tls: material) { announce.yield($0) }
@@ -107,7 +103,7 @@ import TesseraTesting
                                                                                  now: h.clock.now)
                 let strangerKey = try HealthAgentKey.make(machineName: "elsewhere")
                 let forged = try stranger.issue(try HealthCertificateAuthority.request(pem: strangerKey.certificateSigningRequestPEM),
-                                                tenant: h.tenant.tenantId, agent: made.json["id"]?.stringValue ?? "", machineName: "sync01", now: h.clock.now)
+                                                tenant: h.tenant.tenantId, agent: agentID, machineName: "sync01", now: h.clock.now)
                 await #expect(throws: (any Error).self) {
                     try await Self.post(port: port, tls: try Self.client(material, key: strangerKey.privateKeyPEM,
                                                                          certificate: try HealthCertificateAuthority.pem(forged)),
@@ -127,6 +123,16 @@ import TesseraTesting
     }
 
     /// Whether `channel` is closed (by the server) within `limit`.
+    /// The server's TLS material in `folder`, and a sync agent registered by a Hybrid Identity Administrator: its key
+    /// and the certificate the registration returned.
+    static func registeredAgent(_ h: Harness, folder: URL) async throws -> (TLSMaterial, HealthAgentKey, String, String) {
+        let material = try TLSMaterial.loadOrCreate(directory: folder.path, hosts: [])
+        let admin = try await h.caller(named: "hia", role: BuiltInRoles.hybridIdentityAdministrator)
+        let key = try HealthAgentKey.make(machineName: "sync01")
+        let made = try await HealthTests.beta(h, "POST", "agents", try HealthTests.registration(csr: key.certificateSigningRequestPEM), as: admin)
+        return (material, key, try #require(made.json["certificate"]?.stringValue), made.json["id"]?.stringValue ?? "")
+    }
+
     static func closes(_ channel: any Channel, within limit: Duration) async -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline, channel.isActive { try? await Task.sleep(for: .milliseconds(20)) }
@@ -138,11 +144,7 @@ import TesseraTesting
         try await Harness.run { h in
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-health-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: folder) }
-            let material = try TLSMaterial.loadOrCreate(directory: folder.path, hosts: [])
-            let admin = try await h.caller(named: "hia", role: BuiltInRoles.hybridIdentityAdministrator)
-            let key = try HealthAgentKey.make(machineName: "sync01")
-            let made = try await HealthTests.beta(h, "POST", "agents", try HealthTests.registration(csr: key.certificateSigningRequestPEM), as: admin)
-            let certificate = try #require(made.json["certificate"]?.stringValue)
+            let (material, key, certificate, _) = try await Self.registeredAgent(h, folder: folder)
 
             let (ready, announce) = AsyncStream.makeStream(of: String.self)
             let listener = HealthListener(app: h.app, host: "127.0.0.1", port: 0, tls: material, maxConnectionsPerAddress: 2) { announce.yield($0) }
