@@ -198,12 +198,12 @@ struct AdminRequest: Sendable {
 
     // MARK: Graph
 
-    /// A Graph call as the signed-in user; a failure is its Graph error message.
+    /// A Graph call as the signed-in user (v1.0 unless `version` says beta); a failure is its Graph error message.
     func graph(_ method: String, _ path: String, query: [(name: String, value: String)] = [], body: JSONValue? = nil,
-               advanced: Bool = false) async -> Result<JSONValue, GraphFailure> {
+               advanced: Bool = false, version: String = "v1.0") async -> Result<JSONValue, GraphFailure> {
         var headers = ["content-type": "application/json"]
         if advanced { headers["consistencylevel"] = "eventual" }
-        let inner = APIRequest(method: method, path: "/v1.0/" + path, query: query, headers: headers,
+        let inner = APIRequest(method: method, path: "/\(version)/" + path, query: query, headers: headers,
                                body: body?.serializedBytes ?? [], baseURL: request.baseURL)
         do {
             let response = try await GraphAPI(app: app).handle(inner, as: caller)

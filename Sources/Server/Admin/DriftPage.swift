@@ -1,8 +1,9 @@
 import TesseraCore
 
-/// "Configuration drift": the tenant's configuration monitors with their last run, and the drifts still active
-/// (each drifted property with the tenant's current value and the baseline's desired one), read through
-/// `/admin/configurationManagement` as the signed-in user.
+/// "Configuration drift": the tenant's configuration monitors with their last run (a monitor a governing tenant applied
+/// says so), and the drifts still active (each drifted property with the tenant's current value and the baseline's
+/// desired one), read through `/admin/configurationManagement` as the signed-in user. A governing tenant also sees each
+/// baseline it applied to governed tenants with the tenants side by side (``GovernedDriftTable``).
 struct DriftPage {
     let admin: AdminRequest
 
@@ -43,8 +44,10 @@ struct DriftPage {
                     + "<br><span class=\"mono\">\(h(result["runCompletionDateTime"]?.stringValue))</span>"
                     + ((result["errorDetails"]?.arrayValue ?? []).compactMap { $0["errorMessage"]?.stringValue }.map { "<br>\(h($0))" }.joined())
             } ?? "<span class=\"muted\">Not run yet</span>"
+            let managed = monitor["managedBy"].flatMap { $0["tenantName"]?.stringValue ?? $0["tenantId"]?.stringValue }
+                .map { "<br><span class=\"pill\">Managed by \(h($0))</span>" } ?? ""
             monitorRows += "<tr><td>\(h(monitor["displayName"]?.stringValue))"
-                + "<br><span class=\"muted\">\(h(monitor["description"]?.stringValue))</span></td>"
+                + "<br><span class=\"muted\">\(h(monitor["description"]?.stringValue))</span>\(managed)</td>"
                 + "<td>\(Self.pill(monitor["status"]?.stringValue))</td><td>every \(monitor["monitorRunFrequencyInHours"]?.intValue ?? 6) hours</td>"
                 + "<td>\(run)</td></tr>"
         }
@@ -54,13 +57,14 @@ struct DriftPage {
                 "<tr><td>\(h(property["propertyName"]?.stringValue))</td><td>\(Self.value(property["currentValue"]))</td>"
                     + "<td>\(Self.value(property["desiredValue"]))</td></tr>"
             }.joined()
-            driftRows += "<tr><td>\(h(names[drift["monitorId"]?.stringValue ?? ""] ?? drift["monitorId"]?.stringValue))</td>"
+            driftRows += "<tr id=\"drift-\(h(drift["id"]?.stringValue))\"><td>\(h(names[drift["monitorId"]?.stringValue ?? ""] ?? drift["monitorId"]?.stringValue))</td>"
                 + "<td>\(h(drift["baselineResourceDisplayName"]?.stringValue))"
                 + "<br><span class=\"muted mono\">\(h(drift["resourceType"]?.stringValue))</span></td>"
                 + "<td><table class=\"inner\"><thead><tr><th>Property</th><th>Current</th><th>Desired</th></tr></thead>"
                 + "<tbody>\(properties)</tbody></table></td>"
                 + "<td class=\"mono\">\(h(drift["firstReportedDateTime"]?.stringValue))</td></tr>"
         }
+        let governed = await GovernedDriftTable(admin: admin).render()
         return admin.page(title: "Configuration drift", section: "drift", failure: failure, content: """
         <h1>Configuration drift</h1>
         <p class="muted">Monitors compare the tenant with their baseline at fixed six-hour slots (00:00, 06:00, 12:00 and 18:00 UTC).</p>
@@ -70,6 +74,7 @@ struct DriftPage {
         <h2>Active drifts</h2>
         <table><thead><tr><th>Monitor</th><th>Resource</th><th>Drifted properties</th><th>First reported (UTC)</th></tr></thead>
         <tbody>\(driftRows.isEmpty ? "<tr><td colspan=\"4\" class=\"muted\">No active drifts.</td></tr>" : driftRows)</tbody></table>
+        \(governed)
         """)
     }
 

@@ -30,6 +30,7 @@ struct ConfigurationManagementHandler {
         case "configurationMonitors": return try await monitors(tail)
         case "configurationMonitoringResults": return try await readable(ConfigurationMonitors.resultKind, collection, tail)
         case "configurationDrifts": return try await readable(ConfigurationMonitors.driftKind, collection, tail)
+        case "governedConfigurationMonitors": return try await GovernedConfigurationMonitors(context: context, app: app).handle(tail)
         default: throw DirectoryError(.badRequest, "Resource not found for the segment '\(collection)'.")
         }
     }
@@ -126,7 +127,7 @@ struct ConfigurationManagementHandler {
         case (0, "GET"), (1, "GET"), (1, "DELETE"):
             if rest.count == 1, method == "DELETE" {
                 try context.caller.require(anyOf: Self.writePermissions)
-                try await store.deleteMonitor(tenant: tenant, id: rest[0])
+                try await store.deleteMonitor(tenant: tenant, id: rest[0], actor: context.caller.actor)
                 return .noContent
             }
             return try await readable(ConfigurationMonitors.monitorKind, "configurationMonitors", rest)

@@ -140,67 +140,109 @@ struct ConfigurationMonitors: Sendable {
 
     // MARK: Monitors
 
-    /// Creates a monitor over `baseline`, checked against the tenant's limits in the same transaction. It first
-    /// runs at the next six-hour slot.
+    /// Creates a monitor over `baseline`, checked against the tenant's limits and audited in the same transaction. It
+    /// first runs at the next six-hour slot.
     func createMonitor(tenant: String, displayName: String, description: String?, baseline: ConfigurationBaseline,
                        parameters: JSONValue, actor: Actor) async throws -> StoredObject {
-        let now = app.clock.now, id = Identifier.makeTimeOrdered(at: app.clock.now)
-        var stored = baseline.json
-        stored["id"] = .string(id)
-        let monitor = StoredObject(tenant: tenant, id: id, kind: Self.monitorKind, body: [
-            "@odata.type": "#microsoft.graph.configurationMonitor", "id": .string(id), "displayName": .string(displayName),
-            "description": .optional(description), "tenantId": .string(tenant), "status": "active",
-            "monitorRunFrequencyInHours": .int(Int64(Self.runFrequencyInHours)), "mode": "monitorOnly", "inactivationReason": nil,
-            "createdDateTime": .string(Timestamp.format(now)), "lastModifiedDateTime": .string(Timestamp.format(now)),
-            "createdBy": Self.identitySet(actor), "lastModifiedBy": Self.identitySet(actor), "parameters": parameters,
-            "_baseline": .object(stored), "_lastRunSlot": .int(Self.slot(now)),
-        ])
+        let now = app.clock.now
+        let monitor = Self.monitorObject(tenant: tenant, id: Identifier.makeTimeOrdered(at: now), displayName: displayName,
+                                         description: description, baseline: baseline, parameters: parameters, actor: actor, now: now)
         try await app.store.write { tx in
-            let existing = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.monitorKind]))
-            guard existing.count < Self.maxMonitors else {
-                throw DirectoryError.badRequest("The tenant already has \(Self.maxMonitors) configuration monitors, the most it may have.")
-            }
-            try Self.checkDailyResources(existing.map(Self.resourceCount) + [baseline.resources.count])
-            try await tx.insert(monitor)
+            try await Self.insert(tx, monitor)
+            try await Self.audit(tx, monitor, operation: "create", activity: "Create configuration monitor", actor: actor, now: now)
         }
         return monitor
     }
 
-    /// Applies a PATCH (displayName, description, baseline, parameters), checked like a creation.
+    /// A new monitor's record: active, run every six hours from the next slot; `managedBy` names the governing tenant
+    /// that applied it (``GovernedConfigurationMonitors``).
+    static func monitorObject(tenant: String, id: String, displayName: String, description: String?, baseline: ConfigurationBaseline,
+                              parameters: JSONValue, actor: Actor, now: Date, managedBy: JSONValue? = nil) -> StoredObject {
+        var stored = baseline.json
+        stored["id"] = .string(id)
+        var body: [String: JSONValue] = [
+            "@odata.type": "#microsoft.graph.configurationMonitor", "id": .string(id), "displayName": .string(displayName),
+            "description": .optional(description), "tenantId": .string(tenant), "status": "active",
+            "monitorRunFrequencyInHours": .int(Int64(runFrequencyInHours)), "mode": "monitorOnly", "inactivationReason": nil,
+            "createdDateTime": .string(Timestamp.format(now)), "lastModifiedDateTime": .string(Timestamp.format(now)),
+            "createdBy": identitySet(actor), "lastModifiedBy": identitySet(actor), "parameters": parameters,
+            "_baseline": .object(stored), "_lastRunSlot": .int(slot(now)),
+        ]
+        if let managedBy { body["managedBy"] = managedBy }
+        return StoredObject(tenant: tenant, id: id, kind: monitorKind, body: body)
+    }
+
+    /// Inserts `monitor` within its tenant's limits (30 monitors, 800 resources a day), read in the same transaction.
+    static func insert(_ tx: any DirectoryTransaction, _ monitor: StoredObject) async throws {
+        let existing = try await tx.query(ObjectQuery(tenant: monitor.tenant, kinds: [monitorKind]))
+        guard existing.count < maxMonitors else {
+            throw DirectoryError.badRequest("The tenant already has \(maxMonitors) configuration monitors, the most it may have.")
+        }
+        try checkDailyResources(existing.map(resourceCount) + [resourceCount(monitor)])
+        try await tx.insert(monitor)
+    }
+
+    /// Replaces `monitor`'s baseline (checked against the other monitors' resources), keeping its id.
+    static func setBaseline(_ tx: any DirectoryTransaction, _ monitor: inout StoredObject, _ baseline: ConfigurationBaseline) async throws {
+        let others = try await tx.query(ObjectQuery(tenant: monitor.tenant, kinds: [monitorKind])).filter { $0.id != monitor.id }
+        try checkDailyResources(others.map(resourceCount) + [baseline.resources.count])
+        var stored = baseline.json
+        stored["id"] = .string(monitor.id)
+        monitor.body["_baseline"] = .object(stored)
+    }
+
+    /// An audit record of a write to `monitor` in its tenant (Graph's directory audits: category DirectoryManagement,
+    /// the monitor as target).
+    static func audit(_ tx: any DirectoryTransaction, _ monitor: StoredObject, operation: String, activity: String, actor: Actor,
+                      now: Date, details: [String: JSONValue] = [:]) async throws {
+        var details = details
+        details["displayName"] = monitor.body["displayName"] ?? .null
+        _ = try await tx.record(ChangeRecord(tenant: monitor.tenant, objectId: monitor.id, kind: monitor.kind, operation: operation,
+                                             activity: activity, actor: actor.initiatedBy, at: Timestamp.format(now), details: .object(details)))
+    }
+
+    /// Applies a PATCH (displayName, description, baseline, parameters), checked like a creation and audited. A monitor
+    /// a governing tenant manages is changed by that tenant only, while its relationship is active.
     func updateMonitor(tenant: String, id: String, displayName: String?, description: JSONValue?, baseline: ConfigurationBaseline?,
                        parameters: JSONValue?, actor: Actor) async throws {
-        let now = Timestamp.format(app.clock.now)
+        let now = app.clock.now
         try await app.store.write { tx in
             guard var monitor = try await tx.object(tenant: tenant, id: id.lowercased()), monitor.kind == Self.monitorKind else {
                 throw DirectoryError.notFound(id)
             }
-            if let baseline {
-                let others = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.monitorKind])).filter { $0.id != monitor.id }
-                try Self.checkDailyResources(others.map(Self.resourceCount) + [baseline.resources.count])
-                var stored = baseline.json
-                stored["id"] = .string(monitor.id)
-                monitor.body["_baseline"] = .object(stored)
-            }
+            try await GovernedConfigurationMonitors.refuseIfManaged(tx, monitor, doing: "changed")
+            if let baseline { try await Self.setBaseline(tx, &monitor, baseline) }
             if let displayName { monitor.body["displayName"] = .string(displayName) }
             if let description { monitor.body["description"] = description }
             if let parameters { monitor.body["parameters"] = parameters }
-            monitor.body["lastModifiedDateTime"] = .string(now)
+            monitor.body["lastModifiedDateTime"] = .string(Timestamp.format(now))
             monitor.body["lastModifiedBy"] = Self.identitySet(actor)
             let version = monitor.version
             monitor.version = version + 1
             try await tx.update(monitor, expectedVersion: version)
+            try await Self.audit(tx, monitor, operation: "update", activity: "Update configuration monitor", actor: actor, now: now)
         }
     }
 
-    /// Deletes a monitor with its results and drifts.
-    func deleteMonitor(tenant: String, id: String) async throws {
+    /// Deletes a monitor with its results and drifts, audited. A monitor a governing tenant manages is deleted by that
+    /// tenant only, while its relationship is active.
+    func deleteMonitor(tenant: String, id: String, actor: Actor) async throws {
         let monitor = try await one(tenant: tenant, kind: Self.monitorKind, id: id)
+        let now = app.clock.now
         try await app.store.write { tx in
-            let owned = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.resultKind, Self.driftKind]))
-                .filter { $0.body["monitorId"]?.stringValue == monitor.id }
-            for object in owned { try await tx.purge(tenant: tenant, id: object.id) }
-            try await tx.purge(tenant: tenant, id: monitor.id)
+            guard let current = try await tx.object(tenant: tenant, id: monitor.id) else { throw DirectoryError.notFound(id) }
+            try await GovernedConfigurationMonitors.refuseIfManaged(tx, current, doing: "deleted")
+            try await Self.purge(tx, current)
+            try await Self.audit(tx, current, operation: "delete", activity: "Delete configuration monitor", actor: actor, now: now)
         }
+    }
+
+    /// Removes `monitor`, its results and its drifts.
+    static func purge(_ tx: any DirectoryTransaction, _ monitor: StoredObject) async throws {
+        let owned = try await tx.query(ObjectQuery(tenant: monitor.tenant, kinds: [resultKind, driftKind]))
+            .filter { $0.body["monitorId"]?.stringValue == monitor.id }
+        for object in owned { try await tx.purge(tenant: monitor.tenant, id: object.id) }
+        try await tx.purge(tenant: monitor.tenant, id: monitor.id)
     }
 
     static func resourceCount(_ monitor: StoredObject) -> Int { monitor.body["_baseline"]?["resources"]?.arrayValue?.count ?? 0 }
@@ -229,6 +271,9 @@ struct ConfigurationMonitors: Sendable {
             for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
                 for monitor in try await all(tenant: tenant.id, kind: Self.monitorKind)
                 where monitor.body["status"] == "active" && (monitor.body["_lastRunSlot"]?.intValue ?? 0) < slot {
+                    // A managed monitor whose relationship ended is stopped, not run (termination stops it in its own
+                    // transaction; this catches one applied while the relationship was being terminated).
+                    guard try await GovernedConfigurationMonitors.stopIfOrphaned(app: app, monitor) == false else { continue }
                     let claimed = try await app.store.write { tx in
                         try await tx.consumeOnce(tenant: tenant.id, key: "configuration-monitor:\(monitor.id):\(slot)",
                                                  expiresAt: Timestamp.format(now.addingTimeInterval(86_400)), now: Timestamp.format(now))

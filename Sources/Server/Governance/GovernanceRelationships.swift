@@ -170,7 +170,8 @@ struct GovernanceRelationships {
     }
 
     /// Ends a relationship (`status: terminated`): the governing tenant always may; the governed tenant only when
-    /// the policy lets it (`governedTenantCanTerminate`). Both copies change in one transaction.
+    /// the policy lets it (`governedTenantCanTerminate`). Both copies change, and the configuration monitors the
+    /// governing tenant applied in the governed one stop, in one transaction.
     func terminate(_ id: String) async throws {
         let body = try context.request.jsonObject()
         guard body.keys.allSatisfy({ $0 == "status" || $0 == "@odata.type" }), body["status"] == "terminated" else {
@@ -193,6 +194,10 @@ struct GovernanceRelationships {
             try await Self.audit(tx, tenants: [governing, governed], objectId: relationship.id, kind: Self.relationshipKind,
                                  operation: "update", activity: "Terminate governance relationship", actor: actor, address: address,
                                  actingTenant: acting, now: now)
+            // The configuration monitors the governing tenant applied stop with the relationship, in the same transaction.
+            try await GovernedConfigurationMonitors.stop(tx, governed: governed, relationshipID: relationship.id,
+                                                         governingName: current.body["governingTenantName"]?.stringValue ?? governing,
+                                                         actor: actor, now: now)
         }
     }
 
