@@ -5,7 +5,7 @@ public import ServiceLifecycle
 import TesseraCore
 
 /// The hourly housekeeping, also run at start: permanently deletes soft-deleted objects past the 30-day retention,
-/// old sign-in records and old traffic records, and takes each tenant's daily snapshot if today's is missing (so days the server was
+/// old sign-in, traffic and provisioning records, and takes each tenant's daily snapshot if today's is missing (so days the server was
 /// down are caught up when it starts), dropping snapshots past their retention. Safe on every node of a cluster:
 /// purging twice is a no-op, and the day's snapshot is claimed once.
 public struct RetentionService: Service {
@@ -45,6 +45,12 @@ public struct RetentionService: Service {
             await sweep.attempt("purging old traffic records", tenant: tenant.id, job: "trafficRetention", telemetry: app.telemetry) {
                 let records = try await TrafficLog.purgeExpired(tenant: tenant.id, store: app.store, now: app.clock.now)
                 if records > 0 { logger.info("Purged \(records) traffic records older than \(TrafficLog.retentionDays) days in tenant \(tenant.id)") }
+            }
+            await sweep.attempt("purging old provisioning logs", tenant: tenant.id, job: "provisioningLogRetention", telemetry: app.telemetry) {
+                let entries = try await CrossTenantSyncRunner.purgeExpiredLogs(tenant: tenant.id, store: app.store, now: app.clock.now)
+                if entries > 0 {
+                    logger.info("Purged \(entries) provisioning log entries older than \(CrossTenantSyncRunner.provisioningLogRetentionDays) days in tenant \(tenant.id)")
+                }
             }
             await sweep.attempt("the daily snapshot", tenant: tenant.id, job: "snapshot", telemetry: app.telemetry) {
                 if let snapshot = try await app.backup.daily(tenant: tenant.id) {

@@ -189,7 +189,7 @@ struct CrossTenantSyncTests {
         }
     }
 
-    @Test("a target that does not allow inbound synchronization gets nothing; the job is quarantined and the provisioning log says why")
+    @Test("a target that does not allow inbound synchronization gets nothing; the job is quarantined and the provisioning log says why, for 30 days")
     func refusedWithoutInboundPolicy() async throws {
         try await Harness.run { h in
             let w = try await Self.world(h, allowInbound: false)
@@ -209,6 +209,16 @@ struct CrossTenantSyncTests {
             let validated = await h.graph("POST", "servicePrincipals/\(w.servicePrincipal)/synchronization/jobs/validateCredentials", token: w.sourceToken,
                                           json: ["useSavedCredentials": true, "templateId": "Azure2Azure"])
             #expect(validated.status == 400 && validated.text.contains("does not allow user synchronization"))
+            // The provisioning log is kept 30 days (as Entra keeps it): the hourly housekeeping drops older entries.
+            func entriesAfterSweep(advancingDays days: Double) async throws -> Int {
+                h.clock.advance(days * 86_400)
+                #expect(await RetentionService(app: h.app).sweep().isEmpty)
+                let log = await h.graph("GET", "auditLogs/provisioning", token: try await h.accessToken(), query: [("$top", "999")])
+                #expect(log.status == 200, "\(log.text)")
+                return log.json["value"]?.arrayValue?.count ?? -1
+            }
+            #expect(try await entriesAfterSweep(advancingDays: 29) == 22)
+            #expect(try await entriesAfterSweep(advancingDays: 2) == 0)
         }
     }
 

@@ -19,15 +19,7 @@ public enum TrafficLog {
     /// Deletes the tenant's traffic records and insights older than ``retentionDays``; returns how many.
     @discardableResult
     public static func purgeExpired(tenant: String, store: any DirectoryStore, now: Date, batch: Int = 1000) async throws -> Int {
-        let cutoff = Timestamp.format(now.addingTimeInterval(-Double(retentionDays) * 86_400))
-        let query = ObjectQuery(tenant: tenant, kinds: [.networkAccessTraffic, .generativeAIInsight],
-                                filter: .compare(PropertyPath(["createdDateTime"]), .lt, .string(cutoff)), limit: batch)
-        var purged = 0
-        while true {
-            let expired = try await store.read { tx in try await tx.query(query) }
-            try await store.write { tx in for record in expired { try await tx.purge(tenant: tenant, id: record.id) } }
-            purged += expired.count
-            if expired.count < batch { return purged }
-        }
+        try await store.purgeRecords(tenant: tenant, kinds: [.networkAccessTraffic, .generativeAIInsight],
+                                     olderThan: now.addingTimeInterval(-Double(retentionDays) * 86_400), batch: batch)
     }
 }

@@ -8,6 +8,16 @@ extension ObjectKind {
 }
 
 extension CrossTenantSyncRunner {
+    /// How long provisioning log entries are kept (Entra keeps them 30 days).
+    static let provisioningLogRetentionDays = 30
+
+    /// Deletes the tenant's provisioning log entries older than ``provisioningLogRetentionDays``; returns how many.
+    static func purgeExpiredLogs(tenant: String, store: any DirectoryStore, now: Date) async throws -> Int {
+        try await store.purgeRecords(tenant: tenant, kinds: [.provisioningObjectSummary],
+                                     olderThan: now.addingTimeInterval(-Double(provisioningLogRetentionDays) * 86_400),
+                                     property: "activityDateTime")
+    }
+
     /// Writes the run's outcome into the job (`status`, `lastExecution`, quarantine) and its provisioning log entries.
     func record(_ report: CrossTenantSyncReport, objects: CrossTenantSyncScope.Objects, request: Request, job: CrossTenantSyncJob,
                 runID: String, began: Date) async throws {

@@ -46,18 +46,8 @@ extension DirectoryService {
     /// Deletes the tenant's sign-in records older than ``signInRetentionDays``; returns how many.
     @discardableResult
     public func purgeExpiredSignIns(tenant: String, batch: Int = 500) async throws -> Int {
-        let cutoff = Timestamp.format(clock.now.addingTimeInterval(-Double(Self.signInRetentionDays) * 86_400))
-        let query = ObjectQuery(tenant: tenant, kinds: [.signIn],
-                                filter: .compare(PropertyPath(["createdDateTime"]), .lt, .string(cutoff)), limit: batch)
         try await signInWriter.flush()
-        var purged = 0
-        while true {
-            let expired = try await store.read { tx in try await tx.query(query) }
-            try await store.write { tx in
-                for record in expired { try await tx.purge(tenant: tenant, id: record.id) }
-            }
-            purged += expired.count
-            if expired.count < batch { return purged }
-        }
+        return try await store.purgeRecords(tenant: tenant, kinds: [.signIn],
+                                            olderThan: clock.now.addingTimeInterval(-Double(Self.signInRetentionDays) * 86_400), batch: batch)
     }
 }
