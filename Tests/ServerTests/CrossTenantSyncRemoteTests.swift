@@ -100,4 +100,37 @@ struct CrossTenantSyncRemoteTests {
                 filter: .compare(PropertyPath(["displayName"]), .eq, .string("Mallory")))) }.isEmpty)
         }
     }
+
+    @Test("a source guessing at a credential is locked out for that grant from its address, then throttled; the holder, elsewhere, is not")
+    func credentialGuessingIsThrottled() async throws {
+        try await Harness.run { a in
+            let contoso = a.tenant.tenantId, source = UUID().uuidString
+            let (grant, credential) = try await CrossTenantSyncGrants(store: a.app.store).grant(tenant: contoso, source: source, now: a.clock.now)
+            let batch = CrossTenantSyncBatch(runID: "r", jobID: "j", sourceTenantID: source, sourceIssuer: "x", automaticConsentOutbound: false,
+                                             users: [], isLast: true, isFull: false)
+            let body = Array(try JSONEncoder().encode(batch))
+            func push(_ credential: String, from address: String) async -> APIResponse {
+                var request = APIRequest(method: "POST", path: "/\(contoso)/crossTenantSynchronization/batches", query: [],
+                                         headers: ["authorization": "Bearer \(credential)"], body: body, baseURL: Harness.base)
+                request.clientAddress = address
+                return await a.app.handle(request)
+            }
+            let threshold = a.app.throttle.settings.lockoutThreshold
+            for _ in 0..<threshold {
+                #expect(await push("\(grant.id).wrong-secret", from: "198.51.100.7").status == 401)
+            }
+            // Locked for this grant from that address: even the right secret is not compared now.
+            let locked = await push(credential, from: "198.51.100.7")
+            #expect(locked.status == 429)
+            #expect(locked.headers.contains { $0.0 == "Retry-After" && (Int($0.1) ?? 0) > 0 })
+            // The holder, from its own address, still gets through authentication (the batch itself is then judged by
+            // Contoso's cross-tenant access settings, which do not allow this source to synchronize).
+            let holder = await push(credential, from: "203.0.113.9")
+            #expect(holder.status != 401 && holder.status != 429, "\(String(decoding: holder.body, as: UTF8.self))")
+            // Guessing at other grants from the first address empties its bucket: then everything from it waits.
+            for _ in 0..<Int(a.app.throttle.settings.sourceBurst) { _ = await push("\(UUID().uuidString).x", from: "198.51.100.7") }
+            #expect(await push(credential, from: "198.51.100.7").status == 429)
+        }
+    }
 }
+

@@ -1,4 +1,5 @@
 public import Foundation
+import Logging
 import Sync
 public import TesseraCore
 
@@ -72,10 +73,10 @@ struct CrossTenantSyncEndpoint {
     func respond(_ request: APIRequest) async throws -> APIResponse {
         guard request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use POST.") }
         guard let target = try await app.tenantRecord(request.segments[0]) else { throw DirectoryError.notFound(request.segments[0]) }
-        let authorization = request.header("authorization") ?? ""
-        guard authorization.lowercased().hasPrefix("bearer "),
-              let grant = try await CrossTenantSyncGrants(store: app.store).verify(tenant: target.id, credential: String(authorization.dropFirst(7))) else {
-            throw DirectoryError(.invalidToken, "The cross-tenant synchronization credential is missing or not valid for this tenant.")
+        let grant: CrossTenantSyncGrants.Grant
+        switch try await authenticate(request, target: target.id) {
+        case .granted(let proved): grant = proved
+        case .throttled(let seconds): return TesseraResponder.throttled(seconds)
         }
         let batch: CrossTenantSyncBatch
         do {
@@ -88,5 +89,34 @@ struct CrossTenantSyncEndpoint {
         }
         let report = try await CrossTenantSyncImport(directory: app.directory, clock: app.clock).apply(batch, target: target)
         return .json(try JSONParser.parse(Array(try JSONEncoder().encode(report))))
+    }
+
+    /// The grant the request's credential proves, under the smart lockout the token endpoint uses: a source that keeps
+    /// presenting wrong credentials is slowed and then refused (429 with `Retry-After`) before any secret is compared,
+    /// and a grant guessed at from one address stays usable from others.
+    func authenticate(_ request: APIRequest, target: String) async throws -> Authentication {
+        let now = app.clock.now
+        let authorization = request.header("authorization") ?? ""
+        let credential = authorization.lowercased().hasPrefix("bearer ") ? String(authorization.dropFirst(7)) : nil
+        let account = credential.map { "crossTenantSync:\(target):\($0.split(separator: ".", maxSplits: 1).first.map(String.init) ?? "")" }
+        if let refusal = app.throttle.check(account: account, source: request.clientAddress, now: now) {
+            app.telemetry.throttled(kind: "crossTenantSync")
+            return .throttled(retryAfter: refusal.retryAfter(now: now))
+        }
+        guard let credential, let grant = try await CrossTenantSyncGrants(store: app.store).verify(tenant: target, credential: credential) else {
+            if app.throttle.failed(account: account, source: request.clientAddress, now: now) != nil {
+                app.telemetry.lockout(kind: "crossTenantSync")
+                app.logger.warning("Cross-tenant synchronization credential locked out after repeated failures",
+                                   metadata: ["tenant": .string(target), "source": .string(request.clientAddress ?? "-")])
+            }
+            throw DirectoryError(.invalidToken, "The cross-tenant synchronization credential is missing or not valid for this tenant.")
+        }
+        if let account { app.throttle.succeeded(account: account, source: request.clientAddress) }
+        return .granted(grant)
+    }
+
+    enum Authentication {
+        case granted(CrossTenantSyncGrants.Grant)
+        case throttled(retryAfter: Int)
     }
 }
