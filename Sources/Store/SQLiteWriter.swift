@@ -8,7 +8,8 @@ import Synchronization
 /// - when another write is waiting and the open batch is within `limit`, it hands the still-open transaction to
 ///   that write and waits for the batch's `COMMIT` before it returns (so nothing is reported before it is durable
 ///   in the database's sense);
-/// - otherwise it commits the batch: its own changes and those of every transaction that handed over to it.
+/// - otherwise, once the tasks that are ready have run (so that writes on their way to the connection can queue and
+///   join), it commits the batch: its own changes and those of every transaction that handed over to it.
 ///
 /// A transaction that throws (or whose task is cancelled, which surfaces as a thrown error) rolls back to its
 /// savepoint (the first of a batch, alone in it so far, rolls the whole transaction back): its rows, unique keys and
@@ -140,6 +141,9 @@ final class SQLiteWriter: Sendable {
     /// Passes the open transaction to the next writer, or commits it; returns (or throws) this write's outcome once
     /// it is committed.
     private func settle<T: Sendable>(_ outcome: Result<T, any Error>) async throws -> T {
+        // No writer is waiting yet: let the tasks that are ready run once (requests on their way to a write) before
+        // committing alone, so that under load a commit is shared by those that arrive meanwhile.
+        if case .success = outcome, handle.isInTransaction, !handOffPossible() { await Task.yield() }
         if handOffPossible() {
             if case .failure = outcome {
                 // Nothing of this write is left in the batch: no commit to wait for.
