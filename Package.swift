@@ -84,10 +84,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // AES-CTS on the processor's AES instructions with each key expanded once (Kerberos validation's cost; where
+        // they are missing, Kerberos uses swift-crypto's AES). Plain C and the compiler's own intrinsics headers.
+        .target(name: "CKerberosAES"),
         // Kerberos AP-REQ validation in Swift (issue 16): RFC 3961/3962/8009 crypto, RFC 4120 messages, the MS-PAC.
         .target(
             name: "Kerberos",
             dependencies: [
+                "CKerberosAES",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -2,20 +2,23 @@ import Crypto
 
 import protocol Foundation.DataProtocol
 
-/// The two keys one key usage encrypts with: Ke for AES-CTS and Ki for the HMAC, the HMAC keyed once (its inner and
-/// outer pads hashed), so that each message copies it instead of keying it again.
+/// The two keys one key usage encrypts with: Ke for AES-CTS, its key schedule expanded once, and Ki for the HMAC,
+/// keyed once (its inner and outer pads hashed), so that each message copies it instead of keying it again.
 struct UsageKeys: Sendable {
-    let encryption: SymmetricKey
+    let encryption: AESKey
     let integrity: SymmetricKey
     let integrityMAC: HMACState
 }
 
 extension EncryptionProfile {
-    func usageKeys(_ base: SymmetricKey, usage: Int32) throws -> UsageKeys {
-        let integrity = try deriveKey(base, usage: usage, purpose: .integrity)
+    /// Ke and Ki of `usage`. `baseCipher` is `base` already expanded for AES, for a caller deriving two usages'
+    /// keys from one session key (RFC 3962 derives with AES; RFC 8009 with HMAC, which ignores it).
+    func usageKeys(_ base: SymmetricKey, usage: Int32, baseCipher: AESKey? = nil) throws -> UsageKeys {
+        let cipher = try family == .sha1 ? baseCipher ?? AESKey(base) : nil
+        let integrity = try deriveKey(base, usage: usage, purpose: .integrity, baseCipher: cipher)
         return UsageKeys(
-            encryption: try deriveKey(base, usage: usage, purpose: .encryption), integrity: integrity,
-            integrityMAC: HMACState(profile: self, key: integrity))
+            encryption: try AESKey(deriveKey(base, usage: usage, purpose: .encryption, baseCipher: cipher)),
+            integrity: integrity, integrityMAC: HMACState(profile: self, key: integrity))
     }
 
     /// RFC 3961 section 5.3 / RFC 8009 section 5: a confounder of one block, AES-CTS with Ke, and a truncated HMAC
@@ -23,7 +26,7 @@ extension EncryptionProfile {
     func encrypt(_ plaintext: [UInt8], keys: UsageKeys, confounder: [UInt8]) throws -> [UInt8] {
         precondition(confounder.count == AESCTS.blockSize)
         let input = confounder + plaintext
-        var out = try AESCTS.encrypt(input, key: keys.encryption)
+        var out = try keys.encryption.encryptCTS(input)
         switch family {
         case .sha1:
             var mac = keys.integrityMAC
@@ -48,7 +51,7 @@ extension EncryptionProfile {
         let mac = ciphertext.suffix(macLength)
         switch family {
         case .sha1:
-            let plain = try AESCTS.decrypt(body, key: keys.encryption)
+            let plain = try keys.encryption.decryptCTS(body)
             var check = keys.integrityMAC
             check.update(plain)
             guard constantTimeEqual(check.finalize().prefix(macLength), mac) else {
@@ -62,7 +65,7 @@ extension EncryptionProfile {
             guard constantTimeEqual(authenticated.finalize().prefix(macLength), mac) else {
                 throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
             }
-            return try AESCTS.decrypt(body, key: keys.encryption).dropFirst(AESCTS.blockSize)
+            return try keys.encryption.decryptCTS(body).dropFirst(AESCTS.blockSize)
         }
     }
 

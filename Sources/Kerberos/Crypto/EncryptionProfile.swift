@@ -46,16 +46,20 @@ struct EncryptionProfile: Sendable {
     }
 
     /// DK(base, usage | purpose) for RFC 3962, KDF-HMAC-SHA2(base, usage | purpose, length) for RFC 8009.
-    func deriveKey(_ base: SymmetricKey, usage: Int32, purpose: Purpose) throws -> SymmetricKey {
+    /// `baseCipher` is `base` expanded for AES, for a caller deriving several keys from one base (RFC 3962 only).
+    func deriveKey(_ base: SymmetricKey, usage: Int32, purpose: Purpose, baseCipher: AESKey? = nil) throws
+        -> SymmetricKey
+    {
         let u = UInt32(bitPattern: usage)
         let constant: [UInt8] = [UInt8(u >> 24), UInt8((u >> 16) & 0xFF), UInt8((u >> 8) & 0xFF), UInt8(u & 0xFF),
             purpose.rawValue]
         switch family {
         case .sha1:
+            let cipher = try baseCipher ?? AESKey(base)
             if (0..<Self.foldedConstants.count).contains(Int(usage)) {
-                return try dr(base, folded: Self.foldedConstants[Int(usage)][purpose.index])
+                return try dr(cipher, folded: Self.foldedConstants[Int(usage)][purpose.index])
             }
-            return try dk(base, constant: constant)
+            return try dr(cipher, folded: nFold(constant, outputBytes: AESCTS.blockSize))
         case .sha2:
             let bytes = purpose == .encryption ? keyLength : macLength
             return SymmetricKey(data: kdfHmacSha2(base, label: constant, bytes: bytes))
@@ -64,16 +68,19 @@ struct EncryptionProfile: Sendable {
 
     /// RFC 3961 section 5.1's DK with random-to-key the identity (RFC 3962).
     func dk(_ base: SymmetricKey, constant: [UInt8]) throws -> SymmetricKey {
-        try dr(base, folded: constant.count == AESCTS.blockSize ? constant : nFold(constant, outputBytes: AESCTS.blockSize))
+        let folded = constant.count == AESCTS.blockSize ? constant : nFold(constant, outputBytes: AESCTS.blockSize)
+        return try dr(AESKey(base), folded: folded)
     }
 
-    /// DR: successive AES encryptions of the n-folded constant, which for two blocks is one CBC encryption of the
-    /// constant and a zero block.
-    private func dr(_ base: SymmetricKey, folded: [UInt8]) throws -> SymmetricKey {
-        var input = folded
-        input.append(contentsOf: repeatElement(0, count: keyLength - AESCTS.blockSize))
-        let out = try AES._CBC.encrypt(input, using: base, iv: AES._CBC.IV(ivBytes: [UInt8](repeating: 0, count: 16)),
-            noPadding: true)
+    /// DR: successive AES encryptions of the n-folded constant, concatenated until the key is long enough (one
+    /// block for AES-128, two for AES-256).
+    private func dr(_ base: AESKey, folded: [UInt8]) throws -> SymmetricKey {
+        var block = try base.encryptBlock(folded)
+        var out = block
+        while out.count < keyLength {
+            block = try base.encryptBlock(block)
+            out.append(contentsOf: block)
+        }
         return SymmetricKey(data: out)
     }
 

@@ -6,11 +6,12 @@ import SwiftASN1
 enum APReply {
     static let keyUsage: Int32 = 12
 
-    /// The AP-REP echoing the authenticator's time, encrypted with the session key. RFC 4120 allows the
-    /// authenticator's subkey to be echoed or a new one chosen; none is sent, so the client keeps its own.
+    /// The AP-REP echoing the authenticator's time, encrypted with the session key (`sessionCipher`: the same key
+    /// already expanded for AES, when the caller has it). RFC 4120 allows the authenticator's subkey to be echoed or
+    /// a new one chosen; none is sent, so the client keeps its own.
     static func encode(
         authenticatorTime: Int64, microseconds: Int32, sequenceNumber: UInt32?, sessionKey: KerberosKey,
-        confounder: [UInt8]
+        sessionCipher: AESKey? = nil, confounder: [UInt8]
     ) throws -> [UInt8] {
         var part = DER.Serializer()
         try part.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 27, tagClass: .application)) { coder in
@@ -28,7 +29,7 @@ enum APReply {
             }
         }
         let profile = try sessionKey.encryptionType.profile()
-        let keys = try profile.usageKeys(sessionKey.key, usage: keyUsage)
+        let keys = try profile.usageKeys(sessionKey.key, usage: keyUsage, baseCipher: sessionCipher)
         let cipher = try profile.encrypt(part.serializedBytes, keys: keys, confounder: confounder)
         let encrypted = EncryptedData(encryptionType: sessionKey.encryptionType, keyVersion: nil, cipher: cipher)
 

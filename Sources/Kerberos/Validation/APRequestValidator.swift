@@ -44,10 +44,11 @@ public struct APRequestValidator: Sendable {
         self.randomBytes = randomBytes ?? Self.systemRandomBytes
     }
 
-    /// BoringSSL's RAND_bytes, through swift-crypto: a CSPRNG in user space, one call for a whole confounder.
+    /// BoringSSL's RAND_bytes, through swift-crypto, drawn a few kilobytes at a time.
     @Sendable private static func systemRandomBytes(_ count: Int) -> [UInt8] {
-        SymmetricKey(size: SymmetricKeySize(bitCount: count * 8)).withUnsafeBytes { Array($0) }
+        randomPool.bytes(count)
     }
+    private static let randomPool = RandomPool()
 
     /// Validates `token` (the bytes of `Authorization: Negotiate <base64>`, or a bare AP-REQ) at time `now`.
     /// Throws a ``KerberosError`` naming the Windows error on any failure; a token that fails leaves nothing in
@@ -55,7 +56,7 @@ public struct APRequestValidator: Sendable {
     public func validate(_ token: some Collection<UInt8>, now: Date) async throws -> AcceptedRequest {
         let request = try APRequest(token: token)
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
-        let (ticketPart, authenticator, key) = try open(request, now: seconds)
+        let (ticketPart, authenticator, key, sessionCipher) = try open(request, now: seconds)
 
         // The PAC: present, signed by the KDC for this service, and about this client and this logon.
         guard let pacBytes = try AuthorizationElement.pac(in: ticketPart.authorizationData) else {
@@ -86,7 +87,7 @@ public struct APRequestValidator: Sendable {
             let apRep = try APReply.encode(
                 authenticatorTime: authenticator.time, microseconds: authenticator.microseconds,
                 sequenceNumber: authenticator.sequenceNumber, sessionKey: ticketPart.sessionKey,
-                confounder: randomBytes(16))
+                sessionCipher: sessionCipher, confounder: randomBytes(16))
             reply = try GSSToken.wrapReply(apRep, framing: request.framing)
         }
         return AcceptedRequest(
@@ -97,7 +98,11 @@ public struct APRequestValidator: Sendable {
     /// RFC 4120 section 3.2.3's checks up to the authenticator: the ticket's realm, service and key, its
     /// decryption, the authenticator's decryption and client, then time: an expired ticket first (the client's
     /// remedy is a new ticket), the authenticator's skew, and a ticket not yet valid (a postdated one).
-    private func open(_ request: APRequest, now: Int64) throws -> (EncTicketPart, Authenticator, ServiceKeys.PreparedKey) {
+    /// Returns the session key expanded for AES too (RFC 3962 types), so that the AP-REP's keys (usage 12) are
+    /// derived with the schedule the authenticator's (usage 11) were.
+    private func open(_ request: APRequest, now: Int64) throws
+        -> (EncTicketPart, Authenticator, ServiceKeys.PreparedKey, AESKey?)
+    {
         let ticket = request.ticket
         guard ticket.realm == realm else {
             throw KerberosError(
@@ -128,9 +133,11 @@ public struct APRequestValidator: Sendable {
             throw KerberosError.integrity("the authenticator is not encrypted with the session key's type")
         }
         let sessionProfile = try sessionKey.encryptionType.profile()
+        let sessionCipher = sessionProfile.family == .sha1 ? try AESKey(sessionKey.key) : nil
         let authenticator = try Authenticator(
             derEncoded: try sessionProfile.decrypt(
-                authenticatorEncrypted.cipher, keys: try sessionProfile.usageKeys(sessionKey.key, usage: 11)))
+                authenticatorEncrypted.cipher,
+                keys: try sessionProfile.usageKeys(sessionKey.key, usage: 11, baseCipher: sessionCipher)))
 
         guard authenticator.clientName.matches(ticketPart.clientName), authenticator.clientRealm == ticketPart.clientRealm
         else {
@@ -152,6 +159,6 @@ public struct APRequestValidator: Sendable {
         guard (ticketPart.startTime ?? ticketPart.authTime) - clockSkew <= now else {
             throw KerberosError(.ticketNotYetValid, "KRB_AP_ERR_TKT_NYV: the ticket is not yet valid")
         }
-        return (ticketPart, authenticator, serviceKey)
+        return (ticketPart, authenticator, serviceKey, sessionCipher)
     }
 }

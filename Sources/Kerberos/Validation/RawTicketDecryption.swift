@@ -26,6 +26,6 @@ public struct RawTicketDecryption: Sendable {
 
     /// AES-CTS alone, the HMAC neither computed nor checked; returns the plaintext's length.
     public func decryptOnly() throws -> Int {
-        try AESCTS.decrypt(cipher.dropLast(profile.macLength), key: keys.encryption).count
+        try keys.encryption.decryptCTS(cipher.dropLast(profile.macLength)).count
     }
 }
