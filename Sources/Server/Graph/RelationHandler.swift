@@ -28,8 +28,12 @@ struct RelationHandler {
         switch relation {
         case "members", "owners":
             return try await links(relation, tail: tail, kinds: kinds)
-        case "registeredOwners" where kind == .device:
-            return try await registeredOwners(tail: tail, kinds: kinds)
+        case "registeredOwners" where kind == .device, "registeredUsers" where kind == .device:
+            return try await deviceUsers(DeviceUserRelation(rawValue: relation)!, tail: tail, kinds: kinds)
+        case "ownedDevices" where kind == .user:
+            return try await userDevices(.registeredOwners, tail: tail, kinds: kinds)
+        case "registeredDevices" where kind == .user:
+            return try await userDevices(.registeredUsers, tail: tail, kinds: kinds)
         case "memberOf", "transitiveMemberOf":
             try caller.require(anyOf: Caller.permissions(for: kind, write: false))
             return try await memberships(transitive: relation == "transitiveMemberOf", cast: kinds, tail: tail)

@@ -4,6 +4,7 @@ extension DirectoryService {
         "members": ([.group], [.user, .group, .device, .servicePrincipal]),
         "owners": ([.group, .application, .servicePrincipal, .device], [.user, .servicePrincipal]),
         "manager": ([.user], [.user]),
+        "registeredUsers": ([.device], [.user]),
     ]
 
     /// A synced group's members come from on-premises: only sync (`allowSynced`) changes them, as in Entra.
@@ -101,6 +102,7 @@ extension DirectoryService {
         case "members": return "\(verb) member \(adding ? "to" : "from") group"
         case "owners": return "\(verb) owner \(adding ? "to" : "from") \(kind.auditNoun)"
         case "manager": return adding ? "Set user manager" : "Remove user manager"
+        case "registeredUsers": return adding ? "Add registered users to device" : "Remove registered users from device"
         default: return "\(verb) \(relation)"
         }
     }
