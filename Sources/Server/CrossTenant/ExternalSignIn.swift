@@ -143,9 +143,13 @@ struct ExternalSignIn {
         case .signedIn(let found): session = found
         case .redirect(let response): return response
         }
-        guard let guestID = try await app.directory.externalUser(tenant: tenant.id, homeTenant: home.id, homeUser: session.userID),
-              try await app.activeUser(tenant: tenant.id, id: guestID) != nil else {
-            return refusal(50020, "Your account from \(home.name) does not exist in \(tenant.name) and cannot access its applications. Ask for an invitation, and redeem it, first.")
+        guard let guestID = try await app.directory.externalUser(tenant: tenant.id, homeTenant: home.id, homeUser: session.userID) else {
+            // No guest here: B2B direct connect signs the user in without one, when both tenants allow it.
+            let flow = DirectConnect(app: app, tenant: tenant)
+            if let refused = try await flow.refusal(home: home.id, homeUserID: session.userID, clientID: DirectConnect.clientID(of: next)) {
+                return refusal(refused.code, refused.code == 50020 ? notHere(home) : refused.reason)
+            }
+            return APIResponse(status: 302, headers: [("Location", DirectConnect.marked(next, home: home.id)), ("Cache-Control", "no-store")])
         }
         if case .blocked(let reason) = try await CrossTenantSignIn(app: app).b2bCollaboration(resource: tenant.id, home: home.id,
                                                                                                 homeUserID: session.userID, clientID: nil) {
@@ -162,6 +166,7 @@ struct ExternalSignIn {
         next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?") && !next.contains("//") && !next.contains("\\")
     }
 
+        guard try await app.activeUser(tenant: tenant.id, id: guestID) != nil else { return refusal(50020, notHere(home)) }
     /// Entra's error page for a refused external sign-in or redemption (the reason is the user's to read: it names
     /// no policy).
     func refusal(_ code: Int, _ message: String, status: Int = 403) -> APIResponse {
@@ -172,6 +177,11 @@ struct ExternalSignIn {
           <dl><dt>Error code</dt><dd id="error-code">AADSTS\(code)</dd>
           <dt>Correlation id</dt><dd id="correlation-id">\(Page.escape(request.requestID))</dd></dl>
         </main>
+    /// Why a home tenant's user with no usable guest here is refused.
+    func notHere(_ home: TenantRecord) -> String {
+        "Your account from \(home.name) does not exist in \(tenant.name) and cannot access its applications. Ask for an invitation, and redeem it, first."
+    }
+
         """, script: "", status: status)
     }
 }

@@ -21,6 +21,8 @@ struct AuthorizationCode: Sendable {
     var aaguid: String? = nil
     /// The authentication contexts the sign-in satisfied (the access token's `acrs`).
     var acrs: [String] = []
+    /// The home tenant of a B2B direct connect user, whose `userID` is then that tenant's user (nothing of it is here).
+    var homeTenant: String? = nil
 
     static let lifetime: TimeInterval = 600
 
@@ -34,6 +36,7 @@ struct AuthorizationCode: Sendable {
         if let codeChallenge { claims["p"] = .string(codeChallenge) }
         if let aaguid { claims["g"] = .string(aaguid) }
         if !acrs.isEmpty { claims["acrs"] = .strings(acrs) }
+        if let homeTenant { claims["h"] = .string(homeTenant) }
         let payload = JSONValue.object(claims).serializedBytes
         return WebAuthn.Base64URL.encode(payload) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac("code", payload))
     }
@@ -53,6 +56,7 @@ struct AuthorizationCode: Sendable {
         return AuthorizationCode(tenant: tenant, clientID: client, redirectURI: redirect, userID: user, scope: scope,
                                  nonce: claims["n"]?.stringValue, codeChallenge: claims["p"]?.stringValue, authTime: authTime,
                                  sessionID: sid, amr: claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: expires,
-                                 aaguid: claims["g"]?.stringValue, acrs: claims["acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                                 aaguid: claims["g"]?.stringValue, acrs: claims["acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                 homeTenant: claims["h"]?.stringValue)
     }
 }

@@ -82,6 +82,12 @@ struct AuthorizeEndpoint {
             if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
             // To the sign-in page, which sends the browser back here once a passkey sign-in succeeds.
             var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter && $0.name != Self.consented }
+            // A partner's user with no guest here, signed in at home: B2B direct connect, when both tenants allow it.
+            if let home = query[DirectConnect.marker] {
+                return try await DirectConnect(app: app, tenant: tenant).authorize(.init(
+                    request: request, query: query, application: application, clientID: clientID, redirectURI: redirectURI,
+                    codeChallenge: challenge, deliver: deliver), home: home)
+            }
             if prompt == "login" { back.append((Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))) }
             let continuation = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back)
             // A user of another tenant of this deployment signs in at home and comes back as this tenant's guest.

@@ -38,6 +38,9 @@ struct SignInEvent {
     var clientAppUsed: String?
     /// A device signing in as itself: Graph's `deviceDetail` for it.
     var device: DeviceDetail?
+    /// A sign-in across tenants by a user with no object in the tenant logging it (B2B direct connect): the access
+    /// type and both tenants, as each tenant's log names them.
+    var crossTenant: (accessType: String, homeTenantID: String, resourceTenantID: String)? = nil
 
     /// Graph's `deviceDetail` of a registered device.
     struct DeviceDetail {
@@ -109,6 +112,11 @@ struct SignInEvent {
             entry["userId"] = ""
             entry["servicePrincipalId"] = .optional(principal?.id)
             entry["servicePrincipalName"] = .optional(principal?.body["displayName"]?.stringValue)
+        }
+        if let crossTenant {
+            entry["crossTenantAccessType"] = .string(crossTenant.accessType)
+            entry["homeTenantId"] = .string(crossTenant.homeTenantID)
+            entry["resourceTenantId"] = .string(crossTenant.resourceTenantID)
         }
         let applied = decision?.policies ?? []
         entry["appliedConditionalAccessPolicies"] = .array(applied.map(Self.render))

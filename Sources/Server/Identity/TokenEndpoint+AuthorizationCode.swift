@@ -47,12 +47,15 @@ extension TokenEndpoint {
         }
         let now = app.clock.now
         let digest = Secrets.fingerprint(text)
-        guard let user = try await app.activeUser(tenant: tenantID, id: code.userID) else {
+        // A B2B direct connect user is its home tenant's user, while both tenants still allow it.
+        let found = if let home = code.homeTenant { try await DirectConnect(app: app, tenant: tenant).homeUser(for: code, home: home) }
+                    else { try await app.activeUser(tenant: tenantID, id: code.userID) }
+        guard let user = found else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
         // One commit: the code spent and, with offline_access, its refresh token issued.
         let tokens = RefreshTokens(app: app), confidential = kind == "web"
-        let wantsRefresh = code.scope.split(separator: " ").contains("offline_access")
+        let wantsRefresh = code.scope.split(separator: " ").contains("offline_access") && code.homeTenant == nil
         let (fresh, refresh): (Bool, String?) = try await app.store.write { tx in
             guard try await tx.consumeOnce(tenant: tenantID, key: "code:" + digest,
                                            expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
@@ -155,11 +158,12 @@ extension TokenEndpoint {
         let name = user.body["displayName"]?.stringValue
         let header: [String: JSONValue] = ["kid": .string(app.signingKey.kid), "x5t": .string(app.signingKey.kid)]
         // An external user's tokens name its home tenant's issuer (`idp`) and that it is a guest here (`acct`).
-        let external = try await CrossTenantSignIn(app: app).claims(tenant: tenant.id, user: user, base: request.baseURL)
+        let external = if let home = code.homeTenant { DirectConnect(app: app, tenant: tenant).claims(home: home, base: request.baseURL) }
+                       else { try await CrossTenantSignIn(app: app).claims(tenant: tenant.id, user: user, base: request.baseURL) }
         // A governing tenant's administrator: the access token's `wids` are the roles its governance relationship gives
         // here (informative: Graph asks the relationship again at every request).
         var wids: [String: JSONValue] = [:]
-        if !external.isEmpty, let governed = try await GovernedAccess(app: app).grant(tenant: tenant.id, user: user.id) {
+        if !external.isEmpty, code.homeTenant == nil, let governed = try await GovernedAccess(app: app).grant(tenant: tenant.id, user: user.id) {
             let own = try await app.directory.directoryRoles(tenant: tenant.id, principal: user.id)
             wids["wids"] = .strings(own.union(governed.roles).sorted())
         }
@@ -191,7 +195,8 @@ extension TokenEndpoint {
         }
         if let refreshToken { body["refresh_token"] = .string(refreshToken) }
         if clientInfo {
-            let info = JSONValue.object(["uid": .string(user.id), "utid": .string(tenant.id)]).serializedBytes
+            // A direct connect user's account is its home tenant's (MSAL's home account id).
+            let info = JSONValue.object(["uid": .string(user.id), "utid": .string(code.homeTenant ?? tenant.id)]).serializedBytes
             body["client_info"] = .string(WebAuthn.Base64URL.encode(info))
         }
         return .json(.object(body), headers: [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
