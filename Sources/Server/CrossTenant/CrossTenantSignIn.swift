@@ -47,12 +47,20 @@ struct CrossTenantSignIn {
         }
     }
 
-    /// For Conditional Access: the user's home tenant, and whether this tenant accepts that tenant's MFA claims
-    /// (`inboundTrust.isMfaAccepted`); nil for a user of this tenant.
-    func home(tenant: String, user: StoredObject?) async throws -> (tenantID: String, acceptsMFA: Bool)? {
+    /// An external user's home, as Conditional Access weighs what comes from it.
+    struct Home {
+        let tenantID: String
+        /// This tenant's settings for the home tenant (its `inboundTrust` says which home claims count here).
+        let access: CrossTenantAccess
+        /// A tenant of another deployment, whose devices this one cannot check.
+        let isRemote: Bool
+    }
+
+    /// For Conditional Access: the user's home tenant and this tenant's settings for it; nil for a user of this tenant.
+    func home(tenant: String, user: StoredObject?) async throws -> Home? {
         guard let link = try await link(tenant: tenant, user: user) else { return nil }
         let access = try await app.directory.crossTenantAccess(tenant: tenant, partner: link.homeTenantID)
-        return (link.homeTenantID, access.acceptsPartnerMFA)
+        return Home(tenantID: link.homeTenantID, access: access, isRemote: link.isRemote)
     }
 
     /// The claims an external user's tokens add: `idp`, the home tenant's issuer (a provider's, for a user of another

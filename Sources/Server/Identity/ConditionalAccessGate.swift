@@ -70,7 +70,8 @@ extension ConditionalAccessGate {
         guard engine.evaluatesAnything else { return Self.idle(engine, tenant: tenant, userID: session.userID, clientID: clientID, now: app.clock.now) }
         var facts = try await userFacts(app: app, tenant: tenant, userID: session.userID, target: .application(appID: clientID),
                                         amr: session.amr, aaguid: session.aaguid, authTime: session.authTime,
-                                        clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
+                                        clientAddress: request.clientAddress, userAgent: request.header("user-agent"),
+                                        deviceCredential: DeviceCredential(request: request))
         facts.authenticationContexts = authenticationContexts
         return engine.decide(facts)
     }
@@ -124,6 +125,25 @@ extension ConditionalAccessGate {
         return DirectoryError(.accessDenied, "AADSTS53003: Access has been blocked by Conditional Access policies: registering security information is not allowed from here with how you signed in (correlation id \(request.requestID)).")
     }
 
+    /// Entra's code for a refused sign-in: AADSTS53000 when what is missing is a compliant device, AADSTS53001 a hybrid
+    /// joined one, AADSTS53003 (blocked by Conditional Access) otherwise.
+    static func refusalCode(_ decision: ConditionalAccessDecision) -> Int {
+        guard case .needs(let sets) = decision.outcome, !sets.isEmpty,
+              sets.allSatisfy({ set in !set.requirements.isEmpty && set.requirements.allSatisfy { $0 == .compliantDevice || $0 == .hybridJoinedDevice } })
+        else { return 53003 }
+        return sets.allSatisfy { $0.requirements.contains(.compliantDevice) } ? 53000
+            : sets.allSatisfy { $0.requirements.contains(.hybridJoinedDevice) } ? 53001 : 53003
+    }
+
+    /// The reason Entra gives with each refusal code.
+    static func refusalDescription(_ code: Int) -> String {
+        switch code {
+        case 53000: "Conditional Access policy requires a compliant device, and the device is not compliant."
+        case 53001: "Conditional Access policy requires a domain joined device, and the device is not domain joined."
+        default: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance."
+        }
+    }
+
     /// Entra's "My Signins" application, where security information is registered.
     static let securityInfoAppID = "19db86c3-b2b9-44cc-b339-36da233a3be2"
 
@@ -142,8 +162,10 @@ extension ConditionalAccessGate {
     }
 
     /// A user's sign-in for `target` (an application, or a user action such as registering security information).
+    /// The device is the one `deviceCredential` proves (see ``DeviceCredential`` for what counts), nil without one.
     func userFacts(app: TesseraApp, tenant: TenantRecord, userID: String, target: SignInFacts.Target, amr: [String], aaguid: String? = nil,
-                   authTime: Int64, clientAddress: String?, userAgent: String?) async throws -> SignInFacts {
+                   authTime: Int64, clientAddress: String?, userAgent: String?,
+                   deviceCredential: DeviceCredential? = nil) async throws -> SignInFacts {
         let (user, groups, roles) = try await membership(app: app, tenant: tenant, userID: userID)
         let tenantID = tenant.id
         // An external user's methods were used at home: they count here only when this tenant trusts that tenant's MFA.
@@ -152,12 +174,14 @@ extension ConditionalAccessGate {
             SignInFacts.ExternalUserKind(userType: $0, homeTenantID: home?.tenantID, tenantID: tenantID)
         }
         let authenticated = Date(timeIntervalSince1970: TimeInterval(authTime))
-        let methods = home.map { $0.acceptsMFA } == false ? [] : Self.methods(amr: amr, aaguid: aaguid, at: authenticated)
+        let methods = home.map { $0.access.acceptsPartnerMFA } == false ? [] : Self.methods(amr: amr, aaguid: aaguid, at: authenticated)
+        // Likewise a device of the home tenant shows only what this tenant trusts of that tenant's devices.
+        let device = try await deviceCredential?.facts(app: app, tenantID: tenantID, home: home)
         return SignInFacts(tenantID: tenantID, subject: .user(id: userID, groupIDs: groups, roleTemplateIDs: roles, external: external),
                            target: target, clientAppType: .browser,
                            platform: userAgent.flatMap(DevicePlatform.init(userAgent:)),
                            clientIP: clientAddress.flatMap(IPAddress.init), country: app.countries.country(for: clientAddress),
-                           methodsUsed: methods, now: app.clock.now)
+                           device: device, methodsUsed: methods, now: app.clock.now)
     }
 }
 
@@ -173,7 +197,8 @@ extension TokenEndpoint {
         }
         var facts = try await app.conditionalAccess.userFacts(
             app: app, tenant: tenant, userID: code.userID, target: .application(appID: code.clientID), amr: code.amr, aaguid: code.aaguid,
-            authTime: code.authTime, clientAddress: request.clientAddress, userAgent: request.header("user-agent"))
+            authTime: code.authTime, clientAddress: request.clientAddress, userAgent: request.header("user-agent"),
+            deviceCredential: DeviceCredential(request: request))
         facts.authenticationContexts = authenticationContexts
         let decision = engine.decide(facts)
         let refusal: OAuthError
@@ -187,8 +212,8 @@ extension TokenEndpoint {
                                  description: "Due to a configuration change made by your administrator, or because you moved to a new location, you must sign in again.",
                                  claims: claims)
         case .needs, .block:
-            refusal = OAuthError(error: "invalid_grant", code: 53003,
-                                 description: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+            let code = ConditionalAccessGate.refusalCode(decision)
+            refusal = OAuthError(error: "invalid_grant", code: code, description: ConditionalAccessGate.refusalDescription(code))
         }
         if let user = try await app.activeUser(tenant: tenant.id, id: code.userID) {
             let application = try await app.application(tenant: tenant.id, appID: code.clientID)
@@ -257,15 +282,16 @@ extension AuthorizeEndpoint {
             app.logger.notice("Conditional Access refused a sign-in", metadata: [
                 "tenant": .string(tenantID), "user": .string(session.userID), "client": .string(clientID),
                 "policies": .string(policies.joined(separator: "; ")), "request-id": .string(correlation)])
+            let code = ConditionalAccessGate.refusalCode(decision)
             if let user = try await app.activeUser(tenant: tenantID, id: session.userID) {
                 await SignInLog(app: app, tenant: tenantID).record(
                     SignInEvent(kind: .interactiveUser, principal: user, appID: clientID,
                                 appDisplayName: application.body["displayName"]?.stringValue, amr: session.amr, authTime: session.authTime,
-                                decision: decision, failure: (53003, "Access has been blocked by Conditional Access policies."),
+                                decision: decision, failure: (code, ConditionalAccessGate.refusalDescription(code)),
                                 clientAppUsed: "Browser"),
                     request: request)
             }
-            return (decision, AccessBlockedPage.render(tenant: tenant, code: 53003, correlationID: correlation, now: app.clock.now))
+            return (decision, AccessBlockedPage.render(tenant: tenant, code: code, correlationID: correlation, now: app.clock.now))
         }
     }
 }

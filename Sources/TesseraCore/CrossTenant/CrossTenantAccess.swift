@@ -36,6 +36,16 @@ public struct CrossTenantAccess: Sendable, Hashable {
     /// Whether the partner's multifactor authentication satisfies this tenant's Conditional Access.
     public var acceptsPartnerMFA: Bool { inboundTrust.isMfaAccepted == true }
 
+    /// What a device registered in the partner tenant shows this tenant's Conditional Access: only the claims
+    /// `inboundTrust` accepts (compliance under `isCompliantDeviceAccepted`, hybrid join under
+    /// `isHybridAzureADJoinedDeviceAccepted`); its other properties are this tenant's to know and it knows none, so a
+    /// device filter sees them null.
+    public func partnerDevice(isCompliant: Bool, trustType: String?) -> DeviceFacts {
+        let trust = inboundTrust
+        let hybrid = trust.isHybridAzureADJoinedDeviceAccepted == true && trustType?.lowercased() == "serverad"
+        return DeviceFacts(deviceId: "", trustType: hybrid ? "ServerAd" : nil, isCompliant: trust.isCompliantDeviceAccepted == true && isCompliant)
+    }
+
     /// B2B collaboration, `inbound` (a partner's user coming to this tenant's `applicationID`) or outbound (this
     /// tenant's user going to the partner's `applicationID`). The user is named by its id in its home tenant and the
     /// groups it is in there; a nil application asks about the user alone (an invitation being redeemed).
