@@ -116,7 +116,7 @@ struct CrossTenantAccessPolicyTests {
     }
 
     @Test("a partner that breaks a rule is refused with 400 and nothing is stored", arguments: [
-        "no tenant id", "own tenant", "not a guid", "read-only membership", "tenant restrictions", "wrong type",
+        "no tenant id", "own tenant", "not a guid", "read-only membership", "tenant restrictions without targets", "wrong type",
     ])
     func partnerRefusals(_ scenario: String) async throws {
         try await Harness.run { h in
@@ -126,7 +126,7 @@ struct CrossTenantAccessPolicyTests {
             case "own tenant": ["tenantId": .string(h.tenant.tenantId)]
             case "not a guid": ["tenantId": "fabrikam.test"]
             case "read-only membership": ["tenantId": .string(Self.fabrikam), "isInMultiTenantOrganization": true]
-            case "tenant restrictions": ["tenantId": .string(Self.fabrikam), "tenantRestrictions": ["usersAndGroups": ["accessType": "blocked"]]]
+            case "tenant restrictions without targets": ["tenantId": .string(Self.fabrikam), "tenantRestrictions": ["usersAndGroups": ["accessType": "blocked"]]]
             default: ["tenantId": .string(Self.fabrikam), "inboundTrust": ["isMfaAccepted": "yes"]]
             }
             let response = await h.graph("POST", "\(Self.root)/partners", token: token, json: body)

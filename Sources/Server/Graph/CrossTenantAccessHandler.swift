@@ -56,6 +56,8 @@ struct CrossTenantAccessHandler {
             let stored = try await directory.crossTenantDefaultRedemption(tenant: tenant)
             var body = configuration.graphMembers
             body["@odata.context"] = .string("\(metadata)/default/$entity")
+            // The policy id a tenant restrictions header names (Microsoft: "the id field returned" here).
+            body["id"] = .string(TenantRestrictionHeader.policyID(tenant: tenant))
             body["isServiceDefault"] = .bool(isServiceDefault)
             body["invitationRedemptionIdentityProviderConfiguration"] = stored
             return .json(.object(body))

@@ -78,6 +78,9 @@ struct AuthorizeEndpoint {
                          user?.body["creationType"]?.stringValue == "Invitation" ? user?.body["mail"]?.stringValue : nil]
             if !names.contains(where: { $0?.lowercased() == hint }) { session = nil }
         }
+        // Tenant restrictions v2: the restricting tenant's policy, when a network or device marks the request.
+        if let refused = try await TenantRestrictionsGate(app: app, tenant: tenant, request: request)
+            .authorize(userID: session?.userID, clientID: clientID, application: application) { return refused }
         guard let session else {
             if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
             // To the sign-in page, which sends the browser back here once a passkey sign-in succeeds.

@@ -53,6 +53,7 @@ extension TokenEndpoint {
         guard let user = found else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
+        try await TenantRestrictionsGate(app: app, tenant: tenant, request: request).token(userID: code.userID, clientID: code.clientID)
         // One commit: the code spent and, with offline_access, its refresh token issued.
         let tokens = RefreshTokens(app: app), confidential = kind == "web"
         let wantsRefresh = code.scope.split(separator: " ").contains("offline_access") && code.homeTenant == nil
@@ -91,6 +92,7 @@ extension TokenEndpoint {
             // A claims challenge passed back (MSAL's claims_challenge) asks for authentication contexts on top of those the
             // session already satisfied.
             contexts = Set(holder.code.acrs).union(try ConditionalAccessGate.authenticationContexts(claims: form["claims"]))
+            try await TenantRestrictionsGate(app: app, tenant: tenant, request: request).token(userID: holder.code.userID, clientID: holder.code.clientID)
             // An external user's refresh is B2B collaboration again: settings changed since the sign-in apply now.
             if let reason = try await CrossTenantSignIn(app: app).refusal(tenant: tenant.id, userID: holder.code.userID, clientID: holder.code.clientID) {
                 throw OAuthError(error: "invalid_grant", code: 500213, description: reason)

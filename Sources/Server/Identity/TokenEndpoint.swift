@@ -29,6 +29,8 @@ struct TokenEndpoint {
         guard let grant = form["grant_type"], !grant.isEmpty else {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
         }
+        // A tenant restrictions header that is not Microsoft's format is refused whatever the grant.
+        try await TenantRestrictionsGate(app: app, tenant: tenant, request: request).requireReadableHeader()
         if grant == "authorization_code" { return try await redeemAuthorizationCode(form) }
         if grant == "refresh_token" { return try await redeemRefreshToken(form) }
         if grant == "urn:ietf:params:oauth:grant-type:device_code" { return try await redeemDeviceCode(form) }

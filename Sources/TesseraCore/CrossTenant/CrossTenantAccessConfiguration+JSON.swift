@@ -117,6 +117,9 @@ extension CrossTenantAccessConfiguration {
         if let value = patch["automaticUserConsentSettings"] {
             automaticUserConsentSettings = value == .null ? nil : try CrossTenantInboundOutbound(json: value, path: "automaticUserConsentSettings")
         }
+        if let value = patch["tenantRestrictions"] {
+            tenantRestrictions = value == .null ? nil : try CrossTenantTenantRestrictions(json: value, path: "tenantRestrictions")
+        }
     }
 
     /// The settings as Graph members (`null` where a partner inherits).
@@ -127,6 +130,7 @@ extension CrossTenantAccessConfiguration {
         for name in Self.b2bNames { object[name] = self[b2b: name]?.json ?? .null }
         object["inboundTrust"] = inboundTrust?.json ?? .null
         object["automaticUserConsentSettings"] = automaticUserConsentSettings?.json ?? .null
+        object["tenantRestrictions"] = tenantRestrictions?.json ?? .null
         return object
     }
 }

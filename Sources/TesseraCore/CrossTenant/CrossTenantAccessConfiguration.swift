@@ -82,26 +82,32 @@ public struct CrossTenantAccessConfiguration: Sendable, Hashable {
     public var b2bDirectConnectOutbound: CrossTenantB2BSetting?
     public var inboundTrust: CrossTenantInboundTrust?
     public var automaticUserConsentSettings: CrossTenantInboundOutbound?
+    /// Tenant restrictions v2: which external identities this tenant's users may use, from its networks and devices.
+    public var tenantRestrictions: CrossTenantTenantRestrictions?
 
     public init(b2bCollaborationInbound: CrossTenantB2BSetting? = nil, b2bCollaborationOutbound: CrossTenantB2BSetting? = nil,
                 b2bDirectConnectInbound: CrossTenantB2BSetting? = nil, b2bDirectConnectOutbound: CrossTenantB2BSetting? = nil,
-                inboundTrust: CrossTenantInboundTrust? = nil, automaticUserConsentSettings: CrossTenantInboundOutbound? = nil) {
+                inboundTrust: CrossTenantInboundTrust? = nil, automaticUserConsentSettings: CrossTenantInboundOutbound? = nil,
+                tenantRestrictions: CrossTenantTenantRestrictions? = nil) {
         self.b2bCollaborationInbound = b2bCollaborationInbound
         self.b2bCollaborationOutbound = b2bCollaborationOutbound
         self.b2bDirectConnectInbound = b2bDirectConnectInbound
         self.b2bDirectConnectOutbound = b2bDirectConnectOutbound
         self.inboundTrust = inboundTrust
         self.automaticUserConsentSettings = automaticUserConsentSettings
+        self.tenantRestrictions = tenantRestrictions
     }
 
     /// Entra's system default (Microsoft's "Get crossTenantAccessPolicyConfigurationDefault" example): B2B
     /// collaboration allowed both ways for everyone and everything, B2B direct connect blocked, no claim trusted,
-    /// no automatic consent.
+    /// no automatic consent, and tenant restrictions blocking every external identity from every application (they
+    /// apply only to requests a network or device marks with this tenant's header).
     public static let systemDefault = CrossTenantAccessConfiguration(
         b2bCollaborationInbound: .everyone(.allowed), b2bCollaborationOutbound: .everyone(.allowed),
         b2bDirectConnectInbound: .everyone(.blocked), b2bDirectConnectOutbound: .everyone(.blocked),
         inboundTrust: .init(isMfaAccepted: false, isCompliantDeviceAccepted: false, isHybridAzureADJoinedDeviceAccepted: false),
-        automaticUserConsentSettings: .init(inboundAllowed: false, outboundAllowed: false))
+        automaticUserConsentSettings: .init(inboundAllowed: false, outboundAllowed: false),
+        tenantRestrictions: .init(setting: .everyone(.blocked), devices: nil))
 }
 
 /// A partner's configuration (`crossTenantAccessPolicyConfigurationPartner`), keyed by the partner's tenant id.

@@ -48,13 +48,16 @@ extension DirectoryService {
         }
         var configuration = CrossTenantAccessConfiguration()
         try configuration.apply(stored)
+        // Written before Tessera had tenant restrictions: the system default's.
+        if configuration.tenantRestrictions == nil { configuration.tenantRestrictions = CrossTenantAccessConfiguration.systemDefault.tenantRestrictions }
         return (configuration, false)
     }
 
     /// PATCH of the default configuration. Its automatic consent settings are always off and cannot be written; its
     /// inbound users can only be everyone (no partner's users are known here).
     public func updateCrossTenantDefault(tenant: String, patch: [String: JSONValue], actor: Actor) async throws {
-        let members = Set(CrossTenantAccessConfiguration.b2bNames + ["inboundTrust", "invitationRedemptionIdentityProviderConfiguration", "id"])
+        let members = Set(CrossTenantAccessConfiguration.b2bNames + ["inboundTrust", "invitationRedemptionIdentityProviderConfiguration", "id",
+                                                                     "tenantRestrictions"])
         _ = try CrossTenantJSON.object(.object(patch), "crossTenantAccessPolicyConfigurationDefault",
                                        members: members.union(["automaticUserConsentSettings", "isServiceDefault"]))
         for key in ["automaticUserConsentSettings", "isServiceDefault"] where patch[key] != nil {
@@ -75,6 +78,7 @@ extension DirectoryService {
                 }
             }
             if patch["inboundTrust"] == .null { configuration.inboundTrust = CrossTenantAccessConfiguration.systemDefault.inboundTrust }
+            try Self.checkDefaultTenantRestrictions(&configuration, reset: patch["tenantRestrictions"] == .null)
             configuration.automaticUserConsentSettings = CrossTenantAccessConfiguration.systemDefault.automaticUserConsentSettings
             var stored = configuration.members
             if let idp = patch["invitationRedemptionIdentityProviderConfiguration"] {
@@ -83,6 +87,22 @@ extension DirectoryService {
                 stored["invitationRedemptionIdentityProviderConfiguration"] = kept
             }
             body["default"] = .object(stored)
+        }
+    }
+
+    /// The default's tenant restrictions: both halves (a default inherits from nothing), users only as everyone (no
+    /// partner's users are known here); `null` puts back the system default, and a default stored before Tessera
+    /// had them gets the system default's.
+    static func checkDefaultTenantRestrictions(_ configuration: inout CrossTenantAccessConfiguration, reset: Bool) throws(DirectoryError) {
+        guard let restrictions = configuration.tenantRestrictions, !reset else {
+            configuration.tenantRestrictions = CrossTenantAccessConfiguration.systemDefault.tenantRestrictions
+            return
+        }
+        guard let people = restrictions.setting.usersAndGroups, restrictions.setting.applications != nil else {
+            throw DirectoryError.badRequest("Property 'tenantRestrictions' of the default configuration needs both 'usersAndGroups' and 'applications'.")
+        }
+        guard people.targets.allSatisfy({ $0.target == CrossTenantTargetConfiguration.allUsers }) else {
+            throw DirectoryError.badRequest("Property 'tenantRestrictions.usersAndGroups' of the default configuration can only target AllUsers: name external users and groups in a partner configuration.")
         }
     }
 

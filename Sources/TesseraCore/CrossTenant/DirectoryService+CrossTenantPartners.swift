@@ -151,9 +151,6 @@ extension DirectoryService {
                 : "it follows the multitenant organization"
             throw DirectoryError.badRequest("Property '\(key)' cannot be written here: \(instead).")
         }
-        if let restrictions = body["tenantRestrictions"], restrictions != .null {
-            throw DirectoryError.badRequest("Property 'tenantRestrictions' is not supported: this deployment has no tenant restrictions proxy.")
-        }
         try configuration.settings.apply(body)
         if body.keys.contains("isServiceProvider") { configuration.isServiceProvider = try CrossTenantJSON.bool(body["isServiceProvider"], "isServiceProvider") }
     }
