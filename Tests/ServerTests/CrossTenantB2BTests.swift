@@ -38,11 +38,26 @@ struct CrossTenantB2BTests {
             return await h.send("GET", url.path, query: query, headers: cookie.map { ["cookie": $0] } ?? [:])
         }
 
-        /// Redeems `invitation`'s URL as Alice (signed in at Fabrikam).
+        /// Redeems `invitation`'s URL as Alice (signed in at Fabrikam), accepting the consent prompt when it is shown.
         func redeem(_ invitation: APIResponse, cookie: String? = nil) async throws -> APIResponse {
             let url = try #require(invitation.json["inviteRedeemUrl"]?.stringValue)
             let home = if let cookie { cookie } else { try await homeCookie() }
-            return await follow(url, cookie: home)
+            let shown = await follow(url, cookie: home)
+            guard shown.status == 200, shown.text.contains("id=\"accept\"") else { return shown }
+            return try await answer(shown, at: url, cookie: home, decision: "accept")
+        }
+
+        /// Posts `decision` to the consent prompt `page` shown at `url` (a path or an absolute URL of the deployment).
+        func answer(_ page: APIResponse, at url: String, cookie: String, decision: String, token: String? = nil) async throws -> APIResponse {
+            let shown = try #require(page.text.firstMatch(of: /name="consent_token" value="([^"]+)"/)?.1)
+            let target = try #require(URL(string: url.hasPrefix("/") ? Harness.base + url : url))
+            let query = URLComponents(url: target, resolvingAgainstBaseURL: false)?.queryItems?.map { (name: $0.name, value: $0.value ?? "") } ?? []
+            var fields = [("consent_token", token ?? String(shown)), ("decision", decision)]
+            if let continuation = page.text.firstMatch(of: /name="continue" value="([^"]+)"/)?.1 {
+                fields.append(("continue", String(continuation).replacingOccurrences(of: "&amp;", with: "&")))
+            }
+            return await h.send("POST", target.path, query: query, headers: ["cookie": cookie, "content-type": "application/x-www-form-urlencoded",
+                                                                            "origin": Harness.base], body: Array(AuthorizeEndpoint.encode(fields).utf8))
         }
 
         static let verifier = String(repeating: "v", count: 43)

@@ -54,6 +54,9 @@ struct ExternalSignIn {
     }
 
     func respond(_ rest: [String]) async throws -> APIResponse {
+        // The consent prompt's answers: at `/authorize` (`consent`) and at redemption (the redeem URL itself).
+        if request.method == "POST", rest == ["consent"] { return try await ExternalUserConsent(app: app, tenant: tenant).respond(request) }
+        if request.method == "POST", rest == ["redeem"] { return try await redeem() }
         guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
         switch rest {
         case ["redeem"]: return try await redeem()
@@ -115,6 +118,18 @@ struct ExternalSignIn {
                                                                                                 homeUserID: homeUser.id, clientID: nil) {
             return refusal(500213, reason)
         }
+        // The consent prompt, unless both tenants suppress it or the invitation was redeemed already.
+        let consent = ExternalUserConsent(app: app, tenant: tenant)
+        if invitation.status != Invitation.completed, try await !consent.isSuppressed(home: home.id) {
+            guard request.method == "POST" else {
+                return ExternalConsentPage.render(tenant: tenant, home: home.name, account: invitation.email, action: here, fields: [],
+                                                  token: consent.token(session: session.id, subject: invitation.id),
+                                                  formAction: "'self' \(ConsentPage.origin(of: invitation.redirectURL))")
+            }
+            guard try consent.answer(request, session: session.id, subject: invitation.id).accepted else {
+                return refusal(65004, "You declined the permissions \(tenant.name) asked for; the invitation was not redeemed.")
+            }
+        }
         do {
             let actor = Actor(kind: .user, id: invitation.userID, displayName: invitation.displayName, userPrincipalName: invitation.email)
             try await app.directory.redeem(tenant: tenant.id, invitation: invitation.id, homeUserID: homeUser.id, actor: actor)
@@ -151,6 +166,7 @@ struct ExternalSignIn {
             }
             return APIResponse(status: 302, headers: [("Location", DirectConnect.marked(next, home: home.id)), ("Cache-Control", "no-store")])
         }
+        guard try await app.activeUser(tenant: tenant.id, id: guestID) != nil else { return refusal(50020, notHere(home)) }
         if case .blocked(let reason) = try await CrossTenantSignIn(app: app).b2bCollaboration(resource: tenant.id, home: home.id,
                                                                                                 homeUserID: session.userID, clientID: nil) {
             return refusal(500213, reason)
@@ -161,12 +177,16 @@ struct ExternalSignIn {
         return APIResponse(status: 302, headers: [("Location", next), ("Set-Cookie", cookie), ("Cache-Control", "no-store")])
     }
 
+    /// Why a home tenant's user with no usable guest here is refused.
+    func notHere(_ home: TenantRecord) -> String {
+        "Your account from \(home.name) does not exist in \(tenant.name) and cannot access its applications. Ask for an invitation, and redeem it, first."
+    }
+
     /// Whether `next` is this tenant's own `/authorize` request (the only place an external sign-in returns to).
     func isAuthorizeRequest(_ next: String) -> Bool {
         next.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?") && !next.contains("//") && !next.contains("\\")
     }
 
-        guard try await app.activeUser(tenant: tenant.id, id: guestID) != nil else { return refusal(50020, notHere(home)) }
     /// Entra's error page for a refused external sign-in or redemption (the reason is the user's to read: it names
     /// no policy).
     func refusal(_ code: Int, _ message: String, status: Int = 403) -> APIResponse {
@@ -177,11 +197,6 @@ struct ExternalSignIn {
           <dl><dt>Error code</dt><dd id="error-code">AADSTS\(code)</dd>
           <dt>Correlation id</dt><dd id="correlation-id">\(Page.escape(request.requestID))</dd></dl>
         </main>
-    /// Why a home tenant's user with no usable guest here is refused.
-    func notHere(_ home: TenantRecord) -> String {
-        "Your account from \(home.name) does not exist in \(tenant.name) and cannot access its applications. Ask for an invitation, and redeem it, first."
-    }
-
         """, script: "", status: status)
     }
 }

@@ -82,15 +82,15 @@ struct AuthorizeEndpoint {
         if let refused = try await TenantRestrictionsGate(app: app, tenant: tenant, request: request)
             .authorize(userID: session?.userID, clientID: clientID, application: application) { return refused }
         guard let session else {
-            if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
-            // To the sign-in page, which sends the browser back here once a passkey sign-in succeeds.
-            var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter && $0.name != Self.consented }
             // A partner's user with no guest here, signed in at home: B2B direct connect, when both tenants allow it.
             if let home = query[DirectConnect.marker] {
                 return try await DirectConnect(app: app, tenant: tenant).authorize(.init(
                     request: request, query: query, application: application, clientID: clientID, redirectURI: redirectURI,
                     codeChallenge: challenge, deliver: deliver), home: home)
             }
+            if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
+            // To the sign-in page, which sends the browser back here once a passkey sign-in succeeds.
+            var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter && $0.name != Self.consented }
             if prompt == "login" { back.append((Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))) }
             let continuation = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back)
             // A user of another tenant of this deployment signs in at home and comes back as this tenant's guest.
@@ -104,6 +104,13 @@ struct AuthorizeEndpoint {
         // An external user's sign-in is B2B collaboration, which both tenants' cross-tenant access settings must allow.
         if let reason = try await CrossTenantSignIn(app: app).refusal(tenant: tenantID, userID: session.userID, clientID: clientID) {
             return fail("access_denied", "AADSTS500213: \(reason)")
+        }
+        // An external user pending acceptance first accepts this organization's terms (Entra's B2B consent prompt).
+        if let review = try await ExternalUserConsent(app: app, tenant: tenant).review(session: session, request: request, redirectURI: redirectURI) {
+            if prompt == "none" {
+                return fail("interaction_required", "AADSTS65001: The user has not accepted the permissions of \(tenant.name) yet; send an interactive request.")
+            }
+            return review
         }
         // Conditional Access decides the sign-in before anything is issued for it.
         let contexts: Set<String>

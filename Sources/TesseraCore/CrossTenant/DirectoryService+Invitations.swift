@@ -130,6 +130,30 @@ extension DirectoryService {
         }
     }
 
+    /// Records that an external user pending acceptance (a synchronized B2B user, whose home identity is already linked)
+    /// accepted the consent prompt: `externalUserState` becomes Accepted, with the time. Nothing changes for a user in
+    /// any other state; returns whether it was pending.
+    @discardableResult
+    public func acceptExternalUser(tenant: String, userID: String, actor: Actor) async throws -> Bool {
+        let now = self.now
+        return try await write(tenant) { tx in
+            guard let user = try await tx.object(tenant: tenant, id: userID), user.kind == .user, user.deletedAt == nil else {
+                throw DirectoryError.notFound(userID)
+            }
+            guard user.body["externalUserState"]?.stringValue == Invitation.pending else { return false }
+            var updated = user
+            updated.body["externalUserState"] = "Accepted"
+            updated.body["externalUserStateChangeDateTime"] = .string(now)
+            updated.version = user.version + 1
+            try await tx.update(updated, expectedVersion: user.version)
+            try await tx.record(ChangeRecord(tenant: tenant, objectId: user.id, kind: .user, operation: "update",
+                                             activity: "Redeem external user invite", actor: actor.initiatedBy, at: now,
+                                             details: ["displayName": user.body["displayName"] ?? nil,
+                                                       "modifiedProperties": .array(Self.modified(user.body, updated.body))]))
+            return true
+        }
+    }
+
     /// The home identity of an invited user who redeemed, nil for anyone else.
     public func externalUserLink(tenant: String, userID: String) async throws -> ExternalUserLink? {
         try await store.read { tx in
