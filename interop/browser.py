@@ -71,6 +71,14 @@ def wait_for_text(driver, text: str, timeout: float = 15) -> None:
     assert text in driver.page_source, f"'{text}' never appeared at {driver.current_url}"
 
 
+def click(driver, element_id: str, timeout: float = 15) -> None:
+    """Clicks the element with that id once the page shows it (a consent page's Accept)."""
+    deadline = time.monotonic() + timeout
+    while not driver.find_elements("id", element_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    driver.find_element("id", element_id).click()
+
+
 class Callback:
     """A client's redirect URI: a tiny HTTP server that records the queries (or form posts) the browser brings to
     /callback."""

@@ -3,9 +3,11 @@ real Microsoft Graph Python SDK and, for an external user's sign-in, by MSAL wit
 
 - /policies/crossTenantAccessPolicy (default, resetToSystemDefault, partners, identitySynchronization),
 - /tenantRelationships/multiTenantOrganization (B joins A's organization; isInMultiTenantOrganization both ways),
-- /invitations and B2B collaboration: A's user redeems B's invitation by signing in at home, then signs in to B's
-  application; B's token names A as `idp`. Conditional Access in B requiring MFA refuses the guest until B trusts A's
-  MFA (inboundTrust.isMfaAccepted).
+- /invitations and B2B collaboration: A's user redeems B's invitation by signing in at home and accepting B's consent
+  prompt, then signs in to B's application; B's token names A as `idp`. Conditional Access in B requiring MFA refuses
+  the guest until B trusts A's MFA (inboundTrust.isMfaAccepted).
+- B2B direct connect: with both tenants' direct connect settings, A's user signs in to B's application with A's
+  passkey and gets B's token naming her home object, with no user created in B.
 
 Every change is undone at the end: the two tenants are shared with the other modules."""
 from __future__ import annotations
@@ -31,7 +33,7 @@ from msgraph.generated.models.multi_tenant_organization_member import MultiTenan
 from msgraph.generated.models.multi_tenant_organization_member_state import MultiTenantOrganizationMemberState
 from kiota_abstractions.api_error import APIError
 
-from browser import REGISTER, Callback, add_authenticator, remove_authenticator, wait_for_text
+from browser import REGISTER, Callback, add_authenticator, click, remove_authenticator, wait_for_text
 from support import Sdk, unique
 
 
@@ -163,6 +165,9 @@ def test_external_user_signs_in_with_msal_refused_then_accepted_by_inbound_trust
         guest = invitation.invited_user.id
         assert invitation.status == "PendingAcceptance" and invitation.invite_redeem_url.startswith(f"{tessera.base_url}/{tenant_b.tenant_id}/b2b/redeem?")
         browser.get(invitation.invite_redeem_url.replace("127.0.0.1", "localhost"))  # to A's sign-in page; autofill signs Alice in
+        wait_for_text(browser, "Review permissions")  # B's consent prompt: neither tenant suppresses it
+        assert graph_b.ok("GET", f"users/{guest}", params={"$select": "externalUserState"})["externalUserState"] == "PendingAcceptance"
+        click(browser, "accept")
         assert callback.wait(1) == {}  # B's redirect after redemption
         state = graph_b.ok("GET", f"users/{guest}", params={"$select": "externalUserState,userType,creationType"})
         assert state["externalUserState"] == "Accepted" and state["userType"] == "Guest" and state["creationType"] == "Invitation"
@@ -212,6 +217,67 @@ def test_external_user_signs_in_with_msal_refused_then_accepted_by_inbound_trust
         if guest:
             graph_b.ok("DELETE", f"users/{guest}", status=204)
             graph_b.ok("DELETE", f"directory/deletedItems/{guest}", status=204)
+
+
+def test_direct_connect_user_signs_in_with_msal_without_a_user_in_the_resource_tenant(
+        graph, graph_b, tessera, tenant_a, tenant_b, origin, browser):
+    """Carol (tenant A, a passkey in Chromium) signs in to B's application with MSAL by B2B direct connect: A allows its
+    users out and B lets A's users in; B issues the token, names Carol's home object and tenant, and creates no user."""
+    carol = graph.create_user(tenant_a.domain, unique("carol"))
+    email = carol["userPrincipalName"]
+    browser.delete_all_cookies()
+    browser.get(f"{origin}/{tenant_a.tenant_id}/login")
+    aid = add_authenticator(browser)
+    registered = browser.execute_async_script(REGISTER, carol["id"], graph.token)
+    assert registered.get("status") == 201, registered
+    callback = Callback()
+    everyone = {"usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]},
+                "applications": {"accessType": "allowed", "targets": [{"target": "AllApplications", "targetType": "application"}]}}
+    inbound = outbound = app = None
+    try:
+        users_before = len(graph_b.all_pages("users"))
+        app = graph_b.ok("POST", "applications", status=201, json={"displayName": unique("Direct connect app"),
+                                                                   "publicClient": {"redirectUris": [callback.url]}})
+        sp = graph_b.ok("POST", "servicePrincipals", status=201, json={"appId": app["appId"]})
+        graph_b.ok("POST", "oauth2PermissionGrants", status=201, json={
+            "clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_b.graph_service_principal()["id"], "scope": "User.Read"})
+        msal_app = msal.PublicClientApplication(app["appId"], authority=f"{origin}/{tenant_b.tenant_id}", instance_discovery=False,
+                                                http_client=tessera.session())
+        # Without B's inbound setting, Carol is not known in B.
+        refused = msal_app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url, login_hint=email)
+        browser.get(refused["auth_uri"])
+        wait_for_text(browser, "AADSTS50020")
+
+        inbound = graph_b.ok("POST", "policies/crossTenantAccessPolicy/partners", status=201, json={
+            "tenantId": tenant_a.tenant_id, "b2bDirectConnectInbound": everyone})
+        outbound = graph.ok("POST", "policies/crossTenantAccessPolicy/partners", status=201, json={
+            "tenantId": tenant_b.tenant_id, "b2bDirectConnectOutbound": everyone})
+        flow = msal_app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url, login_hint=email)
+        browser.get(flow["auth_uri"])  # B sends Carol home (signed in already) and back, as a direct connect user
+        result = msal_app.acquire_token_by_auth_code_flow(flow, callback.wait(1))
+        assert "access_token" in result and "refresh_token" not in result, result
+        claims = result["id_token_claims"]
+        assert claims["tid"] == tenant_b.tenant_id and claims["oid"] == carol["id"], claims
+        assert claims["iss"] == f"{origin}/{tenant_b.tenant_id}/v2.0" and claims["idp"] == f"{origin}/{tenant_a.tenant_id}/v2.0", claims
+        assert claims["acct"] == 1 and claims["preferred_username"] == email, claims
+        access = jwt.decode(result["access_token"], options={"verify_signature": False})
+        assert access["tid"] == tenant_b.tenant_id and access["oid"] == carol["id"] and "User.Read" in access["scp"].split()
+        # No user in B; both tenants' sign-in logs name the access type and both tenants.
+        assert len(graph_b.all_pages("users")) == users_before
+        graph_b.ok("GET", f"users/{carol['id']}", status=404)
+        for client in (graph, graph_b):
+            entries = [e for e in client.ok("GET", "auditLogs/signIns")["value"]
+                       if e.get("userId") == carol["id"] and e.get("crossTenantAccessType") == "b2bDirectConnect"]
+            assert entries and entries[0]["homeTenantId"] == tenant_a.tenant_id and entries[0]["resourceTenantId"] == tenant_b.tenant_id, entries
+    finally:
+        callback.close()
+        remove_authenticator(browser, aid)
+        if inbound:
+            graph_b.ok("DELETE", f"policies/crossTenantAccessPolicy/partners/{tenant_a.tenant_id}", status=204)
+        if outbound:
+            graph.ok("DELETE", f"policies/crossTenantAccessPolicy/partners/{tenant_b.tenant_id}", status=204)
+        if app:
+            graph_b.ok("DELETE", f"applications/{app['id']}", status=204)
 
 
 def test_invitations_of_an_unknown_organization_are_refused(sdk_b):

@@ -20,7 +20,7 @@ from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.unified_role_assignment import UnifiedRoleAssignment
 from msgraph.generated.models.user import User
 
-from browser import REGISTER, Callback, add_authenticator, remove_authenticator
+from browser import REGISTER, Callback, add_authenticator, click, remove_authenticator
 from support import PASSWORD, unique
 
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -140,6 +140,7 @@ def test_governing_administrator_acts_in_the_governed_tenant_until_terminated(
             "invitedUserEmailAddress": alice["userPrincipalName"], "inviteRedirectUrl": callback.url, "sendInvitationMessage": False})
         guest = invitation["invitedUser"]["id"]
         browser.get(invitation["inviteRedeemUrl"].replace("127.0.0.1", "localhost"))
+        click(browser, "accept")  # B's consent prompt (no automatic redemption between A and B)
         visits += 1
         callback.wait(visits)
         alice_b = sign_in(tenant_b.tenant_id, app_b["appId"], ["User.ReadWrite.All", "RoleManagement.ReadWrite.Directory"],
