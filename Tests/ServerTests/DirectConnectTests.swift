@@ -186,7 +186,7 @@ struct DirectConnectTests {
         }
     }
 
-    @Test("prompt=none without a home session is login_required; scopes Contoso did not grant for everyone are consent_required")
+    @Test("prompt=none: login_required without a home session, a code with one; a marker naming no partner tenant is refused; scopes Contoso did not grant for everyone are consent_required")
     func silentAndConsent() async throws {
         try await Harness.run { h in
             let w = try await CrossTenantB2BTests.world(h)
@@ -196,6 +196,15 @@ struct DirectConnectTests {
                           ("prompt", "none"), (DirectConnect.marker, w.fabrikam.tenantId)]
             let silent = AuthorizeTests.location(await AuthorizeTests.authorize(h, params))
             #expect(silent?.hasPrefix(AuthorizeTests.spa + "?error=login_required") == true, "\(silent ?? "")")
+            // With Alice's home session, the silent request gets a code: the home session is the sign-in.
+            let signedIn = AuthorizeTests.location(await AuthorizeTests.authorize(h, params, cookie: try await w.homeCookie()))
+            #expect(signedIn?.hasPrefix(AuthorizeTests.spa + "?code=") == true, "\(signedIn ?? "")")
+            // A marker naming no other tenant of this deployment is refused.
+            for home in [w.contoso, "00000000-0000-0000-0000-000000000bad"] {
+                let marked = params.filter { $0.0 != DirectConnect.marker } + [(DirectConnect.marker, home)]
+                let refused = AuthorizeTests.location(await AuthorizeTests.authorize(h, marked, cookie: try await w.homeCookie()))
+                #expect(refused?.hasPrefix(AuthorizeTests.spa + "?error=invalid_request") == true, "\(refused ?? "")")
+            }
             let ungranted = try await w.signIn(scope: "openid User.Read")
             let location = try #require(AuthorizeTests.location(ungranted))
             #expect(location.hasPrefix(AuthorizeTests.spa + "?error=consent_required") && location.contains("AADSTS65001"), "\(location)")
