@@ -260,4 +260,33 @@ struct TenantRestrictionsTests {
             #expect(await w.failures(5000211).count == 2)
         }
     }
+
+    @Test("a B2B direct connect user (no object in the resource tenant) is checked as its home tenant's account at /token")
+    func directConnect() async throws {
+        try await Harness.run { h in
+            let w = try await CrossTenantB2BTests.world(h)
+            await DirectConnectTests.connect(w)
+            let woodgrove = try await TenantProvisioner(directory: h.app.directory).create(name: "Woodgrove", domain: "woodgrove.test")
+            let woodgroveToken = try await h.accessToken(clientId: woodgrove.clientId, secret: woodgrove.clientSecret, tenant: woodgrove.tenantId)
+            func redeem(_ restriction: String) async throws -> APIResponse {
+                let location = try #require(AuthorizeTests.location(try await w.signIn()))
+                let code = try #require(URLComponents(string: location)?.queryItems?.first { $0.name == "code" }?.value, "\(location)")
+                let form = AuthorizeEndpoint.encode([("grant_type", "authorization_code"), ("client_id", w.appID), ("redirect_uri", AuthorizeTests.spa),
+                                                     ("code", code), ("code_verifier", CrossTenantB2BTests.World.verifier)])
+                return await h.send("POST", "/\(w.contoso)/oauth2/v2.0/token", headers: [
+                    "content-type": "application/x-www-form-urlencoded", "origin": "https://spa.contoso.test",
+                    TenantRestrictionHeader.name.lowercased(): restriction], body: Array(form.utf8))
+            }
+            // Woodgrove's network: its default blocks Alice's Fabrikam account; its partner configuration for Fabrikam lets her.
+            let woodgroveHeader = TenantRestrictionHeader(restrictingTenantID: woodgrove.tenantId).value
+            let refused = try await redeem(woodgroveHeader)
+            #expect(refused.status == 400 && refused.json["error_codes"] == [5000211], "\(refused.text)")
+            let allowed = await h.graph("POST", "\(Self.root)/partners", token: woodgroveToken, json: [
+                "tenantId": .string(w.fabrikam.tenantId), "tenantRestrictions": Self.everyone("allowed")])
+            #expect(allowed.status == 201, "\(allowed.text)")
+            #expect(try await redeem(woodgroveHeader).status == 200)
+            // Fabrikam's own network: Alice's account is Fabrikam's.
+            #expect(try await redeem(TenantRestrictionHeader(restrictingTenantID: w.fabrikam.tenantId).value).status == 200)
+        }
+    }
 }

@@ -55,16 +55,17 @@ struct TenantRestrictionsGate {
         return header
     }
 
-    /// Checks the sign-in of this tenant's user `userID` to `clientID`.
-    func check(userID: String?, clientID: String) async throws {
+    /// Checks the sign-in of `userID` to `clientID`: this tenant's user, or for B2B direct connect (no object here)
+    /// `homeTenant`'s.
+    func check(userID: String?, clientID: String, homeTenant: String? = nil) async throws {
         guard let header = try await header(), let userID else { return }
         let restricting = header.restrictingTenantID
         guard restricting != tenant.id else { return }
-        // The account's own tenant and its id there: a guest's home, else this tenant. (A B2B direct connect user has no
-        // object here; its path does not ask this yet.)
-        guard let user = try await app.activeUser(tenant: tenant.id, id: userID) else { return }
+        // The account's own tenant and its id there: a guest's home, else this tenant.
         var home = tenant.id, homeUser = userID, isRemote = false
-        if let link = try await CrossTenantSignIn(app: app).link(tenant: tenant.id, user: user) {
+        if let homeTenant {
+            home = homeTenant.lowercased()
+        } else if let link = try await CrossTenantSignIn(app: app).link(tenant: tenant.id, user: try await app.activeUser(tenant: tenant.id, id: userID)) {
             (home, homeUser, isRemote) = (link.homeTenantID, link.homeUserID, link.isRemote)
         }
         guard home != restricting else { return }
@@ -101,9 +102,9 @@ struct TenantRestrictionsGate {
     }
 
     /// `/token`'s check: throws Entra's OAuth error (the refusal is in the sign-in log).
-    func token(userID: String, clientID: String) async throws {
+    func token(userID: String, clientID: String, homeTenant: String? = nil) async throws {
         do {
-            try await check(userID: userID, clientID: clientID)
+            try await check(userID: userID, clientID: clientID, homeTenant: homeTenant)
         } catch let refusal as Refusal {
             let name = try await app.application(tenant: tenant.id, appID: clientID)?.body["displayName"]?.stringValue
             await record(refusal, userID: userID, clientID: clientID, displayName: name, interactive: false)

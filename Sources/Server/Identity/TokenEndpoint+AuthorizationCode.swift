@@ -53,7 +53,8 @@ extension TokenEndpoint {
         guard let user = found else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
-        try await TenantRestrictionsGate(app: app, tenant: tenant, request: request).token(userID: code.userID, clientID: code.clientID)
+        try await TenantRestrictionsGate(app: app, tenant: tenant, request: request)
+            .token(userID: code.userID, clientID: code.clientID, homeTenant: code.homeTenant)
         // One commit: the code spent and, with offline_access, its refresh token issued.
         let tokens = RefreshTokens(app: app), confidential = kind == "web"
         let wantsRefresh = code.scope.split(separator: " ").contains("offline_access") && code.homeTenant == nil
