@@ -215,7 +215,7 @@ struct ConfigurationManagementGovernedTests {
 
             let read = try await w.call("GET", "\(Self.governed)/\(id)")
             let fabrikam = try #require(read.json["governedTenants"]?.arrayValue?.first { $0["tenantId"] == .string(w.fab) })
-            #expect(fabrikam["relationshipStatus"] == "terminated" && fabrikam["monitorStatus"] == nil && fabrikam["activeDriftsCount"] == nil)
+            #expect(fabrikam["relationshipStatus"] == "terminated" && fabrikam["monitorStatus"] == .null && fabrikam["activeDriftsCount"] == .null, "\(read.text)")
             let results = try await w.call("GET", "\(Self.governed)/\(id)/configurationMonitoringResults")
             #expect(results.json["value"]?.arrayValue?.allSatisfy { $0["tenantId"] == .string(w.wood) } == true, "\(results.text)")
             // Naming Fabrikam again is refused; a change to the rest leaves Fabrikam's (now its own) monitor alone.

@@ -95,19 +95,16 @@ extension GovernedConfigurationMonitors {
                 guard case .object(var item) = entry.json else { continue }
                 let relationship = try await Self.relationship(tx, tenant: governing, id: entry.relationshipID)
                 item["relationshipStatus"] = relationship?.body["status"] ?? "terminated"
-                item["monitorStatus"] = nil
-                item["activeDriftsCount"] = nil
-                item["lastRunStatus"] = nil
-                item["lastRunDateTime"] = nil
+                for name in ["monitorStatus", "activeDriftsCount", "lastRunStatus", "lastRunDateTime"] { item[name] = .null }
                 if let monitor = try await Self.readable(tx, entry, relationship: relationship, governing: governing, id: record.id) {
                     let owned = try await tx.query(ObjectQuery(tenant: entry.tenantID, kinds: [ConfigurationMonitors.driftKind, ConfigurationMonitors.resultKind]))
                         .filter { $0.body["monitorId"]?.stringValue == monitor.id }
-                    item["monitorStatus"] = monitor.body["status"] ?? nil
+                    item["monitorStatus"] = monitor.body["status"] ?? .null
                     item["activeDriftsCount"] = .int(Int64(owned.filter { $0.kind == ConfigurationMonitors.driftKind && $0.body["status"] == "active" }.count))
                     let last = owned.filter { $0.kind == ConfigurationMonitors.resultKind }
                         .max { ($0.body["runInitiationDateTime"]?.stringValue ?? "") < ($1.body["runInitiationDateTime"]?.stringValue ?? "") }
-                    item["lastRunStatus"] = last?.body["runStatus"] ?? nil
-                    item["lastRunDateTime"] = last?.body["runCompletionDateTime"] ?? nil
+                    item["lastRunStatus"] = last?.body["runStatus"] ?? .null
+                    item["lastRunDateTime"] = last?.body["runCompletionDateTime"] ?? .null
                 }
                 out.append(.object(item))
             }
