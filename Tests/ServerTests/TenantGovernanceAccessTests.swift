@@ -218,4 +218,36 @@ struct TenantGovernanceAccessTests {
         #expect(GovernedAccess.roles(policy: policy, groups: []).isEmpty)
         #expect(GovernedAccess.roles(policy: nil, groups: ["g1"]).isEmpty)
     }
+
+    @Test("what the governing administrator does in the governed tenant is audited in its home tenant too, naming the governed tenant; a refused request and a read leave nothing there")
+    func auditedAtHome() async throws {
+        try await Harness.run { h in
+            let w = try await Self.world(h)
+            let token = try await w.token(home: w.fabrikam.tenant.tenantId, user: w.alice, hint: "alice@fabrikam.test")
+            let home = w.fabrikam.tenant.tenantId
+            func homeAudits() async throws -> [JSONValue] {
+                await h.graph("GET", "auditLogs/directoryAudits", token: w.fabrikamToken,
+                              query: [("$filter", "initiatedBy/user/id eq '\(w.alice)'")]).json["value"]?.arrayValue ?? []
+            }
+            let before = try await homeAudits().count
+            let created = await w.createUser("audited", token: token)
+            let id = try #require(created.json["id"]?.stringValue, "\(created.text)")
+            let audits = try await homeAudits()
+            let added = try #require(audits.first { $0["activityDisplayName"] == "Add user" }, "\(audits)")
+            let target = added["targetResources"]?.arrayValue?.first
+            #expect(target?["id"] == .string(id) && target?["type"] == "User", "\(added)")
+            let details = Dictionary(uniqueKeysWithValues: (added["additionalDetails"]?.arrayValue ?? []).map { ($0["key"]?.stringValue ?? "", $0["value"]) })
+            #expect(details["GovernedTenantId"] == .string(w.contoso) && details["GovernedTenantName"] == "Contoso", "\(added)")
+            #expect(added["initiatedBy"]?["user"]?["homeTenantId"] == .string(home))
+            // Fabrikam's own delta knows nothing of Contoso's user.
+            let delta = await h.graph("GET", "users/delta", token: w.fabrikamToken)
+            #expect(!delta.text.contains(id), "\(delta.text)")
+
+            let count = try await homeAudits().count
+            #expect(count > before)
+            #expect(await h.graph("GET", "users", token: token).status == 200)
+            #expect(try await w.assignRole(token: token).status == 403)
+            #expect(try await homeAudits().count == count)
+        }
+    }
 }

@@ -111,7 +111,7 @@ struct AuditHandler {
         }
         var target: [String: JSONValue] = [
             "id": .string(change.objectId), "displayName": change.details["displayName"] ?? nil,
-            "type": .string(change.kind.rawValue.prefix(1).uppercased() + change.kind.rawValue.dropFirst()),
+            "type": change.details["targetType"] ?? .string(change.kind.rawValue.prefix(1).uppercased() + change.kind.rawValue.dropFirst()),
             "userPrincipalName": nil, "groupType": nil,
             "modifiedProperties": change.details["modifiedProperties"] ?? [],
         ]
@@ -124,7 +124,7 @@ struct AuditHandler {
             "correlationId": .string(Identifier.make()), "result": "success", "resultReason": "",
             "activityDisplayName": .string(change.activity), "activityDateTime": .string(change.at),
             "loggedByService": "Core Directory", "operationType": .string(operationType), "initiatedBy": change.actor,
-            "targetResources": [.object(target)], "additionalDetails": [],
+            "targetResources": [.object(target)], "additionalDetails": change.details["additionalDetails"] ?? [],
         ]
     }
 }

@@ -28,6 +28,12 @@ struct GraphAPI {
         // Key-as-segment forms: users('id'), applications(appId='…').
         path = Self.normalizeKeySegments(path)
         let context = RequestContext(request: request, caller: caller, version: version)
+        // A governing tenant's administrator writing in a governed tenant is audited at home too.
+        if caller.actor.homeTenantId != nil, request.method != "GET" {
+            return try await GovernedAudit(app: app).mirroring(caller) {
+                path == ["$batch"] ? try await BatchHandler(api: self).handle(context) : try await dispatch(path, context)
+            }
+        }
         if path == ["$batch"] { return try await BatchHandler(api: self).handle(context) }
         return try await dispatch(path, context)
     }
