@@ -101,6 +101,9 @@ class FakeAIApp(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         self.server.prompts.append((self.path, body))
+        if self.path == "/v1/chat/completions" and body.get("stream"):
+            self.stream_chat(body)
+            return
         if self.path == "/v1/chat/completions":
             reply = {"id": "chatcmpl-interop", "object": "chat.completion", "created": 0, "model": body.get("model", "gpt"),
                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello from the fake OpenAI"},
@@ -120,11 +123,27 @@ class FakeAIApp(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def stream_chat(self, body):
+        """OpenAI's streamed chat completion (server-sent events, the answer ending with the connection as HTTP/1.0 does):
+        the first chunk at once, the rest once the test opens `stream_gate` (10 s at most, noted in `gate_timed_out`)."""
+        def chunk(delta: dict, finish=None) -> bytes:
+            event = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "gpt"),
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return b"data: " + json.dumps(event).encode() + b"\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(chunk({"role": "assistant", "content": "hello from "}))
+        self.server.gate_timed_out = not self.server.stream_gate.wait(10)
+        self.wfile.write(chunk({"content": "a stream"}) + chunk({}, "stop") + b"data: [DONE]\n\n")
+
 
 @pytest.fixture(scope="module")
 def fake_app(test_ca):
     server = ThreadingHTTPServer(("127.0.0.2", 0), FakeAIApp)
     server.prompts = []
+    server.stream_gate = threading.Event()
+    server.gate_timed_out = None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(test_ca / "app.pem", test_ca / "app.key")
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -331,6 +350,41 @@ def test_inspected_openai_passes_a_benign_prompt_and_blocks_an_injection_with_th
         time.sleep(0.25)
     assert sorted(r["action"] for r in inspected) == ["allow", "block"], inspected
     assert all(r["httpMethod"] == "post" for r in inspected), inspected
+
+
+def test_inspected_openai_keeps_the_connection_for_the_next_request_and_streams_an_answer_as_it_comes(inspecting_proxy, people, fake_app):
+    """Two requests on one client connection through inspection (httpx keeps the tunnel open), each inspected and
+    recorded on its own; then `stream=True`: the first chunk reaches the client while the app still holds the rest. (The
+    openai client closes a streamed response at `[DONE]`, before its last chunk, so httpx opens a new connection after
+    a stream: that is the client's doing.)"""
+    bob, token = people["bob"]
+    proxy = inspecting_proxy
+    before = {r["transactionId"] for r in people["beta"].ok("GET", "networkAccess/logs/traffic", params={
+        "$filter": f"userPrincipalName eq '{bob['userPrincipalName']}'"})["value"]}
+    fake_app.stream_gate.clear()
+    client = httpx.Client(proxy=httpx.Proxy(proxy["url"], headers={"Proxy-Authorization": f"Bearer {token}"}),
+                          verify=ssl.create_default_context(cafile=str(proxy["ca"])), trust_env=False, timeout=30)
+    with client:
+        ai = openai.OpenAI(api_key="sk-interop", base_url=f"https://api.openai.com:{proxy['app_port']}/v1", http_client=client, max_retries=0)
+        for question in ("What is the capital of France?", "What is the capital of Peru?"):
+            answer = ai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
+            assert answer.choices[0].message.content == "hello from the fake OpenAI"
+            assert fake_app.prompts[-1][1]["messages"][-1]["content"] == question
+        pieces = []
+        for chunk in ai.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[
+                {"role": "user", "content": "Tell me a story about a lighthouse"}]):
+            pieces.append(chunk.choices[0].delta.content or "")
+            fake_app.stream_gate.set()  # only now may the app send the rest
+        assert "".join(pieces) == "hello from a stream", pieces
+        assert fake_app.gate_timed_out is False  # the first chunk arrived while the app still held the rest
+    for _ in range(60):
+        records = [r for r in traffic(people, bob["userPrincipalName"], "api.openai.com")
+                   if r["transactionId"] not in before and (r.get("destinationUrl") or "").startswith("https://")]
+        if len(records) >= 3:
+            break
+        time.sleep(0.25)
+    assert len(records) == 3 and all(r["action"] == "allow" for r in records), records
+    assert len({r["sourcePort"] for r in records}) == 1, records  # one client connection carried the three
 
 
 def test_an_alert_only_prompt_policy_lets_an_injection_through_and_records_alert(inspecting_proxy, people, fake_app):

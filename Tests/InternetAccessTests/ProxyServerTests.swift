@@ -9,7 +9,7 @@ import TesseraCore
 
 /// The gatekeeper for these tests of the proxy itself (its decisions are ServerTests' NetworkAccessGatekeeperTests):
 /// `Bearer good` is allowed with a prompt policy that blocks injections, `Bearer alert-only` with one that only alerts,
-/// `Bearer no-prompt-policy` with none, `Bearer blocked` is blocked by a named policy, anything else is not authenticated.
+/// `Bearer no-prompt-policy` with none, `Bearer strict` with one that also blocks bodies it cannot read, `Bearer blocked` is blocked by a named policy, anything else is not authenticated.
 struct StubGatekeeper: ProxyGatekeeper {
     let tenant: String
     static let blockingMatch = FilteringEngine.Match(action: .block, profileID: "profile-1", policyID: "policy-1", policyName: "No AI",
@@ -25,6 +25,9 @@ struct StubGatekeeper: ProxyGatekeeper {
         case "Bearer good": return .decided(user, .init(prompt: Self.prompt(.block)), application: nil)
         case "Bearer alert-only": return .decided(user, .init(prompt: Self.prompt(.alert)), application: nil)
         case "Bearer no-prompt-policy": return .decided(user, .init(), application: nil)
+        case "Bearer strict":
+            let policy = PromptPolicy(id: "prompt-strict", name: "Prompts: strict", unreadableBodies: .block)
+            return .decided(user, .init(prompt: .init(policy: policy, profileID: "profile-1", conditionalAccessPolicyID: "ca-1")), application: nil)
         case "Bearer blocked": return .decided(user, .init(enforced: Self.blockingMatch), application: nil)
         default: return .unauthenticated("Access token is empty.")
         }

@@ -283,21 +283,23 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    /// Opens the tunnel to an inspected AI app: TLS terminated with a leaf from the tenant's inspection CA, the request
-    /// read and decided by an ``InspectedRequestHandler``, which re-originates TLS to the real host when it passes.
+    /// Opens the tunnel to an inspected AI app: TLS terminated with a leaf from the tenant's inspection CA, NIO's HTTP/1.1
+    /// server codec, and an ``InspectedConnectionHandler`` that inspects each request and re-originates TLS to the real
+    /// host for those that pass.
     private func inspect(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, record: TrafficRecord, tenant: String,
                          inspector: TLSInspector, prompt: PromptPolicy.InScope, accept: String?) {
         let now = shared.now()
         context.eventLoop.makeFutureWithTask { try await inspector.serverContext(tenant: tenant, host: head.host, now: now) }
             .assumeIsolated().whenComplete { [self] result in
                 guard state == .deciding, context.channel.isActive else { return }
-                let handlers: [any ChannelHandler]
                 do {
-                    handlers = [NIOSSLServerHandler(context: try result.get()), ByteToMessageHandler(HTTPRequestDecoder()),
-                                InspectedRequestHandler(host: head.host, port: head.port, record: record, inspector: inspector,
-                                                        configuration: shared.configuration, recorder: shared.recorder,
-                                                        prompt: prompt, shared: shared)]
-                    try context.pipeline.syncOperations.addHandlers(handlers, position: .after(self))
+                    let tls = NIOSSLServerHandler(context: try result.get())
+                    let operations = context.pipeline.syncOperations
+                    try operations.addHandler(tls, position: .after(self))
+                    // NIO's server pipeline: pipelined requests wait until the answer before them has ended.
+                    try operations.configureHTTPServerPipeline(position: .after(tls), withPipeliningAssistance: true, withErrorHandling: false)
+                    try operations.addHandler(InspectedConnectionHandler(host: head.host, port: head.port, record: record, inspector: inspector,
+                                                                         prompt: prompt, shared: shared))
                 } catch {
                     refuse(context, ProxyError(.internalError, "The proxy could not make a certificate for \(head.host)."), accept: accept)
                     return

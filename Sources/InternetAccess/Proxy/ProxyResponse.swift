@@ -8,6 +8,18 @@ public enum ProxyResponse {
 
     /// A refusal; the connection is closed after it.
     public static func error(_ error: ProxyError, accept: String?, extra: [(String, String)] = [], innerError: [String: JSONValue] = [:]) -> [UInt8] {
+        let answer = errorAnswer(error, accept: accept, extra: extra, innerError: innerError)
+        var head = "HTTP/1.1 \(error.code.status) \(reason(error.code.status))\r\n"
+        for (name, value) in answer.headers { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(answer.body.count)\r\nConnection: close\r\n"
+        if error.code == .authenticationRequired { head += "Proxy-Connection: close\r\n" }
+        return Array((head + "\r\n").utf8) + answer.body
+    }
+
+    /// A refusal's header fields (without its framing and connection fields) and body: Graph's JSON error, or an HTML
+    /// page for a browser.
+    static func errorAnswer(_ error: ProxyError, accept: String?, extra: [(String, String)] = [], innerError: [String: JSONValue] = [:])
+        -> (headers: [(String, String)], body: [UInt8]) {
         var object: [String: JSONValue] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
         if !innerError.isEmpty { object["innerError"] = .object(innerError) }
         let html = accept.map { $0.lowercased().contains("text/html") } ?? false
@@ -20,11 +32,7 @@ public enum ProxyResponse {
             body = JSONValue.object(["error": .object(object)]).serializedBytes
             type = "application/json"
         }
-        var head = "HTTP/1.1 \(error.code.status) \(reason(error.code.status))\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\n"
-        head += "Cache-Control: no-store\r\nConnection: close\r\n"
-        if error.code == .authenticationRequired { head += "Proxy-Connection: close\r\n" }
-        for (name, value) in extra { head += "\(name): \(value)\r\n" }
-        return Array((head + "\r\n").utf8) + body
+        return ([("Content-Type", type), ("Cache-Control", "no-store")] + extra, body)
     }
 
     /// The 403 for a destination a filtering policy blocks, naming the policy and rule (ids in `innerError`).

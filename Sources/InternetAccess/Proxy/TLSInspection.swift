@@ -17,7 +17,9 @@ public struct TLSInspectionConfiguration: Sendable {
     public var bypass: Set<String> = []
     /// Roots the real hosts' certificates must chain to: nil for the system's roots (tests name a test CA).
     public var originTrustRoots: [NIOSSLCertificate]?
-    /// Largest request body read for inspection; larger ones are refused (413), never passed uninspected.
+    /// Largest request body held whole for inspection (a JSON prompt can only be read once its body is whole). A larger
+    /// one is never held: it gets the prompt policy's verdict for unreadable bodies, refused (413) or streamed on
+    /// uninspected.
     public var maximumBodyBytes = 4 * 1024 * 1024
 
     public init(prompts: PromptInspector, originTrustRoots: [NIOSSLCertificate]? = nil) {

@@ -3,76 +3,310 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import NIOTLS
-import Synchronization
 import TesseraCore
 
-/// One inspected request inside a client's terminated TLS: reads the HTTP/1.1 request (body bounded), asks the prompt
-/// policy, and either answers 403 `PromptInjectionBlocked` or re-originates TLS to the real host (verified fully) and
-/// relays its answer. One request per connection: the origin is asked to close after answering, and whatever the client
-/// sends after the first request is dropped, so nothing reaches the origin uninspected. The traffic record (with the
-/// prompt verdict as its action) is written when the client's connection closes.
-final class InspectedRequestHandler: ChannelInboundHandler {
+/// The requests inside one client's terminated TLS to an inspected AI app, one after another on the same connection.
+///
+/// - Keep-alive: each request is inspected, answered and recorded (one traffic record each), then the next is read.
+///   Pipelined requests wait in NIO's `HTTPServerPipelineHandler` until the answer before them has ended, so none reaches
+///   the origin before it is inspected.
+/// - A request a conversation scheme of the user's prompt policy reads has its body held until it is whole (a JSON
+///   prompt can only be read whole; the prompt itself is cut at 10,000 characters), up to
+///   ``TLSInspectionConfiguration/maximumBodyBytes``: the policy then blocks it (403 `PromptInjectionBlocked`, the
+///   connection stays usable) or it goes to the real host. A body past the limit is never held whole: it gets the
+///   policy's verdict for unreadable bodies, refused with 413 (and the connection closed), or passed on uninspected as
+///   it streams. Other requests stream to the origin as they arrive, read only while the origin takes them.
+/// - The answer streams back part by part (server-sent events arrive as they are sent), and the origin is read only
+///   while the client keeps up, so a slow client holds the origin back instead of growing the proxy's memory.
+/// - One origin connection at a time, over TLS verified fully (``OriginResponseHandler``), reused while the origin keeps
+///   it open and opened again when it does not; a request sent whole on a reused connection the origin closed before
+///   answering is sent once more on a new one.
+///
+/// A connection that carried no request is recorded once, as the tunnel.
+final class InspectedConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = ByteBuffer
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
-    private enum State { case head, body, decided }
-    private var state = State.head
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
-    private var record: TrafficRecord
-    private var origin: (any Channel)?
+    /// One request and its answer.
+    private struct Exchange {
+        var head: HTTPRequestHead
+        var record: TrafficRecord
+        /// The scheme that reads this request's body, when the prompt policy inspects it.
+        var scheme: ConversationScheme?
+        /// The body held for inspection.
+        var held: ByteBuffer?
+        var requestEnded = false
+        var responseStarted = false
+        /// The request's parts, kept while they can be sent again whole (no body streamed past them yet).
+        var replay: [HTTPClientRequestPart]? = []
+        var retried = false
+        /// Body bytes from the client, and back to it.
+        var up: Int64 = 0
+        var down: Int64 = 0
+    }
+
+    /// Where the current request is.
+    private enum Phase {
+        /// Waiting for a request head.
+        case idle
+        /// The body is held for inspection.
+        case holding
+        /// The body goes to the origin as it arrives.
+        case streaming
+        /// The whole request went to the origin; waiting for the end of its answer.
+        case sent
+        /// The proxy answered itself before the request ended: the rest is dropped and the connection closed.
+        case refused
+    }
+
+    private enum Origin {
+        case none
+        /// Connecting; what is queued for it.
+        case connecting([HTTPClientRequestPart])
+        case open(OriginResponseHandler)
+    }
+
     private let host: String
     private let port: Int
+    /// The CONNECT's record: each request's record starts from it.
+    private let tunnel: TrafficRecord
     private let inspector: TLSInspector
-    private let configuration: ProxyConfiguration
-    private let counter = TrafficCounter()
-    private let recorder: TrafficRecorder?
-    /// The prompt policy on this user's traffic.
     private let prompt: PromptPolicy.InScope
     private let shared: ProxyShared
 
-    init(host: String, port: Int, record: TrafficRecord, inspector: TLSInspector, configuration: ProxyConfiguration, recorder: TrafficRecorder?,
-         prompt: PromptPolicy.InScope, shared: ProxyShared) {
-        self.host = host; self.port = port; self.record = record; self.inspector = inspector
-        self.configuration = configuration; self.recorder = recorder; self.prompt = prompt; self.shared = shared
+    private var context: ChannelHandlerContext?
+    private var phase = Phase.idle
+    private var exchange: Exchange?
+    private var requests = 0
+    private var origin = Origin.none
+    /// Whether the origin connection has answered a request already (a close before the next answer may be a race).
+    private var originReused = false
+    private var closeAfterResponse = false
+    private var pendingRead = false
+
+    init(host: String, port: Int, record: TrafficRecord, inspector: TLSInspector, prompt: PromptPolicy.InScope, shared: ProxyShared) {
+        self.host = host; self.port = port; self.tunnel = record; self.inspector = inspector; self.prompt = prompt; self.shared = shared
     }
+
+    private var limit: Int { inspector.configuration.maximumBodyBytes }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let counter = self.counter, recorder = self.recorder
+        self.context = context
         context.channel.closeFuture.assumeIsolated().whenComplete { [self] _ in
-            origin?.close(promise: nil)
-            var record = self.record
-            record.sentBytes = counter.up.load(ordering: .relaxed)
-            record.receivedBytes = counter.down.load(ordering: .relaxed)
-            recorder?.submit(record)
+            if case .open(let handler) = origin { handler.close() }
+            origin = .none
+            if exchange != nil {
+                finishExchange()
+            } else if requests == 0 {
+                shared.recorder?.submit(tunnel)
+            }
+            self.context = nil
         }
     }
 
+    // MARK: The client's requests
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (state, unwrapInboundIn(data)) {
-        case (.head, .head(let h)):
-            head = h
-            state = .body
-        case (.body, .body(var buffer)):
-            guard body.count + buffer.readableBytes <= inspector.configuration.maximumBodyBytes else {
-                answer(context, ProxyError(.bodyTooLarge, "The request body is larger than the proxy inspects (\(inspector.configuration.maximumBodyBytes) bytes)."))
-                return
+        // After an answer that ends the connection, nothing more is read.
+        if closeAfterResponse, exchange == nil { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            begin(context, head)
+        case .body(let buffer):
+            switch phase {
+            case .holding: hold(context, buffer)
+            case .streaming:
+                exchange?.up += Int64(buffer.readableBytes)
+                exchange?.replay = nil
+                sendToOrigin(context, .body(.byteBuffer(buffer)))
+            case .idle, .sent, .refused: break
             }
-            body += buffer.readBytes(length: buffer.readableBytes) ?? []
-        case (.body, .end):
-            state = .decided
-            decide(context)
-        case (.decided, _):
-            break  // after the one request: dropped
-        default:
-            answer(context, ProxyError(.malformed, "The request inside the tunnel is not HTTP/1.1."))
+        case .end:
+            exchange?.requestEnded = true
+            switch phase {
+            case .holding: decide(context, overflowing: false)
+            case .streaming:
+                phase = .sent
+                sendToOrigin(context, .end(nil))
+            case .idle, .sent, .refused: break
+            }
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .open(let handler) = origin { handler.flush() }
+        context.fireChannelReadComplete()
+    }
+
+    private func begin(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+        let uri = Self.path(head)
+        var record = tunnel
+        if requests > 0 {
+            let now = shared.now()
+            record.transactionId = shared.nextID(at: now)
+            record.createdDateTime = now
+        }
+        requests += 1
+        record.httpMethod = head.method.rawValue
+        record.destinationUrl = "https://\(host)\(port == 443 ? "" : ":\(port)")\(uri)"
+        let prompts = inspector.configuration.prompts
+        var scheme = prompts.scheme(host: host, path: uri)
+        if let found = scheme, !(prompt.policy.inspects(found) || prompts.customSchemes.contains(found)) { scheme = nil }
+        exchange = Exchange(head: head, record: record, scheme: scheme)
+        if !head.isKeepAlive { closeAfterResponse = true }
+        if head.version == .http1_1, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            // The proxy asks for the body itself (the origin never sees `Expect`).
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        if scheme != nil {
+            phase = .holding
+            exchange?.held = context.channel.allocator.buffer(capacity: 0)
+            return
+        }
+        guard let request = originHead(head, bodyLength: nil) else {
+            refuse(context, ProxyError(.malformed, "Only the chunked transfer coding is supported."), close: true)
+            return
+        }
+        phase = .streaming
+        sendToOrigin(context, .head(request))
+    }
+
+    /// Adds a piece of a body held for inspection; past the limit, decides without reading it.
+    private func hold(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
+        guard var held = exchange?.held else { return }
+        exchange?.held = nil  // no second reference while it grows
+        var piece = buffer
+        held.writeBuffer(&piece)
+        exchange?.held = held
+        exchange?.up += Int64(buffer.readableBytes)
+        if held.readableBytes > limit { decide(context, overflowing: true) }
+    }
+
+    /// The prompt policy's decision on a held body: whole, or past the limit (then it is unreadable).
+    private func decide(_ context: ChannelHandlerContext, overflowing: Bool) {
+        guard var exchange, let scheme = exchange.scheme, let held = exchange.held else { return }
+        let prompts = inspector.configuration.prompts
+        let extraction = overflowing ? PromptExtraction.tooLarge(limit: limit) : scheme.extractPrompt(from: Array(held.readableBytesView))
+        let inspection = prompts.inspect(extraction, scheme: scheme)
+        let verdict = prompt.verdict(for: inspection)
+        exchange.record.application?.activity = .prompt
+        exchange.record.promptPolicyId = prompt.policy.id
+        recordInsight(inspection, verdict: verdict, record: exchange.record)
+        switch verdict {
+        case .block: exchange.record.action = .block
+        case .alert: exchange.record.action = .alert
+        case .allow: break
+        }
+        self.exchange = exchange
+        if verdict == .block {
+            if overflowing {
+                refuse(context, ProxyError(.bodyTooLarge, "The request body is larger than the proxy inspects (\(limit) bytes), and your organization's prompt policy blocks what it cannot inspect."),
+                       close: true)
+            } else {
+                refuse(context, ProxyError(.promptBlocked, "This prompt was blocked by your organization's prompt injection protection."), close: false)
+            }
+            return
+        }
+        // A whole body goes with its length; one past the limit streams on in the client's framing.
+        guard let request = originHead(exchange.head, bodyLength: overflowing ? nil : held.readableBytes) else {
+            refuse(context, ProxyError(.malformed, "Only the chunked transfer coding is supported."), close: true)
+            return
+        }
+        self.exchange?.held = nil
+        phase = exchange.requestEnded ? .sent : .streaming
+        sendToOrigin(context, .head(request))
+        if held.readableBytes > 0 { sendToOrigin(context, .body(.byteBuffer(held))) }
+        if exchange.requestEnded { sendToOrigin(context, .end(nil)) } else { self.exchange?.replay = nil }
+        if case .open(let handler) = origin { handler.flush() }
+    }
+
+    /// Queues the `generativeAIInsight` of a request that carried a prompt.
+    private func recordInsight(_ inspection: PromptInspector.Inspection, verdict: PromptDetector.Verdict, record: TrafficRecord) {
+        guard case .prompt(let text) = inspection.extraction, let assessment = inspection.assessment, let url = record.destinationUrl else { return }
+        let now = shared.now()
+        var insight = GenerativeAIInsight(transactionId: record.transactionId, eventId: shared.nextID(at: now), createdDateTime: now,
+                                          tenantId: record.tenantId, userPrincipalName: record.userPrincipalName, destinationUrl: url,
+                                          prompt: text, scheme: inspection.scheme, assessment: assessment, action: verdict)
+        insight.policyId = prompt.policy.id
+        shared.recorder?.submit(insight)
+    }
+
+    /// The request as the origin gets it: HTTP/1.1, hop-by-hop fields, `Expect` and the proxy's own dropped; a held body's
+    /// length stated, a streamed one in the client's framing (nil for a transfer coding other than chunked).
+    private func originHead(_ head: HTTPRequestHead, bodyLength: Int?) -> HTTPRequestHead? {
+        var dropped = ProxyConnectionHandler.hopByHop.union(["expect"])
+        for value in head.headers[canonicalForm: "connection"] { dropped.insert(value.lowercased()) }
+        var headers = HTTPHeaders()
+        for (name, value) in head.headers where !dropped.contains(name.lowercased()) { headers.add(name: name, value: value) }
+        if let bodyLength {
+            headers.remove(name: "transfer-encoding")
+            if bodyLength > 0 || [.POST, .PUT, .PATCH].contains(head.method) {
+                headers.replaceOrAdd(name: "content-length", value: String(bodyLength))
+            } else {
+                headers.remove(name: "content-length")
+            }
+        } else if let coding = headers.first(name: "transfer-encoding") {
+            guard coding.lowercased() == "chunked" else { return nil }
+        }
+        if !headers.contains(name: "host") { headers.add(name: "Host", value: "\(host)\(port == 443 ? "" : ":\(port)")") }
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: Self.path(head), headers: headers)
+    }
+
+    /// The request's target in origin form (anything else is read as `/`).
+    static func path(_ head: HTTPRequestHead) -> String { head.uri.hasPrefix("/") ? head.uri : "/" }
+
+    /// Writes the proxy's own answer inside the TLS; `close` ends the connection after it (also when the request has
+    /// not ended: the rest of it is dropped).
+    private func refuse(_ context: ChannelHandlerContext, _ error: ProxyError, close: Bool) {
+        guard var exchange else { return }
+        let answer = ProxyResponse.errorAnswer(error, accept: exchange.head.headers.first(name: "accept"))
+        var head = HTTPResponseHead(version: exchange.head.version, status: .init(statusCode: error.code.status), headers: HTTPHeaders(answer.headers))
+        head.headers.add(name: "Content-Length", value: String(answer.body.count))
+        if close || !exchange.requestEnded { closeAfterResponse = true }
+        if closeAfterResponse { head.headers.add(name: "Connection", value: "close") }
+        exchange.responseStarted = true
+        exchange.down += Int64(answer.body.count)
+        self.exchange = exchange
+        phase = exchange.requestEnded ? .idle : .refused
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: answer.body)))), promise: nil)
+        endResponse(context)
+    }
+
+    /// Ends the answer to the current request: its record written, and the connection closed after it when it cannot
+    /// carry another request.
+    private func endResponse(_ context: ChannelHandlerContext) {
+        if exchange?.requestEnded == false { closeAfterResponse = true }
+        finishExchange()
+        if phase != .refused { phase = .idle }
+        // Writing the end lets NIO's pipeline handler pass on a pipelined request at once (from inside this write), so
+        // this exchange is over before it.
+        let ended = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if closeAfterResponse {
+            let channel = context.channel
+            ended.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    private func finishExchange() {
+        guard var record = exchange?.record, let exchange else { return }
+        record.sentBytes = exchange.up
+        record.receivedBytes = exchange.down
+        shared.recorder?.submit(record)
+        self.exchange = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if state != .decided, error is HTTPParserError {
-            answer(context, ProxyError(.malformed, "The request inside the tunnel is not HTTP/1.1."))
+        if error is HTTPParserError, exchange?.responseStarted != true {
+            // The decoder closes the connection after this; the answer must be written now.
+            if exchange == nil {
+                var record = tunnel
+                if requests > 0 { record.transactionId = shared.nextID(at: shared.now()) }
+                requests += 1
+                exchange = Exchange(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), record: record)
+            }
+            refuse(context, ProxyError(.malformed, "The request inside the tunnel is not HTTP/1.1."), close: true)
             return
         }
         context.close(promise: nil)
@@ -86,66 +320,65 @@ final class InspectedRequestHandler: ChannelInboundHandler {
         }
     }
 
-    private func decide(_ context: ChannelHandlerContext) {
-        guard let head else { return }
-        let uri = head.uri.hasPrefix("/") ? head.uri : "/"
-        record.httpMethod = head.method.rawValue
-        record.destinationUrl = "https://\(host)\(port == 443 ? "" : ":\(port)")\(uri)"
-        counter.up.add(Int64(body.count), ordering: .relaxed)
-        if let (inspection, verdict) = inspector.configuration.prompts.inspect(host: host, path: uri, body: body, policy: prompt) {
-            record.application?.activity = .prompt
-            record.promptPolicyId = prompt.policy.id
-            recordInsight(inspection, verdict: verdict)
-            switch verdict {
-            case .block:
-                record.action = .block
-                answer(context, ProxyError(.promptBlocked, "This prompt was blocked by your organization's prompt injection protection."))
-                return
-            case .alert: record.action = .alert
-            case .allow: break
-            }
+    // MARK: Backpressure
+
+    /// The client is read only while the origin takes a streamed body.
+    func read(context: ChannelHandlerContext) {
+        if phase == .streaming, !originWritable {
+            pendingRead = true
+        } else {
+            context.read()
         }
-        forward(context, head: head, uri: uri)
     }
 
-    /// Queues the `generativeAIInsight` of a request that carried a prompt.
-    private func recordInsight(_ inspection: PromptInspector.Inspection, verdict: PromptDetector.Verdict) {
-        guard case .prompt(let text) = inspection.extraction, let assessment = inspection.assessment, let url = record.destinationUrl else { return }
-        let now = shared.now()
-        var insight = GenerativeAIInsight(transactionId: record.transactionId, eventId: shared.nextID(at: now), createdDateTime: now,
-                                          tenantId: record.tenantId, userPrincipalName: record.userPrincipalName, destinationUrl: url,
-                                          prompt: text, scheme: inspection.scheme, assessment: assessment, action: verdict)
-        insight.policyId = prompt.policy.id
-        recorder?.submit(insight)
-    }
-
-    /// The request as the origin gets it: hop-by-hop fields dropped, the body's length stated, one request.
-    private func originRequest(_ head: HTTPRequestHead, uri: String) -> [UInt8] {
-        // The body goes whole, so `Expect: 100-continue` has nothing to wait for.
-        var dropped = ProxyConnectionHandler.hopByHop.union(["content-length", "transfer-encoding", "expect"])
-        for value in head.headers["connection"] {
-            for name in value.split(separator: ",") { dropped.insert(name.trimmingCharacters(in: .whitespaces).lowercased()) }
+    private var originWritable: Bool {
+        switch origin {
+        case .none: true
+        case .connecting(let queued): queued.count < 2
+        case .open(let handler): handler.isWritable
         }
-        var text = "\(head.method.rawValue) \(uri) HTTP/1.1\r\n"
-        if head.headers["host"].isEmpty { text += "Host: \(host)\(port == 443 ? "" : ":\(port)")\r\n" }
-        for (name, value) in head.headers where !dropped.contains(name.lowercased()) { text += "\(name): \(value)\r\n" }
-        if !body.isEmpty || head.method == .POST || head.method == .PUT || head.method == .PATCH { text += "Content-Length: \(body.count)\r\n" }
-        text += "Connection: close\r\n\r\n"
-        return Array(text.utf8) + body
     }
 
-    private func forward(_ context: ChannelHandlerContext, head: HTTPRequestHead, uri: String) {
-        let request = originRequest(head, uri: uri)
-        body = []
-        let client = context.channel, counter = self.counter, host = self.host, inspector = self.inspector
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .open(let handler) = origin { handler.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Whether the client takes more of an answer now.
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func originBecameWritable() {
+        guard pendingRead, originWritable, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    // MARK: The origin
+
+    private func sendToOrigin(_ context: ChannelHandlerContext, _ part: HTTPClientRequestPart) {
+        exchange?.replay?.append(part)
+        switch origin {
+        case .none:
+            origin = .connecting([part])
+            connectOrigin(context)
+        case .connecting(var queued):
+            queued.append(part)
+            origin = .connecting(queued)
+        case .open(let handler):
+            handler.send(part)
+        }
+    }
+
+    private func connectOrigin(_ context: ChannelHandlerContext) {
+        let configuration = shared.configuration, host = self.host, port = self.port, originContext = inspector.originContext
         let bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(.seconds(configuration.connectTimeout))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let tls = try NIOSSLClientHandler(context: inspector.originContext, serverHostname: host)
-                    try channel.pipeline.syncOperations.addHandler(tls)
-                    try channel.pipeline.syncOperations.addHandler(OriginRelay(client: client, request: request, counter: counter, host: host))
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: originContext, serverHostname: host))
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(OriginResponseHandler())
                 }
             }
         let connecting: EventLoopFuture<any Channel>
@@ -159,135 +392,185 @@ final class InspectedRequestHandler: ChannelInboundHandler {
             connecting = bootstrap.connect(host: host, port: port)
         }
         connecting.assumeIsolated().whenComplete { [self] result in
+            guard case .connecting(let queued) = origin else {
+                if case .success(let channel) = result { channel.close(promise: nil) }
+                return
+            }
             switch result {
             case .success(let channel):
-                if client.isActive { origin = channel } else { channel.close(promise: nil) }
+                guard self.context != nil, let handler = try? channel.pipeline.syncOperations.handler(type: OriginResponseHandler.self) else {
+                    channel.close(promise: nil)
+                    origin = .none
+                    return
+                }
+                handler.client = self
+                origin = .open(handler)
+                originReused = false
+                for part in queued { handler.send(part) }
+                handler.flush()
+                originBecameWritable()
             case .failure:
-                guard client.isActive else { return }
-                answer(context, ProxyError(.upstreamFailed, "Could not connect to \(host):\(port)."))
+                origin = .none
+                originFailed("Could not connect to \(host):\(port).")
             }
         }
     }
 
-    /// Writes the proxy's own answer inside the TLS and closes.
-    private func answer(_ context: ChannelHandlerContext, _ error: ProxyError) {
-        state = .decided
-        let bytes = ProxyResponse.error(error, accept: head?.headers.first(name: "accept"))
-        counter.down.add(Int64(bytes.count), ordering: .relaxed)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: bytes))).whenComplete { _ in channel.close(promise: nil) }
+    func originResponded(_ handler: OriginResponseHandler, _ head: HTTPResponseHead) {
+        guard case .open(let current) = origin, current === handler, let context, var exchange, !exchange.responseStarted else {
+            handler.close()
+            return
+        }
+        exchange.responseStarted = true
+        exchange.replay = nil
+        var dropped = ProxyConnectionHandler.hopByHop.union(["transfer-encoding"])
+        for value in head.headers[canonicalForm: "connection"] { dropped.insert(value.lowercased()) }
+        var headers = HTTPHeaders()
+        for (name, value) in head.headers where !dropped.contains(name.lowercased()) { headers.add(name: name, value: value) }
+        // HTTP/1.0 has no chunked coding: an answer of unknown length ends with the connection.
+        if exchange.head.version != .http1_1, !headers.contains(name: "content-length"), head.status.mayHaveResponseBody { closeAfterResponse = true }
+        if closeAfterResponse {
+            headers.add(name: "Connection", value: "close")
+        } else if exchange.head.version != .http1_1 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        self.exchange = exchange
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
+    }
+
+    func originBody(_ handler: OriginResponseHandler, _ buffer: ByteBuffer) {
+        guard case .open(let current) = origin, current === handler, let context, exchange?.responseStarted == true else { return }
+        exchange?.down += Int64(buffer.readableBytes)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    func originEnded(_ handler: OriginResponseHandler, keepAlive: Bool) {
+        guard case .open(let current) = origin, current === handler, let context, exchange?.responseStarted == true else { return }
+        if keepAlive {
+            originReused = true
+        } else {
+            origin = .none
+            handler.close()
+        }
+        endResponse(context)
+    }
+
+    func originReadComplete() { context?.flush() }
+
+    /// The origin connection closed: between requests it is opened again for the next; before an answer, a request
+    /// sent whole on a reused connection is sent once more (the origin may have closed it as the request left), else 502;
+    /// during an answer, the client's connection ends too (the answer is cut short).
+    func originClosed(_ handler: OriginResponseHandler) {
+        guard case .open(let current) = origin, current === handler else { return }
+        origin = .none
+        guard let context, var exchange, phase == .sent || phase == .streaming || exchange.responseStarted else { return }
+        if !exchange.responseStarted, originReused, !exchange.retried, let replay = exchange.replay, phase == .sent {
+            exchange.retried = true
+            exchange.replay = []
+            self.exchange = exchange
+            for part in replay { sendToOrigin(context, part) }
+            return
+        }
+        if exchange.responseStarted {
+            finishExchange()
+            context.close(promise: nil)
+        } else {
+            originFailed("\(host) closed the connection without answering.")
+        }
+    }
+
+    /// The origin failed before answering (its certificate did not verify, it reset, its answer was not HTTP): 502.
+    func originFailed(_ handler: OriginResponseHandler, _ error: any Error) {
+        guard case .open(let current) = origin, current === handler else { return }
+        origin = .none
+        handler.close()
+        let reason = error is NIOSSLError || error is BoringSSLError
+            ? "\(host)'s certificate could not be verified." : "The connection to \(host) failed."
+        originFailed(reason)
+    }
+
+    private func originFailed(_ message: String) {
+        guard let context, let exchange else { return }
+        if exchange.responseStarted {
+            finishExchange()
+            context.close(promise: nil)
+        } else {
+            refuse(context, ProxyError(.upstreamFailed, message), close: !exchange.requestEnded)
+        }
     }
 }
 
-/// The origin's side of an inspected request: sends the request once TLS to the real host is up (its certificate
-/// verified), relays the answer to the client with `Connection: close` in its head (the connection carries one
-/// inspected request, so the client must not send another on it), and answers 502 itself if the origin fails before
-/// answering (a certificate that does not verify, a reset, a head that never ends).
-final class OriginRelay: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+/// The origin's side of inspected requests: sends what ``InspectedConnectionHandler`` gives it over TLS to the real
+/// host (verified fully; writes wait for the handshake), hands each part of the answer back, and reads the origin only
+/// while the client takes more.
+final class OriginResponseHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
 
-    private let client: any Channel
-    private var request: [UInt8]
-    private let counter: TrafficCounter
-    private let host: String
-    private enum Phase { case connecting, head, relaying, failed }
-    private var phase = Phase.connecting
-    /// The answer's head, until its blank line.
-    private var head: [UInt8] = []
-    /// Longest answer head read.
-    static let maximumHeadBytes = 64 * 1024
-    /// The last write to the client, which the client's close waits for.
-    private var lastWrite: EventLoopFuture<Void>?
+    /// Set once connected; cleared when this side closes.
+    var client: InspectedConnectionHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private var keepAlive = true
 
-    init(client: any Channel, request: [UInt8], counter: TrafficCounter, host: String) {
-        self.client = client; self.request = request; self.counter = counter; self.host = host
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        client = nil
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event {
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: request)), promise: nil)
-            request = []
-        }
-        context.fireUserInboundEventTriggered(event)
+    func send(_ part: HTTPClientRequestPart) { context?.write(wrapOutboundOut(part), promise: nil) }
+    func flush() { context?.flush() }
+    func close() { context?.close(promise: nil) }
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func resumeReading() {
+        guard pendingRead else { return }
+        pendingRead = false
+        context?.read()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        switch phase {
-        case .failed:
-            return
-        case .relaying:
-            counter.down.add(Int64(buffer.readableBytes), ordering: .relaxed)
-            lastWrite = client.write(buffer)
-        case .connecting, .head:
-            phase = .head
-            head += buffer.readableBytesView
-            guard let end = Self.endOfHead(head) else {
-                if head.count > Self.maximumHeadBytes {
-                    fail("\(host) answered with a head longer than \(Self.maximumHeadBytes) bytes.")
-                    context.close(promise: nil)
-                }
-                return
-            }
-            let bytes = Self.closingHead(Array(head[..<end])) + head[end...]
-            head = []
-            phase = .relaying
-            counter.down.add(Int64(bytes.count), ordering: .relaxed)
-            lastWrite = client.write(client.allocator.buffer(bytes: bytes))
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            keepAlive = head.isKeepAlive
+            client?.originResponded(self, head)
+        case .body(let buffer):
+            client?.originBody(self, buffer)
+        case .end:
+            client?.originEnded(self, keepAlive: keepAlive)
         }
     }
 
-    /// Where the head's blank line ends, if it has arrived.
-    static func endOfHead(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
-            return i + 4
-        }
-        return nil
-    }
-
-    /// An answer's head (through its blank line) with the connection's own fields replaced by `Connection: close`.
-    static func closingHead(_ head: [UInt8]) -> [UInt8] {
-        let lines = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n").filter { !$0.isEmpty }
-        guard let status = lines.first else { return head }
-        var kept = [status]
-        for line in lines.dropFirst() {
-            let name = line.split(separator: ":", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-            if !["connection", "keep-alive", "proxy-connection"].contains(name) { kept.append(line) }
-        }
-        kept.append("Connection: close")
-        return Array((kept.joined(separator: "\r\n") + "\r\n\r\n").utf8)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) { client.flush() }
+    func channelReadComplete(context: ChannelHandlerContext) { client?.originReadComplete() }
 
     func channelInactive(context: ChannelHandlerContext) {
-        switch phase {
-        case .relaying:
-            let client = self.client
-            client.flush()
-            if let lastWrite { lastWrite.whenComplete { _ in client.close(promise: nil) } } else { client.close(promise: nil) }
-        case .connecting, .head: fail("\(host) closed the connection without answering.")
-        case .failed: break
-        }
+        let client = self.client
+        self.client = nil
+        client?.originClosed(self)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if phase == .connecting || phase == .head {
-            let reason = error is NIOSSLError || error is BoringSSLError
-                ? "\(host)'s certificate could not be verified." : "The connection to \(host) failed."
-            fail(reason)
-        }
+        let client = self.client
+        self.client = nil
+        client?.originFailed(self, error)
         context.close(promise: nil)
     }
 
-    private func fail(_ message: String) {
-        phase = .failed
-        let bytes = ProxyResponse.error(ProxyError(.upstreamFailed, message), accept: nil)
-        counter.down.add(Int64(bytes.count), ordering: .relaxed)
-        let client = self.client
-        client.writeAndFlush(client.allocator.buffer(bytes: bytes)).whenComplete { _ in client.close(promise: nil) }
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { client?.originBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The origin is read only while the client takes more of the answer.
+    func read(context: ChannelHandlerContext) {
+        if client?.isWritable ?? true {
+            context.read()
+        } else {
+            pendingRead = true
+        }
     }
 }
