@@ -28,7 +28,8 @@ struct TenantRestrictionsGate {
     /// Why a sign-in may not go on.
     enum Refusal: Error {
         case malformed(String)
-        case blocked(restrictingTenantID: String, reason: String)
+        /// The restricting tenant's policy does not allow the sign-in (why is in the server's log, not the user's page).
+        case blocked
 
         var code: Int { if case .malformed = self { TenantRestrictionsGate.malformedCode } else { TenantRestrictionsGate.blockedCode } }
         var message: String {
@@ -40,17 +41,18 @@ struct TenantRestrictionsGate {
     }
 
     /// The request's header when it names a tenant of this deployment and that tenant's policy; nil without one.
-    func header() async throws(Refusal) -> TenantRestrictionHeader? {
+    /// Throws ``Refusal/malformed(_:)`` for a header that is not one.
+    func header() async throws -> TenantRestrictionHeader? {
         guard let raw = request.header(TenantRestrictionHeader.name) else { return nil }
         let header: TenantRestrictionHeader
         do {
             header = try TenantRestrictionHeader(parsing: raw)
         } catch {
-            throw .malformed(error.description)
+            throw Refusal.malformed(error.description)
         }
-        guard (try? await app.tenantRecord(header.restrictingTenantID)) != nil else { return nil }
+        guard try await app.tenantRecord(header.restrictingTenantID) != nil else { return nil }
         guard header.namesItsTenantsPolicy else {
-            throw .malformed("The \(TenantRestrictionHeader.name) header's policy id is not tenant \(header.restrictingTenantID)'s cross-tenant access policy.")
+            throw Refusal.malformed("The \(TenantRestrictionHeader.name) header's policy id is not tenant \(header.restrictingTenantID)'s cross-tenant access policy.")
         }
         return header
     }
@@ -77,7 +79,7 @@ struct TenantRestrictionsGate {
             app.logger.notice("tenant restrictions refused a sign-in", metadata: [
                 "tenant": .string(tenant.id), "restrictingTenant": .string(restricting), "homeTenant": .string(home),
                 "client": .string(clientID), "reason": .string(reason), "request-id": .string(request.requestID)])
-            throw Refusal.blocked(restrictingTenantID: restricting, reason: reason)
+            throw Refusal.blocked
         }
     }
 
@@ -85,8 +87,8 @@ struct TenantRestrictionsGate {
     func requireReadableHeader() async throws {
         do {
             _ = try await header()
-        } catch {
-            throw OAuthError.invalidRequest(error.code, error.message)
+        } catch let refusal as Refusal {
+            throw OAuthError.invalidRequest(refusal.code, refusal.message)
         }
     }
 
