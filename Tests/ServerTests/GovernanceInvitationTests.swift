@@ -13,6 +13,7 @@ struct GovernanceInvitationTests {
             let fabrikam = try await TenantGovernanceRelationshipTests.other(h, name: "Fabrikam", domain: "fabrikam.test")
             let northwind = try await TenantGovernanceRelationshipTests.other(h, name: "Northwind", domain: "northwind.test")
             let fab = fabrikam.tenant.tenantId
+            try await Self.receiveInvitations(h, fabrikam.globalAdmin)
             let created = try await TenantGovernanceRelationshipTests.call(h, "POST", "governanceInvitations", ["governingTenantId": .string(fab)],
                                                                            as: contoso)
             #expect(created.status == 201, "\(created.text)")
@@ -43,6 +44,45 @@ struct GovernanceInvitationTests {
                 #expect(audit.contains { $0["activityDisplayName"] == "Create governance invitation" }
                     && audit.contains { $0["activityDisplayName"] == "Delete governance invitation" })
             }
+        }
+    }
+
+    /// The tenant of `admin` (its Global Administrator) lets other tenants send it governance invitations.
+    static func receiveInvitations(_ h: Harness, _ admin: Caller) async throws {
+        let changed = try await TenantGovernanceRelationshipTests.call(h, "PATCH", "settings", ["canReceiveInvitations": true], as: admin)
+        #expect(changed.status == 200 && changed.json["canReceiveInvitations"] == true, "\(changed.text)")
+    }
+
+    @Test("settings as Microsoft documents them: canReceiveInvitations false until set, then invitations are received; isRelatedTenantsEnabled always true; read-only and unknown properties refused; a Global Reader reads, a User Administrator does not")
+    func settings() async throws {
+        try await Harness.run { h in
+            let contoso = try await h.caller(named: "contosoga", role: BuiltInRoles.globalAdministrator)
+            let fabrikam = try await TenantGovernanceRelationshipTests.other(h, name: "Fabrikam", domain: "fabrikam.test")
+            let initial = try await TenantGovernanceRelationshipTests.call(h, "GET", "settings", as: fabrikam.globalAdmin)
+            #expect(initial.status == 200 && initial.json["@odata.type"] == "#microsoft.graph.tenantGovernanceServices.tenantGovernanceSetting", "\(initial.text)")
+            #expect(initial.json["canReceiveInvitations"] == false && initial.json["isRelatedTenantsEnabled"] == true)
+            let refused = try await TenantGovernanceRelationshipTests.call(h, "POST", "governanceInvitations",
+                                                                           ["governingTenantId": .string(fabrikam.tenant.tenantId)], as: contoso)
+            #expect(refused.status == 403 && refused.text.contains("canReceiveInvitations"), "\(refused.text)")
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "GET", "governanceInvitations", as: fabrikam.globalAdmin).json["value"] == [])
+
+            try await Self.receiveInvitations(h, fabrikam.globalAdmin)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "GET", "settings", as: fabrikam.globalAdmin).json["canReceiveInvitations"] == true)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "POST", "governanceInvitations",
+                                                                     ["governingTenantId": .string(fabrikam.tenant.tenantId)], as: contoso).status == 201)
+            let fabToken = try await h.accessToken(clientId: fabrikam.tenant.clientId, secret: fabrikam.tenant.clientSecret, tenant: fabrikam.tenant.tenantId)
+            let audit = await h.graph("GET", "auditLogs/directoryAudits", token: fabToken).json["value"]?.arrayValue ?? []
+            #expect(audit.contains { $0["activityDisplayName"] == "Update tenant governance settings" })
+
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "POST", "settings/enableRelatedTenants", as: contoso).status == 204)
+            for body: JSONValue in [["isRelatedTenantsEnabled": false], ["canReceiveInvitations": "yes"], ["other": true], [:]] {
+                #expect(try await TenantGovernanceRelationshipTests.call(h, "PATCH", "settings", body, as: contoso).status == 400, "\(body)")
+            }
+            let reader = try await h.caller(named: "reader", role: BuiltInRoles.globalReader)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "GET", "settings", as: reader).status == 200)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "PATCH", "settings", ["canReceiveInvitations": true], as: reader).status == 403)
+            let userAdmin = try await h.caller(named: "useradmin", role: BuiltInRoles.userAdministrator)
+            #expect(try await TenantGovernanceRelationshipTests.call(h, "GET", "settings", as: userAdmin).status == 403)
         }
     }
 

@@ -3,7 +3,8 @@ import TesseraCore
 
 /// `/directory/tenantGovernance/governanceInvitations` (beta `governanceInvitation`): a tenant that wants to be governed
 /// invites a tenant of this deployment to govern it (Microsoft's alternative to the governing tenant asking first);
-/// the invitation lives 30 days. Create, list, get and delete, as Microsoft documents them. Like requests, each
+/// the invitation lives 30 days, and only a tenant whose settings allow it (`canReceiveInvitations`) receives one.
+/// Create, list, get and delete, as Microsoft documents them. Like requests, each
 /// invitation is kept in both tenants and audited in each in one transaction, so the invited tenant sees what it was
 /// sent and a third tenant sees nothing.
 struct GovernanceInvitations {
@@ -63,6 +64,10 @@ struct GovernanceInvitations {
         ]
         let actor = context.caller.actor, address = context.request.clientAddress
         try await app.store.write { tx in
+            // The invited tenant receives invitations only once its settings say so (Microsoft's default: it does not).
+            guard try await GovernanceSettings.canReceiveInvitations(tx, tenant: governingID) else {
+                throw DirectoryError(.accessDenied, "Tenant \(governingID) does not receive governance invitations: its tenant governance settings' canReceiveInvitations is false.")
+            }
             // One unexpired invitation a pair of tenants.
             let open = try await tx.query(ObjectQuery(tenant: governedID, kinds: [Self.kind])).contains {
                 $0.body["governingTenantId"]?.stringValue == governingID

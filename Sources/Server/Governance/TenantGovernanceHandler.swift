@@ -13,6 +13,7 @@ struct TenantGovernanceHandler {
         case "governanceRelationships": return try await GovernanceRelationships(context: context, app: app).relationships(tail)
         case "relatedTenants": return try await RelatedTenants(context: context, app: app).handle(tail)
         case "governanceInvitations": return try await GovernanceInvitations(context: context, app: app).handle(tail)
+        case "settings": return try await GovernanceSettings(context: context, app: app).handle(tail)
         default: throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.first ?? "tenantGovernance")'.")
         }
     }

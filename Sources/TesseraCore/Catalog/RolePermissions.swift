@@ -44,12 +44,14 @@ public enum RolePermissions {
                     "TenantGovernance-Relationship.Read.All", "TenantGovernance-Relationship.ReadWrite.All"])
             .union(["IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"])
             .union(["TenantGovernance-RelatedTenant.Read.All", "TenantGovernance-RelatedTenant.ReadWrite.All",
-                    "TenantGovernance-Invitation.Read.All", "TenantGovernance-Invitation.ReadWrite.All"]),
+                    "TenantGovernance-Invitation.Read.All", "TenantGovernance-Invitation.ReadWrite.All",
+                    "TenantGovernance-Setting.Read.All", "TenantGovernance-Setting.ReadWrite.All"]),
         BuiltInRoles.globalReader: directoryRead.union([
             "UserAuthenticationMethod.Read.All", "Policy.Read.All", "Policy.Read.AuthenticationMethod", "AuditLog.Read.All",
             "Policy.Read.ConditionalAccess", "EntraBackup.Read.All", "MultiTenantOrganization.Read.All",
             "ConfigurationMonitoring.Read.All", "TenantGovernance-PolicyTemplate.Read.All", "TenantGovernance-Request.Read.All",
             "TenantGovernance-Relationship.Read.All", "TenantGovernance-RelatedTenant.Read.All", "TenantGovernance-Invitation.Read.All",
+            "TenantGovernance-Setting.Read.All",
         ]),
         BuiltInRoles.backupReader: ["EntraBackup.Read.All"],
         BuiltInRoles.backupAdministrator: backupAdministration,
