@@ -53,7 +53,6 @@ static AESNI void expand256(__m128i *rk, const uint8_t *bytes) {
 }
 
 AESNI int tessera_krb_aes_init(tessera_krb_aes_key *key, const uint8_t *bytes, size_t length) {
-    if (!tessera_krb_aes_available()) return -1;
     __m128i rk[15];
     switch (length) {
     case 16: key->rounds = 10; expand128(rk, bytes); break;

@@ -86,3 +86,50 @@ import Testing
         #expect(!draws.contains([UInt8](repeating: 0, count: 16)))
     }
 }
+
+/// HMAC-SHA1 on the processor's SHA extensions against RFC 2202's vectors and swift-crypto's HMAC.
+@Suite struct HMACStateTests {
+    @Test func thisMachineHasTheSHAExtensions() {
+        #if arch(x86_64)
+        #expect(HMACState.sha1HardwareAvailable)
+        #endif
+    }
+
+    @Test(arguments: [
+        // RFC 2202 section 3, test cases 1, 2, 3 and 6 (a key longer than a block is hashed first).
+        ("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", Array("Hi There".utf8), "b617318655057264e28bc0b6fb378c8ef146be00"),
+        ("4a656665", Array("what do ya want for nothing?".utf8), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"),
+        (String(repeating: "aa", count: 20), [UInt8](repeating: 0xDD, count: 50), "125d7342b9ac11cd91a39af48aa17b4f63f175d3"),
+        (String(repeating: "aa", count: 80), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8),
+         "aa4ae5e15272d00e95705637ce8a3b55ed402112"),
+    ])
+    func hmacSHA1MatchesRFC2202(key: String, data: [UInt8], mac: String) {
+        var state = HMACState(profile: .aes256Sha1, key: SymmetricKey(data: hex(key)))
+        state.update(data)
+        #expect(state.finalize() == hex(mac))
+    }
+
+    @Test func theExtensionsAgreeWithSwiftCryptoOnRandomKeysAndMessages() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let key = SymmetricKey(data: (0..<[16, 32, 64, 65, 100][round % 5]).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let message = (0..<(round * 7 % 1_500)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let keyed = HMACState(profile: .aes128Sha1, key: key)
+            var fast = keyed
+            var portable = HMACState(profile: .aes128Sha1, key: key, hardware: false)
+            // Fed in uneven pieces, as a PAC is around its zeroed signatures.
+            var at = 0
+            while at < message.count {
+                let next = min(message.count, at + Int.random(in: 1...130, using: &generator))
+                fast.update(message[at..<next])
+                portable.update(message[at..<next])
+                at = next
+            }
+            #expect(fast.finalize() == portable.finalize(), "key \(key.bitCount / 8) bytes, message \(message.count)")
+            // The keyed state is untouched by its copy's updates.
+            var again = keyed
+            again.update(message)
+            #expect(again.finalize() == Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: key)))
+        }
+    }
+}

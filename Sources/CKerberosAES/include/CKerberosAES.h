@@ -17,9 +17,10 @@ typedef struct {
 } tessera_krb_aes_key;
 
 /// 1 when this processor has the AES instructions this file uses, 0 otherwise (then nothing else may be called).
+/// Ask once and keep the answer: CPUID traps to the hypervisor in a virtual machine, tens of microseconds.
 int tessera_krb_aes_available(void);
 
-/// Expands a 16- or 32-byte key; returns 0, or -1 for another length or without the AES instructions.
+/// Expands a 16- or 32-byte key; returns 0, or -1 for another length (or on a processor without the instructions).
 int tessera_krb_aes_init(tessera_krb_aes_key *key, const uint8_t *bytes, size_t length);
 
 /// Overwrites the round keys with zeros.
@@ -32,5 +33,33 @@ void tessera_krb_aes_encrypt_block(const tessera_krb_aes_key *key, const uint8_t
 /// `length` bytes, `length` at least 16; `in` and `out` do not overlap. Returns 0, or -1 for a length below 16.
 int tessera_krb_aes_cts_encrypt(const tessera_krb_aes_key *key, const uint8_t *in, uint8_t *out, size_t length);
 int tessera_krb_aes_cts_decrypt(const tessera_krb_aes_key *key, const uint8_t *in, uint8_t *out, size_t length);
+
+/// SHA-1 (FIPS 180-4) on the processor's SHA extensions, for HMAC-SHA1 (RFC 2104) with its pads hashed once per
+/// key: the integrity check of aes-cts-hmac-sha1-96 and the PAC's checksum. Where the extensions are missing,
+/// tessera_krb_sha1_available() is 0 and Kerberos uses swift-crypto's HMAC.
+typedef struct {
+    uint32_t state[5];
+    uint64_t length;
+    size_t used;
+    uint8_t buffer[64];
+} tessera_krb_sha1;
+
+typedef struct {
+    tessera_krb_sha1 inner;
+    tessera_krb_sha1 outer;
+} tessera_krb_hmac_sha1;
+
+/// 1 when this processor has the SHA extensions (and SSSE3 and SSE4.1); ask once (CPUID traps in a VM).
+int tessera_krb_sha1_available(void);
+/// Keys `mac` (the key hashed first when longer than a block).
+void tessera_krb_hmac_sha1_init(tessera_krb_hmac_sha1 *mac, const uint8_t *key, size_t length);
+/// Hashes more message into a keyed HMAC's inner hash (`&mac->inner`).
+void tessera_krb_sha1_update(tessera_krb_sha1 *hash, const uint8_t *data, size_t count);
+/// The 20-byte HMAC of what `mac` has hashed; `mac` itself is left as it was.
+void tessera_krb_hmac_sha1_final(const tessera_krb_hmac_sha1 *mac, uint8_t out[20]);
+
+/// `count` bytes from the kernel's CSPRNG in one call (`getrandom` on Linux, `arc4random_buf` elsewhere); 0, or -1
+/// when the kernel refuses.
+int tessera_krb_random(uint8_t *out, size_t count);
 
 #endif

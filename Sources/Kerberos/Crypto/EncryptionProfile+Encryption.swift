@@ -1,3 +1,4 @@
+import CKerberosAES
 import Crypto
 
 import protocol Foundation.DataProtocol
@@ -84,16 +85,28 @@ extension EncryptionProfile {
 }
 
 /// An incremental HMAC with the profile's hash. A value: a copy of a keyed state is a fresh HMAC with that key.
+/// HMAC-SHA1 runs on the processor's SHA extensions (CKerberosAES) where it has them: a plain C struct, copied
+/// without an allocation, where swift-crypto's HMAC allocates and goes through generic `DataProtocol` code at each
+/// copy, update and finalization.
 struct HMACState: Sendable {
     private enum State: Sendable {
+        case sha1Hardware(tessera_krb_hmac_sha1)
         case sha1(HMAC<Insecure.SHA1>), sha256(HMAC<SHA256>), sha384(HMAC<SHA384>)
         /// Held only while an update runs, so that the hash being updated is the only reference to its state.
         case updating
     }
     private var state: State
 
-    init(profile: EncryptionProfile, key: SymmetricKey) {
+    /// Whether this processor has the SHA extensions CKerberosAES uses.
+    static let sha1HardwareAvailable = tessera_krb_sha1_available() != 0
+
+    /// `hardware: false` keeps swift-crypto's HMAC-SHA1 (for tests comparing the two).
+    init(profile: EncryptionProfile, key: SymmetricKey, hardware: Bool = HMACState.sha1HardwareAvailable) {
         switch (profile.family, profile.keyLength) {
+        case (.sha1, _) where hardware && Self.sha1HardwareAvailable:
+            var mac = tessera_krb_hmac_sha1()
+            key.withUnsafeBytes { tessera_krb_hmac_sha1_init(&mac, $0.bindMemory(to: UInt8.self).baseAddress, $0.count) }
+            state = .sha1Hardware(mac)
         case (.sha1, _): state = .sha1(HMAC(key: key))
         case (.sha2, 16): state = .sha256(HMAC(key: key))
         default: state = .sha384(HMAC(key: key))
@@ -104,6 +117,19 @@ struct HMACState: Sendable {
     /// an enum that still holds it would copy it at every update.
     mutating func update(_ data: some DataProtocol) {
         switch state {
+        case .sha1Hardware(var mac):
+            state = .updating
+            let contiguous: Void? = data.withContiguousStorageIfAvailable {
+                tessera_krb_sha1_update(&mac.inner, $0.baseAddress, $0.count)
+            }
+            if contiguous == nil {
+                for region in data.regions {
+                    region.withUnsafeBytes {
+                        tessera_krb_sha1_update(&mac.inner, $0.bindMemory(to: UInt8.self).baseAddress, $0.count)
+                    }
+                }
+            }
+            state = .sha1Hardware(mac)
         case .sha1(var h):
             state = .updating
             h.update(data: data)
@@ -123,6 +149,11 @@ struct HMACState: Sendable {
 
     func finalize() -> [UInt8] {
         switch state {
+        case .sha1Hardware(let mac):
+            [UInt8](unsafeUninitializedCapacity: 20) { out, count in
+                withUnsafePointer(to: mac) { tessera_krb_hmac_sha1_final($0, out.baseAddress!) }
+                count = 20
+            }
         case .sha1(let h): Array(h.finalize())
         case .sha256(let h): Array(h.finalize())
         case .sha384(let h): Array(h.finalize())

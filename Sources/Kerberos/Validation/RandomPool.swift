@@ -1,9 +1,10 @@
-import Crypto
 import Synchronization
 
-/// Random bytes from BoringSSL's CSPRNG (through swift-crypto) drawn 4 KiB at a time and handed out once each: every
-/// draw costs a `getrandom` system call (BoringSSL mixes fresh entropy from the kernel into each call), which for a
-/// 16-byte confounder per AP-REP was 8% of a validation's time.
+import CKerberosAES
+
+/// Random bytes from the kernel's CSPRNG drawn 4 KiB at a time and handed out once each. swift-crypto's
+/// `SymmetricKey(size:)` fills its bytes from `SystemRandomNumberGenerator`, a `getrandom` system call per 8 bytes:
+/// two a confounder, 8% of a validation's time.
 final class RandomPool: Sendable {
     private struct State {
         var bytes: [UInt8] = []
@@ -33,7 +34,11 @@ final class RandomPool: Sendable {
         }
     }
 
+    /// `count` bytes from the kernel in one call.
     private static func draw(_ count: Int) -> [UInt8] {
-        SymmetricKey(size: SymmetricKeySize(bitCount: count * 8)).withUnsafeBytes { Array($0) }
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            precondition(tessera_krb_random(buffer.baseAddress!, count) == 0, "the kernel refused random bytes")
+            initialized = count
+        }
     }
 }
