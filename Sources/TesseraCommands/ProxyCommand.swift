@@ -39,7 +39,11 @@ struct ProxyCommand: AsyncParsableCommand {
     var inspectAIApps = false
     @Option(name: .customLong("no-inspect"), help: ArgumentHelp("A host never inspected, tunnelled untouched; .example.com covers its subdomains (repeatable).", valueName: "host"))
     var noInspect: [String] = []
-    @Option(help: ArgumentHelp("PEM file of the roots the real AI hosts' certificates must chain to, instead of the system's (for tests).", valueName: "file"))
+    @Option(name: .customLong("tenant-restrictions-host"),
+            help: ArgumentHelp("An identity platform host (the URL serve is reached at, login.microsoftonline.com…) whose requests get tenant restrictions v2's sec-Restrict-Tenant-Access-Policy header naming the user's tenant, any the client sent replaced: its CONNECTs are opened with the tenant's inspection CA for every user (repeatable; .example.com covers subdomains).",
+                               valueName: "host"))
+    var tenantRestrictionsHost: [String] = []
+    @Option(help: ArgumentHelp("PEM file of the roots the real hosts' certificates must chain to when the proxy opens TLS, instead of the system's (for tests).", valueName: "file"))
     var originCA: String?
     @Option(help: ArgumentHelp("Write the inspection CA certificates of --tenant that clients must trust now (made if there is none; during a rotation the old and the new) as PEM to this file and exit.", valueName: "file"))
     var inspectionCAOut: String?
@@ -69,12 +73,13 @@ struct ProxyCommand: AsyncParsableCommand {
         return configuration
     }
 
-    /// TLS inspection's settings, nil without `--inspect-ai-apps`.
+    /// TLS inspection's settings, nil without `--inspect-ai-apps` or `--tenant-restrictions-host`.
     func inspectionConfiguration() throws -> TLSInspectionConfiguration? {
-        guard inspectAIApps else {
-            if !noInspect.isEmpty || originCA != nil { throw ValidationError("--no-inspect and --origin-ca need --inspect-ai-apps") }
+        guard inspectAIApps || !tenantRestrictionsHost.isEmpty else {
+            if !noInspect.isEmpty || originCA != nil { throw ValidationError("--no-inspect and --origin-ca need --inspect-ai-apps or --tenant-restrictions-host") }
             return nil
         }
+        if !inspectAIApps, !noInspect.isEmpty { throw ValidationError("--no-inspect needs --inspect-ai-apps") }
         var roots: [NIOSSLCertificate]?
         if let originCA {
             do {
@@ -90,6 +95,13 @@ struct ProxyCommand: AsyncParsableCommand {
                 throw ValidationError("--no-inspect takes a host name, not '\(host)'")
             }
             configuration.addBypass(host)
+        }
+        configuration.inspectsPrompts = inspectAIApps
+        for host in tenantRestrictionsHost {
+            guard !host.isEmpty, !host.contains(where: { $0 == ":" || $0 == "/" || $0 == " " }) else {
+                throw ValidationError("--tenant-restrictions-host takes a host name, not '\(host)'")
+            }
+            configuration.addTenantRestrictionHost(host)
         }
         return configuration
     }

@@ -41,7 +41,8 @@ final class StreamingOriginLog: Sendable {
     static let bigSize = 48 << 20
 }
 
-/// An AI app's stand-in that keeps connections open (NIO's HTTP/1.1 server): a chat completion is echoed with its length;
+/// An AI app's stand-in that keeps connections open (NIO's HTTP/1.1 server): a request is echoed (with any tenant
+/// restrictions header it carried);
 /// with `"stream":true` it answers server-sent events, the first at once and the last only once the test releases it;
 /// `GET /big` sends ``StreamingOriginLog/bigSize`` bytes, writing only while its connection takes more.
 final class StreamingOrigin: ChannelInboundHandler {
@@ -87,11 +88,17 @@ final class StreamingOrigin: ChannelInboundHandler {
                 context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
             }
         } else {
-            let text = "origin saw: \(head.method.rawValue) \(head.uri) \(body)"
+            var text = "origin saw: \(head.method.rawValue) \(head.uri) \(body)"
+            let restriction = head.headers[TenantRestrictionHeader.name]
+            if !restriction.isEmpty { text += "\n\(TenantRestrictionHeader.name): " + restriction.joined(separator: " | ") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok,
                                                                  headers: ["Content-Type": "text/plain", "Content-Length": String(text.utf8.count)]))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            let ended = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if !head.isKeepAlive {
+                let channel = context.channel
+                ended.whenComplete { _ in channel.close(promise: nil) }
+            }
         }
     }
 
@@ -145,6 +152,7 @@ final class ConnectAnswerReader: ChannelInboundHandler, RemovableChannelHandler 
 /// inspection CA: several requests on one connection, answers read part by part.
 final class InspectedClient {
     let channel: any Channel
+    let host: String
     private var parts: AsyncStream<HTTPClientResponsePart>.AsyncIterator
 
     init(proxy: ProxyInspectionTests.Proxy, host: String = "api.openai.com", token: String = "good") async throws {
@@ -170,13 +178,14 @@ final class InspectedClient {
             try operations.addHandler(ResponsePartCollector(continuation))
         }.get()
         self.channel = channel
+        self.host = host
         self.parts = stream.makeAsyncIterator()
     }
 
     /// Writes a request without flushing (`send` flushes): two writes then a flush pipeline them.
     func write(_ method: HTTPMethod = .POST, _ uri: String = "/v1/chat/completions", body: String? = nil, headers: HTTPHeaders = [:]) {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
-        head.headers.add(name: "Host", value: "api.openai.com")
+        head.headers.add(name: "Host", value: host)
         if let body { head.headers.add(name: "Content-Length", value: String(body.utf8.count)) }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
@@ -356,6 +365,31 @@ struct ProxyInspectedStreamingTests {
             #expect(log.requests.withLock { $0.count } == 1)
             let records = try await ProxyInspectionTests.records(proxy, count: 2)
             #expect(records.compactMap { $0["action"]?.stringValue }.sorted() == ["allow", "block"])
+        }
+    }
+
+    @Test("an identity platform host named for tenant restrictions gets the user's tenant's header on every request, in place of the client's")
+    func tenantRestrictionsHeader() async throws {
+        try await Self.run(adjust: { $0.addTenantRestrictionHost("login.microsoftonline.com") }) { proxy, _ in
+            let expected = TenantRestrictionHeader(restrictingTenantID: proxy.tenant)
+            // A user without a prompt policy: the identity host is opened all the same (its prompts are not read).
+            let client = try await InspectedClient(proxy: proxy, host: "login.microsoftonline.com", token: "no-prompt-policy")
+            let forged = "\(UUID().uuidString.lowercased()):\(UUID().uuidString.lowercased())"
+            client.send(.GET, "/organizations/oauth2/v2.0/authorize?client_id=app", headers: [TenantRestrictionHeader.name: forged])
+            let first = try await client.response()
+            #expect(first.body == "origin saw: GET /organizations/oauth2/v2.0/authorize?client_id=app \n\(expected)")
+            client.send(.POST, "/organizations/oauth2/v2.0/token", body: "grant_type=refresh_token",
+                        headers: ["sec-restrict-tenant-access-policy": forged])
+            let second = try await client.response()
+            #expect(second.body.hasSuffix("\n\(expected)") && !second.body.contains(forged))
+            await client.close()
+            #expect(expected.value == "\(proxy.tenant.lowercased()):\(TenantRestrictionHeader.policyID(tenant: proxy.tenant))")
+            // Hosts not named for it are left alone: an AI app the user's policy does not inspect is tunnelled untouched.
+            let (answer, text) = try await ProxyInspectionTests.request(proxy.port, host: "api.openai.com", port: proxy.goodOrigin,
+                                                                        trust: try ProxyInspectionTests.originCA.get().nioCertificate,
+                                                                        token: "no-prompt-policy", ProxyInspectionTests.chat("Hello"))
+            #expect(answer == "HTTP/1.1 200 Connection established\r\n\r\n" && text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(!text.lowercased().contains("sec-restrict-tenant-access-policy"))
         }
     }
 }

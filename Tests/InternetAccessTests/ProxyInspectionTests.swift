@@ -136,7 +136,7 @@ struct ProxyInspectionTests {
     }
 
     /// A proxy inspecting AI apps (api.anthropic.com bypassed) with two origins: one for api.openai.com and
-    /// api.anthropic.com with a certificate from the trusted test CA (its handlers after TLS from `origin`: by default
+    /// api.anthropic.com (and login.microsoftonline.com) with a certificate from the trusted test CA (its handlers after TLS from `origin`: by default
     /// one request per connection), one for api.mistral.ai with a rogue certificate.
     static func run(origin handlers: @escaping @Sendable (any Channel) throws -> Void = { try $0.pipeline.syncOperations.addHandler(TLSOriginHandler()) },
                     adjust: (inout TLSInspectionConfiguration) -> Void = { _ in }, _ body: (Proxy) async throws -> Void) async throws {
@@ -154,13 +154,14 @@ struct ProxyInspectionTests {
                 }
                 .bind(host: "127.0.0.1", port: 0).get()
         }
-        let good = try await origin(try originCA.get().serverContext(hosts: ["api.openai.com", "api.anthropic.com"]))
+        let good = try await origin(try originCA.get().serverContext(hosts: ["api.openai.com", "api.anthropic.com", "login.microsoftonline.com"]))
         let bad = try await origin(try rogueCA.get().serverContext(hosts: ["api.mistral.ai"]))
         let goodPort = try #require(good.localAddress?.port), badPort = try #require(bad.localAddress?.port)
         var configuration = ProxyConfiguration(host: "127.0.0.1", port: 0)
         configuration.tunnelPorts = [goodPort, badPort]
         try configuration.addResolve("api.openai.com:\(goodPort):127.0.0.1")
         try configuration.addResolve("api.anthropic.com:\(goodPort):127.0.0.1")
+        try configuration.addResolve("login.microsoftonline.com:\(goodPort):127.0.0.1")
         try configuration.addResolve("api.mistral.ai:\(badPort):127.0.0.1")
         var inspection = TLSInspectionConfiguration(prompts: PromptInspector(detector: try PromptDetector.bundled()),
                                                     originTrustRoots: [try originCA.get().nioCertificate])

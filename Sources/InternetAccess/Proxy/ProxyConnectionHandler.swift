@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Synchronization
+import TesseraCore
 
 /// What every connection of one proxy shares: its configuration, who decides, where records go, and the count of
 /// open connections.
@@ -177,10 +178,16 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 }
                 // Only a user whose security profile links a prompt policy has prompts inspected, and only for the hosts
                 // its schemes read.
-                if case .tunnel = head.target, let inspector = shared.inspector, let prompt = verdict.prompt,
-                   inspector.configuration.inspects(host: head.host, policy: prompt.policy) {
-                    inspect(context, head, record: record, tenant: user.tenantID, inspector: inspector, prompt: prompt, accept: accept)
-                    return
+                // Identity platform hosts named for tenant restrictions are opened for every user, to add the header.
+                if case .tunnel = head.target, let inspector = shared.inspector {
+                    let prompt = verdict.prompt.flatMap { inspector.configuration.inspects(host: head.host, policy: $0.policy) ? $0 : nil }
+                    let restriction = inspector.configuration.restrictsTenants(host: head.host)
+                        ? TenantRestrictionHeader(restrictingTenantID: user.tenantID) : nil
+                    if prompt != nil || restriction != nil {
+                        inspect(context, head, record: record, tenant: user.tenantID, inspector: inspector, prompt: prompt,
+                                tenantRestriction: restriction, accept: accept)
+                        return
+                    }
                 }
                 connect(context, head, record: record, accept: accept)
             }
@@ -287,7 +294,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// server codec, and an ``InspectedConnectionHandler`` that inspects each request and re-originates TLS to the real
     /// host for those that pass.
     private func inspect(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, record: TrafficRecord, tenant: String,
-                         inspector: TLSInspector, prompt: PromptPolicy.InScope, accept: String?) {
+                         inspector: TLSInspector, prompt: PromptPolicy.InScope?, tenantRestriction: TenantRestrictionHeader?, accept: String?) {
         let now = shared.now()
         context.eventLoop.makeFutureWithTask { try await inspector.serverContext(tenant: tenant, host: head.host, now: now) }
             .assumeIsolated().whenComplete { [self] result in
@@ -299,7 +306,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                     // NIO's server pipeline: pipelined requests wait until the answer before them has ended.
                     try operations.configureHTTPServerPipeline(position: .after(tls), withPipeliningAssistance: true, withErrorHandling: false)
                     try operations.addHandler(InspectedConnectionHandler(host: head.host, port: head.port, record: record, inspector: inspector,
-                                                                         prompt: prompt, shared: shared))
+                                                                         prompt: prompt, tenantRestriction: tenantRestriction, shared: shared))
                 } catch {
                     refuse(context, ProxyError(.internalError, "The proxy could not make a certificate for \(head.host)."), accept: accept)
                     return

@@ -17,6 +17,11 @@ public struct TLSInspectionConfiguration: Sendable {
     public var bypass: Set<String> = []
     /// Roots the real hosts' certificates must chain to: nil for the system's roots (tests name a test CA).
     public var originTrustRoots: [NIOSSLCertificate]?
+    /// Whether prompts are inspected at all (`--inspect-ai-apps`); off, only the tenant restrictions hosts are opened.
+    public var inspectsPrompts = true
+    /// Identity platform hosts whose requests carry tenant restrictions v2's header naming the user's tenant (see
+    /// ``restrictsTenants(host:)``), compared without case; `.example.com` also covers subdomains.
+    public var tenantRestrictionHosts: Set<String> = []
     /// Largest request body held whole for inspection (a JSON prompt can only be read once its body is whole). A larger
     /// one is never held: it gets the prompt policy's verdict for unreadable bodies, refused (413) or streamed on
     /// uninspected.
@@ -27,10 +32,26 @@ public struct TLSInspectionConfiguration: Sendable {
     }
 
     /// Adds a host to the bypass list.
-    public mutating func addBypass(_ host: String) {
+    public mutating func addBypass(_ host: String) { bypass.insert(Self.normalised(host)) }
+
+    /// Adds an identity platform host whose requests get the tenant restrictions header.
+    public mutating func addTenantRestrictionHost(_ host: String) { tenantRestrictionHosts.insert(Self.normalised(host)) }
+
+    /// Whether CONNECTs to `host` are opened for every user, to put tenant restrictions v2's
+    /// `sec-Restrict-Tenant-Access-Policy: <the user's tenant>:<its policy id>` on each request (any the client sent
+    /// replaced), as Entra's Global Secure Access and TLS-inspecting proxies do for the identity platform. The bypass
+    /// list does not apply: these hosts are named on purpose.
+    public func restrictsTenants(host: String) -> Bool { Self.covers(tenantRestrictionHosts, host: Self.normalised(host)) }
+
+    static func normalised(_ host: String) -> String {
         var h = host.lowercased()
         if h.hasSuffix(".") { h.removeLast() }
-        bypass.insert(h)
+        return h
+    }
+
+    /// Whether a host list names `host` (normalised), `.example.com` entries covering subdomains.
+    static func covers(_ hosts: Set<String>, host h: String) -> Bool {
+        hosts.contains(h) || hosts.contains(where: { $0.hasPrefix(".") && (h.hasSuffix($0) || "." + h == $0) })
     }
 
     /// Whether a CONNECT to `host` is inspected: a scheme covers it and the bypass list does not name it.
@@ -45,9 +66,8 @@ public struct TLSInspectionConfiguration: Sendable {
     }
 
     func inspects(host: String, schemes: [ConversationScheme]) -> Bool {
-        var h = host.lowercased()
-        if h.hasSuffix(".") { h.removeLast() }
-        if bypass.contains(h) || bypass.contains(where: { $0.hasPrefix(".") && (h.hasSuffix($0) || "." + h == $0) }) { return false }
+        let h = Self.normalised(host)
+        guard inspectsPrompts, !Self.covers(bypass, host: h) else { return false }
         return schemes.contains { Glob.matches($0.host, h) }
     }
 }

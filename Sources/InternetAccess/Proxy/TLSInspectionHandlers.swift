@@ -72,7 +72,10 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
     /// The CONNECT's record: each request's record starts from it.
     private let tunnel: TrafficRecord
     private let inspector: TLSInspector
-    private let prompt: PromptPolicy.InScope
+    /// The prompt policy on this user's traffic, when this host's prompts are inspected.
+    private let prompt: PromptPolicy.InScope?
+    /// Tenant restrictions' header for an identity platform host, put on every request in place of the client's.
+    private let tenantRestriction: TenantRestrictionHeader?
     private let shared: ProxyShared
 
     private var context: ChannelHandlerContext?
@@ -85,8 +88,10 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
     private var closeAfterResponse = false
     private var pendingRead = false
 
-    init(host: String, port: Int, record: TrafficRecord, inspector: TLSInspector, prompt: PromptPolicy.InScope, shared: ProxyShared) {
-        self.host = host; self.port = port; self.tunnel = record; self.inspector = inspector; self.prompt = prompt; self.shared = shared
+    init(host: String, port: Int, record: TrafficRecord, inspector: TLSInspector, prompt: PromptPolicy.InScope?,
+         tenantRestriction: TenantRestrictionHeader?, shared: ProxyShared) {
+        self.host = host; self.port = port; self.tunnel = record; self.inspector = inspector; self.prompt = prompt
+        self.tenantRestriction = tenantRestriction; self.shared = shared
     }
 
     private var limit: Int { inspector.configuration.maximumBodyBytes }
@@ -151,8 +156,8 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
         record.httpMethod = head.method.rawValue
         record.destinationUrl = "https://\(host)\(port == 443 ? "" : ":\(port)")\(uri)"
         let prompts = inspector.configuration.prompts
-        var scheme = prompts.scheme(host: host, path: uri)
-        if let found = scheme, !(prompt.policy.inspects(found) || prompts.customSchemes.contains(found)) { scheme = nil }
+        var scheme = prompt.flatMap { _ in prompts.scheme(host: host, path: uri) }
+        if let found = scheme, let prompt, !(prompt.policy.inspects(found) || prompts.customSchemes.contains(found)) { scheme = nil }
         exchange = Exchange(head: head, record: record, scheme: scheme)
         if !head.isKeepAlive { closeAfterResponse = true }
         if head.version == .http1_1, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
@@ -185,7 +190,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
 
     /// The prompt policy's decision on a held body: whole, or past the limit (then it is unreadable).
     private func decide(_ context: ChannelHandlerContext, overflowing: Bool) {
-        guard var exchange, let scheme = exchange.scheme, let held = exchange.held else { return }
+        guard var exchange, let scheme = exchange.scheme, let held = exchange.held, let prompt else { return }
         let prompts = inspector.configuration.prompts
         let extraction = overflowing ? PromptExtraction.tooLarge(limit: limit) : scheme.extractPrompt(from: Array(held.readableBytesView))
         let inspection = prompts.inspect(extraction, scheme: scheme)
@@ -228,14 +233,16 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
         var insight = GenerativeAIInsight(transactionId: record.transactionId, eventId: shared.nextID(at: now), createdDateTime: now,
                                           tenantId: record.tenantId, userPrincipalName: record.userPrincipalName, destinationUrl: url,
                                           prompt: text, scheme: inspection.scheme, assessment: assessment, action: verdict)
-        insight.policyId = prompt.policy.id
+        insight.policyId = prompt?.policy.id
         shared.recorder?.submit(insight)
     }
 
-    /// The request as the origin gets it: HTTP/1.1, hop-by-hop fields, `Expect` and the proxy's own dropped; a held body's
-    /// length stated, a streamed one in the client's framing (nil for a transfer coding other than chunked).
+    /// The request as the origin gets it: HTTP/1.1, hop-by-hop fields, `Expect` and the proxy's own dropped (and any
+    /// tenant restrictions header, replaced by the proxy's); a held body's length stated, a streamed one in the client's
+    /// framing (nil for a transfer coding other than chunked).
     private func originHead(_ head: HTTPRequestHead, bodyLength: Int?) -> HTTPRequestHead? {
         var dropped = ProxyConnectionHandler.hopByHop.union(["expect"])
+        if tenantRestriction != nil { dropped.insert(TenantRestrictionHeader.name.lowercased()) }
         for value in head.headers[canonicalForm: "connection"] { dropped.insert(value.lowercased()) }
         var headers = HTTPHeaders()
         for (name, value) in head.headers where !dropped.contains(name.lowercased()) { headers.add(name: name, value: value) }
@@ -250,6 +257,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
             guard coding.lowercased() == "chunked" else { return nil }
         }
         if !headers.contains(name: "host") { headers.add(name: "Host", value: "\(host)\(port == 443 ? "" : ":\(port)")") }
+        if let tenantRestriction { headers.add(name: TenantRestrictionHeader.name, value: tenantRestriction.value) }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: Self.path(head), headers: headers)
     }
 
