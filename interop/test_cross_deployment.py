@@ -17,7 +17,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from browser import REGISTER, Callback, add_authenticator, remove_authenticator, wait_for_text
+from browser import REGISTER, Callback, add_authenticator, click, remove_authenticator, wait_for_text
 from support import Graph, Session, first_start, unique
 
 IDENTITY_PROVIDER_READ_WRITE = "90db2b9a-d928-4d33-a4dd-8442ae3d41e4"  # IdentityProvider.ReadWrite.All (application)
@@ -116,6 +116,8 @@ def test_a_user_of_another_deployment_signs_in_with_a_passkey_at_home(graph, tes
         # Deployment 2 sends the browser to A's authorization endpoint; A's sign-in page signs Alice in with her passkey
         # (autofill); A sends the code back; deployment 2 redeems it and checks A's ID token, then its redirect.
         browser.get(invitation["inviteRedeemUrl"])
+        wait_for_text(browser, "Review permissions")  # deployment 2's consent prompt, then its redirect
+        click(browser, "accept")
         assert callback.wait(1) == {}
         state = graph_b.ok("GET", f"users/{guest}", params={"$select": "externalUserState,userType,identities"})
         assert state["externalUserState"] == "Accepted" and state["userType"] == "Guest"

@@ -108,11 +108,19 @@ struct CrossDeploymentB2BTests {
             return try #require(URL(string: text))
         }
 
-        /// Follows `invitation`'s redeem URL in Alice's browser (signed in at Contoso).
-        func redeem(_ invitation: APIResponse) async throws -> APIResponse {
+        /// Follows `invitation`'s redeem URL in Alice's browser (signed in at Contoso), answering Fabrikam's consent prompt
+        /// with `decision` when it is shown.
+        func redeem(_ invitation: APIResponse, decision: String = "accept") async throws -> APIResponse {
             let url = try World.redeemURL(invitation)
             let query = URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems?.map { (name: $0.name, value: $0.value ?? "") } ?? []
-            return await browse(await b.send("GET", url.path, query: query), cookies: [try await homeCookie()]).0
+            let (shown, cookies) = await browse(await b.send("GET", url.path, query: query), cookies: [try await homeCookie()])
+            guard shown.status == 200, shown.text.contains("id=\"accept\"") else { return shown }
+            let sealed = try #require(shown.text.firstMatch(of: /name="redemption" value="([^"]+)"/)?.1)
+            let token = try #require(shown.text.firstMatch(of: /name="consent_token" value="([^"]+)"/)?.1)
+            let form = AuthorizeEndpoint.encode([("redemption", String(sealed)), ("consent_token", String(token)), ("decision", decision)])
+            return await b.send("POST", "/\(fabrikam)/b2b/oidc/consent", headers: [
+                "cookie": cookies.joined(separator: "; "), "content-type": "application/x-www-form-urlencoded", "origin": Harness.base],
+                body: Array(form.utf8))
         }
 
         /// Fabrikam's SPA asks `/authorize` with Alice's address as the hint; the browser goes to Contoso and back.
@@ -213,6 +221,11 @@ struct CrossDeploymentB2BTests {
             #expect(items["client_id"] == w.clientID && items["code_challenge_method"] == "S256" && items["nonce"]?.isEmpty == false)
             #expect(items["login_hint"] == w.aliceAt && items["redirect_uri"] == "\(Harness.base)/\(w.fabrikam)/b2b/oidc/callback")
 
+            // Fabrikam's consent prompt (automatic redemption is never known for another deployment): Cancel redeems nothing.
+            let declined = try await w.redeem(invitation, decision: "cancel")
+            #expect(declined.status == 403 && declined.text.contains("AADSTS65004"), "\(declined.text)")
+            #expect(await w.b.graph("GET", "users/\(guestID)", token: w.bToken, query: [("$select", "externalUserState")]).json["externalUserState"]
+                    == "PendingAcceptance")
             let redeemed = try await w.redeem(invitation)
             #expect(redeemed.status == 302 && AuthorizeTests.location(redeemed) == "https://myapps.fabrikam.test/", "\(redeemed.text)")
             let accepted = await w.b.graph("GET", "users/\(guestID)", token: w.bToken, query: [("$select", "externalUserState,identities")]).json
@@ -264,7 +277,7 @@ struct CrossDeploymentB2BTests {
         }
     }
 
-    @Test("the callback refuses a state from another browser, a forged state, and an ID token Contoso did not issue to Fabrikam")
+    @Test("the callback refuses a state from another browser, a forged state, and an ID token Contoso did not issue to Fabrikam; the consent answer only from the same browser")
     func callbackRefusals() async throws {
         try await Self.run { w in
             _ = try await w.createProvider()
@@ -285,9 +298,23 @@ struct CrossDeploymentB2BTests {
             let pending = await w.b.graph("GET", "users/\(try #require(invitation.json["invitedUser"]?["id"]?.stringValue))", token: w.bToken,
                                           query: [("$select", "externalUserState")])
             #expect(pending.json["externalUserState"] == "PendingAcceptance")
-            // The right browser redeems.
+            // The right browser gets Fabrikam's consent prompt; its answer counts only from that browser, with the sealed redemption.
             let done = await w.b.send("GET", callback.path, query: params, headers: ["cookie": cookies.joined(separator: "; ")])
-            #expect(done.status == 302 && AuthorizeTests.location(done) == "https://myapps.fabrikam.test/", "\(done.text)")
+            #expect(done.status == 200 && done.text.contains("Review permissions"), "\(done.text)")
+            let sealed = String(try #require(done.text.firstMatch(of: /name="redemption" value="([^"]+)"/)?.1))
+            let token = String(try #require(done.text.firstMatch(of: /name="consent_token" value="([^"]+)"/)?.1))
+            func answer(_ redemption: String, cookie: String?) async -> APIResponse {
+                var headers = ["content-type": "application/x-www-form-urlencoded", "origin": Harness.base]
+                if let cookie { headers["cookie"] = cookie }
+                let form = AuthorizeEndpoint.encode([("redemption", redemption), ("consent_token", token), ("decision", "accept")])
+                return await w.b.send("POST", "/\(w.fabrikam)/b2b/oidc/consent", headers: headers, body: Array(form.utf8))
+            }
+            let otherBrowser = await answer(sealed, cookie: nil)
+            #expect(otherBrowser.status == 403 && otherBrowser.text.contains("another browser"), "\(otherBrowser.text)")
+            let altered = await answer(sealed.replacingOccurrences(of: ".", with: "x."), cookie: cookies.joined(separator: "; "))
+            #expect(altered.status == 403 && altered.text.contains("not valid"), "\(altered.text)")
+            let accepted = await answer(sealed, cookie: cookies.joined(separator: "; "))
+            #expect(accepted.status == 302 && AuthorizeTests.location(accepted) == "https://myapps.fabrikam.test/", "\(accepted.text)")
         }
     }
 

@@ -54,9 +54,11 @@ struct ExternalSignIn {
     }
 
     func respond(_ rest: [String]) async throws -> APIResponse {
-        // The consent prompt's answers: at `/authorize` (`consent`) and at redemption (the redeem URL itself).
+        // The consent prompt's answers: at `/authorize` (`consent`), at redemption (the redeem URL itself) and at a
+        // provider's redemption (`oidc/consent`).
         if request.method == "POST", rest == ["consent"] { return try await ExternalUserConsent(app: app, tenant: tenant).respond(request) }
         if request.method == "POST", rest == ["redeem"] { return try await redeem() }
+        if request.method == "POST", rest == ["oidc", "consent"] { return try await FederatedSignIn(app: app, tenant: tenant, request: request).consent() }
         guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
         switch rest {
         case ["redeem"]: return try await redeem()

@@ -119,10 +119,11 @@ struct FederatedSignIn {
             case .accepted(let identity):
                 var done: APIResponse
                 switch state.purpose {
-                case .redeem(let invitation): done = try await redeem(invitation, identity: identity)
+                case .redeem(let invitation): done = try await redeem(invitation, identity: identity, state: state)
                 case .signIn(let continuation): done = try await signIn(identity, continuation: continuation)
                 }
-                done.headers.append(("Set-Cookie", "\(cookieName)=; Path=/\(tenant.id)/b2b/; HttpOnly; SameSite=Lax; Max-Age=0"))
+                // A consent prompt keeps the browser's binding: its answer comes from the same browser.
+                if done.status != 200 { done.headers.append(clearBinding) }
                 return done
             }
         } catch let failure as FederationFailure {
@@ -133,8 +134,8 @@ struct FederatedSignIn {
         }
     }
 
-    /// The invitation redeemed by the provider's user, when it is the invited address.
-    func redeem(_ invitationID: String, identity: FederatedIDToken) async throws -> APIResponse {
+    /// The invitation redeemed by the provider's user, when it is the invited address, after the consent prompt.
+    func redeem(_ invitationID: String, identity: FederatedIDToken, state: State) async throws -> APIResponse {
         guard let invitation = try await app.directory.invitation(tenant: tenant.id, id: invitationID),
               invitation.identityProviderID != nil else {
             return refusal(FederationFailure(90072, "This invitation is not valid for \(tenant.name)."))
@@ -142,11 +143,31 @@ struct FederatedSignIn {
         guard identity.addresses.contains(invitation.email.lowercased()) else {
             return refusal(FederationFailure(90072, "This invitation was sent to \(invitation.email); the identity provider signed you in as someone else."))
         }
+        if let refused = try await collaborationRefusal(invitation, identity: identity) { return refused }
+        guard invitation.status != Invitation.completed else { return try await complete(invitation, identity: identity) }
+        let binding = state.binding
+        // The consent prompt: the other deployment's automatic redemption settings are not known here, so it is always shown.
+        let redemption = PendingRedemption(invitationID: invitation.id, issuer: identity.issuer, subject: identity.subject,
+                                           tenantID: identity.tenantID, binding: binding,
+                                           expires: Int64(app.clock.now.timeIntervalSince1970) + Self.lifetime)
+        return ExternalConsentPage.render(tenant: tenant, home: identity.issuer, account: invitation.email, action: "/\(tenant.id)/b2b/oidc/consent",
+                                          fields: [("redemption", seal(redemption))],
+                                          token: ExternalUserConsent(app: app, tenant: tenant).token(session: binding, subject: invitation.id),
+                                          formAction: "'self' \(ConsentPage.origin(of: invitation.redirectURL))")
+    }
+
+    /// The refusal when this tenant's inbound B2B collaboration settings do not let the provider's user in.
+    func collaborationRefusal(_ invitation: Invitation, identity: FederatedIDToken) async throws -> APIResponse? {
         let link = ExternalUserLink(guestID: invitation.userID, homeTenantID: identity.tenantID ?? "", homeUserID: identity.subject,
                                     invitationID: invitation.id, redeemedDateTime: "", issuer: identity.issuer)
-        if case .blocked(let reason) = try await CrossTenantSignIn(app: app).b2bCollaboration(resource: tenant.id, link: link, clientID: nil) {
-            return refusal(FederationFailure(500213, reason))
-        }
+        guard case .blocked(let reason) = try await CrossTenantSignIn(app: app).b2bCollaboration(resource: tenant.id, link: link, clientID: nil)
+        else { return nil }
+        return refusal(FederationFailure(500213, reason))
+    }
+
+    /// Redeems `invitation` for the provider's user (accepted, or redeemed already), while B2B collaboration allows it.
+    func complete(_ invitation: Invitation, identity: FederatedIDToken) async throws -> APIResponse {
+        if let refused = try await collaborationRefusal(invitation, identity: identity) { return refused }
         do {
             let actor = Actor(kind: .user, id: invitation.userID, displayName: invitation.displayName, userPrincipalName: invitation.email)
             try await app.directory.redeem(tenant: tenant.id, invitation: invitation.id, issuer: identity.issuer, subject: identity.subject,
