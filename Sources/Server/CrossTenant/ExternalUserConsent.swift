@@ -48,7 +48,8 @@ struct ExternalUserConsent {
     /// At `/authorize`, for the signed-in user: the prompt when it is an external user pending acceptance; nil when it
     /// may go on (not external, accepted already, or accepted now because both tenants suppress the prompt).
     func review(session: SignInSessions.Session, request: APIRequest, redirectURI: String) async throws -> APIResponse? {
-        guard let user = try await app.activeUser(tenant: tenant.id, id: session.userID),
+        // The user as Conditional Access holds it (read once per change of the tenant): no store read per sign-in.
+        guard let user = try await app.conditionalAccess.membership(app: app, tenant: tenant, userID: session.userID).0,
               user.body["externalUserState"]?.stringValue == Invitation.pending,
               let link = try await CrossTenantSignIn(app: app).link(tenant: tenant.id, user: user) else { return nil }
         if try await isSuppressed(home: link.homeTenantID) {
