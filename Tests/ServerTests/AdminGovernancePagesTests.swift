@@ -191,6 +191,29 @@ struct AdminGovernancePagesTests {
         }
     }
 
+    @Test("Tenant governance settings: a Global Administrator lets other tenants invite the tenant with the page's form, a Global Reader sees the setting without the form")
+    func governanceSettings() async throws {
+        try await Harness.run { h in
+            let admin = try await h.caller(named: "govga", role: BuiltInRoles.globalAdministrator)
+            let browser = try await Browser.signIn(h, admin)
+            let before = await browser.get("/governance")
+            let on = "/governance/settings/invitations/on"
+            #expect(before.status == 200 && before.text.contains("invite this tenant to govern them: <span class=\"pill off\">no</span>"), "\(before.text)")
+            #expect(before.text.contains("action=\"/admin/\(h.tenant.tenantId)\(on)\""))
+            #expect(try await browser.post(on, from: "/governance", csrf: "forged").status == 403)
+            let saved = try await browser.post(on, from: "/governance")
+            #expect(saved.status == 303 && AdminCenterTests.location(saved) == "/admin/\(h.tenant.tenantId)/governance?done=saved", "\(saved.text)")
+            let settings = try await TenantGovernanceRelationshipTests.call(h, "GET", "settings", as: admin)
+            #expect(settings.json["canReceiveInvitations"] == true)
+            let after = await browser.get("/governance")
+            #expect(after.text.contains("<span class=\"pill\">yes</span>") && after.text.contains("/governance/settings/invitations/off"))
+
+            let reader = try await Browser.signIn(h, try await h.caller(named: "reader", role: BuiltInRoles.globalReader))
+            let read = await reader.get("/governance")
+            #expect(read.status == 200 && read.text.contains("<span class=\"pill\">yes</span>") && !read.text.contains("/governance/settings/invitations/"))
+        }
+    }
+
     @Test("Configuration drift: monitors with their last run and each active drift's property, current and desired value; 403 for a User Administrator")
     func drift() async throws {
         try await Harness.run { h in

@@ -222,8 +222,8 @@ struct AdminRequest: Sendable {
     struct GraphFailure: Error, Sendable { let message: String }
 
     /// A Graph write turned into an outcome.
-    func perform(_ method: String, _ path: String, body: JSONValue? = nil, notice: String) async -> Outcome {
-        switch await graph(method, path, body: body) {
+    func perform(_ method: String, _ path: String, body: JSONValue? = nil, notice: String, version: String = "v1.0") async -> Outcome {
+        switch await graph(method, path, body: body, version: version) {
         case .success(let value): .done(notice, id: value["id"]?.stringValue)
         case .failure(let failure): .failed(failure.message)
         }

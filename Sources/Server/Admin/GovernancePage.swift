@@ -5,7 +5,8 @@ import TesseraCore
 /// received is accepted or rejected here by its Global Administrator with the same Graph `PATCH` an API client uses,
 /// so the rules (only the governed tenant, only a Global Administrator, only while pending and unexpired) and the
 /// audit records in both tenants are Graph's. A relationship is terminated here the same way, by the governing tenant
-/// or, when its policy allows, the governed one.
+/// or, when its policy allows, the governed one. The tenant's governance settings say whether other tenants may invite
+/// it to govern them, switched here by whoever may write them.
 struct GovernancePage {
     let admin: AdminRequest
 
@@ -30,6 +31,16 @@ struct GovernancePage {
         case .failure(let error): failure = failure ?? error.message
         }
         let mayAnswer = admin.caller.directoryRoles.contains(BuiltInRoles.globalAdministrator)
+        var settings = ""
+        if case .success(let value) = await admin.graph("GET", "\(Self.root)/settings", version: "beta") {
+            let receives = value["canReceiveInvitations"]?.boolValue == true
+            let change = (try? admin.caller.require(anyOf: GovernanceSettings.permissions.write)) != nil
+                ? admin.form("/governance/settings/invitations/\(receives ? "off" : "on")", "",
+                             button: receives ? "Stop receiving invitations" : "Receive invitations", confirm: receives)
+                : ""
+            settings = "<h2>Settings</h2><p>Other tenants may invite this tenant to govern them: "
+                + "<span class=\"pill\(receives ? "" : " off")\">\(receives ? "yes" : "no")</span></p>\(change)"
+        }
 
         let templateRows = templates.map { template in
             let roles = (template["delegatedAdministrationRoleAssignments"]?.arrayValue ?? []).map { assignment in
@@ -74,6 +85,7 @@ struct GovernancePage {
 
         return admin.page(title: "Tenant governance", section: "governance", failure: failure, content: """
         <h1>Tenant governance</h1>
+        \(settings)
         <h2>Requests</h2>
         <p class="muted">A governed tenant's Global Administrator accepts or rejects a request within 14 days.</p>
         <table><thead><tr><th>Tenant</th><th>Policy template</th><th>Status</th><th>Requested / expires (UTC)</th><th></th></tr></thead>
@@ -90,9 +102,13 @@ struct GovernancePage {
         """)
     }
 
-    /// `POST governance/requests/{id}/accept` or `…/reject` (the governed tenant's answer) and
-    /// `POST governance/relationships/{id}/terminate`, through Graph.
+    /// `POST governance/requests/{id}/accept` or `…/reject` (the governed tenant's answer),
+    /// `POST governance/relationships/{id}/terminate` and `POST governance/settings/invitations/on|off`, through Graph.
     func act(_ path: [String]) async -> AdminRequest.Outcome {
+        if path.count == 3, path[0] == "settings", path[1] == "invitations", path[2] == "on" || path[2] == "off" {
+            return await admin.perform("PATCH", "\(Self.root)/settings", body: ["canReceiveInvitations": .bool(path[2] == "on")], notice: "saved",
+                                       version: "beta")
+        }
         guard path.count == 3 else { return .failed("Unknown action.") }
         let id = GenerativeAIAppsPage.pathSegment(path[1])
         switch (path[0], path[2]) {
