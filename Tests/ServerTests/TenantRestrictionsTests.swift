@@ -289,4 +289,30 @@ struct TenantRestrictionsTests {
             #expect(try await redeem(TenantRestrictionHeader(restrictingTenantID: w.fabrikam.tenantId).value).status == 200)
         }
     }
+
+    @Test("the device login page's approval is checked too: the device gets nothing while the policy blocks the account")
+    func deviceCodeApproval() async throws {
+        try await Harness.run { h in
+            let w = try await Self.world(h)
+            let cli = await h.graph("POST", "applications", token: w.fabrikamToken, json: ["displayName": "CLI", "isFallbackPublicClient": true])
+            let cliID = try #require(cli.json["appId"]?.stringValue)
+            let (_, setCookie) = try await SignInSessions(app: h.app).start(tenant: w.fabrikam.tenantId, userID: w.bob, amr: ["fido", "mfa"],
+                                                                             baseURL: Harness.base)
+            func approve(_ restriction: String?) async throws -> APIResponse {
+                let started = await h.send("POST", "/\(w.fabrikam.tenantId)/oauth2/v2.0/devicecode", headers: ["content-type": "application/x-www-form-urlencoded"],
+                                           body: Array("client_id=\(cliID)&scope=openid".utf8))
+                let userCode = try #require(started.json["user_code"]?.stringValue, "\(started.text)")
+                var headers = ["content-type": "application/json", "origin": Harness.base, "cookie": String(setCookie.split(separator: ";")[0])]
+                if let restriction { headers[TenantRestrictionHeader.name.lowercased()] = restriction }
+                return await h.send("POST", "/\(w.fabrikam.tenantId)/devicelogin", headers: headers,
+                                    body: JSONValue.object(["userCode": .string(userCode)]).serializedBytes)
+            }
+            let refused = try await approve(w.header)
+            #expect(refused.status == 403 && refused.text.contains("AADSTS5000211"), "\(refused.text)")
+            #expect(await w.failures(5000211).count == 1)
+            #expect(try await approve("\(w.contoso)").status == 400)
+            let approved = try await approve(nil)
+            #expect(approved.status == 200 && approved.json["approved"] == true, "\(approved.text)")
+        }
+    }
 }

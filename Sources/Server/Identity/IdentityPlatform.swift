@@ -115,21 +115,23 @@ struct IdentityPlatform {
             // Conditional Access decides the device's sign-in here, where the user is: the device gets nothing it refuses.
             if let userCode = try request.jsonObject()["userCode"]?.stringValue,
                let clientID = try await codes.pendingClient(tenant: tenant.id, userCode: userCode) {
+                try await TenantRestrictionsGate(app: app, tenant: tenant, request: request).deviceLogin(userID: session.userID, clientID: clientID)
                 let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID,
                                                                       request: request)
                 let refused = decision.outcome != .allow
+                let code = ConditionalAccessGate.refusalCode(decision)
                 if let user = try await app.activeUser(tenant: tenant.id, id: session.userID) {
                     let application = try await app.application(tenant: tenant.id, appID: clientID)
                     await SignInLog(app: app, tenant: tenant.id).record(
                         SignInEvent(kind: .interactiveUser, principal: user, appID: clientID,
                                     appDisplayName: application?.body["displayName"]?.stringValue, amr: session.amr,
                                     authTime: session.authTime, decision: decision,
-                                    failure: refused ? (53003, "Access has been blocked by Conditional Access policies.") : nil,
+                                    failure: refused ? (code, ConditionalAccessGate.refusalDescription(code)) : nil,
                                     clientAppUsed: "Mobile Apps and Desktop clients"),
                         request: request)
                 }
                 if refused {
-                    throw DirectoryError(.accessDenied, "AADSTS53003: Access has been blocked by Conditional Access policies (correlation id \(request.requestID)).")
+                    throw DirectoryError(.accessDenied, "AADSTS\(code): \(ConditionalAccessGate.refusalDescription(code)) (correlation id \(request.requestID)).")
                 }
             }
             guard let code = try request.jsonObject()["userCode"]?.stringValue,

@@ -117,6 +117,22 @@ struct TenantRestrictionsGate {
         }
     }
 
+    /// The device login page's approval (the device code flow): a refusal is Graph-shaped JSON for the page's script,
+    /// in the sign-in log; the device gets nothing.
+    func deviceLogin(userID: String, clientID: String) async throws {
+        do {
+            try await check(userID: userID, clientID: clientID)
+        } catch let refusal as Refusal {
+            let name = try await app.application(tenant: tenant.id, appID: clientID)?.body["displayName"]?.stringValue
+            await record(refusal, userID: userID, clientID: clientID, displayName: name, interactive: true)
+            let message = "AADSTS\(refusal.code): \(refusal.message) (correlation id \(request.requestID))."
+            switch refusal {
+            case .malformed: throw DirectoryError.badRequest(message)
+            case .blocked: throw DirectoryError(.accessDenied, message)
+            }
+        }
+    }
+
     func record(_ refusal: Refusal, userID: String?, clientID: String, displayName: String?, interactive: Bool) async {
         guard case .blocked = refusal, let userID, let user = try? await app.activeUser(tenant: tenant.id, id: userID) else { return }
         await SignInLog(app: app, tenant: tenant.id).record(
