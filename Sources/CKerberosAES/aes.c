@@ -189,6 +189,7 @@ int tessera_krb_aes_cts_decrypt(const tessera_krb_aes_key *key, const uint8_t *i
 #endif
 
 void tessera_krb_aes_clear(tessera_krb_aes_key *key) {
-    volatile uint8_t *p = (volatile uint8_t *)key;
-    for (size_t i = 0; i < sizeof *key; i++) p[i] = 0;
+    memset(key, 0, sizeof *key);
+    // The compiler may not drop the memset as a dead store: the memory is treated as read after it.
+    __asm__ __volatile__("" : : "r"(key) : "memory");
 }

@@ -29,14 +29,19 @@ enum GSSToken {
 
         var isKerberos: Bool { self == .kerberos || self == .msKerberos }
 
-        /// The OID, for replies and messages.
-        var identifier: ASN1ObjectIdentifier {
+        /// The OID's content octets, for replies.
+        var encoded: [UInt8] {
             switch self {
-            case .spnego: GSSToken.spnego
-            case .kerberos: GSSToken.kerberos
-            case .msKerberos: GSSToken.msKerberos
-            case .other(let content): (try? ASN1ObjectIdentifier(derEncoded: [0x06] + TLVLength.encode(content.count) + content)) ?? [0]
+            case .spnego: Self.spnegoBytes
+            case .kerberos: Self.kerberosBytes
+            case .msKerberos: Self.msKerberosBytes
+            case .other(let content): Array(content)
             }
+        }
+
+        /// The OID, for messages.
+        var identifier: ASN1ObjectIdentifier {
+            (try? ASN1ObjectIdentifier(derEncoded: [0x06] + TLVLength.encode(encoded.count) + encoded)) ?? [0]
         }
 
         private static let spnegoBytes: [UInt8] = [0x2B, 0x06, 0x01, 0x05, 0x05, 0x02]
@@ -44,9 +49,6 @@ enum GSSToken {
         private static let msKerberosBytes: [UInt8] = [0x2A, 0x86, 0x48, 0x82, 0xF7, 0x12, 0x01, 0x02, 0x02]
     }
 
-    static let spnego = try! ASN1ObjectIdentifier(dotRepresentation: "1.3.6.1.5.5.2")
-    static let kerberos = try! ASN1ObjectIdentifier(dotRepresentation: "1.2.840.113554.1.2.2")
-    static let msKerberos = try! ASN1ObjectIdentifier(dotRepresentation: "1.2.840.48018.1.2.2")
 
     /// `[APPLICATION 0] IMPLICIT SEQUENCE { thisMech OID, innerToken ANY }`: the mechanism and the bytes after it (the
     /// inner token is the mechanism's own, not necessarily DER).
@@ -100,37 +102,20 @@ enum GSSToken {
         case .bare:
             return apRep
         case .gssKerberos:
-            return try krb5Token(apRep)
+            return krb5Token(apRep)
         case .spnego(let mech):
-            var coder = DER.Serializer()
-            try coder.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)) {
-                coder in
-                try coder.appendConstructedNode(identifier: .sequence) { coder in
-                    try coder.serialize(Enumerated(0), explicitlyTaggedWithTagNumber: 0,
-                        tagClass: .contextSpecific)
-                    try coder.serialize(mech.identifier, explicitlyTaggedWithTagNumber: 1, tagClass: .contextSpecific)
-                    try coder.serialize(ASN1OctetString(contentBytes: try krb5Token(apRep)[...]),
-                        explicitlyTaggedWithTagNumber: 2, tagClass: .contextSpecific)
-                }
-            }
-            return coder.serializedBytes
+            // NegTokenResp ::= [1] SEQUENCE { negState [0] ENUMERATED (accept-completed 0), supportedMech [1] OID,
+            // responseToken [2] OCTET STRING }
+            let body = DERWriter.explicit(0, [0x0A, 0x01, 0x00])
+                + DERWriter.explicit(1, DERWriter.element(DERReader.Tag.objectIdentifier, mech.encoded))
+                + DERWriter.explicit(2, DERWriter.element(DERReader.Tag.octetString, krb5Token(apRep)))
+            return DERWriter.element(DERReader.Tag.context(1), DERWriter.element(DERReader.Tag.sequence, body))
         }
     }
 
-    private static func krb5Token(_ apRep: [UInt8]) throws -> [UInt8] {
-        var oid = DER.Serializer()
-        try oid.serialize(kerberos)
-        let body = oid.serializedBytes + [0x02, 0x00] + apRep
-        return [0x60] + TLVLength.encode(body.count) + body
-    }
-
-    /// ENUMERATED, which swift-asn1 has no type for.
-    private struct Enumerated: DERSerializable {
-        let value: Int
-        init(_ value: Int) { self.value = value }
-        func serialize(into coder: inout DER.Serializer) throws {
-            try value.serialize(into: &coder, withIdentifier: .enumerated)
-        }
+    private static func krb5Token(_ apRep: [UInt8]) -> [UInt8] {
+        DERWriter.element(
+            0x60, DERWriter.element(DERReader.Tag.objectIdentifier, Mechanism.kerberos.encoded) + [0x02, 0x00] + apRep)
     }
 }
 

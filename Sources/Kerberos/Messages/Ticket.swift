@@ -1,5 +1,3 @@
-import SwiftASN1
-
 /// RFC 4120's EncryptedData: an encryption type, the key version it was made with, and the ciphertext.
 public struct EncryptedData: Sendable {
     public let encryptionType: EncryptionType
@@ -15,23 +13,6 @@ public struct EncryptedData: Sendable {
                 try fields.optionalField(1) { try $0.uint32() },
                 try fields.field(2) { try $0.octets() }
             )
-        }
-    }
-
-    init(encryptionType: EncryptionType, keyVersion: UInt32?, cipher: [UInt8]) {
-        self.encryptionType = encryptionType
-        self.keyVersion = keyVersion
-        self.cipher = cipher[...]
-    }
-
-    func serialize(into coder: inout DER.Serializer) throws {
-        try coder.appendConstructedNode(identifier: .sequence) { coder in
-            try coder.serialize(Int(encryptionType.rawValue), explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific)
-            if let keyVersion {
-                try coder.serialize(Int(keyVersion), explicitlyTaggedWithTagNumber: 1, tagClass: .contextSpecific)
-            }
-            try coder.serialize(ASN1OctetString(contentBytes: cipher), explicitlyTaggedWithTagNumber: 2,
-                tagClass: .contextSpecific)
         }
     }
 }
