@@ -38,7 +38,9 @@ extension GovernedConfigurationMonitors {
             request.parameters = parameters
         }
         let sources = ["baseline", "sourceMonitorId", "sourceSnapshotId"].filter { body[$0] != nil }
-        guard sources.count <= 1 else { throw DirectoryError.badRequest("Give one of 'baseline', 'sourceMonitorId' and 'sourceSnapshotId', not \(sources.count).") }
+        guard sources.count <= 1 else {
+            throw DirectoryError.badRequest("Give one of 'baseline', 'sourceMonitorId' and 'sourceSnapshotId', not \(sources.count).")
+        }
         if creating, sources.isEmpty { throw DirectoryError.badRequest("One of 'baseline', 'sourceMonitorId' or 'sourceSnapshotId' is required.") }
         switch sources.first {
         case "baseline": request.baseline = Self.portable(try ConfigurationBaseline.parse(body["baseline"]))
@@ -46,11 +48,14 @@ extension GovernedConfigurationMonitors {
             let key = sources[0], kind = key == "sourceMonitorId" ? ConfigurationMonitors.monitorKind : ConfigurationMonitors.snapshotKind
             guard let id = body[key]?.stringValue, !id.isEmpty else { throw DirectoryError.badRequest("'\(key)' must be a string.") }
             let source = try await ConfigurationMonitors(app: app).one(tenant: tenant, kind: kind, id: id)
-            request.baseline = Self.portable(try ConfigurationBaseline.parse(kind == ConfigurationMonitors.monitorKind ? source.body["_baseline"] : .object(source.body)))
+            let stored = kind == ConfigurationMonitors.monitorKind ? source.body["_baseline"] : .object(source.body)
+            request.baseline = Self.portable(try ConfigurationBaseline.parse(stored))
         default: break
         }
         if let ids = body["governedTenantIds"] {
-            guard let list = ids.arrayValue, !list.isEmpty else { throw DirectoryError.badRequest("'governedTenantIds' must name at least one tenant.") }
+            guard let list = ids.arrayValue, !list.isEmpty else {
+                throw DirectoryError.badRequest("'governedTenantIds' must name at least one tenant.")
+            }
             var tenants: [String] = []
             for item in list {
                 guard let id = item.stringValue?.lowercased(), Identifier.isGUID(id) else {
@@ -97,10 +102,12 @@ extension GovernedConfigurationMonitors {
                 item["relationshipStatus"] = relationship?.body["status"] ?? "terminated"
                 for name in ["monitorStatus", "activeDriftsCount", "lastRunStatus", "lastRunDateTime"] { item[name] = .null }
                 if let monitor = try await Self.readable(tx, entry, relationship: relationship, governing: governing, id: record.id) {
-                    let owned = try await tx.query(ObjectQuery(tenant: entry.tenantID, kinds: [ConfigurationMonitors.driftKind, ConfigurationMonitors.resultKind]))
+                    let kinds = [ConfigurationMonitors.driftKind, ConfigurationMonitors.resultKind]
+                    let owned = try await tx.query(ObjectQuery(tenant: entry.tenantID, kinds: kinds))
                         .filter { $0.body["monitorId"]?.stringValue == monitor.id }
                     item["monitorStatus"] = monitor.body["status"] ?? .null
-                    item["activeDriftsCount"] = .int(Int64(owned.filter { $0.kind == ConfigurationMonitors.driftKind && $0.body["status"] == "active" }.count))
+                    let active = owned.filter { $0.kind == ConfigurationMonitors.driftKind && $0.body["status"] == "active" }
+                    item["activeDriftsCount"] = .int(Int64(active.count))
                     let last = owned.filter { $0.kind == ConfigurationMonitors.resultKind }
                         .max { ($0.body["runInitiationDateTime"]?.stringValue ?? "") < ($1.body["runInitiationDateTime"]?.stringValue ?? "") }
                     item["lastRunStatus"] = last?.body["runStatus"] ?? .null
@@ -122,8 +129,11 @@ extension GovernedConfigurationMonitors {
             var out: [JSONValue] = []
             for entry in entries {
                 let relationship = try await Self.relationship(tx, tenant: governing, id: entry.relationshipID)
-                guard let monitor = try await Self.readable(tx, entry, relationship: relationship, governing: governing, id: record.id) else { continue }
-                let owned = try await tx.query(ObjectQuery(tenant: entry.tenantID, kinds: [kind])).filter { $0.body["monitorId"]?.stringValue == monitor.id }
+                guard let monitor = try await Self.readable(tx, entry, relationship: relationship, governing: governing, id: record.id) else {
+                    continue
+                }
+                let owned = try await tx.query(ObjectQuery(tenant: entry.tenantID, kinds: [kind]))
+                    .filter { $0.body["monitorId"]?.stringValue == monitor.id }
                 out += owned.sorted { $0.id < $1.id }.map(ConfigurationManagementHandler.render)
             }
             return out

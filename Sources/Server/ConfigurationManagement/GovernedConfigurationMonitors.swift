@@ -172,7 +172,9 @@ struct GovernedConfigurationMonitors {
         let kept = targets.filter { wanted.contains($0.tenantID) }, fields = body
         try await app.store.write { tx in
             var body = fields
-            guard var record = try await tx.object(tenant: tenant, id: current.id), record.kind == Self.kind else { throw DirectoryError.notFound(id) }
+            guard var record = try await tx.object(tenant: tenant, id: current.id), record.kind == Self.kind else {
+                throw DirectoryError.notFound(id)
+            }
             let entries = try await Self.reconcile(tx, governing: (tenant, governing), id: record.id, body: body, targets: kept,
                                                    previous: previous, actor: actor, address: address, now: now)
             // Tenants whose relationship ended stay listed (their monitor is theirs now) unless the PATCH names the set.
@@ -224,7 +226,8 @@ struct GovernedConfigurationMonitors {
             }
             do {
                 if let entry = previous.first(where: { $0.tenantID == target.tenantID && $0.relationshipID == target.relationshipID }),
-                   var monitor = try await tx.object(tenant: target.tenantID, id: entry.monitorID), monitor.kind == ConfigurationMonitors.monitorKind {
+                   var monitor = try await tx.object(tenant: target.tenantID, id: entry.monitorID),
+                   monitor.kind == ConfigurationMonitors.monitorKind {
                     try await ConfigurationMonitors.setBaseline(tx, &monitor, baseline)
                     for name in ["displayName", "description", "parameters"] { monitor.body[name] = body[name] ?? .null }
                     monitor.body["lastModifiedDateTime"] = .string(Timestamp.format(now))
@@ -270,7 +273,8 @@ struct GovernedConfigurationMonitors {
     /// or a policy that gives the caller no such role.
     func writableTargets(_ tenantIDs: [String]) async throws -> [Target] {
         guard let user = context.caller.userID else {
-            throw DirectoryError(.accessDenied, "Applying a baseline to governed tenants is delegated only: an administrator acts through the relationship's policy.")
+            throw DirectoryError(.accessDenied,
+                                 "Applying a baseline to governed tenants is delegated only: an administrator acts through the relationship's policy.")
         }
         let governing = tenant, directory = app.directory
         return try await app.store.read { tx in
@@ -298,7 +302,8 @@ struct GovernedConfigurationMonitors {
 
     /// Whether a relationship's policy gives any of its groups a role that writes configuration monitors.
     static func policyPermitsMonitors(_ policy: JSONValue?) -> Bool {
-        let groups = (policy?["delegatedAdministrationRoleAssignments"]?.arrayValue ?? []).compactMap { $0["group"]?["id"]?.stringValue?.lowercased() }
+        let assignments = policy?["delegatedAdministrationRoleAssignments"]?.arrayValue ?? []
+        let groups = assignments.compactMap { $0["group"]?["id"]?.stringValue?.lowercased() }
         return writesMonitors(GovernedAccess.roles(policy: policy, groups: Set(groups)))
     }
 
