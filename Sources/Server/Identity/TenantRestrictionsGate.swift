@@ -35,7 +35,8 @@ struct TenantRestrictionsGate {
         var message: String {
             switch self {
             case .malformed(let reason): reason
-            case .blocked: "A tenant restrictions policy added to this request by a device or network administrator does not allow access to this tenant."
+            case .blocked:
+                "A tenant restrictions policy added to this request by a device or network administrator does not allow access to this tenant."
             }
         }
     }
@@ -52,7 +53,8 @@ struct TenantRestrictionsGate {
         }
         guard try await app.tenantRecord(header.restrictingTenantID) != nil else { return nil }
         guard header.namesItsTenantsPolicy else {
-            throw Refusal.malformed("The \(TenantRestrictionHeader.name) header's policy id is not tenant \(header.restrictingTenantID)'s cross-tenant access policy.")
+            throw Refusal.malformed(
+                "The \(TenantRestrictionHeader.name) header's policy id is not tenant \(header.restrictingTenantID)'s cross-tenant access policy.")
         }
         return header
     }
@@ -67,13 +69,15 @@ struct TenantRestrictionsGate {
         var home = tenant.id, homeUser = userID, isRemote = false
         if let homeTenant {
             home = homeTenant.lowercased()
-        } else if let link = try await CrossTenantSignIn(app: app).link(tenant: tenant.id, user: try await app.activeUser(tenant: tenant.id, id: userID)) {
+        } else if let user = try await app.activeUser(tenant: tenant.id, id: userID),
+                  let link = try await CrossTenantSignIn(app: app).link(tenant: tenant.id, user: user) {
             (home, homeUser, isRemote) = (link.homeTenantID, link.homeUserID, link.isRemote)
         }
         guard home != restricting else { return }
         let directory = app.directory, homeID = home, homeUserID = homeUser
         // A user of another deployment brings no groups that this one knows.
-        let groups = isRemote ? [] : Set(try await app.store.read { tx in try await directory.transitiveGroups(tenant: homeID, of: homeUserID, tx: tx) })
+        let groups = isRemote ? []
+            : Set(try await app.store.read { tx in try await directory.transitiveGroups(tenant: homeID, of: homeUserID, tx: tx) })
         let access = try await directory.crossTenantAccess(tenant: restricting, partner: home)
         if case .blocked(let reason) = access.tenantRestriction(userID: homeUser, groupIDs: groups, applicationID: clientID) {
             app.logger.notice("tenant restrictions refused a sign-in", metadata: [

@@ -46,12 +46,15 @@ extension CrossTenantTenantRestrictions {
             devices = Devices(mode: mode, rule: rule)
         }
         // Entra's rule, from both sides: blocking every user needs every application blocked, and the other way round.
-        let blocksEveryone = setting.usersAndGroups.map { $0.accessType == .blocked && $0.targets.contains { $0.target == CrossTenantTargetConfiguration.allUsers } }
+        let blocksEveryone = setting.usersAndGroups.map {
+            $0.accessType == .blocked && $0.targets.contains { $0.target == CrossTenantTargetConfiguration.allUsers }
+        }
         let blocksEverything = setting.applications.map {
             $0.accessType == .blocked && $0.targets.contains { $0.target == CrossTenantTargetConfiguration.allApplications }
         }
         if let blocksEveryone, let blocksEverything, blocksEveryone != blocksEverything {
-            throw DirectoryError.badRequest("Property '\(path)': blocking all users and groups needs all applications blocked, and blocking all applications needs all users and groups blocked.")
+            throw DirectoryError.badRequest(
+                "Property '\(path)': blocking all users and groups needs all applications blocked, and blocking all applications needs all users and groups blocked.")
         }
         self.init(setting: setting, devices: devices)
     }
