@@ -61,6 +61,9 @@ struct AdminGovernancePagesTests {
                 "inboundTrust": ["isMfaAccepted": true, "isCompliantDeviceAccepted": false, "isHybridAzureADJoinedDeviceAccepted": false],
                 "b2bCollaborationInbound": ["usersAndGroups": ["accessType": "blocked", "targets": [["target": "AllUsers", "targetType": "user"]]],
                                             "applications": ["accessType": "blocked", "targets": [["target": "AllApplications", "targetType": "application"]]]],
+                "b2bDirectConnectInbound": ["usersAndGroups": ["accessType": "allowed", "targets": [["target": "AllUsers", "targetType": "user"]]],
+                                            "applications": ["accessType": "allowed", "targets": [["target": "AllApplications", "targetType": "application"]]]],
+                "automaticUserConsentSettings": ["inboundAllowed": true],
             ]).status == 201)
             #expect(await h.graph("PUT", "\(root)/partners/\(partner)/identitySynchronization", token: token, json: [
                 "displayName": .string(Self.hostile), "userSyncInbound": ["isSyncAllowed": true]]).status == 204)
@@ -71,6 +74,8 @@ struct AdminGovernancePagesTests {
             #expect(page.text.contains(partner) && page.text.contains("Trusts MFA") && page.text.contains("Users may be synchronized in"))
             #expect(page.text.contains("service default") && page.text.contains("Trusts nothing from the home tenant"))
             #expect(page.text.contains("<span class=\"pill off\">blocked</span> AllUsers"))
+            #expect(page.text.contains("<th>B2B direct connect inbound</th>") && page.text.contains("<span class=\"pill\">allowed</span> AllUsers"))
+            #expect(page.text.contains("Automatic inbound"))
             #expect(!page.text.contains("Read only") && page.text.contains("aria-current=\"page\">Cross-tenant access"))
             Self.expectEscaped(page)
 

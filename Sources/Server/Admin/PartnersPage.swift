@@ -1,8 +1,8 @@
 import TesseraCore
 
-/// "Cross-tenant access": the tenant's default cross-tenant access settings and each partner's (B2B collaboration
-/// inbound and outbound, inbound trust, whether identity synchronization may push users in, membership of the
-/// multitenant organization), read through `/policies/crossTenantAccessPolicy` as the signed-in user. Graph decides
+/// "Cross-tenant access": the tenant's default cross-tenant access settings and each partner's (B2B collaboration and
+/// B2B direct connect inbound and outbound, inbound trust, automatic redemption, whether identity synchronization may
+/// push users in, membership of the multitenant organization), read through `/policies/crossTenantAccessPolicy` as the signed-in user. Graph decides
 /// who reads (Security Reader, Global Reader and the roles that write) and who writes (Security Administrator,
 /// Global Administrator); the page says which the administrator is.
 struct PartnersPage {
@@ -29,7 +29,9 @@ struct PartnersPage {
             let tenantID = partner["tenantId"]?.stringValue ?? ""
             rows += "<tr><td class=\"mono\">\(h(tenantID))</td>"
                 + "<td>\(Self.b2b(partner["b2bCollaborationInbound"]))</td><td>\(Self.b2b(partner["b2bCollaborationOutbound"]))</td>"
-                + "<td>\(Self.trust(partner["inboundTrust"]))</td><td>\(await identitySync(tenantID))</td>"
+                + "<td>\(Self.b2b(partner["b2bDirectConnectInbound"]))</td><td>\(Self.b2b(partner["b2bDirectConnectOutbound"]))</td>"
+                + "<td>\(Self.trust(partner["inboundTrust"]))</td><td>\(Self.redemption(partner["automaticUserConsentSettings"]))</td>"
+                + "<td>\(await identitySync(tenantID))</td>"
                 + "<td>\(partner["isInMultiTenantOrganization"]?.boolValue == true ? "Yes" : "No")</td></tr>"
         }
         let writable = (try? admin.caller.require(anyOf: CrossTenantAccessHandler.writePermissions)) != nil
@@ -40,14 +42,17 @@ struct PartnersPage {
         <h1>Cross-tenant access settings</h1>
         <p class="muted">\(access)</p>
         <h2>Default\(defaults["isServiceDefault"]?.boolValue == true ? " <span class=\"pill\">service default</span>" : "")</h2>
-        <table><thead><tr><th>B2B collaboration inbound</th><th>B2B collaboration outbound</th><th>Inbound trust</th></tr></thead>
+        <table><thead><tr><th>B2B collaboration inbound</th><th>B2B collaboration outbound</th><th>B2B direct connect inbound</th>
+        <th>B2B direct connect outbound</th><th>Inbound trust</th></tr></thead>
         <tbody><tr><td>\(Self.b2b(defaults["b2bCollaborationInbound"]))</td><td>\(Self.b2b(defaults["b2bCollaborationOutbound"]))</td>
+        <td>\(Self.b2b(defaults["b2bDirectConnectInbound"]))</td><td>\(Self.b2b(defaults["b2bDirectConnectOutbound"]))</td>
         <td>\(Self.trust(defaults["inboundTrust"]))</td></tr></tbody></table>
         <h2>Organizational settings</h2>
         <p class="muted">A setting a partner leaves unset is the default's.</p>
-        <table><thead><tr><th>Tenant id</th><th>B2B collaboration inbound</th><th>B2B collaboration outbound</th><th>Inbound trust</th>
+        <table><thead><tr><th>Tenant id</th><th>B2B collaboration inbound</th><th>B2B collaboration outbound</th>
+        <th>B2B direct connect inbound</th><th>B2B direct connect outbound</th><th>Inbound trust</th><th>Automatic redemption</th>
         <th>Identity synchronization</th><th>In the multitenant organization</th></tr></thead>
-        <tbody>\(rows.isEmpty ? "<tr><td colspan=\"6\" class=\"muted\">No partner has settings of its own.</td></tr>" : rows)</tbody></table>
+        <tbody>\(rows.isEmpty ? "<tr><td colspan=\"9\" class=\"muted\">No partner has settings of its own.</td></tr>" : rows)</tbody></table>
         <h2>Related tenants</h2>
         \(await relatedTenants())
         """)
@@ -96,6 +101,12 @@ struct PartnersPage {
             return "\(name): <span class=\"pill\(access == "blocked" ? " off" : "")\">\(h(access))</span> \(h(targets))"
         }
         return part("Users and groups", setting["usersAndGroups"]) + "<br>" + part("Applications", setting["applications"])
+    }
+
+    /// `automaticUserConsentSettings`: the directions in which the consent prompt is suppressed (both tenants must agree).
+    static func redemption(_ settings: JSONValue?) -> String {
+        let directions = [("inboundAllowed", "inbound"), ("outboundAllowed", "outbound")].filter { settings?[$0.0]?.boolValue == true }.map(\.1)
+        return directions.isEmpty ? "Consent prompt shown" : "Automatic " + directions.joined(separator: " and ")
     }
 
     /// `crossTenantAccessPolicyInboundTrust`: which of the home tenant's claims this tenant accepts.
