@@ -317,7 +317,7 @@ struct ProxyInspectedStreamingTests {
             let client = try await InspectedClient(proxy: proxy)
             client.send(.GET, "/v1/models")
             _ = try await client.response()
-            try await client.channel.setOption(ChannelOptions.autoRead, value: false)
+            try await client.channel.setOption(ChannelOptions.autoRead, value: false).get()
             client.send(.GET, "/big")
             // Wait until the origin stops getting further: it can write only what the sockets and the proxy's
             // bounded buffers take.
@@ -330,7 +330,7 @@ struct ProxyInspectedStreamingTests {
             }
             #expect(steady >= 10)
             #expect(last < StreamingOriginLog.bigSize / 2, "the origin wrote \(last) bytes to a client that read none")
-            try await client.channel.setOption(ChannelOptions.autoRead, value: true)
+            try await client.channel.setOption(ChannelOptions.autoRead, value: true).get()
             client.channel.read()
             guard case .head(let head) = await client.next() else { Issue.record("no head"); return }
             #expect(head.status == .ok)
@@ -365,6 +365,17 @@ struct ProxyInspectedStreamingTests {
             #expect(log.requests.withLock { $0.count } == 1)
             let records = try await ProxyInspectionTests.records(proxy, count: 2)
             #expect(records.compactMap { $0["action"]?.stringValue }.sorted() == ["allow", "block"])
+        }
+    }
+
+    @Test("bytes inside the tunnel that are not an HTTP/1.1 request get 400 in Graph's shape, and the connection ends")
+    func malformedInside() async throws {
+        try await Self.run { proxy, log in
+            let (_, text) = try await ProxyInspectionTests.request(proxy.port, host: "api.openai.com", port: proxy.goodOrigin,
+                                                                   trust: try await ProxyPromptPolicyTests.trust(proxy), "G\u{01}T / HTTP/1.1\r\n\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+            #expect(text.contains(#""code":"BadRequest""#) && text.lowercased().contains("\r\nconnection: close\r\n"))
+            #expect(log.requests.withLock { $0.isEmpty })
         }
     }
 

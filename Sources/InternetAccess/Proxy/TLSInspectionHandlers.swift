@@ -310,7 +310,11 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
             // The decoder closes the connection after this; the answer must be written now.
             if exchange == nil {
                 var record = tunnel
-                if requests > 0 { record.transactionId = shared.nextID(at: shared.now()) }
+                if requests > 0 {
+                    let now = shared.now()
+                    record.transactionId = shared.nextID(at: now)
+                    record.createdDateTime = now
+                }
                 requests += 1
                 exchange = Exchange(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), record: record)
             }
