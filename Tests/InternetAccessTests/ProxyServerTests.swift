@@ -9,7 +9,7 @@ import TesseraCore
 
 /// The gatekeeper for these tests of the proxy itself (its decisions are ServerTests' NetworkAccessGatekeeperTests):
 /// `Bearer good` is allowed with a prompt policy that blocks injections, `Bearer alert-only` with one that only alerts,
-/// `Bearer no-prompt-policy` with none, `Bearer strict` with one that also blocks bodies it cannot read, `Bearer blocked` is blocked by a named policy, anything else is not authenticated.
+/// `Bearer no-prompt-policy` with none, `Bearer strict` with one that also blocks bodies it cannot read, `Bearer blocked` is blocked by a named policy, `Bearer password-only` refused by Conditional Access's grant controls, anything else is not authenticated.
 struct StubGatekeeper: ProxyGatekeeper {
     let tenant: String
     static let blockingMatch = FilteringEngine.Match(action: .block, profileID: "profile-1", policyID: "policy-1", policyName: "No AI",
@@ -29,6 +29,8 @@ struct StubGatekeeper: ProxyGatekeeper {
             let policy = PromptPolicy(id: "prompt-strict", name: "Prompts: strict", unreadableBodies: .block)
             return .decided(user, .init(prompt: .init(policy: policy, profileID: "profile-1", conditionalAccessPolicyID: "ca-1")), application: nil)
         case "Bearer blocked": return .decided(user, .init(enforced: Self.blockingMatch), application: nil)
+        case "Bearer password-only":
+            return .refused(user, ProxyRefusal(conditionalAccessPolicyID: "ca-mfa", message: "Multifactor authentication is required."), application: nil)
         default: return .unauthenticated("Access token is empty.")
         }
     }
@@ -198,6 +200,25 @@ struct ProxyServerTests {
             #expect(records.map { $0.body["policyId"] } == ["policy-1", "policy-1"])
             #expect(records.map { $0.body["policyRuleId"] } == ["rule-1", "rule-1"])
             #expect(records.first?.body["destinationUrl"] == .string("http://example.test:\(originPort)/"))
+        }
+    }
+
+    @Test("a user Conditional Access refuses (grant controls the token does not meet) gets 403 naming the policy, page or JSON; recorded as block")
+    func conditionalAccessRefusal() async throws {
+        try await Self.run { port, originPort, store, tenant, recorder in
+            let json = try await Self.exchange(port, "CONNECT api.openai.com:\(originPort) HTTP/1.1\r\nProxy-Authorization: Bearer password-only\r\n\r\n")
+            #expect(json.hasPrefix("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"))
+            let body = try JSONParser.parse(Array(json.split(separator: "\r\n\r\n", maxSplits: 1)[1].utf8))
+            #expect(body["error"]?["code"] == "AccessBlockedByConditionalAccess")
+            #expect(body["error"]?["message"] == "Multifactor authentication is required.")
+            #expect(body["error"]?["innerError"]?["conditionalAccessPolicyId"] == "ca-mfa")
+            let html = try await Self.exchange(port, "GET http://example.test:\(originPort)/ HTTP/1.1\r\nProxy-Authorization: Bearer password-only\r\n"
+                + "Accept: text/html\r\n\r\n")
+            #expect(html.hasPrefix("HTTP/1.1 403 Forbidden\r\nContent-Type: text/html; charset=utf-8\r\n") && html.contains("ca-mfa"))
+            try await recorder.flush()
+            let records = try await TrafficLog.list(tenant: tenant, store: store, filter: nil, limit: 10)
+            #expect(records.map { $0.body["action"] } == ["block", "block"])
+            #expect(records.allSatisfy { $0.body["userPrincipalName"] == "alice@contoso.test" })
         }
     }
 

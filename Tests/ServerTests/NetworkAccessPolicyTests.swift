@@ -131,12 +131,13 @@ struct NetworkAccessPolicyTests {
 
     // MARK: The proxy's gatekeeper
 
-    /// A user's access token as the token endpoint issues it after an authorization code.
-    static func userToken(_ h: Harness, userID: String, client: (appID: String, secret: String)) async throws -> String {
+    /// A user's access token as the token endpoint issues it after an authorization code (a passkey sign-in unless `amr`
+    /// says otherwise).
+    static func userToken(_ h: Harness, userID: String, client: (appID: String, secret: String), amr: [String] = ["fido", "mfa"]) async throws -> String {
         let now = Int64(h.clock.now.timeIntervalSince1970)
         let code = AuthorizationCode(tenant: h.tenant.tenantId, clientID: client.appID, redirectURI: TokenGrantHardeningTests.web, userID: userID,
                                      scope: "openid offline_access User.Read", nonce: nil, codeChallenge: nil, authTime: now,
-                                     sessionID: Identifier.make(), amr: ["fido", "mfa"], expires: now + 600).encode(app: h.app)
+                                     sessionID: Identifier.make(), amr: amr, expires: now + 600).encode(app: h.app)
         let response = await TokenGrantHardeningTests.post(h, "token", [
             ("grant_type", "authorization_code"), ("client_id", client.appID), ("client_secret", client.secret),
             ("redirect_uri", TokenGrantHardeningTests.web), ("code", code)])

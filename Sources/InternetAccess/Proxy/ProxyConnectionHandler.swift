@@ -167,6 +167,14 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             case .success(.unauthenticated(let reason)):
                 refuse(context, ProxyError(.authenticationRequired, reason), accept: accept,
                        extra: [("Proxy-Authenticate", "Bearer realm=\"Tessera\", error=\"invalid_token\"")])
+            case .success(.refused(let user, let refusal, let application)):
+                var record = makeRecord(head, path: path, user: user, verdict: .init(), application: application,
+                                        client: context.channel.remoteAddress)
+                record.action = .block
+                shared.recorder?.submit(record)
+                send(context, ProxyResponse.error(ProxyError(.conditionalAccess, refusal.message), accept: accept,
+                                                  innerError: ["conditionalAccessPolicyId": .string(refusal.conditionalAccessPolicyID),
+                                                               "destination": .string(head.host)]))
             case .success(.decided(let user, let verdict, let application)):
                 var record = makeRecord(head, path: path, user: user, verdict: verdict, application: application,
                                         client: context.channel.remoteAddress)

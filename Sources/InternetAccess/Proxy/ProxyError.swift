@@ -14,6 +14,8 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let portNotAllowed = Code(rawValue: "PortNotAllowed", status: 403)
         public static let authenticationRequired = Code(rawValue: "InvalidAuthenticationToken", status: 407)
         public static let blocked = Code(rawValue: "AccessBlockedByPolicy", status: 403)
+        /// Conditional Access on the Internet Access traffic blocks the user, or asks for more than the token shows.
+        public static let conditionalAccess = Code(rawValue: "AccessBlockedByConditionalAccess", status: 403)
         /// A request body inside an inspected tunnel larger than the proxy reads.
         public static let bodyTooLarge = Code(rawValue: "RequestEntityTooLarge", status: 413)
         /// A prompt the prompt policy blocks (TLS inspection of AI apps).

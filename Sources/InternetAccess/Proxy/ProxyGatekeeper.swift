@@ -39,4 +39,19 @@ public enum ProxyAdmission: Sendable, Hashable {
     case unauthenticated(String)
     /// Authenticated; `verdict` says whether the destination is blocked and by which policy and rule.
     case decided(ProxyUser, FilteringEngine.Verdict, application: TrafficRecord.Application?)
+    /// Authenticated, but Conditional Access on the Internet Access traffic does not let this token through: a policy
+    /// blocks the user, or its grant controls ask for what the token does not show (multifactor authentication or
+    /// another authentication strength, a compliant device…). Answered 403 and recorded as `block`.
+    case refused(ProxyUser, ProxyRefusal, application: TrafficRecord.Application?)
+}
+
+/// Why Conditional Access keeps a user's traffic out, for the refusal page or JSON.
+public struct ProxyRefusal: Sendable, Hashable {
+    /// The Conditional Access policy that refuses.
+    public var conditionalAccessPolicyID: String
+    /// What the user is told: the policy's name and what it asks for.
+    public var message: String
+    public init(conditionalAccessPolicyID: String, message: String) {
+        self.conditionalAccessPolicyID = conditionalAccessPolicyID; self.message = message
+    }
 }

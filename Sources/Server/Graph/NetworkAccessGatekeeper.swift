@@ -45,7 +45,7 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
         if Self.revoked(jwt, user: user) {
             return .unauthenticated("The user's sign-in sessions were revoked after this token was issued: sign in again.")
         }
-        let scopes = try await profilesInScope(tenant: tenant, userID: userID, jwt: jwt, request: request)
+        let (scopes, refusal) = try await conditionalAccess(tenant: tenant, userID: userID, jwt: jwt, request: request)
         let filtering = try await cache.entry(tenant: tenant, store: app.store, shipped: catalog,
                                               year: Calendar(identifier: .gregorian).component(.year, from: app.clock.now))
         let catalog = filtering.catalog
@@ -62,6 +62,7 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
         let proxyUser = ProxyUser(tenantID: tenant.id, userID: userID,
                                   userPrincipalName: user.body["userPrincipalName"]?.stringValue ?? jwt.claims["upn"]?.stringValue,
                                   deviceID: jwt.claims["deviceid"]?.stringValue)
+        if let refusal { return .refused(proxyUser, refusal, application: application) }
         return .decided(proxyUser, verdict, application: application)
     }
 
@@ -73,20 +74,54 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
         return issued < from.timeIntervalSince1970.rounded(.down)
     }
 
-    /// The security profiles the applying Conditional Access policies put on this user's internet traffic.
-    func profilesInScope(tenant: TenantRecord, userID: String, jwt: JWT, request: ProxyAdmissionRequest) async throws -> [FilteringEngine.ProfileInScope] {
+    /// Conditional Access for this user's internet traffic: the security profiles the applying policies put on it, and
+    /// why it is refused when a policy blocks the user or asks for grant controls the token does not show (its `amr`,
+    /// as at the token endpoint: multifactor authentication or another authentication strength; device controls are
+    /// not shown by a proxy's token, so a policy that asks for them refuses).
+    func conditionalAccess(tenant: TenantRecord, userID: String, jwt: JWT, request: ProxyAdmissionRequest) async throws
+        -> (profiles: [FilteringEngine.ProfileInScope], refusal: ProxyRefusal?) {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
-        guard engine.evaluatesAnything else { return [] }
+        guard engine.evaluatesAnything else { return ([], nil) }
         let facts = try await app.conditionalAccess.userFacts(
             app: app, tenant: tenant, userID: userID, target: .application(appID: ConditionalAccessEngine.internetAccessAppID),
             amr: jwt.claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
             authTime: jwt.claims["iat"]?.intValue ?? Int64(app.clock.now.timeIntervalSince1970),
             clientAddress: request.clientAddress, userAgent: request.userAgent)
-        return engine.decide(facts).policies.compactMap { policy in
+        let decision = engine.decide(facts)
+        let policies = decision.policies
+        let profiles = policies.compactMap { policy in
             policy.filteringProfileID.map {
                 FilteringEngine.ProfileInScope(profileID: $0, conditionalAccessPolicyID: policy.id,
                                                reportOnly: policy.result.rawValue.hasPrefix("reportOnly"))
             }
+        }
+        return (profiles, Self.refusal(decision.outcome, names: Dictionary(policies.map { ($0.id, $0.displayName) }) { first, _ in first }))
+    }
+
+    /// What the user is told when Conditional Access keeps their traffic out; nil when it lets it through.
+    static func refusal(_ outcome: ConditionalAccessDecision.Outcome, names: [String: String]) -> ProxyRefusal? {
+        switch outcome {
+        case .allow:
+            return nil
+        case .block(let ids):
+            let id = ids.first ?? ""
+            return ProxyRefusal(conditionalAccessPolicyID: id,
+                                message: "Your organization's Conditional Access policy '\(names[id] ?? id)' blocks your internet access through this proxy.")
+        case .needs(let sets):
+            guard let first = sets.first else { return nil }
+            let wanted = first.requirements.map { requirement -> String in
+                switch requirement {
+                case .authenticationStrength(let strength): "a sign-in with \(strength.displayName.lowercased())"
+                case .compliantDevice: "a compliant device"
+                case .hybridJoinedDevice: "a Microsoft Entra hybrid joined device"
+                case .reauthentication: "a more recent sign-in"
+                case .unsupported(let control): "'\(control)'"
+                }
+            }
+            let again = first.requirements.contains(where: \.isInteractive) ? " Sign in again to get a token that does." : ""
+            return ProxyRefusal(conditionalAccessPolicyID: first.policyID,
+                                message: "Your organization's Conditional Access policy '\(names[first.policyID] ?? first.policyID)' requires "
+                                    + "\(wanted.joined(separator: first.anyOf ? " or " : " and ")) for internet access, which your access token does not show.\(again)")
         }
     }
 }
