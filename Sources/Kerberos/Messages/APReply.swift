@@ -11,25 +11,33 @@ enum APReply {
         authenticatorTime: Int64, microseconds: Int32, sequenceNumber: UInt32?, sessionKey: KerberosKey,
         sessionCipher: AESKey? = nil, confounder: [UInt8]
     ) throws -> [UInt8] {
-        var fields = DERWriter.explicit(
-            0, DERWriter.element(DERReader.Tag.generalizedTime, KerberosTime.bytes(authenticatorTime)))
-        fields += DERWriter.explicit(1, DERWriter.integer(Int64(microseconds)))
-        if let sequenceNumber { fields += DERWriter.explicit(3, DERWriter.integer(Int64(sequenceNumber))) }
-        let part = DERWriter.element(DERReader.Tag.application(27), DERWriter.element(DERReader.Tag.sequence, fields))
+        var part = DERWriter(capacity: 64)
+        part.element(DERReader.Tag.application(27)) { part in
+            part.element(DERReader.Tag.sequence) { fields in
+                fields.explicit(0) { $0.element(DERReader.Tag.generalizedTime, KerberosTime.bytes(authenticatorTime)) }
+                fields.explicit(1) { $0.integer(Int64(microseconds)) }
+                if let sequenceNumber { fields.explicit(3) { $0.integer(Int64(sequenceNumber)) } }
+            }
+        }
 
         let profile = try sessionKey.encryptionType.profile()
         let keys = try profile.usageKeys(sessionKey.key, usage: keyUsage, baseCipher: sessionCipher)
-        let cipher = try profile.encrypt(part, keys: keys, confounder: confounder)
-        // EncryptedData ::= SEQUENCE { etype [0], kvno [1] OPTIONAL (none: a session key has no version), cipher [2] }
-        let encrypted = DERWriter.element(
-            DERReader.Tag.sequence,
-            DERWriter.explicit(0, DERWriter.integer(Int64(sessionKey.encryptionType.rawValue)))
-                + DERWriter.explicit(2, DERWriter.element(DERReader.Tag.octetString, cipher)))
-        return DERWriter.element(
-            DERReader.Tag.application(15),
-            DERWriter.element(
-                DERReader.Tag.sequence,
-                DERWriter.explicit(0, DERWriter.integer(5)) + DERWriter.explicit(1, DERWriter.integer(15))
-                    + DERWriter.explicit(2, encrypted)))
+        let cipher = try profile.encrypt(part.bytes, keys: keys, confounder: confounder)
+        var reply = DERWriter(capacity: cipher.count + 32)
+        reply.element(DERReader.Tag.application(15)) { reply in
+            reply.element(DERReader.Tag.sequence) { fields in
+                fields.explicit(0) { $0.integer(5) }
+                fields.explicit(1) { $0.integer(15) }
+                // EncryptedData ::= SEQUENCE { etype [0], kvno [1] OPTIONAL (none: a session key has no version),
+                // cipher [2] }
+                fields.explicit(2) { encrypted in
+                    encrypted.element(DERReader.Tag.sequence) { data in
+                        data.explicit(0) { $0.integer(Int64(sessionKey.encryptionType.rawValue)) }
+                        data.explicit(2) { $0.element(DERReader.Tag.octetString, cipher) }
+                    }
+                }
+            }
+        }
+        return reply.bytes
     }
 }

@@ -102,20 +102,31 @@ enum GSSToken {
         case .bare:
             return apRep
         case .gssKerberos:
-            return krb5Token(apRep)
+            var token = DERWriter(capacity: apRep.count + 24)
+            krb5Token(apRep, into: &token)
+            return token.bytes
         case .spnego(let mech):
             // NegTokenResp ::= [1] SEQUENCE { negState [0] ENUMERATED (accept-completed 0), supportedMech [1] OID,
             // responseToken [2] OCTET STRING }
-            let body = DERWriter.explicit(0, [0x0A, 0x01, 0x00])
-                + DERWriter.explicit(1, DERWriter.element(DERReader.Tag.objectIdentifier, mech.encoded))
-                + DERWriter.explicit(2, DERWriter.element(DERReader.Tag.octetString, krb5Token(apRep)))
-            return DERWriter.element(DERReader.Tag.context(1), DERWriter.element(DERReader.Tag.sequence, body))
+            var token = DERWriter(capacity: apRep.count + 48)
+            token.element(DERReader.Tag.context(1)) { token in
+                token.element(DERReader.Tag.sequence) { fields in
+                    fields.explicit(0) { $0.append([0x0A, 0x01, 0x00]) }
+                    fields.explicit(1) { $0.element(DERReader.Tag.objectIdentifier, mech.encoded) }
+                    fields.explicit(2) { $0.element(DERReader.Tag.octetString) { krb5Token(apRep, into: &$0) } }
+                }
+            }
+            return token.bytes
         }
     }
 
-    private static func krb5Token(_ apRep: [UInt8]) -> [UInt8] {
-        DERWriter.element(
-            0x60, DERWriter.element(DERReader.Tag.objectIdentifier, Mechanism.kerberos.encoded) + [0x02, 0x00] + apRep)
+    /// RFC 4121's initial context token around the AP-REP: `[APPLICATION 0] { krb5 OID, TOK_ID 02 00, AP-REP }`.
+    private static func krb5Token(_ apRep: [UInt8], into writer: inout DERWriter) {
+        writer.element(0x60) { token in
+            token.element(DERReader.Tag.objectIdentifier, Mechanism.kerberos.encoded)
+            token.append([0x02, 0x00])
+            token.append(apRep)
+        }
     }
 }
 
