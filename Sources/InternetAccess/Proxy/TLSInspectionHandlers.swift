@@ -5,7 +5,8 @@ import NIOPosix
 import NIOSSL
 import TesseraCore
 
-/// The requests inside one client's terminated TLS to an inspected AI app, one after another on the same connection.
+/// The requests inside one client's terminated TLS to an inspected host (an AI app whose prompts the user's policy
+/// reads, or an identity platform host named for tenant restrictions), one after another on the same connection.
 ///
 /// - Keep-alive: each request is inspected, answered and recorded (one traffic record each), then the next is read.
 ///   Pipelined requests wait in NIO's `HTTPServerPipelineHandler` until the answer before them has ended, so none reaches
@@ -21,6 +22,8 @@ import TesseraCore
 /// - One origin connection at a time, over TLS verified fully (``OriginResponseHandler``), reused while the origin keeps
 ///   it open and opened again when it does not; a request sent whole on a reused connection the origin closed before
 ///   answering is sent once more on a new one.
+/// - On a host named for tenant restrictions every request goes on with the header naming the user's tenant
+///   (``TenantRestrictionHeader``), any the client sent removed.
 ///
 /// A connection that carried no request is recorded once, as the tunnel.
 final class InspectedConnectionHandler: ChannelDuplexHandler {
