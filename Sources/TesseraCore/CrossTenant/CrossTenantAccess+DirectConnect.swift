@@ -21,23 +21,11 @@ extension CrossTenantAccess {
         let setting = effective(inbound ? "b2bDirectConnectInbound" : "b2bDirectConnectOutbound")
         let direction = inbound ? "inbound" : "outbound"
         if inbound, let people = setting.usersAndGroups, !people.admitsAnyone { return .notEstablished }
-        let user = userID.lowercased(), groups = Set(groupIDs.map { $0.lowercased() })
-        if let people = setting.usersAndGroups, !people.admits({ target in
-            switch target.targetType {
-            case .user: target.target == CrossTenantTargetConfiguration.allUsers || target.target == user
-            case .group: groups.contains(target.target)
-            case .application: false
-            }
-        }) {
-            return .user("B2B direct connect \(direction) is blocked for this user by the cross-tenant access settings.")
+        switch setting.refusal(userID: userID, groupIDs: groupIDs, applicationID: applicationID) {
+        case .user?: return .user("B2B direct connect \(direction) is blocked for this user by the cross-tenant access settings.")
+        case .application?: return .application("B2B direct connect \(direction) is blocked for this application by the cross-tenant access settings.")
+        case nil: return nil
         }
-        if let applicationID, let applications = setting.applications, !applications.admits({ target in
-            // No Tessera application is one of Microsoft's, so Office365 and AllMicrosoftApps name none of them.
-            target.target == CrossTenantTargetConfiguration.allApplications || target.target == applicationID.lowercased()
-        }) {
-            return .application("B2B direct connect \(direction) is blocked for this application by the cross-tenant access settings.")
-        }
-        return nil
     }
 
     /// Whether both tenants' automatic redemption settings suppress the consent prompt for the partner's users:

@@ -52,22 +52,10 @@ public struct CrossTenantAccess: Sendable, Hashable {
     public func b2bCollaboration(inbound: Bool, userID: String, groupIDs: Set<String>, applicationID: String?) -> Decision {
         let setting = effective(inbound ? "b2bCollaborationInbound" : "b2bCollaborationOutbound")
         let direction = inbound ? "inbound" : "outbound"
-        let user = userID.lowercased(), groups = Set(groupIDs.map { $0.lowercased() })
-        if let people = setting.usersAndGroups, !people.admits({ target in
-            switch target.targetType {
-            case .user: target.target == CrossTenantTargetConfiguration.allUsers || target.target == user
-            case .group: groups.contains(target.target)
-            case .application: false
-            }
-        }) {
-            return .blocked("B2B collaboration \(direction) is blocked for this user by the cross-tenant access settings.")
+        switch setting.refusal(userID: userID, groupIDs: groupIDs, applicationID: applicationID) {
+        case .user?: return .blocked("B2B collaboration \(direction) is blocked for this user by the cross-tenant access settings.")
+        case .application?: return .blocked("B2B collaboration \(direction) is blocked for this application by the cross-tenant access settings.")
+        case nil: return .allowed
         }
-        if let applicationID, let applications = setting.applications, !applications.admits({ target in
-            // No Tessera application is one of Microsoft's, so Office365 and AllMicrosoftApps name none of them.
-            target.target == CrossTenantTargetConfiguration.allApplications || target.target == applicationID.lowercased()
-        }) {
-            return .blocked("B2B collaboration \(direction) is blocked for this application by the cross-tenant access settings.")
-        }
-        return .allowed
     }
 }

@@ -35,6 +35,9 @@ public struct CrossTenantTargetConfiguration: Sendable, Hashable {
     }
 }
 
+/// Which half of a cross-tenant setting refused a request.
+enum CrossTenantRefusal { case user, application }
+
 /// Graph's `crossTenantAccessPolicyB2BSetting`: B2B collaboration or direct connect, one direction.
 public struct CrossTenantB2BSetting: Sendable, Hashable {
     public var usersAndGroups: CrossTenantTargetConfiguration?
@@ -42,6 +45,24 @@ public struct CrossTenantB2BSetting: Sendable, Hashable {
     public init(usersAndGroups: CrossTenantTargetConfiguration?, applications: CrossTenantTargetConfiguration?) {
         self.usersAndGroups = usersAndGroups
         self.applications = applications
+    }
+
+    /// What of a request this setting refuses: the user (named by its id, a member of `groupIDs`, as its home tenant
+    /// knows them), else the application (nil asks about the user alone), else nothing. An unset half refuses nothing.
+    /// No Tessera application is one of Microsoft's, so Office365 and AllMicrosoftApps name none of them.
+    func refusal(userID: String, groupIDs: Set<String>, applicationID: String?) -> CrossTenantRefusal? {
+        let user = userID.lowercased(), groups = Set(groupIDs.map { $0.lowercased() })
+        if let people = usersAndGroups, !people.admits({ target in
+            switch target.targetType {
+            case .user: target.target == CrossTenantTargetConfiguration.allUsers || target.target == user
+            case .group: groups.contains(target.target)
+            case .application: false
+            }
+        }) { return .user }
+        if let application = applicationID?.lowercased(), let applications, !applications.admits({ target in
+            target.target == CrossTenantTargetConfiguration.allApplications || target.target == application
+        }) { return .application }
+        return nil
     }
 
     /// Everyone to everything, allowed or blocked (the system defaults).

@@ -83,21 +83,10 @@ extension CrossTenantAccess {
     /// application lets through what it does not block.
     public func tenantRestriction(userID: String, groupIDs: Set<String>, applicationID: String) -> Decision {
         let setting = tenantRestrictions
-        let user = userID.lowercased(), groups = Set(groupIDs.map { $0.lowercased() })
-        if let people = setting.usersAndGroups, !people.admits({ target in
-            switch target.targetType {
-            case .user: target.target == CrossTenantTargetConfiguration.allUsers || target.target == user
-            case .group: groups.contains(target.target)
-            case .application: false
-            }
-        }) {
-            return .blocked("The tenant restrictions policy does not allow this external account.")
+        switch setting.refusal(userID: userID, groupIDs: groupIDs, applicationID: applicationID) {
+        case .user?: return .blocked("The tenant restrictions policy does not allow this external account.")
+        case .application?: return .blocked("The tenant restrictions policy does not allow this application with an external account.")
+        case nil: return .allowed
         }
-        if let applications = setting.applications, !applications.admits({ target in
-            target.target == CrossTenantTargetConfiguration.allApplications || target.target == applicationID.lowercased()
-        }) {
-            return .blocked("The tenant restrictions policy does not allow this application with an external account.")
-        }
-        return .allowed
     }
 }
