@@ -51,14 +51,15 @@ struct CrossTenantDeviceTrustTests {
     }
 
     /// Alice's sign-in to Contoso's application, following Tessera's redirects as the browser does, every request
-    /// carrying `credential` when given.
-    static func guestSignIn(_ w: CrossTenantB2BTests.World, credential: String?, scope: String = "openid") async throws -> APIResponse {
+    /// carrying `credential` when given and `headers` (as a proxy on the way would add them).
+    static func guestSignIn(_ w: CrossTenantB2BTests.World, credential: String?, headers extra: [String: String] = [:],
+                            scope: String = "openid") async throws -> APIResponse {
         let params = [("client_id", w.appID), ("redirect_uri", AuthorizeTests.spa), ("response_type", "code"), ("scope", scope),
                       ("code_challenge", CrossTenantB2BTests.World.challenge), ("code_challenge_method", "S256"), ("login_hint", "alice@fabrikam.test")]
         var cookies = [try await w.homeCookie()]
         var path = "/\(w.contoso)/oauth2/v2.0/authorize", query = params.map { (name: $0.0, value: $0.1) }
         for _ in 0..<6 {
-            var headers = ["cookie": cookies.joined(separator: "; ")]
+            var headers = extra.merging(["cookie": cookies.joined(separator: "; ")]) { $1 }
             if let credential { headers[DeviceCredential.headerName.lowercased()] = credential }
             let response = await w.h.send("GET", path, query: query, headers: headers)
             guard response.status == 302, let location = AuthorizeTests.location(response), location.hasPrefix("/"),

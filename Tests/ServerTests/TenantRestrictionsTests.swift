@@ -261,7 +261,7 @@ struct TenantRestrictionsTests {
         }
     }
 
-    @Test("a B2B direct connect user (no object in the resource tenant) is checked as its home tenant's account at /token")
+    @Test("a B2B direct connect user (no object in the resource tenant) is checked as its home tenant's account at /authorize and /token")
     func directConnect() async throws {
         try await Harness.run { h in
             let w = try await CrossTenantB2BTests.world(h)
@@ -279,12 +279,24 @@ struct TenantRestrictionsTests {
             }
             // Woodgrove's network: its default blocks Alice's Fabrikam account; its partner configuration for Fabrikam lets her.
             let woodgroveHeader = TenantRestrictionHeader(restrictingTenantID: woodgrove.tenantId).value
+            func signIn(_ restriction: String) async throws -> APIResponse {
+                try await CrossTenantDeviceTrustTests.guestSignIn(w, credential: nil, headers: [TenantRestrictionHeader.name.lowercased(): restriction])
+            }
+            // Through Woodgrove's network the browser gets Entra's page, not a code, and both tenants log the refusal.
+            let page = try await signIn(woodgroveHeader)
+            #expect(page.status == 403 && page.text.contains("AADSTS5000211"), "\(page.status) \(page.text)")
+            for tenant in [w.contoso, w.fabrikam.tenantId] {
+                let logged = await DirectConnectTests.signIns(w, in: tenant).filter { $0["status"]?["errorCode"] == 5000211 }
+                #expect(logged.count == 1 && logged.first?["appId"]?.stringValue == w.appID, "\(tenant): \(logged)")
+            }
+            // A code got elsewhere is refused when redeemed through Woodgrove's network.
             let refused = try await redeem(woodgroveHeader)
             #expect(refused.status == 400 && refused.json["error_codes"] == [5000211], "\(refused.text)")
             let allowed = await h.graph("POST", "\(Self.root)/partners", token: woodgroveToken, json: [
                 "tenantId": .string(w.fabrikam.tenantId), "tenantRestrictions": Self.everyone("allowed")])
             #expect(allowed.status == 201, "\(allowed.text)")
             #expect(try await redeem(woodgroveHeader).status == 200)
+            #expect(Self.isCode(try await signIn(woodgroveHeader)))
             // Fabrikam's own network: Alice's account is Fabrikam's.
             #expect(try await redeem(TenantRestrictionHeader(restrictingTenantID: w.fabrikam.tenantId).value).status == 200)
         }

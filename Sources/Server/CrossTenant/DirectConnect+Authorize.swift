@@ -43,6 +43,14 @@ extension DirectConnect {
             return viaHome
         }
         if try await app.directory.externalUser(tenant: tenant.id, homeTenant: home.id, homeUser: user.id) != nil { return viaHome }
+        // Tenant restrictions v2, for the home account: the endpoint's own check found no session here to check.
+        let restrictions = TenantRestrictionsGate(app: app, tenant: tenant, request: request)
+        do {
+            try await restrictions.check(userID: user.id, clientID: ask.clientID, homeTenant: home.id)
+        } catch let refused as TenantRestrictionsGate.Refusal {
+            await log(ask, user: user, home: home.id, session: session, decision: nil, failure: (refused.code, refused.message))
+            return restrictions.page(refused)
+        }
         if let refused = try await refusal(home: home.id, homeUserID: user.id, clientID: ask.clientID) {
             await log(ask, user: user, home: home.id, session: session, decision: nil, failure: (refused.code, refused.reason))
             return fail("access_denied", "AADSTS\(refused.code): \(refused.reason)")

@@ -10,8 +10,9 @@ import TesseraCore
 /// there A's own session (its cookie, checked as A checks it) is the sign-in: no session, user or link is written in B.
 /// A user who has a guest in B is a B2B collaboration user instead, signed in as that guest.
 ///
-/// What decides, each time (at `/authorize`, and again when the code is redeemed): B's `b2bDirectConnectInbound` for A
-/// and A's `b2bDirectConnectOutbound` for B, for the user, its groups in A and the application; then B's Conditional
+/// What decides, each time (at `/authorize`, and again when the code is redeemed): tenant restrictions v2 for A's
+/// account, when the request carries a restricting tenant's header; B's `b2bDirectConnectInbound` for A and A's
+/// `b2bDirectConnectOutbound` for B, for the user, its groups in A and the application; then B's Conditional
 /// Access, which sees a `b2bDirectConnectUser` of A with no groups or roles in B, whose home methods count only when B
 /// trusts A's MFA (`inboundTrust.isMfaAccepted`), and whose session controls (sign-in frequency, persistent browser)
 /// do not apply, as Entra documents for direct connect users. The scopes are those B granted for everyone: a user
