@@ -368,6 +368,20 @@ struct ProxyInspectedStreamingTests {
         }
     }
 
+    @Test("Expect: 100-continue is answered by the proxy, which then reads the body it inspects")
+    func expectContinue() async throws {
+        try await Self.run { proxy, log in
+            let body = Self.chat("What is 2 + 2?")
+            let (_, text) = try await ProxyInspectionTests.request(
+                proxy.port, host: "api.openai.com", port: proxy.goodOrigin, trust: try await ProxyPromptPolicyTests.trust(proxy),
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            #expect(text.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
+            #expect(text.hasSuffix("origin saw: POST /v1/chat/completions \(body)"))
+            #expect(log.requests.withLock { $0 } == ["POST /v1/chat/completions \(body)"])
+        }
+    }
+
     @Test("bytes inside the tunnel that are not an HTTP/1.1 request get 400 in Graph's shape, and the connection ends")
     func malformedInside() async throws {
         try await Self.run { proxy, log in
