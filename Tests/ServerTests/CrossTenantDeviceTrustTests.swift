@@ -126,6 +126,33 @@ struct CrossTenantDeviceTrustTests {
         }
     }
 
+    @Test("a B2B direct connect user's home device meets Contoso's compliant-device control exactly when Contoso trusts Fabrikam's compliance claim")
+    func directConnectHomeDevice() async throws {
+        try await Harness.run { h in
+            let w = try await CrossTenantB2BTests.world(h)
+            await DirectConnectTests.connect(w)
+            try await Self.requireDevice(h, token: w.contosoToken, control: "compliantDevice", users: ["includeGuestsOrExternalUsers": [
+                "guestOrExternalUserTypes": "b2bDirectConnectUser",
+                "externalTenants": ["@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants", "membershipKind": "all"]]])
+            let device = try await Self.register(h, tenant: w.fabrikam.tenantId, trustType: "AzureAd", isCompliant: true)
+            let credential = try Self.credential(h, device, tenant: w.contoso)
+            func refused(_ response: APIResponse) -> Bool { response.status == 403 && response.text.contains("AADSTS53000") }
+
+            #expect(refused(try await Self.guestSignIn(w, credential: credential)))
+            // Trusting hybrid join is not trusting compliance.
+            #expect(await Self.trust(w, compliant: false, hybrid: true) == 204)
+            #expect(refused(try await Self.guestSignIn(w, credential: credential)))
+            #expect(await Self.trust(w, compliant: true, hybrid: false) == 204)
+            let admitted = try await Self.guestSignIn(w, credential: credential)
+            #expect(Self.isCode(admitted), "\(admitted.status) \(admitted.text)")
+            #expect(refused(try await Self.guestSignIn(w, credential: nil)))
+            // Still no guest: Alice came in by direct connect, and Contoso's log names the device refusals with Entra's code.
+            #expect(try await h.app.directory.externalUser(tenant: w.contoso, homeTenant: w.fabrikam.tenantId, homeUser: w.alice) == nil)
+            let failures = await DirectConnectTests.signIns(w, in: w.contoso).filter { $0["status"]?["errorCode"] == 53000 }
+            #expect(failures.count == 3, "\(failures)")
+        }
+    }
+
     @Test("a guest's home device that is not compliant, or a device of a third tenant, is not made compliant by trust")
     func trustDoesNotInventClaims() async throws {
         try await Harness.run { h in

@@ -64,12 +64,11 @@ extension DirectConnect {
         let decision = try await conditionalAccess(request, home: home.id, user: user, session: session, clientID: ask.clientID,
                                                    authenticationContexts: contexts)
         if !Self.admits(decision) {
-            await log(ask, user: user, home: home.id, session: session, decision: decision,
-                      failure: (53003, "Access has been blocked by Conditional Access policies."))
-            if prompt == "none" {
-                return fail("interaction_required", "AADSTS53003: Access has been blocked by Conditional Access policies.")
-            }
-            return AccessBlockedPage.render(tenant: tenant, code: 53003, correlationID: request.requestID, now: app.clock.now)
+            // Entra's code: a missing compliant or hybrid joined device is AADSTS53000 / AADSTS53001, as for anyone.
+            let code = ConditionalAccessGate.refusalCode(decision), reason = ConditionalAccessGate.refusalDescription(code)
+            await log(ask, user: user, home: home.id, session: session, decision: decision, failure: (code, reason))
+            if prompt == "none" { return fail("interaction_required", "AADSTS\(code): \(reason)") }
+            return AccessBlockedPage.render(tenant: tenant, code: code, correlationID: request.requestID, now: app.clock.now)
         }
         // Only what this tenant granted for everyone: the user has no object here to hold a consent of its own.
         let missing = try await Consent(app: app, tenant: tenant).missing(scope: query["scope"] ?? "", clientID: ask.clientID, userID: user.id)
@@ -99,11 +98,16 @@ extension DirectConnect {
     }
 
     /// This tenant's Conditional Access for the home user: a `b2bDirectConnectUser` of `home`, with no groups or roles
-    /// here; the home session's methods count only when this tenant trusts the home tenant's MFA.
+    /// here; the home session's methods count only when this tenant trusts the home tenant's MFA, and the device the
+    /// request proves (``DeviceCredential``) only as far as this tenant's `inboundTrust` for the home tenant accepts
+    /// its compliance or hybrid join, as for a guest from there.
     func conditionalAccess(_ request: APIRequest, home: String, user: StoredObject, session: SignInSessions.Session, clientID: String,
                            authenticationContexts: Set<String>) async throws -> ConditionalAccessDecision {
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
-        let trust = try await app.directory.crossTenantAccess(tenant: tenant.id, partner: home).acceptsPartnerMFA
+        let access = try await app.directory.crossTenantAccess(tenant: tenant.id, partner: home)
+        let device = try await DeviceCredential(request: request)?
+            .facts(app: app, tenantID: tenant.id, home: CrossTenantSignIn.Home(tenantID: home, access: access, isRemote: false))
+        let trust = access.acceptsPartnerMFA
         let authenticated = Date(timeIntervalSince1970: TimeInterval(session.authTime))
         return engine.decide(SignInFacts(
             tenantID: tenant.id,
@@ -111,7 +115,7 @@ extension DirectConnect {
             target: .application(appID: clientID), authenticationContexts: authenticationContexts, clientAppType: .browser,
             platform: request.header("user-agent").flatMap(DevicePlatform.init(userAgent:)),
             clientIP: request.clientAddress.flatMap(IPAddress.init), country: app.countries.country(for: request.clientAddress),
-            methodsUsed: trust ? ConditionalAccessGate.methods(amr: session.amr, aaguid: session.aaguid, at: authenticated) : [],
+            device: device, methodsUsed: trust ? ConditionalAccessGate.methods(amr: session.amr, aaguid: session.aaguid, at: authenticated) : [],
             now: app.clock.now))
     }
 

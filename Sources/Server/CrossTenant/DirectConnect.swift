@@ -14,7 +14,8 @@ import TesseraCore
 /// account, when the request carries a restricting tenant's header; B's `b2bDirectConnectInbound` for A and A's
 /// `b2bDirectConnectOutbound` for B, for the user, its groups in A and the application; then B's Conditional
 /// Access, which sees a `b2bDirectConnectUser` of A with no groups or roles in B, whose home methods count only when B
-/// trusts A's MFA (`inboundTrust.isMfaAccepted`), and whose session controls (sign-in frequency, persistent browser)
+/// trusts A's MFA (`inboundTrust.isMfaAccepted`), whose device of A counts only for the claims B's `inboundTrust`
+/// accepts (compliant, hybrid joined), and whose session controls (sign-in frequency, persistent browser)
 /// do not apply, as Entra documents for direct connect users. The scopes are those B granted for everyone: a user
 /// without an object in B has no consent of its own there. No refresh token is issued: the sign-in is decided again
 /// with the home session at the next `/authorize` (Entra's direct connect tokens last an hour).
