@@ -289,9 +289,13 @@ struct TenantRestrictionsTests {
                 let logged = await DirectConnectTests.signIns(w, in: tenant).filter { $0["status"]?["errorCode"] == 5000211 }
                 #expect(logged.count == 1 && logged.first?["appId"]?.stringValue == w.appID, "\(tenant): \(logged)")
             }
-            // A code got elsewhere is refused when redeemed through Woodgrove's network.
+            // A code got elsewhere is refused when redeemed through Woodgrove's network, and logged in both tenants too.
             let refused = try await redeem(woodgroveHeader)
             #expect(refused.status == 400 && refused.json["error_codes"] == [5000211], "\(refused.text)")
+            for tenant in [w.contoso, w.fabrikam.tenantId] {
+                let logged = await DirectConnectTests.signIns(w, in: tenant).filter { $0["status"]?["errorCode"] == 5000211 }
+                #expect(logged.count == 2, "\(tenant): \(logged)")
+            }
             let allowed = await h.graph("POST", "\(Self.root)/partners", token: woodgroveToken, json: [
                 "tenantId": .string(w.fabrikam.tenantId), "tenantRestrictions": Self.everyone("allowed")])
             #expect(allowed.status == 201, "\(allowed.text)")

@@ -113,7 +113,7 @@ struct TenantRestrictionsGate {
             try await check(userID: userID, clientID: clientID, homeTenant: homeTenant)
         } catch let refusal as Refusal {
             let name = try await app.application(tenant: tenant.id, appID: clientID)?.body["displayName"]?.stringValue
-            await record(refusal, userID: userID, clientID: clientID, displayName: name, interactive: false)
+            await record(refusal, userID: userID, clientID: clientID, displayName: name, interactive: false, homeTenant: homeTenant)
             switch refusal {
             case .malformed(let reason): throw OAuthError.invalidRequest(refusal.code, reason)
             case .blocked: throw OAuthError(error: "invalid_grant", code: refusal.code, description: refusal.message)
@@ -137,12 +137,16 @@ struct TenantRestrictionsGate {
         }
     }
 
-    func record(_ refusal: Refusal, userID: String?, clientID: String, displayName: String?, interactive: Bool) async {
-        guard case .blocked = refusal, let userID, let user = try? await app.activeUser(tenant: tenant.id, id: userID) else { return }
-        await SignInLog(app: app, tenant: tenant.id).record(
-            SignInEvent(kind: interactive ? .interactiveUser : .nonInteractiveUser, principal: user, appID: clientID, appDisplayName: displayName,
-                        failure: (refusal.code, refusal.message), clientAppUsed: interactive ? "Browser" : "Mobile Apps and Desktop clients"),
-            request: request)
+    /// The refusal in the sign-in log; a B2B direct connect user's (`homeTenant`'s user) in both tenants' logs, as
+    /// Entra keeps that access.
+    func record(_ refusal: Refusal, userID: String?, clientID: String, displayName: String?, interactive: Bool, homeTenant: String? = nil) async {
+        guard case .blocked = refusal, let userID, let user = try? await app.activeUser(tenant: homeTenant ?? tenant.id, id: userID) else { return }
+        var event = SignInEvent(kind: interactive ? .interactiveUser : .nonInteractiveUser, principal: user, appID: clientID,
+                                appDisplayName: displayName, failure: (refusal.code, refusal.message),
+                                clientAppUsed: interactive ? "Browser" : "Mobile Apps and Desktop clients")
+        if let homeTenant { event.crossTenant = ("b2bDirectConnect", homeTenant, tenant.id) }
+        await SignInLog(app: app, tenant: tenant.id).record(event, request: request)
+        if let homeTenant { await SignInLog(app: app, tenant: homeTenant).record(event, request: request) }
     }
 
     /// Entra's page for a refused sign-in: who restricted it is the network's business, the code and correlation id
