@@ -62,10 +62,10 @@ struct LDAPDeadlineTests {
             _ = try await LDAPConnection.connect(url: "ldaps://127.0.0.1:\(server.port)", tls: LDAPTLS(mode: .ldaps, insecureSkipVerify: true),
                                                  timeout: .milliseconds(500))
         }
+        // The message shows that the 500 ms deadline fired (not the 30 s default, nor none). No wall-clock bound: a full
+        // run's CPU-bound suites can keep this task from resuming for many seconds (26 s seen on a loaded machine).
         #expect((error as? LDAPError)?.message.contains("the TLS handshake took longer than 500 ms") == true, "\(String(describing: error))")
-        // The message shows the 500 ms deadline fired; the bound only says it came before the 30 s default. Loose,
-        // because the whole suite's CPU-bound tests can keep this task from resuming for seconds (11 s seen in CI).
-        #expect(seconds < 25)
+        #expect(seconds >= 0.5)
     }
 
     @Test("a bind, a StartTLS and a search that get no answer fail at the deadline", arguments: ["bind", "startTLS", "search"])
@@ -82,13 +82,13 @@ struct LDAPDeadlineTests {
         }
         let expected = ["bind": "the bind request", "startTLS": "the extended request", "search": "the search request"][request]!
         #expect((error as? LDAPError)?.message.contains("\(expected) took longer than 500 ms") == true, "\(String(describing: error))")
-        #expect(seconds < 25)  // as above: below the 30 s default, loose for a loaded run
+        #expect(seconds >= 0.5)  // as above: the message names the deadline that fired
     }
 
     @Test("a connection the server closed fails the next request at once, not at the deadline (nor never)")
     func closedByTheServer() async throws {
         let server = try Listener(closeEach: true)
-        let (error, seconds) = await Self.elapsed {
+        let (error, _) = await Self.elapsed {
             let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(server.port)", tls: LDAPTLS(mode: .none), timeout: .seconds(40))
             // Give the server's close time to arrive, so the bind is written to a connection that is already gone
             // (if it has not, the bind fails as the connection closes: the same error, as soon).
@@ -96,17 +96,19 @@ struct LDAPDeadlineTests {
             try await connection.closing { connection in try await connection.bind(dn: "CN=x", password: "y") }
         }
         #expect(error != nil)
-        #expect(seconds < 20, "the request waited for its 40-second deadline instead of failing with the connection")
+        // It failed with the connection, not at its 40-second deadline: a deadline's error says so. (The suite's time
+        // limit catches "never"; a wall-clock bound would also catch a loaded machine.)
+        #expect((error as? LDAPError)?.message.contains("took longer than") != true, "\(String(describing: error))")
     }
 
     @Test("a server that closes the connection during the TLS handshake fails ldaps:// at connect, at once")
     func closedDuringTheHandshake() async throws {
         // (A certificate nobody trusts ends the handshake the same way: LDAPLiveTests checks that against Samba.)
         let server = try Listener(closeEach: true)
-        let (error, seconds) = await Self.elapsed {
+        let (error, _) = await Self.elapsed {
             _ = try await LDAPConnection.connect(url: "ldaps://127.0.0.1:\(server.port)", tls: LDAPTLS(mode: .ldaps), timeout: .seconds(40))
         }
         #expect(error != nil)
-        #expect(seconds < 20)
+        #expect((error as? LDAPError)?.message.contains("took longer than") != true, "\(String(describing: error))")
     }
 }
