@@ -147,8 +147,8 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    private func begin(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
-        let uri = Self.path(head)
+    /// The traffic record of the connection's next request: the tunnel's own for the first, a new id and time after.
+    private func nextRecord() -> TrafficRecord {
         var record = tunnel
         if requests > 0 {
             let now = shared.now()
@@ -156,6 +156,12 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
             record.createdDateTime = now
         }
         requests += 1
+        return record
+    }
+
+    private func begin(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+        let uri = Self.path(head)
+        var record = nextRecord()
         record.httpMethod = head.method.rawValue
         record.destinationUrl = "https://\(host)\(port == 443 ? "" : ":\(port)")\(uri)"
         let prompts = inspector.configuration.prompts
@@ -312,14 +318,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
         if error is HTTPParserError, exchange?.responseStarted != true {
             // The decoder closes the connection after this; the answer must be written now.
             if exchange == nil {
-                var record = tunnel
-                if requests > 0 {
-                    let now = shared.now()
-                    record.transactionId = shared.nextID(at: now)
-                    record.createdDateTime = now
-                }
-                requests += 1
-                exchange = Exchange(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), record: record)
+                exchange = Exchange(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), record: nextRecord())
             }
             refuse(context, ProxyError(.malformed, "The request inside the tunnel is not HTTP/1.1."), close: true)
             return

@@ -34,17 +34,10 @@ extension FederatedSignIn {
 
     var redemptionPurpose: String { "b2b-oidc-redemption:\(tenant.id)" }
 
-    func seal(_ redemption: PendingRedemption) -> String {
-        let body = Array(redemption.json.serialized.utf8)
-        return WebAuthn.Base64URL.encode(body) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac(redemptionPurpose, body))
-    }
+    func seal(_ redemption: PendingRedemption) -> String { seal(redemption.json, purpose: redemptionPurpose) }
 
     func openRedemption(_ encoded: String) -> PendingRedemption? {
-        let parts = encoded.split(separator: ".")
-        guard encoded.utf8.count <= 4096, parts.count == 2, let body = WebAuthn.Base64URL.decode(parts[0]),
-              let tag = WebAuthn.Base64URL.decode(parts[1]), constantTimeEquals(tag, app.passkeyChallenges.mac(redemptionPurpose, body)),
-              let json = try? JSONParser.parse(body) else { return nil }
-        return PendingRedemption(json: json)
+        open(encoded, purpose: redemptionPurpose).flatMap(PendingRedemption.init(json:))
     }
 
     /// The `Set-Cookie` value that ends the browser's binding.

@@ -194,17 +194,23 @@ struct FederatedSignIn {
 
     // MARK: The state, its MAC and what is derived from it
 
-    func seal(_ state: State) -> String {
-        let body = Array(state.json.serialized.utf8)
-        return WebAuthn.Base64URL.encode(body) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac(macPurpose, body))
+    func seal(_ state: State) -> String { seal(state.json, purpose: macPurpose) }
+
+    func open(_ encoded: String) -> State? { open(encoded, purpose: macPurpose).flatMap(State.init(json:)) }
+
+    /// `json` and its MAC for `purpose` under this deployment's key, as one URL-safe string.
+    func seal(_ json: JSONValue, purpose: String) -> String {
+        let body = Array(json.serialized.utf8)
+        return WebAuthn.Base64URL.encode(body) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac(purpose, body))
     }
 
-    func open(_ encoded: String) -> State? {
+    /// What ``seal(_:purpose:)`` sealed for `purpose`, or nil when the string is too long, malformed or its MAC does not
+    /// match (compared in constant time).
+    func open(_ encoded: String, purpose: String) -> JSONValue? {
         let parts = encoded.split(separator: ".")
         guard encoded.utf8.count <= 4096, parts.count == 2, let body = WebAuthn.Base64URL.decode(parts[0]),
-              let tag = WebAuthn.Base64URL.decode(parts[1]), constantTimeEquals(tag, app.passkeyChallenges.mac(macPurpose, body)),
-              let json = try? JSONParser.parse(body) else { return nil }
-        return State(json: json)
+              let tag = WebAuthn.Base64URL.decode(parts[1]), constantTimeEquals(tag, app.passkeyChallenges.mac(purpose, body)) else { return nil }
+        return try? JSONParser.parse(body)
     }
 
     /// The PKCE verifier for a state: 43 characters only this deployment can compute.
