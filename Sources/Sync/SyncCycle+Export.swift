@@ -715,7 +715,7 @@ extension SyncCycle {
     }
 
     static func candidates(_ incoming: IncomingUser, tenant: String, directory: DirectoryService,
-                           tx: any DirectoryTransaction) async throws -> Matcher.Candidates {
+                           tx: any DirectoryReader) async throws -> Matcher.Candidates {
         func cloudUser(_ id: String?) async throws -> CloudUser? {
             guard let id, let object = try await tx.object(tenant: tenant, id: id), object.kind == .user, object.deletedAt == nil else { return nil }
             let roles = try await directory.directoryRoles(tenant: tenant, principal: id, tx: tx)

@@ -10,8 +10,12 @@ struct HarnessTests {
     func readTransactionsCannotWrite() async throws {
         try await Harness.run { h in
             let object = StoredObject(tenant: h.tenant.tenantId, id: Identifier.make(), kind: ObjectKind(rawValue: "recoveryJob"), body: [:])
+            // A read is handed a `DirectoryReader`, which has no writes; cast past the type, the connection still refuses.
             await #expect(throws: (any Error).self) {
-                try await h.app.store.read { tx in try await tx.insert(object) }
+                try await h.app.store.read { tx in
+                    guard let writable = tx as? any DirectoryTransaction else { return Issue.record("the read view is not the store's transaction") }
+                    try await writable.insert(object)
+                }
             }
             #expect(try await h.app.store.read { tx in try await tx.object(tenant: h.tenant.tenantId, id: object.id) } == nil)
             // The same write in a write transaction is fine.

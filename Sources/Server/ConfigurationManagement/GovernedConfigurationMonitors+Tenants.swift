@@ -142,7 +142,7 @@ extension GovernedConfigurationMonitors {
 
     /// The governed tenant's monitor for `entry`, when the governing tenant may read it: the relationship is active, its
     /// policy lets monitors be written, and the monitor is still the one this governed monitor applied.
-    static func readable(_ tx: any DirectoryTransaction, _ entry: Entry, relationship: StoredObject?, governing: String,
+    static func readable(_ tx: any DirectoryReader, _ entry: Entry, relationship: StoredObject?, governing: String,
                          id: String) async throws -> StoredObject? {
         guard let relationship, relationship.body["status"] == "active", relationship.body["governingTenantId"]?.stringValue == governing,
               relationship.body["governedTenantId"]?.stringValue == entry.tenantID, policyPermitsMonitors(relationship.body["policySnapshot"]),
@@ -155,7 +155,7 @@ extension GovernedConfigurationMonitors {
     // MARK: The governed tenant's side
 
     /// Refuses a change by the governed tenant to a monitor its governing tenant manages through an active relationship.
-    static func refuseIfManaged(_ tx: any DirectoryTransaction, _ monitor: StoredObject, doing: String) async throws {
+    static func refuseIfManaged(_ tx: any DirectoryReader, _ monitor: StoredObject, doing: String) async throws {
         guard let managedBy = monitor.body["managedBy"], let relationshipID = managedBy["governanceRelationshipId"]?.stringValue,
               try await relationship(tx, tenant: monitor.tenant, id: relationshipID)?.body["status"] == "active" else { return }
         let name = managedBy["tenantName"]?.stringValue ?? managedBy["tenantId"]?.stringValue ?? ""

@@ -307,14 +307,14 @@ struct GovernedConfigurationMonitors {
         return writesMonitors(GovernedAccess.roles(policy: policy, groups: Set(groups)))
     }
 
-    static func activeRelationship(_ tx: any DirectoryTransaction, governing: String, governed: String) async throws -> StoredObject? {
+    static func activeRelationship(_ tx: any DirectoryReader, governing: String, governed: String) async throws -> StoredObject? {
         try await tx.query(ObjectQuery(tenant: governing, kinds: [GovernanceRelationships.relationshipKind])).first {
             $0.body["status"] == "active" && $0.body["governingTenantId"]?.stringValue == governing
                 && $0.body["governedTenantId"]?.stringValue == governed
         }
     }
 
-    static func relationship(_ tx: any DirectoryTransaction, tenant: String, id: String) async throws -> StoredObject? {
+    static func relationship(_ tx: any DirectoryReader, tenant: String, id: String) async throws -> StoredObject? {
         guard let found = try await tx.object(tenant: tenant, id: id), found.kind == GovernanceRelationships.relationshipKind else { return nil }
         return found
     }

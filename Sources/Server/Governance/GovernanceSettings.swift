@@ -76,7 +76,7 @@ struct GovernanceSettings {
         try await app.store.read { tx in try await canReceiveInvitations(tx, tenant: tenant) }
     }
 
-    static func canReceiveInvitations(_ tx: any DirectoryTransaction, tenant: String) async throws -> Bool {
+    static func canReceiveInvitations(_ tx: any DirectoryReader, tenant: String) async throws -> Bool {
         guard let found = try await tx.object(tenant: tenant, id: id), found.kind == kind else { return false }
         return found.body["canReceiveInvitations"]?.boolValue ?? false
     }

@@ -45,7 +45,7 @@ struct DeviceCodes {
     }
 
     /// The pending, unexpired device code a user code (as typed: any case, with separators) names.
-    static func pending(_ userCode: String, tenant: String, now: Date, tx: any DirectoryTransaction) async throws -> StoredObject? {
+    static func pending(_ userCode: String, tenant: String, now: Date, tx: any DirectoryReader) async throws -> StoredObject? {
         let code = userCode.uppercased().filter { $0.isLetter || $0.isNumber }
         guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceUserCode", code)),
               let object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,

@@ -42,7 +42,7 @@ extension DirectoryService {
         try await store.read { tx in try await self.crossTenantDefault(tenant: tenant, tx: tx) }
     }
 
-    func crossTenantDefault(tenant: String, tx: any DirectoryTransaction) async throws -> (configuration: CrossTenantAccessConfiguration, isServiceDefault: Bool) {
+    func crossTenantDefault(tenant: String, tx: any DirectoryReader) async throws -> (configuration: CrossTenantAccessConfiguration, isServiceDefault: Bool) {
         guard let stored = try await tx.object(tenant: tenant, id: Self.crossTenantAccessPolicyID)?.body["default"]?.objectValue else {
             return (.systemDefault, true)
         }
@@ -172,7 +172,7 @@ extension DirectoryService {
         try await store.read { tx in try await self.crossTenantAccess(tenant: tenant, partner: partner, tx: tx) }
     }
 
-    func crossTenantAccess(tenant: String, partner: String, tx: any DirectoryTransaction) async throws -> CrossTenantAccess {
+    func crossTenantAccess(tenant: String, partner: String, tx: any DirectoryReader) async throws -> CrossTenantAccess {
         let defaults = try await crossTenantDefault(tenant: tenant, tx: tx).configuration
         let stored = try await tx.object(tenant: tenant, id: Self.crossTenantPartnerObjectID(partner))
         return CrossTenantAccess(defaults: defaults, partner: try stored.map { try CrossTenantPartnerConfiguration(stored: $0.body) })

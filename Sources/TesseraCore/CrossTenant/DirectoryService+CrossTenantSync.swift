@@ -84,7 +84,7 @@ extension DirectoryService {
     }
 
     /// The user of `tenant` linked to `homeUser` of `homeTenant` (by an invitation or by synchronization), read in `tx`.
-    public static func externalUser(tenant: String, homeTenant: String, homeUser: String, tx: any DirectoryTransaction) async throws -> String? {
+    public static func externalUser(tenant: String, homeTenant: String, homeUser: String, tx: any DirectoryReader) async throws -> String? {
         guard let linkID = try await tx.holder(tenant: tenant, key: ExternalUserLink.key(homeTenant: homeTenant.lowercased(),
                                                                                           homeUser: homeUser.lowercased())),
               let link = try await tx.object(tenant: tenant, id: linkID).flatMap({ ExternalUserLink(stored: $0.body) }) else { return nil }

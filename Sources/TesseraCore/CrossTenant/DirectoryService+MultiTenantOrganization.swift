@@ -20,7 +20,7 @@ extension DirectoryService {
         }
     }
 
-    func organization(tenant: String, tx: any DirectoryTransaction) async throws -> MultiTenantOrganization? {
+    func organization(tenant: String, tx: any DirectoryReader) async throws -> MultiTenantOrganization? {
         try await tx.object(tenant: tenant, id: Self.organizationID).map { try MultiTenantOrganization(stored: $0.body) }
     }
 
@@ -81,7 +81,7 @@ extension DirectoryService {
         }
     }
 
-    func members(home: String, tx: any DirectoryTransaction) async throws -> [MultiTenantOrganizationMember] {
+    func members(home: String, tx: any DirectoryReader) async throws -> [MultiTenantOrganizationMember] {
         try await tx.query(ObjectQuery(tenant: home, kinds: [.multiTenantOrganizationMember]))
             .filter { $0.deletedAt == nil }.map { try MultiTenantOrganizationMember(stored: $0.body) }.sorted { $0.addedDateTime < $1.addedDateTime }
     }
@@ -252,7 +252,7 @@ extension DirectoryService {
     // MARK: Helpers
 
     /// The organization, when `tenant` is an active owner of it; else 403 (or 404 when it is in none).
-    func requireOwner(tenant: String, tx: any DirectoryTransaction) async throws -> MultiTenantOrganization {
+    func requireOwner(tenant: String, tx: any DirectoryReader) async throws -> MultiTenantOrganization {
         guard let organization = try await organization(tenant: tenant, tx: tx) else { throw DirectoryError.notFound("multiTenantOrganization") }
         let me = try await tx.object(tenant: organization.homeTenantID, id: Self.memberObjectID(tenant)).map { try MultiTenantOrganizationMember(stored: $0.body) }
         guard me?.role == .owner, me?.state == .active else {

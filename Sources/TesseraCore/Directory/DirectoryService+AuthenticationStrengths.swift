@@ -195,7 +195,7 @@ extension DirectoryService {
 
     // MARK: Helpers
 
-    static func customStrength(tenant: String, id: String, tx: any DirectoryTransaction) async throws -> StoredObject {
+    static func customStrength(tenant: String, id: String, tx: any DirectoryReader) async throws -> StoredObject {
         guard let object = try await tx.object(tenant: tenant, id: id.lowercased()), object.kind == .authenticationStrengthPolicy else {
             throw DirectoryError.notFound(id)
         }

@@ -108,12 +108,12 @@ extension DirectoryService {
     }
 
     /// All groups `id` is in, directly or through nested groups (no duplicates, cycles tolerated).
-    public func transitiveGroups(tenant: String, of id: String, tx: any DirectoryTransaction) async throws -> [String] {
+    public func transitiveGroups(tenant: String, of id: String, tx: any DirectoryReader) async throws -> [String] {
         try await Self.closure(from: id) { try await tx.sources(tenant: tenant, target: $0, relation: "members") }
     }
 
     /// All members of group `id`, through nested groups (no duplicates, cycles tolerated).
-    public func transitiveMembers(tenant: String, of id: String, tx: any DirectoryTransaction) async throws -> [String] {
+    public func transitiveMembers(tenant: String, of id: String, tx: any DirectoryReader) async throws -> [String] {
         try await Self.closure(from: id) { try await tx.targets(tenant: tenant, source: $0, relation: "members") }
     }
 

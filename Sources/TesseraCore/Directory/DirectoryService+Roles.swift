@@ -6,13 +6,13 @@ extension DirectoryService {
     }
 
     /// The same, inside a transaction the caller holds.
-    public func directoryRoles(tenant: String, principal: String, tx: any DirectoryTransaction) async throws -> Set<String> {
+    public func directoryRoles(tenant: String, principal: String, tx: any DirectoryReader) async throws -> Set<String> {
         try await directoryRoles(tenant: tenant, principal: principal, groups: try await transitiveGroups(tenant: tenant, of: principal, tx: tx),
                                  tx: tx)
     }
 
     /// The same for a principal whose transitive groups the caller has already read.
-    public func directoryRoles(tenant: String, principal: String, groups: [String], tx: any DirectoryTransaction) async throws -> Set<String> {
+    public func directoryRoles(tenant: String, principal: String, groups: [String], tx: any DirectoryReader) async throws -> Set<String> {
         let principals = [principal] + groups
         let assignments = try await tx.query(ObjectQuery(
             tenant: tenant, kinds: [.roleAssignment],

@@ -176,43 +176,22 @@ public struct KeysetPosition: Sendable, Hashable {
     }
 }
 
-/// The operations of one transaction. Everything a write does happens through one of these and
-/// commits or rolls back together.
-public protocol DirectoryTransaction: Sendable {
+/// What a read may do: tenants, objects, unique keys' holders, links, the change log, settings, and the backup
+/// store's snapshots, blobs and raw rows. ``DirectoryStore/read(_:)`` hands out only this, so a read cannot write.
+public protocol DirectoryReader: Sendable {
     func tenant(_ idOrDomain: String) async throws -> TenantRecord?
     func tenants() async throws -> [TenantRecord]
-    func insertTenant(_ tenant: TenantRecord) async throws
 
     func object(tenant: String, id: String) async throws -> StoredObject?
     func objects(tenant: String, ids: [String]) async throws -> [StoredObject]
-    func insert(_ object: StoredObject) async throws
-    /// Replaces body, version and deletion state; fails with `conflict` if `expectedVersion` is stale.
-    func update(_ object: StoredObject, expectedVersion: Int64) async throws
-    /// Removes the object, its links and its keys for good.
-    func purge(tenant: String, id: String) async throws
-
-    /// Claims keys for an object; throws `DirectoryError.duplicate(name)` if another object holds one.
-    func claim(tenant: String, object: String, keys: [UniqueKey]) async throws
-    /// Releases keys held by an object.
-    func release(tenant: String, object: String, keys: [UniqueKey]) async throws
     /// The object that holds a key.
     func holder(tenant: String, key: UniqueKey) async throws -> String?
     /// The object that holds a key, read with it (one query where the store can: a sign-in asks this of a UPN, a
     /// credential id and a client id).
     func object(tenant: String, holding key: UniqueKey) async throws -> StoredObject?
-
-    /// Adds a link; false if it already existed.
-    @discardableResult
-    func link(tenant: String, source: String, relation: String, target: String) async throws -> Bool
-    /// Removes a link; false if it did not exist.
-    @discardableResult
-    func unlink(tenant: String, source: String, relation: String, target: String) async throws -> Bool
     func targets(tenant: String, source: String, relation: String) async throws -> [String]
     func sources(tenant: String, target: String, relation: String) async throws -> [String]
 
-    /// Appends to the change log; returns the record's sequence number.
-    @discardableResult
-    func record(_ change: ChangeRecord) async throws -> Int64
     /// Changes after `seq`, oldest first.
     func changes(tenant: String, kinds: [ObjectKind]?, after seq: Int64, limit: Int) async throws -> [ChangeRecord]
     /// The newest sequence number of the tenant's change log.
@@ -221,8 +200,8 @@ public protocol DirectoryTransaction: Sendable {
     func query(_ query: ObjectQuery) async throws -> [StoredObject]
     func count(_ query: ObjectQuery) async throws -> Int
 
-    /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
-    func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
+    /// A private per-tenant setting (signing keys, counters). Not part of the Graph surface.
+    func setting(tenant: String, key: String) async throws -> JSONValue?
 
     // MARK: Backups (the `Backup` target)
 
@@ -234,23 +213,55 @@ public protocol DirectoryTransaction: Sendable {
     func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow]
     /// Objects of `kinds`, soft-deleted ones included, with the digest kept beside each (no bodies), in id order.
     func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest]
+    func blobs(tenant: String, digests: [String]) async throws -> [String: String]
+    func snapshots(tenant: String) async throws -> [SnapshotRecord]
+    func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
+    func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink]
+}
+
+/// The operations of one write transaction: every read, and the writes. Everything a write does happens through one of
+/// these and commits or rolls back together.
+public protocol DirectoryTransaction: DirectoryReader {
+    func insertTenant(_ tenant: TenantRecord) async throws
+
+    func insert(_ object: StoredObject) async throws
+    /// Replaces body, version and deletion state; fails with `conflict` if `expectedVersion` is stale.
+    func update(_ object: StoredObject, expectedVersion: Int64) async throws
+    /// Removes the object, its links and its keys for good.
+    func purge(tenant: String, id: String) async throws
+
+    /// Claims keys for an object; throws `DirectoryError.duplicate(name)` if another object holds one.
+    func claim(tenant: String, object: String, keys: [UniqueKey]) async throws
+    /// Releases keys held by an object.
+    func release(tenant: String, object: String, keys: [UniqueKey]) async throws
+
+    /// Adds a link; false if it already existed.
+    @discardableResult
+    func link(tenant: String, source: String, relation: String, target: String) async throws -> Bool
+    /// Removes a link; false if it did not exist.
+    @discardableResult
+    func unlink(tenant: String, source: String, relation: String, target: String) async throws -> Bool
+
+    /// Appends to the change log; returns the record's sequence number.
+    @discardableResult
+    func record(_ change: ChangeRecord) async throws -> Int64
+
+    /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
+    func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
+
+    // MARK: Backups (the `Backup` target)
+
     /// Stores these objects' bodies as blobs without reading them out of the database; returns the digests stored.
     func packObjects(tenant: String, ids: [String]) async throws -> [String]
     /// Stores blobs (each the stored JSON of an object, named by its digest).
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
-    func blobs(tenant: String, digests: [String]) async throws -> [String: String]
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
-    func snapshots(tenant: String) async throws -> [SnapshotRecord]
-    func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
-    func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink]
     /// Removes a snapshot with its entries (retention), and then every blob no snapshot references; returns how
     /// many blobs went.
     func deleteSnapshot(tenant: String, id: String) async throws -> Int
     /// Replaces a snapshot's record and entries (retention folds an expiring full snapshot into its child).
     func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
 
-    /// A private per-tenant setting (signing keys, counters). Not part of the Graph surface.
-    func setting(tenant: String, key: String) async throws -> JSONValue?
     func putSetting(tenant: String, key: String, value: JSONValue) async throws
 }
 
@@ -260,13 +271,13 @@ public protocol DirectoryStore: Sendable {
     func migrate() async throws
     /// Runs `body` in one read-write transaction.
     func write<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T
-    /// Runs `body` against a consistent read view.
-    func read<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T
+    /// Runs `body` against a consistent read view, which cannot write.
+    func read<T: Sendable>(_ body: @Sendable (any DirectoryReader) async throws -> T) async throws -> T
     /// Closes connections.
     func shutdown() async throws
 }
 
-extension DirectoryTransaction {
+extension DirectoryReader {
     public func object(tenant: String, holding key: UniqueKey) async throws -> StoredObject? {
         guard let id = try await holder(tenant: tenant, key: key) else { return nil }
         return try await object(tenant: tenant, id: id)

@@ -136,7 +136,7 @@ enum PolicyRules {
     /// The strength a policy's `grantControls.authenticationStrength` names by id (a built-in or one of the tenant's
     /// custom ones), as the policy shows it. The strength's other properties may be given back as read (they are
     /// ignored: the id decides); anything else is refused.
-    static func authenticationStrengthReference(_ strength: JSONValue, tenant: String, tx: any DirectoryTransaction) async throws -> JSONValue {
+    static func authenticationStrengthReference(_ strength: JSONValue, tenant: String, tx: any DirectoryReader) async throws -> JSONValue {
         let shown: Set<String> = ["id", "displayName", "description", "policyType", "requirementsSatisfied", "allowedCombinations",
                                   "createdDateTime", "modifiedDateTime", "combinationConfigurations"]
         guard let members = strength.objectValue, members.keys.allSatisfy({ shown.contains($0) || $0.hasPrefix("@odata.") }) else {
@@ -152,7 +152,7 @@ enum PolicyRules {
         return AuthenticationStrengthRules.reference(custom.body)
     }
 
-    static func requireObject(_ id: String, kind: ObjectKind, property: String, tenant: String, tx: any DirectoryTransaction) async throws {
+    static func requireObject(_ id: String, kind: ObjectKind, property: String, tenant: String, tx: any DirectoryReader) async throws {
         guard Identifier.isGUID(id), let object = try await tx.object(tenant: tenant, id: id.lowercased()), object.kind == kind,
               object.deletedAt == nil
         else {
@@ -206,7 +206,7 @@ enum PolicyRules {
     }
 
     /// Refuses to delete a named location a Conditional Access policy still uses.
-    static func checkUnused(location: StoredObject, tx: any DirectoryTransaction) async throws {
+    static func checkUnused(location: StoredObject, tx: any DirectoryReader) async throws {
         let policies = try await tx.query(ObjectQuery(tenant: location.tenant, kinds: [.conditionalAccessPolicy]))
         for policy in policies {
             let locations = policy.body["conditions"]?["locations"]

@@ -35,7 +35,7 @@ enum UserRules {
         }
     }
 
-    static func checkUserPrincipalName(_ upn: String, tenant: String, tx: any DirectoryTransaction) async throws {
+    static func checkUserPrincipalName(_ upn: String, tenant: String, tx: any DirectoryReader) async throws {
         let parts = upn.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, upn.count <= 113,
               !parts[0].hasPrefix("."), !parts[0].hasSuffix("."),
