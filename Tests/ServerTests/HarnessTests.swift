@@ -12,8 +12,11 @@ struct HarnessTests {
             let object = StoredObject(tenant: h.tenant.tenantId, id: Identifier.make(), kind: ObjectKind(rawValue: "recoveryJob"), body: [:])
             // A read is handed a `DirectoryReader`, which has no writes; cast past the type, the connection still refuses.
             await #expect(throws: (any Error).self) {
-                try await h.app.store.read { tx in
-                    guard let writable = tx as? any DirectoryTransaction else { return Issue.record("the read view is not the store's transaction") }
+                try await h.app.store.read { tx -> Void in
+                    guard let writable = tx as? any DirectoryTransaction else {
+                        Issue.record("the read view is not the store's transaction")
+                        return
+                    }
                     try await writable.insert(object)
                 }
             }
