@@ -108,7 +108,7 @@ struct InstrumentedStore: DirectoryStore {
         return try await base.write(body)
     }
 
-    func read<T: Sendable>(_ body: @Sendable (any DirectoryReader) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @Sendable (any DirectoryReadView) async throws -> T) async throws -> T {
         let start = ContinuousClock.now
         defer { telemetry.transaction(kind: "read", duration: ContinuousClock.now - start) }
         return try await base.read(body)

@@ -30,7 +30,7 @@ public final class SQLDirectoryStore: DirectoryStore {
         }
     }
 
-    public func read<T: Sendable>(_ body: @Sendable (any DirectoryReader) async throws -> T) async throws -> T {
+    public func read<T: Sendable>(_ body: @Sendable (any DirectoryReadView) async throws -> T) async throws -> T {
         try await backend.withReadSession { session in
             try await body(SQLTransaction(session: session, dialect: self.backend.dialect))
         }

@@ -176,8 +176,8 @@ public struct KeysetPosition: Sendable, Hashable {
     }
 }
 
-/// What a read may do: tenants, objects, unique keys' holders, links, the change log, settings, and the backup
-/// store's snapshots, blobs and raw rows. ``DirectoryStore/read(_:)`` hands out only this, so a read cannot write.
+/// What a read of the directory may do: tenants, objects, unique keys' holders, links, the change log and settings.
+/// ``DirectoryStore/read(_:)`` hands out only this and ``BackupReader``, so a read cannot write.
 public protocol DirectoryReader: Sendable {
     func tenant(_ idOrDomain: String) async throws -> TenantRecord?
     func tenants() async throws -> [TenantRecord]
@@ -202,26 +202,10 @@ public protocol DirectoryReader: Sendable {
 
     /// A private per-tenant setting (signing keys, counters). Not part of the Graph surface.
     func setting(tenant: String, key: String) async throws -> JSONValue?
-
-    // MARK: Backups (the `Backup` target)
-
-    /// Objects of `kinds`, soft-deleted ones included, as stored, in id order after `afterId`.
-    func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject]
-    /// These objects as stored (absent ones are left out).
-    func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject]
-    /// Every link of `relations`, ordered; only those from `sources` when given.
-    func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow]
-    /// Objects of `kinds`, soft-deleted ones included, with the digest kept beside each (no bodies), in id order.
-    func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest]
-    func blobs(tenant: String, digests: [String]) async throws -> [String: String]
-    func snapshots(tenant: String) async throws -> [SnapshotRecord]
-    func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
-    func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink]
 }
 
-/// The operations of one write transaction: every read, and the writes. Everything a write does happens through one of
-/// these and commits or rolls back together.
-public protocol DirectoryTransaction: DirectoryReader {
+/// The directory's writes: tenants, objects, unique keys, links, the change log and settings.
+public protocol DirectoryWriter: DirectoryReader {
     func insertTenant(_ tenant: TenantRecord) async throws
 
     func insert(_ object: StoredObject) async throws
@@ -246,11 +230,27 @@ public protocol DirectoryTransaction: DirectoryReader {
     @discardableResult
     func record(_ change: ChangeRecord) async throws -> Int64
 
-    /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
-    func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
+    func putSetting(tenant: String, key: String, value: JSONValue) async throws
+}
 
-    // MARK: Backups (the `Backup` target)
+/// The backup store's reads (the `Backup` target): objects and links as stored, digests, blobs and snapshots.
+public protocol BackupReader: Sendable {
+    /// Objects of `kinds`, soft-deleted ones included, as stored, in id order after `afterId`.
+    func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject]
+    /// These objects as stored (absent ones are left out).
+    func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject]
+    /// Every link of `relations`, ordered; only those from `sources` when given.
+    func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow]
+    /// Objects of `kinds`, soft-deleted ones included, with the digest kept beside each (no bodies), in id order.
+    func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest]
+    func blobs(tenant: String, digests: [String]) async throws -> [String: String]
+    func snapshots(tenant: String) async throws -> [SnapshotRecord]
+    func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
+    func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink]
+}
 
+/// The backup store's writes: packs of stored bodies, blobs, snapshots and their retention.
+public protocol BackupWriter: BackupReader {
     /// Stores these objects' bodies as blobs without reading them out of the database; returns the digests stored.
     func packObjects(tenant: String, ids: [String]) async throws -> [String]
     /// Stores blobs (each the stored JSON of an object, named by its digest).
@@ -261,9 +261,20 @@ public protocol DirectoryTransaction: DirectoryReader {
     func deleteSnapshot(tenant: String, id: String) async throws -> Int
     /// Replaces a snapshot's record and entries (retention folds an expiring full snapshot into its child).
     func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
-
-    func putSetting(tenant: String, key: String, value: JSONValue) async throws
 }
+
+/// Keys that may be used once (authorization codes, challenges, replayed tickets), forgotten when they expire.
+public protocol SingleUseKeys: Sendable {
+    /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
+    func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
+}
+
+/// What a read is handed: the directory's reads and the backup store's.
+public typealias DirectoryReadView = DirectoryReader & BackupReader
+
+/// The operations of one write transaction: every read, and every write. Everything a write does happens through one
+/// of these and commits or rolls back together.
+public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys {}
 
 /// A store of tenants, objects, links, unique keys and the change log.
 public protocol DirectoryStore: Sendable {
@@ -272,7 +283,7 @@ public protocol DirectoryStore: Sendable {
     /// Runs `body` in one read-write transaction.
     func write<T: Sendable>(_ body: @Sendable (any DirectoryTransaction) async throws -> T) async throws -> T
     /// Runs `body` against a consistent read view, which cannot write.
-    func read<T: Sendable>(_ body: @Sendable (any DirectoryReader) async throws -> T) async throws -> T
+    func read<T: Sendable>(_ body: @Sendable (any DirectoryReadView) async throws -> T) async throws -> T
     /// Closes connections.
     func shutdown() async throws
 }
