@@ -32,17 +32,13 @@ struct ExternalUserConsent {
 
     /// The answer a posted form carries: true to accept, false to cancel. Throws when the form was not shown for this
     /// session and subject, or comes from another origin.
-    func answer(_ request: APIRequest, session: String, subject: String) throws -> (accepted: Bool, form: [String: String]) {
-        if let origin = request.header("origin"), origin != PasskeyRegistration.site(baseURL: request.baseURL).origin {
-            throw DirectoryError(.accessDenied, "Cross-origin consent is refused.")
-        }
-        let form = Dictionary(APIRequest.parseForm(String(decoding: request.body, as: UTF8.self)).map { ($0.name, $0.value) },
-                              uniquingKeysWith: { first, _ in first })
-        guard let presented = form["consent_token"],
+    func answer(_ request: APIRequest, session: String, subject: String) throws -> (accepted: Bool, form: ConsentForm) {
+        let form = try ConsentForm(request)
+        guard let presented = form.fields["consent_token"],
               WebAuthn.constantTimeEquals(Array(presented.utf8), Array(token(session: session, subject: subject).utf8)) else {
             throw DirectoryError(.accessDenied, "The consent form is not valid for this session; start the sign-in again.")
         }
-        return (form["decision"] == "accept", form)
+        return (form.fields["decision"] == "accept", form)
     }
 
     /// At `/authorize`, for the signed-in user: the prompt when it is an external user pending acceptance; nil when it
@@ -74,24 +70,20 @@ struct ExternalUserConsent {
             throw DirectoryError(.accessDenied, "Sign in first.")
         }
         let (accepted, form) = try answer(request, session: session.id, subject: user.id)
-        guard let continuation = form["continue"], continuation.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?"),
-              !continuation.contains("//"), !continuation.contains("\\") else {
+        guard let (continuation, back) = form.continuation(request) else {
             throw DirectoryError.badRequest("The consent form is incomplete.")
         }
         guard !accepted else {
             try await app.directory.acceptExternalUser(tenant: tenant.id, userID: user.id, actor: Self.actor(user))
             return APIResponse(status: 303, headers: [("Location", continuation), ("Cache-Control", "no-store")])
         }
-        let back = Dictionary(APIRequest.parseForm(String(continuation.drop { $0 != "?" }.dropFirst())).map { ($0.name, $0.value) },
-                              uniquingKeysWith: { first, _ in first })
         guard let clientID = back["client_id"], let redirectURI = back["redirect_uri"],
               let application = try await app.application(tenant: tenant.id, appID: clientID),
               AuthorizeEndpoint.redirectKind(redirectURI, application: application) != nil else {
             throw DirectoryError.badRequest("The consent form does not match its authorization request.")
         }
-        var params = [("error", "access_denied"), ("error_description", "AADSTS65004: The user declined the permissions \(tenant.name) asked for.")]
-        if let state = back["state"] { params.append(("state", state)) }
-        return back["response_mode"] == "form_post" ? AuthorizeEndpoint.formPost(redirectURI, params) : AuthorizeEndpoint.redirect(redirectURI, params)
+        return ConsentForm.declined(back, redirectURI: redirectURI,
+                                    description: "AADSTS65004: The user declined the permissions \(tenant.name) asked for.")
     }
 
     /// The external user as the audit names who accepted.

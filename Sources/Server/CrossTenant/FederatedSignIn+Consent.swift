@@ -45,8 +45,7 @@ extension FederatedSignIn {
 
     /// `POST /{tenant}/b2b/oidc/consent`: the answer to the prompt, from the browser the round trip started in.
     func consent() async throws -> APIResponse {
-        let form = Dictionary(APIRequest.parseForm(String(decoding: request.body, as: UTF8.self)).map { ($0.name, $0.value) },
-                              uniquingKeysWith: { first, _ in first })
+        let form = try ConsentForm(request).fields
         guard let sealed = form["redemption"], let redemption = openRedemption(sealed),
               redemption.expires >= Int64(app.clock.now.timeIntervalSince1970) else {
             return refusal(FederationFailure(50000, "This sign-in is not valid any more. Start it again from the invitation."))

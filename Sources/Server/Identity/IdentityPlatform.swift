@@ -180,17 +180,13 @@ struct IdentityPlatform {
     /// themselves or, as an administrator, for the organisation, and the browser goes back to /authorize; or declines,
     /// and the client hears `access_denied`.
     func consent(_ request: APIRequest, tenant: TenantRecord) async throws -> APIResponse {
-        if let origin = request.header("origin"), origin != PasskeyRegistration.site(baseURL: request.baseURL).origin {
-            throw DirectoryError(.accessDenied, "Cross-origin consent is refused.")
-        }
-        let form = Dictionary(APIRequest.parseForm(String(decoding: request.body, as: UTF8.self)).map { ($0.name, $0.value) },
-                              uniquingKeysWith: { first, _ in first })
+        let consentForm = try ConsentForm(request)
+        let form = consentForm.fields
         guard let session = try await SignInSessions(app: app).current(request, tenant: tenant.id) else {
             throw DirectoryError(.accessDenied, "Sign in first.")
         }
         let flow = Consent(app: app, tenant: tenant)
-        guard let clientID = form["client_id"], let scope = form["scope"], let continuation = form["continue"],
-              continuation.hasPrefix("/\(request.segments[0])/oauth2/v2.0/authorize?"), !continuation.contains("//"),
+        guard let clientID = form["client_id"], let scope = form["scope"], let (continuation, back) = consentForm.continuation(request),
               let presented = form["consent_token"]
         else { throw DirectoryError.badRequest("The consent form is incomplete.") }
         let scopes = Set(scope.split(separator: " ").map(String.init))
@@ -198,15 +194,11 @@ struct IdentityPlatform {
         guard WebAuthn.constantTimeEquals(Array(presented.utf8), Array(expected.utf8)),
               let application = try await app.application(tenant: tenant.id, appID: clientID)
         else { throw DirectoryError(.accessDenied, "The consent form is not valid for this session; start the sign-in again.") }
-        let back = Dictionary(APIRequest.parseForm(String(continuation.drop { $0 != "?" }.dropFirst())).map { ($0.name, $0.value) },
-                              uniquingKeysWith: { first, _ in first })
         guard back["client_id"] == clientID, let redirectURI = back["redirect_uri"],
               AuthorizeEndpoint.redirectKind(redirectURI, application: application) != nil
         else { throw DirectoryError.badRequest("The consent form does not match its authorization request.") }
         guard form["decision"] == "accept" else {
-            var params = [("error", "access_denied"), ("error_description", "AADSTS65004: User declined to consent to access the app.")]
-            if let state = back["state"] { params.append(("state", state)) }
-            return back["response_mode"] == "form_post" ? AuthorizeEndpoint.formPost(redirectURI, params) : AuthorizeEndpoint.redirect(redirectURI, params)
+            return ConsentForm.declined(back, redirectURI: redirectURI, description: "AADSTS65004: User declined to consent to access the app.")
         }
         let (forSelf, forOrganisation) = try await flow.authority(userID: session.userID, scopes: scopes)
         let organisation = form["for_organization"] == "true"
