@@ -192,13 +192,7 @@ struct ExternalSignIn {
     /// Entra's error page for a refused external sign-in or redemption (the reason is the user's to read: it names
     /// no policy).
     func refusal(_ code: Int, _ message: String, status: Int = 403) -> APIResponse {
-        Page.render(title: "Sign-in refused – \(tenant.name)", style: "h1 { font-size: 1.3rem; } dt { font-weight: 600; }", body: """
-        <main>
-          <h1>You cannot sign in to \(Page.escape(tenant.name))</h1>
-          <p id="message">\(Page.escape(message))</p>
-          <dl><dt>Error code</dt><dd id="error-code">AADSTS\(code)</dd>
-          <dt>Correlation id</dt><dd id="correlation-id">\(Page.escape(request.requestID))</dd></dl>
-        </main>
-        """, script: "", status: status)
+        AccessBlockedPage.render(title: "Sign-in refused – \(tenant.name)", heading: "You cannot sign in to \(tenant.name)", message: message,
+                                 code: code, correlationID: request.requestID, status: status)
     }
 }

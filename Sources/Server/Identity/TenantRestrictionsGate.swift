@@ -152,14 +152,8 @@ struct TenantRestrictionsGate {
     /// Entra's page for a refused sign-in: who restricted it is the network's business, the code and correlation id
     /// are what an administrator needs.
     func page(_ refusal: Refusal) -> APIResponse {
-        let status = if case .malformed = refusal { 400 } else { 403 }
-        return Page.render(title: "Access blocked – \(tenant.name)", style: "h1 { font-size: 1.3rem; } dt { font-weight: 600; }", body: """
-        <main>
-          <h1>Access is blocked by your organization</h1>
-          <p id="message">\(Page.escape(refusal.message))</p>
-          <dl><dt>Error code</dt><dd id="error-code">AADSTS\(refusal.code)</dd>
-          <dt>Correlation id</dt><dd id="correlation-id">\(Page.escape(request.requestID))</dd></dl>
-        </main>
-        """, script: "", status: status)
+        AccessBlockedPage.render(title: "Access blocked – \(tenant.name)", heading: "Access is blocked by your organization",
+                                 message: refusal.message, code: refusal.code, correlationID: request.requestID,
+                                 status: refusal.code == Self.malformedCode ? 400 : 403)
     }
 }

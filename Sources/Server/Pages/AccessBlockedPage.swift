@@ -20,4 +20,17 @@ enum AccessBlockedPage {
         </main>
         """, script: "", status: 403)
     }
+
+    /// Entra's page for a sign-in refused for a reason the user may read (tenant restrictions, an external account the
+    /// tenant does not admit): the reason, the AADSTS code and the correlation id.
+    static func render(title: String, heading: String, message: String, code: Int, correlationID: String, status: Int = 403) -> APIResponse {
+        Page.render(title: title, style: "h1 { font-size: 1.3rem; } dt { font-weight: 600; }", body: """
+        <main>
+          <h1>\(Page.escape(heading))</h1>
+          <p id="message">\(Page.escape(message))</p>
+          <dl><dt>Error code</dt><dd id="error-code">AADSTS\(code)</dd>
+          <dt>Correlation id</dt><dd id="correlation-id">\(Page.escape(correlationID))</dd></dl>
+        </main>
+        """, script: "", status: status)
+    }
 }
