@@ -65,7 +65,7 @@ extension DirectConnect {
                                                    authenticationContexts: contexts)
         if !Self.admits(decision) {
             // Entra's code: a missing compliant or hybrid joined device is AADSTS53000 / AADSTS53001, as for anyone.
-            let code = ConditionalAccessGate.refusalCode(decision), reason = ConditionalAccessGate.refusalDescription(code)
+            let (code, reason) = ConditionalAccessGate.refusal(decision)
             await log(ask, user: user, home: home.id, session: session, decision: decision, failure: (code, reason))
             if prompt == "none" { return fail("interaction_required", "AADSTS\(code): \(reason)") }
             return AccessBlockedPage.render(tenant: tenant, code: code, correlationID: request.requestID, now: app.clock.now)

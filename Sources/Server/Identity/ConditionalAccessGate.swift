@@ -125,23 +125,20 @@ extension ConditionalAccessGate {
         return DirectoryError(.accessDenied, "AADSTS53003: Access has been blocked by Conditional Access policies: registering security information is not allowed from here with how you signed in (correlation id \(request.requestID)).")
     }
 
-    /// Entra's code for a refused sign-in: AADSTS53000 when what is missing is a compliant device, AADSTS53001 a hybrid
-    /// joined one, AADSTS53003 (blocked by Conditional Access) otherwise.
-    static func refusalCode(_ decision: ConditionalAccessDecision) -> Int {
+    /// Entra's code and reason for a refused sign-in: AADSTS53000 when what is missing is a compliant device, AADSTS53001
+    /// a hybrid joined one, AADSTS53003 (blocked by Conditional Access) otherwise.
+    static func refusal(_ decision: ConditionalAccessDecision) -> (code: Int, reason: String) {
+        let blocked = (53003, "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
         guard case .needs(let sets) = decision.outcome, !sets.isEmpty,
               sets.allSatisfy({ set in !set.requirements.isEmpty && set.requirements.allSatisfy { $0 == .compliantDevice || $0 == .hybridJoinedDevice } })
-        else { return 53003 }
-        return sets.allSatisfy { $0.requirements.contains(.compliantDevice) } ? 53000
-            : sets.allSatisfy { $0.requirements.contains(.hybridJoinedDevice) } ? 53001 : 53003
-    }
-
-    /// The reason Entra gives with each refusal code.
-    static func refusalDescription(_ code: Int) -> String {
-        switch code {
-        case 53000: "Conditional Access policy requires a compliant device, and the device is not compliant."
-        case 53001: "Conditional Access policy requires a domain joined device, and the device is not domain joined."
-        default: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance."
+        else { return blocked }
+        if sets.allSatisfy({ $0.requirements.contains(.compliantDevice) }) {
+            return (53000, "Conditional Access policy requires a compliant device, and the device is not compliant.")
         }
+        if sets.allSatisfy({ $0.requirements.contains(.hybridJoinedDevice) }) {
+            return (53001, "Conditional Access policy requires a domain joined device, and the device is not domain joined.")
+        }
+        return blocked
     }
 
     /// Entra's "My Signins" application, where security information is registered.
@@ -212,8 +209,8 @@ extension TokenEndpoint {
                                  description: "Due to a configuration change made by your administrator, or because you moved to a new location, you must sign in again.",
                                  claims: claims)
         case .needs, .block:
-            let code = ConditionalAccessGate.refusalCode(decision)
-            refusal = OAuthError(error: "invalid_grant", code: code, description: ConditionalAccessGate.refusalDescription(code))
+            let refused = ConditionalAccessGate.refusal(decision)
+            refusal = OAuthError(error: "invalid_grant", code: refused.code, description: refused.reason)
         }
         if let user = try await app.activeUser(tenant: tenant.id, id: code.userID) {
             let application = try await app.application(tenant: tenant.id, appID: code.clientID)
@@ -282,16 +279,16 @@ extension AuthorizeEndpoint {
             app.logger.notice("Conditional Access refused a sign-in", metadata: [
                 "tenant": .string(tenantID), "user": .string(session.userID), "client": .string(clientID),
                 "policies": .string(policies.joined(separator: "; ")), "request-id": .string(correlation)])
-            let code = ConditionalAccessGate.refusalCode(decision)
+            let refused = ConditionalAccessGate.refusal(decision)
             if let user = try await app.activeUser(tenant: tenantID, id: session.userID) {
                 await SignInLog(app: app, tenant: tenantID).record(
                     SignInEvent(kind: .interactiveUser, principal: user, appID: clientID,
                                 appDisplayName: application.body["displayName"]?.stringValue, amr: session.amr, authTime: session.authTime,
-                                decision: decision, failure: (code, ConditionalAccessGate.refusalDescription(code)),
+                                decision: decision, failure: refused,
                                 clientAppUsed: "Browser"),
                     request: request)
             }
-            return (decision, AccessBlockedPage.render(tenant: tenant, code: code, correlationID: correlation, now: app.clock.now))
+            return (decision, AccessBlockedPage.render(tenant: tenant, code: refused.code, correlationID: correlation, now: app.clock.now))
         }
     }
 }

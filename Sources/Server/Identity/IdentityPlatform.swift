@@ -119,19 +119,19 @@ struct IdentityPlatform {
                 let decision = try await app.conditionalAccess.decide(app: app, tenant: tenant, session: session, clientID: clientID,
                                                                       request: request)
                 let refused = decision.outcome != .allow
-                let code = ConditionalAccessGate.refusalCode(decision)
+                let refusal = ConditionalAccessGate.refusal(decision)
                 if let user = try await app.activeUser(tenant: tenant.id, id: session.userID) {
                     let application = try await app.application(tenant: tenant.id, appID: clientID)
                     await SignInLog(app: app, tenant: tenant.id).record(
                         SignInEvent(kind: .interactiveUser, principal: user, appID: clientID,
                                     appDisplayName: application?.body["displayName"]?.stringValue, amr: session.amr,
                                     authTime: session.authTime, decision: decision,
-                                    failure: refused ? (code, ConditionalAccessGate.refusalDescription(code)) : nil,
+                                    failure: refused ? refusal : nil,
                                     clientAppUsed: "Mobile Apps and Desktop clients"),
                         request: request)
                 }
                 if refused {
-                    throw DirectoryError(.accessDenied, "AADSTS\(code): \(ConditionalAccessGate.refusalDescription(code)) (correlation id \(request.requestID)).")
+                    throw DirectoryError(.accessDenied, "AADSTS\(refusal.code): \(refusal.reason) (correlation id \(request.requestID)).")
                 }
             }
             guard let code = try request.jsonObject()["userCode"]?.stringValue,
