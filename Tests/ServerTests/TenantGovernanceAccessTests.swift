@@ -243,6 +243,18 @@ struct TenantGovernanceAccessTests {
             let delta = await h.graph("GET", "users/delta", token: w.fabrikamToken)
             #expect(!delta.text.contains(id), "\(delta.text)")
 
+            // Two requests at once: each one's record is copied home once, although each copies what it finds after
+            // its own start.
+            let beforeBoth = try await homeAudits().count
+            let sequence = try await h.app.store.read { tx in try await tx.latestSequence(tenant: w.contoso) }
+            async let first = w.createUser("audited-a", token: token)
+            async let second = w.createUser("audited-b", token: token)
+            #expect(await [first.status, second.status] == [201, 201])
+            #expect(try await homeAudits().count == beforeBoth + 2)
+            // The overlap made certain: copying again what both requests wrote adds nothing.
+            try await GovernedAudit(app: h.app).copy(tenant: w.contoso, after: sequence, actor: w.alice, home: home)
+            #expect(try await homeAudits().count == beforeBoth + 2)
+
             let count = try await homeAudits().count
             #expect(count > before)
             #expect(await h.graph("GET", "users", token: token).status == 200)

@@ -8,8 +8,9 @@ import TesseraCore
 ///
 /// The copies are kinds of their own (`governedTenantActivity`), so they never enter the governing tenant's delta or
 /// backups as objects it has; the audit shows the original target type and the governed tenant in
-/// `additionalDetails`. They are written right after the governed tenant's write commits: a server stopped between the
-/// two leaves that action in the governed tenant's audit only.
+/// `additionalDetails`. They are written right after the governed tenant's write commits, each record once (a
+/// single-use key per governed record, so overlapping requests of one administrator do not copy twice): a server
+/// stopped between the two leaves that action in the governed tenant's audit only.
 struct GovernedAudit {
     let app: TesseraApp
     let logger = Logger(label: "tessera.governance.audit")
@@ -46,8 +47,12 @@ struct GovernedAudit {
         guard !records.isEmpty else { return }
         let copied = records
         let name = try await app.store.read { tx in try await tx.tenant(tenant) }?.name ?? ""
+        let now = app.clock.now
+        let (stamp, keep) = (Timestamp.format(now), Timestamp.format(now.addingTimeInterval(86_400)))
         try await app.store.write { tx in
             for record in copied {
+                // Each record is copied once, even when two requests of the same administrator overlap and both see it.
+                guard try await tx.consumeOnce(tenant: home, key: "governedAudit:\(tenant):\(record.seq)", expiresAt: keep, now: stamp) else { continue }
                 var details = record.details.objectValue ?? [:]
                 details["targetType"] = .string(record.kind.rawValue.prefix(1).uppercased() + record.kind.rawValue.dropFirst())
                 details["additionalDetails"] = [
