@@ -34,9 +34,9 @@ import threading
 import time
 from pathlib import Path
 
-from support import free_port, serve_on_a_free_port, stop_serve
+from support import free_port, issue_test_certificate, serve_on_a_free_port, stop_serve
 from test_passkey_msal import device_code_sign_in, public_client  # noqa: F401 (public_client is a fixture; origin and browser come from conftest.py)
-from test_proxy import binary_and_store, openssl, people, tenant, tenant_graph  # noqa: F401 (fixtures)
+from test_proxy import binary_and_store, people, tenant, tenant_graph  # noqa: F401 (fixtures)
 
 DURATION, THREADS, CONNECTIONS = os.environ.get("BENCH_DURATION", "10s"), "2", os.environ.get("BENCH_CONNECTIONS", "16")
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
@@ -111,15 +111,8 @@ def origin_tls(folder: Path) -> Path:
     """`serve`'s TLS files, made here: a test CA and a leaf for api.openai.com and 127.0.0.1 (serve keeps files it finds)."""
     tls = folder / "tls"
     tls.mkdir(parents=True)
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=Bench origin CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=tls)
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server-key.pem", "-out", "server.csr",
-            "-subj", "/CN=api.openai.com", cwd=tls)
-    (tls / "ext.cnf").write_text("subjectAltName=DNS:api.openai.com,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-                                 "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", "leaf.pem",
-            "-days", "2", "-extfile", "ext.cnf", cwd=tls)
+    issue_test_certificate(tls, "Bench origin CA", "DNS:api.openai.com,IP:127.0.0.1")
+    (tls / "leaf-key.pem").rename(tls / "server-key.pem")
     (tls / "server.pem").write_text((tls / "leaf.pem").read_text() + (tls / "ca.pem").read_text())
     return tls / "ca.pem"
 

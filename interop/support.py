@@ -311,21 +311,45 @@ def client_behind_proxy(server: dict, address: str):
                                               http_client=session, token_cache=msal.TokenCache())
 
 
-def start_serve(command: list[str]) -> tuple[subprocess.Popen, str]:
-    """Starts `tessera serve …` (the whole command line) and returns it with what it printed up to 'listening on'."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+def wait_until_listening(proc: subprocess.Popen, name: str, seconds: float = 120) -> str:
+    """Reads a started `tessera` command's output until it says 'listening on' and returns what it printed; fails (and
+    stops it) when it exits first or takes longer than `seconds`."""
     lines: list[str] = []
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + seconds
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
-            raise AssertionError("tessera serve stopped:\n" + "".join(lines))
+            raise AssertionError(f"{name} stopped:\n" + "".join(lines))
         lines.append(line)
         if "listening on" in line:
-            return proc, "".join(lines)
+            return "".join(lines)
     proc.kill()
-    raise AssertionError("tessera serve did not start:\n" + "".join(lines))
+    raise AssertionError(f"{name} did not start:\n" + "".join(lines))
+
+
+def start_serve(command: list[str]) -> tuple[subprocess.Popen, str]:
+    """Starts `tessera serve …` (the whole command line) and returns it with what it printed up to 'listening on'."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    return proc, wait_until_listening(proc, "tessera serve")
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def issue_test_certificate(folder: Path, ca_subject: str, san: str, extensions: str = "") -> None:
+    """A throwaway P-256 CA (`ca.pem`, `ca-key.pem`) and a server certificate it signs (`leaf.pem`, `leaf-key.pem`) for
+    `san` (openssl's subjectAltName syntax), valid two days, made with openssl in `folder`."""
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
+            "-days", "2", "-subj", f"/CN={ca_subject}", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf-key.pem", "-out", "leaf.csr",
+            "-subj", "/CN=" + san.split(",")[0].split(":", 1)[1], cwd=folder)
+    (folder / "ext.cnf").write_text(f"subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n"
+                                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" + extensions)
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", "leaf.pem",
+            "-days", "2", "-extfile", "ext.cnf", cwd=folder)
 
 
 def stop_serve(proc: subprocess.Popen, data=None) -> None:

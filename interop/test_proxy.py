@@ -31,7 +31,7 @@ import pytest
 
 from browser import REGISTER, add_authenticator, remove_authenticator
 from conftest import _create_tenant
-from support import Graph, free_port, unique
+from support import Graph, free_port, issue_test_certificate, unique, wait_until_listening
 from test_passkey_msal import device_code_sign_in, public_client  # noqa: F401 (public_client is a fixture; origin and browser come from conftest.py)
 
 
@@ -48,16 +48,8 @@ def binary_and_store(tessera) -> tuple[str, Path, list[str]]:
 
 
 def _wait_until_listening(proc):
-    """Reads `tessera proxy`'s output until it says it listens (60 s at most), then drains the rest in the background."""
-    lines = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError("tessera proxy stopped:\n" + "".join(lines))
-        lines.append(line)
-        if "listening on" in line:
-            break
+    """Waits for `tessera proxy` to listen (60 s at most), then drains the rest of its output in the background."""
+    wait_until_listening(proc, "tessera proxy", 60)
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
 
 @pytest.fixture(scope="module")
@@ -71,24 +63,12 @@ def tenant_graph(tessera, tenant) -> Graph:
     return tessera.graph(tenant)
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def test_ca():
     """A CA and a certificate for api.openai.com and api.anthropic.com, made with openssl."""
     folder = Path(tempfile.mkdtemp(prefix="tessera-proxy-ca-"))
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=Interop AI test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "app.key", "-out", "app.csr",
-            "-subj", "/CN=api.openai.com", cwd=folder)
-    (folder / "ext.cnf").write_text("subjectAltName=DNS:api.openai.com,DNS:api.anthropic.com\nbasicConstraints=critical,CA:FALSE\n"
-                                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-                                    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
-    openssl("x509", "-req", "-in", "app.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "app.pem", "-days", "2",
-            "-extfile", "ext.cnf", cwd=folder)
+    issue_test_certificate(folder, "Interop AI test CA", "DNS:api.openai.com,DNS:api.anthropic.com",
+                           "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
     return folder
 
 
@@ -145,7 +125,7 @@ def fake_app(test_ca):
     server.stream_gate = threading.Event()
     server.gate_timed_out = None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(test_ca / "app.pem", test_ca / "app.key")
+    context.load_cert_chain(test_ca / "leaf.pem", test_ca / "leaf-key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
