@@ -16,9 +16,33 @@ import Testing
         #expect(writer.bytes == coder.serializedBytes)
     }
 
+    /// Contents around the lengths where DER's length octets grow (127/128, 255/256, 65,535/65,536), written both
+    /// ways (a content given, a content written by a closure) and nested, as swift-asn1 writes them.
+    @Test(arguments: [0, 1, 127, 128, 129, 255, 256, 300, 65_535, 65_536])
+    func lengthsAreSwiftASN1s(_ count: Int) throws {
+        let content = (0..<count).map { UInt8(truncatingIfNeeded: $0) }
+        var coder = DER.Serializer()
+        try coder.appendConstructedNode(identifier: .sequence) { coder in
+            coder.appendPrimitiveNode(identifier: .octetString) { $0.append(contentsOf: content) }
+            try coder.serialize(7)
+        }
+        var given = DERWriter()
+        given.element(DERReader.Tag.sequence) { fields in
+            fields.element(DERReader.Tag.octetString, content)
+            fields.integer(7)
+        }
+        var written = DERWriter()
+        written.element(DERReader.Tag.sequence) { fields in
+            fields.element(DERReader.Tag.octetString) { $0.append(content) }
+            fields.integer(7)
+        }
+        #expect(given.bytes == coder.serializedBytes)
+        #expect(written.bytes == coder.serializedBytes)
+    }
+
     @Test(arguments: [nil, 0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF] as [UInt32?])
     func theReplyIsSwiftASN1s(sequenceNumber: UInt32?) throws {
-        let session = try KerberosKey(encryptionType: .aes256CtsHmacSha196, bytes: (0..<32).map { UInt8($0) })
+        let session = try SessionKey(encryptionType: .aes256CtsHmacSha196, bytes: (0..<32).map { UInt8($0) }[...])
         let confounder = [UInt8](repeating: 0x5A, count: 16)
         let time: Int64 = 1_764_979_200, microseconds: Int32 = 123_456
         let written = try APReply.encode(

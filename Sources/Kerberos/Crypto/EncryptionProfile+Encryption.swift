@@ -86,16 +86,17 @@ extension EncryptionProfile {
 
 /// An incremental HMAC with the profile's hash. A value: a copy of a keyed state is a fresh HMAC with that key.
 /// HMAC-SHA1 runs on the processor's SHA extensions (CKerberosAES) where it has them: a plain C struct, copied
-/// without an allocation, where swift-crypto's HMAC allocates and goes through generic `DataProtocol` code at each
-/// copy, update and finalization.
+/// without an allocation and updated in place, where swift-crypto's HMAC allocates and goes through generic
+/// `DataProtocol` code at each copy, update and finalization.
 struct HMACState: Sendable {
-    private enum State: Sendable {
-        case sha1Hardware(tessera_krb_hmac_sha1)
+    private enum Portable: Sendable {
         case sha1(HMAC<Insecure.SHA1>), sha256(HMAC<SHA256>), sha384(HMAC<SHA384>)
         /// Held only while an update runs, so that the hash being updated is the only reference to its state.
         case updating
     }
-    private var state: State
+    /// The SHA-extensions state, used when `portable` is nil.
+    private var hardware = tessera_krb_hmac_sha1()
+    private var portable: Portable?
 
     /// Whether this processor has the SHA extensions CKerberosAES uses.
     static let sha1HardwareAvailable = tessera_krb_sha1_available() != 0
@@ -104,54 +105,52 @@ struct HMACState: Sendable {
     init(profile: EncryptionProfile, key: SymmetricKey, hardware: Bool = HMACState.sha1HardwareAvailable) {
         switch (profile.family, profile.keyLength) {
         case (.sha1, _) where hardware && Self.sha1HardwareAvailable:
-            var mac = tessera_krb_hmac_sha1()
-            key.withUnsafeBytes { tessera_krb_hmac_sha1_init(&mac, $0.bindMemory(to: UInt8.self).baseAddress, $0.count) }
-            state = .sha1Hardware(mac)
-        case (.sha1, _): state = .sha1(HMAC(key: key))
-        case (.sha2, 16): state = .sha256(HMAC(key: key))
-        default: state = .sha384(HMAC(key: key))
+            key.withUnsafeBytes {
+                tessera_krb_hmac_sha1_init(&self.hardware, $0.bindMemory(to: UInt8.self).baseAddress, $0.count)
+            }
+        case (.sha1, _): portable = .sha1(HMAC(key: key))
+        case (.sha2, 16): portable = .sha256(HMAC(key: key))
+        default: portable = .sha384(HMAC(key: key))
         }
     }
 
     /// Hashes `data` into the state in place: swift-crypto's hash state is copied on write, and updating the payload of
     /// an enum that still holds it would copy it at every update.
     mutating func update(_ data: some DataProtocol) {
-        switch state {
-        case .sha1Hardware(var mac):
-            state = .updating
+        switch portable {
+        case nil:
             let contiguous: Void? = data.withContiguousStorageIfAvailable {
-                tessera_krb_sha1_update(&mac.inner, $0.baseAddress, $0.count)
+                tessera_krb_sha1_update(&hardware.inner, $0.baseAddress, $0.count)
             }
             if contiguous == nil {
                 for region in data.regions {
                     region.withUnsafeBytes {
-                        tessera_krb_sha1_update(&mac.inner, $0.bindMemory(to: UInt8.self).baseAddress, $0.count)
+                        tessera_krb_sha1_update(&hardware.inner, $0.bindMemory(to: UInt8.self).baseAddress, $0.count)
                     }
                 }
             }
-            state = .sha1Hardware(mac)
         case .sha1(var h):
-            state = .updating
+            portable = .updating
             h.update(data: data)
-            state = .sha1(h)
+            portable = .sha1(h)
         case .sha256(var h):
-            state = .updating
+            portable = .updating
             h.update(data: data)
-            state = .sha256(h)
+            portable = .sha256(h)
         case .sha384(var h):
-            state = .updating
+            portable = .updating
             h.update(data: data)
-            state = .sha384(h)
+            portable = .sha384(h)
         case .updating:
             preconditionFailure("an HMAC updated while it is being updated")
         }
     }
 
     func finalize() -> [UInt8] {
-        switch state {
-        case .sha1Hardware(let mac):
+        switch portable {
+        case nil:
             [UInt8](unsafeUninitializedCapacity: 20) { out, count in
-                withUnsafePointer(to: mac) { tessera_krb_hmac_sha1_final($0, out.baseAddress!) }
+                withUnsafePointer(to: hardware) { tessera_krb_hmac_sha1_final($0, out.baseAddress!) }
                 count = 20
             }
         case .sha1(let h): Array(h.finalize())

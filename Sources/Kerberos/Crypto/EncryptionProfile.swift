@@ -45,22 +45,27 @@ struct EncryptionProfile: Sendable {
         [Purpose.checksum, .encryption, .integrity].map { nFold([0, 0, 0, UInt8(usage), $0.rawValue], outputBytes: 16) }
     }
 
+    /// n-fold(usage | purpose) to one AES block, RFC 3962's DK constant.
+    static func foldedConstant(usage: Int32, purpose: Purpose) -> [UInt8] {
+        if (0..<foldedConstants.count).contains(Int(usage)) { return foldedConstants[Int(usage)][purpose.index] }
+        let u = UInt32(bitPattern: usage)
+        return nFold(
+            [UInt8(u >> 24), UInt8((u >> 16) & 0xFF), UInt8((u >> 8) & 0xFF), UInt8(u & 0xFF), purpose.rawValue],
+            outputBytes: AESCTS.blockSize)
+    }
+
     /// DK(base, usage | purpose) for RFC 3962, KDF-HMAC-SHA2(base, usage | purpose, length) for RFC 8009.
     /// `baseCipher` is `base` expanded for AES, for a caller deriving several keys from one base (RFC 3962 only).
     func deriveKey(_ base: SymmetricKey, usage: Int32, purpose: Purpose, baseCipher: AESKey? = nil) throws
         -> SymmetricKey
     {
-        let u = UInt32(bitPattern: usage)
-        let constant: [UInt8] = [UInt8(u >> 24), UInt8((u >> 16) & 0xFF), UInt8((u >> 8) & 0xFF), UInt8(u & 0xFF),
-            purpose.rawValue]
         switch family {
         case .sha1:
-            let cipher = try baseCipher ?? AESKey(base)
-            if (0..<Self.foldedConstants.count).contains(Int(usage)) {
-                return try dr(cipher, folded: Self.foldedConstants[Int(usage)][purpose.index])
-            }
-            return try dr(cipher, folded: nFold(constant, outputBytes: AESCTS.blockSize))
+            return try dr(baseCipher ?? AESKey(base), folded: Self.foldedConstant(usage: usage, purpose: purpose))
         case .sha2:
+            let u = UInt32(bitPattern: usage)
+            let constant: [UInt8] = [UInt8(u >> 24), UInt8((u >> 16) & 0xFF), UInt8((u >> 8) & 0xFF), UInt8(u & 0xFF),
+                purpose.rawValue]
             let bytes = purpose == .encryption ? keyLength : macLength
             return SymmetricKey(data: kdfHmacSha2(base, label: constant, bytes: bytes))
         }

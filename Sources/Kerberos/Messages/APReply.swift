@@ -4,25 +4,15 @@
 enum APReply {
     static let keyUsage: Int32 = 12
 
-    /// The AP-REP echoing the authenticator's time, encrypted with the session key (`sessionCipher`: the same key
-    /// already expanded for AES, when the caller has it). RFC 4120 allows the authenticator's subkey to be echoed or
-    /// a new one chosen; none is sent, so the client keeps its own.
+    /// The AP-REP echoing the authenticator's time, encrypted with the session key. RFC 4120 allows the
+    /// authenticator's subkey to be echoed or a new one chosen; none is sent, so the client keeps its own.
     static func encode(
-        authenticatorTime: Int64, microseconds: Int32, sequenceNumber: UInt32?, sessionKey: KerberosKey,
-        sessionCipher: AESKey? = nil, confounder: [UInt8]
+        authenticatorTime: Int64, microseconds: Int32, sequenceNumber: UInt32?, sessionKey: SessionKey,
+        confounder: [UInt8]
     ) throws -> [UInt8] {
-        var part = DERWriter(capacity: 64)
-        part.element(DERReader.Tag.application(27)) { part in
-            part.element(DERReader.Tag.sequence) { fields in
-                fields.explicit(0) { $0.element(DERReader.Tag.generalizedTime, KerberosTime.bytes(authenticatorTime)) }
-                fields.explicit(1) { $0.integer(Int64(microseconds)) }
-                if let sequenceNumber { fields.explicit(3) { $0.integer(Int64(sequenceNumber)) } }
-            }
-        }
-
-        let profile = try sessionKey.encryptionType.profile()
-        let keys = try profile.usageKeys(sessionKey.key, usage: keyUsage, baseCipher: sessionCipher)
-        let cipher = try profile.encrypt(part.bytes, keys: keys, confounder: confounder)
+        let part = encryptedPart(
+            authenticatorTime: authenticatorTime, microseconds: microseconds, sequenceNumber: sequenceNumber)
+        let cipher = try sessionKey.encrypt(part, usage: keyUsage, confounder: confounder)
         var reply = DERWriter(capacity: cipher.count + 32)
         reply.element(DERReader.Tag.application(15)) { reply in
             reply.element(DERReader.Tag.sequence) { fields in
@@ -39,5 +29,18 @@ enum APReply {
             }
         }
         return reply.bytes
+    }
+
+    /// The EncAPRepPart before encryption.
+    static func encryptedPart(authenticatorTime: Int64, microseconds: Int32, sequenceNumber: UInt32?) -> [UInt8] {
+        var part = DERWriter(capacity: 64)
+        part.element(DERReader.Tag.application(27)) { part in
+            part.element(DERReader.Tag.sequence) { fields in
+                fields.explicit(0) { $0.time(authenticatorTime) }
+                fields.explicit(1) { $0.integer(Int64(microseconds)) }
+                if let sequenceNumber { fields.explicit(3) { $0.integer(Int64(sequenceNumber)) } }
+            }
+        }
+        return part.bytes
     }
 }

@@ -1,6 +1,6 @@
 /// A strict DER reader over the token's own bytes, for RFC 4120's messages on the validation path: each element is
-/// read where it lies (its content a slice of the input, nothing copied, no node tree), in the order the ASN.1 module
-/// gives, and everything DER forbids is refused: an indefinite or non-minimal length, a length past its enclosing
+/// read where it lies (nothing copied, no node tree), in the order the ASN.1 module gives, and everything DER forbids
+/// is refused: an indefinite or non-minimal length, a length past its enclosing
 /// element, a high tag number, a non-minimal INTEGER, set unused bits in a BIT STRING, bytes left over after the last
 /// field of a SEQUENCE or in an explicit tag. Every refusal is ``KerberosError/Code/malformed``.
 struct DERReader {
@@ -27,21 +27,25 @@ struct DERReader {
         }
     }
 
+    /// The whole input. A constructed element is read by narrowing `end` to it, not by slicing: a slice is a
+    /// reference to count, and a validation reads about a hundred elements.
     private let bytes: ArraySlice<UInt8>
     private var position: Int
+    private var end: Int
     /// What is being read, for error messages ("the AP-REQ").
-    private let what: String
+    private let what: StaticString
 
-    init(_ bytes: ArraySlice<UInt8>, what: String) {
+    init(_ bytes: ArraySlice<UInt8>, what: StaticString) {
         self.bytes = bytes
         self.position = bytes.startIndex
+        self.end = bytes.endIndex
         self.what = what
     }
 
-    var isAtEnd: Bool { position == bytes.endIndex }
+    var isAtEnd: Bool { position == end }
 
     /// The bytes not yet read.
-    var rest: ArraySlice<UInt8> { bytes[position...] }
+    var rest: ArraySlice<UInt8> { bytes[position..<end] }
 
     /// The identifier octet of the next element, nil at the end.
     var nextTag: UInt8? { isAtEnd ? nil : bytes[position] }
@@ -52,11 +56,16 @@ struct DERReader {
 
     /// The next element, which must carry `tag`: its content, a slice of the input.
     mutating func element(_ tag: UInt8) throws -> ArraySlice<UInt8> {
+        bytes[try contentRange(tag)]
+    }
+
+    /// The next element, which must carry `tag`: where its content lies in the input, read past.
+    private mutating func contentRange(_ tag: UInt8) throws -> Range<Int> {
         guard let found = nextTag else { throw malformed("it ends before an element tagged 0x\(hex(tag))") }
         // The tags asked for are all low tag numbers, so a high-tag-number element never matches.
         guard found == tag else { throw malformed("found tag 0x\(hex(found)) where 0x\(hex(tag)) belongs") }
         var at = position + 1
-        guard at < bytes.endIndex else { throw malformed("an element ends in its header") }
+        guard at < end else { throw malformed("an element ends in its header") }
         let first = bytes[at]
         at += 1
         let length: Int
@@ -66,16 +75,16 @@ struct DERReader {
             // The long form: 1 to 4 length bytes, minimal (no leading zero, and only for lengths of 128 or more).
             let count = Int(first & 0x7F)
             guard count >= 1, count <= 4 else { throw malformed("an indefinite or over-long length") }
-            guard bytes.endIndex - at >= count else { throw malformed("an element ends in its length") }
+            guard end - at >= count else { throw malformed("an element ends in its length") }
             var value = 0
             for index in at..<(at + count) { value = value << 8 | Int(bytes[index]) }
             guard bytes[at] != 0, value >= 0x80 else { throw malformed("a length not in its shortest form") }
             at += count
             length = value
         }
-        guard bytes.endIndex - at >= length else { throw malformed("an element is longer than what holds it") }
+        guard end - at >= length else { throw malformed("an element is longer than what holds it") }
         position = at + length
-        return bytes[at..<(at + length)]
+        return at..<(at + length)
     }
 
     /// The next element if it carries `tag` (an OPTIONAL field), else nil and nothing read.
@@ -85,9 +94,12 @@ struct DERReader {
 
     /// Reads the element tagged `tag` with `body` over its content, which `body` must read entirely.
     mutating func constructed<T>(_ tag: UInt8, _ body: (inout DERReader) throws -> T) throws -> T {
-        var inner = DERReader(try element(tag), what: what)
-        let value = try body(&inner)
-        guard inner.isAtEnd else { throw inner.malformed("bytes after the last field of an element tagged 0x\(hex(tag))") }
+        let content = try contentRange(tag)
+        let outerEnd = end
+        (position, end) = (content.lowerBound, content.upperBound)
+        let value = try body(&self)
+        guard isAtEnd else { throw malformed("bytes after the last field of an element tagged 0x\(hex(tag))") }
+        end = outerEnd
         return value
     }
 
@@ -114,7 +126,7 @@ struct DERReader {
     /// Skips one element whatever its tag (a field this library does not use, read as DER all the same).
     mutating func skipElement() throws {
         guard let tag = nextTag else { throw malformed("it ends before an element") }
-        _ = try element(tag)
+        _ = try contentRange(tag)
     }
 
     /// `SEQUENCE OF`: `body` reads each element in turn.
@@ -128,17 +140,18 @@ struct DERReader {
 
     /// An INTEGER in its shortest two's-complement form, as a 64-bit value of at most `maxBytes` bytes.
     private mutating func integer(maxBytes: Int) throws -> Int64 {
-        let content = try element(Tag.integer)
-        guard let first = content.first else { throw malformed("an empty INTEGER") }
+        let content = try contentRange(Tag.integer)
+        guard !content.isEmpty else { throw malformed("an empty INTEGER") }
+        let first = bytes[content.lowerBound]
         if content.count > 1 {
-            let second = content[content.startIndex + 1]
+            let second = bytes[content.lowerBound + 1]
             guard !(first == 0 && second < 0x80), !(first == 0xFF && second >= 0x80) else {
                 throw malformed("an INTEGER not in its shortest form")
             }
         }
         guard content.count <= maxBytes else { throw malformed("an INTEGER out of range") }
         var value: Int64 = first >= 0x80 ? -1 : 0
-        for byte in content { value = value << 8 | Int64(byte) }
+        for index in content { value = value << 8 | Int64(bytes[index]) }
         return value
     }
 
@@ -177,13 +190,18 @@ struct DERReader {
 
     /// KerberosString ::= GeneralString (IA5 in practice).
     mutating func string() throws -> String {
-        String(decoding: try element(Tag.generalString), as: UTF8.self)
+        let content = try contentRange(Tag.generalString)
+        return bytes.withUnsafeBufferPointer { buffer in
+            let start = content.lowerBound - bytes.startIndex
+            let text = UnsafeBufferPointer(rebasing: buffer[start..<(start + content.count)])
+            return String(decoding: text, as: UTF8.self)
+        }
     }
 
     /// KerberosTime ::= GeneralizedTime "YYYYMMDDHHMMSSZ", as seconds since 1970.
     mutating func time() throws -> Int64 {
-        let content = try element(Tag.generalizedTime)
-        guard let seconds = KerberosTime.seconds(content) else {
+        let content = try contentRange(Tag.generalizedTime)
+        guard let seconds = KerberosTime.seconds(bytes, content) else {
             throw malformed("a KerberosTime that is not YYYYMMDDHHMMSSZ in range")
         }
         return seconds
@@ -206,8 +224,13 @@ private func hex(_ byte: UInt8) -> String {
 enum KerberosTime {
     /// The seconds since 1970 of `text`, nil unless it is 15 bytes "YYYYMMDDHHMMSSZ" with fields in range.
     static func seconds(_ text: ArraySlice<UInt8>) -> Int64? {
-        guard text.count == 15, text.last == UInt8(ascii: "Z") else { return nil }
-        let base = text.startIndex
+        seconds(text, text.indices)
+    }
+
+    /// The same, of the bytes of `text` in `range` (read in place).
+    static func seconds(_ text: ArraySlice<UInt8>, _ range: Range<Int>) -> Int64? {
+        guard range.count == 15, text[range.upperBound - 1] == UInt8(ascii: "Z") else { return nil }
+        let base = range.lowerBound
         func number(_ at: Int, _ count: Int) -> Int64? {
             var value: Int64 = 0
             for index in (base + at)..<(base + at + count) {
@@ -226,11 +249,17 @@ enum KerberosTime {
 
     /// "YYYYMMDDHHMMSSZ" for seconds since 1970.
     static func bytes(_ seconds: Int64) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(15)
+        append(seconds, to: &out)
+        return out
+    }
+
+    /// Appends "YYYYMMDDHHMMSSZ" for seconds since 1970 to `out`.
+    static func append(_ seconds: Int64, to out: inout [UInt8]) {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = seconds - days * 86_400
         let (year, month, day) = civilFromDays(days)
-        var out = [UInt8]()
-        out.reserveCapacity(15)
         func append(_ value: Int64, _ width: Int) {
             var divisor: Int64 = 1
             for _ in 1..<width { divisor *= 10 }
@@ -248,7 +277,6 @@ enum KerberosTime {
         append(rest / 60 % 60, 2)
         append(rest % 60, 2)
         out.append(UInt8(ascii: "Z"))
-        return out
     }
 
     // Howard Hinnant's days-from-civil algorithms (proleptic Gregorian calendar).

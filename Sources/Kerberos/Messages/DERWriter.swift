@@ -1,7 +1,8 @@
 /// DER for the few small messages the service sends — the AP-REP, its encrypted part, and their GSS-API and SPNEGO
-/// framing — written directly into one buffer: each element's tag, then its content, then its shortest length put in
-/// front of the content. (swift-asn1's serializer, generic and closure-driven, was a tenth of a validation for these
-/// few hundred bytes.)
+/// framing — written directly into one buffer: each element's tag, a length byte, then its content, after which the
+/// length is filled in (and only a content of 128 bytes or more, whose length takes more bytes, is moved to make
+/// room). (swift-asn1's serializer, generic and closure-driven, was a tenth of a validation for these few hundred
+/// bytes.)
 struct DERWriter {
     private(set) var bytes: [UInt8] = []
 
@@ -12,16 +13,45 @@ struct DERWriter {
     /// An element tagged `tag` whose content `body` writes.
     mutating func element(_ tag: UInt8, _ body: (inout DERWriter) throws -> Void) rethrows {
         bytes.append(tag)
+        bytes.append(0)
         let start = bytes.count
         try body(&self)
-        bytes.insert(contentsOf: TLVLength.encode(bytes.count - start), at: start)
+        let length = bytes.count - start
+        if length < 0x80 {
+            bytes[start - 1] = UInt8(length)
+        } else {
+            let count = Self.lengthBytes(length)
+            bytes[start - 1] = 0x80 | UInt8(count)
+            bytes.insert(contentsOf: repeatElement(0, count: count), at: start)
+            for index in 0..<count {
+                bytes[start + index] = UInt8(truncatingIfNeeded: length >> (8 * (count - 1 - index)))
+            }
+        }
     }
 
     /// An element tagged `tag` with `content`.
     mutating func element(_ tag: UInt8, _ content: some Collection<UInt8>) {
         bytes.append(tag)
-        bytes.append(contentsOf: TLVLength.encode(content.count))
+        length(content.count)
         bytes.append(contentsOf: content)
+    }
+
+    /// DER's length octets: the short form below 128, else 0x80 | n and the length in n bytes.
+    mutating func length(_ length: Int) {
+        if length < 0x80 {
+            bytes.append(UInt8(length))
+            return
+        }
+        let count = Self.lengthBytes(length)
+        bytes.append(0x80 | UInt8(count))
+        for index in 0..<count { bytes.append(UInt8(truncatingIfNeeded: length >> (8 * (count - 1 - index)))) }
+    }
+
+    /// How many bytes the long form needs for `length`.
+    private static func lengthBytes(_ length: Int) -> Int {
+        var count = 1
+        while length >> (8 * count) != 0 { count += 1 }
+        return count
     }
 
     /// `[number] EXPLICIT` around what `body` writes.
@@ -41,6 +71,13 @@ struct DERWriter {
         bytes.append(DERReader.Tag.integer)
         bytes.append(UInt8(8 - skip))
         for index in skip..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (56 - 8 * index))) }
+    }
+
+    /// A KerberosTime: GeneralizedTime "YYYYMMDDHHMMSSZ".
+    mutating func time(_ seconds: Int64) {
+        bytes.append(DERReader.Tag.generalizedTime)
+        bytes.append(15)
+        KerberosTime.append(seconds, to: &bytes)
     }
 
     /// Bytes already encoded.

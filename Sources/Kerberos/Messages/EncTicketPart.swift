@@ -1,10 +1,10 @@
-/// RFC 4120's EncryptionKey, `SEQUENCE { keytype [0] Int32, keyvalue [1] OCTET STRING }`, as a ``KerberosKey`` (a
-/// session key or subkey has no version).
-func decodeKey(_ reader: inout DERReader) throws -> KerberosKey {
+/// RFC 4120's EncryptionKey, `SEQUENCE { keytype [0] Int32, keyvalue [1] OCTET STRING }`: a session key or subkey,
+/// its bytes left where they lie in the decrypted message.
+func decodeKey(_ reader: inout DERReader) throws -> SessionKey {
     try reader.sequence { fields in
         let type = EncryptionType(rawValue: try fields.field(0) { try $0.int32() })
         let value = try fields.field(1) { try $0.octets() }
-        return try KerberosKey(encryptionType: type, bytes: value)
+        return try SessionKey(encryptionType: type, bytes: value)
     }
 }
 
@@ -13,7 +13,7 @@ func decodeKey(_ reader: inout DERReader) throws -> KerberosKey {
 /// authorization-data }`.
 struct EncTicketPart: Sendable {
     let flags: ArraySlice<UInt8>
-    let sessionKey: KerberosKey
+    let sessionKey: SessionKey
     let clientRealm: String
     let clientName: PrincipalName
     let authTime: Int64
@@ -45,7 +45,7 @@ struct EncTicketPart: Sendable {
     }
 
     private init(
-        flags: ArraySlice<UInt8>, sessionKey: KerberosKey, clientRealm: String, clientName: PrincipalName,
+        flags: ArraySlice<UInt8>, sessionKey: SessionKey, clientRealm: String, clientName: PrincipalName,
         authTime: Int64, startTime: Int64?, endTime: Int64, renewTill: Int64?, authorizationData: [AuthorizationElement]
     ) {
         self.flags = flags
@@ -64,13 +64,16 @@ struct EncTicketPart: Sendable {
 /// `[APPLICATION 2] SEQUENCE { authenticator-vno, crealm, cname, cksum, cusec, ctime, subkey, seq-number,
 /// authorization-data }`.
 struct Authenticator: Sendable {
+    /// RFC 4120 section 7.5.1: the AP-REQ's authenticator is encrypted with the session key under key usage 11.
+    static let keyUsage: Int32 = 11
+
     let clientRealm: String
     let clientName: PrincipalName
     let checksumType: Int32?
     let checksum: ArraySlice<UInt8>?
     let microseconds: Int32
     let time: Int64
-    let subkey: KerberosKey?
+    let subkey: SessionKey?
     let sequenceNumber: UInt32?
 
     init(derEncoded bytes: ArraySlice<UInt8>) throws {

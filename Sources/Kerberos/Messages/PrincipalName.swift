@@ -23,6 +23,26 @@ public struct PrincipalName: Hashable, Sendable, CustomStringConvertible {
             && zip(components, other.components).allSatisfy { asciiCaseInsensitiveEqual($0, $1) }
     }
 
+    /// Whether `text` is this name in its text form (the components joined by `/`), ignoring ASCII case, as the
+    /// PAC's client info gives it.
+    func matches(text: String) -> Bool {
+        components.count == 1
+            ? asciiCaseInsensitiveEqual(components[0], text) : asciiCaseInsensitiveEqual(description, text)
+    }
+
+    /// `name@REALM`, as the replay cache keys a client.
+    func qualified(realm: String) -> String {
+        var text = ""
+        text.reserveCapacity(components.reduce(realm.utf8.count + components.count) { $0 + $1.utf8.count })
+        for (index, component) in components.enumerated() {
+            if index > 0 { text.append("/") }
+            text.append(component)
+        }
+        text.append("@")
+        text.append(realm)
+        return text
+    }
+
     /// `SEQUENCE { name-type [0] Int32, name-string [1] SEQUENCE OF KerberosString }`.
     init(from reader: inout DERReader) throws {
         (nameType, components) = try reader.sequence { fields in

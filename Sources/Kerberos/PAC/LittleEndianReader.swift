@@ -2,9 +2,9 @@
 struct LittleEndianReader {
     private let bytes: ArraySlice<UInt8>
     private(set) var offset = 0
-    private let what: String
+    private let what: StaticString
 
-    init(_ bytes: ArraySlice<UInt8>, what: String) {
+    init(_ bytes: ArraySlice<UInt8>, what: StaticString) {
         self.bytes = bytes
         self.what = what
     }
@@ -27,22 +27,21 @@ struct LittleEndianReader {
         return bytes[start..<(start + count)]
     }
 
-    mutating func u8() throws -> UInt8 { try read(1).first! }
-
-    mutating func u16() throws -> UInt16 {
-        let b = try read(2)
-        return UInt16(b[b.startIndex]) | UInt16(b[b.startIndex + 1]) << 8
+    /// The next `count` bytes as a little-endian integer, loaded where they lie (no slice made).
+    @inline(__always)
+    private mutating func integer<T: FixedWidthInteger>(_: T.Type) throws -> T {
+        let at = offset
+        try skip(MemoryLayout<T>.size)
+        return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) })
     }
 
-    mutating func u32() throws -> UInt32 {
-        let b = try read(4)
-        return b.reversed().reduce(0) { $0 << 8 | UInt32($1) }
-    }
+    mutating func u8() throws -> UInt8 { try integer(UInt8.self) }
 
-    mutating func u64() throws -> UInt64 {
-        let b = try read(8)
-        return b.reversed().reduce(0) { $0 << 8 | UInt64($1) }
-    }
+    mutating func u16() throws -> UInt16 { try integer(UInt16.self) }
+
+    mutating func u32() throws -> UInt32 { try integer(UInt32.self) }
+
+    mutating func u64() throws -> UInt64 { try integer(UInt64.self) }
 
     /// NDR: an aligned 32-bit value.
     mutating func ndrU32() throws -> UInt32 {

@@ -66,8 +66,11 @@ public struct LogonInfo: Sendable {
 
         // The fixed part, in the order of MS-PAC 2.5.
         try r.skip(6 * 8)  // LogonTime, LogoffTime, KickOffTime, PasswordLastSet, PasswordCanChange, PasswordMustChange
-        var strings = [(length: UInt16, pointer: UInt32)]()
-        for _ in 0..<6 { strings.append(try Self.unicodeHeader(&r)) }  // EffectiveName … HomeDirectoryDrive
+        let effectiveNameHeader = try Self.unicodeHeader(&r)
+        let fullNameHeader = try Self.unicodeHeader(&r)
+        // LogonScript, ProfilePath, HomeDirectory, HomeDirectoryDrive: checked, not kept.
+        let unusedHeaders = (try Self.unicodeHeader(&r), try Self.unicodeHeader(&r), try Self.unicodeHeader(&r),
+                             try Self.unicodeHeader(&r))
         _ = try r.u16()  // LogonCount
         _ = try r.u16()  // BadPasswordCount
         let userId = try r.ndrU32()
@@ -89,8 +92,12 @@ public struct LogonInfo: Sendable {
         let resourceGroupsPointer = try r.ndrU32()
 
         // The deferred referents, in the order their pointers appeared.
-        var names = [String]()
-        for header in strings { names.append(try Self.unicodeBody(&r, header)) }
+        let userName = try Self.unicodeBody(&r, effectiveNameHeader)
+        let fullName = try Self.unicodeBody(&r, fullNameHeader)
+        try Self.skipUnicodeBody(&r, unusedHeaders.0)
+        try Self.skipUnicodeBody(&r, unusedHeaders.1)
+        try Self.skipUnicodeBody(&r, unusedHeaders.2)
+        try Self.skipUnicodeBody(&r, unusedHeaders.3)
         let groups = groupPointer == 0 ? [] : try Self.groupArray(&r, count: groupCount)
         let logonServer = try Self.unicodeBody(&r, logonServerHeader)
         let domainName = try Self.unicodeBody(&r, domainNameHeader)
@@ -111,8 +118,8 @@ public struct LogonInfo: Sendable {
         let resourceDomain = resourceDomainPointer == 0 ? nil : try Self.sid(&r)
         let resourceGroups = resourceGroupsPointer == 0 ? [] : try Self.groupArray(&r, count: resourceGroupCount)
 
-        self.userName = names[0]
-        self.fullName = names[1]
+        self.userName = userName
+        self.fullName = fullName
         self.domainName = domainName
         self.logonServer = logonServer
         self.domainSid = domainSid
@@ -138,14 +145,30 @@ public struct LogonInfo: Sendable {
     private static func unicodeBody(_ r: inout LittleEndianReader, _ header: (length: UInt16, pointer: UInt32)) throws
         -> String
     {
-        guard header.pointer != 0 else { return "" }
+        guard let characters = try unicodeBodyLength(&r, header) else { return "" }
+        return utf16LittleEndian(try r.read(characters * 2))
+    }
+
+    /// The same array, checked and passed over.
+    private static func skipUnicodeBody(_ r: inout LittleEndianReader, _ header: (length: UInt16, pointer: UInt32))
+        throws
+    {
+        guard let characters = try unicodeBodyLength(&r, header) else { return }
+        try r.skip(characters * 2)
+    }
+
+    /// The array's header, checked against the string's: the number of characters that follow, nil for a null pointer.
+    private static func unicodeBodyLength(_ r: inout LittleEndianReader, _ header: (length: UInt16, pointer: UInt32))
+        throws -> Int?
+    {
+        guard header.pointer != 0 else { return nil }
         _ = try r.ndrU32()
         let offset = try r.ndrU32()
         let actual = try r.ndrU32()
         guard offset == 0, actual * 2 == UInt32(header.length) else {
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a logon info string's length is inconsistent")
         }
-        return utf16LittleEndian(try r.read(Int(actual) * 2))
+        return Int(actual)
     }
 
     /// UTF-16LE text (its code units: a trailing odd byte is ignored); ASCII, as account and domain names are, is copied straight into the

@@ -91,22 +91,28 @@ public struct PAC: Sendable {
         }
         var mac = key.pacChecksum
         var at = 0
-        let zeros = [UInt8](repeating: 0, count: 24)
-        for range in [serverSignature.range, kdcSignature.range].sorted(by: { $0.lowerBound < $1.lowerBound }) {
+        /// The bytes up to `signature`, then zeros for it.
+        func hash(through signature: Range<Int>) throws {
             // Two signatures that overlap are not a PAC any KDC makes.
-            guard range.lowerBound >= at else {
+            guard signature.lowerBound >= at else {
                 throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's signatures overlap")
             }
-            mac.update(bytes[(bytes.startIndex + at)..<(bytes.startIndex + range.lowerBound)])
-            mac.update(zeros[..<range.count])
-            at = range.upperBound
+            mac.update(bytes[(bytes.startIndex + at)..<(bytes.startIndex + signature.lowerBound)])
+            mac.update(Self.zeros[..<signature.count])
+            at = signature.upperBound
         }
+        let (server, kdc) = (serverSignature.range, kdcSignature.range)
+        try hash(through: server.lowerBound < kdc.lowerBound ? server : kdc)
+        try hash(through: server.lowerBound < kdc.lowerBound ? kdc : server)
         mac.update(bytes[(bytes.startIndex + at)...])
         guard constantTimeEqual(mac.finalize().prefix(profile.macLength), serverSignature.signature) else {
             throw KerberosError(
                 .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's server checksum does not verify with the service key")
         }
     }
+
+    /// What the signatures are hashed as (the longest is 24 bytes).
+    private static let zeros = [UInt8](repeating: 0, count: 24)
 
     /// A PAC_SIGNATURE_DATA at `offset` in the PAC: its type and signature, and where the signature lies.
     private static func signature(_ buffer: ArraySlice<UInt8>, at offset: Int) throws -> Signature {

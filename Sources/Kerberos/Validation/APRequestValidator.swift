@@ -56,7 +56,7 @@ public struct APRequestValidator: Sendable {
     public func validate(_ token: some Collection<UInt8>, now: Date) async throws -> AcceptedRequest {
         let request = try APRequest(token: token)
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
-        let (ticketPart, authenticator, key, sessionCipher) = try open(request, now: seconds)
+        let (ticketPart, authenticator, key) = try open(request, now: seconds)
 
         // The PAC: present, signed by the KDC for this service, and about this client and this logon.
         guard let pacBytes = try AuthorizationElement.pac(in: ticketPart.authorizationData) else {
@@ -64,8 +64,7 @@ public struct APRequestValidator: Sendable {
         }
         let pac = try PAC(bytes: pacBytes)
         try pac.verifyServerSignature(with: key)
-        guard asciiCaseInsensitiveEqual(pac.clientName, ticketPart.clientName.description),
-            pac.clientTime == ticketPart.authTime
+        guard ticketPart.clientName.matches(text: pac.clientName), pac.clientTime == ticketPart.authTime
         else {
             throw KerberosError(
                 .pacInvalid,
@@ -75,8 +74,9 @@ public struct APRequestValidator: Sendable {
 
         // The replay cache, last, so that only accepted authenticators are remembered.
         let entry = ReplayEntry(
-            client: "\(ticketPart.clientName)@\(ticketPart.clientRealm)", time: authenticator.time,
-            microseconds: authenticator.microseconds, checksumHash: Array(SHA256.hash(data: request.authenticator.cipher)))
+            client: ticketPart.clientName.qualified(realm: ticketPart.clientRealm), time: authenticator.time,
+            microseconds: authenticator.microseconds,
+            checksumHash: Self.sha256(request.authenticator.cipher))
         guard try await replayCache.insert(entry, expires: authenticator.time + clockSkew, now: seconds) else {
             throw KerberosError(
                 .replay, "KRB_AP_ERR_REPEAT: this authenticator was already presented (a replayed request)")
@@ -87,7 +87,7 @@ public struct APRequestValidator: Sendable {
             let apRep = try APReply.encode(
                 authenticatorTime: authenticator.time, microseconds: authenticator.microseconds,
                 sequenceNumber: authenticator.sequenceNumber, sessionKey: ticketPart.sessionKey,
-                sessionCipher: sessionCipher, confounder: randomBytes(16))
+                confounder: randomBytes(16))
             reply = try GSSToken.wrapReply(apRep, framing: request.framing)
         }
         return AcceptedRequest(
@@ -95,13 +95,18 @@ public struct APRequestValidator: Sendable {
             endTime: ticketPart.endTime, pac: pac, replyToken: reply)
     }
 
+    /// SHA-256 of `bytes`, through swift-crypto's buffer interface (its `DataProtocol` one copies).
+    private static func sha256(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var hash = SHA256()
+        bytes.withUnsafeBytes { hash.update(bufferPointer: $0) }
+        return hash.finalize().withUnsafeBytes { Array($0) }
+    }
+
     /// RFC 4120 section 3.2.3's checks up to the authenticator: the ticket's realm, service and key, its
     /// decryption, the authenticator's decryption and client, then time: an expired ticket first (the client's
     /// remedy is a new ticket), the authenticator's skew, and a ticket not yet valid (a postdated one).
-    /// Returns the session key expanded for AES too (RFC 3962 types), so that the AP-REP's keys (usage 12) are
-    /// derived with the schedule the authenticator's (usage 11) were.
     private func open(_ request: APRequest, now: Int64) throws
-        -> (EncTicketPart, Authenticator, ServiceKeys.PreparedKey, AESKey?)
+        -> (EncTicketPart, Authenticator, ServiceKeys.PreparedKey)
     {
         let ticket = request.ticket
         guard ticket.realm == realm else {
@@ -132,12 +137,8 @@ public struct APRequestValidator: Sendable {
         guard authenticatorEncrypted.encryptionType == sessionKey.encryptionType else {
             throw KerberosError.integrity("the authenticator is not encrypted with the session key's type")
         }
-        let sessionProfile = try sessionKey.encryptionType.profile()
-        let sessionCipher = sessionProfile.family == .sha1 ? try AESKey(sessionKey.key) : nil
         let authenticator = try Authenticator(
-            derEncoded: try sessionProfile.decrypt(
-                authenticatorEncrypted.cipher,
-                keys: try sessionProfile.usageKeys(sessionKey.key, usage: 11, baseCipher: sessionCipher)))
+            derEncoded: try sessionKey.decrypt(authenticatorEncrypted.cipher, usage: Authenticator.keyUsage))
 
         guard authenticator.clientName.matches(ticketPart.clientName), authenticator.clientRealm == ticketPart.clientRealm
         else {
@@ -159,6 +160,6 @@ public struct APRequestValidator: Sendable {
         guard (ticketPart.startTime ?? ticketPart.authTime) - clockSkew <= now else {
             throw KerberosError(.ticketNotYetValid, "KRB_AP_ERR_TKT_NYV: the ticket is not yet valid")
         }
-        return (ticketPart, authenticator, serviceKey, sessionCipher)
+        return (ticketPart, authenticator, serviceKey)
     }
 }

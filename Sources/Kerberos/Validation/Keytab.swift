@@ -8,8 +8,9 @@ public struct ServiceKeys: Sendable {
     public var keys: [KerberosKey] { prepared.map(\.key) }
     let prepared: [PreparedKey]
 
-    /// A service key with its derived keys.
-    struct PreparedKey: Sendable {
+    /// A service key with its derived keys; a class, made once per key and shared, so that handing one to a
+    /// validation is one reference, not a copy of each key it holds.
+    final class PreparedKey: Sendable {
         let key: KerberosKey
         let profile: EncryptionProfile
         /// Ke and Ki for the ticket's encrypted part (RFC 4120 key usage 2).
@@ -94,18 +95,19 @@ public struct ServiceKeys: Sendable {
         prepared = try keys.map(PreparedKey.cached)
     }
 
-    /// The keys that may have encrypted a ticket of this type and key version.
-    func candidates(type: EncryptionType, version: UInt32?) throws -> [PreparedKey] {
-        let sameVersion = prepared.filter { version == nil || $0.key.version == version }
-        guard !sameVersion.isEmpty else {
+    /// The keys that may have encrypted a ticket of this type and key version (usually one).
+    func candidates(type: EncryptionType, version: UInt32?) throws -> LazyFilterSequence<[PreparedKey]> {
+        guard prepared.contains(where: { version == nil || $0.key.version == version }) else {
             let known = Set(prepared.map(\.key.version)).sorted().map(String.init).joined(separator: ", ")
             throw KerberosError(
                 .unknownKeyVersion,
                 "SEC_E_LOGON_DENIED (KRB_AP_ERR_BADKEYVER): no key for the ticket's key version "
                     + "\(version.map(String.init) ?? "-") (this service has \(known.isEmpty ? "none" : known))")
         }
-        let matching = sameVersion.filter { $0.key.encryptionType == type }
-        guard !matching.isEmpty else {
+        let matching = prepared.lazy.filter {
+            (version == nil || $0.key.version == version) && $0.key.encryptionType == type
+        }
+        guard matching.first != nil else {
             throw KerberosError(
                 .unknownKeyVersion,
                 "SEC_E_LOGON_DENIED (KRB_AP_ERR_NOKEY): key version \(version.map(String.init) ?? "-") has no \(type) key")
