@@ -5,8 +5,9 @@ public import ServiceLifecycle
 import TesseraCore
 
 /// The hourly housekeeping, also run at start: permanently deletes soft-deleted objects past the 30-day retention,
-/// old sign-in, traffic and provisioning records, and takes each tenant's daily snapshot if today's is missing (so days the server was
-/// down are caught up when it starts), dropping snapshots past their retention. Safe on every node of a cluster:
+/// expired sessions, refresh tokens and device codes, old sign-in, traffic and provisioning records, and takes each
+/// tenant's daily snapshot if today's is missing (so days the server was down are caught up when it starts), dropping
+/// snapshots past their retention. Safe on every node of a cluster:
 /// purging twice is a no-op, and the day's snapshot is claimed once.
 public struct RetentionService: Service {
     let app: TesseraApp
@@ -41,6 +42,11 @@ public struct RetentionService: Service {
             await sweep.attempt("purging old sign-in records", tenant: tenant.id, job: "signInRetention", telemetry: app.telemetry) {
                 let signIns = try await app.directory.purgeExpiredSignIns(tenant: tenant.id)
                 if signIns > 0 { logger.info("Purged \(signIns) sign-in records older than \(DirectoryService.signInRetentionDays) days in tenant \(tenant.id)") }
+            }
+            await sweep.attempt("purging expired sessions, refresh tokens and device codes", tenant: tenant.id, job: "credentialRetention",
+                                telemetry: app.telemetry) {
+                let records = try await app.store.purgeExpiredCredentials(tenant: tenant.id, now: app.clock.now)
+                if records > 0 { logger.info("Purged \(records) expired sessions, refresh tokens and device codes in tenant \(tenant.id)") }
             }
             await sweep.attempt("purging old traffic records", tenant: tenant.id, job: "trafficRetention", telemetry: app.telemetry) {
                 let records = try await TrafficLog.purgeExpired(tenant: tenant.id, store: app.store, now: app.clock.now)

@@ -39,7 +39,7 @@ struct PasskeySignInCommitTests {
     static func sessions(_ h: Harness, of userID: String) async throws -> Int {
         let tenant = h.tenant.tenantId
         return try await h.app.store.read { tx in
-            try await tx.targets(tenant: tenant, source: userID, relation: SignInSessions.relation)
+            try await tx.credentials(SignInSessionRecord.self, tenant: tenant, userID: userID)
         }.count
     }
 

@@ -3,10 +3,10 @@ import TesseraCore
 import WebAuthn
 
 /// The device code flow (RFC 8628): a device asks for a code, the user approves it on the device login page after
-/// signing in with a passkey, and the device's polling turns into tokens once.
+/// signing in with a passkey, and the device's polling turns into tokens once. Each code is a ``DeviceCodeRecord`` in
+/// the credential store, found by its user code.
 struct DeviceCodes {
     let app: TesseraApp
-    static let kind = ObjectKind(rawValue: "deviceCode")
     static let lifetime: TimeInterval = 900
     static let interval = 5
     /// Letters and digits that are hard to confuse when read off a screen.
@@ -25,16 +25,20 @@ struct DeviceCodes {
             throw OAuthError(error: "unauthorized_client", code: 700016,
                              description: "Application with identifier '\(clientID)' was not found in the directory '\(tenant.domain)'.")
         }
-        var generator = SystemRandomNumberGenerator()
-        let userCode = String((0..<9).map { _ in Self.alphabet[Int(generator.next(upperBound: UInt(Self.alphabet.count)))] })
         let id = Identifier.make(), secret = Secrets.randomToken(bytes: 32)
         let expires = app.clock.now.addingTimeInterval(Self.lifetime)
-        try await app.store.write { tx in
-            try await tx.insert(StoredObject(tenant: tenantID, id: id, kind: Self.kind, body: [
-                "id": .string(id), "_digest": .string(Secrets.digest(secret)), "_userCode": .string(userCode), "_clientId": .string(clientID),
-                "_scope": .string(scope), "_status": "pending", "_expires": .string(Timestamp.format(expires)),
-            ]))
-            try await tx.claim(tenant: tenantID, object: id, keys: [UniqueKey("deviceUserCode", userCode)])
+        var userCode = Self.newUserCode()
+        // A user code is unique among the tenant's unswept codes (the store's index on the handle); a collision, one in
+        // 28⁹ for each live code, takes another.
+        for attempt in 1...3 {
+            let record = DeviceCodeRecord(id: id, digest: Secrets.digest(secret), userCode: userCode, clientID: clientID, scope: scope,
+                                          expires: expires)
+            do {
+                try await app.store.write { tx in try await tx.insertCredential(record, tenant: tenantID) }
+                break
+            } catch let error as DirectoryError where error == .duplicate("handle") && attempt < 3 {
+                userCode = Self.newUserCode()
+            }
         }
         let verification = "\(baseURL)/\(tenantID)/devicelogin"
         return .json([
@@ -44,65 +48,59 @@ struct DeviceCodes {
         ], headers: [("Cache-Control", "no-store")])
     }
 
+    /// Nine letters and digits from ``alphabet``.
+    static func newUserCode() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<9).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+    }
+
     /// The pending, unexpired device code a user code (as typed: any case, with separators) names.
-    static func pending(_ userCode: String, tenant: String, now: Date, tx: any DirectoryReader) async throws -> StoredObject? {
+    static func pending(_ userCode: String, tenant: String, now: Date, tx: any CredentialReader) async throws -> DeviceCodeRecord? {
         let code = userCode.uppercased().filter { $0.isLetter || $0.isNumber }
-        guard let id = try await tx.holder(tenant: tenant, key: UniqueKey("deviceUserCode", code)),
-              let object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,
-              object.body["_status"]?.stringValue == "pending",
-              let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now
+        guard !code.isEmpty, let record = try await tx.credential(DeviceCodeRecord.self, tenant: tenant, handle: code),
+              record.state == .pending, record.expires > now
         else { return nil }
-        return object
+        return record
     }
 
     /// The application a pending, unexpired user code was issued to.
     func pendingClient(tenant: String, userCode: String) async throws -> String? {
         let now = app.clock.now
-        return try await app.store.read { tx in
-            try await Self.pending(userCode, tenant: tenant, now: now, tx: tx)?.body["_clientId"]?.stringValue
-        }
+        return try await app.store.read { tx in try await Self.pending(userCode, tenant: tenant, now: now, tx: tx)?.clientID }
     }
 
-    /// The device login page's approval, by a signed-in user.
+    /// The device login page's approval, by a signed-in user; false when the code is not pending (any more).
     func approve(tenant: String, userCode: String, session: SignInSessions.Session) async throws -> Bool {
         let now = app.clock.now
         return try await app.store.write { tx in
-            guard var object = try await Self.pending(userCode, tenant: tenant, now: now, tx: tx) else { return false }
-            let version = object.version
-            object.body["_status"] = "approved"
-            object.body["_userId"] = .string(session.userID)
-            object.body["_sessionId"] = .string(session.id)
-            object.body["_authTime"] = .int(session.authTime)
-            object.body["_amr"] = .strings(session.amr)
-            object.body["_aaguid"] = .optional(session.aaguid)
-            object.version = version + 1
-            try await tx.update(object, expectedVersion: version)
-            return true
+            guard var record = try await Self.pending(userCode, tenant: tenant, now: now, tx: tx) else { return false }
+            record.state = .approved
+            record.approval = DeviceCodeRecord.Approval(userID: session.userID, sessionID: session.id, authTime: session.authTime,
+                                                        amr: session.amr, aaguid: session.aaguid)
+            // Two users approving one code at once: the first approval stands.
+            return try await tx.replaceCredential(record, tenant: tenant, ifStateIs: .pending)
         }
     }
 
     /// The device's poll: pending, expired, or (once) what the approval carried.
     func redeem(tenant: String, deviceCode: String, clientID: String?) async throws -> AuthorizationCode {
-        let parts = deviceCode.split(separator: ".", maxSplits: 1).map(String.init)
         let invalid = OAuthError(error: "invalid_grant", code: 70000, description: "The provided device code is invalid.")
-        guard parts.count == 2, Identifier.isGUID(parts[0]) else { throw invalid }
+        guard let (id, secret) = RefreshTokens.parts(deviceCode) else { throw invalid }
         let now = app.clock.now
-        enum Outcome: Sendable { case approved(StoredObject), pending, expired, invalid }
+        enum Outcome: Sendable { case approved(DeviceCodeRecord, DeviceCodeRecord.Approval), pending, expired, invalid }
         let outcome: Outcome = try await app.store.write { tx in
-            guard var object = try await tx.object(tenant: tenant, id: parts[0]), object.kind == Self.kind,
-                  let digest = object.body["_digest"]?.stringValue, Secrets.matches(parts[1], digest: digest),
-                  clientID == nil || object.body["_clientId"]?.stringValue == clientID
+            guard var record = try await tx.credential(DeviceCodeRecord.self, tenant: tenant, id: id),
+                  Secrets.matches(secret, digest: record.digest), clientID == nil || record.clientID == clientID
             else { return .invalid }
-            guard let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now else { return .expired }
-            switch object.body["_status"]?.stringValue {
-            case "approved":
-                let version = object.version
-                object.body["_status"] = "redeemed"
-                object.version = version + 1
-                try await tx.update(object, expectedVersion: version)
-                return .approved(object)
-            case "pending": return .pending
-            default: return .invalid
+            guard record.expires > now else { return .expired }
+            switch record.state {
+            case .approved:
+                guard let approval = record.approval else { return .invalid }
+                record.state = .redeemed
+                // Two polls at once: the one that redeems gets the tokens, the other finds the code spent.
+                return try await tx.replaceCredential(record, tenant: tenant, ifStateIs: .approved) ? .approved(record, approval) : .invalid
+            case .pending: return .pending
+            case .redeemed: return .invalid
             }
         }
         switch outcome {
@@ -112,13 +110,11 @@ struct DeviceCodes {
             throw OAuthError(error: "expired_token", code: 70019, description: "Verification code expired.")
         case .invalid:
             throw invalid
-        case .approved(let object):
-            let body = object.body
+        case .approved(let record, let approval):
             return AuthorizationCode(
-                tenant: tenant, clientID: body["_clientId"]?.stringValue ?? "", redirectURI: "", userID: body["_userId"]?.stringValue ?? "",
-                scope: body["_scope"]?.stringValue ?? "", nonce: nil, codeChallenge: nil, authTime: body["_authTime"]?.intValue ?? 0,
-                sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: 0,
-                aaguid: body["_aaguid"]?.stringValue)
+                tenant: tenant, clientID: record.clientID, redirectURI: "", userID: approval.userID, scope: record.scope, nonce: nil,
+                codeChallenge: nil, authTime: approval.authTime, sessionID: approval.sessionID, amr: approval.amr, expires: 0,
+                aaguid: approval.aaguid)
         }
     }
 }

@@ -3,13 +3,11 @@ import Foundation
 import TesseraCore
 import WebAuthn
 
-/// Refresh tokens: `<id>.<secret>`, only the secret's SHA-256 stored, linked from the user so that
-/// `revokeSignInSessions` can find them. Each use spends the token and issues its successor in the same family;
+/// Refresh tokens: `<id>.<secret>`, only the secret's salted digest kept, as a ``RefreshTokenRecord`` in the credential
+/// store (never a Graph object). Each use spends the token and issues its successor in the same family, in one commit;
 /// presenting a spent token again is treated as theft and revokes the whole family.
 struct RefreshTokens {
     let app: TesseraApp
-    static let kind = ObjectKind(rawValue: "refreshToken")
-    static let relation = DirectoryService.refreshTokensRelation
     static let lifetime: TimeInterval = 90 * 86_400
 
     /// Issues a token carrying what the next access and ID tokens need.
@@ -25,100 +23,92 @@ struct RefreshTokens {
                tx: any DirectoryTransaction) async throws -> String {
         let id = Identifier.make()
         let secret = Secrets.randomToken(bytes: 32)
-        let expires = Timestamp.format(app.clock.now.addingTimeInterval(Self.lifetime))
-        try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
-            "id": .string(id), "_digest": .string(Secrets.digest(secret)), "_userId": .string(code.userID),
-            "_clientId": .string(code.clientID), "_redirectUri": .string(code.redirectURI), "_scope": .string(code.scope),
-            "_sessionId": .string(code.sessionID), "_amr": .strings(code.amr), "_aaguid": .optional(code.aaguid), "_acrs": .strings(code.acrs), "_authTime": .int(code.authTime),
-            "_confidential": .bool(confidential), "family": .string(family ?? id), "_expires": .string(expires), "_used": false,
-            // Queried (revocation), so not `_`-hidden: the store never lets a query reach hidden members, and this
-            // kind is never served.
-            "issuedForCode": .optional(codeDigest),
-        ]))
-        try await tx.link(tenant: tenant, source: code.userID, relation: Self.relation, target: id)
+        try await tx.insertCredential(RefreshTokenRecord(
+            id: id, digest: Secrets.digest(secret), grant: code.grant, confidential: confidential, familyID: family ?? id,
+            issuedForCode: codeDigest, expires: app.clock.now.addingTimeInterval(Self.lifetime)), tenant: tenant)
         return "\(id).\(secret)"
     }
 
-    /// Spends a token; returns what it carried, or throws invalid_grant.
-    func redeem(tenant: String, token: String, clientID: String?) async throws -> (code: AuthorizationCode, confidential: Bool, family: String) {
+    /// Spends a token and issues its successor in the same family, in one commit, so that a reuse (which revokes the
+    /// family once it sees the token spent) always finds the successor too. Returns the grant the token continues, with
+    /// `acrs` as the authentication contexts now satisfied, and the successor; throws invalid_grant.
+    func rotate(tenant: String, token: String, clientID: String?, acrs: [String]) async throws -> (code: AuthorizationCode, refreshToken: String) {
         let invalid = OAuthError(error: "invalid_grant", code: 70008,
                                  description: "The provided refresh token is invalid, expired or revoked. Sign in again.")
-        let parts = token.split(separator: ".", maxSplits: 1).map(String.init)
-        guard parts.count == 2, Identifier.isGUID(parts[0]) else { throw invalid }
+        guard let (id, secret) = Self.parts(token) else { throw invalid }
         let now = app.clock.now
-        enum Outcome: Sendable { case ok(StoredObject), reused(String), invalid }
+        enum Outcome: Sendable { case rotated(AuthorizationCode, String), reused(String), invalid }
         let outcome: Outcome = try await app.store.write { tx in
-            guard var object = try await tx.object(tenant: tenant, id: parts[0]), object.kind == Self.kind,
-                  let digest = object.body["_digest"]?.stringValue, Secrets.matches(parts[1], digest: digest),
-                  let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now
+            guard var record = try await tx.credential(RefreshTokenRecord.self, tenant: tenant, id: id),
+                  Secrets.matches(secret, digest: record.digest), record.expires > now,
+                  clientID == nil || clientID == record.grant.clientID
             else { return .invalid }
-            if object.body["_used"]?.boolValue == true { return .reused(object.body["family"]?.stringValue ?? object.id) }
-            let version = object.version
-            object.body["_used"] = true
-            object.version = version + 1
-            try await tx.update(object, expectedVersion: version)
-            return .ok(object)
+            guard record.state == .unused else { return .reused(record.familyID) }
+            record.state = .used
+            // Of two requests spending the same token at once, the one that finds it spent is a reuse.
+            guard try await tx.replaceCredential(record, tenant: tenant, ifStateIs: .unused) else { return .reused(record.familyID) }
+            var code = AuthorizationCode(grant: record.grant, tenant: tenant)
+            code.acrs = acrs
+            let next = try await issue(tenant: tenant, code: code, confidential: record.confidential, family: record.familyID, tx: tx)
+            return .rotated(code, next)
         }
         switch outcome {
         case .invalid: throw invalid
         case .reused(let family):
             try await revokeFamily(tenant: tenant, family: family)
             throw invalid
-        case .ok(let object):
-            guard let code = Self.code(object, tenant: tenant), clientID == nil || clientID == code.clientID else { throw invalid }
-            return (code, object.body["_confidential"]?.boolValue ?? false, object.body["family"]?.stringValue ?? object.id)
+        case .rotated(let code, let next):
+            return (code, next)
         }
-    }
-
-    /// What a stored token carries, as the grant it continues.
-    static func code(_ object: StoredObject, tenant: String) -> AuthorizationCode? {
-        let body = object.body
-        guard let user = body["_userId"]?.stringValue, let client = body["_clientId"]?.stringValue else { return nil }
-        return AuthorizationCode(
-            tenant: tenant, clientID: client, redirectURI: body["_redirectUri"]?.stringValue ?? "", userID: user,
-            scope: body["_scope"]?.stringValue ?? "", nonce: nil, codeChallenge: nil, authTime: body["_authTime"]?.intValue ?? 0,
-            sessionID: body["_sessionId"]?.stringValue ?? "", amr: body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: 0,
-            aaguid: body["_aaguid"]?.stringValue, acrs: body["_acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 
     /// What a token carries and whether its client is confidential, without spending it; nil when the token is not a
     /// live one.
     func peek(tenant: String, token: String) async throws -> (code: AuthorizationCode, confidential: Bool)? {
-        let parts = token.split(separator: ".", maxSplits: 1).map(String.init)
-        guard parts.count == 2, Identifier.isGUID(parts[0]) else { return nil }
+        guard let (id, secret) = Self.parts(token) else { return nil }
         let now = app.clock.now
-        guard let object = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: parts[0]) }), object.kind == Self.kind,
-              let digest = object.body["_digest"]?.stringValue, Secrets.matches(parts[1], digest: digest),
-              let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now,
-              object.body["_used"]?.boolValue != true, let code = Self.code(object, tenant: tenant)
+        guard let record = try await app.store.read({ tx in try await tx.credential(RefreshTokenRecord.self, tenant: tenant, id: id) }),
+              Secrets.matches(secret, digest: record.digest), record.expires > now, record.state == .unused
         else { return nil }
-        return (code, object.body["_confidential"]?.boolValue ?? false)
+        return (AuthorizationCode(grant: record.grant, tenant: tenant), record.confidential)
     }
 
-    /// Revokes every family that began with the authorization code whose digest is `codeDigest`.
+    /// Revokes the family that began with the authorization code whose digest is `codeDigest`.
     func revokeIssued(tenant: String, codeDigest: String) async throws {
-        let first = try await app.store.read { tx in
-            try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind], filter: .compare(PropertyPath(["issuedForCode"]), .eq, .string(codeDigest))))
+        try await app.store.write { tx in
+            guard let first = try await tx.credential(RefreshTokenRecord.self, tenant: tenant, handle: codeDigest) else { return }
+            try await tx.deleteCredentials(tenant: tenant, kind: RefreshTokenRecord.kind, family: first.familyID)
         }
-        for family in Set(first.compactMap { $0.body["family"]?.stringValue }) { try await revokeFamily(tenant: tenant, family: family) }
     }
 
     func revokeFamily(tenant: String, family: String) async throws {
-        try await app.store.write { tx in
-            let members = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind],
-                                                         filter: .compare(PropertyPath(["family"]), .eq, .string(family))))
-            for member in members { try await tx.purge(tenant: tenant, id: member.id) }
-        }
+        _ = try await app.store.write { tx in try await tx.deleteCredentials(tenant: tenant, kind: RefreshTokenRecord.kind, family: family) }
     }
 
-    /// `revokeSignInSessions`: every session and refresh token of the user, gone.
+    /// `revokeSignInSessions`: every session, refresh token and approved device code of the user, gone.
     func revokeAll(tenant: String, userID: String) async throws {
-        try await app.store.write { tx in
-            for relation in [Self.relation, SignInSessions.relation] {
-                for id in try await tx.targets(tenant: tenant, source: userID, relation: relation) {
-                    try await tx.purge(tenant: tenant, id: id)
-                }
-            }
-        }
+        _ = try await app.store.write { tx in try await tx.deleteCredentials(tenant: tenant, userID: userID, kinds: nil) }
+    }
+
+    /// A token's id and secret, when it has the shape of one.
+    static func parts(_ token: String) -> (id: String, secret: String)? {
+        let parts = token.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2, Identifier.isGUID(parts[0]) else { return nil }
+        return (parts[0], parts[1])
+    }
+}
+
+extension AuthorizationCode {
+    /// What a refresh token keeps of the grant it continues.
+    var grant: SignInGrant {
+        SignInGrant(userID: userID, clientID: clientID, redirectURI: redirectURI, scope: scope, sessionID: sessionID, authTime: authTime,
+                    amr: amr, aaguid: aaguid, acrs: acrs)
+    }
+
+    /// The grant a refresh token continues, as the code it began with (no nonce, challenge or expiry: those were the code's).
+    init(grant: SignInGrant, tenant: String) {
+        self.init(tenant: tenant, clientID: grant.clientID, redirectURI: grant.redirectURI, userID: grant.userID, scope: grant.scope,
+                  nonce: nil, codeChallenge: nil, authTime: grant.authTime, sessionID: grant.sessionID, amr: grant.amr, expires: 0,
+                  aaguid: grant.aaguid, acrs: grant.acrs)
     }
 }

@@ -3,14 +3,12 @@ import Foundation
 import TesseraCore
 import WebAuthn
 
-/// Browser sessions after a sign-in: a `signInSession` object per session (so sign-out everywhere can delete them)
-/// and an HttpOnly, SameSite=Lax cookie holding its id and a MAC, so a forged or guessed id is refused without a
-/// store read.
+/// Browser sessions after a sign-in: a ``SignInSessionRecord`` per session in the credential store (kept by user, so
+/// sign-out everywhere can delete them) and an HttpOnly, SameSite=Lax cookie holding its id and a MAC, so a forged or
+/// guessed id is refused without a store read.
 struct SignInSessions {
     let app: TesseraApp
     static let lifetime: TimeInterval = 12 * 3600
-    static let kind = ObjectKind(rawValue: "signInSession")
-    static let relation = DirectoryService.signInSessionsRelation
 
     struct Session: Sendable {
         let id: String
@@ -38,11 +36,8 @@ struct SignInSessions {
         let now = app.clock.now
         let id = Identifier.make()
         let session = Session(id: id, userID: userID, authTime: Int64(now.timeIntervalSince1970), amr: amr, aaguid: aaguid)
-        try await tx.insert(StoredObject(tenant: tenant, id: id, kind: Self.kind, body: [
-            "id": .string(id), "_userId": .string(userID), "_authTime": .int(session.authTime), "_amr": .strings(amr), "_aaguid": .optional(aaguid),
-            "_expires": .string(Timestamp.format(now.addingTimeInterval(Self.lifetime))),
-        ]))
-        try await tx.link(tenant: tenant, source: userID, relation: Self.relation, target: id)
+        try await tx.insertCredential(SignInSessionRecord(id: id, userID: userID, authTime: session.authTime, amr: amr, aaguid: aaguid,
+                                                          expires: now.addingTimeInterval(Self.lifetime)), tenant: tenant)
         let secure = baseURL.hasPrefix("https:") ? "; Secure" : ""
         let cookie = "\(Self.cookieName(tenant: tenant))=\(id).\(tag(tenant, id)); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(Self.lifetime))\(secure)"
         return (session, cookie)
@@ -62,7 +57,7 @@ struct SignInSessions {
     /// Ends the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
     func end(_ request: APIRequest, tenant: String) async throws -> String {
         if let session = try await current(request, tenant: tenant) {
-            try await app.store.write { tx in try await tx.purge(tenant: tenant, id: session.id) }
+            _ = try await app.store.write { tx in try await tx.deleteCredential(tenant: tenant, kind: SignInSessionRecord.kind, id: session.id) }
         }
         let secure = request.baseURL.hasPrefix("https:") ? "; Secure" : ""
         return "\(Self.cookieName(tenant: tenant))=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0\(secure)"
@@ -80,14 +75,11 @@ struct SignInSessions {
         guard Identifier.isGUID(id), WebAuthn.constantTimeEquals(presented, Array(tag(tenant, id).utf8)) else { return nil }
         let now = app.clock.now
         return try await app.store.read { tx -> Session? in
-            guard let object = try await tx.object(tenant: tenant, id: id), object.kind == Self.kind,
-                  let expires = object.body["_expires"]?.stringValue.flatMap(Timestamp.parse), expires > now,
-                  let userID = object.body["_userId"]?.stringValue,
-                  let user = try await tx.object(tenant: tenant, id: userID), user.deletedAt == nil,
+            guard let record = try await tx.credential(SignInSessionRecord.self, tenant: tenant, id: id), record.expires > now,
+                  let user = try await tx.object(tenant: tenant, id: record.userID), user.deletedAt == nil,
                   user.body["accountEnabled"]?.boolValue != false
             else { return nil }
-            return Session(id: id, userID: userID, authTime: object.body["_authTime"]?.intValue ?? 0,
-                           amr: object.body["_amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], aaguid: object.body["_aaguid"]?.stringValue)
+            return Session(id: id, userID: record.userID, authTime: record.authTime, amr: record.amr, aaguid: record.aaguid)
         }
     }
 }

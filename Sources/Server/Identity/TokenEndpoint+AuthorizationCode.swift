@@ -100,10 +100,8 @@ extension TokenEndpoint {
             }
             decision = try await requireConditionalAccess(refreshing: holder.code, authenticationContexts: contexts)
         }
-        var (code, confidential, family) = try await tokens.redeem(tenant: tenant.id, token: token, clientID: form["client_id"])
-        code.acrs = contexts.sorted()
+        let (code, next) = try await tokens.rotate(tenant: tenant.id, token: token, clientID: form["client_id"], acrs: contexts.sorted())
         let (user, application) = try await stillSignedIn(code)
-        let next = try await tokens.issue(tenant: tenant.id, code: code, confidential: confidential, family: family)
         let response = try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1",
                                             refreshToken: next, grant: "refresh_token")
         await SignInLog(app: app, tenant: tenant.id).record(

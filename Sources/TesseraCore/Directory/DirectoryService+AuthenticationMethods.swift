@@ -8,12 +8,10 @@ extension ObjectKind {
 extension DirectoryService {
     /// The relation from a user to their passkeys.
     public static let fido2MethodsRelation = "fido2Methods"
-    /// The relations from a user to their browser sessions and refresh tokens (objects the server keeps).
-    public static let signInSessionsRelation = "signInSessions"
-    public static let refreshTokensRelation = "refreshTokens"
-    /// Every relation from a user to objects that exist only for that user and are purged with them.
+    /// Every relation from a user to objects that exist only for that user and are purged with them (their sessions,
+    /// refresh tokens and device codes are credential records, deleted by user).
     public static var userOwnedRelations: [String] {
-        [fido2MethodsRelation, temporaryAccessPassRelation, signInSessionsRelation, refreshTokensRelation]
+        [fido2MethodsRelation, temporaryAccessPassRelation]
     }
 
     /// Stores a verified passkey for a user. `body` is the Graph JSON plus private `_`-prefixed members (public key,

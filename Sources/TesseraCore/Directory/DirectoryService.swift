@@ -233,6 +233,7 @@ public struct DirectoryService: Sendable {
                         try await tx.purge(tenant: tenant, id: method)
                     }
                 }
+                try await tx.deleteCredentials(tenant: tenant, userID: id, kinds: nil)
             }
             try await tx.purge(tenant: tenant, id: id)
             try await tx.record(ChangeRecord(

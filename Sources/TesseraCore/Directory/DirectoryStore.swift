@@ -269,12 +269,12 @@ public protocol SingleUseKeys: Sendable {
     func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
 }
 
-/// What a read is handed: the directory's reads and the backup store's.
-public typealias DirectoryReadView = DirectoryReader & BackupReader
+/// What a read is handed: the directory's reads, the backup store's and the credential records'.
+public typealias DirectoryReadView = DirectoryReader & BackupReader & CredentialReader
 
 /// The operations of one write transaction: every read, and every write. Everything a write does happens through one
 /// of these and commits or rolls back together.
-public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys {}
+public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys, CredentialWriter {}
 
 /// A store of tenants, objects, links, unique keys and the change log.
 public protocol DirectoryStore: Sendable {
