@@ -109,6 +109,21 @@ import Testing
         #expect(state.finalize() == hex(mac))
     }
 
+    /// A MAC checked in place (truncated, as Kerberos sends it) agrees with the one finalized, either way.
+    @Test(arguments: [true, false])
+    func verifyingATruncatedMACMatchesFinalizing(hardware: Bool) {
+        let key = SymmetricKey(size: .bits256)
+        var state = HMACState(profile: .aes256Sha1, key: key, hardware: hardware)
+        state.update(Array("the PAC, with its signatures zeroed".utf8))
+        let mac = state.finalize()
+        #expect(state.verify(truncatedTo: mac.prefix(12)))
+        #expect(state.verify(truncatedTo: mac))
+        var altered = Array(mac.prefix(12))
+        altered[11] ^= 0x01
+        #expect(!state.verify(truncatedTo: altered))
+        #expect(!state.verify(truncatedTo: mac + [0]))
+    }
+
     @Test func theExtensionsAgreeWithSwiftCryptoOnRandomKeysAndMessages() {
         var generator = SystemRandomNumberGenerator()
         for round in 0..<300 {

@@ -76,6 +76,39 @@ import Testing
         expectMalformed([0x06, 0x02, 0x2A, 0x86]) { _ = try $0.objectIdentifier() }  // ends mid-arc
     }
 
+    /// AuthorizationData is read where it lies: the PAC at the top level or inside AD-IF-RELEVANT, the first one
+    /// found, every element still read as DER.
+    @Test func thePACIsFoundInTheAuthorizationDataAsDER() throws {
+        func element(_ type: UInt8, _ data: [UInt8]) -> [UInt8] {
+            var writer = DERWriter()
+            writer.element(DERReader.Tag.sequence) { fields in
+                fields.explicit(0) { $0.integer(Int64(type)) }
+                fields.explicit(1) { $0.element(DERReader.Tag.octetString, data) }
+            }
+            return writer.bytes
+        }
+        func sequence(_ elements: [UInt8]...) -> [UInt8] {
+            var writer = DERWriter()
+            writer.element(DERReader.Tag.sequence) { $0.append(elements.joined()) }
+            return writer.bytes
+        }
+        let pac: [UInt8] = [1, 2, 3, 4]
+        #expect(try AuthorizationElement.pac(in: []) == nil)
+        #expect(try AuthorizationElement.pac(in: sequence(element(128, pac))[...]).map(Array.init) == pac)
+        let nested = sequence(
+            element(5, [9]), element(1, sequence(element(7, [8]), element(128, pac))), element(128, [0]))
+        #expect(try AuthorizationElement.pac(in: nested[...]).map(Array.init) == pac)
+        #expect(try AuthorizationElement.pac(in: sequence(element(5, [9]))[...]) == nil)
+        for malformed in [
+            sequence(element(1, [0x30, 0x03, 0x02, 0x01])),  // AD-IF-RELEVANT that ends early
+            sequence(element(1, sequence(element(128, pac)) + [0])),  // bytes after AD-IF-RELEVANT's elements
+            sequence(element(1, [])),  // an empty AD-IF-RELEVANT
+            sequence(element(128, pac)) + [0],  // bytes after the authorization data
+        ] {
+            #expect(throws: KerberosError(.malformed, "")) { try AuthorizationElement.pac(in: malformed[...]) }
+        }
+    }
+
     /// The bare AP-REQ inside the krb5 fixture.
     static func bareAPREQ() throws -> [UInt8] {
         let (_, inner) = try GSSToken.unwrap(Fixtures.token("ws01-krb5.b64")[...])

@@ -269,6 +269,19 @@ import Testing
         #expect(cache.count == 1)
     }
 
+    @Test func replayEntriesHashByEveryField() {
+        let entry = ReplayEntry(client: "WS01$@CORP.EXAMPLE.TEST", time: 1_000, microseconds: 5, checksumHash: [1, 2])
+        let others = [
+            ReplayEntry(client: "WS02$@CORP.EXAMPLE.TEST", time: 1_000, microseconds: 5, checksumHash: [1, 2]),
+            ReplayEntry(client: "WS01$@CORP.EXAMPLE.TEST", time: 1_001, microseconds: 5, checksumHash: [1, 2]),
+            ReplayEntry(client: "WS01$@CORP.EXAMPLE.TEST", time: 1_000, microseconds: 6, checksumHash: [1, 2]),
+            ReplayEntry(client: "WS01$@CORP.EXAMPLE.TEST", time: 1_000, microseconds: 5, checksumHash: [1, 3]),
+        ]
+        let same = ReplayEntry(client: "WS01$@CORP.EXAMPLE.TEST", time: 1_000, microseconds: 5, checksumHash: [1, 2])
+        #expect(same.hashValue == entry.hashValue)
+        #expect(Set([entry, same] + others).count == 1 + others.count)
+    }
+
     @Test func theReplayCacheForgetsAuthenticatorsOutsideTheSkewWindow() async throws {
         let cache = InMemoryReplayCache()
         let entry = ReplayEntry(client: "WS01$@CORP.EXAMPLE.TEST", time: 1_000, microseconds: 5, checksumHash: [1, 2])

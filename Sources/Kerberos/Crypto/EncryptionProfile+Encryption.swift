@@ -55,7 +55,7 @@ extension EncryptionProfile {
             let plain = try keys.encryption.decryptCTS(body)
             var check = keys.integrityMAC
             check.update(plain)
-            guard constantTimeEqual(check.finalize().prefix(macLength), mac) else {
+            guard check.verify(truncatedTo: mac) else {
                 throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
             }
             return plain.dropFirst(AESCTS.blockSize)
@@ -63,7 +63,7 @@ extension EncryptionProfile {
             var authenticated = keys.integrityMAC
             authenticated.update([UInt8](repeating: 0, count: 16))
             authenticated.update(body)
-            guard constantTimeEqual(authenticated.finalize().prefix(macLength), mac) else {
+            guard authenticated.verify(truncatedTo: mac) else {
                 throw KerberosError.integrity("the ciphertext's HMAC does not verify (a wrong key or altered data)")
             }
             return try keys.encryption.decryptCTS(body).dropFirst(AESCTS.blockSize)
@@ -157,6 +157,23 @@ struct HMACState: Sendable {
         case .sha256(let h): Array(h.finalize())
         case .sha384(let h): Array(h.finalize())
         case .updating: preconditionFailure("an HMAC finalized while it is being updated")
+        }
+    }
+
+    /// Whether the HMAC, truncated to `expected`'s length, is `expected`, compared in constant time. For the
+    /// SHA-extensions state the HMAC is finished on the stack, with nothing allocated.
+    func verify(truncatedTo expected: some Collection<UInt8>) -> Bool {
+        guard portable == nil else {
+            let mac = finalize()
+            return expected.count <= mac.count && constantTimeEqual(mac.prefix(expected.count), expected)
+        }
+        guard expected.count <= 20 else { return false }
+        var mac: (UInt64, UInt64, UInt32) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &mac) { out in
+            withUnsafePointer(to: hardware) {
+                tessera_krb_hmac_sha1_final($0, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+            return constantTimeEqual(out.prefix(expected.count), expected)
         }
     }
 }

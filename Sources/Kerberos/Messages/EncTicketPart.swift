@@ -20,7 +20,8 @@ struct EncTicketPart: Sendable {
     let startTime: Int64?
     let endTime: Int64
     let renewTill: Int64?
-    let authorizationData: [AuthorizationElement]
+    /// The encoded AuthorizationData (empty when absent), read by ``AuthorizationElement/pac(in:)``.
+    let authorizationData: ArraySlice<UInt8>
 
     /// Reads the decrypted part in place: the authorization data (and the PAC in it) stay slices of `bytes`.
     init(derEncoded bytes: ArraySlice<UInt8>) throws {
@@ -36,7 +37,11 @@ struct EncTicketPart: Sendable {
             let endTime = try fields.field(7) { try $0.time() }
             let renewTill = try fields.optionalField(8) { try $0.time() }
             try fields.optionalField(9) { try $0.skipElement() }  // caddr
-            let authorization = try fields.optionalField(10) { try AuthorizationElement.sequence(from: &$0) } ?? []
+            let authorization = try fields.optionalField(10) { field -> ArraySlice<UInt8> in
+                let encoded = field.rest
+                try field.skipElement()
+                return encoded
+            } ?? []
             return EncTicketPart(
                 flags: flags, sessionKey: key, clientRealm: crealm, clientName: cname, authTime: authTime,
                 startTime: startTime, endTime: endTime, renewTill: renewTill, authorizationData: authorization)
@@ -46,7 +51,7 @@ struct EncTicketPart: Sendable {
 
     private init(
         flags: ArraySlice<UInt8>, sessionKey: SessionKey, clientRealm: String, clientName: PrincipalName,
-        authTime: Int64, startTime: Int64?, endTime: Int64, renewTill: Int64?, authorizationData: [AuthorizationElement]
+        authTime: Int64, startTime: Int64?, endTime: Int64, renewTill: Int64?, authorizationData: ArraySlice<UInt8>
     ) {
         self.flags = flags
         self.sessionKey = sessionKey

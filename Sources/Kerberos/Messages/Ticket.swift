@@ -41,42 +41,35 @@ public struct Ticket: Sendable {
 }
 
 /// An authorization-data element (RFC 4120 section 5.2.6).
-struct AuthorizationElement: Sendable {
+enum AuthorizationElement {
     static let ifRelevant: Int32 = 1
     static let win2kPAC: Int32 = 128
 
-    let type: Int32
-    let data: ArraySlice<UInt8>
-
-    /// AuthorizationData ::= SEQUENCE OF SEQUENCE { ad-type [0] Int32, ad-data [1] OCTET STRING }.
-    static func sequence(from reader: inout DERReader) throws -> [AuthorizationElement] {
-        var elements = [AuthorizationElement]()
-        try reader.sequenceOf { element in
-            elements.append(
-                try element.sequence { fields in
-                    AuthorizationElement(
-                        type: try fields.field(0) { try $0.int32() }, data: try fields.field(1) { try $0.octets() })
-                })
-        }
-        return elements
+    /// The PAC in an encoded AuthorizationData, `SEQUENCE OF SEQUENCE { ad-type [0] Int32, ad-data [1] OCTET STRING
+    /// }`: AD-WIN2K-PAC, at the top level or (as AD and Samba send it) inside AD-IF-RELEVANT, whose ad-data is itself
+    /// an AuthorizationData. A slice of the decrypted ticket; nil when there is none. Every element is read (as DER)
+    /// where it lies, none collected.
+    static func pac(in authorizationData: ArraySlice<UInt8>) throws -> ArraySlice<UInt8>? {
+        authorizationData.isEmpty ? nil : try firstPAC(in: authorizationData)
     }
 
-    /// The PAC: AD-WIN2K-PAC, at the top level or (as AD and Samba send it) inside AD-IF-RELEVANT, whose ad-data is
-    /// itself an AuthorizationData. A slice of the decrypted ticket.
-    static func pac(in elements: [AuthorizationElement]) throws -> ArraySlice<UInt8>? {
-        for element in elements {
-            switch element.type {
-            case win2kPAC:
-                return element.data
-            case ifRelevant:
-                var reader = DERReader(element.data, what: "AD-IF-RELEVANT")
-                let inner = try sequence(from: &reader)
-                guard reader.isAtEnd else { throw KerberosError.malformed("AD-IF-RELEVANT has bytes after its elements") }
-                if let pac = try pac(in: inner) { return pac }
-            default:
-                continue
+    private static func firstPAC(in authorizationData: ArraySlice<UInt8>) throws -> ArraySlice<UInt8>? {
+        var reader = DERReader(authorizationData, what: "the authorization data")
+        var found: ArraySlice<UInt8>?
+        try reader.sequenceOf { element in
+            let (type, data) = try element.sequence { fields in
+                (try fields.field(0) { try $0.int32() }, try fields.field(1) { try $0.octets() })
+            }
+            guard found == nil else { return }
+            switch type {
+            case win2kPAC: found = data
+            case ifRelevant: found = try firstPAC(in: data)
+            default: break
             }
         }
-        return nil
+        guard reader.isAtEnd else {
+            throw KerberosError.malformed("the authorization data has bytes after its elements")
+        }
+        return found
     }
 }

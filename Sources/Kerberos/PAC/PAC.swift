@@ -105,7 +105,8 @@ public struct PAC: Sendable {
         try hash(through: server.lowerBound < kdc.lowerBound ? server : kdc)
         try hash(through: server.lowerBound < kdc.lowerBound ? kdc : server)
         mac.update(bytes[(bytes.startIndex + at)...])
-        guard constantTimeEqual(mac.finalize().prefix(profile.macLength), serverSignature.signature) else {
+        guard serverSignature.signature.count == profile.macLength, mac.verify(truncatedTo: serverSignature.signature)
+        else {
             throw KerberosError(
                 .pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's server checksum does not verify with the service key")
         }

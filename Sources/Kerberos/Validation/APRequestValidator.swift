@@ -54,9 +54,25 @@ public struct APRequestValidator: Sendable {
     /// Throws a ``KerberosError`` naming the Windows error on any failure; a token that fails leaves nothing in
     /// the replay cache.
     public func validate(_ token: some Collection<UInt8>, now: Date) async throws -> AcceptedRequest {
-        let request = try APRequest(token: token)
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
-        let (ticketPart, authenticator, key) = try open(request, now: seconds)
+        let (accepted, entry, expires) = try check(token, now: seconds)
+        // The replay cache, last, so that only accepted authenticators are remembered; the reply made before it is
+        // returned only once the authenticator is known to be fresh.
+        guard try await replayCache.insert(entry, expires: expires, now: seconds) else {
+            throw KerberosError(
+                .replay, "KRB_AP_ERR_REPEAT: this authenticator was already presented (a replayed request)")
+        }
+        return accepted
+    }
+
+    /// Every check but the replay cache's, and the reply: what ``validate(_:now:)`` returns, and the replay cache's
+    /// entry for the authenticator with the time it may be forgotten. Synchronous, so that nothing it reads is
+    /// carried across the replay cache's suspension.
+    private func check(_ token: some Collection<UInt8>, now: Int64) throws
+        -> (AcceptedRequest, ReplayEntry, expires: Int64)
+    {
+        let request = try APRequest(token: token)
+        let (ticketPart, authenticator, key) = try open(request, now: now)
 
         // The PAC: present, signed by the KDC for this service, and about this client and this logon.
         guard let pacBytes = try AuthorizationElement.pac(in: ticketPart.authorizationData) else {
@@ -72,16 +88,6 @@ public struct APRequestValidator: Sendable {
                     + "(\(ticketPart.clientName)) and authentication time")
         }
 
-        // The replay cache, last, so that only accepted authenticators are remembered.
-        let entry = ReplayEntry(
-            client: ticketPart.clientName.qualified(realm: ticketPart.clientRealm), time: authenticator.time,
-            microseconds: authenticator.microseconds,
-            checksumHash: Self.sha256(request.authenticator.cipher))
-        guard try await replayCache.insert(entry, expires: authenticator.time + clockSkew, now: seconds) else {
-            throw KerberosError(
-                .replay, "KRB_AP_ERR_REPEAT: this authenticator was already presented (a replayed request)")
-        }
-
         var reply: [UInt8]? = nil
         if request.mutualRequired {
             let apRep = try APReply.encode(
@@ -90,9 +96,13 @@ public struct APRequestValidator: Sendable {
                 confounder: randomBytes(16))
             reply = try GSSToken.wrapReply(apRep, framing: request.framing)
         }
-        return AcceptedRequest(
+        let entry = ReplayEntry(
+            client: ticketPart.clientName.qualified(realm: ticketPart.clientRealm), time: authenticator.time,
+            microseconds: authenticator.microseconds, checksumHash: Self.sha256(request.authenticator.cipher))
+        let accepted = AcceptedRequest(
             client: ticketPart.clientName, clientRealm: ticketPart.clientRealm, authTime: ticketPart.authTime,
             endTime: ticketPart.endTime, pac: pac, replyToken: reply)
+        return (accepted, entry, authenticator.time + clockSkew)
     }
 
     /// SHA-256 of `bytes`, through swift-crypto's buffer interface (its `DataProtocol` one copies).

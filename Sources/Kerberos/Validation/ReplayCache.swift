@@ -7,6 +7,14 @@ public struct ReplayEntry: Hashable, Sendable {
     public let time: Int64
     public let microseconds: Int32
     public let checksumHash: [UInt8]
+
+    /// The hash as one run of bytes (the synthesized one combines the digest a byte at a time).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(client)
+        hasher.combine(time)
+        hasher.combine(microseconds)
+        checksumHash.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
 }
 
 /// Remembers authenticators for the clock-skew window. A server backs it with its store so a cluster shares it.

@@ -64,7 +64,7 @@ public struct UnskippableCryptography: Sendable {
         case .pacChecksum:
             var mac = serviceKey.pacChecksum
             mac.update(zeroedPAC)
-            guard constantTimeEqual(mac.finalize().prefix(serviceKey.profile.macLength), pacSignature) else {
+            guard mac.verify(truncatedTo: pacSignature) else {
                 throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's server checksum does not verify")
             }
             return zeroedPAC.count
