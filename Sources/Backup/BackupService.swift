@@ -110,6 +110,8 @@ public struct BackupService: Sendable {
             if known?.objects[row.id]?.digest != digest { fresh.append(entries.count) }
             entries.append(SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt))
         }
+        // The rows come in the store's order (by position where it gives them), so each pack is one stretch of the
+        // table; the entries go back to id order below.
         // Two packs at a time: PostgreSQL builds each on its own core (SQLite's one writer takes them in turn).
         var stored: Set<String> = []
         let chunks = stride(from: 0, to: fresh.count, by: Self.packSize).map { start in
@@ -139,8 +141,8 @@ public struct BackupService: Sendable {
             let batch = blobs
             try await store.write { tx in try await tx.putBlobs(tenant: tenant, batch) }
         }
-        // The store lists both in order already (by bytes, as Swift orders these ASCII ids) unless a database collates
-        // otherwise: then they are sorted here.
+        // The store lists links in order already (by bytes, as Swift orders these ASCII ids), and objects too unless it
+        // gave them in table order (SQLite) or a database collates otherwise: then they are sorted here.
         if !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) { entries.sort { $0.object < $1.object } }
         var links = try await linkRows
         if !zip(links, links.dropFirst()).allSatisfy({ $0 < $1 }) { links.sort() }

@@ -309,6 +309,40 @@ struct BackupTests {
         }
     }
 
+    @Test("SQLite packs a first snapshot in table order, indexed by lengths alone; every body reads back byte for byte beside packs with offsets")
+    func packsInTableOrder() async throws {
+        try await Fixture.run(":memory:") { f in
+            // Written in one id order and read in another: ids are random, rowids follow the writes.
+            for i in 0..<2_300 { _ = try await f.user("row\(i)", extra: ["jobTitle": .string(String(repeating: "é😀\t", count: i % 7) + "\(i)")]) }
+            let rows = try await f.store.read { tx in try await tx.objectDigests(tenant: f.id, kinds: BackupService.kinds) }
+            let positions = rows.compactMap(\.position)
+            #expect(positions.count == rows.count && zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 })
+            #expect(!zip(rows, rows.dropFirst()).allSatisfy { $0.id < $1.id })  // so the snapshot must sort them itself
+
+            let snapshot = try await f.backup.snapshot(tenant: f.id)
+            let indexes = try await f.store.backend.withWriteSession { s in
+                try await s.execute("SELECT digests FROM backup_packs WHERE tenant = ?", [.text(f.id)])
+            }
+            #expect(indexes.count == 2)  // 2,000 objects a pack
+            for index in indexes {
+                let lines = (index.first?.text ?? "").split(separator: "\n")
+                #expect(!lines.isEmpty && lines.allSatisfy { $0.split(separator: " ").count == 2 })
+            }
+            // A blob kept the earlier way (digest, offset, length) in a pack of its own, read beside them.
+            let extra = #"{"id":"x","note":"ünïcødé"}"#, extraDigest = String(repeating: "ab", count: 32)
+            try await f.store.write { tx in try await tx.putBlobs(tenant: f.id, [(digest: extraDigest, body: extra), (digest: String(repeating: "cd", count: 32), body: "{}")]) }
+
+            let state = try await f.backup.state(tenant: f.id, snapshot: snapshot.id)
+            #expect(state == (try await f.backup.liveState(tenant: f.id)).0)
+            let wanted = state.objects.values.compactMap(\.digest) + [extraDigest]
+            let bodies = try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: wanted) }
+            #expect(bodies.count == wanted.count && bodies[extraDigest] == extra)
+            // Every body hashes to its digest (verify reads each blob back and hashes it).
+            let (problems, blobs) = try await f.backup.verify(tenant: f.id)
+            #expect(problems.isEmpty && blobs == snapshot.objectCount)
+        }
+    }
+
     @Test("a tenant whose plan has no backups gets no daily snapshot until it is turned on again", arguments: Databases.all)
     func planGate(_ database: String) async throws {
         try await Fixture.run(database) { f in

@@ -28,11 +28,15 @@ public struct ObjectDigest: Sendable, Hashable {
     /// nil for a row the store has no digest for (a snapshot then hashes its body).
     public var digest: String?
     public var deletedAt: String?
-    public init(id: String, kind: ObjectKind, digest: String?, deletedAt: String?) {
+    /// Where the row sits in the store's table, when the store can say (SQLite's rowid): a snapshot packs bodies in
+    /// this order, so the table is read front to back instead of at random by id.
+    public var position: Int64?
+    public init(id: String, kind: ObjectKind, digest: String?, deletedAt: String?, position: Int64? = nil) {
         self.id = id
         self.kind = kind
         self.digest = digest
         self.deletedAt = deletedAt
+        self.position = position
     }
 }
 

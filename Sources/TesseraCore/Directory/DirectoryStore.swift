@@ -241,7 +241,8 @@ public protocol BackupReader: Sendable {
     func rawObjects(tenant: String, ids: [String]) async throws -> [RawObject]
     /// Every link of `relations`, ordered; only those from `sources` when given.
     func allLinks(tenant: String, relations: [String], sources: [String]?) async throws -> [LinkRow]
-    /// Objects of `kinds`, soft-deleted ones included, with the digest kept beside each (no bodies), in id order.
+    /// Objects of `kinds`, soft-deleted ones included, with the digest kept beside each (no bodies): in id order, or,
+    /// when the store gives each row's position, in the order of those positions.
     func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest]
     func blobs(tenant: String, digests: [String]) async throws -> [String: String]
     func snapshots(tenant: String) async throws -> [SnapshotRecord]
