@@ -100,6 +100,13 @@ import Testing
             }
             #expect(try GSSToken.wrapReply(written, framing: .spnego(mech: mech)) == resp.serializedBytes)
             #expect(try GSSToken.wrapReply(written, framing: .gssKerberos(mech: mech)) == krb5Token)
+            // The reply a validation sends is written straight into its framing: the same bytes.
+            for (framing, expected) in [(APRequest.Framing.spnego(mech: mech), resp.serializedBytes),
+                                        (.gssKerberos(mech: mech), krb5Token), (.bare, written)] {
+                #expect(try APReply.encode(
+                    authenticatorTime: time, microseconds: microseconds, sequenceNumber: sequenceNumber,
+                    sessionKey: session, confounder: confounder, framing: framing) == expected)
+            }
         }
     }
 }

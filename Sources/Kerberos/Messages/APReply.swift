@@ -4,16 +4,23 @@
 enum APReply {
     static let keyUsage: Int32 = 12
 
-    /// The AP-REP echoing the authenticator's time, encrypted with the session key. RFC 4120 allows the
-    /// authenticator's subkey to be echoed or a new one chosen; none is sent, so the client keeps its own.
+    /// The AP-REP echoing the authenticator's time, encrypted with the session key, framed as `framing` says (bare,
+    /// or written straight into its GSS-API or SPNEGO token). RFC 4120 allows the authenticator's subkey to be echoed
+    /// or a new one chosen; none is sent, so the client keeps its own.
     static func encode(
         authenticatorTime: Int64, microseconds: Int32, sequenceNumber: UInt32?, sessionKey: SessionKey,
-        confounder: [UInt8]
+        confounder: [UInt8], framing: APRequest.Framing = .bare
     ) throws -> [UInt8] {
         let part = encryptedPart(
             authenticatorTime: authenticatorTime, microseconds: microseconds, sequenceNumber: sequenceNumber)
         let cipher = try sessionKey.encrypt(part, usage: keyUsage, confounder: confounder)
-        var reply = DERWriter(capacity: cipher.count + 32)
+        return GSSToken.wrapReply(framing: framing, length: cipher.count + 32) { reply in
+            write(cipher: cipher, type: sessionKey.encryptionType, into: &reply)
+        }
+    }
+
+    /// `[APPLICATION 15] SEQUENCE { pvno [0] 5, msg-type [1] 15, enc-part [2] EncryptedData }`.
+    private static func write(cipher: [UInt8], type: EncryptionType, into reply: inout DERWriter) {
         reply.element(DERReader.Tag.application(15)) { reply in
             reply.element(DERReader.Tag.sequence) { fields in
                 fields.explicit(0) { $0.integer(5) }
@@ -22,13 +29,12 @@ enum APReply {
                 // cipher [2] }
                 fields.explicit(2) { encrypted in
                     encrypted.element(DERReader.Tag.sequence) { data in
-                        data.explicit(0) { $0.integer(Int64(sessionKey.encryptionType.rawValue)) }
+                        data.explicit(0) { $0.integer(Int64(type.rawValue)) }
                         data.explicit(2) { $0.element(DERReader.Tag.octetString, cipher) }
                     }
                 }
             }
         }
-        return reply.bytes
     }
 
     /// The EncAPRepPart before encryption.

@@ -16,15 +16,21 @@ enum GSSToken {
         case other(ArraySlice<UInt8>)
 
         init(encoded content: ArraySlice<UInt8>) {
-            if content.elementsEqual(Self.spnegoBytes) {
+            if Self.same(content, Self.spnegoBytes) {
                 self = .spnego
-            } else if content.elementsEqual(Self.kerberosBytes) {
+            } else if Self.same(content, Self.kerberosBytes) {
                 self = .kerberos
-            } else if content.elementsEqual(Self.msKerberosBytes) {
+            } else if Self.same(content, Self.msKerberosBytes) {
                 self = .msKerberos
             } else {
                 self = .other(content)
             }
+        }
+
+        /// The same bytes: lengths first, then the bytes in place.
+        private static func same(_ content: ArraySlice<UInt8>, _ known: [UInt8]) -> Bool {
+            guard content.count == known.count else { return false }
+            return content.withUnsafeBufferPointer { a in known.withUnsafeBufferPointer { b in a.elementsEqual(b) } }
         }
 
         var isKerberos: Bool { self == .kerberos || self == .msKerberos }
@@ -78,8 +84,8 @@ enum GSSToken {
                 var preferred: Mechanism?
                 try fields.field(0) { mechTypes in
                     try mechTypes.sequenceOf { mech in
-                        let oid = Mechanism(encoded: try mech.objectIdentifier())
-                        if preferred == nil { preferred = oid }
+                        let oid = try mech.objectIdentifier()  // each is read as DER; only the first is kept
+                        if preferred == nil { preferred = Mechanism(encoded: oid) }
                     }
                 }
                 try fields.optionalField(1) { try $0.skipElement() }
@@ -98,34 +104,39 @@ enum GSSToken {
     /// The AP-REP framed as the request was: bare, in a krb5 token (TOK_ID 02 00), or in a SPNEGO NegTokenResp with
     /// negState accept-completed.
     static func wrapReply(_ apRep: [UInt8], framing: APRequest.Framing) throws -> [UInt8] {
+        if case .bare = framing { return apRep }
+        return wrapReply(framing: framing, length: apRep.count) { $0.append(apRep) }
+    }
+
+    /// The same, for the AP-REP `write` writes (about `length` bytes) into the framing's writer.
+    static func wrapReply(framing: APRequest.Framing, length: Int, _ write: (inout DERWriter) -> Void) -> [UInt8] {
+        // The framing's own bytes: at most 64, with lengths in their long forms.
+        var token = DERWriter(capacity: length + 64)
         switch framing {
         case .bare:
-            return apRep
+            write(&token)
         case .gssKerberos:
-            var token = DERWriter(capacity: apRep.count + 24)
-            krb5Token(apRep, into: &token)
-            return token.bytes
+            krb5Token(into: &token, write)
         case .spnego(let mech):
             // NegTokenResp ::= [1] SEQUENCE { negState [0] ENUMERATED (accept-completed 0), supportedMech [1] OID,
             // responseToken [2] OCTET STRING }
-            var token = DERWriter(capacity: apRep.count + 48)
             token.element(DERReader.Tag.context(1)) { token in
                 token.element(DERReader.Tag.sequence) { fields in
                     fields.explicit(0) { $0.append([0x0A, 0x01, 0x00]) }
                     fields.explicit(1) { $0.element(DERReader.Tag.objectIdentifier, mech.encoded) }
-                    fields.explicit(2) { $0.element(DERReader.Tag.octetString) { krb5Token(apRep, into: &$0) } }
+                    fields.explicit(2) { $0.element(DERReader.Tag.octetString) { krb5Token(into: &$0, write) } }
                 }
             }
-            return token.bytes
         }
+        return token.bytes
     }
 
     /// RFC 4121's initial context token around the AP-REP: `[APPLICATION 0] { krb5 OID, TOK_ID 02 00, AP-REP }`.
-    private static func krb5Token(_ apRep: [UInt8], into writer: inout DERWriter) {
+    private static func krb5Token(into writer: inout DERWriter, _ write: (inout DERWriter) -> Void) {
         writer.element(0x60) { token in
             token.element(DERReader.Tag.objectIdentifier, Mechanism.kerberos.encoded)
             token.append([0x02, 0x00])
-            token.append(apRep)
+            write(&token)
         }
     }
 }

@@ -48,6 +48,7 @@ public struct PrincipalName: Hashable, Sendable, CustomStringConvertible {
         (nameType, components) = try reader.sequence { fields in
             let type = try fields.field(0) { try $0.int32() }
             var names = [String]()
+            names.reserveCapacity(2)  // a service and its host, or a computer's one name
             try fields.field(1) { try $0.sequenceOf { names.append(try $0.string()) } }
             return (type, names)
         }

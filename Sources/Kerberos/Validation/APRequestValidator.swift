@@ -90,11 +90,10 @@ public struct APRequestValidator: Sendable {
 
         var reply: [UInt8]? = nil
         if request.mutualRequired {
-            let apRep = try APReply.encode(
+            reply = try APReply.encode(
                 authenticatorTime: authenticator.time, microseconds: authenticator.microseconds,
                 sequenceNumber: authenticator.sequenceNumber, sessionKey: ticketPart.sessionKey,
-                confounder: randomBytes(16))
-            reply = try GSSToken.wrapReply(apRep, framing: request.framing)
+                confounder: randomBytes(16), framing: request.framing)
         }
         let entry = ReplayEntry(
             client: ticketPart.clientName.qualified(realm: ticketPart.clientRealm), time: authenticator.time,
