@@ -124,12 +124,16 @@ enum Migrations {
               SELECT 1 FROM objects o WHERE o.tenant = unique_keys.tenant AND o.id = unique_keys.object AND lower(\(anchor)) = unique_keys.value)
             """]
         return [(1, first), (2, second), (3, third), (4, fourth), (5, fifth), (6, sixth), (digestStep, seventh), (8, eighth), (9, ninth),
+                // Step 10: directory sync's staging area in a table of its own (SQLTransaction+Staging.swift).
+                (stagingStep, stagingTable),
                 // Step 11: sign-in sessions, refresh tokens and device codes out of the objects table (Migrations+Credentials.swift).
-                (credentialStep, credentialTable)]
+                (credentialStep, credentialTable),
+                // Step 12: Temporary Access Passes' digests out of their Graph objects (Migrations+Credentials.swift).
+                (temporaryAccessPassStep, [])]
     }
 
-    static let digestStep = 7
-    static let credentialStep = 11
+    static let digestStep = 7, stagingStep = 10
+    static let credentialStep = 11, temporaryAccessPassStep = 12
 
     static func run(on backend: any SQLBackend) async throws {
         try await backend.withWriteSession { session in
@@ -142,7 +146,9 @@ enum Migrations {
             for (version, statements) in steps(backend.dialect) where !applied.contains(Int64(version)) {
                 for statement in statements { _ = try await session.execute(statement, []) }
                 if version == digestStep, !backend.dialect.isPostgres { try await backfillDigests(session) }
+                if version == stagingStep { try await moveStagedObjects(session, dialect: backend.dialect) }
                 if version == credentialStep { try await moveCredentialRecords(session, backend.dialect) }
+                if version == temporaryAccessPassStep { try await moveTemporaryAccessPassDigests(session, backend.dialect) }
                 _ = try await session.execute("INSERT INTO schema_migrations (version) VALUES (?)", [.int(Int64(version))])
             }
         }

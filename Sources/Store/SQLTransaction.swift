@@ -157,6 +157,14 @@ struct SQLTransaction: DirectoryTransaction {
         return found
     }
 
+    func holders(tenant: String, of keys: [UniqueKey]) async throws -> [UniqueKey: String] {
+        let distinct = Self.distinct(keys)
+        let found = try await holders(tenant: tenant, keys: distinct)
+        var out: [UniqueKey: String] = [:]
+        for key in distinct { out[key] = found[KeyName(key)] }
+        return out
+    }
+
     /// A unique key's name and value as stored (`UniqueKey`'s initialiser normalises; these are already normal).
     struct KeyName: Hashable {
         let name, value: String
@@ -244,6 +252,36 @@ struct SQLTransaction: DirectoryTransaction {
             "INSERT INTO changes (tenant, seq, object, kind, operation, activity, actor, at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [.text(change.tenant), .int(seq)] + values)
         return seq
+    }
+
+    /// A batch's records: for each tenant's run of them, its sequence advanced once and the rows inserted 50 to a statement.
+    func record(_ changes: [ChangeRecord]) async throws {
+        guard changes.count > 1 else {
+            for change in changes { _ = try await record(change) }
+            return
+        }
+        var start = changes.startIndex
+        while start < changes.endIndex {
+            let tenant = changes[start].tenant
+            let end = changes[start...].firstIndex { $0.tenant != tenant } ?? changes.endIndex
+            guard let last = try await rows("UPDATE tenants SET change_seq = change_seq + ? WHERE id = ? RETURNING change_seq",
+                                            [.int(Int64(end - start)), .text(tenant)]).first?.first?.int
+            else { throw DirectoryError.notFound(tenant) }
+            var seq = last - Int64(end - start)
+            for chunk in stride(from: start, to: end, by: 50) {
+                let part = changes[chunk..<min(chunk + 50, end)]
+                var binds: [SQLValue] = []
+                binds.reserveCapacity(part.count * 9)
+                for change in part {
+                    seq += 1
+                    binds += [.text(tenant), .int(seq), .text(change.objectId), .text(change.kind.rawValue), .text(change.operation), .text(change.activity),
+                              .text(change.actor.serialized), .text(change.at), .text(change.details.serialized)]
+                }
+                _ = try await rows("INSERT INTO changes (tenant, seq, object, kind, operation, activity, actor, at, details) VALUES \(Self.tuples(9, part.count))",
+                                   binds)
+            }
+            start = end
+        }
     }
 
     func changes(tenant: String, kinds: [ObjectKind]?, after seq: Int64, limit: Int) async throws -> [ChangeRecord] {

@@ -5,14 +5,14 @@ import LDAP
 /// A user in a connector's staging area.
 struct StagedUser {
     /// The staged object without its attributes, which are kept decoded (once) in `attributes`; `stored` puts them back.
-    var object: StoredObject
+    var object: StagedObject
     /// The on-premises attributes, names in lower case.
     var attributes: [String: [String]]
 
-    init(object: StoredObject) {
-        var object = object
+    init(_ staged: StagedObject) {
+        var object = staged
         var attributes: [String: [String]] = [:]
-        for (key, value) in object.body.removeValue(forKey: "attributes")?.objectValue ?? [:] {
+        for (key, value) in object.details.removeValue(forKey: "attributes")?.objectValue ?? [:] {
             attributes[key] = value.arrayValue?.compactMap(\.stringValue) ?? []
         }
         self.object = object
@@ -20,16 +20,16 @@ struct StagedUser {
     }
 
     /// The object as the staging area keeps it.
-    var stored: StoredObject {
+    var stored: StagedObject {
         var stored = object
-        stored.body["attributes"] = .object(attributes.mapValues { .array($0.map { .string($0) }) })
+        stored.details["attributes"] = .object(attributes.mapValues { .array($0.map { .string($0) }) })
         return stored
     }
     func value(_ name: String) -> String? { attributes[name.lowercased()]?.first }
     func values(_ name: String) -> [String] { attributes[name.lowercased()] ?? [] }
-    var dn: String { object.body["dn"]?.stringValue ?? "" }
-    var cloudID: String? { object.body["cloudId"]?.stringValue }
-    var state: String { object.body["state"]?.stringValue ?? "pending" }
+    var dn: String { object.dn }
+    var cloudID: String? { object.cloudID }
+    var state: String { object.state }
     var isDeleted: Bool { value("isDeleted")?.uppercased() == "TRUE" }
     var isUser: Bool {
         let classes = values("objectClass").map { $0.lowercased() }
@@ -42,6 +42,8 @@ struct StagedUser {
 
     /// `ms-DS-ConsistencyGuid` when it holds a GUID, otherwise `objectGUID`: Base64 of the 16 bytes as AD stores them
     /// (.NET byte order), which is Entra's sourceAnchor.
+    var id: String { object.id }
+
     var sourceAnchor: String? {
         if let consistency = value("mS-DS-ConsistencyGuid"), Data(base64Encoded: consistency)?.count == 16 { return consistency }
         return value("objectGUID")
@@ -114,14 +116,13 @@ extension SyncCycle {
         }
         let ids = named.map(\.id)
         var byID: [String: StagedUser] = [:]
-        let stored = try await store.read { tx in try await tx.objects(tenant: tenantID, ids: ids) }
+        let stored = try await store.read { tx in try await tx.stagedObjects(tenant: tenantID, ids: ids) }
         run.stagedRead += stored.count
-        for object in stored { byID[object.id] = StagedUser(object: object) }
+        for object in stored { byID[object.id] = StagedUser(object) }
         var order: [String] = [], ordered: Set<String> = []
         for (id, entry) in named {
             if run.full { state.seen.insert(id) }
-            var user = byID[id] ?? StagedUser(object: StoredObject(tenant: tenantID, id: id, kind: .syncObject, body: [
-                "connector": .string(connector.name), "state": "pending"]))
+            var user = byID[id] ?? StagedUser(StagedObject(tenant: tenantID, id: id, connector: connector.name))
             var attributes = run.full ? [:] : user.attributes
             for (name, values) in entry.attributes {
                 let key = name.lowercased()
@@ -129,7 +130,7 @@ extension SyncCycle {
                     : values.map { String(decoding: $0, as: UTF8.self) }
             }
             user.attributes = attributes
-            user.object.body["dn"] = .string(entry.dn)
+            user.object.dn = entry.dn
             byID[id] = user
             if ordered.insert(id).inserted { order.append(id) }
         }
@@ -143,22 +144,17 @@ extension SyncCycle {
         if run.full {
             // Everything still in AD came back; staged objects that did not are gone.
             var after: String?
-            var query = ObjectQuery(tenant: tenantID, kinds: [.syncObject],
-                                    filter: .compare(PropertyPath(["connector"]), .eq, .string(connector.name)), limit: Self.pageSize)
-            query.projection = ["connector"]
             while true {
-                query.afterId = after
-                let page = try await store.read { [query] tx in try await tx.query(query) }
-                run.stagedRead += page.count
-                let gone = page.map(\.id).filter { !state.seen.contains($0) }
-                if !gone.isEmpty {
-                    let users = try await store.read { tx in try await tx.objects(tenant: tenantID, ids: gone) }.map { object in
-                        var user = StagedUser(object: object)
-                        user.attributes["isdeleted"] = ["TRUE"]
-                        return user
-                    }
-                    try await exportChanged(users, state: &state, run: &run)
+                let page = try await store.read { [after] tx in
+                    try await tx.stagedObjects(tenant: tenantID, connector: connector.name, states: nil, afterId: after, limit: Self.pageSize)
                 }
+                run.stagedRead += page.count
+                let gone = page.filter { !state.seen.contains($0.id) }.map { object in
+                    var user = StagedUser(object)
+                    user.attributes["isdeleted"] = ["TRUE"]
+                    return user
+                }
+                if !gone.isEmpty { try await exportChanged(gone, state: &state, run: &run) }
                 guard page.count == Self.pageSize, let last = page.last?.id else { break }
                 after = last
             }
@@ -167,7 +163,7 @@ extension SyncCycle {
         var cloudByDN: [String: String?] = [:]
         for start in stride(from: 0, to: state.changedGroups.count, by: Self.pageSize) {
             let ids = Array(state.changedGroups[start..<min(start + Self.pageSize, state.changedGroups.count)])
-            let groups = try await store.read { tx in try await tx.objects(tenant: tenantID, ids: ids) }.map(StagedUser.init)
+            let groups = try await store.read { tx in try await tx.stagedObjects(tenant: tenantID, ids: ids) }.map(StagedUser.init)
             run.stagedRead += groups.count
             for group in groups {
                 guard let cloud = group.cloudID else { continue }
@@ -176,7 +172,7 @@ extension SyncCycle {
                                                            into: &cloudByDN)
                 let changedMembers = try await syncMembers(of: cloud, to: Set(dns.compactMap { cloudByDN[$0] ?? nil }), tenant: tenantID, run: &run)
                 // A membership change is an update of the group (unless the group was created in this run).
-                let id = group.object.id
+                let id = group.id
                 if changedMembers, !state.createdGroups.contains(id), !state.updatedGroups.contains(id) { run.updated += 1 }
             }
         }
@@ -184,10 +180,7 @@ extension SyncCycle {
         // Accidental deletion prevention: past the threshold nothing is deleted, and the run says so.
         if !state.deletions.isEmpty {
             let threshold = try await DeletionThreshold(settings: state.context.settings) {
-                try await store.read { tx in
-                    try await tx.count(ObjectQuery(tenant: tenantID, kinds: [.syncObject], filter: .and(
-                        .compare(PropertyPath(["connector"]), .eq, .string(connector.name)), .compare(PropertyPath(["cloudId"]), .ne, .null))))
-                }
+                try await store.read { tx in try await tx.joinedStagedCount(tenant: tenantID, connector: connector.name) }
             }
             if threshold.holdsBack(state.deletions.count) {
                 run.status = "stopped-deletion-threshold-exceeded"
@@ -201,23 +194,15 @@ extension SyncCycle {
         }
     }
 
-    /// The cloud objects of the staged objects with these distinguished names (lower case), through the `syncDN` index;
-    /// nil for a name no joined, live staged object has. Returns how many staged objects it read.
+    /// The cloud objects of the staged objects with these distinguished names (lower case), looked up by the indexed
+    /// folded DN; nil for a name no joined, live staged object has. Returns how many staged objects it read.
     func resolveMembers(_ dns: [String], connector: String, tenant: String, into found: inout [String: String?]) async throws -> Int {
         guard !dns.isEmpty else { return 0 }
-        let resolved = try await store.read { tx in
-            var staged: [(dn: String, ids: [String])] = []
-            for dn in Set(dns) {
-                staged.append((dn, try await tx.targets(tenant: tenant, source: StagingIndex.dnKey(connector: connector, dn: dn),
-                                                        relation: StagingIndex.distinguishedName)))
-            }
-            let objects = Dictionary(try await tx.objects(tenant: tenant, ids: staged.flatMap(\.ids)).map { ($0.id, StagedUser(object: $0)) }) { a, _ in a }
-            return (staged.map { dn, ids in
-                (dn, ids.compactMap { objects[$0] }.first { $0.cloudID != nil && !$0.isDeleted }?.cloudID)
-            }, objects.count)
-        }
-        for (dn, cloud) in resolved.0 { found[dn] = .some(cloud) }
-        return resolved.1
+        let staged = try await store.read { tx in try await tx.stagedObjects(tenant: tenant, connector: connector, dns: dns) }.map(StagedUser.init)
+        var byDN: [String: [StagedUser]] = [:]
+        for user in staged { byDN[StagedObject.foldedDN(user.dn), default: []].append(user) }
+        for dn in Set(dns) { found[dn] = .some(byDN[StagedObject.foldedDN(dn)]?.first { $0.cloudID != nil && !$0.isDeleted }?.cloudID) }
+        return staged.count
     }
 
     /// Exports staged objects the import changed: new users in bulk, then each of the others (users, then groups, then
@@ -232,8 +217,7 @@ extension SyncCycle {
         let fresh = order.filter { $0.isUser && $0.cloudID == nil && inScope($0) }
         for start in stride(from: 0, to: fresh.count, by: Self.bulkSize) {
             let created = try await createInBulk(Array(fresh[start..<min(start + Self.bulkSize, fresh.count)]), context: &state.context, run: &run)
-            for user in created { done.insert(user.object.id) }
-            try await saveStaged(created)
+            for user in created { done.insert(user.id) }
             exported += created
         }
         // Then changed users that plainly update their cloud user, in batches: a delta is mostly these.
@@ -241,8 +225,7 @@ extension SyncCycle {
         for start in stride(from: 0, to: updating.count, by: Self.bulkSize) {
             let updated = try await updateInBulk(Array(updating[start..<min(start + Self.bulkSize, updating.count)]), context: state.context,
                                                  run: &run)
-            for user in updated { done.insert(user.object.id) }
-            try await saveStaged(updated)
+            for user in updated { done.insert(user.id) }
             exported += updated
         }
         var dirty: [StagedUser] = []
@@ -265,8 +248,8 @@ extension SyncCycle {
                     try await apply(&user, context: &state.context, run: &run)
                 }
             } catch let error as DirectoryError {
-                user.object.body["state"] = "error"
-                user.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),
+                user.object.state = "error"
+                user.object.details["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),
                                              "occurredDateTime": .string(Timestamp.format(clock.now))]
                 run.errors.append(Self.errorJSON(user, code: error.code.rawValue, message: error.message))
             }
@@ -302,8 +285,15 @@ extension SyncCycle {
         let incoming = planned.map(\.incoming)
         let directory = self.directory
         let looked = try await store.read { tx in
+            // Every key matching and the creates would look up, for the whole batch at once: a user none of whose keys
+            // is held has no candidate and takes nothing (an initial sync's every user), and costs no further read.
+            let held = try await tx.holders(tenant: tenantID, of: incoming.flatMap(Self.lookedUpKeys))
             var out: [(candidates: Matcher.Candidates, taken: Bool)] = []
             for user in incoming {
+                guard Self.lookedUpKeys(user).contains(where: { held[$0] != nil }) else {
+                    out.append((Matcher.Candidates(), false))
+                    continue
+                }
                 let candidates = try await Self.candidates(user, tenant: tenantID, directory: directory, tx: tx)
                 // Only live users hold user principal names, so candidates' byUPN is the name's holder.
                 var taken = candidates.byUPN != nil
@@ -325,22 +315,38 @@ extension SyncCycle {
             chosen.append(index)
         }
         guard !chosen.isEmpty else { return [] }
+        // The created users' staged objects, joined, commit with them.
+        let users = chosen.map { planned[$0].user }
         let results = try await directory.apply(chosen.map { .create(.user, body: planned[$0].desired) }, tenant: tenantID,
-                                                actor: SyncCycle.actor, allowReadOnly: true)
-        var out: [StagedUser] = []
-        for (index, result) in zip(chosen, results) {
-            // One the directory refused (a key taken since the read) goes through `apply`, which resolves conflicts.
-            guard case .success(let object) = result else { continue }
-            var user = planned[index].user
-            user.object.body["cloudId"] = .string(object.id)
-            user.object.body["state"] = "joined"
-            user.object.body["error"] = nil
-            user.object.body["conflict"] = nil
-            context.joined.join(object.id, to: user.object.id)
-            out.append(user)
+                                                actor: SyncCycle.actor, allowReadOnly: true) { results, tx in
+            try await tx.putStaged(Self.created(users, results).map(\.stored))
         }
+        let out = Self.created(users, results)
+        for user in out { if let cloud = user.cloudID { context.joined.join(cloud, to: user.id) } }
         run.added += out.count
         return out
+    }
+
+    /// The staged users whose creation succeeded, joined to what it created. One the directory refused (a key taken since
+    /// the read) is left out: it goes through `apply`, which resolves conflicts.
+    static func created(_ users: [StagedUser], _ results: [Result<StoredObject, DirectoryError>]) -> [StagedUser] {
+        zip(users, results).compactMap { user, result in
+            guard case .success(let object) = result else { return nil }
+            var user = user
+            user.object.cloudID = object.id
+            user.object.state = "joined"
+            user.object.details["error"] = nil
+            user.object.conflict = false
+            return user
+        }
+    }
+
+    /// The unique keys `candidates` and `createInBulk` look up for a new user: its anchor, name, primary address and
+    /// addresses.
+    static func lookedUpKeys(_ user: IncomingUser) -> [UniqueKey] {
+        [UniqueKey("onPremisesImmutableId", user.sourceAnchor), UniqueKey("userPrincipalName", user.userPrincipalName)]
+            + (user.primarySMTP.map { [UniqueKey("proxyAddresses", "smtp:\($0)")] } ?? [])
+            + user.proxyAddresses.map { UniqueKey("proxyAddresses", $0) }
     }
 
     /// Updates joined users together when each plainly updates its cloud user: matching keeps it there, no other object
@@ -352,7 +358,7 @@ extension SyncCycle {
         let tenantID = context.tenant.id
         var planned: [(user: StagedUser, desired: [String: JSONValue], incoming: IncomingUser, cloud: String)] = []
         for user in users {
-            guard let cloud = user.cloudID?.lowercased(), let anchor = user.sourceAnchor, user.object.body["conflict"] == nil else { continue }
+            guard let cloud = user.cloudID?.lowercased(), let anchor = user.sourceAnchor, !user.object.conflict else { continue }
             let desired = flow(user, anchor: anchor, tenant: context.tenant, domains: context.domains)
             planned.append((user, desired, IncomingUser(sourceAnchor: anchor, userPrincipalName: desired["userPrincipalName"]?.stringValue ?? "",
                                                         proxyAddresses: user.values("proxyAddresses"), joinedCloudID: cloud), cloud))
@@ -393,19 +399,30 @@ extension SyncCycle {
             writes.append(.update(id: plan.cloud, kind: .user, patch: patch))
             chosen.append((index, true))
         }
-        var results = try await directory.apply(writes, tenant: tenantID, actor: SyncCycle.actor, allowReadOnly: true).makeIterator()
-        var out: [StagedUser] = []
-        for (index, wrote) in chosen {
-            if wrote {
-                guard case .success = results.next() else { continue }
-                run.updated += 1
-            }
-            var user = planned[index].user
-            user.object.body["state"] = "joined"
-            user.object.body["error"] = nil
-            out.append(user)
+        // The users' staged objects commit with their updates (or on their own when none has anything to write).
+        let users = chosen.map { (planned[$0.index].user, $0.writes) }
+        guard !writes.isEmpty else {
+            let out = Self.updated(users, [])
+            try await saveStaged(out)
+            return out
         }
-        return out
+        let results = try await directory.apply(writes, tenant: tenantID, actor: SyncCycle.actor, allowReadOnly: true) { results, tx in
+            try await tx.putStaged(Self.updated(users, results).map(\.stored))
+        }
+        run.updated += results.filter { if case .success = $0 { true } else { false } }.count
+        return Self.updated(users, results)
+    }
+
+    /// The staged users left joined by a batch of updates: those whose update succeeded, and those with none to make.
+    static func updated(_ users: [(user: StagedUser, writes: Bool)], _ results: [Result<StoredObject, DirectoryError>]) -> [StagedUser] {
+        var results = results.makeIterator()
+        return users.compactMap { user, wrote in
+            if wrote, case .failure = results.next() { return nil }
+            var user = user
+            user.object.state = "joined"
+            user.object.details["error"] = nil
+            return user
+        }
     }
 
     static func errorJSON(_ user: StagedUser, code: String, message: String) -> JSONValue {
@@ -428,37 +445,28 @@ extension SyncCycle {
             try await removeStaged(user, tenant: tenant)
         } else {
             var kept = user
-            kept.object.body["cloudId"] = nil
-            kept.object.body["state"] = "outOfScope"
+            kept.object.cloudID = nil
+            kept.object.state = "outOfScope"
             try await saveStaged([kept])
         }
     }
 
     func removeStaged(_ user: StagedUser, tenant: String) async throws {
-        let id = user.object.id
-        try await store.write { tx in
-            if try await tx.object(tenant: tenant, id: id) != nil { try await tx.purge(tenant: tenant, id: id) }
-        }
+        let id = user.id
+        try await store.write { tx in try await tx.removeStaged(tenant: tenant, ids: [id]) }
     }
 
-    /// Writes staged objects, many to a transaction (one per object was a third of an initial sync's time), with their
-    /// index entries.
+    /// Writes staged objects whole, many to a statement and a transaction, reading nothing first.
     func saveStaged(_ users: [StagedUser]) async throws {
         guard !users.isEmpty else { return }
         let objects = users.map(\.stored)
-        try await store.write { tx in
-            for object in objects {
-                let current = try await tx.object(tenant: object.tenant, id: object.id)
-                try await tx.put(object, over: current)
-                try await StagingIndex.update(from: current, to: object, tx: tx)
-            }
-        }
+        try await store.write { tx in try await tx.putStaged(objects) }
     }
 
     /// Matches one staged user and writes the outcome to the directory.
     func apply(_ user: inout StagedUser, context: inout ExportContext, run: inout SyncRun) async throws {
         guard let anchor = user.sourceAnchor else { return }
-        user.object.body["conflict"] = nil
+        user.object.conflict = false
         let tenant = context.tenant
         var desired = flow(user, anchor: anchor, tenant: tenant, domains: context.domains)
         let upn = desired["userPrincipalName"]?.stringValue ?? ""
@@ -478,7 +486,7 @@ extension SyncCycle {
             if let deleted = restorable {
                 _ = try await directory.restore(tenant: tenantID, id: deleted, actor: SyncCycle.actor)
                 context.deletedByAnchor[anchor]?.removeAll { $0 == deleted }
-                user.object.body["cloudId"] = .string(deleted)
+                user.object.cloudID = deleted
                 context.joined.join(deleted, to: user.object.id)
                 guard try await resolveConflicts(&desired, of: &user, cloudID: deleted, context: context, run: &run) else { return }
                 try await upsert(&user, kind: .user, desired: desired, tenant: tenantID, run: &run)
@@ -486,19 +494,19 @@ extension SyncCycle {
             }
             guard try await resolveConflicts(&desired, of: &user, cloudID: nil, context: context, run: &run) else { return }
             let created = try await directory.create(tenant: tenantID, kind: .user, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
-            user.object.body["cloudId"] = .string(created.id)
-            user.object.body["state"] = "joined"
-            user.object.body["error"] = nil
+            user.object.cloudID = created.id
+            user.object.state = "joined"
+            user.object.details["error"] = nil
             context.joined.join(created.id, to: user.object.id)
             run.added += 1
         case .join(let id, let kind):
             guard try await resolveConflicts(&desired, of: &user, cloudID: id, context: context, run: &run) else { return }
             _ = try await directory.update(tenant: tenantID, id: id, kind: .user, patch: desired, actor: SyncCycle.actor, allowReadOnly: true)
-            user.object.body["cloudId"] = .string(id)
+            user.object.cloudID = id
             context.joined.join(id, to: user.object.id)
-            user.object.body["state"] = "joined"
-            user.object.body["matchedBy"] = .string(kind.rawValue)
-            user.object.body["error"] = nil
+            user.object.state = "joined"
+            user.object.details["matchedBy"] = .string(kind.rawValue)
+            user.object.details["error"] = nil
             run.updated += 1
         case .update(let id), .updateAnchor(let id):
             if user.cloudID != id {
@@ -509,9 +517,9 @@ extension SyncCycle {
                                run: &run)
                     return
                 }
-                user.object.body["cloudId"] = .string(id)
-                user.object.body["state"] = "joined"
-                user.object.body["error"] = nil
+                user.object.cloudID = id
+                user.object.state = "joined"
+                user.object.details["error"] = nil
                 context.joined.join(id, to: user.object.id)
             }
             guard try await resolveConflicts(&desired, of: &user, cloudID: id, context: context, run: &run) else { return }
@@ -526,10 +534,10 @@ extension SyncCycle {
 
     func quarantine(_ user: inout StagedUser, code: String, message: String, run: inout SyncRun) {
         // The same error again keeps the time it first occurred.
-        let earlier = user.state == "quarantined" && user.object.body["error"]?["code"]?.stringValue == code
-            ? user.object.body["error"]?["occurredDateTime"] : nil
-        user.object.body["state"] = "quarantined"
-        user.object.body["error"] = ["code": .string(code), "message": .string(message),
+        let earlier = user.state == "quarantined" && user.object.details["error"]?["code"]?.stringValue == code
+            ? user.object.details["error"]?["occurredDateTime"] : nil
+        user.object.state = "quarantined"
+        user.object.details["error"] = ["code": .string(code), "message": .string(message),
                                      "occurredDateTime": earlier ?? .string(Timestamp.format(clock.now))]
         run.quarantined += 1
         run.errors.append(Self.errorJSON(user, code: code, message: message))
@@ -561,7 +569,7 @@ extension SyncCycle {
             let value = upnTaken && settings.quarantineUponUpnConflict ? "user principal name '\(upn)'" : "proxy address '\(takenProxies.sorted()[0])'"
             quarantine(&user, code: "AttributeValueMustBeUnique",
                        message: "The \(value) is already held by another object; the object is quarantined until the conflict is resolved.", run: &run)
-            user.object.body["conflict"] = true
+            user.object.conflict = true
             return false
         }
         let earlier = current?.body["onPremisesProvisioningErrors"]?.arrayValue ?? []
@@ -580,7 +588,7 @@ extension SyncCycle {
         desired["userPrincipalName"] = .string(resolved.userPrincipalName)
         desired["proxyAddresses"] = .array(resolved.proxyAddresses.map { .string($0) })
         desired["onPremisesProvisioningErrors"] = .array(errors)
-        user.object.body["conflict"] = errors.isEmpty ? nil : true
+        user.object.conflict = !errors.isEmpty
         for error in errors where !earlier.contains(where: { same($0, error) }) {
             run.errors.append(Self.errorJSON(user, code: "AttributeValueMustBeUnique",
                                              message: "\(error["propertyCausingError"]?.stringValue ?? "") '\(error["value"]?.stringValue ?? "")' is held by another object; duplicate attribute resiliency applied."))
@@ -624,11 +632,11 @@ extension SyncCycle {
             }
         } else {
             let created = try await directory.create(tenant: tenant, kind: kind, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
-            staged.object.body["cloudId"] = .string(created.id)
+            staged.object.cloudID = created.id
             run.added += 1
         }
-        staged.object.body["state"] = "joined"
-        staged.object.body["error"] = nil
+        staged.object.state = "joined"
+        staged.object.details["error"] = nil
     }
 
     /// Creates or updates the device of an on-premises computer (hybrid joined: `trustType` ServerAd), with the
@@ -646,7 +654,7 @@ extension SyncCycle {
             "onPremisesSecurityIdentifier": .optional(computer.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
         ]
         if computer.cloudID == nil, let registered = try await registeredDevice(desired, tenant: tenant.id) {
-            computer.object.body["cloudId"] = .string(registered)
+            computer.object.cloudID = registered
         }
         try await upsert(&computer, kind: .device, desired: desired, tenant: tenant.id, run: &run)
     }

@@ -39,11 +39,6 @@ public struct SyncCycle: Sendable {
         guard !chosen.isEmpty else {
             throw DirectoryError.badRequest(name.map { "No sync connector named '\($0)'." } ?? "No sync connector is configured: add one with `tessera sync connector add`.")
         }
-        if !settings.stagingIndexed {
-            try await indexStaging(tenant: tenant.id)
-            settings.stagingIndexed = true
-            try await settings.save(tenant: tenant.id, store: store)
-        }
         var runs: [SyncRun] = []
         for connector in chosen {
             var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: connector.name, at: Timestamp.format(clock.now))
@@ -132,28 +127,10 @@ public struct SyncCycle: Sendable {
 // MARK: Operations on the staging area
 
 extension SyncCycle {
-    func stagedObjects(tenant: String, state: String? = nil) async throws -> [StagedUser] {
-        let filter: FilterExpression? = state.map { .compare(PropertyPath(["state"]), .eq, .string($0)) }
-        return try await store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.syncObject], filter: filter)) }
+    /// Staged objects of every connector, only those in `states` when given.
+    func stagedObjects(tenant: String, states: [String]? = nil) async throws -> [StagedUser] {
+        try await store.read { tx in try await tx.stagedObjects(tenant: tenant, connector: nil, states: states, afterId: nil, limit: nil) }
             .map(StagedUser.init)
-    }
-
-    /// Writes the index entries of every staged object (`StagingIndex`), a page at a time: once, for a staging area
-    /// written before the index existed. Entries already there stay.
-    func indexStaging(tenant: String) async throws {
-        var query = ObjectQuery(tenant: tenant, kinds: [.syncObject], limit: Self.pageSize)
-        while true {
-            let page = try await store.read { [query] tx in try await tx.query(query) }
-            try await store.write { tx in
-                for object in page {
-                    for entry in StagingIndex.entries(of: object) {
-                        try await tx.link(tenant: tenant, source: entry.source, relation: entry.relation, target: entry.target)
-                    }
-                }
-            }
-            guard page.count == Self.pageSize, let last = page.last?.id else { return }
-            query.afterId = last
-        }
     }
 
     /// Objects sync could not export: quarantined (refused matches and, with the quarantine switches, conflicts) and
@@ -161,23 +138,23 @@ extension SyncCycle {
     /// entry per `onPremisesProvisioningErrors` value), as Entra's sync errors report lists them.
     public func errors(tenant: String) async throws -> [JSONValue] {
         var out: [JSONValue] = []
-        let staged = try await stagedObjects(tenant: tenant)
         func entry(_ user: StagedUser, state: String, code: String, message: String, at: JSONValue?) -> JSONValue {
             var json = Self.errorJSON(user, code: code, message: message)
             if case .object(var o) = json {
                 o["state"] = .string(state)
                 o["occurredDateTime"] = at ?? .null
-                o["connector"] = user.object.body["connector"] ?? .null
+                o["connector"] = .string(user.object.connector)
                 o["cloudId"] = .optional(user.cloudID)
                 json = .object(o)
             }
             return json
         }
-        for user in staged where user.state == "quarantined" || user.state == "error" {
-            out.append(entry(user, state: user.state, code: user.object.body["error"]?["code"]?.stringValue ?? "",
-                             message: user.object.body["error"]?["message"]?.stringValue ?? "", at: user.object.body["error"]?["occurredDateTime"]))
+        for user in try await stagedObjects(tenant: tenant, states: ["quarantined", "error"]) {
+            out.append(entry(user, state: user.state, code: user.object.details["error"]?["code"]?.stringValue ?? "",
+                             message: user.object.details["error"]?["message"]?.stringValue ?? "", at: user.object.details["error"]?["occurredDateTime"]))
         }
-        let conflicted = staged.filter { $0.object.body["conflict"] == .bool(true) && $0.state == "joined" }
+        let conflicted = try await store.read { tx in try await tx.conflictedStagedObjects(tenant: tenant) }.map(StagedUser.init)
+            .filter { $0.state == "joined" }
         let cloud = try await store.read { tx in
             var objects: [String: StoredObject] = [:]
             for id in conflicted.compactMap(\.cloudID) { objects[id] = try await tx.object(tenant: tenant, id: id) }
@@ -200,16 +177,8 @@ extension SyncCycle {
     /// many conflicts were resolved. A sync run ends with it too.
     @discardableResult
     public func releaseResolvedConflicts(tenant: TenantRecord) async throws -> Int {
-        var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
-        if !settings.stagingIndexed {
-            try await indexStaging(tenant: tenant.id)
-            settings.stagingIndexed = true
-            try await settings.save(tenant: tenant.id, store: store)
-        }
-        let conflicted = try await store.read { tx in
-            let ids = try await tx.targets(tenant: tenant.id, source: StagingIndex.conflicts, relation: StagingIndex.conflict)
-            return try await tx.objects(tenant: tenant.id, ids: ids)
-        }.map(StagedUser.init)
+        let settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+        let conflicted = try await store.read { tx in try await tx.conflictedStagedObjects(tenant: tenant.id) }.map(StagedUser.init)
         guard !conflicted.isEmpty else { return 0 }
         var context = try await self.context(tenant: tenant, settings: settings)
         var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: "", at: Timestamp.format(clock.now))
@@ -218,11 +187,11 @@ extension SyncCycle {
             do {
                 try await apply(&user, context: &context, run: &run)
             } catch let error as DirectoryError {
-                user.object.body["state"] = "error"
-                user.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),
+                user.object.state = "error"
+                user.object.details["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message),
                                              "occurredDateTime": .string(Timestamp.format(clock.now))]
             }
-            if user.object.body["conflict"] == nil { released += 1 }
+            if !user.object.conflict { released += 1 }
             written.append(user)
         }
         try await saveStaged(written)
@@ -237,13 +206,14 @@ extension SyncCycle {
     /// Permanently deletes a quarantined object from the staging area (Entra's remediation step): its connector's
     /// next run reads everything again, so the object comes back as new and is matched again.
     public func deleteQuarantined(tenant: String, id: String) async throws {
-        let all = try await stagedObjects(tenant: tenant, state: "quarantined")
-        guard let user = all.first(where: { $0.object.id == id.lowercased() }) else {
+        let lowered = id.lowercased()
+        let found = try await store.read { tx in try await tx.stagedObjects(tenant: tenant, ids: [lowered]) }.map(StagedUser.init)
+        guard let user = found.first(where: { $0.state == "quarantined" }) else {
             throw DirectoryError.notFound(id)
         }
         try await removeStaged(user, tenant: tenant)
         var settings = try await SyncSettings.load(tenant: tenant, store: store)
-        for index in settings.connectors.indices where settings.connectors[index].name == user.object.body["connector"]?.stringValue {
+        for index in settings.connectors.indices where settings.connectors[index].name == user.object.connector {
             settings.connectors[index].cookie = nil
         }
         try await settings.save(tenant: tenant, store: store)
@@ -262,7 +232,7 @@ extension SyncCycle {
         }
         let pending = Set(settings.runs[index]["pendingDeletions"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         var deleted = 0
-        let staged = try await store.read { tx in try await tx.objects(tenant: tenant.id, ids: pending.sorted()) }.map(StagedUser.init)
+        let staged = try await store.read { tx in try await tx.stagedObjects(tenant: tenant.id, ids: pending.sorted()) }.map(StagedUser.init)
         for user in staged {
             try await delete(user, tenant: tenant.id)
             deleted += 1
@@ -284,7 +254,8 @@ extension SyncCycle {
         let synced = try await store.read { tx in
             try await tx.query(ObjectQuery(tenant: tenant, kinds: [.user], filter: .compare(PropertyPath(["onPremisesSyncEnabled"]), .eq, .bool(true))))
         }
-        let staged = Dictionary(try await stagedObjects(tenant: tenant).compactMap { user in user.cloudID.map { ($0, user) } }) { a, _ in a }
+        let staged = Dictionary(try await store.read { tx in try await tx.stagedObjects(tenant: tenant, joinedTo: synced.map(\.id)) }
+            .compactMap { object in object.cloudID.map { ($0, object) } }) { a, _ in a }
         var out: [JSONValue] = []
         for user in synced {
             let roles = try await directory.directoryRoles(tenant: tenant, principal: user.id)
@@ -292,7 +263,7 @@ extension SyncCycle {
             out.append(["id": .string(user.id), "userPrincipalName": user.body["userPrincipalName"] ?? .null,
                         "onPremisesImmutableId": user.body["onPremisesImmutableId"] ?? .null,
                         "onPremisesDistinguishedName": user.body["onPremisesDistinguishedName"] ?? .null,
-                        "matchedBy": .string(staged[user.id]?.object.body["matchedBy"]?.stringValue ?? "created"),
+                        "matchedBy": .string(staged[user.id]?.details["matchedBy"]?.stringValue ?? "created"),
                         "roles": .array(roles.sorted().map { .string(BuiltInRoles.byTemplateId($0)?.displayName ?? $0) })])
         }
         return out

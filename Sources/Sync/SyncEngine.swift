@@ -3,7 +3,8 @@ public import TesseraCore
 import LDAP
 
 extension ObjectKind {
-    /// An on-premises object in a connector's staging area (its anchor, DN, attributes and join), never shown in Graph.
+    /// The audit log's kind for sync's own events (a run, a quarantined or removed staged object). Staged objects
+    /// themselves are `StagedObject` rows of the staging area's table, never Graph objects.
     public static let syncObject = ObjectKind(rawValue: "syncObject")
 }
 
@@ -76,8 +77,6 @@ public struct SyncSettings: Sendable {
     public var enforcementDate = Matcher.defaultEnforcementDate
     /// Newest last; kept for 7 days, as Entra Connect keeps run history.
     public var runs: [JSONValue] = []
-    /// The staging area has its index (`StagingIndex`); false for one staged before the index existed.
-    var stagingIndexed = false
 
     public init() {}
 
@@ -103,7 +102,6 @@ public struct SyncSettings: Sendable {
         settings.deletionThreshold = json["deletionThreshold"]?.intValue.map(Int.init) ?? settings.deletionThreshold
         if let date = json["enforcementDate"]?.stringValue, let parsed = Timestamp.parse(date) { settings.enforcementDate = parsed }
         settings.runs = json["runs"]?.arrayValue ?? []
-        settings.stagingIndexed = json["stagingIndexed"]?.boolValue ?? false
         return settings
     }
 
@@ -118,7 +116,7 @@ public struct SyncSettings: Sendable {
                          "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": .bool(f.allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled),
             ]) { _, new in new }),
             "deletionPreventionType": .string(deletionPreventionType), "deletionThreshold": .int(Int64(deletionThreshold)),
-            "enforcementDate": .string(Timestamp.format(enforcementDate)), "runs": .array(runs), "stagingIndexed": .bool(stagingIndexed),
+            "enforcementDate": .string(Timestamp.format(enforcementDate)), "runs": .array(runs),
         ]
         try await store.write { tx in try await tx.putSetting(tenant: tenant, key: Self.key, value: value) }
     }

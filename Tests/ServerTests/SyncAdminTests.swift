@@ -16,14 +16,14 @@ struct SyncAdminTests {
         let quarantined = "sync:corp:00112233445566778899aabbccddeeff"
         let held = "sync:corp:ffeeddccbbaa99887766554433221100"
         try await h.app.store.write { tx in
-            try await tx.insert(StoredObject(tenant: tenant, id: quarantined, kind: .syncObject, body: [
-                "connector": "corp", "state": "quarantined", "dn": "CN=mallory,OU=Staff,DC=corp,DC=example,DC=test",
-                "attributes": ["objectguid": ["ABEiM0RVZneImaq7zN3u/w=="], "objectclass": ["top", "user"]],
-                "error": ["code": "InvalidHardMatch", "message": "Hard match into the cloud-managed user 'admin@contoso.test' is blocked because the user holds a directory role.",
-                          "occurredDateTime": "2026-11-29T00:00:00Z"]]))
-            try await tx.insert(StoredObject(tenant: tenant, id: held, kind: .syncObject, body: [
-                "connector": "corp", "state": "joined", "dn": "CN=leaver,OU=Staff,DC=corp,DC=example,DC=test", "cloudId": .string(userID),
-                "attributes": ["objectguid": ["/+7dzLuqmYh3ZlVEMyIRAA=="], "objectclass": ["top", "user"], "isdeleted": ["TRUE"]]]))
+            try await tx.putStaged([
+                StagedObject(tenant: tenant, id: quarantined, connector: "corp", dn: "CN=mallory,OU=Staff,DC=corp,DC=example,DC=test", state: "quarantined",
+                             details: ["attributes": ["objectguid": ["ABEiM0RVZneImaq7zN3u/w=="], "objectclass": ["top", "user"]],
+                                       "error": ["code": "InvalidHardMatch", "message": "Hard match into the cloud-managed user 'admin@contoso.test' is blocked because the user holds a directory role.",
+                                                 "occurredDateTime": "2026-11-29T00:00:00Z"]]),
+                StagedObject(tenant: tenant, id: held, connector: "corp", dn: "CN=leaver,OU=Staff,DC=corp,DC=example,DC=test", cloudID: userID, state: "joined",
+                             details: ["attributes": ["objectguid": ["/+7dzLuqmYh3ZlVEMyIRAA=="], "objectclass": ["top", "user"], "isdeleted": ["TRUE"]]]),
+            ])
         }
         var settings = SyncSettings()
         let runID = Identifier.make()

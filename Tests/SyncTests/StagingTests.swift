@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import LDAP
-import Store
+@testable import Store
 @testable import Sync
 import TesseraCore
 
@@ -89,29 +89,39 @@ struct StagingTests {
         }
     }
 
-    @Test("a staging area written before its index existed is indexed once, and its groups keep their members")
-    func indexedOnce() async throws {
+    @Test("a staging area kept in the Graph table (before migration 10) is moved to its own: the next run creates nothing twice and groups get their members")
+    func migratedStagingArea() async throws {
         try await FileConnectorFixture.withTenant { f in
             let records = [Self.group("team", 12_000, members: [1, 2])] + (0..<4).map { Self.user($0) }
             try f.write(records.joined(separator: "\n\n"))
             _ = try await f.run()
-            // As an earlier version left it: no index entries, and no mark.
+            // As an earlier version kept it: each staged object a `syncObject` of the Graph table, its join and DN as links.
             let tenant = f.tenant.id
+            let staged = try await f.store.read { tx in try await tx.stagedObjects(tenant: tenant, connector: nil, states: nil, afterId: nil, limit: nil) }
+            #expect(staged.count == 5)
             try await f.store.write { tx in
-                for object in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.syncObject])) {
-                    for entry in StagingIndex.entries(of: object) {
-                        try await tx.unlink(tenant: tenant, source: entry.source, relation: entry.relation, target: entry.target)
-                    }
+                for object in staged {
+                    var body = object.details
+                    body["connector"] = .string(object.connector)
+                    body["dn"] = .string(object.dn)
+                    body["state"] = .string(object.state)
+                    body["cloudId"] = .optional(object.cloudID)
+                    try await tx.insert(StoredObject(tenant: tenant, id: object.id, kind: .syncObject, body: body))
+                    if let cloud = object.cloudID { try await tx.link(tenant: tenant, source: object.id, relation: "syncJoin", target: cloud) }
+                    try await tx.link(tenant: tenant, source: "syncdn:file:\(object.dn.lowercased())", relation: "syncDN", target: object.id)
                 }
+                try await tx.removeStaged(tenant: tenant, ids: staged.map(\.id))
             }
-            var settings = try await SyncSettings.load(tenant: tenant, store: f.store)
-            settings.stagingIndexed = false
-            try await settings.save(tenant: tenant, store: f.store)
+            _ = try await f.store.backend.withWriteSession { session in try await session.execute("DELETE FROM schema_migrations WHERE version = 10", []) }
+            try await f.store.migrate()
+            let moved = try await f.store.read { tx in try await tx.stagedObjects(tenant: tenant, connector: nil, states: nil, afterId: nil, limit: nil) }
+            #expect(moved == staged)
 
             try f.write(([Self.group("team", 12_000, members: [1, 2, 3])] + (0..<4).map { Self.user($0) }).joined(separator: "\n\n"))
+            let usersBefore = try await f.store.read { tx in try await tx.count(ObjectQuery(tenant: tenant, kinds: [.user])) }
             let run = try await f.run()
-            #expect(run.status == "success" && run.errors.isEmpty, "\(run.json)")
-            #expect(try await SyncSettings.load(tenant: tenant, store: f.store).stagingIndexed)
+            #expect(run.status == "success" && run.errors.isEmpty && run.added == 0 && run.deleted == 0, "\(run.json)")
+            #expect(try await f.store.read { tx in try await tx.count(ObjectQuery(tenant: tenant, kinds: [.user])) } == usersBefore)
             let team = try #require(try await f.store.read { tx in
                 try await tx.query(ObjectQuery(tenant: tenant, kinds: [.group], filter: .compare(PropertyPath(["displayName"]), .eq, .string("team")))).first
             })

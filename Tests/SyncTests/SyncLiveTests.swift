@@ -121,7 +121,8 @@ struct SyncLiveTests {
             // user again by its anchor, creating nothing twice.
             let tenant = f.tenant.id
             try await f.store.write { tx in
-                for object in try await tx.query(ObjectQuery(tenant: tenant, kinds: [.syncObject])) { try await tx.purge(tenant: tenant, id: object.id) }
+                let staged = try await tx.stagedObjects(tenant: tenant, connector: nil, states: nil, afterId: nil, limit: nil)
+                try await tx.removeStaged(tenant: tenant, ids: staged.map(\.id))
             }
             var settings = try await SyncSettings.load(tenant: tenant, store: f.store)
             settings.connectors[0].cookie = nil

@@ -15,10 +15,10 @@ extension CrossTenantSyncImport {
             let id = ids[index]
             var item = staged[id] ?? newStaged(id, run: run, type: "Group")
             // Members accumulate over the run's batches; a new run starts afresh.
-            let earlier = item.object.body["runId"]?.stringValue == run.batch.runID ? item.values("members") : []
+            let earlier = item.object.details["runId"]?.stringValue == run.batch.runID ? item.values("members") : []
             item.attributes["members"] = Array(Set(earlier + group.memberIDs)).sorted()
-            item.object.body["displayName"] = .string(group.displayName)
-            item.object.body["runId"] = .string(run.batch.runID)
+            item.object.details["displayName"] = .string(group.displayName)
+            item.object.details["runId"] = .string(run.batch.runID)
             staged[id] = item
             let desired: [String: JSONValue] = [
                 "displayName": .string(group.displayName), "description": .optional(group.description), "mailEnabled": false,
@@ -46,15 +46,15 @@ extension CrossTenantSyncImport {
             let group = groups[plan.index], id = ids[plan.index]
             switch result {
             case .success(let object):
-                staged[id]?.object.body["cloudId"] = .string(object.id)
-                staged[id]?.object.body["state"] = "joined"
-                staged[id]?.object.body["error"] = nil
+                staged[id]?.object.cloudID = object.id
+                staged[id]?.object.state = "joined"
+                staged[id]?.object.details["error"] = nil
                 if plan.create { report.added += 1 } else { report.updated += 1 }
                 report.entries.append(Self.entry(group.id, group.displayName, "Group", plan.create ? "create" : "update", target: object.id,
                                                  reason: "Group '\(group.displayName)' was \(plan.create ? "created" : "updated") in the target tenant."))
             case .failure(let error):
-                staged[id]?.object.body["state"] = "error"
-                staged[id]?.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message), "occurredDateTime": .string(now)]
+                staged[id]?.object.state = "error"
+                staged[id]?.object.details["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message), "occurredDateTime": .string(now)]
                 report.failed += 1
                 report.entries.append(Self.entry(group.id, group.displayName, "Group", plan.create ? "create" : "update", "failure", target: nil,
                                                  reason: error.message, error: .init(code: error.code.rawValue, message: error.message)))
@@ -65,13 +65,15 @@ extension CrossTenantSyncImport {
 
     /// The staged objects of this source, a page at a time.
     func stagedPages(run: Run, _ body: ([StagedUser]) async throws -> Void) async throws {
-        var query = ObjectQuery(tenant: run.target.id, kinds: [.syncObject], filter: .compare(PropertyPath(["connector"]), .eq, .string(run.connector)),
-                                limit: SyncCycle.pageSize)
+        let tenant = run.target.id, connector = run.connector
+        var after: String?
         while true {
-            let page = try await store.read { [query] tx in try await tx.query(query) }
+            let page = try await store.read { [after] tx in
+                try await tx.stagedObjects(tenant: tenant, connector: connector, states: nil, afterId: after, limit: SyncCycle.pageSize)
+            }
             try await body(page.map(StagedUser.init))
             guard page.count == SyncCycle.pageSize, let last = page.last?.id else { return }
-            query.afterId = last
+            after = last
         }
     }
 
@@ -81,14 +83,14 @@ extension CrossTenantSyncImport {
         let tenant = run.target.id, source = run.source
         var groups: [StagedUser] = []
         try await stagedPages(run: run) { page in
-            groups += page.filter { $0.object.body["identityType"] == "Group" && $0.state == "joined" && $0.object.body["runId"]?.stringValue == run.batch.runID }
+            groups += page.filter { $0.object.details["identityType"] == "Group" && $0.state == "joined" && $0.object.details["runId"]?.stringValue == run.batch.runID }
         }
         var writes: [DirectoryWrite] = []
         for group in groups {
             guard let cloud = group.cloudID else { continue }
             let memberIDs = group.values("members").map { Self.stagingID(source: source, object: $0) }
             let (wanted, present) = try await store.read { tx in
-                let members = try await tx.objects(tenant: tenant, ids: memberIDs).map(StagedUser.init)
+                let members = try await tx.stagedObjects(tenant: tenant, ids: memberIDs).map(StagedUser.init)
                 return (Set(members.filter { $0.state == "joined" }.compactMap(\.cloudID)),
                         Set(try await tx.targets(tenant: tenant, source: cloud, relation: "members")))
             }
@@ -112,7 +114,7 @@ extension CrossTenantSyncImport {
     func removeUnseen(run: Run, report: inout CrossTenantSyncReport) async throws {
         var gone: [StagedUser] = [], dropped: [StagedUser] = []
         try await stagedPages(run: run) { page in
-            for item in page where item.object.body["runId"]?.stringValue != run.batch.runID && item.state != "outOfScope" {
+            for item in page where item.object.details["runId"]?.stringValue != run.batch.runID && item.state != "outOfScope" {
                 if item.cloudID != nil && item.state == "joined" { gone.append(item) } else { dropped.append(item) }
             }
         }
@@ -130,14 +132,14 @@ extension CrossTenantSyncImport {
                                                     actor: Self.actor, allowReadOnly: true)
             var kept: [StagedUser] = []
             for (item, result) in zip(slice, results) {
-                let type = item.object.body["identityType"]?.stringValue ?? "User"
-                let name = item.object.body["displayName"]?.stringValue ?? ""
+                let type = item.object.details["identityType"]?.stringValue ?? "User"
+                let name = item.object.details["displayName"]?.stringValue ?? ""
                 let sourceID = String(item.object.id.split(separator: ":").last ?? "")
                 let refused: DirectoryError? = if case .failure(let error) = result, error.code != .notFound { error } else { nil }
                 switch refused {
                 case nil:
                     var out = item
-                    out.object.body["state"] = "outOfScope"
+                    out.object.state = "outOfScope"
                     kept.append(out)
                     report.deleted += 1
                     report.entries.append(Self.entry(sourceID, name, type, "delete", target: item.cloudID,
@@ -154,5 +156,5 @@ extension CrossTenantSyncImport {
 }
 
 extension StagedUser {
-    var cloudKindForCrossTenant: ObjectKind { object.body["identityType"] == "Group" ? .group : .user }
+    var cloudKindForCrossTenant: ObjectKind { object.details["identityType"] == "Group" ? .group : .user }
 }

@@ -29,7 +29,7 @@ extension CrossTenantSyncImport {
             if let deleted = current?.deletedAt, let at = Timestamp.parse(deleted), at >= cutoff {
                 _ = try await directory.restore(tenant: tenant, id: cloud, actor: Self.actor)
             } else if current?.deletedAt != nil || current == nil {
-                staged[id]?.object.body["cloudId"] = nil
+                staged[id]?.object.cloudID = nil
             }
         }
         let desired = users.map { Self.desired($0, target: run.target) }
@@ -66,7 +66,7 @@ extension CrossTenantSyncImport {
         for (index, user) in users.enumerated() {
             let id = ids[index]
             var item = staged[id] ?? newStaged(id, run: run, type: "User")
-            item.object.body["displayName"] = .string(user.displayName)
+            item.object.details["displayName"] = .string(user.displayName)
             staged[id] = item
             let incoming = IncomingUser(sourceAnchor: run.anchor(user.id), userPrincipalName: lookups[index].upn, joinedCloudID: item.cloudID)
             switch run.matcher.decide(incoming, candidates: looked[index].candidates, now: clock.now) {
@@ -82,21 +82,21 @@ extension CrossTenantSyncImport {
                 for (key, value) in desired[index] where looked[index].current[cloud]?.body[key] != value { patch[key] = value }
                 if patch.isEmpty && !joining { unchanged.append((index, cloud)) } else { updates.append((index, cloud, patch, joining)) }
             case .quarantine(let code, let message):
-                staged[id]?.object.body["state"] = "quarantined"
-                staged[id]?.object.body["error"] = ["code": .string(code.rawValue), "message": .string(message), "occurredDateTime": .string(now)]
+                staged[id]?.object.state = "quarantined"
+                staged[id]?.object.details["error"] = ["code": .string(code.rawValue), "message": .string(message), "occurredDateTime": .string(now)]
                 report.skipped += 1
                 report.entries.append(Self.entry(user.id, user.displayName, "User", "other", "skipped", target: nil, reason: message,
                                                  error: .init(code: code.rawValue, message: message)))
             }
         }
         func joined(_ index: Int, _ cloud: String) {
-            staged[ids[index]]?.object.body["cloudId"] = .string(cloud)
-            staged[ids[index]]?.object.body["state"] = "joined"
-            staged[ids[index]]?.object.body["error"] = nil
+            staged[ids[index]]?.object.cloudID = cloud
+            staged[ids[index]]?.object.state = "joined"
+            staged[ids[index]]?.object.details["error"] = nil
         }
         func failed(_ index: Int, _ action: String, _ error: DirectoryError) {
-            staged[ids[index]]?.object.body["state"] = "error"
-            staged[ids[index]]?.object.body["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message), "occurredDateTime": .string(now)]
+            staged[ids[index]]?.object.state = "error"
+            staged[ids[index]]?.object.details["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message), "occurredDateTime": .string(now)]
             report.failed += 1
             report.entries.append(Self.entry(users[index].id, users[index].displayName, "User", action, "failure", target: nil,
                                              reason: error.message, error: .init(code: error.code.rawValue, message: error.message)))
@@ -139,7 +139,7 @@ extension CrossTenantSyncImport {
                                              reason: "User '\(users[plan.index].userPrincipalName)' was \(how) in the target tenant."))
         }
         for plan in unchanged { joined(plan.index, plan.cloud) }
-        for id in ids { staged[id]?.object.body["runId"] = .string(run.batch.runID) }
+        for id in ids { staged[id]?.object.details["runId"] = .string(run.batch.runID) }
         try await SyncCycle(directory: directory, clock: clock).saveStaged(ids.compactMap { staged[$0] })
     }
 }

@@ -3,7 +3,7 @@ public import TesseraCore
 
 /// The target tenant's side of cross-tenant synchronization: a connector whose source is another tenant's directory.
 /// It uses the sync engine's parts rather than copies of them: each source object is a staged object of the target's
-/// staging area (`syncObject`, joined to its cloud object through `StagingIndex`, quarantined or in error there, listed
+/// staging area (a `StagedObject`, joined to its cloud object, quarantined or in error there, listed
 /// by `tessera sync errors`), each user is matched by `Matcher` (its hard match is the home identity, so an invited
 /// B2B user of that account is taken over, but not one holding a directory role: `InvalidHardMatch`), and a run that
 /// would delete more than the threshold deletes nothing (`DeletionThreshold`). Writes go through `DirectoryService`,
@@ -91,13 +91,12 @@ public struct CrossTenantSyncImport: Sendable {
     }
 
     func staged(_ ids: [String], tenant: String) async throws -> [String: StagedUser] {
-        let objects = try await store.read { tx in try await tx.objects(tenant: tenant, ids: ids) }
-        return Dictionary(objects.map { ($0.id, StagedUser(object: $0)) }) { a, _ in a }
+        let objects = try await store.read { tx in try await tx.stagedObjects(tenant: tenant, ids: ids) }
+        return Dictionary(objects.map { ($0.id, StagedUser($0)) }) { a, _ in a }
     }
 
     func newStaged(_ id: String, run: Run, type: String) -> StagedUser {
-        StagedUser(object: StoredObject(tenant: run.target.id, id: id, kind: .syncObject, body: [
-            "connector": .string(run.connector), "state": "pending", "identityType": .string(type)]))
+        StagedUser(StagedObject(tenant: run.target.id, id: id, connector: run.connector, details: ["identityType": .string(type)]))
     }
 
     static func entry(_ id: String, _ name: String, _ type: String, _ action: String, _ status: String = "success", target: String?,

@@ -24,17 +24,22 @@ extension DirectoryService {
     ///
     /// `DirectoryTransaction` has no savepoints, so each write runs against a `PendingWrites` overlay of the transaction: its checks
     /// read through the overlay (seeing the keys, objects and links the write has claimed so far), its writes are held,
-    /// and only a write that passed every check is played into the transaction. Should playing it fail all the same
-    /// (on PostgreSQL another transaction may commit a key between the check and the write), the batch's transaction
-    /// is rolled back and each write runs again in a transaction of its own.
+    /// and only a write that passed every check is played into the transaction; the change-log records of every played
+    /// write are written together at the end. Should playing a write fail all the same (on PostgreSQL another transaction
+    /// may commit a key between the check and the write), the batch's transaction is rolled back and each write runs
+    /// again in a transaction of its own.
     ///
     /// - Parameter allowReadOnly: for directory sync, as in `create` and `update` (and `allowSynced` for links).
+    /// - Parameter alongside: runs in the batch's transaction after its writes, with their results: what the caller keeps
+    ///   about them commits with them (directory sync's staging area). When the batch runs again write by write, it runs
+    ///   in a transaction of its own after them.
     /// - Returns: for each write, in order, the object it wrote (a link's source; a deleted object as it was), or why it
     ///   was refused.
     /// - Throws: what the store throws (a lost connection, a full disk): nothing of the batch is written, except, when
     ///   it came while the writes were running one by one, those that ran before it.
-    public func apply(_ writes: [DirectoryWrite], tenant: String, actor: Actor,
-                      allowReadOnly: Bool = false) async throws -> [Result<StoredObject, DirectoryError>] {
+    public func apply(_ writes: [DirectoryWrite], tenant: String, actor: Actor, allowReadOnly: Bool = false,
+                      alongside: (@Sendable ([Result<StoredObject, DirectoryError>], any DirectoryTransaction) async throws -> Void)? = nil)
+        async throws -> [Result<StoredObject, DirectoryError>] {
         guard !writes.isEmpty else { return [] }
         // Ids are chosen once, so a batch that runs again write by write creates the same objects.
         var planned = writes
@@ -54,6 +59,7 @@ extension DirectoryService {
             return try await write(tenant) { tx in
                 var results: [Result<StoredObject, DirectoryError>] = []
                 results.reserveCapacity(writes.count)
+                var changes: [ChangeRecord] = []
                 for (index, write) in writes.enumerated() {
                     if let error = checked[index] {
                         results.append(.failure(error))
@@ -68,12 +74,15 @@ extension DirectoryService {
                         continue
                     }
                     do {
-                        try await pending.play()
+                        changes += try await pending.play()
                     } catch {
                         throw BatchPlaybackFailed(underlying: error)
                     }
                     results.append(.success(object))
                 }
+                // The change log of every write that passed, in order, at once.
+                try await tx.record(changes)
+                try await alongside?(results, tx)
                 return results
             }
         } catch is BatchPlaybackFailed {
@@ -90,6 +99,10 @@ extension DirectoryService {
                 } catch let error as DirectoryError {
                     results.append(.failure(error))
                 }
+            }
+            if let alongside {
+                let done = results
+                try await self.write(tenant) { tx in try await alongside(done, tx) }
             }
             return results
         }

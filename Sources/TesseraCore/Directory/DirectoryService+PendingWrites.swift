@@ -23,10 +23,16 @@ actor PendingWrites: DirectoryTransaction {
         self.base = base
     }
 
-    /// Plays the held writes into the transaction.
-    func play() async throws {
+    /// Change-log records of this write, held apart from its other writes: `play()` hands them back, so a batch writes
+    /// all of its writes' records at once.
+    private var changes: [ChangeRecord] = []
+
+    /// Plays the held writes into the transaction; returns the write's change-log records, which the caller records.
+    func play() async throws -> [ChangeRecord] {
         for write in writes { try await write(base) }
         writes.removeAll()
+        defer { changes.removeAll() }
+        return changes
     }
 
     // MARK: Objects
@@ -63,8 +69,11 @@ actor PendingWrites: DirectoryTransaction {
     // MARK: Unique keys
 
     func claim(tenant: String, object: String, keys claimed: [UniqueKey]) async throws {
+        // The keys this write has not touched are read together (one statement for an object's keys).
+        let stored = try await base.holders(tenant: tenant, of: claimed.filter { keys[KeyRef(tenant: tenant, key: $0)] == nil })
         for key in claimed {
-            if let holder = try await holder(tenant: tenant, key: key), holder != object { throw key.conflictError }
+            let holder = keys[KeyRef(tenant: tenant, key: key)] ?? stored[key]
+            if let holder, holder != object { throw key.conflictError }
         }
         for key in claimed { keys[KeyRef(tenant: tenant, key: key)] = .some(object) }
         writes.append { try await $0.claim(tenant: tenant, object: object, keys: claimed) }
@@ -130,9 +139,9 @@ actor PendingWrites: DirectoryTransaction {
 
     // MARK: The change log
 
-    /// Held like every write: the sequence is taken when the write is played, so this returns 0.
+    /// Held apart from the other writes (see `play()`): the sequence is taken when the batch records them, so this returns 0.
     func record(_ change: ChangeRecord) async throws -> Int64 {
-        writes.append { try await $0.record(change) }
+        changes.append(change)
         return 0
     }
 
@@ -167,6 +176,20 @@ actor PendingWrites: DirectoryTransaction {
     func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink] {
         try await base.snapshotLinks(tenant: tenant, snapshot: snapshot)
     }
+    func stagedObjects(tenant: String, ids: [String]) async throws -> [StagedObject] { try await base.stagedObjects(tenant: tenant, ids: ids) }
+    func stagedObjects(tenant: String, connector: String?, states: [String]?, afterId: String?, limit: Int?) async throws -> [StagedObject] {
+        try await base.stagedObjects(tenant: tenant, connector: connector, states: states, afterId: afterId, limit: limit)
+    }
+    func stagedObjects(tenant: String, joinedTo cloudIDs: [String]) async throws -> [StagedObject] {
+        try await base.stagedObjects(tenant: tenant, joinedTo: cloudIDs)
+    }
+    func stagedObjects(tenant: String, connector: String, dns: [String]) async throws -> [StagedObject] {
+        try await base.stagedObjects(tenant: tenant, connector: connector, dns: dns)
+    }
+    func conflictedStagedObjects(tenant: String) async throws -> [StagedObject] { try await base.conflictedStagedObjects(tenant: tenant) }
+    func joinedStagedCount(tenant: String, connector: String) async throws -> Int {
+        try await base.joinedStagedCount(tenant: tenant, connector: connector)
+    }
 
     // MARK: Writes no directory write makes
 
@@ -188,4 +211,6 @@ actor PendingWrites: DirectoryTransaction {
         throw Self.outsideBatch("Replacing a snapshot")
     }
     func putSetting(tenant: String, key: String, value: JSONValue) async throws { throw Self.outsideBatch("Writing a setting") }
+    func putStaged(_ objects: [StagedObject]) async throws { throw Self.outsideBatch("Writing the sync staging area") }
+    func removeStaged(tenant: String, ids: [String]) async throws { throw Self.outsideBatch("Removing from the sync staging area") }
 }

@@ -186,6 +186,8 @@ public protocol DirectoryReader: Sendable {
     func objects(tenant: String, ids: [String]) async throws -> [StoredObject]
     /// The object that holds a key.
     func holder(tenant: String, key: UniqueKey) async throws -> String?
+    /// The holders of those of `keys` that are held (many keys to a statement where the store can).
+    func holders(tenant: String, of keys: [UniqueKey]) async throws -> [UniqueKey: String]
     /// The object that holds a key, read with it (one query where the store can: a sign-in asks this of a UPN, a
     /// credential id and a client id).
     func object(tenant: String, holding key: UniqueKey) async throws -> StoredObject?
@@ -229,6 +231,8 @@ public protocol DirectoryWriter: DirectoryReader {
     /// Appends to the change log; returns the record's sequence number.
     @discardableResult
     func record(_ change: ChangeRecord) async throws -> Int64
+    /// Appends many records to the change log, in order (a batch's: the store takes their sequence numbers at once).
+    func record(_ changes: [ChangeRecord]) async throws
 
     func putSetting(tenant: String, key: String, value: JSONValue) async throws
 }
@@ -270,12 +274,12 @@ public protocol SingleUseKeys: Sendable {
     func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
 }
 
-/// What a read is handed: the directory's reads, the backup store's and the credential records'.
-public typealias DirectoryReadView = DirectoryReader & BackupReader & CredentialReader
+/// What a read is handed: the directory's reads, the backup store's, the sync staging area's and the credential records'.
+public typealias DirectoryReadView = DirectoryReader & BackupReader & StagingReader & CredentialReader
 
 /// The operations of one write transaction: every read, and every write. Everything a write does happens through one
 /// of these and commits or rolls back together.
-public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys, CredentialWriter {}
+public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys, StagingWriter, CredentialWriter {}
 
 /// A store of tenants, objects, links, unique keys and the change log.
 public protocol DirectoryStore: Sendable {
@@ -289,7 +293,19 @@ public protocol DirectoryStore: Sendable {
     func shutdown() async throws
 }
 
+extension DirectoryWriter {
+    public func record(_ changes: [ChangeRecord]) async throws {
+        for change in changes { try await record(change) }
+    }
+}
+
 extension DirectoryReader {
+    public func holders(tenant: String, of keys: [UniqueKey]) async throws -> [UniqueKey: String] {
+        var found: [UniqueKey: String] = [:]
+        for key in Set(keys) { found[key] = try await holder(tenant: tenant, key: key) }
+        return found
+    }
+
     public func object(tenant: String, holding key: UniqueKey) async throws -> StoredObject? {
         guard let id = try await holder(tenant: tenant, key: key) else { return nil }
         return try await object(tenant: tenant, id: id)
