@@ -13,16 +13,25 @@ import TesseraCore
 /// it validates users' access tokens, asks Conditional Access and the filtering policies, and writes traffic records.
 struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "proxy", abstract: "Run the forward proxy: CONNECT and plain HTTP, for users with a Tessera access token.",
+        commandName: "proxy", abstract: "Run the forward proxy: CONNECT and plain HTTP, for users with a Tessera access token or a device certificate.",
         discussion: """
         Clients send Proxy-Authorization: Bearer <a Tessera access token for a user> (Graph's audience, as the resource \
-        APIs take). Conditional Access policies that include the Internet Access traffic profile \
+        APIs take); on the TLS listener (--listen-tls) a device may instead present the certificate its tenant's device CA \
+        issued (tessera device join), and is then its registered owner's traffic, with the device's facts in Conditional \
+        Access. Plain HTTP keeps its connections (each request admitted, filtered and recorded). Conditional Access policies that include the Internet Access traffic profile \
         (5dc48733-b5df-475c-a49b-fa307ef00853) and name a security profile in sessionControls.globalSecureAccessFilteringProfile \
         decide what each user may reach; every connection becomes a traffic record (GET /beta/networkAccess/logs/traffic).
         """)
 
     @OptionGroup var storage: StorageOptions
     @Option(help: "Address to listen on, HOST:PORT.") var listen: String = "127.0.0.1:3128"
+    @Option(help: ArgumentHelp("Also listen with TLS at HOST:PORT (an HTTPS proxy): clients may authenticate with their device certificate (from `tessera device join`) instead of, or beside, a bearer token.",
+                               valueName: "HOST:PORT"))
+    var listenTLS: String?
+    @Option(help: ArgumentHelp("PEM certificate chain of the TLS listener (its own first). Default: the data folder's tls/server.pem, which serve uses (made with its CA tls/ca.pem if missing).",
+                               valueName: "file"))
+    var tlsCert: String?
+    @Option(help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file")) var tlsKey: String?
     @Option(help: ArgumentHelp("The URL Tessera (serve) is reached at, whose tokens the proxy accepts (repeat for more).",
                                discussion: "Default: https://localhost:8443, and the same on 127.0.0.1 and [::1]."))
     var server: [String] = []
@@ -70,7 +79,39 @@ struct ProxyCommand: AsyncParsableCommand {
         configuration.idleTimeout = Int64(idleTimeout)
         configuration.maximumHeadBytes = maxHeadBytes
         for entry in resolve { try Self.checked { () throws(ProxyError) in try configuration.addResolve(entry) } }
+        configuration.secureListener = try secureListener()
         return configuration
+    }
+
+    /// The TLS listener of `--listen-tls`, nil without it; its certificate is `--tls-cert`/`--tls-key`, or the one serve
+    /// uses from the data folder.
+    func secureListener() throws -> ProxyConfiguration.SecureListener? {
+        guard let listenTLS else {
+            if tlsCert != nil || tlsKey != nil { throw ValidationError("--tls-cert and --tls-key need --listen-tls") }
+            return nil
+        }
+        let (host, port) = try Self.checked { () throws(ProxyError) in try ProxyConfiguration.listenAddress(listenTLS) }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        let certificatePath: String, keyPath: String
+        if let tlsCert, let tlsKey {
+            (certificatePath, keyPath) = (tlsCert, tlsKey)
+        } else {
+            let material = try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host])
+            (certificatePath, keyPath) = (material.certificatePath, material.keyPath)
+        }
+        let chain: [NIOSSLCertificate], key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw ValidationError("the TLS listener's certificate \(certificatePath) or key \(keyPath) is not readable PEM: \(error)")
+        }
+        guard !chain.isEmpty else { throw ValidationError("\(certificatePath) holds no certificate") }
+        do {
+            return try ProxyConfiguration.SecureListener(host: host, port: port, certificateChain: chain, privateKey: key)
+        } catch {
+            throw ValidationError("the TLS listener's certificate and key do not make a TLS context (does the key match?): \(error)")
+        }
     }
 
     /// TLS inspection's settings, nil without `--inspect-ai-apps` or `--tenant-restrictions-host`.
@@ -156,6 +197,8 @@ struct ProxyCommand: AsyncParsableCommand {
         let task = Task {
             try await proxy.run(onBound: { address in
                 say("Tessera proxy is listening on \(address.ipAddress ?? configuration.host):\(address.port ?? configuration.port) (tokens from \(issuer))")
+            }, onSecureBound: { address in
+                say("Tessera proxy is listening with TLS on \(address.ipAddress ?? "-"):\(address.port ?? 0) (tokens, or device certificates)")
             }, onRecorderError: { error in
                 logger.error("traffic records could not be written: \(String(describing: error))")
             })

@@ -1,6 +1,7 @@
 public import Foundation
 public import NIOCore
 public import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// `tessera proxy`: an HTTP/1.1 forward proxy on SwiftNIO. CONNECT tunnels (to the allowed ports) and absolute-form
@@ -22,31 +23,31 @@ public struct ForwardProxy: Sendable {
     /// Connections open now.
     public var openConnections: Int { shared.open.load(ordering: .relaxed) }
 
-    /// Listens until cancelled; `onBound` is told the address (with the port chosen when configured with 0). On the way
-    /// out the connections still open are closed, so their traffic records are written with the queued ones.
-    public func run(onBound: @Sendable (SocketAddress) -> Void = { _ in }, onRecorderError: @escaping @Sendable (any Error) -> Void = { _ in }) async throws {
+    /// Listens until cancelled; `onBound` is told the plain listener's address (with the port chosen when configured
+    /// with 0), `onSecureBound` the TLS listener's when there is one. On the way out the connections still open are
+    /// closed, so their traffic records are written with the queued ones.
+    public func run(onBound: @Sendable (SocketAddress) -> Void = { _ in }, onSecureBound: @Sendable (SocketAddress) -> Void = { _ in },
+                    onRecorderError: @escaping @Sendable (any Error) -> Void = { _ in }) async throws {
         let shared = self.shared
-        let idle = configuration.idleTimeout
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(idle)))
-                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(shared: shared))
-                }
+        var servers = [try await bind(host: configuration.host, port: configuration.port, tls: nil)]
+        if let address = servers[0].localAddress { onBound(address) }
+        if let secure = configuration.secureListener {
+            do {
+                servers.append(try await bind(host: secure.host, port: secure.port, tls: secure.context))
+            } catch {
+                try? await servers[0].close()
+                throw error
             }
-            .bind(host: configuration.host, port: configuration.port).get()
-        if let address = server.localAddress { onBound(address) }
+            if let address = servers[1].localAddress { onSecureBound(address) }
+        }
         // The recorder runs apart from this task, whose cancellation stops the proxy: it must outlive the connections
         // that cancellation closes, to write their records.
         let recorder = shared.recorder.map { recorder in Task { await recorder.run(onError: onRecorderError) } }
+        let listening = servers
         await withTaskCancellationHandler {
-            try? await server.closeFuture.get()
+            for server in listening { try? await server.closeFuture.get() }
         } onCancel: {
-            server.close(promise: nil)
+            for server in listening { server.close(promise: nil) }
         }
         let open = shared.channels.withLock { Array($0.values) }
         for channel in open { channel.close(promise: nil) }
@@ -54,5 +55,30 @@ public struct ForwardProxy: Sendable {
         for channel in open { try? await channel.closeFuture.get() }
         recorder?.cancel()
         await recorder?.value
+    }
+
+    /// A listening channel whose connections each get a ``ProxyConnectionHandler``, behind TLS when `tls` is given.
+    private func bind(host: String, port: Int, tls: NIOSSLContext?) async throws -> any Channel {
+        let shared = self.shared
+        let idle = configuration.idleTimeout
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // TLS ends with close_notify: a client's FIN is the end of its connection, not a half-close.
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: tls == nil)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    if let tls {
+                        // Any certificate passes the handshake (which proves the client holds its key); the gatekeeper
+                        // judges it, so a refusal is a 407 with its reason rather than a broken handshake.
+                        try operations.addHandler(NIOSSLServerHandler(context: tls) { _, promise in promise.succeed(.certificateVerified) })
+                    }
+                    try operations.addHandler(IdleStateHandler(allTimeout: .seconds(idle)))
+                    try operations.addHandler(ProxyConnectionHandler(shared: shared, secure: tls != nil))
+                }
+            }
+            .bind(host: host, port: port).get()
     }
 }

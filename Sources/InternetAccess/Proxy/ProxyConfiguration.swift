@@ -1,7 +1,11 @@
+public import NIOSSL
+
 /// How the forward proxy runs: where it listens, which ports it tunnels to, its limits and its test-only resolver.
 public struct ProxyConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// A second listener where clients speak to the proxy over TLS (an HTTPS proxy), off by default.
+    public var secureListener: SecureListener?
     /// Ports CONNECT may reach (443 by default) and plain HTTP may reach (80 by default); others get 403.
     public var tunnelPorts: Set<Int> = [443]
     public var httpPorts: Set<Int> = [80]
@@ -40,5 +44,29 @@ public struct ProxyConfiguration: Sendable {
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw ProxyError(.malformed, "--listen names no host.") }
         return (host, port)
+    }
+}
+
+extension ProxyConfiguration {
+    /// The proxy's TLS listener (`--listen-tls`): the same proxy, spoken over TLS 1.2 or 1.3, which asks every client
+    /// for a certificate and lets it present none. The handshake takes any certificate whose key the client proves it
+    /// holds; the gatekeeper then decides whether it is a device certificate that counts (a refusal is a 407 the client
+    /// can read, not a failed handshake). A bearer token works here as on the plain listener.
+    public struct SecureListener: Sendable {
+        public var host: String
+        public var port: Int
+        let context: NIOSSLContext
+
+        /// A listener presenting `certificateChain` (the proxy's certificate first) with `privateKey`.
+        public init(host: String, port: Int, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey) throws {
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: certificateChain.map { .certificate($0) },
+                                                               privateKey: .privateKey(privateKey))
+            tls.minimumTLSVersion = .tlsv12
+            tls.certificateVerification = .optionalVerification
+            tls.applicationProtocols = ["http/1.1"]
+            self.host = host
+            self.port = port
+            self.context = try NIOSSLContext(configuration: tls)
+        }
     }
 }

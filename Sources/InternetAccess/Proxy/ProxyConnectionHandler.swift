@@ -46,8 +46,14 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var received: [UInt8] = []
     private var deadline: Scheduled<Void>?
     private let shared: ProxyShared
+    /// Whether the client speaks to the proxy over TLS (the TLS listener): then the certificate it presented, if any,
+    /// goes to the gatekeeper.
+    private let secure: Bool
 
-    init(shared: ProxyShared) { self.shared = shared }
+    init(shared: ProxyShared, secure: Bool = false) {
+        self.shared = shared
+        self.secure = secure
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         let shared = self.shared
@@ -91,9 +97,10 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             guard case .complete(let head, let length) = parsed else { return }
             deadline?.cancel()
             state = .deciding
+            let raw = received
             received = Array(received[length...])
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-            start(context, head)
+            start(context, head, raw: raw)
         case .deciding:
             // Bytes already read when reading stopped: kept for the origin.
             received += bytes
@@ -144,50 +151,33 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// How long a refused client may keep the connection before it is closed.
     static let lingering: TimeAmount = .seconds(2)
 
-    private func start(_ context: ChannelHandlerContext, _ head: ProxyRequestHead) {
-        let configuration = shared.configuration
-        var path: String?
-        if case .http(let p) = head.target { path = p }
+    private func start(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, raw: [UInt8]) {
+        // The head arrived over TLS, so the handshake (and with it any client certificate) is done.
+        let certificate = secure ? (try? context.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { try? $0?.toDERBytes() } : nil
+        if case .http = head.target {
+            handOver(context, raw: raw, certificate: certificate)
+            return
+        }
         let accept = head.header("accept")
-        let ports = path == nil ? configuration.tunnelPorts : configuration.httpPorts
-        guard ports.contains(head.port) else {
-            refuse(context, ProxyError(.portNotAllowed, "\(path == nil ? "CONNECT" : "HTTP") to port \(head.port) is not allowed through this proxy."),
-                   accept: accept)
+        guard shared.configuration.tunnelPorts.contains(head.port) else {
+            refuse(context, ProxyError(.portNotAllowed, "CONNECT to port \(head.port) is not allowed through this proxy."), accept: accept)
             return
         }
         let request = ProxyAdmissionRequest(
-            proxyAuthorization: head.header("proxy-authorization"), host: head.host, port: head.port, path: path,
-            clientAddress: context.channel.remoteAddress?.ipAddress, userAgent: head.header("user-agent"))
+            proxyAuthorization: head.header("proxy-authorization"), host: head.host, port: head.port, path: nil,
+            clientAddress: context.channel.remoteAddress?.ipAddress, userAgent: head.header("user-agent"), clientCertificate: certificate)
         let gatekeeper = shared.gatekeeper
         context.eventLoop.makeFutureWithTask { try await gatekeeper.admit(request) }.assumeIsolated().whenComplete { [self] result in
             guard state == .deciding, context.channel.isActive else { return }
-            switch result {
-            case .failure:
-                refuse(context, ProxyError(.internalError, "The proxy could not decide on this request."), accept: accept)
-            case .success(.unauthenticated(let reason)):
-                refuse(context, ProxyError(.authenticationRequired, reason), accept: accept,
-                       extra: [("Proxy-Authenticate", "Bearer realm=\"Tessera\", error=\"invalid_token\"")])
-            case .success(.refused(let user, let refusal, let application)):
-                var record = makeRecord(head, path: path, user: user, verdict: .init(), application: application,
-                                        client: context.channel.remoteAddress)
-                record.action = .block
-                shared.recorder?.submit(record)
-                send(context, ProxyResponse.error(ProxyError(.conditionalAccess, refusal.message), accept: accept,
-                                                  innerError: ["conditionalAccessPolicyId": .string(refusal.conditionalAccessPolicyID),
-                                                               "destination": .string(head.host)]))
-            case .success(.decided(let user, let verdict, let application)):
-                var record = makeRecord(head, path: path, user: user, verdict: verdict, application: application,
-                                        client: context.channel.remoteAddress)
-                if let match = verdict.enforced, match.action == .block {
-                    record.action = .block
-                    shared.recorder?.submit(record)
-                    send(context, ProxyResponse.blocked(host: head.host, match: match, application: application, accept: accept))
-                    return
-                }
+            let destination = ProxyShared.Destination(method: head.method, host: head.host, port: head.port, path: nil)
+            switch shared.outcome(result, destination, client: context.channel.remoteAddress) {
+            case .refused(let error, let headers, let inner):
+                send(context, ProxyResponse.error(error, accept: accept, extra: headers, innerError: inner))
+            case .admitted(let record, let user, let verdict):
                 // Only a user whose security profile links a prompt policy has prompts inspected, and only for the hosts
-                // its schemes read.
-                // Identity platform hosts named for tenant restrictions are opened for every user, to add the header.
-                if case .tunnel = head.target, let inspector = shared.inspector {
+                // its schemes read. Identity platform hosts named for tenant restrictions are opened for every user, to
+                // add the header.
+                if let inspector = shared.inspector {
                     let prompt = verdict.prompt.flatMap { inspector.configuration.inspects(host: head.host, policy: $0.policy) ? $0 : nil }
                     let restriction = inspector.configuration.restrictsTenants(host: head.host)
                         ? TenantRestrictionHeader(restrictingTenantID: user.tenantID) : nil
@@ -202,23 +192,26 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    private func makeRecord(_ head: ProxyRequestHead, path: String?, user: ProxyUser, verdict: FilteringEngine.Verdict,
-                            application: TrafficRecord.Application?, client: SocketAddress?) -> TrafficRecord {
-        let now = shared.now()
-        var record = TrafficRecord(transactionId: shared.nextID(at: now), createdDateTime: now, tenantId: user.tenantID,
-                                   destinationFQDN: head.host, origin: "proxy")
-        record.userId = user.userID
-        record.userPrincipalName = user.userPrincipalName
-        record.deviceId = user.deviceID
-        record.sourceIp = client?.ipAddress
-        record.sourcePort = client?.port
-        record.destinationPort = head.port
-        record.destinationUrl = path.map { "http://\(head.host)\(head.port == 80 ? "" : ":\(head.port)")\($0)" }
-        record.httpMethod = head.method
-        record.application = application
-        record.filtering = verdict
-        if verdict.enforced?.action == .alert { record.action = .alert }
-        return record
+    /// A plain HTTP request: the connection goes to NIO's HTTP/1.1 server codec and a ``PlainHTTPConnectionHandler``,
+    /// which takes this request (its bytes read again from the start) and every one after it on the connection.
+    private func handOver(_ context: ChannelHandlerContext, raw: [UInt8], certificate: [UInt8]?) {
+        do {
+            let operations = context.pipeline.syncOperations
+            // NIO's server pipeline: a pipelined request waits until the answer before it has ended.
+            try operations.configureHTTPServerPipeline(position: .after(self), withPipeliningAssistance: true, withErrorHandling: false)
+            try operations.addHandler(PlainHTTPConnectionHandler(shared: shared, clientCertificate: certificate))
+        } catch {
+            refuse(context, ProxyError(.internalError, "The proxy could not read this connection."), accept: nil)
+            return
+        }
+        state = .joined
+        received = []
+        context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: raw)))
+        context.fireChannelReadComplete()
+        let channel = context.channel
+        context.pipeline.syncOperations.removeHandler(context: context).whenComplete { _ in
+            channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
     }
 
     private func connect(_ context: ChannelHandlerContext, _ head: ProxyRequestHead, record: TrafficRecord, accept: String?) {
@@ -270,14 +263,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             context.close(promise: nil)
             return
         }
-        var first: [UInt8]
-        switch head.target {
-        case .tunnel:
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: ProxyResponse.established)), promise: nil)
-            first = received
-        case .http(let path):
-            first = Self.originHead(head, path: path) + received
-        }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: ProxyResponse.established)), promise: nil)
+        let first = received
         received = []
         if !first.isEmpty {
             counter.up.add(Int64(first.count), ordering: .relaxed)
@@ -338,18 +325,4 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Header fields that concern one connection (RFC 9110 §7.6.1) and the proxy's own, never passed on.
     static let hopByHop: Set<String> = ["connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate",
                                         "te", "trailer", "upgrade"]
-
-    /// The request as the origin gets it: origin-form target, without hop-by-hop fields and the token, one request per
-    /// connection (`Connection: close`).
-    static func originHead(_ head: ProxyRequestHead, path: String) -> [UInt8] {
-        var dropped = hopByHop
-        for field in head.headers where field.name.lowercased() == "connection" {
-            for name in field.value.split(separator: ",") { dropped.insert(name.trimmingCharacters(in: .whitespaces).lowercased()) }
-        }
-        var text = "\(head.method) \(path) HTTP/1.1\r\n"
-        if head.header("host") == nil { text += "Host: \(head.host)\(head.port == 80 ? "" : ":\(head.port)")\r\n" }
-        for field in head.headers where !dropped.contains(field.name.lowercased()) { text += "\(field.name): \(field.value)\r\n" }
-        text += "Connection: close\r\n\r\n"
-        return Array(text.utf8)
-    }
 }

@@ -37,6 +37,13 @@ public enum ProxyResponse {
 
     /// The 403 for a destination a filtering policy blocks, naming the policy and rule (ids in `innerError`).
     public static func blocked(host: String, match: FilteringEngine.Match, application: TrafficRecord.Application?, accept: String?) -> [UInt8] {
+        let (error, inner) = blockedError(host: host, match: match, application: application)
+        return self.error(error, accept: accept, innerError: inner)
+    }
+
+    /// The error and `innerError` of ``blocked(host:match:application:accept:)``.
+    static func blockedError(host: String, match: FilteringEngine.Match, application: TrafficRecord.Application?)
+        -> (ProxyError, [String: JSONValue]) {
         let what = application.map { "\($0.name) (\(host))" } ?? host
         let error = ProxyError(.blocked, "Access to \(what) is blocked by your organization's policy '\(match.policyName)', rule '\(match.ruleName)'.")
         var inner: [String: JSONValue] = [
@@ -44,7 +51,7 @@ public enum ProxyResponse {
             "conditionalAccessPolicyId": .string(match.conditionalAccessPolicyID), "destination": .string(host),
         ]
         if let application { inner["application"] = .string(application.catalogId) }
-        return self.error(error, accept: accept, innerError: inner)
+        return (error, inner)
     }
 
     static func reason(_ status: Int) -> String {

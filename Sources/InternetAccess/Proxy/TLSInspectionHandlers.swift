@@ -26,7 +26,7 @@ import TesseraCore
 ///   (``TenantRestrictionHeader``), any the client sent removed.
 ///
 /// A connection that carried no request is recorded once, as the tunnel.
-final class InspectedConnectionHandler: ChannelDuplexHandler {
+final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClient {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -298,9 +298,11 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
         finishExchange()
         if phase != .refused { phase = .idle }
         // Writing the end lets NIO's pipeline handler pass on a pipelined request at once (from inside this write), so
-        // this exchange is over before it.
+        // this exchange is over before it; that request may ask for its own connection's end, so whether this answer
+        // ends it is decided before.
+        let close = closeAfterResponse
         let ended = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if closeAfterResponse {
+        if close {
             let channel = context.channel
             ended.whenComplete { _ in channel.close(promise: nil) }
         }
@@ -514,16 +516,29 @@ final class InspectedConnectionHandler: ChannelDuplexHandler {
     }
 }
 
-/// The origin's side of inspected requests: sends what ``InspectedConnectionHandler`` gives it over TLS to the real
-/// host (verified fully; writes wait for the handshake), hands each part of the answer back, and reads the origin only
-/// while the client takes more.
+/// What an ``OriginResponseHandler`` hands the answer to: the handler of the client's connection.
+protocol OriginResponseClient: AnyObject {
+    /// Whether the client takes more of an answer now.
+    var isWritable: Bool { get }
+    func originResponded(_ handler: OriginResponseHandler, _ head: HTTPResponseHead)
+    func originBody(_ handler: OriginResponseHandler, _ buffer: ByteBuffer)
+    func originEnded(_ handler: OriginResponseHandler, keepAlive: Bool)
+    func originReadComplete()
+    func originClosed(_ handler: OriginResponseHandler)
+    func originFailed(_ handler: OriginResponseHandler, _ error: any Error)
+    func originBecameWritable()
+}
+
+/// The origin's side of proxied requests (inspected ones over TLS to the real host, verified fully, writes waiting for
+/// the handshake; plain ones over TCP): sends what the client's handler gives it, hands each part of the answer back,
+/// and reads the origin only while the client takes more.
 final class OriginResponseHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
     /// Set once connected; cleared when this side closes.
-    var client: InspectedConnectionHandler?
+    var client: (any OriginResponseClient)?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
     private var keepAlive = true

@@ -36,7 +36,10 @@ public struct TrafficRecord: Sendable, Hashable {
     public var filtering: FilteringEngine.Verdict?
     /// The prompt policy that judged the request's prompt (Tessera's own `promptPolicyId`), when it was inspected.
     public var promptPolicyId: String?
+    /// The device the traffic came from (Graph's `deviceId`, `deviceOperatingSystem`, `deviceOperatingSystemVersion`).
     public var deviceId: String?
+    public var deviceOperatingSystem: String?
+    public var deviceOperatingSystemVersion: String?
 
     public enum Action: String, Sendable, Hashable { case allow, block, alert }
 
@@ -88,6 +91,8 @@ public struct TrafficRecord: Sendable, Hashable {
             "cloudApplicationMetadata": metadata, "origin": .string(origin),
         ]
         if let deviceId { body["deviceId"] = .string(deviceId) }
+        if let deviceOperatingSystem { body["deviceOperatingSystem"] = .string(deviceOperatingSystem) }
+        if let deviceOperatingSystemVersion { body["deviceOperatingSystemVersion"] = .string(deviceOperatingSystemVersion) }
         if let promptPolicyId { body["promptPolicyId"] = .string(promptPolicyId) }
         if let match = filtering?.enforced {
             body["policyId"] = .string(match.policyID)

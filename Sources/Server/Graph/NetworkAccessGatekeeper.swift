@@ -1,5 +1,6 @@
 import Foundation
 public import InternetAccess
+import Logging
 import Synchronization
 import TesseraCore
 
@@ -27,25 +28,16 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
     }
 
     public func admit(_ request: ProxyAdmissionRequest) async throws -> ProxyAdmission {
-        let jwt: JWT
-        do {
-            jwt = try Caller.verifiedToken(request.proxyAuthorization, app: app, base: issuerBase)
-        } catch {
-            return .unauthenticated(error.message)
+        let caller: ProxyCaller
+        switch try await authenticate(request) {
+        case .authenticated(let authenticated): caller = authenticated
+        case .refused(let admission):
+            app.logger.info("proxy authentication refused", metadata: [
+                "reason": .string(Self.reason(admission)), "source": .string(request.clientAddress ?? "-"), "destination": .string(request.host)])
+            return admission
         }
-        guard jwt.claims["idtyp"]?.stringValue == "user", let tenantID = jwt.claims["tid"]?.stringValue,
-              let userID = jwt.claims["oid"]?.stringValue?.lowercased() else {
-            return .unauthenticated("The proxy takes a signed-in user's access token, not an application's.")
-        }
-        guard let tenant = try await app.tenantRecord(tenantID) else { return .unauthenticated("Invalid issuer or tenant.") }
-        let (user, _, _) = try await app.conditionalAccess.membership(app: app, tenant: tenant, userID: userID)
-        guard let user, user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else {
-            return .unauthenticated("The user's account is disabled or deleted: the token is revoked.")
-        }
-        if Self.revoked(jwt, user: user) {
-            return .unauthenticated("The user's sign-in sessions were revoked after this token was issued: sign in again.")
-        }
-        let (scopes, refusal) = try await conditionalAccess(tenant: tenant, userID: userID, jwt: jwt, request: request)
+        let tenant = caller.tenant
+        let (scopes, refusal) = try await conditionalAccess(caller, request: request)
         let filtering = try await cache.entry(tenant: tenant, store: app.store, shipped: catalog,
                                               year: Calendar(identifier: .gregorian).component(.year, from: app.clock.now))
         let catalog = filtering.catalog
@@ -59,11 +51,87 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
                                       score: catalog.scores[i],
                                       activity: request.path.map { catalog.activity(app: i, host: request.host, path: $0) } ?? .none)
         }
-        let proxyUser = ProxyUser(tenantID: tenant.id, userID: userID,
-                                  userPrincipalName: user.body["userPrincipalName"]?.stringValue ?? jwt.claims["upn"]?.stringValue,
-                                  deviceID: jwt.claims["deviceid"]?.stringValue)
+        let proxyUser = ProxyUser(tenantID: tenant.id, userID: caller.userID,
+                                  userPrincipalName: caller.user.body["userPrincipalName"]?.stringValue ?? caller.tokenUPN,
+                                  device: caller.device.map(Self.proxyDevice) ?? caller.tokenDeviceID.map { ProxyDevice(deviceId: $0) })
         if let refusal { return .refused(proxyUser, refusal, application: application) }
         return .decided(proxyUser, verdict, application: application)
+    }
+
+    /// The 407's reason of a refused admission.
+    static func reason(_ admission: ProxyAdmission) -> String {
+        switch admission {
+        case .unauthenticated(let reason), .deviceNotAccepted(_, _, let reason): reason
+        case .decided, .refused: ""
+        }
+    }
+
+    /// Who is behind a connection: the user of the access token (`Proxy-Authorization: Bearer`), or the registered owner
+    /// (else registered user) of the device whose certificate the client presented on the TLS listener; and that
+    /// device, when a certificate proved it. With both, the token names the user and the certificate the device, and
+    /// both must hold (and be of one tenant).
+    func authenticate(_ request: ProxyAdmissionRequest) async throws -> Authentication {
+        var device: (tenant: TenantRecord, object: StoredObject)?
+        if let der = request.clientCertificate {
+            switch try await presentedDevice(der) {
+            case .success(let found): device = found
+            case .failure(let refusal): return .refused(refusal.admission)
+            }
+        }
+        guard request.proxyAuthorization == nil, let device else {
+            let jwt: JWT
+            do {
+                jwt = try Caller.verifiedToken(request.proxyAuthorization, app: app, base: issuerBase)
+            } catch {
+                return .refused(.unauthenticated(error.message))
+            }
+            guard jwt.claims["idtyp"]?.stringValue == "user", let tenantID = jwt.claims["tid"]?.stringValue,
+                  let userID = jwt.claims["oid"]?.stringValue?.lowercased() else {
+                return .refused(.unauthenticated("The proxy takes a signed-in user's access token, not an application's."))
+            }
+            guard let tenant = try await app.tenantRecord(tenantID) else { return .refused(.unauthenticated("Invalid issuer or tenant.")) }
+            if let device, device.tenant.id != tenant.id {
+                return .refused(.unauthenticated("The device certificate is of another tenant than the access token."))
+            }
+            let (user, _, _) = try await app.conditionalAccess.membership(app: app, tenant: tenant, userID: userID)
+            guard let user, user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else {
+                return .refused(.unauthenticated("The user's account is disabled or deleted: the token is revoked."))
+            }
+            if Self.revoked(jwt, user: user) {
+                return .refused(.unauthenticated("The user's sign-in sessions were revoked after this token was issued: sign in again."))
+            }
+            return .authenticated(ProxyCaller(
+                tenant: tenant, userID: userID, user: user, amr: jwt.claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                authTime: jwt.claims["iat"]?.intValue ?? Int64(app.clock.now.timeIntervalSince1970), tokenUPN: jwt.claims["upn"]?.stringValue,
+                tokenDeviceID: jwt.claims["deviceid"]?.stringValue, device: device?.object))
+        }
+        return try await deviceUser(device.object, tenant: device.tenant)
+    }
+
+    /// Conditional Access for this user's internet traffic: the security profiles the applying policies put on it, and
+    /// why it is refused when a policy blocks the user or asks for grant controls the connection does not show (the
+    /// token's `amr`, as at the token endpoint: multifactor authentication or another authentication strength; a device
+    /// certificate shows no method at all; the device's compliance and hybrid join when a certificate proved the device,
+    /// as a device credential shows them at sign-in).
+    func conditionalAccess(_ caller: ProxyCaller, request: ProxyAdmissionRequest) async throws
+        -> (profiles: [FilteringEngine.ProfileInScope], refusal: ProxyRefusal?) {
+        let tenant = caller.tenant
+        let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
+        guard engine.evaluatesAnything else { return ([], nil) }
+        var facts = try await app.conditionalAccess.userFacts(
+            app: app, tenant: tenant, userID: caller.userID, target: .application(appID: ConditionalAccessEngine.internetAccessAppID),
+            amr: caller.amr, authTime: caller.authTime, clientAddress: request.clientAddress, userAgent: request.userAgent)
+        if let device = caller.device { facts.device = DeviceCredential.facts(of: device) }
+        let decision = engine.decide(facts)
+        let policies = decision.policies
+        let profiles = policies.compactMap { policy in
+            policy.filteringProfileID.map {
+                FilteringEngine.ProfileInScope(profileID: $0, conditionalAccessPolicyID: policy.id,
+                                               reportOnly: policy.result.rawValue.hasPrefix("reportOnly"))
+            }
+        }
+        let names = Dictionary(policies.map { ($0.id, $0.displayName) }) { first, _ in first }
+        return (profiles, Self.refusal(decision.outcome, names: names, shown: caller.device == nil ? .token : .connection))
     }
 
     /// Whether the token was issued before the user's sign-in sessions were revoked (`signInSessionsValidFromDateTime`,
@@ -74,32 +142,14 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
         return issued < from.timeIntervalSince1970.rounded(.down)
     }
 
-    /// Conditional Access for this user's internet traffic: the security profiles the applying policies put on it, and
-    /// why it is refused when a policy blocks the user or asks for grant controls the token does not show (its `amr`,
-    /// as at the token endpoint: multifactor authentication or another authentication strength; device controls are
-    /// not shown by a proxy's token, so a policy that asks for them refuses).
-    func conditionalAccess(tenant: TenantRecord, userID: String, jwt: JWT, request: ProxyAdmissionRequest) async throws
-        -> (profiles: [FilteringEngine.ProfileInScope], refusal: ProxyRefusal?) {
-        let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
-        guard engine.evaluatesAnything else { return ([], nil) }
-        let facts = try await app.conditionalAccess.userFacts(
-            app: app, tenant: tenant, userID: userID, target: .application(appID: ConditionalAccessEngine.internetAccessAppID),
-            amr: jwt.claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            authTime: jwt.claims["iat"]?.intValue ?? Int64(app.clock.now.timeIntervalSince1970),
-            clientAddress: request.clientAddress, userAgent: request.userAgent)
-        let decision = engine.decide(facts)
-        let policies = decision.policies
-        let profiles = policies.compactMap { policy in
-            policy.filteringProfileID.map {
-                FilteringEngine.ProfileInScope(profileID: $0, conditionalAccessPolicyID: policy.id,
-                                               reportOnly: policy.result.rawValue.hasPrefix("reportOnly"))
-            }
-        }
-        return (profiles, Self.refusal(decision.outcome, names: Dictionary(policies.map { ($0.id, $0.displayName) }) { first, _ in first }))
+    /// What a connection showed Conditional Access: an access token alone, or a device certificate (with or without one).
+    enum Shown: String {
+        case token = "your access token"
+        case connection = "this connection"
     }
 
     /// What the user is told when Conditional Access keeps their traffic out; nil when it lets it through.
-    static func refusal(_ outcome: ConditionalAccessDecision.Outcome, names: [String: String]) -> ProxyRefusal? {
+    static func refusal(_ outcome: ConditionalAccessDecision.Outcome, names: [String: String], shown: Shown = .token) -> ProxyRefusal? {
         switch outcome {
         case .allow:
             return nil
@@ -121,7 +171,7 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
             let again = first.requirements.contains(where: \.isInteractive) ? " Sign in again to get a token that does." : ""
             return ProxyRefusal(conditionalAccessPolicyID: first.policyID,
                                 message: "Your organization's Conditional Access policy '\(names[first.policyID] ?? first.policyID)' requires "
-                                    + "\(wanted.joined(separator: first.anyOf ? " or " : " and ")) for internet access, which your access token does not show.\(again)")
+                                    + "\(wanted.joined(separator: first.anyOf ? " or " : " and ")) for internet access, which \(shown.rawValue) does not show.\(again)")
         }
     }
 }
