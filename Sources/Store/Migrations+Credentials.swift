@@ -32,16 +32,7 @@ extension Migrations {
                         [.text(tenant), .text(kind)])
                     for row in page {
                         let object = try SQLTransaction.decode(row, tenant: tenant)
-                        if let record = try legacyCredential(object) {
-                            _ = try await session.execute(
-                                """
-                                INSERT INTO credential_records (tenant, id, kind, user_id, family, handle, state, expires_at, payload)
-                                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                                """,
-                                [.text(tenant), .text(record.id), .text(record.kind.rawValue), SQLTransaction.optional(record.userID),
-                                 SQLTransaction.optional(record.family), SQLTransaction.optional(record.handle), .text(record.state),
-                                 .text(record.expiresAt), .text(record.payload)])
-                        }
+                        if let record = try legacyCredential(object) { try await insertMoved(record, session) }
                         // The object goes with its links (the user's `signInSessions`/`refreshTokens`) and keys.
                         _ = try await session.execute("DELETE FROM links WHERE tenant = ? AND (target = ? OR source = ?)",
                                                       [.text(tenant), .text(object.id), .text(object.id)])
@@ -52,6 +43,18 @@ extension Migrations {
                 }
             }
         }
+    }
+
+    /// Inserts a moved record (kept as it is if a record with its id or handle is there already).
+    static func insertMoved(_ record: CredentialRow, _ session: any SQLSession) async throws {
+        _ = try await session.execute(
+            """
+            INSERT INTO credential_records (tenant, id, kind, user_id, family, handle, state, expires_at, payload)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """,
+            [.text(record.tenant), .text(record.id), .text(record.kind.rawValue), SQLTransaction.optional(record.userID),
+             SQLTransaction.optional(record.family), SQLTransaction.optional(record.handle), .text(record.state),
+             .text(record.expiresAt), .text(record.payload)])
     }
 
     /// The record a legacy object held, as the row that now stores it; nil for an object that held none usable (it
@@ -89,5 +92,48 @@ extension Migrations {
         default:
             return nil
         }
+    }
+}
+
+/// Temporary Access Passes stay Graph objects, but their passcode's digest and one-time use leave them: each pass's
+/// `_digest` and `_used` become its ``TemporaryAccessPassRecord`` (under the pass's id), and its object is written again
+/// without them (its stored digest and version follow, as for any update).
+extension Migrations {
+    static let temporaryAccessPassKind = "temporaryAccessPassAuthenticationMethod"
+
+    static func moveTemporaryAccessPassDigests(_ session: any SQLSession, _ d: SQLDialect) async throws {
+        let tx = SQLTransaction(session: session, dialect: d)
+        let tenants = try await session.execute("SELECT id FROM tenants", []).compactMap { $0.first?.text }
+        for tenant in tenants {
+            var after = ""
+            while true {
+                let page = try await session.execute(
+                    "SELECT id, kind, \(d.bodyText), version, deleted_at FROM objects WHERE tenant = ? AND kind = ? AND id > ? ORDER BY id LIMIT 500",
+                    [.text(tenant), .text(temporaryAccessPassKind), .text(after)])
+                for row in page {
+                    let object = try SQLTransaction.decode(row, tenant: tenant)
+                    after = object.id
+                    guard object.body["_digest"] != nil || object.body["_used"] != nil else { continue }
+                    if let record = try legacyTemporaryAccessPass(object) { try await insertMoved(record, session) }
+                    var stripped = object
+                    stripped.body.removeValue(forKey: "_digest")
+                    stripped.body.removeValue(forKey: "_used")
+                    stripped.version = object.version + 1
+                    try await tx.update(stripped, expectedVersion: object.version)
+                }
+                if page.count < 500 { break }
+            }
+        }
+    }
+
+    /// A legacy pass's record; nil when it has no digest or no user (it could not be redeemed either).
+    static func legacyTemporaryAccessPass(_ object: StoredObject) throws -> CredentialRow? {
+        let body = object.body
+        guard let digest = body["_digest"]?.stringValue, let user = body["_userId"]?.stringValue else { return nil }
+        let start = (body["startDateTime"]?.stringValue ?? body["createdDateTime"]?.stringValue).flatMap(Timestamp.parse)
+            ?? Date(timeIntervalSince1970: 0)
+        let ends = start.addingTimeInterval(TimeInterval(body["lifetimeInMinutes"]?.intValue ?? 0) * 60)
+        return try TemporaryAccessPassRecord(id: object.id, userID: user, digest: digest, expires: ends,
+                                             state: body["_used"]?.boolValue == true ? .used : .unused).row(tenant: object.tenant)
     }
 }

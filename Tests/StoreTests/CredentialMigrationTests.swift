@@ -41,11 +41,13 @@ struct CredentialMigrationTests {
         try await store.migrate()
         try await store.backend.withWriteSession { session in
             _ = try await session.execute("DROP TABLE credential_records", [])
-            _ = try await session.execute("DELETE FROM schema_migrations WHERE version = ?", [.int(Int64(Migrations.credentialStep))])
+            _ = try await session.execute("DELETE FROM schema_migrations WHERE version IN (?, ?)",
+                                          [.int(Int64(Migrations.credentialStep)), .int(Int64(Migrations.temporaryAccessPassStep))])
         }
     }
 
-    @Test("sessions, refresh tokens and device codes move to typed records; their objects, links and keys go", arguments: TestDatabases.all)
+    @Test("sessions, refresh tokens, device codes and pass digests move to typed records; their objects, links and keys go",
+          arguments: TestDatabases.all)
     func upgradeMovesRecords(_ database: String) async throws {
         try await Self.withOwnDatabase(database) { store in
             try await Self.migrateAsLastRelease(store)
@@ -54,7 +56,7 @@ struct CredentialMigrationTests {
             let t = tenant.tenantId, user = try await directory.makeUser(tenant, "Ada").id
             let expires = "2030-01-01T00:00:00Z"
             let token = Identifier.make(), successor = Identifier.make(), session = Identifier.make()
-            let pending = Identifier.make(), approved = Identifier.make()
+            let pending = Identifier.make(), approved = Identifier.make(), pass = Identifier.make()
             let codeDigest = Secrets.fingerprint("an authorization code")
             // As the last release wrote them (RefreshTokens.issue, SignInSessions.start, DeviceCodes.start and approve).
             try await store.write { tx in
@@ -91,6 +93,13 @@ struct CredentialMigrationTests {
                     try await tx.insert(StoredObject(tenant: t, id: id, kind: ObjectKind(rawValue: "deviceCode"), body: body))
                     try await tx.claim(tenant: t, object: id, keys: [UniqueKey("deviceUserCode", userCode)])
                 }
+                // DirectoryService.createTemporaryAccessPass, a one-time pass already used.
+                try await tx.insert(StoredObject(tenant: t, id: pass, kind: .temporaryAccessPass, body: [
+                    "id": .string(pass), "createdDateTime": "2029-12-31T00:00:00Z", "startDateTime": "2029-12-31T00:00:00Z",
+                    "lifetimeInMinutes": 60, "isUsableOnce": true, "_digest": .string(Secrets.digest("passcode")), "_userId": .string(user),
+                    "_used": true,
+                ]))
+                try await tx.link(tenant: t, source: user, relation: DirectoryService.temporaryAccessPassRelation, target: pass)
             }
 
             try await store.migrate()
@@ -122,6 +131,14 @@ struct CredentialMigrationTests {
                 let done = try #require(try await tx.credential(DeviceCodeRecord.self, tenant: t, id: approved))
                 #expect(done.state == .approved && done.approval?.userID == user && done.approval?.sessionID == session)
                 #expect(Secrets.matches("secret-\(approved)", digest: done.digest))
+
+                // The pass stays a Graph object, without its digest; the record holds it, and that it was used.
+                let object = try #require(try await tx.object(tenant: t, id: pass))
+                #expect(object.body["_digest"] == nil && object.body["_used"] == nil && object.body["lifetimeInMinutes"] == 60)
+                let secret = try #require(try await tx.credential(TemporaryAccessPassRecord.self, tenant: t, id: pass))
+                #expect(secret.userID == user && secret.state == .used && Secrets.matches("passcode", digest: secret.digest))
+                #expect(secret.expires == Timestamp.parse("2029-12-31T01:00:00Z"))
+                #expect(try await tx.targets(tenant: t, source: user, relation: DirectoryService.temporaryAccessPassRelation) == [pass])
             }
             // Nothing of them is left in the objects table, whatever its state.
             let left = try await store.backend.withReadSession { session in

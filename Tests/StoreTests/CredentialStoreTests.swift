@@ -155,6 +155,35 @@ struct CredentialStoreTests {
         }
     }
 
+    @Test("a one-time Temporary Access Pass tried eight times at once works once; its Graph object holds no digest",
+          arguments: TestDatabases.all)
+    func temporaryAccessPass(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let t = tenant.tenantId, user = try await directory.makeUser(tenant, "Ada").id
+            let (method, passcode) = try await directory.createTemporaryAccessPass(tenant: t, userID: user, isUsableOnce: true, actor: .system)
+            #expect(method.body.keys.allSatisfy { !["_digest", "_used"].contains($0) })
+            let stored = try #require(try await store.read { tx in try await tx.object(tenant: t, id: method.id) })
+            #expect(stored.body["_digest"] == nil && stored.body["_used"] == nil)
+            let record = try #require(try await store.read { tx in
+                try await tx.credential(TemporaryAccessPassRecord.self, tenant: t, id: method.id)
+            })
+            #expect(record.userID == user && record.state == .unused && Secrets.matches(passcode, digest: record.digest))
+            #expect(try await !directory.redeemTemporaryAccessPass(tenant: t, userID: user, passcode: passcode.lowercased()))
+            let worked = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { (try? await directory.redeemTemporaryAccessPass(tenant: t, userID: user, passcode: passcode)) ?? false }
+                }
+                return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(worked == 1)
+            let after = try #require(try await directory.temporaryAccessPass(tenant: t, userID: user))
+            #expect(after.used && directory.temporaryAccessPassUsability(after.method, used: after.used).reason == "OneTimeUsed")
+            // Deleting the pass deletes its record.
+            try await directory.deleteTemporaryAccessPass(tenant: t, userID: user, methodID: method.id, actor: .system)
+            #expect(try await store.read { tx in try await tx.credential(TemporaryAccessPassRecord.self, tenant: t, id: method.id) } == nil)
+        }
+    }
+
     @Test("a user purged for good takes their sessions and tokens along", arguments: TestDatabases.all)
     func purgedUser(_ database: String) async throws {
         try await withTenant(database) { store, directory, tenant in

@@ -70,7 +70,7 @@ struct AuthenticationMethodsHandler {
                 let (created, passcode) = try await app.directory.createTemporaryAccessPass(
                     tenant: tenant, userID: user.id, startDateTime: start, lifetimeInMinutes: lifetime, isUsableOnce: once,
                     actor: context.caller.actor)
-                guard case .object(var out) = renderPass(created) else { throw DirectoryError(.internalError, "render") }
+                guard case .object(var out) = renderPass((created, false)) else { throw DirectoryError(.internalError, "render") }
                 out["temporaryAccessPass"] = .string(passcode) // shown this once
                 out["@odata.context"] = .string(base + "/temporaryAccessPassMethods/$entity")
                 return .json(.object(out), status: 201)
@@ -78,7 +78,8 @@ struct AuthenticationMethodsHandler {
                 throw DirectoryError(.methodNotAllowed, "temporaryAccessPassMethods supports GET and POST.")
             }
         case ("temporaryAccessPassMethods"?, 2):
-            guard let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id), pass.id == rest[1].lowercased() else {
+            guard let pass = try await app.directory.temporaryAccessPass(tenant: tenant, userID: user.id),
+                  pass.method.id == rest[1].lowercased() else {
                 throw DirectoryError.notFound(rest[1])
             }
             switch method {
@@ -87,7 +88,8 @@ struct AuthenticationMethodsHandler {
                 return .json(renderPass(pass))
             case "DELETE":
                 try await requireWrite()
-                try await app.directory.deleteTemporaryAccessPass(tenant: tenant, userID: user.id, methodID: pass.id, actor: context.caller.actor)
+                try await app.directory.deleteTemporaryAccessPass(tenant: tenant, userID: user.id, methodID: pass.method.id,
+                                                                  actor: context.caller.actor)
                 return .noContent
             default:
                 throw DirectoryError(.methodNotAllowed, "A Temporary Access Pass supports GET and DELETE.")
@@ -144,9 +146,9 @@ struct AuthenticationMethodsHandler {
     }
 
     /// Graph's `temporaryAccessPassAuthenticationMethod` (the passcode itself is never stored, so never shown again).
-    func renderPass(_ pass: StoredObject) -> JSONValue {
-        var out = pass.body.filter { !$0.key.hasPrefix("_") }
-        let usability = app.directory.temporaryAccessPassUsability(pass)
+    func renderPass(_ pass: (method: StoredObject, used: Bool)) -> JSONValue {
+        var out = pass.method.body.filter { !$0.key.hasPrefix("_") }
+        let usability = app.directory.temporaryAccessPassUsability(pass.method, used: pass.used)
         out["@odata.type"] = "#microsoft.graph.temporaryAccessPassAuthenticationMethod"
         out["isUsable"] = .bool(usability.isUsable)
         out["methodUsabilityReason"] = .string(usability.reason)

@@ -142,3 +142,29 @@ public struct DeviceCodeRecord: CredentialRecord, Hashable {
     public var owner: String? { approval?.userID }
     public var handle: String? { userCode }
 }
+
+/// A Temporary Access Pass's secret side, under the id of its Graph object (a `temporaryAccessPassAuthenticationMethod`,
+/// which holds Graph's properties only): the passcode's salted digest and whether a one-time pass was used.
+public struct TemporaryAccessPassRecord: CredentialRecord, Hashable {
+    public enum State: String, Codable, Sendable { case unused, used }
+    public static let kind = CredentialKind.temporaryAccessPass
+
+    /// The id of the pass's Graph object.
+    public var id: String
+    public var userID: String
+    /// `Secrets.digest` of the passcode.
+    public var digest: String
+    /// When the pass's lifetime ends (it is swept after).
+    public var expires: Date
+    public var state: State
+
+    public init(id: String, userID: String, digest: String, expires: Date, state: State = .unused) {
+        self.id = id
+        self.userID = userID
+        self.digest = digest
+        self.expires = expires
+        self.state = state
+    }
+
+    public var owner: String? { userID }
+}

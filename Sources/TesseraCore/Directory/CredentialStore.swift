@@ -1,7 +1,7 @@
 public import Foundation
 
-/// Internal records that hold or stand for a secret (sign-in sessions, refresh tokens, device codes) live in a table of
-/// their own, never in the Graph objects table: typed columns for what is looked up or swept, and the record's own
+/// Internal records that hold or stand for a secret (sign-in sessions, refresh tokens, device codes, the digests of
+/// Temporary Access Passes) live in a table of their own, never in the Graph objects table: typed columns for what is looked up or swept, and the record's own
 /// `Codable` JSON. Nothing here is reachable by a Graph query, a `$batch`, delta or a backup.
 
 /// Which kind of record a row is.
@@ -12,6 +12,7 @@ public struct CredentialKind: RawRepresentable, Hashable, Sendable {
     public static let refreshToken = CredentialKind(rawValue: "refreshToken")
     public static let signInSession = CredentialKind(rawValue: "signInSession")
     public static let deviceCode = CredentialKind(rawValue: "deviceCode")
+    public static let temporaryAccessPass = CredentialKind(rawValue: "temporaryAccessPass")
 }
 
 /// A record as the store keeps it: the columns it is found, changed and swept by, and its own JSON.

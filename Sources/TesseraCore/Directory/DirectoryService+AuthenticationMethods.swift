@@ -69,6 +69,7 @@ extension DirectoryService {
                   method.body["_userId"]?.stringValue == userID
             else { throw DirectoryError.notFound(methodID) }
             try await tx.purge(tenant: tenant, id: methodID)
+            try await tx.deleteCredential(tenant: tenant, kind: TemporaryAccessPassRecord.kind, id: methodID)
             let user = try await tx.object(tenant: tenant, id: userID)
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: userID, kind: .user, operation: "unlink", activity: activity, actor: actor.initiatedBy, at: now,

@@ -1,7 +1,8 @@
 public import Foundation
 
 /// Temporary Access Pass: a time-limited passcode, one-time or multi-use, that lets a user sign in once to
-/// register a passkey. Kept as an object linked from the user; only the passcode's SHA-256 is stored.
+/// register a passkey. Kept as a Graph object linked from the user; the passcode's salted digest and whether a one-time
+/// pass was used are a ``TemporaryAccessPassRecord`` in the credential store, under the object's id.
 extension ObjectKind {
     /// Graph's `temporaryAccessPassAuthenticationMethod`.
     public static let temporaryAccessPass = ObjectKind(rawValue: "temporaryAccessPassAuthenticationMethod")
@@ -28,12 +29,14 @@ extension DirectoryService {
         let passcode = String((0..<12).map { _ in Self.passcodeAlphabet[Int(generator.next(upperBound: UInt(Self.passcodeAlphabet.count)))] })
         let now = self.now
         let start = startDateTime.map(Timestamp.format) ?? now
+        let ends = (Timestamp.parse(start) ?? clock.now).addingTimeInterval(TimeInterval(lifetimeInMinutes) * 60)
         let method: StoredObject = try await write(tenant) { tx in
             guard let user = try await tx.object(tenant: tenant, id: userID), user.kind == .user, user.deletedAt == nil else {
                 throw DirectoryError.notFound(userID)
             }
             for old in try await tx.targets(tenant: tenant, source: userID, relation: Self.temporaryAccessPassRelation) {
                 try await tx.purge(tenant: tenant, id: old)
+                try await tx.deleteCredential(tenant: tenant, kind: TemporaryAccessPassRecord.kind, id: old)
                 try await tx.record(ChangeRecord(
                     tenant: tenant, objectId: userID, kind: .user, operation: "unlink", activity: "Admin deleted temporary access pass method for user",
                     actor: actor.initiatedBy, at: now,
@@ -42,10 +45,11 @@ extension DirectoryService {
             let id = Identifier.make()
             let object = StoredObject(tenant: tenant, id: id, kind: .temporaryAccessPass, body: [
                 "id": .string(id), "createdDateTime": .string(now), "startDateTime": .string(start),
-                "lifetimeInMinutes": .int(Int64(lifetimeInMinutes)), "isUsableOnce": .bool(isUsableOnce),
-                "_digest": .string(Secrets.digest(passcode)), "_userId": .string(userID), "_used": false,
+                "lifetimeInMinutes": .int(Int64(lifetimeInMinutes)), "isUsableOnce": .bool(isUsableOnce), "_userId": .string(userID),
             ])
             try await tx.insert(object)
+            try await tx.insertCredential(TemporaryAccessPassRecord(id: id, userID: userID, digest: Secrets.digest(passcode), expires: ends),
+                                          tenant: tenant)
             try await tx.link(tenant: tenant, source: userID, relation: Self.temporaryAccessPassRelation, target: id)
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: userID, kind: .user, operation: "link", activity: "Admin registered temporary access pass method for user",
@@ -56,21 +60,23 @@ extension DirectoryService {
         return (method, passcode)
     }
 
-    /// The user's Temporary Access Pass, if any.
-    public func temporaryAccessPass(tenant: String, userID: String) async throws -> StoredObject? {
+    /// The user's Temporary Access Pass, if any, and whether it was used (a one-time pass).
+    public func temporaryAccessPass(tenant: String, userID: String) async throws -> (method: StoredObject, used: Bool)? {
         try await store.read { tx in
             let ids = try await tx.targets(tenant: tenant, source: userID, relation: Self.temporaryAccessPassRelation)
-            return try await tx.objects(tenant: tenant, ids: ids).first { $0.kind == .temporaryAccessPass }
+            guard let method = try await tx.objects(tenant: tenant, ids: ids).first(where: { $0.kind == .temporaryAccessPass }) else { return nil }
+            let record = try await tx.credential(TemporaryAccessPassRecord.self, tenant: tenant, id: method.id)
+            return (method, record?.state == .used)
         }
     }
 
     /// Why a pass can or cannot be used now: Graph's `methodUsabilityReason`.
-    public func temporaryAccessPassUsability(_ method: StoredObject) -> (isUsable: Bool, reason: String) {
+    public func temporaryAccessPassUsability(_ method: StoredObject, used: Bool) -> (isUsable: Bool, reason: String) {
         let body = method.body
         guard let start = body["startDateTime"]?.stringValue.flatMap(Timestamp.parse),
               let minutes = body["lifetimeInMinutes"]?.intValue else { return (false, "Expired") }
         let now = clock.now
-        if body["_used"]?.boolValue == true { return (false, "OneTimeUsed") }
+        if used { return (false, "OneTimeUsed") }
         if now < start { return (false, "NotYetValid") }
         if now >= start.addingTimeInterval(TimeInterval(minutes) * 60) { return (false, "Expired") }
         return (true, "EnabledByPolicy")
@@ -82,15 +88,15 @@ extension DirectoryService {
         let now = self.now
         return try await write(tenant) { tx in
             let ids = try await tx.targets(tenant: tenant, source: userID, relation: Self.temporaryAccessPassRelation)
-            guard var method = try await tx.objects(tenant: tenant, ids: ids).first(where: { $0.kind == .temporaryAccessPass }),
-                  let digest = method.body["_digest"]?.stringValue,
-                  Secrets.matches(passcode, digest: digest), self.temporaryAccessPassUsability(method).isUsable
+            guard let method = try await tx.objects(tenant: tenant, ids: ids).first(where: { $0.kind == .temporaryAccessPass }),
+                  var record = try await tx.credential(TemporaryAccessPassRecord.self, tenant: tenant, id: method.id),
+                  record.userID == userID, Secrets.matches(passcode, digest: record.digest),
+                  self.temporaryAccessPassUsability(method, used: record.state == .used).isUsable
             else { return false }
             if method.body["isUsableOnce"]?.boolValue == true {
-                let version = method.version
-                method.body["_used"] = true
-                method.version = version + 1
-                try await tx.update(method, expectedVersion: version)
+                record.state = .used
+                // Of two sign-ins with one one-time pass at once, the second finds it used.
+                guard try await tx.replaceCredential(record, tenant: tenant, ifStateIs: .unused) else { return false }
                 try await tx.record(ChangeRecord(
                     tenant: tenant, objectId: userID, kind: .user, operation: "update", activity: "Temporary access pass used",
                     actor: ["user": ["id": .string(userID)]], at: now, details: ["method": "TemporaryAccessPass", "targetId": .string(method.id)]))
