@@ -188,6 +188,37 @@ import Testing
         #expect(Array(inner.prefix(3)) == [0x02, 0x00, 0x6F])  // TOK_ID 02 00, then [APPLICATION 15]
     }
 
+    /// The PAC is read from memory lent to its reader: every truncation and many flipped bits of a real one are either
+    /// read or refused as a Kerberos error, never read past its end.
+    @Test func truncatedAndAlteredPACsAreReadWithinTheirBytes() throws {
+        let (ticketPart, _) = try open(Fixtures.token("ws01-krb5.b64"))
+        let pac = Array(try #require(try AuthorizationElement.pac(in: ticketPart.authorizationData)))
+        #expect(try PAC(bytes: pac[...]).clientName == "WS01$")
+        var refused = 0
+        func check(_ bytes: [UInt8]) {
+            do {
+                _ = try PAC(bytes: bytes[...])
+            } catch let error as KerberosError {
+                #expect(error.code == .pacInvalid)
+                refused += 1
+            } catch {
+                Issue.record("an altered PAC gave \(error)")
+            }
+        }
+        for length in 0..<pac.count { check(Array(pac.prefix(length))) }
+        for index in pac.indices {
+            for bit: UInt8 in [0x01, 0x10, 0x80] {
+                var altered = pac
+                altered[index] ^= bit
+                check(altered)
+            }
+        }
+        #expect(refused >= pac.count)  // every truncation at least
+        // A PAC inside a larger buffer is read at its own offsets.
+        let framed = [0xEE, 0xEE, 0xEE] + pac
+        #expect(try PAC(bytes: framed[3...]).logonInfo.userName == "WS01$")
+    }
+
     @Test func pacNamesDecodeFromUTF16LittleEndian() {
         #expect(LogonInfo.utf16LittleEndian([0x57, 0, 0x53, 0, 0x30, 0, 0x31, 0, 0x24, 0][...]) == "WS01$")
         #expect(LogonInfo.utf16LittleEndian([0x5A, 0, 0x6F, 0, 0xEB, 0][...]) == "Zo\u{EB}")

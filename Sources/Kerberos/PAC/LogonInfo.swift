@@ -51,7 +51,10 @@ public struct LogonInfo: Sendable {
     }
 
     init(ndr bytes: ArraySlice<UInt8>) throws {
-        var r = LittleEndianReader(bytes, what: "the PAC's logon info")
+        self = try LittleEndianReader.read(bytes, what: "the PAC's logon info") { try LogonInfo(reading: &$0) }
+    }
+
+    private init(reading r: inout LittleEndianReader) throws {
         // MS-RPCE 2.2.6: the type serialization version 1 common header (version 1, little-endian, length 8) and
         // the private header (object length, filler), then the top-level pointer's referent ID.
         guard try r.u8() == 1, try r.u8() == 0x10, try r.u16() == 8 else {
@@ -107,7 +110,8 @@ public struct LogonInfo: Sendable {
         let domainSid = try Self.sid(&r)
         var extraSids = [SIDAndAttributes]()
         if extraSidsPointer != 0 {
-            guard try r.ndrU32() == sidCount else {
+            // Each entry is 8 bytes: a count the buffer cannot hold is refused before anything is reserved for it.
+            guard try r.ndrU32() == sidCount, Int(sidCount) <= r.remaining / 8 else {
                 throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the extra SIDs' count is inconsistent")
             }
             let entries = try (0..<sidCount).map { _ in (pointer: try r.ndrU32(), attributes: try r.ndrU32()) }
@@ -165,7 +169,7 @@ public struct LogonInfo: Sendable {
         _ = try r.ndrU32()
         let offset = try r.ndrU32()
         let actual = try r.ndrU32()
-        guard offset == 0, actual * 2 == UInt32(header.length) else {
+        guard offset == 0, UInt64(actual) * 2 == UInt64(header.length) else {
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a logon info string's length is inconsistent")
         }
         return Int(actual)
@@ -174,6 +178,10 @@ public struct LogonInfo: Sendable {
     /// UTF-16LE text (its code units: a trailing odd byte is ignored); ASCII, as account and domain names are, is copied straight into the
     /// string's UTF-8 storage.
     static func utf16LittleEndian(_ bytes: ArraySlice<UInt8>) -> String {
+        bytes.withUnsafeBytes { utf16LittleEndian($0) }
+    }
+
+    static func utf16LittleEndian(_ bytes: UnsafeRawBufferPointer) -> String {
         let count = bytes.count / 2
         var isASCII = true
         var index = bytes.startIndex
@@ -199,7 +207,7 @@ public struct LogonInfo: Sendable {
     }
 
     private static func groupArray(_ r: inout LittleEndianReader, count: UInt32) throws -> [GroupMembership] {
-        guard try r.ndrU32() == count, count <= 65_536 else {
+        guard try r.ndrU32() == count, Int(count) <= r.remaining / 8 else {
             throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a group array's count is inconsistent")
         }
         return try (0..<count).map { _ in GroupMembership(rid: try r.ndrU32(), attributes: try r.ndrU32()) }

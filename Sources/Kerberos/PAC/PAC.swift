@@ -33,21 +33,23 @@ public struct PAC: Sendable {
     /// place: `bytes` is the slice of the decrypted ticket that holds it, kept for the server checksum.
     init(bytes: ArraySlice<UInt8>) throws {
         let pac = bytes
-        var r = LittleEndianReader(pac, what: "the PAC")
-        let count = try r.u32()
-        guard try r.u32() == 0, count >= 1, count <= 64 else {
-            throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's header is not version 0")
-        }
-        var buffers = [(type: UInt32, data: Range<Int>)]()
-        buffers.reserveCapacity(Int(count))
-        for _ in 0..<count {
-            let type = try r.u32()
-            let size = Int(try r.u32())
-            let offset = try r.u64()
-            guard offset <= UInt64(pac.count), UInt64(size) <= UInt64(pac.count) - offset else {
-                throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a PAC buffer lies outside the PAC")
+        let buffers = try LittleEndianReader.read(pac, what: "the PAC") { r in
+            let count = try r.u32()
+            guard try r.u32() == 0, count >= 1, count <= 64 else {
+                throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the PAC's header is not version 0")
             }
-            buffers.append((type, Int(offset)..<(Int(offset) + size)))
+            var buffers = [(type: UInt32, data: Range<Int>)]()
+            buffers.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let type = try r.u32()
+                let size = Int(try r.u32())
+                let offset = try r.u64()
+                guard offset <= UInt64(pac.count), UInt64(size) <= UInt64(pac.count) - offset else {
+                    throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a PAC buffer lies outside the PAC")
+                }
+                buffers.append((type, Int(offset)..<(Int(offset) + size)))
+            }
+            return buffers
         }
         /// The one buffer of `type`, as offsets from the PAC's start.
         func only(_ type: BufferType) throws -> Range<Int> {
@@ -117,7 +119,10 @@ public struct PAC: Sendable {
 
     /// A PAC_SIGNATURE_DATA at `offset` in the PAC: its type and signature, and where the signature lies.
     private static func signature(_ buffer: ArraySlice<UInt8>, at offset: Int) throws -> Signature {
-        var r = LittleEndianReader(buffer, what: "a PAC signature")
+        try LittleEndianReader.read(buffer, what: "a PAC signature") { try signature(&$0, at: offset) }
+    }
+
+    private static func signature(_ r: inout LittleEndianReader, at offset: Int) throws -> Signature {
         let type = Int32(bitPattern: try r.u32())
         let length: Int
         switch type {
@@ -134,7 +139,10 @@ public struct PAC: Sendable {
 
     /// MS-PAC 2.7's PAC_CLIENT_INFO: ClientId (a FILETIME), NameLength in bytes, Name in UTF-16LE.
     private static func clientInfo(_ bytes: ArraySlice<UInt8>) throws -> (String, Int64) {
-        var r = LittleEndianReader(bytes, what: "the PAC's client info")
+        try LittleEndianReader.read(bytes, what: "the PAC's client info") { try clientInfo(&$0) }
+    }
+
+    private static func clientInfo(_ r: inout LittleEndianReader) throws -> (String, Int64) {
         let fileTime = try r.u64()
         let length = Int(try r.u16())
         guard length % 2 == 0 else { throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: the client info's name is odd") }

@@ -12,9 +12,13 @@ public struct SecurityIdentifier: Hashable, Sendable, CustomStringConvertible {
 
     /// The binary form (MS-DTYP 2.4.2.2), as LDAP's `objectSid` holds it.
     public init(bytes: some Collection<UInt8>) throws {
-        var reader = LittleEndianReader(Array(bytes)[...], what: "a SID")
-        try self.init(reading: &reader, count: nil)
-        guard reader.remaining == 0 else { throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a SID has trailing bytes") }
+        self = try LittleEndianReader.read(Array(bytes)[...], what: "a SID") { reader in
+            let sid = try SecurityIdentifier(reading: &reader, count: nil)
+            guard reader.remaining == 0 else {
+                throw KerberosError(.pacInvalid, "KRB_AP_ERR_MODIFIED: a SID has trailing bytes")
+            }
+            return sid
+        }
     }
 
     /// RPC_SID in NDR: the sub-authority count, then revision, count, authority (big-endian) and sub-authorities.
