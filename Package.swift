@@ -115,12 +115,16 @@ let package = Package(
             dependencies: ["TesseraCore", "LDAP"],
             swiftSettings: swiftSettings
         ),
+        // The traffic importer's log scanner (issue 17): 64-byte blocks to bitmasks with SSE2, or AVX2 behind a CPUID
+        // check, and portable C elsewhere. Plain C and the compiler's own intrinsics headers.
+        .target(name: "CLogScan"),
         // Internet Access (issue 17): the AI app catalog, traffic log parsers, matching, traffic records and reports.
         .target(
             name: "InternetAccess",
             dependencies: [
                 "TesseraCore",
                 "TenantPKI",
+                "CLogScan",
                 // The forward proxy (`tessera proxy`).
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

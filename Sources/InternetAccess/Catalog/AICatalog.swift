@@ -12,7 +12,8 @@ public struct AICatalog: Sendable {
     public let computedScores: [RiskScore]
     /// The overrides applied, by app id.
     public let scoreOverrides: [String: ScoreOverride]
-    private let hosts: HostTable
+    /// Read by the traffic importer's scanner as well.
+    let hosts: HostTable
 
     /// The catalog shipped with Tessera. A catalog with errors is refused with the entry and its line.
     public static func bundled(year: Int) throws(CatalogError) -> AICatalog {

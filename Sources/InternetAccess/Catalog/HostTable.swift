@@ -1,38 +1,49 @@
-/// Hostnames to apps, looked up from raw log bytes without making a string: the host is walked from the right, and at
-/// each dot the suffix after it (a parent domain) is hashed from two word loads (its first and last eight bytes,
-/// lowercased a word at a time, and its length) and probed; a hash hit is confirmed byte for byte. The longest
-/// matching suffix wins.
-///
-/// The table is open addressing over flat arrays, sized to at least eight slots per host: a suffix that is no catalog
-/// host (almost all of a proxy log's) meets an empty slot at its first probe, so it costs two loads, a few multiplies,
-/// one probe and a compare, whatever its length.
+import CLogScan
+
+/// Hostnames to apps, looked up from raw log bytes without making a string. The table is open addressing over flat
+/// arrays that the log scanner (CLogScan) probes directly: a slot holds a host or a parent domain of catalog hosts
+/// (a marker, app -1), hashed from its first and last eight bytes (lowercased a word at a time) and its length; a hash
+/// hit is confirmed byte for byte. A lookup walks the name from its last label, probing each suffix after a dot, and
+/// stops at the first suffix the table does not hold, since no catalog host ends in it; the longest matching host
+/// wins. A proxy log's names to other sites end at their first probe (`example`, or `site.example` after `example`
+/// when a catalog host ends in it), which meets an empty slot: the table has at least eight slots per entry.
 struct HostTable: Sendable {
     /// A slot's hash, 0 when empty (hashes are stored with their low bit set, so none is 0).
     private var hashes: [UInt64]
-    /// A slot's host: its bytes in `text` and its app.
-    private var entries: [Entry]
+    private var entries: [tessera_host_entry]
+    /// The hosts' bytes, lowercase; a marker's are the end of a host's.
     private var text: [UInt8] = []
     private var count = 0
 
-    private struct Entry: Sendable { var start: Int32; var length: Int32; var app: Int32 }
-
     init() {
         hashes = Array(repeating: 0, count: 64)
-        entries = Array(repeating: Entry(start: 0, length: 0, app: 0), count: 64)
+        entries = Array(repeating: tessera_host_entry(start: 0, length: 0, app: -1), count: 64)
     }
 
+    /// Adds `host` (a valid lowercase hostname: `isValidHost`) for `app`, and its parent domains as markers.
     mutating func insert(_ host: String, app: Int) {
+        let start = text.count
+        text.append(contentsOf: host.utf8)
+        let length = text.count - start
+        for i in start..<text.count where text[i] == UInt8(ascii: ".") { place(from: i + 1, to: start + length, app: -1) }
+        place(from: start, to: start + length, app: app)
+    }
+
+    /// Puts `text[from..<to]` in the table for `app` (a marker, -1, never replaces a host; a host replaces a marker).
+    private mutating func place(from: Int, to: Int, app: Int) {
+        if let slot = find(from: from, to: to) {
+            if app >= 0 { entries[slot].app = Int32(app) }
+            return
+        }
         if (count + 1) * 8 > hashes.count { grow() }
-        var bytes = Array(host.utf8)
-        let h = bytes.withUnsafeMutableBufferPointer { Self.hash(UnsafeBufferPointer($0), from: 0, to: $0.count) }
-        place(h, Entry(start: Int32(text.count), length: Int32(bytes.count), app: Int32(app)))
-        text.append(contentsOf: bytes)
+        let h = text.withUnsafeBufferPointer { Self.hash($0, from: from, to: to) }
+        store(h, tessera_host_entry(start: Int32(from), length: Int32(to - from), app: Int32(app)))
         count += 1
     }
 
-    private mutating func place(_ h: UInt64, _ entry: Entry) {
+    private mutating func store(_ h: UInt64, _ entry: tessera_host_entry) {
         let mask = hashes.count - 1
-        var slot = Self.slot(h, mask)
+        var slot = Int(tessera_host_slot(h, UInt64(mask)))
         while hashes[slot] != 0 { slot = (slot + 1) & mask }
         hashes[slot] = h
         entries[slot] = entry
@@ -41,93 +52,58 @@ struct HostTable: Sendable {
     private mutating func grow() {
         let old = zip(hashes, entries).filter { $0.0 != 0 }
         hashes = Array(repeating: 0, count: hashes.count * 2)
-        entries = Array(repeating: Entry(start: 0, length: 0, app: 0), count: hashes.count)
-        for (h, e) in old { place(h, e) }
+        entries = Array(repeating: tessera_host_entry(start: 0, length: 0, app: -1), count: hashes.count)
+        for (h, e) in old { store(h, e) }
     }
 
-    func exact(_ host: String) -> Int? {
-        var bytes = Array(host.utf8)
-        return bytes.withUnsafeMutableBufferPointer { p in
-            let host = UnsafeBufferPointer(p)
-            return match(Self.hash(host, from: 0, to: host.count), host, from: 0, to: host.count)
+    private func find(from: Int, to: Int) -> Int? {
+        let slot = text.withUnsafeBufferPointer { t in
+            withTable { tessera_host_find($0, t.baseAddress! + from, to - from) }
         }
+        return slot < 0 ? nil : Int(slot)
     }
 
+    /// The app whose host is exactly `host` (any case).
+    func exact(_ host: String) -> Int? {
+        var name = Array(host.utf8)
+        let slot = name.withUnsafeMutableBufferPointer { n in withTable { tessera_host_find($0, n.baseAddress, n.count) } }
+        guard slot >= 0, entries[Int(slot)].app >= 0 else { return nil }
+        return Int(entries[Int(slot)].app)
+    }
+
+    /// The app of `host` or of its most specific parent domain; `host` is ASCII bytes, any case, without a port.
     @inline(__always)
     func lookup(_ host: UnsafeBufferPointer<UInt8>) -> Int? {
-        var end = host.count
-        while end > 0, host[end - 1] == UInt8(ascii: ".") { end -= 1 }
-        guard end > 0 else { return nil }
-        var found: Int?
-        var i = end
-        while i > 0 {
-            i -= 1
-            if host[i] == UInt8(ascii: "."), let app = match(Self.hash(host, from: i + 1, to: end), host, from: i + 1, to: end) { found = app }
-        }
-        if let app = match(Self.hash(host, from: 0, to: end), host, from: 0, to: end) { found = app }
-        return found
+        guard let base = host.baseAddress else { return nil }
+        let app = withTable { tessera_host_lookup($0, base, host.count) }
+        return app < 0 ? nil : Int(app)
     }
 
-    /// A hash of `host[from..<to]` lowercased, never 0: from its first and last eight bytes (fewer for a shorter
-    /// suffix) and its length, so its cost does not grow with the name.
+    /// The table as the scanner reads it, valid inside `body`.
     @inline(__always)
-    static func hash(_ host: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> UInt64 {
-        let length = to - from
-        var first: UInt64 = 0, last: UInt64 = 0
-        if length >= 8 {
-            let raw = UnsafeRawPointer(host.baseAddress!)
-            first = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: from, as: UInt64.self))
-            last = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: to - 8, as: UInt64.self))
-        } else {
-            for k in 0..<length { first |= UInt64(host[from + k]) << (8 * k) }
-        }
-        var h = lowercased(first) &* 0x9e37_79b9_7f4a_7c15
-        h ^= lowercased(last) &* 0xc2b2_ae3d_27d4_eb4f
-        h ^= UInt64(length) &* 0x1656_67b1_9e37_79f9
-        h ^= h >> 29
-        return h | 1
-    }
-
-    /// Where a hash's probe starts: its high bits (a product's low bits mix least, and the lowest is always set).
-    @inline(__always)
-    static func slot(_ h: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: h >> 32) & mask }
-
-    /// ASCII capitals of a word to small letters, a word at a time (bytes from 0x80 up are left alone).
-    @inline(__always)
-    static func lowercased(_ w: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101, low7: UInt64 = 0x7f7f_7f7f_7f7f_7f7f
-        let b = w & low7
-        // 0x80 in each byte that is from "A" (0x41) through "Z" (0x5a) and below 0x80.
-        let capital = (b &+ ones &* (0x80 - 0x41)) & ~(b &+ ones &* (0x80 - 0x5b)) & ~w & (ones &* 0x80)
-        return w | (capital >> 2)
-    }
-
-    @inline(__always)
-    private func match(_ h: UInt64, _ host: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
-        hashes.withUnsafeBufferPointer { hashes in
-            let mask = hashes.count - 1
-            var slot = Self.slot(h, mask)
-            while true {
-                let stored = hashes[slot]
-                if stored == 0 { return nil }
-                if stored == h, let app = confirm(slot, host, from: from, to: to) { return app }
-                slot = (slot + 1) & mask
+    func withTable<R>(_ body: (UnsafePointer<tessera_host_table>) throws -> R) rethrows -> R {
+        try hashes.withUnsafeBufferPointer { h in
+            try entries.withUnsafeBufferPointer { e in
+                try text.withUnsafeBufferPointer { t in
+                    var table = tessera_host_table(hashes: h.baseAddress, entries: e.baseAddress, text: t.baseAddress,
+                                                   mask: UInt64(h.count - 1))
+                    return try body(&table)
+                }
             }
         }
     }
 
-    /// Whether the slot's host is `host[from..<to]` (compared lowercased): a hash hit is not proof.
-    private func confirm(_ slot: Int, _ host: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
-        let e = entries[slot]
-        guard Int(e.length) == to - from else { return nil }
-        let start = Int(e.start)
-        for k in 0..<(to - from) {
-            var b = host[from + k]
-            if b &- 65 < 26 { b |= 0x20 }
-            if b != text[start + k] { return nil }
-        }
-        return Int(e.app)
+    /// A hash of `host[from..<to]` lowercased, never 0: from its first and last eight bytes (fewer for a shorter
+    /// suffix) and its length, so its cost does not grow with the name (`tessera_host_hash`, which the scanner uses).
+    @inline(__always)
+    static func hash(_ host: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> UInt64 {
+        guard let base = host.baseAddress else { return tessera_host_hash(nil, 0) }
+        return tessera_host_hash(base + from, to - from)
     }
+
+    /// ASCII capitals of a word to small letters, a word at a time (bytes from 0x80 up are left alone).
+    @inline(__always)
+    static func lowercased(_ w: UInt64) -> UInt64 { tessera_host_lowercased(w) }
 
     static func isValidHost(_ host: String) -> Bool {
         !host.isEmpty && host.count <= 253 && !host.hasPrefix(".") && !host.hasSuffix(".") && !host.contains("..")

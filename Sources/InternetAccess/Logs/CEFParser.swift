@@ -4,6 +4,9 @@
 public struct CEFParser: LogParser {
     public init() {}
 
+    /// The block scanner reads this format itself (LogScanner).
+    public static var fastScan: FastScanFormat? { .cef }
+
     public mutating func parse(_ p: UnsafeMutableBufferPointer<UInt8>, into e: inout LogEntry) -> ParseOutcome {
         if p.isEmpty { return .skipped }
         guard var i = ByteParsing.find(p, "CEF:") else { return .malformed("no CEF: header") }

@@ -34,15 +34,15 @@ public enum ParseOutcome: Sendable, Equatable {
 public protocol LogParser {
     mutating func parse(_ line: UnsafeMutableBufferPointer<UInt8>, into entry: inout LogEntry) -> ParseOutcome
 
-    /// The importer's fast path: the host `parse` would report for a line that it certainly parses as a request, found
-    /// without parsing the rest and without changing the line; nil when the line needs `parse` (it may be a header,
-    /// malformed, or escaped). Only a line whose host is a catalog app's is then parsed, so nearly every line of a
-    /// proxy log costs only this.
-    func requestHost(_ line: UnsafeMutableBufferPointer<UInt8>) -> Range<Int>?
+    /// The importer's fast path for this format, if it has one: the block scanner finds each line's host (the host
+    /// `parse` would report for a line that it certainly parses as a request) without parsing the rest, and only a
+    /// line to a catalog app's host, or one the scanner is unsure of (a header, a malformed or escaped line), is then
+    /// parsed, so nearly every line of a proxy log costs only a few bit operations. nil: every line takes `parse`.
+    static var fastScan: FastScanFormat? { get }
 }
 
 extension LogParser {
-    public func requestHost(_ line: UnsafeMutableBufferPointer<UInt8>) -> Range<Int>? { nil }
+    public static var fastScan: FastScanFormat? { nil }
 }
 
 /// The formats `tessera traffic import` reads.

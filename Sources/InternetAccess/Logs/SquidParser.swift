@@ -5,6 +5,9 @@
 public struct SquidParser: LogParser {
     public init() {}
 
+    /// The block scanner reads this format itself (LogScanner).
+    public static var fastScan: FastScanFormat? { .squid }
+
     public mutating func parse(_ p: UnsafeMutableBufferPointer<UInt8>, into e: inout LogEntry) -> ParseOutcome {
         var i = 0
         guard let time = ByteParsing.token(p, &i) else { return .skipped }

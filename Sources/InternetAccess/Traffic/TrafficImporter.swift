@@ -1,12 +1,13 @@
 public import Foundation
 public import TesseraCore
 
-/// Streams a proxy or firewall log into traffic records: each line's host is found first (the parser's `requestHost`,
-/// skipping to the host field without parsing the rest) and looked up in the catalog without making a string; only a
-/// line to a catalog app (or one the fast path is unsure of) is parsed in place, and only requests to catalog apps
-/// become records (attributed to a directory user when the log names one), written a batch per transaction. A line
-/// that does not parse is counted and reported with its number, and the import goes on. Memory stays one read chunk
-/// and one batch whatever the file's size.
+/// Streams a proxy or firewall log into traffic records. A format with a fast path (Squid, CEF) goes through the block
+/// scanner (`LogScanner`): a mapped file, or a read buffer, is classified 64 bytes at a time, each line's host found
+/// with bit operations and looked up in the catalog's host table, so a request to a host that is no catalog app's is
+/// only counted. Only a line to a catalog app, or one the fast path is unsure of, is parsed in place, and only requests
+/// to catalog apps become records (attributed to a directory user when the log names one), written a batch per
+/// transaction. A line that does not parse is counted and reported with its number, and the import goes on. Memory
+/// stays one buffer (or the mapped pages not yet passed) and one batch whatever the file's size.
 public struct TrafficImporter: Sendable {
     public let catalog: AICatalog
     public let tenant: String
@@ -48,6 +49,8 @@ public struct TrafficImporter: Sendable {
     }
 
     static let sampleLimit = 20
+    /// 10000-01-01T00:00:00Z: a request to a catalog app dated from then on is reported, not recorded.
+    static let latestTime: Double = 253_402_300_800
     /// The most distinct user names remembered between lines.
     static let userCacheLimit = 100_000
 
@@ -67,11 +70,17 @@ public struct TrafficImporter: Sendable {
         }
     }
 
+    /// `chunkSize` is the read buffer's size and the longest line: a line of that many bytes or more is reported and
+    /// skipped.
     func run<Parser: LogParser>(_ parser: Parser, fd: Int32, store: (any DirectoryStore)?, users: UserAttribution, now: Date,
                                 chunkSize: Int = LineReader.defaultChunkSize,
                                 onMalformed: (Malformed) -> Void) async throws -> Summary {
         var parser = parser
-        let reader = LineReader(fd: fd, chunkSize: chunkSize)
+        let input = try LogInput(fd: fd, bufferSize: chunkSize)
+        let scanner = LogScanner(format: Parser.fastScan, maxLine: chunkSize)
+        // A mapped file is read-only, and parsers rewrite lines in place (unescaping): those lines are copied here.
+        let scratch = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkSize)
+        defer { scratch.deallocate() }
         var summary = Summary()
         var batch: [StoredObject] = []
         let cutoff = now.timeIntervalSince1970 - Double(TrafficLog.retentionDays) * 86_400
@@ -79,54 +88,73 @@ public struct TrafficImporter: Sendable {
         var entry = LogEntry()
         var userCache: [String: UserAttribution.User?] = [:]
         var ids = TransactionID()
-        while try reader.readChunk({ line, number, truncated in
-            summary.lines += 1
-            if truncated {
-                Self.note(&summary, Malformed(line: number, reason: "longer than \(chunkSize) bytes"), onMalformed)
-                return
-            }
-            // The fast path: a request to a host that is no catalog app's is counted and left unparsed.
-            if let host = parser.requestHost(line), catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[host])) == nil {
-                summary.requests += 1
-                return
-            }
-            entry.reset()
-            switch parser.parse(line, into: &entry) {
-            case .skipped: summary.skipped += 1; return
-            case .malformed(let reason): Self.note(&summary, Malformed(line: number, reason: reason), onMalformed); return
-            case .entry: summary.requests += 1
-            }
-            guard let hostRange = entry.host,
-                  let app = catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[hostRange])) else { return }
-            let time = entry.time ?? nowSeconds
-            if time < cutoff { summary.expired += 1; return }
-            var record = makeRecord(line, entry, app: app, time: time, id: ids.next(milliseconds: UInt64(max(0, time * 1000))))
-            if let name = record.loginUser {
-                let user: UserAttribution.User?
-                if let cached = userCache[name] {
-                    user = cached
-                } else {
-                    user = users.user(named: name)
-                    // Bounded, so a log of endless distinct names cannot grow memory with the file.
-                    if userCache.count >= Self.userCacheLimit { userCache.removeAll(keepingCapacity: true) }
-                    userCache[name] = user
+        while let (bytes, final) = try input.next() {
+            var from = 0
+            var found: LogScanner.Found
+            repeat {
+                found = catalog.hosts.withTable { scanner.scan(bytes, from: &from, final: final, table: $0) }
+                for scanned in found {
+                    if scanned.truncated {
+                        Self.note(&summary, Malformed(line: scanned.number, reason: "longer than \(chunkSize) bytes"), onMalformed)
+                        continue
+                    }
+                    let line: UnsafeMutableBufferPointer<UInt8>
+                    if input.writable {
+                        line = UnsafeMutableBufferPointer(mutating: UnsafeBufferPointer(rebasing: bytes[scanned.range]))
+                    } else {
+                        line = UnsafeMutableBufferPointer(rebasing: scratch[0..<scanned.range.count])
+                        _ = line.initialize(from: bytes[scanned.range])
+                    }
+                    entry.reset()
+                    switch parser.parse(line, into: &entry) {
+                    case .skipped: summary.skipped += 1; continue
+                    case .malformed(let reason): Self.note(&summary, Malformed(line: scanned.number, reason: reason), onMalformed); continue
+                    case .entry: break
+                    }
+                    guard let hostRange = entry.host,
+                          let app = catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[hostRange])) else {
+                        summary.requests += 1
+                        continue
+                    }
+                    let time = entry.time ?? nowSeconds
+                    // A record's time is a Graph DateTimeOffset (and its id holds the milliseconds): years up to 9999.
+                    guard time < Self.latestTime else {
+                        Self.note(&summary, Malformed(line: scanned.number, reason: "the time is after the year 9999"), onMalformed)
+                        continue
+                    }
+                    summary.requests += 1
+                    if time < cutoff { summary.expired += 1; continue }
+                    var record = makeRecord(line, entry, app: app, time: time, id: ids.next(milliseconds: UInt64(max(0, time * 1000))))
+                    if let name = record.loginUser {
+                        let user: UserAttribution.User?
+                        if let cached = userCache[name] {
+                            user = cached
+                        } else {
+                            user = users.user(named: name)
+                            // Bounded, so a log of endless distinct names cannot grow memory with the file.
+                            if userCache.count >= Self.userCacheLimit { userCache.removeAll(keepingCapacity: true) }
+                            userCache[name] = user
+                        }
+                        if let user {
+                            record.userId = user.id; record.userPrincipalName = user.userPrincipalName
+                            summary.attributed += 1
+                        }
+                    }
+                    summary.recorded += 1
+                    summary.apps[catalog.apps[app].id, default: 0] += 1
+                    if store != nil { batch.append(record.object) }
                 }
-                if let user {
-                    record.userId = user.id; record.userPrincipalName = user.userPrincipalName
-                    summary.attributed += 1
+                if let store, batch.count >= Self.batchSize {
+                    try await Self.write(batch, to: store)
+                    batch.removeAll(keepingCapacity: true)
                 }
-            }
-            summary.recorded += 1
-            summary.apps[catalog.apps[app].id, default: 0] += 1
-            if store != nil { batch.append(record.object) }
-        }) {
-            if let store, batch.count >= Self.batchSize {
-                try await Self.write(batch, to: store)
-                batch.removeAll(keepingCapacity: true)
-            }
+            } while found.count == scanner.capacity
+            input.consume(from)
         }
         if let store, !batch.isEmpty { try await Self.write(batch, to: store) }
-        summary.bytes = reader.bytesRead
+        summary.lines = scanner.lines
+        summary.requests += scanner.requests
+        summary.bytes = input.bytesRead
         return summary
     }
 

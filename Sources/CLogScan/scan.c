@@ -1,0 +1,657 @@
+#include "CLogScan.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#define TESSERA_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+// Input is classified a chunk at a time (128 blocks of 64 bytes, 8 KB): its masks and the positions listed from them
+// stay in the first-level cache (and on the stack, 40 KB) while its lines are read from them.
+enum { BLOCKS = 128, CHUNK = BLOCKS * 64 };
+
+// Stage two is compiled twice, for x86-64 as it is and for processors with AVX2 (with POPCNT and BMI), and chosen
+// once at run time: its helpers are always inlined so each copy gets its own instructions.
+#define INLINE static inline __attribute__((always_inline))
+
+// One bit per input byte of a chunk (and two words of zeros after it, so a 64-bit window may start at any byte of
+// it). Squid: `a` the first byte of each field (a byte that is neither a blank nor a newline after one that is, or at
+// the chunk's start), `b` the blanks and newlines, `c` `/` and `:` (where a URL's scheme ends), `d` the bytes that
+// end a URL's host (`/`, `:`, `?`, blanks and newlines), `f` the bytes that are not digits. CEF: `a` spaces, `b` `|`,
+// `c` `=`, `d` backslashes, `e` capital Cs (where `CEF:` may start).
+typedef struct {
+    uint64_t nl[BLOCKS + 2], a[BLOCKS + 2], b[BLOCKS + 2], c[BLOCKS + 2], d[BLOCKS + 2], e[BLOCKS + 2], f[BLOCKS + 2];
+    // CEF: whether the chunk holds a backslash at all.
+    uint64_t any_backslash;
+} masks;
+
+// MARK: - Stage one: a chunk's bytes to bitmasks
+
+// The bits of one 64-byte block for the format; `carry` is whether the byte before the block ends a field.
+#define CLASSIFY(EQ, DIGITS)                                                             \
+    do {                                                                                 \
+        uint64_t nl = EQ('\n');                                                          \
+        m->nl[k] = nl;                                                                   \
+        if (format == tessera_log_squid) {                                               \
+            uint64_t sep = EQ(' ') | EQ('\t') | nl;                                      \
+            uint64_t slash = EQ('/'), colon = EQ(':');                                   \
+            m->a[k] = ~sep & ((sep << 1) | carry);                                       \
+            m->b[k] = sep;                                                               \
+            m->c[k] = slash | colon;                                                     \
+            m->d[k] = slash | colon | EQ('?') | sep;                                     \
+            m->f[k] = ~DIGITS();                                                         \
+            carry = sep >> 63;                                                           \
+        } else if (format == tessera_log_cef) {                                          \
+            m->a[k] = EQ(' ');                                                           \
+            m->b[k] = EQ('|');                                                           \
+            m->c[k] = EQ('=');                                                           \
+            m->d[k] = EQ('\\');                                                          \
+            m->e[k] = EQ('C');                                                           \
+        }                                                                                \
+    } while (0)
+
+// The blocks of `p[0..<n)`; the last, when partial, is read from a copy padded with spaces (so no read goes past the
+// data, which may end at the end of a mapped page).
+#define STAGE1(LOAD, EQ, DIGITS)                                                         \
+    size_t whole = n / 64, blocks = (n + 63) / 64;                                       \
+    uint8_t pad[64];                                                                     \
+    uint64_t carry = 1;                                                                  \
+    for (size_t k = 0; k < blocks; k++) {                                                \
+        const uint8_t *q = p + 64 * k;                                                   \
+        if (k == whole) {                                                                \
+            memset(pad, ' ', 64);                                                        \
+            memcpy(pad, q, n - 64 * whole);                                              \
+            q = pad;                                                                     \
+        }                                                                                \
+        LOAD(q);                                                                         \
+        CLASSIFY(EQ, DIGITS);                                                            \
+    }                                                                                    \
+    for (size_t k = blocks; k < blocks + 2; k++)                                         \
+        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = 0;
+
+static inline uint64_t eq_portable(const uint8_t *bytes, uint8_t ch) {
+    uint64_t bits = 0;
+    for (int i = 0; i < 64; i++) bits |= (uint64_t)(bytes[i] == ch) << i;
+    return bits;
+}
+
+static inline uint64_t digits_portable(const uint8_t *bytes) {
+    uint64_t bits = 0;
+    for (int i = 0; i < 64; i++) bits |= (uint64_t)((uint8_t)(bytes[i] - '0') < 10) << i;
+    return bits;
+}
+
+static void stage1_portable(tessera_log_format format, const uint8_t *p, size_t n, masks *m) {
+    uint8_t bytes[64];
+#define LOAD_PORTABLE(q) memcpy(bytes, q, 64)
+#define EQ_PORTABLE(ch) eq_portable(bytes, ch)
+#define DIGITS_PORTABLE() digits_portable(bytes)
+    STAGE1(LOAD_PORTABLE, EQ_PORTABLE, DIGITS_PORTABLE)
+}
+
+#if TESSERA_X86
+// SSE2 is part of x86-64.
+static inline uint64_t eq_sse2(const __m128i v[4], char ch) {
+    __m128i c = _mm_set1_epi8(ch);
+    uint64_t m0 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[0], c));
+    uint64_t m1 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[1], c));
+    uint64_t m2 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[2], c));
+    uint64_t m3 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[3], c));
+    return m0 | m1 << 16 | m2 << 32 | m3 << 48;
+}
+
+// Bytes from '0' to '9': b - '0' is at most 9, unsigned.
+static inline uint64_t digits_sse2(const __m128i v[4]) {
+    uint64_t bits = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i t = _mm_sub_epi8(v[i], _mm_set1_epi8('0'));
+        bits |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t)) << (16 * i);
+    }
+    return bits;
+}
+
+static void stage1_sse2(tessera_log_format format, const uint8_t *p, size_t n, masks *m) {
+    __m128i v[4];
+#define LOAD_SSE2(q)                                                                     \
+    for (int i = 0; i < 4; i++) v[i] = _mm_loadu_si128((const __m128i *)(q + 16 * i))
+#define EQ_SSE2(ch) eq_sse2(v, ch)
+#define DIGITS_SSE2() digits_sse2(v)
+    STAGE1(LOAD_SSE2, EQ_SSE2, DIGITS_SSE2)
+}
+
+#define AVX2 __attribute__((target("avx2")))
+
+static inline AVX2 uint64_t eq_avx2(__m256i lo, __m256i hi, char ch) {
+    __m256i c = _mm256_set1_epi8(ch);
+    uint64_t l = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, c));
+    uint64_t h = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, c));
+    return l | h << 32;
+}
+
+static inline AVX2 uint64_t digits_avx2(__m256i lo, __m256i hi) {
+    __m256i zero = _mm256_set1_epi8('0'), nine = _mm256_set1_epi8(9);
+    __m256i l = _mm256_sub_epi8(lo, zero), h = _mm256_sub_epi8(hi, zero);
+    uint64_t bl = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(l, nine), l));
+    uint64_t bh = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(h, nine), h));
+    return bl | bh << 32;
+}
+
+static AVX2 void stage1_avx2(tessera_log_format format, const uint8_t *p, size_t n, masks *m) {
+    __m256i lo, hi;
+#define LOAD_AVX2(q)                                                                     \
+    lo = _mm256_loadu_si256((const __m256i *)(q));                                       \
+    hi = _mm256_loadu_si256((const __m256i *)(q + 32))
+#define EQ_AVX2(ch) eq_avx2(lo, hi, ch)
+#define DIGITS_AVX2() digits_avx2(lo, hi)
+    STAGE1(LOAD_AVX2, EQ_AVX2, DIGITS_AVX2)
+}
+
+static int has_avx2(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    // The operating system must save the YMM registers (OSXSAVE, and XCR0's SSE and AVX state bits).
+    if (!(c & bit_OSXSAVE) || !(c & bit_AVX)) return 0;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & bit_AVX2) != 0;
+}
+#endif
+
+typedef void (*stage1_fn)(tessera_log_format, const uint8_t *, size_t, masks *);
+
+// MARK: - Bit search
+
+// The first set bit of `m` in [from, limit), or `limit`.
+INLINE size_t next_set(const uint64_t *m, size_t from, size_t limit) {
+    if (from >= limit) return limit;
+    size_t w = from >> 6, last = (limit - 1) >> 6;
+    uint64_t bits = m[w] & (~0ULL << (from & 63));
+    while (!bits) {
+        if (w == last) return limit;
+        bits = m[++w];
+    }
+    size_t at = (w << 6) + (size_t)__builtin_ctzll(bits);
+    return at < limit ? at : limit;
+}
+
+// The last set bit of `m` in [floor, before), or SIZE_MAX.
+INLINE size_t last_set(const uint64_t *m, size_t floor, size_t before) {
+    if (before <= floor) return SIZE_MAX;
+    size_t top = before - 1, w = top >> 6, first = floor >> 6;
+    uint64_t bits = m[w] & (~0ULL >> (63 - (top & 63)));
+    while (!bits) {
+        if (w == first) return SIZE_MAX;
+        bits = m[--w];
+    }
+    size_t at = (w << 6) + 63 - (size_t)__builtin_clzll(bits);
+    return at >= floor ? at : SIZE_MAX;
+}
+
+// The 64 bits of `m` from bit `from` on (bit 0 is `from`'s).
+INLINE uint64_t window(const uint64_t *m, size_t from) {
+    size_t w = from >> 6, o = from & 63;
+    return (m[w] >> o) | ((m[w + 1] << 1) << (63 - o));
+}
+
+// The first set bit of `m` in [from, limit), or `limit`: one window when it lies within 64 bits, so the search costs
+// no branch that the data decides.
+INLINE size_t next_near(const uint64_t *m, size_t from, size_t limit) {
+    if (from >= limit) return limit;
+    uint64_t w = window(m, from);
+    if (__builtin_expect(w == 0, 0)) return next_set(m, from + 64, limit);
+    size_t at = from + (size_t)__builtin_ctzll(w);
+    return at < limit ? at : limit;
+}
+
+// The last set bit of `m` in [floor, before), or SIZE_MAX: one window when it lies within 64 bits.
+INLINE size_t last_near(const uint64_t *m, size_t floor, size_t before) {
+    if (before <= floor) return SIZE_MAX;
+    if (__builtin_expect(before < 64, 0)) return last_set(m, floor, before);
+    uint64_t w = window(m, before - 64);
+    if (__builtin_expect(w == 0, 0)) return last_set(m, floor, before - 64);
+    size_t at = before - 64 + 63 - (size_t)__builtin_clzll(w);
+    return at >= floor ? at : SIZE_MAX;
+}
+
+// The `k`-th (from 0) set bit of `m` in [from, limit), or `limit`: 64 bits at a time, clearing the lowest.
+INLINE size_t nth_set(const uint64_t *m, size_t from, size_t limit, unsigned k) {
+    for (;;) {
+        if (from >= limit) return limit;
+        uint64_t bits = window(m, from);
+        if (limit - from < 64) bits &= (1ULL << (limit - from)) - 1;
+        unsigned count = (unsigned)__builtin_popcountll(bits);
+        if (count > k) {
+            while (k--) bits &= bits - 1;
+            return from + (size_t)__builtin_ctzll(bits);
+        }
+        k -= count;
+        from += 64;
+    }
+}
+
+// MARK: - Fields
+
+INLINE int is_digit(uint8_t b) { return (uint8_t)(b - '0') < 10; }
+
+// What SquidParser's `seconds` reads: 1 to 18 digits, then optionally a dot and 1 to 18 digits.
+INLINE int is_seconds(const uint8_t *q, size_t n) {
+    size_t dot = n;
+    for (size_t i = 0; i < n; i++) {
+        if (q[i] == '.') { dot = i; break; }
+        if (!is_digit(q[i])) return 0;
+    }
+    if (dot < 1 || dot > 18) return 0;
+    if (dot == n) return 1;
+    if (n - dot - 1 < 1 || n - dot - 1 > 18) return 0;
+    for (size_t i = dot + 1; i < n; i++)
+        if (!is_digit(q[i])) return 0;
+    return 1;
+}
+
+// A byte count: 1 to 18 digits.
+INLINE int is_count(const uint8_t *q, size_t n) {
+    if (n < 1 || n > 18) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_digit(q[i])) return 0;
+    return 1;
+}
+
+// The host of a URL or CONNECT target in p[a..<b) (ByteParsing.urlHost): after a `scheme://`, up to `/`, `:` or `?`.
+INLINE void url_host(const uint8_t *p, size_t a, size_t b, size_t *hs, size_t *he) {
+    size_t start = a, i = a;
+    while (i + 2 < b && p[i] != '/' && p[i] != ':') i++;
+    if (i + 2 < b && p[i] == ':' && p[i + 1] == '/' && p[i + 2] == '/') start = i + 3;
+    size_t h = start;
+    while (h < b && p[h] != '/' && p[h] != ':' && p[h] != '?') h++;
+    *hs = start;
+    *he = h;
+}
+
+// Bits `from..<from+n` of `w` (n below 64) moved to the bottom.
+INLINE uint64_t bits(uint64_t w, unsigned from, unsigned n) { return (w >> from) & ((1ULL << n) - 1); }
+
+// What SquidParser's `seconds` reads, from the token's non-digit bits: 1 to 18 digits, then optionally a dot and 1 to
+// 18 digits.
+INLINE int seconds_bits(const uint8_t *token, uint64_t nondigits, size_t n) {
+    if (!nondigits) return n >= 1 && n <= 18;
+    size_t dot = (size_t)__builtin_ctzll(nondigits);
+    return token[dot] == '.' && !(nondigits & (nondigits - 1)) && dot >= 1 && dot <= 18 && n - dot - 1 >= 1 &&
+           n - dot - 1 <= 18;
+}
+
+// ByteParsing.urlHost over p[t..<end): a scheme ends at the first `/` or `:` if `://` follows it; the host ends at
+// `/`, `:` or `?`.
+INLINE int squid_url_host(const uint8_t *p, const masks *m, size_t t, size_t end, size_t *hs, size_t *he) {
+    size_t start = t;
+    if (end - t > 2) {
+        size_t i = next_near(m->c, t, end - 2);
+        if (i < end - 2 && p[i] == ':' && p[i + 1] == '/' && p[i + 2] == '/') start = i + 3;
+    }
+    *hs = start;
+    *he = next_near(m->d, start, end);
+    return *he > *hs;
+}
+
+// Squid (SquidParser.parse's requirements): a time, three fields, a byte count, a method and a URL with a host. The
+// first seven fields of a line almost always start within its first 64 bytes: then they come from one window of each
+// mask at the line's start, without a chain of searches.
+INLINE int squid_host(const uint8_t *p, const masks *m, size_t ls, size_t e, size_t *hs, size_t *he) {
+    uint64_t starts = window(m->a, ls);
+    if (e - ls < 64) starts &= (1ULL << (e - ls)) - 1;
+    if (__builtin_popcountll(starts) >= 7) {
+        uint64_t seps = window(m->b, ls), nondigits = window(m->f, ls);
+        uint64_t s4 = starts & (starts - 1);
+        s4 &= s4 - 1; s4 &= s4 - 1; s4 &= s4 - 1;
+        uint64_t s6 = s4 & (s4 - 1);
+        s6 &= s6 - 1;
+        unsigned o0 = (unsigned)__builtin_ctzll(starts), o4 = (unsigned)__builtin_ctzll(s4);
+        // A field ends at the first blank after its start, before the next field's start (within the window).
+        unsigned n0 = (unsigned)__builtin_ctzll(seps >> o0), n4 = (unsigned)__builtin_ctzll(seps >> o4);
+        if (!seconds_bits(p + ls + o0, bits(nondigits, o0, n0), n0)) return 0;
+        if (n4 < 1 || n4 > 18 || bits(nondigits, o4, n4)) return 0;
+        size_t t6 = ls + (size_t)__builtin_ctzll(s6);
+        return squid_url_host(p, m, t6, next_near(m->b, t6, e), hs, he);
+    }
+    size_t t0 = nth_set(m->a, ls, e, 0), t4 = nth_set(m->a, t0 + 1, e, 3), t6 = nth_set(m->a, t4 + 1, e, 1);
+    if (t6 >= e) return 0;
+    if (!is_seconds(p + t0, next_set(m->b, t0, e) - t0)) return 0;
+    if (!is_count(p + t4, next_set(m->b, t4, e) - t4)) return 0;
+    return squid_url_host(p, m, t6, next_set(m->b, t6, e), hs, he);
+}
+
+INLINE int key_is(const uint8_t *p, size_t k0, size_t k1, const char *name, size_t n) {
+    return k1 - k0 == n && memcmp(p + k0, name, n) == 0;
+}
+
+// CEF without backslashes (escapes change what the fields are: those lines take the parser), by the rules of
+// KeyValueScanner and KeyValueFields: after the header's seven `|`, a key runs from the space before an `=` (or the
+// value's start) to the `=`, a value to the space before the next key (trailing spaces trimmed); `dhost`, `host` and
+// `dstHost` set the host, `request` and `url` set it from their URL when none is set yet, and `dst` stands in for a
+// record that has none.
+INLINE int cef_host(const uint8_t *p, const masks *m, const uint16_t *equals, size_t *cursor, size_t ls, size_t e,
+                    size_t *hs, size_t *he) {
+    if (e == ls || (m->any_backslash && next_set(m->d, ls, e) < e)) return 0;
+    size_t c = next_set(m->e, ls, e);
+    for (;;) {
+        if (c + 4 > e) return 0;
+        if (p[c + 1] == 'E' && p[c + 2] == 'F' && p[c + 3] == ':') break;
+        c = next_set(m->e, c + 1, e);
+    }
+    size_t bar = nth_set(m->b, c, e, 6);
+    if (bar >= e) return 0;
+    size_t i = bar + 1;
+    int host = 0, dst = 0, key = 0;
+    size_t h0 = 0, h1 = 0, d0 = 0, d1 = 0, k0 = 0, k1 = 0, vs = i, j = *cursor;
+    // The chunk's `=` in order: those of this line's extension follow those before it (each independent of the
+    // last, where searching from one to the next would make a chain of dependent loads).
+    while (equals[j] < i) j++;
+    for (;; j++) {
+        size_t q = equals[j] < e ? equals[j] : e, k = q, v1 = e;
+        if (q < e) {
+            size_t space = last_near(m->a, vs, q);
+            k = space == SIZE_MAX ? vs : space + 1;
+            if (k == q) continue;
+            v1 = k > vs + 1 ? k - 1 : vs;
+        }
+        if (key) {
+            while (v1 > vs && p[v1 - 1] == ' ') v1--;
+            int empty = v1 == vs;
+            switch (k1 - k0) {
+            case 3:
+                if (key_is(p, k0, k1, "dst", 3)) { dst = !empty; d0 = vs; d1 = v1; }
+                else if (key_is(p, k0, k1, "url", 3) && !empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
+                break;
+            case 4:
+                if (key_is(p, k0, k1, "host", 4)) { host = !empty; h0 = vs; h1 = v1; }
+                break;
+            case 5:
+                if (key_is(p, k0, k1, "dhost", 5)) { host = !empty; h0 = vs; h1 = v1; }
+                break;
+            case 7:
+                if (key_is(p, k0, k1, "dstHost", 7)) { host = !empty; h0 = vs; h1 = v1; }
+                else if (key_is(p, k0, k1, "request", 7) && !empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
+                break;
+            }
+        }
+        if (q >= e) break;
+        key = 1; k0 = k; k1 = q; vs = q + 1;
+    }
+    *cursor = j;
+    if (host) { *hs = h0; *he = h1; return 1; }
+    if (dst) { *hs = d0; *he = d1; return 1; }
+    return 0;
+}
+
+// MARK: - Host table
+
+INLINE int same_lowercased(const uint8_t *name, const uint8_t *lower, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        uint8_t b = name[k];
+        if ((uint8_t)(b - 'A') < 26) b |= 0x20;
+        if (b != lower[k]) return 0;
+    }
+    return 1;
+}
+
+// Eight bytes as a little-endian word (byte 0 lowest), from any address.
+INLINE uint64_t load8(const uint8_t *q) {
+    uint64_t w;
+    memcpy(&w, q, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+// 0x80 in each byte of `v` that is zero, nothing elsewhere.
+INLINE uint64_t zero_bytes(uint64_t v) {
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL;
+    return ~(((v & low7) + low7) | v | low7);
+}
+
+// tessera_host_hash of name[0..<length), reading a short name as one word that ends with it when the bytes before it
+// (from `floor` on) are there to read.
+INLINE uint64_t hash_within(const uint8_t *name, size_t length, const uint8_t *floor) {
+    if (length >= 1 && length < 8 && (size_t)(name - floor) + length >= 8)
+        return tessera_host_mix(load8(name + length - 8) >> (8 * (8 - length)), 0, length);
+    return tessera_host_hash(name, length);
+}
+
+INLINE int64_t find(const tessera_host_table *t, const uint8_t *name, size_t length, const uint8_t *floor) {
+    uint64_t h = hash_within(name, length, floor);
+    for (uint64_t slot = tessera_host_slot(h, t->mask);; slot = (slot + 1) & t->mask) {
+        uint64_t stored = t->hashes[slot];
+        if (stored == 0) return -1;
+        const tessera_host_entry *entry = &t->entries[slot];
+        if (stored == h && (size_t)entry->length == length && same_lowercased(name, t->text + entry->start, length))
+            return (int64_t)slot;
+    }
+}
+
+int64_t tessera_host_find(const tessera_host_table *table, const uint8_t *name, size_t length) {
+    return find(table, name, length, name);
+}
+
+// The last dot in host[0..<cut), or SIZE_MAX: eight bytes at a time from the right.
+INLINE size_t last_dot(const uint8_t *host, size_t cut, const uint8_t *floor) {
+    const uint64_t dots = 0x2e2e2e2e2e2e2e2eULL;
+    while (cut >= 8) {
+        uint64_t d = zero_bytes(load8(host + cut - 8) ^ dots);
+        if (d) return cut - 8 + ((63 - (size_t)__builtin_clzll(d)) >> 3);
+        cut -= 8;
+    }
+    if (cut > 0 && (size_t)(host - floor) + cut >= 8) {
+        // The word ending at `cut`, without the bytes before the host.
+        uint64_t d = zero_bytes(load8(host + cut - 8) ^ dots) & (~0ULL << (8 * (8 - cut)));
+        return d ? cut - 8 + ((63 - (size_t)__builtin_clzll(d)) >> 3) : SIZE_MAX;
+    }
+    while (cut-- > 0)
+        if (host[cut] == '.') return cut;
+    return SIZE_MAX;
+}
+
+// The app of `host` or of its most specific parent domain: walking from the last label, every suffix after a dot is
+// probed, and the walk stops at the first that the table does not hold (no catalog host ends in it).
+INLINE int32_t lookup(const tessera_host_table *t, const uint8_t *host, size_t length, const uint8_t *floor) {
+    while (length > 0 && host[length - 1] == '.') length--;
+    if (length == 0) return -1;
+    int32_t found = -1;
+    for (size_t cut = length;;) {
+        size_t dot = last_dot(host, cut, floor);
+        if (dot == SIZE_MAX) break;
+        int64_t slot = find(t, host + dot + 1, length - dot - 1, floor);
+        if (slot < 0) return found;
+        if (t->entries[slot].app >= 0) found = t->entries[slot].app;
+        cut = dot;
+    }
+    int64_t slot = find(t, host, length, floor);
+    return slot >= 0 && t->entries[slot].app >= 0 ? t->entries[slot].app : found;
+}
+
+int32_t tessera_host_lookup(const tessera_host_table *table, const uint8_t *host, size_t length) {
+    return lookup(table, host, length, host);
+}
+
+// MARK: - Stage two: lines
+
+typedef struct {
+    tessera_log_format format;
+    const uint8_t *data;
+    size_t max_line;
+    const tessera_host_table *table;
+    tessera_log_state *state;
+    tessera_log_line *out;
+    size_t produced;
+    // CEF: the chunk's `=` positions (ending with one past the chunk) and the first not yet passed.
+    const uint16_t *equals;
+    size_t equals_cursor;
+} scan;
+
+INLINE void hand_back(scan *s, tessera_log_kind kind, size_t start, size_t end, size_t hs, size_t he, int32_t app) {
+    tessera_log_line *line = &s->out[s->produced++];
+    line->start = start;
+    line->end = end;
+    line->host_start = hs;
+    line->host_end = he;
+    line->number = s->state->lines;
+    line->kind = kind;
+    line->app = app;
+}
+
+// One whole line, p[ls..<nl) of the chunk at `base` (`nl` its newline, or the end of the data); `m` the chunk's masks,
+// or NULL for a line longer than a chunk (handed back to the parser).
+INLINE void line(scan *s, size_t base, const masks *m, size_t ls, size_t nl) {
+    const uint8_t *p = s->data + base;
+    s->state->lines++;
+    if (nl - ls >= s->max_line) {
+        hand_back(s, tessera_log_truncated, base + ls, base + ls, 0, 0, -1);
+        return;
+    }
+    size_t e = nl > ls && p[nl - 1] == '\r' ? nl - 1 : nl, hs = 0, he = 0;
+    int found = 0;
+    if (m && s->format == tessera_log_squid) found = squid_host(p, m, ls, e, &hs, &he);
+    else if (m && s->format == tessera_log_cef) found = cef_host(p, m, s->equals, &s->equals_cursor, ls, e, &hs, &he);
+    if (!found) {
+        hand_back(s, tessera_log_parse, base + ls, base + e, 0, 0, -1);
+    } else if (!s->table) {
+        hand_back(s, tessera_log_host, base + ls, base + e, base + hs, base + he, -1);
+    } else {
+        int32_t app = lookup(s->table, p + hs, he - hs, p + ls);
+        if (app < 0) s->state->requests++;
+        else hand_back(s, tessera_log_host, base + ls, base + e, base + hs, base + he, app);
+    }
+}
+
+// The positions of the set bits of `words[0..<blocks)` in order, into `out` (which has room for three more than there
+// are bits); returns how many. Two are written per word whether there or not, so a word with none, one or two (a
+// newline every 100 bytes or so) costs no branch that the data decides.
+INLINE size_t flatten(const uint64_t *words, size_t blocks, uint16_t *out) {
+    size_t count = 0;
+    for (size_t k = 0; k < blocks; k++) {
+        uint64_t w = words[k];
+        size_t found = (size_t)__builtin_popcountll(w);
+        out[count] = (uint16_t)(64 * k + (w ? (size_t)__builtin_ctzll(w) : 0));
+        w &= w - 1;
+        out[count + 1] = (uint16_t)(64 * k + (w ? (size_t)__builtin_ctzll(w) : 0));
+        for (size_t j = 2; j < found; j++) {
+            w &= w - 1;
+            out[count + j] = (uint16_t)(64 * k + (size_t)__builtin_ctzll(w));
+        }
+        count += found;
+    }
+    return count;
+}
+
+#define SCAN_PARAMETERS                                                                                                \
+    tessera_log_format format, const uint8_t *data, size_t length, size_t *from, int final, size_t max_line,           \
+        const tessera_host_table *table, tessera_log_state *state, tessera_log_line *out, size_t capacity
+#define SCAN_ARGUMENTS format, data, length, from, final, max_line, table, state, out, capacity
+
+INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
+    if (max_line == 0) max_line = 1;
+    scan s = {format, data, max_line, table, state, out, 0, NULL, 0};
+    masks m;
+    uint16_t newlines[CHUNK + 4], equals[CHUNK + 4];
+    size_t at = *from;
+    int waiting = 0;
+    while (s.produced < capacity && !waiting) {
+        if (state->skipping) {
+            const uint8_t *newline = at < length ? memchr(data + at, '\n', length - at) : NULL;
+            if (!newline) { at = length; break; }
+            at = (size_t)(newline - data) + 1;
+            state->skipping = 0;
+        }
+        if (at >= length) break;
+        size_t n = length - at < CHUNK ? length - at : CHUNK;
+        int rest_of_data = at + n == length;
+        stage1(format, data + at, n, &m);
+        // The chunk's newlines in order, and for CEF its `=`.
+        size_t blocks = (n + 63) / 64, count = flatten(m.nl, blocks, newlines);
+        if (format == tessera_log_cef) {
+            size_t equals_count = flatten(m.c, blocks, equals);
+            equals[equals_count] = CHUNK;  // past every line's end
+            s.equals = equals;
+            s.equals_cursor = 0;
+            uint64_t any = 0;
+            for (size_t k = 0; k < blocks; k++) any |= m.d[k];
+            m.any_backslash = any;
+        }
+        size_t ls = 0;
+        for (size_t j = 0; j < count && s.produced < capacity; j++) {
+            line(&s, at, &m, ls, newlines[j]);
+            ls = newlines[j] + 1;
+        }
+        // No newline in the rest of the chunk: classify again from this line, unless it starts the chunk.
+        if (ls < n && s.produced < capacity && (rest_of_data || ls == 0)) {
+            size_t rest = length - at - ls, reach = rest < max_line ? rest : max_line;
+            const uint8_t *newline = NULL;
+            // A line longer than a chunk: its newline, within max_line.
+            if (!rest_of_data && reach > n) newline = memchr(data + at + n, '\n', reach - n);
+            if (newline) {
+                size_t end = (size_t)(newline - data) - at;
+                line(&s, at, NULL, 0, end);
+                ls = end + 1;
+            } else if (rest >= max_line) {
+                line(&s, at, NULL, ls, ls + max_line);
+                state->skipping = 1;
+                ls += max_line;
+            } else if (final) {
+                line(&s, at, rest_of_data ? &m : NULL, ls, ls + rest);
+                ls += rest;
+            } else {
+                waiting = 1;  // the rest of an unfinished last line comes with more data
+            }
+        }
+        at += ls;
+    }
+    *from = at;
+    return s.produced;
+}
+
+static size_t scan_portable(SCAN_PARAMETERS) { return scan_with(stage1_portable, SCAN_ARGUMENTS); }
+#if TESSERA_X86
+static size_t scan_sse2(SCAN_PARAMETERS) { return scan_with(stage1_sse2, SCAN_ARGUMENTS); }
+static __attribute__((target("avx2,popcnt,bmi,lzcnt"))) size_t scan_avx2(SCAN_PARAMETERS) {
+    return scan_with(stage1_avx2, SCAN_ARGUMENTS);
+}
+#endif
+
+typedef size_t (*scan_fn)(SCAN_PARAMETERS);
+static scan_fn chosen;
+
+int tessera_log_scan_use(tessera_log_instructions instructions) {
+    scan_fn f = NULL;
+    switch (instructions) {
+    case tessera_log_best:
+#if TESSERA_X86
+        f = has_avx2() ? scan_avx2 : scan_sse2;
+#else
+        f = scan_portable;
+#endif
+        break;
+    case tessera_log_portable: f = scan_portable; break;
+#if TESSERA_X86
+    case tessera_log_sse2: f = scan_sse2; break;
+    case tessera_log_avx2: f = has_avx2() ? scan_avx2 : NULL; break;
+#else
+    default: break;
+#endif
+    }
+    if (!f) return 0;
+    __atomic_store_n(&chosen, f, __ATOMIC_RELAXED);
+    return 1;
+}
+
+size_t tessera_log_scan(SCAN_PARAMETERS) {
+    scan_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    // Chosen once (CPUID traps to the hypervisor in a virtual machine); a race only chooses the same twice.
+    if (!f) {
+        tessera_log_scan_use(tessera_log_best);
+        f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    }
+    return f(SCAN_ARGUMENTS);
+}
