@@ -132,6 +132,7 @@ struct TrafficBench: AsyncParsableCommand {
         defer { if directory == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let mawk = ["/usr/bin/mawk", "/bin/mawk"].first { FileManager.default.isExecutableFile(atPath: $0) }
         if mawk == nil { say("mawk is not installed (apt-get install mawk): no comparison") }
+        say("load average at the start: \(Self.loadAverage())")
         say("| log (\(megabytes) MB, median of \(rounds)) | tessera import (parse, match, attribute) | mawk '{ n += NF }' | ratio | with records written (SQLite in memory) |")
         say("|---|---|---|---|---|")
         for format in [TrafficLogFormat.squid, .cef] {
@@ -168,9 +169,17 @@ struct TrafficBench: AsyncParsableCommand {
                        (t.map { String(format: "%.0f MB/s", $0) } ?? "–") as NSString,
                        (t.map { String(format: "%.1f×", o / $0) } ?? "–") as NSString, mb / withStore))
         }
+        say("load average at the end: \(Self.loadAverage())")
     }
 
     static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// The 1-, 5- and 15-minute load averages: the machine's other work, which the rates depend on.
+    static func loadAverage() -> String {
+        var loads = [0.0, 0.0, 0.0]
+        guard getloadavg(&loads, 3) == 3 else { return "unknown" }
+        return loads.map { String(format: "%.2f", $0) }.joined(separator: " ")
+    }
 
     static func time(_ tool: String, _ arguments: [String]) throws -> Double {
         let process = Process()
