@@ -149,8 +149,7 @@ struct SQLTransaction: DirectoryTransaction {
     func holders(tenant: String, keys: [UniqueKey]) async throws -> [KeyName: String] {
         var found: [KeyName: String] = [:]
         for chunk in Self.chunks(keys) {
-            for row in try await rows("SELECT name, value, object FROM unique_keys WHERE tenant = ? AND (\(Self.keyMatch(chunk.count)))",
-                                      [.text(tenant)] + chunk.flatMap { [.text($0.name), .text($0.value)] }) {
+            for row in try await rows(Self.holdersQuery(chunk.count), chunk.flatMap { [.text(tenant), .text($0.name), .text($0.value)] }) {
                 found[KeyName(name: row[0].text ?? "", value: row[1].text ?? "")] = row[2].text
             }
         }
@@ -163,6 +162,13 @@ struct SQLTransaction: DirectoryTransaction {
         var out: [UniqueKey: String] = [:]
         for key in distinct { out[key] = found[KeyName(key)] }
         return out
+    }
+
+    /// The holders of `count` keys: the tenant in every term, so each is a lookup of the primary key (with
+    /// `tenant = ? AND (… OR …)` SQLite, without statistics, walked every key of the tenant instead).
+    static func holdersQuery(_ count: Int) -> String {
+        "SELECT name, value, object FROM unique_keys WHERE "
+            + Array(repeating: "(tenant = ? AND name = ? AND value = ?)", count: count).joined(separator: " OR ")
     }
 
     /// A unique key's name and value as stored (`UniqueKey`'s initialiser normalises; these are already normal).

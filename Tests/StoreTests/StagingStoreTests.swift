@@ -74,6 +74,21 @@ struct StagingStoreTests {
         }
     }
 
+    @Test("a batch's key lookup searches the primary key once for each key, not every key of the tenant (SQLite's plan)")
+    func holdersSearchThePrimaryKey() async throws {
+        try await withTenant(":memory:") { store, _, tenant in
+            let keys = (0..<500).map { UniqueKey("userPrincipalName", "u\($0)@x.test") }
+            try await store.write { tx in try await tx.claim(tenant: tenant.tenantId, object: "holder", keys: Array(keys[0..<3])) }
+            let plan = try await Self.raw(store, "EXPLAIN QUERY PLAN " + SQLTransaction.holdersQuery(keys.count),
+                                          keys.flatMap { [.text(tenant.tenantId), .text($0.name), .text($0.value)] })
+            let steps = plan.compactMap { $0.last?.text }
+            #expect(steps.first == "MULTI-INDEX OR", "\(steps)")
+            #expect(steps.filter { $0.hasPrefix("SEARCH") }.allSatisfy { $0.contains("(tenant=? AND name=? AND value=?)") }, "\(steps)")
+            let found = try await store.read { tx in try await tx.holders(tenant: tenant.tenantId, of: keys) }
+            #expect(found == Dictionary(uniqueKeysWithValues: keys[0..<3].map { ($0, "holder") }))
+        }
+    }
+
     @Test("migration 10 moves staged objects kept as Graph-table objects, page after page and tenant after tenant, and drops their link indexes",
           arguments: TestDatabases.all)
     func migrationMovesStagedObjects(_ database: String) async throws {
