@@ -20,8 +20,10 @@ struct DirectoryObjectsHandler {
             let types = Set(body["types"]?.arrayValue?.compactMap(\.stringValue) ?? [])
             let tenant = self.tenant
             let objects = try await app.store.read { tx in try await tx.objects(tenant: tenant, ids: ids.map { $0.lowercased() }) }
-            let value = objects.filter { $0.deletedAt == nil && (types.isEmpty || types.contains($0.kind.rawValue)) }
-                .map { Renderer.render($0, select: nil, polymorphic: true) }
+            // Directory objects only, as `GET /directoryObjects/{id}` answers: never an authentication method or a policy.
+            let value = objects.filter {
+                $0.deletedAt == nil && ObjectKind.directoryObjects.contains($0.kind) && (types.isEmpty || types.contains($0.kind.rawValue))
+            }.map { Renderer.render($0, select: nil, polymorphic: true) }
             return .json(["@odata.context": .string("\(context.base)/$metadata#directoryObjects"), "value": .array(value)])
         }
         guard rest.count == 1, method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
