@@ -120,17 +120,23 @@ struct ProxyDeviceCertificateTests {
         return device
     }
 
-    @Test("a device certificate from the tenant's device CA authenticates the device's registered owner; the record carries the device")
+    @Test("a device certificate from the tenant's device CA authenticates the device's registered owner, or the device alone when it has none; the record carries the device")
     func deviceCertificateAuthenticates() async throws {
         try await Harness.run { h in
             let admin = try await h.accessToken()
             let alice = try await AdminCenterTests.createUser(h, admin, "alice")
-            let device = try await Self.device(h, owner: alice)
+            let device = try await Self.device(h, owner: alice), computer = try await Self.device(h, owner: nil)
             try await Self.withProxy(h) { proxy in
                 let answer = try await Self.send(proxy, certificate: (device.der, device.key), Self.get(proxy))
+                h.clock.advance(1)
                 #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(answer)")
                 #expect(answer.hasSuffix("hello"))
-                let record = try #require(try await Self.records(h, proxy, count: 1).first)
+                let alone = try await Self.send(proxy, certificate: (computer.der, computer.key), Self.get(proxy))
+                #expect(alone.hasPrefix("HTTP/1.1 200 "), "\(alone)")
+                let records = try await Self.records(h, proxy, count: 2)
+                #expect(records.last?.body["deviceId"]?.stringValue == computer.deviceID)
+                #expect(records.last?.body["userId"] == .null)
+                let record = try #require(records.first)
                 #expect(record.body["userId"]?.stringValue == alice)
                 #expect(record.body["userPrincipalName"]?.stringValue == "alice@contoso.test")
                 #expect(record.body["deviceId"]?.stringValue == device.deviceID)
@@ -141,13 +147,15 @@ struct ProxyDeviceCertificateTests {
         }
     }
 
-    @Test("refused with 407 and a reason: no credential, another CA's certificate, an expired one, a device with no owner, disabled, deleted, re-keyed")
+    @Test("refused with 407 and a reason: no credential, another CA's certificate, an expired one, a disabled owner, a disabled, deleted or re-keyed device")
     func refusals() async throws {
         try await Harness.run { h in
             let admin = try await h.accessToken()
             let alice = try await AdminCenterTests.createUser(h, admin, "alice")
             let tenant = h.tenant.tenantId
-            let ownerless = try await Self.device(h, owner: nil)
+            let bob = try await AdminCenterTests.createUser(h, admin, "bob")
+            let bobs = try await Self.device(h, owner: bob)
+            #expect(await h.graph("PATCH", "users/\(bob)", token: admin, json: ["accountEnabled": false]).status == 204)
             let disabled = try await Self.device(h, owner: alice), deleted = try await Self.device(h, owner: alice)
             let rekeyed = try await Self.device(h, owner: alice)
             // A certificate made to look like the tenant's CA's (the same issuer name, another key), and one of a CA of
@@ -184,9 +192,8 @@ struct ProxyDeviceCertificateTests {
                     ("no tenant's CA", (try strangers.derBytes, foreignKey),
                      "The client certificate was not issued by a device certificate authority of this deployment.", nil),
                     ("expired", (try expired.derBytes, oldKey), "The device certificate is outside its validity period.", disabled.deviceID),
-                    ("no owner", (ownerless.der, ownerless.key),
-                     "The device WS-\(ownerless.deviceID.prefix(4)) has no registered owner or user: present a user's access token too (Proxy-Authorization: Bearer).",
-                     ownerless.deviceID),
+                    ("a disabled owner", (bobs.der, bobs.key), "The registered owner of the device WS-\(bobs.deviceID.prefix(4)) is disabled or deleted.",
+                     bobs.deviceID),
                     ("disabled", (disabled.der, disabled.key), "The device \(disabled.deviceID) is disabled.", disabled.deviceID),
                     ("deleted", (deleted.der, deleted.key), "The device \(deleted.deviceID) no longer exists.", deleted.deviceID),
                     ("re-keyed", (rekeyed.der, rekeyed.key),

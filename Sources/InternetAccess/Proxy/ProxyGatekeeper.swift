@@ -31,10 +31,11 @@ public struct ProxyAdmissionRequest: Sendable, Hashable {
 /// The user behind a connection, as the token or the device's registration names them, and the device it comes from.
 public struct ProxyUser: Sendable, Hashable {
     public var tenantID: String
-    public var userID: String
+    /// Nil for a device's own traffic: a device certificate alone, of a device with no registered owner or user.
+    public var userID: String?
     public var userPrincipalName: String?
     public var device: ProxyDevice?
-    public init(tenantID: String, userID: String, userPrincipalName: String?, device: ProxyDevice? = nil) {
+    public init(tenantID: String, userID: String?, userPrincipalName: String?, device: ProxyDevice? = nil) {
         self.tenantID = tenantID; self.userID = userID; self.userPrincipalName = userPrincipalName; self.device = device
     }
 }
@@ -57,7 +58,7 @@ public enum ProxyAdmission: Sendable, Hashable {
     /// Not authenticated: the reason goes in the 407's body.
     case unauthenticated(String)
     /// A certificate of a tenant's device CA that does not count now (outside its validity, the device deleted or
-    /// disabled, its certificate replaced), or a device that names no usable user: answered 407 with the reason, like
+    /// disabled, its certificate replaced), or whose device's registered owner is disabled: answered 407 with the reason, like
     /// ``unauthenticated(_:)``, and recorded as a `block` in that tenant's traffic log with the device.
     case deviceNotAccepted(tenantID: String, device: ProxyDevice, reason: String)
     /// Authenticated; `verdict` says whether the destination is blocked and by which policy and rule.

@@ -14,8 +14,9 @@ extension NetworkAccessGatekeeper {
     /// Who a connection authenticated as, and how.
     struct ProxyCaller: Sendable {
         let tenant: TenantRecord
-        let userID: String
-        let user: StoredObject
+        /// Nil for a device's own traffic.
+        let userID: String?
+        let user: StoredObject?
         /// The methods of the token's sign-in (`amr`) and when it was; none for a device certificate alone.
         let amr: [String]
         let authTime: Int64
@@ -72,8 +73,7 @@ extension NetworkAccessGatekeeper {
     }
 
     /// The user of a connection that presented only a device certificate: the device's registered owner, else its
-    /// registered user, who must be enabled. A device with neither is refused: Conditional Access on internet traffic
-    /// is decided for users, so a connection without one would escape every policy.
+    /// registered user, who must be enabled; a device with neither (a hybrid joined computer) is its own traffic.
     func deviceUser(_ device: StoredObject, tenant: TenantRecord) async throws -> Authentication {
         let tenantID = tenant.id, deviceObject = device.id
         let candidates = try await app.store.read { tx in
@@ -83,8 +83,8 @@ extension NetworkAccessGatekeeper {
         let proxyDevice = Self.proxyDevice(device)
         let name = proxyDevice.displayName ?? proxyDevice.deviceId
         guard let userID = candidates.first else {
-            return .refused(.deviceNotAccepted(tenantID: tenantID, device: proxyDevice, reason:
-                "The device \(name) has no registered owner or user: present a user's access token too (Proxy-Authorization: Bearer)."))
+            return .authenticated(ProxyCaller(tenant: tenant, userID: nil, user: nil, amr: [], authTime: Int64(app.clock.now.timeIntervalSince1970),
+                                              tokenUPN: nil, tokenDeviceID: nil, device: device))
         }
         let (user, _, _) = try await app.conditionalAccess.membership(app: app, tenant: tenant, userID: userID)
         guard let user, user.kind == .user, user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else {

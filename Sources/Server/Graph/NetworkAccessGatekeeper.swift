@@ -52,7 +52,7 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
                                       activity: request.path.map { catalog.activity(app: i, host: request.host, path: $0) } ?? .none)
         }
         let proxyUser = ProxyUser(tenantID: tenant.id, userID: caller.userID,
-                                  userPrincipalName: caller.user.body["userPrincipalName"]?.stringValue ?? caller.tokenUPN,
+                                  userPrincipalName: caller.user?.body["userPrincipalName"]?.stringValue ?? caller.tokenUPN,
                                   device: caller.device.map(Self.proxyDevice) ?? caller.tokenDeviceID.map { ProxyDevice(deviceId: $0) })
         if let refusal { return .refused(proxyUser, refusal, application: application) }
         return .decided(proxyUser, verdict, application: application)
@@ -67,9 +67,9 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
     }
 
     /// Who is behind a connection: the user of the access token (`Proxy-Authorization: Bearer`), or the registered owner
-    /// (else registered user) of the device whose certificate the client presented on the TLS listener; and that
-    /// device, when a certificate proved it. With both, the token names the user and the certificate the device, and
-    /// both must hold (and be of one tenant).
+    /// (else registered user) of the device whose certificate the client presented on the TLS listener, or that device
+    /// alone when it has neither (a hybrid joined computer has none); and that device, when a certificate proved it.
+    /// With both, the token names the user and the certificate the device, and both must hold (and be of one tenant).
     func authenticate(_ request: ProxyAdmissionRequest) async throws -> Authentication {
         var device: (tenant: TenantRecord, object: StoredObject)?
         if let der = request.clientCertificate {
@@ -112,15 +112,24 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
     /// why it is refused when a policy blocks the user or asks for grant controls the connection does not show (the
     /// token's `amr`, as at the token endpoint: multifactor authentication or another authentication strength; a device
     /// certificate shows no method at all; the device's compliance and hybrid join when a certificate proved the device,
-    /// as a device credential shows them at sign-in).
+    /// as a device credential shows them at sign-in). A device's own traffic (no user) is decided as the device's own
+    /// sign-in is at the token endpoint: the device object as the subject, with its facts.
     func conditionalAccess(_ caller: ProxyCaller, request: ProxyAdmissionRequest) async throws
         -> (profiles: [FilteringEngine.ProfileInScope], refusal: ProxyRefusal?) {
         let tenant = caller.tenant
         let engine = try await app.conditionalAccess.engine(for: tenant, store: app.store)
         guard engine.evaluatesAnything else { return ([], nil) }
-        var facts = try await app.conditionalAccess.userFacts(
-            app: app, tenant: tenant, userID: caller.userID, target: .application(appID: ConditionalAccessEngine.internetAccessAppID),
-            amr: caller.amr, authTime: caller.authTime, clientAddress: request.clientAddress, userAgent: request.userAgent)
+        let target = SignInFacts.Target.application(appID: ConditionalAccessEngine.internetAccessAppID)
+        var facts: SignInFacts
+        if let userID = caller.userID {
+            facts = try await app.conditionalAccess.userFacts(
+                app: app, tenant: tenant, userID: userID, target: target, amr: caller.amr, authTime: caller.authTime,
+                clientAddress: request.clientAddress, userAgent: request.userAgent)
+        } else {
+            facts = SignInFacts(tenantID: tenant.id, subject: .servicePrincipal(id: caller.device?.id ?? ""), target: target, clientAppType: .other,
+                                clientIP: request.clientAddress.flatMap(IPAddress.init), country: app.countries.country(for: request.clientAddress),
+                                now: app.clock.now)
+        }
         if let device = caller.device { facts.device = DeviceCredential.facts(of: device) }
         let decision = engine.decide(facts)
         let policies = decision.policies
