@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TesseraCore
 @testable import InternetAccess
@@ -83,6 +84,31 @@ struct ProxyFilteringTests {
         #expect(engine.decide(.init(host: "api.anthropic.com", app: Self.app("anthropic-api")), scopes: [Self.scope("p")]).blocks)
         #expect(!engine.decide(.init(host: "api.openai.com", app: Self.app("openai-api")), scopes: [Self.scope("p")]).blocks)
         #expect(engine.decide(.init(host: "api.openai.com", path: "/v1/chat/completions", app: Self.app("openai-api")), scopes: [Self.scope("p")]).blocks)
+    }
+
+    @Test("a tunnel is decided without URL rules (Entra: URL filtering needs TLS inspection), which stay in the verdict for each inspected request's path")
+    func urlRulesOnTunnels() throws {
+        let url: JSONValue = ["@odata.type": "#microsoft.graph.networkaccess.urlFilteringRule", "name": "admin pages", "ruleType": "url",
+                              "destinations": [["value": "*.example.com/admin/*"]]]
+        let engine = FilteringEngine(profiles: [Self.profile("p", priority: 1, links: [("block", 1, true), ("allow", 2, true)])],
+                                     policies: [try Self.policy("block", "block", [url]), try Self.policy("allow", "allow", [Self.fqdn("*.example.com")])])
+        // The tunnel: the FQDN rule decides, and the URL rule that names the host is kept, unjudged.
+        let tunnel = engine.decide(.init(host: "www.example.com"), scopes: [Self.scope("p")])
+        #expect(tunnel.enforced?.policyID == "allow" && !tunnel.blocks)
+        let rules = try #require(tunnel.pathRules)
+        #expect(rules.ruleIDs == ["block-rule1"])
+        // Each request inside it, once inspected: its path decides.
+        #expect(rules.verdict(path: "/admin/users").blocks && rules.verdict(path: "/admin/users").enforced?.ruleID == "block-rule1")
+        #expect(rules.verdict(path: "/home").enforced?.policyID == "allow")
+        #expect(rules.verdict(path: "/home").pathRules == nil)
+        // A host no URL rule names carries none; nor does a plain request, whose path is seen.
+        #expect(engine.decide(.init(host: "example.org"), scopes: [Self.scope("p")]).pathRules == nil)
+        #expect(engine.decide(.init(host: "www.example.com", path: "/admin/x"), scopes: [Self.scope("p")]).blocks)
+        // The traffic record of a tunnel not inspected names the rules left unjudged.
+        var record = TrafficRecord(transactionId: "t", createdDateTime: .init(timeIntervalSince1970: 0), tenantId: "x",
+                                   destinationFQDN: "www.example.com", origin: "proxy")
+        record.filtering = tunnel
+        #expect(record.body["urlRulesNotEvaluated"] == ["block-rule1"])
     }
 
     @Test("profiles by priority, then links by priority, first match decides; disabled links and profiles are skipped")

@@ -280,6 +280,26 @@ struct ProxyInspectionTests {
         }
     }
 
+    @Test("inside an inspected tunnel each request's path meets the URL rules the CONNECT could not judge: a blocked path gets 403, another passes")
+    func urlRulesInsideInspectedTunnels() async throws {
+        try await Self.run { proxy in
+            let trust = try NIOSSLCertificate(bytes: Array(try await proxy.inspector.authority(tenant: proxy.tenant, now: Date()).pem.utf8), format: .pem)
+            let (answer, blocked) = try await Self.request(proxy.port, host: "api.openai.com", port: proxy.goodOrigin, trust: trust, token: "url-rules",
+                                                           "GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n")
+            #expect(answer == "HTTP/1.1 200 Connection established\r\n\r\n")
+            #expect(blocked.hasPrefix("HTTP/1.1 403 Forbidden\r\n") && blocked.contains("AccessBlockedByPolicy") && !blocked.contains("origin saw"))
+            let (_, passed) = try await Self.request(proxy.port, host: "api.openai.com", port: proxy.goodOrigin, trust: trust, token: "url-rules",
+                                                     Self.chat("What is the capital of France?"))
+            #expect(passed.hasPrefix("HTTP/1.1 200 OK\r\n") && passed.contains("origin saw:"))
+            let records = try await Self.records(proxy, count: 2)
+            let byPath = Dictionary(records.map { ($0["destinationUrl"]?.stringValue ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+            let models = try #require(byPath["https://api.openai.com:\(proxy.goodOrigin)/v1/models"])
+            #expect(models["action"] == "block" && models["policyRuleId"] == "models-rule1")
+            #expect(models["urlRulesNotEvaluated"] == nil)
+            #expect(byPath["https://api.openai.com:\(proxy.goodOrigin)/v1/chat/completions"]?["action"] == "allow")
+        }
+    }
+
     @Test("a bypassed AI host is tunnelled untouched: the client sees the origin's own certificate")
     func bypassTunnelled() async throws {
         try await Self.run { proxy in

@@ -8,7 +8,8 @@ import TesseraCore
 @testable import InternetAccess
 
 /// The gatekeeper for these tests of the proxy itself (its decisions are ServerTests' NetworkAccessGatekeeperTests):
-/// `Bearer good` is allowed with a prompt policy that blocks injections, `Bearer alert-only` with one that only alerts,
+/// `Bearer good` is allowed with a prompt policy that blocks injections, `Bearer url-rules` too under a URL rule blocking
+/// api.openai.com/v1/models*, `Bearer alert-only` with one that only alerts,
 /// `Bearer no-prompt-policy` with none, `Bearer strict` with one that also blocks bodies it cannot read, `Bearer blocked` is blocked by a named policy, `Bearer password-only` refused by Conditional Access's grant controls, anything else is not authenticated.
 struct StubGatekeeper: ProxyGatekeeper {
     let tenant: String
@@ -18,6 +19,12 @@ struct StubGatekeeper: ProxyGatekeeper {
         PromptPolicy.InScope(policy: PromptPolicy(id: "prompt-\(action.rawValue)", name: "Prompts: \(action.rawValue)", action: action),
                              profileID: "profile-1", conditionalAccessPolicyID: "ca-1")
     }
+
+    static let urlRules = FilteringEngine(
+        profiles: [ProxyFilteringTests.profile("p", priority: 1, links: [("models", 1, true)])],
+        policies: [try! ProxyFilteringTests.policy("models", "block", [
+            ["@odata.type": "#microsoft.graph.networkaccess.urlFilteringRule", "name": "model list", "ruleType": "url",
+             "destinations": [["value": "api.openai.com/v1/models*"]]]])])
 
     func admit(_ request: ProxyAdmissionRequest) async throws -> ProxyAdmission {
         let user = ProxyUser(tenantID: tenant, userID: "user-1", userPrincipalName: "alice@contoso.test")
@@ -29,6 +36,11 @@ struct StubGatekeeper: ProxyGatekeeper {
             let policy = PromptPolicy(id: "prompt-strict", name: "Prompts: strict", unreadableBodies: .block)
             return .decided(user, .init(prompt: .init(policy: policy, profileID: "profile-1", conditionalAccessPolicyID: "ca-1")), application: nil)
         case "Bearer blocked": return .decided(user, .init(enforced: Self.blockingMatch), application: nil)
+        case "Bearer url-rules":
+            // A URL rule blocking api.openai.com/v1/models*: decided by the real engine, with a blocking prompt policy.
+            var verdict = Self.urlRules.decide(.init(host: request.host, path: request.path), scopes: [ProxyFilteringTests.scope("p")])
+            verdict.prompt = Self.prompt(.block)
+            return .decided(user, verdict, application: nil)
         case "Bearer password-only":
             return .refused(user, ProxyRefusal(conditionalAccessPolicyID: "ca-mfa", message: "Multifactor authentication is required."), application: nil)
         default: return .unauthenticated("Access token is empty.")
@@ -154,6 +166,37 @@ struct ProxyServerTests {
             #expect(record["sentBytes"] == 9)
             #expect(record["receivedBytes"] == 9)
             #expect(record["origin"] == "proxy")
+        }
+    }
+
+    @Test("a tunnel not inspected passes a URL rule it cannot judge (Entra: URL filtering needs TLS inspection); its record names the rule")
+    func urlRulesOnUninspectedTunnels() async throws {
+        try await Self.run { port, originPort, store, tenant, recorder in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+            let established = try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "CONNECT api.openai.com:\(originPort) HTTP/1.1\r\nProxy-Authorization: Bearer url-rules\r\n\r\n"))
+                var head = ""
+                for try await var buffer in inbound {
+                    head += buffer.readString(length: buffer.readableBytes) ?? ""
+                    if head.contains("\r\n\r\n") { break }
+                }
+                return head
+            }
+            #expect(established == "HTTP/1.1 200 Connection established\r\n\r\n")
+            var records: [StoredObject] = []
+            for _ in 0..<100 where records.isEmpty {
+                try await Task.sleep(for: .milliseconds(20))
+                try await recorder.flush()
+                records = try await TrafficLog.list(tenant: tenant, store: store, filter: nil, limit: 10)
+            }
+            #expect(records.first?.body["action"] == "allow")
+            #expect(records.first?.body["urlRulesNotEvaluated"] == ["models-rule1"])
+            // A plain request shows its path: the same rule blocks it.
+            let plain = try await Self.exchange(port, "GET http://api.openai.com:\(originPort)/v1/models HTTP/1.1\r\nProxy-Authorization: Bearer url-rules\r\n"
+                + "Connection: close\r\n\r\n")
+            #expect(plain.hasPrefix("HTTP/1.1 403 Forbidden\r\n") && plain.contains("models-rule1"))
         }
     }
 

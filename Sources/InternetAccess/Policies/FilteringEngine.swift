@@ -6,7 +6,13 @@
 /// A profile from a report-only Conditional Access policy is evaluated the same way but never enforced: its match is
 /// reported beside the enforced decision. The prompt policy is the one linked (and enabled) in the first profile by
 /// priority that links one, enforced profiles before report-only ones.
-public struct FilteringEngine: Sendable {
+///
+/// URL rules (a host and a path) are judged only where the path is seen: plain HTTP requests and the requests inside an
+/// inspected tunnel. A CONNECT tunnel shows only its host, so, as in Entra (URL filtering needs TLS inspection; without
+/// it only FQDN and category rules apply), a tunnel is decided without them; the verdict keeps them as ``PathRules``,
+/// so the proxy judges each request of a tunnel it inspects and the traffic record of one it does not names the URL
+/// rules left unjudged (`urlRulesNotEvaluated`).
+public struct FilteringEngine: Sendable, Hashable {
     /// A security profile that applies to this user's traffic, and the Conditional Access policy that put it there.
     public struct ProfileInScope: Sendable, Hashable {
         public var profileID: String
@@ -48,10 +54,29 @@ public struct FilteringEngine: Sendable {
         public var enforced: Match?
         public var reportOnly: Match?
         public var prompt: PromptPolicy.InScope?
+        /// For a destination without a path (a tunnel): the URL rules in scope whose host part names its host, which only
+        /// a request's path can decide.
+        public var pathRules: PathRules?
         /// Whether the connection or request is blocked.
         public var blocks: Bool { enforced?.action == .block }
         public init(enforced: Match? = nil, reportOnly: Match? = nil, prompt: PromptPolicy.InScope? = nil) {
             self.enforced = enforced; self.reportOnly = reportOnly; self.prompt = prompt
+        }
+    }
+
+    /// The URL rules a tunnel's decision could not judge, and how to decide one of its requests once its path is seen.
+    public struct PathRules: Sendable, Hashable {
+        /// The ids of the URL rules, in the order they are evaluated.
+        public let ruleIDs: [String]
+        let engine: FilteringEngine
+        let destination: Destination
+        let scopes: [ProfileInScope]
+
+        /// The verdict for a request to `path` (with its query) on the tunnel's host.
+        public func verdict(path: String) -> Verdict {
+            var destination = destination
+            destination.path = path
+            return engine.decide(destination, scopes: scopes)
         }
     }
 
@@ -76,7 +101,25 @@ public struct FilteringEngine: Sendable {
             if scope.reportOnly { verdict.reportOnly = match } else { verdict.enforced = match }
         }
         verdict.prompt = promptPolicy(ordered.filter { !$0.0.reportOnly }) ?? promptPolicy(ordered.filter { $0.0.reportOnly })
+        if destination.path == nil {
+            let unjudged = ordered.flatMap { _, profile in urlRules(profile, host: destination.host) }
+            if !unjudged.isEmpty { verdict.pathRules = PathRules(ruleIDs: unjudged, engine: self, destination: destination, scopes: scopes) }
+        }
         return verdict
+    }
+
+    /// The ids of a profile's URL rules whose host part (before the first `/`) matches `host`.
+    func urlRules(_ profile: FilteringProfile, host: String) -> [String] {
+        profile.links.filter { $0.enabled && $0.kind == .filtering }.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
+            .compactMap { policies[$0.policyID] }
+            .flatMap { policy in
+                policy.rules.filter { rule in
+                    rule.destinations.contains {
+                        guard case .url(let pattern) = $0 else { return false }
+                        return Glob.matches(String(pattern.prefix { $0 != "/" }), host)
+                    }
+                }.map(\.id)
+            }
     }
 
     /// The prompt policy of the first of these profiles that links one.

@@ -167,6 +167,20 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         let prompts = inspector.configuration.prompts
         var scheme = prompt.flatMap { _ in prompts.scheme(host: host, path: uri) }
         if let found = scheme, let prompt, !(prompt.policy.inspects(found) || prompts.customSchemes.contains(found)) { scheme = nil }
+        // URL rules naming this host, which the tunnel's decision could not judge, decide each request by its path.
+        if let rules = tunnel.filtering?.pathRules {
+            let verdict = rules.verdict(path: uri)
+            record.filtering = verdict
+            record.action = verdict.enforced?.action == .alert ? .alert : .allow
+            if let match = verdict.enforced, match.action == .block {
+                record.action = .block
+                exchange = Exchange(head: head, record: record, scheme: nil)
+                if !head.isKeepAlive { closeAfterResponse = true }
+                let (error, inner) = ProxyResponse.blockedError(host: host, match: match, application: record.application)
+                refuse(context, error, close: false, innerError: inner)
+                return
+            }
+        }
         exchange = Exchange(head: head, record: record, scheme: scheme)
         if !head.isKeepAlive { closeAfterResponse = true }
         if head.version == .http1_1, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
@@ -275,9 +289,9 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
 
     /// Writes the proxy's own answer inside the TLS; `close` ends the connection after it (also when the request has
     /// not ended: the rest of it is dropped).
-    private func refuse(_ context: ChannelHandlerContext, _ error: ProxyError, close: Bool) {
+    private func refuse(_ context: ChannelHandlerContext, _ error: ProxyError, close: Bool, innerError: [String: JSONValue] = [:]) {
         guard var exchange else { return }
-        let answer = ProxyResponse.errorAnswer(error, accept: exchange.head.headers.first(name: "accept"))
+        let answer = ProxyResponse.errorAnswer(error, accept: exchange.head.headers.first(name: "accept"), innerError: innerError)
         var head = HTTPResponseHead(version: exchange.head.version, status: .init(statusCode: error.code.status), headers: HTTPHeaders(answer.headers))
         head.headers.add(name: "Content-Length", value: String(answer.body.count))
         if close || !exchange.requestEnded { closeAfterResponse = true }

@@ -99,6 +99,8 @@ public struct TrafficRecord: Sendable, Hashable {
             body["policyRuleId"] = .string(match.ruleID)
             for (key, value) in match.annotations { body[key] = value }
         }
+        // Tessera's own: URL rules that name this host but could not be judged (a tunnel not inspected shows no path).
+        if let rules = filtering?.pathRules { body["urlRulesNotEvaluated"] = .array(rules.ruleIDs.map(JSONValue.string)) }
         if let match = filtering?.reportOnly {
             body["reportOnly"] = .object(match.annotations.merging(
                 ["action": .string(match.action.rawValue), "policyId": .string(match.policyID), "policyRuleId": .string(match.ruleID)],
