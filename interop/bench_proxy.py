@@ -6,9 +6,12 @@
 Two parts, in one run, for a user signed in with a passkey (test_proxy.py's Bob: Conditional Access puts a prompt
 policy on his traffic, so his CONNECTs to AI hosts are inspected):
 
-1. wrk drives plain HTTP requests (one per connection, `Connection: close`, as the proxy forwards them) to a local
-   origin (`tessera serve --http`'s /healthz) directly and through the proxy: every proxied request is a new connection,
-   its token validated and Conditional Access and the filtering policies asked.
+1. wrk drives plain HTTP requests to a local origin (`tessera serve --http`'s /healthz) directly and through the proxy,
+   one request per connection (`Connection: close`) and kept alive (wrk's default): either way every proxied request
+   has its token validated, Conditional Access and the filtering policies asked and a traffic record written. With
+   BENCH_PROXY_BINARIES=label=path,label=path (for example a release build before and after a change) one proxy of each
+   binary runs over the same store, and the kept-alive and per-connection runs alternate between them over BENCH_ROUNDS
+   rounds (medians); without it, the proxy is TESSERA_BIN's.
 2. HTTPS with keep-alive, which wrk cannot send through a proxy: a small client of this file's own (`_keep_alive_worker`,
    Python's http.client in BENCH_CLIENTS processes, one kept-alive connection each, one request after another for
    BENCH_SECONDS) times each request after the connection is open, to `tessera serve` over TLS with a certificate for
@@ -134,28 +137,43 @@ def test_bench_proxy(tessera, tenant, origin, people):  # noqa: F811
     inspection_ca = tls_data / "inspection-ca.pem"
     subprocess.run([binary, "proxy", "--data", str(store), *db_args, "--inspection-ca-out", str(inspection_ca), "--tenant", tenant.tenant_id],
                    check=True, capture_output=True, timeout=60)
-    proxy_port = free_port()
-    proxy = subprocess.Popen([binary, "proxy", "--data", str(store), *db_args, "--listen", f"127.0.0.1:{proxy_port}",
-                              "--server", origin, "--server", tessera.base_url, "--allow-http-port", str(plain_port),
-                              "--allow-port", str(tls_port), "--resolve", f"api.openai.com:{tls_port}:127.0.0.1",
-                              "--inspect-ai-apps", "--origin-ca", str(origin_ca), "--log-level", "error"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    assert "listening on" in proxy.stdout.readline()
-    threading.Thread(target=lambda: [None for _ in proxy.stdout], daemon=True).start()
+    binaries = dict(entry.split("=", 1) for entry in os.environ.get("BENCH_PROXY_BINARIES", f"proxy={binary}").split(","))
+    proxy_ports = {label: free_port() for label in binaries}
+    proxies = []
+    for label, path in binaries.items():
+        proc = subprocess.Popen([path, "proxy", "--data", str(store), *db_args, "--listen", f"127.0.0.1:{proxy_ports[label]}",
+                                 "--server", origin, "--server", tessera.base_url, "--allow-http-port", str(plain_port),
+                                 "--allow-port", str(tls_port), "--resolve", f"api.openai.com:{tls_port}:127.0.0.1",
+                                 "--inspect-ai-apps", "--origin-ca", str(origin_ca), "--log-level", "error"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        assert "listening on" in proc.stdout.readline()
+        threading.Thread(target=lambda p=proc: [None for _ in p.stdout], daemon=True).start()
+        proxies.append(proc)
+    proxy_port = next(iter(proxy_ports.values()))
     try:
         target = f"http://127.0.0.1:{plain_port}/healthz"
-        direct = wrk(target, 'wrk.headers["Connection"] = "close"\n')
-        proxied = wrk(f"http://127.0.0.1:{proxy_port}/",
-                      f'wrk.path = "{target}"\nwrk.headers["Host"] = "127.0.0.1:{plain_port}"\nwrk.headers["Connection"] = "close"\n'
-                      f'wrk.headers["Proxy-Authorization"] = "Bearer {token}"\n')
-        assert direct["non2xx"] == 0 and proxied["non2xx"] == 0, proxied["raw"]
-        print(f"\n| wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}, plain HTTP, a new connection per request | requests/s | p50 ms | p99 ms |")
-        print("|---|---:|---:|---:|")
-        print(f"| direct to the origin | {direct['rps']:.0f} | {direct['p50']:.2f} | {direct['p99']:.2f} |")
-        print(f"| through tessera proxy (token, Conditional Access, filtering, traffic record per request) | {proxied['rps']:.0f} | "
-              f"{proxied['p50']:.2f} | {proxied['p99']:.2f} |")
-        print(f"| added by the proxy | {proxied['rps'] / direct['rps']:.2f}x | {proxied['p50'] - direct['p50']:+.2f} | "
-              f"{proxied['p99'] - direct['p99']:+.2f} |")
+        closing = 'wrk.headers["Connection"] = "close"\n'
+        through = f'wrk.path = "{target}"\nwrk.headers["Host"] = "127.0.0.1:{plain_port}"\nwrk.headers["Proxy-Authorization"] = "Bearer {token}"\n'
+        plain_runs: dict[tuple[str, str], list[dict]] = {}
+        for _ in range(ROUNDS):
+            for mode, extra in (("a new connection per request", closing), ("kept alive", "")):
+                plain_runs.setdefault(("direct", mode), []).append(wrk(target, extra))
+                for label in binaries:
+                    plain_runs.setdefault((label, mode), []).append(wrk(f"http://127.0.0.1:{proxy_ports[label]}/", through + extra))
+        assert all(r["non2xx"] == 0 for runs in plain_runs.values() for r in runs), [r["raw"] for runs in plain_runs.values() for r in runs]
+        print(f"\n| wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}, plain HTTP, {ROUNDS} alternating rounds (medians; "
+              "token, Conditional Access, filtering, traffic record per request) | requests/s | p50 ms | p99 ms | vs direct |")
+        print("|---|---:|---:|---:|---|")
+        for mode in ("a new connection per request", "kept alive"):
+            base = None
+            for label in ("direct", *binaries):
+                found = plain_runs[(label, mode)]
+                rps, p50, p99 = (statistics.median(r[k] for r in found) for k in ("rps", "p50", "p99"))
+                base = base or (rps, p50, p99)
+                versus = "" if label == "direct" else f"{rps / base[0]:.2f}× the rate, p50 {p50 - base[1]:+.2f} ms, p99 {p99 - base[2]:+.2f} ms"
+                print(f"| {mode}, {label if label == 'direct' else 'through ' + label} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {versus} |")
+        if os.environ.get("BENCH_PLAIN_ONLY"):
+            return
 
         ways = {"direct": {"host": "api.openai.com", "ca": str(origin_ca)},
                 "CONNECT tunnel, not inspected": {"host": "127.0.0.1", "ca": str(origin_ca), "proxy": proxy_port},
@@ -181,7 +199,8 @@ def test_bench_proxy(tessera, tenant, origin, people):  # noqa: F811
         statuses = {request: {tuple(r["statuses"]) for way in ways for r in runs[(request, way)]} for request in requests}
         assert all(len(s) == 1 for s in statuses.values()), statuses  # the proxy changed no answer
     finally:
-        proxy.terminate()
-        proxy.wait(timeout=60)
+        for proc in proxies:
+            proc.terminate()
+            proc.wait(timeout=60)
         stop_serve(plain, plain_data)
         stop_serve(secure, tls_data)
