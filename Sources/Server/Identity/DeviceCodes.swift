@@ -1,6 +1,5 @@
 import Foundation
 import TesseraCore
-import WebAuthn
 
 /// The device code flow (RFC 8628): a device asks for a code, the user approves it on the device login page after
 /// signing in with a passkey, and the device's polling turns into tokens once. Each code is a ``DeviceCodeRecord`` in

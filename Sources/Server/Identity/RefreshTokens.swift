@@ -1,7 +1,5 @@
-import Crypto
 import Foundation
 import TesseraCore
-import WebAuthn
 
 /// Refresh tokens: `<id>.<secret>`, only the secret's salted digest kept, as a ``RefreshTokenRecord`` in the credential
 /// store (never a Graph object). Each use spends the token and issues its successor in the same family, in one commit;
