@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -22,12 +23,14 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anthropic
 import httpx
 import httpx2  # what anthropic's client is built on
 import openai
 import pytest
+import requests
 
 from browser import REGISTER, add_authenticator, remove_authenticator
 from conftest import _create_tenant
@@ -443,3 +446,145 @@ def test_rotating_the_inspection_ca_publishes_both_and_the_old_one_still_signs(t
         ai = openai.OpenAI(api_key="sk-interop", base_url=f"https://api.openai.com:{proxy['app_port']}/v1", http_client=client, max_retries=0)
         answer = ai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "What is 2 + 2?"}])
     assert answer.choices[0].message.content == "hello from the fake OpenAI"
+
+
+# Device certificates on the proxy's TLS listener, and plain HTTP kept alive: a computer joined through Kerberos against
+# the Samba DC (test_hybrid_join.py's world) presents the certificate `tessera device join` wrote, with curl's and
+# urllib3's HTTPS-proxy support, to `tessera proxy --listen-tls` over that world's store.
+
+class PlainOrigin(BaseHTTPRequestHandler):
+    """A plain HTTP/1.1 origin that keeps its connections: `hello <path> from connection <n>`."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        if not hasattr(self, "number"):  # one handler per connection, its requests one after another
+            self.server.connections += 1
+            self.number = self.server.connections
+        data = f"hello {self.path} from connection {self.number}".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture(scope="module")
+def joined_world():
+    from test_hybrid_join import World
+    w = World()
+    try:
+        w.tessera("hybrid", "kerberos", "enable", "--connector", "corp", "--host", w.host, "--public-url", f"http://{w.host}:{w.port}")
+        yield w
+    finally:
+        w.close()
+
+
+@pytest.fixture(scope="module")
+def plain_origin():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PlainOrigin)
+    server.connections = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tls_proxy(joined_world, plain_origin):
+    """`tessera proxy` over the joined world's store with a TLS listener (its certificate made in the data folder's tls/,
+    as serve makes its own), the plain origin's port allowed."""
+    from test_hybrid_join import BINARY
+    w = joined_world
+    plain_port, tls_port = free_port(), free_port()
+    proc = subprocess.Popen([BINARY, "proxy", "--data", str(w.data), "--listen", f"127.0.0.1:{plain_port}", "--listen-tls",
+                             f"127.0.0.1:{tls_port}", "--server", w.url, "--allow-http-port", str(plain_origin.server_address[1])],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    _wait_until_listening(proc)
+    for _ in range(100):  # the TLS listener is bound right after the plain one
+        try:
+            socket.create_connection(("127.0.0.1", tls_port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield {"port": tls_port, "ca": w.data / "tls" / "ca.pem", "origin": f"http://127.0.0.1:{plain_origin.server_address[1]}"}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def world_traffic(w, device_id: str, count: int) -> list[dict]:
+    """The joined world's traffic records of a device, once written (the app granted NetworkAccess.ReadWrite.All first)."""
+    headers = {"Authorization": f"Bearer {w.token()}"}
+    for _ in range(60):
+        r = requests.get(f"{w.url}/beta/networkAccess/logs/traffic", headers=headers, timeout=60)
+        assert r.status_code == 200, r.text
+        records = [t for t in r.json()["value"] if t.get("deviceId") == device_id]
+        if len(records) >= count:
+            return records
+        time.sleep(0.25)
+    raise AssertionError(f"fewer than {count} traffic records of {device_id}")
+
+
+def grant_traffic_reader(w) -> None:
+    token = w.token()
+    graph = lambda method, path, **kw: requests.request(method, f"{w.url}/v1.0/{path}", headers={"Authorization": f"Bearer {token}"},
+                                                        timeout=60, **kw)
+    sp = graph("GET", "servicePrincipals", params={"$filter": f"appId eq '{w.tenant['clientId']}'"}).json()["value"][0]
+    gsp = graph("GET", "servicePrincipals", params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"}).json()["value"][0]
+    role = next(r for r in gsp["appRoles"] if r["value"] == "NetworkAccess.ReadWrite.All")
+    r = graph("POST", f"servicePrincipals/{sp['id']}/appRoleAssignments", json={"principalId": sp["id"], "resourceId": gsp["id"], "appRoleId": role["id"]})
+    assert r.status_code == 201, r.text
+
+
+def curl_proxy(proxy, *extra: str, path: str = "/page") -> tuple[int, str]:
+    run = subprocess.run(["curl", "-sS", "--proxy", f"https://127.0.0.1:{proxy['port']}", "--proxy-cacert", str(proxy["ca"]), *extra,
+                          "-w", "\n%{http_code}", proxy["origin"] + path], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    body, _, status = run.stdout.rpartition("\n")
+    return int(status), body
+
+
+def test_a_joined_device_is_authenticated_by_its_certificate_over_tls_with_curl_and_urllib3(joined_world, tls_proxy):
+    w = joined_world
+    grant_traffic_reader(w)
+    computer = w.computer()
+    run, out = computer.join()
+    assert run.returncode == 0, run.stderr
+    device_id = json.loads(run.stdout)["deviceId"]
+    cert, key = str(out / "device.pem"), str(out / "device-key.pem")
+
+    status, body = curl_proxy(tls_proxy, "--proxy-cert", cert, "--proxy-key", key)
+    assert status == 200 and body.startswith("hello /page"), body
+    # urllib3's HTTPS proxy, its TLS to the proxy presenting the device certificate: three requests on one kept connection.
+    import urllib3
+    context = ssl.create_default_context(cafile=str(tls_proxy["ca"]))
+    context.load_cert_chain(cert, key)
+    manager = urllib3.ProxyManager(f"https://127.0.0.1:{tls_proxy['port']}", proxy_ssl_context=context)
+    answers = [manager.request("GET", f"{tls_proxy['origin']}/kept/{i}") for i in range(3)]
+    assert [a.status for a in answers] == [200, 200, 200], [a.data for a in answers]
+    connections = {a.data.decode().rsplit(" ", 1)[1] for a in answers}
+    assert len(connections) == 1, [a.data for a in answers]  # the proxy kept its origin connection for all three
+    manager.clear()
+
+    records = world_traffic(w, device_id, 4)
+    assert all(r["action"] == "allow" and r["deviceOperatingSystem"] == "Linux" and r["userId"] is None for r in records), records
+    assert sorted(urlsplit(r["destinationUrl"]).path for r in records) == ["/kept/0", "/kept/1", "/kept/2", "/page"], records
+
+    # Refused with 407 and the reason: no certificate and no token; a certificate of a CA of no tenant here; the device
+    # disabled, then deleted (its certificate is revoked with it).
+    status, body = curl_proxy(tls_proxy)
+    assert status == 407 and json.loads(body)["error"]["message"] == "Access token is empty.", body
+    stranger = Path(tempfile.mkdtemp(prefix="tessera-stranger-"))
+    issue_test_certificate(stranger, "Stranger CA", "DNS:stranger.test")
+    status, body = curl_proxy(tls_proxy, "--proxy-cert", str(stranger / "leaf.pem"), "--proxy-key", str(stranger / "leaf-key.pem"))
+    assert status == 407 and "not issued by a device certificate authority" in json.loads(body)["error"]["message"], body
+    [device] = [d for d in w.devices() if d["deviceId"] == device_id]
+    assert w.graph("PATCH", f"devices/{device['id']}", json={"accountEnabled": False}).status_code == 204
+    status, body = curl_proxy(tls_proxy, "--proxy-cert", cert, "--proxy-key", key)
+    assert status == 407 and json.loads(body)["error"]["message"] == f"The device {device_id} is disabled.", body
+    assert w.graph("DELETE", f"devices/{device['id']}").status_code == 204
+    status, body = curl_proxy(tls_proxy, "--proxy-cert", cert, "--proxy-key", key)
+    assert status == 407 and json.loads(body)["error"]["message"] == f"The device {device_id} no longer exists.", body
+    refused = [r for r in world_traffic(w, device_id, 6) if r["action"] == "block"]
+    assert len(refused) == 2, refused
