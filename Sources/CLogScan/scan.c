@@ -235,6 +235,17 @@ INLINE size_t nth_set(const uint64_t *m, size_t from, size_t limit, unsigned k) 
 
 // MARK: - Fields
 
+// Eight bytes as a little-endian word (byte 0 lowest), from any address.
+INLINE uint64_t load8(const uint8_t *q) {
+    uint64_t w;
+    memcpy(&w, q, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+
 INLINE int is_digit(uint8_t b) { return (uint8_t)(b - '0') < 10; }
 
 // What SquidParser's `seconds` reads: 1 to 18 digits, then optionally a dot and 1 to 18 digits.
@@ -323,15 +334,35 @@ INLINE int squid_host(const uint8_t *p, const masks *m, size_t ls, size_t e, siz
     return squid_url_host(p, m, t6, next_set(m->b, t6, e), hs, he);
 }
 
-INLINE int key_is(const uint8_t *p, size_t k0, size_t k1, const char *name, size_t n) {
-    return k1 - k0 == n && memcmp(p + k0, name, n) == 0;
+// Bytes as a little-endian word.
+#define WORD3(a, b, c) ((uint64_t)(a) | (uint64_t)(b) << 8 | (uint64_t)(c) << 16)
+#define WORD4(a, b, c, d) (WORD3(a, b, c) | (uint64_t)(d) << 24)
+#define WORD5(a, b, c, d, e) (WORD4(a, b, c, d) | (uint64_t)(e) << 32)
+#define WORD7(a, b, c, d, e, f, g) (WORD5(a, b, c, d, e) | (uint64_t)(f) << 40 | (uint64_t)(g) << 48)
+
+// The keys CEF's fast path reads (KeyValueFields): what each does to the host.
+enum { KEY_OTHER, KEY_DST, KEY_URL, KEY_HOST };
+
+// Which key ends at the `=` at q, whose value would start at `vs` (the previous key's value's start): the key runs
+// back to the space before it or to `vs`. `before` is the eight bytes before q.
+INLINE int cef_key(uint64_t before, size_t q, size_t vs) {
+    // A key of n bytes: the word's top n bytes, starting at `vs` or after a space.
+#define KEY(n, word) (q - (n) >= vs && (before >> (8 * (8 - (n)))) == (word) && \
+                      (q - (n) == vs || ((before >> (8 * (7 - (n)))) & 0xff) == ' '))
+    if (KEY(5, WORD5('d', 'h', 'o', 's', 't')) || KEY(4, WORD4('h', 'o', 's', 't')) ||
+        KEY(7, WORD7('d', 's', 't', 'H', 'o', 's', 't')))
+        return KEY_HOST;
+    if (KEY(7, WORD7('r', 'e', 'q', 'u', 'e', 's', 't')) || KEY(3, WORD3('u', 'r', 'l'))) return KEY_URL;
+    if (KEY(3, WORD3('d', 's', 't'))) return KEY_DST;
+    return KEY_OTHER;
+#undef KEY
 }
 
 // CEF without backslashes (escapes change what the fields are: those lines take the parser), by the rules of
-// KeyValueScanner and KeyValueFields: after the header's seven `|`, a key runs from the space before an `=` (or the
-// value's start) to the `=`, a value to the space before the next key (trailing spaces trimmed); `dhost`, `host` and
-// `dstHost` set the host, `request` and `url` set it from their URL when none is set yet, and `dst` stands in for a
-// record that has none.
+// KeyValueScanner and KeyValueFields: after the header's seven `|`, an `=` ends a key unless a space or the value's
+// start is right before it; a key runs back to the space before it (or the value's start), a value to the space
+// before the next key (trailing spaces trimmed). `dhost`, `host` and `dstHost` set the host, `request` and `url` set
+// it from their URL when none is set yet, and `dst` stands in for a record that has none.
 INLINE int cef_host(const uint8_t *p, const masks *m, const uint16_t *equals, size_t *cursor, size_t ls, size_t e,
                     size_t *hs, size_t *he) {
     if (e == ls || (m->any_backslash && next_set(m->d, ls, e) < e)) return 0;
@@ -343,42 +374,33 @@ INLINE int cef_host(const uint8_t *p, const masks *m, const uint16_t *equals, si
     }
     size_t bar = nth_set(m->b, c, e, 6);
     if (bar >= e) return 0;
-    size_t i = bar + 1;
-    int host = 0, dst = 0, key = 0;
-    size_t h0 = 0, h1 = 0, d0 = 0, d1 = 0, k0 = 0, k1 = 0, vs = i, j = *cursor;
+    size_t i = bar + 1, vs = i, j = *cursor;
+    int host = 0, dst = 0, open = KEY_OTHER;
+    size_t h0 = 0, h1 = 0, d0 = 0, d1 = 0;
     // The chunk's `=` in order: those of this line's extension follow those before it (each independent of the
-    // last, where searching from one to the next would make a chain of dependent loads).
+    // last, where searching from one to the next would make a chain of dependent loads). Only the keys that matter
+    // are read; the others only end the value before them.
     while (equals[j] < i) j++;
     for (;; j++) {
-        size_t q = equals[j] < e ? equals[j] : e, k = q, v1 = e;
-        if (q < e) {
-            size_t space = last_near(m->a, vs, q);
-            k = space == SIZE_MAX ? vs : space + 1;
-            if (k == q) continue;
-            v1 = k > vs + 1 ? k - 1 : vs;
-        }
-        if (key) {
+        size_t q = equals[j] < e ? equals[j] : e;
+        if (q < e && (q == vs || p[q - 1] == ' ')) continue;
+        if (open != KEY_OTHER) {
+            // The value runs to the space before this key (or to the line's end), trailing spaces trimmed.
+            size_t v1 = e;
+            if (q < e) {
+                size_t space = last_near(m->a, vs, q);
+                v1 = space == SIZE_MAX ? vs : space;
+            }
             while (v1 > vs && p[v1 - 1] == ' ') v1--;
             int empty = v1 == vs;
-            switch (k1 - k0) {
-            case 3:
-                if (key_is(p, k0, k1, "dst", 3)) { dst = !empty; d0 = vs; d1 = v1; }
-                else if (key_is(p, k0, k1, "url", 3) && !empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
-                break;
-            case 4:
-                if (key_is(p, k0, k1, "host", 4)) { host = !empty; h0 = vs; h1 = v1; }
-                break;
-            case 5:
-                if (key_is(p, k0, k1, "dhost", 5)) { host = !empty; h0 = vs; h1 = v1; }
-                break;
-            case 7:
-                if (key_is(p, k0, k1, "dstHost", 7)) { host = !empty; h0 = vs; h1 = v1; }
-                else if (key_is(p, k0, k1, "request", 7) && !empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
-                break;
-            }
+            if (open == KEY_HOST) { host = !empty; h0 = vs; h1 = v1; }
+            else if (open == KEY_DST) { dst = !empty; d0 = vs; d1 = v1; }
+            else if (!empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
         }
         if (q >= e) break;
-        key = 1; k0 = k; k1 = q; vs = q + 1;
+        // p[q - 8 ..< q] lies within the line: its `CEF:` header comes first.
+        open = cef_key(load8(p + q - 8), q, vs);
+        vs = q + 1;
     }
     *cursor = j;
     if (host) { *hs = h0; *he = h1; return 1; }
@@ -395,16 +417,6 @@ INLINE int same_lowercased(const uint8_t *name, const uint8_t *lower, size_t n) 
         if (b != lower[k]) return 0;
     }
     return 1;
-}
-
-// Eight bytes as a little-endian word (byte 0 lowest), from any address.
-INLINE uint64_t load8(const uint8_t *q) {
-    uint64_t w;
-    memcpy(&w, q, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
 }
 
 // 0x80 in each byte of `v` that is zero, nothing elsewhere.
