@@ -24,6 +24,10 @@ struct BackupBench: AsyncParsableCommand {
         }
         let groupIDs = try await store.read { tx in try await tx.rawObjects(tenant: tenantID, kinds: [.group], afterId: nil, limit: 1_000_000).map(\.id) }
         say("tenant \(tenant): \(userIDs.count) users, \(groupIDs.count) groups (\(store.isPostgres ? "PostgreSQL" : "SQLite"))")
+        guard !userIDs.isEmpty, !groupIDs.isEmpty else {
+            try? await store.shutdown()
+            throw ValidationError("tenant \(tenant) has no users or no groups to change between snapshots: give the tenant id `bench load` wrote")
+        }
 
         // The floor: the rows a first snapshot keeps, read with one SELECT each (objects with their bodies, and links).
         var start = ContinuousClock.now
