@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 @testable import Server
+@testable import Store
 import TesseraCore
 import TesseraTesting
 import WebAuthn
@@ -118,6 +119,52 @@ struct CredentialRecordsTests {
             }
             #expect(left == 0 && device == nil && kept?.userID == grace)
             #expect(await Self.refresh(h, appID, token).json["error"] == "invalid_grant")
+        }
+    }
+
+    @Test("after the upgrade, a session cookie and a refresh token the last release issued still work")
+    func upgradedRecordsStillWork() async throws {
+        try await Harness.run { h in
+            let tenant = h.tenant.tenantId, admin = h.tenant.adminUserId
+            let store = try #require((h.app.store as? InstrumentedStore)?.base as? SQLDirectoryStore)
+            let spa = await h.graph("POST", "applications", token: try await h.accessToken(), json: [
+                "displayName": "SPA", "spa": ["redirectUris": [.string(TokenGrantHardeningTests.spa)]]])
+            let appID = try #require(spa.json["appId"]?.stringValue)
+            _ = await h.graph("POST", "servicePrincipals", token: try await h.accessToken(), json: ["appId": .string(appID)])
+            // The schema and the records as the last release had them (RefreshTokens.issue, SignInSessions.start).
+            try await store.backend.withWriteSession { session in
+                _ = try await session.execute("DROP TABLE credential_records", [])
+                _ = try await session.execute("DELETE FROM schema_migrations WHERE version IN (?, ?)",
+                                              [.int(Int64(Migrations.credentialStep)), .int(Int64(Migrations.temporaryAccessPassStep))])
+            }
+            let tokenID = Identifier.make(), sessionID = Identifier.make()
+            let expires = Timestamp.format(h.clock.now.addingTimeInterval(3600)), now = Int64(h.clock.now.timeIntervalSince1970)
+            try await store.write { tx in
+                try await tx.insert(StoredObject(tenant: tenant, id: tokenID, kind: ObjectKind(rawValue: "refreshToken"), body: [
+                    "id": .string(tokenID), "_digest": .string(Secrets.digest("the secret")), "_userId": .string(admin),
+                    "_clientId": .string(appID), "_redirectUri": .string(TokenGrantHardeningTests.spa), "_scope": "openid offline_access",
+                    "_sessionId": .string(sessionID), "_amr": .strings(["fido", "mfa"]), "_aaguid": nil, "_acrs": .strings([]),
+                    "_authTime": .int(now), "_confidential": false, "family": .string(tokenID), "_expires": .string(expires), "_used": false,
+                    "issuedForCode": nil,
+                ]))
+                try await tx.link(tenant: tenant, source: admin, relation: "refreshTokens", target: tokenID)
+                try await tx.insert(StoredObject(tenant: tenant, id: sessionID, kind: ObjectKind(rawValue: "signInSession"), body: [
+                    "id": .string(sessionID), "_userId": .string(admin), "_authTime": .int(now), "_amr": .strings(["fido"]),
+                    "_aaguid": nil, "_expires": .string(expires),
+                ]))
+                try await tx.link(tenant: tenant, source: admin, relation: "signInSessions", target: sessionID)
+            }
+            try await h.app.store.migrate()
+
+            let sessions = SignInSessions(app: h.app)
+            let cookie = "\(SignInSessions.cookieName(tenant: tenant))=\(sessionID).\(sessions.tag(tenant, sessionID))"
+            let request = APIRequest(method: "GET", path: "/\(tenant)/devicelogin", query: [], headers: ["cookie": cookie], body: [],
+                                     baseURL: Harness.base)
+            #expect(try await sessions.current(request, tenant: tenant)?.userID == admin)
+            let refreshed = await Self.refresh(h, appID, "\(tokenID).the secret")
+            #expect(refreshed.status == 200 && refreshed.json["refresh_token"]?.stringValue != nil, "\(refreshed.text)")
+            // Spent: presented again it is a reuse.
+            #expect(await Self.refresh(h, appID, "\(tokenID).the secret").json["error"] == "invalid_grant")
         }
     }
 
