@@ -300,6 +300,19 @@ struct ProxyInspectionTests {
         }
     }
 
+    @Test("a pipelined request asking Connection: close after a kept one gets its own answer before the connection ends")
+    func pipelinedCloseIsAnswered() async throws {
+        try await Self.run { proxy in
+            let trust = try NIOSSLCertificate(bytes: Array(try await proxy.inspector.authority(tenant: proxy.tenant, now: Date()).pem.utf8), format: .pem)
+            // The second request reaches the handler from inside the first answer's end: it must not end the first's
+            // connection before it is answered itself.
+            let (_, text) = try await Self.request(proxy.port, host: "api.openai.com", port: proxy.goodOrigin, trust: trust,
+                                                   "GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n" + Self.chat("What is the capital of France?"))
+            #expect(text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(text)")
+            #expect(text.hasSuffix("What is the capital of France?\"}]}"))
+        }
+    }
+
     @Test("a bypassed AI host is tunnelled untouched: the client sees the origin's own certificate")
     func bypassTunnelled() async throws {
         try await Self.run { proxy in

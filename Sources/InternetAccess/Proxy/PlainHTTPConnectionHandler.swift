@@ -343,9 +343,10 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         let bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(.seconds(configuration.connectTimeout))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // No idle timer of its own: an origin that goes silent leaves the client's connection silent too, and that
+            // one's timer closes both; kept ones close with the client's connection.
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(configuration.idleTimeout)))
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(OriginResponseHandler())
                 }
