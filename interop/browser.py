@@ -64,6 +64,19 @@ def remove_authenticator(driver, aid: str) -> None:
     driver.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": aid})
 
 
+def register_passkey(driver, login_url: str, user_id: str, token: str, synced: bool = False) -> str:
+    """A fresh browser session on a tenant's sign-in page with a new virtual authenticator, and a passkey registered
+    on it for the user through Graph (an admin's token). Returns the authenticator's id: remove it when done."""
+    driver.delete_all_cookies()
+    driver.get(login_url)
+    aid = add_authenticator(driver, synced)
+    registered = driver.execute_async_script(REGISTER, user_id, token)
+    if registered.get("status") != 201:
+        remove_authenticator(driver, aid)
+        raise AssertionError(f"passkey registration refused: {registered}")
+    return aid
+
+
 def wait_for_text(driver, text: str, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while text not in driver.page_source and time.monotonic() < deadline:

@@ -17,7 +17,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from browser import REGISTER, Callback, add_authenticator, click, remove_authenticator, wait_for_text
+from browser import Callback, click, register_passkey, remove_authenticator, wait_for_text
 from support import Graph, Session, first_start, unique
 
 IDENTITY_PROVIDER_READ_WRITE = "90db2b9a-d928-4d33-a4dd-8442ae3d41e4"  # IdentityProvider.ReadWrite.All (application)
@@ -102,13 +102,9 @@ def test_a_user_of_another_deployment_signs_in_with_a_passkey_at_home(graph, tes
     assert provider["clientAuthentication"]["clientSecret"] == "*****" and secret not in str(beta_b.ok("GET", "identity/identityProviders"))
 
     callback = Callback()
-    browser.delete_all_cookies()
-    browser.get(f"{origin}/{tenant_a.tenant_id}/login")
-    aid = add_authenticator(browser)
+    aid = register_passkey(browser, f"{origin}/{tenant_a.tenant_id}/login", alice["id"], graph.token)
     guest = None
     try:
-        registered = browser.execute_async_script(REGISTER, alice["id"], graph.token)
-        assert registered.get("status") == 201, registered
         invitation = graph_b.ok("POST", "invitations", 201, json={
             "invitedUserEmailAddress": email, "inviteRedirectUrl": callback.url, "sendInvitationMessage": False})
         guest = invitation["invitedUser"]["id"]

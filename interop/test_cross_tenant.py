@@ -33,7 +33,7 @@ from msgraph.generated.models.multi_tenant_organization_member import MultiTenan
 from msgraph.generated.models.multi_tenant_organization_member_state import MultiTenantOrganizationMemberState
 from kiota_abstractions.api_error import APIError
 
-from browser import REGISTER, Callback, add_authenticator, click, remove_authenticator, wait_for_text
+from browser import Callback, click, register_passkey, remove_authenticator, wait_for_text
 from support import Sdk, unique
 
 
@@ -151,11 +151,7 @@ def test_external_user_signs_in_with_msal_refused_then_accepted_by_inbound_trust
     B's Conditional Access requires MFA of guests: refused while B does not trust A's MFA, accepted once it does."""
     alice = graph.create_user(tenant_a.domain, unique("alice"))
     email = alice["userPrincipalName"]
-    browser.delete_all_cookies()
-    browser.get(f"{origin}/{tenant_a.tenant_id}/login")
-    aid = add_authenticator(browser)
-    registered = browser.execute_async_script(REGISTER, alice["id"], graph.token)
-    assert registered.get("status") == 201, registered
+    aid = register_passkey(browser, f"{origin}/{tenant_a.tenant_id}/login", alice["id"], graph.token)
     callback = Callback()
     policy = partner_made = guest = None
     try:
@@ -225,11 +221,7 @@ def test_direct_connect_user_signs_in_with_msal_without_a_user_in_the_resource_t
     users out and B lets A's users in; B issues the token, names Carol's home object and tenant, and creates no user."""
     carol = graph.create_user(tenant_a.domain, unique("carol"))
     email = carol["userPrincipalName"]
-    browser.delete_all_cookies()
-    browser.get(f"{origin}/{tenant_a.tenant_id}/login")
-    aid = add_authenticator(browser)
-    registered = browser.execute_async_script(REGISTER, carol["id"], graph.token)
-    assert registered.get("status") == 201, registered
+    aid = register_passkey(browser, f"{origin}/{tenant_a.tenant_id}/login", carol["id"], graph.token)
     callback = Callback()
     everyone = {"usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]},
                 "applications": {"accessType": "allowed", "targets": [{"target": "AllApplications", "targetType": "application"}]}}

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from support import serve_on_a_free_port, stop_serve
-from browser import APPROVE_DEVICE, REGISTER, SIGN_IN, USE_ACCESS_PASS, Callback, add_authenticator, chromium, remove_authenticator, wait_for_text
+from browser import APPROVE_DEVICE, REGISTER, SIGN_IN, USE_ACCESS_PASS, Callback, add_authenticator, chromium, register_passkey, remove_authenticator, wait_for_text
 
 BINARY = os.environ.get("TESSERA_BIN") or str(Path(__file__).resolve().parents[1] / ".build" / "debug" / "tessera")
 FIDO2 = "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2"
@@ -307,11 +307,8 @@ def test_a_device_signs_in_with_the_device_code_flow(server, browser):
     poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": app["appId"], "device_code": start["device_code"]}
     pending = requests.post(f"{base}/oauth2/v2.0/token", data=poll)
     assert pending.status_code == 400 and pending.json()["error"] == "authorization_pending"
-    browser.delete_all_cookies()
-    browser.get(f"{base}/login")
-    aid = add_authenticator(browser, synced=False)
+    aid = register_passkey(browser, f"{base}/login", user["id"], server["token"])
     try:
-        assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
         # The code page sends the browser to sign in (autofill answers) and back, with the code filled in.
         browser.get(f"{start['verification_uri']}?user_code={start['user_code']}")
         wait_for_text(browser, "Approve")
@@ -378,11 +375,8 @@ def test_a_confidential_client_signs_in_with_authlib_and_pkce(server, browser):
     secret = graph(server, "POST", f"applications/{app['id']}/addPassword", json={}).json()["secretText"]
     admin_consent(server, app["appId"], "User.Read")
     base = f"{server['url']}/{server['tenant']}"
-    browser.delete_all_cookies()
-    browser.get(f"{base}/login")
-    aid = add_authenticator(browser, synced=False)
+    aid = register_passkey(browser, f"{base}/login", user["id"], server["token"])
     try:
-        assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
         client = OAuth2Session(app["appId"], secret, scope="openid profile offline_access User.Read", redirect_uri=callback.url,
                                code_challenge_method="S256", token_endpoint_auth_method="client_secret_post")
         verifier, nonce = generate_token(48), generate_token(20)
@@ -458,12 +452,9 @@ def test_an_administrator_runs_the_tenant_from_the_admin_center(server, browser)
     assigned = graph(server, "POST", "roleManagement/directory/roleAssignments", json={
         "principalId": admin["id"], "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10", "directoryScopeId": "/"})
     assert assigned.status_code == 201, assigned.text
-    browser.delete_all_cookies()
-    browser.get(f"{server['url']}/{server['tenant']}/login")
-    aid = add_authenticator(browser, synced=False)
+    aid = register_passkey(browser, f"{server['url']}/{server['tenant']}/login", admin["id"], server["token"])
     shots = artifacts()
     try:
-        assert browser.execute_async_script(REGISTER, admin["id"], server["token"]).get("status") == 201
         # /admin sends the browser to sign in; the passkey (autofill) signs the administrator in and back.
         browser.get(f"{server['url']}/admin")
         wait_for_text(browser, "New user")
@@ -572,13 +563,10 @@ def test_conditional_access_blocks_a_sign_in_from_outside_the_named_location(ser
                        "locations": {"includeLocations": ["All"], "excludeLocations": [location["id"]]}},
         "grantControls": {"operator": "OR", "builtInControls": ["block"]}})
     assert policy.status_code == 201, policy.text
-    browser.delete_all_cookies()
-    browser.get(f"{server['url']}/{server['tenant']}/login")
-    aid = add_authenticator(browser, synced=False)
+    aid = register_passkey(browser, f"{server['url']}/{server['tenant']}/login", user["id"], server["token"])
     authorize = f"{server['url']}/{server['tenant']}/oauth2/v2.0/authorize?" + urlencode({
         "client_id": app["appId"], "response_type": "code", "redirect_uri": callback.url, "scope": "openid", "state": "ca1"})
     try:
-        assert browser.execute_async_script(REGISTER, user["id"], server["token"]).get("status") == 201
         browser.execute_cdp_cmd("Network.enable", {})
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-Forwarded-For": "198.51.100.9"}})
         browser.get(authorize)  # the sign-in page's autofill signs in, then /authorize decides

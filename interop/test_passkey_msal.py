@@ -12,7 +12,7 @@ import jwt
 import msal
 import pytest
 
-from browser import APPROVE_DEVICE, REGISTER, Callback, add_authenticator, remove_authenticator, wait_for_text
+from browser import APPROVE_DEVICE, Callback, register_passkey, remove_authenticator, wait_for_text
 from support import unique
 
 
@@ -21,11 +21,7 @@ from support import unique
 def passkey_user(graph, tessera, tenant_a, origin, browser):
     """A user with a passkey on a fresh virtual authenticator in the browser (signed out)."""
     user = graph.create_user(tenant_a.domain, unique("msal"))
-    browser.delete_all_cookies()
-    browser.get(f"{origin}/{tenant_a.tenant_id}/login")
-    aid = add_authenticator(browser)
-    registered = browser.execute_async_script(REGISTER, user["id"], graph.token)
-    assert registered.get("status") == 201, registered
+    aid = register_passkey(browser, f"{origin}/{tenant_a.tenant_id}/login", user["id"], graph.token)
     yield user
     remove_authenticator(browser, aid)
 

@@ -20,7 +20,7 @@ from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.unified_role_assignment import UnifiedRoleAssignment
 from msgraph.generated.models.user import User
 
-from browser import REGISTER, Callback, add_authenticator, click, remove_authenticator
+from browser import Callback, click, register_passkey, remove_authenticator
 from support import PASSWORD, Sdk, Tenant, unique
 
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -102,11 +102,7 @@ class Governance:
         for aid in self.aids:
             remove_authenticator(self.browser, aid)
         self.aids.clear()
-        self.browser.delete_all_cookies()
-        self.browser.get(f"{self.origin}/{tenant_id}/login")
-        self.aids.append(add_authenticator(self.browser))
-        registered = self.browser.execute_async_script(REGISTER, user_id, admin_token)
-        assert registered.get("status") == 201, registered
+        self.aids.append(register_passkey(self.browser, f"{self.origin}/{tenant_id}/login", user_id, admin_token))
 
     def administrators(self, graph, graph_b, tenant_a, tenant_b) -> tuple[dict, dict, dict]:
         """Alice, A's Global Administrator in A's role-assignable tenant admins group; Bea, B's Global Administrator; the group."""

@@ -25,7 +25,7 @@ from msgraph.generated.models.cross_tenant_access_policy_target_type import Cros
 from msgraph.generated.models.cross_tenant_access_policy_tenant_restrictions import CrossTenantAccessPolicyTenantRestrictions
 from msgraph.generated.models.devices_filter import DevicesFilter
 
-from browser import REGISTER, Callback, add_authenticator, remove_authenticator, wait_for_text
+from browser import Callback, register_passkey, remove_authenticator, wait_for_text
 from support import unique
 
 HEADER = "sec-Restrict-Tenant-Access-Policy"
@@ -81,11 +81,7 @@ def test_a_restricted_network_signs_in_only_the_external_accounts_the_policy_all
     policy_id = sdk.run(sdk.client.policies.cross_tenant_access_policy.default.get()).id
     header = f"{tenant_a.tenant_id}:{policy_id}"
     bob = graph_b.create_user(tenant_b.domain, unique("bob"))
-    browser.delete_all_cookies()
-    browser.get(f"{origin}/{tenant_b.tenant_id}/login")
-    aid = add_authenticator(browser)
-    registered = browser.execute_async_script(REGISTER, bob["id"], graph_b.token)
-    assert registered.get("status") == 201, registered
+    aid = register_passkey(browser, f"{origin}/{tenant_b.tenant_id}/login", bob["id"], graph_b.token)
     callback = Callback()
     partner = None
     try:
