@@ -32,10 +32,12 @@ final class ProxyShared: Sendable {
     }
 }
 
-/// One client connection from its first byte until it is joined to an origin: reads the request head within the head
-/// timeout, refuses what may not pass (400 malformed, 403 port or policy, 407 no valid token, 502 origin down), asks
-/// the gatekeeper, connects to the origin and hands both channels to a ``GlueHandler`` pair. The traffic record is
-/// written when the client's connection closes, with the bytes both ways.
+/// One client connection from its first byte until it is joined to an origin: reads the first request head within the
+/// head timeout (a malformed or oversized one is refused: 400, 431, 505). A plain HTTP request hands the connection to a
+/// ``PlainHTTPConnectionHandler``, which takes it and every request after it. A CONNECT is refused when it may not pass
+/// (403 port or policy, 407 no valid token or device certificate, 502 origin down), else the gatekeeper's decision opens
+/// it: inspected (``InspectedConnectionHandler``) or glued byte for byte to the origin by a ``GlueHandler`` pair, whose
+/// traffic record is written when the client's connection closes, with the bytes both ways.
 final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
