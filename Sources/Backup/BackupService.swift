@@ -143,10 +143,32 @@ public struct BackupService: Sendable {
         }
         // The store lists links in order already (by bytes, as Swift orders these ASCII ids), and objects too unless it
         // gave them in table order (SQLite) or a database collates otherwise: then they are sorted here.
-        if !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) { entries.sort { $0.object < $1.object } }
+        if !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) { Self.sortByObject(&entries) }
         var links = try await linkRows
         if !zip(links, links.dropFirst()).allSatisfy({ $0 < $1 }) { links.sort() }
         return Scan(entries: entries, links: links, digest: State.digest(sortedObjects: entries, sortedLinks: links))
+    }
+
+    /// Sorts entries by object id as `String`'s `<` orders them, deciding most pairs by the ids' first eight bytes read
+    /// as one number (the same order for ASCII) instead of comparing the strings: at 100,000 entries the comparisons
+    /// were most of a SQLite snapshot's sorting time.
+    static func sortByObject(_ entries: inout [SnapshotEntry]) {
+        /// The first eight bytes, big-endian, zero-padded; nil when one of them is not ASCII (then the strings decide).
+        func prefix(_ id: String) -> UInt64? {
+            var key: UInt64 = 0, count = 0
+            for byte in id.utf8.prefix(8) {
+                guard byte < 0x80 else { return nil }
+                key = key << 8 | UInt64(byte)
+                count += 1
+            }
+            return count == 8 ? key : key << UInt64(8 * (8 - count))
+        }
+        var keyed = entries.map { (key: prefix($0.object), entry: $0) }
+        keyed.sort { a, b in
+            if let x = a.key, let y = b.key, x != y { return x < y }
+            return a.entry.object < b.entry.object
+        }
+        entries = keyed.map(\.entry)
     }
 
     /// What a snapshot read: every object's entry by id, every link in order, and the digest of that state.

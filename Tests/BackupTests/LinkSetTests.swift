@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TesseraCore
 
@@ -76,5 +77,18 @@ struct LinkSetTests {
         #expect(g1.added == [.init(relation: "members", target: "u0")])
         #expect(g1.removed == [.init(relation: "members", target: "u1")])
         #expect(new.changes(from: new).added.isEmpty && new.changes(from: new).removed.isEmpty)
+    }
+}
+
+@Suite("Snapshot entries sorted by id")
+struct SnapshotEntryOrderTests {
+    @Test("sorting by the ids' first eight bytes gives String's order: GUIDs, shared and short prefixes, NUL, non-ASCII")
+    func prefixOrderIsStringOrder() {
+        var ids = (0..<2_000).map { _ in UUID().uuidString.lowercased() }
+        ids += ["", "a", "ab", "abcdefgh", "abcdefgh0", "abcdefgh\u{0}", "abcdefg", "abcdefgi", "a\u{0}", "\u{0}",
+                "é", "eé", "abcdefgé", "abcdefghé", "zzzzzzzzzzzz", "ZZZZZZZZ", "~~~~~~~~~", "abcdefgh", "0", "00000000-0000"]
+        var entries = ids.shuffled().map { SnapshotEntry(object: $0, kind: .user, digest: nil, deletedAt: nil) }
+        BackupService.sortByObject(&entries)
+        #expect(entries.map(\.object) == ids.sorted())
     }
 }
