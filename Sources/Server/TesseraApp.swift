@@ -83,6 +83,7 @@ public struct TesseraApp: Sendable {
         }
         switch first {
         case "healthz": return .text("ok")
+        case "readyz" where s.count == 1: return await Readiness(store: store, logger: logger).respond(request, now: clock.now)
         case "metrics" where s.count == 1:
             // Counts only, but an operator's: served to this machine and to the proxies the deployment trusts.
             guard request.clientAddress.map(network.mayScrape) ?? true else { throw DirectoryError.notFound("/metrics") }

@@ -1,3 +1,6 @@
+import Foundation
+import Logging
+import TesseraCore
 internal import VaporCSQLite
 
 /// One SQLite connection driven straight through the C API (the SQLite that sqlite-nio vendors): each SQL text is
@@ -133,8 +136,25 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private func check(_ code: Int32) throws {
         guard code != SQLITE_OK else { return }
-        throw SQLiteFailure(code: code, message: String(cString: sqlite_nio_sqlite3_errmsg(db)))
+        let message = String(cString: sqlite_nio_sqlite3_errmsg(db))
+        if isDiskFull(code) {
+            // The statement (or the whole transaction: `SQLiteWriter` reports that to every write of the batch) is undone;
+            // the next write tries again, so space freed on the disk is used without a restart.
+            Self.logger.error("A write was refused: the database's disk is full (SQLite error \(code): \(message)).")
+            throw DirectoryError(.insufficientStorage, "The directory's storage is full; the change was not saved. Retry once space is freed.")
+        }
+        throw SQLiteFailure(code: code, message: message)
     }
+
+    /// SQLITE_FULL, or an I/O error whose system call failed with ENOSPC (a write to the WAL or a journal that found the
+    /// disk full, which SQLite reports as an I/O error rather than as a full database).
+    private func isDiskFull(_ code: Int32) -> Bool {
+        let primary = code & 0xff
+        if primary == SQLITE_FULL { return true }
+        return primary == SQLITE_IOERR && sqlite_nio_sqlite3_system_errno(db) == ENOSPC
+    }
+
+    private static let logger = Logger(label: "tessera.sqlite")
 
     /// SQLite copies the bound bytes (the C header's `SQLITE_TRANSIENT`, a macro Swift cannot import).
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

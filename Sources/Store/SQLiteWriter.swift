@@ -1,4 +1,5 @@
 import Synchronization
+import TesseraCore
 
 /// The one SQLite writer connection, and group commit.
 ///
@@ -165,7 +166,9 @@ final class SQLiteWriter: Sendable {
             // Nothing to commit: this write (the first of a batch) rolled back, or SQLite rolled the whole
             // transaction back itself, and then what the batch's other writes did is gone too.
             if !waiting.isEmpty {
-                let error = StoreError(message: "The database rolled back a shared transaction; retry the request.")
+                // A full disk is said as such to the whole batch (507, not 500): each of them was refused for that reason.
+                var error: any Error = StoreError(message: "The database rolled back a shared transaction; retry the request.")
+                if case .failure(let failure as DirectoryError) = result, failure.code == .insufficientStorage { error = failure }
                 for write in waiting { write.resume(throwing: error) }
                 if case .success = result { result = .failure(error) }
             }

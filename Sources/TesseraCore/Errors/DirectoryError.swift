@@ -44,6 +44,8 @@ public struct DirectoryError: Error, Sendable, Hashable, CustomStringConvertible
         public static let tooManyRequests = Code("TooManyRequests", 429)
         /// 503: the server is busy (or a dependency is down); `Retry-After` says when to come back.
         public static let serviceUnavailable = Code("ServiceUnavailable", 503)
+        /// 507: the database's disk is full; the write was refused whole and succeeds again once space returns.
+        public static let insufficientStorage = Code("insufficientStorage", 507)
         /// 500: something Tessera did not expect; details go to the log, not the client.
         public static let internalError = Code("Service_InternalServerError", 500)
     }

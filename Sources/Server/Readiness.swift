@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import Store
+import Synchronization
+import TesseraCore
+
+/// A store that can say whether it is ready to serve: its database answers and its schema is migrated.
+protocol ReadinessReporting: Sendable {
+    /// The migration steps the database has not recorded yet; throws when the database cannot be reached.
+    func pendingMigrations() async throws -> [Int]
+}
+
+extension SQLDirectoryStore: ReadinessReporting {}
+
+extension InstrumentedStore: ReadinessReporting {
+    func pendingMigrations() async throws -> [Int] {
+        guard let base = base as? any ReadinessReporting else { return [] }
+        return try await base.pendingMigrations()
+    }
+}
+
+/// `GET /readyz`: 200 while the database answers within `timeout` and every migration this build knows is applied;
+/// otherwise 503 with `Retry-After` and a Graph error saying why, so a load balancer takes the node out of rotation
+/// (and `/healthz`, the process being up, keeps it from being restarted for a database outage).
+struct Readiness {
+    let store: any DirectoryStore
+    let logger: Logger
+    var timeout: Duration = .seconds(2)
+    /// Seconds a client or load balancer should wait before asking again.
+    static let retryAfter = 5
+
+    func respond(_ request: APIRequest, now: Date) async -> APIResponse {
+        guard let reason = await unreadiness() else { return .text("ok") }
+        var response = APIResponse.error(DirectoryError(.serviceUnavailable, reason), request: request, now: now)
+        response.headers.append(("Retry-After", String(Self.retryAfter)))
+        response.headers.append(("Cache-Control", "no-store"))
+        return response
+    }
+
+    /// Why the node is not ready, or nil when it is.
+    func unreadiness() async -> String? {
+        guard let store = store as? any ReadinessReporting else { return nil }
+        let pending: [Int]?
+        do {
+            pending = try await Self.within(timeout) { try await store.pendingMigrations() }
+        } catch {
+            // The driver's error goes to the operator's log (PostgresNIO's describes nothing secret); the caller gets the gist.
+            logger.warning("Not ready: the database could not be reached: \(String(describing: error))")
+            return "Not ready: the database cannot be reached."
+        }
+        guard let pending else {
+            logger.warning("Not ready: the database did not answer within \(timeout).")
+            return "Not ready: the database did not answer within \(timeout)."
+        }
+        guard pending.isEmpty else {
+            return "Not ready: the database schema is not migrated (steps \(pending.map(String.init).joined(separator: ", ")) are pending)."
+        }
+        return nil
+    }
+
+    /// `body`'s result, or nil once `timeout` has passed without one. `body` runs in a task of its own that is cancelled
+    /// then and not waited for: a driver that ignores cancellation (a connection attempt to a silent host) cannot hold
+    /// the answer past the deadline.
+    static func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        let waiter = Mutex<CheckedContinuation<T?, any Error>?>(nil)
+        let tasks = Mutex<[Task<Void, Never>]>([])
+        let finish = { @Sendable (result: Result<T?, any Error>) in
+            waiter.withLock { continuation in
+                defer { continuation = nil }
+                return continuation
+            }?.resume(with: result)
+        }
+        // Whichever ends first answers; the other is cancelled (the timer at once, the work when it next checks).
+        defer { for task in tasks.withLock({ $0 }) { task.cancel() } }
+        return try await withCheckedThrowingContinuation { continuation in
+            waiter.withLock { $0 = continuation }
+            let work = Task {
+                do { finish(.success(try await body())) } catch { finish(.failure(error)) }
+            }
+            let timer = Task {
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                finish(.success(nil))
+            }
+            tasks.withLock { $0 = [work, timer] }
+        }
+    }
+}
