@@ -1,70 +1,58 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// Reads a file descriptor in fixed chunks and hands each line (without its `\n` or `\r\n`) to a closure that may
-/// rewrite it in place: memory stays one chunk whatever the file's size. A line longer than the chunk is handed over
-/// cut (`truncated` true) so the caller can report it, and the rest of it is skipped. Reading is a chunk at a time so
-/// the caller can write what a chunk produced (asynchronously) before reading on.
+/// Reads a file descriptor a buffer at a time and hands each line (without its `\n` or `\r\n`) to a closure that may
+/// rewrite it in place: the log scanner's line splitting (`LogScanner` without a format) over `LogInput`, for callers
+/// that want every line. A line of `chunkSize` bytes or more is handed over empty with `truncated` true, so the caller
+/// can report it, and the rest of it is skipped.
 public final class LineReader {
     public static let defaultChunkSize = 1 << 20
     private let fd: Int32
-    private let buffer: UnsafeMutableBufferPointer<UInt8>
-    private var filled = 0
-    private var skippingRest = false
+    private let chunkSize: Int
+    private var input: LogInput?
+    private let scanner: LogScanner
     private var finished = false
+    /// A mapped file's lines are copied here to be handed over writable.
+    private let scratch: UnsafeMutableBufferPointer<UInt8>
     /// The number of the last line handed over.
-    public private(set) var lineNumber = 0
+    public var lineNumber: Int { scanner.lines }
     /// Bytes read so far.
-    public private(set) var bytesRead: Int64 = 0
+    public var bytesRead: Int64 { input?.bytesRead ?? 0 }
 
     public init(fd: Int32, chunkSize: Int = LineReader.defaultChunkSize) {
         self.fd = fd
-        self.buffer = .allocate(capacity: chunkSize)
+        self.chunkSize = chunkSize
+        scanner = LogScanner(format: nil, maxLine: chunkSize)
+        scratch = .allocate(capacity: chunkSize)
     }
 
-    deinit { buffer.deallocate() }
+    deinit { scratch.deallocate() }
 
-    /// Reads one chunk and calls `body` for every whole line in it; false once the input is exhausted.
+    /// Reads one buffer and calls `body` for every whole line in it; false once the input is exhausted.
     public func readChunk(_ body: (UnsafeMutableBufferPointer<UInt8>, _ number: Int, _ truncated: Bool) throws -> Void) throws -> Bool {
         guard !finished else { return false }
-        func emit(_ start: Int, _ end: Int, truncated: Bool) throws {
-            var e = end
-            if e > start, buffer[e - 1] == 13 { e -= 1 }
-            lineNumber += 1
-            try body(UnsafeMutableBufferPointer(rebasing: buffer[start..<e]), lineNumber, truncated)
-        }
-        var n: Int
-        repeat { n = read(fd, buffer.baseAddress! + filled, buffer.count - filled) } while n < 0 && errno == EINTR
-        if n < 0 { throw ImportError(.unreadable, "read failed: \(String(cString: strerror(errno)))") }
-        bytesRead += Int64(n)
-        let end = filled + n
-        var start = 0
-        var from = filled
-        let base = buffer.baseAddress!
-        while from < end, let hit = memchr(base + from, 10, end - from) {
-            let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-            if skippingRest { skippingRest = false } else { try emit(start, i, truncated: false) }
-            start = i + 1
-            from = i + 1
-        }
-        if n == 0 {
-            if start < end, !skippingRest { try emit(start, end, truncated: false) }
+        if input == nil { input = try LogInput(fd: fd, bufferSize: chunkSize) }
+        guard let input, let (bytes, final) = try input.next() else {
             finished = true
             return false
         }
-        if start == 0, end == buffer.count {
-            // A line longer than the buffer: its first chunk is reported, the rest dropped up to its newline.
-            if !skippingRest { try emit(0, end, truncated: true) }
-            skippingRest = true
-            filled = 0
-            return true
-        }
-        let rest = end - start
-        if rest > 0, start > 0 { buffer.baseAddress!.update(from: buffer.baseAddress! + start, count: rest) }
-        filled = rest
-        return true
+        var from = 0
+        var count: Int
+        repeat {
+            let found = scanner.scan(bytes, from: &from, final: final, table: nil)
+            count = found.count
+            for line in found {
+                let text: UnsafeMutableBufferPointer<UInt8>
+                if line.truncated {
+                    text = UnsafeMutableBufferPointer(rebasing: scratch[0..<0])
+                } else if input.writable {
+                    text = UnsafeMutableBufferPointer(mutating: UnsafeBufferPointer(rebasing: bytes[line.range]))
+                } else {
+                    text = UnsafeMutableBufferPointer(rebasing: scratch[0..<line.range.count])
+                    _ = text.initialize(from: bytes[line.range])
+                }
+                try body(text, line.number, line.truncated)
+            }
+        } while count == scanner.capacity
+        input.consume(from)
+        if final, from == bytes.count { finished = true }
+        return !finished
     }
 }
