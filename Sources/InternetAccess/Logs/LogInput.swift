@@ -40,8 +40,9 @@ final class LogInput {
             let start = Int64(offset) / page * page
             let length = Int(Int64(info.st_size) - start)
             if let base = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, off_t(start)), base != MAP_FAILED {
+                // Read ahead further, and let the pages passed go first (not WILLNEED: for a file larger than
+                // memory that would read all of it ahead at once).
                 _ = madvise(base, length, MADV_SEQUENTIAL)
-                _ = madvise(base, length, MADV_WILLNEED)
                 source = .mapped(base, length: length, skip: Int(Int64(offset) - start))
                 return
             }
