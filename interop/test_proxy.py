@@ -32,7 +32,7 @@ import openai
 import pytest
 import requests
 
-from browser import REGISTER, add_authenticator, remove_authenticator
+from browser import register_passkey, remove_authenticator
 from conftest import _create_tenant
 from support import Graph, free_port, issue_test_certificate, unique, wait_until_listening
 from test_passkey_msal import device_code_sign_in, public_client  # noqa: F401 (public_client is a fixture; origin and browser come from conftest.py)
@@ -155,12 +155,8 @@ def proxy(tessera, origin, fake_app):  # noqa: F811 (origin is a fixture)
 def signed_in(graph, tessera, tenant, origin, browser, nick: str) -> tuple[dict, str]:  # noqa: F811
     """A new user who registers a passkey and signs in with it (device code flow): the user and an access token."""
     user = graph.create_user(tenant.domain, unique(nick))
-    browser.delete_all_cookies()
-    browser.get(f"{origin}/{tenant.tenant_id}/login")
-    aid = add_authenticator(browser)
+    aid = register_passkey(browser, f"{origin}/{tenant.tenant_id}/login", user["id"], graph.token)
     try:
-        registered = browser.execute_async_script(REGISTER, user["id"], graph.token)
-        assert registered.get("status") == 201, registered
         app = public_client(graph, tessera, origin, tenant, admin_consent="User.Read")
         return user, device_code_sign_in(app, browser)["access_token"]
     finally:
