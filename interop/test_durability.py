@@ -257,3 +257,78 @@ def test_full_disk_answers_507_and_writes_resume_when_space_returns(workdir):
             raise AssertionError(f"{failure}\nserver log:\n{_tail(node.log)}") from None
         finally:
             node.stop()
+
+
+# ------------------------------------------------------------------------------------------ readiness during an outage
+
+def pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    assert found, "no PostgreSQL server under /usr/lib/postgresql (apt-get install postgresql-15)"
+    return found[-1].parent
+
+
+def pg_ctl(folder: Path, *args: str) -> None:
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    p = subprocess.run([*as_pg, str(pg_bin() / "pg_ctl"), "-D", str(folder / "data"), "-w", "-t", "60", *args],
+                       capture_output=True, text=True, timeout=90)
+    assert p.returncode == 0, f"pg_ctl {' '.join(args)}: {p.stdout}{p.stderr}"
+
+
+def test_readiness_during_a_postgresql_outage(workdir):
+    """A node on PostgreSQL (a throwaway server of this test's own) is ready; when the server stops, /readyz answers
+    503 with Retry-After promptly while /healthz stays 200; once the server is back the node is ready and writes again."""
+    os.chmod(workdir, 0o755)  # the postgres user must reach the cluster's folder
+    pg, port = workdir / "pg", _free_port()
+    up = subprocess.run([str(REPO_ROOT / "scripts" / "pg-up"), str(pg), str(port), "tessera_outage"], capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, f"scripts/pg-up: {up.stdout}{up.stderr}"
+    data = workdir / "data"
+    data.mkdir()
+    database = f"postgres://postgres@127.0.0.1:{port}/tessera_outage?sslmode=disable"
+    log = workdir / "server.log"
+    proc = None
+    try:
+        tenant = _create_tenant(BINARY, data, ["--database", database], "Outage", f"outage-{uuid.uuid4().hex[:6]}.test")
+        serve_port = _free_port()
+        base_url = f"https://127.0.0.1:{serve_port}"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([BINARY, "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(serve_port),
+                                     "--database", database],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        ca = data / "tls" / "ca.pem"
+        _wait_healthy(base_url, ca, proc, log)
+        http = Tessera(base_url, str(ca), tenant, tenant).session()
+        ready = http.get(f"{base_url}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.text == "ok", ready.text
+        graph = Tessera(base_url, str(ca), tenant, tenant).graph(tenant)
+
+        pg_ctl(pg, "-m", "immediate", "stop")
+        started = time.monotonic()
+        unready = http.get(f"{base_url}/readyz", timeout=10)
+        took = time.monotonic() - started
+        err = assert_graph_error(unready, 503, "ServiceUnavailable")
+        assert err["message"].startswith("Not ready: the database"), err
+        assert unready.headers.get("Retry-After", "").isdigit(), unready.headers
+        assert took < 5, f"/readyz took {took:.1f} s during the outage"
+        assert http.get(f"{base_url}/healthz", timeout=10).status_code == 200
+
+        pg_ctl(pg, "-l", str(pg / "server.log"), "-o", f"-p {port} -k {pg} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        back = time.monotonic()
+        while True:
+            if http.get(f"{base_url}/readyz", timeout=10).status_code == 200:
+                break
+            assert time.monotonic() - back < 30, "not ready 30 s after the database came back"
+            time.sleep(0.2)
+        recovered = time.monotonic() - back
+        nick = f"after{uuid.uuid4().hex[:6]}"
+        graph.ok("POST", "users", 201, json={"accountEnabled": True, "displayName": nick, "mailNickname": nick,
+                                              "userPrincipalName": f"{nick}@{tenant.domain}",
+                                              "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": PASSWORD}})
+        fresh = Tessera(base_url, str(ca), tenant, tenant).request_token(tenant.tenant_id, tenant.client_id, tenant.client_secret)
+        assert fresh.status_code == 200, f"a token after the outage: {fresh.status_code} {fresh.text}"
+        print(f"PostgreSQL outage: /readyz said 503 in {took:.2f} s; ready again {recovered:.2f} s after the server was back")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\nserver log:\n{_tail(log)}") from None
+    finally:
+        if proc is not None:
+            _stop(proc)
+        subprocess.run([str(REPO_ROOT / "scripts" / "pg-down"), str(pg)], check=False, timeout=60)
