@@ -140,7 +140,8 @@ final class SQLiteHandle: @unchecked Sendable {
         if isDiskFull(code) {
             // The statement (or the whole transaction: `SQLiteWriter` reports that to every write of the batch) is undone;
             // the next write tries again, so space freed on the disk is used without a restart.
-            Self.logger.error("A write was refused: the database's disk is full (SQLite error \(code): \(message)).")
+            // A write, or the checkpointer copying the WAL into the database file (which then stays in the WAL until it can).
+            Self.logger.error("The database's disk is full; the statement was undone (SQLite error \(code): \(message)).")
             throw DirectoryError(.insufficientStorage, "The directory's storage is full; the change was not saved. Retry once space is freed.")
         }
         throw SQLiteFailure(code: code, message: message)
