@@ -232,6 +232,25 @@ def test_full_disk_answers_507_and_writes_resume_when_space_returns(workdir):
                 if len(refused) >= 5:
                     break
             assert len(refused) >= 5, f"the full disk never refused a write: {answers}"
+            # Concurrent writes share commits (SQLite's group commit): each still gets the full disk's answer, never a 500.
+            burst: list[requests.Response] = []
+            def write(worker: int) -> None:
+                session = graph.tessera.session()
+                session.headers["Authorization"] = f"Bearer {graph.token}"
+                for n in range(5):
+                    burst.append(session.post(f"{node.base_url}/v1.0/users", json=node.user(f"burst{worker}n{n}"), timeout=30))
+            workers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(timeout=60)
+            assert len(burst) == 20
+            for r in burst:
+                answers[r.status_code] = answers.get(r.status_code, 0) + 1
+                if r.status_code == 201:
+                    acknowledged[r.json()["id"]] = r.json()["userPrincipalName"]
+                else:
+                    assert_graph_error(r, 507, "insufficientStorage")
             assert set(answers) <= {201, 507}, answers
             # Nothing of a refused user was kept: its UPN names nobody.
             for nick in refused:
