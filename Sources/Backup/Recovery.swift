@@ -65,7 +65,8 @@ extension BackupService {
             guard let entry = target.objects[change.id], let digest = entry.digest, let text = bodies[digest],
                   case .object(let body) = try JSONParser.parse(Array(text.utf8))
             else { throw BackupError.damaged("The snapshot's copy of \(change.id) cannot be read.") }
-            return StoredObject(tenant: tenant, id: change.id, kind: entry.kind, body: body, deletedAt: entry.deletedAt)
+            return StoredObject(tenant: tenant, id: change.id, kind: entry.kind, body: Self.withoutSecretDigests(body),
+                                deletedAt: entry.deletedAt)
         }
         // Objects first (those the links need), then links, then what was added since goes. The changes go to the
         // directory a batch at a time (`DirectoryService.apply`, one transaction each): their objects, then the links
@@ -110,6 +111,19 @@ extension BackupService {
         }
         await progress(sorted.count, sorted.count)
         return (planned, outcomes, false)
+    }
+
+    /// A snapshot's copy of an object without the `_` members of its `passwordCredentials` (the `_hash` that snapshots
+    /// taken before the credential records held): a client secret's digest lives only in its credential record, so a
+    /// recovered application lists its secrets but only those whose records are still there authenticate.
+    static func withoutSecretDigests(_ body: [String: JSONValue]) -> [String: JSONValue] {
+        guard let credentials = body["passwordCredentials"]?.arrayValue else { return body }
+        var body = body
+        body["passwordCredentials"] = .array(credentials.map { credential in
+            guard case .object(let members) = credential else { return credential }
+            return .object(members.filter { !$0.key.hasPrefix("_") })
+        })
+        return body
     }
 
     /// Changes written in one transaction (a cancel is seen between batches).

@@ -137,3 +137,54 @@ extension Migrations {
                                              state: body["_used"]?.boolValue == true ? .used : .unused).row(tenant: object.tenant)
     }
 }
+
+/// Client secrets' digests leave the applications and service principals that listed them: each `passwordCredentials`
+/// entry's `_hash` becomes a ``ClientSecretRecord`` under its `keyId`, in the object's family, and the object is written
+/// again without it (soft-deleted objects too, so a restored app's secrets still work).
+extension Migrations {
+    static func moveClientSecretDigests(_ session: any SQLSession, _ d: SQLDialect) async throws {
+        let tx = SQLTransaction(session: session, dialect: d)
+        let tenants = try await session.execute("SELECT id FROM tenants", []).compactMap { $0.first?.text }
+        for tenant in tenants {
+            for kind in [ObjectKind.application, .servicePrincipal] {
+                var after = ""
+                while true {
+                    let page = try await session.execute(
+                        "SELECT id, kind, \(d.bodyText), version, deleted_at FROM objects WHERE tenant = ? AND kind = ? AND id > ? ORDER BY id LIMIT 500",
+                        [.text(tenant), .text(kind.rawValue), .text(after)])
+                    for row in page {
+                        let object = try SQLTransaction.decode(row, tenant: tenant)
+                        after = object.id
+                        guard let (stripped, records) = try legacyClientSecrets(object) else { continue }
+                        for record in records { try await insertMoved(record, session) }
+                        try await tx.update(stripped, expectedVersion: object.version)
+                    }
+                    if page.count < 500 { break }
+                }
+            }
+        }
+    }
+
+    /// The object without its secrets' digests (its version one up) and the records that now hold them; nil when no
+    /// entry of its `passwordCredentials` has a `_` member. An entry without a key id or an end keeps no record (it
+    /// could not be removed, or counted as ended, either).
+    static func legacyClientSecrets(_ object: StoredObject) throws -> (StoredObject, [CredentialRow])? {
+        guard let credentials = object.body["passwordCredentials"]?.arrayValue,
+              credentials.contains(where: { $0.objectValue?.keys.contains { $0.hasPrefix("_") } ?? false })
+        else { return nil }
+        var records: [CredentialRow] = []
+        var kept: [JSONValue] = []
+        for credential in credentials {
+            guard case .object(let members) = credential else { kept.append(credential); continue }
+            if let digest = members["_hash"]?.stringValue, let keyId = members["keyId"]?.stringValue,
+               let end = members["endDateTime"]?.stringValue.flatMap(Timestamp.parse) {
+                records.append(try ClientSecretRecord(id: keyId, objectID: object.id, digest: digest, expires: end).row(tenant: object.tenant))
+            }
+            kept.append(.object(members.filter { !$0.key.hasPrefix("_") }))
+        }
+        var stripped = object
+        stripped.body["passwordCredentials"] = .array(kept)
+        stripped.version = object.version + 1
+        return (stripped, records)
+    }
+}

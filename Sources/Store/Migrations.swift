@@ -129,11 +129,13 @@ enum Migrations {
                 // Step 11: sign-in sessions, refresh tokens and device codes out of the objects table (Migrations+Credentials.swift).
                 (credentialStep, credentialTable),
                 // Step 12: Temporary Access Passes' digests out of their Graph objects (Migrations+Credentials.swift).
-                (temporaryAccessPassStep, [])]
+                (temporaryAccessPassStep, []),
+                // Step 13: client secrets' digests out of applications and service principals (Migrations+Credentials.swift).
+                (clientSecretStep, [])]
     }
 
     static let digestStep = 7, stagingStep = 10
-    static let credentialStep = 11, temporaryAccessPassStep = 12
+    static let credentialStep = 11, temporaryAccessPassStep = 12, clientSecretStep = 13
 
     static func run(on backend: any SQLBackend) async throws {
         try await backend.withWriteSession { session in
@@ -149,6 +151,7 @@ enum Migrations {
                 if version == stagingStep { try await moveStagedObjects(session, dialect: backend.dialect) }
                 if version == credentialStep { try await moveCredentialRecords(session, backend.dialect) }
                 if version == temporaryAccessPassStep { try await moveTemporaryAccessPassDigests(session, backend.dialect) }
+                if version == clientSecretStep { try await moveClientSecretDigests(session, backend.dialect) }
                 _ = try await session.execute("INSERT INTO schema_migrations (version) VALUES (?)", [.int(Int64(version))])
             }
         }

@@ -50,10 +50,12 @@ struct CredentialMigrationTests {
           arguments: TestDatabases.all)
     func upgradeMovesRecords(_ database: String) async throws {
         try await Self.withOwnDatabase(database) { store in
-            try await Self.migrateAsLastRelease(store)
+            // Provisioning writes a credential record itself (the bootstrap app's client secret): the tenant comes first.
+            try await store.migrate()
             let directory = DirectoryService(store: store, clock: TestClock())
             let tenant = try await TenantProvisioner(directory: directory).create(name: "Upgrade", domain: "upgrade.test")
             let t = tenant.tenantId, user = try await directory.makeUser(tenant, "Ada").id
+            try await Self.migrateAsLastRelease(store)
             let expires = "2030-01-01T00:00:00Z"
             let token = Identifier.make(), successor = Identifier.make(), session = Identifier.make()
             let pending = Identifier.make(), approved = Identifier.make(), pass = Identifier.make()

@@ -23,8 +23,8 @@ final class BoundedTable<Value: Sendable>: Sendable {
     }
 }
 
-/// What the token endpoint derives from the directory for one client and resource: the client's app and
-/// service principal, and the roles it holds on the resource. Valid while the tenant's change log has
+/// What the token endpoint derives from the directory for one client and resource: the client's app,
+/// service principal and client secrets' digests, and the roles it holds on the resource. Valid while the tenant's change log has
 /// not moved, so a revoked secret, a removed assignment or a disabled app takes effect at the next
 /// request; rebuilt from the store on any miss.
 final class TokenCache: Sendable {
@@ -32,6 +32,8 @@ final class TokenCache: Sendable {
         let sequence: Int64
         let application: StoredObject
         let servicePrincipal: StoredObject?
+        /// The digests of the application's client secrets (its `ClientSecretRecord`s).
+        let secrets: [ClientSecretRecord]
     }
 
     struct Grant: Sendable {

@@ -102,25 +102,27 @@ struct TokenEndpoint {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'client_id'.")
         }
         let tenantId = tenant.id
-        var found: (StoredObject, StoredObject?)?
+        var found: TokenCache.Client?
         if let cached = app.tokenCache.client(tenant: tenant, clientId: clientId) {
-            found = (cached.application, cached.servicePrincipal)
+            found = cached
         } else {
-            found = try await app.store.read { tx -> (StoredObject, StoredObject?)? in
+            let sequence = tenant.changeSequence
+            found = try await app.store.read { tx -> TokenCache.Client? in
                 guard let application = try await tx.object(tenant: tenantId, holding: UniqueKey("appId", clientId)),
                       application.deletedAt == nil
                 else { return nil }
-                return (application, try await tx.object(tenant: tenantId, holding: UniqueKey("servicePrincipal:appId", clientId)))
+                return TokenCache.Client(
+                    sequence: sequence, application: application,
+                    servicePrincipal: try await tx.object(tenant: tenantId, holding: UniqueKey("servicePrincipal:appId", clientId)),
+                    secrets: try await tx.credentials(ClientSecretRecord.self, tenant: tenantId, family: application.id))
             }
-            if let (application, sp) = found {
-                app.tokenCache.store(.init(sequence: tenant.changeSequence, application: application, servicePrincipal: sp),
-                                     tenant: tenantId, clientId: clientId)
-            }
+            if let found { app.tokenCache.store(found, tenant: tenantId, clientId: clientId) }
         }
-        guard let (application, maybeSp) = found, let servicePrincipal = maybeSp, servicePrincipal.deletedAt == nil else {
+        guard let found, let servicePrincipal = found.servicePrincipal, servicePrincipal.deletedAt == nil else {
             throw OAuthError(error: "unauthorized_client", code: 700016,
                              description: "Application with identifier '\(clientId)' was not found in the directory '\(tenant.domain)'. This can happen if the application has not been installed by the administrator of the tenant.")
         }
+        let application = found.application
         guard servicePrincipal.body["accountEnabled"] != .bool(false) else {
             throw OAuthError(error: "unauthorized_client", code: 7000112, description: "Application '\(clientId)' is disabled.")
         }
@@ -131,11 +133,13 @@ struct TokenEndpoint {
         guard let secret, !secret.isEmpty else {
             throw OAuthError.invalidClient(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
         }
+        // A secret counts while the application lists it (a recovered older copy of the app may not) and its record
+        // holds its digest (removePassword deletes it); every one is compared, in constant time.
         let now = app.clock.now
-        let matches = (application.body["passwordCredentials"]?.arrayValue ?? []).contains { credential in
-            guard let digest = credential["_hash"]?.stringValue else { return false }
-            if let end = credential["endDateTime"]?.stringValue.flatMap(Timestamp.parse), end < now { return false }
-            return Secrets.matches(secret, digest: digest)
+        let listed = Set((application.body["passwordCredentials"]?.arrayValue ?? []).compactMap { $0["keyId"]?.stringValue?.lowercased() })
+        var matches = false
+        for record in found.secrets where listed.contains(record.id) && record.expires >= now {
+            matches = Secrets.matches(secret, digest: record.digest) || matches
         }
         guard matches else {
             throw OAuthError.invalidClient(7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientId)'.")

@@ -168,3 +168,32 @@ public struct TemporaryAccessPassRecord: CredentialRecord, Hashable {
 
     public var owner: String? { userID }
 }
+
+/// A client secret's secret side: the salted digest of an application's or service principal's `passwordCredential`,
+/// under the credential's `keyId`, in the family of the object it belongs to. The object lists the credential with
+/// Graph's properties only; a secret authenticates while both are there and its `endDateTime` has not passed.
+public struct ClientSecretRecord: CredentialRecord, Hashable {
+    public enum State: String, Codable, Sendable { case active }
+    public static let kind = CredentialKind.clientSecret
+
+    /// The credential's `keyId` (lowercase).
+    public var id: String
+    /// The id of the application or service principal the secret belongs to.
+    public var objectID: String
+    /// `Secrets.digest` of the secret.
+    public var digest: String
+    /// The credential's `endDateTime` (the record is swept after it).
+    public var expires: Date
+    public var state: State
+
+    public init(id: String, objectID: String, digest: String, expires: Date, state: State = .active) {
+        self.id = id.lowercased()
+        self.objectID = objectID
+        self.digest = digest
+        self.expires = expires
+        self.state = state
+    }
+
+    public var owner: String? { nil }
+    public var family: String? { objectID }
+}

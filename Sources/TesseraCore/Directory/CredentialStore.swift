@@ -1,7 +1,7 @@
 public import Foundation
 
 /// Internal records that hold or stand for a secret (sign-in sessions, refresh tokens, device codes, the digests of
-/// Temporary Access Passes) live in a table of their own, never in the Graph objects table: typed columns for what is looked up or swept, and the record's own
+/// Temporary Access Passes and client secrets) live in a table of their own, never in the Graph objects table: typed columns for what is looked up or swept, and the record's own
 /// `Codable` JSON. Nothing here is reachable by a Graph query, a `$batch`, delta or a backup.
 
 /// Which kind of record a row is.
@@ -13,6 +13,7 @@ public struct CredentialKind: RawRepresentable, Hashable, Sendable {
     public static let signInSession = CredentialKind(rawValue: "signInSession")
     public static let deviceCode = CredentialKind(rawValue: "deviceCode")
     public static let temporaryAccessPass = CredentialKind(rawValue: "temporaryAccessPass")
+    public static let clientSecret = CredentialKind(rawValue: "clientSecret")
 }
 
 /// A record as the store keeps it: the columns it is found, changed and swept by, and its own JSON.
@@ -141,6 +142,11 @@ extension CredentialReader {
     /// A user's records of type `R`.
     public func credentials<R: CredentialRecord>(_ type: R.Type, tenant: String, userID: String) async throws -> [R] {
         try await credentialRows(tenant: tenant, kind: R.kind, userID: userID).map(R.init)
+    }
+
+    /// The records of type `R` in a family, by id.
+    public func credentials<R: CredentialRecord>(_ type: R.Type, tenant: String, family: String) async throws -> [R] {
+        try await credentialRows(tenant: tenant, kind: R.kind, family: family).map(R.init)
     }
 }
 

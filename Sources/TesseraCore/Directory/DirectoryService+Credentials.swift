@@ -4,7 +4,9 @@ public import Foundation
 extension DirectoryService {
     /// Adds a client secret to an application or service principal (`addPassword`).
     ///
-    /// Returns the `passwordCredential` with `secretText`, which is shown this once: only its SHA-256 is kept.
+    /// Returns the `passwordCredential` with `secretText`, which is shown this once. The object lists the credential
+    /// with Graph's properties only; the secret's salted digest is a ``ClientSecretRecord`` written in the same
+    /// transaction, so no Graph read, backup or snapshot holds it.
     public func addPassword(tenant: String, objectId: String, displayName: String?, endDateTime: String?,
                             actor: Actor) async throws -> JSONValue {
         let secret = Secrets.makeClientSecret()
@@ -17,17 +19,20 @@ extension DirectoryService {
         let credential: [String: JSONValue] = [
             "keyId": .string(keyId), "displayName": .optional(displayName), "hint": .string(String(secret.prefix(3))),
             "startDateTime": .string(Timestamp.format(now)), "endDateTime": .string(Timestamp.format(endDate)),
-            "customKeyIdentifier": nil, "secretText": nil, "_hash": .string(Secrets.digest(secret)),
+            "customKeyIdentifier": nil, "secretText": nil,
         ]
+        let digest = Secrets.digest(secret)
         try await appendCredential(tenant: tenant, objectId: objectId, list: "passwordCredentials", credential: credential,
-                                   activity: "Update application – Certificates and secrets management ", actor: actor)
+                                   activity: "Update application – Certificates and secrets management ", actor: actor) { tx, object in
+            try await tx.insertCredential(ClientSecretRecord(id: keyId, objectID: object.id, digest: digest, expires: endDate), tenant: tenant)
+        }
         var shown = credential
-        shown["_hash"] = nil
         shown["secretText"] = .string(secret)
         return .object(shown)
     }
 
-    /// Removes a client secret by key id (`removePassword`).
+    /// Removes a client secret by key id (`removePassword`): the credential and its digest's record go in one
+    /// transaction, so the secret stops working with the response.
     public func removePassword(tenant: String, objectId: String, keyId: String, actor: Actor) async throws {
         let now = self.now
         try await write(tenant) { tx in
@@ -43,6 +48,7 @@ extension DirectoryService {
             object.body["passwordCredentials"] = .array(kept)
             object.version += 1
             try await tx.update(object, expectedVersion: version)
+            try await tx.deleteCredential(tenant: tenant, kind: .clientSecret, id: keyId)
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: objectId, kind: object.kind, operation: "update",
                 activity: "Update application – Certificates and secrets management ", actor: actor.initiatedBy, at: now,
@@ -50,8 +56,11 @@ extension DirectoryService {
         }
     }
 
+    /// Appends `credential` to the object's `list`, and runs `alongside` (the credential's secret side) with the object
+    /// in the same transaction.
     func appendCredential(tenant: String, objectId: String, list: String, credential: [String: JSONValue],
-                          activity: String, actor: Actor) async throws {
+                          activity: String, actor: Actor,
+                          alongside: @escaping @Sendable (any DirectoryTransaction, StoredObject) async throws -> Void) async throws {
         let now = self.now
         try await write(tenant) { tx in
             guard var object = try await tx.object(tenant: tenant, id: objectId), object.deletedAt == nil,
@@ -64,6 +73,7 @@ extension DirectoryService {
             object.body[list] = .array(items)
             object.version += 1
             try await tx.update(object, expectedVersion: version)
+            try await alongside(tx, object)
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: objectId, kind: object.kind, operation: "update", activity: activity,
                 actor: actor.initiatedBy, at: now,

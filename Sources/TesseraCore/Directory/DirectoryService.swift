@@ -235,6 +235,9 @@ public struct DirectoryService: Sendable {
                 }
                 try await tx.deleteCredentials(tenant: tenant, userID: id, kinds: nil)
             }
+            if current.kind == .application || current.kind == .servicePrincipal {
+                try await tx.deleteCredentials(tenant: tenant, kind: .clientSecret, family: id)
+            }
             try await tx.purge(tenant: tenant, id: id)
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: id, kind: current.kind, operation: "purge",
