@@ -69,7 +69,10 @@ import TesseraTesting
         #expect(response.status == 503 && response.errorCode == "ServiceUnavailable", "\(response.text)")
         #expect(Self.header(response, "Retry-After") == String(Readiness.retryAfter))
         #expect(response.json["error"]?["message"]?.stringValue?.hasPrefix("Not ready: the database") == true, "\(response.text)")
-        #expect(took < .seconds(3), "the readiness check took \(took)")
+        // No hang: the answer comes without the database. How soon is the deadline's (`deadline()` below; the interop
+        // outage test measures 2.0 s against a real server); in a full parallel run on two cores timers have resumed
+        // tens of seconds late (37 s seen here), so this bound only tells an answer from a hang.
+        #expect(took < .seconds(120), "the readiness check took \(took)")
         try await store.shutdown()
     }
 
