@@ -1,8 +1,9 @@
 import TesseraCore
 
 /// The credential records (`CredentialReader`, `CredentialWriter`): the table `credential_records`, one row per
-/// sign-in session, refresh token or device code, with what is looked up, revoked or swept by as columns (user, family,
-/// handle, state, expiry) and the record's own JSON. Never the Graph objects table: no query, delta or backup reads it.
+/// sign-in session, refresh token, device code, Temporary Access Pass or client secret, with what is looked up, revoked
+/// or swept by as columns (user, family, handle, state, expiry) and the record's own JSON. Never the Graph objects
+/// table: no query, delta or backup reads it.
 extension SQLTransaction {
     static let credentialColumns = "id, kind, user_id, family, handle, state, expires_at, payload"
 

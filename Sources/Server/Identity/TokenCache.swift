@@ -23,10 +23,10 @@ final class BoundedTable<Value: Sendable>: Sendable {
     }
 }
 
-/// What the token endpoint derives from the directory for one client and resource: the client's app,
-/// service principal and client secrets' digests, and the roles it holds on the resource. Valid while the tenant's change log has
-/// not moved, so a revoked secret, a removed assignment or a disabled app takes effect at the next
-/// request; rebuilt from the store on any miss.
+/// What the token endpoint derives from the directory for one client and resource: the client's app, service
+/// principal and client secrets' digests, and the roles it holds on the resource. Valid while the tenant's change log
+/// has not moved, so a revoked secret, a removed assignment or a disabled app takes effect at the next request;
+/// rebuilt from the store on any miss.
 final class TokenCache: Sendable {
     struct Client: Sendable {
         let sequence: Int64
