@@ -339,29 +339,8 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
 
     private func connectOrigin(_ context: ChannelHandlerContext) {
         guard let key = exchange?.key, let colon = key.lastIndex(of: ":"), let port = Int(key[key.index(after: colon)...]) else { return }
-        let host = String(key[..<colon]), configuration = shared.configuration
-        let bootstrap = ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(.seconds(configuration.connectTimeout))
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            // No idle timer of its own: an origin that goes silent leaves the client's connection silent too, and that
-            // one's timer closes both; kept ones close with the client's connection.
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(OriginResponseHandler())
-                }
-            }
-        let connecting: EventLoopFuture<any Channel>
-        if let address = configuration.resolve[key] {
-            do {
-                connecting = bootstrap.connect(to: try SocketAddress(ipAddress: address, port: port))
-            } catch {
-                connecting = context.eventLoop.makeFailedFuture(error)
-            }
-        } else {
-            connecting = bootstrap.connect(host: host, port: port)
-        }
-        connecting.assumeIsolated().whenComplete { [self] result in
+        let host = String(key[..<colon])
+        OriginResponseHandler.connect(on: context.eventLoop, host: host, port: port, configuration: shared.configuration).assumeIsolated().whenComplete { [self] result in
             guard case .connecting(let queued) = origin else {
                 if case .success(let channel) = result { channel.close(promise: nil) }
                 return
@@ -393,19 +372,9 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         }
         exchange.responseStarted = true
         exchange.replay = nil
-        var dropped = ProxyConnectionHandler.hopByHop.union(["transfer-encoding"])
-        for value in head.headers[canonicalForm: "connection"] { dropped.insert(value.lowercased()) }
-        var headers = HTTPHeaders()
-        for (name, value) in head.headers where !dropped.contains(name.lowercased()) { headers.add(name: name, value: value) }
-        // HTTP/1.0 has no chunked coding: an answer of unknown length ends with the connection.
-        if exchange.head.version != .http1_1, !headers.contains(name: "content-length"), head.status.mayHaveResponseBody { closeAfterResponse = true }
-        if closeAfterResponse {
-            headers.add(name: "Connection", value: "close")
-        } else if exchange.head.version != .http1_1 {
-            headers.add(name: "Connection", value: "keep-alive")
-        }
         self.exchange = exchange
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
+        let relayed = OriginResponseHandler.relayedHead(head, answering: exchange.head, closeAfter: &closeAfterResponse)
+        context.write(wrapOutboundOut(.head(relayed)), promise: nil)
     }
 
     func originBody(_ handler: OriginResponseHandler, _ buffer: ByteBuffer) {

@@ -400,28 +400,9 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     }
 
     private func connectOrigin(_ context: ChannelHandlerContext) {
-        let configuration = shared.configuration, host = self.host, port = self.port, originContext = inspector.originContext
-        let bootstrap = ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(.seconds(configuration.connectTimeout))
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: originContext, serverHostname: host))
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(OriginResponseHandler())
-                }
-            }
-        let connecting: EventLoopFuture<any Channel>
-        if let address = configuration.resolve["\(host):\(port)"] {
-            do {
-                connecting = bootstrap.connect(to: try SocketAddress(ipAddress: address, port: port))
-            } catch {
-                connecting = context.eventLoop.makeFailedFuture(error)
-            }
-        } else {
-            connecting = bootstrap.connect(host: host, port: port)
-        }
-        connecting.assumeIsolated().whenComplete { [self] result in
+        let host = self.host, port = self.port
+        OriginResponseHandler.connect(on: context.eventLoop, host: host, port: port, configuration: shared.configuration,
+                                      tls: inspector.originContext).assumeIsolated().whenComplete { [self] result in
             guard case .connecting(let queued) = origin else {
                 if case .success(let channel) = result { channel.close(promise: nil) }
                 return
@@ -453,19 +434,9 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         }
         exchange.responseStarted = true
         exchange.replay = nil
-        var dropped = ProxyConnectionHandler.hopByHop.union(["transfer-encoding"])
-        for value in head.headers[canonicalForm: "connection"] { dropped.insert(value.lowercased()) }
-        var headers = HTTPHeaders()
-        for (name, value) in head.headers where !dropped.contains(name.lowercased()) { headers.add(name: name, value: value) }
-        // HTTP/1.0 has no chunked coding: an answer of unknown length ends with the connection.
-        if exchange.head.version != .http1_1, !headers.contains(name: "content-length"), head.status.mayHaveResponseBody { closeAfterResponse = true }
-        if closeAfterResponse {
-            headers.add(name: "Connection", value: "close")
-        } else if exchange.head.version != .http1_1 {
-            headers.add(name: "Connection", value: "keep-alive")
-        }
         self.exchange = exchange
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
+        let relayed = OriginResponseHandler.relayedHead(head, answering: exchange.head, closeAfter: &closeAfterResponse)
+        context.write(wrapOutboundOut(.head(relayed)), promise: nil)
     }
 
     func originBody(_ handler: OriginResponseHandler, _ buffer: ByteBuffer) {

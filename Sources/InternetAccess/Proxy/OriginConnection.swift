@@ -1,0 +1,49 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// What the plain and the inspected paths share on the origin's side: opening the connection, and the answer's head as
+/// the client gets it.
+extension OriginResponseHandler {
+    /// Opens a connection to `host:port` (through `configuration.resolve` when it names the address, as curl's
+    /// `--resolve`), with TLS to the real host, verified, when `tls` is given, ending in an `OriginResponseHandler`.
+    static func connect(on eventLoop: any EventLoop, host: String, port: Int, configuration: ProxyConfiguration,
+                        tls: NIOSSLContext? = nil) -> EventLoopFuture<any Channel> {
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(configuration.connectTimeout))
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // No idle timer of its own: an origin that goes silent leaves the client's connection silent too, and that
+            // one's timer closes both; kept ones close with the client's connection.
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host)) }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(OriginResponseHandler())
+                }
+            }
+        guard let address = configuration.resolve["\(host):\(port)"] else { return bootstrap.connect(host: host, port: port) }
+        do {
+            return bootstrap.connect(to: try SocketAddress(ipAddress: address, port: port))
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    /// The origin's answer head as the client gets it: hop-by-hop headers (and those its `Connection` names) and
+    /// `Transfer-Encoding` dropped, in the request's HTTP version. An HTTP/1.0 request's answer of unknown length ends
+    /// with the connection (no chunked coding there), which sets `closeAfter`; `Connection` says what happens next.
+    static func relayedHead(_ head: HTTPResponseHead, answering request: HTTPRequestHead, closeAfter: inout Bool) -> HTTPResponseHead {
+        var dropped = ProxyConnectionHandler.hopByHop.union(["transfer-encoding"])
+        for value in head.headers[canonicalForm: "connection"] { dropped.insert(value.lowercased()) }
+        var headers = HTTPHeaders()
+        for (name, value) in head.headers where !dropped.contains(name.lowercased()) { headers.add(name: name, value: value) }
+        if request.version != .http1_1, !headers.contains(name: "content-length"), head.status.mayHaveResponseBody { closeAfter = true }
+        if closeAfter {
+            headers.add(name: "Connection", value: "close")
+        } else if request.version != .http1_1 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        return HTTPResponseHead(version: request.version, status: head.status, headers: headers)
+    }
+}
