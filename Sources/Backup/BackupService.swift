@@ -112,7 +112,8 @@ public struct BackupService: Sendable {
         }
         // The rows come in the store's order (by position where it gives them), so each pack is one stretch of the
         // table; the entries go back to id order below.
-        // Two packs at a time: PostgreSQL builds each on its own core (SQLite's one writer takes them in turn).
+        // Two packs at a time: PostgreSQL builds each on its own core; on SQLite a reader reads the next pack's bodies
+        // while the one writer stores the last.
         var stored: Set<String> = []
         let chunks = stride(from: 0, to: fresh.count, by: Self.packSize).map { start in
             fresh[start..<min(start + Self.packSize, fresh.count)].map { entries[$0].object }
@@ -120,7 +121,12 @@ public struct BackupService: Sendable {
         try await withThrowingTaskGroup(of: [String].self) { group in
             for (index, ids) in chunks.enumerated() {
                 if index >= 2, let done = try await group.next() { stored.formUnion(done) }
-                group.addTask { try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: ids) } }
+                group.addTask {
+                    if let pack = try await store.read({ tx in try await tx.readPack(tenant: tenant, ids: ids) }) {
+                        return try await store.write { tx in try await tx.putPack(tenant: tenant, pack) }
+                    }
+                    return try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: ids) }
+                }
             }
             for try await done in group { stored.formUnion(done) }
         }

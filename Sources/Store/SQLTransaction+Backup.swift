@@ -104,6 +104,26 @@ extension SQLTransaction {
         return Self.packedDigests(index)
     }
 
+    func readPack(tenant: String, ids: [String]) async throws -> PackText? {
+        // PostgreSQL builds packs on its own cores (`packObjects`), and renders JSONB as text only once there.
+        guard !dialect.isPostgres else { return nil }
+        guard !ids.isEmpty else { return PackText(index: "", body: "") }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+        // As `packObjects` builds it, in rowid order: both aggregates take the rows in the same order.
+        let row = try await rows("""
+            SELECT group_concat(digest || ' ' || octet_length(body) || char(10), ''), group_concat(body, '')
+            FROM objects WHERE rowid IN (SELECT rowid FROM objects WHERE tenant = ? AND id IN (\(marks))) AND digest IS NOT NULL
+            """, [.text(tenant)] + ids.map { .text($0) }).first
+        return PackText(index: row?[0].text ?? "", body: row?[1].text ?? "")
+    }
+
+    func putPack(tenant: String, _ pack: PackText) async throws -> [String] {
+        guard !pack.index.isEmpty else { return [] }
+        _ = try await rows("INSERT INTO backup_packs (tenant, pack, digests, body) VALUES (?, ?, ?, ?)",
+                           [.text(tenant), .text(Identifier.make()), .text(pack.index), .text(pack.body)])
+        return Self.packedDigests(pack.index)
+    }
+
     /// The digests a pack's index lines name (each line `digest offset length`, or `digest length` with the offset
     /// the sum of the lengths before it).
     static func packedDigests(_ index: String) -> [String] {

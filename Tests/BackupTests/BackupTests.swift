@@ -343,6 +343,36 @@ struct BackupTests {
         }
     }
 
+    @Test("SQLite reads a pack on a reader connection, each body at the running sum of the lengths before it; PostgreSQL packs in the database", arguments: Databases.all)
+    func packReadOnAReader(_ database: String) async throws {
+        try await Fixture.run(database) { f in
+            var made: [String] = []
+            for i in 0..<30 { made.append(try await f.user("reader\(i)", extra: ["jobTitle": .string("é😀\t\(i)")]).id) }
+            let ids = made
+            let pack = try await f.store.read { tx in try await tx.readPack(tenant: f.id, ids: ids) }
+            guard f.store.isPostgres == false else {
+                #expect(pack == nil)
+                return
+            }
+            let text = try #require(pack)
+            let raw = try await f.store.read { tx in try await tx.rawObjects(tenant: f.id, ids: ids) }
+            let bodies = Dictionary(uniqueKeysWithValues: raw.map { ($0.digest ?? "", $0.body) })
+            var offset = 0, seen = 0
+            let bytes = Array(text.body.utf8)
+            for line in text.index.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                let digest = String(fields[0]), length = Int(fields[1]) ?? -1
+                #expect(String(decoding: bytes[offset..<(offset + length)], as: UTF8.self) == bodies[digest])
+                offset += length
+                seen += 1
+            }
+            #expect(seen == 30 && offset == bytes.count)
+            let stored = try await f.store.write { tx in try await tx.putPack(tenant: f.id, text) }
+            #expect(Set(stored) == Set(bodies.keys))
+            #expect(try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: stored) } == bodies)
+        }
+    }
+
     @Test("a tenant whose plan has no backups gets no daily snapshot until it is turned on again", arguments: Databases.all)
     func planGate(_ database: String) async throws {
         try await Fixture.run(database) { f in

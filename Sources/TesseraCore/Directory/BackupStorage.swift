@@ -40,6 +40,16 @@ public struct ObjectDigest: Sendable, Hashable {
     }
 }
 
+/// One pack of stored bodies as text: index lines `digest length`, and the bodies concatenated in the same order.
+public struct PackText: Sendable, Hashable {
+    public var index: String
+    public var body: String
+    public init(index: String, body: String) {
+        self.index = index
+        self.body = body
+    }
+}
+
 /// One link: `source` → `target` by `relation` (a group's member, an application's owner).
 public struct LinkRow: Sendable, Hashable, Comparable {
     public var source: String

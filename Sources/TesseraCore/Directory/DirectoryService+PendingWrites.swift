@@ -168,6 +168,9 @@ actor PendingWrites: DirectoryTransaction {
     func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest] {
         try await base.objectDigests(tenant: tenant, kinds: kinds)
     }
+    func readPack(tenant: String, ids: [String]) async throws -> PackText? {
+        try await base.readPack(tenant: tenant, ids: ids)
+    }
     func blobs(tenant: String, digests: [String]) async throws -> [String: String] { try await base.blobs(tenant: tenant, digests: digests) }
     func snapshots(tenant: String) async throws -> [SnapshotRecord] { try await base.snapshots(tenant: tenant) }
     func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry] {
@@ -202,6 +205,7 @@ actor PendingWrites: DirectoryTransaction {
         throw Self.outsideBatch("Spending a single-use key")
     }
     func packObjects(tenant: String, ids: [String]) async throws -> [String] { throw Self.outsideBatch("Packing backup blobs") }
+    func putPack(tenant: String, _ pack: PackText) async throws -> [String] { throw Self.outsideBatch("Storing a backup pack") }
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws { throw Self.outsideBatch("Storing backup blobs") }
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
         throw Self.outsideBatch("Storing a snapshot")

@@ -239,6 +239,9 @@ public protocol DirectoryWriter: DirectoryReader {
 
 /// The backup store's reads (the `Backup` target): objects and links as stored, digests, blobs and snapshots.
 public protocol BackupReader: Sendable {
+    /// These objects' bodies as one pack, read on a reader connection so that the writer only stores it
+    /// (`BackupWriter.putPack`); nil where the database builds packs faster itself (`BackupWriter.packObjects`).
+    func readPack(tenant: String, ids: [String]) async throws -> PackText?
     /// Objects of `kinds`, soft-deleted ones included, as stored, in id order after `afterId`.
     func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject]
     /// These objects as stored (absent ones are left out).
@@ -258,6 +261,8 @@ public protocol BackupReader: Sendable {
 public protocol BackupWriter: BackupReader {
     /// Stores these objects' bodies as blobs without reading them out of the database; returns the digests stored.
     func packObjects(tenant: String, ids: [String]) async throws -> [String]
+    /// Stores a pack `readPack` read; returns the digests it holds.
+    func putPack(tenant: String, _ pack: PackText) async throws -> [String]
     /// Stores blobs (each the stored JSON of an object, named by its digest).
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
