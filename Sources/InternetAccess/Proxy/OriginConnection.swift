@@ -47,3 +47,64 @@ extension OriginResponseHandler {
         return HTTPResponseHead(version: request.version, status: head.status, headers: headers)
     }
 }
+
+/// A client connection's link to its current origin, as the plain and the inspected paths both keep it: none,
+/// connecting (with the request parts queued for it), or open.
+enum OriginLink {
+    case none
+    case connecting([HTTPClientRequestPart])
+    case open(OriginResponseHandler)
+
+    /// Sends a part on the open connection, or queues it while one is opened; true when there is none yet and the
+    /// caller must open it (the part is queued for it).
+    mutating func send(_ part: HTTPClientRequestPart) -> Bool {
+        switch self {
+        case .none:
+            self = .connecting([part])
+            return true
+        case .connecting(var queued):
+            queued.append(part)
+            self = .connecting(queued)
+        case .open(let handler):
+            handler.send(part)
+        }
+        return false
+    }
+
+    /// Whether a streamed body may be read on: at most one part waits for a connection being opened.
+    var isWritable: Bool {
+        switch self {
+        case .none: true
+        case .connecting(let queued): queued.count < 2
+        case .open(let handler): handler.isWritable
+        }
+    }
+
+    enum Connected { case opened, failed, dropped }
+
+    /// Takes the result of opening the connection `send` asked for: opened (the queued parts sent, `client` answered
+    /// from now on), failed, or dropped — the link moved on meanwhile or the client is gone, and a connection that came
+    /// anyway is closed.
+    mutating func connected(_ result: Result<any Channel, any Error>, for client: any OriginResponseClient, clientGone: Bool) -> Connected {
+        guard case .connecting(let queued) = self else {
+            if case .success(let channel) = result { channel.close(promise: nil) }
+            return .dropped
+        }
+        switch result {
+        case .success(let channel):
+            guard !clientGone, let handler = try? channel.pipeline.syncOperations.handler(type: OriginResponseHandler.self) else {
+                channel.close(promise: nil)
+                self = .none
+                return .dropped
+            }
+            handler.client = client
+            self = .open(handler)
+            for part in queued { handler.send(part) }
+            handler.flush()
+            return .opened
+        case .failure:
+            self = .none
+            return .failed
+        }
+    }
+}

@@ -56,11 +56,6 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         case refused
     }
 
-    private enum Origin {
-        case none
-        case connecting([HTTPClientRequestPart])
-        case open(OriginResponseHandler)
-    }
 
     private let shared: ProxyShared
     /// The certificate the client presented to the TLS listener, for every request's admission.
@@ -70,7 +65,7 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     private var exchange: Exchange?
     /// Counts requests, so an admission that returns after its connection moved on is ignored.
     private var generation = 0
-    private var origin = Origin.none
+    private var origin = OriginLink.none
     private var originReused = false
     /// Kept origin connections by `host:port`, oldest first.
     private var idle: [(key: String, handler: OriginResponseHandler)] = []
@@ -302,13 +297,7 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         }
     }
 
-    private var originWritable: Bool {
-        switch origin {
-        case .none: true
-        case .connecting(let queued): queued.count < 2
-        case .open(let handler): handler.isWritable
-        }
-    }
+    private var originWritable: Bool { origin.isWritable }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, case .open(let handler) = origin { handler.resumeReading() }
@@ -325,42 +314,19 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
 
     private func sendToOrigin(_ context: ChannelHandlerContext, _ part: HTTPClientRequestPart) {
         exchange?.replay?.append(part)
-        switch origin {
-        case .none:
-            origin = .connecting([part])
-            connectOrigin(context)
-        case .connecting(var queued):
-            queued.append(part)
-            origin = .connecting(queued)
-        case .open(let handler):
-            handler.send(part)
-        }
+        if origin.send(part) { connectOrigin(context) }
     }
 
     private func connectOrigin(_ context: ChannelHandlerContext) {
         guard let key = exchange?.key, let colon = key.lastIndex(of: ":"), let port = Int(key[key.index(after: colon)...]) else { return }
         let host = String(key[..<colon])
         OriginResponseHandler.connect(on: context.eventLoop, host: host, port: port, configuration: shared.configuration).assumeIsolated().whenComplete { [self] result in
-            guard case .connecting(let queued) = origin else {
-                if case .success(let channel) = result { channel.close(promise: nil) }
-                return
-            }
-            switch result {
-            case .success(let channel):
-                guard self.context != nil, let handler = try? channel.pipeline.syncOperations.handler(type: OriginResponseHandler.self) else {
-                    channel.close(promise: nil)
-                    origin = .none
-                    return
-                }
-                handler.client = self
-                origin = .open(handler)
+            switch origin.connected(result, for: self, clientGone: self.context == nil) {
+            case .opened:
                 originReused = false
-                for part in queued { handler.send(part) }
-                handler.flush()
                 originBecameWritable()
-            case .failure:
-                origin = .none
-                originFailed("Could not connect to \(host):\(port).")
+            case .failed: originFailed("Could not connect to \(host):\(port).")
+            case .dropped: break
             }
         }
     }

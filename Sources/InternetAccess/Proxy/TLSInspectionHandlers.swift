@@ -63,12 +63,6 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         case refused
     }
 
-    private enum Origin {
-        case none
-        /// Connecting; what is queued for it.
-        case connecting([HTTPClientRequestPart])
-        case open(OriginResponseHandler)
-    }
 
     private let host: String
     private let port: Int
@@ -85,7 +79,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     private var phase = Phase.idle
     private var exchange: Exchange?
     private var requests = 0
-    private var origin = Origin.none
+    private var origin = OriginLink.none
     /// Whether the origin connection has answered a request already (a close before the next answer may be a race).
     private var originReused = false
     private var closeAfterResponse = false
@@ -361,13 +355,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         }
     }
 
-    private var originWritable: Bool {
-        switch origin {
-        case .none: true
-        case .connecting(let queued): queued.count < 2
-        case .open(let handler): handler.isWritable
-        }
-    }
+    private var originWritable: Bool { origin.isWritable }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, case .open(let handler) = origin { handler.resumeReading() }
@@ -387,42 +375,19 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
 
     private func sendToOrigin(_ context: ChannelHandlerContext, _ part: HTTPClientRequestPart) {
         exchange?.replay?.append(part)
-        switch origin {
-        case .none:
-            origin = .connecting([part])
-            connectOrigin(context)
-        case .connecting(var queued):
-            queued.append(part)
-            origin = .connecting(queued)
-        case .open(let handler):
-            handler.send(part)
-        }
+        if origin.send(part) { connectOrigin(context) }
     }
 
     private func connectOrigin(_ context: ChannelHandlerContext) {
         let host = self.host, port = self.port
         OriginResponseHandler.connect(on: context.eventLoop, host: host, port: port, configuration: shared.configuration,
                                       tls: inspector.originContext).assumeIsolated().whenComplete { [self] result in
-            guard case .connecting(let queued) = origin else {
-                if case .success(let channel) = result { channel.close(promise: nil) }
-                return
-            }
-            switch result {
-            case .success(let channel):
-                guard self.context != nil, let handler = try? channel.pipeline.syncOperations.handler(type: OriginResponseHandler.self) else {
-                    channel.close(promise: nil)
-                    origin = .none
-                    return
-                }
-                handler.client = self
-                origin = .open(handler)
+            switch origin.connected(result, for: self, clientGone: self.context == nil) {
+            case .opened:
                 originReused = false
-                for part in queued { handler.send(part) }
-                handler.flush()
                 originBecameWritable()
-            case .failure:
-                origin = .none
-                originFailed("Could not connect to \(host):\(port).")
+            case .failed: originFailed("Could not connect to \(host):\(port).")
+            case .dropped: break
             }
         }
     }
