@@ -10,7 +10,8 @@ import TesseraTesting
 /// error saying why, on SQLite and on PostgreSQL (including a PostgreSQL server nobody answers at).
 @Suite struct ReadinessTests {
     static func get(_ readiness: Readiness) async -> APIResponse {
-        await readiness.respond(APIRequest(method: "GET", path: "/readyz", query: [], headers: [:], body: [], baseURL: Harness.base), now: Date())
+        await readiness.respond(APIRequest(method: "GET", path: "/readyz", query: [], headers: [:], body: [], baseURL: Harness.base),
+                                now: Date(timeIntervalSince1970: 1_796_083_200))  // a fixed instant: it only dates the answer
     }
 
     static func header(_ response: APIResponse, _ name: String) -> String? {
