@@ -743,10 +743,11 @@ def measure_window(stats: Stats, start: float, end: float) -> dict:
 
 
 def find_capacity(driver: Driver, stats: Stats, start_rate: float, factor: float, step_seconds: float,
-                  p99_limit: float, max_steps: int) -> tuple[float, list[dict]]:
-    """Raises the offered rate step by step until the answers fall behind (achieved < 90% of offered), the p99 passes
-    the limit, or anything fails; the capacity is the highest throughput achieved by a good step."""
-    steps, best, rate = [], 0.0, start_rate
+                  p99_limit: float | None, max_steps: int) -> tuple[float, list[dict]]:
+    """Raises the offered rate step by step until a step breaks: the answers fall behind (less than 95% of the
+    offered rate achieved, or the client's queue full), the p99 passes the limit (by default ten times the first
+    step's p99, at least 100 ms), or anything fails. The capacity is the throughput of the last good step."""
+    steps, best, rate, limit = [], 0.0, start_rate, p99_limit
     for _ in range(max_steps):
         driver.rate = rate
         time.sleep(1.0)  # let the previous step's backlog clear out of the window
@@ -754,15 +755,18 @@ def find_capacity(driver: Driver, stats: Stats, start_rate: float, factor: float
         dropped_before = driver.dropped
         time.sleep(step_seconds)
         m = measure_window(stats, start, time.monotonic())
-        m.update(offered=round(rate, 1), dropped=driver.dropped - dropped_before)
-        good = m["errors"] == 0 and m["p99"] <= p99_limit and m["throughput"] >= 0.9 * rate and m["dropped"] == 0
+        if limit is None:
+            limit = max(0.1, 10 * m["p99"])
+        m.update(offered=round(rate, 1), dropped=driver.dropped - dropped_before, p99Limit=round(limit, 3))
+        good = m["errors"] == 0 and m["p99"] <= limit and m["throughput"] >= 0.95 * rate and m["dropped"] == 0
         m["good"] = good
         steps.append(m)
         log(f"capacity step: offered {rate:.1f}/s achieved {m['throughput']:.1f}/s p50 {m['p50'] * 1000:.0f} ms "
-            f"p99 {m['p99'] * 1000:.0f} ms errors {m['errors']} dropped {m['dropped']} -> {'ok' if good else 'breaks'}")
+            f"p99 {m['p99'] * 1000:.0f} ms (limit {limit * 1000:.0f}) errors {m['errors']} dropped {m['dropped']} "
+            f"-> {'ok' if good else 'breaks'}")
         if not good:
             break
-        best = max(best, m["throughput"])
+        best = m["throughput"]
         rate *= factor
     driver.rate = 0
     return best, steps
@@ -869,7 +873,8 @@ def summarize(stats: Stats, start: float, end: float) -> dict:
 def print_summary(report: dict) -> None:
     run = report["run"]
     print(f"\nsoak {report['runId']} against {report['url']}: {run['seconds']} s at {report['rate']}/s offered, "
-          f"{run['operations']} operations ({run['perSecond']}/s); fault: {report['fault']}")
+          f"{run['operations']} operations ({run['perSecond']}/s; {run['droppedTicks']} starts dropped with the client's "
+          f"queue full); fault: {report['fault']}")
     if report.get("capacity"):
         print(f"capacity: {report['capacity']['perSecond']:.1f} operations/s; ran at {report['rate']}/s")
     print("\n| kind | ok | p50 ms | p99 ms | max ms | retryable failures | errors |\n|---|---|---|---|---|---|---|")
@@ -892,7 +897,8 @@ def print_summary(report: dict) -> None:
           f"delta missed {ledger['deltaMissed']}; stored without an acknowledgement {ledger['unacknowledgedButStored']}")
     for problem in ledger["problems"]:
         print(f"PROBLEM: {problem}")
-    print(f"client CPU {report['clientCpuSeconds']} s over {report['wallSeconds']} s; load average {report['loadAverage']}")
+    print(f"client CPU {report['clientCpuSeconds']} s over {report['wallSeconds']} s ({run['clientCpuShare']} of a core during "
+          f"the measured run); load average at the end {report['loadAverage']}")
     print("RESULT: " + ("PASS" if report["pass"] else "FAIL"))
 
 
@@ -910,9 +916,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     rate.add_argument("--rate", type=float, help="operations a second (default 20)")
     rate.add_argument("--find-capacity", action="store_true", help="first find the capacity, then run at --share of it")
     p.add_argument("--share", type=float, default=0.8, help="of the capacity found (default 0.8)")
-    p.add_argument("--step-seconds", type=float, default=10.0, help="length of each capacity step (default 10)")
-    p.add_argument("--start-rate", type=float, default=10.0, help="first capacity step (default 10/s, x1.4 a step)")
-    p.add_argument("--p99-limit", type=float, default=1.0, help="a capacity step breaks past this p99 in seconds (1.0)")
+    p.add_argument("--step-seconds", type=float, default=15.0, help="length of each capacity step (default 15)")
+    p.add_argument("--start-rate", type=float, default=20.0, help="first capacity step (default 20/s, x1.4 a step)")
+    p.add_argument("--p99-limit", type=float, help="a capacity step breaks past this p99 in seconds (default: ten "
+                                                   "times the first step's, at least 0.1)")
     p.add_argument("--fault", choices=["none", "kill-node", "kill-primary", "rolling-restart"], default="none")
     p.add_argument("--fault-command", help="shell command run at --fault-at of the run (needed with --fault)")
     p.add_argument("--fault-at", type=float, default=0.4, help="when, as a share of the run (default 0.4)")
@@ -1024,6 +1031,7 @@ def main(argv: list[str]) -> int:
 
     log(f"measured run: {duration:.0f} s at {rate}/s with {args.workers} workers; fault {args.fault}")
     run_start = time.monotonic()
+    run_cpu = resource.getrusage(resource.RUSAGE_SELF)
     dropped_before = driver.dropped
     driver.rate = rate
     delta.start()
@@ -1034,6 +1042,8 @@ def main(argv: list[str]) -> int:
         events.append(thread)
     time.sleep(max(0.0, run_start + duration - time.monotonic()))
     run_end = time.monotonic()
+    end_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu_run = end_cpu.ru_utime + end_cpu.ru_stime - run_cpu.ru_utime - run_cpu.ru_stime
     log("measured run over; waiting for operations in flight and scheduled work")
     driver.stop(wait=args.give_up + 30)
     delta.stop.set()
@@ -1045,6 +1055,7 @@ def main(argv: list[str]) -> int:
     report["run"]["seconds"] = round(run_end - run_start, 1)
     report["run"]["perSecond"] = round(report["run"]["operations"] / max(1e-9, run_end - run_start), 1)
     report["run"]["droppedTicks"] = driver.dropped - dropped_before
+    report["run"]["clientCpuShare"] = round(client_cpu_run / max(1e-9, run_end - run_start), 2)
     report["setupAndRamp"] = summarize(stats, wall_start, run_start)
     if fault_result:
         fault_result.update(recovery(stats, fault_result["started"]))
