@@ -9,7 +9,9 @@ import TesseraCore
 @testable import InternetAccess
 
 /// An HTTP/1.1 origin that keeps its connections: answers each request with `c<connection> r<request> <method> <uri>
-/// <body bytes>`, numbering its connections, and closes after the answer when the request says `X-Close: 1`.
+/// <body bytes>`, numbering its connections, and closes after the answer when the request says `X-Close: 1`. A request
+/// saying `X-Drop: kept` is met by closing the connection without an answer when the connection served a request before
+/// (an origin closing a kept connection as the request arrives); `X-Drop: always` on any connection.
 final class NumberingOrigin: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -29,6 +31,11 @@ final class NumberingOrigin: ChannelInboundHandler {
             bytes += buffer.readableBytes
         case .end:
             guard let head else { return }
+            let drop = head.headers.first(name: "x-drop")
+            if drop == "always" || (drop == "kept" && requests > 0) {
+                context.close(promise: nil)
+                return
+            }
             requests += 1
             let text = "c\(connection) r\(requests) \(head.method.rawValue) \(head.uri) \(bytes)"
             let close = head.headers.first(name: "x-close") == "1"
@@ -132,6 +139,24 @@ struct ProxyKeepAliveTests {
             #expect(blocked["action"] == "block" && blocked["policyRuleId"] == "rule-1")
             #expect(byURL["http://example.test:\(originPort)/b"]?["sentBytes"] == 5)
             #expect(byURL["http://example.test:\(originPort)/b"]?["httpMethod"] == "post")
+        }
+    }
+
+    @Test("a request the origin drops on a kept connection is sent once more on a new one; dropped there too, it gets 502 and the client's connection goes on")
+    func droppedOnAKeptConnection() async throws {
+        try await Self.run { port, originPort, _, _, recorder in
+            let requests = [
+                Self.request("GET", "example.test", originPort, "/a"),
+                Self.request("POST", "example.test", originPort, "/b", body: "hello", extra: "X-Drop: kept\r\n"),
+                Self.request("GET", "example.test", originPort, "/c", extra: "X-Drop: always\r\n"),
+                Self.request("GET", "example.test", originPort, "/d", extra: "Connection: close\r\n"),
+            ]
+            let answer = try await ProxyServerTests.exchange(port, requests.joined())
+            #expect(Self.statuses(answer) == [200, 200, 502, 200], "\(answer)")
+            // /b went again, whole, on a second connection; /c was dropped on it and on a third; /d opened a fourth.
+            #expect(answer.contains("c1 r1 GET /a 0") && answer.contains("c2 r1 POST /b 5") && answer.contains("c4 r1 GET /d 0"), "\(answer)")
+            #expect(answer.contains("closed the connection without answering"))
+            try await recorder.flush()
         }
     }
 

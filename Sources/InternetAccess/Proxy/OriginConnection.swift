@@ -108,3 +108,49 @@ enum OriginLink {
         }
     }
 }
+
+/// One request's origin side, as the plain and the inspected paths both keep it: the parts kept while they can be sent
+/// again whole, whether they were, whether its answer has begun (the origin's, or the proxy's own), and the answer's
+/// body bytes.
+struct OriginExchange {
+    /// Nil once a body part streamed past what could be sent again.
+    private(set) var replay: [HTTPClientRequestPart]? = []
+    private(set) var retried = false
+    private(set) var answerStarted = false
+    var answerBytes: Int64 = 0
+
+    /// A part goes to the origin: kept while the request can still be sent again whole.
+    mutating func sending(_ part: HTTPClientRequestPart) { replay?.append(part) }
+
+    /// A body part streamed on its own: the request can no longer be sent again.
+    mutating func streamed() { replay = nil }
+
+    /// The answer begins (nothing is sent again after it); false when it had begun already.
+    mutating func beginAnswer() -> Bool {
+        guard !answerStarted else { return false }
+        answerStarted = true
+        replay = nil
+        return true
+    }
+
+    /// What follows an origin connection's close before the end of the answer.
+    enum AfterClose: Equatable {
+        /// Sent whole on a reused connection the origin closed before answering (it may have closed it as the request
+        /// left): sent once more, on a new connection.
+        case resend([HTTPClientRequestPart])
+        /// The answer had begun: it is cut short, and the client's connection ends too.
+        case cutShort
+        /// No answer, and no second try: 502.
+        case unanswered
+    }
+
+    /// Decides what follows the origin's close; `reused` says the connection had answered a request before, `sentWhole`
+    /// that the whole request went out.
+    mutating func originClosed(reused: Bool, sentWhole: Bool) -> AfterClose {
+        if answerStarted { return .cutShort }
+        guard reused, sentWhole, !retried, let replay else { return .unanswered }
+        retried = true
+        self.replay = []
+        return .resend(replay)
+    }
+}

@@ -35,12 +35,8 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         /// Body parts read while the gatekeeper decides.
         var held: [ByteBuffer] = []
         var requestEnded = false
-        var responseStarted = false
-        /// The request's parts, kept while they can be sent again whole.
-        var replay: [HTTPClientRequestPart]? = []
-        var retried = false
+        var upstream = OriginExchange()
         var up: Int64 = 0
-        var down: Int64 = 0
     }
 
     private enum Phase {
@@ -101,7 +97,7 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
             switch phase {
             case .deciding: exchange?.held.append(buffer)
             case .streaming:
-                exchange?.replay = nil
+                exchange?.upstream.streamed()
                 sendToOrigin(context, .body(.byteBuffer(buffer)))
             case .idle, .sent, .refused: break
             }
@@ -187,7 +183,7 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         phase = exchange.requestEnded ? .sent : .streaming
         sendToOrigin(context, .head(request))
         for buffer in held { sendToOrigin(context, .body(.byteBuffer(buffer))) }
-        if exchange.requestEnded { sendToOrigin(context, .end(nil)) } else if !held.isEmpty { self.exchange?.replay = nil }
+        if exchange.requestEnded { sendToOrigin(context, .end(nil)) } else if !held.isEmpty { self.exchange?.upstream.streamed() }
         if case .open(let handler) = origin { handler.flush() }
         resumeReading(context)
     }
@@ -224,7 +220,7 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         head.headers.add(name: "Content-Length", value: String(answer.body.count))
         if close || !exchange.requestEnded { closeAfterResponse = true }
         if closeAfterResponse { head.headers.add(name: "Connection", value: "close") }
-        exchange.responseStarted = true
+        _ = exchange.upstream.beginAnswer()
         // Recorded already, when it was (a refusal of the gatekeeper's names its tenant there).
         exchange.record = nil
         self.exchange = exchange
@@ -264,12 +260,12 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         self.exchange = nil
         guard var record = exchange.record else { return }
         record.sentBytes = exchange.up
-        record.receivedBytes = exchange.down
+        record.receivedBytes = exchange.upstream.answerBytes
         shared.recorder?.submit(record)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError, exchange?.responseStarted != true {
+        if error is HTTPParserError, exchange?.upstream.answerStarted != true {
             // The decoder closes the connection after this; the answer must be written now.
             if exchange == nil { exchange = Exchange(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), key: "") }
             refuse(context, ProxyError(.malformed, "The request is not HTTP/1.1."), accept: nil, close: true)
@@ -313,7 +309,7 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     // MARK: The origins
 
     private func sendToOrigin(_ context: ChannelHandlerContext, _ part: HTTPClientRequestPart) {
-        exchange?.replay?.append(part)
+        exchange?.upstream.sending(part)
         if origin.send(part) { connectOrigin(context) }
     }
 
@@ -332,25 +328,23 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     }
 
     func originResponded(_ handler: OriginResponseHandler, _ head: HTTPResponseHead) {
-        guard case .open(let current) = origin, current === handler, let context, var exchange, !exchange.responseStarted else {
+        guard case .open(let current) = origin, current === handler, let context, var exchange, exchange.upstream.beginAnswer() else {
             handler.close()
             return
         }
-        exchange.responseStarted = true
-        exchange.replay = nil
         self.exchange = exchange
         let relayed = OriginResponseHandler.relayedHead(head, answering: exchange.head, closeAfter: &closeAfterResponse)
         context.write(wrapOutboundOut(.head(relayed)), promise: nil)
     }
 
     func originBody(_ handler: OriginResponseHandler, _ buffer: ByteBuffer) {
-        guard case .open(let current) = origin, current === handler, let context, exchange?.responseStarted == true else { return }
-        exchange?.down += Int64(buffer.readableBytes)
+        guard case .open(let current) = origin, current === handler, let context, exchange?.upstream.answerStarted == true else { return }
+        exchange?.upstream.answerBytes += Int64(buffer.readableBytes)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     }
 
     func originEnded(_ handler: OriginResponseHandler, keepAlive: Bool) {
-        guard case .open(let current) = origin, current === handler, let context, let exchange, exchange.responseStarted else { return }
+        guard case .open(let current) = origin, current === handler, let context, let exchange, exchange.upstream.answerStarted else { return }
         origin = .none
         if keepAlive {
             idle.append((exchange.key, handler))
@@ -371,19 +365,15 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
             return
         }
         origin = .none
-        guard let context, var exchange, phase == .sent || phase == .streaming || exchange.responseStarted else { return }
-        if !exchange.responseStarted, originReused, !exchange.retried, let replay = exchange.replay, phase == .sent {
-            exchange.retried = true
-            exchange.replay = []
-            self.exchange = exchange
-            for part in replay { sendToOrigin(context, part) }
-            return
-        }
-        if exchange.responseStarted {
+        guard let context, var exchange, phase == .sent || phase == .streaming || exchange.upstream.answerStarted else { return }
+        let next = exchange.upstream.originClosed(reused: originReused, sentWhole: phase == .sent)
+        self.exchange = exchange
+        switch next {
+        case .resend(let parts): for part in parts { sendToOrigin(context, part) }
+        case .cutShort:
             finishExchange()
             context.close(promise: nil)
-        } else {
-            originFailed("\(exchange.key) closed the connection without answering.")
+        case .unanswered: originFailed("\(exchange.key) closed the connection without answering.")
         }
     }
 
@@ -399,7 +389,7 @@ final class PlainHTTPConnectionHandler: ChannelDuplexHandler, OriginResponseClie
 
     private func originFailed(_ message: String) {
         guard let context, let exchange else { return }
-        if exchange.responseStarted {
+        if exchange.upstream.answerStarted {
             finishExchange()
             context.close(promise: nil)
         } else {

@@ -40,13 +40,9 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         /// The body held for inspection.
         var held: ByteBuffer?
         var requestEnded = false
-        var responseStarted = false
-        /// The request's parts, kept while they can be sent again whole (no body streamed past them yet).
-        var replay: [HTTPClientRequestPart]? = []
-        var retried = false
-        /// Body bytes from the client, and back to it.
+        var upstream = OriginExchange()
+        /// Body bytes from the client.
         var up: Int64 = 0
-        var down: Int64 = 0
     }
 
     /// Where the current request is.
@@ -120,7 +116,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
             case .holding: hold(context, buffer)
             case .streaming:
                 exchange?.up += Int64(buffer.readableBytes)
-                exchange?.replay = nil
+                exchange?.upstream.streamed()
                 sendToOrigin(context, .body(.byteBuffer(buffer)))
             case .idle, .sent, .refused: break
             }
@@ -239,7 +235,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         phase = exchange.requestEnded ? .sent : .streaming
         sendToOrigin(context, .head(request))
         if held.readableBytes > 0 { sendToOrigin(context, .body(.byteBuffer(held))) }
-        if exchange.requestEnded { sendToOrigin(context, .end(nil)) } else { self.exchange?.replay = nil }
+        if exchange.requestEnded { sendToOrigin(context, .end(nil)) } else { self.exchange?.upstream.streamed() }
         if case .open(let handler) = origin { handler.flush() }
     }
 
@@ -290,8 +286,8 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
         head.headers.add(name: "Content-Length", value: String(answer.body.count))
         if close || !exchange.requestEnded { closeAfterResponse = true }
         if closeAfterResponse { head.headers.add(name: "Connection", value: "close") }
-        exchange.responseStarted = true
-        exchange.down += Int64(answer.body.count)
+        _ = exchange.upstream.beginAnswer()
+        exchange.upstream.answerBytes += Int64(answer.body.count)
         self.exchange = exchange
         phase = exchange.requestEnded ? .idle : .refused
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -319,13 +315,13 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     private func finishExchange() {
         guard var record = exchange?.record, let exchange else { return }
         record.sentBytes = exchange.up
-        record.receivedBytes = exchange.down
+        record.receivedBytes = exchange.upstream.answerBytes
         shared.recorder?.submit(record)
         self.exchange = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError, exchange?.responseStarted != true {
+        if error is HTTPParserError, exchange?.upstream.answerStarted != true {
             // The decoder closes the connection after this; the answer must be written now.
             if exchange == nil {
                 exchange = Exchange(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), record: nextRecord())
@@ -374,7 +370,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     // MARK: The origin
 
     private func sendToOrigin(_ context: ChannelHandlerContext, _ part: HTTPClientRequestPart) {
-        exchange?.replay?.append(part)
+        exchange?.upstream.sending(part)
         if origin.send(part) { connectOrigin(context) }
     }
 
@@ -393,25 +389,23 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     }
 
     func originResponded(_ handler: OriginResponseHandler, _ head: HTTPResponseHead) {
-        guard case .open(let current) = origin, current === handler, let context, var exchange, !exchange.responseStarted else {
+        guard case .open(let current) = origin, current === handler, let context, var exchange, exchange.upstream.beginAnswer() else {
             handler.close()
             return
         }
-        exchange.responseStarted = true
-        exchange.replay = nil
         self.exchange = exchange
         let relayed = OriginResponseHandler.relayedHead(head, answering: exchange.head, closeAfter: &closeAfterResponse)
         context.write(wrapOutboundOut(.head(relayed)), promise: nil)
     }
 
     func originBody(_ handler: OriginResponseHandler, _ buffer: ByteBuffer) {
-        guard case .open(let current) = origin, current === handler, let context, exchange?.responseStarted == true else { return }
-        exchange?.down += Int64(buffer.readableBytes)
+        guard case .open(let current) = origin, current === handler, let context, exchange?.upstream.answerStarted == true else { return }
+        exchange?.upstream.answerBytes += Int64(buffer.readableBytes)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     }
 
     func originEnded(_ handler: OriginResponseHandler, keepAlive: Bool) {
-        guard case .open(let current) = origin, current === handler, let context, exchange?.responseStarted == true else { return }
+        guard case .open(let current) = origin, current === handler, let context, exchange?.upstream.answerStarted == true else { return }
         if keepAlive {
             originReused = true
         } else {
@@ -429,19 +423,15 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
     func originClosed(_ handler: OriginResponseHandler) {
         guard case .open(let current) = origin, current === handler else { return }
         origin = .none
-        guard let context, var exchange, phase == .sent || phase == .streaming || exchange.responseStarted else { return }
-        if !exchange.responseStarted, originReused, !exchange.retried, let replay = exchange.replay, phase == .sent {
-            exchange.retried = true
-            exchange.replay = []
-            self.exchange = exchange
-            for part in replay { sendToOrigin(context, part) }
-            return
-        }
-        if exchange.responseStarted {
+        guard let context, var exchange, phase == .sent || phase == .streaming || exchange.upstream.answerStarted else { return }
+        let next = exchange.upstream.originClosed(reused: originReused, sentWhole: phase == .sent)
+        self.exchange = exchange
+        switch next {
+        case .resend(let parts): for part in parts { sendToOrigin(context, part) }
+        case .cutShort:
             finishExchange()
             context.close(promise: nil)
-        } else {
-            originFailed("\(host) closed the connection without answering.")
+        case .unanswered: originFailed("\(host) closed the connection without answering.")
         }
     }
 
@@ -457,7 +447,7 @@ final class InspectedConnectionHandler: ChannelDuplexHandler, OriginResponseClie
 
     private func originFailed(_ message: String) {
         guard let context, let exchange else { return }
-        if exchange.responseStarted {
+        if exchange.upstream.answerStarted {
             finishExchange()
             context.close(promise: nil)
         } else {
