@@ -135,8 +135,9 @@ class Client:
         self.base_url, self.ca, self.tenant, self.stats, self.timeout = base_url.rstrip("/"), ca, tenant, stats, timeout
         self.local = threading.local()
         self.token_lock = threading.Lock()
-        self.token: str | None = None
-        self.token_generation = 0
+        self.callers: list[tuple[str, str]] = [(tenant.client_id, tenant.client_secret)]
+        self.next_caller = 0
+        self.tokens: dict[int, tuple[str, int]] = {}  # caller -> (token, generation)
 
     def session(self) -> requests.Session:
         s = getattr(self.local, "session", None)
@@ -170,16 +171,35 @@ class Client:
             raise Retryable(f"HTTP {r.status_code}" + (" with Retry-After" if retry_after else ""), wait)
         return r
 
-    def admin_token(self, renew_from: int | None = None) -> tuple[str, int]:
+    def add_callers(self, credentials: list[tuple[str, str]]) -> None:
+        """More apps of the tenant to call Graph as (each thread keeps one): Graph's throttle is per caller."""
         with self.token_lock:
-            if self.token is None or renew_from == self.token_generation:
+            self.callers += credentials
+
+    def caller(self) -> int:
+        index = getattr(self.local, "caller", None)
+        if index is None:
+            with self.token_lock:
+                index = self.local.caller = self.next_caller % len(self.callers)
+                self.next_caller += 1
+        return index
+
+    def credentials(self) -> tuple[str, str]:
+        return self.callers[self.caller()]
+
+    def admin_token(self, renew_from: int | None = None) -> tuple[str, int]:
+        index = self.caller()
+        with self.token_lock:
+            token, generation = self.tokens.get(index, (None, 0))
+            if token is None or renew_from == generation:
+                client_id, secret = self.callers[index]
                 r = self.raw("POST", f"{self.tenant.tenant_id}/oauth2/v2.0/token", data={
-                    "grant_type": "client_credentials", "client_id": self.tenant.client_id,
-                    "client_secret": self.tenant.client_secret, "scope": GRAPH_SCOPE})
+                    "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "scope": GRAPH_SCOPE})
                 if r.status_code != 200:
                     raise Fatal(f"admin token: HTTP {r.status_code} {r.text[:300]}")
-                self.token, self.token_generation = r.json()["access_token"], self.token_generation + 1
-            return self.token, self.token_generation
+                token, generation = r.json()["access_token"], generation + 1
+                self.tokens[index] = (token, generation)
+            return token, generation
 
     def graph(self, method: str, path: str, **kw) -> requests.Response:
         token, generation = self.admin_token()
@@ -323,10 +343,11 @@ class Load:
 
     def token(self, _rng: random.Random) -> None:
         t = self.c.tenant
+        client_id, secret = self.c.credentials()
 
         def work(_attempt: int) -> None:
             r = self.c.raw("POST", f"{t.tenant_id}/oauth2/v2.0/token", data={
-                "grant_type": "client_credentials", "client_id": t.client_id, "client_secret": t.client_secret,
+                "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret,
                 "scope": GRAPH_SCOPE})
             if r.status_code != 200 or "access_token" not in r.json():
                 raise Fatal(f"token: HTTP {r.status_code} {r.text[:300]}")
@@ -734,6 +755,24 @@ def snapshot_client(admin: Client, stats: Stats, give_up: float) -> Client:
     return with_retries(stats, "setup", give_up, make)
 
 
+def extra_callers(admin: Client, count: int) -> list[tuple[str, str]]:
+    """`count` more apps of the tenant with the permissions the load needs, as an administrator grants them."""
+    graph_sp = admin.graph_ok("GET", "servicePrincipals",
+                              params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"})["value"][0]
+    roles = {r["value"]: r["id"] for r in graph_sp["appRoles"]}
+    made = []
+    for _ in range(count):
+        app = admin.graph_ok("POST", "applications", 201, json={"displayName": f"soak-caller-{uuid.uuid4().hex[:6]}"})
+        sp = admin.graph_ok("POST", "servicePrincipals", 201, json={"appId": app["appId"]})
+        secret = admin.graph_ok("POST", f"applications/{app['id']}/addPassword", 200,
+                                json={"passwordCredential": {"displayName": "soak"}})["secretText"]
+        for permission in ("Directory.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All"):
+            admin.graph_ok("POST", f"servicePrincipals/{sp['id']}/appRoleAssignments", 201,
+                           json={"principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": roles[permission]})
+        made.append((app["appId"], secret))
+    return made
+
+
 # ------------------------------------------------------------------------------------------------------ phases
 def measure_window(stats: Stats, start: float, end: float) -> dict:
     w = stats.window(start, end)
@@ -928,6 +967,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-snapshot", action="store_true", help="no configuration snapshot job during the run")
     p.add_argument("--no-sync", action="store_true", help="no cross-tenant synchronization run during the run")
     p.add_argument("--passkey-users", type=int, default=12)
+    p.add_argument("--callers", type=int, default=4, help="apps calling Graph and asking for tokens, one a thread "
+                                                          "(Graph throttles per caller; default 4)")
     p.add_argument("--workers", type=int, default=48, help="client threads (default 48)")
     p.add_argument("--give-up", type=float, default=120.0, help="seconds an operation keeps retrying (default 120)")
     p.add_argument("--timeout", type=float, default=30.0, help="read timeout of one attempt in seconds (default 30)")
@@ -974,13 +1015,15 @@ def main(argv: list[str]) -> int:
         sync = SyncRun(client, Client(base_url, ca, target, stats, args.timeout), ledger, stats, args.give_up)
         with_retries(stats, "setup", args.give_up, sync.setup)
     snapshots = None if args.no_snapshot else snapshot_client(client, stats, args.give_up)
+    if args.callers > 1:
+        client.add_callers(with_retries(stats, "setup", args.give_up, lambda: extra_callers(client, args.callers - 1)))
     with ledger.lock:
         ledger.delta_start_users = set(ledger.users)
     delta = DeltaLoop(client, stats, args.give_up)
     if not delta.one_round():
         raise SystemExit("soak: the first delta round failed")
     log(f"set up: {len(identities)} passkey users, {len(ledger.team_groups)} groups for members"
-        f"{', a sync job' if sync else ''}{', a snapshot app' if snapshots else ''}")
+        f"{', a sync job' if sync else ''}{', a snapshot app' if snapshots else ''}, {len(client.callers)} Graph callers")
 
     driver = Driver(load, args.workers, args.seed)
     driver.start(0)
