@@ -58,6 +58,31 @@ struct ClientSecretTests {
         }
     }
 
+    @Test("a secret added to the service principal authenticates as its application, until the service principal's removePassword; never as another application")
+    func servicePrincipalSecret() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let (_, appID) = try await Self.application(h, admin)
+            let (_, otherAppID) = try await Self.application(h, admin)
+            let principals = await h.graph("GET", "servicePrincipals", token: admin, query: [("$filter", "appId eq '\(appID)'")])
+            let principal = try #require(principals.json["value"]?.arrayValue?.first?["id"]?.stringValue)
+            let added = await h.graph("POST", "servicePrincipals/\(principal)/addPassword", token: admin,
+                                      json: ["passwordCredential": ["displayName": "on the principal"]])
+            #expect(added.status == 200, "\(added.text)")
+            let secret = try #require(added.json["secretText"]?.stringValue), keyId = try #require(added.json["keyId"]?.stringValue)
+
+            #expect(await h.token(clientId: appID, secret: secret).status == 200)
+            #expect(await Self.basic(h, appID, secret).status == 200)
+            let elsewhere = await h.token(clientId: otherAppID, secret: secret)
+            #expect(elsewhere.status == 401 && elsewhere.json["error"] == "invalid_client")
+
+            let removed = await h.graph("POST", "servicePrincipals/\(principal)/removePassword", token: admin, json: ["keyId": .string(keyId)])
+            #expect(removed.status == 204, "\(removed.text)")
+            let after = await h.token(clientId: appID, secret: secret)
+            #expect(after.status == 401 && after.json["error"] == "invalid_client")
+        }
+    }
+
     @Test("a secret whose record is gone, or that its application no longer lists, does not authenticate")
     func recordAndListingBothNeeded() async throws {
         try await Harness.run { h in

@@ -32,7 +32,7 @@ final class TokenCache: Sendable {
         let sequence: Int64
         let application: StoredObject
         let servicePrincipal: StoredObject?
-        /// The digests of the application's client secrets (its `ClientSecretRecord`s).
+        /// The digests of the application's and its service principal's client secrets (their `ClientSecretRecord`s).
         let secrets: [ClientSecretRecord]
     }
 

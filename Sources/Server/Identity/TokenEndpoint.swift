@@ -111,10 +111,12 @@ struct TokenEndpoint {
                 guard let application = try await tx.object(tenant: tenantId, holding: UniqueKey("appId", clientId)),
                       application.deletedAt == nil
                 else { return nil }
-                return TokenCache.Client(
-                    sequence: sequence, application: application,
-                    servicePrincipal: try await tx.object(tenant: tenantId, holding: UniqueKey("servicePrincipal:appId", clientId)),
-                    secrets: try await tx.credentials(ClientSecretRecord.self, tenant: tenantId, family: application.id))
+                let servicePrincipal = try await tx.object(tenant: tenantId, holding: UniqueKey("servicePrincipal:appId", clientId))
+                var secrets = try await tx.credentials(ClientSecretRecord.self, tenant: tenantId, family: application.id)
+                if let servicePrincipal {
+                    secrets += try await tx.credentials(ClientSecretRecord.self, tenant: tenantId, family: servicePrincipal.id)
+                }
+                return TokenCache.Client(sequence: sequence, application: application, servicePrincipal: servicePrincipal, secrets: secrets)
             }
             if let found { app.tokenCache.store(found, tenant: tenantId, clientId: clientId) }
         }
@@ -133,12 +135,15 @@ struct TokenEndpoint {
         guard let secret, !secret.isEmpty else {
             throw OAuthError.invalidClient(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
         }
-        // A secret counts while the application lists it (a recovered older copy of the app may not) and its record
-        // holds its digest (removePassword deletes it); every one is compared, in constant time.
+        // A secret counts while the application or the service principal it was added to lists it (a recovered older
+        // copy may not) and its record holds its digest (removePassword deletes it); every one is compared, in constant
+        // time. A service principal's secrets authenticate as the application in its tenant, as Entra's do.
         let now = app.clock.now
-        let listed = Set((application.body["passwordCredentials"]?.arrayValue ?? []).compactMap { $0["keyId"]?.stringValue?.lowercased() })
+        let listed = Set([application, servicePrincipal].flatMap { object in
+            (object.body["passwordCredentials"]?.arrayValue ?? []).compactMap { $0["keyId"]?.stringValue.map { "\(object.id)/\($0.lowercased())" } }
+        })
         var matches = false
-        for record in found.secrets where listed.contains(record.id) && record.expires >= now {
+        for record in found.secrets where listed.contains("\(record.objectID)/\(record.id)") && record.expires >= now {
             matches = Secrets.matches(secret, digest: record.digest) || matches
         }
         guard matches else {
