@@ -415,6 +415,8 @@ class Load:
             found = self.c.graph_ok("GET", "groups", params={"$filter": f"mailNickname eq '{nick}'", "$select": "id"})["value"]
             for g in found:  # more than one is a duplicate: the final check reports it
                 self.ledger.ack_group(g["id"], nick, adopted=True)
+            if team and found:
+                self.ledger.team_groups.append(found[0]["id"])
             return bool(found)
 
         def work(attempt: int) -> None:
@@ -787,7 +789,9 @@ def find_capacity(driver: Driver, stats: Stats, start_rate: float, factor: float
     offered rate achieved, or the client's queue full), the p99 passes the limit (by default ten times the first
     step's p99, at least 100 ms), or anything fails. The capacity is the throughput of the last good step."""
     steps, best, rate, limit = [], 0.0, start_rate, p99_limit
-    for _ in range(max_steps):
+
+    def step(rate: float) -> bool:
+        nonlocal limit
         driver.rate = rate
         time.sleep(1.0)  # let the previous step's backlog clear out of the window
         start = time.monotonic()
@@ -803,10 +807,15 @@ def find_capacity(driver: Driver, stats: Stats, start_rate: float, factor: float
         log(f"capacity step: offered {rate:.1f}/s achieved {m['throughput']:.1f}/s p50 {m['p50'] * 1000:.0f} ms "
             f"p99 {m['p99'] * 1000:.0f} ms (limit {limit * 1000:.0f}) errors {m['errors']} dropped {m['dropped']} "
             f"-> {'ok' if good else 'breaks'}")
-        if not good:
+        return good
+
+    for _ in range(max_steps):
+        if not step(rate):
             break
-        best = m["throughput"]
+        best = steps[-1]["throughput"]
         rate *= factor
+    if best > 0 and step(best * factor ** 0.5):  # one step between the last good one and the one that broke
+        best = steps[-1]["throughput"]
     driver.rate = 0
     return best, steps
 
