@@ -44,9 +44,10 @@ extension DirectoryService {
         // Ids are chosen once, so a batch that runs again write by write creates the same objects.
         var planned = writes
         var refused = [DirectoryError?](repeating: nil, count: writes.count)
+        let instant = clock.now
         for (index, write) in writes.enumerated() {
             guard case .create(let kind, let body, let id) = write else { continue }
-            planned[index] = .create(kind, body: body, id: id ?? Identifier.make())
+            planned[index] = .create(kind, body: body, id: id ?? Identifier.makeTimeOrdered(at: instant))
             // The schema needs no transaction: checked before one starts, as `create` does.
             do {
                 try GraphValidator.validate(body, entity: try PolicyRules.schemaEntity(kind: kind, body: body, current: nil))

@@ -27,9 +27,9 @@ public struct DirectoryService: Sendable {
     public func create(tenant: String, kind: ObjectKind, body: [String: JSONValue], actor: Actor,
                        id explicitId: String? = nil, allowReadOnly: Bool = false) async throws -> StoredObject {
         try GraphValidator.validate(body, entity: try PolicyRules.schemaEntity(kind: kind, body: body, current: nil))
-        let now = self.now
+        let now = self.now, id = explicitId ?? Identifier.makeTimeOrdered(at: clock.now)
         return try await write(tenant) { tx in
-            try await Self.insert(kind: kind, body: body, id: explicitId ?? Identifier.make(), tenant: tenant, actor: actor, now: now,
+            try await Self.insert(kind: kind, body: body, id: id, tenant: tenant, actor: actor, now: now,
                                   allowReadOnly: allowReadOnly, tx: tx)
         }
     }
@@ -39,13 +39,13 @@ public struct DirectoryService: Sendable {
     public func createMany(tenant: String, kind: ObjectKind, bodies: [[String: JSONValue]], actor: Actor,
                            allowReadOnly: Bool = false) async throws -> [StoredObject] {
         for body in bodies { try GraphValidator.validate(body, entity: try PolicyRules.schemaEntity(kind: kind, body: body, current: nil)) }
-        let now = self.now
+        let now = self.now, instant = clock.now
         return try await write(tenant) { tx in
             var created: [StoredObject] = []
             created.reserveCapacity(bodies.count)
             for body in bodies {
-                created.append(try await Self.insert(kind: kind, body: body, id: Identifier.make(), tenant: tenant, actor: actor, now: now,
-                                                     allowReadOnly: allowReadOnly, tx: tx))
+                created.append(try await Self.insert(kind: kind, body: body, id: Identifier.makeTimeOrdered(at: instant), tenant: tenant,
+                                                     actor: actor, now: now, allowReadOnly: allowReadOnly, tx: tx))
             }
             return created
         }
