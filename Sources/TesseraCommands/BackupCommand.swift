@@ -8,7 +8,7 @@ import TesseraCore
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup", abstract: "Snapshots of each tenant's critical objects (taken daily by `serve`).",
-        subcommands: [Snapshot.self, List.self, Show.self, Diff.self, Restore.self, Verify.self, Export.self, Enable.self, Disable.self])
+        subcommands: [Snapshot.self, List.self, Show.self, Diff.self, Restore.self, Verify.self, Export.self, Deployment.self, Enable.self, Disable.self])
 
     /// Storage, the tenant and output options every backup command takes.
     struct Common: ParsableArguments {
@@ -214,6 +214,51 @@ struct BackupCommand: AsyncParsableCommand {
                 common.emit(["file": .string(output), "objects": .int(Int64(objects.count)), "links": .int(Int64(state.links.count))],
                             "wrote \(objects.count) objects and \(state.links.count) links of snapshot \(record.id) to \(output)")
             }
+        }
+    }
+
+    struct Deployment: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy a whole SQLite deployment, while it serves, into a new data folder that `serve --data` runs on another machine.",
+            discussion: """
+            The folder gets a consistent copy of the database (SQLite's VACUUM INTO: every commit acknowledged before the copy \
+            began, tenants, keys, credentials, sessions and snapshots included) and the data folder's tls/ material. It holds \
+            the deployment's signing and MAC keys: keep it as you keep the data folder. A PostgreSQL deployment is copied with \
+            PostgreSQL's own tools (pg_basebackup, or pg_dump) and the data folder's tls/ folder.
+            """)
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "The folder to write (must not exist, or be empty).") var to: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let database = storage.database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE"] ?? (storage.data + "/tessera.sqlite")
+            if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
+                throw ValidationError("this deployment is on PostgreSQL: copy the database with pg_basebackup or pg_dump, and the data folder's tls/ folder")
+            }
+            let source = database.hasPrefix("sqlite://") ? String(database.dropFirst("sqlite://".count)) : database
+            let files = FileManager.default
+            if files.fileExists(atPath: to), !((try? files.contentsOfDirectory(atPath: to))?.isEmpty ?? false) {
+                throw ValidationError("\(to) exists and is not an empty folder")
+            }
+            try files.createDirectory(atPath: to, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let copied = try await SQLiteCopy.copy(source, to: to + "/tessera.sqlite")
+            var material: [String] = []
+            let tls = storage.data + "/tls"
+            if let names = try? files.contentsOfDirectory(atPath: tls), !names.isEmpty {
+                try files.createDirectory(atPath: to + "/tls", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                for name in names.sorted() {
+                    try files.copyItem(atPath: tls + "/" + name, toPath: to + "/tls/" + name)
+                    // The private keys stay readable by their owner only, whatever the copy's defaults.
+                    try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: to + "/tls/" + name)
+                    material.append("tls/" + name)
+                }
+            }
+            let objects = copied.rows["objects"] ?? 0, tenants = copied.rows["tenants"] ?? 0
+            let value: JSONValue = ["folder": .string(to), "databaseBytes": .int(copied.bytes), "tenants": .int(tenants), "objects": .int(objects),
+                                    "tables": .object(copied.rows.mapValues { .int($0) }), "files": .array(material.map { .string($0) })]
+            say(json ? value.serialized
+                : "copied the deployment to \(to): \(tenants) tenants, \(objects) objects, \(copied.bytes) bytes of database (integrity ok)"
+                    + (material.isEmpty ? "" : ", \(material.count) files of tls/") + "; run it with `tessera serve --data \(to)`")
         }
     }
 
