@@ -25,6 +25,8 @@ extension InstrumentedStore: ReadinessReporting {
 struct Readiness {
     let store: any DirectoryStore
     let logger: Logger
+    /// The node has begun a graceful shutdown: it still serves, but the load balancer should send nothing new.
+    var draining = false
     var timeout: Duration = .seconds(2)
     /// Seconds a client or load balancer should wait before asking again.
     static let retryAfter = 5
@@ -39,6 +41,7 @@ struct Readiness {
 
     /// Why the node is not ready, or nil when it is.
     func unreadiness() async -> String? {
+        if draining { return "Not ready: the node is shutting down." }
         guard let store = store as? any ReadinessReporting else { return nil }
         let pending: [Int]?
         do {

@@ -4,6 +4,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOSSL
+import UnixSignals
 public import ServiceLifecycle
 import TesseraCore
 
@@ -12,11 +13,12 @@ public enum TesseraServer {
     /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil, within `limits`.
     public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, syncInterval: Duration? = .seconds(1800),
                            limits: ServerLimits = .init(), services extra: [any Service] = [],
+                           shutdown: ShutdownTiming = .init(),
                            onReady: @escaping @Sendable () -> Void = {}) async throws {
         let logger = Logger(label: "tessera.http")
         // First, so it is shut down last: the background jobs are waited for once no request can start another.
         var services: [any Service] = [BackgroundJobsService(jobs: app.jobs), RetentionService(app: app), ConfigurationMonitorService(app: app),
-                                       CrossTenantSyncService(app: app)]
+                                       CrossTenantSyncService(app: app), HandbackService(app: app)]
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         services += extra  // e.g. the health listener (`serve --health-listen`)
         let configuration = ApplicationConfiguration(
@@ -30,6 +32,9 @@ public enum TesseraServer {
                 certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)))
             configuration.minimumTLSVersion = .tlsv12
+            // How long a closing connection waits for the peer's close_notify (NIOSSL's default is 5 s): a graceful
+            // shutdown closes idle keep-alive connections, such as a load balancer's pooled ones, and waits for them.
+            configuration.shutdownTimeout = .seconds(1)
             tlsConfiguration = configuration
         } else {
             tlsConfiguration = nil
@@ -44,13 +49,35 @@ public enum TesseraServer {
         let application = Application(
             responder: TesseraResponder(app: app, scheme: tls == nil ? "http" : "https", limits: limits), server: server,
             configuration: configuration, services: services, onServerRunning: { _ in onReady() }, logger: logger)
+        // SIGTERM or SIGINT: the drain service hears it first (it is last in the group), marks the node draining and
+        // waits; then the application stops (the listener closes, requests in flight finish, the services end, recovery
+        // jobs hand themselves back), all within the shutdown timeout, after which what is left is cancelled.
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: application), .init(service: DrainService(lifecycle: app.lifecycle, drain: shutdown.drain))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = shutdown.drain + shutdown.timeout
+        group.maximumCancellationDuration = .seconds(5)
         do {
-            try await application.runService()
+            try await ServiceGroup(configuration: group).run()
         } catch {
             try? await app.directory.flushSignIns()
             throw error
         }
         // Sign-in records still waiting for their batch are written before the process goes.
         try await app.directory.flushSignIns()
+    }
+}
+
+/// How a node stops on SIGTERM (`serve --drain-seconds`, `--shutdown-timeout`).
+public struct ShutdownTiming: Sendable {
+    /// How long the node keeps serving after SIGTERM while `/readyz` answers 503, so a load balancer takes it out of
+    /// rotation before its listener closes (longer than the balancer's check interval times its fall count).
+    public var drain: Duration
+    /// How long requests in flight and background work have to finish once the listener is closed.
+    public var timeout: Duration
+
+    public init(drain: Duration = .zero, timeout: Duration = .seconds(30)) {
+        self.drain = drain
+        self.timeout = timeout
     }
 }

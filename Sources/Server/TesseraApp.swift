@@ -41,6 +41,8 @@ public struct TesseraApp: Sendable {
     public let telemetry: Telemetry
     /// Recovery jobs running in the background; graceful shutdown waits for them.
     let jobs = BackgroundJobs()
+    /// Draining and stopping on SIGTERM (`/readyz` says 503 while draining; recovery jobs hand themselves back).
+    public let lifecycle = NodeLifecycle()
     /// Requests this server makes to others: the OpenID Connect providers of B2B with other deployments.
     public let outbound: any OutboundHTTP
 
@@ -83,7 +85,7 @@ public struct TesseraApp: Sendable {
         }
         switch first {
         case "healthz": return .text("ok")
-        case "readyz" where s.count == 1: return await Readiness(store: store, logger: logger).respond(request, now: clock.now)
+        case "readyz" where s.count == 1: return await Readiness(store: store, logger: logger, draining: lifecycle.isDraining).respond(request, now: clock.now)
         case "metrics" where s.count == 1:
             // Counts only, but an operator's: served to this machine and to the proxies the deployment trusts.
             guard request.clientAddress.map(network.mayScrape) ?? true else { throw DirectoryError.notFound("/metrics") }

@@ -90,6 +90,10 @@ struct Serve: AsyncParsableCommand {
     var countryDatabase: String?
     @Option(help: "Listen for Connect Health agents on HOST:PORT (mutual TLS 1.2+ with the tenant's health CA; off unless set).")
     var healthListen: String?
+    @Option(help: "Seconds the server keeps serving after SIGTERM while /readyz answers 503, so a load balancer takes it out of rotation first (behind one: longer than its check interval times its fall count).")
+    var drainSeconds: Int = 0
+    @Option(help: "Seconds requests in flight and background work have after SIGTERM (past the drain) before they are cancelled; a recovery job is handed back to another node at its next batch.")
+    var shutdownTimeout: Int = 30
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     /// End-to-end tests move a running debug server's clock (never in a release build).
@@ -171,12 +175,15 @@ struct Serve: AsyncParsableCommand {
         let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host] + names)
         if let tls { say("TLS: trust \(tls.caPath)") }
         guard graphRateLimit >= 0, tokenRateLimit >= 0 else { throw ValidationError("rate limits cannot be negative") }
+        guard (0...300).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be 0 to 300") }
+        guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds") }
         var limits = ServerLimits(maxConnectionsPerAddress: maxConnectionsPerAddress, idleTimeout: .seconds(idleTimeout))
         limits.graphRequestsPerSecond = graphRateLimit
         limits.tokenRequestsPerSecond = tokenRateLimit
         try await TesseraServer.run(app: app, host: host, port: port, tls: tls,
                                     syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60), limits: limits,
-                                    services: try healthListener(app: app, tls: tls, names: names)) {
+                                    services: try healthListener(app: app, tls: tls, names: names),
+                                    shutdown: ShutdownTiming(drain: .seconds(drainSeconds), timeout: .seconds(shutdownTimeout))) {
             say("Tessera is listening on \(url) (Graph at \(url)/v1.0; open it by this name: passkeys are bound to it, and browsers refuse IP addresses)")
         }
         try await store.shutdown()

@@ -166,6 +166,17 @@ struct RecoveryJobs: Sendable {
         }
     }
 
+    /// Leaves a recovery this node, now shutting down, began for another node to finish: the job stays active, says when it was
+    /// handed back, and its new version goes on the cluster's handed-back list (``Handbacks``), which the other nodes
+    /// read every second; a node that starts later takes it up too (``resumeInterrupted()``). The changes applied so far
+    /// stay applied: the next run works from the difference against the directory as it is then.
+    func handBack(tenant: String, id: String, done: Int) async throws {
+        try await update(tenant: tenant, id: id) { $0["tesseraHandedBackDateTime"] = .string(Timestamp.format(app.clock.now)) }
+        guard let version = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) })?.version else { return }
+        try await Handbacks(app: app).handBack(.init(tenant: tenant, job: id, version: version))
+        logger.info("Recovery job \(id) of tenant \(tenant) handed back at shutdown after \(done) changes; another node takes it up")
+    }
+
     func run(tenant: String, id: String) async {
         let start = ContinuousClock.now
         var kind = "recovery"
@@ -192,7 +203,11 @@ struct RecoveryJobs: Sendable {
             let jobs = self
             let result = try await app.backup.recover(
                 tenant: tenant, snapshot: snapshot, filter: filter, directory: app.directory, actor: Self.actor(id),
-                shouldStop: { (try? await jobs.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) == true },
+                shouldStop: {
+                    // A node shutting down hands the job back between batches (below) rather than hold its shutdown.
+                    if jobs.app.lifecycle.isDraining { return true }
+                    return (try? await jobs.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) == true
+                },
                 progress: { done, total in
                     if done == 0 {
                         try? await jobs.update(tenant: tenant, id: id) { body in
@@ -201,6 +216,11 @@ struct RecoveryJobs: Sendable {
                         }
                     }
                 })
+            if result.stopped, app.lifecycle.isDraining, (try await self.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) != true {
+                try await handBack(tenant: tenant, id: id, done: result.outcomes.count)
+                app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
+                return
+            }
             let applied = result.outcomes.filter { $0.failure == nil }
             let failed = result.outcomes.filter { $0.failure != nil }
             let outcomes: [JSONValue] = result.outcomes.map { outcome in
