@@ -9,27 +9,33 @@
 #endif
 
 // Input is classified a chunk at a time (128 blocks of 64 bytes, 8 KB): its masks and the positions listed from them
-// stay in the first-level cache (and on the stack, 40 KB) while its lines are read from them.
+// stay in the first-level cache (and on the stack, 25 KB) while its lines are read from them.
 enum { BLOCKS = 128, CHUNK = BLOCKS * 64 };
 
-// Stage two is compiled twice, for x86-64 as it is and for processors with AVX2 (with POPCNT and BMI), and chosen
-// once at run time: its helpers are always inlined so each copy gets its own instructions.
+// Stage two is compiled three times, for x86-64 as it is, for processors with AVX2 (with POPCNT and BMI) and for those
+// with AVX-512 (F and BW) besides, and chosen once at run time: its helpers are always inlined so each copy gets its
+// own instructions.
 #define INLINE static inline __attribute__((always_inline))
 
 // One bit per input byte of a chunk (and two words of zeros after it, so a 64-bit window may start at any byte of
 // it). Squid: `a` the first byte of each field (a byte that is neither a blank nor a newline after one that is, or at
 // the chunk's start), `b` the blanks and newlines, `c` `/` and `:` (where a URL's scheme ends), `d` the bytes that
 // end a URL's host (`/`, `:`, `?`, blanks and newlines), `f` the bytes that are not digits. CEF: `a` spaces, `b` `|`,
-// `c` `=`, `d` backslashes, `e` capital Cs (where `CEF:` may start).
+// `c` the `=` that can end a key (those not right after a space), `d` backslashes, `e` capital Cs (where `CEF:` may
+// start), `f` the `=` right after `st` or `rl` (where the keys that name a host end: dhost, host, dstHost, dst,
+// request, url), `g` the `=` right after another `=`.
 typedef struct {
-    uint64_t nl[BLOCKS + 2], a[BLOCKS + 2], b[BLOCKS + 2], c[BLOCKS + 2], d[BLOCKS + 2], e[BLOCKS + 2], f[BLOCKS + 2];
-    // CEF: whether the chunk holds a backslash at all.
-    uint64_t any_backslash;
+    uint64_t nl[BLOCKS + 2], a[BLOCKS + 2], b[BLOCKS + 2], c[BLOCKS + 2], d[BLOCKS + 2], e[BLOCKS + 2], f[BLOCKS + 2],
+        g[BLOCKS + 2];
+    // CEF: whether the chunk holds a backslash, or an `=` right after another, at all.
+    uint64_t any_backslash, any_double;
 } masks;
 
 // MARK: - Stage one: a chunk's bytes to bitmasks
 
-// The bits of one 64-byte block for the format; `carry` is whether the byte before the block ends a field.
+// The bits of one 64-byte block for the format; `carry` is whether the byte before the block ends a field, and for
+// CEF `pt`, `ps`, `pr`, `pl`, `psp` and `peq` are the previous block's bits of `t`, `s`, `r`, `l`, spaces and `=`
+// (a chunk starts at a line's start, so its first block has none before it).
 #define CLASSIFY(EQ, DIGITS)                                                             \
     do {                                                                                 \
         uint64_t nl = EQ('\n');                                                          \
@@ -44,11 +50,18 @@ typedef struct {
             m->f[k] = ~DIGITS();                                                         \
             carry = sep >> 63;                                                           \
         } else if (format == tessera_log_cef) {                                          \
-            m->a[k] = EQ(' ');                                                           \
+            uint64_t sp = EQ(' '), eq = EQ('='), t = EQ('t'), s = EQ('s');               \
+            uint64_t r = EQ('r'), l = EQ('l');                                           \
+            m->a[k] = sp;                                                                \
             m->b[k] = EQ('|');                                                           \
-            m->c[k] = EQ('=');                                                           \
+            m->c[k] = eq & ~((sp << 1) | (psp >> 63));                                   \
             m->d[k] = EQ('\\');                                                          \
             m->e[k] = EQ('C');                                                           \
+            uint64_t st = ((t << 1) | (pt >> 63)) & ((s << 2) | (ps >> 62));             \
+            uint64_t rl = ((l << 1) | (pl >> 63)) & ((r << 2) | (pr >> 62));             \
+            m->f[k] = eq & (st | rl);                                                    \
+            m->g[k] = eq & ((eq << 1) | (peq >> 63));                                    \
+            pt = t; ps = s; pr = r; pl = l; psp = sp; peq = eq;                          \
         }                                                                                \
     } while (0)
 
@@ -57,7 +70,7 @@ typedef struct {
 #define STAGE1(LOAD, EQ, DIGITS)                                                         \
     size_t whole = n / 64, blocks = (n + 63) / 64;                                       \
     uint8_t pad[64];                                                                     \
-    uint64_t carry = 1;                                                                  \
+    uint64_t carry = 1, pt = 0, ps = 0, pr = 0, pl = 0, psp = 0, peq = 0;                \
     for (size_t k = 0; k < blocks; k++) {                                                \
         const uint8_t *q = p + 64 * k;                                                   \
         if (k == whole) {                                                                \
@@ -69,7 +82,7 @@ typedef struct {
         CLASSIFY(EQ, DIGITS);                                                            \
     }                                                                                    \
     for (size_t k = blocks; k < blocks + 2; k++)                                         \
-        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = 0;
+        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = m->g[k] = 0;
 
 static inline uint64_t eq_portable(const uint8_t *bytes, uint8_t ch) {
     uint64_t bits = 0;
@@ -148,6 +161,17 @@ static AVX2 void stage1_avx2(tessera_log_format format, const uint8_t *p, size_t
     STAGE1(LOAD_AVX2, EQ_AVX2, DIGITS_AVX2)
 }
 
+// AVX-512 (F and BW): a comparison of 64 bytes gives their bits at once, with no movemask and no halves to join.
+#define AVX512 __attribute__((target("avx512f,avx512bw")))
+
+static AVX512 void stage1_avx512(tessera_log_format format, const uint8_t *p, size_t n, masks *m) {
+    __m512i v;
+#define LOAD_AVX512(q) v = _mm512_loadu_si512((const void *)(q))
+#define EQ_AVX512(ch) ((uint64_t)_mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(ch)))
+#define DIGITS_AVX512() ((uint64_t)_mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('0')), _mm512_set1_epi8(10)))
+    STAGE1(LOAD_AVX512, EQ_AVX512, DIGITS_AVX512)
+}
+
 static int has_avx2(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -158,6 +182,20 @@ static int has_avx2(void) {
     if ((lo & 6) != 6) return 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     return (b & bit_AVX2) != 0;
+}
+
+// AVX-512 F and BW with the rest of what its copy of stage two is compiled for (AVX2, BMI, POPCNT, LZCNT), and an
+// operating system that saves the mask and ZMM registers (XCR0's bits 5 to 7 besides SSE and AVX).
+static int has_avx512(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & bit_OSXSAVE) || !(c & bit_AVX) || !(c & bit_POPCNT)) return 0;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xe6) != 0xe6) return 0;
+    if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & bit_LZCNT)) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & bit_AVX2) && (b & bit_BMI) && (b & bit_AVX512F) && (b & bit_AVX512BW);
 }
 #endif
 
@@ -299,8 +337,10 @@ INLINE int seconds_bits(const uint8_t *token, uint64_t nondigits, size_t n) {
 INLINE int squid_url_host(const uint8_t *p, const masks *m, size_t t, size_t end, size_t *hs, size_t *he) {
     size_t start = t;
     if (end - t > 2) {
-        size_t i = next_near(m->c, t, end - 2);
-        if (i < end - 2 && p[i] == ':' && p[i + 1] == '/' && p[i + 2] == '/') start = i + 3;
+        // Without a branch on the outcome: a proxy log mixes `host:port` (CONNECT) and `scheme://` at random.
+        size_t i = next_near(m->c, t, end - 2), j = i < end - 2 ? i : t;
+        uint32_t three = (uint32_t)p[j] | (uint32_t)p[j + 1] << 8 | (uint32_t)p[j + 2] << 16;
+        start = i < end - 2 && three == (':' | '/' << 8 | '/' << 16) ? i + 3 : t;
     }
     *hs = start;
     *he = next_near(m->d, start, end);
@@ -343,12 +383,16 @@ INLINE int squid_host(const uint8_t *p, const masks *m, size_t ls, size_t e, siz
 // The keys CEF's fast path reads (KeyValueFields): what each does to the host.
 enum { KEY_OTHER, KEY_DST, KEY_URL, KEY_HOST };
 
-// Which key ends at the `=` at q, whose value would start at `vs` (the previous key's value's start): the key runs
-// back to the space before it or to `vs`. `before` is the eight bytes before q.
-INLINE int cef_key(uint64_t before, size_t q, size_t vs) {
-    // A key of n bytes: the word's top n bytes, starting at `vs` or after a space.
-#define KEY(n, word) (q - (n) >= vs && (before >> (8 * (8 - (n)))) == (word) && \
-                      (q - (n) == vs || ((before >> (8 * (7 - (n)))) & 0xff) == ' '))
+// Which key ends at the `=` at q (one of the chunk's `f` bits after the header: right after `st` or `rl`) in a line
+// whose extension starts at `ext` and holds no `==`. KeyValueScanner's key runs back to the space before it or to the
+// value's start (after the last `=` that ended a key, or `ext`), so a key of n bytes is the n bytes before q when the
+// byte before them is a space, or they start at `ext`, or the byte before them is an `=` that ended a key itself (one
+// after `ext` without a space before it; with no `==` in the extension, every other `=` there does).
+INLINE int cef_key(const uint8_t *p, size_t q, size_t ext) {
+    uint64_t before = load8(p + q - 8);
+#define STARTS(n) (p[q - (n) - 1] == ' ' || q - (n) == ext || \
+                   (p[q - (n) - 1] == '=' && q - (n) - 1 > ext && p[q - (n) - 2] != ' '))
+#define KEY(n, word) ((before >> (8 * (8 - (n)))) == (word) && STARTS(n))
     if (KEY(5, WORD5('d', 'h', 'o', 's', 't')) || KEY(4, WORD4('h', 'o', 's', 't')) ||
         KEY(7, WORD7('d', 's', 't', 'H', 'o', 's', 't')))
         return KEY_HOST;
@@ -356,15 +400,18 @@ INLINE int cef_key(uint64_t before, size_t q, size_t vs) {
     if (KEY(3, WORD3('d', 's', 't'))) return KEY_DST;
     return KEY_OTHER;
 #undef KEY
+#undef STARTS
 }
 
 // CEF without backslashes (escapes change what the fields are: those lines take the parser), by the rules of
 // KeyValueScanner and KeyValueFields: after the header's seven `|`, an `=` ends a key unless a space or the value's
 // start is right before it; a key runs back to the space before it (or the value's start), a value to the space
 // before the next key (trailing spaces trimmed). `dhost`, `host` and `dstHost` set the host, `request` and `url` set
-// it from their URL when none is set yet, and `dst` stands in for a record that has none.
-INLINE int cef_host(const uint8_t *p, const masks *m, const uint16_t *equals, size_t *cursor, size_t ls, size_t e,
-                    size_t *hs, size_t *he) {
+// it from their URL when none is set yet, and `dst` stands in for a record that has none. Only the `=` after `st`
+// or `rl` are visited (two in a usual line, where every `=` used to be): a key that names a host ends in one of
+// them, and its value ends at the last space before the next `=` without a space before it. A line with `==` in its
+// extension (where whether an `=` ends a key depends on the one before it) takes the parser.
+INLINE int cef_host(const uint8_t *p, const masks *m, size_t ls, size_t e, size_t *hs, size_t *he) {
     if (e == ls || (m->any_backslash && next_set(m->d, ls, e) < e)) return 0;
     size_t c = next_set(m->e, ls, e);
     for (;;) {
@@ -374,35 +421,26 @@ INLINE int cef_host(const uint8_t *p, const masks *m, const uint16_t *equals, si
     }
     size_t bar = nth_set(m->b, c, e, 6);
     if (bar >= e) return 0;
-    size_t i = bar + 1, vs = i, j = *cursor;
-    int host = 0, dst = 0, open = KEY_OTHER;
+    size_t ext = bar + 1;
+    if (m->any_double && next_set(m->g, ext, e) < e) return 0;
+    int host = 0, dst = 0;
     size_t h0 = 0, h1 = 0, d0 = 0, d1 = 0;
-    // The chunk's `=` in order: those of this line's extension follow those before it (each independent of the
-    // last, where searching from one to the next would make a chain of dependent loads). Only the keys that matter
-    // are read; the others only end the value before them.
-    while (equals[j] < i) j++;
-    for (;; j++) {
-        size_t q = equals[j] < e ? equals[j] : e;
-        if (q < e && (q == vs || p[q - 1] == ' ')) continue;
-        if (open != KEY_OTHER) {
-            // The value runs to the space before this key (or to the line's end), trailing spaces trimmed.
-            size_t v1 = e;
-            if (q < e) {
-                size_t space = last_near(m->a, vs, q);
-                v1 = space == SIZE_MAX ? vs : space;
-            }
-            while (v1 > vs && p[v1 - 1] == ' ') v1--;
-            int empty = v1 == vs;
-            if (open == KEY_HOST) { host = !empty; h0 = vs; h1 = v1; }
-            else if (open == KEY_DST) { dst = !empty; d0 = vs; d1 = v1; }
-            else if (!empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
+    for (size_t q = next_set(m->f, ext, e); q < e; q = next_set(m->f, q + 1, e)) {
+        // p[q - 9 ..< q] lies within the line: its `CEF:` header and seven `|` come first.
+        int key = cef_key(p, q, ext);
+        if (key == KEY_OTHER) continue;
+        // The value runs to the space before the next key (or to the line's end), trailing spaces trimmed.
+        size_t vs = q + 1, v1 = e, next = next_near(m->c, vs, e);
+        if (next < e) {
+            size_t space = last_near(m->a, vs, next);
+            v1 = space == SIZE_MAX ? vs : space;
         }
-        if (q >= e) break;
-        // p[q - 8 ..< q] lies within the line: its `CEF:` header comes first.
-        open = cef_key(load8(p + q - 8), q, vs);
-        vs = q + 1;
+        while (v1 > vs && p[v1 - 1] == ' ') v1--;
+        int empty = v1 == vs;
+        if (key == KEY_HOST) { host = !empty; h0 = vs; h1 = v1; }
+        else if (key == KEY_DST) { dst = !empty; d0 = vs; d1 = v1; }
+        else if (!empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
     }
-    *cursor = j;
     if (host) { *hs = h0; *he = h1; return 1; }
     if (dst) { *hs = d0; *he = d1; return 1; }
     return 0;
@@ -498,9 +536,6 @@ typedef struct {
     tessera_log_state *state;
     tessera_log_line *out;
     size_t produced;
-    // CEF: the chunk's `=` positions (ending with one past the chunk) and the first not yet passed.
-    const uint16_t *equals;
-    size_t equals_cursor;
 } scan;
 
 INLINE void hand_back(scan *s, tessera_log_kind kind, size_t start, size_t end, size_t hs, size_t he, int32_t app) {
@@ -526,7 +561,7 @@ INLINE void line(scan *s, size_t base, const masks *m, size_t ls, size_t nl) {
     size_t e = nl > ls && p[nl - 1] == '\r' ? nl - 1 : nl, hs = 0, he = 0;
     int found = 0;
     if (m && s->format == tessera_log_squid) found = squid_host(p, m, ls, e, &hs, &he);
-    else if (m && s->format == tessera_log_cef) found = cef_host(p, m, s->equals, &s->equals_cursor, ls, e, &hs, &he);
+    else if (m && s->format == tessera_log_cef) found = cef_host(p, m, ls, e, &hs, &he);
     if (!found) {
         hand_back(s, tessera_log_parse, base + ls, base + e, 0, 0, -1);
     } else if (!s->table) {
@@ -565,9 +600,9 @@ INLINE size_t flatten(const uint64_t *words, size_t blocks, uint16_t *out) {
 
 INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
     if (max_line == 0) max_line = 1;
-    scan s = {format, data, max_line, table, state, out, 0, NULL, 0};
+    scan s = {format, data, max_line, table, state, out, 0};
     masks m;
-    uint16_t newlines[CHUNK + 4], equals[CHUNK + 4];
+    uint16_t newlines[CHUNK + 4];
     size_t at = *from;
     int waiting = 0;
     while (s.produced < capacity && !waiting) {
@@ -581,16 +616,16 @@ INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
         size_t n = length - at < CHUNK ? length - at : CHUNK;
         int rest_of_data = at + n == length;
         stage1(format, data + at, n, &m);
-        // The chunk's newlines in order, and for CEF its `=`.
+        // The chunk's newlines in order, and for CEF whether it has backslashes or `==` at all.
         size_t blocks = (n + 63) / 64, count = flatten(m.nl, blocks, newlines);
         if (format == tessera_log_cef) {
-            size_t equals_count = flatten(m.c, blocks, equals);
-            equals[equals_count] = CHUNK;  // past every line's end
-            s.equals = equals;
-            s.equals_cursor = 0;
-            uint64_t any = 0;
-            for (size_t k = 0; k < blocks; k++) any |= m.d[k];
-            m.any_backslash = any;
+            uint64_t backslash = 0, twice = 0;
+            for (size_t k = 0; k < blocks; k++) {
+                backslash |= m.d[k];
+                twice |= m.g[k];
+            }
+            m.any_backslash = backslash;
+            m.any_double = twice;
         }
         size_t ls = 0;
         for (size_t j = 0; j < count && s.produced < capacity; j++) {
@@ -630,6 +665,9 @@ static size_t scan_sse2(SCAN_PARAMETERS) { return scan_with(stage1_sse2, SCAN_AR
 static __attribute__((target("avx2,popcnt,bmi,lzcnt"))) size_t scan_avx2(SCAN_PARAMETERS) {
     return scan_with(stage1_avx2, SCAN_ARGUMENTS);
 }
+static __attribute__((target("avx512f,avx512bw,avx2,popcnt,bmi,lzcnt"))) size_t scan_avx512(SCAN_PARAMETERS) {
+    return scan_with(stage1_avx512, SCAN_ARGUMENTS);
+}
 #endif
 
 typedef size_t (*scan_fn)(SCAN_PARAMETERS);
@@ -640,7 +678,7 @@ int tessera_log_scan_use(tessera_log_instructions instructions) {
     switch (instructions) {
     case tessera_log_best:
 #if TESSERA_X86
-        f = has_avx2() ? scan_avx2 : scan_sse2;
+        f = has_avx512() ? scan_avx512 : has_avx2() ? scan_avx2 : scan_sse2;
 #else
         f = scan_portable;
 #endif
@@ -649,6 +687,7 @@ int tessera_log_scan_use(tessera_log_instructions instructions) {
 #if TESSERA_X86
     case tessera_log_sse2: f = scan_sse2; break;
     case tessera_log_avx2: f = has_avx2() ? scan_avx2 : NULL; break;
+    case tessera_log_avx512: f = has_avx512() ? scan_avx512 : NULL; break;
 #else
     default: break;
 #endif

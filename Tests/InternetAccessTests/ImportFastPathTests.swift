@@ -69,6 +69,17 @@ struct ImportFastPathTests {
         ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=claude.ai suser=CONTOSO\\\\bob", false),
         ("CEF:0|Contoso|Pro\\|xy|1.0|web|Allowed|3|dhost=claude.ai", false),
         ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|src=10.0.0.1 act=allow", false),
+        // A key starts after a space, at the extension's start or right after an `=` that ended a key itself.
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|x=dhost=claude.ai", true),
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|a =dhost=claude.ai", false),
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|=dhost=claude.ai", false),
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|xdhost=claude.ai dst=1.2.3.4", true),
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=claude.ai rt=1 st= rl= url=x", true),
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=a.example request=https://claude.ai/ url=http://poe.com/", true),
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|request=https://claude.ai/ dhost= url=http://poe.com/", true),
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=claude.ai msg=a=b c = d", true),
+        // `==` in the extension (base64 padding): whether an `=` ends a key depends on the one before it; parse decides.
+        ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=claude.ai cs1=YWJj== suser=a", false),
         ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=", false),
         ("<134>Dec  6 10:00:00 fw01 CEF:0|Contoso|Proxy|1.0|web|Broken", false),
         ("<134>Dec  6 10:00:00 fw01 CE:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=claude.ai", false),

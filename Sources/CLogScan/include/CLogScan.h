@@ -1,8 +1,8 @@
 // The traffic importer's line scanner (issue 17): finds the host of each Squid or CEF log line and probes the AI app
 // catalog's host table without a call per line. The input is read 64 bytes at a time into bitmasks of the bytes
-// that matter (newlines, blanks, `|`, `=`, `\`), with SSE2 or AVX2 where the processor has them and a portable loop
-// elsewhere, the way simdjson's first stage works; each line's fields are then found with bit operations on those
-// masks. A line the fast path is not sure of (escapes, a header, a malformed line, a host in the catalog) is handed
+// that matter (newlines, blanks, `|`, `=`, `\`), with SSE2, AVX2 or AVX-512 where the processor has them and a
+// portable loop elsewhere, the way simdjson's first stage works; each line's fields are then found with bit
+// operations on those masks. A line the fast path is not sure of (escapes, a header, a malformed line, a host in the catalog) is handed
 // back to the Swift parsers, which decide it.
 #ifndef TESSERA_CLOGSCAN_H
 #define TESSERA_CLOGSCAN_H
@@ -94,18 +94,6 @@ static inline uint64_t tessera_host_hash(const uint8_t *name, size_t length) {
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
         first = __builtin_bswap64(first);
         last = __builtin_bswap64(last);
-/// The instructions a scan uses: the best this processor has (the default), or, for tests that compare them on the
-/// same input, a given set: portable C, SSE2 or AVX2 (x86-64 only).
-typedef enum {
-    tessera_log_best = 0,
-    tessera_log_portable = 1,
-    tessera_log_sse2 = 2,
-    tessera_log_avx2 = 3,
-} tessera_log_instructions;
-
-/// Makes every later scan (in the process) use `instructions`; returns 0, changing nothing, where they are missing.
-int tessera_log_scan_use(tessera_log_instructions instructions);
-
 #endif
     } else {
         for (size_t k = 0; k < length; k++) first |= (uint64_t)name[k] << (8 * k);
@@ -134,12 +122,13 @@ size_t tessera_log_scan(tessera_log_format format, const uint8_t *data, size_t l
                         tessera_log_line *out, size_t capacity);
 
 /// The instructions a scan uses: the best this processor has (the default), or, for tests that compare them on the
-/// same input, a given set: portable C, SSE2 or AVX2 (x86-64 only).
+/// same input, a given set: portable C, SSE2, AVX2 or AVX-512 (x86-64 only).
 typedef enum {
     tessera_log_best = 0,
     tessera_log_portable = 1,
     tessera_log_sse2 = 2,
     tessera_log_avx2 = 3,
+    tessera_log_avx512 = 4,
 } tessera_log_instructions;
 
 /// Makes every later scan (in the process) use `instructions`; returns 0, changing nothing, where they are missing.

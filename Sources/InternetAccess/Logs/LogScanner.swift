@@ -12,6 +12,8 @@ struct ScannedLine {
     var range: Range<Int>
     /// The host the fast path found (a catalog host's when scanning with a table); nil when the parser must decide.
     var host: Range<Int>?
+    /// The catalog app of `host` when scanning with a table (the scanner looked it up), else nil.
+    var app: Int?
     /// The line's number in the input, from 1.
     var number: Int
     /// A line of the scanner's `maxLine` bytes or more: reported, not read.
@@ -61,7 +63,7 @@ final class LogScanner {
     /// The instructions scans use: the best the processor has (the default), or a given set, so that tests can compare
     /// them on the same input.
     enum Instructions: CaseIterable {
-        case best, portable, sse2, avx2
+        case best, portable, sse2, avx2, avx512
     }
 
     /// Makes every later scan in the process use `instructions`; false, changing nothing, where they are missing.
@@ -72,6 +74,7 @@ final class LogScanner {
         case .portable: tessera_log_scan_use(tessera_log_portable) != 0
         case .sse2: tessera_log_scan_use(tessera_log_sse2) != 0
         case .avx2: tessera_log_scan_use(tessera_log_avx2) != 0
+        case .avx512: tessera_log_scan_use(tessera_log_avx512) != 0
         }
     }
 
@@ -83,9 +86,9 @@ final class LogScanner {
 
         subscript(i: Int) -> ScannedLine {
             let l = lines[i]
-            return ScannedLine(range: Int(l.start)..<Int(l.end),
-                               host: l.kind == Int32(tessera_log_host.rawValue) ? Int(l.host_start)..<Int(l.host_end) : nil,
-                               number: Int(l.number), truncated: l.kind == Int32(tessera_log_truncated.rawValue))
+            let host = l.kind == Int32(tessera_log_host.rawValue)
+            return ScannedLine(range: Int(l.start)..<Int(l.end), host: host ? Int(l.host_start)..<Int(l.host_end) : nil,
+                               app: host && l.app >= 0 ? Int(l.app) : nil, number: Int(l.number), truncated: l.kind == Int32(tessera_log_truncated.rawValue))
         }
     }
 }
