@@ -86,7 +86,9 @@ public struct TrafficImporter: Sendable {
         let cutoff = now.timeIntervalSince1970 - Double(TrafficLog.retentionDays) * 86_400
         let nowSeconds = now.timeIntervalSince1970
         var entry = LogEntry()
-        var userCache: [String: UserAttribution.User?] = [:]
+        var userCache = UserNameCache(limit: Self.userCacheLimit)
+        // Records per catalog app, by index (the summary's dictionary is made once at the end).
+        var appCounts = [Int](repeating: 0, count: catalog.apps.count)
         var ids = TransactionID()
         while let (bytes, final) = try input.next() {
             var from = 0
@@ -111,8 +113,9 @@ public struct TrafficImporter: Sendable {
                     case .malformed(let reason): Self.note(&summary, Malformed(line: scanned.number, reason: reason), onMalformed); continue
                     case .entry: break
                     }
+                    // The scanner looked up the host it found, which is the one the parser finds.
                     guard let hostRange = entry.host,
-                          let app = catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[hostRange])) else {
+                          let app = scanned.app ?? catalog.appIndex(host: UnsafeBufferPointer(rebasing: line[hostRange])) else {
                         summary.requests += 1
                         continue
                     }
@@ -124,25 +127,21 @@ public struct TrafficImporter: Sendable {
                     }
                     summary.requests += 1
                     if time < cutoff { summary.expired += 1; continue }
-                    var record = makeRecord(line, entry, app: app, time: time, id: ids.next(milliseconds: UInt64(max(0, time * 1000))))
-                    if let name = record.loginUser {
-                        let user: UserAttribution.User?
-                        if let cached = userCache[name] {
-                            user = cached
-                        } else {
-                            user = users.user(named: name)
-                            // Bounded, so a log of endless distinct names cannot grow memory with the file.
-                            if userCache.count >= Self.userCacheLimit { userCache.removeAll(keepingCapacity: true) }
-                            userCache[name] = user
+                    // The user, from the field's bytes; a record is made (strings, URL, id) only when it is stored.
+                    var user: UserAttribution.User?
+                    if let name = entry.user, !name.isEmpty {
+                        user = userCache.user(named: UnsafeBufferPointer(rebasing: line[name])) {
+                            users.user(named: String(decoding: $0, as: UTF8.self))
                         }
-                        if let user {
-                            record.userId = user.id; record.userPrincipalName = user.userPrincipalName
-                            summary.attributed += 1
-                        }
+                        if user != nil { summary.attributed += 1 }
                     }
                     summary.recorded += 1
-                    summary.apps[catalog.apps[app].id, default: 0] += 1
-                    if store != nil { batch.append(record.object) }
+                    appCounts[app] += 1
+                    if store != nil {
+                        var record = makeRecord(line, entry, app: app, time: time, id: ids.next(milliseconds: UInt64(max(0, time * 1000))))
+                        if let user { record.userId = user.id; record.userPrincipalName = user.userPrincipalName }
+                        batch.append(record.object)
+                    }
                 }
                 if let store, batch.count >= Self.batchSize {
                     try await Self.write(batch, to: store)
@@ -152,6 +151,7 @@ public struct TrafficImporter: Sendable {
             input.consume(from)
         }
         if let store, !batch.isEmpty { try await Self.write(batch, to: store) }
+        for (app, count) in appCounts.enumerated() where count > 0 { summary.apps[catalog.apps[app].id] = count }
         summary.lines = scanner.lines
         summary.requests += scanner.requests
         summary.bytes = input.bytesRead
