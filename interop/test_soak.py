@@ -62,9 +62,9 @@ def test_kill_9_and_restart_under_load_fails_only_retryably_and_loses_nothing(no
     fault_result = report["faultResult"]
     assert fault_result["exit"] == 0 and "restarted as" in fault_result["output"], fault_result
     assert fault_result["failedAttempts"] >= 1 and fault_result["recoverySeconds"] is not None, fault_result
-    assert set(report["run"]["retryableReasons"]) <= {"connection refused", "connection reset", "connection closed",
-                                                      "connection error", "timeout (ReadTimeout)", "timeout (ConnectTimeout)",
-                                                      "HTTP 503 with Retry-After"}, report["run"]["retryableReasons"]
+    # Refused or broken connections while it was down, or a 503 with Retry-After while it was starting: nothing else.
+    retryable = ("connection ", "timeout ", "HTTP 503 with Retry-After")
+    assert all(reason.startswith(retryable) for reason in report["run"]["retryableReasons"]), report["run"]["retryableReasons"]
     assert report["snapshot"]["state"] == "succeeded" and report["sync"]["state"] == "Succeeded", output
     assert {"signin", "token", "read", "create_user", "create_group", "update_user", "add_member", "delta"} <= set(report["run"]["kinds"])
 

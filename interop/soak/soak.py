@@ -168,8 +168,21 @@ class Client:
                 wait = float(retry_after) if retry_after is not None else None
             except ValueError:
                 wait = None
-            raise Retryable(f"HTTP {r.status_code}" + (" with Retry-After" if retry_after else ""), wait)
+            raise Retryable(f"HTTP {r.status_code}" + (" with Retry-After" if retry_after else " without Retry-After")
+                            + f" ({self.origin_of(r)})", wait)
         return r
+
+    @staticmethod
+    def origin_of(r: requests.Response) -> str:
+        """Who answered: Tessera's errors are JSON with a code; a load balancer's are usually HTML."""
+        if r.headers.get("Content-Type", "").startswith("application/json"):
+            try:
+                body = r.json()
+                error = body.get("error")
+                return str(error.get("code") if isinstance(error, dict) else error)
+            except ValueError:
+                pass
+        return r.headers.get("Content-Type", "no body").split(";")[0] or "no body"
 
     def add_callers(self, credentials: list[tuple[str, str]]) -> None:
         """More apps of the tenant to call Graph as (each thread keeps one): Graph's throttle is per caller."""
