@@ -36,7 +36,6 @@ import json
 import os
 import random
 import resource
-import shlex
 import subprocess
 import sys
 import threading
