@@ -139,6 +139,30 @@ extension BlockScanTests {
         #expect(sets >= 2)
     }
 
+    @Test("mapped logs whose parsers rewrite lines (W3C's quoted values, CEF's escapes) are parsed from a copy, not the read-only mapping")
+    func mappedLinesRewrittenFromACopy() async throws {
+        let now = Date(timeIntervalSince1970: 1_765_015_300)
+        let users = UserAttribution(users: [(UserAttribution.User(id: "1", userPrincipalName: "alice@contoso.test"), "alice")])
+        let logs: [(LogFormat, String)] = [
+            (.w3c, "#Fields: date time c-ip cs-username cs-host cs-uri-stem cs(User-Agent)\n"
+                + "2025-12-06 10:00:05 10.0.0.5 \"alice\" claude.ai /x \"Mozilla \"\"5\"\"\"\n"
+                + "2025-12-06 10:00:06 10.0.0.5 \"CONTOSO\\alice\" \"api.openai.com\" /v1 -\n"),
+            (.cef, "CEF:0|Contoso|Proxy|1.0|web|Allowed|3|rt=1765015205000 dhost=claude.ai suser=CONTOSO\\\\alice msg=a\\=b\n"
+                + "CEF:0|Contoso|Pro\\|xy|1.0|web|Allowed|3|rt=1765015206000 dhost=api.openai.com suser=alice\n"),
+        ]
+        for (format, text) in logs {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-quoted-\(UUID().uuidString)")
+            try Data(text.utf8).write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let fd = open(file.path, O_RDONLY)
+            defer { close(fd) }
+            let importer = TrafficImporter(catalog: try AICatalog.bundled(year: 2026), tenant: "t", format: format)
+            let summary = try await importer.run(fd: fd, store: nil, users: users, now: now)
+            #expect(summary.malformed == 0 && summary.recorded == 2 && summary.attributed == 2, "\(format): \(summary)")
+            #expect(summary.apps == ["anthropic-claude": 1, "openai-api": 1], "\(format)")
+        }
+    }
+
     @Test("the user-name cache answers as the names' text does, resolving each name once until it is full, then starting again")
     func userNameCache() {
         let users = Self.corpusUsers
