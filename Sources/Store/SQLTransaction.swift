@@ -362,5 +362,16 @@ struct SQLTransaction: DirectoryTransaction {
             "INSERT INTO settings (tenant, key, value) VALUES (?, ?, ?) ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value",
             [.text(tenant), .text(key), .text(value.serialized)])
     }
+
+    func settingOrPut(tenant: String, key: String, value: JSONValue) async throws -> JSONValue {
+        let inserted = try await rows("INSERT INTO settings (tenant, key, value) VALUES (?, ?, ?) ON CONFLICT (tenant, key) DO NOTHING RETURNING key",
+                                      [.text(tenant), .text(key), .text(value.serialized)])
+        if !inserted.isEmpty { return value }
+        // Read committed: this statement sees the row the conflicting transaction committed.
+        guard let stored = try await setting(tenant: tenant, key: key) else {
+            throw StoreError(message: "The setting \(key) of \(tenant) conflicted on insert but cannot be read.")
+        }
+        return stored
+    }
 }
 

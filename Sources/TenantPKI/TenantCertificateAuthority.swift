@@ -60,11 +60,8 @@ public struct TenantCertificateAuthority: Sendable {
         if let existing = try await load(kind, tenant: tenant, store: store) { return existing }
         let made = try make(subject: kind.subject(tenant), lifetime: kind.lifetime, now: now)
         let value = try made.stored
-        return try await store.write { tx in
-            if let existing = try await tx.setting(tenant: tenant, key: kind.settingKey) { return try Self(stored: existing) }
-            try await tx.putSetting(tenant: tenant, key: kind.settingKey, value: value)
-            return made
-        }
+        let stored = try await store.write { tx in try await tx.settingOrPut(tenant: tenant, key: kind.settingKey, value: value) }
+        return stored == value ? made : try Self(stored: stored)
     }
 
     /// A new self-signed CA (path length 0: it signs leaves only), valid from an hour before `now` for `lifetime`.

@@ -25,16 +25,14 @@ struct SigningKey: Sendable {
         if let existing = try await load(store: store) { return existing }
         let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let kid = Base64URL.encode(Data(SHA256.hash(data: key.publicKey.derRepresentation)).prefix(20))
-        return try await store.write { tx in
-            // Another node may have won the race: keep the first key written.
-            if let value = try await tx.setting(tenant: settingsTenant, key: "signingKey"),
-               let pem = value["pem"]?.stringValue, let kid = value["kid"]?.stringValue {
-                return SigningKey(kid: kid, privateKey: try _RSA.Signing.PrivateKey(pemRepresentation: pem))
-            }
-            try await tx.putSetting(tenant: settingsTenant, key: "signingKey",
-                                    value: ["kid": .string(kid), "pem": .string(key.pemRepresentation)])
-            return SigningKey(kid: kid, privateKey: key)
+        // Another node may make one at the same moment: the first committed is every node's.
+        let stored = try await store.write { tx in
+            try await tx.settingOrPut(tenant: settingsTenant, key: "signingKey", value: ["kid": .string(kid), "pem": .string(key.pemRepresentation)])
         }
+        guard let pem = stored["pem"]?.stringValue, let kid = stored["kid"]?.stringValue else {
+            throw DirectoryError.badRequest("The deployment's signing key setting is damaged.")
+        }
+        return SigningKey(kid: kid, privateKey: try _RSA.Signing.PrivateKey(pemRepresentation: pem))
     }
 
     static func load(store: any DirectoryStore) async throws -> SigningKey? {

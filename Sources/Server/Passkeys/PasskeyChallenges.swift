@@ -11,14 +11,14 @@ struct PasskeyChallenges: Sendable {
     static let lifetime: TimeInterval = 5 * 60
 
     static func loadOrCreate(store: any DirectoryStore) async throws -> PasskeyChallenges {
-        let secret: [UInt8] = try await store.write { tx in
-            if let stored = try await tx.setting(tenant: "", key: "challengeKey")?.stringValue, let bytes = WebAuthn.Base64URL.decode(stored) {
-                return bytes
-            }
-            var random = SystemRandomNumberGenerator()
-            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-            try await tx.putSetting(tenant: "", key: "challengeKey", value: .string(WebAuthn.Base64URL.encode(bytes)))
-            return bytes
+        var random = SystemRandomNumberGenerator()
+        let made = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        // The first key committed is every node's (one made by another node at the same moment included).
+        let stored = try await store.write { tx in
+            try await tx.settingOrPut(tenant: "", key: "challengeKey", value: .string(WebAuthn.Base64URL.encode(made)))
+        }
+        guard let secret = stored.stringValue.flatMap(WebAuthn.Base64URL.decode), secret.count == 32 else {
+            throw DirectoryError.badRequest("The deployment's challenge key setting is damaged.")
         }
         return PasskeyChallenges(key: SymmetricKey(data: secret))
     }

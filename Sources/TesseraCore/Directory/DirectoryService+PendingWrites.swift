@@ -215,6 +215,7 @@ actor PendingWrites: DirectoryTransaction {
         throw Self.outsideBatch("Replacing a snapshot")
     }
     func putSetting(tenant: String, key: String, value: JSONValue) async throws { throw Self.outsideBatch("Writing a setting") }
+    func settingOrPut(tenant: String, key: String, value: JSONValue) async throws -> JSONValue { throw Self.outsideBatch("Writing a setting") }
     func putStaged(_ objects: [StagedObject]) async throws { throw Self.outsideBatch("Writing the sync staging area") }
     func removeStaged(tenant: String, ids: [String]) async throws { throw Self.outsideBatch("Removing from the sync staging area") }
 }

@@ -235,6 +235,10 @@ public protocol DirectoryWriter: DirectoryReader {
     func record(_ changes: [ChangeRecord]) async throws
 
     func putSetting(tenant: String, key: String, value: JSONValue) async throws
+    /// The setting under `key`, written as `value` when there is none yet. Of two nodes that make one at once, the
+    /// first to commit wins and both get its value (on PostgreSQL the second insert waits for the first to commit), so
+    /// a key made on first start (the signing key, a tenant's CA) is one key across a cluster.
+    func settingOrPut(tenant: String, key: String, value: JSONValue) async throws -> JSONValue
 }
 
 /// The backup store's reads (the `Backup` target): objects and links as stored, digests, blobs and snapshots.
