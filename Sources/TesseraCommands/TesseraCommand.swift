@@ -155,8 +155,7 @@ struct Serve: AsyncParsableCommand {
         // Passkeys are bound to a host name (browsers refuse IP addresses as relying-party ids), so the address to give
         // people is a name: the canonical public URL, localhost by default.
         let url = app.network.publicURLs[0]
-        if tenants.isEmpty {
-            let created = try await TenantProvisioner(directory: app.directory).create(name: "Tessera", domain: "tessera.local")
+        if tenants.isEmpty, let created = try await app.makeFirstTenant() {
             // The first administrator signs in once with this pass to register a passkey (there are no passwords).
             let (_, pass) = try await app.directory.createTemporaryAccessPass(
                 tenant: created.tenantId, userID: created.adminUserId, lifetimeInMinutes: 8 * 60, isUsableOnce: true, actor: .system)
