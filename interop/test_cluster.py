@@ -313,8 +313,8 @@ def test_sigterm_finishes_what_is_in_flight_and_hands_back_a_recovery_job(cluste
     assert started.wait(30)
     one.terminate()
     terminated = time.monotonic()
-    # Node 1 hands the job back at its next batch, as soon as it drains; node 2 reads the handed-back list every second
-    # and takes the job up at once, while node 1 is still finishing the request in flight.
+    # Node 1 hands the job back at its next batch, as soon as it drains (its lease ends at once); node 2 looks for free
+    # leases every second and takes the job up at once, while node 1 is still finishing the request in flight.
     while (current := graph_two.ok("GET", f"directory/recovery/jobs/{job['id']}")).get("tesseraResumedDateTime") is None:
         assert time.monotonic() - terminated < 30, f"no node took the job up: {current}\n{cluster.logs()}"
         time.sleep(0.05)

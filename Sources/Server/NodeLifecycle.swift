@@ -46,75 +46,32 @@ struct DrainService: Service {
     }
 }
 
-/// Work a node shutting down gave back to the cluster, kept as one deployment setting (`_deployment`/`handedBack`) that every
-/// node reads once a second: the first node to claim an entry's version takes the work up at once, rather than when a
-/// node next starts. Today the entries are recovery jobs (a recovery converges: the next run does what is left).
+/// Recovery jobs free for a node to take up: those whose lease a stopping node handed back, or ran out because its
+/// node stopped renewing it (killed, cut off). Every node looks once a second (one indexed read of the leases, one row
+/// per job that is running or waiting: nothing is appended to a shared value, so two nodes handing back at once lose
+/// nothing), and takes each free job by compare-and-set on its lease, so exactly one node runs it.
 struct Handbacks {
     let app: TesseraApp
-    static let key = "handedBack"
     let logger = Logger(label: "tessera.lifecycle")
 
-    struct Entry: Sendable, Equatable {
-        let tenant: String
-        let job: String
-        let version: Int64
-
-        var json: JSONValue { ["tenant": .string(tenant), "job": .string(job), "version": .int(version)] }
-
-        init(tenant: String, job: String, version: Int64) {
-            self.tenant = tenant
-            self.job = job
-            self.version = version
-        }
-
-        init?(_ value: JSONValue) {
-            guard let tenant = value["tenant"]?.stringValue, let job = value["job"]?.stringValue, let version = value["version"]?.intValue else { return nil }
-            self.init(tenant: tenant, job: job, version: version)
-        }
+    /// The leases that are over (handed back or run out) at the app's clock.
+    func pending() async throws -> [RecoveryLease] {
+        let now = app.clock.now
+        return try await RecoveryLeases.all(store: app.store).filter { $0.isOver(at: now) }
     }
 
-    /// The entries waiting for a node.
-    func pending() async throws -> [Entry] {
-        let value = try await app.store.read { tx in try await tx.setting(tenant: SigningKey.settingsTenant, key: Self.key) }
-        return (value?.arrayValue ?? []).compactMap(Entry.init)
-    }
-
-    /// Records that `entry` is free for another node.
-    func handBack(_ entry: Entry) async throws {
-        try await app.store.write { tx in
-            let current = try await tx.setting(tenant: SigningKey.settingsTenant, key: Self.key)?.arrayValue ?? []
-            try await tx.putSetting(tenant: SigningKey.settingsTenant, key: Self.key, value: .array(current + [entry.json]))
-        }
-    }
-
-    /// Takes up what other nodes handed back: each entry's version is claimed once in the cluster (the same claim a
-    /// starting node makes for a job left active), the claimed ones run here, and every entry seen leaves the list.
-    /// Returns the jobs this node took.
+    /// Takes up the free jobs and runs them here; a node that is draining takes none. Returns the leases this node took.
     @discardableResult
-    func takeUp() async -> [Entry] {
+    func takeUp() async -> [RecoveryLease] {
         guard !app.lifecycle.isDraining else { return [] }
         do {
-            let entries = try await pending()
-            guard !entries.isEmpty else { return [] }
-            var taken: [Entry] = []
+            var taken: [RecoveryLease] = []
             let jobs = RecoveryJobs(app: app)
-            for entry in entries {
-                let now = app.clock.now
-                let claimed = try await app.store.write { tx in
-                    try await tx.consumeOnce(tenant: entry.tenant, key: "recovery-resume:\(entry.job):\(entry.version)",
-                                             expiresAt: Timestamp.format(now.addingTimeInterval(86_400)), now: Timestamp.format(now))
-                }
-                guard claimed else { continue }
-                logger.info("Taking up recovery job \(entry.job) of tenant \(entry.tenant), handed back by a node that stopped")
-                try await jobs.update(tenant: entry.tenant, id: entry.job) { $0["tesseraResumedDateTime"] = .string(Timestamp.format(now)) }
-                jobs.launch(tenant: entry.tenant, id: entry.job)
-                taken.append(entry)
-            }
-            let seen = entries
-            try await app.store.write { tx in
-                let current = (try await tx.setting(tenant: SigningKey.settingsTenant, key: Self.key)?.arrayValue ?? []).compactMap(Entry.init)
-                let left = current.filter { !seen.contains($0) }
-                try await tx.putSetting(tenant: SigningKey.settingsTenant, key: Self.key, value: .array(left.map(\.json)))
+            for free in try await pending() {
+                guard let lease = try await jobs.takeUp(tenant: free.jobTenant, job: free.job) else { continue }
+                logger.info("Taking up recovery job \(free.job) of tenant \(free.jobTenant): \(free.handedBack == nil ? "its node stopped renewing its lease" : "handed back by a node that stopped")")
+                jobs.launch(lease)
+                taken.append(lease)
             }
             return taken
         } catch {
@@ -124,7 +81,7 @@ struct Handbacks {
     }
 }
 
-/// Looks for handed-back work once a second (one read of one setting) and takes it up.
+/// Looks for free recovery jobs (handed back, or whose lease ran out) once a second and takes them up.
 struct HandbackService: Service {
     let app: TesseraApp
     var interval: Duration = .seconds(1)

@@ -4,9 +4,10 @@ import Logging
 import TesseraCore
 
 /// Difference reports (`recoveryPreviewJob`) and recoveries (`recoveryJob`) as Graph's long-running jobs: a row
-/// per job (status, totals, its changes), run in the background, one at a time per tenant. A job the server was
-/// running when it stopped is taken up again at start: a recovery works from the difference against the
-/// directory as it is, so running it again finishes what is left.
+/// per job (status, totals, its changes), run in the background, one at a time per tenant. The node running a job holds
+/// its lease (``RecoveryLease``, renewed every 10 s); a job whose lease ran out (its node was killed) or was handed back
+/// (its node stopped) is taken up by another node within a second (``Handbacks``), or at start: a recovery works from
+/// the difference against the directory as it is, so running it again finishes what is left.
 struct RecoveryJobs: Sendable {
     let app: TesseraApp
     static let kind = ObjectKind(rawValue: "recoveryJob")
@@ -87,41 +88,66 @@ struct RecoveryJobs: Sendable {
             fields.merge(["totalFailedChanges": 0, "totalObjectsModified": 0, "totalLinksModified": 0]) { _, b in b }
         }
         let job = StoredObject(tenant: tenant, id: id, kind: Self.kind, body: fields)
-        // One job per tenant at a time: checked and recorded in one write transaction.
-        try await app.store.write { tx in
+        // One job per tenant at a time: checked and recorded in one write transaction, with the job's lease.
+        let leaseStart = app.clock.now
+        let lease = try await app.store.write { tx in
             let running = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind]))
                 .filter { Self.active.contains($0.body["status"]?.stringValue ?? "") }
             guard running.isEmpty else {
                 throw DirectoryError(.conflict, "A difference report or recovery job (\(running[0].id)) is already in progress for this tenant; wait for it or cancel it.")
             }
             try await tx.insert(job)
+            guard let lease = try await RecoveryLeases.take(tx, tenant: tenant, job: id, now: leaseStart) else {
+                throw DirectoryError(.conflict, "Recovery job \(id) is already held by another node.")
+            }
+            return lease
         }
-        launch(tenant: tenant, id: id)
+        launch(lease)
         return job
     }
 
-    /// Runs the job in the background, as one of the app's jobs that graceful shutdown waits for.
-    func launch(tenant: String, id: String) {
+    /// Runs the job whose lease this node holds in the background (one of the app's jobs that graceful shutdown waits
+    /// for), renewing the lease while it runs.
+    func launch(_ lease: RecoveryLease) {
         let runner = self
-        app.jobs.start { await runner.run(tenant: tenant, id: id) }
+        app.jobs.start {
+            let keeper = LeaseKeeper(lease)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await keeper.keep(app: runner.app, logger: runner.logger) }
+                await runner.run(tenant: lease.jobTenant, id: lease.job, keeper: keeper)
+                group.cancelAll()
+            }
+        }
     }
 
-    /// Jobs left active by a server that stopped: taken up again.
+    /// Takes up `job` if its lease allows (none, run out or handed back), in one transaction that also checks the job is
+    /// still active and stamps `tesseraResumedDateTime`; returns the lease taken (the caller launches it), or nil.
+    func takeUp(tenant: String, job id: String) async throws -> RecoveryLease? {
+        let now = app.clock.now
+        return try await app.store.write { tx in
+            guard let lease = try await RecoveryLeases.take(tx, tenant: tenant, job: id, now: now) else { return nil }
+            guard var job = try await tx.object(tenant: tenant, id: id), job.kind == Self.kind,
+                  Self.active.contains(job.body["status"]?.stringValue ?? "")
+            else {
+                _ = try await RecoveryLeases.end(tx, lease)  // the job ended (or is gone): its lease goes too
+                return nil
+            }
+            let version = job.version
+            job.body["tesseraResumedDateTime"] = .string(Timestamp.format(now))
+            job.version = version + 1
+            try await tx.update(job, expectedVersion: version)
+            return lease
+        }
+    }
+
+    /// Jobs left active by a server that stopped (at start): each is taken up unless another node holds its lease.
     func resumeInterrupted() async {
         do {
             for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
                 for job in try await jobs(tenant: tenant.id) where Self.active.contains(job.body["status"]?.stringValue ?? "") {
-                    // On a cluster every node starts this sweep: the job's current version is claimed once, so one
-                    // node takes it up (resuming bumps the version, so a later restart can claim it again).
-                    let now = app.clock.now
-                    let claimed = try await app.store.write { tx in
-                        try await tx.consumeOnce(tenant: tenant.id, key: "recovery-resume:\(job.id):\(job.version)",
-                                                 expiresAt: Timestamp.format(now.addingTimeInterval(86_400)), now: Timestamp.format(now))
-                    }
-                    guard claimed else { continue }
+                    guard let lease = try await takeUp(tenant: tenant.id, job: job.id) else { continue }
                     logger.info("Resuming recovery job \(job.id) of tenant \(tenant.id) after a restart")
-                    try await update(tenant: tenant.id, id: job.id) { $0["tesseraResumedDateTime"] = .string(Timestamp.format(app.clock.now)) }
-                    launch(tenant: tenant.id, id: job.id)
+                    launch(lease)
                 }
             }
         } catch {
@@ -156,8 +182,16 @@ struct RecoveryJobs: Sendable {
 
     // MARK: Running
 
-    func update(tenant: String, id: String, _ change: @escaping @Sendable (inout [String: JSONValue]) -> Void) async throws {
+    /// Changes the job; with `keeper`, only while this node holds its lease (else throws ``RecoveryLeaseLost``), and with
+    /// `finish` the lease ends in the same transaction.
+    func update(tenant: String, id: String, keeper: LeaseKeeper? = nil, finish: Bool = false,
+                _ change: @escaping @Sendable (inout [String: JSONValue]) -> Void) async throws {
+        let lease = keeper?.initial
         try await app.store.write { tx in
+            if let lease {
+                let held = finish ? try await RecoveryLeases.end(tx, lease) : try await RecoveryLeases.holds(tx, lease)
+                guard held else { throw RecoveryLeaseLost(job: id) }
+            }
             guard var job = try await tx.object(tenant: tenant, id: id) else { return }
             let version = job.version
             change(&job.body)
@@ -166,18 +200,25 @@ struct RecoveryJobs: Sendable {
         }
     }
 
-    /// Leaves a recovery this node, now shutting down, began for another node to finish: the job stays active, says when it was
-    /// handed back, and its new version goes on the cluster's handed-back list (``Handbacks``), which the other nodes
-    /// read every second; a node that starts later takes it up too (``resumeInterrupted()``). The changes applied so far
+    /// Leaves a recovery this node, now shutting down, began for another node to finish: the job stays active and says
+    /// when it was handed back, and its lease ends now (one transaction), so another node, which looks once a second
+    /// (``Handbacks``), or a node that starts later (``resumeInterrupted()``), takes it up. The changes applied so far
     /// stay applied: the next run works from the difference against the directory as it is then.
-    func handBack(tenant: String, id: String, done: Int) async throws {
-        try await update(tenant: tenant, id: id) { $0["tesseraHandedBackDateTime"] = .string(Timestamp.format(app.clock.now)) }
-        guard let version = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id) })?.version else { return }
-        try await Handbacks(app: app).handBack(.init(tenant: tenant, job: id, version: version))
+    func handBack(tenant: String, id: String, done: Int, keeper: LeaseKeeper) async throws {
+        let lease = keeper.initial
+        let now = app.clock.now
+        try await app.store.write { tx in
+            guard try await RecoveryLeases.handBack(tx, lease, now: now) else { throw RecoveryLeaseLost(job: id) }
+            guard var job = try await tx.object(tenant: tenant, id: id) else { return }
+            let version = job.version
+            job.body["tesseraHandedBackDateTime"] = .string(Timestamp.format(now))
+            job.version = version + 1
+            try await tx.update(job, expectedVersion: version)
+        }
         logger.info("Recovery job \(id) of tenant \(tenant) handed back at shutdown after \(done) changes; another node takes it up")
     }
 
-    func run(tenant: String, id: String) async {
+    func run(tenant: String, id: String, keeper: LeaseKeeper) async {
         let start = ContinuousClock.now
         var kind = "recovery"
         do {
@@ -190,7 +231,7 @@ struct RecoveryJobs: Sendable {
                     .changes.filter(filter.includes)
                 let rendered = changes.map(DifferenceReport.render)
                 let links = changes.reduce(0) { $0 + $1.links.count }
-                try await update(tenant: tenant, id: id) { body in
+                try await update(tenant: tenant, id: id, keeper: keeper, finish: true) { body in
                     body["_changes"] = .array(rendered)
                     body["totalChangedObjectsCalculated"] = .int(Int64(changes.count))
                     body["totalChangedLinksCalculated"] = .int(Int64(links))
@@ -204,20 +245,25 @@ struct RecoveryJobs: Sendable {
             let result = try await app.backup.recover(
                 tenant: tenant, snapshot: snapshot, filter: filter, directory: app.directory, actor: Self.actor(id),
                 shouldStop: {
-                    // A node shutting down hands the job back between batches (below) rather than hold its shutdown.
-                    if jobs.app.lifecycle.isDraining { return true }
+                    // A node shutting down hands the job back between batches (below) rather than hold its shutdown;
+                    // one whose lease was lost or ran out stops, as another node may be running the job now.
+                    if jobs.app.lifecycle.isDraining || keeper.mustStop(now: jobs.app.clock.now) { return true }
                     return (try? await jobs.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) == true
                 },
                 progress: { done, total in
                     if done == 0 {
-                        try? await jobs.update(tenant: tenant, id: id) { body in
+                        try? await jobs.update(tenant: tenant, id: id, keeper: keeper) { body in
                             body["status"] = "running"
                             body["totalChangedObjectsCalculated"] = .int(Int64(total))
                         }
                     }
                 })
+            if result.stopped, keeper.mustStop(now: app.clock.now) {
+                logger.warning("Recovery job \(id) of tenant \(tenant) stopped after \(result.outcomes.count) changes: its lease was lost or ran out; the node that takes it up finishes it")
+                return
+            }
             if result.stopped, app.lifecycle.isDraining, (try await self.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) != true {
-                try await handBack(tenant: tenant, id: id, done: result.outcomes.count)
+                try await handBack(tenant: tenant, id: id, done: result.outcomes.count, keeper: keeper)
                 app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
                 return
             }
@@ -231,7 +277,7 @@ struct RecoveryJobs: Sendable {
             }
             let links = result.planned.reduce(0) { $0 + $1.links.count }
             let linksApplied = applied.reduce(0) { $0 + $1.change.links.count }
-            try await update(tenant: tenant, id: id) { body in
+            try await update(tenant: tenant, id: id, keeper: keeper, finish: true) { body in
                 body["_changes"] = .array(outcomes)
                 body["totalChangedObjectsCalculated"] = .int(Int64(result.planned.count))
                 body["totalChangedLinksCalculated"] = .int(Int64(links))
@@ -242,11 +288,13 @@ struct RecoveryJobs: Sendable {
                 body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
             }
             app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
+        } catch let lost as RecoveryLeaseLost {
+            logger.warning("Recovery job \(id) of tenant \(tenant) stopped: \(lost)")
         } catch {
             app.telemetry.job(kind: kind, succeeded: false, duration: ContinuousClock.now - start)
             logger.error("Recovery job \(id) failed: \(String(describing: error))")
             let message = (error as? DirectoryError)?.message ?? (error as? BackupError)?.description ?? "An unexpected error occurred."
-            try? await update(tenant: tenant, id: id) { body in
+            try? await update(tenant: tenant, id: id, keeper: keeper, finish: true) { body in
                 body["status"] = "failed"
                 body["tesseraFailureMessage"] = .string(message)
                 body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
