@@ -7,7 +7,8 @@
   printed; the assertion is that the change takes effect (polled for up to 30 s), not a wall-clock bound.
 - Graceful shutdown: a request whose body is still arriving when node 1 gets SIGTERM is answered (201) after the listener
   has closed; a recovery job node 1 is running when it stops is handed back (the job says so) and node 2 takes it up at
-  once and finishes it; node 1 exits 0, long before the recovery alone would have let it.
+  once and finishes it; node 1 exits 0, long before the recovery alone would have let it. A recovery job of a node
+  killed with -9 is taken up by the other node once the job's lease runs out (20 to 30 s later), not before.
 - Rolling restart under load: Graph writes and reads through HAProxy from four threads while each node in turn gets
   SIGTERM and is started again; every acknowledged user is there afterwards, and every request that failed failed
   before any answer (connection refused or reset) or with a 503: nothing a client may not simply retry.
@@ -267,12 +268,11 @@ def slow_post(url: str, ca: str, token: str, body: bytes, before: float, after: 
     return answer.status, answer.read()
 
 
-def test_sigterm_finishes_what_is_in_flight_and_hands_back_a_recovery_job(cluster):
-    one, two = cluster.nodes
-    graph_one, graph_two = cluster.graph(one.url), cluster.graph(two.url)
+def recovery_running_on_node_one(cluster) -> tuple[dict, list[str]]:
+    """Users added after a snapshot, and a recovery to that snapshot (which soft-deletes them, 100 to a transaction)
+    started on node 1 and seen running; returns the job and the users' ids."""
+    graph_one = cluster.graph(cluster.nodes[0].url)
     domain = cluster.tenant.domain
-
-    # Users added after a snapshot: a recovery to that snapshot soft-deletes them, 100 to a transaction.
     snapshot = subprocess.run([BINARY, "backup", "snapshot", "--now", "--tenant", cluster.tenant.tenant_id,
                                "--data", cluster.info["data"], "--database", cluster.database, "--json"],
                               capture_output=True, text=True, timeout=120)
@@ -301,6 +301,14 @@ def test_sigterm_finishes_what_is_in_flight_and_hands_back_a_recovery_job(cluste
         assert time.monotonic() < deadline, f"the job never ran: {status}"
         time.sleep(0.02)
     assert status == "running", "the recovery finished before node 1 could be stopped"
+    return job, ids
+
+
+def test_sigterm_finishes_what_is_in_flight_and_hands_back_a_recovery_job(cluster):
+    one, two = cluster.nodes
+    graph_one, graph_two = cluster.graph(one.url), cluster.graph(two.url)
+    domain = cluster.tenant.domain
+    job, ids = recovery_running_on_node_one(cluster)
 
     # A request whose body is still on its way when SIGTERM arrives: answered once it is whole, after the listener closed.
     started, answer = threading.Event(), {}
@@ -344,6 +352,34 @@ def test_sigterm_finishes_what_is_in_flight_and_hands_back_a_recovery_job(cluste
     print(f"SIGTERM during a recovery: node 2 had taken the job up {taken_after:.2f} s after SIGTERM and finished it; node 1 "
           f"exited 0 {took:.1f} s after SIGTERM (its 2 s drain, then the request in flight, whose body ended 4 s after "
           f"SIGTERM, answered 201)")
+
+
+def test_a_recovery_job_of_a_killed_node_is_taken_up_when_its_lease_runs_out(cluster):
+    one, two = cluster.nodes
+    graph_two = cluster.graph(two.url)
+    job, ids = recovery_running_on_node_one(cluster)
+    os.kill(one.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    # Node 1 renewed the job's lease every 10 s to 30 s ahead: node 2, which looks every second, takes the job up once
+    # the lease has run out (not before: at least 20 s of it were left when node 1 died), and finishes it.
+    while (current := graph_two.ok("GET", f"directory/recovery/jobs/{job['id']}")).get("tesseraResumedDateTime") is None:
+        assert time.monotonic() - killed < 120, f"no node took the job up: {current}\n{cluster.logs()}"
+        time.sleep(0.2)
+    taken_after = time.monotonic() - killed
+    assert taken_after > 15, f"node 2 took the job up {taken_after:.1f} s after node 1 died, while its lease still held"
+    assert not current.get("tesseraHandedBackDateTime"), current
+    deadline = time.monotonic() + 180
+    while (current := graph_two.ok("GET", f"directory/recovery/jobs/{job['id']}"))["status"] != "successful":
+        assert current["status"] in ("running", "initialized", "calculating"), current
+        assert time.monotonic() < deadline, f"the job did not finish: {current}"
+        time.sleep(0.1)
+    assert "its node stopped renewing its lease" in two.log_tail(400)
+    gone = [graph_two.get(f"users/{user_id}?$select=id").status_code for user_id in ids]
+    assert gone.count(404) == len(ids), f"{gone.count(200)} of the users added after the snapshot are still there"
+    one.start()
+    one.wait_ready(cluster.ca)
+    print(f"kill -9 during a recovery: node 2 took the job up {taken_after:.1f} s later (the lease: 30 s from its last "
+          f"renewal, renewed every 10 s) and finished it")
 
 
 def test_a_rolling_restart_under_load_loses_no_acknowledged_write(cluster):
