@@ -428,13 +428,23 @@ public struct BackupService: Sendable {
             try await applyRetention(tenant: tenant)
             return nil
         }
-        // A node that dies mid-snapshot leaves the claim; it lapses after an hour and another node takes the day.
+        // A node that dies mid-snapshot leaves the claim; it lapses after an hour and another node takes the day. One
+        // cancelled mid-snapshot (a graceful shutdown's timeout) releases it, so another node takes it at its next sweep.
+        let key = "backup-day:\(day):\(Int(now.timeIntervalSince1970) / 3600)"
         let claimed = try await store.write { tx in
-            try await tx.consumeOnce(tenant: tenant, key: "backup-day:\(day):\(Int(now.timeIntervalSince1970) / 3600)",
-                                     expiresAt: Timestamp.format(now.addingTimeInterval(7200)), now: Timestamp.format(now))
+            try await tx.consumeOnce(tenant: tenant, key: key, expiresAt: Timestamp.format(now.addingTimeInterval(7200)), now: Timestamp.format(now))
         }
         guard claimed else { return nil }
-        let taken = try await snapshot(tenant: tenant)
+        let taken: SnapshotRecord
+        do {
+            taken = try await snapshot(tenant: tenant)
+        } catch {
+            if Task.isCancelled || error is CancellationError {
+                let store = store
+                try? await Task { try await store.write { tx in try await tx.release(tenant: tenant, key: key) } }.value
+            }
+            throw error
+        }
         try await applyRetention(tenant: tenant)
         return taken
     }

@@ -35,6 +35,9 @@ public struct RetentionService: Service {
         var sweep = TenantSweep(logger: logger)
         let tenants = await sweep.attempt("listing the tenants", tenant: nil) { try await app.store.read { tx in try await tx.tenants() } } ?? []
         for tenant in tenants {
+            // A node that is stopping starts no new tenant's housekeeping (the other nodes' hourly sweeps do it) and so
+            // claims no day's snapshot it might not finish.
+            if app.lifecycle.isDraining { break }
             await sweep.attempt("purging deleted objects past retention", tenant: tenant.id, job: "retention", telemetry: app.telemetry) {
                 let purged = try await app.directory.purgeExpiredDeletedItems(tenant: tenant.id)
                 if purged > 0 { logger.info("Purged \(purged) deleted objects past retention in tenant \(tenant.id)") }

@@ -39,23 +39,22 @@ public struct SyncService: Service {
         for tenant in tenants {
             await sweep.attempt("directory sync", tenant: tenant.id, job: "sync", telemetry: app.telemetry) {
                 guard !(try await SyncSettings.load(tenant: tenant.id, store: app.store).connectors.isEmpty) else { return }
-                if try await claim(tenant: tenant.id, key: "sync-slot:\(seconds):\(slot)", for: seconds, now: now) {
+                // A node that is stopping claims nothing; one cancelled mid-run releases the slot (``ClusterSlot``).
+                let slots = ClusterSlot(app: app)
+                let ran = try await slots.run(tenant: tenant.id, key: "sync-slot:\(seconds):\(slot)", for: Double(seconds) * 2) {
                     for run in try await sync.run(tenant: tenant) {
                         logger.info("Sync of tenant \(tenant.id) from \(run.connector): \(run.status), \(run.added) added, \(run.updated) updated, \(run.deleted) deleted, \(run.quarantined) quarantined")
                     }
-                } else if try await claim(tenant: tenant.id, key: "sync-release:\(hour)", for: 3600, now: now) {
-                    let released = try await sync.releaseResolvedConflicts(tenant: tenant)
-                    if released > 0 { logger.info("Sync of tenant \(tenant.id): \(released) resolved attribute conflicts released") }
+                    return true
+                }
+                if ran != true {
+                    _ = try await slots.run(tenant: tenant.id, key: "sync-release:\(hour)", for: 3600 * 2) {
+                        let released = try await sync.releaseResolvedConflicts(tenant: tenant)
+                        if released > 0 { logger.info("Sync of tenant \(tenant.id): \(released) resolved attribute conflicts released") }
+                    }
                 }
             }
         }
         return sweep.failures
-    }
-
-    private func claim(tenant: String, key: String, for seconds: Int, now: Date) async throws -> Bool {
-        try await app.store.write { tx in
-            try await tx.consumeOnce(tenant: tenant, key: key, expiresAt: Timestamp.format(now.addingTimeInterval(Double(seconds) * 2)),
-                                     now: Timestamp.format(now))
-        }
     }
 }

@@ -348,6 +348,10 @@ struct SQLTransaction: DirectoryTransaction {
             [.text(tenant), .text(key), .text(expiresAt)])).isEmpty
     }
 
+    func release(tenant: String, key: String) async throws {
+        _ = try await rows("DELETE FROM single_use WHERE tenant = ? AND key = ?", [.text(tenant), .text(key)])
+    }
+
     // MARK: Settings
 
     func setting(tenant: String, key: String) async throws -> JSONValue? {

@@ -38,14 +38,13 @@ public struct CrossTenantSyncService: Service {
                     let last = job.lastRunAt.flatMap(Timestamp.parse) ?? .distantPast
                     guard now.timeIntervalSince(last) >= Double(job.intervalSeconds) else { continue }
                     let slot = Int(now.timeIntervalSince1970) / job.intervalSeconds
-                    let claimed = try await app.store.write { tx in
-                        try await tx.consumeOnce(tenant: tenant.id, key: "crosstenantsync:\(job.id):\(slot)",
-                                                 expiresAt: Timestamp.format(now.addingTimeInterval(Double(job.intervalSeconds) * 2)),
-                                                 now: Timestamp.format(now))
+                    // A node that is stopping claims nothing; one cancelled mid-run releases the slot (``ClusterSlot``).
+                    let ran = try await ClusterSlot(app: app).run(tenant: tenant.id, key: "crosstenantsync:\(job.id):\(slot)",
+                                                                  for: Double(job.intervalSeconds) * 2) {
+                        try await CrossTenantSyncRunner(app: app, baseURL: base)
+                            .run(.init(tenant: tenant, servicePrincipalID: job.servicePrincipalID, jobID: job.id))
                     }
-                    guard claimed else { continue }
-                    let report = try await CrossTenantSyncRunner(app: app, baseURL: base)
-                        .run(.init(tenant: tenant, servicePrincipalID: job.servicePrincipalID, jobID: job.id))
+                    guard let report = ran else { continue }
                     logger.info("Cross-tenant synchronization \(job.id) of tenant \(tenant.id): \(report.status), \(report.added) added, \(report.updated) updated, \(report.deleted) deleted, \(report.skipped) skipped, \(report.failed) failed")
                 }
             }

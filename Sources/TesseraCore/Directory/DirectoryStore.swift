@@ -281,6 +281,9 @@ public protocol BackupWriter: BackupReader {
 public protocol SingleUseKeys: Sendable {
     /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
     func consumeOnce(tenant: String, key: String, expiresAt: String, now: String) async throws -> Bool
+    /// Forgets `key`, so it may be consumed again: a once-per-cluster claim (a sync run's slot, the day's snapshot) whose
+    /// work a stopping node could not finish, released for another node to take in the same interval.
+    func release(tenant: String, key: String) async throws
 }
 
 /// What a read is handed: the directory's reads, the backup store's, the sync staging area's and the credential records'.
