@@ -63,12 +63,19 @@ public struct TesseraApp: Sendable {
                           outbound: try outbound ?? NIOOutboundHTTP())
     }
 
+    /// Seconds a caller refused with 503 because the database is unavailable should wait before retrying: about the
+    /// time a node takes to find a promoted standby.
+    static let unavailableRetryAfter = 2
+
     /// Handles one request: identity platform, Graph or health.
     public func handle(_ request: APIRequest) async -> APIResponse {
         do {
             return try await route(request)
         } catch let error as DirectoryError {
-            return .error(error, request: request, now: clock.now)
+            var response = APIResponse.error(error, request: request, now: clock.now)
+            // The store's 503 (its database unreachable or failing over) is retryable: say when, as /readyz does.
+            if error.code == .serviceUnavailable { response.headers.append(("Retry-After", String(Self.unavailableRetryAfter))) }
+            return response
         } catch let error as OAuthError {
             return error.response
         } catch {

@@ -3,95 +3,62 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import Synchronization
+import TesseraCore
 
-/// PostgreSQL through a pooled PostgresNIO client, for deployments with several Tessera nodes.
+/// PostgreSQL through a pooled PostgresNIO client, for deployments with several Tessera nodes. The URL may name several
+/// servers (a primary and its standbys) with `target_session_attrs=read-write`: `PostgresRouter` keeps the client on the
+/// one that takes writes and moves it when that one dies and a standby is promoted.
 final class PostgresBackend: SQLBackend {
     let dialect = SQLDialect.postgres
-    private let client: PostgresClient
-    private let runner: Task<Void, Never>
-    private let logger = Logger(label: "tessera.postgres")
+    let router: PostgresRouter
 
-    /// Connects to `postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=FILE]`.
-    init(url: String, maxConnections: Int = 16) throws {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host, !host.isEmpty
-        else { throw StoreError.badConfiguration("Not a PostgreSQL URL (postgres://user@host:port/database).") }
-        let database = String(components.path.drop(while: { $0 == "/" }))
-        var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password, database: database.isEmpty ? nil : database, tls: try Self.tls(components.queryItems ?? []))
-        configuration.options.maximumConnections = maxConnections
-        configuration.options.minimumConnections = 1
-        client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "tessera.postgres.pool"))
-        // Started at once, on this thread, so the client is running before the first lease (PostgresNIO warns otherwise).
-        runner = Task.immediate { [client] in await client.run() }
-    }
-
-    /// TLS as libpq's `sslmode` and `sslrootcert` ask: `disable`; `allow`/`prefer` (the default: TLS when the server
-    /// offers it, unverified); `require` (TLS, unverified, unless a root is given, as libpq does); `verify-ca` (the
-    /// chain to `sslrootcert`); `verify-full` (the chain and the host name). A database reached over a network should be
-    /// `verify-full`.
-    static func tls(_ items: [URLQueryItem]) throws -> PostgresClient.Configuration.TLS {
-        var parameters: [String: String] = [:]
-        for item in items {
-            guard ["sslmode", "sslrootcert"].contains(item.name), let value = item.value else {
-                throw StoreError.badConfiguration("Unknown PostgreSQL URL parameter '\(item.name)' (sslmode and sslrootcert are understood).")
-            }
-            parameters[item.name] = value
-        }
-        let mode = parameters["sslmode"] ?? "prefer"
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let root = parameters["sslrootcert"] {
-            guard FileManager.default.isReadableFile(atPath: root) else {
-                throw StoreError.badConfiguration("sslrootcert \(root) cannot be read.")
-            }
-            tls.trustRoots = .file(root)
-        }
-        switch mode {
-        case "disable":
-            return .disable
-        case "allow", "prefer":
-            tls.certificateVerification = .none
-            return .prefer(tls)
-        case "require":
-            tls.certificateVerification = parameters["sslrootcert"] == nil ? .none : .noHostnameVerification
-            return .require(tls)
-        case "verify-ca":
-            guard parameters["sslrootcert"] != nil else { throw StoreError.badConfiguration("sslmode=verify-ca needs sslrootcert=FILE.") }
-            tls.certificateVerification = .noHostnameVerification
-            return .require(tls)
-        case "verify-full":
-            tls.certificateVerification = .fullVerification
-            return .require(tls)
-        default:
-            throw StoreError.badConfiguration("sslmode must be disable, allow, prefer, require, verify-ca or verify-full (not '\(mode)').")
-        }
+    /// Connects to `postgres://user[:password]@host[:port][,host[:port]…]/database[?sslmode=…&sslrootcert=FILE&target_session_attrs=…]`.
+    init(url: String, maxConnections: Int = 16, timing: PostgresRouter.Timing = PostgresRouter.Timing()) throws {
+        router = PostgresRouter(url: try PostgresURL(url), maxConnections: maxConnections, timing: timing)
     }
 
     func withWriteSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
-            let session = PostgresSession(connection: connection, logger: logger)
-            _ = try await session.execute("BEGIN", [])
-            do {
-                let result = try await body(session)
+        let committing = Flag()
+        do {
+            return try await router.withConnection { [logger = router.logger] connection in
+                let session = PostgresSession(connection: connection, logger: logger)
+                _ = try await session.execute("BEGIN", [])
+                let result: T
+                do {
+                    result = try await body(session)
+                } catch {
+                    _ = try? await session.execute("ROLLBACK", [])
+                    throw error
+                }
+                committing.set()
                 _ = try await session.execute("COMMIT", [])
                 return result
-            } catch {
-                _ = try? await session.execute("ROLLBACK", [])
-                throw error
             }
+        } catch let error as PostgresUnavailable {
+            // A write that failed before its COMMIT was sent was rolled back; one whose COMMIT got no answer may have been
+            // saved (the server can die between committing and answering): the caller is told which.
+            let doubt = committing.isSet
+            router.logger.warning("A write was refused: \(error)")
+            throw DirectoryError(.serviceUnavailable, doubt
+                ? "The database connection was lost while the change was being committed: it may or may not have been saved. Check, then retry shortly."
+                : "The database is unavailable (it may be failing over to another server); the change was not saved. Retry shortly.")
         }
     }
 
     func withReadSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
-            try await body(PostgresSession(connection: connection, logger: logger))
+        do {
+            return try await router.withConnection { [logger = router.logger] connection in
+                try await body(PostgresSession(connection: connection, logger: logger))
+            }
+        } catch let error as PostgresUnavailable {
+            router.logger.warning("A read was refused: \(error)")
+            throw DirectoryError(.serviceUnavailable, "The database is unavailable (it may be failing over to another server). Retry shortly.")
         }
     }
 
     func close() async throws {
-        runner.cancel()
-        _ = await runner.value
+        await router.close()
     }
 }
 
