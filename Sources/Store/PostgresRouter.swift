@@ -85,6 +85,16 @@ final class PostgresRouter: Sendable {
     /// server re-checked); other errors pass through as they are.
     func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let node = try await current()
+        if fixed {
+            // One server and nothing to choose: the pool's own queue, however long a busy pool takes (a burst of
+            // requests must not turn into 503s), and no pool is ever ended under a waiting request.
+            do {
+                return try await node.client.withConnection { connection in try await body(connection) }
+            } catch {
+                guard !Task.isCancelled, let reason = Self.unavailability(error) else { throw error }
+                throw PostgresUnavailable(reason: reason, underlying: error)
+            }
+        }
         // The connection is leased by a task of its own and handed over: a request that gets none within `leaseWait`
         // gives up without waiting on the pool (a pool ended for a swap may never answer its waiters).
         let lease = Lease()
