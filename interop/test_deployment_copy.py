@@ -16,16 +16,14 @@ import json
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
 from conftest import _tail, _wait_healthy
-from test_durability import BINARY, Node, check_directory, integrity
+from test_durability import BINARY, Node, Writers, check_directory, integrity
 
 
 class SamePort(Node):
@@ -70,40 +68,13 @@ def test_a_deployment_copied_while_it_serves_runs_elsewhere(workdir):
         secret = graph.ok("POST", f"applications/{app['id']}/addPassword", json={"passwordCredential": {"displayName": "kept"}})["secretText"]
         issued_before = graph.token
 
-        acknowledged: dict[str, str] = {}
-        before_copy: dict[str, str] = {}
-        lock, stop = threading.Lock(), threading.Event()
-        answers: dict[int, int] = {}
-
-        def load(worker: int) -> None:
-            session = graph.tessera.session()
-            session.headers["Authorization"] = f"Bearer {graph.token}"
-            n = 0
-            while not stop.is_set():
-                nick = f"c{worker}n{n}x{uuid.uuid4().hex[:4]}"
-                n += 1
-                try:
-                    r = session.post(f"{node.base_url}/v1.0/users", json=node.user(nick), timeout=30)
-                except requests.RequestException:
-                    continue
-                with lock:
-                    answers[r.status_code] = answers.get(r.status_code, 0) + 1
-                    if r.status_code == 201:
-                        acknowledged[r.json()["id"]] = r.json()["userPrincipalName"]
-
-        workers = [threading.Thread(target=load, args=(w,), daemon=True) for w in range(6)]
-        for w in workers:
-            w.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(acknowledged) < 100:
-            time.sleep(0.05)
-        with lock:
-            before_copy = dict(acknowledged)
+        writers = Writers(node, graph, "c", timeout=30).start()
+        writers.wait_for(100, 60)
+        before_copy = writers.snapshot()
         copied = copy_deployment(data, copy, "--json")
         time.sleep(0.5)  # writes go on after the copy too; they are the original's alone
-        stop.set()
-        for w in workers:
-            w.join(timeout=30)
+        writers.stop()
+        acknowledged, answers = writers.acknowledged, writers.answers
         assert copied.returncode == 0, f"exit {copied.returncode}\n{copied.stdout}\n{copied.stderr}"
         report = json.loads(copied.stdout.strip().splitlines()[-1])
         assert set(answers) == {201}, f"answers while copying: {answers}"

@@ -80,6 +80,55 @@ class Node:
                 "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": PASSWORD}}
 
 
+class Writers:
+    """Threads creating users through Graph on `node` until stopped; every 201 is recorded as acknowledged (id ->
+    userPrincipalName) and every answer counted by status. A request the server never answered acknowledged nothing."""
+
+    def __init__(self, node: Node, graph: Graph, prefix: str, threads: int = 6, timeout: float = 10):
+        self.node, self.graph, self.prefix, self.timeout = node, graph, prefix, timeout
+        self.acknowledged: dict[str, str] = {}
+        self.answers: dict[int, int] = {}
+        self.lock, self.stopping = threading.Lock(), threading.Event()
+        self.threads = [threading.Thread(target=self._load, args=(w,), daemon=True) for w in range(threads)]
+
+    def _load(self, worker: int) -> None:
+        session = self.graph.tessera.session()
+        session.headers["Authorization"] = f"Bearer {self.graph.token}"
+        n = 0
+        while not self.stopping.is_set():
+            nick = f"{self.prefix}w{worker}n{n}x{uuid.uuid4().hex[:4]}"
+            n += 1
+            try:
+                r = session.post(f"{self.node.base_url}/v1.0/users", json=self.node.user(nick), timeout=self.timeout)
+            except requests.RequestException:
+                continue  # the server is gone: nothing was acknowledged
+            with self.lock:
+                self.answers[r.status_code] = self.answers.get(r.status_code, 0) + 1
+                if r.status_code == 201:
+                    body = r.json()
+                    self.acknowledged[body["id"]] = body["userPrincipalName"]
+
+    def start(self) -> "Writers":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def wait_for(self, count: int, seconds: float) -> None:
+        """Returns once `count` users are acknowledged, or `seconds` have passed."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and len(self.snapshot()) < count:
+            time.sleep(0.05)
+
+    def snapshot(self) -> dict[str, str]:
+        with self.lock:
+            return dict(self.acknowledged)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
 def integrity(database: Path) -> str:
     with contextlib.closing(sqlite3.connect(database)) as db:
         return db.execute("PRAGMA integrity_check").fetchone()[0]
@@ -116,49 +165,18 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(workdir):
     data.mkdir()
     node = Node(data, workdir / "server.log")
     acknowledged: dict[str, str] = {}
-    lock = threading.Lock()
-    threads_count, rounds = 6, 3
+    rounds = 3
     try:
         for round_ in range(rounds):
             node.start()
-            graph = node.graph()
-            stop = threading.Event()
-            answers: dict[int, int] = {}
-
-            def load(worker: int) -> None:
-                session = graph.tessera.session()
-                session.headers["Authorization"] = f"Bearer {graph.token}"
-                n = 0
-                while not stop.is_set():
-                    nick = f"k{round_}w{worker}n{n}x{uuid.uuid4().hex[:4]}"
-                    n += 1
-                    try:
-                        r = session.post(f"{node.base_url}/v1.0/users", json=node.user(nick), timeout=10)
-                    except requests.RequestException:
-                        continue  # the server is gone: nothing was acknowledged
-                    with lock:
-                        answers[r.status_code] = answers.get(r.status_code, 0) + 1
-                        if r.status_code == 201:
-                            body = r.json()
-                            acknowledged[body["id"]] = body["userPrincipalName"]
-
-            workers = [threading.Thread(target=load, args=(w,), daemon=True) for w in range(threads_count)]
-            before = len(acknowledged)
-            for w in workers:
-                w.start()
-            # Kill once the load is well under way: at least 50 new users acknowledged, or 20 s.
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                with lock:
-                    if len(acknowledged) - before >= 50:
-                        break
-                time.sleep(0.05)
+            writers = Writers(node, node.graph(), f"k{round_}").start()
+            # Kill once the load is well under way: at least 50 users acknowledged, or 20 s.
+            writers.wait_for(50, 20)
             node.kill()
-            stop.set()
-            for w in workers:
-                w.join(timeout=15)
-            assert set(answers) <= {201}, f"round {round_}: answers other than 201 before the kill: {answers}"
-            assert len(acknowledged) - before >= 50, f"round {round_}: only {len(acknowledged) - before} users acknowledged"
+            writers.stop()
+            assert set(writers.answers) <= {201}, f"round {round_}: answers other than 201 before the kill: {writers.answers}"
+            assert len(writers.acknowledged) >= 50, f"round {round_}: only {len(writers.acknowledged)} users acknowledged"
+            acknowledged.update(writers.acknowledged)
 
         node.start()
         total = check_directory(node, acknowledged)

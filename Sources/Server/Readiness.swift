@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Store
-import Synchronization
 import TesseraCore
 
 /// A store that can say whether it is ready to serve: its database answers and its schema is migrated.
@@ -45,7 +44,7 @@ struct Readiness {
         guard let store = store as? any ReadinessReporting else { return nil }
         let pending: [Int]?
         do {
-            pending = try await Self.within(timeout) { try await store.pendingMigrations() }
+            pending = try await Deadline.within(timeout) { try await store.pendingMigrations() }
         } catch {
             // The driver's error goes to the operator's log (PostgresNIO's describes nothing secret); the caller gets the gist.
             logger.warning("Not ready: the database could not be reached: \(String(describing: error))")
@@ -59,32 +58,5 @@ struct Readiness {
             return "Not ready: the database schema is not migrated (steps \(pending.map(String.init).joined(separator: ", ")) are pending)."
         }
         return nil
-    }
-
-    /// `body`'s result, or nil once `timeout` has passed without one. `body` runs in a task of its own that is cancelled
-    /// then and not waited for: a driver that ignores cancellation (a connection attempt to a silent host) cannot hold
-    /// the answer past the deadline.
-    static func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
-        let waiter = Mutex<CheckedContinuation<T?, any Error>?>(nil)
-        let tasks = Mutex<[Task<Void, Never>]>([])
-        let finish = { @Sendable (result: Result<T?, any Error>) in
-            waiter.withLock { continuation in
-                defer { continuation = nil }
-                return continuation
-            }?.resume(with: result)
-        }
-        // Whichever ends first answers; the other is cancelled (the timer at once, the work when it next checks).
-        defer { for task in tasks.withLock({ $0 }) { task.cancel() } }
-        return try await withCheckedThrowingContinuation { continuation in
-            waiter.withLock { $0 = continuation }
-            let work = Task {
-                do { finish(.success(try await body())) } catch { finish(.failure(error)) }
-            }
-            let timer = Task {
-                guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                finish(.success(nil))
-            }
-            tasks.withLock { $0 = [work, timer] }
-        }
     }
 }

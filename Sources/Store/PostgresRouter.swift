@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Synchronization
+import TesseraCore
 
 /// The PostgreSQL server Tessera uses among those its URL names, and a pooled client to it.
 ///
@@ -404,7 +405,7 @@ final class PostgresRouter: Sendable {
     /// Nil when `endpoint` answers within `probeTimeout` and fits the target; otherwise why not.
     func probe(_ endpoint: PostgresEndpoint) async -> String? {
         do {
-            let answer = try await Self.within(timing.probeTimeout) { [url, timing, logger] in
+            let answer = try await Deadline.within(timing.probeTimeout) { [url, timing, logger] in
                 let connection = try await PostgresConnection.connect(
                     configuration: url.connectionConfiguration(endpoint, connectTimeout: timing.probeTimeout), id: 0, logger: logger)
                 do {
@@ -442,7 +443,7 @@ final class PostgresRouter: Sendable {
     private func watch(_ node: Node) async {
         while !Task.isCancelled {
             let configuration = url.connectionConfiguration(node.endpoint, connectTimeout: timing.probeTimeout)
-            guard let connection = try? await Self.within(timing.probeTimeout, { [logger] in
+            guard let connection = try? await Deadline.within(timing.probeTimeout, { [logger] in
                 try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             }) else {
                 if !Task.isCancelled { suspect(node, because: "the watch connection could not be made") }
@@ -454,7 +455,7 @@ final class PostgresRouter: Sendable {
                 guard isCurrent(node) else { return }
                 let misfit: String?
                 do {
-                    misfit = try await Self.within(timing.probeTimeout) { [url] in try await Self.misfit(connection, target: url.target) }
+                    misfit = try await Deadline.within(timing.probeTimeout) { [url] in try await Self.misfit(connection, target: url.target) }
                         ?? "no answer within \(timing.probeTimeout)"
                 } catch {
                     misfit = "the watch connection failed (\(error))"
@@ -493,31 +494,6 @@ final class PostgresRouter: Sendable {
         if let node {
             node.runner.cancel()
             await node.runner.value
-        }
-    }
-
-    /// `body`'s result, or nil once `timeout` has passed without one. `body` runs in a task of its own that is cancelled
-    /// then and not waited for: a connection attempt to a silent host cannot hold the caller past the deadline.
-    static func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
-        let waiter = Mutex<CheckedContinuation<T?, any Error>?>(nil)
-        let finish = { @Sendable (result: Result<T?, any Error>) in
-            waiter.withLock { continuation in
-                defer { continuation = nil }
-                return continuation
-            }?.resume(with: result)
-        }
-        let tasks = Mutex<[Task<Void, Never>]>([])
-        defer { for task in tasks.withLock({ $0 }) { task.cancel() } }
-        return try await withCheckedThrowingContinuation { continuation in
-            waiter.withLock { $0 = continuation }
-            let work = Task {
-                do { finish(.success(try await body())) } catch { finish(.failure(error)) }
-            }
-            let timer = Task {
-                guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                finish(.success(nil))
-            }
-            tasks.withLock { $0 = [work, timer] }
         }
     }
 }

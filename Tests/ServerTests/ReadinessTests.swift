@@ -79,12 +79,12 @@ import TesseraTesting
 
     @Test("the deadline answers nil when the work outlasts it, and the work's result or error when it does not")
     func deadline() async throws {
-        let late = try await Readiness.within(.milliseconds(50)) { try await Task.sleep(for: .seconds(30)); return 1 }
+        let late = try await Deadline.within(.milliseconds(50)) { try await Task.sleep(for: .seconds(30)); return 1 }
         #expect(late == nil)
-        let prompt = try await Readiness.within(.seconds(5)) { 7 }
+        let prompt = try await Deadline.within(.seconds(5)) { 7 }
         #expect(prompt == 7)
         await #expect(throws: StoreError.self) {
-            _ = try await Readiness.within(.seconds(5)) { () async throws -> Int in throw StoreError(message: "down") }
+            _ = try await Deadline.within(.seconds(5)) { () async throws -> Int in throw StoreError(message: "down") }
         }
     }
 }
