@@ -133,11 +133,13 @@ struct ProxyInspectionTests {
         let store: SQLDirectoryStore
         let recorder: TrafficRecorder
         let inspector: TLSInspector
+        let forward: ForwardProxy
 
-        /// The inspection CA the proxy signs with now, for the client to trust. Read at the real time, not a test clock:
-        /// the proxy issues leaves on the system's clock and BoringSSL checks them against it during the handshake.
+        /// The inspection CA the proxy signs with now, for the client to trust, as the proxy answers it by its own
+        /// clock (the system's: BoringSSL checks the leaves against it during the handshake).
         func inspectionTrust() async throws -> NIOSSLCertificate {
-            try NIOSSLCertificate(bytes: Array(try await inspector.authority(tenant: tenant, now: Date()).pem.utf8), format: .pem)
+            let ca = try #require(try await forward.inspectionAuthority(tenant: tenant))
+            return try NIOSSLCertificate(bytes: Array(try ca.pem.utf8), format: .pem)
         }
     }
 
@@ -186,7 +188,7 @@ struct ProxyInspectionTests {
         var failure: (any Error)?
         do {
             try await body(Proxy(port: try #require(port), goodOrigin: goodPort, badOrigin: badPort, tenant: tenant, store: store,
-                                 recorder: recorder, inspector: inspector))
+                                 recorder: recorder, inspector: inspector, forward: proxy))
         } catch {
             failure = error
         }

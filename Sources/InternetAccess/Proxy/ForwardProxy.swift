@@ -23,6 +23,13 @@ public struct ForwardProxy: Sendable {
     /// Connections open now.
     public var openConnections: Int { shared.open.load(ordering: .relaxed) }
 
+    /// The inspection CA this proxy signs `tenant`'s leaves with at this moment, by the proxy's own clock: the one a
+    /// client of that tenant must trust (nil when the proxy inspects nothing).
+    public func inspectionAuthority(tenant: String) async throws -> InspectionCertificateAuthority? {
+        guard let inspector = shared.inspector else { return nil }
+        return try await inspector.authority(tenant: tenant, now: shared.now())
+    }
+
     /// Listens until cancelled; `onBound` is told the plain listener's address (with the port chosen when configured
     /// with 0), `onSecureBound` the TLS listener's when there is one. On the way out the connections still open are
     /// closed, so their traffic records are written with the queued ones.
