@@ -1,0 +1,202 @@
+"""OpenID Connect as relying parties expect it (issue 20), proved with two independent relying-party libraries in two
+languages, each signing a user in with a passkey in headless Chromium against the interop Tessera over HTTPS:
+
+- Apache httpd's mod_auth_openidc (C), configured from Tessera's discovery document, protecting a CGI page that shows
+  what the module passed the application (the ID token's payload, the userinfo answer);
+- pyoidc (`oic`, the OpenID Foundation's reference implementation in Python) behind a small web application.
+
+Both validate Tessera's ID tokens themselves (signature from jwks_uri, iss, aud, exp, nonce, c_hash; pyoidc also
+max_age and acr_values), exchange the code with client_secret_basic and call userinfo. The applications and their
+registrations (redirect URIs, logout URL, certificates) are made through Graph, as an administrator would.
+See relying_parties.py for the two applications."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+from browser import register_passkey, remove_authenticator
+from relying_parties import Apache, PyoidcRP
+from support import unique
+
+pytestmark = [pytest.mark.timeout(300),
+              # pyoidc fetches the keys of an issuer on localhost without checking its certificate (oic.utils.keyio:
+              # KeyJar.add), whatever verify_ssl says; the ID tokens' signatures are checked with them all the same.
+              pytest.mark.filterwarnings("ignore:Unverified HTTPS request:urllib3.exceptions.InsecureRequestWarning")]
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def issuer(origin, tenant_a) -> str:
+    return f"{origin}/{tenant_a.tenant_id}/v2.0"
+
+
+def web_app(graph, redirect_uris: list[str], **web) -> tuple[dict, str]:
+    """A web application (its redirect URIs and `web` properties such as logoutUrl) with a service principal and a
+    client secret, as an administrator registers one for a line-of-business app."""
+    app = graph.ok("POST", "applications", 201, json={"displayName": unique("rp-"), "web": {"redirectUris": redirect_uris, **web}})
+    graph.ok("POST", "servicePrincipals", 201, json={"appId": app["appId"]})
+    return app, graph.add_password(app["id"])
+
+
+@pytest.fixture(scope="module")
+def user(graph, tenant_a, origin, browser):
+    """A user with a passkey on the browser's virtual authenticator (kept for the module: every sign-in below is the
+    user choosing it on Tessera's sign-in page)."""
+    user = graph.create_user(tenant_a.domain, unique("rp"))
+    aid = register_passkey(browser, f"{origin}/{tenant_a.tenant_id}/login", user["id"], graph.token)
+    yield user
+    remove_authenticator(browser, aid)
+
+
+@pytest.fixture(scope="module")
+def apache(graph, tessera, issuer):
+    """mod_auth_openidc with one virtual host per configuration, each with its own application."""
+    server = Apache(issuer, tessera.ca)
+    sites = {
+        "code": server.site("code", "", None),
+        "formpost": server.site("formpost", "", None, "OIDCResponseMode form_post"),
+    }
+    for site in sites.values():
+        app, secret = web_app(graph, [site.redirect_uri, site.logged_out_url])
+        site.client_id, site.secret = app["appId"], secret
+    server.start()
+    yield sites
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pyoidc(graph, tessera, issuer):
+    rp = PyoidcRP(issuer, tessera.ca)
+    app, secret = web_app(graph, [rp.redirect_uri, rp.post_logout_redirect_uri])
+    rp.register(app["appId"], secret)
+    yield rp
+    rp.close()
+
+
+@pytest.fixture
+def fresh(browser):
+    """Each test starts signed out everywhere (Tessera and the relying parties share localhost)."""
+    browser.delete_all_cookies()
+    return browser
+
+
+def page_json(browser, url_prefix: str, timeout: float = 20) -> dict:
+    """The JSON the browser shows once it has arrived at `url_prefix` (after the sign-in and the callback)."""
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        if browser.current_url.startswith(url_prefix):
+            pres = browser.find_elements("tag name", "pre")
+            last = pres[0].text if pres else browser.find_element("tag name", "body").text
+            try:
+                return json.loads(last)
+            except ValueError:
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"no JSON at {url_prefix} (the browser is at {browser.current_url}: {last[:500]!r})")
+
+
+def app_sees(browser, site) -> dict:
+    """What mod_auth_openidc passed the protected application, once the browser got there."""
+    try:
+        env = page_json(browser, site.claims_url)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{site.server.log()}") from None
+    return {"env": env, "id_token": json.loads(env["OIDC_id_token_payload"]),
+            "userinfo": json.loads(env["OIDC_userinfo_json"])}
+
+
+def still_signed_in(site, cookie: str) -> bool:
+    """Whether the relying party still has a session for that session cookie: its protected page answers, instead of
+    sending the browser to Tessera's /authorize."""
+    r = requests.get(site.claims_url, cookies={site.cookie: cookie}, allow_redirects=False, timeout=10,
+                     headers={"Accept": "text/html"})
+    if r.status_code == 200:
+        return True
+    assert r.status_code == 302 and "/oauth2/v2.0/authorize?" in r.headers["Location"], (r.status_code, r.headers)
+    return False
+
+
+def silent(browser, pyoidc, **params) -> dict:
+    """pyoidc's prompt=none request, in the browser: what its callback got."""
+    browser.get(pyoidc.login_url(prompt="none", **params))
+    return page_json(browser, pyoidc.redirect_uri)
+
+
+# ------------------------------------------------------------------------------------------------ code flow, userinfo
+def test_mod_auth_openidc_code_flow_validates_the_id_token_and_passes_userinfo(fresh, apache, user, issuer):
+    site = apache["code"]
+    fresh.get(site.claims_url)  # not signed in: the module sends the browser to Tessera, the passkey signs in
+    seen = app_sees(fresh, site)
+    id_token, userinfo = seen["id_token"], seen["userinfo"]
+    assert id_token["iss"] == issuer and id_token["aud"] == site.client_id
+    assert id_token["oid"] == user["id"] and id_token["preferred_username"] == user["userPrincipalName"]
+    # userinfo, called by the module after the code exchange with the access token: the same pairwise subject
+    assert userinfo["sub"] == id_token["sub"] != user["id"]
+    assert userinfo["preferred_username"] == user["userPrincipalName"] and userinfo["oid"] == user["id"]
+    assert userinfo["name"] == user["displayName"]
+    # REMOTE_USER is the module's default sub@issuer (without https://)
+    assert seen["env"]["REMOTE_USER"] == f"{id_token['sub']}@{issuer.removeprefix('https://')}"
+    assert fresh.get_cookie(site.cookie)
+
+
+def test_pyoidc_code_flow_validates_the_id_token_and_calls_userinfo(fresh, pyoidc, user, issuer):
+    fresh.get(pyoidc.login_url())
+    result = page_json(fresh, pyoidc.redirect_uri)
+    assert "id_token" in result, result
+    assert result["method"] == "GET"
+    id_token, userinfo = result["id_token"], result["userinfo"]
+    assert id_token["iss"] == issuer and id_token["aud"] == [pyoidc.client.client_id]
+    assert id_token["oid"] == user["id"] and id_token["amr"] == ["fido", "mfa"]
+    assert userinfo["sub"] == id_token["sub"] and userinfo["preferred_username"] == user["userPrincipalName"]
+    me = requests.get(f"{pyoidc.base}/me", cookies={"pyoidc_rp": fresh.get_cookie("pyoidc_rp")["value"]}, timeout=10)
+    assert me.json()["id_token"]["sub"] == id_token["sub"]
+
+
+# ------------------------------------------------------------------------------------------------ form_post
+def test_mod_auth_openidc_form_post(fresh, apache, user):
+    site = apache["formpost"]
+    fresh.get(site.claims_url)
+    seen = app_sees(fresh, site)
+    assert seen["id_token"]["oid"] == user["id"] and seen["userinfo"]["sub"] == seen["id_token"]["sub"]
+
+
+def test_pyoidc_form_post(fresh, pyoidc, user):
+    fresh.get(pyoidc.login_url(response_mode="form_post"))
+    result = page_json(fresh, pyoidc.redirect_uri)
+    assert result["method"] == "POST", result  # the browser posted the answer to the redirect URI
+    assert result["id_token"]["oid"] == user["id"] and result["userinfo"]["sub"] == result["id_token"]["sub"]
+
+
+# ------------------------------------------------------------------------------------------------ RP-initiated logout
+def test_mod_auth_openidc_rp_initiated_logout(fresh, apache, pyoidc, user):
+    site = apache["code"]
+    fresh.get(site.claims_url)
+    app_sees(fresh, site)
+    cookie = fresh.get_cookie(site.cookie)["value"]
+    assert still_signed_in(site, cookie)
+    # The module's logout: its session ends, then Tessera's end_session_endpoint with the ID token as id_token_hint
+    # and post_logout_redirect_uri, which Tessera honours (a redirect URI the application registered).
+    fresh.get(site.logout_url())
+    deadline = time.monotonic() + 15
+    while not fresh.current_url.startswith(site.logged_out_url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fresh.current_url.startswith(site.logged_out_url), fresh.current_url
+    assert not still_signed_in(site, cookie)  # the module's session is gone, not only the cookie
+    # ...and Tessera's: a silent sign-in now finds no one.
+    assert silent(fresh, pyoidc)["error"] == "login_required"
+
+
+def test_pyoidc_rp_initiated_logout_returns_the_state(fresh, pyoidc, user):
+    fresh.get(pyoidc.login_url())
+    assert "id_token" in page_json(fresh, pyoidc.redirect_uri)
+    fresh.get(f"{pyoidc.base}/logout")
+    logged_out = page_json(fresh, pyoidc.post_logout_redirect_uri)
+    assert logged_out == {"logged_out": True}
+    sent = urllib.parse.parse_qs(urllib.parse.urlsplit(pyoidc.end_session_requests[-1]).query)
+    assert "id_token_hint" in sent and "client_id" not in sent  # the hint alone names the client
+    assert pyoidc.logged_out[-1] == {"state": sent["state"][0]}
+    assert silent(fresh, pyoidc)["error"] == "login_required"
