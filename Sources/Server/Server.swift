@@ -10,8 +10,9 @@ import TesseraCore
 
 /// Runs Tessera's HTTP(S) server until cancelled (SIGINT/SIGTERM stop it gracefully).
 public enum TesseraServer {
-    /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil, within `limits`.
-    public static func run(app: TesseraApp, host: String, port: Int, tls: TLSMaterial?, syncInterval: Duration? = .seconds(1800),
+    /// Serves `app` on `host:port`, over TLS with `tls` unless it is nil (each new connection gets the certificate
+    /// `tls` holds when it is accepted), within `limits`.
+    public static func run(app: TesseraApp, host: String, port: Int, tls: ServerTLS?, syncInterval: Duration? = .seconds(1800),
                            limits: ServerLimits = .init(), services extra: [any Service] = [],
                            shutdown: ShutdownTiming = .init(),
                            onReady: @escaping @Sendable () -> Void = {}) async throws {
@@ -21,28 +22,16 @@ public enum TesseraServer {
                                        CrossTenantSyncService(app: app), HandbackService(app: app)]
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         services += extra  // e.g. the health listener (`serve --health-listen`)
+        if let reloader = tls?.reloader { services.append(reloader) }  // `serve --tls-cert`: renewals without a restart
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: port), serverName: "Tessera",
             availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections ?? ServerLimits.raiseOpenFileLimit(), logger: logger))
         let connections = ConnectionsPerAddress(limit: limits.maxConnectionsPerAddress)
         let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Telemetry.nanoseconds(limits.idleTimeout)))
-        let tlsConfiguration: TLSConfiguration?
-        if let tls {
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)))
-            configuration.minimumTLSVersion = .tlsv12
-            // How long a closing connection waits for the peer's close_notify (NIOSSL's default is 5 s): a graceful
-            // shutdown closes idle keep-alive connections, such as a load balancer's pooled ones, and waits for them.
-            configuration.shutdownTimeout = .seconds(1)
-            tlsConfiguration = configuration
-        } else {
-            tlsConfiguration = nil
-        }
         let server = HTTPServerBuilder { responder in
             let plain = HTTP1Channel(responder: responder, configuration: http1)
-            if let tlsConfiguration {
-                return AdmittedChannel(base: try TLSChannel(plain, tlsConfiguration: tlsConfiguration), connections: connections)
+            if let tls {
+                return AdmittedChannel(base: ReloadingTLSChannel(base: plain, tls: tls), connections: connections)
             }
             return AdmittedChannel(base: plain, connections: connections)
         }

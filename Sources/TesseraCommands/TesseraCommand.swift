@@ -67,7 +67,15 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "Port to listen on.") var port: Int = 8443
-    @Flag(help: "Serve plain http instead of https (MSAL and azure-identity need https).") var http = false
+    @Flag(help: "Serve plain http instead of https (MSAL and azure-identity need https): for local tools, or behind a reverse proxy that terminates TLS (give its https:// --public-url and --trusted-proxy). Only on a loopback --host unless --allow-http-on-network.")
+    var http = false
+    @Flag(help: "Allow --http on an address other machines reach (a reverse proxy on another machine, over a network only it can use).")
+    var allowHttpOnNetwork = false
+    @Option(help: ArgumentHelp("The server's certificate chain to serve instead of the generated local CA's: PEM, the server's certificate first, then its intermediates (certbot's fullchain.pem).",
+                               discussion: "It must cover the canonical --public-url's host, be valid now and match --tls-key, or serve refuses to start. Read again every --tls-reload-interval seconds and on SIGHUP: a renewed pair is served to new connections without a restart."))
+    var tlsCert: String?
+    @Option(help: "The private key of --tls-cert (PEM: RSA or ECDSA, unencrypted).") var tlsKey: String?
+    @Option(help: "Seconds between checks of --tls-cert and --tls-key for a renewal (0: only on SIGHUP).") var tlsReloadInterval: Int = 5
     @Option(help: "A PEM file of attestation root certificates to trust for passkeys (profiles that enforce attestation need them).")
     var attestationRoots: String?
     @Option(help: "A PEM file of CA certificates trusted, besides the system's, for the OpenID Connect identity providers of B2B with other deployments.")
@@ -123,13 +131,13 @@ struct Serve: AsyncParsableCommand {
         }
         let countries = try Self.loadCountries(named: countryDatabase ?? ProcessInfo.processInfo.environment["TESSERA_COUNTRY_DATABASE"],
                                                logger: Logger(label: "tessera"))
-        let store = try await storage.openStore()
         guard (1...365).contains(backupRetentionDays) else { throw ValidationError("--backup-retention-days must be 1 to 365") }
         guard (0...10_080).contains(syncInterval) else { throw ValidationError("--sync-interval must be 0 to 10080 minutes (a delta is needed at least weekly)") }
         let scheme = http ? "http" : "https"
         var urls: [String] = []
         for url in publicURL {
-            guard let normalised = NetworkPolicy.normalise(url), normalised.hasPrefix(scheme + "://") else {
+            // Behind a proxy that terminates TLS, plain http serves the https:// names the proxy is reached by.
+            guard let normalised = NetworkPolicy.normalise(url), normalised.hasPrefix(scheme + "://") || (http && normalised.hasPrefix("https://")) else {
                 throw ValidationError("--public-url \(url) is not a \(scheme):// URL with a host name and nothing after it")
             }
             urls.append(normalised)
@@ -140,6 +148,14 @@ struct Serve: AsyncParsableCommand {
             guard let range = NetworkPolicy.proxyRange(text) else { throw ValidationError("--trusted-proxy \(text) is not an IP address or CIDR range") }
             proxies.append(range)
         }
+        if http, urls.contains(where: { $0.hasPrefix("https://") }), proxies.isEmpty {
+            throw ValidationError("--http with an https:// --public-url means a reverse proxy terminates TLS: name it with --trusted-proxy (only its X-Forwarded-Proto and X-Forwarded-For are believed)")
+        }
+        if http, !allowHttpOnNetwork, !Self.isLoopback(host) {
+            throw ValidationError("--http on \(host) would serve plain http to other machines: listen on 127.0.0.1 behind a proxy on this machine, or add --allow-http-on-network when a proxy elsewhere reaches it over a private network")
+        }
+        let ownTLS = try serverTLS(canonical: urls[0], others: urls.dropFirst())
+        let store = try await storage.openStore()
         guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 3600 seconds") }
         var providerRoots: [NIOSSLCertificate] = []
@@ -171,15 +187,16 @@ struct Serve: AsyncParsableCommand {
             """)
         }
         let names = app.network.publicURLs.compactMap { URL(string: $0)?.host }.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) }
-        let tls = http ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host] + names)
+        let tls = http || ownTLS != nil ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host] + names)
         if let tls { say("TLS: trust \(tls.caPath)") }
+        let served = try ownTLS ?? tls.map { try ServerTLS(material: $0) }
         guard graphRateLimit >= 0, tokenRateLimit >= 0 else { throw ValidationError("rate limits cannot be negative") }
         guard (0...300).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be 0 to 300") }
         guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds") }
         var limits = ServerLimits(maxConnectionsPerAddress: maxConnectionsPerAddress, idleTimeout: .seconds(idleTimeout))
         limits.graphRequestsPerSecond = graphRateLimit
         limits.tokenRequestsPerSecond = tokenRateLimit
-        try await TesseraServer.run(app: app, host: host, port: port, tls: tls,
+        try await TesseraServer.run(app: app, host: host, port: port, tls: served,
                                     syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60), limits: limits,
                                     services: try healthListener(app: app, tls: tls, names: names),
                                     shutdown: ShutdownTiming(drain: .seconds(drainSeconds), timeout: .seconds(shutdownTimeout))) {

@@ -57,6 +57,8 @@ public struct TesseraResponder: HTTPResponder {
             let name = field.name.canonicalName.lowercased()
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
+        // Behind a proxy that terminates TLS, the scheme the client used is the proxy's word (only a trusted one's).
+        let scheme = app.network.scheme(listener: self.scheme, peer: context.remoteAddress?.ipAddress, forwardedProto: headers["x-forwarded-proto"])
         guard let baseURL = app.network.baseURL(scheme: scheme, host: request.head.authority ?? headers["host"]) else {
             return convert(.error(DirectoryError(.misdirectedRequest, "This server does not answer to that host name; use \(app.network.publicURLs.first ?? "its configured URL").")),
                            base: nil, requestID: requestID)
@@ -148,7 +150,8 @@ public struct TesseraResponder: HTTPResponder {
         }
     }
 
-    /// The response with the headers every answer carries: no MIME sniffing, and over HTTPS to a real host name,
+    /// The response with the headers every answer carries: no MIME sniffing, and over HTTPS (the client's, when a proxy
+    /// terminates it) to a real host name,
     /// HSTS (not for localhost, where it would outlive the test server and break every other local site).
     func convert(_ response: APIResponse, base: String?, requestID: String) -> Response {
         var fields = HTTPFields()
@@ -159,7 +162,7 @@ public struct TesseraResponder: HTTPResponder {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
         fields[.xContentTypeOptions] = "nosniff"
-        if scheme == "https", let base, let host = URL(string: base)?.host, host != "localhost", NetworkPolicy.address(host) == nil {
+        if let base, base.hasPrefix("https://"), let host = URL(string: base)?.host, host != "localhost", NetworkPolicy.address(host) == nil {
             fields[.strictTransportSecurity] = "max-age=31536000"
         }
         return Response(status: .init(code: response.status), headers: fields,

@@ -77,6 +77,14 @@ public struct NetworkPolicy: Sendable {
         return client
     }
 
+    /// The scheme a request was made with: the listener's, or, from a trusted proxy that terminates TLS (Tessera on
+    /// plain http behind it), the one its `X-Forwarded-Proto` says (`https` or `http`; anything else is ignored).
+    public func scheme(listener: String, peer: String?, forwardedProto: String?) -> String {
+        guard let peer, let forwardedProto, isTrusted(peer) else { return listener }
+        let proto = forwardedProto.trimmingCharacters(in: .whitespaces).lowercased()
+        return proto == "https" || proto == "http" ? proto : listener
+    }
+
     /// Whether `address` may read `/metrics`: this machine, or a trusted proxy (a scraper behind it).
     func mayScrape(_ address: String) -> Bool {
         guard let parsed = Self.address(address) else { return false }
