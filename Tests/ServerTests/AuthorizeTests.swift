@@ -116,8 +116,8 @@ struct AuthorizeTests {
             #expect(html.contains("name=\"state\" value=\"s&lt;1&gt;\""))
             let csp = posted.headers.first { $0.name == "Content-Security-Policy" }?.value ?? ""
             #expect(csp.contains("form-action https://app.contoso.test;") && csp.contains("script-src 'nonce-"))
-            let fragment = await Self.authorize(h, params + [("response_mode", "fragment")], cookie: cookie)
-            #expect(Self.location(fragment)?.hasPrefix(Self.web + "?error=invalid_request") == true)
+            let unknown = await Self.authorize(h, params + [("response_mode", "web_message")], cookie: cookie)
+            #expect(Self.location(unknown)?.hasPrefix(Self.web + "?error=invalid_request") == true)
         }
     }
 }

@@ -38,23 +38,16 @@ struct AuthorizeEndpoint {
             throw OAuthError(error: "invalid_request", code: 50011,
                              description: "The redirect URI '\(redirectURI)' specified in the request does not match the redirect URIs configured for the application '\(clientID)'.")
         }
-        // From here on, errors go back to the client's redirect URI.
+        // From here on, errors go back to the client's redirect URI, in the response mode (query, fragment, form_post).
         let state = query["state"]
-        let formPost = query["response_mode"] == "form_post"
-        func deliver(_ params: [(String, String)]) -> APIResponse {
-            formPost ? Self.formPost(redirectURI, params) : Self.redirect(redirectURI, params)
-        }
+        let answer = AuthorizationResponse(query: query, redirectURI: redirectURI)
+        func deliver(_ params: [(String, String)]) -> APIResponse { answer.deliver(params) }
         func fail(_ error: String, _ description: String) -> APIResponse {
             var params = [("error", error), ("error_description", description)]
             if let state { params.append(("state", state)) }
             return deliver(params)
         }
-        guard query["response_type"] == "code" else {
-            return fail("unsupported_response_type", "AADSTS700054: Only response_type=code is supported.")
-        }
-        if let mode = query["response_mode"], mode != "query", mode != "form_post" {
-            return fail("invalid_request", "AADSTS900352: response_mode must be query or form_post.")
-        }
+        if let refused = answer.refusal(query: query, application: application) { return fail(refused.error, refused.description) }
         guard let scope = query["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty else {
             return fail("invalid_request", "AADSTS900144: The request body must contain the following parameter: 'scope'.")
         }
@@ -63,7 +56,7 @@ struct AuthorizeEndpoint {
             guard query["code_challenge_method"] == "S256", let challenge, challenge.count >= 43, challenge.count <= 128 else {
                 return fail("invalid_request", "AADSTS501491: code_challenge_method must be S256 with a 43 to 128 character code_challenge.")
             }
-        } else if clientKind != "web" {
+        } else if clientKind != "web" && answer.code {
             return fail("invalid_request", "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
         }
         let prompt = query["prompt"]
@@ -155,7 +148,10 @@ struct AuthorizeEndpoint {
                             amr: session.amr, authTime: session.authTime, decision: decision, clientAppUsed: "Browser"),
                 request: request)
         }
-        var params = [("code", code.encode(app: app))]
+        // The code and/or an ID token (implicit and hybrid), as the response type asked.
+        guard var params = try await answer.parameters(grant: code, encoded: code.encode(app: app), app: app, base: request.baseURL) else {
+            return fail("access_denied", "AADSTS50057: The user account is disabled or no longer exists.")
+        }
         if let state { params.append(("state", state)) }
         params.append(("session_state", session.id))
         var response = deliver(params)

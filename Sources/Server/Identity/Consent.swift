@@ -10,8 +10,9 @@ struct Consent {
     let app: TesseraApp
     let tenant: TenantRecord
 
-    /// OpenID Connect's own scopes: they shape the ID token and need no grant.
-    static let openIDScopes: Set<String> = ["openid", "profile", "email", "offline_access"]
+    /// OpenID Connect's own scopes: they shape the ID token and need no grant. `address` and `phone` (Core §5.4) are
+    /// ignored, as Core §3.1.2.1 says of scopes not understood: Tessera keeps neither claim, and they are not Graph's.
+    static let openIDScopes: Set<String> = ["openid", "profile", "email", "offline_access", "address", "phone"]
     /// Microsoft Graph delegated scopes a user may consent to without an administrator (Microsoft's permissions
     /// reference marks these "Admin consent required: No").
     static let userConsentable: Set<String> = ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "People.Read", "Calendars.Read",

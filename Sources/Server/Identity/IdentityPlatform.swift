@@ -323,23 +323,28 @@ struct IdentityPlatform {
             "end_session_endpoint": .string("\(root)/oauth2/v2.0/logout"),
             "jwks_uri": .string("\(root)/discovery/v2.0/keys"),
             "userinfo_endpoint": .string("\(base)/oidc/userinfo"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
+            // What works, no more: public clients (SPA and mobile redirect URIs, the device code flow) authenticate with
+            // nothing; client_secret_jwt is not implemented. The jwt-bearer grant is only a joined device's sign-in.
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
-            "response_modes_supported": ["query", "form_post"],
-            "response_types_supported": ["code"],
-            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "response_types_supported": ["code", "id_token", "code id_token"],
+            "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials",
+                                      "urn:ietf:params:oauth:grant-type:device_code"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "amr", "sid", "name", "preferred_username",
-                                 "oid", "tid", "email", "roles"],
+            "claim_types_supported": ["normal"],
+            "claims_parameter_supported": true,
+            // What ID tokens and userinfo carry (access tokens' claims are the resource's business).
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "amr", "sid", "c_hash", "at_hash", "ver",
+                                 "name", "given_name", "family_name", "preferred_username", "oid", "tid", "email", "idp"],
             "request_uri_parameter_supported": false,
             "tenant_region_scope": nil,
             "cloud_instance_name": .string(URL(string: base)?.host ?? "localhost"),
             "http_logout_supported": true,
             "frontchannel_logout_supported": true,
-            "kerberos_endpoint": .string("\(root)/kerberos"),
         ]
     }
 }

@@ -181,18 +181,8 @@ extension TokenEndpoint {
             "ext_expires_in": .int(lifetime), "access_token": .string(access),
         ]
         if scopes.contains("openid") {
-            // Pairwise subject, as Entra's v2 ID tokens: stable per user and client, not the object id.
-            let subject = UserInfo.subject(tenant: tenant.id, client: code.clientID, user: user.id)
-            var claims: [String: JSONValue] = [
-                "aud": .string(code.clientID), "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
-                "sub": .string(subject), "oid": .string(user.id), "tid": .string(tenant.id), "ver": "2.0",
-                "auth_time": .int(code.authTime), "amr": .strings(code.amr), "sid": .string(code.sessionID),
-                "preferred_username": .optional(upn), "name": .optional(name), "uti": .string(Secrets.randomToken(bytes: 16)),
-            ]
-            if let nonce = code.nonce { claims["nonce"] = .string(nonce) }
-            claims.merge(external) { $1 }
-            if scopes.contains("email"), let mail = user.body["mail"]?.stringValue { claims["email"] = .string(mail) }
-            body["id_token"] = .string(try JWT.sign(claims: claims, header: header, key: app.signingKey.privateKey))
+            body["id_token"] = .string(try IDToken(app: app, tenant: tenant.id, base: request.baseURL)
+                .sign(grant: code, user: user, external: external, accessToken: access))
         }
         if let refreshToken { body["refresh_token"] = .string(refreshToken) }
         if clientInfo {

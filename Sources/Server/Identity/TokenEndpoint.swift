@@ -83,15 +83,21 @@ struct TokenEndpoint {
 
     func verifyClient(_ form: [String: String]) async throws -> Client {
         var clientId = form["client_id"]
-        var secret = form["client_secret"]
+        // What the secret may be: as posted, or as the Authorization header's password read both ways (below).
+        var secrets = form["client_secret"].map { [$0] } ?? []
         if let authorization = request.header("authorization"), authorization.lowercased().hasPrefix("basic ") {
             guard let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
                   let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
             else { throw OAuthError.invalidClient(7000216, "The client credentials in the Authorization header are malformed.") }
-            let id = String(text[..<colon]).removingPercentEncoding ?? ""
+            // RFC 6749 §2.3.1: the id and the secret are form-urlencoded before base64 (pyoidc and Go's
+            // oauth2 do so: `+` is a space, `%2B` a plus), but many clients (Authlib, requests' HTTPBasicAuth) send them
+            // as they are. The id is a GUID either way; the secret counts read either way, as only its holder can
+            // produce one that matches.
+            let rawID = String(text[..<colon]), rawSecret = String(text[text.index(after: colon)...])
+            let id = Self.formDecoded(rawID) ?? rawID
             if let clientId, clientId != id { throw OAuthError.invalidClient(7000216, "client_id does not match the Authorization header.") }
             clientId = id
-            secret = String(text[text.index(after: colon)...]).removingPercentEncoding
+            secrets = [Self.formDecoded(rawSecret), rawSecret].compactMap { $0 }.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
         }
         let assertion = form["client_assertion"]
         if assertion != nil, form["client_assertion_type"] != Self.assertionType {
@@ -132,7 +138,7 @@ struct TokenEndpoint {
             try await verifyAssertion(assertion, clientId: clientId, application: application)
             return Client(application: application, servicePrincipal: servicePrincipal, authenticationClass: "2")
         }
-        guard let secret, !secret.isEmpty else {
+        guard secrets.contains(where: { !$0.isEmpty }) else {
             throw OAuthError.invalidClient(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
         }
         // A secret counts while the application or the service principal it was added to lists it (a recovered older
@@ -144,12 +150,18 @@ struct TokenEndpoint {
         })
         var matches = false
         for record in found.secrets where listed.contains("\(record.objectID)/\(record.id)") && record.expires >= now {
-            matches = Secrets.matches(secret, digest: record.digest) || matches
+            for secret in secrets where !secret.isEmpty { matches = Secrets.matches(secret, digest: record.digest) || matches }
         }
         guard matches else {
             throw OAuthError.invalidClient(7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientId)'.")
         }
         return Client(application: application, servicePrincipal: servicePrincipal, authenticationClass: "1")
+    }
+
+    /// `application/x-www-form-urlencoded` decoding of one value (`+` is a space, then percent-escapes); nil when an
+    /// escape is malformed.
+    static func formDecoded(_ value: String) -> String? {
+        value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 
     /// Verifies a `private_key_jwt` client assertion (RFC 7523) against the app's certificates.
