@@ -150,23 +150,25 @@ def test_the_organisations_certificate_at_its_own_name(pki, direct):
     assert "TLS: trust" not in direct["printed"]  # no local CA to trust: the organisation's certificate is served
 
 
-def test_a_passkey_registers_and_signs_in_in_chromium_at_the_host_name(pki, direct):
+def passkey_round_trip(pki: Path, base: str, tenant: str, token: str, admin: str, nick: str) -> None:
+    """A user made through Graph at `base`, a passkey registered for them in Chromium on the tenant's sign-in page
+    there, and a sign-in with it; the browser reaches login.contoso.test at 127.0.0.5 and trusts the test leaf's key."""
     from browser import REGISTER, SIGN_IN, add_authenticator, chromium, remove_authenticator
 
     with resolving(NAME, ADDRESS):
-        domain = direct["admin"].split("@")[1]
-        user = session(pki / "ca.pem").post(f"{direct['base']}/v1.0/users", headers={"Authorization": f"Bearer {direct['token']}"}, json={
-            "accountEnabled": True, "displayName": "Production", "mailNickname": "production",
-            "userPrincipalName": f"production@{domain}", "passwordProfile": {"password": "Xy!9Xy!9Xy!9"}})
+        domain = admin.split("@")[1]
+        user = session(pki / "ca.pem").post(f"{base}/v1.0/users", headers={"Authorization": f"Bearer {token}"}, json={
+            "accountEnabled": True, "displayName": nick, "mailNickname": nick,
+            "userPrincipalName": f"{nick}@{domain}", "passwordProfile": {"password": "Xy!9Xy!9Xy!9"}})
         assert user.status_code == 201, user.text
         user = user.json()
     with chromium(f"--host-resolver-rules=MAP {NAME} {ADDRESS}",
                   f"--ignore-certificate-errors-spki-list={spki_hash(pki / 'leaf.pem')}") as driver:
-        driver.get(f"{direct['base']}/{direct['tenant']}/login")
+        driver.get(f"{base}/{tenant}/login")
         assert "Sign in with a passkey" in driver.page_source
         aid = add_authenticator(driver)
         try:
-            registered = driver.execute_async_script(REGISTER, user["id"], direct["token"])
+            registered = driver.execute_async_script(REGISTER, user["id"], token)
             assert registered.get("status") == 201, registered
             credentials = driver.execute_cdp_cmd("WebAuthn.getCredentials", {"authenticatorId": aid})["credentials"]
             assert [c["rpId"] for c in credentials] == [NAME]  # the relying party is the configured host
@@ -175,6 +177,10 @@ def test_a_passkey_registers_and_signs_in_in_chromium_at_the_host_name(pki, dire
             assert signed_in["amr"] == ["fido", "mfa"]
         finally:
             remove_authenticator(driver, aid)
+
+
+def test_a_passkey_registers_and_signs_in_in_chromium_at_the_host_name(pki, direct):
+    passkey_round_trip(pki, direct["base"], direct["tenant"], direct["token"], direct["admin"], "production")
 
 
 def handshake(ca: Path, port: int) -> bytes:
@@ -366,6 +372,12 @@ def test_behind_nginx_the_issuer_is_the_public_url(pki, behind_nginx):
         result = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
         assert "access_token" in result, result
         assert claims(result["access_token"])["iss"] == f"{base}/{tenant}/v2.0"
+
+
+def test_behind_nginx_a_passkey_registers_and_signs_in_in_chromium(pki, behind_nginx):
+    with resolving(NAME, ADDRESS):
+        token = client_token(session(pki / "ca.pem"), behind_nginx["base"], behind_nginx["printed"])
+    passkey_round_trip(pki, behind_nginx["base"], behind_nginx["tenant"], token, behind_nginx["admin"], "proxied")
 
 
 def test_behind_nginx_only_nginx_is_believed(pki, behind_nginx):
