@@ -55,6 +55,7 @@ class Site:
     secret: str | None
     directives: list[str] = field(default_factory=list)
     server: "Apache | None" = field(default=None, repr=False)
+    app_id: str = ""  # the application's object id in Graph
 
     @property
     def base(self) -> str:
@@ -82,6 +83,27 @@ class Site:
         return f"{self.redirect_uri}?logout={urllib.parse.quote(return_to or self.logged_out_url, safe='')}"
 
 
+def signing_certificate(common_name: str) -> tuple[str, str, bytes]:
+    """A new RSA key and a self-signed certificate for it, as a client registers one on its application
+    (keyCredentials) to sign request objects: the key's PEM, the certificate's PEM and its DER."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode(), cert.public_bytes(serialization.Encoding.DER)
+
+
 class Apache:
     """Apache httpd with mod_auth_openidc in a temp folder (ServerRoot, PidFile, logs, cache), one virtual host per Site,
     started in the foreground on loopback ports; as root, its children run as www-data."""
@@ -95,6 +117,13 @@ class Apache:
         self.sites: list[Site] = []
         self.proc: subprocess.Popen | None = None
         self.passphrase = secrets.token_urlsafe(24)
+
+    def file(self, name: str, text: str) -> str:
+        """A file in the server's folder that its children may read (keys, certificates); returns its path."""
+        path = self.folder / name
+        path.write_text(text)
+        path.chmod(0o644)
+        return str(path)
 
     def site(self, name: str, client_id: str, secret: str | None, *directives: str) -> Site:
         site = Site(name, free_port(), client_id, secret, list(directives), self)
@@ -160,7 +189,8 @@ class Apache:
         for name in ("stdout.log", "error.log"):
             path = self.folder / name
             if path.exists():
-                text += f"--- {name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-60:]) + "\n"
+                lines = [line for line in path.read_text(errors="replace").splitlines() if "SHOULD be \"https\"" not in line]
+                text += f"--- {name}\n" + "\n".join(lines[-60:]) + "\n"
         return text
 
     def stop(self) -> None:
@@ -202,11 +232,13 @@ class PyoidcRP:
         self.requests: dict[str, dict] = {}  # state -> the authorization request's arguments
         self.sessions: dict[str, dict] = {}  # session cookie -> what the sign-in gave
         self.results: list[dict] = []  # every callback's outcome, in order
+        self.authorization_requests: list[str] = []  # where /login sent the browser
         self.end_session_requests: list[str] = []  # where /logout sent the browser
         self.logged_out: list[dict] = []  # the queries /loggedout was visited with
         self.front_channel: list[dict] = []
         self.back_channel: list[dict] = []
         self.signing_key = None
+        self.app_id = ""  # the application's object id in Graph
         rp = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -304,16 +336,25 @@ class PyoidcRP:
                 "nonce": nonce, **params}
         if "max_age" in args:
             args["max_age"] = int(args["max_age"])
+        if "acr_values" in args:
+            args["acr_values"] = args["acr_values"].split()
+        if "claims" in args:
+            from oic.oic.message import ClaimsRequest
+
+            args["claims"] = ClaimsRequest().from_json(args["claims"])
         kwargs = {}
         if request_object:
             kwargs = {"request_method": "request", "request_object_signing_alg": "RS256", "keys": [self.signing_key]}
         areq = self.client.construct_AuthorizationRequest(request_args=dict(args), **kwargs)
-        if request_object:  # only what RFC 9101 needs outside the object
-            for name in list(areq.keys()):
-                if name not in ("client_id", "request", "response_type", "scope"):
-                    del areq[name]
+        if request_object:  # outside the object only what OAuth and OpenID Connect need in the query (Core §6.1)
+            url = self.client.authorization_endpoint + "?" + urllib.parse.urlencode({
+                "client_id": args["client_id"], "response_type": args["response_type"], "scope": " ".join(args["scope"]),
+                "request": areq["request"]})
+        else:
+            url = areq.request(self.client.authorization_endpoint)
         self.requests[state] = args
-        return areq.request(self.client.authorization_endpoint)
+        self.authorization_requests.append(url)
+        return self.authorization_requests[-1]
 
     def _callback(self, query: str) -> dict:
         from oic.oic.message import AuthorizationResponse

@@ -11,6 +11,7 @@ registrations (redirect URIs, logout URL, certificates) are made through Graph, 
 See relying_parties.py for the two applications."""
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.parse
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from browser import register_passkey, remove_authenticator
-from relying_parties import Apache, PyoidcRP
+from relying_parties import Apache, PyoidcRP, signing_certificate
 from support import unique
 
 pytestmark = [pytest.mark.timeout(300),
@@ -56,23 +57,55 @@ def user(graph, tenant_a, origin, browser):
 def apache(graph, tessera, issuer):
     """mod_auth_openidc with one virtual host per configuration, each with its own application."""
     server = Apache(issuer, tessera.ca)
+    key_pem, cert_pem, der = signing_certificate("mod_auth_openidc")
+    # The parameters the module puts in its signed request object, and takes out of the query: Tessera must read the
+    # redirect URI, state, nonce and scope from the object for the sign-in to come back at all.
+    request_object = json.dumps({"copy_and_remove_from_request": ["redirect_uri", "state", "nonce", "scope", "claims", "max_age"],
+                                 "crypto": {"sign_alg": "RS256"}, "request_object_type": "request"})
+    claims = json.dumps({"id_token": {"auth_time": {"essential": True}, "acr": {"essential": True, "values": ["1"]}}}, separators=(",", ":"))
     sites = {
         "code": server.site("code", "", None),
         "formpost": server.site("formpost", "", None, "OIDCResponseMode form_post"),
+        "maxage": server.site("maxage", "", None, "OIDCAuthRequestParams max_age=5"),
+        "claims": server.site("claims", "", None, "OIDCAuthRequestParams " + urllib.parse.urlencode({"claims": claims})),
+        # the hybrid flow with the module's default response mode for it (fragment, posted back by its own page)
+        "hybrid": server.site("hybrid", "", None, 'OIDCResponseType "code id_token"'),
+        "request": server.site("request", "", None, "OIDCRequestObject " + json.dumps(request_object),
+                               f"OIDCPrivateKeyFiles {server.file('rp-key.pem', key_pem)}",
+                               f"OIDCPublicKeyFiles {server.file('rp-cert.pem', cert_pem)}"),
+        "front": server.site("front", "", None),
+        "back": server.site("back", "", None),
     }
-    for site in sites.values():
-        app, secret = web_app(graph, [site.redirect_uri, site.logged_out_url])
-        site.client_id, site.secret = app["appId"], secret
+    web = {"hybrid": {"implicitGrantSettings": {"enableIdTokenIssuance": True}},
+           # mod_auth_openidc's front-channel (logout=get) and back-channel (logout=backchannel) logout endpoints
+           "front": {"logoutUrl": f"{sites['front'].redirect_uri}?logout=get"}}
+    for name, site in sites.items():
+        app, secret = web_app(graph, [site.redirect_uri, site.logged_out_url], **web.get(name, {}))
+        site.client_id, site.secret, site.app_id = app["appId"], secret, app["id"]
+        if name == "request":
+            register_certificate(graph, app, der)
     server.start()
     yield sites
     server.stop()
 
 
+def register_certificate(graph, app: dict, der: bytes) -> None:
+    """The client's certificate on its application (keyCredentials), as for private_key_jwt."""
+    graph.ok("PATCH", f"applications/{app['id']}", 204, json={"keyCredentials": [{
+        "type": "AsymmetricX509Cert", "usage": "Verify", "key": base64.b64encode(der).decode(), "displayName": "CN=rp"}]})
+
+
 @pytest.fixture(scope="module")
 def pyoidc(graph, tessera, issuer):
+    """pyoidc's web application: one client, allowed the hybrid flow, with a certificate for its request objects and
+    its front- and back-channel logout URLs."""
     rp = PyoidcRP(issuer, tessera.ca)
-    app, secret = web_app(graph, [rp.redirect_uri, rp.post_logout_redirect_uri])
-    rp.register(app["appId"], secret)
+    app, secret = web_app(graph, [rp.redirect_uri, rp.post_logout_redirect_uri],
+                          implicitGrantSettings={"enableIdTokenIssuance": True}, logoutUrl=f"{rp.base}/frontchannel")
+    rp.app_id = app["id"]
+    key_pem, _, der = signing_certificate("pyoidc")
+    register_certificate(graph, app, der)
+    rp.register(app["appId"], secret, key_pem)
     yield rp
     rp.close()
 
@@ -200,3 +233,44 @@ def test_pyoidc_rp_initiated_logout_returns_the_state(fresh, pyoidc, user):
     assert "id_token_hint" in sent and "client_id" not in sent  # the hint alone names the client
     assert pyoidc.logged_out[-1] == {"state": sent["state"][0]}
     assert silent(fresh, pyoidc)["error"] == "login_required"
+
+
+# ------------------------------------------------------------------------------------------------ helpers for the rest
+def signed_in_to(browser, site) -> tuple[dict, str]:
+    """Signs in to a mod_auth_openidc site (or passes through, with a session at Tessera): what the app was passed,
+    and the site's session cookie."""
+    browser.get(site.claims_url)
+    seen = app_sees(browser, site)
+    return seen, browser.get_cookie(site.cookie)["value"]
+
+
+def pyoidc_sign_in(browser, pyoidc, **params) -> dict:
+    browser.get(pyoidc.login_url(**params))
+    result = page_json(browser, pyoidc.redirect_uri)
+    assert "id_token" in result, result
+    return result
+
+
+def pyoidc_signed_in(pyoidc, cookie: str) -> bool:
+    r = requests.get(f"{pyoidc.base}/me", cookies={"pyoidc_rp": cookie}, allow_redirects=False, timeout=10)
+    assert r.status_code in (200, 302), r.status_code
+    return r.status_code == 200
+
+
+def eventually(check, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ hybrid flow
+def test_hybrid_flow_code_id_token(fresh, apache, pyoidc, user):
+    seen, _ = signed_in_to(fresh, apache["hybrid"])  # the fragment, posted back by the module's own page
+    assert seen["id_token"]["oid"] == user["id"] and seen["userinfo"]["sub"] == seen["id_token"]["sub"]
+    result = pyoidc_sign_in(fresh, pyoidc, response_type="code id_token", response_mode="form_post")
+    front = result["authorization_id_token"]  # validated by pyoidc: signature, nonce, c_hash of the code
+    assert front["c_hash"] and front["nonce"] and front["sub"] == result["id_token"]["sub"]
+    assert result["userinfo"]["sub"] == front["sub"]
