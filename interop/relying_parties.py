@@ -273,10 +273,14 @@ class PyoidcRP:
             post_logout_redirect_uris=[self.post_logout_redirect_uri]))
         self.client.redirect_uris = [self.redirect_uri]
         if signing_key_pem:
-            from Cryptodome.PublicKey import RSA
-            from jwkest.jwk import RSAKey
+            self.use_signing_key(signing_key_pem, kid)
 
-            self.signing_key = RSAKey(key=RSA.import_key(signing_key_pem), kid=kid or "", use="sig")
+    def use_signing_key(self, key_pem: str, kid: str | None = None) -> None:
+        """The private key request objects are signed with from now on."""
+        from Cryptodome.PublicKey import RSA
+        from jwkest.jwk import RSAKey
+
+        self.signing_key = RSAKey(key=RSA.import_key(key_pem), kid=kid or "", use="sig")
 
     def login_url(self, **params) -> str:
         return f"{self.base}/login?{urllib.parse.urlencode(params)}"

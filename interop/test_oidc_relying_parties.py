@@ -65,7 +65,8 @@ def apache(graph, tessera, issuer):
     claims = json.dumps({"id_token": {"auth_time": {"essential": True}, "acr": {"essential": True, "values": ["1"]}}}, separators=(",", ":"))
     sites = {
         "code": server.site("code", "", None),
-        "formpost": server.site("formpost", "", None, "OIDCResponseMode form_post"),
+        # ...which also calls userinfo with POST, the access token in the form body (Core §5.3.1, RFC 6750 §2.2)
+        "formpost": server.site("formpost", "", None, "OIDCResponseMode form_post", "OIDCUserInfoTokenMethod post_param"),
         "maxage": server.site("maxage", "", None, "OIDCAuthRequestParams max_age=5"),
         "claims": server.site("claims", "", None, "OIDCAuthRequestParams " + urllib.parse.urlencode({"claims": claims})),
         # the hybrid flow with the module's default response mode for it (fragment, posted back by its own page)
@@ -190,11 +191,12 @@ def test_pyoidc_code_flow_validates_the_id_token_and_calls_userinfo(fresh, pyoid
 
 
 # ------------------------------------------------------------------------------------------------ form_post
-def test_mod_auth_openidc_form_post(fresh, apache, user):
+def test_mod_auth_openidc_form_post_and_userinfo_by_post(fresh, apache, user):
     site = apache["formpost"]
     fresh.get(site.claims_url)
     seen = app_sees(fresh, site)
     assert seen["id_token"]["oid"] == user["id"] and seen["userinfo"]["sub"] == seen["id_token"]["sub"]
+    assert seen["userinfo"]["preferred_username"] == user["userPrincipalName"]
 
 
 def test_pyoidc_form_post(fresh, pyoidc, user):
