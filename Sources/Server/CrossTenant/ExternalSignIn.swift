@@ -35,12 +35,13 @@ struct ExternalSignIn {
 
     /// Home realm discovery at `/authorize`: a `login_hint` in another tenant of this deployment sends the browser to
     /// sign in there and come back as this tenant's guest; nil for a hint of this tenant (or of none here).
+    /// A `domain_hint` comes as `@domain`, which names no user and is not passed on.
     static func homeRealm(app: TesseraApp, tenant: TenantRecord, segment: String, loginHint: String, continuation: String) async throws -> APIResponse? {
         guard let domain = loginHint.split(separator: "@").last.map({ $0.lowercased() }), loginHint.contains("@") else { return nil }
         guard let home = try await app.tenantRecord(domain) else {
             // A user of another deployment, whose domain an identity provider of this tenant signs in.
             guard let provider = try await app.directory.identityProvider(tenant: tenant.id, domain: domain) else { return nil }
-            let params = [("provider", provider.id), ("continue", continuation), ("login_hint", loginHint)]
+            let params = [("provider", provider.id), ("continue", continuation), ("login_hint", loginHint)].filter { $0.1 != "@" + domain }
             return APIResponse(status: 302, headers: [("Location", "/\(segment)/b2b/signin?" + AuthorizeEndpoint.encode(params)),
                                                       ("Cache-Control", "no-store")])
         }
@@ -48,7 +49,7 @@ struct ExternalSignIn {
         // A domain this tenant holds itself is its own users' (domains are not proved by DNS here, so two tenants may).
         let tenantID = tenant.id
         if try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: domain) })?.kind == .domain { return nil }
-        let params = [("home", home.id), ("continue", continuation), ("login_hint", loginHint)]
+        let params = [("home", home.id), ("continue", continuation), ("login_hint", loginHint)].filter { $0.1 != "@" + domain }
         return APIResponse(status: 302, headers: [("Location", "/\(segment)/b2b/signin?" + AuthorizeEndpoint.encode(params)),
                                                   ("Cache-Control", "no-store")])
     }

@@ -23,6 +23,8 @@ struct AuthorizationCode: Sendable {
     var acrs: [String] = []
     /// The home tenant of a B2B direct connect user, whose `userID` is then that tenant's user (nothing of it is here).
     var homeTenant: String? = nil
+    /// The ID token's `acr`, when the authorization request asked for one (`acr_values` or the `claims` parameter).
+    var acr: String? = nil
 
     static let lifetime: TimeInterval = 600
 
@@ -37,6 +39,7 @@ struct AuthorizationCode: Sendable {
         if let aaguid { claims["g"] = .string(aaguid) }
         if !acrs.isEmpty { claims["acrs"] = .strings(acrs) }
         if let homeTenant { claims["h"] = .string(homeTenant) }
+        if let acr { claims["acr"] = .string(acr) }
         let payload = JSONValue.object(claims).serializedBytes
         return WebAuthn.Base64URL.encode(payload) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac("code", payload))
     }
@@ -57,6 +60,6 @@ struct AuthorizationCode: Sendable {
                                  nonce: claims["n"]?.stringValue, codeChallenge: claims["p"]?.stringValue, authTime: authTime,
                                  sessionID: sid, amr: claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: expires,
                                  aaguid: claims["g"]?.stringValue, acrs: claims["acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                                 homeTenant: claims["h"]?.stringValue)
+                                 homeTenant: claims["h"]?.stringValue, acr: claims["acr"]?.stringValue)
     }
 }

@@ -23,6 +23,12 @@ struct AuthorizeEndpoint {
             if query[name] != nil { throw OAuthError.invalidRequest(90015, "Parameter '\(name)' is duplicated.") }
             query[name] = value
         }
+        // A request object's parameters supersede the query's (OpenID Connect Core §6.3.3, RFC 9101); it is verified
+        // once the redirect URI is known, so that a refusal reaches the client.
+        let requestObject: RequestObject?
+        var requestObjectRefusal: OAuthError?
+        do { requestObject = try RequestObject(query: query) } catch let error as OAuthError { (requestObject, requestObjectRefusal) = (nil, error) }
+        if let requestObject { query = requestObject.merged(into: query) }
         guard let clientID = query["client_id"], !clientID.isEmpty else {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'client_id'.")
         }
@@ -47,6 +53,25 @@ struct AuthorizeEndpoint {
             if let state { params.append(("state", state)) }
             return deliver(params)
         }
+        func refuse(_ error: OAuthError) -> APIResponse { fail(error.error, "AADSTS\(error.code): \(error.description)") }
+        if query["request_uri"] != nil {
+            return fail("request_uri_not_supported", "AADSTS90101: request_uri is not supported: send the request object by value, as 'request'.")
+        }
+        if let requestObjectRefusal { return refuse(requestObjectRefusal) }
+        do {
+            try requestObject?.verify(clientID: clientID, application: application, app: app, tenant: tenantID, base: request.baseURL)
+        } catch let error as OAuthError { return refuse(error) }
+        // prompt, max_age, acr_values, claims: checked before anything is decided.
+        let parameters: AuthorizeParameters
+        do { parameters = try AuthorizeParameters(query) } catch let error as OAuthError { return refuse(error) }
+        // id_token_hint (Core §3.1.2.1): an ID token of ours naming the user the client expects; a forged one is refused.
+        var hintedUser: String?
+        if let hint = query["id_token_hint"] {
+            guard let user = AuthorizeParameters.hintedUser(hint, app: app, tenant: tenantID, base: request.baseURL) else {
+                return fail("invalid_request", "AADSTS50132: The id_token_hint is not an ID token this tenant issued.")
+            }
+            hintedUser = user
+        }
         if let refused = answer.refusal(query: query, application: application) { return fail(refused.error, refused.description) }
         guard let scope = query["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty else {
             return fail("invalid_request", "AADSTS900144: The request body must contain the following parameter: 'scope'.")
@@ -59,11 +84,17 @@ struct AuthorizeEndpoint {
         } else if clientKind != "web" && answer.code {
             return fail("invalid_request", "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
         }
-        let prompt = query["prompt"]
+        let prompt = parameters.prompt
+        let now = Int64(app.clock.now.timeIntervalSince1970)
         let sessions = SignInSessions(app: app)
         var session = try await sessions.current(request, tenant: tenantID)
-        if let after = query[Self.signedInAfter].flatMap(Int64.init), let current = session, current.authTime < after { session = nil }
-        if prompt == "login" && query[Self.signedInAfter] == nil { session = nil }
+        if let after = query[Self.signedInAfter].flatMap(Int64.init) {
+            // Back from the sign-in page: only a sign-in made after the request counts.
+            if let current = session, current.authTime < after { session = nil }
+        } else if let current = session, parameters.requiresSignIn(authTime: current.authTime, now: now) {
+            // prompt=login, or a sign-in older than max_age: sign in again.
+            session = nil
+        }
         if let hint = query["login_hint"]?.lowercased(), let current = session {
             let user = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: current.userID) }
             // An invited user signs in with its home address, which is its mail here.
@@ -71,28 +102,40 @@ struct AuthorizeEndpoint {
                          user?.body["creationType"]?.stringValue == "Invitation" ? user?.body["mail"]?.stringValue : nil]
             if !names.contains(where: { $0?.lowercased() == hint }) { session = nil }
         }
+        // The session of another user than the hint's is not the sign-in the client asked about.
+        if let hintedUser, let current = session, current.userID != hintedUser { session = nil }
         // Tenant restrictions v2: the restricting tenant's policy, when a network or device marks the request.
         if let refused = try await TenantRestrictionsGate(app: app, tenant: tenant, request: request)
             .authorize(userID: session?.userID, clientID: clientID, application: application) { return refused }
         guard let session else {
+            // A POST from the client's site carries no SameSite=Lax cookie: the same request again by GET, which does.
+            if request.method == "POST" {
+                return APIResponse(status: 303, headers: [("Location", "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(request.query)),
+                                                          ("Cache-Control", "no-store")])
+            }
             // A partner's user with no guest here, signed in at home: B2B direct connect, when both tenants allow it.
             if let home = query[DirectConnect.marker] {
                 return try await DirectConnect(app: app, tenant: tenant).authorize(.init(
                     request: request, query: query, application: application, clientID: clientID, redirectURI: redirectURI,
                     codeChallenge: challenge, deliver: deliver), home: home)
             }
-            if prompt == "none" { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
+            if prompt.contains("none") { return fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.") }
             // To the sign-in page, which sends the browser back here once a passkey sign-in succeeds.
-            var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter && $0.name != Self.consented }
-            if prompt == "login" { back.append((Self.signedInAfter, String(Int64(app.clock.now.timeIntervalSince1970)))) }
-            let continuation = "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back)
+            let continuation = signInContinuation(parameters, now: now)
             // A user of another tenant of this deployment signs in at home and comes back as this tenant's guest.
             if let hint = query["login_hint"], let external = try await ExternalSignIn.homeRealm(
                 app: app, tenant: tenant, segment: request.segments[0], loginHint: hint, continuation: continuation) { return external }
+            // domain_hint names the organization to sign in with: another tenant's is home realm discovery, as a login_hint.
+            if query["login_hint"] == nil, let domain = query["domain_hint"], !domain.contains("@"), let external = try await ExternalSignIn.homeRealm(
+                app: app, tenant: tenant, segment: request.segments[0], loginHint: "@" + domain.lowercased(), continuation: continuation) { return external }
             var login = [("continue", continuation)]
             if let hint = query["login_hint"] { login.append(("login_hint", hint)) }
             return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode(login)),
                                                       ("Cache-Control", "no-store")])
+        }
+        // prompt=select_account: continue as the account signed in, or sign in with another.
+        if prompt.contains("select_account"), query[Self.signedInAfter] == nil {
+            return try await accountPicker(session: session, parameters: parameters, now: now)
         }
         // An external user's sign-in is B2B collaboration, which both tenants' cross-tenant access settings must allow.
         if let reason = try await CrossTenantSignIn(app: app).refusal(tenant: tenantID, userID: session.userID, clientID: clientID) {
@@ -100,7 +143,7 @@ struct AuthorizeEndpoint {
         }
         // An external user pending acceptance first accepts this organization's terms (Entra's B2B consent prompt).
         if let review = try await ExternalUserConsent(app: app, tenant: tenant).review(session: session, request: request, redirectURI: redirectURI) {
-            if prompt == "none" {
+            if prompt.contains("none") {
                 return fail("interaction_required", "AADSTS65001: The user has not accepted the permissions of \(tenant.name) yet; send an interactive request.")
             }
             return review
@@ -108,23 +151,29 @@ struct AuthorizeEndpoint {
         // Conditional Access decides the sign-in before anything is issued for it.
         let contexts: Set<String>
         do {
-            contexts = try ConditionalAccessGate.authenticationContexts(claims: query["claims"])
+            contexts = try ConditionalAccessGate.authenticationContexts(claims: query["claims"]).union(parameters.essentialContexts)
         } catch let error as OAuthError {
             return fail(error.error, "AADSTS\(error.code): \(error.description)")
         }
         let (decision, refusal) = try await conditionalAccess(session: session, clientID: clientID, application: application,
                                                               authenticationContexts: contexts, continuation: request.query)
         if let refused = refusal {
-            if prompt == "none", refused.status == 302 {
+            if prompt.contains("none"), refused.status == 302 {
                 return fail("interaction_required", "AADSTS50076: Due to a configuration change made by your administrator, you must sign in again.")
             }
             return refused
         }
+        // An essential acr the sign-in cannot claim is a failed authentication (Core §5.5.1.1).
+        let (acr, unmet) = parameters.acr(satisfied: contexts)
+        if unmet {
+            return fail("unmet_authentication_requirements",
+                        "AADSTS75011: The sign-in cannot meet the essential acr values requested (\(parameters.acrValues.joined(separator: " "))): Tessera claims 1 and the authentication contexts c1 to c99.")
+        }
         // Delegated access needs consent: what is not granted yet is asked for (or, silently, refused).
         let consent = Consent(app: app, tenant: tenant)
         let missing = try await consent.missing(scope: scope, clientID: clientID, userID: session.userID)
-        if !missing.isEmpty || (prompt == "consent" && query[Self.consented] == nil) {
-            if prompt == "none" {
+        if !missing.isEmpty || (prompt.contains("consent") && query[Self.consented] == nil) {
+            if prompt.contains("none") {
                 return fail("consent_required", "AADSTS65001: The user or administrator has not consented to use the application with ID '\(clientID)'. Send an interactive authorization request for this user and resource.")
             }
             let asked = missing.isEmpty ? Consent.graphScopes(scope).scopes : missing
@@ -140,7 +189,7 @@ struct AuthorizeEndpoint {
             tenant: tenantID, clientID: clientID, redirectURI: redirectURI, userID: session.userID, scope: scope,
             nonce: query["nonce"], codeChallenge: challenge, authTime: session.authTime, sessionID: session.id, amr: session.amr,
             expires: Int64(app.clock.now.addingTimeInterval(AuthorizationCode.lifetime).timeIntervalSince1970), aaguid: session.aaguid,
-            acrs: contexts.sorted())
+            acrs: contexts.sorted(), acr: acr)
         // The user as Conditional Access read it (once per change of the tenant), not a read per sign-in.
         if let user = try await app.conditionalAccess.membership(app: app, tenant: tenant, userID: session.userID).0 {
             await SignInLog(app: app, tenant: tenantID).record(
@@ -161,6 +210,29 @@ struct AuthorizeEndpoint {
             response.headers.append(("Set-Cookie", cookie))
         }
         return response
+    }
+
+    /// This request again, as the sign-in page sends the browser back to it: `prompt` without what a sign-in satisfies,
+    /// and, when a new sign-in was asked for (`prompt=login` or `select_account`, `max_age`), the moment before which
+    /// a sign-in does not count.
+    func signInContinuation(_ parameters: AuthorizeParameters, now: Int64) -> String {
+        var back = request.query.filter { $0.name != "prompt" && $0.name != Self.signedInAfter && $0.name != Self.consented }
+        if let prompt = parameters.promptAfterSignIn { back.append(("prompt", prompt)) }
+        if parameters.asksForNewSignIn { back.append((Self.signedInAfter, String(now))) }
+        return "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(back)
+    }
+
+    /// `prompt=select_account` with a session: a page to continue as its user (this request without `select_account`)
+    /// or to sign in with another account (the sign-in page, then this request, satisfied only by that new sign-in).
+    func accountPicker(session: SignInSessions.Session, parameters: AuthorizeParameters, now: Int64) async throws -> APIResponse {
+        let tenantID = tenant.id
+        let user = try await app.store.read { tx in try await tx.object(tenant: tenantID, id: session.userID) }
+        var same = request.query.filter { $0.name != "prompt" }
+        if let prompt = parameters.promptAfterSignIn { same.append(("prompt", prompt)) }
+        let another = "/\(request.segments[0])/login?" + Self.encode([("continue", signInContinuation(parameters, now: now))])
+        return AccountPickerPage.render(tenant: tenant, userPrincipalName: user?.body["userPrincipalName"]?.stringValue ?? session.userID,
+                                        displayName: user?.body["displayName"]?.stringValue,
+                                        continueAs: "/\(request.segments[0])/oauth2/v2.0/authorize?" + Self.encode(same), another: another)
     }
 
     /// `web` (confidential), `spa` or `publicClient`, by where the redirect URI is registered; nil when nowhere.

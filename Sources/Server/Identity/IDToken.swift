@@ -29,6 +29,7 @@ struct IDToken {
             "name": .optional(user.body["displayName"]?.stringValue), "uti": .string(Secrets.randomToken(bytes: 16)),
         ]
         if let nonce = grant.nonce { claims["nonce"] = .string(nonce) }
+        if let acr = grant.acr { claims["acr"] = .string(acr) }
         claims.merge(external) { $1 }
         if grant.scope.split(separator: " ").contains("email"), let mail = user.body["mail"]?.stringValue { claims["email"] = .string(mail) }
         if let code { claims["c_hash"] = .string(Self.halfHash(code)) }

@@ -48,8 +48,9 @@ struct IdentityPlatform {
             return try await consent(request, tenant: tenant)
         }
         if isAuthorize {
-            guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
-            return try await AuthorizeEndpoint(app: app, tenant: tenant, request: request).respond()
+            // GET and POST (form-encoded), as OpenID Connect Core §3.1.2.1 requires.
+            guard request.method == "GET" || request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use GET or POST.") }
+            return try await AuthorizeEndpoint(app: app, tenant: tenant, request: AuthorizeParameters.formEncoded(request)).respond()
         }
         if isPage {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
@@ -338,9 +339,14 @@ struct IdentityPlatform {
             "claim_types_supported": ["normal"],
             "claims_parameter_supported": true,
             // What ID tokens and userinfo carry (access tokens' claims are the resource's business).
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "amr", "sid", "c_hash", "at_hash", "ver",
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "acr", "amr", "sid", "c_hash", "at_hash", "ver",
                                  "name", "given_name", "family_name", "preferred_username", "oid", "tid", "email", "idp"],
             "request_uri_parameter_supported": false,
+            "request_parameter_supported": true,
+            "request_object_signing_alg_values_supported": ["RS256", "PS256"],
+            "prompt_values_supported": .strings(AuthorizeParameters.supportedPrompts),
+            "display_values_supported": ["page", "popup"],
+            "ui_locales_supported": ["en"],
             "tenant_region_scope": nil,
             "cloud_instance_name": .string(URL(string: base)?.host ?? "localhost"),
             "http_logout_supported": true,
