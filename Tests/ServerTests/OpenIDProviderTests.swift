@@ -544,6 +544,9 @@ struct OpenIDProviderTests {
             #expect(try await rp.answer(rp.request("id_token code"))["code"] != nil)
             let query = try await rp.answer(rp.request("code id_token", [("response_mode", "query")]))
             #expect(query["_mode"] == "fragment" && query["error"] == "invalid_request" && query["code"] == nil)
+            // No response type at all is a missing parameter, as in Entra.
+            let missing = try await rp.answer(rp.request("code").filter { $0.0 != "response_type" })
+            #expect(missing["error"] == "invalid_request" && missing["error_description"]?.contains("'response_type'") == true)
             // Access tokens come only from the token endpoint.
             for type in ["token", "id_token token", "code id_token token", "code token"] {
                 let refused = try await rp.answer(rp.request(type))

@@ -35,6 +35,9 @@ struct AuthorizationResponse {
     /// Why the request cannot be answered as asked (`error`, `error_description`), or nil.
     func refusal(query: [String: String], application: StoredObject) -> (error: String, description: String)? {
         guard code || idToken else {
+            if requested.trimmingCharacters(in: .whitespaces).isEmpty {
+                return ("invalid_request", "AADSTS900144: The request body must contain the following parameter: 'response_type'.")
+            }
             if requested.split(separator: " ").contains("token") {
                 return ("unsupported_response_type",
                         "AADSTS700051: response_type 'token' is not enabled for the application: Tessera issues access tokens only at the token endpoint.")
