@@ -87,7 +87,7 @@ public final class ServerTLS: Sendable {
             served.withLock { $0 = Served(context: context, leaf: certificate.leaf, digest: read) }
             outcome = .replaced
             logger.notice("TLS certificate replaced: new connections get it", metadata: [
-                "subject": .string(certificate.leaf.subject.description), "serial": .string(certificate.leaf.serialNumber.description),
+                "subject": .string(certificate.leaf.subject.description), "serial": .string(certificate.leaf.serialNumber.bytes.map { String(format: "%02x", $0) }.joined(separator: ":")),
                 "not-valid-after": .string(ServerCertificate.format(certificate.leaf.notValidAfter)),
             ])
         } catch {
