@@ -335,6 +335,9 @@ struct AuthorizeParametersTests {
             #expect(token.claims["acr"] == "1")
             let unknown = try await flow.idToken(await flow.authorize(flow.basic([("acr_values", "urn:unknown:gold")]), cookie: cookie))
             #expect(unknown.claims["acr"] == "1")
+            // An authentication context among them is asked of Conditional Access and, met, claimed (access token's acrs too).
+            let response = await flow.authorize(flow.basic([("acr_values", "c2 1")]), cookie: cookie)
+            #expect(try await flow.idToken(response).claims["acr"] == "c2")
         }
     }
 

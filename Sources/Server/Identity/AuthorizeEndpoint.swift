@@ -151,7 +151,7 @@ struct AuthorizeEndpoint {
         // Conditional Access decides the sign-in before anything is issued for it.
         let contexts: Set<String>
         do {
-            contexts = try ConditionalAccessGate.authenticationContexts(claims: query["claims"]).union(parameters.essentialContexts)
+            contexts = try ConditionalAccessGate.authenticationContexts(claims: query["claims"]).union(parameters.requestedContexts)
         } catch let error as OAuthError {
             return fail(error.error, "AADSTS\(error.code): \(error.description)")
         }

@@ -83,11 +83,9 @@ struct AuthorizeParameters: Sendable {
         }
     }
 
-    /// The authentication contexts an essential `acr` asks for, which Conditional Access decides for this sign-in
-    /// as it does MSAL's claims challenge.
-    var essentialContexts: Set<String> {
-        acrEssential ? Set(acrValues.filter(Self.isAuthenticationContext)) : []
-    }
+    /// The authentication contexts among the `acr` values asked for (essential or not), which Conditional Access
+    /// decides for this sign-in as it does MSAL's claims challenge: meeting their policies is the only way to claim them.
+    var requestedContexts: Set<String> { Set(acrValues.filter(Self.isAuthenticationContext)) }
 
     static func isAuthenticationContext(_ value: String) -> Bool {
         value.count >= 2 && value.count <= 3 && value.first == "c" && Int(value.dropFirst()).map { (1...99).contains($0) } == true
