@@ -11,7 +11,8 @@ public struct TesseraApp: Sendable {
     public let directory: DirectoryService
     /// Daily snapshots, difference reports and recovery (issue 5).
     public let backup: BackupService
-    let signingKey: SigningKey
+    /// The token-signing keys (current, next, previous), as this node last read them from the store.
+    let signingKeys: SigningKeyRingCache
     /// Signs and checks WebAuthn challenges, so any replica can finish a ceremony another began.
     let passkeyChallenges: PasskeyChallenges
     public let clock: any TimeSource
@@ -50,14 +51,17 @@ public struct TesseraApp: Sendable {
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),
                             maxBodyBytes: Int = 4 * 1024 * 1024, attestationRoots: [Certificate] = [],
                             backupRetentionDays: Int = 5, network: NetworkPolicy = .init(),
-                            countries: CountryDatabase = .empty, outbound: (any OutboundHTTP)? = nil) async throws -> TesseraApp {
+                            countries: CountryDatabase = .empty, outbound: (any OutboundHTTP)? = nil,
+                            keyEncryption: KeyEncryptionKey? = nil, signingKeyRotation: Double? = nil) async throws -> TesseraApp {
         let telemetry = Telemetry()
         let store = InstrumentedStore(base: store, telemetry: telemetry)
         try await store.migrate()
-        let key = try await SigningKey.loadOrCreate(store: store)
-        let challenges = try await PasskeyChallenges.loadOrCreate(store: store)
+        // The deployment's keys, sealed with the key-encryption key (by default $TESSERA_KEY_ENCRYPTION_KEY's) when there is one.
+        let secrets = DeploymentSecrets(keyEncryption: try keyEncryption ?? KeyEncryptionKey.load(file: nil))
+        let ring = try await SigningKeyRing.loadOrCreate(store: store, secrets: secrets, now: clock.now)
+        let challenges = try await PasskeyChallenges.loadOrCreate(store: store, secrets: secrets)
         return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock),
-                          backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKey: key,
+                          backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKeys: SigningKeyRingCache(ring: ring, secrets: secrets, rotationPeriod: signingKeyRotation),
                           passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,
                           maxBodyBytes: maxBodyBytes, network: network, countries: countries, logger: Logger(label: "tessera"), telemetry: telemetry,
                           outbound: try outbound ?? NIOOutboundHTTP())
@@ -72,6 +76,7 @@ public struct TesseraApp: Sendable {
         do {
             return try await route(request)
         } catch let error as DirectoryError {
+            await refreshSigningKeys()
             var response = APIResponse.error(error, request: request, now: clock.now)
             // The store's 503 (its database unreachable or failing over) is retryable: say when, as /readyz does.
             if error.code == .serviceUnavailable { response.headers.append(("Retry-After", String(Self.unavailableRetryAfter))) }

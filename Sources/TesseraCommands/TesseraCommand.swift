@@ -14,7 +14,7 @@ public struct TesseraCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
-        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, DeviceCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, HealthCommand.self, Bench.self])
+        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, DeviceCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, HealthCommand.self, KeysCommand.self, Bench.self])
     public init() {}
 }
 
@@ -102,6 +102,9 @@ struct Serve: AsyncParsableCommand {
     var drainSeconds: Int = 0
     @Option(help: "Seconds requests in flight and background work have after SIGTERM (past the drain) before they are cancelled; a recovery job is handed back to another node at its next batch.")
     var shutdownTimeout: Int = 30
+    @OptionGroup var keyEncryption: KeyEncryptionOptions
+    @Option(help: "Days between rotations of the token-signing key (0: only `tessera keys rotate`); the next key is published this long before it signs.")
+    var signingKeyRotationDays: Int = 42
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     /// End-to-end tests move a running debug server's clock (never in a release build).
@@ -165,7 +168,9 @@ struct Serve: AsyncParsableCommand {
         }
         let app = try await TesseraApp.make(store: store, clock: clock, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
                                             network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies), countries: countries,
-                                            outbound: try NIOOutboundHTTP(additionalRoots: providerRoots))
+                                            outbound: try NIOOutboundHTTP(additionalRoots: providerRoots),
+                                            keyEncryption: try Self.keyEncryptionKey(keyEncryption, logger: Logger(label: "tessera")),
+                                            signingKeyRotation: try Self.signingKeyRotation(days: signingKeyRotationDays))
         let tenants = try await store.read { tx in try await tx.tenants() }
         try await Self.warnOfCountryLocations(without: countries, store: store, tenants: tenants, logger: Logger(label: "tessera"))
         // Passkeys are bound to a host name (browsers refuse IP addresses as relying-party ids), so the address to give

@@ -37,7 +37,7 @@ struct PasskeyChallengeTests {
     @Test("any replica can check another's challenge: the key is shared through the store")
     func sharedKey() async throws {
         try await Harness.run { h in
-            let again = try await PasskeyChallenges.loadOrCreate(store: h.app.store)
+            let again = try await PasskeyChallenges.loadOrCreate(store: h.app.store, secrets: h.app.signingKeys.secrets)
             let purpose = "create:t:u"
             let (challenge, _) = h.app.passkeyChallenges.issue(purpose, now: h.clock.now)
             try await again.redeem(challenge, purpose: purpose, tenant: h.tenant.tenantId, now: h.clock.now, store: h.app.store)

@@ -93,7 +93,7 @@ extension DeviceRegistration {
     /// Checks the exchanged token (this deployment's signature, this tenant, for the registration service, alive) and
     /// spends it, so it registers once.
     func redeem(_ token: String, tenant: TenantRecord, request: APIRequest, now: Date) async throws -> ComputerIdentity {
-        guard let jwt = JWT.decode(token.trimmingCharacters(in: .whitespaces)), jwt.verify(with: app.signingKey.publicKey),
+        guard let jwt = JWT.decode(token.trimmingCharacters(in: .whitespaces)), jwt.verify(with: app.signingKeys),
               jwt.claims["iss"]?.stringValue == Self.issuer(tenant: tenant.id, base: request.baseURL),
               jwt.claims["aud"]?.stringValue == Self.serviceAppID, jwt.claims["tid"]?.stringValue == tenant.id,
               let expires = jwt.claims["exp"]?.intValue, let jti = jwt.claims["jti"]?.stringValue

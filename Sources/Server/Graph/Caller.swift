@@ -70,7 +70,7 @@ struct Caller: Sendable {
         while bytes.last == UInt8(ascii: " ") || bytes.last == UInt8(ascii: "\t") { bytes.removeLast() }
         let token = String(Substring(bytes))
         guard token.utf8.count <= 16 * 1024, let jwt = JWT.decode(token), jwt.header["alg"]?.stringValue == "RS256",
-              jwt.header["kid"]?.stringValue == app.signingKey.kid, jwt.verify(with: app.signingKey.publicKey)
+              jwt.verify(with: app.signingKeys)
         else { throw DirectoryError(.invalidToken, "IDX14100: JWT is not well formed or its signature is invalid.") }
         let now = app.clock.now.timeIntervalSince1970
         guard let exp = jwt.claims["exp"]?.doubleValue, exp > now - 300 else {

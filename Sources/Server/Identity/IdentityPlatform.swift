@@ -64,7 +64,9 @@ struct IdentityPlatform {
         }
         if isKeys {
             guard request.method == "GET" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
-            return .json(["keys": [try app.signingKey.jwk(issuer: issuer(tenant: tenant.id, base: request.baseURL))]])
+            let keyIssuer = issuer(tenant: tenant.id, base: request.baseURL)
+            // Every published key: the signing one, the next (known before it signs) and the previous (its tokens still live).
+            return .json(["keys": .array(try app.signingKeys.ring.published.map { try $0.jwk(issuer: keyIssuer) })])
         }
         guard request.method == "POST" else {
             throw OAuthError.invalidRequest(900561, "The endpoint only accepts POST requests.")

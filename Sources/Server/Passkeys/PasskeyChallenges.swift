@@ -10,13 +10,12 @@ struct PasskeyChallenges: Sendable {
     let key: SymmetricKey
     static let lifetime: TimeInterval = 5 * 60
 
-    static func loadOrCreate(store: any DirectoryStore) async throws -> PasskeyChallenges {
+    static func loadOrCreate(store: any DirectoryStore, secrets: DeploymentSecrets) async throws -> PasskeyChallenges {
         var random = SystemRandomNumberGenerator()
         let made = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-        // The first key committed is every node's (one made by another node at the same moment included).
-        let stored = try await store.write { tx in
-            try await tx.settingOrPut(tenant: "", key: "challengeKey", value: .string(WebAuthn.Base64URL.encode(made)))
-        }
+        // The first key committed is every node's (one made by another node at the same moment included); sealed with
+        // the key-encryption key when there is one.
+        let stored = try await secrets.loadOrCreate(.challengeKey, store: store, make: { .string(WebAuthn.Base64URL.encode(made)) })
         guard let secret = stored.stringValue.flatMap(WebAuthn.Base64URL.decode), secret.count == 32 else {
             throw DirectoryError.badRequest("The deployment's challenge key setting is damaged.")
         }
