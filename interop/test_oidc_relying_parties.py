@@ -268,6 +268,47 @@ def eventually(check, seconds: float = 15) -> bool:
     return True
 
 
+# ------------------------------------------------------------------------------------------------ id_token_hint + prompt=none
+def test_pyoidc_silent_sign_in_with_id_token_hint(fresh, pyoidc, user):
+    first = pyoidc_sign_in(fresh, pyoidc)
+    again = silent(fresh, pyoidc, id_token_hint=first["id_token_jwt"])
+    assert "id_token" in again, again  # no page: the same user is still signed in
+    assert again["id_token"]["sub"] == first["id_token"]["sub"] and again["id_token"]["sid"] == first["id_token"]["sid"]
+    assert again["id_token"]["auth_time"] == first["id_token"]["auth_time"]
+    # without a session at Tessera: login_required, answered to the client instead of a sign-in page
+    fresh.delete_all_cookies()
+    refused = silent(fresh, pyoidc, id_token_hint=first["id_token_jwt"])
+    assert refused["error"] == "login_required", refused
+
+
+# ------------------------------------------------------------------------------------------------ max_age
+def test_max_age_asks_for_a_new_sign_in_once_the_last_is_older(fresh, apache, pyoidc, user):
+    first, _ = signed_in_to(fresh, apache["code"])
+    t0 = first["id_token"]["auth_time"]
+    time.sleep(6)
+    # mod_auth_openidc asking max_age=5: the sign-in is older, so Tessera asks again (the passkey answers)
+    again, _ = signed_in_to(fresh, apache["maxage"])
+    t1 = again["id_token"]["auth_time"]
+    assert t1 > t0 and again["id_token"]["sub"]
+    # pyoidc without max_age: single sign-on, that same sign-in; then max_age=5, within it: still that sign-in
+    assert pyoidc_sign_in(fresh, pyoidc)["id_token"]["auth_time"] == t1
+    assert pyoidc_sign_in(fresh, pyoidc, max_age=5)["id_token"]["auth_time"] == t1
+    time.sleep(6)
+    # ...and once older, a new one, whose auth_time pyoidc checks against max_age itself
+    renewed = pyoidc_sign_in(fresh, pyoidc, max_age=5)
+    assert renewed["id_token"]["auth_time"] > t1 and renewed["request"]["max_age"] == 5
+
+
+# ------------------------------------------------------------------------------------------------ claims, acr_values
+def test_claims_parameter_and_acr_values(fresh, apache, pyoidc, user):
+    seen, _ = signed_in_to(fresh, apache["claims"])  # claims: essential auth_time, essential acr among ["1"]
+    assert seen["id_token"]["acr"] == "1" and seen["id_token"]["auth_time"] > 0
+    claims = json.dumps({"id_token": {"auth_time": {"essential": True}, "acr": {"essential": True}}})
+    result = pyoidc_sign_in(fresh, pyoidc, claims=claims, acr_values="1")  # pyoidc checks acr against acr_values
+    assert result["id_token"]["acr"] == "1" and result["id_token"]["auth_time"] == seen["id_token"]["auth_time"]
+    assert "acr" not in pyoidc_sign_in(fresh, pyoidc)["id_token"]  # not asked for: none, as Entra's v2 ID tokens
+
+
 # ------------------------------------------------------------------------------------------------ hybrid flow
 def test_hybrid_flow_code_id_token(fresh, apache, pyoidc, user):
     seen, _ = signed_in_to(fresh, apache["hybrid"])  # the fragment, posted back by the module's own page
@@ -276,3 +317,24 @@ def test_hybrid_flow_code_id_token(fresh, apache, pyoidc, user):
     front = result["authorization_id_token"]  # validated by pyoidc: signature, nonce, c_hash of the code
     assert front["c_hash"] and front["nonce"] and front["sub"] == result["id_token"]["sub"]
     assert result["userinfo"]["sub"] == front["sub"]
+
+
+# ------------------------------------------------------------------------------------------------ request objects
+def test_request_objects_signed_with_the_registered_certificate(fresh, apache, pyoidc, user):
+    # mod_auth_openidc moves redirect_uri, state, nonce and scope into its request object: the sign-in comes back only
+    # if Tessera verified the object and used them.
+    seen, _ = signed_in_to(fresh, apache["request"])
+    assert seen["id_token"]["oid"] == user["id"]
+    result = pyoidc_sign_in(fresh, pyoidc, request="1")
+    sent = urllib.parse.parse_qs(urllib.parse.urlsplit(pyoidc.authorization_requests[-1]).query)
+    assert set(sent) == {"client_id", "request", "response_type", "scope"}, sent
+    assert result["id_token"]["oid"] == user["id"]
+    # signed with a key whose certificate is not on the application: refused (to the registered redirect URI), no code
+    registered = pyoidc.signing_key
+    try:
+        pyoidc.use_signing_key(signing_certificate("not registered")[0])
+        fresh.get(pyoidc.login_url(request="1"))
+        refused = page_json(fresh, pyoidc.redirect_uri)
+        assert refused["error"] == "invalid_request_object" and "id_token" not in refused, refused
+    finally:
+        pyoidc.signing_key = registered
