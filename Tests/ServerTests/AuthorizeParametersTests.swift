@@ -222,7 +222,8 @@ struct AuthorizeParametersTests {
             let otherCookie = try await flow.signIn(other)
             #expect(Self.isError(await flow.authorize(flow.basic([("prompt", "none"), ("id_token_hint", hint)]), cookie: otherCookie), "login_required"))
             // Interactive: that user's session is not used; the hinted user signs in.
-            #expect(Self.toSignIn(await flow.authorize(flow.basic([("id_token_hint", hint)]), cookie: otherCookie), flow))
+            let interactive = await flow.authorize(flow.basic([("id_token_hint", hint)]), cookie: otherCookie)
+            #expect(Self.toSignIn(interactive, flow) && Self.parameter(interactive, "login_hint") == h.tenant.adminUserPrincipalName)
         }
     }
 

@@ -129,7 +129,12 @@ struct AuthorizeEndpoint {
             if query["login_hint"] == nil, let domain = query["domain_hint"], !domain.contains("@"), let external = try await ExternalSignIn.homeRealm(
                 app: app, tenant: tenant, segment: request.segments[0], loginHint: "@" + domain.lowercased(), continuation: continuation) { return external }
             var login = [("continue", continuation)]
-            if let hint = query["login_hint"] { login.append(("login_hint", hint)) }
+            if let hint = query["login_hint"] {
+                login.append(("login_hint", hint))
+            } else if let hintedUser, let name = try await app.store.read({ tx in try await tx.object(tenant: tenantID, id: hintedUser) })?
+                        .body["userPrincipalName"]?.stringValue {
+                login.append(("login_hint", name)) // the id_token_hint's user is the one to sign in
+            }
             return APIResponse(status: 302, headers: [("Location", "/\(request.segments[0])/login?" + Self.encode(login)),
                                                       ("Cache-Control", "no-store")])
         }
