@@ -66,6 +66,8 @@ def _kids(session: requests.Session, jwks_uri: str) -> list[str]:
 
 
 def test_tokens_keep_validating_across_a_rotation(tmp_path):
+    """Before, during and after `tessera keys rotate`: tokens from MSAL and azure-identity validate with PyJWT, whose
+    JWKS, fetched once before the rotation, already holds the key that signs after it."""
     kek = _key_file(tmp_path, "kek")
     with first_start(BINARY, "tessera-rotation-", "--key-encryption-key-file", str(kek)) as server:
         assert "stored unencrypted" not in server["printed"]
@@ -136,6 +138,14 @@ def test_tokens_keep_validating_across_a_rotation(tmp_path):
         # The right one still opens them (nothing was overwritten).
         listed = _keys("list", "--data", data, "--key-encryption-key-file", str(kek))
         assert listed.returncode == 0 and f"current\t{upcoming}" in listed.stdout, listed
+        # Other commands that open the deployment take the key the same way, and say so without it.
+        create = [BINARY, "tenant", "create", "--data", data, "--name", "Fabrikam", "--domain", "fabrikam-rotation.test", "--json"]
+        env = {k: v for k, v in os.environ.items() if k != "TESSERA_KEY_ENCRYPTION_KEY"}
+        without = subprocess.run(create, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+        assert without.returncode != 0 and "the stored keys are encrypted" in without.stderr, without
+        created = subprocess.run(create, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                                 env={**env, "TESSERA_KEY_ENCRYPTION_KEY": kek.read_text().strip()})
+        assert created.returncode == 0, created.stderr
 
 
 def test_without_a_key_encryption_key_serve_says_keys_are_unencrypted():

@@ -5,7 +5,7 @@ import Server
 import Store
 import TesseraCore
 
-/// Where the key-encryption key comes from: shared by `serve` and `tessera keys`.
+/// Where the key-encryption key comes from: part of every command's storage options (`serve`, `tessera keys`, `tenant create`).
 struct KeyEncryptionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file holding the key-encryption key: base64 of 32 random bytes (`tessera keys generate`). It encrypts the token-signing keys and the deployment's MAC key in the database (AES-256-GCM).",
                                discussion: "Default: $TESSERA_KEY_ENCRYPTION_KEY. Without either the keys are stored unencrypted, and serve says so at start. Every node needs the same key."))
@@ -48,11 +48,10 @@ struct KeysCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the published signing keys (kid and role; the keys themselves are never printed).")
         @OptionGroup var storage: StorageOptions
-        @OptionGroup var keyEncryption: KeyEncryptionOptions
         @OptionGroup var clockOptions: ClockOptions
 
         func run() async throws {
-            let kek = try keyEncryption.load()
+            let kek = try storage.keyEncryption.load()
             let (keys, since) = try await KeysCommand.run {
                 try await storage.withStore { try await DeploymentKeys.list(store: $0, keyEncryption: kek, now: clockOptions.clock.now) }
             }
@@ -66,11 +65,10 @@ struct KeysCommand: AsyncParsableCommand {
             abstract: "Rotate the signing keys now: the next key (published since the last rotation) signs, the current one stays published as the previous, a new next key is published.",
             discussion: "Running servers on the same database take the new keys within about a second. Tokens the previous key signed stay valid until they expire; those of the key before it stop verifying, so do not rotate twice within a token lifetime unless that key is compromised.")
         @OptionGroup var storage: StorageOptions
-        @OptionGroup var keyEncryption: KeyEncryptionOptions
         @OptionGroup var clockOptions: ClockOptions
 
         func run() async throws {
-            let kek = try keyEncryption.load()
+            let kek = try storage.keyEncryption.load()
             let keys = try await KeysCommand.run {
                 try await storage.withStore { try await DeploymentKeys.rotate(store: $0, keyEncryption: kek, now: clockOptions.clock.now) }
             }
@@ -81,7 +79,7 @@ struct KeysCommand: AsyncParsableCommand {
     struct Rewrap: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encrypt the stored keys with a new key-encryption key (or encrypt plain ones, or decrypt them).",
-            discussion: "Stop every node first, then start them with the new key. Without --old-key-file the stored keys must be plain; without --new-key-file they are stored plain.")
+            discussion: "Stop every node first, then start them with the new key. Without --old-key-file the stored keys must be plain; without --new-key-file they are stored plain (--key-encryption-key-file is not used here).")
         @OptionGroup var storage: StorageOptions
         @Option(help: "The key-encryption key the keys are encrypted with now.") var oldKeyFile: String?
         @Option(help: "The key-encryption key to encrypt them with.") var newKeyFile: String?

@@ -189,7 +189,7 @@ struct ProxyCommand: AsyncParsableCommand {
             say("Wrote the TLS inspection CA\(authorities.published.count > 1 ? "s" : "") of tenant \(tenant) to \(out)")
             return
         }
-        let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls))
+        let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls), keyEncryption: try storage.keyEncryption.load())
         let recorder = TrafficRecorder(store: app.store)
         let proxy = ForwardProxy(configuration: configuration, gatekeeper: NetworkAccessGatekeeper(app: app, catalog: catalog, issuerBase: urls[0]),
                                  recorder: recorder, inspector: try inspection.map { try TLSInspector(configuration: $0, store: app.store) })

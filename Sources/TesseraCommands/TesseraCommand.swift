@@ -26,6 +26,8 @@ struct StorageOptions: ParsableArguments {
     @Option(help: "Database: a postgres:// URL, or omit for SQLite in the data folder.")
     var database: String?
 
+    @OptionGroup var keyEncryption: KeyEncryptionOptions
+
     /// Runs `body` with the store open and closes it however `body` ends (an error included: an open connection
     /// must not be dropped).
     func withStore<T>(_ body: (SQLDirectoryStore) async throws -> T) async throws -> T {
@@ -102,7 +104,6 @@ struct Serve: AsyncParsableCommand {
     var drainSeconds: Int = 0
     @Option(help: "Seconds requests in flight and background work have after SIGTERM (past the drain) before they are cancelled; a recovery job is handed back to another node at its next batch.")
     var shutdownTimeout: Int = 30
-    @OptionGroup var keyEncryption: KeyEncryptionOptions
     @Option(help: "Days between rotations of the token-signing key (0: only `tessera keys rotate`); the next key is published this long before it signs.")
     var signingKeyRotationDays: Int = 42
     @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
@@ -169,7 +170,7 @@ struct Serve: AsyncParsableCommand {
         let app = try await TesseraApp.make(store: store, clock: clock, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
                                             network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies), countries: countries,
                                             outbound: try NIOOutboundHTTP(additionalRoots: providerRoots),
-                                            keyEncryption: try Self.keyEncryptionKey(keyEncryption, logger: Logger(label: "tessera")),
+                                            keyEncryption: try Self.keyEncryptionKey(storage.keyEncryption, logger: Logger(label: "tessera")),
                                             signingKeyRotation: try Self.signingKeyRotation(days: signingKeyRotationDays))
         let tenants = try await store.read { tx in try await tx.tenants() }
         try await Self.warnOfCountryLocations(without: countries, store: store, tenants: tenants, logger: Logger(label: "tessera"))
@@ -223,7 +224,7 @@ struct TenantCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try await storage.openStore()
-            let app = try await TesseraApp.make(store: store)
+            let app = try await TesseraApp.make(store: store, keyEncryption: try storage.keyEncryption.load())
             do {
                 let created = try await TenantProvisioner(directory: app.directory).create(name: name, domain: domain)
                 if json {
