@@ -157,6 +157,8 @@ def test_the_first_administrator_onboards_with_the_printed_access_pass(server, b
         # Sign out; the admin center sends the browser to sign in, where the passkey answers through autofill
         # (conditional mediation), and back.
         browser.get(f"{server['url']}/{server['tenant']}/oauth2/v2.0/logout")
+        wait_for_text(browser, "Sign out?")  # no app asked: the user confirms (no logout CSRF)
+        browser.find_element("id", "signout").click()
         wait_for_text(browser, "You have signed out")
         browser.get(f"{server['url']}/admin")
         wait_for_text(browser, "New user")
@@ -286,6 +288,8 @@ def test_an_application_signs_a_user_in_with_the_authorization_code_flow(server,
         from urllib.parse import quote
         browser.get(f"{server['url']}/{server['tenant']}/oauth2/v2.0/logout?client_id={app['appId']}"
                     f"&post_logout_redirect_uri={quote(callback.url, safe='')}&state=bye")
+        wait_for_text(browser, "Sign out?")  # client_id is no proof the app asked: the user confirms
+        browser.find_element("id", "signout").click()
         assert callback.wait(8)["state"] == "bye"
         url, *_ = authorize(prompt="none")
         browser.get(url)

@@ -46,6 +46,8 @@ public struct TesseraApp: Sendable {
     public let lifecycle = NodeLifecycle()
     /// Requests this server makes to others: the OpenID Connect providers of B2B with other deployments.
     public let outbound: any OutboundHTTP
+    /// Logout tokens on their way to the apps a session signed into (OpenID Connect Back-Channel Logout).
+    let backChannelLogout = BackChannelLogoutQueue()
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),

@@ -19,6 +19,9 @@ public struct OutboundRequest: Sendable {
     public var url: URL
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// Whether plain `http` is allowed when the host is a loopback address (back-channel logout to an app on this
+    /// machine); every other request is https.
+    public var allowsLoopbackHTTP = false
 
     public init(method: String, url: URL, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.method = method
@@ -53,10 +56,11 @@ public struct NIOOutboundHTTP: OutboundHTTP {
     }
 
     public func send(_ request: OutboundRequest) async throws -> OutboundResponse {
-        guard request.url.scheme == "https", let host = request.url.host else {
+        let plain = request.allowsLoopbackHTTP && request.url.scheme == "http" && request.url.host.map(LogoutURLRule.isLoopback) == true
+        guard request.url.scheme == "https" || plain, let host = request.url.host else {
             throw DirectoryError.badRequest("Only https URLs are fetched: \(request.url.absoluteString)")
         }
-        let port = request.url.port ?? 443
+        let port = request.url.port ?? (plain ? 80 : 443)
         let name = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         let isAddress = name.contains(":") || name.split(separator: ".").allSatisfy { Int($0) != nil }
         let tls = self.tls
@@ -64,7 +68,7 @@ public struct NIOOutboundHTTP: OutboundHTTP {
             .connectTimeout(.seconds(10))
             .connect(host: name, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : name))
+                    if !plain { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : name)) }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
@@ -80,9 +84,12 @@ public struct NIOOutboundHTTP: OutboundHTTP {
                     head.headers.add(name: "Accept", value: "application/json")
                     if request.method != "GET" { head.headers.add(name: "Content-Length", value: "\(request.body.count)") }
                     for (field, value) in request.headers { head.headers.add(name: field, value: value) }
-                    try await outbound.write(.head(head))
-                    if !request.body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
-                    try await outbound.write(.end(nil))
+                    // One write: a server may answer and close as soon as the body's bytes arrive (its Content-Length
+                    // reached), and a separate write of the end (no bytes on the wire) would then fail.
+                    var parts: [HTTPClientRequestPart] = [.head(head)]
+                    if !request.body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
+                    parts.append(.end(nil))
+                    try await outbound.write(contentsOf: parts)
                     var response = OutboundResponse(status: 0, body: [])
                     for try await part in inbound {
                         switch part {

@@ -55,7 +55,10 @@ struct ResourceHandler {
             guard method == "POST" else { throw methodNotAllowed() }
             try context.caller.require(anyOf: Caller.permissions(for: .user, write: true))
             try await context.caller.requireMayManage(user: id, app: app)
+            // Every app each session signed into hears of it by back-channel logout (front-channel needs the user's browser).
+            let signedInto = try await BackChannelLogout(app: app).sessions(tenant: tenant, userID: id)
             try await RefreshTokens(app: app).revokeAll(tenant: tenant, userID: id)
+            await BackChannelLogout(app: app).notify(signedInto, tenant: tenant, baseURL: context.request.baseURL)
             // As Entra does: tokens issued before now are revoked (the proxy refuses their access tokens too).
             _ = try await app.directory.update(tenant: tenant, id: id, kind: .user, patch: [
                 "signInSessionsValidFromDateTime": .string(Timestamp.format(app.clock.now))], actor: context.caller.actor, allowReadOnly: true)

@@ -40,8 +40,8 @@ struct IdentityPlatform {
         if isDevice { return try await device(request, tenant: tenant, login: rest == ["devicelogin"]) }
         if isExternal { return try await ExternalSignIn(app: app, tenant: tenant, request: request).respond(Array(rest.dropFirst())) }
         if isLogout {
-            guard request.method == "GET" || request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use GET.") }
-            return try await logout(request, tenant: tenant)
+            guard request.method == "GET" || request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use GET or POST.") }
+            return try await Logout(app: app, tenant: tenant, request: request).respond()
         }
         if isConsent {
             guard request.method == "POST" else { throw DirectoryError(.methodNotAllowed, "Use POST.") }
@@ -145,38 +145,6 @@ struct IdentityPlatform {
         default:
             throw DirectoryError(.methodNotAllowed, "Use GET or POST.")
         }
-    }
-
-    /// `oauth2/v2.0/logout`: ends the browser session and clears its cookie, then returns to
-    /// `post_logout_redirect_uri` when the client (`client_id` or the `id_token_hint`'s audience) registered it, or shows
-    /// that the user signed out.
-    func logout(_ request: APIRequest, tenant: TenantRecord) async throws -> APIResponse {
-        let cookie = try await SignInSessions(app: app).end(request, tenant: tenant.id)
-        let query = Dictionary(request.query.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
-        // RP-initiated logout names the client by `client_id` or by an ID token it was given (`id_token_hint`, accepted
-        // expired, as OpenID Connect RP-Initiated Logout §2 allows, but only ours and for this tenant); when both are
-        // sent they must agree.
-        var clientID = query["client_id"]
-        if let hint = query["id_token_hint"] {
-            guard let jwt = JWT.decode(hint), jwt.verify(with: app.signingKey.publicKey), jwt.claims["tid"]?.stringValue == tenant.id,
-                  let issuer = jwt.claims["iss"]?.stringValue, app.network.isOwnIssuer(issuer, tenant: tenant.id, base: request.baseURL),
-                  let audience = jwt.claims["aud"]?.stringValue, clientID == nil || clientID == audience
-            else { throw OAuthError.invalidRequest(50132, "The id_token_hint is not an ID token this tenant issued to that client.") }
-            clientID = audience
-        }
-        if let target = query["post_logout_redirect_uri"], let clientID {
-            if let application = try await app.application(tenant: tenant.id, appID: clientID), AuthorizeEndpoint.redirectKind(target, application: application) != nil
-                || application.body["web"]?["logoutUrl"]?.stringValue == target {
-                var response = AuthorizeEndpoint.redirect(target, query["state"].map { [("state", $0)] } ?? [])
-                response.headers.append(("Set-Cookie", cookie))
-                return response
-            }
-        }
-        let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head>"
-            + "<body><p>You have signed out of \(Page.escape(tenant.name)).</p></body></html>"
-        return APIResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8"), ("Set-Cookie", cookie),
-                                                  ("Cache-Control", "no-store"), ("Content-Security-Policy", "default-src 'none'")],
-                           body: Array(page.utf8))
     }
 
     /// The consent page's answer (`oauth2/v2.0/consent`): the signed-in user grants what the page showed, for
@@ -352,7 +320,12 @@ struct IdentityPlatform {
             "tenant_region_scope": nil,
             "cloud_instance_name": .string(URL(string: base)?.host ?? "localhost"),
             "http_logout_supported": true,
+            // Front-channel: iframes to `web.logoutUrl` with `iss` and `sid`; back-channel: logout tokens to
+            // `web.backchannelLogoutUrl` (Logout.swift, BackChannelLogout.swift).
             "frontchannel_logout_supported": true,
+            "frontchannel_logout_session_supported": true,
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
         ]
     }
 }

@@ -25,11 +25,11 @@ struct JWT: Sendable {
         return JWT(header: header, claims: claims, signingInput: "\(parts[0]).\(parts[1])", signature: signature)
     }
 
-    /// Signs claims with RS256.
+    /// Signs claims with RS256; `typ` is `JWT` unless the header says otherwise (a logout token's `logout+jwt`).
     static func sign(claims: [String: JSONValue], header extra: [String: JSONValue], key: _RSA.Signing.PrivateKey) throws -> String {
         var header = extra
         header["alg"] = "RS256"
-        header["typ"] = "JWT"
+        header["typ"] = header["typ"] ?? "JWT"
         let input = Base64URL.encode(Data(JSONValue.object(header).serialized.utf8)) + "."
             + Base64URL.encode(Data(JSONValue.object(claims).serialized.utf8))
         let signature = try key.signature(for: SHA256.hash(data: Data(input.utf8)), padding: .insecurePKCS1v1_5)

@@ -11,6 +11,7 @@ enum ApplicationRules {
             body[key] = []
         }
         if body["keyCredentials"] != .array([]) { try checkKeyCredentials(&body, now: now) }
+        try checkLogoutURLs(body)
     }
 
     static func prepareServicePrincipal(_ body: inout [String: JSONValue], tenant: String, tx: any DirectoryTransaction) async throws {

@@ -117,7 +117,9 @@ enum DirectoryRules {
         }
         switch current.kind {
         case .user: try await UserRules.prepare(&body, tenant: current.tenant, tx: tx, isCreate: false)
-        case .application: try ApplicationRules.checkKeyCredentials(&body, now: now)
+        case .application:
+            try ApplicationRules.checkKeyCredentials(&body, now: now)
+            try ApplicationRules.checkLogoutURLs(body)
         case .conditionalAccessPolicy:
             try await PolicyRules.prepareConditionalAccessPolicy(&body, tenant: current.tenant, tx: tx)
             body["modifiedDateTime"] = .string(now)

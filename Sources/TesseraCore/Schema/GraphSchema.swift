@@ -13,9 +13,17 @@ public enum GraphSchema {
     ]
     /// A complex type by name (`passwordProfile`, …).
     public static func complexType(_ name: String) -> GraphStructure? {
-        guard let extra = navigationProperties[name], let generated = generatedComplexTypes[name] else { return generatedComplexTypes[name] }
+        guard let extra = navigationProperties[name] ?? tesseraProperties[name], let generated = generatedComplexTypes[name] else {
+            return generatedComplexTypes[name]
+        }
         return GraphStructure(name: name, properties: generated.properties.merging(extra) { a, _ in a })
     }
+
+    /// Properties Tessera adds to Graph's complex types, for what Entra has no property for: a web app's OpenID Connect
+    /// back-channel logout URL (`web.backchannelLogoutUrl`, beside Entra's front-channel `logoutUrl`).
+    static let tesseraProperties: [String: [String: GraphProperty]] = [
+        "webApplication": ["backchannelLogoutUrl": GraphProperty(.string)],
+    ]
 
     /// Navigation properties of complex types that requests may set inline (a policy's authentication strength,
     /// given as `{"id": …}`); the CSDL declares them apart from the properties.

@@ -1,0 +1,74 @@
+import Crypto
+import Foundation
+import TesseraCore
+
+/// That a browser session signed in to a client app: recorded when `/authorize` issues the app a code or an ID token
+/// for the session, so that ending the session (RP-initiated logout, `revokeSignInSessions`) can tell every app it
+/// signed into, by front-channel and back-channel logout. Kept in the credential store beside the session, in the
+/// session's family and owned by its user, and swept when the session would have expired.
+struct SessionClientRecord: CredentialRecord, Hashable {
+    enum State: String, Codable, Sendable { case active }
+    static let kind = CredentialKind(rawValue: "sessionClient")
+
+    /// Derived from the session and the client, so a second sign-in of the same app in the same session adds nothing.
+    var id: String
+    var sessionID: String
+    var userID: String
+    var clientID: String
+    var expires: Date
+    var state: State = .active
+
+    init(sessionID: String, userID: String, clientID: String, expires: Date) {
+        id = Self.id(sessionID: sessionID, clientID: clientID)
+        self.sessionID = sessionID
+        self.userID = userID
+        self.clientID = clientID
+        self.expires = expires
+    }
+
+    var owner: String? { userID }
+    var family: String? { sessionID }
+
+    /// A lowercase GUID-shaped digest of the session and client ids (the table's key is per tenant, across kinds).
+    static func id(sessionID: String, clientID: String) -> String {
+        let hex = SHA256.hash(data: Array("session-client:\(sessionID):\(clientID.lowercased())".utf8)).prefix(16)
+            .map { String(format: "%02x", $0) }.joined()
+        let c = Array(hex)
+        return [c[0..<8], c[8..<12], c[12..<16], c[16..<20], c[20..<32]].map { String($0) }.joined(separator: "-")
+    }
+}
+
+/// The apps each session signed into.
+struct SessionClients {
+    let app: TesseraApp
+
+    /// Notes that `session` signed in to `clientID`: one read when it already did, else one insert.
+    func record(_ session: SignInSessions.Session, clientID: String, tenant: String) async throws {
+        let id = SessionClientRecord.id(sessionID: session.id, clientID: clientID)
+        if try await app.store.read({ tx in try await tx.credentialRow(tenant: tenant, kind: SessionClientRecord.kind, id: id) }) != nil { return }
+        let expires = Date(timeIntervalSince1970: TimeInterval(session.authTime)).addingTimeInterval(SignInSessions.lifetime)
+        let record = SessionClientRecord(sessionID: session.id, userID: session.userID, clientID: clientID, expires: expires)
+        do {
+            try await app.store.write { tx in try await tx.insertCredential(record, tenant: tenant) }
+        } catch let error as DirectoryError where error.code == .conflict || error.code == .badRequest {
+            // Another request of the same session recorded it first (the insert does nothing and reports the duplicate).
+            guard try await app.store.read({ tx in try await tx.credentialRow(tenant: tenant, kind: SessionClientRecord.kind, id: id) }) != nil
+            else { throw error }
+        }
+    }
+
+    /// The apps a session signed into.
+    func of(session sessionID: String, tenant: String) async throws -> [SessionClientRecord] {
+        try await app.store.read { tx in try await tx.credentials(SessionClientRecord.self, tenant: tenant, family: sessionID) }
+    }
+
+    /// Every session of a user with the apps it signed into.
+    func of(user userID: String, tenant: String) async throws -> [SessionClientRecord] {
+        try await app.store.read { tx in try await tx.credentials(SessionClientRecord.self, tenant: tenant, userID: userID) }
+    }
+
+    /// Forgets what a session signed into (it ended).
+    func forget(session sessionID: String, tenant: String) async throws {
+        _ = try await app.store.write { tx in try await tx.deleteCredentials(tenant: tenant, kind: SessionClientRecord.kind, family: sessionID) }
+    }
+}
