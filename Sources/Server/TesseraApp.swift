@@ -76,9 +76,10 @@ public struct TesseraApp: Sendable {
     /// Handles one request: identity platform, Graph or health.
     public func handle(_ request: APIRequest) async -> APIResponse {
         do {
-            return try await route(request)
-        } catch let error as DirectoryError {
             await refreshSigningKeys()
+            // One signing key for the whole request, so a rotation in between cannot pair one key's kid with another's signature.
+            return try await SigningKeyRingCache.$requestKey.withValue(signingKeys.ring.current) { try await route(request) }
+        } catch let error as DirectoryError {
             var response = APIResponse.error(error, request: request, now: clock.now)
             // The store's 503 (its database unreachable or failing over) is retryable: say when, as /readyz does.
             if error.code == .serviceUnavailable { response.headers.append(("Retry-After", String(Self.unavailableRetryAfter))) }

@@ -56,6 +56,18 @@ struct KeyRingTests {
         }
     }
 
+    @Test("a request signs with the key that was current when it began, though a rotation lands meanwhile")
+    func onePerRequest() async throws {
+        try await Harness.run { h in
+            let began = h.app.signingKey
+            try await SigningKeyRingCache.$requestKey.withValue(began) {
+                try await Self.rotate(h)
+                #expect(h.app.signingKey.kid == began.kid)
+            }
+            #expect(h.app.signingKey.kid != began.kid)
+        }
+    }
+
     @Test("serve rotates on its schedule: not before the period, at the first request after it")
     func scheduled() async throws {
         try await Harness.run { h in

@@ -144,6 +144,8 @@ final class SigningKeyRingCache: Sendable {
     }
 
     static let maxAge: Duration = .seconds(1)
+    /// The key a request signs with, bound by `TesseraApp.handle` for its whole duration.
+    @TaskLocal static var requestKey: SigningKey?
     let secrets: DeploymentSecrets
     /// Seconds between scheduled rotations; nil: only by hand.
     let rotationPeriod: TimeInterval?
@@ -192,8 +194,9 @@ extension JWT {
 }
 
 extension TesseraApp {
-    /// The key that signs tokens now.
-    var signingKey: SigningKey { signingKeys.ring.current }
+    /// The key that signs tokens now: in a request, the one that was current when it began (a token's `kid` and its
+    /// signature, read one after the other, always name the same key).
+    var signingKey: SigningKey { SigningKeyRingCache.requestKey ?? signingKeys.ring.current }
 
     /// Picks up a ring another node or `tessera keys rotate` changed, and rotates on schedule; at most one check at a
     /// time, about once a second (`force`: now). A failure is logged and retried at the next check: the ring in memory
