@@ -68,7 +68,7 @@ def apache(graph, tessera, issuer):
         # ...which also calls userinfo with POST, the access token in the form body (Core §5.3.1, RFC 6750 §2.2)
         "formpost": server.site("formpost", "", None, "OIDCResponseMode form_post", "OIDCUserInfoTokenMethod post_param"),
         "maxage": server.site("maxage", "", None, "OIDCAuthRequestParams max_age=5"),
-        "claims": server.site("claims", "", None, "OIDCAuthRequestParams " + urllib.parse.urlencode({"claims": claims})),
+        "claims": server.site("claims", "", None, "OIDCAuthRequestParams claims=" + urllib.parse.quote(claims, safe="")),
         # the hybrid flow with the module's default response mode for it (fragment, posted back by its own page)
         "hybrid": server.site("hybrid", "", None, 'OIDCResponseType "code id_token"'),
         "request": server.site("request", "", None, "OIDCRequestObject " + json.dumps(request_object),
@@ -78,7 +78,7 @@ def apache(graph, tessera, issuer):
         "back": server.site("back", "", None),
     }
     web = {"hybrid": {"implicitGrantSettings": {"enableIdTokenIssuance": True}},
-           # mod_auth_openidc's front-channel (logout=get) and back-channel (logout=backchannel) logout endpoints
+           # mod_auth_openidc's front-channel logout endpoint (its back-channel one is set by the logout test)
            "front": {"logoutUrl": f"{sites['front'].redirect_uri}?logout=get"}}
     for name, site in sites.items():
         app, secret = web_app(graph, [site.redirect_uri, site.logged_out_url], **web.get(name, {}))
@@ -99,7 +99,7 @@ def register_certificate(graph, app: dict, der: bytes) -> None:
 @pytest.fixture(scope="module")
 def pyoidc(graph, tessera, issuer):
     """pyoidc's web application: one client, allowed the hybrid flow, with a certificate for its request objects and
-    its front- and back-channel logout URLs."""
+    its front-channel logout URL (the back-channel one is set by the logout test)."""
     rp = PyoidcRP(issuer, tessera.ca)
     app, secret = web_app(graph, [rp.redirect_uri, rp.post_logout_redirect_uri],
                           implicitGrantSettings={"enableIdTokenIssuance": True}, logoutUrl=f"{rp.base}/frontchannel")
@@ -338,3 +338,35 @@ def test_request_objects_signed_with_the_registered_certificate(fresh, apache, p
         assert refused["error"] == "invalid_request_object" and "id_token" not in refused, refused
     finally:
         pyoidc.signing_key = registered
+
+
+# ------------------------------------------------------------------------------------------------ front- and back-channel logout
+def test_logout_at_one_app_ends_the_sessions_of_every_app_front_and_back_channel(fresh, graph, apache, pyoidc, user, issuer):
+    # Back-channel logout URLs (web.backchannelLogoutUrl, Tessera's extension beside Entra's front-channel logoutUrl):
+    # mod_auth_openidc's ?logout=backchannel, and pyoidc's application's.
+    for app_id, url in ((apache["back"].app_id, f"{apache['back'].redirect_uri}?logout=backchannel"),
+                        (pyoidc.app_id, f"{pyoidc.base}/backchannel")):
+        web = graph.ok("GET", f"applications/{app_id}")["web"]
+        graph.ok("PATCH", f"applications/{app_id}", 204, json={"web": {**web, "backchannelLogoutUrl": url}})
+    _, code = signed_in_to(fresh, apache["code"])
+    _, front = signed_in_to(fresh, apache["front"])
+    _, back = signed_in_to(fresh, apache["back"])
+    result = pyoidc_sign_in(fresh, pyoidc)
+    mine = fresh.get_cookie("pyoidc_rp")["value"]
+    sid = result["id_token"]["sid"]
+    assert all(still_signed_in(apache[name], cookie) for name, cookie in (("code", code), ("front", front), ("back", back)))
+    fronts, backs = len(pyoidc.front_channel), len(pyoidc.back_channel)
+    # mod_auth_openidc's RP-initiated logout at one app; Tessera's signed-out page loads the front-channel logout URLs
+    # in iframes before it goes on to post_logout_redirect_uri, and POSTs logout tokens to the back-channel ones.
+    fresh.get(apache["code"].logout_url())
+    assert eventually(lambda: fresh.current_url.startswith(apache["code"].logged_out_url)), fresh.current_url
+    assert not still_signed_in(apache["code"], code)
+    assert not still_signed_in(apache["front"], front)  # front-channel: the module's ?logout=get in the iframe
+    assert eventually(lambda: not still_signed_in(apache["back"], back)), "back-channel logout did not end the session"
+    # pyoidc's application registered both: the iframe brought iss and sid, the logout token passed pyoidc's checks
+    assert pyoidc.front_channel[fronts:] == [{"iss": issuer, "sid": sid}]
+    assert eventually(lambda: len(pyoidc.back_channel) > backs)
+    token = pyoidc.back_channel[-1]
+    assert token.get("sid") == sid and token["iss"] == issuer and token["aud"] == [pyoidc.client.client_id], token
+    assert "http://schemas.openid.net/event/backchannel-logout" in token["events"]
+    assert not pyoidc_signed_in(pyoidc, mine)
