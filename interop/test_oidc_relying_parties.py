@@ -341,13 +341,17 @@ def test_request_objects_signed_with_the_registered_certificate(fresh, apache, p
 
 
 # ------------------------------------------------------------------------------------------------ front- and back-channel logout
-def test_logout_at_one_app_ends_the_sessions_of_every_app_front_and_back_channel(fresh, graph, apache, pyoidc, user, issuer):
-    # Back-channel logout URLs (web.backchannelLogoutUrl, Tessera's extension beside Entra's front-channel logoutUrl):
-    # mod_auth_openidc's ?logout=backchannel, and pyoidc's application's.
+@pytest.fixture(scope="module")
+def back_channel(graph, apache, pyoidc):
+    """Back-channel logout URLs (web.backchannelLogoutUrl, Tessera's extension beside Entra's front-channel logoutUrl):
+    mod_auth_openidc's ?logout=backchannel on the "back" site, and pyoidc's application's."""
     for app_id, url in ((apache["back"].app_id, f"{apache['back'].redirect_uri}?logout=backchannel"),
                         (pyoidc.app_id, f"{pyoidc.base}/backchannel")):
         web = graph.ok("GET", f"applications/{app_id}")["web"]
         graph.ok("PATCH", f"applications/{app_id}", 204, json={"web": {**web, "backchannelLogoutUrl": url}})
+
+
+def test_logout_at_one_app_ends_the_sessions_of_every_app_front_and_back_channel(fresh, back_channel, apache, pyoidc, user, issuer):
     _, code = signed_in_to(fresh, apache["code"])
     _, front = signed_in_to(fresh, apache["front"])
     _, back = signed_in_to(fresh, apache["back"])
@@ -369,4 +373,24 @@ def test_logout_at_one_app_ends_the_sessions_of_every_app_front_and_back_channel
     token = pyoidc.back_channel[-1]
     assert token.get("sid") == sid and token["iss"] == issuer and token["aud"] == [pyoidc.client.client_id], token
     assert "http://schemas.openid.net/event/backchannel-logout" in token["events"]
+    assert not pyoidc_signed_in(pyoidc, mine)
+
+
+def test_revoking_a_users_sign_in_sessions_tells_every_app_by_back_channel(fresh, back_channel, graph, origin, apache, pyoidc, user,
+                                                                           issuer):
+    # (last in the file: the user's earlier tokens are revoked)
+    _, back = signed_in_to(fresh, apache["back"])
+    result = pyoidc_sign_in(fresh, pyoidc)
+    mine = fresh.get_cookie("pyoidc_rp")["value"]
+    backs = len(pyoidc.back_channel)
+    assert still_signed_in(apache["back"], back) and pyoidc_signed_in(pyoidc, mine)
+    # An administrator revokes the user's sessions through Graph: no browser is involved, the apps hear it by back-channel.
+    # (Graph at the host name the apps know Tessera by: the logout token's iss is the issuer at the Graph request's host.)
+    revoked = graph.s.post(f"{origin}/v1.0/users/{user['id']}/revokeSignInSessions")
+    assert revoked.status_code == 200 and revoked.json()["value"] is True, revoked.text
+    assert eventually(lambda: not still_signed_in(apache["back"], back)), "the session outlived the revocation\n" + apache["back"].server.log()
+    # a logout token per session of the user (the earlier tests' too), each passing pyoidc's checks; this one's among them
+    sid = result["id_token"]["sid"]
+    assert eventually(lambda: any(t.get("sid") == sid for t in pyoidc.back_channel[backs:])), pyoidc.back_channel[backs:]
+    assert all(t.get("iss") == issuer and "refused" not in t for t in pyoidc.back_channel[backs:]), pyoidc.back_channel[backs:]
     assert not pyoidc_signed_in(pyoidc, mine)
