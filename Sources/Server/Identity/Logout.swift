@@ -121,7 +121,7 @@ struct Logout {
     /// The hint's claims, when it is an ID token (no access token: those carry `idtyp`) this tenant issued with this
     /// deployment's key, whether or not it expired.
     func verifiedHint(_ hint: String) -> [String: JSONValue]? {
-        guard let jwt = JWT.decode(hint), jwt.verify(with: app.signingKey.publicKey), jwt.claims["tid"]?.stringValue == tenant.id,
+        guard let jwt = JWT.decode(hint), jwt.verify(with: app.signingKeys), jwt.claims["tid"]?.stringValue == tenant.id,
               let issuer = jwt.claims["iss"]?.stringValue, app.network.isOwnIssuer(issuer, tenant: tenant.id, base: request.baseURL),
               jwt.claims["aud"]?.stringValue?.isEmpty == false, jwt.claims["idtyp"] == nil
         else { return nil }
