@@ -455,6 +455,24 @@ struct LogoutTests {
         }
     }
 
+    @Test("a logout token carries the issuer of the app's own sign-in, whatever host the logout or the revocation came by")
+    func logoutTokenIssuerIsTheSignIns() async throws {
+        try await Harness.run { h in
+            let receiver = try await LogoutReceiver.start()
+            defer { receiver.close() }
+            let appID = try await Self.application(h, backChannel: "http://127.0.0.1:\(receiver.port)/bc")
+            let signIn = try await Self.signIn(h, appID: appID)
+            let signedInto = try await BackChannelLogout(app: h.app).sessions(tenant: h.tenant.tenantId, userID: h.tenant.adminUserId)
+            // As when an administrator revokes the sessions through Graph at another of the deployment's names.
+            #expect(await BackChannelLogout(app: h.app).notify(signedInto, tenant: h.tenant.tenantId, baseURL: "https://elsewhere.test") == 1)
+            let received = try await receiver.wait(for: 1)
+            let token = try #require(APIRequest.parseForm(received[0].body).first?.value)
+            let issuer = try #require(signIn.claims["iss"]?.stringValue)
+            #expect(issuer.hasPrefix(Harness.base))
+            #expect(JWT.decode(token)?.claims["iss"]?.stringValue == issuer)
+        }
+    }
+
     @Test("the back-channel queue retries a failing app with backoff (two 500s, then delivered) and gives up on a refusal")
     func queueRetries() async throws {
         let receiver = try await LogoutReceiver.start(statuses: [500, 503, 200])

@@ -208,7 +208,7 @@ struct AuthorizeEndpoint {
         }
         if let state { params.append(("state", state)) }
         params.append(("session_state", session.id))
-        try await SessionClients(app: app).record(session, clientID: clientID, tenant: tenantID)  // for front- and back-channel logout
+        try await SessionClients(app: app).record(session, clientID: clientID, tenant: tenantID, baseURL: request.baseURL)  // for front- and back-channel logout
         var response = deliver(params)
         // A persistent browser session control decides whether the browser keeps the session when it closes.
         if let mode = decision.persistentBrowser,

@@ -37,11 +37,13 @@ struct BackChannelLogout {
     }
 
     /// Queues a logout token for each app in `sessions` that registered a back-channel URL; returns how many were queued.
+    /// Each token's `iss` is the one the app's ID tokens carry (the URL its sign-in came by); `baseURL`, the URL the
+    /// logout came by, only for records that do not say.
     @discardableResult
     func notify(_ sessions: [SessionClientRecord], tenant: String, baseURL: String) async -> Int {
-        let issuer = IdentityPlatform(app: app).issuer(tenant: tenant, base: baseURL)
         var deliveries: [BackChannelLogoutQueue.Delivery] = []
         for record in sessions {
+            let issuer = IdentityPlatform(app: app).issuer(tenant: tenant, base: record.baseURL ?? baseURL)
             do {
                 guard let application = try await app.application(tenant: tenant, appID: record.clientID), let url = Self.url(of: application)
                 else { continue }

@@ -17,13 +17,18 @@ struct SessionClientRecord: CredentialRecord, Hashable {
     var clientID: String
     var expires: Date
     var state: State = .active
+    /// The URL the app's sign-in came by (one of `--public-url`), whose issuer its ID tokens carry: a logout token for
+    /// the app must carry the same `iss` (Back-Channel Logout 1.0 §2.4), whatever host the logout itself came by.
+    /// Nil in records made before it was kept.
+    var baseURL: String? = nil
 
-    init(sessionID: String, userID: String, clientID: String, expires: Date) {
+    init(sessionID: String, userID: String, clientID: String, expires: Date, baseURL: String? = nil) {
         id = Self.id(sessionID: sessionID, clientID: clientID)
         self.sessionID = sessionID
         self.userID = userID
         self.clientID = clientID
         self.expires = expires
+        self.baseURL = baseURL
     }
 
     var owner: String? { userID }
@@ -42,12 +47,12 @@ struct SessionClientRecord: CredentialRecord, Hashable {
 struct SessionClients {
     let app: TesseraApp
 
-    /// Notes that `session` signed in to `clientID`: one read when it already did, else one insert.
-    func record(_ session: SignInSessions.Session, clientID: String, tenant: String) async throws {
+    /// Notes that `session` signed in to `clientID` at `baseURL`: one read when it already did, else one insert.
+    func record(_ session: SignInSessions.Session, clientID: String, tenant: String, baseURL: String) async throws {
         let id = SessionClientRecord.id(sessionID: session.id, clientID: clientID)
         if try await app.store.read({ tx in try await tx.credentialRow(tenant: tenant, kind: SessionClientRecord.kind, id: id) }) != nil { return }
         let expires = Date(timeIntervalSince1970: TimeInterval(session.authTime)).addingTimeInterval(SignInSessions.lifetime)
-        let record = SessionClientRecord(sessionID: session.id, userID: session.userID, clientID: clientID, expires: expires)
+        let record = SessionClientRecord(sessionID: session.id, userID: session.userID, clientID: clientID, expires: expires, baseURL: baseURL)
         do {
             try await app.store.write { tx in try await tx.insertCredential(record, tenant: tenant) }
         } catch let error as DirectoryError where error.code == .conflict || error.code == .badRequest {
