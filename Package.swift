@@ -277,6 +277,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The command line's own logic: serve's configuration file, environment and flags (issue 22).
+        .testTarget(
+            name: "TesseraCommandsTests",
+            dependencies: ["TesseraCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServerTests",
             dependencies: [

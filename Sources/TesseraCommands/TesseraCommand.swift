@@ -14,7 +14,7 @@ public struct TesseraCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
-        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, DeviceCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, HealthCommand.self, KeysCommand.self, Bench.self])
+        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, DeviceCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, HealthCommand.self, KeysCommand.self, ConfigCommand.self, Bench.self])
     public init() {}
 }
 
@@ -66,6 +66,9 @@ struct StorageOptions: ParsableArguments {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the server.")
+    /// Read before the rest is parsed (ServeConfiguration.swift): here for the help and so that parsing accepts it.
+    @Option(help: "A configuration file (TOML: `key = value` a line, keys as these options are named) with any of these options; environment variables TESSERA_<OPTION> win over it, flags over both (`tessera config check`). Default: $TESSERA_CONFIG.")
+    var config: String?
     @OptionGroup var storage: StorageOptions
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "Port to listen on.") var port: Int = 8443
