@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,10 @@ def test_config_check_prints_sources_and_masks_the_database_password(folder: Pat
     assert "idle-timeout = 60  # env TESSERA_IDLE_TIMEOUT" in lines
     assert 'log-level = "debug"  # flag' in lines
     assert 'host = "127.0.0.1"  # default' in lines
+    # The file is TOML to TOML's own parser too, and so is what the check prints (a file to start from).
+    assert tomllib.loads(config.read_text())["port"] == 9443
+    effective = tomllib.loads(result.stdout)
+    assert effective["port"] == 9443 and effective["idle-timeout"] == 60 and "tls-cert" not in effective
     # The password in the environment is masked as well.
     result = subprocess.run([BINARY, "config", "check"], capture_output=True, text=True, timeout=60,
                             env=clean_environment(TESSERA_DATABASE="postgres://tessera:Env53cret@db.contoso.test/tessera"))
