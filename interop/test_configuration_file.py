@@ -130,3 +130,24 @@ def test_config_check_prints_sources_and_masks_the_database_password(folder: Pat
     result = subprocess.run([BINARY, "config", "check", "--config", str(config)], capture_output=True, text=True, timeout=60,
                             env=clean_environment())
     assert result.returncode == 64 and f"{config}:1:1: key 'port': expected an integer, found a boolean" in result.stderr
+
+
+@pytest.mark.parametrize("text", [
+    r'data = "a\tb\u00e9\U0001F600\"q\\ # not a comment"',
+    r"data = 'C:\data\tessera'  # literal: backslashes kept",
+    "port = +8_443",
+    "public-url = [\n  \"https://a.contoso.com\", # canonical\n  'https://b.contoso.com',\n]",
+    "http = true\t# tab before the comment",
+    "trusted-proxy = []",
+])
+def test_the_subset_means_what_toml_says(folder: Path, text: str):
+    """Each value reads the same to tomllib as to Tessera (through what `config check` prints, itself TOML)."""
+    config = folder / "t.toml"
+    config.write_text(text + "\n")
+    expected = tomllib.loads(config.read_text())
+    result = subprocess.run([BINARY, "config", "check", "--config", str(config)], capture_output=True, text=True, timeout=60,
+                            env=clean_environment())
+    assert result.returncode == 0, result.stderr
+    effective = tomllib.loads(result.stdout)
+    for key, value in expected.items():
+        assert effective[key] == value
