@@ -67,6 +67,9 @@ struct PostgresSession: SQLSession {
     let logger: Logger
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        // A statement sent on a connection already closed (its server died; the ROLLBACK after a failed statement) is
+        // never answered by PostgresNIO: the request would hang. It is refused as the lost connection it is.
+        guard !connection.isClosed else { throw PostgresUnavailable(reason: "the connection was lost", underlying: nil) }
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {

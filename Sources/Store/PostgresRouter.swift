@@ -53,12 +53,20 @@ final class PostgresRouter: Sendable {
         var lostAt: ContinuousClock.Instant?
     }
 
+    /// The pools this router made whose `run()` has not returned, and those it retired (ended for a swap or unused), for
+    /// `close()` to wait on.
+    private struct Pools {
+        var running = 0
+        var retired: [Task<Void, Never>] = []
+    }
+
     let url: PostgresURL
     let timing: Timing
     /// True when there is nothing to choose: one host, any server.
     let fixed: Bool
     private let maxConnections: Int
     private let state: Mutex<State>
+    private let pools = Mutex(Pools())
     let logger = Logger(label: "tessera.postgres")
 
     init(url: PostgresURL, maxConnections: Int, timing: Timing = Timing()) {
@@ -343,13 +351,13 @@ final class PostgresRouter: Sendable {
                 guard await probe(endpoint) == nil else { continue }
                 // Keep the old pool when its server fits again (a passing fault): its connections in use stay.
                 let reuse = !oldDropped && old?.endpoint == endpoint ? old : nil
-                if let old, reuse == nil, !oldDropped { old.runner.cancel() }
+                if let old, reuse == nil, !oldDropped { retire(old) }
                 serve(endpoint, reusing: reuse)
                 return
             }
             if rounds == 1, !oldDropped, let old {
                 // The old server does not fit: end its pool, so requests waiting on it are refused now, not at their lease wait.
-                old.runner.cancel()
+                retire(old)
                 oldDropped = true
             }
             try? await Task.sleep(for: pause)
@@ -376,7 +384,7 @@ final class PostgresRouter: Sendable {
             return (waiters, node, lostFor)
         }
         guard let node else {
-            made?.runner.cancel()
+            if let made { retire(made) }
             return
         }
         if let lostFor {
@@ -397,10 +405,24 @@ final class PostgresRouter: Sendable {
         configuration.options.minimumConnections = 1
         if !fixed { configuration.options.connectTimeout = timing.probeTimeout }
         let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "tessera.postgres.pool"))
+        pools.withLock { $0.running += 1 }
         // Started at once, on this thread, so the client is running before the first lease (PostgresNIO warns otherwise).
-        let runner = Task.immediate { await client.run() }
+        let runner = Task.immediate { [weak self] in
+            await client.run()
+            self?.pools.withLock { $0.running -= 1 }
+        }
         return Node(generation: generation, endpoint: endpoint, client: client, runner: runner)
     }
+
+    /// Ends `node`'s pool: its connections are closed (in use or not) and its waiting requests refused. `close()` waits
+    /// for it to have ended.
+    private func retire(_ node: Node) {
+        node.runner.cancel()
+        pools.withLock { $0.retired.append(node.runner) }
+    }
+
+    /// How many pools this router made are still running (one while it serves; none once closed).
+    var poolsRunning: Int { pools.withLock { $0.running } }
 
     /// Nil when `endpoint` answers within `probeTimeout` and fits the target; otherwise why not.
     func probe(_ endpoint: PostgresEndpoint) async -> String? {
@@ -491,10 +513,10 @@ final class PostgresRouter: Sendable {
         for waiter in waiters { waiter.resume(throwing: PostgresUnavailable(reason: "the database client is closed", underlying: nil)) }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
-        if let node {
-            node.runner.cancel()
-            await node.runner.value
-        }
+        // The search or watch has ended, so no pool is made or retired after this.
+        if let node { retire(node) }
+        for runner in pools.withLock({ $0.retired }) { await runner.value }
+        pools.withLock { $0.retired = [] }
     }
 }
 
