@@ -15,6 +15,10 @@ import TesseraTesting
 struct OpenIDProviderTests {
     static let redirect = "https://rp.contoso.test/callback"
 
+    /// The response mode the relying party asks for (nil: the response type's default): the Form Post plans run the
+    /// Basic modules again with `form_post`.
+    @TaskLocal static var responseMode: String?
+
     /// A registered relying party (a web app with a secret) and a signed-in browser.
     struct RP {
         let h: Harness
@@ -37,12 +41,17 @@ struct OpenIDProviderTests {
             var params = [("client_id", clientID), ("redirect_uri", OpenIDProviderTests.redirect), ("response_type", responseType),
                           ("scope", scope), ("state", "af0ifjsldkj")]
             if let nonce { params.append(("nonce", nonce)) }
+            if let mode = OpenIDProviderTests.responseMode, !extra.contains(where: { $0.0 == "response_mode" }) {
+                params.append(("response_mode", mode))
+            }
             return params + extra
         }
 
         /// The parameters the client receives (query, fragment or form_post page).
         func answer(_ params: [(String, String)]) async throws -> [String: String] {
-            try OpenIDProviderTests.received(await authorize(params))
+            let received = try OpenIDProviderTests.received(await authorize(params))
+            if let mode = OpenIDProviderTests.responseMode { #expect(received["_mode"] == mode) }
+            return received
         }
 
         func token(_ form: [(String, String)], headers: [String: String] = [:]) async -> APIResponse {
@@ -179,7 +188,7 @@ struct OpenIDProviderTests {
         try await Harness.run { h in
             let rp = try await Self.rp(h)
             let received = try await rp.answer(rp.request("code"))
-            #expect(received["_mode"] == "query" && received["state"] == "af0ifjsldkj" && received["id_token"] == nil)
+            #expect(received["_mode"] == (Self.responseMode ?? "query") && received["state"] == "af0ifjsldkj" && received["id_token"] == nil)
             let tokens = await rp.redeem(try #require(received["code"]))
             #expect(tokens.status == 200 && tokens.json["token_type"] == "Bearer")
             #expect(tokens.headers.contains { $0.name == "Cache-Control" && $0.value == "no-store" })
@@ -636,6 +645,48 @@ struct OpenIDProviderTests {
                                           tenant: tenant)
         }
         rp.h.app.directory.generations.bump(tenant)
+    }
+
+    /// The modules of the Basic plan that the Form Post Basic plan runs again with `response_mode=form_post`, each by
+    /// the same test as above.
+    enum FormPostModule: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case server = "oidcc-server", idTokenSignature = "oidcc-idtoken-signature", codeReuse = "oidcc-codereuse"
+        case codeReuse30 = "oidcc-codereuse-30seconds", scopeProfile = "oidcc-scope-profile", scopeEmail = "oidcc-scope-email"
+        case scopeAddress = "oidcc-scope-address", scopePhone = "oidcc-scope-phone", scopeAll = "oidcc-scope-all"
+        case userinfoGet = "oidcc-userinfo-get", userinfoPostHeader = "oidcc-userinfo-post-header"
+        case userinfoPostBody = "oidcc-userinfo-post-body", alternateHappyFlow = "oidcc-alternate-happy-flow"
+        case withoutNonce = "oidcc-ensure-request-without-nonce-succeeds-for-code-flow", refreshToken = "oidcc-refresh-token"
+        case clientSecretPost = "oidcc-server-client-secret-post", validPKCE = "oidcc-ensure-request-with-valid-pkce-succeeds"
+
+        var testDescription: String { rawValue }
+
+        func run(_ t: OpenIDProviderTests) async throws {
+            switch self {
+            case .server: try await t.server()
+            case .idTokenSignature: try await t.idTokenSignature()
+            case .codeReuse: try await t.codeReuse()
+            case .codeReuse30: try await t.codeReuseAfterThirtySeconds()
+            case .scopeProfile: try await t.scopeProfile()
+            case .scopeEmail: try await t.scopeEmail()
+            case .scopeAddress: try await t.scopeAddress()
+            case .scopePhone: try await t.scopePhone()
+            case .scopeAll: try await t.scopeAll()
+            case .userinfoGet: try await t.userinfoGet()
+            case .userinfoPostHeader: try await t.userinfoPostHeader()
+            case .userinfoPostBody: try await t.userinfoPostBody()
+            case .alternateHappyFlow: try await t.alternateHappyFlow()
+            case .withoutNonce: try await t.withoutNonceCodeFlow()
+            case .refreshToken: try await t.refreshToken()
+            case .clientSecretPost: try await t.clientSecretPost()
+            case .validPKCE: try await t.validPKCE()
+            }
+        }
+    }
+
+    @Test("formpost: the Form Post Basic plan — each Basic module again with response_mode=form_post, the answer posted by a page",
+          arguments: FormPostModule.allCases)
+    func formPostBasic(_ module: FormPostModule) async throws {
+        try await Self.$responseMode.withValue("form_post") { try await module.run(self) }
     }
 
     @Test("client_secret_basic: id and secret form-urlencoded before base64 (RFC 6749 §2.3.1) or sent as they are, plain or with : + % and space")
