@@ -29,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from support import free_port
+from support import free_port, self_signed_certificate
 
 APACHE = os.environ.get("APACHE_BIN", "/usr/sbin/apache2")
 MODULES = Path(os.environ.get("APACHE_MODULES", "/usr/lib/apache2/modules"))
@@ -86,19 +86,9 @@ class Site:
 def signing_certificate(common_name: str) -> tuple[str, str, bytes]:
     """A new RSA key and a self-signed certificate for it, as a client registers one on its application
     (keyCredentials) to sign request objects: the key's PEM, the certificate's PEM and its DER."""
-    import datetime
+    from cryptography.hazmat.primitives import serialization
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    key, cert = self_signed_certificate(common_name)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption()).decode()
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode(), cert.public_bytes(serialization.Encoding.DER)
@@ -222,7 +212,6 @@ class PyoidcRP:
 
     def __init__(self, issuer: str, ca: str):
         from oic.oic import Client
-        from oic.oic.message import RegistrationResponse  # noqa: F401  (imported here: only this module needs oic)
         from oic.utils.authn.client import CLIENT_AUTHN_METHOD
         from oic.utils.settings import OicClientSettings
 

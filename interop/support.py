@@ -363,3 +363,22 @@ def stop_serve(proc: subprocess.Popen, data=None) -> None:
         proc.kill()
     if data is not None:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def self_signed_certificate(common_name: str):
+    """A new RSA key and a self-signed certificate for it, valid from five minutes ago for two days, as a client
+    registers one on its application (keyCredentials): the key and the certificate (cryptography's objects)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    return key, cert

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import hashlib
 import time
 import uuid
@@ -13,12 +12,9 @@ import msal
 import pytest
 from azure.identity import ClientSecretCredential
 from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
-from support import ADMIN_PERMISSIONS, GRAPH_AUDIENCE, GRAPH_SCOPE, assert_oauth_error, unique
+from support import ADMIN_PERMISSIONS, GRAPH_AUDIENCE, GRAPH_SCOPE, assert_oauth_error, self_signed_certificate, unique
 
 GUID_LEN = 36
 
@@ -170,12 +166,7 @@ def test_missing_client_id_is_invalid_request(tessera, tenant_a):
 
 # ---------------------------------------------------------------------------------------- private_key_jwt
 def make_certificate(common_name: str):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    key, cert = self_signed_certificate(common_name)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
     return key, pem, cert.public_bytes(serialization.Encoding.DER)
