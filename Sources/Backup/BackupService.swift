@@ -437,6 +437,7 @@ public struct BackupService: Sendable {
         guard claimed else { return nil }
         let taken: SnapshotRecord
         do {
+            try await Self.dayClaimed?()
             taken = try await snapshot(tenant: tenant)
         } catch {
             if Task.isCancelled || error is CancellationError {
@@ -448,6 +449,10 @@ public struct BackupService: Sendable {
         try await applyRetention(tenant: tenant)
         return taken
     }
+
+    /// For tests: awaited by ``daily(tenant:)`` once it has claimed the day and before it takes the snapshot, so a
+    /// test can stop a node mid-snapshot at that point.
+    @TaskLocal static var dayClaimed: (@Sendable () async throws -> Void)?
 
     /// Drops snapshots older than `retentionDays`. The oldest kept snapshot becomes a full one first (its state
     /// written out whole), so nothing it needs goes; then blobs no snapshot references are deleted.

@@ -1,4 +1,4 @@
-import Backup
+@testable import Backup
 import Foundation
 import Testing
 @testable import Server
@@ -45,6 +45,31 @@ struct ClusterSlotTests {
             #expect(await RetentionService(app: nodes[1]).sweep().isEmpty)
             let after = try await nodes[1].backup.snapshots(tenant: tenant)
             #expect(after.count == 1)
+        }
+    }
+
+    @Test("a daily snapshot cancelled mid-way (a graceful shutdown's timeout) releases the day's claim: the other node takes the snapshot in the same hour",
+          arguments: RecoveryLeaseTests.databases)
+    func cancelledSnapshotReleasesTheDay(_ database: String) async throws {
+        try await RecoveryLeaseTests.cluster(database, nodes: 2) { nodes, _, tenant in
+            let (claimed, signal) = AsyncStream<Void>.makeStream()
+            let running = Task {
+                try await BackupService.$dayClaimed.withValue({
+                    signal.yield()
+                    try await Task.sleep(for: .seconds(3600))
+                }) {
+                    try await nodes[0].backup.daily(tenant: tenant)
+                }
+            }
+            var waiting = claimed.makeAsyncIterator()
+            _ = await waiting.next()
+            running.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await running.value }
+            #expect(try await nodes[0].backup.snapshots(tenant: tenant).isEmpty, "the cancelled node took the snapshot")
+            // Same clock, same hour: had the claim been kept, the other node would find the day taken and do nothing.
+            let taken = try await nodes[1].backup.daily(tenant: tenant)
+            #expect(taken != nil, "the cancelled snapshot's claim was not released")
+            #expect(try await nodes[1].backup.snapshots(tenant: tenant).count == 1)
         }
     }
 
