@@ -210,4 +210,48 @@ struct DirectConnectTests {
             #expect(location.hasPrefix(AuthorizeTests.spa + "?error=consent_required") && location.contains("AADSTS65001"), "\(location)")
         }
     }
+
+    @Test("logging out of the home session, or revoking Alice's sessions at home, tells Contoso's app (back-channel and front-channel logout) with the claims of Contoso's ID token")
+    func homeLogoutTellsTheApp() async throws {
+        try await Harness.run { h in
+            let receiver = try await LogoutReceiver.start()
+            defer { receiver.close() }
+            let w = try await CrossTenantB2BTests.world(h)
+            await Self.connect(w)
+            let applications = await h.graph("GET", "applications", token: w.contosoToken).json["value"]?.arrayValue ?? []
+            let object = try #require(applications.first { $0["appId"]?.stringValue == w.appID }?["id"]?.stringValue)
+            let patched = await h.graph("PATCH", "applications/\(object)", token: w.contosoToken, json: [
+                "web": ["redirectUris": [.string(AuthorizeTests.web)], "backchannelLogoutUrl": .string("http://127.0.0.1:\(receiver.port)/bc"),
+                        "logoutUrl": .string(LogoutTests.frontChannel)]])
+            #expect(patched.status == 204, "\(patched.text)")
+            let home = try await w.homeCookie()
+            let id = try CrossTenantB2BTests.claims(try await w.tokens(try await w.signIn(cookie: home))["id_token"])
+            // Alice signs out at Fabrikam, where her session is (no hint for it: she confirms).
+            let logout = "/\(w.fabrikam.tenantId)/oauth2/v2.0/logout"
+            let page = await h.send("GET", logout, headers: ["cookie": home])
+            #expect(LogoutTests.isConfirmation(page), "\(page.status) \(page.text)")
+            let confirmed = await h.send("POST", logout, headers: ["cookie": home, "content-type": "application/x-www-form-urlencoded"],
+                                         body: Array(AuthorizeEndpoint.encode(LogoutTests.confirmationFields(page).map { (name: $0.0, value: $0.1) }).utf8))
+            #expect(confirmed.status == 200 && LogoutTests.header(confirmed, "Set-Cookie") != nil, "\(confirmed.status) \(confirmed.text)")
+            // Front-channel too: the signed-out page frames Contoso's app with Contoso's issuer.
+            let frame = LogoutTests.frontChannel + "&" + AuthorizeEndpoint.encode([("iss", id["iss"]?.stringValue ?? ""), ("sid", id["sid"]?.stringValue ?? "")])
+            #expect(confirmed.text.contains("src=\"\(Page.escape(frame))\""), "\(confirmed.text)")
+            let received = try await receiver.wait(for: 1)
+            #expect(received[0].path == "/bc")
+            let logoutToken = try #require(APIRequest.parseForm(received[0].body).first { $0.name == "logout_token" }?.value)
+            let token = try #require(JWT.decode(logoutToken))
+            #expect(token.header["typ"] == "logout+jwt")
+            #expect(token.claims["aud"]?.stringValue == w.appID && token.claims["tid"]?.stringValue == w.contoso)
+            #expect(token.claims["iss"] == id["iss"] && token.claims["sub"] == id["sub"] && token.claims["sid"] == id["sid"] && id["sid"] != nil)
+            #expect(try await SessionClients(app: h.app).of(user: w.alice, tenant: w.fabrikam.tenantId).isEmpty)
+            // A second sign-in, ended by Fabrikam's administrator revoking Alice's sessions.
+            let again = try CrossTenantB2BTests.claims(try await w.tokens(try await w.signIn())["id_token"])
+            let revoked = await h.graph("POST", "users/\(w.alice)/revokeSignInSessions", token: w.fabrikamToken)
+            #expect(revoked.status == 200, "\(revoked.text)")
+            let both = try await receiver.wait(for: 2)
+            let revocationToken = try #require(APIRequest.parseForm(both[1].body).first?.value)
+            let revocation = try #require(JWT.decode(revocationToken))
+            #expect(revocation.claims["sid"] == again["sid"] && again["sid"] != id["sid"] && revocation.claims["aud"]?.stringValue == w.appID)
+        }
+    }
 }

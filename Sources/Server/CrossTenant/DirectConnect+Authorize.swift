@@ -84,6 +84,9 @@ extension DirectConnect {
         var answer = [("code", code.encode(app: app))]
         if let state = query["state"] { answer.append(("state", state)) }
         answer.append(("session_state", session.id))
+        // The session is the home tenant's: recorded there, so that its logout or revocation tells this tenant's app.
+        try await SessionClients(app: app).record(session, clientID: ask.clientID, tenant: home.id, baseURL: request.baseURL,
+                                                  resourceTenant: tenant.id)
         return ask.deliver(answer)
     }
 

@@ -43,11 +43,13 @@ struct BackChannelLogout {
     func notify(_ sessions: [SessionClientRecord], tenant: String, baseURL: String) async -> Int {
         var deliveries: [BackChannelLogoutQueue.Delivery] = []
         for record in sessions {
-            let issuer = IdentityPlatform(app: app).issuer(tenant: tenant, base: record.baseURL ?? baseURL)
+            // A direct connect sign-in's app, and the tokens it got, are the resource tenant's.
+            let issuing = record.issuingTenant(session: tenant)
+            let issuer = IdentityPlatform(app: app).issuer(tenant: issuing, base: record.baseURL ?? baseURL)
             do {
-                guard let application = try await app.application(tenant: tenant, appID: record.clientID), let url = Self.url(of: application)
+                guard let application = try await app.application(tenant: issuing, appID: record.clientID), let url = Self.url(of: application)
                 else { continue }
-                let token = try token(tenant: tenant, issuer: issuer, clientID: record.clientID, userID: record.userID, sessionID: record.sessionID)
+                let token = try token(tenant: issuing, issuer: issuer, clientID: record.clientID, userID: record.userID, sessionID: record.sessionID)
                 deliveries.append(.init(url: url, clientID: record.clientID, token: token))
             } catch {
                 app.logger.warning("Back-channel logout: no logout token for client \(record.clientID): \(String(describing: error))")

@@ -218,10 +218,11 @@ struct Logout {
     /// The front-channel logout URLs (`web.logoutUrl`, https or loopback http) of the apps the session signed into,
     /// with `iss` and `sid` (Front-Channel Logout §2, the session variant).
     func frontChannel(_ signedInto: [SessionClientRecord], sessionID: String) async throws -> [String] {
-        let issuer = IdentityPlatform(app: app).issuer(tenant: tenant.id, base: request.baseURL)
         var urls: [String] = []
         for record in signedInto {
-            guard let application = try await app.application(tenant: tenant.id, appID: record.clientID),
+            let issuing = record.issuingTenant(session: tenant.id)  // a direct connect sign-in's app is the resource tenant's
+            let issuer = IdentityPlatform(app: app).issuer(tenant: issuing, base: request.baseURL)
+            guard let application = try await app.application(tenant: issuing, appID: record.clientID),
                   let url = application.body["web"]?["logoutUrl"]?.stringValue, LogoutURLRule.isAcceptable(url) else { continue }
             urls.append(url + (url.contains("?") ? "&" : "?") + AuthorizeEndpoint.encode([("iss", issuer), ("sid", sessionID)]))
         }

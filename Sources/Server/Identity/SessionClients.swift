@@ -21,15 +21,23 @@ struct SessionClientRecord: CredentialRecord, Hashable {
     /// the app must carry the same `iss` (Back-Channel Logout 1.0 §2.4), whatever host the logout itself came by.
     /// Nil in records made before it was kept.
     var baseURL: String? = nil
+    /// The tenant the app belongs to and whose tokens it got, when not the session's: a B2B direct connect sign-in
+    /// (``DirectConnect``) is a session of the home tenant, recorded there, for an app of the resource tenant. Nil for
+    /// the session's own tenant.
+    var resourceTenant: String? = nil
 
-    init(sessionID: String, userID: String, clientID: String, expires: Date, baseURL: String? = nil) {
+    init(sessionID: String, userID: String, clientID: String, expires: Date, baseURL: String? = nil, resourceTenant: String? = nil) {
         id = Self.id(sessionID: sessionID, clientID: clientID)
         self.sessionID = sessionID
         self.userID = userID
         self.clientID = clientID
         self.expires = expires
         self.baseURL = baseURL
+        self.resourceTenant = resourceTenant
     }
+
+    /// The tenant whose app this is and whose issuer, `sub` and `tid` its tokens carry, for a session of `tenant`.
+    func issuingTenant(session tenant: String) -> String { resourceTenant ?? tenant }
 
     var owner: String? { userID }
     var family: String? { sessionID }
@@ -47,12 +55,14 @@ struct SessionClientRecord: CredentialRecord, Hashable {
 struct SessionClients {
     let app: TesseraApp
 
-    /// Notes that `session` signed in to `clientID` at `baseURL`: one read when it already did, else one insert.
-    func record(_ session: SignInSessions.Session, clientID: String, tenant: String, baseURL: String) async throws {
+    /// Notes that `session` (of `tenant`) signed in to `clientID` at `baseURL`: one read when it already did, else one
+    /// insert. `resourceTenant` is the app's tenant when it is not the session's (B2B direct connect).
+    func record(_ session: SignInSessions.Session, clientID: String, tenant: String, baseURL: String, resourceTenant: String? = nil) async throws {
         let id = SessionClientRecord.id(sessionID: session.id, clientID: clientID)
         if try await app.store.read({ tx in try await tx.credentialRow(tenant: tenant, kind: SessionClientRecord.kind, id: id) }) != nil { return }
         let expires = Date(timeIntervalSince1970: TimeInterval(session.authTime)).addingTimeInterval(SignInSessions.lifetime)
-        let record = SessionClientRecord(sessionID: session.id, userID: session.userID, clientID: clientID, expires: expires, baseURL: baseURL)
+        let record = SessionClientRecord(sessionID: session.id, userID: session.userID, clientID: clientID, expires: expires, baseURL: baseURL,
+                                         resourceTenant: resourceTenant)
         do {
             try await app.store.write { tx in try await tx.insertCredential(record, tenant: tenant) }
         } catch let error as DirectoryError where error.code == .conflict || error.code == .badRequest {
