@@ -7,6 +7,8 @@ import TesseraCore
 protocol ReadinessReporting: Sendable {
     /// The migration steps the database has not recorded yet; throws when the database cannot be reached.
     func pendingMigrations() async throws -> [Int]
+    /// Whether writes are being refused for a full disk (until one succeeds again).
+    var isDiskFull: Bool { get }
 }
 
 extension SQLDirectoryStore: ReadinessReporting {}
@@ -16,6 +18,8 @@ extension InstrumentedStore: ReadinessReporting {
         guard let base = base as? any ReadinessReporting else { return [] }
         return try await base.pendingMigrations()
     }
+
+    var isDiskFull: Bool { (base as? any ReadinessReporting)?.isDiskFull ?? false }
 }
 
 /// `GET /readyz`: 200 while the database answers within `timeout` and every migration this build knows is applied;
@@ -42,6 +46,7 @@ struct Readiness {
     func unreadiness() async -> String? {
         if draining { return "Not ready: the node is shutting down." }
         guard let store = store as? any ReadinessReporting else { return nil }
+        if store.isDiskFull { return "Not ready: the database's disk is full; writes are refused until space is freed." }
         let pending: [Int]?
         do {
             pending = try await Deadline.within(timeout) { try await store.pendingMigrations() }

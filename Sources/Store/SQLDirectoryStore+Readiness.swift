@@ -1,4 +1,7 @@
 extension SQLDirectoryStore {
+    /// Whether SQLite's last write was refused for a full disk with none committed since (false on PostgreSQL).
+    public var isDiskFull: Bool { (backend as? SQLiteBackend)?.writer.isDiskFull ?? false }
+
     /// The migration steps this build knows that the database has not recorded yet (empty once `migrate` has run here
     /// or on another node of the same or a newer build). One read: it also proves the database answers.
     public func pendingMigrations() async throws -> [Int] {

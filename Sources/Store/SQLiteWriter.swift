@@ -55,6 +55,8 @@ final class SQLiteWriter: Sendable {
         var waiters: [Waiter] = []
         var batch: Batch?
         var commits = 0
+        /// The last write was refused for a full disk, and none has committed since.
+        var diskFull = false
     }
 
     /// Used only by the task that holds the connection (`State.held`).
@@ -69,6 +71,9 @@ final class SQLiteWriter: Sendable {
 
     /// Transactions committed so far (a shared commit counts once).
     var commits: Int { state.withLock { $0.commits } }
+    /// Whether the last write was refused for a full disk (SQLITE_FULL or ENOSPC) with none committed since; `/readyz`
+    /// says the node is not ready meanwhile.
+    var isDiskFull: Bool { state.withLock { $0.diskFull } }
     /// Tasks waiting for the connection.
     var waiting: Int { state.withLock { $0.waiters.count } }
 
@@ -142,6 +147,7 @@ final class SQLiteWriter: Sendable {
     /// Passes the open transaction to the next writer, or commits it; returns (or throws) this write's outcome once
     /// it is committed.
     private func settle<T: Sendable>(_ outcome: Result<T, any Error>) async throws -> T {
+        if case .failure(let failure as DirectoryError) = outcome, failure.code == .insufficientStorage { state.withLock { $0.diskFull = true } }
         // No writer is waiting yet: let the tasks that are ready run once (requests on their way to a write) before
         // committing alone, so that under load a commit is shared by those that arrive meanwhile.
         if case .success = outcome, handle.isInTransaction, !handOffPossible() { await Task.yield() }
@@ -176,7 +182,10 @@ final class SQLiteWriter: Sendable {
         }
         do {
             try handle.execute("COMMIT")
-            state.withLock { $0.commits += 1 }
+            state.withLock { state in
+                state.commits += 1
+                state.diskFull = false
+            }
             for write in waiting { write.resume() }
         } catch {
             if handle.isInTransaction { _ = try? handle.execute("ROLLBACK") }
