@@ -189,6 +189,7 @@ final class SQLiteWriter: Sendable {
             for write in waiting { write.resume() }
         } catch {
             if handle.isInTransaction { _ = try? handle.execute("ROLLBACK") }
+            if let failure = error as? DirectoryError, failure.code == .insufficientStorage { state.withLock { $0.diskFull = true } }
             for write in waiting { write.resume(throwing: error) }
             if case .success = result { result = .failure(error) }
         }
