@@ -204,8 +204,13 @@ extension TesseraApp {
     func refreshSigningKeys(force: Bool = false) async {
         let now = clock.now
         guard signingKeys.claimCheck(now: now, force: force) else { return }
+        // The check reads the database; one that does not answer (an outage, a failover) must not hold the request —
+        // /readyz least of all: after a second the request goes on with the ring in memory and the check ends on its own.
+        let keys = signingKeys, store = store
         do {
-            try await signingKeys.check(store: store, now: now)
+            if try await Deadline.within(.seconds(1), { try await keys.check(store: store, now: now); return true }) == nil {
+                logger.warning("Checking the signing keys took more than a second; going on with the keys in memory")
+            }
         } catch {
             logger.error("Cannot check the signing keys: \(String(describing: error))")
         }
