@@ -26,6 +26,7 @@ struct Harness {
         var app: TesseraApp?
         do {
             let clock = TestClock()
+            try await seedSigningKeys(store, now: clock.now)
             app = try await TesseraApp.make(store: store, clock: clock, maxBodyBytes: 64 * 1024, network: network, countries: countries)
             let tenant = try await TenantProvisioner(directory: app!.directory).create(name: "Contoso", domain: "contoso.test")
             try await body(Harness(app: app!, clock: clock, tenant: tenant))
@@ -36,6 +37,22 @@ struct Harness {
             try? await store.shutdown()
             throw error
         }
+    }
+
+    /// Two RSA keys made once per test process. Making one takes about a quarter of a second in a debug build, and
+    /// every harness made two (the ring's current and next): more than half the Swift suite's processor time, which
+    /// starved its time-limited tests when the whole suite ran at once.
+    private static let signingKeys = Result { (current: try SigningKey.generate(), next: try SigningKey.generate()) }
+
+    /// Stores the shared keys as the deployment's ring, made now, as a second node finds the first one's, so
+    /// `TesseraApp.make` loads them instead of making its own. (No test compares keys across harnesses: the tests of
+    /// keys made on a first start and of separate deployments make their apps without this.)
+    private static func seedSigningKeys(_ store: any DirectoryStore, now: Date) async throws {
+        let keys = try signingKeys.get()
+        let ring = SigningKeyRing(current: keys.current, next: keys.next, previous: nil, rotatedAt: now)
+        try await store.migrate()
+        let secret = DeploymentSecret.signingKeys
+        try await store.write { tx in try await tx.putSetting(tenant: secret.tenant, key: secret.key, value: ring.json) }
     }
 
     func send(_ method: String, _ path: String, query: [(name: String, value: String)] = [], headers: [String: String] = [:],
