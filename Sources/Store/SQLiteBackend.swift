@@ -10,12 +10,16 @@ final class SQLiteBackend: SQLBackend {
     /// Checkpoints the WAL off the writer (nil in memory, which has no WAL).
     let checkpointer: SQLiteCheckpointer?
 
+    /// How long a statement waits for another connection's lock before it fails with SQLITE_BUSY (the writer's
+    /// `BEGIN IMMEDIATE` waits as long, suspended: `SQLiteWriter.beginImmediate`).
+    static let busyTimeoutMilliseconds: Int32 = 10_000
+
     init(path: String, readers readerCount: Int = 4, batchLimit: SQLiteWriter.BatchLimit = .standard) throws {
         var opened: [SQLiteHandle] = []
         do {
             let connection = try SQLiteHandle(path: path)
             opened.append(connection)
-            connection.setBusyTimeout(milliseconds: 10_000)
+            connection.setBusyTimeout(milliseconds: Self.busyTimeoutMilliseconds)
             // A 64 MB page cache for the writer: large writes (a tenant's first snapshot, bulk loads) stay in memory
             // instead of reading pages back from the file. Savepoints' journals (a shared commit's writes each keep
             // one) in memory, not in temporary files. (journal_mode and foreign_keys are no-ops inside a transaction,
@@ -29,7 +33,7 @@ final class SQLiteBackend: SQLBackend {
                 for _ in 0..<readerCount {
                     let reader = try SQLiteHandle(path: path)
                     opened.append(reader)
-                    reader.setBusyTimeout(milliseconds: 10_000)
+                    reader.setBusyTimeout(milliseconds: Self.busyTimeoutMilliseconds)
                     try reader.execute("PRAGMA query_only=ON")
                     readerHandles.append(reader)
                 }

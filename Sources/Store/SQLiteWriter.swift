@@ -82,7 +82,7 @@ final class SQLiteWriter: Sendable {
         try await acquire(.write)
         var outcome: Result<T, any Error>
         do {
-            let joined = try begin()
+            let joined = try await begin()
             do {
                 outcome = .success(try await body(handle))
                 if joined { try handle.execute("RELEASE tessera_write") }
@@ -118,15 +118,35 @@ final class SQLiteWriter: Sendable {
     /// Opens this write's part: a new transaction when none is open (the batch's first write, which ROLLBACK undoes,
     /// so a write that shares with no one pays nothing for sharing), else a savepoint in the open one. Returns whether
     /// it joined an open transaction.
-    private func begin() throws -> Bool {
+    private func begin() async throws -> Bool {
         if handle.isInTransaction {
             try handle.execute("SAVEPOINT tessera_write")
             return true
         }
         // IMMEDIATE takes the write lock at once, so a transaction never fails half-way to upgrade it.
-        try handle.execute("BEGIN IMMEDIATE")
+        try await beginImmediate()
         state.withLock { $0.batch = Batch(started: .now) }
         return false
+    }
+
+    /// `BEGIN IMMEDIATE`, waiting for another connection's write lock (another process on the same file: a second
+    /// node, `tessera keys rotate`, a copy) as long as a statement waits for a lock, but suspended: SQLite's busy
+    /// handler sleeps on the calling thread, a thread of Swift's cooperative pool (two on a two-core machine), for up
+    /// to its timeout, and the task that would release the lock may be one that needs that thread.
+    private func beginImmediate() async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(SQLiteBackend.busyTimeoutMilliseconds))
+        var pause = Duration.milliseconds(1)
+        handle.setBusyTimeout(milliseconds: 0)
+        defer { handle.setBusyTimeout(milliseconds: SQLiteBackend.busyTimeoutMilliseconds) }
+        while true {
+            do {
+                try handle.execute("BEGIN IMMEDIATE")
+                return
+            } catch let failure as SQLiteFailure where failure.code & 0xff == 5 && ContinuousClock.now + pause < deadline {
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(50))
+            }
+        }
     }
 
     private func undo(joined: Bool) {
