@@ -50,6 +50,8 @@ struct Readiness {
         let pending: [Int]?
         do {
             pending = try await Deadline.within(timeout) { try await store.pendingMigrations() }
+        } catch let error as SchemaNewerThanBuild {
+            return "Not ready: \(error.description)."
         } catch {
             // The driver's error goes to the operator's log (PostgresNIO's describes nothing secret); the caller gets the gist.
             logger.warning("Not ready: the database could not be reached: \(String(describing: error))")

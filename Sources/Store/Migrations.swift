@@ -1,3 +1,4 @@
+import Logging
 import TesseraCore
 
 /// The schema, created in order; each step runs once and is recorded in `schema_migrations`.
@@ -131,30 +132,148 @@ enum Migrations {
                 // Step 12: Temporary Access Passes' digests out of their Graph objects (Migrations+Credentials.swift).
                 (temporaryAccessPassStep, []),
                 // Step 13: client secrets' digests out of applications and service principals (Migrations+Credentials.swift).
-                (clientSecretStep, [])]
+                (clientSecretStep, []),
+                // Step 14: each step recorded with its summary and the oldest build that may run on it (`catalog`), so a
+                // build that does not know a step a newer one applied can tell whether it may go on (a rolling upgrade)
+                // or must stop. Nullable columns: a build before this step still reads and writes `version` alone.
+                (compatibilityStep, ["ALTER TABLE schema_migrations ADD COLUMN summary TEXT",
+                                     "ALTER TABLE schema_migrations ADD COLUMN minimum_reader BIGINT"])]
     }
 
-    static let digestStep = 7, stagingStep = 10
-    static let credentialStep = 11, temporaryAccessPassStep = 12, clientSecretStep = 13
+    /// Every step in a line, and which builds can still run on a database once it is applied (see `MigrationStep`).
+    /// A step that only adds (a table, a column, an index older builds never read) leaves `minimumReader` nil. One
+    /// that changes or removes what an older build reads ships in a release after the one whose code stopped reading
+    /// it, and names that release's last step (expand in one release, contract in the next), so the two releases run
+    /// side by side during a rolling upgrade and an older build stops instead of misreading.
+    static let catalog: [MigrationStep] = [
+        MigrationStep(number: 1, summary: "tenants, objects, links, unique keys, change log, settings and single-use keys"),
+        MigrationStep(number: 2, summary: "property indexes end with the object id (ordered reads stop early)"),
+        MigrationStep(number: 3, summary: "single-use keys indexed by expiry"),
+        MigrationStep(number: 4, summary: "reverse link lookups indexed with their source"),
+        MigrationStep(number: 5, summary: "backup tables: blobs, snapshots, entries and links"),
+        MigrationStep(number: 6, summary: "backups in packs and one manifest per snapshot (step 5's tables moved over)"),
+        MigrationStep(number: digestStep, summary: "each object's SHA-256 digest stored beside it (filled in for existing objects)"),
+        MigrationStep(number: 8, summary: "PostgreSQL: backup packs compressed with LZ4 where the server has it"),
+        MigrationStep(number: 9, summary: "onPremisesImmutableId unique keys compared as written (case kept)"),
+        MigrationStep(number: stagingStep, summary: "directory sync's staging area in a table of its own"),
+        MigrationStep(number: credentialStep, summary: "sign-in sessions, refresh tokens and device codes in the credential table"),
+        MigrationStep(number: temporaryAccessPassStep, summary: "Temporary Access Passes' digests in credential records"),
+        MigrationStep(number: clientSecretStep, summary: "client secrets' digests in credential records"),
+        MigrationStep(number: compatibilityStep, summary: "each migration step recorded with its summary and the oldest build that can run on it"),
+    ]
 
-    static func run(on backend: any SQLBackend) async throws {
-        try await backend.withWriteSession { session in
+    static let digestStep = 7, stagingStep = 10
+    static let credentialStep = 11, temporaryAccessPassStep = 12, clientSecretStep = 13, compatibilityStep = 14
+
+    /// The newest step this build knows.
+    static var latest: Int { catalog.map(\.number).max() ?? 0 }
+
+    /// The schema against this build's steps, read in `session` (changing nothing).
+    static func status(_ session: any SQLSession, dialect: SQLDialect) async throws -> SchemaStatus {
+        let table = dialect.isPostgres
+            ? "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'"
+            : "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        guard try await !session.execute(table, []).isEmpty else { return SchemaStatus(pending: catalog, newer: [], latestKnown: latest) }
+        return try await status(recordedIn: session)
+    }
+
+    /// The schema against this build's steps, `schema_migrations` being there.
+    static func status(recordedIn session: any SQLSession) async throws -> SchemaStatus {
+        let applied = Set(try await session.execute("SELECT version FROM schema_migrations", []).compactMap { $0.first?.int })
+        var newer: [MigrationStep] = []
+        if applied.contains(where: { $0 > Int64(latest) }) {
+            // A newer build applied these; it applied the compatibility step first, so their rows say what they are.
+            let rows = try await session.execute("SELECT version, summary, minimum_reader FROM schema_migrations WHERE version > ? ORDER BY version",
+                                                 [.int(Int64(latest))])
+            newer = rows.compactMap { row in
+                row[0].int.map { MigrationStep(number: Int($0), summary: row[1].text ?? "(no summary recorded)", minimumReader: row[2].int.map { Int($0) }) }
+            }
+        }
+        return SchemaStatus(pending: catalog.filter { !applied.contains(Int64($0.number)) }, newer: newer, latestKnown: latest)
+    }
+
+    /// Applies the steps the database has not recorded, in one transaction, and returns them; refuses, changing
+    /// nothing, when a newer build applied a step this one must not run on.
+    @discardableResult
+    static func run(on backend: any SQLBackend) async throws -> [MigrationStep] {
+        let ran = try await backend.withWriteSession { session -> (steps: [MigrationStep], newer: [MigrationStep], fresh: Bool) in
             if backend.dialect.isPostgres {
                 // Nodes that start together migrate one at a time (SQLite's BEGIN IMMEDIATE does this there).
                 _ = try await session.execute("SELECT pg_advisory_xact_lock(7254916401)", [])
             }
             _ = try await session.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)", [])
-            let applied = Set(try await session.execute("SELECT version FROM schema_migrations", []).compactMap { $0.first?.int })
-            for (version, statements) in steps(backend.dialect) where !applied.contains(Int64(version)) {
+            let status = try await status(recordedIn: session)
+            if !status.blocking.isEmpty { throw SchemaNewerThanBuild(status: status) }
+            let applied = Set(catalog.map(\.number)).subtracting(status.pending.map(\.number))
+            var ran: [MigrationStep] = []
+            for (version, statements) in steps(backend.dialect) where !applied.contains(version) {
                 for statement in statements { _ = try await session.execute(statement, []) }
                 if version == digestStep, !backend.dialect.isPostgres { try await backfillDigests(session) }
                 if version == stagingStep { try await moveStagedObjects(session, dialect: backend.dialect) }
                 if version == credentialStep { try await moveCredentialRecords(session, backend.dialect) }
                 if version == temporaryAccessPassStep { try await moveTemporaryAccessPassDigests(session, backend.dialect) }
                 if version == clientSecretStep { try await moveClientSecretDigests(session, backend.dialect) }
-                _ = try await session.execute("INSERT INTO schema_migrations (version) VALUES (?)", [.int(Int64(version))])
+                let step = catalog.first { $0.number == version } ?? MigrationStep(number: version, summary: "")
+                if version >= compatibilityStep {
+                    _ = try await session.execute("INSERT INTO schema_migrations (version, summary, minimum_reader) VALUES (?, ?, ?)",
+                                                  [.int(Int64(version)), .text(step.summary), step.minimumReader.map { .int(Int64($0)) } ?? .null])
+                } else {
+                    _ = try await session.execute("INSERT INTO schema_migrations (version) VALUES (?)", [.int(Int64(version))])
+                }
+                ran.append(step)
             }
+            return (ran, status.newer, applied.isEmpty)
         }
+        // Said at start (serve's log): what changed, and a schema a newer build moved on that this one still runs on.
+        let logger = Logger(label: "tessera")
+        if ran.fresh {
+            logger.debug("Created the database schema (migration steps 1 to \(latest))")
+        } else {
+            for step in ran.steps { logger.notice("Applied migration step \(step.number): \(step.summary)") }
+        }
+        if !ran.newer.isEmpty {
+            logger.warning("The database has migration steps this build does not know, applied by a newer Tessera and recorded as safe for this one to run on (\(ran.newer.map { "\($0.number): \($0.summary)" }.joined(separator: "; "))): upgrade this node to finish the rolling upgrade")
+        }
+        return ran.steps
+    }
+}
+
+/// One migration step: its number, what it does in a line, and the newest step a build must know to run on a database
+/// where it is applied (nil: any build that ran on the schema before it, the step only adds).
+public struct MigrationStep: Sendable, Equatable {
+    public let number: Int
+    public let summary: String
+    public let minimumReader: Int?
+
+    public init(number: Int, summary: String, minimumReader: Int? = nil) {
+        self.number = number
+        self.summary = summary
+        self.minimumReader = minimumReader
+    }
+}
+
+/// A database's schema against the steps this build knows.
+public struct SchemaStatus: Sendable, Equatable {
+    /// The steps this build knows that the database has not recorded, in order.
+    public let pending: [MigrationStep]
+    /// The steps the database has recorded that this build does not know (a newer build applied them), as recorded.
+    public let newer: [MigrationStep]
+    /// The newest step this build knows.
+    public let latestKnown: Int
+
+    /// Of `newer`, those that need a build knowing a later step than this one: it must not run on the database.
+    public var blocking: [MigrationStep] { newer.filter { ($0.minimumReader ?? 0) > latestKnown } }
+}
+
+/// The database's schema was moved on by a newer build past what this one can run on: it stops (serve refuses to start,
+/// `/readyz` answers 503, `tessera migrate` exits 4) rather than misread or overwrite what the newer build wrote.
+public struct SchemaNewerThanBuild: Error, CustomStringConvertible, Sendable {
+    public let status: SchemaStatus
+
+    public var description: String {
+        let steps = status.blocking.map { "step \($0.number) (\($0.summary)) needs a Tessera that knows step \($0.minimumReader ?? $0.number)" }
+        return "the database's schema is newer than this Tessera, which knows migration steps up to \(status.latestKnown): "
+            + steps.joined(separator: "; ") + ". Run a newer Tessera on it (nothing was changed)"
     }
 }
 

@@ -3,17 +3,28 @@ extension SQLDirectoryStore {
     public var isDiskFull: Bool { (backend as? SQLiteBackend)?.writer.isDiskFull ?? false }
 
     /// The migration steps this build knows that the database has not recorded yet (empty once `migrate` has run here
-    /// or on another node of the same or a newer build). One read: it also proves the database answers.
+    /// or on another node of the same or a newer build). One read: it also proves the database answers. Throws
+    /// `SchemaNewerThanBuild` when a newer build applied a step this one must not run on.
     public func pendingMigrations() async throws -> [Int] {
-        let dialect = backend.dialect
-        return try await backend.withReadSession { session in
-            let table = dialect.isPostgres
-                ? "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'"
-                : "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-            let known = Migrations.steps(dialect).map(\.0)
-            guard try await !session.execute(table, []).isEmpty else { return known }
-            let applied = Set(try await session.execute("SELECT version FROM schema_migrations", []).compactMap { $0.first?.int })
-            return known.filter { !applied.contains(Int64($0)) }
-        }
+        let status = try await schemaStatus()
+        if !status.blocking.isEmpty { throw SchemaNewerThanBuild(status: status) }
+        return status.pending.map(\.number)
     }
+
+    /// The database's schema against the steps this build knows: pending ones, and ones a newer build applied (what
+    /// `tessera migrate --check` prints). Reads only.
+    public func schemaStatus() async throws -> SchemaStatus {
+        let dialect = backend.dialect
+        return try await backend.withReadSession { session in try await Migrations.status(session, dialect: dialect) }
+    }
+
+    /// Applies the pending migration steps and returns them (`migrate()` without the list); throws
+    /// `SchemaNewerThanBuild`, changing nothing, when a newer build applied a step this one must not run on.
+    @discardableResult
+    public func applyMigrations() async throws -> [MigrationStep] {
+        try await Migrations.run(on: backend)
+    }
+
+    /// Every migration step this build knows, in order.
+    public static var migrationSteps: [MigrationStep] { Migrations.catalog }
 }

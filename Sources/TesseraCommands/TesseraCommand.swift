@@ -14,7 +14,7 @@ public struct TesseraCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "A self-hosted identity platform that speaks Microsoft Graph and the Microsoft identity platform.",
-        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, DeviceCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, HealthCommand.self, KeysCommand.self, ConfigCommand.self, Bench.self])
+        subcommands: [Serve.self, TenantCommand.self, BackupCommand.self, SyncCommand.self, HybridCommand.self, DeviceCommand.self, ConditionalAccessCommand.self, WebAuthnCommand.self, TrafficCommand.self, ProxyCommand.self, HealthCommand.self, KeysCommand.self, ConfigCommand.self, MigrateCommand.self, Bench.self])
     public init() {}
 }
 
