@@ -71,9 +71,15 @@ struct SigningKeyRing: Sendable {
         return rotatedAt.addingTimeInterval(period) <= now
     }
 
+    /// The stored shape. It keeps the current key at the top level too (`kid`, `pem`: the single key the release before
+    /// rings read), so a node of that release signs with the same key as this one's during a rolling upgrade; written
+    /// with every ring, they follow each rotation. (A ring sealed with a key-encryption key is unreadable to that
+    /// release whatever it holds: turn the key-encryption key on once every node runs a release with rings.)
     var json: JSONValue {
         var object: [String: JSONValue] = ["current": current.json, "next": next.json, "rotatedAt": .string(Timestamp.format(rotatedAt))]
         if let previous { object["previous"] = previous.json }
+        object["kid"] = .string(current.kid)
+        object["pem"] = .string(current.privateKey.pemRepresentation)
         return .object(object)
     }
 
@@ -98,10 +104,14 @@ struct SigningKeyRing: Sendable {
     }
 
     /// The ring in its current shape when `stored` is in an older one: a single key (`{kid, pem}`, before rotation)
-    /// becomes the current key of a ring with a new next. Nil when it is a ring already.
+    /// becomes the current key of a ring with a new next; a ring without the current key at the top level (written
+    /// before it was kept there) or with another key there gets it. Nil when it is in shape already.
     static func upgrade(_ stored: JSONValue, now: Date) throws -> JSONValue? {
-        guard stored["current"] == nil else { return nil }
-        return SigningKeyRing(current: try SigningKey(json: stored), next: try .generate(), previous: nil, rotatedAt: now).json
+        guard stored["current"] != nil else {
+            return SigningKeyRing(current: try SigningKey(json: stored), next: try .generate(), previous: nil, rotatedAt: now).json
+        }
+        guard stored["kid"] != stored["current"]?["kid"] || stored["pem"] != stored["current"]?["pem"] else { return nil }
+        return try SigningKeyRing(json: stored).json
     }
 
     /// The deployment's ring, made on first start, upgraded from a single key and sealed when not yet (see
