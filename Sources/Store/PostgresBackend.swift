@@ -12,27 +12,31 @@ import TesseraCore
 final class PostgresBackend: SQLBackend {
     let dialect = SQLDialect.postgres
     let router: PostgresRouter
+    /// Told each statement's SQL as it is sent (for tests that count round trips).
+    let observe: (@Sendable (String) -> Void)?
 
     /// Connects to `postgres://user[:password]@host[:port][,host[:port]…]/database[?sslmode=…&sslrootcert=FILE&target_session_attrs=…]`.
-    init(url: String, maxConnections: Int = 16, timing: PostgresRouter.Timing = PostgresRouter.Timing()) throws {
+    init(url: String, maxConnections: Int = 16, timing: PostgresRouter.Timing = PostgresRouter.Timing(),
+         observe: (@Sendable (String) -> Void)? = nil) throws {
         router = PostgresRouter(url: try PostgresURL(url), maxConnections: maxConnections, timing: timing)
+        self.observe = observe
     }
 
     func withWriteSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
         let committing = Flag()
         do {
-            return try await router.withConnection { [logger = router.logger] connection in
-                let session = PostgresSession(connection: connection, logger: logger)
-                _ = try await session.execute("BEGIN", [])
+            return try await router.withConnection { [logger = router.logger, observe] connection in
+                // BEGIN goes out with the first write, and a create that is the only write runs alone as the commit
+                // (`PostgresWriteSession`).
+                let session = PostgresWriteSession(PostgresSession(connection: connection, logger: logger, observe: observe))
                 let result: T
                 do {
                     result = try await body(session)
                 } catch {
-                    _ = try? await session.execute("ROLLBACK", [])
+                    await session.rollBack()
                     throw error
                 }
-                committing.set()
-                _ = try await session.execute("COMMIT", [])
+                try await session.commit(committing: committing)
                 return result
             }
         } catch let error as PostgresUnavailable {
@@ -48,8 +52,8 @@ final class PostgresBackend: SQLBackend {
 
     func withReadSession<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
         do {
-            return try await router.withConnection { [logger = router.logger] connection in
-                try await body(PostgresSession(connection: connection, logger: logger))
+            return try await router.withConnection { [logger = router.logger, observe] connection in
+                try await body(PostgresSession(connection: connection, logger: logger, observe: observe))
             }
         } catch let error as PostgresUnavailable {
             router.logger.warning("A read was refused: \(error)")
@@ -65,11 +69,13 @@ final class PostgresBackend: SQLBackend {
 struct PostgresSession: SQLSession {
     let connection: PostgresConnection
     let logger: Logger
+    var observe: (@Sendable (String) -> Void)? = nil
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
         // A statement sent on a connection already closed (its server died; the ROLLBACK after a failed statement) is
         // never answered by PostgresNIO: the request would hang. It is refused as the lost connection it is.
         guard !connection.isClosed else { throw PostgresUnavailable(reason: "the connection was lost", underlying: nil) }
+        observe?(sql)
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {

@@ -59,9 +59,8 @@ public struct DirectoryService: Sendable {
         let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now,
                                                               allowReadOnly: allowReadOnly)
         let object = StoredObject(tenant: tenant, id: id, kind: kind, body: prepared)
-        try await tx.claim(tenant: tenant, object: id, keys: DirectoryRules.uniqueKeys(of: object))
-        try await tx.insert(object)
-        try await tx.record(ChangeRecord(
+        // Its keys, the object and its change-log row: one statement on PostgreSQL.
+        try await tx.create(object, keys: DirectoryRules.uniqueKeys(of: object), change: ChangeRecord(
             tenant: tenant, objectId: id, kind: kind, operation: "create", activity: "Add \(kind.auditNoun)",
             actor: actor.initiatedBy, at: now,
             details: ["displayName": .optional(prepared["displayName"]?.stringValue ?? prepared["userPrincipalName"]?.stringValue)]))

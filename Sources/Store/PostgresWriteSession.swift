@@ -1,0 +1,106 @@
+import Synchronization
+
+/// A PostgreSQL write transaction's connection that opens its transaction block (`BEGIN`) only at its first write, and
+/// can hold one write back until it knows whether anything follows it.
+///
+/// Under READ COMMITTED, PostgreSQL's level and the only one the store uses, every statement reads its own snapshot, in a
+/// transaction block or not, so the plain reads before a transaction's first write need no block: they run alone. A write
+/// that can be made one self-contained statement (a create: its keys, the object and its change-log row) is held
+/// (`hold`): when the transaction ends with nothing after it, it runs alone, outside any block, as the transaction's
+/// commit — a `POST /users` is then two round trips (the domain's read and the create) instead of six with `BEGIN`,
+/// three writes and `COMMIT`. When another statement comes first, the block is opened and the held write runs inside
+/// it, as it would have at its place.
+final class PostgresWriteSession: SQLSession, Sendable {
+    /// A write held back: how it runs as the transaction's only write (outside a block, on the bare connection) and how it
+    /// runs inside the block (through this session).
+    struct HeldWrite: Sendable {
+        let alone: @Sendable (any SQLSession) async throws -> Void
+        let inBlock: @Sendable () async throws -> Void
+    }
+
+    private struct State {
+        var open = false
+        var held: HeldWrite?
+    }
+
+    /// The connection's statements as they are sent.
+    let connection: any SQLSession
+    private let state = Mutex(State())
+
+    init(_ connection: any SQLSession) {
+        self.connection = connection
+    }
+
+    func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        if let held = takeHeld() {
+            try await begin()
+            try await held.inBlock()
+        } else if !isOpen, !Self.isPlainRead(sql) {
+            try await begin()
+        }
+        return try await connection.execute(sql, binds)
+    }
+
+    /// Holds `write` until the next statement or the end of the transaction; runs it at once inside the block when the
+    /// block is open already (an earlier write), after a write held before it.
+    func hold(_ write: HeldWrite) async throws {
+        if let earlier = takeHeld() {
+            try await begin()
+            try await earlier.inBlock()
+        }
+        if isOpen {
+            try await write.inBlock()
+        } else {
+            state.withLock { $0.held = write }
+        }
+    }
+
+    /// Ends a transaction whose body returned: a held write runs alone (it is the commit), an open block commits, and a
+    /// transaction that only read has nothing to end. `committing` is set before anything that may save the writes is sent.
+    func commit(committing: Flag) async throws {
+        if let held = takeHeld() {
+            committing.set()
+            try await held.alone(connection)
+        } else if isOpen {
+            committing.set()
+            _ = try await connection.execute("COMMIT", [])
+        }
+    }
+
+    /// Ends a transaction whose body threw: the block, if one was opened, rolls back; a held write is dropped unsent.
+    func rollBack() async {
+        let wasOpen = state.withLock { state in
+            defer { state = State() }
+            return state.open
+        }
+        if wasOpen { _ = try? await connection.execute("ROLLBACK", []) }
+    }
+
+    private var isOpen: Bool { state.withLock { $0.open } }
+
+    private func takeHeld() -> HeldWrite? {
+        state.withLock { state in
+            defer { state.held = nil }
+            return state.held
+        }
+    }
+
+    private func begin() async throws {
+        let opening = state.withLock { state in
+            defer { state.open = true }
+            return !state.open
+        }
+        if opening { _ = try await connection.execute("BEGIN", []) }
+    }
+
+    /// Whether `sql` only reads, taking no lock that must last to the commit: a `SELECT` without a locking clause, an
+    /// advisory lock or a sequence or setting change. Anything else (every `WITH`, which may write) opens the block first.
+    static func isPlainRead(_ sql: String) -> Bool {
+        // The first word, upper-cased by clearing ASCII's lower-case bit.
+        let head = sql.utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\t") }.prefix(6).map { $0 & 0xDF }
+        guard head.elementsEqual("SELECT".utf8) else { return false }
+        let lower = sql.lowercased()
+        return !["for update", "for share", "for no key", "for key share", "pg_advisory", "nextval", "setval", "set_config", "pg_notify"]
+            .contains { lower.contains($0) }
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Store
+import TesseraCore
+import TesseraTesting
+
+/// PostgreSQL's write sessions open their transaction block at the first write, and a create that is its transaction's
+/// only write runs alone, as one statement that is also the commit: the statements sent are counted, and what each path
+/// leaves (or refuses, and leaves nothing of) is checked.
+@Suite("PostgreSQL: round trips of a write")
+struct PostgresRoundTripTests {
+    static let databases = TestDatabases.all.filter { $0.hasPrefix("postgres") }
+
+    /// The statements a store sent, as they were sent.
+    final class StatementLog: Sendable {
+        private let lines = Mutex<[String]>([])
+        func append(_ sql: String) { lines.withLock { $0.append(sql) } }
+        /// The statements since the last call, trimmed.
+        func take() -> [String] {
+            lines.withLock { log in
+                defer { log = [] }
+                return log.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            }
+        }
+    }
+
+    /// A migrated store whose statements are written down, with a fresh tenant.
+    static func withCountedStore(_ url: String,
+                                 _ body: (SQLDirectoryStore, DirectoryService, ProvisionedTenant, StatementLog) async throws -> Void) async throws {
+        let sent = StatementLog()
+        let store = SQLDirectoryStore(backend: try PostgresBackend(url: url, observe: { sql in sent.append(sql) }))
+        do {
+            try await store.migrate()
+            let directory = DirectoryService(store: store, clock: TestClock())
+            let tenant = try await TenantProvisioner(directory: directory).create(
+                name: "Round trips", domain: "r\(UUID().uuidString.prefix(8).lowercased()).test")
+            _ = sent.take()
+            try await body(store, directory, tenant, sent)
+            try await store.shutdown()
+        } catch {
+            try? await store.shutdown()
+            throw error
+        }
+    }
+
+    @Test("a user's create is two statements: the domain's read and the create, with no BEGIN or COMMIT", arguments: databases)
+    func createAlone(_ url: String) async throws {
+        try await Self.withCountedStore(url) { store, directory, tenant, sent in
+            let before = try await store.read { try await $0.latestSequence(tenant: tenant.tenantId) }
+            _ = sent.take()
+            let ada = try await directory.makeUser(tenant, "Ada", extra: ["mail": .string("ada@\(tenant.domain)")])
+            let statements = sent.take()
+            #expect(statements.count == 2)
+            #expect(statements.first?.hasPrefix("SELECT") == true && statements.last?.hasPrefix("WITH k AS") == true)
+            #expect(!statements.contains("BEGIN") && !statements.contains("COMMIT"))
+            // All of it was saved: the object and its digest, both keys, the change-log row with the next sequence number.
+            let (object, holders, changes) = try await store.read { tx in
+                (try await tx.object(tenant: tenant.tenantId, id: ada.id),
+                 try await tx.holders(tenant: tenant.tenantId, of: [UniqueKey("userPrincipalName", "ada@\(tenant.domain)"),
+                                                                     UniqueKey("proxyAddresses", "SMTP:ada@\(tenant.domain)")]),
+                 try await tx.changes(tenant: tenant.tenantId, kinds: nil, after: before, limit: 10))
+            }
+            #expect(object == ada)
+            #expect(holders.count == 2 && holders.values.allSatisfy { $0 == ada.id })
+            #expect(changes.map(\.seq) == [before + 1] && changes.first?.objectId == ada.id && changes.first?.operation == "create")
+            let digests = try await store.read { try await $0.objectDigests(tenant: tenant.tenantId, kinds: [.user]) }
+            let stored = try await store.backend.withReadSession { session in
+                try await session.execute("SELECT encode(sha256(convert_to(body::text, 'UTF8')), 'hex') FROM objects WHERE tenant = ? AND id = ?",
+                                          [.text(tenant.tenantId), .text(ada.id)])
+            }
+            #expect(digests.first { $0.id == ada.id }?.digest == stored.first?.first?.text)
+        }
+    }
+
+    @Test("a write session that only reads sends no BEGIN or COMMIT; one that writes opens its block at the first write",
+          arguments: databases)
+    func blockOpensAtFirstWrite(_ url: String) async throws {
+        try await Self.withCountedStore(url) { store, directory, tenant, sent in
+            _ = try await store.write { tx in try await tx.object(tenant: tenant.tenantId, id: tenant.domain) }
+            #expect(sent.take().count == 1)
+            try await store.write { tx in
+                _ = try await tx.latestSequence(tenant: tenant.tenantId)
+                try await tx.putSetting(tenant: tenant.tenantId, key: "round-trips", value: "one")
+            }
+            let statements = sent.take()
+            #expect(statements.count == 4 && statements[1] == "BEGIN" && statements[3] == "COMMIT")
+            #expect(try await store.read { try await $0.setting(tenant: tenant.tenantId, key: "round-trips") } == "one")
+            // A body that throws after a write rolls the block back.
+            struct Refused: Error {}
+            await #expect(throws: Refused.self) {
+                try await store.write { tx in
+                    try await tx.putSetting(tenant: tenant.tenantId, key: "round-trips", value: "two")
+                    throw Refused()
+                }
+            }
+            #expect(sent.take().last == "ROLLBACK")
+            #expect(try await store.read { try await $0.setting(tenant: tenant.tenantId, key: "round-trips") } == "one")
+        }
+    }
+
+    @Test("a create followed by more writes runs inside the block, and a group's members bound in its create are linked",
+          arguments: databases)
+    func createThenMore(_ url: String) async throws {
+        try await Self.withCountedStore(url) { store, directory, tenant, sent in
+            let ada = try await directory.makeUser(tenant, "Ada")
+            _ = sent.take()
+            let group = try await directory.create(tenant: tenant.tenantId, kind: .group, body: [
+                "displayName": "Engineers", "mailEnabled": false, "mailNickname": "engineers", "securityEnabled": true,
+                "members@odata.bind": .array([.string("https://graph.microsoft.com/v1.0/directoryObjects/\(ada.id)")]),
+            ], actor: .system)
+            let statements = sent.take()
+            #expect(statements.contains("BEGIN") && statements.last == "COMMIT")
+            #expect(!statements.contains { $0.hasPrefix("WITH k AS") || $0.hasPrefix("WITH o AS") })
+            #expect(try await store.read { try await $0.targets(tenant: tenant.tenantId, source: group.id, relation: "members") } == [ada.id])
+            // Many creates in one transaction, the same way.
+            let many = try await directory.createMany(tenant: tenant.tenantId, kind: .group, bodies: (0..<3).map {
+                ["displayName": .string("G\($0)"), "mailEnabled": false, "mailNickname": .string("g\($0)"), "securityEnabled": true]
+            }, actor: .system)
+            #expect(try await store.read { try await $0.objects(tenant: tenant.tenantId, ids: many.map(\.id)) }.count == 3)
+        }
+    }
+
+    @Test("a create refused alone leaves nothing: a key another object holds, an id already taken, a tenant that is not there",
+          arguments: databases)
+    func refusedAloneLeavesNothing(_ url: String) async throws {
+        try await Self.withCountedStore(url) { store, directory, tenant, _ in
+            let t = tenant.tenantId
+            let owner = try await directory.makeUser(tenant, "Owner", extra: ["mail": .string("shared@\(tenant.domain)")])
+            let before = try await store.read { try await $0.latestSequence(tenant: t) }
+            // The UPN (first in the caller's order) is free and the proxy address is another user's: the error names the held key.
+            await #expect(throws: DirectoryError.duplicate("proxyAddresses")) {
+                _ = try await directory.makeUser(tenant, "Second", extra: ["mail": .string("shared@\(tenant.domain)")])
+            }
+            await #expect(throws: DirectoryError.duplicate("userPrincipalName")) { _ = try await directory.makeUser(tenant, "OWNER") }
+            // The same id again, with a key of its own that is free.
+            let again = StoredObject(tenant: t, id: owner.id, kind: .user, body: ["displayName": "Again"])
+            let change = ChangeRecord(tenant: t, objectId: owner.id, kind: .user, operation: "create", activity: "Add user",
+                                      actor: .null, at: "2026-01-01T00:00:00Z")
+            await #expect(throws: DirectoryError.badRequest("An object with the id '\(owner.id)' already exists.")) {
+                try await store.write { tx in try await tx.create(again, keys: [UniqueKey("userPrincipalName", "again@\(tenant.domain)")], change: change) }
+            }
+            // A tenant that does not exist: its key and object are not saved either.
+            let stray = StoredObject(tenant: "no-such-tenant", id: UUID().uuidString.lowercased(), kind: .user, body: ["displayName": "Stray"])
+            await #expect(throws: DirectoryError.notFound("no-such-tenant")) {
+                try await store.write { tx in
+                    try await tx.create(stray, keys: [UniqueKey("userPrincipalName", "stray@x.test")],
+                                        change: ChangeRecord(tenant: "no-such-tenant", objectId: stray.id, kind: .user, operation: "create",
+                                                             activity: "Add user", actor: .null, at: "2026-01-01T00:00:00Z"))
+                }
+            }
+            let left = try await store.backend.withReadSession { session in
+                try await session.execute(
+                    "SELECT (SELECT count(*) FROM unique_keys WHERE tenant = ? AND value IN (?, ?)) + (SELECT count(*) FROM unique_keys WHERE tenant = 'no-such-tenant') + (SELECT count(*) FROM objects WHERE tenant = 'no-such-tenant')",
+                    [.text(t), .text("second@\(tenant.domain)"), .text("again@\(tenant.domain)")])
+            }
+            #expect(left.first?.first?.int == 0)
+            #expect(try await store.read { try await $0.latestSequence(tenant: t) } == before)
+            #expect(try await store.read { try await $0.object(tenant: t, id: owner.id) } == owner)
+        }
+    }
+
+    @Test("creates racing renames in transaction blocks for the same names: one holder each, no deadlock", arguments: databases)
+    func createsRaceRenames(_ url: String) async throws {
+        try await Self.withCountedStore(url) { store, directory, tenant, _ in
+            let t = tenant.tenantId
+            var renamed: [StoredObject] = []
+            for i in 0..<8 { renamed.append(try await directory.makeUser(tenant, "Old\(i)", extra: ["mail": .string("old\(i)@\(tenant.domain)")])) }
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for (i, user) in renamed.enumerated() {
+                    let upn = "new\(i)@\(tenant.domain)"
+                    group.addTask {
+                        do {
+                            // Releases and claims keys, updates, records: four writes in a block.
+                            _ = try await directory.update(tenant: t, id: user.id, kind: .user, patch: [
+                                "userPrincipalName": .string(upn), "mail": .string("new\(i)@\(tenant.domain)"),
+                                "proxyAddresses": .array([.string("SMTP:new\(i)@\(tenant.domain)")]),
+                            ], actor: .system)
+                            return true
+                        } catch let error as DirectoryError where error == .duplicate("userPrincipalName") || error == .duplicate("proxyAddresses") {
+                            return false
+                        }
+                    }
+                    group.addTask {
+                        do {
+                            _ = try await directory.makeUser(tenant, "New\(i)", extra: ["mail": .string("new\(i)@\(tenant.domain)")])
+                            return true
+                        } catch let error as DirectoryError where error == .duplicate("userPrincipalName") || error == .duplicate("proxyAddresses") {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 8)
+            for i in 0..<8 {
+                let holders = try await store.read { tx in
+                    try await tx.holders(tenant: t, of: [UniqueKey("userPrincipalName", "new\(i)@\(tenant.domain)"),
+                                                         UniqueKey("proxyAddresses", "smtp:new\(i)@\(tenant.domain)")])
+                }
+                #expect(holders.count == 2 && Set(holders.values).count == 1)
+            }
+        }
+    }
+
+    @Test("only a SELECT with no locking clause, advisory lock or sequence call runs outside the block")
+    func plainReads() {
+        #expect(PostgresWriteSession.isPlainRead("SELECT id FROM objects WHERE tenant = ?"))
+        #expect(PostgresWriteSession.isPlainRead("  \n select 1"))
+        for sql in ["SELECT pg_advisory_xact_lock(1)", "SELECT id FROM tenants WHERE id = ? FOR UPDATE", "SELECT 1 FROM t FOR SHARE",
+                    "SELECT nextval('s')", "SELECT set_config('a', 'b', true)",
+                    "WITH x AS (DELETE FROM t RETURNING 1) SELECT * FROM x", "INSERT INTO t VALUES (1)", "UPDATE t SET a = 1", "BEGIN"] {
+            #expect(!PostgresWriteSession.isPlainRead(sql), "\(sql)")
+        }
+    }
+}
