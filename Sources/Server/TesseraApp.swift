@@ -48,6 +48,8 @@ public struct TesseraApp: Sendable {
     public let outbound: any OutboundHTTP
     /// Logout tokens on their way to the apps a session signed into (OpenID Connect Back-Channel Logout).
     let backChannelLogout = BackChannelLogoutQueue()
+    /// Grants whose authorization code was replayed: their access tokens are refused (RFC 6749 §4.1.2).
+    let revokedGrants = RevokedGrants()
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),

@@ -259,18 +259,72 @@ struct OpenIDProviderTests {
         }
     }
 
-    @Test("oidcc-codereuse: a code presented twice fails, and the refresh token it gave is revoked (RFC 6749 §4.1.2)")
+    @Test("oidcc-codereuse: a code presented twice fails, and the refresh and access tokens it gave are revoked (RFC 6749 §4.1.2)")
     func codeReuse() async throws {
         try await Harness.run { h in
             let rp = try await Self.rp(h)
             let code = try #require(try await rp.answer(rp.request("code"))["code"])
             let first = await rp.redeem(code)
             let refresh = try #require(first.json["refresh_token"]?.stringValue)
+            let access = try #require(first.json["access_token"]?.stringValue)
+            #expect(await rp.userinfo("GET", token: access).status == 200)
             let second = await rp.redeem(code)
             #expect(second.status == 400 && second.json["error"] == "invalid_grant" && Self.isRFC6749Description(second.json["error_description"]))
             let refreshed = await rp.token([("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", rp.clientID),
                                             ("client_secret", rp.secret)])
             #expect(refreshed.json["error"] == "invalid_grant")
+            // The module only warns about an access token still accepted; here it is refused.
+            let info = await rp.userinfo("GET", token: access)
+            #expect(info.status == 401 && info.headers.contains { $0.name == "WWW-Authenticate" && $0.value.contains("error=\"invalid_token\"") })
+        }
+    }
+
+    /// Lets the relying party read the signed-in user at Graph (`User.Read` for everyone, as an administrator's consent).
+    static func grantUserRead(_ rp: RP) async throws {
+        let client = await rp.h.graph("GET", "servicePrincipals", token: rp.admin, query: [("$filter", "appId eq '\(rp.clientID)'")])
+        let graph = await rp.h.graph("GET", "servicePrincipals", token: rp.admin, query: [("$filter", "appId eq '\(GraphPermissions.graphAppId)'")])
+        let grant = await rp.h.graph("POST", "oauth2PermissionGrants", token: rp.admin, json: [
+            "clientId": .string(try #require(client.json["value"]?.arrayValue?.first?["id"]?.stringValue)), "consentType": "AllPrincipals",
+            "resourceId": .string(try #require(graph.json["value"]?.arrayValue?.first?["id"]?.stringValue)), "scope": "User.Read"])
+        #expect(grant.status == 201, "\(grant.text)")
+    }
+
+    @Test("codereuse: the access tokens of a replayed code's grant — from the code and from its refresh token — are refused at userinfo and Graph; another code's grant in the same browser session goes on")
+    func codeReuseRevokesTheGrantOnly() async throws {
+        try await Harness.run { h in
+            let rp = try await Self.rp(h)
+            try await Self.grantUserRead(rp)
+            let scope = "openid profile offline_access User.Read"
+            let code = try #require(try await rp.answer(rp.request("code", scope: scope))["code"])
+            let first = await rp.redeem(code)
+            let fromCode = try #require(first.json["access_token"]?.stringValue)
+            let refreshed = await rp.token([("grant_type", "refresh_token"), ("refresh_token", try #require(first.json["refresh_token"]?.stringValue)),
+                                            ("client_id", rp.clientID), ("client_secret", rp.secret)])
+            let fromRefresh = try #require(refreshed.json["access_token"]?.stringValue)
+            // The same app and browser session signs in again: a grant of its own.
+            let other = try #require(try await rp.answer(rp.request("code", scope: scope))["code"])
+            let otherTokens = await rp.redeem(other)
+            let fromOther = try #require(otherTokens.json["access_token"]?.stringValue)
+            for token in [fromCode, fromRefresh, fromOther] {
+                #expect(await rp.userinfo("GET", token: token).status == 200)
+                let me = await h.graph("GET", "me", token: token)
+                #expect(me.status == 200 && me.json["id"]?.stringValue == h.tenant.adminUserId, "\(me.text)")
+            }
+            h.clock.advance(30)
+            #expect(await rp.redeem(code).json["error"] == "invalid_grant")
+            for token in [fromCode, fromRefresh] {
+                #expect(await rp.userinfo("GET", token: token).status == 401)
+                let me = await h.graph("GET", "me", token: token)
+                #expect(me.status == 401 && me.json["error"]?["code"] == "InvalidAuthenticationToken", "\(me.text)")
+            }
+            // A third presentation changes nothing; the other grant, its refresh token and the session are untouched.
+            #expect(await rp.redeem(code).json["error"] == "invalid_grant")
+            #expect(await rp.userinfo("GET", token: fromOther).status == 200)
+            #expect(await h.graph("GET", "me", token: fromOther).status == 200)
+            let otherRefreshed = await rp.token([("grant_type", "refresh_token"), ("refresh_token", try #require(otherTokens.json["refresh_token"]?.stringValue)),
+                                                 ("client_id", rp.clientID), ("client_secret", rp.secret)])
+            #expect(otherRefreshed.status == 200, "\(otherRefreshed.text)")
+            #expect(try await rp.answer(rp.request("code", scope: scope))["code"] != nil)
         }
     }
 
@@ -438,6 +492,53 @@ struct OpenIDProviderTests {
             #expect(again["sub"] == first["sub"] && again["sid"] == first["sid"])
             let info = await rp.userinfo("GET", token: try #require(refreshed.json["access_token"]?.stringValue))
             #expect(info.json["sub"] == first["sub"])
+        }
+    }
+
+    @Test("oidcc-refresh-token: an ID token from a refresh carries the original sign-in's acr, amr and auth_time (OpenID Connect Core §12.2)")
+    func refreshKeepsTheAuthentication() async throws {
+        try await Harness.run { h in
+            let rp = try await Self.rp(h)
+            let claims = #"{"id_token":{"acr":{"essential":true,"values":["c2","1"]}}}"#
+            let received = try await rp.answer(rp.request("code", [("claims", claims)]))
+            let tokens = await rp.redeem(try #require(received["code"]))
+            let original = try await Self.validIDToken(tokens.json["id_token"]?.stringValue, rp)
+            #expect(original["acr"] == "c2" && original["amr"] == JSONValue.strings(["fido", "mfa"]))
+            h.clock.advance(600)
+            let refreshed = await rp.token([("grant_type", "refresh_token"), ("refresh_token", try #require(tokens.json["refresh_token"]?.stringValue)),
+                                            ("client_id", rp.clientID), ("client_secret", rp.secret)])
+            #expect(refreshed.status == 200, "\(refreshed.text)")
+            let again = try await Self.validIDToken(refreshed.json["id_token"]?.stringValue, rp, nonce: nil)
+            #expect(again["acr"] == "c2" && again["amr"] == original["amr"] && again["auth_time"] == original["auth_time"])
+            #expect(again["iat"]?.intValue == (original["iat"]?.intValue ?? 0) + 600)
+            // And again from the rotated token: the grant keeps it.
+            let twice = await rp.token([("grant_type", "refresh_token"), ("refresh_token", try #require(refreshed.json["refresh_token"]?.stringValue)),
+                                        ("client_id", rp.clientID), ("client_secret", rp.secret)])
+            let third = try await Self.validIDToken(twice.json["id_token"]?.stringValue, rp, nonce: nil)
+            #expect(third["acr"] == "c2" && third["auth_time"] == original["auth_time"])
+        }
+    }
+
+    @Test("oidcc-claims-userinfo: the claims parameter's userinfo member (email, essential name) is answered at userinfo with scope openid alone, after a refresh too; nothing else is")
+    func claimsUserinfo() async throws {
+        try await Harness.run { h in
+            let rp = try await Self.rp(h)
+            let plain = try await rp.codeFlow(scope: "openid offline_access")
+            let bare = await rp.userinfo("GET", token: try #require(plain["access_token"]?.stringValue)).json
+            #expect(bare["sub"] != nil && bare["email"] == nil && bare["name"] == nil)
+            let claims = #"{"userinfo":{"email":null,"name":{"essential":true},"phone_number":null},"id_token":{"auth_time":null}}"#
+            let received = try await rp.answer(rp.request("code", scope: "openid offline_access", [("claims", claims)]))
+            let tokens = await rp.redeem(try #require(received["code"]))
+            let idToken = try await Self.validIDToken(tokens.json["id_token"]?.stringValue, rp)
+            #expect(idToken["email"] == nil)
+            let info = await rp.userinfo("GET", token: try #require(tokens.json["access_token"]?.stringValue))
+            #expect(info.status == 200 && info.json["sub"] == idToken["sub"])
+            #expect(info.json["email"] == "adele@contoso.test" && info.json["name"]?.stringValue?.isEmpty == false)
+            #expect(info.json["given_name"] == nil && info.json["preferred_username"] == nil && info.json["phone_number"] == nil)
+            let refreshed = await rp.token([("grant_type", "refresh_token"), ("refresh_token", try #require(tokens.json["refresh_token"]?.stringValue)),
+                                            ("client_id", rp.clientID), ("client_secret", rp.secret)])
+            let again = await rp.userinfo("POST", token: try #require(refreshed.json["access_token"]?.stringValue), inBody: true).json
+            #expect(again["email"] == "adele@contoso.test" && again["name"] == info.json["name"] && again["family_name"] == nil)
         }
     }
 

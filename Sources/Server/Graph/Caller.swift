@@ -93,6 +93,8 @@ struct Caller: Sendable {
         let jwt = try request.verifiedToken ?? verifiedToken(request.header("authorization"), app: app, base: request.baseURL)
         let tenant = jwt.claims["tid"]?.stringValue ?? "", oid = jwt.claims["oid"]?.stringValue ?? ""
         if jwt.claims["idtyp"]?.stringValue == "user" {
+            // A token of a grant whose authorization code was replayed is revoked (RFC 6749 §4.1.2).
+            if let refusal = try await app.revokedGrants.refusal(jwt, app: app) { throw DirectoryError(.invalidToken, refusal) }
             let scopes = Set((jwt.claims["scp"]?.stringValue ?? "").split(separator: " ").map(String.init))
             var roles = try await app.directory.directoryRoles(tenant: tenant, principal: oid)
             var actor = Actor(kind: .user, id: oid, displayName: jwt.claims["name"]?.stringValue ?? "",

@@ -25,6 +25,10 @@ struct AuthorizationCode: Sendable {
     var homeTenant: String? = nil
     /// The ID token's `acr`, when the authorization request asked for one (`acr_values` or the `claims` parameter).
     var acr: String? = nil
+    /// The claims the `claims` parameter asked userinfo for (among those userinfo answers).
+    var userinfoClaims: [String] = []
+    /// The grant the code began, set when it is redeemed (never in the code itself): ``RevokedGrants/grantID(codeDigest:app:)``.
+    var grantID: String? = nil
 
     static let lifetime: TimeInterval = 600
 
@@ -40,6 +44,7 @@ struct AuthorizationCode: Sendable {
         if !acrs.isEmpty { claims["acrs"] = .strings(acrs) }
         if let homeTenant { claims["h"] = .string(homeTenant) }
         if let acr { claims["acr"] = .string(acr) }
+        if !userinfoClaims.isEmpty { claims["ui"] = .strings(userinfoClaims) }
         let payload = JSONValue.object(claims).serializedBytes
         return WebAuthn.Base64URL.encode(payload) + "." + WebAuthn.Base64URL.encode(app.passkeyChallenges.mac("code", payload))
     }
@@ -60,6 +65,7 @@ struct AuthorizationCode: Sendable {
                                  nonce: claims["n"]?.stringValue, codeChallenge: claims["p"]?.stringValue, authTime: authTime,
                                  sessionID: sid, amr: claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [], expires: expires,
                                  aaguid: claims["g"]?.stringValue, acrs: claims["acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                                 homeTenant: claims["h"]?.stringValue, acr: claims["acr"]?.stringValue)
+                                 homeTenant: claims["h"]?.stringValue, acr: claims["acr"]?.stringValue,
+                                 userinfoClaims: claims["ui"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 }

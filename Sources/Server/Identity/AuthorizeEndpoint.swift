@@ -194,7 +194,7 @@ struct AuthorizeEndpoint {
             tenant: tenantID, clientID: clientID, redirectURI: redirectURI, userID: session.userID, scope: scope,
             nonce: query["nonce"], codeChallenge: challenge, authTime: session.authTime, sessionID: session.id, amr: session.amr,
             expires: Int64(app.clock.now.addingTimeInterval(AuthorizationCode.lifetime).timeIntervalSince1970), aaguid: session.aaguid,
-            acrs: contexts.sorted(), acr: acr)
+            acrs: contexts.sorted(), acr: acr, userinfoClaims: parameters.userinfoClaims)
         // The user as Conditional Access read it (once per change of the tenant), not a read per sign-in.
         if let user = try await app.conditionalAccess.membership(app: app, tenant: tenant, userID: session.userID).0 {
             await SignInLog(app: app, tenant: tenantID).record(

@@ -2,10 +2,10 @@ import Foundation
 import TesseraCore
 
 /// The OpenID Connect authentication request parameters of `/authorize` beyond OAuth's (OpenID Connect Core 1.0
-/// §3.1.2.1 and §5.5): `prompt`, `max_age`, `acr_values` and the `claims` parameter's `acr`, checked before anything
-/// is decided. `ui_locales`, `claims_locales` and `display` are accepted and change nothing (the pages are in
-/// English, the claims are not localised, and every display is a page); `auth_time` is in every ID token, so an
-/// essential `auth_time` is always met.
+/// §3.1.2.1 and §5.5): `prompt`, `max_age`, `acr_values`, the `claims` parameter's `acr` and the claims it asks
+/// userinfo for, checked before anything is decided. `ui_locales`, `claims_locales` and `display` are accepted and
+/// change nothing (the pages are in English only, the claims are not localised, and every display is a page);
+/// `auth_time` is in every ID token, so an essential `auth_time` is always met.
 struct AuthorizeParameters: Sendable {
     /// The `prompt` values Tessera acts on. `create` (OpenID Connect Prompt Create 1.0, Entra's sign-up) is refused:
     /// Tessera has no self-service sign-up; users are created by an administrator or invited.
@@ -24,6 +24,10 @@ struct AuthorizeParameters: Sendable {
     var acrEssential = false
     /// Whether `acr` was asked for at all (only then is it in the ID token, as Entra's v2 ID tokens have none).
     var acrRequested = false
+    /// The claims the `claims` parameter's `userinfo` member asks for that userinfo can answer (``UserInfo/releasable``),
+    /// sorted: userinfo answers them whether or not their scope was asked for. Others are ignored (Core §5.5), and
+    /// `essential` changes nothing: userinfo answers every one the user has a value for.
+    var userinfoClaims: [String] = []
 
     /// Reads and checks the parameters; an `OAuthError` (`invalid_request`) for one that is malformed, which goes
     /// back to the redirect URI.
@@ -73,6 +77,9 @@ struct AuthorizeParameters: Sendable {
                         throw OAuthError.invalidRequest(90008, "The claims parameter's 'values' for '\(name)' is not an array.")
                     }
                 }
+            }
+            if let requests = parsed["userinfo"]?.objectValue {
+                userinfoClaims = requests.keys.filter { UserInfo.releasable[$0] != nil }.sorted()
             }
             if let acr = parsed["id_token"]?["acr"] {
                 acrRequested = true

@@ -71,12 +71,10 @@ struct RefreshTokens {
         return (AuthorizationCode(grant: record.grant, tenant: tenant), record.confidential)
     }
 
-    /// Revokes the family that began with the authorization code whose digest is `codeDigest`.
-    func revokeIssued(tenant: String, codeDigest: String) async throws {
-        try await app.store.write { tx in
-            guard let first = try await tx.credential(RefreshTokenRecord.self, tenant: tenant, handle: codeDigest) else { return }
-            try await tx.deleteCredentials(tenant: tenant, kind: RefreshTokenRecord.kind, family: first.familyID)
-        }
+    /// Revokes the family that began with the authorization code whose digest is `codeDigest`, in the caller's transaction.
+    func revokeIssued(tenant: String, codeDigest: String, tx: any DirectoryTransaction) async throws {
+        guard let first = try await tx.credential(RefreshTokenRecord.self, tenant: tenant, handle: codeDigest) else { return }
+        try await tx.deleteCredentials(tenant: tenant, kind: RefreshTokenRecord.kind, family: first.familyID)
     }
 
     func revokeFamily(tenant: String, family: String) async throws {
@@ -100,13 +98,14 @@ extension AuthorizationCode {
     /// What a refresh token keeps of the grant it continues.
     var grant: SignInGrant {
         SignInGrant(userID: userID, clientID: clientID, redirectURI: redirectURI, scope: scope, sessionID: sessionID, authTime: authTime,
-                    amr: amr, aaguid: aaguid, acrs: acrs)
+                    amr: amr, aaguid: aaguid, acrs: acrs, acr: acr, grantID: grantID, userinfoClaims: userinfoClaims.isEmpty ? nil : userinfoClaims)
     }
 
     /// The grant a refresh token continues, as the code it began with (no nonce, challenge or expiry: those were the code's).
+    /// `auth_time`, `amr` and `acr` stay the original sign-in's (OpenID Connect Core §12.2).
     init(grant: SignInGrant, tenant: String) {
         self.init(tenant: tenant, clientID: grant.clientID, redirectURI: grant.redirectURI, userID: grant.userID, scope: grant.scope,
                   nonce: nil, codeChallenge: nil, authTime: grant.authTime, sessionID: grant.sessionID, amr: grant.amr, expires: 0,
-                  aaguid: grant.aaguid, acrs: grant.acrs)
+                  aaguid: grant.aaguid, acrs: grant.acrs, acr: grant.acr, userinfoClaims: grant.userinfoClaims ?? [], grantID: grant.grantID)
     }
 }

@@ -11,9 +11,13 @@ extension TokenEndpoint {
         guard let text = form["code"], !text.isEmpty else {
             throw OAuthError.invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
         }
-        guard let code = AuthorizationCode.decode(text, app: app), code.tenant == tenant.id else {
+        guard var decoded = AuthorizationCode.decode(text, app: app), decoded.tenant == tenant.id else {
             throw invalidGrant(70008, "The provided authorization code is invalid or has expired.")
         }
+        let digest = Secrets.fingerprint(text)
+        // The grant this code begins, named in every access token issued from it (and from its refresh tokens).
+        decoded.grantID = RevokedGrants.grantID(codeDigest: digest, app: app)
+        let code = decoded
         if let clientID = form["client_id"], clientID != code.clientID {
             throw invalidGrant(70002, "The authorization code was issued to another client.")
         }
@@ -46,7 +50,6 @@ extension TokenEndpoint {
             throw invalidGrant(501481, "A code_verifier was sent for an authorization code that was issued without a code_challenge.")
         }
         let now = app.clock.now
-        let digest = Secrets.fingerprint(text)
         // A B2B direct connect user is its home tenant's user, while both tenants still allow it.
         let found = if let home = code.homeTenant { try await DirectConnect(app: app, tenant: tenant).homeUser(for: code, home: home) }
                     else { try await app.activeUser(tenant: tenantID, id: code.userID) }
@@ -66,8 +69,15 @@ extension TokenEndpoint {
             return (true, wantsRefresh ? try await tokens.issue(tenant: tenantID, code: code, confidential: confidential, codeDigest: digest, tx: tx) : nil)
         }
         guard fresh else {
-            // A code presented twice was stolen or leaked: what it was exchanged for is revoked too (RFC 6749 §4.1.2).
-            try await tokens.revokeIssued(tenant: tenantID, codeDigest: digest)
+            // A code presented twice was stolen or leaked: what it was exchanged for is revoked too (RFC 6749 §4.1.2), in
+            // one commit: its refresh tokens deleted, and its access tokens refused from now on at Graph and userinfo.
+            // Only this grant: the user's other apps and sign-ins, even of the same browser session, are untouched.
+            let grantID = code.grantID ?? ""
+            try await app.store.write { tx in
+                try await tokens.revokeIssued(tenant: tenantID, codeDigest: digest, tx: tx)
+                try await RevokedGrants.revoke(tenant: tenantID, grantID: grantID, now: now, tx: tx)
+            }
+            app.revokedGrants.revoked(tenant: tenantID)
             throw invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.")
         }
         return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh, grant: "authorization_code")
@@ -168,6 +178,10 @@ extension TokenEndpoint {
             let own = try await app.directory.directoryRoles(tenant: tenant.id, principal: user.id)
             wids["wids"] = .strings(own.union(governed.roles).sorted())
         }
+        // Tessera's own claims: the grant (refused once revoked) and the claims the `claims` parameter asked userinfo for.
+        var own: [String: JSONValue] = [:]
+        if let grantID = code.grantID { own[RevokedGrants.claim] = .string(grantID) }
+        if !code.userinfoClaims.isEmpty { own[UserInfo.requestedClaims] = .strings(code.userinfoClaims) }
         let access = try JWT.sign(claims: [
             "aud": "https://graph.microsoft.com", "iss": .string(issuer), "iat": .int(now), "nbf": .int(now), "exp": .int(now + lifetime),
             "tid": .string(tenant.id), "oid": .string(user.id), "sub": .string(user.id), "idtyp": "user", "ver": "2.0",
@@ -175,7 +189,7 @@ extension TokenEndpoint {
             "upn": .optional(upn), "unique_name": .optional(upn), "name": .optional(name), "amr": .strings(code.amr),
             "sid": .string(code.sessionID), "uti": .string(Secrets.randomToken(bytes: 16)),
             "acrs": code.acrs.isEmpty ? nil : .strings(code.acrs),
-        ].compactMapValues { $0 }.merging(external) { $1 }.merging(wids) { $1 }, header: header, key: app.signingKey.privateKey)
+        ].compactMapValues { $0 }.merging(external) { $1 }.merging(wids) { $1 }.merging(own) { $1 }, header: header, key: app.signingKey.privateKey)
         var body: [String: JSONValue] = [
             "token_type": "Bearer", "scope": .string((consented + scopes.filter { oidc.contains($0) }).joined(separator: " ")), "expires_in": .int(lifetime),
             "ext_expires_in": .int(lifetime), "access_token": .string(access),

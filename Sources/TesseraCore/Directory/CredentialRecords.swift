@@ -15,9 +15,16 @@ public struct SignInGrant: Codable, Sendable, Hashable {
     public var aaguid: String?
     /// The authentication contexts the sign-in satisfied.
     public var acrs: [String]
+    /// The ID token's `acr` of the sign-in, when the authorization request asked for one: every refreshed ID token
+    /// carries it again (OpenID Connect Core §12.2).
+    public var acr: String?
+    /// The grant an authorization code began, named in its access tokens, so that a replay of the code can refuse them.
+    public var grantID: String?
+    /// The claims the authorization request's `claims` parameter asked userinfo for.
+    public var userinfoClaims: [String]?
 
     public init(userID: String, clientID: String, redirectURI: String, scope: String, sessionID: String, authTime: Int64,
-                amr: [String], aaguid: String?, acrs: [String]) {
+                amr: [String], aaguid: String?, acrs: [String], acr: String? = nil, grantID: String? = nil, userinfoClaims: [String]? = nil) {
         self.userID = userID
         self.clientID = clientID
         self.redirectURI = redirectURI
@@ -27,6 +34,9 @@ public struct SignInGrant: Codable, Sendable, Hashable {
         self.amr = amr
         self.aaguid = aaguid
         self.acrs = acrs
+        self.acr = acr
+        self.grantID = grantID
+        self.userinfoClaims = userinfoClaims
     }
 }
 
