@@ -67,7 +67,8 @@ struct LiveKerberosTests {
         let reply = try await answer(try capture.token("mutual-token.b64"), capture)
         try Data(reply).base64EncodedString().write(
             to: folder.appendingPathComponent("mutual-reply.b64"), atomically: true, encoding: .utf8)
-        process.waitUntilExit()
+        // Polled, not `waitUntilExit()`, which would hold one of the few threads every test's tasks run on.
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         guard process.terminationStatus == 0 else { throw failure() }
         return capture
     }

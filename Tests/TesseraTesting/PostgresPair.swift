@@ -95,43 +95,13 @@ public final class PostgresPair: Sendable {
         try await run(scripts.appendingPathComponent(name).path, arguments)
     }
 
-    /// Runs a program and returns its standard output; throws with its error output when it fails. Spawned and waited
-    /// for here rather than with `Process`: Foundation's `Process` on Linux never reports the end of a script that leaves
-    /// a daemon behind (pg_ctl's server), and `waitpid` runs on a thread of its own, never on one of the few threads
-    /// tasks run on.
+    /// Runs a program and returns its standard output (see `ChildProcess.run`).
     static func run(_ path: String, _ arguments: [String]) async throws -> String {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-run-\(UUID().uuidString)").path
-        let errors = output + ".err"
-        defer {
-            try? FileManager.default.removeItem(atPath: output)
-            try? FileManager.default.removeItem(atPath: errors)
+        do {
+            return try await ChildProcess.run(path, arguments)
+        } catch let failure as ChildProcess.Failed {
+            throw Failed(description: failure.description)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw Failed(description: "\(path) could not be started (error \(spawned))") }
-        let child = pid
-        let status: Int32 = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var status: Int32 = 0
-                while waitpid(child, &status, 0) == -1, errno == EINTR {}
-                continuation.resume(returning: status)
-            }
-        }
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        // Exited normally with status 0: no signal (low seven bits) and a zero exit code (the next eight).
-        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
-            let said = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
-            throw Failed(description: "\(URL(fileURLWithPath: path).lastPathComponent) \(arguments.joined(separator: " ")) failed (wait status \(status)): \(said)\(text)")
-        }
-        return text
     }
 
     /// Loopback ports nothing listens on now (the kernel's choice for port 0, each socket held until all are chosen).
