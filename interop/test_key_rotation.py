@@ -1,7 +1,8 @@
 """Signing-key rotation and keys at rest, against a running `tessera serve` with a key-encryption key: MSAL and
 azure-identity keep getting tokens and PyJWT (PyJWKClient, fetching the JWKS once) keeps validating them before, during
 and after `tessera keys rotate` run as a separate command on the server's data folder; a wrong key-encryption key is
-refused; a server without one says its keys are stored unencrypted."""
+refused; the proxy seals the tenant's inspection CA with the same key; a server without one says its keys are stored
+unencrypted."""
 from __future__ import annotations
 
 import base64
@@ -146,6 +147,21 @@ def test_tokens_keep_validating_across_a_rotation(tmp_path):
         created = subprocess.run(create, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
                                  env={**env, "TESSERA_KEY_ENCRYPTION_KEY": kek.read_text().strip()})
         assert created.returncode == 0, created.stderr
+
+        # The proxy takes the key the same way: the tenant's TLS inspection CA it makes is stored encrypted, as
+        # `keys list` says (never printing a key), and a wrong key is refused.
+        ca_out = tmp_path / "inspection-ca.pem"
+        proxy = [BINARY, "proxy", "--data", data, "--tenant", server["tenant"], "--inspection-ca-out", str(ca_out)]
+        made = subprocess.run(proxy + ["--key-encryption-key-file", str(kek)], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+        assert made.returncode == 0 and "BEGIN CERTIFICATE" in ca_out.read_text(), made
+        listed = _keys("list", "--data", data, "--key-encryption-key-file", str(kek))
+        assert listed.returncode == 0, listed
+        assert f"encrypted\t{server['tenant']}/tlsInspectionCertificateAuthority" in listed.stdout, listed.stdout
+        assert "plain\t" not in listed.stdout and "PRIVATE" not in listed.stdout, listed.stdout
+        refused = subprocess.run(proxy + ["--key-encryption-key-file", str(wrong)], capture_output=True, text=True, timeout=120,
+                                 stdin=subprocess.DEVNULL)
+        assert refused.returncode != 0 and "does not open the stored keys" in refused.stderr, refused
 
 
 def test_without_a_key_encryption_key_serve_says_keys_are_unencrypted():

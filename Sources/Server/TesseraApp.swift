@@ -64,6 +64,8 @@ public struct TesseraApp: Sendable {
         let secrets = DeploymentSecrets(keyEncryption: try keyEncryption ?? KeyEncryptionKey.load(file: nil))
         let ring = try await SigningKeyRing.loadOrCreate(store: store, secrets: secrets, now: clock.now)
         let challenges = try await PasskeyChallenges.loadOrCreate(store: store, secrets: secrets)
+        // Every tenant's CA and Kerberos keys: a key-encryption key that does not open them stops here; plain ones are sealed.
+        try await secrets.sealTenantKeys(store: store)
         return TesseraApp(store: store, directory: DirectoryService(store: store, clock: clock),
                           backup: BackupService(store: store, clock: clock, retentionDays: backupRetentionDays), signingKeys: SigningKeyRingCache(ring: ring, secrets: secrets, rotationPeriod: signingKeyRotation),
                           passkeyChallenges: challenges, clock: clock, attestationRoots: attestationRoots,

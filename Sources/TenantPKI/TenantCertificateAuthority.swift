@@ -6,8 +6,9 @@ public import X509
 
 /// A tenant's own certificate authority: a P-256 key and a self-signed CA certificate, made on first use and kept in
 /// the store as a tenant setting `{"certificate": PEM, "key": PEM}`, as the deployment's signing key is, so every node
-/// of a cluster issues (and verifies) alike. The device CA, the health agents' CA and the TLS inspection CA are each
-/// one of these under their own setting key; what they issue is theirs.
+/// of a cluster issues (and verifies) alike; sealed with the key-encryption key when there is one (``KeySealing``).
+/// The device CA, the health agents' CA and the TLS inspection CA are each one of these under their own setting key;
+/// what they issue is theirs.
 public struct TenantCertificateAuthority: Sendable {
     /// What distinguishes one kind of tenant CA from another: where it is kept and what its certificate says.
     public struct Kind: Sendable {
@@ -23,6 +24,9 @@ public struct TenantCertificateAuthority: Sendable {
             self.subject = subject
             self.lifetime = lifetime
         }
+
+        /// Where the tenant's CA of this kind is stored, and the name its sealing is bound to.
+        public func setting(tenant: String) -> SealedSetting { SealedSetting(tenant: tenant, key: settingKey) }
     }
 
     public let certificate: Certificate
@@ -47,21 +51,20 @@ public struct TenantCertificateAuthority: Sendable {
         get throws { ["certificate": .string(try certificate.serializeAsPEM().pemString), "key": .string(privateKey.pemRepresentation)] }
     }
 
-    /// The tenant's CA of this kind, nil until one is made.
-    public static func load(_ kind: Kind, tenant: String, store: any DirectoryStore) async throws -> TenantCertificateAuthority? {
-        try await store.read { tx in try await tx.setting(tenant: tenant, key: kind.settingKey) }.map(Self.init(stored:))
+    /// The tenant's CA of this kind, nil until one is made. A CA stored plain (made before there was a key-encryption
+    /// key) is sealed in the store when `sealing` has one.
+    public static func load(_ kind: Kind, tenant: String, store: any DirectoryStore, sealing: KeySealing) async throws -> TenantCertificateAuthority? {
+        try await sealing.load(kind.setting(tenant: tenant), store: store).map(Self.init(stored:))
     }
 
-    /// The tenant's CA of this kind, made if there is none yet; when two nodes race, the first written is kept and
-    /// both return it.
-    public static func loadOrCreate(_ kind: Kind, tenant: String, store: any DirectoryStore, now: Date) async throws
+    /// The tenant's CA of this kind, made if there is none yet (its key sealed when `sealing` has a key-encryption
+    /// key); when two nodes race, the first written is kept and both return it.
+    public static func loadOrCreate(_ kind: Kind, tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date) async throws
         -> TenantCertificateAuthority
     {
-        if let existing = try await load(kind, tenant: tenant, store: store) { return existing }
-        let made = try make(subject: kind.subject(tenant), lifetime: kind.lifetime, now: now)
-        let value = try made.stored
-        let stored = try await store.write { tx in try await tx.settingOrPut(tenant: tenant, key: kind.settingKey, value: value) }
-        return stored == value ? made : try Self(stored: stored)
+        try Self(stored: try await sealing.loadOrCreate(kind.setting(tenant: tenant), store: store, make: {
+            try make(subject: kind.subject(tenant), lifetime: kind.lifetime, now: now).stored
+        }))
     }
 
     /// A new self-signed CA (path length 0: it signs leaves only), valid from an hour before `now` for `lifetime`.

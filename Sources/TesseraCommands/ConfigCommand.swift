@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Server
+import TesseraCore
 
 /// `tessera config`: the configuration file of `serve`.
 struct ConfigCommand: ParsableCommand {

@@ -24,15 +24,18 @@ struct HybridCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run<T>(_ body: (HybridKerberosSetup, TenantRecord, SyncConnector) async throws -> T) async throws -> T {
-            try await storage.withStore { store in
+            let sealing = KeySealing(keyEncryption: try storage.keyEncryption.load())
+            return try await storage.withStore { store in
                 let tenant = try await StorageOptions.tenants(store, named: self.tenant)[0]
                 let connectors = try await SyncSettings.load(tenant: tenant.id, store: store).connectors
                 guard let connector = connectors.first(where: { $0.name == self.connector }), connector.ldifFile == nil else {
                     throw ValidationError("no LDAP connector named '\(self.connector)' (tessera sync connector list)")
                 }
                 do {
-                    return try await body(HybridKerberosSetup(store: store), tenant, connector)
+                    return try await body(HybridKerberosSetup(store: store, sealing: sealing), tenant, connector)
                 } catch let error as HybridKerberosError {
+                    throw ValidationError(error.description)
+                } catch let error as KeyEncryptionError {
                     throw ValidationError(error.description)
                 }
             }

@@ -5,10 +5,11 @@ import Server
 import Store
 import TesseraCore
 
-/// Where the key-encryption key comes from: part of every command's storage options (`serve`, `tessera keys`, `tenant create`).
+/// Where the key-encryption key comes from: part of every command's storage options (`serve`, `proxy`, `tessera keys`,
+/// `hybrid kerberos`, `tenant create`).
 struct KeyEncryptionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A file holding the key-encryption key: base64 of 32 random bytes (`tessera keys generate`). It encrypts the token-signing keys and the deployment's MAC key in the database (AES-256-GCM).",
-                               discussion: "Default: $TESSERA_KEY_ENCRYPTION_KEY. Without either the keys are stored unencrypted, and serve says so at start. Every node needs the same key."))
+    @Option(help: ArgumentHelp("A file holding the key-encryption key: base64 of 32 random bytes (`tessera keys generate`). It encrypts the keys Tessera keeps in the database (AES-256-GCM): the token-signing keys, the deployment's MAC key, every tenant's certificate authorities (device, health agents', TLS inspection) and hybrid join's Kerberos service keys.",
+                               discussion: "Default: $TESSERA_KEY_ENCRYPTION_KEY. Without either the keys are stored unencrypted, and serve says so at start. Every node (serve, proxy, and the commands that use these keys) needs the same key."))
     var keyEncryptionKeyFile: String?
 
     /// The key, or nil when none is given; a key that cannot be read stops the command.
@@ -22,7 +23,7 @@ extension Serve {
     static func keyEncryptionKey(_ options: KeyEncryptionOptions, logger: Logger) throws -> KeyEncryptionKey? {
         let key = try options.load()
         if key == nil {
-            logger.warning("No key-encryption key (--key-encryption-key-file or \(KeyEncryptionKey.environmentVariable)): the token-signing keys and the deployment's MAC key are stored unencrypted in the database")
+            logger.warning("No key-encryption key (--key-encryption-key-file or \(KeyEncryptionKey.environmentVariable)): the token-signing keys, the deployment's MAC key, the tenants' CA keys and Kerberos service keys are stored unencrypted in the database")
         }
         return key
     }
@@ -37,7 +38,7 @@ extension Serve {
 /// `tessera keys`: the deployment's token-signing keys and the key-encryption key that protects them at rest.
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "The token-signing keys and the key-encryption key.",
+        commandName: "keys", abstract: "The token-signing keys and the key-encryption key that protects every stored key.",
         subcommands: [List.self, Rotate.self, Rewrap.self, Generate.self])
 
     /// Says what a command does not stop on: a key that does not open the stored keys.
@@ -46,17 +47,22 @@ struct KeysCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the published signing keys (kid and role; the keys themselves are never printed).")
+        static let configuration = CommandConfiguration(
+            abstract: "List the published signing keys (kid and role), then every stored key and whether it is encrypted (the keys themselves are never printed).")
         @OptionGroup var storage: StorageOptions
         @OptionGroup var clockOptions: ClockOptions
 
         func run() async throws {
             let kek = try storage.keyEncryption.load()
-            let (keys, since) = try await KeysCommand.run {
-                try await storage.withStore { try await DeploymentKeys.list(store: $0, keyEncryption: kek, now: clockOptions.clock.now) }
+            let (keys, since, atRest) = try await KeysCommand.run {
+                try await storage.withStore { store in
+                    let (keys, since) = try await DeploymentKeys.list(store: store, keyEncryption: kek, now: clockOptions.clock.now)
+                    return (keys, since, try await DeploymentKeys.atRest(store: store))
+                }
             }
             for key in keys { print("\(key.role)\t\(key.kid)") }
             print("current since \(Timestamp.format(since))")
+            for key in atRest { print("\(key.sealed ? "encrypted" : "plain")\t\(key.name)") }
         }
     }
 
@@ -79,7 +85,7 @@ struct KeysCommand: AsyncParsableCommand {
     struct Rewrap: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encrypt the stored keys with a new key-encryption key (or encrypt plain ones, or decrypt them).",
-            discussion: "Stop every node first, then start them with the new key. Without --old-key-file the stored keys must be plain; without --new-key-file they are stored plain (--key-encryption-key-file is not used here).")
+            discussion: "All of them, the deployment's and every tenant's, in one transaction. Stop every node first, then start them with the new key. Without --old-key-file the stored keys must be plain; without --new-key-file they are stored plain (--key-encryption-key-file is not used here).")
         @OptionGroup var storage: StorageOptions
         @Option(help: "The key-encryption key the keys are encrypted with now.") var oldKeyFile: String?
         @Option(help: "The key-encryption key to encrypt them with.") var newKeyFile: String?

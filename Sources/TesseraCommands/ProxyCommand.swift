@@ -164,12 +164,13 @@ struct ProxyCommand: AsyncParsableCommand {
         if urls.isEmpty { urls = NetworkPolicy.loopback(scheme: "https", host: "127.0.0.1", port: 8443) }
         let catalog = try TrafficCommand.catalog()
         let inspection = try inspectionConfiguration()
+        let keyEncryption = try storage.keyEncryption.load(), sealing = KeySealing(keyEncryption: keyEncryption)
         let store = try await storage.openStore()
         if rotateInspectionCA {
             guard let tenant else { throw ValidationError("--rotate-inspection-ca needs --tenant") }
             guard rotationOverlapDays >= 1 else { throw ValidationError("--rotation-overlap-days must be at least 1") }
             do {
-                let rotated = try await InspectionCertificateAuthority.rotate(tenant: tenant, store: store, now: Date(),
+                let rotated = try await InspectionCertificateAuthority.rotate(tenant: tenant, store: store, sealing: sealing, now: Date(),
                                                                               overlap: Double(rotationOverlapDays) * 86_400)
                 say("Made a new TLS inspection CA for tenant \(tenant): published now, signing from \(rotated.nextActiveFrom.map(Timestamp.format) ?? "now"); give clients the PEM --inspection-ca-out writes")
             } catch let error as InspectionCertificateAuthority.RotationError {
@@ -183,16 +184,16 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         if let out = inspectionCAOut {
             guard let tenant else { throw ValidationError("--inspection-ca-out needs --tenant") }
-            let authorities = try await InspectionCertificateAuthority.current(tenant: tenant, store: store, now: Date())
+            let authorities = try await InspectionCertificateAuthority.current(tenant: tenant, store: store, sealing: sealing, now: Date())
             try Data(try authorities.pem.utf8).write(to: URL(fileURLWithPath: out))
             try await store.shutdown()
             say("Wrote the TLS inspection CA\(authorities.published.count > 1 ? "s" : "") of tenant \(tenant) to \(out)")
             return
         }
-        let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls), keyEncryption: try storage.keyEncryption.load())
+        let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls), keyEncryption: keyEncryption)
         let recorder = TrafficRecorder(store: app.store)
         let proxy = ForwardProxy(configuration: configuration, gatekeeper: NetworkAccessGatekeeper(app: app, catalog: catalog, issuerBase: urls[0]),
-                                 recorder: recorder, inspector: try inspection.map { try TLSInspector(configuration: $0, store: app.store) })
+                                 recorder: recorder, inspector: try inspection.map { try TLSInspector(configuration: $0, store: app.store, sealing: app.keySealing) })
         let issuer = urls[0]
         let task = Task {
             try await proxy.run(onBound: { address in

@@ -145,9 +145,11 @@ struct ProxyInspectionTests {
 
     /// A proxy inspecting AI apps (api.anthropic.com bypassed) with two origins: one for api.openai.com and
     /// api.anthropic.com (and login.microsoftonline.com) with a certificate from the trusted test CA (its handlers after TLS from `origin`: by default
-    /// one request per connection), one for api.mistral.ai with a rogue certificate.
+    /// one request per connection), one for api.mistral.ai with a rogue certificate. The inspection CA is stored as
+    /// `sealing` says (plain by default).
     static func run(origin handlers: @escaping @Sendable (any Channel) throws -> Void = { try $0.pipeline.syncOperations.addHandler(TLSOriginHandler()) },
-                    adjust: (inout TLSInspectionConfiguration) -> Void = { _ in }, _ body: (Proxy) async throws -> Void) async throws {
+                    adjust: (inout TLSInspectionConfiguration) -> Void = { _ in }, sealing: KeySealing = KeySealing(keyEncryption: nil),
+                    _ body: (Proxy) async throws -> Void) async throws {
         let store = try await SQLDirectoryStore.open(":memory:")
         try await store.migrate()
         let tenant = try await TenantProvisioner(directory: DirectoryService(store: store, clock: SystemTimeSource()))
@@ -175,7 +177,7 @@ struct ProxyInspectionTests {
                                                     originTrustRoots: [try originCA.get().nioCertificate])
         inspection.addBypass("api.anthropic.com")
         adjust(&inspection)
-        let inspector = try TLSInspector(configuration: inspection, store: store)
+        let inspector = try TLSInspector(configuration: inspection, store: store, sealing: sealing)
         let recorder = TrafficRecorder(store: store)
         let proxy = ForwardProxy(configuration: configuration, gatekeeper: StubGatekeeper(tenant: tenant), recorder: recorder, inspector: inspector)
         let bound = Mutex<Int?>(nil)
@@ -266,7 +268,7 @@ struct ProxyInspectionTests {
             #expect(record["destinationUrl"] == .string("https://api.openai.com:\(proxy.goodOrigin)/v1/chat/completions"))
             #expect(record["httpMethod"] == "post")
             // The CA is the tenant's, kept in the store: a second inspector (another proxy) uses the same one.
-            let again = try TLSInspector(configuration: proxy.inspector.configuration, store: proxy.store)
+            let again = try TLSInspector(configuration: proxy.inspector.configuration, store: proxy.store, sealing: proxy.inspector.sealing)
             #expect(try await again.authority(tenant: proxy.tenant, now: Date()).pem == (try ca.pem))
         }
     }

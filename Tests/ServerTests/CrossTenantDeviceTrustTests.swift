@@ -23,7 +23,7 @@ struct CrossTenantDeviceTrustTests {
     /// device CA for the device's key, listed in its `alternativeSecurityIds`.
     static func register(_ h: Harness, tenant: String, trustType: String, isCompliant: Bool) async throws -> Device {
         let key = P256.Signing.PrivateKey(), deviceID = UUID().uuidString.lowercased()
-        let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
+        let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
         let certificate = try authority.issue(for: try DeviceRegistrationTests.csr(key), deviceID: deviceID, now: h.clock.now)
         let der = try certificate.derBytes
         let thumbprint = Insecure.SHA1.hash(data: der).map { String(format: "%02X", $0) }.joined()

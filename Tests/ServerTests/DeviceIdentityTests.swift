@@ -95,7 +95,8 @@ import X509
             let device = try await Self.enroll(harness, fixture)
             let tenant = harness.tenant.tenantId, store = harness.app.store
             func check() async throws -> StoredObject {
-                try await DeviceAuthentication.device(presenting: device.certificate, tenant: tenant, store: store, now: harness.clock.now)
+                try await DeviceAuthentication.device(presenting: device.certificate, tenant: tenant, store: store, sealing: harness.app.keySealing,
+                                                  now: harness.clock.now)
             }
             #expect(try await check().id == device.objectID)
             let admin = try await harness.accessToken()
@@ -130,7 +131,7 @@ import X509
             _ = await harness.graph("DELETE", "devices/\(device.objectID)", token: admin)
             #expect(Self.refusal(await Self.signIn(harness, try Self.assertion(harness, device))) == ("invalid_grant", 700003))
             // A certificate of no CA of this tenant names no device the log could trust: nothing is recorded for it.
-            let stranger = try await DeviceCertificateAuthority.loadOrCreate(tenant: UUID().uuidString.lowercased(), store: harness.app.store,
+            let stranger = try await DeviceCertificateAuthority.loadOrCreate(tenant: UUID().uuidString.lowercased(), store: harness.app.store, sealing: harness.app.keySealing,
                                                                              now: harness.clock.now)
             let strangerCertificate = try stranger.issue(for: try DeviceRegistrationTests.csr(device.key), deviceID: device.deviceID,
                                                          now: harness.clock.now)
@@ -185,7 +186,7 @@ import X509
 
             // Another tenant's device CA, for the same device id and key.
             let fabrikam = try await TenantProvisioner(directory: harness.app.directory).create(name: "Fabrikam", domain: "fabrikam.test")
-            let theirs = try await DeviceCertificateAuthority.loadOrCreate(tenant: fabrikam.tenantId, store: harness.app.store, now: now)
+            let theirs = try await DeviceCertificateAuthority.loadOrCreate(tenant: fabrikam.tenantId, store: harness.app.store, sealing: harness.app.keySealing, now: now)
             let foreign = try theirs.issue(for: csr, deviceID: device.deviceID, now: now)
             // A CA made to look like this tenant's: the same name, another key.
             let name = try DistinguishedName {
@@ -203,12 +204,13 @@ import X509
                                                                              deviceID: device.deviceID))
                 #expect(response.status == 400 && Self.refusal(response) == ("invalid_grant", 50012), "\(response.text)")
                 await #expect(throws: DeviceAuthentication.Refusal(message: "The certificate was not issued by this tenant's device certificate authority.")) {
-                    try await DeviceAuthentication.device(presenting: certificate, tenant: harness.tenant.tenantId, store: harness.app.store, now: now)
+                    try await DeviceAuthentication.device(presenting: certificate, tenant: harness.tenant.tenantId, store: harness.app.store,
+                                                          sealing: harness.app.keySealing, now: now)
                 }
             }
             // A certificate this tenant's CA issued for the device but which the device does not list (as one a
             // re-registration replaced): refused.
-            let ours = try await DeviceCertificateAuthority.loadOrCreate(tenant: harness.tenant.tenantId, store: harness.app.store, now: now)
+            let ours = try await DeviceCertificateAuthority.loadOrCreate(tenant: harness.tenant.tenantId, store: harness.app.store, sealing: harness.app.keySealing, now: now)
             let unlisted = try ours.issue(for: csr, deviceID: device.deviceID, now: now)
             let replaced = await Self.signIn(harness, try Self.assertion(harness, key: device.key, certificate: try unlisted.derBytes,
                                                                          deviceID: device.deviceID))

@@ -19,7 +19,7 @@ struct DeviceKerberosSetupLiveTests {
             let connector = try await dc.connector(tenant: harness.tenant.tenantId, store: harness.app.store)
             defer { try? FileManager.default.removeItem(atPath: connector.bindPasswordFile) }
             let tenant = try #require(try await harness.app.store.read { tx in try await tx.tenant(harness.tenant.tenantId) })
-            let setup = HybridKerberosSetup(store: harness.app.store, clock: harness.clock)
+            let setup = HybridKerberosSetup(store: harness.app.store, sealing: harness.app.keySealing, clock: harness.clock)
             let host = "tessera-\(UUID().uuidString.prefix(6).lowercased()).corp.example.test"
             try await dc.removeStaleServiceConnectionPoint()
 
@@ -65,7 +65,7 @@ struct DeviceKerberosSetupLiveTests {
             }
 
             _ = try await setup.disable(tenant: tenant, connector: connector)
-            #expect(try await KerberosDomain.load(tenant: tenant.id, store: harness.app.store) == nil)
+            #expect(try await KerberosDomain.load(tenant: tenant.id, store: harness.app.store, sealing: harness.app.keySealing) == nil)
             let ldap = try await connector.connect()
             for dn in [domain.accountDN, domain.scpDN] {
                 await #expect(throws: LDAPError.self) { try await ldap.search(base: dn, scope: .base, filter: "(objectClass=*)") }

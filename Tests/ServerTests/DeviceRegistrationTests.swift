@@ -52,13 +52,13 @@ import X509
     }
 
     /// A harness whose clock stands at the fixtures' capture and whose tenant has `domain` (the fixture's by default).
-    static func run(domain: ((Fixture, Date) throws -> KerberosDomain?)? = nil,
+    static func run(domain: ((Fixture, Date) throws -> KerberosDomain?)? = nil, keyEncryption: KeyEncryptionKey? = nil,
                     _ body: (Harness, Fixture) async throws -> Void) async throws {
         let fixture = try Fixture.load()
-        try await Harness.run { harness in
+        try await Harness.run(keyEncryption: keyEncryption) { harness in
             harness.clock.advance(fixture.capturedAt.timeIntervalSince(harness.clock.now))
             let record = try domain.map { try $0(fixture, harness.clock.now) } ?? fixture.domain(created: harness.clock.now)
-            if let record { try await record.save(tenant: harness.tenant.tenantId, store: harness.app.store) }
+            if let record { try await record.save(tenant: harness.tenant.tenantId, store: harness.app.store, sealing: harness.app.keySealing) }
             try await body(harness, fixture)
         }
     }
@@ -131,7 +131,7 @@ import X509
             #expect(keyText == "X509:<SHA1-TP-PUBKEY>" + thumbprint + Data(SHA256.hash(data: spki.serializedBytes)).base64EncodedString())
 
             // The certificate chains to the tenant's device CA.
-            let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: harness.tenant.tenantId, store: harness.app.store,
+            let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: harness.tenant.tenantId, store: harness.app.store, sealing: harness.app.keySealing,
                                                                              now: harness.clock.now)
             #expect(certificate.issuer == authority.certificate.subject)
             #expect(authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate))
@@ -204,7 +204,7 @@ import X509
         }) { harness, fixture in
             let token = try fixture.token("ws01-spnego.b64")
             let tenant = harness.tenant.tenantId
-            let domain = try #require(try await KerberosDomain.load(tenant: tenant, store: harness.app.store))
+            let domain = try #require(try await KerberosDomain.load(tenant: tenant, store: harness.app.store, sealing: harness.app.keySealing))
             #expect(try domain.serviceKeys(at: harness.clock.now).keys.map(\.version).sorted() == [2, 2, 3, 3])
             #expect(try domain.serviceKeys(at: harness.clock.now.addingTimeInterval(3600)).keys.map(\.version) == [3, 3])
             // Within the grace period the ticket for the previous key registers.

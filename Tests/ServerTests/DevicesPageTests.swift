@@ -20,7 +20,7 @@ import TesseraTesting
             #expect(page.status == 200, "\(page.text)")
             #expect(page.text.contains(deviceID) && page.text.contains("Microsoft Entra hybrid joined") && page.text.contains("WS01"))
             #expect(page.text.contains("adrs/\(fixture.host)") && page.text.contains(fixture.realm))
-            let domain = try #require(try await KerberosDomain.load(tenant: harness.tenant.tenantId, store: harness.app.store))
+            let domain = try #require(try await KerberosDomain.load(tenant: harness.tenant.tenantId, store: harness.app.store, sealing: harness.app.keySealing))
             for key in domain.keys {
                 #expect(!page.text.contains(Data(key.aes256).base64EncodedString()), "no key material on the page")
             }

@@ -15,9 +15,9 @@ struct Harness {
     static let base = "https://tessera.test"
 
     /// Runs `body` against a fresh Tessera (with `network`'s trusted proxies and `countries` as its IP-to-country
-    /// database, none by default); afterwards waits for its background jobs, closes its store and removes its folder,
-    /// however `body` ends.
-    static func run(network: NetworkPolicy = .init(), countries: CountryDatabase = .empty,
+    /// database, none by default, and `keyEncryption` sealing its keys, none by default); afterwards waits for its
+    /// background jobs, closes its store and removes its folder, however `body` ends.
+    static func run(network: NetworkPolicy = .init(), countries: CountryDatabase = .empty, keyEncryption: KeyEncryptionKey? = nil,
                     _ body: (Harness) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -27,7 +27,8 @@ struct Harness {
         do {
             let clock = TestClock()
             try await seedSigningKeys(store, now: clock.now)
-            app = try await TesseraApp.make(store: store, clock: clock, maxBodyBytes: 64 * 1024, network: network, countries: countries)
+            app = try await TesseraApp.make(store: store, clock: clock, maxBodyBytes: 64 * 1024, network: network, countries: countries,
+                                          keyEncryption: keyEncryption)
             let tenant = try await TenantProvisioner(directory: app!.directory).create(name: "Contoso", domain: "contoso.test")
             try await body(Harness(app: app!, clock: clock, tenant: tenant))
             await app?.jobs.idle()

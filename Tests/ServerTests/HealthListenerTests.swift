@@ -99,7 +99,7 @@ import TesseraTesting
                 #expect(try await Self.counted(h, #"tessera_health_uploads_total{result="accepted"} 2"#))
 
                 // A certificate from another tenant's CA fails the handshake.
-                let stranger = try await HealthCertificateAuthority.loadOrCreate(tenant: "00000000-0000-0000-0000-0000000000bb", store: h.app.store,
+                let stranger = try await HealthCertificateAuthority.loadOrCreate(tenant: "00000000-0000-0000-0000-0000000000bb", store: h.app.store, sealing: h.app.keySealing,
                                                                                  now: h.clock.now)
                 let strangerKey = try HealthAgentKey.make(machineName: "elsewhere")
                 let forged = try stranger.issue(try HealthCertificateAuthority.request(pem: strangerKey.certificateSigningRequestPEM),

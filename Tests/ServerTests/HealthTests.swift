@@ -92,11 +92,11 @@ import TesseraTesting
             let certificate = try HealthCertificateAuthority.certificate(pem: try #require(made.json["certificate"]?.stringValue))
             let identity = try #require(HealthCertificateAuthority.agentIdentity(certificate))
             #expect(identity.tenant == h.tenant.tenantId && identity.agent == made.json["id"]?.stringValue)
-            let ca = try #require(try await HealthCertificateAuthority.load(tenant: h.tenant.tenantId, store: h.app.store))
+            let ca = try #require(try await HealthCertificateAuthority.load(tenant: h.tenant.tenantId, store: h.app.store, sealing: h.app.keySealing))
             #expect(await ca.verify(certificate, now: h.clock.now))
             #expect(!(await ca.verify(certificate, now: h.clock.now.addingTimeInterval(HealthCertificateAuthority.certificateLifetime + 86_400))))
             // Another tenant's CA does not accept it.
-            let other = try await HealthCertificateAuthority.loadOrCreate(tenant: "00000000-0000-0000-0000-0000000000aa", store: h.app.store, now: h.clock.now)
+            let other = try await HealthCertificateAuthority.loadOrCreate(tenant: "00000000-0000-0000-0000-0000000000aa", store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
             #expect(!(await other.verify(certificate, now: h.clock.now)))
         }
     }

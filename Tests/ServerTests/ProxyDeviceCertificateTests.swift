@@ -166,10 +166,10 @@ struct ProxyDeviceCertificateTests {
                 notValidAfter: now.addingTimeInterval(86_400), issuer: try DistinguishedName { CommonName("MS-Organization-Access"); OrganizationalUnitName(tenant) },
                 subject: try DistinguishedName { CommonName(disabled.deviceID) }, signatureAlgorithm: .ecdsaWithSHA256, extensions: .init(),
                 issuerPrivateKey: .init(P256.Signing.PrivateKey()))
-            let stranger = try await DeviceCertificateAuthority.loadOrCreate(tenant: UUID().uuidString.lowercased(), store: h.app.store, now: now)
+            let stranger = try await DeviceCertificateAuthority.loadOrCreate(tenant: UUID().uuidString.lowercased(), store: h.app.store, sealing: h.app.keySealing, now: now)
             let strangers = try stranger.issue(for: try DeviceRegistrationTests.csr(foreignKey), deviceID: disabled.deviceID, now: now)
             // The tenant's own CA, but eleven years ago: expired.
-            let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
+            let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
             let oldKey = P256.Signing.PrivateKey()
             let expired = try authority.issue(for: try DeviceRegistrationTests.csr(oldKey), deviceID: disabled.deviceID,
                                               now: h.clock.now.addingTimeInterval(-11 * 365 * 86_400))

@@ -49,7 +49,7 @@ import X509
             }
             let request = try HealthCertificateAuthority.request(pem: try HealthAgentKey.make(machineName: "ws01").certificateSigningRequestPEM)
 
-            let loaded = try await DeviceCertificateAuthority.load(tenant: tenant, store: h.app.store)
+            let loaded = try await DeviceCertificateAuthority.load(tenant: tenant, store: h.app.store, sealing: h.app.keySealing)
             let device = try #require(loaded)
             #expect(device.certificate == expected)
             let deviceLeaf = try device.issue(for: request, deviceID: "6f1c0b4e-0000-4000-8000-000000000001", now: h.clock.now)
@@ -57,12 +57,12 @@ import X509
             #expect(expected.publicKey.isValidSignature(deviceLeaf.signature, for: deviceLeaf))
             #expect(try deviceLeaf.extensions.authorityKeyIdentifier?.keyIdentifier == expected.extensions.subjectKeyIdentifier?.keyIdentifier)
 
-            let health = try await HealthCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
+            let health = try await HealthCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
             #expect(health.certificate == expected)
             let agentLeaf = try health.issue(request, tenant: tenant, agent: "agent-1", machineName: "ws01", now: h.clock.now)
             #expect(await health.verify(agentLeaf, now: h.clock.now))
 
-            let inspection = try await InspectionCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
+            let inspection = try await InspectionCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
             #expect(inspection.certificate == expected)
         }
     }
@@ -71,10 +71,10 @@ import X509
     func oneAuthorityPerKind() async throws {
         try await Harness.run { h in
             let tenant = h.tenant.tenantId
-            let first = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
-            let again = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
+            let first = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
+            let again = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
             #expect(first.certificate == again.certificate)
-            let health = try await HealthCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
+            let health = try await HealthCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
             #expect(health.certificate != first.certificate)
             #expect(health.certificate.subject.description.contains("Tessera health agents CA"))
             #expect(first.certificate.subject.description.contains("MS-Organization-Access"))
@@ -91,7 +91,7 @@ import X509
             let corrupt: JSONValue = ["certificate": .string("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"), "key": .string(Self.keyPEM)]
             try await put(h, "deviceCertificateAuthority", corrupt)
             await #expect(throws: (any Error).self) {
-                _ = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, now: h.clock.now)
+                _ = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: h.app.store, sealing: h.app.keySealing, now: h.clock.now)
             }
             let kept = try await h.app.store.read { tx in try await tx.setting(tenant: tenant, key: "deviceCertificateAuthority") }
             #expect(kept == corrupt)

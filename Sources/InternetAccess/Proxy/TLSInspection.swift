@@ -79,6 +79,8 @@ public struct TLSInspectionConfiguration: Sendable {
 public final class TLSInspector: Sendable {
     public let configuration: TLSInspectionConfiguration
     let store: any DirectoryStore
+    /// How the tenants' inspection CAs are sealed in the store (the proxy's key-encryption key).
+    let sealing: KeySealing
     let originContext: NIOSSLContext
     private let authorities = Mutex<[String: Authority]>([:])
     private let leaves = Mutex<[String: Leaf]>([:])
@@ -100,9 +102,10 @@ public final class TLSInspector: Sendable {
         let renewAfter: Date
     }
 
-    public init(configuration: TLSInspectionConfiguration, store: any DirectoryStore) throws {
+    public init(configuration: TLSInspectionConfiguration, store: any DirectoryStore, sealing: KeySealing) throws {
         self.configuration = configuration
         self.store = store
+        self.sealing = sealing
         var client = TLSConfiguration.makeClientConfiguration()
         client.certificateVerification = .fullVerification
         if let roots = configuration.originTrustRoots { client.trustRoots = .certificates(roots) }
@@ -118,7 +121,7 @@ public final class TLSInspector: Sendable {
     private func authorityEntry(tenant: String, now: Date) async throws -> Authority {
         let known = authorities.withLock { $0[tenant] }
         if let known, now >= known.readAt, now.timeIntervalSince(known.readAt) < Self.authorityMaxAge { return known }
-        let ca = try await InspectionCertificateAuthority.current(tenant: tenant, store: store, now: now).signing
+        let ca = try await InspectionCertificateAuthority.current(tenant: tenant, store: store, sealing: sealing, now: now).signing
         if let known, known.ca.certificate == ca.certificate {
             let renewed = Authority(ca: known.ca, leafKey: known.leafKey, readAt: now)
             authorities.withLock { $0[tenant] = renewed }

@@ -29,8 +29,10 @@ enum DeviceAuthentication {
 
     /// The device `certificate` belongs to, when it chains to the tenant's device CA, is within its validity, and names
     /// (`CN=<deviceId>`) a device that exists, is enabled and lists this certificate among its `alternativeSecurityIds`.
-    static func device(presenting certificate: Certificate, tenant: String, store: any DirectoryStore, now: Date) async throws -> StoredObject {
-        guard let authority = try await DeviceCertificateAuthority.load(tenant: tenant, store: store) else {
+    static func device(presenting certificate: Certificate, tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date) async throws
+        -> StoredObject
+    {
+        guard let authority = try await DeviceCertificateAuthority.load(tenant: tenant, store: store, sealing: sealing) else {
             throw Refusal(message: "No device has registered in this tenant.")
         }
         guard certificate.issuer == authority.certificate.subject,

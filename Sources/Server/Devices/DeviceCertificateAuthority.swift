@@ -22,13 +22,13 @@ struct DeviceCertificateAuthority: Sendable {
     static let deviceCertificateLifetime: TimeInterval = 10 * 365 * 86_400
 
     /// The tenant's CA, nil until the first device registers.
-    static func load(tenant: String, store: any DirectoryStore) async throws -> DeviceCertificateAuthority? {
-        try await TenantCertificateAuthority.load(kind, tenant: tenant, store: store).map(Self.init)
+    static func load(tenant: String, store: any DirectoryStore, sealing: KeySealing) async throws -> DeviceCertificateAuthority? {
+        try await TenantCertificateAuthority.load(kind, tenant: tenant, store: store, sealing: sealing).map(Self.init)
     }
 
     /// The tenant's CA, created (by whichever node comes first) when the first device registers.
-    static func loadOrCreate(tenant: String, store: any DirectoryStore, now: Date) async throws -> DeviceCertificateAuthority {
-        Self(authority: try await TenantCertificateAuthority.loadOrCreate(kind, tenant: tenant, store: store, now: now))
+    static func loadOrCreate(tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date) async throws -> DeviceCertificateAuthority {
+        Self(authority: try await TenantCertificateAuthority.loadOrCreate(kind, tenant: tenant, store: store, sealing: sealing, now: now))
     }
 
     /// A device certificate for the key of `csr` (whose signature proves the device holds it), with the subject

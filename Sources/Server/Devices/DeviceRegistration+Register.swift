@@ -59,7 +59,7 @@ extension DeviceRegistration {
                                            limit: 1)).first
         }
         let deviceID = existing?.body["deviceId"]?.stringValue ?? computer.deviceID ?? UUID().uuidString.lowercased()
-        let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant.id, store: app.store, now: now)
+        let authority = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant.id, store: app.store, sealing: app.keySealing, now: now)
         let certificate = try authority.issue(for: join.certificateRequest, deviceID: deviceID, now: now)
         let der = try certificate.derBytes
         let thumbprint = Insecure.SHA1.hash(data: der).map { String(format: "%02X", $0) }.joined()

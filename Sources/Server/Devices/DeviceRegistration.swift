@@ -54,7 +54,7 @@ struct DeviceRegistration {
             throw DeviceRegistrationError.missingOnPremisesIdentity(
                 "no Kerberos ticket: send Authorization: Negotiate with a service ticket for the SPN adrs/<Tessera's host>")
         }
-        guard let domain = try await KerberosDomain.load(tenant: tenant.id, store: app.store) else { throw DeviceRegistrationError.notEnabled }
+        guard let domain = try await KerberosDomain.load(tenant: tenant.id, store: app.store, sealing: app.keySealing) else { throw DeviceRegistrationError.notEnabled }
         guard let token = Data(base64Encoded: String(header.dropFirst("negotiate ".count)).trimmingCharacters(in: .whitespaces)) else {
             throw DeviceRegistrationError(code: "SEC_E_INVALID_TOKEN", message: "SEC_E_INVALID_TOKEN: the Negotiate token is not base64", status: 401)
         }

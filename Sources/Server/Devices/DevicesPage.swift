@@ -55,7 +55,7 @@ struct DevicesPage {
 
     /// Hybrid join through Kerberos as `tessera hybrid kerberos` set it up (no key material, only versions).
     func kerberosSummary() async throws -> String {
-        guard let domain = try await KerberosDomain.load(tenant: admin.tenant.id, store: admin.app.store) else {
+        guard let domain = try await KerberosDomain.load(tenant: admin.tenant.id, store: admin.app.store, sealing: admin.app.keySealing) else {
             return "<p class=\"muted\">Hybrid join through Kerberos is not enabled (<span class=\"mono\">tessera hybrid kerberos enable</span>).</p>"
         }
         let versions = domain.keys.map { key in

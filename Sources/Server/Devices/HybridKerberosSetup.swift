@@ -12,10 +12,13 @@ public import TesseraCore
 /// (`azureADId:`, `azureADName:`) as Entra's do and whose binding points at Tessera; and the tenant's record.
 public struct HybridKerberosSetup: Sendable {
     public let store: any DirectoryStore
+    /// How the service account's keys are sealed in the store (with the key-encryption key, when there is one).
+    public let sealing: KeySealing
     public let clock: any TimeSource
 
-    public init(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource()) {
+    public init(store: any DirectoryStore, sealing: KeySealing, clock: any TimeSource = SystemTimeSource()) {
         self.store = store
+        self.sealing = sealing
         self.clock = clock
     }
 
@@ -37,7 +40,7 @@ public struct HybridKerberosSetup: Sendable {
     /// Creates the service account, sets its password, creates the SCP and records the domain. On any failure what
     /// was created in AD is removed again and nothing is recorded.
     public func enable(tenant: TenantRecord, connector: SyncConnector, host: String, publicURL: String) async throws -> KerberosDomain {
-        guard try await KerberosDomain.load(tenant: tenant.id, store: store) == nil else {
+        guard try await KerberosDomain.load(tenant: tenant.id, store: store, sealing: sealing) == nil else {
             throw HybridKerberosError("hybrid join through Kerberos is already enabled for this tenant: use rotate, or disable first")
         }
         let host = host.lowercased()
@@ -77,7 +80,7 @@ public struct HybridKerberosSetup: Sendable {
                 scpCreated = true
                 let domain = KerberosDomain(realm: realm, domainDN: domainDN, host: host, accountName: accountName, accountDN: accountDN,
                                             scpDN: scpDN, connector: connector.name, created: now, keys: [key])
-                try await domain.save(tenant: tenant.id, store: store)
+                try await domain.save(tenant: tenant.id, store: store, sealing: sealing)
                 return domain
             } catch {
                 if scpCreated { try? await ldap.delete(dn: scpDN) }
@@ -93,7 +96,7 @@ public struct HybridKerberosSetup: Sendable {
     /// Sets a new password on the service account and keeps the previous key until `grace` has passed, for
     /// tickets issued before the rotation (AD's default ticket lifetime is 10 hours).
     public func rotate(tenant: TenantRecord, connector: SyncConnector, grace: TimeInterval = 10 * 3600) async throws -> KerberosDomain {
-        guard var domain = try await KerberosDomain.load(tenant: tenant.id, store: store) else { throw HybridKerberosError.notEnabled }
+        guard var domain = try await KerberosDomain.load(tenant: tenant.id, store: store, sealing: sealing) else { throw HybridKerberosError.notEnabled }
         let now = clock.now
         let password = Self.makePassword()
         let version = try await connector.connect().closing { ldap in
@@ -109,13 +112,13 @@ public struct HybridKerberosSetup: Sendable {
         }
         kept.removeAll { $0.version == version }
         domain.keys = [key] + kept
-        try await domain.save(tenant: tenant.id, store: store)
+        try await domain.save(tenant: tenant.id, store: store, sealing: sealing)
         return domain
     }
 
     /// Compares the service account's key version in AD with Tessera's, and checks the SCP is there.
     public func status(tenant: TenantRecord, connector: SyncConnector) async throws -> Status {
-        guard let domain = try await KerberosDomain.load(tenant: tenant.id, store: store) else { throw HybridKerberosError.notEnabled }
+        guard let domain = try await KerberosDomain.load(tenant: tenant.id, store: store, sealing: sealing) else { throw HybridKerberosError.notEnabled }
         return try await connector.connect().closing { ldap in
             let version = try? await Self.keyVersion(ldap, dn: domain.accountDN)
             let scp = try? await ldap.search(base: domain.scpDN, scope: .base, filter: "(objectClass=serviceConnectionPoint)",
@@ -127,7 +130,7 @@ public struct HybridKerberosSetup: Sendable {
 
     /// Removes the SCP and the service account from AD, then the tenant's record (so no ticket is accepted).
     public func disable(tenant: TenantRecord, connector: SyncConnector) async throws -> KerberosDomain {
-        guard let domain = try await KerberosDomain.load(tenant: tenant.id, store: store) else { throw HybridKerberosError.notEnabled }
+        guard let domain = try await KerberosDomain.load(tenant: tenant.id, store: store, sealing: sealing) else { throw HybridKerberosError.notEnabled }
         try await connector.connect().closing { ldap in
             for dn in [domain.scpDN, domain.accountDN] {
                 do {

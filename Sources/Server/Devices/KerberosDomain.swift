@@ -5,7 +5,7 @@ public import TesseraCore
 /// A tenant's hybrid join through Kerberos, as `tessera hybrid kerberos enable` set it up in one AD domain (Entra's
 /// `KerberosDomain`): the realm, the service account that holds the SPN `adrs/<host>` and whose keys Tessera set,
 /// the service connection point that names the tenant, and the keys by version. Kept as the tenant setting
-/// `kerberosDomain`; the keys never leave the store.
+/// `kerberosDomain`, sealed with the key-encryption key when there is one; the keys never leave the store.
 public struct KerberosDomain: Sendable, Equatable {
     /// One key version of the service account: its AES keys, and, once a rotation replaced it, when it stops being
     /// accepted (tickets issued before the rotation live until then).
@@ -80,12 +80,15 @@ public struct KerberosDomain: Sendable, Equatable {
 
     static let settingKey = "kerberosDomain"
 
-    public static func load(tenant: String, store: any DirectoryStore) async throws -> KerberosDomain? {
-        try await store.read { tx in try await tx.setting(tenant: tenant, key: settingKey) }.flatMap(KerberosDomain.init)
+    /// The tenant's domain, nil when hybrid join through Kerberos is not set up; stored plain (before there was a
+    /// key-encryption key), it is sealed in the store when `sealing` has one.
+    public static func load(tenant: String, store: any DirectoryStore, sealing: KeySealing) async throws -> KerberosDomain? {
+        try await sealing.load(SealedSetting(tenant: tenant, key: settingKey), store: store).flatMap(KerberosDomain.init)
     }
 
-    public func save(tenant: String, store: any DirectoryStore) async throws {
-        let value = json
+    /// Stores the domain, its keys sealed when `sealing` has a key-encryption key.
+    public func save(tenant: String, store: any DirectoryStore, sealing: KeySealing) async throws {
+        let value = try sealing.seal(json, SealedSetting(tenant: tenant, key: Self.settingKey))
         try await store.write { tx in try await tx.putSetting(tenant: tenant, key: Self.settingKey, value: value) }
     }
 

@@ -90,7 +90,7 @@ extension TokenEndpoint {
         }
         let device: StoredObject
         do {
-            device = try await DeviceAuthentication.device(presenting: certificate, tenant: tenant.id, store: app.store, now: now)
+            device = try await DeviceAuthentication.device(presenting: certificate, tenant: tenant.id, store: app.store, sealing: app.keySealing, now: now)
         } catch let refusal as DeviceAuthentication.Refusal {
             let code = switch refusal.reason {
             case .notFound: 700003

@@ -48,7 +48,7 @@ extension NetworkAccessGatekeeper {
               let tenant = try await app.tenantRecord(tenantID)
         else { return .failure(unknown) }
         do {
-            return .success((tenant, try await DeviceAuthentication.device(presenting: certificate, tenant: tenant.id, store: app.store,
+            return .success((tenant, try await DeviceAuthentication.device(presenting: certificate, tenant: tenant.id, store: app.store, sealing: app.keySealing,
                                                                             now: app.clock.now)))
         } catch let refusal as DeviceAuthentication.Refusal {
             // A device the tenant's CA named (an expired certificate of its own too) is recorded in the tenant's traffic
@@ -64,7 +64,7 @@ extension NetworkAccessGatekeeper {
 
     /// The device id (`CN`) of a certificate the tenant's device CA signed, whatever its validity; nil for any other.
     func signedDeviceID(_ certificate: Certificate, tenant: String) async throws -> String? {
-        guard let authority = try await DeviceCertificateAuthority.load(tenant: tenant, store: app.store),
+        guard let authority = try await DeviceCertificateAuthority.load(tenant: tenant, store: app.store, sealing: app.keySealing),
               certificate.issuer == authority.certificate.subject,
               authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate)
         else { return nil }

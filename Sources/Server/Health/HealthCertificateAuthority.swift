@@ -23,12 +23,12 @@ struct HealthCertificateAuthority: Sendable {
     static let certificateLifetime: TimeInterval = 365 * 86_400
 
     /// The tenant's CA, made on first use (another node's, when it won the race).
-    static func loadOrCreate(tenant: String, store: any DirectoryStore, now: Date) async throws -> HealthCertificateAuthority {
-        Self(authority: try await TenantCertificateAuthority.loadOrCreate(kind, tenant: tenant, store: store, now: now))
+    static func loadOrCreate(tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date) async throws -> HealthCertificateAuthority {
+        Self(authority: try await TenantCertificateAuthority.loadOrCreate(kind, tenant: tenant, store: store, sealing: sealing, now: now))
     }
 
-    static func load(tenant: String, store: any DirectoryStore) async throws -> HealthCertificateAuthority? {
-        try await TenantCertificateAuthority.load(kind, tenant: tenant, store: store).map(Self.init)
+    static func load(tenant: String, store: any DirectoryStore, sealing: KeySealing) async throws -> HealthCertificateAuthority? {
+        try await TenantCertificateAuthority.load(kind, tenant: tenant, store: store, sealing: sealing).map(Self.init)
     }
 
     /// The URI naming an agent in its certificate's subject alternative names.

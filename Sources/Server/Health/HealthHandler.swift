@@ -28,7 +28,7 @@ struct HealthHandler {
             case ("agents", 1, "POST"):
                 let body: JSONValue
                 do { body = try JSONParser.parse(context.request.body) } catch { throw DirectoryError.badRequest("The body is not valid JSON.") }
-                var agent = try await health.register(body, as: caller, uploadURL: try await health.uploadURL())
+                var agent = try await health.register(body, as: caller, uploadURL: try await health.uploadURL(), sealing: app.keySealing)
                 agent["@odata.context"] = .string("\(context.base)/$metadata#connectHealth/agents/$entity")
                 return .json(agent, status: 201)
             case ("agents", 2, "GET"):

@@ -215,7 +215,7 @@ final class ClientCertificates: Sendable {
 
     func authority(tenant: String) async throws -> HealthCertificateAuthority? {
         if let known = authorities.withLock({ $0[tenant] }) { return known }
-        guard let loaded = try await HealthCertificateAuthority.load(tenant: tenant, store: app.store) else { return nil }
+        guard let loaded = try await HealthCertificateAuthority.load(tenant: tenant, store: app.store, sealing: app.keySealing) else { return nil }
         authorities.withLock { $0[tenant] = loaded }
         return loaded
     }

@@ -38,7 +38,7 @@ public struct HealthService: Sendable {
 
     /// Registers an agent from `{"role", "machineName", "agentVersion", "certificateSigningRequest"}` (a PEM CSR) and
     /// returns it with its client certificate and the CA that issued it. Nothing is stored unless all of it is valid.
-    func register(_ body: JSONValue, as caller: Caller, uploadURL: String?) async throws -> JSONValue {
+    func register(_ body: JSONValue, as caller: Caller, uploadURL: String?, sealing: KeySealing) async throws -> JSONValue {
         try await require(caller, oneOf: Self.managers, to: "register a health agent")
         guard let object = body.objectValue else { throw DirectoryError.badRequest("The body must be a JSON object.") }
         for key in object.keys where !["role", "machineName", "agentVersion", "certificateSigningRequest"].contains(key) {
@@ -61,7 +61,7 @@ public struct HealthService: Sendable {
         }
         let now = clock.now
         let tenant = caller.tenant
-        let ca = try await HealthCertificateAuthority.loadOrCreate(tenant: tenant, store: store, now: now)
+        let ca = try await HealthCertificateAuthority.loadOrCreate(tenant: tenant, store: store, sealing: sealing, now: now)
         let id = Identifier.make()
         let certificate = try ca.issue(request, tenant: tenant, agent: id, machineName: machine, now: now)
         let agent = HealthAgent(id: id, role: role, machineName: machine, agentVersion: version.description, registeredDateTime: now,

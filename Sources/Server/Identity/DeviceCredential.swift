@@ -53,7 +53,7 @@ struct DeviceCredential {
         let now = app.clock.now
         let device: StoredObject
         do {
-            device = try await DeviceAuthentication.device(presenting: certificate, tenant: tenant, store: app.store, now: now)
+            device = try await DeviceAuthentication.device(presenting: certificate, tenant: tenant, store: app.store, sealing: app.keySealing, now: now)
         } catch let refusal as DeviceAuthentication.Refusal {
             app.logger.debug("device credential not accepted", metadata: ["tenant": .string(tenant), "reason": .string(refusal.message)])
             return nil
