@@ -15,8 +15,18 @@ public struct RequestBody: Sendable {
 
     static func parse(_ body: [String: JSONValue], kind: ObjectKind) throws(DirectoryError) -> RequestBody {
         var properties: [String: JSONValue] = [:]
+        properties.reserveCapacity(body.count)
+        var annotated: [String] = []
+        for (key, value) in body {
+            // Most names have no `@` byte, and so no `@` character: stored as they are, with no sort and no search.
+            guard key.utf8.contains(UInt8(ascii: "@")) else {
+                properties[key] = stripAnnotations(value)
+                continue
+            }
+            annotated.append(key)
+        }
         var binds: [(relation: String, targets: [String])] = []
-        for key in body.keys.sorted() {
+        for key in annotated.sorted() {
             guard let value = body[key] else { continue }
             guard let at = key.firstIndex(of: "@") else {
                 properties[key] = stripAnnotations(value)
@@ -64,9 +74,15 @@ public struct RequestBody: Sendable {
         switch value {
         case .object(let members):
             var out: [String: JSONValue] = [:]
-            for (key, member) in members where !key.contains("@") || key == "@odata.type" { out[key] = stripAnnotations(member) }
+            out.reserveCapacity(members.count)
+            for (key, member) in members where !key.utf8.contains(UInt8(ascii: "@")) || !key.contains("@") || key == "@odata.type" {
+                out[key] = stripAnnotations(member)
+            }
             return .object(out)
-        case .array(let items): return .array(items.map(stripAnnotations))
+        case .array(let items):
+            // Scalars have nothing to strip: the array is kept as it is.
+            guard items.contains(where: { if case .object = $0 { true } else if case .array = $0 { true } else { false } }) else { return value }
+            return .array(items.map(stripAnnotations))
         default: return value
         }
     }

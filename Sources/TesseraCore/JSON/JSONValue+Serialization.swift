@@ -13,8 +13,8 @@ extension JSONValue {
 
     private func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: b ? "true".utf8 : "false".utf8)
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
             if d.rounded() == d, abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8) } else { out.append(contentsOf: "\(d)".utf8) }
@@ -28,15 +28,16 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted { a, b in
-                let aa = a.hasPrefix("@odata"), bb = b.hasPrefix("@odata")
-                return aa != bb ? aa : a < b
+            // Whether a key is an annotation is asked once a key, not twice a comparison, and each value is written
+            // from the sorted pairs without looking its key up again.
+            let sorted = members.map { (odata: $0.key.hasPrefix("@odata"), key: $0.key, value: $0.value) }.sorted { a, b in
+                a.odata != b.odata ? a.odata : a.key < b.key
             }
-            for (i, key) in keys.enumerated() {
+            for (i, member) in sorted.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, to: &out)
+                Self.writeString(member.key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                members[key]?.write(to: &out)
+                member.value.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -52,7 +53,7 @@ extension JSONValue {
             case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
             case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(contentsOf: "\\u00".utf8)
                 out.append(Hex.digits[Int(byte >> 4)])
                 out.append(Hex.digits[Int(byte & 15)])
             default: out.append(byte)

@@ -7,9 +7,11 @@ public enum GraphValidator {
     public static func validate(_ body: [String: JSONValue], entity: String) throws(DirectoryError) {
         guard let structure = GraphSchema.entity(entity, beta: true) else { return }
         try validate(body, structure: structure, path: "")
+        guard let limits = GraphSchema.lengthLimits[entity] else { return }
         for (key, value) in body {
-            guard let limit = GraphSchema.maxLength(entity: entity, property: key), let text = value.stringValue,
-                  text.count > limit else { continue }
+            // A string no longer in UTF-8 bytes than the limit has no more characters than it: counting characters
+            // (grapheme clusters) is left for the long ones.
+            guard let text = value.stringValue, let limit = limits[key], text.utf8.count > limit, text.count > limit else { continue }
             throw DirectoryError.badRequest(
                 "Invalid value specified for property '\(key)' of resource '\(GraphSchema.resourceName(entity))': the maximum length is \(limit) characters.")
         }
@@ -44,7 +46,8 @@ public enum GraphValidator {
         case .string, .binary, .duration, .timeOfDay, .date:
             guard let text = value.stringValue else { throw mismatch("a string") }
             // A NUL cuts strings short in C, LDAP and logs downstream: Entra refuses control characters like it.
-            guard !text.unicodeScalars.contains("\u{0}") else {
+            // In UTF-8 a zero byte is the NUL character and nothing else.
+            guard !text.utf8.contains(0) else {
                 throw DirectoryError.badRequest("Invalid value specified for property '\(name)': it contains a NUL character.")
             }
         case .guid:
