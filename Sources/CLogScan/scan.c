@@ -29,6 +29,10 @@ typedef struct {
         g[BLOCKS + 2];
     // CEF: whether the chunk holds a backslash, or an `=` right after another, at all.
     uint64_t any_backslash, any_double;
+    // CEF: the positions of the `f` bits in order, then 0xffff (past any position in a chunk): a line's keys that
+    // may name a host are walked from a cursor, with no search whose length the data decides. An `f` bit follows two
+    // bytes that are not `=`, so a chunk has at most one for three bytes (and flatten writes up to three more).
+    uint16_t keys[CHUNK / 2 + 8];
 } masks;
 
 // MARK: - Stage one: a chunk's bytes to bitmasks
@@ -164,7 +168,47 @@ static AVX2 void stage1_avx2(tessera_log_format format, const uint8_t *p, size_t
 // AVX-512 (F and BW): a comparison of 64 bytes gives their bits at once, with no movemask and no halves to join.
 #define AVX512 __attribute__((target("avx512f,avx512bw")))
 
+// CEF with AVX-512: the bits that depend on the bytes before an `=` (`c`, `f`, `g`) are compared in the vector
+// registers, from loads one and two bytes back, under the mask of the `=` (no shifts and carries from block to block).
+// The first block reads the two bytes before it as newlines (a chunk starts at a line's start: nothing before it
+// counts), and a partial last block is read from a copy padded with spaces; both from a copy with those bytes.
+static AVX512 void stage1_avx512_cef(const uint8_t *p, size_t n, masks *m) {
+    size_t whole = n / 64, blocks = (n + 63) / 64;
+    uint8_t copy[66];
+    for (size_t k = 0; k < blocks; k++) {
+        const uint8_t *q = p + 64 * k;
+        if (k == 0 || k == whole) {
+            memset(copy, ' ', sizeof copy);
+            if (k == 0) copy[0] = copy[1] = '\n';
+            else memcpy(copy, q - 2, 2);
+            memcpy(copy + 2, q, k == whole ? n - 64 * whole : 64);
+            q = copy + 2;
+        }
+        __m512i v = _mm512_loadu_si512((const void *)q), v1 = _mm512_loadu_si512((const void *)(q - 1)),
+                v2 = _mm512_loadu_si512((const void *)(q - 2));
+        __mmask64 eq = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('='));
+        m->nl[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
+        m->a[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' '));
+        m->b[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('|'));
+        m->c[k] = _mm512_mask_cmpneq_epi8_mask(eq, v1, _mm512_set1_epi8(' '));
+        m->d[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\'));
+        m->e[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('C'));
+        __mmask64 st = _mm512_mask_cmpeq_epi8_mask(_mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('t')), v2,
+                                                   _mm512_set1_epi8('s'));
+        __mmask64 rl = _mm512_mask_cmpeq_epi8_mask(_mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('l')), v2,
+                                                   _mm512_set1_epi8('r'));
+        m->f[k] = st | rl;
+        m->g[k] = _mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('='));
+    }
+    for (size_t k = blocks; k < blocks + 2; k++)
+        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = m->g[k] = 0;
+}
+
 static AVX512 void stage1_avx512(tessera_log_format format, const uint8_t *p, size_t n, masks *m) {
+    if (format == tessera_log_cef) {
+        stage1_avx512_cef(p, n, m);
+        return;
+    }
     __m512i v;
 #define LOAD_AVX512(q) v = _mm512_loadu_si512((const void *)(q))
 #define EQ_AVX512(ch) ((uint64_t)_mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(ch)))
@@ -348,23 +392,32 @@ INLINE int squid_url_host(const uint8_t *p, const masks *m, size_t t, size_t end
 }
 
 // Squid (SquidParser.parse's requirements): a time, three fields, a byte count, a method and a URL with a host. The
-// first seven fields of a line almost always start within its first 64 bytes: then they come from one window of each
-// mask at the line's start, without a chain of searches.
+// first six fields of a line almost always start within its first 64 bytes: then they come from one window of each
+// mask at the line's start, and the URL's start from one window after the method's, without a chain of searches.
 INLINE int squid_host(const uint8_t *p, const masks *m, size_t ls, size_t e, size_t *hs, size_t *he) {
     uint64_t starts = window(m->a, ls);
     if (e - ls < 64) starts &= (1ULL << (e - ls)) - 1;
-    if (__builtin_popcountll(starts) >= 7) {
+    uint64_t s4 = starts & (starts - 1);
+    s4 &= s4 - 1; s4 &= s4 - 1; s4 &= s4 - 1;
+    uint64_t s5 = s4 & (s4 - 1);
+    // The first six fields start within the window (the URL, the seventh, may start past it: a CONNECT with a long
+    // client address or byte count).
+    if (s5) {
         uint64_t seps = window(m->b, ls), nondigits = window(m->f, ls);
-        uint64_t s4 = starts & (starts - 1);
-        s4 &= s4 - 1; s4 &= s4 - 1; s4 &= s4 - 1;
-        uint64_t s6 = s4 & (s4 - 1);
-        s6 &= s6 - 1;
         unsigned o0 = (unsigned)__builtin_ctzll(starts), o4 = (unsigned)__builtin_ctzll(s4);
         // A field ends at the first blank after its start, before the next field's start (within the window).
         unsigned n0 = (unsigned)__builtin_ctzll(seps >> o0), n4 = (unsigned)__builtin_ctzll(seps >> o4);
         if (!seconds_bits(p + ls + o0, bits(nondigits, o0, n0), n0)) return 0;
         if (n4 < 1 || n4 > 18 || bits(nondigits, o4, n4)) return 0;
-        size_t t6 = ls + (size_t)__builtin_ctzll(s6);
+        uint64_t s6 = s5 & (s5 - 1);
+        size_t t6;
+        if (__builtin_expect(s6 != 0, 1)) {
+            t6 = ls + (size_t)__builtin_ctzll(s6);
+        } else {
+            // The URL starts past the window: at the first field start after the method's.
+            t6 = next_near(m->a, ls + (size_t)__builtin_ctzll(s5) + 1, e);
+            if (t6 >= e) return 0;
+        }
         return squid_url_host(p, m, t6, next_near(m->b, t6, e), hs, he);
     }
     size_t t0 = nth_set(m->a, ls, e, 0), t4 = nth_set(m->a, t0 + 1, e, 3), t6 = nth_set(m->a, t4 + 1, e, 1);
@@ -411,13 +464,15 @@ INLINE int cef_key(const uint8_t *p, size_t q, size_t ext) {
 // or `rl` are visited (two in a usual line, where every `=` used to be): a key that names a host ends in one of
 // them, and its value ends at the last space before the next `=` without a space before it. A line with `==` in its
 // extension (where whether an `=` ends a key depends on the one before it) takes the parser.
-INLINE int cef_host(const uint8_t *p, const masks *m, size_t ls, size_t e, size_t *hs, size_t *he) {
+INLINE int cef_host(const uint8_t *p, const masks *m, const uint16_t **key, size_t ls, size_t e, size_t *hs,
+                    size_t *he) {
     if (e == ls || (m->any_backslash && next_set(m->d, ls, e) < e)) return 0;
-    size_t c = next_set(m->e, ls, e);
+    // `CEF:` is almost always within the first 64 bytes (after a syslog header): one window.
+    size_t c = next_near(m->e, ls, e);
     for (;;) {
         if (c + 4 > e) return 0;
         if (p[c + 1] == 'E' && p[c + 2] == 'F' && p[c + 3] == ':') break;
-        c = next_set(m->e, c + 1, e);
+        c = next_near(m->e, c + 1, e);
     }
     size_t bar = nth_set(m->b, c, e, 6);
     if (bar >= e) return 0;
@@ -425,10 +480,15 @@ INLINE int cef_host(const uint8_t *p, const masks *m, size_t ls, size_t e, size_
     if (m->any_double && next_set(m->g, ext, e) < e) return 0;
     int host = 0, dst = 0;
     size_t h0 = 0, h1 = 0, d0 = 0, d1 = 0;
-    for (size_t q = next_set(m->f, ext, e); q < e; q = next_set(m->f, q + 1, e)) {
+    // The cursor passes the keys of lines before this one (and of this one's header); it stays at the next line's.
+    const uint16_t *k = *key;
+    while (*k < ext) k++;
+    for (; *k < e; k++) {
+        size_t q = *k;
         // p[q - 9 ..< q] lies within the line: its `CEF:` header and seven `|` come first.
         int key = cef_key(p, q, ext);
-        if (key == KEY_OTHER) continue;
+        // A URL's value sets nothing once a host is set (`request=` after `dhost=`, as proxies write them).
+        if (key == KEY_OTHER || (key == KEY_URL && host)) continue;
         // The value runs to the space before the next key (or to the line's end), trailing spaces trimmed.
         size_t vs = q + 1, v1 = e, next = next_near(m->c, vs, e);
         if (next < e) {
@@ -441,6 +501,7 @@ INLINE int cef_host(const uint8_t *p, const masks *m, size_t ls, size_t e, size_
         else if (key == KEY_DST) { dst = !empty; d0 = vs; d1 = v1; }
         else if (!empty && !host) { host = 1; url_host(p, vs, v1, &h0, &h1); }
     }
+    *key = k;
     if (host) { *hs = h0; *he = h1; return 1; }
     if (dst) { *hs = d0; *he = d1; return 1; }
     return 0;
@@ -507,6 +568,20 @@ INLINE size_t last_dot(const uint8_t *host, size_t cut, const uint8_t *floor) {
 // The app of `host` or of its most specific parent domain: walking from the last label, every suffix after a dot is
 // probed, and the walk stops at the first that the table does not hold (no catalog host ends in it).
 INLINE int32_t lookup(const tessera_host_table *t, const uint8_t *host, size_t length, const uint8_t *floor) {
+    // The first probe from the one word that ends the name (when it can be read): its last label of one to seven
+    // bytes is the word's top bytes, which is how find hashes it; an empty slot there answers for almost every host
+    // of a proxy log. Anything else takes the walk below.
+    if (length >= 1 && (size_t)(host - floor) + length >= 8) {
+        uint64_t w = load8(host + length - 8);
+        uint64_t d = zero_bytes(w ^ 0x2e2e2e2e2e2e2e2eULL);
+        if (length < 8) d &= ~0ULL << (8 * (8 - length));
+        // A dot in the name, not as its last byte (a name ending in a dot takes the walk, which drops those).
+        if (d && !(d >> 63)) {
+            size_t label = 7 - ((63 - (size_t)__builtin_clzll(d)) >> 3);
+            uint64_t h = tessera_host_mix(w >> (8 * (8 - label)), 0, label);
+            if (t->hashes[tessera_host_slot(h, t->mask)] == 0) return -1;
+        }
+    }
     while (length > 0 && host[length - 1] == '.') length--;
     if (length == 0) return -1;
     int32_t found = -1;
@@ -536,6 +611,8 @@ typedef struct {
     tessera_log_state *state;
     tessera_log_line *out;
     size_t produced;
+    // CEF: the next of the chunk's `f` positions (masks.keys) a line may hold.
+    const uint16_t *key;
 } scan;
 
 INLINE void hand_back(scan *s, tessera_log_kind kind, size_t start, size_t end, size_t hs, size_t he, int32_t app) {
@@ -561,7 +638,7 @@ INLINE void line(scan *s, size_t base, const masks *m, size_t ls, size_t nl) {
     size_t e = nl > ls && p[nl - 1] == '\r' ? nl - 1 : nl, hs = 0, he = 0;
     int found = 0;
     if (m && s->format == tessera_log_squid) found = squid_host(p, m, ls, e, &hs, &he);
-    else if (m && s->format == tessera_log_cef) found = cef_host(p, m, ls, e, &hs, &he);
+    else if (m && s->format == tessera_log_cef) found = cef_host(p, m, &s->key, ls, e, &hs, &he);
     if (!found) {
         hand_back(s, tessera_log_parse, base + ls, base + e, 0, 0, -1);
     } else if (!s->table) {
@@ -600,7 +677,7 @@ INLINE size_t flatten(const uint64_t *words, size_t blocks, uint16_t *out) {
 
 INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
     if (max_line == 0) max_line = 1;
-    scan s = {format, data, max_line, table, state, out, 0};
+    scan s = {format, data, max_line, table, state, out, 0, NULL};
     masks m;
     uint16_t newlines[CHUNK + 4];
     size_t at = *from;
@@ -626,9 +703,18 @@ INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
             }
             m.any_backslash = backslash;
             m.any_double = twice;
+            m.keys[flatten(m.f, blocks, m.keys)] = 0xffff;
+            s.key = m.keys;
         }
+        // While its lines are read, the next chunk is fetched into the cache: the bytes as far past this chunk's
+        // end as the line is past its start (a log is read once, from memory, and stage one would wait for it).
+        size_t ahead = at + n;
         size_t ls = 0;
         for (size_t j = 0; j < count && s.produced < capacity; j++) {
+            if (ahead + ls + 128 <= length) {
+                __builtin_prefetch(data + ahead + ls);
+                __builtin_prefetch(data + ahead + ls + 64);
+            }
             line(&s, at, &m, ls, newlines[j]);
             ls = newlines[j] + 1;
         }

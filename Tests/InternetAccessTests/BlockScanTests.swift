@@ -104,6 +104,14 @@ enum ScanCorpus {
         " \t ",
         "1765015200 1 10.0.0.1 TCP_MISS/200 5 GET http://claude.ai/" + String(repeating: "x", count: 12_000),
         "1765015200 1 10.0.0.1 TCP_MISS/200 5 GET http://www.site1.example/" + String(repeating: "y", count: 9_000),
+        // The URL past the first 64 bytes (the six fields before it within them), the method running past them.
+        "1765015200.123  1999 192.168.100.200 TCP_TUNNEL/200 123456789 CONNECT claude.ai:443 user1 -",
+        "1765015200.123  1999 192.168.100.200 TCP_TUNNEL/200 123456789 CONNECT",
+        "1765015200.123  1999 192.168.100.200 TCP_TUNNEL/200 123456789 CONNECT   ",
+        "1765015200.123  1999 192.168.100.200 TCP_TUNNEL/200 123456789 CONNECT\r",
+        "1765015200 1 10.0.0.1 TCP_MISS/200 5 " + String(repeating: "M", count: 70) + " http://claude.ai/",
+        "1765015200 1 10.0.0.1 TCP_MISS/200 5 " + String(repeating: "M", count: 70),
+        "1765015200 1 10.0.0.1 TCP_MISS/200 " + String(repeating: "5", count: 18) + String(repeating: " ", count: 30) + "GET claude.ai",
     ]
 
     static let cefAdversarial = [
@@ -133,6 +141,13 @@ enum ScanCorpus {
         "CEF:0|Contoso|Proxy|1.0|web|Allowed|3|msg=" + String(repeating: "z", count: 10_000) + " dhost=claude.ai",
         "CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=claude.ai msg=" + String(repeating: "w", count: 20_000),
         "",
+        // `CEF:` past the first 64 bytes; `st=` and `rl=` in the header and in keys that name no host.
+        "<134>Dec  6 10:00:00 firewall-number-one.internal.example.org.with-a-long-name CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=claude.ai",
+        "<134>Dec  6 10:00:00 " + String(repeating: "C", count: 80) + " CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=poe.com",
+        "CEF:0|st=1|rl=2|Proxy|1.0|web|3|xst=1 curl=2 ast=3 dhost=claude.ai request=https://poe.com/",
+        "CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost= request=https://claude.ai/x",
+        "CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=poe.com request=https://claude.ai/ dhost=",
+        "CEF:0|Contoso|Proxy|1.0|web|Allowed|3|request=https://claude.ai/x dhost=poe.com url=http://x.ai/",
     ]
 
     /// `count` lines of `format` with the adversarial ones spread among them, each ended by LF or CRLF; the text
@@ -313,6 +328,35 @@ struct BlockScanTests {
         }
         #expect(scanned == expected)
         #expect(scanner.requests == scanner.lines - expected.count)
+    }
+
+    @Test("the scanner's first probe reads a short host from the word that ends it, without the dots before the host")
+    func shortHostAfterDots() {
+        defer { LogScanner.use(.best) }
+        var table = HostTable()
+        table.insert("llm", app: 0)
+        table.insert("ai.io", app: 1)
+        table.insert("x.y.ai", app: 2)
+        let log = Array(("1765015200 1 10.0.0.1 TCP_MISS/200 5 G.T llm:443 -\n" + "1765015200 1 10.0.0.1 TCP_MISS/200 5 G.T.. LLM -\n"
+            + "1765015200 1 10.0.0.1 TCP_MISS/200 5 a.b ai.io -\n" + "1765015200 1 10.0.0.1 TCP_MISS/200 5 a.b. q.ai.io. -\n"
+            + "1765015200 1 10.0.0.1 TCP_MISS/200 5 a.b y.ai -\n" + "1765015200 1 10.0.0.1 TCP_MISS/200 5 GET z.x.y.ai -\n"
+            + "CEF:0|a|b|c|d|e|f|src=1.2 dhost=llm\n" + "CEF:0|a|b|c|d|e|f|dst=1.2.3.4 dhost=io\n").utf8)
+        var apps: [FastScanFormat: [Int: Int]] = [:]
+        for instructions in LogScanner.Instructions.allCases where LogScanner.use(instructions) {
+            for format in [FastScanFormat.squid, .cef] {
+                let scanner = LogScanner(format: format, maxLine: 1 << 20)
+                var from = 0
+                var found: [Int: Int] = [:]
+                log.withUnsafeBufferPointer { b in
+                    let lines = table.withTable { scanner.scan(b, from: &from, final: true, table: $0) }
+                    for line in lines { if let app = line.app { found[line.number] = app } }
+                }
+                #expect(apps[format] == nil || apps[format] == found, "\(instructions)")
+                apps[format] = found
+            }
+        }
+        #expect(apps[.squid] == [1: 0, 2: 0, 3: 1, 4: 1, 6: 2])
+        #expect(apps[.cef] == [7: 0])
     }
 
     /// Imports `text` from a pipe that a thread writes it to.

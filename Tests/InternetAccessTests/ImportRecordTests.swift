@@ -121,6 +121,13 @@ extension BlockScanTests {
             ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|src=10.0.0.1 url=http://claude.ai/x act=allow", "claude.ai"),
             ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|msg=a =dhost=claude.ai dst=1.2.3.4", "1.2.3.4"),
             ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|src=10.0.0.1 dhost=claude.ai b=c== suser=a", nil),
+            // Keys ending in `st` or `rl` in the header and before the host's; `CEF:` past the first 64 bytes.
+            ("CEF:0|st=1|rl=2|Proxy|1.0|web|3|xst=1 curl=2 ast=3 dhost=claude.ai request=https://poe.com/", "claude.ai"),
+            ("<134>Dec  6 10:00:00 firewall-number-one.internal.example.org.long CEF:0|C|Proxy|1.0|web|Allowed|3|dhost=poe.com", "poe.com"),
+            // A URL sets the host only while none is set; a later empty host unsets it.
+            ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost= request=https://claude.ai/x suser=a", "claude.ai"),
+            ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|dhost=poe.com request=https://claude.ai/ dhost= suser=a", nil),
+            ("CEF:0|Contoso|Proxy|1.0|web|Allowed|3|request=https://claude.ai/x dhost=poe.com url=http://x.ai/", "poe.com"),
         ]
         var sets = 0
         for instructions in LogScanner.Instructions.allCases where LogScanner.use(instructions) {
