@@ -307,6 +307,11 @@ def test_claims_parameter_and_acr_values(fresh, apache, pyoidc, user):
     result = pyoidc_sign_in(fresh, pyoidc, claims=claims, acr_values="1")  # pyoidc checks acr against acr_values
     assert result["id_token"]["acr"] == "1" and result["id_token"]["auth_time"] == seen["id_token"]["auth_time"]
     assert "acr" not in pyoidc_sign_in(fresh, pyoidc)["id_token"]  # not asked for: none, as Entra's v2 ID tokens
+    # the claims parameter's userinfo member (Core §5.5): what it names is answered at userinfo with scope openid alone
+    asked = json.dumps({"userinfo": {"name": {"essential": True}, "preferred_username": None, "phone_number": None}})
+    info = pyoidc_sign_in(fresh, pyoidc, claims=asked, scope="openid")["userinfo"]
+    assert info["name"] == user["displayName"] and info["preferred_username"] == user["userPrincipalName"]
+    assert "oid" not in info and "phone_number" not in info  # the profile scope's others, and what Tessera keeps not
 
 
 # ------------------------------------------------------------------------------------------------ hybrid flow

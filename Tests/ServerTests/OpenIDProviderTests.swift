@@ -495,6 +495,28 @@ struct OpenIDProviderTests {
         }
     }
 
+    @Test("codereuse on two nodes: a code replayed at one node makes another node of the same database refuse the grant's access tokens at userinfo and Graph")
+    func codeReuseSeenByAnotherNode() async throws {
+        try await Harness.run { h in
+            let rp = try await Self.rp(h)
+            try await Self.grantUserRead(rp)
+            let code = try #require(try await rp.answer(rp.request("code", scope: "openid profile User.Read"))["code"])
+            let access = try #require(await rp.redeem(code).json["access_token"]?.stringValue)
+            // A second node: its own caches, the same store and keys.
+            let node = Harness(app: try await TesseraApp.make(store: h.app.store, clock: h.clock, maxBodyBytes: 64 * 1024), clock: h.clock,
+                               tenant: h.tenant)
+            #expect(await rp.redeem(code).json["error"] == "invalid_grant")
+            let info = await node.send("GET", "/oidc/userinfo", headers: ["authorization": "Bearer \(access)"])
+            #expect(info.status == 401, "\(info.text)")
+            let me = await node.graph("GET", "me", token: access)
+            #expect(me.status == 401 && me.json["error"]?["code"] == "InvalidAuthenticationToken", "\(me.text)")
+            // What the node refuses is that grant, not the user: a new sign-in's token is taken there.
+            let fresh = try #require(try await rp.codeFlow(scope: "openid profile User.Read")["access_token"]?.stringValue)
+            #expect(await node.graph("GET", "me", token: fresh).status == 200)
+            await node.app.jobs.idle()
+        }
+    }
+
     @Test("oidcc-refresh-token: an ID token from a refresh carries the original sign-in's acr, amr and auth_time (OpenID Connect Core §12.2)")
     func refreshKeepsTheAuthentication() async throws {
         try await Harness.run { h in
