@@ -8,8 +8,8 @@ import TesseraCore
 ///
 /// 1. **draining**, from SIGTERM: `/readyz` answers 503 so the load balancer stops sending new requests here, while
 ///    every request that still arrives is served as usual (`serve --drain-seconds`, longer than the balancer's checks);
-///    background work that can be taken up elsewhere (a recovery job) stops at its next batch and is handed back to the
-///    cluster (``Handbacks``) at once, instead of holding the node until it ends;
+///    background work that can be taken up elsewhere (a recovery job, a directory or cross-tenant sync run) stops at its next batch and
+///    is handed back to the cluster (``Handbacks``, ``SyncRunHandbacks``) at once, instead of holding the node until it ends;
 /// 2. **stopping**: the listener closes and requests in flight finish (within `serve --shutdown-timeout`).
 public final class NodeLifecycle: Sendable {
     private let phase = Atomic<Int>(0)
@@ -81,7 +81,8 @@ struct Handbacks {
     }
 }
 
-/// Looks for free recovery jobs (handed back, or whose lease ran out) once a second and takes them up.
+/// Looks for free recovery jobs and sync runs (handed back, or whose lease ran out) once a second and takes
+/// them up (``Handbacks``, ``SyncRunHandbacks``).
 struct HandbackService: Service {
     let app: TesseraApp
     var interval: Duration = .seconds(1)
@@ -90,6 +91,7 @@ struct HandbackService: Service {
         let handbacks = Handbacks(app: app)
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             await handbacks.takeUp()
+            await SyncRunHandbacks(app: app).takeUp()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }

@@ -33,7 +33,10 @@ public struct SyncService: Service {
         let seconds = max(1, Int(interval.components.seconds))
         let now = app.clock.now
         let slot = Int(now.timeIntervalSince1970) / seconds, hour = Int(now.timeIntervalSince1970) / 3600
-        let sync = SyncCycle(directory: app.directory, clock: app.clock)
+        var sync = SyncCycle(directory: app.directory, clock: app.clock)
+        let lifecycle = app.lifecycle
+        // A draining node's run stops after its next page and is handed back (``SyncRunHandbacks`` resumes it elsewhere).
+        sync.isDraining = { lifecycle.isDraining }
         var sweep = TenantSweep(logger: logger)
         let tenants = await sweep.attempt("listing the tenants", tenant: nil) { try await app.store.read { tx in try await tx.tenants() } } ?? []
         for tenant in tenants {
@@ -42,8 +45,12 @@ public struct SyncService: Service {
                 // A node that is stopping claims nothing; one cancelled mid-run releases the slot (``ClusterSlot``).
                 let slots = ClusterSlot(app: app)
                 let ran = try await slots.run(tenant: tenant.id, key: "sync-slot:\(seconds):\(slot)", for: Double(seconds) * 2) {
-                    for run in try await sync.run(tenant: tenant) {
-                        logger.info("Sync of tenant \(tenant.id) from \(run.connector): \(run.status), \(run.added) added, \(run.updated) updated, \(run.deleted) deleted, \(run.quarantined) quarantined")
+                    do {
+                        for run in try await sync.run(tenant: tenant) {
+                            logger.info("Sync of tenant \(tenant.id) from \(run.connector): \(run.status), \(run.added) added, \(run.updated) updated, \(run.deleted) deleted, \(run.quarantined) quarantined")
+                        }
+                    } catch let busy as SyncRunInProgress {
+                        logger.info("\(busy)")
                     }
                     return true
                 }

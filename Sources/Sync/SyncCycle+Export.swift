@@ -76,6 +76,50 @@ struct ExportState {
     var createdGroups: Set<String> = [], updatedGroups: Set<String> = []
     /// Joined objects that left the directory or the connector's scope, with the attributes the import brought.
     var deletions: [StagedUser] = []
+
+    /// Puts what waits for the end of the run into its checkpoint: ids, and which deletions left the directory.
+    func save(into progress: inout SyncProgress) {
+        progress.changedGroups = changedGroups
+        progress.createdGroups = createdGroups.sorted()
+        progress.updatedGroups = updatedGroups.sorted()
+        progress.deletions = deletions.map(\.id)
+        progress.deletedInDirectory = deletions.filter(\.isDeleted).map(\.id)
+    }
+
+    /// Takes back what waited for the end of the run from its checkpoint (a node resuming it).
+    mutating func restore(_ progress: SyncProgress, cycle: SyncCycle) async throws {
+        changedGroups = progress.changedGroups
+        createdGroups = Set(progress.createdGroups)
+        updatedGroups = Set(progress.updatedGroups)
+        let tenant = context.tenant.id, ids = progress.deletions, gone = Set(progress.deletedInDirectory)
+        deletions = try await cycle.store.read { tx in try await tx.stagedObjects(tenant: tenant, ids: ids) }.map { object in
+            var user = StagedUser(object)
+            if gone.contains(user.id) { user.attributes["isdeleted"] = ["TRUE"] }
+            return user
+        }
+    }
+}
+
+/// Where a directory sync run of one connector stands after the pages it committed, as its ``SyncRunCheckpoint``
+/// keeps it: the run's counts, how far the import was read (entries of an LDIF file; DirSync's cookie after the last
+/// page, and whether more followed), and what waits for the end of the run. The staged objects the run exported carry
+/// its id (`runId`), so a full run resumed elsewhere still tells what the directory no longer has.
+struct SyncProgress: Codable {
+    var run = ""
+    var entries = 0
+    var cookie: Data?
+    var more = true
+    var changedGroups: [String] = [], createdGroups: [String] = [], updatedGroups: [String] = []
+    var deletions: [String] = [], deletedInDirectory: [String] = []
+
+    init() {}
+
+    init?(text: String) {
+        guard let decoded = try? JSONDecoder().decode(Self.self, from: Data(text.utf8)) else { return nil }
+        self = decoded
+    }
+
+    var text: String { (try? JSONEncoder().encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
 }
 
 extension SyncCycle {
@@ -97,7 +141,8 @@ extension SyncCycle {
     }
 
     /// Entries an import hands to the export at once: the memory an export holds is about a page, not the directory.
-    static let pageSize = 1_000
+    /// A run's checkpoint follows each page. (Task-local so that tests make runs of several pages from a few entries.)
+    @TaskLocal static var pageSize = 1_000
 
     func beginExport(tenant: TenantRecord, connector: SyncConnector, settings: SyncSettings) async throws -> ExportState {
         ExportState(connector: connector, context: try await context(tenant: tenant, settings: settings))
@@ -134,7 +179,7 @@ extension SyncCycle {
             byID[id] = user
             if ordered.insert(id).inserted { order.append(id) }
         }
-        try await exportChanged(order.compactMap { byID[$0] }, state: &state, run: &run)
+        try await exportChanged(order.compactMap { byID[$0] }, state: &state, run: &run, stored: Set(stored.map(\.id)))
     }
 
     /// Ends an export once the import has been read: what a full import did not name is gone, groups get their
@@ -149,11 +194,14 @@ extension SyncCycle {
                     try await tx.stagedObjects(tenant: tenantID, connector: connector.name, states: nil, afterId: after, limit: Self.pageSize)
                 }
                 run.stagedRead += page.count
-                let gone = page.filter { !state.seen.contains($0.id) }.map { object in
-                    var user = StagedUser(object)
-                    user.attributes["isdeleted"] = ["TRUE"]
-                    return user
-                }
+                // Named by this run: seen here, or exported (or waiting for deletion) by the node that began it.
+                let waiting = Set(state.deletions.map(\.id))
+                let gone = page.filter { !state.seen.contains($0.id) && $0.details["runId"]?.stringValue != run.id && !waiting.contains($0.id) }
+                    .map { object in
+                        var user = StagedUser(object)
+                        user.attributes["isdeleted"] = ["TRUE"]
+                        return user
+                    }
                 if !gone.isEmpty { try await exportChanged(gone, state: &state, run: &run) }
                 guard page.count == Self.pageSize, let last = page.last?.id else { break }
                 after = last
@@ -206,9 +254,15 @@ extension SyncCycle {
     }
 
     /// Exports staged objects the import changed: new users in bulk, then each of the others (users, then groups, then
-    /// computers); objects out of scope wait in `state.deletions`, groups in `state.changedGroups`.
-    func exportChanged(_ users: [StagedUser], state: inout ExportState, run: inout SyncRun) async throws {
+    /// computers); objects out of scope wait in `state.deletions`, groups in `state.changedGroups`. Each staged object
+    /// written carries the run's id (`runId`); on a full run, so does one already `stored` that stays out of scope.
+    func exportChanged(_ users: [StagedUser], state: inout ExportState, run: inout SyncRun, stored: Set<String> = []) async throws {
         let tenant = state.context.tenant, connector = state.connector
+        let users = users.map { user in
+            var user = user
+            user.object.details["runId"] = .string(run.id)
+            return user
+        }
         let order = users.filter(\.isUser) + users.filter(\.isGroup) + users.filter(\.isComputer)
         func inScope(_ user: StagedUser) -> Bool { !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased()) }
         // New users first, in batches: an initial sync is mostly these.
@@ -232,7 +286,13 @@ extension SyncCycle {
         for var user in order where !done.contains(user.object.id) {
             let id = user.object.id
             if !inScope(user) {
-                if user.cloudID != nil { state.deletions.append(user) } else if user.isDeleted { try await removeStaged(user, tenant: tenant.id) }
+                if user.cloudID != nil {
+                    state.deletions.append(user)
+                } else if user.isDeleted {
+                    try await removeStaged(user, tenant: tenant.id)
+                } else if run.full, stored.contains(id) {
+                    dirty.append(user)  // kept, marked as named by this run
+                }
                 continue
             }
             do {

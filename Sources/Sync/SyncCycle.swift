@@ -14,6 +14,9 @@ public struct SyncCycle: Sendable {
     public static let actor = Actor(kind: .application, id: "5f1c0000-0000-0000-0000-00000000517c", displayName: "Tessera directory sync",
                                     appId: "5f1c0000-0000-0000-0000-00000000517c")
 
+    /// Whether this node is draining (stopping): a run then stops after its next page and is handed back.
+    public var isDraining: @Sendable () -> Bool = { false }
+
     public init(directory: DirectoryService, clock: any TimeSource = SystemTimeSource()) {
         self.directory = directory
         self.clock = clock
@@ -32,56 +35,189 @@ public struct SyncCycle: Sendable {
     ] + (1...15).map { "extensionAttribute\($0)" }
     static let binaryAttributes: Set<String> = ["objectguid", "objectsid", "ms-ds-consistencyguid"]
 
-    /// Runs every connector (or the one named) once.
+    /// Runs every connector (or the one named) once. On a cluster each connector's run is held by one node at a time
+    /// (``SyncRunLease``): a connector whose run another node holds is left out (``SyncRunInProgress`` when that leaves
+    /// nothing), and a run a node handed back, or left when it was killed, is resumed from the last page it committed.
+    /// When `isDraining` says so, the run stops after its next page, records itself `handed-back` and hands its lease
+    /// back, so another node resumes it at once.
     public func run(tenant: TenantRecord, connector name: String? = nil, full: Bool = false) async throws -> [SyncRun] {
         var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
         let chosen = settings.connectors.filter { name == nil || $0.name == name }
         guard !chosen.isEmpty else {
             throw DirectoryError.badRequest(name.map { "No sync connector named '\($0)'." } ?? "No sync connector is configured: add one with `tessera sync connector add`.")
         }
-        var runs: [SyncRun] = []
+        guard !isDraining() else { return [] }
+        var runs: [SyncRun] = [], finished: [SyncRunLease] = [], busy: [String] = []
+        var handedBack: SyncRunLease?, lost = false
         for connector in chosen {
-            var run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: connector.name, at: Timestamp.format(clock.now))
-            run.full = full || connector.cookie == nil || connector.ldifFile != nil
+            guard !isDraining() else { break }
+            let work = Self.work(connector: connector.name)
+            guard let (lease, saved) = try await SyncRunLeases.take(store: store, tenant: tenant.id, work: work, now: clock.now) else {
+                busy.append(work)
+                continue
+            }
+            let keeper = SyncRunKeeper(lease)
+            let renewal = Task { [store, clock] in await keeper.keep(store: store, clock: clock) }
+            defer { renewal.cancel() }
+            let progress = saved.flatMap(SyncProgress.init(text:))
+            var run: SyncRun
+            if let progress, let before = SyncRun(json: (try? JSONParser.parse(progress.run)) ?? .null) {
+                run = before
+                run.status = "success"
+                run.resumedAt = Timestamp.format(clock.now)
+                // The record says when it was handed back (none when its node was killed).
+                run.handedBackAt = settings.runs.first { $0["id"]?.stringValue == run.id }?["handedBackAt"]?.stringValue
+            } else {
+                run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: connector.name, at: Timestamp.format(clock.now))
+                run.full = full || connector.cookie == nil || connector.ldifFile != nil
+            }
+            var committed = run
+            let outcome: ConnectorOutcome
             do {
-                var export = try await beginExport(tenant: tenant, connector: connector, settings: settings)
-                var cookie: [UInt8]?
-                if let file = connector.ldifFile {
-                    // Read as a stream, a page at a time.
-                    var reader = try LDIF.Reader(path: file)
-                    var page: [LDAPEntry] = []
-                    page.reserveCapacity(Self.pageSize)
-                    while let entry = try reader.next() {
-                        page.append(entry)
-                        if page.count == Self.pageSize {
-                            try await exportPage(page, state: &export, run: &run)
-                            page.removeAll(keepingCapacity: true)
-                        }
-                    }
-                    try await exportPage(page, state: &export, run: &run)
-                } else {
-                    cookie = try await importPages(connector, full: run.full) { page in try await exportPage(page, state: &export, run: &run) }
-                }
-                try await finishExport(&export, run: &run)
-                if let index = settings.connectors.firstIndex(where: { $0.name == connector.name }) { settings.connectors[index].cookie = cookie }
+                outcome = try await runConnector(connector, tenant: tenant, settings: settings, keeper: keeper, progress: progress,
+                                                 run: &run, committed: &committed)
             } catch let error as LDAPError {
                 run.status = "failed"
                 run.errors.append(["code": "ConnectorError", "message": .string(error.description)])
+                outcome = .finished(cookie: nil, failed: true)
+            } catch {
+                if Task.isCancelled || error is CancellationError || isDraining() {
+                    // Cancelled at the end of a shutdown's timeout, or failed while the node drained: handed back at the
+                    // last page committed, from a task of its own (this one's queries may not run any more).
+                    let record = committed
+                    await Task { try? await self.handBack(record, lease: lease, tenant: tenant.id) }.value
+                }
+                // Otherwise the lease runs out by itself and a node takes the run up from its last page (a database
+                // failing over, say).
+                throw error
             }
-            runs.append(run)
-            settings.runs.append(run.json)
+            switch outcome {
+            case .finished(let cookie, let failed):
+                if !failed, let index = settings.connectors.firstIndex(where: { $0.name == connector.name }) { settings.connectors[index].cookie = cookie }
+                runs.append(run)
+                Self.record(run, in: &settings)
+                finished.append(lease)
+            case .handedBack:
+                committed.status = "handed-back"
+                committed.handedBackAt = Timestamp.format(clock.now)
+                runs.append(committed)
+                Self.record(committed, in: &settings)
+                handedBack = lease
+            case .lost:
+                lost = true
+            }
+            if handedBack != nil || lost { break }
         }
-        try await releaseResolvedConflicts(tenant: tenant)
+        // Nothing ran: every connector's run is another node's (nothing here to save over what that node saves).
+        if runs.isEmpty, !lost, let work = busy.first { throw SyncRunInProgress(tenant: tenant.id, work: work) }
+        if handedBack == nil, !lost { try await releaseResolvedConflicts(tenant: tenant) }
         let cutoff = Timestamp.format(clock.now.addingTimeInterval(-7 * 86_400))
         settings.runs = Array(settings.runs.filter { ($0["at"]?.stringValue ?? "") >= cutoff }.suffix(200))
         try await settings.save(tenant: tenant.id, store: store)
-        for run in runs {
+        // The record first, then the lease: a node that takes the run up finds it handed back.
+        if let handedBack { _ = try await SyncRunLeases.handBack(store: store, handedBack, now: clock.now) }
+        for lease in finished { try await SyncRunLeases.end(store: store, lease) }
+        for run in runs where run.status != "handed-back" {
             try await directory.recordEvent(tenant: tenant.id, objectId: run.id, kind: .syncObject, activity: "Directory synchronization run",
                                             actor: Self.actor, details: ["connector": .string(run.connector), "status": .string(run.status),
                                                                          "added": .int(Int64(run.added)), "updated": .int(Int64(run.updated)),
                                                                          "deleted": .int(Int64(run.deleted)), "quarantined": .int(Int64(run.quarantined))])
         }
         return runs
+    }
+
+    /// The lease name of a connector's runs.
+    public static func work(connector: String) -> String { "sync:\(connector.lowercased())" }
+
+    /// Puts a run's record in the settings' runs, in place of an earlier record of the same run (handed back).
+    static func record(_ run: SyncRun, in settings: inout SyncSettings) {
+        if let index = settings.runs.firstIndex(where: { $0["id"]?.stringValue == run.id }) {
+            settings.runs[index] = run.json
+        } else {
+            settings.runs.append(run.json)
+        }
+    }
+
+    /// Records `run` (as its last checkpoint left it) handed back, then ends its lease, so another node resumes it.
+    func handBack(_ run: SyncRun, lease: SyncRunLease, tenant: String) async throws {
+        var record = run
+        record.status = "handed-back"
+        record.handedBackAt = Timestamp.format(clock.now)
+        var settings = try await SyncSettings.load(tenant: tenant, store: store)
+        Self.record(record, in: &settings)
+        try await settings.save(tenant: tenant, store: store)
+        _ = try await SyncRunLeases.handBack(store: store, lease, now: clock.now)
+    }
+
+    enum ConnectorOutcome {
+        /// The import was read and exported whole (or the connector failed): the cookie to keep.
+        case finished(cookie: [UInt8]?, failed: Bool)
+        /// The node is draining: the run stopped after a page it committed, and its checkpoint says where.
+        case handedBack
+        /// The lease is another node's now (or ran out): the run stopped and writes nothing more.
+        case lost
+    }
+
+    /// Test seam: called after each page's checkpoint is saved, with how many pages this node committed.
+    @TaskLocal static var pageCommitted: (@Sendable (Int) async throws -> Void)?
+
+    /// One connector's run, from `progress` when a node committed part of it before: each page is exported, then its
+    /// checkpoint saved (what the import read up to, what waits for the end); `committed` is the run as of the last.
+    func runConnector(_ connector: SyncConnector, tenant: TenantRecord, settings: SyncSettings, keeper: SyncRunKeeper, progress saved: SyncProgress?,
+                      run: inout SyncRun, committed: inout SyncRun) async throws -> ConnectorOutcome {
+        var export = try await beginExport(tenant: tenant, connector: connector, settings: settings)
+        var progress = saved ?? SyncProgress()
+        if saved != nil { try await export.restore(progress, cycle: self) }
+        var pages = 0
+        var cookie: [UInt8]?
+        if let file = connector.ldifFile {
+            // Read as a stream, a page at a time; a resumed run passes over the entries committed before.
+            var reader = try LDIF.Reader(path: file)
+            var skipped = 0
+            while skipped < progress.entries, try reader.next() != nil { skipped += 1 }
+            var page: [LDAPEntry] = []
+            page.reserveCapacity(Self.pageSize)
+            while let entry = try reader.next() {
+                page.append(entry)
+                if page.count == Self.pageSize {
+                    try await exportPage(page, state: &export, run: &run)
+                    progress.entries += page.count
+                    page.removeAll(keepingCapacity: true)
+                    pages += 1
+                    let stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
+                    committed = run
+                    if let stop { return stop }
+                }
+            }
+            try await exportPage(page, state: &export, run: &run)
+        } else if progress.more {
+            var stop: ConnectorOutcome?
+            cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page, next, more in
+                try await exportPage(page, state: &export, run: &run)
+                progress.cookie = Data(next)
+                progress.more = more
+                guard more else { return true }
+                pages += 1
+                stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
+                committed = run
+                return stop == nil
+            }
+            if let stop { return stop }
+        } else {
+            cookie = progress.cookie.map { Array($0) }
+        }
+        try await finishExport(&export, run: &run)
+        return .finished(cookie: cookie, failed: false)
+    }
+
+    /// Saves where the run stands after a page; nil to go on, or why the run stops here.
+    func checkpoint(_ progress: inout SyncProgress, export: ExportState, run: SyncRun, keeper: SyncRunKeeper, pages: Int) async throws -> ConnectorOutcome? {
+        progress.run = run.json.serialized
+        export.save(into: &progress)
+        guard try await keeper.checkpoint(store: store, progress: progress.text, now: clock.now) else { return .lost }
+        if let seam = Self.pageCommitted { try await seam(pages) }
+        if keeper.mustStop(now: clock.now) { return .lost }
+        return isDraining() ? .handedBack : nil
     }
 
     // MARK: Import
@@ -101,14 +237,17 @@ public struct SyncCycle: Sendable {
         return ldap
     }
 
-    /// Reads the connector's users, every one (full) or what changed since its DirSync cookie, and hands each page to
-    /// `body` as it arrives. Returns the new cookie, which is stored only after the export succeeded.
-    func importPages(_ connector: SyncConnector, full: Bool, _ body: ([LDAPEntry]) async throws -> Void) async throws -> [UInt8] {
+    /// Reads the connector's users, every one (full) or what changed since its DirSync cookie (or, resuming a run, since
+    /// the cookie of the last page it committed), and hands each page to `body` with the cookie after it and whether
+    /// more follow; `body` says whether to go on. Returns the new cookie, which is stored only after the export
+    /// succeeded; nil when `body` stopped the import.
+    func importPages(_ connector: SyncConnector, full: Bool, from start: [UInt8]? = nil,
+                     _ body: ([LDAPEntry], [UInt8], Bool) async throws -> Bool) async throws -> [UInt8]? {
         // DirSync reads from the root of the naming context; the connector's scope is applied when exporting.
         let root = connector.baseDN.split(separator: ",").filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("dc=") }
             .joined(separator: ",")
-        return try await Self.connect(connector).closing { ldap in
-            var cookie = full ? [] : connector.cookie ?? []
+        return try await Self.connect(connector).closing { ldap -> [UInt8]? in
+            var cookie = start ?? (full ? [] : connector.cookie ?? [])
             var more = true
             while more {
                 let page = try await ldap.search(base: root, filter: "(|(objectClass=user)(objectClass=group))", attributes: Self.userAttributes,
@@ -117,7 +256,7 @@ public struct SyncCycle: Sendable {
                     throw LDAPError("the server did not answer the DirSync control (the bind account needs Replicating Directory Changes)")
                 }
                 (more, cookie) = try control.cookie()
-                try await body(page.entries)
+                guard try await body(page.entries, cookie, more) else { return nil }
             }
             return cookie
         }

@@ -135,11 +135,40 @@ public struct SyncRun: Sendable {
     public var errors: [JSONValue] = []
     /// Deletions held back by the accidental-deletion threshold (staged object ids), to approve once.
     public var pendingDeletions: [String] = []
+    /// When a node that was stopping handed the run back (status `handed-back` until a node resumes it), and when
+    /// a node resumed it from the last page the first one committed.
+    public var handedBackAt: String?, resumedAt: String?
+
+    init(id: String, connector: String, at: String) {
+        self.id = id
+        self.connector = connector
+        self.at = at
+    }
+
+    /// A run as its record (or checkpoint) holds it.
+    init?(json: JSONValue) {
+        guard let id = json["id"]?.stringValue, let connector = json["connector"]?.stringValue, let at = json["at"]?.stringValue else { return nil }
+        self.init(id: id, connector: connector, at: at)
+        func count(_ key: String) -> Int { json[key]?.intValue.map(Int.init) ?? 0 }
+        status = json["status"]?.stringValue ?? status
+        full = json["full"]?.boolValue ?? false
+        (imported, added, updated, deleted, quarantined) = (count("imported"), count("added"), count("updated"), count("deleted"), count("quarantined"))
+        stagedRead = count("stagedRead")
+        errors = json["errors"]?.arrayValue ?? []
+        pendingDeletions = json["pendingDeletions"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        handedBackAt = json["handedBackAt"]?.stringValue
+        resumedAt = json["resumedAt"]?.stringValue
+    }
 
     public var json: JSONValue {
-        ["id": .string(id), "connector": .string(connector), "at": .string(at), "status": .string(status), "full": .bool(full),
-         "imported": .int(Int64(imported)), "added": .int(Int64(added)), "updated": .int(Int64(updated)),
-         "deleted": .int(Int64(deleted)), "quarantined": .int(Int64(quarantined)), "stagedRead": .int(Int64(stagedRead)), "errors": .array(errors),
-         "pendingDeletions": .array(pendingDeletions.map { .string($0) })]
+        var json: [String: JSONValue] = [
+            "id": .string(id), "connector": .string(connector), "at": .string(at), "status": .string(status), "full": .bool(full),
+            "imported": .int(Int64(imported)), "added": .int(Int64(added)), "updated": .int(Int64(updated)),
+            "deleted": .int(Int64(deleted)), "quarantined": .int(Int64(quarantined)), "stagedRead": .int(Int64(stagedRead)), "errors": .array(errors),
+            "pendingDeletions": .array(pendingDeletions.map { .string($0) }),
+        ]
+        if let handedBackAt { json["handedBackAt"] = .string(handedBackAt) }
+        if let resumedAt { json["resumedAt"] = .string(resumedAt) }
+        return .object(json)
     }
 }

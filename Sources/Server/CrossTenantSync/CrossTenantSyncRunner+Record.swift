@@ -19,8 +19,9 @@ extension CrossTenantSyncRunner {
     }
 
     /// Writes the run's outcome into the job (`status`, `lastExecution`, quarantine) and its provisioning log entries.
+    /// `resumed`: when this node resumed a run another node handed back or left (the job keeps when it was handed back).
     func record(_ report: CrossTenantSyncReport, objects: CrossTenantSyncScope.Objects, request: Request, job: CrossTenantSyncJob,
-                runID: String, began: Date) async throws {
+                runID: String, began: Date, resumed: String? = nil) async throws {
         let tenant = request.tenant.id
         let ended = app.clock.now
         var settings = try await SynchronizationSettings.load(tenant: tenant, store: app.store)
@@ -54,7 +55,11 @@ extension CrossTenantSyncRunner {
                     updated.synchronizedGroups = objects.groups.count
                 }
             }
-            if request.subjects == nil { updated.lastRunAt = Timestamp.format(ended) }
+            if request.subjects == nil {
+                updated.lastRunAt = Timestamp.format(ended)
+                updated.resumedAt = resumed
+                if resumed == nil { updated.handedBackAt = nil }
+            }
             configuration.jobs[index] = updated
             settings.servicePrincipals[request.servicePrincipalID] = configuration
             try await settings.save(tenant: tenant, store: app.store)

@@ -40,11 +40,16 @@ public struct CrossTenantSyncService: Service {
                     let slot = Int(now.timeIntervalSince1970) / job.intervalSeconds
                     // A node that is stopping claims nothing; one cancelled mid-run releases the slot (``ClusterSlot``).
                     let ran = try await ClusterSlot(app: app).run(tenant: tenant.id, key: "crosstenantsync:\(job.id):\(slot)",
-                                                                  for: Double(job.intervalSeconds) * 2) {
-                        try await CrossTenantSyncRunner(app: app, baseURL: base)
-                            .run(.init(tenant: tenant, servicePrincipalID: job.servicePrincipalID, jobID: job.id))
+                                                                  for: Double(job.intervalSeconds) * 2) { () async throws -> CrossTenantSyncReport? in
+                        do {
+                            return try await CrossTenantSyncRunner(app: app, baseURL: base)
+                                .run(.init(tenant: tenant, servicePrincipalID: job.servicePrincipalID, jobID: job.id))
+                        } catch let busy as SyncRunInProgress {
+                            logger.info("\(busy)")  // another node runs (or resumes) it
+                            return nil
+                        }
                     }
-                    guard let report = ran else { continue }
+                    guard let report = ran ?? nil else { continue }
                     logger.info("Cross-tenant synchronization \(job.id) of tenant \(tenant.id): \(report.status), \(report.added) added, \(report.updated) updated, \(report.deleted) deleted, \(report.skipped) skipped, \(report.failed) failed")
                 }
             }

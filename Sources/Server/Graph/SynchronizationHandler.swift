@@ -53,8 +53,11 @@ struct SynchronizationHandler {
         case ["start"]:
             guard method == "POST" else { throw methodNotAllowed() }
             try await update(job) { $0.scheduleState = "Active"; $0.statusCode = "Active" }
-            // The first cycle runs now, the next ones on the schedule (`CrossTenantSyncService`).
-            try await runner.run(.init(tenant: try await tenantRecord(), servicePrincipalID: spID, jobID: job.id))
+            // The first cycle runs now, the next ones on the schedule (`CrossTenantSyncService`); a cycle another node
+            // is running (or resuming) is that cycle.
+            do {
+                try await runner.run(.init(tenant: try await tenantRecord(), servicePrincipalID: spID, jobID: job.id))
+            } catch is SyncRunInProgress {}
             return .noContent
         case ["pause"]:
             guard method == "POST" else { throw methodNotAllowed() }
@@ -64,8 +67,12 @@ struct SynchronizationHandler {
             guard method == "POST" else { throw methodNotAllowed() }
             let scope = try restartScope()
             try await update(job) { $0.quarantine = nil; $0.countSuccessiveCompleteFailures = 0; if $0.scheduleState == "Active" { $0.statusCode = "Active" } }
-            try await runner.run(.init(tenant: try await tenantRecord(), servicePrincipalID: spID, jobID: job.id,
-                                       forceDeletes: scope.contains("forcedeletes")))
+            do {
+                try await runner.run(.init(tenant: try await tenantRecord(), servicePrincipalID: spID, jobID: job.id,
+                                           forceDeletes: scope.contains("forcedeletes")))
+            } catch let busy as SyncRunInProgress {
+                throw DirectoryError(.conflict, "\(busy) Restart the job once it ends.")
+            }
             return .noContent
         case ["provisionOnDemand"]:
             guard method == "POST" else { throw methodNotAllowed() }
@@ -270,6 +277,8 @@ struct SynchronizationHandler {
                 "lastSuccessfulExecutionWithExports": execution(job.lastSuccessfulExecution), "quarantine": quarantine,
                 "steadyStateFirstAchievedTime": "0001-01-01T00:00:00Z", "steadyStateLastAchievedTime": "0001-01-01T00:00:00Z",
                 "troubleshootingUrl": nil, "progress": [],
+                // Tessera's: the last run was handed back by a node that stopped (and resumed by another).
+                "tesseraHandedBackDateTime": .optional(job.handedBackAt), "tesseraResumedDateTime": .optional(job.resumedAt),
                 "synchronizedEntryCountByType": [["key": "User to User", "value": .int(Int64(job.synchronizedUsers))],
                                                  ["key": "Group to Group", "value": .int(Int64(job.synchronizedGroups))]],
             ],

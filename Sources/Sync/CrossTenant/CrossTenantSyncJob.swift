@@ -69,6 +69,9 @@ public struct CrossTenantSyncJob: Codable, Sendable, Hashable {
     public var synchronizedUsers = 0, synchronizedGroups = 0
     /// When the scheduler last ran it.
     public var lastRunAt: String?
+    /// When a node that was stopping handed its last run back after a batch (until a node resumes it), and when a node
+    /// resumed that run from there.
+    public var handedBackAt: String?, resumedAt: String?
 
     public init(id: String, templateId: String, servicePrincipalID: String) {
         self.id = id
