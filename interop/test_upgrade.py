@@ -67,7 +67,7 @@ def test_a_data_folder_of_the_release_before_upgrades(upgraded_copy):
     check = migrate(data, "--check")
     assert check.returncode == 3, f"exit {check.returncode}\n{check.stdout}\n{check.stderr}"
     assert check.stdout.splitlines()[0] == "1 migration step is pending:", check.stdout
-    assert check.stdout.splitlines()[1].startswith("  14  each migration step recorded with its summary"), check.stdout
+    assert check.stdout.splitlines()[1].startswith("   14  each migration step recorded with its summary"), check.stdout
     assert recorded_steps(database) == before, "--check changed nothing"
 
     # The server's time is when the fixture was made (plus two minutes): its tokens were good for an hour from then.

@@ -20,7 +20,7 @@ struct MigrateCommand: AsyncParsableCommand {
     /// The exit status when the schema is newer than this build can run on.
     static let newerSchemaExitCode: Int32 = 4
 
-    @Option(help: "Data folder (SQLite database). Default: $TESSERA_DATA, else ./tessera-data.")
+    @Option(help: "Data folder (SQLite database); $TESSERA_DATA when set.")
     var data: String = ProcessInfo.processInfo.environment["TESSERA_DATA"] ?? "./tessera-data"
 
     @Option(help: "Database: a postgres:// URL, or omit for SQLite in the data folder. Default: $TESSERA_DATABASE.")
@@ -75,11 +75,17 @@ struct MigrateCommand: AsyncParsableCommand {
         let status = try await store.schemaStatus()
         let lines = describe(newer: status)
         guard !ran.isEmpty else { return (lines + ["Nothing to apply: the database schema is up to date (migration steps up to \(status.latestKnown))."], 0) }
-        return (lines + ["Applied \(ran.count) migration step\(ran.count == 1 ? "" : "s"):"] + ran.map { "  \($0.number)  \($0.summary)" }, 0)
+        return (lines + ["Applied \(ran.count) migration step\(ran.count == 1 ? "" : "s"):"] + ran.map(line), 0)
+    }
+
+    /// One step in a line: its number right-aligned, then its summary.
+    static func line(_ step: MigrationStep) -> String {
+        let number = String(step.number)
+        return String(repeating: " ", count: max(2, 5 - number.count)) + number + "  " + step.summary
     }
 
     static func describe(pending: [MigrationStep]) -> [String] {
-        ["\(pending.count) migration step\(pending.count == 1 ? " is" : "s are") pending:"] + pending.map { "  \($0.number)  \($0.summary)" }
+        ["\(pending.count) migration step\(pending.count == 1 ? " is" : "s are") pending:"] + pending.map(line)
     }
 
     /// Steps a newer Tessera applied: whether this build may still run on them, and which it must not.
@@ -91,7 +97,7 @@ struct MigrateCommand: AsyncParsableCommand {
             let verdict = blocking.contains(step.number)
                 ? "needs a Tessera that knows step \(step.minimumReader ?? step.number): this one must not run on it"
                 : "this one can still run on it"
-            lines.append("  \(step.number)  \(step.summary) (\(verdict))")
+            lines.append(line(step) + " (\(verdict))")
         }
         if !blocking.isEmpty { lines.append("Upgrade this Tessera before it runs on this database; nothing was changed.") }
         return lines

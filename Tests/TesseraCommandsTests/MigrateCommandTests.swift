@@ -53,7 +53,7 @@ import Testing
             let steps = listed.count
             #expect(steps >= 14 && check.lines.contains("\(steps) migration steps are pending:"), "\(check.lines)")
             #expect(kind != "sqlite" || check.lines.first?.hasPrefix("No database at ") == true, "\(check.lines)")
-            #expect(check.lines.contains("  14  each migration step recorded with its summary and the oldest build that can run on it"))
+            #expect(check.lines.contains("   14  each migration step recorded with its summary and the oldest build that can run on it"))
             if kind == "sqlite" { #expect(!FileManager.default.fileExists(atPath: url), "--check made no database") }
             let applied = try await MigrateCommand.execute(database: url, check: false)
             #expect(applied.code == 0)
