@@ -56,7 +56,7 @@ struct DeviceKerberosSetupLiveTests {
                 #expect(status.inSync)
 
                 // A password set in AD behind Tessera's back: the versions differ (KeyVersion ahead of CloudKeyVersion).
-                try dc.sambaTool(["user", "setpassword", domain.accountName, "--newpassword=Aa1!\(UUID().uuidString)"])
+                try await dc.sambaTool(["user", "setpassword", domain.accountName, "--newpassword=Aa1!\(UUID().uuidString)"])
                 status = try await setup.status(tenant: tenant, connector: connector)
                 #expect(!status.inSync && status.directoryKeyVersion == rotated.keyVersion + 1)
             } catch {
@@ -117,25 +117,15 @@ struct LiveDomain {
     }
 
     @discardableResult
-    func sambaTool(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/samba-tool")
-        process.arguments = arguments + ["-s", values["AD_CONF"] ?? ""]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw LDAPError("samba-tool \(arguments.joined(separator: " ")) failed: \(output)") }
-        return output
+    func sambaTool(_ arguments: [String]) async throws -> String {
+        try await ChildProcess.run("/usr/bin/samba-tool", arguments + ["-s", values["AD_CONF"] ?? ""])
     }
 
     /// The KDC's keys of the domain's service account (its keytab, exported by samba-tool) equal Tessera's current ones.
     func expectKDCKeys(_ domain: KerberosDomain) async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-drs-\(UUID().uuidString).keytab").path
         defer { try? FileManager.default.removeItem(atPath: file) }
-        try sambaTool(["domain", "exportkeytab", file, "--principal=\(domain.accountName)"])
+        try await sambaTool(["domain", "exportkeytab", file, "--principal=\(domain.accountName)"])
         let kdc = try ServiceKeys(keytab: Data(contentsOf: URL(fileURLWithPath: file))).keys
         let ours = try domain.serviceKeys(at: domain.keys[0].created).keys.filter { $0.version == domain.keyVersion }
         #expect(ours.count == 2)
