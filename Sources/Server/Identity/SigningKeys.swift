@@ -168,6 +168,8 @@ final class SigningKeyRingCache: Sendable {
     }
 
     var ring: SigningKeyRing { state.withLock { $0.ring } }
+    /// Whether a check is running (one that outlasted its request's second goes on after it).
+    var isChecking: Bool { state.withLock { $0.checking } }
 
     /// Claims the next check when one is wanted (stale, or a rotation due) and none is running.
     func claimCheck(now: Date, force: Bool) -> Bool {
