@@ -199,4 +199,39 @@ struct CrossTenantSyncHandbackTests {
             #expect(try await SyncRunLeases.all(store: h.app.store).isEmpty)
         }
     }
+
+    @Test("a node killed mid-run leaves the job's lease to run out; the other node then resumes the run after the last batch answered: nothing sent twice, nothing lost")
+    func killedRunIsResumed() async throws {
+        try await Harness.run { h in
+            let w = try await CrossTenantSyncTests.world(h)
+            let (users, groups) = try await CrossTenantSyncTests.populate(h, users: 30, groups: 1)
+            try await w.assign(try #require(groups.keys.first))
+            let other = try await TesseraApp.make(store: h.app.store, clock: h.clock)
+            let source = try #require(try await h.app.store.read { tx in try await tx.tenant(w.source) })
+            let request = CrossTenantSyncRunner.Request(tenant: source, servicePrincipalID: w.servicePrincipal, jobID: w.job)
+            await #expect(throws: SyncRunHandbackTests.Killed.self) {
+                try await CrossTenantSyncRunner.$batchObjects.withValue(10) {
+                    try await CrossTenantSyncRunner.$batchCommitted.withValue({ sent in if sent == 2 { throw SyncRunHandbackTests.Killed() } }) {
+                        try await CrossTenantSyncRunner(app: h.app, baseURL: "https://localhost:8443").run(request)
+                    }
+                }
+            }
+            #expect(try await w.synced().count == 20)
+            // The lease holds for 30 s: the other node neither takes the run up nor starts one of its own.
+            #expect(try await SyncRunHandbacks(app: other).pending().isEmpty)
+            await #expect(throws: SyncRunInProgress.self) { try await CrossTenantSyncRunner(app: other, baseURL: "https://localhost:8443").run(request) }
+            h.clock.advance(SyncRunLeases.duration + 1)
+            let taken = await CrossTenantSyncRunner.$batchObjects.withValue(10) { await SyncRunHandbacks(app: other).takeUp() }
+            #expect(taken.count == 1 && taken.first?.handedBack == nil)
+            await other.jobs.idle()
+
+            #expect(Set(try await w.synced().keys) == Set(users))
+            let created = await w.provisioning("provisioningAction eq 'create'")
+            #expect(created.count == 31 && Set(created.compactMap { $0["sourceIdentity"]?["id"]?.stringValue }).count == 31, "\(created.count) creations logged")
+            let job = await h.graph("GET", w.jobPath, token: w.sourceToken).json
+            #expect(job["status"]?["tesseraResumedDateTime"]?.stringValue != nil && job["status"]?["tesseraHandedBackDateTime"] == .null, "\(job)")
+            #expect(job["status"]?["lastExecution"]?["state"] == "Succeeded")
+            #expect(try await SyncRunLeases.all(store: h.app.store).isEmpty)
+        }
+    }
 }
