@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import InternetAccess
 import Testing
 import X509
 @testable import Server
@@ -514,6 +515,26 @@ struct OpenIDProviderTests {
             let fresh = try #require(try await rp.codeFlow(scope: "openid profile User.Read")["access_token"]?.stringValue)
             #expect(await node.graph("GET", "me", token: fresh).status == 200)
             await node.app.jobs.idle()
+        }
+    }
+
+    @Test("codereuse at the proxy: the Internet Access proxy refuses a replayed code's access token, as Graph and userinfo do")
+    func codeReuseAtTheProxy() async throws {
+        try await Harness.run { h in
+            let rp = try await Self.rp(h)
+            let code = try #require(try await rp.answer(rp.request("code"))["code"])
+            let access = try #require(await rp.redeem(code).json["access_token"]?.stringValue)
+            let gate = NetworkAccessGatekeeper(app: h.app, catalog: try AICatalog.bundled(year: 2026), issuerBase: Harness.base)
+            guard case .decided = try await NetworkAccessPolicyTests.admit(gate, token: access) else {
+                Issue.record("the token was not taken before the replay")
+                return
+            }
+            #expect(await rp.redeem(code).json["error"] == "invalid_grant")
+            guard case .unauthenticated(let reason) = try await NetworkAccessPolicyTests.admit(gate, token: access) else {
+                Issue.record("the token was taken after the replay")
+                return
+            }
+            #expect(reason.contains("presented again"))
         }
     }
 

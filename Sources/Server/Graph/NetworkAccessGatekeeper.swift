@@ -100,6 +100,7 @@ public struct NetworkAccessGatekeeper: ProxyGatekeeper {
             if Self.revoked(jwt, user: user) {
                 return .refused(.unauthenticated("The user's sign-in sessions were revoked after this token was issued: sign in again."))
             }
+            if let refusal = try await app.revokedGrants.refusal(jwt, app: app) { return .refused(.unauthenticated(refusal)) }
             return .authenticated(ProxyCaller(
                 tenant: tenant, userID: userID, user: user, amr: jwt.claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                 authTime: jwt.claims["iat"]?.intValue ?? Int64(app.clock.now.timeIntervalSince1970), tokenUPN: jwt.claims["upn"]?.stringValue,
