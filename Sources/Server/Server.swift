@@ -23,6 +23,7 @@ public enum TesseraServer {
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         services += extra  // e.g. the health listener (`serve --health-listen`)
         if let reloader = tls?.reloader { services.append(reloader) }  // `serve --tls-cert`: renewals without a restart
+        tls?.report(to: app.telemetry, listener: "https")  // its expiry in /metrics
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: port), serverName: "Tessera",
             availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections ?? ServerLimits.raiseOpenFileLimit(), logger: logger))

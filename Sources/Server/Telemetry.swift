@@ -1,6 +1,7 @@
 import Foundation
 import Metrics
 import Prometheus
+import Synchronization
 import TesseraCore
 
 /// What an operator scrapes at `/metrics`: swift-metrics instruments on a Prometheus registry of this app's own (no
@@ -9,6 +10,8 @@ import TesseraCore
 public final class Telemetry: Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
+    /// The listeners whose certificate expiry `/metrics` shows: the seconds left, asked at each scrape.
+    private let certificates = Mutex<[String: @Sendable () -> Double?]>([:])
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -19,7 +22,19 @@ public final class Telemetry: Sendable {
     }
 
     /// The exposition text (Prometheus 0.0.4).
-    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+    public func exposition() -> [UInt8] {
+        for (listener, secondsLeft) in certificates.withLock({ $0 }) {
+            guard let seconds = secondsLeft() else { continue }
+            Gauge(label: "tessera_tls_certificate_expiry_seconds", dimensions: [("listener", listener)], factory: factory).record(seconds)
+        }
+        return registry.emitToBuffer()
+    }
+
+    /// Shows `tessera_tls_certificate_expiry_seconds{listener}`, the seconds `secondsLeft` says the certificate
+    /// `listener` presents has before it expires, so monitoring can alert before clients refuse it.
+    func watchCertificate(listener: String, secondsLeft: @escaping @Sendable () -> Double?) {
+        certificates.withLock { $0[listener] = secondsLeft }
+    }
 
     func request(route: String, method: String, status: Int, duration: Duration) {
         let dimensions = [("route", route), ("method", method), ("status", String(status))]

@@ -16,13 +16,24 @@ public import X509
 /// and covers the canonical host), swaps the context. Connections already open keep the one they shook hands with;
 /// the next handshake shows the new certificate. A pair that is not (a renewal that has replaced the key but not yet
 /// the certificate) is logged as a warning and the old certificate kept, until the files are right.
+///
+/// A certificate of the organisation's that expires within ``expiryWarningWindow`` (14 days) is warned about when it
+/// starts being served and again every day until a renewal replaces it (``warnIfExpiring()``); `/metrics` shows the
+/// seconds it has left as `tessera_tls_certificate_expiry_seconds{listener}` (``report(to:listener:)``).
 public final class ServerTLS: Sendable {
     struct Served {
         var context: NIOSSLContext
         var leaf: Certificate?
         /// The SHA-256 of the files as last read (served or refused), so a refused pair is warned about once.
         var digest: [UInt8]
+        /// When the expiry of this certificate was last warned about (nil: not yet).
+        var expiryWarned: Date? = nil
     }
+
+    /// How close to its expiry a served certificate is warned about: 14 days.
+    static let expiryWarningWindow: TimeInterval = 14 * 86_400
+    /// How often the warning is repeated while the certificate is not renewed: daily.
+    static let expiryWarningRepeat: TimeInterval = 86_400
 
     /// Where the certificate comes from when it is the organisation's own (nil: the generated local one).
     struct Files {
@@ -54,6 +65,7 @@ public final class ServerTLS: Sendable {
         try certificate.check(host: host, now: clock.now)
         served = Mutex(Served(context: try NIOSSLContext(configuration: try certificate.serverConfiguration()), leaf: certificate.leaf, digest: digest))
         self.files = files
+        warnIfExpiring()
     }
 
     /// The context a connection accepted now shakes hands with.
@@ -90,6 +102,7 @@ public final class ServerTLS: Sendable {
                 "subject": .string(certificate.leaf.subject.description), "serial": .string(certificate.leaf.serialNumber.bytes.map { String(format: "%02x", $0) }.joined(separator: ":")),
                 "not-valid-after": .string(ServerCertificate.format(certificate.leaf.notValidAfter)),
             ])
+            warnIfExpiring()
         } catch {
             if digest.isEmpty { digest = Self.digest(files) }
             if digest == served.withLock({ $0.digest }) { return .unchanged }
@@ -100,6 +113,46 @@ public final class ServerTLS: Sendable {
             ])
         }
         return outcome
+    }
+
+    /// The seconds the organisation's certificate served now has left on its clock (negative once it expired; nil
+    /// for the generated one, which Tessera renews itself).
+    public var secondsUntilExpiry: Double? {
+        guard let files, let leaf else { return nil }
+        return leaf.notValidAfter.timeIntervalSince(files.clock.now)
+    }
+
+    /// Logs a warning naming the certificate's subject, its expiry and the days it has left when the certificate
+    /// served expires within ``expiryWarningWindow`` and its expiry was not warned about in the last day; returns
+    /// the message logged (nil: nothing was). A replaced certificate starts afresh.
+    @discardableResult
+    public func warnIfExpiring() -> String? {
+        guard let files else { return nil }
+        let now = files.clock.now
+        let due: Certificate? = served.withLock { served in
+            guard let leaf = served.leaf, leaf.notValidAfter.timeIntervalSince(now) <= Self.expiryWarningWindow else { return nil }
+            if let last = served.expiryWarned, now.timeIntervalSince(last) < Self.expiryWarningRepeat, now >= last { return nil }
+            served.expiryWarned = now
+            return leaf
+        }
+        guard let leaf = due else { return nil }
+        let left = leaf.notValidAfter.timeIntervalSince(now)
+        let days = Int((max(left, 0) / 86_400).rounded(.down))
+        let expiry = ServerCertificate.format(leaf.notValidAfter)
+        let message = left <= 0
+            ? "the TLS certificate \(leaf.subject) expired on \(expiry): clients refuse it; renew \(files.certificatePath)"
+            : "the TLS certificate \(leaf.subject) expires on \(expiry), in \(days) day\(days == 1 ? "" : "s"): renew \(files.certificatePath) (it is read again without a restart)"
+        logger.warning("\(message)", metadata: [
+            "subject": .string(leaf.subject.description), "not-valid-after": .string(expiry), "days-left": .stringConvertible(days),
+        ])
+        return message
+    }
+
+    /// Shows the seconds the certificate has left in `telemetry`'s `/metrics`, as
+    /// `tessera_tls_certificate_expiry_seconds{listener="<listener>"}`, worked out at each scrape.
+    public func report(to telemetry: Telemetry, listener: String) {
+        guard files != nil else { return }
+        telemetry.watchCertificate(listener: listener) { [weak self] in self?.secondsUntilExpiry }
     }
 
     static func read(_ files: Files) throws(ServerCertificateError) -> (ServerCertificate, [UInt8]) {
@@ -114,14 +167,15 @@ public final class ServerTLS: Sendable {
         return Array(SHA256.hash(data: chain + [0] + key))
     }
 
-    /// The service that calls ``reload()`` every reload interval and on each SIGHUP while the server runs; none for
-    /// the generated certificate.
+    /// The service that calls ``reload()`` every reload interval and on each SIGHUP, and ``warnIfExpiring()`` every
+    /// hour, while the server runs; none for the generated certificate.
     var reloader: (any Service)? {
         files.map { CertificateReloadService(tls: self, interval: $0.interval) }
     }
 }
 
-/// Reloads a ``ServerTLS`` on SIGHUP and every `interval`, until the server shuts down.
+/// Reloads a ``ServerTLS`` on SIGHUP and every `interval`, and looks at its expiry every hour, until the server shuts
+/// down.
 struct CertificateReloadService: Service {
     let tls: ServerTLS
     let interval: Duration?
@@ -142,6 +196,12 @@ struct CertificateReloadService: Service {
                             try? await Task.sleep(for: interval)
                             if !Task.isCancelled { tls.reload() }
                         }
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(3600))
+                        if !Task.isCancelled { tls.warnIfExpiring() }
                     }
                 }
                 await group.waitForAll()
