@@ -690,6 +690,21 @@ extension SyncCycle {
                 _ = try await directory.update(tenant: tenant, id: cloud, kind: kind, patch: patch, actor: SyncCycle.actor, allowReadOnly: true)
                 run.updated += 1
             }
+        } else if kind == .group {
+            // A group is never matched: its staged object, joined, commits with the group, so a run resumed after its
+            // node was killed finds the join instead of creating the group twice.
+            var joined = staged
+            joined.object.state = "joined"
+            joined.object.details["error"] = nil
+            let pending = joined
+            let results = try await directory.apply([.create(.group, body: desired)], tenant: tenant, actor: SyncCycle.actor, allowReadOnly: true) { results, tx in
+                guard case .success(let group)? = results.first else { return }
+                var stored = pending
+                stored.object.cloudID = group.id
+                try await tx.putStaged([stored.stored])
+            }
+            staged.object.cloudID = try results[0].get().id
+            run.added += 1
         } else {
             let created = try await directory.create(tenant: tenant, kind: kind, body: desired, actor: SyncCycle.actor, allowReadOnly: true)
             staged.object.cloudID = created.id
