@@ -320,14 +320,18 @@ enum HTTPS {
 
 extension Serve {
     /// The health listener `--health-listen HOST:PORT` asks for (none without it), serving the deployment's
-    /// certificate (made now when `--http` left it unmade). A malformed address stops `serve` at start.
-    func healthListener(app: TesseraApp, tls: TLSMaterial?, names: [String]) throws -> [HealthListener] {
+    /// certificate: the organisation's (`--tls-cert`, `served`, reloaded with the main listener's), else the data
+    /// folder's local one (made now when `--http` left it unmade). A malformed address stops `serve` at start.
+    func healthListener(app: TesseraApp, tls: TLSMaterial?, served: ServerTLS? = nil, names: [String]) throws -> [HealthListener] {
         guard let healthListen else { return [] }
         guard let colon = healthListen.lastIndex(of: ":"), let port = Int(healthListen[healthListen.index(after: colon)...]),
               (0...65_535).contains(port), colon > healthListen.startIndex else {
             throw ValidationError("--health-listen \(healthListen) is not HOST:PORT")
         }
         let host = String(healthListen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if let served {
+            return [HealthListener(app: app, host: host, port: port, served: served) { url in say("Health agents upload to \(url)") }]
+        }
         let material = try tls ?? TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [self.host, host] + names)
         return [HealthListener(app: app, host: host, port: port, tls: material) { url in say("Health agents upload to \(url)") }]
     }

@@ -207,7 +207,7 @@ struct Serve: AsyncParsableCommand {
         limits.tokenRequestsPerSecond = tokenRateLimit
         try await TesseraServer.run(app: app, host: host, port: port, tls: served,
                                     syncInterval: syncInterval == 0 ? nil : .seconds(syncInterval * 60), limits: limits,
-                                    services: try healthListener(app: app, tls: tls, names: names),
+                                    services: try healthListener(app: app, tls: tls, served: ownTLS, names: names),
                                     shutdown: ShutdownTiming(drain: .seconds(drainSeconds), timeout: .seconds(shutdownTimeout))) {
             say("Tessera is listening on \(url) (Graph at \(url)/v1.0; open it by this name: passkeys are bound to it, and browsers refuse IP addresses)")
         }

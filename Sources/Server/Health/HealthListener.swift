@@ -16,6 +16,10 @@ import X509
 /// certificate its tenant's health CA issued at registration; a connection without one, or with any other, fails in
 /// the handshake. Refused handshakes are counted in `tessera_health_tls_handshakes_refused_total{reason}`.
 ///
+/// The listener presents the deployment's server certificate: the organisation's (`serve --tls-cert/--tls-key`, an
+/// agent connects to the same host name) or the data folder's local CA's. It follows ``ServerTLS``: a renewal the
+/// main listener reloads reaches the next agent's handshake here too.
+///
 /// One request a connection: `POST /upload` with the agent's JSON report (at most 1 MiB).
 ///
 /// An address holds at most ``maxConnectionsPerAddress`` connections at once: one more is closed as it is accepted,
@@ -25,7 +29,7 @@ public struct HealthListener: Service {
     let app: TesseraApp
     let host: String
     let port: Int
-    let tls: TLSMaterial
+    let tls: Source
     let maxConnectionsPerAddress: Int
     let onReady: @Sendable (_ uploadURL: String) -> Void
     let logger = Logger(label: "tessera.health")
@@ -35,25 +39,44 @@ public struct HealthListener: Service {
     /// An agent uploads over one connection every few minutes; a few agents behind one NAT address stay far below this.
     public static let defaultMaxConnectionsPerAddress = 16
 
-    /// A listener on `host:port` with the deployment's server certificate; `onReady` hears the upload URL once bound.
+    /// Where the listener's certificate comes from.
+    enum Source: Sendable {
+        /// The data folder's local CA's server certificate, read when the listener starts.
+        case material(TLSMaterial)
+        /// The certificate the main listener serves, reloaded with it.
+        case served(ServerTLS)
+    }
+
+    /// A listener on `host:port` with the data folder's local server certificate; `onReady` hears the upload URL once bound.
     public init(app: TesseraApp, host: String, port: Int, tls: TLSMaterial,
                 maxConnectionsPerAddress: Int = Self.defaultMaxConnectionsPerAddress,
                 onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.init(app: app, host: host, port: port, source: .material(tls), maxConnectionsPerAddress: maxConnectionsPerAddress, onReady: onReady)
+    }
+
+    /// A listener on `host:port` presenting the certificate `served` holds (the organisation's, with `serve
+    /// --tls-cert`), a reloaded one from the next handshake on.
+    public init(app: TesseraApp, host: String, port: Int, served: ServerTLS,
+                maxConnectionsPerAddress: Int = Self.defaultMaxConnectionsPerAddress,
+                onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.init(app: app, host: host, port: port, source: .served(served), maxConnectionsPerAddress: maxConnectionsPerAddress, onReady: onReady)
+    }
+
+    init(app: TesseraApp, host: String, port: Int, source: Source, maxConnectionsPerAddress: Int,
+         onReady: @escaping @Sendable (String) -> Void) {
         precondition(maxConnectionsPerAddress > 0)
         self.app = app
         self.host = host
         self.port = port
-        self.tls = tls
+        self.tls = source
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
         self.onReady = onReady
     }
 
     /// The listener's TLS: TLS 1.2 to 1.3, modern suites only, a client certificate required (checked by
     /// ``ClientCertificates`` against the tenant's health CA).
-    static func tlsConfiguration(_ tls: TLSMaterial) throws -> TLSConfiguration {
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)))
+    static func tlsConfiguration(_ certificate: ServerCertificate) throws -> TLSConfiguration {
+        var configuration = try certificate.serverConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         configuration.maximumTLSVersion = .tlsv13
         configuration.cipherSuiteValues = [
@@ -70,7 +93,7 @@ public struct HealthListener: Service {
     }
 
     public func run() async throws {
-        let context = try NIOSSLContext(configuration: Self.tlsConfiguration(tls))
+        let contexts = try HealthTLSContexts(served: try tls.served())
         let certificates = ClientCertificates(app: app)
         let telemetry = app.telemetry
         let limit = AcceptedConnectionsPerAddress(limit: maxConnectionsPerAddress, telemetry: telemetry)
@@ -82,7 +105,7 @@ public struct HealthListener: Service {
             }
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = NIOSSLServerHandler(context: context) { chain, promise in certificates.verify(chain, promise) }
+                    let handler = NIOSSLServerHandler(context: contexts.context()) { chain, promise in certificates.verify(chain, promise) }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: Self.idleTimeout), handler, RefusedHandshakes(telemetry: telemetry),
                     ])
@@ -190,6 +213,45 @@ public struct HealthListener: Service {
         try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)))
         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
         try await outbound.write(.end(nil))
+    }
+}
+
+extension HealthListener.Source {
+    /// The certificate to present: the served one, or the local one read now.
+    func served() throws -> ServerTLS {
+        switch self {
+        case .material(let material): try ServerTLS(material: material)
+        case .served(let served): served
+        }
+    }
+}
+
+/// The health listener's TLS context for the certificate ``ServerTLS`` serves now: made again, with the listener's
+/// own configuration, when a reload has replaced the certificate; until a new one makes a context, the last is kept.
+final class HealthTLSContexts: Sendable {
+    let served: ServerTLS
+    private let current: Mutex<(chain: [UInt8], key: [UInt8], context: NIOSSLContext)>
+    let logger = Logger(label: "tessera.health")
+
+    init(served: ServerTLS) throws {
+        self.served = served
+        let certificate = served.certificate
+        current = Mutex((certificate.chainPEM, certificate.keyPEM, try NIOSSLContext(configuration: HealthListener.tlsConfiguration(certificate))))
+    }
+
+    /// The context a connection accepted now shakes hands with.
+    func context() -> NIOSSLContext {
+        let certificate = served.certificate
+        return current.withLock { current in
+            guard current.chain != certificate.chainPEM || current.key != certificate.keyPEM else { return current.context }
+            do {
+                current = (certificate.chainPEM, certificate.keyPEM, try NIOSSLContext(configuration: HealthListener.tlsConfiguration(certificate)))
+            } catch {
+                current = (certificate.chainPEM, certificate.keyPEM, current.context)  // warned once for this pair
+                logger.warning("the health listener keeps its previous certificate: the new one makes no TLS context", metadata: ["reason": .string("\(error)")])
+            }
+            return current.context
+        }
     }
 }
 

@@ -24,6 +24,8 @@ public final class ServerTLS: Sendable {
     struct Served {
         var context: NIOSSLContext
         var leaf: Certificate?
+        /// The chain and key served, for a listener that presents them with a TLS configuration of its own.
+        var certificate: ServerCertificate
         /// The SHA-256 of the files as last read (served or refused), so a refused pair is warned about once.
         var digest: [UInt8]
         /// When the expiry of this certificate was last warned about (nil: not yet).
@@ -51,8 +53,8 @@ public final class ServerTLS: Sendable {
 
     /// The local CA's server certificate `TLSMaterial` made (never reloaded: Tessera itself is its only writer).
     public init(material: TLSMaterial) throws {
-        let configuration = try ServerCertificate.load(certificatePath: material.certificatePath, keyPath: material.keyPath).serverConfiguration()
-        served = Mutex(Served(context: try NIOSSLContext(configuration: configuration), leaf: nil, digest: []))
+        let certificate = try ServerCertificate.load(certificatePath: material.certificatePath, keyPath: material.keyPath)
+        served = Mutex(Served(context: try NIOSSLContext(configuration: try certificate.serverConfiguration()), leaf: nil, certificate: certificate, digest: []))
         files = nil
     }
 
@@ -63,13 +65,18 @@ public final class ServerTLS: Sendable {
         let files = Files(certificatePath: certificatePath, keyPath: keyPath, host: host, clock: clock, interval: reloadInterval)
         let (certificate, digest) = try Self.read(files)
         try certificate.check(host: host, now: clock.now)
-        served = Mutex(Served(context: try NIOSSLContext(configuration: try certificate.serverConfiguration()), leaf: certificate.leaf, digest: digest))
+        served = Mutex(Served(context: try NIOSSLContext(configuration: try certificate.serverConfiguration()), leaf: certificate.leaf,
+                              certificate: certificate, digest: digest))
         self.files = files
         warnIfExpiring()
     }
 
     /// The context a connection accepted now shakes hands with.
     var context: NIOSSLContext { served.withLock { $0.context } }
+
+    /// The chain and key served now, for a listener that presents them with a TLS configuration of its own (the
+    /// health listener): it makes its context again when this is another ``ServerCertificate/chainPEM``.
+    var certificate: ServerCertificate { served.withLock { $0.certificate } }
 
     /// The certificate served now (nil for the generated one).
     public var leaf: Certificate? { served.withLock { $0.leaf } }
@@ -96,7 +103,7 @@ public final class ServerTLS: Sendable {
             if read == served.withLock({ $0.digest }) { return .unchanged }
             try certificate.check(host: files.host, now: files.clock.now)
             let context = try NIOSSLContext(configuration: try certificate.serverConfiguration())
-            served.withLock { $0 = Served(context: context, leaf: certificate.leaf, digest: read) }
+            served.withLock { $0 = Served(context: context, leaf: certificate.leaf, certificate: certificate, digest: read) }
             outcome = .replaced
             logger.notice("TLS certificate replaced: new connections get it", metadata: [
                 "subject": .string(certificate.leaf.subject.description), "serial": .string(certificate.leaf.serialNumber.bytes.map { String(format: "%02x", $0) }.joined(separator: ":")),
