@@ -32,6 +32,8 @@ struct ProxyCommand: AsyncParsableCommand {
                                valueName: "file"))
     var tlsCert: String?
     @Option(help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file")) var tlsKey: String?
+    @Option(help: "Seconds between checks of --tls-cert and --tls-key for a renewal (0: only on SIGHUP); a renewed pair reaches new connections without a restart.")
+    var tlsReloadInterval: Int = 5
     @Option(help: ArgumentHelp("The URL Tessera (serve) is reached at, whose tokens the proxy accepts (repeat for more).",
                                discussion: "Default: https://localhost:8443, and the same on 127.0.0.1 and [::1]."))
     var server: [String] = []
@@ -94,7 +96,20 @@ struct ProxyCommand: AsyncParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         let certificatePath: String, keyPath: String
         if let tlsCert, let tlsKey {
-            (certificatePath, keyPath) = (tlsCert, tlsKey)
+            // The organisation's certificate, read again as serve's is (the same checks but the host name's).
+            guard (0...86_400).contains(tlsReloadInterval) else { throw ValidationError("--tls-reload-interval must be 0 to 86400 seconds") }
+            let served: ServerTLS
+            do {
+                served = try ServerTLS(certificatePath: tlsCert, keyPath: tlsKey, host: nil, clock: SystemTimeSource(),
+                                       reloadInterval: tlsReloadInterval == 0 ? nil : .seconds(tlsReloadInterval))
+            } catch let error as ServerCertificateError {
+                throw ValidationError("--tls-cert \(tlsCert) cannot be served: \(error)")
+            }
+            do {
+                return try ProxyConfiguration.SecureListener(host: host, port: port, pem: { served.pem }, reloader: { await served.keepReloading() })
+            } catch {
+                throw ValidationError("the TLS listener's certificate and key do not make a TLS context: \(error)")
+            }
         } else {
             let material = try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host])
             (certificatePath, keyPath) = (material.certificatePath, material.keyPath)

@@ -40,7 +40,7 @@ public struct ForwardProxy: Sendable {
         if let address = servers[0].localAddress { onBound(address) }
         if let secure = configuration.secureListener {
             do {
-                servers.append(try await bind(host: secure.host, port: secure.port, tls: secure.context))
+                servers.append(try await bind(host: secure.host, port: secure.port, tls: secure.contexts))
             } catch {
                 try? await servers[0].close()
                 throw error
@@ -50,6 +50,9 @@ public struct ForwardProxy: Sendable {
         // The recorder runs apart from this task, whose cancellation stops the proxy: it must outlive the connections
         // that cancellation closes, to write their records.
         let recorder = shared.recorder.map { recorder in Task { await recorder.run(onError: onRecorderError) } }
+        // `--tls-cert`: the files are read again while the proxy runs; a renewal reaches the next handshake.
+        let reloader = configuration.secureListener?.reloader.map { reload in Task { await reload() } }
+        defer { reloader?.cancel() }
         let listening = servers
         await withTaskCancellationHandler {
             for server in listening { try? await server.closeFuture.get() }
@@ -65,7 +68,7 @@ public struct ForwardProxy: Sendable {
     }
 
     /// A listening channel whose connections each get a ``ProxyConnectionHandler``, behind TLS when `tls` is given.
-    private func bind(host: String, port: Int, tls: NIOSSLContext?) async throws -> any Channel {
+    private func bind(host: String, port: Int, tls: ProxyConfiguration.SecureListener.Contexts?) async throws -> any Channel {
         let shared = self.shared
         let idle = configuration.idleTimeout
         return try await ServerBootstrap(group: group)
@@ -80,7 +83,7 @@ public struct ForwardProxy: Sendable {
                     if let tls {
                         // Any certificate passes the handshake (which proves the client holds its key); the gatekeeper
                         // judges it, so a refusal is a 407 with its reason rather than a broken handshake.
-                        try operations.addHandler(NIOSSLServerHandler(context: tls) { _, promise in promise.succeed(.certificateVerified) })
+                        try operations.addHandler(NIOSSLServerHandler(context: tls.context()) { _, promise in promise.succeed(.certificateVerified) })
                     }
                     try operations.addHandler(IdleStateHandler(allTimeout: .seconds(idle)))
                     try operations.addHandler(ProxyConnectionHandler(shared: shared, secure: tls != nil))

@@ -1,4 +1,5 @@
 public import NIOSSL
+import Synchronization
 
 /// How the forward proxy runs: where it listens, which ports it tunnels to, its limits and its test-only resolver.
 public struct ProxyConfiguration: Sendable {
@@ -52,21 +53,69 @@ extension ProxyConfiguration {
     /// for a certificate and lets it present none. The handshake takes any certificate whose key the client proves it
     /// holds; the gatekeeper then decides whether it is a device certificate that counts (a refusal is a 407 the client
     /// can read, not a failed handshake). A bearer token works here as on the plain listener.
+    ///
+    /// Its certificate is fixed, or follows files that are read again while the proxy runs (`--tls-cert`): then each
+    /// new connection shakes hands with the pair read last, and `reloader` runs beside the listener.
     public struct SecureListener: Sendable {
         public var host: String
         public var port: Int
-        let context: NIOSSLContext
+        let contexts: Contexts
+        /// Reads the certificate files again until cancelled (nil: a fixed certificate).
+        let reloader: (@Sendable () async -> Void)?
 
         /// A listener presenting `certificateChain` (the proxy's certificate first) with `privateKey`.
         public init(host: String, port: Int, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey) throws {
+            self.host = host
+            self.port = port
+            self.contexts = Contexts(pem: nil, context: try NIOSSLContext(configuration: Self.configuration(certificateChain, privateKey)))
+            self.reloader = nil
+        }
+
+        /// A listener presenting the PEM chain and key `pem` returns when a connection is accepted (the context is made
+        /// again when they changed); `reloader` keeps them current while the proxy runs.
+        public init(host: String, port: Int, pem: @escaping @Sendable () -> (chain: [UInt8], key: [UInt8]),
+                    reloader: @escaping @Sendable () async -> Void) throws {
+            let (chain, key) = pem()
+            self.host = host
+            self.port = port
+            self.contexts = Contexts(pem: pem, chain: chain, key: key, context: try NIOSSLContext(configuration: try Self.configuration(pem: chain, key: key)))
+            self.reloader = reloader
+        }
+
+        static func configuration(_ certificateChain: [NIOSSLCertificate], _ privateKey: NIOSSLPrivateKey) -> TLSConfiguration {
             var tls = TLSConfiguration.makeServerConfiguration(certificateChain: certificateChain.map { .certificate($0) },
                                                                privateKey: .privateKey(privateKey))
             tls.minimumTLSVersion = .tlsv12
             tls.certificateVerification = .optionalVerification
             tls.applicationProtocols = ["http/1.1"]
-            self.host = host
-            self.port = port
-            self.context = try NIOSSLContext(configuration: tls)
+            return tls
+        }
+
+        static func configuration(pem chain: [UInt8], key: [UInt8]) throws -> TLSConfiguration {
+            configuration(try NIOSSLCertificate.fromPEMBytes(chain), try NIOSSLPrivateKey(bytes: key, format: .pem))
+        }
+
+        /// The context a connection accepted now shakes hands with: made again when the PEM changed; kept when the
+        /// new PEM makes none.
+        final class Contexts: Sendable {
+            let pem: (@Sendable () -> (chain: [UInt8], key: [UInt8]))?
+            private let current: Mutex<(chain: [UInt8], key: [UInt8], context: NIOSSLContext)>
+
+            init(pem: (@Sendable () -> (chain: [UInt8], key: [UInt8]))?, chain: [UInt8] = [], key: [UInt8] = [], context: NIOSSLContext) {
+                self.pem = pem
+                self.current = Mutex((chain, key, context))
+            }
+
+            func context() -> NIOSSLContext {
+                guard let pem else { return current.withLock { $0.context } }
+                let (chain, key) = pem()
+                return current.withLock { current in
+                    guard current.chain != chain || current.key != key else { return current.context }
+                    let context = (try? SecureListener.configuration(pem: chain, key: key)).flatMap { try? NIOSSLContext(configuration: $0) }
+                    current = (chain, key, context ?? current.context)
+                    return current.context
+                }
+            }
         }
     }
 }

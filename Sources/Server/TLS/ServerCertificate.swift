@@ -59,14 +59,16 @@ public struct ServerCertificate: Sendable {
                                      certificateName: "the certificate in \(certificatePath)", keyName: "the key in \(keyPath)")
     }
 
-    /// Throws, saying why, unless the certificate is valid at `now` and names `host` (the canonical public URL's host).
-    public func check(host: String, now: Date) throws(ServerCertificateError) {
+    /// Throws, saying why, unless the certificate is valid at `now` and names `host` (the canonical public URL's host;
+    /// nil: any host).
+    public func check(host: String?, now: Date) throws(ServerCertificateError) {
         if now > leaf.notValidAfter {
             throw ServerCertificateError("the certificate expired on \(Self.format(leaf.notValidAfter))")
         }
         if now < leaf.notValidBefore {
             throw ServerCertificateError("the certificate is not valid before \(Self.format(leaf.notValidBefore))")
         }
+        guard let host else { return }
         guard covers(host) else {
             let names = Self.names(leaf)
             let listed = names.dns.map { "DNS:\($0)" } + names.ip.map { "IP:\($0)" }

@@ -41,7 +41,8 @@ public final class ServerTLS: Sendable {
     struct Files {
         let certificatePath: String
         let keyPath: String
-        let host: String
+        /// The host it must cover (nil: any; the proxy's TLS listener, which clients reach by names of their own).
+        let host: String?
         let clock: any TimeSource
         /// How often the files are read again (nil: only on SIGHUP).
         let interval: Duration?
@@ -61,7 +62,7 @@ public final class ServerTLS: Sendable {
     /// The organisation's certificate chain and key, refused (saying why) unless the key is the certificate's, the
     /// certificate is valid at `clock.now` and it covers `host`, the canonical public URL's host. While the server
     /// runs, the files are read again every `reloadInterval` (nil: never) and on each SIGHUP.
-    public init(certificatePath: String, keyPath: String, host: String, clock: any TimeSource, reloadInterval: Duration?) throws {
+    public init(certificatePath: String, keyPath: String, host: String?, clock: any TimeSource, reloadInterval: Duration?) throws {
         let files = Files(certificatePath: certificatePath, keyPath: keyPath, host: host, clock: clock, interval: reloadInterval)
         let (certificate, digest) = try Self.read(files)
         try certificate.check(host: host, now: clock.now)
@@ -77,6 +78,19 @@ public final class ServerTLS: Sendable {
     /// The chain and key served now, for a listener that presents them with a TLS configuration of its own (the
     /// health listener): it makes its context again when this is another ``ServerCertificate/chainPEM``.
     var certificate: ServerCertificate { served.withLock { $0.certificate } }
+
+    /// The PEM chain and key served now, as files hold them (for the proxy's TLS listener, which makes its own context).
+    public var pem: (chain: [UInt8], key: [UInt8]) {
+        let certificate = self.certificate
+        return (certificate.chainPEM, certificate.keyPEM)
+    }
+
+    /// Reads the files again every reload interval and on each SIGHUP, and looks at the expiry every hour, until
+    /// cancelled (`tessera proxy --tls-cert`, which runs no service group; serve runs ``reloader``).
+    public func keepReloading() async {
+        guard let reloader else { return }
+        try? await reloader.run()
+    }
 
     /// The certificate served now (nil for the generated one).
     public var leaf: Certificate? { served.withLock { $0.leaf } }
