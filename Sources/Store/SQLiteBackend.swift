@@ -13,8 +13,10 @@ final class SQLiteBackend: SQLBackend {
     /// How long a statement waits for another connection's lock before it fails with SQLITE_BUSY (the writer's
     /// `BEGIN IMMEDIATE` waits as long, suspended: `SQLiteWriter.beginImmediate`).
     static let busyTimeoutMilliseconds: Int32 = 10_000
+    /// How long a write waits for another connection's write lock, by default.
+    static let lockWait = Duration.milliseconds(Int64(busyTimeoutMilliseconds))
 
-    init(path: String, readers readerCount: Int = 4, batchLimit: SQLiteWriter.BatchLimit = .standard) throws {
+    init(path: String, readers readerCount: Int = 4, batchLimit: SQLiteWriter.BatchLimit = .standard, lockWait: Duration = lockWait) throws {
         var opened: [SQLiteHandle] = []
         do {
             let connection = try SQLiteHandle(path: path)
@@ -38,7 +40,7 @@ final class SQLiteBackend: SQLBackend {
                     readerHandles.append(reader)
                 }
             }
-            writer = SQLiteWriter(handle: connection, limit: batchLimit)
+            writer = SQLiteWriter(handle: connection, limit: batchLimit, lockWait: lockWait)
             readers = readerHandles.isEmpty ? nil : ConnectionPool(readerHandles)
             // Last, because it starts a thread and nothing after it can fail.
             checkpointer = path == ":memory:" ? nil : try SQLiteCheckpointer(path: path)

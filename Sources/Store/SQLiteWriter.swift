@@ -64,9 +64,13 @@ final class SQLiteWriter: Sendable {
     private let state = Mutex(State())
     let limit: BatchLimit
 
-    init(handle: SQLiteHandle, limit: BatchLimit) {
+    /// How long a write waits for another connection's write lock before it fails with SQLITE_BUSY.
+    let lockWait: Duration
+
+    init(handle: SQLiteHandle, limit: BatchLimit, lockWait: Duration = SQLiteBackend.lockWait) {
         self.handle = handle
         self.limit = limit
+        self.lockWait = lockWait
     }
 
     /// Transactions committed so far (a shared commit counts once).
@@ -129,12 +133,12 @@ final class SQLiteWriter: Sendable {
         return false
     }
 
-    /// `BEGIN IMMEDIATE`, waiting for another connection's write lock (another process on the same file: a second
-    /// node, `tessera keys rotate`, a copy) as long as a statement waits for a lock, but suspended: SQLite's busy
-    /// handler sleeps on the calling thread, a thread of Swift's cooperative pool (two on a two-core machine), for up
-    /// to its timeout, and the task that would release the lock may be one that needs that thread.
+    /// `BEGIN IMMEDIATE`, waiting up to `lockWait` for another connection's write lock (another process on the same
+    /// file: a second node, `tessera keys rotate`, a copy), suspended: SQLite's busy handler sleeps on the calling
+    /// thread, a thread of Swift's cooperative pool (two on a two-core machine), for up to its timeout, and the task
+    /// that would release the lock may be one that needs that thread.
     private func beginImmediate() async throws {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(SQLiteBackend.busyTimeoutMilliseconds))
+        let deadline = ContinuousClock.now + lockWait
         var pause = Duration.milliseconds(1)
         handle.setBusyTimeout(milliseconds: 0)
         defer { handle.setBusyTimeout(milliseconds: SQLiteBackend.busyTimeoutMilliseconds) }

@@ -11,12 +11,12 @@ struct SQLiteLockWaitTests {
     func waitersHoldNoThread() async throws {
         let (path, folder) = TestDatabases.opened(TestDatabases.sqliteFile)
         defer { if let folder { try? FileManager.default.removeItem(at: folder) } }
-        let holder = try await SQLDirectoryStore.open(path)
+        let holder = try await openStore(path)
         try await holder.migrate()
         // One more waiting store than the cooperative pool has threads: were each wait SQLite's busy handler, every
         // thread would sleep in one, the holder could not resume to commit, and the waits would end in SQLITE_BUSY.
         var waiters: [SQLDirectoryStore] = []
-        for _ in 0...min(ProcessInfo.processInfo.activeProcessorCount, 16) { waiters.append(try await SQLDirectoryStore.open(path)) }
+        for _ in 0...min(ProcessInfo.processInfo.activeProcessorCount, 16) { waiters.append(try await openStore(path)) }
         let (held, holding) = AsyncStream.makeStream(of: Void.self)
         let tenant = "lock-wait-\(UUID().uuidString)"
         try await withThrowingTaskGroup(of: Void.self) { group in

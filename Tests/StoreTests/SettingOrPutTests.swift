@@ -13,7 +13,7 @@ struct SettingOrPutTests {
         let (url, folder) = TestDatabases.opened(database)
         defer { if let folder { try? FileManager.default.removeItem(at: folder) } }
         // Two stores on one database stand for two nodes; each makes four attempts.
-        let nodes = [try await SQLDirectoryStore.open(url), try await SQLDirectoryStore.open(url)]
+        let nodes = [try await openStore(url), try await openStore(url)]
         try await nodes[0].migrate()
         let tenant = "settings-\(UUID().uuidString)"
         let answers = try await withThrowingTaskGroup(of: JSONValue.self) { group in

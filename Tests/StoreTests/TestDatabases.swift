@@ -25,6 +25,14 @@ enum TestDatabases {
     }
 }
 
+/// A store on `url` whose writes, on an SQLite file, wait up to `lockWait` for another store's write lock: tests that
+/// put several stores on one file wait longer than a server would, since the whole suite running at once can keep a
+/// holder from being scheduled for seconds.
+func openStore(_ url: String, lockWait: Duration = .seconds(120)) async throws -> SQLDirectoryStore {
+    guard url != ":memory:", !url.hasPrefix("postgres") else { return try await SQLDirectoryStore.open(url) }
+    return SQLDirectoryStore(backend: try SQLiteBackend(path: url, lockWait: lockWait))
+}
+
 /// A fresh tenant in a migrated store; the store is closed afterwards.
 func withTenant<T: Sendable>(_ database: String, _ body: (SQLDirectoryStore, DirectoryService, ProvisionedTenant) async throws -> T) async throws -> T {
     let (url, folder) = TestDatabases.opened(database)
