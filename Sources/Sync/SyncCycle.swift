@@ -41,7 +41,8 @@ public struct SyncCycle: Sendable {
     /// When `isDraining` says so, the run stops after its next page, records itself `handed-back` and hands its lease
     /// back, so another node resumes it at once.
     public func run(tenant: TenantRecord, connector name: String? = nil, full: Bool = false) async throws -> [SyncRun] {
-        var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+        // What the run decides by; at its end it writes back only what it owns (``SyncSettings/updateRunState``).
+        let settings = try await SyncSettings.load(tenant: tenant.id, store: store)
         let chosen = settings.connectors.filter { name == nil || $0.name == name }
         guard !chosen.isEmpty else {
             throw DirectoryError.badRequest(name.map { "No sync connector named '\($0)'." } ?? "No sync connector is configured: add one with `tessera sync connector add`.")
@@ -49,6 +50,7 @@ public struct SyncCycle: Sendable {
         guard !isDraining() else { return [] }
         var runs: [SyncRun] = [], finished: [SyncRunLease] = [], busy: [String] = []
         var handedBack: SyncRunLease?, lost = false
+        var cookies: [(connector: SyncConnector, cookie: [UInt8]?)] = []
         for connector in chosen {
             guard !isDraining() else { break }
             let work = Self.work(connector: connector.name)
@@ -93,15 +95,13 @@ public struct SyncCycle: Sendable {
             }
             switch outcome {
             case .finished(let cookie, let failed):
-                if !failed, let index = settings.connectors.firstIndex(where: { $0.name == connector.name }) { settings.connectors[index].cookie = cookie }
+                if !failed { cookies.append((connector, cookie)) }
                 runs.append(run)
-                Self.record(run, in: &settings)
                 finished.append(lease)
             case .handedBack:
                 committed.status = "handed-back"
                 committed.handedBackAt = Timestamp.format(clock.now)
                 runs.append(committed)
-                Self.record(committed, in: &settings)
                 handedBack = lease
             case .lost:
                 lost = true
@@ -112,8 +112,12 @@ public struct SyncCycle: Sendable {
         if runs.isEmpty, !lost, let work = busy.first { throw SyncRunInProgress(tenant: tenant.id, work: work) }
         if handedBack == nil, !lost { try await releaseResolvedConflicts(tenant: tenant) }
         let cutoff = Timestamp.format(clock.now.addingTimeInterval(-7 * 86_400))
-        settings.runs = Array(settings.runs.filter { ($0["at"]?.stringValue ?? "") >= cutoff }.suffix(200))
-        try await settings.save(tenant: tenant.id, store: store)
+        let records = runs.map(\.json)
+        try await SyncSettings.updateRunState(tenant: tenant.id, store: store) { [cookies] state in
+            for (connector, cookie) in cookies { state.setCookie(cookie, of: connector) }
+            for record in records { state.record(record) }
+            state.trimRuns(before: cutoff)
+        }
         // The record first, then the lease: a node that takes the run up finds it handed back.
         if let handedBack { _ = try await SyncRunLeases.handBack(store: store, handedBack, now: clock.now) }
         for lease in finished { try await SyncRunLeases.end(store: store, lease) }
@@ -129,23 +133,13 @@ public struct SyncCycle: Sendable {
     /// The lease name of a connector's runs.
     public static func work(connector: String) -> String { "sync:\(connector.lowercased())" }
 
-    /// Puts a run's record in the settings' runs, in place of an earlier record of the same run (handed back).
-    static func record(_ run: SyncRun, in settings: inout SyncSettings) {
-        if let index = settings.runs.firstIndex(where: { $0["id"]?.stringValue == run.id }) {
-            settings.runs[index] = run.json
-        } else {
-            settings.runs.append(run.json)
-        }
-    }
-
     /// Records `run` (as its last checkpoint left it) handed back, then ends its lease, so another node resumes it.
     func handBack(_ run: SyncRun, lease: SyncRunLease, tenant: String) async throws {
         var record = run
         record.status = "handed-back"
         record.handedBackAt = Timestamp.format(clock.now)
-        var settings = try await SyncSettings.load(tenant: tenant, store: store)
-        Self.record(record, in: &settings)
-        try await settings.save(tenant: tenant, store: store)
+        let json = record.json
+        try await SyncSettings.updateRunState(tenant: tenant, store: store) { state in state.record(json) }
         _ = try await SyncRunLeases.handBack(store: store, lease, now: clock.now)
     }
 
@@ -351,11 +345,8 @@ extension SyncCycle {
             throw DirectoryError.notFound(id)
         }
         try await removeStaged(user, tenant: tenant)
-        var settings = try await SyncSettings.load(tenant: tenant, store: store)
-        for index in settings.connectors.indices where settings.connectors[index].name == user.object.connector {
-            settings.connectors[index].cookie = nil
-        }
-        try await settings.save(tenant: tenant, store: store)
+        let connector = user.object.connector
+        try await SyncSettings.updateRunState(tenant: tenant, store: store) { state in state.resetCookie(connector: connector) }
         try await directory.recordEvent(tenant: tenant, objectId: user.object.id, kind: .syncObject,
                                         activity: "Delete quarantined on-premises object", actor: Self.actor,
                                         details: ["displayName": .string(user.dn)])
@@ -364,7 +355,7 @@ extension SyncCycle {
     /// Carries out the deletions a run held back at the accidental-deletion threshold, once.
     @discardableResult
     public func approveDeletions(tenant: TenantRecord, run id: String) async throws -> Int {
-        var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
+        let settings = try await SyncSettings.load(tenant: tenant.id, store: store)
         guard let index = settings.runs.firstIndex(where: { $0["id"]?.stringValue == id.lowercased() }) else { throw DirectoryError.notFound(id) }
         guard settings.runs[index]["status"] == "stopped-deletion-threshold-exceeded" else {
             throw DirectoryError.badRequest("Run \(id) has no deletions waiting for approval (its status is \(settings.runs[index]["status"]?.stringValue ?? "")).")
@@ -376,12 +367,13 @@ extension SyncCycle {
             try await delete(user, tenant: tenant.id)
             deleted += 1
         }
-        if case .object(var run) = settings.runs[index] {
-            run["status"] = "deletions-approved"
-            run["deleted"] = .int(Int64(deleted))
-            settings.runs[index] = .object(run)
+        let runID = id.lowercased()
+        try await SyncSettings.updateRunState(tenant: tenant.id, store: store) { [deleted] state in
+            state.updateRun(id: runID) { run in
+                run["status"] = "deletions-approved"
+                run["deleted"] = .int(Int64(deleted))
+            }
         }
-        try await settings.save(tenant: tenant.id, store: store)
         try await directory.recordEvent(tenant: tenant.id, objectId: id, kind: .syncObject, activity: "Approve directory synchronization deletions",
                                         actor: Self.actor, details: ["deleted": .int(Int64(deleted))])
         return deleted

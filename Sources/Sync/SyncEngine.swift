@@ -120,6 +120,77 @@ public struct SyncSettings: Sendable {
         ]
         try await store.write { tx in try await tx.putSetting(tenant: tenant, key: Self.key, value: value) }
     }
+
+    /// Changes what sync's own work owns of the stored setting (``RunState``: run records, connectors' DirSync
+    /// cookies) as a read-modify-write in one write transaction, every other field written back as the store holds it
+    /// then. A run that loaded the settings at its start thus keeps what an administrator changed while it went on (a
+    /// feature switch or the deletion prevention over Graph, a connector added or removed), and makes no connector
+    /// removed meanwhile again.
+    static func updateRunState<T: Sendable>(tenant: String, store: any DirectoryStore,
+                                            _ change: @Sendable (inout RunState) throws -> T) async throws -> T {
+        try await store.write { tx in
+            var state = RunState(stored: try await tx.setting(tenant: tenant, key: key)?.objectValue ?? [:])
+            let result = try change(&state)
+            try await tx.putSetting(tenant: tenant, key: key, value: .object(state.stored))
+            return result
+        }
+    }
+
+    /// The stored `sync` setting, as sync's own work changes it: its run records and its connectors' cookies, nothing else.
+    struct RunState {
+        private(set) var stored: [String: JSONValue]
+
+        /// Puts a run's record in place of the stored record of the same run (one handed back), or after the others.
+        mutating func record(_ run: JSONValue) {
+            var runs = stored["runs"]?.arrayValue ?? []
+            if let index = runs.firstIndex(where: { $0["id"] != nil && $0["id"] == run["id"] }) {
+                runs[index] = run
+            } else {
+                runs.append(run)
+            }
+            stored["runs"] = .array(runs)
+        }
+
+        /// Changes the stored record of run `id`; false when there is none.
+        @discardableResult
+        mutating func updateRun(id: String, _ body: (inout [String: JSONValue]) -> Void) -> Bool {
+            var runs = stored["runs"]?.arrayValue ?? []
+            guard let index = runs.firstIndex(where: { $0["id"]?.stringValue == id }), case .object(var run) = runs[index] else { return false }
+            body(&run)
+            runs[index] = .object(run)
+            stored["runs"] = .array(runs)
+            return true
+        }
+
+        /// Keeps the runs made at or after `cutoff`, the newest 200 at most.
+        mutating func trimRuns(before cutoff: String) {
+            let runs = stored["runs"]?.arrayValue ?? []
+            stored["runs"] = .array(Array(runs.filter { ($0["at"]?.stringValue ?? "") >= cutoff }.suffix(200)))
+        }
+
+        /// Stores `cookie` as the connector's when the stored connector is still `connector` as the run read it (its
+        /// configuration and the cookie it started from): one removed, changed or reset meanwhile is left as it is.
+        mutating func setCookie(_ cookie: [UInt8]?, of connector: SyncConnector) {
+            changeConnectors { stored in stored == connector ? cookie : stored.cookie }
+        }
+
+        /// Clears the cookie of the connector named `name` (its next run reads everything), if there is one.
+        mutating func resetCookie(connector name: String) {
+            changeConnectors { stored in stored.name == name ? nil : stored.cookie }
+        }
+
+        /// Sets each stored connector's cookie to what `cookie` says, leaving the rest of its stored form as it is.
+        private mutating func changeConnectors(_ cookie: (SyncConnector) -> [UInt8]?) {
+            guard let connectors = stored["connectors"]?.arrayValue else { return }
+            stored["connectors"] = .array(connectors.map { json in
+                guard let connector = SyncConnector(json), case .object(var object) = json else { return json }
+                let next = cookie(connector)
+                guard next != connector.cookie else { return json }
+                object["cookie"] = .optional(next.map { Data($0).base64EncodedString() })
+                return .object(object)
+            })
+        }
+    }
 }
 
 /// One sync cycle's outcome, as `tessera sync run --json` prints it.
