@@ -3,6 +3,7 @@ import NIOSSL
 import Store
 import Testing
 import TesseraCore
+import TesseraTesting
 @testable import InternetAccess
 
 /// TLS inspection with the tenant's inspection CA sealed by the key-encryption key: ciphertext in the store, leaves
@@ -40,7 +41,7 @@ struct ProxyInspectionSealedTests {
             #expect(Self.isSealed(sealed), "\(sealed.serialized.prefix(60))")
             for sealing in [KeySealing(keyEncryption: Self.otherKek), KeySealing(keyEncryption: nil)] {
                 let other = try TLSInspector(configuration: proxy.inspector.configuration, store: proxy.store, sealing: sealing)
-                await #expect(throws: KeyEncryptionError.self) { try await other.authority(tenant: proxy.tenant, now: Date()) }
+                await #expect(throws: KeyEncryptionError.self) { try await other.authority(tenant: proxy.tenant, now: TestClock.start) }
             }
             #expect(try await Self.stored(proxy) == sealed)
         }
@@ -49,15 +50,15 @@ struct ProxyInspectionSealedTests {
     @Test("a CA made before the proxy had a key is sealed on first use with one, the same CA")
     func plainSealedOnFirstUse() async throws {
         try await ProxyInspectionTests.run { proxy in
-            let plain = try await proxy.inspector.authority(tenant: proxy.tenant, now: Date())
+            let plain = try await proxy.inspector.authority(tenant: proxy.tenant, now: TestClock.start)
             #expect(try await Self.stored(proxy).serialized.contains("PRIVATE KEY"))
             let keyed = try TLSInspector(configuration: proxy.inspector.configuration, store: proxy.store,
                                          sealing: InspectionCARotationTests.sealing(true))
-            #expect(try await keyed.authority(tenant: proxy.tenant, now: Date()).pem == (try plain.pem))
+            #expect(try await keyed.authority(tenant: proxy.tenant, now: TestClock.start).pem == (try plain.pem))
             #expect(Self.isSealed(try await Self.stored(proxy)))
             // The plain proxy no longer opens it.
             let again = try TLSInspector(configuration: proxy.inspector.configuration, store: proxy.store, sealing: KeySealing(keyEncryption: nil))
-            await #expect(throws: KeyEncryptionError.self) { try await again.authority(tenant: proxy.tenant, now: Date()) }
+            await #expect(throws: KeyEncryptionError.self) { try await again.authority(tenant: proxy.tenant, now: TestClock.start) }
         }
     }
 }
