@@ -368,7 +368,7 @@ extension SyncCycle {
             deleted += 1
         }
         let runID = id.lowercased()
-        try await SyncSettings.updateRunState(tenant: tenant.id, store: store) { [deleted] state in
+        _ = try await SyncSettings.updateRunState(tenant: tenant.id, store: store) { [deleted] state in
             state.updateRun(id: runID) { run in
                 run["status"] = "deletions-approved"
                 run["deleted"] = .int(Int64(deleted))
