@@ -361,6 +361,13 @@ struct SQLTransaction: DirectoryTransaction {
         return try JSONParser.parse(text)
     }
 
+    func settings(key: String) async throws -> [(tenant: String, value: JSONValue)] {
+        try await rows("SELECT tenant, value FROM settings WHERE key = ? ORDER BY tenant", [.text(key)]).compactMap { row in
+            guard let tenant = row[0].text, let text = row[1].text else { return nil }
+            return (tenant, try JSONParser.parse(text))
+        }
+    }
+
     func putSetting(tenant: String, key: String, value: JSONValue) async throws {
         _ = try await rows(
             "INSERT INTO settings (tenant, key, value) VALUES (?, ?, ?) ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value",

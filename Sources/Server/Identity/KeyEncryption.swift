@@ -41,9 +41,10 @@ extension KeySealing {
     /// sealed under another key-encryption key, or sealed while none is given, throws before anything is changed.
     func sealTenantKeys(store: any DirectoryStore) async throws {
         let stored = try await store.read { tx in
+            // One query a kind of key, not one a tenant and kind: every start pays this.
             var stored: [(SealedSetting, JSONValue)] = []
-            for setting in try await SealedSetting.everyTenantKey(in: tx) {
-                if let value = try await tx.setting(tenant: setting.tenant, key: setting.key), value != .null { stored.append((setting, value)) }
+            for key in SealedSetting.tenantKeys {
+                for (tenant, value) in try await tx.settings(key: key) where value != .null { stored.append((SealedSetting(tenant: tenant, key: key), value)) }
             }
             return stored
         }

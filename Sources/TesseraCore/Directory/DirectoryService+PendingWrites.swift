@@ -158,6 +158,7 @@ actor PendingWrites: DirectoryTransaction {
     func query(_ query: ObjectQuery) async throws -> [StoredObject] { try await base.query(query) }
     func count(_ query: ObjectQuery) async throws -> Int { try await base.count(query) }
     func setting(tenant: String, key: String) async throws -> JSONValue? { try await base.setting(tenant: tenant, key: key) }
+    func settings(key: String) async throws -> [(tenant: String, value: JSONValue)] { try await base.settings(key: key) }
     func rawObjects(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> [RawObject] {
         try await base.rawObjects(tenant: tenant, kinds: kinds, afterId: afterId, limit: limit)
     }

@@ -204,6 +204,8 @@ public protocol DirectoryReader: Sendable {
 
     /// A private per-tenant setting (signing keys, counters). Not part of the Graph surface.
     func setting(tenant: String, key: String) async throws -> JSONValue?
+    /// Every tenant's value of the setting `key`, in one query (checks over all tenants at start).
+    func settings(key: String) async throws -> [(tenant: String, value: JSONValue)]
 }
 
 /// The directory's writes: tenants, objects, unique keys, links, the change log and settings.
