@@ -280,7 +280,7 @@ let package = Package(
         // The command line's own logic: serve's configuration file, environment and flags (issue 22).
         .testTarget(
             name: "TesseraCommandsTests",
-            dependencies: ["TesseraCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["TesseraCommands", "TesseraTesting", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

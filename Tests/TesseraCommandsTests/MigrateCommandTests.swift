@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Testing
+import TesseraTesting
 @testable import TesseraCommands
 
 /// `tessera migrate [--check]` on an SQLite data folder and, when the test command provides one, a new PostgreSQL
@@ -17,26 +18,23 @@ import Testing
             return
         }
         let name = "tessera_migrate_\(UUID().uuidString.prefix(8).lowercased())"
-        try psql(kind, "CREATE DATABASE \(name)")
-        defer { try? psql(kind, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        try await psql(kind, "CREATE DATABASE \(name)")
         var components = try #require(URLComponents(string: kind))
         components.path = "/" + name
-        try await body(try #require(components.string))
+        do {
+            try await body(try #require(components.string))
+        } catch {
+            try? await psql(kind, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            throw error
+        }
+        try await psql(kind, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
-    /// Runs one statement with psql (the test target has no database driver of its own).
-    static func psql(_ url: String, _ statement: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement]
-        if let ca = ProcessInfo.processInfo.environment["TESSERA_TEST_POSTGRES_CA"] {
-            var environment = ProcessInfo.processInfo.environment
-            environment["PGSSLROOTCERT"] = ca
-            process.environment = environment
-        }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ValidationError("psql failed: \(statement)") }
+    /// Runs one statement with psql (the test target has no database driver of its own), waited for off the task
+    /// threads (see `ChildProcess`).
+    static func psql(_ url: String, _ statement: String) async throws {
+        let ca = ProcessInfo.processInfo.environment["TESSERA_TEST_POSTGRES_CA"].map { ["PGSSLROOTCERT=\($0)"] } ?? []
+        _ = try await ChildProcess.run("/usr/bin/env", ca + ["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
     }
 
     static var databases: [String] {
