@@ -50,6 +50,9 @@ public final class PostgresPair: Sendable {
     /// The primary dies at once, as a crash would (no checkpoint, no goodbye to clients).
     public func stopPrimary() async throws { try await Self.script("pg-pair-ctl", [folder.path, "stop-primary"]) }
 
+    /// The standby stops (a fast shutdown); with a synchronous pair, commits on the primary then wait for it.
+    public func stopStandby() async throws { try await Self.script("pg-pair-ctl", [folder.path, "stop-standby"]) }
+
     /// The standby becomes the primary; returns once it takes writes.
     public func promote() async throws { try await Self.script("pg-pair-ctl", [folder.path, "promote"]) }
 
