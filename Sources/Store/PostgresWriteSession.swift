@@ -7,8 +7,9 @@ import Synchronization
 /// transaction block or not, so the plain reads before a transaction's first write need no block: they run alone. A write
 /// that can be made one self-contained statement (a create: its keys, the object and its change-log row) is held
 /// (`hold`): when the transaction ends with nothing after it, it runs alone, outside any block, as the transaction's
-/// commit — a `POST /users` is then two round trips (the domain's read and the create) instead of six with `BEGIN`,
-/// three writes and `COMMIT`. When another statement comes first, the block is opened and the held write runs inside
+/// commit, followed by one trivial statement whose answer proves the commit ended (see `commit`) — a `POST /users` is
+/// then three round trips (the domain's read, the create and the proof) instead of six with `BEGIN`, three writes and
+/// `COMMIT`. When another statement comes first, the block is opened and the held write runs inside
 /// it, as it would have at its place.
 final class PostgresWriteSession: SQLSession, Sendable {
     /// A write held back: how it runs as the transaction's only write (outside a block, on the bare connection) and how it
@@ -61,6 +62,12 @@ final class PostgresWriteSession: SQLSession, Sendable {
         if let held = takeHeld() {
             committing.set()
             try await held.alone(connection)
+            // A statement outside a block is committed at the Sync that follows it, after its answer was written, and
+            // PostgresNIO hands over the answer before Sync's ReadyForQuery. Normally both arrive together, but a server
+            // killed while the commit waits (for a synchronous standby) sends the buffered answer with its goodbye. The
+            // next statement's answer comes only after that ReadyForQuery, so it proves the commit ended; without it a
+            // create whose commit never reached the standby was acknowledged, and lost when the standby was promoted.
+            _ = try await connection.execute("SELECT 1", [])
         } else if isOpen {
             committing.set()
             _ = try await connection.execute("COMMIT", [])

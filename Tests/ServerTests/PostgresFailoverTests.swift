@@ -287,6 +287,34 @@ struct PostgresFailoverTests {
         }
     }
 
+    @Test("a create whose commit waits for a lost synchronous standby when the primary dies is not acknowledged: PostgreSQL answers a statement outside a transaction block before committing it, and sends that answer when it is killed")
+    func commitWaitingForStandby() async throws {
+        try await Self.withNode(sync: true) { node in
+            if case .failure(let refusal) = await node.createGroup("before") { Issue.record("\(refusal)") }
+            // With the synchronous standby gone, every commit on the primary waits for it.
+            try await node.pair.stopStandby()
+            let create = Task { await node.createGroup("waiting") }
+            var waiting = false
+            let start = ContinuousClock.now
+            while !waiting, ContinuousClock.now - start < .seconds(30) {
+                waiting = try await node.pair.psql(port: node.pair.primaryPort,
+                                                  "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") != "0"
+                if !waiting { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(waiting, "no commit waited for the standby")
+            // Killed, the server flushes what it had buffered for the client (the statement's CommandComplete) with its
+            // goodbye: a client that took that for the commit would acknowledge a write that only the dead server has.
+            try await node.pair.stopPrimary()
+            let answer = await create.value
+            switch answer {
+            case .success(let id): Issue.record("acknowledged \(id), which was never on the standby")
+            case .failure(let refusal):
+                #expect(refusal.isRetryable, "\(refusal)")
+                #expect(refusal.text.contains("may or may not have been saved"), "\(refusal)")
+            }
+        }
+    }
+
     @Test("two failovers in a row in one process: the node follows the primary to the standby and back after the old primary rejoins, losing nothing acknowledged")
     func thereAndBack() async throws {
         try await Self.withNode(sync: true) { node in

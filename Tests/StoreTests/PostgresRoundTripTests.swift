@@ -6,8 +6,9 @@ import TesseraCore
 import TesseraTesting
 
 /// PostgreSQL's write sessions open their transaction block at the first write, and a create that is its transaction's
-/// only write runs alone, as one statement that is also the commit: the statements sent are counted, and what each path
-/// leaves (or refuses, and leaves nothing of) is checked.
+/// only write runs alone, as one statement that is also the commit, with a trivial statement after it whose answer proves
+/// the commit ended: the statements sent are counted, and what each path leaves (or refuses, and leaves nothing of) is
+/// checked.
 @Suite("PostgreSQL: round trips of a write")
 struct PostgresRoundTripTests {
     static let databases = TestDatabases.all.filter { $0.hasPrefix("postgres") }
@@ -44,15 +45,16 @@ struct PostgresRoundTripTests {
         }
     }
 
-    @Test("a user's create is two statements: the domain's read and the create, with no BEGIN or COMMIT", arguments: databases)
+    @Test("a user's create is three statements: the domain's read, the create and the proof that its commit ended, with no BEGIN or COMMIT", arguments: databases)
     func createAlone(_ url: String) async throws {
         try await Self.withCountedStore(url) { store, directory, tenant, sent in
             let before = try await store.read { try await $0.latestSequence(tenant: tenant.tenantId) }
             _ = sent.take()
             let ada = try await directory.makeUser(tenant, "Ada", extra: ["mail": .string("ada@\(tenant.domain)")])
             let statements = sent.take()
-            #expect(statements.count == 2)
-            #expect(statements.first?.hasPrefix("SELECT") == true && statements.last?.hasPrefix("WITH k AS") == true)
+            #expect(statements.count == 3)
+            #expect(statements.first?.hasPrefix("SELECT") == true && statements.dropFirst().first?.hasPrefix("WITH k AS") == true)
+            #expect(statements.last == "SELECT 1")
             #expect(!statements.contains("BEGIN") && !statements.contains("COMMIT"))
             // All of it was saved: the object and its digest, both keys, the change-log row with the next sequence number.
             let (object, holders, changes) = try await store.read { tx in
