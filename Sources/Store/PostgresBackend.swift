@@ -72,9 +72,6 @@ struct PostgresSession: SQLSession {
     var observe: (@Sendable (String) -> Void)? = nil
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
-        // A statement sent on a connection already closed (its server died; the ROLLBACK after a failed statement) is
-        // never answered by PostgresNIO: the request would hang. It is refused as the lost connection it is.
-        guard !connection.isClosed else { throw PostgresUnavailable(reason: "the connection was lost", underlying: nil) }
         observe?(sql)
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
@@ -86,8 +83,22 @@ struct PostgresSession: SQLSession {
             }
         }
         let query = PostgresQuery(unsafeSQL: Self.numberPlaceholders(sql), binds: bindings)
-        let rows = try await connection.query(query, logger: logger).collect()
-        return try rows.map { row in
+        // A statement written to a connection whose channel has closed and dropped its handlers is never answered by
+        // PostgresNIO (its promise is dropped with the write): the request would hang. Whether the connection is closed
+        // is asked on its event loop, in the same turn that writes the statement, so no close can come between the two:
+        // an open channel still has the handler that fails the statement when the connection goes.
+        let result = try await connection.eventLoop.flatSubmit { [connection, logger] () -> EventLoopFuture<PostgresQueryResult> in
+            guard !connection.isClosed else {
+                return connection.eventLoop.makeFailedFuture(PostgresUnavailable(reason: "the connection was lost", underlying: nil))
+            }
+            return connection.query(query, logger: logger)
+        }.get()
+        // COMMIT in a transaction that an earlier statement aborted answers ROLLBACK without an error: nothing was saved,
+        // and saying otherwise would acknowledge a lost write.
+        if result.metadata.command == "ROLLBACK", sql == "COMMIT" {
+            throw StoreError(message: "The transaction was rolled back at its commit: an earlier statement in it failed.")
+        }
+        return try result.rows.map { row in
             try row.map { cell -> SQLValue in
                 guard cell.bytes != nil else { return .null }
                 switch cell.dataType {
