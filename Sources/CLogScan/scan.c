@@ -169,23 +169,29 @@ static AVX2 void stage1_avx2(tessera_log_format format, const uint8_t *p, size_t
 #define AVX512 __attribute__((target("avx512f,avx512bw")))
 
 // CEF with AVX-512: the bits that depend on the bytes before an `=` (`c`, `f`, `g`) are compared in the vector
-// registers, from loads one and two bytes back, under the mask of the `=` (no shifts and carries from block to block).
-// The first block reads the two bytes before it as newlines (a chunk starts at a line's start: nothing before it
-// counts), and a partial last block is read from a copy padded with spaces; both from a copy with those bytes.
+// registers, under the mask of the `=` (no shifts and carries from block to block), against the block's bytes one and
+// two places back, which come from this block and the one before in registers (loads one and two bytes back crossed
+// a cache line for every block). The first block has newlines before it (a chunk starts at a line's start: nothing
+// before it counts), and a partial last block is read from a copy padded with spaces.
 static AVX512 void stage1_avx512_cef(const uint8_t *p, size_t n, masks *m) {
     size_t whole = n / 64, blocks = (n + 63) / 64;
-    uint8_t copy[66];
+    uint8_t copy[64];
+    // The block before the first: newlines (a chunk starts at a line's start: nothing before it counts).
+    __m512i prev = _mm512_set1_epi8('\n');
     for (size_t k = 0; k < blocks; k++) {
         const uint8_t *q = p + 64 * k;
-        if (k == 0 || k == whole) {
+        if (k == whole) {
             memset(copy, ' ', sizeof copy);
-            if (k == 0) copy[0] = copy[1] = '\n';
-            else memcpy(copy, q - 2, 2);
-            memcpy(copy + 2, q, k == whole ? n - 64 * whole : 64);
-            q = copy + 2;
+            memcpy(copy, q, n - 64 * whole);
+            q = copy;
         }
-        __m512i v = _mm512_loadu_si512((const void *)q), v1 = _mm512_loadu_si512((const void *)(q - 1)),
-                v2 = _mm512_loadu_si512((const void *)(q - 2));
+        __m512i v = _mm512_loadu_si512((const void *)q);
+        // The block's bytes one and two places back, from this block and the one before: each 128-bit lane of
+        // `lanes` is the lane before it of v (the first, the previous block's last lane), and alignr takes the bytes
+        // of a lane of v after the last one or two of that lane.
+        __m512i lanes = _mm512_alignr_epi32(v, prev, 12);
+        __m512i v1 = _mm512_alignr_epi8(v, lanes, 15), v2 = _mm512_alignr_epi8(v, lanes, 14);
+        prev = v;
         __mmask64 eq = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('='));
         m->nl[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
         m->a[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' '));
@@ -626,19 +632,16 @@ INLINE void hand_back(scan *s, tessera_log_kind kind, size_t start, size_t end, 
     line->app = app;
 }
 
-// One whole line, p[ls..<nl) of the chunk at `base` (`nl` its newline, or the end of the data); `m` the chunk's masks,
-// or NULL for a line longer than a chunk (handed back to the parser).
-INLINE void line(scan *s, size_t base, const masks *m, size_t ls, size_t nl) {
+// A whole line, p[ls..<nl) of the chunk at `base` (`nl` its newline, or the end of the data), whose host the fast path
+// looked for: `found`, and then at p[hs..<he) (offsets into the chunk, like ls and nl).
+INLINE void found_line(scan *s, size_t base, size_t ls, size_t nl, int found, size_t hs, size_t he) {
     const uint8_t *p = s->data + base;
     s->state->lines++;
     if (nl - ls >= s->max_line) {
         hand_back(s, tessera_log_truncated, base + ls, base + ls, 0, 0, -1);
         return;
     }
-    size_t e = nl > ls && p[nl - 1] == '\r' ? nl - 1 : nl, hs = 0, he = 0;
-    int found = 0;
-    if (m && s->format == tessera_log_squid) found = squid_host(p, m, ls, e, &hs, &he);
-    else if (m && s->format == tessera_log_cef) found = cef_host(p, m, &s->key, ls, e, &hs, &he);
+    size_t e = nl > ls && p[nl - 1] == '\r' ? nl - 1 : nl;
     if (!found) {
         hand_back(s, tessera_log_parse, base + ls, base + e, 0, 0, -1);
     } else if (!s->table) {
@@ -648,6 +651,19 @@ INLINE void line(scan *s, size_t base, const masks *m, size_t ls, size_t nl) {
         if (app < 0) s->state->requests++;
         else hand_back(s, tessera_log_host, base + ls, base + e, base + hs, base + he, app);
     }
+}
+
+// One whole line, p[ls..<nl) of the chunk at `base` (`nl` its newline, or the end of the data); `m` the chunk's masks,
+// or NULL for a line longer than a chunk (handed back to the parser).
+INLINE void line(scan *s, size_t base, const masks *m, size_t ls, size_t nl) {
+    const uint8_t *p = s->data + base;
+    size_t e = nl > ls && p[nl - 1] == '\r' ? nl - 1 : nl, hs = 0, he = 0;
+    int found = 0;
+    if (m && nl - ls < s->max_line) {
+        if (s->format == tessera_log_squid) found = squid_host(p, m, ls, e, &hs, &he);
+        else if (s->format == tessera_log_cef) found = cef_host(p, m, &s->key, ls, e, &hs, &he);
+    }
+    found_line(s, base, ls, nl, found, hs, he);
 }
 
 // The positions of the set bits of `words[0..<blocks)` in order, into `out` (which has room for three more than there
@@ -680,6 +696,8 @@ INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
     scan s = {format, data, max_line, table, state, out, 0, NULL};
     masks m;
     uint16_t newlines[CHUNK + 4];
+    // Squid: each line's host (offsets into the chunk), found before the lookups.
+    struct { uint16_t found, start, end; } hosts[CHUNK];
     size_t at = *from;
     int waiting = 0;
     while (s.produced < capacity && !waiting) {
@@ -710,12 +728,27 @@ INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
         // end as the line is past its start (a log is read once, from memory, and stage one would wait for it).
         size_t ahead = at + n;
         size_t ls = 0;
+        if (format == tessera_log_squid) {
+            // Squid: first every line's host, then the lookups. A lookup's loads wait on the host's last bytes, which
+            // wait on the masks; between the searches of the next lines the processor overlapped few of them, and
+            // apart they overlap (lookups took a third of the Squid scan; CEF's host search is longer and gains
+            // nothing from this).
+            const uint8_t *p = data + at;
+            for (size_t j = 0, start = 0; j < count; j++) {
+                size_t nl = newlines[j], e = nl > start && p[nl - 1] == '\r' ? nl - 1 : nl, hs = 0, he = 0;
+                hosts[j].found = (uint16_t)(nl - start < max_line && squid_host(p, &m, start, e, &hs, &he));
+                hosts[j].start = (uint16_t)hs;
+                hosts[j].end = (uint16_t)he;
+                start = nl + 1;
+            }
+        }
         for (size_t j = 0; j < count && s.produced < capacity; j++) {
             if (ahead + ls + 128 <= length) {
                 __builtin_prefetch(data + ahead + ls);
                 __builtin_prefetch(data + ahead + ls + 64);
             }
-            line(&s, at, &m, ls, newlines[j]);
+            if (format == tessera_log_squid) found_line(&s, at, ls, newlines[j], hosts[j].found, hosts[j].start, hosts[j].end);
+            else line(&s, at, &m, ls, newlines[j]);
             ls = newlines[j] + 1;
         }
         // No newline in the rest of the chunk: classify again from this line, unless it starts the chunk.
