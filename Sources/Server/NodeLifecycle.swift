@@ -57,7 +57,7 @@ struct Handbacks {
     /// The leases that are over (handed back or run out) at the app's clock.
     func pending() async throws -> [RecoveryLease] {
         let now = app.clock.now
-        return try await RecoveryLeases.all(store: app.store).filter { $0.isOver(at: now) }
+        return try await RecoveryLease.all(store: app.store).filter { $0.isOver(at: now) }
     }
 
     /// Takes up the free jobs and runs them here; a node that is draining takes none. Returns the leases this node took.
@@ -68,8 +68,8 @@ struct Handbacks {
             var taken: [RecoveryLease] = []
             let jobs = RecoveryJobs(app: app)
             for free in try await pending() {
-                guard let lease = try await jobs.takeUp(tenant: free.jobTenant, job: free.job) else { continue }
-                logger.info("Taking up recovery job \(free.job) of tenant \(free.jobTenant): \(free.handedBack == nil ? "its node stopped renewing its lease" : "handed back by a node that stopped")")
+                guard let lease = try await jobs.takeUp(tenant: free.tenant, job: free.work) else { continue }
+                logger.info("Taking up recovery job \(free.work) of tenant \(free.tenant): \(free.handedBack == nil ? "its node stopped renewing its lease" : "handed back by a node that stopped")")
                 jobs.launch(lease)
                 taken.append(lease)
             }

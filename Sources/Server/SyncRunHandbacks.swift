@@ -39,13 +39,13 @@ struct SyncRunHandbacks {
         let app = app, logger = logger
         app.jobs.start {
             do {
-                let tenant = try await app.store.read { tx in try await tx.tenant(lease.runTenant) }
-                let connectors = try await SyncSettings.load(tenant: lease.runTenant, store: app.store).connectors
-                let jobs = try await SynchronizationSettings.load(tenant: lease.runTenant, store: app.store).jobs
+                let tenant = try await app.store.read { tx in try await tx.tenant(lease.tenant) }
+                let connectors = try await SyncSettings.load(tenant: lease.tenant, store: app.store).connectors
+                let jobs = try await SynchronizationSettings.load(tenant: lease.tenant, store: app.store).jobs
                 let connector = connectors.first { SyncCycle.work(connector: $0.name) == lease.work }
                 let job = jobs.first { CrossTenantSyncRunner.work(job: $0.id) == lease.work }
                 guard let tenant, connector != nil || job != nil else {
-                    try await SyncRunLeases.abandon(store: app.store, tenant: lease.runTenant, work: lease.work, now: app.clock.now)
+                    try await SyncRunLeases.abandon(store: app.store, tenant: lease.tenant, work: lease.work, now: app.clock.now)
                     return
                 }
                 logger.info("Taking up \(lease.work) of tenant \(tenant.id): \(lease.handedBack == nil ? "its node stopped renewing its lease" : "handed back by a node that stopped")")
@@ -65,7 +65,7 @@ struct SyncRunHandbacks {
             } catch is SyncRunInProgress {
                 // Another node took it up first.
             } catch {
-                logger.warning("Could not resume \(lease.work) of tenant \(lease.runTenant): \(String(describing: error))")
+                logger.warning("Could not resume \(lease.work) of tenant \(lease.tenant): \(String(describing: error))")
             }
         }
     }

@@ -20,6 +20,13 @@ struct RecoveryLeaseTests {
     /// a new database with a store (a connection pool) per node.
     static func cluster(_ database: String, nodes count: Int,
                         _ body: (_ nodes: [TesseraApp], _ clock: TestClock, _ tenant: String) async throws -> Void) async throws {
+        try await provisionedCluster(database, nodes: count) { nodes, clock, tenant in try await body(nodes, clock, tenant.tenantId) }
+    }
+
+    /// `count` nodes as ``cluster(_:nodes:_:)`` makes them, with the tenant as provisioned (its automation app's
+    /// credentials, for a harness on the first node).
+    static func provisionedCluster(_ database: String, nodes count: Int,
+                        _ body: (_ nodes: [TesseraApp], _ clock: TestClock, _ tenant: ProvisionedTenant) async throws -> Void) async throws {
         let clock = TestClock()
         var stores: [SQLDirectoryStore] = []
         var folder: URL?
@@ -45,7 +52,7 @@ struct RecoveryLeaseTests {
             try await stores[0].migrate()
             for index in 0..<count { nodes.append(try await TesseraApp.make(store: stores[index % stores.count], clock: clock)) }
             let tenant = try await TenantProvisioner(directory: nodes[0].directory).create(name: "Contoso", domain: "contoso.test")
-            try await body(nodes, clock, tenant.tenantId)
+            try await body(nodes, clock, tenant)
         } catch {
             failure = error
         }
@@ -70,6 +77,11 @@ struct RecoveryLeaseTests {
         return id
     }
 
+    /// Renews `lease` at `now` in a transaction of its own; nil when it is another holder's.
+    static func renew(_ lease: RecoveryLease, store: any DirectoryStore, now: Date) async throws -> RecoveryLease? {
+        try await store.write { tx in try await lease.renew(tx, now: now) }
+    }
+
     static func status(_ app: TesseraApp, tenant: String, job: String) async throws -> String? {
         try await RecoveryJobs(app: app).job(tenant: tenant, id: job).body["status"]?.stringValue
     }
@@ -87,11 +99,11 @@ struct RecoveryLeaseTests {
             await RecoveryJobs(app: second).resumeInterrupted()
             #expect(await Handbacks(app: second).takeUp().isEmpty)
             #expect(await Handbacks(app: third).takeUp().isEmpty)
-            #expect(try await RecoveryLeases.all(store: first.store).map(\.holder) == [held.holder])
+            #expect(try await RecoveryLease.all(store: first.store).map(\.holder) == [held.holder])
             #expect(try await RecoveryJobs(app: first).job(tenant: tenant, id: job).body["tesseraResumedDateTime"] != nil)
             // Renewed 20 s in, the lease lasts to 50 s: still nobody's at 49 s.
             clock.advance(20)
-            #expect(try await RecoveryLeases.renew(held, store: first.store, now: clock.now) != nil)
+            #expect(try await Self.renew(held, store: first.store, now: clock.now) != nil)
             clock.advance(29)
             await RecoveryJobs(app: second).resumeInterrupted()
             #expect(await Handbacks(app: third).takeUp().isEmpty)
@@ -100,17 +112,17 @@ struct RecoveryLeaseTests {
             // The first node stops renewing (killed): at 50 s the lease is over, and of two nodes sweeping at once one takes the job.
             clock.advance(1)
             #expect(keeper.mustStop(now: clock.now), "a holder stops by itself once its lease runs out")
-            #expect(try await Handbacks(app: second).pending().map(\.job) == [job])
+            #expect(try await Handbacks(app: second).pending().map(\.work) == [job])
             async let a = Handbacks(app: second).takeUp()
             async let b = Handbacks(app: third).takeUp()
             let taken = await a + b
-            #expect(taken.map(\.job) == [job], "\(taken)")
+            #expect(taken.map(\.work) == [job], "\(taken)")
             await second.jobs.idle()
             await third.jobs.idle()
             #expect(try await Self.status(first, tenant: tenant, job: job) == "failed", "the taker ran it (its snapshot does not exist)")
-            #expect(try await RecoveryLeases.all(store: first.store).isEmpty, "a job that ended leaves no lease")
+            #expect(try await RecoveryLease.all(store: first.store).isEmpty, "a job that ended leaves no lease")
             // The first node, back from a pause, can neither renew nor write its outcome.
-            #expect(try await RecoveryLeases.renew(held, store: first.store, now: clock.now) == nil)
+            #expect(try await Self.renew(held, store: first.store, now: clock.now) == nil)
             await #expect(throws: RecoveryLeaseLost.self) {
                 try await RecoveryJobs(app: first).update(tenant: tenant, id: job, keeper: keeper, finish: true) { $0["status"] = "successful" }
             }
@@ -122,7 +134,7 @@ struct RecoveryLeaseTests {
           arguments: databases)
     func concurrentHandbacks(_ database: String) async throws {
         try await Self.cluster(database, nodes: 3) { nodes, clock, tenant in
-            var leases: [(node: Int, keeper: LeaseKeeper)] = []
+            var leases: [(node: Int, keeper: LeaseKeeper<RecoveryWork>)] = []
             for index in 0..<12 {
                 let job = try await Self.activeJob(nodes[0], tenant: tenant)
                 let lease = try #require(try await RecoveryJobs(app: nodes[index % 2]).takeUp(tenant: tenant, job: job))
@@ -134,7 +146,7 @@ struct RecoveryLeaseTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (node, keeper) in handed {
                     group.addTask {
-                        try await RecoveryJobs(app: nodes[node]).handBack(tenant: tenant, id: keeper.initial.job, done: 0, keeper: keeper)
+                        try await RecoveryJobs(app: nodes[node]).handBack(tenant: tenant, id: keeper.initial.work, done: 0, keeper: keeper)
                     }
                 }
                 try await group.waitForAll()
@@ -142,16 +154,16 @@ struct RecoveryLeaseTests {
             nodes[0].lifecycle.beginDraining()
             nodes[1].lifecycle.beginDraining()
             let pending = try await Handbacks(app: nodes[2]).pending()
-            #expect(Set(pending.map(\.job)) == Set(leases.map(\.keeper.initial.job)), "\(pending.count) of 12")
+            #expect(Set(pending.map(\.work)) == Set(leases.map(\.keeper.initial.work)), "\(pending.count) of 12")
             #expect(pending.allSatisfy { $0.handedBack == clock.now })
             #expect(await Handbacks(app: nodes[0]).takeUp().isEmpty, "a draining node takes nothing up")
             let taken = await Handbacks(app: nodes[2]).takeUp()
             #expect(taken.count == 12)
             await nodes[2].jobs.idle()
             for (_, keeper) in leases {
-                #expect(try await Self.status(nodes[2], tenant: tenant, job: keeper.initial.job) == "failed")
+                #expect(try await Self.status(nodes[2], tenant: tenant, job: keeper.initial.work) == "failed")
             }
-            #expect(try await RecoveryLeases.all(store: nodes[2].store).isEmpty)
+            #expect(try await RecoveryLease.all(store: nodes[2].store).isEmpty)
         }
     }
 }

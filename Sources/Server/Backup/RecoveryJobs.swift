@@ -97,7 +97,7 @@ struct RecoveryJobs: Sendable {
                 throw DirectoryError(.conflict, "A difference report or recovery job (\(running[0].id)) is already in progress for this tenant; wait for it or cancel it.")
             }
             try await tx.insert(job)
-            guard let lease = try await RecoveryLeases.take(tx, tenant: tenant, job: id, now: leaseStart) else {
+            guard let lease = try await RecoveryLease.take(tx, tenant: tenant, work: id, now: leaseStart) else {
                 throw DirectoryError(.conflict, "Recovery job \(id) is already held by another node.")
             }
             return lease
@@ -114,7 +114,7 @@ struct RecoveryJobs: Sendable {
             let keeper = LeaseKeeper(lease)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await keeper.keep(app: runner.app, logger: runner.logger) }
-                await runner.run(tenant: lease.jobTenant, id: lease.job, keeper: keeper)
+                await runner.run(tenant: lease.tenant, id: lease.work, keeper: keeper)
                 group.cancelAll()
             }
         }
@@ -125,11 +125,11 @@ struct RecoveryJobs: Sendable {
     func takeUp(tenant: String, job id: String) async throws -> RecoveryLease? {
         let now = app.clock.now
         return try await app.store.write { tx in
-            guard let lease = try await RecoveryLeases.take(tx, tenant: tenant, job: id, now: now) else { return nil }
+            guard let lease = try await RecoveryLease.take(tx, tenant: tenant, work: id, now: now) else { return nil }
             guard var job = try await tx.object(tenant: tenant, id: id), job.kind == Self.kind,
                   Self.active.contains(job.body["status"]?.stringValue ?? "")
             else {
-                _ = try await RecoveryLeases.end(tx, lease)  // the job ended (or is gone): its lease goes too
+                _ = try await lease.end(tx)  // the job ended (or is gone): its lease goes too
                 return nil
             }
             let version = job.version
@@ -184,12 +184,12 @@ struct RecoveryJobs: Sendable {
 
     /// Changes the job; with `keeper`, only while this node holds its lease (else throws ``RecoveryLeaseLost``), and with
     /// `finish` the lease ends in the same transaction.
-    func update(tenant: String, id: String, keeper: LeaseKeeper? = nil, finish: Bool = false,
+    func update(tenant: String, id: String, keeper: LeaseKeeper<RecoveryWork>? = nil, finish: Bool = false,
                 _ change: @escaping @Sendable (inout [String: JSONValue]) -> Void) async throws {
         let lease = keeper?.initial
         try await app.store.write { tx in
             if let lease {
-                let held = finish ? try await RecoveryLeases.end(tx, lease) : try await RecoveryLeases.holds(tx, lease)
+                let held = finish ? try await lease.end(tx) : try await lease.holds(tx)
                 guard held else { throw RecoveryLeaseLost(job: id) }
             }
             guard var job = try await tx.object(tenant: tenant, id: id) else { return }
@@ -204,11 +204,11 @@ struct RecoveryJobs: Sendable {
     /// when it was handed back, and its lease ends now (one transaction), so another node, which looks once a second
     /// (``Handbacks``), or a node that starts later (``resumeInterrupted()``), takes it up. The changes applied so far
     /// stay applied: the next run works from the difference against the directory as it is then.
-    func handBack(tenant: String, id: String, done: Int, keeper: LeaseKeeper) async throws {
+    func handBack(tenant: String, id: String, done: Int, keeper: LeaseKeeper<RecoveryWork>) async throws {
         let lease = keeper.initial
         let now = app.clock.now
         try await app.store.write { tx in
-            guard try await RecoveryLeases.handBack(tx, lease, now: now) else { throw RecoveryLeaseLost(job: id) }
+            guard try await lease.handBack(tx, now: now) else { throw RecoveryLeaseLost(job: id) }
             guard var job = try await tx.object(tenant: tenant, id: id) else { return }
             let version = job.version
             job.body["tesseraHandedBackDateTime"] = .string(Timestamp.format(now))
@@ -218,7 +218,7 @@ struct RecoveryJobs: Sendable {
         logger.info("Recovery job \(id) of tenant \(tenant) handed back at shutdown after \(done) changes; another node takes it up")
     }
 
-    func run(tenant: String, id: String, keeper: LeaseKeeper) async {
+    func run(tenant: String, id: String, keeper: LeaseKeeper<RecoveryWork>) async {
         let start = ContinuousClock.now
         var kind = "recovery"
         do {
