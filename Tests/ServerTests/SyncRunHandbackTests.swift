@@ -145,17 +145,25 @@ struct SyncRunHandbackTests {
 
 /// Cross-tenant synchronization runs on a cluster when a node stops (issue 19): the run stops after the batch the target
 /// answered, the job says it was handed back, and another node resumes it with the same run id from the objects not yet
-/// sent. Two nodes on the harness's store (SQLite); the target is a tenant of the same deployment.
+/// sent. Two nodes on one database (``RecoveryLeaseTests/cluster(_:nodes:_:)``: SQLite, and PostgreSQL with a store per
+/// node), the first driven as a harness; the target is a tenant of the same deployment.
 @Suite("Cross-tenant synchronization runs handed back across nodes")
 struct CrossTenantSyncHandbackTests {
-    @Test("a node that drains mid-run stops after a batch and hands the run back; the other node resumes it: every user and the group arrive exactly once, logged once")
-    func drainHandsTheRunBack() async throws {
-        try await Harness.run { h in
+    /// Two nodes on `database`: the first as a harness (its tenant is the source), the second a plain app.
+    static func nodes(_ database: String, _ body: (_ h: Harness, _ other: TesseraApp) async throws -> Void) async throws {
+        try await RecoveryLeaseTests.provisionedCluster(database, nodes: 2) { nodes, clock, tenant in
+            try await body(Harness(app: nodes[0], clock: clock, tenant: tenant), nodes[1])
+        }
+    }
+
+    @Test("a node that drains mid-run stops after a batch and hands the run back; the other node resumes it: every user and the group arrive exactly once, logged once",
+          arguments: RecoveryLeaseTests.databases)
+    func drainHandsTheRunBack(_ database: String) async throws {
+        try await Self.nodes(database) { h, other in
             let w = try await CrossTenantSyncTests.world(h)
             let (users, groups) = try await CrossTenantSyncTests.populate(h, users: 30, groups: 1)
             let group = try #require(groups.keys.first)
             try await w.assign(group)
-            let other = try await TesseraApp.make(store: h.app.store, clock: h.clock)
             let source = try #require(try await h.app.store.read { tx in try await tx.tenant(w.source) })
             let request = CrossTenantSyncRunner.Request(tenant: source, servicePrincipalID: w.servicePrincipal, jobID: w.job)
 
@@ -200,13 +208,13 @@ struct CrossTenantSyncHandbackTests {
         }
     }
 
-    @Test("a node killed mid-run leaves the job's lease to run out; the other node then resumes the run after the last batch answered: nothing sent twice, nothing lost")
-    func killedRunIsResumed() async throws {
-        try await Harness.run { h in
+    @Test("a node killed mid-run leaves the job's lease to run out; the other node then resumes the run after the last batch answered: nothing sent twice, nothing lost",
+          arguments: RecoveryLeaseTests.databases)
+    func killedRunIsResumed(_ database: String) async throws {
+        try await Self.nodes(database) { h, other in
             let w = try await CrossTenantSyncTests.world(h)
             let (users, groups) = try await CrossTenantSyncTests.populate(h, users: 30, groups: 1)
             try await w.assign(try #require(groups.keys.first))
-            let other = try await TesseraApp.make(store: h.app.store, clock: h.clock)
             let source = try #require(try await h.app.store.read { tx in try await tx.tenant(w.source) })
             let request = CrossTenantSyncRunner.Request(tenant: source, servicePrincipalID: w.servicePrincipal, jobID: w.job)
             await #expect(throws: SyncRunHandbackTests.Killed.self) {
