@@ -29,8 +29,9 @@ extension JSONValue {
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             // Whether a key is an annotation is asked once a key, not twice a comparison, and each value is written
-            // from the sorted pairs without looking its key up again.
-            let sorted = members.map { (odata: $0.key.hasPrefix("@odata"), key: $0.key, value: $0.value) }.sorted { a, b in
+            // from the sorted pairs without looking its key up again. Most keys have no '@' at all: a byte test
+            // answers those without a prefix search.
+            let sorted = members.map { (odata: Self.isAnnotationKey($0.key), key: $0.key, value: $0.value) }.sorted { a, b in
                 a.odata != b.odata ? a.odata : a.key < b.key
             }
             for (i, member) in sorted.enumerated() {
@@ -43,21 +44,39 @@ extension JSONValue {
         }
     }
 
+    /// Whether a key sorts with the `@odata` annotations (first).
+    private static func isAnnotationKey(_ key: String) -> Bool {
+        key.utf8.first == UInt8(ascii: "@") && key.hasPrefix("@odata")
+    }
+
+    /// A string in quotes, with `"`, `\\` and control characters escaped and every other byte as it is. Runs of bytes
+    /// that need no escape (nearly all of them) are copied at once from the string's UTF-8 storage instead of one
+    /// append a byte, which showed in a bulk sync's profile; the bytes are the same.
     private static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(Hex.digits[Int(byte >> 4)])
-                out.append(Hex.digits[Int(byte & 15)])
-            default: out.append(byte)
+        var s = s
+        s.withUTF8 { bytes in
+            var start = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                if start < index { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index])) }
+                start = index + 1
+                out.append(0x5C)
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(byte)
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                default:
+                    out.append(UInt8(ascii: "u"))
+                    out.append(UInt8(ascii: "0"))
+                    out.append(UInt8(ascii: "0"))
+                    out.append(Hex.digits[Int(byte >> 4)])
+                    out.append(Hex.digits[Int(byte & 15)])
+                }
             }
+            if start < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
         }
         out.append(UInt8(ascii: "\""))
     }
