@@ -27,6 +27,9 @@ struct StagedUser {
     }
     func value(_ name: String) -> String? { attributes[name.lowercased()]?.first }
     func values(_ name: String) -> [String] { attributes[name.lowercased()] ?? [] }
+    /// The first value of an attribute named in lower case already (no case folding: the attribute flow asks for
+    /// about thirty names a user).
+    func first(lowercased name: String) -> String? { attributes[name]?.first }
     var dn: String { object.dn }
     var cloudID: String? { object.cloudID }
     var state: String { object.state }
@@ -820,22 +823,24 @@ extension SyncCycle {
 
     /// The cloud user's properties from the AD user's attributes (Entra Connect's default attribute flow).
     func flow(_ user: StagedUser, anchor: String, tenant: TenantRecord, domains: Set<String>) -> [String: JSONValue] {
-        let sam = user.value("sAMAccountName") ?? ""
-        let adUPN = user.value("userPrincipalName") ?? "\(sam)@\(tenant.domain)"
+        let sam = user.first(lowercased: "samaccountname") ?? ""
+        let adUPN = user.first(lowercased: "userprincipalname") ?? "\(sam)@\(tenant.domain)"
         // A UPN whose suffix is not a verified domain of the tenant takes the initial domain, as in Entra.
         let parts = adUPN.split(separator: "@", maxSplits: 1)
         let suffix = parts.count == 2 ? String(parts[1]).lowercased() : ""
         let verified = domains.contains(suffix)
         let upn = verified ? adUPN : "\(parts.first ?? Substring(sam))@\(tenant.domain)"
-        let uac = Int(user.value("userAccountControl") ?? "") ?? 512
+        let uac = Int(user.first(lowercased: "useraccountcontrol") ?? "") ?? 512
         var extensions: [String: JSONValue] = [:]
-        for i in 1...15 { extensions["extensionAttribute\(i)"] = .optional(user.value("extensionAttribute\(i)")) }
+        extensions.reserveCapacity(Self.extensionAttributes.count)
+        for (property, attribute) in Self.extensionAttributes { extensions[property] = .optional(user.first(lowercased: attribute)) }
         let domain = user.dn.split(separator: ",").filter { $0.lowercased().hasPrefix("dc=") }.map { $0.dropFirst(3) }.joined(separator: ".")
         return [
             "accountEnabled": .bool(uac & 0x2 == 0),
-            "displayName": .string(user.value("displayName") ?? user.value("name") ?? sam),
-            "givenName": .optional(user.value("givenName")), "surname": .optional(user.value("sn")),
-            "mail": .optional(user.value("mail")), "department": .optional(user.value("department")), "jobTitle": .optional(user.value("title")),
+            "displayName": .string(user.first(lowercased: "displayname") ?? user.first(lowercased: "name") ?? sam),
+            "givenName": .optional(user.first(lowercased: "givenname")), "surname": .optional(user.first(lowercased: "sn")),
+            "mail": .optional(user.first(lowercased: "mail")), "department": .optional(user.first(lowercased: "department")),
+            "jobTitle": .optional(user.first(lowercased: "title")),
             "businessPhones": .array(user.values("telephoneNumber").map { .string($0) }),
             "mailNickname": .string(sam.isEmpty ? String(upn.split(separator: "@").first ?? "") : sam),
             "userPrincipalName": .string(upn),
@@ -845,11 +850,17 @@ extension SyncCycle {
             "onPremisesSamAccountName": .optional(sam.isEmpty ? nil : sam),
             "onPremisesUserPrincipalName": .string(adUPN),
             "onPremisesDistinguishedName": .string(user.dn), "onPremisesDomainName": .optional(domain.isEmpty ? nil : domain),
-            "onPremisesSecurityIdentifier": .optional(user.value("objectSid").flatMap { Data(base64Encoded: $0) }.flatMap { Self.sidString(Array($0)) }),
+            "onPremisesSecurityIdentifier": .optional(user.first(lowercased: "objectsid").flatMap { Data(base64Encoded: $0) }
+                .flatMap { Self.sidString(Array($0)) }),
             "onPremisesExtensionAttributes": .object(extensions),
             // Duplicate attribute resiliency (`resolveConflicts`) puts the conflicts here.
             "onPremisesProvisioningErrors": [],
         ]
+    }
+
+    /// `onPremisesExtensionAttributes`' properties and the AD attributes (lower case) they flow from.
+    static let extensionAttributes: [(property: String, attribute: String)] = (1...15).map {
+        ("extensionAttribute\($0)", "extensionattribute\($0)")
     }
 
     /// A binary SID as `S-1-5-21-…`.

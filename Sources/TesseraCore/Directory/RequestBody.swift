@@ -14,6 +14,11 @@ public struct RequestBody: Sendable {
     static let maxBinds = 20
 
     static func parse(_ body: [String: JSONValue], kind: ObjectKind) throws(DirectoryError) -> RequestBody {
+        // A body with no `@` byte in any name, at any depth (a synced user's every body), is stored as it is: nothing
+        // to strip and nothing to bind, so it is not copied member by member.
+        guard body.contains(where: { $0.key.utf8.contains(UInt8(ascii: "@")) || hasNamesWithAt($0.value) }) else {
+            return RequestBody(properties: body, binds: [])
+        }
         var properties: [String: JSONValue] = [:]
         properties.reserveCapacity(body.count)
         var annotated: [String] = []
@@ -67,6 +72,15 @@ public struct RequestBody: Sendable {
             if last.hasPrefix("'"), last.hasSuffix("'"), last.count >= 2 { last = String(last.dropFirst().dropLast()) }
         }
         return Identifier.isGUID(last) ? last.lowercased() : nil
+    }
+
+    /// Whether a value holds an object with an `@` byte in a member's name, at any depth.
+    static func hasNamesWithAt(_ value: JSONValue) -> Bool {
+        switch value {
+        case .object(let members): members.contains { $0.key.utf8.contains(UInt8(ascii: "@")) || hasNamesWithAt($0.value) }
+        case .array(let items): items.contains(where: hasNamesWithAt)
+        default: false
+        }
     }
 
     /// Drops instance annotations inside complex values, keeping `@odata.type`.
