@@ -58,6 +58,10 @@ enum ServeConfiguration {
         },
         Setting(name: "trusted-proxy", kind: .strings,
                check: { NetworkPolicy.proxyRange($0) == nil ? "\($0) is not an IP address or CIDR range" : nil }) { .strings($0.trustedProxy) },
+        Setting(name: "forwarded-headers", kind: .string,
+               check: { ForwardedHeaders(rawValue: $0) == nil ? "\($0) is not one of \(ForwardedHeaders.allCases.map(\.rawValue).joined(separator: ", "))" : nil }) {
+            .string($0.forwardedHeaders)
+        },
         Setting(name: "max-connections-per-address", kind: .integer(1...Int.max)) { .integer($0.maxConnectionsPerAddress) },
         Setting(name: "idle-timeout", kind: .integer(1...3600)) { .integer($0.idleTimeout) },
         Setting(name: "graph-rate-limit", kind: .integer(0...Int.max)) { .integer($0.graphRateLimit) },

@@ -90,8 +90,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A URL users and clients reach Tessera by, e.g. https://login.contoso.com (repeat for more; the first is canonical). Requests for any other host are refused, and the issuer and every link are built from these.",
                                discussion: "Default: https://localhost:PORT, and the same on 127.0.0.1 and [::1]."))
     var publicURL: [String] = []
-    @Option(help: "An address or CIDR range of a reverse proxy whose X-Forwarded-For is believed (repeatable). Without one, the client address is the connection's.")
+    @Option(help: "An address or CIDR range of a reverse proxy whose forwarding headers (--forwarded-headers) are believed (repeatable). Without one, the client address, scheme and host are the connection's.")
     var trustedProxy: [String] = []
+    @Option(help: ArgumentHelp("The headers the --trusted-proxy sets: x-forwarded (X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host) or forwarded (RFC 7239 Forwarded: for=, proto=, host=).",
+                               discussion: "Only that kind is read (a proxy passes the other kind on from the client untouched), and a host it names must be a --public-url's."))
+    var forwardedHeaders: String = ForwardedHeaders.xForwarded.rawValue
     @Option(help: "Open connections allowed from one client address.") var maxConnectionsPerAddress: Int = 256
     @Option(help: "Seconds a connection may stay without a request (TLS handshake and request head included).") var idleTimeout: Int = 30
     @Option(help: "Graph requests a second per caller (user or app, per tenant), twice that in a burst; then 429 (0: no limit).")
@@ -155,6 +158,9 @@ struct Serve: AsyncParsableCommand {
             guard let range = NetworkPolicy.proxyRange(text) else { throw ValidationError("--trusted-proxy \(text) is not an IP address or CIDR range") }
             proxies.append(range)
         }
+        guard let forwardedKind = ForwardedHeaders(rawValue: forwardedHeaders) else {
+            throw ValidationError("--forwarded-headers \(forwardedHeaders) is not one of \(ForwardedHeaders.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         if http, urls.contains(where: { $0.hasPrefix("https://") }), proxies.isEmpty {
             throw ValidationError("--http with an https:// --public-url means a reverse proxy terminates TLS: name it with --trusted-proxy (only its X-Forwarded-Proto and X-Forwarded-For are believed)")
         }
@@ -171,7 +177,7 @@ struct Serve: AsyncParsableCommand {
             guard !providerRoots.isEmpty else { throw ValidationError("--identity-provider-ca: \(path) holds no certificate") }
         }
         let app = try await TesseraApp.make(store: store, clock: clock, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
-                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies), countries: countries,
+                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies, forwardedHeaders: forwardedKind), countries: countries,
                                             outbound: try NIOOutboundHTTP(additionalRoots: providerRoots),
                                             keyEncryption: try Self.keyEncryptionKey(storage.keyEncryption, logger: Logger(label: "tessera")),
                                             signingKeyRotation: try Self.signingKeyRotation(days: signingKeyRotationDays))

@@ -57,13 +57,15 @@ public struct TesseraResponder: HTTPResponder {
             let name = field.name.canonicalName.lowercased()
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
-        // Behind a proxy that terminates TLS, the scheme the client used is the proxy's word (only a trusted one's).
-        let scheme = app.network.scheme(listener: self.scheme, peer: context.remoteAddress?.ipAddress, forwardedProto: headers["x-forwarded-proto"])
-        guard let baseURL = app.network.baseURL(scheme: scheme, host: request.head.authority ?? headers["host"]) else {
+        // Behind a proxy that terminates TLS, the scheme and host the client used are the proxy's word (only a trusted
+        // one's), and so is the client's address; the host must still be one the deployment answers to.
+        let forwarded = app.network.resolve(listener: self.scheme, peer: context.remoteAddress?.ipAddress,
+                                            host: request.head.authority ?? headers["host"], headers: headers)
+        guard let baseURL = app.network.baseURL(scheme: forwarded.scheme, host: forwarded.host) else {
             return convert(.error(DirectoryError(.misdirectedRequest, "This server does not answer to that host name; use \(app.network.publicURLs.first ?? "its configured URL").")),
                            base: nil, requestID: requestID)
         }
-        let clientAddress = app.network.clientAddress(peer: context.remoteAddress?.ipAddress, forwardedFor: headers["x-forwarded-for"])
+        let clientAddress = forwarded.clientAddress
         let path = request.uri.path
         let isGraph = path.hasPrefix("/v1.0/") || path.hasPrefix("/beta/") || path == "/v1.0" || path == "/beta"
         var limit = min(app.maxBodyBytes, limits.maxAnonymousBodyBytes)
