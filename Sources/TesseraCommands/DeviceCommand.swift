@@ -15,7 +15,7 @@ import X509
 /// checked, and the device certificate and key written to a folder.
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "device", abstract: "This machine as a device of a Tessera tenant.", subcommands: [Join.self])
+        commandName: "device", abstract: "This machine as a device of a Tessera tenant; a tenant's device certificate authority.", subcommands: [Join.self, DeviceCACommand.self])
 
     struct Join: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

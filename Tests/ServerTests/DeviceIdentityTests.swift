@@ -229,6 +229,71 @@ import X509
         }
     }
 
+    /// Whether `certificate`'s signature is `authority`'s.
+    static func issued(_ certificate: Certificate, by authority: Certificate) -> Bool {
+        authority.publicKey.isValidSignature(certificate.signature, for: certificate)
+    }
+
+    @Test func aRotatedDeviceCAKeepsTheDevicesItCertifiedSigningInUntilItIsRetiredAndRegistrationsUseTheNewOne() async throws {
+        try await DeviceRegistrationTests.run { harness, fixture in
+            let tenant = harness.tenant.tenantId, store = harness.app.store, sealing = harness.app.keySealing
+            // Two devices registered before the rotation: the computer through the registration service, and another.
+            let before = try await Self.enroll(harness, fixture)
+            let legacy = try await CrossTenantDeviceTrustTests.register(harness, tenant: tenant, trustType: "ServerAd", isCompliant: false)
+            let old = try #require(try await DeviceCertificateAuthority.load(tenant: tenant, store: store, sealing: sealing)).certificate
+            #expect(Self.issued(before.certificate, by: old))
+
+            harness.clock.advance(60)
+            let rotatedAt = harness.clock.now
+            let issuers = try await DeviceCertificateAuthority.rotate(tenant: tenant, store: store, sealing: sealing, now: rotatedAt)
+            let new = try #require(try await DeviceCertificateAuthority.load(tenant: tenant, store: store, sealing: sealing)).certificate
+            #expect(new != old && new.subject == old.subject)
+            #expect(issuers.map(\.certificate) == [new, old])
+            #expect(issuers.map(\.state) == [.current, .previous(acceptedUntil: rotatedAt.addingTimeInterval(DeviceCertificateAuthority.deviceCertificateLifetime + 300))])
+
+            // The devices registered before the rotation still sign in, with their certificates of the previous CA.
+            harness.clock.advance(60)
+            for (key, der, deviceID) in [(before.key, before.der, before.deviceID), (legacy.key, legacy.der, legacy.deviceID)] {
+                let response = await Self.signIn(harness, try Self.assertion(harness, key: key, certificate: der, deviceID: deviceID))
+                #expect(response.status == 200, "\(response.text)")
+            }
+            // A device registering now gets its certificate from the new CA.
+            let after = try await CrossTenantDeviceTrustTests.register(harness, tenant: tenant, trustType: "Workplace", isCompliant: false)
+            let afterCertificate = try Certificate(derEncoded: after.der)
+            #expect(Self.issued(afterCertificate, by: new) && !Self.issued(afterCertificate, by: old))
+
+            // Retired: the previous CA's certificates are refused, saying why; the new CA's still sign in.
+            harness.clock.advance(60)
+            let retiredAt = harness.clock.now
+            let retired = try await DeviceCertificateAuthority.retire(tenant: tenant, store: store, now: retiredAt, thumbprint: nil)
+            #expect(retired.map(\.state) == [.retired(retiredAt)])
+            let message = "The device certificate was issued by this tenant's previous device certificate authority, retired on "
+                + "\(Timestamp.format(retiredAt)): the device must register again for a certificate from the current one."
+            let refused = await Self.signIn(harness, try Self.assertion(harness, key: legacy.key, certificate: legacy.der, deviceID: legacy.deviceID))
+            #expect(refused.status == 400 && Self.refusal(refused) == ("invalid_grant", 50012), "\(refused.text)")
+            #expect(refused.json["error_description"]?.stringValue?.contains(message) == true, "\(refused.text)")
+            await #expect(throws: DeviceAuthentication.Refusal(message: message)) {
+                try await DeviceAuthentication.device(presenting: before.certificate, tenant: tenant, store: store, sealing: sealing, now: harness.clock.now)
+            }
+            // The refusal is the device's failed sign-in in the log.
+            let log = await harness.graph("GET", "auditLogs/signIns", token: try await harness.accessToken(),
+                                          query: [("$filter", "deviceDetail/deviceId eq '\(legacy.deviceID)'")])
+            #expect(log.json["value"]?.arrayValue?.contains { $0["status"]?["errorCode"]?.intValue == 50012
+                && $0["status"]?["failureReason"]?.stringValue?.contains("retired") == true } == true, "\(log.text)")
+            let afterSignIn = await Self.signIn(harness, try Self.assertion(harness, key: after.key, certificate: after.der, deviceID: after.deviceID))
+            #expect(afterSignIn.status == 200, "\(afterSignIn.text)")
+
+            // The computer registers again (another authenticator of it): its certificate is the new CA's, and signs in.
+            let again = try await DeviceRegistrationTests.register(harness, authorization: "Negotiate \(try fixture.token("ws01-krb5.b64"))",
+                                                                   csr: try DeviceRegistrationTests.csr(before.key))
+            #expect(again.status == 200, "\(again.text)")
+            let renewed = try Certificate(derEncoded: Array(try #require(again.json["Certificate"]?["RawBody"]?.stringValue.flatMap { Data(base64Encoded: $0) })))
+            #expect(Self.issued(renewed, by: new) && !Self.issued(renewed, by: old))
+            let renewedSignIn = await Self.signIn(harness, try Self.assertion(harness, key: before.key, certificate: try renewed.derBytes, deviceID: before.deviceID))
+            #expect(renewedSignIn.status == 200, "\(renewedSignIn.text)")
+        }
+    }
+
     @Test func aPolicyRequiringAHybridJoinedDeviceIsMetByTheDeviceAndNotByAnApp() async throws {
         try await DeviceRegistrationTests.run { harness, fixture in
             let device = try await Self.enroll(harness, fixture)

@@ -4,6 +4,7 @@ import InternetAccess
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SwiftASN1
 import Synchronization
 import Testing
 @testable import Server
@@ -216,6 +217,44 @@ struct ProxyDeviceCertificateTests {
                 // The new certificate of the re-keyed device is the one that counts now.
                 let answer = try await Self.send(proxy, certificate: (replacementDER, newKey), Self.get(proxy))
                 #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(answer)")
+            }
+        }
+    }
+
+    @Test("a rotated device CA: a running proxy accepts the certificates of the previous CA and of the new one, and refuses the previous CA's with the reason once it is retired")
+    func rotatedDeviceCA() async throws {
+        try await Harness.run { h in
+            let admin = try await h.accessToken()
+            let alice = try await AdminCenterTests.createUser(h, admin, "alice")
+            let tenant = h.tenant.tenantId, store = h.app.store, sealing = h.app.keySealing
+            let before = try await Self.device(h, owner: alice)
+            let old = try #require(try await DeviceCertificateAuthority.load(tenant: tenant, store: store, sealing: sealing)).certificate
+            try await Self.withProxy(h) { proxy in
+                // The proxy is running when the CA is rotated and when the previous one is retired: it reads them at each connection.
+                _ = try await DeviceCertificateAuthority.rotate(tenant: tenant, store: store, sealing: sealing, now: h.clock.now)
+                let after = try await Self.device(h, owner: alice)
+                let afterCertificate = try Certificate(derEncoded: after.der)
+                #expect(!old.publicKey.isValidSignature(afterCertificate.signature, for: afterCertificate), "registered after: the new CA's")
+                for device in [before, after] {
+                    let answer = try await Self.send(proxy, certificate: (device.der, device.key), Self.get(proxy))
+                    h.clock.advance(1)
+                    #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(answer)")
+                }
+
+                let retiredAt = h.clock.now
+                _ = try await DeviceCertificateAuthority.retire(tenant: tenant, store: store, now: retiredAt, thumbprint: nil)
+                let refused = try await Self.send(proxy, certificate: (before.der, before.key), Self.get(proxy))
+                h.clock.advance(1)
+                #expect(refused.hasPrefix("HTTP/1.1 407 "), "\(refused)")
+                let body = try JSONParser.parse(Array((refused.components(separatedBy: "\r\n\r\n").last ?? "").utf8))
+                #expect(body["error"]?["message"]?.stringValue == "The device certificate was issued by this tenant's previous device certificate "
+                    + "authority, retired on \(Timestamp.format(retiredAt)): the device must register again for a certificate from the current one.",
+                        "\(refused)")
+                let still = try await Self.send(proxy, certificate: (after.der, after.key), Self.get(proxy))
+                #expect(still.hasPrefix("HTTP/1.1 200 "), "\(still)")
+                let records = try await Self.records(h, proxy, count: 4)
+                #expect(records.map { $0.body["action"]?.stringValue } == ["allow", "allow", "block", "allow"])
+                #expect(records.map { $0.body["deviceId"]?.stringValue } == [before.deviceID, after.deviceID, before.deviceID, after.deviceID])
             }
         }
     }

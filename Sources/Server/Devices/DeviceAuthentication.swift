@@ -27,23 +27,30 @@ enum DeviceAuthentication {
         static func == (lhs: Refusal, rhs: Refusal) -> Bool { lhs.reason == rhs.reason && lhs.message == rhs.message }
     }
 
-    /// The device `certificate` belongs to, when it chains to the tenant's device CA, is within its validity, and names
+    /// The device `certificate` belongs to, when it chains to the tenant's device CA (the current one, or one rotated away
+    /// and not yet retired: ``DeviceCertificateAuthority/rotate(tenant:store:sealing:now:)``), is within its validity, and names
     /// (`CN=<deviceId>`) a device that exists, is enabled and lists this certificate among its `alternativeSecurityIds`.
     static func device(presenting certificate: Certificate, tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date) async throws
         -> StoredObject
     {
-        guard let authority = try await DeviceCertificateAuthority.load(tenant: tenant, store: store, sealing: sealing) else {
-            throw Refusal(message: "No device has registered in this tenant.")
+        let issuers = try await DeviceCertificateAuthority.issuers(tenant: tenant, store: store, sealing: sealing)
+        guard !issuers.isEmpty else { throw Refusal(message: "No device has registered in this tenant.") }
+        guard let issuer = try await DeviceCertificateAuthority.issuer(of: certificate, among: issuers) else {
+            throw Refusal(message: "The certificate was not issued by this tenant's device certificate authority.")
         }
-        guard certificate.issuer == authority.certificate.subject,
-              authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate)
-        else { throw Refusal(message: "The certificate was not issued by this tenant's device certificate authority.") }
+        let deviceID = certificate.subject.lazy.flatMap({ $0 }).first(where: { $0.type == .RDNAttributeType.commonName })
+            .flatMap({ String($0.value) }).flatMap { Identifier.isGUID($0) ? $0 : nil }
+        // A CA rotated away still vouches for its certificates until it is retired (the devices register again).
+        if case .retired(let at) = issuer.state {
+            throw Refusal(message: "The device certificate was issued by this tenant's previous device certificate authority, retired on "
+                + "\(Timestamp.format(at)): the device must register again for a certificate from the current one.",
+                          device: deviceID.map { .init(deviceId: $0) })
+        }
+        let acceptedUntil: Date? = if case .previous(let until) = issuer.state { until } else { nil }
         guard certificate.notValidBefore <= now, now <= certificate.notValidAfter,
-              authority.certificate.notValidBefore <= now, now <= authority.certificate.notValidAfter
+              issuer.certificate.notValidBefore <= now, now <= issuer.certificate.notValidAfter, acceptedUntil.map({ now <= $0 }) ?? true
         else { throw Refusal(message: "The device certificate is outside its validity period.") }
-        guard let deviceID = certificate.subject.lazy.flatMap({ $0 }).first(where: { $0.type == .RDNAttributeType.commonName })
-                  .flatMap({ String($0.value) }), Identifier.isGUID(deviceID)
-        else { throw Refusal(message: "The device certificate's subject names no device id.") }
+        guard let deviceID else { throw Refusal(message: "The device certificate's subject names no device id.") }
 
         let device = try await store.read { tx in
             try await tx.query(ObjectQuery(tenant: tenant, kinds: [.device],

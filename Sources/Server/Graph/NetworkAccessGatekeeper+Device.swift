@@ -62,11 +62,10 @@ extension NetworkAccessGatekeeper {
         }
     }
 
-    /// The device id (`CN`) of a certificate the tenant's device CA signed, whatever its validity; nil for any other.
+    /// The device id (`CN`) of a certificate a device CA of the tenant signed (the current one, or one rotated away,
+    /// retired or not), whatever its validity; nil for any other.
     func signedDeviceID(_ certificate: Certificate, tenant: String) async throws -> String? {
-        guard let authority = try await DeviceCertificateAuthority.load(tenant: tenant, store: app.store, sealing: app.keySealing),
-              certificate.issuer == authority.certificate.subject,
-              authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate)
+        guard try await DeviceCertificateAuthority.issuer(of: certificate, tenant: tenant, store: app.store, sealing: app.keySealing) != nil
         else { return nil }
         let names = certificate.subject.lazy.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }
         return names.first.flatMap { String($0.value) }.flatMap { Identifier.isGUID($0) ? $0.lowercased() : nil }
