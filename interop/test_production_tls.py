@@ -303,28 +303,44 @@ http {{
             proxy_bind {source};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            {forwarding}
         }}
     }}
 }}
 """
+# How nginx passes on the client's scheme, host and address: the X-Forwarded headers (Tessera's default), or RFC 7239
+# Forwarded alone with Host set to a name Tessera does not serve (so only host= can make the request one it answers).
+X_FORWARDED = """proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"""
+FORWARDED = """proxy_set_header Host tessera.internal;
+            proxy_set_header Forwarded "for=$remote_addr;proto=$scheme;host=\\"$http_host\\"";"""
 
 
 @pytest.fixture(scope="module")
 def behind_nginx(pki):
     """Tessera on plain http at 127.0.0.1, trusting only 127.0.0.6, and nginx (Debian's) on 127.0.0.5 terminating TLS
     with the test CA's certificate for login.contoso.test and forwarding from 127.0.0.6."""
+    yield from nginx_in_front(pki, X_FORWARDED)
+
+
+@pytest.fixture(scope="module")
+def behind_nginx_forwarded(pki):
+    """As behind_nginx, nginx saying the client's scheme, host and address in RFC 7239 Forwarded only."""
+    yield from nginx_in_front(pki, FORWARDED, "--forwarded-headers", "forwarded")
+
+
+def nginx_in_front(pki, forwarding: str, *options: str):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     assert os.access(nginx, os.X_OK), "Debian's nginx is not installed (scripts/test installs it)"
     public = free_port()
     proc, printed, port, data, _ = serve("--http", "--host", "127.0.0.1", "--public-url", f"https://{NAME}:{public}",
-                                         "--trusted-proxy", NGINX_SOURCE)
+                                         "--trusted-proxy", NGINX_SOURCE, *options)
     folder = Path(tempfile.mkdtemp(prefix="tessera-nginx-"))
     folder.chmod(0o755)
     (folder / "nginx.conf").write_text(NGINX_CONF.format(dir=folder, address=ADDRESS, port=public, name=NAME, upstream=port,
-                                                         source=NGINX_SOURCE, certificate=pki / "leaf.pem", key=pki / "leaf-key.pem"))
+                                                         source=NGINX_SOURCE, certificate=pki / "leaf.pem", key=pki / "leaf-key.pem",
+                                                         forwarding=forwarding))
     test = subprocess.run([nginx, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")],
                           capture_output=True, text=True)
     assert test.returncode == 0, test.stderr
@@ -405,3 +421,33 @@ def test_behind_nginx_only_nginx_is_believed(pki, behind_nginx):
                           headers={"Host": base.split("//")[1], "X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.51"})
     assert direct.status_code == 421, direct.text
     assert "Strict-Transport-Security" not in direct.headers
+
+
+def test_behind_nginx_with_forwarded_only_its_forwarded_header_is_believed(pki, behind_nginx_forwarded):
+    """nginx sends RFC 7239 Forwarded (for=, proto=, host=) and a Host Tessera does not serve: the issuer is the public
+    URL (host= and proto=), the sign-in log has the client's address (for=); a client's own Forwarded and X-Forwarded-*
+    change nothing, and around nginx the same Forwarded from an untrusted peer is 421."""
+    proxied = behind_nginx_forwarded
+    base, tenant, admin = proxied["base"], proxied["tenant"], proxied["admin"]
+    with resolving(NAME, ADDRESS):
+        s = session(pki / "ca.pem")
+        metadata = s.get(f"{base}/{tenant}/v2.0/.well-known/openid-configuration")
+        assert metadata.status_code == 200, metadata.text
+        assert metadata.json()["issuer"] == f"{base}/{tenant}/v2.0"
+        attempt = session(pki / "ca.pem", source=CLIENT).post(
+            f"{base}/{tenant}/login/tap", json={"username": admin, "temporaryAccessPass": "00000000"},
+            headers={"Forwarded": "for=198.51.100.60;host=evil.example", "X-Forwarded-For": "198.51.100.61", "Origin": base})
+        assert attempt.status_code == 400, attempt.text
+        token = client_token(s, base, proxied["printed"])
+
+        def sign_ins(address: str) -> list[dict]:
+            r = s.get(f"{base}/v1.0/auditLogs/signIns", headers={"Authorization": f"Bearer {token}"},
+                      params={"$filter": f"ipAddress eq '{address}'", "$top": "999"})
+            assert r.status_code == 200, r.text
+            return r.json()["value"]
+        assert [entry["userPrincipalName"] for entry in sign_ins(CLIENT)] == [admin]
+        assert sign_ins("198.51.100.60") == [] and sign_ins("198.51.100.61") == [] and sign_ins(NGINX_SOURCE) == []
+
+    direct = requests.get(f"{proxied['tessera']}/{tenant}/v2.0/.well-known/openid-configuration",
+                          headers={"Forwarded": f"for=198.51.100.62;proto=https;host=\"{base.split('//')[1]}\""})
+    assert direct.status_code == 421, direct.text
