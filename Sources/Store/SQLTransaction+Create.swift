@@ -6,7 +6,18 @@ extension SQLTransaction {
     /// PostgreSQL the create is held by the write session: as the transaction's only write it runs alone as one statement
     /// that is also the commit (`createAlone`); when more follows, the three run inside the transaction block.
     func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord) async throws {
+        try await create(object, keys: keys, change: change, requirement: nil)
+    }
+
+    /// `create` when `requirement` holds: read first, except in the one statement of a create run alone on PostgreSQL,
+    /// which checks it itself and so saves the round trip of its read.
+    func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requiring requirement: CreateRequirement) async throws {
+        try await create(object, keys: keys, change: change, requirement: requirement)
+    }
+
+    private func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requirement: CreateRequirement?) async throws {
         guard let session = session as? PostgresWriteSession else {
+            try await requirement?.check(tenant: object.tenant, in: self)
             try await claim(tenant: object.tenant, object: object.id, keys: keys)
             try await insert(object)
             _ = try await record(change)
@@ -15,9 +26,11 @@ extension SQLTransaction {
         let dialect = dialect
         try await session.hold(PostgresWriteSession.HeldWrite(
             alone: { connection in
-                try await SQLTransaction(session: connection, dialect: dialect).createAlone(object, keys: keys, change: change)
+                try await SQLTransaction(session: connection, dialect: dialect)
+                    .createAlone(object, keys: keys, change: change, requirement: requirement)
             },
             inBlock: {
+                try await requirement?.check(tenant: object.tenant, in: self)
                 try await claim(tenant: object.tenant, object: object.id, keys: keys)
                 try await insert(object)
                 _ = try await record(change)
@@ -29,20 +42,30 @@ extension SQLTransaction {
     /// tenant's sequence advanced and the change-log row inserted with it (a missing tenant leaves the sequence NULL, which
     /// fails the statement too). Each step reads the one before it, so PostgreSQL runs them in that order and the
     /// tenant's row, which orders the tenant's writers, is locked last, as `claim`, `insert` and `record` lock it.
-    /// A failure is then explained as those three would have: the first key, in the caller's order, that another object
-    /// holds; else an object with the id already there.
-    func createAlone(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord) async throws {
+    /// A `requirement` is read first, in the same snapshot (`r`), and nothing is inserted without it, which fails the
+    /// statement as a missing tenant does.
+    /// A failure is then explained as those three would have: the requirement's error when it does not hold; the first
+    /// key, in the caller's order, that another object holds; else an object with the id already there.
+    func createAlone(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requirement: CreateRequirement? = nil) async throws {
         let claimed = Self.distinct(keys)
         var binds: [SQLValue] = []
         var sql = "WITH "
-        var keyed = ""
+        var conditions: [String] = []
+        if let requirement {
+            sql += "r AS (SELECT 1 FROM objects WHERE tenant = ? AND id = ? AND kind = ? AND body -> CAST(? AS TEXT) IS DISTINCT FROM 'false'::jsonb), "
+            binds += [.text(object.tenant), .text(requirement.id.lowercased()), .text(requirement.kind.rawValue), .text(requirement.property)]
+            conditions.append("EXISTS (SELECT 1 FROM r)")
+        }
         if !claimed.isEmpty {
             // One order for every writer, as `claim` inserts them: writers after the same keys wait, never deadlock.
             let sorted = claimed.sorted { ($0.name, $0.value) < ($1.name, $1.value) }
-            sql += "k AS (INSERT INTO unique_keys (tenant, name, value, object) VALUES \(Self.tuples(4, sorted.count)) RETURNING 1), "
+            let values = "VALUES \(Self.tuples(4, sorted.count))"
+            sql += "k AS (INSERT INTO unique_keys (tenant, name, value, object) "
+                + (conditions.isEmpty ? values : "SELECT * FROM (\(values)) AS v WHERE \(conditions[0])") + " RETURNING 1), "
             binds += sorted.flatMap { [.text(object.tenant), .text($0.name), .text($0.value), .text(object.id)] }
-            keyed = " WHERE (SELECT count(*) FROM k) = \(sorted.count)"
+            conditions = ["(SELECT count(*) FROM k) = \(sorted.count)"]
         }
+        let keyed = conditions.isEmpty ? "" : " WHERE " + conditions[0]
         sql += """
             o AS (INSERT INTO objects (tenant, id, kind, body, digest, version, deleted_at)
               SELECT ?, ?, ?, b, encode(sha256(convert_to(b::text, 'UTF8')), 'hex'), ?, ? FROM (SELECT CAST(? AS JSONB) AS b) AS body\(keyed)
@@ -68,7 +91,10 @@ extension SQLTransaction {
                 }
                 // The holder was gone again by the time it was looked for.
                 throw DirectoryError(.conflict, "Another request changed the directory at the same time; retry.")
-            case "23502":  // not_null_violation: the change's sequence, as the tenant's row was not found
+            case "23502":  // not_null_violation: the change's sequence, as the requirement or the tenant's row was not found
+                if let requirement, !requirement.isMet(by: try await self.object(tenant: object.tenant, id: requirement.id)) {
+                    throw requirement.error
+                }
                 throw DirectoryError.notFound(change.tenant)
             default:
                 throw error

@@ -6,9 +6,9 @@ import TesseraCore
 import TesseraTesting
 
 /// PostgreSQL's write sessions open their transaction block at the first write, and a create that is its transaction's
-/// only write runs alone, as one statement that is also the commit, with a trivial statement after it whose answer proves
-/// the commit ended: the statements sent are counted, and what each path leaves (or refuses, and leaves nothing of) is
-/// checked.
+/// only write runs alone, as one statement that is also the commit (and checks a user's UPN domain itself), with a
+/// trivial statement after it whose answer proves the commit ended: the statements sent are counted, and what each path
+/// leaves (or refuses, and leaves nothing of) is checked.
 @Suite("PostgreSQL: round trips of a write")
 struct PostgresRoundTripTests {
     static let databases = TestDatabases.all.filter { $0.hasPrefix("postgres") }
@@ -45,15 +45,15 @@ struct PostgresRoundTripTests {
         }
     }
 
-    @Test("a user's create is three statements: the domain's read, the create and the proof that its commit ended, with no BEGIN or COMMIT", arguments: databases)
+    @Test("a user's create is two statements: the create, which checks the UPN's domain, and the proof that its commit ended, with no BEGIN or COMMIT", arguments: databases)
     func createAlone(_ url: String) async throws {
         try await Self.withCountedStore(url) { store, directory, tenant, sent in
             let before = try await store.read { try await $0.latestSequence(tenant: tenant.tenantId) }
             _ = sent.take()
             let ada = try await directory.makeUser(tenant, "Ada", extra: ["mail": .string("ada@\(tenant.domain)")])
             let statements = sent.take()
-            #expect(statements.count == 3)
-            #expect(statements.first?.hasPrefix("SELECT") == true && statements.dropFirst().first?.hasPrefix("WITH k AS") == true)
+            #expect(statements.count == 2)
+            #expect(statements.first?.hasPrefix("WITH r AS") == true && statements.first?.contains("k AS (INSERT") == true)
             #expect(statements.last == "SELECT 1")
             #expect(!statements.contains("BEGIN") && !statements.contains("COMMIT"))
             // All of it was saved: the object and its digest, both keys, the change-log row with the next sequence number.
@@ -72,6 +72,28 @@ struct PostgresRoundTripTests {
                                           [.text(tenant.tenantId), .text(ada.id)])
             }
             #expect(digests.first { $0.id == ada.id }?.digest == stored.first?.first?.text)
+        }
+    }
+
+    @Test("a user's create in a domain that is not verified is refused by its one statement, and only then is the domain read to explain it",
+          arguments: databases)
+    func createRefusedByDomain(_ url: String) async throws {
+        try await Self.withCountedStore(url) { store, directory, tenant, sent in
+            _ = try await directory.create(tenant: tenant.tenantId, kind: .domain, body: ["id": "fabrikam.test"], actor: .system,
+                                           id: "fabrikam.test")
+            let before = try await store.read { try await $0.latestSequence(tenant: tenant.tenantId) }
+            _ = sent.take()
+            await #expect(throws: DirectoryError.badRequest(
+                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.")) {
+                _ = try await directory.create(tenant: tenant.tenantId, kind: .user, body: [
+                    "accountEnabled": true, "displayName": "Ann", "mailNickname": "ann", "userPrincipalName": "ann@fabrikam.test",
+                    "passwordProfile": ["password": "Str0ng!Passw0rd"]], actor: .system)
+            }
+            let statements = sent.take()
+            #expect(statements.count == 2 && statements.first?.hasPrefix("WITH r AS") == true && statements.last?.hasPrefix("SELECT") == true)
+            #expect(!statements.contains("SELECT 1") && !statements.contains("BEGIN") && !statements.contains("COMMIT"))
+            #expect(try await store.read { try await $0.latestSequence(tenant: tenant.tenantId) } == before)
+            #expect(try await store.read { try await $0.holder(tenant: tenant.tenantId, key: UniqueKey("userPrincipalName", "ann@fabrikam.test")) } == nil)
         }
     }
 

@@ -59,11 +59,16 @@ public struct DirectoryService: Sendable {
         let prepared = try await DirectoryRules.prepareCreate(kind: kind, fields: fields, tenant: tenant, tx: tx, now: now,
                                                               allowReadOnly: allowReadOnly)
         let object = StoredObject(tenant: tenant, id: id, kind: kind, body: prepared)
-        // Its keys, the object and its change-log row: one statement on PostgreSQL.
-        try await tx.create(object, keys: DirectoryRules.uniqueKeys(of: object), change: ChangeRecord(
+        // Its keys, the object and its change-log row: one statement on PostgreSQL, which also checks a user's UPN domain.
+        let keys = DirectoryRules.uniqueKeys(of: object), change = ChangeRecord(
             tenant: tenant, objectId: id, kind: kind, operation: "create", activity: "Add \(kind.auditNoun)",
             actor: actor.initiatedBy, at: now,
-            details: ["displayName": .optional(prepared["displayName"]?.stringValue ?? prepared["userPrincipalName"]?.stringValue)]))
+            details: ["displayName": .optional(prepared["displayName"]?.stringValue ?? prepared["userPrincipalName"]?.stringValue)])
+        if kind == .user, let upn = prepared["userPrincipalName"]?.stringValue {
+            try await tx.create(object, keys: keys, change: change, requiring: try UserRules.verifiedDomain(of: upn))
+        } else {
+            try await tx.create(object, keys: keys, change: change)
+        }
         for (relation, targets) in parsed.binds {
             for target in targets { try await link(object, relation: relation, target: target, actor: actor, now: now, tx: tx) }
         }

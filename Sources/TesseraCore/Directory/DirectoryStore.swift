@@ -240,6 +240,10 @@ public protocol DirectoryWriter: DirectoryReader {
     /// held until the transaction ends and then run alone, outside a transaction block (one round trip instead of five):
     /// its errors then come from the commit, or from the transaction's next statement, rather than from this call.
     func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord) async throws
+    /// `create`, saved only if `requirement` holds when it is saved, else `requirement.error` is thrown and nothing is
+    /// saved. On PostgreSQL a create run alone checks it in its one statement (no round trip of its own); elsewhere it is
+    /// read first.
+    func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requiring requirement: CreateRequirement) async throws
 
     func putSetting(tenant: String, key: String, value: JSONValue) async throws
     /// The setting under `key`, written as `value` when there is none yet. Of two nodes that make one at once, the
@@ -312,7 +316,40 @@ public protocol DirectoryStore: Sendable {
     func shutdown() async throws
 }
 
+/// What a create needs of another object of its tenant: an object with this id and kind whose `property` is not
+/// `false` (a user's UPN domain: one of the tenant's domains, not unverified). `error` is what the create throws when
+/// there is none.
+public struct CreateRequirement: Sendable, Hashable {
+    public let id: String
+    public let kind: ObjectKind
+    public let property: String
+    public let error: DirectoryError
+
+    public init(id: String, kind: ObjectKind, notFalse property: String, error: DirectoryError) {
+        self.id = id
+        self.kind = kind
+        self.property = property
+        self.error = error
+    }
+
+    /// Whether `object` (the one found under `id`, if any) meets the requirement.
+    public func isMet(by object: StoredObject?) -> Bool {
+        guard let object else { return false }
+        return object.kind == kind && object.body[property] != .bool(false)
+    }
+
+    /// Reads the object and throws `error` when it does not meet the requirement.
+    public func check(tenant: String, in reader: any DirectoryReader) async throws {
+        guard isMet(by: try await reader.object(tenant: tenant, id: id)) else { throw error }
+    }
+}
+
 extension DirectoryWriter {
+    public func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requiring requirement: CreateRequirement) async throws {
+        try await requirement.check(tenant: object.tenant, in: self)
+        try await create(object, keys: keys, change: change)
+    }
+
     public func record(_ changes: [ChangeRecord]) async throws {
         for change in changes { try await record(change) }
     }

@@ -7,11 +7,15 @@ enum UserRules {
         "onPremisesExtensionAttributes", "city", "country", "state", "streetAddress", "postalCode", "officeLocation",
     ]
 
+    /// Checks and completes a user's body. An update reads the UPN's domain here; a create leaves it to the store, which
+    /// checks it as it saves the user (`DirectoryService.insert` passes `verifiedDomain` as the create's requirement; on
+    /// PostgreSQL it is part of the create's one statement).
     static func prepare(_ body: inout [String: JSONValue], tenant: String, tx: any DirectoryTransaction, isCreate: Bool) async throws {
         guard let upn = body["userPrincipalName"]?.stringValue else {
             throw DirectoryError.badRequest("Property 'userPrincipalName' is required when creating the object.")
         }
-        try await checkUserPrincipalName(upn, tenant: tenant, tx: tx)
+        let domain = try verifiedDomain(of: upn)
+        if !isCreate { try await domain.check(tenant: tenant, in: tx) }
         if let profile = body["passwordProfile"]?.objectValue {
             if let password = profile["password"]?.stringValue {
                 try checkPasswordComplexity(password)
@@ -35,7 +39,8 @@ enum UserRules {
         }
     }
 
-    static func checkUserPrincipalName(_ upn: String, tenant: String, tx: any DirectoryReader) async throws {
+    /// Checks the UPN's form; what it needs of the directory is returned: its domain, one of the tenant's and verified.
+    static func verifiedDomain(of upn: String) throws(DirectoryError) -> CreateRequirement {
         let parts = upn.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, upn.count <= 113,
               !parts[0].hasPrefix("."), !parts[0].hasSuffix("."),
@@ -43,12 +48,8 @@ enum UserRules {
         else {
             throw DirectoryError.badRequest("Invalid value specified for property 'userPrincipalName' of resource 'User'.")
         }
-        let domain = String(parts[1]).lowercased()
-        guard let found = try await tx.object(tenant: tenant, id: domain), found.kind == .domain,
-              found.body["isVerified"] != .bool(false) else {
-            throw DirectoryError.badRequest(
-                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.")
-        }
+        return CreateRequirement(id: String(parts[1]).lowercased(), kind: .domain, notFalse: "isVerified", error: .badRequest(
+            "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."))
     }
 
     /// Entra's rule: 8 to 256 characters, at least three of lower, upper, digit and symbol.
