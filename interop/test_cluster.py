@@ -456,3 +456,28 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_write(cluster):
         assert not lost, f"{len(lost)} acknowledged users missing at {node.url}: {list(lost.items())[:5]}"
     print(f"rolling restart of {len(cluster.nodes)} nodes under load: {counts}; {len(acknowledged)} acknowledged writes, "
           f"none lost; node exits (status, seconds after SIGTERM): {exits}")
+
+
+def test_with_no_node_ready_the_balancer_answers_a_retryable_graph_503(cluster):
+    """Every node unresponsive (stopped with SIGSTOP, as a node stuck or a database failing over looks to the health
+    checks): HAProxy takes them all out and answers for them, as a node would, 503 with Retry-After and a Graph error,
+    not its own HTML page; once they answer again, requests are served again."""
+    graph = cluster.graph(cluster.lb_url)
+    assert graph.get("users?$top=1").status_code == 200
+    for node in cluster.nodes:
+        os.kill(node.pid, signal.SIGSTOP)
+    try:
+        answer = None
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:
+            answer = Session(cluster.ca).get(f"{cluster.lb_url}/v1.0/users", timeout=10)
+            if answer.status_code == 503:
+                break
+            time.sleep(0.2)
+        assert answer is not None and answer.status_code == 503, answer.text if answer is not None else "no answer"
+        assert answer.headers.get("Retry-After", "").isdigit() and int(answer.headers["Retry-After"]) > 0
+        assert_graph_error(answer, 503, "ServiceUnavailable")
+    finally:
+        for node in cluster.nodes:
+            os.kill(node.pid, signal.SIGCONT)
+    poll_until(lambda: graph.get("users?$top=1").status_code == 200, "the balancer serving again")
