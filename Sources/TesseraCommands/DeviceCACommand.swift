@@ -44,6 +44,7 @@ struct DeviceCACommand: AsyncParsableCommand {
                 }).serialized)
                 return
             }
+            if authorities.isEmpty { Swift.print("no device has registered in this tenant: it has no device certificate authority yet") }
             for ca in authorities {
                 var line = "\(ca.role)\t\(ca.thumbprint)\tvalid until \(Timestamp.format(ca.notValidAfter))"
                 if let at = ca.rotatedAt { line += "\trotated \(Timestamp.format(at))" }

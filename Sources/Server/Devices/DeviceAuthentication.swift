@@ -35,7 +35,7 @@ enum DeviceAuthentication {
     {
         let issuers = try await DeviceCertificateAuthority.issuers(tenant: tenant, store: store, sealing: sealing)
         guard !issuers.isEmpty else { throw Refusal(message: "No device has registered in this tenant.") }
-        guard let issuer = try await DeviceCertificateAuthority.issuer(of: certificate, among: issuers) else {
+        guard let issuer = DeviceCertificateAuthority.issuer(of: certificate, among: issuers) else {
             throw Refusal(message: "The certificate was not issued by this tenant's device certificate authority.")
         }
         let deviceID = certificate.subject.lazy.flatMap({ $0 }).first(where: { $0.type == .RDNAttributeType.commonName })
