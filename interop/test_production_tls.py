@@ -365,6 +365,14 @@ def nginx_in_front(pki, forwarding: str, *options: str):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def sign_ins_from(s: requests.Session, base: str, token: str, address: str) -> list[dict]:
+    """The sign-in log's entries from `address`."""
+    r = s.get(f"{base}/v1.0/auditLogs/signIns", headers={"Authorization": f"Bearer {token}"},
+              params={"$filter": f"ipAddress eq '{address}'", "$top": "999"})
+    assert r.status_code == 200, r.text
+    return r.json()["value"]
+
+
 def test_behind_nginx_the_issuer_is_the_public_url(pki, behind_nginx):
     base, tenant = behind_nginx["base"], behind_nginx["tenant"]
     with resolving(NAME, ADDRESS):
@@ -408,10 +416,7 @@ def test_behind_nginx_only_nginx_is_believed(pki, behind_nginx):
         token = client_token(s, base, behind_nginx["printed"])
 
         def sign_ins(address: str) -> list[dict]:
-            r = s.get(f"{base}/v1.0/auditLogs/signIns", headers={"Authorization": f"Bearer {token}"},
-                      params={"$filter": f"ipAddress eq '{address}'", "$top": "999"})
-            assert r.status_code == 200, r.text
-            return r.json()["value"]
+            return sign_ins_from(s, base, token, address)
         assert [entry["userPrincipalName"] for entry in sign_ins(CLIENT)] == [admin]
         assert sign_ins("198.51.100.50") == [] and sign_ins(NGINX_SOURCE) == []
 
@@ -441,10 +446,7 @@ def test_behind_nginx_with_forwarded_only_its_forwarded_header_is_believed(pki, 
         token = client_token(s, base, proxied["printed"])
 
         def sign_ins(address: str) -> list[dict]:
-            r = s.get(f"{base}/v1.0/auditLogs/signIns", headers={"Authorization": f"Bearer {token}"},
-                      params={"$filter": f"ipAddress eq '{address}'", "$top": "999"})
-            assert r.status_code == 200, r.text
-            return r.json()["value"]
+            return sign_ins_from(s, base, token, address)
         assert [entry["userPrincipalName"] for entry in sign_ins(CLIENT)] == [admin]
         assert sign_ins("198.51.100.60") == [] and sign_ins("198.51.100.61") == [] and sign_ins(NGINX_SOURCE) == []
 

@@ -123,35 +123,6 @@ struct KeyRingTests {
 
     /// Two stores on one fresh PostgreSQL database when the test command provides one, else two on one SQLite file.
     static func withTwoStores(_ body: (SQLDirectoryStore, SQLDirectoryStore) async throws -> Void) async throws {
-        var stores: [SQLDirectoryStore] = []
-        var cleanup: () async -> Void = {}
-        var failure: (any Error)?
-        do {
-            if let database = ProcessInfo.processInfo.environment["TESSERA_TEST_POSTGRES_URL"], !database.isEmpty {
-                let name = "tessera_keys_\(UUID().uuidString.prefix(8).lowercased())"
-                var components = try #require(URLComponents(string: database))
-                components.path = "/" + name
-                let admin = try await SQLDirectoryStore.open(database)
-                _ = try await admin.backend.withReadSession { try await $0.execute("CREATE DATABASE \(name)", []) }
-                cleanup = {
-                    _ = try? await admin.backend.withReadSession { try await $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", []) }
-                    try? await admin.shutdown()
-                }
-                let url = try #require(components.string)
-                for _ in 0..<2 { stores.append(try await SQLDirectoryStore.open(url)) }
-            } else {
-                let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-ring-\(UUID().uuidString)")
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                cleanup = { try? FileManager.default.removeItem(at: folder) }
-                for _ in 0..<2 { stores.append(try await SQLDirectoryStore.open(folder.appendingPathComponent("tessera.sqlite").path)) }
-            }
-            try await stores[0].migrate()
-            try await body(stores[0], stores[1])
-        } catch {
-            failure = error
-        }
-        for store in stores { try? await store.shutdown() }
-        await cleanup()
-        if let failure { throw failure }
+        try await SharedDatabase.withTwoStores(SharedDatabase.default, body)
     }
 }

@@ -118,41 +118,6 @@ struct RollingUpgradeTests {
         return databases
     }
 
-    /// Two stores on one new database of `database`'s kind (for PostgreSQL, a database of its own, dropped afterwards),
-    /// as two nodes open it; the first is migrated.
-    static func withSharedDatabase(_ database: String, _ body: (SQLDirectoryStore, SQLDirectoryStore) async throws -> Void) async throws {
-        var stores: [SQLDirectoryStore] = []
-        var cleanup: () async -> Void = {}
-        var failure: (any Error)?
-        do {
-            if database.hasPrefix("postgres") {
-                let name = "tessera_rolling_\(UUID().uuidString.prefix(8).lowercased())"
-                var components = try #require(URLComponents(string: database))
-                components.path = "/" + name
-                let admin = try await SQLDirectoryStore.open(database)
-                cleanup = {
-                    _ = try? await admin.backend.withReadSession { try await $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", []) }
-                    try? await admin.shutdown()
-                }
-                _ = try await admin.backend.withReadSession { try await $0.execute("CREATE DATABASE \(name)", []) }
-                let url = try #require(components.string)
-                for _ in 0..<2 { stores.append(try await SQLDirectoryStore.open(url)) }
-            } else {
-                let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-rolling-\(UUID().uuidString)")
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                cleanup = { try? FileManager.default.removeItem(at: folder) }
-                for _ in 0..<2 { stores.append(try await SQLDirectoryStore.open(folder.appendingPathComponent("tessera.sqlite").path)) }
-            }
-            try await stores[0].migrate()
-            try await body(stores[0], stores[1])
-        } catch {
-            failure = error
-        }
-        for store in stores { try? await store.shutdown() }
-        await cleanup()
-        if let failure { throw failure }
-    }
-
     static func raw(_ store: SQLDirectoryStore, _ sql: String) async throws {
         _ = try await store.backend.withWriteSession { try await $0.execute(sql, []) }
     }
@@ -160,7 +125,7 @@ struct RollingUpgradeTests {
     @Test("/readyz: ready on a newer build's schema that only added; 503 saying so when its step needs a newer reader",
           arguments: Self.databases)
     func readinessOnANewerSchema(_ database: String) async throws {
-        try await Self.withSharedDatabase(database) { store, _ in
+        try await SharedDatabase.withTwoStores(database) { store, _ in
             let readiness = Readiness(store: store, logger: Logger(label: "test"))
             let latest = SQLDirectoryStore.migrationSteps.count
             try await Self.recordNewerStep(store, latest + 1, minimumReader: nil)
@@ -181,7 +146,7 @@ struct RollingUpgradeTests {
     @Test("this build beside the next release on one database: it starts on that release's added schema, both sign with one key, accept each other's tokens and read each other's writes; a contracting step stops it",
           arguments: Self.databases)
     func besideTheNextRelease(_ database: String) async throws {
-        try await Self.withSharedDatabase(database) { upgraded, old in
+        try await SharedDatabase.withTwoStores(database) { upgraded, old in
             let clock = TestClock()
             let next = try await TesseraApp.make(store: upgraded, clock: clock)
             let latest = SQLDirectoryStore.migrationSteps.count
@@ -197,22 +162,22 @@ struct RollingUpgradeTests {
             let onNext = Harness(app: next, clock: clock, tenant: tenant), onThis = Harness(app: this, clock: clock, tenant: tenant)
             let fromNext = try await onNext.accessToken(), fromThis = try await onThis.accessToken()
             for token in [fromNext, fromThis] {
-                #expect(try await onNext.graph("GET", "users", token: token).status == 200)
-                #expect(try await onThis.graph("GET", "users", token: token).status == 200)
+                #expect(await onNext.graph("GET", "users", token: token).status == 200)
+                #expect(await onThis.graph("GET", "users", token: token).status == 200)
             }
             for (writer, reader, token, name) in [(onThis, onNext, fromThis, "this"), (onNext, onThis, fromNext, "next")] {
-                let created = try await writer.graph("POST", "groups", token: token, json: [
+                let created = await writer.graph("POST", "groups", token: token, json: [
                     "displayName": .string("written by \(name)"), "mailEnabled": false, "mailNickname": .string(name), "securityEnabled": true,
                 ])
                 #expect(created.status == 201, "\(created.text)")
                 let id = try #require(created.json["id"]?.stringValue)
                 // The next release fills its column on what it writes; this build reads the rows all the same.
                 try await Self.raw(upgraded, "UPDATE objects SET next_release_note = 'kept by the next release'")
-                let read = try await reader.graph("GET", "groups/\(id)", token: token)
+                let read = await reader.graph("GET", "groups/\(id)", token: token)
                 #expect(read.status == 200 && read.json["displayName"]?.stringValue == "written by \(name)", "\(read.text)")
-                let updated = try await reader.graph("PATCH", "groups/\(id)", token: token, json: ["description": "edited by the other node"])
+                let updated = await reader.graph("PATCH", "groups/\(id)", token: token, json: ["description": "edited by the other node"])
                 #expect(updated.status == 204, "\(updated.text)")
-                #expect(try await writer.graph("GET", "groups/\(id)", token: token).json["description"]?.stringValue == "edited by the other node")
+                #expect(await writer.graph("GET", "groups/\(id)", token: token).json["description"]?.stringValue == "edited by the other node")
             }
             #expect(await ReadinessTests.get(Readiness(store: old, logger: Logger(label: "test"))).status == 200)
 
