@@ -64,6 +64,8 @@ struct LeaseTests {
             // Handed back, it is over at once; ended, it is gone.
             let handedBack: Bool = try await store.write { tx in try await second.handBack(tx, now: now50) }
             #expect(handedBack)
+            // Its holder's renewal after the hand-back does not bring it back.
+            #expect(try await store.write { tx in try await second.renew(tx, now: now50) } == nil, "a handed-back lease was renewed")
             let third = try #require(try await Self.take(store, t, "job-1", now: clock.now), "a lease handed back was not taken")
             let ended: Bool = try await store.write { tx in try await third.end(tx) }
             #expect(ended)

@@ -104,9 +104,11 @@ public struct Lease<Purpose: LeasePurpose>: CredentialRecord, Equatable {
     }
 
     /// Ends the lease now, in `tx`, so another node takes the work up at its next look; false when it was not this
-    /// holder's.
+    /// holder's. The stored holder changes too, so a renewal this holder's keeper was about to make cannot bring the
+    /// lease back (it would keep every other node off the work for another ``Leases/duration``).
     public func handBack(_ tx: any DirectoryTransaction, now: Date) async throws -> Bool {
         var ended = self
+        ended.holder = .new()
         ended.expires = now
         ended.handedBack = now
         return try await tx.replaceCredential(ended, tenant: Leases.tenant, ifStateIs: holder)
