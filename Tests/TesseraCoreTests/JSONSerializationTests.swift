@@ -85,7 +85,7 @@ struct JSONSerializationTests {
 
     @Test("writes the reference's bytes for generated values (a fixed seed)")
     func generatedValues() {
-        var generator = SplitMix(seed: 0x5EED_1500)
+        var generator = SeededRandom(seed: 0x5EED_1500)
         for _ in 0..<500 {
             let value = Self.generate(depth: 0, using: &generator)
             #expect(value.serializedBytes == Self.reference(value))
@@ -116,7 +116,7 @@ struct JSONSerializationTests {
     /// SHA-256 (hex) of `syncedUserDigest`'s body as serialised before runs of plain bytes were copied at once.
     static let syncedUserSHA256 = "66c2443019e5e31758f26a69d23abf71c3e05a0bb230921b7e2339e11d9375f4"
 
-    static func generate(depth: Int, using g: inout SplitMix) -> JSONValue {
+    static func generate(depth: Int, using g: inout SeededRandom) -> JSONValue {
         let choice = depth >= 3 ? g.next() % 5 : g.next() % 7
         switch choice {
         case 0: return .null
@@ -131,21 +131,8 @@ struct JSONSerializationTests {
         }
     }
 
-    static func generateString(using g: inout SplitMix) -> String {
+    static func generateString(using g: inout SeededRandom) -> String {
         let pieces = strings + ["@odata", "x", "Y", "0", " "]
         return (0..<Int(g.next() % 4)).map { _ in pieces[Int(g.next() % UInt64(pieces.count))] }.joined()
-    }
-
-    /// A small deterministic generator (SplitMix64), so generated values are the same in every run.
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

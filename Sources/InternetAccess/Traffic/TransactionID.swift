@@ -1,22 +1,17 @@
+import TesseraCore
+
 /// Time-ordered record ids (UUID version 7: 48 bits of milliseconds, then random bits) made without Foundation's
 /// formatting, which cost an import more than parsing its lines. The random bits come from a generator seeded once
 /// from the system's, so an import's ids are distinct from each other and from other imports'.
 struct TransactionID {
-    private var state: UInt64
+    private var generator: SeededRandom
 
     init() {
         var system = SystemRandomNumberGenerator()
-        state = system.next()
+        generator = SeededRandom(seed: system.next())
     }
 
-    /// SplitMix64.
-    private mutating func random() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private mutating func random() -> UInt64 { generator.next() }
 
     /// `xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx`, lowercase, ordered by `milliseconds`.
     mutating func next(milliseconds: UInt64) -> String {
