@@ -278,7 +278,9 @@ def test_serve_refuses_a_certificate_it_cannot_serve_and_says_why(pki):
     said = refused("--http", "--host", "0.0.0.0")
     assert "would serve plain http to other machines" in said, said
     said = refused("--http", "--host", "127.0.0.1", "--public-url", url)
-    assert "name it with --trusted-proxy" in said, said
+    assert "name it with --trusted-proxy (Tessera believes only its X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host headers" in said, said
+    said = refused("--http", "--host", "127.0.0.1", "--public-url", url, "--forwarded-headers", "forwarded")
+    assert "Tessera believes only its Forwarded header (RFC 7239: for=, proto= and host=)" in said, said
 
 
 NGINX_CONF = """

@@ -161,9 +161,7 @@ struct Serve: AsyncParsableCommand {
         guard let forwardedKind = ForwardedHeaders(rawValue: forwardedHeaders) else {
             throw ValidationError("--forwarded-headers \(forwardedHeaders) is not one of \(ForwardedHeaders.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if http, urls.contains(where: { $0.hasPrefix("https://") }), proxies.isEmpty {
-            throw ValidationError("--http with an https:// --public-url means a reverse proxy terminates TLS: name it with --trusted-proxy (only its X-Forwarded-Proto and X-Forwarded-For are believed)")
-        }
+        try Self.checkProxying(http: http, publicURLs: urls, trustedProxies: proxies, forwardedHeaders: forwardedKind)
         if http, !allowHttpOnNetwork, !Self.isLoopback(host) {
             throw ValidationError("--http on \(host) would serve plain http to other machines: listen on 127.0.0.1 behind a proxy on this machine, or add --allow-http-on-network when a proxy elsewhere reaches it over a private network")
         }
@@ -218,6 +216,17 @@ struct Serve: AsyncParsableCommand {
             say("Tessera is listening on \(url) (Graph at \(url)/v1.0; open it by this name: passkeys are bound to it, and browsers refuse IP addresses)")
         }
         try await store.shutdown()
+    }
+}
+
+extension Serve {
+    /// `--http` with an `https://` public URL means a reverse proxy terminates TLS; without a `--trusted-proxy` every
+    /// request would be for `http://…` and get 421, so `serve` stops and names the headers the proxy must send.
+    static func checkProxying(http: Bool, publicURLs: [String], trustedProxies: [IPAddressRange], forwardedHeaders: ForwardedHeaders) throws {
+        guard http, publicURLs.contains(where: { $0.hasPrefix("https://") }), trustedProxies.isEmpty else { return }
+        let other = ForwardedHeaders.allCases.filter { $0 != forwardedHeaders }
+            .map { "with --forwarded-headers \($0.rawValue), its \($0.headerNames) instead" }.joined(separator: "; ")
+        throw ValidationError("--http with an https:// --public-url means a reverse proxy terminates TLS: name it with --trusted-proxy (Tessera believes only its \(forwardedHeaders.headerNames); \(other))")
     }
 }
 

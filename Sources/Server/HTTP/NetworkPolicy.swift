@@ -237,6 +237,15 @@ public enum ForwardedHeaders: String, Sendable, CaseIterable {
     case xForwarded = "x-forwarded"
     /// RFC 7239 `Forwarded`: `for=`, `proto=` and `host=` of each proxy's element.
     case forwarded
+
+    /// The headers of this kind Tessera reads from a trusted proxy, for messages that tell an administrator what the
+    /// proxy must send.
+    public var headerNames: String {
+        switch self {
+        case .xForwarded: return "X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host headers"
+        case .forwarded: return "Forwarded header (RFC 7239: for=, proto= and host=)"
+        }
+    }
 }
 
 /// What a request says about itself once the trusted proxies' word is taken: the scheme and `Host` the client used, and
