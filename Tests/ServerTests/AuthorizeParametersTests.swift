@@ -15,6 +15,10 @@ struct AuthorizeParametersTests {
     static let verifier = String(repeating: "v", count: 43)
     static var challenge: String { Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8)))) }
 
+    /// The response mode the relying party asks for (nil: the default, query): the Form Post Basic plan runs these
+    /// modules again with `form_post`, and then every answer to the client, errors too, must come as a posted page.
+    @TaskLocal static var responseMode: String?
+
     /// A Tessera with a SPA + web app (and, with `key`, that key's certificate on it), driven through `/authorize`.
     struct Flow {
         let h: Harness
@@ -39,8 +43,12 @@ struct AuthorizeParametersTests {
 
         /// The OpenID Foundation's basic request: code flow with PKCE to the SPA redirect URI, a state and a nonce.
         func basic(_ extra: [(String, String)] = []) -> [(String, String)] {
-            [("client_id", appID), ("redirect_uri", AuthorizeParametersTests.spa), ("response_type", "code"), ("scope", "openid"),
-             ("state", "st"), ("nonce", "n1"), ("code_challenge", AuthorizeParametersTests.challenge), ("code_challenge_method", "S256")] + extra
+            var params = [("client_id", appID), ("redirect_uri", AuthorizeParametersTests.spa), ("response_type", "code"), ("scope", "openid"),
+                          ("state", "st"), ("nonce", "n1"), ("code_challenge", AuthorizeParametersTests.challenge), ("code_challenge_method", "S256")]
+            if let mode = AuthorizeParametersTests.responseMode, !extra.contains(where: { $0.0 == "response_mode" }) {
+                params.append(("response_mode", mode))
+            }
+            return params + extra
         }
 
         /// A session for `user` (the administrator by default) starting now; the cookie to send.
@@ -77,9 +85,31 @@ struct AuthorizeParametersTests {
 
     static func location(_ response: APIResponse) -> String? { response.headers.first { $0.name == "Location" }?.value }
 
-    /// A parameter of the redirect's query.
+    /// What a response hands the client at its redirect URI, in the response mode asked for: a redirect's query, or the
+    /// fields of a page that posts them there (`form_post`). Nil when the client is answered nothing, or answered in
+    /// another mode than the one asked for.
+    static func answered(_ response: APIResponse) -> [String: String]? {
+        if responseMode == "form_post" {
+            let html = response.text
+            guard response.status == 200, html.contains("<form method=\"post\" action=\"\(Page.escape(spa))\">") else { return nil }
+            var fields: [String: String] = [:]
+            for input in html.components(separatedBy: "<input type=\"hidden\" name=\"").dropFirst() {
+                let parts = input.components(separatedBy: "\" value=\"")
+                guard parts.count > 1, let end = parts[1].firstIndex(of: "\"") else { continue }
+                fields[parts[0]] = String(parts[1][..<end]).replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#39;", with: "'")
+                    .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+            }
+            return fields
+        }
+        guard response.status == 302, let location = location(response), location.hasPrefix(spa + "?") else { return nil }
+        return Dictionary((URLComponents(string: location)?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// A parameter of the client's answer, or of a redirect within Tessera (the sign-in page, home realm discovery).
     static func parameter(_ response: APIResponse, _ name: String) -> String? {
-        location(response).flatMap { URLComponents(string: $0.hasPrefix("/") ? "https://x" + $0 : $0)?.queryItems?.first { $0.name == name }?.value }
+        if let answer = answered(response) { return answer[name] }
+        guard let location = location(response), location.hasPrefix("/") else { return nil }
+        return URLComponents(string: "https://x" + location)?.queryItems?.first { $0.name == name }?.value
     }
 
     /// Whether the response sends the browser to this tenant's sign-in page.
@@ -89,8 +119,8 @@ struct AuthorizeParametersTests {
 
     /// Whether the response is an error of `error` sent back to the SPA with the state.
     static func isError(_ response: APIResponse, _ error: String) -> Bool {
-        response.status == 302 && location(response)?.hasPrefix(spa + "?") == true && parameter(response, "error") == error
-            && parameter(response, "state") == "st"
+        guard let answer = answered(response) else { return false }
+        return answer["error"] == error && answer["state"] == "st" && answer["code"] == nil
     }
 
     @Test("oidcc-max-age-1: a session older than max_age signs in again, only a new sign-in counts, and the ID token carries auth_time")
@@ -391,6 +421,7 @@ struct AuthorizeParametersTests {
             "response_type": "code", "scope": "openid", "redirect_uri": .string(spa), "state": "st", "nonce": "from-object",
             "code_challenge": .string(challenge), "code_challenge_method": "S256", "max_age": 10000,
             "exp": .int(Int64(flow.h.clock.now.timeIntervalSince1970) + 300)]
+        if let mode = responseMode { all["response_mode"] = .string(mode) }
         all.merge(claims) { $1 }
         return try JWT.sign(claims: all.filter { $0.value != .null }, header: [:], key: key)
     }
@@ -403,7 +434,7 @@ struct AuthorizeParametersTests {
             let object = try Self.requestObject(flow, key: key)
             let response = await flow.authorize([("client_id", flow.appID), ("response_type", "code"), ("scope", "openid"), ("nonce", "from-query"),
                                                  ("request", object)], cookie: try await flow.signIn())
-            #expect(Self.location(response)?.hasPrefix(Self.spa + "?code=") == true && Self.parameter(response, "state") == "st")
+            #expect(Self.parameter(response, "code") != nil && Self.parameter(response, "state") == "st")
             #expect(try await flow.idToken(response).claims["nonce"] == "from-object")
             let discovery = await h.send("GET", "/\(flow.tenant)/v2.0/.well-known/openid-configuration")
             #expect(discovery.json["request_parameter_supported"] == .bool(true))
@@ -485,5 +516,88 @@ struct AuthorizeParametersTests {
             #expect(Self.isError(refused, "unsupported_response_type") || Self.isError(refused, "invalid_request"))
             #expect(Self.parameter(refused, "code") == nil)
         }
+    }
+
+    @Test("prompt=consent: the consent page is shown though the permissions were granted, and accepting it gives the code; without the prompt it is not shown again")
+    func promptConsent() async throws {
+        try await Harness.run { h in
+            let flow = try await Flow(h)
+            let cookie = try await flow.signIn()
+            let request = flow.basic().map { $0.0 == "scope" ? ($0.0, "openid User.Read") : $0 }
+            func isConsentPage(_ page: APIResponse) -> Bool {
+                page.status == 200 && page.text.contains("id=\"accept\"") && page.text.contains("<code>User.Read</code>")
+            }
+            /// The user accepts: the page's form posted to the consent endpoint, then back to /authorize.
+            func accept(_ page: APIResponse) async throws -> APIResponse {
+                let form = LogoutTests.confirmationFields(page) + [("decision", "accept")]
+                let accepted = await h.send("POST", "/\(flow.tenant)/oauth2/v2.0/consent", headers: [
+                    "cookie": cookie, "content-type": "application/x-www-form-urlencoded"],
+                    body: Array(AuthorizeEndpoint.encode(form.map { (name: $0.0, value: $0.1) }).utf8))
+                #expect(accepted.status == 303, "\(accepted.text)")
+                return await flow.follow(try #require(Self.location(accepted)), cookie: cookie)
+            }
+            // Not granted yet: asked, as without the prompt.
+            let first = await flow.authorize(request, cookie: cookie)
+            #expect(isConsentPage(first))
+            #expect(Self.parameter(try await accept(first), "code") != nil)
+            // Granted: a request without the prompt goes straight through; with prompt=consent the user is asked again.
+            #expect(Self.parameter(await flow.authorize(request, cookie: cookie), "code") != nil)
+            let asked = await flow.authorize(request + [("prompt", "consent")], cookie: cookie)
+            #expect(isConsentPage(asked) && Self.parameter(asked, "code") == nil)
+            let token = try await flow.idToken(try await accept(asked))
+            #expect(token.claims["nonce"] == "n1")
+            // Asked alone, with the OpenID Connect scopes only, the prompt is still a question to the user.
+            #expect(await flow.authorize(flow.basic([("prompt", "consent")]), cookie: cookie).text.contains("id=\"accept\""))
+        }
+    }
+
+    // MARK: Form Post OP
+
+    /// The modules above that the Form Post Basic plan runs again with `response_mode=form_post` (the plan is the
+    /// Basic plan with that response mode; its other modules are `OpenIDProviderTests.FormPostModule`).
+    enum FormPostModule: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case responseTypeMissing = "oidcc-response-type-missing", displayPage = "oidcc-display-page", displayPopup = "oidcc-display-popup"
+        case promptLogin = "oidcc-prompt-login", promptNoneNotLoggedIn = "oidcc-prompt-none-not-logged-in"
+        case promptNoneLoggedIn = "oidcc-prompt-none-logged-in", maxAge1 = "oidcc-max-age-1", maxAge10000 = "oidcc-max-age-10000"
+        case unknownParameter = "oidcc-ensure-request-with-unknown-parameter-succeeds", idTokenHint = "oidcc-id-token-hint"
+        case loginHint = "oidcc-login-hint", uiLocales = "oidcc-ui-locales", claimsLocales = "oidcc-claims-locales"
+        case acrValues = "oidcc-ensure-request-with-acr-values-succeeds", registeredRedirectURI = "oidcc-ensure-registered-redirect-uri"
+        case postRequest = "oidcc-ensure-post-request-succeeds"
+        case requestURI = "oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported"
+        case unsignedRequestObject = "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported"
+        case claimsEssential = "oidcc-claims-essential", requestObjectWithRedirectURI = "oidcc-ensure-request-object-with-redirect-uri"
+
+        var testDescription: String { rawValue }
+
+        func run(_ t: AuthorizeParametersTests) async throws {
+            switch self {
+            case .responseTypeMissing: try await t.responseTypeMissing()
+            case .displayPage: try await t.displayPage()
+            case .displayPopup: try await t.displayPopup()
+            case .promptLogin: try await t.promptLogin()
+            case .promptNoneNotLoggedIn: try await t.promptNoneNotLoggedIn()
+            case .promptNoneLoggedIn: try await t.promptNoneLoggedIn()
+            case .maxAge1: try await t.maxAge1()
+            case .maxAge10000: try await t.maxAge10000()
+            case .unknownParameter: try await t.unknownParameter()
+            case .idTokenHint: try await t.idTokenHint()
+            case .loginHint: try await t.loginHint()
+            case .uiLocales: try await t.uiLocales()
+            case .claimsLocales: try await t.claimsLocales()
+            case .acrValues: try await t.acrValues()
+            case .registeredRedirectURI: try await t.registeredRedirectURI()
+            case .postRequest: try await t.postRequest()
+            case .requestURI: try await t.requestURI()
+            case .unsignedRequestObject: try await t.unsignedRequestObject()
+            case .claimsEssential: try await t.claimsEssential()
+            case .requestObjectWithRedirectURI: try await t.requestObjectWithRedirectURI()
+            }
+        }
+    }
+
+    @Test("formpost: the Form Post Basic plan's authorization request modules with response_mode=form_post, every answer to the client (errors too) a posted page",
+          arguments: FormPostModule.allCases)
+    func formPostBasic(_ module: FormPostModule) async throws {
+        try await Self.$responseMode.withValue("form_post") { try await module.run(self) }
     }
 }

@@ -436,6 +436,37 @@ struct OpenIDProviderTests {
         }
     }
 
+    @Test("userinfo errors (RFC 6750 §3): no token is a challenge without an error; an expired token, an ID token (another audience) and an app's token are refused by name")
+    func userinfoErrors() async throws {
+        try await Harness.run { h in
+            let rp = try await Self.rp(h)
+            // The address discovery gives is the one that answers these.
+            let address = try #require(await rp.discovery()["userinfo_endpoint"]?.stringValue)
+            let path = try #require(URL(string: address)?.path)
+            #expect(path == "/oidc/userinfo")
+            func challenge(_ response: APIResponse) -> String? { response.headers.first { $0.name == "WWW-Authenticate" }?.value }
+            let missing = await h.send("GET", path)
+            #expect(missing.status == 401 && challenge(missing) == "Bearer realm=\"tessera\"")
+            let tokens = try await rp.codeFlow()
+            let access = try #require(tokens["access_token"]?.stringValue), idToken = try #require(tokens["id_token"]?.stringValue)
+            // An ID token is signed by the same key, for the client: not a token for userinfo.
+            let wrongAudience = await rp.userinfo("GET", token: idToken)
+            #expect(wrongAudience.status == 401 && challenge(wrongAudience)?.contains("error=\"invalid_token\"") == true
+                    && challenge(wrongAudience)?.contains("audience") == true)
+            // An application's own token has no user: insufficient_scope (403).
+            let appToken = await rp.userinfo("POST", token: try await h.accessToken())
+            #expect(appToken.status == 403 && challenge(appToken)?.contains("error=\"insufficient_scope\"") == true)
+            #expect(await rp.userinfo("GET", token: access).status == 200)
+            // Past its lifetime (and the five minutes of clock skew allowed), the user's token is refused.
+            h.clock.advance(IdentityPlatform.accessTokenLifetime + 301)
+            for (method, inBody) in [("GET", false), ("POST", true)] {
+                let expired = await rp.userinfo(method, token: access, inBody: inBody)
+                #expect(expired.status == 401 && challenge(expired)?.contains("error=\"invalid_token\"") == true
+                        && challenge(expired)?.contains("expired") == true, "\(method)")
+            }
+        }
+    }
+
     @Test("oidcc-alternate-happy-flow: reversed scope order and reordered parameters make no difference")
     func alternateHappyFlow() async throws {
         try await Harness.run { h in
@@ -792,9 +823,10 @@ struct OpenIDProviderTests {
     }
 
     /// The modules of the Basic plan that the Form Post Basic plan runs again with `response_mode=form_post`, each by
-    /// the same test as above.
+    /// the same test as above (the authorization request's modules are `AuthorizeParametersTests.FormPostModule`).
     enum FormPostModule: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        case server = "oidcc-server", idTokenSignature = "oidcc-idtoken-signature", codeReuse = "oidcc-codereuse"
+        case server = "oidcc-server", idTokenSignature = "oidcc-idtoken-signature", idTokenUnsigned = "oidcc-idtoken-unsigned"
+        case codeReuse = "oidcc-codereuse"
         case codeReuse30 = "oidcc-codereuse-30seconds", scopeProfile = "oidcc-scope-profile", scopeEmail = "oidcc-scope-email"
         case scopeAddress = "oidcc-scope-address", scopePhone = "oidcc-scope-phone", scopeAll = "oidcc-scope-all"
         case userinfoGet = "oidcc-userinfo-get", userinfoPostHeader = "oidcc-userinfo-post-header"
@@ -808,6 +840,7 @@ struct OpenIDProviderTests {
             switch self {
             case .server: try await t.server()
             case .idTokenSignature: try await t.idTokenSignature()
+            case .idTokenUnsigned: try await t.idTokenUnsigned()
             case .codeReuse: try await t.codeReuse()
             case .codeReuse30: try await t.codeReuseAfterThirtySeconds()
             case .scopeProfile: try await t.scopeProfile()
