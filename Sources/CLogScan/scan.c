@@ -825,3 +825,142 @@ size_t tessera_log_scan(SCAN_PARAMETERS) {
     }
     return f(SCAN_ARGUMENTS);
 }
+
+// MARK: - CEF extension pairs
+
+// One pass over a CEF line, 64 bytes at a time: a backslash anywhere hands the line back (-3); the first `C` of `CEF:`,
+// the seventh `|` after it (where the extension starts), then each `=` with the last space before it (where its key
+// starts) and the value before that key (to the space before it, trailing spaces dropped), in the Swift parser's order.
+#define CEF_PAIRS_BODY(CLASSIFY_BLOCK)                                                                                  \
+    /* phase 0: looking for `CEF:`; 1: counting the header's `|`; 2: the extension's pairs. */                        \
+    int phase = 0, bars = 0, has_key = 0;                                                                              \
+    size_t value_start = 0, count = 0, key_start = 0, key_end = 0;                                                     \
+    /* One past the last space before the block (a key starts at the value's start at the earliest). */               \
+    size_t after_space = 0;                                                                                            \
+    uint8_t pad[64];                                                                                                   \
+    for (size_t base = 0; base < n; base += 64) {                                                                      \
+        const uint8_t *q = p + base;                                                                                   \
+        if (n - base < 64) {                                                                                           \
+            memset(pad, 0, sizeof pad);                                                                                \
+            memcpy(pad, q, n - base);                                                                                  \
+            q = pad;                                                                                                   \
+        }                                                                                                              \
+        uint64_t eq, sp, bar, cap, bs;                                                                                 \
+        CLASSIFY_BLOCK(q, eq, sp, bar, cap, bs);                                                                       \
+        if (bs) return -3;                                                                                             \
+        if (phase == 0) {                                                                                              \
+            for (; cap; cap &= cap - 1) {                                                                              \
+                size_t j = base + (size_t)__builtin_ctzll(cap);                                                        \
+                if (j + 4 <= n && p[j + 1] == 'E' && p[j + 2] == 'F' && p[j + 3] == ':') {                             \
+                    phase = 1;                                                                                         \
+                    bar &= ~0ULL << (j - base);                                                                        \
+                    break;                                                                                             \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        if (phase == 1) {                                                                                              \
+            unsigned last = 0;                                                                                         \
+            for (; bar && bars < 7; bar &= bar - 1, bars++) last = (unsigned)__builtin_ctzll(bar);                    \
+            if (bars == 7) {                                                                                           \
+                phase = 2;                                                                                             \
+                value_start = base + last + 1;                                                                         \
+                eq = last == 63 ? 0 : eq & (~0ULL << (last + 1));                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        if (phase == 2) {                                                                                              \
+            for (; eq; eq &= eq - 1) {                                                                                 \
+                unsigned b = (unsigned)__builtin_ctzll(eq);                                                            \
+                size_t at = base + b;                                                                                  \
+                uint64_t before = sp & ((1ULL << b) - 1);                                                              \
+                size_t k = before ? base + 64 - (size_t)__builtin_clzll(before) : after_space;                         \
+                if (k < value_start) k = value_start;                                                                  \
+                if (k >= at) continue; /* an `=` right after a space or a key's `=`: part of the value */              \
+                if (has_key) {                                                                                         \
+                    if (count == capacity) return -3;                                                                  \
+                    size_t end = k - 1 > value_start ? k - 1 : value_start;                                            \
+                    while (end > value_start && p[end - 1] == ' ') end--;                                              \
+                    out[count++] = (tessera_cef_pair){(uint32_t)key_start, (uint32_t)key_end, (uint32_t)value_start,   \
+                                                      (uint32_t)end};                                                  \
+                }                                                                                                      \
+                has_key = 1;                                                                                           \
+                key_start = k;                                                                                         \
+                key_end = at;                                                                                          \
+                value_start = at + 1;                                                                                  \
+            }                                                                                                          \
+        }                                                                                                              \
+        if (sp) after_space = base + 64 - (size_t)__builtin_clzll(sp);                                                 \
+    }                                                                                                                  \
+    if (phase < 2) return phase == 0 ? -1 : -2;                                                                        \
+    if (has_key) {                                                                                                     \
+        if (count == capacity) return -3;                                                                              \
+        size_t end = n;                                                                                                \
+        while (end > value_start && p[end - 1] == ' ') end--;                                                          \
+        out[count++] = (tessera_cef_pair){(uint32_t)key_start, (uint32_t)key_end, (uint32_t)value_start,               \
+                                          (uint32_t)end};                                                              \
+    }                                                                                                                  \
+    return (int64_t)count;
+
+#define CEF_PAIRS_PARAMETERS const uint8_t *p, size_t n, tessera_cef_pair *out, size_t capacity
+
+static int64_t cef_pairs_portable(CEF_PAIRS_PARAMETERS) {
+#define CLASSIFY_PORTABLE(q, eq, sp, bar, cap, bs)                                                                     \
+    eq = eq_portable(q, '=');                                                                                          \
+    sp = eq_portable(q, ' ');                                                                                          \
+    bar = eq_portable(q, '|');                                                                                         \
+    cap = eq_portable(q, 'C');                                                                                         \
+    bs = eq_portable(q, '\\')
+    CEF_PAIRS_BODY(CLASSIFY_PORTABLE)
+}
+
+#if TESSERA_X86
+static int64_t cef_pairs_sse2(CEF_PAIRS_PARAMETERS) {
+#define CLASSIFY_SSE2(q, eq, sp, bar, cap, bs)                                                                         \
+    __m128i v[4];                                                                                                      \
+    LOAD_SSE2(q);                                                                                                      \
+    eq = eq_sse2(v, '=');                                                                                              \
+    sp = eq_sse2(v, ' ');                                                                                              \
+    bar = eq_sse2(v, '|');                                                                                             \
+    cap = eq_sse2(v, 'C');                                                                                             \
+    bs = eq_sse2(v, '\\')
+    CEF_PAIRS_BODY(CLASSIFY_SSE2)
+}
+
+static AVX2 int64_t cef_pairs_avx2(CEF_PAIRS_PARAMETERS) {
+#define CLASSIFY_AVX2(q, eq, sp, bar, cap, bs)                                                                         \
+    __m256i lo, hi;                                                                                                    \
+    LOAD_AVX2(q);                                                                                                      \
+    eq = eq_avx2(lo, hi, '=');                                                                                         \
+    sp = eq_avx2(lo, hi, ' ');                                                                                         \
+    bar = eq_avx2(lo, hi, '|');                                                                                        \
+    cap = eq_avx2(lo, hi, 'C');                                                                                        \
+    bs = eq_avx2(lo, hi, '\\')
+    CEF_PAIRS_BODY(CLASSIFY_AVX2)
+}
+
+static AVX512 int64_t cef_pairs_avx512(CEF_PAIRS_PARAMETERS) {
+#define CLASSIFY_AVX512(q, eq, sp, bar, cap, bs)                                                                       \
+    __m512i v;                                                                                                         \
+    LOAD_AVX512(q);                                                                                                    \
+    eq = EQ_AVX512('=');                                                                                               \
+    sp = EQ_AVX512(' ');                                                                                               \
+    bar = EQ_AVX512('|');                                                                                              \
+    cap = EQ_AVX512('C');                                                                                              \
+    bs = EQ_AVX512('\\')
+    CEF_PAIRS_BODY(CLASSIFY_AVX512)
+}
+#endif
+
+int64_t tessera_cef_pairs(const uint8_t *p, size_t n, tessera_cef_pair *out, size_t capacity) {
+    scan_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+#if TESSERA_X86
+    if (!f) {
+        tessera_log_scan_use(tessera_log_best);
+        f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    }
+    if (f == scan_avx512) return cef_pairs_avx512(p, n, out, capacity);
+    if (f == scan_avx2) return cef_pairs_avx2(p, n, out, capacity);
+    if (f == scan_sse2) return cef_pairs_sse2(p, n, out, capacity);
+#endif
+    (void)f;
+    return cef_pairs_portable(p, n, out, capacity);
+}

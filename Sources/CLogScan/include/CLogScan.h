@@ -121,6 +121,18 @@ size_t tessera_log_scan(tessera_log_format format, const uint8_t *data, size_t l
                         size_t max_line, const tessera_host_table *table, tessera_log_state *state,
                         tessera_log_line *out, size_t capacity);
 
+/// A `key=value` pair of a CEF extension: offsets into the line, the value without the spaces that end it.
+typedef struct {
+    uint32_t key_start, key_end, value_start, value_end;
+} tessera_cef_pair;
+
+/// The pairs of a CEF line's extension (after `CEF:` and its seven `|`), in order, as the Swift parser reads them: a
+/// key is the bytes from the last space (or the previous value's start) to an `=`, a value runs to the space before
+/// the next key. For a line that the scan handed back, with `=` and spaces found 64 bytes at a time (in the
+/// instructions scans use). Returns how many it wrote, or -1 when the line has no `CEF:`, -2 when its header has fewer
+/// than eight fields, -3 when it holds a backslash (escapes are the Swift parser's) or more than `capacity` pairs.
+int64_t tessera_cef_pairs(const uint8_t *line, size_t length, tessera_cef_pair *out, size_t capacity);
+
 /// The instructions a scan uses: the best this processor has (the default), or, for tests that compare them on the
 /// same input, a given set: portable C, SSE2, AVX2 or AVX-512 (x86-64 only).
 typedef enum {

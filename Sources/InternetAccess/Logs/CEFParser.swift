@@ -1,3 +1,5 @@
+import CLogScan
+
 /// ArcSight Common Event Format: `CEF:Version|Vendor|Product|Version|Signature ID|Name|Severity|Extension`, after an
 /// optional syslog header. In the header a `|` or `\` is escaped with a backslash; the extension is `key=value` pairs
 /// separated by spaces, a value running to the space before the next `key=`, with `\=`, `\\`, `\n` and `\r` escaped.
@@ -7,11 +9,45 @@ public struct CEFParser: LogParser {
     /// The block scanner reads this format itself (LogScanner).
     public static var fastScan: FastScanFormat? { .cef }
 
+    /// The most pairs a line's extension may have for CLogScan's pair finder; a line with more is read by the loop.
+    static let pairCapacity = 64
+
     public mutating func parse(_ p: UnsafeMutableBufferPointer<UInt8>, into e: inout LogEntry) -> ParseOutcome {
         if p.isEmpty { return .skipped }
+        return Self.parsePairs(p, into: &e) ?? Self.parseByLoop(p, into: &e)
+    }
+
+    /// A line without backslashes (nearly all): its header and pairs found by CLogScan in one pass, 64 bytes at a
+    /// time, then applied in order as `parseByLoop` applies them (which took about 600 ns a line, a fifth of a CEF
+    /// import). nil, with `e` untouched, for a line with a backslash or more than `pairCapacity` pairs.
+    @inline(__always)
+    static func parsePairs(_ p: UnsafeMutableBufferPointer<UInt8>, into e: inout LogEntry) -> ParseOutcome? {
+        let found = withUnsafeTemporaryAllocation(of: tessera_cef_pair.self, capacity: pairCapacity) { pairs in
+            let count = tessera_cef_pairs(p.baseAddress, p.count, pairs.baseAddress, pairs.count)
+            for pair in pairs[0..<max(0, Int(count))] {
+                KeyValueFields.apply(p, key: Int(pair.key_start)..<Int(pair.key_end),
+                                     value: Int(pair.value_start)..<Int(pair.value_end), into: &e)
+            }
+            return count
+        }
+        switch found {
+        case -1: return .malformed("no CEF: header")
+        case -2: return .malformed("the CEF header has fewer than 8 fields")
+        case 0...: return destination(&e)
+        default: return nil
+        }
+    }
+
+    /// The line read byte by byte: escapes undone in place.
+    static func parseByLoop(_ p: UnsafeMutableBufferPointer<UInt8>, into e: inout LogEntry) -> ParseOutcome {
         guard var i = ByteParsing.find(p, "CEF:") else { return .malformed("no CEF: header") }
         guard ByteParsing.skipHeaderFields(p, &i, 7) else { return .malformed("the CEF header has fewer than 8 fields") }
         KeyValueScanner.scan(p, from: i, separator: ByteParsing.space, into: &e)
+        return destination(&e)
+    }
+
+    @inline(__always)
+    static func destination(_ e: inout LogEntry) -> ParseOutcome {
         guard e.host != nil || e.destinationIP != nil else { return .malformed("no destination (dhost, request or dst)") }
         if e.host == nil { e.host = e.destinationIP }
         return .entry
