@@ -417,6 +417,46 @@ struct LogoutTests {
         }
     }
 
+    @Test("every app the session signed into is told, not only the one logging out: a frame and a logout token each, with its own aud and pairwise sub")
+    func everyAppOfTheSessionIsTold() async throws {
+        try await Harness.run { h in
+            let receiver = try await LogoutReceiver.start()
+            defer { receiver.close() }
+            let first = try await Self.application(h, backChannel: "http://127.0.0.1:\(receiver.port)/bc?app=1", frontChannel: Self.frontChannel)
+            let second = try await Self.application(h, backChannel: "http://127.0.0.1:\(receiver.port)/bc?app=2",
+                                                    frontChannel: "https://other.contoso.test/fc")
+            let quiet = try await Self.application(h)  // signed into, with no logout URL: nothing to tell
+            let browser = try await Self.signIn(h, appID: first)
+            let secondSignIn = try await Self.signIn(h, appID: second, cookie: browser.cookie)
+            _ = try await Self.signIn(h, appID: quiet, cookie: browser.cookie)
+            let sid = try #require(browser.claims["sid"]?.stringValue)
+            #expect(secondSignIn.claims["sid"]?.stringValue == sid && secondSignIn.claims["sub"] != browser.claims["sub"])
+            // Another session of the same user, signed into the second app, is not this logout's to end.
+            let otherSession = try await Self.signIn(h, appID: second)
+            let answer = await Self.logout(h, [("id_token_hint", browser.idToken), ("post_logout_redirect_uri", Self.signedOut)], cookie: browser.cookie)
+            let issuer = try #require(await Self.discovery(h)["issuer"]?.stringValue)
+            let query = AuthorizeEndpoint.encode([("iss", issuer), ("sid", sid)])
+            #expect(answer.text.components(separatedBy: "<iframe class=\"logout\"").count == 3)
+            #expect(answer.text.contains(Page.escape(Self.frontChannel + "&" + query)) && answer.text.contains(Page.escape("https://other.contoso.test/fc?" + query)))
+            #expect(Self.header(answer, "Content-Security-Policy")?.hasSuffix("; frame-src https://other.contoso.test https://rp.contoso.test") == true)
+            let received = try await receiver.wait(for: 2)
+            await h.app.backChannelLogout.idle()
+            #expect(receiver.received().count == 2)
+            var told: [String: [String: JSONValue]] = [:]
+            for request in received {
+                let token = try #require(APIRequest.parseForm(request.body).first { $0.name == "logout_token" }?.value)
+                let jwt = try #require(JWT.decode(token))
+                try await Self.verify(jwt, h: h)
+                told[request.path] = jwt.claims
+            }
+            #expect(told["/bc?app=1"]?["aud"]?.stringValue == first && told["/bc?app=1"]?["sub"] == browser.claims["sub"])
+            #expect(told["/bc?app=2"]?["aud"]?.stringValue == second && told["/bc?app=2"]?["sub"] == secondSignIn.claims["sub"])
+            #expect(told.values.allSatisfy { $0["sid"]?.stringValue == sid })
+            #expect(try await !Self.signedIn(h, browser.cookie))
+            #expect(try await Self.signedIn(h, otherSession.cookie))
+        }
+    }
+
     @Test("logout_hint naming another user than the session's: the user is asked, the session not ended silently")
     func logoutHintOtherUser() async throws {
         try await Harness.run { h in
