@@ -6,7 +6,8 @@ import TesseraCore
 /// `tessera device ca rotate|retire|status --tenant T`: the tenant's device certificate authority, which issues the
 /// certificates devices authenticate with (hybrid join, the proxy, a device's own sign-in). Rotating it makes a new CA
 /// for every registration from then on while the certificates the previous one issued keep working; retiring the
-/// previous one refuses them. Running servers and proxies on the same database follow at the next connection.
+/// previous one refuses them. Running servers and proxies on the same database follow at the next connection. Both are
+/// audited (`/auditLogs/directoryAudits`) as the command line's, with the account and host the command ran as.
 struct DeviceCACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ca", abstract: "A tenant's device certificate authority: rotate it, retire the previous one, list them.",
@@ -32,6 +33,14 @@ struct DeviceCACommand: AsyncParsableCommand {
             } catch let error as KeyEncryptionError {
                 throw ValidationError(error.description)
             }
+        }
+
+        /// Who the command is in the directory audit: the command line (no administrator signs in to it), with the
+        /// operating system account and host it ran as, as `user@host`.
+        func actor(_ subcommand: String) -> Actor {
+            let process = ProcessInfo.processInfo
+            return Actor(kind: .system, id: Actor.system.id, displayName: "Tessera command line (tessera device ca \(subcommand), \(process.userName)@\(process.hostName))",
+                         appId: Actor.system.appId)
         }
 
         /// Prints the CAs, one a line (or as JSON).
@@ -64,7 +73,8 @@ struct DeviceCACommand: AsyncParsableCommand {
         func run() async throws {
             let now = common.clockOptions.clock.now
             common.print(try await common.run { store, tenant in
-                try await DeviceCertificateAuthorities.rotate(tenant: tenant, store: store, keyEncryption: try common.storage.keyEncryption.load(), now: now)
+                try await DeviceCertificateAuthorities.rotate(tenant: tenant, store: store, keyEncryption: try common.storage.keyEncryption.load(), now: now,
+                                                              actor: common.actor("rotate"))
             })
         }
     }
@@ -79,7 +89,7 @@ struct DeviceCACommand: AsyncParsableCommand {
         func run() async throws {
             let now = common.clockOptions.clock.now
             common.print(try await common.run { store, tenant in
-                try await DeviceCertificateAuthorities.retire(tenant: tenant, store: store, now: now, thumbprint: thumbprint)
+                try await DeviceCertificateAuthorities.retire(tenant: tenant, store: store, now: now, thumbprint: thumbprint, actor: common.actor("retire"))
             })
         }
     }

@@ -15,8 +15,17 @@ import X509
 /// Nothing is cached: every check of a device certificate (``DeviceAuthentication``, the proxy's, the token endpoint's)
 /// reads the CA and this setting in one read, so every node and proxy of a cluster follows a rotation or a retirement
 /// at the next connection or sign-in.
+///
+/// Rotations and retirements are serialised: each takes the tenant's rotation lock (``lockRotation(tenant:in:action:now:)``)
+/// before it reads, so of two at once — two nodes, two administrators — the second works on what the first wrote and no
+/// new CA or retirement is lost. Each writes a directory audit entry (`/auditLogs/directoryAudits`) in its transaction:
+/// who, what and when, the CAs by thumbprint (never a key).
 extension DeviceCertificateAuthority {
     static let rotationKey = "deviceCertificateAuthorityRotation"
+    /// The setting every rotation and retirement writes first (``lockRotation(tenant:in:action:now:)``).
+    static let rotationLockKey = "deviceCertificateAuthorityRotationLock"
+    /// The kind of the audit entries of rotations and retirements (the target is a CA, not a directory object).
+    static let auditKind = ObjectKind(rawValue: "deviceCertificateAuthority")
 
     /// A CA the tenant's device certificates may chain to, and how far it still counts.
     struct Issuer: Sendable {
@@ -86,12 +95,15 @@ extension DeviceCertificateAuthority {
     }
 
     /// Makes the tenant's new device CA, which issues every certificate from now on; the CA it replaces stays accepted
-    /// for the certificates it issued. Refused when no device has registered (there is no CA to rotate).
-    static func rotate(tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date) async throws -> [Issuer] {
+    /// for the certificates it issued. Refused when no device has registered (there is no CA to rotate). Audited as
+    /// `actor`'s.
+    static func rotate(tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date, actor: Actor = .system) async throws -> [Issuer] {
         let next = try TenantCertificateAuthority.make(subject: try kind.subject(tenant), lifetime: kind.lifetime, now: now)
         let value = try next.stored
         let setting = kind.setting(tenant: tenant)
+        let nextThumbprint = try Issuer(certificate: next.certificate, rotatedAt: nil, retiredAt: nil).thumbprint
         try await store.write { tx in
+            try await lockRotation(tenant: tenant, in: tx, action: "rotate", now: now)
             guard let stored = try await sealing.read(setting, in: tx) else {
                 throw RotationError(description: "no device has registered in this tenant: it has no device certificate authority to rotate")
             }
@@ -100,30 +112,57 @@ extension DeviceCertificateAuthority {
             previous.append(["certificate": .string(try replaced.certificate.serializeAsPEM().pemString), "rotatedAt": .string(Timestamp.format(now))])
             try await sealing.write(value, setting, in: tx)
             try await tx.putSetting(tenant: tenant, key: rotationKey, value: ["previous": .array(previous)])
+            let old = try Issuer(certificate: replaced.certificate, rotatedAt: now, retiredAt: nil)
+            try await tx.record(ChangeRecord(
+                tenant: tenant, objectId: nextThumbprint, kind: auditKind, operation: "update", activity: "Rotate device certificate authority",
+                actor: actor.initiatedBy, at: Timestamp.format(now),
+                details: ["displayName": "Device certificate authority",
+                          "modifiedProperties": [["displayName": "thumbprint", "oldValue": .string("\"\(try old.thumbprint)\""),
+                                                  "newValue": .string("\"\(nextThumbprint)\"")]],
+                          "additionalDetails": [["key": "previousAcceptedUntil",
+                                                 "value": .string(Timestamp.format(Issuer.acceptedUntil(replaced.certificate, rotatedAt: now)))]]]))
         }
         return try await issuers(tenant: tenant, store: store, sealing: sealing)
     }
 
     /// Retires the tenant's previous device CAs (the one whose thumbprint is given, else every one not yet retired):
-    /// the certificates they issued are refused from now on, and those devices must register again.
-    static func retire(tenant: String, store: any DirectoryStore, now: Date, thumbprint: String?) async throws -> [Issuer] {
+    /// the certificates they issued are refused from now on, and those devices must register again. Each retired CA is
+    /// audited as `actor`'s.
+    static func retire(tenant: String, store: any DirectoryStore, now: Date, thumbprint: String?, actor: Actor = .system) async throws -> [Issuer] {
         try await store.write { tx -> [Issuer] in
+            try await lockRotation(tenant: tenant, in: tx, action: "retire", now: now)
             var previous = Self.unexpired(try await tx.setting(tenant: tenant, key: rotationKey), now: now)
-            var retired = 0
+            var retired: [Issuer] = []
             for index in previous.indices {
                 let issuer = try Issuer(previous[index])
                 guard case .previous = issuer.state else { continue }
                 if let thumbprint, try issuer.thumbprint != thumbprint.uppercased().replacingOccurrences(of: ":", with: "") { continue }
                 previous[index]["retiredAt"] = .string(Timestamp.format(now))
-                retired += 1
+                retired.append(issuer)
             }
-            guard retired > 0 else {
+            guard !retired.isEmpty else {
                 throw RotationError(description: thumbprint.map { "no previous device certificate authority of this tenant has the thumbprint \($0) and is still accepted" }
                     ?? "this tenant has no previous device certificate authority still accepted: there is nothing to retire")
             }
             try await tx.putSetting(tenant: tenant, key: rotationKey, value: ["previous": .array(previous)])
+            try await tx.record(try retired.map { issuer in
+                ChangeRecord(
+                    tenant: tenant, objectId: try issuer.thumbprint, kind: auditKind, operation: "update", activity: "Retire device certificate authority",
+                    actor: actor.initiatedBy, at: Timestamp.format(now),
+                    details: ["displayName": "Device certificate authority",
+                              "modifiedProperties": [["displayName": "retiredAt", "oldValue": nil, "newValue": .string("\"\(Timestamp.format(now))\"")]],
+                              "additionalDetails": [["key": "rotatedAt", "value": .optional(issuer.rotatedAt.map(Timestamp.format))]]])
+            })
             return try previous.reversed().map(Issuer.init)
         }
+    }
+
+    /// Takes the tenant's rotation lock in `tx`, first in every rotation and retirement: a write of the setting
+    /// `deviceCertificateAuthorityRotationLock` (what last changed, and when), whose row lock PostgreSQL holds until `tx`
+    /// ends, so a second rotation or retirement waits there for the first to commit and then reads what it wrote
+    /// (read committed). SQLite has one writer, so there the transactions are one after the other anyway.
+    private static func lockRotation(tenant: String, in tx: any DirectoryTransaction, action: String, now: Date) async throws {
+        try await tx.putSetting(tenant: tenant, key: rotationLockKey, value: ["lastChange": .string(action), "at": .string(Timestamp.format(now))])
     }
 
     /// The stored previous CAs, without those whose every certificate has expired by `now` (nothing of theirs counts,
@@ -193,14 +232,20 @@ public enum DeviceCertificateAuthorities {
 
     /// Rotates the tenant's device CA: registrations get certificates from a new CA at once, and those of the CA it
     /// replaces keep working until they expire or it is retired. Returns every CA, current first.
-    public static func rotate(tenant: String, store: any DirectoryStore, keyEncryption: KeyEncryptionKey?, now: Date) async throws -> [Summary] {
-        try await refusing { try await DeviceCertificateAuthority.rotate(tenant: tenant, store: store, sealing: KeySealing(keyEncryption: keyEncryption), now: now).map { try $0.summary } }
+    /// Audited (`/auditLogs/directoryAudits`) as `actor`'s.
+    public static func rotate(tenant: String, store: any DirectoryStore, keyEncryption: KeyEncryptionKey?, now: Date, actor: Actor) async throws -> [Summary] {
+        try await refusing {
+            try await DeviceCertificateAuthority.rotate(tenant: tenant, store: store, sealing: KeySealing(keyEncryption: keyEncryption), now: now, actor: actor)
+                .map { try $0.summary }
+        }
     }
 
     /// Retires the tenant's previous device CAs (or the one with `thumbprint`): their certificates are refused from now
-    /// on. Returns the previous CAs.
-    public static func retire(tenant: String, store: any DirectoryStore, now: Date, thumbprint: String?) async throws -> [Summary] {
-        try await refusing { try await DeviceCertificateAuthority.retire(tenant: tenant, store: store, now: now, thumbprint: thumbprint).map { try $0.summary } }
+    /// on. Returns the previous CAs. Audited as `actor`'s.
+    public static func retire(tenant: String, store: any DirectoryStore, now: Date, thumbprint: String?, actor: Actor) async throws -> [Summary] {
+        try await refusing {
+            try await DeviceCertificateAuthority.retire(tenant: tenant, store: store, now: now, thumbprint: thumbprint, actor: actor).map { try $0.summary }
+        }
     }
 
     /// The tenant's device CAs, current first (none until a device registers).
