@@ -964,3 +964,80 @@ int64_t tessera_cef_pairs(const uint8_t *p, size_t n, tessera_cef_pair *out, siz
     (void)f;
     return cef_pairs_portable(p, n, out, capacity);
 }
+
+// MARK: - Tokens
+
+// A line's tokens from the edges of its blanks: bit i of `edges` is set where byte i's blankness differs from the byte
+// before's (a line's start counts as after a blank), so edges alternate: a token's start, its end, the next start...
+#define LINE_TOKENS_BODY(BLANKS)                                                                                       \
+    size_t count = 0, half = 0; /* bounds written: 2 * count + half */                                                 \
+    uint64_t carry = 1;                                                                                                \
+    uint8_t pad[64];                                                                                                   \
+    for (size_t base = 0; base < n && count < capacity; base += 64) {                                                  \
+        const uint8_t *q = p + base;                                                                                   \
+        if (n - base < 64) {                                                                                           \
+            memset(pad, ' ', sizeof pad);                                                                              \
+            memcpy(pad, q, n - base);                                                                                  \
+            q = pad;                                                                                                   \
+        }                                                                                                              \
+        uint64_t blank;                                                                                                \
+        BLANKS(q, blank);                                                                                              \
+        uint64_t edges = blank ^ ((blank << 1) | carry);                                                               \
+        carry = blank >> 63;                                                                                           \
+        for (; edges && count < capacity; edges &= edges - 1) {                                                        \
+            bounds[2 * count + half] = (uint32_t)(base + (size_t)__builtin_ctzll(edges));                              \
+            if (half) count++;                                                                                         \
+            half ^= 1;                                                                                                 \
+        }                                                                                                              \
+    }                                                                                                                  \
+    /* A token running to the line's end (the padding is blank: only a line ending at a block's end gets here). */    \
+    if (half) bounds[2 * count++ + 1] = (uint32_t)n;                                                                   \
+    return count;
+
+#define LINE_TOKENS_PARAMETERS const uint8_t *p, size_t n, uint32_t *bounds, size_t capacity
+
+static size_t line_tokens_portable(LINE_TOKENS_PARAMETERS) {
+#define BLANKS_PORTABLE(q, blank) blank = eq_portable(q, ' ') | eq_portable(q, '\t')
+    LINE_TOKENS_BODY(BLANKS_PORTABLE)
+}
+
+#if TESSERA_X86
+static size_t line_tokens_sse2(LINE_TOKENS_PARAMETERS) {
+#define BLANKS_SSE2(q, blank)                                                                                          \
+    __m128i v[4];                                                                                                      \
+    LOAD_SSE2(q);                                                                                                      \
+    blank = eq_sse2(v, ' ') | eq_sse2(v, '\t')
+    LINE_TOKENS_BODY(BLANKS_SSE2)
+}
+
+static AVX2 size_t line_tokens_avx2(LINE_TOKENS_PARAMETERS) {
+#define BLANKS_AVX2(q, blank)                                                                                          \
+    __m256i lo, hi;                                                                                                    \
+    LOAD_AVX2(q);                                                                                                      \
+    blank = eq_avx2(lo, hi, ' ') | eq_avx2(lo, hi, '\t')
+    LINE_TOKENS_BODY(BLANKS_AVX2)
+}
+
+static AVX512 size_t line_tokens_avx512(LINE_TOKENS_PARAMETERS) {
+#define BLANKS_AVX512(q, blank)                                                                                        \
+    __m512i v;                                                                                                         \
+    LOAD_AVX512(q);                                                                                                    \
+    blank = EQ_AVX512(' ') | EQ_AVX512('\t')
+    LINE_TOKENS_BODY(BLANKS_AVX512)
+}
+#endif
+
+size_t tessera_line_tokens(const uint8_t *p, size_t n, uint32_t *bounds, size_t capacity) {
+    scan_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+#if TESSERA_X86
+    if (!f) {
+        tessera_log_scan_use(tessera_log_best);
+        f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    }
+    if (f == scan_avx512) return line_tokens_avx512(p, n, bounds, capacity);
+    if (f == scan_avx2) return line_tokens_avx2(p, n, bounds, capacity);
+    if (f == scan_sse2) return line_tokens_sse2(p, n, bounds, capacity);
+#endif
+    (void)f;
+    return line_tokens_portable(p, n, bounds, capacity);
+}

@@ -133,6 +133,11 @@ typedef struct {
 /// than eight fields, -3 when it holds a backslash (escapes are the Swift parser's) or more than `capacity` pairs.
 int64_t tessera_cef_pairs(const uint8_t *line, size_t length, tessera_cef_pair *out, size_t capacity);
 
+/// The first `capacity` tokens of a line (runs of bytes other than spaces and tabs) as offsets, `bounds[2 * i]` where
+/// token `i` starts and `bounds[2 * i + 1]` where it ends, found 64 bytes at a time (in the instructions scans use):
+/// Squid's fields, as its Swift parser reads them. Returns how many it wrote.
+size_t tessera_line_tokens(const uint8_t *line, size_t length, uint32_t *bounds, size_t capacity);
+
 /// The instructions a scan uses: the best this processor has (the default), or, for tests that compare them on the
 /// same input, a given set: portable C, SSE2, AVX2 or AVX-512 (x86-64 only).
 typedef enum {
