@@ -242,6 +242,33 @@ def test_a_renewed_certificate_reaches_the_next_handshake_and_open_connections_g
         stop_serve(proc, data)
 
 
+def test_sighup_alone_reloads_the_certificate(pki):
+    """With --tls-reload-interval 0 nothing reads the files again but SIGHUP (certbot's deploy hook, `systemctl reload`):
+    a renewal on disk is not served until the signal, then the next handshake has it and the server goes on."""
+    live = pki / "hup"
+    live.mkdir()
+    shutil.copy(pki / "leaf.pem", live / "fullchain.pem")
+    shutil.copy(pki / "leaf-key.pem", live / "privkey.pem")
+    proc, printed, port, data, later = serve("--host", ADDRESS, "--public-url", f"https://{NAME}:{{port}}", "--tls-reload-interval", "0",
+                                             "--tls-cert", str(live / "fullchain.pem"), "--tls-key", str(live / "privkey.pem"))
+    try:
+        assert f"TLS: serving {live / 'fullchain.pem'} (read again only on SIGHUP)" in printed, printed
+        renewed, renewed_key = issue(pki, "renewed-hup", f"DNS:{NAME}")
+        shutil.copy(renewed_key, live / "privkey.pem")
+        shutil.copy(renewed, live / "fullchain.pem")
+        time.sleep(2)
+        assert handshake(pki / "ca.pem", port) == der(pki / "leaf.pem"), "the files were read again without SIGHUP"
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while handshake(pki / "ca.pem", port) != der(renewed) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert handshake(pki / "ca.pem", port) == der(renewed)
+        assert any("SIGHUP: reading the TLS certificate files again" in line for line in later), "".join(later)
+        assert proc.poll() is None
+    finally:
+        stop_serve(proc, data)
+
+
 def refused(*options: str) -> str:
     """What `tessera serve` says when it refuses to start with `options` (it must exit, not listen)."""
     data = Path(tempfile.mkdtemp(prefix="tessera-refused-"))

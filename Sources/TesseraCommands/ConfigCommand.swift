@@ -33,6 +33,13 @@ struct ConfigCommand: ParsableCommand {
             }
             var serve = try Serve.parse(resolved.arguments)
             try serve.validate()
+            let checked: Serve.CheckedOptions
+            do {
+                checked = try serve.checkedOptions()
+                try checkFiles(of: serve, publicURLs: checked.publicURLs, environment: environment)
+            } catch let error as ValidationError {
+                throw ValidationError("configuration: " + sourced(error.message, resolved.sources))
+            }
             var lines = ["# tessera serve's effective configuration" + (resolved.configPath.map { " (file: \($0))" } ?? " (no configuration file)")]
             for option in ServeConfiguration.options {
                 let value = option.value(serve)
@@ -44,6 +51,24 @@ struct ConfigCommand: ParsableCommand {
                 lines.append("# key-encryption key: ******** (env \(KeyEncryptionKey.environmentVariable))")
             }
             return lines.joined(separator: "\n") + "\n"
+        }
+
+        /// The files `serve` reads at start and refuses to start without, read as it reads them: the key-encryption key
+        /// (a file or the environment's) and the organisation's certificate and key (covering the canonical public URL's
+        /// host, valid now, matching).
+        static func checkFiles(of serve: Serve, publicURLs: [String], environment: [String: String]) throws {
+            do { _ = try KeyEncryptionKey.load(file: serve.storage.keyEncryption.keyEncryptionKeyFile, environment: environment) } catch {
+                // The environment's key is named by its variable already; a file's by the option, so its source is added.
+                throw ValidationError(serve.storage.keyEncryption.keyEncryptionKeyFile == nil ? error.description : "--key-encryption-key-file: \(error.description)")
+            }
+            _ = try serve.serverTLS(canonical: publicURLs[0], others: publicURLs.dropFirst(), announce: false)
+        }
+
+        /// A refusal of an option's value with where that value came from (the file and line, or the variable).
+        static func sourced(_ message: String, _ sources: [String: ServeConfiguration.Source]) -> String {
+            guard message.hasPrefix("--"), let name = message.dropFirst(2).split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") }).first,
+                  let source = sources[String(name)], source != .defaultValue else { return message }
+            return "\(message) (\(source))"
         }
     }
 }

@@ -6,8 +6,9 @@ import TesseraCore
 
 extension Serve {
     /// The organisation's certificate (`--tls-cert`, `--tls-key`), checked against the canonical public URL before
-    /// anything else starts; nil when none is given (the generated local CA's is served, or plain http).
-    func serverTLS(canonical: String, others: ArraySlice<String>) throws -> ServerTLS? {
+    /// anything else starts; nil when none is given (the generated local CA's is served, or plain http). `announce`
+    /// says which file is served (`tessera config check` only checks).
+    func serverTLS(canonical: String, others: ArraySlice<String>, announce: Bool = true) throws -> ServerTLS? {
         guard tlsCert != nil || tlsKey != nil else { return nil }
         guard let tlsCert, let tlsKey else { throw ValidationError("--tls-cert and --tls-key go together: give both") }
         guard !http else { throw ValidationError("--tls-cert serves https: drop --http (behind a proxy that terminates TLS, the proxy holds the certificate)") }
@@ -26,7 +27,9 @@ extension Serve {
                 Logger(label: "tessera.tls").warning("the TLS certificate does not cover \(url), a --public-url: browsers will refuse it there")
             }
         }
-        say("TLS: serving \(tlsCert) (read again every \(tlsReloadInterval) s and on SIGHUP)")
+        if announce {
+            say("TLS: serving \(tlsCert) (read again \(tlsReloadInterval == 0 ? "only" : "every \(tlsReloadInterval) s and") on SIGHUP)")
+        }
         return served
     }
 

@@ -120,8 +120,8 @@ struct Serve: AsyncParsableCommand {
     var clock: any TimeSource { clockOptions.clock }
 
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
-        logFormat.bootstrap(level: level)
+        let checked = try checkedOptions()
+        logFormat.bootstrap(level: checked.logLevel)
         var roots: [Certificate] = []
         if let path = attestationRoots {
             guard let pem = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
@@ -141,44 +141,20 @@ struct Serve: AsyncParsableCommand {
         }
         let countries = try Self.loadCountries(named: countryDatabase ?? ProcessInfo.processInfo.environment["TESSERA_COUNTRY_DATABASE"],
                                                logger: Logger(label: "tessera"))
-        guard (1...365).contains(backupRetentionDays) else { throw ValidationError("--backup-retention-days must be 1 to 365") }
-        guard (0...10_080).contains(syncInterval) else { throw ValidationError("--sync-interval must be 0 to 10080 minutes (a delta is needed at least weekly)") }
-        let scheme = http ? "http" : "https"
-        var urls: [String] = []
-        for url in publicURL {
-            // Behind a proxy that terminates TLS, plain http serves the https:// names the proxy is reached by.
-            guard let normalised = NetworkPolicy.normalise(url), normalised.hasPrefix(scheme + "://") || (http && normalised.hasPrefix("https://")) else {
-                throw ValidationError("--public-url \(url) is not a \(scheme):// URL with a host name and nothing after it")
-            }
-            urls.append(normalised)
-        }
-        if urls.isEmpty { urls = NetworkPolicy.loopback(scheme: scheme, host: host, port: port) }
-        var proxies: [IPAddressRange] = []
-        for text in trustedProxy {
-            guard let range = NetworkPolicy.proxyRange(text) else { throw ValidationError("--trusted-proxy \(text) is not an IP address or CIDR range") }
-            proxies.append(range)
-        }
-        guard let forwardedKind = ForwardedHeaders(rawValue: forwardedHeaders) else {
-            throw ValidationError("--forwarded-headers \(forwardedHeaders) is not one of \(ForwardedHeaders.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        try Self.checkProxying(http: http, publicURLs: urls, trustedProxies: proxies, forwardedHeaders: forwardedKind)
-        if http, !allowHttpOnNetwork, !Self.isLoopback(host) {
-            throw ValidationError("--http on \(host) would serve plain http to other machines: listen on 127.0.0.1 behind a proxy on this machine, or add --allow-http-on-network when a proxy elsewhere reaches it over a private network")
-        }
+        let urls = checked.publicURLs
         let ownTLS = try serverTLS(canonical: urls[0], others: urls.dropFirst())
         let store = try await storage.openStore()
-        guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }
-        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 3600 seconds") }
         var providerRoots: [NIOSSLCertificate] = []
         if let path = identityProviderCa {
             do { providerRoots = try NIOSSLCertificate.fromPEMFile(path) } catch { throw ValidationError("--identity-provider-ca: cannot read PEM certificates from \(path)") }
             guard !providerRoots.isEmpty else { throw ValidationError("--identity-provider-ca: \(path) holds no certificate") }
         }
         let app = try await TesseraApp.make(store: store, clock: clock, attestationRoots: roots, backupRetentionDays: backupRetentionDays,
-                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: proxies, forwardedHeaders: forwardedKind), countries: countries,
+                                            network: NetworkPolicy(publicURLs: urls, trustedProxies: checked.trustedProxies, forwardedHeaders: checked.forwardedHeaders),
+                                            countries: countries,
                                             outbound: try NIOOutboundHTTP(additionalRoots: providerRoots),
                                             keyEncryption: try Self.keyEncryptionKey(storage.keyEncryption, logger: Logger(label: "tessera")),
-                                            signingKeyRotation: try Self.signingKeyRotation(days: signingKeyRotationDays))
+                                            signingKeyRotation: checked.signingKeyRotation)
         let tenants = try await store.read { tx in try await tx.tenants() }
         try await Self.warnOfCountryLocations(without: countries, store: store, tenants: tenants, logger: Logger(label: "tessera"))
         // Passkeys are bound to a host name (browsers refuse IP addresses as relying-party ids), so the address to give
@@ -203,9 +179,6 @@ struct Serve: AsyncParsableCommand {
         let tls = http || ownTLS != nil ? nil : try TLSMaterial.loadOrCreate(directory: storage.data + "/tls", hosts: [host] + names)
         if let tls { say("TLS: trust \(tls.caPath)") }
         let served = try ownTLS ?? tls.map { try ServerTLS(material: $0) }
-        guard graphRateLimit >= 0, tokenRateLimit >= 0 else { throw ValidationError("rate limits cannot be negative") }
-        guard (0...300).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be 0 to 300") }
-        guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds") }
         var limits = ServerLimits(maxConnectionsPerAddress: maxConnectionsPerAddress, idleTimeout: .seconds(idleTimeout))
         limits.graphRequestsPerSecond = graphRateLimit
         limits.tokenRequestsPerSecond = tokenRateLimit
@@ -220,6 +193,59 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// The options `serve` checks before it reads a file or opens the database, as they are used.
+    struct CheckedOptions {
+        var logLevel: Logger.Level
+        /// Normalised; the loopback names when none is given.
+        var publicURLs: [String]
+        var trustedProxies: [IPAddressRange]
+        var forwardedHeaders: ForwardedHeaders
+        /// Seconds between scheduled signing-key rotations; nil: only by hand.
+        var signingKeyRotation: TimeInterval?
+    }
+
+    /// Every value checked (ranges, URLs, addresses, names, options that need or exclude each other) without reading a
+    /// file: what `serve` refuses at start, and `tessera config check` refuses too.
+    func checkedOptions() throws -> CheckedOptions {
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
+        guard (1...365).contains(backupRetentionDays) else { throw ValidationError("--backup-retention-days must be 1 to 365") }
+        guard (0...10_080).contains(syncInterval) else { throw ValidationError("--sync-interval must be 0 to 10080 minutes (a delta is needed at least weekly)") }
+        let scheme = http ? "http" : "https"
+        var urls: [String] = []
+        for url in publicURL {
+            // Behind a proxy that terminates TLS, plain http serves the https:// names the proxy is reached by.
+            guard let normalised = NetworkPolicy.normalise(url), normalised.hasPrefix(scheme + "://") || (http && normalised.hasPrefix("https://")) else {
+                throw ValidationError("--public-url \(url) is not a \(scheme):// URL with a host name and nothing after it")
+            }
+            urls.append(normalised)
+        }
+        if urls.isEmpty { urls = NetworkPolicy.loopback(scheme: scheme, host: host, port: port) }
+        var proxies: [IPAddressRange] = []
+        for text in trustedProxy {
+            guard let range = NetworkPolicy.proxyRange(text) else { throw ValidationError("--trusted-proxy \(text) is not an IP address or CIDR range") }
+            proxies.append(range)
+        }
+        guard let forwardedKind = ForwardedHeaders(rawValue: forwardedHeaders) else {
+            throw ValidationError("--forwarded-headers \(forwardedHeaders) is not one of \(ForwardedHeaders.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        try Self.checkProxying(http: http, publicURLs: urls, trustedProxies: proxies, forwardedHeaders: forwardedKind)
+        if http, !allowHttpOnNetwork, !Self.isLoopback(host) {
+            throw ValidationError("--http on \(host) would serve plain http to other machines: listen on 127.0.0.1 behind a proxy on this machine, or add --allow-http-on-network when a proxy elsewhere reaches it over a private network")
+        }
+        if tlsCert != nil || tlsKey != nil {
+            guard tlsCert != nil, tlsKey != nil else { throw ValidationError("--tls-cert and --tls-key go together: give both") }
+            guard !http else { throw ValidationError("--tls-cert serves https: drop --http (behind a proxy that terminates TLS, the proxy holds the certificate)") }
+            guard (0...86_400).contains(tlsReloadInterval) else { throw ValidationError("--tls-reload-interval must be 0 to 86400 seconds") }
+        }
+        guard maxConnectionsPerAddress >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1") }
+        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 3600 seconds") }
+        guard graphRateLimit >= 0, tokenRateLimit >= 0 else { throw ValidationError("rate limits cannot be negative") }
+        guard (0...300).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be 0 to 300") }
+        guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds") }
+        return CheckedOptions(logLevel: level, publicURLs: urls, trustedProxies: proxies, forwardedHeaders: forwardedKind,
+                              signingKeyRotation: try Self.signingKeyRotation(days: signingKeyRotationDays))
+    }
+
     /// `--http` with an `https://` public URL means a reverse proxy terminates TLS; without a `--trusted-proxy` every
     /// request would be for `http://…` and get 421, so `serve` stops and names the headers the proxy must send.
     static func checkProxying(http: Bool, publicURLs: [String], trustedProxies: [IPAddressRange], forwardedHeaders: ForwardedHeaders) throws {

@@ -213,7 +213,9 @@ import Testing
     }
 
     @Test func checkPrintsTheEffectiveConfigurationMaskedWithSources() throws {
-        let environment = ["TESSERA_PORT": "9444", "TESSERA_KEY_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
+        // The file's https:// public URL over --http needs the proxy named, or the check refuses it as serve would.
+        let environment = ["TESSERA_PORT": "9444", "TESSERA_KEY_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                           "TESSERA_TRUSTED_PROXY": "127.0.0.1"]
         let report = try ConfigCommand.Check.report(arguments: ["--config", "tessera.toml", "--log-level", "debug"], environment: environment) { _ in file }
         #expect(!report.contains("s3cret"))
         #expect(!report.contains("AAAAAAAA"))
