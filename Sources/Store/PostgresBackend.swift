@@ -111,6 +111,22 @@ struct PostgresSession: SQLSession {
         }
     }
 
+    /// Runs `statement`, a write outside any transaction block that is its own commit, prepared on this connection the
+    /// first time (PostgresNIO keeps it by name per connection), and returns once its commit is proven to have ended: a
+    /// statement outside a block is committed at the Sync after it, after its answer was written, and PostgresNIO hands
+    /// the answer over before Sync's ReadyForQuery. Normally both arrive together, but a server killed while the commit
+    /// waits (for a synchronous standby) sends the buffered answer with its goodbye. `SELECT 1`'s answer comes only after
+    /// that ReadyForQuery, so it proves the commit ended; without it a create whose commit never reached the standby was
+    /// acknowledged, and lost when the standby was promoted.
+    ///
+    /// Both run on the connection's event loop (`PostgresLoop`): each is written in the turn that found the connection
+    /// open, as `execute` does, and `SELECT 1` is written as soon as the statement's answer is read, without leaving the
+    /// loop. A statement that fails saved nothing and needs no proof.
+    func executeCommitting<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws where Statement.Row == () {
+        observe?(Statement.sql)
+        try await PostgresLoop(connection.eventLoop).executeCommitting(statement, on: connection, logger: logger, observe: observe)
+    }
+
     /// Rewrites `?` placeholders to PostgreSQL's `$1, $2…`, leaving quoted text alone. Over the UTF-8 bytes (`?` and `'`
     /// are ASCII, and no other character's encoding contains their bytes): walking characters took 2% of the time of a
     /// `POST /users` on PostgreSQL.
@@ -130,6 +146,32 @@ struct PostgresSession: SQLSession {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A connection's event loop as an actor: its methods run on the loop, and what one does between two suspensions happens
+/// in one turn of the loop. PostgresNIO's async calls run on their caller's executor (its module makes them
+/// `nonisolated(nonsending)`), so a statement they send is written in that turn too.
+actor PostgresLoop {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
+    /// `PostgresSession.executeCommitting`, on the loop.
+    func executeCommitting<Statement: PostgresPreparedStatement>(_ statement: Statement, on connection: PostgresConnection, logger: Logger,
+                                                                 observe: (@Sendable (String) -> Void)?) async throws where Statement.Row == () {
+        // A statement written to a connection whose channel has closed and dropped its handlers is never answered (see
+        // `PostgresSession.execute`): the connection is found open in the turn that writes the statement.
+        guard !connection.isClosed else { throw PostgresUnavailable(reason: "the connection was lost", underlying: nil) }
+        _ = try await connection.execute(statement, logger: logger)
+        observe?("SELECT 1")
+        guard !connection.isClosed else { throw PostgresUnavailable(reason: "the connection was lost", underlying: nil) }
+        // Its one row is read to the end: the answer is whole.
+        for try await _ in try await connection.query("SELECT 1", logger: logger) {}
     }
 }
 

@@ -7,15 +7,16 @@ import Synchronization
 /// transaction block or not, so the plain reads before a transaction's first write need no block: they run alone. A write
 /// that can be made one self-contained statement (a create: its keys, the object and its change-log row) is held
 /// (`hold`): when the transaction ends with nothing after it, it runs alone, outside any block, as the transaction's
-/// commit, followed by one trivial statement whose answer proves the commit ended (see `commit`) — a `POST /users` is
-/// then three round trips (the domain's read, the create and the proof) instead of six with `BEGIN`, three writes and
-/// `COMMIT`. When another statement comes first, the block is opened and the held write runs inside
+/// commit, followed by one trivial statement whose answer proves the commit ended (`PostgresSession.executeCommitting`)
+/// — a `POST /users` is then two round trips (the create, which checks the UPN's domain itself, and the proof) instead
+/// of six with `BEGIN`, three writes and `COMMIT`. When another statement comes first, the block is opened and the held write runs inside
 /// it, as it would have at its place.
 final class PostgresWriteSession: SQLSession, Sendable {
-    /// A write held back: how it runs as the transaction's only write (outside a block, on the bare connection) and how it
-    /// runs inside the block (through this session).
+    /// A write held back: how it runs as the transaction's only write (outside a block, on the bare connection, returning
+    /// only once its commit is proven to have ended: `PostgresSession.executeCommitting`) and how it runs inside the block
+    /// (through this session).
     struct HeldWrite: Sendable {
-        let alone: @Sendable (any SQLSession) async throws -> Void
+        let alone: @Sendable (PostgresSession) async throws -> Void
         let inBlock: @Sendable () async throws -> Void
     }
 
@@ -25,10 +26,10 @@ final class PostgresWriteSession: SQLSession, Sendable {
     }
 
     /// The connection's statements as they are sent.
-    let connection: any SQLSession
+    let connection: PostgresSession
     private let state = Mutex(State())
 
-    init(_ connection: any SQLSession) {
+    init(_ connection: PostgresSession) {
         self.connection = connection
     }
 
@@ -56,18 +57,13 @@ final class PostgresWriteSession: SQLSession, Sendable {
         }
     }
 
-    /// Ends a transaction whose body returned: a held write runs alone (it is the commit), an open block commits, and a
-    /// transaction that only read has nothing to end. `committing` is set before anything that may save the writes is sent.
+    /// Ends a transaction whose body returned: a held write runs alone (it is the commit, and returns once a following
+    /// statement's answer proved that the commit ended), an open block commits, and a transaction that only read has
+    /// nothing to end. `committing` is set before anything that may save the writes is sent.
     func commit(committing: Flag) async throws {
         if let held = takeHeld() {
             committing.set()
             try await held.alone(connection)
-            // A statement outside a block is committed at the Sync that follows it, after its answer was written, and
-            // PostgresNIO hands over the answer before Sync's ReadyForQuery. Normally both arrive together, but a server
-            // killed while the commit waits (for a synchronous standby) sends the buffered answer with its goodbye. The
-            // next statement's answer comes only after that ReadyForQuery, so it proves the commit ended; without it a
-            // create whose commit never reached the standby was acknowledged, and lost when the standby was promoted.
-            _ = try await connection.execute("SELECT 1", [])
         } else if isOpen {
             committing.set()
             _ = try await connection.execute("COMMIT", [])

@@ -27,10 +27,10 @@ struct PostgresRoundTripTests {
     }
 
     /// A migrated store whose statements are written down, with a fresh tenant.
-    static func withCountedStore(_ url: String,
+    static func withCountedStore(_ url: String, maxConnections: Int = 16,
                                  _ body: (SQLDirectoryStore, DirectoryService, ProvisionedTenant, StatementLog) async throws -> Void) async throws {
         let sent = StatementLog()
-        let store = SQLDirectoryStore(backend: try PostgresBackend(url: url, observe: { sql in sent.append(sql) }))
+        let store = SQLDirectoryStore(backend: try PostgresBackend(url: url, maxConnections: maxConnections, observe: { sql in sent.append(sql) }))
         do {
             try await store.migrate()
             let directory = DirectoryService(store: store, clock: TestClock())
@@ -72,6 +72,38 @@ struct PostgresRoundTripTests {
                                           [.text(tenant.tenantId), .text(ada.id)])
             }
             #expect(digests.first { $0.id == ada.id }?.digest == stored.first?.first?.text)
+        }
+    }
+
+    @Test("every create run alone is one prepared statement whatever its keys: one text, prepared once on the connection, executed with PostgreSQL's generic plan (not planned again)",
+          arguments: databases)
+    func createPrepared(_ url: String) async throws {
+        // One connection, so that the statements PostgreSQL holds for it can be read.
+        try await Self.withCountedStore(url, maxConnections: 1) { store, directory, tenant, sent in
+            var texts: Set<String> = []
+            var made: [String] = []
+            for i in 0..<8 {
+                // Users with one key (the UPN) and with two (and a proxy address), and a group with none.
+                if i == 7 {
+                    made.append(try await directory.create(tenant: tenant.tenantId, kind: .group, body: [
+                        "displayName": "Plain", "mailEnabled": false, "mailNickname": "plain", "securityEnabled": true], actor: .system).id)
+                } else {
+                    made.append(try await directory.makeUser(tenant, "User\(i)",
+                                                             extra: i.isMultiple(of: 2) ? ["mail": .string("user\(i)@\(tenant.domain)")] : [:]).id)
+                }
+                let statements = sent.take()
+                #expect(statements.count == 2 && statements.last == "SELECT 1")
+                if let first = statements.first { texts.insert(first) }
+            }
+            #expect(texts.count == 1 && texts.first?.hasPrefix("WITH r AS") == true)
+            let held = try await store.backend.withReadSession { session in
+                try await session.execute("SELECT count(*), max(generic_plans) FROM pg_prepared_statements WHERE statement LIKE 'WITH r AS%'", [])
+            }
+            #expect(held.first?.first?.int == 1)
+            // PostgreSQL plans a prepared statement's first five executions for their values, then keeps a generic plan.
+            #expect((held.first?.last?.int ?? 0) >= 1)
+            let ids = made
+            #expect(try await store.read { try await $0.objects(tenant: tenant.tenantId, ids: ids) }.count == 8)
         }
     }
 
