@@ -242,6 +242,37 @@ def test_a_renewed_certificate_reaches_the_next_handshake_and_open_connections_g
         stop_serve(proc, data)
 
 
+def test_a_full_chain_with_an_rsa_key_is_served_whole(pki):
+    """certbot's fullchain.pem: the server's certificate (an RSA key here), then the intermediate that signed it. A client
+    that trusts only the root verifies the name, which it cannot when the file holds the server's certificate alone."""
+    folder = pki / "chain"
+    folder.mkdir()
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "intermediate-key.pem",
+            "-out", "intermediate.csr", "-subj", "/CN=Contoso Test Intermediate", cwd=folder)
+    (folder / "intermediate.cnf").write_text("basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
+    openssl("x509", "-req", "-in", "intermediate.csr", "-CA", "../ca.pem", "-CAkey", "../ca-key.pem", "-CAcreateserial",
+            "-out", "intermediate.pem", "-days", "2", "-extfile", "intermediate.cnf", cwd=folder)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "privkey.pem", "-out", "leaf.csr", "-subj", f"/CN={NAME}", cwd=folder)
+    (folder / "leaf.cnf").write_text(f"subjectAltName=DNS:{NAME}\nbasicConstraints=critical,CA:FALSE\n"
+                                     "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "intermediate.pem", "-CAkey", "intermediate-key.pem", "-CAcreateserial",
+            "-out", "cert.pem", "-days", "2", "-extfile", "leaf.cnf", cwd=folder)
+    (folder / "fullchain.pem").write_text((folder / "cert.pem").read_text() + (folder / "intermediate.pem").read_text())
+    for chain, whole in ((folder / "fullchain.pem", True), (folder / "cert.pem", False)):
+        proc, printed, port, data, _ = serve("--host", ADDRESS, "--public-url", f"https://{NAME}:{{port}}",
+                                             "--tls-cert", str(chain), "--tls-key", str(folder / "privkey.pem"))
+        try:
+            if whole:
+                assert handshake(pki / "ca.pem", port) == der(folder / "cert.pem")
+                with resolving(NAME, ADDRESS):
+                    assert session(pki / "ca.pem").get(f"https://{NAME}:{port}/healthz").text == "ok"
+            else:
+                with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer certificate"):
+                    handshake(pki / "ca.pem", port)
+        finally:
+            stop_serve(proc, data)
+
+
 def test_sighup_alone_reloads_the_certificate(pki):
     """With --tls-reload-interval 0 nothing reads the files again but SIGHUP (certbot's deploy hook, `systemctl reload`):
     a renewal on disk is not served until the signal, then the next handshake has it and the server goes on."""
