@@ -72,14 +72,19 @@ struct AuthorizeParametersTests {
 
         /// The ID token the code in a redirect to the SPA redeems for (PKCE, public client).
         func idToken(_ response: APIResponse) async throws -> JWT {
+            let token = try #require(try await tokens(response)["id_token"]?.stringValue)
+            return try #require(JWT.decode(token))
+        }
+
+        /// The token response the code in a redirect to the SPA redeems for.
+        func tokens(_ response: APIResponse) async throws -> JSONValue {
             let code = try #require(AuthorizeParametersTests.parameter(response, "code"), "no code in \(AuthorizeParametersTests.location(response) ?? response.text)")
             let redeemed = await h.send("POST", "/\(tenant)/oauth2/v2.0/token", headers: ["content-type": "application/x-www-form-urlencoded"],
                                         body: Array(AuthorizeEndpoint.encode([
                                             ("grant_type", "authorization_code"), ("client_id", appID), ("redirect_uri", AuthorizeParametersTests.spa),
                                             ("code", code), ("code_verifier", AuthorizeParametersTests.verifier)]).utf8))
             #expect(redeemed.status == 200, "\(redeemed.text)")
-            let token = try #require(redeemed.json["id_token"]?.stringValue)
-            return try #require(JWT.decode(token))
+            return redeemed.json
         }
     }
 
@@ -186,14 +191,19 @@ struct AuthorizeParametersTests {
         }
     }
 
-    @Test("oidcc-prompt-none-logged-in: prompt=none with a session answers with a code at once")
+    @Test("oidcc-prompt-none-logged-in: prompt=none with a session answers with a code at once, for the same sub and auth_time as the first sign-in")
     func promptNoneLoggedIn() async throws {
         try await Harness.run { h in
             let flow = try await Flow(h)
-            let response = await flow.authorize(flow.basic([("prompt", "none")]), cookie: try await flow.signIn())
+            let cookie = try await flow.signIn()
+            let first = try await flow.idToken(await flow.authorize(flow.basic(), cookie: cookie))
+            h.clock.advance(5)
+            let response = await flow.authorize(flow.basic([("prompt", "none")]), cookie: cookie)
             #expect(Self.parameter(response, "state") == "st")
             let token = try await flow.idToken(response)
             #expect(token.claims["nonce"] == "n1")
+            // The module's same-authentication check: one sign-in, so one sub and one auth_time.
+            #expect(token.claims["sub"] == first.claims["sub"] && token.claims["auth_time"] == first.claims["auth_time"] && first.claims["auth_time"] != nil)
         }
     }
 
@@ -245,7 +255,10 @@ struct AuthorizeParametersTests {
             let cookie = try await flow.signIn()
             let first = try await flow.idToken(await flow.authorize(flow.basic(), cookie: cookie))
             let hint = first.signingInput + "." + Base64URL.encode(first.signature)
-            #expect(Self.parameter(await flow.authorize(flow.basic([("prompt", "none"), ("id_token_hint", hint)]), cookie: cookie), "code") != nil)
+            h.clock.advance(5)
+            let second = try await flow.idToken(await flow.authorize(flow.basic([("prompt", "none"), ("id_token_hint", hint)]), cookie: cookie))
+            // The module's same-authentication check: the hinted sign-in's sub and auth_time.
+            #expect(second.claims["sub"] == first.claims["sub"] && second.claims["auth_time"] == first.claims["auth_time"] && first.claims["auth_time"] != nil)
             h.clock.advance(7200) // the hint has expired; the session has not
             let again = await flow.authorize(flow.basic([("prompt", "none"), ("id_token_hint", hint)]), cookie: cookie)
             #expect(Self.parameter(again, "code") != nil)
@@ -348,8 +361,14 @@ struct AuthorizeParametersTests {
             let flow = try await Flow(h)
             let cookie = try await flow.signIn()
             let claims = #"{"userinfo":{"name":{"essential":true}},"id_token":{"auth_time":{"essential":true},"name":null}}"#
-            let token = try await flow.idToken(await flow.authorize(flow.basic([("claims", claims)]), cookie: cookie))
+            let tokens = try await flow.tokens(await flow.authorize(flow.basic([("claims", claims)]), cookie: cookie))
+            let idToken = try #require(tokens["id_token"]?.stringValue)
+            let token = try #require(JWT.decode(idToken))
             #expect(token.claims["auth_time"]?.intValue == Int64(h.clock.now.timeIntervalSince1970) && token.claims["name"] != nil)
+            // The module's check: the essential userinfo name is at userinfo (scope openid alone).
+            let access = try #require(tokens["access_token"]?.stringValue)
+            let info = await h.send("GET", "/oidc/userinfo", headers: ["authorization": "Bearer \(access)"])
+            #expect(info.status == 200 && info.json["name"]?.stringValue?.isEmpty == false && info.json["sub"] == token.claims["sub"], "\(info.text)")
             #expect(token.claims["acr"] == nil)
             for bad in ["{not json", "[1]", #"{"id_token":5}"#, #"{"id_token":{"acr":"x"}}"#, #"{"id_token":{"acr":{"essential":"yes"}}}"#] {
                 #expect(Self.isError(await flow.authorize(flow.basic([("claims", bad)]), cookie: cookie), "invalid_request"), "\(bad)")
@@ -432,8 +451,9 @@ struct AuthorizeParametersTests {
             let (key, der) = try SessionAndAssertionTests.certificate(at: h.clock.now)
             let flow = try await Flow(h, certificate: der)
             let object = try Self.requestObject(flow, key: key)
+            // As the module sends it: the query's redirect_uri is one the app never registered; the object's is used.
             let response = await flow.authorize([("client_id", flow.appID), ("response_type", "code"), ("scope", "openid"), ("nonce", "from-query"),
-                                                 ("request", object)], cookie: try await flow.signIn())
+                                                 ("redirect_uri", "https://attacker.example/cb"), ("request", object)], cookie: try await flow.signIn())
             #expect(Self.parameter(response, "code") != nil && Self.parameter(response, "state") == "st")
             #expect(try await flow.idToken(response).claims["nonce"] == "from-object")
             let discovery = await h.send("GET", "/\(flow.tenant)/v2.0/.well-known/openid-configuration")

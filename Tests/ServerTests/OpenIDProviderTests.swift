@@ -524,6 +524,22 @@ struct OpenIDProviderTests {
             #expect(again["sub"] == first["sub"] && again["sid"] == first["sid"])
             let info = await rp.userinfo("GET", token: try #require(refreshed.json["access_token"]?.stringValue))
             #expect(info.json["sub"] == first["sub"])
+            // RFC 6749 A.17: a refresh token is printable ASCII.
+            #expect(!refresh.isEmpty && refresh.unicodeScalars.allSatisfy { (0x20...0x7E).contains($0.value) })
+            // Bound to its client: another client's refresh token, presented with this client's own valid secret, is refused.
+            let other = try await Self.rp(h)
+            let otherRefresh = try #require(try await other.codeFlow()["refresh_token"]?.stringValue)
+            let stolen = await rp.token([("grant_type", "refresh_token"), ("refresh_token", otherRefresh), ("client_id", rp.clientID),
+                                         ("client_secret", rp.secret)])
+            #expect(stolen.status == 400 && stolen.json["error"] == "invalid_grant" && Self.isRFC6749Description(stolen.json["error_description"]), "\(stolen.status) \(stolen.text)")
+            // The same with client_secret_basic, as the module sends it.
+            let basic = ["authorization": "Basic " + Data("\(rp.clientID):\(rp.secret)".utf8).base64EncodedString()]
+            let stolenBasic = await rp.token([("grant_type", "refresh_token"), ("refresh_token", otherRefresh)], headers: basic)
+            #expect(stolenBasic.status == 400 && stolenBasic.json["error"] == "invalid_grant", "\(stolenBasic.status) \(stolenBasic.text)")
+            // Nothing was spent: the token still works for its own client.
+            let own = await other.token([("grant_type", "refresh_token"), ("refresh_token", otherRefresh), ("client_id", other.clientID),
+                                         ("client_secret", other.secret)])
+            #expect(own.status == 200, "\(own.text)")
         }
     }
 
@@ -892,6 +908,13 @@ struct OpenIDProviderTests {
                 #expect(answered.status == 200, "\(secret == special ? "special" : "plain"), encoded: \(encode): \(answered.text)")
             }
             #expect(formEncoded(special) == "a%3Ab%2Bc%252Fd+e%7Ef%26g%3Dh")
+            // Another client's code, presented with this client's valid credentials, is that client's grant: invalid_grant.
+            let other = try await Self.rp(h)
+            let othersCode = try #require(try await other.answer(other.request("code"))["code"])
+            let crossed = await rp.token([("grant_type", "authorization_code"), ("code", othersCode), ("redirect_uri", Self.redirect)],
+                                         headers: basic(rp.clientID, rp.secret))
+            #expect(crossed.status == 400 && crossed.json["error"] == "invalid_grant", "\(crossed.text)")
+            #expect(await other.redeem(othersCode).status == 200)
             // Close is not enough: the special secret with its + read as a space, and a wrong secret, are refused.
             for wrong in [basic(rp.clientID, "a:b c%2Fd e~f&g=h"), basic(rp.clientID, rp.secret + "x")] {
                 let refused = try await redeem(wrong)

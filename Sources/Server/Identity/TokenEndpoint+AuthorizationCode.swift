@@ -31,9 +31,7 @@ extension TokenEndpoint {
         }
         if kind == "web" {
             // Confidential clients prove themselves as in the client credentials grant.
-            var confidential = form
-            confidential["client_id"] = code.clientID
-            _ = try await authenticateClient(confidential)
+            try await authenticateHolder(form, holder: code.clientID, code: 70002, grant: "authorization code")
         } else if form["client_secret"] != nil || form["client_assertion"] != nil {
             throw OAuthError.invalidRequest(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
         }
@@ -92,12 +90,10 @@ extension TokenEndpoint {
         var decision: ConditionalAccessDecision?
         var contexts: Set<String> = []
         // A confidential client proves itself before its token is spent: someone who only holds the token must not be
-        // able to end the session by presenting it without the client's credentials.
+        // able to end the session by presenting it without the client's credentials, nor another client with its own.
         if let holder = try await tokens.peek(tenant: tenant.id, token: token) {
             if holder.confidential {
-                var confidentialForm = form
-                confidentialForm["client_id"] = holder.code.clientID
-                _ = try await authenticateClient(confidentialForm)
+                try await authenticateHolder(form, holder: holder.code.clientID, code: 70000, grant: "refresh token")
             }
             // Conditional Access decides before the token is spent: a refusal leaves it usable once the user complies.
             // A claims challenge passed back (MSAL's claims_challenge) asks for authentication contexts on top of those the

@@ -57,6 +57,22 @@ struct TokenEndpoint {
         let authenticationClass: String
     }
 
+    /// Authenticates the confidential client presenting a grant issued to `holder` (an authorization code or a refresh
+    /// token): as the request names itself (the form's `client_id`, the Basic header's id, a client assertion's `sub`),
+    /// or as `holder` when it names no client. A client that proves itself but is not `holder` holds another client's
+    /// grant: `invalid_grant` with `code` (RFC 6749 §5.2, as the OpenID Foundation's oidcc-refresh-token expects), not a
+    /// failed client authentication; nothing is spent either way.
+    func authenticateHolder(_ form: [String: String], holder: String, code: Int, grant: String) async throws {
+        var presented = form
+        let namesItself = form["client_id"] != nil || form["client_assertion"] != nil
+            || request.header("authorization")?.lowercased().hasPrefix("basic ") == true
+        if !namesItself { presented["client_id"] = holder }
+        let client = try await authenticateClient(presented)
+        guard client.application.body["appId"]?.stringValue?.lowercased() == holder.lowercased() else {
+            throw OAuthError(error: "invalid_grant", code: code, description: "The \(grant) was issued to another client.")
+        }
+    }
+
     /// Authenticates the client (``verifyClient(_:)``) under smart lockout: a source that keeps failing is slowed,
     /// then refused before any credential is checked; a client id guessed at from one address stays usable from others.
     func authenticateClient(_ form: [String: String]) async throws -> Client {
