@@ -1,10 +1,11 @@
-"""A tenant's device CA rotated and retired through the command line while the server runs (issue 17): a computer joined
-through Kerberos against the Samba DC (test_hybrid_join.py's world) signs in as itself with the certificate `tessera
-device join` wrote (RFC 7523's JWT bearer grant) before `tessera device ca rotate`, after it (its certificate is the
-previous CA's, still accepted) and is refused once `tessera device ca retire` has run, with the reason; a computer joined
-after the rotation gets a certificate from the new CA and keeps signing in. Both commands are in the tenant's directory
-audit (`/auditLogs/directoryAudits`) as the command line's, naming the CAs by thumbprint. Needs the domain controller
-of `scripts/ad-up`, as test_hybrid_join does."""
+"""A tenant's device CA rotated and retired through the command line while the server and a proxy run (issue 17): a
+computer joined through Kerberos against the Samba DC (test_hybrid_join.py's world) signs in as itself with the
+certificate `tessera device join` wrote (RFC 7523's JWT bearer grant), and presents it to `tessera proxy --listen-tls`
+with curl (test_proxy.py's fixtures), before `tessera device ca rotate`, after it (its certificate is the previous CA's,
+still accepted) and is refused at both once `tessera device ca retire` has run, with the reason; a computer joined after
+the rotation gets a certificate from the new CA and keeps working. Both commands are in the tenant's directory audit
+(`/auditLogs/directoryAudits`) as the command line's, naming the CAs by thumbprint. Needs the domain controller of
+`scripts/ad-up`, as test_hybrid_join does."""
 from __future__ import annotations
 
 import base64
@@ -14,22 +15,12 @@ import time
 import uuid
 
 import jwt as pyjwt
-import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from test_hybrid_join import BINARY, World
-
-
-@pytest.fixture(scope="module")
-def world():
-    w = World()
-    try:
-        w.tessera("hybrid", "kerberos", "enable", "--connector", "corp", "--host", w.host, "--public-url", f"http://{w.host}:{w.port}")
-        yield w
-    finally:
-        w.close()
+from test_proxy import curl_proxy, joined_world, plain_origin, tls_proxy  # noqa: F401 (fixtures: the world, and a proxy over its store)
 
 
 class JoinedDevice:
@@ -39,6 +30,7 @@ class JoinedDevice:
         run, out = world.computer().join()
         assert run.returncode == 0, run.stderr
         self.world = world
+        self.files = ["--proxy-cert", str(out / "device.pem"), "--proxy-key", str(out / "device-key.pem")]
         self.record = json.loads((out / "device.json").read_text())
         self.key = serialization.load_pem_private_key((out / "device-key.pem").read_bytes(), password=None)
         self.certificate = x509.load_pem_x509_certificate((out / "device.pem").read_bytes())
@@ -75,10 +67,18 @@ def audits(world: World, activity: str) -> list[dict]:
     return r.json()["value"]
 
 
-def test_a_device_certificate_issued_before_a_rotation_signs_in_until_the_previous_ca_is_retired(world):
+def proxied(proxy, device: JoinedDevice) -> tuple[int, str]:
+    """The proxy's answer to a request presenting the device's certificate: the origin's page, or the refusal's message."""
+    status, body = curl_proxy(proxy, *device.files)
+    return status, body if status == 200 else json.loads(body)["error"]["message"]
+
+
+def test_a_device_certificate_issued_before_a_rotation_counts_until_the_previous_ca_is_retired(joined_world, tls_proxy):
+    world = joined_world
     tenant = world.tenant["tenantId"]
     before = JoinedDevice(world)
     assert signs_in(before)
+    assert proxied(tls_proxy, before)[0] == 200
     [current] = world.tessera("device", "ca", "status", "--tenant", tenant)
     assert current["role"] == "current" and current["rotatedAt"] is None, current
 
@@ -89,9 +89,11 @@ def test_a_device_certificate_issued_before_a_rotation_signs_in_until_the_previo
     assert rotated[1]["thumbprint"] == current["thumbprint"] and rotated[0]["thumbprint"] != current["thumbprint"], rotated
     assert rotated[1]["acceptedUntil"] is not None and rotated[1]["retiredAt"] is None, rotated
     assert signs_in(before)
+    assert proxied(tls_proxy, before)[0] == 200
     after = JoinedDevice(world)
     assert after.authority_key_id != before.authority_key_id, "registered after the rotation: the new CA's certificate"
     assert signs_in(after)
+    assert proxied(tls_proxy, after)[0] == 200
 
     # Retired: the certificate of the previous CA is refused at the next sign-in with the reason; the new CA's still counts.
     retired = world.tessera("device", "ca", "retire", "--tenant", tenant)
@@ -100,8 +102,12 @@ def test_a_device_certificate_issued_before_a_rotation_signs_in_until_the_previo
     assert refused.status_code == 400, refused.text
     error = refused.json()
     assert error["error"] == "invalid_grant" and error["error_codes"] == [50012], error
-    assert "previous device certificate authority, retired on " + retired[0]["retiredAt"] in error["error_description"], error
+    reason = (f"The device certificate was issued by this tenant's previous device certificate authority, retired on {retired[0]['retiredAt']}: "
+              "the device must register again for a certificate from the current one.")
+    assert reason in error["error_description"], error
+    assert proxied(tls_proxy, before) == (407, reason)
     assert signs_in(after)
+    assert proxied(tls_proxy, after)[0] == 200
     # Nothing is left to retire: the command says so and fails.
     run = subprocess.run([BINARY, "device", "ca", "retire", "--tenant", tenant, "--data", str(world.data)], capture_output=True, text=True,
                          timeout=120)
