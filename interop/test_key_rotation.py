@@ -167,3 +167,38 @@ def test_tokens_keep_validating_across_a_rotation(tmp_path):
 def test_without_a_key_encryption_key_serve_says_keys_are_unencrypted():
     with first_start(BINARY, "tessera-plain-keys-") as server:
         assert "stored unencrypted" in server["printed"], server["printed"]
+
+
+def test_keys_generate_then_rewrap_to_a_new_key(tmp_path):
+    """The README's commands for the key-encryption key: `tessera keys generate > kek` makes one (base64 of 32 random
+    bytes, a new one each time); serve seals the keys with it; once the node has stopped, `tessera keys rewrap --old-key-file
+    OLD --new-key-file NEW` seals them again: the new key opens them, the old one no longer does, and serve starts with
+    the new one signing with the same key as before."""
+    from support import serve_on_a_free_port, stop_serve
+
+    made = [subprocess.run([BINARY, "keys", "generate"], capture_output=True, text=True, timeout=60, check=True).stdout for _ in range(2)]
+    assert all(len(base64.b64decode(text.strip(), validate=True)) == 32 for text in made) and made[0] != made[1], made
+    old, new = tmp_path / "kek", tmp_path / "kek-new"
+    for path, text in ((old, made[0]), (new, made[1])):
+        path.write_text(text)
+        path.chmod(0o600)
+    data = tmp_path / "data"
+    proc, _, _ = serve_on_a_free_port(lambda port: [BINARY, "serve", "--data", str(data), "--port", str(port),
+                                                    "--key-encryption-key-file", str(old)])
+    stop_serve(proc)
+    before = _keys("list", "--data", str(data), "--key-encryption-key-file", str(old))
+    assert before.returncode == 0 and "encrypted\t_deployment/signingKey" in before.stdout, before
+    current = next(line for line in before.stdout.splitlines() if line.startswith("current\t"))
+
+    rewrapped = _keys("rewrap", "--data", str(data), "--old-key-file", str(old), "--new-key-file", str(new))
+    assert rewrapped.returncode == 0 and "_deployment/signingKey" in rewrapped.stdout, rewrapped
+    after = _keys("list", "--data", str(data), "--key-encryption-key-file", str(new))
+    assert after.returncode == 0 and current in after.stdout.splitlines() and "plain\t" not in after.stdout, after
+    refused = _keys("list", "--data", str(data), "--key-encryption-key-file", str(old))
+    assert refused.returncode != 0 and "does not open the stored keys" in refused.stderr, refused
+    proc, printed, _ = serve_on_a_free_port(lambda port: [BINARY, "serve", "--data", str(data), "--port", str(port),
+                                                          "--key-encryption-key-file", str(new)])
+    try:
+        assert "listening on" in printed and "stored unencrypted" not in printed, printed
+    finally:
+        stop_serve(proc, data)
