@@ -116,7 +116,12 @@ class Apache:
         return str(path)
 
     def site(self, name: str, client_id: str, secret: str | None, *directives: str) -> Site:
-        site = Site(name, free_port(), client_id, secret, list(directives), self)
+        # free_port can name a port twice in a row (it was seen: Apache then refuses two Listens on one port).
+        taken = {s.port for s in self.sites}
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        site = Site(name, port, client_id, secret, list(directives), self)
         self.sites.append(site)
         return site
 
