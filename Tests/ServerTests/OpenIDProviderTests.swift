@@ -609,7 +609,7 @@ struct OpenIDProviderTests {
         }
     }
 
-    @Test("oidcc-claims-userinfo: the claims parameter's userinfo member (email, essential name) is answered at userinfo with scope openid alone, after a refresh too; nothing else is")
+    @Test("claims parameter: its userinfo member (email, essential name) is answered at userinfo with scope openid alone, after a refresh too; nothing else is")
     func claimsUserinfo() async throws {
         try await Harness.run { h in
             let rp = try await Self.rp(h)
