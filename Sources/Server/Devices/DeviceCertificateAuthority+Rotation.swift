@@ -112,12 +112,12 @@ extension DeviceCertificateAuthority {
             previous.append(["certificate": .string(try replaced.certificate.serializeAsPEM().pemString), "rotatedAt": .string(Timestamp.format(now))])
             try await sealing.write(value, setting, in: tx)
             try await tx.putSetting(tenant: tenant, key: rotationKey, value: ["previous": .array(previous)])
-            let old = try Issuer(certificate: replaced.certificate, rotatedAt: now, retiredAt: nil)
+            let oldThumbprint = try Issuer(certificate: replaced.certificate, rotatedAt: now, retiredAt: nil).thumbprint
             try await tx.record(ChangeRecord(
                 tenant: tenant, objectId: nextThumbprint, kind: auditKind, operation: "update", activity: "Rotate device certificate authority",
                 actor: actor.initiatedBy, at: Timestamp.format(now),
                 details: ["displayName": "Device certificate authority",
-                          "modifiedProperties": [["displayName": "thumbprint", "oldValue": .string("\"\(try old.thumbprint)\""),
+                          "modifiedProperties": [["displayName": "thumbprint", "oldValue": .string("\"\(oldThumbprint)\""),
                                                   "newValue": .string("\"\(nextThumbprint)\"")]],
                           "additionalDetails": [["key": "previousAcceptedUntil",
                                                  "value": .string(Timestamp.format(Issuer.acceptedUntil(replaced.certificate, rotatedAt: now)))]]]))
