@@ -300,6 +300,26 @@ def test_sighup_alone_reloads_the_certificate(pki):
         stop_serve(proc, data)
 
 
+@pytest.mark.parametrize("options", [(), ("--http",)], ids=["local-ca", "http"])
+def test_sighup_without_a_certificate_of_its_own_does_not_stop_the_server(options):
+    """`systemctl reload tessera` (the unit's ExecReload sends SIGHUP) on a server with the generated certificate, or on
+    plain http behind a proxy: nothing to read again, said in the log; the server goes on (the signal's default would
+    have ended it)."""
+    proc, printed, port, data, later = serve(*options)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not any("SIGHUP: nothing to read again" in line for line in later) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any("SIGHUP: nothing to read again (no --tls-cert)" in line for line in later), "".join(later)
+        assert proc.poll() is None
+        scheme = "http" if options else "https"
+        answer = requests.get(f"{scheme}://localhost:{port}/healthz", verify=str(data / "tls" / "ca.pem") if not options else True, timeout=10)
+        assert answer.status_code == 200 and answer.text == "ok", answer.text
+    finally:
+        stop_serve(proc, data)
+
+
 def refused(*options: str) -> str:
     """What `tessera serve` says when it refuses to start with `options` (it must exit, not listen)."""
     data = Path(tempfile.mkdtemp(prefix="tessera-refused-"))

@@ -22,7 +22,8 @@ public enum TesseraServer {
                                        CrossTenantSyncService(app: app), HandbackService(app: app)]
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         services += extra  // e.g. the health listener (`serve --health-listen`)
-        if let reloader = tls?.reloader { services.append(reloader) }  // `serve --tls-cert`: renewals without a restart
+        // `serve --tls-cert`: renewals without a restart; otherwise SIGHUP is only logged (its default would stop the server).
+        services.append(tls?.reloader ?? HangupWithoutCertificateService(logger: Logger(label: "tessera.tls")))
         tls?.report(to: app.telemetry, listener: "https")  // its expiry in /metrics
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: port), serverName: "Tessera",

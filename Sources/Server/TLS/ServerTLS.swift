@@ -231,6 +231,21 @@ struct CertificateReloadService: Service {
     }
 }
 
+/// Takes SIGHUP when there is nothing to reload (the generated certificate, or plain http behind a proxy), so that
+/// `systemctl reload` or a certbot deploy hook does not stop the server, as the signal's default action would.
+struct HangupWithoutCertificateService: Service {
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        await cancelWhenGracefulShutdown {
+            for await _ in hangups {
+                logger.notice("SIGHUP: nothing to read again (no --tls-cert); the server goes on")
+            }
+        }
+    }
+}
+
 /// Puts TLS in front of `Base` with the context ``ServerTLS`` holds when the connection is accepted, so a replaced
 /// certificate reaches new connections without touching open ones.
 struct ReloadingTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
