@@ -224,6 +224,16 @@ def test_install_start_stop_remove_purge(deb: Path, machine):
         created = run("runuser", "-u", "tessera", "--", "/usr/bin/tessera", "tenant", "create", "--data", str(STATE),
                       "--name", "Packaged", "--domain", "packaged.test", "--json", timeout=120)
         assert '"tenantId"' in created.stdout, created.stdout
+        # systemctl reload: the unit's ExecReload (SIGHUP to the main process) leaves the service serving.
+        if proc is None:
+            run("systemctl", "reload", "tessera.service")
+        else:
+            reload = re.search(r"(?m)^ExecReload=(.+)$", Path(UNIT).read_text()).group(1).replace("$MAINPID", str(proc.pid))
+            run(*reload.split())
+        threading.Event().wait(2)
+        assert proc is None or proc.poll() is None, "the service stopped on reload"
+        ready = session.get(f"https://localhost:{port}/readyz", timeout=30)
+        assert ready.status_code == 200, ready.text
     finally:
         code = stop_service(proc)
     assert code == 0, f"tessera.service exit status {code}"
