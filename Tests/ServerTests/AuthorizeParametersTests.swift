@@ -445,6 +445,35 @@ struct AuthorizeParametersTests {
         return try JWT.sign(claims: all.filter { $0.value != .null }, header: [:], key: key)
     }
 
+    /// `claims` signed PS256 (RSASSA-PSS with SHA-256), which discovery lists beside RS256 for request objects and client
+    /// assertions; Tessera's own JWT.sign signs RS256 only.
+    static func signPS256(_ claims: [String: JSONValue], header extra: [String: JSONValue] = [:], key: _RSA.Signing.PrivateKey) throws -> String {
+        var header = extra
+        header["alg"] = "PS256"
+        header["typ"] = "JWT"
+        let input = Base64URL.encode(Data(JSONValue.object(header).serialized.utf8)) + "." + Base64URL.encode(Data(JSONValue.object(claims).serialized.utf8))
+        let signature = try key.signature(for: SHA256.hash(data: Data(input.utf8)), padding: .PSS)
+        return input + "." + Base64URL.encode(signature.rawRepresentation)
+    }
+
+    @Test("request objects signed PS256, as discovery lists, are taken; a PS256 signature by another key is invalid_request_object")
+    func requestObjectPS256() async throws {
+        try await Harness.run { h in
+            let (key, der) = try SessionAndAssertionTests.certificate(at: h.clock.now)
+            let flow = try await Flow(h, certificate: der)
+            let discovery = await h.send("GET", "/\(flow.tenant)/v2.0/.well-known/openid-configuration")
+            #expect(discovery.json["request_object_signing_alg_values_supported"] == ["RS256", "PS256"])
+            let rs256 = try #require(JWT.decode(try Self.requestObject(flow, key: key)))
+            let cookie = try await flow.signIn()
+            let object = try Self.signPS256(rs256.claims, key: key)
+            let response = await flow.authorize([("client_id", flow.appID), ("response_type", "code"), ("scope", "openid"), ("request", object)],
+                                                cookie: cookie)
+            #expect(try await flow.idToken(response).claims["nonce"] == "from-object")
+            let stranger = try Self.signPS256(rs256.claims, key: try _RSA.Signing.PrivateKey(keySize: .bits2048))
+            #expect(Self.isError(await flow.authorize(flow.basic([("request", stranger)]), cookie: cookie), "invalid_request_object"))
+        }
+    }
+
     @Test("oidcc-ensure-request-object-with-redirect-uri: a signed request object carries the redirect URI and its parameters win")
     func requestObjectWithRedirectURI() async throws {
         try await Harness.run { h in

@@ -352,7 +352,9 @@ struct OpenIDProviderTests {
             let tokens = try await rp.codeFlow(scope: "openid profile")
             let info = await rp.userinfo("GET", token: try #require(tokens["access_token"]?.stringValue)).json
             #expect(info["given_name"] == "Adele" && info["family_name"] == "Vance" && info["name"]?.stringValue != nil
-                    && info["preferred_username"]?.stringValue != nil)
+                    && info["preferred_username"]?.stringValue == h.tenant.adminUserPrincipalName)
+            // Entra's oid and tid, as its ID tokens carry them.
+            #expect(info["oid"]?.stringValue == h.tenant.adminUserId && info["tid"]?.stringValue == rp.tenant)
             #expect(info["email"] == nil)
         }
     }
@@ -951,8 +953,17 @@ struct OpenIDProviderTests {
             let refreshed = await rp.token([("grant_type", "refresh_token"), ("refresh_token", refresh)] + (try assertion()))
             #expect(refreshed.status == 200, "\(refreshed.text)")
             #expect(try await Self.validIDToken(refreshed.json["id_token"]?.stringValue, rp, nonce: nil)["sub"] == first["sub"])
+            // PS256, which discovery lists beside RS256, authenticates as well.
+            #expect(await rp.discovery()["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "PS256"])
+            let now = Int64(h.clock.now.timeIntervalSince1970)
+            let pss = try AuthorizeParametersTests.signPS256([
+                "aud": .string("\(Harness.base)/\(rp.tenant)/oauth2/v2.0/token"), "iss": .string(rp.clientID), "sub": .string(rp.clientID),
+                "iat": .int(now), "exp": .int(now + 300), "jti": .string(Identifier.make())], header: ["x5t": .string(x5t)], key: key)
+            let viaPSS = await rp.token([("grant_type", "refresh_token"), ("refresh_token", try #require(refreshed.json["refresh_token"]?.stringValue)),
+                                         ("client_assertion_type", TokenEndpoint.assertionType), ("client_assertion", pss)])
+            #expect(viaPSS.status == 200, "\(viaPSS.text)")
             // Without any credential, the refresh token alone does nothing.
-            let next = try #require(refreshed.json["refresh_token"]?.stringValue)
+            let next = try #require(viaPSS.json["refresh_token"]?.stringValue)
             #expect(await rp.token([("grant_type", "refresh_token"), ("refresh_token", next)]).json["error"] == "invalid_client")
         }
     }
