@@ -183,6 +183,31 @@ def test_a_passkey_registers_and_signs_in_in_chromium_at_the_host_name(pki, dire
     passkey_round_trip(pki, direct["base"], direct["tenant"], direct["token"], direct["admin"], "production")
 
 
+def test_the_first_administrator_onboards_at_the_host_name_and_opens_the_admin_center(pki, direct):
+    """The README's last step: at https://login.contoso.test the first administrator uses the access pass serve printed
+    to create a passkey (for that name) on the sign-in page, and the admin center opens with it."""
+    from browser import USE_ACCESS_PASS, add_authenticator, chromium, remove_authenticator, wait_for_text
+
+    base, tenant, admin = direct["base"], direct["tenant"], direct["admin"]
+    with chromium(f"--host-resolver-rules=MAP {NAME} {ADDRESS}",
+                  f"--ignore-certificate-errors-spki-list={spki_hash(pki / 'leaf.pem')}") as driver:
+        driver.get(f"{base}/{tenant}/login")
+        aid = add_authenticator(driver)
+        try:
+            driver.find_element("id", "username").send_keys(admin)
+            driver.find_element("id", "onboarding").click()
+            driver.find_element("id", "tap").send_keys(field(direct["printed"], "access pass"))
+            created = driver.execute_async_script(USE_ACCESS_PASS)
+            assert created.get("passkeyType") == "deviceBound", created
+            credentials = driver.execute_cdp_cmd("WebAuthn.getCredentials", {"authenticatorId": aid})["credentials"]
+            assert [c["rpId"] for c in credentials] == [NAME]
+            driver.get(f"{base}/admin")
+            wait_for_text(driver, "New user")
+            assert admin in driver.page_source and driver.current_url.startswith(f"{base}/admin/")
+        finally:
+            remove_authenticator(driver, aid)
+
+
 def handshake(ca: Path, port: int) -> bytes:
     """The certificate a new TLS connection to login.contoso.test:port is shown (checked against the test CA)."""
     context = ssl.create_default_context(cafile=str(ca))
