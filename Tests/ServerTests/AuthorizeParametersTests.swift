@@ -128,6 +128,7 @@ struct AuthorizeParametersTests {
         guard let answer = answered(response) else { return false }
         let expected: Set<String> = ["error", "error_description", "error_uri", "state", "session_state", "iss"]
         return answer["error"] == error && answer["state"] == "st" && Set(answer.keys).isSubset(of: expected)
+            && OpenIDProviderTests.isRFC6749Description(answer["error_description"].map(JSONValue.string))
     }
 
     @Test("oidcc-max-age-1: a session older than max_age signs in again, only a new sign-in counts, and the ID token carries auth_time")
@@ -241,7 +242,8 @@ struct AuthorizeParametersTests {
             #expect(Self.toSignIn(await flow.follow(back, cookie: cookie), flow))
             // Without a session the sign-in page is where an account is chosen.
             #expect(Self.toSignIn(await flow.authorize(flow.basic([("prompt", "select_account")])), flow))
-            for bad in ["create", "none login", "none consent", "bogus", "login bogus"] {
+            // A value quoted back in error_description stays within RFC 6749's characters (no quote, backslash or non-ASCII).
+            for bad in ["create", "none login", "none consent", "bogus", "login bogus", "bo\"g\\us é\u{7}"] {
                 let refused = await flow.authorize(flow.basic([("prompt", bad)]), cookie: cookie)
                 #expect(Self.isError(refused, "invalid_request"), "prompt=\(bad)")
             }

@@ -706,6 +706,8 @@ struct OpenIDProviderTests {
             let keys = await h.send("GET", try #require(URL(string: jwksURI)).path).json["keys"]?.arrayValue ?? []
             #expect(!keys.isEmpty)
             for key in keys { #expect(key["kid"]?.stringValue != nil && key["use"] == "sig" && key["alg"] == "RS256" && key["kty"] == "RSA") }
+            // CheckDistinctKeyIdValueInServerJWKs: no two keys share a kid (a rotation publishes two keys).
+            #expect(Set(keys.compactMap { $0["kid"]?.stringValue }).count == keys.count)
             // Every response type listed works, and the issuer is the tokens' iss.
             let types = meta["response_types_supported"]?.arrayValue?.compactMap { $0.stringValue } ?? []
             #expect(types == ["code", "id_token", "code id_token"])

@@ -49,7 +49,7 @@ struct AuthorizeEndpoint {
         let answer = AuthorizationResponse(query: query, redirectURI: redirectURI)
         func deliver(_ params: [(String, String)]) -> APIResponse { answer.deliver(params) }
         func fail(_ error: String, _ description: String) -> APIResponse {
-            var params = [("error", error), ("error_description", description)]
+            var params = [("error", error), ("error_description", Self.errorDescription(description))]
             if let state { params.append(("state", state)) }
             return deliver(params)
         }
@@ -258,6 +258,12 @@ struct AuthorizeEndpoint {
 
     /// `response_mode=form_post`: a page that posts the parameters to the redirect URI at once (the code stays out
     /// of the URL, the history and the Referer). Its CSP allows that one form target and the page's one script.
+    /// An `error_description` as RFC 6749 §4.1.2.1 allows it (printable ASCII without `"` and `\`): a description that
+    /// quotes a parameter of the request may carry anything, so anything else becomes `?`.
+    static func errorDescription(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { (0x20...0x7E).contains($0.value) && $0 != "\"" && $0 != "\\" ? $0 : "?" }))
+    }
+
     static func formPost(_ uri: String, _ params: [(String, String)]) -> APIResponse {
         let nonce = Secrets.randomToken(bytes: 16)
         let fields = params.map { "<input type=\"hidden\" name=\"\(Page.escape($0.0))\" value=\"\(Page.escape($0.1))\">" }.joined()
