@@ -137,6 +137,13 @@ struct LogoutTests {
             #expect(answer.status == 302 && Self.location(answer) == Self.signedOut + "?state=st%201")
             #expect(Self.header(answer, "Set-Cookie")?.contains("Max-Age=0") == true)
             #expect(try await !Self.signedIn(h, browser.cookie))
+            // As the module checks next: a prompt=none request, even with the old cookie replayed, needs the user.
+            let challenge = Base64URL.encode(Data(SHA256.hash(data: Data(String(repeating: "v", count: 43).utf8))))
+            let silent = await h.send("GET", "/\(h.tenant.tenantId)/oauth2/v2.0/authorize", query: [
+                ("client_id", appID), ("redirect_uri", Self.spa), ("response_type", "code"), ("scope", "openid"), ("prompt", "none"),
+                ("state", "after"), ("code_challenge", challenge), ("code_challenge_method", "S256")].map { (name: $0.0, value: $0.1) },
+                headers: ["cookie": browser.cookie])
+            #expect(Self.location(silent)?.hasPrefix(Self.spa + "?error=login_required&") == true, "\(Self.location(silent) ?? silent.text)")
             // POST with a form body works the same.
             let second = try await Self.signIn(h, appID: appID)
             let posted = await Self.logout(h, [("id_token_hint", second.idToken), ("post_logout_redirect_uri", Self.signedOut), ("state", "p")],
