@@ -603,7 +603,7 @@ struct AuthorizeParametersTests {
             // question to the user, and accepting it gives the code.
             let openIDOnly = flow.basic([("prompt", "consent")]).map { $0.0 == "scope" ? ($0.0, "openid offline_access") : $0 }
             let page = await flow.authorize(openIDOnly, cookie: cookie)
-            #expect(page.text.contains("id=\"accept\""))
+            #expect(page.text.contains("id=\"accept\"") && page.text.contains("<li id=\"sign-in-only\">Sign you in"))
             #expect(try await flow.tokens(try await accept(page))["refresh_token"]?.stringValue != nil)
         }
     }

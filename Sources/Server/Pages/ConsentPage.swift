@@ -11,7 +11,9 @@ enum ConsentPage {
                        mayConsentForOrganisation: Bool, continuation: String, token: String, redirectURI: String) -> APIResponse {
         let name = application.body["displayName"]?.stringValue ?? "An application"
         let appID = application.body["appId"]?.stringValue ?? ""
-        let list = scopes.sorted().map { "<li><code>\(Page.escape($0))</code></li>" }.joined()
+        // With only the OpenID Connect scopes asked (prompt=consent), the page still says what the app gets.
+        let list = scopes.isEmpty ? "<li id=\"sign-in-only\">Sign you in and read your basic profile</li>"
+            : scopes.sorted().map { "<li><code>\(Page.escape($0))</code></li>" }.joined()
         let action = "/\(Page.escape(tenant.id))/oauth2/v2.0/consent"
         let hidden = """
         <input type="hidden" name="client_id" value="\(Page.escape(appID))">
@@ -44,7 +46,7 @@ enum ConsentPage {
         """, body: """
         <main>
           <h1>Permissions requested</h1>
-          <p><strong id="app-name">\(Page.escape(name))</strong> wants to act on your behalf with these Microsoft Graph permissions:</p>
+          <p><strong id="app-name">\(Page.escape(name))</strong> \(scopes.isEmpty ? "wants to:" : "wants to act on your behalf with these Microsoft Graph permissions:")</p>
           <ul id="scopes">\(list)</ul>
           <p>Accept only if you trust this app. You can remove its access later.</p>
           \(decision)
