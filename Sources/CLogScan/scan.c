@@ -23,7 +23,8 @@ enum { BLOCKS = 128, CHUNK = BLOCKS * 64 };
 // end a URL's host (`/`, `:`, `?`, blanks and newlines), `f` the bytes that are not digits. CEF: `a` spaces, `b` `|`,
 // `c` the `=` that can end a key (those not right after a space), `d` backslashes, `e` capital Cs (where `CEF:` may
 // start), `f` the `=` right after `st` or `rl` (where the keys that name a host end: dhost, host, dstHost, dst,
-// request, url), `g` the `=` right after another `=`.
+// request, url), `g` the `=` right after another `=` (`d` and `g` only when `any_backslash` or `any_double` says the
+// chunk has some).
 typedef struct {
     uint64_t nl[BLOCKS + 2], a[BLOCKS + 2], b[BLOCKS + 2], c[BLOCKS + 2], d[BLOCKS + 2], e[BLOCKS + 2], f[BLOCKS + 2],
         g[BLOCKS + 2];
@@ -33,6 +34,11 @@ typedef struct {
     // may name a host are walked from a cursor, with no search whose length the data decides. An `f` bit follows two
     // bytes that are not `=`, so a chunk has at most one for three bytes (and flatten writes up to three more).
     uint16_t keys[CHUNK / 2 + 8];
+    // Where the positions of the `nl` bits go in order (room for CHUNK + 4), and how many; `listed_in_stage1` when
+    // stage one wrote them and the keys' (AVX-512 for CEF, from the words in registers), else stage two lists them.
+    uint16_t *newlines;
+    size_t newline_count;
+    int listed_in_stage1;
 } masks;
 
 // MARK: - Stage one: a chunk's bytes to bitmasks
@@ -86,7 +92,8 @@ typedef struct {
         CLASSIFY(EQ, DIGITS);                                                            \
     }                                                                                    \
     for (size_t k = blocks; k < blocks + 2; k++)                                         \
-        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = m->g[k] = 0;
+        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = m->g[k] = 0; \
+    m->listed_in_stage1 = 0;
 
 static inline uint64_t eq_portable(const uint8_t *bytes, uint8_t ch) {
     uint64_t bits = 0;
@@ -168,16 +175,37 @@ static AVX2 void stage1_avx2(tessera_log_format format, const uint8_t *p, size_t
 // AVX-512 (F and BW): a comparison of 64 bytes gives their bits at once, with no movemask and no halves to join.
 #define AVX512 __attribute__((target("avx512f,avx512bw")))
 
+// The positions of the set bits of word `w` (block `k`) appended to `out` at `count`, two written whether there or
+// not (as flatten does, which this is one step of).
+#define LIST_WORD(out, count, w, k)                                                                                    \
+    do {                                                                                                               \
+        uint64_t bits_ = (w);                                                                                          \
+        size_t found_ = (size_t)__builtin_popcountll(bits_);                                                           \
+        (out)[count] = (uint16_t)(64 * (k) + (bits_ ? (size_t)__builtin_ctzll(bits_) : 0));                            \
+        bits_ &= bits_ - 1;                                                                                            \
+        (out)[(count) + 1] = (uint16_t)(64 * (k) + (bits_ ? (size_t)__builtin_ctzll(bits_) : 0));                      \
+        for (size_t j_ = 2; j_ < found_; j_++) {                                                                       \
+            bits_ &= bits_ - 1;                                                                                        \
+            (out)[(count) + j_] = (uint16_t)(64 * (k) + (size_t)__builtin_ctzll(bits_));                               \
+        }                                                                                                              \
+        count += found_;                                                                                               \
+    } while (0)
+
 // CEF with AVX-512: the bits that depend on the bytes before an `=` (`c`, `f`, `g`) are compared in the vector
 // registers, under the mask of the `=` (no shifts and carries from block to block), against the block's bytes one and
 // two places back, which come from this block and the one before in registers (loads one and two bytes back crossed
 // a cache line for every block). The first block has newlines before it (a chunk starts at a line's start: nothing
-// before it counts), and a partial last block is read from a copy padded with spaces.
+// before it counts), and a partial last block is read from a copy padded with spaces. The newlines' and keys' positions
+// are listed here from the words in registers (listing them after from the stored words cost about a tenth of the CEF
+// scan), and backslashes and `==` are only noted, their bits kept in a second pass for the rare chunk that has any.
 static AVX512 void stage1_avx512_cef(const uint8_t *p, size_t n, masks *m) {
     size_t whole = n / 64, blocks = (n + 63) / 64;
     uint8_t copy[64];
     // The block before the first: newlines (a chunk starts at a line's start: nothing before it counts).
     __m512i prev = _mm512_set1_epi8('\n');
+    // Whether the chunk has a backslash, or an `=` right after another, at all; how many newlines and keys it lists.
+    __mmask64 backslash = 0, twice = 0;
+    size_t lines = 0, keys = 0;
     for (size_t k = 0; k < blocks; k++) {
         const uint8_t *q = p + 64 * k;
         if (k == whole) {
@@ -193,21 +221,48 @@ static AVX512 void stage1_avx512_cef(const uint8_t *p, size_t n, masks *m) {
         __m512i v1 = _mm512_alignr_epi8(v, lanes, 15), v2 = _mm512_alignr_epi8(v, lanes, 14);
         prev = v;
         __mmask64 eq = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('='));
-        m->nl[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
+        __mmask64 nl = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
+        m->nl[k] = nl;
+        LIST_WORD(m->newlines, lines, nl, k);
         m->a[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' '));
         m->b[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('|'));
         m->c[k] = _mm512_mask_cmpneq_epi8_mask(eq, v1, _mm512_set1_epi8(' '));
-        m->d[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\'));
+        backslash |= _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\'));
         m->e[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('C'));
         __mmask64 st = _mm512_mask_cmpeq_epi8_mask(_mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('t')), v2,
                                                    _mm512_set1_epi8('s'));
         __mmask64 rl = _mm512_mask_cmpeq_epi8_mask(_mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('l')), v2,
                                                    _mm512_set1_epi8('r'));
         m->f[k] = st | rl;
-        m->g[k] = _mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('='));
+        LIST_WORD(m->keys, keys, st | rl, k);
+        twice |= _mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('='));
     }
     for (size_t k = blocks; k < blocks + 2; k++)
-        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = m->g[k] = 0;
+        m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->e[k] = m->f[k] = 0;
+    m->any_backslash = backslash;
+    m->any_double = twice;
+    // Their bits only for the rare chunk that has any (stores for every block cost more than this second pass).
+    if (backslash | twice) {
+        prev = _mm512_set1_epi8('\n');
+        for (size_t k = 0; k < blocks; k++) {
+            const uint8_t *q = p + 64 * k;
+            if (k == whole) {
+                memset(copy, ' ', sizeof copy);
+                memcpy(copy, q, n - 64 * whole);
+                q = copy;
+            }
+            __m512i v = _mm512_loadu_si512((const void *)q);
+            __m512i v1 = _mm512_alignr_epi8(v, _mm512_alignr_epi32(v, prev, 12), 15);
+            __mmask64 eq = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('='));
+            prev = v;
+            m->d[k] = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\'));
+            m->g[k] = _mm512_mask_cmpeq_epi8_mask(eq, v1, _mm512_set1_epi8('='));
+        }
+        for (size_t k = blocks; k < blocks + 2; k++) m->d[k] = m->g[k] = 0;
+    }
+    m->keys[keys] = 0xffff;
+    m->newline_count = lines;
+    m->listed_in_stage1 = 1;
 }
 
 static AVX512 void stage1_avx512(tessera_log_format format, const uint8_t *p, size_t n, masks *m) {
@@ -696,6 +751,7 @@ INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
     scan s = {format, data, max_line, table, state, out, 0, NULL};
     masks m;
     uint16_t newlines[CHUNK + 4];
+    m.newlines = newlines;
     // Squid: each line's host (offsets into the chunk), found before the lookups.
     struct { uint16_t found, start, end; } hosts[CHUNK];
     size_t at = *from;
@@ -712,18 +768,21 @@ INLINE size_t scan_with(stage1_fn stage1, SCAN_PARAMETERS) {
         int rest_of_data = at + n == length;
         stage1(format, data + at, n, &m);
         // The chunk's newlines in order, and for CEF whether it has backslashes or `==` at all.
-        size_t blocks = (n + 63) / 64, count = flatten(m.nl, blocks, newlines);
-        if (format == tessera_log_cef) {
-            uint64_t backslash = 0, twice = 0;
-            for (size_t k = 0; k < blocks; k++) {
-                backslash |= m.d[k];
-                twice |= m.g[k];
+        size_t blocks = (n + 63) / 64, count = m.newline_count;
+        if (!m.listed_in_stage1) {
+            count = flatten(m.nl, blocks, newlines);
+            if (format == tessera_log_cef) {
+                uint64_t backslash = 0, twice = 0;
+                for (size_t k = 0; k < blocks; k++) {
+                    backslash |= m.d[k];
+                    twice |= m.g[k];
+                }
+                m.any_backslash = backslash;
+                m.any_double = twice;
+                m.keys[flatten(m.f, blocks, m.keys)] = 0xffff;
             }
-            m.any_backslash = backslash;
-            m.any_double = twice;
-            m.keys[flatten(m.f, blocks, m.keys)] = 0xffff;
-            s.key = m.keys;
         }
+        if (format == tessera_log_cef) s.key = m.keys;
         // While its lines are read, the next chunk is fetched into the cache: the bytes as far past this chunk's
         // end as the line is past its start (a log is read once, from memory, and stage one would wait for it).
         size_t ahead = at + n;
@@ -831,7 +890,7 @@ size_t tessera_log_scan(SCAN_PARAMETERS) {
 // One pass over a CEF line, 64 bytes at a time: a backslash anywhere hands the line back (-3); the first `C` of `CEF:`,
 // the seventh `|` after it (where the extension starts), then each `=` with the last space before it (where its key
 // starts) and the value before that key (to the space before it, trailing spaces dropped), in the Swift parser's order.
-#define CEF_PAIRS_BODY(CLASSIFY_BLOCK)                                                                                  \
+#define CEF_PAIRS_BODY(CLASSIFY_BLOCK)                                                                                 \
     /* phase 0: looking for `CEF:`; 1: counting the header's `|`; 2: the extension's pairs. */                        \
     int phase = 0, bars = 0, has_key = 0;                                                                              \
     size_t value_start = 0, count = 0, key_start = 0, key_end = 0;                                                     \
