@@ -127,6 +127,12 @@ struct PostgresSession: SQLSession {
         try await PostgresLoop(connection.eventLoop).executeCommitting(statement, on: connection, logger: logger, observe: observe)
     }
 
+    /// Closes the connection (its pool makes another): for one whose prepared statement may have failed to prepare.
+    func discard() {
+        logger.warning("A PostgreSQL connection is closed after a prepared statement failed")
+        connection.close().whenComplete { _ in }
+    }
+
     /// Rewrites `?` placeholders to PostgreSQL's `$1, $2…`, leaving quoted text alone. Over the UTF-8 bytes (`?` and `'`
     /// are ASCII, and no other character's encoding contains their bytes): walking characters took 2% of the time of a
     /// `POST /users` on PostgreSQL.

@@ -72,6 +72,10 @@ extension SQLTransaction {
                 }
                 throw DirectoryError.notFound(change.tenant)
             default:
+                // PostgresNIO keeps a statement whose preparation failed (a table missing when it was parsed, say) failed
+                // on its connection, by name, for as long as the connection lives: the connection is closed, and the pool
+                // makes another that prepares it again.
+                connection.discard()
                 throw error
             }
         }

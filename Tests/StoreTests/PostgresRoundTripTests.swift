@@ -107,6 +107,44 @@ struct PostgresRoundTripTests {
         }
     }
 
+    @Test("a create whose statement failed to prepare on its connection (no objects table on the search path) does not leave that connection refusing every create: it is closed and the next create prepares again",
+          arguments: databases)
+    func failedPreparationDiscardsConnection(_ url: String) async throws {
+        try await Self.withCountedStore(url) { kept, _, tenant, _ in
+            // A store whose one connection has not prepared the create yet.
+            let store = SQLDirectoryStore(backend: try PostgresBackend(url: url, maxConnections: 1))
+            let t = tenant.tenantId
+            // A create run alone, with nothing read before it: its statement is the first to reach PostgreSQL.
+            func create(_ name: String) async throws -> StoredObject {
+                let object = StoredObject(tenant: t, id: UUID().uuidString.lowercased(), kind: .user, body: ["displayName": .string(name)])
+                try await store.write { tx in
+                    try await tx.create(object, keys: [UniqueKey("userPrincipalName", "\(name)@\(tenant.domain)")],
+                                        change: ChangeRecord(tenant: t, objectId: object.id, kind: .user, operation: "create",
+                                                             activity: "Add user", actor: .null, at: "2026-01-01T00:00:00Z"))
+                }
+                return object
+            }
+            // The pool's one connection: PostgreSQL finds none of Tessera's tables when it parses the create.
+            _ = try await store.backend.withReadSession { try await $0.execute("SET search_path TO tessera_nowhere", []) }
+            await #expect(throws: (any Error).self) { _ = try await create("lost") }
+            // PostgresNIO keeps the failed preparation by name for the connection's life: once the search path is back, a
+            // connection kept would still refuse every create. The pool may lend the closing connection once more (a
+            // retryable refusal); it then makes a new one.
+            var made: StoredObject?
+            for _ in 0..<50 where made == nil {
+                do {
+                    _ = try await store.backend.withReadSession { try await $0.execute("RESET search_path", []) }
+                    made = try await create("found")
+                } catch {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            try await store.shutdown()
+            let found = try #require(made)
+            #expect(try await kept.read { try await $0.object(tenant: t, id: found.id) } == found)
+        }
+    }
+
     @Test("a user's create in a domain that is not verified is refused by its one statement, and only then is the domain read to explain it",
           arguments: databases)
     func createRefusedByDomain(_ url: String) async throws {
