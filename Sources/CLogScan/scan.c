@@ -46,10 +46,11 @@ typedef struct {
 // The bits of one 64-byte block for the format; `carry` is whether the byte before the block ends a field, and for
 // CEF `pt`, `ps`, `pr`, `pl`, `psp` and `peq` are the previous block's bits of `t`, `s`, `r`, `l`, spaces and `=`
 // (a chunk starts at a line's start, so its first block has none before it).
-#define CLASSIFY(EQ, DIGITS)                                                             \
+#define CLASSIFY(EQ, DIGITS, LIST)                                                       \
     do {                                                                                 \
         uint64_t nl = EQ('\n');                                                          \
         m->nl[k] = nl;                                                                   \
+        LIST(nl);                                                                        \
         if (format == tessera_log_squid) {                                               \
             uint64_t sep = EQ(' ') | EQ('\t') | nl;                                      \
             uint64_t slash = EQ('/'), colon = EQ(':');                                   \
@@ -75,12 +76,15 @@ typedef struct {
         }                                                                                \
     } while (0)
 
+#define NO_LIST(nl) ((void)0)
+
 // The blocks of `p[0..<n)`; the last, when partial, is read from a copy padded with spaces (so no read goes past the
 // data, which may end at the end of a mapped page).
-#define STAGE1(LOAD, EQ, DIGITS)                                                         \
+#define STAGE1(LOAD, EQ, DIGITS, LIST)                                                   \
     size_t whole = n / 64, blocks = (n + 63) / 64;                                       \
     uint8_t pad[64];                                                                     \
     uint64_t carry = 1, pt = 0, ps = 0, pr = 0, pl = 0, psp = 0, peq = 0;                \
+    size_t lines = 0;                                                                    \
     for (size_t k = 0; k < blocks; k++) {                                                \
         const uint8_t *q = p + 64 * k;                                                   \
         if (k == whole) {                                                                \
@@ -89,10 +93,11 @@ typedef struct {
             q = pad;                                                                     \
         }                                                                                \
         LOAD(q);                                                                         \
-        CLASSIFY(EQ, DIGITS);                                                            \
+        CLASSIFY(EQ, DIGITS, LIST);                                                      \
     }                                                                                    \
     for (size_t k = blocks; k < blocks + 2; k++)                                         \
         m->nl[k] = m->a[k] = m->b[k] = m->c[k] = m->d[k] = m->e[k] = m->f[k] = m->g[k] = 0; \
+    m->newline_count = lines;                                                            \
     m->listed_in_stage1 = 0;
 
 static inline uint64_t eq_portable(const uint8_t *bytes, uint8_t ch) {
@@ -112,7 +117,7 @@ static void stage1_portable(tessera_log_format format, const uint8_t *p, size_t 
 #define LOAD_PORTABLE(q) memcpy(bytes, q, 64)
 #define EQ_PORTABLE(ch) eq_portable(bytes, ch)
 #define DIGITS_PORTABLE() digits_portable(bytes)
-    STAGE1(LOAD_PORTABLE, EQ_PORTABLE, DIGITS_PORTABLE)
+    STAGE1(LOAD_PORTABLE, EQ_PORTABLE, DIGITS_PORTABLE, NO_LIST)
 }
 
 #if TESSERA_X86
@@ -142,7 +147,7 @@ static void stage1_sse2(tessera_log_format format, const uint8_t *p, size_t n, m
     for (int i = 0; i < 4; i++) v[i] = _mm_loadu_si128((const __m128i *)(q + 16 * i))
 #define EQ_SSE2(ch) eq_sse2(v, ch)
 #define DIGITS_SSE2() digits_sse2(v)
-    STAGE1(LOAD_SSE2, EQ_SSE2, DIGITS_SSE2)
+    STAGE1(LOAD_SSE2, EQ_SSE2, DIGITS_SSE2, NO_LIST)
 }
 
 #define AVX2 __attribute__((target("avx2")))
@@ -169,7 +174,7 @@ static AVX2 void stage1_avx2(tessera_log_format format, const uint8_t *p, size_t
     hi = _mm256_loadu_si256((const __m256i *)(q + 32))
 #define EQ_AVX2(ch) eq_avx2(lo, hi, ch)
 #define DIGITS_AVX2() digits_avx2(lo, hi)
-    STAGE1(LOAD_AVX2, EQ_AVX2, DIGITS_AVX2)
+    STAGE1(LOAD_AVX2, EQ_AVX2, DIGITS_AVX2, NO_LIST)
 }
 
 // AVX-512 (F and BW): a comparison of 64 bytes gives their bits at once, with no movemask and no halves to join.
@@ -274,7 +279,10 @@ static AVX512 void stage1_avx512(tessera_log_format format, const uint8_t *p, si
 #define LOAD_AVX512(q) v = _mm512_loadu_si512((const void *)(q))
 #define EQ_AVX512(ch) ((uint64_t)_mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(ch)))
 #define DIGITS_AVX512() ((uint64_t)_mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('0')), _mm512_set1_epi8(10)))
-    STAGE1(LOAD_AVX512, EQ_AVX512, DIGITS_AVX512)
+    // Squid's newlines listed from the words in registers too (as CEF's are).
+#define LIST_NEWLINES(nl) LIST_WORD(m->newlines, lines, nl, k)
+    STAGE1(LOAD_AVX512, EQ_AVX512, DIGITS_AVX512, LIST_NEWLINES)
+    m->listed_in_stage1 = format != tessera_log_cef;
 }
 
 static int has_avx2(void) {
