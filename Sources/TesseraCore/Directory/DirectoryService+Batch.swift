@@ -61,16 +61,19 @@ extension DirectoryService {
                 var results: [Result<StoredObject, DirectoryError>] = []
                 results.reserveCapacity(writes.count)
                 var changes: [ChangeRecord] = []
+                // Users' UPN domains read once a batch, not once a user (`PendingWrites.requirementsMet`).
+                var met: Set<PendingWrites.MetRequirement> = []
                 for (index, write) in writes.enumerated() {
                     if let error = checked[index] {
                         results.append(.failure(error))
                         continue
                     }
-                    let pending = PendingWrites(tx)
+                    let pending = PendingWrites(tx, met: met)
                     let object: StoredObject
                     do {
                         object = try await Self.perform(write, tenant: tenant, actor: actor, allowReadOnly: allowReadOnly, now: now, tx: pending)
                     } catch let error as DirectoryError {
+                        met = await pending.requirementsMet
                         results.append(.failure(error))
                         continue
                     }
@@ -79,6 +82,7 @@ extension DirectoryService {
                     } catch {
                         throw BatchPlaybackFailed(underlying: error)
                     }
+                    met = await pending.requirementsMet
                     results.append(.success(object))
                 }
                 // The change log of every write that passed, in order, at once.

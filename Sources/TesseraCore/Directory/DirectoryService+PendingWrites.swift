@@ -14,13 +14,36 @@ actor PendingWrites: DirectoryTransaction {
     /// Links this write added (true) or removed (false).
     private var links: [LinkRef: Bool] = [:]
     private var writes: [@Sendable (any DirectoryTransaction) async throws -> Void] = []
+    /// Create requirements (a user's UPN domain) found met in the transaction by this write or an earlier one of the
+    /// batch: a batch of users in one domain reads the domain once, not once a user.
+    private var met: Set<MetRequirement>
 
     private struct ObjectRef: Hashable { var tenant, id: String }
     private struct KeyRef: Hashable { var tenant: String, key: UniqueKey }
     private struct LinkRef: Hashable { var tenant, source, relation, target: String }
 
-    init(_ base: any DirectoryTransaction) {
+    /// A create requirement of a tenant that held when it was read from the batch's transaction.
+    struct MetRequirement: Hashable, Sendable {
+        var tenant: String
+        var requirement: CreateRequirement
+    }
+
+    /// - Parameter met: what the batch's earlier writes left known (`requirementsMet`).
+    init(_ base: any DirectoryTransaction, met: Set<MetRequirement> = []) {
         self.base = base
+        self.met = met
+    }
+
+    /// The requirements known met, for the batch's next write: all but those on an object this write changed (it may
+    /// have unverified or deleted the domain). A write that failed changed nothing in the transaction, and what it read
+    /// there holds as well.
+    var requirementsMet: Set<MetRequirement> {
+        met.filter { !holdsChange(tenant: $0.tenant, id: $0.requirement.id) }
+    }
+
+    /// Whether this write holds a change of the object (ids compared without case, as the store compares them).
+    private func holdsChange(tenant: String, id: String) -> Bool {
+        objects.keys.contains { $0.tenant == tenant && $0.id.lowercased() == id.lowercased() }
     }
 
     /// Change-log records of this write, held apart from its other writes: `play()` hands them back, so a batch writes
@@ -64,6 +87,20 @@ actor PendingWrites: DirectoryTransaction {
     func purge(tenant: String, id: String) async throws {
         objects[ObjectRef(tenant: tenant, id: id)] = .some(nil)
         writes.append { try await $0.purge(tenant: tenant, id: id) }
+    }
+
+    /// `create` once its requirement holds: read through this write (as `DirectoryWriter.create(_:keys:change:requiring:)`
+    /// reads it) unless an earlier write of the batch found it met and no write since changed that object. The batch's
+    /// writes run in one transaction, so only its own writes change what the read saw (on PostgreSQL, under READ
+    /// COMMITTED, a commit elsewhere may change it between statements; the read holds no lock either way).
+    func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requiring requirement: CreateRequirement) async throws {
+        let known = MetRequirement(tenant: object.tenant, requirement: requirement)
+        let changed = holdsChange(tenant: object.tenant, id: requirement.id)
+        if changed || !met.contains(known) {
+            try await requirement.check(tenant: object.tenant, in: self)
+            if !changed { met.insert(known) }
+        }
+        try await create(object, keys: keys, change: change)
     }
 
     // MARK: Unique keys
