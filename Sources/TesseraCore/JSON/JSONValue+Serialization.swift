@@ -28,6 +28,17 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
+            if let order = Self.asciiOrder(members) {
+                for (i, entry) in order.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    let member = members[entry.index]
+                    Self.writeString(member.key, to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    member.value.write(to: &out)
+                }
+                out.append(UInt8(ascii: "}"))
+                return
+            }
             // Whether a key is an annotation is asked once a key, not twice a comparison, and each value is written
             // from the sorted pairs without looking its key up again. Most keys have no '@' at all: a byte test
             // answers those without a prefix search.
@@ -42,6 +53,50 @@ extension JSONValue {
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// An object's member in the order of its key: annotations first, then its key's first 16 bytes as two big-endian
+    /// words (zero after its end), then, for keys whose first 16 bytes are the same, the keys themselves.
+    private struct OrderEntry {
+        var odata: Bool
+        var head: UInt64, tail: UInt64
+        var index: [String: JSONValue].Index
+    }
+
+    /// The members' positions in key order when every key is ASCII, else nil. For ASCII, `String`'s `<` is the order of
+    /// the bytes, so most comparisons are of two integers, and the sort moves plain positions, not (key, value) pairs
+    /// that are retained and released as they move; the order is the same as the pairs' (`a.key < b.key`). A key with
+    /// any other byte takes that path, since `String` compares canonical equivalents (a letter and a combining mark,
+    /// the composed letter) as equal.
+    private static func asciiOrder(_ members: [String: JSONValue]) -> [OrderEntry]? {
+        var order: [OrderEntry] = []
+        order.reserveCapacity(members.count)
+        var index = members.startIndex
+        while index != members.endIndex {
+            var key = members[index].key
+            let entry: OrderEntry? = key.withUTF8 { bytes in
+                var high: UInt8 = 0
+                for byte in bytes { high |= byte }
+                guard high < 0x80 else { return nil }
+                var head: UInt64 = 0, tail: UInt64 = 0
+                for position in 0..<min(bytes.count, 16) {
+                    let shift = UInt64(8 * (7 - position % 8))
+                    if position < 8 { head |= UInt64(bytes[position]) << shift } else { tail |= UInt64(bytes[position]) << shift }
+                }
+                let odata = bytes.first == UInt8(ascii: "@") && bytes.starts(with: "@odata".utf8)
+                return OrderEntry(odata: odata, head: head, tail: tail, index: index)
+            }
+            guard let entry else { return nil }
+            order.append(entry)
+            members.formIndex(after: &index)
+        }
+        order.sort { a, b in
+            if a.odata != b.odata { return a.odata }
+            if a.head != b.head { return a.head < b.head }
+            if a.tail != b.tail { return a.tail < b.tail }
+            return members[a.index].key < members[b.index].key
+        }
+        return order
     }
 
     /// Whether a key sorts with the `@odata` annotations (first).
