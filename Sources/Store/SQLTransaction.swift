@@ -374,6 +374,15 @@ struct SQLTransaction: DirectoryTransaction {
             [.text(tenant), .text(key), .text(value.serialized)])
     }
 
+    func lockedSetting(tenant: String, key: String) async throws -> JSONValue? {
+        // SQLite: the transaction holds the one write lock already (BEGIN IMMEDIATE).
+        guard dialect.isPostgres else { return try await setting(tenant: tenant, key: key) }
+        guard let text = try await rows("SELECT value FROM settings WHERE tenant = ? AND key = ? FOR UPDATE", [.text(tenant), .text(key)])
+            .first?.first?.text
+        else { return nil }
+        return try JSONParser.parse(text)
+    }
+
     func settingOrPut(tenant: String, key: String, value: JSONValue) async throws -> JSONValue {
         let inserted = try await rows("INSERT INTO settings (tenant, key, value) VALUES (?, ?, ?) ON CONFLICT (tenant, key) DO NOTHING RETURNING key",
                                       [.text(tenant), .text(key), .text(value.serialized)])

@@ -10,6 +10,10 @@ public import X509
 /// the overlap; then it becomes the CA, and the old one stays published until the last leaf it signed has expired.
 /// Kept in the tenant setting `tlsInspectionCertificateAuthorityRotation` beside the CA's own, sealed as it is (the
 /// next CA's key is in it).
+///
+/// A rotation and the carrying out of one first lock the CA's own setting (``lockRotation(tenant:in:)``), so of two at
+/// once on two nodes the second reads what the first wrote: a second rotation is refused as pending instead of replacing
+/// the first one's next CA, which clients may already have been given.
 extension InspectionCertificateAuthority {
     static let rotationKey = "tlsInspectionCertificateAuthorityRotation"
 
@@ -49,6 +53,7 @@ extension InspectionCertificateAuthority {
         let value = try next.stored
         let setting = rotationSetting(tenant: tenant)
         try await store.write { tx in
+            try await lockRotation(tenant: tenant, in: tx)
             var rotation = try await sealing.read(setting, in: tx)?.objectValue ?? [:]
             if rotation["next"] != nil, let from = rotation["activeFrom"]?.stringValue {
                 throw RotationError(description: "a rotation is pending: its CA signs from \(from)")
@@ -60,6 +65,13 @@ extension InspectionCertificateAuthority {
         return try await current(tenant: tenant, store: store, sealing: sealing, now: now)
     }
 
+    /// Locks the tenant's inspection CA setting to the end of `tx`, first in every change of the rotation setting: the CA
+    /// exists by then (made on first use) where the rotation setting may not yet, and a row there is none of cannot be
+    /// locked (``DirectoryWriter/lockedSetting(tenant:key:)``).
+    private static func lockRotation(tenant: String, in tx: any DirectoryWriter) async throws {
+        _ = try await tx.lockedSetting(tenant: tenant, key: kind.setting(tenant: tenant).key)
+    }
+
     /// The signing and published CAs as of `now`, made on first use; a rotation whose overlap has ended is carried out
     /// here (once: the first caller's transaction moves it, the others read the result).
     public static func current(tenant: String, store: any DirectoryStore, sealing: KeySealing, now: Date) async throws -> Authorities {
@@ -69,6 +81,7 @@ extension InspectionCertificateAuthority {
         if let next = rotation?["next"], let from = rotation?["activeFrom"]?.stringValue.flatMap(Timestamp.parse), now >= from {
             try await store.write { tx in
                 // Another node may have moved it already.
+                try await lockRotation(tenant: tenant, in: tx)
                 guard let still = try await sealing.read(setting, in: tx), still["next"] == next else { return }
                 try await sealing.write(next, kind.setting(tenant: tenant), in: tx)
                 try await sealing.write([

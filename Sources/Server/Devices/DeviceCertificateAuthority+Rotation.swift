@@ -16,14 +16,12 @@ import X509
 /// reads the CA and this setting in one read, so every node and proxy of a cluster follows a rotation or a retirement
 /// at the next connection or sign-in.
 ///
-/// Rotations and retirements are serialised: each takes the tenant's rotation lock (``lockRotation(tenant:in:action:now:)``)
+/// Rotations and retirements are serialised: each takes the tenant's rotation lock (``lockRotation(tenant:in:)``)
 /// before it reads, so of two at once — two nodes, two administrators — the second works on what the first wrote and no
 /// new CA or retirement is lost. Each writes a directory audit entry (`/auditLogs/directoryAudits`) in its transaction:
 /// who, what and when, the CAs by thumbprint (never a key).
 extension DeviceCertificateAuthority {
     static let rotationKey = "deviceCertificateAuthorityRotation"
-    /// The setting every rotation and retirement writes first (``lockRotation(tenant:in:action:now:)``).
-    static let rotationLockKey = "deviceCertificateAuthorityRotationLock"
     /// The kind of the audit entries of rotations and retirements (the target is a CA, not a directory object).
     static let auditKind = ObjectKind(rawValue: "deviceCertificateAuthority")
 
@@ -103,7 +101,7 @@ extension DeviceCertificateAuthority {
         let setting = kind.setting(tenant: tenant)
         let nextThumbprint = try Issuer(certificate: next.certificate, rotatedAt: nil, retiredAt: nil).thumbprint
         try await store.write { tx in
-            try await lockRotation(tenant: tenant, in: tx, action: "rotate", now: now)
+            try await lockRotation(tenant: tenant, in: tx)
             guard let stored = try await sealing.read(setting, in: tx) else {
                 throw RotationError(description: "no device has registered in this tenant: it has no device certificate authority to rotate")
             }
@@ -130,7 +128,7 @@ extension DeviceCertificateAuthority {
     /// audited as `actor`'s.
     static func retire(tenant: String, store: any DirectoryStore, now: Date, thumbprint: String?, actor: Actor = .system) async throws -> [Issuer] {
         try await store.write { tx -> [Issuer] in
-            try await lockRotation(tenant: tenant, in: tx, action: "retire", now: now)
+            try await lockRotation(tenant: tenant, in: tx)
             var previous = Self.unexpired(try await tx.setting(tenant: tenant, key: rotationKey), now: now)
             var retired: [Issuer] = []
             for index in previous.indices {
@@ -157,12 +155,12 @@ extension DeviceCertificateAuthority {
         }
     }
 
-    /// Takes the tenant's rotation lock in `tx`, first in every rotation and retirement: a write of the setting
-    /// `deviceCertificateAuthorityRotationLock` (what last changed, and when), whose row lock PostgreSQL holds until `tx`
-    /// ends, so a second rotation or retirement waits there for the first to commit and then reads what it wrote
-    /// (read committed). SQLite has one writer, so there the transactions are one after the other anyway.
-    private static func lockRotation(tenant: String, in tx: any DirectoryTransaction, action: String, now: Date) async throws {
-        try await tx.putSetting(tenant: tenant, key: rotationLockKey, value: ["lastChange": .string(action), "at": .string(Timestamp.format(now))])
+    /// Takes the tenant's rotation lock in `tx`, first in every rotation and retirement: the row of the tenant's device
+    /// CA setting, locked until `tx` ends (``DirectoryWriter/lockedSetting(tenant:key:)``; the CA exists whenever there
+    /// is anything to rotate or retire), so a second rotation or retirement waits there for the first to commit and then
+    /// reads what it wrote. The CA's sealing at start (``KeySealing``) locks the same row.
+    private static func lockRotation(tenant: String, in tx: any DirectoryTransaction) async throws {
+        _ = try await tx.lockedSetting(tenant: tenant, key: kind.setting(tenant: tenant).key)
     }
 
     /// The stored previous CAs, without those whose every certificate has expired by `now` (nothing of theirs counts,

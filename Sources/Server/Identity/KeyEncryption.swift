@@ -57,7 +57,8 @@ extension KeySealing {
         let sealed = try plain.map { ($0.0, $0.1, try seal($0.1, $0.0)) }
         try await store.write { tx in
             for (setting, observed, replacement) in sealed {
-                guard try await tx.setting(tenant: setting.tenant, key: setting.key) == observed else { continue }
+                // Locked, so a rotation committing meanwhile is not overwritten with the old key, sealed (it waits, or is read).
+                guard try await tx.lockedSetting(tenant: setting.tenant, key: setting.key) == observed else { continue }
                 try await tx.putSetting(tenant: setting.tenant, key: setting.key, value: replacement)
             }
         }
@@ -71,7 +72,7 @@ extension KeySealing {
         return try await store.write { tx in
             var names: [String] = []
             for setting in try await SealedSetting.everyKey(in: tx) {
-                guard let stored = try await tx.setting(tenant: setting.tenant, key: setting.key), stored != .null else { continue }
+                guard let stored = try await tx.lockedSetting(tenant: setting.tenant, key: setting.key), stored != .null else { continue }
                 if !KeyEncryptionKey.isSealed(stored), old != nil { throw KeyEncryptionError("\(setting.name) is stored unencrypted: rewrap it without --old-key-file") }
                 try await tx.putSetting(tenant: setting.tenant, key: setting.key, value: try to.seal(try from.open(stored, setting), setting))
                 names.append(setting.name)

@@ -122,13 +122,23 @@ struct SigningKeyRing: Sendable {
     }
 
     /// Rotates the stored ring, when `period` is nil (by hand) or when it is due by `period` still (another node may
-    /// have rotated it first: then that ring is returned as it is). The new next key is made before the transaction.
-    static func rotate(store: any DirectoryStore, secrets: DeploymentSecrets, now: Date, ifDueEvery period: TimeInterval? = nil) async throws -> (ring: SigningKeyRing, stored: JSONValue) {
+    /// have rotated it first: then that ring is returned as it is). The new next key (`newNext`, else a new one) is made
+    /// before the transaction.
+    ///
+    /// The ring is read with its row locked (``DirectoryWriter/lockedSetting(tenant:key:)``), so rotations at once (two
+    /// `tessera keys rotate`, a scheduled one on two nodes) are made one after the other: a scheduled one finds the ring
+    /// no longer due, a second by hand rotates the first one's ring. Read unlocked, on PostgreSQL each would rotate the
+    /// ring it read and the last to commit would win: with two, only a next key that never signed was lost (and the
+    /// command printed a next key that was not kept); but a rotation whose read was older than two others' commits put
+    /// back a ring without the key the first made and the second made current, so tokens that key had signed meanwhile
+    /// were refused by every relying party that fetched the JWKS again.
+    static func rotate(store: any DirectoryStore, secrets: DeploymentSecrets, now: Date, ifDueEvery period: TimeInterval? = nil,
+                       newNext: SigningKey? = nil) async throws -> (ring: SigningKeyRing, stored: JSONValue) {
         _ = try await loadOrCreate(store: store, secrets: secrets, now: now)
-        let newNext = try SigningKey.generate()
+        let newNext = try newNext ?? SigningKey.generate()
         let secret = DeploymentSecret.signingKeys
         return try await store.write { tx in
-            guard let stored = try await tx.setting(tenant: secret.tenant, key: secret.key) else {
+            guard let stored = try await tx.lockedSetting(tenant: secret.tenant, key: secret.key) else {
                 throw DirectoryError.badRequest("The deployment has no signing key.")
             }
             let ring = try SigningKeyRing(json: try secrets.open(stored, secret))

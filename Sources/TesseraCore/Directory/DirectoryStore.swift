@@ -250,6 +250,14 @@ public protocol DirectoryWriter: DirectoryReader {
     /// first to commit wins and both get its value (on PostgreSQL the second insert waits for the first to commit), so
     /// a key made on first start (the signing key, a tenant's CA) is one key across a cluster.
     func settingOrPut(tenant: String, key: String, value: JSONValue) async throws -> JSONValue
+    /// The setting under `key`, read with its row locked until the transaction ends: another transaction that locks it
+    /// or writes it waits until this one has ended, and then reads or writes over what this one committed. The one
+    /// mechanism for a read-modify-write of a setting that several nodes may make at once (a key rotation, a plain key
+    /// sealed at start): read it, or the setting every writer of the thing locks first, this way before deciding
+    /// anything from it. On PostgreSQL `SELECT … FOR UPDATE` (read committed: once the lock is had, the latest
+    /// committed value); SQLite has one writer, so there every write transaction runs alone anyway. A setting there is
+    /// none of locks nothing: lock one that exists (the CA whose rotation setting it is).
+    func lockedSetting(tenant: String, key: String) async throws -> JSONValue?
 }
 
 /// The backup store's reads (the `Backup` target): objects and links as stored, digests, blobs and snapshots.

@@ -113,6 +113,14 @@ public struct KeySealing: Sendable {
         return try open(stored, setting)
     }
 
+    /// The setting's plain value inside a write transaction, its row locked until the transaction ends
+    /// (``DirectoryWriter/lockedSetting(tenant:key:)``): what a read-modify-write of the key reads, so that of two at once
+    /// the second works on what the first wrote.
+    public func readLocked(_ setting: SealedSetting, in tx: any DirectoryWriter) async throws -> JSONValue? {
+        guard let stored = try await tx.lockedSetting(tenant: setting.tenant, key: setting.key), stored != .null else { return nil }
+        return try open(stored, setting)
+    }
+
     /// Stores `plain` as the setting inside a transaction, sealed when there is a key.
     public func write(_ plain: JSONValue, _ setting: SealedSetting, in tx: any DirectoryWriter) async throws {
         try await tx.putSetting(tenant: setting.tenant, key: setting.key, value: try seal(plain, setting))
@@ -127,7 +135,8 @@ public struct KeySealing: Sendable {
     /// The setting's plain value: made with `make` when there is none (of nodes making one at once, the first to commit
     /// is every node's), rewritten in its current shape when `upgrade` returns one, and sealed in the store when there is
     /// a key and it is still plain there (migration: idempotent, and a value another node rewrote first is taken as it
-    /// is). A stored value this key does not open throws and is never overwritten.
+    /// is, even one written while this one seals: the row is locked for it). A stored value this key does not open throws
+    /// and is never overwritten.
     public func loadOrCreate(_ setting: SealedSetting, store: any DirectoryStore, make: () throws -> JSONValue,
                              upgrade: (JSONValue) throws -> JSONValue? = { _ in nil }) async throws -> JSONValue {
         guard let value = try await resolve(setting, store: store, make: make, upgrade: upgrade) else {
@@ -155,7 +164,9 @@ public struct KeySealing: Sendable {
         let replacement = try seal(upgraded ?? plain, setting)
         let observed = stored
         let latest = try await store.write { tx -> JSONValue? in
-            let current = try await tx.setting(tenant: setting.tenant, key: setting.key)
+            // Locked: a rotation that commits between this read and the write below would otherwise be overwritten with
+            // the old value, sealed; now it waits for this transaction, or this one reads what it wrote and keeps it.
+            let current = try await tx.lockedSetting(tenant: setting.tenant, key: setting.key)
             guard current == observed else { return current }
             try await tx.putSetting(tenant: setting.tenant, key: setting.key, value: replacement)
             return replacement
