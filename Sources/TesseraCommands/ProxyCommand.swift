@@ -205,6 +205,14 @@ struct ProxyCommand: AsyncParsableCommand {
             say("Wrote the TLS inspection CA\(authorities.published.count > 1 ? "s" : "") of tenant \(tenant) to \(out)")
             return
         }
+        // Without --tls-cert there is nothing to read again on SIGHUP (`systemctl reload`, a certbot deploy hook): it is
+        // logged, where the signal's default would end the proxy. Ignored from here on, before it is trapped.
+        var hangups: Task<Void, Never>?
+        if tlsCert == nil {
+            signal(SIGHUP, SIG_IGN)
+            hangups = Task { await ServerTLS.takeHangupsWithoutCertificate() }
+        }
+        defer { hangups?.cancel() }
         let app = try await TesseraApp.make(store: store, network: NetworkPolicy(publicURLs: urls), keyEncryption: keyEncryption)
         let recorder = TrafficRecorder(store: app.store)
         let proxy = ForwardProxy(configuration: configuration, gatekeeper: NetworkAccessGatekeeper(app: app, catalog: catalog, issuerBase: urls[0]),

@@ -233,6 +233,7 @@ struct CertificateReloadService: Service {
 
 /// Takes SIGHUP when there is nothing to reload (the generated certificate, or plain http behind a proxy), so that
 /// `systemctl reload` or a certbot deploy hook does not stop the server, as the signal's default action would.
+/// `tessera proxy` without `--tls-cert` runs it too (``ServerTLS/takeHangupsWithoutCertificate()``).
 struct HangupWithoutCertificateService: Service {
     let logger: Logger
 
@@ -243,6 +244,14 @@ struct HangupWithoutCertificateService: Service {
                 logger.notice("SIGHUP: nothing to read again (no --tls-cert); the server goes on")
             }
         }
+    }
+}
+
+extension ServerTLS {
+    /// ``HangupWithoutCertificateService`` outside a service group (`tessera proxy` without `--tls-cert`): SIGHUP is
+    /// logged as nothing to read again until the calling task is cancelled.
+    public static func takeHangupsWithoutCertificate() async {
+        try? await HangupWithoutCertificateService(logger: Logger(label: "tessera.tls")).run()
     }
 }
 
