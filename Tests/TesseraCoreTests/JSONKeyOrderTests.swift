@@ -1,17 +1,19 @@
 import Testing
 @testable import TesseraCore
 
-/// Objects whose keys are all ASCII are ordered by their first 16 bytes as integers (`JSONValue.asciiOrder`), and by the
+/// Objects whose keys are all ASCII are ordered by their first 24 bytes as integers (`JSONValue.asciiOrder`), and by the
 /// keys themselves where those are the same: the bytes must be those of the reference serialiser, which sorts the keys
 /// as strings.
 @Suite("JSON serialisation's key order for ASCII keys")
 struct JSONKeyOrderTests {
     /// ASCII keys that meet at every byte of the integers' edges: equal first 8 and 16 bytes, one a prefix of another,
-    /// NUL bytes (as long as the zero after a key's end), control characters, annotations and near-annotations.
+    /// equal first 24 bytes, NUL bytes (as long as the zero after a key's end), control characters, annotations and near-annotations.
     static let keys: [String] = [
         "", "a", "A", "_", "~", "\u{7f}", "\u{0}", "\u{1}", "a\u{0}", "a\u{0}b", "a\u{0}\u{0}", "ab", "aa", "abcdefg", "abcdefgh",
         "abcdefgh\u{0}", "abcdefgi", "abcdefghi", "abcdefghijklmno", "abcdefghijklmnop", "abcdefghijklmnop\u{0}",
-        "abcdefghijklmnopq", "abcdefghijklmnopr", "abcdefghijklmnoq", "abcdefghijklmnopqrstuvwxyz",
+        "abcdefghijklmnopq", "abcdefghijklmnopr", "abcdefghijklmnoq", "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwx",
+        "abcdefghijklmnopqrstuvwy", "abcdefghijklmnopqrstuvwx\u{0}", "abcdefghijklmnopqrstuvwxa", "abcdefghijklmnopqrstuvwxb",
+        "abcdefghijklmnopqrstuvw",
         "onPremisesDistinguishedName", "onPremisesDomainName", "onPremisesExtensionAttributes", "onPremisesImmutableId",
         "onPremisesLastSyncDateTime", "onPremisesProvisioningErrors", "onPremisesSamAccountName", "onPremisesSyncEnabled",
         "extensionAttribute1", "extensionAttribute10", "extensionAttribute2", "@odata.type", "@odata.id", "@odata", "@odat",

@@ -55,19 +55,19 @@ extension JSONValue {
         }
     }
 
-    /// An object's member in the order of its key: annotations first, then its key's first 16 bytes as two big-endian
-    /// words (zero after its end), then, for keys whose first 16 bytes are the same, the keys themselves.
+    /// An object's member in the order of its key: annotations first, then its key's first 24 bytes as three big-endian
+    /// words (zero after its end), then, for keys whose first 24 bytes are the same, the keys themselves.
     private struct OrderEntry {
         var odata: Bool
-        var head: UInt64, tail: UInt64
+        var words: (UInt64, UInt64, UInt64)
         var index: [String: JSONValue].Index
     }
 
     /// The members' positions in key order when every key is ASCII, else nil. For ASCII, `String`'s `<` is the order of
-    /// the bytes, so most comparisons are of two integers, and the sort moves plain positions, not (key, value) pairs
-    /// that are retained and released as they move; the order is the same as the pairs' (`a.key < b.key`). A key with
-    /// any other byte takes that path, since `String` compares canonical equivalents (a letter and a combining mark,
-    /// the composed letter) as equal.
+    /// the bytes, so most comparisons are of integers (24 bytes: `extensionAttribute1`…`15` differ only after 16), and
+    /// the sort moves plain positions, not (key, value) pairs that are retained and released as they move; the order is
+    /// the same as the pairs' (`a.key < b.key`). A key with any other byte takes that path, since `String` compares
+    /// canonical equivalents (a letter and a combining mark, the composed letter) as equal.
     private static func asciiOrder(_ members: [String: JSONValue]) -> [OrderEntry]? {
         var order: [OrderEntry] = []
         order.reserveCapacity(members.count)
@@ -78,13 +78,17 @@ extension JSONValue {
                 var high: UInt8 = 0
                 for byte in bytes { high |= byte }
                 guard high < 0x80 else { return nil }
-                var head: UInt64 = 0, tail: UInt64 = 0
-                for position in 0..<min(bytes.count, 16) {
-                    let shift = UInt64(8 * (7 - position % 8))
-                    if position < 8 { head |= UInt64(bytes[position]) << shift } else { tail |= UInt64(bytes[position]) << shift }
+                var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+                for position in 0..<min(bytes.count, 24) {
+                    let byte = UInt64(bytes[position]) << UInt64(8 * (7 - position % 8))
+                    switch position {
+                    case ..<8: words.0 |= byte
+                    case ..<16: words.1 |= byte
+                    default: words.2 |= byte
+                    }
                 }
                 let odata = bytes.first == UInt8(ascii: "@") && bytes.starts(with: "@odata".utf8)
-                return OrderEntry(odata: odata, head: head, tail: tail, index: index)
+                return OrderEntry(odata: odata, words: words, index: index)
             }
             guard let entry else { return nil }
             order.append(entry)
@@ -92,8 +96,9 @@ extension JSONValue {
         }
         order.sort { a, b in
             if a.odata != b.odata { return a.odata }
-            if a.head != b.head { return a.head < b.head }
-            if a.tail != b.tail { return a.tail < b.tail }
+            if a.words.0 != b.words.0 { return a.words.0 < b.words.0 }
+            if a.words.1 != b.words.1 { return a.words.1 < b.words.1 }
+            if a.words.2 != b.words.2 { return a.words.2 < b.words.2 }
             return members[a.index].key < members[b.index].key
         }
         return order
