@@ -87,27 +87,31 @@ public struct SyncSettings: Sendable {
     ]
 
     public static func load(tenant: String, store: any DirectoryStore) async throws -> SyncSettings {
-        var settings = SyncSettings()
-        guard let json = try await store.read({ tx in try await tx.setting(tenant: tenant, key: key) }) else { return settings }
-        settings.connectors = json["connectors"]?.arrayValue?.compactMap(SyncConnector.init) ?? []
+        SyncSettings(stored: try await store.read({ tx in try await tx.setting(tenant: tenant, key: key) }))
+    }
+
+    /// The settings as the stored `sync` setting holds them: the defaults where it holds nothing.
+    init(stored json: JSONValue?) {
+        guard let json else { return }
+        connectors = json["connectors"]?.arrayValue?.compactMap(SyncConnector.init) ?? []
         if let f = json["features"] {
-            settings.otherFeatures = (f.objectValue ?? [:]).filter { !Self.matchingFeatureNames.contains($0.key) }
-            settings.features = MatchingFeatures(
+            otherFeatures = (f.objectValue ?? [:]).filter { !Self.matchingFeatureNames.contains($0.key) }
+            features = MatchingFeatures(
                 blockSoftMatchEnabled: f["blockSoftMatchEnabled"]?.boolValue ?? false,
                 blockCloudObjectTakeoverThroughHardMatchEnabled: f["blockCloudObjectTakeoverThroughHardMatchEnabled"]?.boolValue ?? false,
                 softMatchOnUpnEnabled: f["softMatchOnUpnEnabled"]?.boolValue ?? true,
                 allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled: f["allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled"]?.boolValue ?? false)
         }
-        settings.deletionPreventionType = json["deletionPreventionType"]?.stringValue ?? settings.deletionPreventionType
-        settings.deletionThreshold = json["deletionThreshold"]?.intValue.map(Int.init) ?? settings.deletionThreshold
-        if let date = json["enforcementDate"]?.stringValue, let parsed = Timestamp.parse(date) { settings.enforcementDate = parsed }
-        settings.runs = json["runs"]?.arrayValue ?? []
-        return settings
+        deletionPreventionType = json["deletionPreventionType"]?.stringValue ?? deletionPreventionType
+        deletionThreshold = json["deletionThreshold"]?.intValue.map(Int.init) ?? deletionThreshold
+        if let date = json["enforcementDate"]?.stringValue, let parsed = Timestamp.parse(date) { enforcementDate = parsed }
+        runs = json["runs"]?.arrayValue ?? []
     }
 
-    public func save(tenant: String, store: any DirectoryStore) async throws {
+    /// The settings as the `sync` setting stores them.
+    var stored: JSONValue {
         let f = features
-        let value: JSONValue = [
+        return [
             "connectors": .array(connectors.map(\.json)),
             "features": JSONValue.object(otherFeatures.merging([
                          "blockSoftMatchEnabled": .bool(f.blockSoftMatchEnabled),
@@ -118,18 +122,71 @@ public struct SyncSettings: Sendable {
             "deletionPreventionType": .string(deletionPreventionType), "deletionThreshold": .int(Int64(deletionThreshold)),
             "enforcementDate": .string(Timestamp.format(enforcementDate)), "runs": .array(runs),
         ]
+    }
+
+    /// Writes these settings whole, over whatever is stored: a tenant's first settings. A change of the stored settings
+    /// is an ``update(tenant:store:_:)``, which cannot undo another node's change made meanwhile.
+    public func save(tenant: String, store: any DirectoryStore) async throws {
+        let value = stored
         try await store.write { tx in try await tx.putSetting(tenant: tenant, key: Self.key, value: value) }
+    }
+
+    /// Changes the stored settings as a read-modify-write in one write transaction, the setting read with its row locked
+    /// until the commit (``lockedStored(tenant:in:)``): of two changes at once on two nodes (a Graph PATCH of
+    /// `onPremisesDirectorySynchronization`, `tessera sync connector add` or `remove`, a run writing back its record) the
+    /// second reads what the first wrote, so neither undoes the other. `change` may throw to change nothing.
+    public static func update<T: Sendable>(tenant: String, store: any DirectoryStore,
+                                           _ change: @Sendable (inout SyncSettings) throws -> T) async throws -> T {
+        try await store.write { tx in
+            var settings = SyncSettings(stored: try await lockedStored(tenant: tenant, in: tx))
+            let result = try change(&settings)
+            try await tx.putSetting(tenant: tenant, key: key, value: settings.stored)
+            return result
+        }
+    }
+
+    /// Adds `connector`; refused when one of its name exists.
+    public static func addConnector(_ connector: SyncConnector, tenant: String, store: any DirectoryStore) async throws {
+        try await update(tenant: tenant, store: store) { settings in
+            guard !settings.connectors.contains(where: { $0.name == connector.name }) else {
+                throw ConnectorRefusal(description: "a connector named '\(connector.name)' exists")
+            }
+            settings.connectors.append(connector)
+        }
+    }
+
+    /// Removes the connector named `name` (the users it synced stay); refused when there is none.
+    public static func removeConnector(named name: String, tenant: String, store: any DirectoryStore) async throws {
+        try await update(tenant: tenant, store: store) { settings in
+            guard settings.connectors.contains(where: { $0.name == name }) else { throw ConnectorRefusal(description: "no connector named '\(name)'") }
+            settings.connectors.removeAll { $0.name == name }
+        }
+    }
+
+    /// Why a connector was not added or removed (nothing was changed).
+    public struct ConnectorRefusal: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The stored `sync` setting read inside `tx` with its row locked until `tx` ends
+    /// (``DirectoryWriter/lockedSetting(tenant:key:)``): what every read-modify-write of it reads first. A tenant with no
+    /// setting yet gets an empty one to lock (of two nodes making it at once, the second waits for the first to commit).
+    static func lockedStored(tenant: String, in tx: any DirectoryWriter) async throws -> JSONValue? {
+        if let stored = try await tx.lockedSetting(tenant: tenant, key: key) { return stored }
+        _ = try await tx.settingOrPut(tenant: tenant, key: key, value: .object([:]))
+        return try await tx.lockedSetting(tenant: tenant, key: key)
     }
 
     /// Changes what sync's own work owns of the stored setting (``RunState``: run records, connectors' DirSync
     /// cookies) as a read-modify-write in one write transaction, every other field written back as the store holds it
     /// then. A run that loaded the settings at its start thus keeps what an administrator changed while it went on (a
     /// feature switch or the deletion prevention over Graph, a connector added or removed), and makes no connector
-    /// removed meanwhile again.
+    /// removed meanwhile again. The setting is read with its row locked (``lockedStored(tenant:in:)``): another node's
+    /// change is read here (it committed first) or waits for this commit, and is never written over.
     static func updateRunState<T: Sendable>(tenant: String, store: any DirectoryStore,
                                             _ change: @Sendable (inout RunState) throws -> T) async throws -> T {
         try await store.write { tx in
-            var state = RunState(stored: try await tx.setting(tenant: tenant, key: key)?.objectValue ?? [:])
+            var state = RunState(stored: try await lockedStored(tenant: tenant, in: tx)?.objectValue ?? [:])
             let result = try change(&state)
             try await tx.putSetting(tenant: tenant, key: key, value: .object(state.stored))
             return result

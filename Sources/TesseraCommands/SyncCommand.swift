@@ -66,15 +66,17 @@ struct SyncCommand: AsyncParsableCommand {
 
             func run() async throws {
                 try await common.run { store, tenant, _ in
-                    var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
-                    guard !settings.connectors.contains(where: { $0.name == name }) else { throw ValidationError("a connector named '\(name)' exists") }
                     func absolute(_ path: String?) -> String? { path.map { URL(fileURLWithPath: $0).standardizedFileURL.path } }
                     var connector = SyncConnector(name: name, ldapURL: ldapUrl ?? "", bindDN: bindDn ?? "", bindPasswordFile: absolute(bindPasswordFile) ?? "",
                                                   baseDN: baseDn, caFile: absolute(caFile), insecureSkipVerify: insecureSkipVerify, startTLS: !plain)
                     connector.writeBackAnchor = writeBackAnchor && ldif == nil
                     connector.ldifFile = absolute(ldif)
-                    settings.connectors.append(connector)
-                    try await settings.save(tenant: tenant.id, store: store)
+                    do {
+                        // One transaction, the setting locked: a change another node makes at once is kept.
+                        try await SyncSettings.addConnector(connector, tenant: tenant.id, store: store)
+                    } catch let refusal as SyncSettings.ConnectorRefusal {
+                        throw ValidationError(refusal.description)
+                    }
                     common.emit(["name": .string(name)], "connector \(name) added; `tessera sync run` reads it")
                 }
             }
@@ -99,10 +101,11 @@ struct SyncCommand: AsyncParsableCommand {
             @Argument var name: String
             func run() async throws {
                 try await common.run { store, tenant, _ in
-                    var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
-                    guard settings.connectors.contains(where: { $0.name == name }) else { throw ValidationError("no connector named '\(name)'") }
-                    settings.connectors.removeAll { $0.name == name }
-                    try await settings.save(tenant: tenant.id, store: store)
+                    do {
+                        try await SyncSettings.removeConnector(named: name, tenant: tenant.id, store: store)
+                    } catch let refusal as SyncSettings.ConnectorRefusal {
+                        throw ValidationError(refusal.description)
+                    }
                     common.emit(["removed": .string(name)], "connector \(name) removed")
                 }
             }
@@ -193,24 +196,27 @@ struct SyncCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await common.run { store, tenant, _ in
-                var settings = try await SyncSettings.load(tenant: tenant.id, store: store)
-                if let date = hardMatchEnforcementDate {
-                    guard let parsed = Timestamp.parse(date + "T00:00:00Z") else { throw ValidationError("--hard-match-enforcement-date must be YYYY-MM-DD") }
-                    settings.enforcementDate = parsed
-                }
-                if let type = deletionPrevention {
-                    guard ["enabledForCount", "enabledForPercentage", "disabled"].contains(type) else {
-                        throw ValidationError("--deletion-prevention must be enabledForCount, enabledForPercentage or disabled")
+                let (day, type, threshold) = (hardMatchEnforcementDate, deletionPrevention, deletionThreshold)
+                // One transaction, the setting locked: a change another node makes at once (a connector, a run's record) is kept.
+                let settings = try await SyncSettings.update(tenant: tenant.id, store: store) { settings in
+                    if let day {
+                        guard let parsed = Timestamp.parse(day + "T00:00:00Z") else { throw ValidationError("--hard-match-enforcement-date must be YYYY-MM-DD") }
+                        settings.enforcementDate = parsed
                     }
-                    settings.deletionPreventionType = type
-                }
-                if let threshold = deletionThreshold {
-                    guard threshold >= 1, settings.deletionPreventionType != "enabledForPercentage" || threshold <= 100 else {
-                        throw ValidationError("--deletion-threshold must be at least 1 (and at most 100 for a percentage)")
+                    if let type {
+                        guard ["enabledForCount", "enabledForPercentage", "disabled"].contains(type) else {
+                            throw ValidationError("--deletion-prevention must be enabledForCount, enabledForPercentage or disabled")
+                        }
+                        settings.deletionPreventionType = type
                     }
-                    settings.deletionThreshold = threshold
+                    if let threshold {
+                        guard threshold >= 1, settings.deletionPreventionType != "enabledForPercentage" || threshold <= 100 else {
+                            throw ValidationError("--deletion-threshold must be at least 1 (and at most 100 for a percentage)")
+                        }
+                        settings.deletionThreshold = threshold
+                    }
+                    return settings
                 }
-                try await settings.save(tenant: tenant.id, store: store)
                 let date = String(Timestamp.format(settings.enforcementDate).prefix(10))
                 common.emit(["hardMatchEnforcementDate": .string(date), "deletionPrevention": .string(settings.deletionPreventionType),
                              "deletionThreshold": .int(Int64(settings.deletionThreshold))],

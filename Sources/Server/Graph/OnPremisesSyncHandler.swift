@@ -36,33 +36,36 @@ struct OnPremisesSyncHandler {
             for key in patch.keys where key != "features" && key != "configuration" && !key.hasPrefix("@odata") {
                 throw DirectoryError.badRequest("Property '\(key)' is read-only and cannot be set.")
             }
-            var settings = try await SyncSettings.load(tenant: tenant, store: app.store)
-            for (name, value) in patch["features"]?.objectValue ?? [:] {
-                guard let flag = value.boolValue else { throw DirectoryError.badRequest("Property 'features.\(name)' cannot be null.") }
-                switch name {
-                case "blockSoftMatchEnabled": settings.features.blockSoftMatchEnabled = flag
-                case "blockCloudObjectTakeoverThroughHardMatchEnabled": settings.features.blockCloudObjectTakeoverThroughHardMatchEnabled = flag
-                case "softMatchOnUpnEnabled": settings.features.softMatchOnUpnEnabled = flag
-                case "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": settings.features.allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled = flag
-                default: settings.otherFeatures[name] = .bool(flag)
+            // One read-modify-write, the setting locked from the read to the commit: a change another node makes at once
+            // (a run's record, a connector added or removed) is kept, and the threshold's bound is checked against the
+            // prevention type as stored then.
+            try await SyncSettings.update(tenant: tenant, store: app.store) { settings in
+                for (name, value) in patch["features"]?.objectValue ?? [:] {
+                    guard let flag = value.boolValue else { throw DirectoryError.badRequest("Property 'features.\(name)' cannot be null.") }
+                    switch name {
+                    case "blockSoftMatchEnabled": settings.features.blockSoftMatchEnabled = flag
+                    case "blockCloudObjectTakeoverThroughHardMatchEnabled": settings.features.blockCloudObjectTakeoverThroughHardMatchEnabled = flag
+                    case "softMatchOnUpnEnabled": settings.features.softMatchOnUpnEnabled = flag
+                    case "allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled": settings.features.allowOnPremUpdateOfOnPremisesObjectIdentifierEnabled = flag
+                    default: settings.otherFeatures[name] = .bool(flag)
+                    }
+                }
+                if let prevention = patch["configuration"]?["accidentalDeletionPrevention"], prevention != .null {
+                    if let type = prevention["synchronizationPreventionType"]?.stringValue {
+                        guard ["disabled", "enabledForCount", "enabledForPercentage"].contains(type) else {
+                            throw DirectoryError.badRequest("Invalid value '\(type)' for synchronizationPreventionType.")
+                        }
+                        settings.deletionPreventionType = type
+                    }
+                    if let threshold = prevention["alertThreshold"]?.intValue {
+                        let limit = settings.deletionPreventionType == "enabledForPercentage" ? 100 : Int64(Int32.max)
+                        guard (1...limit).contains(threshold) else {
+                            throw DirectoryError.badRequest("alertThreshold must be between 1 and \(limit).")
+                        }
+                        settings.deletionThreshold = Int(threshold)
+                    }
                 }
             }
-            if let prevention = patch["configuration"]?["accidentalDeletionPrevention"], prevention != .null {
-                if let type = prevention["synchronizationPreventionType"]?.stringValue {
-                    guard ["disabled", "enabledForCount", "enabledForPercentage"].contains(type) else {
-                        throw DirectoryError.badRequest("Invalid value '\(type)' for synchronizationPreventionType.")
-                    }
-                    settings.deletionPreventionType = type
-                }
-                if let threshold = prevention["alertThreshold"]?.intValue {
-                    let limit = settings.deletionPreventionType == "enabledForPercentage" ? 100 : Int64(Int32.max)
-                    guard (1...limit).contains(threshold) else {
-                        throw DirectoryError.badRequest("alertThreshold must be between 1 and \(limit).")
-                    }
-                    settings.deletionThreshold = Int(threshold)
-                }
-            }
-            try await settings.save(tenant: tenant, store: app.store)
             try await app.directory.recordEvent(tenant: tenant, objectId: tenant, kind: .organization,
                                                 activity: "Update directory synchronization settings", actor: context.caller.actor,
                                                 details: ["modified": .object(patch)])
