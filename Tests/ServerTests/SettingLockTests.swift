@@ -19,9 +19,10 @@ struct SettingLockTests {
     static var databases: [String] { DeviceCARotationTests.databases }
 
     /// Runs `during` while a write transaction on `store` that rewrote the setting (`value`, else as it is) holds its row
-    /// — another node's write of it (its sealing at start, say) slow to commit — and lets it commit half a second after
-    /// `during` began, by when what `during` started has read the setting and waits to write or to lock it.
-    static func whileRewriteHeld<T: Sendable>(_ store: SQLDirectoryStore, tenant: String, key: String, value: JSONValue? = nil,
+    /// — another node's write of it (its sealing at start, say) slow to commit — and lets it commit `hold` after `during`
+    /// began, by when what `during` started has read the setting and waits to write or to lock it.
+    static func whileRewriteHeld<T: Sendable>(_ store: any DirectoryStore, tenant: String, key: String, value: JSONValue? = nil,
+                                              hold: Duration = .milliseconds(500),
                                               during: @escaping @Sendable () async throws -> T) async throws -> T {
         let (written, wrote) = AsyncStream<Void>.makeStream()
         let (release, letGo) = AsyncStream<Void>.makeStream()
@@ -37,7 +38,7 @@ struct SettingLockTests {
         }
         for await _ in written { break }
         let started = Task { try await during() }
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: hold)
         letGo.yield()
         try await holder.value
         return try await started.value

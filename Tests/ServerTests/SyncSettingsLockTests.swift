@@ -14,30 +14,6 @@ import TesseraTesting
 /// one after the other anyway. On SQLite and PostgreSQL.
 @Suite("Sync settings read locked")
 struct SyncSettingsLockTests {
-    /// Runs `during` while a write transaction on `store` that rewrote the `sync` setting as it is holds it — another
-    /// node's change of it slow to commit — and lets it commit `hold` after `during` began, by when what `during` started
-    /// has read the setting and waits to write or to lock it.
-    static func whileSettingHeld<T: Sendable>(_ store: any DirectoryStore, tenant: String, hold: Duration = .milliseconds(500),
-                                              during: @escaping @Sendable () async throws -> T) async throws -> T {
-        let (written, wrote) = AsyncStream<Void>.makeStream()
-        let (release, letGo) = AsyncStream<Void>.makeStream()
-        let holder = Task {
-            defer { wrote.finish() }
-            try await store.write { tx in
-                let stored = try #require(try await tx.setting(tenant: tenant, key: SyncSettings.key))
-                try await tx.putSetting(tenant: tenant, key: SyncSettings.key, value: stored)
-                wrote.yield()
-                for await _ in release { break }
-            }
-        }
-        for await _ in written { break }
-        let started = Task { try await during() }
-        try await Task.sleep(for: hold)
-        letGo.yield()
-        try await holder.value
-        return try await started.value
-    }
-
     @Test("a run writing back its record and cookie while a Graph PATCH of onPremisesDirectorySynchronization lands on another node: both are kept",
           arguments: RecoveryLeaseTests.databases)
     func runWriteBackBesidePatch(_ database: String) async throws {
@@ -69,7 +45,7 @@ struct SyncSettingsLockTests {
             }
             for await _ in reached { break }
             let path = "directory/onPremisesSynchronization/\(id)"
-            let patched = try await Self.whileSettingHeld(nodes[1].store, tenant: id) {
+            let patched = try await SettingLockTests.whileRewriteHeld(nodes[1].store, tenant: id, key: SyncSettings.key) {
                 resume.yield()
                 return try await SyncRunSettingsTests.graph(nodes[1], tenant, "PATCH", path, [
                     "features": ["blockSoftMatchEnabled": true],
@@ -101,7 +77,7 @@ struct SyncSettingsLockTests {
             }
             for round in 0..<2 {
                 let added = "hr\(round)", removed = round == 0 ? "branch" : "corp"
-                try await Self.whileSettingHeld(storeB, tenant: tenant) {
+                try await SettingLockTests.whileRewriteHeld(storeB, tenant: tenant, key: SyncSettings.key) {
                     async let add: Void = SyncSettings.addConnector(SyncRunSettingsTests.connector(added, file: file), tenant: tenant, store: storeA)
                     async let remove: Void = SyncSettings.removeConnector(named: removed, tenant: tenant, store: storeB)
                     _ = try await (add, remove)
