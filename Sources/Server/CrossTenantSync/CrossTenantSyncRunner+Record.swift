@@ -24,45 +24,49 @@ extension CrossTenantSyncRunner {
                 runID: String, began: Date, resumed: String? = nil) async throws {
         let tenant = request.tenant.id
         let ended = app.clock.now
-        var settings = try await SynchronizationSettings.load(tenant: tenant, store: app.store)
-        let secrets = settings.servicePrincipals[request.servicePrincipalID]?.secrets ?? [:]
-        if var configuration = settings.servicePrincipals[request.servicePrincipalID],
-           let index = configuration.jobs.firstIndex(where: { $0.id == job.id }) {
-            var updated = configuration.jobs[index]
-            let failed = report.status == "refused"
-            updated.lastExecution = .init(timeBegan: Timestamp.format(began), timeEnded: Timestamp.format(ended),
-                                          state: failed ? "Failed" : report.failed > 0 || report.status != "success" ? "Warning" : "Succeeded",
-                                          countImported: objects.users.count + objects.groups.count,
-                                          countExported: report.added + report.updated + report.deleted, error: report.refusal)
-            if failed {
-                updated.countSuccessiveCompleteFailures += 1
-                updated.statusCode = "Quarantine"
-                updated.quarantine = report.refusal
-            } else {
-                updated.countSuccessiveCompleteFailures = 0
-                updated.quarantine = nil
-                updated.lastSuccessfulExecution = updated.lastExecution
-                if updated.scheduleState == "Active" { updated.statusCode = "Active" }
-                updated.pendingDeletions = report.status == "stopped-deletion-threshold-exceeded" ? report.pendingDeletions : 0
-                if updated.pendingDeletions > 0 {
-                    // Entra quarantines a job that would delete more than its threshold (TooManyDeletes) until deletions are forced.
+        let (imported, users, groups) = (objects.users.count + objects.groups.count, objects.users.count, objects.groups.count)
+        // One transaction, the setting locked from the read to the commit: a Graph change of the job (a pause, a
+        // scoping filter, saved secrets) made at once on another node is kept, and this outcome is not undone by it.
+        let secrets = try await SynchronizationSettings.update(tenant: tenant, store: app.store) { settings in
+            let secrets = settings.servicePrincipals[request.servicePrincipalID]?.secrets ?? [:]
+            if var configuration = settings.servicePrincipals[request.servicePrincipalID],
+               let index = configuration.jobs.firstIndex(where: { $0.id == job.id }) {
+                var updated = configuration.jobs[index]
+                let failed = report.status == "refused"
+                updated.lastExecution = .init(timeBegan: Timestamp.format(began), timeEnded: Timestamp.format(ended),
+                                              state: failed ? "Failed" : report.failed > 0 || report.status != "success" ? "Warning" : "Succeeded",
+                                              countImported: imported,
+                                              countExported: report.added + report.updated + report.deleted, error: report.refusal)
+                if failed {
+                    updated.countSuccessiveCompleteFailures += 1
                     updated.statusCode = "Quarantine"
-                    updated.quarantine = .init(code: "TooManyDeletes",
-                                               message: "\(updated.pendingDeletions) deletions exceed the job's threshold and were not made; restart the job with ForceDeletes to make them.")
+                    updated.quarantine = report.refusal
+                } else {
+                    updated.countSuccessiveCompleteFailures = 0
+                    updated.quarantine = nil
+                    updated.lastSuccessfulExecution = updated.lastExecution
+                    if updated.scheduleState == "Active" { updated.statusCode = "Active" }
+                    updated.pendingDeletions = report.status == "stopped-deletion-threshold-exceeded" ? report.pendingDeletions : 0
+                    if updated.pendingDeletions > 0 {
+                        // Entra quarantines a job that would delete more than its threshold (TooManyDeletes) until deletions are forced.
+                        updated.statusCode = "Quarantine"
+                        updated.quarantine = .init(code: "TooManyDeletes",
+                                                   message: "\(updated.pendingDeletions) deletions exceed the job's threshold and were not made; restart the job with ForceDeletes to make them.")
+                    }
+                    if request.subjects == nil {
+                        updated.synchronizedUsers = users
+                        updated.synchronizedGroups = groups
+                    }
                 }
                 if request.subjects == nil {
-                    updated.synchronizedUsers = objects.users.count
-                    updated.synchronizedGroups = objects.groups.count
+                    updated.lastRunAt = Timestamp.format(ended)
+                    updated.resumedAt = resumed
+                    if resumed == nil { updated.handedBackAt = nil }
                 }
+                configuration.jobs[index] = updated
+                settings.servicePrincipals[request.servicePrincipalID] = configuration
             }
-            if request.subjects == nil {
-                updated.lastRunAt = Timestamp.format(ended)
-                updated.resumedAt = resumed
-                if resumed == nil { updated.handedBackAt = nil }
-            }
-            configuration.jobs[index] = updated
-            settings.servicePrincipals[request.servicePrincipalID] = configuration
-            try await settings.save(tenant: tenant, store: app.store)
+            return secrets
         }
         try await writeLogs(report, objects: objects, request: request, job: job, runID: runID, target: secrets["CompanyId"] ?? "",
                             duration: Int(ended.timeIntervalSince(began) * 1000))

@@ -81,13 +81,14 @@ extension CrossTenantSyncRunner {
     /// then the lease ends (its checkpoint stays), so another node, which looks once a second, takes it up.
     func handBack(_ keeper: SyncRunKeeper, request: Request) async throws {
         let tenant = request.tenant.id, now = app.clock.now
-        var settings = try await SynchronizationSettings.load(tenant: tenant, store: app.store)
-        if var configuration = settings.servicePrincipals[request.servicePrincipalID],
-           let index = configuration.jobs.firstIndex(where: { $0.id == request.jobID }) {
-            configuration.jobs[index].handedBackAt = Timestamp.format(now)
-            configuration.jobs[index].resumedAt = nil
-            settings.servicePrincipals[request.servicePrincipalID] = configuration
-            try await settings.save(tenant: tenant, store: app.store)
+        let (spID, jobID) = (request.servicePrincipalID, request.jobID)
+        // One transaction, the setting locked: a Graph change of the job made at once on another node is kept.
+        try await SynchronizationSettings.update(tenant: tenant, store: app.store) { settings in
+            if var configuration = settings.servicePrincipals[spID], let index = configuration.jobs.firstIndex(where: { $0.id == jobID }) {
+                configuration.jobs[index].handedBackAt = Timestamp.format(now)
+                configuration.jobs[index].resumedAt = nil
+                settings.servicePrincipals[spID] = configuration
+            }
         }
         _ = try await SyncRunLeases.handBack(store: app.store, keeper.initial, now: now)
     }

@@ -111,18 +111,21 @@ struct SynchronizationHandler {
         return job
     }
 
-    /// Loads, changes and saves this service principal's synchronization (audited as an update of the application).
-    func update(_ change: (inout ServicePrincipalSynchronization) throws -> Void) async throws {
-        var settings = try await SynchronizationSettings.load(tenant: tenant, store: app.store)
-        var configuration = settings.servicePrincipals[spID] ?? ServicePrincipalSynchronization()
-        try change(&configuration)
-        settings.servicePrincipals[spID] = configuration
-        try await settings.save(tenant: tenant, store: app.store)
+    /// Changes this service principal's synchronization (audited as an update of the application) in one transaction,
+    /// the setting locked from the read to the commit (``SynchronizationSettings/update(tenant:store:_:)``): a run's
+    /// write-back or another node's Graph call made at once is kept.
+    func update(_ change: @Sendable (inout ServicePrincipalSynchronization) throws -> Void) async throws {
+        let spID = spID
+        try await SynchronizationSettings.update(tenant: tenant, store: app.store) { settings in
+            var configuration = settings.servicePrincipals[spID] ?? ServicePrincipalSynchronization()
+            try change(&configuration)
+            settings.servicePrincipals[spID] = configuration
+        }
         try await app.directory.recordEvent(tenant: tenant, objectId: spID, kind: .servicePrincipal, activity: "Update synchronization configuration",
                                             actor: context.caller.actor, details: ["displayName": servicePrincipal.body["displayName"] ?? nil])
     }
 
-    func update(_ job: CrossTenantSyncJob, _ change: (inout CrossTenantSyncJob) -> Void) async throws {
+    func update(_ job: CrossTenantSyncJob, _ change: @Sendable (inout CrossTenantSyncJob) -> Void) async throws {
         try await update { configuration in
             guard let index = configuration.jobs.firstIndex(where: { $0.id == job.id }) else { throw DirectoryError.notFound(job.id) }
             change(&configuration.jobs[index])

@@ -15,9 +15,37 @@ public struct SynchronizationSettings: Codable, Sendable {
         return try JSONDecoder().decode(SynchronizationSettings.self, from: Data(json.serializedBytes))
     }
 
+    /// Writes these settings whole, over whatever is stored. A change of the stored settings is an
+    /// ``update(tenant:store:_:)``, which cannot undo another node's change made meanwhile.
     public func save(tenant: String, store: any DirectoryStore) async throws {
-        let value = try JSONParser.parse(Array(try JSONEncoder().encode(self)))
+        let value = try stored
         try await store.write { tx in try await tx.putSetting(tenant: tenant, key: Self.key, value: value) }
+    }
+
+    /// The settings as the `synchronization` setting stores them.
+    var stored: JSONValue {
+        get throws { try JSONParser.parse(Array(try JSONEncoder().encode(self))) }
+    }
+
+    /// Changes the stored settings as a read-modify-write in one write transaction, the setting read with its row locked
+    /// until the commit (``DirectoryWriter/lockedSetting(tenant:key:)``; a tenant with none yet gets empty settings to lock):
+    /// of two changes at once on two nodes (a Graph call changing a job or the secrets, a run writing back its outcome or
+    /// handing the run back) the second reads what the first wrote, so neither undoes the other. `change` may throw to
+    /// change nothing.
+    public static func update<T: Sendable>(tenant: String, store: any DirectoryStore,
+                                           _ change: @Sendable (inout SynchronizationSettings) throws -> T) async throws -> T {
+        try await store.write { tx in
+            var json = try await tx.lockedSetting(tenant: tenant, key: key)
+            if json == nil {
+                _ = try await tx.settingOrPut(tenant: tenant, key: key, value: try SynchronizationSettings().stored)
+                json = try await tx.lockedSetting(tenant: tenant, key: key)
+            }
+            var settings = SynchronizationSettings()
+            if let json { settings = try JSONDecoder().decode(SynchronizationSettings.self, from: Data(json.serializedBytes)) }
+            let result = try change(&settings)
+            try await tx.putSetting(tenant: tenant, key: key, value: try settings.stored)
+            return result
+        }
     }
 
     /// Every job with its service principal.
