@@ -172,9 +172,7 @@ public struct SyncSettings: Sendable {
     /// (``DirectoryWriter/lockedSetting(tenant:key:)``): what every read-modify-write of it reads first. A tenant with no
     /// setting yet gets an empty one to lock (of two nodes making it at once, the second waits for the first to commit).
     static func lockedStored(tenant: String, in tx: any DirectoryWriter) async throws -> JSONValue? {
-        if let stored = try await tx.lockedSetting(tenant: tenant, key: key) { return stored }
-        _ = try await tx.settingOrPut(tenant: tenant, key: key, value: .object([:]))
-        return try await tx.lockedSetting(tenant: tenant, key: key)
+        try await tx.lockedSetting(tenant: tenant, key: key, creatingWith: .object([:]))
     }
 
     /// Changes what sync's own work owns of the stored setting (``RunState``: run records, connectors' DirSync

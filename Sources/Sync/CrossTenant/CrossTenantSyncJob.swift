@@ -35,13 +35,8 @@ public struct SynchronizationSettings: Codable, Sendable {
     public static func update<T: Sendable>(tenant: String, store: any DirectoryStore,
                                            _ change: @Sendable (inout SynchronizationSettings) throws -> T) async throws -> T {
         try await store.write { tx in
-            var json = try await tx.lockedSetting(tenant: tenant, key: key)
-            if json == nil {
-                _ = try await tx.settingOrPut(tenant: tenant, key: key, value: try SynchronizationSettings().stored)
-                json = try await tx.lockedSetting(tenant: tenant, key: key)
-            }
-            var settings = SynchronizationSettings()
-            if let json { settings = try JSONDecoder().decode(SynchronizationSettings.self, from: Data(json.serializedBytes)) }
+            let json = try await tx.lockedSetting(tenant: tenant, key: key, creatingWith: try SynchronizationSettings().stored)
+            var settings = try JSONDecoder().decode(SynchronizationSettings.self, from: Data(json.serializedBytes))
             let result = try change(&settings)
             try await tx.putSetting(tenant: tenant, key: key, value: try settings.stored)
             return result

@@ -362,6 +362,15 @@ extension DirectoryWriter {
         for change in changes { try await record(change) }
     }
 
+    /// ``lockedSetting(tenant:key:)`` for a setting that may not exist yet, which has no row to lock: `empty` is stored
+    /// first when there is none (of two nodes making it at once the second waits for the first's commit:
+    /// ``settingOrPut(tenant:key:value:)``), and then the row is locked and read.
+    public func lockedSetting(tenant: String, key: String, creatingWith empty: JSONValue) async throws -> JSONValue {
+        if let stored = try await lockedSetting(tenant: tenant, key: key) { return stored }
+        let made = try await settingOrPut(tenant: tenant, key: key, value: empty)
+        return try await lockedSetting(tenant: tenant, key: key) ?? made
+    }
+
     public func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord) async throws {
         try await claim(tenant: object.tenant, object: object.id, keys: keys)
         try await insert(object)
