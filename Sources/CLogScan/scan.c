@@ -883,14 +883,19 @@ int tessera_log_scan_use(tessera_log_instructions instructions) {
     return 1;
 }
 
-size_t tessera_log_scan(SCAN_PARAMETERS) {
+/// The scanner in use, the best the processor has when none was chosen yet: chosen once (CPUID traps to the hypervisor
+/// in a virtual machine); a race only chooses the same twice. Its instruction set is also the pair and token finders'.
+static scan_fn chosen_scan(void) {
     scan_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
-    // Chosen once (CPUID traps to the hypervisor in a virtual machine); a race only chooses the same twice.
     if (!f) {
         tessera_log_scan_use(tessera_log_best);
         f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
     }
-    return f(SCAN_ARGUMENTS);
+    return f;
+}
+
+size_t tessera_log_scan(SCAN_PARAMETERS) {
+    return chosen_scan()(SCAN_ARGUMENTS);
 }
 
 // MARK: - CEF extension pairs
@@ -1018,12 +1023,8 @@ static AVX512 int64_t cef_pairs_avx512(CEF_PAIRS_PARAMETERS) {
 #endif
 
 int64_t tessera_cef_pairs(const uint8_t *p, size_t n, tessera_cef_pair *out, size_t capacity) {
-    scan_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    scan_fn f = chosen_scan();
 #if TESSERA_X86
-    if (!f) {
-        tessera_log_scan_use(tessera_log_best);
-        f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
-    }
     if (f == scan_avx512) return cef_pairs_avx512(p, n, out, capacity);
     if (f == scan_avx2) return cef_pairs_avx2(p, n, out, capacity);
     if (f == scan_sse2) return cef_pairs_sse2(p, n, out, capacity);
@@ -1095,12 +1096,8 @@ static AVX512 size_t line_tokens_avx512(LINE_TOKENS_PARAMETERS) {
 #endif
 
 size_t tessera_line_tokens(const uint8_t *p, size_t n, uint32_t *bounds, size_t capacity) {
-    scan_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    scan_fn f = chosen_scan();
 #if TESSERA_X86
-    if (!f) {
-        tessera_log_scan_use(tessera_log_best);
-        f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
-    }
     if (f == scan_avx512) return line_tokens_avx512(p, n, bounds, capacity);
     if (f == scan_avx2) return line_tokens_avx2(p, n, bounds, capacity);
     if (f == scan_sse2) return line_tokens_sse2(p, n, bounds, capacity);
