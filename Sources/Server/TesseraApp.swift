@@ -50,6 +50,8 @@ public struct TesseraApp: Sendable {
     let backChannelLogout = BackChannelLogoutQueue()
     /// Grants whose authorization code was replayed: their access tokens are refused (RFC 6749 §4.1.2).
     let revokedGrants = RevokedGrants()
+    /// Bearer tokens whose signature was checked, so Graph callers' tokens are not verified at every request.
+    let verifiedTokens = VerifiedTokens()
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),

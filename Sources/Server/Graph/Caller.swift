@@ -58,7 +58,7 @@ struct Caller: Sendable {
 
     /// Checks a bearer token from the `Authorization` header alone: signature with our key, lifetime, audience, and an
     /// issuer this deployment issues (one of its own URLs, for the token's tenant). Cheap enough to run before a
-    /// request body is read.
+    /// request body is read; a token seen before is not decoded or its signature checked again (``VerifiedTokens``).
     static func verifiedToken(_ header: String?, app: TesseraApp, base: String) throws(DirectoryError) -> JWT {
         guard let header, header.utf8.count > 7, header.utf8.prefix(7).lazy.map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) else {
             throw DirectoryError(.invalidToken, "Access token is empty.")
@@ -69,9 +69,7 @@ struct Caller: Sendable {
         while bytes.first == UInt8(ascii: " ") || bytes.first == UInt8(ascii: "\t") { bytes.removeFirst() }
         while bytes.last == UInt8(ascii: " ") || bytes.last == UInt8(ascii: "\t") { bytes.removeLast() }
         let token = String(Substring(bytes))
-        guard token.utf8.count <= 16 * 1024, let jwt = JWT.decode(token), jwt.header["alg"]?.stringValue == "RS256",
-              jwt.verify(with: app.signingKeys)
-        else { throw DirectoryError(.invalidToken, "IDX14100: JWT is not well formed or its signature is invalid.") }
+        guard token.utf8.count <= 16 * 1024, let jwt = app.verifiedTokens.signed(token, keys: app.signingKeys) else { throw DirectoryError(.invalidToken, "IDX14100: JWT is not well formed or its signature is invalid.") }
         let now = app.clock.now.timeIntervalSince1970
         guard let exp = jwt.claims["exp"]?.doubleValue, exp > now - 300 else {
             throw DirectoryError(.invalidToken, "Lifetime validation failed, the token is expired.")
