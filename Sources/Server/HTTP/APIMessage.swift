@@ -19,13 +19,16 @@ public struct APIRequest: Sendable {
     public var clientAddress: String?
     /// This request's id, minted as it arrived: sent back as `request-id` and in Graph's error `innerError`, and on
     /// every log line about it, so a client's report finds the log.
-    public var requestID: String = Identifier.make()
+    public var requestID: String
     /// The bearer token of `authorization`, when the HTTP edge has already checked it (Graph callers are checked before
     /// their body is read), so that it is not verified twice.
     var verifiedToken: JWT?
 
+    /// - Parameter requestID: the id the HTTP edge minted as the request arrived; a new one by default (in-process
+    ///   requests, `$batch` parts), minted only then.
     public init(method: String, path: String, query: [(name: String, value: String)], headers: [String: String],
-                body: [UInt8], baseURL: String, clientAddress: String? = nil) {
+                body: [UInt8], baseURL: String, clientAddress: String? = nil, requestID: String? = nil) {
+        self.requestID = requestID ?? Identifier.make()
         self.method = method.uppercased()
         self.segments = path.split(separator: "/", omittingEmptySubsequences: true).map {
             String($0).removingPercentEncoding ?? String($0)

@@ -81,8 +81,8 @@ public struct TesseraResponder: HTTPResponder {
                     return convert(Self.throttled(wait), base: baseURL, requestID: requestID)
                 }
             } catch {
-                var refused = APIRequest(method: request.method.rawValue, path: path, query: [], headers: headers, body: [], baseURL: baseURL)
-                refused.requestID = requestID
+                let refused = APIRequest(method: request.method.rawValue, path: path, query: [], headers: headers, body: [], baseURL: baseURL,
+                                         requestID: requestID)
                 return convert(.error(error, request: refused, now: app.clock.now), base: baseURL, requestID: requestID)
             }
             limit = app.maxBodyBytes
@@ -113,8 +113,7 @@ public struct TesseraResponder: HTTPResponder {
         if body.readableBytes > limit { return convert(Self.tooLarge(limit), base: baseURL, requestID: requestID) }
         var apiRequest = APIRequest(
             method: request.method.rawValue, path: path, query: APIRequest.parseForm(request.uri.query ?? ""),
-            headers: headers, body: Array(buffer: body), baseURL: baseURL, clientAddress: clientAddress)
-        apiRequest.requestID = requestID
+            headers: headers, body: Array(buffer: body), baseURL: baseURL, clientAddress: clientAddress, requestID: requestID)
         apiRequest.verifiedToken = verifiedToken
         if tenant == nil, let first = apiRequest.segments.first, Identifier.isGUID(first) { tenant = first }
         return convert(await app.handle(apiRequest), base: baseURL, requestID: requestID)
