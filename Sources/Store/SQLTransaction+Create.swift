@@ -17,7 +17,7 @@ extension SQLTransaction {
 
     private func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requirement: CreateRequirement?) async throws {
         guard let session = session as? PostgresWriteSession else {
-            try await requirement?.check(tenant: object.tenant, in: self)
+            if let requirement { try await checkInPlace(requirement, tenant: object.tenant) }
             try await claim(tenant: object.tenant, object: object.id, keys: keys)
             try await insert(object)
             _ = try await record(change)
@@ -35,6 +35,17 @@ extension SQLTransaction {
                 try await insert(object)
                 _ = try await record(change)
             }))
+    }
+
+    /// `requirement.check` without reading the object out (SQLite): the database answers whether the object is there, of
+    /// the kind, and its property is not JSON `false` (missing or `null` meet it, as in ``CreateRequirement/isMet(by:)``),
+    /// so a user's create does not decode its domain's whole body (about 1% of a `POST /users`' CPU on SQLite).
+    func checkInPlace(_ requirement: CreateRequirement, tenant: String) async throws {
+        guard !dialect.isPostgres else { return try await requirement.check(tenant: tenant, in: self) }
+        let met = try await rows("SELECT json_type(body, ?) IS NOT 'false' FROM objects WHERE tenant = ? AND id = ? AND kind = ?",
+                                 [.text("$.\"\(requirement.property)\""), .text(tenant), .text(requirement.id.lowercased()),
+                                  .text(requirement.kind.rawValue)])
+        guard met.first?.first?.int == 1 else { throw requirement.error }
     }
 
     /// The create as one prepared PostgreSQL statement (`PostgresCreateStatement`) on `connection`, outside a transaction

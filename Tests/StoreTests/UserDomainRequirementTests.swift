@@ -59,4 +59,30 @@ struct UserDomainRequirementTests {
             #expect(try await store.read { try await $0.latestSequence(tenant: t) } == before + 2)
         }
     }
+
+    @Test("only a domain whose isVerified is false refuses: missing, null or any other value holds users, on every database and path",
+          arguments: TestDatabases.all)
+    func onlyFalseRefuses(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let t = tenant.tenantId
+            let domains: [(String, [String: JSONValue])] = [
+                ("absent.test", ["id": "absent.test"]), ("null.test", ["id": "null.test", "isVerified": .null]),
+                ("text.test", ["id": "text.test", "isVerified": "false"]), ("false.test", ["id": "false.test", "isVerified": false]),
+            ]
+            try await store.write { tx in
+                for (id, body) in domains { try await tx.insert(StoredObject(tenant: t, id: id, kind: .domain, body: body)) }
+            }
+            for domain in ["absent.test", "null.test", "text.test"] {
+                let user = try await directory.create(tenant: t, kind: .user, body: Self.body("ann@\(domain)"), actor: .system)
+                #expect(user.body["userPrincipalName"] == .string("ann@\(domain)"))
+            }
+            await #expect(throws: Self.refused) {
+                _ = try await directory.create(tenant: t, kind: .user, body: Self.body("ann@false.test"), actor: .system)
+            }
+            // Among several writes (the path that reads the domain first on PostgreSQL too).
+            let many = try await directory.createMany(tenant: t, kind: .user, bodies: [Self.body("bob@absent.test"), Self.body("bob@null.test")],
+                                                      actor: .system)
+            #expect(many.count == 2)
+        }
+    }
 }
