@@ -41,6 +41,21 @@ extension SQLTransaction {
         return try await rows(sql, binds).map { try Self.staged($0, tenant: tenant) }
     }
 
+    func stagedRunIDs(tenant: String, connector: String, afterId: String?, limit: Int) async throws -> [(id: String, runId: String?)] {
+        // The run id read by the database from the stored JSON: nothing else of a row is decoded.
+        let runID = dialect.text(["runId"], column: dialect.isPostgres ? "details::jsonb" : "details")
+        var sql = "SELECT id, \(runID) FROM staged_objects WHERE tenant = ? AND connector = ?"
+        var binds: [SQLValue] = [.text(tenant), .text(connector)]
+        if let afterId {
+            sql += " AND id > ?"
+            binds.append(.text(afterId))
+        }
+        return try await rows(sql + " ORDER BY id LIMIT \(limit)", binds).map { row in
+            guard case .text(let id) = row[0] else { throw StoreError(message: "A staged sync object could not be decoded.") }
+            return (id, row[1].text)
+        }
+    }
+
     func stagedObjects(tenant: String, joinedTo cloudIDs: [String]) async throws -> [StagedObject] {
         var out: [StagedObject] = []
         for chunk in Self.chunks(cloudIDs) {

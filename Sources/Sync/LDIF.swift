@@ -42,7 +42,7 @@ enum LDIF {
         /// The next physical line without its line break, or nil at the end.
         private mutating func physicalLine() throws -> [UInt8]? {
             while true {
-                if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
+                if let newline = Self.newline(in: buffer, from: position) {
                     var line = Array(buffer[position..<newline])
                     position = newline + 1
                     if line.last == UInt8(ascii: "\r") { line.removeLast() }
@@ -69,6 +69,22 @@ enum LDIF {
             }
         }
 
+        /// The index of the first line feed in `bytes` at or after `start` (memchr: a block holds many lines).
+        private static func newline(in bytes: [UInt8], from start: Int) -> Int? {
+            guard start < bytes.count else { return nil }
+            return bytes.withUnsafeBufferPointer { all -> Int? in
+                guard let base = all.baseAddress, let found = memchr(base + start, Int32(UInt8(ascii: "\n")), all.count - start) else { return nil }
+                return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+
+        /// Whether `bytes` spell `name`, a lower-case ASCII word, in any case.
+        private static func spells(_ bytes: ArraySlice<UInt8>, _ name: [UInt8]) -> Bool {
+            bytes.count == name.count && zip(bytes, name).allSatisfy { $0 | 0x20 == $1 }
+        }
+
+        private static let version = Array("version:".utf8), dn = Array("dn".utf8), changetype = Array("changetype".utf8)
+
         /// The next line with the lines folded onto it (those starting with a space) joined, or nil at the end.
         private mutating func logicalLine() throws -> [UInt8]? {
             guard var line = try lookahead.take() ?? physicalLine() else { return nil }
@@ -93,12 +109,13 @@ enum LDIF {
                     if !attributes.isEmpty { throw LDAPError("LDIF line \(lineNumber): a record without a dn") }
                     continue
                 }
-                if line.first == UInt8(ascii: "#") || line.starts(with: Array("version:".utf8)) { continue }
+                if line.first == UInt8(ascii: "#") || line.starts(with: Self.version) { continue }
                 let number = lineNumber
                 guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
                     throw LDAPError("LDIF line \(number): no ':' in \"\(String(decoding: line.prefix(60), as: UTF8.self))\"")
                 }
-                let name = String(decoding: line[..<colon], as: UTF8.self)
+                let nameBytes = line[..<colon]
+                let name = String(decoding: nameBytes, as: UTF8.self)
                 var rest = line[(colon + 1)...]
                 let value: [UInt8]
                 if rest.first == UInt8(ascii: ":") {
@@ -112,13 +129,12 @@ enum LDIF {
                 } else {
                     value = Array(rest.drop { $0 == UInt8(ascii: " ") })
                 }
-                switch name.lowercased() {
-                case "dn":
+                if Self.spells(nameBytes, Self.dn) {
                     guard dn == nil else { throw LDAPError("LDIF line \(number): a second dn in one record") }
                     dn = String(decoding: value, as: UTF8.self)
-                case "changetype":
+                } else if Self.spells(nameBytes, Self.changetype) {
                     throw LDAPError("LDIF line \(number): change records are not content: give the directory as it is")
-                default:
+                } else {
                     attributes[name, default: []].append(value)
                 }
             }

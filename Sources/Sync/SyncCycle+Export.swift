@@ -53,6 +53,23 @@ struct StagedUser {
     }
 }
 
+/// A staged object with what an export decides by worked out once: its classes (`StagedUser.isUser`, `isGroup`,
+/// `isComputer`) and whether it is in the connector's scope (not deleted, under its base DN).
+struct ClassifiedUser {
+    var user: StagedUser
+    let isUser: Bool, isGroup: Bool, isComputer: Bool, inScope: Bool
+
+    /// - Parameter base: the connector's base DN, lower case.
+    init(_ user: StagedUser, base: String) {
+        let classes = user.values("objectClass").map { $0.lowercased() }
+        self.user = user
+        isComputer = classes.contains("computer")
+        isUser = classes.contains("user") && !isComputer
+        isGroup = classes.contains("group")
+        inScope = !user.isDeleted && user.dn.lowercased().hasSuffix(base)
+    }
+}
+
 /// What one export (or one release of conflicts) knows beyond each object: the tenant, its switches, and what it
 /// reads once instead of once an object.
 struct ExportContext {
@@ -140,7 +157,19 @@ extension SyncCycle {
     }
 
     static func stagingID(connector: String, guid: [UInt8]) -> String {
-        "sync:\(connector.lowercased()):" + guid.map { String($0, radix: 16).leftPad2 }.joined()
+        "sync:\(connector.lowercased()):" + hex(guid)
+    }
+
+    /// Bytes as lower-case hexadecimal, two digits each.
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = digits[Int(byte >> 4)]
+                out[2 * index + 1] = digits[Int(byte & 0x0f)]
+            }
+            return bytes.count * 2
+        }
     }
 
     /// Entries an import hands to the export at once: the memory an export holds is about a page, not the directory.
@@ -191,21 +220,24 @@ extension SyncCycle {
         let tenantID = state.context.tenant.id, connector = state.connector
         if run.full {
             // Everything still in AD came back; staged objects that did not are gone.
+            // Each staged object's id and run id only; the few that are gone are then read whole.
             var after: String?
             while true {
                 let page = try await store.read { [after] tx in
-                    try await tx.stagedObjects(tenant: tenantID, connector: connector.name, states: nil, afterId: after, limit: Self.pageSize)
+                    try await tx.stagedRunIDs(tenant: tenantID, connector: connector.name, afterId: after, limit: Self.pageSize)
                 }
                 run.stagedRead += page.count
                 // Named by this run: seen here, or exported (or waiting for deletion) by the node that began it.
-                let waiting = Set(state.deletions.map(\.id))
-                let gone = page.filter { !state.seen.contains($0.id) && $0.details["runId"]?.stringValue != run.id && !waiting.contains($0.id) }
-                    .map { object in
+                let waiting = Set(state.deletions.map(\.id)), runID = run.id
+                let goneIDs = page.filter { !state.seen.contains($0.id) && $0.runId != runID && !waiting.contains($0.id) }.map(\.id)
+                if !goneIDs.isEmpty {
+                    let gone = try await store.read { tx in try await tx.stagedObjects(tenant: tenantID, ids: goneIDs) }.map { object in
                         var user = StagedUser(object)
                         user.attributes["isdeleted"] = ["TRUE"]
                         return user
                     }
-                if !gone.isEmpty { try await exportChanged(gone, state: &state, run: &run) }
+                    if !gone.isEmpty { try await exportChanged(gone, state: &state, run: &run) }
+                }
                 guard page.count == Self.pageSize, let last = page.last?.id else { break }
                 after = last
             }
@@ -261,24 +293,30 @@ extension SyncCycle {
     /// written carries the run's id (`runId`); on a full run, so does one already `stored` that stays out of scope.
     func exportChanged(_ users: [StagedUser], state: inout ExportState, run: inout SyncRun, stored: Set<String> = []) async throws {
         let tenant = state.context.tenant, connector = state.connector
-        let users = users.map { user in
-            var user = user
-            user.object.details["runId"] = .string(run.id)
-            return user
+        // Each object's classes and scope worked out once; users first, then groups, then computers.
+        let runID = JSONValue.string(run.id), base = connector.baseDN.lowercased()
+        var order: [ClassifiedUser] = [], groups: [ClassifiedUser] = [], computers: [ClassifiedUser] = []
+        order.reserveCapacity(users.count)
+        for var user in users {
+            user.object.details["runId"] = runID
+            let classified = ClassifiedUser(user, base: base)
+            if classified.isUser { order.append(classified) }
+            if classified.isGroup { groups.append(classified) }
+            if classified.isComputer { computers.append(classified) }
         }
-        let order = users.filter(\.isUser) + users.filter(\.isGroup) + users.filter(\.isComputer)
-        func inScope(_ user: StagedUser) -> Bool { !user.isDeleted && user.dn.lowercased().hasSuffix(connector.baseDN.lowercased()) }
+        order += groups
+        order += computers
         // New users first, in batches: an initial sync is mostly these.
         var done: Set<String> = []
         var exported: [StagedUser] = []
-        let fresh = order.filter { $0.isUser && $0.cloudID == nil && inScope($0) }
+        let fresh = order.filter { $0.isUser && $0.user.cloudID == nil && $0.inScope }.map(\.user)
         for start in stride(from: 0, to: fresh.count, by: Self.bulkSize) {
             let created = try await createInBulk(Array(fresh[start..<min(start + Self.bulkSize, fresh.count)]), context: &state.context, run: &run)
             for user in created { done.insert(user.id) }
             exported += created
         }
         // Then changed users that plainly update their cloud user, in batches: a delta is mostly these.
-        let updating = order.filter { $0.isUser && $0.cloudID != nil && inScope($0) && !done.contains($0.object.id) }
+        let updating = order.filter { $0.isUser && $0.user.cloudID != nil && $0.inScope && !done.contains($0.user.object.id) }.map(\.user)
         for start in stride(from: 0, to: updating.count, by: Self.bulkSize) {
             let updated = try await updateInBulk(Array(updating[start..<min(start + Self.bulkSize, updating.count)]), context: state.context,
                                                  run: &run)
@@ -286,9 +324,10 @@ extension SyncCycle {
             exported += updated
         }
         var dirty: [StagedUser] = []
-        for var user in order where !done.contains(user.object.id) {
+        for entry in order where !done.contains(entry.user.object.id) {
+            var user = entry.user
             let id = user.object.id
-            if !inScope(user) {
+            if !entry.inScope {
                 if user.cloudID != nil {
                     state.deletions.append(user)
                 } else if user.isDeleted {
@@ -299,9 +338,9 @@ extension SyncCycle {
                 continue
             }
             do {
-                if user.isComputer {
+                if entry.isComputer {
                     try await applyDevice(&user, tenant: tenant, run: &run)
-                } else if user.isGroup {
+                } else if entry.isGroup {
                     let before = (run.added, run.updated)
                     try await applyGroup(&user, tenant: tenant, run: &run)
                     state.changedGroups.append(id)
@@ -350,10 +389,11 @@ extension SyncCycle {
         let looked = try await store.read { tx in
             // Every key matching and the creates would look up, for the whole batch at once: a user none of whose keys
             // is held has no candidate and takes nothing (an initial sync's every user), and costs no further read.
-            let held = try await tx.holders(tenant: tenantID, of: incoming.flatMap(Self.lookedUpKeys))
+            let keys = incoming.map(Self.lookedUpKeys)
+            let held = try await tx.holders(tenant: tenantID, of: keys.flatMap { $0 })
             var out: [(candidates: Matcher.Candidates, taken: Bool)] = []
-            for user in incoming {
-                guard Self.lookedUpKeys(user).contains(where: { held[$0] != nil }) else {
+            for (user, looked) in zip(incoming, keys) {
+                guard looked.contains(where: { held[$0] != nil }) else {
                     out.append((Matcher.Candidates(), false))
                     continue
                 }

@@ -42,6 +42,10 @@ public protocol StagingReader: Sendable {
     /// A page of a connector's staged objects (every connector's with nil) in id order after `afterId`, only those in
     /// `states` when given.
     func stagedObjects(tenant: String, connector: String?, states: [String]?, afterId: String?, limit: Int?) async throws -> [StagedObject]
+    /// A page of a connector's staged objects in id order after `afterId`, as each one's id and the run that last wrote
+    /// it (`details.runId`) only: what the end of a full run reads of every staged object to tell what the import did
+    /// not name, without decoding the rest.
+    func stagedRunIDs(tenant: String, connector: String, afterId: String?, limit: Int) async throws -> [(id: String, runId: String?)]
     /// The staged objects joined to these cloud objects (the join map, read from the cloud end).
     func stagedObjects(tenant: String, joinedTo cloudIDs: [String]) async throws -> [StagedObject]
     /// A connector's staged objects with these distinguished names (compared folded).
@@ -50,6 +54,14 @@ public protocol StagingReader: Sendable {
     func conflictedStagedObjects(tenant: String) async throws -> [StagedObject]
     /// How many of a connector's staged objects are joined to a cloud object.
     func joinedStagedCount(tenant: String, connector: String) async throws -> Int
+}
+
+extension StagingReader {
+    /// Reads the page whole and keeps the ids and run ids (the store's own reads only the two).
+    public func stagedRunIDs(tenant: String, connector: String, afterId: String?, limit: Int) async throws -> [(id: String, runId: String?)] {
+        try await stagedObjects(tenant: tenant, connector: connector, states: nil, afterId: afterId, limit: limit)
+            .map { ($0.id, $0.details["runId"]?.stringValue) }
+    }
 }
 
 /// Writes of the staging area: a staged object is written whole (its export decides every column), so a write reads
