@@ -2,9 +2,10 @@
 
 `tessera sync run` imports the file into the staging area page by page and exports each page before it reads the next,
 so its memory is bounded by the page, not by the directory. The bound is 300 MB of peak resident memory for the whole
-`tessera sync run` process (the debug build the test command runs). Before staging was streamed, the same run held every
-staged object at once: a 100,000-user import peaked at ~637 MB (BENCHMARKS.md, before the page-by-page export of 9f8f1ee), so a run that builds the
-whole directory in memory again fails here; the streamed run peaks at about half the bound.
+`tessera sync run` process (the debug build the test command runs). Before staging was streamed (9f8f1ee), the same run
+held every staged object at once: a 100,000-user import peaked at ~637 MB (BENCHMARKS.md), so a run that builds the
+whole directory in memory again fails here (one page of 1,000,000 entries instead of 1,000: 641 MB); the streamed
+run peaks at about half the bound (141 MB).
 
 The file has the shape `scripts/bench-sync-ldif` generates (ten OUs under one base; objectGUID, sAMAccountName,
 userPrincipalName, mail, proxyAddresses, department, title). The run uses the session's data folder and SQLite database
