@@ -26,6 +26,28 @@ extension TesseraApp {
         guard let user, user.kind == .user, user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else { return nil }
         return user
     }
+
+    /// The user object with this id (deleted or disabled included; nil when there is none or it is not a user), for the
+    /// sign-in path: a sign-in reads its user at the passkey, at `/authorize` (the session, cross-tenant access) and at
+    /// the token endpoint, so it is kept as applications are: while this process has committed no write to the tenant
+    /// (disabling or deleting a user is one), and for at most `TenantCache.maxAge` (a change made on another node).
+    func signInUser(tenant: String, id: String) async throws -> StoredObject? {
+        let key = "\(tenant)|\(id.lowercased())"
+        if let cached = userCache.value(key, tenant: tenant, generations: directory.generations) { return cached }
+        // Note the generation and time before reading, so a write that races the read leaves the entry stale.
+        let generation = directory.generations.current(tenant)
+        let readAt = ContinuousClock.now
+        guard let found = try await store.read({ tx in try await tx.object(tenant: tenant, id: id) }), found.kind == .user else { return nil }
+        userCache.store(found, key: key, generation: generation, readAt: readAt)
+        return found
+    }
+
+    /// ``signInUser(tenant:id:)`` if they are not deleted and may sign in (``activeUser(tenant:id:)`` from the cache).
+    func activeSignInUser(tenant: String, id: String) async throws -> StoredObject? {
+        guard let user = try await signInUser(tenant: tenant, id: id), user.deletedAt == nil,
+              user.body["accountEnabled"]?.boolValue != false else { return nil }
+        return user
+    }
 }
 
 /// What the identity platform reads from a tenant's directory on every sign-in, kept under the same rule as

@@ -33,6 +33,10 @@ public struct TesseraApp: Sendable {
     /// Applications by client id, and the Graph scopes a user has granted a client, for the sign-in path.
     let applicationCache = SignInCache<StoredObject>()
     let consentCache = SignInCache<Set<String>>()
+    /// Users by id for the sign-in path (`TesseraApp.signInUser`), and the session-and-client records this process has
+    /// written or found (`SessionClients.record`), so a sign-in reads and writes neither again.
+    let userCache = SignInCache<StoredObject>()
+    let recordedSessionClients = BoundedTable<Bool>()
     /// Smart lockout and per-source throttling of failed authentication.
     let throttle = SignInThrottle()
     /// Each tenant's Conditional Access policies, compiled.

@@ -39,7 +39,7 @@ struct CrossTenantSignIn {
     /// Why `userID`'s sign-in to `clientID` in `tenant` is refused by the cross-tenant access settings; nil when the
     /// user is not external or may go on.
     func refusal(tenant: String, userID: String, clientID: String) async throws -> String? {
-        let user = try await app.activeUser(tenant: tenant, id: userID)
+        let user = try await app.activeSignInUser(tenant: tenant, id: userID)
         guard let link = try await link(tenant: tenant, user: user) else { return nil }
         switch try await b2bCollaboration(resource: tenant, link: link, clientID: clientID) {
         case .allowed: return nil

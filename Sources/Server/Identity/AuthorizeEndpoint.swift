@@ -251,10 +251,35 @@ struct AuthorizeEndpoint {
     }
 
     static func encode(_ params: [(name: String, value: String)]) -> String {
+        params.map { "\($0.name)=\(escape($0.value))" }.joined(separator: "&")
+    }
+
+    static let allowed: CharacterSet = {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
-        return params.map { "\($0.name)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+        return allowed
+    }()
+
+    /// A query value percent-encoded: letters, digits and `-._~` as they are, everything else escaped. ASCII (codes,
+    /// states, URLs) by bytes; anything else through Foundation as before (it leaves non-ASCII letters as they are).
+    static func escape(_ value: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(byte)
+            case 0x80...:
+                return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+            default:
+                out += [UInt8(ascii: "%"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     /// `response_mode=form_post`: a page that posts the parameters to the redirect URI at once (the code stays out
     /// of the URL, the history and the Referer). Its CSP allows that one form target and the page's one script.

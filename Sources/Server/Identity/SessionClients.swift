@@ -44,9 +44,7 @@ struct SessionClientRecord: CredentialRecord, Hashable {
 
     /// A lowercase GUID-shaped digest of the session and client ids (the table's key is per tenant, across kinds).
     static func id(sessionID: String, clientID: String) -> String {
-        let hex = SHA256.hash(data: Array("session-client:\(sessionID):\(clientID.lowercased())".utf8)).prefix(16)
-            .map { String(format: "%02x", $0) }.joined()
-        let c = Array(hex)
+        let c = Array(Hex.encode(SHA256.hash(data: Array("session-client:\(sessionID):\(clientID.lowercased())".utf8)).prefix(16)))
         return [c[0..<8], c[8..<12], c[12..<16], c[16..<20], c[20..<32]].map { String($0) }.joined(separator: "-")
     }
 }
@@ -55,11 +53,15 @@ struct SessionClientRecord: CredentialRecord, Hashable {
 struct SessionClients {
     let app: TesseraApp
 
-    /// Notes that `session` (of `tenant`) signed in to `clientID` at `baseURL`: one read when it already did, else one
-    /// insert. `resourceTenant` is the app's tenant when it is not the session's (B2B direct connect).
+    /// Notes that `session` (of `tenant`) signed in to `clientID` at `baseURL`: nothing when this process recorded or
+    /// found it before, else one insert (a session's first sign-in to an app, the usual case, reads nothing first; an
+    /// insert that finds the record there already is read back). `resourceTenant` is the app's tenant when it is not the
+    /// session's (B2B direct connect).
     func record(_ session: SignInSessions.Session, clientID: String, tenant: String, baseURL: String, resourceTenant: String? = nil) async throws {
         let id = SessionClientRecord.id(sessionID: session.id, clientID: clientID)
-        if try await app.store.read({ tx in try await tx.credentialRow(tenant: tenant, kind: SessionClientRecord.kind, id: id) }) != nil { return }
+        // Records leave with their session (sign-out, revocation, expiry), after which no request names the session again.
+        let seen = "\(tenant)|\(id)"
+        if app.recordedSessionClients[seen] != nil { return }
         let expires = Date(timeIntervalSince1970: TimeInterval(session.authTime)).addingTimeInterval(SignInSessions.lifetime)
         let record = SessionClientRecord(sessionID: session.id, userID: session.userID, clientID: clientID, expires: expires, baseURL: baseURL,
                                          resourceTenant: resourceTenant)
@@ -70,6 +72,7 @@ struct SessionClients {
             guard try await app.store.read({ tx in try await tx.credentialRow(tenant: tenant, kind: SessionClientRecord.kind, id: id) }) != nil
             else { throw error }
         }
+        app.recordedSessionClients.set(true, for: seen)
     }
 
     /// The apps a session signed into.

@@ -74,12 +74,11 @@ struct SignInSessions {
         let id = String(value[..<dot]), presented = Array(value[value.index(after: dot)...].utf8)
         guard Identifier.isGUID(id), WebAuthn.constantTimeEquals(presented, Array(tag(tenant, id).utf8)) else { return nil }
         let now = app.clock.now
-        return try await app.store.read { tx -> Session? in
-            guard let record = try await tx.credential(SignInSessionRecord.self, tenant: tenant, id: id), record.expires > now,
-                  let user = try await tx.object(tenant: tenant, id: record.userID), user.deletedAt == nil,
-                  user.body["accountEnabled"]?.boolValue != false
-            else { return nil }
-            return Session(id: id, userID: record.userID, authTime: record.authTime, amr: record.amr, aaguid: record.aaguid)
-        }
+        guard let record = try await app.store.read({ tx in try await tx.credential(SignInSessionRecord.self, tenant: tenant, id: id) }),
+              record.expires > now,
+              // The user as the sign-in path keeps it: read again after any change to the tenant (disabling, deleting).
+              try await app.activeSignInUser(tenant: tenant, id: record.userID) != nil
+        else { return nil }
+        return Session(id: id, userID: record.userID, authTime: record.authTime, amr: record.amr, aaguid: record.aaguid)
     }
 }

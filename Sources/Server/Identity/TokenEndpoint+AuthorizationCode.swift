@@ -50,7 +50,7 @@ extension TokenEndpoint {
         let now = app.clock.now
         // A B2B direct connect user is its home tenant's user, while both tenants still allow it.
         let found = if let home = code.homeTenant { try await DirectConnect(app: app, tenant: tenant).homeUser(for: code, home: home) }
-                    else { try await app.activeUser(tenant: tenantID, id: code.userID) }
+                    else { try await app.activeSignInUser(tenant: tenantID, id: code.userID) }
         guard let user = found else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }

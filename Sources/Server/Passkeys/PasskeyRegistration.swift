@@ -18,14 +18,19 @@ struct PasskeyRegistration {
         return RelyingParty(id: host, origins: [origin], trustAnchors: trustAnchors, clock: { now })
     }
 
-    /// The host and origin (`scheme://host[:port]`) the browser used.
+    /// The host and origin (`scheme://host[:port]`) the browser used. Each of the deployment's few base URLs is parsed
+    /// once (every passkey request asks).
     static func site(baseURL: String) -> (host: String, origin: String) {
+        if let known = sites[baseURL] { return known }
         let components = URLComponents(string: baseURL)
         let host = components?.host ?? "localhost"
         var origin = "\(components?.scheme ?? "https")://\(host)"
         if let port = components?.port { origin += ":\(port)" }
+        sites.set((host, origin), for: baseURL)
         return (host, origin)
     }
+
+    private static let sites = BoundedTable<(host: String, origin: String)>(limit: 64)
 
     /// `webauthnCredentialCreationOptions` for `user`.
     func creationOptions(user: StoredObject, baseURL: String) async throws -> JSONValue {

@@ -89,16 +89,12 @@ struct PasskeySignIn {
             throw Self.challengeInvalid
         }
         let tenant = self.tenant
-        let key = response.rawID.map { String(format: "%02x", $0) }.joined()
-        let found: (StoredObject, StoredObject)? = try await app.store.read { tx in
-            guard let method = try await tx.object(tenant: tenant, holding: UniqueKey("fido2CredentialId", key)),
-                  method.kind == .fido2Method,
-                  let userID = method.body["_userId"]?.stringValue, let user = try await tx.object(tenant: tenant, id: userID),
-                  user.kind == .user, user.deletedAt == nil
-            else { return nil }
-            return (user, method)
-        }
-        guard let (owner, passkey) = found else {
+        let key = Hex.encode(response.rawID)
+        // The passkey as stored now; its user as the sign-in path keeps it (read once per change of the tenant).
+        let found = try await app.store.read { tx in try await tx.object(tenant: tenant, holding: UniqueKey("fido2CredentialId", key)) }
+        guard let passkey = found, passkey.kind == .fido2Method, let ownerID = passkey.body["_userId"]?.stringValue,
+              let owner = try await app.signInUser(tenant: tenant, id: ownerID), owner.deletedAt == nil
+        else {
             throw Failure(reason: "credential.unknown", message: "This passkey is not registered in this tenant.")
         }
         user = owner

@@ -94,6 +94,8 @@ extension DirectoryService {
     /// commits first (PostgreSQL runs them side by side; SQLite's one writer never does), the passkey is read again and
     /// this counter compared with the one that sign-in stored, so a passkey without a counter (0, as synced passkeys
     /// report) signs in everywhere at once, and a counter that is now behind is reported as behind, not as a conflict.
+    /// Such a passkey is not written at all while its backup state stays as stored: nothing about it changed (each use
+    /// is in the sign-in log), so its sign-ins write no Graph object.
     public func updateFido2Usage(tenant: String, methodID: String, signCount: UInt32, backupState: Bool,
                                  tx: any DirectoryTransaction) async throws -> Bool {
         let now = self.now
@@ -103,6 +105,7 @@ extension DirectoryService {
             }
             let current = method.body["_signCount"]?.intValue ?? 0
             guard (signCount == 0 && current == 0) || Int64(signCount) > current else { return false }
+            if signCount == 0, (method.body["_backupState"]?.boolValue ?? false) == backupState { return true }
             let version = method.version
             method.body["_signCount"] = .int(Int64(signCount))
             method.body["_backupState"] = .bool(backupState)
