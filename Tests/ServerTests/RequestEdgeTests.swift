@@ -1,9 +1,16 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
 import Testing
 @testable import Server
 import TesseraCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the HTTP edge does for every request, done once: the base URL of a `Host` written as the deployment's own URL
-/// is taken as written, and the request id minted as the request arrived is the one its handlers see.
+/// is taken as written, the request id minted as the request arrived is the one its handlers see, and a body's time
+/// limit is kept by one sweeper for the server (`BodyDeadlines`) instead of a timer per request.
 @Suite("The HTTP edge's work per request")
 struct RequestEdgeTests {
     @Test("a Host written as one of the public URLs gives that URL, as normalising it would; any other spelling is normalised as before")
@@ -30,5 +37,66 @@ struct RequestEdgeTests {
         #expect(given.requestID == "r-1")
         let minted = APIRequest(method: "GET", path: "/v1.0/users", query: [], headers: [:], body: [], baseURL: "https://x")
         #expect(Identifier.isGUID(minted.requestID))
+    }
+
+    /// Sends `parts` over one connection to 127.0.0.1:`port`, `pause` seconds apart, and reads the answer until the
+    /// server closes the connection (each request says `Connection: close`) or 10 seconds pass. On a thread of its own:
+    /// its calls block.
+    static func exchange(port: Int, _ parts: [String], pause: Double) async -> String {
+        await withCheckedContinuation { continuation in
+            Thread {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                _ = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                var limit = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                for (index, part) in parts.enumerated() {
+                    if index > 0 { Thread.sleep(forTimeInterval: pause) }
+                    let bytes = Array(part.utf8)
+                    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
+                var received: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = recv(fd, &buffer, buffer.count, 0)
+                    if count <= 0 { break }
+                    received += buffer[0..<count]
+                }
+                close(fd)
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }.start()
+        }
+    }
+
+    @Test("a body that has not all arrived within the body time limit is answered 408 and the connection closed; one that arrives in parts within it is read")
+    func bodyTimeLimit() async throws {
+        try await Harness.run { h in
+            let path = "/\(h.tenant.tenantId)/oauth2/v2.0/token"
+            let head = "POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\nContent-Length: 40\r\n\r\n"
+            let body = "grant_type=client_credentials&client_id="
+            let limits = ServerLimits(bodyTimeout: .milliseconds(400))
+            let application = Application(responder: TesseraResponder(app: h.app, scheme: "http", limits: limits))
+            try await application.test(.live) { client in
+                let port = try #require(client.port)
+                let late = await Self.exchange(port: port, [head + body.prefix(10), String(body.dropFirst(10))], pause: 2)
+                #expect(late.hasPrefix("HTTP/1.1 408"), "\(late.prefix(200))")
+                #expect(late.lowercased().contains("connection: close"))
+                #expect(late.contains("The request body did not arrive in time."))
+                let inTime = await Self.exchange(port: port, [head + body.prefix(10), String(body.dropFirst(10))], pause: 0.05)
+                #expect(inTime.hasPrefix("HTTP/1.1 400"), "read whole, then refused by the token endpoint: \(inTime.prefix(200))")
+                #expect(inTime.contains("invalid_client") || inTime.contains("invalid_request"), "\(inTime.prefix(400))")
+                // Many bodies at once, each watched and each read.
+                let answers = await withTaskGroup(of: String.self) { group in
+                    for _ in 0..<8 { group.addTask { await Self.exchange(port: port, [head + body], pause: 0) } }
+                    return await group.reduce(into: [String]()) { $0.append($1) }
+                }
+                #expect(answers.allSatisfy { $0.hasPrefix("HTTP/1.1 400") })
+            }
+        }
     }
 }

@@ -17,12 +17,14 @@ public struct TesseraResponder: HTTPResponder {
     let budget: BodyBudget
     let graphLimiter: RateLimiter?
     let tokenLimiter: RateLimiter?
+    let bodyDeadlines: BodyDeadlines
 
     public init(app: TesseraApp, scheme: String, limits: ServerLimits = .init()) {
         self.app = app
         self.scheme = scheme
         self.limits = limits
         self.budget = BodyBudget(capacity: limits.maxBufferedBodyBytes)
+        self.bodyDeadlines = BodyDeadlines(timeout: limits.bodyTimeout)
         self.graphLimiter = limits.graphRequestsPerSecond > 0
             ? RateLimiter(rate: Double(limits.graphRequestsPerSecond), burst: Double(2 * limits.graphRequestsPerSecond)) : nil
         self.tokenLimiter = limits.tokenRequestsPerSecond > 0
@@ -102,7 +104,7 @@ public struct TesseraResponder: HTTPResponder {
         defer { budget.release(reservation) }
         let body: ByteBuffer
         do {
-            body = try await Self.collect(request, upTo: min(reservation, limit + 1), within: limits.bodyTimeout)
+            body = try await bodyDeadlines.collect(request, upTo: min(reservation, limit + 1))
         } catch is BodyTimeout {
             var late = APIResponse.error(DirectoryError(.requestTimeout, "The request body did not arrive in time."))
             late.headers.append(("Connection", "close"))
@@ -133,23 +135,6 @@ public struct TesseraResponder: HTTPResponder {
     }
 
     struct BodyTimeout: Error {}
-
-    /// The body, up to `limit` bytes, or `BodyTimeout` when it has not all arrived within `timeout`.
-    static func collect(_ request: Request, upTo limit: Int, within timeout: Duration) async throws -> ByteBuffer {
-        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask {
-                var request = request
-                return try await request.collectBody(upTo: limit)
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let body = first else { throw BodyTimeout() }
-            return body
-        }
-    }
 
     /// The response with the headers every answer carries: no MIME sniffing, and over HTTPS (the client's, when a proxy
     /// terminates it) to a real host name,

@@ -1,0 +1,95 @@
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// Request bodies being read, each with the moment it is late. One sweeper task for the whole server cancels the read of
+/// a body that has not all arrived in time, instead of a timer per request: a task group with a sleeping child for each
+/// body armed a dispatch timer whose manager thread woke for every request, 3–4% of a `POST /users`' CPU (found by
+/// scripts/bench-post-users' profile). A late body is noticed within a tenth of the timeout (at most a second) after it.
+final class BodyDeadlines: Sendable {
+    private struct Watched {
+        let deadline: ContinuousClock.Instant
+        let cancel: @Sendable () -> Void
+    }
+
+    private struct State {
+        var next: UInt64 = 0
+        var watched: [UInt64: Watched] = [:]
+        /// Reads cancelled because they were late, until their reader asks.
+        var late: Set<UInt64> = []
+        var sweeping = false
+    }
+
+    let timeout: Duration
+    /// How often the sweeper looks, while any body is being read.
+    let tick: Duration
+    private let state = Mutex(State())
+
+    init(timeout: Duration) {
+        self.timeout = timeout
+        tick = min(max(timeout / 10, .milliseconds(10)), .seconds(1))
+    }
+
+    /// The body, up to `limit` bytes, or `TesseraResponder.BodyTimeout` when it has not all arrived within the timeout.
+    func collect(_ request: Request, upTo limit: Int) async throws -> ByteBuffer {
+        let read = Task {
+            var request = request
+            return try await request.collectBody(upTo: limit)
+        }
+        let id = watch { read.cancel() }
+        let result = await withTaskCancellationHandler {
+            await read.result
+        } onCancel: {
+            read.cancel()
+        }
+        let wasLate = unwatch(id)
+        switch result {
+        case .success(let body): return body
+        case .failure(let error): throw wasLate ? TesseraResponder.BodyTimeout() : error
+        }
+    }
+
+    /// Starts watching a read that `cancel` stops; returns its number.
+    private func watch(_ cancel: @escaping @Sendable () -> Void) -> UInt64 {
+        let deadline = ContinuousClock.now + timeout
+        let (id, start) = state.withLock { state in
+            state.next += 1
+            state.watched[state.next] = Watched(deadline: deadline, cancel: cancel)
+            defer { state.sweeping = true }
+            return (state.next, !state.sweeping)
+        }
+        if start { Task.detached { await self.sweep() } }
+        return id
+    }
+
+    /// Stops watching a read; whether it was cancelled for being late.
+    private func unwatch(_ id: UInt64) -> Bool {
+        state.withLock { state in
+            state.watched[id] = nil
+            return state.late.remove(id) != nil
+        }
+    }
+
+    /// Cancels late reads every `tick`, for as long as any read is watched.
+    private func sweep() async {
+        while true {
+            try? await Task.sleep(for: tick)
+            let now = ContinuousClock.now
+            let late: [@Sendable () -> Void]? = state.withLock { state in
+                guard !state.watched.isEmpty else {
+                    state.sweeping = false
+                    return nil
+                }
+                var late: [@Sendable () -> Void] = []
+                for (id, watched) in state.watched where watched.deadline <= now {
+                    late.append(watched.cancel)
+                    state.watched[id] = nil
+                    state.late.insert(id)
+                }
+                return late
+            }
+            guard let late else { return }
+            for cancel in late { cancel() }
+        }
+    }
+}
