@@ -137,7 +137,9 @@ enum Migrations {
                 // build that does not know a step a newer one applied can tell whether it may go on (a rolling upgrade)
                 // or must stop. Nullable columns: a build before this step still reads and writes `version` alone.
                 (compatibilityStep, ["ALTER TABLE schema_migrations ADD COLUMN summary TEXT",
-                                     "ALTER TABLE schema_migrations ADD COLUMN minimum_reader BIGINT"])]
+                                     "ALTER TABLE schema_migrations ADD COLUMN minimum_reader BIGINT"]),
+                // Step 15: Backup and Recovery's jobs out of the objects table (SQLTransaction+RecoveryJobs.swift).
+                (recoveryJobStep, recoveryJobTable)]
     }
 
     /// Every step in a line, and which builds can still run on a database once it is applied (see `MigrationStep`).
@@ -160,10 +162,13 @@ enum Migrations {
         MigrationStep(number: temporaryAccessPassStep, summary: "Temporary Access Passes' digests in credential records"),
         MigrationStep(number: clientSecretStep, summary: "client secrets' digests in credential records"),
         MigrationStep(number: compatibilityStep, summary: "each migration step recorded with its summary and the oldest build that can run on it"),
+        // An older build would list no job and start one in the objects table, where this one never looks: it stops.
+        MigrationStep(number: recoveryJobStep, summary: "Backup and Recovery's jobs in a table of their own", minimumReader: recoveryJobStep),
     ]
 
     static let digestStep = 7, stagingStep = 10
     static let credentialStep = 11, temporaryAccessPassStep = 12, clientSecretStep = 13, compatibilityStep = 14
+    static let recoveryJobStep = 15
 
     /// The newest step this build knows.
     static var latest: Int { catalog.map(\.number).max() ?? 0 }
@@ -213,6 +218,7 @@ enum Migrations {
                 if version == credentialStep { try await moveCredentialRecords(session, backend.dialect) }
                 if version == temporaryAccessPassStep { try await moveTemporaryAccessPassDigests(session, backend.dialect) }
                 if version == clientSecretStep { try await moveClientSecretDigests(session, backend.dialect) }
+                if version == recoveryJobStep { try await moveRecoveryJobs(session, backend.dialect) }
                 let step = catalog.first { $0.number == version } ?? MigrationStep(number: version, summary: "")
                 if version >= compatibilityStep {
                     _ = try await session.execute("INSERT INTO schema_migrations (version, summary, minimum_reader) VALUES (?, ?, ?)",

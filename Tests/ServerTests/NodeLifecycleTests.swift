@@ -43,8 +43,8 @@ import TesseraTesting
             await other.jobs.idle()
             #expect(try await Handbacks(app: third).pending().isEmpty)
             #expect(await Handbacks(app: third).takeUp().isEmpty)
-            let stored = try await RecoveryJobs(app: h.app).job(tenant: h.tenant.tenantId, id: job).body
-            #expect(stored["tesseraHandedBackDateTime"] != nil && stored["tesseraResumedDateTime"] != nil)
+            let stored = try await RecoveryJobs(app: h.app).job(tenant: h.tenant.tenantId, id: job)
+            #expect(stored.handedBackDateTime != nil && stored.resumedDateTime != nil)
         }
     }
 }

@@ -67,14 +67,13 @@ struct RecoveryLeaseTests {
     }
 
     /// A recovery job left active (as a node running it leaves it), naming a snapshot that does not exist: a node that
-    /// runs it finds none and marks it failed.
+    /// runs it finds none and marks it failed. A tenant has one job in progress at a time.
     static func activeJob(_ app: TesseraApp, tenant: String) async throws -> String {
-        let id = Identifier.makeTimeOrdered(at: app.clock.now)
-        let job = StoredObject(tenant: tenant, id: id, kind: RecoveryJobs.kind, body: [
-            "@odata.type": .string(RecoveryJobs.recoveryType), "id": .string(id), "status": "running", "snapshotId": "none", "_changes": [],
-        ])
-        try await app.store.write { tx in try await tx.insert(job) }
-        return id
+        let job = RecoveryJobRecord(tenant: tenant, id: Identifier.makeTimeOrdered(at: app.clock.now), type: .recovery, status: .running,
+                                    snapshotId: "none", targetStateDateTime: "", filteringCriteria: .null,
+                                    jobStartDateTime: Timestamp.format(app.clock.now))
+        try await app.store.write { tx in try await tx.insertRecoveryJob(job) }
+        return job.id
     }
 
     /// Renews `lease` at `now` in a transaction of its own; nil when it is another holder's.
@@ -83,7 +82,7 @@ struct RecoveryLeaseTests {
     }
 
     static func status(_ app: TesseraApp, tenant: String, job: String) async throws -> String? {
-        try await RecoveryJobs(app: app).job(tenant: tenant, id: job).body["status"]?.stringValue
+        try await RecoveryJobs(app: app).job(tenant: tenant, id: job).status.rawValue
     }
 
     @Test("a job whose node renews its lease is taken by no node starting or sweeping; once it runs out, exactly one of two nodes takes it, and the first node's writes are refused",
@@ -100,7 +99,7 @@ struct RecoveryLeaseTests {
             #expect(await Handbacks(app: second).takeUp().isEmpty)
             #expect(await Handbacks(app: third).takeUp().isEmpty)
             #expect(try await RecoveryLease.all(store: first.store).map(\.holder) == [held.holder])
-            #expect(try await RecoveryJobs(app: first).job(tenant: tenant, id: job).body["tesseraResumedDateTime"] != nil)
+            #expect(try await RecoveryJobs(app: first).job(tenant: tenant, id: job).resumedDateTime != nil)
             // Renewed 20 s in, the lease lasts to 50 s: still nobody's at 49 s.
             clock.advance(20)
             #expect(try await Self.renew(held, store: first.store, now: clock.now) != nil)
@@ -124,7 +123,7 @@ struct RecoveryLeaseTests {
             // The first node, back from a pause, can neither renew nor write its outcome.
             #expect(try await Self.renew(held, store: first.store, now: clock.now) == nil)
             await #expect(throws: RecoveryLeaseLost.self) {
-                try await RecoveryJobs(app: first).update(tenant: tenant, id: job, keeper: keeper, finish: true) { $0["status"] = "successful" }
+                try await RecoveryJobs(app: first).update(tenant: tenant, id: job, keeper: keeper, finish: true) { $0.status = .successful }
             }
             #expect(try await Self.status(first, tenant: tenant, job: job) == "failed")
         }
@@ -136,8 +135,10 @@ struct RecoveryLeaseTests {
         try await Self.cluster(database, nodes: 3) { nodes, clock, tenant in
             var leases: [(node: Int, keeper: LeaseKeeper<RecoveryWork>)] = []
             for index in 0..<12 {
-                let job = try await Self.activeJob(nodes[0], tenant: tenant)
-                let lease = try #require(try await RecoveryJobs(app: nodes[index % 2]).takeUp(tenant: tenant, job: job))
+                // One job in progress a tenant: twelve jobs, of twelve tenants.
+                let jobTenant = "\(tenant)-\(index)"
+                let job = try await Self.activeJob(nodes[0], tenant: jobTenant)
+                let lease = try #require(try await RecoveryJobs(app: nodes[index % 2]).takeUp(tenant: jobTenant, job: job))
                 leases.append((index % 2, LeaseKeeper(lease)))
             }
             #expect(try await Handbacks(app: nodes[2]).pending().isEmpty)
@@ -146,7 +147,7 @@ struct RecoveryLeaseTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (node, keeper) in handed {
                     group.addTask {
-                        try await RecoveryJobs(app: nodes[node]).handBack(tenant: tenant, id: keeper.initial.work, done: 0, keeper: keeper)
+                        try await RecoveryJobs(app: nodes[node]).handBack(tenant: keeper.initial.tenant, id: keeper.initial.work, done: 0, keeper: keeper)
                     }
                 }
                 try await group.waitForAll()
@@ -161,7 +162,7 @@ struct RecoveryLeaseTests {
             #expect(taken.count == 12)
             await nodes[2].jobs.idle()
             for (_, keeper) in leases {
-                #expect(try await Self.status(nodes[2], tenant: tenant, job: keeper.initial.work) == "failed")
+                #expect(try await Self.status(nodes[2], tenant: keeper.initial.tenant, job: keeper.initial.work) == "failed")
             }
             #expect(try await RecoveryLease.all(store: nodes[2].store).isEmpty)
         }

@@ -3,17 +3,18 @@ import Foundation
 import Logging
 import TesseraCore
 
-/// Difference reports (`recoveryPreviewJob`) and recoveries (`recoveryJob`) as Graph's long-running jobs: a row
-/// per job (status, totals, its changes), run in the background, one at a time per tenant. The node running a job holds
+/// Difference reports (`recoveryPreviewJob`) and recoveries (`recoveryJob`) as Graph's long-running jobs: a typed
+/// record per job (``RecoveryJobRecord`` in `recovery_jobs`: status, totals, its changes beside it), run in the background,
+/// one at a time per tenant. The node running a job holds
 /// its lease (``RecoveryLease``, renewed every 10 s); a job whose lease ran out (its node was killed) or was handed back
 /// (its node stopped) is taken up by another node within a second (``Handbacks``), or at start: a recovery works from
 /// the difference against the directory as it is, so running it again finishes what is left.
 struct RecoveryJobs: Sendable {
     let app: TesseraApp
-    static let kind = ObjectKind(rawValue: "recoveryJob")
-    static let previewType = "#microsoft.graph.entraRecoveryServices.recoveryPreviewJob"
-    static let recoveryType = "#microsoft.graph.entraRecoveryServices.recoveryJob"
-    static let active: Set<String> = ["initialized", "calculating", "running"]
+    static let previewType = RecoveryJobRecord.JobType.preview.rawValue
+    static let recoveryType = RecoveryJobRecord.JobType.recovery.rawValue
+    /// The statuses of a job in progress, as Graph shows them.
+    static let active = Set(RecoveryJobRecord.Status.active.map(\.rawValue))
     let logger = Logger(label: "tessera.recovery")
 
     /// The identity a job's changes are audited under.
@@ -23,35 +24,41 @@ struct RecoveryJobs: Sendable {
 
     // MARK: Reading
 
-    func jobs(tenant: String) async throws -> [StoredObject] {
-        try await app.store.read { tx in try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind])) }
-            .sorted { $0.id > $1.id }
+    /// The tenant's jobs, newest first.
+    func jobs(tenant: String) async throws -> [RecoveryJobRecord] {
+        try await app.store.read { tx in try await tx.recoveryJobs(tenant: tenant, statuses: nil) }
     }
 
-    func job(tenant: String, id: String) async throws -> StoredObject {
-        guard let found = try await app.store.read({ tx in try await tx.object(tenant: tenant, id: id.lowercased()) }), found.kind == Self.kind else {
+    func job(tenant: String, id: String) async throws -> RecoveryJobRecord {
+        guard let found = try await app.store.read({ tx in try await tx.recoveryJob(tenant: tenant, id: id) }) else {
             throw DirectoryError.notFound(id)
         }
         return found
     }
 
-    static func render(_ job: StoredObject) -> JSONValue {
-        .object(job.body.filter { !$0.key.hasPrefix("_") })
+    /// A job's changes, as `getChanges` shows them.
+    func changes(tenant: String, id: String) async throws -> [JSONValue] {
+        guard let found = try await app.store.read({ tx in try await tx.recoveryJobChanges(tenant: tenant, id: id) }) else {
+            throw DirectoryError.notFound(id)
+        }
+        return found
     }
+
+    static func render(_ job: RecoveryJobRecord) -> JSONValue { job.graphView }
 
     // MARK: Starting
 
     /// Validates a `POST /directory/recovery/jobs` body, records the job and starts it.
-    func start(tenant: String, body: [String: JSONValue]) async throws -> StoredObject {
+    func start(tenant: String, body: [String: JSONValue]) async throws -> RecoveryJobRecord {
         guard try await app.backup.isEnabled(tenant: tenant) else {
             throw DirectoryError(.accessDenied, "Backup and Recovery is not part of this tenant's plan; an operator turns it on with `tessera backup enable`.")
         }
-        let type = body["@odata.type"]?.stringValue ?? ""
-        guard type == Self.previewType || type == Self.recoveryType else {
+        let typeName = body["@odata.type"]?.stringValue ?? ""
+        guard let type = RecoveryJobRecord.JobType(rawValue: typeName) else {
             throw DirectoryError.badRequest("'@odata.type' must be \(Self.previewType) (a difference report) or \(Self.recoveryType).")
         }
         for key in body.keys where !["@odata.type", "filteringCriteria", "targetStateDateTime", "snapshotId", "comparisonSnapshotId"].contains(key) {
-            throw DirectoryError.badRequest("Property '\(key)' does not exist on type '\(type.dropFirst())'.")
+            throw DirectoryError.badRequest("Property '\(key)' does not exist on type '\(typeName.dropFirst())'.")
         }
         let snapshots = try await app.backup.snapshots(tenant: tenant)
         guard !snapshots.isEmpty else { throw DirectoryError.badRequest("The tenant has no snapshot yet.") }
@@ -71,34 +78,25 @@ struct RecoveryJobs: Sendable {
         }
         var comparison: String?
         if let other = body["comparisonSnapshotId"]?.stringValue {
-            guard type == Self.previewType else { throw DirectoryError.badRequest("'comparisonSnapshotId' is for difference reports.") }
+            guard type == .preview else { throw DirectoryError.badRequest("'comparisonSnapshotId' is for difference reports.") }
             guard let found = snapshots.first(where: { $0.id == other.lowercased() }) else { throw DirectoryError.badRequest("No snapshot '\(other)'.") }
             comparison = found.id
         }
         _ = try Self.filter(body["filteringCriteria"])
-        let now = Timestamp.format(app.clock.now)
-        let id = Identifier.makeTimeOrdered(at: app.clock.now)
-        var fields: [String: JSONValue] = [
-            "@odata.type": .string(type), "id": .string(id), "status": "calculating", "jobStartDateTime": .string(now),
-            "jobCompletionDateTime": nil, "targetStateDateTime": .string(snapshot.createdAt),
-            "filteringCriteria": body["filteringCriteria"] ?? .null, "totalChangedObjectsCalculated": 0, "totalChangedLinksCalculated": 0,
-            "snapshotId": .string(snapshot.id), "comparisonSnapshotId": .optional(comparison), "_changes": [],
-        ]
-        if type == Self.recoveryType {
-            fields.merge(["totalFailedChanges": 0, "totalObjectsModified": 0, "totalLinksModified": 0]) { _, b in b }
-        }
-        let job = StoredObject(tenant: tenant, id: id, kind: Self.kind, body: fields)
-        // One job per tenant at a time: checked and recorded in one write transaction, with the job's lease.
+        let job = RecoveryJobRecord(
+            tenant: tenant, id: Identifier.makeTimeOrdered(at: app.clock.now), type: type, status: .calculating, snapshotId: snapshot.id,
+            comparisonSnapshotId: comparison, targetStateDateTime: snapshot.createdAt, filteringCriteria: body["filteringCriteria"] ?? .null,
+            jobStartDateTime: Timestamp.format(app.clock.now))
+        // One job per tenant at a time: checked and recorded in one write transaction, with the job's lease (and held by
+        // the database's one-active-job index should two nodes start one at once).
         let leaseStart = app.clock.now
         let lease = try await app.store.write { tx in
-            let running = try await tx.query(ObjectQuery(tenant: tenant, kinds: [Self.kind]))
-                .filter { Self.active.contains($0.body["status"]?.stringValue ?? "") }
-            guard running.isEmpty else {
-                throw DirectoryError(.conflict, "A difference report or recovery job (\(running[0].id)) is already in progress for this tenant; wait for it or cancel it.")
+            if let running = try await tx.recoveryJobs(tenant: tenant, statuses: RecoveryJobRecord.Status.active).first {
+                throw DirectoryError(.conflict, "A difference report or recovery job (\(running.id)) is already in progress for this tenant; wait for it or cancel it.")
             }
-            try await tx.insert(job)
-            guard let lease = try await RecoveryLease.take(tx, tenant: tenant, work: id, now: leaseStart) else {
-                throw DirectoryError(.conflict, "Recovery job \(id) is already held by another node.")
+            try await tx.insertRecoveryJob(job)
+            guard let lease = try await RecoveryLease.take(tx, tenant: tenant, work: job.id, now: leaseStart) else {
+                throw DirectoryError(.conflict, "Recovery job \(job.id) is already held by another node.")
             }
             return lease
         }
@@ -126,16 +124,14 @@ struct RecoveryJobs: Sendable {
         let now = app.clock.now
         return try await app.store.write { tx in
             guard let lease = try await RecoveryLease.take(tx, tenant: tenant, work: id, now: now) else { return nil }
-            guard var job = try await tx.object(tenant: tenant, id: id), job.kind == Self.kind,
-                  Self.active.contains(job.body["status"]?.stringValue ?? "")
-            else {
+            guard var job = try await tx.lockedRecoveryJob(tenant: tenant, id: id), job.status.isActive else {
                 _ = try await lease.end(tx)  // the job ended (or is gone): its lease goes too
                 return nil
             }
             let version = job.version
-            job.body["tesseraResumedDateTime"] = .string(Timestamp.format(now))
+            job.resumedDateTime = Timestamp.format(now)
             job.version = version + 1
-            try await tx.update(job, expectedVersion: version)
+            guard try await tx.replaceRecoveryJob(job, changes: nil, expectedVersion: version) else { throw Self.changedMeanwhile(id) }
             return lease
         }
     }
@@ -144,7 +140,8 @@ struct RecoveryJobs: Sendable {
     func resumeInterrupted() async {
         do {
             for tenant in try await app.store.read({ tx in try await tx.tenants() }) {
-                for job in try await jobs(tenant: tenant.id) where Self.active.contains(job.body["status"]?.stringValue ?? "") {
+                let active = try await app.store.read { tx in try await tx.recoveryJobs(tenant: tenant.id, statuses: RecoveryJobRecord.Status.active) }
+                for job in active {
                     guard let lease = try await takeUp(tenant: tenant.id, job: job.id) else { continue }
                     logger.info("Resuming recovery job \(job.id) of tenant \(tenant.id) after a restart")
                     launch(lease)
@@ -182,22 +179,39 @@ struct RecoveryJobs: Sendable {
 
     // MARK: Running
 
-    /// Changes the job; with `keeper`, only while this node holds its lease (else throws ``RecoveryLeaseLost``), and with
-    /// `finish` the lease ends in the same transaction.
-    func update(tenant: String, id: String, keeper: LeaseKeeper<RecoveryWork>? = nil, finish: Bool = false,
-                _ change: @escaping @Sendable (inout [String: JSONValue]) -> Void) async throws {
+    /// Changes the job, read with its row locked (a cancel and the runner's writes, from two nodes at once, each see the
+    /// other's); with `changes`, its changes are replaced too. With `keeper`, only while this node holds its lease (else
+    /// throws ``RecoveryLeaseLost``), and with `finish` the lease ends in the same transaction.
+    func update(tenant: String, id: String, keeper: LeaseKeeper<RecoveryWork>? = nil, finish: Bool = false, changes: [JSONValue]? = nil,
+                _ change: @escaping @Sendable (inout RecoveryJobRecord) throws -> Void) async throws {
         let lease = keeper?.initial
         try await app.store.write { tx in
             if let lease {
                 let held = finish ? try await lease.end(tx) : try await lease.holds(tx)
                 guard held else { throw RecoveryLeaseLost(job: id) }
             }
-            guard var job = try await tx.object(tenant: tenant, id: id) else { return }
+            guard var job = try await tx.lockedRecoveryJob(tenant: tenant, id: id) else { return }
             let version = job.version
-            change(&job.body)
+            try change(&job)
             job.version = version + 1
-            try await tx.update(job, expectedVersion: version)
+            guard try await tx.replaceRecoveryJob(job, changes: changes, expectedVersion: version) else { throw Self.changedMeanwhile(id) }
         }
+    }
+
+    /// Asks an active job to stop before its next batch; a job that has finished (checked under the same row lock)
+    /// refuses.
+    func cancel(tenant: String, id: String) async throws {
+        try await update(tenant: tenant, id: id) { job in
+            guard job.status.isActive else {
+                throw DirectoryError.badRequest("The job has finished (\(job.status.rawValue)); there is nothing to cancel.")
+            }
+            job.cancelRequested = true
+        }
+    }
+
+    /// The job's row changed between its locked read and its write (which the lock rules out): the write is refused.
+    static func changedMeanwhile(_ id: String) -> DirectoryError {
+        DirectoryError(.conflict, "Recovery job \(id) was changed by another request; try again.")
     }
 
     /// Leaves a recovery this node, now shutting down, began for another node to finish: the job stays active and says
@@ -209,11 +223,11 @@ struct RecoveryJobs: Sendable {
         let now = app.clock.now
         try await app.store.write { tx in
             guard try await lease.handBack(tx, now: now) else { throw RecoveryLeaseLost(job: id) }
-            guard var job = try await tx.object(tenant: tenant, id: id) else { return }
+            guard var job = try await tx.lockedRecoveryJob(tenant: tenant, id: id) else { return }
             let version = job.version
-            job.body["tesseraHandedBackDateTime"] = .string(Timestamp.format(now))
+            job.handedBackDateTime = Timestamp.format(now)
             job.version = version + 1
-            try await tx.update(job, expectedVersion: version)
+            guard try await tx.replaceRecoveryJob(job, changes: nil, expectedVersion: version) else { throw Self.changedMeanwhile(id) }
         }
         logger.info("Recovery job \(id) of tenant \(tenant) handed back at shutdown after \(done) changes; another node takes it up")
     }
@@ -223,38 +237,36 @@ struct RecoveryJobs: Sendable {
         var kind = "recovery"
         do {
             let job = try await job(tenant: tenant, id: id)
-            if job.body["@odata.type"]?.stringValue == Self.previewType { kind = "recoveryPreview" }
-            let snapshot = job.body["snapshotId"]?.stringValue ?? ""
-            let filter = try Self.filter(job.body["filteringCriteria"])
-            if job.body["@odata.type"]?.stringValue == Self.previewType {
-                let changes = try await app.backup.difference(tenant: tenant, from: snapshot, to: job.body["comparisonSnapshotId"]?.stringValue)
+            if job.type == .preview { kind = "recoveryPreview" }
+            let filter = try Self.filter(job.filteringCriteria)
+            if job.type == .preview {
+                let changes = try await app.backup.difference(tenant: tenant, from: job.snapshotId, to: job.comparisonSnapshotId)
                     .changes.filter(filter.includes)
-                let rendered = changes.map(DifferenceReport.render)
                 let links = changes.reduce(0) { $0 + $1.links.count }
-                try await update(tenant: tenant, id: id, keeper: keeper, finish: true) { body in
-                    body["_changes"] = .array(rendered)
-                    body["totalChangedObjectsCalculated"] = .int(Int64(changes.count))
-                    body["totalChangedLinksCalculated"] = .int(Int64(links))
-                    body["status"] = "successful"
-                    body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
+                let finished = Timestamp.format(app.clock.now)
+                try await update(tenant: tenant, id: id, keeper: keeper, finish: true, changes: changes.map(DifferenceReport.render)) { job in
+                    job.totalChangedObjectsCalculated = Int64(changes.count)
+                    job.totalChangedLinksCalculated = Int64(links)
+                    job.status = .successful
+                    job.jobCompletionDateTime = finished
                 }
                 app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
                 return
             }
             let jobs = self
             let result = try await app.backup.recover(
-                tenant: tenant, snapshot: snapshot, filter: filter, directory: app.directory, actor: Self.actor(id),
+                tenant: tenant, snapshot: job.snapshotId, filter: filter, directory: app.directory, actor: Self.actor(id),
                 shouldStop: {
                     // A node shutting down hands the job back between batches (below) rather than hold its shutdown;
                     // one whose lease was lost or ran out stops, as another node may be running the job now.
                     if jobs.app.lifecycle.isDraining || keeper.mustStop(now: jobs.app.clock.now) { return true }
-                    return (try? await jobs.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) == true
+                    return (try? await jobs.job(tenant: tenant, id: id).cancelRequested) == true
                 },
                 progress: { done, total in
                     if done == 0 {
-                        try? await jobs.update(tenant: tenant, id: id, keeper: keeper) { body in
-                            body["status"] = "running"
-                            body["totalChangedObjectsCalculated"] = .int(Int64(total))
+                        try? await jobs.update(tenant: tenant, id: id, keeper: keeper) { job in
+                            job.status = .running
+                            job.totalChangedObjectsCalculated = Int64(total)
                         }
                     }
                 })
@@ -262,7 +274,7 @@ struct RecoveryJobs: Sendable {
                 logger.warning("Recovery job \(id) of tenant \(tenant) stopped after \(result.outcomes.count) changes: its lease was lost or ran out; the node that takes it up finishes it")
                 return
             }
-            if result.stopped, app.lifecycle.isDraining, (try await self.job(tenant: tenant, id: id).body["_cancel"]?.boolValue) != true {
+            if result.stopped, app.lifecycle.isDraining, try await !self.job(tenant: tenant, id: id).cancelRequested {
                 try await handBack(tenant: tenant, id: id, done: result.outcomes.count, keeper: keeper)
                 app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
                 return
@@ -277,15 +289,15 @@ struct RecoveryJobs: Sendable {
             }
             let links = result.planned.reduce(0) { $0 + $1.links.count }
             let linksApplied = applied.reduce(0) { $0 + $1.change.links.count }
-            try await update(tenant: tenant, id: id, keeper: keeper, finish: true) { body in
-                body["_changes"] = .array(outcomes)
-                body["totalChangedObjectsCalculated"] = .int(Int64(result.planned.count))
-                body["totalChangedLinksCalculated"] = .int(Int64(links))
-                body["totalObjectsModified"] = .int(Int64(applied.count))
-                body["totalLinksModified"] = .int(Int64(linksApplied))
-                body["totalFailedChanges"] = .int(Int64(failed.count))
-                body["status"] = .string(result.stopped ? "abandoned" : "successful")
-                body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
+            let finished = Timestamp.format(app.clock.now)
+            try await update(tenant: tenant, id: id, keeper: keeper, finish: true, changes: outcomes) { job in
+                job.totalChangedObjectsCalculated = Int64(result.planned.count)
+                job.totalChangedLinksCalculated = Int64(links)
+                job.totalObjectsModified = Int64(applied.count)
+                job.totalLinksModified = Int64(linksApplied)
+                job.totalFailedChanges = Int64(failed.count)
+                job.status = result.stopped ? .abandoned : .successful
+                job.jobCompletionDateTime = finished
             }
             app.telemetry.job(kind: kind, succeeded: true, duration: ContinuousClock.now - start)
         } catch let lost as RecoveryLeaseLost {
@@ -294,10 +306,11 @@ struct RecoveryJobs: Sendable {
             app.telemetry.job(kind: kind, succeeded: false, duration: ContinuousClock.now - start)
             logger.error("Recovery job \(id) failed: \(String(describing: error))")
             let message = (error as? DirectoryError)?.message ?? (error as? BackupError)?.description ?? "An unexpected error occurred."
-            try? await update(tenant: tenant, id: id, keeper: keeper, finish: true) { body in
-                body["status"] = "failed"
-                body["tesseraFailureMessage"] = .string(message)
-                body["jobCompletionDateTime"] = .string(Timestamp.format(app.clock.now))
+            let finished = Timestamp.format(app.clock.now)
+            try? await update(tenant: tenant, id: id, keeper: keeper, finish: true) { job in
+                job.status = .failed
+                job.failureMessage = message
+                job.jobCompletionDateTime = finished
             }
         }
     }

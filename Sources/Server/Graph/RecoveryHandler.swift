@@ -63,8 +63,7 @@ struct RecoveryHandler {
             switch method {
             case "GET":
                 try context.caller.require(anyOf: Self.readPermissions)
-                let found = try await jobs.jobs(tenant: context.tenant)
-                    .filter { $0.body["snapshotId"]?.stringValue == snapshot.id && $0.body["@odata.type"]?.stringValue == type }
+                let found = try await jobs.jobs(tenant: context.tenant).filter { $0.snapshotId == snapshot.id && $0.type.rawValue == type }
                 return .json(["@odata.context": .string(base + "('\(snapshot.id)')/\(collection)"), "value": .array(found.map(RecoveryJobs.render))])
             case "POST":
                 try context.caller.require(anyOf: type == RecoveryJobs.previewType ? Self.previewPermissions : Self.recoveryPermissions)
@@ -85,7 +84,7 @@ struct RecoveryHandler {
             }
         }
         let job = try await jobs.job(tenant: context.tenant, id: jobID)
-        guard job.body["snapshotId"]?.stringValue == snapshot.id, job.body["@odata.type"]?.stringValue == type else {
+        guard job.snapshotId == snapshot.id, job.type.rawValue == type else {
             throw DirectoryError.notFound(jobID)
         }
         if rest.count == 1, method == "GET" {
@@ -135,17 +134,13 @@ struct RecoveryHandler {
             throw DirectoryError(.methodNotAllowed, "Jobs cannot be changed or deleted; cancel one with its cancel action.")
         case ("getChanges"?, "GET"), ("getFailedChanges"?, "GET"):
             try context.caller.require(anyOf: Self.readPermissions)
-            var changes = job.body["_changes"]?.arrayValue ?? []
+            var changes = try await jobs.changes(tenant: context.tenant, id: job.id)
             if operation == "getFailedChanges" { changes = changes.filter { $0["failureMessage"] != nil && $0["failureMessage"] != .null } }
             return .json(["@odata.context": .string("\(context.base)/$metadata#Collection(microsoft.graph.entraRecoveryServices.recoveryChangeObjectBase)"),
                           "value": .array(changes)])
         case ("cancel"?, "POST"):
-            let isPreview = job.body["@odata.type"]?.stringValue == RecoveryJobs.previewType
-            try context.caller.require(anyOf: isPreview ? Self.previewPermissions : Self.recoveryPermissions)
-            guard RecoveryJobs.active.contains(job.body["status"]?.stringValue ?? "") else {
-                throw DirectoryError.badRequest("The job has finished (\(job.body["status"]?.stringValue ?? "")); there is nothing to cancel.")
-            }
-            try await jobs.update(tenant: context.tenant, id: job.id) { $0["_cancel"] = true }
+            try context.caller.require(anyOf: job.type == .preview ? Self.previewPermissions : Self.recoveryPermissions)
+            try await jobs.cancel(tenant: context.tenant, id: job.id)
             return .noContent
         default:
             throw DirectoryError(.badRequest, "Resource not found for the segment '\(rest.last ?? "")'.")

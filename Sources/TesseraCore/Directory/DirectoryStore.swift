@@ -305,12 +305,13 @@ public protocol SingleUseKeys: Sendable {
     func release(tenant: String, key: String) async throws
 }
 
-/// What a read is handed: the directory's reads, the backup store's, the sync staging area's and the credential records'.
-public typealias DirectoryReadView = DirectoryReader & BackupReader & StagingReader & CredentialReader
+/// What a read is handed: the directory's reads, the backup store's, the sync staging area's, the credential records'
+/// and the recovery jobs'.
+public typealias DirectoryReadView = DirectoryReader & BackupReader & StagingReader & CredentialReader & RecoveryJobReader
 
 /// The operations of one write transaction: every read, and every write. Everything a write does happens through one
 /// of these and commits or rolls back together.
-public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys, StagingWriter, CredentialWriter {}
+public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys, StagingWriter, CredentialWriter, RecoveryJobWriter {}
 
 /// A store of tenants, objects, links, unique keys and the change log.
 public protocol DirectoryStore: Sendable {
