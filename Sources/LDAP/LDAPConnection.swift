@@ -28,11 +28,21 @@ public struct LDAPSearchResult: Sendable {
     public var controls: [LDAPControl]
 }
 
+/// The end of a streamed search (its entries went to the caller as they arrived): referrals, and the controls on its
+/// SearchResultDone (a paged-results or DirSync cookie).
+public struct LDAPSearchDone: Sendable {
+    public var references: [String]
+    public var controls: [LDAPControl]
+}
+
 /// An LDAP v3 client connection (RFC 4511) over SwiftNIO, with LDAPS or StartTLS through swift-nio-ssl and BER
 /// through swift-asn1. Requests may be sent from any task; each waits for its own response.
 ///
 /// Every network wait has a deadline of `timeout`: the TCP connect, the TLS handshake, each request's response
-/// (a bind, one search page) and the unbind on close. A wait that reaches it fails with an error and closes the
+/// (a bind, a modify) and the unbind on close. A search's entries are streamed (``search(base:scope:filter:attributes:controls:sizeLimit:chunk:_:)``),
+/// so its deadline is on silence: it fails when the server sends nothing for `timeout`, not when a long answer that
+/// keeps arriving takes longer than that in all (Samba answers a first DirSync with the whole domain at once,
+/// ignoring the control's size limit). A wait that reaches its deadline fails with an error and closes the
 /// connection; nothing here can wait for ever on a server that stops answering or a connection that is gone.
 public final class LDAPConnection: Sendable {
     let channel: any Channel
@@ -145,11 +155,16 @@ public final class LDAPConnection: Sendable {
         return (secure, host, port)
     }
 
-    func send(_ request: LDAPRequest, controls: [LDAPControl]) async throws -> LDAPReply {
-        let id = nextID.withLockedValue { value in
+    /// The next message id.
+    func messageID() -> Int {
+        nextID.withLockedValue { value in
             defer { value = value == Int(Int32.max) ? 1 : value + 1 }
             return value
         }
+    }
+
+    func send(_ request: LDAPRequest, controls: [LDAPControl]) async throws -> LDAPReply {
+        let id = messageID()
         let bytes = try request.encode(messageID: id, controls: controls)
         if case .unbind = request {
             let written = channel.eventLoop.makePromise(of: Void.self)
@@ -171,13 +186,63 @@ public final class LDAPConnection: Sendable {
         guard reply.code == 0 else { throw LDAPError(resultCode: reply.code, reply.message) }
     }
 
-    /// One search request. Result codes other than success are errors, except sizeLimitExceeded (4) with entries.
+    /// One search request, its entries collected. Result codes other than success are errors, except
+    /// sizeLimitExceeded (4) with entries. A large answer is better read with the streaming form below.
     public func search(base: String, scope: LDAPScope = .subtree, filter: String, attributes: [String] = [],
                        controls: [LDAPControl] = [], sizeLimit: Int = 0) async throws -> LDAPSearchResult {
-        let reply = try await send(.search(base: base, scope: scope, filter: try LDAPFilter(filter), attributes: attributes, sizeLimit: sizeLimit),
-                                   controls: controls)
-        guard reply.code == 0 || (reply.code == 4 && !reply.entries.isEmpty) else { throw LDAPError(resultCode: reply.code, reply.message) }
-        return LDAPSearchResult(entries: reply.entries, references: reply.references, controls: reply.controls)
+        var entries: [LDAPEntry] = []
+        let done = try await search(base: base, scope: scope, filter: filter, attributes: attributes, controls: controls,
+                                    sizeLimit: sizeLimit) { entries += $0 }
+        return LDAPSearchResult(entries: entries, references: done.references, controls: done.controls)
+    }
+
+    /// One search request whose entries are handed to `body` as they arrive, `chunk` at a time (the last chunk may be
+    /// smaller), then its end with the SearchResultDone's controls. Memory is bounded by the chunk, not the answer:
+    /// while `body` works, the connection buffers at most about two chunks and then stops reading from the socket,
+    /// so a server that sends faster than the caller consumes waits (TCP flow control) instead of filling memory.
+    /// The deadline is on silence: the search fails when the server sends nothing for the connection's timeout
+    /// (time spent waiting for `body` does not count), or, before its first message, for `firstAnswer` (the
+    /// connection's timeout when nil): a server may work out a whole answer before sending any of it (Samba does
+    /// for DirSync, about 30 s for 100,000 users). Result codes other than success are errors (after `body`
+    /// may have seen entries), except sizeLimitExceeded (4) with entries. If `body` throws, the rest of the answer
+    /// is read and dropped.
+    public func search(base: String, scope: LDAPScope = .subtree, filter: String, attributes: [String] = [],
+                       controls: [LDAPControl] = [], sizeLimit: Int = 0, chunk: Int = 1000, firstAnswer: Duration? = nil,
+                       _ body: ([LDAPEntry]) async throws -> Void) async throws -> LDAPSearchDone {
+        precondition(chunk > 0, "a chunk holds at least one entry")
+        let id = messageID()
+        let bytes = try LDAPRequest.search(base: base, scope: scope, filter: try LDAPFilter(filter), attributes: attributes, sizeLimit: sizeLimit)
+            .encode(messageID: id, controls: controls)
+        let produced = LDAPSearchEvents.makeSequence(backPressureStrategy: .init(lowWatermark: chunk, highWatermark: 2 * chunk),
+                                                     finishOnDeinit: true, delegate: LDAPSearchDemand(channel: channel, id: id))
+        let source = produced.source
+        // As in `send`: a write that fails never reaches the handler, so it ends the search itself.
+        channel.writeAndFlush(LDAPOutgoing(id: id, bytes: bytes, promise: nil, stream: LDAPStreamTarget(source: source, silence: timeout,
+                                                                                                  firstAnswer: firstAnswer.map(TimeAmount.init) ?? timeout)))
+            .whenFailure { source.finish($0) }
+        var iterator = produced.sequence.makeAsyncIterator()
+        var batch: [LDAPEntry] = [], references: [String] = [], delivered = 0
+        batch.reserveCapacity(chunk)
+        while let event = try await iterator.next() {
+            switch event {
+            case .entry(let entry):
+                batch.append(entry)
+                guard batch.count == chunk else { continue }
+                delivered += batch.count
+                try await body(batch)
+                batch.removeAll(keepingCapacity: true)
+            case .reference(let uris):
+                references += uris
+            case .done(let reply):
+                guard reply.code == 0 || (reply.code == 4 && delivered + batch.count > 0) else {
+                    throw LDAPError(resultCode: reply.code, reply.message)
+                }
+                if !batch.isEmpty { try await body(batch) }
+                return LDAPSearchDone(references: references, controls: reply.controls)
+            }
+        }
+        try Task.checkCancellation()
+        throw LDAPError("the connection closed before the search ended")
     }
 
     /// A search in pages of `pageSize` (RFC 2696), handing each page to `body` as it arrives.
@@ -285,6 +350,42 @@ struct LDAPOutgoing: Sendable {
     let id: Int
     let bytes: [UInt8]
     let promise: EventLoopPromise<LDAPReply>?
+    /// For a streamed search (then `promise` is nil): where its messages go.
+    var stream: LDAPStreamTarget? = nil
+}
+
+/// What a streamed search's consumer reads, in order: entries and referrals as they arrive, then its result.
+enum LDAPSearchEvent: Sendable {
+    case entry(LDAPEntry)
+    case reference([String])
+    case done(LDAPReply)
+}
+
+typealias LDAPSearchEvents = NIOThrowingAsyncSequenceProducer<LDAPSearchEvent, any Error,
+                                                              NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, LDAPSearchDemand>
+
+/// A streamed search's sink in the handler, and how long the server may stay silent before the search fails:
+/// `firstAnswer` before its first message, `silence` after.
+struct LDAPStreamTarget: Sendable {
+    let source: LDAPSearchEvents.Source
+    let silence: TimeAmount
+    let firstAnswer: TimeAmount
+}
+
+/// What a streamed search's consumer tells the handler (as an outbound user event, so on the event loop).
+enum LDAPStreamSignal: Sendable {
+    /// The consumer's buffer ran low: read from the socket again.
+    case more(Int)
+    /// The consumer is gone (finished, failed or cancelled): drop the rest of the search's answer.
+    case gone(Int)
+}
+
+/// The consumer side's back pressure, passed to the channel's handler on its event loop.
+struct LDAPSearchDemand: NIOAsyncSequenceProducerDelegate {
+    let channel: any Channel
+    let id: Int
+    func produceMore() { channel.triggerUserOutboundEvent(LDAPStreamSignal.more(id), promise: nil) }
+    func didTerminate() { channel.triggerUserOutboundEvent(LDAPStreamSignal.gone(id), promise: nil) }
 }
 
 /// Splits the byte stream into LDAPMessages (a BER SEQUENCE each, definite length).
@@ -314,7 +415,11 @@ struct LDAPFrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Matches responses to requests by message id, collecting a search's entries until its SearchResultDone.
+/// Matches responses to requests by message id: a request's reply completes its promise; a streamed search's
+/// entries go to its consumer as they arrive. When a consumer's buffer is full, the handler holds back the channel's
+/// reads (autoRead asks; this handler does not pass the read on) until the consumer asks for more, so the socket,
+/// not memory, holds what the server sends meanwhile. A streamed search fails when the server is silent for its
+/// `silence` while the handler is reading.
 final class LDAPClientHandler: ChannelDuplexHandler {
     typealias InboundIn = [UInt8]
     typealias OutboundIn = LDAPOutgoing
@@ -322,10 +427,100 @@ final class LDAPClientHandler: ChannelDuplexHandler {
 
     private var pending: [Int: (promise: EventLoopPromise<LDAPReply>, reply: LDAPReply)] = [:]
 
+    /// A streamed search in progress: its sink, when the server last sent something for it (and whether it has),
+    /// its silence deadline.
+    private struct Stream {
+        let target: LDAPStreamTarget
+        var heard: NIODeadline
+        var answered = false
+        var watchdog: Scheduled<Void>?
+        /// How long the server may be silent now.
+        var limit: TimeAmount { answered ? target.silence : target.firstAnswer }
+    }
+    private var streams: [Int: Stream] = [:]
+    /// Streams whose consumer has a full buffer; while any has, reads are held back.
+    private var full: Set<Int> = []
+    /// A read that was held back.
+    private var readHeld = false
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let outgoing = unwrapOutboundIn(data)
         if let reply = outgoing.promise { pending[outgoing.id] = (reply, LDAPReply()) }
+        if let target = outgoing.stream {
+            streams[outgoing.id] = Stream(target: target, heard: .now())
+            watch(context: context, id: outgoing.id, in: target.firstAnswer)
+        }
         context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: outgoing.bytes)), promise: promise)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if full.isEmpty { context.read() } else { readHeld = true }
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let signal = event as? LDAPStreamSignal else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        switch signal {
+        case .more(let id):
+            full.remove(id)
+        case .gone(let id):
+            streams.removeValue(forKey: id)?.watchdog?.cancel()
+            full.remove(id)
+        }
+        if full.isEmpty, readHeld {
+            readHeld = false
+            // Time spent waiting for the consumer was not the server's silence.
+            let now = NIODeadline.now()
+            for id in streams.keys { streams[id]!.heard = now }
+            context.read()
+        }
+        promise?.succeed(())
+    }
+
+    /// Checks stream `id` for silence after `delay`: the search fails if the server sent nothing for it in its
+    /// limit while reads were not held back; otherwise the check moves to the new deadline.
+    private func watch(context: ChannelHandlerContext, id: Int, in delay: TimeAmount) {
+        streams[id]?.watchdog = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard let stream = streams[id] else { return }
+            let now = NIODeadline.now()
+            if !full.isEmpty || readHeld {
+                streams[id]!.heard = now
+                watch(context: context, id: id, in: stream.limit)
+            } else if now - stream.heard < stream.limit {
+                watch(context: context, id: id, in: stream.limit - (now - stream.heard))
+            } else {
+                streams[id] = nil
+                stream.target.source.finish(LDAPError("the search request got nothing from the server for \(stream.limit.nanoseconds / 1_000_000) ms"))
+                // As a request's deadline does: the connection is closed, which fails every other request on it.
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Passes a streamed search's message to its consumer; false when `id` is not a streamed search.
+    private func stream(context: ChannelHandlerContext, id: Int, _ response: LDAPResponse, controls: [LDAPControl]) -> Bool {
+        guard let stream = streams[id] else { return false }
+        let yielded: LDAPSearchEvents.Source.YieldResult
+        switch response {
+        case .entry(let entry):
+            streams[id]!.heard = .now()
+            streams[id]!.answered = true
+            yielded = stream.target.source.yield(.entry(entry))
+        case .reference(let uris):
+            streams[id]!.heard = .now()
+            streams[id]!.answered = true
+            yielded = stream.target.source.yield(.reference(uris))
+        case .result(_, let code, let message):
+            streams[id] = nil
+            stream.watchdog?.cancel()
+            _ = stream.target.source.yield(.done(LDAPReply(code: code, message: message, controls: controls)))
+            stream.target.source.finish()
+            return true
+        }
+        if yielded == .stopProducing { full.insert(id) }
+        return true
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -343,6 +538,7 @@ final class LDAPClientHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
+        if stream(context: context, id: decoded.id, decoded.response, controls: decoded.controls) { return }
         guard pending[decoded.id] != nil else { return }
         switch decoded.response {
         case .entry(let entry):
@@ -370,8 +566,14 @@ final class LDAPClientHandler: ChannelDuplexHandler {
     }
 
     private func failAll(_ error: any Error) {
-        let waiting = pending
+        let waiting = pending, streaming = streams
         pending = [:]
+        streams = [:]
+        full = []
         for (_, entry) in waiting { entry.promise.fail(error) }
+        for (_, stream) in streaming {
+            stream.watchdog?.cancel()
+            stream.target.source.finish(error)
+        }
     }
 }
