@@ -139,7 +139,9 @@ enum Migrations {
                 (compatibilityStep, ["ALTER TABLE schema_migrations ADD COLUMN summary TEXT",
                                      "ALTER TABLE schema_migrations ADD COLUMN minimum_reader BIGINT"]),
                 // Step 15: Backup and Recovery's jobs out of the objects table (SQLTransaction+RecoveryJobs.swift).
-                (recoveryJobStep, recoveryJobTable)]
+                (recoveryJobStep, recoveryJobTable),
+                // Step 16: identity providers' client secrets out of their Graph objects (Migrations+IdentityProviders.swift).
+                (identityProviderSecretStep, [])]
     }
 
     /// Every step in a line, and which builds can still run on a database once it is applied (see `MigrationStep`).
@@ -164,11 +166,15 @@ enum Migrations {
         MigrationStep(number: compatibilityStep, summary: "each migration step recorded with its summary and the oldest build that can run on it"),
         // An older build would list no job and start one in the objects table, where this one never looks: it stops.
         MigrationStep(number: recoveryJobStep, summary: "Backup and Recovery's jobs in a table of their own", minimumReader: recoveryJobStep),
+        // An older build reads an identity provider's secret from its object, where there is none any more: it stops.
+        MigrationStep(number: identityProviderSecretStep, summary: "identity providers' client secrets out of their objects, in a tenant setting",
+                      minimumReader: identityProviderSecretStep),
     ]
 
     static let digestStep = 7, stagingStep = 10
     static let credentialStep = 11, temporaryAccessPassStep = 12, clientSecretStep = 13, compatibilityStep = 14
     static let recoveryJobStep = 15
+    static let identityProviderSecretStep = 16
 
     /// The newest step this build knows.
     static var latest: Int { catalog.map(\.number).max() ?? 0 }
@@ -219,6 +225,7 @@ enum Migrations {
                 if version == temporaryAccessPassStep { try await moveTemporaryAccessPassDigests(session, backend.dialect) }
                 if version == clientSecretStep { try await moveClientSecretDigests(session, backend.dialect) }
                 if version == recoveryJobStep { try await moveRecoveryJobs(session, backend.dialect) }
+                if version == identityProviderSecretStep { try await moveIdentityProviderSecrets(session, backend.dialect) }
                 let step = catalog.first { $0.number == version } ?? MigrationStep(number: version, summary: "")
                 if version >= compatibilityStep {
                     _ = try await session.execute("INSERT INTO schema_migrations (version, summary, minimum_reader) VALUES (?, ?, ?)",

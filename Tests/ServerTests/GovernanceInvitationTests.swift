@@ -121,7 +121,7 @@ struct GovernanceRemoteGuestTests {
             let provider = try await h.app.directory.createIdentityProvider(tenant: h.tenant.tenantId, body: [
                 "displayName": "Look-alike", "clientId": "client", "issuer": .string("https://idp.remote.test/\(fabrikam)/v2.0"),
                 "wellKnownEndpoint": .string("https://idp.remote.test/\(fabrikam)/v2.0/.well-known/openid-configuration"),
-                "scope": "openid", "domains": ["remote.test"], "clientAuthentication": ["clientSecret": "s"]], actor: actor)
+                "scope": "openid", "domains": ["remote.test"], "clientAuthentication": ["clientSecret": "s"]], actor: actor, sealing: h.app.keySealing)
             let contoso = try #require(try await h.app.tenantRecord(h.tenant.tenantId))
             let invitation = try await h.app.directory.invite(tenant: contoso, request: try InvitationRequest(body: [
                 "invitedUserEmailAddress": "mallory@remote.test", "inviteRedirectUrl": "https://myapps.test/"]), provider: provider, actor: actor)

@@ -37,10 +37,13 @@ struct TenantKeyEncryptionTests {
     /// Base64 of the made-up AES-256 key, as a plain row holds it.
     static let kerberosKeyText = Data(Array(repeating: UInt8(0xA7), count: 32)).base64EncodedString()
 
+    /// The made-up client secret of the tenant's identity provider.
+    static let providerSecret = "provider-secret-T8v"
+
     /// Whether a raw row is a sealed value with no key material in it.
     static func isSealed(_ raw: String) -> Bool {
         raw.contains("\"sealed\"") && raw.contains("A256GCM") && !raw.contains("PRIVATE KEY") && !raw.contains("CERTIFICATE")
-            && !raw.contains(kerberosKeyText) && !raw.contains("CORP.EXAMPLE.TEST")
+            && !raw.contains(kerberosKeyText) && !raw.contains("CORP.EXAMPLE.TEST") && !raw.contains(providerSecret)
     }
 
     /// Every key setting of `tenant`, as the store holds them.
@@ -51,24 +54,28 @@ struct TenantKeyEncryptionTests {
     }
 
     /// Makes every kind of tenant key for `tenant` with `app`'s sealing: the three CAs, a pending inspection CA rotation,
-    /// a Kerberos domain.
+    /// an identity provider's client secret, a Kerberos domain.
     static func makeKeys(_ app: TesseraApp, tenant: String) async throws {
         let store = app.store, sealing = app.keySealing, now = app.clock.now
         _ = try await DeviceCertificateAuthority.loadOrCreate(tenant: tenant, store: store, sealing: sealing, now: now)
         _ = try await HealthCertificateAuthority.loadOrCreate(tenant: tenant, store: store, sealing: sealing, now: now)
         try await InspectionCertificateAuthority.rotate(tenant: tenant, store: store, sealing: sealing, now: now, overlap: 86_400)
+        _ = try await app.directory.createIdentityProvider(tenant: tenant, body: try #require(IdentityProviderSecretTests.provider(secret: providerSecret).objectValue),
+                                                           actor: .system, sealing: sealing)
         try await domain(now: now).save(tenant: tenant, store: store, sealing: sealing)
     }
 
-    /// What the keys are, to compare across starts and rewraps: each CA's certificate and the Kerberos keys.
+    /// What the keys are, to compare across starts and rewraps: each CA's certificate, the provider secrets and the Kerberos keys.
     static func fingerprint(_ app: TesseraApp, tenant: String) async throws -> [String] {
         let store = app.store, sealing = app.keySealing, now = app.clock.now
         let device = try #require(try await DeviceCertificateAuthority.load(tenant: tenant, store: store, sealing: sealing))
         let health = try #require(try await HealthCertificateAuthority.load(tenant: tenant, store: store, sealing: sealing))
         let inspection = try await InspectionCertificateAuthority.current(tenant: tenant, store: store, sealing: sealing, now: now)
         let kerberos = try #require(try await KerberosDomain.load(tenant: tenant, store: store, sealing: sealing))
+        let providers = try #require(try await store.read { tx in try await sealing.read(IdentityProviderSecrets.setting(tenant: tenant), in: tx) })
+        #expect(providers.objectValue?.values.map(\.stringValue) == [providerSecret])
         return [try device.certificate.serializeAsPEM().pemString, try health.certificate.serializeAsPEM().pemString,
-                try inspection.pem, Data(kerberos.keys[0].aes256).base64EncodedString()]
+                try inspection.pem, providers.serialized, Data(kerberos.keys[0].aes256).base64EncodedString()]
     }
 
     @Test("hybrid join with a key-encryption key: the Kerberos service keys and the device CA are ciphertext in the database, a computer's ticket validates with the sealed keys and the certificate the sealed CA issues signs the device in")

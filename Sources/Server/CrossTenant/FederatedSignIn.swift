@@ -110,8 +110,11 @@ struct FederatedSignIn {
         do {
             let provider = try await app.directory.identityProvider(tenant: tenant.id, id: state.providerID)
             let client = OpenIDProviderClient(provider: provider, http: app.outbound)
+            guard let secret = try await app.directory.identityProviderClientSecret(tenant: tenant.id, id: provider.id, sealing: app.keySealing) else {
+                throw FederationFailure(50107, "The identity provider has no client secret: an administrator must give it again.")
+            }
             let metadata = try await client.metadata()
-            let token = try await client.idToken(code: code, redirectURI: redirectURI, verifier: verifier(encoded), metadata)
+            let token = try await client.idToken(code: code, redirectURI: redirectURI, verifier: verifier(encoded), clientSecret: secret, metadata)
             let keys = try await client.keys(metadata)
             switch FederatedIDToken.check(token, keys: keys, issuer: provider.issuer, clientID: provider.clientID, nonce: state.nonce,
                                           now: app.clock.now) {

@@ -44,10 +44,11 @@ struct OpenIDProviderClient {
         return keys
     }
 
-    /// Redeems `code` at the token endpoint (`client_secret_post`, with the PKCE verifier) for the ID token.
-    func idToken(code: String, redirectURI: String, verifier: String, _ metadata: Metadata) async throws -> String {
+    /// Redeems `code` at the token endpoint (`client_secret_post`, with the PKCE verifier and the provider's client
+    /// secret, as ``IdentityProviderSecrets`` keeps it) for the ID token.
+    func idToken(code: String, redirectURI: String, verifier: String, clientSecret: String, _ metadata: Metadata) async throws -> String {
         let form = AuthorizeEndpoint.encode([("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI),
-                                             ("client_id", provider.clientID), ("client_secret", provider.clientSecret),
+                                             ("client_id", provider.clientID), ("client_secret", clientSecret),
                                              ("code_verifier", verifier)])
         let request = OutboundRequest(method: "POST", url: metadata.tokenEndpoint,
                                       headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(form.utf8))

@@ -25,7 +25,7 @@ struct IdentityProvidersHandler {
             case "POST":
                 try context.caller.require(anyOf: Self.writePermissions)
                 let created = try await directory.createIdentityProvider(tenant: tenant, body: try context.request.jsonObject(),
-                                                                         actor: context.caller.actor)
+                                                                         actor: context.caller.actor, sealing: api.app.keySealing)
                 var body = created.graph
                 body["@odata.context"] = .string("\(metadata)/$entity")
                 return .json(.object(body), status: 201)
@@ -42,11 +42,12 @@ struct IdentityProvidersHandler {
             return .json(.object(body))
         case "PATCH":
             try context.caller.require(anyOf: Self.writePermissions)
-            try await directory.updateIdentityProvider(tenant: tenant, id: id, patch: try context.request.jsonObject(), actor: context.caller.actor)
+            try await directory.updateIdentityProvider(tenant: tenant, id: id, patch: try context.request.jsonObject(), actor: context.caller.actor,
+                                                 sealing: api.app.keySealing)
             return .noContent
         case "DELETE":
             try context.caller.require(anyOf: Self.writePermissions)
-            try await directory.deleteIdentityProvider(tenant: tenant, id: id, actor: context.caller.actor)
+            try await directory.deleteIdentityProvider(tenant: tenant, id: id, actor: context.caller.actor, sealing: api.app.keySealing)
             return .noContent
         default:
             throw DirectoryError(.methodNotAllowed, "An identity provider supports GET, PATCH and DELETE.")

@@ -19,10 +19,11 @@ extension SealedSetting {
     /// Every secret a deployment makes on its first start.
     static let all = [signingKeys, challengeKey]
 
-    /// The tenant settings that hold private keys: the device and health agents' CAs, the TLS inspection CA and its
-    /// pending rotation's next CA, the Kerberos service keys of hybrid join (every key version).
+    /// The tenant settings that hold private keys or secrets: the device and health agents' CAs, the TLS inspection CA
+    /// and its pending rotation's next CA, the identity providers' client secrets, the Kerberos service keys of hybrid
+    /// join (every key version).
     static let tenantKeys = [DeviceCertificateAuthority.kind.settingKey, HealthCertificateAuthority.kind.settingKey]
-        + InspectionCertificateAuthority.sealedSettingKeys + [KerberosDomain.settingKey]
+        + InspectionCertificateAuthority.sealedSettingKeys + [IdentityProviderSecrets.settingKey, KerberosDomain.settingKey]
 
     /// Every tenant's settings that may hold a key.
     static func everyTenantKey(in tx: any DirectoryReader) async throws -> [SealedSetting] {

@@ -1,6 +1,8 @@
 /// The OpenID Connect providers a tenant trusts for B2B collaboration with users of another deployment
 /// (`/identity/identityProviders`): each holds its issuer and its domains as unique keys, so an address has one way
-/// home; writes are audited with Entra's activity names, the client secret never in the record.
+/// home; writes are audited with Entra's activity names, the client secret never in the record. The client secret is
+/// never in the provider's object either: it is kept in ``IdentityProviderSecrets``, written in the transaction that
+/// writes the object, with `sealing` (the app's key-encryption key).
 extension DirectoryService {
     /// Every provider of the tenant, by display name.
     public func identityProviders(tenant: String) async throws -> [OpenIDIdentityProvider] {
@@ -25,13 +27,28 @@ extension DirectoryService {
         return try stored.map { try OpenIDIdentityProvider(stored: $0.body) }
     }
 
+    /// The client secret of provider `id`, to redeem a code at its token endpoint: 404 when the tenant has no such
+    /// provider, nil when it keeps no secret for it (none was moved for it from an older release's object; a PATCH
+    /// gives it again).
+    public func identityProviderClientSecret(tenant: String, id: String, sealing: KeySealing) async throws -> String? {
+        try await store.read { tx in
+            guard let stored = try await tx.object(tenant: tenant, id: id.lowercased()), stored.kind == .oidcIdentityProvider,
+                  stored.deletedAt == nil else {
+                throw DirectoryError.notFound(id)
+            }
+            return try await IdentityProviderSecrets.secret(tenant: tenant, provider: stored.id, sealing: sealing, in: tx)
+        }
+    }
+
     /// Creates a provider from Graph's body; 409 when its issuer or one of its domains is another provider's.
-    public func createIdentityProvider(tenant: String, body: [String: JSONValue], actor: Actor) async throws -> OpenIDIdentityProvider {
+    public func createIdentityProvider(tenant: String, body: [String: JSONValue], actor: Actor, sealing: KeySealing) async throws
+        -> OpenIDIdentityProvider {
         let provider = try OpenIDIdentityProvider(body: body, id: Identifier.make())
         let now = self.now
         try await write(tenant) { tx in
             try await Self.claimProviderKeys(tenant: tenant, provider: provider, tx: tx)
             try await tx.insert(StoredObject(tenant: tenant, id: provider.id, kind: .oidcIdentityProvider, body: provider.stored))
+            try await IdentityProviderSecrets.put(provider.clientSecret, tenant: tenant, provider: provider.id, sealing: sealing, in: tx)
             try await tx.record(ChangeRecord(tenant: tenant, objectId: provider.id, kind: .oidcIdentityProvider, operation: "create",
                                              activity: "Add identity provider", actor: actor.initiatedBy, at: now,
                                              details: ["displayName": .string(provider.displayName)]))
@@ -40,7 +57,7 @@ extension DirectoryService {
     }
 
     /// PATCH: the members given replace the stored ones (the secret only when `clientAuthentication` is given).
-    public func updateIdentityProvider(tenant: String, id: String, patch: [String: JSONValue], actor: Actor) async throws {
+    public func updateIdentityProvider(tenant: String, id: String, patch: [String: JSONValue], actor: Actor, sealing: KeySealing) async throws {
         let now = self.now
         try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id.lowercased()), current.kind == .oidcIdentityProvider else {
@@ -52,6 +69,9 @@ extension DirectoryService {
             try await tx.release(tenant: tenant, object: before.id, keys: before.keys)
             try await Self.claimProviderKeys(tenant: tenant, provider: after, tx: tx)
             try await tx.put(StoredObject(tenant: tenant, id: before.id, kind: .oidcIdentityProvider, body: after.stored), over: current)
+            if let secret = after.clientSecret {
+                try await IdentityProviderSecrets.put(secret, tenant: tenant, provider: before.id, sealing: sealing, in: tx)
+            }
             // The secret is never in the audit trail: compared as Graph shows the provider (masked).
             try await tx.record(ChangeRecord(tenant: tenant, objectId: before.id, kind: .oidcIdentityProvider, operation: "update",
                                              activity: "Update identity provider", actor: actor.initiatedBy, at: now,
@@ -60,13 +80,15 @@ extension DirectoryService {
         }
     }
 
-    public func deleteIdentityProvider(tenant: String, id: String, actor: Actor) async throws {
+    /// Deletes a provider and its client secret.
+    public func deleteIdentityProvider(tenant: String, id: String, actor: Actor, sealing: KeySealing) async throws {
         let now = self.now
         try await write(tenant) { tx in
             guard let current = try await tx.object(tenant: tenant, id: id.lowercased()), current.kind == .oidcIdentityProvider else {
                 throw DirectoryError.notFound(id)
             }
             try await tx.purge(tenant: tenant, id: current.id)
+            try await IdentityProviderSecrets.put(nil, tenant: tenant, provider: current.id, sealing: sealing, in: tx)
             try await tx.record(ChangeRecord(tenant: tenant, objectId: current.id, kind: .oidcIdentityProvider, operation: "delete",
                                              activity: "Delete identity provider", actor: actor.initiatedBy, at: now,
                                              details: ["displayName": current.body["displayName"] ?? nil]))

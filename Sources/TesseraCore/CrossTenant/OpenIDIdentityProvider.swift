@@ -17,8 +17,10 @@ public struct OpenIDIdentityProvider: Sendable, Hashable {
     public var id: String
     public var displayName: String
     public var clientID: String
-    /// The client secret (`clientAuthentication` of type `oidcClientSecretAuthentication`); never shown again.
-    public var clientSecret: String
+    /// The client secret (`clientAuthentication` of type `oidcClientSecretAuthentication`) a create or a PATCH gave;
+    /// nil for a PATCH that gave none and for a provider read from the store, whose object holds no secret: it is kept,
+    /// sealed, in the tenant's ``IdentityProviderSecrets`` and read from there only to redeem a code. Never shown again.
+    public var clientSecret: String?
     /// The issuer, compared exactly (case-sensitive) with the discovery document's and the ID token's `iss`.
     public var issuer: String
     public var wellKnownEndpoint: String
@@ -75,8 +77,8 @@ public struct OpenIDIdentityProvider: Sendable, Hashable {
                 throw DirectoryError.badRequest("Property 'clientAuthentication.clientSecret' is required.")
             }
             clientSecret = secret
-        } else if let current {
-            clientSecret = current.clientSecret
+        } else if current != nil {
+            clientSecret = nil
         } else {
             throw DirectoryError.badRequest("Property 'clientAuthentication' is required (an oidcClientSecretAuthentication with the client secret).")
         }
@@ -97,15 +99,16 @@ public struct OpenIDIdentityProvider: Sendable, Hashable {
         guard !domains.isEmpty else { throw DirectoryError.badRequest("Property 'domains' is required: the email domains this provider signs in.") }
     }
 
+    /// The provider its object stores (Graph's properties; no secret, see ``clientSecret``).
     init(stored body: [String: JSONValue]) throws {
         guard let id = body["id"]?.stringValue, let issuer = body["issuer"]?.stringValue, let client = body["clientId"]?.stringValue,
-              let wellKnown = body["wellKnownEndpoint"]?.stringValue, let secret = body["_clientSecret"]?.stringValue else {
+              let wellKnown = body["wellKnownEndpoint"]?.stringValue else {
             throw DirectoryError(.internalError, "A stored identity provider is incomplete.")
         }
         self.id = id
         displayName = body["displayName"]?.stringValue ?? issuer
         clientID = client
-        clientSecret = secret
+        clientSecret = nil
         self.issuer = issuer
         wellKnownEndpoint = wellKnown
         scope = body["scope"]?.stringValue ?? "openid"
@@ -123,12 +126,16 @@ public struct OpenIDIdentityProvider: Sendable, Hashable {
          "inboundClaimMapping": ["sub": "sub", "name": "name", "email": "email"], "domains": .strings(domains)]
     }
 
+    /// What its object stores: Graph's properties without `clientAuthentication` (the secret is not among them).
     var stored: [String: JSONValue] {
         var body = graph
-        body["_clientSecret"] = .string(clientSecret)
         body["clientAuthentication"] = nil
         return body
     }
+
+    /// The member in which releases before ``IdentityProviderSecrets`` kept the secret, in plain text, in the object's
+    /// body (beside Graph's properties, unsealed): moved out by a migration step.
+    public static let legacySecretMember = "_clientSecret"
 
     /// The unique keys the provider holds: its issuer and each of its domains, so one address has one way home.
     var keys: [UniqueKey] {
