@@ -186,8 +186,9 @@ public struct SyncCycle: Sendable {
             try await exportPage(page, state: &export, run: &run)
         } else if progress.more {
             var stop: ConnectorOutcome?
-            cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page, next, more in
+            cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page in
                 try await exportPage(page, state: &export, run: &run)
+            } replied: { next, more in
                 progress.cookie = Data(next)
                 progress.more = more
                 guard more else { return true }
@@ -216,6 +217,11 @@ public struct SyncCycle: Sendable {
 
     // MARK: Import
 
+    /// How long a DirSync answer may take to begin: Samba works out the whole answer before it sends the first entry
+    /// (32 s for 100,000 users on two busy cores), and ignores the control's size limit. After that, a silence of the
+    /// connection's timeout fails the read. (AD stops a query itself after its MaxQueryDuration, 120 s by default.)
+    static let dirSyncFirstAnswer = Duration.seconds(600)
+
     /// A bound connection to the connector's directory.
     static func connect(_ connector: SyncConnector) async throws -> LDAPConnection {
         let password = try String(contentsOfFile: connector.bindPasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
@@ -232,11 +238,16 @@ public struct SyncCycle: Sendable {
     }
 
     /// Reads the connector's users, every one (full) or what changed since its DirSync cookie (or, resuming a run, since
-    /// the cookie of the last page it committed), and hands each page to `body` with the cookie after it and whether
-    /// more follow; `body` says whether to go on. Returns the new cookie, which is stored only after the export
-    /// succeeded; nil when `body` stopped the import.
+    /// the cookie of the last page it committed). Each DirSync answer is streamed: its entries go to `stage`
+    /// `pageSize` at a time as they arrive (Samba ignores the control's size limit and answers a first DirSync with
+    /// the whole domain, so memory is bounded by the page, not the answer); then `replied` gets the cookie from the
+    /// answer's end and whether more follow, and says whether to go on. The cookie is known only once every entry of
+    /// its answer is staged; a run that fails before then keeps the old one, and staging the same entries again is an
+    /// upsert. Returns the new cookie, which is stored only after the export succeeded; nil when `replied` stopped
+    /// the import.
     func importPages(_ connector: SyncConnector, full: Bool, from start: [UInt8]? = nil,
-                     _ body: ([LDAPEntry], [UInt8], Bool) async throws -> Bool) async throws -> [UInt8]? {
+                     _ stage: ([LDAPEntry]) async throws -> Void,
+                     replied: ([UInt8], Bool) async throws -> Bool) async throws -> [UInt8]? {
         // DirSync reads from the root of the naming context; the connector's scope is applied when exporting.
         let root = connector.baseDN.split(separator: ",").filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("dc=") }
             .joined(separator: ",")
@@ -244,13 +255,14 @@ public struct SyncCycle: Sendable {
             var cookie = start ?? (full ? [] : connector.cookie ?? [])
             var more = true
             while more {
-                let page = try await ldap.search(base: root, filter: "(|(objectClass=user)(objectClass=group))", attributes: Self.userAttributes,
-                                                 controls: [.dirSync(flags: 0, cookie: cookie)])
-                guard let control = page.controls.first(where: { $0.oid == LDAPControl.dirSyncOID }) else {
+                let done = try await ldap.search(base: root, filter: "(|(objectClass=user)(objectClass=group))", attributes: Self.userAttributes,
+                                                 controls: [.dirSync(flags: 0, cookie: cookie)], chunk: Self.pageSize,
+                                                 firstAnswer: Self.dirSyncFirstAnswer, stage)
+                guard let control = done.controls.first(where: { $0.oid == LDAPControl.dirSyncOID }) else {
                     throw LDAPError("the server did not answer the DirSync control (the bind account needs Replicating Directory Changes)")
                 }
                 (more, cookie) = try control.cookie()
-                guard try await body(page.entries, cookie, more) else { return nil }
+                guard try await replied(cookie, more) else { return nil }
             }
             return cookie
         }
