@@ -164,11 +164,13 @@ enum Migrations {
         MigrationStep(number: temporaryAccessPassStep, summary: "Temporary Access Passes' digests in credential records"),
         MigrationStep(number: clientSecretStep, summary: "client secrets' digests in credential records"),
         MigrationStep(number: compatibilityStep, summary: "each migration step recorded with its summary and the oldest build that can run on it"),
-        // An older build would list no job and start one in the objects table, where this one never looks: it stops.
-        MigrationStep(number: recoveryJobStep, summary: "Backup and Recovery's jobs in a table of their own", minimumReader: recoveryJobStep),
-        // An older build reads an identity provider's secret from its object, where there is none any more: it stops.
-        MigrationStep(number: identityProviderSecretStep, summary: "identity providers' client secrets out of their objects, in a tenant setting",
-                      minimumReader: identityProviderSecretStep),
+        // Steps 15 and 16 leave the release before running beside this one (a rolling upgrade runs N and N+1 side by
+        // side): until its nodes are upgraded, a node of the release before lists no Backup and Recovery job and could
+        // start one in the objects table, where this release does not look; and it finds no secret in an identity
+        // provider's object, so its sign-ins through the provider fail, while a secret it writes there is read by this
+        // release before the setting's (`DirectoryService.identityProviderClientSecret`). README, Upgrading.
+        MigrationStep(number: recoveryJobStep, summary: "Backup and Recovery's jobs in a table of their own"),
+        MigrationStep(number: identityProviderSecretStep, summary: "identity providers' client secrets out of their objects, in a tenant setting"),
     ]
 
     static let digestStep = 7, stagingStep = 10

@@ -198,6 +198,35 @@ struct IdentityProviderSecretTests {
         }
     }
 
+    @Test("a rolling upgrade: a secret a node of the release before writes into the provider's object after migration 16 is the one used, and a PATCH without a secret moves it to the sealed setting",
+          arguments: Self.databases)
+    func secretFromTheReleaseBefore(database: String) async throws {
+        try await SharedDatabase.withTwoStores(database) { store, _ in
+            try await Self.start(store, kek: Self.kek) { h, admin in
+                let t = h.tenant.tenantId, sealing = h.app.keySealing
+                let created = try await h.graph("POST", "identity/identityProviders", Self.provider(secret: "setting-secret-P2v"), as: admin)
+                let id = try #require(created.json["id"]?.stringValue)
+                // What the release before does on a PATCH of the secret: the object again, the secret in its body.
+                try await store.write { tx in
+                    var object = try #require(try await tx.object(tenant: t, id: id))
+                    let version = object.version
+                    object.body[OpenIDIdentityProvider.legacySecretMember] = "older-node-secret-W5k"
+                    object.version += 1
+                    try await tx.update(object, expectedVersion: version)
+                }
+                #expect(try await h.app.directory.identityProviderClientSecret(tenant: t, id: id, sealing: sealing) == "older-node-secret-W5k")
+                // A PATCH here without a secret writes the object without it and keeps that secret, sealed.
+                let patched = try await h.graph("PATCH", "identity/identityProviders/\(id)", ["displayName": "Partner renamed"], as: admin)
+                #expect(patched.status == 204)
+                let object = try await Self.rawObject(store, tenant: t, id: id)
+                #expect(!object.body.contains("_clientSecret") && !object.body.contains("older-node-secret-W5k"))
+                let raw = try #require(try await Self.rawSecrets(store, tenant: t))
+                #expect(KeyEncryptionKey.isSealed(try JSONParser.parse(raw)) && !raw.contains("older-node-secret-W5k"))
+                #expect(try await h.app.directory.identityProviderClientSecret(tenant: t, id: id, sealing: sealing) == "older-node-secret-W5k")
+            }
+        }
+    }
+
     @Test("without a key-encryption key the setting is plain, and the first start with one seals it (the same secrets)",
           arguments: Self.databases)
     func sealedAtStart(database: String) async throws {
@@ -281,7 +310,8 @@ struct IdentityProviderSecretTests {
             let recorded = try await store.backend.withReadSession { session in
                 try await session.execute("SELECT minimum_reader FROM schema_migrations WHERE version = ?", [.int(Int64(Migrations.identityProviderSecretStep))])
             }
-            #expect(recorded.count == 1 && recorded.first?.first?.int == Int64(Migrations.identityProviderSecretStep))
+            // No minimum reader: the release before keeps running beside this one (a rolling upgrade).
+            #expect(recorded.count == 1 && recorded.first?.first?.int == nil)
 
             // Idempotent: migrating and starting again rewrites nothing.
             try await store.migrate()

@@ -36,6 +36,10 @@ extension DirectoryService {
                   stored.deletedAt == nil else {
                 throw DirectoryError.notFound(id)
             }
+            // A node of the release before (beside this one during a rolling upgrade) writes the secret into the
+            // object's body, as that release did: such a secret is newer than the setting's, which this release writes
+            // only together with an object that has none.
+            if let legacy = stored.body[OpenIDIdentityProvider.legacySecretMember]?.stringValue, !legacy.isEmpty { return legacy }
             return try await IdentityProviderSecrets.secret(tenant: tenant, provider: stored.id, sealing: sealing, in: tx)
         }
     }
@@ -69,7 +73,10 @@ extension DirectoryService {
             try await tx.release(tenant: tenant, object: before.id, keys: before.keys)
             try await Self.claimProviderKeys(tenant: tenant, provider: after, tx: tx)
             try await tx.put(StoredObject(tenant: tenant, id: before.id, kind: .oidcIdentityProvider, body: after.stored), over: current)
-            if let secret = after.clientSecret {
+            // A secret a node of the release before wrote into the body (a rolling upgrade) moves to the setting
+            // when the PATCH gives none, since the object is written again without it.
+            let legacy = current.body[OpenIDIdentityProvider.legacySecretMember]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            if let secret = after.clientSecret ?? legacy {
                 try await IdentityProviderSecrets.put(secret, tenant: tenant, provider: before.id, sealing: sealing, in: tx)
             }
             // The secret is never in the audit trail: compared as Graph shows the provider (masked).
