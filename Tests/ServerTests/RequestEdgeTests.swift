@@ -99,4 +99,30 @@ struct RequestEdgeTests {
             }
         }
     }
+
+    /// A body that sends its first part, then nothing, and ends (rather than throwing) when its reader is cancelled:
+    /// how a late body can look to `collectBody`.
+    struct EndsWhenCancelled: AsyncSequence, Sendable {
+        typealias Element = ByteBuffer
+        struct AsyncIterator: AsyncIteratorProtocol {
+            var sent = false
+            mutating func next() async throws -> ByteBuffer? {
+                if !sent {
+                    sent = true
+                    return ByteBuffer(string: "grant_type")
+                }
+                try? await Task.sleep(for: .seconds(30))
+                return nil
+            }
+        }
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
+    }
+
+    @Test("a late body whose read ends quietly when cancelled is still a timeout: the part that arrived is never handed on as the body")
+    func lateBodyNeverPartial() async throws {
+        let deadlines = BodyDeadlines(timeout: .milliseconds(50))
+        let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/token"),
+                              body: RequestBody(asyncSequence: EndsWhenCancelled()))
+        await #expect(throws: TesseraResponder.BodyTimeout.self) { _ = try await deadlines.collect(request, upTo: 1 << 16) }
+    }
 }

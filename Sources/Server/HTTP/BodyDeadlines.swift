@@ -42,11 +42,10 @@ final class BodyDeadlines: Sendable {
         } onCancel: {
             read.cancel()
         }
-        let wasLate = unwatch(id)
-        switch result {
-        case .success(let body): return body
-        case .failure(let error): throw wasLate ? TesseraResponder.BodyTimeout() : error
-        }
+        // A read cancelled for being late may end as a success with the part that had arrived (a body sequence that
+        // finishes on cancellation): never hand that on as the body.
+        if unwatch(id) { throw TesseraResponder.BodyTimeout() }
+        return try result.get()
     }
 
     /// Starts watching a read that `cancel` stops; returns its number.
