@@ -141,7 +141,10 @@ enum Migrations {
                 // Step 15: Backup and Recovery's jobs out of the objects table (SQLTransaction+RecoveryJobs.swift).
                 (recoveryJobStep, recoveryJobTable),
                 // Step 16: identity providers' client secrets out of their Graph objects (Migrations+IdentityProviders.swift).
-                (identityProviderSecretStep, [])]
+                (identityProviderSecretStep, []),
+                // Step 17: deleted objects (a tenant's deleted items, sync's deleted synced users at every run) found
+                // without walking every object of the kind: 60–400 ms at 100,000 users before each sync run and delta.
+                (deletedObjectsStep, ["CREATE INDEX IF NOT EXISTS objects_deleted ON objects (tenant, kind, id) WHERE deleted_at IS NOT NULL"])]
     }
 
     /// Every step in a line, and which builds can still run on a database once it is applied (see `MigrationStep`).
@@ -171,12 +174,14 @@ enum Migrations {
         // release before the setting's (`DirectoryService.identityProviderClientSecret`). README, Upgrading.
         MigrationStep(number: recoveryJobStep, summary: "Backup and Recovery's jobs in a table of their own"),
         MigrationStep(number: identityProviderSecretStep, summary: "identity providers' client secrets out of their objects, in a tenant setting"),
+        MigrationStep(number: deletedObjectsStep, summary: "an index of deleted objects"),
     ]
 
     static let digestStep = 7, stagingStep = 10
     static let credentialStep = 11, temporaryAccessPassStep = 12, clientSecretStep = 13, compatibilityStep = 14
     static let recoveryJobStep = 15
     static let identityProviderSecretStep = 16
+    static let deletedObjectsStep = 17
 
     /// The newest step this build knows.
     static var latest: Int { catalog.map(\.number).max() ?? 0 }
