@@ -12,14 +12,19 @@ import LDAP
 /// consumer slower than the server keeps the client's memory bounded (the server waits on TCP instead).
 @Suite("LDAP client: a search's entries stream, with back pressure and a deadline on silence", .timeLimit(.minutes(5)))
 struct LDAPStreamTests {
-    /// Answers the first search on each connection by running `script` with a writer for its messages.
+    /// Answers the first search on each connection by running `script` with a writer for its messages, on a thread of
+    /// its own: a full test run keeps Swift's cooperative threads busy for seconds at a time, and the pace the test
+    /// sets (gaps shorter or longer than the client's timeout, which NIO's event loop keeps on time) must not depend on
+    /// when a task gets a thread.
     final class Responder: Sendable {
         let channel: any Channel
         /// How many messages the responder has handed to the kernel.
         let written = Atomic<Int>(0)
         var port: Int { channel.localAddress!.port! }
 
-        init(_ script: @escaping @Sendable (Responder, _ send: @escaping @Sendable ([UInt8]) async throws -> Void, _ id: Int) async throws -> Void) async throws {
+        typealias Script = @Sendable (Responder, _ send: @escaping @Sendable ([UInt8]) throws -> Void, _ id: Int) throws -> Void
+
+        init(_ script: @escaping Script) async throws {
             let box = Mutex<Responder?>(nil)
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -29,11 +34,11 @@ struct LDAPStreamTests {
                     child.eventLoop.makeCompletedFuture {
                         try child.pipeline.syncOperations.addHandler(RequestReader { id in
                             guard let responder = box.withLock({ $0 }) else { return }
-                            let send: @Sendable ([UInt8]) async throws -> Void = { bytes in
-                                try await child.writeAndFlush(child.allocator.buffer(bytes: bytes)).get()
+                            let send: @Sendable ([UInt8]) throws -> Void = { bytes in
+                                try child.writeAndFlush(child.allocator.buffer(bytes: bytes)).wait()
                                 responder.written.add(1, ordering: .relaxed)
                             }
-                            Task { try? await script(responder, send, id) }
+                            Thread { try? script(responder, send, id) }.start()
                         })
                     }
                 }
@@ -103,10 +108,10 @@ struct LDAPStreamTests {
         // 15 entries 150 ms apart: 2.25 s in all against a 1 s timeout (the whole-request deadline failed this).
         let responder = try await Responder { _, send, id in
             for index in 0..<15 {
-                try await Task.sleep(for: .milliseconds(150))
-                try await send(try Responder.entry(id: id, index: index))
+                Thread.sleep(forTimeInterval: 0.15)
+                try send(try Responder.entry(id: id, index: index))
             }
-            try await send(try Responder.done(id: id))
+            try send(try Responder.done(id: id))
         }
         let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(responder.port)", tls: LDAPTLS(mode: .none),
                                                           timeout: .seconds(1))
@@ -121,10 +126,10 @@ struct LDAPStreamTests {
     func collectingSearch() async throws {
         let responder = try await Responder { _, send, id in
             for index in 0..<8 {
-                try await Task.sleep(for: .milliseconds(150))
-                try await send(try Responder.entry(id: id, index: index))
+                Thread.sleep(forTimeInterval: 0.15)
+                try send(try Responder.entry(id: id, index: index))
             }
-            try await send(try Responder.done(id: id))
+            try send(try Responder.done(id: id))
         }
         let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(responder.port)", tls: LDAPTLS(mode: .none),
                                                           timeout: .milliseconds(800))
@@ -137,7 +142,7 @@ struct LDAPStreamTests {
     @Test("a server that goes silent mid-answer for longer than the timeout fails the search with a clear error")
     func silenceMidAnswer() async throws {
         let responder = try await Responder { _, send, id in
-            for index in 0..<3 { try await send(try Responder.entry(id: id, index: index)) }
+            for index in 0..<3 { try send(try Responder.entry(id: id, index: index)) }
             // and then nothing more
         }
         let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(responder.port)", tls: LDAPTLS(mode: .none),
@@ -155,10 +160,10 @@ struct LDAPStreamTests {
 
     @Test("a server that works out the whole answer before sending any (Samba's DirSync) has firstAnswer to begin, not the timeout")
     func firstAnswer() async throws {
-        let script: @Sendable (Responder, @escaping @Sendable ([UInt8]) async throws -> Void, Int) async throws -> Void = { _, send, id in
-            try await Task.sleep(for: .milliseconds(1_200))
-            for index in 0..<5 { try await send(try Responder.entry(id: id, index: index)) }
-            try await send(try Responder.done(id: id))
+        let script: Responder.Script = { _, send, id in
+            Thread.sleep(forTimeInterval: 1.2)
+            for index in 0..<5 { try send(try Responder.entry(id: id, index: index)) }
+            try send(try Responder.done(id: id))
         }
         let patient = try await Responder(script), hasty = try await Responder(script)
         let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(patient.port)", tls: LDAPTLS(mode: .none),
@@ -184,8 +189,8 @@ struct LDAPStreamTests {
         let total = 3_000, size = 16 << 10  // 48 MB in all
         let responder = try await Responder { _, send, id in
             let entry = try Responder.entry(id: id, index: 0, size: size)
-            for _ in 0..<total { try await send(entry) }
-            try await send(try Responder.done(id: id))
+            for _ in 0..<total { try send(entry) }
+            try send(try Responder.done(id: id))
         }
         // A timeout shorter than the consumer's pause: waiting for the consumer is not the server's silence.
         let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(responder.port)", tls: LDAPTLS(mode: .none),
