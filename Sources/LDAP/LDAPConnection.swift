@@ -220,7 +220,7 @@ public final class LDAPConnection: Sendable {
         channel.writeAndFlush(LDAPOutgoing(id: id, bytes: bytes, promise: nil, stream: LDAPStreamTarget(source: source, silence: timeout,
                                                                                                   firstAnswer: firstAnswer.map(TimeAmount.init) ?? timeout)))
             .whenFailure { source.finish($0) }
-        var iterator = produced.sequence.makeAsyncIterator()
+        let iterator = produced.sequence.makeAsyncIterator()
         var batch: [LDAPEntry] = [], references: [String] = [], delivered = 0
         batch.reserveCapacity(chunk)
         while let event = try await iterator.next() {
