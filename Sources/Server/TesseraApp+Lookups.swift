@@ -9,22 +9,21 @@ extension TesseraApp {
     /// to the tenant, and for at most `TenantCache.maxAge`, which bounds how long a change made on another node takes
     /// to be seen here. A client id that names nothing is not kept (guessing ids cannot fill the table).
     func application(tenant: String, appID: String) async throws -> StoredObject? {
-        let key = "\(tenant)|\(appID)"
-        if let cached = applicationCache.value(key, tenant: tenant, generations: directory.generations) { return cached }
-        // Note the generation and time before reading, so a write that races the read leaves the entry stale.
-        let generation = directory.generations.current(tenant)
-        let readAt = ContinuousClock.now
-        let found = try await store.read { tx in try await tx.object(tenant: tenant, holding: UniqueKey("appId", appID)) }
-        guard let found, found.deletedAt == nil else { return nil }
-        applicationCache.store(found, key: key, generation: generation, readAt: readAt)
-        return found
+        try await applicationCache.value("\(tenant)|\(appID)", tenant: tenant, generations: directory.generations) {
+            let found = try await store.read { tx in try await tx.object(tenant: tenant, holding: UniqueKey("appId", appID)) }
+            return found?.deletedAt == nil ? found : nil
+        }
     }
 
     /// The user, if they exist, are not deleted and may sign in.
     func activeUser(tenant: String, id: String) async throws -> StoredObject? {
         let user = try await store.read { tx in try await tx.object(tenant: tenant, id: id) }
-        guard let user, user.kind == .user, user.deletedAt == nil, user.body["accountEnabled"]?.boolValue != false else { return nil }
-        return user
+        return user.flatMap { $0.kind == .user && Self.mayUseSignIn($0) ? $0 : nil }
+    }
+
+    /// Whether a user is not deleted and may sign in.
+    static func mayUseSignIn(_ user: StoredObject) -> Bool {
+        user.deletedAt == nil && user.body["accountEnabled"]?.boolValue != false
     }
 
     /// The user object with this id (deleted or disabled included; nil when there is none or it is not a user), for the
@@ -32,21 +31,15 @@ extension TesseraApp {
     /// the token endpoint, so it is kept as applications are: while this process has committed no write to the tenant
     /// (disabling or deleting a user is one), and for at most `TenantCache.maxAge` (a change made on another node).
     func signInUser(tenant: String, id: String) async throws -> StoredObject? {
-        let key = "\(tenant)|\(id.lowercased())"
-        if let cached = userCache.value(key, tenant: tenant, generations: directory.generations) { return cached }
-        // Note the generation and time before reading, so a write that races the read leaves the entry stale.
-        let generation = directory.generations.current(tenant)
-        let readAt = ContinuousClock.now
-        guard let found = try await store.read({ tx in try await tx.object(tenant: tenant, id: id) }), found.kind == .user else { return nil }
-        userCache.store(found, key: key, generation: generation, readAt: readAt)
-        return found
+        try await userCache.value("\(tenant)|\(id.lowercased())", tenant: tenant, generations: directory.generations) {
+            let found = try await store.read { tx in try await tx.object(tenant: tenant, id: id) }
+            return found?.kind == .user ? found : nil
+        }
     }
 
     /// ``signInUser(tenant:id:)`` if they are not deleted and may sign in (``activeUser(tenant:id:)`` from the cache).
     func activeSignInUser(tenant: String, id: String) async throws -> StoredObject? {
-        guard let user = try await signInUser(tenant: tenant, id: id), user.deletedAt == nil,
-              user.body["accountEnabled"]?.boolValue != false else { return nil }
-        return user
+        try await signInUser(tenant: tenant, id: id).flatMap { Self.mayUseSignIn($0) ? $0 : nil }
     }
 }
 
@@ -72,5 +65,17 @@ final class SignInCache<Value: Sendable>: Sendable {
 
     func store(_ value: Value, key: String, generation: UInt64, readAt: ContinuousClock.Instant) {
         entries.set(Entry(value: value, generation: generation, readAt: readAt), for: key)
+    }
+
+    /// The entry for `key`, or what `read` finds, kept when it finds something (what names nothing is not kept, so
+    /// guessing keys cannot fill the table). The generation and time are noted before reading, so a write that races
+    /// the read leaves the entry stale.
+    func value(_ key: String, tenant: String, generations: TenantGenerations,
+               reading read: () async throws -> Value?) async throws -> Value? {
+        if let cached = value(key, tenant: tenant, generations: generations) { return cached }
+        let generation = generations.current(tenant), readAt = ContinuousClock.now
+        guard let found = try await read() else { return nil }
+        store(found, key: key, generation: generation, readAt: readAt)
+        return found
     }
 }

@@ -48,20 +48,17 @@ struct Consent {
     /// once, one written on another node within `TenantCache.maxAge`).
     func granted(clientID: String, userID: String) async throws -> Set<String> {
         let tenantID = tenant.id
-        let key = "\(tenantID)|\(clientID)|\(userID)"
-        if let cached = app.consentCache.value(key, tenant: tenantID, generations: app.directory.generations) { return cached }
-        let generation = app.directory.generations.current(tenantID)
-        let readAt = ContinuousClock.now
-        let (client, graph) = try await principals(clientID: clientID)
-        guard let client, let graph else { return [] }
-        var scopes = Set<String>()
-        for grant in try await grants(client: client, resource: graph) {
-            let forEveryone = grant.body["consentType"]?.stringValue == "AllPrincipals"
-            guard forEveryone || grant.body["principalId"]?.stringValue == userID else { continue }
-            scopes.formUnion((grant.body["scope"]?.stringValue ?? "").split(separator: " ").map(String.init))
-        }
-        app.consentCache.store(scopes, key: key, generation: generation, readAt: readAt)
-        return scopes
+        return try await app.consentCache.value("\(tenantID)|\(clientID)|\(userID)", tenant: tenantID, generations: app.directory.generations) {
+            let (client, graph) = try await principals(clientID: clientID)
+            guard let client, let graph else { return nil }
+            var scopes = Set<String>()
+            for grant in try await grants(client: client, resource: graph) {
+                let forEveryone = grant.body["consentType"]?.stringValue == "AllPrincipals"
+                guard forEveryone || grant.body["principalId"]?.stringValue == userID else { continue }
+                scopes.formUnion((grant.body["scope"]?.stringValue ?? "").split(separator: " ").map(String.init))
+            }
+            return scopes
+        } ?? []
     }
 
     /// The requested Graph scopes that are not granted yet.
