@@ -103,16 +103,21 @@ struct LDAPStreamTests {
         }
     }
 
-    @Test("an answer that takes longer than the timeout in all, but never goes silent that long, arrives whole")
-    func slowButSteady() async throws {
-        // 15 entries 150 ms apart: 2.25 s in all against a 1 s timeout (the whole-request deadline failed this).
-        let responder = try await Responder { _, send, id in
-            for index in 0..<15 {
+    /// `count` entries 150 ms apart, then the end of the search.
+    static func steady(_ count: Int) -> Responder.Script {
+        { _, send, id in
+            for index in 0..<count {
                 Thread.sleep(forTimeInterval: 0.15)
                 try send(try Responder.entry(id: id, index: index))
             }
             try send(try Responder.done(id: id))
         }
+    }
+
+    @Test("an answer that takes longer than the timeout in all, but never goes silent that long, arrives whole")
+    func slowButSteady() async throws {
+        // 15 entries 150 ms apart: 2.25 s in all against a 1 s timeout (the whole-request deadline failed this).
+        let responder = try await Responder(Self.steady(15))
         let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(responder.port)", tls: LDAPTLS(mode: .none),
                                                           timeout: .seconds(1))
         var names: [String] = []
@@ -124,13 +129,7 @@ struct LDAPStreamTests {
 
     @Test("the collecting search has the same deadline on silence")
     func collectingSearch() async throws {
-        let responder = try await Responder { _, send, id in
-            for index in 0..<8 {
-                Thread.sleep(forTimeInterval: 0.15)
-                try send(try Responder.entry(id: id, index: index))
-            }
-            try send(try Responder.done(id: id))
-        }
+        let responder = try await Responder(Self.steady(8))
         let connection = try await LDAPConnection.connect(url: "ldap://127.0.0.1:\(responder.port)", tls: LDAPTLS(mode: .none),
                                                           timeout: .milliseconds(800))
         let result = try await connection.closing { connection in
