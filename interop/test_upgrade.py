@@ -62,7 +62,8 @@ def upgraded_copy():
 PENDING = ["14  each migration step recorded with its summary",
            "15  Backup and Recovery's jobs in a table of their own",
            "16  identity providers' client secrets out of their objects, in a tenant setting",
-           "17  an index of deleted objects"]
+           "17  an index of deleted objects",
+           "18  property indexes limited to the kinds queried by each property"]
 LATEST = 13 + len(PENDING)
 
 

@@ -144,7 +144,27 @@ enum Migrations {
                 (identityProviderSecretStep, []),
                 // Step 17: deleted objects (a tenant's deleted items, sync's deleted synced users at every run) found
                 // without walking every object of the kind: 60–400 ms at 100,000 users before each sync run and delta.
-                (deletedObjectsStep, ["CREATE INDEX IF NOT EXISTS objects_deleted ON objects (tenant, kind, id) WHERE deleted_at IS NOT NULL"])]
+                (deletedObjectsStep, ["CREATE INDEX IF NOT EXISTS objects_deleted ON objects (tenant, kind, id) WHERE deleted_at IS NOT NULL"]),
+                // Step 18: step 2's property indexes, each limited to the kinds queried by its property.
+                (propertyIndexStep, propertyIndexes(d))]
+    }
+
+    /// Step 18: each property index made partial, over the kinds `ObjectQuery.propertyIndexKinds` names, replacing
+    /// step 2's, which held an entry for every object of every kind (twelve index entries, each a `json_extract` of the
+    /// body, for every sign-in record, policy or app role assignment written; a user wrote `appId` and `deviceId`
+    /// entries). Same names and columns: the release before's queries (the kind bound, not written) still answer the
+    /// same, reading the objects of the kind where they cannot prove the index covers it. The condition is an `OR` of
+    /// `kind = '…'` terms: SQLite takes a partial index when a term of the query's `WHERE` is one of them (a query's
+    /// `kind = 'user'`, written into its text by `QueryTranslator`), PostgreSQL when the query's condition implies it.
+    static func propertyIndexes(_ d: SQLDialect) -> [String] {
+        var statements: [String] = []
+        for property in indexedProperties {
+            let kinds = ObjectQuery.propertyIndexKinds[property] ?? []
+            let covered = kinds.isEmpty ? "FALSE" : kinds.map { "kind = '\($0.rawValue)'" }.joined(separator: " OR ")
+            statements.append("DROP INDEX IF EXISTS objects_by_\(property)")
+            statements.append("CREATE INDEX IF NOT EXISTS objects_by_\(property) ON objects (tenant, kind, (\(d.folded([property]))), id) WHERE \(covered)")
+        }
+        return statements
     }
 
     /// Every step in a line, and which builds can still run on a database once it is applied (see `MigrationStep`).
@@ -175,6 +195,7 @@ enum Migrations {
         MigrationStep(number: recoveryJobStep, summary: "Backup and Recovery's jobs in a table of their own"),
         MigrationStep(number: identityProviderSecretStep, summary: "identity providers' client secrets out of their objects, in a tenant setting"),
         MigrationStep(number: deletedObjectsStep, summary: "an index of deleted objects"),
+        MigrationStep(number: propertyIndexStep, summary: "property indexes limited to the kinds queried by each property"),
     ]
 
     static let digestStep = 7, stagingStep = 10
@@ -182,6 +203,7 @@ enum Migrations {
     static let recoveryJobStep = 15
     static let identityProviderSecretStep = 16
     static let deletedObjectsStep = 17
+    static let propertyIndexStep = 18
 
     /// The newest step this build knows.
     static var latest: Int { catalog.map(\.number).max() ?? 0 }

@@ -88,11 +88,9 @@ struct QueryTranslator {
         var parts = ["tenant = ?"]
         binds.append(.text(query.tenant))
         if query.kinds.count == 1 {
-            parts.append("kind = ?")
-            binds.append(.text(query.kinds[0].rawValue))
+            parts.append("kind = \(kindValue(query.kinds[0]))")
         } else if !query.kinds.isEmpty {
-            parts.append("kind IN (\(marks(query.kinds.count)))")
-            binds += query.kinds.map { .text($0.rawValue) }
+            parts.append("kind IN (\(query.kinds.map { kindValue($0) }.joined(separator: ",")))")
         }
         parts.append(query.deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL")
         if query.deleted, let since = query.deletedSince {
@@ -122,6 +120,19 @@ struct QueryTranslator {
         if let filter = query.filter { parts.append(try expression(filter, tenant: query.tenant, element: nil)) }
         if let search = query.search { parts.append(try searchExpression(search)) }
         return parts.joined(separator: " AND ")
+    }
+
+    /// A kind as the query's SQL names it: written into the text when it is a plain name (every kind the code defines),
+    /// so that the database can prove the query is of a kind a property index covers (migration 18's partial indexes:
+    /// SQLite matches a partial index's condition against the query's text, and a bound value proves nothing); anything
+    /// else is bound. A kind takes few values, so the statements stay few.
+    private mutating func kindValue(_ kind: ObjectKind) -> String {
+        let name = kind.rawValue
+        if !name.isEmpty, name.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) {
+            return "'\(name)'"
+        }
+        binds.append(.text(name))
+        return "?"
     }
 
     private func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ",") }

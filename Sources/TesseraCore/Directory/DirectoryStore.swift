@@ -106,6 +106,28 @@ public struct ObjectQuery: Sendable, Hashable {
         "onPremisesImmutableId", "employeeId", "jobTitle", "department",
     ]
 
+    /// The kinds each property's index covers (migration 18 makes each a partial index over them): the kinds whose
+    /// lists are long and are filtered or ordered by the property (Graph's `$filter`/`$orderby`, the admin center's
+    /// lists and searches, the sign-in log's filter by user, device sign-in by `deviceId`). Objects of other kinds
+    /// write no entry in the index (a sign-in record one, an audit or policy object none, a user none for `appId` or
+    /// `deviceId`); a query of theirs by the property reads the objects of its kind. The store writes a query's kind
+    /// into the SQL text so that the database can prove the query is of a covered kind. Changing this table changes
+    /// the schema: it needs a new migration step.
+    public static let propertyIndexKinds: [String: [ObjectKind]] = [
+        "displayName": [.user, .group, .application, .servicePrincipal, .device],
+        "userPrincipalName": [.user, .signIn],
+        "mail": [.user, .group],
+        "mailNickname": [.user, .group],
+        "givenName": [.user],
+        "surname": [.user],
+        "appId": [.application, .servicePrincipal],
+        "deviceId": [.device],
+        "onPremisesImmutableId": [.user],
+        "employeeId": [.user],
+        "jobTitle": [.user],
+        "department": [.user],
+    ]
+
     /// The indexed property a filter narrows by (a top-level `eq`, `in` or `startswith` conjunct), if any:
     /// ordering by it lets the database walk that index instead of scanning in id order.
     public static func indexedNarrowing(_ filter: FilterExpression?) -> PropertyPath? {
