@@ -97,15 +97,18 @@ struct SignInPathTests {
         }
     }
 
-    @Test("a session's first sign-in to an app writes its record once; the next ones write nothing, and one record stays")
+    @Test("a session's first sign-in to an app queues its record, written with the sign-in records in their batch; the next ones queue nothing, and one record stays")
     func sessionClientRecordedOnce() async throws {
         try await Harness.run { h in
             let admin = try await h.accessToken()
             let s = try await Self.setup(h, admin)
-            // Each authorize's sign-in record is written later, with others (flushed before each count).
+            // Each authorize's sign-in record and session-client record are written later, together with others (flushed
+            // before each count).
             try await h.app.directory.flushSignIns()
             let before = try PasskeySignInCommitTests.writes(h)
             _ = try InteractiveAccessTests.code(await InteractiveAccessTests.authorize(h, s.access, from: "203.0.113.82"))
+            #expect(try PasskeySignInCommitTests.writes(h) - before == 0)
+            try await h.app.directory.flushSignIns()
             #expect(try PasskeySignInCommitTests.writes(h) - before == 1)
             for _ in 0..<3 {
                 try await h.app.directory.flushSignIns()
@@ -116,10 +119,10 @@ struct SignInPathTests {
             let cookieID = try #require(s.access.cookie.split(separator: "=").last?.split(separator: ".").first.map(String.init))
             let records = try await SessionClients(app: h.app).of(session: cookieID, tenant: h.tenant.tenantId)
             #expect(records.map(\.clientID) == [s.access.appID])
-            // Recording itself: a new session's first app is one insert with no read before it; the same again is nothing.
+            // Recording itself: a new session's first app is queued, with no read or write of its own; the same again is nothing.
             let tenant = h.tenant.tenantId
             let (session, _) = try await SignInSessions(app: h.app).start(tenant: tenant, userID: s.userID, amr: ["fido", "mfa"], baseURL: Harness.base)
-            for expected in [(reads: 0, writes: 1), (reads: 0, writes: 0)] {
+            for expected in [(reads: 0, writes: 0), (reads: 0, writes: 0)] {
                 let (reads, writes) = (try Self.transactions(h, "read"), try Self.transactions(h, "write"))
                 try await SessionClients(app: h.app).record(session, clientID: s.access.appID, tenant: tenant, baseURL: Harness.base)
                 #expect(try Self.transactions(h, "read") - reads == expected.reads)
@@ -145,6 +148,38 @@ struct SignInPathTests {
             try await h.app.store.write { tx in try await tx.insertCredential(record, tenant: tenant) }
             try await SessionClients(app: h.app).record(session, clientID: s.access.appID, tenant: tenant, baseURL: Harness.base)
             #expect(try await SessionClients(app: h.app).of(session: cookieID, tenant: tenant).count == 1)
+        }
+    }
+
+    @Test("a logout right after a session's first sign-in to an app, its record still queued, still frames the app's front-channel logout URL")
+    func logoutAfterQueuedSessionClient() async throws {
+        try await Harness.run { h in
+            let tenant = h.tenant.tenantId
+            let appID = try await LogoutTests.application(h, frontChannel: LogoutTests.frontChannel)
+            await h.app.directory.holdSignInWritesUntilFlushed(true)
+            // A sign-in whose record is queued: not in the store until a flush, which writes it.
+            let queued = try await LogoutTests.signIn(h, appID: appID)
+            let queuedSID = try #require(queued.claims["sid"]?.stringValue)
+            func stored(_ sid: String) async throws -> [SessionClientRecord] {
+                try await h.app.store.read { tx in try await tx.credentials(SessionClientRecord.self, tenant: tenant, family: sid) }
+            }
+            #expect(try await stored(queuedSID).isEmpty)
+            try await h.app.directory.flushSignIns()
+            #expect(try await stored(queuedSID).map(\.clientID) == [appID])
+            // Another session signs in and logs out at once, its record never flushed by a timer: the logout finds the app.
+            let browser = try await LogoutTests.signIn(h, appID: appID)
+            let sid = try #require(browser.claims["sid"]?.stringValue)
+            #expect(try await stored(sid).isEmpty)
+            let answer = await LogoutTests.logout(h, [("id_token_hint", browser.idToken), ("post_logout_redirect_uri", LogoutTests.signedOut)],
+                                                  cookie: browser.cookie)
+            let issuer = try #require(await LogoutTests.discovery(h)["issuer"]?.stringValue)
+            let frame = LogoutTests.frontChannel + "&" + AuthorizeEndpoint.encode([("iss", issuer), ("sid", sid)])
+            #expect(answer.status == 200 && answer.text.contains("src=\"\(Page.escape(frame))\""), "\(answer.status) \(answer.text)")
+            // The record went with the session.
+            #expect(try await stored(sid).isEmpty)
+            try await h.app.directory.flushSignIns()
+            #expect(try await stored(sid).isEmpty)
+            await h.app.directory.holdSignInWritesUntilFlushed(false)
         }
     }
 

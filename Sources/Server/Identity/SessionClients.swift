@@ -54,9 +54,12 @@ struct SessionClients {
     let app: TesseraApp
 
     /// Notes that `session` (of `tenant`) signed in to `clientID` at `baseURL`: nothing when this process recorded or
-    /// found it before, else one insert (a session's first sign-in to an app, the usual case, reads nothing first; an
-    /// insert that finds the record there already is read back). `resourceTenant` is the app's tenant when it is not the
-    /// session's (B2B direct connect).
+    /// found it before, else the record is queued to be written with the next batch of sign-in records
+    /// (`DirectoryService.queueCredential`: no transaction of its own, and one already stored by another request or node
+    /// is left as it is). Everything that reads these records flushes the queue first (`of`, `forget`), so a logout or
+    /// revocation on this node right after the sign-in still finds the app; on another node it may miss a record made in
+    /// the last 100 ms (the batch's delay). `resourceTenant` is the app's tenant when it is not the session's (B2B
+    /// direct connect).
     func record(_ session: SignInSessions.Session, clientID: String, tenant: String, baseURL: String, resourceTenant: String? = nil) async throws {
         let id = SessionClientRecord.id(sessionID: session.id, clientID: clientID)
         // Records leave with their session (sign-out, revocation, expiry), after which no request names the session again.
@@ -65,28 +68,25 @@ struct SessionClients {
         let expires = Date(timeIntervalSince1970: TimeInterval(session.authTime)).addingTimeInterval(SignInSessions.lifetime)
         let record = SessionClientRecord(sessionID: session.id, userID: session.userID, clientID: clientID, expires: expires, baseURL: baseURL,
                                          resourceTenant: resourceTenant)
-        do {
-            try await app.store.write { tx in try await tx.insertCredential(record, tenant: tenant) }
-        } catch let error as DirectoryError where error.code == .conflict || error.code == .badRequest {
-            // Another request of the same session recorded it first (the insert does nothing and reports the duplicate).
-            guard try await app.store.read({ tx in try await tx.credentialRow(tenant: tenant, kind: SessionClientRecord.kind, id: id) }) != nil
-            else { throw error }
-        }
+        try await app.directory.queueCredential(try record.row(tenant: tenant))
         app.recordedSessionClients.set(true, for: seen)
     }
 
-    /// The apps a session signed into.
+    /// The apps a session signed into (the records still queued written first).
     func of(session sessionID: String, tenant: String) async throws -> [SessionClientRecord] {
-        try await app.store.read { tx in try await tx.credentials(SessionClientRecord.self, tenant: tenant, family: sessionID) }
+        try await app.directory.flushSignIns()
+        return try await app.store.read { tx in try await tx.credentials(SessionClientRecord.self, tenant: tenant, family: sessionID) }
     }
 
-    /// Every session of a user with the apps it signed into.
+    /// Every session of a user with the apps it signed into (the records still queued written first).
     func of(user userID: String, tenant: String) async throws -> [SessionClientRecord] {
-        try await app.store.read { tx in try await tx.credentials(SessionClientRecord.self, tenant: tenant, userID: userID) }
+        try await app.directory.flushSignIns()
+        return try await app.store.read { tx in try await tx.credentials(SessionClientRecord.self, tenant: tenant, userID: userID) }
     }
 
-    /// Forgets what a session signed into (it ended).
+    /// Forgets what a session signed into (it ended); a record still queued is written first, so it goes too.
     func forget(session sessionID: String, tenant: String) async throws {
+        try await app.directory.flushSignIns()
         _ = try await app.store.write { tx in try await tx.deleteCredentials(tenant: tenant, kind: SessionClientRecord.kind, family: sessionID) }
     }
 }

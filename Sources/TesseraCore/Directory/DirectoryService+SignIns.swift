@@ -25,9 +25,21 @@ extension DirectoryService {
         return object
     }
 
-    /// Writes the sign-in records still waiting (at shutdown, or before reading the log).
+    /// Writes the sign-in records (and credential records queued with them) still waiting: at shutdown, or before
+    /// reading the log or those records.
     public func flushSignIns() async throws {
         try await signInWriter.flush()
+    }
+
+    /// Queues a credential record that may wait to be written with the next batch of sign-in records (``SignInWriter``):
+    /// one whose readers flush first (``flushSignIns()``), and which is left as it is when its id is stored already.
+    public func queueCredential(_ row: CredentialRow) async throws {
+        try await signInWriter.append(credential: row)
+    }
+
+    /// For tests: holds every queued record until ``flushSignIns()`` (true), or writes them a moment after they came again.
+    public func holdSignInWritesUntilFlushed(_ hold: Bool) async {
+        await signInWriter.holdUntilFlushed(hold)
     }
 
     /// Sign-ins, newest first (their ids are time-ordered), every record this node accepted included; with `before`,

@@ -2,6 +2,11 @@
 /// records reach the store together, one transaction per batch, a moment later or as soon as a batch is full, so that
 /// logging every token costs an issuer no write of its own. Whoever reads the log on this node flushes first, so it
 /// sees every record this node accepted; other nodes' records appear within ``delay``.
+///
+/// Credential records that may wait the same way ride along in the same batches: a session's first sign-in to an app
+/// (the record front- and back-channel logout read) is queued by `/authorize` instead of written in a transaction of
+/// its own, and whoever reads those records (logout, revocation) flushes first. A queued credential record that is
+/// already stored (same id: another request or node recorded it first) is left as it is.
 actor SignInWriter {
     /// The most records one transaction writes; an append waits for the write once this many are pending.
     static let batchSize = 256
@@ -10,7 +15,10 @@ actor SignInWriter {
 
     private let store: any DirectoryStore
     private var pending: [StoredObject] = []
+    private var pendingCredentials: [CredentialRow] = []
     private var scheduled = false
+    /// False while a test holds every record until an explicit flush (`DirectoryService.holdSignInWritesUntilFlushed`).
+    private var timed = true
     /// The last batch written or being written: every flush waits for the batches before it, so the writes keep their
     /// order and a reader that flushed has seen them all committed.
     private var last: Task<Void, any Error>?
@@ -19,9 +27,24 @@ actor SignInWriter {
 
     func append(_ record: StoredObject) async throws {
         pending.append(record)
-        if pending.count >= Self.batchSize {
+        try await queued()
+    }
+
+    /// Queues a credential record to be inserted with the next batch.
+    func append(credential row: CredentialRow) async throws {
+        pendingCredentials.append(row)
+        try await queued()
+    }
+
+    /// Holds every record until an explicit flush (true) or goes back to writing them a moment after they came (false).
+    func holdUntilFlushed(_ hold: Bool) {
+        timed = !hold
+    }
+
+    private func queued() async throws {
+        if pending.count + pendingCredentials.count >= Self.batchSize {
             try await flush()
-        } else if !scheduled {
+        } else if !scheduled, timed {
             scheduled = true
             Task {
                 try? await Task.sleep(for: Self.delay)
@@ -34,17 +57,27 @@ actor SignInWriter {
     /// written goes back to the queue and the error is thrown: a record is never dropped silently.
     func flush() async throws {
         scheduled = false
-        let batch = pending
+        let batch = pending, credentials = pendingCredentials
         pending = []
+        pendingCredentials = []
         let previous = last
         let store = self.store
         let write = Task {
             _ = try? await previous?.value
-            guard !batch.isEmpty else { return }
+            guard !batch.isEmpty || !credentials.isEmpty else { return }
             do {
-                try await store.write { tx in for record in batch { try await tx.insert(record) } }
+                try await store.write { tx in
+                    for record in batch { try await tx.insert(record) }
+                    for row in credentials {
+                        do {
+                            try await tx.insertCredential(row)
+                        } catch let error as DirectoryError where error == .duplicate("id") {
+                            // Recorded already (the insert does nothing and reports it): what was wanted is there.
+                        }
+                    }
+                }
             } catch {
-                self.requeue(batch)
+                self.requeue(batch, credentials)
                 throw error
             }
         }
@@ -52,7 +85,8 @@ actor SignInWriter {
         try await write.value
     }
 
-    private func requeue(_ batch: [StoredObject]) {
+    private func requeue(_ batch: [StoredObject], _ credentials: [CredentialRow]) {
         pending.insert(contentsOf: batch, at: 0)
+        pendingCredentials.insert(contentsOf: credentials, at: 0)
     }
 }
