@@ -49,6 +49,34 @@ struct SessionClientRecord: CredentialRecord, Hashable {
     }
 }
 
+extension SessionClientRecord: HandCodedCredential {
+    var jsonMembers: [String: JSONValue] {
+        var members: [String: JSONValue] = [
+            "id": .string(id), "sessionID": .string(sessionID), "userID": .string(userID), "clientID": .string(clientID),
+            "expires": .double(expires.timeIntervalSince1970), "state": .string(state.rawValue),
+        ]
+        if let baseURL { members["baseURL"] = .string(baseURL) }
+        if let resourceTenant { members["resourceTenant"] = .string(resourceTenant) }
+        return members
+    }
+
+    init?(jsonMembers m: [String: JSONValue]) {
+        guard let id = m["id"]?.stringValue, let sessionID = m["sessionID"]?.stringValue, let userID = m["userID"]?.stringValue,
+              let clientID = m["clientID"]?.stringValue, let expires = m["expires"]?.doubleValue,
+              let state = m["state"]?.stringValue.flatMap(State.init(rawValue:))
+        else { return nil }
+        func optional(_ key: String) -> String?? {
+            guard let value = m[key], value != .null else { return .some(nil) }
+            return value.stringValue.map { .some($0) }
+        }
+        guard case .some(let baseURL) = optional("baseURL"), case .some(let resourceTenant) = optional("resourceTenant") else { return nil }
+        self.init(sessionID: sessionID, userID: userID, clientID: clientID, expires: Date(timeIntervalSince1970: expires), baseURL: baseURL,
+                  resourceTenant: resourceTenant)
+        self.id = id
+        self.state = state
+    }
+}
+
 /// The apps each session signed into.
 struct SessionClients {
     let app: TesseraApp

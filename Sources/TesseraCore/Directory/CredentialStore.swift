@@ -101,7 +101,7 @@ extension CredentialRecord {
     /// The row that stores this record in `tenant`.
     public func row(tenant: String) throws -> CredentialRow {
         CredentialRow(tenant: tenant, id: id, kind: Self.kind, userID: owner, family: family, handle: handle, state: state.rawValue,
-                      expiresAt: Timestamp.format(expires), payload: String(decoding: try CredentialCoding.encoder.encode(self), as: UTF8.self))
+                      expiresAt: Timestamp.format(expires), payload: try CredentialCoding.payload(self))
     }
 
     /// The record a row stores; throws when the row is of another kind or its payload does not decode.
@@ -109,7 +109,7 @@ extension CredentialRecord {
         guard row.kind == Self.kind else {
             throw DirectoryError(.internalError, "A \(row.kind.rawValue) record was read as a \(Self.kind.rawValue).")
         }
-        self = try CredentialCoding.decoder.decode(Self.self, from: Data(row.payload.utf8))
+        self = try CredentialCoding.record(Self.self, from: row.payload)
     }
 }
 
