@@ -1,5 +1,8 @@
 import Foundation
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 public import TesseraCore
 
 /// Snapshots of a tenant's critical objects and their links, kept content-addressed.
@@ -14,6 +17,8 @@ public struct BackupService: Sendable {
     public let clock: any TimeSource
     /// Snapshots older than this many days are dropped (Entra keeps 5).
     public var retentionDays: Int
+    /// Objects (and links) a snapshot reads at a time, and so the most objects in one pack.
+    public var batchSize = BackupService.packSize
 
     public init(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(), retentionDays: Int = 5) {
         self.store = store
@@ -91,49 +96,72 @@ public struct BackupService: Sendable {
 
     /// Reads the tenant's objects and links as they are now from the digests the store keeps beside each object (no
     /// body is read or hashed), and stores the bodies whose digests `known` (the parent's state) lacks as blobs, packed
-    /// inside the database so that they never travel to Tessera and back. The links are read meanwhile.
+    /// inside the database so that they never travel to Tessera and back.
+    ///
+    /// It goes in batches of `batchSize` objects in id order: each batch's new bodies become one pack while the next
+    /// batch's digests are read (two packs in flight: PostgreSQL builds each on its own core; on SQLite a reader reads
+    /// the next pack's bodies while the one writer stores the last), and each batch's entries become manifest lines as
+    /// soon as its pack is stored; links come the same way. What the scan holds at once is a few batches and the
+    /// manifest's text, not an object per row of the tenant.
     ///
     /// An object written between the scan and the packing is packed as it is then; it is read again and kept as
     /// that (a snapshot holds each object as it was when read), as is any row the store has no digest for.
     func scanLive(tenant: String, storingBodiesNotIn known: State?) async throws -> Scan {
-        let store = self.store, kinds = Self.kinds, relations = Self.relations
-        async let linkRows = store.read { tx in try await tx.allLinks(tenant: tenant, relations: relations, sources: nil) }
-        let rows = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds) }
+        let store = self.store, kinds = Self.kinds, batchSize = max(1, self.batchSize)
+        async let linkLines = Self.scanLinks(store: store, tenant: tenant, batchSize: batchSize)
+        var entries = ManifestLines()
+        var done: [Int: ManifestLines] = [:]
+        var nextToAppend = 0
+        func collect(_ finished: (Int, ManifestLines)) {
+            done[finished.0] = finished.1
+            while let lines = done.removeValue(forKey: nextToAppend) {
+                entries.append(lines)
+                nextToAppend += 1
+            }
+        }
+        try await withThrowingTaskGroup(of: (Int, ManifestLines).self) { group in
+            var after: String?, index = 0
+            repeat {
+                try Task.checkCancellation()
+                let cursor = after
+                let (rows, next) = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds, afterId: cursor, limit: batchSize) }
+                try await Self.batchScanned?(index)
+                let fresh = rows.filter { $0.digest != nil && known?.objects[$0.id]?.digest != $0.digest }.map(\.id)
+                if index >= 2, let finished = try await group.next() { collect(finished) }
+                let batch = index
+                group.addTask { (batch, try await Self.storeBatch(store: store, tenant: tenant, kinds: kinds, rows: rows, fresh: fresh)) }
+                after = next
+                index += 1
+            } while after != nil
+            for try await finished in group { collect(finished) }
+        }
+        entries.sort()
+        var links = try await linkLines
+        links.sort()
+        return Scan(entries: entries, links: links, digest: Self.digest(entries: entries, links: links))
+    }
+
+    /// Stores one batch's new bodies (`fresh`: the ids whose digests the parent lacks) as a pack, re-reads and hashes
+    /// the rows that changed since their digests were read or have none, and returns the batch's manifest lines, by id.
+    static func storeBatch(store: any DirectoryStore, tenant: String, kinds: [ObjectKind], rows: [ObjectDigest], fresh: [String]) async throws -> ManifestLines {
+        var stored: Set<String> = []
+        if !fresh.isEmpty {
+            if let pack = try await store.read({ tx in try await tx.readPack(tenant: tenant, ids: fresh) }) {
+                stored = Set(try await store.write { tx in try await tx.putPack(tenant: tenant, pack) })
+            } else {
+                stored = Set(try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: fresh) })
+            }
+        }
+        let freshIDs = Set(fresh)
         var entries: [SnapshotEntry] = []
         entries.reserveCapacity(rows.count)
-        var fresh: [Int] = [], again: [String] = []
+        var again: [String] = []
         for row in rows {
-            guard let digest = row.digest else {
+            guard let digest = row.digest, !freshIDs.contains(row.id) || stored.contains(digest) else {
                 again.append(row.id)
                 continue
             }
-            if known?.objects[row.id]?.digest != digest { fresh.append(entries.count) }
             entries.append(SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt))
-        }
-        // The rows come in the store's order (by position where it gives them), so each pack is one stretch of the
-        // table; the entries go back to id order below.
-        // Two packs at a time: PostgreSQL builds each on its own core; on SQLite a reader reads the next pack's bodies
-        // while the one writer stores the last.
-        var stored: Set<String> = []
-        let chunks = stride(from: 0, to: fresh.count, by: Self.packSize).map { start in
-            fresh[start..<min(start + Self.packSize, fresh.count)].map { entries[$0].object }
-        }
-        try await withThrowingTaskGroup(of: [String].self) { group in
-            for (index, ids) in chunks.enumerated() {
-                if index >= 2, let done = try await group.next() { stored.formUnion(done) }
-                group.addTask {
-                    if let pack = try await store.read({ tx in try await tx.readPack(tenant: tenant, ids: ids) }) {
-                        return try await store.write { tx in try await tx.putPack(tenant: tenant, pack) }
-                    }
-                    return try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: ids) }
-                }
-            }
-            for try await done in group { stored.formUnion(done) }
-        }
-        let changed = Set(fresh.filter { entries[$0].digest.map(stored.contains) != true })
-        if !changed.isEmpty {
-            again += changed.map { entries[$0].object }
-            entries = entries.indices.filter { !changed.contains($0) }.map { entries[$0] }
         }
         if !again.isEmpty {
             let reread = again
@@ -147,13 +175,60 @@ public struct BackupService: Sendable {
             let batch = blobs
             try await store.write { tx in try await tx.putBlobs(tenant: tenant, batch) }
         }
-        // The store lists links in order already (by bytes, as Swift orders these ASCII ids), and objects too unless it
-        // gave them in table order (SQLite) or a database collates otherwise: then they are sorted here.
-        if !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) { Self.sortByObject(&entries) }
-        var links = try await linkRows
-        if !zip(links, links.dropFirst()).allSatisfy({ $0 < $1 }) { links.sort() }
-        return Scan(entries: entries, links: links, digest: State.digest(sortedObjects: entries, sortedLinks: links))
+        if !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) { sortByObject(&entries) }
+        var lines = ManifestLines()
+        for entry in entries { lines.append(entry.object, entry.kind.rawValue, entry.digest ?? "-", entry.deletedAt ?? "") }
+        return lines
     }
+
+    /// The tenant's links of `relations` as manifest lines, read in batches.
+    static func scanLinks(store: any DirectoryStore, tenant: String, batchSize: Int) async throws -> ManifestLines {
+        var lines = ManifestLines()
+        var after: LinkRow?
+        while true {
+            try Task.checkCancellation()
+            let cursor = after
+            let batch = try await store.read { tx in try await tx.links(tenant: tenant, relations: Self.relations, after: cursor, limit: batchSize) }
+            for link in batch { lines.append(link.source, link.relation, link.target, "1") }
+            guard batch.count == batchSize, let last = batch.last else { return lines }
+            after = last
+        }
+    }
+
+    /// The digest of a scanned state (`State.digest`'s lines, from the manifest's sorted lines).
+    static func digest(entries: ManifestLines, links: ManifestLines) -> String {
+        var hasher = SHA256()
+        var line: [UInt8] = []
+        line.reserveCapacity(1 << 16)
+        let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n"), dash = UInt8(ascii: "-")
+        func flushIfFull() {
+            guard line.count >= 1 << 16 - 512 else { return }
+            hasher.update(data: line)
+            line.removeAll(keepingCapacity: true)
+        }
+        entries.forEach { object, kind, digest, deletedAt in
+            line.append(UInt8(ascii: "o")); line.append(space)
+            line.append(contentsOf: object); line.append(space)
+            line.append(contentsOf: kind); line.append(space)
+            line.append(contentsOf: digest); line.append(space)
+            if deletedAt.isEmpty { line.append(dash) } else { line.append(contentsOf: deletedAt) }
+            line.append(newline)
+            flushIfFull()
+        }
+        links.forEach { source, relation, target, _ in
+            line.append(UInt8(ascii: "l")); line.append(space)
+            line.append(contentsOf: source); line.append(space)
+            line.append(contentsOf: relation); line.append(space)
+            line.append(contentsOf: target); line.append(newline)
+            flushIfFull()
+        }
+        hasher.update(data: line)
+        return State.hex(hasher.finalize())
+    }
+
+    /// For tests: awaited after each batch of object digests is read (with the batch's number, from 0), so a test can
+    /// cancel a snapshot mid-way.
+    @TaskLocal static var batchScanned: (@Sendable (Int) async throws -> Void)?
 
     /// Sorts entries by object id as `String`'s `<` orders them, deciding most pairs by the ids' first eight bytes read
     /// as one number (the same order for ASCII) instead of comparing the strings: at 100,000 entries the comparisons
@@ -177,13 +252,30 @@ public struct BackupService: Sendable {
         entries = keyed.map(\.entry)
     }
 
-    /// What a snapshot read: every object's entry by id, every link in order, and the digest of that state.
+    /// What a snapshot read: every object's entry and every link as manifest lines in order, and the digest of that
+    /// state.
     struct Scan {
-        var entries: [SnapshotEntry]
-        var links: [LinkRow]
+        var entries: ManifestLines
+        var links: ManifestLines
         var digest: String
+
+        /// The state as `State` (an object per entry and link): for comparing with a parent's.
         var state: State {
-            State(objects: Dictionary(entries.map { ($0.object, $0) }, uniquingKeysWith: { _, last in last }), links: LinkSet(links))
+            var objects: [String: SnapshotEntry] = [:]
+            objects.reserveCapacity(entries.count)
+            entries.forEach { object, kind, digest, deletedAt in
+                let id = String(decoding: object, as: UTF8.self)
+                objects[id] = SnapshotEntry(object: id, kind: ObjectKind(rawValue: String(decoding: kind, as: UTF8.self)),
+                                            digest: digest.elementsEqual("-".utf8) ? nil : String(decoding: digest, as: UTF8.self),
+                                            deletedAt: deletedAt.isEmpty ? nil : String(decoding: deletedAt, as: UTF8.self))
+            }
+            var rows: [LinkRow] = []
+            rows.reserveCapacity(links.count)
+            links.forEach { source, relation, target, _ in
+                rows.append(LinkRow(source: String(decoding: source, as: UTF8.self), relation: String(decoding: relation, as: UTF8.self),
+                                    target: String(decoding: target, as: UTF8.self)))
+            }
+            return State(objects: objects, links: LinkSet(rows))
         }
     }
 
@@ -212,35 +304,52 @@ public struct BackupService: Sendable {
         return (State(objects: objects, links: LinkSet(try await linkRows)), bodies)
     }
 
-    /// Takes a snapshot of the tenant now.
+    /// Takes a snapshot of the tenant now. A snapshot cancelled or failed part way leaves no snapshot: its record and
+    /// manifest are written in one transaction at the end (packs already stored stay unreferenced until retention).
     @discardableResult
     public func snapshot(tenant: String) async throws -> SnapshotRecord {
+        defer { Self.trimMemory() }
         let sequence = try await store.read { tx in try await tx.latestSequence(tenant: tenant) }
         let existing = try await snapshots(tenant: tenant)
         let parent = existing.last
         var parentState: State?
         if let parent { parentState = try await state(tenant: tenant, snapshot: parent.id) }
-        let scan = try await scanLive(tenant: tenant, storingBodiesNotIn: parentState)
-        var entries: [SnapshotEntry] = []
-        var links: [SnapshotLink] = []
+        var scan = try await scanLive(tenant: tenant, storingBodiesNotIn: parentState)
+        var record = SnapshotRecord(
+            tenant: tenant, id: Identifier.makeTimeOrdered(at: clock.now), createdAt: Timestamp.format(clock.now), sequence: sequence,
+            parent: parent?.id, digest: scan.digest, objectCount: scan.entries.count, linkCount: scan.links.count,
+            changedObjects: scan.entries.count)
         if let parentState {
+            var entries: [SnapshotEntry] = []
             let now = scan.state
             for (id, entry) in now.objects where parentState.objects[id] != entry { entries.append(entry) }
             for (id, old) in parentState.objects where now.objects[id] == nil {
                 entries.append(SnapshotEntry(object: id, kind: old.kind, digest: nil, deletedAt: nil))
             }
             let (added, removed) = now.links.changes(from: parentState.links)
-            links = added.map { SnapshotLink(link: $0, present: true) } + removed.map { SnapshotLink(link: $0, present: false) }
+            let links = added.map { SnapshotLink(link: $0, present: true) } + removed.map { SnapshotLink(link: $0, present: false) }
+            record.changedObjects = entries.count
+            let written = record
+            try await store.write { [entries] tx in try await tx.insertSnapshot(written, entries: entries, links: links) }
         } else {
-            entries = scan.entries
-            links = scan.links.map { SnapshotLink(link: $0, present: true) }
+            // A full snapshot's manifest is the scan's lines as they are: no object per entry is made.
+            let entryLines = scan.entries.takeText(), linkLines = scan.links.takeText()
+            let written = record
+            try await store.write { tx in try await tx.insertSnapshot(written, entryLines: entryLines, linkLines: linkLines) }
         }
-        let record = SnapshotRecord(
-            tenant: tenant, id: Identifier.makeTimeOrdered(at: clock.now), createdAt: Timestamp.format(clock.now), sequence: sequence,
-            parent: parent?.id, digest: scan.digest, objectCount: scan.entries.count, linkCount: scan.links.count,
-            changedObjects: parentState == nil ? scan.entries.count : entries.count)
-        try await store.write { [entries, links] tx in try await tx.insertSnapshot(record, entries: entries, links: links) }
+        try await store.write { tx in try await tx.releaseMemory() }
         return record
+    }
+
+    /// Gives the C allocator's free pages back to the system: a snapshot frees tens of megabytes in many small blocks
+    /// across threads' arenas, which glibc keeps resident otherwise.
+    static func trimMemory() {
+        #if canImport(Glibc)
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+        #endif
     }
 
     /// The tenant's snapshots, oldest first.

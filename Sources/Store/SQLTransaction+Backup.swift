@@ -68,6 +68,45 @@ extension SQLTransaction {
         }
     }
 
+    func objectDigests(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> (rows: [ObjectDigest], next: String?) {
+        // The next `limit` ids of any kind from the primary key alone (no row is read for them), then those rows: on
+        // SQLite in rowid order (the IN list is walked sorted), so a batch of time-ordered ids reads one stretch of the
+        // table. The kinds are picked here, so that a batch of other kinds (staged objects) does not end the scan.
+        let after = afterId == nil ? "" : " AND id > ?"
+        let binds: [SQLValue] = [.text(tenant)] + (afterId.map { [.text($0)] } ?? []) + [.int(Int64(limit))]
+        let sql = dialect.isPostgres
+            ? "SELECT id, kind, digest, deleted_at FROM objects WHERE tenant = ?\(after) ORDER BY id LIMIT ?"
+            : "SELECT id, kind, digest, deleted_at FROM objects WHERE rowid IN (SELECT rowid FROM objects WHERE tenant = ?\(after) ORDER BY id LIMIT ?) ORDER BY id"
+        let found = try await rows(sql, binds)
+        let wanted = Set(kinds.map(\.rawValue))
+        var digests: [ObjectDigest] = []
+        digests.reserveCapacity(found.count)
+        for row in found {
+            guard let kind = row[1].text, wanted.contains(kind) else { continue }
+            digests.append(ObjectDigest(id: row[0].text ?? "", kind: ObjectKind(rawValue: kind), digest: row[2].text, deletedAt: row[3].text))
+        }
+        return (digests, found.count == limit ? found.last?[0].text : nil)
+    }
+
+    func links(tenant: String, relations: [String], after: LinkRow?, limit: Int) async throws -> [LinkRow] {
+        let relationMarks = Array(repeating: "?", count: relations.count).joined(separator: ",")
+        var sql = "SELECT source, relation, target FROM links WHERE tenant = ? AND relation IN (\(relationMarks))"
+        var binds: [SQLValue] = [.text(tenant)] + relations.map { .text($0) }
+        if let after {
+            sql += " AND (source, relation, target) > (?, ?, ?)"
+            binds += [.text(after.source), .text(after.relation), .text(after.target)]
+        }
+        return try await rows(sql + " ORDER BY source, relation, target LIMIT ?", binds + [.int(Int64(limit))])
+            .map { LinkRow(source: $0[0].text ?? "", relation: $0[1].text ?? "", target: $0[2].text ?? "") }
+    }
+
+    func releaseMemory() async throws {
+        // SQLite keeps the pages a snapshot wrote (its packs' text) in the writer's 64 MB page cache, where nothing reads
+        // them again: the clean ones go (the cache refills from the file as it is used).
+        guard !dialect.isPostgres else { return }
+        _ = try await rows("PRAGMA shrink_memory")
+    }
+
     /// One pack of these objects' bodies, built by the database from the rows as they are now (bodies in id order,
     /// each indexed by the digest kept beside it and its byte range), so no body is read out and written back.
     func packObjects(tenant: String, ids: [String]) async throws -> [String] {
@@ -119,6 +158,8 @@ extension SQLTransaction {
 
     func putPack(tenant: String, _ pack: PackText) async throws -> [String] {
         guard !pack.index.isEmpty else { return [] }
+        // The last pack's pages out of the cache first, so a snapshot's packs never fill it.
+        try await releaseMemory()
         _ = try await rows("INSERT INTO backup_packs (tenant, pack, digests, body) VALUES (?, ?, ?, ?)",
                            [.text(tenant), .text(Identifier.make()), .text(pack.index), .text(pack.body)])
         return Self.packedDigests(pack.index)
@@ -231,12 +272,6 @@ extension SQLTransaction {
     // MARK: Manifests
 
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
-        _ = try await rows("""
-            INSERT INTO backup_snapshots (tenant, id, created_at, seq, parent, digest, object_count, link_count, changed_objects)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [.text(snapshot.tenant), .text(snapshot.id), .text(snapshot.createdAt), .int(snapshot.sequence),
-                  snapshot.parent.map { .text($0) } ?? .null, .text(snapshot.digest), .int(Int64(snapshot.objectCount)),
-                  .int(Int64(snapshot.linkCount)), .int(Int64(snapshot.changedObjects))])
         // Lines of tab-separated fields, written as bytes (interpolating a String per line was most of this).
         func lines<Row>(_ rows: [Row], perLine: Int, _ fields: (Row) -> [String]) -> String {
             var bytes: [UInt8] = []
@@ -250,10 +285,20 @@ extension SQLTransaction {
             }
             return String(decoding: bytes, as: UTF8.self)
         }
-        let entryText = lines(entries, perLine: 120) { [$0.object, $0.kind.rawValue, $0.digest ?? "-", $0.deletedAt ?? ""] }
-        let linkText = lines(links, perLine: 90) { [$0.link.source, $0.link.relation, $0.link.target, $0.present ? "1" : "0"] }
+        try await insertSnapshot(snapshot,
+                                 entryLines: lines(entries, perLine: 120) { [$0.object, $0.kind.rawValue, $0.digest ?? "-", $0.deletedAt ?? ""] },
+                                 linkLines: lines(links, perLine: 90) { [$0.link.source, $0.link.relation, $0.link.target, $0.present ? "1" : "0"] })
+    }
+
+    func insertSnapshot(_ snapshot: SnapshotRecord, entryLines: String, linkLines: String) async throws {
+        _ = try await rows("""
+            INSERT INTO backup_snapshots (tenant, id, created_at, seq, parent, digest, object_count, link_count, changed_objects)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(snapshot.tenant), .text(snapshot.id), .text(snapshot.createdAt), .int(snapshot.sequence),
+                  snapshot.parent.map { .text($0) } ?? .null, .text(snapshot.digest), .int(Int64(snapshot.objectCount)),
+                  .int(Int64(snapshot.linkCount)), .int(Int64(snapshot.changedObjects))])
         _ = try await rows("INSERT INTO backup_manifests (tenant, snapshot, entries, links) VALUES (?, ?, ?, ?)",
-                           [.text(snapshot.tenant), .text(snapshot.id), .text(entryText), .text(linkText)])
+                           [.text(snapshot.tenant), .text(snapshot.id), .text(entryLines), .text(linkLines)])
     }
 
     func snapshots(tenant: String) async throws -> [SnapshotRecord] {

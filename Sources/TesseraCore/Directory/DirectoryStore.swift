@@ -296,6 +296,11 @@ public protocol BackupReader: Sendable {
     /// Objects of `kinds`, soft-deleted ones included, with the digest kept beside each (no bodies): in id order, or,
     /// when the store gives each row's position, in the order of those positions.
     func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest]
+    /// One batch of `objectDigests(tenant:kinds:)` in id order: those of `kinds` among the next `limit` objects (of any
+    /// kind) after `afterId`, and the id to go on after (nil once none are left), so a snapshot holds a batch at once.
+    func objectDigests(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> (rows: [ObjectDigest], next: String?)
+    /// One batch of `allLinks(tenant:relations:sources:nil)`: up to `limit` links after `after`, ordered.
+    func links(tenant: String, relations: [String], after: LinkRow?, limit: Int) async throws -> [LinkRow]
     func blobs(tenant: String, digests: [String]) async throws -> [String: String]
     func snapshots(tenant: String) async throws -> [SnapshotRecord]
     func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
@@ -311,11 +316,44 @@ public protocol BackupWriter: BackupReader {
     /// Stores blobs (each the stored JSON of an object, named by its digest).
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
+    /// `insertSnapshot(_:entries:links:)` with the entries and links already written as manifest lines of four
+    /// tab-separated fields ("object kind digest deletedAt", "-" for no digest, nothing for no deletion; "source
+    /// relation target 1", 0 for a removed link), each ending in a newline: what `snapshotEntries`/`snapshotLinks` read.
+    func insertSnapshot(_ snapshot: SnapshotRecord, entryLines: String, linkLines: String) async throws
+    /// Gives back memory the connection keeps from a snapshot's writes (SQLite's page cache); nothing elsewhere.
+    func releaseMemory() async throws
     /// Removes a snapshot with its entries (retention), and then every blob no snapshot references; returns how
     /// many blobs went.
     func deleteSnapshot(tenant: String, id: String) async throws -> Int
     /// Replaces a snapshot's record and entries (retention folds an expiring full snapshot into its child).
     func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
+}
+
+extension BackupReader {
+    /// Batches from the whole list, for readers that only forward the store's reads (the store reads each batch alone).
+    public func objectDigests(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> (rows: [ObjectDigest], next: String?) {
+        let all = try await objectDigests(tenant: tenant, kinds: kinds).sorted { $0.id < $1.id }.filter { row in afterId.map { row.id > $0 } ?? true }
+        return (Array(all.prefix(limit)), all.count > limit ? all[limit - 1].id : nil)
+    }
+
+    public func links(tenant: String, relations: [String], after: LinkRow?, limit: Int) async throws -> [LinkRow] {
+        Array(try await allLinks(tenant: tenant, relations: relations, sources: nil).filter { link in after.map { link > $0 } ?? true }.prefix(limit))
+    }
+}
+
+extension BackupWriter {
+    /// For writers that only forward the store's writes: the lines made into entries and links again.
+    public func insertSnapshot(_ snapshot: SnapshotRecord, entryLines: String, linkLines: String) async throws {
+        func fields(_ text: String) -> [[String]] {
+            text.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count == 4 }
+        }
+        let entries = fields(entryLines).map { SnapshotEntry(object: $0[0], kind: ObjectKind(rawValue: $0[1]), digest: $0[2] == "-" ? nil : $0[2],
+                                                             deletedAt: $0[3].isEmpty ? nil : $0[3]) }
+        let links = fields(linkLines).map { SnapshotLink(link: LinkRow(source: $0[0], relation: $0[1], target: $0[2]), present: $0[3] == "1") }
+        try await insertSnapshot(snapshot, entries: entries, links: links)
+    }
+
+    public func releaseMemory() async throws {}
 }
 
 /// Keys that may be used once (authorization codes, challenges, replayed tickets), forgotten when they expire.
