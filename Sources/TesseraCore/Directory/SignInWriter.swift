@@ -6,7 +6,8 @@
 /// Credential records that may wait the same way ride along in the same batches: a session's first sign-in to an app
 /// (the record front- and back-channel logout read) is queued by `/authorize` instead of written in a transaction of
 /// its own, and whoever reads those records (logout, revocation) flushes first. A queued credential record that is
-/// already stored (same id: another request or node recorded it first) is left as it is.
+/// already stored (same id or handle: another request or node recorded it first) is left as it is. In the SQL store a
+/// batch is one statement for its objects and one for its credential records (``RecordBatchInserting``).
 actor SignInWriter {
     /// The most records one transaction writes; an append waits for the write once this many are pending.
     static let batchSize = 256
@@ -67,6 +68,11 @@ actor SignInWriter {
             guard !batch.isEmpty || !credentials.isEmpty else { return }
             do {
                 try await store.write { tx in
+                    if let batches = tx as? any RecordBatchInserting {
+                        if !batch.isEmpty { try await batches.insertAll(batch) }
+                        if !credentials.isEmpty { try await batches.insertCredentialsIfAbsent(credentials) }
+                        return
+                    }
                     for record in batch { try await tx.insert(record) }
                     for row in credentials {
                         do {
@@ -89,4 +95,13 @@ actor SignInWriter {
         pending.insert(contentsOf: batch, at: 0)
         pendingCredentials.insert(contentsOf: credentials, at: 0)
     }
+}
+
+/// A transaction that inserts many records with one statement a kind (the SQL store's), for ``SignInWriter``'s
+/// batches; any other transaction gets one insert a record.
+public protocol RecordBatchInserting: Sendable {
+    /// Inserts new objects, as `insert` does each (one whose id is there already fails them all).
+    func insertAll(_ objects: [StoredObject]) async throws
+    /// Inserts credential records, leaving out those whose id or handle is stored already.
+    func insertCredentialsIfAbsent(_ records: [CredentialRow]) async throws
 }
