@@ -320,14 +320,7 @@ public struct BackupService: Sendable {
             parent: parent?.id, digest: scan.digest, objectCount: scan.entries.count, linkCount: scan.links.count,
             changedObjects: scan.entries.count)
         if let parentState {
-            var entries: [SnapshotEntry] = []
-            let now = scan.state
-            for (id, entry) in now.objects where parentState.objects[id] != entry { entries.append(entry) }
-            for (id, old) in parentState.objects where now.objects[id] == nil {
-                entries.append(SnapshotEntry(object: id, kind: old.kind, digest: nil, deletedAt: nil))
-            }
-            let (added, removed) = now.links.changes(from: parentState.links)
-            let links = added.map { SnapshotLink(link: $0, present: true) } + removed.map { SnapshotLink(link: $0, present: false) }
+            let (entries, links) = Self.changes(from: parentState, to: scan)
             record.changedObjects = entries.count
             let written = record
             try await store.write { [entries] tx in try await tx.insertSnapshot(written, entries: entries, links: links) }
@@ -339,6 +332,52 @@ public struct BackupService: Sendable {
         }
         try await store.write { tx in try await tx.releaseMemory() }
         return record
+    }
+
+    /// What an incremental snapshot records: the entries that differ from the parent's state (a removed object's with no
+    /// digest) and the links added and removed since, found from the scan's lines as they are (no second `State`).
+    static func changes(from parent: State, to scan: Scan) -> (entries: [SnapshotEntry], links: [SnapshotLink]) {
+        func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+        var entries: [SnapshotEntry] = []
+        var matched = 0
+        scan.entries.forEach { object, kind, digest, deletedAt in
+            let id = text(object)
+            if let old = parent.objects[id] {
+                matched += 1
+                if old.kind.rawValue.utf8.elementsEqual(kind), (old.digest ?? "-").utf8.elementsEqual(digest),
+                   (old.deletedAt ?? "").utf8.elementsEqual(deletedAt) { return }
+            }
+            entries.append(SnapshotEntry(object: id, kind: ObjectKind(rawValue: text(kind)), digest: digest.elementsEqual("-".utf8) ? nil : text(digest),
+                                         deletedAt: deletedAt.isEmpty ? nil : text(deletedAt)))
+        }
+        if matched < parent.objects.count {
+            for (id, old) in parent.objects where !scan.entries.containsLine(startingWith: Array(id.utf8)) {
+                entries.append(SnapshotEntry(object: id, kind: old.kind, digest: nil, deletedAt: nil))
+            }
+        }
+        // Links source by source: the scan's lines come sorted, so each source's ends are a sorted run to merge with the
+        // parent's.
+        var links: [SnapshotLink] = []
+        var seen: Set<String> = []
+        var source: String?, run: [LinkSet.End] = []
+        func flush() {
+            guard let source else { return }
+            seen.insert(source)
+            let (added, removed) = LinkSet.merge(new: run, old: parent.links.ends(from: source))
+            links += added.map { SnapshotLink(link: LinkRow(source: source, relation: $0.relation, target: $0.target), present: true) }
+            links += removed.map { SnapshotLink(link: LinkRow(source: source, relation: $0.relation, target: $0.target), present: false) }
+            run.removeAll(keepingCapacity: true)
+        }
+        scan.links.forEach { from, relation, target, _ in
+            if source.map({ $0.utf8.elementsEqual(from) }) != true {
+                flush()
+                source = text(from)
+            }
+            run.append(LinkSet.End(relation: text(relation), target: text(target)))
+        }
+        flush()
+        for link in parent.links where !seen.contains(link.source) { links.append(SnapshotLink(link: link, present: false)) }
+        return (entries, links)
     }
 
     /// Gives the C allocator's free pages back to the system: a snapshot frees tens of megabytes in many small blocks

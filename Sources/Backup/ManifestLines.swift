@@ -55,6 +55,20 @@ struct ManifestLines {
         }
     }
 
+    /// Whether a line's first field is `field` (the lines sorted): a binary search.
+    func containsLine(startingWith field: [UInt8]) -> Bool {
+        var key = field
+        key.append(9)
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            let line = line(middle)
+            if line.starts(with: key) { return true }
+            if Self.less(line, key[...]) { low = middle + 1 } else { high = middle }
+        }
+        return false
+    }
+
     /// Puts the lines in the order of their bytes.
     mutating func sort() {
         guard !isSorted else { return }
