@@ -230,47 +230,131 @@ enum LDAPResponse: Sendable {
     case entry(LDAPEntry)
     case reference([String])
 
-    /// Decodes one LDAPMessage: its id, what it carries and its controls.
+    /// Decodes one LDAPMessage: its id, what it carries and its controls. Read in one pass over the bytes (``BERCursor``),
+    /// with no tree of nodes: a first sync decodes an entry of some twenty attributes for every object in the domain.
     static func decode(_ bytes: [UInt8]) throws -> (id: Int, response: LDAPResponse, controls: [LDAPControl]) {
-        let message = try BERReader.children(try BER.parse(bytes))
-        guard message.count >= 2 else { throw LDAPError("malformed LDAPMessage") }
-        let id = try BERReader.integer(message[0])
-        let op = message[1]
-        var controls: [LDAPControl] = []
-        if message.count > 2, message[2].identifier == .context(0) {
-            for control in try BERReader.children(message[2]) {
-                let parts = try BERReader.children(control)
-                guard let first = parts.first else { continue }
-                var c = LDAPControl(oid: String(decoding: try BERReader.bytes(first), as: UTF8.self))
-                for part in parts.dropFirst() {
-                    if part.identifier == .boolean { c.critical = try BERReader.bytes(part).first.map { $0 != 0 } ?? false }
-                    if part.identifier == .octetString { c.value = try BERReader.bytes(part) }
+        try bytes.withUnsafeBufferPointer { buffer in
+            var top = BERCursor(buffer)
+            var message = try top.constructed(0x30)
+            guard top.atEnd else { throw LDAPError("malformed LDAPMessage") }
+            let id = try message.integer()
+            let (opTag, opStart, opEnd) = try message.next()
+            var controls: [LDAPControl] = []
+            if !message.atEnd {
+                let (tag, start, end) = try message.next()
+                if tag == 0xa0 {
+                    var list = BERCursor(buffer, start, end)
+                    while !list.atEnd {
+                        var parts = try list.constructed(0x30)
+                        guard !parts.atEnd else { continue }
+                        var control = LDAPControl(oid: try parts.string(0x04))
+                        while !parts.atEnd {
+                            let (tag, start, end) = try parts.next()
+                            if tag == 0x01 { control.critical = end > start && buffer[start] != 0 }
+                            if tag == 0x04 { control.value = Array(buffer[start..<end]) }
+                        }
+                        controls.append(control)
+                    }
                 }
-                controls.append(c)
+            }
+            // An application-class, constructed protocol operation.
+            guard opTag & 0xe0 == 0x60 else { throw LDAPError("unexpected protocol operation") }
+            var op = BERCursor(buffer, opStart, opEnd)
+            switch opTag & 0x1f {
+            case 4:
+                let dn = try op.string(0x04)
+                var list = try op.constructed(0x30)
+                guard op.atEnd else { throw LDAPError("malformed SearchResultEntry") }
+                var attributes: [String: [[UInt8]]] = [:]
+                while !list.atEnd {
+                    var pair = try list.constructed(0x30)
+                    let name = try pair.string(0x04)
+                    var set = try pair.constructed(0x31)
+                    guard pair.atEnd else { throw LDAPError("malformed attribute") }
+                    var values: [[UInt8]] = []
+                    while !set.atEnd { values.append(try set.bytes(0x04)) }
+                    if attributes[name] == nil { attributes[name] = values } else { attributes[name]! += values }
+                }
+                return (id, .entry(LDAPEntry(dn: dn, attributes: attributes)), controls)
+            case 19:
+                var uris: [String] = []
+                while !op.atEnd { uris.append(try op.string(0x04)) }
+                return (id, .reference(uris), controls)
+            default:
+                let code = try op.integer(0x0a)
+                _ = try op.next()  // matchedDN
+                let text = try op.string(0x04)
+                return (id, .result(tag: UInt(opTag & 0x1f), code: code, message: text), controls)
             }
         }
-        guard op.identifier.tagClass == .application else { throw LDAPError("unexpected protocol operation") }
-        switch op.identifier.tagNumber {
-        case 4:
-            let parts = try BERReader.children(op)
-            guard parts.count == 2 else { throw LDAPError("malformed SearchResultEntry") }
-            var attributes: [String: [[UInt8]]] = [:]
-            for attribute in try BERReader.children(parts[1]) {
-                let pair = try BERReader.children(attribute)
-                guard pair.count == 2 else { throw LDAPError("malformed attribute") }
-                let name = String(decoding: try BERReader.bytes(pair[0]), as: UTF8.self)
-                attributes[name, default: []] += try BERReader.children(pair[1]).map(BERReader.bytes)
-            }
-            return (id, .entry(LDAPEntry(dn: String(decoding: try BERReader.bytes(parts[0]), as: UTF8.self), attributes: attributes)), controls)
-        case 19:
-            let uris = try BERReader.children(op).map { String(decoding: try BERReader.bytes($0), as: UTF8.self) }
-            return (id, .reference(uris), controls)
-        default:
-            let parts = try BERReader.children(op)
-            guard parts.count >= 3 else { throw LDAPError("malformed LDAPResult") }
-            return (id, .result(tag: op.identifier.tagNumber, code: try BERReader.integer(parts[0]),
-                                message: String(decoding: try BERReader.bytes(parts[2]), as: UTF8.self)), controls)
+    }
+}
+
+/// Reads BER as LDAP writes it (RFC 4511 §5.1: definite lengths; tags of one byte, which every LDAP tag fits) from a
+/// range of bytes, one element at a time, each element's contents a range of the same bytes. Every length is checked
+/// against the bytes its parent holds, so a malformed message throws instead of reading past its end.
+struct BERCursor {
+    let buffer: UnsafeBufferPointer<UInt8>
+    private(set) var position: Int
+    let end: Int
+
+    init(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int = 0, _ end: Int? = nil) {
+        self.buffer = buffer
+        position = start
+        self.end = end ?? buffer.count
+    }
+
+    var atEnd: Bool { position >= end }
+
+    /// The next element: its tag and where its contents start and end.
+    mutating func next() throws -> (tag: UInt8, start: Int, end: Int) {
+        guard end - position >= 2 else { throw LDAPError("truncated BER element") }
+        let tag = buffer[position], first = buffer[position + 1]
+        guard tag & 0x1f != 0x1f else { throw LDAPError("unsupported BER tag") }
+        var length = Int(first), start = position + 2
+        if first >= 0x80 {
+            let count = Int(first & 0x7f)
+            guard (1...4).contains(count) else { throw LDAPError("unsupported BER length (indefinite or over 4 bytes)") }
+            guard end - start >= count else { throw LDAPError("truncated BER length") }
+            length = 0
+            for index in start..<start + count { length = length << 8 | Int(buffer[index]) }
+            start += count
         }
+        guard length <= end - start else { throw LDAPError("a BER element is longer than what holds it") }
+        position = start + length
+        return (tag, start, start + length)
+    }
+
+    /// The next element, which must have tag `tag`.
+    mutating func next(_ tag: UInt8) throws -> (start: Int, end: Int) {
+        let element = try next()
+        guard element.tag == tag else { throw LDAPError("unexpected BER tag \(element.tag) (expected \(tag))") }
+        return (element.start, element.end)
+    }
+
+    /// A cursor over the contents of the next element, a constructed one with tag `tag`.
+    mutating func constructed(_ tag: UInt8) throws -> BERCursor {
+        let (start, end) = try next(tag)
+        return BERCursor(buffer, start, end)
+    }
+
+    mutating func bytes(_ tag: UInt8) throws -> [UInt8] {
+        let (start, end) = try next(tag)
+        return Array(buffer[start..<end])
+    }
+
+    mutating func string(_ tag: UInt8) throws -> String {
+        let (start, end) = try next(tag)
+        return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
+    }
+
+    /// An INTEGER (or, with `tag` 0x0a, an ENUMERATED) of at most 8 bytes.
+    mutating func integer(_ tag: UInt8 = 0x02) throws -> Int {
+        let (start, end) = try next(tag)
+        guard end > start, end - start <= 8 else { throw LDAPError("integer out of range") }
+        var value: Int64 = buffer[start] & 0x80 != 0 ? -1 : 0
+        for index in start..<end { value = value << 8 | Int64(buffer[index]) }
+        return Int(value)
     }
 }
 
