@@ -43,9 +43,15 @@ struct PropertyIndexTests {
                 return try await session.execute("EXPLAIN QUERY PLAN " + translated.sql, translated.binds).compactMap { $0.last?.text }
             }
             _ = try await session.execute("SET enable_seqscan = off", [])
-            let lines = try await session.execute("EXPLAIN " + translated.sql, translated.binds).compactMap { $0.first?.text }
-            _ = try await session.execute("RESET enable_seqscan", [])
-            return lines
+            do {
+                let lines = try await session.execute("EXPLAIN " + translated.sql, translated.binds).compactMap { $0.first?.text }
+                _ = try await session.execute("RESET enable_seqscan", [])
+                return lines
+            } catch {
+                // The pool's connection goes back as it came.
+                _ = try? await session.execute("RESET enable_seqscan", [])
+                throw error
+            }
         }
     }
 
