@@ -119,18 +119,34 @@ public struct BackupService: Sendable {
                 nextToAppend += 1
             }
         }
+        // With nothing to compare against, a database that can (PostgreSQL) reads each batch and packs its bodies in one
+        // statement; the batches' ends come from the primary key alone. (Asked with no kinds, it says whether it can.)
+        var packsWhileScanning = false
+        if known == nil {
+            packsWhileScanning = try await store.write { tx in try await tx.scanAndPack(tenant: tenant, kinds: [], after: nil, through: nil) } != nil
+        }
         try await withThrowingTaskGroup(of: (Int, ManifestLines).self) { group in
             var after: String?, index = 0
             repeat {
                 try Task.checkCancellation()
-                let cursor = after
-                let (rows, next) = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds, afterId: cursor, limit: batchSize) }
-                try await Self.batchScanned?(index)
-                let fresh = rows.filter { $0.digest != nil && known?.objects[$0.id]?.digest != $0.digest }.map(\.id)
-                if index >= 2, let finished = try await group.next() { collect(finished) }
-                let batch = index
-                group.addTask { (batch, try await Self.storeBatch(store: store, tenant: tenant, kinds: kinds, rows: rows, fresh: fresh)) }
-                after = next
+                let cursor = after, batch = index
+                if packsWhileScanning {
+                    let through = try await store.read { tx in try await tx.objectID(tenant: tenant, after: cursor, skipping: batchSize) }
+                    try await Self.batchScanned?(index)
+                    if index >= 2, let finished = try await group.next() { collect(finished) }
+                    group.addTask {
+                        let rows = try await store.write { tx in try await tx.scanAndPack(tenant: tenant, kinds: kinds, after: cursor, through: through) } ?? []
+                        return (batch, try await Self.finishBatch(store: store, tenant: tenant, kinds: kinds, rows: rows) { _ in true })
+                    }
+                    after = through
+                } else {
+                    let (rows, next) = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds, afterId: cursor, limit: batchSize) }
+                    try await Self.batchScanned?(index)
+                    let fresh = rows.filter { $0.digest != nil && known?.objects[$0.id]?.digest != $0.digest }.map(\.id)
+                    if index >= 2, let finished = try await group.next() { collect(finished) }
+                    group.addTask { (batch, try await Self.storeBatch(store: store, tenant: tenant, kinds: kinds, rows: rows, fresh: fresh)) }
+                    after = next
+                }
                 index += 1
             } while after != nil
             for try await finished in group { collect(finished) }
@@ -153,11 +169,20 @@ public struct BackupService: Sendable {
             }
         }
         let freshIDs = Set(fresh)
+        return try await finishBatch(store: store, tenant: tenant, kinds: kinds, rows: rows) { row in
+            !freshIDs.contains(row.id) || row.digest.map(stored.contains) == true
+        }
+    }
+
+    /// A batch's manifest lines, by id: its rows whose bodies are kept (`isKept`: stored before, or by this batch's pack),
+    /// and the rows that are not or have no digest, read again, hashed and stored as blobs.
+    static func finishBatch(store: any DirectoryStore, tenant: String, kinds: [ObjectKind], rows: [ObjectDigest],
+                            isKept: (ObjectDigest) -> Bool) async throws -> ManifestLines {
         var entries: [SnapshotEntry] = []
         entries.reserveCapacity(rows.count)
         var again: [String] = []
         for row in rows {
-            guard let digest = row.digest, !freshIDs.contains(row.id) || stored.contains(digest) else {
+            guard let digest = row.digest, isKept(row) else {
                 again.append(row.id)
                 continue
             }

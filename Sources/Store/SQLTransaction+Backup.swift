@@ -100,6 +100,44 @@ extension SQLTransaction {
             .map { LinkRow(source: $0[0].text ?? "", relation: $0[1].text ?? "", target: $0[2].text ?? "") }
     }
 
+    func objectID(tenant: String, after afterId: String?, skipping count: Int) async throws -> String? {
+        // The primary key alone (an index-only scan where the table is vacuumed).
+        let after = afterId == nil ? "" : " AND id > ?"
+        let binds: [SQLValue] = [.text(tenant)] + (afterId.map { [.text($0)] } ?? []) + [.int(Int64(max(0, count - 1)))]
+        return try await rows("SELECT id FROM objects WHERE tenant = ?\(after) ORDER BY id LIMIT 1 OFFSET ?", binds).first?.first?.text
+    }
+
+    func scanAndPack(tenant: String, kinds: [ObjectKind], after afterId: String?, through: String?) async throws -> [ObjectDigest]? {
+        // SQLite reads a pack on a reader and only stores it on the writer (`readPack`, `putPack`).
+        guard dialect.isPostgres else { return nil }
+        guard !kinds.isEmpty else { return [] }
+        // One range of the primary key, read once: the digests come back and the bodies' text (made once: MATERIALIZED)
+        // goes into a pack whose index lines are `digest length`, offsets summed when read. Both aggregates take the
+        // rows in the one order the aggregate reads them, so the lengths and the bodies line up without a sort.
+        var range = "", binds: [SQLValue] = [.text(tenant)] + kinds.map { .text($0.rawValue) }
+        if let afterId {
+            range += " AND id > ?"
+            binds.append(.text(afterId))
+        }
+        if let through {
+            range += " AND id <= ?"
+            binds.append(.text(through))
+        }
+        let sql = """
+            WITH batch AS MATERIALIZED (
+              SELECT id, kind, digest, deleted_at, CASE WHEN digest IS NOT NULL THEN \(dialect.bodyText) END AS text FROM objects
+              WHERE tenant = ? AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ",")))\(range)),
+            stored AS (
+              INSERT INTO backup_packs (tenant, pack, digests, body)
+              SELECT ?, ?, string_agg(digest || ' ' || octet_length(text) || chr(10), ''), string_agg(text, '')
+              FROM batch WHERE text IS NOT NULL HAVING COUNT(*) > 0 RETURNING 1)
+            SELECT id, kind, digest, deleted_at FROM batch ORDER BY id
+            """
+        return try await rows(sql, binds + [.text(tenant), .text(Identifier.make())]).map { row in
+            ObjectDigest(id: row[0].text ?? "", kind: ObjectKind(rawValue: row[1].text ?? ""), digest: row[2].text, deletedAt: row[3].text)
+        }
+    }
+
     func releaseMemory() async throws {
         // SQLite keeps the pages a snapshot wrote (its packs' text) in the writer's 64 MB page cache, where nothing reads
         // them again: the clean ones go (the cache refills from the file as it is used).

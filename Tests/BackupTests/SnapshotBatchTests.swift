@@ -84,8 +84,8 @@ struct SnapshotBatchTests {
             #expect(try await Content(f, single) == first)
 
             // An incremental snapshot in batches of seven finds the changes one batch finds.
-            _ = try await f.directory.update(tenant: f.id, id: first.entries[5].object, kind: first.entries[5].kind, patch: ["displayName": "renamed"],
-                                             actor: .system)
+            let changed = try #require(first.entries.first { $0.kind == .user && $0.deletedAt == nil })
+            _ = try await f.directory.update(tenant: f.id, id: changed.object, kind: .user, patch: ["jobTitle": "renamed"], actor: .system)
             f.clock.advance(days: 1)
             let next = try await small.snapshot(tenant: f.id)
             #expect(next.parent == single.id && next.changedObjects == 1)

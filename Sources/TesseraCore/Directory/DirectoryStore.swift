@@ -301,6 +301,9 @@ public protocol BackupReader: Sendable {
     func objectDigests(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> (rows: [ObjectDigest], next: String?)
     /// One batch of `allLinks(tenant:relations:sources:nil)`: up to `limit` links after `after`, ordered.
     func links(tenant: String, relations: [String], after: LinkRow?, limit: Int) async throws -> [LinkRow]
+    /// The id `count` objects (of any kind) after `afterId` in id order, where a batch of `count` ends; nil when fewer
+    /// are left.
+    func objectID(tenant: String, after afterId: String?, skipping count: Int) async throws -> String?
     func blobs(tenant: String, digests: [String]) async throws -> [String: String]
     func snapshots(tenant: String) async throws -> [SnapshotRecord]
     func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
@@ -322,6 +325,12 @@ public protocol BackupWriter: BackupReader {
     func insertSnapshot(_ snapshot: SnapshotRecord, entryLines: String, linkLines: String) async throws
     /// Gives back memory the connection keeps from a snapshot's writes (SQLite's page cache); nothing elsewhere.
     func releaseMemory() async throws
+    /// For a snapshot with nothing to compare against, where the database does it faster (PostgreSQL): the objects of
+    /// `kinds` with ids after `afterId` and up to `through` (nil: no bound), each with its digest, in id order, and the
+    /// bodies of those with a digest stored as one pack by the same statement (no body leaves the database, and the
+    /// rows are read once). nil where the store reads and packs apart (`objectDigests`, then `readPack` or
+    /// `packObjects`).
+    func scanAndPack(tenant: String, kinds: [ObjectKind], after afterId: String?, through: String?) async throws -> [ObjectDigest]?
     /// Removes a snapshot with its entries (retention), and then every blob no snapshot references; returns how
     /// many blobs went.
     func deleteSnapshot(tenant: String, id: String) async throws -> Int
@@ -334,6 +343,10 @@ extension BackupReader {
     public func objectDigests(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> (rows: [ObjectDigest], next: String?) {
         let all = try await objectDigests(tenant: tenant, kinds: kinds).sorted { $0.id < $1.id }.filter { row in afterId.map { row.id > $0 } ?? true }
         return (Array(all.prefix(limit)), all.count > limit ? all[limit - 1].id : nil)
+    }
+
+    public func objectID(tenant: String, after afterId: String?, skipping count: Int) async throws -> String? {
+        try await objectDigests(tenant: tenant, kinds: [], afterId: afterId, limit: count).next
     }
 
     public func links(tenant: String, relations: [String], after: LinkRow?, limit: Int) async throws -> [LinkRow] {
@@ -354,6 +367,8 @@ extension BackupWriter {
     }
 
     public func releaseMemory() async throws {}
+
+    public func scanAndPack(tenant: String, kinds: [ObjectKind], after afterId: String?, through: String?) async throws -> [ObjectDigest]? { nil }
 }
 
 /// Keys that may be used once (authorization codes, challenges, replayed tickets), forgotten when they expire.
