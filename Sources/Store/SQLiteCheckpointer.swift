@@ -35,10 +35,13 @@ final class SQLiteCheckpointer: Sendable {
         guard frames >= Self.threshold,
               running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
-        thread.submit { [self] _ in
+        thread.submit { [self] state in
+            defer { running.store(false, ordering: .releasing) }
+            // A checkpoint still waiting when `close()` shuts the thread down is handed `.cancelled` on a dispatch queue
+            // while `close()` goes on to close the connection: it must not touch it (the last close checkpoints anyway).
+            guard case .active = state else { return }
             handle.checkpointPassively()
             completed.add(1, ordering: .relaxed)
-            running.store(false, ordering: .releasing)
         }
     }
 
