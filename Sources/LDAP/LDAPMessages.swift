@@ -137,9 +137,7 @@ enum LDAPRequest {
 
     /// The complete LDAPMessage.
     func encode(messageID: Int, controls: [LDAPControl]) throws -> [UInt8] {
-        var s = DER.Serializer()
-        try s.appendConstructedNode(identifier: .sequence) { s in
-            BERWriter.integer(&s, messageID)
+        try BERWriter.message(id: messageID, controls: controls) { s in
             switch self {
             case .bind(let dn, let password):
                 s.appendConstructedNode(identifier: .application(0)) { s in
@@ -207,19 +205,7 @@ enum LDAPRequest {
             case .unbind:
                 s.appendPrimitiveNode(identifier: .application(2)) { _ in }
             }
-            if !controls.isEmpty {
-                s.appendConstructedNode(identifier: .context(0)) { s in
-                    for control in controls {
-                        s.appendConstructedNode(identifier: .sequence) { s in
-                            BERWriter.octetString(&s, Array(control.oid.utf8))
-                            if control.critical { s.appendPrimitiveNode(identifier: .boolean) { $0.append(0xff) } }
-                            if let value = control.value { BERWriter.octetString(&s, value) }
-                        }
-                    }
-                }
-            }
         }
-        return s.serializedBytes
     }
 }
 
@@ -365,6 +351,28 @@ extension ASN1Identifier {
 
 /// BER values LDAP uses, written with swift-asn1's serializer (DER is a subset of BER).
 enum BERWriter {
+    /// An LDAPMessage (RFC 4511 §4.1.1): the message id, the operation `body` writes, then `controls` if any. Requests
+    /// are written with it, and tests write a server's answers with it.
+    static func message(id: Int, controls: [LDAPControl] = [], _ body: (inout DER.Serializer) throws -> Void) rethrows -> [UInt8] {
+        var s = DER.Serializer()
+        try s.appendConstructedNode(identifier: .sequence) { s in
+            integer(&s, id)
+            try body(&s)
+            if !controls.isEmpty {
+                s.appendConstructedNode(identifier: .context(0)) { s in
+                    for control in controls {
+                        s.appendConstructedNode(identifier: .sequence) { s in
+                            octetString(&s, Array(control.oid.utf8))
+                            if control.critical { s.appendPrimitiveNode(identifier: .boolean) { $0.append(0xff) } }
+                            if let value = control.value { octetString(&s, value) }
+                        }
+                    }
+                }
+            }
+        }
+        return s.serializedBytes
+    }
+
     static func integer(_ s: inout DER.Serializer, _ value: Int, identifier: ASN1Identifier = .integer) {
         s.appendPrimitiveNode(identifier: identifier) { bytes in
             // Minimal two's complement, big-endian.

@@ -96,7 +96,7 @@ struct DirSyncFailureTests {
 
         /// An LDAPResult (success) of application tag `tag`, with controls.
         static func result(id: Int, tag: UInt, controls: [LDAPControl] = []) -> [UInt8] {
-            message(id: id, controls: controls) { s in
+            BERWriter.message(id: id, controls: controls) { s in
                 s.appendConstructedNode(identifier: .application(tag)) { s in
                     BERWriter.enumerated(&s, 0)
                     BERWriter.octetString(&s, [])
@@ -118,7 +118,7 @@ struct DirSyncFailureTests {
                 ("displayName", [Array("User \(index)".utf8)]),
                 ("userAccountControl", [Array("512".utf8)]),
             ]
-            return message(id: id) { s in
+            return BERWriter.message(id: id) { s in
                 s.appendConstructedNode(identifier: .application(4)) { s in
                     BERWriter.octetString(&s, Array("CN=u\(index),OU=Staff,DC=corp,DC=example,DC=test".utf8))
                     s.appendConstructedNode(identifier: .sequence) { s in
@@ -131,25 +131,6 @@ struct DirSyncFailureTests {
                     }
                 }
             }
-        }
-
-        static func message(id: Int, controls: [LDAPControl] = [], _ body: (inout DER.Serializer) -> Void) -> [UInt8] {
-            var s = DER.Serializer()
-            s.appendConstructedNode(identifier: .sequence) { s in
-                BERWriter.integer(&s, id)
-                body(&s)
-                if !controls.isEmpty {
-                    s.appendConstructedNode(identifier: .context(0)) { s in
-                        for control in controls {
-                            s.appendConstructedNode(identifier: .sequence) { s in
-                                BERWriter.octetString(&s, Array(control.oid.utf8))
-                                if let value = control.value { BERWriter.octetString(&s, value) }
-                            }
-                        }
-                    }
-                }
-            }
-            return s.serializedBytes
         }
 
         /// Hands each LDAPMessage the decoder framed to the server.

@@ -6,29 +6,8 @@ import Testing
 /// every value as sent, referrals, results with their controls, and malformed messages refused with an error.
 @Suite("LDAP client: decoding what the server sends")
 struct LDAPDecodeTests {
-    /// An LDAPMessage written with swift-asn1's serializer (as a server would write it).
-    static func message(id: Int, controls: [LDAPControl] = [], _ body: (inout DER.Serializer) -> Void) -> [UInt8] {
-        var s = DER.Serializer()
-        s.appendConstructedNode(identifier: .sequence) { s in
-            BERWriter.integer(&s, id)
-            body(&s)
-            if !controls.isEmpty {
-                s.appendConstructedNode(identifier: .context(0)) { s in
-                    for control in controls {
-                        s.appendConstructedNode(identifier: .sequence) { s in
-                            BERWriter.octetString(&s, Array(control.oid.utf8))
-                            if control.critical { s.appendPrimitiveNode(identifier: .boolean) { $0.append(0xff) } }
-                            if let value = control.value { BERWriter.octetString(&s, value) }
-                        }
-                    }
-                }
-            }
-        }
-        return s.serializedBytes
-    }
-
     static func entry(id: Int, dn: String, _ attributes: [(String, [[UInt8]])]) -> [UInt8] {
-        message(id: id) { s in
+        BERWriter.message(id: id) { s in
             s.appendConstructedNode(identifier: .application(4)) { s in
                 BERWriter.octetString(&s, Array(dn.utf8))
                 s.appendConstructedNode(identifier: .sequence) { s in
@@ -68,7 +47,7 @@ struct LDAPDecodeTests {
 
     @Test("a referral and a result with a critical control and one without a value decode")
     func referenceAndResult() throws {
-        let reference = Self.message(id: 3) { s in
+        let reference = BERWriter.message(id: 3) { s in
             s.appendConstructedNode(identifier: .application(19)) { s in
                 BERWriter.octetString(&s, Array("ldap://dc2/DC=corp".utf8))
                 BERWriter.octetString(&s, Array("ldap://dc3/DC=corp".utf8))
@@ -77,7 +56,7 @@ struct LDAPDecodeTests {
         guard case .reference(let uris) = try LDAPResponse.decode(reference).response else { Issue.record("not a reference"); return }
         #expect(uris == ["ldap://dc2/DC=corp", "ldap://dc3/DC=corp"])
 
-        let done = Self.message(id: 4, controls: [.dirSync(cookie: [1, 2, 3]), LDAPControl(oid: "1.2.3", critical: false)]) { s in
+        let done = BERWriter.message(id: 4, controls: [.dirSync(cookie: [1, 2, 3]), LDAPControl(oid: "1.2.3", critical: false)]) { s in
             s.appendConstructedNode(identifier: .application(5)) { s in
                 BERWriter.enumerated(&s, 53)
                 BERWriter.octetString(&s, Array("DC=corp".utf8))
