@@ -5,7 +5,9 @@ import Synchronization
 /// Request bodies being read, each with the moment it is late. One sweeper task for the whole server cancels the read of
 /// a body that has not all arrived in time, instead of a timer per request: a task group with a sleeping child for each
 /// body armed a dispatch timer whose manager thread woke for every request, 3–4% of a `POST /users`' CPU (found by
-/// scripts/bench-post-users' profile). A late body is noticed within a tenth of the timeout (at most a second) after it.
+/// scripts/bench-post-users' profile). A body still arriving is cut off within a tenth of the timeout (at most a second)
+/// after it is late; one whose last part came after the deadline is refused however late the sweeper runs (on a loaded
+/// machine Swift's task threads can leave it unscheduled for seconds, and the rest of the body may come meanwhile).
 final class BodyDeadlines: Sendable {
     private struct Watched {
         let deadline: ContinuousClock.Instant
@@ -36,7 +38,8 @@ final class BodyDeadlines: Sendable {
             var request = request
             return try await request.collectBody(upTo: limit)
         }
-        let id = watch { read.cancel() }
+        let deadline = ContinuousClock.now + timeout
+        let id = watch(until: deadline) { read.cancel() }
         let result = await withTaskCancellationHandler {
             await read.result
         } onCancel: {
@@ -44,13 +47,12 @@ final class BodyDeadlines: Sendable {
         }
         // A read cancelled for being late may end as a success with the part that had arrived (a body sequence that
         // finishes on cancellation): never hand that on as the body.
-        if unwatch(id) { throw TesseraResponder.BodyTimeout() }
+        if unwatch(id) || ContinuousClock.now > deadline { throw TesseraResponder.BodyTimeout() }
         return try result.get()
     }
 
-    /// Starts watching a read that `cancel` stops; returns its number.
-    private func watch(_ cancel: @escaping @Sendable () -> Void) -> UInt64 {
-        let deadline = ContinuousClock.now + timeout
+    /// Starts watching a read that `cancel` stops, late at `deadline`; returns its number.
+    private func watch(until deadline: ContinuousClock.Instant, _ cancel: @escaping @Sendable () -> Void) -> UInt64 {
         let (id, start) = state.withLock { state in
             state.next += 1
             state.watched[state.next] = Watched(deadline: deadline, cancel: cancel)
