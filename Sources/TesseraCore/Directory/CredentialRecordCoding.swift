@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A credential record that writes and reads its stored JSON itself, member by member, instead of through `Codable`'s
 /// reflection (`JSONEncoder` and `JSONDecoder` were about 3% of a passkey sign-in's CPU on SQLite: a session, a
