@@ -149,12 +149,8 @@ struct DirSyncFailureTests {
             Answer(users: 3..<8, cookie: nil),                      // a delta: five new users, then the connection ends
             Answer(users: 3..<10, cookie: Array("cookie-2".utf8)),  // the same delta again, whole, and two more users
         ])
-        let store = try await SQLDirectoryStore.open(":memory:")
-        try await store.migrate()
-        let clock = TestClock()
-        let directory = DirectoryService(store: store, clock: clock)
-        let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
-        let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
+        let start = try await SyncTestTenant.make()
+        let store = start.store, clock = start.clock, directory = start.directory, tenant = start.tenant
         let passwordFile = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-dirsync-\(UUID().uuidString)")
         try Data("secret".utf8).write(to: passwordFile)
         defer { try? FileManager.default.removeItem(at: passwordFile) }

@@ -44,12 +44,8 @@ struct FileConnectorFixture {
     ///
     /// - Parameter blockSoftMatch: a cloud user holding an incoming user's name is then a conflict, not a match.
     static func withTenant(blockSoftMatch: Bool = false, features: [String: JSONValue] = [:], _ body: (FileConnectorFixture) async throws -> Void) async throws {
-        let store = try await SQLDirectoryStore.open(":memory:")
-        try await store.migrate()
-        let clock = TestClock()
-        let directory = DirectoryService(store: store, clock: clock)
-        let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
-        let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
+        let start = try await SyncTestTenant.make()
+        let store = start.store, clock = start.clock, directory = start.directory, tenant = start.tenant
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).ldif")
         defer { try? FileManager.default.removeItem(at: file) }
         var settings = SyncSettings()

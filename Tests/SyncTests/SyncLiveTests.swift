@@ -20,12 +20,8 @@ struct SyncFixture {
 
     static func run(_ body: (SyncFixture) async throws -> Void) async throws {
         let dc = try #require(DomainController.fromEnvironment)
-        let store = try await SQLDirectoryStore.open(":memory:")
-        try await store.migrate()
-        let clock = TestClock()
-        let directory = DirectoryService(store: store, clock: clock)
-        let provisioned = try await TenantProvisioner(directory: directory).create(name: "Contoso", domain: "contoso.test")
-        let tenant = try #require(try await store.read { tx in try await tx.tenant(provisioned.tenantId) })
+        let start = try await SyncTestTenant.make()
+        let store = start.store, clock = start.clock, directory = start.directory, provisioned = start.provisioned, tenant = start.tenant
         let ldap = try await dc.connect()
         let ou = "OU=Sync\(UUID().uuidString.prefix(8)),\(dc.base)"
         try await ldap.add(dn: ou, [("objectClass", [Array("organizationalUnit".utf8)])])
