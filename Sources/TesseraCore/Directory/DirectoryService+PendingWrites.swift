@@ -206,6 +206,15 @@ actor PendingWrites: DirectoryTransaction {
     func objectDigests(tenant: String, kinds: [ObjectKind]) async throws -> [ObjectDigest] {
         try await base.objectDigests(tenant: tenant, kinds: kinds)
     }
+    func objectDigests(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> (rows: [ObjectDigest], next: String?) {
+        try await base.objectDigests(tenant: tenant, kinds: kinds, afterId: afterId, limit: limit)
+    }
+    func links(tenant: String, relations: [String], after: LinkRow?, limit: Int) async throws -> [LinkRow] {
+        try await base.links(tenant: tenant, relations: relations, after: after, limit: limit)
+    }
+    func objectID(tenant: String, after afterId: String?, skipping count: Int) async throws -> String? {
+        try await base.objectID(tenant: tenant, after: afterId, skipping: count)
+    }
     func readPack(tenant: String, ids: [String]) async throws -> PackText? {
         try await base.readPack(tenant: tenant, ids: ids)
     }
@@ -248,6 +257,13 @@ actor PendingWrites: DirectoryTransaction {
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws { throw Self.outsideBatch("Storing backup blobs") }
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
         throw Self.outsideBatch("Storing a snapshot")
+    }
+    func insertSnapshot(_ snapshot: SnapshotRecord, entryLines: String, linkLines: String) async throws {
+        throw Self.outsideBatch("Storing a snapshot")
+    }
+    func releaseMemory() async throws { throw Self.outsideBatch("Releasing a snapshot's memory") }
+    func scanAndPack(tenant: String, kinds: [ObjectKind], after afterId: String?, through: String?) async throws -> [ObjectDigest]? {
+        throw Self.outsideBatch("Packing backup blobs")
     }
     func deleteSnapshot(tenant: String, id: String) async throws -> Int { throw Self.outsideBatch("Deleting a snapshot") }
     func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {

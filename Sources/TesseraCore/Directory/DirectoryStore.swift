@@ -338,39 +338,6 @@ public protocol BackupWriter: BackupReader {
     func replaceSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
 }
 
-extension BackupReader {
-    /// Batches from the whole list, for readers that only forward the store's reads (the store reads each batch alone).
-    public func objectDigests(tenant: String, kinds: [ObjectKind], afterId: String?, limit: Int) async throws -> (rows: [ObjectDigest], next: String?) {
-        let all = try await objectDigests(tenant: tenant, kinds: kinds).sorted { $0.id < $1.id }.filter { row in afterId.map { row.id > $0 } ?? true }
-        return (Array(all.prefix(limit)), all.count > limit ? all[limit - 1].id : nil)
-    }
-
-    public func objectID(tenant: String, after afterId: String?, skipping count: Int) async throws -> String? {
-        try await objectDigests(tenant: tenant, kinds: [], afterId: afterId, limit: count).next
-    }
-
-    public func links(tenant: String, relations: [String], after: LinkRow?, limit: Int) async throws -> [LinkRow] {
-        Array(try await allLinks(tenant: tenant, relations: relations, sources: nil).filter { link in after.map { link > $0 } ?? true }.prefix(limit))
-    }
-}
-
-extension BackupWriter {
-    /// For writers that only forward the store's writes: the lines made into entries and links again.
-    public func insertSnapshot(_ snapshot: SnapshotRecord, entryLines: String, linkLines: String) async throws {
-        func fields(_ text: String) -> [[String]] {
-            text.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count == 4 }
-        }
-        let entries = fields(entryLines).map { SnapshotEntry(object: $0[0], kind: ObjectKind(rawValue: $0[1]), digest: $0[2] == "-" ? nil : $0[2],
-                                                             deletedAt: $0[3].isEmpty ? nil : $0[3]) }
-        let links = fields(linkLines).map { SnapshotLink(link: LinkRow(source: $0[0], relation: $0[1], target: $0[2]), present: $0[3] == "1") }
-        try await insertSnapshot(snapshot, entries: entries, links: links)
-    }
-
-    public func releaseMemory() async throws {}
-
-    public func scanAndPack(tenant: String, kinds: [ObjectKind], after afterId: String?, through: String?) async throws -> [ObjectDigest]? { nil }
-}
-
 /// Keys that may be used once (authorization codes, challenges, replayed tickets), forgotten when they expire.
 public protocol SingleUseKeys: Sendable {
     /// Records `key` as used until `expiresAt`; false if it was already used (replayed). Expired keys are forgotten.
