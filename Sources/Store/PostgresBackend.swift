@@ -72,15 +72,6 @@ struct PostgresSession: SQLSession {
     var observe: (@Sendable (String) -> Void)? = nil
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
-        try await execute(sql, binds, openingBlock: false)
-    }
-
-    /// Runs one statement; with `openingBlock`, after a `BEGIN` handed to the connection in the same turn of its event
-    /// loop and waited for with it, not on its own (`PostgresWriteSession`). `BEGIN` fails only when the connection or
-    /// the server does, which fails the statement queued behind it too; if it ever failed alone, the statement would
-    /// have run outside a block, so the connection is closed and the transaction reported failed.
-    func execute(_ sql: String, _ binds: [SQLValue], openingBlock: Bool) async throws -> [[SQLValue]] {
-        if openingBlock { observe?("BEGIN") }
         observe?(sql)
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
@@ -100,13 +91,7 @@ struct PostgresSession: SQLSession {
             guard !connection.isClosed else {
                 return connection.eventLoop.makeFailedFuture(PostgresUnavailable(reason: "the connection was lost", underlying: nil))
             }
-            guard openingBlock else { return connection.query(query, logger: logger) }
-            let begun = connection.query("BEGIN", logger: logger)
-            let ran = connection.query(query, logger: logger)
-            return begun.flatMapError { error in
-                connection.close().whenComplete { _ in }
-                return connection.eventLoop.makeFailedFuture(error)
-            }.and(ran).map { $0.1 }
+            return connection.query(query, logger: logger)
         }.get()
         // COMMIT in a transaction that an earlier statement aborted answers ROLLBACK without an error: nothing was saved,
         // and saying otherwise would acknowledge a lost write.

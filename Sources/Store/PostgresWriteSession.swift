@@ -11,11 +11,6 @@ import Synchronization
 /// — a `POST /users` is then two round trips (the create, which checks the UPN's domain itself, and the proof) instead
 /// of six with `BEGIN`, three writes and `COMMIT`. When another statement comes first, the block is opened and the held write runs inside
 /// it, as it would have at its place.
-///
-/// `BEGIN` is not waited for on its own: it is handed to the connection in the same turn of its event loop as the block's
-/// first statement, and the two are waited for once (`PostgresSession.execute(_:_:openingBlock:)`). PostgresNIO still
-/// writes the statement only after `BEGIN`'s answer (it sends one query at a time), but that happens on the event loop,
-/// without waking the transaction's task in between.
 final class PostgresWriteSession: SQLSession, Sendable {
     /// A write held back: how it runs as the transaction's only write (outside a block, on the bare connection, returning
     /// only once its commit is proven to have ended: `PostgresSession.executeCommitting`) and how it runs inside the block
@@ -26,9 +21,7 @@ final class PostgresWriteSession: SQLSession, Sendable {
     }
 
     private struct State {
-        /// The block is open: `BEGIN` was sent, or goes with the next statement (`beginPending`).
         var open = false
-        var beginPending = false
         var held: HeldWrite?
     }
 
@@ -42,23 +35,19 @@ final class PostgresWriteSession: SQLSession, Sendable {
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
         if let held = takeHeld() {
-            begin()
+            try await begin()
             try await held.inBlock()
         } else if !isOpen, !Self.isPlainRead(sql) {
-            begin()
+            try await begin()
         }
-        let opening = state.withLock { state in
-            defer { state.beginPending = false }
-            return state.beginPending
-        }
-        return try await connection.execute(sql, binds, openingBlock: opening)
+        return try await connection.execute(sql, binds)
     }
 
     /// Holds `write` until the next statement or the end of the transaction; runs it at once inside the block when the
     /// block is open already (an earlier write), after a write held before it.
     func hold(_ write: HeldWrite) async throws {
         if let earlier = takeHeld() {
-            begin()
+            try await begin()
             try await earlier.inBlock()
         }
         if isOpen {
@@ -75,24 +64,22 @@ final class PostgresWriteSession: SQLSession, Sendable {
         if let held = takeHeld() {
             committing.set()
             try await held.alone(connection)
-        } else if isBegun {
+        } else if isOpen {
             committing.set()
             _ = try await connection.execute("COMMIT", [])
         }
     }
 
-    /// Ends a transaction whose body threw: the block, if its `BEGIN` was sent, rolls back; a held write is dropped unsent.
+    /// Ends a transaction whose body threw: the block, if one was opened, rolls back; a held write is dropped unsent.
     func rollBack() async {
-        let wasBegun = state.withLock { state in
+        let wasOpen = state.withLock { state in
             defer { state = State() }
-            return state.open && !state.beginPending
+            return state.open
         }
-        if wasBegun { _ = try? await connection.execute("ROLLBACK", []) }
+        if wasOpen { _ = try? await connection.execute("ROLLBACK", []) }
     }
 
     private var isOpen: Bool { state.withLock { $0.open } }
-    /// The block is open and its `BEGIN` was sent (with a statement).
-    private var isBegun: Bool { state.withLock { $0.open && !$0.beginPending } }
 
     private func takeHeld() -> HeldWrite? {
         state.withLock { state in
@@ -101,13 +88,12 @@ final class PostgresWriteSession: SQLSession, Sendable {
         }
     }
 
-    /// Opens the block: its `BEGIN` goes with the next statement.
-    private func begin() {
-        state.withLock { state in
-            guard !state.open else { return }
-            state.open = true
-            state.beginPending = true
+    private func begin() async throws {
+        let opening = state.withLock { state in
+            defer { state.open = true }
+            return !state.open
         }
+        if opening { _ = try await connection.execute("BEGIN", []) }
     }
 
     /// Whether `sql` only reads, taking no lock that must last to the commit: a `SELECT` without a locking clause, an

@@ -4,10 +4,9 @@ import Testing
 import TesseraCore
 import TesseraTesting
 
-/// A PostgreSQL write session's `BEGIN` goes to the connection with the block's first statement, waited for with it: the
-/// statements keep their order, and a failure anywhere in the block, the first statement's included, still rolls back
-/// everything and leaves the connection usable.
-@Suite("PostgreSQL: BEGIN sent with the block's first statement")
+/// A PostgreSQL write session opens its block at the first write: the statements keep their order, and a failure
+/// anywhere in the block, the first statement's included, rolls back everything and leaves the connection usable.
+@Suite("PostgreSQL: a write session's block")
 struct PostgresBlockOpeningTests {
     static let databases = PostgresRoundTripTests.databases
 
