@@ -3,7 +3,7 @@ import TesseraCore
 /// The sign-in records' batches (`SignInWriter`) in one statement a kind instead of one a record: on PostgreSQL each
 /// statement is a round trip and its own PostgresNIO exchange, and two sign-in records and a session-client record a
 /// sign-in made three of them.
-extension SQLTransaction: RecordBatchInserting {
+extension SQLTransaction {
     /// The most rows one statement inserts (PostgreSQL takes 65,535 binds a statement, SQLite 32,766).
     static let rowsPerStatement = 200
 

@@ -272,6 +272,8 @@ actor PendingWrites: DirectoryTransaction {
     func putSetting(tenant: String, key: String, value: JSONValue) async throws { throw Self.outsideBatch("Writing a setting") }
     func settingOrPut(tenant: String, key: String, value: JSONValue) async throws -> JSONValue { throw Self.outsideBatch("Writing a setting") }
     func lockedSetting(tenant: String, key: String) async throws -> JSONValue? { throw Self.outsideBatch("Locking a setting") }
+    func insertAll(_ objects: [StoredObject]) async throws { throw Self.outsideBatch("Writing a batch of sign-in records") }
+    func insertCredentialsIfAbsent(_ records: [CredentialRow]) async throws { throw Self.outsideBatch("Writing a batch of credential records") }
     func putStaged(_ objects: [StagedObject]) async throws { throw Self.outsideBatch("Writing the sync staging area") }
     func removeStaged(tenant: String, ids: [String]) async throws { throw Self.outsideBatch("Removing from the sync staging area") }
 }

@@ -68,19 +68,8 @@ actor SignInWriter {
             guard !batch.isEmpty || !credentials.isEmpty else { return }
             do {
                 try await store.write { tx in
-                    if let batches = tx as? any RecordBatchInserting {
-                        if !batch.isEmpty { try await batches.insertAll(batch) }
-                        if !credentials.isEmpty { try await batches.insertCredentialsIfAbsent(credentials) }
-                        return
-                    }
-                    for record in batch { try await tx.insert(record) }
-                    for row in credentials {
-                        do {
-                            try await tx.insertCredential(row)
-                        } catch let error as DirectoryError where error == .duplicate("id") {
-                            // Recorded already (the insert does nothing and reports it): what was wanted is there.
-                        }
-                    }
+                    if !batch.isEmpty { try await tx.insertAll(batch) }
+                    if !credentials.isEmpty { try await tx.insertCredentialsIfAbsent(credentials) }
                 }
             } catch {
                 self.requeue(batch, credentials)
@@ -97,8 +86,8 @@ actor SignInWriter {
     }
 }
 
-/// A transaction that inserts many records with one statement a kind (the SQL store's), for ``SignInWriter``'s
-/// batches; any other transaction gets one insert a record.
+/// Inserting many records with one statement a kind, for ``SignInWriter``'s batches (part of every
+/// ``DirectoryTransaction``).
 public protocol RecordBatchInserting: Sendable {
     /// Inserts new objects, as `insert` does each (one whose id is there already fails them all).
     func insertAll(_ objects: [StoredObject]) async throws
