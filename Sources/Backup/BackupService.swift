@@ -142,7 +142,7 @@ public struct BackupService: Sendable {
                 } else {
                     let (rows, next) = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds, afterId: cursor, limit: batchSize) }
                     try await Self.batchScanned?(index)
-                    let fresh = rows.filter { $0.digest != nil && known?.objects[$0.id]?.digest != $0.digest }.map(\.id)
+                    let fresh = rows.map { $0.digest != nil && known?.objects[$0.id]?.digest != $0.digest }
                     if index >= 2, let finished = try await group.next() { collect(finished) }
                     group.addTask { (batch, try await Self.storeBatch(store: store, tenant: tenant, kinds: kinds, rows: rows, fresh: fresh)) }
                     after = next
@@ -157,35 +157,42 @@ public struct BackupService: Sendable {
         return Scan(entries: entries, links: links, digest: Self.digest(entries: entries, links: links))
     }
 
-    /// Stores one batch's new bodies (`fresh`: the ids whose digests the parent lacks) as a pack, re-reads and hashes
-    /// the rows that changed since their digests were read or have none, and returns the batch's manifest lines, by id.
-    static func storeBatch(store: any DirectoryStore, tenant: String, kinds: [ObjectKind], rows: [ObjectDigest], fresh: [String]) async throws -> ManifestLines {
-        var stored: Set<String> = []
-        if !fresh.isEmpty {
-            if let pack = try await store.read({ tx in try await tx.readPack(tenant: tenant, ids: fresh) }) {
-                stored = Set(try await store.write { tx in try await tx.putPack(tenant: tenant, pack) })
+    /// Stores one batch's new bodies (`fresh[i]`: whether the parent lacks `rows[i]`'s digest) as a pack, re-reads and
+    /// hashes the rows that changed since their digests were read or have none, and returns the batch's manifest lines,
+    /// by id. What the pack holds is told by its index lines, read as digests of four words each (no `String` a blob).
+    static func storeBatch(store: any DirectoryStore, tenant: String, kinds: [ObjectKind], rows: [ObjectDigest], fresh: [Bool]) async throws -> ManifestLines {
+        let ids = zip(rows, fresh).compactMap { $1 ? $0.id : nil }
+        var stored = PackedDigests()
+        if !ids.isEmpty {
+            if let pack = try await store.read({ tx in try await tx.readPack(tenant: tenant, ids: ids) }) {
+                try await store.write { tx in try await tx.putPack(tenant: tenant, pack) }
+                stored = PackedDigests(index: pack.index)
             } else {
-                stored = Set(try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: fresh) })
+                stored = PackedDigests(try await store.write { tx in try await tx.packObjects(tenant: tenant, ids: ids) })
             }
         }
-        let freshIDs = Set(fresh)
-        return try await finishBatch(store: store, tenant: tenant, kinds: kinds, rows: rows) { row in
-            !freshIDs.contains(row.id) || row.digest.map(stored.contains) == true
+        return try await finishBatch(store: store, tenant: tenant, kinds: kinds, rows: rows) { index in
+            !fresh[index] || rows[index].digest.map(stored.contains) == true
         }
     }
 
-    /// A batch's manifest lines, by id: its rows whose bodies are kept (`isKept`: stored before, or by this batch's pack),
-    /// and the rows that are not or have no digest, read again, hashed and stored as blobs.
+    /// A batch's manifest lines, by id: its rows whose bodies are kept (`isKept`, by the row's index: stored before, or
+    /// by this batch's pack), and the rows that are not or have no digest, read again, hashed and stored as blobs.
     static func finishBatch(store: any DirectoryStore, tenant: String, kinds: [ObjectKind], rows: [ObjectDigest],
-                            isKept: (ObjectDigest) -> Bool) async throws -> ManifestLines {
+                            isKept: (Int) -> Bool) async throws -> ManifestLines {
+        var again: [String] = []
+        for (index, row) in rows.enumerated() where row.digest == nil || !isKept(index) { again.append(row.id) }
+        var lines = ManifestLines()
+        if again.isEmpty {
+            // Every row as read (the store gives them by id): straight into lines, no entry made a row.
+            for row in rows { lines.append(row.id, row.kind.rawValue, row.digest ?? "-", row.deletedAt ?? "") }
+            if lines.isSorted { return lines }
+            lines = ManifestLines()
+        }
         var entries: [SnapshotEntry] = []
         entries.reserveCapacity(rows.count)
-        var again: [String] = []
-        for row in rows {
-            guard let digest = row.digest, isKept(row) else {
-                again.append(row.id)
-                continue
-            }
+        for (index, row) in rows.enumerated() {
+            guard let digest = row.digest, isKept(index) else { continue }
             entries.append(SnapshotEntry(object: row.id, kind: row.kind, digest: digest, deletedAt: row.deletedAt))
         }
         if !again.isEmpty {
@@ -201,7 +208,6 @@ public struct BackupService: Sendable {
             try await store.write { tx in try await tx.putBlobs(tenant: tenant, batch) }
         }
         if !zip(entries, entries.dropFirst()).allSatisfy({ $0.object < $1.object }) { sortByObject(&entries) }
-        var lines = ManifestLines()
         for entry in entries { lines.append(entry.object, entry.kind.rawValue, entry.digest ?? "-", entry.deletedAt ?? "") }
         return lines
     }
@@ -362,7 +368,7 @@ public struct BackupService: Sendable {
     /// What an incremental snapshot records: the entries that differ from the parent's state (a removed object's with no
     /// digest) and the links added and removed since, found from the scan's lines as they are (no second `State`).
     static func changes(from parent: State, to scan: Scan) -> (entries: [SnapshotEntry], links: [SnapshotLink]) {
-        func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+        func text(_ bytes: ManifestLines.Field) -> String { String(decoding: bytes, as: UTF8.self) }
         var entries: [SnapshotEntry] = []
         var matched = 0
         scan.entries.forEach { object, kind, digest, deletedAt in
@@ -487,8 +493,10 @@ public struct BackupService: Sendable {
     }
 
     /// The state now as `liveState(tenant:since:base:)` builds it, and the ids whose entries or outgoing links may
-    /// differ from `base` (nothing else can).
-    func liveChanges(tenant: String, since record: SnapshotRecord, base: State) async throws -> (state: State, bodies: [String: String], touched: Set<String>) {
+    /// differ from `base` (nothing else can). With `onlyTouched`, the state holds only those ids' entries and outgoing
+    /// links (each as the whole state would have it), and `base` is not copied: what a report compares.
+    func liveChanges(tenant: String, since record: SnapshotRecord, base: State,
+                     onlyTouched: Bool = false) async throws -> (state: State, bodies: [String: String], touched: Set<String>) {
         var changed: Set<String> = []
         var purged: Set<String> = []
         var after = record.sequence
@@ -502,7 +510,9 @@ public struct BackupService: Sendable {
             guard page.count == 5000, let last = page.last else { break }
             after = last.seq
         }
-        var state = base
+        // A whole state is `base` with these changes made; a state of the touched ids alone starts empty (copying a
+        // 100,000-entry base to change a few thousand entries was a tenth of a report).
+        var state = onlyTouched ? State() : base
         var bodies: [String: String] = [:]
         let ids = Array(changed)
         let rows = try await store.read { tx in try await tx.rawObjects(tenant: tenant, ids: ids) }
@@ -516,8 +526,21 @@ public struct BackupService: Sendable {
         for id in changed where !seen.contains(id) { state.objects[id] = nil }
         // Links: those of every changed source as they are now; none to or from a purged object.
         var touched = changed.union(purged)
-        for source in touched { state.links.removeLinks(from: source) }
-        touched.formUnion(state.links.removeLinks(to: purged))
+        if onlyTouched {
+            // The sources that lose links to purged objects keep the rest of theirs; every touched id that did not
+            // change keeps its entry.
+            let losing = base.links.sources(linkingTo: purged).subtracting(touched)
+            for source in losing {
+                for end in base.links.ends(from: source) where !purged.contains(end.target) {
+                    state.links.insert(LinkRow(source: source, relation: end.relation, target: end.target))
+                }
+            }
+            touched.formUnion(losing)
+            for id in touched where !changed.contains(id) { state.objects[id] = base.objects[id] }
+        } else {
+            for source in touched { state.links.removeLinks(from: source) }
+            touched.formUnion(state.links.removeLinks(to: purged))
+        }
         let present = Array(changed.intersection(seen))
         state.links.formUnion(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations, sources: present) })
         return (state, bodies, touched)

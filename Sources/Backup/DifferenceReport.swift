@@ -153,7 +153,8 @@ extension BackupService {
             (current, touched) = try await chainState(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id, from: (from.lowercased(), target))
             bodies = [:]
         } else {
-            (current, bodies, touched) = try await liveChanges(tenant: tenant, since: try snapshot(tenant: tenant, id: from), base: target)
+            // Now is the snapshot's state plus the change log since: only the ids it names (and their links) are built.
+            (current, bodies, touched) = try await liveChanges(tenant: tenant, since: try snapshot(tenant: tenant, id: from), base: target, onlyTouched: true)
         }
         // Bodies only for what differs: its entries, or its links.
         var wanted: Set<String> = []

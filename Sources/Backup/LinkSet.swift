@@ -134,6 +134,14 @@ public struct LinkSet: Sendable, Equatable, Sequence {
         return affected
     }
 
+    /// The sources with a link to one of `targets` (nothing is removed).
+    public func sources(linkingTo targets: Set<String>) -> Set<String> {
+        guard !targets.isEmpty else { return [] }
+        var found: Set<String> = []
+        for (source, ends) in bySource where ends.contains(where: { targets.contains($0.target) }) { found.insert(source) }
+        return found
+    }
+
     /// Every link, sorted as `LinkRow` sorts (by source, relation, target).
     public func sorted() -> [LinkRow] {
         var rows: [LinkRow] = []

@@ -46,13 +46,45 @@ struct ManifestLines {
         bytes[starts[index]..<(index + 1 < starts.count ? starts[index + 1] : bytes.count)]
     }
 
-    /// Each line's four fields.
-    func forEach(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>, ArraySlice<UInt8>, ArraySlice<UInt8>) -> Void) {
-        for index in 0..<count {
-            let fields = line(index).dropLast().split(separator: 9, maxSplits: 3, omittingEmptySubsequences: false)
-            guard fields.count == 4 else { continue }
-            body(fields[0], fields[1], fields[2], fields[3])
+    /// Each line's four fields (the fourth is the rest of the line; a line of fewer is skipped), lent as views of the
+    /// buffer: one pass over the bytes, nothing allocated a line (splitting each line into an array of fields was a
+    /// twentieth of a first snapshot's CPU).
+    func forEach(_ body: (Field, Field, Field, Field) -> Void) {
+        forEachLine { line in
+            guard let (first, second, third, fourth) = Self.fields(line) else { return }
+            body(first, second, third, fourth)
         }
+    }
+
+    /// A field as `forEach` lends it.
+    typealias Field = UnsafeBufferPointer<UInt8>
+
+    /// Each line, newline excluded, lent as a view of the buffer.
+    func forEachLine(_ body: (Field) -> Void) {
+        bytes.withUnsafeBufferPointer { all in
+            var start = 0
+            for end in all.indices where all[end] == 10 {
+                body(Field(rebasing: all[start..<end]))
+                start = end + 1
+            }
+        }
+    }
+
+    /// A line's four tab-separated fields (the fourth is the rest of the line), or nil when it has fewer.
+    static func fields(_ line: Field) -> (Field, Field, Field, Field)? {
+        var tabs = (0, 0, 0), found = 0
+        for index in line.indices where line[index] == 9 {
+            switch found {
+            case 0: tabs.0 = index
+            case 1: tabs.1 = index
+            default: tabs.2 = index
+            }
+            found += 1
+            if found == 3 { break }
+        }
+        guard found == 3 else { return nil }
+        return (Field(rebasing: line[..<tabs.0]), Field(rebasing: line[(tabs.0 + 1)..<tabs.1]),
+                Field(rebasing: line[(tabs.1 + 1)..<tabs.2]), Field(rebasing: line[(tabs.2 + 1)...]))
     }
 
     /// Whether a line's first field is `field` (the lines sorted): a binary search.

@@ -194,13 +194,12 @@ extension SQLTransaction {
         return PackText(index: row?[0].text ?? "", body: row?[1].text ?? "")
     }
 
-    func putPack(tenant: String, _ pack: PackText) async throws -> [String] {
-        guard !pack.index.isEmpty else { return [] }
+    func putPack(tenant: String, _ pack: PackText) async throws {
+        guard !pack.index.isEmpty else { return }
         // The last pack's pages out of the cache first, so a snapshot's packs never fill it.
         try await releaseMemory()
         _ = try await rows("INSERT INTO backup_packs (tenant, pack, digests, body) VALUES (?, ?, ?, ?)",
                            [.text(tenant), .text(Identifier.make()), .text(pack.index), .text(pack.body)])
-        return Self.packedDigests(pack.index)
     }
 
     /// The digests a pack's index lines name (each line `digest offset length`, or `digest length` with the offset
@@ -259,14 +258,29 @@ extension SQLTransaction {
         for row in try await rows("SELECT pack, digests FROM backup_packs WHERE tenant = ?", [.text(tenant)]) {
             guard let pack = row[0].text, var lines = row[1].text else { continue }
             lines.withUTF8 { bytes in
+                // One pass over the lines, their fields found in place (splitting each line into an array of fields was
+                // most of this, and this a tenth of a report).
                 var next = 0  // where a `digest length` line's blob starts: after the one before it
-                for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                    let fields = line.split(separator: UInt8(ascii: " "))
-                    guard fields.count == 2 || fields.count == 3, let length = Self.decimal(fields[fields.count - 1]) else { continue }
-                    let offset = fields.count == 3 ? Self.decimal(fields[1]) : next
+                var start = 0
+                while start < bytes.count {
+                    var end = start, spaces = (start, start), count = 0
+                    while end < bytes.count, bytes[end] != 10 {
+                        if bytes[end] == 32 {
+                            if count == 0 { spaces.0 = end } else if count == 1 { spaces.1 = end }
+                            count += 1
+                        }
+                        end += 1
+                    }
+                    defer { start = end + 1 }
+                    let line = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                    guard !line.isEmpty, count == 1 || count == 2,
+                          let length = Self.decimal(UnsafeBufferPointer(rebasing: bytes[((count == 1 ? spaces.0 : spaces.1) + 1)..<end]))
+                    else { continue }
+                    let offset = count == 2 ? Self.decimal(UnsafeBufferPointer(rebasing: bytes[(spaces.0 + 1)..<spaces.1])) : next
                     next += length
-                    guard let offset, let key = DigestKey(fields[0]), keys.contains(key) else { continue }
-                    index[String(decoding: fields[0], as: UTF8.self)] = (pack, offset, length)
+                    let digest = UnsafeBufferPointer(rebasing: bytes[start..<spaces.0])
+                    guard let offset, let key = DigestKey(digest), keys.contains(key) else { continue }
+                    index[String(decoding: digest, as: UTF8.self)] = (pack, offset, length)
                 }
             }
         }
@@ -382,9 +396,19 @@ extension SQLTransaction {
         text.withUTF8 { bytes in
             var fields: (String, String, String) = ("", "", "")
             var count = 0, start = 0
+            // A line's first field repeats the line before's often (a link's source, for each of its links): then the
+            // same String is kept rather than another made.
+            var first: Range<Int>?  // where `fields.0`'s text was read
             for i in 0..<bytes.count where bytes[i] == 9 || bytes[i] == 10 {
-                let field = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                let range = start..<i
                 start = i + 1
+                if count == 0, bytes[i] == 9, let previous = first, previous.count == range.count,
+                   bytes[previous].elementsEqual(bytes[range]) {
+                    count = 1
+                    continue
+                }
+                let field = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+                if count == 0, bytes[i] == 9 { first = range }
                 if bytes[i] == 10 {
                     if count == 3 { records.append(make(fields.0, fields.1, fields.2, field)) }
                     count = 0

@@ -253,7 +253,7 @@ actor PendingWrites: DirectoryTransaction {
     }
     func release(tenant: String, key: String) async throws { throw Self.outsideBatch("Releasing a single-use key") }
     func packObjects(tenant: String, ids: [String]) async throws -> [String] { throw Self.outsideBatch("Packing backup blobs") }
-    func putPack(tenant: String, _ pack: PackText) async throws -> [String] { throw Self.outsideBatch("Storing a backup pack") }
+    func putPack(tenant: String, _ pack: PackText) async throws { throw Self.outsideBatch("Storing a backup pack") }
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws { throw Self.outsideBatch("Storing backup blobs") }
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws {
         throw Self.outsideBatch("Storing a snapshot")

@@ -314,8 +314,8 @@ public protocol BackupReader: Sendable {
 public protocol BackupWriter: BackupReader {
     /// Stores these objects' bodies as blobs without reading them out of the database; returns the digests stored.
     func packObjects(tenant: String, ids: [String]) async throws -> [String]
-    /// Stores a pack `readPack` read; returns the digests it holds.
-    func putPack(tenant: String, _ pack: PackText) async throws -> [String]
+    /// Stores a pack `readPack` read (its index lines name the digests it holds).
+    func putPack(tenant: String, _ pack: PackText) async throws
     /// Stores blobs (each the stored JSON of an object, named by its digest).
     func putBlobs(tenant: String, _ blobs: [(digest: String, body: String)]) async throws
     func insertSnapshot(_ snapshot: SnapshotRecord, entries: [SnapshotEntry], links: [SnapshotLink]) async throws
