@@ -28,7 +28,7 @@ final class PostgresBackend: SQLBackend {
             return try await router.withConnection { [logger = router.logger, observe] connection in
                 // BEGIN goes out with the first write, and a create that is the only write runs alone as the commit
                 // (`PostgresWriteSession`).
-                let session = PostgresWriteSession(PostgresSession(connection: connection, logger: logger, observe: observe))
+                let session = PostgresWriteSession(PostgresSession(connection: connection, logger: logger, observe: observe), committing: committing)
                 let result: T
                 do {
                     result = try await body(session)
@@ -36,7 +36,7 @@ final class PostgresBackend: SQLBackend {
                     await session.rollBack()
                     throw error
                 }
-                try await session.commit(committing: committing)
+                try await session.commit()
                 return result
             }
         } catch let error as PostgresUnavailable {

@@ -23,17 +23,24 @@ final class PostgresWriteSession: SQLSession, Sendable {
     private struct State {
         var open = false
         var held: HeldWrite?
+        /// The transaction's last statement was sent (`executeLast`): nothing may follow it.
+        var ended = false
     }
 
     /// The connection's statements as they are sent.
     let connection: PostgresSession
+    /// Set before anything that may save the transaction's writes is sent (a lost connection after it leaves the
+    /// outcome in doubt).
+    private let committing: Flag
     private let state = Mutex(State())
 
-    init(_ connection: PostgresSession) {
+    init(_ connection: PostgresSession, committing: Flag) {
         self.connection = connection
+        self.committing = committing
     }
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        try refuseAfterLast()
         if let held = takeHeld() {
             try await begin()
             try await held.inBlock()
@@ -43,9 +50,36 @@ final class PostgresWriteSession: SQLSession, Sendable {
         return try await connection.execute(sql, binds)
     }
 
+    /// Runs `sql`, a write, as the transaction's last statement. When nothing was written before it (no block open, no
+    /// write held), it runs alone, outside any block, so it is its own commit, and returns once a following `SELECT 1`'s
+    /// answer proved that the commit ended (as `PostgresSession.executeCommitting` does for a prepared create): two round
+    /// trips instead of `BEGIN`, the statement and `COMMIT`. Otherwise it runs inside the block, which commits as usual.
+    /// Any statement after it is refused (it would run outside the transaction).
+    func executeLast(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        try refuseAfterLast()
+        guard state.withLock({ !$0.open && $0.held == nil }) else {
+            // After an earlier write: in the block (opened, with a held write first, as for any write).
+            let rows = try await execute(sql, binds)
+            state.withLock { $0.ended = true }
+            return rows
+        }
+        state.withLock { $0.ended = true }
+        committing.set()
+        let rows = try await connection.execute(sql, binds)
+        _ = try await connection.execute("SELECT 1", [])
+        return rows
+    }
+
+    private func refuseAfterLast() throws {
+        guard !state.withLock({ $0.ended }) else {
+            throw StoreError(message: "A statement was sent after its transaction's last statement.")
+        }
+    }
+
     /// Holds `write` until the next statement or the end of the transaction; runs it at once inside the block when the
     /// block is open already (an earlier write), after a write held before it.
     func hold(_ write: HeldWrite) async throws {
+        try refuseAfterLast()
         if let earlier = takeHeld() {
             try await begin()
             try await earlier.inBlock()
@@ -59,8 +93,9 @@ final class PostgresWriteSession: SQLSession, Sendable {
 
     /// Ends a transaction whose body returned: a held write runs alone (it is the commit, and returns once a following
     /// statement's answer proved that the commit ended), an open block commits, and a transaction that only read has
-    /// nothing to end. `committing` is set before anything that may save the writes is sent.
-    func commit(committing: Flag) async throws {
+    /// nothing to end (nor one whose last statement ran alone: it was its own commit). `committing` is set before anything
+    /// that may save the writes is sent.
+    func commit() async throws {
         if let held = takeHeld() {
             committing.set()
             try await held.alone(connection)

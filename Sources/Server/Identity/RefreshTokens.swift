@@ -19,12 +19,21 @@ struct RefreshTokens {
     /// The same inside the caller's transaction (a code is spent and its refresh token issued in one commit).
     func issue(tenant: String, code: AuthorizationCode, confidential: Bool, family: String? = nil, codeDigest: String? = nil,
                tx: any DirectoryTransaction) async throws -> String {
+        let (row, token) = try make(tenant: tenant, code: code, confidential: confidential, family: family, codeDigest: codeDigest)
+        try await tx.insertCredential(row)
+        return token
+    }
+
+    /// A new token and the row that stores it, not yet written (an authorization code's token is written with the
+    /// code's spend: `SingleUseSpends`).
+    func make(tenant: String, code: AuthorizationCode, confidential: Bool, family: String? = nil,
+              codeDigest: String? = nil) throws -> (row: CredentialRow, token: String) {
         let id = Identifier.make()
         let secret = Secrets.randomToken(bytes: 32)
-        try await tx.insertCredential(RefreshTokenRecord(
+        let row = try RefreshTokenRecord(
             id: id, digest: Secrets.digest(secret), grant: code.grant, confidential: confidential, familyID: family ?? id,
-            issuedForCode: codeDigest, expires: app.clock.now.addingTimeInterval(Self.lifetime)), tenant: tenant)
-        return "\(id).\(secret)"
+            issuedForCode: codeDigest, expires: app.clock.now.addingTimeInterval(Self.lifetime)).row(tenant: tenant)
+        return (row, "\(id).\(secret)")
     }
 
     /// Spends a token and issues its successor in the same family, in one commit, so that a reuse (which revokes the

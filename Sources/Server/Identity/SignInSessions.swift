@@ -33,14 +33,23 @@ struct SignInSessions {
     /// Starts a session inside the caller's transaction (a sign-in commits its challenge, counter and session at once).
     func start(tenant: String, userID: String, amr: [String], aaguid: String? = nil, baseURL: String,
                tx: any DirectoryTransaction) async throws -> (Session, String) {
+        let (session, row, cookie) = try make(tenant: tenant, userID: userID, amr: amr, aaguid: aaguid, baseURL: baseURL)
+        try await tx.insertCredential(row)
+        return (session, cookie)
+    }
+
+    /// A new session, the row that stores it and its `Set-Cookie` value, not yet written (a passkey sign-in writes the
+    /// row with the spend of its challenge: `SingleUseSpends`).
+    func make(tenant: String, userID: String, amr: [String], aaguid: String? = nil,
+              baseURL: String) throws -> (session: Session, row: CredentialRow, cookie: String) {
         let now = app.clock.now
         let id = Identifier.make()
         let session = Session(id: id, userID: userID, authTime: Int64(now.timeIntervalSince1970), amr: amr, aaguid: aaguid)
-        try await tx.insertCredential(SignInSessionRecord(id: id, userID: userID, authTime: session.authTime, amr: amr, aaguid: aaguid,
-                                                          expires: now.addingTimeInterval(Self.lifetime)), tenant: tenant)
+        let row = try SignInSessionRecord(id: id, userID: userID, authTime: session.authTime, amr: amr, aaguid: aaguid,
+                                          expires: now.addingTimeInterval(Self.lifetime)).row(tenant: tenant)
         let secure = baseURL.hasPrefix("https:") ? "; Secure" : ""
         let cookie = "\(Self.cookieName(tenant: tenant))=\(id).\(tag(tenant, id)); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(Self.lifetime))\(secure)"
-        return (session, cookie)
+        return (session, row, cookie)
     }
 
     /// The request's session cookie again, as Conditional Access's persistent browser session control wants it:

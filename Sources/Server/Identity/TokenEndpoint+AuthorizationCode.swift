@@ -56,17 +56,18 @@ extension TokenEndpoint {
         }
         try await TenantRestrictionsGate(app: app, tenant: tenant, request: request)
             .token(userID: code.userID, clientID: code.clientID, homeTenant: code.homeTenant)
-        // One commit: the code spent and, with offline_access, its refresh token issued.
+        // One commit, one statement: the code spent and, with offline_access, its refresh token issued.
         let tokens = RefreshTokens(app: app), confidential = kind == "web"
         let wantsRefresh = code.scope.split(separator: " ").contains("offline_access") && code.homeTenant == nil
-        let (fresh, refresh): (Bool, String?) = try await app.store.write { tx in
-            guard try await tx.consumeOnce(tenant: tenantID, key: "code:" + digest,
-                                           expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
-                                           now: Timestamp.format(now))
-            else { return (false, nil) }
-            return (true, wantsRefresh ? try await tokens.issue(tenant: tenantID, code: code, confidential: confidential, codeDigest: digest, tx: tx) : nil)
+        let issued = wantsRefresh ? try tokens.make(tenant: tenantID, code: code, confidential: confidential, codeDigest: digest) : nil
+        let rows = issued.map { [$0.row] } ?? []
+        let outcome = try await app.store.write { tx in
+            try await tx.spend(tenant: tenantID, key: "code:" + digest,
+                               expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
+                               now: Timestamp.format(now), inserting: rows, ifUnchanged: nil)
         }
-        guard fresh else {
+        let refresh = issued?.token
+        guard outcome == .spent else {
             // A code presented twice was stolen or leaked: what it was exchanged for is revoked too (RFC 6749 §4.1.2), in
             // one commit: its refresh tokens deleted, and its access tokens refused from now on at Graph and userinfo.
             // Only this grant: the user's other apps and sign-ins, even of the same browser session, are untouched.

@@ -61,8 +61,14 @@ struct PasskeyChallenges: Sendable {
     /// Spends a genuine, unexpired challenge inside the caller's transaction (so it is spent exactly when what it
     /// authorised commits); false when it is not ours, expired or already spent.
     func spend(_ challenge: [UInt8], purpose: String, tenant: String, now: Date, tx: any DirectoryTransaction) async throws -> Bool {
-        guard let expires = expiry(challenge, purpose: purpose, now: now) else { return false }
-        return try await tx.consumeOnce(tenant: tenant, key: "passkey-challenge:" + WebAuthn.Base64URL.encode(challenge[0..<16]),
-                                        expiresAt: Timestamp.format(expires), now: Timestamp.format(now))
+        guard let (key, expiresAt) = singleUseKey(challenge, purpose: purpose, now: now) else { return false }
+        return try await tx.consumeOnce(tenant: tenant, key: key, expiresAt: expiresAt, now: Timestamp.format(now))
+    }
+
+    /// The single-use key that spends a genuine, unexpired challenge, and until when it is kept; nil when the challenge is
+    /// not ours or expired.
+    func singleUseKey(_ challenge: [UInt8], purpose: String, now: Date) -> (key: String, expiresAt: String)? {
+        guard let expires = expiry(challenge, purpose: purpose, now: now) else { return nil }
+        return ("passkey-challenge:" + WebAuthn.Base64URL.encode(challenge[0..<16]), Timestamp.format(expires))
     }
 }

@@ -133,12 +133,29 @@ struct PasskeySignIn {
             aaguid: passkey.body["aaGuid"]?.stringValue ?? "", attested: passkey.body["attestationLevel"]?.stringValue == "attested")
         let decision = configuration.evaluate(facts, for: .init(userID: owner.id, groupIDs: Set(groups)), phase: .signIn)
         guard decision.allowed else { throw Failure(reason: decision.reason, message: decision.message) }
-        // One commit: the challenge spent, the counter moved on and the session started. A counter that did not move on
-        // still spends the challenge.
-        enum Outcome: Sendable { case spent, counterBehind, started(String) }
         let challenges = app.passkeyChallenges, directory = app.directory, sessions = SignInSessions(app: app)
         let challenge = clientData.challenge, purpose = Self.purpose(tenant: tenant)
         let aaguid = passkey.body["aaGuid"]?.stringValue, methodID = passkey.id, userID = owner.id
+        // A passkey without a counter whose backup state is as stored has nothing of its own to write
+        // (`updateFido2Usage`): the challenge is spent and the session started by one statement, while the passkey is
+        // still as read. One changed since (a counter, a new backup state, deleted) goes the long way below.
+        if verified.newSignCount == 0, (passkey.body["_signCount"]?.intValue ?? 0) == 0,
+           (passkey.body["_backupState"]?.boolValue ?? false) == verified.backupState,
+           let (key, expiresAt) = challenges.singleUseKey(challenge, purpose: purpose, now: now) {
+            let (_, row, cookie) = try sessions.make(tenant: tenant, userID: userID, amr: ["fido", "mfa"], aaguid: aaguid, baseURL: baseURL)
+            let spent = try await app.store.write { tx in
+                try await tx.spend(tenant: tenant, key: key, expiresAt: expiresAt, now: Timestamp.format(now), inserting: [row],
+                                   ifUnchanged: passkey)
+            }
+            switch spent {
+            case .spent: return Result(user: owner, method: passkey, profileID: decision.profileID, cookie: cookie)
+            case .alreadySpent: throw Self.challengeInvalid
+            case .objectChanged: break
+            }
+        }
+        // One commit: the challenge spent, the counter moved on and the session started. A counter that did not move on
+        // still spends the challenge.
+        enum Outcome: Sendable { case spent, counterBehind, started(String) }
         let outcome: Outcome = try await app.store.write { tx in
             guard try await challenges.spend(challenge, purpose: purpose, tenant: tenant, now: now, tx: tx) else { return .spent }
             guard try await directory.updateFido2Usage(tenant: tenant, methodID: methodID, signCount: verified.newSignCount,

@@ -354,7 +354,7 @@ public typealias DirectoryReadView = DirectoryReader & BackupReader & StagingRea
 /// The operations of one write transaction: every read, and every write. Everything a write does happens through one
 /// of these and commits or rolls back together.
 public protocol DirectoryTransaction: DirectoryWriter, BackupWriter, SingleUseKeys, StagingWriter, CredentialWriter, RecoveryJobWriter,
-    RecordBatchInserting {}
+    RecordBatchInserting, SingleUseSpends {}
 
 /// A store of tenants, objects, links, unique keys and the change log.
 public protocol DirectoryStore: Sendable {
