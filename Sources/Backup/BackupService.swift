@@ -140,11 +140,20 @@ public struct BackupService: Sendable {
                     }
                     after = through
                 } else {
-                    let (rows, next) = try await store.read { tx in try await tx.objectDigests(tenant: tenant, kinds: kinds, afterId: cursor, limit: batchSize) }
+                    // With nothing to compare against, every body is new: the batch's pack is read by the same reader
+                    // right after its digests, from the table pages that read just brought into its cache.
+                    let whole = known == nil
+                    let (rows, next, pack) = try await store.read { tx in
+                        let (rows, next) = try await tx.objectDigests(tenant: tenant, kinds: kinds, afterId: cursor, limit: batchSize)
+                        let ids = whole ? rows.compactMap { $0.digest == nil ? nil : $0.id } : []
+                        return (rows, next, ids.isEmpty ? nil : try await tx.readPack(tenant: tenant, ids: ids))
+                    }
                     try await Self.batchScanned?(index)
                     let fresh = rows.map { $0.digest != nil && known?.objects[$0.id]?.digest != $0.digest }
                     if index >= 2, let finished = try await group.next() { collect(finished) }
-                    group.addTask { (batch, try await Self.storeBatch(store: store, tenant: tenant, kinds: kinds, rows: rows, fresh: fresh)) }
+                    group.addTask {
+                        (batch, try await Self.storeBatch(store: store, tenant: tenant, kinds: kinds, rows: rows, fresh: fresh, read: pack))
+                    }
                     after = next
                 }
                 index += 1
@@ -157,14 +166,18 @@ public struct BackupService: Sendable {
         return Scan(entries: entries, links: links, digest: Self.digest(entries: entries, links: links))
     }
 
-    /// Stores one batch's new bodies (`fresh[i]`: whether the parent lacks `rows[i]`'s digest) as a pack, re-reads and
-    /// hashes the rows that changed since their digests were read or have none, and returns the batch's manifest lines,
-    /// by id. What the pack holds is told by its index lines, read as digests of four words each (no `String` a blob).
-    static func storeBatch(store: any DirectoryStore, tenant: String, kinds: [ObjectKind], rows: [ObjectDigest], fresh: [Bool]) async throws -> ManifestLines {
+    /// Stores one batch's new bodies (`fresh[i]`: whether the parent lacks `rows[i]`'s digest) as a pack (`read`: the
+    /// pack of those bodies, when already read), re-reads and hashes the rows that changed since their digests were
+    /// read or have none, and returns the batch's manifest lines, by id. What the pack holds is told by its index lines,
+    /// read as digests of four words each (no `String` a blob).
+    static func storeBatch(store: any DirectoryStore, tenant: String, kinds: [ObjectKind], rows: [ObjectDigest], fresh: [Bool],
+                           read: PackText? = nil) async throws -> ManifestLines {
         let ids = zip(rows, fresh).compactMap { $1 ? $0.id : nil }
         var stored = PackedDigests()
         if !ids.isEmpty {
-            if let pack = try await store.read({ tx in try await tx.readPack(tenant: tenant, ids: ids) }) {
+            var pack = read
+            if pack == nil { pack = try await store.read { tx in try await tx.readPack(tenant: tenant, ids: ids) } }
+            if let pack {
                 try await store.write { tx in try await tx.putPack(tenant: tenant, pack) }
                 stored = PackedDigests(index: pack.index)
             } else {
