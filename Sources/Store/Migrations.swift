@@ -146,7 +146,40 @@ enum Migrations {
                 // without walking every object of the kind: 60–400 ms at 100,000 users before each sync run and delta.
                 (deletedObjectsStep, ["CREATE INDEX IF NOT EXISTS objects_deleted ON objects (tenant, kind, id) WHERE deleted_at IS NOT NULL"]),
                 // Step 18: step 2's property indexes, each limited to the kinds queried by its property.
-                (propertyIndexStep, propertyIndexes(d))]
+                (propertyIndexStep, propertyIndexes(d)),
+                // Step 19: the filter-only property indexes hold no entry for an object without the property.
+                (valuedPropertyIndexStep, valuedPropertyIndexes(d))]
+    }
+
+    /// The properties whose index holds only objects that have a value (step 19): those Graph filters by but does not
+    /// order by (`$orderby` on users and groups takes `displayName` and `userPrincipalName`), and that many objects of
+    /// their kinds leave out. A user created with a name and a UPN wrote seven entries for its missing `mail`, names,
+    /// anchor, employee id, job title and department, about half of its writes. A query can use such an index only when
+    /// its condition implies the value is there: `eq`, `in`, `startswith` and `ge`/`gt`/`le`/`lt` on a value do, both
+    /// databases proving it from the comparison; `eq null`, `ne`, `not`, and an order by the property without such a
+    /// filter read the objects of their kind, as a property with no index does.
+    static let valuedPropertyIndexProperties: Set<String> = [
+        "mail", "givenName", "surname", "onPremisesImmutableId", "employeeId", "jobTitle", "department",
+    ]
+
+    /// Step 19: `valuedPropertyIndexProperties`' indexes again, over step 18's kinds and only where the folded value (the
+    /// index's own key, so that a query's comparison of it proves the condition on SQLite) is not NULL.
+    static func valuedPropertyIndexes(_ d: SQLDialect) -> [String] {
+        var statements: [String] = []
+        for property in indexedProperties where valuedPropertyIndexProperties.contains(property) {
+            statements.append("DROP INDEX IF EXISTS objects_by_\(property)")
+            statements.append(propertyIndex(property, d))
+        }
+        return statements
+    }
+
+    /// The current definition of `property`'s index: over the kinds `ObjectQuery.propertyIndexKinds` names (step 18),
+    /// and for `valuedPropertyIndexProperties` only where the value is there (step 19).
+    static func propertyIndex(_ property: String, _ d: SQLDialect) -> String {
+        let kinds = ObjectQuery.propertyIndexKinds[property] ?? []
+        var condition = kinds.isEmpty ? "FALSE" : kinds.map { "kind = '\($0.rawValue)'" }.joined(separator: " OR ")
+        if valuedPropertyIndexProperties.contains(property) { condition = "(\(condition)) AND \(d.folded([property])) IS NOT NULL" }
+        return "CREATE INDEX IF NOT EXISTS objects_by_\(property) ON objects (tenant, kind, (\(d.folded([property]))), id) WHERE \(condition)"
     }
 
     /// Step 18: each property index made partial, over the kinds `ObjectQuery.propertyIndexKinds` names, replacing
@@ -196,6 +229,7 @@ enum Migrations {
         MigrationStep(number: identityProviderSecretStep, summary: "identity providers' client secrets out of their objects, in a tenant setting"),
         MigrationStep(number: deletedObjectsStep, summary: "an index of deleted objects"),
         MigrationStep(number: propertyIndexStep, summary: "property indexes limited to the kinds queried by each property"),
+        MigrationStep(number: valuedPropertyIndexStep, summary: "filter-only property indexes hold no entry for a missing value"),
     ]
 
     static let digestStep = 7, stagingStep = 10
@@ -204,6 +238,7 @@ enum Migrations {
     static let identityProviderSecretStep = 16
     static let deletedObjectsStep = 17
     static let propertyIndexStep = 18
+    static let valuedPropertyIndexStep = 19
 
     /// The newest step this build knows.
     static var latest: Int { catalog.map(\.number).max() ?? 0 }

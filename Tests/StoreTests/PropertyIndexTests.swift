@@ -7,7 +7,8 @@ import TesseraTesting
 /// Migration 18's property indexes, each partial over the kinds `ObjectQuery.propertyIndexKinds` names: every query
 /// shape that narrows or orders by an indexed property, for every kind its index covers, walks that index (not the
 /// kind's objects, not the table) on SQLite and PostgreSQL; objects of other kinds hold no entry and are still found;
-/// and a database with step 2's indexes over every object is converted.
+/// and a database with step 2's indexes over every object is converted. Step 19's filter-only indexes hold only objects with
+/// a value: filters on a value still walk them, and every filter and order (NULLs included) answers as the objects say.
 @Suite("Property indexes per kind")
 struct PropertyIndexTests {
     /// The query shapes Graph lists, the admin center and the store's own lookups send for `property` on `kind`.
@@ -23,16 +24,26 @@ struct PropertyIndexTests {
             query.after = KeysetPosition(values: ["m-value"], id: "00000000-0000-4000-8000-000000000000")
             return query
         }
-        return [
+        var shapes: [(String, ObjectQuery)] = [
             ("eq", listed(.compare(path, .eq, .string("Value-7")))),
             ("eq, one by id (a lookup)", ObjectQuery(tenant: tenant, kinds: [kind], filter: .compare(path, .eq, .string("Value-7")), limit: 1)),
             ("startswith", listed(.startsWith(path, "Value-1"))),
             ("in", listed(.in(path, [.string("Value-3"), .string("value-4"), .string("VALUE-5")]))),
-            ("orderby, first page", ObjectQuery(tenant: tenant, kinds: [kind], orderBy: ascending, limit: 101)),
-            ("orderby, a later page", page(ascending)),
-            ("orderby desc, a later page", page(descending)),
+            ("ge", listed(.compare(path, .ge, .string("Value-5")))),
+            ("eq and a filter on another property", listed(.and(.compare(path, .eq, .string("Value-7")),
+                                                                .compare(PropertyPath(["accountEnabled"]), .eq, .bool(true))))),
             ("count of eq", listed(.compare(path, .eq, .string("Value-7")))),
         ]
+        // Step 19's indexes hold only objects with a value: an order by the property alone cannot walk them (Graph does not
+        // order by these properties); `valuedAnswers` checks it still answers.
+        if !Migrations.valuedPropertyIndexProperties.contains(property) {
+            shapes += [
+                ("orderby, first page", ObjectQuery(tenant: tenant, kinds: [kind], orderBy: ascending, limit: 101)),
+                ("orderby, a later page", page(ascending)),
+                ("orderby desc, a later page", page(descending)),
+            ]
+        }
+        return shapes
     }
 
     /// The database's plan for `translated`, one line a step. On PostgreSQL sequential scans are priced out (a test's
@@ -99,12 +110,14 @@ struct PropertyIndexTests {
         return out
     }
 
-    /// Whether `definition` is a partial index over exactly the kinds its property's index covers.
+    /// Whether `definition` is a partial index over exactly the kinds its property's index covers, and (step 19) for a
+    /// filter-only property only over objects with a value.
     static func coversExactly(_ definition: String?, _ property: String) -> Bool {
         guard let definition, let condition = definition.range(of: " WHERE ").map({ String(definition[$0.upperBound...]) }) else { return false }
         let kinds = ObjectQuery.propertyIndexKinds[property] ?? []
         return !kinds.isEmpty && kinds.allSatisfy { condition.contains("'\($0.rawValue)'") }
             && condition.components(separatedBy: "kind =").count - 1 == kinds.count
+            && condition.uppercased().contains("IS NOT NULL") == Migrations.valuedPropertyIndexProperties.contains(property)
     }
 
     @Test("every indexed property's index covers named kinds, and every kind it names is one the code defines")
@@ -185,7 +198,71 @@ struct PropertyIndexTests {
         }
     }
 
-    @Test("a database with step 2's indexes over every object gets step 18 pending, alone, and is converted; answers unchanged",
+    @Test("step 19: the filter-only indexes leave out objects without a value; every filter and order still answers as the objects do",
+          arguments: TestDatabases.all)
+    func valuedAnswers(_ database: String) async throws {
+        try await withTenant(database) { store, directory, tenant in
+            let t = tenant.tenantId, postgres = store.backend.dialect.isPostgres
+            // Values with case varied, a JSON null, and missing (nil): each property of each user, shifted per property.
+            let values: [JSONValue?] = ["Sales", "sales-East", nil, "R&D", .null, "zeta", nil, "SALES-west"]
+            var users: [StoredObject] = []
+            for n in 0..<values.count {
+                var extra: [String: JSONValue] = [:]
+                for (offset, property) in Migrations.valuedPropertyIndexProperties.sorted().enumerated() {
+                    if let value = values[(n + offset) % values.count] { extra[property] = value }
+                }
+                users.append(try await directory.makeUser(tenant, "Person \(n)", extra: extra))
+            }
+            let mine = Set(users.map(\.id))
+            let translator = QueryTranslator(dialect: store.backend.dialect)
+            for property in Migrations.valuedPropertyIndexProperties.sorted() {
+                let path = PropertyPath([property])
+                let filters: [FilterExpression] = [
+                    .compare(path, .eq, .string("sales")), .compare(path, .eq, .null), .compare(path, .ne, .string("sales")),
+                    .compare(path, .ne, .null), .startsWith(path, "SAL"), .in(path, [.string("r&d"), .string("Zeta")]),
+                    .compare(path, .ge, .string("s")), .compare(path, .lt, .string("s")), .not(.compare(path, .eq, .string("sales"))),
+                    .or(.compare(path, .eq, .string("zeta")), .compare(path, .eq, .null)),
+                    .and(.startsWith(path, "s"), .compare(path, .ne, .string("sales-east"))),
+                ]
+                for filter in filters {
+                    let query = ObjectQuery(tenant: t, kinds: [.user], filter: filter)
+                    let found = Set(try await store.read { tx in try await tx.query(query) }.map(\.id)).intersection(mine)
+                    // A JSON null is no value, as the store reads it (`eq null` finds it).
+                    let expected = Set(users.filter { filter.matches(.object($0.body.filter { $0.value != .null })) }.map(\.id))
+                    #expect(found == expected, "\(property): \(filter)")
+                }
+                // An eq on a value walks the index, which holds exactly the users with a value.
+                let eq = ObjectQuery(tenant: t, kinds: [.user], filter: .compare(path, .eq, .string("sales")))
+                #expect(Self.walks(try await Self.plan(store, try translator.select(eq, columns: "id")), "objects_by_\(property)", postgres: postgres))
+                // Ordered, whole and page by page (keyset, two a page, as Graph's $skiptoken pages): every user once, in order,
+                // those without a value where the database sorts NULL (SQLite first ascending, PostgreSQL last).
+                for descending in [false, true] {
+                    let order = [OrderByItem(path: path, descending: descending)]
+                    let whole = try await store.read { tx in try await tx.query(ObjectQuery(tenant: t, kinds: [.user], orderBy: order)) }
+                        .map(\.id).filter { mine.contains($0) }
+                    func key(_ user: StoredObject) -> String? { user.body[property]?.stringValue?.lowercased() }
+                    let expected = users.sorted { a, b in
+                        let (x, y) = (key(a), key(b))
+                        if x == y { return a.id < b.id }
+                        guard let x else { return postgres == descending }
+                        guard let y else { return postgres != descending }
+                        return descending ? x > y : x < y
+                    }.map(\.id)
+                    #expect(whole == expected, "\(property) ordered\(descending ? " desc" : "")")
+                    var paged: [String] = [], query = ObjectQuery(tenant: t, kinds: [.user], orderBy: order, limit: 2)
+                    while paged.count <= 100 {
+                        let page = try await store.read { [query] tx in try await tx.query(query) }
+                        guard let last = page.last else { break }
+                        paged += page.map(\.id)
+                        query.after = KeysetPosition(values: [last.body[property]?.stringValue], id: last.id)
+                    }
+                    #expect(paged.filter { mine.contains($0) } == expected, "\(property) paged\(descending ? " desc" : "")")
+                }
+            }
+        }
+    }
+
+    @Test("a database with step 2's indexes over every object gets steps 18 and 19 pending, alone, and is converted; answers unchanged",
           arguments: TestDatabases.all)
     func converts(_ database: String) async throws {
         try await CredentialMigrationTests.withOwnDatabase(database) { store in
@@ -194,31 +271,40 @@ struct PropertyIndexTests {
             let tenant = try await TenantProvisioner(directory: directory).create(name: "Upgrade", domain: "upgrade.test")
             let t = tenant.tenantId
             for n in 0..<12 { _ = try await directory.makeUser(tenant, "Person \(n)", extra: ["department": .string(n % 3 == 0 ? "Sales" : "R&D")]) }
+            for n in 0..<3 { _ = try await directory.makeUser(tenant, "Nobody \(n)") }
             try await Self.fill(store, t, count: 5)
             // The schema as step 17 left it: step 2's indexes, one entry for every object.
+            let steps = [Migrations.propertyIndexStep, Migrations.valuedPropertyIndexStep]
             let dialect = store.backend.dialect
             let second = try #require(Migrations.steps(dialect).first { $0.0 == 2 }?.1)
             try await store.backend.withWriteSession { session in
                 for property in ObjectQuery.indexedProperties { _ = try await session.execute("DROP INDEX objects_by_\(property)", []) }
                 for statement in second { _ = try await session.execute(statement, []) }
-                _ = try await session.execute("DELETE FROM schema_migrations WHERE version = ?", [.int(Int64(Migrations.propertyIndexStep))])
+                for step in steps { _ = try await session.execute("DELETE FROM schema_migrations WHERE version = ?", [.int(Int64(step))]) }
             }
             let old = try await Self.definitions(store)
             #expect(old.count == 12 && old.values.allSatisfy { !$0.contains(" WHERE ") }, "\(old)")
+            let department = PropertyPath(["department"])
             let queries = [
-                ObjectQuery(tenant: t, kinds: [.user], filter: .compare(PropertyPath(["department"]), .eq, .string("sales")),
-                            orderBy: [OrderByItem(path: PropertyPath(["department"]), descending: false)]),
+                ObjectQuery(tenant: t, kinds: [.user], filter: .compare(department, .eq, .string("sales")),
+                            orderBy: [OrderByItem(path: department, descending: false)]),
                 ObjectQuery(tenant: t, kinds: [.user], orderBy: [OrderByItem(path: PropertyPath(["displayName"]), descending: true)], limit: 7),
                 ObjectQuery(tenant: t, kinds: [.application], filter: .startsWith(PropertyPath(["appId"]), "value-1")),
                 ObjectQuery(tenant: t, kinds: [.signIn], filter: .compare(PropertyPath(["userPrincipalName"]), .eq, .string("value-2"))),
+                // Step 19's department index holds no entry for the objects without one: these still find them.
+                ObjectQuery(tenant: t, kinds: [.user], filter: .compare(department, .eq, .null)),
+                ObjectQuery(tenant: t, kinds: [.user], filter: .compare(department, .ne, .string("Sales")),
+                            orderBy: [OrderByItem(path: department, descending: true)]),
+                ObjectQuery(tenant: t, kinds: [.user], orderBy: [OrderByItem(path: department, descending: false)]),
             ]
             var before: [[String]] = []
             for query in queries { before.append(try await store.read { tx in try await tx.query(query) }.map(\.id)) }
             #expect(before[0].count == 4 && before[1].count == 7 && !before[2].isEmpty && before[3].count == 1)
+            #expect(before[4].count >= 3 && before[5].count == before[4].count + 13 && before[6].count == before[5].count + 4)
 
             let status = try await store.schemaStatus()
-            #expect(status.pending.map(\.number) == [Migrations.propertyIndexStep] && status.blocking.isEmpty)
-            #expect(try await store.applyMigrations().map(\.number) == [Migrations.propertyIndexStep])
+            #expect(status.pending.map(\.number) == steps && status.blocking.isEmpty)
+            #expect(try await store.applyMigrations().map(\.number) == steps)
             #expect(try await store.pendingMigrations().isEmpty)
             let new = try await Self.definitions(store)
             for property in ObjectQuery.indexedProperties {
@@ -228,7 +314,7 @@ struct PropertyIndexTests {
                 #expect(try await store.read { tx in try await tx.query(query) }.map(\.id) == ids)
             }
             // The step only replaces indexes: nothing a build of the release before reads is gone.
-            #expect(Migrations.catalog.first { $0.number == Migrations.propertyIndexStep }?.minimumReader == nil)
+            #expect(steps.allSatisfy { step in Migrations.catalog.first { $0.number == step }?.minimumReader == nil })
         }
     }
 }
