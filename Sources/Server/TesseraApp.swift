@@ -36,6 +36,9 @@ public struct TesseraApp: Sendable {
     /// Users by id for the sign-in path (`TesseraApp.signInUser`), and the session-and-client records this process has
     /// written or found (`SessionClients.record`), so a sign-in reads and writes neither again.
     let userCache = SignInCache<StoredObject>()
+    /// Passkeys by credential id for the sign-in path (`PasskeySignIn`): the statement that starts the session checks
+    /// the passkey is still at the version kept.
+    let passkeyCache = SignInCache<StoredObject>()
     let recordedSessionClients = BoundedTable<Bool>()
     /// Smart lockout and per-source throttling of failed authentication.
     let throttle = SignInThrottle()

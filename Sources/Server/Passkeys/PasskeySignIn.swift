@@ -74,7 +74,10 @@ struct PasskeySignIn {
 
     static let challengeInvalid = Failure(reason: "challenge.invalid", message: "The sign-in request expired or was already used; start again.")
 
-    private func verify(_ credential: [UInt8], baseURL: String, user: inout StoredObject?, method: inout StoredObject?) async throws -> Result {
+    /// - Parameter fresh: read the passkey from the store rather than the sign-in path's cache (after the cached one was
+    ///   found changed: its sign-in is verified again from the start).
+    private func verify(_ credential: [UInt8], baseURL: String, user: inout StoredObject?, method: inout StoredObject?,
+                        fresh: Bool = false) async throws -> Result {
         let now = app.clock.now
         let response: AuthenticationResponse
         let clientData: CollectedClientData
@@ -90,8 +93,14 @@ struct PasskeySignIn {
         }
         let tenant = self.tenant
         let key = Hex.encode(response.rawID)
-        // The passkey as stored now; its user as the sign-in path keeps it (read once per change of the tenant).
-        let found = try await app.store.read { tx in try await tx.object(tenant: tenant, holding: UniqueKey("fido2CredentialId", key)) }
+        // The passkey and its user as the sign-in path keeps them (read once per change of the tenant, and at most 1 s
+        // old): a passkey changed since, or gone, is found out by the statement that starts the session, which checks its
+        // version, and the sign-in is then verified again with the passkey as stored now.
+        let read: @Sendable () async throws -> StoredObject? = { [store = app.store] in
+            try await store.read { tx in try await tx.object(tenant: tenant, holding: UniqueKey("fido2CredentialId", key)) }
+        }
+        let found = fresh ? try await read()
+                          : try await app.passkeyCache.value("\(tenant)|\(key)", tenant: tenant, generations: app.directory.generations, reading: read)
         guard let passkey = found, passkey.kind == .fido2Method, let ownerID = passkey.body["_userId"]?.stringValue,
               let owner = try await app.signInUser(tenant: tenant, id: ownerID), owner.deletedAt == nil
         else {
@@ -150,7 +159,9 @@ struct PasskeySignIn {
             switch spent {
             case .spent: return Result(user: owner, method: passkey, profileID: decision.profileID, cookie: cookie)
             case .alreadySpent: throw Self.challengeInvalid
-            case .objectChanged: break
+            case .objectChanged:
+                // Nothing was written: the challenge is still unspent.
+                if !fresh { return try await verify(credential, baseURL: baseURL, user: &user, method: &method, fresh: true) }
             }
         }
         // One commit: the challenge spent, the counter moved on and the session started. A counter that did not move on
