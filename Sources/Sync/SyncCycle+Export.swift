@@ -70,32 +70,6 @@ struct ClassifiedUser {
     }
 }
 
-/// An export's work that writes nothing (``SyncCycle/prepareExport(_:context:connector:runID:)``): the objects in the
-/// order the export takes them, classified, and the new users' creation planned.
-struct PreparedExport: Sendable {
-    var order: [ClassifiedUser]
-    var creates: [CreatePlan]
-}
-
-/// New users to create in one transaction (``SyncCycle/planCreates(_:context:)``), each with its cloud user's body.
-struct CreatePlan: Sendable {
-    var users: [StagedUser]
-    var bodies: [[String: JSONValue]]
-}
-
-/// A page of an import made ready to write (``SyncCycle/preparePage(_:context:connector:full:runID:)``).
-struct PreparedPage: Sendable {
-    /// The staged objects the page names, in the order first named.
-    var ids: [String]
-    /// Entries the page held (those without an objectGUID included).
-    var entries: Int
-    /// Staged objects its preparation read.
-    var stagedRead: Int
-    /// Those of `ids` the staging area held before.
-    var stored: Set<String>
-    var export: PreparedExport
-}
-
 /// What one export (or one release of conflicts) knows beyond each object: the tenant, its switches, and what it
 /// reads once instead of once an object.
 struct ExportContext {
@@ -207,40 +181,26 @@ extension SyncCycle {
     }
 
     /// Merges one page of imported entries into the staging area, reading only the staged objects they name, and
-    /// exports them: ``preparePage(_:context:connector:full:runID:)`` then ``writePage(_:state:run:)``. An import of many
-    /// pages goes through a ``PagePipeline`` instead, which prepares each page while the one before it is written.
+    /// exports them.
     func exportPage(_ entries: [LDAPEntry], state: inout ExportState, run: inout SyncRun) async throws {
-        let page = try await preparePage(entries, context: state.context, connector: state.connector, full: run.full, runID: run.id)
-        try await writePage(page, state: &state, run: &run)
-    }
-
-    /// The staging ids of the entries that carry an objectGUID, each with its entry, in the page's order.
-    static func named(_ entries: [LDAPEntry], connector: String) -> [(id: String, entry: LDAPEntry)] {
+        let tenantID = state.context.tenant.id, connector = state.connector
+        run.imported += entries.count
         var named: [(id: String, entry: LDAPEntry)] = []
         named.reserveCapacity(entries.count)
         for entry in entries {
             guard let guid = entry.values("objectGUID").first, guid.count == 16 else { continue }
-            named.append((stagingID(connector: connector, guid: guid), entry))
+            named.append((Self.stagingID(connector: connector.name, guid: guid), entry))
         }
-        return named
-    }
-
-    /// Makes a page of imported entries ready to write, writing nothing: reads the staged objects the entries name,
-    /// merges the entries into them (a full import replaces their attributes, a delta adds to them), and prepares their
-    /// export (``prepareExport(_:context:connector:runID:)``). It reads only committed data and `context` as it is
-    /// given, so it may run while an earlier page is being written, provided that page names none of these staged
-    /// objects (``PagePipeline`` sees to that).
-    func preparePage(_ entries: [LDAPEntry], context: ExportContext, connector: SyncConnector, full: Bool, runID: String) async throws -> PreparedPage {
-        let tenantID = context.tenant.id
-        let named = Self.named(entries, connector: connector.name)
         let ids = named.map(\.id)
         var byID: [String: StagedUser] = [:]
         let stored = try await store.read { tx in try await tx.stagedObjects(tenant: tenantID, ids: ids) }
+        run.stagedRead += stored.count
         for object in stored { byID[object.id] = StagedUser(object) }
         var order: [String] = [], ordered: Set<String> = []
         for (id, entry) in named {
+            if run.full { state.seen.insert(id) }
             var user = byID[id] ?? StagedUser(StagedObject(tenant: tenantID, id: id, connector: connector.name))
-            var attributes = full ? [:] : user.attributes
+            var attributes = run.full ? [:] : user.attributes
             for (name, values) in entry.attributes {
                 let key = name.lowercased()
                 attributes[key] = Self.binaryAttributes.contains(key) ? values.map { Data($0).base64EncodedString() }
@@ -251,17 +211,7 @@ extension SyncCycle {
             byID[id] = user
             if ordered.insert(id).inserted { order.append(id) }
         }
-        let export = try await prepareExport(order.compactMap { byID[$0] }, context: context, connector: connector, runID: runID)
-        return PreparedPage(ids: order, entries: entries.count, stagedRead: stored.count, stored: Set(stored.map(\.id)), export: export)
-    }
-
-    /// Writes a page ``preparePage(_:context:connector:full:runID:)`` made ready: its counts go into `run`, its staged
-    /// objects into what a full import named, and its export is carried out.
-    func writePage(_ page: PreparedPage, state: inout ExportState, run: inout SyncRun) async throws {
-        run.imported += page.entries
-        run.stagedRead += page.stagedRead
-        if run.full { state.seen.formUnion(page.ids) }
-        try await exportPrepared(page.export, state: &state, run: &run, stored: page.stored)
+        try await exportChanged(order.compactMap { byID[$0] }, state: &state, run: &run, stored: Set(stored.map(\.id)))
     }
 
     /// Ends an export once the import has been read: what a full import did not name is gone, groups get their
@@ -342,15 +292,9 @@ extension SyncCycle {
     /// computers); objects out of scope wait in `state.deletions`, groups in `state.changedGroups`. Each staged object
     /// written carries the run's id (`runId`); on a full run, so does one already `stored` that stays out of scope.
     func exportChanged(_ users: [StagedUser], state: inout ExportState, run: inout SyncRun, stored: Set<String> = []) async throws {
-        let prepared = try await prepareExport(users, context: state.context, connector: state.connector, runID: run.id)
-        try await exportPrepared(prepared, state: &state, run: &run, stored: stored)
-    }
-
-    /// The part of an export that writes nothing: each object's classes and scope worked out once, in the order the
-    /// export takes them (users, then groups, then computers), each marked with the run's id, and the new users'
-    /// creation planned in batches (``planCreates(_:context:)``).
-    func prepareExport(_ users: [StagedUser], context: ExportContext, connector: SyncConnector, runID: String) async throws -> PreparedExport {
-        let runID = JSONValue.string(runID), base = connector.baseDN.lowercased()
+        let tenant = state.context.tenant, connector = state.connector
+        // Each object's classes and scope worked out once; users first, then groups, then computers.
+        let runID = JSONValue.string(run.id), base = connector.baseDN.lowercased()
         var order: [ClassifiedUser] = [], groups: [ClassifiedUser] = [], computers: [ClassifiedUser] = []
         order.reserveCapacity(users.count)
         for var user in users {
@@ -363,23 +307,11 @@ extension SyncCycle {
         order += groups
         order += computers
         // New users first, in batches: an initial sync is mostly these.
-        let fresh = order.filter { $0.isUser && $0.user.cloudID == nil && $0.inScope }.map(\.user)
-        var creates: [CreatePlan] = []
-        for start in stride(from: 0, to: fresh.count, by: Self.bulkSize) {
-            creates.append(try await planCreates(Array(fresh[start..<min(start + Self.bulkSize, fresh.count)]), context: context))
-        }
-        return PreparedExport(order: order, creates: creates)
-    }
-
-    /// Carries out an export ``prepareExport(_:context:connector:runID:)`` prepared: the planned creations, then each
-    /// changed object as ``exportChanged(_:state:run:stored:)`` describes.
-    func exportPrepared(_ prepared: PreparedExport, state: inout ExportState, run: inout SyncRun, stored: Set<String>) async throws {
-        let tenant = state.context.tenant, connector = state.connector
-        let order = prepared.order
         var done: Set<String> = []
         var exported: [StagedUser] = []
-        for plan in prepared.creates {
-            let created = try await create(plan, context: &state.context, run: &run)
+        let fresh = order.filter { $0.isUser && $0.user.cloudID == nil && $0.inScope }.map(\.user)
+        for start in stride(from: 0, to: fresh.count, by: Self.bulkSize) {
+            let created = try await createInBulk(Array(fresh[start..<min(start + Self.bulkSize, fresh.count)]), context: &state.context, run: &run)
             for user in created { done.insert(user.id) }
             exported += created
         }
@@ -443,17 +375,12 @@ extension SyncCycle {
     /// transaction (about 0.2 s on a quiet machine) at most.
     static let bulkSize = 1_000
 
-    /// Plans creating new users together, each that plainly creates: no cloud user matches it, there is nothing to
-    /// restore, no other object holds its name or addresses, and no other user in the batch shares them. One read
-    /// serves the whole batch, and ``create(_:context:run:)`` one write transaction (`DirectoryService.apply`), instead
-    /// of several for each user, which is what an initial sync spends its time on. The users left out go through
-    /// `apply` one by one.
-    ///
-    /// What it reads is only a filter: the write claims every unique key again, so a plan made while an earlier page
-    /// was still being written stays correct. A user whose key that page took meanwhile is refused by the write and
-    /// goes through `apply`, which sees that page (and resolves the conflict) as it would have without the overlap; and
-    /// `context.deletedByAnchor` only loses entries as a run goes on, so an older copy leaves out more users, not fewer.
-    func planCreates(_ users: [StagedUser], context: ExportContext) async throws -> CreatePlan {
+    /// Creates new users together when each plainly creates: no cloud user matches it, there is nothing to restore,
+    /// no other object holds its name or addresses, and no other user in the batch shares them. One read and one
+    /// write transaction (`DirectoryService.apply`) serve the whole batch instead of several for each user, which is
+    /// what an initial sync spends its time on. Returns the users created; the others (one the directory refused
+    /// included: it alone is left out) go through `apply` one by one.
+    func createInBulk(_ users: [StagedUser], context: inout ExportContext, run: inout SyncRun) async throws -> [StagedUser] {
         let tenantID = context.tenant.id
         var planned: [(user: StagedUser, desired: [String: JSONValue], incoming: IncomingUser)] = []
         for user in users {
@@ -495,16 +422,10 @@ extension SyncCycle {
             keys.formUnion(mine)
             chosen.append(index)
         }
-        return CreatePlan(users: chosen.map { planned[$0].user }, bodies: chosen.map { planned[$0].desired })
-    }
-
-    /// Creates the users of a plan in one transaction, their staged objects (joined) committing with them. Returns the
-    /// users created; one the directory refused (a key taken since the plan's read) is left out: it goes through
-    /// `apply`, which resolves conflicts.
-    func create(_ plan: CreatePlan, context: inout ExportContext, run: inout SyncRun) async throws -> [StagedUser] {
-        guard !plan.users.isEmpty else { return [] }
-        let users = plan.users
-        let results = try await directory.apply(plan.bodies.map { .create(.user, body: $0) }, tenant: context.tenant.id,
+        guard !chosen.isEmpty else { return [] }
+        // The created users' staged objects, joined, commit with them.
+        let users = chosen.map { planned[$0].user }
+        let results = try await directory.apply(chosen.map { .create(.user, body: planned[$0].desired) }, tenant: tenantID,
                                                 actor: SyncCycle.actor, allowReadOnly: true) { results, tx in
             try await tx.putStaged(Self.created(users, results).map(\.stored))
         }
@@ -528,7 +449,7 @@ extension SyncCycle {
         }
     }
 
-    /// The unique keys `candidates` and `planCreates` look up for a new user: its anchor, name, primary address and
+    /// The unique keys `candidates` and `createInBulk` look up for a new user: its anchor, name, primary address and
     /// addresses.
     static func lookedUpKeys(_ user: IncomingUser) -> [UniqueKey] {
         [UniqueKey("onPremisesImmutableId", user.sourceAnchor), UniqueKey("userPrincipalName", user.userPrincipalName)]

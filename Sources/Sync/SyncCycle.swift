@@ -155,9 +155,8 @@ public struct SyncCycle: Sendable {
     /// Test seam: called after each page's checkpoint is saved, with how many pages this node committed.
     @TaskLocal static var pageCommitted: (@Sendable (Int) async throws -> Void)?
 
-    /// One connector's run, from `progress` when a node committed part of it before: each page is exported (prepared
-    /// while the page before it is written, ``PagePipeline``), and a checkpoint saved once the pages read so far are
-    /// written (what the import read up to, what waits for the end); `committed` is the run as of the last.
+    /// One connector's run, from `progress` when a node committed part of it before: each page is exported, then its
+    /// checkpoint saved (what the import read up to, what waits for the end); `committed` is the run as of the last.
     func runConnector(_ connector: SyncConnector, tenant: TenantRecord, settings: SyncSettings, keeper: SyncRunKeeper, progress saved: SyncProgress?,
                       run: inout SyncRun, committed: inout SyncRun) async throws -> ConnectorOutcome {
         var export = try await beginExport(tenant: tenant, connector: connector, settings: settings)
@@ -165,8 +164,6 @@ public struct SyncCycle: Sendable {
         if saved != nil { try await export.restore(progress, cycle: self) }
         var pages = 0
         var cookie: [UInt8]?
-        // Each page is prepared while the one before it is written; a checkpoint covers the pages written.
-        var pipeline = PagePipeline()
         if let file = connector.ldifFile {
             // Read as a stream, a page at a time; a resumed run passes over the entries committed before.
             var reader = try LDIF.Reader(path: file)
@@ -174,56 +171,31 @@ public struct SyncCycle: Sendable {
             while skipped < progress.entries, try reader.next() != nil { skipped += 1 }
             var page: [LDAPEntry] = []
             page.reserveCapacity(Self.pageSize)
-            while true {
-                let next: LDAPEntry?
-                do {
-                    next = try reader.next()
-                } catch {
-                    await pipeline.writeHeldPage(after: error, cycle: self, state: &export, run: &run)
-                    throw error
-                }
-                guard let entry = next else { break }
+            while let entry = try reader.next() {
                 page.append(entry)
-                guard page.count == Self.pageSize else { continue }
-                let written = try await pipeline.add(page, cycle: self, state: &export, run: &run)
-                page.removeAll(keepingCapacity: true)
-                guard written > 0 else { continue }
-                progress.entries += written
-                pages += 1
-                let stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
-                committed = run
-                if let stop { return stop }
+                if page.count == Self.pageSize {
+                    try await exportPage(page, state: &export, run: &run)
+                    progress.entries += page.count
+                    page.removeAll(keepingCapacity: true)
+                    pages += 1
+                    let stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
+                    committed = run
+                    if let stop { return stop }
+                }
             }
-            // The last full page gets its checkpoint as every full page does; a partial page after it none.
-            let written = page.isEmpty ? try await pipeline.flush(self, state: &export, run: &run)
-                : try await pipeline.add(page, cycle: self, state: &export, run: &run)
-            if written == Self.pageSize {
-                progress.entries += written
-                pages += 1
-                let stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
-                committed = run
-                if let stop { return stop }
-            }
-            try await pipeline.flush(self, state: &export, run: &run)
+            try await exportPage(page, state: &export, run: &run)
         } else if progress.more {
             var stop: ConnectorOutcome?
-            do {
-                cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page in
-                    _ = try await pipeline.add(page, cycle: self, state: &export, run: &run)
-                } replied: { next, more in
-                    // Every page of the answer is written before its cookie goes into a checkpoint.
-                    try await pipeline.flush(self, state: &export, run: &run)
-                    progress.cookie = Data(next)
-                    progress.more = more
-                    guard more else { return true }
-                    pages += 1
-                    stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
-                    committed = run
-                    return stop == nil
-                }
-            } catch {
-                await pipeline.writeHeldPage(after: error, cycle: self, state: &export, run: &run)
-                throw error
+            cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page in
+                try await exportPage(page, state: &export, run: &run)
+            } replied: { next, more in
+                progress.cookie = Data(next)
+                progress.more = more
+                guard more else { return true }
+                pages += 1
+                stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
+                committed = run
+                return stop == nil
             }
             if let stop { return stop }
         } else {
