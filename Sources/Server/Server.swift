@@ -23,7 +23,10 @@ public enum TesseraServer {
         if let syncInterval { services.append(SyncService(app: app, interval: syncInterval)) }
         services += extra  // e.g. the health listener (`serve --health-listen`)
         // `serve --tls-cert`: renewals without a restart; otherwise SIGHUP is only logged (its default would stop the server).
-        services.append(tls?.reloader ?? HangupWithoutCertificateService(logger: Logger(label: "tessera.tls")))
+        // Trapped here, before anything listens: the services start side by side with the listener, and a SIGHUP that came
+        // before a service had trapped it (`systemctl reload` right after start) ended the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        services.append(tls?.reloader(hangups: hangups) ?? HangupWithoutCertificateService(logger: Logger(label: "tessera.tls"), hangups: hangups))
         tls?.report(to: app.telemetry, listener: "https")  // its expiry in /metrics
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: port), serverName: "Tessera",

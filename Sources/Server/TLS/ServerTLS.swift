@@ -190,8 +190,11 @@ public final class ServerTLS: Sendable {
 
     /// The service that calls ``reload()`` every reload interval and on each SIGHUP, and ``warnIfExpiring()`` every
     /// hour, while the server runs; none for the generated certificate.
-    var reloader: (any Service)? {
-        files.map { CertificateReloadService(tls: self, interval: $0.interval) }
+    var reloader: (any Service)? { reloader(hangups: nil) }
+
+    /// The same, taking SIGHUP from `hangups` (trapped before the server starts listening) when given.
+    func reloader(hangups: UnixSignalsSequence?) -> (any Service)? {
+        files.map { CertificateReloadService(tls: self, interval: $0.interval, hangups: hangups) }
     }
 }
 
@@ -200,9 +203,11 @@ public final class ServerTLS: Sendable {
 struct CertificateReloadService: Service {
     let tls: ServerTLS
     let interval: Duration?
+    /// SIGHUP, trapped before the server listens (`TesseraServer.run`); trapped here when nil.
+    var hangups: UnixSignalsSequence? = nil
 
     func run() async throws {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = if let hangups = self.hangups { hangups } else { await UnixSignalsSequence(trapping: .sighup) }
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -236,9 +241,11 @@ struct CertificateReloadService: Service {
 /// `tessera proxy` without `--tls-cert` runs it too (``ServerTLS/takeHangupsWithoutCertificate()``).
 struct HangupWithoutCertificateService: Service {
     let logger: Logger
+    /// SIGHUP, trapped before the server listens (`TesseraServer.run`); trapped here when nil.
+    var hangups: UnixSignalsSequence? = nil
 
     func run() async throws {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = if let hangups = self.hangups { hangups } else { await UnixSignalsSequence(trapping: .sighup) }
         await cancelWhenGracefulShutdown {
             for await _ in hangups {
                 logger.notice("SIGHUP: nothing to read again (no --tls-cert); the server goes on")
