@@ -89,6 +89,13 @@ struct RequestEdgeTests {
                 #expect(late.hasPrefix("HTTP/1.1 408"), "\(late.prefix(200))")
                 #expect(late.lowercased().contains("connection: close"))
                 #expect(late.contains("The request body did not arrive in time."))
+            }
+            // Bodies that arrive within their limit, in parts 50 ms apart, against a limit no scheduling delay of a loaded
+            // two-core test run outlasts (with 1 s, a full run once answered the in-time body 408: the server's loop
+            // reached its head more than a second after the connection was accepted).
+            let roomy = Application(responder: TesseraResponder(app: h.app, scheme: "http", limits: ServerLimits(bodyTimeout: .seconds(30))))
+            try await roomy.test(.live) { client in
+                let port = try #require(client.port)
                 let inTime = await Self.exchange(port: port, [head + body.prefix(10), String(body.dropFirst(10))], pause: 0.05)
                 #expect(inTime.hasPrefix("HTTP/1.1 400"), "read whole, then refused by the token endpoint: \(inTime.prefix(200))")
                 #expect(inTime.contains("invalid_client") || inTime.contains("invalid_request"), "\(inTime.prefix(400))")
