@@ -22,6 +22,13 @@ struct SignInBench: AsyncParsableCommand {
     var policies: Int = 0
     @Option(help: "A postgres:// URL to sign in against PostgreSQL (a tenant of its own is created there); SQLite in a temporary folder when omitted.")
     var database: String?
+    @Option(help: "Where the simulated browsers run: process (a process of their own, so this one's CPU is the server's) or in-process (beside the server, as before).")
+    var client: BrowsersPlace = .process
+
+    enum BrowsersPlace: String, ExpressibleByArgument, Sendable {
+        case process
+        case inProcess = "in-process"
+    }
 
     func run() async throws {
         let (folder, store, app, tenant) = try await Benchmarks.temporaryTenant(database: database)
@@ -50,6 +57,12 @@ struct SignInBench: AsyncParsableCommand {
             try await conditionalAccess.set(enabled: false)
         }
         let backend = store.isPostgres ? "PostgreSQL" : "SQLite"
+        let browsers = client == .process
+            ? try await BrowsersProcess(plan: BrowserPlan(setup: setup, port: port, seconds: seconds, concurrency: concurrency)) : nil
+        defer { browsers?.finish() }
+        say(browsers == nil ? "browsers: in this process (its CPU is the server's and the browsers')"
+                            : "browsers: in a process of their own (this process's CPU is the server's)")
+        func cpu() -> Double { TrafficBench.processorSeconds(children: false) }
         var withPolicies: [(http: Double, inProcess: Double)] = []
 
         var rows: [Round] = []
@@ -57,21 +70,35 @@ struct SignInBench: AsyncParsableCommand {
             let verify = try await Benchmarks.measure(seconds: min(seconds, 2), concurrency: concurrency) {
                 guard setup.verifyOnce() else { throw ValidationError("in-process verification failed") }
             }
-            let http = try await measureHTTP(setup: setup, port: port)
+            let http = try await measureHTTP(setup: setup, port: port, browsers: browsers)
+            // CPU an operation: the process's CPU over the measurement ÷ (its rate × its wall time).
+            var before = cpu(), started = ContinuousClock.now
             let local = try await Benchmarks.measure(seconds: seconds, concurrency: concurrency) {
                 try await setup.signIn(user: setup.users[Int.random(in: 0..<setup.users.count)], over: InProcess(app: app, host: "localhost:\(port)"))
             }
+            let localSignIns = max(1, local * (ContinuousClock.now - started).seconds)
+            let localCPU = cpu() - before
+            before = cpu()
+            started = ContinuousClock.now
             let sign = try await Benchmarks.measure(seconds: min(seconds, 2), concurrency: concurrency) { try app.signOnce() }
+            let signatures = max(1, sign * (ContinuousClock.now - started).seconds)
+            let signCPU = cpu() - before
             // One write transaction of the smallest kind (a single-use key), as each step's writes are.
             let tenantID = tenant.tenantId
             let commits = try await Benchmarks.measure(seconds: min(seconds, 2), concurrency: concurrency) {
                 let key = "bench:" + Identifier.make()
                 _ = try await store.write { tx in try await tx.consumeOnce(tenant: tenantID, key: key, expiresAt: "2999-01-01T00:00:00Z", now: "2000-01-01T00:00:00Z") }
             }
-            let row = Round(verify: verify, http: http.rate, inProcess: local, rs256: sign, commits: commits, steps: http.steps, total: http.total)
+            let row = Round(verify: verify, http: http.rate, inProcess: local, rs256: sign, commits: commits, steps: http.steps, total: http.total,
+                            cpu: .init(signIn: http.serverCPU / Double(max(1, http.signIns)) * 1000,
+                                       browsers: http.browsersCPU.map { $0 / Double(max(1, http.signIns)) * 1000 },
+                                       inProcess: localCPU / localSignIns * 1000, signature: signCPU / signatures * 1000))
             rows.append(row)
             say(String(format: "round %d: sign-ins over HTTP %.0f/s (median %.2f ms, p99 %.2f ms); the same in process %.0f/s; WebAuthn verify %.0f/s; RS256 signatures %.0f/s; %@ write transactions %.0f/s",
                        round, row.http, row.total.median, row.total.p99, row.inProcess, row.verify, row.rs256, backend as NSString, row.commits))
+            say(String(format: "  CPU: %.2f ms a sign-in over HTTP in this process (%@); %.2f ms a sign-in in process (no socket); %.3f ms an RS256 signature; 2 × a signature ÷ a sign-in over HTTP %.3f; sign-ins ÷ (RS256/s ÷ 2) %.3f",
+                       row.cpu.signIn, (row.cpu.browsers.map { String(format: "the server alone; the browsers' process %.2f ms", $0) } ?? "server and browsers") as NSString,
+                       row.cpu.inProcess, row.cpu.signature, row.cpu.ratio, row.http / (row.rs256 / 2)))
             for (name, step) in zip(Setup.stepNames, row.steps) {
                 say(String(format: "  %-28@ median %.2f ms, p99 %.2f ms", name as NSString, step.median, step.p99))
             }
@@ -80,7 +107,7 @@ struct SignInBench: AsyncParsableCommand {
                 try await conditionalAccess.set(enabled: true)
                 // One sign-in first, so the engine is compiled from the changed policies before anything is timed.
                 _ = try await HTTPConnection.with(port: port) { try await setup.signIn(user: setup.users[0], over: $0) }
-                let http = try await measureHTTP(setup: setup, port: port)
+                let http = try await measureHTTP(setup: setup, port: port, browsers: browsers)
                 let local = try await Benchmarks.measure(seconds: seconds, concurrency: concurrency) {
                     try await setup.signIn(user: setup.users[Int.random(in: 0..<setup.users.count)], over: InProcess(app: app, host: "localhost:\(port)"))
                 }
@@ -113,6 +140,12 @@ struct SignInBench: AsyncParsableCommand {
             say(String(format: "| step: %@, median / p99 | %.2f ms / %.2f ms |", name as NSString,
                        median(rows.map { $0.steps[index].median }), median(rows.map { $0.steps[index].p99 })))
         }
+        let place = browsers == nil ? "server and browsers in one process" : "the server alone, browsers in a process of their own"
+        say(String(format: "| CPU a sign-in over HTTP (%@) | %.2f ms |", place as NSString, median(rows.map(\.cpu.signIn))))
+        if browsers != nil { say(String(format: "| CPU a sign-in in the browsers' process | %.2f ms |", median(rows.map { $0.cpu.browsers ?? 0 }))) }
+        say(String(format: "| CPU a sign-in in process (no socket) | %.2f ms |", median(rows.map(\.cpu.inProcess))))
+        say(String(format: "| CPU an RS256 signature | %.3f ms |", median(rows.map(\.cpu.signature))))
+        say(String(format: "| CPU ratio: 2 × a signature ÷ a sign-in over HTTP (%@), per round | %.3f |", place as NSString, median(rows.map(\.cpu.ratio))))
         if !withPolicies.isEmpty {
             say(String(format: "| complete passkey sign-ins over HTTP, %d Conditional Access policies enabled | %.0f/s |", policies, median(withPolicies.map(\.http))))
             say(String(format: "| the same in process, policies enabled | %.0f/s |", median(withPolicies.map(\.inProcess))))
@@ -127,10 +160,26 @@ struct SignInBench: AsyncParsableCommand {
         let verify, http, inProcess, rs256, commits: Double
         let steps: [Percentiles]
         let total: Percentiles
+        let cpu: CPU
     }
 
-    struct Percentiles {
+    /// Milliseconds of this process's utime + stime: a sign-in over HTTP, the browsers' process's a sign-in (when they run
+    /// there), a sign-in in process, an RS256 signature.
+    struct CPU {
+        let signIn: Double
+        let browsers: Double?
+        let inProcess: Double
+        let signature: Double
+        /// What a sign-in could cost if its two signatures were all it did, over what it costs.
+        var ratio: Double { signIn > 0 ? 2 * signature / signIn : 0 }
+    }
+
+    struct Percentiles: Codable, Equatable, Sendable {
         let median, p99: Double
+        init(median: Double, p99: Double) {
+            self.median = median
+            self.p99 = p99
+        }
         init(_ samples: [Double]) {
             let s = samples.sorted()
             median = s.isEmpty ? 0 : s[s.count / 2]
@@ -138,8 +187,21 @@ struct SignInBench: AsyncParsableCommand {
         }
     }
 
-    /// Sign-ins per second over `concurrency` keep-alive connections, with each step's latency.
-    func measureHTTP(setup: Setup, port: Int) async throws -> (rate: Double, steps: [Percentiles], total: Percentiles) {
+    /// Sign-ins per second over `concurrency` keep-alive connections, with each step's latency, run by `browsers` (or in
+    /// this process), and this process's CPU over the window.
+    func measureHTTP(setup: Setup, port: Int, browsers: BrowsersProcess?) async throws
+        -> (rate: Double, steps: [Percentiles], total: Percentiles, signIns: Int, serverCPU: Double, browsersCPU: Double?) {
+        let before = TrafficBench.processorSeconds(children: false)
+        let window = if let browsers { try await browsers.run() } else {
+            try await Self.window(setup: setup, port: port, seconds: seconds, concurrency: concurrency)
+        }
+        let serverCPU = TrafficBench.processorSeconds(children: false) - before
+        return (window.rate, window.steps, window.total, window.signIns, serverCPU, window.browsersCPU)
+    }
+
+    /// One window of sign-ins: one keep-alive connection for each of the first `concurrency` users, each signing its
+    /// user in again and again for `seconds`.
+    static func window(setup: Setup, port: Int, seconds: Double, concurrency: Int) async throws -> BrowserWindow {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         let start = ContinuousClock.now
         let results = try await withThrowingTaskGroup(of: [[Double]].self) { group in
@@ -158,7 +220,7 @@ struct SignInBench: AsyncParsableCommand {
         }
         let elapsed = (ContinuousClock.now - start).seconds
         let steps = (0..<Setup.stepNames.count).map { i in Percentiles(results.map { $0[i] }) }
-        return (Double(results.count) / elapsed, steps, Percentiles(results.map { $0.reduce(0, +) }))
+        return BrowserWindow(signIns: results.count, seconds: elapsed, steps: steps, total: Percentiles(results.map { $0.reduce(0, +) }))
     }
 
     static func freePort() throws -> Int {
@@ -200,7 +262,7 @@ struct Setup: Sendable {
     let rpIdHash: [UInt8]
     let clientID: String
     let clientSecret: String
-    let redirectURI = "http://localhost/callback"
+    var redirectURI = "http://localhost/callback"
     let users: [User]
     let verify: @Sendable () -> Bool
 
