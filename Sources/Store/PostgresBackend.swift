@@ -73,16 +73,7 @@ struct PostgresSession: SQLSession {
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
         observe?(sql)
-        var bindings = PostgresBindings(capacity: binds.count)
-        for value in binds {
-            switch value {
-            case .text(let s): bindings.append(s)
-            case .int(let i): bindings.append(i)
-            case .double(let d): bindings.append(d)
-            case .null: bindings.appendNull()
-            }
-        }
-        let query = PostgresQuery(unsafeSQL: Self.numberPlaceholders(sql), binds: bindings)
+        let query = Self.query(sql, binds)
         // A statement written to a connection whose channel has closed and dropped its handlers is never answered by
         // PostgresNIO (its promise is dropped with the write): the request would hang. Whether the connection is closed
         // is asked on its event loop, in the same turn that writes the statement, so no close can come between the two:
@@ -98,7 +89,55 @@ struct PostgresSession: SQLSession {
         if result.metadata.command == "ROLLBACK", sql == "COMMIT" {
             throw StoreError(message: "The transaction was rolled back at its commit: an earlier statement in it failed.")
         }
-        return try result.rows.map { row in
+        return try Self.values(result)
+    }
+
+    /// Runs `sql`, a write outside any transaction block, so its own commit, and returns once its commit is proven to
+    /// have ended (why a proof is needed: `executeCommitting`). The statement and the `SELECT 1` proof are written
+    /// together, on the connection's event loop, in the turn that finds the connection open: PostgresNIO sends the proof
+    /// from the loop as soon as the statement's ReadyForQuery arrives (it sends a connection's queries one after the
+    /// other), and the caller resumes once, when the proof's answer is in. The proof comes only after the statement's
+    /// commit ended, whatever the statement's answer was; a connection lost before the proof's answer fails the call
+    /// (the write's outcome is then in doubt: the write session set `committing` first). A statement that fails is
+    /// reported with its own error, without waiting for the proof.
+    func executeLast(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        observe?(sql)
+        let query = Self.query(sql, binds)
+        let result = try await connection.eventLoop.flatSubmit { [connection, logger, observe] () -> EventLoopFuture<PostgresQueryResult> in
+            guard !connection.isClosed else {
+                return connection.eventLoop.makeFailedFuture(PostgresUnavailable(reason: "the connection was lost", underlying: nil))
+            }
+            // Told before either is written: both go out in this turn.
+            observe?("SELECT 1")
+            let answer = connection.query(query, logger: logger)
+            let proof = connection.query("SELECT 1", logger: logger)
+            return answer.and(proof).map { answer, _ in answer }
+        }.get()
+        return try Self.values(result)
+    }
+
+    /// A session outside any transaction block: each write is its own commit, so a held write runs alone at once.
+    func hold(_ write: HeldWrite) async throws {
+        try await write.alone(self)
+    }
+
+    /// `sql` with `?` placeholders and its values, as PostgresNIO sends them.
+    static func query(_ sql: String, _ binds: [SQLValue]) -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for value in binds {
+            switch value {
+            case .text(let s): bindings.append(s)
+            case .int(let i): bindings.append(i)
+            case .double(let d): bindings.append(d)
+            case .null: bindings.appendNull()
+            }
+        }
+        return PostgresQuery(unsafeSQL: numberPlaceholders(sql), binds: bindings)
+    }
+
+    /// An answer's rows as positional values.
+    static func values(_ result: PostgresQueryResult) throws -> [[SQLValue]] {
+        try result.rows.map { row in
             try row.map { cell -> SQLValue in
                 guard cell.bytes != nil else { return .null }
                 switch cell.dataType {

@@ -12,14 +12,6 @@ import Synchronization
 /// of six with `BEGIN`, three writes and `COMMIT`. When another statement comes first, the block is opened and the held write runs inside
 /// it, as it would have at its place.
 final class PostgresWriteSession: SQLSession, Sendable {
-    /// A write held back: how it runs as the transaction's only write (outside a block, on the bare connection, returning
-    /// only once its commit is proven to have ended: `PostgresSession.executeCommitting`) and how it runs inside the block
-    /// (through this session).
-    struct HeldWrite: Sendable {
-        let alone: @Sendable (PostgresSession) async throws -> Void
-        let inBlock: @Sendable () async throws -> Void
-    }
-
     private struct State {
         var open = false
         var held: HeldWrite?
@@ -52,8 +44,9 @@ final class PostgresWriteSession: SQLSession, Sendable {
 
     /// Runs `sql`, a write, as the transaction's last statement. When nothing was written before it (no block open, no
     /// write held), it runs alone, outside any block, so it is its own commit, and returns once a following `SELECT 1`'s
-    /// answer proved that the commit ended (as `PostgresSession.executeCommitting` does for a prepared create): two round
-    /// trips instead of `BEGIN`, the statement and `COMMIT`. Otherwise it runs inside the block, which commits as usual.
+    /// answer proved that the commit ended (`PostgresSession.executeLast`: both written at once on the connection's event
+    /// loop, as `PostgresSession.executeCommitting` does for a prepared create): two round trips instead of `BEGIN`, the
+    /// statement and `COMMIT`, and one hop to the loop. Otherwise it runs inside the block, which commits as usual.
     /// Any statement after it is refused (it would run outside the transaction).
     func executeLast(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
         try refuseAfterLast()
@@ -65,9 +58,7 @@ final class PostgresWriteSession: SQLSession, Sendable {
         }
         state.withLock { $0.ended = true }
         committing.set()
-        let rows = try await connection.execute(sql, binds)
-        _ = try await connection.execute("SELECT 1", [])
-        return rows
+        return try await connection.executeLast(sql, binds)
     }
 
     private func refuseAfterLast() throws {

@@ -16,12 +16,6 @@ enum SQLValue: Sendable, Hashable {
     }
 }
 
-/// One connection inside a transaction (or a read view).
-protocol SQLSession: Sendable {
-    /// Runs one statement with `?` placeholders; returns rows as positional values.
-    func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]]
-}
-
 /// A database: SQLite in a file, or PostgreSQL. Everything above this speaks the same SQL, with the
 /// few differences held by `SQLDialect`.
 protocol SQLBackend: Sendable {

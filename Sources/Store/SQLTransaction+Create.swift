@@ -2,9 +2,9 @@ import PostgresNIO
 import TesseraCore
 
 extension SQLTransaction {
-    /// A new object with its keys and change-log row. SQLite runs the three statements (each costs no round trip). On
-    /// PostgreSQL the create is held by the write session: as the transaction's only write it runs alone as one prepared
-    /// statement that is also the commit (`createAlone`); when more follows, the three run inside the transaction block.
+    /// A new object with its keys and change-log row, held by the session (`SQLSession.hold`). SQLite runs the three
+    /// statements at once (each costs no round trip). On PostgreSQL, as the transaction's only write it runs alone as one
+    /// prepared statement that is also the commit (`createAlone`); when more follows, the three run inside the block.
     func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord) async throws {
         try await create(object, keys: keys, change: change, requirement: nil)
     }
@@ -16,21 +16,14 @@ extension SQLTransaction {
     }
 
     private func create(_ object: StoredObject, keys: [UniqueKey], change: ChangeRecord, requirement: CreateRequirement?) async throws {
-        guard let session = session as? PostgresWriteSession else {
-            if let requirement { try await checkInPlace(requirement, tenant: object.tenant) }
-            try await claim(tenant: object.tenant, object: object.id, keys: keys)
-            try await insert(object)
-            _ = try await record(change)
-            return
-        }
         let dialect = dialect
-        try await session.hold(PostgresWriteSession.HeldWrite(
+        try await session.hold(HeldWrite(
             alone: { connection in
                 try await SQLTransaction(session: connection, dialect: dialect)
                     .createAlone(object, keys: keys, change: change, requirement: requirement, on: connection)
             },
             inBlock: {
-                try await requirement?.check(tenant: object.tenant, in: self)
+                if let requirement { try await checkInPlace(requirement, tenant: object.tenant) }
                 try await claim(tenant: object.tenant, object: object.id, keys: keys)
                 try await insert(object)
                 _ = try await record(change)

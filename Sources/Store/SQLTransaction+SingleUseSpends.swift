@@ -3,7 +3,7 @@ import TesseraCore
 
 /// A sign-in step's writes as one (`SingleUseSpends`): SQLite runs them as statements of the transaction (each costs no
 /// round trip); PostgreSQL as one data-modifying statement, run alone as the commit when it is the transaction's only
-/// write (`PostgresWriteSession.executeLast`).
+/// write (`SQLSession.executeLast`).
 extension SQLTransaction {
     func spend(tenant: String, key: String, expiresAt: String, now: String, inserting rows: [CredentialRow],
                ifUnchanged object: StoredObject?) async throws -> SpendOutcome {
@@ -58,11 +58,7 @@ extension SQLTransaction {
         if !rows.isEmpty { sql += ", (SELECT count(*) FROM made)" }
         let answer: [[SQLValue]]
         do {
-            if let session = session as? PostgresWriteSession {
-                answer = try await session.executeLast(sql, binds)
-            } else {
-                answer = try await self.rows(sql, binds)
-            }
+            answer = try await session.executeLast(sql, binds)
         } catch let error as PSQLError where error.code == .server && error.serverInfo?[.sqlState] == "23505" {
             // unique_violation: only the records can conflict (the key has its ON CONFLICT). Nothing was saved.
             throw DirectoryError.duplicate(error.serverInfo?[.constraintName] == "credential_records_by_handle" ? "handle" : "id")

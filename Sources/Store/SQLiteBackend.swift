@@ -78,4 +78,15 @@ struct SQLiteSession: SQLSession {
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
         try handle.execute(sql, binds)
     }
+
+    /// A statement of the transaction like any other: it commits with the transaction (SQLite saves no round trip by
+    /// running a write alone).
+    func executeLast(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        try handle.execute(sql, binds)
+    }
+
+    /// Runs `write` at once, in place.
+    func hold(_ write: HeldWrite) async throws {
+        try await write.inBlock()
+    }
 }
