@@ -69,4 +69,105 @@ struct PostgresSpendRoundTripTests {
             #expect(try await SingleUseSpendTests.tokens(store, t, user: user).count == 2)
         }
     }
+
+    @Test("a spend run alone is written with its proof: while the spend waits for another transaction's lock on its key, its SELECT 1 is already handed to the connection, and nothing more is sent once it ends",
+          arguments: databases)
+    func proofWrittenWithSpend(_ url: String) async throws {
+        try await PostgresRoundTripTests.withCountedStore(url) { store, _, tenant, sent in
+            let t = tenant.tenantId, user = tenant.adminUserId
+            let row = SingleUseSpendTests.token(t, user: user, handle: "waiting")
+            // Another transaction inserts the key and keeps it uncommitted, so the spend's insert of it waits on its lock.
+            let side = try PostgresBackend(url: url, maxConnections: 2)
+            let inserted = AsyncStream<Void>.makeStream(), release = AsyncStream<Void>.makeStream()
+            // However the test ends, the other transaction ends (its ROLLBACK lets the spend go on).
+            defer { release.continuation.finish() }
+            let holder = Task {
+                try await side.withReadSession { session in
+                    _ = try await session.execute("BEGIN", [])
+                    _ = try await session.execute("INSERT INTO single_use (tenant, key, expires_at) VALUES (?, ?, ?)",
+                                                  [.text(t), .text("code:waiting"), .text(SingleUseSpendTests.later)])
+                    inserted.continuation.yield()
+                    for await _ in release.stream { break }
+                    _ = try await session.execute("ROLLBACK", [])
+                }
+            }
+            for await _ in inserted.stream { break }
+            let spend = Task {
+                try await store.write { tx in
+                    try await tx.spend(tenant: t, key: "code:waiting", expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
+                                       inserting: [row], ifUnchanged: nil)
+                }
+            }
+            // Until PostgreSQL shows the spend waiting for the lock (bounded: a loaded machine may take a while to send it).
+            var waiting = false
+            for _ in 0..<3000 where !waiting {
+                let rows = try await side.withReadSession { session in
+                    try await session.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH ok AS%'", [])
+                }
+                waiting = rows.first?.first?.int == 1
+                if !waiting { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let early = sent.take()
+            release.continuation.finish()
+            try await holder.value
+            let spent = try await spend.value
+            try await side.close()
+            #expect(waiting, "the spend never waited for the other transaction's lock")
+            // The proof was handed over with the spend, not after its answer.
+            #expect(early.count == 2 && early.first?.hasPrefix("WITH ok AS") == true && early.last == "SELECT 1", "\(early)")
+            #expect(sent.take().isEmpty)
+            // The other transaction rolled back: the spend took the key and saved its record.
+            #expect(spent == .spent)
+            #expect(try await SingleUseSpendTests.tokens(store, t, user: user) == [row])
+        }
+    }
+
+    @Test("a spend run alone whose commit waits for a lost synchronous standby when the primary dies is reported in doubt, not spent: its answer came before its commit ended",
+          .enabled(if: PostgresPair.available))
+    func spendAloneInDoubt() async throws {
+        let pair = try await PostgresPair.start(sync: true)
+        var failure: (any Error)?
+        do {
+            let store = try await SQLDirectoryStore.open(pair.url)
+            do {
+                try await store.migrate()
+                let directory = DirectoryService(store: store, clock: TestClock())
+                let tenant = try await TenantProvisioner(directory: directory).create(name: "Doubt", domain: "doubt.test")
+                let t = tenant.tenantId, user = tenant.adminUserId
+                func spend(_ key: String) async throws -> SpendOutcome {
+                    try await store.write { tx in
+                        try await tx.spend(tenant: t, key: key, expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
+                                           inserting: [SingleUseSpendTests.token(t, user: user, handle: key)], ifUnchanged: nil)
+                    }
+                }
+                #expect(try await spend("code:before") == .spent)
+                // With the synchronous standby gone, every commit on the primary waits for it.
+                try await pair.stopStandby()
+                let waitingSpend = Task { try await spend("code:waiting") }
+                var waiting = false
+                for _ in 0..<3000 where !waiting {
+                    waiting = try await pair.psql(port: pair.primaryPort,
+                                                  "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") != "0"
+                    if !waiting { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                #expect(waiting, "no commit waited for the standby")
+                // Killed, the server sends the spend's answer it had buffered with its goodbye; the proof never comes.
+                try await pair.stopPrimary()
+                do {
+                    let outcome = try await waitingSpend.value
+                    Issue.record("the spend was reported \(outcome), though its commit never reached the standby")
+                } catch let error as DirectoryError {
+                    #expect(error.code == .serviceUnavailable)
+                    #expect(error.message.contains("may or may not have been saved"), "\(error)")
+                }
+            } catch {
+                failure = error
+            }
+            try? await store.shutdown()
+        } catch {
+            failure = error
+        }
+        await pair.down()
+        if let failure { throw failure }
+    }
 }
