@@ -508,21 +508,14 @@ public struct BackupService: Sendable {
     /// The state now as `liveState(tenant:since:base:)` builds it, and the ids whose entries or outgoing links may
     /// differ from `base` (nothing else can). With `onlyTouched`, the state holds only those ids' entries and outgoing
     /// links (each as the whole state would have it), and `base` is not copied: what a report compares.
-    func liveChanges(tenant: String, since record: SnapshotRecord, base: State,
-                     onlyTouched: Bool = false) async throws -> (state: State, bodies: [String: String], touched: Set<String>) {
-        var changed: Set<String> = []
-        var purged: Set<String> = []
-        var after = record.sequence
-        while true {
-            let cursor = after
-            let page = try await store.read { tx in try await tx.changes(tenant: tenant, kinds: nil, after: cursor, limit: 5000) }
-            for change in page {
-                if Self.kinds.contains(change.kind) { changed.insert(change.objectId) }
-                if change.operation == "purge" { purged.insert(change.objectId) }
-            }
-            guard page.count == 5000, let last = page.last else { break }
-            after = last.seq
-        }
+    ///
+    /// `log`: the change log since `record` as `changeLog(tenant:since:)` read it, when the caller has it. With
+    /// `onlyTouched`, `base` need only hold the entries and outgoing links of the ids the log names and of the sources
+    /// that link to an object it purges (each as the whole state has them).
+    func liveChanges(tenant: String, since record: SnapshotRecord, base: State, onlyTouched: Bool = false,
+                     log: (changed: Set<String>, purged: Set<String>)? = nil) async throws -> (state: State, bodies: [String: String], touched: Set<String>) {
+        let (changed, purged): (Set<String>, Set<String>)
+        if let log { (changed, purged) = log } else { (changed, purged) = try await changeLog(tenant: tenant, since: record) }
         // A whole state is `base` with these changes made; a state of the touched ids alone starts empty (copying a
         // 100,000-entry base to change a few thousand entries was a tenth of a report).
         var state = onlyTouched ? State() : base
@@ -557,6 +550,25 @@ public struct BackupService: Sendable {
         let present = Array(changed.intersection(seen))
         state.links.formUnion(try await store.read { tx in try await tx.allLinks(tenant: tenant, relations: Self.relations, sources: present) })
         return (state, bodies, touched)
+    }
+
+    /// The ids of the objects in scope the change log names since `record` (written, deleted, restored, purged), and
+    /// the ids of any kind it purges.
+    func changeLog(tenant: String, since record: SnapshotRecord) async throws -> (changed: Set<String>, purged: Set<String>) {
+        var changed: Set<String> = []
+        var purged: Set<String> = []
+        var after = record.sequence
+        while true {
+            let cursor = after
+            let page = try await store.read { tx in try await tx.changes(tenant: tenant, kinds: nil, after: cursor, limit: 5000) }
+            for change in page {
+                if Self.kinds.contains(change.kind) { changed.insert(change.objectId) }
+                if change.operation == "purge" { purged.insert(change.objectId) }
+            }
+            guard page.count == 5000, let last = page.last else { break }
+            after = last.seq
+        }
+        return (changed, purged)
     }
 
     /// The live state, read whole, for reports against now.

@@ -138,23 +138,32 @@ public struct DifferenceReport: Sendable {
 extension BackupService {
     /// The report between snapshot `from` (the state to go back to) and snapshot `to`, or now when `to` is nil.
     public func difference(tenant: String, from: String, to: String?) async throws -> DifferenceReport {
-        try await comparison(tenant: tenant, from: from, to: to).report
+        try await comparison(tenant: tenant, from: from, to: to, wholeTarget: false).report
     }
 
     /// The report, with the snapshot's state and the stored JSON of everything that differs (what a recovery needs).
-    func comparison(tenant: String, from: String, to: String?) async throws -> (report: DifferenceReport, target: State, bodies: [String: String]) {
-        let target = try await state(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: from).id)
-        let current: State
+    /// Without `wholeTarget`, the state given back holds only the ids the report compared (each entry and outgoing
+    /// link as the whole state has it), read from the manifests' lines by id instead of building the snapshot's whole
+    /// state (`ManifestChain`): the report is the same.
+    func comparison(tenant: String, from: String, to: String?,
+                    wholeTarget: Bool = true) async throws -> (report: DifferenceReport, target: State, bodies: [String: String]) {
+        let fromRecord = try await snapshot(tenant: tenant, id: from)
+        let target: State, current: State
         var bodies: [String: String]
         // Only what the later snapshots or the change log touched can differ: just those ids are compared.
         let touched: Set<String>?
-        if let to {
-            // A later snapshot is the earlier one's state plus the changes between: only those are read again.
-            (current, touched) = try await chainState(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id, from: (from.lowercased(), target))
-            bodies = [:]
+        if !wholeTarget, let partial = try await touchedStates(tenant: tenant, from: fromRecord, to: to) {
+            (target, current, bodies, touched) = (partial.target, partial.current, partial.bodies, partial.touched)
         } else {
-            // Now is the snapshot's state plus the change log since: only the ids it names (and their links) are built.
-            (current, bodies, touched) = try await liveChanges(tenant: tenant, since: try snapshot(tenant: tenant, id: from), base: target, onlyTouched: true)
+            target = try await state(tenant: tenant, snapshot: fromRecord.id)
+            if let to {
+                // A later snapshot is the earlier one's state plus the changes between: only those are read again.
+                (current, touched) = try await chainState(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id, from: (fromRecord.id, target))
+                bodies = [:]
+            } else {
+                // Now is the snapshot's state plus the change log since: only the ids it names (and their links) are built.
+                (current, bodies, touched) = try await liveChanges(tenant: tenant, since: fromRecord, base: target, onlyTouched: true)
+            }
         }
         // Bodies only for what differs: its entries, or its links.
         var wanted: Set<String> = []
@@ -176,5 +185,24 @@ extension BackupService {
             throw BackupError.damaged("Blob \(lost) is missing.")
         }
         return (DifferenceReport.compare(target: target, current: current, bodies: bodies, among: ids), target, bodies)
+    }
+
+    /// The states a report compares, each holding only the ids that can differ (`touched`), read from the manifests by
+    /// id: against now, the ids the change log names since `from` and the sources that link to what it purged; against
+    /// a later snapshot, the ids the snapshots after `from` in its chain record. nil when `to` does not descend from
+    /// `from` (then every id is compared).
+    func touchedStates(tenant: String, from: SnapshotRecord, to: String?) async throws
+        -> (target: State, current: State, bodies: [String: String], touched: Set<String>)? {
+        guard let to else {
+            let chain = try await manifestChain(tenant: tenant, snapshot: from.id)
+            let log = try await changeLog(tenant: tenant, since: from)
+            let base = chain.state(of: log.changed.union(log.purged).union(chain.sources(mentioning: log.purged)))
+            let (current, bodies, touched) = try await liveChanges(tenant: tenant, since: from, base: base, onlyTouched: true, log: log)
+            return (base, current, bodies, touched)
+        }
+        let chain = try await manifestChain(tenant: tenant, snapshot: try snapshot(tenant: tenant, id: to).id)
+        guard let position = chain.snapshots.firstIndex(where: { $0.id == from.id }) else { return nil }
+        let touched = chain.touched(after: position + 1)
+        return (chain.prefix(through: position).state(of: touched), chain.state(of: touched), [:], touched)
     }
 }

@@ -426,6 +426,13 @@ extension SQLTransaction {
         return records
     }
 
+    func snapshotManifest(tenant: String, snapshot: String) async throws -> (entries: String, links: String)? {
+        guard let row = try await rows("SELECT entries, links FROM backup_manifests WHERE tenant = ? AND snapshot = ?",
+                                       [.text(tenant), .text(snapshot)]).first
+        else { return nil }
+        return (row[0].text ?? "", row[1].text ?? "")
+    }
+
     func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry] {
         try await manifestRecords(tenant: tenant, snapshot: snapshot, column: "entries") { object, kind, digest, deletedAt in
             SnapshotEntry(object: object, kind: ObjectKind(rawValue: kind), digest: digest == "-" ? nil : digest, deletedAt: deletedAt.isEmpty ? nil : deletedAt)

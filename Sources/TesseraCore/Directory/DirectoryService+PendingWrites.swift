@@ -226,6 +226,9 @@ actor PendingWrites: DirectoryTransaction {
     func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink] {
         try await base.snapshotLinks(tenant: tenant, snapshot: snapshot)
     }
+    func snapshotManifest(tenant: String, snapshot: String) async throws -> (entries: String, links: String)? {
+        try await base.snapshotManifest(tenant: tenant, snapshot: snapshot)
+    }
     func stagedObjects(tenant: String, ids: [String]) async throws -> [StagedObject] { try await base.stagedObjects(tenant: tenant, ids: ids) }
     func stagedObjects(tenant: String, connector: String?, states: [String]?, afterId: String?, limit: Int?) async throws -> [StagedObject] {
         try await base.stagedObjects(tenant: tenant, connector: connector, states: states, afterId: afterId, limit: limit)

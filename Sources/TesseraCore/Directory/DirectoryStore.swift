@@ -308,6 +308,9 @@ public protocol BackupReader: Sendable {
     func snapshots(tenant: String) async throws -> [SnapshotRecord]
     func snapshotEntries(tenant: String, snapshot: String) async throws -> [SnapshotEntry]
     func snapshotLinks(tenant: String, snapshot: String) async throws -> [SnapshotLink]
+    /// A snapshot's manifest as stored: its entry lines and link lines (what `snapshotEntries`/`snapshotLinks` parse),
+    /// nil when it has none.
+    func snapshotManifest(tenant: String, snapshot: String) async throws -> (entries: String, links: String)?
 }
 
 /// The backup store's writes: packs of stored bodies, blobs, snapshots and their retention.
