@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TesseraCore
 
@@ -23,5 +24,21 @@ struct IdentifierTests {
         for i in 0..<32 where i != 12 {
             #expect(seen[i].count == (i == 16 ? 4 : 16), "hex digit \(i)")
         }
+    }
+
+    /// Ids come from a pool of the kernel's random words refilled 4 KiB (256 ids) at a time: made at once from many
+    /// tasks, across many refills, no two are alike and none repeats the pool's zeroed words.
+    @Test("ids made concurrently across many refills of the random pool are all distinct")
+    func concurrentIds() async {
+        let ids = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<1_000).map { i in i % 2 == 0 ? Identifier.make() : Identifier.makeTimeOrdered(at: .now) } } }
+            var all: [String] = []
+            for await some in group { all += some }
+            return all
+        }
+        #expect(ids.count == 8_000)
+        #expect(Set(ids).count == ids.count)
+        // The random part of a time-ordered id (its last 16 hex digits but the variant's) is never all zeros.
+        #expect(ids.allSatisfy { !$0.hasSuffix("0000-000000000000") })
     }
 }

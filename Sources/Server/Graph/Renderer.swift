@@ -9,6 +9,42 @@ enum Renderer {
         "preferredLanguage", "surname", "userPrincipalName", "id",
     ]
 
+    /// ``defaultUserProperties`` in the order serialisation writes them (keys sorted by their bytes), each as the
+    /// `,"name":` that precedes its value.
+    static let defaultUserMembers: [(name: String, prefix: [UInt8])] = defaultUserProperties.sorted().map { name in
+        (name, Array(",\"\(name)\":".utf8))
+    }
+
+    /// The JSON bytes of a user as `render(user, select: nil)` with `@odata.context` set to `context` serialises, written
+    /// straight from the stored body (a create's 201): no copy of the body with its defaults, no object built, filtered
+    /// and sorted. Nil for anything else (another kind, a deleted user), which takes ``render(_:select:polymorphic:)``.
+    /// `RendererDirectTests` compares the two over users with every kind of value.
+    static func userBytes(_ object: StoredObject, context: String) -> [UInt8]? {
+        guard object.kind == .user, object.deletedAt == nil else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(320 + context.utf8.count + object.id.utf8.count)
+        out.append(contentsOf: #"{"@odata.context":"#.utf8)
+        JSONValue.string(context).serialize(into: &out)
+        for member in defaultUserMembers {
+            out.append(contentsOf: member.prefix)
+            guard member.name != "id" else {
+                JSONValue.string(object.id).serialize(into: &out)
+                continue
+            }
+            switch object.body[member.name] {
+            case nil: out.append(contentsOf: "null".utf8)
+            // `_`-members can only hide inside objects (at any depth): those values are stripped as render strips them.
+            case let value?:
+                switch value {
+                case .object, .array: stripPrivate(value).serialize(into: &out)
+                default: value.serialize(into: &out)
+                }
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
     static func render(_ object: StoredObject, select: [String]?, polymorphic: Bool = false) -> JSONValue {
         var out: [String: JSONValue] = [:]
         let body = withDefaults(object.body, kind: object.kind)

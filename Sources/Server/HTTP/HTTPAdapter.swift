@@ -3,6 +3,7 @@ import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 import TesseraCore
 
 /// Adapts Hummingbird requests to `TesseraApp.handle`, and its answers back. It is where the network is distrusted:
@@ -56,7 +57,7 @@ public struct TesseraResponder: HTTPResponder {
     func answer(_ request: Request, context: TesseraRequestContext, requestID: String, tenant: inout String?) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers {
-            let name = field.name.canonicalName.lowercased()
+            let name = field.name.canonicalName  // lowercased already (HTTPTypes)
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
         // Behind a proxy that terminates TLS, the scheme and host the client used are the proxy's word (only a trusted
@@ -93,7 +94,7 @@ public struct TesseraResponder: HTTPResponder {
             app.telemetry.throttled(kind: "token")
             return convert(Self.throttled(wait), base: baseURL, requestID: requestID)
         }
-        let declared = headers["content-length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let declared = headers["content-length"].flatMap(Self.contentLength)
         if let declared, declared > limit { return convert(Self.tooLarge(limit), base: baseURL, requestID: requestID) }
         let reservation = min(declared ?? limit, limit) + 1
         guard budget.reserve(reservation) else {
@@ -136,19 +137,39 @@ public struct TesseraResponder: HTTPResponder {
 
     struct BodyTimeout: Error {}
 
+    /// A `Content-Length` value as a number: digits alone (what clients send) are read as they are, anything else with
+    /// the spaces around it trimmed, as before. Foundation's trimming bridged every request's value through UTF-16.
+    static func contentLength(_ value: String) -> Int? {
+        if !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) { return Int(value) }
+        return Int(value.trimmingCharacters(in: .whitespaces))
+    }
+
+    /// Whether answers on `base` carry HSTS: over HTTPS to a host name other than localhost. Asked of each answer, and
+    /// answered by Foundation's URL parser only once a base (a deployment answers on a few).
+    static func wantsHSTS(_ base: String) -> Bool {
+        if let known = hstsByBase.withLock({ $0[base] }) { return known }
+        let wants = base.hasPrefix("https://") && URL(string: base)?.host.map { $0 != "localhost" && NetworkPolicy.address($0) == nil } == true
+        hstsByBase.withLock { cache in if cache.count < 64 { cache[base] = wants } }
+        return wants
+    }
+
+    private static let hstsByBase = Mutex<[String: Bool]>([:])
+
+    static let requestIDName = HTTPField.Name("request-id")!
+
     /// The response with the headers every answer carries: no MIME sniffing, and over HTTPS (the client's, when a proxy
     /// terminates it) to a real host name,
     /// HSTS (not for localhost, where it would outlive the test server and break every other local site).
     func convert(_ response: APIResponse, base: String?, requestID: String) -> Response {
         var fields = HTTPFields()
-        if !response.headers.contains(where: { $0.name.lowercased() == "request-id" }), let name = HTTPField.Name("request-id") {
-            fields.append(HTTPField(name: name, value: requestID))
+        if !response.headers.contains(where: { $0.name.utf8.count == 10 && $0.name.lowercased() == "request-id" }) {
+            fields.append(HTTPField(name: Self.requestIDName, value: requestID))
         }
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
         fields[.xContentTypeOptions] = "nosniff"
-        if let base, base.hasPrefix("https://"), let host = URL(string: base)?.host, host != "localhost", NetworkPolicy.address(host) == nil {
+        if let base, Self.wantsHSTS(base) {
             fields[.strictTransportSecurity] = "max-age=31536000"
         }
         return Response(status: .init(code: response.status), headers: fields,

@@ -1,4 +1,8 @@
 public import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Object ids: lowercase GUIDs, as Entra uses.
 public enum Identifier {
@@ -9,18 +13,63 @@ public enum Identifier {
         return format(bytes)
     }
 
-    /// Sixteen bytes from the system's CSPRNG (`getrandom`), with the variant bits of RFC 9562 set. Foundation's `UUID()`
-    /// opened, read and closed `/dev/urandom` for each one, three system calls an id, about 2% of a `POST /users`' CPU
-    /// with its three ids (found by scripts/bench-post-users' profile).
+    /// Sixteen bytes from the system's CSPRNG, with the variant bits of RFC 9562 set. Foundation's `UUID()` opened, read
+    /// and closed `/dev/urandom` for each one, three system calls an id, about 2% of a `POST /users`' CPU with its three
+    /// ids (found by scripts/bench-post-users' profile); `SystemRandomNumberGenerator` still made one `getrandom` call
+    /// per 8 bytes, two an id. They come from ``RandomWords`` now, the kernel's bytes drawn 4 KiB at a time.
     static func randomBytes() -> uuid_t {
-        var generator = SystemRandomNumberGenerator()
+        let (first, second) = randomWords.withLock { $0.two() }
         var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &bytes) { raw in
-            raw.storeBytes(of: generator.next() as UInt64, toByteOffset: 0, as: UInt64.self)
-            raw.storeBytes(of: generator.next() as UInt64, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: first, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: second, toByteOffset: 8, as: UInt64.self)
         }
         bytes.8 = 0x80 | (bytes.8 & 0x3F)
         return bytes
+    }
+
+    private static let randomWords = Mutex(RandomWords())
+
+    /// Words from the kernel's CSPRNG read 4 KiB at a time from `/dev/urandom` (held open; the same generator as
+    /// `getrandom` once the kernel has seeded it, which it has long before a server runs), each handed out once and
+    /// zeroed as it is; `SystemRandomNumberGenerator` where the device cannot be read.
+    struct RandomWords: ~Copyable {
+        private var words = [UInt64](repeating: 0, count: 512)
+        private var next = 512
+        private var device: Int32 = -2  // not opened yet
+
+        mutating func two() -> (UInt64, UInt64) {
+            if next + 2 > words.count { refill() }
+            defer {
+                words[next] = 0
+                words[next + 1] = 0
+                next += 2
+            }
+            return (words[next], words[next + 1])
+        }
+
+        private mutating func refill() {
+            if device == -2 { device = open("/dev/urandom", O_RDONLY | O_CLOEXEC) }
+            let filled = device >= 0 && words.withUnsafeMutableBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let count = read(device, raw.baseAddress! + done, raw.count - done)
+                    if count > 0 {
+                        done += count
+                    } else if count < 0, errno == EINTR {
+                        continue
+                    } else {
+                        return false
+                    }
+                }
+                return true
+            }
+            if !filled {
+                var generator = SystemRandomNumberGenerator()
+                for i in words.indices { words[i] = generator.next() }
+            }
+            next = 0
+        }
     }
 
     /// The 8-4-4-4-12 lowercase hexadecimal form of sixteen bytes.

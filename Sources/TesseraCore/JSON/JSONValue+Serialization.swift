@@ -11,6 +11,10 @@ extension JSONValue {
         return out
     }
 
+    /// Appends the value's compact JSON (the bytes ``serializedBytes`` holds) to `out`, for writers that put several
+    /// values into one buffer.
+    public func serialize(into out: inout [UInt8]) { write(to: &out) }
+
     private func write(to out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
