@@ -237,6 +237,7 @@ let package = Package(
             name: "KerberosTests",
             dependencies: [
                 "Kerberos",
+                "TesseraTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],

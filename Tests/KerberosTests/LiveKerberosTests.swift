@@ -1,4 +1,5 @@
 import Foundation
+import TesseraTesting
 import Testing
 
 @testable import Kerberos
@@ -40,15 +41,12 @@ struct LiveKerberosTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-kerberos-\(UUID().uuidString)")
-        let process = Process()
-        process.executableURL = root.appendingPathComponent("scripts/kerberos-fixtures")
-        process.arguments = ["--dc", try #require(environment), folder.path]
         let log = folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + ".log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
-        process.standardError = try FileHandle(forWritingTo: log)
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        // Not Foundation's `Process`, whose `run()` crashed the test process (ChildProcess.start says why).
+        let process = try ChildProcess.start(root.appendingPathComponent("scripts/kerberos-fixtures").path,
+                                             ["--dc", try #require(environment), folder.path], errorsTo: log.path)
         let token = folder.appendingPathComponent("mutual-token.b64")
         let deadline = ContinuousClock.now + .seconds(120)
         while !FileManager.default.fileExists(atPath: token.path), process.isRunning, ContinuousClock.now < deadline {
@@ -69,7 +67,7 @@ struct LiveKerberosTests {
             to: folder.appendingPathComponent("mutual-reply.b64"), atomically: true, encoding: .utf8)
         // Polled, not `waitUntilExit()`, which would hold one of the few threads every test's tasks run on.
         while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        guard process.terminationStatus == 0 else { throw failure() }
+        guard process.succeeded == true else { throw failure() }
         return capture
     }
 

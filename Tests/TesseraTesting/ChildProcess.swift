@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,5 +50,55 @@ public enum ChildProcess {
             throw Failed(description: "\(URL(fileURLWithPath: path).lastPathComponent) \(arguments.joined(separator: " ")) failed (wait status \(status)): \(said)\(text)")
         }
         return text
+    }
+
+    /// A program started and left running: polled with ``Running/isRunning``, as a test that talks to it while it runs
+    /// needs. Started with `posix_spawn` here rather than with Foundation's `Process`, whose `run()` on Linux (Swift 6.3)
+    /// reads past the end of `readdir`'s buffer while it lists `/proc/self/fd` and crashed the test process (SIGSEGV in
+    /// `Process.run`) once a test run held some 1,300 descriptors (swift-corelibs-foundation #5472).
+    public static func start(_ path: String, _ arguments: [String], errorsTo errors: String) throws -> Running {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw Failed(description: "\(path) could not be started (error \(spawned))") }
+        return Running(pid: pid)
+    }
+
+    /// A started program; its end is collected by ``isRunning`` without blocking.
+    public final class Running: Sendable {
+        let pid: pid_t
+        private let ended = Mutex<Int32?>(nil)
+
+        init(pid: pid_t) { self.pid = pid }
+
+        /// Whether the program still runs (its wait status is collected, without blocking, once it has ended).
+        public var isRunning: Bool {
+            ended.withLock { ended in
+                guard ended == nil else { return false }
+                var status: Int32 = 0
+                var collected: pid_t
+                repeat { collected = waitpid(pid, &status, WNOHANG) } while collected == -1 && errno == EINTR
+                if collected == pid { ended = status }
+                return ended == nil
+            }
+        }
+
+        /// Whether it exited normally with status 0; nil while it runs.
+        public var succeeded: Bool? {
+            guard !isRunning, let status = ended.withLock({ $0 }) else { return nil }
+            return status & 0x7f == 0 && (status >> 8) & 0xff == 0
+        }
+
+        /// Asks it to end (SIGTERM); ``isRunning`` collects its end.
+        public func terminate() {
+            if isRunning { kill(pid, SIGTERM) }
+        }
     }
 }
