@@ -7,8 +7,10 @@ import TesseraCore
 
 /// A computer that joined through Kerberos already has its device (the device registration service made it, with the
 /// computer's objectGUID as deviceId, or at least its SID): sync joins that device instead of creating a second, and a
-/// computer disabled or deleted in AD disables or removes it on the next delta. Against the running Samba DC.
-@Suite(.enabled(if: DomainController.fromEnvironment != nil), .serialized, .timeLimit(.minutes(2)))
+/// computer disabled or deleted in AD disables or removes it on the next delta. Against the running Samba DC. The time
+/// limit only catches a hang, as SyncLiveTests' does (the same fixture): a case took more than 2 minutes beside the
+/// other suites on a loaded 2-core machine.
+@Suite(.enabled(if: DomainController.fromEnvironment != nil), .serialized, .timeLimit(.minutes(10)))
 struct HybridDeviceJoinTests {
     static let registrationService = Actor(kind: .application, id: "01cb2876-7ebd-4aa4-9cc9-d28bd4d359a9",
                                            displayName: "Device Registration Service", appId: "01cb2876-7ebd-4aa4-9cc9-d28bd4d359a9")
