@@ -37,10 +37,34 @@ public final class Telemetry: Sendable {
     }
 
     func request(route: String, method: String, status: Int, duration: Duration) {
-        let dimensions = [("route", route), ("method", method), ("status", String(status))]
-        Counter(label: "tessera_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        Metrics.Timer(label: "tessera_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
-            .recordNanoseconds(Self.nanoseconds(duration))
+        let instruments = requestInstruments.withLock { table in
+            let key = RequestKey(route: route, method: method, status: status)
+            if let found = table[key] { return found }
+            let made = RequestInstruments(
+                requests: Metrics.Counter(label: "tessera_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))],
+                                  factory: factory),
+                duration: Metrics.Timer(label: "tessera_http_request_duration_seconds", dimensions: [("route", route), ("method", method)],
+                                        factory: factory))
+            table[key] = made
+            return made
+        }
+        instruments.requests.increment()
+        instruments.duration.recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    /// A request's counter and timer by route, method and status, made once each (the labels are bounded: routes are
+    /// templates): making them sanitized the labels and looked them up in the registry at every request.
+    private let requestInstruments = Mutex<[RequestKey: RequestInstruments]>([:])
+
+    struct RequestKey: Hashable, Sendable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+
+    struct RequestInstruments: Sendable {
+        let requests: Metrics.Counter
+        let duration: Metrics.Timer
     }
 
     func signIn(method: String, succeeded: Bool) {
@@ -100,14 +124,16 @@ public final class Telemetry: Sendable {
             return segments == ["oidc", "userinfo"] ? "/oidc/userinfo" : "other"
         default:
             let rest = segments.dropFirst().joined(separator: "/")
-            let endpoints: Set<String> = [
-                "v2.0/.well-known/openid-configuration", ".well-known/openid-configuration", "discovery/v2.0/keys", "discovery/keys",
-                "oauth2/v2.0/token", "oauth2/v2.0/authorize", "oauth2/v2.0/logout", "oauth2/v2.0/devicecode", "oauth2/v2.0/consent",
-                "devicelogin", "login", "login/passkey", "login/passkey/options", "login/tap", "login/enroll", "login/enroll/options",
-            ]
-            return endpoints.contains(rest) ? "/{tenant}/\(rest)" : "other"
+            return tenantEndpoints.contains(rest) ? "/{tenant}/\(rest)" : "other"
         }
     }
+
+    /// The identity platform's endpoints under a tenant, each its own route label (made once, not at every request).
+    static let tenantEndpoints: Set<String> = [
+        "v2.0/.well-known/openid-configuration", ".well-known/openid-configuration", "discovery/v2.0/keys", "discovery/keys",
+        "oauth2/v2.0/token", "oauth2/v2.0/authorize", "oauth2/v2.0/logout", "oauth2/v2.0/devicecode", "oauth2/v2.0/consent",
+        "devicelogin", "login", "login/passkey", "login/passkey/options", "login/tap", "login/enroll", "login/enroll/options",
+    ]
 }
 
 /// The store, timed: every transaction's duration goes to ``Telemetry``.

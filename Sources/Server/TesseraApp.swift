@@ -5,8 +5,9 @@ public import TesseraCore
 public import X509
 
 /// Everything a request handler needs: the store, the directory service, the signing key and settings.
-/// Built once at start; immutable afterwards.
-public struct TesseraApp: Sendable {
+/// Built once at start; immutable afterwards. A class: every handler holds it (`IdentityPlatform(app:)`, `GraphAPI(app:)`,
+/// …), and a struct of some thirty references was copied, each reference retained and released, at each of them.
+public final class TesseraApp: Sendable {
     public let store: any DirectoryStore
     public let directory: DirectoryService
     /// Daily snapshots, difference reports and recovery (issue 5).
@@ -59,6 +60,24 @@ public struct TesseraApp: Sendable {
     let revokedGrants = RevokedGrants()
     /// Bearer tokens whose signature was checked, so Graph callers' tokens are not verified at every request.
     let verifiedTokens = VerifiedTokens()
+
+    init(store: any DirectoryStore, directory: DirectoryService, backup: BackupService, signingKeys: SigningKeyRingCache,
+         passkeyChallenges: PasskeyChallenges, clock: any TimeSource, attestationRoots: [Certificate], maxBodyBytes: Int,
+         network: NetworkPolicy, countries: CountryDatabase, logger: Logger, telemetry: Telemetry, outbound: any OutboundHTTP) {
+        self.store = store
+        self.directory = directory
+        self.backup = backup
+        self.signingKeys = signingKeys
+        self.passkeyChallenges = passkeyChallenges
+        self.clock = clock
+        self.attestationRoots = attestationRoots
+        self.maxBodyBytes = maxBodyBytes
+        self.network = network
+        self.countries = countries
+        self.logger = logger
+        self.telemetry = telemetry
+        self.outbound = outbound
+    }
 
     /// Opens the app over a migrated store, loading (or creating) the signing key.
     public static func make(store: any DirectoryStore, clock: any TimeSource = SystemTimeSource(),

@@ -29,8 +29,11 @@ struct PasskeyChallenges: Sendable {
     /// A new challenge for `purpose` (e.g. `create:<tenant>:<user>`), and when it expires.
     func issue(_ purpose: String, now: Date) -> (challenge: [UInt8], expires: Date) {
         let expires = now.addingTimeInterval(Self.lifetime)
+        // Sixteen random bytes from two 8-byte draws of the system's CSPRNG (one `getrandom` each; a draw a byte made 16).
         var random = SystemRandomNumberGenerator()
-        var body = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+        var body: [UInt8] = []
+        body.reserveCapacity(40)
+        for _ in 0..<2 { withUnsafeBytes(of: random.next() as UInt64) { body.append(contentsOf: $0) } }
         let seconds = UInt64(expires.timeIntervalSince1970)
         body += (0..<8).map { UInt8(truncatingIfNeeded: seconds >> (56 - 8 * UInt64($0))) }
         return (body + mac(purpose, body), expires)
