@@ -64,11 +64,8 @@ enum LogFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
         case .json:
             LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
         case .text:
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardOutput(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            // StreamLogHandler.standardOutput's lines, written at less cost (TextLogHandler).
+            LoggingSystem.bootstrap { label in TextLogHandler(label: label, level: level) }
         }
     }
 }
