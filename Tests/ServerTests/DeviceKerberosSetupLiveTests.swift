@@ -11,7 +11,7 @@ import TesseraTesting
 /// `tessera hybrid kerberos enable|rotate|status|disable` against the running Samba DC that TESSERA_TEST_AD_ENV names:
 /// the service account and SCP appear in AD as Entra's set-up makes them, and the keys Tessera derived are the keys
 /// the KDC holds (`samba-tool domain exportkeytab` of the account, compared byte for byte and by version).
-@Suite(.enabled(if: LiveDomain.fromEnvironment != nil, "TESSERA_TEST_AD_ENV is not set"), .serialized, .timeLimit(.minutes(3)))
+@Suite(.enabled(if: LiveDomain.fromEnvironment != nil, "TESSERA_TEST_AD_ENV is not set"), .serialized, .timeLimit(.minutes(10)))
 struct DeviceKerberosSetupLiveTests {
     @Test func enableRotateStatusAndDisableKeepTesserasKeysEqualToTheKDCs() async throws {
         let dc = try #require(LiveDomain.fromEnvironment)

@@ -14,7 +14,7 @@ import TesseraTesting
 /// and DirSync searches from a script: the run fails, the connector keeps the cookie it had (the new one comes only
 /// with the end of an answer), what the run staged before the break stays staged, and the next run, from the old
 /// cookie, brings the rest without creating anyone twice.
-@Suite("Sync: a DirSync answer that breaks off mid-way keeps the previous cookie", .timeLimit(.minutes(2)))
+@Suite("Sync: a DirSync answer that breaks off mid-way keeps the previous cookie", .timeLimit(.minutes(10)))
 struct DirSyncFailureTests {
     /// How the server answers one search: these entries, then the end of the search with this cookie, or (nil) the
     /// connection closed instead.

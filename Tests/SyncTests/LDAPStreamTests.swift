@@ -10,7 +10,7 @@ import LDAP
 /// the test sets: the way Samba answers a first DirSync (every entry of the domain in one answer, ignoring the
 /// control's size limit), only smaller. The search's deadline is on silence, not on the whole answer, and a
 /// consumer slower than the server keeps the client's memory bounded (the server waits on TCP instead).
-@Suite("LDAP client: a search's entries stream, with back pressure and a deadline on silence", .timeLimit(.minutes(5)))
+@Suite("LDAP client: a search's entries stream, with back pressure and a deadline on silence", .timeLimit(.minutes(10)))
 struct LDAPStreamTests {
     /// Answers the first search on each connection by running `script` with a writer for its messages, on a thread of
     /// its own: a full test run keeps Swift's cooperative threads busy for seconds at a time, and the pace the test
