@@ -24,18 +24,7 @@ public enum ChildProcess {
             try? FileManager.default.removeItem(atPath: output)
             try? FileManager.default.removeItem(atPath: errors)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw Failed(description: "\(path) could not be started (error \(spawned))") }
-        let child = pid
+        let child = try spawn(path, arguments, output: (output, O_WRONLY | O_CREAT | O_TRUNC), errors: (errors, O_WRONLY | O_CREAT | O_TRUNC))
         let status: Int32 = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 var status: Int32 = 0
@@ -57,18 +46,25 @@ public enum ChildProcess {
     /// reads past the end of `readdir`'s buffer while it lists `/proc/self/fd` and crashed the test process (SIGSEGV in
     /// `Process.run`) once a test run held some 1,300 descriptors (swift-corelibs-foundation #5472).
     public static func start(_ path: String, _ arguments: [String], errorsTo errors: String) throws -> Running {
+        Running(pid: try spawn(path, arguments, output: ("/dev/null", O_WRONLY), errors: (errors, O_WRONLY | O_CREAT | O_APPEND)))
+    }
+
+    /// Starts `path` with standard input from /dev/null and standard output and error opened as given (mode 0600 when
+    /// created); returns its process id.
+    private static func spawn(_ path: String, _ arguments: [String], output: (path: String, flags: Int32),
+                              errors: (path: String, flags: Int32)) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 1, output.path, output.flags, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errors.path, errors.flags, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         var pid = pid_t()
         let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
         guard spawned == 0 else { throw Failed(description: "\(path) could not be started (error \(spawned))") }
-        return Running(pid: pid)
+        return pid
     }
 
     /// A started program; its end is collected by ``isRunning`` without blocking.
