@@ -325,6 +325,60 @@ def documented_objects(graph, tenant_a):
     return {"u1": u1, "u2": u2, "group": group, "app": app["id"], "sp": sp["id"]}
 
 
+# user-post-users.md, example 1: the request as documented (the domain adapted) and the response's members: Graph's
+# default user properties and the context, nothing else (no password profile, no internal members).
+DEFAULT_USER_MEMBERS = {"@odata.context", "id", "businessPhones", "displayName", "givenName", "jobTitle", "mail",
+                        "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName"}
+
+
+def documented_user(domain: str, **extra) -> dict:
+    nickname = unique("AdeleV")
+    return {"accountEnabled": True, "displayName": "Adele Vance", "mailNickname": nickname,
+            "userPrincipalName": f"{nickname}@{domain}",
+            "passwordProfile": {"forceChangePasswordNextSignIn": True, "password": "xWwvJ]6NMw+bWH-d"}, **extra}
+
+
+def check_created_user(graph, body: dict, sent: dict):
+    """A create's 201 body as user-post-users.md shows it, read through the SDK's model, equal to a later GET."""
+    assert set(body) == DEFAULT_USER_MEMBERS, sorted(body)
+    assert body["@odata.context"].endswith("/$metadata#users/$entity"), body["@odata.context"]
+    for name in DEFAULT_USER_MEMBERS - {"@odata.context", "id"}:
+        assert body[name] == sent.get(name, [] if name == "businessPhones" else None), name
+    # A read adds its @odata.etag (the create gives it as the ETag header); the properties are the same.
+    fetched = graph.ok("GET", f"users/{body['id']}")
+    assert {k: v for k, v in fetched.items() if not k.startswith("@odata.")} == \
+        {k: v for k, v in body.items() if not k.startswith("@odata.")}
+
+
+def test_create_user_answers_as_documented(graph, tenant_a):
+    """POST /users (user-post-users.md, example 1) answers 201 with the user's default properties, its Location and
+    ETag, as written, with the properties it was given, and the same body inside a $batch."""
+    sent = documented_user(tenant_a.domain)
+    r = graph.post("users", json=sent)
+    assert r.status_code == 201, r.text
+    assert r.headers["Content-Type"].startswith("application/json"), r.headers
+    body = r.json()
+    assert r.headers["Location"].endswith(f"/users/{body['id']}"), r.headers
+    assert r.headers.get("ETag"), r.headers
+    check_created_user(graph, body, sent)
+    model = parse(User, r)
+    assert (model.id, model.display_name, model.user_principal_name, model.business_phones) == \
+        (body["id"], "Adele Vance", sent["userPrincipalName"], [])
+
+    # With the documented response's other properties given, each comes back; a non-ASCII name as written.
+    fuller = documented_user(tenant_a.domain, displayName="Adèle Vance “AV” 🎉", givenName="Adele", surname="Vance",
+                             jobTitle="Product Marketing Manager", mobilePhone="+1 425 555 0109",
+                             officeLocation="18/2111", preferredLanguage="en-US", businessPhones=["+1 425 555 0100"])
+    check_created_user(graph, graph.ok("POST", "users", 201, json=fuller), fuller)
+
+    in_batch = documented_user(tenant_a.domain)
+    answer = graph.ok("POST", "$batch", json={"requests": [
+        {"id": "1", "method": "POST", "url": "/users", "headers": {"Content-Type": "application/json"}, "body": in_batch}]})
+    created = answer["responses"][0]
+    assert created["status"] == 201, created
+    check_created_user(graph, created["body"], in_batch)
+
+
 # (page under api-reference/v1.0/api/, method, path, body, advanced query): Microsoft's documented requests, with ids
 # adapted; each must answer 2xx.
 DOCUMENTED = [
