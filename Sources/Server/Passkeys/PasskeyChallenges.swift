@@ -11,8 +11,7 @@ struct PasskeyChallenges: Sendable {
     static let lifetime: TimeInterval = 5 * 60
 
     static func loadOrCreate(store: any DirectoryStore, secrets: DeploymentSecrets) async throws -> PasskeyChallenges {
-        var random = SystemRandomNumberGenerator()
-        let made = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let made = Secrets.randomBytes(32)
         // The first key committed is every node's (one made by another node at the same moment included); sealed with
         // the key-encryption key when there is one.
         let stored = try await secrets.loadOrCreate(.challengeKey, store: store, make: { .string(WebAuthn.Base64URL.encode(made)) })
@@ -29,11 +28,7 @@ struct PasskeyChallenges: Sendable {
     /// A new challenge for `purpose` (e.g. `create:<tenant>:<user>`), and when it expires.
     func issue(_ purpose: String, now: Date) -> (challenge: [UInt8], expires: Date) {
         let expires = now.addingTimeInterval(Self.lifetime)
-        // Sixteen random bytes from two 8-byte draws of the system's CSPRNG (one `getrandom` each; a draw a byte made 16).
-        var random = SystemRandomNumberGenerator()
-        var body: [UInt8] = []
-        body.reserveCapacity(40)
-        for _ in 0..<2 { withUnsafeBytes(of: random.next() as UInt64) { body.append(contentsOf: $0) } }
+        var body = Secrets.randomBytes(16)
         let seconds = UInt64(expires.timeIntervalSince1970)
         body += (0..<8).map { UInt8(truncatingIfNeeded: seconds >> (56 - 8 * UInt64($0))) }
         return (body + mac(purpose, body), expires)
