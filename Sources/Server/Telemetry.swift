@@ -37,6 +37,9 @@ public final class Telemetry: Sendable {
     }
 
     func request(route: String, method: String, status: Int, duration: Duration) {
+        // A method is the client's word (any token): outside HTTP's own it is "other", so neither the registry nor the
+        // instruments kept below grow with what a client makes up.
+        let method = Self.methods.contains(method) ? method : "other"
         let instruments = requestInstruments.withLock { table in
             let key = RequestKey(route: route, method: method, status: status)
             if let found = table[key] { return found }
@@ -52,8 +55,12 @@ public final class Telemetry: Sendable {
         instruments.duration.recordNanoseconds(Self.nanoseconds(duration))
     }
 
+    /// The methods that are labels of their own (RFC 9110's and PATCH).
+    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
+
     /// A request's counter and timer by route, method and status, made once each (the labels are bounded: routes are
-    /// templates): making them sanitized the labels and looked them up in the registry at every request.
+    /// templates, methods ``methods`` or "other", statuses three digits): making them sanitized the labels and looked them
+    /// up in the registry at every request.
     private let requestInstruments = Mutex<[RequestKey: RequestInstruments]>([:])
 
     struct RequestKey: Hashable, Sendable {

@@ -31,4 +31,15 @@ struct TelemetryRequestInstrumentsTests {
         #expect(text.contains(#"tessera_http_request_duration_seconds_bucket{route="/{tenant}/oauth2/v2.0/token",method="POST",le="0.005"} 400"#))
         #expect(text.contains(#"tessera_http_request_duration_seconds_bucket{route="/{tenant}/oauth2/v2.0/token",method="POST",le="0.002"} 0"#))
     }
+
+    @Test("methods a client makes up are counted as one label, other: the kept instruments and the registry stay bounded")
+    func madeUpMethods() {
+        let telemetry = Telemetry()
+        for i in 0..<500 { telemetry.request(route: "other", method: "X\(i)", status: 405, duration: .milliseconds(1)) }
+        telemetry.request(route: "other", method: "PATCH", status: 405, duration: .milliseconds(1))
+        let text = String(decoding: telemetry.exposition(), as: UTF8.self)
+        #expect(text.contains(#"tessera_http_requests_total{route="other",method="other",status="405"} 500"#))
+        #expect(text.contains(#"tessera_http_requests_total{route="other",method="PATCH",status="405"} 1"#))
+        #expect(!text.contains(#"method="X"#))
+    }
 }
