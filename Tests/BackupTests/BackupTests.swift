@@ -48,6 +48,15 @@ struct Fixture {
         try await directory.create(tenant: id, kind: .group, body: [
             "displayName": .string(name), "mailEnabled": false, "securityEnabled": true, "mailNickname": .string(name)], actor: .system)
     }
+
+    /// The report of every object compared: `from`'s whole state against `to`'s (or now's), with the bodies of both.
+    func everything(_ from: SnapshotRecord, _ to: SnapshotRecord?) async throws -> DifferenceReport {
+        let target = try await backup.state(tenant: id, snapshot: from.id)
+        var (current, bodies) = if let to { (try await backup.state(tenant: id, snapshot: to.id), [String: String]()) } else { try await backup.liveState(tenant: id) }
+        let digests = Set(target.objects.values.compactMap(\.digest)).union(current.objects.values.compactMap(\.digest))
+        bodies.merge(try await store.read { tx in try await tx.blobs(tenant: id, digests: Array(digests)) }) { a, _ in a }
+        return DifferenceReport.compare(target: target, current: current, bodies: bodies)
+    }
 }
 
 @Suite("Backup: snapshots, storage, verification, difference reports")
@@ -253,16 +262,9 @@ struct BackupTests {
             try await f.directory.delete(tenant: f.id, id: users[9].id, kind: .user, actor: .system)
             try await f.directory.purgeDeleted(tenant: f.id, id: users[9].id, actor: .system)
 
-            func everything(_ from: SnapshotRecord, _ to: SnapshotRecord?) async throws -> DifferenceReport {
-                let target = try await f.backup.state(tenant: f.id, snapshot: from.id)
-                var (current, bodies) = to == nil ? try await f.backup.liveState(tenant: f.id) : (try await f.backup.state(tenant: f.id, snapshot: to!.id), [:])
-                let digests = Set(target.objects.values.compactMap(\.digest)).union(current.objects.values.compactMap(\.digest))
-                bodies.merge(try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: Array(digests)) }) { a, _ in a }
-                return DifferenceReport.compare(target: target, current: current, bodies: bodies)
-            }
             for (from, to) in [(first, second), (first, third), (second, third), (third, first), (second, first), (first, nil), (second, nil), (third, nil)] {
                 let report = try await f.backup.difference(tenant: f.id, from: from.id, to: to?.id)
-                let full = try await everything(from, to)
+                let full = try await f.everything(from, to)
                 #expect(!full.changes.isEmpty)
                 #expect(report.changes == full.changes, "\(from.id) → \(to?.id ?? "now")")
             }

@@ -72,20 +72,13 @@ struct ManifestIndexTests {
     /// Every pair of snapshots (and each snapshot against now): the report from manifest lines read by id is the one
     /// the snapshot's whole state gives, and the one comparing every object gives.
     static func reportsAgree(_ f: Fixture, _ snapshots: [SnapshotRecord]) async throws {
-        func everything(_ from: SnapshotRecord, _ to: SnapshotRecord?) async throws -> DifferenceReport {
-            let target = try await f.backup.state(tenant: f.id, snapshot: from.id)
-            var (current, bodies) = to == nil ? try await f.backup.liveState(tenant: f.id) : (try await f.backup.state(tenant: f.id, snapshot: to!.id), [:])
-            let digests = Set(target.objects.values.compactMap(\.digest)).union(current.objects.values.compactMap(\.digest))
-            bodies.merge(try await f.store.read { tx in try await tx.blobs(tenant: f.id, digests: Array(digests)) }) { a, _ in a }
-            return DifferenceReport.compare(target: target, current: current, bodies: bodies)
-        }
         var pairs: [(SnapshotRecord, SnapshotRecord?)] = snapshots.map { ($0, nil) }
         for from in snapshots { for to in snapshots { pairs.append((from, to)) } }
         for (from, to) in pairs {
             let report = try await f.backup.difference(tenant: f.id, from: from.id, to: to?.id)
             let whole = try await f.backup.comparison(tenant: f.id, from: from.id, to: to?.id, wholeTarget: true).report
             #expect(report.changes == whole.changes, "\(from.id) → \(to?.id ?? "now")")
-            #expect(report.changes == (try await everything(from, to)).changes, "\(from.id) → \(to?.id ?? "now")")
+            #expect(report.changes == (try await f.everything(from, to)).changes, "\(from.id) → \(to?.id ?? "now")")
             if from.id != to?.id { #expect(!report.changes.isEmpty, "\(from.id) → \(to?.id ?? "now")") }
         }
     }
