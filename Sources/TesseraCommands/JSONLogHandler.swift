@@ -4,14 +4,12 @@ import Logging
 import TesseraCore
 
 /// One JSON object a line (`serve --log-format json`): `time`, `level`, `logger`, `message` and the metadata, for log
-/// shippers. Metadata whose name says it holds a credential is written as `[redacted]`, whoever logged it.
+/// shippers. Metadata whose name says it holds a credential is written as `[redacted]` (`LogRedaction`), whoever logged it.
 struct JSONLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
-
-    static let sensitive = ["authorization", "cookie", "secret", "password", "passcode", "token", "assertion", "code_verifier"]
 
     init(label: String, level: Logger.Level) {
         self.label = label
@@ -24,23 +22,23 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        FileHandle.standardOutput.write(Data(line(event, time: ISO8601DateFormatter().string(from: Date())).utf8))
+    }
+
+    /// The line written for `event` at `time`, its newline included.
+    func line(_ event: LogEvent, time: String) -> String {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         var object: [String: JSONValue] = [
-            "time": .string(ISO8601DateFormatter().string(from: Date())), "level": .string(event.level.rawValue), "logger": .string(label),
+            "time": .string(time), "level": .string(event.level.rawValue), "logger": .string(label),
             "message": .string(event.message.description),
         ]
         if let error = event.error { object["error"] = .string(String(describing: error)) }
         for (key, value) in merged where object[key] == nil {
-            object[key] = Self.isSensitive(key) ? "[redacted]" : Self.json(value)
+            object[key] = Self.json(LogRedaction.redacted(value, key: key))
         }
-        FileHandle.standardOutput.write(Data((JSONValue.object(object).serialized + "\n").utf8))
-    }
-
-    static func isSensitive(_ key: String) -> Bool {
-        let lowered = key.lowercased()
-        return sensitive.contains { lowered.contains($0) }
+        return JSONValue.object(object).serialized + "\n"
     }
 
     static func json(_ value: Logger.Metadata.Value) -> JSONValue {
@@ -49,7 +47,7 @@ struct JSONLogHandler: LogHandler {
         case .stringConvertible(let convertible): .string(convertible.description)
         case .array(let items): .array(items.map(json))
         case .dictionary(let entries):
-            .object(Dictionary(uniqueKeysWithValues: entries.map { key, member in (key, isSensitive(key) ? "[redacted]" : json(member)) }))
+            .object(entries.mapValues(json))
         }
     }
 }

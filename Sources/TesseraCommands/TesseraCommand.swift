@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
     var shutdownTimeout: Int = 30
     @Option(help: "Days between rotations of the token-signing key (0: only `tessera keys rotate`); the next key is published this long before it signs.")
     var signingKeyRotationDays: Int = 42
-    @Option(help: "Log format: text, or json (one object a line, credentials redacted).") var logFormat: LogFormat = .text
+    @Option(help: "Log format: text, or json (one object a line); metadata naming a credential is redacted in both.") var logFormat: LogFormat = .text
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     /// End-to-end tests move a running debug server's clock (never in a release build).
     @OptionGroup var clockOptions: ClockOptions

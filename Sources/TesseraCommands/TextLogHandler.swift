@@ -11,7 +11,9 @@ import Synchronization
 /// as (key, value) pairs and formatted each through string interpolation, and formatted the time with `localtime` and
 /// `strftime` into a fresh 255-byte buffer for each line: together about 2.5% of a `POST /users`' CPU with its one
 /// access line a request. Here metadata is rendered only when a line is written, into one string, and the time's text is
-/// kept for the second it names. `TextLogHandlerTests` compares the lines with `StreamLogHandler`'s.
+/// kept for the second it names. `TextLogHandlerTests` compares the lines with `StreamLogHandler`'s. Unlike
+/// `StreamLogHandler`, metadata whose name says it holds a credential is written as `[redacted]`, as the JSON format does
+/// (`LogRedaction`).
 struct TextLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level
@@ -60,7 +62,7 @@ struct TextLogHandler: LogHandler {
             line += " "
             line += key
             line += "="
-            line += "\(merged[key]!)"
+            line += "\(LogRedaction.redacted(merged[key]!, key: key))"
         }
         line += " ["
         line += event.source
