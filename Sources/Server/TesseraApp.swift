@@ -40,6 +40,8 @@ public final class TesseraApp: Sendable {
     /// Passkeys by credential id for the sign-in path (`PasskeySignIn`): the statement that starts the session checks
     /// the passkey is still at the version kept.
     let passkeyCache = SignInCache<StoredObject>()
+    /// Sessions this process has just started, for the `/authorize` request after the passkey step (`SignInSessionCache`).
+    let signInSessionCache = SignInSessionCache()
     let recordedSessionClients = BoundedTable<Bool>()
     /// Smart lockout and per-source throttling of failed authentication.
     let throttle = SignInThrottle()

@@ -92,6 +92,8 @@ struct RefreshTokens {
 
     /// `revokeSignInSessions`: every session, refresh token and approved device code of the user, gone.
     func revokeAll(tenant: String, userID: String) async throws {
+        // Sessions this process kept are read again once the deletion has committed (or failed).
+        defer { app.signInSessionCache.revoked() }
         _ = try await app.store.write { tx in try await tx.deleteCredentials(tenant: tenant, userID: userID, kinds: nil) }
     }
 

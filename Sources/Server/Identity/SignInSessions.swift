@@ -63,9 +63,23 @@ struct SignInSessions {
         return "\(pair); Path=/; HttpOnly; SameSite=Lax\(persistent ? "; Max-Age=\(Int(Self.lifetime))" : "")\(secure)"
     }
 
+    /// Keeps a session this process has committed (``make``'s, written with `mark` taken before the commit), so that
+    /// the `/authorize` request after the sign-in reads nothing (`SignInSessionCache`).
+    func keep(_ session: Session, tenant: String, mark: SignInSessionCache.Mark) {
+        app.signInSessionCache.keep(session, expires: Date(timeIntervalSince1970: TimeInterval(session.authTime)).addingTimeInterval(Self.lifetime),
+                                    tenant: tenant, mark: mark)
+    }
+
+    /// What a session about to be written is kept with: taken before its commit.
+    func mark(tenant: String) -> SignInSessionCache.Mark {
+        app.signInSessionCache.mark(tenant: tenant, generations: app.directory.generations, now: app.clock.now)
+    }
+
     /// Ends the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
     func end(_ request: APIRequest, tenant: String) async throws -> String {
         if let session = try await current(request, tenant: tenant) {
+            // Kept sessions are read again once the deletion has committed (or failed), whatever it ended.
+            defer { app.signInSessionCache.revoked() }
             _ = try await app.store.write { tx in try await tx.deleteCredential(tenant: tenant, kind: SignInSessionRecord.kind, id: session.id) }
         }
         let secure = request.baseURL.hasPrefix("https:") ? "; Secure" : ""
@@ -83,6 +97,10 @@ struct SignInSessions {
         let id = String(value[..<dot]), presented = Array(value[value.index(after: dot)...].utf8)
         guard Identifier.isGUID(id), WebAuthn.constantTimeEquals(presented, Array(tag(tenant, id).utf8)) else { return nil }
         let now = app.clock.now
+        // A session this process has just started (the passkey step before this `/authorize`): no read.
+        if let kept = app.signInSessionCache.session(tenant: tenant, id: id, generations: app.directory.generations, now: now) {
+            return try await app.activeSignInUser(tenant: tenant, id: kept.userID) != nil ? kept : nil
+        }
         guard let record = try await app.store.read({ tx in try await tx.credential(SignInSessionRecord.self, tenant: tenant, id: id) }),
               record.expires > now,
               // The user as the sign-in path keeps it: read again after any change to the tenant (disabling, deleting).

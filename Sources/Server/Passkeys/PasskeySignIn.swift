@@ -151,13 +151,17 @@ struct PasskeySignIn {
         if verified.newSignCount == 0, (passkey.body["_signCount"]?.intValue ?? 0) == 0,
            (passkey.body["_backupState"]?.boolValue ?? false) == verified.backupState,
            let (key, expiresAt) = challenges.singleUseKey(challenge, purpose: purpose, now: now) {
-            let (_, row, cookie) = try sessions.make(tenant: tenant, userID: userID, amr: ["fido", "mfa"], aaguid: aaguid, baseURL: baseURL)
+            let (session, row, cookie) = try sessions.make(tenant: tenant, userID: userID, amr: ["fido", "mfa"], aaguid: aaguid, baseURL: baseURL)
+            let mark = sessions.mark(tenant: tenant)
             let spent = try await app.store.write { tx in
                 try await tx.spend(tenant: tenant, key: key, expiresAt: expiresAt, now: Timestamp.format(now), inserting: [row],
                                    ifUnchanged: passkey)
             }
             switch spent {
-            case .spent: return Result(user: owner, method: passkey, profileID: decision.profileID, cookie: cookie)
+            case .spent:
+                // The `/authorize` that follows finds the session without a read.
+                sessions.keep(session, tenant: tenant, mark: mark)
+                return Result(user: owner, method: passkey, profileID: decision.profileID, cookie: cookie)
             case .alreadySpent: throw Self.challengeInvalid
             case .objectChanged:
                 // Nothing was written: the challenge is still unspent.
@@ -166,13 +170,15 @@ struct PasskeySignIn {
         }
         // One commit: the challenge spent, the counter moved on and the session started. A counter that did not move on
         // still spends the challenge.
-        enum Outcome: Sendable { case spent, counterBehind, started(String) }
+        enum Outcome: Sendable { case spent, counterBehind, started(SignInSessions.Session, String) }
+        let mark = sessions.mark(tenant: tenant)
         let outcome: Outcome = try await app.store.write { tx in
             guard try await challenges.spend(challenge, purpose: purpose, tenant: tenant, now: now, tx: tx) else { return .spent }
             guard try await directory.updateFido2Usage(tenant: tenant, methodID: methodID, signCount: verified.newSignCount,
                                                        backupState: verified.backupState, tx: tx) else { return .counterBehind }
-            return .started(try await sessions.start(tenant: tenant, userID: userID, amr: ["fido", "mfa"], aaguid: aaguid,
-                                                     baseURL: baseURL, tx: tx).1)
+            let (session, cookie) = try await sessions.start(tenant: tenant, userID: userID, amr: ["fido", "mfa"], aaguid: aaguid,
+                                                             baseURL: baseURL, tx: tx)
+            return .started(session, cookie)
         }
         switch outcome {
         case .spent:
@@ -180,7 +186,8 @@ struct PasskeySignIn {
         case .counterBehind:
             throw Failure(reason: WebAuthnError.Code.assertionPossibleClone.name,
                           message: "Another sign-in used this signature counter first: the authenticator may have been cloned.")
-        case .started(let cookie):
+        case .started(let session, let cookie):
+            sessions.keep(session, tenant: tenant, mark: mark)
             return Result(user: owner, method: passkey, profileID: decision.profileID, cookie: cookie)
         }
     }
