@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 @testable import Server
 import TesseraCore
@@ -29,6 +30,19 @@ struct RequestEdgeTests {
         #expect(policy.baseURL(scheme: "http", host: "localhost:8443") == nil)
         #expect(policy.baseURL(scheme: "https", host: "localhost:8443@evil.example") == nil)
         #expect(policy.baseURL(scheme: "https", host: "localhost:8443/") == nil)
+    }
+
+    @Test("a Host is judged byte by byte when ASCII and by Characters otherwise, with the same verdict as judging every one by Characters")
+    func plainHostAsCharacters() {
+        let byCharacters = { (host: String) in host.allSatisfy { !$0.isWhitespace && $0 != "/" && $0 != "@" } }
+        var hosts = (0..<128).map { "login\(Character(Unicode.Scalar(UInt8($0))))contoso.com" }
+        hosts += ["login.contoso.com:8443", "[::1]:8443", "\r\n", "a\u{00A0}b", "a\u{2028}b", "a\u{3000}b", "a\u{0085}b", "löwe.example",
+                  "evil/\u{0301}x", "evil@\u{0301}x", " \u{0301}", "x\u{0301}"]
+        for host in hosts {
+            #expect(NetworkPolicy.isPlainHost(host) == byCharacters(host), "\(Array(host.unicodeScalars))")
+        }
+        #expect(!NetworkPolicy.isPlainHost("localhost:8443@evil.example") && !NetworkPolicy.isPlainHost("login.contoso.com\t"))
+        #expect(NetworkPolicy.isPlainHost("login.contoso.com:443"))
     }
 
     @Test("a request carries the id it is given, and mints one only when given none")
@@ -125,6 +139,56 @@ struct RequestEdgeTests {
             }
         }
         func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
+    }
+
+    /// A body of one part that notes which task read it.
+    struct NotesItsReader: AsyncSequence, Sendable {
+        typealias Element = ByteBuffer
+        let readers: Readers
+        final class Readers: Sendable {
+            let tasks = Mutex<[Int]>([])
+        }
+        struct AsyncIterator: AsyncIteratorProtocol {
+            let readers: Readers
+            var sent = false
+            mutating func next() async throws -> ByteBuffer? {
+                let reader = withUnsafeCurrentTask { $0?.hashValue } ?? 0
+                readers.tasks.withLock { $0.append(reader) }
+                if sent { return nil }
+                sent = true
+                return ByteBuffer(string: "grant_type=client_credentials")
+            }
+        }
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(readers: readers) }
+    }
+
+    @Test("a body that can be ended from outside is read by the request's own task, not by one started for it, and the way to end it is left unused when it comes in time")
+    func bodyReadByTheRequestsTask() async throws {
+        let readers = NotesItsReader.Readers()
+        let stopped = NotesItsReader.Readers()
+        let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/token"),
+                              body: RequestBody(asyncSequence: NotesItsReader(readers: readers)))
+        let caller = try #require(withUnsafeCurrentTask { $0?.hashValue })
+        let body = try await BodyDeadlines(timeout: .seconds(30)).collect(request, upTo: 1 << 16, stop: { stopped.tasks.withLock { $0.append(1) } })
+        #expect(String(buffer: body) == "grant_type=client_credentials")
+        let tasks = readers.tasks.withLock { $0 }
+        #expect(!tasks.isEmpty && tasks.allSatisfy { $0 == caller }, "\(tasks) read by the caller \(caller)")
+        #expect(stopped.tasks.withLock { $0 }.isEmpty)
+    }
+
+    @Test("a late body read by the request's own task is ended from outside and is a timeout, whether its read then throws or ends quietly with the part that arrived")
+    func lateBodyEndedFromOutside() async throws {
+        struct Failed: Error {}
+        for quietly in [false, true] {
+            let (parts, source) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+            source.yield(ByteBuffer(string: "grant_type"))
+            let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/token"),
+                                  body: RequestBody(asyncSequence: parts))
+            let deadlines = BodyDeadlines(timeout: .milliseconds(50))
+            await #expect(throws: TesseraResponder.BodyTimeout.self) {
+                _ = try await deadlines.collect(request, upTo: 1 << 16, stop: { quietly ? source.finish() : source.finish(throwing: Failed()) })
+            }
+        }
     }
 
     @Test("a late body whose read ends quietly when cancelled is still a timeout: the part that arrived is never handed on as the body")

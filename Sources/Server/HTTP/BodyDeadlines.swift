@@ -2,7 +2,7 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// Request bodies being read, each with the moment it is late. One sweeper task for the whole server cancels the read of
+/// Request bodies being read, each with the moment it is late. One sweeper task for the whole server ends the read of
 /// a body that has not all arrived in time, instead of a timer per request: a task group with a sleeping child for each
 /// body armed a dispatch timer whose manager thread woke for every request, 3–4% of a `POST /users`' CPU (found by
 /// scripts/bench-post-users' profile). A body still arriving is cut off within a tenth of the timeout (at most a second)
@@ -33,7 +33,30 @@ final class BodyDeadlines: Sendable {
     }
 
     /// The body, up to `limit` bytes, or `TesseraResponder.BodyTimeout` when it has not all arrived within the timeout.
-    func collect(_ request: Request, upTo limit: Int) async throws -> ByteBuffer {
+    ///
+    /// Given `stop`, which ends a read from outside (over a connection: fails the connection's inbound stream, see
+    /// `TesseraResponder`), the body is read by the request's own task and a late read is ended with `stop`. A task of its
+    /// own for each read cost every request, bodiless or not, a hand-off to another of Swift's threads and back (futex
+    /// wake-ups and context switches): about a fifth of a kept-alive `GET /healthz`'s CPU at a sign-in's request rate.
+    /// Without `stop` (a body given in process), the read has a task of its own, cancelled when late.
+    func collect(_ request: Request, upTo limit: Int, stop: (@Sendable () -> Void)? = nil) async throws -> ByteBuffer {
+        guard let stop else { return try await collectInTask(request, upTo: limit) }
+        let deadline = ContinuousClock.now + timeout
+        let id = watch(until: deadline, stop)
+        let result: Result<ByteBuffer, any Error>
+        do {
+            var request = request
+            result = .success(try await request.collectBody(upTo: limit))
+        } catch {
+            result = .failure(error)
+        }
+        // As below: a read ended for being late may have ended quietly with the part that had arrived.
+        if unwatch(id) || ContinuousClock.now > deadline { throw TesseraResponder.BodyTimeout() }
+        return try result.get()
+    }
+
+    /// The body read by a task of its own, cancelled when late.
+    private func collectInTask(_ request: Request, upTo limit: Int) async throws -> ByteBuffer {
         let read = Task {
             var request = request
             return try await request.collectBody(upTo: limit)

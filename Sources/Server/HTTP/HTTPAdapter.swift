@@ -105,7 +105,11 @@ public struct TesseraResponder: HTTPResponder {
         defer { budget.release(reservation) }
         let body: ByteBuffer
         do {
-            body = try await bodyDeadlines.collect(request, upTo: min(reservation, limit + 1))
+            // A late body's read is ended by failing the connection's inbound stream: the read throws, the answer is 408
+            // with `Connection: close`, and the connection reads no further request.
+            let connection = context.connection
+            body = try await bodyDeadlines.collect(request, upTo: min(reservation, limit + 1),
+                                                   stop: { connection.pipeline.fireErrorCaught(BodyLate()) })
         } catch is BodyTimeout {
             var late = APIResponse.error(DirectoryError(.requestTimeout, "The request body did not arrive in time."))
             late.headers.append(("Connection", "close"))
@@ -136,6 +140,9 @@ public struct TesseraResponder: HTTPResponder {
     }
 
     struct BodyTimeout: Error {}
+
+    /// What a late body's connection is failed with, to end its read.
+    struct BodyLate: Error {}
 
     /// A `Content-Length` value as a number: digits alone (what clients send) are read as they are, anything else with
     /// the spaces around it trimmed, as before. Foundation's trimming bridged every request's value through UTF-16.

@@ -45,7 +45,7 @@ public struct NetworkPolicy: Sendable {
     /// The base URL of a request that came in over `scheme` with this `Host`, or nil when the deployment does not
     /// answer to that name.
     public func baseURL(scheme: String, host: String?) -> String? {
-        guard let host, !host.isEmpty, host.allSatisfy({ !$0.isWhitespace && $0 != "/" && $0 != "@" }) else {
+        guard let host, !host.isEmpty, Self.isPlainHost(host) else {
             return publicURLs.isEmpty ? "\(scheme)://localhost" : nil
         }
         let written = "\(scheme)://\(host)"
@@ -55,6 +55,20 @@ public struct NetworkPolicy: Sendable {
         guard let candidate = Self.normalise(written) else { return nil }
         if publicURLs.isEmpty { return candidate }
         return publicURLs.contains(candidate) ? candidate : nil
+    }
+
+    /// Whether a `Host` value has no whitespace, `/` or `@` (no path or user information smuggled into the URL made of
+    /// it). An ASCII value (what clients send) is judged byte by byte; any other as Characters, as before: walking every
+    /// request's `Host` by Character (grapheme breaking) was about 1% of a kept-alive `GET /healthz`'s CPU.
+    static func isPlainHost(_ host: String) -> Bool {
+        var plain = true
+        for byte in host.utf8 {
+            // Beyond ASCII a scalar may combine with the one before it into another Character: judged as Characters.
+            if byte >= 0x80 { return host.allSatisfy { !$0.isWhitespace && $0 != "/" && $0 != "@" } }
+            // Unicode's White_Space in ASCII: tab, line feed, vertical tab, form feed, carriage return and space.
+            if (byte >= 0x09 && byte <= 0x0D) || byte == 0x20 || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "@") { plain = false }
+        }
+        return plain
     }
 
     /// Whether `url` (any URL) lies on one of this deployment's own base URLs; without configured ones, on `base`.

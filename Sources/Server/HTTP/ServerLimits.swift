@@ -175,10 +175,13 @@ final class BodyBudget: Sendable {
 public struct TesseraRequestContext: Hummingbird.RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The connection the request arrived on: a late body's read is ended through it (`TesseraResponder`).
+    let connection: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        connection = source.channel
     }
 }
 
