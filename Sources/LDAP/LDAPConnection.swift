@@ -46,11 +46,13 @@ public struct LDAPSearchDone: Sendable {
 /// connection; nothing here can wait for ever on a server that stops answering or a connection that is gone.
 public final class LDAPConnection: Sendable {
     let channel: any Channel
-    let nextID = NIOLockedValueBox(1)
+    /// Message ids, shared with the channel's handler (which writes an AbandonRequest when a search's reader stops).
+    let ids: LDAPMessageIDs
     let timeout: TimeAmount
 
-    init(channel: any Channel, timeout: TimeAmount) {
+    init(channel: any Channel, ids: LDAPMessageIDs, timeout: TimeAmount) {
         self.channel = channel
+        self.ids = ids
         self.timeout = timeout
     }
 
@@ -63,6 +65,7 @@ public final class LDAPConnection: Sendable {
         let context = mode == .none ? nil : try makeContext(tls)
         let serverName = host.isIPAddress ? nil : host
         let handshake = group.next().makePromise(of: Void.self)
+        let ids = LDAPMessageIDs()
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -74,7 +77,7 @@ public final class LDAPConnection: Sendable {
                             try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(handshake))
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LDAPFrameDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(LDAPClientHandler())
+                        try channel.pipeline.syncOperations.addHandler(LDAPClientHandler(ids: ids))
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -82,7 +85,7 @@ public final class LDAPConnection: Sendable {
             handshake.fail(error)
             throw error
         }
-        let connection = LDAPConnection(channel: channel, timeout: timeout)
+        let connection = LDAPConnection(channel: channel, ids: ids, timeout: timeout)
         do {
             if mode == .startTLS, let context {
                 let reply = try await connection.send(.extended(oid: "1.3.6.1.4.1.1466.20037"), controls: [])
@@ -156,12 +159,7 @@ public final class LDAPConnection: Sendable {
     }
 
     /// The next message id.
-    func messageID() -> Int {
-        nextID.withLockedValue { value in
-            defer { value = value == Int(Int32.max) ? 1 : value + 1 }
-            return value
-        }
-    }
+    func messageID() -> Int { ids.next() }
 
     func send(_ request: LDAPRequest, controls: [LDAPControl]) async throws -> LDAPReply {
         let id = messageID()
@@ -204,8 +202,13 @@ public final class LDAPConnection: Sendable {
     /// (time spent waiting for `body` does not count), or, before its first message, for `firstAnswer` (the
     /// connection's timeout when nil): a server may work out a whole answer before sending any of it (Samba does
     /// for DirSync, about 30 s for 100,000 users). Result codes other than success are errors (after `body`
-    /// may have seen entries), except sizeLimitExceeded (4) with entries. If `body` throws, the rest of the answer
-    /// is read and dropped.
+    /// may have seen entries), except sizeLimitExceeded (4) with entries.
+    ///
+    /// A search whose reader stops before the server has ended it (`body` throws, the task is cancelled) is abandoned:
+    /// an AbandonRequest for its message id goes to the server (RFC 4511 §4.11) before this returns, so the server
+    /// stops working out and sending the rest of the answer (Samba's first DirSync is the whole domain), and whatever
+    /// of it is already on the way is read and dropped. The connection stays usable (a caller then unbinds and
+    /// closes it, as ``closing(isolation:_:)`` does).
     public func search(base: String, scope: LDAPScope = .subtree, filter: String, attributes: [String] = [],
                        controls: [LDAPControl] = [], sizeLimit: Int = 0, chunk: Int = 1000, firstAnswer: Duration? = nil,
                        _ body: ([LDAPEntry]) async throws -> Void) async throws -> LDAPSearchDone {
@@ -223,29 +226,48 @@ public final class LDAPConnection: Sendable {
         let iterator = produced.sequence.makeAsyncIterator()
         var batch: [LDAPEntry] = [], references: [String] = [], delivered = 0
         batch.reserveCapacity(chunk)
-        while let event = try await iterator.next() {
-            switch event {
-            case .entry(let entry):
-                batch.append(entry)
-                guard batch.count == chunk else { continue }
-                delivered += batch.count
-                try await body(batch)
-                batch.removeAll(keepingCapacity: true)
-            case .reference(let uris):
-                references += uris
-            case .done(let reply):
-                guard reply.code == 0 || (reply.code == 4 && delivered + batch.count > 0) else {
-                    throw LDAPError(resultCode: reply.code, reply.message)
+        do {
+            while let event = try await iterator.next() {
+                switch event {
+                case .entry(let entry):
+                    batch.append(entry)
+                    guard batch.count == chunk else { continue }
+                    delivered += batch.count
+                    try await body(batch)
+                    batch.removeAll(keepingCapacity: true)
+                case .reference(let uris):
+                    references += uris
+                case .done(let reply):
+                    guard reply.code == 0 || (reply.code == 4 && delivered + batch.count > 0) else {
+                        throw LDAPError(resultCode: reply.code, reply.message)
+                    }
+                    if !batch.isEmpty { try await body(batch) }
+                    return LDAPSearchDone(references: references, controls: reply.controls)
                 }
-                if !batch.isEmpty { try await body(batch) }
-                return LDAPSearchDone(references: references, controls: reply.controls)
             }
+        } catch {
+            await stopReading(search: id)
+            throw error
         }
+        // Cancelled (or the connection closed, which ended the search already).
+        await stopReading(search: id)
         try Task.checkCancellation()
         throw LDAPError("the connection closed before the search ended")
     }
 
-    /// A search in pages of `pageSize` (RFC 2696), handing each page to `body` as it arrives.
+    /// Tells the handler that the reader of search `id` is gone, and waits until it has taken that in: the rest of the
+    /// answer is dropped, and a search the server has not ended yet is abandoned, its AbandonRequest written before
+    /// anything sent after this (an unbind). Nothing happens for a search that already ended. (The same signal comes
+    /// again when the search's sequence goes away; the handler acts on the first.)
+    func stopReading(search id: Int) async {
+        guard channel.isActive else { return }
+        try? await channel.triggerUserOutboundEvent(LDAPStreamSignal.gone(id)).get()
+    }
+
+    /// A search in pages of `pageSize` (RFC 2696), handing each page to `body` as it arrives. When `body` throws
+    /// before the last page, the paged search is abandoned as RFC 2696 §3 says (a request of size 0 with the server's
+    /// last cookie, so it lets go of the search's state) before the error is passed on; a page cut off while it
+    /// arrives (the task cancelled) is abandoned as any search is (an AbandonRequest).
     public func searchPaged(base: String, scope: LDAPScope = .subtree, filter: String, attributes: [String] = [],
                             controls: [LDAPControl] = [], pageSize: Int = 1000,
                             _ body: ([LDAPEntry]) async throws -> Void) async throws {
@@ -253,9 +275,17 @@ public final class LDAPConnection: Sendable {
         repeat {
             let page = try await search(base: base, scope: scope, filter: filter, attributes: attributes,
                                         controls: controls + [.pagedResults(size: pageSize, cookie: cookie)])
-            try await body(page.entries)
-            guard let control = page.controls.first(where: { $0.oid == LDAPControl.pagedResultsOID }) else { break }
-            cookie = try control.cookie().cookie
+            let next = try page.controls.first(where: { $0.oid == LDAPControl.pagedResultsOID })?.cookie().cookie ?? []
+            do {
+                try await body(page.entries)
+            } catch {
+                if !next.isEmpty, !Task.isCancelled {
+                    _ = try? await search(base: base, scope: scope, filter: filter, attributes: attributes,
+                                          controls: controls + [.pagedResults(size: 0, cookie: next)])
+                }
+                throw error
+            }
+            cookie = next
         } while !cookie.isEmpty
     }
 
@@ -300,6 +330,19 @@ public final class LDAPConnection: Sendable {
         } catch {
             await close()
             throw error
+        }
+    }
+}
+
+/// A connection's message ids (RFC 4511 §4.1.1.1: 1 to 2³¹ − 1, then from 1 again), for its requests and the
+/// AbandonRequests its handler writes.
+final class LDAPMessageIDs: Sendable {
+    private let value = NIOLockedValueBox(1)
+
+    func next() -> Int {
+        value.withLockedValue { value in
+            defer { value = value == Int(Int32.max) ? 1 : value + 1 }
+            return value
         }
     }
 }
@@ -376,7 +419,8 @@ struct LDAPStreamTarget: Sendable {
 enum LDAPStreamSignal: Sendable {
     /// The consumer's buffer ran low: read from the socket again.
     case more(Int)
-    /// The consumer is gone (finished, failed or cancelled): drop the rest of the search's answer.
+    /// The consumer is gone (finished, failed or cancelled): drop the rest of the search's answer, and abandon the
+    /// search if the server has not ended it.
     case gone(Int)
 }
 
@@ -425,6 +469,11 @@ final class LDAPClientHandler: ChannelDuplexHandler {
     typealias OutboundIn = LDAPOutgoing
     typealias OutboundOut = ByteBuffer
 
+    /// The connection's message ids: an AbandonRequest is a message of its own.
+    private let ids: LDAPMessageIDs
+
+    init(ids: LDAPMessageIDs) { self.ids = ids }
+
     private var pending: [Int: (promise: EventLoopPromise<LDAPReply>, reply: LDAPReply)] = [:]
 
     /// A streamed search in progress: its sink, when the server last sent something for it (and whether it has),
@@ -466,7 +515,14 @@ final class LDAPClientHandler: ChannelDuplexHandler {
         case .more(let id):
             full.remove(id)
         case .gone(let id):
-            streams.removeValue(forKey: id)?.watchdog?.cancel()
+            if let stream = streams.removeValue(forKey: id) {
+                stream.watchdog?.cancel()
+                // The server has not ended the search (it would have been removed then): ask it to stop (RFC 4511
+                // §4.11; no response comes, and what it sends meanwhile for the search is dropped below).
+                if let bytes = try? LDAPRequest.abandon(id: id).encode(messageID: ids.next(), controls: []) {
+                    context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+                }
+            }
             full.remove(id)
         }
         if full.isEmpty, readHeld {
@@ -503,14 +559,20 @@ final class LDAPClientHandler: ChannelDuplexHandler {
     private func stream(context: ChannelHandlerContext, id: Int, _ response: LDAPResponse, controls: [LDAPControl]) -> Bool {
         guard let stream = streams[id] else { return false }
         let yielded: LDAPSearchEvents.Source.YieldResult
+        if case .result = response {} else {
+            streams[id]!.heard = .now()
+            if !stream.answered {
+                // The server has begun: from now on its silence is limited by `silence`, not by the first answer's
+                // wait (the check scheduled for that could be minutes away).
+                streams[id]!.answered = true
+                stream.watchdog?.cancel()
+                watch(context: context, id: id, in: stream.target.silence)
+            }
+        }
         switch response {
         case .entry(let entry):
-            streams[id]!.heard = .now()
-            streams[id]!.answered = true
             yielded = stream.target.source.yield(.entry(entry))
         case .reference(let uris):
-            streams[id]!.heard = .now()
-            streams[id]!.answered = true
             yielded = stream.target.source.yield(.reference(uris))
         case .result(_, let code, let message):
             streams[id] = nil

@@ -120,6 +120,8 @@ enum LDAPRequest {
     case modifyDN(dn: String, newRDN: String, newSuperior: String?)
     case extended(oid: String)
     case unbind
+    /// Asks the server to stop the operation with message id `id` (RFC 4511 §4.11); it gets no response.
+    case abandon(id: Int)
 
     /// The operation's name, for errors.
     var name: String {
@@ -132,6 +134,7 @@ enum LDAPRequest {
         case .modifyDN: "modify DN"
         case .extended: "extended"
         case .unbind: "unbind"
+        case .abandon: "abandon"
         }
     }
 
@@ -204,6 +207,9 @@ enum LDAPRequest {
                 }
             case .unbind:
                 s.appendPrimitiveNode(identifier: .application(2)) { _ in }
+            case .abandon(let id):
+                // AbandonRequest ::= [APPLICATION 16] MessageID: the INTEGER's contents under an implicit tag.
+                BERWriter.integer(&s, id, identifier: .application(16))
             }
         }
     }
