@@ -218,6 +218,12 @@ extension SyncCycle {
     /// members, and the deletions are carried out unless there are more than the threshold allows.
     func finishExport(_ state: inout ExportState, run: inout SyncRun) async throws {
         let tenantID = state.context.tenant.id, connector = state.connector
+        // A run resumed inside a DirSync answer (its node stopped there) reads that answer's entries again, after its
+        // checkpoint took in what they left waiting: each group and deletion counts once (the last one read).
+        var groupsSeen: Set<String> = []
+        state.changedGroups = state.changedGroups.filter { groupsSeen.insert($0).inserted }
+        var deletionsSeen: Set<String> = []
+        state.deletions = state.deletions.reversed().filter { deletionsSeen.insert($0.id).inserted }.reversed()
         if run.full {
             // Everything still in AD came back; staged objects that did not are gone.
             // Each staged object's id and run id only; the few that are gone are then read whole.

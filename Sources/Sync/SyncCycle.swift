@@ -39,7 +39,11 @@ public struct SyncCycle: Sendable {
     /// (``SyncRunLease``): a connector whose run another node holds is left out (``SyncRunInProgress`` when that leaves
     /// nothing), and a run a node handed back, or left when it was killed, is resumed from the last page it committed.
     /// When `isDraining` says so, the run stops after its next page, records itself `handed-back` and hands its lease
-    /// back, so another node resumes it at once.
+    /// back, so another node resumes it at once. Inside a DirSync answer (Samba's first sync is the whole domain in one)
+    /// that page's checkpoint keeps the cookie the answer was asked with, and the search is abandoned. A run whose lease
+    /// is lost (another node took it after it ran out) stops at its next page too and writes nothing more: it is
+    /// returned with status `lease-lost` and why (``SyncRun/stopReason``), not recorded, since the run is the other
+    /// node's now.
     public func run(tenant: TenantRecord, connector name: String? = nil, full: Bool = false) async throws -> [SyncRun] {
         // What the run decides by; at its end it writes back only what it owns (``SyncSettings/updateRunState``).
         let settings = try await SyncSettings.load(tenant: tenant.id, store: store)
@@ -48,7 +52,7 @@ public struct SyncCycle: Sendable {
             throw DirectoryError.badRequest(name.map { "No sync connector named '\($0)'." } ?? "No sync connector is configured: add one with `tessera sync connector add`.")
         }
         guard !isDraining() else { return [] }
-        var runs: [SyncRun] = [], finished: [SyncRunLease] = [], busy: [String] = []
+        var runs: [SyncRun] = [], finished: [SyncRunLease] = [], busy: [String] = [], lostRuns: [SyncRun] = []
         var handedBack: SyncRunLease?, lost = false
         var cookies: [(connector: SyncConnector, cookie: [UInt8]?)] = []
         for connector in chosen {
@@ -67,8 +71,10 @@ public struct SyncCycle: Sendable {
                 run = before
                 run.status = "success"
                 run.resumedAt = Timestamp.format(clock.now)
-                // The record says when it was handed back (none when its node was killed).
-                run.handedBackAt = settings.runs.first { $0["id"]?.stringValue == run.id }?["handedBackAt"]?.stringValue
+                // The record says when and why it was handed back (neither when its node was killed).
+                let record = settings.runs.first { $0["id"]?.stringValue == run.id }
+                run.handedBackAt = record?["handedBackAt"]?.stringValue
+                run.stopReason = record?["stopReason"]?.stringValue
             } else {
                 run = SyncRun(id: Identifier.makeTimeOrdered(at: clock.now), connector: connector.name, at: Timestamp.format(clock.now))
                 run.full = full || connector.cookie == nil || connector.ldifFile != nil
@@ -86,8 +92,11 @@ public struct SyncCycle: Sendable {
                 if Task.isCancelled || error is CancellationError || isDraining() {
                     // Cancelled at the end of a shutdown's timeout, or failed while the node drained: handed back at the
                     // last page committed, from a task of its own (this one's queries may not run any more).
-                    let record = committed
-                    await Task { try? await self.handBack(record, lease: lease, tenant: tenant.id) }.value
+                    var record = committed
+                    record.stopReason = Task.isCancelled || error is CancellationError
+                        ? "The node was stopping and the run was cancelled; it was handed back at the last page it committed."
+                        : "The run failed while the node was draining (\(error)); it was handed back at the last page it committed."
+                    await Task { [record] in try? await self.handBack(record, lease: lease, tenant: tenant.id) }.value
                 }
                 // Otherwise the lease runs out by itself and a node takes the run up from its last page (a database
                 // failing over, say).
@@ -98,18 +107,22 @@ public struct SyncCycle: Sendable {
                 if !failed { cookies.append((connector, cookie)) }
                 runs.append(run)
                 finished.append(lease)
-            case .handedBack:
+            case .handedBack(let reason):
                 committed.status = "handed-back"
                 committed.handedBackAt = Timestamp.format(clock.now)
+                committed.stopReason = reason
                 runs.append(committed)
                 handedBack = lease
-            case .lost:
+            case .lost(let reason):
                 lost = true
+                run.status = "lease-lost"
+                run.stopReason = reason
+                lostRuns.append(run)
             }
             if handedBack != nil || lost { break }
         }
         // Nothing ran: every connector's run is another node's (nothing here to save over what that node saves).
-        if runs.isEmpty, !lost, let work = busy.first { throw SyncRunInProgress(tenant: tenant.id, work: work) }
+        if runs.isEmpty, lostRuns.isEmpty, let work = busy.first { throw SyncRunInProgress(tenant: tenant.id, work: work) }
         if handedBack == nil, !lost { try await releaseResolvedConflicts(tenant: tenant) }
         let cutoff = Timestamp.format(clock.now.addingTimeInterval(-7 * 86_400))
         let records = runs.map(\.json)
@@ -127,7 +140,7 @@ public struct SyncCycle: Sendable {
                                                                          "added": .int(Int64(run.added)), "updated": .int(Int64(run.updated)),
                                                                          "deleted": .int(Int64(run.deleted)), "quarantined": .int(Int64(run.quarantined))])
         }
-        return runs
+        return runs + lostRuns
     }
 
     /// The lease name of a connector's runs.
@@ -146,14 +159,24 @@ public struct SyncCycle: Sendable {
     enum ConnectorOutcome {
         /// The import was read and exported whole (or the connector failed): the cookie to keep.
         case finished(cookie: [UInt8]?, failed: Bool)
-        /// The node is draining: the run stopped after a page it committed, and its checkpoint says where.
-        case handedBack
-        /// The lease is another node's now (or ran out): the run stopped and writes nothing more.
-        case lost
+        /// The node is draining: the run stopped after a page it committed, and its checkpoint says where; why, for its
+        /// record.
+        case handedBack(String)
+        /// The lease is another node's now (or ran out): the run stopped and writes nothing more; why.
+        case lost(String)
+
+        static let drained = handedBack("The node was draining: the run stopped after a page it committed, for another node to resume.")
+        static let leaseLost = lost("The run's lease ran out or was taken by another node: this node stopped after a page and wrote nothing more; the node holding the lease resumes the run.")
     }
 
     /// Test seam: called after each page's checkpoint is saved, with how many pages this node committed.
     @TaskLocal static var pageCommitted: (@Sendable (Int) async throws -> Void)?
+    /// Test seam: called after each page of a DirSync answer is staged, before the run decides whether to stop there,
+    /// with how many entries of the answer it has staged.
+    @TaskLocal static var answerPageStaged: (@Sendable (Int) async throws -> Void)?
+
+    /// Thrown out of a DirSync answer's staging to stop reading it (``LDAPConnection`` then abandons the search).
+    struct StoppedInAnswer: Error {}
 
     /// One connector's run, from `progress` when a node committed part of it before: each page is exported, then its
     /// checkpoint saved (what the import read up to, what waits for the end); `committed` is the run as of the last.
@@ -186,17 +209,37 @@ public struct SyncCycle: Sendable {
             try await exportPage(page, state: &export, run: &run)
         } else if progress.more {
             var stop: ConnectorOutcome?
-            cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page in
-                try await exportPage(page, state: &export, run: &run)
-            } replied: { next, more in
-                progress.cookie = Data(next)
-                progress.more = more
-                guard more else { return true }
-                pages += 1
-                stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
-                committed = run
-                return stop == nil
-            }
+            // Entries of the answer being read that are staged: the answer's cookie comes only with its end.
+            var staged = 0
+            do {
+                cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page in
+                    try await exportPage(page, state: &export, run: &run)
+                    staged += page.count
+                    if let seam = Self.answerPageStaged { try await seam(staged) }
+                    // Stopping here keeps the cookie the answer was asked with (`progress.cookie`): the node that goes on
+                    // asks for the answer again, and what this node staged of it is staged again as an upsert.
+                    if keeper.mustStop(now: clock.now) {
+                        stop = .lost("The run's lease ran out or was taken by another node inside a DirSync answer, after \(staged) of its entries were staged: this node stopped and wrote nothing more; the node holding the lease resumes the run, asking for that answer again.")
+                    } else if isDraining() {
+                        pages += 1
+                        stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages) ?? .drained
+                        if case .handedBack = stop {
+                            committed = run
+                            stop = .handedBack("The node was draining: the run stopped inside a DirSync answer after \(staged) of its entries were staged; the connector's cookie stays where the answer began, so the node that resumes the run asks for that answer again and adds only what is missing.")
+                        }
+                    }
+                    if stop != nil { throw StoppedInAnswer() }
+                } replied: { next, more in
+                    staged = 0
+                    progress.cookie = Data(next)
+                    progress.more = more
+                    guard more else { return true }
+                    pages += 1
+                    stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
+                    committed = run
+                    return stop == nil
+                }
+            } catch is StoppedInAnswer {}
             if let stop { return stop }
         } else {
             cookie = progress.cookie.map { Array($0) }
@@ -209,10 +252,10 @@ public struct SyncCycle: Sendable {
     func checkpoint(_ progress: inout SyncProgress, export: ExportState, run: SyncRun, keeper: SyncRunKeeper, pages: Int) async throws -> ConnectorOutcome? {
         progress.run = run.json.serialized
         export.save(into: &progress)
-        guard try await keeper.checkpoint(store: store, progress: progress.text, now: clock.now) else { return .lost }
+        guard try await keeper.checkpoint(store: store, progress: progress.text, now: clock.now) else { return .leaseLost }
         if let seam = Self.pageCommitted { try await seam(pages) }
-        if keeper.mustStop(now: clock.now) { return .lost }
-        return isDraining() ? .handedBack : nil
+        if keeper.mustStop(now: clock.now) { return .leaseLost }
+        return isDraining() ? .drained : nil
     }
 
     // MARK: Import

@@ -264,6 +264,10 @@ public struct SyncRun: Sendable {
     /// When a node that was stopping handed the run back (status `handed-back` until a node resumes it), and when
     /// a node resumed it from the last page the first one committed.
     public var handedBackAt: String?, resumedAt: String?
+    /// Why a node stopped the run before its end: it was draining (the run was handed back; kept on the record once
+    /// another node resumes it, as `handedBackAt` is), or it lost the run's lease (status `lease-lost`, returned by that
+    /// node's ``SyncCycle/run(tenant:connector:full:)`` and never recorded: the run is the lease holder's).
+    public var stopReason: String?
 
     init(id: String, connector: String, at: String) {
         self.id = id
@@ -284,6 +288,7 @@ public struct SyncRun: Sendable {
         pendingDeletions = json["pendingDeletions"]?.arrayValue?.compactMap(\.stringValue) ?? []
         handedBackAt = json["handedBackAt"]?.stringValue
         resumedAt = json["resumedAt"]?.stringValue
+        stopReason = json["stopReason"]?.stringValue
     }
 
     public var json: JSONValue {
@@ -295,6 +300,7 @@ public struct SyncRun: Sendable {
         ]
         if let handedBackAt { json["handedBackAt"] = .string(handedBackAt) }
         if let resumedAt { json["resumedAt"] = .string(resumedAt) }
+        if let stopReason { json["stopReason"] = .string(stopReason) }
         return .object(json)
     }
 }

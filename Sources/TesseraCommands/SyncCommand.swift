@@ -125,6 +125,7 @@ struct SyncCommand: AsyncParsableCommand {
                 if case .object(var o) = json { o["pendingDeletions"] = nil; json = .object(o) }
                 common.emit(json, "\(run.connector): \(run.status) — imported \(run.imported), added \(run.added), updated \(run.updated), deleted \(run.deleted), quarantined \(run.quarantined)"
                     + run.errors.map { "\n  \($0["code"]?.stringValue ?? ""): \($0["distinguishedName"]?.stringValue ?? "") \($0["message"]?.stringValue ?? "")" }.joined()
+                    + (run.stopReason.map { "\n  \($0)" } ?? "")
                     + (run.pendingDeletions.isEmpty ? "" : "\n  \(run.pendingDeletions.count) deletions held back: approve with `tessera sync approve-deletions \(run.id)`"))
             }
             if runs.contains(where: { $0.status == "failed" }) { throw ExitCode(1) }

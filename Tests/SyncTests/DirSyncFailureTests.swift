@@ -17,18 +17,39 @@ import TesseraTesting
 @Suite("Sync: a DirSync answer that breaks off mid-way keeps the previous cookie", .timeLimit(.minutes(10)))
 struct DirSyncFailureTests {
     /// How the server answers one search: these entries, then the end of the search with this cookie, or (nil) the
-    /// connection closed instead.
+    /// connection closed instead; or (`holds`) these entries and then nothing until the client abandons the search or
+    /// goes: an answer still on its way, as Samba's first DirSync of a large domain is for minutes.
     struct Answer: Sendable {
         var users: Range<Int>
         var cookie: [UInt8]?
+        var holds = false
+        /// Users sent in OU=Gone: moved out of the connector's scope.
+        var movedOut: Set<Int> = []
     }
 
     /// An LDAP server that accepts any simple bind and answers the n-th search with `answers[n]`; it records the DirSync
-    /// cookie each search sent.
+    /// cookie each search sent, and every request's operation (its application tag) and message id in order, an
+    /// AbandonRequest with the message id it abandons.
     final class DirSyncServer: Sendable {
+        struct Request: Sendable, Equatable {
+            /// bind 0, search 3, unbind 2, abandon 16.
+            var operation: UInt
+            var id: Int
+            /// For an abandon, the message id of the operation it abandons.
+            var abandons: Int?
+        }
+
         let channel: any Channel
         let cookiesSent = Mutex<[[UInt8]]>([])
+        let requests = Mutex<[Request]>([])
+        /// Each connection's end (the client closed it).
+        let closed = Mutex<[EventLoopFuture<Void>]>([])
         var url: String { "ldap://127.0.0.1:\(channel.localAddress!.port!)" }
+
+        /// Waits until every connection made so far has ended, so every request sent on it is in ``requests``.
+        func connectionsEnded() async throws {
+            for end in closed.withLock({ $0 }) { try await end.get() }
+        }
 
         init(_ answers: [Answer]) async throws {
             let box = Mutex<DirSyncServer?>(nil)
@@ -36,7 +57,8 @@ struct DirSyncFailureTests {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { child in
-                    child.eventLoop.makeCompletedFuture {
+                    box.withLock { $0 }?.closed.withLock { $0.append(child.closeFuture) }
+                    return child.eventLoop.makeCompletedFuture {
                         try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(LDAPFrameDecoder()))
                         try child.pipeline.syncOperations.addHandler(Handler { context, request in
                             guard let server = box.withLock({ $0 }) else { return }
@@ -59,7 +81,9 @@ struct DirSyncFailureTests {
         func answer(context: ChannelHandlerContext, request: [UInt8], _ nextAnswer: () -> Answer?) {
             guard let node = try? BER.parse(request), let parts = try? BERReader.children(node), parts.count >= 2,
                   let id = try? BERReader.integer(parts[0]) else { return context.close(promise: nil) }
-            switch parts[1].identifier.tagNumber {
+            let operation = parts[1].identifier.tagNumber
+            requests.withLock { $0.append(Request(operation: operation, id: id, abandons: operation == 16 ? try? BERReader.integer(parts[1]) : nil)) }
+            switch operation {
             case 0:  // bind
                 write(context, Self.result(id: id, tag: 1))
             case 3:  // search
@@ -73,8 +97,10 @@ struct DirSyncFailureTests {
                     }
                 }
                 guard let answer = nextAnswer() else { return context.close(promise: nil) }
-                for index in answer.users { write(context, Self.entry(id: id, index: index)) }
-                if let cookie = answer.cookie {
+                for index in answer.users { write(context, Self.entry(id: id, index: index, ou: answer.movedOut.contains(index) ? "Gone" : "Staff")) }
+                if answer.holds {
+                    return  // the rest of the answer is still being worked out
+                } else if let cookie = answer.cookie {
                     write(context, Self.result(id: id, tag: 5, controls: [.init(oid: LDAPControl.dirSyncOID, value: BERWriter.sequence { s in
                         BERWriter.integer(&s, 0)
                         BERWriter.integer(&s, 0)
@@ -85,7 +111,7 @@ struct DirSyncFailureTests {
                     let channel = context.channel
                     channel.writeAndFlush(channel.allocator.buffer(bytes: [])).whenComplete { _ in channel.close(promise: nil) }
                 }
-            default:  // unbind and anything else: no answer
+            default:  // unbind, abandon and anything else: no answer
                 break
             }
         }
@@ -105,8 +131,9 @@ struct DirSyncFailureTests {
             }
         }
 
-        /// User `u<index>` in OU=Staff, as DirSync sends a user: its GUID (16 bytes, from the index), classes and names.
-        static func entry(id: Int, index: Int) -> [UInt8] {
+        /// User `u<index>` in `ou` (OU=Staff, the connector's scope), as DirSync sends a user: its GUID (16 bytes, from
+        /// the index), classes and names.
+        static func entry(id: Int, index: Int, ou: String = "Staff") -> [UInt8] {
             var guid = [UInt8](repeating: 0x5a, count: 16)
             guid[14] = UInt8(index >> 8)
             guid[15] = UInt8(index & 0xff)
@@ -120,7 +147,7 @@ struct DirSyncFailureTests {
             ]
             return BERWriter.message(id: id) { s in
                 s.appendConstructedNode(identifier: .application(4)) { s in
-                    BERWriter.octetString(&s, Array("CN=u\(index),OU=Staff,DC=corp,DC=example,DC=test".utf8))
+                    BERWriter.octetString(&s, Array("CN=u\(index),OU=\(ou),DC=corp,DC=example,DC=test".utf8))
                     s.appendConstructedNode(identifier: .sequence) { s in
                         for (name, values) in attributes {
                             s.appendConstructedNode(identifier: .sequence) { s in
@@ -142,29 +169,21 @@ struct DirSyncFailureTests {
         }
     }
 
-    @Test("a run whose answer breaks off fails and keeps the old cookie; the next run from it brings the rest, no one created twice")
-    func brokenAnswer() async throws {
+    @Test("a run whose answer breaks off fails and keeps the old cookie; the next run from it brings the rest, no one created twice",
+          arguments: SyncTestTenant.databases)
+    func brokenAnswer(_ database: String) async throws {
         let server = try await DirSyncServer([
             Answer(users: 0..<3, cookie: Array("cookie-1".utf8)),  // the first (full) run
             Answer(users: 3..<8, cookie: nil),                      // a delta: five new users, then the connection ends
             Answer(users: 3..<10, cookie: Array("cookie-2".utf8)),  // the same delta again, whole, and two more users
         ])
-        let start = try await SyncTestTenant.make()
-        let store = start.store, clock = start.clock, directory = start.directory, tenant = start.tenant
-        let passwordFile = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-dirsync-\(UUID().uuidString)")
-        try Data("secret".utf8).write(to: passwordFile)
+        let start = try await SyncTestTenant.make(database)
+        let clock = start.clock, directory = start.directory, tenant = start.tenant
+        let passwordFile = try await Self.connector(server, tenant: start)
         defer { try? FileManager.default.removeItem(at: passwordFile) }
-        var settings = SyncSettings()
-        settings.connectors = [SyncConnector(name: "corp", ldapURL: server.url, bindDN: "CN=sync,DC=corp,DC=example,DC=test",
-                                             bindPasswordFile: passwordFile.path, baseDN: "OU=Staff,DC=corp,DC=example,DC=test", startTLS: false)]
-        try await settings.save(tenant: tenant.id, store: store)
         let cycle = SyncCycle(directory: directory, clock: clock)
-        func cookie() async throws -> [UInt8]? { try await SyncSettings.load(tenant: tenant.id, store: store).connectors.first?.cookie }
-        func syncedUsers() async throws -> [String] {
-            try await store.read { tx in
-                try await tx.query(ObjectQuery(tenant: tenant.id, kinds: [.user], filter: .compare(PropertyPath(["onPremisesSyncEnabled"]), .eq, .bool(true))))
-            }.compactMap { $0.body["userPrincipalName"]?.stringValue }.sorted()
-        }
+        func cookie() async throws -> [UInt8]? { try await Self.cookie(start) }
+        func syncedUsers() async throws -> [String] { try await Self.syncedUsers(start) }
 
         // Pages of two entries, so the broken answer has pages staged and exported before it breaks.
         try await SyncCycle.$pageSize.withValue(2) {
@@ -191,6 +210,164 @@ struct DirSyncFailureTests {
         }
         // The first run sent no cookie (everything), the broken run and the rerun both sent the first answer's.
         #expect(server.cookiesSent.withLock { $0 } == [[], Array("cookie-1".utf8), Array("cookie-1".utf8)])
-        try await store.shutdown()
+        try await start.close()
+    }
+
+    /// The tenant's connector `corp` on `server` (OU=Staff), its bind password in a new file, whose URL is returned.
+    static func connector(_ server: DirSyncServer, tenant start: SyncTestTenant) async throws -> URL {
+        let passwordFile = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-dirsync-\(UUID().uuidString)")
+        try Data("secret".utf8).write(to: passwordFile)
+        var settings = SyncSettings()
+        settings.connectors = [SyncConnector(name: "corp", ldapURL: server.url, bindDN: "CN=sync,DC=corp,DC=example,DC=test",
+                                             bindPasswordFile: passwordFile.path, baseDN: "OU=Staff,DC=corp,DC=example,DC=test", startTLS: false)]
+        try await settings.save(tenant: start.tenant.id, store: start.store)
+        return passwordFile
+    }
+
+    /// The connector's stored DirSync cookie.
+    static func cookie(_ start: SyncTestTenant) async throws -> [UInt8]? {
+        try await SyncSettings.load(tenant: start.tenant.id, store: start.store).connectors.first?.cookie
+    }
+
+    /// The synced users' names, sorted (a name twice would be a user created twice).
+    static func syncedUsers(_ start: SyncTestTenant) async throws -> [String] {
+        try await start.store.read { tx in
+            try await tx.query(ObjectQuery(tenant: start.tenant.id, kinds: [.user], filter: .compare(PropertyPath(["onPremisesSyncEnabled"]), .eq, .bool(true))))
+        }.compactMap { $0.body["userPrincipalName"]?.stringValue }.sorted()
+    }
+
+    static func names(_ users: Range<Int>) -> [String] { users.map { "u\($0)@contoso.test" }.sorted() }
+
+    /// What the client sent on the connection of an answer it stopped reading: bind, the search, an AbandonRequest for
+    /// that search's message id (a message id of its own), then the unbind.
+    static func expectAbandoned(_ requests: [DirSyncServer.Request]) {
+        #expect(requests.map(\.operation) == [0, 3, 16, 2], "requests: \(requests)")
+        guard requests.count == 4 else { return }
+        #expect(requests[2].abandons == requests[1].id, "the abandon names message \(requests[2].abandons ?? -1), the search was \(requests[1].id)")
+        #expect(Set(requests.map(\.id)).count == 4, "each message has an id of its own: \(requests)")
+    }
+
+    @Test("a node that starts draining inside a DirSync answer stops within a page: the search is abandoned, the pages staged stay, the cookie stays; the run is handed back and the node that resumes it asks for the answer again and adds only what is missing",
+          arguments: SyncTestTenant.databases)
+    func drainInsideAnAnswer(_ database: String) async throws {
+        let server = try await DirSyncServer([
+            Answer(users: 0..<10, cookie: nil, holds: true),      // a first sync: the domain, still arriving when the node drains
+            Answer(users: 0..<10, cookie: Array("cookie-1".utf8)), // the resumed run asks again and gets it whole
+        ])
+        let start = try await SyncTestTenant.make(database)
+        let passwordFile = try await Self.connector(server, tenant: start)
+        defer { try? FileManager.default.removeItem(at: passwordFile) }
+        let draining = Atomic(false)
+        var node = SyncCycle(directory: start.directory, clock: start.clock)
+        node.isDraining = { draining.load(ordering: .relaxed) }
+
+        try await SyncCycle.$pageSize.withValue(2) {
+            // SIGTERM arrives while the answer's first page (two entries) is being staged.
+            let handed = try await SyncCycle.$answerPageStaged.withValue({ staged in if staged == 2 { draining.store(true, ordering: .relaxed) } }) {
+                try #require(try await node.run(tenant: start.tenant).first)
+            }
+            #expect(handed.status == "handed-back" && handed.handedBackAt != nil, "the run read on past the page: \(handed.json)")
+            #expect(handed.stopReason?.contains("inside a DirSync answer after 2 of its entries") == true, "\(handed.stopReason ?? "no reason")")
+            #expect(handed.imported == 2 && handed.added == 2, "\(handed.json)")
+            #expect(try await Self.syncedUsers(start) == Self.names(0..<2), "the staged page stays, nothing past it")
+            #expect(try await Self.cookie(start) == nil, "no cookie: the answer never ended")
+            let record = try #require(try await SyncSettings.load(tenant: start.tenant.id, store: start.store).runs.compactMap(SyncRun.init(json:)).first)
+            #expect(record.id == handed.id && record.status == "handed-back" && record.stopReason == handed.stopReason)
+            let leases = try await SyncRunLeases.all(store: start.store)
+            #expect(leases.count == 1 && leases.allSatisfy { $0.handedBack != nil }, "the lease was not handed back: \(leases)")
+            try await server.connectionsEnded()
+            Self.expectAbandoned(server.requests.withLock { $0 })
+
+            // Another node (here the same store, not draining) takes the run up.
+            let resumed = try #require(try await SyncCycle(directory: start.directory, clock: start.clock).run(tenant: start.tenant).first)
+            #expect(resumed.id == handed.id && resumed.status == "success" && resumed.resumedAt != nil, "\(resumed.json)")
+            #expect(resumed.added == 10 && resumed.updated == 0 && resumed.deleted == 0, "\(resumed.json)")
+            #expect(try await Self.cookie(start) == Array("cookie-1".utf8))
+            #expect(try await Self.syncedUsers(start) == Self.names(0..<10), "each user once")
+            #expect(try await SyncRunLeases.all(store: start.store).isEmpty)
+        }
+        // Both asked with the cookie the run began from (none: everything).
+        #expect(server.cookiesSent.withLock { $0 } == [[], []])
+        try await start.close()
+    }
+
+    @Test("a delta resumed inside its answer reads that answer's entries again: a user who left the scope is deleted once, counted once",
+          arguments: SyncTestTenant.databases)
+    func resumedDeltaDeletesOnce(_ database: String) async throws {
+        let server = try await DirSyncServer([
+            Answer(users: 0..<3, cookie: Array("cookie-1".utf8)),
+            // The delta: u0 moved out of scope, u3–u5 new; the node drains after its first page (u0, u1).
+            Answer(users: 0..<6, cookie: nil, holds: true, movedOut: [0]),
+            Answer(users: 0..<6, cookie: Array("cookie-2".utf8), movedOut: [0]),
+        ])
+        let start = try await SyncTestTenant.make(database)
+        let passwordFile = try await Self.connector(server, tenant: start)
+        defer { try? FileManager.default.removeItem(at: passwordFile) }
+        let draining = Atomic(false)
+        var node = SyncCycle(directory: start.directory, clock: start.clock)
+        node.isDraining = { draining.load(ordering: .relaxed) }
+
+        try await SyncCycle.$pageSize.withValue(2) {
+            #expect(try await node.run(tenant: start.tenant).first?.added == 3)
+            let handed = try await SyncCycle.$answerPageStaged.withValue({ _ in draining.store(true, ordering: .relaxed) }) {
+                try #require(try await node.run(tenant: start.tenant).first)
+            }
+            #expect(handed.status == "handed-back" && handed.deleted == 0, "\(handed.json)")
+            #expect(try await Self.cookie(start) == Array("cookie-1".utf8))
+
+            let resumed = try #require(try await SyncCycle(directory: start.directory, clock: start.clock).run(tenant: start.tenant).first)
+            #expect(resumed.id == handed.id && resumed.status == "success", "\(resumed.json)")
+            #expect(resumed.deleted == 1 && resumed.added == 3, "\(resumed.json)")
+            #expect(try await Self.cookie(start) == Array("cookie-2".utf8))
+            #expect(try await Self.syncedUsers(start) == Self.names(1..<6))
+        }
+        #expect(server.cookiesSent.withLock { $0 } == [[], Array("cookie-1".utf8), Array("cookie-1".utf8)])
+        try await start.close()
+    }
+
+    @Test("a node whose run's lease runs out and is taken inside a DirSync answer stops within a page and writes nothing more: the search is abandoned, the pages staged stay, the cookie stays; the next run adds only what is missing",
+          arguments: SyncTestTenant.databases)
+    func leaseLostInsideAnAnswer(_ database: String) async throws {
+        let server = try await DirSyncServer([
+            Answer(users: 0..<10, cookie: nil, holds: true),
+            Answer(users: 0..<10, cookie: Array("cookie-1".utf8)),
+        ])
+        let start = try await SyncTestTenant.make(database)
+        let passwordFile = try await Self.connector(server, tenant: start)
+        defer { try? FileManager.default.removeItem(at: passwordFile) }
+        let node = SyncCycle(directory: start.directory, clock: start.clock)
+        let store = start.store, clock = start.clock, tenant = start.tenant.id
+
+        try await SyncCycle.$pageSize.withValue(2) {
+            // While the first page is staged, the node's renewals stop reaching the database (paused, cut off) for longer
+            // than the lease lasts, and another node takes the run.
+            let taken = Mutex<SyncRunLease?>(nil)
+            let lost = try await SyncCycle.$answerPageStaged.withValue({ staged in
+                guard staged == 2 else { return }
+                clock.advance(SyncRunLeases.duration + 1)
+                let other = try await SyncRunLeases.take(store: store, tenant: tenant, work: SyncCycle.work(connector: "corp"), now: clock.now)
+                taken.withLock { $0 = other?.0 }
+            }) {
+                try #require(try await node.run(tenant: start.tenant).first)
+            }
+            #expect(taken.withLock { $0 } != nil, "the other node could not take the run")
+            #expect(lost.status == "lease-lost", "the run read on past the page: \(lost.json)")
+            #expect(lost.stopReason?.contains("inside a DirSync answer, after 2 of its entries") == true, "\(lost.stopReason ?? "no reason")")
+            #expect(lost.added == 2)
+            #expect(try await SyncSettings.load(tenant: tenant, store: store).runs.isEmpty, "a node that lost the lease records nothing")
+            #expect(try await Self.syncedUsers(start) == Self.names(0..<2), "the staged page stays, nothing past it")
+            #expect(try await Self.cookie(start) == nil)
+            try await server.connectionsEnded()
+            Self.expectAbandoned(server.requests.withLock { $0 })
+
+            // The other node stops too (killed); once its lease runs out a node runs the connector from the old cookie.
+            clock.advance(SyncRunLeases.duration + 1)
+            let rerun = try #require(try await node.run(tenant: start.tenant).first)
+            #expect(rerun.status == "success" && rerun.added == 8 && rerun.updated == 0, "\(rerun.json)")
+            #expect(try await Self.cookie(start) == Array("cookie-1".utf8))
+            #expect(try await Self.syncedUsers(start) == Self.names(0..<10), "each user once")
+        }
+        #expect(server.cookiesSent.withLock { $0 } == [[], []])
+        try await start.close()
     }
 }
