@@ -64,8 +64,7 @@ PENDING = ["14  each migration step recorded with its summary",
            "16  identity providers' client secrets out of their objects, in a tenant setting",
            "17  an index of deleted objects",
            "18  property indexes limited to the kinds queried by each property",
-           "19  filter-only property indexes hold no entry for a missing value",
-           "20  SQLite: single-use keys stored in their primary key's b-tree"]
+           "19  filter-only property indexes hold no entry for a missing value"]
 LATEST = 13 + len(PENDING)
 
 

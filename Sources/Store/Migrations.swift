@@ -148,9 +148,7 @@ enum Migrations {
                 // Step 18: step 2's property indexes, each limited to the kinds queried by its property.
                 (propertyIndexStep, propertyIndexes(d)),
                 // Step 19: the filter-only property indexes hold no entry for an object without the property.
-                (valuedPropertyIndexStep, valuedPropertyIndexes(d)),
-                // Step 20: SQLite keeps single-use keys in their primary key's b-tree (see `singleUseWithoutRowid`).
-                (singleUseWithoutRowidStep, d.isPostgres ? [] : singleUseWithoutRowid)]
+                (valuedPropertyIndexStep, valuedPropertyIndexes(d))]
     }
 
     /// The properties whose index holds only objects that have a value (step 19): those Graph filters by but does not
@@ -232,7 +230,6 @@ enum Migrations {
         MigrationStep(number: deletedObjectsStep, summary: "an index of deleted objects"),
         MigrationStep(number: propertyIndexStep, summary: "property indexes limited to the kinds queried by each property"),
         MigrationStep(number: valuedPropertyIndexStep, summary: "filter-only property indexes hold no entry for a missing value"),
-        MigrationStep(number: singleUseWithoutRowidStep, summary: "SQLite: single-use keys stored in their primary key's b-tree"),
     ]
 
     static let digestStep = 7, stagingStep = 10
@@ -242,23 +239,6 @@ enum Migrations {
     static let deletedObjectsStep = 17
     static let propertyIndexStep = 18
     static let valuedPropertyIndexStep = 19
-    static let singleUseWithoutRowidStep = 20
-
-    /// Step 20 on SQLite: `single_use` rebuilt as a WITHOUT ROWID table, its rows (small: tenant, key, expiry) kept in the
-    /// b-tree of its primary key. As a rowid table every spend wrote three b-trees (the rows by rowid, the primary key's
-    /// index, the expiry index) and each sweep deleted from the three; now two. A passkey sign-in spends two keys (its
-    /// challenge and its authorization code): about 1.5 WAL pages fewer a sign-in (`tessera bench signin`). Same table,
-    /// columns and keys: an older build reads and writes it as before. PostgreSQL's tables are heaps: nothing changes.
-    static let singleUseWithoutRowid = [
-        """
-        CREATE TABLE single_use_keyed (
-          tenant TEXT NOT NULL, key TEXT NOT NULL, expires_at TEXT NOT NULL, PRIMARY KEY (tenant, key)) WITHOUT ROWID
-        """,
-        "INSERT INTO single_use_keyed (tenant, key, expires_at) SELECT tenant, key, expires_at FROM single_use",
-        "DROP TABLE single_use",
-        "ALTER TABLE single_use_keyed RENAME TO single_use",
-        "CREATE INDEX IF NOT EXISTS single_use_by_expiry ON single_use (tenant, expires_at)",
-    ]
 
     /// The newest step this build knows.
     static var latest: Int { catalog.map(\.number).max() ?? 0 }
