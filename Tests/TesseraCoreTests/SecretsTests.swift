@@ -25,6 +25,21 @@ struct SecretsTests {
         #expect(!Secrets.matches("", digest: ""))
     }
 
+    @Test("random bytes: exactly as many as asked, fresh each time, spread over every value", arguments: [0, 1, 7, 8, 16, 32, 300])
+    func randomBytes(_ count: Int) {
+        let first = Secrets.randomBytes(count), second = Secrets.randomBytes(count)
+        #expect(first.count == count && second.count == count)
+        if count >= 16 { #expect(first != second) }
+        // 256 draws of 32 bytes: every byte value appears (a fixed or short fill would not; chance of a miss ≈ 256·e⁻³²).
+        if count == 32 {
+            var seen = Set<UInt8>()
+            for _ in 0..<256 { seen.formUnion(Secrets.randomBytes(32)) }
+            #expect(seen.count == 256)
+            // The last of many sizes is filled too (a partial fill would leave zeros at the end).
+            #expect((0..<200).contains { _ in Secrets.randomBytes(32)[31] != 0 })
+        }
+    }
+
     @Test("constant-time comparison compares whole values")
     func constantTime() {
         #expect(Secrets.constantTimeEquals([1, 2, 3], [1, 2, 3]))
