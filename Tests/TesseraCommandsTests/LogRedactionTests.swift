@@ -33,6 +33,16 @@ struct LogRedactionTests {
         #expect(line.contains("route=/oauth2/v2.0/token status=200"))
     }
 
+    @Test("names are matched anywhere in a key, without case; other keys are not", arguments: [
+        ("Authorization", true), ("x-ms-AUTHORIZATION-aux", true), ("refresh_token", true), ("TOKEN", true), ("tok", false),
+        ("client_secret", true), ("Set-Cookie", true), ("newPassword", true), ("passcode", true), ("clientAssertion", true),
+        ("code_verifier", true), ("code_verify", false), ("route", false), ("request-id", false), ("hb.request.id", false),
+        ("duration_ms", false), ("tokeN_", true), ("", false), ("tökenized", false), ("ÄTOKEN", true),
+    ])
+    func names(_ key: String, _ sensitive: Bool) {
+        #expect(LogRedaction.isSensitive(key) == sensitive)
+    }
+
     @Test("a JSON line redacts the same members and keeps the rest as values")
     func json() throws {
         var handler = JSONLogHandler(label: "tessera", level: .info)
