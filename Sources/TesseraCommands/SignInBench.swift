@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -31,6 +32,10 @@ struct SignInBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The server logs as `serve` does by default (a text line a request through TextLogHandler), not through
+        // swift-log's StreamLogHandler, which a process that never sets up logging gets; to standard error, where the
+        // default handler wrote, so the report on standard output stays readable.
+        LoggingSystem.bootstrap { label in TextLogHandler(label: label, level: .info, write: TextLogHandler.standardError) }
         let (folder, store, app, tenant) = try await Benchmarks.temporaryTenant(database: database)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let port = try Self.freePort()

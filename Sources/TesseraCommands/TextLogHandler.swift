@@ -93,11 +93,20 @@ struct TextLogHandler: LogHandler {
     /// Writes a line to standard output in one `write` (as `say` and the JSON handler write; swift-log's stream wrote it
     /// through stdio and flushed it at once, which also came to one `write` a line), the rest again if it is cut short.
     @Sendable static func standardOutput(_ line: String) {
+        write(line, to: STDOUT_FILENO)
+    }
+
+    /// The same to standard error (`tessera bench signin`'s server, whose standard output is the report).
+    @Sendable static func standardError(_ line: String) {
+        write(line, to: STDERR_FILENO)
+    }
+
+    private static func write(_ line: String, to descriptor: Int32) {
         var line = line
         line.withUTF8 { bytes in
             var done = 0
             while done < bytes.count {
-                let written = Glibc.write(STDOUT_FILENO, bytes.baseAddress! + done, bytes.count - done)
+                let written = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
                 if written > 0 {
                     done += written
                 } else if written < 0, errno == EINTR {
