@@ -29,10 +29,10 @@ final class SignInSessionCache: Sendable {
     private let entries = BoundedTable<Entry>()
     private let revocations = Atomic<UInt64>(0)
 
-    static var maxAge: TimeInterval {
+    static let maxAge: TimeInterval = {
         let (seconds, attoseconds) = TenantCache.maxAge.components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
-    }
+    }()
 
     private static func key(_ tenant: String, _ id: String) -> String { tenant + "|" + id.lowercased() }
 
