@@ -247,6 +247,19 @@ struct DirSyncFailureTests {
         #expect(Set(requests.map(\.id)).count == 4, "each message has an id of its own: \(requests)")
     }
 
+    /// A node of `start`'s deployment whose drain a test starts (as SIGTERM's drain service marks the node).
+    final class DrainSwitch: Sendable {
+        private let on = Atomic(false)
+
+        func start() { on.store(true, ordering: .relaxed) }
+
+        func node(_ start: SyncTestTenant) -> SyncCycle {
+            var node = SyncCycle(directory: start.directory, clock: start.clock)
+            node.isDraining = { self.on.load(ordering: .relaxed) }
+            return node
+        }
+    }
+
     @Test("a node that starts draining inside a DirSync answer stops within a page: the search is abandoned, the pages staged stay, the cookie stays; the run is handed back and the node that resumes it asks for the answer again and adds only what is missing",
           arguments: SyncTestTenant.databases)
     func drainInsideAnAnswer(_ database: String) async throws {
@@ -257,13 +270,12 @@ struct DirSyncFailureTests {
         let start = try await SyncTestTenant.make(database)
         let passwordFile = try await Self.connector(server, tenant: start)
         defer { try? FileManager.default.removeItem(at: passwordFile) }
-        let draining = Atomic(false)
-        var node = SyncCycle(directory: start.directory, clock: start.clock)
-        node.isDraining = { draining.load(ordering: .relaxed) }
+        let draining = DrainSwitch()
+        let node = draining.node(start)
 
         try await SyncCycle.$pageSize.withValue(2) {
             // SIGTERM arrives while the answer's first page (two entries) is being staged.
-            let handed = try await SyncCycle.$answerPageStaged.withValue({ staged in if staged == 2 { draining.store(true, ordering: .relaxed) } }) {
+            let handed = try await SyncCycle.$answerPageStaged.withValue({ staged in if staged == 2 { draining.start() } }) {
                 try #require(try await node.run(tenant: start.tenant).first)
             }
             #expect(handed.status == "handed-back" && handed.handedBackAt != nil, "the run read on past the page: \(handed.json)")
@@ -303,13 +315,12 @@ struct DirSyncFailureTests {
         let start = try await SyncTestTenant.make(database)
         let passwordFile = try await Self.connector(server, tenant: start)
         defer { try? FileManager.default.removeItem(at: passwordFile) }
-        let draining = Atomic(false)
-        var node = SyncCycle(directory: start.directory, clock: start.clock)
-        node.isDraining = { draining.load(ordering: .relaxed) }
+        let draining = DrainSwitch()
+        let node = draining.node(start)
 
         try await SyncCycle.$pageSize.withValue(2) {
             #expect(try await node.run(tenant: start.tenant).first?.added == 3)
-            let handed = try await SyncCycle.$answerPageStaged.withValue({ _ in draining.store(true, ordering: .relaxed) }) {
+            let handed = try await SyncCycle.$answerPageStaged.withValue({ _ in draining.start() }) {
                 try #require(try await node.run(tenant: start.tenant).first)
             }
             #expect(handed.status == "handed-back" && handed.deleted == 0, "\(handed.json)")
