@@ -8,7 +8,15 @@ import WebAuthn
 /// issue; at use the nonce goes through `consumeOnce`, so a challenge works once and only until it expires.
 struct PasskeyChallenges: Sendable {
     let key: SymmetricKey
+    /// An HMAC already keyed with `key`, copied for each MAC (HMAC and SHA-256 are values, copied on write): keying one
+    /// padded and hashed the key at every challenge issued and checked.
+    private let keyed: HMAC<SHA256>
     static let lifetime: TimeInterval = 5 * 60
+
+    init(key: SymmetricKey) {
+        self.key = key
+        keyed = HMAC<SHA256>(key: key)
+    }
 
     static func loadOrCreate(store: any DirectoryStore, secrets: DeploymentSecrets) async throws -> PasskeyChallenges {
         let made = Secrets.randomBytes(32)
@@ -22,7 +30,12 @@ struct PasskeyChallenges: Sendable {
     }
 
     func mac(_ purpose: String, _ body: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(purpose.utf8) + [0] + body, using: key)).prefix(16).map { $0 }
+        var hmac = keyed
+        var head = Array(purpose.utf8)
+        head.append(0)
+        hmac.update(data: head)
+        hmac.update(data: body)
+        return hmac.finalize().withUnsafeBytes { Array($0.prefix(16)) }
     }
 
     /// A new challenge for `purpose` (e.g. `create:<tenant>:<user>`), and when it expires.
