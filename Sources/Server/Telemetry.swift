@@ -75,12 +75,49 @@ public final class Telemetry: Sendable {
     }
 
     func signIn(method: String, succeeded: Bool) {
-        Counter(label: "tessera_sign_ins_total", dimensions: [("method", method), ("result", succeeded ? "success" : "failure")],
-                factory: factory).increment()
+        let result = succeeded ? "success" : "failure"
+        kept(InstrumentKey(name: "signIn", first: method, second: result)) {
+            .counter(Counter(label: "tessera_sign_ins_total", dimensions: [("method", method), ("result", result)], factory: factory))
+        }.record(nanoseconds: 0)
     }
 
     func token(grant: String) {
-        Counter(label: "tessera_tokens_issued_total", dimensions: [("grant", grant)], factory: factory).increment()
+        kept(InstrumentKey(name: "token", first: grant)) {
+            .counter(Counter(label: "tessera_tokens_issued_total", dimensions: [("grant", grant)], factory: factory))
+        }.record(nanoseconds: 0)
+    }
+
+    /// The store's transaction timers and the sign-in and token counters, made once per label set and kept, as a
+    /// request's are (making one sanitized its labels and looked it up in the registry: three times a sign-in). Their
+    /// labels come from Tessera's code (a transaction's kind, a sign-in method, a grant), never from a client.
+    private let keptInstruments = Mutex<[InstrumentKey: KeptInstrument]>([:])
+
+    struct InstrumentKey: Hashable, Sendable {
+        let name: String
+        let first: String
+        var second: String = ""
+    }
+
+    enum KeptInstrument: Sendable {
+        case counter(Metrics.Counter)
+        case timer(Metrics.Timer)
+
+        /// A counter counts one; a timer records `nanoseconds`.
+        func record(nanoseconds: Int64) {
+            switch self {
+            case .counter(let counter): counter.increment()
+            case .timer(let timer): timer.recordNanoseconds(nanoseconds)
+            }
+        }
+    }
+
+    private func kept(_ key: InstrumentKey, make: () -> KeptInstrument) -> KeptInstrument {
+        keptInstruments.withLock { table in
+            if let found = table[key] { return found }
+            let made = make()
+            table[key] = made
+            return made
+        }
     }
 
     func lockout(kind: String) {
@@ -92,8 +129,9 @@ public final class Telemetry: Sendable {
     }
 
     func transaction(kind: String, duration: Duration) {
-        Metrics.Timer(label: "tessera_store_transaction_duration_seconds", dimensions: [("kind", kind)], factory: factory)
-            .recordNanoseconds(Self.nanoseconds(duration))
+        kept(InstrumentKey(name: "transaction", first: kind)) {
+            .timer(Metrics.Timer(label: "tessera_store_transaction_duration_seconds", dimensions: [("kind", kind)], factory: factory))
+        }.record(nanoseconds: Self.nanoseconds(duration))
     }
 
     /// A handshake the health listener refused (`protocol_version` for TLS 1.0/1.1), and an agent's upload by result.
