@@ -37,7 +37,10 @@ extension CredentialCoding {
 extension JSONValue {
     /// Whether a key or string anywhere in the value holds a byte below 0x20.
     var holdsControlCharacter: Bool {
-        func control(_ s: String) -> Bool { s.utf8.contains { $0 < 0x20 } }
+        func control(_ s: String) -> Bool {
+            // A native string's bytes in place (the iterator's per-byte path was most of this check's cost).
+            s.utf8.withContiguousStorageIfAvailable { $0.contains { $0 < 0x20 } } ?? s.utf8.contains { $0 < 0x20 }
+        }
         switch self {
         case .string(let s): return control(s)
         case .array(let elements): return elements.contains { $0.holdsControlCharacter }
