@@ -17,6 +17,13 @@ struct AuthorizeEndpoint {
     /// Added when the consent page sends the browser back, so that `prompt=consent` asks once.
     static let consented = "x_consented"
 
+    /// Whether `text` is not all whitespace (`CharacterSet.whitespaces`, as `trimmingCharacters(in: .whitespaces)` trims):
+    /// a printable ASCII byte other than the space settles it without Foundation, anything else asks Foundation.
+    static func holdsNonWhitespace(_ text: String) -> Bool {
+        if text.utf8.contains(where: { $0 > 0x20 && $0 < 0x7F }) { return true }
+        return !text.trimmingCharacters(in: .whitespaces).isEmpty
+    }
+
     func respond() async throws -> APIResponse {
         var query: [String: String] = [:]
         for (name, value) in request.query {
@@ -73,7 +80,7 @@ struct AuthorizeEndpoint {
             hintedUser = user
         }
         if let refused = answer.refusal(query: query, application: application) { return fail(refused.error, refused.description) }
-        guard let scope = query["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard let scope = query["scope"], Self.holdsNonWhitespace(scope) else {
             return fail("invalid_request", "AADSTS900144: The request body must contain the following parameter: 'scope'.")
         }
         let challenge = query["code_challenge"]
