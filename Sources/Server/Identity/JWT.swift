@@ -30,9 +30,10 @@ struct JWT: Sendable {
         var header = extra
         header["alg"] = "RS256"
         header["typ"] = header["typ"] ?? "JWT"
-        let input = Base64URL.encode(Data(JSONValue.object(header).serialized.utf8)) + "."
-            + Base64URL.encode(Data(JSONValue.object(claims).serialized.utf8))
-        let signature = try key.signature(for: SHA256.hash(data: Data(input.utf8)), padding: .insecurePKCS1v1_5)
+        // The serialized bytes as they are (not through a String and a Data and back to bytes).
+        let input = Base64URL.encode(JSONValue.object(header).serializedBytes) + "."
+            + Base64URL.encode(JSONValue.object(claims).serializedBytes)
+        let signature = try key.signature(for: SHA256.hash(data: Array(input.utf8)), padding: .insecurePKCS1v1_5)
         return input + "." + Base64URL.encode(signature.rawRepresentation)
     }
 
