@@ -1,4 +1,5 @@
 import Crypto
+import CryptoExtras
 import Foundation
 import Testing
 @testable import Server
@@ -114,4 +115,45 @@ struct SignInStepsByHandTests {
         #expect(text.contains(#"tessera_tokens_issued_total{grant="authorization_code"} 200"#))
         #expect(text.contains(#"tessera_tokens_issued_total{grant="refresh_token"} 200"#))
     }
+    @Test("an instant is formatted as Foundation's ISO 8601 style formats it, whole seconds in UTC, from 1970 to 9999 and outside")
+    func timestamps() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 11
+        }
+        var instants: [Double] = [0, 0.5, 0.999_999, 59.999_999_999, 86_399.999, 86_400, 951_782_400, 951_868_800, 1_700_000_000.999_999_9,
+                                  4_107_542_400, 253_402_300_799, 253_402_300_799.999, 253_402_300_800, -1, -0.5, -86_400.25, -62_135_596_800]
+        for _ in 0..<20_000 {
+            let whole = Double(next() % 253_402_300_800)
+            instants.append(next().isMultiple(of: 2) ? whole : whole + Double(next() % 1_000_000_000) / 1_000_000_000)
+        }
+        // Around now, where sign-ins are, every second of a day and fractions near the next second.
+        for i in 0..<5_000 { instants.append(1_796_600_000 + Double(i * 17) + (i.isMultiple(of: 3) ? 0.999_9 : 0)) }
+        var differing: [Double] = []
+        for t in instants {
+            let date = Date(timeIntervalSince1970: t)
+            if Timestamp.format(date) != Timestamp.foundationFormat(date) { differing.append(t) }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(5))")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1_796_697_862)) == "2026-12-08T02:44:22Z")
+    }
+
+    @Test("a JWT is signed over the same bytes as before: header and claims serialized, base64url, RS256")
+    func jwtBytes() throws {
+        let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let claims: [String: JSONValue] = ["sub": "Zoë 👩🏽‍💻", "aud": .array(["a", "b"]), "exp": 1_796_697_862, "n": .double(1.5), "url": "https://x.test/a?b=c"]
+        let token = try JWT.sign(claims: claims, header: ["kid": "k1"], key: key)
+        let parts = token.split(separator: ".").map(String.init)
+        #expect(parts.count == 3)
+        var header: [String: JSONValue] = ["kid": "k1"]
+        header["alg"] = "RS256"
+        header["typ"] = "JWT"
+        let input = Base64URL.encode(Data(JSONValue.object(header).serialized.utf8)) + "." + Base64URL.encode(Data(JSONValue.object(claims).serialized.utf8))
+        #expect(parts[0] + "." + parts[1] == input)
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: try #require(WebAuthnBase64(parts[2])))
+        #expect(key.publicKey.isValidSignature(signature, for: SHA256.hash(data: Data(input.utf8)), padding: .insecurePKCS1v1_5))
+    }
+
+    func WebAuthnBase64(_ text: String) -> [UInt8]? { Base64URL.decode(text).map { Array($0) } }
 }
