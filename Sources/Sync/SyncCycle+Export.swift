@@ -129,6 +129,10 @@ struct SyncProgress: Codable {
     var entries = 0
     var cookie: Data?
     var more = true
+    /// Entries of the DirSync answer being read that the run staged (and counted in `run`) since `cookie`: a checkpoint
+    /// inside an answer; the node that resumes the run reads that answer again from its start. (Optional: a checkpoint a
+    /// node of an earlier release wrote has none.)
+    var answerEntries: Int?
     var changedGroups: [String] = [], createdGroups: [String] = [], updatedGroups: [String] = []
     var deletions: [String] = [], deletedInDirectory: [String] = []
 

@@ -41,9 +41,9 @@ public struct SyncCycle: Sendable {
     /// When `isDraining` says so, the run stops after its next page, records itself `handed-back` and hands its lease
     /// back, so another node resumes it at once. Inside a DirSync answer (Samba's first sync is the whole domain in one)
     /// that page's checkpoint keeps the cookie the answer was asked with, and the search is abandoned. A run whose lease
-    /// is lost (another node took it after it ran out) stops at its next page too and writes nothing more: it is
-    /// returned with status `lease-lost` and why (``SyncRun/stopReason``), not recorded, since the run is the other
-    /// node's now.
+    /// is lost (another node took it after it ran out) stops at its next page too and writes nothing more of the run: it
+    /// is returned with status `lease-lost` and why (``SyncRun/stopReason``), not recorded, since the run is the other
+    /// node's now; only an audit event says this node stopped.
     public func run(tenant: TenantRecord, connector name: String? = nil, full: Bool = false) async throws -> [SyncRun] {
         // What the run decides by; at its end it writes back only what it owns (``SyncSettings/updateRunState``).
         let settings = try await SyncSettings.load(tenant: tenant.id, store: store)
@@ -134,11 +134,17 @@ public struct SyncCycle: Sendable {
         // The record first, then the lease: a node that takes the run up finds it handed back.
         if let handedBack { _ = try await SyncRunLeases.handBack(store: store, handedBack, now: clock.now) }
         for lease in finished { try await SyncRunLeases.end(store: store, lease) }
-        for run in runs where run.status != "handed-back" {
+        // A run that lost its lease is audited too, as this node's part of it: the run stays the lease holder's (which
+        // resumes it from its last checkpoint, with the same id, or runs the connector again), so the event says that
+        // this node stopped and why, with the counts as this node left them; the run's end is audited by the node that
+        // ends it.
+        for run in runs + lostRuns where run.status != "handed-back" {
+            var details: [String: JSONValue] = ["connector": .string(run.connector), "status": .string(run.status),
+                                                "added": .int(Int64(run.added)), "updated": .int(Int64(run.updated)),
+                                                "deleted": .int(Int64(run.deleted)), "quarantined": .int(Int64(run.quarantined))]
+            if let reason = run.stopReason, run.status == "lease-lost" { details["stopReason"] = .string(reason) }
             try await directory.recordEvent(tenant: tenant.id, objectId: run.id, kind: .syncObject, activity: "Directory synchronization run",
-                                            actor: Self.actor, details: ["connector": .string(run.connector), "status": .string(run.status),
-                                                                         "added": .int(Int64(run.added)), "updated": .int(Int64(run.updated)),
-                                                                         "deleted": .int(Int64(run.deleted)), "quarantined": .int(Int64(run.quarantined))])
+                                            actor: Self.actor, details: details)
         }
         return runs + lostRuns
     }
@@ -209,31 +215,47 @@ public struct SyncCycle: Sendable {
             try await exportPage(page, state: &export, run: &run)
         } else if progress.more {
             var stop: ConnectorOutcome?
-            // Entries of the answer being read that are staged: the answer's cookie comes only with its end.
+            // Entries of the answer being read that are staged: the answer's cookie comes only with its end. A run resumed
+            // inside an answer reads it again from its start, so what its checkpoint counted of it is read (and counted)
+            // again.
             var staged = 0
+            if let counted = progress.answerEntries {
+                run.imported -= counted
+                progress.answerEntries = nil
+            }
             do {
                 cookie = try await importPages(connector, full: run.full, from: progress.cookie.map { Array($0) }) { page in
                     try await exportPage(page, state: &export, run: &run)
                     staged += page.count
                     if let seam = Self.answerPageStaged { try await seam(staged) }
-                    // Stopping here keeps the cookie the answer was asked with (`progress.cookie`): the node that goes on
-                    // asks for the answer again, and what this node staged of it is staged again as an upsert.
+                    // Each page of an answer is checkpointed (a node killed inside Samba's first sync, one answer for the
+                    // whole domain, loses at most a page): the checkpoint keeps the cookie the answer was asked with
+                    // (`progress.cookie`), so the node that goes on asks for the answer again; what this node staged of
+                    // it is staged again as an upsert (counted once: the run's counts are the checkpoint's), and what it
+                    // left waiting for the end (groups, deletions) is taken in once.
                     if keeper.mustStop(now: clock.now) {
                         stop = .lost("The run's lease ran out or was taken by another node inside a DirSync answer, after \(staged) of its entries were staged: this node stopped and wrote nothing more; the node holding the lease resumes the run, asking for that answer again.")
-                    } else if isDraining() {
+                    } else {
                         pages += 1
-                        stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages) ?? .drained
+                        progress.answerEntries = staged
+                        stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
+                        committed = run
                         if case .handedBack = stop {
-                            committed = run
-                            stop = .handedBack("The node was draining: the run stopped inside a DirSync answer after \(staged) of its entries were staged; the connector's cookie stays where the answer began, so the node that resumes the run asks for that answer again and adds only what is missing.")
+                            // A page shorter than the chunk comes only with the answer's end: its cookie follows, so the
+                            // run stops there (`replied`) instead of asking for the whole answer again.
+                            stop = page.count < Self.pageSize ? nil
+                                : .handedBack("The node was draining: the run stopped inside a DirSync answer after \(staged) of its entries were staged; the connector's cookie stays where the answer began, so the node that resumes the run asks for that answer again and adds only what is missing.")
                         }
                     }
                     if stop != nil { throw StoppedInAnswer() }
                 } replied: { next, more in
                     staged = 0
+                    progress.answerEntries = nil
                     progress.cookie = Data(next)
                     progress.more = more
-                    guard more else { return true }
+                    // The last answer goes on to the end of the run, unless the node is draining: then its cookie is
+                    // checkpointed and the node that resumes the run finishes it.
+                    guard more || isDraining() else { return true }
                     pages += 1
                     stop = try await checkpoint(&progress, export: export, run: run, keeper: keeper, pages: pages)
                     committed = run

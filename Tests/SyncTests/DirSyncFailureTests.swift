@@ -238,6 +238,15 @@ struct DirSyncFailureTests {
 
     static func names(_ users: Range<Int>) -> [String] { users.map { "u\($0)@contoso.test" }.sorted() }
 
+    /// The audit log's events of sync runs, oldest first.
+    static func runEvents(_ start: SyncTestTenant) async throws -> [ChangeRecord] {
+        try await start.store.read { tx in try await tx.changes(tenant: start.tenant.id, kinds: nil, after: 0, limit: 10_000) }
+            .filter { $0.activity == "Directory synchronization run" }
+    }
+
+    /// A node's end without a drain (SIGKILL, power loss): its run stops where it is and writes nothing more.
+    struct Killed: Error {}
+
     /// What the client sent on the connection of an answer it stopped reading: bind, the search, an AbandonRequest for
     /// that search's message id (a message id of its own), then the unbind.
     static func expectAbandoned(_ requests: [DirSyncServer.Request]) {
@@ -366,6 +375,11 @@ struct DirSyncFailureTests {
             #expect(lost.stopReason?.contains("inside a DirSync answer, after 2 of its entries") == true, "\(lost.stopReason ?? "no reason")")
             #expect(lost.added == 2)
             #expect(try await SyncSettings.load(tenant: tenant, store: store).runs.isEmpty, "a node that lost the lease records nothing")
+            // Only an audit event says this node stopped its part of the run, and why.
+            let stopped = try await Self.runEvents(start)
+            #expect(stopped.count == 1, "events: \(stopped)")
+            #expect(stopped.first?.objectId == lost.id && stopped.first?.details["status"]?.stringValue == "lease-lost")
+            #expect(stopped.first?.details["stopReason"]?.stringValue == lost.stopReason && stopped.first?.details["added"] == .int(2))
             #expect(try await Self.syncedUsers(start) == Self.names(0..<2), "the staged page stays, nothing past it")
             #expect(try await Self.cookie(start) == nil)
             try await server.connectionsEnded()
@@ -375,10 +389,98 @@ struct DirSyncFailureTests {
             clock.advance(SyncRunLeases.duration + 1)
             let rerun = try #require(try await node.run(tenant: start.tenant).first)
             #expect(rerun.status == "success" && rerun.added == 8 && rerun.updated == 0, "\(rerun.json)")
+            #expect(try await Self.runEvents(start).map { $0.details["status"]?.stringValue } == ["lease-lost", "success"])
             #expect(try await Self.cookie(start) == Array("cookie-1".utf8))
             #expect(try await Self.syncedUsers(start) == Self.names(0..<10), "each user once")
         }
         #expect(server.cookiesSent.withLock { $0 } == [[], []])
+        try await start.close()
+    }
+
+    @Test("a node killed inside a DirSync answer (no drain: its run ends where it is, its connection goes) leaves the checkpoint of the last page it staged; a new engine resumes the run from it once the lease runs out, asks for the answer again and adds only what is missing: every object once, the run's counts whole, a deletion counted once",
+          arguments: SyncTestTenant.databases)
+    func killedInsideAnAnswer(_ database: String) async throws {
+        let server = try await DirSyncServer([
+            Answer(users: 0..<10, cookie: nil, holds: true),         // a first sync: the domain, still arriving when the node is killed
+            Answer(users: 0..<10, cookie: Array("cookie-1".utf8)),   // the resumed run asks again and gets it whole
+            // A delta: u0 left the scope, u10 and u11 are new; the node is killed inside it, then the resumed run gets it whole.
+            Answer(users: 0..<12, cookie: nil, holds: true, movedOut: [0]),
+            Answer(users: 0..<12, cookie: Array("cookie-2".utf8), movedOut: [0]),
+        ])
+        let start = try await SyncTestTenant.make(database)
+        let passwordFile = try await Self.connector(server, tenant: start)
+        defer { try? FileManager.default.removeItem(at: passwordFile) }
+        let clock = start.clock
+
+        /// Runs a node killed right after the checkpoint of its second page of the answer (or, with no checkpoint inside
+        /// an answer, at its third page), then lets its lease run out; returns the run a new engine resumes.
+        func killedThenResumed() async throws -> SyncRun {
+            await #expect(throws: Killed.self) {
+                try await SyncCycle.$pageCommitted.withValue({ pages in if pages == 2 { throw Killed() } }) {
+                    try await SyncCycle.$answerPageStaged.withValue({ staged in if staged == 6 { throw Killed() } }) {
+                        _ = try await SyncCycle(directory: start.directory, clock: clock).run(tenant: start.tenant)
+                    }
+                }
+            }
+            // The killed node handed nothing back: its lease holds until it runs out.
+            let leases = try await SyncRunLeases.all(store: start.store)
+            #expect(leases.count == 1 && leases.allSatisfy { $0.handedBack == nil }, "\(leases)")
+            await #expect(throws: SyncRunInProgress.self) { _ = try await SyncCycle(directory: start.directory, clock: clock).run(tenant: start.tenant) }
+            clock.advance(SyncRunLeases.duration + 1)
+            let engine = SyncCycle(directory: DirectoryService(store: start.store, clock: clock), clock: clock)
+            return try #require(try await engine.run(tenant: start.tenant).first)
+        }
+
+        try await SyncCycle.$pageSize.withValue(2) {
+            let first = try await killedThenResumed()
+            #expect(first.status == "success" && first.resumedAt != nil && first.handedBackAt == nil, "not resumed from a checkpoint: \(first.json)")
+            #expect(first.added == 10 && first.updated == 0 && first.imported == 10, "\(first.json)")
+            #expect(try await Self.cookie(start) == Array("cookie-1".utf8))
+            #expect(try await Self.syncedUsers(start) == Self.names(0..<10), "each user once")
+            #expect(try await Self.runEvents(start).count == 1)
+
+            let delta = try await killedThenResumed()
+            #expect(delta.status == "success" && delta.resumedAt != nil, "not resumed from a checkpoint: \(delta.json)")
+            #expect(delta.added == 2 && delta.deleted == 1 && delta.updated == 0 && delta.imported == 12, "\(delta.json)")
+            #expect(try await Self.cookie(start) == Array("cookie-2".utf8))
+            #expect(try await Self.syncedUsers(start) == Self.names(1..<12))
+            #expect(try await SyncRunLeases.all(store: start.store).isEmpty)
+            let runs = try await SyncSettings.load(tenant: start.tenant.id, store: start.store).runs.compactMap(SyncRun.init(json:))
+            #expect(Set(runs.map(\.id)) == [first.id, delta.id], "a run recorded twice: \(runs.map(\.json))")
+        }
+        // Each answer asked for twice, from the cookie the run began with.
+        #expect(server.cookiesSent.withLock { $0 } == [[], [], Array("cookie-1".utf8), Array("cookie-1".utf8)])
+        try await start.close()
+    }
+
+    @Test("a node that starts draining at a DirSync answer's last page reads the answer's end: the run is handed back with that answer's cookie, and the node that resumes it finishes it without asking for the answer again",
+          arguments: SyncTestTenant.databases)
+    func drainAtAnAnswersLastPage(_ database: String) async throws {
+        let server = try await DirSyncServer([
+            Answer(users: 0..<5, cookie: Array("cookie-1".utf8)),  // pages of 2, 2 and 1
+            Answer(users: 0..<5, cookie: Array("cookie-1".utf8)),  // the answer again, were it asked for
+        ])
+        let start = try await SyncTestTenant.make(database)
+        let passwordFile = try await Self.connector(server, tenant: start)
+        defer { try? FileManager.default.removeItem(at: passwordFile) }
+        let draining = DrainSwitch()
+
+        try await SyncCycle.$pageSize.withValue(2) {
+            let handed = try await SyncCycle.$answerPageStaged.withValue({ staged in if staged == 5 { draining.start() } }) {
+                try #require(try await draining.node(start).run(tenant: start.tenant).first)
+            }
+            #expect(handed.status == "handed-back" && handed.imported == 5 && handed.added == 5, "\(handed.json)")
+            #expect(try await Self.cookie(start) == nil, "the connector's cookie is stored at the run's end")
+            try await server.connectionsEnded()
+            #expect(server.requests.withLock { $0 }.map(\.operation) == [0, 3, 2], "the answer was read to its end: nothing to abandon")
+
+            let resumed = try #require(try await SyncCycle(directory: start.directory, clock: start.clock).run(tenant: start.tenant).first)
+            #expect(resumed.id == handed.id && resumed.status == "success" && resumed.resumedAt != nil, "\(resumed.json)")
+            #expect(resumed.added == 5 && resumed.imported == 5 && resumed.updated == 0, "\(resumed.json)")
+            #expect(try await Self.cookie(start) == Array("cookie-1".utf8))
+            #expect(try await Self.syncedUsers(start) == Self.names(0..<5))
+        }
+        #expect(server.cookiesSent.withLock { $0 } == [[]], "the answer was asked for again")
         try await start.close()
     }
 }
