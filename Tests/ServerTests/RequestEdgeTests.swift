@@ -127,6 +127,28 @@ struct RequestEdgeTests {
         }
     }
 
+    @Test("a body that stalls completely is answered 408 and the connection closed before the idle timeout closes it without an answer, even when its time limit is the idle timeout's")
+    func stalledBodyAnswered() async throws {
+        let limits = ServerLimits(idleTimeout: .seconds(6), bodyTimeout: .seconds(6))
+        #expect(limits.bodyDeadline == .seconds(4))
+        #expect(ServerLimits().bodyDeadline == .seconds(20), "30 s of idle time, 30 s for a body: 20 s in effect")
+        #expect(ServerLimits(idleTimeout: .seconds(60), bodyTimeout: .seconds(30)).bodyDeadline == .seconds(30))
+        try await Harness.run { h in
+            let path = "/\(h.tenant.tenantId)/oauth2/v2.0/token"
+            let head = "POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\nContent-Length: 40\r\n\r\n"
+            // The connection's idle timer as `serve` sets it (Server.swift): what closed a stalled body without an answer.
+            let application = Application(responder: TesseraResponder(app: h.app, scheme: "http", limits: limits),
+                                          server: .http1(configuration: .init(idleTimeout: .seconds(6))))
+            try await application.test(.live) { client in
+                let port = try #require(client.port)
+                // Ten of the forty bytes, then nothing: the read waits until the server answers or closes.
+                let answer = await Self.exchange(port: port, [head + "grant_type"], pause: 0)
+                #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(200))")
+                #expect(answer.lowercased().contains("connection: close"))
+            }
+        }
+    }
+
     /// A body that sends its first part, then nothing, and ends (rather than throwing) when its reader is cancelled:
     /// how a late body can look to `collectBody`.
     struct EndsWhenCancelled: AsyncSequence, Sendable {

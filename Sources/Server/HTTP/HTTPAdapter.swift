@@ -25,7 +25,7 @@ public struct TesseraResponder: HTTPResponder {
         self.scheme = scheme
         self.limits = limits
         self.budget = BodyBudget(capacity: limits.maxBufferedBodyBytes)
-        self.bodyDeadlines = BodyDeadlines(timeout: limits.bodyTimeout)
+        self.bodyDeadlines = BodyDeadlines(timeout: limits.bodyDeadline)
         self.graphLimiter = limits.graphRequestsPerSecond > 0
             ? RateLimiter(rate: Double(limits.graphRequestsPerSecond), burst: Double(2 * limits.graphRequestsPerSecond)) : nil
         self.tokenLimiter = limits.tokenRequestsPerSecond > 0

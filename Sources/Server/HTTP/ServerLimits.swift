@@ -23,7 +23,7 @@ public struct ServerLimits: Sendable {
     /// How long a connection may go without a request once open or after a response: covers the TLS handshake, a request
     /// head that trickles in, and keep-alive.
     public var idleTimeout: Duration
-    /// How long a request body may take to arrive once its head has.
+    /// How long a request body may take to arrive once its head has (in effect at most `bodyDeadline`).
     public var bodyTimeout: Duration
     /// The largest body of a request that has not authenticated before its body is read (sign-in, token, admin forms).
     public var maxAnonymousBodyBytes: Int
@@ -45,6 +45,12 @@ public struct ServerLimits: Sendable {
         self.maxAnonymousBodyBytes = maxAnonymousBodyBytes
         self.maxBufferedBodyBytes = maxBufferedBodyBytes
     }
+
+    /// How long a body is given in effect: `bodyTimeout`, but at most two thirds of `idleTimeout`. The idle timer closes a
+    /// connection that has read nothing for `idleTimeout`, without an answer; a body that stalls completely must be cut
+    /// off first (within a tenth of its time, `BodyDeadlines`), so that it too is answered 408 with `Connection: close`,
+    /// as one that trickles is.
+    public var bodyDeadline: Duration { min(bodyTimeout, idleTimeout * 2 / 3) }
 
     /// Raises the process's open-file limit to its hard limit (once, as the server starts) and returns how many
     /// connections fit below it with room for the database, files and logs: the connections Tessera accepts must
