@@ -70,6 +70,56 @@ def test_msal_authorization_code_flow_with_a_passkey(graph, tessera, tenant_a, o
         callback.close()
 
 
+def test_a_code_whose_sign_in_session_ended_before_the_token_request_is_refused(graph, tessera, tenant_a, origin, browser,
+                                                                                passkey_user):
+    """Revocation stops what was issued before it (RFC 9700 §4.14.2): a code that reached the app before the user's
+    sessions were revoked through Graph (revokeSignInSessions), or before the user signed out, is invalid_grant when
+    MSAL redeems it, with no token; a code redeemed before the revocation worked, and its refresh token stops at it; a
+    code of a sign-in after either is redeemed."""
+    callback = Callback()
+
+    def code(visit: int) -> tuple[dict, dict]:
+        flow = app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=callback.url)
+        browser.get(flow["auth_uri"])  # signs in with the passkey (autofill) when signed out; the grant is the tenant's
+        return flow, callback.wait(visit)
+
+    def refused(result: dict, *codes: int) -> bool:
+        return result.get("error") == "invalid_grant" and bool(set(codes) & set(result.get("error_codes", []))) and not (
+            {"access_token", "refresh_token", "id_token"} & set(result))
+
+    try:
+        app = public_client(graph, tessera, origin, tenant_a, redirect_uri=callback.url, admin_consent="User.Read")
+        flow, response = code(1)
+        result = app.acquire_token_by_auth_code_flow(flow, response)
+        assert "access_token" in result and "refresh_token" in result, result
+        account = app.get_accounts()[0]
+        # A code that has reached the app, then the administrator revokes the user's sessions: the code is refused (its
+        # session is gone: 50133; and when the revocation is a later second than the sign-in, the sign-in is older than
+        # the user's signInSessionsValidFromDateTime: 50173, which is asked first).
+        flow, response = code(2)
+        revoked = graph.post(f"users/{passkey_user['id']}/revokeSignInSessions")
+        assert revoked.status_code == 200 and revoked.json()["value"] is True, revoked.text
+        assert refused(app.acquire_token_by_auth_code_flow(flow, response), 50133, 50173)
+        # The refresh token of the code redeemed before the revocation is refused too.
+        silent = app.acquire_token_silent_with_error(["User.Read"], account=account, force_refresh=True)
+        assert silent and silent.get("error") == "invalid_grant", silent
+        # A code that has reached the app, then the user signs out in that browser: the code is refused.
+        flow, response = code(3)
+        browser.get(f"{origin}/{tenant_a.tenant_id}/oauth2/v2.0/logout")
+        wait_for_text(browser, "Sign out?")
+        browser.find_element("id", "signout").click()
+        wait_for_text(browser, "You have signed out")
+        assert refused(app.acquire_token_by_auth_code_flow(flow, response), 50133)
+        # A new sign-in's code is redeemed, and its refresh token works.
+        flow, response = code(4)
+        result = app.acquire_token_by_auth_code_flow(flow, response)
+        assert "access_token" in result and "refresh_token" in result, result
+        account = next(a for a in app.get_accounts() if a["local_account_id"] == passkey_user["id"])
+        assert "access_token" in app.acquire_token_silent_with_error(["User.Read"], account=account, force_refresh=True)
+    finally:
+        callback.close()
+
+
 def device_code_sign_in(app: msal.PublicClientApplication, browser) -> dict:
     """MSAL's device code flow, approved on the device login page by the browser's signed-in (or autofilled) user."""
     flow = app.initiate_device_flow(scopes=["User.Read"])

@@ -6,34 +6,56 @@ import TesseraCore
 /// write (`SQLSession.executeLast`).
 extension SQLTransaction {
     func spend(tenant: String, key: String, expiresAt: String, now: String, inserting rows: [CredentialRow],
-               ifUnchanged object: StoredObject?) async throws -> SpendOutcome {
+               if condition: SpendCondition?) async throws -> SpendOutcome {
         if dialect.isPostgres {
-            return try await spendInOneStatement(tenant: tenant, key: key, expiresAt: expiresAt, now: now, inserting: rows, ifUnchanged: object)
+            return try await spendInOneStatement(tenant: tenant, key: key, expiresAt: expiresAt, now: now, inserting: rows, if: condition)
         }
-        if let object {
+        switch condition {
+        case .unchanged(let object):
             let current = try await self.rows("SELECT 1 FROM objects WHERE tenant = ? AND id = ? AND version = ?",
                                               [.text(object.tenant), .text(object.id), .int(object.version)])
             guard !current.isEmpty else { return .objectChanged }
+            guard try await consumeOnce(tenant: tenant, key: key, expiresAt: expiresAt, now: now) else { return .alreadySpent }
+        case .live(let recordTenant, let kind, let id):
+            // The record's check is part of the key's insert (no statement more); which of the two refused is asked only
+            // when one did.
+            _ = try await self.rows("DELETE FROM single_use WHERE tenant = ? AND expires_at < ?", [.text(tenant), .text(now)])
+            let taken = try await self.rows(
+                """
+                INSERT INTO single_use (tenant, key, expires_at) SELECT ?, ?, ?
+                WHERE EXISTS (SELECT 1 FROM credential_records WHERE tenant = ? AND id = ? AND kind = ? AND expires_at > ?)
+                ON CONFLICT DO NOTHING RETURNING key
+                """,
+                [.text(tenant), .text(key), .text(expiresAt), .text(recordTenant), .text(id), .text(kind.rawValue), .text(now)])
+            if taken.isEmpty {
+                let held = try await self.rows("SELECT 1 FROM single_use WHERE tenant = ? AND key = ?", [.text(tenant), .text(key)])
+                return held.isEmpty ? .objectChanged : .alreadySpent
+            }
+        case nil:
+            guard try await consumeOnce(tenant: tenant, key: key, expiresAt: expiresAt, now: now) else { return .alreadySpent }
         }
-        guard try await consumeOnce(tenant: tenant, key: key, expiresAt: expiresAt, now: now) else { return .alreadySpent }
         for row in rows { try await insertCredential(row) }
         return .spent
     }
 
-    /// On PostgreSQL, in this order, each part reading the one before it: `ok`, one row when there is no object to check
-    /// or it is still at its version; `swept`, the tenant's expired keys (but this one) deleted; `spent`, this key
+    /// On PostgreSQL, in this order, each part reading the one before it: `ok`, one row when there is no condition, the
+    /// object is still at its version or the record still lives; `swept`, the tenant's expired keys (but this one) deleted; `spent`, this key
     /// inserted, or an expired holder of it taken over, only with `ok` (of two spenders, the second waits for the first's
     /// row and then finds it unexpired: no row); `made`, the records inserted only with `spent`, without `ON CONFLICT`, so
     /// an id or handle already taken fails the whole statement and nothing, the key included, is saved. The answer says
     /// which held.
     private func spendInOneStatement(tenant: String, key: String, expiresAt: String, now: String, inserting rows: [CredentialRow],
-                                     ifUnchanged object: StoredObject?) async throws -> SpendOutcome {
+                                     if condition: SpendCondition?) async throws -> SpendOutcome {
         var sql = "WITH "
         var binds: [SQLValue] = []
-        if let object {
+        switch condition {
+        case .unchanged(let object):
             sql += "ok AS (SELECT 1 FROM objects WHERE tenant = ? AND id = ? AND version = ?),\n"
             binds += [.text(object.tenant), .text(object.id), .int(object.version)]
-        } else {
+        case .live(let recordTenant, let kind, let id):
+            sql += "ok AS (SELECT 1 FROM credential_records WHERE tenant = ? AND id = ? AND kind = ? AND expires_at > ?),\n"
+            binds += [.text(recordTenant), .text(id), .text(kind.rawValue), .text(now)]
+        case nil:
             sql += "ok AS (SELECT 1),\n"
         }
         sql += """
@@ -56,6 +78,14 @@ extension SQLTransaction {
         }
         sql += "\nSELECT (SELECT count(*) FROM ok), (SELECT count(*) FROM spent)"
         if !rows.isEmpty { sql += ", (SELECT count(*) FROM made)" }
+        var live = false
+        if case .live = condition {
+            // Whether the key was held before this statement (the main query sees the snapshot the statement began with),
+            // asked only when the record is gone: a code presented again after its session ended is still a replay.
+            live = true
+            sql += ", (SELECT count(*) FROM single_use WHERE tenant = ? AND key = ? AND expires_at >= ? AND NOT EXISTS (SELECT 1 FROM ok))"
+            binds += [.text(tenant), .text(key), .text(now)]
+        }
         let answer: [[SQLValue]]
         do {
             answer = try await session.executeLast(sql, binds)
@@ -66,7 +96,7 @@ extension SQLTransaction {
         guard let counts = answer.first, counts.count >= 2 else {
             throw StoreError(message: "A single-use key's spend returned no answer.")
         }
-        if counts[0].int != 1 { return .objectChanged }
+        if counts[0].int != 1 { return live && counts.last?.int == 1 ? .alreadySpent : .objectChanged }
         if counts[1].int != 1 { return .alreadySpent }
         return .spent
     }

@@ -80,8 +80,10 @@ struct AuthorizeTests {
                                     body: Array(form.utf8))
             }
             let now = Int64(h.clock.now.timeIntervalSince1970)
+            let (session, _) = try await SignInSessions(app: h.app).start(tenant: h.tenant.tenantId, userID: h.tenant.adminUserId,
+                                                                           amr: ["fido", "mfa"], baseURL: Harness.base)
             let genuine = AuthorizationCode(tenant: h.tenant.tenantId, clientID: appID, redirectURI: Self.spa, userID: h.tenant.adminUserId,
-                                            scope: "openid", nonce: nil, codeChallenge: nil, authTime: now, sessionID: Identifier.make(),
+                                            scope: "openid", nonce: nil, codeChallenge: nil, authTime: now, sessionID: session.id,
                                             amr: ["fido", "mfa"], expires: now + 600).encode(app: h.app)
             // A verifier for a code issued without a challenge is a PKCE downgrade (RFC 9700 §2.1.1): refused, code unspent.
             let downgrade = await redeem(genuine, verifier: true)

@@ -19,7 +19,7 @@ struct CodeRedemptionRaceTests {
                 "displayName": "SPA", "spa": ["redirectUris": [.string(TokenGrantHardeningTests.spa)]]])
             let appID = try #require(spa.json["appId"]?.stringValue)
             _ = await h.graph("POST", "servicePrincipals", token: admin, json: ["appId": .string(appID)])
-            let code = TokenGrantHardeningTests.code(h, client: appID, redirect: TokenGrantHardeningTests.spa)
+            let code = try await TokenGrantHardeningTests.code(h, client: appID, redirect: TokenGrantHardeningTests.spa)
             let form = [("grant_type", "authorization_code"), ("client_id", appID), ("redirect_uri", TokenGrantHardeningTests.spa), ("code", code)]
             let answers = await withTaskGroup(of: APIResponse.self) { group in
                 for i in 0..<12 { group.addTask { await TokenGrantHardeningTests.post(nodes[i % 2], "token", form) } }

@@ -21,7 +21,7 @@ struct CredentialRecordsTests {
         let appID = try #require(spa.json["appId"]?.stringValue)
         _ = await h.graph("POST", "servicePrincipals", token: admin, json: ["appId": .string(appID)])
         let challenge = WebAuthn.Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
-        let code = TokenGrantHardeningTests.code(h, client: appID, redirect: TokenGrantHardeningTests.spa, challenge: challenge)
+        let code = try await TokenGrantHardeningTests.code(h, client: appID, redirect: TokenGrantHardeningTests.spa, challenge: challenge)
         let exchanged = await TokenGrantHardeningTests.post(h, "token", [
             ("grant_type", "authorization_code"), ("client_id", appID), ("redirect_uri", TokenGrantHardeningTests.spa), ("code", code),
             ("code_verifier", verifier)])
@@ -50,7 +50,7 @@ struct CredentialRecordsTests {
                  try await tx.credential(DeviceCodeRecord.self, tenant: tenant, handle: userCode))
             }
             #expect(objects.isEmpty)
-            #expect(sessions.map(\.id) == [session.id])
+            #expect(sessions.count == 2 && sessions.contains { $0.id == session.id })  // this one and the one the code came from
             #expect(tokens.count == 2 && Set(tokens.map(\.state)) == [.used, .unused] && Set(tokens.map(\.familyID)).count == 1)
             #expect(device?.state == .pending)
             // Nor does Graph find them by id (getByIds reads objects of any kind: it answered these while they were objects).

@@ -135,9 +135,11 @@ struct NetworkAccessPolicyTests {
     /// says otherwise).
     static func userToken(_ h: Harness, userID: String, client: (appID: String, secret: String), amr: [String] = ["fido", "mfa"]) async throws -> String {
         let now = Int64(h.clock.now.timeIntervalSince1970)
+        // The session the code comes from: the token endpoint redeems a code only while it lives.
+        let (session, _) = try await SignInSessions(app: h.app).start(tenant: h.tenant.tenantId, userID: userID, amr: amr, baseURL: Harness.base)
         let code = AuthorizationCode(tenant: h.tenant.tenantId, clientID: client.appID, redirectURI: TokenGrantHardeningTests.web, userID: userID,
                                      scope: "openid offline_access User.Read", nonce: nil, codeChallenge: nil, authTime: now,
-                                     sessionID: Identifier.make(), amr: amr, expires: now + 600).encode(app: h.app)
+                                     sessionID: session.id, amr: amr, expires: now + 600).encode(app: h.app)
         let response = await TokenGrantHardeningTests.post(h, "token", [
             ("grant_type", "authorization_code"), ("client_id", client.appID), ("client_secret", client.secret),
             ("redirect_uri", TokenGrantHardeningTests.web), ("code", code)])

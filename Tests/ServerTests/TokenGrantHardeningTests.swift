@@ -30,21 +30,24 @@ struct TokenGrantHardeningTests {
                             body: Array(AuthorizeEndpoint.encode(form).utf8))
     }
 
-    /// A code as /authorize issues it to a signed-in administrator.
+    /// A code as /authorize issues it to a signed-in administrator, of a session started for it (the token endpoint
+    /// redeems a code only while its session lives).
     static func code(_ h: Harness, client: String, redirect: String, scope: String = "openid offline_access",
-                     challenge: String? = nil) -> String {
-        let now = Int64(h.clock.now.timeIntervalSince1970)
+                     challenge: String? = nil) async throws -> String {
+        let (session, _) = try await SignInSessions(app: h.app).start(tenant: h.tenant.tenantId, userID: h.tenant.adminUserId,
+                                                                       amr: ["fido", "mfa"], baseURL: Harness.base)
         return AuthorizationCode(tenant: h.tenant.tenantId, clientID: client, redirectURI: redirect, userID: h.tenant.adminUserId,
-                                 scope: scope, nonce: nil, codeChallenge: challenge, authTime: now, sessionID: Identifier.make(),
-                                 amr: ["fido", "mfa"], expires: now + 600).encode(app: h.app)
+                                 scope: scope, nonce: nil, codeChallenge: challenge, authTime: session.authTime, sessionID: session.id,
+                                 amr: session.amr, expires: session.authTime + 600).encode(app: h.app)
     }
 
     @Test("a web client's refresh token is not spent when presented without the client's secret")
     func refreshTokenNeedsTheClientFirst() async throws {
         try await Harness.run { h in
             let (appID, secret) = try await Self.webApp(h, try await h.accessToken())
+            let code = try await Self.code(h, client: appID, redirect: Self.web)
             let first = await Self.post(h, "token", [("grant_type", "authorization_code"), ("client_id", appID), ("client_secret", secret),
-                                                     ("redirect_uri", Self.web), ("code", Self.code(h, client: appID, redirect: Self.web))])
+                                                     ("redirect_uri", Self.web), ("code", code)])
             let refresh = try #require(first.json["refresh_token"]?.stringValue)
             let stolen = await Self.post(h, "token", [("grant_type", "refresh_token"), ("client_id", appID), ("refresh_token", refresh)])
             #expect(stolen.status == 401 && stolen.json["error"] == "invalid_client")
@@ -61,7 +64,7 @@ struct TokenGrantHardeningTests {
             let (appID, _) = try await Self.webApp(h, try await h.accessToken())
             let verifier = String(repeating: "k", count: 43)
             let challenge = WebAuthn.Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
-            let code = Self.code(h, client: appID, redirect: Self.spa, challenge: challenge)
+            let code = try await Self.code(h, client: appID, redirect: Self.spa, challenge: challenge)
             let form = [("grant_type", "authorization_code"), ("client_id", appID), ("redirect_uri", Self.spa), ("code", code),
                         ("code_verifier", verifier)]
             let first = await Self.post(h, "token", form)
@@ -119,9 +122,10 @@ struct TokenGrantHardeningTests {
             let (appID, secret) = try await Self.webApp(h, admin)
             let scope = "openid offline_access User.Read Directory.ReadWrite.All"
             func redeem() async throws -> JSONValue {
-                try JSONParser.parse(await Self.post(h, "token", [
+                let code = try await Self.code(h, client: appID, redirect: Self.web, scope: scope)
+                return try JSONParser.parse(await Self.post(h, "token", [
                     ("grant_type", "authorization_code"), ("client_id", appID), ("client_secret", secret), ("redirect_uri", Self.web),
-                    ("code", Self.code(h, client: appID, redirect: Self.web, scope: scope))]).body)
+                    ("code", code)]).body)
             }
             func claims(_ token: JSONValue) throws -> [String: JSONValue] {
                 let access = try #require(token["access_token"]?.stringValue)
@@ -155,9 +159,10 @@ struct TokenGrantHardeningTests {
     func userInfo() async throws {
         try await Harness.run { h in
             let (appID, secret) = try await Self.webApp(h, try await h.accessToken())
+            let code = try await Self.code(h, client: appID, redirect: Self.web, scope: "openid profile")
             let tokens = try JSONParser.parse(await Self.post(h, "token", [
                 ("grant_type", "authorization_code"), ("client_id", appID), ("client_secret", secret), ("redirect_uri", Self.web),
-                ("code", Self.code(h, client: appID, redirect: Self.web, scope: "openid profile"))]).body)
+                ("code", code)]).body)
             let access = try #require(tokens["access_token"]?.stringValue)
             let idText = try #require(tokens["id_token"]?.stringValue)
             let idToken = try #require(JWT.decode(idText))

@@ -123,6 +123,41 @@ struct SingleUseSpendTests {
         }
     }
 
+    @Test("a spend held on a live record (a code's sign-in session) writes nothing once the record is gone or expired, not even its key; spent before, it is a replay all the same",
+          arguments: TestDatabases.all)
+    func liveRecord(_ database: String) async throws {
+        try await withTenant(database) { store, _, tenant in
+            let t = tenant.tenantId, user = tenant.adminUserId
+            func session(expires: String) -> CredentialRow {
+                let id = UUID().uuidString.lowercased()
+                return CredentialRow(tenant: t, id: id, kind: .signInSession, userID: user, family: nil, handle: nil, state: "active",
+                                     expiresAt: expires, payload: "{\"id\":\"\(id)\"}")
+            }
+            func spend(_ key: String, _ row: CredentialRow, while record: CredentialRow) async throws -> SpendOutcome {
+                try await store.write { tx in
+                    try await tx.spend(tenant: t, key: key, expiresAt: Self.later, now: Self.now, inserting: [row],
+                                       if: .live(tenant: record.tenant, kind: record.kind, id: record.id))
+                }
+            }
+            let live = session(expires: "2026-11-19T23:00:00Z"), expired = session(expires: "2026-11-19T11:59:59Z")
+            let ended = session(expires: "2026-11-19T23:00:00Z")
+            try await store.write { tx in for row in [live, expired, ended] { try await tx.insertCredential(row) } }
+            _ = try await store.write { tx in try await tx.deleteCredential(tenant: t, kind: .signInSession, id: ended.id) }
+            let first = Self.token(t, user: user, handle: nil)
+            #expect(try await spend("code:live", first, while: live) == .spent)
+            #expect(try await spend("code:live", Self.token(t, user: user, handle: nil), while: live) == .alreadySpent)
+            for record in [expired, ended] {
+                #expect(try await spend("code:\(record.id)", Self.token(t, user: user, handle: nil), while: record) == .objectChanged)
+                // The key is still unspent.
+                #expect(try await store.write { try await $0.consumeOnce(tenant: t, key: "code:\(record.id)", expiresAt: Self.later, now: Self.now) })
+            }
+            // A key spent before its record went is a replay, not a changed object (the caller revokes what it gave).
+            _ = try await store.write { tx in try await tx.deleteCredential(tenant: t, kind: .signInSession, id: live.id) }
+            #expect(try await spend("code:live", Self.token(t, user: user, handle: nil), while: live) == .alreadySpent)
+            #expect(try await Self.tokens(store, t, user: user) == [first])
+        }
+    }
+
     @Test("a record whose handle or id is taken fails the spend, and its key stays unspent", arguments: TestDatabases.all)
     func failingInsertLeavesTheKey(_ database: String) async throws {
         try await withTenant(database) { store, _, tenant in

@@ -75,6 +75,14 @@ struct SignInSessions {
         app.signInSessionCache.mark(tenant: tenant, generations: app.directory.generations, now: app.clock.now)
     }
 
+    /// Whether a sign-in at `authTime` (seconds since 1970) came before the user's sign-in sessions were revoked
+    /// (`signInSessionsValidFromDateTime`, which `revokeSignInSessions` sets; whole seconds, as the proxy's check of an
+    /// access token: a sign-in of that same second stands, while its session was deleted if it came before).
+    static func revoked(authTime: Int64, user: StoredObject) -> Bool {
+        guard let text = user.body["signInSessionsValidFromDateTime"]?.stringValue, let from = Timestamp.parse(text) else { return false }
+        return authTime < Int64(from.timeIntervalSince1970.rounded(.down))
+    }
+
     /// Ends the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
     func end(_ request: APIRequest, tenant: String) async throws -> String {
         if let session = try await current(request, tenant: tenant) {

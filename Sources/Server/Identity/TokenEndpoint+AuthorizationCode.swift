@@ -3,8 +3,9 @@ import Foundation
 import TesseraCore
 import WebAuthn
 
-/// The `authorization_code` grant: the code checked (MAC, expiry, client, redirect URI, PKCE), spent once, then
-/// an access token for the user (delegated: `scp`) and, with `openid`, an ID token with how they signed in.
+/// The `authorization_code` grant: the code checked (MAC, expiry, client, redirect URI, PKCE), spent once while the
+/// sign-in session it was issued from still lives, then an access token for the user (delegated: `scp`) and, with
+/// `openid`, an ID token with how they signed in.
 extension TokenEndpoint {
     func redeemAuthorizationCode(_ form: [String: String]) async throws -> APIResponse {
         func invalidGrant(_ code: Int, _ description: String) -> OAuthError { OAuthError(error: "invalid_grant", code: code, description: description) }
@@ -54,9 +55,17 @@ extension TokenEndpoint {
         guard let user = found else {
             throw invalidGrant(50057, "The user account is disabled or no longer exists.")
         }
+        // Revocation stops what was issued before it (RFC 9700 §4.14.2, logout at the authorization server): a code of a
+        // sign-in older than the user's `revokeSignInSessions` is refused here (the user as the sign-in path keeps it: at
+        // once on this node, within `TenantCache.maxAge` on another), and its session's record, which a sign-out or the
+        // revocation deleted, is asked for by the spend itself (below), from the database, on every node at once.
+        if SignInSessions.revoked(authTime: code.authTime, user: user) {
+            throw Self.revokedGrant
+        }
         try await TenantRestrictionsGate(app: app, tenant: tenant, request: request)
             .token(userID: code.userID, clientID: code.clientID, homeTenant: code.homeTenant)
-        // One commit, one statement: the code spent and, with offline_access, its refresh token issued.
+        // One commit, one statement: the code spent and, with offline_access, its refresh token issued, only while the
+        // session the code came from (the home tenant's, for a B2B direct connect user) is still there and unexpired.
         let tokens = RefreshTokens(app: app), confidential = kind == "web"
         let wantsRefresh = code.scope.split(separator: " ").contains("offline_access") && code.homeTenant == nil
         let issued = wantsRefresh ? try tokens.make(tenant: tenantID, code: code, confidential: confidential, codeDigest: digest) : nil
@@ -64,9 +73,14 @@ extension TokenEndpoint {
         let outcome = try await app.store.write { tx in
             try await tx.spend(tenant: tenantID, key: "code:" + digest,
                                expiresAt: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(code.expires))),
-                               now: Timestamp.format(now), inserting: rows, ifUnchanged: nil)
+                               now: Timestamp.format(now), inserting: rows,
+                               if: .live(tenant: code.homeTenant ?? tenantID, kind: SignInSessionRecord.kind, id: code.sessionID))
         }
         let refresh = issued?.token
+        if outcome == .objectChanged {
+            // Nothing was written, not even the code spent.
+            throw invalidGrant(50133, "The sign-in session the authorization code was issued from has ended (signed out, revoked or expired). Sign in again.")
+        }
         guard outcome == .spent else {
             // A code presented twice was stolen or leaked: what it was exchanged for is revoked too (RFC 6749 §4.1.2), in
             // one commit: its refresh tokens deleted, and its access tokens refused from now on at Graph and userinfo.
@@ -141,13 +155,22 @@ extension TokenEndpoint {
         return try await userTokens(code: code, user: user, application: application, clientInfo: form["client_info"] == "1", refreshToken: refresh, grant: "device_code")
     }
 
-    /// The user and application a grant was for, if both still exist and the user may still sign in.
+    /// The user and application a grant was for, if both still exist, the user may still sign in and has not had their
+    /// sign-in sessions revoked since the grant's sign-in.
     func stillSignedIn(_ code: AuthorizationCode) async throws -> (user: StoredObject, application: StoredObject) {
         guard let user = try await app.activeUser(tenant: tenant.id, id: code.userID),
               let application = try await app.application(tenant: tenant.id, appID: code.clientID)
         else { throw OAuthError(error: "invalid_grant", code: 50057, description: "The user or application no longer exists or is disabled.") }
+        // `revokeSignInSessions` deletes the user's refresh tokens and approved device codes; one written by a grant that
+        // raced it (spent before the deletion, committed after it) is refused here, from the user read above (no cache).
+        if SignInSessions.revoked(authTime: code.authTime, user: user) { throw Self.revokedGrant }
         return (user, application)
     }
+
+    /// A grant whose sign-in is older than the user's `signInSessionsValidFromDateTime` (as Entra's AADSTS50173).
+    static let revokedGrant = OAuthError(
+        error: "invalid_grant", code: 50173,
+        description: "The provided grant has been revoked: the user's sign-in sessions were revoked after this sign-in. Sign in again.")
 
     /// Access and ID tokens for a signed-in user. The access token's `scp` is what was asked for and is granted to the
     /// client now (consent can be withdrawn between refreshes), never more.
