@@ -412,12 +412,16 @@ struct DirSyncFailureTests {
         defer { try? FileManager.default.removeItem(at: passwordFile) }
         let clock = start.clock
 
-        /// Runs a node killed right after the checkpoint of its second page of the answer (or, with no checkpoint inside
-        /// an answer, at its third page), then lets its lease run out; returns the run a new engine resumes.
+        /// Runs a node whose pages each take a checkpoint interval, killed right after the checkpoint of its second page
+        /// of the answer (or, with no checkpoint inside an answer, at its third page), then lets its lease run out;
+        /// returns the run a new engine resumes.
         func killedThenResumed() async throws -> SyncRun {
             await #expect(throws: Killed.self) {
                 try await SyncCycle.$pageCommitted.withValue({ pages in if pages == 2 { throw Killed() } }) {
-                    try await SyncCycle.$answerPageStaged.withValue({ staged in if staged == 6 { throw Killed() } }) {
+                    try await SyncCycle.$answerPageStaged.withValue({ staged in
+                        if staged == 6 { throw Killed() }
+                        clock.advance(SyncCycle.answerCheckpointInterval)
+                    }) {
                         _ = try await SyncCycle(directory: start.directory, clock: clock).run(tenant: start.tenant)
                     }
                 }
