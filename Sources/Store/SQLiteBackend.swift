@@ -15,6 +15,13 @@ final class SQLiteBackend: SQLBackend {
     static let busyTimeoutMilliseconds: Int32 = 10_000
     /// How long a write waits for another connection's write lock, by default.
     static let lockWait = Duration.milliseconds(Int64(busyTimeoutMilliseconds))
+    /// The writer's page cache, in KiB. Small on purpose: when a page split moves a page through the lock-byte page
+    /// number (SQLite's balance sorts the new pages through it), the next COMMIT truncates the page cache by walking
+    /// its whole hash table and every page cached (`pcache1TruncateUnsafe`), so that cost grows with the cache, on
+    /// small writes like a sign-in's. SQLite's hash table only ever grows, so a cache raised for bulk work and
+    /// lowered after would keep the larger table: the cache stays this size. Pages it drops are read back from the
+    /// operating system's file cache.
+    static let writerCacheKiB = 4096
 
     init(path: String, readers readerCount: Int = 4, batchLimit: SQLiteWriter.BatchLimit = .standard, lockWait: Duration = lockWait) throws {
         var opened: [SQLiteHandle] = []
@@ -22,12 +29,11 @@ final class SQLiteBackend: SQLBackend {
             let connection = try SQLiteHandle(path: path)
             opened.append(connection)
             connection.setBusyTimeout(milliseconds: Self.busyTimeoutMilliseconds)
-            // A 64 MB page cache for the writer: large writes (a tenant's first snapshot, bulk loads) stay in memory
-            // instead of reading pages back from the file. Savepoints' journals (a shared commit's writes each keep
-            // one) in memory, not in temporary files. (journal_mode and foreign_keys are no-ops inside a transaction,
-            // so they are set here, before any.)
-            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536",
-                           "PRAGMA temp_store=MEMORY"] {
+            // A small page cache for the writer (`writerCacheKiB`). Savepoints' journals (a shared commit's writes
+            // each keep one) in memory, not in temporary files. (journal_mode and foreign_keys are no-ops inside a
+            // transaction, so they are set here, before any.)
+            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+                           "PRAGMA cache_size=-\(Self.writerCacheKiB)", "PRAGMA temp_store=MEMORY"] {
                 try connection.execute(pragma)
             }
             var readerHandles: [SQLiteHandle] = []
