@@ -266,7 +266,8 @@ public struct SyncRun: Sendable {
     public var handedBackAt: String?, resumedAt: String?
     /// Why a node stopped the run before its end: it was draining (the run was handed back; kept on the record once
     /// another node resumes it, as `handedBackAt` is), or it lost the run's lease (status `lease-lost`, returned by that
-    /// node's ``SyncCycle/run(tenant:connector:full:)`` and never recorded: the run is the lease holder's).
+    /// node's ``SyncCycle/run(tenant:connector:full:)`` and in its audit event of the run, never on the run's record:
+    /// the run is the lease holder's).
     public var stopReason: String?
 
     init(id: String, connector: String, at: String) {
