@@ -36,9 +36,10 @@ struct SignInBench: AsyncParsableCommand {
         // swift-log's StreamLogHandler, which a process that never sets up logging gets; to standard error, where the
         // default handler wrote, so the report on standard output stays readable.
         LoggingSystem.bootstrap { label in TextLogHandler(label: label, level: .info, write: TextLogHandler.standardError) }
-        let (folder, store, app, tenant) = try await Benchmarks.temporaryTenant(database: database)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
         let port = try Self.freePort()
+        let (folder, store, app, tenant) = try await Benchmarks.temporaryTenant(
+            database: database, network: NetworkPolicy(publicURLs: NetworkPolicy.loopback(scheme: "http", host: "127.0.0.1", port: port)))
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let base = "http://localhost:\(port)"
         // Every simulated browser connects from 127.0.0.1, so the token endpoint's per-address limit (200/s) would
         // measure itself, not the sign-in: it is off here.

@@ -44,11 +44,11 @@ struct TokenBench: AsyncParsableCommand {
 enum Benchmarks {
     /// A Tessera on a SQLite file in a fresh temporary folder (as `tessera serve` uses: an in-memory database has a
     /// single connection), or on the PostgreSQL `database` names, with one new tenant. The caller removes the folder.
-    static func temporaryTenant(database: String? = nil) async throws -> (folder: String, store: SQLDirectoryStore, app: TesseraApp, tenant: ProvisionedTenant) {
+    static func temporaryTenant(database: String? = nil, network: NetworkPolicy = .init()) async throws -> (folder: String, store: SQLDirectoryStore, app: TesseraApp, tenant: ProvisionedTenant) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-bench-\(Identifier.make())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let store = try await SQLDirectoryStore.open(database ?? folder + "/tessera.sqlite")
-        let app = try await TesseraApp.make(store: store)
+        let app = try await TesseraApp.make(store: store, network: network)
         // A database that outlives the run may hold an earlier run's tenant: each run gets a domain of its own.
         let domain = database == nil ? "bench.test" : "bench-\(Identifier.make().prefix(8)).test"
         let tenant = try await TenantProvisioner(directory: app.directory).create(name: "Bench", domain: domain)
