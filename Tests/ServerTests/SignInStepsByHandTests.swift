@@ -73,6 +73,25 @@ struct SignInStepsByHandTests {
         #expect(!PasskeyChallenges(key: SymmetricKey(data: Array(secret.reversed()))).isValid(challenge, purpose: "get:tenant:user", now: now))
     }
 
+    @Test("a session cookie's name is the tenant without hyphens, as replacingOccurrences gave; its pair is found among others, space or tab around it")
+    func sessionCookie() {
+        for tenant in Self.texts {
+            #expect(SignInSessions.cookieName(tenant: tenant) == "tessera_session_" + tenant.replacingOccurrences(of: "-", with: ""))
+        }
+        let name = SignInSessions.cookieName(tenant: "6f1d3c2e-8a4b-4c1d-9e2f-0a1b2c3d4e5f") + "="
+        #expect(name == "tessera_session_6f1d3c2e8a4b4c1d9e2f0a1b2c3d4e5f=")
+        let pair = name + "id.tag"
+        for header in [pair, "a=1; " + pair, "a=1;" + pair + ";b=2", "a=1;\t" + pair + " \t; b=2", " " + pair + " "] {
+            #expect(SignInSessions.cookiePair(header, named: name) == Substring(pair))
+        }
+        // Another tenant's cookie, a name that only ends like it, an empty header: none.
+        for header in ["", "a=1", "tessera_session_other=x", "x" + pair, "a=1; \u{00A0}" + pair] {
+            #expect(SignInSessions.cookiePair(header, named: name) == nil)
+        }
+        // The first pair of the name counts, as before.
+        #expect(SignInSessions.cookiePair(pair + "; " + name + "second.tag", named: name) == Substring(pair))
+    }
+
     @Test("a scope is refused as empty exactly when trimming CharacterSet.whitespaces leaves nothing")
     func scopeWhitespace() {
         for text in Self.texts + ["  openid", "\u{2003}", "\u{2003}\t\u{00A0}", "\u{200B}", "\u{85}", "\u{1680}"] {

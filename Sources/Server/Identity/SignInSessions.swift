@@ -19,7 +19,25 @@ struct SignInSessions {
         var aaguid: String? = nil
     }
 
-    static func cookieName(tenant: String) -> String { "tessera_session_\(tenant.replacingOccurrences(of: "-", with: ""))" }
+    /// `tessera_session_` and the tenant's id without its hyphens (a hyphen's byte is never part of another character's
+    /// UTF-8, so dropping the bytes drops exactly the hyphens).
+    static func cookieName(tenant: String) -> String {
+        "tessera_session_" + String(decoding: tenant.utf8.lazy.filter { $0 != UInt8(ascii: "-") }, as: UTF8.self)
+    }
+
+    /// The `name=value` pair of the `Cookie` header whose name is `name` (given with its `=`), without the optional white
+    /// space around it (RFC 6265 §5.4: pairs are separated by `;` and a space).
+    static func cookiePair(_ header: String, named name: String) -> Substring? {
+        for part in header.split(separator: ";") {
+            let pair = part.drop { $0 == " " || $0 == "\t" }
+            if pair.hasPrefix(name) {
+                var end = pair.endIndex
+                while end > pair.startIndex, case let before = pair.index(before: end), pair[before] == " " || pair[before] == "\t" { end = before }
+                return pair[..<end]
+            }
+        }
+        return nil
+    }
 
     func tag(_ tenant: String, _ id: String) -> String {
         WebAuthn.Base64URL.encode(app.passkeyChallenges.mac("session:\(tenant)", Array(id.utf8)))
@@ -57,8 +75,7 @@ struct SignInSessions {
     /// lifetime. Nil when the request carries no session cookie.
     func cookie(_ request: APIRequest, tenant: String, persistent: Bool) -> String? {
         let name = Self.cookieName(tenant: tenant) + "="
-        guard let pair = request.header("cookie")?.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) })
-            .first(where: { $0.hasPrefix(name) }) else { return nil }
+        guard let header = request.header("cookie"), let pair = Self.cookiePair(header, named: name) else { return nil }
         let secure = request.baseURL.hasPrefix("https:") ? "; Secure" : ""
         return "\(pair); Path=/; HttpOnly; SameSite=Lax\(persistent ? "; Max-Age=\(Int(Self.lifetime))" : "")\(secure)"
     }
@@ -97,9 +114,7 @@ struct SignInSessions {
     /// The session a request's cookie names, if it is genuine, current and its user still enabled.
     func current(_ request: APIRequest, tenant: String) async throws -> Session? {
         let name = Self.cookieName(tenant: tenant) + "="
-        guard let header = request.header("cookie"),
-              let pair = header.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix(name) })
-        else { return nil }
+        guard let header = request.header("cookie"), let pair = Self.cookiePair(header, named: name) else { return nil }
         let value = pair.dropFirst(name.count)
         guard let dot = value.firstIndex(of: ".") else { return nil }
         let id = String(value[..<dot]), presented = Array(value[value.index(after: dot)...].utf8)
