@@ -1,3 +1,5 @@
+import TesseraCore
+
 /// Small parsers over line bytes shared by the formats.
 enum ByteParsing {
     static let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), colon = UInt8(ascii: ":"), slash = UInt8(ascii: "/")
@@ -55,15 +57,10 @@ enum ByteParsing {
         return Double(h * 3600 + m * 60 + sec)
     }
 
-    /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    /// Days since 1970-01-01 of a civil date, its month and day in range.
     static func days(year: Int64, month: Int64, day: Int64) -> Int64? {
         guard (1...12).contains(month), (1...31).contains(day) else { return nil }
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        return Int64(CivilDate.days(year: Int(year), month: Int(month), day: Int(day)))
     }
 
     /// Splits a URL or a CONNECT target into host, port and path: `https://h:8443/p?q`, `h:443`, `h/p`.

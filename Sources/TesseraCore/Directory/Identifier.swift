@@ -146,16 +146,7 @@ public enum Timestamp {
         guard seconds >= 0, seconds < 253_402_300_800 else { return foundationFormat(date) }
         let whole = Int(seconds.rounded(.down))
         let days = whole / 86_400, time = whole % 86_400
-        // Days to a civil date (Howard Hinnant's days_from_civil inverted), eras of 400 years from 0000-03-01.
-        let z = days + 719_468
-        let era = z / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = CivilDate.date(days: days)
         return String(unsafeUninitializedCapacity: 20) { out in
             func put(_ value: Int, _ digits: Int, at index: Int) {
                 var v = value

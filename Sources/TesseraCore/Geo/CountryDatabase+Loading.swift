@@ -165,13 +165,7 @@ extension CountryDatabase {
                   let year = Int(parts[3]), (1...31).contains(day) else { return nil }
             let time = parts[4].split(separator: ":").compactMap { Int($0) }
             guard time.count == 3, time[0] < 24, time[1] < 60, time[2] < 61 else { return nil }
-            // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
-            let y = month < 2 ? year - 1 : year, m = month + 1
-            let era = (y >= 0 ? y : y - 399) / 400
-            let yearOfEra = y - era * 400
-            let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + day - 1
-            let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-            let days = era * 146_097 + dayOfEra - 719_468
+            let days = CivilDate.days(year: year, month: month + 1, day: day)
             return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + time[0] * 3600 + time[1] * 60 + time[2]))
         }
 
