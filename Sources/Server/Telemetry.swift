@@ -40,16 +40,12 @@ public final class Telemetry: Sendable {
         // A method is the client's word (any token): outside HTTP's own it is "other", so neither the registry nor the
         // instruments kept below grow with what a client makes up.
         let method = Self.methods.contains(method) ? method : "other"
-        let instruments = requestInstruments.withLock { table in
-            let key = RequestKey(route: route, method: method, status: status)
-            if let found = table[key] { return found }
-            let made = RequestInstruments(
+        let instruments = requestInstruments.kept(RequestKey(route: route, method: method, status: status)) {
+            RequestInstruments(
                 requests: Metrics.Counter(label: "tessera_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))],
-                                  factory: factory),
+                                          factory: factory),
                 duration: Metrics.Timer(label: "tessera_http_request_duration_seconds", dimensions: [("route", route), ("method", method)],
                                         factory: factory))
-            table[key] = made
-            return made
         }
         instruments.requests.increment()
         instruments.duration.recordNanoseconds(Self.nanoseconds(duration))
@@ -76,48 +72,27 @@ public final class Telemetry: Sendable {
 
     func signIn(method: String, succeeded: Bool) {
         let result = succeeded ? "success" : "failure"
-        kept(InstrumentKey(name: "signIn", first: method, second: result)) {
-            .counter(Counter(label: "tessera_sign_ins_total", dimensions: [("method", method), ("result", result)], factory: factory))
-        }.record(nanoseconds: 0)
+        counters.kept(InstrumentKey(name: "signIn", first: method, second: result)) {
+            Counter(label: "tessera_sign_ins_total", dimensions: [("method", method), ("result", result)], factory: factory)
+        }.increment()
     }
 
     func token(grant: String) {
-        kept(InstrumentKey(name: "token", first: grant)) {
-            .counter(Counter(label: "tessera_tokens_issued_total", dimensions: [("grant", grant)], factory: factory))
-        }.record(nanoseconds: 0)
+        counters.kept(InstrumentKey(name: "token", first: grant)) {
+            Counter(label: "tessera_tokens_issued_total", dimensions: [("grant", grant)], factory: factory)
+        }.increment()
     }
 
-    /// The store's transaction timers and the sign-in and token counters, made once per label set and kept, as a
+    /// The sign-in and token counters and the store's transaction timers, made once per label set and kept, as a
     /// request's are (making one sanitized its labels and looked it up in the registry: three times a sign-in). Their
-    /// labels come from Tessera's code (a transaction's kind, a sign-in method, a grant), never from a client.
-    private let keptInstruments = Mutex<[InstrumentKey: KeptInstrument]>([:])
+    /// labels come from Tessera's code (a sign-in method, a grant, a transaction's kind), never from a client.
+    private let counters = Mutex<[InstrumentKey: Metrics.Counter]>([:])
+    private let timers = Mutex<[InstrumentKey: Metrics.Timer]>([:])
 
     struct InstrumentKey: Hashable, Sendable {
         let name: String
         let first: String
         var second: String = ""
-    }
-
-    enum KeptInstrument: Sendable {
-        case counter(Metrics.Counter)
-        case timer(Metrics.Timer)
-
-        /// A counter counts one; a timer records `nanoseconds`.
-        func record(nanoseconds: Int64) {
-            switch self {
-            case .counter(let counter): counter.increment()
-            case .timer(let timer): timer.recordNanoseconds(nanoseconds)
-            }
-        }
-    }
-
-    private func kept(_ key: InstrumentKey, make: () -> KeptInstrument) -> KeptInstrument {
-        keptInstruments.withLock { table in
-            if let found = table[key] { return found }
-            let made = make()
-            table[key] = made
-            return made
-        }
     }
 
     func lockout(kind: String) {
@@ -129,9 +104,9 @@ public final class Telemetry: Sendable {
     }
 
     func transaction(kind: String, duration: Duration) {
-        kept(InstrumentKey(name: "transaction", first: kind)) {
-            .timer(Metrics.Timer(label: "tessera_store_transaction_duration_seconds", dimensions: [("kind", kind)], factory: factory))
-        }.record(nanoseconds: Self.nanoseconds(duration))
+        timers.kept(InstrumentKey(name: "transaction", first: kind)) {
+            Metrics.Timer(label: "tessera_store_transaction_duration_seconds", dimensions: [("kind", kind)], factory: factory)
+        }.recordNanoseconds(Self.nanoseconds(duration))
     }
 
     /// A handshake the health listener refused (`protocol_version` for TLS 1.0/1.1), and an agent's upload by result.
@@ -201,4 +176,16 @@ struct InstrumentedStore: DirectoryStore {
     }
 
     func shutdown() async throws { try await base.shutdown() }
+}
+
+private extension Mutex {
+    /// The instrument kept under `key`, made by `make` the first time it is asked for.
+    borrowing func kept<Key: Hashable & Sendable, Instrument: Sendable>(_ key: Key, make: () -> Instrument) -> Instrument where Value == [Key: Instrument] {
+        withLock { table in
+            if let found = table[key] { return found }
+            let made = make()
+            table[key] = made
+            return made
+        }
+    }
 }
