@@ -19,7 +19,7 @@ struct PostgresSpendRoundTripTests {
             let row = SingleUseSpendTests.token(t, user: user, handle: "code")
             let spent = try await store.write { tx in
                 try await tx.spend(tenant: t, key: "code:alone", expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
-                                   inserting: [row], ifUnchanged: nil)
+                                   inserting: [row], if: nil)
             }
             let statements = sent.take()
             #expect(spent == .spent)
@@ -31,7 +31,7 @@ struct PostgresSpendRoundTripTests {
             _ = sent.take()
             let again = try await store.write { tx in
                 try await tx.spend(tenant: t, key: "code:alone", expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
-                                   inserting: [SingleUseSpendTests.token(t, user: user, handle: "other")], ifUnchanged: nil)
+                                   inserting: [SingleUseSpendTests.token(t, user: user, handle: "other")], if: nil)
             }
             #expect(again == .alreadySpent)
             #expect(sent.take().count == 2)
@@ -48,7 +48,7 @@ struct PostgresSpendRoundTripTests {
             let spent = try await store.write { tx in
                 try await tx.insertCredential(first)
                 return try await tx.spend(tenant: t, key: "code:block", expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
-                                          inserting: [second], ifUnchanged: nil)
+                                          inserting: [second], if: nil)
             }
             let statements = sent.take()
             #expect(spent == .spent)
@@ -59,7 +59,7 @@ struct PostgresSpendRoundTripTests {
             await #expect(throws: StoreError.self) {
                 try await store.write { tx in
                     _ = try await tx.spend(tenant: t, key: "code:then", expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
-                                           inserting: [], ifUnchanged: nil)
+                                           inserting: [], if: nil)
                     try await tx.insertCredential(third)
                 }
             }
@@ -95,7 +95,7 @@ struct PostgresSpendRoundTripTests {
             let spend = Task {
                 try await store.write { tx in
                     try await tx.spend(tenant: t, key: "code:waiting", expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
-                                       inserting: [row], ifUnchanged: nil)
+                                       inserting: [row], if: nil)
                 }
             }
             // Until PostgreSQL shows the spend waiting for the lock (bounded: a loaded machine may take a while to send it).
@@ -137,7 +137,7 @@ struct PostgresSpendRoundTripTests {
                 func spend(_ key: String) async throws -> SpendOutcome {
                     try await store.write { tx in
                         try await tx.spend(tenant: t, key: key, expiresAt: SingleUseSpendTests.later, now: SingleUseSpendTests.now,
-                                           inserting: [SingleUseSpendTests.token(t, user: user, handle: key)], ifUnchanged: nil)
+                                           inserting: [SingleUseSpendTests.token(t, user: user, handle: key)], if: nil)
                     }
                 }
                 #expect(try await spend("code:before") == .spent)

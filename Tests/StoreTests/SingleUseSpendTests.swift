@@ -31,18 +31,18 @@ struct SingleUseSpendTests {
             let t = tenant.tenantId, user = tenant.adminUserId
             let first = Self.token(t, user: user, handle: "code-1"), second = Self.token(t, user: user, handle: "code-2")
             let spent = try await store.write { tx in
-                try await tx.spend(tenant: t, key: "code:1", expiresAt: Self.later, now: Self.now, inserting: [first], ifUnchanged: nil)
+                try await tx.spend(tenant: t, key: "code:1", expiresAt: Self.later, now: Self.now, inserting: [first], if: nil)
             }
             #expect(spent == .spent)
             let again = try await store.write { tx in
-                try await tx.spend(tenant: t, key: "code:1", expiresAt: Self.later, now: Self.now, inserting: [second], ifUnchanged: nil)
+                try await tx.spend(tenant: t, key: "code:1", expiresAt: Self.later, now: Self.now, inserting: [second], if: nil)
             }
             #expect(again == .alreadySpent)
             #expect(try await Self.tokens(store, t, user: user) == [first])
             // Spent as `consumeOnce` spends it, and without records too.
             #expect(try await store.write { try await $0.consumeOnce(tenant: t, key: "code:1", expiresAt: Self.later, now: Self.now) } == false)
             #expect(try await store.write { tx in
-                try await tx.spend(tenant: t, key: "code:2", expiresAt: Self.later, now: Self.now, inserting: [], ifUnchanged: nil)
+                try await tx.spend(tenant: t, key: "code:2", expiresAt: Self.later, now: Self.now, inserting: [], if: nil)
             } == .spent)
             #expect(try await store.write { try await $0.consumeOnce(tenant: t, key: "code:2", expiresAt: Self.later, now: Self.now) } == false)
         }
@@ -68,7 +68,7 @@ struct SingleUseSpendTests {
                         do {
                             return (row, .success(try await store.write { tx in
                                 try await tx.spend(tenant: t, key: "code:the-code", expiresAt: Self.later, now: Self.now, inserting: [row],
-                                                   ifUnchanged: nil)
+                                                   if: nil)
                             }))
                         } catch {
                             return (row, .failure(error))
@@ -105,19 +105,19 @@ struct SingleUseSpendTests {
             try await store.write { tx in try await tx.update(renamed, expectedVersion: ada.version) }
             let row = Self.token(t, user: user, handle: nil)
             let stale = try await store.write { tx in
-                try await tx.spend(tenant: t, key: "passkey-challenge:a", expiresAt: Self.later, now: Self.now, inserting: [row], ifUnchanged: ada)
+                try await tx.spend(tenant: t, key: "passkey-challenge:a", expiresAt: Self.later, now: Self.now, inserting: [row], if: .unchanged(ada))
             }
             #expect(stale == .objectChanged)
             #expect(try await Self.tokens(store, t, user: user).isEmpty)
             let current = try await store.write { tx in
-                try await tx.spend(tenant: t, key: "passkey-challenge:a", expiresAt: Self.later, now: Self.now, inserting: [row], ifUnchanged: renamed)
+                try await tx.spend(tenant: t, key: "passkey-challenge:a", expiresAt: Self.later, now: Self.now, inserting: [row], if: .unchanged(renamed))
             }
             #expect(current == .spent)
             #expect(try await Self.tokens(store, t, user: user) == [row])
             // Gone: changed as well.
             try await store.write { tx in try await tx.purge(tenant: t, id: ada.id) }
             #expect(try await store.write { tx in
-                try await tx.spend(tenant: t, key: "passkey-challenge:b", expiresAt: Self.later, now: Self.now, inserting: [], ifUnchanged: renamed)
+                try await tx.spend(tenant: t, key: "passkey-challenge:b", expiresAt: Self.later, now: Self.now, inserting: [], if: .unchanged(renamed))
             } == .objectChanged)
             #expect(try await store.write { try await $0.consumeOnce(tenant: t, key: "passkey-challenge:b", expiresAt: Self.later, now: Self.now) })
         }
@@ -171,7 +171,7 @@ struct SingleUseSpendTests {
                 await #expect(throws: DirectoryError.duplicate(property)) {
                     try await store.write { tx in
                         try await tx.spend(tenant: t, key: "code:\(property)", expiresAt: Self.later, now: Self.now, inserting: [record],
-                                           ifUnchanged: nil)
+                                           if: nil)
                     }
                 }
                 #expect(try await store.write { try await $0.consumeOnce(tenant: t, key: "code:\(property)", expiresAt: Self.later, now: Self.now) })

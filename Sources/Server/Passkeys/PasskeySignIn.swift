@@ -155,7 +155,7 @@ struct PasskeySignIn {
             let mark = sessions.mark(tenant: tenant)
             let spent = try await app.store.write { tx in
                 try await tx.spend(tenant: tenant, key: key, expiresAt: expiresAt, now: Timestamp.format(now), inserting: [row],
-                                   ifUnchanged: passkey)
+                                   if: .unchanged(passkey))
             }
             switch spent {
             case .spent:

@@ -30,15 +30,7 @@ public protocol SingleUseSpends: Sendable {
     ///
     /// The transaction's last statement: nothing may follow it in the same transaction. On PostgreSQL it is one
     /// statement, and when it is the transaction's only write it runs alone, outside a transaction block, as the commit
-    /// (two round trips where `BEGIN`, the spend, the read of `object`, the inserts and `COMMIT` were five or six).
+    /// (two round trips where `BEGIN`, the spend, the condition's read, the inserts and `COMMIT` were five or six).
     func spend(tenant: String, key: String, expiresAt: String, now: String, inserting rows: [CredentialRow],
                if condition: SpendCondition?) async throws -> SpendOutcome
-}
-
-extension SingleUseSpends {
-    /// ``spend(tenant:key:expiresAt:now:inserting:if:)`` while `object`, when given, is still at its version.
-    public func spend(tenant: String, key: String, expiresAt: String, now: String, inserting rows: [CredentialRow],
-                      ifUnchanged object: StoredObject?) async throws -> SpendOutcome {
-        try await spend(tenant: tenant, key: key, expiresAt: expiresAt, now: now, inserting: rows, if: object.map { .unchanged($0) })
-    }
 }
